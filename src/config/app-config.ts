@@ -1,0 +1,138 @@
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+} from 'class-validator';
+
+const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+const PROXY_URL_OPTIONS = {
+  require_tld: false,
+  require_protocol: true,
+  protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'],
+};
+
+export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
+export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
+
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/**
+ * The whole configuration, read once at boot from the environment (and `.env`).
+ * Property names are the camelCase of the variable; `ENV_NAMES` maps them back for error messages.
+ */
+export class AppConfig {
+  // --- server
+  @IsInt() @Min(0) @Max(65535) port = 5005;
+  @IsIn(LOG_LEVELS) logLevel: LogLevelName = 'log';
+  @IsOptional() @IsUrl(URL_OPTIONS) publicUrl?: string;
+  @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxBodyBytes = 32 * 1024 * 1024;
+  @IsString() dataDir = './data';
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] }) redisUrl?: string;
+  @IsString() redisPrefix = 'flowgpt:';
+
+  // --- security
+  @IsOptional() @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
+  apiPrefix?: string;
+  @IsString({ each: true }) authorization: string[] = [];
+  @IsOptional() @IsString() @MinLength(1) authKey?: string;
+  @IsOptional() @IsString() @MinLength(8, { message: 'must be at least 8 characters' }) adminKey?: string;
+
+  // --- upstream
+  @IsUrl(URL_OPTIONS, { each: true }) chatgptBaseUrl: string[] = ['https://chatgpt.com'];
+  @IsUrl(URL_OPTIONS) authBaseUrl = 'https://auth0.openai.com';
+  @IsString() refreshClientId = 'pdlLIX2Y72MIl2rhLhTE9VV9bN905kBh';
+  @IsString() refreshRedirectUri = 'com.openai.chat://auth0.openai.com/ios/com.openai.chat/callback';
+  @IsUrl(PROXY_URL_OPTIONS, { each: true }) proxyUrl: string[] = [];
+  @IsUrl(PROXY_URL_OPTIONS, { each: true }) sentinelProxyUrl: string[] = [];
+  @IsOptional() @IsUrl(PROXY_URL_OPTIONS) exportProxyUrl?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) cfFileUrl?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) turnstileSolverUrl?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) arkoseTokenUrl?: string;
+  @IsString({ each: true }) userAgents: string[] = [];
+  @IsString() oaiLanguage = 'zh-CN';
+  @IsInt() @Min(100) upstreamConnectTimeoutMs = 10_000;
+  @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
+  @IsBoolean() upstreamDeltaEncoding = true;
+  @IsBoolean() allowPrivateFileUrls = false;
+
+  // --- chat behaviour
+  @IsBoolean() historyDisabled = true;
+  @Matches(/^[0-9a-fA-F]{2,16}$/, { message: 'must be a hex string such as 000032' }) powDifficulty = '000032';
+  @IsInt() @Min(0) @Max(32) powWorkers = 0;
+  @IsBoolean() conversationOnly = false;
+  @IsInt() @Min(0) @Max(20) retryTimes = 3;
+  @IsBoolean() enableLimit = true;
+  @IsBoolean() uploadByUrl = false;
+  @IsIn(REASONING_OUTPUT_MODES) reasoningOutput: ReasoningOutputMode = 'reasoning_content';
+  @IsInt() @Min(1000) keepAliveIntervalMs = 15_000;
+
+  // --- pool
+  @IsBoolean() randomToken = true;
+  @IsBoolean() autoSeed = true;
+  @IsBoolean() scheduledRefresh = false;
+  @IsString() refreshCron = '0 3 */4 * *';
+  @IsInt() @Min(1) @Max(32) refreshConcurrency = 3;
+
+  // --- gateway
+  @IsBoolean() enableGateway = false;
+  @IsBoolean() enableHomepage = false;
+  @IsBoolean() forceNoHistory = false;
+}
+
+export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';
+
+/** Every variable we read, with how its text is parsed. */
+export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigKind }> = {
+  port: { env: 'PORT', kind: 'int' },
+  logLevel: { env: 'LOG_LEVEL', kind: 'string' },
+  publicUrl: { env: 'PUBLIC_URL', kind: 'string' },
+  maxBodyBytes: { env: 'MAX_BODY_SIZE', kind: 'size' },
+  dataDir: { env: 'DATA_DIR', kind: 'string' },
+  redisUrl: { env: 'REDIS_URL', kind: 'string' },
+  redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },
+  apiPrefix: { env: 'API_PREFIX', kind: 'string' },
+  authorization: { env: 'AUTHORIZATION', kind: 'list' },
+  authKey: { env: 'AUTH_KEY', kind: 'string' },
+  adminKey: { env: 'ADMIN_KEY', kind: 'string' },
+  chatgptBaseUrl: { env: 'CHATGPT_BASE_URL', kind: 'list' },
+  authBaseUrl: { env: 'AUTH_BASE_URL', kind: 'string' },
+  refreshClientId: { env: 'REFRESH_CLIENT_ID', kind: 'string' },
+  refreshRedirectUri: { env: 'REFRESH_REDIRECT_URI', kind: 'string' },
+  proxyUrl: { env: 'PROXY_URL', kind: 'list' },
+  sentinelProxyUrl: { env: 'SENTINEL_PROXY_URL', kind: 'list' },
+  exportProxyUrl: { env: 'EXPORT_PROXY_URL', kind: 'string' },
+  cfFileUrl: { env: 'CF_FILE_URL', kind: 'string' },
+  turnstileSolverUrl: { env: 'TURNSTILE_SOLVER_URL', kind: 'string' },
+  arkoseTokenUrl: { env: 'ARKOSE_TOKEN_URL', kind: 'string' },
+  userAgents: { env: 'USER_AGENTS', kind: 'list' },
+  oaiLanguage: { env: 'OAI_LANGUAGE', kind: 'string' },
+  upstreamConnectTimeoutMs: { env: 'UPSTREAM_CONNECT_TIMEOUT_MS', kind: 'int' },
+  upstreamIdleTimeoutMs: { env: 'UPSTREAM_IDLE_TIMEOUT_MS', kind: 'int' },
+  upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
+  allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
+  historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },
+  powDifficulty: { env: 'POW_DIFFICULTY', kind: 'string' },
+  powWorkers: { env: 'POW_WORKERS', kind: 'int' },
+  conversationOnly: { env: 'CONVERSATION_ONLY', kind: 'bool' },
+  retryTimes: { env: 'RETRY_TIMES', kind: 'int' },
+  enableLimit: { env: 'ENABLE_LIMIT', kind: 'bool' },
+  uploadByUrl: { env: 'UPLOAD_BY_URL', kind: 'bool' },
+  reasoningOutput: { env: 'REASONING_OUTPUT', kind: 'string' },
+  keepAliveIntervalMs: { env: 'KEEPALIVE_INTERVAL_MS', kind: 'int' },
+  randomToken: { env: 'RANDOM_TOKEN', kind: 'bool' },
+  autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
+  scheduledRefresh: { env: 'SCHEDULED_REFRESH', kind: 'bool' },
+  refreshCron: { env: 'REFRESH_CRON', kind: 'string' },
+  refreshConcurrency: { env: 'REFRESH_CONCURRENCY', kind: 'int' },
+  enableGateway: { env: 'ENABLE_GATEWAY', kind: 'bool' },
+  enableHomepage: { env: 'ENABLE_HOMEPAGE', kind: 'bool' },
+  forceNoHistory: { env: 'FORCE_NO_HISTORY', kind: 'bool' },
+};

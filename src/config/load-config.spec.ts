@@ -1,0 +1,66 @@
+import { ConfigError, loadConfig } from './load-config';
+
+describe('loadConfig', () => {
+  it('uses the documented defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(5005);
+    expect(config.chatgptBaseUrl).toEqual(['https://chatgpt.com']);
+    expect(config.authBaseUrl).toBe('https://auth0.openai.com');
+    expect(config.retryTimes).toBe(3);
+    expect(config.historyDisabled).toBe(true);
+    expect(config.randomToken).toBe(true);
+    expect(config.upstreamDeltaEncoding).toBe(true);
+    expect(config.dataDir).toBe('./data');
+    expect(config.powDifficulty).toBe('000032');
+    expect(config.authorization).toEqual([]);
+  });
+
+  it('parses booleans, integers, comma lists and sizes', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HISTORY_DISABLED: 'no',
+      RANDOM_TOKEN: '0',
+      CONVERSATION_ONLY: 'YES',
+      ENABLE_LIMIT: '1',
+      AUTHORIZATION: ' key-a, key-b ,,',
+      CHATGPT_BASE_URL: 'http://127.0.0.1:9000/, http://localhost:9001',
+      MAX_BODY_SIZE: '2mb',
+      USER_AGENTS: '["Mozilla/5.0 (X11, Linux)", "Other"]',
+    });
+    expect(config.port).toBe(8080);
+    expect(config.historyDisabled).toBe(false);
+    expect(config.randomToken).toBe(false);
+    expect(config.conversationOnly).toBe(true);
+    expect(config.enableLimit).toBe(true);
+    expect(config.authorization).toEqual(['key-a', 'key-b']);
+    expect(config.chatgptBaseUrl).toEqual(['http://127.0.0.1:9000', 'http://localhost:9001']);
+    expect(config.maxBodyBytes).toBe(2 * 1024 * 1024);
+    expect(config.userAgents).toEqual(['Mozilla/5.0 (X11, Linux)', 'Other']);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', RETRY_TIMES: '  ' }).port).toBe(5005);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT="abc" is not an integer$/],
+    [{ PORT: '70000' }, /^PORT="70000" is invalid/],
+    [{ RETRY_TIMES: '-1' }, /^RETRY_TIMES="-1" is invalid/],
+    [{ HISTORY_DISABLED: 'maybe' }, /^HISTORY_DISABLED="maybe" is not a boolean/],
+    [{ CHATGPT_BASE_URL: 'chatgpt.com' }, /^CHATGPT_BASE_URL="chatgpt.com" is invalid/],
+    [{ AUTH_BASE_URL: 'ftp://x' }, /^AUTH_BASE_URL="ftp:\/\/x" is invalid/],
+    [{ PROXY_URL: 'not a url' }, /^PROXY_URL=<hidden> is invalid/],
+    [{ REASONING_OUTPUT: 'loud' }, /^REASONING_OUTPUT="loud" is invalid/],
+    [{ POW_DIFFICULTY: 'zz' }, /^POW_DIFFICULTY="zz" is invalid: must be a hex string/],
+    [{ MAX_BODY_SIZE: 'huge' }, /^MAX_BODY_SIZE="huge" is not a size/],
+    [{ API_PREFIX: 'admin' }, /^API_PREFIX=<hidden> collides/],
+    [{ API_PREFIX: 'a/b' }, /^API_PREFIX=<hidden> is invalid/],
+  ])('rejects %j with one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never prints a secret value in its error', () => {
+    expect(() => loadConfig({ ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY=<hidden> is invalid/);
+  });
+});

@@ -1,0 +1,97 @@
+import { validateSync } from 'class-validator';
+import { AppConfig, ConfigKind, ENV_VARIABLES } from './app-config';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'y', 't', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'n', 'f', 'off']);
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const SECRET_VARIABLES = new Set(['AUTHORIZATION', 'AUTH_KEY', 'ADMIN_KEY', 'API_PREFIX', 'REDIS_URL', 'PROXY_URL']);
+
+function shownValue(env: string, raw: string): string {
+  return SECRET_VARIABLES.has(env) ? '<hidden>' : JSON.stringify(raw);
+}
+
+function parseValue(env: string, kind: ConfigKind, raw: string): unknown {
+  const text = raw.trim();
+  switch (kind) {
+    case 'string':
+      return text;
+    case 'int': {
+      if (!/^-?\d+$/.test(text)) throw new ConfigError(`${env}=${shownValue(env, raw)} is not an integer`);
+      return Number(text);
+    }
+    case 'bool': {
+      const word = text.toLowerCase();
+      if (TRUE_WORDS.has(word)) return true;
+      if (FALSE_WORDS.has(word)) return false;
+      throw new ConfigError(`${env}=${shownValue(env, raw)} is not a boolean (use true/false, 1/0, yes/no)`);
+    }
+    case 'list':
+      return parseList(text);
+    case 'size': {
+      const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(text);
+      if (!match) throw new ConfigError(`${env}=${shownValue(env, raw)} is not a size (e.g. 32mb, 512kb, 1048576)`);
+      return Number(match[1]) * SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+    }
+  }
+}
+
+/** A comma list, or a JSON array for values that may themselves hold commas (USER_AGENTS). */
+function parseList(text: string): string[] {
+  if (text.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (Array.isArray(parsed)) return parsed.map((item) => String(item).trim()).filter(Boolean);
+    } catch {
+      // not JSON: fall through to the comma form
+    }
+  }
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Builds the validated configuration from environment variables.
+ * An unset or empty variable keeps its default; any bad value throws a ConfigError naming the variable.
+ */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const config = new AppConfig();
+  const target = config as unknown as Record<string, unknown>;
+  for (const [property, { env: name, kind }] of Object.entries(ENV_VARIABLES)) {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') continue;
+    target[property] = parseValue(name, kind, raw);
+  }
+  config.chatgptBaseUrl = config.chatgptBaseUrl.map(stripTrailingSlash);
+  config.authBaseUrl = stripTrailingSlash(config.authBaseUrl);
+  config.powDifficulty = config.powDifficulty.toLowerCase();
+
+  const [first] = validateSync(config, { forbidUnknownValues: true });
+  if (first) {
+    const variable = ENV_VARIABLES[first.property as keyof AppConfig];
+    const name = variable?.env ?? first.property;
+    const constraint = Object.values(first.constraints ?? {})[0] ?? 'has a bad value';
+    const reason = constraint.startsWith(`${first.property} `) ? constraint.slice(first.property.length + 1) : constraint;
+    const raw = env[name] ?? String(first.value);
+    throw new ConfigError(`${name}=${shownValue(name, raw)} is invalid: ${reason}`);
+  }
+  if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
+  if (config.apiPrefix && RESERVED_PREFIXES.has(config.apiPrefix.toLowerCase())) {
+    throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_PREFIXES].join(', ')})`);
+  }
+  return config;
+}
+
+const RESERVED_PREFIXES = new Set(['v1', 'admin', 'auth', 'api', 'backend-api', 'backend-anon', 'static', 'assets', 'c', 'g']);
+
+function stripTrailingSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
