@@ -1,0 +1,102 @@
+import type { TokenKind } from './token-kind';
+
+/**
+ * Explicit account states (gateway.md §8, issue 4):
+ * - active: may be leased;
+ * - rate_limited: skipped until `rateLimitedUntil`, then active again;
+ * - expired: its AccessToken is dead and a refresh is pending (RefreshToken accounts), or it has no way to renew (AccessToken accounts);
+ * - disabled: invalid grant, deactivated or banned; never used until an admin restores it.
+ */
+export type AccountState = 'active' | 'rate_limited' | 'expired' | 'disabled';
+
+export interface AccountRecord {
+  /** Stable id derived from the credential (not the credential itself), safe to show and use in URLs. */
+  id: string;
+  kind: TokenKind;
+  /** The uploaded credential: an AccessToken or a RefreshToken. Secret. */
+  token: string;
+  /** Team workspace id, from the `token,account_id` form. */
+  chatgptAccountId?: string;
+  /** The AccessToken in use: the token itself for AccessToken accounts, the last exchange for RefreshToken accounts. Secret. */
+  accessToken?: string;
+  /** Milliseconds since the epoch; from the JWT's `exp`. */
+  accessTokenExpiresAt?: number;
+  state: AccountState;
+  rateLimitedUntil?: number;
+  /** Consecutive rate limits without a success in between: drives the 1 min → 5 min → 30 min back-off. */
+  rateLimitStrikes: number;
+  /** Consecutive failures of any kind. */
+  failures: number;
+  /** Why the account is expired or disabled, for the admin. */
+  stateReason?: string;
+  email?: string;
+  /** Upstream user id from the JWT, used to drop duplicates of one account. */
+  userId?: string;
+  plan?: string;
+  addedAt: number;
+  lastUsedAt?: number;
+  lastRefreshAt?: number;
+}
+
+/** What the pool hands a request: everything needed to call the upstream as that account. */
+export interface AccountLease {
+  accountId: string;
+  accessToken: string;
+  chatgptAccountId?: string;
+}
+
+/** What the chat side reports after using a lease. */
+export type AccountOutcome =
+  | { kind: 'success' }
+  /** Upstream 429; `retryAfterSec` from its reset hint (`clears_in`, Retry-After) when known. */
+  | { kind: 'rate_limited'; retryAfterSec?: number }
+  /** Upstream 401: the AccessToken is expired or revoked. */
+  | { kind: 'unauthorized' }
+  /** Upstream 403 on the account itself (deactivated, banned). */
+  | { kind: 'forbidden'; reason?: string };
+
+export interface UploadResult {
+  added: number;
+  duplicates: number;
+  invalid: number;
+}
+
+export interface AccountCounts {
+  total: number;
+  active: number;
+  rate_limited: number;
+  expired: number;
+  disabled: number;
+}
+
+/** An account as shown to the admin: never the raw credential. */
+export interface AccountView {
+  id: string;
+  kind: TokenKind;
+  maskedToken: string;
+  state: AccountState;
+  stateReason?: string;
+  rateLimitedUntil?: number;
+  plan?: string;
+  email?: string;
+  chatgptAccountId?: string;
+  accessTokenExpiresAt?: number;
+  addedAt: number;
+  lastUsedAt?: number;
+  lastRefreshAt?: number;
+  failures: number;
+}
+
+export interface SeedView {
+  maskedSeed: string;
+  accountId: string | null;
+  conversations: number;
+}
+
+export interface RefreshSummary {
+  attempted: number;
+  refreshed: number;
+  failed: number;
+  disabled: number;
+  skipped: number;
+}

@@ -1,0 +1,45 @@
+import { parseCredential, readAccessTokenClaims } from './token-kind';
+
+const jwt = (payload: object) =>
+  ['{"alg":"RS256","typ":"JWT"}', JSON.stringify(payload), 'sig'].map((part) => Buffer.from(part).toString('base64url')).join('.');
+
+describe('parseCredential', () => {
+  const accessToken = jwt({ exp: 2_000_000_000 });
+  const legacyRefresh = 'a'.repeat(45);
+
+  it('classifies AccessTokens and RefreshTokens', () => {
+    expect(parseCredential(accessToken)).toEqual({ kind: 'access_token', token: accessToken });
+    expect(parseCredential('fk-abc')).toEqual({ kind: 'access_token', token: 'fk-abc' });
+    expect(parseCredential(legacyRefresh)).toEqual({ kind: 'refresh_token', token: legacyRefresh });
+    expect(parseCredential('rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV')).toEqual({ kind: 'refresh_token', token: 'rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV' });
+  });
+
+  it('reads the Team forms token,account_id and token:account_id', () => {
+    expect(parseCredential(`${accessToken},acc-team-123`)).toEqual({ kind: 'access_token', token: accessToken, chatgptAccountId: 'acc-team-123' });
+    expect(parseCredential(`${legacyRefresh}:0f1e2d3c-4b5a`)).toEqual({ kind: 'refresh_token', token: legacyRefresh, chatgptAccountId: '0f1e2d3c-4b5a' });
+  });
+
+  it('returns null for seeds, pool keys and garbage', () => {
+    expect(parseCredential('')).toBeNull();
+    expect(parseCredential('my-seed')).toBeNull();
+    expect(parseCredential('a'.repeat(44))).toBeNull();
+    expect(parseCredential('seed,acc-team-123')).toBeNull();
+    expect(parseCredential(`${accessToken},bad id!`)).toBeNull();
+  });
+});
+
+describe('readAccessTokenClaims', () => {
+  it('reads expiry, email, ids and plan', () => {
+    const token = jwt({
+      exp: 1_900_000_000,
+      'https://api.openai.com/profile': { email: 'a@b.c' },
+      'https://api.openai.com/auth': { user_id: 'user-1', chatgpt_account_id: 'acc-1', chatgpt_plan_type: 'plus' },
+    });
+    expect(readAccessTokenClaims(token)).toEqual({ expiresAt: 1_900_000_000_000, email: 'a@b.c', userId: 'user-1', accountId: 'acc-1', planType: 'plus' });
+  });
+
+  it('tolerates tokens that are not JWTs', () => {
+    expect(readAccessTokenClaims('fk-abc')).toEqual({});
+    expect(readAccessTokenClaims('eyJhbGciOi.%%%.x')).toEqual({});
+  });
+});
