@@ -1,0 +1,45 @@
+import { LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import cookieParser from 'cookie-parser';
+import express from 'express';
+import { join } from 'node:path';
+import { AppModule } from './app.module';
+import { apiCors, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
+import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
+
+/** The repository root, from `src/` under ts-node and Jest or `dist/` once built. */
+export const PROJECT_ROOT = join(__dirname, '..');
+
+/**
+ * Builds the configured application without listening: `main.ts` listens on `PORT`, tests on port 0.
+ * `env` replaces `process.env` and `.env` when given.
+ */
+export async function createApp(env?: Record<string, string | undefined>): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
+    bodyParser: false,
+    abortOnError: false,
+    logger: logLevelsFrom(env),
+  });
+  const config = app.get(AppConfig);
+
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(apiPrefixRouting(config.apiPrefix));
+  app.use(apiCors);
+  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
+  app.use(bodyParserErrors);
+  app.use(cookieParser());
+  app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
+  app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));
+  app.enableShutdownHooks();
+  return app;
+}
+
+/** The levels at and above LOG_LEVEL; read before the full configuration so boot messages obey it. */
+function logLevelsFrom(env?: Record<string, string | undefined>): LogLevel[] {
+  const wanted = (env ?? process.env).LOG_LEVEL?.trim() as LogLevelName | undefined;
+  const index = wanted && LOG_LEVELS.includes(wanted) ? LOG_LEVELS.indexOf(wanted) : LOG_LEVELS.indexOf('log');
+  return ['fatal', ...LOG_LEVELS.slice(0, index + 1)] as LogLevel[];
+}

@@ -1,0 +1,25 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AuthModule } from './auth/auth.module';
+import { ChatModule } from './chat/chat.module';
+import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
+import { createValidationPipe } from './common/pipes/validation';
+import { AppConfigModule } from './config/app-config.module';
+import { TokenPoolModule } from './token-pool/token-pool.module';
+import { UpstreamModule } from './upstream/upstream.module';
+
+@Module({})
+export class AppModule {
+  /** `env` replaces `process.env` and `.env` (tests pass their own). */
+  static forRoot(env?: Record<string, string | undefined>): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [AppConfigModule.forRoot(env), ScheduleModule.forRoot(), UpstreamModule, TokenPoolModule, AuthModule, ChatModule],
+      providers: [
+        { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+    };
+  }
+}

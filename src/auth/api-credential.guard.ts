@@ -1,0 +1,37 @@
+import { CanActivate, createParamDecorator, ExecutionContext, Injectable, UseGuards, applyDecorators } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { ApiError } from '../common/errors/api-error';
+import { AuthKeyGuard } from '../common/guards/auth-key.guard';
+import { secretInList } from '../common/util/secrets';
+import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
+
+/** Resolves the request's API key into an ApiCredential; a missing key is 401. */
+@Injectable()
+export class ApiCredentialGuard implements CanActivate {
+  constructor(private readonly config: AppConfig) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<RequestWithCredential>();
+    const key = readApiKey(request);
+    if (!key) throw ApiError.invalidApiKey('Missing API key: send `Authorization: Bearer <token>`.');
+    const credential = classifyApiKey(key, {
+      isPoolKey: (candidate) => secretInList(candidate, this.config.authorization),
+      autoSeed: this.config.autoSeed,
+    });
+    const team = teamAccountHeader(request);
+    if (team && 'token' in credential && !credential.chatgptAccountId) credential.chatgptAccountId = team;
+    request.apiCredential = credential;
+    return true;
+  }
+}
+
+/** An API route: the AUTH_KEY guard, then the credential. */
+export function ApiAuthenticated(): MethodDecorator & ClassDecorator {
+  return applyDecorators(UseGuards(AuthKeyGuard, ApiCredentialGuard));
+}
+
+export const Credential = createParamDecorator((_data: unknown, context: ExecutionContext): ApiCredential => {
+  const credential = context.switchToHttp().getRequest<RequestWithCredential>().apiCredential;
+  if (!credential) throw new Error('ApiCredentialGuard did not run for this route');
+  return credential;
+});

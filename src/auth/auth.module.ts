@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AuthKeyGuard } from '../common/guards/auth-key.guard';
+import { TokenPoolModule } from '../token-pool/token-pool.module';
+import { ApiCredentialGuard } from './api-credential.guard';
+import { CredentialService } from './credential.service';
+
+@Module({
+  imports: [TokenPoolModule],
+  providers: [CredentialService, ApiCredentialGuard, AuthKeyGuard],
+  exports: [CredentialService, ApiCredentialGuard, AuthKeyGuard],
+})
+export class AuthModule {}

@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
+import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
+import { TokenPoolService } from '../token-pool/token-pool.service';
+import type { AccountOutcome } from '../token-pool/pool.types';
+import type { ApiCredential } from './api-credential';
+
+/** The account one attempt runs as. */
+export interface AccountUse {
+  accessToken: string;
+  chatgptAccountId?: string;
+  /** The pool account, when the credential drew from the pool; outcomes are reported against it. */
+  poolAccountId?: string;
+  /** Names the account for its browser fingerprint without exposing the token. */
+  fingerprintKey: string;
+}
+
+/** Turns an API credential into an account to call the upstream with, per attempt. */
+@Injectable()
+export class CredentialService {
+  constructor(
+    private readonly pool: TokenPoolService,
+    private readonly exchanger: RefreshTokenExchanger,
+  ) {}
+
+  /** Whether another attempt may pick a different account. */
+  rotates(credential: ApiCredential): boolean {
+    return credential.kind === 'pool' || credential.kind === 'seed';
+  }
+
+  /**
+   * The account for the next attempt; `tried` holds the pool accounts already used by this request.
+   * Returns null when a rotating credential has no untried account left.
+   */
+  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string): Promise<AccountUse | null> {
+    switch (credential.kind) {
+      case 'pool': {
+        const lease = await this.pool.lease({ exclude: tried });
+        return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
+      }
+      case 'seed': {
+        const lease = await this.pool.leaseForSeed(credential.seed, { exclude: tried });
+        if (lease === 'invalid_seed') throw ApiError.invalidApiKey('Invalid seed token.');
+        return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
+      }
+      case 'refresh_token':
+        return {
+          accessToken: await this.exchange(credential.token),
+          chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
+          fingerprintKey: credential.token,
+        };
+      case 'access_token':
+      case 'opaque':
+        return { accessToken: credential.token, chatgptAccountId: teamOverride ?? credential.chatgptAccountId, fingerprintKey: credential.token };
+    }
+  }
+
+  async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {
+    if (use.poolAccountId) await this.pool.report(use.poolAccountId, outcome);
+  }
+
+  private async exchange(refreshToken: string): Promise<string> {
+    try {
+      return (await this.exchanger.exchange(refreshToken)).accessToken;
+    } catch (error) {
+      if (error instanceof RefreshTokenRejectedError) throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
+      if (error instanceof AuthServerUnavailableError) {
+        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'The auth server could not exchange the refresh token; try again later.', {
+          upstream: { step: 'refresh' },
+        });
+      }
+      throw error;
+    }
+  }
+}

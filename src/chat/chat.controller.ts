@@ -1,0 +1,39 @@
+import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { ApiCredential } from '../auth/api-credential';
+import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
+import { ChatService } from './chat.service';
+import { ChatCompletionRequestDto } from './dto/chat-completion.dto';
+import { ModelList, ModelsService } from './models.service';
+
+@Controller('v1')
+@ApiAuthenticated()
+export class ChatController {
+  constructor(
+    private readonly chat: ChatService,
+    private readonly models: ModelsService,
+  ) {}
+
+  @Post('chat/completions')
+  @HttpCode(200)
+  async createCompletion(@Body() body: ChatCompletionRequestDto, @Credential() credential: ApiCredential, @Req() request: Request, @Res() response: Response): Promise<void> {
+    const signal = abortWhenClientLeaves(request, response);
+    if (body.stream) await this.chat.stream(body, credential, response, signal);
+    else response.json(await this.chat.complete(body, credential, signal));
+  }
+
+  @Get('models')
+  listModels(@Credential() credential: ApiCredential): Promise<ModelList> {
+    return this.models.list(credential);
+  }
+}
+
+/** Aborts the upstream work when the client closes the connection before the answer is complete. */
+function abortWhenClientLeaves(request: Request, response: Response): AbortSignal {
+  const controller = new AbortController();
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  request.once('aborted', () => controller.abort());
+  return controller.signal;
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
+import { PowModule } from '../pow/pow.module';
+import { AttachmentService } from './attachment.service';
+import { ChatController } from './chat.controller';
+import { ChatService } from './chat.service';
+import { ConversationService } from './conversation.service';
+import { ModelsService } from './models.service';
+import { TokenCounter } from './token-counter';
+
+@Module({
+  imports: [AuthModule, PowModule],
+  controllers: [ChatController],
+  providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter],
+})
+export class ChatModule {}

@@ -1,0 +1,178 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { AppConfig } from '../config/app-config';
+import { ApiError } from '../common/errors/api-error';
+import type { ApiCredential } from '../auth/api-credential';
+import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { AnswerAssembler, AnswerEvent } from './answer-assembler';
+import { completionId } from './completion-ids';
+import { CompletionMeta, CompletionStream, Usage } from './completion-stream';
+import { ConversationService, StartedConversation } from './conversation.service';
+import type { ChatCompletionRequestDto } from './dto/chat-completion.dto';
+import { AttachmentService } from './attachment.service';
+import { convertMessages } from './message-converter';
+import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
+import { encodingFor, EncodingName, TokenCounter } from './token-counter';
+
+interface PreparedChat {
+  model: ResolvedModel;
+  meta: CompletionMeta;
+  encoding: EncodingName;
+  historyDisabled: boolean;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: 0; message: { role: 'assistant'; content: string; reasoning_content?: string }; logprobs: null; finish_reason: 'stop' | 'length' }[];
+  usage: Usage;
+  system_fingerprint?: string;
+  conversation_id?: string;
+  message_id?: string;
+}
+
+/** `/v1/chat/completions`: turns one OpenAI request into one upstream conversation, streamed or whole. */
+@Injectable()
+export class ChatService {
+  private readonly logger = new Logger(ChatService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly conversations: ConversationService,
+    private readonly upstream: UpstreamClient,
+    private readonly attachments: AttachmentService,
+    private readonly counter: TokenCounter,
+  ) {}
+
+  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
+    const chat = this.prepare(request);
+    const started = await this.start(request, credential, chat, signal);
+    const assembler = this.assembler(request, chat, started);
+    let finishReason: 'stop' | 'length' = 'stop';
+    let ids: { conversation_id: string; message_id: string } | undefined;
+    for await (const event of assembler.events(started.pieces)) {
+      if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
+      if (event.type === 'finish') finishReason = event.reason;
+      if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
+    }
+    const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: assembler.content };
+    if (assembler.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = assembler.reasoning;
+    return {
+      id: chat.meta.id,
+      object: 'chat.completion',
+      created: chat.meta.created,
+      model: chat.meta.model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
+      usage: this.usage(request, chat, assembler),
+      ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
+      ...(chat.historyDisabled ? {} : ids),
+    };
+  }
+
+  /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
+  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
+    const chat = this.prepare(request);
+    const started = await this.start(request, credential, chat, signal);
+    const assembler = this.assembler(request, chat, started);
+    const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs);
+    let finishReason: 'stop' | 'length' | null = null;
+    try {
+      await out.delta({ role: 'assistant', content: '' });
+      for await (const event of assembler.events(started.pieces)) {
+        if (!out.open) return;
+        if (event.type === 'error') {
+          await out.error(event.message, event.code);
+          await out.done();
+          return;
+        }
+        if (event.type === 'finish') finishReason = event.reason;
+        else await this.writeEvent(out, event, chat);
+      }
+      await out.delta({}, finishReason ?? 'stop');
+      if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
+      await out.done();
+    } catch (error) {
+      if (signal.aborted || !out.open) return;
+      this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
+      const code = error instanceof ApiError && error.code ? error.code : 'upstream_stream_error';
+      await out.error('The upstream connection failed in the middle of the answer.', code);
+      await out.done();
+    } finally {
+      out.close();
+    }
+  }
+
+  private async writeEvent(out: CompletionStream, event: Exclude<AnswerEvent, { type: 'finish' | 'error' }>, chat: PreparedChat): Promise<void> {
+    if (event.type === 'ids') {
+      if (!chat.historyDisabled) out.setConversationIds(event.conversationId, event.messageId);
+      return;
+    }
+    const delta: Record<string, unknown> = {};
+    if (event.reasoning) delta.reasoning_content = event.reasoning;
+    if (event.content) delta.content = event.content;
+    await out.delta(delta);
+  }
+
+  private prepare(request: ChatCompletionRequestDto): PreparedChat {
+    const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
+    const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
+    return {
+      model,
+      meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed, systemFingerprint: model.systemFingerprint },
+      encoding: encodingFor(model.echoed),
+      historyDisabled,
+    };
+  }
+
+  private start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, signal: AbortSignal): Promise<StartedConversation> {
+    const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
+    return this.conversations.start(
+      credential,
+      {
+        model: chat.model,
+        messages: (identity, baseUrl) => convertMessages(messages, (part, path) => this.attachments.upload(part, path, identity, baseUrl, signal)),
+        conversationId: request.conversation_id,
+        parentMessageId: request.parent_message_id,
+        historyDisabled: chat.historyDisabled,
+        chatgptAccountId: request['Chatgpt-Account-Id'],
+      },
+      signal,
+    );
+  }
+
+  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation): AnswerAssembler {
+    return new AnswerAssembler(
+      {
+        reasoningOutput: this.config.reasoningOutput,
+        maxTokens: request.max_completion_tokens ?? request.max_tokens,
+        encoding: chat.encoding,
+        resolveImage: (fileId) => this.downloadUrl(started, `/backend-api/files/${encodeURIComponent(fileId)}/download`),
+        resolveSandboxFile: (path, messageId, conversationId) =>
+          this.downloadUrl(
+            started,
+            `/backend-api/conversation/${encodeURIComponent(conversationId)}/interpreter/download?message_id=${encodeURIComponent(messageId)}&sandbox_path=${encodeURIComponent(path)}`,
+          ),
+      },
+      this.counter,
+    );
+  }
+
+  private async downloadUrl(started: { identity: UpstreamIdentity; baseUrl: string }, path: string): Promise<string | null> {
+    try {
+      const response = await this.upstream.request({ url: `${started.baseUrl}${path}`, identity: started.identity, step: 'download' });
+      const url = (JSON.parse(response.body.toString('utf8')) as { download_url?: unknown }).download_url;
+      return response.status === 200 && typeof url === 'string' ? url : null;
+    } catch (error) {
+      this.logger.warn(`could not resolve a download URL: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  private usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Usage {
+    const prompt = this.counter.countPrompt(request.messages, chat.encoding);
+    const completion = this.counter.count(assembler.content, chat.encoding) + this.counter.count(assembler.reasoning, chat.encoding);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  }
+}

@@ -1,0 +1,10 @@
+import { randomInt } from 'node:crypto';
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `chatcmpl-` and 29 random letters and digits, like OpenAI's ids. */
+export function completionId(): string {
+  let id = 'chatcmpl-';
+  for (let i = 0; i < 29; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}

@@ -1,0 +1,46 @@
+import table from './model-table.json';
+
+export interface ResolvedModel {
+  /** What the client asked for. */
+  requested: string;
+  /** The upstream model slug. */
+  slug: string;
+  /** The GPT to talk to, for `gizmo-g-…`, `gpt-4-gizmo-g-…` and `g-…` names. */
+  gizmoId?: string;
+  /** The model name echoed back in answers. */
+  echoed: string;
+  systemFingerprint?: string;
+  /** Only paid plans may use this slug. */
+  paidOnly: boolean;
+}
+
+export const DEFAULT_REQUESTED_MODEL = table.requestDefault;
+
+const SLUG_KEYS = Object.keys(table.slugs).sort((a, b) => b.length - a.length);
+const SLUGS: Record<string, string> = table.slugs;
+const ECHO_ALIASES: Record<string, string> = table.echoAliases;
+const FINGERPRINTS: Record<string, string> = table.systemFingerprints;
+const GIZMO_PATTERN = /^(?:g-|(?:gpt-4-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
+
+/** Maps a requested model name to the upstream slug and the name to echo (openai-api.md §4, "Ours"). */
+export function resolveModel(requested: string): ResolvedModel {
+  const name = requested.trim();
+  const gizmo = GIZMO_PATTERN.exec(name);
+  const key = SLUG_KEYS.find((candidate) => name.includes(candidate));
+  const slug = key ? SLUGS[key] : table.default;
+  const echoed = ECHO_ALIASES[name] ?? name;
+  return {
+    requested: name,
+    slug,
+    gizmoId: gizmo ? `g-${gizmo[1]}` : undefined,
+    echoed,
+    systemFingerprint: FINGERPRINTS[echoed],
+    paidOnly: table.paidOnly.includes(slug),
+  };
+}
+
+/** Client-facing names that map to an upstream slug, for `/v1/models`. */
+export function listedModelNames(): readonly string[] {
+  return table.listed;
+}
+

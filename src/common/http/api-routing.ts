@@ -1,0 +1,74 @@
+import type { NextFunction, Request, Response } from 'express';
+import { ApiError, errorBody } from '../errors/api-error';
+import { secretsEqual } from '../util/secrets';
+
+const CORS_HEADERS = [
+  'authorization',
+  'content-type',
+  'auth_key',
+  'authkey',
+  'x-authorization',
+  'chatgpt-account-id',
+  'openai-organization',
+  'openai-project',
+  'x-stainless-arch',
+  'x-stainless-lang',
+  'x-stainless-os',
+  'x-stainless-package-version',
+  'x-stainless-runtime',
+  'x-stainless-runtime-version',
+  'x-stainless-retry-count',
+  'x-stainless-timeout',
+].join(', ');
+const API_PATH = /^\/v1(?:[/?]|$)/;
+
+/**
+ * With `API_PREFIX`, the API lives at `/{prefix}/v1/...` instead of `/v1/...` (openai-api.md §1): the
+ * prefixed path is rewritten for the router and the bare one answers 404.
+ */
+export function apiPrefixRouting(prefix: string | undefined) {
+  return (request: Request, response: Response, next: NextFunction): void => {
+    if (!prefix) return next();
+    const match = /^\/([^/?]+)(\/v1(?:[/?].*)?)$/.exec(request.url);
+    if (match && secretsEqual(match[1], prefix)) {
+      request.url = match[2];
+      return next();
+    }
+    if (API_PATH.test(request.url)) {
+      response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'not_found'));
+      return;
+    }
+    next();
+  };
+}
+
+/** Browser clients call the API cross-origin: any origin, no credentials (openai-api.md §1, "Ours"). */
+export function apiCors(request: Request, response: Response, next: NextFunction): void {
+  if (!API_PATH.test(request.url)) return next();
+  response.setHeader('Access-Control-Allow-Origin', '*');
+  response.setHeader('Access-Control-Expose-Headers', 'retry-after');
+  if (request.method === 'OPTIONS') {
+    response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+    response.setHeader('Access-Control-Allow-Headers', CORS_HEADERS);
+    response.setHeader('Access-Control-Max-Age', '86400');
+    response.status(204).end();
+    return;
+  }
+  next();
+}
+
+/** Body-parser failures, rendered in the API's error shape instead of Express's HTML page. */
+export function bodyParserErrors(error: Error & { type?: string }, _request: Request, response: Response, next: NextFunction): void {
+  let apiError: ApiError | undefined;
+  if (error.type === 'entity.parse.failed') {
+    apiError = ApiError.invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.', 'invalid_json');
+  } else if (error.type === 'entity.too.large') {
+    apiError = new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+  } else if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') {
+    apiError = new ApiError(415, 'invalid_request_error', 'unsupported_encoding', 'The request body has an unsupported encoding.');
+  } else if (error.type === 'request.aborted') {
+    return;
+  }
+  if (!apiError) return next(error);
+  response.status(apiError.getStatus()).json(apiError.body);
+}

@@ -1,0 +1,32 @@
+import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ApiError } from '../errors/api-error';
+
+/** Validates DTOs and reports the first problem in OpenAI's shape, naming the field in `param`. */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    transform: true,
+    transformOptions: { enableImplicitConversion: false },
+    forbidUnknownValues: false,
+    stopAtFirstError: true,
+    exceptionFactory: (errors) => validationError(errors),
+  });
+}
+
+export function validationError(errors: ValidationError[]): ApiError {
+  const { path, error } = firstLeaf(errors[0], '');
+  const missing = error.value === undefined || error.value === null;
+  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  const text = message.startsWith(error.property) ? message.slice(error.property.length).trim() : message;
+  return ApiError.invalidRequest(
+    missing ? `Missing required parameter: '${path}'.` : `Invalid value for '${path}': ${text}.`,
+    missing ? 'missing_required_parameter' : 'invalid_value',
+    path,
+  );
+}
+
+function firstLeaf(error: ValidationError, prefix: string): { path: string; error: ValidationError } {
+  const segment = /^\d+$/.test(error.property) ? `[${error.property}]` : prefix ? `.${error.property}` : error.property;
+  const path = `${prefix}${segment}`;
+  if (!error.constraints && error.children?.length) return firstLeaf(error.children[0], path);
+  return { path, error };
+}

@@ -1,0 +1,177 @@
+import { Injectable, Logger } from '@nestjs/common';
+import got, { type OptionsInit, RequestError, type Response } from 'got';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { AppConfig } from '../config/app-config';
+import { ApiError } from '../common/errors/api-error';
+import type { UpstreamStep } from '../common/errors/api-error';
+import { BrowserFingerprint, fingerprintFor } from './fingerprint';
+import { ProxyAgents } from './proxy-agents';
+
+/** Who a call is made as: the account's AccessToken, Team workspace and browser fingerprint. */
+export interface UpstreamIdentity {
+  accessToken?: string;
+  chatgptAccountId?: string;
+  fingerprint: BrowserFingerprint;
+}
+
+export interface UpstreamRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  url: string;
+  /** Adds the browser-like header set of upstream-protocol.md §2 for this identity. */
+  identity?: UpstreamIdentity;
+  json?: unknown;
+  body?: Buffer | string;
+  headers?: Record<string, string>;
+  /** Time allowed until the response headers arrive. */
+  timeoutMs?: number;
+  /** Overrides the identity's proxy: a URL, or null for a direct connection. */
+  proxyUrl?: string | null;
+  signal?: AbortSignal;
+  step: UpstreamStep;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface UpstreamStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/**
+ * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
+ * keep-alive agents per route, the browser header set, connect/idle timeouts, and streaming
+ * responses that are never buffered.
+ */
+@Injectable()
+export class UpstreamClient {
+  private readonly logger = new Logger(UpstreamClient.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly agents: ProxyAgents,
+  ) {}
+
+  /** One of the configured hosts, picked at random per request. */
+  pickBaseUrl(): string {
+    const urls = this.config.chatgptBaseUrl;
+    return urls[Math.floor(Math.random() * urls.length)];
+  }
+
+  /** The stable fingerprint of an account key (a token, or a pool account id). */
+  fingerprint(accountKey: string): BrowserFingerprint {
+    return fingerprintFor(accountKey, this.config.userAgents, this.config.proxyUrl);
+  }
+
+  browserHeaders(baseUrl: string, identity: UpstreamIdentity): Record<string, string> {
+    const { fingerprint } = identity;
+    const headers: Record<string, string> = {
+      accept: '*/*',
+      'accept-encoding': 'gzip, deflate, br',
+      'accept-language': 'en-US,en;q=0.9',
+      'oai-language': this.config.oaiLanguage,
+      'oai-device-id': fingerprint.deviceId,
+      origin: baseUrl,
+      referer: `${baseUrl}/`,
+      priority: 'u=1, i',
+      'sec-fetch-dest': 'empty',
+      'sec-fetch-mode': 'cors',
+      'sec-fetch-site': 'same-origin',
+      'user-agent': fingerprint.userAgent,
+    };
+    if (fingerprint.clientHints) {
+      headers['sec-ch-ua'] = fingerprint.clientHints.secChUa;
+      headers['sec-ch-ua-mobile'] = fingerprint.clientHints.secChUaMobile;
+      headers['sec-ch-ua-platform'] = fingerprint.clientHints.secChUaPlatform;
+    }
+    if (identity.accessToken) headers.authorization = `Bearer ${identity.accessToken}`;
+    if (identity.chatgptAccountId) headers['chatgpt-account-id'] = identity.chatgptAccountId;
+    if (this.config.authKey) headers.authkey = this.config.authKey;
+    return headers;
+  }
+
+  /** A buffered request; any status is returned, only transport failures throw (as ApiError 502/504). */
+  async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      const response = (await got({ ...this.options(request), responseType: 'buffer' })) as Response<Buffer>;
+      return { status: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      throw this.transportError(error, request);
+    }
+  }
+
+  /** Resolves as soon as the response headers arrive; the body streams as it comes. */
+  async stream(request: UpstreamRequest): Promise<UpstreamStream> {
+    const body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+    try {
+      const response = await new Promise<{ statusCode: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
+        body.once('response', resolve);
+        body.once('error', reject);
+      });
+      body.on('error', () => undefined);
+      return { status: response.statusCode, headers: response.headers, body };
+    } catch (error) {
+      body.destroy();
+      throw this.transportError(error, request);
+    }
+  }
+
+  private options(request: UpstreamRequest): OptionsInit {
+    const baseUrl = new URL(request.url).origin;
+    const headers = {
+      ...(request.identity ? this.browserHeaders(baseUrl, request.identity) : {}),
+      ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...request.headers,
+    };
+    const proxyUrl = request.proxyUrl === undefined ? request.identity?.fingerprint.proxyUrl : (request.proxyUrl ?? undefined);
+    const agents = this.agents.for(proxyUrl);
+    return {
+      url: request.url,
+      method: request.method ?? 'GET',
+      headers,
+      body: request.json !== undefined ? JSON.stringify(request.json) : request.body,
+      agent: { http: agents.http, https: agents.https },
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      timeout: {
+        connect: this.config.upstreamConnectTimeoutMs,
+        secureConnect: this.config.upstreamConnectTimeoutMs,
+        response: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        socket: this.config.upstreamIdleTimeoutMs,
+      },
+      signal: request.signal,
+    };
+  }
+
+  private transportError(error: unknown, request: UpstreamRequest): Error {
+    if (error instanceof ApiError) return error;
+    const code = error instanceof RequestError ? error.code : undefined;
+    const host = safeHost(request.url);
+    if (error instanceof Error && error.name === 'AbortError') return error;
+    this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${host} failed: ${code ?? (error as Error).message}`);
+    if (code === 'ETIMEDOUT') {
+      return new ApiError(504, 'upstream_error', 'upstream_timeout', `The upstream did not answer in time (${request.step}).`, {
+        upstream: { step: request.step },
+      });
+    }
+    return new ApiError(502, 'upstream_error', 'upstream_unreachable', `The upstream could not be reached (${request.step}).`, {
+      upstream: { step: request.step },
+    });
+  }
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '?';
+  }
+}
