@@ -3,7 +3,7 @@ const esmPackages = [
   'got', '@sindresorhus/is', '@szmarczak/http-timer', 'cacheable-lookup', 'cacheable-request', 'decompress-response',
   'form-data-encoder', 'get-stream', 'is-stream', 'keyv', '@keyv/serialize', 'lowercase-keys', 'mimic-response',
   'normalize-url', 'p-cancelable', 'responselike', 'byte-counter', 'uint8array-extras', '@sec-ant/readable-stream',
-  'chunk-data', 'type-fest',
+  'chunk-data', 'type-fest', 'socks-proxy-agent', 'agent-base',
 ];
 
 const swc = [

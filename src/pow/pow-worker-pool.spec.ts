@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { buildBrowserConfig, powFallbackAnswer, verifyPowAnswer } from './pow-solver';
+import { PowWorkerPool } from './pow-worker-pool';
+
+interface PowVector {
+  seed: string;
+  difficulty: string;
+  config: unknown[];
+  solved: boolean;
+}
+
+const vectorsFile = join(__dirname, 'testdata/pow-vectors.json');
+const { vectors } = JSON.parse(readFileSync(vectorsFile, 'utf8')) as { vectors: PowVector[] };
+const config = vectors[0].config;
+const hardest = vectors.find((v) => v.difficulty === '000032')!;
+
+/** The pool's live worker threads, for the tests that need to kill or count them. */
+function threadsOf(pool: PowWorkerPool): Worker[] {
+  return (pool as unknown as { workers: { worker: Worker }[] }).workers.map((entry) => entry.worker);
+}
+
+describe('PowWorkerPool', () => {
+  jest.setTimeout(30_000);
+  let pool: PowWorkerPool;
+
+  beforeAll(() => {
+    pool = new PowWorkerPool({ size: 2 });
+  });
+
+  afterAll(async () => {
+    await pool.onModuleDestroy();
+  });
+
+  it('finds an answer that verifies', async () => {
+    const result = await pool.solve('0.77', '00ffff', config);
+    expect(result.solved).toBe(true);
+    expect(verifyPowAnswer('0.77', '00ffff', result.answer)).toBe(true);
+  });
+
+  it('solves the 000032 vector seed', async () => {
+    const result = await pool.solve(hardest.seed, hardest.difficulty, hardest.config);
+    expect(result.solved).toBe(true);
+    expect(verifyPowAnswer(hardest.seed, hardest.difficulty, result.answer)).toBe(true);
+  });
+
+  it('answers 20 concurrent solves, each with a valid answer', async () => {
+    const seeds = Array.from({ length: 20 }, (_, k) => `0.${k}${k}1`);
+    const configs = seeds.map(() => buildBrowserConfig({ userAgent: 'UA' }));
+    const results = await Promise.all(seeds.map((seed, k) => pool.solve(seed, '00ffff', configs[k])));
+    results.forEach((result, k) => {
+      expect(result.solved).toBe(true);
+      expect(verifyPowAnswer(seeds[k], '00ffff', result.answer)).toBe(true);
+    });
+  });
+
+  it('returns the fallback answer when the whole range is exhausted', async () => {
+    const result = await pool.solve('0.5', '000000', config);
+    expect(result).toEqual({ answer: powFallbackAnswer('0.5'), solved: false, iterations: 500_000 });
+  });
+
+  it('rejects promptly on abort and keeps serving', async () => {
+    const controller = new AbortController();
+    const pending = pool.solve('0.5', '000000', config, controller.signal);
+    setTimeout(() => controller.abort(new Error('client went away')), 50);
+    const started = Date.now();
+    await expect(pending).rejects.toThrow('client went away');
+    expect(Date.now() - started).toBeLessThan(500);
+    await expect(pool.solve('0.1', '0fffff', config, AbortSignal.abort())).rejects.toBeDefined();
+    const next = await pool.solve('0.78', '00ffff', config);
+    expect(verifyPowAnswer('0.78', '00ffff', next.answer)).toBe(true);
+  });
+
+  it('keeps the event loop responsive during a hard solve', async () => {
+    let last = Date.now();
+    let maxLag = 0;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      maxLag = Math.max(maxLag, now - last - 10);
+      last = now;
+    }, 10);
+    try {
+      await pool.solve('0.5', '000000', config);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(maxLag).toBeLessThan(200);
+  });
+
+  it('rejects the solve of a crashed worker and replaces the worker', async () => {
+    const pending = pool.solve('0.5', '000000', config);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await threadsOf(pool)[0].terminate();
+    await expect(pending).rejects.toThrow(/worker crashed/);
+    const next = await pool.solve('0.79', '00ffff', config);
+    expect(verifyPowAnswer('0.79', '00ffff', next.answer)).toBe(true);
+    expect(threadsOf(pool).length).toBeLessThanOrEqual(2);
+  });
+
+  it('terminates its workers on destroy and refuses later solves', async () => {
+    const own = new PowWorkerPool({ size: 2 });
+    await own.solve('0.11', '0fffff', config);
+    const threads = threadsOf(own);
+    expect(threads.length).toBeGreaterThan(0);
+    const exits = threads.map((thread) => new Promise<number>((resolve) => thread.once('exit', resolve)));
+    const refused = expect(own.solve('0.5', '000000', config)).rejects.toThrow(/shut down/);
+    await own.onModuleDestroy();
+    await refused;
+    await Promise.all(exits);
+    expect(threadsOf(own)).toHaveLength(0);
+    await expect(own.solve('0.1', '0fffff', config)).rejects.toThrow(/shut down/);
+  });
+
+  it('works with the default size', async () => {
+    const own = new PowWorkerPool();
+    try {
+      expect(own.size).toBeGreaterThanOrEqual(1);
+      expect(own.size).toBeLessThanOrEqual(4);
+      const result = await own.solve('0.12', '0fffff', config);
+      expect(verifyPowAnswer('0.12', '0fffff', result.answer)).toBe(true);
+    } finally {
+      await own.onModuleDestroy();
+    }
+  });
+});

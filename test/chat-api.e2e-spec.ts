@@ -1,0 +1,177 @@
+import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import OpenAI from 'openai';
+import request from 'supertest';
+import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { sseData, Stack, startStack } from './support/stack';
+
+describe('OpenAI-compatible chat API (official SDK against the fake upstream)', () => {
+  let stack: Stack;
+  let accessToken: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTHORIZATION: 'pool-key-1', RANDOM_TOKEN: 'false' } });
+    accessToken = stack.fake.createAccessToken({ email: 'alice@example.com' });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  it('lists models in the OpenAI list shape', async () => {
+    const page = await stack.openai(accessToken).models.list();
+    const ids = page.data.map((model) => model.id);
+    expect(ids).toEqual(expect.arrayContaining(['gpt-4o', 'gpt-4o-mini', 'o1']));
+    expect(ids).not.toContain('auto');
+    for (const model of page.data) expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
+  });
+
+  it('answers a non-stream completion with usage and the echoed model', async () => {
+    stack.fake.enqueue({ kind: 'text', text: 'Hello there, friend!' });
+    const completion = await stack.openai(accessToken).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Say hello' },
+      ],
+      temperature: 0.2,
+      user: 'someone',
+    });
+    expect(completion.id).toMatch(/^chatcmpl-[A-Za-z0-9]{29}$/);
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.model).toBe('gpt-4o-2024-08-06');
+    expect(completion.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'Hello there, friend!' }, logprobs: null, finish_reason: 'stop' }]);
+    expect(completion.usage!.prompt_tokens).toBeGreaterThan(10);
+    const answerTokens = encode('Hello there, friend!').length;
+    expect(completion.usage!.completion_tokens).toBe(answerTokens);
+    expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + answerTokens);
+
+    const [sent] = stack.fake.conversationRequests();
+    const body = sent.body as { model: string; messages: { author: { role: string }; content: { parts: string[] } }[] };
+    expect(body.model).toBe('gpt-4o');
+    expect(body.messages.map((message) => [message.author.role, message.content.parts[0]])).toEqual([
+      ['system', 'Be brief.'],
+      ['user', 'Say hello'],
+    ]);
+    expect(sent.headers.authorization).toBe(`Bearer ${accessToken}`);
+    expect(sent.headers['openai-sentinel-proof-token']).toMatch(/^gAAAAAB/);
+  });
+
+  it('streams chunks that reassemble the answer exactly, with one id and a final finish_reason', async () => {
+    const text = 'Streaming works: héllo wörld, 你好, and emoji 🚀 — done.';
+    stack.fake.enqueue({ kind: 'text', text, chunks: 12 });
+    const stream = await stack.openai(accessToken).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'stream please' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+
+    expect(new Set(chunks.map((chunk) => chunk.id)).size).toBe(1);
+    expect(new Set(chunks.map((chunk) => chunk.created)).size).toBe(1);
+    expect(chunks.every((chunk) => chunk.model === 'gpt-4o-mini-2024-07-18' && chunk.object === 'chat.completion.chunk')).toBe(true);
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    const withChoices = chunks.filter((chunk) => chunk.choices.length > 0);
+    expect(withChoices.map((chunk) => chunk.choices[0].delta.content ?? '').join('')).toBe(text);
+    expect(withChoices.slice(0, -1).every((chunk) => chunk.choices[0].finish_reason === null)).toBe(true);
+    expect(withChoices.at(-1)!.choices[0].finish_reason).toBe('stop');
+    const usageChunk = chunks.at(-1)!;
+    expect(usageChunk.choices).toEqual([]);
+    expect(usageChunk.usage).toEqual({ prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number), total_tokens: expect.any(Number) });
+    expect(usageChunk.usage!.completion_tokens).toBeGreaterThan(10);
+  });
+
+  it('sends SSE with the headers that stop proxy buffering, ending in [DONE]', async () => {
+    const response = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${accessToken}`)
+      .send({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(response.headers['cache-control']).toBe('no-cache');
+    expect(response.headers['x-accel-buffering']).toBe('no');
+    const data = sseData(response.text);
+    expect(data.at(-1)).toBe('[DONE]');
+    expect(data.slice(0, -1).map((payload) => JSON.parse(payload).choices[0].delta.content ?? '').join('')).toBe('Hello! How can I help you today?');
+  });
+
+  it.each([true, false])('reassembles the same text from the delta and the classic upstream formats (delta=%s)', async (delta) => {
+    const other = await startStack({ fake: { deltaEncoding: delta } });
+    try {
+      const token = other.fake.createAccessToken();
+      other.fake.enqueue({ kind: 'text', text: 'One two three four five six.', chunks: 6 });
+      const completion = await other.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'count' }] });
+      expect(completion.choices[0].message.content).toBe('One two three four five six.');
+      const sent = other.fake.conversationRequests()[0].body as { supported_encodings: string[] };
+      expect(sent.supported_encodings).toEqual(['v1']);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('exchanges a RefreshToken used as the API key, once, and reuses the AccessToken', async () => {
+    const refreshToken = stack.fake.createRefreshToken();
+    const client = stack.openai(refreshToken);
+    const first = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'a' }] });
+    const second = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'b' }] });
+    expect(first.choices[0].message.content).toBe('Hello! How can I help you today?');
+    expect(second.choices[0].message.content).toBe('Hello! How can I help you today?');
+    expect(stack.fake.oauthExchanges).toBe(1);
+    const bearer = stack.fake.conversationRequests()[0].headers.authorization;
+    expect(bearer).toMatch(/^Bearer eyJhbGciOi/);
+  });
+
+  it('raises APIError 401 in the SDK for an invalid token, and for a revoked RefreshToken', async () => {
+    const bad = stack.openai('eyJhbGciOiJSUzI1NiJ9.bm90LWEtcmVhbC10b2tlbg.c2ln');
+    await expect(bad.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      status: 401,
+      error: { type: 'invalid_request_error', code: 'invalid_api_key' },
+    });
+    const refreshToken = stack.fake.createRefreshToken();
+    stack.fake.revokeRefreshToken(refreshToken);
+    const error = await stack
+      .openai(refreshToken)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(401);
+    expect(JSON.stringify((error as InstanceType<typeof OpenAI.APIError>).error)).not.toContain(refreshToken);
+  });
+
+  it('answers 401 without a key, with the OpenAI error shape', async () => {
+    const response = await request(stack.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    expect(response.status).toBe(401);
+    expect(response.body).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+  });
+
+  it('rotates a pool key past a rate-limited account and records the cool-down', async () => {
+    const pool = stack.app.get(TokenPoolService);
+    await pool.clear();
+    const limited = stack.fake.createAccessToken({ email: 'limited@example.com' });
+    const healthy = stack.fake.createAccessToken({ email: 'healthy@example.com' });
+    await pool.upload([limited, healthy]);
+    stack.fake.setTokenStatus(limited, 429, { clearsInSec: 120 });
+
+    const client = stack.openai('pool-key-1');
+    for (let i = 0; i < 3; i++) {
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `q${i}` }] });
+      expect(completion.choices[0].message.content).toBe('Hello! How can I help you today?');
+    }
+    const answered = stack.fake.conversationRequests().map((sent) => sent.headers.authorization);
+    expect(answered.filter((bearer) => bearer === `Bearer ${healthy}`)).toHaveLength(3);
+    // Strict round-robin hands out the limited account first; it is refused once, then set aside.
+    const refused = stack.fake.requests.filter((sent) => sent.headers.authorization === `Bearer ${limited}` && sent.method === 'POST');
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(refused.map((sent) => sent.path)).size).toBe(1);
+    const states = (await pool.list()).map((account) => account.state).sort();
+    expect(states).toEqual(['active', 'rate_limited']);
+    await pool.clear();
+  });
+
+  it('answers 503 no_available_account when the pool is empty', async () => {
+    await stack.app.get(TokenPoolService).clear();
+    await expect(stack.openai('pool-key-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      status: 503,
+      error: { type: 'server_error', code: 'no_available_account' },
+    });
+  });
+});
