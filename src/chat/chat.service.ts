@@ -97,7 +97,7 @@ export class ChatService {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
       const code = error instanceof ApiError && error.code ? error.code : 'upstream_stream_error';
-      await out.error('The upstream connection failed in the middle of the answer.', code);
+      await out.error('The upstream connection failed in the middle of the answer; the text so far is incomplete.', code);
       await out.done();
     } finally {
       out.close();

@@ -191,6 +191,11 @@ async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
     }
     for (const piece of translator.end()) yield { piece, answerStarted: translator.answerStarted };
     if (!translator.finished) yield { piece: { type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' }, answerStarted: true };
+  } catch (error) {
+    if ((error as Error).name === 'AbortError') throw error;
+    throw new ApiError(502, 'upstream_error', 'upstream_stream_cut', `The upstream connection failed in the middle of the answer: ${(error as Error).message}`, {
+      upstream: { step: 'conversation' },
+    });
   } finally {
     body.destroy();
   }

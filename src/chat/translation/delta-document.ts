@@ -129,6 +129,9 @@ function changedValue(current: unknown, operation: LeafOperationName, value: unk
  * string or an array costs only the size of what is appended.
  */
 export class DeltaDocument {
+  /** Most deltas repeat the previous path (bare `{"v": …}`), so the last parsed path is kept. */
+  private lastPath = { path: '', keys: [] as string[] };
+
   constructor(private root: unknown = undefined) {}
 
   get value(): unknown {
@@ -160,8 +163,13 @@ export class DeltaDocument {
       }
       return;
     }
-    this.applyLeaf(parseDeltaPath(delta.p), delta.o, delta.v);
+    this.applyLeaf(this.keysOf(delta.p), delta.o, delta.v);
     onApplied?.(delta);
+  }
+
+  private keysOf(path: string): string[] {
+    if (path !== this.lastPath.path) this.lastPath = { path, keys: parseDeltaPath(path) };
+    return this.lastPath.keys;
   }
 
   private applyLeaf(keys: string[], operation: LeafOperationName, value: unknown): void {

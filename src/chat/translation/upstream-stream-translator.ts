@@ -73,7 +73,7 @@ interface MessageTrack {
 
 const TEXT_PATHS = new Set(['/message/content/parts/0', '/message/content/text']);
 const THOUGHT_CONTENT_PATH = /^\/message\/content\/thoughts\/(0|[1-9]\d*)\/content$/;
-const SANDBOX_LINK = /\(sandbox:(\/mnt\/data\/[^)\s]*)\)/g;
+const SANDBOX_LINK = /\(sandbox:(\/mnt\/data\/[^)\n]+)\)/g;
 const FILE_SCHEME = /^(?:file-service|sediment):\/\//;
 const FENCE = '```';
 
@@ -87,6 +87,10 @@ function asString(value: unknown): string | undefined {
 
 function asObject(value: unknown): JsonObject {
   return isObject(value) ? value : {};
+}
+
+function isDone(data: string): boolean {
+  return data.length < 16 && data.trim() === '[DONE]';
 }
 
 /** Events carry `"error": null` when all is well. */
@@ -214,7 +218,7 @@ export class UpstreamStreamTranslator {
       this.deltaMode = true;
       return [];
     }
-    if (event.data.trim() === '[DONE]') {
+    if (isDone(event.data)) {
       this.finish(this.finishReason ?? 'stop');
       return this.takePieces();
     }
@@ -547,9 +551,12 @@ export class UpstreamStreamTranslator {
     this.contentTail = '';
   }
 
-  /** The content filter fired; a `moderation` event that says it blocked nothing is ignored. */
+  /**
+   * The content filter fired. A `moderation` event that says it blocked (or, lacking `blocked`, flagged)
+   * nothing is only a report, and the answer goes on.
+   */
   private moderate(response: JsonObject): void {
-    if (response.blocked === false) return;
+    if ((response.blocked ?? response.flagged ?? true) !== true) return;
     this._answerStarted = true;
     this.closeFence();
     this.sendContent(this.paragraphBreak() + this.moderationText);

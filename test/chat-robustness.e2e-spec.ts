@@ -1,0 +1,219 @@
+import OpenAI from 'openai';
+import request from 'supertest';
+import { sseData, Stack, startStack } from './support/stack';
+
+const ask = (content: string) => ({ model: 'gpt-4o', messages: [{ role: 'user' as const, content }] });
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('chat API under failure, load and bad input', () => {
+  let stack: Stack;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { MAX_BODY_SIZE: '64kb', KEEPALIVE_INTERVAL_MS: '1000' } });
+    token = stack.fake.createAccessToken();
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  it('ends a stream the upstream cuts with an error event and [DONE], never hanging', async () => {
+    // Paced like a real answer, so the text before the cut reaches us before the connection drops.
+    const paced = await startStack({ fake: { chunkDelayMs: 15 } });
+    try {
+      const pacedToken = paced.fake.createAccessToken();
+      paced.fake.enqueue({ kind: 'cut', text: 'This answer will be cut off in the middle of it', afterChunks: 3 });
+      const pacedStream = await paced.openai(pacedToken).chat.completions.create({ ...ask('cut'), stream: true });
+      let pacedText = '';
+      const pacedError = await (async () => {
+        for await (const chunk of pacedStream) pacedText += chunk.choices[0]?.delta.content ?? '';
+      })().catch((caught: unknown) => caught);
+      expect(pacedError).toBeInstanceOf(OpenAI.APIError);
+      expect(pacedText.length).toBeGreaterThan(0);
+      expect('This answer will be cut off in the middle of it'.startsWith(pacedText)).toBe(true);
+      expect(pacedText).not.toBe('This answer will be cut off in the middle of it');
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('never answers a bare 500 or hangs when the upstream drops the connection', async () => {
+    stack.fake.enqueue({ kind: 'cut', text: 'This answer will be cut off in the middle of it', afterChunks: 3 });
+    const stream = await stack.openai(token).chat.completions.create({ ...ask('cut'), stream: true });
+    let text = '';
+    const error = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().catch((caught: unknown) => caught);
+    // Either the cut came before the answer started (retried on a fresh conversation) or after (an in-band error).
+    if (error) expect(error).toBeInstanceOf(OpenAI.APIError);
+    else expect(text).toBe('Hello! How can I help you today?');
+
+    stack.fake.enqueue({ kind: 'cut', text: 'Cut again right here please', afterChunks: 2 });
+    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('cut'), stream: true });
+    const data = sseData(raw.text);
+    expect(data.at(-1)).toBe('[DONE]');
+    const last = JSON.parse(data.at(-2)!);
+    if (last.error) expect(last).toEqual({ error: { message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) } });
+    else expect(last.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('reports an upstream error event mid-stream in-band', async () => {
+    stack.fake.enqueue({ kind: 'error_event', text: 'Partial answer', message: 'Something went wrong upstream' });
+    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('err'), stream: true });
+    const data = sseData(raw.text);
+    expect(data.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(data.at(-2)!).error).toMatchObject({ message: expect.stringContaining('Something went wrong'), type: 'upstream_error' });
+  });
+
+  it('aborts the upstream request when the client disconnects', async () => {
+    stack.fake.enqueue({ kind: 'stall', text: 'Slow answer that stalls', afterChunks: 2, stallMs: 10_000 });
+    const controller = new AbortController();
+    const stream = await stack.openai(token).chat.completions.create({ ...ask('stall'), stream: true }, { signal: controller.signal });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    controller.abort();
+    await waitFor(() => stack.fake.abortedStreams === 1);
+    expect(stack.fake.openStreams).toBe(0);
+  });
+
+  it('keeps an idle stream alive with SSE comments', async () => {
+    stack.fake.enqueue({ kind: 'stall', text: 'Thinking then answering', afterChunks: 1, stallMs: 2_600 });
+    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('slow'), stream: true });
+    expect(raw.text).toContain(': keep-alive\n\n');
+    const data = sseData(raw.text);
+    expect(data.at(-1)).toBe('[DONE]');
+    expect(data.slice(0, -1).map((payload) => JSON.parse(payload).choices[0].delta.content ?? '').join('')).toBe('Thinking then answering');
+  });
+
+  it('serves 50 concurrent streams, each reassembling its own answer', async () => {
+    const client = stack.openai(token);
+    for (let i = 0; i < 50; i++) stack.fake.enqueue({ kind: 'text', text: `Answer number ${i} is here.`, chunks: 5, delayMs: 5 });
+    const texts = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const stream = await client.chat.completions.create({ ...ask(`q${i}`), stream: true });
+        let text = '';
+        let finish: string | null = null;
+        for await (const chunk of stream) {
+          text += chunk.choices[0]?.delta.content ?? '';
+          finish = chunk.choices[0]?.finish_reason ?? finish;
+        }
+        expect(finish).toBe('stop');
+        return text;
+      }),
+    );
+    const expected = Array.from({ length: 50 }, (_, i) => `Answer number ${i} is here.`).sort();
+    expect([...texts].sort()).toEqual(expected);
+    await waitFor(() => stack.fake.openStreams === 0);
+  });
+
+  it('retries an upstream 5xx before the first byte and then answers', async () => {
+    stack.fake.enqueue({ kind: 'status', status: 502, body: { detail: 'Bad gateway' } });
+    stack.fake.enqueue({ kind: 'text', text: 'Recovered.' });
+    const completion = await stack.openai(token).chat.completions.create(ask('retry'));
+    expect(completion.choices[0].message.content).toBe('Recovered.');
+    expect(stack.fake.conversationRequests()).toHaveLength(2);
+  });
+
+  it('maps upstream refusals to OpenAI errors: 429 with Retry-After, Cloudflare challenge, JSON instead of a stream', async () => {
+    stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have hit the limit', clears_in: 42, code: 'model_cap_exceeded' } } });
+    const limited = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
+    expect(limited.status).toBe(429);
+    expect(limited.headers['retry-after']).toBe('42');
+    expect(limited.body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+
+    for (let i = 0; i < 4; i++) stack.fake.enqueue({ kind: 'cf_challenge' });
+    const challenged = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
+    expect(challenged.status).toBe(403);
+    expect(challenged.body.error).toMatchObject({ type: 'upstream_error', code: 'cf_challenge' });
+
+    for (let i = 0; i < 4; i++) stack.fake.enqueue({ kind: 'json_instead_of_stream', body: { detail: 'nope' } });
+    const notStreaming = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
+    expect(notStreaming.status).toBe(502);
+    expect(notStreaming.body.error.type).toBe('upstream_error');
+  });
+
+  describe('malformed requests get 400s that name the field', () => {
+    const post = (body: string | object, contentType = 'application/json') =>
+      request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .set('content-type', contentType)
+        .send(typeof body === 'string' ? body : JSON.stringify(body));
+
+    it('refuses a body that is not JSON', async () => {
+      const response = await post('{"model": "gpt-4o", "messages": [');
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({ error: { message: expect.stringContaining('JSON'), type: 'invalid_request_error', param: null, code: 'invalid_json' } });
+    });
+
+    it.each([
+      [{ model: 'gpt-4o' }, 'messages', 'missing_required_parameter'],
+      [{ model: 'gpt-4o', messages: [] }, 'messages', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: 'hi' }, 'messages', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 42 }] }, 'messages[0].content', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], max_tokens: 'ten' }, 'max_tokens', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n', 'invalid_value'],
+      [{ model: 7, messages: [{ role: 'user', content: 'x' }] }, 'model', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }, 'messages[0].content[0].type', 'unsupported_content'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,@@@not-base64' } }] }] }, 'messages[0].content[0].image_url.url', 'invalid_base64'],
+    ])('%j → 400 on %s', async (body, param, code) => {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param, code });
+      expect(typeof response.body.error.message).toBe('string');
+    });
+
+    it('refuses an oversized body with 413', async () => {
+      const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(100 * 1024) }] });
+      expect(response.status).toBe(413);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
+    });
+
+    it('accepts the fields clients send by default and ignores unknown ones', async () => {
+      const response = await post({
+        ...ask('defaults'),
+        temperature: 1,
+        top_p: 1,
+        presence_penalty: 0,
+        frequency_penalty: 0,
+        user: 'u',
+        seed: 3,
+        stop: ['\n\n'],
+        logit_bias: {},
+        response_format: { type: 'text' },
+        tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
+        tool_choice: 'auto',
+        max_tokens: null,
+        some_future_field: { anything: true },
+      });
+      expect(response.status).toBe(200);
+      expect(response.body.choices[0].message.content).toBe('Hello! How can I help you today?');
+    });
+
+    it('answers unknown /v1 paths with a 404 in the error shape', async () => {
+      const response = await request(stack.url).get('/v1/engines').set('authorization', `Bearer ${token}`);
+      expect(response.status).toBe(404);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'not_found' });
+    });
+  });
+
+  it('answers CORS preflight for browser clients', async () => {
+    const response = await request(stack.url)
+      .options('/v1/chat/completions')
+      .set('origin', 'https://chat.example.com')
+      .set('access-control-request-method', 'POST')
+      .set('access-control-request-headers', 'authorization, content-type, auth_key');
+    expect(response.status).toBe(204);
+    expect(response.headers['access-control-allow-origin']).toBe('*');
+    expect(response.headers['access-control-allow-headers']).toContain('auth_key');
+    expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+});
