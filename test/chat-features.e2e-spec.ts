@@ -1,0 +1,254 @@
+import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import request from 'supertest';
+import { sseData, Stack, startStack } from './support/stack';
+
+const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
+describe('chat API features: reasoning, tools, images, limits, routing', () => {
+  let stack: Stack;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  const post = (body: object, key = token) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(body);
+
+  it('cuts a non-stream answer at max_tokens with finish_reason length', async () => {
+    const text = 'One two three four five six seven eight nine ten eleven twelve thirteen fourteen.';
+    stack.fake.enqueue({ kind: 'text', text, chunks: 14 });
+    const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user', content: 'count' }] });
+    expect(completion.choices[0].finish_reason).toBe('length');
+    expect(encode(completion.choices[0].message.content!)).toHaveLength(5);
+    expect(text.startsWith(completion.choices[0].message.content!)).toBe(true);
+    expect(completion.usage!.completion_tokens).toBe(5);
+  });
+
+  it('cuts a streamed answer at max_completion_tokens and stops the upstream', async () => {
+    const text = 'Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi.';
+    stack.fake.enqueue({ kind: 'text', text, chunks: 16, delayMs: 5 });
+    const stream = await stack.openai(token).chat.completions.create({ model: 'o3-mini', max_completion_tokens: 7, stream: true, messages: [{ role: 'user', content: 'greek' }] });
+    let sent = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      sent += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(finish).toBe('length');
+    expect(encode(sent)).toHaveLength(7);
+    expect(text.startsWith(sent)).toBe(true);
+  });
+
+  it("maps the upstream's own max_tokens finish to length", async () => {
+    stack.fake.enqueue({ kind: 'text', text: 'Truncated by the upstream', finish: 'max_tokens' });
+    const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    expect(completion.choices[0].finish_reason).toBe('length');
+  });
+
+  it('returns reasoning as reasoning_content, streamed and whole', async () => {
+    const scenario = { kind: 'reasoning' as const, thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' };
+    stack.fake.enqueue(scenario);
+    const completion = await post({ model: 'o1', messages: [{ role: 'user', content: 'meaning of life?' }] });
+    expect(completion.body.choices[0].message.content).toBe('The answer is 42.');
+    expect(completion.body.choices[0].message.reasoning_content).toContain('Consider the question.');
+    expect(completion.body.choices[0].message.reasoning_content).toContain('Thought for 3 seconds');
+    expect(completion.body.model).toBe('o1-2024-12-18');
+
+    stack.fake.enqueue(scenario);
+    const streamed = await post({ model: 'o1', stream: true, messages: [{ role: 'user', content: 'meaning of life?' }] });
+    const deltas = sseData(streamed.text).slice(0, -1).map((payload) => JSON.parse(payload).choices[0]?.delta ?? {});
+    expect(deltas.map((delta) => delta.content ?? '').join('')).toBe('The answer is 42.');
+    expect(deltas.map((delta) => delta.reasoning_content ?? '').join('')).toContain('Planning');
+    const firstReasoning = deltas.findIndex((delta) => delta.reasoning_content);
+    const firstContent = deltas.findIndex((delta) => delta.content);
+    expect(firstReasoning).toBeGreaterThan(0);
+    expect(firstReasoning).toBeLessThan(firstContent);
+  });
+
+  it.each([
+    ['think', (content: string) => expect(content).toMatch(/^<think>\n[\s\S]*Consider the question\.[\s\S]*\n<\/think>\n\nThe answer is 42\.$/)],
+    ['hidden', (content: string) => expect(content).toBe('The answer is 42.')],
+  ])('REASONING_OUTPUT=%s', async (mode, check) => {
+    const other = await startStack({ env: { REASONING_OUTPUT: mode } });
+    try {
+      other.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
+      const completion = await other.openai(other.fake.createAccessToken()).chat.completions.create({ model: 'o1', messages: [{ role: 'user', content: 'q' }] });
+      check(completion.choices[0].message.content!);
+      expect((completion.choices[0].message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('shows code, its output and interpreter files as markdown', async () => {
+    stack.fake.enqueue({ kind: 'code', code: 'print(6 * 7)', language: 'python', output: '42', text: 'Saved the result to [result.csv](sandbox:/mnt/data/result.csv).', sandboxFile: '/mnt/data/result.csv' });
+    const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'compute' }] });
+    const content: string = completion.body.choices[0].message.content;
+    expect(content).toContain('```python\nprint(6 * 7)\n```');
+    expect(content).toContain('```Output\n42\n```');
+    expect(content).toMatch(/!\[File 1\]\(http:\/\/127\.0\.0\.1:\d+\/download\/[^)]+\)/);
+  });
+
+  it('shows browsing with its caption and citations', async () => {
+    stack.fake.enqueue({ kind: 'browse', initialText: 'Searching the web', finishedText: 'Searched 2 sites', text: 'NestJS is a framework.', citations: [{ url: 'https://nestjs.com', title: 'NestJS' }] });
+    const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'what is nestjs' }] });
+    const content: string = completion.body.choices[0].message.content;
+    expect(content).toContain('>Searching the web');
+    expect(content).toContain('*Searched 2 sites*');
+    expect(content).toContain('NestJS is a framework.');
+    expect(content).toContain('(https://nestjs.com "NestJS")');
+  });
+
+  it('links generated images by their download URL', async () => {
+    stack.fake.enqueue({ kind: 'image', prompt: 'a red fox in snow', fileIds: ['file-fox1'] });
+    const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a fox' }] });
+    const content: string = completion.body.choices[0].message.content;
+    expect(content).toContain('a red fox in snow');
+    expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/download\/file-fox1[^)]*\)/);
+  });
+
+  it('answers moderation with the refusal text', async () => {
+    stack.fake.enqueue({ kind: 'moderation' });
+    const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'bad' }] });
+    expect(completion.body.choices[0].message.content).toMatch(/^I'm sorry, I cannot provide or engage in any content/);
+    expect(completion.body.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('uploads a data: URL image and attaches it to the upstream message', async () => {
+    const response = await post({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this image?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } }] }],
+    });
+    expect(response.status).toBe(200);
+    const upload = stack.fake.requests.find((sent) => sent.method === 'PUT');
+    expect(upload?.headers.authorization).toBeUndefined();
+    expect(upload?.headers['x-ms-blob-type']).toBe('BlockBlob');
+    const body = stack.fake.conversationRequests()[0].body as { messages: { content: { content_type: string; parts: unknown[] }; metadata: { attachments: { mime_type: string; width: number }[] } }[] };
+    const message = body.messages[0];
+    expect(message.content.content_type).toBe('multimodal_text');
+    expect(message.content.parts).toEqual(['What is in this image?', expect.objectContaining({ content_type: 'image_asset_pointer', width: 1, height: 1 })]);
+    expect(message.metadata.attachments[0]).toMatchObject({ mime_type: 'image/png', width: 1 });
+  });
+
+  it('refuses image URLs that point at private addresses', async () => {
+    const response = await post({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${stack.fake.url}/download/file-x` } }] }],
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({ code: 'invalid_image_url', param: 'messages[0].content[0].image_url.url' });
+    expect(response.body.error.message).toContain('not a public address');
+  });
+
+  it('sends GPT conversations in gizmo mode and Team accounts with chatgpt-account-id', async () => {
+    await post({ model: 'gpt-4-gizmo-g-abc123', messages: [{ role: 'user', content: 'hi' }] }, `${token},team-account-1`);
+    const sent = stack.fake.conversationRequests()[0];
+    expect((sent.body as { conversation_mode: unknown }).conversation_mode).toEqual({ kind: 'gizmo_interaction', gizmo_id: 'g-abc123' });
+    expect(sent.headers['chatgpt-account-id']).toBe('team-account-1');
+    expect(sent.headers.authorization).toBe(`Bearer ${token}`);
+  });
+
+  it('converts developer, tool and assistant tool-call history', async () => {
+    await post({
+      model: 'gpt-4o',
+      messages: [
+        { role: 'developer', content: 'Use tools.' },
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+      ],
+    });
+    const body = stack.fake.conversationRequests()[0].body as { messages: { author: { role: string }; content: { parts: string[] } }[] };
+    expect(body.messages.map((message) => message.author.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(body.messages[2].content.parts[0]).toContain('get_weather({"city":"Paris"})');
+    expect(body.messages[3].content.parts[0]).toContain('sunny');
+  });
+
+  it('keeps the same device id and user agent for one account across requests', async () => {
+    await post({ model: 'gpt-4o', messages: [{ role: 'user', content: '1' }] });
+    await post({ model: 'gpt-4o', messages: [{ role: 'user', content: '2' }] });
+    const [first, second] = stack.fake.conversationRequests();
+    expect(first.headers['oai-device-id']).toBe(second.headers['oai-device-id']);
+    expect(first.headers['user-agent']).toBe(second.headers['user-agent']);
+    expect(first.headers['oai-language']).toBe('zh-CN');
+  });
+});
+
+describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
+  it('requires AUTH_KEY from clients (auth_key or authkey) and forwards it upstream', async () => {
+    const stack = await startStack({ env: { AUTH_KEY: 'door-key-123' } });
+    try {
+      const token = stack.fake.createAccessToken();
+      const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
+      const missing = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
+      expect(missing.status).toBe(401);
+      expect(missing.body.error.code).toBe('invalid_api_key');
+      const wrong = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).set('auth_key', 'door-key-124').send(body);
+      expect(wrong.status).toBe(401);
+      const viaSdk = await stack.openai(token, { defaultHeaders: { auth_key: 'door-key-123' } }).chat.completions.create(body as never);
+      expect(viaSdk.choices[0].message.content).toBeTruthy();
+      const viaAlias = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).set('authkey', 'door-key-123').send(body);
+      expect(viaAlias.status).toBe(200);
+      expect(stack.fake.conversationRequests()[0].headers.authkey).toBe('door-key-123');
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('serves the API only under /{API_PREFIX}/v1 when API_PREFIX is set', async () => {
+    const stack = await startStack({ env: { API_PREFIX: 'secret-path' } });
+    try {
+      const token = stack.fake.createAccessToken();
+      const models = await stack.openai(token, { baseURL: `${stack.url}/secret-path/v1` }).models.list();
+      expect(models.data.length).toBeGreaterThan(0);
+      const bare = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${token}`);
+      expect(bare.status).toBe(404);
+      expect(bare.body.error.code).toBe('not_found');
+      const wrong = await request(stack.url).get('/other-path/v1/models').set('authorization', `Bearer ${token}`);
+      expect(wrong.status).toBe(404);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('skips the sentinel entirely with CONVERSATION_ONLY', async () => {
+    const stack = await startStack({ env: { CONVERSATION_ONLY: 'true' }, fake: { requireSentinel: false } });
+    try {
+      const token = stack.fake.createAccessToken();
+      const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.choices[0].message.content).toBe('Hello! How can I help you today?');
+      expect(stack.fake.sentinelCalls).toBe(0);
+      expect(stack.fake.conversationRequests()[0].headers['openai-sentinel-proof-token']).toBeUndefined();
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('refuses a proof of work harder than POW_DIFFICULTY instead of burning CPU', async () => {
+    const stack = await startStack({ env: { POW_DIFFICULTY: '00ffff', RETRY_TIMES: '0' }, fake: { powDifficulty: '000fff' } });
+    try {
+      const response = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${stack.fake.createAccessToken()}`)
+        .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      expect(response.status).toBe(403);
+      expect(response.body.error).toMatchObject({ type: 'upstream_error', code: 'pow_failed' });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('solves a real proof of work at a harder difficulty the fake insists on', async () => {
+    const stack = await startStack({ fake: { powDifficulty: '000fff' } });
+    try {
+      const completion = await stack.openai(stack.fake.createAccessToken()).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.choices[0].message.content).toBe('Hello! How can I help you today?');
+    } finally {
+      await stack.close();
+    }
+  });
+});
