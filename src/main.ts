@@ -1,9 +1,24 @@
 import { Logger } from '@nestjs/common';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { createApp } from './app.factory';
 import { AppConfig } from './config/app-config';
-import { ConfigError } from './config/load-config';
+import { ConfigError, loadConfig } from './config/load-config';
+
+/** Validates the configuration before Nest boots, so a bad value stops the start with one clear line. */
+function checkConfiguration(): void {
+  const fileEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
+  try {
+    loadConfig({ ...fileEnv, ...process.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`Configuration error: ${error.message}`);
+    process.exit(1);
+  }
+}
 
 async function bootstrap(): Promise<void> {
+  checkConfiguration();
   const app = await createApp();
   const config = app.get(AppConfig);
   await app.listen(config.port);
@@ -12,14 +27,6 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  const cause = findConfigError(error);
-  console.error(cause ? `Configuration error: ${cause.message}` : error);
+  console.error(error);
   process.exit(1);
 });
-
-function findConfigError(error: unknown): ConfigError | undefined {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if (current instanceof ConfigError) return current;
-  }
-  return undefined;
-}

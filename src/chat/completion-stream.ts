@@ -1,5 +1,4 @@
 import type { Response } from 'express';
-import { once } from 'node:events';
 
 export interface CompletionMeta {
   id: string;
@@ -92,6 +91,18 @@ export class CompletionStream {
     if (!this.open) return;
     this.lastWrite = Date.now();
     if (this.response.write(text)) return;
-    await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
+    await drainedOrClosed(this.response);
   }
+}
+
+function drainedOrClosed(response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }

@@ -100,3 +100,14 @@ export interface RefreshSummary {
   disabled: number;
   skipped: number;
 }
+
+/** A SeedToken and the pool account it stands for (gateway.md §3.6, §4.4). */
+export interface SeedRecord {
+  /** The seed itself. Secret: it is a credential of the seed user. */
+  seed: string;
+  /** The pool account the seed is bound to; null until an account could be assigned. */
+  accountId: string | null;
+  /** Conversation ids this seed created, newest first. */
+  conversations: string[];
+  createdAt: number;
+}

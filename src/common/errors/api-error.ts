@@ -35,6 +35,7 @@ export class ApiError extends HttpException {
     readonly details: ApiErrorOptions = {},
   ) {
     super(errorBody(message, type, code, details.param ?? null), status);
+    this.message = message;
   }
 
   get body(): ApiErrorBody {

@@ -1,0 +1,138 @@
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronTime } from 'cron';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AppConfig } from '../config/app-config';
+import { RefreshTokenExchanger } from '../token-pool/refresh-token.exchanger';
+import type { AccountStore } from '../token-pool/stores/account-store';
+import { FileAccountStore } from '../token-pool/stores/file-account-store';
+import { redisHarness } from '../token-pool/testing/redis-harness';
+import { FakeClock } from '../token-pool/testing/fake-clock';
+import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type FakeAuthServer } from '../token-pool/testing/fixtures';
+import { TokenPoolService } from '../token-pool/token-pool.service';
+import { REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
+
+const HOUR = 3_600_000;
+const CRON = '0 3 */4 * *';
+
+describe('TokenRefreshScheduler', () => {
+  const clock = new FakeClock();
+  let server: FakeAuthServer;
+  const exchangers: RefreshTokenExchanger[] = [];
+  const refreshedTokens = () => server.requests.map((request) => request.refresh_token);
+
+  /** One instance of the app's pool and scheduler over `store`. */
+  const instance = (store: AccountStore, overrides: Partial<AppConfig> = {}) => {
+    const config = testConfig({ authBaseUrl: server.url, scheduledRefresh: true, refreshCron: CRON, ...overrides });
+    const exchanger = new RefreshTokenExchanger(config, clock);
+    exchangers.push(exchanger);
+    const pool = new TokenPoolService(store, exchanger, config, clock);
+    const registry = new SchedulerRegistry();
+    return { pool, registry, scheduler: new TokenRefreshScheduler(config, pool, store, clock, registry) };
+  };
+
+  beforeAll(async () => {
+    server = await startFakeAuthServer(() => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) }, delayMs: 50 }));
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    // Just after an occurrence of the cron, as when the job fires.
+    clock.set(new CronTime(CRON).getNextDateFrom(new Date(Date.UTC(2030, 0, 1))).toMillis() + 150);
+    server.requests.length = 0;
+  });
+  afterEach(() => {
+    for (const exchanger of exchangers.splice(0)) exchanger.onModuleDestroy();
+  });
+
+  describe('on files', () => {
+    let dataDir: string;
+    let store: FileAccountStore;
+    beforeEach(async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-scheduler-'));
+      store = new FileAccountStore({ dataDir });
+    });
+    afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+    it('at start-up renews only the tokens close to expiry; the scheduled run renews all', async () => {
+      const { pool, scheduler } = instance(store);
+      const [fresh, stale, never] = [fakeRefreshToken('fresh'), fakeRefreshToken('stale'), fakeRefreshToken('never')];
+      await pool.upload([fresh, stale, never, fakeAccessToken({ exp: clock.now() + HOUR })]);
+      const [freshId, staleId] = (await pool.list()).map((account) => account.id);
+      await pool.refresh({ id: freshId });
+      await pool.refresh({ id: staleId });
+      clock.advance(HOUR - 10 * 60_000);
+      await pool.refresh({ id: freshId, force: true });
+      clock.advance(6 * 60_000);
+      server.requests.length = 0;
+
+      expect(await scheduler.runStartupRefresh()).toEqual({ attempted: 2, refreshed: 2, failed: 0, disabled: 0, skipped: 2 });
+      expect(refreshedTokens().sort()).toEqual([never, stale].sort());
+
+      server.requests.length = 0;
+      expect(await scheduler.runScheduledRefresh()).toEqual({ attempted: 3, refreshed: 3, failed: 0, disabled: 0, skipped: 1 });
+      expect(refreshedTokens().sort()).toEqual([fresh, stale, never].sort());
+      expect(await scheduler.lastRun()).toMatchObject({ summary: { refreshed: 3 } });
+    });
+
+    it('registers the cron job from REFRESH_CRON and refreshes at boot without blocking it', async () => {
+      const { pool, registry, scheduler } = instance(store);
+      await pool.upload([fakeRefreshToken('boot')]);
+      scheduler.onApplicationBootstrap();
+      const job = registry.getCronJob(REFRESH_JOB_NAME);
+      try {
+        expect(job.isActive).toBe(true);
+        expect(server.requests).toHaveLength(0);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(refreshedTokens()).toEqual([fakeRefreshToken('boot')]);
+      } finally {
+        await job.stop();
+      }
+    });
+
+    it('does nothing when SCHEDULED_REFRESH is off, and names a bad REFRESH_CRON', () => {
+      const off = instance(store, { scheduledRefresh: false });
+      off.scheduler.onApplicationBootstrap();
+      expect(off.registry.getCronJobs().size).toBe(0);
+      const bad = instance(store, { refreshCron: 'every day' });
+      expect(() => bad.scheduler.onApplicationBootstrap()).toThrow(/REFRESH_CRON="every day"/);
+    });
+  });
+
+  describe('two instances on one Redis', () => {
+    let harness: Awaited<ReturnType<typeof redisHarness>>;
+    const stores: AccountStore[] = [];
+    beforeEach(async () => {
+      harness = await redisHarness();
+    });
+    afterEach(async () => {
+      for (const store of stores.splice(0)) await store.close();
+      await harness.cleanup();
+    });
+    const open = async () => {
+      const store = await harness.open();
+      stores.push(store);
+      return store;
+    };
+
+    it('run each scheduled occurrence once', async () => {
+      const first = instance(await open());
+      const second = instance(await open());
+      await first.pool.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
+
+      const [a, b] = await Promise.all([first.scheduler.runScheduledRefresh(), second.scheduler.runScheduledRefresh()]);
+      expect([a, b].filter((summary) => summary !== null)).toEqual([{ attempted: 3, refreshed: 3, failed: 0, disabled: 0, skipped: 0 }]);
+      expect(server.requests).toHaveLength(3);
+
+      // An instance whose timer fires late, after the other finished, sees the occurrence already done.
+      clock.advance(2_000);
+      expect(await second.scheduler.runScheduledRefresh()).toBeNull();
+      expect(server.requests).toHaveLength(3);
+
+      clock.set(new CronTime(CRON).getNextDateFrom(new Date(clock.now())).toMillis() + 80);
+      expect(await second.scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 3 });
+      expect(await first.scheduler.runScheduledRefresh()).toBeNull();
+      expect(server.requests).toHaveLength(6);
+    });
+  });
+});

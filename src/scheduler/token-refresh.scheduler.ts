@@ -1,0 +1,107 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob, CronTime } from 'cron';
+import { AppConfig } from '../config/app-config';
+import { Clock } from '../token-pool/clock';
+import type { RefreshSummary } from '../token-pool/pool.types';
+import { ACCOUNT_STORE, type AccountStore } from '../token-pool/stores/account-store';
+import { TokenPoolService } from '../token-pool/token-pool.service';
+
+export const REFRESH_JOB_NAME = 'refresh-job';
+const LAST_RUN_KEY = 'refresh-job:last-run';
+/** Long enough for any refresh; the Redis lock is renewed while the job runs anyway. */
+const LOCK_TTL_MS = 10 * 60_000;
+/** How far apart instances may fire one cron occurrence (timer delay, clock skew) and still agree on it. */
+const MAX_FIRE_SKEW_MS = 5 * 60_000;
+
+export interface RefreshJobRun {
+  /** The cron occurrence the run belongs to (ms since the epoch). */
+  slot: number;
+  finishedAt: number;
+  summary: RefreshSummary;
+}
+
+/**
+ * `SCHEDULED_REFRESH=true` (gateway.md §8.3): a non-forced refresh at start-up, then a forced refresh of
+ * every RefreshToken account on `REFRESH_CRON`. Each run holds the store lock `refresh-job`, and a
+ * scheduled run records its cron occurrence, so that with several instances on one Redis each occurrence
+ * runs once.
+ */
+@Injectable()
+export class TokenRefreshScheduler implements OnApplicationBootstrap {
+  private readonly logger = new Logger(TokenRefreshScheduler.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly pool: TokenPoolService,
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly clock: Clock,
+    private readonly registry: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.scheduledRefresh) return;
+    let job: CronJob;
+    try {
+      job = CronJob.from({
+        cronTime: this.config.refreshCron,
+        onTick: async () => {
+          await this.runScheduledRefresh();
+        },
+        waitForCompletion: true,
+        errorHandler: (error) => this.logger.error(`Scheduled refresh failed: ${(error as Error).message}`),
+      });
+    } catch (error) {
+      throw new Error(`REFRESH_CRON=${JSON.stringify(this.config.refreshCron)} is not a valid cron expression: ${(error as Error).message}`);
+    }
+    this.registry.addCronJob(REFRESH_JOB_NAME, job);
+    job.start();
+    this.logger.log(`Token refresh scheduled on "${this.config.refreshCron}"; next run ${job.nextDate().toISO()}`);
+    // Not awaited: boot must not wait for the auth server.
+    this.runStartupRefresh().catch((error: Error) => this.logger.error(`Start-up refresh failed: ${error.message}`));
+  }
+
+  /** Renews only the accounts whose AccessToken is missing or about to expire. Skipped while another run holds the lock. */
+  async runStartupRefresh(): Promise<RefreshSummary | null> {
+    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.pool.refresh({ force: false }));
+    if (!locked.acquired) {
+      this.logger.log('Start-up refresh skipped: another instance is refreshing');
+      return null;
+    }
+    return locked.value;
+  }
+
+  /** Renews every RefreshToken account, once per cron occurrence across all instances sharing the store. */
+  async runScheduledRefresh(): Promise<RefreshSummary | null> {
+    const slot = this.currentSlot();
+    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
+      const last = await this.lastRun();
+      if (last && last.slot >= slot) return null;
+      const summary = await this.pool.refresh({ force: true });
+      const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
+      await this.store.setMeta(LAST_RUN_KEY, JSON.stringify(run));
+      return summary;
+    });
+    const summary = locked.acquired ? locked.value : null;
+    if (!summary) this.logger.log(`Scheduled refresh of ${new Date(slot).toISOString()} skipped: another instance ran it`);
+    return summary;
+  }
+
+  /** The last scheduled run recorded in the store, by any instance. */
+  async lastRun(): Promise<RefreshJobRun | null> {
+    const raw = await this.store.getMeta(LAST_RUN_KEY);
+    return raw ? (JSON.parse(raw) as RefreshJobRun) : null;
+  }
+
+  /** The cron occurrence that fired just now: the first one after now minus the tolerated skew. */
+  private currentSlot(): number {
+    const cron = new CronTime(this.config.refreshCron);
+    const now = this.clock.now();
+    const next = cron.getNextDateFrom(new Date(now));
+    const gap = cron.getNextDateFrom(next.toJSDate()).toMillis() - next.toMillis();
+    const tolerance = Math.min(MAX_FIRE_SKEW_MS, Math.floor(gap / 2));
+    const slot = cron.getNextDateFrom(new Date(now - tolerance)).toMillis();
+    // Called outside a firing (by hand): the run stands for now, and the next occurrence still runs.
+    return slot <= now + 1000 ? slot : now;
+  }
+}

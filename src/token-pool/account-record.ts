@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { parseCredential, readAccessTokenClaims, type ParsedCredential } from './token-kind';
+import type { AccountRecord, AccountState, UploadResult } from './pool.types';
+
+/** An AccessToken is renewed (or treated as expired) this long before its JWT `exp`. */
+export const ACCESS_TOKEN_RENEW_MARGIN_MS = 5 * 60_000;
+
+/** A short, stable id for a credential; derived by hashing, so it never reveals the token. */
+export function accountIdFor(token: string, chatgptAccountId?: string): string {
+  return createHash('sha256')
+    .update(`${token}\n${chatgptAccountId ?? ''}`)
+    .digest('base64url')
+    .slice(0, 12);
+}
+
+/** The bookkeeping fields an AccessToken's claims give an account. */
+export function accessTokenFields(accessToken: string): Pick<AccountRecord, 'accessToken' | 'accessTokenExpiresAt' | 'email' | 'userId' | 'plan'> {
+  const claims = readAccessTokenClaims(accessToken);
+  return { accessToken, accessTokenExpiresAt: claims.expiresAt, email: claims.email, userId: claims.userId, plan: claims.planType };
+}
+
+export function newAccountRecord(credential: ParsedCredential, now: number): AccountRecord {
+  const record: AccountRecord = {
+    id: accountIdFor(credential.token, credential.chatgptAccountId),
+    kind: credential.kind,
+    token: credential.token,
+    chatgptAccountId: credential.chatgptAccountId,
+    state: 'active',
+    rateLimitStrikes: 0,
+    failures: 0,
+    addedAt: now,
+  };
+  if (credential.kind === 'access_token') Object.assign(record, accessTokenFields(credential.token));
+  if (accessTokenDead(record, now)) Object.assign(record, { state: 'expired', stateReason: 'access token expired' });
+  return dropUndefined(record);
+}
+
+/** An AccessToken account whose JWT has expired: it has no way to renew. */
+export function accessTokenDead(record: AccountRecord, now: number): boolean {
+  return record.kind === 'access_token' && record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= now;
+}
+
+/** A RefreshToken account whose AccessToken is missing, marked expired, or close to its `exp`. */
+export function needsRefresh(record: AccountRecord, now: number): boolean {
+  if (record.kind !== 'refresh_token' || record.state === 'disabled') return false;
+  if (record.state === 'expired' || !record.accessToken) return true;
+  return record.accessTokenExpiresAt === undefined || record.accessTokenExpiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS <= now;
+}
+
+/** The state as of `now`: a rate limit whose time has passed is over, and a dead AccessToken is expired. */
+export function effectiveState(record: AccountRecord, now: number): AccountState {
+  if (record.state === 'rate_limited' && (record.rateLimitedUntil ?? 0) <= now) return accessTokenDead(record, now) ? 'expired' : 'active';
+  if (record.state === 'active' && accessTokenDead(record, now)) return 'expired';
+  return record.state;
+}
+
+/** Two records for the same upstream user and workspace are one account (read from the unverified JWT). */
+function identityKey(record: AccountRecord): string | null {
+  if (!record.userId) return null;
+  const workspace = record.chatgptAccountId ?? (record.accessToken ? readAccessTokenClaims(record.accessToken).accountId : undefined);
+  return `${record.userId}|${workspace ?? ''}`;
+}
+
+/**
+ * Turns uploaded lines into new account records, dropping blank lines, `#` comments, strings that
+ * are not credentials, and duplicates (of each other or of `existing`): the same credential, or the
+ * same JWT user (and Team workspace).
+ */
+export function recordsFromLines(existing: readonly AccountRecord[], lines: readonly string[], now: number): { records: AccountRecord[]; result: UploadResult } {
+  const ids = new Set(existing.map((record) => record.id));
+  const tokens = new Set(existing.map((record) => `${record.token}\n${record.chatgptAccountId ?? ''}`));
+  const identities = new Set(existing.map(identityKey).filter((key): key is string => key !== null));
+  const records: AccountRecord[] = [];
+  const result: UploadResult = { added: 0, duplicates: 0, invalid: 0 };
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const credential = parseCredential(line);
+    if (!credential) {
+      result.invalid++;
+      continue;
+    }
+    // One millisecond apart, so that the shared listing order (byAddedAt) is the upload order.
+    const record = newAccountRecord(credential, now + records.length);
+    const tokenKey = `${record.token}\n${record.chatgptAccountId ?? ''}`;
+    const identity = identityKey(record);
+    if (ids.has(record.id) || tokens.has(tokenKey) || (identity !== null && identities.has(identity))) {
+      result.duplicates++;
+      continue;
+    }
+    ids.add(record.id);
+    tokens.add(tokenKey);
+    if (identity !== null) identities.add(identity);
+    records.push(record);
+    result.added++;
+  }
+  return { records, result };
+}
+
+/** Lists accounts in one order every instance agrees on: upload time, then id. */
+export function byAddedAt(a: AccountRecord, b: AccountRecord): number {
+  return a.addedAt - b.addedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** JSON drops undefined fields anyway; dropping them here keeps in-memory and stored records equal. */
+export function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}

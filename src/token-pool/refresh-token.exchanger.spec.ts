@@ -1,0 +1,90 @@
+import { FakeClock } from './testing/fake-clock';
+import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
+import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
+
+describe('RefreshTokenExchanger', () => {
+  const clock = new FakeClock();
+  let server: FakeAuthServer;
+  let reply: (body: Record<string, unknown>) => AuthServerReply;
+  let exchanger: RefreshTokenExchanger;
+  const rt = fakeRefreshToken('rt');
+
+  beforeAll(async () => {
+    server = await startFakeAuthServer((body) => reply(body));
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    server.requests.length = 0;
+    clock.set(Date.UTC(2030, 0, 1));
+    exchanger = new RefreshTokenExchanger(testConfig({ authBaseUrl: `${server.url}/` }), clock);
+    reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + 3_600_000 }), expires_in: 3600 } });
+  });
+  afterEach(() => exchanger.onModuleDestroy());
+
+  it('posts the refresh grant and reads the expiry from the JWT', async () => {
+    const accessToken = fakeAccessToken({ exp: clock.now() + 7_200_000 });
+    reply = () => ({ status: 200, body: { access_token: accessToken, expires_in: 60 } });
+    expect(await exchanger.exchange(rt)).toEqual({ accessToken, expiresAt: clock.now() + 7_200_000 });
+    const config = testConfig();
+    expect(server.requests).toEqual([
+      { path: '/oauth/token', client_id: config.refreshClientId, grant_type: 'refresh_token', redirect_uri: config.refreshRedirectUri, refresh_token: rt },
+    ]);
+  });
+
+  it('falls back to expires_in when the AccessToken is not a JWT', async () => {
+    reply = () => ({ status: 200, body: { access_token: 'fk-opaque', expires_in: 600 } });
+    expect(await exchanger.exchange(rt)).toEqual({ accessToken: 'fk-opaque', expiresAt: clock.now() + 600_000 });
+  });
+
+  it('merges concurrent exchanges of one RefreshToken into one request', async () => {
+    const base = reply;
+    reply = (body) => ({ ...base(body), delayMs: 100 });
+    const results = await Promise.all(Array.from({ length: 10 }, () => exchanger.exchange(rt)));
+    expect(server.requests).toHaveLength(1);
+    expect(new Set(results.map((result) => result.accessToken)).size).toBe(1);
+  });
+
+  it('caches until five minutes before the AccessToken expires, unless forced', async () => {
+    const first = await exchanger.exchange(rt);
+    clock.advance(54 * 60_000);
+    expect(await exchanger.exchange(rt)).toEqual(first);
+    expect(server.requests).toHaveLength(1);
+    await exchanger.exchange(rt, { force: true });
+    expect(server.requests).toHaveLength(2);
+    clock.advance(2 * 60_000);
+    await exchanger.exchange(rt);
+    expect(server.requests).toHaveLength(2);
+    clock.advance(60 * 60_000);
+    await exchanger.exchange(rt);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('returns a rotated RefreshToken', async () => {
+    const rotated = 'rt_rotated-refresh-token-0001';
+    reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + 3_600_000 }), refresh_token: rotated } });
+    expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: rotated });
+  });
+
+  it.each(['invalid_grant', 'access_denied'])('rejects the RefreshToken on %s', async (code) => {
+    reply = () => ({ status: 403, body: { error: code, error_description: 'Unknown or invalid refresh token.' } });
+    await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'RefreshTokenRejectedError', code, status: 403 }));
+    await expect(exchanger.exchange(rt)).rejects.toBeInstanceOf(RefreshTokenRejectedError);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('reports an unavailable auth server on 5xx, malformed answers and network errors', async () => {
+    reply = () => ({ status: 502, body: 'bad gateway' });
+    await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status: 502 }));
+    reply = () => ({ status: 200, body: { token_type: 'Bearer' } });
+    await expect(exchanger.exchange(rt)).rejects.toBeInstanceOf(AuthServerUnavailableError);
+    const offline = new RefreshTokenExchanger(testConfig({ authBaseUrl: 'http://127.0.0.1:9' }), clock);
+    await expect(offline.exchange(rt)).rejects.toBeInstanceOf(AuthServerUnavailableError);
+    offline.onModuleDestroy();
+  });
+
+  it('never puts the RefreshToken in an error message', async () => {
+    reply = () => ({ status: 400, body: { error: 'invalid_grant', echo: rt } });
+    const error = (await exchanger.exchange(rt).catch((caught: Error) => caught)) as Error;
+    expect(error.message).not.toContain(rt);
+  });
+});

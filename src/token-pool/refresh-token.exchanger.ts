@@ -1,0 +1,148 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import got from 'got';
+import { maskSecret } from '../common/util/secrets';
+import { AppConfig } from '../config/app-config';
+import { ProxyAgents } from '../upstream/proxy-agents';
+import { ACCESS_TOKEN_RENEW_MARGIN_MS } from './account-record';
+import { Clock } from './clock';
+import { readAccessTokenClaims } from './token-kind';
+
+export interface ExchangedAccessToken {
+  accessToken: string;
+  /** Milliseconds since the epoch: the JWT's `exp`, else now + `expires_in`. */
+  expiresAt: number;
+  /** A new RefreshToken when the auth server rotated it; the old one must not be used again. */
+  refreshToken?: string;
+}
+
+/** The auth server refused the RefreshToken for good (`invalid_grant`, `access_denied`). */
+export class RefreshTokenRejectedError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+  ) {
+    super(`refresh token rejected: ${code} (HTTP ${status})`);
+    this.name = 'RefreshTokenRejectedError';
+  }
+}
+
+/** The exchange failed for a reason that says nothing about the RefreshToken: network, timeout, 5xx, a malformed answer. */
+export class AuthServerUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'AuthServerUnavailableError';
+  }
+}
+
+const REJECTION_CODES = ['invalid_grant', 'access_denied'];
+/** When neither the JWT nor `expires_in` says how long the AccessToken lives. */
+const DEFAULT_LIFETIME_MS = 60 * 60_000;
+const MAX_CACHED = 10_000;
+
+/**
+ * RefreshToken → AccessToken (upstream-protocol.md §11, gateway.md §8.3). Results are cached until
+ * shortly before the AccessToken expires, and concurrent exchanges of one RefreshToken share one request.
+ * It keeps no account state: the pool decides what a failure means for an account.
+ */
+@Injectable()
+export class RefreshTokenExchanger implements OnModuleDestroy {
+  private readonly logger = new Logger(RefreshTokenExchanger.name);
+  private readonly cache = new Map<string, ExchangedAccessToken>();
+  private readonly inFlight = new Map<string, Promise<ExchangedAccessToken>>();
+  private readonly agents = new ProxyAgents();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * @param options.force skip the cache (the cached AccessToken was refused upstream); an exchange already
+   *   under way is still shared.
+   * @throws RefreshTokenRejectedError, AuthServerUnavailableError
+   */
+  exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
+    const cached = this.cache.get(refreshToken);
+    if (cached && !options.force && cached.expiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS > this.clock.now()) return Promise.resolve({ ...cached });
+    let pending = this.inFlight.get(refreshToken);
+    if (!pending) {
+      pending = this.request(refreshToken).finally(() => this.inFlight.delete(refreshToken));
+      this.inFlight.set(refreshToken, pending);
+    }
+    return pending.then((result) => ({ ...result }));
+  }
+
+  /** Drops a cached AccessToken (for example after the RefreshToken was removed from the pool). */
+  forget(refreshToken: string): void {
+    this.cache.delete(refreshToken);
+  }
+
+  onModuleDestroy(): void {
+    this.agents.onModuleDestroy();
+  }
+
+  private async request(refreshToken: string): Promise<ExchangedAccessToken> {
+    const masked = maskSecret(refreshToken);
+    const proxies = this.config.proxyUrl;
+    const proxy = proxies.length > 0 ? proxies[Math.floor(Math.random() * proxies.length)] : undefined;
+    let status: number;
+    let body: string;
+    try {
+      const response = await got.post(`${this.config.authBaseUrl.replace(/\/+$/, '')}/oauth/token`, {
+        json: {
+          client_id: this.config.refreshClientId,
+          grant_type: 'refresh_token',
+          redirect_uri: this.config.refreshRedirectUri,
+          refresh_token: refreshToken,
+        },
+        agent: this.agents.for(proxy),
+        throwHttpErrors: false,
+        timeout: { request: 15_000 },
+        retry: { limit: 0 },
+      });
+      status = response.statusCode;
+      body = response.body;
+    } catch (error) {
+      this.logger.warn(`Refresh of ${masked} failed: auth server unreachable (${(error as Error).message})`);
+      throw new AuthServerUnavailableError(`auth server unreachable: ${(error as Error).message}`);
+    }
+    const rejection = status >= 400 ? REJECTION_CODES.find((code) => body.includes(code)) : undefined;
+    if (rejection) {
+      this.cache.delete(refreshToken);
+      this.logger.warn(`Refresh of ${masked} rejected: ${rejection} (HTTP ${status})`);
+      throw new RefreshTokenRejectedError(rejection, status);
+    }
+    const answer = status >= 200 && status < 300 ? parseAnswer(body) : null;
+    if (!answer) {
+      this.logger.warn(`Refresh of ${masked} failed: HTTP ${status}${status < 300 ? ' without an access_token' : ''}`);
+      throw new AuthServerUnavailableError(`auth server answered HTTP ${status}`, status);
+    }
+    const expiresAt =
+      readAccessTokenClaims(answer.access_token).expiresAt ??
+      this.clock.now() + (typeof answer.expires_in === 'number' ? answer.expires_in * 1000 : DEFAULT_LIFETIME_MS);
+    const rotated = typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken ? answer.refresh_token : undefined;
+    const result: ExchangedAccessToken = { accessToken: answer.access_token, expiresAt, ...(rotated ? { refreshToken: rotated } : {}) };
+    this.remember(refreshToken, result);
+    if (rotated) this.remember(rotated, { accessToken: result.accessToken, expiresAt });
+    this.logger.log(`Refreshed ${masked}: access token ${maskSecret(result.accessToken)} until ${new Date(expiresAt).toISOString()}${rotated ? `, rotated to ${maskSecret(rotated)}` : ''}`);
+    return result;
+  }
+
+  private remember(refreshToken: string, result: ExchangedAccessToken): void {
+    this.cache.delete(refreshToken);
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(refreshToken, result);
+  }
+}
+
+function parseAnswer(body: string): { access_token: string; expires_in?: unknown; refresh_token?: unknown } | null {
+  try {
+    const answer = JSON.parse(body) as Record<string, unknown>;
+    return typeof answer.access_token === 'string' && answer.access_token ? (answer as { access_token: string }) : null;
+  } catch {
+    return null;
+  }
+}

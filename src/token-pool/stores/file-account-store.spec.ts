@@ -1,0 +1,84 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
+import { describeAccountStoreContract } from './account-store.contract';
+import { CorruptDataFileError, FileAccountStore } from './file-account-store';
+
+const newDir = () => mkdtemp(join(tmpdir(), 'flowgpt-store-'));
+
+describeAccountStoreContract('FileAccountStore', async () => {
+  const dataDir = await newDir();
+  return {
+    open: async () => {
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      return store;
+    },
+    cleanup: () => rm(dataDir, { recursive: true, force: true }),
+  };
+});
+
+describe('FileAccountStore files', () => {
+  let dataDir: string;
+  beforeEach(async () => (dataDir = await newDir()));
+  afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+  const record = (id: string) => ({ id, kind: 'access_token' as const, token: `t-${id}`, state: 'active' as const, rateLimitStrikes: 0, failures: 0, addedAt: 1 });
+
+  it('never lets a torn temp file replace the real one', async () => {
+    const store = new FileAccountStore({ dataDir });
+    await store.addAccounts([record('a'), record('b')]);
+    await store.updateSeed('seed', () => ({ seed: 'seed', accountId: 'a', conversations: [], createdAt: 1 }));
+    await store.close();
+    // A crash in the middle of a write leaves a half-written temp file beside the real one.
+    await writeFile(join(dataDir, 'accounts.json.999.deadbeef.tmp'), '{"version":1,"accounts":[{"id":"a","tok');
+    await writeFile(join(dataDir, 'seeds.json.999.cafe.tmp'), '');
+
+    const restarted = new FileAccountStore({ dataDir });
+    expect((await restarted.listAccounts()).map((account) => account.id)).toEqual(['a', 'b']);
+    expect(await restarted.getSeed('seed')).toMatchObject({ accountId: 'a' });
+    expect((await readdir(dataDir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('leaves no temp files behind and keeps the files private', async () => {
+    const store = new FileAccountStore({ dataDir });
+    await Promise.all([store.addAccounts([record('a')]), store.setMeta('k', 'v'), store.updateSeed('s', () => ({ seed: 's', accountId: null, conversations: [], createdAt: 1 }))]);
+    expect((await readdir(dataDir)).sort()).toEqual(['accounts.json', 'meta.json', 'seeds.json']);
+    const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(dataDir, 'accounts.json')));
+    expect(mode & 0o077).toBe(0);
+  });
+
+  it('refuses to open over a file it cannot read, instead of starting empty', async () => {
+    await writeFile(join(dataDir, 'accounts.json'), '{"version":1,"accounts":[');
+    await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(CorruptDataFileError);
+    expect(await readFile(join(dataDir, 'accounts.json'), 'utf8')).toBe('{"version":1,"accounts":[');
+  });
+
+  it('imports the reference token.txt on first start, once', async () => {
+    const accessToken = fakeAccessToken({ userId: 'user-1', exp: Date.UTC(2099, 0, 1) });
+    const rejected = fakeRefreshToken('rejected');
+    const lines = ['# pool', '', `  ${accessToken}  `, accessToken, fakeRefreshToken('good'), 'rt_AbCdEfGhIjKlMnOp', `${fakeRefreshToken('team')},acc-team-1`, rejected, 'not a token'];
+    await writeFile(join(dataDir, 'token.txt'), lines.join('\n'));
+    await writeFile(join(dataDir, 'error_token.txt'), `${rejected}\n`);
+
+    const store = new FileAccountStore({ dataDir, now: () => 1000 });
+    const accounts = await store.listAccounts();
+    expect(accounts.map((account) => [account.kind, account.state])).toEqual([
+      ['access_token', 'active'],
+      ['refresh_token', 'active'],
+      ['refresh_token', 'active'],
+      ['refresh_token', 'active'],
+      ['refresh_token', 'disabled'],
+    ]);
+    expect(accounts[0]).toMatchObject({ token: accessToken, userId: 'user-1', addedAt: 1000 });
+    expect(accounts[3]).toMatchObject({ chatgptAccountId: 'acc-team-1' });
+    const names = await readdir(dataDir);
+    expect(names).toEqual(expect.arrayContaining(['token.txt.imported', 'error_token.txt.imported', 'accounts.json']));
+    expect(names).not.toContain('token.txt');
+
+    // A token.txt that appears later is not imported again over existing accounts.
+    await writeFile(join(dataDir, 'token.txt'), fakeRefreshToken('later'));
+    expect(await new FileAccountStore({ dataDir }).listAccounts()).toHaveLength(5);
+  });
+});

@@ -1,0 +1,306 @@
+import { Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { byAddedAt, recordsFromLines } from '../account-record';
+import type { AccountRecord, SeedRecord } from '../pool.types';
+import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
+
+export interface FileAccountStoreOptions {
+  dataDir: string;
+  /** Time source for the `addedAt` of imported tokens. */
+  now?: () => number;
+}
+
+const FORMAT_VERSION = 1;
+const ACCOUNTS_FILE = 'accounts.json';
+const SEEDS_FILE = 'seeds.json';
+const META_FILE = 'meta.json';
+/** The reference's files (gateway.md §8.1), imported once when there is no `accounts.json` yet. */
+const LEGACY_TOKENS_FILE = 'token.txt';
+const LEGACY_ERROR_TOKENS_FILE = 'error_token.txt';
+const OWN_FILES = [ACCOUNTS_FILE, SEEDS_FILE, META_FILE];
+
+interface AccountsFile {
+  version: number;
+  accounts: AccountRecord[];
+}
+interface SeedsFile {
+  version: number;
+  seeds: Record<string, Omit<SeedRecord, 'seed'>>;
+}
+interface MetaFile {
+  version: number;
+  meta: Record<string, string>;
+}
+
+export class CorruptDataFileError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(`${path} cannot be read (${cause instanceof Error ? cause.message : String(cause)}); refusing to start over it: restore it or move it away`);
+    this.name = 'CorruptDataFileError';
+  }
+}
+
+/**
+ * The default adapter: JSON files under `DATA_DIR`, for a single instance. The files are the truth and
+ * this process is their only writer, so the loaded copy serves reads. Every change rewrites its file
+ * atomically (temp file in the same folder, fsync, rename over, fsync the folder) and changes are
+ * serialized through one queue, so a crash leaves either the old or the new file, never a torn one.
+ */
+export class FileAccountStore implements AccountStore {
+  private readonly logger = new Logger(FileAccountStore.name);
+  private readonly dir: string;
+  private readonly now: () => number;
+  private accounts: AccountRecord[] = [];
+  private seeds = new Map<string, SeedRecord>();
+  private meta: Record<string, string> = {};
+  /** Round-robin needs no persistence: a single instance reads these files. */
+  private cursor = 0;
+  private opening?: Promise<void>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly heldLocks = new Set<string>();
+
+  constructor(options: FileAccountStoreOptions) {
+    this.dir = options.dataDir;
+    this.now = options.now ?? Date.now;
+  }
+
+  open(): Promise<void> {
+    this.opening ??= this.load();
+    return this.opening;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    await this.open();
+    return this.accounts.map((record) => structuredClone(record));
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | null> {
+    await this.open();
+    const record = this.accounts.find((candidate) => candidate.id === id);
+    return record ? structuredClone(record) : null;
+  }
+
+  addAccounts(records: readonly AccountRecord[]): Promise<void> {
+    return this.change(async () => {
+      const known = new Set(this.accounts.map((record) => record.id));
+      const fresh = records.filter((record) => !known.has(record.id));
+      if (fresh.length === 0) return;
+      await this.writeAccounts([...this.accounts, ...fresh.map((record) => structuredClone(record))].sort(byAddedAt));
+    });
+  }
+
+  updateAccount(id: string, mutate: (current: AccountRecord) => AccountRecord | undefined): Promise<AccountRecord | null> {
+    return this.change(async () => {
+      const index = this.accounts.findIndex((record) => record.id === id);
+      if (index < 0) return null;
+      const next = mutate(structuredClone(this.accounts[index]));
+      if (next) {
+        const accounts = [...this.accounts];
+        accounts[index] = { ...structuredClone(next), id };
+        await this.writeAccounts(accounts);
+      }
+      return structuredClone(this.accounts[index]);
+    });
+  }
+
+  removeAccount(id: string): Promise<boolean> {
+    return this.change(async () => {
+      const accounts = this.accounts.filter((record) => record.id !== id);
+      if (accounts.length === this.accounts.length) return false;
+      await this.writeAccounts(accounts);
+      return true;
+    });
+  }
+
+  clearAccounts(): Promise<number> {
+    return this.change(async () => {
+      const count = this.accounts.length;
+      if (count > 0) await this.writeAccounts([]);
+      return count;
+    });
+  }
+
+  async nextCursor(): Promise<number> {
+    return ++this.cursor;
+  }
+
+  async listSeeds(): Promise<SeedRecord[]> {
+    await this.open();
+    return [...this.seeds.values()].map((record) => structuredClone(record));
+  }
+
+  async getSeed(seed: string): Promise<SeedRecord | null> {
+    await this.open();
+    const record = this.seeds.get(seed);
+    return record ? structuredClone(record) : null;
+  }
+
+  updateSeed(seed: string, mutate: (current: SeedRecord | null) => SeedRecord | undefined): Promise<SeedRecord | null> {
+    return this.change(async () => {
+      const current = this.seeds.get(seed);
+      const next = mutate(current ? structuredClone(current) : null);
+      if (next) {
+        const seeds = new Map(this.seeds);
+        seeds.set(seed, { ...structuredClone(next), seed });
+        await this.writeSeeds(seeds);
+      }
+      const stored = this.seeds.get(seed);
+      return stored ? structuredClone(stored) : null;
+    });
+  }
+
+  removeSeed(seed: string): Promise<boolean> {
+    return this.change(async () => {
+      if (!this.seeds.has(seed)) return false;
+      const seeds = new Map(this.seeds);
+      seeds.delete(seed);
+      await this.writeSeeds(seeds);
+      return true;
+    });
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    await this.open();
+    return this.meta[key] ?? null;
+  }
+
+  setMeta(key: string, value: string): Promise<void> {
+    return this.change(async () => {
+      const meta = { ...this.meta, [key]: value };
+      await this.writeFile(META_FILE, { version: FORMAT_VERSION, meta } satisfies MetaFile);
+      this.meta = meta;
+    });
+  }
+
+  async withLock<T>(name: string, _ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
+    const acquired = await acquireWithin(() => {
+      if (this.heldLocks.has(name)) return false;
+      this.heldLocks.add(name);
+      return true;
+    }, options.waitMs ?? 0);
+    if (!acquired) return { acquired: false };
+    try {
+      return { acquired: true, value: await fn() };
+    } finally {
+      this.heldLocks.delete(name);
+    }
+  }
+
+  /** Runs a change after every earlier one, so that no two writes of the same file overlap. */
+  private change<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.open()).then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeAccounts(accounts: AccountRecord[]): Promise<void> {
+    await this.writeFile(ACCOUNTS_FILE, { version: FORMAT_VERSION, accounts } satisfies AccountsFile);
+    this.accounts = accounts;
+  }
+
+  private async writeSeeds(seeds: Map<string, SeedRecord>): Promise<void> {
+    const body: SeedsFile = { version: FORMAT_VERSION, seeds: {} };
+    for (const { seed, ...rest } of seeds.values()) body.seeds[seed] = rest;
+    await this.writeFile(SEEDS_FILE, body);
+    this.seeds = seeds;
+  }
+
+  private async writeFile(name: string, content: unknown): Promise<void> {
+    const target = join(this.dir, name);
+    const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      const file = await open(temp, 'w', 0o600);
+      try {
+        await file.writeFile(JSON.stringify(content, null, 1));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  private async load(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.removeTempLeftovers();
+    const accountsFile = await this.readJson<AccountsFile>(ACCOUNTS_FILE);
+    const seedsFile = await this.readJson<SeedsFile>(SEEDS_FILE);
+    const metaFile = await this.readJson<MetaFile>(META_FILE);
+    this.accounts = accountsFile ? [...accountsFile.accounts].sort(byAddedAt) : [];
+    this.seeds = new Map(Object.entries(seedsFile?.seeds ?? {}).map(([seed, rest]) => [seed, { ...rest, seed }]));
+    this.meta = metaFile?.meta ?? {};
+    if (!accountsFile) await this.importLegacyTokens();
+  }
+
+  /** Temp files of a write that never reached its rename: a crash mid-write. The real file is intact. */
+  private async removeTempLeftovers(): Promise<void> {
+    for (const name of await readdir(this.dir)) {
+      if (name.endsWith('.tmp') && OWN_FILES.some((own) => name.startsWith(`${own}.`))) {
+        await rm(join(this.dir, name), { force: true });
+        this.logger.warn(`Removed ${name}, left over from an interrupted write`);
+      }
+    }
+  }
+
+  private async readJson<T extends { version: number }>(name: string): Promise<T | null> {
+    const path = join(this.dir, name);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    try {
+      const parsed = JSON.parse(text) as T;
+      if (typeof parsed !== 'object' || parsed === null || parsed.version !== FORMAT_VERSION) throw new Error(`unknown format version`);
+      return parsed;
+    } catch (error) {
+      throw new CorruptDataFileError(path, error);
+    }
+  }
+
+  private async readLines(name: string): Promise<string[] | null> {
+    try {
+      return (await readFile(join(this.dir, name), 'utf8')).split(/\r?\n/);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  /**
+   * First start over a reference `data/` folder: `token.txt` becomes the accounts (tokens also listed in
+   * `error_token.txt` start disabled), then both files are renamed `*.imported` so that this runs once.
+   */
+  private async importLegacyTokens(): Promise<void> {
+    const lines = await this.readLines(LEGACY_TOKENS_FILE);
+    if (!lines) return;
+    const rejected = new Set((await this.readLines(LEGACY_ERROR_TOKENS_FILE))?.map((line) => line.trim()).filter(Boolean) ?? []);
+    const { records, result } = recordsFromLines([], lines, this.now());
+    for (const record of records) {
+      if (rejected.has(record.token)) Object.assign(record, { state: 'disabled', stateReason: 'refresh token rejected (listed in error_token.txt)' });
+    }
+    await this.writeAccounts(records);
+    for (const name of [LEGACY_TOKENS_FILE, LEGACY_ERROR_TOKENS_FILE]) {
+      await rename(join(this.dir, name), join(this.dir, `${name}.imported`)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
+    this.logger.log(`Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`);
+  }
+}

@@ -1,0 +1,64 @@
+import { redisHarness } from '../testing/redis-harness';
+import { describeAccountStoreContract } from './account-store.contract';
+import type { RedisAccountStore } from './redis-account-store';
+
+describeAccountStoreContract('RedisAccountStore', redisHarness);
+
+describe('RedisAccountStore across instances', () => {
+  const record = (id: string) => ({ id, kind: 'access_token' as const, token: `t-${id}`, state: 'active' as const, rateLimitStrikes: 0, failures: 0, addedAt: 1 });
+  let harness: Awaited<ReturnType<typeof redisHarness>>;
+  let a: RedisAccountStore;
+  let b: RedisAccountStore;
+
+  beforeEach(async () => {
+    harness = await redisHarness();
+    a = (await harness.open()) as RedisAccountStore;
+    b = (await harness.open()) as RedisAccountStore;
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+    await harness.cleanup();
+  });
+
+  it('shows a state change made by one instance to the other at once', async () => {
+    await a.addAccounts([record('x')]);
+    expect(await b.getAccount('x')).toMatchObject({ state: 'active' });
+    await b.updateAccount('x', (current) => ({ ...current, state: 'disabled' }));
+    expect(await a.getAccount('x')).toMatchObject({ state: 'disabled' });
+    expect((await a.listAccounts())[0].state).toBe('disabled');
+  });
+
+  it('loses no concurrent update made through different instances', async () => {
+    await a.addAccounts([record('x')]);
+    await Promise.all(Array.from({ length: 30 }, (_, index) => (index % 2 ? a : b).updateAccount('x', (current) => ({ ...current, failures: current.failures + 1 }))));
+    expect((await a.getAccount('x'))?.failures).toBe(30);
+  });
+
+  it('shares one round-robin cursor', async () => {
+    const values = [await a.nextCursor(), await b.nextCursor(), await a.nextCursor()];
+    expect(values).toEqual([values[0], values[0] + 1, values[0] + 2]);
+  });
+
+  it('holds a lock across instances, and only the holder can release it', async () => {
+    let release!: () => void;
+    const held = a.withLock('job', 5_000, () => new Promise<string>((resolve) => (release = () => resolve('a'))));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(await b.withLock('job', 5_000, async () => 'b')).toEqual({ acquired: false });
+    release();
+    expect(await held).toEqual({ acquired: true, value: 'a' });
+    expect(await b.withLock('job', 5_000, async () => 'b')).toEqual({ acquired: true, value: 'b' });
+  });
+
+  it('keeps a lock past its TTL while the holder still runs', async () => {
+    const held = a.withLock('slow', 1_000, () => new Promise((resolve) => setTimeout(() => resolve('done'), 1_800)));
+    await new Promise((resolve) => setTimeout(resolve, 1_400));
+    expect(await b.withLock('slow', 1_000, async () => 'b')).toEqual({ acquired: false });
+    expect(await held).toEqual({ acquired: true, value: 'done' });
+  });
+
+  it('writes an uploaded batch in one step', async () => {
+    await a.addAccounts(Array.from({ length: 200 }, (_, index) => record(`id-${String(index).padStart(3, '0')}`)));
+    expect(await b.listAccounts()).toHaveLength(200);
+  });
+});

@@ -1,0 +1,171 @@
+import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { byAddedAt } from '../account-record';
+import type { AccountRecord, SeedRecord } from '../pool.types';
+import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
+
+export interface RedisAccountStoreOptions {
+  url: string;
+  /** Every key starts with it, so that several deployments can share one Redis. */
+  prefix: string;
+}
+
+/** Writes ARGV[3] into hash KEYS[1] field ARGV[1] only if the field still holds ARGV[2] ('' = absent). */
+const COMPARE_AND_SET = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (current or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+
+/** Sets every given field that does not exist yet, in one step. */
+const ADD_MISSING_FIELDS = `
+for i = 1, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1`;
+
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const MAX_UPDATE_ATTEMPTS = 50;
+
+/**
+ * The shared adapter (`REDIS_URL`): several instances see one pool. Accounts and seeds are JSON values in
+ * two hashes; every read goes to Redis, and read-modify-writes are compare-and-set, so a state change made
+ * by one instance is what the next read anywhere returns.
+ */
+export class RedisAccountStore implements AccountStore {
+  private readonly logger = new Logger(RedisAccountStore.name);
+  private readonly redis: Redis;
+  private readonly keys: { accounts: string; seeds: string; meta: string; cursor: string; lockPrefix: string };
+
+  constructor(options: RedisAccountStoreOptions) {
+    this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    this.redis.on('error', (error: Error) => this.logger.warn(`Redis: ${error.message}`));
+    const prefix = options.prefix;
+    this.keys = {
+      accounts: `${prefix}accounts`,
+      seeds: `${prefix}seeds`,
+      meta: `${prefix}meta`,
+      cursor: `${prefix}round-robin`,
+      lockPrefix: `${prefix}lock:`,
+    };
+  }
+
+  async open(): Promise<void> {
+    try {
+      if (this.redis.status === 'wait') await this.redis.connect();
+      await this.redis.ping();
+    } catch (error) {
+      this.redis.disconnect();
+      throw new Error(`Redis is unreachable: ${(error as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'end') return;
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    const values = await this.redis.hvals(this.keys.accounts);
+    return values.map((value) => JSON.parse(value) as AccountRecord).sort(byAddedAt);
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | null> {
+    const value = await this.redis.hget(this.keys.accounts, id);
+    return value === null ? null : (JSON.parse(value) as AccountRecord);
+  }
+
+  async addAccounts(records: readonly AccountRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const fields = records.flatMap((record) => [record.id, JSON.stringify(record)]);
+    await this.redis.eval(ADD_MISSING_FIELDS, 1, this.keys.accounts, ...fields);
+  }
+
+  updateAccount(id: string, mutate: (current: AccountRecord) => AccountRecord | undefined): Promise<AccountRecord | null> {
+    return this.compareAndSet<AccountRecord>(this.keys.accounts, id, (current) => {
+      if (!current) return undefined;
+      const next = mutate(current);
+      return next && { ...next, id };
+    }, false);
+  }
+
+  async removeAccount(id: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.accounts, id)) > 0;
+  }
+
+  async clearAccounts(): Promise<number> {
+    const [[, count]] = (await this.redis.multi().hlen(this.keys.accounts).del(this.keys.accounts).exec()) as [[Error | null, number], unknown];
+    return count;
+  }
+
+  nextCursor(): Promise<number> {
+    return this.redis.incr(this.keys.cursor);
+  }
+
+  async listSeeds(): Promise<SeedRecord[]> {
+    const entries = await this.redis.hgetall(this.keys.seeds);
+    return Object.entries(entries).map(([seed, value]) => ({ ...(JSON.parse(value) as SeedRecord), seed }));
+  }
+
+  async getSeed(seed: string): Promise<SeedRecord | null> {
+    const value = await this.redis.hget(this.keys.seeds, seed);
+    return value === null ? null : { ...(JSON.parse(value) as SeedRecord), seed };
+  }
+
+  updateSeed(seed: string, mutate: (current: SeedRecord | null) => SeedRecord | undefined): Promise<SeedRecord | null> {
+    return this.compareAndSet<SeedRecord>(this.keys.seeds, seed, (current) => {
+      const next = mutate(current && { ...current, seed });
+      return next && { ...next, seed };
+    }, true);
+  }
+
+  async removeSeed(seed: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.seeds, seed)) > 0;
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.redis.hget(this.keys.meta, key);
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.redis.hset(this.keys.meta, key, value);
+  }
+
+  async withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
+    const key = `${this.keys.lockPrefix}${name}`;
+    const owner = randomBytes(16).toString('hex');
+    const acquired = await acquireWithin(async () => (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK', options.waitMs ?? 0);
+    if (!acquired) return { acquired: false };
+    // Keeps the lock while fn runs longer than ttlMs; the TTL only frees it when this process dies.
+    const renewal = setInterval(() => {
+      this.redis.eval(RENEW_LOCK, 1, key, owner, ttlMs).catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
+    }, Math.max(50, Math.floor(ttlMs / 3)));
+    renewal.unref();
+    try {
+      return { acquired: true, value: await fn() };
+    } finally {
+      clearInterval(renewal);
+      await this.redis.eval(RELEASE_LOCK, 1, key, owner).catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
+    }
+  }
+
+  /** Optimistic read-modify-write of one hash field, retried while another writer got there first. */
+  private async compareAndSet<T extends object>(hash: string, field: string, mutate: (current: T | null) => T | undefined, mayCreate: boolean): Promise<T | null> {
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const raw = await this.redis.hget(hash, field);
+      if (raw === null && !mayCreate) return null;
+      const current = raw === null ? null : (JSON.parse(raw) as T);
+      const next = mutate(current === null ? null : structuredClone(current));
+      if (!next) return current;
+      const serialized = JSON.stringify(next);
+      if ((await this.redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized)) === 1) return JSON.parse(serialized) as T;
+    }
+    throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
+  }
+}
