@@ -21,8 +21,12 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
     abortOnError: false,
     logger: logLevelsFrom(env),
   });
-  const config = app.get(AppConfig);
+  return configureApp(app);
+}
 
+/** The Express side of the app: body limits, CORS and API_PREFIX routing, cookies, views, static files. */
+export function configureApp(app: NestExpressApplication): NestExpressApplication {
+  const config = app.get(AppConfig);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(apiPrefixRouting(config.apiPrefix));
@@ -38,7 +42,7 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
 }
 
 /** The levels at and above LOG_LEVEL; read before the full configuration so boot messages obey it. */
-function logLevelsFrom(env?: Record<string, string | undefined>): LogLevel[] {
+export function logLevelsFrom(env?: Record<string, string | undefined>): LogLevel[] {
   const wanted = (env ?? process.env).LOG_LEVEL?.trim() as LogLevelName | undefined;
   const index = wanted && LOG_LEVELS.includes(wanted) ? LOG_LEVELS.indexOf(wanted) : LOG_LEVELS.indexOf('log');
   return ['fatal', ...LOG_LEVELS.slice(0, index + 1)] as LogLevel[];

@@ -1,11 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from './auth/auth.module';
 import { ChatModule } from './chat/chat.module';
 import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
 import { createValidationPipe } from './common/pipes/validation';
 import { AppConfigModule } from './config/app-config.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
 
@@ -15,7 +15,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), ScheduleModule.forRoot(), UpstreamModule, TokenPoolModule, AuthModule, ChatModule],
+      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
