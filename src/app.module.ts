@@ -5,6 +5,7 @@ import { ChatModule } from './chat/chat.module';
 import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
 import { createValidationPipe } from './common/pipes/validation';
 import { AppConfigModule } from './config/app-config.module';
+import { GatewayModule } from './gateway/gateway.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule],
+      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, GatewayModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

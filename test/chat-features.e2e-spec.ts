@@ -252,3 +252,25 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
     }
   });
 });
+
+describe('ENABLE_LIMIT', () => {
+  it("refuses locally until the upstream's model cap resets, and only for that model", async () => {
+    const stack = await startStack();
+    try {
+      const token = stack.fake.createAccessToken();
+      stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } } });
+      const body = { model: 'o1', messages: [{ role: 'user', content: 'x' }] };
+      const first = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
+      expect(first.status).toBe(429);
+      const second = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
+      expect(second.status).toBe(429);
+      expect(Number(second.headers['retry-after'])).toBeGreaterThan(590);
+      expect(second.body.error.message).toContain('Request limit exceeded');
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+      const otherModel = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...body, model: 'gpt-4o' });
+      expect(otherModel.status).toBe(200);
+    } finally {
+      await stack.close();
+    }
+  });
+});

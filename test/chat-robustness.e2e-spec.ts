@@ -205,6 +205,12 @@ describe('chat API under failure, load and bad input', () => {
     });
   });
 
+  it('answers health checks without a key', async () => {
+    const response = await request(stack.url).get('/healthz');
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ status: 'ok' });
+  });
+
   it('answers CORS preflight for browser clients', async () => {
     const response = await request(stack.url)
       .options('/v1/chat/completions')

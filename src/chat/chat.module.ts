@@ -5,12 +5,13 @@ import { AttachmentService } from './attachment.service';
 import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
 import { ConversationService } from './conversation.service';
+import { ModelCapTracker } from './model-cap.tracker';
 import { ModelsService } from './models.service';
 import { TokenCounter } from './token-counter';
 
 @Module({
   imports: [AuthModule, PowModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter],
+  providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
 })
 export class ChatModule {}

@@ -19,6 +19,7 @@ interface PreparedChat {
   meta: CompletionMeta;
   encoding: EncodingName;
   historyDisabled: boolean;
+  startedAt: number;
 }
 
 export interface ChatCompletion {
@@ -57,6 +58,7 @@ export class ChatService {
       if (event.type === 'finish') finishReason = event.reason;
       if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
     }
+    this.logAnswer(chat, 'json', finishReason);
     const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: assembler.content };
     if (assembler.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = assembler.reasoning;
     return {
@@ -91,6 +93,7 @@ export class ChatService {
         else await this.writeEvent(out, event, chat);
       }
       await out.delta({}, finishReason ?? 'stop');
+      this.logAnswer(chat, 'stream', finishReason ?? 'stop');
       if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
       await out.done();
     } catch (error) {
@@ -115,6 +118,10 @@ export class ChatService {
     await out.delta(delta);
   }
 
+  private logAnswer(chat: PreparedChat, mode: 'json' | 'stream', finishReason: string): void {
+    this.logger.log(`${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`);
+  }
+
   private prepare(request: ChatCompletionRequestDto): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
@@ -123,6 +130,7 @@ export class ChatService {
       meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed, systemFingerprint: model.systemFingerprint },
       encoding: encodingFor(model.echoed),
       historyDisabled,
+      startedAt: Date.now(),
     };
   }
 

@@ -9,6 +9,7 @@ import type { ApiCredential } from '../auth/api-credential';
 import { SentinelService } from '../pow/sentinel.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { isRetryable, outcomeOf, upstreamFailure } from '../upstream/upstream-failure';
+import { ModelCapTracker } from './model-cap.tracker';
 import type { ResolvedModel } from './models/model-mapping';
 import type { UpstreamMessage } from './message-converter';
 import { SseParser } from './translation/sse-parser';
@@ -48,6 +49,7 @@ export class ConversationService {
     private readonly upstream: UpstreamClient,
     private readonly sentinel: SentinelService,
     private readonly credentials: CredentialService,
+    private readonly modelCaps: ModelCapTracker,
   ) {}
 
   async start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
@@ -58,6 +60,12 @@ export class ConversationService {
       const use = await this.credentials.acquire(credential, tried, request.chatgptAccountId);
       if (!use) throw lastError ?? ApiError.noAvailableAccount();
       if (use.poolAccountId) tried.add(use.poolAccountId);
+      const capped = this.modelCaps.refusal(use.fingerprintKey, request.model.slug);
+      if (capped) {
+        if (!this.credentials.rotates(credential)) throw capped;
+        lastError = capped;
+        continue;
+      }
       try {
         const started = await this.attempt(use, request, signal);
         await this.credentials.report(use, { kind: 'success' });
@@ -67,6 +75,7 @@ export class ConversationService {
         lastError = error;
         const outcome = outcomeOf(error);
         if (outcome) await this.credentials.report(use, outcome);
+        if (outcome?.kind === 'rate_limited') this.modelCaps.record(use.fingerprintKey, request.model.slug, outcome.retryAfterSec);
         const rotating = this.credentials.rotates(credential);
         // A refused account is only worth another attempt when the next one may be another account.
         const retry = isRetryable(error) && (rotating || !outcome);
