@@ -121,8 +121,10 @@ describe('chat API under failure, load and bad input', () => {
   });
 
   it('maps upstream refusals to OpenAI errors: 429 with Retry-After, Cloudflare challenge, JSON instead of a stream', async () => {
+    // A token of its own: the model cap it hits is remembered (ENABLE_LIMIT) and would refuse later tests.
+    const cappedToken = stack.fake.createAccessToken();
     stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have hit the limit', clears_in: 42, code: 'model_cap_exceeded' } } });
-    const limited = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
+    const limited = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${cappedToken}`).send(ask('x'));
     expect(limited.status).toBe(429);
     expect(limited.headers['retry-after']).toBe('42');
     expect(limited.body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });

@@ -31,7 +31,7 @@ const FETCH_TIMEOUT_MS = 60_000;
 const INDEX_POLLS = 30;
 const BLOB_HEADERS = { 'x-ms-blob-type': 'BlockBlob', 'x-ms-version': '2020-04-08' };
 
-interface FileBytes {
+export interface FileBytes {
   bytes: Buffer;
   mimeType: string;
   name?: string;
@@ -62,8 +62,25 @@ export class AttachmentService {
     });
   }
 
-  async upload(part: ContentPart, path: string, identity: UpstreamIdentity, baseUrl: string, signal: AbortSignal): Promise<UploadedFile> {
-    const file = await this.read(part, path, signal);
+  /**
+   * Decodes or fetches every image and file part once, before any attempt, so that bad input is a 400
+   * up front and retries on other accounts do not fetch again.
+   */
+  async load(messages: ChatMessageDto[], signal: AbortSignal): Promise<Map<ContentPart, FileBytes>> {
+    const files = new Map<ContentPart, FileBytes>();
+    for (const [index, message] of messages.entries()) {
+      if (!Array.isArray(message.content)) continue;
+      for (const [partIndex, part] of message.content.entries()) {
+        const path = `messages[${index}].content[${partIndex}]`;
+        if (part.type === 'image_url' || part.type === 'file') files.set(part, await this.read(part, path, signal));
+        else if (part.type !== 'text') throw ApiError.invalidRequest(`Unsupported content part type '${part.type}' in '${path}'.`, 'unsupported_content', `${path}.type`);
+      }
+    }
+    return files;
+  }
+
+  /** Uploads one loaded file to the upstream as the given account. */
+  async upload(file: FileBytes, identity: UpstreamIdentity, baseUrl: string, signal: AbortSignal): Promise<UploadedFile> {
     const size = file.mimeType in IMAGE_TYPES ? imageSize(file.bytes) : null;
     const mimeType = file.mimeType in IMAGE_TYPES && !size ? 'text/plain' : file.mimeType;
     const extension = IMAGE_TYPES[mimeType] ?? DOCUMENT_TYPES[mimeType] ?? '';

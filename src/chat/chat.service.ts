@@ -134,13 +134,14 @@ export class ChatService {
     };
   }
 
-  private start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, signal: AbortSignal): Promise<StartedConversation> {
+  private async start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, signal: AbortSignal): Promise<StartedConversation> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
+    const files = await this.attachments.load(messages, signal);
     return this.conversations.start(
       credential,
       {
         model: chat.model,
-        messages: (identity, baseUrl) => convertMessages(messages, (part, path) => this.attachments.upload(part, path, identity, baseUrl, signal)),
+        messages: (identity, baseUrl) => convertMessages(messages, (part) => this.attachments.upload(files.get(part)!, identity, baseUrl, signal)),
         conversationId: request.conversation_id,
         parentMessageId: request.parent_message_id,
         historyDisabled: chat.historyDisabled,

@@ -12,8 +12,8 @@ export interface UploadedFile {
   height?: number;
 }
 
-/** Uploads the image or file a content part points at; the path names the part for error messages. */
-export type AttachmentUploader = (part: ContentPart, path: string) => Promise<UploadedFile>;
+/** Uploads the image or file a content part points at. */
+export type AttachmentUploader = (part: ContentPart) => Promise<UploadedFile>;
 
 export interface UpstreamMessage {
   id: string;
@@ -58,7 +58,7 @@ async function convertMessage(message: ChatMessageDto, path: string, upload?: At
       parts.push(text);
     } else if (part.type === 'image_url' || part.type === 'file') {
       if (!upload) throw unsupportedPart(part.type, partPath);
-      const file = await upload(part, partPath);
+      const file = await upload(part);
       attachments.push(attachmentOf(file));
       if (file.width !== undefined && file.height !== undefined) {
         parts.push({ content_type: 'image_asset_pointer', asset_pointer: `file-service://${file.fileId}`, size_bytes: file.size, width: file.width, height: file.height });
