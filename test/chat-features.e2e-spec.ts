@@ -151,6 +151,18 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(sent.headers.authorization).toBe(`Bearer ${token}`);
   });
 
+  it('answers 404 model_not_found for an unknown GPT and for paid-only models on a free account', async () => {
+    const unknownGpt = await post({ model: 'gizmo-g-doesnotexist', messages: [{ role: 'user', content: 'hi' }] });
+    expect(unknownGpt.status).toBe(404);
+    expect(unknownGpt.body.error).toMatchObject({ type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+
+    const free = stack.fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
+    const paidOnly = await post({ model: 'gpt-4', messages: [{ role: 'user', content: 'hi' }] }, free);
+    expect(paidOnly.status).toBe(404);
+    expect(paidOnly.body.error.code).toBe('model_not_found');
+    expect(stack.fake.conversationRequests().filter((sent) => sent.headers.authorization === `Bearer ${free}`)).toHaveLength(0);
+  });
+
   it('converts developer, tool and assistant tool-call history', async () => {
     await post({
       model: 'gpt-4o',

@@ -118,6 +118,7 @@ export class ConversationService {
           upstream: { step: 'conversation', status: 200 },
         });
       }
+      if (response.status === 404 && request.model.gizmoId) throw ApiError.modelNotFound(request.model.requested);
       throw upstreamFailure('conversation', response.status, response.headers, body);
     }
 
