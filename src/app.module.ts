@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
 import { ChatModule } from './chat/chat.module';
 import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, GatewayModule],
+      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

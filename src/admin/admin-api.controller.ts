@@ -1,0 +1,77 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
+import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
+import { TokenPoolService } from '../token-pool/token-pool.service';
+import { AdminAccess } from './admin-auth.guard';
+import { AdminDashboardService } from './admin-dashboard.service';
+import { CreateSeedDto, RefreshAccountsDto, RemoveSeedDto, UploadTokensDto } from './dto/admin-api.dto';
+
+/** The admin's powers as JSON, for automation. Accounts only ever appear masked. */
+@Controller('admin/api')
+@AdminAccess('api')
+export class AdminApiController {
+  constructor(
+    private readonly pool: TokenPoolService,
+    private readonly accounts: AdminDashboardService,
+  ) {}
+
+  @Get('tokens')
+  async list(): Promise<{ data: AccountView[]; counts: AccountCounts }> {
+    const [data, counts] = await Promise.all([this.pool.list(), this.pool.counts()]);
+    return { data, counts };
+  }
+
+  @Post('tokens')
+  @HttpCode(200)
+  upload(@Body() body: UploadTokensDto): Promise<UploadResult> {
+    return this.pool.upload(body.tokens);
+  }
+
+  @Delete('tokens')
+  async clear(): Promise<{ removed: number }> {
+    return { removed: await this.pool.clear() };
+  }
+
+  @Delete('tokens/:id')
+  async remove(@Param('id') id: string): Promise<{ id: string; deleted: true }> {
+    if (!(await this.pool.remove(id))) throw unknownAccount(id);
+    return { id, deleted: true };
+  }
+
+  @Post('tokens/:id/restore')
+  @HttpCode(200)
+  async restore(@Param('id') id: string): Promise<AccountView> {
+    if (!(await this.pool.restore(id))) throw unknownAccount(id);
+    const account = await this.accounts.findAccount(id);
+    if (!account) throw unknownAccount(id);
+    return account;
+  }
+
+  @Post('refresh')
+  @HttpCode(200)
+  async refresh(@Body() body: RefreshAccountsDto = {}): Promise<RefreshSummary> {
+    if (body.id !== undefined && !(await this.accounts.findAccount(body.id))) throw unknownAccount(body.id);
+    return this.pool.refresh({ id: body.id, force: body.force });
+  }
+
+  @Get('seeds')
+  async seeds(): Promise<{ data: SeedView[] }> {
+    return { data: await this.pool.listSeeds() };
+  }
+
+  /** Answers the seed itself this once, so that it can be handed to its user. */
+  @Post('seeds')
+  async createSeed(@Body() body: CreateSeedDto = {}): Promise<{ seed: string }> {
+    return { seed: await this.pool.createSeed(body.seed) };
+  }
+
+  @Delete('seeds')
+  async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true }> {
+    if (!(await this.pool.removeSeed(body.seed))) throw ApiError.notFound('No such seed.', 'seed_not_found');
+    return { deleted: true };
+  }
+}
+
+function unknownAccount(id: string): ApiError {
+  return ApiError.notFound(`No account with id '${id}'.`, 'account_not_found');
+}

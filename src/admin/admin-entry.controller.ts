@@ -1,0 +1,25 @@
+import { Controller, Get, Next, Param, Req, Res } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { clientAddress } from './admin-auth.guard';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminSecret } from './admin-secret.service';
+import { setSessionCookie } from './admin-session.store';
+
+/**
+ * `GET /{API_PREFIX}` signs in when API_PREFIX is the admin secret (gateway.md §2.3, the reference's entry).
+ * Any other single-segment path is none of ours and goes on to the routes registered after this one.
+ */
+@Controller()
+export class AdminEntryController {
+  constructor(
+    private readonly secret: AdminSecret,
+    private readonly auth: AdminAuthService,
+  ) {}
+
+  @Get(':entry')
+  enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): void {
+    if (!this.secret.entryPathEnabled || !this.secret.matches(entry)) return next();
+    setSessionCookie(request, response, this.auth.openSession(clientAddress(request)).cookieValue);
+    response.redirect(303, '/admin');
+  }
+}

@@ -1,0 +1,125 @@
+import { Body, Controller, Get, Param, Post, Redirect, Req, Res, UseFilters } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ApiError } from '../common/errors/api-error';
+import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminDashboardService } from './admin-dashboard.service';
+import { AdminPageFilter } from './admin-page.filter';
+import { AdminSession, AdminSessionStore, clearSessionCookie, Flash, setSessionCookie } from './admin-session.store';
+import { AdminViews } from './admin-views.service';
+import { SeedFormDto, SignInFormDto, UploadFormDto } from './dto/admin-form.dto';
+
+/** The dashboard, its sign-in form and its form actions; every action redirects back with a flash message. */
+@Controller('admin')
+@UseFilters(AdminPageFilter)
+export class AdminPageController {
+  constructor(
+    private readonly auth: AdminAuthService,
+    private readonly sessions: AdminSessionStore,
+    private readonly dashboard: AdminDashboardService,
+    private readonly views: AdminViews,
+  ) {}
+
+  @Get('login')
+  @AdminAccess('sign-in')
+  signInPage(@Req() request: Request, @Res() response: Response): void {
+    if (this.sessions.fromRequest(request)) return response.redirect(303, '/admin');
+    this.views.send(response, 'admin/login', { title: 'Sign in' });
+  }
+
+  @Post('login')
+  @AdminAccess('sign-in')
+  signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): void {
+    const outcome = this.auth.signIn(clientAddress(request), form.secret);
+    if (outcome.ok) {
+      setSessionCookie(request, response, outcome.cookieValue);
+      return response.redirect(303, '/admin');
+    }
+    if (outcome.reason === 'throttled') {
+      const minutes = Math.ceil(outcome.retryAfterSec / 60);
+      throw ApiError.rateLimited(`Too many failed sign-ins from your address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
+    }
+    this.views.send(response, 'admin/login', { title: 'Sign in', error: 'Wrong admin secret.' }, 401);
+  }
+
+  @Post('logout')
+  @AdminAccess('page')
+  @Redirect('/admin/login', 303)
+  signOut(@CurrentAdminSession() session: AdminSession, @Req() request: Request, @Res({ passthrough: true }) response: Response): void {
+    this.sessions.destroy(session);
+    clearSessionCookie(request, response);
+  }
+
+  @Get()
+  @AdminAccess('page')
+  async home(@CurrentAdminSession() session: AdminSession, @Res() response: Response): Promise<void> {
+    const model = await this.dashboard.model();
+    this.views.send(response, 'admin/dashboard', { ...model, title: 'Dashboard', signedIn: true, csrfToken: session.csrfToken, flash: this.sessions.takeFlash(session) });
+  }
+
+  @Post('tokens')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  upload(@Body() form: UploadFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.upload(form.tokens));
+  }
+
+  @Post('tokens/clear')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  clear(@CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.clear());
+  }
+
+  @Post('tokens/:id/remove')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  remove(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.remove(id));
+  }
+
+  @Post('tokens/:id/restore')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  restore(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.restore(id));
+  }
+
+  @Post('tokens/:id/refresh')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  refreshOne(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.refreshOne(id));
+  }
+
+  @Post('refresh')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  refreshAll(@CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.refreshAll());
+  }
+
+  @Post('seeds')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  createSeed(@Body() form: SeedFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.createSeed(form.seed));
+  }
+
+  @Post('seeds/remove')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  removeSeed(@Body() form: SeedFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.removeSeed(form.seed));
+  }
+
+  /** Shows the action's outcome on the dashboard; a refusal from the pool (a bad seed, a busy store) too. */
+  private async flash(session: AdminSession, action: Promise<Flash>): Promise<void> {
+    try {
+      this.sessions.setFlash(session, await action);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      this.sessions.setFlash(session, { kind: 'error', text: error.body.error.message });
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ApiError } from '../common/errors/api-error';
+import { OpenAIExceptionFilter } from '../common/filters/openai-exception.filter';
+import { AdminSignInRequired } from './admin-auth.guard';
+import { AdminSecret } from './admin-secret.service';
+import { AdminViews } from './admin-views.service';
+
+/**
+ * Errors on admin pages, for people: a missing session goes to the sign-in form, a refused form gets a
+ * short HTML page. JSON clients, a disabled admin (404 like any unknown URL) and server errors get the
+ * API's error shape from the global filter.
+ */
+@Catch()
+export class AdminPageFilter implements ExceptionFilter {
+  private readonly fallback = new OpenAIExceptionFilter();
+
+  constructor(
+    private readonly secret: AdminSecret,
+    private readonly views: AdminViews,
+  ) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const request = host.switchToHttp().getRequest<Request>();
+    const response = host.switchToHttp().getResponse<Response>();
+    if (exception instanceof AdminSignInRequired) return response.redirect(303, '/admin/login');
+    const status = exception instanceof HttpException ? exception.getStatus() : 500;
+    if (!this.secret.enabled || status >= 500 || response.headersSent || request.accepts(['html', 'json']) === 'json') {
+      return this.fallback.catch(exception, host);
+    }
+    const message = exception instanceof ApiError ? exception.body.error.message : (exception as HttpException).message;
+    if (exception instanceof ApiError && exception.details.retryAfter !== undefined) response.setHeader('Retry-After', String(exception.details.retryAfter));
+    this.views.send(response, 'admin/problem', { title: titleFor(status), message, status }, status);
+  }
+}
+
+function titleFor(status: number): string {
+  if (status === 403) return 'Request refused';
+  if (status === 404) return 'Not found';
+  if (status === 429) return 'Too many attempts';
+  return 'Something is wrong with this request';
+}

@@ -1,0 +1,46 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { secretsEqual } from '../common/util/secrets';
+import { AppConfig } from '../config/app-config';
+
+/** Where the admin secret comes from: `ADMIN_KEY`, or `API_PREFIX` alone (the reference's way), or nowhere. */
+export type AdminSecretSource = 'ADMIN_KEY' | 'API_PREFIX' | null;
+
+/**
+ * The admin secret (gateway.md §8.7, "Ours"). Without one the admin does not exist: every admin route
+ * answers 404, never an open admin.
+ */
+@Injectable()
+export class AdminSecret implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Admin');
+  private readonly value: string | undefined;
+  readonly source: AdminSecretSource;
+
+  constructor(config: AppConfig) {
+    this.value = config.adminKey ?? config.apiPrefix;
+    this.source = config.adminKey ? 'ADMIN_KEY' : config.apiPrefix ? 'API_PREFIX' : null;
+  }
+
+  get enabled(): boolean {
+    return this.value !== undefined;
+  }
+
+  /**
+   * Whether visiting `/{API_PREFIX}` signs in. Only when API_PREFIX is the secret: with ADMIN_KEY set, the
+   * prefix is handed to API users and must not open the admin, and ADMIN_KEY never goes in a URL.
+   */
+  get entryPathEnabled(): boolean {
+    return this.source === 'API_PREFIX';
+  }
+
+  /** Constant-time comparison; always false while the admin is disabled. */
+  matches(given: string | null | undefined): boolean {
+    return this.value !== undefined && secretsEqual(given, this.value);
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.source === 'ADMIN_KEY') this.logger.log('Admin enabled at /admin (secret: ADMIN_KEY)');
+    else if (this.source === 'API_PREFIX') {
+      this.logger.log('Admin enabled at /admin (secret: API_PREFIX, also reachable at /<API_PREFIX>); set ADMIN_KEY to keep the API prefix and the admin secret apart');
+    } else this.logger.log('Admin disabled: set ADMIN_KEY (at least 8 characters) to enable /admin and /admin/api');
+  }
+}

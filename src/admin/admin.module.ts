@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { TokenPoolModule } from '../token-pool/token-pool.module';
+import { AdminApiController } from './admin-api.controller';
+import { AdminAuthGuard } from './admin-auth.guard';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminDashboardService } from './admin-dashboard.service';
+import { AdminEntryController } from './admin-entry.controller';
+import { AdminPageController } from './admin-page.controller';
+import { AdminPageFilter } from './admin-page.filter';
+import { AdminSecret } from './admin-secret.service';
+import { AdminSessionStore } from './admin-session.store';
+import { AdminViews } from './admin-views.service';
+import { CsrfService } from './csrf.service';
+import { LoginThrottle } from './login-throttle.service';
+
+/** The dashboard at /admin and the JSON admin API at /admin/api (issue 4); 404 unless an admin secret is set. */
+@Module({
+  imports: [TokenPoolModule],
+  // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
+  controllers: [AdminPageController, AdminApiController, AdminEntryController],
+  providers: [AdminSecret, LoginThrottle, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
+})
+export class AdminModule {}

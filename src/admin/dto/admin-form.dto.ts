@@ -1,0 +1,15 @@
+import { IsOptional, IsString } from 'class-validator';
+
+/** The dashboard's forms post urlencoded fields; `_csrf` is checked by the guard. */
+export class UploadFormDto {
+  /** One token a line. */
+  @IsOptional() @IsString() tokens?: string;
+}
+
+export class SeedFormDto {
+  @IsOptional() @IsString() seed?: string;
+}
+
+export class SignInFormDto {
+  @IsOptional() @IsString() secret?: string;
+}

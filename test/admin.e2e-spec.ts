@@ -1,0 +1,484 @@
+import { Logger } from '@nestjs/common';
+import request from 'supertest';
+import { maskSecret } from '../src/common/util/secrets';
+import type { AccountView } from '../src/token-pool/pool.types';
+import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { Stack, startStack } from './support/stack';
+
+const ADMIN_KEY = 'admin-key-for-tests-7f3a9c';
+const API_PREFIX = 'prefix-7Hq2';
+const COOKIE = 'flowgpt_admin';
+
+/** A signed-in admin: the session cookie (`name=value`) and the CSRF token the dashboard embeds. */
+interface AdminBrowser {
+  cookie: string;
+  csrf: string;
+}
+
+function setCookies(response: request.Response): string[] {
+  const header = response.headers['set-cookie'] as unknown as string[] | string | undefined;
+  return header === undefined ? [] : Array.isArray(header) ? header : [header];
+}
+
+function sessionCookieOf(response: request.Response): string | undefined {
+  return setCookies(response).find((line) => line.startsWith(`${COOKIE}=`));
+}
+
+function csrfOf(html: string): string {
+  const match = /name="_csrf" value="([^"]+)"/.exec(html);
+  if (!match) throw new Error('no CSRF field on the page');
+  return match[1];
+}
+
+/** Signs in through the form and reads the CSRF token from the dashboard. */
+async function signIn(stack: Stack, secret = ADMIN_KEY, address = '198.51.100.1'): Promise<AdminBrowser> {
+  const login = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret }).expect(303);
+  expect(login.headers.location).toBe('/admin');
+  const cookie = sessionCookieOf(login)!.split(';')[0];
+  const dashboard = await request(stack.url).get('/admin').set('Cookie', cookie).expect(200);
+  return { cookie, csrf: csrfOf(dashboard.text) };
+}
+
+/** Posts a dashboard form the way the browser does: session cookie, `_csrf`, same-origin Origin. */
+function postForm(stack: Stack, admin: AdminBrowser, path: string, fields: Record<string, string> = {}) {
+  return request(stack.url).post(path).set('Cookie', admin.cookie).set('Origin', stack.url).type('form').send({ _csrf: admin.csrf, ...fields });
+}
+
+/** The dashboard's flash message, if any. */
+async function flashAfter(stack: Stack, admin: AdminBrowser): Promise<string | undefined> {
+  const page = await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200);
+  return /class="flash flash-\w+" role="status">([^<]*)</.exec(page.text)?.[1];
+}
+
+function api(stack: Stack, secret = ADMIN_KEY) {
+  const auth = (test: request.Test) => test.set('Authorization', `Bearer ${secret}`);
+  return {
+    get: (path: string) => auth(request(stack.url).get(path)),
+    post: (path: string, body?: object) => auth(request(stack.url).post(path)).send(body),
+    delete: (path: string, body?: object) => auth(request(stack.url).delete(path)).send(body),
+  };
+}
+
+async function accounts(stack: Stack): Promise<AccountView[]> {
+  return (await api(stack).get('/admin/api/tokens').expect(200)).body.data;
+}
+
+const errorShape = { error: { message: expect.any(String), type: expect.any(String), param: null, code: expect.any(String) } };
+
+describe('Admin with ADMIN_KEY', () => {
+  let stack: Stack;
+  /** Every credential handed to the app; none may come back in any response body. */
+  const secrets: string[] = [];
+  const bodies: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { ADMIN_KEY, API_PREFIX } });
+  });
+  afterAll(async () => {
+    for (const body of bodies) for (const secret of secrets) expect(body).not.toContain(secret);
+    await stack.close();
+  });
+  afterEach(async () => {
+    await stack.app.get(TokenPoolService).clear();
+  });
+
+  /** Remembers a body so that `afterAll` can check it for leaked credentials. */
+  function seen(response: request.Response): request.Response {
+    bodies.push(response.text);
+    return response;
+  }
+
+  function accessToken(email?: string): string {
+    const token = stack.fake.createAccessToken(email ? { email } : undefined);
+    secrets.push(token);
+    return token;
+  }
+
+  describe('signing in', () => {
+    it('sends a visitor without a session to the sign-in page', async () => {
+      const response = await request(stack.url).get('/admin').expect(303);
+      expect(response.headers.location).toBe('/admin/login');
+      const page = await request(stack.url).get('/admin/login').expect(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(page.headers['cache-control']).toBe('no-store');
+      expect(page.text).toContain('name="secret"');
+    });
+
+    it('signs in through the form with an HttpOnly, SameSite=Strict cookie that does not hold the secret', async () => {
+      const response = await request(stack.url).post('/admin/login').type('form').send({ secret: ADMIN_KEY }).expect(303);
+      expect(response.headers.location).toBe('/admin');
+      const cookie = sessionCookieOf(response)!;
+      expect(cookie).toMatch(/; HttpOnly/);
+      expect(cookie).toMatch(/; SameSite=Strict/);
+      expect(cookie).toMatch(/; Path=\/admin/);
+      expect(cookie).toMatch(/; Max-Age=43200/);
+      expect(cookie).not.toMatch(/; Secure/);
+      expect(cookie).not.toContain(ADMIN_KEY);
+      expect(cookie).not.toContain(encodeURIComponent(ADMIN_KEY));
+      expect(cookie.split(';')[0]).toMatch(new RegExp(`^${COOKIE}=[\\w-]{32}\\.[\\w-]{43}$`));
+
+      const dashboard = await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).expect(200);
+      expect(dashboard.text).toContain('Accounts');
+      expect(dashboard.text).not.toContain(ADMIN_KEY);
+      const again = await request(stack.url).get('/admin/login').set('Cookie', cookie.split(';')[0]).expect(303);
+      expect(again.headers.location).toBe('/admin');
+    });
+
+    it('marks the cookie Secure behind a loopback https proxy', async () => {
+      const response = await request(stack.url).post('/admin/login').set('X-Forwarded-Proto', 'https').type('form').send({ secret: ADMIN_KEY }).expect(303);
+      expect(sessionCookieOf(response)).toMatch(/; Secure/);
+    });
+
+    it('refuses a wrong secret and a forged or tampered cookie', async () => {
+      const wrong = await request(stack.url).post('/admin/login').set('X-Forwarded-For', '198.51.100.20').type('form').send({ secret: 'not-the-key' }).expect(401);
+      expect(wrong.text).toContain('Wrong admin secret.');
+      expect(sessionCookieOf(wrong)).toBeUndefined();
+
+      const { cookie } = await signIn(stack);
+      const [id, signature] = cookie.slice(COOKIE.length + 1).split('.');
+      for (const forged of [`${COOKIE}=${id}.${signature.slice(0, -2)}AA`, `${COOKIE}=${id}`, `${COOKIE}=${ADMIN_KEY}`, `${COOKIE}=AAAA${id.slice(4)}.${signature}`]) {
+        const response = await request(stack.url).get('/admin').set('Cookie', forged).expect(303);
+        expect(response.headers.location).toBe('/admin/login');
+      }
+    });
+
+    it('does not open the admin at /{API_PREFIX} when ADMIN_KEY is set', async () => {
+      const response = await request(stack.url).get(`/${API_PREFIX}`).expect(404);
+      expect(sessionCookieOf(response)).toBeUndefined();
+      expect(response.body).toEqual(errorShape);
+    });
+
+    it('rate-limits an address after 5 failures, also for the right secret and the bearer API', async () => {
+      const address = '203.0.113.7';
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret: `guess-${attempt}` }).expect(401);
+      }
+      const page = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret: ADMIN_KEY }).expect(429);
+      expect(Number(page.headers['retry-after'])).toBeGreaterThan(800);
+      expect(Number(page.headers['retry-after'])).toBeLessThanOrEqual(900);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.text).toContain('Too many failed sign-ins');
+      expect(sessionCookieOf(page)).toBeUndefined();
+
+      const json = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).set('Accept', 'application/json').type('form').send({ secret: ADMIN_KEY }).expect(429);
+      expect(json.body).toEqual({ error: { message: expect.stringContaining('Too many'), type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+
+      const bearer = await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
+      expect(bearer.headers['retry-after']).toBeDefined();
+
+      await signIn(stack, ADMIN_KEY, '203.0.113.8');
+    });
+
+    it('counts wrong bearer secrets as failures too', async () => {
+      const address = '203.0.113.9';
+      for (let attempt = 0; attempt < 5; attempt++) await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(401);
+      await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
+    });
+
+    it('signs out: the session stops working', async () => {
+      const admin = await signIn(stack);
+      const response = await postForm(stack, admin, '/admin/logout').expect(303);
+      expect(response.headers.location).toBe('/admin/login');
+      expect(sessionCookieOf(response)).toMatch(new RegExp(`^${COOKIE}=;.*Expires=Thu, 01 Jan 1970`));
+      await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(303);
+    });
+  });
+
+  describe('JSON API access', () => {
+    it('answers 401 in the OpenAI error shape without or with a wrong secret', async () => {
+      const missing = await request(stack.url).get('/admin/api/tokens').expect(401);
+      expect(missing.body).toEqual({ error: { message: expect.any(String), type: 'authentication_error', param: null, code: 'invalid_admin_key' } });
+      const wrong = await api(stack, 'wrong-secret').get('/admin/api/tokens').set('X-Forwarded-For', '198.51.100.30').expect(401);
+      expect(wrong.body.error.code).toBe('invalid_admin_key');
+      await request(stack.url).get('/admin/api/tokens').set('Authorization', `Basic ${ADMIN_KEY}`).expect(401);
+      await request(stack.url).delete('/admin/api/tokens').expect(401);
+    });
+
+    it('lists the pool with counts for the bearer secret', async () => {
+      const response = await api(stack).get('/admin/api/tokens').expect(200);
+      expect(response.body).toEqual({ data: [], counts: { total: 0, active: 0, rate_limited: 0, expired: 0, disabled: 0 } });
+    });
+
+    it('accepts the session cookie, with the CSRF token in x-csrf-token for writes', async () => {
+      const admin = await signIn(stack);
+      await request(stack.url).get('/admin/api/tokens').set('Cookie', admin.cookie).expect(200);
+      const token = accessToken();
+      const refused = await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).send({ tokens: [token] }).expect(403);
+      expect(refused.body.error.code).toBe('invalid_csrf_token');
+      await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).set('x-csrf-token', 'wrong').send({ tokens: [token] }).expect(403);
+      const foreign = await request(stack.url)
+        .post('/admin/api/tokens')
+        .set('Cookie', admin.cookie)
+        .set('x-csrf-token', admin.csrf)
+        .set('Origin', 'https://evil.example')
+        .send({ tokens: [token] })
+        .expect(403);
+      expect(foreign.body.error.code).toBe('cross_site_request');
+      expect((await accounts(stack)).length).toBe(0);
+      const accepted = await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).set('x-csrf-token', admin.csrf).send({ tokens: [token] }).expect(200);
+      expect(accepted.body).toEqual({ added: 1, duplicates: 0, invalid: 0 });
+    });
+
+    it('validates the upload body', async () => {
+      const notArray = await api(stack).post('/admin/api/tokens', { tokens: 'eyJhbGciOi.x.y' }).expect(400);
+      expect(notArray.body.error).toMatchObject({ type: 'invalid_request_error', param: 'tokens' });
+      const notStrings = await api(stack).post('/admin/api/tokens', { tokens: ['ok', 42] }).expect(400);
+      expect(notStrings.body.error.param).toBe('tokens');
+      const missing = await api(stack).post('/admin/api/tokens', {}).expect(400);
+      expect(missing.body.error).toMatchObject({ param: 'tokens', code: 'missing_required_parameter' });
+    });
+  });
+
+  describe('cross-site protection of the forms', () => {
+    it('refuses a form without, or with a wrong, _csrf, and one from a foreign Origin or Referer', async () => {
+      const admin = await signIn(stack);
+      const token = accessToken();
+      const attempts = [
+        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).type('form').send({ tokens: token }),
+        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).type('form').send({ tokens: token, _csrf: 'forged' }),
+        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Origin', 'https://evil.example').type('form').send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Origin', 'null').type('form').send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Referer', 'https://evil.example/page').type('form').send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url).post('/admin/tokens/clear').set('Cookie', admin.cookie).type('form').send({}),
+      ];
+      for (const attempt of attempts) {
+        const response = await attempt.expect(403);
+        expect(response.headers['content-type']).toMatch(/^text\/html/);
+        expect(response.text).toContain('Request refused');
+      }
+      expect((await accounts(stack)).length).toBe(0);
+      await request(stack.url).post('/admin/login').set('Origin', 'https://evil.example').type('form').send({ secret: ADMIN_KEY }).expect(403);
+    });
+
+    it('refuses form posts without a session by sending them to the sign-in page', async () => {
+      const response = await request(stack.url).post('/admin/tokens/clear').type('form').send({ _csrf: 'x' }).expect(303);
+      expect(response.headers.location).toBe('/admin/login');
+    });
+  });
+
+  describe('managing accounts from the dashboard', () => {
+    it('uploads through the form, reports the counts and lists the tokens masked', async () => {
+      const admin = await signIn(stack);
+      const first = accessToken('first@example.com');
+      const second = accessToken('second@example.com');
+      const response = await postForm(stack, admin, '/admin/tokens', { tokens: `${first}\r\n${second}\n\n# a comment\n${first}\nnot-a-token\n` }).expect(303);
+      expect(response.headers.location).toBe('/admin');
+      expect(await flashAfter(stack, admin)).toBe('Added 2, 1 duplicate, 1 invalid.');
+
+      const page = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
+      expect(page.text).toContain(maskSecret(first));
+      expect(page.text).toContain(maskSecret(second));
+      expect(page.text).toContain('first@example.com');
+      expect(page.text).not.toContain(first);
+      expect(page.text).not.toContain(second);
+      expect(page.text).toMatch(/class="stat-value">2<\/span><span class="stat-label">Total/);
+      expect(await flashAfter(stack, admin)).toBeUndefined();
+    });
+
+    it('says so when there is nothing to upload', async () => {
+      const admin = await signIn(stack);
+      await postForm(stack, admin, '/admin/tokens', { tokens: '  \n# only a comment' }).expect(303);
+      expect(await flashAfter(stack, admin)).toBe('Nothing to upload: paste one token a line.');
+    });
+
+    it('removes one account, restores a disabled one, and clears all (with flash messages)', async () => {
+      const admin = await signIn(stack);
+      await api(stack).post('/admin/api/tokens', { tokens: [accessToken(), accessToken(), accessToken()] }).expect(200);
+      const [first, second] = await accounts(stack);
+
+      await postForm(stack, admin, `/admin/tokens/${first.id}/remove`).expect(303);
+      expect(await flashAfter(stack, admin)).toBe(`Removed account ${first.id}.`);
+      expect((await accounts(stack)).map((account) => account.id)).not.toContain(first.id);
+      await postForm(stack, admin, `/admin/tokens/${first.id}/remove`).expect(303);
+      expect(await flashAfter(stack, admin)).toMatch(/^No account/);
+
+      await stack.app.get(TokenPoolService).report(second.id, { kind: 'forbidden', reason: 'banned' });
+      const disabledPage = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
+      expect(disabledPage.text).toContain(`action="/admin/tokens/${second.id}/restore"`);
+      expect(disabledPage.text).toContain('banned');
+      await postForm(stack, admin, `/admin/tokens/${second.id}/restore`).expect(303);
+      expect(await flashAfter(stack, admin)).toBe(`Restored account ${second.id}: now active.`);
+      expect((await accounts(stack)).find((account) => account.id === second.id)!.state).toBe('active');
+
+      await postForm(stack, admin, '/admin/tokens/clear').expect(303);
+      expect(await flashAfter(stack, admin)).toBe('Removed all accounts (2).');
+      expect((await accounts(stack)).length).toBe(0);
+    });
+
+    it('force-refreshes one refresh-token account and all of them', async () => {
+      const admin = await signIn(stack);
+      const refreshToken = stack.fake.createRefreshToken({ account: { plan: 'team' } });
+      secrets.push(refreshToken);
+      await api(stack).post('/admin/api/tokens', { tokens: [refreshToken] }).expect(200);
+      const [account] = await accounts(stack);
+      await postForm(stack, admin, `/admin/tokens/${account.id}/refresh`).expect(303);
+      expect(await flashAfter(stack, admin)).toBe(`Refreshed account ${account.id}.`);
+      await postForm(stack, admin, '/admin/refresh').expect(303);
+      expect(await flashAfter(stack, admin)).toBe('Refresh: 1 refreshed, 0 failed, 0 disabled, 0 skipped.');
+      seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
+    });
+  });
+
+  describe('managing accounts through the JSON API', () => {
+    it('uploads, lists masked, removes one and clears all', async () => {
+      const tokens = [accessToken('a@example.com'), accessToken('b@example.com'), accessToken('c@example.com')];
+      const upload = seen(await api(stack).post('/admin/api/tokens', { tokens: [...tokens, tokens[0], 'garbage', ''] }).expect(200));
+      expect(upload.body).toEqual({ added: 3, duplicates: 1, invalid: 1 });
+
+      const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
+      expect(list.body.counts).toEqual({ total: 3, active: 3, rate_limited: 0, expired: 0, disabled: 0 });
+      expect(list.body.data.map((account: AccountView) => account.maskedToken).sort()).toEqual(tokens.map(maskSecret).sort());
+      expect(list.body.data[0]).toMatchObject({ id: expect.any(String), kind: 'access_token', state: 'active', failures: 0 });
+
+      const [first] = list.body.data as AccountView[];
+      expect((await api(stack).delete(`/admin/api/tokens/${first.id}`).expect(200)).body).toEqual({ id: first.id, deleted: true });
+      const unknown = await api(stack).delete(`/admin/api/tokens/${first.id}`).expect(404);
+      expect(unknown.body.error).toMatchObject({ type: 'invalid_request_error', code: 'account_not_found' });
+      await api(stack).post('/admin/api/tokens/no-such-account/restore').expect(404);
+
+      expect((await api(stack).delete('/admin/api/tokens').expect(200)).body).toEqual({ removed: 2 });
+      expect((await accounts(stack)).length).toBe(0);
+    });
+
+    it('refreshes a refresh token, disables one the auth server rejects, and restores it', async () => {
+      const good = stack.fake.createRefreshToken({ account: { email: 'rt@example.com', plan: 'plus' } });
+      const revoked = stack.fake.createRefreshToken();
+      secrets.push(good, revoked);
+      seen(await api(stack).post('/admin/api/tokens', { tokens: [good, revoked] }).expect(200));
+      stack.fake.revokeRefreshToken(revoked);
+
+      const summary = seen(await api(stack).post('/admin/api/refresh').expect(200));
+      expect(summary.body).toEqual({ attempted: 2, refreshed: 1, failed: 0, disabled: 1, skipped: 0 });
+
+      const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
+      const byMask = (token: string) => (list.body.data as AccountView[]).find((account) => account.maskedToken === maskSecret(token))!;
+      expect(byMask(good)).toMatchObject({ kind: 'refresh_token', state: 'active', email: 'rt@example.com', accessTokenExpiresAt: expect.any(Number) });
+      expect(byMask(revoked)).toMatchObject({ kind: 'refresh_token', state: 'disabled', stateReason: expect.stringContaining('invalid_grant') });
+      expect(list.body.counts).toMatchObject({ total: 2, active: 1, disabled: 1 });
+
+      const one = await api(stack).post('/admin/api/refresh', { id: byMask(good).id, force: true }).expect(200);
+      expect(one.body).toMatchObject({ attempted: 1, refreshed: 1 });
+      await api(stack).post('/admin/api/refresh', { id: 'no-such-account' }).expect(404);
+      const badBody = await api(stack).post('/admin/api/refresh', { force: 'yes' }).expect(400);
+      expect(badBody.body.error.param).toBe('force');
+
+      const restored = seen(await api(stack).post(`/admin/api/tokens/${byMask(revoked).id}/restore`).expect(200));
+      expect(restored.body).toMatchObject({ id: byMask(revoked).id, state: 'active', failures: 0 });
+      expect(restored.body.stateReason).toBeUndefined();
+    });
+  });
+
+  describe('seeds', () => {
+    it('creates, lists masked and removes seeds through the API', async () => {
+      await api(stack).post('/admin/api/tokens', { tokens: [accessToken()] }).expect(200);
+      const [account] = await accounts(stack);
+      const random = await api(stack).post('/admin/api/seeds', {}).expect(201);
+      expect(random.body.seed).toMatch(/^[\w-]{20,}$/);
+      const named = await api(stack).post('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(201);
+      expect(named.body).toEqual({ seed: 'team-seed-alice' });
+      const refreshToken = stack.fake.createRefreshToken();
+      secrets.push(refreshToken);
+      const refused = seen(await api(stack).post('/admin/api/seeds', { seed: refreshToken }).expect(400));
+      expect(refused.body.error.code).toBe('invalid_seed');
+
+      const list = seen(await api(stack).get('/admin/api/seeds').expect(200));
+      expect(list.body.data).toEqual(
+        expect.arrayContaining([
+          { maskedSeed: maskSecret(random.body.seed), accountId: account.id, conversations: 0 },
+          { maskedSeed: maskSecret('team-seed-alice'), accountId: account.id, conversations: 0 },
+        ]),
+      );
+      expect(list.text).not.toContain('team-seed-alice');
+      expect(list.text).not.toContain(random.body.seed);
+
+      expect((await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(200)).body).toEqual({ deleted: true });
+      await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(404);
+      const missing = await api(stack).delete('/admin/api/seeds', {}).expect(400);
+      expect(missing.body.error.param).toBe('seed');
+      await api(stack).delete('/admin/api/seeds', { seed: random.body.seed }).expect(200);
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
+    });
+
+    it('creates and removes seeds from the dashboard', async () => {
+      const admin = await signIn(stack);
+      await postForm(stack, admin, '/admin/seeds', { seed: 'dashboard-seed-1' }).expect(303);
+      expect(await flashAfter(stack, admin)).toMatch(/^Seed ready: dashboard-seed-1\./);
+      const page = await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200);
+      expect(page.text).toContain(maskSecret('dashboard-seed-1'));
+      expect(page.text).not.toContain('dashboard-seed-1');
+
+      await postForm(stack, admin, '/admin/seeds/remove', { seed: 'dashboard-seed-1' }).expect(303);
+      expect(await flashAfter(stack, admin)).toBe(`Removed seed ${maskSecret('dashboard-seed-1')}.`);
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
+    });
+  });
+});
+
+describe('Admin with only API_PREFIX', () => {
+  let fake: FakeUpstream;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    stack = await startStack({ env: { API_PREFIX }, fakeUpstream: fake });
+  });
+  afterAll(async () => {
+    await stack.close();
+    await fake.close();
+  });
+
+  it('signs in by visiting /{API_PREFIX}', async () => {
+    const response = await request(stack.url).get(`/${API_PREFIX}`).expect(303);
+    expect(response.headers.location).toBe('/admin');
+    const cookie = sessionCookieOf(response)!;
+    expect(cookie).toMatch(/; HttpOnly/);
+    expect(cookie).toMatch(/; SameSite=Strict/);
+    expect(cookie).not.toContain(API_PREFIX);
+    await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).expect(200);
+  });
+
+  it('leaves other single-segment paths to the rest of the app', async () => {
+    const wrong = await request(stack.url).get('/prefix-7Hq3').expect(404);
+    expect(sessionCookieOf(wrong)).toBeUndefined();
+    expect(wrong.body).toEqual(errorShape);
+    await request(stack.url).get('/healthz').expect(200);
+  });
+
+  it('accepts API_PREFIX in the form and as the bearer secret', async () => {
+    await signIn(stack, API_PREFIX);
+    await api(stack, API_PREFIX).get('/admin/api/tokens').expect(200);
+    await api(stack, 'wrong').get('/admin/api/tokens').expect(401);
+  });
+});
+
+describe('Admin without a secret', () => {
+  let stack: Stack;
+  let logged: string[];
+
+  beforeAll(async () => {
+    const spy = jest.spyOn(Logger.prototype, 'log');
+    stack = await startStack();
+    logged = spy.mock.calls.map((call) => String(call[0]));
+    spy.mockRestore();
+  });
+  afterAll(() => stack.close());
+
+  it('says at start-up how to enable the admin, once', () => {
+    expect(logged.filter((line) => line.startsWith('Admin disabled: set ADMIN_KEY'))).toHaveLength(1);
+  });
+
+  it.each([
+    ['GET', '/admin'],
+    ['GET', '/admin/login'],
+    ['POST', '/admin/login'],
+    ['POST', '/admin/tokens/clear'],
+    ['GET', '/admin/api/tokens'],
+    ['DELETE', '/admin/api/tokens'],
+  ])('answers 404 to %s %s', async (method, path) => {
+    const agent = request(stack.url);
+    const response = await (method === 'GET' ? agent.get(path) : method === 'POST' ? agent.post(path).type('form').send({ secret: '' }) : agent.delete(path).set('Authorization', 'Bearer x')).expect(404);
+    expect(response.body).toEqual(errorShape);
+  });
+});

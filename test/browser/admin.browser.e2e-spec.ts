@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { maskSecret } from '../../src/common/util/secrets';
+import { TokenPoolService } from '../../src/token-pool/token-pool.service';
+import { Stack, startStack } from '../support/stack';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
+const ADMIN_KEY = 'browser-admin-key-5d1e';
+
+jest.setTimeout(60_000);
+
+describe('Admin dashboard in Chromium', () => {
+  let stack: Stack;
+  let browser: Browser;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it (apt-get install -y chromium).`);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    stack = await startStack({ env: { ADMIN_KEY } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // Any script error, CSP violation or missing asset is a bug of the page (the wrong-secret answer is a 401 on purpose).
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().includes('status of 401')) problems.push(message.text());
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  const flash = () => page.locator('.flash').textContent();
+
+  it('signs in, uploads tokens, shows them masked and clears them', async () => {
+    await page.goto(`${stack.url}/admin`);
+    expect(page.url()).toBe(`${stack.url}/admin/login`);
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-login.png') });
+
+    await page.fill('#secret', 'not-the-key');
+    await page.click('button[type=submit]');
+    expect(await flash()).toBe('Wrong admin secret.');
+    await page.fill('#secret', ADMIN_KEY);
+    await Promise.all([page.waitForURL(`${stack.url}/admin`), page.click('button[type=submit]')]);
+    expect(await page.locator('.empty').first().textContent()).toContain('The pool is empty.');
+
+    const tokens = [
+      stack.fake.createAccessToken({ email: 'ada@example.com', plan: 'plus' }),
+      stack.fake.createAccessToken({ email: 'grace@example.com', plan: 'team' }),
+      stack.fake.createRefreshToken(),
+    ];
+    await page.fill('#tokens', `${tokens[0]}\n${tokens[1]}`);
+    // The file input reads a .txt file into the textarea, without a multipart upload.
+    await page.setInputFiles('#token-file', { name: 'tokens.txt', mimeType: 'text/plain', buffer: Buffer.from(`${tokens[2]}\n${tokens[0]}\n`) });
+    await page.waitForFunction(() => (document.getElementById('tokens') as HTMLTextAreaElement).value.split('\n').length === 4);
+    await Promise.all([page.waitForURL(`${stack.url}/admin`), page.click('#upload button[type=submit]')]);
+    expect(await flash()).toBe('Added 3, 1 duplicate, 0 invalid.');
+
+    const html = await page.content();
+    for (const token of tokens) {
+      expect(html).toContain(maskSecret(token));
+      expect(html).not.toContain(token);
+    }
+    expect(await page.locator('#accounts tbody tr').count()).toBe(3);
+    expect(await page.locator('.stat').first().textContent()).toContain('3');
+
+    // A banned account and a seed, so that the screenshots show every part of the page.
+    const pool = stack.app.get(TokenPoolService);
+    const banned = (await pool.list()).find((account) => account.email === 'grace@example.com')!;
+    await pool.report(banned.id, { kind: 'forbidden', reason: 'account deactivated' });
+    await pool.createSeed('seed-for-the-screenshot');
+    await page.reload();
+    expect(await page.locator(`form[action="/admin/tokens/${banned.id}/restore"]`).count()).toBe(1);
+    expect(await page.content()).not.toContain('seed-for-the-screenshot');
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard-phone.png'), fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBe(0);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await page.click('button:has-text("Clear all")');
+    expect(await page.locator('#accounts tbody tr').count()).toBe(3);
+
+    page.once('dialog', (dialog) => {
+      expect(dialog.message()).toContain('Remove all 3 accounts');
+      void dialog.accept();
+    });
+    await Promise.all([page.waitForURL(`${stack.url}/admin`), page.click('button:has-text("Clear all")')]);
+    expect(await flash()).toBe('Removed all accounts (3).');
+    expect(await page.locator('#accounts tbody tr').count()).toBe(0);
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard-empty.png'), fullPage: true });
+
+    expect(problems).toEqual([]);
+  });
+});
