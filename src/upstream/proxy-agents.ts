@@ -9,7 +9,10 @@ export interface AgentPair {
   https: https.Agent;
 }
 
-const KEEP_ALIVE = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 256, maxFreeSockets: 32, scheduling: 'lifo' as const };
+// `timeout` bounds idle pooled sockets; with it set, Node also honours the server's `Keep-Alive: timeout=N`
+// hint and drops a socket just before the server would, instead of reusing it into an ECONNRESET.
+// Active requests keep got's own connect/idle timeouts.
+const KEEP_ALIVE = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 256, maxFreeSockets: 32, scheduling: 'lifo' as const, timeout: 60_000 };
 
 /**
  * One keep-alive agent pair per route (direct, or one per proxy URL), created on first use and

@@ -1,0 +1,186 @@
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { accountIdFor } from '../src/token-pool/account-record';
+import type { AccountView } from '../src/token-pool/pool.types';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { http, ServerProcess, startServer, stopAllServers } from './support/process';
+
+/**
+ * Two real server processes sharing one Redis (issue 4): the pool, its round-robin cursor, account states
+ * and the refresh schedule are one across instances. The fake upstream runs in this process.
+ */
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const POOL_KEY = 'pool-key';
+const ADMIN_KEY = 'multi-admin-key';
+/**
+ * Every 4 s. Not 3 s: the instances take turns, so each would reuse its keep-alive connections to the auth
+ * server after exactly 6 s idle, the moment a Node server (the fake) drops them, and the agents of
+ * src/upstream/proxy-agents.ts do not follow the server's Keep-Alive hint: some exchanges would fail with ECONNRESET.
+ */
+const CRON_PERIOD_MS = 4_000;
+const REFRESH_CRON = '*/4 * * * * *';
+const LAST_RUN_FIELD = 'refresh-job:last-run';
+
+describe('two instances on one Redis', () => {
+  const prefix = `flowgpt-e2e-${randomBytes(4).toString('hex')}:`;
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+  const dataDirs: string[] = [];
+  let fake: FakeUpstream;
+  let one: ServerProcess;
+  let two: ServerProcess;
+
+  const start = () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-multi-'));
+    dataDirs.push(dataDir);
+    return startServer({
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      DATA_DIR: dataDir,
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      AUTHORIZATION: POOL_KEY,
+      RANDOM_TOKEN: 'false',
+      ADMIN_KEY,
+      SCHEDULED_REFRESH: 'true',
+      REFRESH_CRON,
+      LOG_LEVEL: 'log',
+      NO_COLOR: '1',
+    });
+  };
+
+  beforeAll(async () => {
+    await redis.connect();
+    fake = await FakeUpstream.start();
+    [one, two] = await Promise.all([start(), start()]);
+  }, 60_000);
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    expect((await admin(one, 'DELETE', '/admin/api/tokens')).status).toBe(200);
+    fake.reset();
+  });
+
+  const admin = (server: ServerProcess, method: string, path: string, json?: unknown) =>
+    http(method, `${server.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, json });
+  const upload = async (server: ServerProcess, tokens: string[]) => {
+    const answer = await admin(server, 'POST', '/admin/api/tokens', { tokens });
+    expect(answer.json).toEqual({ added: tokens.length, duplicates: 0, invalid: 0 });
+  };
+  const accounts = async (server: ServerProcess) => {
+    const answer = await admin(server, 'GET', '/admin/api/tokens');
+    expect(answer.status).toBe(200);
+    return (answer.json as { data: AccountView[] }).data;
+  };
+  const chat = (server: ServerProcess) =>
+    new OpenAI({ apiKey: POOL_KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 20_000 }).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Which account answers?' }],
+    });
+  const bearer = (value: unknown) => String(value).replace(/^Bearer /, '');
+  const conversationBearers = () => fake.conversationRequests().map((request) => bearer(request.headers.authorization));
+  /** Every attempt starts with chat-requirements, where a refused account already fails. */
+  const attemptBearers = () => fake.requests.filter((request) => request.path === '/backend-api/sentinel/chat-requirements').map((request) => bearer(request.headers.authorization));
+  const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
+
+  it('an account uploaded through one instance serves requests made through the other', async () => {
+    const token = fake.createAccessToken();
+    await upload(one, [token]);
+
+    await chat(two);
+
+    expect(conversationBearers()).toEqual([token]);
+    expect((await accounts(two)).map((account) => account.id)).toEqual([accountIdFor(token)]);
+  });
+
+  it('round-robin is shared: requests alternating between the instances get A, B, C, A, … in order', async () => {
+    const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    await upload(one, tokens);
+    const label = labeller({ [tokens[0]]: 'A', [tokens[1]]: 'B', [tokens[2]]: 'C' });
+
+    for (let i = 0; i < 7; i++) await chat(i % 2 === 0 ? one : two);
+
+    const order = label(conversationBearers());
+    expect(order).toHaveLength(7);
+    // The shared cursor may start anywhere, but each request takes the account after the previous one's.
+    const start = ['A', 'B', 'C'].indexOf(order[0]);
+    expect(order).toEqual(Array.from({ length: 7 }, (_, i) => ['A', 'B', 'C'][(start + i) % 3]));
+  });
+
+  it('an account disabled through one instance is disabled for the other at once', async () => {
+    const [a, b, c] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    await upload(one, [a, b, c]);
+    const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C' });
+    fake.setTokenStatus(a, 403);
+
+    // Round-robin reaches A within three requests through instance 1; each request still succeeds.
+    for (let i = 0; i < 3 && !attemptBearers().includes(a); i++) expect((await chat(one)).choices[0].message.content).toBeTruthy();
+    expect(label(attemptBearers())).toContain('A');
+    expect(label(conversationBearers())).not.toContain('A');
+
+    const seenByTwo = (await accounts(two)).find((account) => account.id === accountIdFor(a));
+    expect(seenByTwo).toMatchObject({ state: 'disabled' });
+    fake.reset();
+    for (let i = 0; i < 6; i++) await chat(two);
+    expect(label(attemptBearers()).sort()).toEqual(['B', 'B', 'B', 'C', 'C', 'C']);
+  });
+
+  it('runs each scheduled refresh once across both instances (Redis lock and last-run record)', async () => {
+    const refreshTokens = Array.from({ length: 4 }, () => fake.createRefreshToken());
+    const logMarks = [one.output().length, two.output().length];
+    await upload(one, refreshTokens);
+    const exchangesPerToken = () =>
+      refreshTokens.map((rt) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length);
+    const lastRunSlot = async () => {
+      const raw = await redis.hget(`${prefix}meta`, LAST_RUN_FIELD);
+      return raw ? (JSON.parse(raw) as { slot: number }).slot : null;
+    };
+    /** Waits until the recorded run moves past `after`; the run is complete once it is recorded. */
+    const nextRun = async (after: number | null) => {
+      const deadline = Date.now() + 4 * CRON_PERIOD_MS;
+      for (;;) {
+        const slot = await lastRunSlot();
+        if (slot !== null && slot !== after) return slot;
+        if (Date.now() > deadline) throw new Error(`No scheduled run recorded after ${after}.\nInstance 1:\n${one.output().slice(-3000)}\nInstance 2:\n${two.output().slice(-3000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+
+    // The run under way during the upload may or may not include the new accounts: start counting after it.
+    let slot = await nextRun(await lastRunSlot());
+    let counts = exchangesPerToken();
+    const slots: number[] = [];
+    for (let period = 0; period < 3; period++) {
+      slot = await nextRun(slot);
+      slots.push(slot);
+      const now = exchangesPerToken();
+      // Exactly one exchange per RefreshToken per occurrence: not zero (no run), not two (both instances ran).
+      expect(now.map((count, i) => count - counts[i])).toEqual([1, 1, 1, 1]);
+      counts = now;
+    }
+    expect(slots[1] - slots[0]).toBe(CRON_PERIOD_MS);
+    expect(slots[2] - slots[1]).toBe(CRON_PERIOD_MS);
+
+    // Let the instance that lost the race log its skip (and a late duplicate run show up, if any).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(exchangesPerToken()).toEqual(counts);
+    const logs = [one.output().slice(logMarks[0]), two.output().slice(logMarks[1])];
+    for (const occurrence of slots) {
+      const iso = new Date(occurrence).toISOString();
+      const skipped = logs.map((log) => log.includes(`Scheduled refresh of ${iso} skipped`));
+      // Both fired; exactly one of them skipped, so exactly one ran.
+      expect({ iso, skipped: skipped.filter(Boolean).length }).toEqual({ iso, skipped: 1 });
+    }
+    const forcedRuns = logs.map((log) => (log.match(/Refresh \(forced\): 4 attempted, 4 refreshed/g) ?? []).length);
+    expect(forcedRuns[0] + forcedRuns[1]).toBeGreaterThanOrEqual(3);
+  }, 40_000);
+});

@@ -1,0 +1,206 @@
+import { APIError } from 'openai';
+import { accountIdFor } from '../src/token-pool/account-record';
+import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { Stack, startStack } from './support/stack';
+
+/**
+ * The pool's behaviour seen from the API (issue 4): selection, rate-limit cool-down, disabled accounts and
+ * SeedToken stickiness, with real HTTP through the official SDK against the fake upstream.
+ */
+const POOL_KEY = 'pool-key';
+
+describe('token pool through the chat API', () => {
+  let fake: FakeUpstream;
+  let stack: Stack | undefined;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+  });
+  afterAll(() => fake.close());
+  beforeEach(() => fake.reset());
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+  });
+
+  const boot = async (env: Record<string, string>) => {
+    stack = await startStack({ fakeUpstream: fake, env: { AUTHORIZATION: POOL_KEY, ...env } });
+    return stack;
+  };
+  const pool = () => stack!.app.get(TokenPoolService);
+  const chat = (apiKey = POOL_KEY) =>
+    stack!.openai(apiKey).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Which account answers?' }] });
+  /** The AccessTokens the upstream's conversation endpoint saw, in order. */
+  const conversationBearers = () => fake.conversationRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
+  /** The AccessToken of every attempt, in order: each starts with chat-requirements, where a refused account already fails. */
+  const attemptBearers = () =>
+    fake.requests.filter((request) => request.path === '/backend-api/sentinel/chat-requirements').map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
+  /** Every bearer the upstream saw on any route. */
+  const allBearers = () => fake.requests.map((request) => String(request.headers.authorization ?? '').replace(/^Bearer /, ''));
+  const stateOf = async (token: string) => (await pool().list()).find((account) => account.id === accountIdFor(token))?.state;
+  /** Names tokens in assertion output instead of printing JWTs. */
+  const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
+
+  it('RANDOM_TOKEN=false: hands out the accounts in strict round-robin order', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const [a, b, c] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    expect(await pool().upload([a, b, c])).toEqual({ added: 3, duplicates: 0, invalid: 0 });
+    const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C' });
+
+    for (let i = 0; i < 6; i++) await chat();
+
+    expect(label(conversationBearers())).toEqual(['A', 'B', 'C', 'A', 'B', 'C']);
+  });
+
+  it('RANDOM_TOKEN=true: uses every active account and never a disabled one', async () => {
+    await boot({ RANDOM_TOKEN: 'true' });
+    const [a, b, c, disabled] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    await pool().upload([a, b, c, disabled]);
+    await pool().report(accountIdFor(disabled), { kind: 'forbidden', reason: 'banned (test)' });
+    expect(await stateOf(disabled)).toBe('disabled');
+    const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C', [disabled]: 'disabled' });
+
+    await Promise.all(Array.from({ length: 36 }, () => chat()));
+
+    const used = label(conversationBearers());
+    expect(used).toHaveLength(36);
+    expect(new Set(used)).toEqual(new Set(['A', 'B', 'C']));
+    expect(label(allBearers().filter((bearer) => bearer === disabled))).toEqual([]);
+  });
+
+  it('skips a rate-limited account until its reset time, then leases it again', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const [a, b] = [fake.createAccessToken(), fake.createAccessToken()];
+    await pool().upload([a, b]);
+    const label = labeller({ [a]: 'A', [b]: 'B' });
+    fake.setTokenStatus(a, 429, { clearsInSec: 1 });
+
+    // Round-robin reaches A within two requests; each one succeeds, A's on B after the 429.
+    for (let i = 0; i < 2 && !attemptBearers().includes(a); i++) {
+      const completion = await chat();
+      expect(completion.choices[0].message.content).toBeTruthy();
+    }
+    const attempts = label(attemptBearers());
+    const limitedAt = attempts.indexOf('A');
+    expect(limitedAt).toBeGreaterThanOrEqual(0);
+    expect(attempts[limitedAt + 1]).toBe('B');
+    expect(label(conversationBearers())).not.toContain('A');
+    const limited = (await pool().list()).find((account) => account.id === accountIdFor(a))!;
+    expect(limited.state).toBe('rate_limited');
+    expect(limited.rateLimitedUntil).toBeGreaterThan(Date.now());
+
+    // While limited, every request goes to B: A is not even tried.
+    fake.reset();
+    for (let i = 0; i < 3; i++) await chat();
+    expect(label(attemptBearers())).toEqual(['B', 'B', 'B']);
+
+    // After the reset time the account is active again and round-robin uses it.
+    await new Promise((resolve) => setTimeout(resolve, limited.rateLimitedUntil! - Date.now() + 200));
+    expect(await stateOf(a)).toBe('active');
+    fake.reset();
+    for (let i = 0; i < 2; i++) await chat();
+    expect(label(conversationBearers()).sort()).toEqual(['A', 'B']);
+    expect(await stateOf(a)).toBe('active');
+  });
+
+  it('disables a RefreshToken account whose token is rejected (invalid_grant), never uses it, and restores it', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const revoked = fake.createRefreshToken();
+    const flaky = fake.createRefreshToken({ account: { email: 'flaky@example.com' } });
+    const healthy = fake.createAccessToken();
+    await pool().upload([revoked, flaky, healthy]);
+    fake.revokeRefreshToken(revoked);
+    const exchangesOf = (rt: string) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length;
+
+    // A revoked RefreshToken: the refresh disables the account.
+    const summary = await pool().refresh({ id: accountIdFor(revoked) });
+    expect(summary).toMatchObject({ attempted: 1, disabled: 1, refreshed: 0 });
+    const view = (await pool().list()).find((account) => account.id === accountIdFor(revoked))!;
+    expect(view).toMatchObject({ state: 'disabled', stateReason: expect.stringContaining('invalid_grant') });
+
+    // The disabled account is never leased nor exchanged again.
+    fake.reset();
+    for (let i = 0; i < 6; i++) await chat();
+    expect(exchangesOf(revoked)).toBe(0);
+    const flakyBearers = conversationBearers().filter((bearer) => bearer !== healthy);
+    expect(flakyBearers).toHaveLength(3);
+    expect(conversationBearers().filter((bearer) => bearer === healthy)).toHaveLength(3);
+
+    // Restoring it while the auth server still refuses the token: one exchange on the next lease, disabled again.
+    expect(await pool().restore(accountIdFor(revoked))).toBe(true);
+    expect(await stateOf(revoked)).toBe('active');
+    fake.reset();
+    for (let i = 0; i < 3; i++) await chat();
+    expect(exchangesOf(revoked)).toBe(1);
+    expect(await stateOf(revoked)).toBe('disabled');
+
+    // A RefreshToken refused once (the auth server then accepts it again, as after an un-revoke):
+    // disabled until restored, then leased with a fresh AccessToken.
+    fake.failOAuth(400, 1, { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' });
+    expect(await pool().refresh({ id: accountIdFor(flaky), force: true })).toMatchObject({ disabled: 1 });
+    expect(await stateOf(flaky)).toBe('disabled');
+    fake.reset();
+    for (let i = 0; i < 4; i++) await chat();
+    expect(new Set(conversationBearers())).toEqual(new Set([healthy]));
+    expect(exchangesOf(flaky)).toBe(0);
+
+    expect(await pool().restore(accountIdFor(flaky))).toBe(true);
+    fake.reset();
+    for (let i = 0; i < 4; i++) await chat();
+    expect(exchangesOf(flaky)).toBe(1);
+    const fromFlaky = conversationBearers().filter((bearer) => bearer !== healthy);
+    expect(fromFlaky).toHaveLength(2);
+    expect(new Set(fromFlaky).size).toBe(1);
+    expect(emailOf(fromFlaky[0])).toBe('flaky@example.com');
+    expect(await stateOf(flaky)).toBe('active');
+  });
+
+  it('AUTO_SEED=false: a created seed sticks to one account, moves when it is disabled, and keeps the binding across a restart', async () => {
+    await boot({ RANDOM_TOKEN: 'false', AUTO_SEED: 'false' });
+    const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    await pool().upload(tokens);
+    const seed = await pool().createSeed();
+    const boundAccount = async () => (await pool().listSeeds())[0].accountId;
+    const tokenOf = (accountId: string | null) => tokens.find((token) => accountIdFor(token) === accountId)!;
+
+    const first = await boundAccount();
+    expect(first).not.toBeNull();
+    for (let i = 0; i < 6; i++) await chat(seed);
+    expect(new Set(conversationBearers())).toEqual(new Set([tokenOf(first)]));
+    expect(conversationBearers()).toHaveLength(6);
+
+    // An unknown seed is refused before anything reaches the upstream.
+    fake.reset();
+    const refused = await chat('never-created-seed').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(APIError);
+    expect((refused as APIError).status).toBe(401);
+    expect(fake.requests).toHaveLength(0);
+
+    // Its account gets banned upstream: the request still succeeds, on another account the seed now sticks to.
+    fake.setTokenStatus(tokenOf(first), 403);
+    const moved = await chat(seed);
+    expect(moved.choices[0].message.content).toBeTruthy();
+    expect(await stateOf(tokenOf(first))).toBe('disabled');
+    const second = await boundAccount();
+    expect(second).not.toBeNull();
+    expect(second).not.toBe(first);
+    fake.reset();
+    for (let i = 0; i < 6; i++) await chat(seed);
+    expect(new Set(conversationBearers())).toEqual(new Set([tokenOf(second)]));
+
+    // The binding lives in the data directory: a restarted app keeps it.
+    await stack!.stopApp();
+    await stack!.restartApp();
+    expect(await boundAccount()).toBe(second);
+    fake.reset();
+    for (let i = 0; i < 4; i++) await chat(seed);
+    expect(new Set(conversationBearers())).toEqual(new Set([tokenOf(second)]));
+    expect(conversationBearers()).toHaveLength(4);
+  });
+});
+
+function emailOf(accessToken: string): string | undefined {
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString('utf8')) as Record<string, { email?: string }>;
+  return claims['https://api.openai.com/profile']?.email;
+}
