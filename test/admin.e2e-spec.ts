@@ -386,8 +386,8 @@ describe('Admin with ADMIN_KEY', () => {
       const list = seen(await api(stack).get('/admin/api/seeds').expect(200));
       expect(list.body.data).toEqual(
         expect.arrayContaining([
-          { maskedSeed: maskSecret(random.body.seed), accountId: account.id, conversations: 0 },
-          { maskedSeed: maskSecret('team-seed-alice'), accountId: account.id, conversations: 0 },
+          { id: expect.stringMatching(/^seed-/), maskedSeed: maskSecret(random.body.seed), accountId: account.id, conversations: 0 },
+          { id: expect.stringMatching(/^seed-/), maskedSeed: maskSecret('team-seed-alice'), accountId: account.id, conversations: 0 },
         ]),
       );
       expect(list.text).not.toContain('team-seed-alice');
@@ -395,9 +395,14 @@ describe('Admin with ADMIN_KEY', () => {
 
       expect((await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(200)).body).toEqual({ deleted: true });
       await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(404);
-      const missing = await api(stack).delete('/admin/api/seeds', {}).expect(400);
-      expect(missing.body.error.param).toBe('seed');
-      await api(stack).delete('/admin/api/seeds', { seed: random.body.seed }).expect(200);
+      const [remaining] = (await api(stack).get('/admin/api/seeds').expect(200)).body.data;
+      expect((await api(stack).delete(`/admin/api/seeds/${remaining.id}`).expect(200)).body).toEqual({ id: remaining.id, deleted: true });
+      await api(stack).delete(`/admin/api/seeds/${remaining.id}`).expect(404);
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
+
+      await api(stack).post('/admin/api/seeds', { seed: 'seed-one-of-two' }).expect(201);
+      await api(stack).post('/admin/api/seeds', { seed: 'seed-two-of-two' }).expect(201);
+      expect((await api(stack).delete('/admin/api/seeds', {}).expect(200)).body).toEqual({ removed: 2 });
       expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
     });
 
@@ -411,6 +416,18 @@ describe('Admin with ADMIN_KEY', () => {
 
       await postForm(stack, admin, '/admin/seeds/remove', { seed: 'dashboard-seed-1' }).expect(303);
       expect(await flashAfter(stack, admin)).toBe(`Removed seed ${maskSecret('dashboard-seed-1')}.`);
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
+
+      await postForm(stack, admin, '/admin/seeds', { seed: 'dashboard-seed-2' }).expect(303);
+      await postForm(stack, admin, '/admin/seeds', { seed: 'dashboard-seed-3' }).expect(303);
+      const [second] = (await api(stack).get('/admin/api/seeds').expect(200)).body.data;
+      const withRows = await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200);
+      expect(withRows.text).toContain(`/admin/seeds/${second.id}/remove`);
+      await postForm(stack, admin, `/admin/seeds/${second.id}/remove`, {}).expect(303);
+      expect(await flashAfter(stack, admin)).toBe('Removed the seed.');
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body.data).toHaveLength(1);
+      await postForm(stack, admin, '/admin/seeds/clear', {}).expect(303);
+      expect(await flashAfter(stack, admin)).toBe('Removed 1 seed.');
       expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
     });
   });

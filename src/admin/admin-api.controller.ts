@@ -65,10 +65,18 @@ export class AdminApiController {
     return { seed: await this.pool.createSeed(body.seed) };
   }
 
+  /** With `{"seed"}`: that seed; without a body: every seed. */
   @Delete('seeds')
-  async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true }> {
+  async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true } | { removed: number }> {
+    if (body.seed === undefined) return { removed: await this.pool.clearSeeds() };
     if (!(await this.pool.removeSeed(body.seed))) throw ApiError.notFound('No such seed.', 'seed_not_found');
     return { deleted: true };
+  }
+
+  @Delete('seeds/:id')
+  async removeSeedById(@Param('id') id: string): Promise<{ id: string; deleted: true }> {
+    if (!(await this.pool.removeSeedById(id))) throw ApiError.notFound(`No seed with id '${id}'.`, 'seed_not_found');
+    return { id, deleted: true };
   }
 }
 

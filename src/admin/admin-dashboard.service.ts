@@ -81,6 +81,15 @@ export class AdminDashboardService {
     return { kind: 'success', text: `Seed ready: ${created}. Give it to its user now; it will only be shown masked from here on.` };
   }
 
+  async removeSeedById(id: string): Promise<Flash> {
+    return (await this.pool.removeSeedById(id)) ? { kind: 'success', text: 'Removed the seed.' } : { kind: 'error', text: 'No such seed.' };
+  }
+
+  async clearSeeds(): Promise<Flash> {
+    const removed = await this.pool.clearSeeds();
+    return { kind: 'success', text: `Removed ${removed} seed${removed === 1 ? '' : 's'}.` };
+  }
+
   async removeSeed(seed: string | undefined): Promise<Flash> {
     const value = seed?.trim();
     if (!value) return { kind: 'error', text: 'Type the seed to remove.' };

@@ -113,6 +113,20 @@ export class AdminPageController {
     return this.flash(session, this.dashboard.removeSeed(form.seed));
   }
 
+  @Post('seeds/clear')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  clearSeeds(@CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.clearSeeds());
+  }
+
+  @Post('seeds/:id/remove')
+  @AdminAccess('page')
+  @Redirect('/admin', 303)
+  removeSeedById(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
+    return this.flash(session, this.dashboard.removeSeedById(id));
+  }
+
   /** Shows the action's outcome on the dashboard; a refusal from the pool (a bad seed, a busy store) too. */
   private async flash(session: AdminSession, action: Promise<Flash>): Promise<void> {
     try {

@@ -88,6 +88,8 @@ export interface AccountView {
 }
 
 export interface SeedView {
+  /** Stable, non-secret id of the seed (a hash), for admin actions. */
+  id: string;
   maskedSeed: string;
   accountId: string | null;
   conversations: number;

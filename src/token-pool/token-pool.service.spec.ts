@@ -6,7 +6,7 @@ import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { FileAccountStore } from './stores/file-account-store';
 import { FakeClock } from './testing/fake-clock';
 import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
-import { TokenPoolService } from './token-pool.service';
+import { seedIdFor, TokenPoolService } from './token-pool.service';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -319,7 +319,7 @@ describe('TokenPoolService', () => {
 
       const restarted = newPool({ randomToken: true }, new FileAccountStore({ dataDir }));
       expect(await restarted.leaseForSeed('my-seed')).toMatchObject({ accountId: moved.accountId });
-      expect(await restarted.listSeeds()).toEqual([{ maskedSeed: 'my…(7)', accountId: moved.accountId, conversations: 0 }]);
+      expect(await restarted.listSeeds()).toEqual([{ id: seedIdFor('my-seed'), maskedSeed: 'my…(7)', accountId: moved.accountId, conversations: 0 }]);
     });
 
     it('moves a seed off a rate-limited or removed account', async () => {

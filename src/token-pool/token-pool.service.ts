@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret, secretInList } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
@@ -257,10 +257,23 @@ export class TokenPoolService {
     return this.store.removeSeed(seed);
   }
 
+  /** Removes the seed with this id (see `SeedView.id`), so admins never have to handle the seed itself. */
+  async removeSeedById(id: string): Promise<boolean> {
+    const record = (await this.store.listSeeds()).find((candidate) => seedIdFor(candidate.seed) === id);
+    return record ? this.store.removeSeed(record.seed) : false;
+  }
+
+  /** Forgets every seed-to-account mapping; returns how many there were. */
+  async clearSeeds(): Promise<number> {
+    let removed = 0;
+    for (const record of await this.store.listSeeds()) if (await this.store.removeSeed(record.seed)) removed++;
+    return removed;
+  }
+
   async listSeeds(): Promise<SeedView[]> {
     return (await this.store.listSeeds())
       .sort((a, b) => a.createdAt - b.createdAt)
-      .map((record) => ({ maskedSeed: maskSecret(record.seed), accountId: record.accountId, conversations: record.conversations.length }));
+      .map((record) => ({ id: seedIdFor(record.seed), maskedSeed: maskSecret(record.seed), accountId: record.accountId, conversations: record.conversations.length }));
   }
 
   /** Remembers that a seed created a conversation (newest first), for per-seed ownership (gateway.md §4.4). */
@@ -407,4 +420,9 @@ async function forEachLimited<T>(items: readonly T[], limit: number, task: (item
     while (next < items.length) await task(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+}
+
+/** A seed's public id: a short hash, like account ids, so it can appear in URLs and pages. */
+export function seedIdFor(seed: string): string {
+  return `seed-${createHash('sha256').update('flowgpt-seed:').update(seed).digest('base64url').slice(0, 12)}`;
 }

@@ -23,5 +23,6 @@ export class CreateSeedDto {
 }
 
 export class RemoveSeedDto {
-  @IsString() @IsNotEmpty() @MaxLength(MAX_SEED_LENGTH) seed: string;
+  /** Absent: remove every seed. */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_SEED_LENGTH) seed?: string;
 }
