@@ -39,7 +39,13 @@ function timedPost(url: string, body: unknown, headers: Record<string, string>):
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-async function run(label: string, count: number, concurrency: number, once: () => Promise<Sample>): Promise<string> {
+interface RunResult {
+  line: string;
+  ttftP50: number;
+  requestsPerSecond: number;
+}
+
+async function run(label: string, count: number, concurrency: number, once: () => Promise<Sample>): Promise<RunResult> {
   const samples: Sample[] = [];
   const started = performance.now();
   let next = 0;
@@ -56,7 +62,12 @@ async function run(label: string, count: number, concurrency: number, once: () =
   const total = samples.map((sample) => sample.totalMs).sort((a, b) => a - b);
   const pct = (values: number[], p: number) => values[Math.min(values.length - 1, Math.floor(values.length * p))].toFixed(1);
   const mb = samples.reduce((sum, sample) => sum + sample.bytes, 0) / 1e6;
-  return `${label.padEnd(34)} TTFT p50 ${pct(ttft, 0.5).padStart(6)} ms  p95 ${pct(ttft, 0.95).padStart(6)} ms | total p50 ${pct(total, 0.5).padStart(6)} ms | ${(count / seconds).toFixed(0).padStart(5)} req/s, ${(mb / seconds).toFixed(2)} MB/s out`;
+  const requestsPerSecond = count / seconds;
+  return {
+    line: `${label.padEnd(40)} TTFT p50 ${pct(ttft, 0.5).padStart(6)} ms  p95 ${pct(ttft, 0.95).padStart(6)} ms | total p50 ${pct(total, 0.5).padStart(6)} ms | ${requestsPerSecond.toFixed(0).padStart(5)} req/s, ${(mb / seconds).toFixed(2)} MB/s out`,
+    ttftP50: Number(pct(ttft, 0.5)),
+    requestsPerSecond,
+  };
 }
 
 function upstreamBody(): unknown {
@@ -86,17 +97,29 @@ async function main(): Promise<void> {
 
   const chat = { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] };
   const auth = { authorization: `Bearer ${token}` };
-  const lines: string[] = [`FlowGPT bench: ${REQUESTS} streamed answers of ${ANSWER.length} chars each, ${CONCURRENCY} at a time`];
+  const lines: string[] = [`FlowGPT bench: streamed answers of ${ANSWER.length} chars; client, FlowGPT and the fake upstream share this machine`];
   // Warm up connections, JIT and tokenizer tables.
   await run('warm-up', 40, 10, () => timedPost(`${proxyUrl}/v1/chat/completions`, chat, auth));
-  lines.push(await run('fake upstream, called directly', REQUESTS, CONCURRENCY, () => timedPost(`${fake.url}/backend-api/conversation`, upstreamBody(), { ...auth, accept: 'text/event-stream' })));
-  lines.push(await run('through FlowGPT (CONVERSATION_ONLY)', REQUESTS, CONCURRENCY, () => timedPost(`${proxyUrl}/v1/chat/completions`, chat, auth)));
-  lines.push(await run('through FlowGPT, sentinel + PoW 0fffff', REQUESTS, CONCURRENCY, () => timedPost(`${fullUrl}/v1/chat/completions`, chat, { authorization: `Bearer ${sentinelToken}` })));
-  lines.push(await run('non-stream through FlowGPT', REQUESTS, CONCURRENCY, () => timedPost(`${proxyUrl}/v1/chat/completions`, { ...chat, stream: false }, auth)));
+  const directCall = () => timedPost(`${fake.url}/backend-api/conversation`, upstreamBody(), { ...auth, accept: 'text/event-stream' });
+  const proxiedCall = () => timedPost(`${proxyUrl}/v1/chat/completions`, chat, auth);
 
-  const longChat = { ...chat };
+  lines.push('', 'One request at a time (latency):');
+  const directSerial = await run('fake upstream, called directly', 100, 1, directCall);
+  const proxiedSerial = await run('through FlowGPT (CONVERSATION_ONLY)', 100, 1, proxiedCall);
+  const fullSerial = await run('through FlowGPT, sentinel + PoW 0fffff', 100, 1, () => timedPost(`${fullUrl}/v1/chat/completions`, chat, { authorization: `Bearer ${sentinelToken}` }));
+  lines.push(directSerial.line, proxiedSerial.line, fullSerial.line);
+  lines.push(`=> added time-to-first-token: ${(proxiedSerial.ttftP50 - directSerial.ttftP50).toFixed(1)} ms (proxy only), ${(fullSerial.ttftP50 - directSerial.ttftP50).toFixed(1)} ms (with the sentinel round trip and PoW)`);
+
+  lines.push('', `${REQUESTS} requests, ${CONCURRENCY} at a time (throughput):`);
+  const directLoad = await run('fake upstream, called directly', REQUESTS, CONCURRENCY, directCall);
+  const proxiedLoad = await run('through FlowGPT (CONVERSATION_ONLY)', REQUESTS, CONCURRENCY, proxiedCall);
+  lines.push(directLoad.line, proxiedLoad.line);
+  lines.push((await run('through FlowGPT, sentinel + PoW 0fffff', REQUESTS, CONCURRENCY, () => timedPost(`${fullUrl}/v1/chat/completions`, chat, { authorization: `Bearer ${sentinelToken}` }))).line);
+  lines.push((await run('non-stream through FlowGPT', REQUESTS, CONCURRENCY, () => timedPost(`${proxyUrl}/v1/chat/completions`, { ...chat, stream: false }, auth))).line);
+  lines.push(`=> throughput through FlowGPT: ${proxiedLoad.requestsPerSecond.toFixed(0)} req/s vs ${directLoad.requestsPerSecond.toFixed(0)} req/s direct`);
+
   for (let i = 0; i < 20; i++) fake.enqueue({ kind: 'long', chars: 200_000 });
-  lines.push(await run('200k-char answer via FlowGPT (v1)', 20, 4, () => timedPost(`${proxyUrl}/v1/chat/completions`, longChat, auth)));
+  lines.push('', (await run('200k-char answer via FlowGPT (v1 delta)', 20, 4, proxiedCall)).line);
 
   await direct.close();
   await full.close();

@@ -112,6 +112,18 @@ describe('chat API under failure, load and bad input', () => {
     await waitFor(() => stack.fake.openStreams === 0);
   });
 
+  it('reuses keep-alive connections to the upstream across answers', async () => {
+    const client = stack.openai(token);
+    await client.chat.completions.create(ask('warm'));
+    const before = stack.fake.connections;
+    for (let i = 0; i < 5; i++) {
+      const stream = await client.chat.completions.create({ ...ask(`s${i}`), stream: true });
+      for await (const chunk of stream) void chunk;
+      await client.chat.completions.create(ask(`j${i}`));
+    }
+    expect(stack.fake.connections - before).toBeLessThanOrEqual(1);
+  });
+
   it('retries an upstream 5xx before the first byte and then answers', async () => {
     stack.fake.enqueue({ kind: 'status', status: 502, body: { detail: 'Bad gateway' } });
     stack.fake.enqueue({ kind: 'text', text: 'Recovered.' });

@@ -191,7 +191,8 @@ async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
   const parser = new SseParser();
   const translator = new UpstreamStreamTranslator();
   try {
-    for await (const chunk of body) {
+    // Not destroyed on a normal end, so the upstream connection goes back to the keep-alive pool.
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       for (const event of parser.push(chunk as Buffer)) {
         for (const piece of translator.feed(event)) yield { piece, answerStarted: translator.answerStarted };
       }
@@ -207,8 +208,27 @@ async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
       upstream: { step: 'conversation' },
     });
   } finally {
-    body.destroy();
+    releaseBody(body, translator.finished);
   }
+}
+
+const DRAIN_GRACE_MS = 2_000;
+
+/**
+ * A finished answer usually stops being read just before the upstream closes its body: let the rest drain so
+ * the keep-alive connection can be reused. An unfinished one (client gone, `max_tokens`) is cut off at once.
+ */
+function releaseBody(body: Readable, answerFinished: boolean): void {
+  if (body.readableEnded || body.destroyed) return;
+  if (!answerFinished) {
+    body.destroy();
+    return;
+  }
+  const timer = setTimeout(() => body.destroy(), DRAIN_GRACE_MS);
+  timer.unref();
+  body.once('end', () => clearTimeout(timer));
+  body.once('error', () => clearTimeout(timer));
+  body.resume();
 }
 
 async function* concatPieces(head: TranslatedPiece[], rest: AsyncGenerator<PieceWithState>): AsyncGenerator<TranslatedPiece> {

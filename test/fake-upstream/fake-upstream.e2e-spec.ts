@@ -67,7 +67,7 @@ describe('FakeUpstream', () => {
 
   describe('proof of work checker', () => {
     it('accepts every solved reference vector and refuses tampered answers', () => {
-      const { vectors } = JSON.parse(readFileSync(join(__dirname, '../../../shared/spec/pow-vectors.json'), 'utf8')) as {
+      const { vectors } = JSON.parse(readFileSync(join(__dirname, '../../src/pow/testdata/pow-vectors.json'), 'utf8')) as {
         vectors: { seed: string; difficulty: string; expected_answer: string; solved: boolean }[];
       };
       for (const v of vectors) {

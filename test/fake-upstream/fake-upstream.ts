@@ -176,6 +176,8 @@ export class FakeUpstream {
   openStreams = 0;
   oauthExchanges = 0;
   sentinelCalls = 0;
+  /** TCP connections accepted so far: shows whether clients reuse keep-alive connections. */
+  connections = 0;
   /** The difficulty chat-requirements hands out from now on. */
   powDifficulty: string;
 
@@ -221,6 +223,7 @@ export class FakeUpstream {
       recordRequests: options.recordRequests ?? true,
     });
     server.on('connection', (socket) => {
+      fake.connections++;
       fake.sockets.add(socket);
       socket.once('close', () => fake.sockets.delete(socket));
     });
