@@ -5,7 +5,8 @@ import cookieParser from 'cookie-parser';
 import express from 'express';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
-import { apiCors, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
+import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
+import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
 
 /** The repository root, from `src/` under ts-node and Jest or `dist/` once built. */
@@ -29,8 +30,9 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get(AppConfig);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(apiPrefixRouting(config.apiPrefix));
+  app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
   app.use(apiCors);
+  app.use(apiJsonBodies);
   app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
   app.use(bodyParserErrors);

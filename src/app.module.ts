@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module';
 import { ChatModule } from './chat/chat.module';
 import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
 import { createValidationPipe } from './common/pipes/validation';
+import { CommonModule } from './common/common.module';
 import { AppConfigModule } from './config/app-config.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
@@ -17,7 +18,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule],
+      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

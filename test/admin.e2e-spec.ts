@@ -468,6 +468,19 @@ describe('Admin with only API_PREFIX', () => {
     await api(stack, API_PREFIX).get('/admin/api/tokens').expect(200);
     await api(stack, 'wrong').get('/admin/api/tokens').expect(401);
   });
+
+  it('stops signing in by path after many guesses from one address, even with the right secret', async () => {
+    const guesser = await startStack({ env: { API_PREFIX }, fakeUpstream: fake });
+    try {
+      for (let i = 0; i < 20; i++) await request(guesser.url).get(`/guess-number-${i}`).expect(404);
+      await request(guesser.url).get('/favicon.ico').expect(404);
+      const locked = await request(guesser.url).get(`/${API_PREFIX}`).expect(404);
+      expect(sessionCookieOf(locked)).toBeUndefined();
+      await request(guesser.url).get('/healthz').expect(200);
+    } finally {
+      await guesser.close();
+    }
+  });
 });
 
 describe('Admin without a secret', () => {

@@ -167,6 +167,23 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     await pool.clear();
   });
 
+  it('answers 503 no_available_account when every pooled account is refused, not the last account\'s 401', async () => {
+    const pool = stack.app.get(TokenPoolService);
+    await pool.clear();
+    const revoked = stack.fake.createAccessToken({ email: 'revoked@example.com' });
+    await pool.upload([revoked]);
+    stack.fake.revokeAccessToken(revoked);
+    const error = await stack
+      .openai('pool-key-1')
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ status: 503, error: { type: 'server_error', code: 'no_available_account' } });
+    expect((error as Error).message).toContain('1 tried');
+    expect((error as Error).message).not.toContain(revoked);
+    expect((await pool.list())[0].state).toBe('disabled');
+    await pool.clear();
+  });
+
   it('answers 503 no_available_account when the pool is empty', async () => {
     await stack.app.get(TokenPoolService).clear();
     await expect(stack.openai('pool-key-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({

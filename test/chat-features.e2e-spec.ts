@@ -110,6 +110,21 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/download\/file-fox1[^)]*\)/);
   });
 
+  it('labels the image prompt block with its tool', async () => {
+    stack.fake.enqueue({ kind: 'image', prompt: 'a blue whale', fileIds: ['file-whale'] });
+    const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a whale' }] });
+    expect(completion.body.choices[0].message.content).toContain('```dalle.text2im\n');
+  });
+
+  it('counts image prompt tokens from the real image size and detail', async () => {
+    const text = { type: 'text', text: 'What is in this image?' };
+    const plain = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text] }] });
+    const withImage = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } }] }] });
+    const lowDetail = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}`, detail: 'low' } }] }] });
+    expect(withImage.body.usage.prompt_tokens - plain.body.usage.prompt_tokens).toBe(170 + 85);
+    expect(lowDetail.body.usage.prompt_tokens - plain.body.usage.prompt_tokens).toBe(85);
+  });
+
   it('answers moderation with the refusal text', async () => {
     stack.fake.enqueue({ kind: 'moderation' });
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'bad' }] });
@@ -221,6 +236,12 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
       expect(bare.body.error.code).toBe('not_found');
       const wrong = await request(stack.url).get('/other-path/v1/models').set('authorization', `Bearer ${token}`);
       expect(wrong.status).toBe(404);
+      // Guessing the prefix: after 20 wrong ones the address is refused even with the right one.
+      for (let i = 0; i < 19; i++) await request(stack.url).get(`/guess-${i}/v1/models`).expect(404);
+      const locked = await request(stack.url).get('/secret-path/v1/models').set('authorization', `Bearer ${token}`);
+      expect(locked.status).toBe(429);
+      expect(locked.body.error.type).toBe('rate_limit_error');
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
     } finally {
       await stack.close();
     }

@@ -172,6 +172,9 @@ describe('chat API under failure, load and bad input', () => {
       [{ model: 'gpt-4o', messages: 'hi' }, 'messages', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 42 }] }, 'messages[0].content', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: [] }] }, 'messages[0].content', 'invalid_value'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: null }] }, 'messages[0].content', 'missing_required_parameter'],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], 'Chatgpt-Account-Id': 'a\r\nX-Evil: 1' }, 'Chatgpt-Account-Id', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], max_tokens: 'ten' }, 'max_tokens', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n', 'invalid_value'],
@@ -183,6 +186,28 @@ describe('chat API under failure, load and bad input', () => {
       expect(response.status).toBe(400);
       expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param, code });
       expect(typeof response.body.error.message).toBe('string');
+    });
+
+    it.each([
+      [{ model: 'gpt-4o', messages: 'hi' }, /array/],
+      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], max_tokens: '10' }, /integer/],
+    ])('names the wrong type first: %j', async (body, wording) => {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(response.body.error.message).toMatch(wording);
+    });
+
+    it('refuses a body that is not sent as JSON with 415 instead of ignoring it', async () => {
+      const response = await post(JSON.stringify(ask('x')), 'text/plain');
+      expect(response.status).toBe(415);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_media_type' });
+    });
+
+    it('refuses an empty bearer at once, without calling the upstream', async () => {
+      const response = await request(stack.url).post('/v1/chat/completions').set('authorization', 'Bearer ').send(ask('x'));
+      expect(response.status).toBe(401);
+      expect(response.body.error.code).toBe('invalid_api_key');
+      expect(stack.fake.requests).toHaveLength(0);
     });
 
     it('refuses an oversized body with 413', async () => {

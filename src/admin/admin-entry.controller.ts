@@ -1,5 +1,6 @@
 import { Controller, Get, Next, Param, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { PrefixGuessThrottle } from '../common/http/prefix-guess.throttle';
 import { clientAddress } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
@@ -14,11 +15,22 @@ export class AdminEntryController {
   constructor(
     private readonly secret: AdminSecret,
     private readonly auth: AdminAuthService,
+    private readonly guesses: PrefixGuessThrottle,
   ) {}
+
+  /** Our own single-segment routes: never guesses. */
+  private readonly routes = new Set(['admin', 'healthz', 'static', 'v1']);
 
   @Get(':entry')
   enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): void {
-    if (!this.secret.entryPathEnabled || !this.secret.matches(entry)) return next();
+    if (!this.secret.entryPathEnabled || this.routes.has(entry)) return next();
+    const address = clientAddress(request);
+    // A locked address is refused even with the right secret, so guessing cannot tell when it has found it.
+    if (this.guesses.isLocked(address)) return next();
+    if (!this.secret.matches(entry)) {
+      if (!entry.includes('.')) this.guesses.recordMiss(address);
+      return next();
+    }
     setSessionCookie(request, response, this.auth.openSession(clientAddress(request)).cookieValue);
     response.redirect(303, '/admin');
   }

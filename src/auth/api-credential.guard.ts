@@ -1,4 +1,5 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Injectable, UseGuards, applyDecorators } from '@nestjs/common';
+import { TEAM_ACCOUNT_ID } from '../chat/dto/chat-completion.dto';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
@@ -19,6 +20,9 @@ export class ApiCredentialGuard implements CanActivate {
       autoSeed: this.config.autoSeed,
     });
     const team = teamAccountHeader(request);
+    if (team && !TEAM_ACCOUNT_ID.test(team)) {
+      throw ApiError.invalidRequest("Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.", 'invalid_value', 'ChatGPT-Account-ID');
+    }
     if (team && 'token' in credential && !credential.chatgptAccountId) credential.chatgptAccountId = team;
     request.apiCredential = credential;
     return true;

@@ -19,7 +19,7 @@ export function readApiKey(request: Request): string | undefined {
   for (const header of [request.headers.authorization, request.headers['x-authorization']]) {
     const value = Array.isArray(header) ? header[0] : header;
     if (!value) continue;
-    const key = value.replace(/^Bearer\s+/i, '').trim();
+    const key = value.replace(/^Bearer(?:\s+|$)/i, '').trim();
     if (key) return key;
   }
   return undefined;

@@ -139,9 +139,11 @@ export class AttachmentService {
       throw ApiError.invalidRequest(`Invalid value for '${param}': only http(s) and data: URLs are supported.`, 'invalid_value', param);
     }
     const { allowPrivateFileUrls, exportProxyUrl, cfFileUrl } = this.config;
-    const checkAddresses = !allowPrivateFileUrls && !exportProxyUrl && !cfFileUrl;
+    const checkAddresses = !allowPrivateFileUrls;
+    // Through a proxy or an external fetcher the name is resolved elsewhere: only the URL itself can be checked here.
+    const fetchedHere = !exportProxyUrl && !cfFileUrl;
     try {
-      if (checkAddresses) await assertPublicUrl(url);
+      if (checkAddresses) await assertPublicUrl(url, { resolve: fetchedHere });
       const agents = this.agents.for(exportProxyUrl);
       const options = {
         signal,
@@ -151,7 +153,7 @@ export class AttachmentService {
         throwHttpErrors: false,
         // Redirects could lead inside; the address is checked again at connect time for DNS answers that change.
         followRedirect: !checkAddresses,
-        dnsLookup: checkAddresses ? publicOnlyLookup : undefined,
+        dnsLookup: checkAddresses && fetchedHere ? publicOnlyLookup : undefined,
       } as const;
       const body = cfFileUrl ? got.stream.post(cfFileUrl, { ...options, json: { file_url: raw } }) : got.stream(url, options);
       const { bytes, statusCode, contentType } = await readBody(body, this.config.maxBodyBytes);

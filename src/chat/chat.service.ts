@@ -8,11 +8,12 @@ import { AnswerAssembler, AnswerEvent } from './answer-assembler';
 import { completionId } from './completion-ids';
 import { CompletionMeta, CompletionStream, Usage } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
-import type { ChatCompletionRequestDto } from './dto/chat-completion.dto';
-import { AttachmentService } from './attachment.service';
+import type { ChatCompletionRequestDto, ContentPart } from './dto/chat-completion.dto';
+import { AttachmentService, FileBytes } from './attachment.service';
+import { imageSize } from './image-size';
 import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
-import { encodingFor, EncodingName, TokenCounter } from './token-counter';
+import { encodingFor, EncodingName, imageTokens, TokenCounter } from './token-counter';
 
 interface PreparedChat {
   model: ResolvedModel;
@@ -20,6 +21,8 @@ interface PreparedChat {
   encoding: EncodingName;
   historyDisabled: boolean;
   startedAt: number;
+  /** Images and files of the request, loaded once before any attempt. */
+  files: Map<ContentPart, FileBytes>;
 }
 
 export interface ChatCompletion {
@@ -131,12 +134,14 @@ export class ChatService {
       encoding: encodingFor(model.echoed),
       historyDisabled,
       startedAt: Date.now(),
+      files: new Map(),
     };
   }
 
   private async start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, signal: AbortSignal): Promise<StartedConversation> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
     const files = await this.attachments.load(messages, signal);
+    chat.files = files;
     return this.conversations.start(
       credential,
       {
@@ -180,8 +185,17 @@ export class ChatService {
   }
 
   private usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Usage {
-    const prompt = this.counter.countPrompt(request.messages, chat.encoding);
+    const prompt = this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
     const completion = this.counter.count(assembler.content, chat.encoding) + this.counter.count(assembler.reasoning, chat.encoding);
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
+}
+
+/** Images cost by their real size and detail; other files a token per kilobyte (openai-api.md §8). */
+function attachmentTokens(part: ContentPart, file: FileBytes | undefined): number {
+  if (!file) return 0;
+  const size = part.type === 'image_url' ? imageSize(file.bytes) : null;
+  if (!size) return Math.floor(file.bytes.length / 1000);
+  const detail = (part as { image_url?: { detail?: 'low' | 'high' | 'auto' } }).image_url?.detail;
+  return imageTokens(size.width, size.height, detail);
 }

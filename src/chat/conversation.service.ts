@@ -58,7 +58,7 @@ export class ConversationService {
     for (let attempt = 0; attempt <= this.config.retryTimes; attempt++) {
       if (signal.aborted) throw abortError();
       const use = await this.credentials.acquire(credential, tried, request.chatgptAccountId);
-      if (!use) throw lastError ?? ApiError.noAvailableAccount();
+      if (!use) throw poolExhausted(tried.size, lastError);
       if (use.poolAccountId) tried.add(use.poolAccountId);
       const capped = this.modelCaps.refusal(use.fingerprintKey, request.model.slug);
       if (capped) {
@@ -86,6 +86,8 @@ export class ConversationService {
         if (!outcome) await delay(150 * (attempt + 1), signal);
       }
     }
+    // Every pooled account we tried was refused: the pool, not the client's key, is the problem.
+    if (this.credentials.rotates(credential) && (outcomeOf(lastError) || isLocalCap(lastError))) throw poolExhausted(tried.size, lastError);
     throw lastError;
   }
 
@@ -269,4 +271,20 @@ function abortError(): Error {
   const error = new Error('The client went away.');
   error.name = 'AbortError';
   return error;
+}
+
+/** 503 `no_available_account`, saying how many accounts were tried and why the last one failed. */
+function poolExhausted(triedCount: number, lastError: unknown): ApiError {
+  if (triedCount === 0 || !(lastError instanceof ApiError)) return ApiError.noAvailableAccount();
+  return new ApiError(
+    503,
+    'server_error',
+    'no_available_account',
+    `No account in the pool could answer: ${triedCount} tried, the last one failed with: ${lastError.message}`,
+    { retryAfter: lastError.details.retryAfter },
+  );
+}
+
+function isLocalCap(error: unknown): boolean {
+  return error instanceof ApiError && error.getStatus() === 429 && !error.details.upstream;
 }

@@ -18,7 +18,8 @@ for (const [address, prefix] of [
   PRIVATE_RANGES.addSubnet(address, prefix, 'ipv4');
 }
 for (const [address, prefix] of [
-  ['::', 128],
+  ['::', 96],
+  ['64:ff9b::', 96],
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
@@ -35,8 +36,12 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 /** Refuses URLs whose host is, or resolves to, a loopback, private, link-local or otherwise internal address. */
-export async function assertPublicUrl(url: URL): Promise<void> {
+export async function assertPublicUrl(url: URL, options: { resolve?: boolean } = {}): Promise<void> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!isIP(host) && options.resolve === false) {
+    if (/^(localhost|.*\.localhost|.*\.internal|.*\.local)$/i.test(host)) throw new Error(`${url.hostname} is not a public address`);
+    return;
+  }
   const addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
   if (addresses.length === 0 || addresses.some(isPrivateAddress)) throw new Error(`${url.hostname} is not a public address`);
 }

@@ -34,24 +34,17 @@ export class TokenCounter {
   }
 
   /** Prompt tokens the way OpenAI counts a chat: per-message overhead plus every string field and text part. */
-  countPrompt(messages: ChatMessageDto[], encoding: EncodingName): number {
+  countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: ContentPart) => number): number {
     let total = TOKENS_PER_REPLY;
     for (const message of messages) {
       total += TOKENS_PER_MESSAGE + this.count(message.role, encoding);
       if (message.name) total += this.count(message.name, encoding);
       if (typeof message.content === 'string') total += this.count(message.content, encoding);
-      else if (Array.isArray(message.content)) for (const part of message.content) total += this.countPart(part, encoding);
+      else if (Array.isArray(message.content)) {
+        for (const part of message.content) total += part.type === 'text' ? this.count(String((part as { text?: unknown }).text ?? ''), encoding) : attachmentTokens(part);
+      }
     }
     return total;
-  }
-
-  private countPart(part: ContentPart, encoding: EncodingName): number {
-    if (part.type === 'text' && typeof (part as { text?: unknown }).text === 'string') return this.count((part as { text: string }).text, encoding);
-    if (part.type === 'image_url') {
-      const detail = (part as { image_url?: { detail?: string } }).image_url?.detail;
-      return detail === 'low' ? 85 : imageTokens(1024, 1024);
-    }
-    return 0;
   }
 
   private encoding(name: EncodingName): Encoding {

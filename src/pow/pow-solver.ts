@@ -236,7 +236,7 @@ const NAVIGATOR_KEYS = [
   'language−en-US',
   'onLine−true',
   'maxTouchPoints−0',
-  'doNotTrack',
+  'doNotTrack−unspecified',
   'registerProtocolHandler−function registerProtocolHandler() { [native code] }',
   'storage−[object StorageManager]',
   'mediaDevices−[object MediaDevices]',

@@ -9,12 +9,15 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  Matches,
   Max,
   Min,
   ValidateBy,
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
+
+export const TEAM_ACCOUNT_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
@@ -39,11 +42,17 @@ function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
     {
       name: 'isMessageContent',
       validator: {
-        validate: (value: unknown) =>
-          value === null ||
-          typeof value === 'string' ||
-          (Array.isArray(value) && value.every((part) => typeof part === 'object' && part !== null && typeof (part as { type?: unknown }).type === 'string')),
-        defaultMessage: () => 'must be a string, an array of content parts with a `type`, or null',
+        validate: (value: unknown, args) => {
+          const role = (args?.object as { role?: unknown } | undefined)?.role;
+          if (value === null) return role === 'assistant';
+          if (typeof value === 'string') return true;
+          return (
+            Array.isArray(value) &&
+            (value.length > 0 || role === 'assistant') &&
+            value.every((part) => typeof part === 'object' && part !== null && typeof (part as { type?: unknown }).type === 'string')
+          );
+        },
+        defaultMessage: () => 'must be a string or a non-empty array of content parts with a `type` (null only for assistant messages)',
       },
     },
     options,
@@ -85,7 +94,7 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsString() conversation_id?: string;
   @IsOptional() @IsString() parent_message_id?: string;
   @IsOptional() @IsBoolean() history_disabled?: boolean;
-  @IsOptional() @IsString() 'Chatgpt-Account-Id'?: string;
+  @IsOptional() @IsString() @Matches(TEAM_ACCOUNT_ID, { message: 'must be a workspace id (letters, digits, - and _)' }) 'Chatgpt-Account-Id'?: string;
 
   @IsOptional() @IsNumber() temperature?: number;
   @IsOptional() @IsNumber() top_p?: number;

@@ -143,7 +143,8 @@ function kindOf(message: MessageView): MessageKind {
   const addressedToTool = recipient !== undefined && recipient !== 'all';
   if (contentType === 'code') {
     const language = asString(message.content.language);
-    const label = language && language !== 'unknown' ? language : addressedToTool ? recipient : '';
+    // The image prompt is labelled with its tool (openai-api.md §6) whatever language the code claims.
+    const label = recipient === 'dalle.text2im' ? recipient : language && language !== 'unknown' ? language : addressedToTool ? recipient : '';
     return { show: 'fence', label };
   }
   if (contentType === 'text' || contentType === 'multimodal_text') {

@@ -27,6 +27,10 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();
+    if (isClientGone(exception, response)) {
+      if (!response.writableEnded) response.end();
+      return;
+    }
     const { status, body, retryAfter } = this.toErrorResponse(exception, request);
 
     if (response.headersSent) {
@@ -68,3 +72,8 @@ function httpMessage(exception: HttpException): string {
   return typeof message === 'string' ? message : exception.message;
 }
 
+
+/** The client went away (its request was aborted): there is nobody to answer and nothing went wrong here. */
+function isClientGone(exception: unknown, response: Response): boolean {
+  return exception instanceof Error && exception.name === 'AbortError' && (response.destroyed || response.req.destroyed || response.req.aborted);
+}

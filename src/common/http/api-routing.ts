@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError, errorBody } from '../errors/api-error';
 import { secretsEqual } from '../util/secrets';
+import type { PrefixGuessThrottle } from './prefix-guess.throttle';
 
 const CORS_HEADERS = [
   'authorization',
@@ -26,13 +27,23 @@ const API_PATH = /^\/v1(?:[/?]|$)/;
  * With `API_PREFIX`, the API lives at `/{prefix}/v1/...` instead of `/v1/...` (openai-api.md §1): the
  * prefixed path is rewritten for the router and the bare one answers 404.
  */
-export function apiPrefixRouting(prefix: string | undefined) {
+export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGuessThrottle) {
   return (request: Request, response: Response, next: NextFunction): void => {
     if (!prefix) return next();
     const match = /^\/([^/?]+)(\/v1(?:[/?].*)?)$/.exec(request.url);
-    if (match && secretsEqual(match[1], prefix)) {
-      request.url = match[2];
-      return next();
+    if (match) {
+      const address = request.ip ?? request.socket.remoteAddress ?? '';
+      if (guesses.isLocked(address)) {
+        const error = ApiError.rateLimited('Too many requests with a wrong path prefix; try again later.', guesses.retryAfterSec(address));
+        response.setHeader('Retry-After', String(error.details.retryAfter));
+        response.status(429).json(error.body);
+        return;
+      }
+      if (secretsEqual(match[1], prefix)) {
+        request.url = match[2];
+        return next();
+      }
+      guesses.recordMiss(address);
     }
     if (API_PATH.test(request.url)) {
       response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'not_found'));
@@ -55,6 +66,14 @@ export function apiCors(request: Request, response: Response, next: NextFunction
     return;
   }
   next();
+}
+
+/** API bodies are JSON: another content type would otherwise be silently ignored and reported as missing fields. */
+export function apiJsonBodies(request: Request, response: Response, next: NextFunction): void {
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json'])) return next();
+  const error = new ApiError(415, 'invalid_request_error', 'unsupported_media_type', "The request body must be JSON, sent with 'Content-Type: application/json'.");
+  response.status(415).json(error.body);
 }
 
 /** Body-parser failures, rendered in the API's error shape instead of Express's HTML page. */

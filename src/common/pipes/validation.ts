@@ -7,7 +7,6 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     transformOptions: { enableImplicitConversion: false },
     forbidUnknownValues: false,
-    stopAtFirstError: true,
     exceptionFactory: (errors) => validationError(errors),
   });
 }
@@ -15,7 +14,7 @@ export function createValidationPipe(): ValidationPipe {
 export function validationError(errors: ValidationError[]): ApiError {
   const { path, error } = firstLeaf(errors[0], '');
   const missing = error.value === undefined || error.value === null;
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  const message = mainConstraint(error.constraints ?? {}) ?? 'is invalid';
   const text = message.startsWith(error.property) ? message.slice(error.property.length).trim() : message;
   return ApiError.invalidRequest(
     missing ? `Missing required parameter: '${path}'.` : `Invalid value for '${path}': ${text}.`,
@@ -29,4 +28,12 @@ function firstLeaf(error: ValidationError, prefix: string): { path: string; erro
   const path = `${prefix}${segment}`;
   if (!error.constraints && error.children?.length) return firstLeaf(error.children[0], path);
   return { path, error };
+}
+
+/** A wrong type says more than a range or length problem that follows from it ("must be an integer", not "must be >= 1"). */
+const TYPE_CONSTRAINTS = ['isDefined', 'isArray', 'isObject', 'isString', 'isBoolean', 'isInt', 'isNumber', 'isMessageContent', 'isIn'];
+
+function mainConstraint(constraints: Record<string, string>): string | undefined {
+  const typeCheck = TYPE_CONSTRAINTS.find((name) => name in constraints);
+  return typeCheck ? constraints[typeCheck] : Object.values(constraints)[0];
 }
