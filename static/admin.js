@@ -1,6 +1,8 @@
 // FlowGPT admin: confirmations and reading a token file into the textarea. Everything works without it,
-// except that destructive buttons then act without asking.
+// except that destructive buttons then act without asking and the file button stays hidden.
 'use strict';
+
+for (const element of document.querySelectorAll('[data-needs-script]')) element.hidden = false;
 
 document.addEventListener('submit', (event) => {
   const form = event.target;
