@@ -18,6 +18,8 @@ const PROXY_URL_OPTIONS = {
   protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'],
 };
 
+const HOST_PATTERN = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
 export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
 export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 
@@ -85,6 +87,18 @@ export class AppConfig {
   @IsBoolean() enableGateway = false;
   @IsBoolean() enableHomepage = false;
   @IsBoolean() forceNoHistory = false;
+  // Read and validated now; the browser gateway that uses them is not served by this version yet.
+  @IsBoolean() noSentinel = false;
+  @IsOptional() @IsString() xSign?: string;
+  @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) fileHost?: string;
+  @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) voiceHost?: string;
+  @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) sandboxHost?: string;
+  @IsBoolean() enableDebugSidebar = true;
+  @IsUrl(URL_OPTIONS) cdnBaseUrl = 'https://cdn.oaistatic.com';
+  @IsUrl(URL_OPTIONS) filesBaseUrl = 'https://files.oaiusercontent.com';
+  @IsUrl(URL_OPTIONS) statsigBaseUrl = 'https://ab.chatgpt.com';
+  @IsOptional() @IsUrl(URL_OPTIONS) sandboxBaseUrl?: string;
+  @IsUrl(URL_OPTIONS) gravatarBaseUrl = 'https://s.gravatar.com';
 }
 
 export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';
@@ -135,4 +149,15 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   enableGateway: { env: 'ENABLE_GATEWAY', kind: 'bool' },
   enableHomepage: { env: 'ENABLE_HOMEPAGE', kind: 'bool' },
   forceNoHistory: { env: 'FORCE_NO_HISTORY', kind: 'bool' },
+  noSentinel: { env: 'NO_SENTINEL', kind: 'bool' },
+  xSign: { env: 'X_SIGN', kind: 'string' },
+  fileHost: { env: 'FILE_HOST', kind: 'string' },
+  voiceHost: { env: 'VOICE_HOST', kind: 'string' },
+  sandboxHost: { env: 'SANDBOX_HOST', kind: 'string' },
+  enableDebugSidebar: { env: 'ENABLE_DEBUG_SIDEBAR', kind: 'bool' },
+  cdnBaseUrl: { env: 'CDN_BASE_URL', kind: 'string' },
+  filesBaseUrl: { env: 'FILES_BASE_URL', kind: 'string' },
+  statsigBaseUrl: { env: 'STATSIG_BASE_URL', kind: 'string' },
+  sandboxBaseUrl: { env: 'SANDBOX_BASE_URL', kind: 'string' },
+  gravatarBaseUrl: { env: 'GRAVATAR_BASE_URL', kind: 'string' },
 };

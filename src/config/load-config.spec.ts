@@ -55,9 +55,16 @@ describe('loadConfig', () => {
     [{ MAX_BODY_SIZE: 'huge' }, /^MAX_BODY_SIZE="huge" is not a size/],
     [{ API_PREFIX: 'admin' }, /^API_PREFIX=<hidden> collides/],
     [{ API_PREFIX: 'a/b' }, /^API_PREFIX=<hidden> is invalid/],
+    [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
+    [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("reads the reference's misspelt ARK0SE_TOKEN_URL when ARKOSE_TOKEN_URL is unset", () => {
+    expect(loadConfig({ ARK0SE_TOKEN_URL: 'http://solver.local:8080' }).arkoseTokenUrl).toBe('http://solver.local:8080');
+    expect(loadConfig({ ARK0SE_TOKEN_URL: 'http://a.local', ARKOSE_TOKEN_URL: 'http://b.local' }).arkoseTokenUrl).toBe('http://b.local');
   });
 
   it('never prints a secret value in its error', () => {
