@@ -6,19 +6,24 @@ import { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/load-config';
 
 /** Validates the configuration before Nest boots, so a bad value stops the start with one clear line. */
-function checkConfiguration(): void {
+function configurationProblem(): string | undefined {
   const fileEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
   try {
     loadConfig({ ...fileEnv, ...process.env });
+    return undefined;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    console.error(`Configuration error: ${error.message}`);
-    process.exit(1);
+    return error.message;
   }
 }
 
 async function bootstrap(): Promise<void> {
-  checkConfiguration();
+  const problem = configurationProblem();
+  if (problem) {
+    console.error(`Configuration error: ${problem}`);
+    process.exitCode = 1;
+    return;
+  }
   const app = await createApp();
   const config = app.get(AppConfig);
   await app.listen(config.port);
@@ -28,5 +33,6 @@ async function bootstrap(): Promise<void> {
 
 bootstrap().catch((error: unknown) => {
   console.error(error);
+  // Half-started modules (Redis, workers) may hold the event loop open: stop for sure.
   process.exit(1);
 });

@@ -64,7 +64,7 @@ function parseList(text: string): string[] {
  */
 export function loadConfig(rawEnv: Record<string, string | undefined>): AppConfig {
   // The reference also reads a misspelt ARK0SE_TOKEN_URL (a zero for the O); honour it when the right name is unset.
-  const env = { ...rawEnv, ARKOSE_TOKEN_URL: rawEnv.ARKOSE_TOKEN_URL || rawEnv.ARK0SE_TOKEN_URL };
+  const env: Record<string, string | undefined> = { ...rawEnv, ARKOSE_TOKEN_URL: rawEnv.ARKOSE_TOKEN_URL || rawEnv.ARK0SE_TOKEN_URL };
   const config = new AppConfig();
   const target = config as unknown as Record<string, unknown>;
   for (const [property, { env: name, kind }] of Object.entries(ENV_VARIABLES)) {

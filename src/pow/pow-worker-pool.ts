@@ -173,7 +173,7 @@ export class PowWorkerPool implements OnModuleDestroy {
     entry.worker.on('error', (error) => {
       entry.crash = error instanceof Error ? error : new Error(String(error));
     });
-    entry.worker.on('exit', (code) => this.onExit(entry, code));
+    entry.worker.on('exit', (code) => this.handleWorkerExit(entry, code));
     this.workers.push(entry);
     return entry;
   }
@@ -226,7 +226,7 @@ export class PowWorkerPool implements OnModuleDestroy {
     this.dispatch();
   }
 
-  private onExit(entry: PoolWorker, code: number): void {
+  private handleWorkerExit(entry: PoolWorker, code: number): void {
     const index = this.workers.indexOf(entry);
     if (index >= 0) this.workers.splice(index, 1);
     const job = this.release(entry);
