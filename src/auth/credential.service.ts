@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
 import { TokenPoolService } from '../token-pool/token-pool.service';
-import type { AccountOutcome } from '../token-pool/pool.types';
+import type { AccountLease, AccountOutcome } from '../token-pool/pool.types';
 import type { ApiCredential } from './api-credential';
 
 /** The account one attempt runs as. */
@@ -34,14 +34,12 @@ export class CredentialService {
    */
   async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string): Promise<AccountUse | null> {
     switch (credential.kind) {
-      case 'pool': {
-        const lease = await this.pool.lease({ exclude: tried });
-        return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
-      }
+      case 'pool':
+        return useOfLease(await this.pool.lease({ exclude: tried }), teamOverride);
       case 'seed': {
         const lease = await this.pool.leaseForSeed(credential.seed, { exclude: tried });
         if (lease === 'invalid_seed') throw ApiError.invalidApiKey('Invalid seed token.');
-        return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
+        return useOfLease(lease, teamOverride);
       }
       case 'refresh_token':
         return {
@@ -72,4 +70,8 @@ export class CredentialService {
       throw error;
     }
   }
+}
+
+function useOfLease(lease: AccountLease | null, teamOverride: string | undefined): AccountUse | null {
+  return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
 }

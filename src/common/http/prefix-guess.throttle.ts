@@ -1,8 +1,5 @@
 import { Injectable } from '@nestjs/common';
-
-const MAX_MISSES = 20;
-const WINDOW_MS = 15 * 60_000;
-const MAX_TRACKED_ADDRESSES = 10_000;
+import { AttemptWindow } from '../util/attempt-window';
 
 /**
  * `API_PREFIX` is a secret in the path (and the admin secret when `ADMIN_KEY` is unset), so wrong prefixes
@@ -11,30 +8,18 @@ const MAX_TRACKED_ADDRESSES = 10_000;
  */
 @Injectable()
 export class PrefixGuessThrottle {
-  private readonly misses = new Map<string, number[]>();
+  private readonly misses = new AttemptWindow({ max: 20, windowMs: 15 * 60_000, maxKeys: 10_000 });
 
-  isLocked(address: string, now = Date.now()): boolean {
-    return this.recent(address, now).length >= MAX_MISSES;
+  isLocked(address: string): boolean {
+    return this.retryAfterSec(address) > 0;
   }
 
-  /** Seconds until a locked address may try again. */
-  retryAfterSec(address: string, now = Date.now()): number {
-    const recent = this.recent(address, now);
-    if (recent.length < MAX_MISSES) return 0;
-    return Math.max(1, Math.ceil((recent[recent.length - MAX_MISSES] + WINDOW_MS - now) / 1000));
+  /** Seconds until a locked address may try again; 0 when it is not locked. */
+  retryAfterSec(address: string): number {
+    return this.misses.retryAfterSec(address, Date.now());
   }
 
-  recordMiss(address: string, now = Date.now()): void {
-    const recent = this.recent(address, now);
-    recent.push(now);
-    this.misses.delete(address);
-    this.misses.set(address, recent);
-    if (this.misses.size > MAX_TRACKED_ADDRESSES) this.misses.delete(this.misses.keys().next().value!);
-  }
-
-  private recent(address: string, now: number): number[] {
-    const recent = (this.misses.get(address) ?? []).filter((at) => at > now - WINDOW_MS);
-    if (recent.length === 0) this.misses.delete(address);
-    return recent;
+  recordMiss(address: string): void {
+    this.misses.record(address, Date.now());
   }
 }
