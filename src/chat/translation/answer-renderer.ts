@@ -162,16 +162,7 @@ export class AnswerRenderer {
     const known = this.tracks.get(message.id);
     if (known) return known === this.current ? known : undefined;
     if (this.current) this.leave(this.current);
-    const track: MessageTrack = {
-      message,
-      opened: false,
-      sent: 0,
-      citations: 0,
-      thoughts: [],
-      finishedTextSent: false,
-      recapSent: false,
-      imagesSent: false,
-    };
+    const track: MessageTrack = { message, opened: false, sent: 0, citations: 0, thoughts: [], finishedTextSent: false, recapSent: false, imagesSent: false };
     this.tracks.set(message.id, track);
     this.current = track;
     this._answerStarted = true;
