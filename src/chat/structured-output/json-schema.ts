@@ -1,20 +1,18 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 
-/**
- * One Ajv for the JSON schemas clients send (function `parameters`, `response_format.json_schema.schema`).
- * Not strict: clients' schemas carry keywords Ajv does not know (`strict`, `format` values without ajv-formats),
- * and those must not fail a request.
- */
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false });
-
-/** Compiled once per schema object: the DTO check compiles it, later rounds reuse it. */
+/** Compiled once per schema object: the DTO check compiles it, later rounds reuse it, and it goes with the request. */
 const compiled = new WeakMap<object, ValidateFunction>();
 
-/** Compiles a client's schema; throws with Ajv's reason when it is not a usable JSON schema. */
+/**
+ * Compiles a client's schema (function `parameters`, `response_format.json_schema.schema`); throws with Ajv's
+ * reason when it is not a usable JSON schema. One Ajv per schema: a shared one would keep every request's schema
+ * in its cache forever and refuse a second schema with the same `$id`. Not strict: clients' schemas carry
+ * keywords Ajv does not know (`strict`, `format` values without ajv-formats), and those must not fail a request.
+ */
 export function compileSchema(schema: object): ValidateFunction {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
     compiled.set(schema, validate);
   }
   return validate;

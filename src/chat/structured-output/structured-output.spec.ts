@@ -28,6 +28,13 @@ describe('JSON schemas', () => {
     expect(schemaErrors(schema, { name: 'Ann', age: 3, x: 1 })).toContain("must NOT have additional properties 'x'");
   });
 
+  it('compiles two equal schemas with the same $id (one per request) without a clash', () => {
+    const withId = () => ({ $id: 'https://example.com/person', ...schema });
+    expect(schemaProblem(withId())).toBeNull();
+    expect(schemaProblem(withId())).toBeNull();
+    expect(schemaErrors(withId(), { name: 'Ann', age: 1 })).toBeNull();
+  });
+
   it('tells a broken schema apart from one with unknown keywords', () => {
     expect(schemaProblem({ type: 'object', 'x-extra': true, properties: { d: { type: 'string', format: 'date-time' } } })).toBeNull();
     expect(schemaProblem({ type: 'nonsense' })).toMatch(/not a valid JSON schema/);

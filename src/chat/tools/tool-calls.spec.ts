@@ -103,6 +103,17 @@ describe('tool convention: judging answers', () => {
     expect(named).toMatchObject({ ok: false, code: 'invalid_tool_call' });
   });
 
+  it('judges a turn without a call against the JSON format when one is asked for too', () => {
+    const scanned = (text: string) => {
+      const scanner = new ToolCallScanner(true);
+      scanner.push(text);
+      return scanner.end();
+    };
+    expect(judgeToolAnswer(scanned('```json\n{"a": 1}\n```'), setup(), {})).toEqual({ ok: true, content: '{"a":1}', toolCalls: [] });
+    expect(judgeToolAnswer(scanned('not json'), setup(), {})).toMatchObject({ ok: false, code: 'invalid_structured_output' });
+    expect(judgeToolAnswer(scanned(block('[{"name":"get_time","arguments":{}}]')), setup(), {})).toMatchObject({ ok: true, toolCalls: [{ name: 'get_time' }] });
+  });
+
   it('lets a plain answer through in auto mode', () => {
     expect(judge('No tool needed.')).toEqual({ ok: true, content: 'No tool needed.', toolCalls: [] });
   });
