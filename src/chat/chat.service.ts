@@ -5,10 +5,12 @@ import { ApiError } from '../common/errors/api-error';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AnswerAssembler, AnswerEvent } from './answer-assembler';
+import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
+import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
 import { CompletionMeta, CompletionStream, Usage } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
-import type { ChatCompletionRequestDto, ContentPart } from './dto/chat-completion.dto';
+import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
 import { AttachmentService, FileBytes } from './attachment.service';
 import { imageSize } from './image-size';
 import { convertMessages } from './message-converter';
@@ -30,11 +32,19 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: { role: 'assistant'; content: string; reasoning_content?: string }; logprobs: null; finish_reason: 'stop' | 'length' }[];
+  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: 'stop' | 'length' | 'tool_calls' }[];
   usage: Usage;
   system_fingerprint?: string;
   conversation_id?: string;
   message_id?: string;
+}
+
+export interface AssistantMessage {
+  role: 'assistant';
+  /** Null when the turn only calls tools. */
+  content: string | null;
+  reasoning_content?: string;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
 }
 
 /** `/v1/chat/completions`: turns one OpenAI request into one upstream conversation, streamed or whole. */
@@ -52,58 +62,107 @@ export class ChatService {
 
   async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
     const chat = this.prepare(request);
-    const started = await this.start(request, credential, chat, signal);
-    const assembler = this.assembler(request, chat, started);
-    let finishReason: 'stop' | 'length' = 'stop';
-    let ids: { conversation_id: string; message_id: string } | undefined;
-    for await (const event of assembler.events(started.pieces)) {
-      if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
-      if (event.type === 'finish') finishReason = event.reason;
-      if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
+    const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
+    let messages = contract.messages;
+    for (let round = 0; ; round++) {
+      const started = await this.start(request, credential, chat, messages, signal);
+      const assembler = this.assembler(request, chat, started);
+      let finishReason: 'stop' | 'length' = 'stop';
+      let ids: { conversation_id: string; message_id: string } | undefined;
+      for await (const event of assembler.events(started.pieces)) {
+        if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
+        if (event.type === 'finish') finishReason = event.reason;
+        if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
+      }
+      const reader = contract.reader(round);
+      const text = reader.push(assembler.content);
+      const verdict = reader.end();
+      if (!verdict.ok) {
+        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+          this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
+          messages = correctiveMessages(messages, assembler.content, verdict.correction);
+          continue;
+        }
+        throw invalidAnswerError(verdict, round > 0);
+      }
+      const calls = verdict.toolCalls;
+      this.logAnswer(chat, 'json', calls.length ? 'tool_calls' : finishReason);
+      const content = text + verdict.content;
+      const message: AssistantMessage = { role: 'assistant', content: calls.length ? content.trim() || null : content };
+      if (calls.length) message.tool_calls = calls.map(toolCallOf);
+      if (assembler.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = assembler.reasoning;
+      return {
+        id: chat.meta.id,
+        object: 'chat.completion',
+        created: chat.meta.created,
+        model: chat.meta.model,
+        choices: [{ index: 0, message, logprobs: null, finish_reason: calls.length ? 'tool_calls' : finishReason }],
+        usage: this.usage(request, chat, assembler),
+        ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
+        ...(chat.historyDisabled ? {} : ids),
+      };
     }
-    this.logAnswer(chat, 'json', finishReason);
-    const message: ChatCompletion['choices'][0]['message'] = { role: 'assistant', content: assembler.content };
-    if (assembler.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = assembler.reasoning;
-    return {
-      id: chat.meta.id,
-      object: 'chat.completion',
-      created: chat.meta.created,
-      model: chat.meta.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-      usage: this.usage(request, chat, assembler),
-      ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
-      ...(chat.historyDisabled ? {} : ids),
-    };
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
   async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
     const chat = this.prepare(request);
-    const started = await this.start(request, credential, chat, signal);
-    const assembler = this.assembler(request, chat, started);
+    const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
+    let messages = contract.messages;
+    let started = await this.start(request, credential, chat, messages, signal);
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs);
-    let finishReason: 'stop' | 'length' | null = null;
+    let contentShown = false;
     try {
       await out.delta({ role: 'assistant', content: '' });
-      for await (const event of assembler.events(started.pieces)) {
-        if (!out.open) return;
-        if (event.type === 'error') {
-          await out.error(event.message, event.code);
+      for (let round = 0; ; round++) {
+        const assembler = this.assembler(request, chat, started);
+        const reader = contract.reader(round);
+        let finishReason: 'stop' | 'length' | null = null;
+        for await (const event of assembler.events(started.pieces)) {
+          if (!out.open) return;
+          if (event.type === 'error') {
+            await out.error(event.message, event.code);
+            await out.done();
+            return;
+          }
+          if (event.type === 'finish') finishReason = event.reason;
+          else if (event.type !== 'delta' || !event.content) await this.writeEvent(out, event, chat);
+          else {
+            // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
+            const shown = reader.push(event.content);
+            contentShown ||= shown.length > 0;
+            if (shown || event.reasoning) await this.writeEvent(out, { ...event, content: shown }, chat);
+          }
+        }
+        const verdict = reader.end();
+        if (!verdict.ok) {
+          if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+            this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
+            messages = correctiveMessages(messages, assembler.content, verdict.correction);
+            started = await this.start(request, credential, chat, messages, signal);
+            continue;
+          }
+          const error = invalidAnswerError(verdict, round > 0);
+          await out.error(error.message, verdict.code);
           await out.done();
           return;
         }
-        if (event.type === 'finish') finishReason = event.reason;
-        else await this.writeEvent(out, event, chat);
+        const calls = verdict.toolCalls;
+        // Text of a corrective round would repeat what the client already has.
+        const rest = round > 0 && contentShown ? '' : verdict.content;
+        if (calls.length ? rest.trim() : rest) await out.delta({ content: rest });
+        for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
+        await out.delta({}, calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
+        this.logAnswer(chat, 'stream', calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
+        if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
+        await out.done();
+        return;
       }
-      await out.delta({}, finishReason ?? 'stop');
-      this.logAnswer(chat, 'stream', finishReason ?? 'stop');
-      if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
-      await out.done();
     } catch (error) {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
       const code = error instanceof ApiError && error.code ? error.code : 'upstream_stream_error';
-      await out.error('The upstream connection failed in the middle of the answer; the text so far is incomplete.', code);
+      await out.error(error instanceof ApiError ? error.message : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', code);
       await out.done();
     } finally {
       out.close();
@@ -138,10 +197,15 @@ export class ChatService {
     };
   }
 
-  private async start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, signal: AbortSignal): Promise<StartedConversation> {
+  /** The client's messages with their files loaded once, before any attempt or corrective round. */
+  private async loadMessages(request: ChatCompletionRequestDto, chat: PreparedChat, signal: AbortSignal): Promise<ChatMessageDto[]> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
-    const files = await this.attachments.load(messages, signal);
-    chat.files = files;
+    chat.files = await this.attachments.load(messages, signal);
+    return messages;
+  }
+
+  private async start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, messages: ChatMessageDto[], signal: AbortSignal): Promise<StartedConversation> {
+    const files = chat.files;
     return this.conversations.start(
       credential,
       {
@@ -188,6 +252,20 @@ export class ChatService {
     const prompt = this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
     const completion = this.counter.count(assembler.content, chat.encoding) + this.counter.count(assembler.reasoning, chat.encoding);
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  }
+}
+
+function toolCallOf(call: EmittedToolCall): NonNullable<AssistantMessage['tool_calls']>[number] {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
+}
+
+const ARGUMENT_CHUNK_CHARS = 48;
+
+/** OpenAI's stream shape for a call: id, type and name first, then the arguments in pieces. */
+async function writeToolCall(out: CompletionStream, index: number, call: EmittedToolCall): Promise<void> {
+  await out.delta({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
+  for (let at = 0; at < call.arguments.length; at += ARGUMENT_CHUNK_CHARS) {
+    await out.delta({ tool_calls: [{ index, function: { arguments: call.arguments.slice(at, at + ARGUMENT_CHUNK_CHARS) } }] });
   }
 }
 

@@ -8,3 +8,10 @@ export function completionId(): string {
   for (let i = 0; i < 29; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
   return id;
 }
+
+/** `call_` and 24 random letters and digits, the shape of OpenAI's tool call ids. */
+export function toolCallId(): string {
+  let id = 'call_';
+  for (let i = 0; i < 24; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}

@@ -48,7 +48,7 @@ export class CompletionStream {
     this.ids = { conversation_id: conversationId, message_id: messageId };
   }
 
-  delta(delta: Record<string, unknown>, finishReason: 'stop' | 'length' | null = null): Promise<void> {
+  delta(delta: Record<string, unknown>, finishReason: 'stop' | 'length' | 'tool_calls' | null = null): Promise<void> {
     return this.data({ ...this.envelope(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...this.ids });
   }
 

@@ -22,7 +22,7 @@ import {
 } from './fake-tokens';
 import { solidPng } from './png';
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
-import { buildAnswer, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
+import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 
 export type { Scenario } from './scenarios';
@@ -528,7 +528,7 @@ export class FakeUpstream {
     if (gizmoId !== null && !this.gizmos.has(gizmoId)) throw new HttpError(404, { detail: 'Gizmo not found' });
     const existing = typeof body.conversation_id === 'string' ? this.ownedConversation(caller, body.conversation_id) : null;
 
-    const scenario = this.scenarios.shift() ?? { kind: 'text', text: this.defaultAnswer };
+    const scenario = resolveScenario(this.scenarios.shift() ?? { kind: 'text', text: this.defaultAnswer }, body.messages);
     if (scenario.kind === 'status') throw statusScenarioError(scenario);
     if (scenario.kind === 'json_instead_of_stream') return send(res, scenario.status ?? 200, scenario.body);
     if (scenario.kind === 'cf_challenge') {

@@ -15,9 +15,31 @@ export type Scenario =
   | { kind: 'browse'; initialText: string; finishedText: string; text: string; citations?: { url: string; title: string }[] }
   | { kind: 'reasoning'; thoughts: { summary: string; content: string }[]; seconds: number; text: string }
   | { kind: 'image'; prompt: string; fileIds?: string[] }
-  | { kind: 'long'; chars: number; chunkChars?: number };
+  | { kind: 'long'; chars: number; chunkChars?: number }
+  /** Decides the answer from the messages the conversation request carries (see tool-scenarios.ts). */
+  | { kind: 'respond'; respond: (messages: ReceivedMessage[]) => Scenario };
 
-export type StreamScenario = Exclude<Scenario, { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' }>;
+/** A message of a conversation request as the fake's responders see it: the role and the text parts joined. */
+export interface ReceivedMessage {
+  role: string;
+  text: string;
+}
+
+export type StreamScenario = Exclude<Scenario, { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' } | { kind: 'respond' }>;
+
+/** Runs a `respond` scenario against the request's messages (once: a responder answers with a concrete scenario). */
+export function resolveScenario(scenario: Scenario, messages: unknown[]): Exclude<Scenario, { kind: 'respond' }> {
+  if (scenario.kind !== 'respond') return scenario;
+  const resolved = scenario.respond(messages.map(receivedMessage));
+  if (resolved.kind === 'respond') throw new Error('a responder must answer with a concrete scenario');
+  return resolved;
+}
+
+function receivedMessage(message: unknown): ReceivedMessage {
+  const m = message as { author?: { role?: unknown }; content?: { parts?: unknown[] } };
+  const parts = Array.isArray(m.content?.parts) ? m.content.parts : [];
+  return { role: String(m.author?.role ?? 'user'), text: parts.filter((part): part is string => typeof part === 'string').join('\n') };
+}
 
 export interface AnswerInput {
   scenario: StreamScenario;

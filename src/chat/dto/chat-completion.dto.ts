@@ -16,6 +16,7 @@ import {
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
+import { IsToolChoice, ResponseFormatDto, ToolCallDto, ToolChoice, ToolDto } from './tool-fields.dto';
 
 export const TEAM_ACCOUNT_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
@@ -67,7 +68,7 @@ export class ChatMessageDto {
   content: string | ContentPart[] | null;
 
   @IsOptional() @IsString() name?: string;
-  @IsOptional() @IsArray() tool_calls?: { id?: string; type?: string; function?: { name?: string; arguments?: string } }[];
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => ToolCallDto) tool_calls?: ToolCallDto[];
   @IsOptional() @IsString() tool_call_id?: string;
 }
 
@@ -101,4 +102,10 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsNumber() presence_penalty?: number;
   @IsOptional() @IsNumber() frequency_penalty?: number;
   @IsOptional() @IsString() user?: string;
+
+  // Function calling and structured output, emulated in src/chat/tools and src/chat/structured-output.
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
+  @IsOptional() @IsToolChoice() tool_choice?: ToolChoice;
+  @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => ResponseFormatDto) response_format?: ResponseFormatDto;
 }

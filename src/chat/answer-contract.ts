@@ -1,0 +1,78 @@
+import { ApiError } from '../common/errors/api-error';
+import type { ChatMessageDto } from './dto/chat-completion.dto';
+
+/** A tool call ready for the client: an id, the function name and its arguments as a JSON string. */
+export interface EmittedToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** What a whole round's answer amounts to once the upstream finished it. */
+export type Verdict =
+  | {
+      ok: true;
+      /** Answer text not yet released by `push` (the caller adds it after the released text). */
+      content: string;
+      toolCalls: EmittedToolCall[];
+    }
+  | {
+      ok: false;
+      /** What is wrong, for the client's error and for the corrective message to the model. */
+      problem: string;
+      /** The user message that asks the model to repair its answer (one corrective round). */
+      correction: string;
+      /** Error code when no correction is left (`invalid_tool_call`, `missing_tool_call`, `invalid_structured_output`). */
+      code: string;
+    };
+
+/** Reads one round of answer text as it streams in. */
+export interface AnswerReader {
+  /** Takes new answer text; returns the part that may be shown to the client now (never protocol text). */
+  push(text: string): string;
+  /** The round is complete: judges the whole answer. */
+  end(): Verdict;
+}
+
+/**
+ * What the answer of a request must look like beyond plain text (emulated tools, JSON output), and how the
+ * conversation tells the model so. The plain contract passes everything through.
+ */
+export interface AnswerContract {
+  /** The messages for the first round: the client's, with instructions added and tool turns rendered as text. */
+  readonly messages: ChatMessageDto[];
+  /** A reader for a round (round 0 is the first answer; later rounds are corrective ones). */
+  reader(round: number): AnswerReader;
+}
+
+/** How many corrective rounds a request may cost the upstream. */
+export const MAX_CORRECTIVE_ROUNDS = 1;
+
+/** The next round's messages: the answer as the model gave it, then the request to repair it. */
+export function correctiveMessages(messages: ChatMessageDto[], answer: string, correction: string): ChatMessageDto[] {
+  return [...messages, { role: 'assistant', content: answer } as ChatMessageDto, { role: 'user', content: correction } as ChatMessageDto];
+}
+
+/** No emulation: every character is released at once and every answer is fine. */
+export function plainContract(messages: ChatMessageDto[]): AnswerContract {
+  return {
+    messages,
+    reader: () => ({ push: (text) => text, end: () => ({ ok: true, content: '', toolCalls: [] }) }),
+  };
+}
+
+/** Inserts system text after the client's own leading system/developer messages, so theirs stays first. */
+export function withSystemText(messages: ChatMessageDto[], text: string): ChatMessageDto[] {
+  let at = 0;
+  while (at < messages.length && (messages[at].role === 'system' || messages[at].role === 'developer')) at++;
+  return [...messages.slice(0, at), { role: 'system', content: text } as ChatMessageDto, ...messages.slice(at)];
+}
+
+/**
+ * The answer stayed unusable after the corrective round. 502: the request was fine and the upstream model
+ * produced an answer that does not meet the contract; a retry may well succeed (the SDKs retry 5xx).
+ */
+export function invalidAnswerError(verdict: Extract<Verdict, { ok: false }>, corrected: boolean): ApiError {
+  const suffix = corrected ? ' A corrective round did not fix it.' : ' The answer was cut by the token limit.';
+  return new ApiError(502, 'upstream_error', verdict.code, `${verdict.problem}${suffix}`, { upstream: { step: 'conversation' } });
+}

@@ -1,0 +1,104 @@
+import { matchOpening, ToolCallScanner } from './tool-call.scanner';
+
+/** Feeds the text in pieces of `size` characters; returns what was released and the final scan. */
+function scan(text: string, size: number, holdAll = false) {
+  const scanner = new ToolCallScanner(holdAll);
+  let released = '';
+  for (let i = 0; i < text.length; i += size) released += scanner.push(text.slice(i, i + size));
+  return { released, result: scanner.end() };
+}
+
+const CALL = 'Let me look.\n<tool_calls>\n[{"name":"get_weather","arguments":{"city":"Paris"}}]\n</tool_calls>\nIt is sunny.';
+
+describe('ToolCallScanner', () => {
+  it.each([1, 2, 3, 7, 1000])('finds the block and never releases protocol text, in pieces of %i', (size) => {
+    const { released, result } = scan(CALL, size);
+    expect(released).not.toContain('<');
+    expect(CALL.startsWith(released)).toBe(true);
+    expect(result.before).toBe('Let me look.\n');
+    expect(released + result.unreleased).toBe(result.before);
+    expect(JSON.parse(result.block!)).toEqual([{ name: 'get_weather', arguments: { city: 'Paris' } }]);
+    expect(result.closed).toBe(true);
+  });
+
+  it('streams plain text through at once, holding back only a possible block start', () => {
+    const scanner = new ToolCallScanner();
+    expect(scanner.push('Hello ')).toBe('Hello ');
+    expect(scanner.push('world.\n')).toBe('world.\n');
+    expect(scanner.push('<tool')).toBe('');
+    expect(scanner.push('bar> is a tag.')).toBe('<toolbar> is a tag.');
+    expect(scanner.push('\n  ')).toBe('\n');
+    expect(scanner.push('x')).toBe('  x');
+    expect(scanner.end()).toMatchObject({ block: null, before: 'Hello world.\n<toolbar> is a tag.\n  x', unreleased: '' });
+  });
+
+  it('does not treat the tag in the middle of a sentence as a call', () => {
+    const text = 'Write <tool_calls> on its own line to call a tool.';
+    const { released, result } = scan(text, 4);
+    expect(released).toBe(text);
+    expect(result.block).toBeNull();
+  });
+
+  it('holds a code fence line until the next line shows what it opens', () => {
+    const scanner = new ToolCallScanner();
+    expect(scanner.push('Code:\n```py')).toBe('Code:\n');
+    expect(scanner.push('thon\n')).toBe('');
+    expect(scanner.push('print(1)\n```\n')).toBe('```python\nprint(1)\n');
+    expect(scanner.push('Done.')).toBe('```\nDone.');
+    expect(scanner.end()).toMatchObject({ block: null, unreleased: '' });
+  });
+
+  it('accepts a block wrapped in a code fence and drops the fence', () => {
+    const { released, result } = scan('```xml\n<tool_calls>\n[{"name":"f","arguments":{}}]\n</tool_calls>\n```', 3);
+    expect(released).toBe('');
+    expect(result.block!.trim()).toBe('[{"name":"f","arguments":{}}]');
+  });
+
+  it('keeps a block that was never closed, marked as such', () => {
+    const { result } = scan('<tool_calls>\n[{"name":"f","arguments":{}}]', 5);
+    expect(result).toMatchObject({ before: '', closed: false });
+    expect(result.block!.trim()).toBe('[{"name":"f","arguments":{}}]');
+  });
+
+  it('releases a held partial start when the answer ends', () => {
+    const { released, result } = scan('Almost a tag:\n<tool_c', 100);
+    expect(released).toBe('Almost a tag:\n');
+    expect(result).toMatchObject({ block: null, unreleased: '<tool_c', before: 'Almost a tag:\n<tool_c' });
+  });
+
+  it('holds everything back when asked to, and still finds the block', () => {
+    const { released, result } = scan(CALL, 2, true);
+    expect(released).toBe('');
+    expect(result.unreleased).toBe('Let me look.\n');
+    expect(result.block).toContain('get_weather');
+  });
+
+  it('holds everything back when asked to, without a block', () => {
+    const { released, result } = scan('just text\nmore', 3, true);
+    expect(released).toBe('');
+    expect(result).toMatchObject({ block: null, unreleased: 'just text\nmore' });
+  });
+});
+
+describe('matchOpening', () => {
+  it.each([
+    ['', 'partial'],
+    ['  ', 'partial'],
+    ['<', 'partial'],
+    ['<tool_cal', 'partial'],
+    ['`', 'partial'],
+    ['```json', 'partial'],
+    ['```json\n', 'partial'],
+    ['```json\n<tool', 'partial'],
+    ['<tool_calls>', 'full'],
+    ['  <tool_calls>[', 'full'],
+    ['```\n<tool_calls>', 'full'],
+    ['hello', 'none'],
+    ['<b>', 'none'],
+    ['``x', 'none'],
+    ['```json\n{', 'none'],
+    ['```json x', 'none'],
+  ])('%j is %s', (line, kind) => {
+    expect(matchOpening(line).kind).toBe(kind);
+  });
+});

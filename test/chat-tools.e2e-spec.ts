@@ -1,0 +1,426 @@
+import OpenAI from 'openai';
+import request from 'supertest';
+import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
+import { sseData, Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+const weatherTool = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather',
+    description: 'The current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  },
+};
+const timeTool = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } } } } };
+const TOOLS = [weatherTool, timeTool];
+
+const personSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, age: { type: 'integer' } },
+  required: ['name', 'age'],
+  additionalProperties: false,
+};
+
+interface SentMessage {
+  author: { role: string };
+  content: { parts: string[] };
+}
+
+describe('chat API: emulated function calling and structured output', () => {
+  let stack: Stack;
+  let token: string;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+    client = stack.openai(token);
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  const post = (body: object) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
+  const sent = (index: number) => (stack.fake.conversationRequests()[index].body as { messages: SentMessage[] }).messages;
+  const systemTextSent = (index: number) =>
+    sent(index)
+      .filter((m) => m.author.role === 'system')
+      .map((m) => m.content.parts.join(''))
+      .join('\n');
+  const lastTextSent = (index: number) => sent(index).at(-1)!.content.parts.join('');
+  const streamChunks = (text: string) =>
+    sseData(text)
+      .filter((payload) => payload !== '[DONE]')
+      .map((payload) => JSON.parse(payload));
+
+  describe('tools, non-stream', () => {
+    it('answers a call in OpenAI shape: call_ id, JSON-string arguments, finish_reason tool_calls, no protocol text', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'Weather please.\ncall get_weather {"city": "Paris"}' }],
+      });
+      const choice = completion.choices[0];
+      expect(choice.finish_reason).toBe('tool_calls');
+      expect(choice.message.content).toBeNull();
+      expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+      const system = systemTextSent(0);
+      expect(system).toContain('# Tools');
+      expect(system).toContain('"name": "get_weather"');
+      expect(system).toContain('"additionalProperties": false');
+    });
+
+    it('keeps text before the call as content and drops text the model invents after it', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'say Let me check that.\ncall get_time {"zone": "UTC"}' }],
+      });
+      expect(completion.choices[0].message.content).toBe('Let me check that.');
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_time', arguments: '{"zone":"UTC"}' } });
+      expect(JSON.stringify(completion)).not.toContain('probably fine');
+    });
+
+    it('returns parallel calls, and only one when parallel_tool_calls is false', async () => {
+      const content = 'call get_weather {"city": "Oslo"}\ncall get_time {"zone": "CET"}';
+      stack.fake.enqueue(toolResponder());
+      const parallel = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, messages: [{ role: 'user', content }] });
+      expect(parallel.choices[0].message.tool_calls!.map((call) => call.type === 'function' && call.function.name)).toEqual(['get_weather', 'get_time']);
+      const ids = parallel.choices[0].message.tool_calls!.map((call) => call.id);
+      expect(new Set(ids).size).toBe(2);
+
+      stack.fake.enqueue(toolResponder());
+      const single = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, parallel_tool_calls: false, messages: [{ role: 'user', content }] });
+      expect(single.choices[0].message.tool_calls).toHaveLength(1);
+      expect(systemTextSent(1)).toContain('Call at most one function per answer');
+    });
+
+    it('accepts a calls block wrapped in a code fence', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'fenced\ncall get_time {}' }],
+      });
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_time', arguments: '{}' } });
+      expect(completion.choices[0].message.content).toBeNull();
+    });
+
+    it('tool_choice auto: a plain answer stays a plain answer', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'auto', messages: [{ role: 'user', content: 'Hello there' }] });
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'I can answer that without any tool.' } });
+      expect(completion.choices[0].message.tool_calls).toBeUndefined();
+    });
+
+    it('tool_choice none: no tools are offered to the model', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'none', messages: [{ role: 'user', content: 'get_weather in Paris' }] });
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'No tools were offered.' } });
+      expect(systemTextSent(0)).not.toContain('get_weather');
+    });
+
+    it('tool_choice required: a reply without a call gets one corrective round', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'required', messages: [{ role: 'user', content: 'Hello there' }] });
+      expect(completion.choices[0].finish_reason).toBe('tool_calls');
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+      expect(stack.fake.conversationRequests()).toHaveLength(2);
+      expect(systemTextSent(0)).toContain('You must call at least one function');
+      expect(lastTextSent(1)).toMatch(/^You must call a function now/);
+      expect(sent(1).at(-2)).toMatchObject({ author: { role: 'assistant' }, content: { parts: ['I can answer that without any tool.'] } });
+    });
+
+    it('tool_choice naming a function: a call of another one is corrected', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        tool_choice: { type: 'function', function: { name: 'get_time' } },
+        messages: [{ role: 'user', content: 'call get_weather {"city": "Rome"}\nfixed get_time {"zone": "Europe/Rome"}' }],
+      });
+      expect(completion.choices[0].message.tool_calls).toEqual([expect.objectContaining({ function: { name: 'get_time', arguments: '{"zone":"Europe/Rome"}' } })]);
+      expect(systemTextSent(0)).toContain('You must call the function "get_time"');
+      expect(lastTextSent(1)).toContain('the function "get_time" is required');
+    });
+
+    it('repairs broken arguments with one corrective round in the same conversation', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'call get_weather {"city": Paris}\nfixed get_weather {"city": "Paris"}' }],
+      });
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+      const second = sent(1);
+      expect(second.slice(0, sent(0).length).map((m) => m.content.parts.join(''))).toEqual(sent(0).map((m) => m.content.parts.join('')));
+      expect(lastTextSent(1)).toMatch(/^Your function call cannot be used: .*not valid JSON/);
+    });
+
+    it('reports arguments that stay invalid as a clear 502, never passing them on', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const response = await post({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'call get_weather {"city": Paris}\nfixed get_weather {"town": "Paris"}' }],
+      });
+      expect(response.status).toBe(502);
+      expect(response.body.error).toMatchObject({ type: 'upstream_error', code: 'invalid_tool_call', param: null });
+      expect(response.body.error.message).toMatch(/do not match its schema.*city.*corrective round/);
+      expect(stack.fake.conversationRequests()).toHaveLength(2);
+    });
+
+    it('renders earlier calls and results into the history in the same convention', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [
+          { role: 'user', content: 'Weather in Paris and the time?' },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'call_w', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+              { id: 'call_t', type: 'function', function: { name: 'get_time', arguments: '{}' } },
+            ],
+          },
+          { role: 'tool', tool_call_id: 'call_w', content: 'sunny' },
+          { role: 'tool', tool_call_id: 'call_t', content: '12:00' },
+        ],
+      });
+      expect(completion.choices[0].message.content).toBe('The tools answered: sunny; 12:00.');
+      const texts = sent(0).map((m) => `${m.author.role}: ${m.content.parts.join('')}`);
+      expect(texts).toContain('assistant: <tool_calls>\n[{"id":"call_w","name":"get_weather","arguments":{"city":"Paris"}},{"id":"call_t","name":"get_time","arguments":{}}]\n</tool_calls>');
+      expect(texts).toContain('user: <tool_result call_id="call_w" name="get_weather">\nsunny\n</tool_result>');
+    });
+  });
+
+  describe('tools, stream', () => {
+    it('sends OpenAI tool_calls deltas: id, type and name first, arguments in pieces, then finish_reason tool_calls', async () => {
+      stack.fake.enqueue(toolResponder());
+      const long = 'A very long city name that needs more than one argument chunk, surely';
+      const response = await post({
+        model: 'gpt-4o',
+        stream: true,
+        tools: TOOLS,
+        messages: [{ role: 'user', content: `say Checking both.\ncall get_weather {"city": "${long}"}\ncall get_time {}` }],
+      });
+      const chunks = streamChunks(response.text);
+      const deltas = chunks.map((chunk) => chunk.choices[0]?.delta ?? {});
+      const content = deltas.map((delta) => delta.content ?? '').join('');
+      expect(content).toBe('Checking both.\n');
+      expect(response.text).not.toContain('tool_calls>');
+      expect(response.text).not.toContain('probably fine');
+      const callDeltas = deltas.filter((delta) => delta.tool_calls).map((delta) => delta.tool_calls[0]);
+      const first = callDeltas.filter((call) => call.id);
+      expect(first).toEqual([
+        { index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '' } },
+        { index: 1, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_time', arguments: '' } },
+      ]);
+      const weatherPieces = callDeltas.filter((call) => call.index === 0 && !call.id).map((call) => call.function.arguments);
+      expect(weatherPieces.length).toBeGreaterThan(1);
+      expect(JSON.parse(weatherPieces.join(''))).toEqual({ city: long });
+      expect(chunks.at(-1).choices[0]).toMatchObject({ delta: {}, finish_reason: 'tool_calls' });
+      expect(response.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    });
+
+    it('is assembled by the SDK stream helper into the same calls', async () => {
+      stack.fake.enqueue(toolResponder());
+      const stream = client.chat.completions.stream({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'call get_weather {"city": "Paris"}\ncall get_time {"zone": "UTC"}' }],
+      });
+      const completion = await stream.finalChatCompletion();
+      expect(completion.choices[0].finish_reason).toBe('tool_calls');
+      expect(completion.choices[0].message.tool_calls!.map((call) => call.type === 'function' && [call.function.name, call.function.arguments])).toEqual([
+        ['get_weather', '{"city":"Paris"}'],
+        ['get_time', '{"zone":"UTC"}'],
+      ]);
+    });
+
+    it('streams a plain answer through unchanged when no call is made', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Plain words,\nno tools <b>here</b>.\n```js\nx()\n```\nDone.', chunks: 9 });
+      const response = await post({ model: 'gpt-4o', stream: true, tools: TOOLS, messages: [{ role: 'user', content: 'hi' }] });
+      const chunks = streamChunks(response.text);
+      const texts = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').filter(Boolean);
+      expect(texts.join('')).toBe('Plain words,\nno tools <b>here</b>.\n```js\nx()\n```\nDone.');
+      expect(texts.length).toBeGreaterThan(3);
+      expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
+    });
+
+    it('repairs broken arguments in a stream without leaking the broken call', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const response = await post({
+        model: 'gpt-4o',
+        stream: true,
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'call get_weather {"city": Paris}\nfixed get_weather {"city": "Lyon"}' }],
+      });
+      expect(response.text).not.toContain('Paris');
+      const calls = streamChunks(response.text).flatMap((chunk) => chunk.choices[0]?.delta?.tool_calls ?? []);
+      expect(calls.map((call) => call.function.arguments).join('')).toBe('{"city":"Lyon"}');
+      expect(stack.fake.conversationRequests()).toHaveLength(2);
+    });
+
+    it('ends the stream with an in-band error when the repair fails too', async () => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        stream: true,
+        tools: TOOLS,
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: 'call nothing_known {}\nfixed get_weather {}' }],
+      });
+      const failure = (async () => {
+        for await (const chunk of stream) expect(chunk.choices[0]?.delta.tool_calls).toBeUndefined();
+      })();
+      await expect(failure).rejects.toBeInstanceOf(OpenAI.APIError);
+      await expect(failure).rejects.toMatchObject({ code: 'invalid_tool_call' });
+    });
+  });
+
+  describe("the SDK's tool runner", () => {
+    const runnerTools = (calls: unknown[]) => [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'get_weather',
+          description: 'The current weather in a city',
+          parameters: weatherTool.function.parameters,
+          parse: JSON.parse,
+          function: (args: { city: string }) => {
+            calls.push(args);
+            return `sunny in ${args.city}`;
+          },
+        },
+      },
+    ];
+
+    it.each([false, true])('runs a two-round conversation (stream: %s)', async (streaming) => {
+      stack.fake.enqueue(toolResponder());
+      stack.fake.enqueue(toolResponder());
+      const calls: unknown[] = [];
+      const messages = [{ role: 'user' as const, content: 'What is the weather? Use get_weather.' }];
+      const runner = streaming
+        ? client.chat.completions.runTools({ model: 'gpt-4o', stream: true, messages, tools: runnerTools(calls) })
+        : client.chat.completions.runTools({ model: 'gpt-4o', messages, tools: runnerTools(calls) });
+      expect(await runner.finalContent()).toBe('The tools answered: sunny in Paris.');
+      expect(calls).toEqual([{ city: 'Paris' }]);
+      expect(stack.fake.conversationRequests()).toHaveLength(2);
+      expect(sent(1).map((m) => m.content.parts.join('')).join('\n')).toContain('<tool_result call_id="call_');
+    });
+  });
+
+  describe('structured output', () => {
+    it('json_object: the instruction reaches the model and fenced JSON comes back clean', async () => {
+      stack.fake.enqueue(jsonResponder({ fenced: true }));
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'Give JSON' }] });
+      expect(completion.choices[0].message.content).toBe('{"answer":"ok"}');
+      expect(systemTextSent(0)).toContain('Answer with a single JSON object');
+    });
+
+    it('json_schema: the schema reaches the model and a conforming answer is returned', async () => {
+      stack.fake.enqueue(jsonResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema, strict: true } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      expect(JSON.parse(completion.choices[0].message.content!)).toEqual({ name: 'Paris', age: 21 });
+      expect(systemTextSent(0)).toContain('"required": [');
+    });
+
+    it('json_schema: an invalid answer is repaired by one corrective round', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Sure! {"name": "Ann"}' });
+      stack.fake.enqueue({ kind: 'text', text: '```json\n{"name": "Ann", "age": 31}\n```' });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      expect(completion.choices[0].message.content).toBe('{"name":"Ann","age":31}');
+      expect(lastTextSent(1)).toMatch(/^Your previous answer cannot be used: .*age/);
+    });
+
+    it('json_object: an answer that stays invalid is refused with 502 invalid_structured_output', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'I would rather not.' });
+      stack.fake.enqueue({ kind: 'text', text: '{"still": broken' });
+      const response = await post({ model: 'gpt-4o', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'JSON!' }] });
+      expect(response.status).toBe(502);
+      expect(response.body.error).toMatchObject({ type: 'upstream_error', code: 'invalid_structured_output' });
+      expect(response.body.error.message).toMatch(/not valid JSON/);
+    });
+
+    it('stream: the answer is held back, validated, then sent as JSON (after a repair when needed)', async () => {
+      stack.fake.enqueue({ kind: 'text', text: '{"name": "Bo", "age": "zzz"}', chunks: 5 });
+      stack.fake.enqueue({ kind: 'text', text: '{"name": "Bo", "age": 10}', chunks: 5 });
+      const response = await post({
+        model: 'gpt-4o',
+        stream: true,
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      const chunks = streamChunks(response.text);
+      const content = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
+      expect(content).toBe('{"name":"Bo","age":10}');
+      expect(response.text).not.toContain('zzz');
+      expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
+    });
+
+    it('stream: an answer that stays invalid ends in an in-band error the SDK throws', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'nope' });
+      stack.fake.enqueue({ kind: 'text', text: 'still nope' });
+      const stream = await client.chat.completions.create({ model: 'gpt-4o', stream: true, response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'JSON!' }] });
+      const failure = (async () => {
+        for await (const chunk of stream) expect(chunk.choices[0]?.delta.content ?? '').toBe('');
+      })();
+      await expect(failure).rejects.toMatchObject({ code: 'invalid_structured_output' });
+    });
+  });
+
+  describe('validation of the new fields', () => {
+    it.each([
+      ['tools not an array', { tools: { type: 'function' } }, 'tools'],
+      ['a tool of another type', { tools: [{ type: 'custom', function: { name: 'x' } }] }, 'tools[0].type'],
+      ['a bad function name', { tools: [{ type: 'function', function: { name: 'get weather!' } }] }, 'tools[0].function.name'],
+      ['a function without a name', { tools: [{ type: 'function', function: { description: 'x' } }] }, 'tools[0].function.name'],
+      ['a broken parameters schema', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'nonsense' } } }] }, 'tools[0].function.parameters'],
+      ['tool_choice required without tools', { tool_choice: 'required' }, 'tool_choice'],
+      ['tool_choice naming an unknown function', { tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+      ['tool_choice of an unknown mode', { tools: TOOLS, tool_choice: 'sometimes' }, 'tool_choice'],
+      ['parallel_tool_calls not a boolean', { parallel_tool_calls: 'yes' }, 'parallel_tool_calls'],
+      ['response_format of an unknown type', { response_format: { type: 'xml' } }, 'response_format.type'],
+      ['json_schema without its object', { response_format: { type: 'json_schema' } }, 'response_format.json_schema'],
+      ['json_schema without a name', { response_format: { type: 'json_schema', json_schema: { schema: personSchema } } }, 'response_format.json_schema.name'],
+      ['a broken response schema', { response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { properties: 3 } } } }, 'response_format.json_schema.schema'],
+    ])('refuses %s with 400 naming the field, before any upstream work', async (_label, fields, param) => {
+      const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...fields });
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param });
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+
+    it('refuses a history tool call whose arguments are not a string', async () => {
+      const response = await post({
+        model: 'gpt-4o',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: { a: 1 } } }] },
+        ],
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.error.param).toBe('messages[1].tool_calls[0].function.arguments');
+    });
+  });
+});
