@@ -13,6 +13,10 @@ const MEMORY_MAX_KEYS = 10_000;
  * in Redis, on this process's one connection; without, in memory (one instance, nothing to share).
  */
 export class SharedState {
+  /** One store per namespace and one window per name, so that in memory too a name means the same data. */
+  private readonly keyValueStores = new Map<string, KeyValueStore>();
+  private readonly attemptWindows = new Map<string, AttemptWindow>();
+
   constructor(
     /** Null without `REDIS_URL`. */
     readonly connection: RedisConnection | null,
@@ -25,12 +29,22 @@ export class SharedState {
 
   /** Values under `namespace` (a short name such as `admin-session`). */
   keyValues(namespace: string): KeyValueStore {
-    return this.connection ? new RedisKeyValueStore(this.connection, `${this.prefix}${namespace}:`) : new MemoryKeyValueStore(MEMORY_MAX_KEYS);
+    let store = this.keyValueStores.get(namespace);
+    if (!store) {
+      store = this.connection ? new RedisKeyValueStore(this.connection, `${this.prefix}${namespace}:`) : new MemoryKeyValueStore(MEMORY_MAX_KEYS);
+      this.keyValueStores.set(namespace, store);
+    }
+    return store;
   }
 
   /** A sliding-window attempt counter named `name` (e.g. `admin-login`). */
   attemptWindow(name: string, limits: AttemptLimits): AttemptWindow {
-    return this.connection ? new RedisAttemptWindow(this.connection, `${this.prefix}attempts:${name}:`, limits) : new MemoryAttemptWindow({ ...limits, maxKeys: MEMORY_MAX_KEYS });
+    let window = this.attemptWindows.get(name);
+    if (!window) {
+      window = this.connection ? new RedisAttemptWindow(this.connection, `${this.prefix}attempts:${name}:`, limits) : new MemoryAttemptWindow({ ...limits, maxKeys: MEMORY_MAX_KEYS });
+      this.attemptWindows.set(name, window);
+    }
+    return window;
   }
 
   async onApplicationShutdown(): Promise<void> {
