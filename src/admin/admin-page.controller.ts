@@ -37,7 +37,7 @@ export class AdminPageController {
     }
     if (outcome.reason === 'throttled') {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
-      throw ApiError.rateLimited(`Too many failed sign-ins from your address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
+      throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
     }
     this.views.send(response, 'admin/login', { title: 'Sign in', error: 'Wrong admin secret.' }, 401);
   }
