@@ -150,31 +150,55 @@ describe('Admin with ADMIN_KEY', () => {
       expect(response.body).toEqual(errorShape);
     });
 
-    it('rate-limits an address after 5 failures, also for the right secret and the bearer API', async () => {
+    it('slows an address after 5 failures: one checked attempt a minute, answered alike whether checked or not', async () => {
       const address = '203.0.113.7';
-      for (let attempt = 0; attempt < 5; attempt++) {
-        await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret: `guess-${attempt}` }).expect(401);
-      }
-      const page = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret: ADMIN_KEY }).expect(429);
-      expect(Number(page.headers['retry-after'])).toBeGreaterThan(800);
-      expect(Number(page.headers['retry-after'])).toBeLessThanOrEqual(900);
+      const login = (secret: string) => request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
+      for (let attempt = 0; attempt < 5; attempt++) await login(`guess-${attempt}`).expect(401);
+      // The minute's checked attempt: wrong, so throttled.
+      const page = await login('guess-5').expect(429);
+      expect(Number(page.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(page.headers['retry-after'])).toBeLessThanOrEqual(60);
       expect(page.headers['content-type']).toMatch(/^text\/html/);
       expect(page.text).toContain('Too many failed sign-ins');
       expect(sessionCookieOf(page)).toBeUndefined();
 
+      // Within that minute nothing is checked, the right secret included: the same answer as a wrong guess.
+      const unchecked = await login(ADMIN_KEY).expect(429);
+      expect(sessionCookieOf(unchecked)).toBeUndefined();
       const json = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).set('Accept', 'application/json').type('form').send({ secret: ADMIN_KEY }).expect(429);
       expect(json.body).toEqual({ error: { message: expect.stringContaining('Too many'), type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
-
       const bearer = await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
       expect(bearer.headers['retry-after']).toBeDefined();
 
       await signIn(stack, ADMIN_KEY, '203.0.113.8');
     });
 
-    it('counts wrong bearer secrets as failures too', async () => {
+    it('lets the right secret in after 5 failures, and that clears the count', async () => {
+      const address = '203.0.113.10';
+      const login = (secret: string) => request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
+      for (let attempt = 0; attempt < 5; attempt++) await login(`guess-${attempt}`).expect(401);
+      const signedIn = await login(ADMIN_KEY).expect(303);
+      expect(sessionCookieOf(signedIn)).toBeDefined();
+      for (let attempt = 0; attempt < 5; attempt++) await login(`guess-${attempt}`).expect(401);
+    });
+
+    it('counts an IPv6 /64 as one network', async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await request(stack.url).post('/admin/login').set('X-Forwarded-For', `2001:db8:77:1::${attempt + 1}`).type('form').send({ secret: `guess-${attempt}` }).expect(401);
+      }
+      await request(stack.url).post('/admin/login').set('X-Forwarded-For', '2001:db8:77:1:ffff::9').type('form').send({ secret: 'guess' }).expect(429);
+      await request(stack.url).post('/admin/login').set('X-Forwarded-For', '2001:db8:77:2::1').type('form').send({ secret: 'guess' }).expect(401);
+    });
+
+    it('counts wrong bearer secrets as failures too, and lets the right bearer secret through after them', async () => {
       const address = '203.0.113.9';
       for (let attempt = 0; attempt < 5; attempt++) await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(401);
+      await api(stack, 'wrong-5').get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
       await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
+
+      const other = '203.0.113.11';
+      for (let attempt = 0; attempt < 5; attempt++) await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', other).expect(401);
+      await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', other).expect(200);
     });
 
     it('signs out: the session stops working', async () => {

@@ -25,6 +25,8 @@ const CRON_PERIOD_MS = 4_000;
 const REFRESH_CRON = '*/4 * * * * *';
 const LAST_RUN_FIELD = 'refresh-job:last-run';
 
+jest.setTimeout(120_000);
+
 describe('two instances on one Redis', () => {
   const prefix = `flowgpt-e2e-${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(REDIS_URL, { lazyConnect: true });
@@ -132,6 +134,61 @@ describe('two instances on one Redis', () => {
     fake.reset();
     for (let i = 0; i < 6; i++) await chat(two);
     expect(label(attemptBearers()).sort()).toEqual(['B', 'B', 'B', 'C', 'C', 'C']);
+  });
+
+  const signIn = (server: ServerProcess, secret: string, address: string) =>
+    http('POST', `${server.url}/admin/login`, { headers: { 'x-forwarded-for': address, accept: 'application/json' }, json: { secret } });
+  const cookieOf = (answer: { headers: Record<string, string | string[] | undefined> }) =>
+    ([answer.headers['set-cookie'] ?? []].flat().find((cookie) => cookie.startsWith('flowgpt_admin=')) ?? '').split(';')[0];
+
+  it('an admin session made on one instance works on the other, and ends on both when signed out', async () => {
+    const signedIn = await signIn(one, ADMIN_KEY, '198.51.100.40');
+    expect(signedIn.status).toBe(303);
+    const cookie = cookieOf(signedIn);
+    expect(cookie).toMatch(/^flowgpt_admin=./);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await http('GET', `${one.url}/admin`, { headers: { cookie } })).text)?.[1];
+    expect(csrf).toBeDefined();
+
+    const listed = await http('GET', `${two.url}/admin/api/tokens`, { headers: { cookie } });
+    expect(listed.status).toBe(200);
+    const token = fake.createAccessToken();
+    const uploaded = await http('POST', `${two.url}/admin/api/tokens`, { headers: { cookie, 'x-csrf-token': csrf! }, json: { tokens: [token] } });
+    expect(uploaded.json).toEqual({ added: 1, duplicates: 0, invalid: 0 });
+
+    const signedOut = await http('POST', `${two.url}/admin/logout`, { headers: { cookie }, json: { _csrf: csrf } });
+    expect(signedOut.status).toBe(303);
+    expect((await http('GET', `${one.url}/admin/api/tokens`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('counts wrong admin secrets across both instances', async () => {
+    const address = '198.51.100.41';
+    for (let attempt = 0; attempt < 5; attempt++) expect((await signIn(attempt % 2 ? two : one, `guess-${attempt}`, address)).status).toBe(401);
+    expect((await signIn(two, 'guess-5', address)).status).toBe(429);
+    expect((await signIn(one, ADMIN_KEY, address)).status).toBe(429);
+    expect((await signIn(one, 'guess', '198.51.100.42')).status).toBe(401);
+  });
+
+  it('a model cap learnt by one instance refuses the same account and model on the other', async () => {
+    const token = fake.createAccessToken();
+    fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } } });
+    const body = { model: 'o1', messages: [{ role: 'user', content: 'x' }] };
+    const send = (server: ServerProcess) => http('POST', `${server.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${token}` }, json: body });
+    expect((await send(one)).status).toBe(429);
+    const refused = await send(two);
+    expect(refused.status).toBe(429);
+    expect((refused.json as { error: { message: string } }).error.message).toContain('Request limit exceeded');
+    expect(fake.conversationRequests()).toHaveLength(1);
+  });
+
+  it('both instances are ready and report the same pool', async () => {
+    await upload(one, [fake.createAccessToken(), fake.createAccessToken()]);
+    for (const server of [one, two]) {
+      const ready = await http('GET', `${server.url}/readyz`);
+      expect({ status: ready.status, json: ready.json }).toEqual({
+        status: 200,
+        json: { status: 'ready', store: 'redis', accounts: { total: 2, active: 2, rate_limited: 0, expired: 0, disabled: 0 }, seeds: 0 },
+      });
+    }
   });
 
   it('runs each scheduled refresh once across both instances (Redis lock and last-run record)', async () => {

@@ -38,7 +38,7 @@ export class AdminAuthGuard implements CanActivate {
     private readonly csrf: CsrfService,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const kind = this.reflector.getAllAndOverride<AdminAccessKind>(ADMIN_ACCESS, [context.getHandler(), context.getClass()]);
     const request = context.switchToHttp().getRequest<AdminRequest>();
     if (!this.secret.enabled) throw ApiError.notFound(`Unknown request URL: ${request.method} ${request.path}.`);
@@ -53,7 +53,7 @@ export class AdminAuthGuard implements CanActivate {
       return true;
     }
 
-    const session = this.sessions.fromRequest(request);
+    const session = await this.sessions.fromRequest(request);
     if (!session) {
       if (kind === 'page') throw new AdminSignInRequired();
       throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Missing admin credentials: send `Authorization: Bearer <admin secret>`.');
@@ -66,8 +66,8 @@ export class AdminAuthGuard implements CanActivate {
     return true;
   }
 
-  private checkBearer(request: Request, bearer: string): true {
-    const check = this.auth.checkSecret(clientAddress(request), bearer);
+  private async checkBearer(request: Request, bearer: string): Promise<true> {
+    const check = await this.auth.checkSecret(clientAddress(request), bearer);
     if (check.ok) return true;
     if (check.reason === 'throttled') throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
     throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');

@@ -5,7 +5,7 @@ import { LoginThrottle } from './login-throttle.service';
 
 export type SecretCheck = { ok: true } | { ok: false; reason: 'wrong_secret' } | { ok: false; reason: 'throttled'; retryAfterSec: number };
 
-/** Checks the admin secret from a sign-in form or a bearer header, counting failures per client address. */
+/** Checks the admin secret from a sign-in form or a bearer header, counting failures per client network. */
 @Injectable()
 export class AdminAuthService {
   private readonly logger = new Logger('Admin');
@@ -16,26 +16,29 @@ export class AdminAuthService {
     private readonly sessions: AdminSessionStore,
   ) {}
 
-  /** A throttled address is refused without comparing, so guesses made while it waits cost nothing. */
-  checkSecret(address: string, given: string | undefined): SecretCheck {
-    const retryAfterSec = this.throttle.retryAfterSec(address);
-    if (retryAfterSec > 0) return { ok: false, reason: 'throttled', retryAfterSec };
-    if (!this.secret.matches(given)) {
-      this.throttle.recordFailure(address);
-      if (this.throttle.retryAfterSec(address) > 0) this.logger.warn(`Admin authentication from ${address} refused for a while after repeated wrong secrets`);
-      return { ok: false, reason: 'wrong_secret' };
+  /**
+   * A locked network's attempts are refused without comparing, except one a minute (see `LoginThrottle`):
+   * the right secret then gets in; a wrong one is answered as throttled, like the unchecked ones.
+   */
+  async checkSecret(address: string, given: string | undefined): Promise<SecretCheck> {
+    const admission = await this.throttle.admit(address);
+    if (!admission.allowed) return { ok: false, reason: 'throttled', retryAfterSec: admission.retryAfterSec };
+    if (this.secret.matches(given)) {
+      await this.throttle.succeeded(address);
+      return { ok: true };
     }
-    this.throttle.reset(address);
-    return { ok: true };
+    if (admission.locked) return { ok: false, reason: 'throttled', retryAfterSec: admission.retryAfterSec };
+    if ((await this.throttle.retryAfterSec(address)) > 0) this.logger.warn(`Admin authentication from ${address} slowed down after repeated wrong secrets`);
+    return { ok: false, reason: 'wrong_secret' };
   }
 
-  signIn(address: string, given: string | undefined): (SecretCheck & { ok: false }) | { ok: true; session: AdminSession; cookieValue: string } {
-    const check = this.checkSecret(address, given);
-    return check.ok ? { ok: true, ...this.openSession(address) } : check;
+  async signIn(address: string, given: string | undefined): Promise<(SecretCheck & { ok: false }) | { ok: true; session: AdminSession; cookieValue: string }> {
+    const check = await this.checkSecret(address, given);
+    return check.ok ? { ok: true, ...(await this.openSession(address)) } : check;
   }
 
   /** A new session for a client that proved it knows the secret. */
-  openSession(address: string): { session: AdminSession; cookieValue: string } {
+  openSession(address: string): Promise<{ session: AdminSession; cookieValue: string }> {
     this.logger.log(`Admin signed in from ${address}`);
     return this.sessions.create();
   }

@@ -19,19 +19,19 @@ export class AdminEntryController {
   ) {}
 
   /** Our own single-segment routes: never guesses. */
-  private readonly routes = new Set(['admin', 'healthz', 'static', 'v1']);
+  private readonly routes = new Set(['admin', 'healthz', 'readyz', 'static', 'v1']);
 
   @Get(':entry')
-  enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): void {
+  async enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): Promise<void> {
     if (!this.secret.entryPathEnabled || this.routes.has(entry)) return next();
     const address = clientAddress(request);
     // A locked address is refused even with the right secret, so guessing cannot tell when it has found it.
-    if (this.guesses.isLocked(address)) return next();
+    if (await this.guesses.isLocked(address)) return next();
     if (!this.secret.matches(entry)) {
-      if (!entry.includes('.')) this.guesses.recordMiss(address);
+      if (!entry.includes('.')) await this.guesses.recordMiss(address);
       return next();
     }
-    setSessionCookie(request, response, this.auth.openSession(clientAddress(request)).cookieValue);
+    setSessionCookie(request, response, (await this.auth.openSession(clientAddress(request))).cookieValue);
     response.redirect(303, '/admin');
   }
 }

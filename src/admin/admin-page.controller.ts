@@ -22,22 +22,22 @@ export class AdminPageController {
 
   @Get('login')
   @AdminAccess('sign-in')
-  signInPage(@Req() request: Request, @Res() response: Response): void {
-    if (this.sessions.fromRequest(request)) return response.redirect(303, '/admin');
+  async signInPage(@Req() request: Request, @Res() response: Response): Promise<void> {
+    if (await this.sessions.fromRequest(request)) return response.redirect(303, '/admin');
     this.views.send(response, 'admin/login', { title: 'Sign in' });
   }
 
   @Post('login')
   @AdminAccess('sign-in')
-  signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): void {
-    const outcome = this.auth.signIn(clientAddress(request), form.secret);
+  async signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
+    const outcome = await this.auth.signIn(clientAddress(request), form.secret);
     if (outcome.ok) {
       setSessionCookie(request, response, outcome.cookieValue);
       return response.redirect(303, '/admin');
     }
     if (outcome.reason === 'throttled') {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
-      throw ApiError.rateLimited(`Too many failed sign-ins from your address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
+      throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
     }
     this.views.send(response, 'admin/login', { title: 'Sign in', error: 'Wrong admin secret.' }, 401);
   }
@@ -45,8 +45,8 @@ export class AdminPageController {
   @Post('logout')
   @AdminAccess('page')
   @Redirect('/admin/login', 303)
-  signOut(@CurrentAdminSession() session: AdminSession, @Req() request: Request, @Res({ passthrough: true }) response: Response): void {
-    this.sessions.destroy(session);
+  async signOut(@CurrentAdminSession() session: AdminSession, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
+    await this.sessions.destroy(session);
     clearSessionCookie(request, response);
   }
 
@@ -54,7 +54,7 @@ export class AdminPageController {
   @AdminAccess('page')
   async home(@CurrentAdminSession() session: AdminSession, @Res() response: Response): Promise<void> {
     const model = await this.dashboard.model();
-    this.views.send(response, 'admin/dashboard', { ...model, title: 'Dashboard', signedIn: true, csrfToken: session.csrfToken, flash: this.sessions.takeFlash(session) });
+    this.views.send(response, 'admin/dashboard', { ...model, title: 'Dashboard', signedIn: true, csrfToken: session.csrfToken, flash: await this.sessions.takeFlash(session) });
   }
 
   @Post('tokens')
@@ -130,10 +130,10 @@ export class AdminPageController {
   /** Shows the action's outcome on the dashboard; a refusal from the pool (a bad seed, a busy store) too. */
   private async flash(session: AdminSession, action: Promise<Flash>): Promise<void> {
     try {
-      this.sessions.setFlash(session, await action);
+      await this.sessions.setFlash(session, await action);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      this.sessions.setFlash(session, { kind: 'error', text: error.body.error.message });
+      await this.sessions.setFlash(session, { kind: 'error', text: error.body.error.message });
     }
   }
 }

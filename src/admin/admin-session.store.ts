@@ -1,12 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { CookieOptions, Request, Response } from 'express';
 import { createHmac, randomBytes } from 'node:crypto';
+import type { KeyValueStore } from '../common/shared-state/key-value.store';
+import { SharedState } from '../common/shared-state/shared-state';
 import { secretsEqual } from '../common/util/secrets';
 import { Clock } from '../token-pool/clock';
+import { AdminSigningKey } from './admin-signing-key';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
-const MAX_SESSIONS = 1_000;
 
 export interface Flash {
   kind: 'success' | 'error';
@@ -23,69 +25,76 @@ export interface AdminSession {
 }
 
 /**
- * Admin sessions, in memory. The cookie holds `<session id>.<HMAC-SHA256 of the id>` under a key made at
- * start-up, so it never carries the admin secret and a restart signs everybody out.
+ * Admin sessions, in the shared state (memory, or Redis so that a session made on one instance works on
+ * the others). The cookie holds `<session id>.<HMAC-SHA256 of the id>` under `AdminSigningKey`, so it never
+ * carries the admin secret, and a forged id is refused before the store is asked.
  */
 @Injectable()
 export class AdminSessionStore {
-  private readonly signingKey = randomBytes(32);
-  private readonly sessions = new Map<string, AdminSession>();
+  private readonly sessions: KeyValueStore;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    shared: SharedState,
+    private readonly signingKey: AdminSigningKey,
+    private readonly clock: Clock,
+  ) {
+    this.sessions = shared.keyValues('admin-session');
+  }
 
-  create(): { session: AdminSession; cookieValue: string } {
-    this.prune();
+  async create(): Promise<{ session: AdminSession; cookieValue: string }> {
     const session: AdminSession = {
       id: randomBytes(24).toString('base64url'),
       csrfToken: randomBytes(24).toString('base64url'),
       expiresAt: this.clock.now() + ADMIN_SESSION_TTL_MS,
     };
-    this.sessions.set(session.id, session);
-    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-    return { session, cookieValue: `${session.id}.${this.sign(session.id)}` };
+    await this.save(session);
+    return { session, cookieValue: `${session.id}.${await this.sign(session.id)}` };
   }
 
   /** The live session a cookie value names, or null when it is missing, forged or expired. */
-  fromCookie(value: unknown): AdminSession | null {
+  async fromCookie(value: unknown): Promise<AdminSession | null> {
     if (typeof value !== 'string') return null;
     const dot = value.lastIndexOf('.');
     if (dot <= 0) return null;
     const id = value.slice(0, dot);
-    if (!secretsEqual(value.slice(dot + 1), this.sign(id))) return null;
-    const session = this.sessions.get(id);
-    if (!session) return null;
-    if (session.expiresAt <= this.clock.now()) {
-      this.sessions.delete(id);
-      return null;
-    }
-    return session;
+    if (!secretsEqual(value.slice(dot + 1), await this.sign(id))) return null;
+    const now = this.clock.now();
+    const stored = await this.sessions.get(id, now);
+    if (!stored) return null;
+    const session = JSON.parse(stored) as AdminSession;
+    return session.expiresAt > now ? session : null;
   }
 
-  fromRequest(request: Request): AdminSession | null {
+  fromRequest(request: Request): Promise<AdminSession | null> {
     return this.fromCookie((request.cookies as Record<string, unknown> | undefined)?.[ADMIN_SESSION_COOKIE]);
   }
 
-  destroy(session: AdminSession): void {
-    this.sessions.delete(session.id);
+  async destroy(session: AdminSession): Promise<void> {
+    await this.sessions.delete(session.id);
   }
 
-  setFlash(session: AdminSession, flash: Flash): void {
+  async setFlash(session: AdminSession, flash: Flash): Promise<void> {
     session.flash = flash;
+    await this.save(session);
   }
 
-  takeFlash(session: AdminSession): Flash | undefined {
+  async takeFlash(session: AdminSession): Promise<Flash | undefined> {
     const flash = session.flash;
+    if (!flash) return undefined;
     session.flash = undefined;
+    await this.save(session);
     return flash;
   }
 
-  private sign(id: string): string {
-    return createHmac('sha256', this.signingKey).update(id).digest('base64url');
+  private async save(session: AdminSession): Promise<void> {
+    const now = this.clock.now();
+    if (session.expiresAt > now) await this.sessions.set(session.id, JSON.stringify(session), now, session.expiresAt - now);
   }
 
-  private prune(): void {
-    const now = this.clock.now();
-    for (const [id, session] of this.sessions) if (session.expiresAt <= now) this.sessions.delete(id);
+  private async sign(id: string): Promise<string> {
+    return createHmac('sha256', await this.signingKey.get())
+      .update(id)
+      .digest('base64url');
   }
 }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { AdminApiController } from './admin-api.controller';
 import { AdminAuthGuard } from './admin-auth.guard';
@@ -9,15 +10,16 @@ import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
 import { AdminSessionStore } from './admin-session.store';
+import { AdminSigningKey } from './admin-signing-key';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
 import { LoginThrottle } from './login-throttle.service';
 
 /** The dashboard at /admin and the JSON admin API at /admin/api (issue 4); 404 unless an admin secret is set. */
 @Module({
-  imports: [TokenPoolModule],
+  imports: [TokenPoolModule, SharedStateModule],
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
   controllers: [AdminPageController, AdminApiController, AdminEntryController],
-  providers: [AdminSecret, LoginThrottle, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
+  providers: [AdminSecret, LoginThrottle, AdminSigningKey, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
 })
 export class AdminModule {}

@@ -1,5 +1,10 @@
+import { SharedState } from '../common/shared-state/shared-state';
+import { AppConfig } from '../config/app-config';
 import { Clock } from '../token-pool/clock';
-import { FAILED_LOGIN_WINDOW_MS, LoginThrottle, MAX_FAILED_LOGINS } from './login-throttle.service';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminSecret } from './admin-secret.service';
+import type { AdminSessionStore } from './admin-session.store';
+import { FAILED_LOGIN_WINDOW_MS, LOCKED_ATTEMPT_INTERVAL_MS, LoginThrottle, MAX_FAILED_LOGINS } from './login-throttle.service';
 
 class ManualClock extends Clock {
   time = 1_700_000_000_000;
@@ -8,41 +13,68 @@ class ManualClock extends Clock {
   }
 }
 
-describe('LoginThrottle', () => {
+const SECRET = 'the-admin-secret';
+
+describe('LoginThrottle with AdminAuthService', () => {
   let clock: ManualClock;
-  let throttle: LoginThrottle;
+  let auth: AdminAuthService;
 
   beforeEach(() => {
     clock = new ManualClock();
-    throttle = new LoginThrottle(clock);
+    const throttle = new LoginThrottle(new SharedState(null, 'test:'), clock);
+    auth = new AdminAuthService(new AdminSecret(Object.assign(new AppConfig(), { adminKey: SECRET })), throttle, {} as AdminSessionStore);
   });
 
-  it('lets an address try until it has failed 5 times within 15 minutes', () => {
-    for (let failure = 0; failure < MAX_FAILED_LOGINS - 1; failure++) {
-      throttle.recordFailure('10.0.0.1');
-      clock.time += 1000;
-    }
-    expect(throttle.retryAfterSec('10.0.0.1')).toBe(0);
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.retryAfterSec('10.0.0.1')).toBe(FAILED_LOGIN_WINDOW_MS / 1000 - 4);
-    expect(throttle.retryAfterSec('10.0.0.2')).toBe(0);
+  const failTimes = async (address: string, times: number) => {
+    for (let i = 0; i < times; i++) expect(await auth.checkSecret(address, `guess-${i}`)).toEqual({ ok: false, reason: 'wrong_secret' });
+  };
+
+  it('answers wrong secrets as wrong until 5 within 15 minutes, then as throttled', async () => {
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+    expect(await auth.checkSecret('10.0.0.1', 'guess')).toEqual({ ok: false, reason: 'throttled', retryAfterSec: LOCKED_ATTEMPT_INTERVAL_MS / 1000 });
+    expect(await auth.checkSecret('10.0.0.2', 'guess')).toEqual({ ok: false, reason: 'wrong_secret' });
   });
 
-  it('forgets failures older than the window, one by one', () => {
+  it('lets the right secret in after the lock, and that clears the count', async () => {
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+    expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+  });
+
+  it('checks one attempt a minute while locked: a guesser is slowed, and cannot tell a checked guess from an unchecked one', async () => {
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+    const checkedWrong = await auth.checkSecret('10.0.0.1', 'guess');
+    // Within the minute even the right secret is refused unchecked, with the same answer as the wrong guess.
+    clock.time += 10_000;
+    const unchecked = await auth.checkSecret('10.0.0.1', SECRET);
+    expect(unchecked).toEqual({ ok: false, reason: 'throttled', retryAfterSec: 50 });
+    expect(Object.keys(checkedWrong)).toEqual(Object.keys(unchecked));
+    clock.time += 50_000;
+    expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
+  });
+
+  it('counts one IPv6 /64 as one network, and IPv4-mapped addresses as their IPv4', async () => {
+    for (let i = 0; i < MAX_FAILED_LOGINS; i++) await auth.checkSecret(`2001:db8:0:1::${i + 1}`, 'guess');
+    expect(await auth.checkSecret('2001:db8:0:1:abcd::9', 'guess')).toMatchObject({ reason: 'throttled' });
+    expect(await auth.checkSecret('2001:db8:0:2::1', 'guess')).toEqual({ ok: false, reason: 'wrong_secret' });
+
+    await failTimes('192.0.2.9', MAX_FAILED_LOGINS);
+    expect(await auth.checkSecret('::ffff:192.0.2.9', 'guess')).toMatchObject({ reason: 'throttled' });
+  });
+
+  it('forgets failures older than the window, one by one', async () => {
     for (let failure = 0; failure < MAX_FAILED_LOGINS; failure++) {
-      throttle.recordFailure('10.0.0.1');
+      await auth.checkSecret('10.0.0.1', 'guess');
       clock.time += 60_000;
     }
     clock.time += FAILED_LOGIN_WINDOW_MS - 5 * 60_000;
-    expect(throttle.retryAfterSec('10.0.0.1')).toBe(0);
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.retryAfterSec('10.0.0.1')).toBe(60);
+    expect(await auth.checkSecret('10.0.0.1', 'guess')).toEqual({ ok: false, reason: 'wrong_secret' });
+    expect(await auth.checkSecret('10.0.0.1', 'guess')).toMatchObject({ reason: 'throttled' });
   });
 
-  it('starts over after a success', () => {
-    for (let failure = 0; failure < MAX_FAILED_LOGINS - 1; failure++) throttle.recordFailure('10.0.0.1');
-    throttle.reset('10.0.0.1');
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.retryAfterSec('10.0.0.1')).toBe(0);
+  it('starts over after a success', async () => {
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS - 1);
+    expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
+    await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
   });
 });

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { PowModule } from '../pow/pow.module';
 import { AttachmentService } from './attachment.service';
 import { ChatController } from './chat.controller';
@@ -10,7 +11,7 @@ import { ModelsService } from './models.service';
 import { TokenCounter } from './token-counter';
 
 @Module({
-  imports: [AuthModule, PowModule],
+  imports: [AuthModule, PowModule, SharedStateModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
 })

@@ -60,7 +60,7 @@ export class ConversationService {
       const use = await this.credentials.acquire(credential, tried, request.chatgptAccountId);
       if (!use) throw poolExhausted(tried.size, lastError);
       if (use.poolAccountId) tried.add(use.poolAccountId);
-      const capped = this.modelCaps.refusal(use.fingerprintKey, request.model.slug);
+      const capped = await this.modelCaps.refusal(use.fingerprintKey, request.model.slug);
       if (capped) {
         if (!this.credentials.rotates(credential)) throw capped;
         lastError = capped;
@@ -75,7 +75,7 @@ export class ConversationService {
         lastError = error;
         const outcome = outcomeOf(error);
         if (outcome) await this.credentials.report(use, outcome);
-        if (outcome?.kind === 'rate_limited') this.modelCaps.record(use.fingerprintKey, request.model.slug, outcome.retryAfterSec);
+        if (outcome?.kind === 'rate_limited') await this.modelCaps.record(use.fingerprintKey, request.model.slug, outcome.retryAfterSec);
         const rotating = this.credentials.rotates(credential);
         // A refused account is only worth another attempt when the next one may be another account.
         const retry = isRetryable(error) && (rotating || !outcome);

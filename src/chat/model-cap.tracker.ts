@@ -2,46 +2,42 @@ import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
-
-const MAX_ENTRIES = 10_000;
+import type { KeyValueStore } from '../common/shared-state/key-value.store';
+import { SharedState } from '../common/shared-state/shared-state';
 
 /**
  * `ENABLE_LIMIT`: remembers when the upstream said an account's model cap resets (429 `clears_in`)
- * and refuses that account and model locally until then, instead of hammering the upstream.
+ * and refuses that account and model locally until then, instead of hammering the upstream. Kept in the
+ * shared state, so a cap one instance learnt holds for every instance on the same Redis.
  */
 @Injectable()
 export class ModelCapTracker {
-  private readonly limitedUntil = new Map<string, number>();
+  private readonly limitedUntil: KeyValueStore;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    shared: SharedState,
+  ) {
+    this.limitedUntil = shared.keyValues('model-cap');
+  }
 
   /** The 429 to answer when this account's cap on this model has not reset yet, else null. */
-  refusal(accountKey: string, slug: string): ApiError | null {
+  async refusal(accountKey: string, slug: string): Promise<ApiError | null> {
     if (!this.config.enableLimit) return null;
-    const key = keyOf(accountKey, slug);
-    const until = this.limitedUntil.get(key);
-    if (until === undefined) return null;
-    const remaining = Math.ceil((until - Date.now()) / 1000);
-    if (remaining <= 0) {
-      this.limitedUntil.delete(key);
-      return null;
-    }
+    const now = Date.now();
+    const until = Number(await this.limitedUntil.get(keyOf(accountKey, slug), now));
+    const remaining = Math.ceil((until - now) / 1000);
+    if (!until || remaining <= 0) return null;
     return ApiError.rateLimited(
       `Request limit exceeded for ${slug}. You can continue with the default model now, or try again after ${new Date(until).toISOString()}.`,
       remaining,
     );
   }
 
-  record(accountKey: string, slug: string, retryAfterSec: number | undefined): void {
+  async record(accountKey: string, slug: string, retryAfterSec: number | undefined): Promise<void> {
     if (!this.config.enableLimit || !retryAfterSec) return;
-    if (this.limitedUntil.size >= MAX_ENTRIES) this.prune();
-    this.limitedUntil.set(keyOf(accountKey, slug), Date.now() + retryAfterSec * 1000);
-  }
-
-  private prune(): void {
     const now = Date.now();
-    for (const [key, until] of this.limitedUntil) if (until <= now) this.limitedUntil.delete(key);
-    if (this.limitedUntil.size >= MAX_ENTRIES) this.limitedUntil.clear();
+    await this.limitedUntil.set(keyOf(accountKey, slug), String(now + retryAfterSec * 1000), now, retryAfterSec * 1000);
   }
 }
 

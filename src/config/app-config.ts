@@ -39,6 +39,7 @@ export class AppConfig {
   @IsString() dataDir = './data';
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] }) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
+  @IsInt() @Min(100) @Max(60_000) redisCommandTimeoutMs = 2_000;
 
   // --- security
   @IsOptional() @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
@@ -46,6 +47,7 @@ export class AppConfig {
   @IsString({ each: true }) authorization: string[] = [];
   @IsOptional() @IsString() @MinLength(1) authKey?: string;
   @IsOptional() @IsString() @MinLength(8, { message: 'must be at least 8 characters' }) adminKey?: string;
+  @IsOptional() @IsString() @MinLength(32, { message: 'must be at least 32 characters' }) sessionSecret?: string;
 
   // --- upstream
   @IsUrl(URL_OPTIONS, { each: true }) chatgptBaseUrl: string[] = ['https://chatgpt.com'];
@@ -112,10 +114,12 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   dataDir: { env: 'DATA_DIR', kind: 'string' },
   redisUrl: { env: 'REDIS_URL', kind: 'string' },
   redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },
+  redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'int' },
   apiPrefix: { env: 'API_PREFIX', kind: 'string' },
   authorization: { env: 'AUTHORIZATION', kind: 'list' },
   authKey: { env: 'AUTH_KEY', kind: 'string' },
   adminKey: { env: 'ADMIN_KEY', kind: 'string' },
+  sessionSecret: { env: 'SESSION_SECRET', kind: 'string' },
   chatgptBaseUrl: { env: 'CHATGPT_BASE_URL', kind: 'list' },
   authBaseUrl: { env: 'AUTH_BASE_URL', kind: 'string' },
   refreshClientId: { env: 'REFRESH_CLIENT_ID', kind: 'string' },

@@ -11,7 +11,7 @@ export class ConfigError extends Error {
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'y', 't', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'n', 'f', 'off']);
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-const SECRET_VARIABLES = new Set(['AUTHORIZATION', 'AUTH_KEY', 'ADMIN_KEY', 'API_PREFIX', 'REDIS_URL', 'PROXY_URL']);
+const SECRET_VARIABLES = new Set(['AUTHORIZATION', 'AUTH_KEY', 'ADMIN_KEY', 'API_PREFIX', 'REDIS_URL', 'PROXY_URL', 'SESSION_SECRET']);
 
 function shownValue(env: string, raw: string): string {
   return SECRET_VARIABLES.has(env) ? '<hidden>' : JSON.stringify(raw);

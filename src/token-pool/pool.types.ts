@@ -95,6 +95,13 @@ export interface SeedView {
   conversations: number;
 }
 
+/** What `/readyz` reports once the store has answered. */
+export interface PoolReadiness {
+  store: 'file' | 'redis';
+  accounts: AccountCounts;
+  seeds: number;
+}
+
 export interface RefreshSummary {
   attempted: number;
   refreshed: number;

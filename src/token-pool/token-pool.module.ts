@@ -1,4 +1,6 @@
 import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { SharedState } from '../common/shared-state/shared-state';
+import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { AppConfig } from '../config/app-config';
 import { Clock, SystemClock } from './clock';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -7,21 +9,22 @@ import { FileAccountStore } from './stores/file-account-store';
 import { RedisAccountStore } from './stores/redis-account-store';
 import { TokenPoolService } from './token-pool.service';
 
-/** The adapter the configuration asks for: Redis when `REDIS_URL` is set, else files under `DATA_DIR`. */
-export async function createAccountStore(config: AppConfig, clock: Clock): Promise<AccountStore> {
+/** The adapter the configuration asks for: Redis when `REDIS_URL` is set (on the process's one connection), else files under `DATA_DIR`. */
+export async function createAccountStore(config: AppConfig, clock: Clock, shared: SharedState): Promise<AccountStore> {
   const logger = new Logger('AccountStore');
-  const store = config.redisUrl
-    ? new RedisAccountStore({ url: config.redisUrl, prefix: config.redisPrefix })
+  const store = shared.connection
+    ? new RedisAccountStore({ connection: shared.connection, prefix: config.redisPrefix })
     : new FileAccountStore({ dataDir: config.dataDir, now: () => clock.now() });
   await store.open();
-  logger.log(config.redisUrl ? `Accounts in Redis under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
+  logger.log(shared.connection ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
   return store;
 }
 
 @Module({
+  imports: [SharedStateModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
-    { provide: ACCOUNT_STORE, inject: [AppConfig, Clock], useFactory: createAccountStore },
+    { provide: ACCOUNT_STORE, inject: [AppConfig, Clock, SharedState], useFactory: createAccountStore },
     RefreshTokenExchanger,
     TokenPoolService,
   ],

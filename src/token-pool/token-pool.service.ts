@@ -12,6 +12,7 @@ import type {
   AccountRecord,
   AccountState,
   AccountView,
+  PoolReadiness,
   RefreshSummary,
   SeedRecord,
   SeedView,
@@ -183,6 +184,16 @@ export class TokenPoolService {
       counts[effectiveState(record, now)]++;
     }
     return counts;
+  }
+
+  /**
+   * For `/readyz`: the store answers (else `StoreUnavailableError`), and what the pool holds: accounts by
+   * state and the number of seeds.
+   */
+  async readiness(): Promise<PoolReadiness> {
+    await this.store.ping();
+    const [accounts, seeds] = await Promise.all([this.counts(), this.store.listSeeds()]);
+    return { store: this.store.kind, accounts, seeds: seeds.length };
   }
 
   async remove(id: string): Promise<boolean> {

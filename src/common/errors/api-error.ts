@@ -68,6 +68,11 @@ export class ApiError extends HttpException {
     return new ApiError(503, 'server_error', 'no_available_account', 'No account in the pool is available right now. Try again later.');
   }
 
+  /** The account store did not answer in time (`StoreUnavailableError`); `store` names it without credentials. */
+  static storeUnavailable(store: string): ApiError {
+    return new ApiError(503, 'server_error', 'store_unavailable', `The account store (${store}) is not answering; try again shortly.`, { retryAfter: 5 });
+  }
+
   static upstream(status: number, code: string, message: string, upstream: ApiErrorOptions['upstream']): ApiError {
     return new ApiError(status, 'upstream_error', code, message, { upstream });
   }

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { ApiError, ApiErrorBody, ApiErrorType, errorBody } from '../errors/api-error';
+import { StoreUnavailableError } from '../errors/store-unavailable.error';
 
 const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
   401: 'authentication_error',
@@ -44,6 +45,11 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
   private toErrorResponse(exception: unknown, request: Request): { status: number; body: ApiErrorBody; retryAfter?: number } {
     if (exception instanceof ApiError) {
       return { status: exception.getStatus(), body: exception.body, retryAfter: exception.details.retryAfter };
+    }
+    if (exception instanceof StoreUnavailableError) {
+      this.logger.warn(`${request.method} ${request.path}: ${exception.message}`);
+      const error = ApiError.storeUnavailable(exception.store);
+      return { status: error.getStatus(), body: error.body, retryAfter: error.details.retryAfter };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError, errorBody } from '../errors/api-error';
+import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { secretsEqual } from '../util/secrets';
 import type { PrefixGuessThrottle } from './prefix-guess.throttle';
 
@@ -28,22 +29,31 @@ const API_PATH = /^\/v1(?:[/?]|$)/;
  * prefixed path is rewritten for the router and the bare one answers 404.
  */
 export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGuessThrottle) {
-  return (request: Request, response: Response, next: NextFunction): void => {
+  return async (request: Request, response: Response, next: NextFunction): Promise<void> => {
     if (!prefix) return next();
     const match = /^\/([^/?]+)(\/v1(?:[/?].*)?)$/.exec(request.url);
     if (match) {
       const address = request.ip ?? request.socket.remoteAddress ?? '';
-      if (guesses.isLocked(address)) {
-        const error = ApiError.rateLimited('Too many requests with a wrong path prefix; try again later.', guesses.retryAfterSec(address));
-        response.setHeader('Retry-After', String(error.details.retryAfter));
-        response.status(429).json(error.body);
+      try {
+        const lockedFor = await guesses.retryAfterSec(address);
+        if (lockedFor > 0) {
+          const error = ApiError.rateLimited('Too many requests with a wrong path prefix; try again later.', lockedFor);
+          response.setHeader('Retry-After', String(error.details.retryAfter));
+          response.status(429).json(error.body);
+          return;
+        }
+        if (secretsEqual(match[1], prefix)) {
+          request.url = match[2];
+          return next();
+        }
+        await guesses.recordMiss(address);
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) return next(error);
+        const unavailable = ApiError.storeUnavailable(error.store);
+        response.setHeader('Retry-After', String(unavailable.details.retryAfter));
+        response.status(503).json(unavailable.body);
         return;
       }
-      if (secretsEqual(match[1], prefix)) {
-        request.url = match[2];
-        return next();
-      }
-      guesses.recordMiss(address);
     }
     if (API_PATH.test(request.url)) {
       response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'not_found'));

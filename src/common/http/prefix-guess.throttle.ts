@@ -1,25 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { AttemptWindow } from '../util/attempt-window';
+import type { AttemptWindow } from '../shared-state/attempt-window';
+import { SharedState } from '../shared-state/shared-state';
+import { clientNetwork } from './client-network';
 
 /**
  * `API_PREFIX` is a secret in the path (and the admin secret when `ADMIN_KEY` is unset), so wrong prefixes
- * are guesses: after 20 within 15 minutes an address is refused on prefixed paths, even with the right prefix,
- * so that a guesser cannot tell when it has found it.
+ * are guesses: after 20 within 15 minutes a client network (see `clientNetwork`) is refused on prefixed
+ * paths, even with the right prefix, so that a guesser cannot tell when it has found it. Counted across
+ * instances with `REDIS_URL`.
  */
 @Injectable()
 export class PrefixGuessThrottle {
-  private readonly misses = new AttemptWindow({ max: 20, windowMs: 15 * 60_000, maxKeys: 10_000 });
+  private readonly misses: AttemptWindow;
 
-  isLocked(address: string): boolean {
-    return this.retryAfterSec(address) > 0;
+  constructor(shared: SharedState) {
+    this.misses = shared.attemptWindow('prefix-guess', { max: 20, windowMs: 15 * 60_000 });
   }
 
-  /** Seconds until a locked address may try again; 0 when it is not locked. */
-  retryAfterSec(address: string): number {
-    return this.misses.retryAfterSec(address, Date.now());
+  async isLocked(address: string): Promise<boolean> {
+    return (await this.retryAfterSec(address)) > 0;
   }
 
-  recordMiss(address: string): void {
-    this.misses.record(address, Date.now());
+  /** Seconds until a locked network may try again; 0 when it is not locked. */
+  retryAfterSec(address: string): Promise<number> {
+    return this.misses.retryAfterSec(clientNetwork(address), Date.now());
+  }
+
+  recordMiss(address: string): Promise<void> {
+    return this.misses.record(clientNetwork(address), Date.now());
   }
 }

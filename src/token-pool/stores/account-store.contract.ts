@@ -1,4 +1,5 @@
 import type { AccountRecord, SeedRecord } from '../pool.types';
+import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import type { AccountStore } from './account-store';
 
 /**
@@ -7,6 +8,8 @@ import type { AccountStore } from './account-store';
  */
 export interface StoreHarness {
   open(): Promise<AccountStore>;
+  /** Takes the store's backend away under it (Redis connection dropped, data folder deleted). */
+  makeUnavailable(store: AccountStore): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -38,6 +41,17 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
     afterEach(async () => {
       for (const instance of opened.splice(0)) await instance.close();
       await harness.cleanup();
+    });
+
+    it('answers a ping while it is up', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+      expect(['file', 'redis']).toContain(store.kind);
+    });
+
+    it('rejects a ping with StoreUnavailableError once its backend is gone', async () => {
+      await store.addAccounts([account('a', 1)]);
+      await harness.makeUnavailable(store);
+      await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
     });
 
     it('starts empty', async () => {

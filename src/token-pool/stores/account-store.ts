@@ -18,9 +18,16 @@ export interface LockOptions {
  * another instance could have changed.
  */
 export interface AccountStore {
+  /** Which adapter this is, for `/readyz` and logs. */
+  readonly kind: 'file' | 'redis';
   /** Loads or connects; throws when the stored data cannot be read (the app must not start over it). */
   open(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Resolves when the store answers now; rejects with `StoreUnavailableError` when it does not (Redis down
+   * or stalled, data folder gone or read-only). Every other method fails the same way in that case.
+   */
+  ping(): Promise<void>;
 
   /** Every account, ordered by `addedAt` then `id`. */
   listAccounts(): Promise<AccountRecord[]>;

@@ -15,6 +15,7 @@ describeAccountStoreContract('FileAccountStore', async () => {
       await store.open();
       return store;
     },
+    makeUnavailable: () => rm(dataDir, { recursive: true, force: true }),
     cleanup: () => rm(dataDir, { recursive: true, force: true }),
   };
 });

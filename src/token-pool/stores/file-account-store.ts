@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
@@ -48,6 +50,7 @@ export class CorruptDataFileError extends Error {
  * serialized through one queue, so a crash leaves either the old or the new file, never a torn one.
  */
 export class FileAccountStore implements AccountStore {
+  readonly kind = 'file';
   private readonly logger = new Logger(FileAccountStore.name);
   private readonly dir: string;
   private readonly now: () => number;
@@ -72,6 +75,16 @@ export class FileAccountStore implements AccountStore {
 
   async close(): Promise<void> {
     await this.queue;
+  }
+
+  /** The loaded copy serves reads; what can fail is the next write, so the folder must still be writable. */
+  async ping(): Promise<void> {
+    await this.open();
+    try {
+      await access(this.dir, constants.W_OK);
+    } catch (error) {
+      throw new StoreUnavailableError(`files under ${this.dir}`, error);
+    }
   }
 
   async listAccounts(): Promise<AccountRecord[]> {

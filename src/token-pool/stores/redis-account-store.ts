@@ -1,12 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import type { RedisConnection } from '../../common/shared-state/redis-connection';
 import { byAddedAt } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
 export interface RedisAccountStoreOptions {
-  url: string;
+  /** The process's one connection; its owner opens and closes it. */
+  connection: RedisConnection;
   /** Every key starts with it, so that several deployments can share one Redis. */
   prefix: string;
 }
@@ -39,13 +41,13 @@ const MAX_UPDATE_ATTEMPTS = 50;
  * by one instance is what the next read anywhere returns.
  */
 export class RedisAccountStore implements AccountStore {
+  readonly kind = 'redis';
   private readonly logger = new Logger(RedisAccountStore.name);
-  private readonly redis: Redis;
+  private readonly connection: RedisConnection;
   private readonly keys: { accounts: string; seeds: string; meta: string; cursor: string; lockPrefix: string };
 
   constructor(options: RedisAccountStoreOptions) {
-    this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    this.redis.on('error', (error: Error) => this.logger.warn(`Redis: ${error.message}`));
+    this.connection = options.connection;
     const prefix = options.prefix;
     this.keys = {
       accounts: `${prefix}accounts`,
@@ -56,35 +58,31 @@ export class RedisAccountStore implements AccountStore {
     };
   }
 
-  async open(): Promise<void> {
-    try {
-      if (this.redis.status === 'wait') await this.redis.connect();
-      await this.redis.ping();
-    } catch (error) {
-      this.redis.disconnect();
-      throw new Error(`Redis is unreachable: ${(error as Error).message}`);
-    }
+  open(): Promise<void> {
+    return this.connection.open();
   }
 
-  async close(): Promise<void> {
-    if (this.redis.status === 'end') return;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+  /** The connection is shared with the rest of the process: its owner closes it. */
+  async close(): Promise<void> {}
+
+  ping(): Promise<void> {
+    return this.connection.ping();
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
-    const values = await this.redis.hvals(this.keys.accounts);
+    const values = await this.run((redis) => redis.hvals(this.keys.accounts));
     return values.map((value) => JSON.parse(value) as AccountRecord).sort(byAddedAt);
   }
 
   async getAccount(id: string): Promise<AccountRecord | null> {
-    const value = await this.redis.hget(this.keys.accounts, id);
+    const value = await this.run((redis) => redis.hget(this.keys.accounts, id));
     return value === null ? null : (JSON.parse(value) as AccountRecord);
   }
 
   async addAccounts(records: readonly AccountRecord[]): Promise<void> {
     if (records.length === 0) return;
     const fields = records.flatMap((record) => [record.id, JSON.stringify(record)]);
-    await this.redis.eval(ADD_MISSING_FIELDS, 1, this.keys.accounts, ...fields);
+    await this.run((redis) => redis.eval(ADD_MISSING_FIELDS, 1, this.keys.accounts, ...fields));
   }
 
   updateAccount(id: string, mutate: (current: AccountRecord) => AccountRecord | undefined): Promise<AccountRecord | null> {
@@ -96,25 +94,25 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async removeAccount(id: string): Promise<boolean> {
-    return (await this.redis.hdel(this.keys.accounts, id)) > 0;
+    return (await this.run((redis) => redis.hdel(this.keys.accounts, id))) > 0;
   }
 
   async clearAccounts(): Promise<number> {
-    const [[, count]] = (await this.redis.multi().hlen(this.keys.accounts).del(this.keys.accounts).exec()) as [[Error | null, number], unknown];
+    const [[, count]] = (await this.run((redis) => redis.multi().hlen(this.keys.accounts).del(this.keys.accounts).exec())) as [[Error | null, number], unknown];
     return count;
   }
 
   nextCursor(): Promise<number> {
-    return this.redis.incr(this.keys.cursor);
+    return this.run((redis) => redis.incr(this.keys.cursor));
   }
 
   async listSeeds(): Promise<SeedRecord[]> {
-    const entries = await this.redis.hgetall(this.keys.seeds);
+    const entries = await this.run((redis) => redis.hgetall(this.keys.seeds));
     return Object.entries(entries).map(([seed, value]) => ({ ...(JSON.parse(value) as SeedRecord), seed }));
   }
 
   async getSeed(seed: string): Promise<SeedRecord | null> {
-    const value = await this.redis.hget(this.keys.seeds, seed);
+    const value = await this.run((redis) => redis.hget(this.keys.seeds, seed));
     return value === null ? null : { ...(JSON.parse(value) as SeedRecord), seed };
   }
 
@@ -126,45 +124,50 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async removeSeed(seed: string): Promise<boolean> {
-    return (await this.redis.hdel(this.keys.seeds, seed)) > 0;
+    return (await this.run((redis) => redis.hdel(this.keys.seeds, seed))) > 0;
   }
 
   getMeta(key: string): Promise<string | null> {
-    return this.redis.hget(this.keys.meta, key);
+    return this.run((redis) => redis.hget(this.keys.meta, key));
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.redis.hset(this.keys.meta, key, value);
+    await this.run((redis) => redis.hset(this.keys.meta, key, value));
   }
 
   async withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
     const key = `${this.keys.lockPrefix}${name}`;
     const owner = randomBytes(16).toString('hex');
-    const acquired = await acquireWithin(async () => (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK', options.waitMs ?? 0);
+    const acquired = await acquireWithin(async () => (await this.run((redis) => redis.set(key, owner, 'PX', ttlMs, 'NX'))) === 'OK', options.waitMs ?? 0);
     if (!acquired) return { acquired: false };
     // Keeps the lock while fn runs longer than ttlMs; the TTL only frees it when this process dies.
     const renewal = setInterval(() => {
-      this.redis.eval(RENEW_LOCK, 1, key, owner, ttlMs).catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
+      this.connection.client.eval(RENEW_LOCK, 1, key, owner, ttlMs).catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
     }, Math.max(50, Math.floor(ttlMs / 3)));
     renewal.unref();
     try {
       return { acquired: true, value: await fn() };
     } finally {
       clearInterval(renewal);
-      await this.redis.eval(RELEASE_LOCK, 1, key, owner).catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
+      await this.connection.client.eval(RELEASE_LOCK, 1, key, owner).catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
     }
+  }
+
+  /** Every command goes through here, so that a down or stalled Redis becomes a `StoreUnavailableError`. */
+  private run<T>(commands: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.connection.run(commands);
   }
 
   /** Optimistic read-modify-write of one hash field, retried while another writer got there first. */
   private async compareAndSet<T extends object>(hash: string, field: string, mutate: (current: T | null) => T | undefined, mayCreate: boolean): Promise<T | null> {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      const raw = await this.redis.hget(hash, field);
+      const raw = await this.run((redis) => redis.hget(hash, field));
       if (raw === null && !mayCreate) return null;
       const current = raw === null ? null : (JSON.parse(raw) as T);
       const next = mutate(current === null ? null : structuredClone(current));
       if (!next) return current;
       const serialized = JSON.stringify(next);
-      if ((await this.redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized)) === 1) return JSON.parse(serialized) as T;
+      if ((await this.run((redis) => redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized))) === 1) return JSON.parse(serialized) as T;
     }
     throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
   }

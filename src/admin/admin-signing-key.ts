@@ -1,0 +1,63 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
+import { SharedState } from '../common/shared-state/shared-state';
+import { AppConfig } from '../config/app-config';
+
+/** Under `DATA_DIR` when there is neither `SESSION_SECRET` nor Redis. */
+export const SIGNING_KEY_FILE = 'admin-session.key';
+const SIGNING_KEY_BYTES = 32;
+
+/**
+ * The key that signs admin session cookies. It must be the same in every instance and survive restarts, so
+ * it is never a per-process random: `SESSION_SECRET` when set; else one made once and kept in the store
+ * (Redis: set only if absent, so concurrent first starts agree; files: `DATA_DIR/admin-session.key`, 0600).
+ * Read on first use, so an app without an admin never creates it.
+ */
+@Injectable()
+export class AdminSigningKey {
+  private loading?: Promise<Buffer>;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly shared: SharedState,
+  ) {}
+
+  get(): Promise<Buffer> {
+    this.loading ??= this.load().catch((error: unknown) => {
+      this.loading = undefined;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  private async load(): Promise<Buffer> {
+    if (this.config.sessionSecret) return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest();
+    const fresh = randomBytes(SIGNING_KEY_BYTES).toString('base64');
+    if (this.shared.connection) return Buffer.from(await this.shared.keyValues('admin').setIfAbsent('signing-key', fresh), 'base64');
+    return Buffer.from(await this.fromFile(fresh), 'base64');
+  }
+
+  private async fromFile(fresh: string): Promise<string> {
+    const path = join(this.config.dataDir, SIGNING_KEY_FILE);
+    try {
+      await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 });
+      const file = await open(path, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'EEXIST') return null;
+        throw error;
+      });
+      if (!file) return (await readFile(path, 'utf8')).trim();
+      try {
+        await file.writeFile(`${fresh}\n`);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      return fresh;
+    } catch (error) {
+      throw new StoreUnavailableError(`files under ${this.config.dataDir}`, error);
+    }
+  }
+}

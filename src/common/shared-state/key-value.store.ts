@@ -1,0 +1,85 @@
+import type { RedisConnection } from './redis-connection';
+
+/**
+ * Small string values with an optional time to live (admin sessions, model caps). In memory for one
+ * instance; in Redis (`REDIS_URL`) so that every instance sees the same values.
+ */
+export interface KeyValueStore {
+  get(key: string, now: number): Promise<string | null>;
+  /** `ttlMs` undefined keeps the value until it is deleted. */
+  set(key: string, value: string, now: number, ttlMs?: number): Promise<void>;
+  /** Stores `value` unless the key already holds one; resolves to the value the key holds afterwards. */
+  setIfAbsent(key: string, value: string): Promise<string>;
+  delete(key: string): Promise<void>;
+}
+
+/** Bounded by `maxEntries`: past it, expired values go first, then the oldest written. */
+export class MemoryKeyValueStore implements KeyValueStore {
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  async get(key: string, now: number): Promise<string | null> {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= now) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry.value;
+  }
+
+  async set(key: string, value: string, now: number, ttlMs?: number): Promise<void> {
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    if (this.entries.size > this.maxEntries) this.evict(now);
+  }
+
+  async setIfAbsent(key: string, value: string): Promise<string> {
+    const current = this.entries.get(key);
+    if (current && current.expiresAt === Infinity) return current.value;
+    this.entries.set(key, { value, expiresAt: Infinity });
+    return value;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  private evict(now: number): void {
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
+const SET_IF_ABSENT = `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`;
+
+/** Redis keeps the time to live itself (`PX`), so `now` is not needed here. */
+export class RedisKeyValueStore implements KeyValueStore {
+  constructor(
+    private readonly connection: RedisConnection,
+    /** Key prefix of this namespace, e.g. `flowgpt:admin-session:`. */
+    private readonly prefix: string,
+  ) {}
+
+  get(key: string): Promise<string | null> {
+    return this.connection.run((redis) => redis.get(this.prefix + key));
+  }
+
+  async set(key: string, value: string, _now: number, ttlMs?: number): Promise<void> {
+    const ttl = ttlMs === undefined ? undefined : Math.max(1, Math.ceil(ttlMs));
+    await this.connection.run((redis) => (ttl === undefined ? redis.set(this.prefix + key, value) : redis.set(this.prefix + key, value, 'PX', ttl)));
+  }
+
+  async setIfAbsent(key: string, value: string): Promise<string> {
+    return (await this.connection.run((redis) => redis.eval(SET_IF_ABSENT, 1, this.prefix + key, value))) as string;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.connection.run((redis) => redis.del(this.prefix + key));
+  }
+}

@@ -1,0 +1,110 @@
+import { Logger } from '@nestjs/common';
+import { Redis, ReplyError } from 'ioredis';
+import { StoreUnavailableError } from '../errors/store-unavailable.error';
+
+export interface RedisConnectionOptions {
+  url: string;
+  /** How long one command may go unanswered before it fails (a stalled or stopped server). */
+  commandTimeoutMs: number;
+}
+
+/** Replies that mean "the server cannot serve right now", not "this command is wrong". */
+const UNAVAILABLE_REPLIES = /^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+const MAX_RECONNECT_DELAY_MS = 1_000;
+
+/**
+ * ioredis reports a timeout, a closed connection or a refused write as a plain `Error` (or an
+ * `AbortError` such as `MaxRetriesPerRequestError`); socket errors carry a `code`. A `ReplyError` is the
+ * server's answer: only some of them mean it cannot serve now. A `TypeError` and the like are bugs, not outages.
+ */
+function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof ReplyError) return UNAVAILABLE_REPLIES.test((error as Error).message);
+  if (!(error instanceof Error)) return false;
+  return error.constructor === Error || error.name === 'AbortError' || error.name === 'MaxRetriesPerRequestError' || 'code' in error;
+}
+
+/** `redis://user:password@host:port/db` → `redis://***@host:port/db`: safe for logs and client messages. */
+export function maskRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const auth = parsed.username || parsed.password ? '***@' : '';
+    return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return 'redis://<unparsable URL>';
+  }
+}
+
+/**
+ * The one Redis connection of this process (`REDIS_URL`), shared by the account store, admin sessions,
+ * throttles and model caps. A Redis that is down or stalled must cost a request a few seconds at most:
+ * - every command fails after `commandTimeoutMs` without an answer (a stopped server keeps the socket open);
+ * - while the connection is down, commands fail at once instead of queueing (no offline queue), and
+ *   commands cut off by a lost connection are failed, not replayed later behind the caller's back;
+ * - ioredis keeps reconnecting (at most a second apart), so service resumes by itself.
+ * `run` turns these failures into `StoreUnavailableError`.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  /** Names the server without credentials. */
+  readonly description: string;
+  private readonly logger = new Logger('Redis');
+  private lastWarning = '';
+
+  constructor(options: RedisConnectionOptions) {
+    this.description = `Redis at ${maskRedisUrl(options.url)}`;
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    });
+    this.client.on('error', (error: Error) => {
+      // A down server repeats the same error on every reconnect attempt: say it once.
+      if (error.message === this.lastWarning) return;
+      this.lastWarning = error.message;
+      this.logger.warn(`${this.description}: ${error.message}`);
+    });
+    this.client.on('ready', () => {
+      if (this.lastWarning) this.logger.log(`${this.description} answers again`);
+      this.lastWarning = '';
+    });
+  }
+
+  /** Connects and checks the server answers; throws when it does not (the app must not start without its store). */
+  async open(): Promise<void> {
+    try {
+      if (this.client.status === 'wait') await this.client.connect();
+      await this.client.ping();
+    } catch (error) {
+      this.client.disconnect();
+      throw new Error(`${this.description} is unreachable: ${(error as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'end') return;
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /** Runs Redis commands; a server that is down, stalled or not ready yet becomes a `StoreUnavailableError`. */
+  async run<T>(commands: (redis: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await commands(this.client);
+    } catch (error) {
+      throw this.unavailable(error) ?? error;
+    }
+  }
+
+  /** The `StoreUnavailableError` an error from a command stands for, or undefined when it is a real error of the command. */
+  unavailable(error: unknown): StoreUnavailableError | undefined {
+    if (error instanceof StoreUnavailableError) return error;
+    return isConnectionFailure(error) ? new StoreUnavailableError(this.description, error) : undefined;
+  }
+
+  async ping(): Promise<void> {
+    await this.run((redis) => redis.ping());
+  }
+}

@@ -1,0 +1,99 @@
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { StoreUnavailableError } from '../errors/store-unavailable.error';
+import { maskRedisUrl, RedisConnection } from './redis-connection';
+import { SharedState } from './shared-state';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const T0 = 1_700_000_000_000;
+
+/** The same behaviour in memory and in Redis; `pair()` gives two views of one state (two instances on Redis). */
+describe.each([
+  ['memory', false],
+  ['redis', true],
+])('SharedState (%s)', (_name, useRedis) => {
+  const prefix = `flowgpt-test:${randomBytes(6).toString('hex')}:`;
+  const connections: RedisConnection[] = [];
+  const open = async () => {
+    if (!useRedis) return new SharedState(null, prefix);
+    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
+    await connection.open();
+    connections.push(connection);
+    return new SharedState(connection, prefix);
+  };
+  const pair = async (): Promise<[SharedState, SharedState]> => {
+    const first = await open();
+    return [first, useRedis ? await open() : first];
+  };
+
+  afterAll(async () => {
+    for (const connection of connections) await connection.close();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('stores values with a time to live, and sets a value only once with setIfAbsent', async () => {
+    const [a, b] = await pair();
+    const kv = a.keyValues('kv');
+    await kv.set('k', 'v', T0, 60_000);
+    expect(await b.keyValues('kv').get('k', T0 + 1)).toBe('v');
+    expect(await b.keyValues('other').get('k', T0 + 1)).toBeNull();
+    await b.keyValues('kv').delete('k');
+    expect(await kv.get('k', T0 + 1)).toBeNull();
+    expect(await kv.setIfAbsent('once', 'first')).toBe('first');
+    expect(await b.keyValues('kv').setIfAbsent('once', 'second')).toBe('first');
+  });
+
+  it('forgets a value once its time to live has passed', async () => {
+    const [a] = await pair();
+    const kv = a.keyValues('ttl');
+    await kv.set('k', 'v', Date.now(), 50);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await kv.get('k', Date.now())).toBeNull();
+  });
+
+  it('counts attempts in a sliding window across instances', async () => {
+    const [a, b] = await pair();
+    const limits = { max: 3, windowMs: 60_000 };
+    const one = a.attemptWindow('w', limits);
+    const two = b.attemptWindow('w', limits);
+    await one.record('net', T0);
+    await two.record('net', T0 + 1_000);
+    expect(await one.retryAfterSec('net', T0 + 2_000)).toBe(0);
+    expect(await two.tryRecord('net', T0 + 2_000)).toBe(0);
+    expect(await one.retryAfterSec('net', T0 + 2_000)).toBe(58);
+    // A refused tryRecord counts nothing; a record always counts.
+    expect(await one.tryRecord('net', T0 + 3_000)).toBe(57);
+    expect(await two.retryAfterSec('net', T0 + 60_001)).toBe(0);
+    expect(await two.retryAfterSec('other', T0)).toBe(0);
+    await one.reset('net');
+    expect(await two.retryAfterSec('net', T0 + 3_000)).toBe(0);
+  });
+
+  it('lets only one of many concurrent tryRecords take the last slot', async () => {
+    const [a, b] = await pair();
+    const windows = [a.attemptWindow('race', { max: 1, windowMs: 60_000 }), b.attemptWindow('race', { max: 1, windowMs: 60_000 })];
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => windows[i % 2].tryRecord('net', T0)));
+    expect(results.filter((wait) => wait === 0)).toHaveLength(1);
+  });
+});
+
+describe('RedisConnection', () => {
+  it('hides credentials when it names the server', () => {
+    expect(maskRedisUrl('redis://user:hunter2@cache.internal:6380/2')).toBe('redis://***@cache.internal:6380/2');
+    expect(maskRedisUrl('rediss://:hunter2@cache:6379')).toBe('rediss://***@cache:6379');
+    expect(maskRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('turns a lost connection into StoreUnavailableError, and keeps a wrong command a plain error', async () => {
+    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
+    await connection.open();
+    await expect(connection.run((redis) => redis.eval('return redis.call("NOSUCHCOMMAND")', 0))).rejects.not.toBeInstanceOf(StoreUnavailableError);
+    connection.client.disconnect();
+    const failure = connection.run((redis) => redis.get('anything'));
+    await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(failure).rejects.toThrow('Redis at redis://127.0.0.1:6379 is not answering');
+  });
+});
