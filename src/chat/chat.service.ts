@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AnswerAssembler, AnswerEvent } from './answer-assembler';
@@ -48,6 +49,7 @@ export class ChatService {
     private readonly upstream: UpstreamClient,
     private readonly attachments: AttachmentService,
     private readonly counter: TokenCounter,
+    private readonly openStreams: OpenStreams,
   ) {}
 
   async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
@@ -81,7 +83,7 @@ export class ChatService {
     const chat = this.prepare(request);
     const started = await this.start(request, credential, chat, signal);
     const assembler = this.assembler(request, chat, started);
-    const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs);
+    const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
     let finishReason: 'stop' | 'length' | null = null;
     try {
       await out.delta({ role: 'assistant', content: '' });
