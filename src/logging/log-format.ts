@@ -7,6 +7,8 @@ export const PINO_LEVEL: Record<LogLevelName, Level> = { error: 'error', warn: '
 
 /** Fields every line has; the text format prints them in its fixed prefix instead of as `key=value`. */
 const PREFIX_FIELDS = new Set(['level', 'time', 'msg', 'context', 'err']);
+/** A request line's message already says these (`GET /v1/models 200 12ms`). */
+const REQUEST_MESSAGE_FIELDS = new Set([...PREFIX_FIELDS, 'method', 'route', 'status', 'durationMs']);
 
 /** pino options shared by both formats: string levels, ISO times, no pid/hostname noise. */
 export function pinoOptions(level: LogLevelName): LoggerOptions {
@@ -38,8 +40,9 @@ export function formatTextLine(line: string): string {
   const level = String(entry.level ?? 'info').toUpperCase().padEnd(5);
   const context = typeof entry.context === 'string' ? `[${entry.context}] ` : '';
   const message = typeof entry.msg === 'string' ? entry.msg : '';
+  const inMessage = 'durationMs' in entry ? REQUEST_MESSAGE_FIELDS : PREFIX_FIELDS;
   const extras = Object.entries(entry)
-    .filter(([key, value]) => !PREFIX_FIELDS.has(key) && value !== undefined)
+    .filter(([key, value]) => !inMessage.has(key) && value !== undefined)
     .map(([key, value]) => `${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`);
   const err = entry.err as { message?: unknown; stack?: unknown } | undefined;
   const errorText = err ? ` ${typeof err.stack === 'string' ? err.stack : String(err.message)}` : '';

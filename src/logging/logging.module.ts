@@ -5,7 +5,7 @@ import { trackRequestFacts } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { AppLogger } from './app-logger';
 import { logDestination, pinoOptions } from './log-format';
-import { requestLogFields, requestLogMessage } from './request-log';
+import { EVERY_PATH, requestLogFields, requestLogMessage } from './request-log';
 
 /**
  * Structured logs through pino (`LOG_LEVEL`, `LOG_FORMAT`): Nest's logger goes through it (`AppLogger`), and
@@ -36,7 +36,7 @@ import { requestLogFields, requestLogMessage } from './request-log';
           },
           logDestination(config.logFormat),
         ],
-        forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
+        forRoutes: [{ path: EVERY_PATH, method: RequestMethod.ALL }],
       }),
     }),
   ],
@@ -45,6 +45,6 @@ import { requestLogFields, requestLogMessage } from './request-log';
 })
 export class LoggingModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(trackRequestFacts).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+    consumer.apply(trackRequestFacts).forRoutes({ path: EVERY_PATH, method: RequestMethod.ALL });
   }
 }

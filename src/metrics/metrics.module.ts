@@ -1,7 +1,7 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { AdminModule } from '../admin/admin.module';
-import { routeOf } from '../logging/request-log';
+import { EVERY_PATH, routeOf } from '../logging/request-log';
 import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { MetricsAccessGuard } from './metrics-access.guard';
 import { MetricsController } from './metrics.controller';
@@ -31,6 +31,6 @@ export class MetricsModule implements NestModule {
       response.once('close', count);
       next();
     };
-    consumer.apply(countRequests).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+    consumer.apply(countRequests).forRoutes({ path: EVERY_PATH, method: RequestMethod.ALL });
   }
 }
