@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
+import { securityHeaders } from './common/http/security-headers';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
+import { AppLogger } from './logging/app-logger';
 
 /** The repository root, from `src/` under ts-node and Jest or `dist/` once built. */
 export const PROJECT_ROOT = join(__dirname, '..');
@@ -21,7 +23,9 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
     bodyParser: false,
     abortOnError: false,
     logger: logLevelsFrom(env),
+    bufferLogs: true,
   });
+  app.useLogger(app.get(AppLogger));
   return configureApp(app);
 }
 
@@ -30,6 +34,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get(AppConfig);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(securityHeaders());
   app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
   app.use(apiCors);
   app.use(apiJsonBodies);
@@ -39,7 +44,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(cookieParser());
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
   app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));
-  app.enableShutdownHooks();
+  // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
   return app;
 }
 

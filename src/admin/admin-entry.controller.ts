@@ -19,7 +19,7 @@ export class AdminEntryController {
   ) {}
 
   /** Our own single-segment routes: never guesses. */
-  private readonly routes = new Set(['admin', 'healthz', 'readyz', 'static', 'v1']);
+  private readonly routes = new Set(['admin', 'healthz', 'readyz', 'static', 'v1', 'metrics']);
 
   @Get(':entry')
   async enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): Promise<void> {

@@ -6,13 +6,9 @@ import { createTemplateRenderer } from './handlebars-engine';
 /** `views/` at the repository root, from `src/admin` (ts-node, Jest) or `dist/admin` (built). */
 const VIEWS_DIR = join(__dirname, '..', '..', 'views');
 
-/** Admin pages hold no third-party content: everything from our origin, no framing, never cached. */
+/** Admin pages are never cached; their CSP and other security headers come from `securityHeaders()` (common/http). */
 const PAGE_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'X-Frame-Options': 'DENY',
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'same-origin',
 };
 
 @Injectable()

@@ -21,5 +21,7 @@ import { LoginThrottle } from './login-throttle.service';
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
   controllers: [AdminPageController, AdminApiController, AdminEntryController],
   providers: [AdminSecret, LoginThrottle, AdminSigningKey, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
+  // /metrics checks the same secret, with the same per-address throttle.
+  exports: [AdminAuthService],
 })
 export class AdminModule {}

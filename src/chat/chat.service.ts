@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AnswerAssembler, AnswerEvent } from './answer-assembler';
@@ -58,6 +59,7 @@ export class ChatService {
     private readonly upstream: UpstreamClient,
     private readonly attachments: AttachmentService,
     private readonly counter: TokenCounter,
+    private readonly openStreams: OpenStreams,
   ) {}
 
   async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
@@ -110,7 +112,7 @@ export class ChatService {
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
     let started = await this.start(request, credential, chat, messages, signal);
-    const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs);
+    const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
     let contentShown = false;
     try {
       await out.delta({ role: 'assistant', content: '' });

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import type { OpenStreams, ShutdownEndable } from '../common/lifecycle/open-streams.registry';
 
 export interface CompletionMeta {
   id: string;
@@ -17,15 +18,18 @@ export interface Usage {
  * Writes OpenAI's `chat.completion.chunk` SSE framing to an Express response: one id and one
  * `created` per stream, `data: <json>` events, `: keep-alive` comments while idle, `[DONE]` at the end.
  */
-export class CompletionStream {
+export class CompletionStream implements ShutdownEndable {
   private ids?: { conversation_id: string; message_id: string };
   private lastWrite = Date.now();
   private readonly keepAlive: NodeJS.Timeout;
+  private endedForShutdown = false;
 
+  /** `openStreams`: where the stream registers so a server shutdown can wait for it, then end it in-band. */
   constructor(
     private readonly response: Response,
     private readonly meta: CompletionMeta,
     keepAliveIntervalMs: number,
+    openStreams?: OpenStreams,
   ) {
     response.status(200);
     response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -37,10 +41,16 @@ export class CompletionStream {
       if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
     }, Math.max(250, Math.floor(keepAliveIntervalMs / 2)));
     this.keepAlive.unref();
+    // Released once the response is fully sent (or the client left), so a drained server has only idle sockets.
+    const release = openStreams?.register(this);
+    if (release) {
+      response.once('finish', release);
+      response.once('close', release);
+    }
   }
 
   get open(): boolean {
-    return !this.response.destroyed && !this.response.writableEnded;
+    return !this.endedForShutdown && !this.response.destroyed && !this.response.writableEnded;
   }
 
   /** Adds `conversation_id` and `message_id` to every later chunk (history on). */
@@ -59,6 +69,23 @@ export class CompletionStream {
   /** An upstream failure after the stream started: an error object as a data line (openai-api.md §6, "Ours"). */
   error(message: string, code: string): Promise<void> {
     return this.data({ error: { message, type: 'upstream_error', param: null, code } });
+  }
+
+  /**
+   * The server is stopping and the grace period is over: say so in the stream, then end it properly.
+   * Both events go out in one write, and the stream counts as closed from here on, so no delta slips between them.
+   */
+  async endForShutdown(): Promise<void> {
+    if (!this.open) return;
+    this.endedForShutdown = true;
+    clearInterval(this.keepAlive);
+    const error = { message: 'The server is shutting down; the answer was cut short. Retry the request.', type: 'server_error', param: null, code: 'server_shutting_down' };
+    const sent = new Promise<void>((resolve) => {
+      this.response.once('finish', resolve);
+      this.response.once('close', resolve);
+    });
+    this.response.end(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
+    await sent;
   }
 
   async done(): Promise<void> {

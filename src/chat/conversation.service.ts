@@ -3,9 +3,11 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { countUpstreamAttempt } from '../common/request-context';
 import { maskSecret } from '../common/util/secrets';
 import { AccountUse, CredentialService } from '../auth/credential.service';
 import type { ApiCredential } from '../auth/api-credential';
+import { MetricsService } from '../metrics/metrics.service';
 import { SentinelService } from '../pow/sentinel.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { isRetryable, outcomeOf, upstreamFailure } from '../upstream/upstream-failure';
@@ -50,6 +52,7 @@ export class ConversationService {
     private readonly sentinel: SentinelService,
     private readonly credentials: CredentialService,
     private readonly modelCaps: ModelCapTracker,
+    private readonly metrics: MetricsService,
   ) {}
 
   async start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
@@ -64,8 +67,10 @@ export class ConversationService {
       if (capped) {
         if (!this.credentials.rotates(credential)) throw capped;
         lastError = capped;
+        this.metrics.recordRetry('model_cap');
         continue;
       }
+      countUpstreamAttempt();
       try {
         const started = await this.attempt(use, request, signal);
         await this.credentials.report(use, { kind: 'success' });
@@ -83,6 +88,7 @@ export class ConversationService {
           `attempt ${attempt + 1} as ${use.poolAccountId ? `pool account ${use.poolAccountId}` : maskSecret(use.accessToken)} failed: ${(error as Error).message}${retry ? '' : ' (not retried)'}`,
         );
         if (!retry) throw error;
+        this.metrics.recordRetry(outcome?.kind === 'success' || !outcome ? 'error' : outcome.kind);
         if (!outcome) await delay(150 * (attempt + 1), signal);
       }
     }

@@ -1,8 +1,14 @@
 import { Global, Module } from '@nestjs/common';
 import { PrefixGuessThrottle } from './http/prefix-guess.throttle';
 import { SharedStateModule } from './shared-state/shared-state.module';
+import { GracefulShutdown } from './lifecycle/graceful-shutdown.service';
+import { OpenStreams } from './lifecycle/open-streams.registry';
 
 /** Process-wide helpers several modules and the Express middleware share. */
 @Global()
-@Module({ imports: [SharedStateModule], providers: [PrefixGuessThrottle], exports: [PrefixGuessThrottle, SharedStateModule] })
+@Module({
+  imports: [SharedStateModule],
+  providers: [PrefixGuessThrottle, OpenStreams, GracefulShutdown],
+  exports: [PrefixGuessThrottle, OpenStreams, GracefulShutdown, SharedStateModule],
+})
 export class CommonModule {}

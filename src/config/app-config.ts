@@ -26,6 +26,9 @@ export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /**
  * The whole configuration, read once at boot from the environment (and `.env`).
  * Property names are the camelCase of the variable; `ENV_NAMES` maps them back for error messages.
@@ -40,6 +43,11 @@ export class AppConfig {
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] }) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
   @IsInt() @Min(100) @Max(60_000) redisCommandTimeoutMs = 2_000;
+
+  // --- operations
+  @IsIn(LOG_FORMATS) logFormat: LogFormat = 'text';
+  @IsBoolean() metricsEnabled = false;
+  @IsInt() @Min(0) @Max(10 * 60_000) shutdownGraceMs = 30_000;
 
   // --- security
   @IsOptional() @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
@@ -115,6 +123,9 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   redisUrl: { env: 'REDIS_URL', kind: 'string' },
   redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },
   redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'int' },
+  logFormat: { env: 'LOG_FORMAT', kind: 'string' },
+  metricsEnabled: { env: 'METRICS_ENABLED', kind: 'bool' },
+  shutdownGraceMs: { env: 'SHUTDOWN_GRACE_MS', kind: 'int' },
   apiPrefix: { env: 'API_PREFIX', kind: 'string' },
   authorization: { env: 'AUTHORIZATION', kind: 'list' },
   authKey: { env: 'AUTH_KEY', kind: 'string' },

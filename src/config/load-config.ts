@@ -92,7 +92,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): AppConfi
   return config;
 }
 
-const RESERVED_PREFIXES = new Set(['v1', 'admin', 'auth', 'api', 'backend-api', 'backend-anon', 'static', 'assets', 'c', 'g']);
+const RESERVED_PREFIXES = new Set(['v1', 'admin', 'auth', 'api', 'backend-api', 'backend-anon', 'static', 'assets', 'c', 'g', 'metrics']);
 
 function stripTrailingSlash(url: string): string {
   return url.replace(/\/+$/, '');

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { MetricsService } from '../metrics/metrics.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { BuildInfoService } from './build-info.service';
@@ -38,6 +39,7 @@ export class SentinelService {
     private readonly upstream: UpstreamClient,
     private readonly buildInfo: BuildInfoService,
     private readonly powPool: PowWorkerPool,
+    private readonly metrics: MetricsService,
   ) {}
 
   async clear(baseUrl: string, identity: UpstreamIdentity, signal?: AbortSignal): Promise<SentinelClearance> {
@@ -86,7 +88,10 @@ export class SentinelService {
       throw powFailure(`Proof of work difficulty too high (${difficulty}, limit ${this.config.powDifficulty}).`);
     }
     const started = Date.now();
+    const timed = this.metrics.timeUpstream('proof_of_work');
     const result = await this.powPool.solve(seed, difficulty.toLowerCase(), buildBrowserConfig(browser), signal);
+    timed(result.solved ? '2xx' : 'error');
+    this.metrics.recordPowSolve((Date.now() - started) / 1000, result.solved);
     if (!result.solved) throw powFailure('Failed to solve the proof of work.');
     this.logger.debug(`proof of work at ${difficulty} solved in ${Date.now() - started} ms`);
     return `gAAAAAB${result.answer}`;

@@ -1,7 +1,8 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import got from 'got';
 import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
+import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { ProxyAgents } from '../upstream/proxy-agents';
 import { ACCESS_TOKEN_RENEW_MARGIN_MS } from './account-record';
 import { Clock } from './clock';
@@ -57,6 +58,7 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   /**
@@ -90,6 +92,7 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
     const proxy = proxies.length > 0 ? proxies[Math.floor(Math.random() * proxies.length)] : undefined;
     let status: number;
     let body: string;
+    const timed = this.metrics?.timeUpstream('refresh');
     try {
       const response = await got.post(`${this.config.authBaseUrl.replace(/\/+$/, '')}/oauth/token`, {
         json: {
@@ -105,7 +108,9 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
       });
       status = response.statusCode;
       body = response.body;
+      timed?.(statusClass(status));
     } catch (error) {
+      timed?.('error');
       this.logger.warn(`Refresh of ${masked} failed: auth server unreachable (${(error as Error).message})`);
       throw new AuthServerUnavailableError(`auth server unreachable: ${(error as Error).message}`);
     }

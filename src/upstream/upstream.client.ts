@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import type { UpstreamStep } from '../common/errors/api-error';
+import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { ProxyAgents } from './proxy-agents';
 
@@ -57,6 +58,7 @@ export class UpstreamClient {
   constructor(
     private readonly config: AppConfig,
     private readonly agents: ProxyAgents,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** One of the configured hosts, picked at random per request. */
@@ -99,16 +101,20 @@ export class UpstreamClient {
 
   /** A buffered request; any status is returned, only transport failures throw (as ApiError 502/504). */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const timed = this.metrics.timeUpstream(request.step);
     try {
       const response = (await got({ ...this.options(request), responseType: 'buffer' })) as Response<Buffer>;
+      timed(statusClass(response.statusCode));
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
+      timed('error');
       throw this.transportError(error, request);
     }
   }
 
   /** Resolves as soon as the response headers arrive; the body streams as it comes. */
   async stream(request: UpstreamRequest): Promise<UpstreamStream> {
+    const timed = this.metrics.timeUpstream(request.step);
     const body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
     try {
       const response = await new Promise<{ statusCode: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
@@ -116,8 +122,10 @@ export class UpstreamClient {
         body.once('error', reject);
       });
       body.on('error', () => undefined);
+      timed(statusClass(response.statusCode));
       return { status: response.statusCode, headers: response.headers, body };
     } catch (error) {
+      timed('error');
       body.destroy();
       throw this.transportError(error, request);
     }

@@ -1,0 +1,58 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request } from 'express';
+import { requestFactsOf } from '../common/request-context';
+import { maskSecret } from '../common/util/secrets';
+
+/**
+ * The path our request-wide middleware (logs, metrics) is mounted on. Express reports it as the request's route
+ * when no controller route matched afterwards.
+ */
+export const EVERY_PATH = '{*path}';
+
+/**
+ * The matched route pattern (`/admin/api/accounts/:id`), never the raw path: raw paths carry ids and secrets.
+ * Null when no route matched.
+ */
+export function routeOf(request: IncomingMessage): string | null {
+  const route = (request as Request).route as { path?: unknown } | undefined;
+  if (typeof route?.path !== 'string' || route.path.endsWith(EVERY_PATH)) return null;
+  return route.path;
+}
+
+/** The caller's bearer, masked; no other header is read. */
+export function maskedIdentity(request: IncomingMessage): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  return match ? maskSecret(match[1]) : undefined;
+}
+
+export interface RequestLogFields {
+  method: string;
+  route: string | null;
+  status: number;
+  durationMs: number;
+  identity?: string;
+  upstreamAttempts?: number;
+}
+
+/** The fields of the one line logged per answered request. */
+export function requestLogFields(request: IncomingMessage, response: ServerResponse, durationMs: number): RequestLogFields {
+  const attempts = requestFactsOf(request as Request)?.upstreamAttempts;
+  return {
+    method: request.method ?? 'GET',
+    route: routeOf(request),
+    status: response.statusCode,
+    durationMs,
+    ...withValue('identity', maskedIdentity(request)),
+    ...(attempts ? { upstreamAttempts: attempts } : {}),
+  };
+}
+
+export function requestLogMessage(fields: Pick<RequestLogFields, 'method' | 'route' | 'status' | 'durationMs'>): string {
+  return `${fields.method} ${fields.route ?? '(no route)'} ${fields.status} ${fields.durationMs}ms`;
+}
+
+function withValue<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}

@@ -1,0 +1,35 @@
+import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
+import { AdminAuthService } from '../admin/admin-auth.service';
+import { clientAddress } from '../admin/admin-auth.guard';
+import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
+
+/**
+ * `/metrics` answers 404 unless `METRICS_ENABLED=true`, and then only to `Authorization: Bearer <admin secret>`
+ * (compared in constant time, wrong guesses throttled per address like every admin sign-in).
+ */
+@Injectable()
+export class MetricsAccessGuard implements CanActivate {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly adminAuth: AdminAuthService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    if (!this.config.metricsEnabled) throw ApiError.notFound(`Unknown request URL: ${request.method} ${request.path}.`);
+    const bearer = /^Bearer\s+(.+)$/i.exec(request.get('authorization')?.trim() ?? '')?.[1];
+    if (bearer === undefined) {
+      throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Missing credentials: send `Authorization: Bearer <admin secret>`.');
+    }
+    const check = await this.adminAuth.checkSecret(clientAddress(request), bearer);
+    if (check.ok) return true;
+    if (check.reason === 'throttled') throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
+    throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');
+  }
+}
+
+export function MetricsAccess(): MethodDecorator {
+  return applyDecorators(UseGuards(MetricsAccessGuard));
+}

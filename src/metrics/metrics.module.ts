@@ -1,0 +1,36 @@
+import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { AdminModule } from '../admin/admin.module';
+import { EVERY_PATH, routeOf } from '../logging/request-log';
+import { TokenPoolModule } from '../token-pool/token-pool.module';
+import { MetricsAccessGuard } from './metrics-access.guard';
+import { MetricsController } from './metrics.controller';
+import { MetricsService } from './metrics.service';
+
+/** Prometheus metrics: `MetricsService` for every module to record into, and `GET /metrics` to read them. */
+@Global()
+@Module({
+  imports: [TokenPoolModule, AdminModule],
+  controllers: [MetricsController],
+  providers: [MetricsService, MetricsAccessGuard],
+  exports: [MetricsService],
+})
+export class MetricsModule implements NestModule {
+  constructor(private readonly metrics: MetricsService) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    const countRequests = (request: Request, response: Response, next: NextFunction): void => {
+      // `close` alone covers clients that leave mid-answer; `finish` comes first when the answer was complete.
+      let counted = false;
+      const count = () => {
+        if (counted) return;
+        counted = true;
+        this.metrics.recordHttpRequest(request.method, routeOf(request), response.statusCode);
+      };
+      response.once('finish', count);
+      response.once('close', count);
+      next();
+    };
+    consumer.apply(countRequests).forRoutes({ path: EVERY_PATH, method: RequestMethod.ALL });
+  }
+}

@@ -1,0 +1,129 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { http, ServerProcess, startServer, stopAllServers } from './support/process';
+import { sseData } from './support/stack';
+
+jest.setTimeout(180_000);
+
+interface OpenStream {
+  /** Resolves with the whole body once the server ends the response. */
+  body: Promise<string>;
+  /** Resolves once the first data event has arrived (the stream is open and registered). */
+  started: Promise<void>;
+}
+
+/** A streaming chat completion read with a raw HTTP client, so we see exactly the bytes the server sent. */
+function openStream(server: ServerProcess, token: string): OpenStream {
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const body = new Promise<string>((resolve, reject) => {
+    const payload = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'take your time' }] });
+    const req = httpRequest(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('data: ')) markStarted();
+      });
+      res.on('end', () => resolve(text));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+  return { body, started };
+}
+
+function connectionRefused(url: string): Promise<boolean> {
+  return http('GET', `${url}/healthz`, { timeoutMs: 10_000 }).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED',
+  );
+}
+
+describe('graceful shutdown on SIGTERM (real server process)', () => {
+  let fake: FakeUpstream;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-shutdown-'));
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const start = (graceMs: number) =>
+    startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', POW_WORKERS: '1', SHUTDOWN_GRACE_MS: String(graceMs) });
+
+  it('lets an open stream finish within the grace period, refuses new connections meanwhile, and exits 0', async () => {
+    const server = await start(120_000);
+    // About 4 s of answer: still streaming when SIGTERM arrives, well within the grace.
+    fake.enqueue({ kind: 'text', text: 'one two three four five six seven eight nine ten', chunks: 10, delayMs: 400 });
+    const stream = openStream(server, fake.createAccessToken());
+    await stream.started;
+    server.child.kill('SIGTERM');
+    const order: string[] = [];
+    const [refused, body, exit] = await Promise.all([
+      // Give the process a moment to handle the signal before probing.
+      new Promise((resolve) => setTimeout(resolve, 300))
+        .then(() => connectionRefused(server.url))
+        .finally(() => order.push('probe answered')),
+      stream.body.finally(() => order.push('stream ended')),
+      server.exited().finally(() => order.push('exited')),
+    ]);
+    expect(refused).toBe(true);
+    // Refused while the stream was still being delivered, and the process waited for the stream.
+    expect(order).toEqual(['probe answered', 'stream ended', 'exited']);
+    const events = sseData(body);
+    expect(events[events.length - 1]).toBe('[DONE]');
+    const text = events
+      .slice(0, -1)
+      .map((event) => JSON.parse(event) as { choices?: { delta?: { content?: string } }[]; error?: unknown })
+      .map((event) => {
+        expect(event.error).toBeUndefined();
+        return event.choices?.[0]?.delta?.content ?? '';
+      })
+      .join('');
+    expect(text).toBe('one two three four five six seven eight nine ten');
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('ends a stream still open after the grace period with an in-band error event and [DONE], then exits 0', async () => {
+    const server = await start(200);
+    fake.enqueue({ kind: 'stall', text: 'this answer never ends', afterChunks: 1, stallMs: 120_000 });
+    const stream = openStream(server, fake.createAccessToken());
+    await stream.started;
+    server.child.kill('SIGTERM');
+    const [body, exit] = await Promise.all([stream.body, server.exited()]);
+    const events = sseData(body);
+    expect(events[events.length - 1]).toBe('[DONE]');
+    expect(JSON.parse(events[events.length - 2])).toEqual({
+      error: { message: expect.stringContaining('shutting down'), type: 'server_error', param: null, code: 'server_shutting_down' },
+    });
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('ended with an error event');
+  });
+
+  it('exits 0 on SIGINT with nothing open, and the store keeps what was uploaded before', async () => {
+    const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_KEY: 'shutdown-admin-key' });
+    const upload = await http('POST', `${server.url}/admin/api/tokens`, { headers: { authorization: 'Bearer shutdown-admin-key' }, json: { tokens: [fake.createAccessToken()] } });
+    expect(upload.status).toBe(200);
+    server.child.kill('SIGINT');
+    expect(await server.exited()).toEqual({ code: 0, signal: null });
+    const again = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_KEY: 'shutdown-admin-key' });
+    const list = await http('GET', `${again.url}/admin/api/tokens`, { headers: { authorization: 'Bearer shutdown-admin-key' } });
+    expect(list.status).toBe(200);
+    expect((list.json as { counts: { active: number } }).counts.active).toBeGreaterThanOrEqual(1);
+    await again.kill('SIGTERM');
+  });
+});

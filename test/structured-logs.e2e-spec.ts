@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { http, startServer, stopAllServers } from './support/process';
+
+jest.setTimeout(120_000);
+
+describe('structured logs (LOG_FORMAT=json, real server process)', () => {
+  let fake: FakeUpstream;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-logs-'));
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('writes one JSON line per request with route, status and duration, and never the full token', async () => {
+    const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'log', LOG_FORMAT: 'json', POW_WORKERS: '1' });
+    const token = fake.createAccessToken({ email: 'logs@example.com' });
+    fake.enqueue({ kind: 'status', status: 502 });
+    fake.enqueue({ kind: 'text', text: 'logged answer' });
+    const answer = await http('POST', `${server.url}/v1/chat/completions`, {
+      headers: { authorization: `Bearer ${token}` },
+      json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(answer.status).toBe(200);
+    await server.kill('SIGTERM');
+
+    const output = server.output();
+    const lines = output.split('\n').filter(Boolean);
+    const entries = lines.map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new Error(`Not a JSON line: ${line}`);
+      }
+    });
+    const requestLines = entries.filter((entry) => entry.route === '/v1/chat/completions');
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toEqual(
+      expect.objectContaining({ level: 'info', method: 'POST', route: '/v1/chat/completions', status: 200, durationMs: expect.any(Number), upstreamAttempts: 2 }),
+    );
+    expect(requestLines[0].identity).toBe(`${token.slice(0, 6)}…${token.slice(-4)}`);
+    expect(output).not.toContain(token);
+    expect(output).not.toContain(token.slice(0, 20));
+    // Nest's own logger goes through pino too, and its route-mapping lines wait for LOG_LEVEL=debug.
+    expect(entries).toContainEqual(expect.objectContaining({ context: 'NestApplication', msg: 'Nest application successfully started' }));
+    expect(entries.some((entry) => entry.context === 'RouterExplorer' || entry.context === 'RoutesResolver')).toBe(false);
+  });
+
+  it('shows the route-mapping lines at LOG_LEVEL=debug, as readable text by default', async () => {
+    const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+    await http('GET', `${server.url}/healthz`);
+    await server.kill('SIGTERM');
+    const output = server.output();
+    expect(output).toMatch(/^\S+Z DEBUG \[RouterExplorer\] Mapped \{\/healthz, GET\} route/m);
+    expect(output).toMatch(/^\S+Z INFO  GET \/healthz 200 \d+ms/m);
+  });
+});
