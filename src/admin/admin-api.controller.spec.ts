@@ -80,7 +80,9 @@ describe('AdminApiController (HTTP edge)', () => {
     it('answers 401 for a wrong secret, and 429 with Retry-After once the address has guessed too often', async () => {
       for (let attempt = 1; attempt < MAX_FAILED_LOGINS; attempt++) {
         const wrong = await api().post('/admin/api/tokens').set('Authorization', 'Bearer not-the-key').send({ tokens: [] }).expect(401);
-        expect(wrong.body).toEqual({ error: { message: 'Wrong admin secret.', type: 'authentication_error', param: null, code: 'invalid_admin_key' } });
+        expect(wrong.body).toEqual({
+          error: { message: 'Wrong admin secret.', type: 'authentication_error', param: null, code: 'invalid_admin_key' },
+        });
       }
       await api().get('/admin/api/tokens').set('Authorization', 'Bearer not-the-key').expect(401);
       const throttled = await api().get('/admin/api/tokens').set(bearer).expect(429);
@@ -123,7 +125,12 @@ describe('AdminApiController (HTTP edge)', () => {
     it.each([
       ['no tokens', {}, 'missing_required_parameter', "Missing required parameter: 'tokens'."],
       ['tokens as a string', { tokens: 'eyJ...' }, 'invalid_value', "Invalid value for 'tokens': must be an array."],
-      ['a token that is not a string', { tokens: ['ok', 5] }, 'invalid_value', "Invalid value for 'tokens': each value in tokens must be a string."],
+      [
+        'a token that is not a string',
+        { tokens: ['ok', 5] },
+        'invalid_value',
+        "Invalid value for 'tokens': each value in tokens must be a string.",
+      ],
     ])('answers 400 with param for an upload with %s', async (_case, body, code, message) => {
       const response = await api().post('/admin/api/tokens').set(bearer).send(body).expect(400);
       expect(response.body).toEqual({ error: { message, type: 'invalid_request_error', param: 'tokens', code } });
@@ -138,7 +145,11 @@ describe('AdminApiController (HTTP edge)', () => {
 
     it('passes a valid upload to the pool and answers its result', async () => {
       pool.upload.mockResolvedValue({ added: 1, duplicates: 0, invalid: 1 });
-      const response = await api().post('/admin/api/tokens').set(bearer).send({ tokens: ['token-a', 'token-b'] }).expect(200);
+      const response = await api()
+        .post('/admin/api/tokens')
+        .set(bearer)
+        .send({ tokens: ['token-a', 'token-b'] })
+        .expect(200);
       expect(response.body).toEqual({ added: 1, duplicates: 0, invalid: 1 });
       expect(pool.upload).toHaveBeenCalledWith(['token-a', 'token-b']);
     });
@@ -172,7 +183,9 @@ describe('AdminApiController (HTTP edge)', () => {
     it('answers 404 seed_not_found for an unknown seed', async () => {
       pool.removeSeedById.mockResolvedValue(false);
       const byId = await api().delete('/admin/api/seeds/seed-missing').set(bearer).expect(404);
-      expect(byId.body).toEqual({ error: { message: "No seed with id 'seed-missing'.", type: 'invalid_request_error', param: null, code: 'seed_not_found' } });
+      expect(byId.body).toEqual({
+        error: { message: "No seed with id 'seed-missing'.", type: 'invalid_request_error', param: null, code: 'seed_not_found' },
+      });
       pool.removeSeed.mockResolvedValue(false);
       const byValue = await api().delete('/admin/api/seeds').set(bearer).send({ seed: 'no-such-seed' }).expect(404);
       expect(byValue.body.error).toMatchObject({ code: 'seed_not_found', param: null });

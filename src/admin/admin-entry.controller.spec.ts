@@ -38,7 +38,9 @@ describe('AdminEntryController (HTTP edge)', () => {
     it('signs in at /{API_PREFIX} with a session cookie and redirects to the dashboard', async () => {
       const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
       expect(response.headers.location).toBe('/admin');
-      const cookie = ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      const cookie = ([] as string[])
+        .concat(response.headers['set-cookie'] ?? [])
+        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
       expect(cookie).toBeDefined();
       expect(cookie).not.toContain(API_PREFIX);
       expect(app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();

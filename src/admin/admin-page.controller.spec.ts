@@ -69,7 +69,10 @@ describe('AdminPageController (HTTP edge)', () => {
 
   it('redirects a forged session cookie to the sign-in form', async () => {
     const { cookie } = signedIn();
-    const response = await page().get('/admin').set('Cookie', `${cookie.slice(0, -2)}AA`).expect(303);
+    const response = await page()
+      .get('/admin')
+      .set('Cookie', `${cookie.slice(0, -2)}AA`)
+      .expect(303);
     expect(response.headers.location).toBe('/admin/login');
   });
 
@@ -104,13 +107,30 @@ describe('AdminPageController (HTTP edge)', () => {
 
   it('refuses a form post without its CSRF token with an HTML page, or the JSON error to a JSON client', async () => {
     const { cookie, csrfToken } = signedIn();
-    const html = await page().post('/admin/tokens/clear').set('Cookie', cookie).set('Accept', 'text/html').type('form').send({}).expect(403);
+    const html = await page()
+      .post('/admin/tokens/clear')
+      .set('Cookie', cookie)
+      .set('Accept', 'text/html')
+      .type('form')
+      .send({})
+      .expect(403);
     expect(html.headers['content-type']).toMatch(/^text\/html/);
     expect(html.text).toContain('Missing or wrong CSRF token');
 
-    const json = await page().post('/admin/tokens/clear').set('Cookie', cookie).set('Accept', 'application/json').type('form').send({}).expect(403);
+    const json = await page()
+      .post('/admin/tokens/clear')
+      .set('Cookie', cookie)
+      .set('Accept', 'application/json')
+      .type('form')
+      .send({})
+      .expect(403);
     expect(json.body).toEqual({
-      error: { message: 'Missing or wrong CSRF token: reload the page and try again.', type: 'invalid_request_error', param: null, code: 'invalid_csrf_token' },
+      error: {
+        message: 'Missing or wrong CSRF token: reload the page and try again.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_csrf_token',
+      },
     });
     expect(dashboard.clear).not.toHaveBeenCalled();
 

@@ -41,7 +41,11 @@ describe('ChatController (HTTP edge)', () => {
     models.list.mockResolvedValue({ object: 'list', data: [] });
   });
 
-  const post = (body: unknown, target = app) => request(target.getHttpServer()).post('/v1/chat/completions').set('Authorization', `Bearer ${POOL_KEY}`).send(body as object);
+  const post = (body: unknown, target = app) =>
+    request(target.getHttpServer())
+      .post('/v1/chat/completions')
+      .set('Authorization', `Bearer ${POOL_KEY}`)
+      .send(body as object);
 
   describe('authentication', () => {
     it('answers 401 in the OpenAI shape without an API key, before the service runs', async () => {
@@ -123,9 +127,27 @@ describe('ChatController (HTTP edge)', () => {
         'missing_required_parameter',
         "Missing required parameter: 'messages[0].content'.",
       ],
-      ['a string for a boolean', { ...HELLO, stream: 'yes' }, 'stream', 'invalid_value', "Invalid value for 'stream': must be a boolean value."],
-      ['a string for an integer', { ...HELLO, max_tokens: '5' }, 'max_tokens', 'invalid_value', "Invalid value for 'max_tokens': must be an integer number."],
-      ['n > 1', { ...HELLO, n: 2 }, 'n', 'invalid_value', "Invalid value for 'n': must be 1: one answer per upstream conversation (n > 1 is not supported)."],
+      [
+        'a string for a boolean',
+        { ...HELLO, stream: 'yes' },
+        'stream',
+        'invalid_value',
+        "Invalid value for 'stream': must be a boolean value.",
+      ],
+      [
+        'a string for an integer',
+        { ...HELLO, max_tokens: '5' },
+        'max_tokens',
+        'invalid_value',
+        "Invalid value for 'max_tokens': must be an integer number.",
+      ],
+      [
+        'n > 1',
+        { ...HELLO, n: 2 },
+        'n',
+        'invalid_value',
+        "Invalid value for 'n': must be 1: one answer per upstream conversation (n > 1 is not supported).",
+      ],
       ['a number for the model', { ...HELLO, model: 4 }, 'model', 'invalid_value', "Invalid value for 'model': must be a string."],
     ])('answers 400 with param for %s', async (_case, body, param, code, message) => {
       const response = await post(body).expect(400);
@@ -177,7 +199,11 @@ describe('ChatController (HTTP edge)', () => {
     });
 
     it('passes a key outside AUTHORIZATION on as the caller’s own credential', async () => {
-      await request(app.getHttpServer()).post('/v1/chat/completions').set('Authorization', 'Bearer some-opaque-token').send(HELLO).expect(200);
+      await request(app.getHttpServer())
+        .post('/v1/chat/completions')
+        .set('Authorization', 'Bearer some-opaque-token')
+        .send(HELLO)
+        .expect(200);
       expect(chat.complete.mock.calls[0][1]).toEqual({ kind: 'opaque', token: 'some-opaque-token' });
     });
 

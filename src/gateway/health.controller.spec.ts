@@ -6,7 +6,10 @@ import { HealthController } from './health.controller';
 describe('HealthController (HTTP edge)', () => {
   let app: NestExpressApplication;
   beforeAll(async () => {
-    app = await createControllerApp({ controllers: [HealthController] }, { AUTHORIZATION: 'pool-key', AUTH_KEY: 'auth-key', ADMIN_KEY: 'admin-key-for-health-spec' });
+    app = await createControllerApp(
+      { controllers: [HealthController] },
+      { AUTHORIZATION: 'pool-key', AUTH_KEY: 'auth-key', ADMIN_KEY: 'admin-key-for-health-spec' },
+    );
   });
   afterAll(() => app.close());
 
