@@ -1,0 +1,74 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createControllerApp } from '../common/testing/controller-app';
+import { Clock } from '../token-pool/clock';
+import { FakeClock } from '../token-pool/testing/fake-clock';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminEntryController } from './admin-entry.controller';
+import { AdminSecret } from './admin-secret.service';
+import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
+import { LoginThrottle } from './login-throttle.service';
+
+const API_PREFIX = 'prefix-for-entry-spec';
+const GUESSES_BEFORE_LOCK = 20;
+
+describe('AdminEntryController (HTTP edge)', () => {
+  function appWith(env: Record<string, string>): Promise<NestExpressApplication> {
+    return createControllerApp(
+      {
+        controllers: [AdminEntryController],
+        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSessionStore, AdminAuthService],
+      },
+      env,
+    );
+  }
+
+  let app: NestExpressApplication;
+  afterEach(() => app.close());
+
+  const notFound = (path: string) => ({
+    error: { message: `Unknown request URL: GET ${path}.`, type: 'invalid_request_error', param: null, code: 'not_found' },
+  });
+
+  describe('when API_PREFIX is the admin secret', () => {
+    beforeEach(async () => {
+      app = await appWith({ API_PREFIX });
+    });
+
+    it('signs in at /{API_PREFIX} with a session cookie and redirects to the dashboard', async () => {
+      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
+      expect(response.headers.location).toBe('/admin');
+      const cookie = ([] as string[])
+        .concat(response.headers['set-cookie'] ?? [])
+        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      expect(cookie).toBeDefined();
+      expect(cookie).not.toContain(API_PREFIX);
+      expect(app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
+    });
+
+    it('passes any other single segment on: 404 in the OpenAI shape, no cookie', async () => {
+      const response = await request(app.getHttpServer()).get('/not-the-prefix').expect(404);
+      expect(response.body).toEqual(notFound('/not-the-prefix'));
+      expect(response.headers['set-cookie']).toBeUndefined();
+    });
+
+    it('stops signing in from an address that has guessed too often, even with the right secret', async () => {
+      for (let guess = 0; guess < GUESSES_BEFORE_LOCK; guess++) await request(app.getHttpServer()).get(`/wrong-guess-${guess}`).expect(404);
+      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(404);
+      expect(response.body).toEqual(notFound(`/${API_PREFIX}`));
+      expect(response.headers['set-cookie']).toBeUndefined();
+    });
+
+    it('does not count file names such as /favicon.ico as guesses', async () => {
+      for (let guess = 0; guess < GUESSES_BEFORE_LOCK; guess++) await request(app.getHttpServer()).get(`/file-${guess}.ico`).expect(404);
+      await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
+    });
+  });
+
+  it('never signs in at /{API_PREFIX} when ADMIN_KEY is the admin secret', async () => {
+    app = await appWith({ API_PREFIX, ADMIN_KEY: 'admin-key-for-entry-spec' });
+    const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(404);
+    expect(response.body).toEqual(notFound(`/${API_PREFIX}`));
+    expect(response.headers['set-cookie']).toBeUndefined();
+  });
+});

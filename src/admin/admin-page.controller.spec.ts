@@ -1,0 +1,154 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createControllerApp } from '../common/testing/controller-app';
+import { Clock } from '../token-pool/clock';
+import { FakeClock } from '../token-pool/testing/fake-clock';
+import { AdminAuthGuard } from './admin-auth.guard';
+import { AdminAuthService } from './admin-auth.service';
+import { AdminDashboardService } from './admin-dashboard.service';
+import { AdminPageController } from './admin-page.controller';
+import { AdminPageFilter } from './admin-page.filter';
+import { AdminSecret } from './admin-secret.service';
+import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
+import { AdminViews } from './admin-views.service';
+import { CsrfService } from './csrf.service';
+import { LoginThrottle } from './login-throttle.service';
+
+const ADMIN_KEY = 'admin-key-for-page-spec';
+const EMPTY_DASHBOARD = { counts: { total: 0, active: 0, rate_limited: 0, expired: 0, disabled: 0 }, accounts: [], seeds: [], now: 0 };
+
+describe('AdminPageController (HTTP edge)', () => {
+  const dashboard = { model: jest.fn(), upload: jest.fn(), clear: jest.fn() };
+
+  /** Real guard, sessions, filter and templates; the dashboard's data is a fake. */
+  function appWith(env: Record<string, string>): Promise<NestExpressApplication> {
+    return createControllerApp(
+      {
+        controllers: [AdminPageController],
+        providers: [
+          { provide: Clock, useValue: new FakeClock() },
+          AdminSecret,
+          LoginThrottle,
+          AdminSessionStore,
+          CsrfService,
+          AdminAuthService,
+          AdminAuthGuard,
+          AdminViews,
+          AdminPageFilter,
+          { provide: AdminDashboardService, useValue: dashboard },
+        ],
+      },
+      env,
+    );
+  }
+
+  let app: NestExpressApplication;
+  beforeEach(async () => {
+    jest.resetAllMocks();
+    dashboard.model.mockResolvedValue(EMPTY_DASHBOARD);
+    app = await appWith({ ADMIN_KEY });
+  });
+  afterEach(() => app.close());
+
+  const page = () => request(app.getHttpServer());
+  function signedIn(): { cookie: string; csrfToken: string } {
+    const { session, cookieValue } = app.get(AdminSessionStore).create();
+    return { cookie: `${ADMIN_SESSION_COOKIE}=${cookieValue}`, csrfToken: session.csrfToken };
+  }
+
+  it.each([
+    ['GET', '/admin'],
+    ['POST', '/admin/tokens'],
+    ['POST', '/admin/logout'],
+  ])('redirects %s %s to the sign-in form without a session, doing nothing', async (method, path) => {
+    const response = await (method === 'GET' ? page().get(path) : page().post(path).type('form').send({ tokens: 'x' })).expect(303);
+    expect(response.headers.location).toBe('/admin/login');
+    expect(dashboard.model).not.toHaveBeenCalled();
+    expect(dashboard.upload).not.toHaveBeenCalled();
+  });
+
+  it('redirects a forged session cookie to the sign-in form', async () => {
+    const { cookie } = signedIn();
+    const response = await page()
+      .get('/admin')
+      .set('Cookie', `${cookie.slice(0, -2)}AA`)
+      .expect(303);
+    expect(response.headers.location).toBe('/admin/login');
+  });
+
+  it('shows the sign-in form as HTML with the admin page headers', async () => {
+    const response = await page().get('/admin/login').expect(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['x-frame-options']).toBe('DENY');
+    expect(response.text).toContain('<form');
+  });
+
+  it('answers a wrong secret with 401 and the form again, and the right one with a session cookie and a redirect', async () => {
+    const wrong = await page().post('/admin/login').type('form').send({ secret: 'not-the-key' }).expect(401);
+    expect(wrong.text).toContain('Wrong admin secret.');
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+
+    const right = await page().post('/admin/login').type('form').send({ secret: ADMIN_KEY }).expect(303);
+    expect(right.headers.location).toBe('/admin');
+    const cookie = ([] as string[]).concat(right.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).not.toContain(ADMIN_KEY);
+    await page().get('/admin').set('Cookie', cookie!.split(';')[0]).expect(200);
+  });
+
+  it('shows the dashboard to a signed-in admin', async () => {
+    const { cookie, csrfToken } = signedIn();
+    const response = await page().get('/admin').set('Cookie', cookie).expect(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.text).toContain(csrfToken);
+    expect(dashboard.model).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a form post without its CSRF token with an HTML page, or the JSON error to a JSON client', async () => {
+    const { cookie, csrfToken } = signedIn();
+    const html = await page()
+      .post('/admin/tokens/clear')
+      .set('Cookie', cookie)
+      .set('Accept', 'text/html')
+      .type('form')
+      .send({})
+      .expect(403);
+    expect(html.headers['content-type']).toMatch(/^text\/html/);
+    expect(html.text).toContain('Missing or wrong CSRF token');
+
+    const json = await page()
+      .post('/admin/tokens/clear')
+      .set('Cookie', cookie)
+      .set('Accept', 'application/json')
+      .type('form')
+      .send({})
+      .expect(403);
+    expect(json.body).toEqual({
+      error: {
+        message: 'Missing or wrong CSRF token: reload the page and try again.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_csrf_token',
+      },
+    });
+    expect(dashboard.clear).not.toHaveBeenCalled();
+
+    dashboard.clear.mockResolvedValue({ kind: 'success', text: 'Cleared.' });
+    const done = await page().post('/admin/tokens/clear').set('Cookie', cookie).type('form').send({ _csrf: csrfToken }).expect(303);
+    expect(done.headers.location).toBe('/admin');
+    expect(dashboard.clear).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers 404 in the OpenAI shape when no admin secret is configured', async () => {
+    const disabled = await appWith({});
+    try {
+      const response = await request(disabled.getHttpServer()).get('/admin/login').expect(404);
+      expect(response.body).toEqual({
+        error: { message: 'Unknown request URL: GET /admin/login.', type: 'invalid_request_error', param: null, code: 'not_found' },
+      });
+    } finally {
+      await disabled.close();
+    }
+  });
+});
