@@ -9,6 +9,7 @@ import { AdminAuthGuard } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminSecret } from './admin-secret.service';
+import { AdminSigningKey } from './admin-signing-key';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
 import { CsrfService } from './csrf.service';
 import { LoginThrottle, MAX_FAILED_LOGINS } from './login-throttle.service';
@@ -41,6 +42,7 @@ describe('AdminApiController (HTTP edge)', () => {
           { provide: Clock, useValue: new FakeClock() },
           AdminSecret,
           LoginThrottle,
+          AdminSigningKey,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -78,6 +80,7 @@ describe('AdminApiController (HTTP edge)', () => {
     });
 
     it('answers 401 for a wrong secret, and 429 with Retry-After once the address has guessed too often', async () => {
+      // The throttle checks one attempt a minute once locked; the first one after the lock is spent on a wrong guess.
       for (let attempt = 1; attempt < MAX_FAILED_LOGINS; attempt++) {
         const wrong = await api().post('/admin/api/tokens').set('Authorization', 'Bearer not-the-key').send({ tokens: [] }).expect(401);
         expect(wrong.body).toEqual({
@@ -85,6 +88,7 @@ describe('AdminApiController (HTTP edge)', () => {
         });
       }
       await api().get('/admin/api/tokens').set('Authorization', 'Bearer not-the-key').expect(401);
+      await api().get('/admin/api/tokens').set('Authorization', 'Bearer not-the-key').expect(429);
       const throttled = await api().get('/admin/api/tokens').set(bearer).expect(429);
       expect(throttled.body.error).toMatchObject({ type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' });
       expect(Number(throttled.headers['retry-after'])).toBeGreaterThan(0);
@@ -105,7 +109,7 @@ describe('AdminApiController (HTTP edge)', () => {
     });
 
     it('accepts the session cookie for reads but wants its CSRF token on writes', async () => {
-      const { session, cookieValue } = app.get(AdminSessionStore).create();
+      const { session, cookieValue } = await app.get(AdminSessionStore).create();
       const cookie = `${ADMIN_SESSION_COOKIE}=${cookieValue}`;
       pool.list.mockResolvedValue([]);
       pool.counts.mockResolvedValue({ total: 0 });

@@ -7,6 +7,7 @@ import { AdminAuthService } from './admin-auth.service';
 import { AdminEntryController } from './admin-entry.controller';
 import { AdminSecret } from './admin-secret.service';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
+import { AdminSigningKey } from './admin-signing-key';
 import { LoginThrottle } from './login-throttle.service';
 
 const API_PREFIX = 'prefix-for-entry-spec';
@@ -17,7 +18,7 @@ describe('AdminEntryController (HTTP edge)', () => {
     return createControllerApp(
       {
         controllers: [AdminEntryController],
-        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSessionStore, AdminAuthService],
+        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSigningKey, AdminSessionStore, AdminAuthService],
       },
       env,
     );
@@ -43,7 +44,7 @@ describe('AdminEntryController (HTTP edge)', () => {
         .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
       expect(cookie).toBeDefined();
       expect(cookie).not.toContain(API_PREFIX);
-      expect(app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
+      expect(await app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
     });
 
     it('passes any other single segment on: 404 in the OpenAI shape, no cookie', async () => {

@@ -9,6 +9,7 @@ import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
+import { AdminSigningKey } from './admin-signing-key';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
@@ -29,6 +30,7 @@ describe('AdminPageController (HTTP edge)', () => {
           { provide: Clock, useValue: new FakeClock() },
           AdminSecret,
           LoginThrottle,
+          AdminSigningKey,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -51,8 +53,8 @@ describe('AdminPageController (HTTP edge)', () => {
   afterEach(() => app.close());
 
   const page = () => request(app.getHttpServer());
-  function signedIn(): { cookie: string; csrfToken: string } {
-    const { session, cookieValue } = app.get(AdminSessionStore).create();
+  async function signedIn(): Promise<{ cookie: string; csrfToken: string }> {
+    const { session, cookieValue } = await app.get(AdminSessionStore).create();
     return { cookie: `${ADMIN_SESSION_COOKIE}=${cookieValue}`, csrfToken: session.csrfToken };
   }
 
@@ -68,7 +70,7 @@ describe('AdminPageController (HTTP edge)', () => {
   });
 
   it('redirects a forged session cookie to the sign-in form', async () => {
-    const { cookie } = signedIn();
+    const { cookie } = await signedIn();
     const response = await page()
       .get('/admin')
       .set('Cookie', `${cookie.slice(0, -2)}AA`)
@@ -98,7 +100,7 @@ describe('AdminPageController (HTTP edge)', () => {
   });
 
   it('shows the dashboard to a signed-in admin', async () => {
-    const { cookie, csrfToken } = signedIn();
+    const { cookie, csrfToken } = await signedIn();
     const response = await page().get('/admin').set('Cookie', cookie).expect(200);
     expect(response.headers['content-type']).toMatch(/^text\/html/);
     expect(response.text).toContain(csrfToken);
@@ -106,7 +108,7 @@ describe('AdminPageController (HTTP edge)', () => {
   });
 
   it('refuses a form post without its CSRF token with an HTML page, or the JSON error to a JSON client', async () => {
-    const { cookie, csrfToken } = signedIn();
+    const { cookie, csrfToken } = await signedIn();
     const html = await page()
       .post('/admin/tokens/clear')
       .set('Cookie', cookie)

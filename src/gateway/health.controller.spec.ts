@@ -1,13 +1,14 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
+import { TokenPoolService } from '../token-pool/token-pool.service';
 import { HealthController } from './health.controller';
 
 describe('HealthController (HTTP edge)', () => {
   let app: NestExpressApplication;
   beforeAll(async () => {
     app = await createControllerApp(
-      { controllers: [HealthController] },
+      { controllers: [HealthController], providers: [{ provide: TokenPoolService, useValue: { readiness: jest.fn() } }] },
       { AUTHORIZATION: 'pool-key', AUTH_KEY: 'auth-key', ADMIN_KEY: 'admin-key-for-health-spec' },
     );
   });

@@ -8,6 +8,7 @@ import { loadConfig } from '../../config/load-config';
 import { OpenAIExceptionFilter } from '../filters/openai-exception.filter';
 import { PrefixGuessThrottle } from '../http/prefix-guess.throttle';
 import { createValidationPipe } from '../pipes/validation';
+import { createSharedState, SharedState } from '../shared-state/shared-state';
 
 /**
  * A controller under test, served over HTTP the way the real app serves it: the global exception filter and
@@ -22,6 +23,7 @@ export async function createControllerApp(metadata: ModuleMetadata, env: Record<
     ...metadata,
     providers: [
       { provide: AppConfig, useValue: loadConfig(env) },
+      { provide: SharedState, inject: [AppConfig], useFactory: createSharedState },
       PrefixGuessThrottle,
       { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
       { provide: APP_PIPE, useFactory: createValidationPipe },
