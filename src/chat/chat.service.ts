@@ -70,7 +70,7 @@ export class ChatService {
       created: chat.meta.created,
       model: chat.meta.model,
       choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-      usage: this.usage(request, chat, assembler),
+      usage: await this.usage(request, chat, assembler),
       ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
       ...(chat.historyDisabled ? {} : ids),
     };
@@ -97,7 +97,7 @@ export class ChatService {
       }
       await out.delta({}, finishReason ?? 'stop');
       this.logAnswer(chat, 'stream', finishReason ?? 'stop');
-      if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
+      if (request.stream_options?.include_usage) await out.usage(await this.usage(request, chat, assembler));
       await out.done();
     } catch (error) {
       if (signal.aborted || !out.open) return;
@@ -184,9 +184,9 @@ export class ChatService {
     }
   }
 
-  private usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Usage {
-    const prompt = this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
-    const completion = this.counter.count(assembler.content, chat.encoding) + this.counter.count(assembler.reasoning, chat.encoding);
+  private async usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<Usage> {
+    const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
+    const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + (await this.counter.countAsync(assembler.reasoning, chat.encoding));
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
 }
