@@ -1,0 +1,111 @@
+import request from 'supertest';
+import { Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+const chat = (content: unknown, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra });
+
+describe('chat hardening (issue #8 attack pass)', () => {
+  let stack: Stack;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    token = stack.fake.createAccessToken();
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  const post = (body: unknown) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body as object);
+
+  describe('token counting never holds the event loop', () => {
+    /** Sends `body` and asks /healthz while it is in flight; both must answer. */
+    async function healthzDuring(body: unknown): Promise<{ chat: request.Response; healthzBeforeChat: boolean }> {
+      let chatDone = false;
+      const chatting = post(body).then((response) => {
+        chatDone = true;
+        return response;
+      });
+      // Once the fake has the conversation, the answer and its usage count are what is left to do.
+      while (stack.fake.conversationRequests().length === 0 && !chatDone) await new Promise((resolve) => setTimeout(resolve, 5));
+      const health = await request(stack.url).get('/healthz');
+      expect(health.status).toBe(200);
+      const healthzBeforeChat = !chatDone;
+      return { chat: await chatting, healthzBeforeChat };
+    }
+
+    it('answers /healthz while a huge unbroken prompt is counted', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Short answer.' });
+      const { chat: response } = await healthzDuring(chat('A'.repeat(3_000_000)));
+      expect(response.status).toBe(200);
+      expect(response.body.usage.prompt_tokens).toBeGreaterThan(1000);
+    });
+
+    it('counts a long unbroken upstream answer without stalling other requests', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Q'.repeat(400_000), chunks: 50 });
+      const { chat: response } = await healthzDuring(chat('Repeat Q.'));
+      expect(response.status).toBe(200);
+      expect(response.body.choices[0].message.content).toBe('Q'.repeat(400_000));
+      expect(response.body.usage.completion_tokens).toBeGreaterThan(1000);
+    });
+
+    it('cuts a long unbroken answer at max_tokens', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Z'.repeat(300_000), chunks: 3 });
+      const response = await post(chat('Repeat Z.', { max_tokens: 20 }));
+      expect(response.status).toBe(200);
+      expect(response.body.choices[0].finish_reason).toBe('length');
+      expect(response.body.usage.completion_tokens).toBeLessThanOrEqual(20);
+    });
+  });
+
+  describe('malformed messages are refused before any upstream work', () => {
+    it.each([
+      ['a null tool call', { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [null] }, { role: 'user', content: 'x' }] }, 'messages[0].tool_calls[0]', 'invalid_value'],
+      ['tool_calls not an array', { model: 'gpt-4o', messages: [{ role: 'assistant', content: 'a', tool_calls: { id: 'x' } }] }, 'messages[0].tool_calls', 'invalid_value'],
+      [
+        'a tool call whose function is a string',
+        { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: 'f' }] }] },
+        'messages[0].tool_calls[0].function',
+        'invalid_value',
+      ],
+      [
+        'tool call arguments that are not a string',
+        { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: { a: 1 } } }] }] },
+        'messages[0].tool_calls[0].function.arguments',
+        'invalid_value',
+      ],
+      ['a text part whose text is a number', chat([{ type: 'text', text: 5 }]), 'messages[0].content[0].text', 'invalid_value'],
+      ['a text part without text', chat([{ type: 'text' }]), 'messages[0].content[0].text', 'missing_required_parameter'],
+      ['a null part', chat([null]), 'messages[0].content[0]', 'invalid_value'],
+      ['a part whose type is a number', chat([{ type: 7 }]), 'messages[0].content[0].type', 'invalid_value'],
+      ['an unknown part type', chat([{ type: 'input_audio', input_audio: {} }]), 'messages[0].content[0].type', 'unsupported_content'],
+      ['an image_url that is a string', chat([{ type: 'image_url', image_url: 'https://example.com/a.png' }]), 'messages[0].content[0].image_url', 'invalid_value'],
+      ['an image url that is a number', chat([{ type: 'image_url', image_url: { url: 5 } }]), 'messages[0].content[0].image_url.url', 'invalid_value'],
+      ['an unknown image detail', chat([{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'huge' } }]), 'messages[0].content[0].image_url.detail', 'invalid_value'],
+      ['a file without data', chat([{ type: 'file', file: { filename: 'a.txt' } }]), 'messages[0].content[0].file.file_data', 'missing_required_parameter'],
+      ['a file name that is not a string', chat([{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: ['a'] } }]), 'messages[0].content[0].file.filename', 'invalid_value'],
+      ['a name that is not a string', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x', name: 5 }] }, 'messages[0].name', 'invalid_value'],
+      ['a tool_call_id that is not a string', { model: 'gpt-4o', messages: [{ role: 'tool', content: 'x', tool_call_id: {} }] }, 'messages[0].tool_call_id', 'invalid_value'],
+    ])('%s → 400 on %s with no upstream call', async (_name, body, param, code) => {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param, code } });
+      expect(stack.fake.sentinelCalls).toBe(0);
+      expect(stack.fake.requests).toEqual([]);
+    });
+
+    it('still accepts well-formed parts and tool calls', async () => {
+      const response = await post({
+        model: 'gpt-4o',
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'What is the weather?' }] },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } }] },
+          { role: 'tool', tool_call_id: 'c1', content: 'Sunny' },
+        ],
+      });
+      expect(response.status).toBe(200);
+      const sent = JSON.stringify(stack.fake.conversationRequests()[0].body);
+      expect(sent).toContain('weather({\\"city\\":\\"Paris\\"})');
+    });
+  });
+});
