@@ -1,4 +1,7 @@
 import request from 'supertest';
+import { newAccountRecord } from '../src/token-pool/account-record';
+import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
+import { TokenPoolService } from '../src/token-pool/token-pool.service';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -106,6 +109,72 @@ describe('chat hardening (issue #8 attack pass)', () => {
       expect(response.status).toBe(200);
       const sent = JSON.stringify(stack.fake.conversationRequests()[0].body);
       expect(sent).toContain('weather({\\"city\\":\\"Paris\\"})');
+    });
+  });
+
+  describe('credentials that cannot be HTTP header values', () => {
+    const POOL_KEY = 'pool-key-hardening';
+    let pooled: Stack;
+
+    beforeAll(async () => {
+      pooled = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false' } });
+    });
+    afterAll(() => pooled.close());
+    beforeEach(() => pooled.fake.reset());
+
+    it('refuses such an API key with 401 and never sends it', async () => {
+      const response = await request(pooled.url).post('/v1/chat/completions').set('authorization', 'Bearer fk-bad\u00e9token').send(chat('hi'));
+      expect(response.status).toBe(401);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
+      expect(pooled.fake.requests).toEqual([]);
+    });
+
+    it('disables a stored account whose token cannot be sent, and answers from the others', async () => {
+      const pool = pooled.app.get(TokenPoolService);
+      await pool.upload([pooled.fake.createAccessToken()]);
+      // Stored before uploads were checked: the store takes it as it is.
+      const bad = newAccountRecord({ kind: 'access_token', token: 'fk-bad中token' }, Date.now());
+      await pooled.app.get<AccountStore>(ACCOUNT_STORE).addAccounts([bad]);
+      for (let i = 0; i < 3; i++) {
+        const response = await request(pooled.url).post('/v1/chat/completions').set('authorization', `Bearer ${POOL_KEY}`).send(chat(`q${i}`));
+        expect(response.status).toBe(200);
+      }
+      const account = (await pool.list()).find((view) => view.id === bad.id);
+      expect(account).toMatchObject({ state: 'disabled', failures: 1, stateReason: expect.stringContaining('header') });
+    });
+  });
+
+  describe('an upstream that stalls before answering', () => {
+    const POOL_KEY = 'pool-key-stall';
+    let slow: Stack;
+
+    beforeAll(async () => {
+      // Classic encoding: the stall then comes before the assistant message, i.e. before the answer starts.
+      slow = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500', UPSTREAM_DELTA_ENCODING: 'false' } });
+    });
+    afterAll(() => slow.close());
+    beforeEach(() => slow.fake.reset());
+
+    it('gives a non-stream client 504 upstream_timeout instead of waiting out the stall', async () => {
+      slow.fake.enqueue({ kind: 'stall', afterChunks: 0, stallMs: 60_000 });
+      const response = await request(slow.url).post('/v1/chat/completions').set('authorization', `Bearer ${slow.fake.createAccessToken()}`).send(chat('hello?'));
+      expect(response.status).toBe(504);
+      expect(response.body).toEqual({ error: { message: expect.stringContaining('did not start answering'), type: 'upstream_error', param: null, code: 'upstream_timeout' } });
+      // The client's own token: no other account to move to, so no second wait.
+      expect(slow.fake.conversationRequests()).toHaveLength(1);
+      expect(slow.fake.pendingScenarios).toBe(0);
+    });
+
+    it('tells the pool and answers from another account', async () => {
+      const pool = slow.app.get(TokenPoolService);
+      await pool.clear();
+      await pool.upload([slow.fake.createAccessToken(), slow.fake.createAccessToken()]);
+      slow.fake.enqueue({ kind: 'stall', afterChunks: 0, stallMs: 60_000 });
+      slow.fake.enqueue({ kind: 'text', text: 'Answered by the other account.' });
+      const response = await request(slow.url).post('/v1/chat/completions').set('authorization', `Bearer ${POOL_KEY}`).send(chat('hello?'));
+      expect(response.status).toBe(200);
+      expect(response.body.choices[0].message.content).toBe('Answered by the other account.');
+      expect((await pool.list()).map((account) => account.failures).sort()).toEqual([0, 1]);
     });
   });
 });

@@ -46,6 +46,13 @@ export interface UpstreamStream {
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 /**
+ * Node's errors for a request it refuses to build: a header name or value with characters HTTP does not
+ * allow (a credential with a control or non-ASCII character), a path with such characters. Never the
+ * upstream's doing, and the same every time for the same credential.
+ */
+const REQUEST_CONSTRUCTION_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS']);
+
+/**
  * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
  * keep-alive agents per route, the browser header set, connect/idle timeouts, and streaming
  * responses that are never buffered.
@@ -157,6 +164,11 @@ export class UpstreamClient {
     const host = safeHost(request.url);
     if (error instanceof Error && error.name === 'AbortError') return error;
     this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${host} failed: ${code ?? (error as Error).message}`);
+    if (code && REQUEST_CONSTRUCTION_CODES.has(code)) {
+      return new ApiError(502, 'upstream_error', 'upstream_request_invalid', `The request to the upstream could not be built (${request.step}): a header holds characters HTTP does not allow.`, {
+        upstream: { step: request.step },
+      });
+    }
     if (code === 'ETIMEDOUT') {
       return new ApiError(504, 'upstream_error', 'upstream_timeout', `The upstream did not answer in time (${request.step}).`, {
         upstream: { step: request.step },
