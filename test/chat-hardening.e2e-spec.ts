@@ -1,4 +1,7 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { AttachmentService } from '../src/chat/attachment.service';
 import { newAccountRecord } from '../src/token-pool/account-record';
 import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
 import { TokenPoolService } from '../src/token-pool/token-pool.service';
@@ -175,6 +178,62 @@ describe('chat hardening (issue #8 attack pass)', () => {
       expect(response.status).toBe(200);
       expect(response.body.choices[0].message.content).toBe('Answered by the other account.');
       expect((await pool.list()).map((account) => account.failures).sort()).toEqual([0, 1]);
+    });
+  });
+
+  describe('client file URLs fetched through EXPORT_PROXY_URL or CF_FILE_URL', () => {
+    /** A stand-in proxy / external fetcher that records what it is asked for and fetches nothing. */
+    let recorder: Server;
+    let recorderUrl: string;
+    const seen: string[] = [];
+
+    beforeAll(async () => {
+      recorder = createServer((req, res) => {
+        seen.push(`${req.method} ${req.url}`);
+        res.writeHead(404).end();
+      });
+      recorder.on('connect', (req, socket) => {
+        seen.push(`CONNECT ${req.url}`);
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
+      recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((resolve) => recorder.close(() => resolve())));
+    beforeEach(() => {
+      seen.length = 0;
+    });
+
+    const image = (url: string) => chat([{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url } }]);
+
+    it.each([
+      ['EXPORT_PROXY_URL', (url: string) => ({ EXPORT_PROXY_URL: url })],
+      ['CF_FILE_URL', (url: string) => ({ CF_FILE_URL: `${url}/fetch` })],
+    ])('through %s, refuses names that resolve to private addresses before handing them on', async (_name, env) => {
+      const proxied = await startStack({ env: env(recorderUrl) });
+      try {
+        const key = proxied.fake.createAccessToken();
+        const send = (url: string) => request(proxied.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(image(url));
+        // The real resolver: localhost is loopback.
+        const loopback = await send('http://localhost:8080/admin.png');
+        expect(loopback.status).toBe(400);
+        expect(loopback.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_image_url', param: 'messages[0].content[1].image_url.url' });
+
+        // A public-looking name that leads inside.
+        proxied.app.get(AttachmentService).hostLookup = async (host) => (host === 'images.example.com' ? ['93.184.216.34', '10.0.0.5'] : ['93.184.216.34']);
+        const inside = await send('http://images.example.com/cat.png');
+        expect(inside.status).toBe(400);
+        expect(inside.body.error.message).toContain('not a public address');
+        expect(seen).toEqual([]);
+        expect(proxied.fake.requests).toEqual([]);
+
+        // A name that leads outside is handed on (here to the recorder, which fetches nothing).
+        const outside = await send('http://public.example.com/cat.png');
+        expect(outside.status).toBe(400);
+        expect(seen.join('\n')).toMatch(/public\.example\.com|\/fetch/);
+      } finally {
+        await proxied.close();
+      }
     });
   });
 });
