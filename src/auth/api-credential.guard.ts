@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
-import { isHeaderSafe } from '../token-pool/token-kind';
+import { isHeaderSafe } from '../common/util/header-value';
 import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
 
 /** Resolves the request's API key into an ApiCredential; a missing key is 401. */

@@ -1,7 +1,7 @@
 import { assertPublicUrl, isPrivateAddress } from './file-url-guard';
 
 describe('file URL guard', () => {
-  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '::7f00:1', '64:ff9b::7f00:1'])(
+  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '::7f00:1', '64:ff9b::7f00:1', '::ffff:7f00:1', '::ffff:0:7f00:1', '2002:7f00:1::'])(
     'treats %s as private',
     (address) => expect(isPrivateAddress(address)).toBe(true),
   );

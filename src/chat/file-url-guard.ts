@@ -19,6 +19,8 @@ for (const [address, prefix] of [
 }
 for (const [address, prefix] of [
   ['::', 96],
+  ['::ffff:0:0:0', 96],
+  ['2002::', 16],
   ['64:ff9b::', 96],
   ['::1', 128],
   ['fc00::', 7],

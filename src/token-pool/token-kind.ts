@@ -1,3 +1,5 @@
+import { isHeaderSafe } from '../common/util/header-value';
+
 /** What an upstream credential string is, by its shape (gateway.md §3.1, openai-api.md §2). */
 export type TokenKind = 'access_token' | 'refresh_token';
 
@@ -11,15 +13,9 @@ export interface ParsedCredential {
 const ACCESS_TOKEN_PREFIXES = ['eyJhbGciOi', 'fk-'];
 const LEGACY_REFRESH_TOKEN_LENGTH = 45;
 const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9_-]{6,64}$/;
-/** Visible ASCII only: a credential is sent in an HTTP header, where anything else fails (ERR_INVALID_CHAR) or is mangled. */
-const HEADER_SAFE = /^[\x21-\x7e]+$/;
-
-/** Whether a credential can be sent as an HTTP header value unchanged. */
-export function isHeaderSafe(token: string): boolean {
-  return HEADER_SAFE.test(token);
-}
 
 function kindOf(token: string): TokenKind | null {
+  // Sent as a bearer header: anything but visible ASCII would fail every request made with it.
   if (!isHeaderSafe(token)) return null;
   if (ACCESS_TOKEN_PREFIXES.some((prefix) => token.startsWith(prefix))) return 'access_token';
   if (token.startsWith('rt_') && token.length > 10) return 'refresh_token';

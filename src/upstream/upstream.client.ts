@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { isHeaderSafe } from '../common/util/header-value';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { ProxyAgents } from './proxy-agents';
@@ -116,7 +117,12 @@ export class UpstreamClient {
 
   /** Resolves as soon as the response headers arrive; the body streams as it comes. */
   async stream(request: UpstreamRequest): Promise<UpstreamStream> {
-    const body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+    let body: ReturnType<typeof got.stream>;
+    try {
+      body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+    } catch (error) {
+      throw this.transportError(error, request);
+    }
     try {
       const response = await new Promise<{ statusCode: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
         body.once('response', resolve);
@@ -131,6 +137,13 @@ export class UpstreamClient {
   }
 
   private options(request: UpstreamRequest): OptionsInit {
+    const token = request.identity?.accessToken;
+    if (token !== undefined && !isHeaderSafe(token)) {
+      // The account's own credential, not the upstream or our configuration: the account can never be used.
+      throw new ApiError(502, 'upstream_error', 'upstream_credential_invalid', `The account's access token cannot be sent in an HTTP header (${request.step}).`, {
+        upstream: { step: request.step },
+      });
+    }
     const baseUrl = new URL(request.url).origin;
     const headers = {
       ...(request.identity ? this.browserHeaders(baseUrl, request.identity) : {}),
