@@ -91,6 +91,8 @@ describe('chat hardening (issue #8 attack pass)', () => {
       ['a file without data', chat([{ type: 'file', file: { filename: 'a.txt' } }]), 'messages[0].content[0].file.file_data', 'missing_required_parameter'],
       ['a file name that is not a string', chat([{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: ['a'] } }]), 'messages[0].content[0].file.filename', 'invalid_value'],
       ['a name that is not a string', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x', name: 5 }] }, 'messages[0].name', 'invalid_value'],
+      ['a message that is null', { model: 'gpt-4o', messages: [null] }, 'messages[0]', 'missing_required_parameter'],
+      ['a message that is a string', { model: 'gpt-4o', messages: ['hi'] }, 'messages[0]', 'invalid_value'],
       ['a tool_call_id that is not a string', { model: 'gpt-4o', messages: [{ role: 'tool', content: 'x', tool_call_id: {} }] }, 'messages[0].tool_call_id', 'invalid_value'],
     ])('%s → 400 on %s with no upstream call', async (_name, body, param, code) => {
       const response = await post(body);

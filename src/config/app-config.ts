@@ -58,7 +58,7 @@ export class AppConfig {
   @IsOptional() @IsUrl(URL_OPTIONS) cfFileUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) turnstileSolverUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) arkoseTokenUrl?: string;
-  @IsString({ each: true }) userAgents: string[] = [];
+  @IsString({ each: true }) @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' }) userAgents: string[] = [];
   @IsString() oaiLanguage = 'zh-CN';
   @IsInt() @Min(100) upstreamConnectTimeoutMs = 10_000;
   @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;

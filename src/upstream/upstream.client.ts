@@ -24,7 +24,7 @@ export interface UpstreamRequest {
   json?: unknown;
   body?: Buffer | string;
   headers?: Record<string, string>;
-  /** Time allowed until the response headers arrive. */
+  /** Time allowed until the response headers arrive; for a buffered request, for the whole exchange. */
   timeoutMs?: number;
   /** Overrides the identity's proxy: a URL, or null for a direct connection. */
   proxyUrl?: string | null;
@@ -108,7 +108,10 @@ export class UpstreamClient {
   /** A buffered request; any status is returned, only transport failures throw (as ApiError 502/504). */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     try {
-      const response = (await got({ ...this.options(request), responseType: 'buffer' })) as Response<Buffer>;
+      const options = this.options(request);
+      // A buffered answer is small: a body that stalls after its headers must not hold the caller for the idle timeout.
+      const timeout = { ...options.timeout, request: request.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+      const response = (await got({ ...options, timeout, responseType: 'buffer' })) as Response<Buffer>;
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
       throw this.transportError(error, request);
