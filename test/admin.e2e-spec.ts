@@ -242,7 +242,7 @@ describe('Admin with ADMIN_KEY', () => {
       expect(foreign.body.error.code).toBe('cross_site_request');
       expect((await accounts(stack)).length).toBe(0);
       const accepted = await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).set('x-csrf-token', admin.csrf).send({ tokens: [token] }).expect(200);
-      expect(accepted.body).toEqual({ added: 1, duplicates: 0, invalid: 0 });
+      expect(accepted.body).toEqual({ added: 1, duplicates: 0, invalid: 0, invalidLines: [] });
     });
 
     it('validates the upload body', async () => {
@@ -289,7 +289,7 @@ describe('Admin with ADMIN_KEY', () => {
       const second = accessToken('second@example.com');
       const response = await postForm(stack, admin, '/admin/tokens', { tokens: `${first}\r\n${second}\n\n# a comment\n${first}\nnot-a-token\n` }).expect(303);
       expect(response.headers.location).toBe('/admin');
-      expect(await flashAfter(stack, admin)).toBe('Added 2, 1 duplicate, 1 invalid.');
+      expect(await flashAfter(stack, admin)).toBe('Added 2, 1 duplicate, 1 invalid (line 6).');
 
       const page = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
       expect(page.text).toContain(maskSecret(first));
@@ -349,7 +349,7 @@ describe('Admin with ADMIN_KEY', () => {
     it('uploads, lists masked, removes one and clears all', async () => {
       const tokens = [accessToken('a@example.com'), accessToken('b@example.com'), accessToken('c@example.com')];
       const upload = seen(await api(stack).post('/admin/api/tokens', { tokens: [...tokens, tokens[0], 'garbage', ''] }).expect(200));
-      expect(upload.body).toEqual({ added: 3, duplicates: 1, invalid: 1 });
+      expect(upload.body).toEqual({ added: 3, duplicates: 1, invalid: 1, invalidLines: [5] });
 
       const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
       expect(list.body.counts).toEqual({ total: 3, active: 3, rate_limited: 0, expired: 0, disabled: 0 });

@@ -103,7 +103,8 @@ export class AdminDashboardService {
 
 export function uploadSummary(result: UploadResult): string {
   const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
-  return `Added ${result.added}, ${plural(result.duplicates, 'duplicate')}, ${result.invalid} invalid.`;
+  const lines = result.invalidLines.length ? ` (line${result.invalidLines.length === 1 ? '' : 's'} ${result.invalidLines.join(', ')})` : '';
+  return `Added ${result.added}, ${plural(result.duplicates, 'duplicate')}, ${result.invalid} invalid${lines}.`;
 }
 
 export function refreshSummary(summary: RefreshSummary): string {

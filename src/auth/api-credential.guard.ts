@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
+import { isHeaderSafe } from '../common/util/header-value';
 import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
 
 /** Resolves the request's API key into an ApiCredential; a missing key is 401. */
@@ -19,6 +20,8 @@ export class ApiCredentialGuard implements CanActivate {
       isPoolKey: (candidate) => secretInList(candidate, this.config.authorization),
       autoSeed: this.config.autoSeed,
     });
+    // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
+    if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
       throw ApiError.invalidRequest("Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.", 'invalid_value', 'ChatGPT-Account-ID');

@@ -10,7 +10,7 @@ import { ProxyAgents } from '../upstream/proxy-agents';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import type { ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
-import { assertPublicUrl, isPrivateAddress } from './file-url-guard';
+import { assertPublicUrl, HostLookup, isPrivateAddress, systemLookup } from './file-url-guard';
 import { imageSize } from './image-size';
 import type { UploadedFile } from './message-converter';
 
@@ -44,6 +44,8 @@ export interface FileBytes {
 @Injectable()
 export class AttachmentService {
   private readonly logger = new Logger(AttachmentService.name);
+  /** How client URL host names are resolved for the private-address check (replaceable in tests). */
+  hostLookup: HostLookup = systemLookup;
 
   constructor(
     private readonly config: AppConfig,
@@ -140,10 +142,10 @@ export class AttachmentService {
     }
     const { allowPrivateFileUrls, exportProxyUrl, cfFileUrl } = this.config;
     const checkAddresses = !allowPrivateFileUrls;
-    // Through a proxy or an external fetcher the name is resolved elsewhere: only the URL itself can be checked here.
     const fetchedHere = !exportProxyUrl && !cfFileUrl;
     try {
-      if (checkAddresses) await assertPublicUrl(url, { resolve: fetchedHere });
+      // Resolved here even when a proxy or an external fetcher fetches it, so a name leading inside is refused before it is handed on.
+      if (checkAddresses) await assertPublicUrl(url, this.hostLookup);
       const agents = this.agents.for(exportProxyUrl);
       const options = {
         signal,

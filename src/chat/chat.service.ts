@@ -99,7 +99,7 @@ export class ChatService {
         created: chat.meta.created,
         model: chat.meta.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: calls.length ? 'tool_calls' : finishReason }],
-        usage: this.usage(request, chat, assembler),
+        usage: await this.usage(request, chat, assembler),
         ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
         ...(chat.historyDisabled ? {} : ids),
       };
@@ -156,7 +156,7 @@ export class ChatService {
         for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
         await out.delta({}, calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
         this.logAnswer(chat, 'stream', calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
-        if (request.stream_options?.include_usage) await out.usage(this.usage(request, chat, assembler));
+        if (request.stream_options?.include_usage) await out.usage(await this.usage(request, chat, assembler));
         await out.done();
         return;
       }
@@ -250,9 +250,9 @@ export class ChatService {
     }
   }
 
-  private usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Usage {
-    const prompt = this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
-    const completion = this.counter.count(assembler.content, chat.encoding) + this.counter.count(assembler.reasoning, chat.encoding);
+  private async usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<Usage> {
+    const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
+    const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + (await this.counter.countAsync(assembler.reasoning, chat.encoding));
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
 }

@@ -108,13 +108,40 @@ export class ConversationService {
     if (request.model.paidOnly && clearance.persona && clearance.persona !== 'chatgpt-paid') throw ApiError.modelNotFound(request.model.requested);
 
     const messages = await request.messages(identity, baseUrl);
+    // The first-byte deadline runs from sending the conversation until the answer starts; after that only the idle timeout applies.
+    const firstByteMs = this.config.upstreamFirstByteTimeoutMs;
+    const stalled = new AbortController();
+    const timer = setTimeout(() => stalled.abort(), firstByteMs);
+    try {
+      return await this.converse(request, messages, identity, baseUrl, clearance.headers, AbortSignal.any([signal, stalled.signal]));
+    } catch (error) {
+      if (stalled.signal.aborted && !signal.aborted) {
+        throw new ApiError(504, 'upstream_error', 'upstream_timeout', `The upstream did not start answering within ${firstByteMs} ms (conversation).`, {
+          upstream: { step: 'conversation' },
+        });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Posts the conversation and reads until the answer has started. */
+  private async converse(
+    request: ConversationRequest,
+    messages: UpstreamMessage[],
+    identity: UpstreamIdentity,
+    baseUrl: string,
+    sentinelHeaders: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<StartedConversation> {
     const response = await this.upstream.stream({
       method: 'POST',
       url: `${baseUrl}/backend-api/conversation`,
       identity,
-      headers: { accept: 'text/event-stream', ...clearance.headers },
+      headers: { accept: 'text/event-stream', ...sentinelHeaders },
       json: this.conversationBody(request, messages),
-      timeoutMs: CONVERSATION_HEADERS_TIMEOUT_MS,
+      timeoutMs: Math.min(CONVERSATION_HEADERS_TIMEOUT_MS, this.config.upstreamFirstByteTimeoutMs),
       signal,
       step: 'conversation',
     });

@@ -19,6 +19,8 @@ for (const [address, prefix] of [
 }
 for (const [address, prefix] of [
   ['::', 96],
+  ['::ffff:0:0:0', 96],
+  ['2002::', 16],
   ['64:ff9b::', 96],
   ['::1', 128],
   ['fc00::', 7],
@@ -35,13 +37,22 @@ export function isPrivateAddress(address: string): boolean {
   return family === 4 ? PRIVATE_RANGES.check(address, 'ipv4') : family === 6 ? PRIVATE_RANGES.check(address, 'ipv6') : true;
 }
 
-/** Refuses URLs whose host is, or resolves to, a loopback, private, link-local or otherwise internal address. */
-export async function assertPublicUrl(url: URL, options: { resolve?: boolean } = {}): Promise<void> {
+/** Every address a host name resolves to. */
+export type HostLookup = (hostname: string) => Promise<string[]>;
+
+export const systemLookup: HostLookup = async (hostname) => (await lookup(hostname, { all: true })).map((entry) => entry.address);
+
+/** Names that only mean something inside a network, refused whatever they resolve to here. */
+const INTERNAL_NAME = /^(localhost|.*\.localhost|.*\.internal|.*\.local)$/i;
+
+/**
+ * Refuses URLs whose host is, or resolves to, a loopback, private, link-local or otherwise internal address.
+ * A name is always resolved, even when a proxy or an external fetcher will fetch the URL: the text of a name
+ * says nothing about where it leads (`internal.example.com` may well point at 10.0.0.5).
+ */
+export async function assertPublicUrl(url: URL, resolve: HostLookup = systemLookup): Promise<void> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!isIP(host) && options.resolve === false) {
-    if (/^(localhost|.*\.localhost|.*\.internal|.*\.local)$/i.test(host)) throw new Error(`${url.hostname} is not a public address`);
-    return;
-  }
-  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
+  if (!isIP(host) && INTERNAL_NAME.test(host)) throw new Error(`${url.hostname} is not a public address`);
+  const addresses = isIP(host) ? [host] : await resolve(host);
   if (addresses.length === 0 || addresses.some(isPrivateAddress)) throw new Error(`${url.hostname} is not a public address`);
 }

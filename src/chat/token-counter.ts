@@ -17,33 +17,76 @@ export function encodingFor(model: string): EncodingName {
   return /gpt-4o|gpt-4\.5|chatgpt-4o|(^|[^a-z])o\d/.test(model) ? 'o200k_base' : 'cl100k_base';
 }
 
-/** Counts tokens with the bundled BPE tables (no network); special-token text counts as plain text. */
+/**
+ * Longest stretch of one character class (whitespace or not) given to the BPE in one piece. The merge loop
+ * costs about the square of a piece's length, so an unbroken run of one character (a 160 kB "AAAA…" prompt)
+ * would hold the event loop for tens of seconds; cut into pieces this long it costs time linear in the text.
+ */
+export const MAX_RUN_CHARS = 256;
+/** Text encoded between two turns of the event loop in the asynchronous counts. */
+const SLICE_CHARS = 32 * 1024;
+const LONG_RUN = new RegExp(`\\S{${MAX_RUN_CHARS + 1},}|\\s{${MAX_RUN_CHARS + 1},}`, 'g');
+
+/**
+ * Counts tokens with the bundled BPE tables (no network); special-token text counts as plain text.
+ * Text is encoded in bounded pieces (see `MAX_RUN_CHARS`): exact for ordinary text, within a token per cut
+ * for runs longer than that. The `…Async` forms yield to the event loop between slices, for whole prompts.
+ */
 @Injectable()
 export class TokenCounter {
   private readonly encodings = new Map<EncodingName, Encoding>();
 
   count(text: string, encoding: EncodingName): number {
-    return text ? this.encoding(encoding).encode(text, PLAIN_TEXT).length : 0;
+    let total = 0;
+    for (const slice of slices(text)) total += this.countSlice(slice, encoding);
+    return total;
+  }
+
+  async countAsync(text: string, encoding: EncodingName): Promise<number> {
+    let total = 0;
+    let first = true;
+    for (const slice of slices(text)) {
+      if (!first) await nextTurn();
+      first = false;
+      total += this.countSlice(slice, encoding);
+    }
+    return total;
   }
 
   /** The longest prefix of `text` that fits in `maxTokens` tokens. */
   truncate(text: string, maxTokens: number, encoding: EncodingName): string {
     const enc = this.encoding(encoding);
-    const tokens = enc.encode(text, PLAIN_TEXT);
-    return tokens.length <= maxTokens ? text : enc.decode(tokens.slice(0, maxTokens));
+    let used = 0;
+    let offset = 0;
+    for (const slice of slices(text)) {
+      for (const piece of pieces(slice)) {
+        const tokens = enc.encode(piece, PLAIN_TEXT);
+        if (used + tokens.length > maxTokens) return text.slice(0, offset) + enc.decode(tokens.slice(0, maxTokens - used));
+        used += tokens.length;
+        offset += piece.length;
+      }
+    }
+    return text;
   }
 
   /** Prompt tokens the way OpenAI counts a chat: per-message overhead plus every string field and text part. */
-  countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: ContentPart) => number): number {
+  async countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: ContentPart) => number): Promise<number> {
     let total = TOKENS_PER_REPLY;
     for (const message of messages) {
       total += TOKENS_PER_MESSAGE + this.count(message.role, encoding);
-      if (message.name) total += this.count(message.name, encoding);
-      if (typeof message.content === 'string') total += this.count(message.content, encoding);
+      if (message.name) total += await this.countAsync(message.name, encoding);
+      if (typeof message.content === 'string') total += await this.countAsync(message.content, encoding);
       else if (Array.isArray(message.content)) {
-        for (const part of message.content) total += part.type === 'text' ? this.count(String((part as { text?: unknown }).text ?? ''), encoding) : attachmentTokens(part);
+        for (const part of message.content) total += part.type === 'text' ? await this.countAsync(String((part as { text?: unknown }).text ?? ''), encoding) : attachmentTokens(part);
       }
     }
+    return total;
+  }
+
+  private countSlice(slice: string, encoding: EncodingName): number {
+    const enc = this.encoding(encoding);
+    let total = 0;
+    for (const piece of pieces(slice)) total += enc.encode(piece, PLAIN_TEXT).length;
     return total;
   }
 
@@ -56,6 +99,59 @@ export class TokenCounter {
     }
     return encoding;
   }
+}
+
+/**
+ * Cuts text into slices of about `SLICE_CHARS`, each ending just before the whitespace that leads the next
+ * word, where the encoder's pre-tokenizer splits anyway (so the count is unchanged); a slice with no such
+ * place is cut at its length, never inside a surrogate pair.
+ */
+function* slices(text: string): Generator<string> {
+  let start = 0;
+  while (start < text.length) {
+    let end = start + SLICE_CHARS;
+    if (end >= text.length) {
+      yield text.slice(start);
+      return;
+    }
+    let cut = end;
+    while (cut > start + 1 && !(isSpace(text.charCodeAt(cut)) && !isSpace(text.charCodeAt(cut + 1)))) cut--;
+    end = cut > start + 1 ? cut : safeCut(text, end);
+    yield text.slice(start, end);
+    start = end;
+  }
+}
+
+/** A slice's ordinary text as one piece; runs longer than `MAX_RUN_CHARS` in pieces of that length. */
+function* pieces(slice: string): Generator<string> {
+  let last = 0;
+  for (const match of slice.matchAll(LONG_RUN)) {
+    const runStart = match.index;
+    const runEnd = runStart + match[0].length;
+    if (runStart > last) yield slice.slice(last, runStart);
+    let at = runStart;
+    while (at < runEnd) {
+      const next = at + MAX_RUN_CHARS >= runEnd ? runEnd : safeCut(slice, at + MAX_RUN_CHARS);
+      yield slice.slice(at, next);
+      at = next;
+    }
+    last = runEnd;
+  }
+  if (last < slice.length) yield last === 0 ? slice : slice.slice(last);
+}
+
+function isSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0x3000 || code === 0x2028 || code === 0x2029 || (code >= 0x2000 && code <= 0x200a);
+}
+
+/** `at`, or one less when `at` would split a surrogate pair. */
+function safeCut(text: string, at: number): number {
+  const code = text.charCodeAt(at);
+  return code >= 0xdc00 && code <= 0xdfff ? at - 1 : at;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** OpenAI's image cost: fit in 2048×2048, shorter side to 768, 170 per 512-pixel tile plus 85. */

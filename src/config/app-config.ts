@@ -68,10 +68,11 @@ export class AppConfig {
   @IsOptional() @IsUrl(URL_OPTIONS) cfFileUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) turnstileSolverUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) arkoseTokenUrl?: string;
-  @IsString({ each: true }) userAgents: string[] = [];
+  @IsString({ each: true }) @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' }) userAgents: string[] = [];
   @IsString() oaiLanguage = 'zh-CN';
   @IsInt() @Min(100) upstreamConnectTimeoutMs = 10_000;
   @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
+  @IsInt() @Min(100) upstreamFirstByteTimeoutMs = 30_000;
   @IsBoolean() upstreamDeltaEncoding = true;
   @IsBoolean() allowPrivateFileUrls = false;
 
@@ -145,6 +146,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   oaiLanguage: { env: 'OAI_LANGUAGE', kind: 'string' },
   upstreamConnectTimeoutMs: { env: 'UPSTREAM_CONNECT_TIMEOUT_MS', kind: 'int' },
   upstreamIdleTimeoutMs: { env: 'UPSTREAM_IDLE_TIMEOUT_MS', kind: 'int' },
+  upstreamFirstByteTimeoutMs: { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', kind: 'int' },
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
   historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },

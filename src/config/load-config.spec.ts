@@ -57,9 +57,17 @@ describe('loadConfig', () => {
     [{ API_PREFIX: 'a/b' }, /^API_PREFIX=<hidden> is invalid/],
     [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
     [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
+    [{ USER_AGENTS: 'Mozilla/5.0 (X11; Linux) Chrome/120,Bad\u4e2dAgent' }, /^USER_AGENTS=.* is invalid: must be printable ASCII/],
+    [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '120000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/],
+    [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '5000', UPSTREAM_IDLE_TIMEOUT_MS: '4000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=5000 must be shorter/],
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('bounds the wait for the first answer byte below the idle timeout', () => {
+    expect(loadConfig({}).upstreamFirstByteTimeoutMs).toBe(30_000);
+    expect(loadConfig({ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500' }).upstreamFirstByteTimeoutMs).toBe(500);
   });
 
   it("reads the reference's misspelt ARK0SE_TOKEN_URL when ARKOSE_TOKEN_URL is unset", () => {

@@ -86,6 +86,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): AppConfi
     throw new ConfigError(`${name}=${shownValue(name, raw)} is invalid: ${reason}`);
   }
   if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
+  if (config.upstreamFirstByteTimeoutMs >= config.upstreamIdleTimeoutMs) {
+    throw new ConfigError(`UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`);
+  }
   if (config.apiPrefix && RESERVED_PREFIXES.has(config.apiPrefix.toLowerCase())) {
     throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_PREFIXES].join(', ')})`);
   }

@@ -13,7 +13,7 @@ export const UNMATCHED_ROUTE = '(unmatched)';
 export type UpstreamOutcome = '2xx' | '3xx' | '4xx' | '5xx' | 'error';
 
 /** Why a conversation attempt was retried: the account outcome, a local model cap, or another retryable error. */
-export type RetryReason = 'rate_limited' | 'unauthorized' | 'forbidden' | 'model_cap' | 'error';
+export type RetryReason = 'rate_limited' | 'unauthorized' | 'forbidden' | 'model_cap' | 'unusable' | 'failed' | 'error';
 
 /**
  * The Prometheus instruments of one app instance, in its own registry (never prom-client's global one, so

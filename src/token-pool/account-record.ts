@@ -63,7 +63,7 @@ function identityKey(record: AccountRecord): string | null {
 
 /**
  * Turns uploaded lines into new account records, dropping blank lines, `#` comments, strings that
- * are not credentials, and duplicates (of each other or of `existing`): the same credential, or the
+ * are not credentials (reported by line number, counting from 1), and duplicates (of each other or of `existing`): the same credential, or the
  * same JWT user (and Team workspace).
  */
 export function recordsFromLines(existing: readonly AccountRecord[], lines: readonly string[], now: number): { records: AccountRecord[]; result: UploadResult } {
@@ -71,13 +71,14 @@ export function recordsFromLines(existing: readonly AccountRecord[], lines: read
   const tokens = new Set(existing.map((record) => `${record.token}\n${record.chatgptAccountId ?? ''}`));
   const identities = new Set(existing.map(identityKey).filter((key): key is string => key !== null));
   const records: AccountRecord[] = [];
-  const result: UploadResult = { added: 0, duplicates: 0, invalid: 0 };
-  for (const raw of lines) {
+  const result: UploadResult = { added: 0, duplicates: 0, invalid: 0, invalidLines: [] };
+  for (const [index, raw] of lines.entries()) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const credential = parseCredential(line);
     if (!credential) {
       result.invalid++;
+      result.invalidLines.push(index + 1);
       continue;
     }
     // One millisecond apart, so that the shared listing order (byAddedAt) is the upload order.

@@ -53,12 +53,18 @@ export type AccountOutcome =
   /** Upstream 401: the AccessToken is expired or revoked. */
   | { kind: 'unauthorized' }
   /** Upstream 403 on the account itself (deactivated, banned). */
-  | { kind: 'forbidden'; reason?: string };
+  | { kind: 'forbidden'; reason?: string }
+  /** The account's credential cannot even be sent (e.g. characters HTTP headers refuse): it never will be. */
+  | { kind: 'unusable'; reason: string }
+  /** The attempt failed on this account without an upstream verdict (it stalled before answering). */
+  | { kind: 'failed'; reason: string };
 
 export interface UploadResult {
   added: number;
   duplicates: number;
   invalid: number;
+  /** Line numbers (from 1) of the invalid lines. */
+  invalidLines: number[];
 }
 
 export interface AccountCounts {

@@ -26,6 +26,15 @@ describe('parseCredential', () => {
     expect(parseCredential('seed,acc-team-123')).toBeNull();
     expect(parseCredential(`${accessToken},bad id!`)).toBeNull();
   });
+
+  it('refuses credentials that cannot be sent as an HTTP header value', () => {
+    expect(parseCredential('fk-bad中token')).toBeNull();
+    expect(parseCredential('fk-bad\u0000token')).toBeNull();
+    expect(parseCredential('fk-bad token')).toBeNull();
+    expect(parseCredential(`${accessToken}\u00ff`)).toBeNull();
+    expect(parseCredential(`rt_${'x'.repeat(10)}\t`.slice(0, -1) + '\u0085')).toBeNull();
+    expect(parseCredential('é'.repeat(45))).toBeNull();
+  });
 });
 
 describe('readAccessTokenClaims', () => {

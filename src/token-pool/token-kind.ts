@@ -1,3 +1,5 @@
+import { isHeaderSafe } from '../common/util/header-value';
+
 /** What an upstream credential string is, by its shape (gateway.md §3.1, openai-api.md §2). */
 export type TokenKind = 'access_token' | 'refresh_token';
 
@@ -13,9 +15,11 @@ const LEGACY_REFRESH_TOKEN_LENGTH = 45;
 const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9_-]{6,64}$/;
 
 function kindOf(token: string): TokenKind | null {
+  // Sent as a bearer header: anything but visible ASCII would fail every request made with it.
+  if (!isHeaderSafe(token)) return null;
   if (ACCESS_TOKEN_PREFIXES.some((prefix) => token.startsWith(prefix))) return 'access_token';
   if (token.startsWith('rt_') && token.length > 10) return 'refresh_token';
-  if (token.length === LEGACY_REFRESH_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(token)) return 'refresh_token';
+  if (token.length === LEGACY_REFRESH_TOKEN_LENGTH) return 'refresh_token';
   return null;
 }
 

@@ -163,6 +163,14 @@ describe('TokenPoolService', () => {
       expect((await pool.lease())?.accountId).toBe(a);
     });
 
+    it('disables an account whose credential cannot be sent, and counts a stalled attempt as a failure', async () => {
+      await pool.report(a, { kind: 'unusable', reason: 'credential cannot be sent in an HTTP header' });
+      await pool.report(b, { kind: 'failed', reason: 'stalled' });
+      expect(await stateOf(a)).toMatchObject({ state: 'disabled', stateReason: 'credential cannot be sent in an HTTP header', failures: 1 });
+      expect(await stateOf(b)).toMatchObject({ state: 'active', failures: 1 });
+      for (let i = 0; i < 3; i++) expect((await pool.lease())?.accountId).toBe(b);
+    });
+
     it('records use on success', async () => {
       await pool.report(a, { kind: 'success' });
       expect(await stateOf(a)).toMatchObject({ lastUsedAt: clock.now(), failures: 0 });
@@ -189,15 +197,23 @@ describe('TokenPoolService', () => {
       const token = accessToken('a');
       const sameUser = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
       const result = await pool.upload(['# comment', '', `  ${token} `, token, sameUser, 'garbage', fakeRefreshToken('r1'), fakeRefreshToken('r1')]);
-      expect(result).toEqual({ added: 2, duplicates: 3, invalid: 1 });
-      expect(await pool.upload([token, fakeRefreshToken('r1')])).toEqual({ added: 0, duplicates: 2, invalid: 0 });
+      expect(result).toEqual({ added: 2, duplicates: 3, invalid: 1, invalidLines: [6] });
+      expect(await pool.upload([token, fakeRefreshToken('r1')])).toEqual({ added: 0, duplicates: 2, invalid: 0, invalidLines: [] });
+    });
+
+    it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {
+      const pool = newPool();
+      const good = accessToken('a');
+      const result = await pool.upload([good, 'fk-bad中token', `fk-bad\u0001token`, `${good.slice(0, 20)}\u00e9${good.slice(20)}`, 'rt_abcdefghijk\u007f', 'fk-ok-token']);
+      expect(result).toEqual({ added: 2, duplicates: 0, invalid: 4, invalidLines: [2, 3, 4, 5] });
+      expect((await pool.list()).map((account) => account.maskedToken)).toHaveLength(2);
     });
 
     it('keeps one user in two Team workspaces as two accounts, but not the same pair twice', async () => {
       const pool = newPool();
       const token = accessToken('a');
       const other = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
-      expect(await pool.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({ added: 2, duplicates: 1, invalid: 0 });
+      expect(await pool.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({ added: 2, duplicates: 1, invalid: 0, invalidLines: [] });
     });
 
     it('gives every account a short stable id that is not the token', async () => {

@@ -150,6 +150,13 @@ export class TokenPoolService {
       case 'forbidden':
         await this.setState(accountId, 'disabled', outcome.reason ?? 'account deactivated or banned (HTTP 403)');
         return;
+      case 'unusable':
+        await this.setState(accountId, 'disabled', outcome.reason);
+        return;
+      case 'failed':
+        await this.store.updateAccount(accountId, (current) => ({ ...current, failures: current.failures + 1 }));
+        this.logger.warn(`Account ${accountId} failed an attempt: ${outcome.reason}`);
+        return;
     }
   }
 

@@ -8,6 +8,12 @@ const MAX_DETAIL_LENGTH = 300;
 /** What an upstream error answer means for the account that made the call, if anything. */
 export function outcomeOf(error: unknown): AccountOutcome | null {
   if (!(error instanceof ApiError) || !error.details.upstream) return null;
+  // The account's credential holds characters HTTP refuses: no request made with it can ever be sent.
+  if (error.code === 'upstream_credential_invalid') return { kind: 'unusable', reason: 'access token cannot be sent in an HTTP header' };
+  // Failed on this account without an upstream verdict: a request Node would not build, or a conversation that stalled.
+  if (error.code === 'upstream_request_invalid' || (error.code === 'upstream_timeout' && error.details.upstream.step === 'conversation')) {
+    return { kind: 'failed', reason: error.message };
+  }
   const status = error.details.upstream.status;
   if (status === 429) return { kind: 'rate_limited', retryAfterSec: error.details.retryAfter };
   if (status === 401) return { kind: 'unauthorized' };

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { isHeaderSafe } from '../common/util/header-value';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
@@ -24,7 +25,7 @@ export interface UpstreamRequest {
   json?: unknown;
   body?: Buffer | string;
   headers?: Record<string, string>;
-  /** Time allowed until the response headers arrive. */
+  /** Time allowed until the response headers arrive; for a buffered request, for the whole exchange. */
   timeoutMs?: number;
   /** Overrides the identity's proxy: a URL, or null for a direct connection. */
   proxyUrl?: string | null;
@@ -45,6 +46,13 @@ export interface UpstreamStream {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+
+/**
+ * Node's errors for a request it refuses to build: a header name or value with characters HTTP does not
+ * allow (a credential with a control or non-ASCII character), a path with such characters. Never the
+ * upstream's doing, and the same every time for the same credential.
+ */
+const REQUEST_CONSTRUCTION_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS']);
 
 /**
  * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
@@ -103,7 +111,10 @@ export class UpstreamClient {
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const timed = this.metrics.timeUpstream(request.step);
     try {
-      const response = (await got({ ...this.options(request), responseType: 'buffer' })) as Response<Buffer>;
+      const options = this.options(request);
+      // A buffered answer is small: a body that stalls after its headers must not hold the caller for the idle timeout.
+      const timeout = { ...options.timeout, request: request.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+      const response = (await got({ ...options, timeout, responseType: 'buffer' })) as Response<Buffer>;
       timed(statusClass(response.statusCode));
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
@@ -115,7 +126,13 @@ export class UpstreamClient {
   /** Resolves as soon as the response headers arrive; the body streams as it comes. */
   async stream(request: UpstreamRequest): Promise<UpstreamStream> {
     const timed = this.metrics.timeUpstream(request.step);
-    const body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+    let body: ReturnType<typeof got.stream>;
+    try {
+      body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+    } catch (error) {
+      timed('error');
+      throw this.transportError(error, request);
+    }
     try {
       const response = await new Promise<{ statusCode: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
         body.once('response', resolve);
@@ -132,6 +149,13 @@ export class UpstreamClient {
   }
 
   private options(request: UpstreamRequest): OptionsInit {
+    const token = request.identity?.accessToken;
+    if (token !== undefined && !isHeaderSafe(token)) {
+      // The account's own credential, not the upstream or our configuration: the account can never be used.
+      throw new ApiError(502, 'upstream_error', 'upstream_credential_invalid', `The account's access token cannot be sent in an HTTP header (${request.step}).`, {
+        upstream: { step: request.step },
+      });
+    }
     const baseUrl = new URL(request.url).origin;
     const headers = {
       ...(request.identity ? this.browserHeaders(baseUrl, request.identity) : {}),
@@ -165,6 +189,11 @@ export class UpstreamClient {
     const host = safeHost(request.url);
     if (error instanceof Error && error.name === 'AbortError') return error;
     this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${host} failed: ${code ?? (error as Error).message}`);
+    if (code && REQUEST_CONSTRUCTION_CODES.has(code)) {
+      return new ApiError(502, 'upstream_error', 'upstream_request_invalid', `The request to the upstream could not be built (${request.step}): a header holds characters HTTP does not allow.`, {
+        upstream: { step: request.step },
+      });
+    }
     if (code === 'ETIMEDOUT') {
       return new ApiError(504, 'upstream_error', 'upstream_timeout', `The upstream did not answer in time (${request.step}).`, {
         upstream: { step: request.step },

@@ -17,6 +17,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { IsToolChoice, ResponseFormatDto, ToolCallDto, ToolChoice, ToolDto } from './tool-fields.dto';
+import type { ValidationDetail, ValidationDetailFn } from '../../common/pipes/validation';
 
 export const TEAM_ACCOUNT_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
@@ -37,7 +38,92 @@ export interface FilePart {
 }
 export type ContentPart = TextPart | ImageUrlPart | FilePart | { type: string; [key: string]: unknown };
 
-/** `content` is a string, an array of typed parts, or null (assistant turns with tool calls). */
+export const CONTENT_PART_TYPES = ['text', 'image_url', 'file'] as const;
+const IMAGE_DETAILS = ['auto', 'low', 'high'];
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A field that must be a string when present (or always, when `required`). */
+function stringField(owner: Record<string, unknown>, field: string, path: string, required = false): ValidationDetail | null {
+  const value = owner[field];
+  if (value === undefined || value === null) return required ? { path: `${path}.${field}`, message: 'is required', missing: true } : null;
+  return typeof value === 'string' ? null : { path: `${path}.${field}`, message: 'must be a string' };
+}
+
+/** A field that must be an object (or always, when `required`). */
+function objectField(owner: Record<string, unknown>, field: string, path: string, required = false): ValidationDetail | null {
+  const value = owner[field];
+  if (value === undefined || value === null) return required ? { path: `${path}.${field}`, message: 'is required', missing: true } : null;
+  return isRecord(value) ? null : { path: `${path}.${field}`, message: 'must be an object' };
+}
+
+/** The first problem in one content part, relative to the content (`[i]…`); null when the part is well-formed. */
+function contentPartProblem(part: unknown, index: number): ValidationDetail | null {
+  const path = `[${index}]`;
+  if (!isRecord(part)) return { path, message: 'must be a content part object with a `type`' };
+  const typeProblem = stringField(part, 'type', path, true);
+  if (typeProblem) return typeProblem;
+  switch (part.type) {
+    case 'text':
+      return stringField(part, 'text', path, true);
+    case 'image_url': {
+      const problem = objectField(part, 'image_url', path, true);
+      if (problem) return problem;
+      const image = part.image_url as Record<string, unknown>;
+      const url = stringField(image, 'url', `${path}.image_url`, true);
+      if (url) return url;
+      if (!image.url) return { path: `${path}.image_url.url`, message: 'must not be empty' };
+      if (image.detail !== undefined && !IMAGE_DETAILS.includes(image.detail as string)) {
+        return { path: `${path}.image_url.detail`, message: `must be one of ${IMAGE_DETAILS.join(', ')}` };
+      }
+      return null;
+    }
+    case 'file': {
+      const problem = objectField(part, 'file', path, true);
+      if (problem) return problem;
+      const file = part.file as Record<string, unknown>;
+      return stringField(file, 'file_data', `${path}.file`, true) ?? stringField(file, 'filename', `${path}.file`) ?? stringField(file, 'file_id', `${path}.file`);
+    }
+    default:
+      return {
+        path: `${path}.type`,
+        message: `unsupported content part type '${String(part.type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
+        code: 'unsupported_content',
+      };
+  }
+}
+
+/** The first malformed part of an array content; null for other shapes (judged as a whole). */
+export function contentProblem(value: unknown): ValidationDetail | null {
+  if (!Array.isArray(value)) return null;
+  for (const [index, part] of value.entries()) {
+    const problem = contentPartProblem(part, index);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+/** The first malformed entry of `tool_calls`, relative to it. */
+export function toolCallsProblem(value: unknown): ValidationDetail | null {
+  if (!Array.isArray(value)) return { path: '', message: 'must be an array' };
+  for (const [index, call] of value.entries()) {
+    const path = `[${index}]`;
+    if (!isRecord(call)) return { path, message: 'must be a tool call object' };
+    const problem = stringField(call, 'id', path) ?? stringField(call, 'type', path) ?? objectField(call, 'function', path);
+    if (problem) return problem;
+    if (isRecord(call.function)) {
+      const fn = stringField(call.function, 'name', `${path}.function`) ?? stringField(call.function, 'arguments', `${path}.function`);
+      if (fn) return fn;
+    }
+  }
+  return null;
+}
+
+/**
+ * `content` is a string, an array of well-formed parts (text, image_url or file, each with fields of the
+ * right type), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
+ * carries can fail later, after an account and a proof of work were spent on it.
+ */
 function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
@@ -47,16 +133,23 @@ function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
           const role = (args?.object as { role?: unknown } | undefined)?.role;
           if (value === null) return role === 'assistant';
           if (typeof value === 'string') return true;
-          return (
-            Array.isArray(value) &&
-            (value.length > 0 || role === 'assistant') &&
-            value.every((part) => typeof part === 'object' && part !== null && typeof (part as { type?: unknown }).type === 'string')
-          );
+          return Array.isArray(value) && (value.length > 0 || role === 'assistant') && contentProblem(value) === null;
         },
         defaultMessage: () => 'must be a string or a non-empty array of content parts with a `type` (null only for assistant messages)',
       },
     },
-    options,
+    { ...options, context: { detail: contentProblem satisfies ValidationDetailFn } },
+  );
+}
+
+/** `tool_calls` of an assistant turn: objects whose `id`, `type` and `function.{name,arguments}` are strings when given. */
+function IsToolCalls(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isToolCalls',
+      validator: { validate: (value: unknown) => toolCallsProblem(value) === null, defaultMessage: () => 'must be an array of tool call objects' },
+    },
+    { ...options, context: { detail: toolCallsProblem satisfies ValidationDetailFn } },
   );
 }
 

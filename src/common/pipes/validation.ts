@@ -11,8 +11,30 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
+/**
+ * What a validator of a structured value (message content, tool calls) found wrong inside it, so the error
+ * names the exact field. Given as `context: { detail }` in the validator's options.
+ */
+export interface ValidationDetail {
+  /** Appended to the property's path, e.g. `[0].text`. */
+  path: string;
+  message: string;
+  missing?: boolean;
+  code?: string;
+}
+export type ValidationDetailFn = (value: unknown) => ValidationDetail | null;
+
 export function validationError(errors: ValidationError[]): ApiError {
   const { path, error } = firstLeaf(errors[0], '');
+  const detail = detailOf(error);
+  if (detail) {
+    const at = `${path}${detail.path}`;
+    return ApiError.invalidRequest(
+      detail.missing ? `Missing required parameter: '${at}'.` : `Invalid value for '${at}': ${detail.message}.`,
+      detail.code ?? (detail.missing ? 'missing_required_parameter' : 'invalid_value'),
+      at,
+    );
+  }
   const missing = error.value === undefined || error.value === null;
   const message = mainConstraint(error.constraints ?? {}) ?? 'is invalid';
   const text = message.startsWith(error.property) ? message.slice(error.property.length).trim() : message;
@@ -21,6 +43,15 @@ export function validationError(errors: ValidationError[]): ApiError {
     missing ? 'missing_required_parameter' : 'invalid_value',
     path,
   );
+}
+
+function detailOf(error: ValidationError): ValidationDetail | null {
+  for (const name of Object.keys(error.constraints ?? {})) {
+    const detail = (error.contexts?.[name] as { detail?: ValidationDetailFn } | undefined)?.detail;
+    const found = detail?.(error.value);
+    if (found) return found;
+  }
+  return null;
 }
 
 function firstLeaf(error: ValidationError, prefix: string): { path: string; error: ValidationError } {
