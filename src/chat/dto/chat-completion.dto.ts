@@ -111,6 +111,7 @@ export function toolCallsProblem(value: unknown): ValidationDetail | null {
     if (!isRecord(call)) return { path, message: 'must be a tool call object' };
     const problem = stringField(call, 'id', path) ?? stringField(call, 'type', path) ?? objectField(call, 'function', path);
     if (problem) return problem;
+    if (call.type !== 'function') return { path: `${path}.type`, message: "must be 'function'" };
     if (isRecord(call.function)) {
       const fn = stringField(call.function, 'name', `${path}.function`) ?? stringField(call.function, 'arguments', `${path}.function`);
       if (fn) return fn;
@@ -161,7 +162,7 @@ export class ChatMessageDto {
   content: string | ContentPart[] | null;
 
   @IsOptional() @IsString() name?: string;
-  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => ToolCallDto) tool_calls?: ToolCallDto[];
+  @IsOptional() @IsToolCalls() @Type(() => ToolCallDto) tool_calls?: ToolCallDto[];
   @IsOptional() @IsString() tool_call_id?: string;
 }
 
