@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { SseChannel } from '../common/http/sse-channel';
 
 export interface CompletionMeta {
   id: string;
@@ -14,33 +15,23 @@ export interface Usage {
 }
 
 /**
- * Writes OpenAI's `chat.completion.chunk` SSE framing to an Express response: one id and one
- * `created` per stream, `data: <json>` events, `: keep-alive` comments while idle, `[DONE]` at the end.
+ * Writes OpenAI's `chat.completion.chunk` SSE framing: one id and one `created` per stream, `data: <json>`
+ * events, `: keep-alive` comments while idle (SseChannel), `[DONE]` at the end.
  */
 export class CompletionStream {
   private ids?: { conversation_id: string; message_id: string };
-  private lastWrite = Date.now();
-  private readonly keepAlive: NodeJS.Timeout;
+  private readonly channel: SseChannel;
 
   constructor(
-    private readonly response: Response,
+    response: Response,
     private readonly meta: CompletionMeta,
     keepAliveIntervalMs: number,
   ) {
-    response.status(200);
-    response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    response.setHeader('Cache-Control', 'no-cache');
-    response.setHeader('Connection', 'keep-alive');
-    response.setHeader('X-Accel-Buffering', 'no');
-    response.flushHeaders();
-    this.keepAlive = setInterval(() => {
-      if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
-    }, Math.max(250, Math.floor(keepAliveIntervalMs / 2)));
-    this.keepAlive.unref();
+    this.channel = new SseChannel(response, keepAliveIntervalMs);
   }
 
   get open(): boolean {
-    return !this.response.destroyed && !this.response.writableEnded;
+    return this.channel.open;
   }
 
   /** Adds `conversation_id` and `message_id` to every later chunk (history on). */
@@ -62,13 +53,12 @@ export class CompletionStream {
   }
 
   async done(): Promise<void> {
-    await this.write('data: [DONE]\n\n');
+    await this.channel.write('data: [DONE]\n\n');
     this.close();
   }
 
   close(): void {
-    clearInterval(this.keepAlive);
-    if (this.open) this.response.end();
+    this.channel.close();
   }
 
   private envelope(): Record<string, unknown> {
@@ -83,26 +73,6 @@ export class CompletionStream {
   }
 
   private data(payload: unknown): Promise<void> {
-    return this.write(`data: ${JSON.stringify(payload)}\n\n`);
+    return this.channel.write(`data: ${JSON.stringify(payload)}\n\n`);
   }
-
-  /** Waits for the socket to drain when the client reads slowly, so memory stays bounded. */
-  private async write(text: string): Promise<void> {
-    if (!this.open) return;
-    this.lastWrite = Date.now();
-    if (this.response.write(text)) return;
-    await drainedOrClosed(this.response);
-  }
-}
-
-function drainedOrClosed(response: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
 }
