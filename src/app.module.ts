@@ -8,6 +8,7 @@ import { createValidationPipe } from './common/pipes/validation';
 import { CommonModule } from './common/common.module';
 import { AppConfigModule } from './config/app-config.module';
 import { GatewayModule } from './gateway/gateway.module';
+import { ResponsesModule } from './responses/responses.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
@@ -18,7 +19,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule],
+      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, SchedulerModule, AdminModule, GatewayModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -13,5 +13,6 @@ import { TokenCounter } from './token-counter';
   imports: [AuthModule, PowModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
+  exports: [ChatService],
 })
 export class ChatModule {}
