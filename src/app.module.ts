@@ -10,6 +10,7 @@ import { AppConfigModule } from './config/app-config.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { ResponsesModule } from './responses/responses.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
@@ -20,7 +21,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
+      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
+import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion.dto';
@@ -26,14 +27,4 @@ export class ChatController {
   listModels(@Credential() credential: ApiCredential): Promise<ModelList> {
     return this.models.list(credential);
   }
-}
-
-/** Aborts the upstream work when the client closes the connection before the answer is complete. */
-function abortWhenClientLeaves(request: Request, response: Response): AbortSignal {
-  const controller = new AbortController();
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort();
-  });
-  request.once('aborted', () => controller.abort());
-  return controller.signal;
 }

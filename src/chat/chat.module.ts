@@ -14,5 +14,6 @@ import { TokenCounter } from './token-counter';
   imports: [AuthModule, PowModule, SharedStateModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
+  exports: [ChatService],
 })
 export class ChatModule {}

@@ -5,7 +5,7 @@ import { ApiError } from '../common/errors/api-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
-import { AnswerAssembler, AnswerEvent } from './answer-assembler';
+import { AnswerAssembler } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
@@ -18,15 +18,45 @@ import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
 import { encodingFor, EncodingName, imageTokens, TokenCounter } from './token-counter';
 
-interface PreparedChat {
+/** A request's settings, fixed before any upstream work: the model, the ids and the files it carries. */
+export interface PreparedChat {
   model: ResolvedModel;
   meta: CompletionMeta;
   encoding: EncodingName;
   historyDisabled: boolean;
+  mode: 'json' | 'stream';
   startedAt: number;
   /** Images and files of the request, loaded once before any attempt. */
   files: Map<ContentPart, FileBytes>;
 }
+
+/** What a request's answer amounts to once the last round is judged, independent of any wire format. */
+export interface FinishedAnswer {
+  /** Answer text that no `delta` carried yet; a stream sends it after them. */
+  rest: string;
+  /** The last round's whole answer text, which a non-stream response shows. */
+  content: string;
+  toolCalls: EmittedToolCall[];
+  finishReason: 'stop' | 'length' | 'tool_calls';
+  /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
+  reasoning: string;
+  usage: Usage;
+  reasoningTokens: number;
+  /** The upstream conversation and its newest message, to continue from. */
+  ids?: { conversationId: string; messageId: string };
+}
+
+/**
+ * The answer of one request as it happens, whatever API it is for. `started` comes once the upstream answers
+ * (anything wrong before it is thrown); then text and thoughts as they may be shown, the conversation ids, and
+ * one outcome: `finished`, or `failed` for an upstream error or an answer still unusable after correction.
+ */
+export type AnswerRunEvent =
+  | { type: 'started' }
+  | { type: 'delta'; content?: string; reasoning?: string }
+  | { type: 'ids'; conversationId: string; messageId: string }
+  | { type: 'failed'; message: string; code: string }
+  | { type: 'finished'; answer: FinishedAnswer };
 
 export interface ChatCompletion {
   id: string;
@@ -64,101 +94,60 @@ export class ChatService {
 
   async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
     const chat = this.prepare(request);
-    const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
-    let messages = contract.messages;
-    for (let round = 0; ; round++) {
-      const started = await this.start(request, credential, chat, messages, signal);
-      const assembler = this.assembler(request, chat, started);
-      let finishReason: 'stop' | 'length' = 'stop';
-      let ids: { conversation_id: string; message_id: string } | undefined;
-      for await (const event of assembler.events(started.pieces)) {
-        if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
-        if (event.type === 'finish') finishReason = event.reason;
-        if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
-      }
-      const reader = contract.reader(round);
-      const text = reader.push(assembler.content);
-      const verdict = reader.end();
-      if (!verdict.ok) {
-        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
-          this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
-          messages = correctiveMessages(messages, assembler.content, verdict.correction);
-          continue;
-        }
-        throw invalidAnswerError(verdict, round > 0);
-      }
-      const calls = verdict.toolCalls;
-      this.logAnswer(chat, 'json', calls.length ? 'tool_calls' : finishReason);
-      const content = text + verdict.content;
-      const message: AssistantMessage = { role: 'assistant', content: calls.length ? content.trim() || null : content };
+    for await (const event of this.run(request, chat, credential, signal)) {
+      if (event.type === 'failed') throw answerFailure(event);
+      if (event.type !== 'finished') continue;
+      const { answer } = event;
+      const calls = answer.toolCalls;
+      const message: AssistantMessage = { role: 'assistant', content: calls.length ? answer.content.trim() || null : answer.content };
       if (calls.length) message.tool_calls = calls.map(toolCallOf);
-      if (assembler.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = assembler.reasoning;
+      if (answer.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = answer.reasoning;
+      const ids = answer.ids && { conversation_id: answer.ids.conversationId, message_id: answer.ids.messageId };
       return {
         id: chat.meta.id,
         object: 'chat.completion',
         created: chat.meta.created,
         model: chat.meta.model,
-        choices: [{ index: 0, message, logprobs: null, finish_reason: calls.length ? 'tool_calls' : finishReason }],
-        usage: await this.usage(request, chat, assembler),
+        choices: [{ index: 0, message, logprobs: null, finish_reason: answer.finishReason }],
+        usage: answer.usage,
         ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
         ...(chat.historyDisabled ? {} : ids),
       };
     }
+    throw unfinished();
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
   async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
     const chat = this.prepare(request);
-    const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
-    let messages = contract.messages;
-    let started = await this.start(request, credential, chat, messages, signal);
+    const events = this.run(request, chat, credential, signal);
+    await events.next();
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
-    let contentShown = false;
     try {
       await out.delta({ role: 'assistant', content: '' });
-      for (let round = 0; ; round++) {
-        const assembler = this.assembler(request, chat, started);
-        const reader = contract.reader(round);
-        let finishReason: 'stop' | 'length' | null = null;
-        for await (const event of assembler.events(started.pieces)) {
-          if (!out.open) return;
-          if (event.type === 'error') {
-            await out.error(event.message, event.code);
-            await out.done();
-            return;
-          }
-          if (event.type === 'finish') finishReason = event.reason;
-          else if (event.type !== 'delta' || !event.content) await this.writeEvent(out, event, chat);
-          else {
-            // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
-            const shown = reader.push(event.content);
-            contentShown ||= shown.length > 0;
-            if (shown || event.reasoning) await this.writeEvent(out, { ...event, content: shown }, chat);
-          }
-        }
-        const verdict = reader.end();
-        if (!verdict.ok) {
-          if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
-            this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
-            messages = correctiveMessages(messages, assembler.content, verdict.correction);
-            started = await this.start(request, credential, chat, messages, signal);
-            continue;
-          }
-          const error = invalidAnswerError(verdict, round > 0);
-          await out.error(error.message, verdict.code);
+      for await (const event of events) {
+        if (!out.open) return;
+        if (event.type === 'ids') {
+          if (!chat.historyDisabled) out.setConversationIds(event.conversationId, event.messageId);
+        } else if (event.type === 'delta') {
+          const delta: Record<string, unknown> = {};
+          if (event.reasoning) delta.reasoning_content = event.reasoning;
+          if (event.content) delta.content = event.content;
+          await out.delta(delta);
+        } else if (event.type === 'failed') {
+          await out.error(event.message, event.code);
+          await out.done();
+          return;
+        } else if (event.type === 'finished') {
+          const { answer } = event;
+          const calls = answer.toolCalls;
+          if (calls.length ? answer.rest.trim() : answer.rest) await out.delta({ content: answer.rest });
+          for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
+          await out.delta({}, answer.finishReason);
+          if (request.stream_options?.include_usage) await out.usage(answer.usage);
           await out.done();
           return;
         }
-        const calls = verdict.toolCalls;
-        // Text of a corrective round would repeat what the client already has.
-        const rest = round > 0 && contentShown ? '' : verdict.content;
-        if (calls.length ? rest.trim() : rest) await out.delta({ content: rest });
-        for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
-        await out.delta({}, calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
-        this.logAnswer(chat, 'stream', calls.length ? 'tool_calls' : (finishReason ?? 'stop'));
-        if (request.stream_options?.include_usage) await out.usage(await this.usage(request, chat, assembler));
-        await out.done();
-        return;
       }
     } catch (error) {
       if (signal.aborted || !out.open) return;
@@ -171,22 +160,77 @@ export class ChatService {
     }
   }
 
-  private async writeEvent(out: CompletionStream, event: Exclude<AnswerEvent, { type: 'finish' | 'error' }>, chat: PreparedChat): Promise<void> {
-    if (event.type === 'ids') {
-      if (!chat.historyDisabled) out.setConversationIds(event.conversationId, event.messageId);
+  /**
+   * Runs the answer rounds of a request through its answer contract (emulated tools, JSON output): one upstream
+   * conversation, plus a corrective round when the answer breaks the contract. Protocol text is never shown.
+   * The seam the client-facing APIs share; each renders these events in its own wire format.
+   */
+  async *run(request: ChatCompletionRequestDto, chat: PreparedChat, credential: ApiCredential, signal: AbortSignal): AsyncGenerator<AnswerRunEvent> {
+    const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
+    let messages = contract.messages;
+    let started = await this.start(request, credential, chat, messages, signal);
+    yield { type: 'started' };
+    let contentShown = false;
+    let ids: FinishedAnswer['ids'];
+    for (let round = 0; ; round++) {
+      const assembler = this.assembler(request, chat, started);
+      const reader = contract.reader(round);
+      let finishReason: 'stop' | 'length' | null = null;
+      let roundText = '';
+      for await (const event of assembler.events(started.pieces)) {
+        if (event.type === 'error') {
+          yield { type: 'failed', message: event.message, code: event.code };
+          return;
+        }
+        if (event.type === 'finish') finishReason = event.reason;
+        else if (event.type === 'ids') {
+          ids = { conversationId: event.conversationId, messageId: event.messageId };
+          yield event;
+        } else {
+          // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
+          const shown = event.content ? reader.push(event.content) : '';
+          roundText += shown;
+          contentShown ||= shown.length > 0;
+          if (shown || event.reasoning) yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
+        }
+      }
+      const verdict = reader.end();
+      if (!verdict.ok) {
+        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+          this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
+          messages = correctiveMessages(messages, assembler.content, verdict.correction);
+          started = await this.start(request, credential, chat, messages, signal);
+          continue;
+        }
+        yield { type: 'failed', message: invalidAnswerError(verdict, round > 0).message, code: verdict.code };
+        return;
+      }
+      const calls = verdict.toolCalls;
+      const finishReasonOut = calls.length ? 'tool_calls' : (finishReason ?? 'stop');
+      this.logAnswer(chat, finishReasonOut);
+      yield {
+        type: 'finished',
+        answer: {
+          // Text of a corrective round would repeat what the client already has.
+          rest: round > 0 && contentShown ? '' : verdict.content,
+          content: roundText + verdict.content,
+          toolCalls: calls,
+          finishReason: finishReasonOut,
+          reasoning: assembler.reasoning,
+          usage: await this.usage(request, chat, assembler),
+          reasoningTokens: await this.counter.countAsync(assembler.reasoning, chat.encoding),
+          ids,
+        },
+      };
       return;
     }
-    const delta: Record<string, unknown> = {};
-    if (event.reasoning) delta.reasoning_content = event.reasoning;
-    if (event.content) delta.content = event.content;
-    await out.delta(delta);
   }
 
-  private logAnswer(chat: PreparedChat, mode: 'json' | 'stream', finishReason: string): void {
-    this.logger.log(`${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`);
+  private logAnswer(chat: PreparedChat, finishReason: string): void {
+    this.logger.log(`${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${chat.mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`);
   }
 
-  private prepare(request: ChatCompletionRequestDto): PreparedChat {
+  prepare(request: ChatCompletionRequestDto): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
@@ -194,6 +238,7 @@ export class ChatService {
       meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed, systemFingerprint: model.systemFingerprint },
       encoding: encodingFor(model.echoed),
       historyDisabled,
+      mode: request.stream ? 'stream' : 'json',
       startedAt: Date.now(),
       files: new Map(),
     };
@@ -255,6 +300,15 @@ export class ChatService {
     const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + (await this.counter.countAsync(assembler.reasoning, chat.encoding));
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
+}
+
+/** An answer that failed after it started, as the error a non-stream request gets. */
+export function answerFailure(failure: Extract<AnswerRunEvent, { type: 'failed' }>): ApiError {
+  return new ApiError(502, 'upstream_error', failure.code, failure.message, { upstream: { step: 'conversation' } });
+}
+
+function unfinished(): Error {
+  return new Error('the answer rounds ended without an outcome');
 }
 
 function toolCallOf(call: EmittedToolCall): NonNullable<AssistantMessage['tool_calls']>[number] {

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
-import type { OpenStreams, ShutdownEndable } from '../common/lifecycle/open-streams.registry';
+import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
+import type { OpenStreams } from '../common/lifecycle/open-streams.registry';
 
 export interface CompletionMeta {
   id: string;
@@ -15,42 +16,26 @@ export interface Usage {
 }
 
 /**
- * Writes OpenAI's `chat.completion.chunk` SSE framing to an Express response: one id and one
- * `created` per stream, `data: <json>` events, `: keep-alive` comments while idle, `[DONE]` at the end.
+ * Writes OpenAI's `chat.completion.chunk` SSE framing: one id and one `created` per stream, `data: <json>`
+ * events, `: keep-alive` comments while idle (SseChannel), `[DONE]` at the end. `openStreams`: where the stream
+ * registers so a server shutdown can wait for it, then end it in-band.
  */
-export class CompletionStream implements ShutdownEndable {
+export class CompletionStream {
   private ids?: { conversation_id: string; message_id: string };
-  private lastWrite = Date.now();
-  private readonly keepAlive: NodeJS.Timeout;
-  private endedForShutdown = false;
+  private readonly channel: SseChannel;
 
-  /** `openStreams`: where the stream registers so a server shutdown can wait for it, then end it in-band. */
   constructor(
-    private readonly response: Response,
+    response: Response,
     private readonly meta: CompletionMeta,
     keepAliveIntervalMs: number,
     openStreams?: OpenStreams,
   ) {
-    response.status(200);
-    response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    response.setHeader('Cache-Control', 'no-cache');
-    response.setHeader('Connection', 'keep-alive');
-    response.setHeader('X-Accel-Buffering', 'no');
-    response.flushHeaders();
-    this.keepAlive = setInterval(() => {
-      if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
-    }, Math.max(250, Math.floor(keepAliveIntervalMs / 2)));
-    this.keepAlive.unref();
-    // Released once the response is fully sent (or the client left), so a drained server has only idle sockets.
-    const release = openStreams?.register(this);
-    if (release) {
-      response.once('finish', release);
-      response.once('close', release);
-    }
+    const farewell = () => `data: ${JSON.stringify({ error: SHUTDOWN_ERROR })}\n\ndata: [DONE]\n\n`;
+    this.channel = new SseChannel(response, keepAliveIntervalMs, openStreams && { openStreams, farewell });
   }
 
   get open(): boolean {
-    return !this.endedForShutdown && !this.response.destroyed && !this.response.writableEnded;
+    return this.channel.open;
   }
 
   /** Adds `conversation_id` and `message_id` to every later chunk (history on). */
@@ -71,31 +56,13 @@ export class CompletionStream implements ShutdownEndable {
     return this.data({ error: { message, type: 'upstream_error', param: null, code } });
   }
 
-  /**
-   * The server is stopping and the grace period is over: say so in the stream, then end it properly.
-   * Both events go out in one write, and the stream counts as closed from here on, so no delta slips between them.
-   */
-  async endForShutdown(): Promise<void> {
-    if (!this.open) return;
-    this.endedForShutdown = true;
-    clearInterval(this.keepAlive);
-    const error = { message: 'The server is shutting down; the answer was cut short. Retry the request.', type: 'server_error', param: null, code: 'server_shutting_down' };
-    const sent = new Promise<void>((resolve) => {
-      this.response.once('finish', resolve);
-      this.response.once('close', resolve);
-    });
-    this.response.end(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
-    await sent;
-  }
-
   async done(): Promise<void> {
-    await this.write('data: [DONE]\n\n');
+    await this.channel.write('data: [DONE]\n\n');
     this.close();
   }
 
   close(): void {
-    clearInterval(this.keepAlive);
-    if (this.open) this.response.end();
+    this.channel.close();
   }
 
   private envelope(): Record<string, unknown> {
@@ -110,26 +77,6 @@ export class CompletionStream implements ShutdownEndable {
   }
 
   private data(payload: unknown): Promise<void> {
-    return this.write(`data: ${JSON.stringify(payload)}\n\n`);
+    return this.channel.write(`data: ${JSON.stringify(payload)}\n\n`);
   }
-
-  /** Waits for the socket to drain when the client reads slowly, so memory stays bounded. */
-  private async write(text: string): Promise<void> {
-    if (!this.open) return;
-    this.lastWrite = Date.now();
-    if (this.response.write(text)) return;
-    await drainedOrClosed(this.response);
-  }
-}
-
-function drainedOrClosed(response: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
 }

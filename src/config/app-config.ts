@@ -86,6 +86,8 @@ export class AppConfig {
   @IsBoolean() uploadByUrl = false;
   @IsIn(REASONING_OUTPUT_MODES) reasoningOutput: ReasoningOutputMode = 'reasoning_content';
   @IsInt() @Min(1000) keepAliveIntervalMs = 15_000;
+  @IsInt() @Min(1) responsesStoreMax = 1000;
+  @IsInt() @Min(1) responsesStoreTtlSec = 86_400;
 
   // --- pool
   @IsBoolean() randomToken = true;
@@ -158,6 +160,8 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   uploadByUrl: { env: 'UPLOAD_BY_URL', kind: 'bool' },
   reasoningOutput: { env: 'REASONING_OUTPUT', kind: 'string' },
   keepAliveIntervalMs: { env: 'KEEPALIVE_INTERVAL_MS', kind: 'int' },
+  responsesStoreMax: { env: 'RESPONSES_STORE_MAX', kind: 'int' },
+  responsesStoreTtlSec: { env: 'RESPONSES_STORE_TTL_SEC', kind: 'int' },
   randomToken: { env: 'RANDOM_TOKEN', kind: 'bool' },
   autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
   scheduledRefresh: { env: 'SCHEDULED_REFRESH', kind: 'bool' },

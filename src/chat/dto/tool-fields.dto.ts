@@ -7,7 +7,7 @@ export const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_MESSAGE = 'must be 1 to 64 letters, digits, underscores or dashes';
 
 /** A usable JSON schema (compiled with Ajv, so a broken one is refused before any upstream work). */
-function IsJsonSchema(options?: ValidationOptions): PropertyDecorator {
+export function IsJsonSchema(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
       name: 'isJsonSchema',

@@ -1,0 +1,96 @@
+import type { Response } from 'express';
+import type { OpenStreams, ShutdownEndable } from '../lifecycle/open-streams.registry';
+
+/** Where a channel registers so that a server shutdown can wait for it, and the last bytes it sends if it cannot. */
+export interface ShutdownOptions {
+  openStreams: OpenStreams;
+  /** Complete SSE events that tell the client the answer was cut short and end the stream in its protocol. */
+  farewell: () => string;
+}
+
+/**
+ * An Express response opened as a server-sent event stream: the headers proxies need to pass it through
+ * unbuffered, `: keep-alive` comments while idle, and writes that wait for a slow reader so memory stays bounded.
+ * What goes into an event (OpenAI's chat chunks, the Responses API's typed events) is the caller's business.
+ */
+export class SseChannel implements ShutdownEndable {
+  private lastWrite = Date.now();
+  private readonly keepAlive: NodeJS.Timeout;
+  private endedForShutdown = false;
+
+  constructor(
+    private readonly response: Response,
+    keepAliveIntervalMs: number,
+    private readonly shutdown?: ShutdownOptions,
+  ) {
+    response.status(200);
+    response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    response.setHeader('Cache-Control', 'no-cache');
+    response.setHeader('Connection', 'keep-alive');
+    response.setHeader('X-Accel-Buffering', 'no');
+    response.flushHeaders();
+    this.keepAlive = setInterval(() => {
+      if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
+    }, Math.max(250, Math.floor(keepAliveIntervalMs / 2)));
+    this.keepAlive.unref();
+    // Released once the response is fully sent (or the client left), so a drained server has only idle sockets.
+    const release = shutdown?.openStreams.register(this);
+    if (release) {
+      response.once('finish', release);
+      response.once('close', release);
+    }
+  }
+
+  get open(): boolean {
+    return !this.endedForShutdown && !this.response.destroyed && !this.response.writableEnded;
+  }
+
+  /** Writes raw SSE text (one or more complete events). */
+  async write(text: string): Promise<void> {
+    if (!this.open) return;
+    this.lastWrite = Date.now();
+    if (this.response.write(text)) return;
+    await drainedOrClosed(this.response);
+  }
+
+  /**
+   * The server is stopping and the grace period is over: say so in the stream, then end it properly.
+   * The farewell goes out in one write, and the channel counts as closed from here on, so nothing slips in after it.
+   */
+  async endForShutdown(): Promise<void> {
+    if (!this.open) return;
+    this.endedForShutdown = true;
+    clearInterval(this.keepAlive);
+    const sent = new Promise<void>((resolve) => {
+      this.response.once('finish', resolve);
+      this.response.once('close', resolve);
+    });
+    this.response.end(this.shutdown?.farewell() ?? '');
+    await sent;
+  }
+
+  close(): void {
+    clearInterval(this.keepAlive);
+    if (this.open) this.response.end();
+  }
+}
+
+/** The error object a stream carries when the server ends it for a shutdown. */
+export const SHUTDOWN_ERROR = {
+  message: 'The server is shutting down; the answer was cut short. Retry the request.',
+  type: 'server_error',
+  param: null,
+  code: 'server_shutting_down',
+} as const;
+
+function drainedOrClosed(response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}

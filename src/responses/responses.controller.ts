@@ -1,0 +1,34 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { ApiCredential } from '../auth/api-credential';
+import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
+import { abortWhenClientLeaves } from '../common/http/abort-on-close';
+import { ApiKeyOwner } from './api-key-owner.decorator';
+import { CreateResponseDto } from './dto/create-response.dto';
+import type { ResponseObject } from './response-shapes';
+import { ResponsesService } from './responses.service';
+
+@Controller('v1/responses')
+@ApiAuthenticated()
+export class ResponsesController {
+  constructor(private readonly responses: ResponsesService) {}
+
+  @Post()
+  @HttpCode(200)
+  async create(
+    @Body() body: CreateResponseDto,
+    @Credential() credential: ApiCredential,
+    @ApiKeyOwner() owner: string,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
+    const signal = abortWhenClientLeaves(request, response);
+    if (body.stream) await this.responses.stream(body, credential, owner, response, signal);
+    else response.json(await this.responses.create(body, credential, owner, signal));
+  }
+
+  @Get(':id')
+  retrieve(@Param('id') id: string, @ApiKeyOwner() owner: string): ResponseObject {
+    return this.responses.retrieve(id, owner);
+  }
+}

@@ -1,0 +1,175 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import type { ApiCredential } from '../auth/api-credential';
+import { type AnswerRunEvent, answerFailure, ChatService, type PreparedChat } from '../chat/chat.service';
+import type { ChatCompletionRequestDto } from '../chat/dto/chat-completion.dto';
+import { ApiError } from '../common/errors/api-error';
+import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
+import { OpenStreams } from '../common/lifecycle/open-streams.registry';
+import { AppConfig } from '../config/app-config';
+import type { CreateResponseDto } from './dto/create-response.dto';
+import { ResponseBuilder } from './response-builder';
+import { chatRequestFor } from './response-input';
+import { type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
+import { ResponseStore, type StoredResponse } from './response.store';
+
+/** One Responses API request on its way through the chat pipeline. */
+interface ResponseRun {
+  owner: string;
+  store: boolean;
+  chatRequest: ChatCompletionRequestDto;
+  chat: PreparedChat;
+  builder: ResponseBuilder;
+}
+
+/**
+ * `/v1/responses`: maps a Responses request onto the chat pipeline (the same conversion, attachments, tool and
+ * JSON emulation, retries and usage as chat completions), renders its answer as a `Response` or as typed stream
+ * events, and keeps stored responses so `previous_response_id` can continue the upstream conversation.
+ */
+@Injectable()
+export class ResponsesService {
+  private readonly logger = new Logger(ResponsesService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly chat: ChatService,
+    private readonly store: ResponseStore,
+    private readonly openStreams: OpenStreams,
+  ) {}
+
+  async create(request: CreateResponseDto, credential: ApiCredential, owner: string, signal: AbortSignal): Promise<ResponseObject> {
+    const run = this.prepare(request, owner);
+    for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal)) {
+      this.step(run, event);
+      if (event.type === 'failed') throw answerFailure(event);
+      if (event.type === 'finished') break;
+    }
+    return run.builder.response;
+  }
+
+  /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream with `response.failed`. */
+  async stream(request: CreateResponseDto, credential: ApiCredential, owner: string, response: Response, signal: AbortSignal): Promise<void> {
+    const run = this.prepare(request, owner);
+    const events = this.chat.run(run.chatRequest, run.chat, credential, signal);
+    await events.next();
+    const farewell = () => frame(this.step(run, { type: 'failed', message: SHUTDOWN_ERROR.message, code: SHUTDOWN_ERROR.code }));
+    const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
+    try {
+      await send(out, run.builder.start());
+      for await (const event of events) {
+        if (!out.open) return;
+        await send(out, this.step(run, event));
+        if (event.type === 'finished' || event.type === 'failed') return;
+      }
+    } catch (error) {
+      if (signal.aborted || !out.open) return;
+      this.logger.warn(`stream ${run.builder.response.id} failed after it started: ${(error as Error).message}`);
+      const message = error instanceof ApiError ? error.message : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
+      await send(out, this.step(run, { type: 'failed', message, code: 'upstream_stream_error' }));
+    } finally {
+      out.close();
+    }
+  }
+
+  retrieve(id: string, owner: string): ResponseObject {
+    const stored = this.store.find(id, owner);
+    if (!stored) throw ApiError.notFound(`Response with id '${id}' not found.`);
+    return stored.response;
+  }
+
+  private prepare(request: CreateResponseDto, owner: string): ResponseRun {
+    const previous = request.previous_response_id ? this.previous(request.previous_response_id, owner) : undefined;
+    const callNames = new Map<string, string>();
+    for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
+    const chatRequest = chatRequestFor(request, previous?.continuation, callNames);
+    const chat = this.chat.prepare(chatRequest);
+    return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
+  }
+
+  private previous(id: string, owner: string): StoredResponse {
+    const stored = this.store.find(id, owner);
+    if (!stored) {
+      throw new ApiError(404, 'invalid_request_error', 'previous_response_not_found', `Previous response with id '${id}' not found.`, { param: 'previous_response_id' });
+    }
+    if (!stored.continuation) {
+      throw ApiError.invalidRequest(`Invalid value for 'previous_response_id': response '${id}' did not finish, so it cannot be continued.`, 'invalid_value', 'previous_response_id');
+    }
+    return stored;
+  }
+
+  /** Applies one event of the answer to the response; returns the stream events it makes. */
+  private step(run: ResponseRun, event: AnswerRunEvent): ResponseStreamEvent[] {
+    const { builder } = run;
+    switch (event.type) {
+      case 'delta':
+        return [...builder.reasoning(event.reasoning ?? ''), ...builder.text(event.content ?? '')];
+      case 'finished': {
+        const events = builder.finish(event.answer, Math.floor(Date.now() / 1000));
+        const { ids } = event.answer;
+        this.keep(run, ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId });
+        return events;
+      }
+      case 'failed': {
+        const events = builder.fail(event.message);
+        this.keep(run);
+        return events;
+      }
+      default:
+        return [];
+    }
+  }
+
+  private keep(run: ResponseRun, continuation?: StoredResponse['continuation']): void {
+    if (run.store) this.store.save({ owner: run.owner, response: run.builder.response, continuation });
+  }
+}
+
+/** The response as `response.created` shows it: the request's settings echoed, no output yet. */
+function initialResponse(request: CreateResponseDto, chat: PreparedChat): ResponseObject {
+  const format = request.text?.format;
+  return {
+    id: responseId(),
+    object: 'response',
+    created_at: chat.meta.created,
+    status: 'in_progress',
+    completed_at: null,
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: request.instructions ?? null,
+    max_output_tokens: request.max_output_tokens ?? null,
+    model: chat.meta.model,
+    output: [],
+    parallel_tool_calls: request.parallel_tool_calls ?? true,
+    previous_response_id: request.previous_response_id ?? null,
+    reasoning: { effort: request.reasoning?.effort ?? null, summary: request.reasoning?.summary ?? null },
+    service_tier: 'default',
+    store: request.store ?? true,
+    temperature: request.temperature ?? 1,
+    text: { format: format ? { ...format } : { type: 'text' } },
+    tool_choice: request.tool_choice ?? 'auto',
+    tools: (request.tools ?? []).map((tool) => ({
+      type: 'function',
+      name: tool.name,
+      description: tool.description ?? null,
+      parameters: tool.parameters ?? null,
+      strict: tool.strict ?? true,
+    })),
+    top_p: request.top_p ?? 1,
+    truncation: 'disabled',
+    usage: null,
+    metadata: request.metadata ?? {},
+    ...(request.user ? { user: request.user } : {}),
+  };
+}
+
+/** The Responses API's SSE framing: the event's type as the `event:` name, the event itself as `data:`. */
+function send(out: SseChannel, events: ResponseStreamEvent[]): Promise<void> {
+  if (!events.length) return Promise.resolve();
+  return out.write(frame(events));
+}
+
+function frame(events: ResponseStreamEvent[]): string {
+  return events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join('');
+}

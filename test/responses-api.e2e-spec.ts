@@ -1,0 +1,460 @@
+import OpenAI from 'openai';
+import request from 'supertest';
+import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
+import { Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
+const weatherTool = {
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'The current weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  strict: true,
+};
+
+const personSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, age: { type: 'integer' } },
+  required: ['name', 'age'],
+  additionalProperties: false,
+};
+
+interface SentMessage {
+  author: { role: string };
+  content: { content_type: string; parts: unknown[] };
+}
+
+interface SentBody {
+  messages: SentMessage[];
+  conversation_id?: string;
+  parent_message_id: string;
+}
+
+/** A raw SSE body as `[event name, parsed data]` pairs. */
+function sseEvents(body: string): [string, Record<string, unknown>][] {
+  return body
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: '))
+    .map((block) => {
+      const [eventLine, dataLine] = block.split('\n');
+      return [eventLine.slice('event: '.length), JSON.parse(dataLine.slice('data: '.length)) as Record<string, unknown>];
+    });
+}
+
+describe('Responses API (/v1/responses) with the official SDK', () => {
+  let stack: Stack;
+  let token: string;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+    client = stack.openai(token);
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  const sent = (index: number) => stack.fake.conversationRequests()[index].body as SentBody;
+  const textOf = (message: SentMessage) => message.content.parts.filter((part) => typeof part === 'string').join('');
+  const post = (body: object, key = token) => request(stack.url).post('/v1/responses').set('authorization', `Bearer ${key}`).send(body);
+
+  describe('create', () => {
+    it('answers a string input with a completed response in OpenAI shape', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Hello from the fake.' });
+      const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hello.', metadata: { trace: 't1' } });
+      expect(response).toMatchObject({
+        id: expect.stringMatching(/^resp_[0-9a-f]{48}$/),
+        object: 'response',
+        status: 'completed',
+        model: 'gpt-4o-2024-08-06',
+        error: null,
+        incomplete_details: null,
+        instructions: null,
+        previous_response_id: null,
+        store: true,
+        parallel_tool_calls: true,
+        tool_choice: 'auto',
+        tools: [],
+        text: { format: { type: 'text' } },
+        metadata: { trace: 't1' },
+      });
+      expect(response.created_at).toBeGreaterThan(1_600_000_000);
+      expect(response.output).toEqual([
+        {
+          type: 'message',
+          id: expect.stringMatching(/^msg_/),
+          status: 'completed',
+          role: 'assistant',
+          content: [{ type: 'output_text', text: 'Hello from the fake.', annotations: [], logprobs: [] }],
+        },
+      ]);
+      expect(response.output_text).toBe('Hello from the fake.');
+      expect(response.usage).toEqual({
+        input_tokens: expect.any(Number),
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: expect.any(Number),
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: response.usage!.input_tokens + response.usage!.output_tokens,
+      });
+      expect(response.usage!.output_tokens).toBeGreaterThan(0);
+      const messages = sent(0).messages;
+      expect(messages.map((m) => [m.author.role, textOf(m)])).toEqual([['user', 'Say hello.']]);
+    });
+
+    it('sends instructions first, then the items: text, an earlier assistant turn, an image and a file', async () => {
+      await client.responses.create({
+        model: 'gpt-4o',
+        instructions: 'You are terse.',
+        input: [
+          { role: 'developer', content: 'Answer in English.' },
+          { role: 'user', content: [{ type: 'input_text', text: 'First question' }] },
+          { type: 'message', id: 'msg_earlier', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'First answer', annotations: [] }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'What is in these?' },
+              { type: 'input_image', image_url: `data:image/png;base64,${PNG_1X1}`, detail: 'auto' },
+              { type: 'input_file', filename: 'notes.txt', file_data: `data:text/plain;base64,${Buffer.from('some notes').toString('base64')}` },
+            ],
+          },
+        ],
+      });
+      const messages = sent(0).messages;
+      expect(messages.slice(0, 4).map((m) => [m.author.role, textOf(m)])).toEqual([
+        ['system', 'You are terse.'],
+        ['system', 'Answer in English.'],
+        ['user', 'First question'],
+        ['assistant', 'First answer'],
+      ]);
+      const last = messages[4];
+      expect(last.author.role).toBe('user');
+      expect(last.content.content_type).toBe('multimodal_text');
+      expect(last.content.parts).toContainEqual(expect.objectContaining({ content_type: 'image_asset_pointer', width: 1, height: 1 }));
+      const attachments = (last as unknown as { metadata: { attachments: { id: string; name: string }[] } }).metadata.attachments;
+      expect(attachments.map((a) => a.name)).toContain('notes.txt');
+      const notes = attachments.find((a) => a.name === 'notes.txt')!;
+      expect(stack.fake.uploadedFile(notes.id)?.bytes.toString('utf8')).toBe('some notes');
+    });
+
+    it('reports the upstream thoughts as a reasoning item and counts them as reasoning tokens', async () => {
+      stack.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
+      const response = await client.responses.create({ model: 'o1', input: 'q', reasoning: { effort: 'high', summary: 'auto' } });
+      expect(response.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+      const reasoning = response.output[0] as OpenAI.Responses.ResponseReasoningItem;
+      expect(reasoning.id).toMatch(/^rs_/);
+      expect(reasoning.summary[0].text).toContain('Consider the question.');
+      expect(response.output_text).toBe('The answer is 42.');
+      expect(response.reasoning).toEqual({ effort: 'high', summary: 'auto' });
+      expect(response.usage!.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+    });
+
+    it('is incomplete when max_output_tokens cuts the answer', async () => {
+      stack.fake.enqueue({ kind: 'long', chars: 4000 });
+      const response = await client.responses.create({ model: 'gpt-4o', input: 'write a lot', max_output_tokens: 16 });
+      expect(response.status).toBe('incomplete');
+      expect(response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+      expect(response.max_output_tokens).toBe(16);
+      expect(response.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
+      expect(response.usage!.output_tokens).toBeLessThanOrEqual(16);
+    });
+  });
+
+  describe('stream', () => {
+    it('streams the typed events in order with sequence numbers, and ends with the full response', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Streaming works fine.', chunks: 4 });
+      const stream = await client.responses.create({ model: 'gpt-4o', input: 'stream please', stream: true });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+
+      const types = events.map((event) => event.type);
+      const deltas = types.filter((type) => type === 'response.output_text.delta').length;
+      expect(deltas).toBeGreaterThan(1);
+      expect(types).toEqual([
+        'response.created',
+        'response.in_progress',
+        'response.output_item.added',
+        'response.content_part.added',
+        ...Array<string>(deltas).fill('response.output_text.delta'),
+        'response.output_text.done',
+        'response.content_part.done',
+        'response.output_item.done',
+        'response.completed',
+      ]);
+      expect(events.map((event) => event.sequence_number)).toEqual(events.map((_, index) => index));
+      const created = events[0] as OpenAI.Responses.ResponseCreatedEvent;
+      expect(created.response).toMatchObject({ status: 'in_progress', output: [] });
+      const itemId = (events[2] as OpenAI.Responses.ResponseOutputItemAddedEvent).item.id;
+      const textDeltas = events.filter((event): event is OpenAI.Responses.ResponseTextDeltaEvent => event.type === 'response.output_text.delta');
+      for (const delta of textDeltas) expect(delta).toMatchObject({ item_id: itemId, output_index: 0, content_index: 0 });
+      expect(textDeltas.map((delta) => delta.delta).join('')).toBe('Streaming works fine.');
+      expect(events.find((event) => event.type === 'response.output_text.done')).toMatchObject({ text: 'Streaming works fine.' });
+      const completed = (events.at(-1) as OpenAI.Responses.ResponseCompletedEvent).response;
+      expect(completed).toMatchObject({ id: created.response.id, status: 'completed', output: [{ id: itemId, status: 'completed', content: [{ text: 'Streaming works fine.' }] }] });
+      expect(completed.usage!.output_tokens).toBeGreaterThan(0);
+
+      // What was streamed is what is stored.
+      const retrieved = await client.responses.retrieve(created.response.id);
+      expect(retrieved.output_text).toBe('Streaming works fine.');
+      expect(retrieved.output).toEqual(completed.output);
+    });
+
+    it('uses SSE event names the SDK reads, and serves the stream helper with finalResponse()', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Raw framing.' });
+      const raw = await post({ model: 'gpt-4o', input: 'raw', stream: true });
+      expect(raw.status).toBe(200);
+      expect(raw.headers['content-type']).toMatch(/^text\/event-stream/);
+      const events = sseEvents(raw.text);
+      expect(events.length).toBeGreaterThan(5);
+      for (const [name, data] of events) expect(data.type).toBe(name);
+      expect(raw.text).not.toContain('[DONE]');
+
+      stack.fake.enqueue({ kind: 'text', text: 'Helper text here.', chunks: 3 });
+      const helper = client.responses.stream({ model: 'gpt-4o', input: 'helper' });
+      let snapshot = '';
+      helper.on('response.output_text.delta', (event) => {
+        snapshot = event.snapshot;
+      });
+      const final = await helper.finalResponse();
+      expect(final.output_text).toBe('Helper text here.');
+      expect(snapshot).toBe('Helper text here.');
+      expect(final.status).toBe('completed');
+    });
+
+    it('streams a reasoning item before the message', async () => {
+      stack.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
+      const final = await client.responses.stream({ model: 'o1', input: 'q' }).finalResponse();
+      expect(final.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+      expect((final.output[0] as OpenAI.Responses.ResponseReasoningItem).summary[0].text).toContain('Consider the question.');
+      expect(final.output_text).toBe('The answer is 42.');
+    });
+
+    it('ends a stream the upstream cuts with response.failed, keeping the text so far', async () => {
+      const paced = await startStack({ fake: { chunkDelayMs: 15 } });
+      try {
+        paced.fake.enqueue({ kind: 'cut', text: 'This answer will be cut off in the middle of it', afterChunks: 3 });
+        const stream = await paced.openai(paced.fake.createAccessToken()).responses.create({ model: 'gpt-4o', input: 'cut', stream: true });
+        const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+        for await (const event of stream) events.push(event);
+        const last = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
+        expect(last.type).toBe('response.failed');
+        expect(last.response.status).toBe('failed');
+        expect(last.response.error).toMatchObject({ code: 'server_error', message: expect.any(String) });
+        const message = last.response.output[0] as OpenAI.Responses.ResponseOutputMessage;
+        expect(message.status).toBe('incomplete');
+        const text = (message.content[0] as OpenAI.Responses.ResponseOutputText).text;
+        expect(text.length).toBeGreaterThan(0);
+        expect('This answer will be cut off in the middle of it'.startsWith(text)).toBe(true);
+        expect(events.some((event) => event.type === 'response.completed')).toBe(false);
+      } finally {
+        await paced.close();
+      }
+    });
+  });
+
+  describe('previous_response_id', () => {
+    it('continues the same upstream conversation from the answer it ended with', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Nice to meet you, Ada.' });
+      const first = await client.responses.create({ model: 'gpt-4o', input: 'My name is Ada.' });
+      stack.fake.enqueue({ kind: 'text', text: 'Your name is Ada.' });
+      const second = await client.responses.create({ model: 'gpt-4o', input: 'What is my name?', previous_response_id: first.id });
+      expect(second.previous_response_id).toBe(first.id);
+      expect(second.output_text).toBe('Your name is Ada.');
+
+      const continued = sent(1);
+      expect(sent(0).conversation_id).toBeUndefined();
+      expect(continued.conversation_id).toEqual(expect.any(String));
+      // Only the new turn goes up: the upstream already holds the earlier ones.
+      expect(continued.messages.map(textOf)).toEqual(['What is my name?']);
+      const detail = await request(stack.fake.url).get(`/backend-api/conversation/${continued.conversation_id}`).set('authorization', `Bearer ${token}`);
+      expect(detail.status).toBe(200);
+      const mapping = detail.body.mapping as Record<string, { message?: { author: { role: string }; content: { parts?: unknown[] } }; parent?: string }>;
+      const parent = mapping[continued.parent_message_id];
+      expect(parent.message?.author.role).toBe('assistant');
+      expect(parent.message?.content.parts).toEqual(['Nice to meet you, Ada.']);
+      const texts = Object.values(mapping).map((node) => (node.message?.content.parts ?? []).join(''));
+      expect(texts).toEqual(expect.arrayContaining(['My name is Ada.', 'Nice to meet you, Ada.', 'What is my name?', 'Your name is Ada.']));
+
+      // The chain goes on from the second answer, also when streamed.
+      stack.fake.enqueue({ kind: 'text', text: 'Still Ada.' });
+      const third = await client.responses.stream({ model: 'gpt-4o', input: 'And now?', previous_response_id: second.id }).finalResponse();
+      expect(third.output_text).toBe('Still Ada.');
+      expect(sent(2).conversation_id).toBe(continued.conversation_id);
+      const after = await request(stack.fake.url).get(`/backend-api/conversation/${continued.conversation_id}`).set('authorization', `Bearer ${token}`);
+      expect(after.body.mapping[sent(2).parent_message_id].message.content.parts).toEqual(['Your name is Ada.']);
+    });
+
+    it('belongs to the key that created it: another key gets 404 before any upstream work', async () => {
+      const first = await client.responses.create({ model: 'gpt-4o', input: 'secret' });
+      const otherToken = stack.fake.createAccessToken();
+      const other = stack.openai(otherToken);
+      await expect(other.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404, code: 'not_found' });
+      const continued = await post({ model: 'gpt-4o', input: 'next', previous_response_id: first.id }, otherToken);
+      expect(continued.status).toBe(404);
+      expect(continued.body.error).toMatchObject({ type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id' });
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+      // The owner still has it.
+      expect((await client.responses.retrieve(first.id)).id).toBe(first.id);
+    });
+  });
+
+  describe('function calling', () => {
+    it('returns function_call items and takes function_call_output back, through previous_response_id', async () => {
+      stack.fake.enqueue(toolResponder());
+      const first = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'say Let me check.\ncall get_weather {"city": "Paris"}' });
+      expect(first.status).toBe('completed');
+      expect(first.output.map((item) => item.type)).toEqual(['message', 'function_call']);
+      expect(first.output_text).toContain('Let me check.');
+      const call = first.output[1] as OpenAI.Responses.ResponseFunctionToolCall;
+      expect(call).toEqual({
+        type: 'function_call',
+        id: expect.stringMatching(/^fc_/),
+        call_id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/),
+        name: 'get_weather',
+        arguments: '{"city":"Paris"}',
+        status: 'completed',
+      });
+      expect(first.tools).toEqual([{ ...weatherTool }]);
+      expect(JSON.stringify(first.output)).not.toContain('<tool_calls>');
+
+      stack.fake.enqueue(toolResponder());
+      const second = await client.responses.create({
+        model: 'gpt-4o',
+        tools: [weatherTool],
+        previous_response_id: first.id,
+        input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}' }],
+      });
+      expect(second.output_text).toBe('The tools answered: {"temp": 21}.');
+      const results = sent(1).messages.filter((m) => m.author.role === 'user').map(textOf);
+      expect(results).toEqual([`<tool_result call_id="${call.call_id}" name="get_weather">\n{"temp": 21}\n</tool_result>`]);
+      expect(sent(1).conversation_id).toEqual(expect.any(String));
+    });
+
+    it('takes the whole history as items without previous_response_id (stateless round trip)', async () => {
+      stack.fake.enqueue(toolResponder());
+      const input: OpenAI.Responses.ResponseInput = [{ role: 'user', content: 'call get_weather {"city": "Oslo"}' }];
+      const first = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], tool_choice: 'required', input, store: false });
+      const call = first.output.find((item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === 'function_call')!;
+      stack.fake.enqueue(toolResponder());
+      const second = await client.responses.create({
+        model: 'gpt-4o',
+        tools: [weatherTool],
+        input: [...input, ...(first.output as OpenAI.Responses.ResponseInputItem[]), { type: 'function_call_output', call_id: call.call_id, output: [{ type: 'input_text', text: 'sunny' }] }],
+      });
+      expect(second.output_text).toBe('The tools answered: sunny.');
+      const messages = sent(1).messages.filter((m) => m.author.role !== 'system').map(textOf);
+      expect(messages[1]).toContain('<tool_calls>');
+      expect(messages[1]).toContain('"name":"get_weather"');
+      expect(messages[2]).toBe(`<tool_result call_id="${call.call_id}" name="get_weather">\nsunny\n</tool_result>`);
+    });
+
+    it('streams function calls as argument deltas', async () => {
+      stack.fake.enqueue(toolResponder());
+      const stream = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'call get_weather {"city": "A city with a rather long name, to need several chunks"}', stream: true });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const types = events.map((event) => event.type);
+      expect(types.slice(0, 3)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added']);
+      expect(types.filter((type) => type === 'response.function_call_arguments.delta').length).toBeGreaterThan(1);
+      expect(types.slice(-3)).toEqual(['response.function_call_arguments.done', 'response.output_item.done', 'response.completed']);
+      expect(types).not.toContain('response.output_text.delta');
+      const done = events.find((event) => event.type === 'response.function_call_arguments.done') as OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent;
+      expect(JSON.parse(done.arguments)).toEqual({ city: 'A city with a rather long name, to need several chunks' });
+      const final = (events.at(-1) as OpenAI.Responses.ResponseCompletedEvent).response;
+      expect(final.output).toEqual([expect.objectContaining({ type: 'function_call', name: 'get_weather', arguments: done.arguments, status: 'completed' })]);
+    });
+  });
+
+  describe('structured output', () => {
+    it('answers text.format json_schema with JSON valid against the schema', async () => {
+      stack.fake.enqueue(jsonResponder({ fenced: true }));
+      const response = await client.responses.create({
+        model: 'gpt-4o',
+        input: 'Who is it?',
+        text: { format: { type: 'json_schema', name: 'person', schema: personSchema, strict: true } },
+      });
+      expect(JSON.parse(response.output_text)).toEqual({ name: 'Paris', age: 21 });
+      expect(response.text).toEqual({ format: { type: 'json_schema', name: 'person', schema: personSchema, strict: true } });
+      const system = sent(0).messages.filter((m) => m.author.role === 'system').map(textOf).join('\n');
+      expect(system).toContain('# Answer format');
+      expect(system).toContain('"age"');
+
+      stack.fake.enqueue(jsonResponder());
+      const object = await client.responses.create({ model: 'gpt-4o', input: 'Any JSON', text: { format: { type: 'json_object' } } });
+      expect(JSON.parse(object.output_text)).toEqual({ answer: 'ok' });
+    });
+  });
+
+  describe('storage', () => {
+    it('retrieves a stored response as it was returned', async () => {
+      const created = await client.responses.create({ model: 'gpt-4o', input: 'keep me' });
+      const retrieved = await client.responses.retrieve(created.id);
+      expect(retrieved).toEqual(created);
+    });
+
+    it('does not keep store:false responses', async () => {
+      const created = await client.responses.create({ model: 'gpt-4o', input: 'forget me', store: false });
+      expect((created as unknown as { store: boolean }).store).toBe(false);
+      const missing = await request(stack.url).get(`/v1/responses/${created.id}`).set('authorization', `Bearer ${token}`);
+      expect(missing.status).toBe(404);
+      expect(missing.body).toEqual({ error: { message: `Response with id '${created.id}' not found.`, type: 'invalid_request_error', param: null, code: 'not_found' } });
+      const continued = await post({ model: 'gpt-4o', input: 'next', previous_response_id: created.id });
+      expect(continued.status).toBe(404);
+    });
+  });
+
+  describe('the HTTP edge', () => {
+    it.each([
+      ['no input', { model: 'gpt-4o' }, 'input', 'missing_required_parameter'],
+      ['an empty item list', { input: [] }, 'input', 'invalid_value'],
+      ['a hosted tool', { input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type', 'invalid_value'],
+      ['a tool without a name', { input: 'x', tools: [{ type: 'function', parameters: {} }] }, 'tools[0].name', 'missing_required_parameter'],
+      ['a broken parameters schema', { input: 'x', tools: [{ type: 'function', name: 'f', parameters: { type: 'nonsense' } }] }, 'tools[0].parameters', 'invalid_value'],
+      ['tool_choice naming no tool', { input: 'x', tools: [weatherTool], tool_choice: { type: 'function', name: 'other' } }, 'tool_choice', 'invalid_value'],
+      ['json_schema without a schema', { input: 'x', text: { format: { type: 'json_schema', name: 'p' } } }, 'text.format.schema', 'missing_required_parameter'],
+      ['a zero max_output_tokens', { input: 'x', max_output_tokens: 0 }, 'max_output_tokens', 'invalid_value'],
+      ['metadata that is not strings', { input: 'x', metadata: { n: 1 } }, 'metadata', 'invalid_value'],
+      ['background mode', { input: 'x', background: true }, 'background', 'invalid_value'],
+      ['an unknown role', { input: [{ role: 'tool', content: 'x' }] }, 'input[0].role', 'invalid_value'],
+      ['an unknown item', { input: [{ type: 'web_search_call', id: 'ws_1' }] }, 'input[0].type', 'unsupported_input_item'],
+      ['an image by file id', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] }, 'input[0].content[0].file_id', 'unsupported_content'],
+      ['a function result without call_id', { input: [{ type: 'function_call_output', output: 'x' }] }, 'input[0].call_id', 'missing_required_parameter'],
+      ['file_data that is not a data: URL', { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'aGVsbG8=' }] }] }, 'input[0].content[0].file_data', 'invalid_value'],
+    ])('400 with the field in param for %s, before any upstream work', async (_name, body, param, code) => {
+      const response = await post({ model: 'gpt-4o', ...body });
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param, code });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
+    it('needs an API key, answers CORS preflights and refuses non-JSON bodies like the rest of /v1', async () => {
+      const anonymous = await request(stack.url).post('/v1/responses').send({ input: 'x' });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.error.code).toBe('invalid_api_key');
+      const anonymousGet = await request(stack.url).get('/v1/responses/resp_x');
+      expect(anonymousGet.status).toBe(401);
+
+      const preflight = await request(stack.url).options('/v1/responses').set('origin', 'https://app.example').set('access-control-request-method', 'POST');
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers['access-control-allow-origin']).toBe('*');
+
+      const form = await request(stack.url).post('/v1/responses').set('authorization', `Bearer ${token}`).type('form').send('input=x');
+      expect(form.status).toBe(415);
+    });
+
+    it('lives under API_PREFIX when one is set', async () => {
+      const prefixed = await startStack({ env: { API_PREFIX: 'secret-prefix' } });
+      try {
+        const key = prefixed.fake.createAccessToken();
+        const created = await prefixed.openai(key, { baseURL: `${prefixed.url}/secret-prefix/v1` }).responses.create({ model: 'gpt-4o', input: 'hi' });
+        expect(created.status).toBe('completed');
+        const bare = await request(prefixed.url).post('/v1/responses').set('authorization', `Bearer ${key}`).send({ input: 'hi' });
+        expect(bare.status).toBe(404);
+      } finally {
+        await prefixed.close();
+      }
+    });
+  });
+});
