@@ -1,4 +1,6 @@
 import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { StartProblem } from '../common/startup/start-problem';
+import { maskUrlPassword } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { Clock, SystemClock } from './clock';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -13,8 +15,13 @@ export async function createAccountStore(config: AppConfig, clock: Clock): Promi
   const store = config.redisUrl
     ? new RedisAccountStore({ url: config.redisUrl, prefix: config.redisPrefix })
     : new FileAccountStore({ dataDir: config.dataDir, now: () => clock.now() });
-  await store.open();
-  logger.log(config.redisUrl ? `Accounts in Redis under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
+  try {
+    await store.open();
+  } catch (error) {
+    if (!config.redisUrl) throw error;
+    throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlPassword(config.redisUrl)}): start Redis or fix REDIS_URL`);
+  }
+  logger.debug(config.redisUrl ? `Accounts in Redis under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
   return store;
 }
 

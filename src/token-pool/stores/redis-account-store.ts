@@ -42,10 +42,16 @@ export class RedisAccountStore implements AccountStore {
   private readonly logger = new Logger(RedisAccountStore.name);
   private readonly redis: Redis;
   private readonly keys: { accounts: string; seeds: string; meta: string; cursor: string; lockPrefix: string };
+  private opened = false;
+  private lastError: Error | undefined;
 
   constructor(options: RedisAccountStoreOptions) {
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    this.redis.on('error', (error: Error) => this.logger.warn(`Redis: ${error.message}`));
+    // Until open() succeeds, a connection error is reported once, by open()'s failure, not also as a warning.
+    this.redis.on('error', (error: Error) => {
+      this.lastError = error;
+      if (this.opened) this.logger.warn(`Redis: ${error.message}`);
+    });
     const prefix = options.prefix;
     this.keys = {
       accounts: `${prefix}accounts`,
@@ -60,9 +66,10 @@ export class RedisAccountStore implements AccountStore {
     try {
       if (this.redis.status === 'wait') await this.redis.connect();
       await this.redis.ping();
+      this.opened = true;
     } catch (error) {
       this.redis.disconnect();
-      throw new Error(`Redis is unreachable: ${(error as Error).message}`);
+      throw new Error(`Redis is unreachable: ${(this.lastError ?? (error as Error)).message}`);
     }
   }
 
