@@ -5,6 +5,7 @@ import cookieParser from 'cookie-parser';
 import express from 'express';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
+import { BootLogger } from './common/logging/boot-logger';
 import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
 import { securityHeaders } from './common/http/security-headers';
@@ -22,7 +23,7 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
     bodyParser: false,
     abortOnError: false,
-    logger: logLevelsFrom(env),
+    logger: new BootLogger(logLevelsFrom(env)),
     bufferLogs: true,
   });
   app.useLogger(app.get(AppLogger));

@@ -1,20 +1,25 @@
 import { Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
+import { AdminSecret } from './admin/admin-secret.service';
 import { createApp } from './app.factory';
 import { exitGracefullyOnSignals } from './common/lifecycle/graceful-shutdown.service';
+import { startProblemLine } from './common/startup/start-problem';
+import { startupSummary } from './common/startup/startup-summary';
 import { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/load-config';
+import { ACCOUNT_STORE, type AccountStore } from './token-pool/stores/account-store';
 
 /** Validates the configuration before Nest boots, so a bad value stops the start with one clear line. */
 function configurationProblem(): string | undefined {
-  const fileEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
   try {
+    const fileEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
     loadConfig({ ...fileEnv, ...process.env });
     return undefined;
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    return error.message;
+    if (error instanceof ConfigError) return error.message;
+    return `.env cannot be read: ${(error as Error).message}`;
   }
 }
 
@@ -29,12 +34,26 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   exitGracefullyOnSignals(app);
   await app.listen(config.port);
-  const prefix = config.apiPrefix ? '/<API_PREFIX>' : '';
-  new Logger('FlowGPT').log(`Listening on port ${config.port}: OpenAI-compatible API at ${prefix}/v1, upstream ${config.chatgptBaseUrl.join(', ')}`);
+  const summary = startupSummary({
+    port: (app.getHttpServer().address() as AddressInfo).port,
+    apiPrefixed: Boolean(config.apiPrefix),
+    adminEnabled: app.get(AdminSecret).enabled,
+    accounts: (await app.get<AccountStore>(ACCOUNT_STORE).listAccounts()).length,
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    dataDir: config.dataDir,
+    poolKeys: config.authorization.length,
+    upstreams: config.chatgptBaseUrl,
+  });
+  const logger = new Logger('FlowGPT');
+  for (const line of summary.lines) logger.log(line);
+  for (const warning of summary.warnings) logger.warn(warning);
 }
 
 bootstrap().catch((error: unknown) => {
-  console.error(error);
+  const line = startProblemLine(error);
+  if (line) console.error(`Cannot start: ${line}`);
+  else console.error(error);
   // Half-started modules (Redis, workers) may hold the event loop open: stop for sure.
   process.exit(1);
 });

@@ -49,6 +49,8 @@ describe('two instances on one Redis', () => {
       ADMIN_KEY,
       SCHEDULED_REFRESH: 'true',
       REFRESH_CRON,
+      // Every occurrence runs (the default waits 4 days between forced refreshes).
+      REFRESH_INTERVAL_DAYS: '0',
       LOG_LEVEL: 'log',
       NO_COLOR: '1',
     });

@@ -93,7 +93,8 @@ export class AppConfig {
   @IsBoolean() randomToken = true;
   @IsBoolean() autoSeed = true;
   @IsBoolean() scheduledRefresh = false;
-  @IsString() refreshCron = '0 3 */4 * *';
+  @IsString() refreshCron = '0 3 * * *';
+  @IsInt() @Min(0) @Max(365) refreshIntervalDays = 4;
   @IsInt() @Min(1) @Max(32) refreshConcurrency = 3;
 
   // --- gateway
@@ -166,6 +167,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
   scheduledRefresh: { env: 'SCHEDULED_REFRESH', kind: 'bool' },
   refreshCron: { env: 'REFRESH_CRON', kind: 'string' },
+  refreshIntervalDays: { env: 'REFRESH_INTERVAL_DAYS', kind: 'int' },
   refreshConcurrency: { env: 'REFRESH_CONCURRENCY', kind: 'int' },
   enableGateway: { env: 'ENABLE_GATEWAY', kind: 'bool' },
   enableHomepage: { env: 'ENABLE_HOMEPAGE', kind: 'bool' },

@@ -99,6 +99,66 @@ describe('TokenRefreshScheduler', () => {
     });
   });
 
+  describe('REFRESH_INTERVAL_DAYS with a daily check', () => {
+    const DAILY = '0 3 * * *';
+    const DAY = 24 * HOUR;
+    let dataDir: string;
+    beforeEach(async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-interval-'));
+    });
+    afterEach(() => rm(dataDir, { recursive: true, force: true }));
+    /** Moves the clock to just after the next daily occurrence, as when the job fires. */
+    const nextCheck = () => clock.set(new CronTime(DAILY).getNextDateFrom(new Date(clock.now())).toMillis() + 150);
+
+    it('runs the forced refresh every 4 days across month ends (where a day-of-month cron leaves 2- or 3-day gaps)', async () => {
+      const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
+      await pool.upload([fakeRefreshToken('monthly')]);
+      clock.set(Date.UTC(2030, 0, 20));
+      const runs: number[] = [];
+      for (let check = 0; check < 45; check++) {
+        nextCheck();
+        if (await scheduler.runScheduledRefresh()) runs.push(clock.now());
+      }
+      const gapsInDays = runs.slice(1).map((at, i) => Math.round((at - runs[i]) / DAY));
+      expect(gapsInDays).toEqual(Array(runs.length - 1).fill(4));
+      expect(runs).toHaveLength(12);
+      // The runs cross both month ends (January → February → March).
+      expect(new Set(runs.map((at) => new Date(at).getMonth()))).toEqual(new Set([0, 1, 2]));
+      expect(refreshedTokens()).toHaveLength(12);
+    });
+
+    it('keeps the time of the last forced refresh in the store, so a restart does not run it early', async () => {
+      const first = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
+      await first.pool.upload([fakeRefreshToken('restart')]);
+      nextCheck();
+      expect(await first.scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+      const ranSlot = (await first.scheduler.lastRun())!.slot;
+
+      // A new process (new store object, same files) two days later: not due yet.
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      const restarted = instance(store, { refreshCron: DAILY, refreshIntervalDays: 4 });
+      const results = [];
+      for (let check = 0; check < 4; check++) {
+        nextCheck();
+        results.push(await restarted.scheduler.runScheduledRefresh());
+      }
+      expect(results.map((summary) => summary !== null)).toEqual([false, false, false, true]);
+      expect(Math.round(((await restarted.scheduler.lastRun())!.slot - ranSlot) / DAY)).toBe(4);
+    });
+
+    it('REFRESH_INTERVAL_DAYS=0 runs at every occurrence', async () => {
+      const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 0 });
+      await pool.upload([fakeRefreshToken('daily')]);
+      const ran = [];
+      for (let check = 0; check < 3; check++) {
+        nextCheck();
+        ran.push((await scheduler.runScheduledRefresh()) !== null);
+      }
+      expect(ran).toEqual([true, true, true]);
+    });
+  });
+
   describe('two instances on one Redis', () => {
     let harness: Awaited<ReturnType<typeof redisHarness>>;
     const stores: AccountStore[] = [];

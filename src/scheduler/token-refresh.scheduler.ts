@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
+import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../token-pool/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
@@ -13,6 +14,9 @@ const LAST_RUN_KEY = 'refresh-job:last-run';
 const LOCK_TTL_MS = 10 * 60_000;
 /** How far apart instances may fire one cron occurrence (timer delay, clock skew) and still agree on it. */
 const MAX_FIRE_SKEW_MS = 5 * 60_000;
+const DAY_MS = 86_400_000;
+/** "At least N days" is compared between occurrences, so a DST shift (23 or 25 h days) must not push a run back a day. */
+const MAX_DUE_SLACK_MS = 12 * 3_600_000;
 
 export interface RefreshJobRun {
   /** The cron occurrence the run belongs to (ms since the epoch). */
@@ -23,9 +27,12 @@ export interface RefreshJobRun {
 
 /**
  * `SCHEDULED_REFRESH=true` (gateway.md §8.3): a non-forced refresh at start-up, then a forced refresh of
- * every RefreshToken account on `REFRESH_CRON`. Each run holds the store lock `refresh-job`, and a
- * scheduled run records its cron occurrence, so that with several instances on one Redis each occurrence
- * runs once.
+ * every RefreshToken account every `REFRESH_INTERVAL_DAYS` days. `REFRESH_CRON` (daily at 03:00 by default)
+ * is when it checks: the forced refresh runs at the first occurrence at least that many days after the last
+ * one, whose time is kept in the store, so the interval holds across month ends and restarts (an
+ * "every 4th day of the month" cron restarts on the 1st and leaves gaps of 2 or 3 days).
+ * Each run holds the store lock `refresh-job`, and a scheduled run records its cron occurrence, so that
+ * with several instances on one Redis each occurrence runs once.
  */
 @Injectable()
 export class TokenRefreshScheduler implements OnApplicationBootstrap {
@@ -52,11 +59,12 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
         errorHandler: (error) => this.logger.error(`Scheduled refresh failed: ${(error as Error).message}`),
       });
     } catch (error) {
-      throw new Error(`REFRESH_CRON=${JSON.stringify(this.config.refreshCron)} is not a valid cron expression: ${(error as Error).message}`);
+      throw new StartProblem(`REFRESH_CRON=${JSON.stringify(this.config.refreshCron)} is not a valid cron expression: ${(error as Error).message}`);
     }
     this.registry.addCronJob(REFRESH_JOB_NAME, job);
     job.start();
-    this.logger.log(`Token refresh scheduled on "${this.config.refreshCron}"; next run ${job.nextDate().toISO()}`);
+    const every = this.config.refreshIntervalDays > 0 ? `every ${this.config.refreshIntervalDays} days, checked on` : 'on';
+    this.logger.log(`Forced token refresh ${every} "${this.config.refreshCron}"; next check ${job.nextDate().toISO()}`);
     // Not awaited: boot must not wait for the auth server.
     this.runStartupRefresh().catch((error: Error) => this.logger.error(`Start-up refresh failed: ${error.message}`));
   }
@@ -71,20 +79,33 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     return locked.value;
   }
 
-  /** Renews every RefreshToken account, once per cron occurrence across all instances sharing the store. */
+  /**
+   * Renews every RefreshToken account when `REFRESH_INTERVAL_DAYS` have passed since the last forced run,
+   * once per cron occurrence across all instances sharing the store. Null when skipped.
+   */
   async runScheduledRefresh(): Promise<RefreshSummary | null> {
-    const slot = this.currentSlot();
+    const { slot, gapMs } = this.currentSlot();
     const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
       const last = await this.lastRun();
-      if (last && last.slot >= slot) return null;
+      if (last && last.slot >= slot) return 'ran elsewhere' as const;
+      if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
       const summary = await this.pool.refresh({ force: true });
       const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
       await this.store.setMeta(LAST_RUN_KEY, JSON.stringify(run));
       return summary;
     });
-    const summary = locked.acquired ? locked.value : null;
-    if (!summary) this.logger.log(`Scheduled refresh of ${new Date(slot).toISOString()} skipped: another instance ran it`);
-    return summary;
+    const outcome = locked.acquired ? locked.value : 'ran elsewhere';
+    const occurrence = new Date(slot).toISOString();
+    if (outcome === 'ran elsewhere') this.logger.log(`Scheduled refresh of ${occurrence} skipped: another instance ran it`);
+    else if (outcome === 'not due') this.logger.debug(`Scheduled refresh of ${occurrence} skipped: the last forced refresh was less than ${this.config.refreshIntervalDays} days ago`);
+    return typeof outcome === 'string' ? null : outcome;
+  }
+
+  /** The earliest occurrence that is at least `REFRESH_INTERVAL_DAYS` after `lastSlot` (within half a cron period). */
+  private dueAt(lastSlot: number, gapMs: number): number {
+    const intervalMs = this.config.refreshIntervalDays * DAY_MS;
+    if (intervalMs === 0) return lastSlot + 1;
+    return lastSlot + intervalMs - Math.min(MAX_DUE_SLACK_MS, Math.floor(gapMs / 2));
   }
 
   /** The last scheduled run recorded in the store, by any instance. */
@@ -93,8 +114,8 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     return raw ? (JSON.parse(raw) as RefreshJobRun) : null;
   }
 
-  /** The cron occurrence that fired just now: the first one after now minus the tolerated skew. */
-  private currentSlot(): number {
+  /** The cron occurrence that fired just now (the first one after now minus the tolerated skew), and the cron's period there. */
+  private currentSlot(): { slot: number; gapMs: number } {
     const cron = new CronTime(this.config.refreshCron);
     const now = this.clock.now();
     const next = cron.getNextDateFrom(new Date(now));
@@ -102,6 +123,6 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     const tolerance = Math.min(MAX_FIRE_SKEW_MS, Math.floor(gap / 2));
     const slot = cron.getNextDateFrom(new Date(now - tolerance)).toMillis();
     // Called outside a firing (by hand): the run stands for now, and the next occurrence still runs.
-    return slot <= now + 1000 ? slot : now;
+    return { slot: slot <= now + 1000 ? slot : now, gapMs: gap };
   }
 }

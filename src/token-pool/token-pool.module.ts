@@ -1,6 +1,8 @@
 import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SharedState } from '../common/shared-state/shared-state';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
+import { StartProblem } from '../common/startup/start-problem';
+import { maskUrlPassword } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { Clock, SystemClock } from './clock';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -15,8 +17,13 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
   const store = shared.connection
     ? new RedisAccountStore({ connection: shared.connection, prefix: config.redisPrefix })
     : new FileAccountStore({ dataDir: config.dataDir, now: () => clock.now() });
-  await store.open();
-  logger.log(shared.connection ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
+  try {
+    await store.open();
+  } catch (error) {
+    if (!config.redisUrl) throw error;
+    throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlPassword(config.redisUrl)}): start Redis or fix REDIS_URL`);
+  }
+  logger.debug(shared.connection ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
   return store;
 }
 

@@ -68,6 +68,9 @@ export interface TokenStatusOptions {
   times?: number;
 }
 
+/** Answers a request itself, or returns undefined to let the fake handle it. */
+export type ControlRoutes = (request: RecordedRequest) => { status: number; body: unknown } | undefined;
+
 /** What chat-requirements answers when a sentinel scenario is queued. */
 export type SentinelScenario = Extract<Scenario, { kind: 'status' } | { kind: 'cf_challenge' }>;
 
@@ -194,6 +197,7 @@ export class FakeUpstream {
   private oauthFailures: { status: number; body: unknown; remaining: number } | null = null;
   private defaultAnswer = DEFAULT_ANSWER;
   private generatedImage: Buffer | null = null;
+  private controlRoutes: ControlRoutes | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -307,6 +311,11 @@ export class FakeUpstream {
     this.gizmos.set(id, name);
   }
 
+  /** Extra routes answered before the simulated service (the `npm run fake` tool's `/_fake/…` controls). */
+  useControlRoutes(routes: ControlRoutes): void {
+    this.controlRoutes = routes;
+  }
+
   /** How many scenarios are still queued. */
   get pendingScenarios(): number {
     return this.scenarios.length;
@@ -361,6 +370,8 @@ export class FakeUpstream {
 
   private async route(r: RecordedRequest, raw: Buffer, res: ServerResponse): Promise<void> {
     const { method, path } = r;
+    const controlled = this.controlRoutes?.(r);
+    if (controlled) return send(res, controlled.status, controlled.body);
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);
     let m = /^\/blob\/([^/]+)$/.exec(path);

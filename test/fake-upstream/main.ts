@@ -1,6 +1,11 @@
+import { devControlRoutes, SCENARIO_PRESETS } from './dev-controls';
 import { FakeUpstream } from './fake-upstream';
 
-/** Runs the fake upstream on its own: `npx ts-node -T test/fake-upstream/main.ts --port 5999 [--difficulty 0fffff] [--classic] [--delay-ms 20]`. */
+/**
+ * `npm run fake [-- --port 5999 --difficulty 0fffff --classic --delay-ms 20 --no-sentinel]`: the fake ChatGPT
+ * backend and auth server as a dev tool, to try FlowGPT without an account. Prints the variables to give
+ * FlowGPT and a few ready tokens; `/_fake/…` mints more and queues answers (see dev-controls.ts).
+ */
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -13,16 +18,27 @@ async function main(): Promise<void> {
     deltaEncoding: !process.argv.includes('--classic'),
     chunkDelayMs: Number(flag('delay-ms') ?? 0),
     requireSentinel: !process.argv.includes('--no-sentinel'),
+    // A long-running tool: do not keep every request in memory.
+    recordRequests: false,
   });
-  const accessToken = fake.createAccessToken({ email: 'demo@example.com' });
-  const refreshToken = fake.createRefreshToken({ account: { email: 'demo@example.com' } });
+  fake.useControlRoutes(devControlRoutes(fake));
+  const accessTokens = [fake.createAccessToken({ email: 'demo@example.com' }), fake.createAccessToken({ email: 'demo2@example.com' })];
+  const refreshToken = fake.createRefreshToken({ account: { email: 'demo3@example.com' } });
   process.stdout.write(
     [
-      `fake upstream listening on ${fake.url}`,
+      `Fake ChatGPT upstream listening on ${fake.url}`,
+      '',
+      'Start FlowGPT against it (in another terminal):',
       `CHATGPT_BASE_URL=${fake.url}`,
       `AUTH_BASE_URL=${fake.url}`,
-      `ACCESS_TOKEN=${accessToken}`,
+      '',
+      'Ready tokens (send one as the API key, or upload them at /admin):',
+      ...accessTokens.map((token) => `ACCESS_TOKEN=${token}`),
       `REFRESH_TOKEN=${refreshToken}`,
+      '',
+      'More tokens:          curl -X POST ' + `${fake.url}/_fake/tokens -H 'content-type: application/json' -d '{"kind":"access"}'   (or "refresh")`,
+      'Queue the next answer: curl -X POST ' + `${fake.url}/_fake/scenario -H 'content-type: application/json' -d '{"name":"reasoning"}'`,
+      `Scenarios: ${Object.keys(SCENARIO_PRESETS).join(', ')}`,
       '',
     ].join('\n'),
   );
@@ -31,4 +47,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-void main();
+main().catch((error: unknown) => {
+  const { code } = (error ?? {}) as NodeJS.ErrnoException;
+  console.error(code === 'EADDRINUSE' ? `Cannot start the fake upstream: port ${flag('port') ?? 5999} is already in use (use --port)` : error);
+  process.exit(1);
+});

@@ -1,4 +1,4 @@
-import { maskSecret, secretInList, secretsEqual } from './secrets';
+import { maskSecret, maskUrlPassword, secretInList, secretsEqual } from './secrets';
 
 describe('secrets', () => {
   it('masks to the first 6 and last 4 characters', () => {
@@ -14,5 +14,14 @@ describe('secrets', () => {
     expect(secretInList('b', ['a', 'b'])).toBe(true);
     expect(secretInList('c', ['a', 'b'])).toBe(false);
     expect(secretInList('', [])).toBe(false);
+  });
+});
+
+describe('maskUrlPassword', () => {
+  it('hides the password and keeps the rest of the URL', () => {
+    expect(maskUrlPassword('redis://:hunter2@127.0.0.1:6379')).toBe('redis://:***@127.0.0.1:6379');
+    expect(maskUrlPassword('rediss://default:hunter2@cache.example.com:6380/2')).toBe('rediss://default:***@cache.example.com:6380/2');
+    expect(maskUrlPassword('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(maskUrlPassword('not a url hunter2')).toBe('<unparsable URL>');
   });
 });

@@ -21,3 +21,15 @@ export function secretInList(given: string | null | undefined, candidates: reado
   for (const candidate of candidates) found = secretsEqual(given, candidate) || found;
   return found;
 }
+
+/** A URL with its password replaced by `***` (`redis://:***@host:6379`), for logs and start-up errors. */
+export function maskUrlPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    return '<unparsable URL>';
+  }
+}

@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PROJECT_ROOT, runCommand, stopAllCommands, waitForHttp } from './support/command';
+import { freePort } from './support/process';
+
+/**
+ * "Every start works" (issue 9): `npm run build` twice leaves a runnable dist/, `npm start` works every
+ * time (and skips the compile when nothing changed), and a start after an interrupted build builds again.
+ * Runs in a copy of the repository (its files + a symlinked node_modules), as a fresh clone would.
+ * Each compile takes from 15 s to minutes on a busy machine: the time limits are generous on purpose.
+ */
+jest.setTimeout(1_200_000);
+
+const COMMAND_MS = 600_000;
+const READY_MS = 180_000;
+const SKIPPED = 'dist/ matches the sources: starting without a rebuild';
+const BUILDING = 'Building src/ into dist/';
+
+describe('build and start in a fresh copy', () => {
+  const copy = mkdtempSync(join(tmpdir(), 'flowgpt-start-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-start-data-'));
+
+  beforeAll(() => {
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter((file) => file && file !== 'node_modules' && existsSync(join(PROJECT_ROOT, file)));
+    for (const file of files) {
+      mkdirSync(dirname(join(copy, file)), { recursive: true });
+      cpSync(join(PROJECT_ROOT, file), join(copy, file));
+    }
+    symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(copy, 'node_modules'));
+  });
+  afterAll(async () => {
+    await stopAllCommands();
+    rmSync(copy, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const npm = (args: string[], env: Record<string, string> = {}) =>
+    runCommand('npm', args, { cwd: copy, env: { DATA_DIR: dataDir, npm_config_update_notifier: 'false', ...env } });
+
+  /** Runs an npm script to its end and expects success. */
+  const npmRun = async (script: string) => {
+    const command = npm(['run', script]);
+    const result = await Promise.race([
+      command.exited(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm run ${script} did not finish:\n${command.output()}`)), COMMAND_MS).unref()),
+    ]);
+    expect({ script, ...result, output: result.code === 0 ? '' : command.output() }).toEqual({ script, code: 0, signal: null, output: '' });
+    return command.output();
+  };
+
+  /** Starts an npm script that serves, waits until it answers, stops it; returns what it printed. */
+  const serveOnce = async (script: string) => {
+    const port = await freePort();
+    const server = npm(script === 'start' ? ['start'] : ['run', script], { PORT: String(port) });
+    await waitForHttp(server, `http://127.0.0.1:${port}/healthz`, COMMAND_MS + READY_MS);
+    await server.stop();
+    return server.output();
+  };
+
+  it('npm run build twice leaves a runnable dist/ (no build info left outside it)', async () => {
+    await npmRun('build');
+    await npmRun('build');
+    expect(existsSync(join(copy, 'dist', 'main.js'))).toBe(true);
+    expect(readdirSync(copy).filter((name) => name.endsWith('.tsbuildinfo'))).toEqual([]);
+    expect(await serveOnce('start:prod')).toContain('Listening on http://localhost:');
+  });
+
+  it('npm start twice in a row: both serve, and neither recompiles an unchanged tree', async () => {
+    for (let run = 0; run < 2; run++) {
+      const output = await serveOnce('start');
+      expect(output).toContain(SKIPPED);
+      expect(output).not.toContain(BUILDING);
+    }
+  });
+
+  it('npm start after a source changed rebuilds first', async () => {
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(copy, 'src', 'main.ts'), later, later);
+    const output = await serveOnce('start');
+    expect(output).toContain(BUILDING);
+    expect(await serveOnce('start')).toContain(SKIPPED);
+  });
+
+  it('npm start after an interrupted build builds again and serves', async () => {
+    const build = npm(['run', 'build']);
+    // nest build first empties dist/ and copies the JSON assets, then compiles: stop it in between.
+    const asset = join(copy, 'dist', 'chat', 'models', 'model-table.json');
+    const stamp = join(copy, 'dist', '.source-stamp');
+    const deadline = Date.now() + COMMAND_MS;
+    while (!(existsSync(asset) && !existsSync(stamp))) {
+      if (Date.now() > deadline) throw new Error(`The build never reached its compile step:\n${build.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await build.stop('SIGKILL');
+    expect(existsSync(stamp)).toBe(false);
+
+    const output = await serveOnce('start');
+    expect(output).toContain(BUILDING);
+    expect(output).toContain('Listening on http://localhost:');
+  });
+});

@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runServerSource, stopAllCommands, waitForHttp, type Command } from './support/command';
+import { freePort } from './support/process';
+
+/**
+ * What a newcomer sees in the terminal (issue 9): a short start-up summary, Nest's route lines only at
+ * LOG_LEVEL=debug, and for a start that cannot work one line naming the problem, exit code 1, no stack trace.
+ * Real server processes (ts-node), generous timeouts for a busy machine.
+ */
+jest.setTimeout(180_000);
+
+const READY_MS = 120_000;
+const STACK_FRAME = /^\s+at .+\(.+:\d+:\d+\)$/m;
+
+describe('start-up', () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowgpt-startup-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterAll(async () => {
+    await stopAllCommands();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Starts the server, waits until it answers, stops it, and returns everything it printed. */
+  const startAndStop = async (env: Record<string, string>): Promise<string> => {
+    const port = await freePort();
+    const server = runServerSource({ DATA_DIR: tempDir(), ...env, PORT: String(port) });
+    await waitForHttp(server, `http://127.0.0.1:${port}/healthz`, READY_MS);
+    // The summary is written right after listen: wait for its last line before stopping.
+    for (let i = 0; i < 100 && !/Upstream: /.test(server.output()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.stop();
+    return server.output();
+  };
+
+  /** Runs a start that must fail, and returns its exit code and output. */
+  const failedStart = async (server: Command) => {
+    const { code } = await server.exited();
+    return { code, output: server.output() };
+  };
+
+  it('prints the URL, the store with its path, the counts and a warning when nothing is configured; no route lines', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const server = runServerSource({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'log' });
+    await waitForHttp(server, `http://127.0.0.1:${port}/healthz`, READY_MS);
+    for (let i = 0; i < 100 && !/Nothing is configured/.test(server.output()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.stop();
+    const output = server.output();
+
+    expect(output).toContain(`Listening on http://localhost:${port}: OpenAI base URL http://localhost:${port}/v1`);
+    expect(output).toContain(`Pool: 0 accounts loaded from the file store at ${dataDir}`);
+    expect(output).toContain('Pool keys (AUTHORIZATION): none set');
+    expect(output).toMatch(/WARN \[FlowGPT\] Nothing is configured yet \(no pool keys, no accounts\): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at \/admin/);
+    expect(output).not.toMatch(/Mapped \{|RoutesResolver|InstanceLoader/);
+    // A few lines, not a page of wiring.
+    expect(output.trim().split('\n').length).toBeLessThanOrEqual(8);
+  });
+
+  it('shows the admin URL and the pool keys, warns about nothing, and lists the routes at LOG_LEVEL=debug', async () => {
+    const output = await startAndStop({ LOG_LEVEL: 'debug', ADMIN_KEY: 'startup-admin-key', AUTHORIZATION: 'key-one,key-two' });
+    expect(output).toMatch(/OpenAI base URL http:\/\/localhost:\d+\/v1, admin at http:\/\/localhost:\d+\/admin/);
+    expect(output).toContain('Pool keys (AUTHORIZATION): 2 set');
+    expect(output).not.toContain('Nothing is configured');
+    expect(output).toMatch(/DEBUG \[RouterExplorer\] Mapped \{\/v1\/chat\/completions, POST\} route/);
+    expect(output).not.toContain('key-one');
+  });
+
+  it('a port in use: one line naming the port, exit code 1, no stack trace', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const { code, output } = await failedStart(runServerSource({ DATA_DIR: tempDir(), PORT: String(port) }));
+      expect(code).toBe(1);
+      expect(output).toContain(`Cannot start: Port ${port} is already in use`);
+      expect(output.match(/EADDRINUSE|already in use/g)).toHaveLength(1);
+      expect(output).not.toMatch(STACK_FRAME);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('an unreachable Redis: one line naming the URL with its password masked, exit code 1, no stack trace', async () => {
+    const closedPort = await freePort();
+    const url = `redis://:s3cret-redis-pass@127.0.0.1:${closedPort}`;
+    const { code, output } = await failedStart(runServerSource({ REDIS_URL: url, PORT: String(await freePort()) }));
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: Redis is unreachable`);
+    expect(output).toContain(`REDIS_URL=redis://:***@127.0.0.1:${closedPort}`);
+    expect(output.match(/ECONNREFUSED/g)).toHaveLength(1);
+    expect(output).not.toContain('s3cret');
+    expect(output).not.toMatch(STACK_FRAME);
+  });
+
+  it('a bad value in .env: one line naming the variable, exit code 1, no stack trace', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, '.env'), 'RETRY_TIMES=lots\n');
+    const { code, output } = await failedStart(runServerSource({ DATA_DIR: tempDir() }, cwd));
+    expect(code).toBe(1);
+    expect(output.trim()).toBe('Configuration error: RETRY_TIMES="lots" is not an integer');
+  });
+});
