@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { createApp } from './app.factory';
+import { applyServerLimits } from './common/http/server-limits';
 import { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/load-config';
 
@@ -26,6 +27,7 @@ async function bootstrap(): Promise<void> {
   }
   const app = await createApp();
   const config = app.get(AppConfig);
+  applyServerLimits(app.getHttpServer(), config);
   await app.listen(config.port);
   const prefix = config.apiPrefix ? '/<API_PREFIX>' : '';
   new Logger('FlowGPT').log(`Listening on port ${config.port}: OpenAI-compatible API at ${prefix}/v1, upstream ${config.chatgptBaseUrl.join(', ')}`);

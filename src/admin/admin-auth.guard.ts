@@ -2,6 +2,7 @@ import { applyDecorators, CanActivate, createParamDecorator, ExecutionContext, H
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ApiError } from '../common/errors/api-error';
+import { RequestBodyReader } from '../common/http/request-body';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
 import { AdminSession, AdminSessionStore } from './admin-session.store';
@@ -36,9 +37,10 @@ export class AdminAuthGuard implements CanActivate {
     private readonly auth: AdminAuthService,
     private readonly sessions: AdminSessionStore,
     private readonly csrf: CsrfService,
+    private readonly body: RequestBodyReader,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const kind = this.reflector.getAllAndOverride<AdminAccessKind>(ADMIN_ACCESS, [context.getHandler(), context.getClass()]);
     const request = context.switchToHttp().getRequest<AdminRequest>();
     if (!this.secret.enabled) throw ApiError.notFound(`Unknown request URL: ${request.method} ${request.path}.`);
@@ -60,6 +62,8 @@ export class AdminAuthGuard implements CanActivate {
     }
     if (writes) {
       this.csrf.assertSameOrigin(request);
+      // A form's token is in its body: read only now that the session and the origin are known good.
+      if (kind === 'page') await this.body.read(context);
       this.csrf.assertToken(session, kind === 'page' ? (request.body as Record<string, unknown> | undefined)?._csrf : request.get('x-csrf-token'));
     }
     request.adminSession = session;
@@ -86,7 +90,7 @@ export const CurrentAdminSession = createParamDecorator((_data: unknown, context
   return session;
 });
 
-/** The client's address; behind a loopback proxy, the one it forwarded. */
+/** The client's address; behind a proxy listed in TRUSTED_PROXIES, the one it forwarded. */
 export function clientAddress(request: Request): string {
   return request.ip ?? request.socket.remoteAddress ?? 'unknown';
 }
