@@ -32,9 +32,11 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
  */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
-  // Before the first `use`: Express builds its router once, with the settings in force then. Our path checks
-  // are case-sensitive, so routing must be too, or `/V1/models` would be routed past them.
+  // Our path checks are case-sensitive, so routing must be too, or `/V1/models` would be routed past them.
+  // Express reads the setting once, when it makes its router, and Nest's adapter has made it already (for its
+  // request hook): the router's own flag is what every route and middleware registered from here on is built with.
   app.set('case sensitive routing', true);
+  (app.getHttpAdapter().getInstance() as { router: { caseSensitive?: boolean } }).router.caseSensitive = true;
   app.disable('x-powered-by');
   // Forwarded headers (client address, host, scheme) are believed only from the proxies named in TRUSTED_PROXIES.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
