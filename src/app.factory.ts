@@ -2,12 +2,13 @@ import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
-import express from 'express';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { BootLogger } from './common/logging/boot-logger';
-import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
+import { apiCors, apiJsonBodies, apiPrefixRouting } from './common/http/api-routing';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
+import { closeAfterLargeBodies } from './common/http/request-body';
+import { requestTargetNormalization } from './common/http/request-target';
 import { securityHeaders } from './common/http/security-headers';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
 import { AppLogger } from './logging/app-logger';
@@ -30,18 +31,26 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
   return configureApp(app);
 }
 
-/** The Express side of the app: body limits, CORS and API_PREFIX routing, cookies, views, static files. */
+/**
+ * The Express side of the app: the request target's normal form, CORS and API_PREFIX routing, cookies, views,
+ * static files. Bodies are not read here but per route, after its guards (`common/http/request-body.ts`).
+ */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
   const config = app.get(AppConfig);
+  // Our path checks are case-sensitive, so routing must be too, or `/V1/models` would be routed past them.
+  // Express reads the setting once, when it makes its router, and Nest's adapter has made it already (for its
+  // request hook): the router's own flag is what every route and middleware registered from here on is built with.
+  app.set('case sensitive routing', true);
+  (app.getHttpAdapter().getInstance() as { router: { caseSensitive?: boolean } }).router.caseSensitive = true;
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Forwarded headers (client address, host, scheme) are believed only from the proxies named in TRUSTED_PROXIES.
+  app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
+  app.use(requestTargetNormalization);
   app.use(securityHeaders());
+  app.use(closeAfterLargeBodies(config.maxSmallBodyBytes));
   app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
   app.use(apiCors);
   app.use(apiJsonBodies);
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
-  app.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
-  app.use(bodyParserErrors);
   app.use(cookieParser());
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
   app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));

@@ -7,6 +7,7 @@ import { createApp } from './app.factory';
 import { exitGracefullyOnSignals } from './common/lifecycle/graceful-shutdown.service';
 import { startProblemLine } from './common/startup/start-problem';
 import { startupSummary } from './common/startup/startup-summary';
+import { applyServerLimits } from './common/http/server-limits';
 import { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/load-config';
 import { ACCOUNT_STORE, type AccountStore } from './token-pool/stores/account-store';
@@ -33,6 +34,7 @@ async function bootstrap(): Promise<void> {
   const app = await createApp();
   const config = app.get(AppConfig);
   exitGracefullyOnSignals(app);
+  applyServerLimits(app.getHttpServer(), config);
   await app.listen(config.port);
   const summary = startupSummary({
     port: (app.getHttpServer().address() as AddressInfo).port,

@@ -73,7 +73,7 @@ describe('Admin with ADMIN_KEY', () => {
   const bodies: string[] = [];
 
   beforeAll(async () => {
-    stack = await startStack({ env: { ADMIN_KEY, API_PREFIX } });
+    stack = await startStack({ env: { ADMIN_KEY, API_PREFIX, TRUSTED_PROXIES: '127.0.0.1, ::1' } });
   });
   afterAll(async () => {
     for (const body of bodies) for (const secret of secrets) expect(body).not.toContain(secret);
@@ -126,7 +126,7 @@ describe('Admin with ADMIN_KEY', () => {
       expect(again.headers.location).toBe('/admin');
     });
 
-    it('marks the cookie Secure behind a loopback https proxy', async () => {
+    it('marks the cookie Secure behind an https proxy in TRUSTED_PROXIES', async () => {
       const response = await request(stack.url).post('/admin/login').set('X-Forwarded-Proto', 'https').type('form').send({ secret: ADMIN_KEY }).expect(303);
       expect(sessionCookieOf(response)).toMatch(/; Secure/);
     });

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
+import { LargeBody } from '../common/http/request-body';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
 import { TokenPoolService } from '../token-pool/token-pool.service';
 import { AdminAccess } from './admin-auth.guard';
@@ -23,6 +24,7 @@ export class AdminApiController {
 
   @Post('tokens')
   @HttpCode(200)
+  @LargeBody()
   upload(@Body() body: UploadTokensDto): Promise<UploadResult> {
     return this.pool.upload(body.tokens);
   }

@@ -2,6 +2,7 @@ import { applyDecorators, CanActivate, createParamDecorator, ExecutionContext, H
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ApiError } from '../common/errors/api-error';
+import { RequestBodyReader } from '../common/http/request-body';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
 import { AdminSession, AdminSessionStore } from './admin-session.store';
@@ -36,6 +37,7 @@ export class AdminAuthGuard implements CanActivate {
     private readonly auth: AdminAuthService,
     private readonly sessions: AdminSessionStore,
     private readonly csrf: CsrfService,
+    private readonly body: RequestBodyReader,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -60,6 +62,8 @@ export class AdminAuthGuard implements CanActivate {
     }
     if (writes) {
       this.csrf.assertSameOrigin(request);
+      // A form's token is in its body: read only now that the session and the origin are known good.
+      if (kind === 'page') await this.body.read(context);
       this.csrf.assertToken(session, kind === 'page' ? (request.body as Record<string, unknown> | undefined)?._csrf : request.get('x-csrf-token'));
     }
     request.adminSession = session;
@@ -86,7 +90,7 @@ export const CurrentAdminSession = createParamDecorator((_data: unknown, context
   return session;
 });
 
-/** The client's address; behind a loopback proxy, the one it forwarded. */
+/** The client's address; behind a proxy listed in TRUSTED_PROXIES, the one it forwarded. */
 export function clientAddress(request: Request): string {
   return request.ip ?? request.socket.remoteAddress ?? 'unknown';
 }

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Param, Post, Redirect, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
+import { LargeBody } from '../common/http/request-body';
 import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
@@ -59,6 +60,7 @@ export class AdminPageController {
 
   @Post('tokens')
   @AdminAccess('page')
+  @LargeBody()
   @Redirect('/admin', 303)
   upload(@Body() form: UploadFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {
     return this.flash(session, this.dashboard.upload(form.tokens));

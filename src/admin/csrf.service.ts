@@ -12,9 +12,11 @@ import type { AdminSession } from './admin-session.store';
 @Injectable()
 export class CsrfService {
   private readonly publicHost: string | undefined;
+  private readonly allowedHosts: Set<string>;
 
   constructor(config: AppConfig) {
     this.publicHost = config.publicUrl ? new URL(config.publicUrl).host : undefined;
+    this.allowedHosts = new Set(config.allowedHosts.map((host) => host.toLowerCase()));
   }
 
   assertSameOrigin(request: Request): void {
@@ -33,12 +35,16 @@ export class CsrfService {
   }
 
   /**
-   * Compares hosts (with port), not schemes: behind a TLS proxy that sends no `X-Forwarded-Proto` the
-   * request looks like http while the browser's Origin says https.
+   * This site is `PUBLIC_URL`'s host, or the host the request was sent to: its Host header, or the
+   * X-Forwarded-Host of a proxy in TRUSTED_PROXIES (`request.host` honours it only from those), and with
+   * ALLOWED_HOSTS set only one of those hosts. Compares hosts (with port), not schemes: behind a TLS proxy
+   * that sends no `X-Forwarded-Proto` the request looks like http while the browser's Origin says https.
    */
   private isOwnHost(host: string | null, request: Request): boolean {
     if (!host) return false;
-    return host === request.get('host') || host === request.host || host === this.publicHost;
+    if (host === this.publicHost) return true;
+    if (this.allowedHosts.size > 0 && !this.allowedHosts.has(host)) return false;
+    return [request.get('host'), request.host].some((own) => own?.toLowerCase() === host);
   }
 }
 

@@ -9,7 +9,10 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateBy,
+  ValidationOptions,
 } from 'class-validator';
+import { isIP } from 'node:net';
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 const PROXY_URL_OPTIONS = {
@@ -19,6 +22,28 @@ const PROXY_URL_OPTIONS = {
 };
 
 const HOST_PATTERN = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+/** A Host header value: a name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
+const HOST_HEADER_PATTERN = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
+/** The address groups Express's `trust proxy` knows by name. */
+const PROXY_GROUPS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, a CIDR range (`10.0.0.0/8`, `fd00::/8`) or one of Express's groups (`loopback`). */
+export function isProxyAddress(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  if (PROXY_GROUPS.has(value)) return true;
+  const [address, bits, extra] = value.split('/');
+  const family = isIP(address);
+  if (!family || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function IsProxyAddress(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    { name: 'isProxyAddress', validator: { validate: isProxyAddress, defaultMessage: () => 'must list IP addresses or CIDR ranges (e.g. 127.0.0.1, 10.0.0.0/8)' } },
+    options,
+  );
+}
 
 export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
 export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
@@ -38,7 +63,22 @@ export class AppConfig {
   @IsInt() @Min(0) @Max(65535) port = 5005;
   @IsIn(LOG_LEVELS) logLevel: LogLevelName = 'log';
   @IsOptional() @IsUrl(URL_OPTIONS) publicUrl?: string;
+  /** Largest body of the routes that take attachments or uploads (chat completions, token uploads). */
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxBodyBytes = 32 * 1024 * 1024;
+  /** Largest body of every other route. */
+  @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxSmallBodyBytes = 1024 * 1024;
+  /** Open client connections at most; more are closed at once, so that the process keeps file descriptors. */
+  @IsInt() @Min(1) maxConnections = 10_000;
+  /** Time a client has to send the request headers (also cuts connections that send nothing). */
+  @IsInt() @Min(100) headersTimeoutMs = 20_000;
+  /** Time a client has to send the whole request, body included; never limits the answer (an SSE stream). */
+  @IsInt() @Min(100) requestTimeoutMs = 300_000;
+  /** How long an idle keep-alive connection stays open between requests. */
+  @IsInt() @Min(100) httpKeepAliveTimeoutMs = 5_000;
+  /** Peers whose X-Forwarded-For/-Host/-Proto are believed; empty: nobody's. */
+  @IsProxyAddress({ each: true }) trustedProxies: string[] = [];
+  /** Host header values that name this server (for the admin's same-origin check); empty: any. */
+  @Matches(HOST_HEADER_PATTERN, { each: true, message: 'must list host[:port] values without a scheme' }) allowedHosts: string[] = [];
   @IsString() dataDir = './data';
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] }) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
@@ -123,6 +163,13 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   logLevel: { env: 'LOG_LEVEL', kind: 'string' },
   publicUrl: { env: 'PUBLIC_URL', kind: 'string' },
   maxBodyBytes: { env: 'MAX_BODY_SIZE', kind: 'size' },
+  maxSmallBodyBytes: { env: 'MAX_SMALL_BODY_SIZE', kind: 'size' },
+  maxConnections: { env: 'MAX_CONNECTIONS', kind: 'int' },
+  headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'int' },
+  requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'int' },
+  httpKeepAliveTimeoutMs: { env: 'HTTP_KEEPALIVE_TIMEOUT_MS', kind: 'int' },
+  trustedProxies: { env: 'TRUSTED_PROXIES', kind: 'list' },
+  allowedHosts: { env: 'ALLOWED_HOSTS', kind: 'list' },
   dataDir: { env: 'DATA_DIR', kind: 'string' },
   redisUrl: { env: 'REDIS_URL', kind: 'string' },
   redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },

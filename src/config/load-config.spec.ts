@@ -78,4 +78,30 @@ describe('loadConfig', () => {
   it('never prints a secret value in its error', () => {
     expect(() => loadConfig({ ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY=<hidden> is invalid/);
   });
+
+  it('reads the HTTP edge limits and proxies, and refuses bad ones', () => {
+    const defaults = loadConfig({});
+    expect(defaults.maxSmallBodyBytes).toBe(1024 * 1024);
+    expect(defaults.maxConnections).toBe(10_000);
+    expect(defaults.trustedProxies).toEqual([]);
+    expect(defaults.allowedHosts).toEqual([]);
+    const config = loadConfig({
+      MAX_SMALL_BODY_SIZE: '256kb',
+      MAX_CONNECTIONS: '500',
+      HEADERS_TIMEOUT_MS: '5000',
+      REQUEST_TIMEOUT_MS: '60000',
+      HTTP_KEEPALIVE_TIMEOUT_MS: '65000',
+      TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8, fd00::/8, loopback',
+      ALLOWED_HOSTS: 'chat.example.com, localhost:5005, [::1]:5005',
+    });
+    expect(config.maxSmallBodyBytes).toBe(256 * 1024);
+    expect(config.maxConnections).toBe(500);
+    expect(config.trustedProxies).toEqual(['127.0.0.1', '10.0.0.0/8', 'fd00::/8', 'loopback']);
+    expect(config.allowedHosts).toEqual(['chat.example.com', 'localhost:5005', '[::1]:5005']);
+    expect(() => loadConfig({ TRUSTED_PROXIES: '127.0.0.1, proxy.example.com' })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => loadConfig({ ALLOWED_HOSTS: 'https://chat.example.com' })).toThrow(/ALLOWED_HOSTS/);
+    expect(() => loadConfig({ MAX_CONNECTIONS: '0' })).toThrow(/MAX_CONNECTIONS/);
+    expect(() => loadConfig({ HEADERS_TIMEOUT_MS: '70000', REQUEST_TIMEOUT_MS: '60000' })).toThrow(/HEADERS_TIMEOUT_MS/);
+  });
 });

@@ -7,6 +7,7 @@ import { ApiKeyOwner } from './api-key-owner.decorator';
 import { CreateResponseDto } from './dto/create-response.dto';
 import type { ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';
+import { LargeBody } from '../common/http/request-body';
 
 @Controller('v1/responses')
 @ApiAuthenticated()
@@ -14,6 +15,7 @@ export class ResponsesController {
   constructor(private readonly responses: ResponsesService) {}
 
   @Post()
+  @LargeBody()
   @HttpCode(200)
   async create(
     @Body() body: CreateResponseDto,

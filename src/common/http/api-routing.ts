@@ -85,19 +85,3 @@ export function apiJsonBodies(request: Request, response: Response, next: NextFu
   const error = new ApiError(415, 'invalid_request_error', 'unsupported_media_type', "The request body must be JSON, sent with 'Content-Type: application/json'.");
   response.status(415).json(error.body);
 }
-
-/** Body-parser failures, rendered in the API's error shape instead of Express's HTML page. */
-export function bodyParserErrors(error: Error & { type?: string }, _request: Request, response: Response, next: NextFunction): void {
-  let apiError: ApiError | undefined;
-  if (error.type === 'entity.parse.failed') {
-    apiError = ApiError.invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.', 'invalid_json');
-  } else if (error.type === 'entity.too.large') {
-    apiError = new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
-  } else if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') {
-    apiError = new ApiError(415, 'invalid_request_error', 'unsupported_encoding', 'The request body has an unsupported encoding.');
-  } else if (error.type === 'request.aborted') {
-    return;
-  }
-  if (!apiError) return next(error);
-  response.status(apiError.getStatus()).json(apiError.body);
-}

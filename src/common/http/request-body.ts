@@ -1,0 +1,154 @@
+import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { from, Observable, switchMap } from 'rxjs';
+import { AppConfig } from '../../config/app-config';
+import { ApiError } from '../errors/api-error';
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
+
+/**
+ * Request bodies are read per route, after its guards: an unauthenticated or unrouted request never makes
+ * us buffer a body. Every route reads at most `MAX_SMALL_BODY_SIZE`; a route marked `@LargeBody()` (one
+ * that takes attachments or uploads) reads up to `MAX_BODY_SIZE`. JSON and urlencoded forms are parsed;
+ * other content types are left unread (`request.body` stays undefined).
+ *
+ * Guards that need the body (a form's CSRF field) call `RequestBodyReader.read` themselves once they have
+ * checked everything the headers can tell; `BodyParsingInterceptor` reads it for every other route.
+ */
+const LARGE_BODY = 'flowgpt:large-body';
+
+/** This route may take a body up to `MAX_BODY_SIZE` (attachments, token uploads). */
+export const LargeBody = (): MethodDecorator & ClassDecorator => SetMetadata(LARGE_BODY, true);
+
+type Parser = (request: Request, response: Response, next: NextFunction) => void;
+interface BodyParsers {
+  json: Parser;
+  form: Parser;
+}
+
+const READ = Symbol('flowgpt:body-read');
+type RequestWithBodyRead = Request & { [READ]?: Promise<void> };
+
+@Injectable()
+export class RequestBodyReader {
+  private readonly logger = new Logger('RequestBody');
+  private readonly small: BodyParsers;
+  private readonly large: BodyParsers;
+
+  constructor(
+    private readonly reflector: Reflector,
+    config: AppConfig,
+  ) {
+    this.small = parsersWithLimit(config.maxSmallBodyBytes);
+    this.large = parsersWithLimit(config.maxBodyBytes);
+  }
+
+  /** The body limit of the route that `context` runs. */
+  limitFor(context: ExecutionContext): 'small' | 'large' {
+    return this.reflector.getAllAndOverride<boolean>(LARGE_BODY, [context.getHandler(), context.getClass()]) ? 'large' : 'small';
+  }
+
+  /** Reads and parses the body once for the route in `context`; refusals are `ApiError`s (400, 413, 415). */
+  read(context: ExecutionContext): Promise<void> {
+    const request = context.switchToHttp().getRequest<RequestWithBodyRead>();
+    const response = context.switchToHttp().getResponse<Response>();
+    request[READ] ??= this.parse(request, response, this.limitFor(context) === 'large' ? this.large : this.small);
+    return request[READ];
+  }
+
+  private async parse(request: Request, response: Response, parsers: BodyParsers): Promise<void> {
+    try {
+      await run(parsers.json, request, response);
+      await run(parsers.form, request, response);
+    } catch (error) {
+      const refusal = bodyRefusal(error);
+      if (!refusal) throw error;
+      // A refused body may still be arriving: do not keep reading it on this connection.
+      if (!request.complete) response.shouldKeepAlive = false;
+      this.logger.debug(`${request.method} ${request.path}: body refused (${refusal.code})`);
+      throw refusal;
+    }
+  }
+}
+
+/** Reads the route's body after its guards, before its pipes (`@Body()`) run. */
+@Injectable()
+export class BodyParsingInterceptor implements NestInterceptor {
+  constructor(private readonly body: RequestBodyReader) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
+    return from(this.body.read(context)).pipe(switchMap(() => next.handle()));
+  }
+}
+
+function parsersWithLimit(limit: number): BodyParsers {
+  const declaredLengthFits = refuseDeclaredLengthOver(limit);
+  const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
+  const form = express.urlencoded({ extended: false, limit });
+  return {
+    json: (request, response, next) => declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
+    form: (request, response, next) => declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : form(request, response, next))),
+  };
+}
+
+/**
+ * A body that says up front it is too large is refused before a byte of it is read (body-parser would read
+ * and discard all of it first).
+ */
+function refuseDeclaredLengthOver(limit: number): Parser {
+  return (request, _response, next) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return next(Object.assign(new Error('request entity too large'), { type: 'entity.too.large' }));
+    next();
+  };
+}
+
+/** Runs before JSON.parse on the raw bytes: UTF-8 only (RFC 8259 §8.1), and no deeper than MAX_JSON_DEPTH. */
+function checkJsonBody(_request: unknown, _response: unknown, body: Buffer, encoding: string): void {
+  if (encoding.toLowerCase() !== 'utf-8') throw Object.assign(new Error(`unsupported charset ${encoding}`), { type: 'charset.unsupported' });
+  if (jsonNestingExceeds(body)) throw Object.assign(new Error('JSON nested too deeply'), { type: 'entity.too.deep' });
+}
+
+function run(parser: Parser, request: Request, response: Response): Promise<void> {
+  return new Promise((resolve, reject) => parser(request, response, (error?: unknown) => (error ? reject(error) : resolve())));
+}
+
+/**
+ * What a body-parser failure means for the client. Anything body-parser reports with a 4xx status is the
+ * client's doing (a body that is not the gzip it says it is, a cut upload): never a 500, never a stack trace.
+ */
+export function bodyRefusal(error: unknown): ApiError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { type, status } = error as Error & { type?: string; status?: number };
+  switch (type) {
+    case 'entity.parse.failed':
+      return ApiError.invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.', 'invalid_json');
+    case 'entity.too.deep':
+      return ApiError.invalidRequest(`The JSON body of your request nests deeper than ${MAX_JSON_DEPTH} levels.`, 'json_too_deep');
+    case 'entity.too.large':
+      return new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    case 'encoding.unsupported':
+      return new ApiError(415, 'invalid_request_error', 'unsupported_encoding', 'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).');
+    case 'charset.unsupported':
+      return new ApiError(415, 'invalid_request_error', 'unsupported_charset', 'The request body has an unsupported charset (use UTF-8).');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return ApiError.invalidRequest('The request body ended before its declared length.', 'incomplete_body');
+  }
+  if (status !== undefined && status >= 400 && status < 500) {
+    return ApiError.invalidRequest('The request body could not be read: it does not match its Content-Encoding or Content-Length.', 'invalid_body');
+  }
+  return undefined;
+}
+
+/**
+ * A request that announces a body above the small limit has its connection closed after the answer: when
+ * the answer comes before the body was read (401, 404, 413), the rest of it is not pulled off the wire.
+ */
+export function closeAfterLargeBodies(smallLimit: number) {
+  return (request: Request, response: Response, next: NextFunction): void => {
+    if (Number(request.headers['content-length']) > smallLimit) response.shouldKeepAlive = false;
+    next();
+  };
+}
