@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
+import { clientErrorOf, UpstreamError } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
@@ -72,7 +72,7 @@ export class ChatService {
       let finishReason: 'stop' | 'length' = 'stop';
       let ids: { conversation_id: string; message_id: string } | undefined;
       for await (const event of assembler.events(started.pieces)) {
-        if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
+        if (event.type === 'error') throw new UpstreamError({ kind: 'answer_error', step: 'conversation', code: event.code, said: event.message });
         if (event.type === 'finish') finishReason = event.reason;
         if (event.type === 'ids') ids = { conversation_id: event.conversationId, message_id: event.messageId };
       }
@@ -163,8 +163,8 @@ export class ChatService {
     } catch (error) {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
-      const code = error instanceof ApiError && error.code ? error.code : 'upstream_stream_error';
-      await out.error(error instanceof ApiError ? error.message : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', code);
+      const clientError = clientErrorOf(error);
+      await out.error(clientError?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', clientError?.code || 'upstream_stream_error');
       await out.done();
     } finally {
       out.close();
