@@ -6,7 +6,11 @@ import type { UpstreamMessage } from './message-converter';
  * The JSON body of `POST /backend-api/conversation` (upstream-protocol.md §4), as the web client sends it;
  * `deltaEncoding` asks for the v1 delta encoding (`UPSTREAM_DELTA_ENCODING`).
  */
-export function conversationBody(request: ConversationRequest, messages: UpstreamMessage[], deltaEncoding: boolean): Record<string, unknown> {
+export function conversationBody(
+  request: ConversationRequest,
+  messages: UpstreamMessage[],
+  deltaEncoding: boolean,
+): Record<string, unknown> {
   const { model } = request;
   return {
     action: 'next',

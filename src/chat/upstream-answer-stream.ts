@@ -43,7 +43,11 @@ async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
       for (const piece of translator.feed(event)) yield { piece, answerStarted: translator.answerStarted };
     }
     for (const piece of translator.end()) yield { piece, answerStarted: translator.answerStarted };
-    if (!translator.finished) yield { piece: { type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' }, answerStarted: true };
+    if (!translator.finished)
+      yield {
+        piece: { type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' },
+        answerStarted: true,
+      };
   } catch (error) {
     if ((error as Error).name === 'AbortError') throw error;
     throw new UpstreamError({ kind: 'stream_cut', step: 'conversation', said: (error as Error).message });

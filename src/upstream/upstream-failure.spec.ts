@@ -28,13 +28,18 @@ describe('upstreamFailure: describing an upstream answer', () => {
 
 describe('UpstreamError: what a failure means for the account', () => {
   it('disables an account whose own token cannot be sent', () => {
-    expect(new UpstreamError({ kind: 'credential_invalid', step: 'requirements' }).accountOutcome).toEqual({ kind: 'unusable', reason: expect.stringContaining('header') });
+    expect(new UpstreamError({ kind: 'credential_invalid', step: 'requirements' }).accountOutcome).toEqual({
+      kind: 'unusable',
+      reason: expect.stringContaining('header'),
+    });
   });
 
   it('counts a request Node would not build, and a stalled conversation, as a failure of the account', () => {
     expect(new UpstreamError({ kind: 'request_invalid', step: 'requirements' }).accountOutcome).toMatchObject({ kind: 'failed' });
     expect(new UpstreamError({ kind: 'timeout', step: 'conversation' }).accountOutcome).toMatchObject({ kind: 'failed' });
-    expect(new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 5 }).accountOutcome).toMatchObject({ kind: 'failed' });
+    expect(new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 5 }).accountOutcome).toMatchObject({
+      kind: 'failed',
+    });
   });
 
   it('says nothing about the account for failures that are not its own', () => {
@@ -75,18 +80,66 @@ describe('toApiError: what the client is told', () => {
   };
 
   it.each([
-    [answer(401, { detail: 'expired' }), 401, 'invalid_request_error', 'invalid_api_key', 'The upstream rejected the access token (expired or revoked): expired'],
-    [answer(403, { detail: { code: 'account_deactivated' } }), 403, 'upstream_error', 'account_deactivated', 'The upstream refused the request (conversation)'],
+    [
+      answer(401, { detail: 'expired' }),
+      401,
+      'invalid_request_error',
+      'invalid_api_key',
+      'The upstream rejected the access token (expired or revoked): expired',
+    ],
+    [
+      answer(403, { detail: { code: 'account_deactivated' } }),
+      403,
+      'upstream_error',
+      'account_deactivated',
+      'The upstream refused the request (conversation)',
+    ],
     [answer(403, { detail: 'no' }), 403, 'upstream_error', 'upstream_forbidden', 'The upstream refused the request (conversation): no'],
     [answer(404), 404, 'invalid_request_error', 'not_found', 'The upstream has no such resource (conversation)'],
     [answer(422), 400, 'invalid_request_error', 'upstream_rejected', 'The upstream rejected the request (conversation, status 422)'],
     [answer(500, 'oops'), 502, 'upstream_error', 'upstream_status', 'The upstream failed (conversation, status 500)'],
-    [answer(429, { detail: 'slow down' }), 429, 'rate_limit_error', 'rate_limit_exceeded', 'The upstream rate limit was reached: slow down'],
-    [new UpstreamError({ kind: 'timeout', step: 'requirements' }), 504, 'upstream_error', 'upstream_timeout', 'The upstream did not answer in time (requirements).'],
-    [new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 900 }), 504, 'upstream_error', 'upstream_timeout', 'The upstream did not start answering within 900 ms (conversation).'],
-    [new UpstreamError({ kind: 'refused_answer', step: 'conversation', said: 'unusual activity' }), 403, 'upstream_error', 'upstream_forbidden', 'The upstream refused to answer: unusual activity'],
-    [new UpstreamError({ kind: 'pow_too_hard', step: 'proof_of_work', difficulty: '0001', limit: '00003a' }), 403, 'upstream_error', 'pow_failed', 'Proof of work difficulty too high (0001, limit 00003a).'],
-    [new UpstreamError({ kind: 'answer_error', step: 'conversation', code: 'upstream_stream_cut', said: 'cut' }), 502, 'upstream_error', 'upstream_stream_cut', 'cut'],
+    [
+      answer(429, { detail: 'slow down' }),
+      429,
+      'rate_limit_error',
+      'rate_limit_exceeded',
+      'The upstream rate limit was reached: slow down',
+    ],
+    [
+      new UpstreamError({ kind: 'timeout', step: 'requirements' }),
+      504,
+      'upstream_error',
+      'upstream_timeout',
+      'The upstream did not answer in time (requirements).',
+    ],
+    [
+      new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 900 }),
+      504,
+      'upstream_error',
+      'upstream_timeout',
+      'The upstream did not start answering within 900 ms (conversation).',
+    ],
+    [
+      new UpstreamError({ kind: 'refused_answer', step: 'conversation', said: 'unusual activity' }),
+      403,
+      'upstream_error',
+      'upstream_forbidden',
+      'The upstream refused to answer: unusual activity',
+    ],
+    [
+      new UpstreamError({ kind: 'pow_too_hard', step: 'proof_of_work', difficulty: '0001', limit: '00003a' }),
+      403,
+      'upstream_error',
+      'pow_failed',
+      'Proof of work difficulty too high (0001, limit 00003a).',
+    ],
+    [
+      new UpstreamError({ kind: 'answer_error', step: 'conversation', code: 'upstream_stream_cut', said: 'cut' }),
+      502,
+      'upstream_error',
+      'upstream_stream_cut',
+      'cut',
+    ],
   ])('%#: %s', (error, status, type, code, message) => {
     expect(client(error)).toMatchObject({ status, type, code, message });
     // The error's own message is the client's, so logs and the pool read what the client reads.

@@ -7,7 +7,11 @@ import type { ModelCapTracker } from '../model-cap.tracker';
 import { AttemptFailure, AttemptPolicy, BACKOFF_STEP_MS, decide } from './attempt-policy';
 
 const MAX_ATTEMPTS = 4;
-const upstream = (kind: UpstreamErrorKind, step: 'conversation' | 'requirements' = 'conversation', retryAfter?: number): AttemptFailure => ({
+const upstream = (
+  kind: UpstreamErrorKind,
+  step: 'conversation' | 'requirements' = 'conversation',
+  retryAfter?: number,
+): AttemptFailure => ({
   error: new UpstreamError({ kind, step, status: kind === 'rate_limited' ? 429 : undefined, retryAfter }),
 });
 const modelCap: AttemptFailure = { modelCap: ApiError.of('model_cap', { slug: 'gpt-4o', until: 'later' }, { retryAfter: 30 }) };
@@ -40,7 +44,13 @@ describe('decide: the retry policy as a table', () => {
     ['model cap on the last attempt of a pool key', modelCap, true, MAX_ATTEMPTS - 1, false, 0, null, false, true],
   ])('%s', (_name, failure, rotates, attempt, retry, waitMs, outcome, nextAccount, exhausted) => {
     const decision = decide(failure, rotates, attempt, MAX_ATTEMPTS);
-    expect({ retry: decision.retry, waitMs: decision.waitMs, outcome: decision.outcome?.kind ?? null, nextAccount: decision.nextAccount, exhausted: decision.exhausted }).toEqual({
+    expect({
+      retry: decision.retry,
+      waitMs: decision.waitMs,
+      outcome: decision.outcome?.kind ?? null,
+      nextAccount: decision.nextAccount,
+      exhausted: decision.exhausted,
+    }).toEqual({
       retry,
       waitMs,
       outcome,
@@ -56,8 +66,8 @@ describe('decide: the retry policy as a table', () => {
 });
 
 describe('AttemptPolicy', () => {
-  const pool: ApiCredential = { kind: 'pool' } as ApiCredential;
-  const token: ApiCredential = { kind: 'access_token', token: 'fk-token' } as ApiCredential;
+  const pool: ApiCredential = { kind: 'pool' };
+  const token: ApiCredential = { kind: 'access_token', token: 'fk-token' };
   const useOf = (id: string): AccountUse => ({ accessToken: `at-${id}`, poolAccountId: id, fingerprintKey: id });
 
   function setup(accounts: string[]) {

@@ -26,7 +26,12 @@ export class AttemptRunner {
     private readonly metrics: MetricsService,
   ) {}
 
-  async run<T>(credential: ApiCredential, target: AttemptTarget, signal: AbortSignal, attempt: (use: AccountUse) => Promise<T>): Promise<T> {
+  async run<T>(
+    credential: ApiCredential,
+    target: AttemptTarget,
+    signal: AbortSignal,
+    attempt: (use: AccountUse) => Promise<T>,
+  ): Promise<T> {
     const state = this.policy.begin(credential, target.teamOverride);
     for (;;) {
       if (signal.aborted) throw abortError();

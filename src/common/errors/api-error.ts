@@ -50,7 +50,7 @@ export class ApiError extends HttpException {
   static of<Name extends ErrorName>(name: Name, params: ErrorParams<Name>, options: ApiErrorOptions & { code?: string } = {}): ApiError {
     const entry = catalogEntry(name);
     const { code, ...details } = options;
-    return new ApiError(entry.status, entry.type, code ?? entry.code ?? name, renderMessage(entry.message, params as Record<string, string | number>), {
+    return new ApiError(entry.status, entry.type, code ?? entry.code ?? name, renderMessage(entry.message, params), {
       ...details,
       param: details.param ?? entry.param ?? null,
       retryAfter: details.retryAfter ?? entry.retryAfter,
