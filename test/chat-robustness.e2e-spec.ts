@@ -152,6 +152,16 @@ describe('chat API under failure, load and bad input', () => {
     expect(notStreaming.body.error.type).toBe('upstream_error');
   });
 
+  it('answers an upstream 413 (conversation too long) with 400 context_length_exceeded, without retrying', async () => {
+    const before = stack.fake.conversationRequests().length;
+    stack.fake.enqueue({ kind: 'status', status: 413, body: { detail: 'Conversation too long' } });
+    const tooLong = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
+    expect(tooLong.body.error.message).toContain('Conversation too long');
+    expect(stack.fake.conversationRequests().length - before).toBe(1);
+  });
+
   describe('malformed requests get 400s that name the field', () => {
     const post = (body: string | object, contentType = 'application/json') =>
       request(stack.url)

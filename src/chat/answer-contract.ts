@@ -22,8 +22,8 @@ export type Verdict =
       problem: string;
       /** The user message that asks the model to repair its answer (one corrective round). */
       correction: string;
-      /** Error code when no correction is left (`invalid_tool_call`, `missing_tool_call`, `invalid_structured_output`). */
-      code: string;
+      /** Error code when no correction is left. */
+      code: 'invalid_tool_call' | 'missing_tool_call' | 'invalid_structured_output';
     };
 
 /** Reads one round of answer text as it streams in. */
@@ -74,5 +74,5 @@ export function withSystemText(messages: ChatMessageDto[], text: string): ChatMe
  */
 export function invalidAnswerError(verdict: Extract<Verdict, { ok: false }>, corrected: boolean): ApiError {
   const suffix = corrected ? ' A corrective round did not fix it.' : ' The answer was cut by the token limit.';
-  return new ApiError(502, 'upstream_error', verdict.code, `${verdict.problem}${suffix}`, { upstream: { step: 'conversation' } });
+  return ApiError.of(verdict.code, { problem: verdict.problem, suffix }, { upstream: { step: 'conversation' } });
 }

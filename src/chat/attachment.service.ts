@@ -9,6 +9,7 @@ import { ApiError } from '../common/errors/api-error';
 import { ProxyAgents } from '../upstream/proxy-agents';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
+import { UpstreamError } from '../common/errors/upstream-error';
 import type { ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
 import { assertPublicUrl, HostLookup, isPrivateAddress, systemLookup } from './file-url-guard';
 import { imageSize } from './image-size';
@@ -75,7 +76,7 @@ export class AttachmentService {
       for (const [partIndex, part] of message.content.entries()) {
         const path = `messages[${index}].content[${partIndex}]`;
         if (part.type === 'image_url' || part.type === 'file') files.set(part, await this.read(part, path, signal));
-        else if (part.type !== 'text') throw ApiError.invalidRequest(`Unsupported content part type '${part.type}' in '${path}'.`, 'unsupported_content', `${path}.type`);
+        else if (part.type !== 'text') throw ApiError.of('unsupported_content', { type: part.type, path }, { param: `${path}.type` });
       }
     }
     return files;
@@ -98,7 +99,7 @@ export class AttachmentService {
     });
     const fileId = created.file_id;
     const uploadUrl = created.upload_url;
-    if (typeof fileId !== 'string' || typeof uploadUrl !== 'string') throw filesError('The upstream did not accept the file.');
+    if (typeof fileId !== 'string' || typeof uploadUrl !== 'string') throw new UpstreamError({ kind: 'files_refused', step: 'files' });
 
     const put = await this.upstream.request({
       method: 'PUT',
@@ -119,12 +120,12 @@ export class AttachmentService {
   private async read(part: ContentPart, path: string, signal: AbortSignal): Promise<FileBytes> {
     if (part.type === 'image_url') {
       const url = (part as { image_url?: { url?: unknown } }).image_url?.url;
-      if (typeof url !== 'string' || !url) throw ApiError.invalidRequest(`Missing required parameter: '${path}.image_url.url'.`, 'missing_required_parameter', `${path}.image_url.url`);
+      if (typeof url !== 'string' || !url) throw ApiError.of('missing_required_parameter', { param: `${path}.image_url.url` }, { param: `${path}.image_url.url` });
       return url.startsWith('data:') ? decodeDataUrl(url, `${path}.image_url.url`) : this.fetch(url, `${path}.image_url.url`, signal);
     }
     const file = (part as { file?: { file_data?: unknown; filename?: unknown } }).file;
     if (typeof file?.file_data !== 'string') {
-      throw ApiError.invalidRequest(`Missing required parameter: '${path}.file.file_data' (a data: URL).`, 'missing_required_parameter', `${path}.file.file_data`);
+      throw ApiError.of('missing_required_parameter', { param: `${path}.file.file_data`, hint: ' (a data: URL)' }, { param: `${path}.file.file_data` });
     }
     const decoded = decodeDataUrl(file.file_data, `${path}.file.file_data`);
     return { ...decoded, name: typeof file.filename === 'string' ? sanitizeName(file.filename) : undefined };
@@ -135,10 +136,10 @@ export class AttachmentService {
     try {
       url = new URL(raw);
     } catch {
-      throw ApiError.invalidRequest(`Invalid value for '${param}': not a URL.`, 'invalid_value', param);
+      throw ApiError.of('invalid_value', { param, problem: 'not a URL' }, { param });
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw ApiError.invalidRequest(`Invalid value for '${param}': only http(s) and data: URLs are supported.`, 'invalid_value', param);
+      throw ApiError.of('invalid_value', { param, problem: 'only http(s) and data: URLs are supported' }, { param });
     }
     const { allowPrivateFileUrls, exportProxyUrl, cfFileUrl } = this.config;
     const checkAddresses = !allowPrivateFileUrls;
@@ -165,7 +166,7 @@ export class AttachmentService {
     } catch (error) {
       if (signal.aborted) throw error;
       this.logger.warn(`could not fetch a file from ${url.host}: ${(error as Error).message}`);
-      throw ApiError.invalidRequest(`Could not fetch '${param}': ${(error as Error).message}.`, 'invalid_image_url', param);
+      throw ApiError.of('invalid_image_url', { param, reason: (error as Error).message }, { param });
     }
   }
 
@@ -184,14 +185,14 @@ export class AttachmentService {
     try {
       return JSON.parse(response.body.toString('utf8')) as Record<string, unknown>;
     } catch {
-      throw filesError('The upstream answered the file upload with something that is not JSON.');
+      throw new UpstreamError({ kind: 'files_unreadable', step: 'files' });
     }
   }
 }
 
 export function decodeDataUrl(url: string, param: string): FileBytes {
   const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,(.*)$/s.exec(url);
-  const invalid = () => ApiError.invalidRequest(`Invalid value for '${param}': not a valid base64 data: URL.`, 'invalid_base64', param);
+  const invalid = () => ApiError.of('invalid_base64', { param }, { param });
   if (!match) throw invalid();
   const data = match[3].replace(/\s+/g, '');
   if (!data || !/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 === 1) throw invalid();
@@ -204,9 +205,6 @@ function sanitizeName(name: string): string {
   return name.replace(/[^\w.\- ]+/g, '_').slice(0, 120);
 }
 
-function filesError(message: string): ApiError {
-  return new ApiError(502, 'upstream_error', 'upstream_files', message, { upstream: { step: 'files' } });
-}
 
 const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
+import type { ApiError } from '../common/errors/api-error';
+import { clientErrorOf, toApiError, UpstreamError } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
@@ -152,8 +153,8 @@ export class ChatService {
     } catch (error) {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
-      const code = error instanceof ApiError && error.code ? error.code : 'upstream_stream_error';
-      await out.error(error instanceof ApiError ? error.message : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', code);
+      const clientError = clientErrorOf(error);
+      await out.error(clientError?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', clientError?.code || 'upstream_stream_error');
       await out.done();
     } finally {
       out.close();
@@ -304,7 +305,7 @@ export class ChatService {
 
 /** An answer that failed after it started, as the error a non-stream request gets. */
 export function answerFailure(failure: Extract<AnswerRunEvent, { type: 'failed' }>): ApiError {
-  return new ApiError(502, 'upstream_error', failure.code, failure.message, { upstream: { step: 'conversation' } });
+  return toApiError(new UpstreamError({ kind: 'answer_error', step: 'conversation', code: failure.code, said: failure.message }));
 }
 
 function unfinished(): Error {

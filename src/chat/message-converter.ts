@@ -54,7 +54,7 @@ async function convertMessage(message: ChatMessageDto, path: string, upload?: At
     const partPath = `${path}.content[${index}]`;
     if (part.type === 'text') {
       const text = (part as { text?: unknown }).text;
-      if (typeof text !== 'string') throw ApiError.invalidRequest(`Invalid value for '${partPath}.text': must be a string.`, 'invalid_value', `${partPath}.text`);
+      if (typeof text !== 'string') throw ApiError.of('invalid_value', { param: `${partPath}.text`, problem: 'must be a string' }, { param: `${partPath}.text` });
       parts.push(text);
     } else if (part.type === 'image_url' || part.type === 'file') {
       if (!upload) throw unsupportedPart(part.type, partPath);
@@ -100,5 +100,5 @@ function attachmentOf(file: UploadedFile): Record<string, unknown> {
 }
 
 function unsupportedPart(type: string, path: string): ApiError {
-  return ApiError.invalidRequest(`Unsupported content part type '${type}' in '${path}'.`, 'unsupported_content', `${path}.type`);
+  return ApiError.of('unsupported_content', { type, path }, { param: `${path}.type` });
 }

@@ -28,10 +28,7 @@ export class ModelCapTracker {
     const until = Number(await this.limitedUntil.get(keyOf(accountKey, slug), now));
     const remaining = Math.ceil((until - now) / 1000);
     if (!until || remaining <= 0) return null;
-    return ApiError.rateLimited(
-      `Request limit exceeded for ${slug}. You can continue with the default model now, or try again after ${new Date(until).toISOString()}.`,
-      remaining,
-    );
+    return ApiError.of('model_cap', { slug, until: new Date(until).toISOString() }, { retryAfter: remaining });
   }
 
   async record(accountKey: string, slug: string, retryAfterSec: number | undefined): Promise<void> {

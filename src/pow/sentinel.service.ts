@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
+import { UpstreamError } from '../common/errors/upstream-error';
 import { MetricsService } from '../metrics/metrics.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
@@ -62,9 +62,7 @@ export class SentinelService {
     if (response.status !== 200) throw upstreamFailure('requirements', response.status, response.headers, response.body);
     const requirements = parseJson<ChatRequirements>(response.body);
     if (!requirements?.token) {
-      throw new ApiError(403, 'upstream_error', 'upstream_forbidden', 'The upstream did not issue a chat-requirements token.', {
-        upstream: { step: 'requirements', status: response.status },
-      });
+      throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: response.status });
     }
 
     const headers: Record<string, string> = { 'openai-sentinel-chat-requirements-token': requirements.token };
@@ -82,31 +80,29 @@ export class SentinelService {
 
   private async solve(seed: unknown, difficulty: unknown, browser: Parameters<typeof buildBrowserConfig>[0], signal?: AbortSignal): Promise<string> {
     if (typeof seed !== 'string' || typeof difficulty !== 'string' || !/^[0-9a-fA-F]+$/.test(difficulty)) {
-      throw powFailure('The upstream sent an unreadable proof-of-work challenge.');
+      throw new UpstreamError({ kind: 'pow_unreadable', step: 'proof_of_work' });
     }
     if (isHarderOrEqual(difficulty, this.config.powDifficulty)) {
-      throw powFailure(`Proof of work difficulty too high (${difficulty}, limit ${this.config.powDifficulty}).`);
+      throw new UpstreamError({ kind: 'pow_too_hard', step: 'proof_of_work', difficulty, limit: this.config.powDifficulty });
     }
     const started = Date.now();
     const timed = this.metrics.timeUpstream('proof_of_work');
     const result = await this.powPool.solve(seed, difficulty.toLowerCase(), buildBrowserConfig(browser), signal);
     timed(result.solved ? '2xx' : 'error');
     this.metrics.recordPowSolve((Date.now() - started) / 1000, result.solved);
-    if (!result.solved) throw powFailure('Failed to solve the proof of work.');
+    if (!result.solved) throw new UpstreamError({ kind: 'pow_unsolved', step: 'proof_of_work' });
     this.logger.debug(`proof of work at ${difficulty} solved in ${Date.now() - started} ms`);
     return `gAAAAAB${result.answer}`;
   }
 
   private async arkoseToken(dx: string | undefined, persona: string | undefined, signal?: AbortSignal): Promise<string> {
     if (!this.config.arkoseTokenUrl) {
-      throw new ApiError(403, 'upstream_error', 'arkose_required', 'The upstream requires an Arkose challenge; set ARKOSE_TOKEN_URL.', {
-        upstream: { step: 'requirements' },
-      });
+      throw new UpstreamError({ kind: 'arkose_required', step: 'requirements' });
     }
     const method = persona === 'chatgpt-freeaccount' ? 'chat35' : 'chat4';
     const token = await this.askSolver(this.config.arkoseTokenUrl, { blob: dx, method }, 'token', signal);
     if (!token) {
-      throw new ApiError(403, 'upstream_error', 'arkose_failed', 'The Arkose solver did not return a token.', { upstream: { step: 'requirements' } });
+      throw new UpstreamError({ kind: 'arkose_failed', step: 'requirements' });
     }
     return token;
   }
@@ -132,10 +128,6 @@ export class SentinelService {
 export function isHarderOrEqual(difficulty: string, ceiling: string): boolean {
   const width = Math.max(difficulty.length, ceiling.length);
   return difficulty.toLowerCase().padEnd(width, '0') <= ceiling.toLowerCase().padEnd(width, '0');
-}
-
-function powFailure(message: string): ApiError {
-  return new ApiError(403, 'upstream_error', 'pow_failed', message, { upstream: { step: 'proof_of_work' } });
 }
 
 function parseJson<T>(body: Buffer): T | undefined {

@@ -172,7 +172,7 @@ export class TokenPoolService {
       },
       { waitMs: LOCK_WAIT_MS },
     );
-    if (!outcome.acquired) throw new ApiError(503, 'server_error', 'pool_busy', 'Another upload is in progress. Try again.');
+    if (!outcome.acquired) throw ApiError.of('pool_busy', {});
     const { added, duplicates, invalid } = outcome.value;
     this.logger.log(`Upload: ${added} added, ${duplicates} duplicates, ${invalid} invalid`);
     return outcome.value;
@@ -263,7 +263,7 @@ export class TokenPoolService {
   async createSeed(seed?: string): Promise<string> {
     const value = seed?.trim() || randomBytes(18).toString('base64url');
     if (parseCredential(value) || secretInList(value, this.config.authorization)) {
-      throw ApiError.invalidRequest('A seed must not be an AccessToken, a RefreshToken or a pool key.', 'invalid_seed', 'seed');
+      throw ApiError.of('invalid_seed', {});
     }
     const account = await this.pick(new Set());
     const now = this.clock.now();

@@ -1,32 +1,156 @@
 import { ApiError } from '../common/errors/api-error';
-import { isRetryable, outcomeOf } from './upstream-failure';
+import { toApiError, UpstreamError } from '../common/errors/upstream-error';
+import { transportFailure, upstreamFailure } from './upstream-failure';
 
-const upstreamError = (status: number, code: string, step: 'conversation' | 'requirements', upstreamStatus?: number) =>
-  new ApiError(status, 'upstream_error', code, 'failed', { upstream: { step, status: upstreamStatus } });
+const answer = (status: number, body: unknown = {}, headers: Record<string, string> = {}) =>
+  upstreamFailure('conversation', status, headers, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
 
-describe('outcomeOf', () => {
+describe('upstreamFailure: describing an upstream answer', () => {
+  it.each([
+    [401, {}, 'unauthorized'],
+    [403, { detail: { code: 'account_deactivated', message: 'Your account has been deactivated' } }, 'deactivated'],
+    [403, { detail: 'Forbidden' }, 'forbidden'],
+    [404, {}, 'not_found'],
+    [413, {}, 'too_large'],
+    [429, {}, 'rate_limited'],
+    [422, {}, 'rejected'],
+    [500, {}, 'server_error'],
+    [503, '<html>cf_chl_opt</html>', 'cf_challenge'],
+  ])('status %i (%j) is %s', (status, body, kind) => {
+    expect(answer(status, body).kind).toBe(kind);
+  });
+
+  it('takes the reset time from clears_in, else from Retry-After', () => {
+    expect(answer(429, { detail: { message: 'limit', clears_in: 41.2 } }, { 'retry-after': '9' }).retryAfter).toBe(42);
+    expect(answer(429, {}, { 'retry-after': '9' }).retryAfter).toBe(9);
+  });
+});
+
+describe('UpstreamError: what a failure means for the account', () => {
   it('disables an account whose own token cannot be sent', () => {
-    expect(outcomeOf(upstreamError(502, 'upstream_credential_invalid', 'requirements'))).toEqual({ kind: 'unusable', reason: expect.stringContaining('header') });
+    expect(new UpstreamError({ kind: 'credential_invalid', step: 'requirements' }).accountOutcome).toEqual({
+      kind: 'unusable',
+      reason: expect.stringContaining('header'),
+    });
   });
 
   it('counts a request Node would not build, and a stalled conversation, as a failure of the account', () => {
-    expect(outcomeOf(upstreamError(502, 'upstream_request_invalid', 'requirements'))).toMatchObject({ kind: 'failed' });
-    expect(outcomeOf(upstreamError(504, 'upstream_timeout', 'conversation'))).toMatchObject({ kind: 'failed' });
+    expect(new UpstreamError({ kind: 'request_invalid', step: 'requirements' }).accountOutcome).toMatchObject({ kind: 'failed' });
+    expect(new UpstreamError({ kind: 'timeout', step: 'conversation' }).accountOutcome).toMatchObject({ kind: 'failed' });
+    expect(new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 5 }).accountOutcome).toMatchObject({
+      kind: 'failed',
+    });
   });
 
   it('says nothing about the account for failures that are not its own', () => {
-    expect(outcomeOf(upstreamError(504, 'upstream_timeout', 'requirements'))).toBeNull();
-    expect(outcomeOf(upstreamError(502, 'upstream_unreachable', 'conversation'))).toBeNull();
-    expect(outcomeOf(ApiError.invalidRequest('bad'))).toBeNull();
+    expect(new UpstreamError({ kind: 'timeout', step: 'requirements' }).accountOutcome).toBeNull();
+    expect(new UpstreamError({ kind: 'transport', step: 'conversation' }).accountOutcome).toBeNull();
+    expect(answer(403, { detail: 'Forbidden' }).accountOutcome).toBeNull();
   });
 
   it('keeps the upstream verdicts', () => {
-    expect(outcomeOf(upstreamError(429, 'rate_limit_exceeded', 'conversation', 429))).toEqual({ kind: 'rate_limited', retryAfterSec: undefined });
-    expect(outcomeOf(upstreamError(401, 'invalid_api_key', 'conversation', 401))).toEqual({ kind: 'unauthorized' });
+    expect(answer(429).accountOutcome).toEqual({ kind: 'rate_limited', retryAfterSec: undefined });
+    expect(answer(401).accountOutcome).toEqual({ kind: 'unauthorized' });
+    expect(answer(403, { detail: 'This account was banned' }).accountOutcome).toMatchObject({ kind: 'forbidden' });
   });
 
-  it('lets a rotating request move on after any of them', () => {
-    expect(isRetryable(upstreamError(502, 'upstream_credential_invalid', 'requirements'))).toBe(true);
-    expect(isRetryable(upstreamError(504, 'upstream_timeout', 'conversation'))).toBe(true);
+  it('lets a rotating request move on after any of them, never after a fault of the request itself', () => {
+    expect(new UpstreamError({ kind: 'credential_invalid', step: 'requirements' }).retryable).toBe(true);
+    expect(new UpstreamError({ kind: 'timeout', step: 'conversation' }).retryable).toBe(true);
+    for (const status of [404, 413, 422]) expect(answer(status).retryable).toBe(false);
+  });
+});
+
+describe('transportFailure', () => {
+  it('passes an abort (the client left) on untouched', () => {
+    const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
+    expect(transportFailure(abort, 'conversation')).toBe(abort);
+  });
+
+  it('describes anything else as the upstream being unreachable', () => {
+    expect(transportFailure(new Error('ECONNREFUSED'), 'requirements')).toMatchObject({ kind: 'transport', step: 'requirements' });
+  });
+});
+
+describe('toApiError: what the client is told', () => {
+  const client = (error: UpstreamError) => {
+    const apiError = toApiError(error);
+    expect(apiError).toBeInstanceOf(ApiError);
+    return { status: apiError.getStatus(), ...apiError.body.error, retryAfter: apiError.details.retryAfter };
+  };
+
+  it.each([
+    [
+      answer(401, { detail: 'expired' }),
+      401,
+      'invalid_request_error',
+      'invalid_api_key',
+      'The upstream rejected the access token (expired or revoked): expired',
+    ],
+    [
+      answer(403, { detail: { code: 'account_deactivated' } }),
+      403,
+      'upstream_error',
+      'account_deactivated',
+      'The upstream refused the request (conversation)',
+    ],
+    [answer(403, { detail: 'no' }), 403, 'upstream_error', 'upstream_forbidden', 'The upstream refused the request (conversation): no'],
+    [answer(404), 404, 'invalid_request_error', 'not_found', 'The upstream has no such resource (conversation)'],
+    [answer(422), 400, 'invalid_request_error', 'upstream_rejected', 'The upstream rejected the request (conversation, status 422)'],
+    [answer(500, 'oops'), 502, 'upstream_error', 'upstream_status', 'The upstream failed (conversation, status 500)'],
+    [
+      answer(429, { detail: 'slow down' }),
+      429,
+      'rate_limit_error',
+      'rate_limit_exceeded',
+      'The upstream rate limit was reached: slow down',
+    ],
+    [
+      new UpstreamError({ kind: 'timeout', step: 'requirements' }),
+      504,
+      'upstream_error',
+      'upstream_timeout',
+      'The upstream did not answer in time (requirements).',
+    ],
+    [
+      new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: 900 }),
+      504,
+      'upstream_error',
+      'upstream_timeout',
+      'The upstream did not start answering within 900 ms (conversation).',
+    ],
+    [
+      new UpstreamError({ kind: 'refused_answer', step: 'conversation', said: 'unusual activity' }),
+      403,
+      'upstream_error',
+      'upstream_forbidden',
+      'The upstream refused to answer: unusual activity',
+    ],
+    [
+      new UpstreamError({ kind: 'pow_too_hard', step: 'proof_of_work', difficulty: '0001', limit: '00003a' }),
+      403,
+      'upstream_error',
+      'pow_failed',
+      'Proof of work difficulty too high (0001, limit 00003a).',
+    ],
+    [
+      new UpstreamError({ kind: 'answer_error', step: 'conversation', code: 'upstream_stream_cut', said: 'cut' }),
+      502,
+      'upstream_error',
+      'upstream_stream_cut',
+      'cut',
+    ],
+  ])('%#: %s', (error, status, type, code, message) => {
+    expect(client(error)).toMatchObject({ status, type, code, message });
+    // The error's own message is the client's, so logs and the pool read what the client reads.
+    expect(error.message).toBe(message);
+  });
+
+  it('maps an upstream 413 (conversation too long) to 400 context_length_exceeded on `messages`', () => {
+    expect(client(answer(413, { detail: 'too long' }))).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
+  });
+
+  it('sends the reset time as Retry-After', () => {
+    expect(client(answer(429, { detail: { clears_in: 42 } })).retryAfter).toBe(42);
   });
 });

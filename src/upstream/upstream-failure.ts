@@ -1,70 +1,50 @@
+import { RequestError } from 'got';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError, UpstreamStep } from '../common/errors/api-error';
-import type { AccountOutcome } from '../token-pool/pool.types';
+import type { UpstreamStep } from '../common/errors/api-error';
+import { UpstreamError, UpstreamErrorKind } from '../common/errors/upstream-error';
 
 const CLOUDFLARE_MARKER = 'cf_chl_opt';
+
+/**
+ * Node's errors for a request it refuses to build: a header name or value with characters HTTP does not
+ * allow (a credential with a control or non-ASCII character), a path with such characters. Never the
+ * upstream's doing, and the same every time for the same credential.
+ */
+const REQUEST_CONSTRUCTION_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS']);
 const MAX_DETAIL_LENGTH = 300;
 
-/** What an upstream error answer means for the account that made the call, if anything. */
-export function outcomeOf(error: unknown): AccountOutcome | null {
-  if (!(error instanceof ApiError) || !error.details.upstream) return null;
-  // The account's credential holds characters HTTP refuses: no request made with it can ever be sent.
-  if (error.code === 'upstream_credential_invalid') return { kind: 'unusable', reason: 'access token cannot be sent in an HTTP header' };
-  // Failed on this account without an upstream verdict: a request Node would not build, or a conversation that stalled.
-  if (error.code === 'upstream_request_invalid' || (error.code === 'upstream_timeout' && error.details.upstream.step === 'conversation')) {
-    return { kind: 'failed', reason: error.message };
-  }
-  const status = error.details.upstream.status;
-  if (status === 429) return { kind: 'rate_limited', retryAfterSec: error.details.retryAfter };
-  if (status === 401) return { kind: 'unauthorized' };
-  if (status === 403 && error.code === 'account_deactivated') return { kind: 'forbidden', reason: error.message };
-  return null;
-}
-
-/** Whether another attempt (maybe on another account) could succeed where this one failed. */
-export function isRetryable(error: unknown): boolean {
-  if (!(error instanceof ApiError)) return false;
-  const status = error.getStatus();
-  return status === 401 || status === 403 || status === 429 || status >= 500;
-}
-
-/** Turns an upstream non-success answer into the client-facing error of openai-api.md §10. */
-export function upstreamFailure(step: UpstreamStep, status: number, headers: IncomingHttpHeaders, body: Buffer): ApiError {
+/**
+ * Describes an upstream non-success answer (status, headers, body) as an `UpstreamError`: the one place that
+ * reads an upstream refusal. What the client is told is `toApiError` (openai-api.md §10).
+ */
+export function upstreamFailure(step: UpstreamStep, status: number, headers: IncomingHttpHeaders, body: Buffer): UpstreamError {
   const text = body.toString('utf8');
-  const upstream = { step, status };
-  if (text.includes(CLOUDFLARE_MARKER)) {
-    return new ApiError(403, 'upstream_error', 'cf_challenge', `The upstream answered with a Cloudflare challenge (${step}); route requests through PROXY_URL or a browser-grade CHATGPT_BASE_URL.`, {
-      upstream,
-    });
-  }
+  if (text.includes(CLOUDFLARE_MARKER)) return new UpstreamError({ kind: 'cf_challenge', step, status });
   const detail = readDetail(text);
-  const said = detail.message ? `: ${detail.message}` : '';
-  switch (true) {
-    case status === 401:
-      return new ApiError(401, 'invalid_request_error', 'invalid_api_key', `The upstream rejected the access token (expired or revoked)${said}`, {
-        upstream,
-      });
-    case status === 403: {
-      const deactivated = /deactivated|banned|suspended/i.test(`${detail.code ?? ''} ${detail.message ?? ''}`);
-      return new ApiError(403, 'upstream_error', deactivated ? 'account_deactivated' : 'upstream_forbidden', `The upstream refused the request (${step})${said}`, {
-        upstream,
-      });
-    }
-    case status === 404:
-      return new ApiError(404, 'invalid_request_error', 'not_found', `The upstream has no such resource (${step})${said}`, { upstream });
-    case status === 413:
-      return new ApiError(413, 'invalid_request_error', 'request_too_large', `The upstream refused the request as too large${said}`, { upstream });
-    case status === 429: {
-      const retryAfter = detail.clearsIn ?? retryAfterHeader(headers);
-      return new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `The upstream rate limit was reached${said}`, { upstream, retryAfter });
-    }
-    case status >= 400 && status < 500:
-      return new ApiError(400, 'invalid_request_error', 'upstream_rejected', `The upstream rejected the request (${step}, status ${status})${said}`, {
-        upstream,
-      });
-    default:
-      return new ApiError(502, 'upstream_error', 'upstream_status', `The upstream failed (${step}, status ${status})${said}`, { upstream });
-  }
+  const said = detail.message || undefined;
+  return new UpstreamError({ kind: kindOf(status, detail), step, status, said, retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers)) : undefined });
+}
+
+/**
+ * Describes a request that got no upstream answer: Node would not build it, it timed out, or the host could not
+ * be reached. An abort (the client left) is passed on as it is.
+ */
+export function transportFailure(error: unknown, step: UpstreamStep): Error {
+  if (error instanceof UpstreamError || (error instanceof Error && error.name === 'AbortError')) return error;
+  const code = error instanceof RequestError ? error.code : undefined;
+  if (code && REQUEST_CONSTRUCTION_CODES.has(code)) return new UpstreamError({ kind: 'request_invalid', step });
+  if (code === 'ETIMEDOUT') return new UpstreamError({ kind: 'timeout', step });
+  return new UpstreamError({ kind: 'transport', step });
+}
+
+function kindOf(status: number, detail: Detail): UpstreamErrorKind {
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return /deactivated|banned|suspended/i.test(`${detail.code ?? ''} ${detail.message ?? ''}`) ? 'deactivated' : 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 413) return 'too_large';
+  if (status === 429) return 'rate_limited';
+  if (status >= 400 && status < 500) return 'rejected';
+  return 'server_error';
 }
 
 interface Detail {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApiError } from '../common/errors/api-error';
+import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import { testConfig } from '../token-pool/testing/fixtures';
 import { ProxyAgents } from './proxy-agents';
 import { MetricsService } from '../metrics/metrics.service';
@@ -30,9 +30,11 @@ describe('UpstreamClient', () => {
 
   it('bounds a buffered request whose body stalls after the headers by its timeout, not the idle timeout', async () => {
     const failure = await client.request({ url: `${url}/backend-api/sentinel/chat-requirements`, timeoutMs: 300, step: 'requirements' }).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(ApiError);
-    expect(failure).toMatchObject({ code: 'upstream_timeout' });
-    expect((failure as ApiError).getStatus()).toBe(504);
+    expect(failure).toBeInstanceOf(UpstreamError);
+    expect(failure).toMatchObject({ kind: 'timeout', step: 'requirements' });
+    const clientError = toApiError(failure as UpstreamError);
+    expect(clientError).toMatchObject({ code: 'upstream_timeout' });
+    expect(clientError.getStatus()).toBe(504);
   }, 30_000);
 
   it.each(['fk-bad中token', 'fk-bad\u0001token', 'fk-bad\u00e9token'])('refuses to send a token that is no header value (%j) as the account’s own failure', async (token) => {
@@ -41,7 +43,8 @@ describe('UpstreamClient', () => {
       () => client.stream({ url, identity: identity(token), step: 'conversation' }),
     ]) {
       const failure = await call().catch((error: unknown) => error);
-      expect(failure).toMatchObject({ code: 'upstream_credential_invalid', details: { upstream: { step: expect.any(String) } } });
+      expect(failure).toMatchObject({ kind: 'credential_invalid', step: expect.any(String), accountOutcome: { kind: 'unusable' } });
+      expect(toApiError(failure as UpstreamError)).toMatchObject({ code: 'upstream_credential_invalid', details: { upstream: { step: expect.any(String) } } });
     }
   });
 });

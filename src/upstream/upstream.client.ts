@@ -3,12 +3,13 @@ import got, { type OptionsInit, RequestError, type Response } from 'got';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
+import { UpstreamError } from '../common/errors/upstream-error';
 import { isHeaderSafe } from '../common/util/header-value';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { ProxyAgents } from './proxy-agents';
+import { transportFailure } from './upstream-failure';
 
 /** Who a call is made as: the account's AccessToken, Team workspace and browser fingerprint. */
 export interface UpstreamIdentity {
@@ -46,13 +47,6 @@ export interface UpstreamStream {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
-
-/**
- * Node's errors for a request it refuses to build: a header name or value with characters HTTP does not
- * allow (a credential with a control or non-ASCII character), a path with such characters. Never the
- * upstream's doing, and the same every time for the same credential.
- */
-const REQUEST_CONSTRUCTION_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS']);
 
 /**
  * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
@@ -107,7 +101,7 @@ export class UpstreamClient {
     return headers;
   }
 
-  /** A buffered request; any status is returned, only transport failures throw (as ApiError 502/504). */
+  /** A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const timed = this.metrics.timeUpstream(request.step);
     try {
@@ -152,9 +146,7 @@ export class UpstreamClient {
     const token = request.identity?.accessToken;
     if (token !== undefined && !isHeaderSafe(token)) {
       // The account's own credential, not the upstream or our configuration: the account can never be used.
-      throw new ApiError(502, 'upstream_error', 'upstream_credential_invalid', `The account's access token cannot be sent in an HTTP header (${request.step}).`, {
-        upstream: { step: request.step },
-      });
+      throw new UpstreamError({ kind: 'credential_invalid', step: request.step });
     }
     const baseUrl = new URL(request.url).origin;
     const headers = {
@@ -184,24 +176,12 @@ export class UpstreamClient {
   }
 
   private transportError(error: unknown, request: UpstreamRequest): Error {
-    if (error instanceof ApiError) return error;
-    const code = error instanceof RequestError ? error.code : undefined;
-    const host = safeHost(request.url);
-    if (error instanceof Error && error.name === 'AbortError') return error;
-    this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${host} failed: ${code ?? (error as Error).message}`);
-    if (code && REQUEST_CONSTRUCTION_CODES.has(code)) {
-      return new ApiError(502, 'upstream_error', 'upstream_request_invalid', `The request to the upstream could not be built (${request.step}): a header holds characters HTTP does not allow.`, {
-        upstream: { step: request.step },
-      });
+    const failure = transportFailure(error, request.step);
+    if (failure !== error) {
+      const code = error instanceof RequestError ? error.code : undefined;
+      this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${safeHost(request.url)} failed: ${code ?? (error as Error).message}`);
     }
-    if (code === 'ETIMEDOUT') {
-      return new ApiError(504, 'upstream_error', 'upstream_timeout', `The upstream did not answer in time (${request.step}).`, {
-        upstream: { step: request.step },
-      });
-    }
-    return new ApiError(502, 'upstream_error', 'upstream_unreachable', `The upstream could not be reached (${request.step}).`, {
-      upstream: { step: request.step },
-    });
+    return failure;
   }
 }
 

@@ -88,7 +88,7 @@ function contentPartProblem(part: unknown, index: number): ValidationDetail | nu
       return {
         path: `${path}.type`,
         message: `unsupported content part type '${String(part.type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
-        code: 'unsupported_content',
+        code: 'unsupported_content_part',
       };
   }
 }

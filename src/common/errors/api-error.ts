@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { catalogEntry, ErrorName, ErrorParams, renderMessage } from './error-catalog';
 
 export type ApiErrorType =
   | 'invalid_request_error'
@@ -42,6 +43,20 @@ export class ApiError extends HttpException {
     return this.getResponse() as ApiErrorBody;
   }
 
+  /**
+   * The catalog's error `name` (error-catalog.ts) with its message parameters filled in. `code` only for an
+   * entry that passes a code through (`upstream_answer_error`).
+   */
+  static of<Name extends ErrorName>(name: Name, params: ErrorParams<Name>, options: ApiErrorOptions & { code?: string } = {}): ApiError {
+    const entry = catalogEntry(name);
+    const { code, ...details } = options;
+    return new ApiError(entry.status, entry.type, code ?? entry.code ?? name, renderMessage(entry.message, params), {
+      ...details,
+      param: details.param ?? entry.param ?? null,
+      retryAfter: details.retryAfter ?? entry.retryAfter,
+    });
+  }
+
   static invalidRequest(message: string, code = 'invalid_value', param: string | null = null): ApiError {
     return new ApiError(400, 'invalid_request_error', code, message, { param });
   }
@@ -55,9 +70,7 @@ export class ApiError extends HttpException {
   }
 
   static modelNotFound(model: string): ApiError {
-    return new ApiError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, {
-      param: 'model',
-    });
+    return ApiError.of('model_not_found', { model });
   }
 
   static rateLimited(message: string, retryAfter?: number): ApiError {
@@ -65,21 +78,16 @@ export class ApiError extends HttpException {
   }
 
   static noAvailableAccount(): ApiError {
-    return new ApiError(503, 'server_error', 'no_available_account', 'No account in the pool is available right now. Try again later.');
+    return ApiError.of('no_available_account', {});
   }
 
   /** The account store did not answer in time (`StoreUnavailableError`); `store` names it without credentials. */
   static storeUnavailable(store: string): ApiError {
-    return new ApiError(503, 'server_error', 'store_unavailable', `The account store (${store}) is not answering; try again shortly.`, { retryAfter: 5 });
-  }
-
-  static upstream(status: number, code: string, message: string, upstream: ApiErrorOptions['upstream']): ApiError {
-    return new ApiError(status, 'upstream_error', code, message, { upstream });
+    return ApiError.of('store_unavailable', { store });
   }
 
   static internal(requestId?: string): ApiError {
-    const suffix = requestId ? ` (request id ${requestId})` : '';
-    return new ApiError(500, 'server_error', 'internal_error', `The server had an error while processing your request${suffix}.`);
+    return ApiError.of('internal_error', { requestSuffix: requestId ? ` (request id ${requestId})` : undefined });
   }
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { ApiError, ApiErrorBody, ApiErrorType, errorBody } from '../errors/api-error';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
+import { toApiError, UpstreamError } from '../errors/upstream-error';
 
 const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
   401: 'authentication_error',
@@ -43,6 +44,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
   }
 
   private toErrorResponse(exception: unknown, request: Request): { status: number; body: ApiErrorBody; retryAfter?: number } {
+    if (exception instanceof UpstreamError) return this.toErrorResponse(toApiError(exception), request);
     if (exception instanceof ApiError) {
       return { status: exception.getStatus(), body: exception.body, retryAfter: exception.details.retryAfter };
     }

@@ -19,6 +19,6 @@ export class AuthKeyGuard implements CanActivate {
     const header = request.headers['auth_key'] ?? request.headers['authkey'];
     const given = Array.isArray(header) ? header[0] : header;
     if (given !== undefined && secretsEqual(given, expected)) return true;
-    throw ApiError.invalidApiKey('Missing or wrong auth key: send it in the `auth_key` (or `authkey`) header.');
+    throw ApiError.of('auth_key_invalid', {});
   }
 }

@@ -1,5 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiError } from '../errors/api-error';
+import type { ErrorNameWith } from '../errors/error-catalog';
 
 /** Validates DTOs and reports the first problem in OpenAI's shape, naming the field in `param`. */
 export function createValidationPipe(): ValidationPipe {
@@ -20,7 +21,8 @@ export interface ValidationDetail {
   path: string;
   message: string;
   missing?: boolean;
-  code?: string;
+  /** The catalog entry to answer with, when not plain `invalid_value` (its message reads the same way). */
+  code?: ErrorNameWith<{ param: string | number; problem: string | number }>;
 }
 export type ValidationDetailFn = (value: unknown) => ValidationDetail | null;
 
@@ -29,20 +31,14 @@ export function validationError(errors: ValidationError[]): ApiError {
   const detail = detailOf(error);
   if (detail) {
     const at = `${path}${detail.path}`;
-    return ApiError.invalidRequest(
-      detail.missing ? `Missing required parameter: '${at}'.` : `Invalid value for '${at}': ${detail.message}.`,
-      detail.code ?? (detail.missing ? 'missing_required_parameter' : 'invalid_value'),
-      at,
-    );
+    if (detail.missing) return ApiError.of('missing_required_parameter', { param: at }, { param: at });
+    return ApiError.of(detail.code ?? 'invalid_value', { param: at, problem: detail.message }, { param: at });
   }
   const missing = error.value === undefined || error.value === null;
   const message = mainConstraint(error.constraints ?? {}) ?? 'is invalid';
   const text = message.startsWith(error.property) ? message.slice(error.property.length).trim() : message;
-  return ApiError.invalidRequest(
-    missing ? `Missing required parameter: '${path}'.` : `Invalid value for '${path}': ${text}.`,
-    missing ? 'missing_required_parameter' : 'invalid_value',
-    path,
-  );
+  if (missing) return ApiError.of('missing_required_parameter', { param: path }, { param: path });
+  return ApiError.of('invalid_value', { param: path, problem: text }, { param: path });
 }
 
 function detailOf(error: ValidationError): ValidationDetail | null {

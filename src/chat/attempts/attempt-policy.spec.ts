@@ -1,0 +1,148 @@
+import { ApiError } from '../../common/errors/api-error';
+import { UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
+import type { AccountUse, CredentialService } from '../../auth/credential.service';
+import type { ApiCredential } from '../../auth/api-credential';
+import { testConfig } from '../../token-pool/testing/fixtures';
+import type { ModelCapTracker } from '../model-cap.tracker';
+import { AttemptFailure, AttemptPolicy, BACKOFF_STEP_MS, decide } from './attempt-policy';
+
+const MAX_ATTEMPTS = 4;
+const upstream = (
+  kind: UpstreamErrorKind,
+  step: 'conversation' | 'requirements' = 'conversation',
+  retryAfter?: number,
+): AttemptFailure => ({
+  error: new UpstreamError({ kind, step, status: kind === 'rate_limited' ? 429 : undefined, retryAfter }),
+});
+const modelCap: AttemptFailure = { modelCap: ApiError.of('model_cap', { slug: 'gpt-4o', until: 'later' }, { retryAfter: 30 }) };
+
+describe('decide: the retry policy as a table', () => {
+  // failure, rotates?, attempt no. → retry?, wait ms, outcome reported, next account?, attempts used up?
+  it.each<[string, AttemptFailure, boolean, number, boolean, number, string | null, boolean, boolean]>([
+    ['429 on a pool key', upstream('rate_limited', 'conversation', 42), true, 0, true, 0, 'rate_limited', true, false],
+    ['429 on a fixed token', upstream('rate_limited'), false, 0, false, 0, 'rate_limited', false, false],
+    ['401 on a pool key', upstream('unauthorized'), true, 1, true, 0, 'unauthorized', true, false],
+    ['401 on a fixed token', upstream('unauthorized'), false, 0, false, 0, 'unauthorized', false, false],
+    ['deactivated on a pool key', upstream('deactivated'), true, 0, true, 0, 'forbidden', true, false],
+    ['unsendable token on a pool key', upstream('credential_invalid', 'requirements'), true, 0, true, 0, 'unusable', true, false],
+    ['stalled conversation on a pool key', upstream('first_byte_timeout'), true, 0, true, 0, 'failed', true, false],
+    ['stalled conversation on a fixed token', upstream('timeout'), false, 0, false, 0, 'failed', false, false],
+    ['5xx on a fixed token, first attempt', upstream('server_error'), false, 0, true, BACKOFF_STEP_MS, null, false, false],
+    ['5xx on a fixed token, third attempt', upstream('server_error'), false, 2, true, 3 * BACKOFF_STEP_MS, null, false, false],
+    ['5xx on a pool key', upstream('server_error'), true, 1, true, 2 * BACKOFF_STEP_MS, null, true, false],
+    ['requirements timeout on a fixed token', upstream('timeout', 'requirements'), false, 0, true, BACKOFF_STEP_MS, null, false, false],
+    ['Cloudflare challenge on a fixed token', upstream('cf_challenge'), false, 0, true, BACKOFF_STEP_MS, null, false, false],
+    ['5xx on the last attempt', upstream('server_error'), true, MAX_ATTEMPTS - 1, false, 0, null, false, true],
+    ['429 on the last attempt of a pool key', upstream('rate_limited'), true, MAX_ATTEMPTS - 1, false, 0, 'rate_limited', false, true],
+    ['upstream 404', upstream('not_found'), true, 0, false, 0, null, false, false],
+    ['upstream 413 (too long)', upstream('too_large'), true, 0, false, 0, null, false, false],
+    ['other upstream 4xx', upstream('rejected'), true, 0, false, 0, null, false, false],
+    ['a client error (model not found)', { error: ApiError.modelNotFound('gpt-x') }, true, 0, false, 0, null, false, false],
+    ['a bug', { error: new TypeError('boom') }, true, 0, false, 0, null, false, false],
+    ['model cap on a pool key', modelCap, true, 0, true, 0, null, true, false],
+    ['model cap on a fixed token', modelCap, false, 0, false, 0, null, false, false],
+    ['model cap on the last attempt of a pool key', modelCap, true, MAX_ATTEMPTS - 1, false, 0, null, false, true],
+  ])('%s', (_name, failure, rotates, attempt, retry, waitMs, outcome, nextAccount, exhausted) => {
+    const decision = decide(failure, rotates, attempt, MAX_ATTEMPTS);
+    expect({
+      retry: decision.retry,
+      waitMs: decision.waitMs,
+      outcome: decision.outcome?.kind ?? null,
+      nextAccount: decision.nextAccount,
+      exhausted: decision.exhausted,
+    }).toEqual({
+      retry,
+      waitMs,
+      outcome,
+      nextAccount,
+      exhausted,
+    });
+  });
+
+  it('remembers the reset time of a rate-limited account for the model-cap memory', () => {
+    expect(decide(upstream('rate_limited', 'conversation', 42), true, 0, MAX_ATTEMPTS).modelCapSec).toBe(42);
+    expect(decide(upstream('server_error'), true, 0, MAX_ATTEMPTS).modelCapSec).toBeUndefined();
+  });
+});
+
+describe('AttemptPolicy', () => {
+  const pool: ApiCredential = { kind: 'pool' };
+  const token: ApiCredential = { kind: 'access_token', token: 'fk-token' };
+  const useOf = (id: string): AccountUse => ({ accessToken: `at-${id}`, poolAccountId: id, fingerprintKey: id });
+
+  function setup(accounts: string[]) {
+    const reports: [string | undefined, string][] = [];
+    const excluded: string[][] = [];
+    const caps: [string, string, number | undefined][] = [];
+    const credentials = {
+      rotates: (credential: ApiCredential) => credential.kind === 'pool',
+      acquire: async (_credential: ApiCredential, tried: ReadonlySet<string>) => {
+        excluded.push([...tried]);
+        const id = accounts.find((account) => !tried.has(account));
+        return id ? useOf(id) : null;
+      },
+      report: async (use: AccountUse, outcome: { kind: string }) => void reports.push([use.poolAccountId, outcome.kind]),
+    } as unknown as CredentialService;
+    const modelCaps = {
+      refusal: async () => null,
+      record: async (key: string, slug: string, seconds: number | undefined) => void caps.push([key, slug, seconds]),
+    } as unknown as ModelCapTracker;
+    return { policy: new AttemptPolicy(testConfig({ retryTimes: 3 }), credentials, modelCaps), reports, excluded, caps };
+  }
+
+  it('never hands a request an account it already tried, and answers 503 once none is left', async () => {
+    const { policy, excluded } = setup(['a', 'b']);
+    const state = policy.begin(pool);
+    expect((await policy.nextAccount(state)).poolAccountId).toBe('a');
+    await policy.failed(state, useOf('a'), 'gpt-4o', upstream('unauthorized'));
+    expect((await policy.nextAccount(state)).poolAccountId).toBe('b');
+    await policy.failed(state, useOf('b'), 'gpt-4o', upstream('unauthorized'));
+    const none = await policy.nextAccount(state).catch((error: unknown) => error);
+    expect(excluded).toEqual([[], ['a'], ['a', 'b']]);
+    expect(none).toMatchObject({ code: 'no_available_account' });
+    expect((none as ApiError).getStatus()).toBe(503);
+    expect((none as ApiError).message).toContain('2 tried');
+  });
+
+  it('reports the account outcome to the pool and a rate limit to the model-cap memory', async () => {
+    const { policy, reports, caps } = setup(['a']);
+    const state = policy.begin(pool);
+    const use = await policy.nextAccount(state);
+    await policy.failed(state, use, 'gpt-4o', upstream('rate_limited', 'conversation', 42));
+    await policy.failed(state, use, 'gpt-4o', upstream('server_error'));
+    await policy.succeeded(use);
+    expect(reports).toEqual([
+      ['a', 'rate_limited'],
+      ['a', 'success'],
+    ]);
+    expect(caps).toEqual([['a', 'gpt-4o', 42]]);
+  });
+
+  it('gives up with the pool’s 503 when every pooled account was refused, with the last reset time', async () => {
+    const { policy } = setup(['a', 'b', 'c', 'd']);
+    const state = policy.begin(pool);
+    let decision;
+    do {
+      const use = await policy.nextAccount(state);
+      decision = await policy.failed(state, use, 'gpt-4o', upstream('rate_limited', 'conversation', 7));
+    } while (decision.retry);
+    const error = policy.givenUp(state, decision) as ApiError;
+    expect(error.getStatus()).toBe(503);
+    expect(error.details.retryAfter).toBe(7);
+    expect(error.message).toContain('4 tried, the last one failed with: The upstream rate limit was reached');
+  });
+
+  it('gives up with the failure itself for a fixed token, or when the failure blames no account', async () => {
+    const { policy } = setup(['a']);
+    const fixed = policy.begin(token);
+    const limited = upstream('rate_limited');
+    expect(policy.givenUp(fixed, await policy.failed(fixed, useOf('a'), 'gpt-4o', limited))).toBe((limited as { error: unknown }).error);
+
+    const rotating = policy.begin(pool);
+    let decision;
+    const failure = upstream('server_error');
+    do decision = await policy.failed(rotating, useOf('a'), 'gpt-4o', failure);
+    while (decision.retry);
+    expect(policy.givenUp(rotating, decision)).toBe((failure as { error: unknown }).error);
+  });
+});

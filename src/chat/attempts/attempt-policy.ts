@@ -1,0 +1,135 @@
+import { Injectable } from '@nestjs/common';
+import { ApiError } from '../../common/errors/api-error';
+import { UpstreamError } from '../../common/errors/upstream-error';
+import { AppConfig } from '../../config/app-config';
+import { AccountUse, CredentialService } from '../../auth/credential.service';
+import type { ApiCredential } from '../../auth/api-credential';
+import type { AccountOutcome } from '../../token-pool/pool.types';
+import { ModelCapTracker } from '../model-cap.tracker';
+
+/** Wait before retrying a failure that says nothing about the account, times the attempt number. */
+export const BACKOFF_STEP_MS = 150;
+
+/** Why an attempt did not produce an answer. */
+export type AttemptFailure =
+  /** The model-cap memory (`ENABLE_LIMIT`) refused this account and model locally; nothing was sent. */
+  | { modelCap: ApiError }
+  /** The attempt threw: usually an `UpstreamError`, anything else is never retried. */
+  | { error: unknown };
+
+export interface AttemptDecision {
+  retry: boolean;
+  /** Milliseconds to wait before the next attempt. */
+  waitMs: number;
+  /** What to report to the pool against the account of the failed attempt; null: nothing. */
+  outcome: AccountOutcome | null;
+  /** Seconds until the account's cap on this model resets, to remember (`ENABLE_LIMIT`). */
+  modelCapSec?: number;
+  /** Whether the next attempt runs on another account (the failed one is excluded from then on). */
+  nextAccount: boolean;
+  /** No retry because the attempts are used up (rather than because another one could not help). */
+  exhausted: boolean;
+}
+
+/**
+ * Retry and rotation for one chat request, in one place: it decides whether a failed attempt is retried,
+ * after how long and on which account, and what the pool and the model-cap memory learn from it.
+ * A failure is retried when another attempt could succeed (`UpstreamError.retryable`); one that the account
+ * is blamed for (`accountOutcome`) only when the credential draws from the pool and can move on to another
+ * account. Failures that blame nobody wait a little longer each time; others move on at once.
+ */
+export function decide(failure: AttemptFailure, rotates: boolean, attempt: number, maxAttempts: number): AttemptDecision {
+  const lastAttempt = attempt + 1 >= maxAttempts;
+  if ('modelCap' in failure) {
+    const retry = rotates && !lastAttempt;
+    return { retry, waitMs: 0, outcome: null, nextAccount: retry, exhausted: rotates && lastAttempt };
+  }
+  const upstream = failure.error instanceof UpstreamError ? failure.error : null;
+  const outcome = upstream?.accountOutcome ?? null;
+  const worthRetrying = !!upstream?.retryable && (rotates || !outcome);
+  const retry = worthRetrying && !lastAttempt;
+  return {
+    retry,
+    waitMs: retry && !outcome ? BACKOFF_STEP_MS * (attempt + 1) : 0,
+    outcome,
+    modelCapSec: outcome?.kind === 'rate_limited' ? outcome.retryAfterSec : undefined,
+    nextAccount: retry && rotates,
+    exhausted: worthRetrying && lastAttempt,
+  };
+}
+
+/** What one request has tried so far. */
+export class AttemptState {
+  attempt = 0;
+  readonly tried = new Set<string>();
+  lastFailure?: AttemptFailure;
+
+  constructor(
+    readonly credential: ApiCredential,
+    readonly rotates: boolean,
+    readonly teamOverride?: string,
+  ) {}
+}
+
+@Injectable()
+export class AttemptPolicy {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly credentials: CredentialService,
+    private readonly modelCaps: ModelCapTracker,
+  ) {}
+
+  /** `RETRY_TIMES` retries after the first attempt. */
+  get maxAttempts(): number {
+    return this.config.retryTimes + 1;
+  }
+
+  begin(credential: ApiCredential, teamOverride?: string): AttemptState {
+    return new AttemptState(credential, this.credentials.rotates(credential), teamOverride);
+  }
+
+  /** The account for the next attempt: never one this request already tried. Throws when the pool has none left. */
+  async nextAccount(state: AttemptState): Promise<AccountUse> {
+    const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride);
+    if (!use) throw poolExhausted(state);
+    if (use.poolAccountId) state.tried.add(use.poolAccountId);
+    return use;
+  }
+
+  /** The local refusal when this account's cap on the model has not reset yet. */
+  async modelCap(use: AccountUse, slug: string): Promise<ApiError | null> {
+    return this.modelCaps.refusal(use.fingerprintKey, slug);
+  }
+
+  async succeeded(use: AccountUse): Promise<void> {
+    await this.credentials.report(use, { kind: 'success' });
+  }
+
+  /** Decides on a failed attempt and tells the pool and the model-cap memory what it means for the account. */
+  async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
+    state.lastFailure = failure;
+    const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
+    if (decision.outcome) await this.credentials.report(use, decision.outcome);
+    if (decision.outcome?.kind === 'rate_limited') await this.modelCaps.record(use.fingerprintKey, slug, decision.modelCapSec);
+    state.attempt++;
+    return decision;
+  }
+
+  /** The error to answer once no retry is left: what failed, or, when every pooled account was refused, the pool's 503. */
+  givenUp(state: AttemptState, decision: AttemptDecision): unknown {
+    const failure = state.lastFailure;
+    const error = failure && ('modelCap' in failure ? failure.modelCap : failure.error);
+    // Every pooled account we tried was refused: the pool, not the client's key, is the problem.
+    if (decision.exhausted && state.rotates && (decision.outcome || (failure && 'modelCap' in failure))) return poolExhausted(state);
+    return error;
+  }
+}
+
+/** 503 `no_available_account`, saying how many accounts were tried and why the last one failed. */
+function poolExhausted(state: AttemptState): ApiError {
+  const failure = state.lastFailure;
+  const last = failure && ('modelCap' in failure ? failure.modelCap : failure.error);
+  if (state.tried.size === 0 || !(last instanceof ApiError || last instanceof UpstreamError)) return ApiError.noAvailableAccount();
+  const retryAfter = last instanceof ApiError ? last.details.retryAfter : last.retryAfter;
+  return ApiError.of('pool_exhausted', { tried: state.tried.size, lastError: last.message }, { retryAfter });
+}

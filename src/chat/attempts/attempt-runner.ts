@@ -1,0 +1,86 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { countUpstreamAttempt } from '../../common/request-context';
+import { maskSecret } from '../../common/util/secrets';
+import type { AccountUse } from '../../auth/credential.service';
+import type { ApiCredential } from '../../auth/api-credential';
+import { MetricsService } from '../../metrics/metrics.service';
+import { AttemptDecision, AttemptPolicy } from './attempt-policy';
+
+export interface AttemptTarget {
+  /** The upstream model slug, for the model-cap memory. */
+  modelSlug: string;
+  /** The `ChatGPT-Account-ID` the client asked for, over the account's own. */
+  teamOverride?: string;
+}
+
+/**
+ * Runs an attempt until one succeeds or `AttemptPolicy` says to stop: an account per attempt, the wait
+ * between attempts, and the reports to the pool. Nothing here decides; the policy does.
+ */
+@Injectable()
+export class AttemptRunner {
+  private readonly logger = new Logger(AttemptRunner.name);
+
+  constructor(
+    private readonly policy: AttemptPolicy,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async run<T>(
+    credential: ApiCredential,
+    target: AttemptTarget,
+    signal: AbortSignal,
+    attempt: (use: AccountUse) => Promise<T>,
+  ): Promise<T> {
+    const state = this.policy.begin(credential, target.teamOverride);
+    for (;;) {
+      if (signal.aborted) throw abortError();
+      const use = await this.policy.nextAccount(state);
+      const capped = await this.policy.modelCap(use, target.modelSlug);
+      if (capped) {
+        const decision = await this.policy.failed(state, use, target.modelSlug, { modelCap: capped });
+        if (!decision.retry) throw this.policy.givenUp(state, decision);
+        this.metrics.recordRetry('model_cap');
+        continue;
+      }
+      countUpstreamAttempt();
+      try {
+        const result = await attempt(use);
+        await this.policy.succeeded(use);
+        return result;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const decision = await this.policy.failed(state, use, target.modelSlug, { error });
+        this.logFailure(state.attempt, use, error, decision);
+        if (!decision.retry) throw this.policy.givenUp(state, decision);
+        this.metrics.recordRetry(decision.outcome?.kind === 'success' || !decision.outcome ? 'error' : decision.outcome.kind);
+        if (decision.waitMs > 0) await delay(decision.waitMs, signal);
+      }
+    }
+  }
+
+  private logFailure(attemptNo: number, use: AccountUse, error: unknown, decision: AttemptDecision): void {
+    const who = use.poolAccountId ? `pool account ${use.poolAccountId}` : maskSecret(use.accessToken);
+    this.logger.warn(`attempt ${attemptNo} as ${who} failed: ${(error as Error).message}${decision.retry ? '' : ' (not retried)'}`);
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(abortError());
+      },
+      { once: true },
+    );
+  });
+}
+
+function abortError(): Error {
+  const error = new Error('The client went away.');
+  error.name = 'AbortError';
+  return error;
+}

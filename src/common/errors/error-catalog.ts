@@ -1,0 +1,230 @@
+import type { ApiErrorType } from './api-error';
+
+interface CatalogEntry {
+  status: number;
+  type: ApiErrorType;
+  /** The wire `code`, when several entries share one (the entry's name otherwise). */
+  code?: string;
+  /** The client message; `{name}` is a required parameter, `{name?}` one that may be left out. */
+  message: string;
+  /** The request field the error is about, when it is always the same one. */
+  param?: string;
+  /** Seconds to send in `Retry-After`, when the entry always has the same wait. */
+  retryAfter?: number;
+}
+
+/**
+ * Every error the API answers with, by name: status, OpenAI `type`, wire code and message template
+ * (openai-api.md §10.2). Call sites name an entry and fill its parameters (`ApiError.of`), so a code means
+ * the same status and wording wherever it is raised.
+ */
+export const ERROR_CATALOG = {
+  // The client's request.
+  invalid_value: { status: 400, type: 'invalid_request_error', message: "Invalid value for '{param}': {problem}." },
+  missing_required_parameter: { status: 400, type: 'invalid_request_error', message: "Missing required parameter: '{param}'{hint?}." },
+  unsupported_content: { status: 400, type: 'invalid_request_error', message: "Unsupported content part type '{type}' in '{path}'." },
+  unsupported_content_part: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'unsupported_content',
+    message: "Invalid value for '{param}': {problem}.",
+  },
+  invalid_base64: { status: 400, type: 'invalid_request_error', message: "Invalid value for '{param}': not a valid base64 data: URL." },
+  invalid_image_url: { status: 400, type: 'invalid_request_error', message: "Could not fetch '{param}': {reason}." },
+  invalid_seed: {
+    status: 400,
+    type: 'invalid_request_error',
+    param: 'seed',
+    message: 'A seed must not be an AccessToken, a RefreshToken or a pool key.',
+  },
+  invalid_json: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'We could not parse the JSON body of your request: it is not valid JSON.',
+  },
+  request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  unsupported_media_type: {
+    status: 415,
+    type: 'invalid_request_error',
+    message: "The request body must be JSON, sent with 'Content-Type: application/json'.",
+  },
+  unsupported_encoding: { status: 415, type: 'invalid_request_error', message: 'The request body has an unsupported encoding.' },
+  model_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    param: 'model',
+    message: 'The model `{model}` does not exist or you do not have access to it.',
+  },
+  unknown_route: { status: 404, type: 'invalid_request_error', code: 'not_found', message: 'Unknown request URL: {method} {path}.' },
+
+  // Who is calling.
+  auth_key_invalid: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'Missing or wrong auth key: send it in the `auth_key` (or `authkey`) header.',
+  },
+
+  // Limits and availability of this service.
+  model_cap: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Request limit exceeded for {slug}. You can continue with the default model now, or try again after {until}.',
+  },
+  no_available_account: { status: 503, type: 'server_error', message: 'No account in the pool is available right now. Try again later.' },
+  pool_exhausted: {
+    status: 503,
+    type: 'server_error',
+    code: 'no_available_account',
+    message: 'No account in the pool could answer: {tried} tried, the last one failed with: {lastError}',
+  },
+  pool_busy: { status: 503, type: 'server_error', message: 'Another upload is in progress. Try again.' },
+  store_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryAfter: 5,
+    message: 'The account store ({store}) is not answering; try again shortly.',
+  },
+  internal_error: { status: 500, type: 'server_error', message: 'The server had an error while processing your request{requestSuffix?}.' },
+
+  // The upstream's answer (upstream-failure.ts describes it, upstream-error.ts presents it).
+  cf_challenge: {
+    status: 403,
+    type: 'upstream_error',
+    message:
+      'The upstream answered with a Cloudflare challenge ({step}); route requests through PROXY_URL or a browser-grade CHATGPT_BASE_URL.',
+  },
+  upstream_unauthorized: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'The upstream rejected the access token (expired or revoked){said?}',
+  },
+  account_deactivated: { status: 403, type: 'upstream_error', message: 'The upstream refused the request ({step}){said?}' },
+  upstream_forbidden: { status: 403, type: 'upstream_error', message: 'The upstream refused the request ({step}){said?}' },
+  upstream_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'not_found',
+    message: 'The upstream has no such resource ({step}){said?}',
+  },
+  context_length_exceeded: {
+    status: 400,
+    type: 'invalid_request_error',
+    param: 'messages',
+    message: 'The upstream refused the conversation as too long for the model{said?}',
+  },
+  upstream_rate_limited: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'The upstream rate limit was reached{said?}',
+  },
+  upstream_rejected: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The upstream rejected the request ({step}, status {status}){said?}',
+  },
+  upstream_status: { status: 502, type: 'upstream_error', message: 'The upstream failed ({step}, status {status}){said?}' },
+  upstream_timeout: { status: 504, type: 'upstream_error', message: 'The upstream did not answer in time ({step}).' },
+  upstream_first_byte_timeout: {
+    status: 504,
+    type: 'upstream_error',
+    code: 'upstream_timeout',
+    message: 'The upstream did not start answering within {waitedMs} ms ({step}).',
+  },
+  upstream_unreachable: { status: 502, type: 'upstream_error', message: 'The upstream could not be reached ({step}).' },
+  upstream_request_invalid: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The request to the upstream could not be built ({step}): a header holds characters HTTP does not allow.',
+  },
+  upstream_credential_invalid: {
+    status: 502,
+    type: 'upstream_error',
+    message: "The account's access token cannot be sent in an HTTP header ({step}).",
+  },
+  upstream_not_streaming: { status: 502, type: 'upstream_error', message: 'The upstream answered without a stream.' },
+  upstream_no_answer: { status: 502, type: 'upstream_error', message: 'The upstream ended the conversation without answering.' },
+  upstream_refused_answer: {
+    status: 403,
+    type: 'upstream_error',
+    code: 'upstream_forbidden',
+    message: 'The upstream refused to answer: {said}',
+  },
+  upstream_stream_cut: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The upstream connection failed in the middle of the answer: {reason}',
+  },
+  /** An error event inside an answer that had started; the upstream's own code is kept (`ApiError.of` option `code`). */
+  upstream_answer_error: { status: 502, type: 'upstream_error', message: '{said}' },
+  upstream_no_requirements_token: {
+    status: 403,
+    type: 'upstream_error',
+    code: 'upstream_forbidden',
+    message: 'The upstream did not issue a chat-requirements token.',
+  },
+  arkose_required: { status: 403, type: 'upstream_error', message: 'The upstream requires an Arkose challenge; set ARKOSE_TOKEN_URL.' },
+  arkose_failed: { status: 403, type: 'upstream_error', message: 'The Arkose solver did not return a token.' },
+  pow_unreadable: {
+    status: 403,
+    type: 'upstream_error',
+    code: 'pow_failed',
+    message: 'The upstream sent an unreadable proof-of-work challenge.',
+  },
+  pow_too_hard: {
+    status: 403,
+    type: 'upstream_error',
+    code: 'pow_failed',
+    message: 'Proof of work difficulty too high ({difficulty}, limit {limit}).',
+  },
+  pow_unsolved: { status: 403, type: 'upstream_error', code: 'pow_failed', message: 'Failed to solve the proof of work.' },
+  upstream_files_refused: { status: 502, type: 'upstream_error', code: 'upstream_files', message: 'The upstream did not accept the file.' },
+  upstream_files_unreadable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_files',
+    message: 'The upstream answered the file upload with something that is not JSON.',
+  },
+  auth_server_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The auth server could not exchange the refresh token; try again later.',
+  },
+
+  // The answer itself did not meet the request's contract after the corrective round (answer-contract.ts).
+  invalid_tool_call: { status: 502, type: 'upstream_error', message: '{problem}{suffix}' },
+  missing_tool_call: { status: 502, type: 'upstream_error', message: '{problem}{suffix}' },
+  invalid_structured_output: { status: 502, type: 'upstream_error', message: '{problem}{suffix}' },
+} as const satisfies Record<string, CatalogEntry>;
+
+export type ErrorName = keyof typeof ERROR_CATALOG;
+
+type Placeholders<T extends string> = T extends `${string}{${infer Name}}${infer Rest}` ? Name | Placeholders<Rest> : never;
+type RequiredNames<N> = N extends `${string}?` ? never : N;
+type OptionalNames<N> = N extends `${infer Name}?` ? Name : never;
+type Value = string | number;
+
+/** The named parameters an entry's message needs, read from its template. */
+export type ErrorParams<Name extends ErrorName> = { [K in RequiredNames<Placeholders<(typeof ERROR_CATALOG)[Name]['message']>>]: Value } & {
+  [K in OptionalNames<Placeholders<(typeof ERROR_CATALOG)[Name]['message']>>]?: Value;
+};
+
+/** Entries whose message has exactly these parameters (e.g. every "Invalid value for '{param}': {problem}." entry). */
+export type ErrorNameWith<Params> = {
+  [N in ErrorName]: ErrorParams<N> extends Params ? (Params extends ErrorParams<N> ? N : never) : never;
+}[ErrorName];
+
+export function catalogEntry(name: ErrorName): CatalogEntry {
+  return ERROR_CATALOG[name];
+}
+
+/** Fills a template: `{name}` and `{name?}` become the parameter (an absent optional one, nothing). */
+export function renderMessage(template: string, params: Record<string, Value | undefined>): string {
+  return template.replace(/\{(\w+)\??\}/g, (_match, name: string) => {
+    const value = params[name];
+    return value === undefined ? '' : String(value);
+  });
+}
