@@ -8,6 +8,7 @@ import { AppModule } from './app.module';
 import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
 import { securityHeaders } from './common/http/security-headers';
+import { useHandlebarsViews } from './common/views/handlebars-views';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
 import { AppLogger } from './logging/app-logger';
 
@@ -43,7 +44,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(bodyParserErrors);
   app.use(cookieParser());
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
-  app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));
+  useHandlebarsViews(app, join(PROJECT_ROOT, 'views'));
   // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
   return app;
 }
