@@ -5,6 +5,7 @@ import cookieParser from 'cookie-parser';
 import express from 'express';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
+import { cookieSecretOf } from './common/http/cookie-secret';
 import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
 import { securityHeaders } from './common/http/security-headers';
@@ -42,7 +43,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
   app.use(bodyParserErrors);
-  app.use(cookieParser());
+  app.use(cookieParser(cookieSecretOf(app)));
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
   useHandlebarsViews(app, join(PROJECT_ROOT, 'views'));
   // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
