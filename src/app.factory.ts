@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { BootLogger } from './common/logging/boot-logger';
 import { apiCors, apiJsonBodies, apiPrefixRouting } from './common/http/api-routing';
+import { cookieSecretOf } from './common/http/cookie-secret';
 import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
 import { closeAfterLargeBodies } from './common/http/request-body';
 import { requestTargetNormalization } from './common/http/request-target';
 import { securityHeaders } from './common/http/security-headers';
+import { useHandlebarsViews } from './common/views/handlebars-views';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
 import { AppLogger } from './logging/app-logger';
 
@@ -51,9 +53,9 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
   app.use(apiCors);
   app.use(apiJsonBodies);
-  app.use(cookieParser());
+  app.use(cookieParser(cookieSecretOf(app)));
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
-  app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));
+  useHandlebarsViews(app, join(PROJECT_ROOT, 'views'));
   // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
   return app;
 }

@@ -117,7 +117,8 @@ describe('Admin with ADMIN_KEY', () => {
       expect(cookie).not.toMatch(/; Secure/);
       expect(cookie).not.toContain(ADMIN_KEY);
       expect(cookie).not.toContain(encodeURIComponent(ADMIN_KEY));
-      expect(cookie.split(';')[0]).toMatch(new RegExp(`^${COOKIE}=[\\w-]{32}\\.[\\w-]{43}$`));
+      // cookie-parser's signed format, URL-encoded: `s:<session id>.<HMAC-SHA256, base64>`.
+      expect(cookie.split(';')[0]).toMatch(new RegExp(`^${COOKIE}=s%3A[\\w-]{32}\\.[\\w%]{43,}$`));
 
       const dashboard = await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).expect(200);
       expect(dashboard.text).toContain('Accounts');
@@ -138,7 +139,7 @@ describe('Admin with ADMIN_KEY', () => {
 
       const { cookie } = await signIn(stack);
       const [id, signature] = cookie.slice(COOKIE.length + 1).split('.');
-      for (const forged of [`${COOKIE}=${id}.${signature.slice(0, -2)}AA`, `${COOKIE}=${id}`, `${COOKIE}=${ADMIN_KEY}`, `${COOKIE}=AAAA${id.slice(4)}.${signature}`]) {
+      for (const forged of [`${COOKIE}=${id}.${signature.slice(0, -2)}AA`, `${COOKIE}=${id}`, `${COOKIE}=${ADMIN_KEY}`, `${COOKIE}=${id.slice(0, 4)}AAAA${id.slice(8)}.${signature}`]) {
         const response = await request(stack.url).get('/admin').set('Cookie', forged).expect(303);
         expect(response.headers.location).toBe('/admin/login');
       }

@@ -9,9 +9,10 @@ import { AdminAuthGuard } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminSecret } from './admin-secret.service';
-import { AdminSigningKey } from './admin-signing-key';
-import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
+import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
+import { AdminSessionStore } from './admin-session.store';
 import { CsrfService } from './csrf.service';
+import { sessionCookieFor } from './testing/session-cookie';
 import { LoginThrottle, MAX_FAILED_LOGINS } from './login-throttle.service';
 
 const ADMIN_KEY = 'admin-key-for-controller-spec';
@@ -43,6 +44,7 @@ describe('AdminApiController (HTTP edge)', () => {
           AdminSecret,
           LoginThrottle,
           AdminSigningKey,
+          adminCookieSecret,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -110,7 +112,7 @@ describe('AdminApiController (HTTP edge)', () => {
 
     it('accepts the session cookie for reads but wants its CSRF token on writes', async () => {
       const { session, cookieValue } = await app.get(AdminSessionStore).create();
-      const cookie = `${ADMIN_SESSION_COOKIE}=${cookieValue}`;
+      const cookie = await sessionCookieFor(app, cookieValue);
       pool.list.mockResolvedValue([]);
       pool.counts.mockResolvedValue({ total: 0 });
       await api().get('/admin/api/tokens').set('Cookie', cookie).expect(200);

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { nounFor, pluralise } from '../common/util/pluralise';
 import { maskSecret } from '../common/util/secrets';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
 import { Clock } from '../token-pool/clock';
@@ -87,7 +88,7 @@ export class AdminDashboardService {
 
   async clearSeeds(): Promise<Flash> {
     const removed = await this.pool.clearSeeds();
-    return { kind: 'success', text: `Removed ${removed} seed${removed === 1 ? '' : 's'}.` };
+    return { kind: 'success', text: `Removed ${pluralise(removed, 'seed')}.` };
   }
 
   async removeSeed(seed: string | undefined): Promise<Flash> {
@@ -102,9 +103,8 @@ export class AdminDashboardService {
 }
 
 export function uploadSummary(result: UploadResult): string {
-  const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
-  const lines = result.invalidLines.length ? ` (line${result.invalidLines.length === 1 ? '' : 's'} ${result.invalidLines.join(', ')})` : '';
-  return `Added ${result.added}, ${plural(result.duplicates, 'duplicate')}, ${result.invalid} invalid${lines}.`;
+  const lines = result.invalidLines.length ? ` (${nounFor(result.invalidLines.length, 'line')} ${result.invalidLines.join(', ')})` : '';
+  return `Added ${result.added}, ${pluralise(result.duplicates, 'duplicate')}, ${result.invalid} invalid${lines}.`;
 }
 
 export function refreshSummary(summary: RefreshSummary): string {

@@ -1,3 +1,4 @@
+import { signedCookie } from 'cookie-parser';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
@@ -7,7 +8,7 @@ import { AdminAuthService } from './admin-auth.service';
 import { AdminEntryController } from './admin-entry.controller';
 import { AdminSecret } from './admin-secret.service';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
-import { AdminSigningKey } from './admin-signing-key';
+import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
 import { LoginThrottle } from './login-throttle.service';
 
 const API_PREFIX = 'prefix-for-entry-spec';
@@ -18,7 +19,7 @@ describe('AdminEntryController (HTTP edge)', () => {
     return createControllerApp(
       {
         controllers: [AdminEntryController],
-        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSigningKey, AdminSessionStore, AdminAuthService],
+        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, AdminAuthService],
       },
       env,
     );
@@ -44,7 +45,8 @@ describe('AdminEntryController (HTTP edge)', () => {
         .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
       expect(cookie).toBeDefined();
       expect(cookie).not.toContain(API_PREFIX);
-      expect(await app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
+      const verified = signedCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]), await app.get(AdminSigningKey).get());
+      expect(await app.get(AdminSessionStore).fromCookie(verified)).not.toBeNull();
     });
 
     it('passes any other single segment on: 404 in the OpenAI shape, no cookie', async () => {

@@ -9,10 +9,11 @@ import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
-import { AdminSigningKey } from './admin-signing-key';
+import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
+import { sessionCookieFor } from './testing/session-cookie';
 import { LoginThrottle } from './login-throttle.service';
 
 const ADMIN_KEY = 'admin-key-for-page-spec';
@@ -31,6 +32,7 @@ describe('AdminPageController (HTTP edge)', () => {
           AdminSecret,
           LoginThrottle,
           AdminSigningKey,
+          adminCookieSecret,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -55,7 +57,7 @@ describe('AdminPageController (HTTP edge)', () => {
   const page = () => request(app.getHttpServer());
   async function signedIn(): Promise<{ cookie: string; csrfToken: string }> {
     const { session, cookieValue } = await app.get(AdminSessionStore).create();
-    return { cookie: `${ADMIN_SESSION_COOKIE}=${cookieValue}`, csrfToken: session.csrfToken };
+    return { cookie: await sessionCookieFor(app, cookieValue), csrfToken: session.csrfToken };
   }
 
   it.each([

@@ -2,6 +2,7 @@ import { Body, Controller, Get, Param, Post, Redirect, Req, Res, UseFilters } fr
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody } from '../common/http/request-body';
+import { pluralise } from '../common/util/pluralise';
 import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
@@ -38,7 +39,7 @@ export class AdminPageController {
     }
     if (outcome.reason === 'throttled') {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
-      throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, outcome.retryAfterSec);
+      throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${pluralise(minutes, 'minute')}.`, outcome.retryAfterSec);
     }
     this.views.send(response, 'admin/login', { title: 'Sign in', error: 'Wrong admin secret.' }, 401);
   }

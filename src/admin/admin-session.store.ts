@@ -1,11 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { CookieOptions, Request, Response } from 'express';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
-import { secretsEqual } from '../common/util/secrets';
 import { Clock } from '../token-pool/clock';
-import { AdminSigningKey } from './admin-signing-key';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
@@ -26,8 +24,8 @@ export interface AdminSession {
 
 /**
  * Admin sessions, in the shared state (memory, or Redis so that a session made on one instance works on
- * the others). The cookie holds `<session id>.<HMAC-SHA256 of the id>` under `AdminSigningKey`, so it never
- * carries the admin secret, and a forged id is refused before the store is asked.
+ * the others). The cookie holds the session id, signed by cookie-parser under `AdminSigningKey`, so it never
+ * carries the admin secret, and a forged id is refused (left out of `request.signedCookies`) before the store is asked.
  */
 @Injectable()
 export class AdminSessionStore {
@@ -35,7 +33,6 @@ export class AdminSessionStore {
 
   constructor(
     shared: SharedState,
-    private readonly signingKey: AdminSigningKey,
     private readonly clock: Clock,
   ) {
     this.sessions = shared.keyValues('admin-session');
@@ -48,16 +45,13 @@ export class AdminSessionStore {
       expiresAt: this.clock.now() + ADMIN_SESSION_TTL_MS,
     };
     await this.save(session);
-    return { session, cookieValue: `${session.id}.${await this.sign(session.id)}` };
+    return { session, cookieValue: session.id };
   }
 
-  /** The live session a cookie value names, or null when it is missing, forged or expired. */
+  /** The live session a verified cookie value names, or null when it is missing, unknown or expired. */
   async fromCookie(value: unknown): Promise<AdminSession | null> {
-    if (typeof value !== 'string') return null;
-    const dot = value.lastIndexOf('.');
-    if (dot <= 0) return null;
-    const id = value.slice(0, dot);
-    if (!secretsEqual(value.slice(dot + 1), await this.sign(id))) return null;
+    if (typeof value !== 'string' || !value) return null;
+    const id = value;
     const now = this.clock.now();
     const stored = await this.sessions.get(id, now);
     if (!stored) return null;
@@ -66,7 +60,8 @@ export class AdminSessionStore {
   }
 
   fromRequest(request: Request): Promise<AdminSession | null> {
-    return this.fromCookie((request.cookies as Record<string, unknown> | undefined)?.[ADMIN_SESSION_COOKIE]);
+    // cookie-parser puts a signed cookie here only when its signature holds (`false` when it does not).
+    return this.fromCookie((request.signedCookies as Record<string, unknown> | undefined)?.[ADMIN_SESSION_COOKIE]);
   }
 
   async destroy(session: AdminSession): Promise<void> {
@@ -90,12 +85,6 @@ export class AdminSessionStore {
     const now = this.clock.now();
     if (session.expiresAt > now) await this.sessions.set(session.id, JSON.stringify(session), now, session.expiresAt - now);
   }
-
-  private async sign(id: string): Promise<string> {
-    return createHmac('sha256', await this.signingKey.get())
-      .update(id)
-      .digest('base64url');
-  }
 }
 
 /** HttpOnly, SameSite=Strict, limited to /admin; Secure when the request came over https (directly or via a loopback proxy). */
@@ -104,7 +93,7 @@ function cookieOptions(request: Request): CookieOptions {
 }
 
 export function setSessionCookie(request: Request, response: Response, cookieValue: string): void {
-  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request), maxAge: ADMIN_SESSION_TTL_MS });
+  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request), signed: true, maxAge: ADMIN_SESSION_TTL_MS });
 }
 
 export function clearSessionCookie(request: Request, response: Response): void {

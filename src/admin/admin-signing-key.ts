@@ -1,10 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Provider } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { SharedState } from '../common/shared-state/shared-state';
+import { COOKIE_SECRET } from '../common/http/cookie-secret';
 import { AppConfig } from '../config/app-config';
+import { AdminSecret } from './admin-secret.service';
 
 /** Under `DATA_DIR` when there is neither `SESSION_SECRET` nor Redis. */
 export const SIGNING_KEY_FILE = 'admin-session.key';
@@ -14,18 +16,18 @@ const SIGNING_KEY_BYTES = 32;
  * The key that signs admin session cookies. It must be the same in every instance and survive restarts, so
  * it is never a per-process random: `SESSION_SECRET` when set; else one made once and kept in the store
  * (Redis: set only if absent, so concurrent first starts agree; files: `DATA_DIR/admin-session.key`, 0600).
- * Read on first use, so an app without an admin never creates it.
+ * Read once at boot by `adminCookieSecret`, and only when the admin is enabled, so an app without an admin never creates it.
  */
 @Injectable()
 export class AdminSigningKey {
-  private loading?: Promise<Buffer>;
+  private loading?: Promise<string>;
 
   constructor(
     private readonly config: AppConfig,
     private readonly shared: SharedState,
   ) {}
 
-  get(): Promise<Buffer> {
+  get(): Promise<string> {
     this.loading ??= this.load().catch((error: unknown) => {
       this.loading = undefined;
       throw error;
@@ -33,11 +35,12 @@ export class AdminSigningKey {
     return this.loading;
   }
 
-  private async load(): Promise<Buffer> {
-    if (this.config.sessionSecret) return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest();
+  /** A string, as cookie-parser's signing wants one. */
+  private async load(): Promise<string> {
+    if (this.config.sessionSecret) return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest('base64');
     const fresh = randomBytes(SIGNING_KEY_BYTES).toString('base64');
-    if (this.shared.connection) return Buffer.from(await this.shared.keyValues('admin').setIfAbsent('signing-key', fresh), 'base64');
-    return Buffer.from(await this.fromFile(fresh), 'base64');
+    if (this.shared.connection) return this.shared.keyValues('admin').setIfAbsent('signing-key', fresh);
+    return this.fromFile(fresh);
   }
 
   private async fromFile(fresh: string): Promise<string> {
@@ -61,3 +64,14 @@ export class AdminSigningKey {
     }
   }
 }
+
+/**
+ * The secret `configureApp` gives cookie-parser, which signs the admin session cookie and verifies it into
+ * `request.signedCookies`: resolved while the app is built (an async provider), since Express middleware
+ * is installed synchronously. Null without an admin: nothing signs cookies then.
+ */
+export const adminCookieSecret: Provider = {
+  provide: COOKIE_SECRET,
+  inject: [AdminSecret, AdminSigningKey],
+  useFactory: (secret: AdminSecret, key: AdminSigningKey): Promise<string | null> | null => (secret.enabled ? key.get() : null),
+};

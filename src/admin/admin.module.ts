@@ -10,7 +10,7 @@ import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
 import { AdminSessionStore } from './admin-session.store';
-import { AdminSigningKey } from './admin-signing-key';
+import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
 import { LoginThrottle } from './login-throttle.service';
@@ -20,7 +20,7 @@ import { LoginThrottle } from './login-throttle.service';
   imports: [TokenPoolModule, SharedStateModule],
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
   controllers: [AdminPageController, AdminApiController, AdminEntryController],
-  providers: [AdminSecret, LoginThrottle, AdminSigningKey, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
+  providers: [AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
   // /metrics checks the same secret, with the same per-address throttle.
   exports: [AdminAuthService],
 })

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import type { ApiCredential } from '../auth/api-credential';
 import { CredentialService } from '../auth/credential.service';
 import { UpstreamClient } from '../upstream/upstream.client';
@@ -17,6 +18,8 @@ export interface ModelList {
 }
 
 const CACHE_TTL_MS = 5 * 60_000;
+/** One entry per pool account; more than that many accounts share the least recently listed ones' room. */
+const MAX_CACHED_ACCOUNTS = 10_000;
 const MODELS_TIMEOUT_MS = 10_000;
 const HIDDEN_SLUGS = new Set(['auto', 'gpt-4o-canmore']);
 // A fixed date: OpenAI's `created` is when a model was published, not when it was listed.
@@ -29,7 +32,7 @@ const CREATED = 1_715_367_049;
 @Injectable()
 export class ModelsService {
   private readonly logger = new Logger(ModelsService.name);
-  private readonly cache = new Map<string, { slugs: Set<string>; at: number }>();
+  private readonly cache = new LRUCache<string, Set<string>>({ max: MAX_CACHED_ACCOUNTS, ttl: CACHE_TTL_MS });
 
   constructor(
     private readonly credentials: CredentialService,
@@ -56,7 +59,7 @@ export class ModelsService {
     }
     if (!use) return null;
     const cached = this.cache.get(use.fingerprintKey);
-    if (cached && Date.now() - cached.at < CACHE_TTL_MS) return cached.slugs;
+    if (cached) return cached;
     try {
       const baseUrl = this.upstream.pickBaseUrl();
       const response = await this.upstream.request({
@@ -69,7 +72,7 @@ export class ModelsService {
       const body = JSON.parse(response.body.toString('utf8')) as { models?: { slug?: unknown }[] };
       const slugs = new Set((body.models ?? []).map((model) => model.slug).filter((slug): slug is string => typeof slug === 'string'));
       if (slugs.size === 0) throw new Error('no models');
-      this.cache.set(use.fingerprintKey, { slugs, at: Date.now() });
+      this.cache.set(use.fingerprintKey, slugs);
       return slugs;
     } catch (error) {
       this.logger.warn(`could not read the account's models, listing the static table: ${(error as Error).message}`);

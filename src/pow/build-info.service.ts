@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { UpstreamClient } from '../upstream/upstream.client';
 
 /** What the browser's sentinel code would see on the upstream home page: its build id and script URLs. */
@@ -9,24 +10,20 @@ export interface BuildInfo {
 
 const REFRESH_INTERVAL_MS = 15 * 60_000;
 const FETCH_TIMEOUT_MS = 5_000;
+/** Keyed by the configured upstream base URLs, of which there are a few. */
+const MAX_HOSTS = 100;
 
 /** Reads the `dpl` build id and script URLs from the upstream home page, at most every 15 minutes per host. */
 @Injectable()
 export class BuildInfoService {
   private readonly logger = new Logger(BuildInfoService.name);
-  private readonly cache = new Map<string, { info: BuildInfo; fetchedAt: number; pending?: Promise<BuildInfo> }>();
+  /** Concurrent reads of one host share one fetch (lru-cache's `fetch`). */
+  private readonly cache = new LRUCache<string, BuildInfo>({ max: MAX_HOSTS, ttl: REFRESH_INTERVAL_MS, fetchMethod: (baseUrl) => this.fetch(baseUrl) });
 
   constructor(private readonly upstream: UpstreamClient) {}
 
   async get(baseUrl: string): Promise<BuildInfo> {
-    const cached = this.cache.get(baseUrl);
-    if (cached && Date.now() - cached.fetchedAt < REFRESH_INTERVAL_MS) return cached.info;
-    if (cached?.pending) return cached.pending;
-    const pending = this.fetch(baseUrl);
-    this.cache.set(baseUrl, { info: cached?.info ?? { dpl: '', scripts: [] }, fetchedAt: cached?.fetchedAt ?? 0, pending });
-    const info = await pending;
-    this.cache.set(baseUrl, { info, fetchedAt: Date.now() });
-    return info;
+    return (await this.cache.fetch(baseUrl)) ?? EMPTY_BUILD_INFO();
   }
 
   private async fetch(baseUrl: string): Promise<BuildInfo> {
@@ -42,10 +39,12 @@ export class BuildInfoService {
       return parseBuildInfo(response.body.toString('utf8'), baseUrl);
     } catch (error) {
       this.logger.warn(`could not read the build id from the home page: ${(error as Error).message}`);
-      return { dpl: '', scripts: [] };
+      return EMPTY_BUILD_INFO();
     }
   }
 }
+
+const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: '', scripts: [] });
 
 export function parseBuildInfo(html: string, baseUrl: string): BuildInfo {
   const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((match) => match[1]);

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import got from 'got';
+import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
@@ -51,7 +52,8 @@ const MAX_CACHED = 10_000;
 @Injectable()
 export class RefreshTokenExchanger implements OnModuleDestroy {
   private readonly logger = new Logger(RefreshTokenExchanger.name);
-  private readonly cache = new Map<string, ExchangedAccessToken>();
+  /** Each AccessToken lives until its renewal margin; past `MAX_CACHED`, the least recently used goes. */
+  private readonly cache: LRUCache<string, ExchangedAccessToken>;
   private readonly inFlight = new Map<string, Promise<ExchangedAccessToken>>();
   private readonly agents = new ProxyAgents();
 
@@ -59,7 +61,9 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     @Optional() private readonly metrics?: MetricsService,
-  ) {}
+  ) {
+    this.cache = new LRUCache({ max: MAX_CACHED, perf: clock, ttlResolution: 0 });
+  }
 
   /**
    * @param options.force skip the cache (the cached AccessToken was refused upstream); an exchange already
@@ -67,8 +71,8 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
    * @throws RefreshTokenRejectedError, AuthServerUnavailableError
    */
   exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
-    const cached = this.cache.get(refreshToken);
-    if (cached && !options.force && cached.expiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS > this.clock.now()) return Promise.resolve({ ...cached });
+    const cached = options.force ? undefined : this.cache.get(refreshToken);
+    if (cached) return Promise.resolve({ ...cached });
     let pending = this.inFlight.get(refreshToken);
     if (!pending) {
       pending = this.request(refreshToken).finally(() => this.inFlight.delete(refreshToken));
@@ -137,9 +141,10 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
   }
 
   private remember(refreshToken: string, result: ExchangedAccessToken): void {
-    this.cache.delete(refreshToken);
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(refreshToken, result);
+    // lru-cache reads a ttl of 0 as "forever": an AccessToken already due for renewal is not kept at all.
+    const ttl = result.expiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS - this.clock.now();
+    if (ttl > 0) this.cache.set(refreshToken, result, { ttl });
+    else this.cache.delete(refreshToken);
   }
 }
 

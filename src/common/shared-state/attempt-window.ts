@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from './redis-connection';
 
 export interface AttemptLimits {
@@ -30,9 +31,11 @@ function secondsUntil(freeAt: number, now: number): number {
 
 /** One process's window; memory is bounded by `maxKeys` (the least recently counted key goes first). */
 export class MemoryAttemptWindow implements AttemptWindow {
-  private readonly attempts = new Map<string, number[]>();
+  private readonly attempts: LRUCache<string, number[]>;
 
-  constructor(private readonly limits: AttemptLimits & { maxKeys: number }) {}
+  constructor(private readonly limits: AttemptLimits & { maxKeys: number }) {
+    this.attempts = new LRUCache({ max: limits.maxKeys });
+  }
 
   async retryAfterSec(key: string, now: number): Promise<number> {
     return this.wait(this.recent(key, now), now);
@@ -60,13 +63,12 @@ export class MemoryAttemptWindow implements AttemptWindow {
 
   private push(key: string, recent: number[], now: number): void {
     recent.push(now);
-    this.attempts.delete(key);
     this.attempts.set(key, recent);
-    if (this.attempts.size > this.limits.maxKeys) this.attempts.delete(this.attempts.keys().next().value!);
   }
 
   private recent(key: string, now: number): number[] {
-    const recent = (this.attempts.get(key) ?? []).filter((at) => at > now - this.limits.windowMs);
+    // `peek`: only counting an attempt makes a key recent.
+    const recent = (this.attempts.peek(key) ?? []).filter((at) => at > now - this.limits.windowMs);
     if (recent.length === 0) this.attempts.delete(key);
     return recent;
   }

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from './redis-connection';
 
 /**
@@ -13,42 +14,37 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
 }
 
-/** Bounded by `maxEntries`: past it, expired values go first, then the oldest written. */
+/** Bounded by `maxEntries`: past it, the least recently used value goes. */
 export class MemoryKeyValueStore implements KeyValueStore {
-  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly entries: LRUCache<string, string>;
+  /** The `now` of the call being served: lru-cache measures time to live on the callers' clock. */
+  private now = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(maxEntries: number) {
+    this.entries = new LRUCache({ max: maxEntries, perf: { now: () => this.now }, ttlResolution: 0 });
+  }
 
   async get(key: string, now: number): Promise<string | null> {
-    const entry = this.entries.get(key);
-    if (!entry) return null;
-    if (entry.expiresAt <= now) {
-      this.entries.delete(key);
-      return null;
-    }
-    return entry.value;
+    this.now = now;
+    return this.entries.get(key) ?? null;
   }
 
   async set(key: string, value: string, now: number, ttlMs?: number): Promise<void> {
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
-    if (this.entries.size > this.maxEntries) this.evict(now);
+    this.now = now;
+    // A ttl of 0 is "forever" to lru-cache; a value that has already expired is simply not kept.
+    if (ttlMs !== undefined && ttlMs <= 0) this.entries.delete(key);
+    else this.entries.set(key, value, { ttl: ttlMs ?? 0 });
   }
 
   async setIfAbsent(key: string, value: string): Promise<string> {
     const current = this.entries.get(key);
-    if (current && current.expiresAt === Infinity) return current.value;
-    this.entries.set(key, { value, expiresAt: Infinity });
+    if (current !== undefined) return current;
+    this.entries.set(key, value, { ttl: 0 });
     return value;
   }
 
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
-  }
-
-  private evict(now: number): void {
-    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 }
 

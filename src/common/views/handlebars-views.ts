@@ -1,0 +1,43 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import hbs from 'hbs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * Pages are `views/<name>.hbs`, rendered by hbs inside `views/layouts/main.hbs` (which places `{{{body}}}`),
+ * with every `views/partials/*.hbs` available as `{{> name}}`. `{{ }}` escapes; templates only use
+ * `{{{ }}}` for the rendered body.
+ */
+export function useHandlebarsViews(app: NestExpressApplication, viewsDir: string): void {
+  registerPartials(join(viewsDir, 'partials'));
+  registerHelpers();
+  app.setBaseViewsDir(viewsDir);
+  app.setViewEngine('hbs');
+  app.set('view options', { layout: 'layouts/main' });
+}
+
+/** Read at once, unlike `hbs.registerPartials`, which registers them in the background. */
+function registerPartials(partialsDir: string): void {
+  for (const file of readdirSync(partialsDir).filter((entry) => entry.endsWith('.hbs'))) {
+    hbs.registerPartial(basename(file, '.hbs'), readFileSync(join(partialsDir, file), 'utf8'));
+  }
+}
+
+function registerHelpers(): void {
+  /** `{{iso ms}}`: a machine-readable time for `<time datetime>`. */
+  hbs.registerHelper('iso', (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : ''));
+  /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown. */
+  hbs.registerHelper('relative', (ms: unknown, now: unknown) => (typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now) : '—'));
+}
+
+export function relativeTime(at: number, now: number): string {
+  const delta = at - now;
+  const span = Math.abs(delta);
+  if (span < MINUTE) return delta >= 0 ? 'in under a minute' : 'just now';
+  const amount = span < HOUR ? `${Math.round(span / MINUTE)} min` : span < DAY ? `${Math.round(span / HOUR)} h` : `${Math.round(span / DAY)} d`;
+  return delta >= 0 ? `in ${amount}` : `${amount} ago`;
+}
