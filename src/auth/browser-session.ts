@@ -1,0 +1,52 @@
+/**
+ * The contract between the browser sign-in (AuthModule) and the reverse proxy (GatewayModule): who a browser
+ * request is, resolved server-side from the opaque session cookie. Nothing here is ever sent to the browser
+ * except `standInToken`, the per-session handle the web app uses as its `accessToken`.
+ */
+
+/** The session cookie: an opaque random id (HttpOnly, SameSite=Lax, Secure over https), mapped server-side. */
+export const BROWSER_SESSION_COOKIE = 'flowgpt-session';
+
+export type BrowserUserKind =
+  /** Signed in with their own AccessToken, RefreshToken or SessionToken: sees their own account. */
+  | 'owner'
+  /** Signed in with a SeedToken: a shared pool account, restricted (gateway.md §4), own conversation list. */
+  | 'seed';
+
+/** What the server keeps for one browser session (in the shared-state store, so every instance sees it). */
+export interface BrowserSession {
+  id: string;
+  kind: BrowserUserKind;
+  /** The opaque per-session handle the web app sends as `Authorization: Bearer …`; swapped for the real token server-side. */
+  standInToken: string;
+  /** For seeds: the seed's stable public id (never the seed text itself). */
+  seedId?: string;
+  /** For owners: a fingerprint key of their own credential (never the credential itself). */
+  ownerKey?: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** The upstream account a browser request runs as, resolved per request (tokens may be refreshed between requests). */
+export interface BrowserAccount {
+  accessToken: string;
+  chatgptAccountId?: string;
+  /** The pool account id, when the session draws from the pool (seeds). */
+  poolAccountId?: string;
+  /** Names the account for its browser fingerprint and proxy without exposing the token. */
+  fingerprintKey: string;
+  /** The SessionToken cookie value, when the account has one (the live page renders signed in only with it). */
+  sessionToken?: string;
+  /** Identifiers a seed user must never see (replaced or scrubbed in every body): email, name, user id, phone. */
+  privateIdentifiers: string[];
+}
+
+/** Implemented by AuthModule, used by GatewayModule's proxy and pages. */
+export abstract class BrowserSessions {
+  /** The session of this cookie value, or null when there is none (or it expired). */
+  abstract fromCookie(cookieValue: string | undefined): Promise<BrowserSession | null>;
+  /** The session whose stand-in token this is (for `Authorization: Bearer <stand-in>` on proxied calls). */
+  abstract fromStandInToken(token: string): Promise<BrowserSession | null>;
+  /** The upstream account this session runs as right now (leases, refreshes and seed re-binding happen here). */
+  abstract accountFor(session: BrowserSession): Promise<BrowserAccount>;
+}
