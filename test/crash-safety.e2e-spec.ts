@@ -143,7 +143,7 @@ describe('file store crash safety (kill -9 during uploads through the admin API)
 
       const first = await upload(server, `c${index}-b0`);
       expect(first.status).toBe(200);
-      expect(first.json).toEqual({ added: BATCH_SIZE, duplicates: 0, invalid: 0 });
+      expect(first.json).toEqual({ added: BATCH_SIZE, duplicates: 0, invalid: 0, invalidLines: [] });
 
       const rest = [1, 2, 3, 4].map((n) => `c${index}-b${n}`);
       const inFlight =

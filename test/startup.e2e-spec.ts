@@ -56,7 +56,7 @@ describe('start-up', () => {
     expect(output).toContain(`Listening on http://localhost:${port}: OpenAI base URL http://localhost:${port}/v1`);
     expect(output).toContain(`Pool: 0 accounts loaded from the file store at ${dataDir}`);
     expect(output).toContain('Pool keys (AUTHORIZATION): none set');
-    expect(output).toMatch(/WARN \[FlowGPT\] Nothing is configured yet \(no pool keys, no accounts\): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at \/admin/);
+    expect(output).toMatch(/WARN\s+\[FlowGPT\] Nothing is configured yet \(no pool keys, no accounts\): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at \/admin/);
     expect(output).not.toMatch(/Mapped \{|RoutesResolver|InstanceLoader/);
     // A few lines, not a page of wiring.
     expect(output.trim().split('\n').length).toBeLessThanOrEqual(8);

@@ -49,8 +49,9 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     expect(requestLines[0].identity).toBe(`${token.slice(0, 6)}…${token.slice(-4)}`);
     expect(output).not.toContain(token);
     expect(output).not.toContain(token.slice(0, 20));
-    // Nest's own logger goes through pino too, and its route-mapping lines wait for LOG_LEVEL=debug.
-    expect(entries).toContainEqual(expect.objectContaining({ context: 'NestApplication', msg: 'Nest application successfully started' }));
+    // Nest's Logger goes through pino too, and Nest's wiring lines (routes, modules) wait for LOG_LEVEL=debug.
+    expect(entries).toContainEqual(expect.objectContaining({ context: 'FlowGPT', msg: expect.stringContaining('Listening on http://localhost:') }));
+    expect(entries.some((entry) => entry.context === 'NestApplication' || entry.context === 'InstanceLoader')).toBe(false);
     expect(entries.some((entry) => entry.context === 'RouterExplorer' || entry.context === 'RoutesResolver')).toBe(false);
   });
 

@@ -20,7 +20,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
   try {
     await store.open();
   } catch (error) {
-    if (!config.redisUrl) throw error;
+    if (!config.redisUrl || error instanceof StartProblem) throw error;
     throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlPassword(config.redisUrl)}): start Redis or fix REDIS_URL`);
   }
   logger.debug(shared.connection ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);

@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { Redis, ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
+import { StartProblem } from '../startup/start-problem';
+import { maskUrlPassword } from '../util/secrets';
 
 export interface RedisConnectionOptions {
   url: string;
@@ -49,8 +51,10 @@ export class RedisConnection {
   readonly description: string;
   private readonly logger = new Logger('Redis');
   private lastWarning = '';
+  private lastError?: Error;
+  private opened = false;
 
-  constructor(options: RedisConnectionOptions) {
+  constructor(private readonly options: RedisConnectionOptions) {
     this.description = `Redis at ${maskRedisUrl(options.url)}`;
     this.client = new Redis(options.url, {
       lazyConnect: true,
@@ -62,6 +66,9 @@ export class RedisConnection {
       retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     });
     this.client.on('error', (error: Error) => {
+      this.lastError = error;
+      // Until open() succeeds, a failure is reported once, by open()'s StartProblem.
+      if (!this.opened) return;
       // A down server repeats the same error on every reconnect attempt: say it once.
       if (error.message === this.lastWarning) return;
       this.lastWarning = error.message;
@@ -78,9 +85,11 @@ export class RedisConnection {
     try {
       if (this.client.status === 'wait') await this.client.connect();
       await this.client.ping();
+      this.opened = true;
     } catch (error) {
       this.client.disconnect();
-      throw new Error(`${this.description} is unreachable: ${(error as Error).message}`);
+      const reason = (this.lastError ?? (error as Error)).message;
+      throw new StartProblem(`Redis is unreachable: ${reason} (REDIS_URL=${maskUrlPassword(this.options.url)}): start Redis or fix REDIS_URL`);
     }
   }
 
