@@ -13,6 +13,7 @@ import { ConversationService, StartedConversation } from './conversation.service
 import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
 import { AttachmentService, FileBytes } from './attachment.service';
 import { imageSize } from './image-size';
+import type { FinishReason } from './translation/answer-writer';
 import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
 import { encodingFor, EncodingName, imageTokens, TokenCounter } from './token-counter';
@@ -32,9 +33,8 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: 'stop' | 'length' | 'tool_calls' }[];
+  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: FinishReason | 'tool_calls' }[];
   usage: Usage;
-  system_fingerprint?: string;
   conversation_id?: string;
   message_id?: string;
 }
@@ -67,7 +67,7 @@ export class ChatService {
     for (let round = 0; ; round++) {
       const started = await this.start(request, credential, chat, messages, signal);
       const assembler = this.assembler(request, chat, started);
-      let finishReason: 'stop' | 'length' = 'stop';
+      let finishReason: FinishReason = 'stop';
       let ids: { conversation_id: string; message_id: string } | undefined;
       for await (const event of assembler.events(started.pieces)) {
         if (event.type === 'error') throw new ApiError(502, 'upstream_error', event.code, event.message, { upstream: { step: 'conversation' } });
@@ -78,7 +78,7 @@ export class ChatService {
       const text = reader.push(assembler.content);
       const verdict = reader.end();
       if (!verdict.ok) {
-        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length' && finishReason !== 'content_filter') {
           this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
           messages = correctiveMessages(messages, assembler.content, verdict.correction);
           continue;
@@ -98,7 +98,6 @@ export class ChatService {
         model: chat.meta.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: calls.length ? 'tool_calls' : finishReason }],
         usage: this.usage(request, chat, assembler),
-        ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
         ...(chat.historyDisabled ? {} : ids),
       };
     }
@@ -117,7 +116,7 @@ export class ChatService {
       for (let round = 0; ; round++) {
         const assembler = this.assembler(request, chat, started);
         const reader = contract.reader(round);
-        let finishReason: 'stop' | 'length' | null = null;
+        let finishReason: FinishReason | null = null;
         for await (const event of assembler.events(started.pieces)) {
           if (!out.open) return;
           if (event.type === 'error') {
@@ -136,7 +135,7 @@ export class ChatService {
         }
         const verdict = reader.end();
         if (!verdict.ok) {
-          if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+          if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length' && finishReason !== 'content_filter') {
             this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
             messages = correctiveMessages(messages, assembler.content, verdict.correction);
             started = await this.start(request, credential, chat, messages, signal);
@@ -189,7 +188,7 @@ export class ChatService {
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
       model,
-      meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed, systemFingerprint: model.systemFingerprint },
+      meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed },
       encoding: encodingFor(model.echoed),
       historyDisabled,
       startedAt: Date.now(),

@@ -46,6 +46,12 @@ export function upstreamFailure(step: UpstreamStep, status: number, headers: Inc
     }
     case status === 404:
       return new ApiError(404, 'invalid_request_error', 'not_found', `The upstream has no such resource (${step})${said}`, { upstream });
+    case status === 413 && step === 'conversation':
+      // The conversation (its history) is too long for the model: OpenAI's wording for that is a 400.
+      return new ApiError(400, 'invalid_request_error', 'context_length_exceeded', `The conversation is too long for the model; shorten the messages${said}`, {
+        upstream,
+        param: 'messages',
+      });
     case status === 413:
       return new ApiError(413, 'invalid_request_error', 'request_too_large', `The upstream refused the request as too large${said}`, { upstream });
     case status === 429: {
