@@ -53,6 +53,11 @@ export class CredentialService {
     }
   }
 
+  /** The pool account `accountId` again, for a later call on something it made; null when it is gone or unusable. */
+  async poolAccount(accountId: string): Promise<AccountUse | null> {
+    return useOfLease(await this.pool.leaseAccount(accountId), undefined);
+  }
+
   async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {
     if (use.poolAccountId) await this.pool.report(use.poolAccountId, outcome);
   }

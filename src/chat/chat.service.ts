@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import type { ApiCredential } from '../auth/api-credential';
-import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { AnswerAssembler, AnswerEvent } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
 import { answerContractFor } from './answer-contract.factory';
@@ -55,18 +55,19 @@ export class ChatService {
   constructor(
     private readonly config: AppConfig,
     private readonly conversations: ConversationService,
-    private readonly upstream: UpstreamClient,
     private readonly attachments: AttachmentService,
     private readonly counter: TokenCounter,
+    private readonly fileLinks: FileLinkService,
   ) {}
 
-  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
+  /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
+  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ChatCompletion> {
     const chat = this.prepare(request);
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
     for (let round = 0; ; round++) {
       const started = await this.start(request, credential, chat, messages, signal);
-      const assembler = this.assembler(request, chat, started);
+      const assembler = this.assembler(request, chat, started, origin);
       let finishReason: FinishReason = 'stop';
       let ids: { conversation_id: string; message_id: string } | undefined;
       for await (const event of assembler.events(started.pieces)) {
@@ -104,7 +105,7 @@ export class ChatService {
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
-  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
+  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal, origin: string): Promise<void> {
     const chat = this.prepare(request);
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
@@ -114,7 +115,7 @@ export class ChatService {
     try {
       await out.delta({ role: 'assistant', content: '' });
       for (let round = 0; ; round++) {
-        const assembler = this.assembler(request, chat, started);
+        const assembler = this.assembler(request, chat, started, origin);
         const reader = contract.reader(round);
         let finishReason: FinishReason | null = null;
         for await (const event of assembler.events(started.pieces)) {
@@ -219,32 +220,23 @@ export class ChatService {
     );
   }
 
-  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation): AnswerAssembler {
+  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation, origin: string): AnswerAssembler {
     return new AnswerAssembler(
       {
         reasoningOutput: this.config.reasoningOutput,
         maxTokens: request.max_completion_tokens ?? request.max_tokens,
         encoding: chat.encoding,
-        resolveImage: (fileId) => this.downloadUrl(started, `/backend-api/files/${encodeURIComponent(fileId)}/download`),
+        // Durable links: the upstream's signed URLs expire within minutes.
+        resolveImage: (fileId) => this.fileLinks.linkFor(started, generatedFilePath(fileId), origin),
         resolveSandboxFile: (path, messageId, conversationId) =>
-          this.downloadUrl(
+          this.fileLinks.linkFor(
             started,
             `/backend-api/conversation/${encodeURIComponent(conversationId)}/interpreter/download?message_id=${encodeURIComponent(messageId)}&sandbox_path=${encodeURIComponent(path)}`,
+            origin,
           ),
       },
       this.counter,
     );
-  }
-
-  private async downloadUrl(started: { identity: UpstreamIdentity; baseUrl: string }, path: string): Promise<string | null> {
-    try {
-      const response = await this.upstream.request({ url: `${started.baseUrl}${path}`, identity: started.identity, step: 'download' });
-      const url = (JSON.parse(response.body.toString('utf8')) as { download_url?: unknown }).download_url;
-      return response.status === 200 && typeof url === 'string' ? url : null;
-    } catch (error) {
-      this.logger.warn(`could not resolve a download URL: ${(error as Error).message}`);
-      return null;
-    }
   }
 
   private usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Usage {

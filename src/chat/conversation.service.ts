@@ -28,6 +28,8 @@ export interface ConversationRequest {
 /** A conversation whose answer has started: the pieces still to come, read lazily from the upstream. */
 export interface StartedConversation {
   pieces: AsyncGenerator<TranslatedPiece>;
+  /** The account that answered, for links to the files it made. */
+  account: AccountUse;
   identity: UpstreamIdentity;
   baseUrl: string;
 }
@@ -142,7 +144,7 @@ export class ConversationService {
       }
       if (next.value.answerStarted || next.value.piece.type === 'finish') break;
     }
-    return { pieces: concatPieces(head, pieces), identity, baseUrl };
+    return { pieces: concatPieces(head, pieces), account: use, identity, baseUrl };
   }
 
   private conversationBody(request: ConversationRequest, messages: UpstreamMessage[]): Record<string, unknown> {

@@ -98,6 +98,21 @@ export class TokenPoolService {
     return lease;
   }
 
+  /**
+   * One given account's AccessToken, for a follow-up on something it made (opening a file it generated).
+   * A rate limit does not stop it (the limit is on conversations); null once the account is disabled, removed
+   * or unusable.
+   */
+  async leaseAccount(id: string): Promise<AccountLease | null> {
+    const account = await this.store.getAccount(id);
+    if (!account || account.state === 'disabled') return null;
+    const now = this.clock.now();
+    if (account.state === 'rate_limited' && account.accessToken && !accessTokenDead(account, now) && !needsRefresh(account, now)) {
+      return { accountId: account.id, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+    }
+    return this.prepare(account);
+  }
+
   /** What the upstream said about a leased account. */
   async report(accountId: string, outcome: AccountOutcome): Promise<void> {
     const now = this.clock.now();

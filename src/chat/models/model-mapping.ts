@@ -34,6 +34,11 @@ export function resolveModel(requested: string): ResolvedModel {
   };
 }
 
+/** Whether the name selects a GPT (`g-…`, `gizmo-g-…`, `gpt-4-gizmo-g-…`). */
+export function isGizmoName(name: string): boolean {
+  return GIZMO_PATTERN.test(name.trim());
+}
+
 /** Client-facing names that map to an upstream slug, for `/v1/models`. */
 export function listedModelNames(): readonly string[] {
   return table.listed;
