@@ -7,7 +7,9 @@ import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter'
 import { createValidationPipe } from './common/pipes/validation';
 import { CommonModule } from './common/common.module';
 import { AppConfigModule } from './config/app-config.module';
+import { FilesModule } from './files/files.module';
 import { GatewayModule } from './gateway/gateway.module';
+import { ImagesModule } from './images/images.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
@@ -18,7 +20,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, SchedulerModule, AdminModule, GatewayModule],
+      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ImagesModule, FilesModule, SchedulerModule, AdminModule, GatewayModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -15,5 +15,6 @@ import { TokenCounter } from './token-counter';
   imports: [AuthModule, PowModule, SharedStateModule, FilesModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
+  exports: [ConversationService],
 })
 export class ChatModule {}
