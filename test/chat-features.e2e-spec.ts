@@ -89,7 +89,7 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('```python\nprint(6 * 7)\n```');
     expect(content).toContain('```Output\n42\n```');
-    expect(content).toMatch(/!\[File 1\]\(http:\/\/127\.0\.0\.1:\d+\/download\/[^)]+\)/);
+    expect(content).toMatch(/!\[File 1\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
   it('shows browsing with its caption and citations', async () => {
@@ -107,7 +107,7 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a fox' }] });
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('a red fox in snow');
-    expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/download\/file-fox1[^)]*\)/);
+    expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
   it('labels the image prompt block with its tool', async () => {
