@@ -7,10 +7,12 @@ import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter'
 import { createValidationPipe } from './common/pipes/validation';
 import { CommonModule } from './common/common.module';
 import { AppConfigModule } from './config/app-config.module';
+import { FilesModule } from './files/files.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ResponsesModule } from './responses/responses.module';
+import { ImagesModule } from './images/images.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TokenPoolModule } from './token-pool/token-pool.module';
 import { UpstreamModule } from './upstream/upstream.module';
@@ -21,7 +23,7 @@ export class AppModule {
   static forRoot(env?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
+      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, ImagesModule, FilesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

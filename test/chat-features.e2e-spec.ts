@@ -55,7 +55,7 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(completion.body.choices[0].message.content).toBe('The answer is 42.');
     expect(completion.body.choices[0].message.reasoning_content).toContain('Consider the question.');
     expect(completion.body.choices[0].message.reasoning_content).toContain('Thought for 3 seconds');
-    expect(completion.body.model).toBe('o1-2024-12-18');
+    expect(completion.body.model).toBe('o1');
 
     stack.fake.enqueue(scenario);
     const streamed = await post({ model: 'o1', stream: true, messages: [{ role: 'user', content: 'meaning of life?' }] });
@@ -89,7 +89,7 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('```python\nprint(6 * 7)\n```');
     expect(content).toContain('```Output\n42\n```');
-    expect(content).toMatch(/!\[File 1\]\(http:\/\/127\.0\.0\.1:\d+\/download\/[^)]+\)/);
+    expect(content).toMatch(/!\[File 1\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
   it('shows browsing with its caption and citations', async () => {
@@ -107,7 +107,7 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a fox' }] });
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('a red fox in snow');
-    expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/download\/file-fox1[^)]*\)/);
+    expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
   it('labels the image prompt block with its tool', async () => {
@@ -125,11 +125,22 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(lowDetail.body.usage.prompt_tokens - plain.body.usage.prompt_tokens).toBe(85);
   });
 
-  it('answers moderation with the refusal text', async () => {
+  it('answers moderation with the refusal text and finish_reason content_filter, whole and streamed', async () => {
     stack.fake.enqueue({ kind: 'moderation' });
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'bad' }] });
     expect(completion.body.choices[0].message.content).toMatch(/^I'm sorry, I cannot provide or engage in any content/);
-    expect(completion.body.choices[0].finish_reason).toBe('stop');
+    expect(completion.body.choices[0].finish_reason).toBe('content_filter');
+
+    stack.fake.enqueue({ kind: 'moderation' });
+    const stream = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'bad' }] });
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toMatch(/^I'm sorry, I cannot provide/);
+    expect(finish).toBe('content_filter');
   });
 
   it('uploads a data: URL image and attaches it to the upstream message', async () => {
@@ -233,7 +244,7 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
       expect(models.data.length).toBeGreaterThan(0);
       const bare = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${token}`);
       expect(bare.status).toBe(404);
-      expect(bare.body.error.code).toBe('not_found');
+      expect(bare.body.error.code).toBe('unknown_url');
       const wrong = await request(stack.url).get('/other-path/v1/models').set('authorization', `Bearer ${token}`);
       expect(wrong.status).toBe(404);
       // Guessing the prefix: after 20 wrong ones the address is refused even with the right one.

@@ -250,7 +250,7 @@ describe('chat API under failure, load and bad input', () => {
     it('answers unknown /v1 paths with a 404 in the error shape', async () => {
       const response = await request(stack.url).get('/v1/engines').set('authorization', `Bearer ${token}`);
       expect(response.status).toBe(404);
-      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'not_found' });
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'unknown_url', message: 'Unknown request URL: GET /v1/engines.' });
     });
   });
 

@@ -5,23 +5,27 @@ import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
 import { isHeaderSafe } from '../common/util/header-value';
-import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
+import { ACCEPTED_KEY_SHAPES, ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
+import { TokenPoolService } from '../token-pool/token-pool.service';
 
-/** Resolves the request's API key into an ApiCredential; a missing key is 401. */
+/** Resolves the request's API key into an ApiCredential; a missing key, or one of no known shape, is 401. */
 @Injectable()
 export class ApiCredentialGuard implements CanActivate {
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly pool: TokenPoolService,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RequestWithCredential>();
     const key = readApiKey(request);
     if (!key) throw ApiError.invalidApiKey('Missing API key: send `Authorization: Bearer <token>`.');
     const credential = classifyApiKey(key, {
       isPoolKey: (candidate) => secretInList(candidate, this.config.authorization),
-      autoSeed: this.config.autoSeed,
     });
     // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
     if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
+    if (credential.kind === 'seed' && !(await this.pool.hasSeed(credential.seed))) throw ApiError.invalidApiKey(ACCEPTED_KEY_SHAPES);
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
       throw ApiError.invalidRequest("Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.", 'invalid_value', 'ChatGPT-Account-ID');

@@ -6,9 +6,12 @@ export type ApiCredential =
   | { kind: 'pool' }
   | { kind: 'seed'; seed: string }
   | { kind: 'access_token'; token: string; chatgptAccountId?: string }
-  | { kind: 'refresh_token'; token: string; chatgptAccountId?: string }
-  /** A string of no known shape: sent upstream as it is, as the reference does; the upstream decides. */
-  | { kind: 'opaque'; token: string; chatgptAccountId?: string };
+  | { kind: 'refresh_token'; token: string; chatgptAccountId?: string };
+
+/** Told to a client whose key has none of the accepted shapes; never repeats the key. */
+export const ACCEPTED_KEY_SHAPES =
+  'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), ' +
+  'either optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.';
 
 export interface RequestWithCredential extends Request {
   apiCredential?: ApiCredential;
@@ -32,13 +35,14 @@ export function teamAccountHeader(request: Request): string | undefined {
 }
 
 /**
- * Classifies a key: a pool key (`AUTHORIZATION`), a SeedToken (when `AUTO_SEED=false`), an account's own
- * AccessToken or RefreshToken (optionally with a Team account id), or an opaque string.
+ * Classifies a key by its shape: a pool key (`AUTHORIZATION`), an account's own AccessToken or RefreshToken
+ * (optionally with a Team account id), or else a SeedToken candidate. Whatever `AUTO_SEED` says, only a seed
+ * the admin created counts (the guard checks the store), so a mistyped key is refused locally instead of
+ * being sent upstream; `AUTO_SEED` only governs the browser side, where a new seed may be minted.
  */
-export function classifyApiKey(key: string, options: { isPoolKey: (key: string) => boolean; autoSeed: boolean }): ApiCredential {
+export function classifyApiKey(key: string, options: { isPoolKey: (key: string) => boolean }): ApiCredential {
   if (options.isPoolKey(key)) return { kind: 'pool' };
   const parsed = parseCredential(key);
   if (parsed) return { kind: parsed.kind, token: parsed.token, chatgptAccountId: parsed.chatgptAccountId };
-  if (!options.autoSeed) return { kind: 'seed', seed: key };
-  return { kind: 'opaque', token: key };
+  return { kind: 'seed', seed: key };
 }

@@ -7,6 +7,7 @@ import { CredentialService } from './credential.service';
 @Module({
   imports: [TokenPoolModule],
   providers: [CredentialService, ApiCredentialGuard, AuthKeyGuard],
-  exports: [CredentialService, ApiCredentialGuard, AuthKeyGuard],
+  // Re-exported: the credential guard, instantiated in each module that uses it, asks the pool about seeds.
+  exports: [CredentialService, ApiCredentialGuard, AuthKeyGuard, TokenPoolModule],
 })
 export class AuthModule {}

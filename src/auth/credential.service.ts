@@ -37,7 +37,8 @@ export class CredentialService {
       case 'pool':
         return useOfLease(await this.pool.lease({ exclude: tried }), teamOverride);
       case 'seed': {
-        const lease = await this.pool.leaseForSeed(credential.seed, { exclude: tried });
+        // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
+        const lease = await this.pool.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
         if (lease === 'invalid_seed') throw ApiError.invalidApiKey('Invalid seed token.');
         return useOfLease(lease, teamOverride);
       }
@@ -48,9 +49,13 @@ export class CredentialService {
           fingerprintKey: credential.token,
         };
       case 'access_token':
-      case 'opaque':
         return { accessToken: credential.token, chatgptAccountId: teamOverride ?? credential.chatgptAccountId, fingerprintKey: credential.token };
     }
+  }
+
+  /** The pool account `accountId` again, for a later call on something it made; null when it is gone or unusable. */
+  async poolAccount(accountId: string): Promise<AccountUse | null> {
+    return useOfLease(await this.pool.leaseAccount(accountId), undefined);
   }
 
   async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {

@@ -1,4 +1,5 @@
 import type { ReasoningOutputMode } from '../config/app-config';
+import type { FinishReason } from './translation/answer-writer';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
 import { EncodingName, TokenCounter } from './token-counter';
 
@@ -6,7 +7,7 @@ import { EncodingName, TokenCounter } from './token-counter';
 export type AnswerEvent =
   | { type: 'delta'; content?: string; reasoning?: string }
   | { type: 'ids'; conversationId: string; messageId: string }
-  | { type: 'finish'; reason: 'stop' | 'length' }
+  | { type: 'finish'; reason: FinishReason }
   | { type: 'error'; message: string; code: string };
 
 export interface AnswerOptions {

@@ -76,7 +76,7 @@ export class AttachmentService {
       for (const [partIndex, part] of message.content.entries()) {
         const path = `messages[${index}].content[${partIndex}]`;
         if (part.type === 'image_url' || part.type === 'file') files.set(part, await this.read(part, path, signal));
-        else if (part.type !== 'text') throw ApiError.of('unsupported_content', { type: part.type, path }, { param: `${path}.type` });
+        else if (part.type !== 'text' && !(part.type === 'refusal' && message.role === 'assistant')) throw ApiError.of('unsupported_content', { type: part.type, path }, { param: `${path}.type` });
       }
     }
     return files;

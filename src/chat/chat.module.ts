@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
+import { FilesModule } from '../files/files.module';
 import { PowModule } from '../pow/pow.module';
 import { AttachmentService } from './attachment.service';
 import { AttemptPolicy } from './attempts/attempt-policy';
@@ -13,9 +14,9 @@ import { ModelsService } from './models.service';
 import { TokenCounter } from './token-counter';
 
 @Module({
-  imports: [AuthModule, PowModule, SharedStateModule],
+  imports: [AuthModule, PowModule, SharedStateModule, FilesModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
-  exports: [ChatService],
+  exports: [ChatService, ConversationService],
 })
 export class ChatModule {}

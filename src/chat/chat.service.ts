@@ -5,6 +5,7 @@ import type { ApiError } from '../common/errors/api-error';
 import { clientErrorOf, toApiError, UpstreamError } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
+import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AnswerAssembler } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
@@ -15,6 +16,7 @@ import { ConversationService, StartedConversation } from './conversation.service
 import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
 import { AttachmentService, FileBytes } from './attachment.service';
 import { imageSize } from './image-size';
+import type { FinishReason } from './translation/answer-writer';
 import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
 import { encodingFor, EncodingName, imageTokens, TokenCounter } from './token-counter';
@@ -38,7 +40,7 @@ export interface FinishedAnswer {
   /** The last round's whole answer text, which a non-stream response shows. */
   content: string;
   toolCalls: EmittedToolCall[];
-  finishReason: 'stop' | 'length' | 'tool_calls';
+  finishReason: FinishReason | 'tool_calls';
   /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
   reasoning: string;
   usage: Usage;
@@ -64,9 +66,8 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: 'stop' | 'length' | 'tool_calls' }[];
+  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: FinishReason | 'tool_calls' }[];
   usage: Usage;
-  system_fingerprint?: string;
   conversation_id?: string;
   message_id?: string;
 }
@@ -87,15 +88,16 @@ export class ChatService {
   constructor(
     private readonly config: AppConfig,
     private readonly conversations: ConversationService,
-    private readonly upstream: UpstreamClient,
     private readonly attachments: AttachmentService,
     private readonly counter: TokenCounter,
     private readonly openStreams: OpenStreams,
+    private readonly fileLinks: FileLinkService,
   ) {}
 
-  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<ChatCompletion> {
+  /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
+  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ChatCompletion> {
     const chat = this.prepare(request);
-    for await (const event of this.run(request, chat, credential, signal)) {
+    for await (const event of this.run(request, chat, credential, signal, origin)) {
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type !== 'finished') continue;
       const { answer } = event;
@@ -111,7 +113,6 @@ export class ChatService {
         model: chat.meta.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: answer.finishReason }],
         usage: answer.usage,
-        ...(chat.meta.systemFingerprint ? { system_fingerprint: chat.meta.systemFingerprint } : {}),
         ...(chat.historyDisabled ? {} : ids),
       };
     }
@@ -119,9 +120,9 @@ export class ChatService {
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
-  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
+  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal, origin: string): Promise<void> {
     const chat = this.prepare(request);
-    const events = this.run(request, chat, credential, signal);
+    const events = this.run(request, chat, credential, signal, origin);
     await events.next();
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
     try {
@@ -166,7 +167,8 @@ export class ChatService {
    * conversation, plus a corrective round when the answer breaks the contract. Protocol text is never shown.
    * The seam the client-facing APIs share; each renders these events in its own wire format.
    */
-  async *run(request: ChatCompletionRequestDto, chat: PreparedChat, credential: ApiCredential, signal: AbortSignal): AsyncGenerator<AnswerRunEvent> {
+  /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
+  async *run(request: ChatCompletionRequestDto, chat: PreparedChat, credential: ApiCredential, signal: AbortSignal, origin: string): AsyncGenerator<AnswerRunEvent> {
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
     let started = await this.start(request, credential, chat, messages, signal);
@@ -174,9 +176,9 @@ export class ChatService {
     let contentShown = false;
     let ids: FinishedAnswer['ids'];
     for (let round = 0; ; round++) {
-      const assembler = this.assembler(request, chat, started);
+      const assembler = this.assembler(request, chat, started, origin);
       const reader = contract.reader(round);
-      let finishReason: 'stop' | 'length' | null = null;
+      let finishReason: FinishReason | null = null;
       let roundText = '';
       for await (const event of assembler.events(started.pieces)) {
         if (event.type === 'error') {
@@ -197,7 +199,7 @@ export class ChatService {
       }
       const verdict = reader.end();
       if (!verdict.ok) {
-        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length') {
+        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length' && finishReason !== 'content_filter') {
           this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
           messages = correctiveMessages(messages, assembler.content, verdict.correction);
           started = await this.start(request, credential, chat, messages, signal);
@@ -236,7 +238,7 @@ export class ChatService {
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
       model,
-      meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed, systemFingerprint: model.systemFingerprint },
+      meta: { id: completionId(), created: Math.floor(Date.now() / 1000), model: model.echoed },
       encoding: encodingFor(model.echoed),
       historyDisabled,
       mode: request.stream ? 'stream' : 'json',
@@ -268,32 +270,23 @@ export class ChatService {
     );
   }
 
-  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation): AnswerAssembler {
+  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation, origin: string): AnswerAssembler {
     return new AnswerAssembler(
       {
         reasoningOutput: this.config.reasoningOutput,
         maxTokens: request.max_completion_tokens ?? request.max_tokens,
         encoding: chat.encoding,
-        resolveImage: (fileId) => this.downloadUrl(started, `/backend-api/files/${encodeURIComponent(fileId)}/download`),
+        // Durable links: the upstream's signed URLs expire within minutes.
+        resolveImage: (fileId) => this.fileLinks.linkFor(started, generatedFilePath(fileId), origin),
         resolveSandboxFile: (path, messageId, conversationId) =>
-          this.downloadUrl(
+          this.fileLinks.linkFor(
             started,
             `/backend-api/conversation/${encodeURIComponent(conversationId)}/interpreter/download?message_id=${encodeURIComponent(messageId)}&sandbox_path=${encodeURIComponent(path)}`,
+            origin,
           ),
       },
       this.counter,
     );
-  }
-
-  private async downloadUrl(started: { identity: UpstreamIdentity; baseUrl: string }, path: string): Promise<string | null> {
-    try {
-      const response = await this.upstream.request({ url: `${started.baseUrl}${path}`, identity: started.identity, step: 'download' });
-      const url = (JSON.parse(response.body.toString('utf8')) as { download_url?: unknown }).download_url;
-      return response.status === 200 && typeof url === 'string' ? url : null;
-    } catch (error) {
-      this.logger.warn(`could not resolve a download URL: ${(error as Error).message}`);
-      return null;
-    }
   }
 
   private async usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<Usage> {

@@ -1,12 +1,12 @@
 import type { Response } from 'express';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import type { OpenStreams } from '../common/lifecycle/open-streams.registry';
+import type { FinishReason } from './translation/answer-writer';
 
 export interface CompletionMeta {
   id: string;
   created: number;
   model: string;
-  systemFingerprint?: string;
 }
 
 export interface Usage {
@@ -43,7 +43,7 @@ export class CompletionStream {
     this.ids = { conversation_id: conversationId, message_id: messageId };
   }
 
-  delta(delta: Record<string, unknown>, finishReason: 'stop' | 'length' | 'tool_calls' | null = null): Promise<void> {
+  delta(delta: Record<string, unknown>, finishReason: FinishReason | 'tool_calls' | null = null): Promise<void> {
     return this.data({ ...this.envelope(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...this.ids });
   }
 
@@ -66,14 +66,8 @@ export class CompletionStream {
   }
 
   private envelope(): Record<string, unknown> {
-    const { id, created, model, systemFingerprint } = this.meta;
-    return {
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      ...(systemFingerprint ? { system_fingerprint: systemFingerprint } : {}),
-    };
+    const { id, created, model } = this.meta;
+    return { id, object: 'chat.completion.chunk', created, model };
   }
 
   private data(payload: unknown): Promise<void> {

@@ -27,6 +27,8 @@ export interface ConversationRequest {
 /** A conversation whose answer has started: the pieces still to come, read lazily from the upstream. */
 export interface StartedConversation {
   pieces: AsyncGenerator<TranslatedPiece>;
+  /** The account that answered, for links to the files it made. */
+  account: AccountUse;
   identity: UpstreamIdentity;
   baseUrl: string;
 }
@@ -70,7 +72,7 @@ export class ConversationService {
     const timer = setTimeout(() => stalled.abort(), firstByteMs);
     try {
       const pieces = await this.converse(request, messages, identity, baseUrl, clearance.headers, AbortSignal.any([signal, stalled.signal]));
-      return { pieces, identity, baseUrl };
+      return { pieces, account: use, identity, baseUrl };
     } catch (error) {
       if (stalled.signal.aborted && !signal.aborted) throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
       throw error;

@@ -56,6 +56,11 @@ async function convertMessage(message: ChatMessageDto, path: string, upload?: At
       const text = (part as { text?: unknown }).text;
       if (typeof text !== 'string') throw ApiError.of('invalid_value', { param: `${partPath}.text`, problem: 'must be a string' }, { param: `${partPath}.text` });
       parts.push(text);
+    } else if (part.type === 'refusal' && message.role === 'assistant') {
+      // An earlier refusal is part of the history the model should see, as the text it said.
+      const refusal = (part as { refusal?: unknown }).refusal;
+      if (typeof refusal !== 'string') throw ApiError.invalidRequest(`Invalid value for '${partPath}.refusal': must be a string.`, 'invalid_value', `${partPath}.refusal`);
+      parts.push(refusal);
     } else if (part.type === 'image_url' || part.type === 'file') {
       if (!upload) throw unsupportedPart(part.type, partPath);
       const file = await upload(part);

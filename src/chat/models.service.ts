@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { ApiError } from '../common/errors/api-error';
 import type { ApiCredential } from '../auth/api-credential';
-import { CredentialService } from '../auth/credential.service';
+import { AccountUse, CredentialService } from '../auth/credential.service';
 import { UpstreamClient } from '../upstream/upstream.client';
-import { listedModelNames, resolveModel } from './models/model-mapping';
+import { isGizmoName, listedModelNames, resolveModel } from './models/model-mapping';
 
 export interface ModelEntry {
   id: string;
@@ -17,22 +18,28 @@ export interface ModelList {
   data: ModelEntry[];
 }
 
-const CACHE_TTL_MS = 5 * 60_000;
-/** One entry per pool account; more than that many accounts share the least recently listed ones' room. */
-const MAX_CACHED_ACCOUNTS = 10_000;
+const ACCOUNT_CACHE_TTL_MS = 5 * 60_000;
+/** The pool's union is re-asked at most once a minute: it costs one upstream call per account not cached. */
+const POOL_CACHE_TTL_MS = 60_000;
+const CACHE_MAX_ACCOUNTS = 1_000;
+/** Bounds one pool listing: the union is built from at most this many accounts, a few at a time. */
+const POOL_MAX_ACCOUNTS = 50;
+const POOL_CONCURRENCY = 4;
 const MODELS_TIMEOUT_MS = 10_000;
 const HIDDEN_SLUGS = new Set(['auto', 'gpt-4o-canmore']);
 // A fixed date: OpenAI's `created` is when a model was published, not when it was listed.
 const CREATED = 1_715_367_049;
 
 /**
- * `/v1/models`: the account's upstream models merged with the mapping table's client names,
- * cached per account for a few minutes; the static table when the upstream cannot be asked.
+ * `/v1/models`: the account's upstream models merged with the mapping table's client names, cached per
+ * account for a few minutes; for a pool key the union over the pool's usable accounts, cached a minute;
+ * the static table when the upstream cannot be asked.
  */
 @Injectable()
 export class ModelsService {
   private readonly logger = new Logger(ModelsService.name);
-  private readonly cache = new LRUCache<string, Set<string>>({ max: MAX_CACHED_ACCOUNTS, ttl: CACHE_TTL_MS });
+  private readonly accountSlugCache = new LRUCache<string, Set<string>>({ max: CACHE_MAX_ACCOUNTS, ttl: ACCOUNT_CACHE_TTL_MS });
+  private readonly poolSlugCache = new LRUCache<'pool', Set<string>>({ max: 1, ttl: POOL_CACHE_TTL_MS });
 
   constructor(
     private readonly credentials: CredentialService,
@@ -40,16 +47,24 @@ export class ModelsService {
   ) {}
 
   async list(credential: ApiCredential): Promise<ModelList> {
-    const slugs = await this.accountSlugs(credential);
+    const slugs = credential.kind === 'pool' ? await this.poolSlugs() : await this.credentialSlugs(credential);
     const ids = new Set<string>();
     for (const name of listedModelNames()) {
       if (!slugs || slugs.has(resolveModel(name).slug)) ids.add(name);
     }
     for (const slug of slugs ?? []) if (!HIDDEN_SLUGS.has(slug)) ids.add(slug);
-    return { object: 'list', data: [...ids].map((id) => ({ id, object: 'model', created: CREATED, owned_by: ownerOf(id) })) };
+    return { object: 'list', data: [...ids].map(modelEntry) };
   }
 
-  private async accountSlugs(credential: ApiCredential): Promise<Set<string> | null> {
+  /** `/v1/models/{id}`: a listed model, or a GPT (`gizmo-g-…`), else 404 `model_not_found`. */
+  async retrieve(credential: ApiCredential, id: string): Promise<ModelEntry> {
+    if (isGizmoName(id)) return modelEntry(id);
+    const listed = (await this.list(credential)).data.find((model) => model.id === id);
+    if (!listed) throw ApiError.modelNotFound(id);
+    return listed;
+  }
+
+  private async credentialSlugs(credential: ApiCredential): Promise<Set<string> | null> {
     let use;
     try {
       use = await this.credentials.acquire(credential, new Set());
@@ -57,8 +72,41 @@ export class ModelsService {
       this.logger.warn(`listing models without an account: ${(error as Error).message}`);
       return null;
     }
-    if (!use) return null;
-    const cached = this.cache.get(use.fingerprintKey);
+    return use ? this.accountSlugs(use) : null;
+  }
+
+  /** The union of what the pool's usable accounts offer; null (the static table) when none answered. */
+  private async poolSlugs(): Promise<Set<string> | null> {
+    const cached = this.poolSlugCache.get('pool');
+    if (cached) return cached;
+    const uses: AccountUse[] = [];
+    const tried = new Set<string>();
+    try {
+      while (uses.length < POOL_MAX_ACCOUNTS) {
+        const use = await this.credentials.acquire({ kind: 'pool' }, tried);
+        if (!use?.poolAccountId) break;
+        tried.add(use.poolAccountId);
+        uses.push(use);
+      }
+    } catch (error) {
+      this.logger.warn(`could not walk the pool for its models: ${(error as Error).message}`);
+    }
+    const union = new Set<string>();
+    let answered = 0;
+    for (let at = 0; at < uses.length; at += POOL_CONCURRENCY) {
+      for (const slugs of await Promise.all(uses.slice(at, at + POOL_CONCURRENCY).map((use) => this.accountSlugs(use)))) {
+        if (!slugs) continue;
+        answered++;
+        for (const slug of slugs) union.add(slug);
+      }
+    }
+    if (answered === 0) return null;
+    this.poolSlugCache.set('pool', union);
+    return union;
+  }
+
+  private async accountSlugs(use: AccountUse): Promise<Set<string> | null> {
+    const cached = this.accountSlugCache.get(use.fingerprintKey);
     if (cached) return cached;
     try {
       const baseUrl = this.upstream.pickBaseUrl();
@@ -72,13 +120,17 @@ export class ModelsService {
       const body = JSON.parse(response.body.toString('utf8')) as { models?: { slug?: unknown }[] };
       const slugs = new Set((body.models ?? []).map((model) => model.slug).filter((slug): slug is string => typeof slug === 'string'));
       if (slugs.size === 0) throw new Error('no models');
-      this.cache.set(use.fingerprintKey, slugs);
+      this.accountSlugCache.set(use.fingerprintKey, slugs);
       return slugs;
     } catch (error) {
       this.logger.warn(`could not read the account's models, listing the static table: ${(error as Error).message}`);
       return null;
     }
   }
+}
+
+function modelEntry(id: string): ModelEntry {
+  return { id, object: 'model', created: CREATED, owned_by: ownerOf(id) };
 }
 
 function ownerOf(id: string): string {

@@ -12,9 +12,9 @@ const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PER_REPLY = 3;
 
-/** o200k_base for the gpt-4o family and o-series models, cl100k_base otherwise (openai-api.md §8). */
+/** o200k_base for the 4o, 4.1, 4.5, 5 and o-series names, cl100k_base otherwise (openai-api.md §8). */
 export function encodingFor(model: string): EncodingName {
-  return /gpt-4o|gpt-4\.5|chatgpt-4o|(^|[^a-z])o\d/.test(model) ? 'o200k_base' : 'cl100k_base';
+  return /gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|(^|[^a-z])o\d/.test(model) ? 'o200k_base' : 'cl100k_base';
 }
 
 /**

@@ -8,11 +8,15 @@ import { CreateResponseDto } from './dto/create-response.dto';
 import type { ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';
 import { LargeBody } from '../common/http/request-body';
+import { FileLinkService } from '../files/file-link.service';
 
 @Controller('v1/responses')
 @ApiAuthenticated()
 export class ResponsesController {
-  constructor(private readonly responses: ResponsesService) {}
+  constructor(
+    private readonly responses: ResponsesService,
+    private readonly fileLinks: FileLinkService,
+  ) {}
 
   @Post()
   @LargeBody()
@@ -25,8 +29,9 @@ export class ResponsesController {
     @Res() response: Response,
   ): Promise<void> {
     const signal = abortWhenClientLeaves(request, response);
-    if (body.stream) await this.responses.stream(body, credential, owner, response, signal);
-    else response.json(await this.responses.create(body, credential, owner, signal));
+    const origin = this.fileLinks.originFor(request);
+    if (body.stream) await this.responses.stream(body, credential, owner, response, signal, origin);
+    else response.json(await this.responses.create(body, credential, owner, signal, origin));
   }
 
   @Get(':id')

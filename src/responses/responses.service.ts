@@ -38,9 +38,10 @@ export class ResponsesService {
     private readonly openStreams: OpenStreams,
   ) {}
 
-  async create(request: CreateResponseDto, credential: ApiCredential, owner: string, signal: AbortSignal): Promise<ResponseObject> {
+  /** `origin` is where file links in the answer point. */
+  async create(request: CreateResponseDto, credential: ApiCredential, owner: string, signal: AbortSignal, origin: string): Promise<ResponseObject> {
     const run = this.prepare(request, owner);
-    for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal)) {
+    for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
       this.step(run, event);
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type === 'finished') break;
@@ -49,9 +50,9 @@ export class ResponsesService {
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream with `response.failed`. */
-  async stream(request: CreateResponseDto, credential: ApiCredential, owner: string, response: Response, signal: AbortSignal): Promise<void> {
+  async stream(request: CreateResponseDto, credential: ApiCredential, owner: string, response: Response, signal: AbortSignal, origin: string): Promise<void> {
     const run = this.prepare(request, owner);
-    const events = this.chat.run(run.chatRequest, run.chat, credential, signal);
+    const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
     const farewell = () => frame(this.step(run, { type: 'failed', message: SHUTDOWN_ERROR.message, code: SHUTDOWN_ERROR.code }));
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });

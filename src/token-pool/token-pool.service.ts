@@ -67,12 +67,13 @@ export class TokenPoolService {
    * The account a seed stands for. The binding is sticky while its account is active; once the account
    * leaves the active state (or is removed) the seed moves to another active account. An account this
    * request already tried is skipped for this request only, without moving the seed.
-   * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; null when no account is available.
+   * `'invalid_seed'` when the seed was never created and `AUTO_SEED=false` or `mustExist` (API keys) forbids
+   * minting it; null when no account is available.
    */
-  async leaseForSeed(seed: string, options: { exclude?: ReadonlySet<string> } = {}): Promise<AccountLease | 'invalid_seed' | null> {
+  async leaseForSeed(seed: string, options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {}): Promise<AccountLease | 'invalid_seed' | null> {
     const exclude = options.exclude ?? new Set<string>();
     const record = await this.store.getSeed(seed);
-    if (!record && !this.config.autoSeed) return 'invalid_seed';
+    if (!record && (options.mustExist || !this.config.autoSeed)) return 'invalid_seed';
     const boundId = record?.accountId ?? null;
     let keepBinding = false;
     if (boundId) {
@@ -95,6 +96,21 @@ export class TokenPoolService {
     });
     if (boundId !== accountId) this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
     return lease;
+  }
+
+  /**
+   * One given account's AccessToken, for a follow-up on something it made (opening a file it generated).
+   * A rate limit does not stop it (the limit is on conversations); null once the account is disabled, removed
+   * or unusable.
+   */
+  async leaseAccount(id: string): Promise<AccountLease | null> {
+    const account = await this.store.getAccount(id);
+    if (!account || account.state === 'disabled') return null;
+    const now = this.clock.now();
+    if (account.state === 'rate_limited' && account.accessToken && !accessTokenDead(account, now) && !needsRefresh(account, now)) {
+      return { accountId: account.id, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+    }
+    return this.prepare(account);
   }
 
   /** What the upstream said about a leased account. */
@@ -269,6 +285,11 @@ export class TokenPoolService {
     const now = this.clock.now();
     await this.store.updateSeed(value, (current) => (current ? undefined : { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now }));
     return value;
+  }
+
+  /** Whether this seed was created (by the admin, or minted earlier); the API accepts no other seed. */
+  async hasSeed(seed: string): Promise<boolean> {
+    return (await this.store.getSeed(seed)) !== null;
   }
 
   removeSeed(seed: string): Promise<boolean> {

@@ -325,6 +325,11 @@ export class FakeUpstream {
     return this.requests.filter((r) => r.method === 'POST' && /^\/backend-(api|anon)\/conversation$/.test(r.path));
   }
 
+  /** Every signed download URL handed out so far stops working, as the real ones do after a few minutes. */
+  expireDownloadUrls(): void {
+    for (const file of this.files.values()) file.sig = randomBytes(24).toString('base64url');
+  }
+
   /** Bytes a client uploaded through the blob URL, or undefined. */
   uploadedFile(fileId: string): { name: string; mime: string; bytes: Buffer; useCase: string } | undefined {
     const file = this.files.get(fileId);

@@ -19,10 +19,12 @@ describe('resolveModel', () => {
     expect(resolveModel(requested).slug).toBe(slug);
   });
 
-  it('echoes aliases and their system fingerprints', () => {
-    expect(resolveModel('gpt-4o-mini')).toMatchObject({ echoed: 'gpt-4o-mini-2024-07-18', systemFingerprint: 'fp_c9aa9c0491' });
-    expect(resolveModel('gpt-3.5-turbo').echoed).toBe('gpt-3.5-turbo-0125');
-    expect(resolveModel('my-model')).toMatchObject({ echoed: 'my-model', systemFingerprint: undefined });
+  it('echoes the requested name unchanged, with no invented system fingerprint', () => {
+    for (const name of ['gpt-4o-mini', 'gpt-3.5-turbo', 'gpt-4o', 'my-model']) {
+      const resolved = resolveModel(name);
+      expect(resolved.echoed).toBe(name);
+      expect(resolved).not.toHaveProperty('systemFingerprint');
+    }
   });
 
   it('recognises GPTs only in the gizmo forms', () => {

@@ -7,9 +7,8 @@ export interface ResolvedModel {
   slug: string;
   /** The GPT to talk to, for `gizmo-g-…`, `gpt-4-gizmo-g-…` and `g-…` names. */
   gizmoId?: string;
-  /** The model name echoed back in answers. */
+  /** The model name echoed back in answers: the requested one, unchanged (openai-api.md §4.3). */
   echoed: string;
-  systemFingerprint?: string;
   /** Only paid plans may use this slug. */
   paidOnly: boolean;
 }
@@ -18,8 +17,6 @@ export const DEFAULT_REQUESTED_MODEL = table.requestDefault;
 
 const SLUG_KEYS = Object.keys(table.slugs).sort((a, b) => b.length - a.length);
 const SLUGS: Record<string, string> = table.slugs;
-const ECHO_ALIASES: Record<string, string> = table.echoAliases;
-const FINGERPRINTS: Record<string, string> = table.systemFingerprints;
 const GIZMO_PATTERN = /^(?:g-|(?:gpt-4-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
 
 /** Maps a requested model name to the upstream slug and the name to echo (openai-api.md §4, "Ours"). */
@@ -28,15 +25,18 @@ export function resolveModel(requested: string): ResolvedModel {
   const gizmo = GIZMO_PATTERN.exec(name);
   const key = SLUG_KEYS.find((candidate) => name.includes(candidate));
   const slug = key ? SLUGS[key] : table.default;
-  const echoed = ECHO_ALIASES[name] ?? name;
   return {
     requested: name,
     slug,
     gizmoId: gizmo ? `g-${gizmo[1]}` : undefined,
-    echoed,
-    systemFingerprint: FINGERPRINTS[echoed],
+    echoed: name,
     paidOnly: table.paidOnly.includes(slug),
   };
+}
+
+/** Whether the name selects a GPT (`g-…`, `gizmo-g-…`, `gpt-4-gizmo-g-…`). */
+export function isGizmoName(name: string): boolean {
+  return GIZMO_PATTERN.test(name.trim());
 }
 
 /** Client-facing names that map to an upstream slug, for `/v1/models`. */

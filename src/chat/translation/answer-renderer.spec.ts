@@ -140,7 +140,7 @@ describe('AnswerRenderer', () => {
   it('replaces the rest of a moderated answer with the configured text, closing an open fence', () => {
     const renderer = new AnswerRenderer('Filtered.');
     const pieces = render(renderer, message(view('m2', { kind: { type: 'code', label: '' }, text: 'x' })), { type: 'moderated' }, message(view('m2', { text: 'more' })));
-    expect(pieces).toEqual([{ type: 'content', text: '\n```\nx\n```\n\nFiltered.' }, { type: 'finish', reason: 'stop' }]);
+    expect(pieces).toEqual([{ type: 'content', text: '\n```\nx\n```\n\nFiltered.' }, { type: 'finish', reason: 'content_filter' }]);
   });
 
   it('renders nothing after an error', () => {

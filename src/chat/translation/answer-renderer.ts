@@ -1,4 +1,4 @@
-import { AnswerWriter, TranslatedPiece } from './answer-writer';
+import { AnswerWriter, FinishReason, TranslatedPiece } from './answer-writer';
 import { MessageView, UpstreamUpdate } from './upstream-message';
 
 /** What the client sees when the upstream's content filter fires (openai-api.md §6). */
@@ -6,8 +6,6 @@ export const MODERATION_TEXT =
   "I'm sorry, I cannot provide or engage in any content related to pornography, violence, or any unethical material. " +
   'If you have any other questions or need assistance, please feel free to let me know. ' +
   "I'll do my best to provide support and assistance.";
-
-type FinishReason = 'stop' | 'length';
 
 interface ThoughtProgress {
   opened: boolean;
@@ -287,7 +285,7 @@ export class AnswerRenderer {
     this.output.closeFence();
     this.output.startParagraph();
     this.output.content(this.moderationText);
-    this.finish('stop');
+    this.finish('content_filter');
   }
 
   private finish(reason: FinishReason): void {

@@ -10,11 +10,14 @@ export type TranslatedPiece =
   | { type: 'image'; fileId: string }
   /** A `(sandbox:/mnt/data/…)` link in the final answer: `path` is the sandbox path, `/mnt/data/…`. */
   | { type: 'sandbox_file'; path: string; messageId: string }
-  | { type: 'finish'; reason: 'stop' | 'length' }
+  | { type: 'finish'; reason: FinishReason }
   /** An `{"error": …}` event: the answer is over, and nothing more is translated. */
   | { type: 'error'; message: string; code: string }
   /** The ids to continue the conversation with; sent again whenever a newer message appears. */
   | { type: 'conversation'; conversationId: string; messageId: string };
+
+/** Why an answer ended; `content_filter` when the upstream's moderation blocked it (openai-api.md §6.4). */
+export type FinishReason = 'stop' | 'length' | 'content_filter';
 
 export type MediaPiece = Extract<TranslatedPiece, { type: 'image' | 'sandbox_file' }>;
 

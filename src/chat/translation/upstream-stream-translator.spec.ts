@@ -470,7 +470,7 @@ data: [DONE]
   it('replaces a moderated answer’s end with the moderation text and stops', () => {
     const pieces = translateBoth(scenarios.moderation);
     expect(contentOf(pieces)).toBe(`Some text\n\n${MODERATION_TEXT}`);
-    expect(pieces[pieces.length - 1]).toEqual({ type: 'finish', reason: 'stop' });
+    expect(pieces[pieces.length - 1]).toEqual({ type: 'finish', reason: 'content_filter' });
   });
 
   it('uses the configured moderation text, and ignores a moderation event that blocked nothing', () => {
@@ -482,7 +482,7 @@ data: [DONE]
     expect(translator.answerStarted).toBe(false);
     expect(translator.feed(moderation())).toEqual([
       { type: 'content', text: 'Filtered.' },
-      { type: 'finish', reason: 'stop' },
+      { type: 'finish', reason: 'content_filter' },
     ]);
   });
 

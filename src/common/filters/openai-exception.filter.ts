@@ -14,7 +14,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   400: 'invalid_value',
   401: 'invalid_api_key',
   403: 'forbidden',
-  404: 'not_found',
+  404: 'unknown_url',
   405: 'method_not_allowed',
   413: 'request_too_large',
   429: 'rate_limit_exceeded',

@@ -56,7 +56,7 @@ export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGues
       }
     }
     if (API_PATH.test(request.url)) {
-      response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'not_found'));
+      response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'unknown_url'));
       return;
     }
     next();

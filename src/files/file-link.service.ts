@@ -1,0 +1,174 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Request } from 'express';
+import { AccountUse, CredentialService } from '../auth/credential.service';
+import { ApiError } from '../common/errors/api-error';
+import type { KeyValueStore } from '../common/shared-state/key-value.store';
+import { SharedState } from '../common/shared-state/shared-state';
+import { AppConfig } from '../config/app-config';
+import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { isUpstreamFileUrl } from './upstream-file-url';
+
+/** The upstream path that hands out a download URL for a generated file (an image). */
+export function generatedFilePath(fileId: string): string {
+  return `/backend-api/files/${encodeURIComponent(fileId)}/download`;
+}
+
+/** Where a file was made: the account that made it and the upstream it talked to. */
+export interface FileSource {
+  account: AccountUse;
+  identity: UpstreamIdentity;
+  baseUrl: string;
+}
+
+/** What a link stands for. Never sent to the client: only the link's random id is. */
+interface LinkRecord {
+  /** The upstream API path that answers `{download_url}` for the file. */
+  path: string;
+  /** A pool account: its current AccessToken is looked up when the link is opened. */
+  poolAccountId?: string;
+  /** A client's own token (no pool account to look it up by). Secret. */
+  accessToken?: string;
+  chatgptAccountId?: string;
+}
+
+export interface OpenedFile {
+  body: Readable;
+  headers: IncomingHttpHeaders;
+}
+
+export interface FileBytes {
+  bytes: Buffer;
+  contentType: string;
+}
+
+/** Links outlive the upstream's signed URLs (minutes) by far; past a week the upstream may have dropped the file anyway. */
+const LINK_TTL_MS = 7 * 24 * 3600_000;
+const LINK_ID_BYTES = 24;
+const LINK_ID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+const DOWNLOAD_TIMEOUT_MS = 30_000;
+const MAX_INLINE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Durable links to files the upstream generated (images, sandbox files). The upstream's download URLs are
+ * signed and expire within minutes, so answers carry `/files/{id}` instead: `id` is random and maps, in the
+ * shared state (bounded, with a TTL), to the upstream file and the account that may read it. Opening the link
+ * asks the upstream for a fresh download URL as that account and streams the bytes; the link itself reveals
+ * no token.
+ */
+@Injectable()
+export class FileLinkService {
+  private readonly logger = new Logger(FileLinkService.name);
+  private readonly links: KeyValueStore;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly upstream: UpstreamClient,
+    private readonly credentials: CredentialService,
+    shared: SharedState,
+  ) {
+    this.links = shared.keyValues('file-link');
+  }
+
+  /** Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called. */
+  originFor(request: Request): string {
+    if (this.config.fileHost) return `${request.protocol}://${this.config.fileHost}`;
+    if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
+    return `${request.protocol}://${request.get('host')}`;
+  }
+
+  /**
+   * A durable link to the file behind `path` (an upstream path answering `{download_url}`), or null when the
+   * upstream cannot hand it out right now (the file does not exist, or the account may not read it).
+   */
+  async linkFor(source: FileSource, path: string, origin: string): Promise<string | null> {
+    if ((await this.downloadUrl(source.identity, source.baseUrl, path)) === null) return null;
+    const id = randomBytes(LINK_ID_BYTES).toString('base64url');
+    const { account } = source;
+    const record: LinkRecord = account.poolAccountId
+      ? { path, poolAccountId: account.poolAccountId }
+      : { path, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+    await this.links.set(id, JSON.stringify(record), Date.now(), LINK_TTL_MS);
+    return `${origin}/files/${id}`;
+  }
+
+  /** The file's bytes, read now (for `b64_json`); null when the upstream cannot hand it out. */
+  async bytes(source: FileSource, path: string, signal?: AbortSignal): Promise<FileBytes | null> {
+    const url = await this.downloadUrl(source.identity, source.baseUrl, path);
+    if (!url) return null;
+    const file = await this.fetch(url, source.identity, signal);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of file.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_INLINE_BYTES) {
+        file.body.destroy();
+        throw ApiError.of('file_too_large', {});
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { bytes: Buffer.concat(chunks), contentType: String(file.headers['content-type'] ?? 'application/octet-stream') };
+  }
+
+  /** Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. */
+  async open(id: string, signal?: AbortSignal): Promise<OpenedFile> {
+    const record = LINK_ID_PATTERN.test(id) ? await this.links.get(id, Date.now()) : null;
+    if (!record) throw ApiError.notFound('No such file: the link is unknown or has expired.', 'file_not_found');
+    const link = JSON.parse(record) as LinkRecord;
+    const account = await this.accountOf(link);
+    if (!account) throw ApiError.of('file_unavailable', {});
+    const identity: UpstreamIdentity = {
+      accessToken: account.accessToken,
+      chatgptAccountId: account.chatgptAccountId,
+      fingerprint: this.upstream.fingerprint(account.fingerprintKey),
+    };
+    const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
+    if (!url) throw ApiError.notFound('The upstream no longer has this file.', 'file_not_found');
+    return this.fetch(url, identity, signal);
+  }
+
+  private async accountOf(link: LinkRecord): Promise<AccountUse | null> {
+    if (link.poolAccountId) return this.credentials.poolAccount(link.poolAccountId);
+    if (!link.accessToken) return null;
+    // The fingerprint only has to be stable per token; a hash keeps the token itself out of it.
+    const fingerprintKey = `file-link:${createHash('sha256').update(link.accessToken).digest('base64url')}`;
+    return { accessToken: link.accessToken, chatgptAccountId: link.chatgptAccountId, fingerprintKey };
+  }
+
+  /** The upstream's signed URL for the file, or null; only URLs on the upstream's own file hosts count. */
+  private async downloadUrl(identity: UpstreamIdentity, baseUrl: string, path: string): Promise<string | null> {
+    try {
+      const response = await this.upstream.request({ url: `${baseUrl}${path}`, identity, step: 'download' });
+      if (response.status !== 200) return null;
+      const url = (JSON.parse(response.body.toString('utf8')) as { download_url?: unknown }).download_url;
+      if (typeof url !== 'string') return null;
+      if (!isUpstreamFileUrl(url, [...this.config.chatgptBaseUrl, this.config.filesBaseUrl])) {
+        this.logger.warn(`refused a download URL outside the upstream's file hosts: ${new URL(url, baseUrl).host}`);
+        return null;
+      }
+      return url;
+    } catch (error) {
+      this.logger.warn(`could not resolve a download URL: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  private async fetch(url: string, identity: UpstreamIdentity, signal?: AbortSignal): Promise<OpenedFile> {
+    // A signed URL carries its own authorisation: no account headers go to the storage host.
+    const response = await this.upstream.stream({
+      url,
+      headers: { accept: '*/*', 'accept-encoding': 'identity' },
+      proxyUrl: identity.fingerprint.proxyUrl ?? null,
+      timeoutMs: DOWNLOAD_TIMEOUT_MS,
+      signal,
+      step: 'download',
+    });
+    if (response.status !== 200) {
+      response.body.destroy();
+      throw ApiError.of('file_storage_status', { status: response.status }, { upstream: { step: 'download', status: response.status } });
+    }
+    return { body: response.body, headers: response.headers };
+  }
+}

@@ -1,0 +1,12 @@
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+
+export const IMAGE_RESPONSE_FORMATS = ['url', 'b64_json'] as const;
+
+/** The fields of OpenAI's `POST /v1/images/generations` that we read; others (quality, style, user…) are ignored. */
+export class ImageGenerationRequestDto {
+  @IsString() @IsNotEmpty() prompt!: string;
+  @IsOptional() @IsString() model?: string;
+  @IsOptional() @IsInt() @Min(1) @Max(1, { message: 'must be 1: one image per upstream conversation (n > 1 is not supported)' }) n?: number;
+  @IsOptional() @IsString() @Matches(/^(auto|\d{2,5}x\d{2,5})$/, { message: 'must be WIDTHxHEIGHT (e.g. 1024x1024) or auto' }) size?: string;
+  @IsOptional() @IsIn(IMAGE_RESPONSE_FORMATS, { message: `must be one of ${IMAGE_RESPONSE_FORMATS.join(', ')}` }) response_format?: (typeof IMAGE_RESPONSE_FORMATS)[number];
+}

@@ -1,0 +1,26 @@
+import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { ApiCredential } from '../auth/api-credential';
+import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
+import { FileLinkService } from '../files/file-link.service';
+import { ImageGenerationRequestDto } from './dto/image-generation.dto';
+import { ImagesService } from './images.service';
+
+@Controller('v1/images')
+@ApiAuthenticated()
+export class ImagesController {
+  constructor(
+    private readonly images: ImagesService,
+    private readonly fileLinks: FileLinkService,
+  ) {}
+
+  @Post('generations')
+  @HttpCode(200)
+  async generate(@Body() body: ImageGenerationRequestDto, @Credential() credential: ApiCredential, @Req() request: Request, @Res() response: Response): Promise<void> {
+    const controller = new AbortController();
+    response.once('close', () => {
+      if (!response.writableFinished) controller.abort();
+    });
+    response.json(await this.images.generate(body, credential, controller.signal, this.fileLinks.originFor(request)));
+  }
+}

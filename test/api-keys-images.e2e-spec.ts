@@ -1,0 +1,268 @@
+import { encode as encodeCl100k } from 'gpt-tokenizer/cjs/encoding/cl100k_base';
+import { encode as encodeO200k } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import { APIError } from 'openai';
+import request from 'supertest';
+import { sseData, Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+const POOL_KEY = 'pool-key-for-keys-and-images';
+const ADMIN_KEY = 'admin-key-for-keys-and-images';
+const FILE_LINK = /\/files\/([A-Za-z0-9_-]{32})/;
+
+/**
+ * Issue 13: keys that mean what they say (admin-created seeds, unknown shapes refused locally), models by id
+ * and the pool's union, the §13 differences, `/v1/images/generations`, and durable `/files/{id}` links.
+ */
+describe('API keys, models, images and file links', () => {
+  let stack: Stack;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTHORIZATION: POOL_KEY, ADMIN_KEY, RANDOM_TOKEN: 'false' } });
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+  });
+  afterAll(() => stack.close());
+  beforeEach(async () => {
+    stack.fake.reset();
+    await admin().delete('/admin/api/seeds').expect(200);
+    await admin().delete('/admin/api/tokens').expect(200);
+  });
+
+  function admin() {
+    const auth = (test: request.Test) => test.set('Authorization', `Bearer ${ADMIN_KEY}`);
+    return {
+      post: (path: string, body: object = {}) => auth(request(stack.url).post(path)).send(body),
+      delete: (path: string) => auth(request(stack.url).delete(path)),
+    };
+  }
+  const ask = (apiKey: string, model = 'gpt-4o') => stack.openai(apiKey).chat.completions.create({ model, messages: [{ role: 'user', content: 'Who answers?' }] });
+  const conversationBearers = () => stack.fake.conversationRequests().map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
+  const errorOf = (promise: Promise<unknown>) => promise.then(() => { throw new Error('expected a failure'); }, (error: unknown) => error as APIError);
+
+  describe('keys', () => {
+    const createSeed = async () => (await admin().post('/admin/api/seeds').expect(201)).body.seed as string;
+
+    it('uses an admin-created seed as a key, bound to its pool account, with AUTO_SEED true and false', async () => {
+      const [first, second] = [stack.fake.createAccessToken(), stack.fake.createAccessToken()];
+      await admin().post('/admin/api/tokens', { tokens: [first, second] }).expect(200);
+      const seed = await createSeed();
+
+      for (let i = 0; i < 3; i++) expect((await ask(seed)).choices[0].message.content).toBeTruthy();
+      const bearers = conversationBearers();
+      expect(new Set(bearers).size).toBe(1);
+      expect([first, second]).toContain(bearers[0]);
+      expect(bearers[0]).not.toBe(seed);
+
+      await stack.stopApp();
+      await stack.restartApp({ AUTHORIZATION: POOL_KEY, ADMIN_KEY, RANDOM_TOKEN: 'false', AUTO_SEED: 'false' });
+      try {
+        stack.fake.reset();
+        await ask(seed);
+        expect(conversationBearers()).toEqual([bearers[0]]);
+        // AUTO_SEED=false still lets an own AccessToken and the pool key through.
+        await ask(token);
+        await ask(POOL_KEY);
+        const refused = await errorOf(ask('sk-typo'));
+        expect(refused.status).toBe(401);
+        expect(refused.code).toBe('invalid_api_key');
+      } finally {
+        await stack.stopApp();
+        await stack.restartApp({ AUTHORIZATION: POOL_KEY, ADMIN_KEY, RANDOM_TOKEN: 'false' });
+      }
+    });
+
+    it.each(['sk-typo', 'not-a-token-at-all', 'eyJnotajwt', 'rt_short', 'x'.repeat(44)])('refuses the key %s locally with 401 naming the accepted shapes', async (key) => {
+      const chat = await errorOf(ask(key));
+      const models = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${key}`);
+      expect(chat.status).toBe(401);
+      expect(chat.code).toBe('invalid_api_key');
+      expect(chat.message).toContain('AccessToken');
+      expect(chat.message).toContain('RefreshToken');
+      expect(chat.message).toContain('AUTHORIZATION');
+      expect(chat.message).toContain('SeedToken created by the admin');
+      expect(chat.message).not.toContain(key);
+      expect(models.status).toBe(401);
+      expect(models.body.error.code).toBe('invalid_api_key');
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+
+    it('refuses a seed once the admin removed it, without minting it again', async () => {
+      await admin().post('/admin/api/tokens', { tokens: [stack.fake.createAccessToken()] }).expect(200);
+      const seed = await createSeed();
+      await ask(seed);
+      await admin().delete('/admin/api/seeds').expect(200);
+      stack.fake.reset();
+      expect((await errorOf(ask(seed))).status).toBe(401);
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+  });
+
+  describe('models', () => {
+    it('retrieves one model by id, GPTs included, and answers 404 model_not_found otherwise', async () => {
+      const openai = stack.openai(token);
+      expect(await openai.models.retrieve('gpt-4o')).toEqual({ id: 'gpt-4o', object: 'model', created: expect.any(Number), owned_by: 'openai' });
+      expect(await openai.models.retrieve('gizmo-g-abc123')).toMatchObject({ id: 'gizmo-g-abc123', object: 'model' });
+      const missing = await errorOf(openai.models.retrieve('no-such-model'));
+      expect(missing.status).toBe(404);
+      expect(missing.error).toEqual({ message: 'The model `no-such-model` does not exist or you do not have access to it.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+    });
+
+    it("lists the union of the pool's accounts for the pool key, cached briefly", async () => {
+      const [free, paid] = [stack.fake.createAccessToken({ plan: 'free' }), stack.fake.createAccessToken({ plan: 'plus' })];
+      await admin().post('/admin/api/tokens', { tokens: [free, paid] }).expect(200);
+      const modelCalls = () => stack.fake.requests.filter((r) => r.path === '/backend-api/models').map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
+
+      const ids = (await stack.openai(POOL_KEY).models.list()).data.map((model) => model.id);
+      expect(new Set(modelCalls())).toEqual(new Set([free, paid]));
+      // o1 is offered by the paid account only, gpt-4o-mini by both.
+      expect(ids).toEqual(expect.arrayContaining(['o1', 'gpt-4o', 'gpt-4o-mini']));
+      expect((await stack.openai(POOL_KEY).models.retrieve('o1')).id).toBe('o1');
+      expect(modelCalls()).toHaveLength(2);
+    });
+  });
+
+  describe('openai-api.md §13', () => {
+    it('echoes the requested model unchanged, with no system_fingerprint, whole and streamed', async () => {
+      const whole = await stack.openai(token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      expect(whole.model).toBe('gpt-4o-mini');
+      expect(whole).not.toHaveProperty('system_fingerprint');
+      const stream = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ model: 'gpt-3.5-turbo', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+      const chunks = sseData(stream.text).filter((data) => data !== '[DONE]').map((data) => JSON.parse(data) as Record<string, unknown>);
+      expect(chunks.length).toBeGreaterThan(1);
+      for (const chunk of chunks) {
+        expect(chunk.model).toBe('gpt-3.5-turbo');
+        expect(chunk).not.toHaveProperty('system_fingerprint');
+      }
+    });
+
+    it('answers an upstream 413 with 400 context_length_exceeded', async () => {
+      stack.fake.enqueue({ kind: 'status', status: 413 });
+      const error = await errorOf(ask(token));
+      expect(error.status).toBe(400);
+      expect(error.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+    });
+
+    it('answers unknown /v1 routes with unknown_url', async () => {
+      const response = await request(stack.url).post('/v1/completions').set('authorization', `Bearer ${token}`).send({ prompt: 'x' });
+      expect(response.status).toBe(404);
+      expect(response.body.error).toEqual({ message: 'Unknown request URL: POST /v1/completions.', type: 'invalid_request_error', param: null, code: 'unknown_url' });
+    });
+
+    it('sends refusal parts of assistant history as text', async () => {
+      const completion = await stack.openai(token).chat.completions.create({
+        model: 'gpt-4o',
+        messages: [
+          { role: 'user', content: 'Do the bad thing.' },
+          { role: 'assistant', content: [{ type: 'refusal', refusal: 'I cannot help with that.' }] },
+          { role: 'user', content: 'Then something else.' },
+        ],
+      });
+      expect(completion.choices[0].message.content).toBeTruthy();
+      const body = stack.fake.conversationRequests()[0].body as { messages: { author: { role: string }; content: { parts: string[] } }[] };
+      expect(body.messages[1]).toMatchObject({ author: { role: 'assistant' }, content: { parts: ['I cannot help with that.'] } });
+    });
+
+    it.each(['gpt-4.1', 'gpt-4.1-mini', 'gpt-5', 'o3', 'o4-mini'])('counts %s with o200k_base', async (model) => {
+      const content = 'Über die Brücke gehen zwölf Männer, 日本語のテキストも少し。';
+      expect(encodeO200k(content).length).not.toBe(encodeCl100k(content).length);
+      const completion = await stack.openai(token).chat.completions.create({ model, messages: [{ role: 'user', content }] });
+      expect(completion.usage!.prompt_tokens).toBe(3 + 3 + encodeO200k('user').length + encodeO200k(content).length);
+    });
+  });
+
+  describe('images', () => {
+    it('draws through the image tool and answers a durable url that still downloads after the signed URL expired', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A red fox in the snow, watercolour' });
+      const images = await stack.openai(token).images.generate({ model: 'dall-e-3', prompt: 'a fox', size: '1792x1024' });
+      expect(images.data).toHaveLength(1);
+      const [image] = images.data!;
+      expect(image.revised_prompt).toBe('A red fox in the snow, watercolour');
+      expect(image.url).toMatch(new RegExp(`^${stack.url}/files/[A-Za-z0-9_-]{32}$`));
+
+      const sent = stack.fake.conversationRequests()[0].body as { model: string; messages: { content: { parts: string[] } }[] };
+      expect(sent.model).toBe('gpt-4o');
+      expect(sent.messages[0].content.parts[0]).toContain('image generation tool');
+      expect(sent.messages[0].content.parts[0]).toContain('1792x1024');
+      expect(sent.messages[0].content.parts[0]).toContain('a fox');
+
+      stack.fake.expireDownloadUrls();
+      const file = await request(stack.url).get(new URL(image.url!).pathname).buffer(true).expect(200);
+      expect(file.headers['content-type']).toBe('image/png');
+      expect(Number(file.headers['content-length'])).toBe((file.body as Buffer).length);
+      expect((file.body as Buffer).subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(image.url).not.toContain(token.slice(0, 12));
+    });
+
+    it('answers b64_json with the image bytes', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'b64_json' });
+      const bytes = Buffer.from(images.data![0].b64_json!, 'base64');
+      expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(images.data![0].url).toBeUndefined();
+      expect(images.created).toEqual(expect.any(Number));
+    });
+
+    it('validates like chat: n must be 1, a key is required, response_format is url or b64_json', async () => {
+      const many = await errorOf(stack.openai(token).images.generate({ prompt: 'two cats', n: 2 }));
+      expect(many.status).toBe(400);
+      expect(many.error).toMatchObject({ param: 'n', type: 'invalid_request_error' });
+      const format = await request(stack.url).post('/v1/images/generations').set('authorization', `Bearer ${token}`).send({ prompt: 'x', response_format: 'png' });
+      expect(format.status).toBe(400);
+      expect(format.body.error.param).toBe('response_format');
+      const missing = await request(stack.url).post('/v1/images/generations').set('authorization', `Bearer ${token}`).send({});
+      expect(missing.body.error).toMatchObject({ code: 'missing_required_parameter', param: 'prompt' });
+      const noKey = await request(stack.url).post('/v1/images/generations').send({ prompt: 'x' });
+      expect(noKey.status).toBe(401);
+      const unknownKey = await errorOf(stack.openai('sk-typo').images.generate({ prompt: 'x' }));
+      expect(unknownKey.status).toBe(401);
+      expect(stack.fake.requests).toHaveLength(0);
+      const preflight = await request(stack.url).options('/v1/images/generations').set('origin', 'https://client.example');
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    });
+
+    it('refuses a moderated prompt with content_policy_violation', async () => {
+      stack.fake.enqueue({ kind: 'moderation' });
+      const refused = await errorOf(stack.openai(token).images.generate({ prompt: 'something bad' }));
+      expect(refused.status).toBe(400);
+      expect(refused.code).toBe('content_policy_violation');
+    });
+  });
+
+  describe('durable file links', () => {
+    it('links chat images through the account of a pool key, and the link outlives the signed URL', async () => {
+      const account = stack.fake.createAccessToken({ plan: 'plus' });
+      await admin().post('/admin/api/tokens', { tokens: [account] }).expect(200);
+      stack.fake.enqueue({ kind: 'image', prompt: 'A blue square' });
+      const completion = await ask(POOL_KEY);
+      const content = completion.choices[0].message.content!;
+      const link = FILE_LINK.exec(content);
+      expect(link).not.toBeNull();
+      expect(content).not.toContain(stack.fake.url);
+      expect(content).toContain(`${stack.url}/files/`);
+
+      stack.fake.expireDownloadUrls();
+      const file = await request(stack.url).get(`/files/${link![1]}`).buffer(true).expect(200);
+      expect(file.headers['content-type']).toBe('image/png');
+      const downloadCalls = stack.fake.requests.filter((r) => /^\/backend-api\/files\/[^/]+\/download$/.test(r.path));
+      expect(String(downloadCalls[downloadCalls.length - 1].headers.authorization)).toBe(`Bearer ${account}`);
+    });
+
+    it('links sandbox files, and answers 404 for unknown links', async () => {
+      stack.fake.enqueue({ kind: 'code', code: 'print("hello from the sandbox")', output: 'hello from the sandbox', text: 'Saved it.', sandboxFile: '/mnt/data/out.txt' });
+      const completion = await ask(token);
+      const content = completion.choices[0].message.content!;
+      const link = FILE_LINK.exec(content);
+      expect(link).not.toBeNull();
+      stack.fake.expireDownloadUrls();
+      const file = await request(stack.url).get(`/files/${link![1]}`).buffer(true).expect(200);
+      expect(Buffer.from(file.body as Buffer).toString('utf8')).toBe('hello from the sandbox');
+
+      const unknown = await request(stack.url).get(`/files/${'A'.repeat(32)}`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.error.code).toBe('file_not_found');
+    });
+  });
+});
