@@ -9,7 +9,7 @@ import { configureApp } from '../src/app.factory';
 import { AppModule } from '../src/app.module';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from '../src/scheduler/token-refresh.scheduler';
 import { accountIdFor } from '../src/token-pool/account-record';
-import { Clock } from '../src/token-pool/clock';
+import { Clock } from '../src/common/vocabulary/clock';
 import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
 import { FakeClock } from '../src/token-pool/testing/fake-clock';
 import { TokenPoolService } from '../src/token-pool/token-pool.service';

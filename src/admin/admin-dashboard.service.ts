@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { TokenPoolService } from '../token-pool/token-pool.service';
 import type { Flash } from './admin-session.store';
 

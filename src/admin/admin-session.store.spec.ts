@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { ADMIN_SESSION_TTL_MS, AdminSessionStore } from './admin-session.store';
 import { AdminSigningKey, SIGNING_KEY_FILE } from './admin-signing-key';
 

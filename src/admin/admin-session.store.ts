@@ -4,7 +4,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { secretsEqual } from '../common/util/secrets';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { AdminSigningKey } from './admin-signing-key';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';

@@ -1,10 +1,10 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Injectable, UseGuards, applyDecorators } from '@nestjs/common';
-import { TEAM_ACCOUNT_ID } from '../chat/dto/chat-completion.dto';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
 import { isHeaderSafe } from '../common/util/header-value';
+import { TEAM_ACCOUNT_ID } from '../common/vocabulary/team-account';
 import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
 
 /** Resolves the request's API key into an ApiCredential; a missing key is 401. */

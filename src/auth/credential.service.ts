@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
 import { TokenPoolService } from '../token-pool/token-pool.service';
-import type { AccountLease, AccountOutcome } from '../token-pool/pool.types';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+import type { AccountLease } from '../token-pool/pool.types';
 import type { ApiCredential } from './api-credential';
 
 /** The account one attempt runs as. */

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
 import { AppConfig } from '../config/app-config';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
 import { ACCOUNT_STORE, type AccountStore } from '../token-pool/stores/account-store';
 import { TokenPoolService } from '../token-pool/token-pool.service';

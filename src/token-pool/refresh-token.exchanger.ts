@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { ProxyAgents } from '../upstream/proxy-agents';
 import { ACCESS_TOKEN_RENEW_MARGIN_MS } from './account-record';
-import { Clock } from './clock';
+import { Clock } from '../common/vocabulary/clock';
 import { readAccessTokenClaims } from './token-kind';
 
 export interface ExchangedAccessToken {

@@ -2,7 +2,7 @@ import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SharedState } from '../common/shared-state/shared-state';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { AppConfig } from '../config/app-config';
-import { Clock, SystemClock } from './clock';
+import { Clock, SystemClock } from '../common/vocabulary/clock';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';

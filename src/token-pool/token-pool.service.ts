@@ -4,11 +4,11 @@ import { ApiError } from '../common/errors/api-error';
 import { maskSecret, secretInList } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { accessTokenDead, accessTokenFields, dropUndefined, effectiveState, needsRefresh, recordsFromLines } from './account-record';
-import { Clock } from './clock';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+import { Clock } from '../common/vocabulary/clock';
 import type {
   AccountCounts,
   AccountLease,
-  AccountOutcome,
   AccountRecord,
   AccountState,
   AccountView,

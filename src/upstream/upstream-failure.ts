@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError, UpstreamStep } from '../common/errors/api-error';
-import type { AccountOutcome } from '../token-pool/pool.types';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 
 const CLOUDFLARE_MARKER = 'cf_chl_opt';
 const MAX_DETAIL_LENGTH = 300;
