@@ -1,18 +1,10 @@
 import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import cookieParser from 'cookie-parser';
-import express from 'express';
-import { join } from 'node:path';
 import { AppModule } from './app.module';
-import { apiCors, apiJsonBodies, apiPrefixRouting, bodyParserErrors } from './common/http/api-routing';
-import { PrefixGuessThrottle } from './common/http/prefix-guess.throttle';
-import { securityHeaders } from './common/http/security-headers';
-import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
+import { configureApp } from './common/http/express-app';
+import { LOG_LEVELS, LogLevelName } from './config/app-config';
 import { AppLogger } from './logging/app-logger';
-
-/** The repository root, from `src/` under ts-node and Jest or `dist/` once built. */
-export const PROJECT_ROOT = join(__dirname, '..');
 
 /**
  * Builds the configured application without listening: `main.ts` listens on `PORT`, tests on port 0.
@@ -27,25 +19,6 @@ export async function createApp(env?: Record<string, string | undefined>): Promi
   });
   app.useLogger(app.get(AppLogger));
   return configureApp(app);
-}
-
-/** The Express side of the app: body limits, CORS and API_PREFIX routing, cookies, views, static files. */
-export function configureApp(app: NestExpressApplication): NestExpressApplication {
-  const config = app.get(AppConfig);
-  app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
-  app.use(securityHeaders());
-  app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
-  app.use(apiCors);
-  app.use(apiJsonBodies);
-  app.use(express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
-  app.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
-  app.use(bodyParserErrors);
-  app.use(cookieParser());
-  app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
-  app.setBaseViewsDir(join(PROJECT_ROOT, 'views'));
-  // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
-  return app;
 }
 
 /** The levels at and above LOG_LEVEL; read before the full configuration so boot messages obey it. */

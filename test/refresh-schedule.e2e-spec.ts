@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { configureApp } from '../src/app.factory';
+import { configureApp } from '../src/common/http/express-app';
 import { AppModule } from '../src/app.module';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from '../src/scheduler/token-refresh.scheduler';
 import { accountIdFor } from '../src/token-pool/account-record';

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { TokenPoolService } from '../token-pool/token-pool.service';
 import { MetricsAccess } from './metrics-access.guard';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** `GET /metrics`: Prometheus text for scrapers holding the admin secret (`METRICS_ENABLED=true`). */
 @Controller()
