@@ -1,7 +1,7 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolReadModel } from '../token-pool/pool-read-model';
 import { MetricsAccess } from './metrics-access.guard';
 import { MetricsService } from '../metrics/metrics.service';
 
@@ -10,7 +10,7 @@ import { MetricsService } from '../metrics/metrics.service';
 export class MetricsController {
   constructor(
     private readonly metrics: MetricsService,
-    private readonly pool: TokenPoolService,
+    private readonly pool: PoolReadModel,
     private readonly openStreams: OpenStreams,
   ) {}
 

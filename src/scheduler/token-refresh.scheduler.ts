@@ -1,11 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
-import { ACCOUNT_STORE, type AccountStore } from '../token-pool/stores/account-store';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolRefresher } from '../token-pool/pool-refresher';
 
 export const REFRESH_JOB_NAME = 'refresh-job';
 const LAST_RUN_KEY = 'refresh-job:last-run';
@@ -33,8 +32,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly pool: TokenPoolService,
-    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly refresher: PoolRefresher,
     private readonly clock: Clock,
     private readonly registry: SchedulerRegistry,
   ) {}
@@ -63,7 +61,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   /** Renews only the accounts whose AccessToken is missing or about to expire. Skipped while another run holds the lock. */
   async runStartupRefresh(): Promise<RefreshSummary | null> {
-    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.pool.refresh({ force: false }));
+    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.refresher.refresh({ force: false }));
     if (!locked.acquired) {
       this.logger.log('Start-up refresh skipped: another instance is refreshing');
       return null;
@@ -74,12 +72,12 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
   /** Renews every RefreshToken account, once per cron occurrence across all instances sharing the store. */
   async runScheduledRefresh(): Promise<RefreshSummary | null> {
     const slot = this.currentSlot();
-    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
+    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
       const last = await this.lastRun();
       if (last && last.slot >= slot) return null;
-      const summary = await this.pool.refresh({ force: true });
+      const summary = await this.refresher.refresh({ force: true });
       const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
-      await this.store.setMeta(LAST_RUN_KEY, JSON.stringify(run));
+      await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run));
       return summary;
     });
     const summary = locked.acquired ? locked.value : null;
@@ -89,7 +87,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   /** The last scheduled run recorded in the store, by any instance. */
   async lastRun(): Promise<RefreshJobRun | null> {
-    const raw = await this.store.getMeta(LAST_RUN_KEY);
+    const raw = await this.refresher.jobRecord(LAST_RUN_KEY);
     return raw ? (JSON.parse(raw) as RefreshJobRun) : null;
   }
 
