@@ -8,7 +8,8 @@ import type { AccountStore } from '../token-pool/stores/account-store';
 import { FileAccountStore } from '../token-pool/stores/file-account-store';
 import { redisHarness } from '../token-pool/testing/redis-harness';
 import { FakeClock } from '../token-pool/testing/fake-clock';
-import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type FakeAuthServer } from '../token-pool/testing/fixtures';
+import { testConfig } from '../config/test-config';
+import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type FakeAuthServer } from '../token-pool/testing/fixtures';
 import { poolServices, type PoolServices } from '../token-pool/testing/pool-services';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
 

@@ -2,6 +2,7 @@ import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SharedState } from '../common/shared-state/shared-state';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { AppConfig } from '../config/app-config';
+import { UpstreamModule } from '../upstream/upstream.module';
 import { Clock, SystemClock } from '../common/vocabulary/clock';
 import { AccountLeaser } from './account-leaser';
 import { PoolAdmin } from './pool-admin';
@@ -25,7 +26,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
 }
 
 @Module({
-  imports: [SharedStateModule],
+  imports: [SharedStateModule, UpstreamModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
     { provide: ACCOUNT_STORE, inject: [AppConfig, Clock, SharedState], useFactory: createAccountStore },

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../common/vocabulary/clock';
 import type { AppConfig } from '../../config/app-config';
+import { testConfig } from '../../config/test-config';
+import { testUpstreamClient } from '../../upstream/testing/test-upstream-client';
 import { AccountLeaser } from '../account-leaser';
 import { PoolAdmin } from '../pool-admin';
 import { PoolReadModel } from '../pool-read-model';
@@ -13,7 +15,7 @@ import { SeedRegistry } from '../seed-registry';
 import type { AccountStore } from '../stores/account-store';
 import { FileAccountStore } from '../stores/file-account-store';
 import { FakeClock } from './fake-clock';
-import { fakeAccessToken, startFakeAuthServer, testConfig, type AuthServerReply, type FakeAuthServer } from './fixtures';
+import { fakeAccessToken, startFakeAuthServer, type AuthServerReply, type FakeAuthServer } from './fixtures';
 
 /** The pool's services wired over one store, as `TokenPoolModule` wires them. */
 export interface PoolServices {
@@ -23,12 +25,13 @@ export interface PoolServices {
   seeds: SeedRegistry;
   readModel: PoolReadModel;
   admin: PoolAdmin;
-  /** Releases what the services hold open (the exchanger's connections). */
+  /** Releases what the services hold open (the upstream client's connections). */
   close(): void;
 }
 
 export function poolServices(store: AccountStore, config: AppConfig, clock: Clock): PoolServices {
-  const exchanger = new RefreshTokenExchanger(config, clock);
+  const upstream = testUpstreamClient(config);
+  const exchanger = new RefreshTokenExchanger(config, clock, upstream.client);
   const refresher = new PoolRefresher(store, exchanger, config, clock);
   const leaser = new AccountLeaser(store, refresher, config, clock);
   return {
@@ -38,7 +41,7 @@ export function poolServices(store: AccountStore, config: AppConfig, clock: Cloc
     seeds: new SeedRegistry(store, leaser, config, clock),
     readModel: new PoolReadModel(store, clock),
     admin: new PoolAdmin(store, exchanger, clock),
-    close: () => exchanger.onModuleDestroy(),
+    close: upstream.close,
   };
 }
 
