@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { maskSecret } from '../src/common/util/secrets';
 import type { AccountView } from '../src/token-pool/pool.types';
-import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { Stack, startStack } from './support/stack';
 
@@ -80,7 +80,7 @@ describe('Admin with ADMIN_KEY', () => {
     await stack.close();
   });
   afterEach(async () => {
-    await stack.app.get(TokenPoolService).clear();
+    await poolServicesOf(stack.app).admin.clear();
   });
 
   /** Remembers a body so that `afterAll` can check it for leaked credentials. */
@@ -319,7 +319,7 @@ describe('Admin with ADMIN_KEY', () => {
       await postForm(stack, admin, `/admin/tokens/${first.id}/remove`).expect(303);
       expect(await flashAfter(stack, admin)).toMatch(/^No account/);
 
-      await stack.app.get(TokenPoolService).report(second.id, { kind: 'forbidden', reason: 'banned' });
+      await poolServicesOf(stack.app).leaser.report(second.id, { kind: 'forbidden', reason: 'banned' });
       const disabledPage = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
       expect(disabledPage.text).toContain(`action="/admin/tokens/${second.id}/restore"`);
       expect(disabledPage.text).toContain('banned');

@@ -1,7 +1,7 @@
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { sseData, Stack, startStack } from './support/stack';
 
 describe('OpenAI-compatible chat API (official SDK against the fake upstream)', () => {
@@ -145,11 +145,11 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
   });
 
   it('rotates a pool key past a rate-limited account and records the cool-down', async () => {
-    const pool = stack.app.get(TokenPoolService);
-    await pool.clear();
+    const pool = poolServicesOf(stack.app);
+    await pool.admin.clear();
     const limited = stack.fake.createAccessToken({ email: 'limited@example.com' });
     const healthy = stack.fake.createAccessToken({ email: 'healthy@example.com' });
-    await pool.upload([limited, healthy]);
+    await pool.admin.upload([limited, healthy]);
     stack.fake.setTokenStatus(limited, 429, { clearsInSec: 120 });
 
     const client = stack.openai('pool-key-1');
@@ -163,16 +163,16 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     const refused = stack.fake.requests.filter((sent) => sent.headers.authorization === `Bearer ${limited}` && sent.method === 'POST');
     expect(refused.length).toBeGreaterThanOrEqual(1);
     expect(new Set(refused.map((sent) => sent.path)).size).toBe(1);
-    const states = (await pool.list()).map((account) => account.state).sort();
+    const states = (await pool.readModel.list()).map((account) => account.state).sort();
     expect(states).toEqual(['active', 'rate_limited']);
-    await pool.clear();
+    await pool.admin.clear();
   });
 
   it('answers 503 no_available_account when every pooled account is refused, not the last account\'s 401', async () => {
-    const pool = stack.app.get(TokenPoolService);
-    await pool.clear();
+    const pool = poolServicesOf(stack.app);
+    await pool.admin.clear();
     const revoked = stack.fake.createAccessToken({ email: 'revoked@example.com' });
-    await pool.upload([revoked]);
+    await pool.admin.upload([revoked]);
     stack.fake.revokeAccessToken(revoked);
     const error = await stack
       .openai('pool-key-1')
@@ -181,12 +181,12 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(error).toMatchObject({ status: 503, error: { type: 'server_error', code: 'no_available_account' } });
     expect((error as Error).message).toContain('1 tried');
     expect((error as Error).message).not.toContain(revoked);
-    expect((await pool.list())[0].state).toBe('disabled');
-    await pool.clear();
+    expect((await pool.readModel.list())[0].state).toBe('disabled');
+    await pool.admin.clear();
   });
 
   it('answers 503 no_available_account when the pool is empty', async () => {
-    await stack.app.get(TokenPoolService).clear();
+    await poolServicesOf(stack.app).admin.clear();
     await expect(stack.openai('pool-key-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
       status: 503,
       error: { type: 'server_error', code: 'no_available_account' },

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { AttachmentService } from '../src/chat/attachment.service';
 import { newAccountRecord } from '../src/token-pool/account-record';
 import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
-import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -135,8 +135,8 @@ describe('chat hardening (issue #8 attack pass)', () => {
     });
 
     it('disables a stored account whose token cannot be sent, and answers from the others', async () => {
-      const pool = pooled.app.get(TokenPoolService);
-      await pool.upload([pooled.fake.createAccessToken()]);
+      const pool = poolServicesOf(pooled.app);
+      await pool.admin.upload([pooled.fake.createAccessToken()]);
       // Stored before uploads were checked: the store takes it as it is.
       const bad = newAccountRecord({ kind: 'access_token', token: 'fk-bad中token' }, Date.now());
       await pooled.app.get<AccountStore>(ACCOUNT_STORE).addAccounts([bad]);
@@ -144,7 +144,7 @@ describe('chat hardening (issue #8 attack pass)', () => {
         const response = await request(pooled.url).post('/v1/chat/completions').set('authorization', `Bearer ${POOL_KEY}`).send(chat(`q${i}`));
         expect(response.status).toBe(200);
       }
-      const account = (await pool.list()).find((view) => view.id === bad.id);
+      const account = (await pool.readModel.list()).find((view) => view.id === bad.id);
       expect(account).toMatchObject({ state: 'disabled', failures: 1, stateReason: expect.stringContaining('header') });
     });
   });
@@ -171,15 +171,15 @@ describe('chat hardening (issue #8 attack pass)', () => {
     });
 
     it('tells the pool and answers from another account', async () => {
-      const pool = slow.app.get(TokenPoolService);
-      await pool.clear();
-      await pool.upload([slow.fake.createAccessToken(), slow.fake.createAccessToken()]);
+      const pool = poolServicesOf(slow.app);
+      await pool.admin.clear();
+      await pool.admin.upload([slow.fake.createAccessToken(), slow.fake.createAccessToken()]);
       slow.fake.enqueue({ kind: 'stall', afterChunks: 0, stallMs: 60_000 });
       slow.fake.enqueue({ kind: 'text', text: 'Answered by the other account.' });
       const response = await request(slow.url).post('/v1/chat/completions').set('authorization', `Bearer ${POOL_KEY}`).send(chat('hello?'));
       expect(response.status).toBe(200);
       expect(response.body.choices[0].message.content).toBe('Answered by the other account.');
-      expect((await pool.list()).map((account) => account.failures).sort()).toEqual([0, 1]);
+      expect((await pool.readModel.list()).map((account) => account.failures).sort()).toEqual([0, 1]);
     });
   });
 

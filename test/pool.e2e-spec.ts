@@ -1,6 +1,6 @@
 import { APIError } from 'openai';
 import { accountIdFor } from '../src/token-pool/account-record';
-import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { Stack, startStack } from './support/stack';
 
@@ -28,7 +28,7 @@ describe('token pool through the chat API', () => {
     stack = await startStack({ fakeUpstream: fake, env: { AUTHORIZATION: POOL_KEY, ...env } });
     return stack;
   };
-  const pool = () => stack!.app.get(TokenPoolService);
+  const pool = () => poolServicesOf(stack!.app);
   const chat = (apiKey = POOL_KEY) =>
     stack!.openai(apiKey).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Which account answers?' }] });
   /** The AccessTokens the upstream's conversation endpoint saw, in order. */
@@ -38,14 +38,14 @@ describe('token pool through the chat API', () => {
     fake.requests.filter((request) => request.path === '/backend-api/sentinel/chat-requirements').map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
   /** Every bearer the upstream saw on any route. */
   const allBearers = () => fake.requests.map((request) => String(request.headers.authorization ?? '').replace(/^Bearer /, ''));
-  const stateOf = async (token: string) => (await pool().list()).find((account) => account.id === accountIdFor(token))?.state;
+  const stateOf = async (token: string) => (await pool().readModel.list()).find((account) => account.id === accountIdFor(token))?.state;
   /** Names tokens in assertion output instead of printing JWTs. */
   const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
 
   it('RANDOM_TOKEN=false: hands out the accounts in strict round-robin order', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
     const [a, b, c] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
-    expect(await pool().upload([a, b, c])).toEqual({ added: 3, duplicates: 0, invalid: 0, invalidLines: [] });
+    expect(await pool().admin.upload([a, b, c])).toEqual({ added: 3, duplicates: 0, invalid: 0, invalidLines: [] });
     const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C' });
 
     for (let i = 0; i < 6; i++) await chat();
@@ -56,8 +56,8 @@ describe('token pool through the chat API', () => {
   it('RANDOM_TOKEN=true: uses every active account and never a disabled one', async () => {
     await boot({ RANDOM_TOKEN: 'true' });
     const [a, b, c, disabled] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
-    await pool().upload([a, b, c, disabled]);
-    await pool().report(accountIdFor(disabled), { kind: 'forbidden', reason: 'banned (test)' });
+    await pool().admin.upload([a, b, c, disabled]);
+    await pool().leaser.report(accountIdFor(disabled), { kind: 'forbidden', reason: 'banned (test)' });
     expect(await stateOf(disabled)).toBe('disabled');
     const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C', [disabled]: 'disabled' });
 
@@ -72,7 +72,7 @@ describe('token pool through the chat API', () => {
   it('skips a rate-limited account until its reset time, then leases it again', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
     const [a, b] = [fake.createAccessToken(), fake.createAccessToken()];
-    await pool().upload([a, b]);
+    await pool().admin.upload([a, b]);
     const label = labeller({ [a]: 'A', [b]: 'B' });
     fake.setTokenStatus(a, 429, { clearsInSec: 1 });
 
@@ -86,7 +86,7 @@ describe('token pool through the chat API', () => {
     expect(limitedAt).toBeGreaterThanOrEqual(0);
     expect(attempts[limitedAt + 1]).toBe('B');
     expect(label(conversationBearers())).not.toContain('A');
-    const limited = (await pool().list()).find((account) => account.id === accountIdFor(a))!;
+    const limited = (await pool().readModel.list()).find((account) => account.id === accountIdFor(a))!;
     expect(limited.state).toBe('rate_limited');
     expect(limited.rateLimitedUntil).toBeGreaterThan(Date.now());
 
@@ -109,14 +109,14 @@ describe('token pool through the chat API', () => {
     const revoked = fake.createRefreshToken();
     const flaky = fake.createRefreshToken({ account: { email: 'flaky@example.com' } });
     const healthy = fake.createAccessToken();
-    await pool().upload([revoked, flaky, healthy]);
+    await pool().admin.upload([revoked, flaky, healthy]);
     fake.revokeRefreshToken(revoked);
     const exchangesOf = (rt: string) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length;
 
     // A revoked RefreshToken: the refresh disables the account.
-    const summary = await pool().refresh({ id: accountIdFor(revoked) });
+    const summary = await pool().refresher.refresh({ id: accountIdFor(revoked) });
     expect(summary).toMatchObject({ attempted: 1, disabled: 1, refreshed: 0 });
-    const view = (await pool().list()).find((account) => account.id === accountIdFor(revoked))!;
+    const view = (await pool().readModel.list()).find((account) => account.id === accountIdFor(revoked))!;
     expect(view).toMatchObject({ state: 'disabled', stateReason: expect.stringContaining('invalid_grant') });
 
     // The disabled account is never leased nor exchanged again.
@@ -128,7 +128,7 @@ describe('token pool through the chat API', () => {
     expect(conversationBearers().filter((bearer) => bearer === healthy)).toHaveLength(3);
 
     // Restoring it while the auth server still refuses the token: one exchange on the next lease, disabled again.
-    expect(await pool().restore(accountIdFor(revoked))).toBe(true);
+    expect(await pool().admin.restore(accountIdFor(revoked))).toBe(true);
     expect(await stateOf(revoked)).toBe('active');
     fake.reset();
     for (let i = 0; i < 3; i++) await chat();
@@ -138,14 +138,14 @@ describe('token pool through the chat API', () => {
     // A RefreshToken refused once (the auth server then accepts it again, as after an un-revoke):
     // disabled until restored, then leased with a fresh AccessToken.
     fake.failOAuth(400, 1, { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' });
-    expect(await pool().refresh({ id: accountIdFor(flaky), force: true })).toMatchObject({ disabled: 1 });
+    expect(await pool().refresher.refresh({ id: accountIdFor(flaky), force: true })).toMatchObject({ disabled: 1 });
     expect(await stateOf(flaky)).toBe('disabled');
     fake.reset();
     for (let i = 0; i < 4; i++) await chat();
     expect(new Set(conversationBearers())).toEqual(new Set([healthy]));
     expect(exchangesOf(flaky)).toBe(0);
 
-    expect(await pool().restore(accountIdFor(flaky))).toBe(true);
+    expect(await pool().admin.restore(accountIdFor(flaky))).toBe(true);
     fake.reset();
     for (let i = 0; i < 4; i++) await chat();
     expect(exchangesOf(flaky)).toBe(1);
@@ -159,9 +159,9 @@ describe('token pool through the chat API', () => {
   it('AUTO_SEED=false: a created seed sticks to one account, moves when it is disabled, and keeps the binding across a restart', async () => {
     await boot({ RANDOM_TOKEN: 'false', AUTO_SEED: 'false' });
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
-    await pool().upload(tokens);
-    const seed = await pool().createSeed();
-    const boundAccount = async () => (await pool().listSeeds())[0].accountId;
+    await pool().admin.upload(tokens);
+    const seed = await pool().seeds.createSeed();
+    const boundAccount = async () => (await pool().seeds.listSeeds())[0].accountId;
     const tokenOf = (accountId: string | null) => tokens.find((token) => accountIdFor(token) === accountId)!;
 
     const first = await boundAccount();

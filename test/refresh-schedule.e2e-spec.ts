@@ -5,14 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { configureApp } from '../src/app.factory';
+import { configureApp } from '../src/common/http/express-app';
 import { AppModule } from '../src/app.module';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from '../src/scheduler/token-refresh.scheduler';
 import { accountIdFor } from '../src/token-pool/account-record';
-import { Clock } from '../src/token-pool/clock';
+import { Clock } from '../src/common/vocabulary/clock';
 import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
 import { FakeClock } from '../src/token-pool/testing/fake-clock';
-import { TokenPoolService } from '../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 
 /**
@@ -85,10 +85,10 @@ describe('scheduled RefreshToken renewal (fake clock)', () => {
 
     // A first life of the app, without the schedule: two accounts get their AccessTokens, a third is added later.
     await boot(false);
-    const pool = app!.get(TokenPoolService);
-    await pool.upload([shortLived, longLived]);
-    expect(await pool.refresh()).toMatchObject({ refreshed: 2 });
-    await pool.upload([neverExchanged]);
+    const pool = poolServicesOf(app!);
+    await pool.admin.upload([shortLived, longLived]);
+    expect(await pool.refresher.refresh()).toMatchObject({ refreshed: 2 });
+    await pool.admin.upload([neverExchanged]);
     await app!.close();
     app = undefined;
     fake.reset();

@@ -1,13 +1,15 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { FakeClock } from '../token-pool/testing/fake-clock';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolAdmin } from '../token-pool/pool-admin';
+import { PoolReadModel } from '../token-pool/pool-read-model';
+import { PoolRefresher } from '../token-pool/pool-refresher';
+import { SeedRegistry } from '../token-pool/seed-registry';
 import { AdminApiController } from './admin-api.controller';
 import { AdminAuthGuard } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
-import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminSecret } from './admin-secret.service';
 import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
 import { AdminSessionStore } from './admin-session.store';
@@ -31,10 +33,10 @@ describe('AdminApiController (HTTP edge)', () => {
     removeSeed: jest.fn(),
     clearSeeds: jest.fn(),
     removeSeedById: jest.fn(),
+    findView: jest.fn(),
   };
-  const dashboard = { findAccount: jest.fn() };
 
-  /** The real guard and its collaborators; only the pool and the dashboard's lookups are fakes. */
+  /** The real guard and its collaborators; only the pool's services are fakes (one object standing for all four). */
   function appWith(env: Record<string, string>): Promise<NestExpressApplication> {
     return createControllerApp(
       {
@@ -49,8 +51,10 @@ describe('AdminApiController (HTTP edge)', () => {
           CsrfService,
           AdminAuthService,
           AdminAuthGuard,
-          { provide: TokenPoolService, useValue: pool },
-          { provide: AdminDashboardService, useValue: dashboard },
+          { provide: PoolReadModel, useValue: pool },
+          { provide: PoolAdmin, useValue: pool },
+          { provide: PoolRefresher, useValue: pool },
+          { provide: SeedRegistry, useValue: pool },
         ],
       },
       env,
@@ -180,7 +184,7 @@ describe('AdminApiController (HTTP edge)', () => {
     });
 
     it('answers 404 account_not_found when refreshing an unknown account, without refreshing anything', async () => {
-      dashboard.findAccount.mockResolvedValue(undefined);
+      pool.findView.mockResolvedValue(null);
       const response = await api().post('/admin/api/refresh').set(bearer).send({ id: 'acc-missing' }).expect(404);
       expect(response.body).toEqual(accountNotFound('acc-missing'));
       expect(pool.refresh).not.toHaveBeenCalled();

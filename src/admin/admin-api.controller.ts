@@ -2,9 +2,11 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/co
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody } from '../common/http/request-body';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolAdmin } from '../token-pool/pool-admin';
+import { PoolReadModel } from '../token-pool/pool-read-model';
+import { PoolRefresher } from '../token-pool/pool-refresher';
+import { SeedRegistry } from '../token-pool/seed-registry';
 import { AdminAccess } from './admin-auth.guard';
-import { AdminDashboardService } from './admin-dashboard.service';
 import { CreateSeedDto, RefreshAccountsDto, RemoveSeedDto, UploadTokensDto } from './dto/admin-api.dto';
 
 /** The admin's powers as JSON, for automation. Accounts only ever appear masked. */
@@ -12,13 +14,15 @@ import { CreateSeedDto, RefreshAccountsDto, RemoveSeedDto, UploadTokensDto } fro
 @AdminAccess('api')
 export class AdminApiController {
   constructor(
-    private readonly pool: TokenPoolService,
-    private readonly accounts: AdminDashboardService,
+    private readonly readModel: PoolReadModel,
+    private readonly accounts: PoolAdmin,
+    private readonly refresher: PoolRefresher,
+    private readonly seedRegistry: SeedRegistry,
   ) {}
 
   @Get('tokens')
   async list(): Promise<{ data: AccountView[]; counts: AccountCounts }> {
-    const [data, counts] = await Promise.all([this.pool.list(), this.pool.counts()]);
+    const [data, counts] = await Promise.all([this.readModel.list(), this.readModel.counts()]);
     return { data, counts };
   }
 
@@ -26,25 +30,25 @@ export class AdminApiController {
   @HttpCode(200)
   @LargeBody()
   upload(@Body() body: UploadTokensDto): Promise<UploadResult> {
-    return this.pool.upload(body.tokens);
+    return this.accounts.upload(body.tokens);
   }
 
   @Delete('tokens')
   async clear(): Promise<{ removed: number }> {
-    return { removed: await this.pool.clear() };
+    return { removed: await this.accounts.clear() };
   }
 
   @Delete('tokens/:id')
   async remove(@Param('id') id: string): Promise<{ id: string; deleted: true }> {
-    if (!(await this.pool.remove(id))) throw unknownAccount(id);
+    if (!(await this.accounts.remove(id))) throw unknownAccount(id);
     return { id, deleted: true };
   }
 
   @Post('tokens/:id/restore')
   @HttpCode(200)
   async restore(@Param('id') id: string): Promise<AccountView> {
-    if (!(await this.pool.restore(id))) throw unknownAccount(id);
-    const account = await this.accounts.findAccount(id);
+    if (!(await this.accounts.restore(id))) throw unknownAccount(id);
+    const account = await this.readModel.findView(id);
     if (!account) throw unknownAccount(id);
     return account;
   }
@@ -52,32 +56,32 @@ export class AdminApiController {
   @Post('refresh')
   @HttpCode(200)
   async refresh(@Body() body: RefreshAccountsDto = {}): Promise<RefreshSummary> {
-    if (body.id !== undefined && !(await this.accounts.findAccount(body.id))) throw unknownAccount(body.id);
-    return this.pool.refresh({ id: body.id, force: body.force });
+    if (body.id !== undefined && !(await this.readModel.findView(body.id))) throw unknownAccount(body.id);
+    return this.refresher.refresh({ id: body.id, force: body.force });
   }
 
   @Get('seeds')
   async seeds(): Promise<{ data: SeedView[] }> {
-    return { data: await this.pool.listSeeds() };
+    return { data: await this.seedRegistry.listSeeds() };
   }
 
   /** Answers the seed itself this once, so that it can be handed to its user. */
   @Post('seeds')
   async createSeed(@Body() body: CreateSeedDto = {}): Promise<{ seed: string }> {
-    return { seed: await this.pool.createSeed(body.seed) };
+    return { seed: await this.seedRegistry.createSeed(body.seed) };
   }
 
   /** With `{"seed"}`: that seed; without a body: every seed. */
   @Delete('seeds')
   async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true } | { removed: number }> {
-    if (body.seed === undefined) return { removed: await this.pool.clearSeeds() };
-    if (!(await this.pool.removeSeed(body.seed))) throw ApiError.notFound('No such seed.', 'seed_not_found');
+    if (body.seed === undefined) return { removed: await this.seedRegistry.clearSeeds() };
+    if (!(await this.seedRegistry.removeSeed(body.seed))) throw ApiError.notFound('No such seed.', 'seed_not_found');
     return { deleted: true };
   }
 
   @Delete('seeds/:id')
   async removeSeedById(@Param('id') id: string): Promise<{ id: string; deleted: true }> {
-    if (!(await this.pool.removeSeedById(id))) throw ApiError.notFound(`No seed with id '${id}'.`, 'seed_not_found');
+    if (!(await this.seedRegistry.removeSeedById(id))) throw ApiError.notFound(`No seed with id '${id}'.`, 'seed_not_found');
     return { id, deleted: true };
   }
 }

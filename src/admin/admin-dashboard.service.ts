@@ -2,8 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { nounFor, pluralise } from '../common/util/pluralise';
 import { maskSecret } from '../common/util/secrets';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
-import { Clock } from '../token-pool/clock';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { Clock } from '../common/vocabulary/clock';
+import { PoolAdmin } from '../token-pool/pool-admin';
+import { PoolReadModel } from '../token-pool/pool-read-model';
+import { PoolRefresher } from '../token-pool/pool-refresher';
+import { SeedRegistry } from '../token-pool/seed-registry';
 import type { Flash } from './admin-session.store';
 
 export interface AccountRow extends AccountView {
@@ -31,35 +34,38 @@ const STATE_LABELS: Record<AccountView['state'], string> = {
 @Injectable()
 export class AdminDashboardService {
   constructor(
-    private readonly pool: TokenPoolService,
+    private readonly readModel: PoolReadModel,
+    private readonly accounts: PoolAdmin,
+    private readonly refresher: PoolRefresher,
+    private readonly seeds: SeedRegistry,
     private readonly clock: Clock,
   ) {}
 
   async model(): Promise<DashboardModel> {
-    const [counts, accounts, seeds] = await Promise.all([this.pool.counts(), this.pool.list(), this.pool.listSeeds()]);
+    const [counts, accounts, seeds] = await Promise.all([this.readModel.counts(), this.readModel.list(), this.seeds.listSeeds()]);
     return { counts, accounts: accounts.map(toRow), seeds, now: this.clock.now() };
   }
 
   async upload(text: string | undefined): Promise<Flash> {
     const lines = (text ?? '').split(/\r?\n/);
     if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', text: 'Nothing to upload: paste one token a line.' };
-    const result = await this.pool.upload(lines);
+    const result = await this.accounts.upload(lines);
     return { kind: result.added > 0 ? 'success' : 'error', text: uploadSummary(result) };
   }
 
   async remove(id: string): Promise<Flash> {
-    return (await this.pool.remove(id)) ? { kind: 'success', text: `Removed account ${id}.` } : unknownAccount(id);
+    return (await this.accounts.remove(id)) ? { kind: 'success', text: `Removed account ${id}.` } : unknownAccount(id);
   }
 
   async restore(id: string): Promise<Flash> {
-    if (!(await this.pool.restore(id))) return unknownAccount(id);
-    const state = (await this.findAccount(id))?.state;
+    if (!(await this.accounts.restore(id))) return unknownAccount(id);
+    const state = (await this.readModel.findView(id))?.state;
     return { kind: 'success', text: `Restored account ${id}${state ? `: now ${STATE_LABELS[state].toLowerCase()}` : ''}.` };
   }
 
   async refreshOne(id: string): Promise<Flash> {
-    if (!(await this.findAccount(id))) return unknownAccount(id);
-    const summary = await this.pool.refresh({ id, force: true });
+    if (!(await this.readModel.findView(id))) return unknownAccount(id);
+    const summary = await this.refresher.refresh({ id, force: true });
     if (summary.refreshed) return { kind: 'success', text: `Refreshed account ${id}.` };
     if (summary.disabled) return { kind: 'error', text: `The refresh token of account ${id} was rejected: the account is now disabled.` };
     if (summary.failed) return { kind: 'error', text: `Refreshing account ${id} failed; it will be retried. See the server log.` };
@@ -67,38 +73,34 @@ export class AdminDashboardService {
   }
 
   async refreshAll(): Promise<Flash> {
-    const summary = await this.pool.refresh({ force: true });
+    const summary = await this.refresher.refresh({ force: true });
     return { kind: summary.failed || summary.disabled ? 'error' : 'success', text: refreshSummary(summary) };
   }
 
   async clear(): Promise<Flash> {
-    const removed = await this.pool.clear();
+    const removed = await this.accounts.clear();
     return { kind: 'success', text: `Removed all accounts (${removed}).` };
   }
 
   /** The new seed is shown this once, so that the admin can hand it to its user; lists only show it masked. */
   async createSeed(seed: string | undefined): Promise<Flash> {
-    const created = await this.pool.createSeed(seed);
+    const created = await this.seeds.createSeed(seed);
     return { kind: 'success', text: `Seed ready: ${created}. Give it to its user now; it will only be shown masked from here on.` };
   }
 
   async removeSeedById(id: string): Promise<Flash> {
-    return (await this.pool.removeSeedById(id)) ? { kind: 'success', text: 'Removed the seed.' } : { kind: 'error', text: 'No such seed.' };
+    return (await this.seeds.removeSeedById(id)) ? { kind: 'success', text: 'Removed the seed.' } : { kind: 'error', text: 'No such seed.' };
   }
 
   async clearSeeds(): Promise<Flash> {
-    const removed = await this.pool.clearSeeds();
+    const removed = await this.seeds.clearSeeds();
     return { kind: 'success', text: `Removed ${pluralise(removed, 'seed')}.` };
   }
 
   async removeSeed(seed: string | undefined): Promise<Flash> {
     const value = seed?.trim();
     if (!value) return { kind: 'error', text: 'Type the seed to remove.' };
-    return (await this.pool.removeSeed(value)) ? { kind: 'success', text: `Removed seed ${maskSecret(value)}.` } : { kind: 'error', text: `No seed ${maskSecret(value)}.` };
-  }
-
-  async findAccount(id: string): Promise<AccountView | undefined> {
-    return (await this.pool.list()).find((account) => account.id === id);
+    return (await this.seeds.removeSeed(value)) ? { kind: 'success', text: `Removed seed ${maskSecret(value)}.` } : { kind: 'error', text: `No seed ${maskSecret(value)}.` };
   }
 }
 

@@ -2,7 +2,7 @@ import { signedCookie } from 'cookie-parser';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { FakeClock } from '../token-pool/testing/fake-clock';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminEntryController } from './admin-entry.controller';

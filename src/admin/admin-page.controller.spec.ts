@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { FakeClock } from '../token-pool/testing/fake-clock';
 import { AdminAuthGuard } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';

@@ -1,5 +1,5 @@
 import { SharedState } from '../common/shared-state/shared-state';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { ADMIN_SESSION_TTL_MS, AdminSessionStore } from './admin-session.store';
 
 class ManualClock extends Clock {

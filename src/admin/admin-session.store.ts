@@ -3,7 +3,7 @@ import type { CookieOptions, Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;

@@ -14,14 +14,17 @@ import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
 import { LoginThrottle } from './login-throttle.service';
+import { MetricsAccessGuard } from './metrics-access.guard';
+import { MetricsController } from './metrics.controller';
 
-/** The dashboard at /admin and the JSON admin API at /admin/api (issue 4); 404 unless an admin secret is set. */
+/**
+ * The dashboard at /admin and the JSON admin API at /admin/api (issue 4); 404 unless an admin secret is set.
+ * Also `GET /metrics`, which checks the same secret with the same per-address throttle.
+ */
 @Module({
   imports: [TokenPoolModule, SharedStateModule],
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
-  controllers: [AdminPageController, AdminApiController, AdminEntryController],
-  providers: [AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter],
-  // /metrics checks the same secret, with the same per-address throttle.
-  exports: [AdminAuthService],
+  controllers: [AdminPageController, AdminApiController, MetricsController, AdminEntryController],
+  providers: [AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter, MetricsAccessGuard],
 })
 export class AdminModule {}

@@ -1,6 +1,6 @@
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
 import type { AdminSessionStore } from './admin-session.store';

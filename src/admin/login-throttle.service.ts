@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { clientNetwork } from '../common/http/client-network';
 import type { AttemptWindow } from '../common/shared-state/attempt-window';
 import { SharedState } from '../common/shared-state/shared-state';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 
 export const MAX_FAILED_LOGINS = 5;
 export const FAILED_LOGIN_WINDOW_MS = 15 * 60_000;

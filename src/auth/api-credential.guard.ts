@@ -1,19 +1,19 @@
 import { CanActivate, createParamDecorator, ExecutionContext, Injectable, UseGuards, applyDecorators } from '@nestjs/common';
-import { TEAM_ACCOUNT_ID } from '../chat/dto/chat-completion.dto';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
 import { isHeaderSafe } from '../common/util/header-value';
+import { TEAM_ACCOUNT_ID } from '../common/vocabulary/team-account';
 import { ACCEPTED_KEY_SHAPES, ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { SeedRegistry } from '../token-pool/seed-registry';
 
 /** Resolves the request's API key into an ApiCredential; a missing key, or one of no known shape, is 401. */
 @Injectable()
 export class ApiCredentialGuard implements CanActivate {
   constructor(
     private readonly config: AppConfig,
-    private readonly pool: TokenPoolService,
+    private readonly seeds: SeedRegistry,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -25,7 +25,7 @@ export class ApiCredentialGuard implements CanActivate {
     });
     // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
     if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
-    if (credential.kind === 'seed' && !(await this.pool.hasSeed(credential.seed))) throw ApiError.invalidApiKey(ACCEPTED_KEY_SHAPES);
+    if (credential.kind === 'seed' && !(await this.seeds.hasSeed(credential.seed))) throw ApiError.invalidApiKey(ACCEPTED_KEY_SHAPES);
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
       throw ApiError.invalidRequest("Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.", 'invalid_value', 'ChatGPT-Account-ID');

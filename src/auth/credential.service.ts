@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
+import { AccountLeaser } from '../token-pool/account-leaser';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
-import { TokenPoolService } from '../token-pool/token-pool.service';
-import type { AccountLease, AccountOutcome } from '../token-pool/pool.types';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+import type { AccountLease } from '../token-pool/pool.types';
+import { SeedRegistry } from '../token-pool/seed-registry';
 import type { ApiCredential } from './api-credential';
 
 /** The account one attempt runs as. */
@@ -19,7 +21,8 @@ export interface AccountUse {
 @Injectable()
 export class CredentialService {
   constructor(
-    private readonly pool: TokenPoolService,
+    private readonly leaser: AccountLeaser,
+    private readonly seeds: SeedRegistry,
     private readonly exchanger: RefreshTokenExchanger,
   ) {}
 
@@ -35,10 +38,10 @@ export class CredentialService {
   async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string): Promise<AccountUse | null> {
     switch (credential.kind) {
       case 'pool':
-        return useOfLease(await this.pool.lease({ exclude: tried }), teamOverride);
+        return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
-        const lease = await this.pool.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
+        const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
         if (lease === 'invalid_seed') throw ApiError.invalidApiKey('Invalid seed token.');
         return useOfLease(lease, teamOverride);
       }
@@ -55,11 +58,11 @@ export class CredentialService {
 
   /** The pool account `accountId` again, for a later call on something it made; null when it is gone or unusable. */
   async poolAccount(accountId: string): Promise<AccountUse | null> {
-    return useOfLease(await this.pool.leaseAccount(accountId), undefined);
+    return useOfLease(await this.leaser.leaseForFollowUp(accountId), undefined);
   }
 
   async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {
-    if (use.poolAccountId) await this.pool.report(use.poolAccountId, outcome);
+    if (use.poolAccountId) await this.leaser.report(use.poolAccountId, outcome);
   }
 
   private async exchange(refreshToken: string): Promise<string> {

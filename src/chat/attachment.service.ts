@@ -1,13 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import got from 'got';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
-import { ProxyAgents } from '../upstream/proxy-agents';
-import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { transportDetail, UpstreamClient, UpstreamIdentity, type UpstreamStream } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { UpstreamError } from '../common/errors/upstream-error';
 import type { ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
@@ -51,7 +48,6 @@ export class AttachmentService {
   constructor(
     private readonly config: AppConfig,
     private readonly upstream: UpstreamClient,
-    private readonly agents: ProxyAgents,
   ) {}
 
   /** `UPLOAD_BY_URL`: "https://a.png https://b.pdf what is this?" becomes a text part and one part per URL. */
@@ -147,26 +143,26 @@ export class AttachmentService {
     try {
       // Resolved here even when a proxy or an external fetcher fetches it, so a name leading inside is refused before it is handed on.
       if (checkAddresses) await assertPublicUrl(url, this.hostLookup);
-      const agents = this.agents.for(exportProxyUrl);
-      const options = {
-        signal,
-        agent: { http: agents.http, https: agents.https },
-        timeout: { request: FETCH_TIMEOUT_MS },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
+      const fetched = await this.upstream.stream({
+        ...(cfFileUrl ? { method: 'POST', url: cfFileUrl, json: { file_url: raw } } : { url: url.toString() }),
+        proxyUrl: exportProxyUrl ?? null,
+        timeoutMs: FETCH_TIMEOUT_MS,
+        totalTimeoutMs: FETCH_TIMEOUT_MS,
         // Redirects could lead inside; the address is checked again at connect time for DNS answers that change.
-        followRedirect: !checkAddresses,
+        followRedirects: !checkAddresses,
         dnsLookup: checkAddresses && fetchedHere ? publicOnlyLookup : undefined,
-      } as const;
-      const body = cfFileUrl ? got.stream.post(cfFileUrl, { ...options, json: { file_url: raw } }) : got.stream(url, options);
-      const { bytes, statusCode, contentType } = await readBody(body, this.config.maxBodyBytes);
+        signal,
+        step: 'file_fetch',
+      });
+      const { bytes, statusCode, contentType } = await readBody(fetched, this.config.maxBodyBytes);
       if (statusCode !== 200) throw new Error(`status ${statusCode}`);
       const mimeType = (contentType ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
       return { bytes, mimeType, name: sanitizeName(url.pathname.split('/').pop() ?? '') || undefined };
     } catch (error) {
       if (signal.aborted) throw error;
-      this.logger.warn(`could not fetch a file from ${url.host}: ${(error as Error).message}`);
-      throw ApiError.of('invalid_image_url', { param, reason: (error as Error).message }, { param });
+      const reason = transportDetail(error);
+      this.logger.warn(`could not fetch a file from ${url.host}: ${reason}`);
+      throw ApiError.of('invalid_image_url', { param, reason }, { param });
     }
   }
 
@@ -217,11 +213,8 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
-async function readBody(body: Readable, limit: number): Promise<{ bytes: Buffer; statusCode: number; contentType?: string }> {
-  const response = await new Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
-    body.once('response', resolve);
-    body.once('error', reject);
-  });
+async function readBody(response: UpstreamStream, limit: number): Promise<{ bytes: Buffer; statusCode: number; contentType?: string }> {
+  const { body } = response;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -232,6 +225,5 @@ async function readBody(body: Readable, limit: number): Promise<{ bytes: Buffer;
     }
     chunks.push(chunk as Buffer);
   }
-  const contentType = response.headers['content-type'];
-  return { bytes: Buffer.concat(chunks), statusCode: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType };
+  return { bytes: Buffer.concat(chunks), statusCode: response.status, contentType: response.headers['content-type'] };
 }

@@ -1,14 +1,14 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolReadModel } from '../token-pool/pool-read-model';
 import { HealthController } from './health.controller';
 
 describe('HealthController (HTTP edge)', () => {
   let app: NestExpressApplication;
   beforeAll(async () => {
     app = await createControllerApp(
-      { controllers: [HealthController], providers: [{ provide: TokenPoolService, useValue: { readiness: jest.fn() } }] },
+      { controllers: [HealthController], providers: [{ provide: PoolReadModel, useValue: { readiness: jest.fn() } }] },
       { AUTHORIZATION: 'pool-key', AUTH_KEY: 'auth-key', ADMIN_KEY: 'admin-key-for-health-spec' },
     );
   });

@@ -1,11 +1,11 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import type { PoolReadiness } from '../token-pool/pool.types';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolReadModel } from '../token-pool/pool-read-model';
 
 /** For load balancers and container health checks. */
 @Controller()
 export class HealthController {
-  constructor(private readonly pool: TokenPoolService) {}
+  constructor(private readonly pool: PoolReadModel) {}
 
   /** Liveness: the process is up and serving; it never asks the store, so a Redis outage does not get the process restarted. */
   @Get('healthz')

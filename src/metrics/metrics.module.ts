@@ -1,18 +1,15 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { AdminModule } from '../admin/admin.module';
 import { EVERY_PATH, routeOf } from '../logging/request-log';
-import { TokenPoolModule } from '../token-pool/token-pool.module';
-import { MetricsAccessGuard } from './metrics-access.guard';
-import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
-/** Prometheus metrics: `MetricsService` for every module to record into, and `GET /metrics` to read them. */
+/**
+ * Prometheus metrics: `MetricsService` for every module to record into, and the request counter. `GET /metrics`
+ * reads them in the admin module (it needs the pool and the admin secret, and this folder must not depend on either).
+ */
 @Global()
 @Module({
-  imports: [TokenPoolModule, AdminModule],
-  controllers: [MetricsController],
-  providers: [MetricsService, MetricsAccessGuard],
+  providers: [MetricsService],
   exports: [MetricsService],
 })
 export class MetricsModule implements NestModule {

@@ -4,13 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppConfig } from '../config/app-config';
-import { RefreshTokenExchanger } from '../token-pool/refresh-token.exchanger';
 import type { AccountStore } from '../token-pool/stores/account-store';
 import { FileAccountStore } from '../token-pool/stores/file-account-store';
 import { redisHarness } from '../token-pool/testing/redis-harness';
 import { FakeClock } from '../token-pool/testing/fake-clock';
-import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type FakeAuthServer } from '../token-pool/testing/fixtures';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { testConfig } from '../config/test-config';
+import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type FakeAuthServer } from '../token-pool/testing/fixtures';
+import { poolServices, type PoolServices } from '../token-pool/testing/pool-services';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
 
 const HOUR = 3_600_000;
@@ -19,17 +19,16 @@ const CRON = '0 3 */4 * *';
 describe('TokenRefreshScheduler', () => {
   const clock = new FakeClock();
   let server: FakeAuthServer;
-  const exchangers: RefreshTokenExchanger[] = [];
+  const opened: PoolServices[] = [];
   const refreshedTokens = () => server.requests.map((request) => request.refresh_token);
 
   /** One instance of the app's pool and scheduler over `store`. */
   const instance = (store: AccountStore, overrides: Partial<AppConfig> = {}) => {
     const config = testConfig({ authBaseUrl: server.url, scheduledRefresh: true, refreshCron: CRON, ...overrides });
-    const exchanger = new RefreshTokenExchanger(config, clock);
-    exchangers.push(exchanger);
-    const pool = new TokenPoolService(store, exchanger, config, clock);
+    const pool = poolServices(store, config, clock);
+    opened.push(pool);
     const registry = new SchedulerRegistry();
-    return { pool, registry, scheduler: new TokenRefreshScheduler(config, pool, store, clock, registry) };
+    return { pool, registry, scheduler: new TokenRefreshScheduler(config, pool.refresher, clock, registry) };
   };
 
   beforeAll(async () => {
@@ -42,7 +41,7 @@ describe('TokenRefreshScheduler', () => {
     server.requests.length = 0;
   });
   afterEach(() => {
-    for (const exchanger of exchangers.splice(0)) exchanger.onModuleDestroy();
+    for (const pool of opened.splice(0)) pool.close();
   });
 
   describe('on files', () => {
@@ -57,12 +56,12 @@ describe('TokenRefreshScheduler', () => {
     it('at start-up renews only the tokens close to expiry; the scheduled run renews all', async () => {
       const { pool, scheduler } = instance(store);
       const [fresh, stale, never] = [fakeRefreshToken('fresh'), fakeRefreshToken('stale'), fakeRefreshToken('never')];
-      await pool.upload([fresh, stale, never, fakeAccessToken({ exp: clock.now() + HOUR })]);
-      const [freshId, staleId] = (await pool.list()).map((account) => account.id);
-      await pool.refresh({ id: freshId });
-      await pool.refresh({ id: staleId });
+      await pool.admin.upload([fresh, stale, never, fakeAccessToken({ exp: clock.now() + HOUR })]);
+      const [freshId, staleId] = (await pool.readModel.list()).map((account) => account.id);
+      await pool.refresher.refresh({ id: freshId });
+      await pool.refresher.refresh({ id: staleId });
       clock.advance(HOUR - 10 * 60_000);
-      await pool.refresh({ id: freshId, force: true });
+      await pool.refresher.refresh({ id: freshId, force: true });
       clock.advance(6 * 60_000);
       server.requests.length = 0;
 
@@ -77,7 +76,7 @@ describe('TokenRefreshScheduler', () => {
 
     it('registers the cron job from REFRESH_CRON and refreshes at boot without blocking it', async () => {
       const { pool, registry, scheduler } = instance(store);
-      await pool.upload([fakeRefreshToken('boot')]);
+      await pool.admin.upload([fakeRefreshToken('boot')]);
       scheduler.onApplicationBootstrap();
       const job = registry.getCronJob(REFRESH_JOB_NAME);
       try {
@@ -112,7 +111,7 @@ describe('TokenRefreshScheduler', () => {
 
     it('runs the forced refresh every 4 days across month ends (where a day-of-month cron leaves 2- or 3-day gaps)', async () => {
       const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
-      await pool.upload([fakeRefreshToken('monthly')]);
+      await pool.admin.upload([fakeRefreshToken('monthly')]);
       clock.set(Date.UTC(2030, 0, 20));
       const runs: number[] = [];
       for (let check = 0; check < 45; check++) {
@@ -129,7 +128,7 @@ describe('TokenRefreshScheduler', () => {
 
     it('keeps the time of the last forced refresh in the store, so a restart does not run it early', async () => {
       const first = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
-      await first.pool.upload([fakeRefreshToken('restart')]);
+      await first.pool.admin.upload([fakeRefreshToken('restart')]);
       nextCheck();
       expect(await first.scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
       const ranSlot = (await first.scheduler.lastRun())!.slot;
@@ -149,7 +148,7 @@ describe('TokenRefreshScheduler', () => {
 
     it('REFRESH_INTERVAL_DAYS=0 runs at every occurrence', async () => {
       const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 0 });
-      await pool.upload([fakeRefreshToken('daily')]);
+      await pool.admin.upload([fakeRefreshToken('daily')]);
       const ran = [];
       for (let check = 0; check < 3; check++) {
         nextCheck();
@@ -178,7 +177,7 @@ describe('TokenRefreshScheduler', () => {
     it('run each scheduled occurrence once', async () => {
       const first = instance(await open());
       const second = instance(await open());
-      await first.pool.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
+      await first.pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
 
       const [a, b] = await Promise.all([first.scheduler.runScheduledRefresh(), second.scheduler.runScheduledRefresh()]);
       expect([a, b].filter((summary) => summary !== null)).toEqual([{ attempted: 3, refreshed: 3, failed: 0, disabled: 0, skipped: 0 }]);

@@ -1,12 +1,11 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
 import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
-import { Clock } from '../token-pool/clock';
+import { Clock } from '../common/vocabulary/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
-import { ACCOUNT_STORE, type AccountStore } from '../token-pool/stores/account-store';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolRefresher } from '../token-pool/pool-refresher';
 
 export const REFRESH_JOB_NAME = 'refresh-job';
 const LAST_RUN_KEY = 'refresh-job:last-run';
@@ -40,8 +39,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly pool: TokenPoolService,
-    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly refresher: PoolRefresher,
     private readonly clock: Clock,
     private readonly registry: SchedulerRegistry,
   ) {}
@@ -71,7 +69,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   /** Renews only the accounts whose AccessToken is missing or about to expire. Skipped while another run holds the lock. */
   async runStartupRefresh(): Promise<RefreshSummary | null> {
-    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.pool.refresh({ force: false }));
+    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.refresher.refresh({ force: false }));
     if (!locked.acquired) {
       this.logger.log('Start-up refresh skipped: another instance is refreshing');
       return null;
@@ -85,13 +83,13 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
    */
   async runScheduledRefresh(): Promise<RefreshSummary | null> {
     const { slot, gapMs } = this.currentSlot();
-    const locked = await this.store.withLock(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
+    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
       const last = await this.lastRun();
       if (last && last.slot >= slot) return 'ran elsewhere' as const;
       if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
-      const summary = await this.pool.refresh({ force: true });
+      const summary = await this.refresher.refresh({ force: true });
       const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
-      await this.store.setMeta(LAST_RUN_KEY, JSON.stringify(run));
+      await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run));
       return summary;
     });
     const outcome = locked.acquired ? locked.value : 'ran elsewhere';
@@ -110,7 +108,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   /** The last scheduled run recorded in the store, by any instance. */
   async lastRun(): Promise<RefreshJobRun | null> {
-    const raw = await this.store.getMeta(LAST_RUN_KEY);
+    const raw = await this.refresher.jobRecord(LAST_RUN_KEY);
     return raw ? (JSON.parse(raw) as RefreshJobRun) : null;
   }
 

@@ -1,5 +1,8 @@
 import { FakeClock } from './testing/fake-clock';
-import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, testConfig, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
+import { testConfig } from '../config/test-config';
+import { testUpstreamClient } from '../upstream/testing/test-upstream-client';
+import type { AppConfig } from '../config/app-config';
+import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
 
 describe('RefreshTokenExchanger', () => {
@@ -8,6 +11,13 @@ describe('RefreshTokenExchanger', () => {
   let reply: (body: Record<string, unknown>) => AuthServerReply;
   let exchanger: RefreshTokenExchanger;
   const rt = fakeRefreshToken('rt');
+  const upstreams: { close(): void }[] = [];
+  /** An exchanger with its own real upstream client (closed after each test). */
+  const newExchanger = (config: AppConfig) => {
+    const upstream = testUpstreamClient(config);
+    upstreams.push(upstream);
+    return new RefreshTokenExchanger(config, clock, upstream.client);
+  };
 
   beforeAll(async () => {
     server = await startFakeAuthServer((body) => reply(body));
@@ -16,10 +26,12 @@ describe('RefreshTokenExchanger', () => {
   beforeEach(() => {
     server.requests.length = 0;
     clock.set(Date.UTC(2030, 0, 1));
-    exchanger = new RefreshTokenExchanger(testConfig({ authBaseUrl: `${server.url}/` }), clock);
+    exchanger = newExchanger(testConfig({ authBaseUrl: `${server.url}/` }));
     reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + 3_600_000 }), expires_in: 3600 } });
   });
-  afterEach(() => exchanger.onModuleDestroy());
+  afterEach(() => {
+    for (const upstream of upstreams.splice(0)) upstream.close();
+  });
 
   it('posts the refresh grant and reads the expiry from the JWT', async () => {
     const accessToken = fakeAccessToken({ exp: clock.now() + 7_200_000 });
@@ -77,14 +89,24 @@ describe('RefreshTokenExchanger', () => {
     await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status: 502 }));
     reply = () => ({ status: 200, body: { token_type: 'Bearer' } });
     await expect(exchanger.exchange(rt)).rejects.toBeInstanceOf(AuthServerUnavailableError);
-    const offline = new RefreshTokenExchanger(testConfig({ authBaseUrl: 'http://127.0.0.1:9' }), clock);
+    const offline = newExchanger(testConfig({ authBaseUrl: 'http://127.0.0.1:9' }));
     await expect(offline.exchange(rt)).rejects.toBeInstanceOf(AuthServerUnavailableError);
-    offline.onModuleDestroy();
   });
 
   it('never puts the RefreshToken in an error message', async () => {
     reply = () => ({ status: 400, body: { error: 'invalid_grant', echo: rt } });
     const error = (await exchanger.exchange(rt).catch((caught: Error) => caught)) as Error;
     expect(error.message).not.toContain(rt);
+  });
+
+  it('makes its call through the shared upstream client (proxies, timeouts, metrics), not a client of its own', async () => {
+    const config = testConfig({ authBaseUrl: server.url });
+    const upstream = testUpstreamClient(config);
+    upstreams.push(upstream);
+    const request = jest.spyOn(upstream.client, 'request');
+    await new RefreshTokenExchanger(config, clock, upstream.client).exchange(rt);
+    expect(request).toHaveBeenCalledTimes(1);
+    expect(request).toHaveBeenCalledWith(expect.objectContaining({ method: 'POST', url: `${server.url}/oauth/token`, step: 'refresh', proxyUrl: null }));
+    expect(server.requests).toHaveLength(1);
   });
 });

@@ -1,12 +1,10 @@
-import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
-import got from 'got';
+import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
-import { MetricsService, statusClass } from '../metrics/metrics.service';
-import { ProxyAgents } from '../upstream/proxy-agents';
+import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { ACCESS_TOKEN_RENEW_MARGIN_MS } from './account-record';
-import { Clock } from './clock';
+import { Clock } from '../common/vocabulary/clock';
 import { readAccessTokenClaims } from './token-kind';
 
 export interface ExchangedAccessToken {
@@ -50,17 +48,16 @@ const MAX_CACHED = 10_000;
  * It keeps no account state: the pool decides what a failure means for an account.
  */
 @Injectable()
-export class RefreshTokenExchanger implements OnModuleDestroy {
+export class RefreshTokenExchanger {
   private readonly logger = new Logger(RefreshTokenExchanger.name);
   /** Each AccessToken lives until its renewal margin; past `MAX_CACHED`, the least recently used goes. */
   private readonly cache: LRUCache<string, ExchangedAccessToken>;
   private readonly inFlight = new Map<string, Promise<ExchangedAccessToken>>();
-  private readonly agents = new ProxyAgents();
 
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
-    @Optional() private readonly metrics?: MetricsService,
+    private readonly upstream: UpstreamClient,
   ) {
     this.cache = new LRUCache({ max: MAX_CACHED, perf: clock, ttlResolution: 0 });
   }
@@ -86,37 +83,33 @@ export class RefreshTokenExchanger implements OnModuleDestroy {
     this.cache.delete(refreshToken);
   }
 
-  onModuleDestroy(): void {
-    this.agents.onModuleDestroy();
-  }
-
   private async request(refreshToken: string): Promise<ExchangedAccessToken> {
     const masked = maskSecret(refreshToken);
     const proxies = this.config.proxyUrl;
     const proxy = proxies.length > 0 ? proxies[Math.floor(Math.random() * proxies.length)] : undefined;
     let status: number;
     let body: string;
-    const timed = this.metrics?.timeUpstream('refresh');
     try {
-      const response = await got.post(`${this.config.authBaseUrl.replace(/\/+$/, '')}/oauth/token`, {
+      const response = await this.upstream.request({
+        method: 'POST',
+        url: `${this.config.authBaseUrl.replace(/\/+$/, '')}/oauth/token`,
         json: {
           client_id: this.config.refreshClientId,
           grant_type: 'refresh_token',
           redirect_uri: this.config.refreshRedirectUri,
           refresh_token: refreshToken,
         },
-        agent: this.agents.for(proxy),
-        throwHttpErrors: false,
-        timeout: { request: 15_000 },
-        retry: { limit: 0 },
+        proxyUrl: proxy ?? null,
+        timeoutMs: 15_000,
+        followRedirects: true,
+        step: 'refresh',
       });
-      status = response.statusCode;
-      body = response.body;
-      timed?.(statusClass(status));
+      status = response.status;
+      body = response.body.toString('utf8');
     } catch (error) {
-      timed?.('error');
-      this.logger.warn(`Refresh of ${masked} failed: auth server unreachable (${(error as Error).message})`);
-      throw new AuthServerUnavailableError(`auth server unreachable: ${(error as Error).message}`);
+      const reason = transportDetail(error);
+      this.logger.warn(`Refresh of ${masked} failed: auth server unreachable (${reason})`);
+      throw new AuthServerUnavailableError(`auth server unreachable: ${reason}`);
     }
     const rejection = status >= 400 ? REJECTION_CODES.find((code) => body.includes(code)) : undefined;
     if (rejection) {

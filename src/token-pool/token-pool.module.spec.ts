@@ -3,15 +3,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfigModule } from '../config/app-config.module';
-import { SchedulerModule } from '../scheduler/scheduler.module';
-import { TokenRefreshScheduler } from '../scheduler/token-refresh.scheduler';
 import { ACCOUNT_STORE } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { RedisAccountStore } from './stores/redis-account-store';
 import { fakeAccessToken } from './testing/fixtures';
 import { redisHarness, TEST_REDIS_URL } from './testing/redis-harness';
 import { TokenPoolModule } from './token-pool.module';
-import { TokenPoolService } from './token-pool.service';
+import { poolServicesOf } from './testing/pool-services';
 
 describe('TokenPoolModule', () => {
   let dataDir: string;
@@ -20,7 +18,7 @@ describe('TokenPoolModule', () => {
 
   const boot = async (env: Record<string, string>) => {
     const moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule.forRoot({ DATA_DIR: dataDir, ...env }), TokenPoolModule, SchedulerModule],
+      imports: [AppConfigModule.forRoot({ DATA_DIR: dataDir, ...env }), TokenPoolModule],
     }).compile();
     return moduleRef.createNestApplication({ logger: false }).init();
   };
@@ -28,10 +26,9 @@ describe('TokenPoolModule', () => {
   it('uses the file store by default and closes it on shutdown', async () => {
     const app = await boot({});
     expect(app.get(ACCOUNT_STORE)).toBeInstanceOf(FileAccountStore);
-    expect(app.get(TokenRefreshScheduler)).toBeDefined();
-    const pool = app.get(TokenPoolService);
-    await pool.upload([fakeAccessToken({ exp: Date.now() + 3_600_000 })]);
-    expect(await pool.lease()).not.toBeNull();
+    const pool = poolServicesOf(app);
+    await pool.admin.upload([fakeAccessToken({ exp: Date.now() + 3_600_000 })]);
+    expect(await pool.leaser.lease()).not.toBeNull();
     await app.close();
     expect(await readdir(dataDir)).toContain('accounts.json');
   });
@@ -41,8 +38,8 @@ describe('TokenPoolModule', () => {
     const app = await boot({ REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: harness.prefix });
     try {
       expect(app.get(ACCOUNT_STORE)).toBeInstanceOf(RedisAccountStore);
-      await app.get(TokenPoolService).upload([fakeAccessToken({ exp: Date.now() + 3_600_000 })]);
-      expect(await app.get(TokenPoolService).counts()).toMatchObject({ total: 1, active: 1 });
+      await poolServicesOf(app).admin.upload([fakeAccessToken({ exp: Date.now() + 3_600_000 })]);
+      expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 1, active: 1 });
     } finally {
       await app.close();
       await harness.cleanup();

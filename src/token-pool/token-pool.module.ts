@@ -4,12 +4,17 @@ import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { StartProblem } from '../common/startup/start-problem';
 import { maskUrlPassword } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
-import { Clock, SystemClock } from './clock';
+import { UpstreamModule } from '../upstream/upstream.module';
+import { Clock, SystemClock } from '../common/vocabulary/clock';
+import { AccountLeaser } from './account-leaser';
+import { PoolAdmin } from './pool-admin';
+import { PoolReadModel } from './pool-read-model';
+import { PoolRefresher } from './pool-refresher';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
+import { SeedRegistry } from './seed-registry';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { RedisAccountStore } from './stores/redis-account-store';
-import { TokenPoolService } from './token-pool.service';
 
 /** The adapter the configuration asks for: Redis when `REDIS_URL` is set (on the process's one connection), else files under `DATA_DIR`. */
 export async function createAccountStore(config: AppConfig, clock: Clock, shared: SharedState): Promise<AccountStore> {
@@ -28,14 +33,19 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
 }
 
 @Module({
-  imports: [SharedStateModule],
+  imports: [SharedStateModule, UpstreamModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
     { provide: ACCOUNT_STORE, inject: [AppConfig, Clock, SharedState], useFactory: createAccountStore },
     RefreshTokenExchanger,
-    TokenPoolService,
+    PoolRefresher,
+    AccountLeaser,
+    SeedRegistry,
+    PoolReadModel,
+    PoolAdmin,
   ],
-  exports: [TokenPoolService, RefreshTokenExchanger, Clock, ACCOUNT_STORE],
+  // The store itself stays inside: other modules go through these services, each with one job.
+  exports: [AccountLeaser, SeedRegistry, PoolRefresher, PoolReadModel, PoolAdmin, RefreshTokenExchanger, Clock],
 })
 export class TokenPoolModule implements OnApplicationShutdown {
   constructor(@Inject(ACCOUNT_STORE) private readonly store: AccountStore) {}

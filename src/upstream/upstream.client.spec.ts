@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
-import { testConfig } from '../token-pool/testing/fixtures';
+import { testConfig } from '../config/test-config';
 import { ProxyAgents } from './proxy-agents';
 import { MetricsService } from '../metrics/metrics.service';
-import { UpstreamClient } from './upstream.client';
+import { transportDetail, UpstreamClient } from './upstream.client';
 
 describe('UpstreamClient', () => {
   let server: http.Server;
@@ -46,5 +46,71 @@ describe('UpstreamClient', () => {
       expect(failure).toMatchObject({ kind: 'credential_invalid', step: expect.any(String), accountOutcome: { kind: 'unusable' } });
       expect(toApiError(failure as UpstreamError)).toMatchObject({ code: 'upstream_credential_invalid', details: { upstream: { step: expect.any(String) } } });
     }
+  });
+
+  describe('options for calls that are not to chatgpt.com (auth server, client file URLs)', () => {
+    let other: http.Server;
+    let otherUrl: string;
+    beforeAll(async () => {
+      other = http.createServer((request, response) => {
+        if (request.url === '/moved') {
+          response.writeHead(302, { location: '/target' });
+          response.end();
+          return;
+        }
+        if (request.url === '/slow-body') {
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          const timer = setInterval(() => response.write('.'), 50);
+          response.on('close', () => clearInterval(timer));
+          return;
+        }
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.end(`${request.method} ${request.url}`);
+      });
+      await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+      otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      other.closeAllConnections();
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    });
+    const text = async (stream: Awaited<ReturnType<UpstreamClient['stream']>>) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream.body) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    };
+
+    it('answers a redirect as it is unless told to follow it', async () => {
+      expect((await client.request({ url: `${otherUrl}/moved`, step: 'refresh' })).status).toBe(302);
+      const followed = await client.request({ url: `${otherUrl}/moved`, followRedirects: true, step: 'refresh' });
+      expect(followed.status).toBe(200);
+      expect(followed.body.toString('utf8')).toBe('GET /target');
+      const streamed = await client.stream({ url: `${otherUrl}/moved`, followRedirects: true, step: 'file_fetch' });
+      expect(await text(streamed)).toBe('GET /target');
+    });
+
+    it('resolves host names with the given lookup, and keeps the refusal as the cause of the transport error', async () => {
+      const refuse: NonNullable<Parameters<UpstreamClient['stream']>[0]['dnsLookup']> = (hostname, _options, callback) =>
+        callback(Object.assign(new Error(`${hostname} is not a public address`), { code: 'EPRIVATEADDRESS' }), '');
+      const hostUrl = otherUrl.replace('127.0.0.1', 'files.localtest.example');
+      const failure = await client.stream({ url: `${hostUrl}/a.png`, dnsLookup: refuse, step: 'file_fetch' }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(UpstreamError);
+      expect(toApiError(failure as UpstreamError)).toMatchObject({ code: 'upstream_unreachable' });
+      expect(transportDetail(failure)).toBe('files.localtest.example is not a public address');
+      const allow: typeof refuse = (_hostname, options, callback) =>
+        options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4);
+      expect(await text(await client.stream({ url: `${hostUrl}/a.png`, dnsLookup: allow, step: 'file_fetch' }))).toBe('GET /a.png');
+    });
+
+    it('bounds a whole streamed exchange by totalTimeoutMs, even while bytes keep arriving', async () => {
+      const streamed = await client.stream({ url: `${otherUrl}/slow-body`, totalTimeoutMs: 400, step: 'file_fetch' });
+      const failure = await text(streamed).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'ETIMEDOUT' });
+    }, 30_000);
+
+    it('sends a JSON body with a POST', async () => {
+      const response = await client.request({ method: 'POST', url: `${otherUrl}/oauth/token`, json: { grant_type: 'refresh_token' }, step: 'refresh' });
+      expect(response.body.toString('utf8')).toBe('POST /oauth/token');
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import got, { type OptionsInit, RequestError, type Response } from 'got';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { UpstreamError } from '../common/errors/upstream-error';
@@ -30,6 +31,12 @@ export interface UpstreamRequest {
   timeoutMs?: number;
   /** Overrides the identity's proxy: a URL, or null for a direct connection. */
   proxyUrl?: string | null;
+  /** Time allowed for the whole exchange, body included (a streamed one too). */
+  totalTimeoutMs?: number;
+  /** Off by default: an upstream's redirect is its answer. */
+  followRedirects?: boolean;
+  /** Resolves host names at connect time (for example refusing private addresses for a URL a client gave). */
+  dnsLookup?: LookupFunction;
   signal?: AbortSignal;
   step: UpstreamStep;
 }
@@ -163,26 +170,39 @@ export class UpstreamClient {
       body: request.json !== undefined ? JSON.stringify(request.json) : request.body,
       agent: { http: agents.http, https: agents.https },
       throwHttpErrors: false,
-      followRedirect: false,
+      followRedirect: request.followRedirects ?? false,
+      dnsLookup: request.dnsLookup,
       retry: { limit: 0 },
       timeout: {
         connect: this.config.upstreamConnectTimeoutMs,
         secureConnect: this.config.upstreamConnectTimeoutMs,
         response: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         socket: this.config.upstreamIdleTimeoutMs,
+        ...(request.totalTimeoutMs !== undefined ? { request: request.totalTimeoutMs } : {}),
       },
       signal: request.signal,
     };
   }
 
+  /** The transport failure as the API error it becomes; the original stays its `cause` for callers that need the detail. */
   private transportError(error: unknown, request: UpstreamRequest): Error {
     const failure = transportFailure(error, request.step);
     if (failure !== error) {
       const code = error instanceof RequestError ? error.code : undefined;
+      failure.cause = error;
       this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${safeHost(request.url)} failed: ${code ?? (error as Error).message}`);
     }
     return failure;
   }
+}
+
+/**
+ * What went wrong in the transport's own words (connection refused, a private address refused, a timeout) for
+ * logs and for callers that are not talking to the upstream, rather than the client-facing summary it became.
+ */
+export function transportDetail(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return (cause instanceof Error ? cause : (error as Error)).message;
 }
 
 function safeHost(url: string): string {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { maskSecret } from '../../src/common/util/secrets';
-import { TokenPoolService } from '../../src/token-pool/token-pool.service';
+import { poolServicesOf } from '../../src/token-pool/testing/pool-services';
 import { Stack, startStack } from '../support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -70,10 +70,10 @@ describe('Admin dashboard in Chromium', () => {
     expect(await page.locator('.stat').first().textContent()).toContain('3');
 
     // A banned account and a seed, so that the screenshots show every part of the page.
-    const pool = stack.app.get(TokenPoolService);
-    const banned = (await pool.list()).find((account) => account.email === 'grace@example.com')!;
-    await pool.report(banned.id, { kind: 'forbidden', reason: 'account deactivated' });
-    await pool.createSeed('seed-for-the-screenshot');
+    const pool = poolServicesOf(stack.app);
+    const banned = (await pool.readModel.list()).find((account) => account.email === 'grace@example.com')!;
+    await pool.leaser.report(banned.id, { kind: 'forbidden', reason: 'account deactivated' });
+    await pool.seeds.createSeed('seed-for-the-screenshot');
     await page.reload();
     expect(await page.locator(`form[action="/admin/tokens/${banned.id}/restore"]`).count()).toBe(1);
     expect(await page.content()).not.toContain('seed-for-the-screenshot');

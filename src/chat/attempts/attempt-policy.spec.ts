@@ -2,7 +2,7 @@ import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
 import type { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
-import { testConfig } from '../../token-pool/testing/fixtures';
+import { testConfig } from '../../config/test-config';
 import type { ModelCapTracker } from '../model-cap.tracker';
 import { AttemptFailure, AttemptPolicy, BACKOFF_STEP_MS, decide } from './attempt-policy';
 

@@ -4,7 +4,7 @@ import { UpstreamError } from '../../common/errors/upstream-error';
 import { AppConfig } from '../../config/app-config';
 import { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
-import type { AccountOutcome } from '../../token-pool/pool.types';
+import type { AccountOutcome } from '../../common/vocabulary/account-outcome';
 import { ModelCapTracker } from '../model-cap.tracker';
 
 /** Wait before retrying a failure that says nothing about the account, times the attempt number. */

@@ -18,8 +18,7 @@ import {
 } from 'class-validator';
 import { IsToolChoice, ResponseFormatDto, ToolCallDto, ToolChoice, ToolDto } from './tool-fields.dto';
 import type { ValidationDetail, ValidationDetailFn } from '../../common/pipes/validation';
-
-export const TEAM_ACCOUNT_ID = /^[A-Za-z0-9_-]{1,100}$/;
+import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];

@@ -1,4 +1,4 @@
-import type { AccountOutcome } from '../../token-pool/pool.types';
+import type { AccountOutcome } from '../vocabulary/account-outcome';
 import { ApiError, UpstreamStep } from './api-error';
 import { catalogEntry, ErrorName, renderMessage } from './error-catalog';
 

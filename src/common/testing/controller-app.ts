@@ -2,7 +2,7 @@ import type { ModuleMetadata } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../../app.factory';
+import { configureApp } from '../http/express-app';
 import { AppConfig } from '../../config/app-config';
 import { loadConfig } from '../../config/load-config';
 import { OpenAIExceptionFilter } from '../filters/openai-exception.filter';

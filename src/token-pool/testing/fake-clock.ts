@@ -1,4 +1,4 @@
-import { Clock } from '../clock';
+import { Clock } from '../../common/vocabulary/clock';
 
 /** A clock that only moves when a test tells it to. */
 export class FakeClock extends Clock {

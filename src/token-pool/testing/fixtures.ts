@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AppConfig } from '../../config/app-config';
 
 /** An unsigned JWT AccessToken with the claims the pool reads. `exp` in milliseconds. */
 export function fakeAccessToken(claims: { exp?: number; userId?: string; accountId?: string; email?: string; plan?: string; nonce?: string } = {}): string {
@@ -20,10 +19,6 @@ export function fakeAccessToken(claims: { exp?: number; userId?: string; account
 /** A legacy 45-character RefreshToken. */
 export function fakeRefreshToken(label: string): string {
   return `${label}${'x'.repeat(45)}`.slice(0, 45);
-}
-
-export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
-  return Object.assign(new AppConfig(), { randomToken: false, autoSeed: true, refreshConcurrency: 3 }, overrides);
 }
 
 export interface AuthServerReply {

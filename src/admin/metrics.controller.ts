@@ -1,16 +1,16 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
-import { TokenPoolService } from '../token-pool/token-pool.service';
+import { PoolReadModel } from '../token-pool/pool-read-model';
 import { MetricsAccess } from './metrics-access.guard';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** `GET /metrics`: Prometheus text for scrapers holding the admin secret (`METRICS_ENABLED=true`). */
 @Controller()
 export class MetricsController {
   constructor(
     private readonly metrics: MetricsService,
-    private readonly pool: TokenPoolService,
+    private readonly pool: PoolReadModel,
     private readonly openStreams: OpenStreams,
   ) {}
 

@@ -1,7 +1,7 @@
 import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { AdminAuthService } from '../admin/admin-auth.service';
-import { clientAddress } from '../admin/admin-auth.guard';
+import { AdminAuthService } from './admin-auth.service';
+import { clientAddress } from './admin-auth.guard';
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 

@@ -1,0 +1,140 @@
+import { type PoolServices, poolSpecSetup } from './testing/pool-services';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+describe('AccountLeaser', () => {
+  const t = poolSpecSetup();
+  const { clock, newPool, accessToken, idsOf } = t;
+
+  describe('selection', () => {
+    it('goes round-robin in strict order', async () => {
+      const pool = newPool({ randomToken: false });
+      await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);
+      const ids = await idsOf(pool);
+      const leased = [];
+      for (let i = 0; i < 7; i++) leased.push((await pool.leaser.lease())?.accountId);
+      expect(leased).toEqual([...ids, ...ids, ids[0]]);
+    });
+
+    it('picks at random among all active accounts', async () => {
+      const pool = newPool({ randomToken: true });
+      await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);
+      const seen = new Set<string>();
+      for (let i = 0; i < 100; i++) seen.add((await pool.leaser.lease())!.accountId);
+      expect([...seen].sort()).toEqual((await idsOf(pool)).sort());
+    });
+
+    it('never hands out an account the request already tried, and gives null when none is left', async () => {
+      for (const randomToken of [true, false]) {
+        const pool = newPool({ randomToken });
+        await pool.admin.clear();
+        await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);
+        const [a, b, c] = await idsOf(pool);
+        for (let i = 0; i < 10; i++) expect((await pool.leaser.lease({ exclude: new Set([a, b]) }))?.accountId).toBe(c);
+        expect(await pool.leaser.lease({ exclude: new Set([a, b, c]) })).toBeNull();
+      }
+    });
+
+    it('gives null for an empty pool or one without active accounts', async () => {
+      const pool = newPool();
+      expect(await pool.leaser.lease()).toBeNull();
+      await pool.admin.upload([accessToken('a')]);
+      const [a] = await idsOf(pool);
+      await pool.leaser.report(a, { kind: 'forbidden' });
+      expect(await pool.leaser.lease()).toBeNull();
+    });
+
+    it('hands out the Team workspace id with the AccessToken', async () => {
+      const pool = newPool();
+      const token = accessToken('team');
+      await pool.admin.upload([`${token},acc-team-1`]);
+      expect(await pool.leaser.lease()).toEqual({ accountId: expect.any(String), accessToken: token, chatgptAccountId: 'acc-team-1' });
+    });
+
+    it('marks an AccessToken account expired once its JWT has expired', async () => {
+      const pool = newPool();
+      await pool.admin.upload([accessToken('short', 10 * MINUTE)]);
+      expect(await pool.leaser.lease()).not.toBeNull();
+      clock.advance(11 * MINUTE);
+      expect(await pool.readModel.counts()).toMatchObject({ active: 0, expired: 1 });
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(await pool.readModel.list()).toEqual([expect.objectContaining({ state: 'expired', stateReason: 'access token expired' })]);
+    });
+  });
+
+  describe('outcomes', () => {
+    let pool: PoolServices;
+    let a: string;
+    let b: string;
+    beforeEach(async () => {
+      pool = newPool({ randomToken: false });
+      await pool.admin.upload([accessToken('a'), accessToken('b')]);
+      [a, b] = await idsOf(pool);
+    });
+    const stateOf = async (id: string) => (await pool.readModel.list()).find((account) => account.id === id)!;
+    const leasedIds = async (times: number) => {
+      const ids = new Set<string>();
+      for (let i = 0; i < times; i++) ids.add((await pool.leaser.lease())?.accountId ?? 'none');
+      return ids;
+    };
+
+    it('backs off 1 min, 5 min, then 30 min on consecutive rate limits, and recovers on its own', async () => {
+      for (const backoff of [1, 5, 30, 30]) {
+        await pool.leaser.report(a, { kind: 'rate_limited' });
+        expect(await stateOf(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + backoff * MINUTE });
+        expect(await leasedIds(4)).toEqual(new Set([b]));
+        clock.advance(backoff * MINUTE - 1000);
+        expect(await leasedIds(4)).toEqual(new Set([b]));
+        clock.advance(1000);
+        expect(await stateOf(a)).toMatchObject({ state: 'active' });
+        expect(await leasedIds(4)).toEqual(new Set([a, b]));
+      }
+      await pool.leaser.report(a, { kind: 'success' });
+      await pool.leaser.report(a, { kind: 'rate_limited' });
+      expect(await stateOf(a)).toMatchObject({ rateLimitedUntil: clock.now() + MINUTE });
+    });
+
+    it('uses the upstream reset hint when there is one', async () => {
+      await pool.leaser.report(a, { kind: 'rate_limited', retryAfterSec: 3600 });
+      expect(await stateOf(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + HOUR });
+      clock.advance(59 * MINUTE);
+      expect(await leasedIds(4)).toEqual(new Set([b]));
+      clock.advance(MINUTE);
+      expect(await leasedIds(4)).toEqual(new Set([a, b]));
+    });
+
+    it('does not count requests already in flight as further strikes', async () => {
+      await Promise.all([pool.leaser.report(a, { kind: 'rate_limited' }), pool.leaser.report(a, { kind: 'rate_limited' }), pool.leaser.report(a, { kind: 'rate_limited' })]);
+      expect(await stateOf(a)).toMatchObject({ rateLimitedUntil: clock.now() + MINUTE });
+    });
+
+    it('disables on 403 and on a refused AccessToken until an admin restores the account', async () => {
+      await pool.leaser.report(a, { kind: 'forbidden', reason: 'account deactivated' });
+      await pool.leaser.report(b, { kind: 'unauthorized' });
+      expect(await stateOf(a)).toMatchObject({ state: 'disabled', stateReason: 'account deactivated' });
+      expect(await stateOf(b)).toMatchObject({ state: 'disabled', stateReason: 'access token rejected' });
+      clock.advance(24 * HOUR - MINUTE);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(await pool.readModel.counts()).toEqual({ total: 2, active: 0, rate_limited: 0, expired: 0, disabled: 2 });
+      expect(await pool.admin.restore(a)).toBe(true);
+      expect(await pool.admin.restore('missing')).toBe(false);
+      expect(await stateOf(a)).toMatchObject({ state: 'active', failures: 0 });
+      expect(await stateOf(a)).not.toHaveProperty('stateReason');
+      expect((await pool.leaser.lease())?.accountId).toBe(a);
+    });
+
+    it('disables an account whose credential cannot be sent, and counts a stalled attempt as a failure', async () => {
+      await pool.leaser.report(a, { kind: 'unusable', reason: 'credential cannot be sent in an HTTP header' });
+      await pool.leaser.report(b, { kind: 'failed', reason: 'stalled' });
+      expect(await stateOf(a)).toMatchObject({ state: 'disabled', stateReason: 'credential cannot be sent in an HTTP header', failures: 1 });
+      expect(await stateOf(b)).toMatchObject({ state: 'active', failures: 1 });
+      for (let i = 0; i < 3; i++) expect((await pool.leaser.lease())?.accountId).toBe(b);
+    });
+
+    it('records use on success', async () => {
+      await pool.leaser.report(a, { kind: 'success' });
+      expect(await stateOf(a)).toMatchObject({ lastUsedAt: clock.now(), failures: 0 });
+    });
+  });
+});

@@ -1,0 +1,183 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomInt } from 'node:crypto';
+import { maskSecret } from '../common/util/secrets';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+import { Clock } from '../common/vocabulary/clock';
+import { AppConfig } from '../config/app-config';
+import { accessTokenDead, effectiveState, needsRefresh } from './account-record';
+import { setAccountState } from './account-transitions';
+import { PoolRefresher } from './pool-refresher';
+import type { AccountLease, AccountRecord } from './pool.types';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
+
+/** Consecutive rate limits without a reset hint keep an account out for 1 min, then 5 min, then 30 min. */
+export const RATE_LIMIT_BACKOFF_MS = [60_000, 5 * 60_000, 30 * 60_000] as const;
+
+/**
+ * Which pool account a request uses, and what the upstream's verdict on it does to the account (gateway.md §8,
+ * issue 4). All state lives in the `AccountStore`, so several instances on one Redis share it.
+ */
+@Injectable()
+export class AccountLeaser {
+  private readonly logger = new Logger(AccountLeaser.name);
+
+  constructor(
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly refresher: PoolRefresher,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * An account for a pool-key request, never one in `exclude` (those this request already tried).
+   * RefreshToken accounts get a fresh AccessToken first. Null when no account is available (503).
+   */
+  async lease(options: { exclude?: ReadonlySet<string> } = {}): Promise<AccountLease | null> {
+    const tried = new Set(options.exclude);
+    for (;;) {
+      const account = await this.pick(tried);
+      if (!account) return null;
+      const lease = await this.prepare(account);
+      if (lease) return lease;
+      tried.add(account.id);
+    }
+  }
+
+  /**
+   * A lease on one given account (a seed's), when it is active and not in `exclude`. Without a lease,
+   * `stillActive` says whether the account is active all the same (only this request must go elsewhere).
+   */
+  async leaseAccount(id: string, options: { exclude?: ReadonlySet<string> } = {}): Promise<{ lease: AccountLease } | { lease: null; stillActive: boolean }> {
+    let account = await this.store.getAccount(id);
+    if (account && this.isActive(account) && !options.exclude?.has(id)) {
+      const lease = await this.prepare(account);
+      if (lease) return { lease };
+      account = await this.store.getAccount(id);
+    }
+    return { lease: null, stillActive: account !== null && this.isActive(account) };
+  }
+
+  /**
+   * One given account's AccessToken, for a follow-up on something it made (opening a file it generated).
+   * A rate limit does not stop it (the limit is on conversations); null once the account is disabled, removed
+   * or unusable.
+   */
+  async leaseForFollowUp(id: string): Promise<AccountLease | null> {
+    const account = await this.store.getAccount(id);
+    if (!account || account.state === 'disabled') return null;
+    const now = this.clock.now();
+    if (account.state === 'rate_limited' && account.accessToken && !accessTokenDead(account, now) && !needsRefresh(account, now)) {
+      return { accountId: account.id, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+    }
+    return this.prepare(account);
+  }
+
+  /**
+   * Chooses among active accounts not in `exclude` (random, or strict round-robin on the shared cursor).
+   * With none active, RefreshToken accounts whose refresh is pending are tried, since a lease renews them.
+   */
+  async pick(exclude: ReadonlySet<string>): Promise<AccountRecord | null> {
+    const now = this.clock.now();
+    const accounts = (await this.store.listAccounts()).filter((record) => !exclude.has(record.id));
+    let candidates = accounts.filter((record) => effectiveState(record, now) === 'active');
+    if (candidates.length === 0) candidates = accounts.filter((record) => record.kind === 'refresh_token' && record.state === 'expired');
+    if (candidates.length === 0) return null;
+    if (this.config.randomToken) return candidates[randomInt(candidates.length)];
+    return candidates[((await this.store.nextCursor()) - 1) % candidates.length];
+  }
+
+  /** What the upstream said about a leased account. */
+  async report(accountId: string, outcome: AccountOutcome): Promise<void> {
+    const now = this.clock.now();
+    switch (outcome.kind) {
+      case 'success':
+        await this.store.updateAccount(accountId, (current) => ({
+          ...current,
+          rateLimitStrikes: 0,
+          failures: 0,
+          lastUsedAt: now,
+          // A success that was under way when a rate limit hit does not lift it early.
+          ...(current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined } : {}),
+        }));
+        return;
+      case 'rate_limited': {
+        const updated = await this.store.updateAccount(accountId, (current) => {
+          if (current.state === 'disabled' || current.state === 'expired') return undefined;
+          const hintMs = outcome.retryAfterSec && outcome.retryAfterSec > 0 ? outcome.retryAfterSec * 1000 : undefined;
+          // Requests that were already in flight when the limit hit do not count as further strikes.
+          if (current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) > now) {
+            return hintMs ? { ...current, rateLimitedUntil: Math.max(current.rateLimitedUntil ?? 0, now + hintMs) } : undefined;
+          }
+          const strikes = current.rateLimitStrikes + 1;
+          const delay = hintMs ?? RATE_LIMIT_BACKOFF_MS[Math.min(strikes, RATE_LIMIT_BACKOFF_MS.length) - 1];
+          return {
+            ...current,
+            state: 'rate_limited',
+            rateLimitedUntil: now + delay,
+            rateLimitStrikes: strikes,
+            stateReason: hintMs ? 'upstream rate limit (reset hint)' : `upstream rate limit (${strikes} in a row)`,
+          };
+        });
+        if (updated?.state === 'rate_limited') {
+          this.logger.warn(`Account ${accountId} (${maskSecret(updated.token)}) rate limited until ${new Date(updated.rateLimitedUntil ?? now).toISOString()}`);
+        }
+        return;
+      }
+      case 'unauthorized': {
+        const account = await this.store.getAccount(accountId);
+        if (!account) return;
+        if (account.kind === 'access_token') {
+          await this.setState(accountId, 'disabled', 'access token rejected');
+          return;
+        }
+        await this.store.updateAccount(accountId, (current) =>
+          current.state === 'disabled' ? undefined : { ...current, state: 'expired', stateReason: 'access token rejected; refresh pending', failures: current.failures + 1 },
+        );
+        await this.refresher.renew(account, true);
+        return;
+      }
+      case 'forbidden':
+        await this.setState(accountId, 'disabled', outcome.reason ?? 'account deactivated or banned (HTTP 403)');
+        return;
+      case 'unusable':
+        await this.setState(accountId, 'disabled', outcome.reason);
+        return;
+      case 'failed':
+        await this.store.updateAccount(accountId, (current) => ({ ...current, failures: current.failures + 1 }));
+        this.logger.warn(`Account ${accountId} failed an attempt: ${outcome.reason}`);
+        return;
+    }
+  }
+
+  private isActive(record: AccountRecord): boolean {
+    return effectiveState(record, this.clock.now()) === 'active';
+  }
+
+  /** Makes a picked account usable: ends a past rate limit, notices a dead AccessToken, renews a RefreshToken account. */
+  private async prepare(account: AccountRecord): Promise<AccountLease | null> {
+    const now = this.clock.now();
+    if (accessTokenDead(account, now)) {
+      await this.setState(account.id, 'expired', 'access token expired');
+      return null;
+    }
+    let record: AccountRecord | null = account;
+    if (record.state === 'rate_limited') {
+      record = await this.store.updateAccount(account.id, (current) =>
+        current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now ? { ...current, state: 'active', rateLimitedUntil: undefined, stateReason: undefined } : undefined,
+      );
+      if (!record || effectiveState(record, now) !== 'active') return null;
+    }
+    if (needsRefresh(record, now)) {
+      const outcome = await this.refresher.renew(record, false);
+      if (outcome !== 'refreshed' && outcome !== 'current') return null;
+      record = await this.store.getAccount(account.id);
+      if (!record || effectiveState(record, now) !== 'active') return null;
+    }
+    if (!record.accessToken) return null;
+    return { accountId: record.id, accessToken: record.accessToken, ...(record.chatgptAccountId ? { chatgptAccountId: record.chatgptAccountId } : {}) };
+  }
+
+  private setState(id: string, state: 'expired' | 'disabled', reason: string): Promise<void> {
+    return setAccountState(this.store, this.logger, id, state, reason);
+  }
+}

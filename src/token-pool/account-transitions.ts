@@ -1,0 +1,20 @@
+import type { Logger } from '@nestjs/common';
+import { maskSecret } from '../common/util/secrets';
+import type { AccountStore } from './stores/account-store';
+
+/**
+ * Takes an account out of service (expired or disabled) with a reason for the admin, once: a disabled account
+ * stays disabled, and a repeat of the same transition neither writes nor logs again. Shared by leasing
+ * (an upstream verdict) and refresh (a rejected RefreshToken).
+ */
+export async function setAccountState(store: AccountStore, logger: Logger, id: string, state: 'expired' | 'disabled', reason: string): Promise<void> {
+  const updated = await store.updateAccount(id, (current) => {
+    if (current.state === 'disabled' || (current.state === state && current.stateReason === reason)) return undefined;
+    return { ...current, state, stateReason: reason, ...(state === 'disabled' ? { failures: current.failures + 1 } : {}) };
+  });
+  if (updated?.state === state && updated.stateReason === reason) logger.warn(`Account ${id} (${maskSecret(updated.token)}) ${state}: ${reason}`);
+}
+
+/** The store lock a store-wide change holds, and how long it waits for it. */
+export const LOCK_TTL_MS = 60_000;
+export const LOCK_WAIT_MS = 30_000;

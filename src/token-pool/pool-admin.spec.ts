@@ -1,0 +1,74 @@
+import { type PoolServices, poolSpecSetup } from './testing/pool-services';
+import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+describe('PoolAdmin', () => {
+  const t = poolSpecSetup();
+  const { clock, newPool, accessToken, idsOf } = t;
+
+  describe('upload', () => {
+    it('counts added, duplicate and invalid lines, ignoring blanks and comments', async () => {
+      const pool = newPool();
+      const token = accessToken('a');
+      const sameUser = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
+      const result = await pool.admin.upload(['# comment', '', `  ${token} `, token, sameUser, 'garbage', fakeRefreshToken('r1'), fakeRefreshToken('r1')]);
+      expect(result).toEqual({ added: 2, duplicates: 3, invalid: 1, invalidLines: [6] });
+      expect(await pool.admin.upload([token, fakeRefreshToken('r1')])).toEqual({ added: 0, duplicates: 2, invalid: 0, invalidLines: [] });
+    });
+
+    it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {
+      const pool = newPool();
+      const good = accessToken('a');
+      const result = await pool.admin.upload([good, 'fk-bad中token', `fk-bad\u0001token`, `${good.slice(0, 20)}\u00e9${good.slice(20)}`, 'rt_abcdefghijk\u007f', 'fk-ok-token']);
+      expect(result).toEqual({ added: 2, duplicates: 0, invalid: 4, invalidLines: [2, 3, 4, 5] });
+      expect((await pool.readModel.list()).map((account) => account.maskedToken)).toHaveLength(2);
+    });
+
+    it('keeps one user in two Team workspaces as two accounts, but not the same pair twice', async () => {
+      const pool = newPool();
+      const token = accessToken('a');
+      const other = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
+      expect(await pool.admin.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({ added: 2, duplicates: 1, invalid: 0, invalidLines: [] });
+    });
+
+    it('gives every account a short stable id that is not the token', async () => {
+      const pool = newPool();
+      const token = accessToken('a');
+      await pool.admin.upload([token]);
+      const [id] = await idsOf(pool);
+      expect(id).toMatch(/^[A-Za-z0-9_-]{12}$/);
+      await pool.admin.clear();
+      await pool.admin.upload([token]);
+      expect(await idsOf(pool)).toEqual([id]);
+    });
+
+    it('writes one batch at a time when uploads overlap', async () => {
+      const pool = newPool();
+      const tokens = Array.from({ length: 30 }, (_, index) => accessToken(`u${index}`));
+      const results = await Promise.all([pool.admin.upload(tokens), pool.admin.upload(tokens.slice(10)), pool.admin.upload(tokens.slice(0, 5))]);
+      expect(results.reduce((sum, result) => sum + result.added, 0)).toBe(30);
+      expect(await pool.readModel.counts()).toMatchObject({ total: 30, active: 30 });
+    });
+  });
+
+  describe('remove and clear', () => {
+    let pool: PoolServices;
+    let a: string;
+    let b: string;
+    beforeEach(async () => {
+      pool = newPool({ randomToken: false });
+      await pool.admin.upload([accessToken('a'), accessToken('b')]);
+      [a, b] = await idsOf(pool);
+    });
+
+    it('removes and clears accounts', async () => {
+      expect(await pool.admin.remove(a)).toBe(true);
+      expect(await pool.admin.remove(a)).toBe(false);
+      expect(await idsOf(pool)).toEqual([b]);
+      expect(await pool.admin.clear()).toBe(1);
+      expect(await pool.readModel.counts()).toMatchObject({ total: 0 });
+    });
+  });
+});

@@ -1,0 +1,70 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
+import { maskSecret } from '../common/util/secrets';
+import { Clock } from '../common/vocabulary/clock';
+import { accessTokenDead, recordsFromLines } from './account-record';
+import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
+import type { AccountRecord, UploadResult } from './pool.types';
+import { RefreshTokenExchanger } from './refresh-token.exchanger';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
+
+const UPLOAD_LOCK = 'accounts-upload';
+
+/** The admin's changes to the set of accounts: upload, remove, clear, restore. */
+@Injectable()
+export class PoolAdmin {
+  private readonly logger = new Logger(PoolAdmin.name);
+
+  constructor(
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly exchanger: RefreshTokenExchanger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Adds credentials, one per line; blank lines and `#` comments are ignored. One store write per call. */
+  async upload(lines: string[]): Promise<UploadResult> {
+    const outcome = await this.store.withLock(
+      UPLOAD_LOCK,
+      LOCK_TTL_MS,
+      async () => {
+        const { records, result } = recordsFromLines(await this.store.listAccounts(), lines, this.clock.now());
+        await this.store.addAccounts(records);
+        return result;
+      },
+      { waitMs: LOCK_WAIT_MS },
+    );
+    if (!outcome.acquired) throw new ApiError(503, 'server_error', 'pool_busy', 'Another upload is in progress. Try again.');
+    const { added, duplicates, invalid } = outcome.value;
+    this.logger.log(`Upload: ${added} added, ${duplicates} duplicates, ${invalid} invalid`);
+    return outcome.value;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const account = await this.store.getAccount(id);
+    if (!account || !(await this.store.removeAccount(id))) return false;
+    this.exchanger.forget(account.token);
+    this.logger.log(`Removed account ${id} (${maskSecret(account.token)})`);
+    return true;
+  }
+
+  async clear(): Promise<number> {
+    const accounts = await this.store.listAccounts();
+    const count = await this.store.clearAccounts();
+    for (const account of accounts) this.exchanger.forget(account.token);
+    this.logger.log(`Cleared the pool: ${count} accounts removed`);
+    return count;
+  }
+
+  /** Puts an account back in service, whatever its state; a RefreshToken account gets a new AccessToken on next use. */
+  async restore(id: string): Promise<boolean> {
+    const now = this.clock.now();
+    const restored = await this.store.updateAccount(id, (current) => {
+      const next: AccountRecord = { ...current, state: 'active', stateReason: undefined, rateLimitedUntil: undefined, rateLimitStrikes: 0, failures: 0 };
+      if (current.kind === 'refresh_token') Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
+      if (accessTokenDead(next, now)) Object.assign(next, { state: 'expired', stateReason: 'access token expired' });
+      return next;
+    });
+    if (restored) this.logger.log(`Restored account ${id} (${maskSecret(restored.token)}): now ${restored.state}`);
+    return restored !== null;
+  }
+}

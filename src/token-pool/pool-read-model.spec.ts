@@ -1,0 +1,55 @@
+import { type PoolServices, poolSpecSetup } from './testing/pool-services';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+describe('PoolReadModel', () => {
+  const t = poolSpecSetup();
+  const { clock, newPool, accessToken, idsOf } = t;
+
+  describe('views', () => {
+    let pool: PoolServices;
+    let a: string;
+    let b: string;
+    beforeEach(async () => {
+      pool = newPool({ randomToken: false });
+      await pool.admin.upload([accessToken('a'), accessToken('b')]);
+      [a, b] = await idsOf(pool);
+    });
+
+    it('never shows the raw credential', async () => {
+      const views = JSON.stringify(await pool.readModel.list());
+      expect(views).not.toContain((await t.store.getAccount(a))!.token);
+      expect((await pool.readModel.list())[0].maskedToken).toMatch(/^eyJhbG…/);
+    });
+
+    it('finds one account by id, as the list shows it, and null for an unknown id', async () => {
+      await pool.leaser.report(a, { kind: 'forbidden', reason: 'banned' });
+      const listed = (await pool.readModel.list()).find((account) => account.id === a);
+      expect(await pool.readModel.findView(a)).toEqual(listed);
+      expect(await pool.readModel.findView(a)).toMatchObject({ state: 'disabled', stateReason: 'banned' });
+      expect(await pool.readModel.findView(b)).toMatchObject({ id: b, state: 'active' });
+      expect(await pool.readModel.findView('missing')).toBeNull();
+    });
+
+    it('reads the one account asked for, not the whole pool', async () => {
+      const listAccounts = jest.spyOn(t.store, 'listAccounts');
+      const getAccount = jest.spyOn(t.store, 'getAccount');
+      expect(await pool.readModel.findView(b)).toMatchObject({ id: b });
+      expect(getAccount).toHaveBeenCalledWith(b);
+      expect(listAccounts).not.toHaveBeenCalled();
+    });
+
+    it('shows a rate limit that has run out as active, and a dead AccessToken as expired', async () => {
+      await pool.leaser.report(a, { kind: 'rate_limited', retryAfterSec: 60 });
+      expect(await pool.readModel.findView(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + MINUTE });
+      clock.advance(MINUTE);
+      expect(await pool.readModel.findView(a)).toMatchObject({ state: 'active' });
+      expect(await pool.readModel.findView(a)).not.toHaveProperty('rateLimitedUntil');
+      clock.advance(DAY);
+      expect(await pool.readModel.findView(b)).toMatchObject({ state: 'expired', stateReason: 'access token expired' });
+      expect(await pool.readModel.counts()).toEqual({ total: 2, active: 0, rate_limited: 0, expired: 2, disabled: 0 });
+    });
+  });
+});

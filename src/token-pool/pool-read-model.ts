@@ -1,0 +1,68 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { maskSecret } from '../common/util/secrets';
+import { Clock } from '../common/vocabulary/clock';
+import { dropUndefined, effectiveState } from './account-record';
+import type { AccountCounts, AccountRecord, AccountState, AccountView, PoolReadiness } from './pool.types';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
+
+/** The pool as the admin pages, `/metrics` and `/readyz` see it: masked account views and counts, read only. */
+@Injectable()
+export class PoolReadModel {
+  constructor(
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(): Promise<AccountView[]> {
+    const now = this.clock.now();
+    return (await this.store.listAccounts()).map((record) => accountView(record, now));
+  }
+
+  /** One account's view, or null when there is no such account; reads that account only. */
+  async findView(id: string): Promise<AccountView | null> {
+    const record = await this.store.getAccount(id);
+    return record && accountView(record, this.clock.now());
+  }
+
+  async counts(): Promise<AccountCounts> {
+    const now = this.clock.now();
+    const counts: AccountCounts = { total: 0, active: 0, rate_limited: 0, expired: 0, disabled: 0 };
+    for (const record of await this.store.listAccounts()) {
+      counts.total++;
+      counts[effectiveState(record, now)]++;
+    }
+    return counts;
+  }
+
+  /**
+   * For `/readyz`: the store answers (else `StoreUnavailableError`), and what the pool holds: accounts by
+   * state and the number of seeds.
+   */
+  async readiness(): Promise<PoolReadiness> {
+    await this.store.ping();
+    const [accounts, seeds] = await Promise.all([this.counts(), this.store.listSeeds()]);
+    return { store: this.store.kind, accounts, seeds: seeds.length };
+  }
+}
+
+/** An account as the admin sees it: its state as of `now`, never the raw credential. */
+function accountView(record: AccountRecord, now: number): AccountView {
+  const state: AccountState = effectiveState(record, now);
+  const stateReason = state === record.state ? record.stateReason : state === 'expired' ? 'access token expired' : undefined;
+  return dropUndefined({
+    id: record.id,
+    kind: record.kind,
+    maskedToken: maskSecret(record.token),
+    state,
+    stateReason,
+    rateLimitedUntil: state === 'rate_limited' ? record.rateLimitedUntil : undefined,
+    plan: record.plan,
+    email: record.email,
+    chatgptAccountId: record.chatgptAccountId,
+    accessTokenExpiresAt: record.accessTokenExpiresAt,
+    addedAt: record.addedAt,
+    lastUsedAt: record.lastUsedAt,
+    lastRefreshAt: record.lastRefreshAt,
+    failures: record.failures,
+  });
+}

@@ -1,0 +1,93 @@
+import { poolSpecSetup } from './testing/pool-services';
+import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+describe('PoolRefresher', () => {
+  const t = poolSpecSetup();
+  const { clock, newPool, accessToken, idsOf } = t;
+
+  describe('RefreshToken accounts', () => {
+    const rt = fakeRefreshToken('rt');
+
+    it('exchanges on lease, reuses the AccessToken, and renews it 5 minutes before expiry', async () => {
+      const pool = newPool();
+      await pool.admin.upload([rt]);
+      const first = await pool.leaser.lease();
+      expect(first).toEqual({ accountId: expect.any(String), accessToken: expect.stringMatching(/^eyJ/) });
+      expect(await pool.leaser.lease()).toEqual(first);
+      expect(t.server.requests).toHaveLength(1);
+      expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active', email: 'user@example.com', plan: 'plus', lastRefreshAt: clock.now() });
+      clock.advance(56 * MINUTE);
+      const renewed = await pool.leaser.lease();
+      expect(t.server.requests).toHaveLength(2);
+      expect(renewed?.accessToken).not.toBe(first?.accessToken);
+    });
+
+    it('disables the account when the RefreshToken is rejected', async () => {
+      const pool = newPool();
+      t.reply = () => ({ status: 400, body: { error: 'invalid_grant' } });
+      await pool.admin.upload([rt, accessToken('b')]);
+      const [rtId, atId] = await idsOf(pool);
+      for (let i = 0; i < 4; i++) expect((await pool.leaser.lease())?.accountId).toBe(atId);
+      expect((await pool.readModel.list()).find((account) => account.id === rtId)).toMatchObject({ state: 'disabled', stateReason: 'refresh token rejected (invalid_grant)' });
+      expect(t.server.requests).toHaveLength(1);
+    });
+
+    it('leaves the account alone when the auth server is down', async () => {
+      const pool = newPool();
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      await pool.admin.upload([rt]);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active', failures: 1 });
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) } });
+      expect(await pool.leaser.lease()).not.toBeNull();
+      expect((await pool.readModel.list())[0]).toMatchObject({ failures: 0 });
+    });
+
+    it('stores a rotated RefreshToken in place of the old one, under the same id', async () => {
+      const pool = newPool();
+      const rotated = 'rt_rotated-refresh-token-0001';
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }), refresh_token: rotated } });
+      await pool.admin.upload([rt]);
+      const [id] = await idsOf(pool);
+      await pool.leaser.lease();
+      expect(await t.store.getAccount(id)).toMatchObject({ token: rotated, kind: 'refresh_token' });
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) } });
+      await pool.refresher.refresh({ force: true });
+      expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, rotated]);
+      expect(await pool.admin.upload([rotated])).toMatchObject({ duplicates: 1 });
+    });
+
+    it('refreshes at once when the upstream refuses the AccessToken', async () => {
+      const pool = newPool();
+      await pool.admin.upload([rt]);
+      const first = (await pool.leaser.lease())!;
+      await Promise.all([pool.leaser.report(first.accountId, { kind: 'unauthorized' }), pool.leaser.report(first.accountId, { kind: 'unauthorized' })]);
+      expect(t.server.requests).toHaveLength(2);
+      const second = (await pool.leaser.lease())!;
+      expect(second.accessToken).not.toBe(first.accessToken);
+      expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active' });
+    });
+
+    it('refreshes only what is due unless forced, a few at a time', async () => {
+      const pool = newPool({ refreshConcurrency: 2 });
+      let running = 0;
+      let peak = 0;
+      t.reply = () => {
+        peak = Math.max(peak, ++running);
+        setTimeout(() => running--, 25);
+        return { status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) }, delayMs: 30 };
+      };
+      await pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3'), fakeRefreshToken('r4'), accessToken('at')]);
+      expect(await pool.refresher.refresh()).toEqual({ attempted: 4, refreshed: 4, failed: 0, disabled: 0, skipped: 1 });
+      expect(peak).toBe(2);
+      expect(await pool.refresher.refresh()).toEqual({ attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: 5 });
+      expect(await pool.refresher.refresh({ force: true })).toEqual({ attempted: 4, refreshed: 4, failed: 0, disabled: 0, skipped: 1 });
+      const [first] = await idsOf(pool);
+      expect(await pool.refresher.refresh({ id: first, force: true })).toMatchObject({ attempted: 1, refreshed: 1 });
+      expect(t.server.requests).toHaveLength(9);
+    });
+  });
+});

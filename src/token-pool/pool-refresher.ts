@@ -1,0 +1,135 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { maskSecret } from '../common/util/secrets';
+import { Clock } from '../common/vocabulary/clock';
+import { AppConfig } from '../config/app-config';
+import { accessTokenFields, dropUndefined, needsRefresh } from './account-record';
+import { LOCK_TTL_MS, LOCK_WAIT_MS, setAccountState } from './account-transitions';
+import type { AccountRecord, RefreshSummary } from './pool.types';
+import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
+import { ACCOUNT_STORE, type AccountStore, type LockResult } from './stores/account-store';
+
+/** What one attempt to renew an account's AccessToken came to. */
+export type RenewOutcome = 'refreshed' | 'current' | 'disabled' | 'failed' | 'not_applicable';
+
+/**
+ * RefreshToken renewal for pool accounts (gateway.md §8.3): one account on demand (a lease, a refused
+ * AccessToken), or the whole pool (the admin, the scheduled job). Exchanges happen under a per-account store
+ * lock, so that instances sharing the store never spend one (possibly rotating) RefreshToken twice.
+ */
+@Injectable()
+export class PoolRefresher {
+  private readonly logger = new Logger(PoolRefresher.name);
+
+  constructor(
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly exchanger: RefreshTokenExchanger,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Renews RefreshToken accounts, at most `REFRESH_CONCURRENCY` at a time. Not forced: only those whose
+   * AccessToken is missing, expired or close to expiry. Forced: every RefreshToken account not disabled.
+   */
+  async refresh(options: { id?: string; force?: boolean } = {}): Promise<RefreshSummary> {
+    const force = options.force ?? false;
+    const now = this.clock.now();
+    const accounts = options.id ? [await this.store.getAccount(options.id)].filter((record): record is AccountRecord => record !== null) : await this.store.listAccounts();
+    const due = accounts.filter((record) => record.kind === 'refresh_token' && record.state !== 'disabled' && (force || needsRefresh(record, now)));
+    const summary: RefreshSummary = { attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: accounts.length - due.length };
+    await forEachLimited(due, this.config.refreshConcurrency, async (record) => {
+      const outcome = await this.renew(record, force);
+      if (outcome === 'current' || outcome === 'not_applicable') {
+        summary.skipped++;
+        return;
+      }
+      summary.attempted++;
+      summary[outcome]++;
+    });
+    if (due.length > 0 || force) {
+      this.logger.log(
+        `Refresh${force ? ' (forced)' : ''}: ${summary.attempted} attempted, ${summary.refreshed} refreshed, ${summary.failed} failed, ${summary.disabled} disabled, ${summary.skipped} skipped`,
+      );
+    }
+    return summary;
+  }
+
+  /**
+   * Renews one RefreshToken account. `seen` is the record as the caller knew it: if another holder of the
+   * lock renewed it meanwhile, that result is used instead of a second exchange. `force` renews even an
+   * AccessToken that still looks current (the upstream refused it).
+   */
+  async renew(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
+    const locked = await this.store.withLock(
+      `account-refresh:${seen.id}`,
+      LOCK_TTL_MS,
+      async (): Promise<RenewOutcome> => {
+        const now = this.clock.now();
+        const record = await this.store.getAccount(seen.id);
+        if (!record || record.kind !== 'refresh_token' || record.state === 'disabled') return 'not_applicable';
+        const renewedMeanwhile = record.accessToken !== seen.accessToken && !needsRefresh(record, now);
+        if (force ? renewedMeanwhile : !needsRefresh(record, now)) return 'current';
+        return this.exchangeFor(record, force || record.state === 'expired');
+      },
+      { waitMs: LOCK_WAIT_MS },
+    );
+    return locked.acquired ? locked.value : 'failed';
+  }
+
+  /**
+   * Runs a refresh job (`run`) while holding the store lock `job`, so that instances sharing the store never
+   * run it at once. `{acquired: false}` without running it when another instance holds the lock.
+   */
+  exclusively<T>(job: string, ttlMs: number, run: () => Promise<T>): Promise<LockResult<T>> {
+    return this.store.withLock(job, ttlMs, run);
+  }
+
+  /** What a refresh job recorded under `key` in the shared store (for example its last run), or null. */
+  jobRecord(key: string): Promise<string | null> {
+    return this.store.getMeta(key);
+  }
+
+  recordJob(key: string, value: string): Promise<void> {
+    return this.store.setMeta(key, value);
+  }
+
+  private async exchangeFor(record: AccountRecord, force: boolean): Promise<RenewOutcome> {
+    const now = this.clock.now();
+    try {
+      const result = await this.exchanger.exchange(record.token, { force });
+      await this.store.updateAccount(record.id, (current) => {
+        if (current.state === 'disabled') return undefined;
+        const stillLimited = current.state === 'rate_limited';
+        return {
+          ...current,
+          ...dropUndefined(accessTokenFields(result.accessToken)),
+          accessTokenExpiresAt: result.expiresAt,
+          token: result.refreshToken ?? current.token,
+          state: stillLimited ? 'rate_limited' : 'active',
+          stateReason: stillLimited ? current.stateReason : undefined,
+          failures: 0,
+          lastRefreshAt: now,
+        };
+      });
+      return 'refreshed';
+    } catch (error) {
+      if (error instanceof RefreshTokenRejectedError) {
+        await setAccountState(this.store, this.logger, record.id, 'disabled', `refresh token rejected (${error.code})`);
+        return 'disabled';
+      }
+      const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
+      this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}`);
+      await this.store.updateAccount(record.id, (current) => ({ ...current, failures: current.failures + 1 }));
+      return 'failed';
+    }
+  }
+}
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+}

@@ -1,0 +1,89 @@
+import { seedIdFor } from './seed-registry';
+import { FileAccountStore } from './stores/file-account-store';
+import { poolSpecSetup } from './testing/pool-services';
+
+describe('SeedRegistry', () => {
+  const t = poolSpecSetup();
+  const { newPool, accessToken, idsOf } = t;
+
+  describe('seeds', () => {
+    it('keeps a seed on one account while it is active, then moves it, and remembers that across restarts', async () => {
+      const pool = newPool({ randomToken: true });
+      await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);
+      const first = (await pool.seeds.leaseForSeed('my-seed')) as { accountId: string };
+      for (let i = 0; i < 10; i++) expect(await pool.seeds.leaseForSeed('my-seed')).toMatchObject({ accountId: first.accountId });
+
+      await pool.leaser.report(first.accountId, { kind: 'forbidden' });
+      const moved = (await pool.seeds.leaseForSeed('my-seed')) as { accountId: string };
+      expect(moved.accountId).not.toBe(first.accountId);
+      for (let i = 0; i < 10; i++) expect(await pool.seeds.leaseForSeed('my-seed')).toMatchObject({ accountId: moved.accountId });
+      await pool.admin.restore(first.accountId);
+      expect(await pool.seeds.leaseForSeed('my-seed')).toMatchObject({ accountId: moved.accountId });
+
+      const restarted = newPool({ randomToken: true }, new FileAccountStore({ dataDir: t.dataDir }));
+      expect(await restarted.seeds.leaseForSeed('my-seed')).toMatchObject({ accountId: moved.accountId });
+      expect(await restarted.seeds.listSeeds()).toEqual([{ id: seedIdFor('my-seed'), maskedSeed: 'my…(7)', accountId: moved.accountId, conversations: 0 }]);
+    });
+
+    it('moves a seed off a rate-limited or removed account', async () => {
+      const pool = newPool({ randomToken: false });
+      await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);
+      const first = (await pool.seeds.leaseForSeed('s')) as { accountId: string };
+      await pool.leaser.report(first.accountId, { kind: 'rate_limited' });
+      const second = (await pool.seeds.leaseForSeed('s')) as { accountId: string };
+      expect(second.accountId).not.toBe(first.accountId);
+      await pool.admin.remove(second.accountId);
+      const third = (await pool.seeds.leaseForSeed('s')) as { accountId: string };
+      expect([first.accountId, second.accountId]).not.toContain(third.accountId);
+    });
+
+    it('serves a retry from another account without moving the seed', async () => {
+      const pool = newPool();
+      await pool.admin.upload([accessToken('a'), accessToken('b')]);
+      const first = (await pool.seeds.leaseForSeed('s')) as { accountId: string };
+      const retry = (await pool.seeds.leaseForSeed('s', { exclude: new Set([first.accountId]) })) as { accountId: string };
+      expect(retry.accountId).not.toBe(first.accountId);
+      expect(await pool.seeds.leaseForSeed('s')).toMatchObject({ accountId: first.accountId });
+      expect(await pool.seeds.leaseForSeed('s', { exclude: new Set((await idsOf(pool))) })).toBeNull();
+    });
+
+    it('gives null, not a wrong answer, while the pool is empty, and binds the seed once accounts arrive', async () => {
+      const pool = newPool();
+      expect(await pool.seeds.leaseForSeed('early')).toBeNull();
+      await pool.admin.upload([accessToken('a')]);
+      expect(await pool.seeds.leaseForSeed('early')).toMatchObject({ accountId: (await idsOf(pool))[0] });
+    });
+
+    it('with AUTO_SEED=false accepts only seeds an admin created', async () => {
+      const pool = newPool({ autoSeed: false });
+      await pool.admin.upload([accessToken('a')]);
+      expect(await pool.seeds.leaseForSeed('unknown')).toBe('invalid_seed');
+      expect(await pool.seeds.createSeed('panel-user')).toBe('panel-user');
+      expect(await pool.seeds.leaseForSeed('panel-user')).toMatchObject({ accountId: (await idsOf(pool))[0] });
+      const generated = await pool.seeds.createSeed();
+      expect(generated).toMatch(/^[A-Za-z0-9_-]{24}$/);
+      expect(await pool.seeds.leaseForSeed(generated)).not.toBe('invalid_seed');
+      expect(await pool.seeds.listSeeds()).toHaveLength(2);
+      expect(await pool.seeds.removeSeed('panel-user')).toBe(true);
+      expect(await pool.seeds.removeSeed('panel-user')).toBe(false);
+      expect(await pool.seeds.leaseForSeed('panel-user')).toBe('invalid_seed');
+    });
+
+    it('refuses seeds that are real credentials or pool keys', async () => {
+      const pool = newPool({ authorization: ['pool-key-1'] });
+      await expect(pool.seeds.createSeed(accessToken('a'))).rejects.toMatchObject({ code: 'invalid_seed' });
+      await expect(pool.seeds.createSeed('pool-key-1')).rejects.toMatchObject({ code: 'invalid_seed' });
+    });
+
+    it('tracks the conversations a seed created', async () => {
+      const pool = newPool();
+      await pool.seeds.createSeed('s');
+      await pool.seeds.recordSeedConversation('s', 'c1');
+      await pool.seeds.recordSeedConversation('s', 'c2');
+      await pool.seeds.recordSeedConversation('s', 'c1');
+      expect(await pool.seeds.seedConversations('s')).toEqual(['c1', 'c2']);
+      expect(await pool.seeds.seedConversations('unknown')).toEqual([]);
+      expect((await pool.seeds.listSeeds())[0]).toMatchObject({ conversations: 2 });
+    });
+  });
+});

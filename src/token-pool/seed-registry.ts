@@ -1,0 +1,113 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { ApiError } from '../common/errors/api-error';
+import { maskSecret, secretInList } from '../common/util/secrets';
+import { Clock } from '../common/vocabulary/clock';
+import { AppConfig } from '../config/app-config';
+import { AccountLeaser } from './account-leaser';
+import type { AccountLease, SeedRecord, SeedView } from './pool.types';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
+import { parseCredential } from './token-kind';
+
+/**
+ * SeedTokens (gateway.md §3.6, §4.4): which pool account each seed stands for, its sticky binding and
+ * rebinding, the admin's seed list, and the conversations each seed created.
+ */
+@Injectable()
+export class SeedRegistry {
+  private readonly logger = new Logger(SeedRegistry.name);
+
+  constructor(
+    @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
+    private readonly leaser: AccountLeaser,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * The account a seed stands for. The binding is sticky while its account is active; once the account
+   * leaves the active state (or is removed) the seed moves to another active account. An account this
+   * request already tried is skipped for this request only, without moving the seed.
+   * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; null when no account is available.
+   */
+  async leaseForSeed(seed: string, options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {}): Promise<AccountLease | 'invalid_seed' | null> {
+    const exclude = options.exclude ?? new Set<string>();
+    const record = await this.store.getSeed(seed);
+    if (!record && (options.mustExist || !this.config.autoSeed)) return 'invalid_seed';
+    const boundId = record?.accountId ?? null;
+    let keepBinding = false;
+    if (boundId) {
+      const bound = await this.leaser.leaseAccount(boundId, { exclude });
+      if (bound.lease) return bound.lease;
+      keepBinding = bound.stillActive;
+    }
+    const lease = await this.leaser.lease({ exclude: boundId ? new Set([...exclude, boundId]) : exclude });
+    if (keepBinding) return lease;
+    const accountId = lease?.accountId ?? null;
+    await this.store.updateSeed(seed, (current) => {
+      // Another request (or instance) moved it first, or an admin removed it: theirs stands.
+      if ((current?.accountId ?? null) !== boundId || (!current && record)) return undefined;
+      if (current?.accountId === accountId) return undefined;
+      return { seed, accountId, conversations: current?.conversations ?? [], createdAt: current?.createdAt ?? this.clock.now() };
+    });
+    if (boundId !== accountId) this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
+    return lease;
+  }
+
+  /** Whether this seed was created (by the admin, or minted earlier); the API accepts no other seed. */
+  async hasSeed(seed: string): Promise<boolean> {
+    return (await this.store.getSeed(seed)) !== null;
+  }
+
+  /** Creates a seed (a random one when none is given) bound to an active account if there is one. Idempotent. */
+  async createSeed(seed?: string): Promise<string> {
+    const value = seed?.trim() || randomBytes(18).toString('base64url');
+    if (parseCredential(value) || secretInList(value, this.config.authorization)) {
+      throw ApiError.invalidRequest('A seed must not be an AccessToken, a RefreshToken or a pool key.', 'invalid_seed', 'seed');
+    }
+    const account = await this.leaser.pick(new Set());
+    const now = this.clock.now();
+    await this.store.updateSeed(value, (current) => (current ? undefined : { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now }));
+    return value;
+  }
+
+  removeSeed(seed: string): Promise<boolean> {
+    return this.store.removeSeed(seed);
+  }
+
+  /** Removes the seed with this id (see `SeedView.id`), so admins never have to handle the seed itself. */
+  async removeSeedById(id: string): Promise<boolean> {
+    const record = (await this.store.listSeeds()).find((candidate) => seedIdFor(candidate.seed) === id);
+    return record ? this.store.removeSeed(record.seed) : false;
+  }
+
+  /** Forgets every seed-to-account mapping; returns how many there were. */
+  async clearSeeds(): Promise<number> {
+    let removed = 0;
+    for (const record of await this.store.listSeeds()) if (await this.store.removeSeed(record.seed)) removed++;
+    return removed;
+  }
+
+  async listSeeds(): Promise<SeedView[]> {
+    return (await this.store.listSeeds())
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((record) => ({ id: seedIdFor(record.seed), maskedSeed: maskSecret(record.seed), accountId: record.accountId, conversations: record.conversations.length }));
+  }
+
+  /** Remembers that a seed created a conversation (newest first), for per-seed ownership (gateway.md §4.4). */
+  async recordSeedConversation(seed: string, conversationId: string): Promise<void> {
+    await this.store.updateSeed(seed, (current: SeedRecord | null) =>
+      current ? { ...current, conversations: [conversationId, ...current.conversations.filter((id) => id !== conversationId)] } : undefined,
+    );
+  }
+
+  /** The conversations a seed created, newest first; empty for an unknown seed. */
+  async seedConversations(seed: string): Promise<string[]> {
+    return (await this.store.getSeed(seed))?.conversations ?? [];
+  }
+}
+
+/** A seed's public id: a short hash, like account ids, so it can appear in URLs and pages. */
+export function seedIdFor(seed: string): string {
+  return `seed-${createHash('sha256').update('flowgpt-seed:').update(seed).digest('base64url').slice(0, 12)}`;
+}
