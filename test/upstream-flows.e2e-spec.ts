@@ -4,7 +4,12 @@ import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
 
-const F_PATHS = ['/backend-api/sentinel/chat-requirements/prepare', '/backend-api/sentinel/chat-requirements/finalize', '/backend-api/f/conversation/prepare', '/backend-api/f/conversation'];
+const F_PATHS = [
+  '/backend-api/sentinel/chat-requirements/prepare',
+  '/backend-api/sentinel/chat-requirements/finalize',
+  '/backend-api/f/conversation/prepare',
+  '/backend-api/f/conversation',
+];
 const CLASSIC_PATHS = ['/backend-api/sentinel/chat-requirements', '/backend-api/conversation'];
 
 /** Both send flows (UPSTREAM_FLOW), through the official SDK, against a fake that speaks both generations. */
@@ -14,7 +19,8 @@ describe('Upstream send flows', () => {
 
   beforeAll(async () => {
     fake = await FakeUpstream.start();
-    for (const flow of ['f', 'classic', 'auto'] as const) stacks[flow] = await startStack({ fakeUpstream: fake, env: { UPSTREAM_FLOW: flow } });
+    for (const flow of ['f', 'classic', 'auto'] as const)
+      stacks[flow] = await startStack({ fakeUpstream: fake, env: { UPSTREAM_FLOW: flow } });
   });
   afterAll(async () => {
     for (const stack of Object.values(stacks)) await stack.close();
@@ -22,18 +28,26 @@ describe('Upstream send flows', () => {
   });
   beforeEach(() => fake.reset());
 
-  const posts = (token: string): RecordedRequest[] => fake.requests.filter((r) => r.method === 'POST' && r.headers.authorization === `Bearer ${token}`);
+  const posts = (token: string): RecordedRequest[] =>
+    fake.requests.filter((r) => r.method === 'POST' && r.headers.authorization === `Bearer ${token}`);
   const paths = (token: string) => posts(token).map((r) => r.path);
 
   async function chat(flow: 'f' | 'classic' | 'auto', token: string, text: string): Promise<string | null> {
     fake.enqueue({ kind: 'text', text });
-    const completion = await stacks[flow]!.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Say it' }] });
+    const completion = await stacks[flow]!.openai(token).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Say it' }],
+    });
     return completion.choices[0].message.content;
   }
 
   async function stream(flow: 'f' | 'classic' | 'auto', token: string, text: string): Promise<string> {
     fake.enqueue({ kind: 'text', text, chunks: 6 });
-    const chunks = await stacks[flow]!.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Stream it' }], stream: true });
+    const chunks = await stacks[flow]!.openai(token).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Stream it' }],
+      stream: true,
+    });
     let answer = '';
     for await (const chunk of chunks) answer += chunk.choices[0]?.delta.content ?? '';
     return answer;

@@ -7,7 +7,13 @@ describe('web app profile', () => {
 
   it('sends the fingerprint as a browser would: one user agent with its sec-ch-ua family, a stable device id', () => {
     const fingerprint = fingerprintFor('account-1', [chrome], []);
-    const headers = browserHeaders({ baseUrl: 'https://chatgpt.com', fingerprint, accessToken: 'at', chatgptAccountId: 'team-1', language: 'en-US' });
+    const headers = browserHeaders({
+      baseUrl: 'https://chatgpt.com',
+      fingerprint,
+      accessToken: 'at',
+      chatgptAccountId: 'team-1',
+      language: 'en-US',
+    });
     expect(headers).toMatchObject({
       'user-agent': chrome,
       'sec-ch-ua': '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"',
@@ -24,7 +30,12 @@ describe('web app profile', () => {
   });
 
   it('sends no client hints for a browser that has none', () => {
-    const headers = browserHeaders({ baseUrl: 'https://chatgpt.com', fingerprint: fingerprintFor('a', [safari], []), language: 'en-US', authKey: 'k' });
+    const headers = browserHeaders({
+      baseUrl: 'https://chatgpt.com',
+      fingerprint: fingerprintFor('a', [safari], []),
+      language: 'en-US',
+      authKey: 'k',
+    });
     expect(headers['sec-ch-ua']).toBeUndefined();
     expect(headers.authkey).toBe('k');
     expect(headers.authorization).toBeUndefined();
@@ -32,7 +43,11 @@ describe('web app profile', () => {
 
   it('gives every call of a turn the release and one trace id, and the conversation calls their target', () => {
     const turn = newTurn({ clientVersion: 'prod-1', clientBuildNumber: '42' }, 1_000);
-    expect(webAppTurnHeaders(turn, 1_000)).toEqual({ 'oai-client-version': 'prod-1', 'oai-client-build-number': '42', 'x-oai-turn-trace-id': turn.traceId });
+    expect(webAppTurnHeaders(turn, 1_000)).toEqual({
+      'oai-client-version': 'prod-1',
+      'oai-client-build-number': '42',
+      'x-oai-turn-trace-id': turn.traceId,
+    });
     expect(webAppTurnHeaders(turn, 1_250, '/backend-api/f/conversation')).toEqual({
       'oai-client-version': 'prod-1',
       'oai-client-build-number': '42',

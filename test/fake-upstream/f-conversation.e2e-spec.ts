@@ -20,7 +20,10 @@ describe('FakeUpstream: the f/conversation flow', () => {
   afterAll(() => fake.close());
   beforeEach(() => fake.reset());
 
-  async function post(path: string, token: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: () => any }> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON answers, read field by field
+  type Reply = { status: number; text: string; json: () => any };
+
+  async function post(path: string, token: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const response = await fetch(`${fake.url}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
@@ -43,12 +46,23 @@ describe('FakeUpstream: the f/conversation flow', () => {
   }
 
   async function conduit(token: string): Promise<string> {
-    const prepared = await post('/backend-api/f/conversation/prepare', token, { action: 'next', model: 'gpt-4o' }, { 'x-conduit-token': 'no-token' });
+    const prepared = await post(
+      '/backend-api/f/conversation/prepare',
+      token,
+      { action: 'next', model: 'gpt-4o' },
+      { 'x-conduit-token': 'no-token' },
+    );
     expect(prepared.status).toBe(200);
     return prepared.json().conduit_token;
   }
 
-  const webApp = { 'oai-client-version': 'prod-abc', 'oai-client-build-number': '1', 'oai-device-id': randomUUID(), 'oai-language': 'en-US', 'x-oai-turn-trace-id': randomUUID() };
+  const webApp = {
+    'oai-client-version': 'prod-abc',
+    'oai-client-build-number': '1',
+    'oai-device-id': randomUUID(),
+    'oai-language': 'en-US',
+    'x-oai-turn-trace-id': randomUUID(),
+  };
   const body = () => ({
     action: 'next',
     model: 'gpt-4o',
@@ -56,7 +70,8 @@ describe('FakeUpstream: the f/conversation flow', () => {
     messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: ['hi'] } }],
     supported_encodings: ['v1'],
   });
-  const converse = (token: string, headers: Record<string, string>) => post('/backend-api/f/conversation', token, body(), { accept: 'text/event-stream', ...headers });
+  const converse = (token: string, headers: Record<string, string>) =>
+    post('/backend-api/f/conversation', token, body(), { accept: 'text/event-stream', ...headers });
 
   it('answers the whole chain with the same SSE answer as the classic conversation', async () => {
     fake.enqueue({ kind: 'text', text: 'Hello from f.' });
@@ -65,7 +80,7 @@ describe('FakeUpstream: the f/conversation flow', () => {
     expect(finalAnswerText(readStream(reply.text))).toBe('Hello from f.');
   });
 
-  it('refuses a conversation without a conduit token, with another account\'s, or with one used before', async () => {
+  it("refuses a conversation without a conduit token, with another account's, or with one used before", async () => {
     expect((await converse(alice, { ...webApp, ...(await sentinel(alice)) })).status).toBe(403);
     expect((await converse(alice, { ...webApp, ...(await sentinel(alice)), 'x-conduit-token': 'no-token' })).status).toBe(403);
     expect((await converse(alice, { ...webApp, ...(await sentinel(alice)), 'x-conduit-token': await conduit(bob) })).status).toBe(403);
@@ -78,17 +93,44 @@ describe('FakeUpstream: the f/conversation flow', () => {
 
   it('refuses a conversation without a finalize token, or with a proof other than the finalized one', async () => {
     const headers = await sentinel(alice);
-    expect((await converse(alice, { ...webApp, 'openai-sentinel-proof-token': headers['openai-sentinel-proof-token'], 'x-conduit-token': await conduit(alice) })).status).toBe(403);
+    expect(
+      (
+        await converse(alice, {
+          ...webApp,
+          'openai-sentinel-proof-token': headers['openai-sentinel-proof-token'],
+          'x-conduit-token': await conduit(alice),
+        })
+      ).status,
+    ).toBe(403);
     const other = await sentinel(alice);
-    expect((await converse(alice, { ...webApp, ...other, 'openai-sentinel-proof-token': headers['openai-sentinel-proof-token'], 'x-conduit-token': await conduit(alice) })).status).toBe(403);
+    expect(
+      (
+        await converse(alice, {
+          ...webApp,
+          ...other,
+          'openai-sentinel-proof-token': headers['openai-sentinel-proof-token'],
+          'x-conduit-token': await conduit(alice),
+        })
+      ).status,
+    ).toBe(403);
   });
 
   it('checks the proof of work at finalize, and uses a prepare token once, for its own account', async () => {
     const prepared = (await post('/backend-api/sentinel/chat-requirements/prepare', alice, { p: makeRequirementsToken() })).json();
-    expect((await post('/backend-api/sentinel/chat-requirements/finalize', alice, { prepare_token: prepared.prepare_token, proofofwork: 'gAAAAABnope' })).status).toBe(403);
+    expect(
+      (
+        await post('/backend-api/sentinel/chat-requirements/finalize', alice, {
+          prepare_token: prepared.prepare_token,
+          proofofwork: 'gAAAAABnope',
+        })
+      ).status,
+    ).toBe(403);
     const fresh = (await post('/backend-api/sentinel/chat-requirements/prepare', alice, { p: makeRequirementsToken() })).json();
     const proof = `gAAAAAB${bruteForcePow(fresh.proofofwork.seed, fresh.proofofwork.difficulty)}`;
-    expect((await post('/backend-api/sentinel/chat-requirements/finalize', bob, { prepare_token: fresh.prepare_token, proofofwork: proof })).status).toBe(403);
+    expect(
+      (await post('/backend-api/sentinel/chat-requirements/finalize', bob, { prepare_token: fresh.prepare_token, proofofwork: proof }))
+        .status,
+    ).toBe(403);
     expect((await post('/backend-api/sentinel/chat-requirements/prepare', alice, { p: 'not-a-token' })).status).toBe(400);
   });
 

@@ -28,7 +28,11 @@ export class ClassicSendFlow implements SendFlow {
     return {
       flow: this.name,
       post: (postSignal) =>
-        postConversation(this.upstream, { url: `${baseUrl}/backend-api/conversation`, identity, headers: clearance.headers, body, request, firstByteTimeoutMs }, postSignal),
+        postConversation(
+          this.upstream,
+          { url: `${baseUrl}/backend-api/conversation`, identity, headers: clearance.headers, body, request, firstByteTimeoutMs },
+          postSignal,
+        ),
     };
   }
 }

@@ -57,7 +57,13 @@ export class FConversationSendFlow implements SendFlow {
   }
 
   /** `POST f/conversation/prepare` with `x-conduit-token: no-token` → the turn's `conduit_token`. */
-  private async conduitToken(baseUrl: string, identity: UpstreamIdentity, turn: WebAppTurn, body: Record<string, unknown>, signal: AbortSignal): Promise<string> {
+  private async conduitToken(
+    baseUrl: string,
+    identity: UpstreamIdentity,
+    turn: WebAppTurn,
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<string> {
     const path = `${WEB_APP_DEFAULTS.conversationPath}/prepare`;
     const response = await this.upstream.request({
       method: 'POST',

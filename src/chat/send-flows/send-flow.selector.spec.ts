@@ -16,7 +16,8 @@ function flowDouble(name: SendFlowName, outcome: () => FOutcome = () => 'ok') {
     name,
     prepare: jest.fn(async (): Promise<ReadySend> => {
       const result = outcome();
-      if (result !== 'ok') throw new UpstreamError({ kind: result.status === 404 ? 'not_found' : 'forbidden', step: result.step, status: result.status });
+      if (result !== 'ok')
+        throw new UpstreamError({ kind: result.status === 404 ? 'not_found' : 'forbidden', step: result.step, status: result.status });
       return { flow: name, post: jest.fn() };
     }),
   };
@@ -35,7 +36,12 @@ describe('SendFlowSelector', () => {
   function selector(setting: UpstreamFlowSetting, fOutcome?: () => FOutcome) {
     const classic = flowDouble('classic');
     const f = flowDouble('f', fOutcome);
-    const chosen = new SendFlowSelector(testConfig({ upstreamFlow: setting }), new SharedState(null, 'test:'), classic as unknown as ClassicSendFlow, f as unknown as FConversationSendFlow);
+    const chosen = new SendFlowSelector(
+      testConfig({ upstreamFlow: setting }),
+      new SharedState(null, 'test:'),
+      classic as unknown as ClassicSendFlow,
+      f as unknown as FConversationSendFlow,
+    );
     return { chosen, classic, f };
   }
 
