@@ -93,7 +93,7 @@ describe('two instances on one Redis', () => {
   const bearer = (value: unknown) => String(value).replace(/^Bearer /, '');
   const conversationBearers = () => fake.conversationRequests().map((request) => bearer(request.headers.authorization));
   /** Every attempt starts with chat-requirements, where a refused account already fails. */
-  const attemptBearers = () => fake.requests.filter((request) => request.path === '/backend-api/sentinel/chat-requirements').map((request) => bearer(request.headers.authorization));
+  const attemptBearers = () => fake.sentinelRequests().map((request) => bearer(request.headers.authorization));
   const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
 
   it('an account uploaded through one instance serves requests made through the other', async () => {

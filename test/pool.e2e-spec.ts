@@ -35,7 +35,7 @@ describe('token pool through the chat API', () => {
   const conversationBearers = () => fake.conversationRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
   /** The AccessToken of every attempt, in order: each starts with chat-requirements, where a refused account already fails. */
   const attemptBearers = () =>
-    fake.requests.filter((request) => request.path === '/backend-api/sentinel/chat-requirements').map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
+    fake.sentinelRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
   /** Every bearer the upstream saw on any route. */
   const allBearers = () => fake.requests.map((request) => String(request.headers.authorization ?? '').replace(/^Bearer /, ''));
   const stateOf = async (token: string) => (await pool().readModel.list()).find((account) => account.id === accountIdFor(token))?.state;

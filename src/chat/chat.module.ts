@@ -11,12 +11,15 @@ import { ChatService } from './chat.service';
 import { ConversationService } from './conversation.service';
 import { ModelCapTracker } from './model-cap.tracker';
 import { ModelsService } from './models.service';
+import { ClassicSendFlow } from './send-flows/classic-send.flow';
+import { FConversationSendFlow } from './send-flows/f-conversation-send.flow';
+import { SendFlowSelector } from './send-flows/send-flow.selector';
 import { TokenCounter } from './token-counter';
 
 @Module({
   imports: [AuthModule, PowModule, SharedStateModule, FilesModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
+  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector],
   exports: [ChatService, ConversationService],
 })
 export class ChatModule {}

@@ -46,3 +46,26 @@ export function conversationBody(
     },
   };
 }
+
+/** The fields of a conversation body that describe the composer, not the messages. */
+const COMPOSER_FIELDS = [
+  'action',
+  'model',
+  'parent_message_id',
+  'conversation_id',
+  'conversation_mode',
+  'system_hints',
+  'supported_encodings',
+  'timezone',
+  'timezone_offset_min',
+] as const;
+
+/**
+ * The body of `POST /backend-api/f/conversation/prepare` (`gateway-live-ui.md` §4: "the composer state"): the
+ * conversation's composer fields without the messages. Which fields the upstream reads is not public (assumed).
+ */
+export function conversationPrepareBody(body: Record<string, unknown>): Record<string, unknown> {
+  const composer: Record<string, unknown> = { fork_from_shared_post: false, client_prepare_state: 'success', supports_buffering: true };
+  for (const field of COMPOSER_FIELDS) if (body[field] !== undefined) composer[field] = body[field];
+  return composer;
+}

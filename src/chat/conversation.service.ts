@@ -1,18 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
 import { UpstreamError } from '../common/errors/upstream-error';
+import { maskSecret } from '../common/util/secrets';
 import type { AccountUse } from '../auth/credential.service';
 import type { ApiCredential } from '../auth/api-credential';
-import { SentinelService } from '../pow/sentinel.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
-import { upstreamFailure } from '../upstream/upstream-failure';
 import { AttemptRunner } from './attempts/attempt-runner';
-import { conversationBody } from './conversation-body';
 import type { ResolvedModel } from './models/model-mapping';
 import type { UpstreamMessage } from './message-converter';
+import { SendFlowSelector } from './send-flows/send-flow.selector';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
-import { readLimited, startedAnswer } from './upstream-answer-stream';
+import { startedAnswer } from './upstream-answer-stream';
 
 export interface ConversationRequest {
   model: ResolvedModel;
@@ -33,20 +31,17 @@ export interface StartedConversation {
   baseUrl: string;
 }
 
-const CONVERSATION_HEADERS_TIMEOUT_MS = 30_000;
-const ERROR_BODY_LIMIT = 64 * 1024;
-
 /**
- * Runs one chat against the upstream: clears the sentinel, posts the conversation and reads until the answer
- * has started. Everything before that point is one attempt, retried on other accounts as `AttemptPolicy`
- * decides (through `AttemptRunner`); nothing after it is.
+ * Runs one chat against the upstream: the send flow (`SendFlowSelector`: sentinel, uploads, the conversation
+ * POST) and the read until the answer has started. Everything before that point is one attempt, retried on
+ * other accounts as `AttemptPolicy` decides (through `AttemptRunner`); nothing after it is.
  */
 @Injectable()
 export class ConversationService {
   constructor(
     private readonly config: AppConfig,
     private readonly upstream: UpstreamClient,
-    private readonly sentinel: SentinelService,
+    private readonly flows: SendFlowSelector,
     private readonly attempts: AttemptRunner,
   ) {}
 
@@ -62,51 +57,21 @@ export class ConversationService {
       fingerprint: this.upstream.fingerprint(use.fingerprintKey),
     };
     const baseUrl = this.upstream.pickBaseUrl();
-    const clearance = await this.sentinel.clear(baseUrl, identity, signal);
-    if (request.model.paidOnly && clearance.persona && clearance.persona !== 'chatgpt-paid') throw ApiError.modelNotFound(request.model.requested);
+    const account = { key: use.fingerprintKey, label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}` };
+    const ready = await this.flows.prepare({ identity, baseUrl, request, account, signal });
 
-    const messages = await request.messages(identity, baseUrl);
     // The first-byte deadline runs from sending the conversation until the answer starts; after that only the idle timeout applies.
     const firstByteMs = this.config.upstreamFirstByteTimeoutMs;
     const stalled = new AbortController();
     const timer = setTimeout(() => stalled.abort(), firstByteMs);
     try {
-      const pieces = await this.converse(request, messages, identity, baseUrl, clearance.headers, AbortSignal.any([signal, stalled.signal]));
-      return { pieces, account: use, identity, baseUrl };
+      const body = await ready.post(AbortSignal.any([signal, stalled.signal]));
+      return { pieces: await startedAnswer(body), account: use, identity, baseUrl };
     } catch (error) {
       if (stalled.signal.aborted && !signal.aborted) throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
       throw error;
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Posts the conversation and reads until the answer has started. */
-  private async converse(
-    request: ConversationRequest,
-    messages: UpstreamMessage[],
-    identity: UpstreamIdentity,
-    baseUrl: string,
-    sentinelHeaders: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<AsyncGenerator<TranslatedPiece>> {
-    const response = await this.upstream.stream({
-      method: 'POST',
-      url: `${baseUrl}/backend-api/conversation`,
-      identity,
-      headers: { accept: 'text/event-stream', ...sentinelHeaders },
-      json: conversationBody(request, messages, this.config.upstreamDeltaEncoding),
-      timeoutMs: Math.min(CONVERSATION_HEADERS_TIMEOUT_MS, this.config.upstreamFirstByteTimeoutMs),
-      signal,
-      step: 'conversation',
-    });
-    const contentType = String(response.headers['content-type'] ?? '');
-    if (response.status !== 200 || !contentType.includes('text/event-stream')) {
-      const body = await readLimited(response.body, ERROR_BODY_LIMIT);
-      if (response.status === 200) throw new UpstreamError({ kind: 'not_streaming', step: 'conversation', status: 200 });
-      if (response.status === 404 && request.model.gizmoId) throw ApiError.modelNotFound(request.model.requested);
-      throw upstreamFailure('conversation', response.status, response.headers, body);
-    }
-    return startedAnswer(response.body);
   }
 }

@@ -48,6 +48,10 @@ function IsProxyAddress(options?: ValidationOptions): PropertyDecorator {
 export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
 export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 
+/** `UPSTREAM_FLOW`: the new `f/conversation` send flow, the classic `/conversation` one, or the new with a fallback. */
+export const UPSTREAM_FLOWS = ['auto', 'f', 'classic'] as const;
+export type UpstreamFlowSetting = (typeof UPSTREAM_FLOWS)[number];
+
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
@@ -114,6 +118,8 @@ export class AppConfig {
   @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
   @IsInt() @Min(100) upstreamFirstByteTimeoutMs = 30_000;
   @IsBoolean() upstreamDeltaEncoding = true;
+  /** Which send flow to use (README, "Upstream"): `auto` tries `f` and falls back to `classic` per account. */
+  @IsIn(UPSTREAM_FLOWS) upstreamFlow: UpstreamFlowSetting = 'auto';
   @IsBoolean() allowPrivateFileUrls = false;
 
   // --- chat behaviour
@@ -198,6 +204,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamIdleTimeoutMs: { env: 'UPSTREAM_IDLE_TIMEOUT_MS', kind: 'int' },
   upstreamFirstByteTimeoutMs: { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', kind: 'int' },
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
+  upstreamFlow: { env: 'UPSTREAM_FLOW', kind: 'string' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
   historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },
   powDifficulty: { env: 'POW_DIFFICULTY', kind: 'string' },

@@ -1,5 +1,6 @@
 import type { UpstreamClient } from '../upstream/upstream.client';
-import { BuildInfoService } from './build-info.service';
+import { WEB_APP_DEFAULTS } from '../upstream/web-app-defaults';
+import { BuildInfoService, parseRelease } from './build-info.service';
 
 const HOME = '<html><script src="https://cdn.example/_next/static/c/build-42/_app.js"></script></html>';
 
@@ -16,7 +17,7 @@ describe('BuildInfoService', () => {
     const reads = [service.get('https://a.example'), service.get('https://a.example')];
     release();
     const [first, second] = await Promise.all(reads);
-    expect(first).toEqual({ dpl: 'build-42', scripts: ['https://cdn.example/_next/static/c/build-42/_app.js'] });
+    expect(first).toMatchObject({ dpl: 'build-42', scripts: ['https://cdn.example/_next/static/c/build-42/_app.js'] });
     expect(second).toEqual(first);
     expect(await service.get('https://a.example')).toEqual(first);
     expect(request).toHaveBeenCalledTimes(1);
@@ -26,6 +27,23 @@ describe('BuildInfoService', () => {
 
   it('answers an empty build id when the home page cannot be read', async () => {
     const upstream = { request: jest.fn(async () => ({ status: 503, body: Buffer.from('') })), fingerprint: () => ({}) } as unknown as UpstreamClient;
-    expect(await new BuildInfoService(upstream).get('https://a.example')).toEqual({ dpl: '', scripts: [] });
+    expect(await new BuildInfoService(upstream).get('https://a.example')).toEqual({
+      dpl: '',
+      scripts: [],
+      clientVersion: WEB_APP_DEFAULTS.clientVersion,
+      clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber,
+    });
+  });
+});
+
+describe('parseRelease', () => {
+  it.each([
+    ['the html data-build and a data-build-number', '<html lang="en" data-build="prod-abc123" data-build-number="5150">', 'prod-abc123', '5150'],
+    ['a build number in the inline bootstrap', '<html data-build="prod-9f"><script>window.__ctx={"buildNumber":"777"}</script>', 'prod-9f', '777'],
+    ['a build number in a script URL', '<html data-build="prod-9f"><script src="/cdn/assets/entry.js?build_number=31337"></script>', 'prod-9f', '31337'],
+    ['nothing: the defaults', '<html lang="en"><body></body></html>', WEB_APP_DEFAULTS.clientVersion, WEB_APP_DEFAULTS.clientBuildNumber],
+    ['a data-build that is not a release', '<html data-build="<script>">', WEB_APP_DEFAULTS.clientVersion, WEB_APP_DEFAULTS.clientBuildNumber],
+  ])('reads %s', (_what, html, clientVersion, clientBuildNumber) => {
+    expect(parseRelease(html)).toEqual({ clientVersion, clientBuildNumber });
   });
 });

@@ -1,9 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { UpstreamClient } from '../upstream/upstream.client';
+import { WEB_APP_DEFAULTS, WebAppRelease } from '../upstream/web-app-defaults';
 
-/** What the browser's sentinel code would see on the upstream home page: its build id and script URLs. */
-export interface BuildInfo {
+/**
+ * What the browser's code would see on the upstream home page: its build id and script URLs (for the sentinel),
+ * and the web app's release (`oai-client-version`, `oai-client-build-number`), the defaults where the page is silent.
+ */
+export interface BuildInfo extends WebAppRelease {
   dpl: string;
   scripts: string[];
 }
@@ -44,7 +48,9 @@ export class BuildInfoService {
   }
 }
 
-const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: '', scripts: [] });
+const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: '', scripts: [], ...defaultRelease() });
+
+const defaultRelease = (): WebAppRelease => ({ clientVersion: WEB_APP_DEFAULTS.clientVersion, clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber });
 
 export function parseBuildInfo(html: string, baseUrl: string): BuildInfo {
   const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((match) => match[1]);
@@ -57,5 +63,21 @@ export function parseBuildInfo(html: string, baseUrl: string): BuildInfo {
     }
   }
   if (!dpl) dpl = /<html[^>]*\sdata-build="([^"]*)"/.exec(html)?.[1] ?? '';
-  return { dpl, scripts: scripts.length > 0 ? scripts : [`${baseUrl}/backend-api/sentinel/sdk.js`] };
+  return { dpl, scripts: scripts.length > 0 ? scripts : [`${baseUrl}/backend-api/sentinel/sdk.js`], ...parseRelease(html) };
+}
+
+/**
+ * The web app's release from its page (`gateway-live-ui.md` §1): the version is the `<html data-build="prod-…">`
+ * marker; the build number a `data-build-number` attribute or a `buildNumber`/`build_number` value in the inline
+ * bootstrap or a script URL (where it sits is assumed: no public capture shows it). Each falls back to the defaults.
+ */
+export function parseRelease(html: string): WebAppRelease {
+  const dataBuild = /<html[^>]*\sdata-build="([^"]*)"/.exec(html)?.[1] ?? '';
+  const defaults = defaultRelease();
+  const buildNumber =
+    /\sdata-build-number="(\d+)"/.exec(html)?.[1] ?? /["']?(?:client_?build_?number|build_?number|buildNumber)["']?\s*[:=]\s*["']?(\d+)/i.exec(html)?.[1];
+  return {
+    clientVersion: /^prod-[\w.-]+$/.test(dataBuild) ? dataBuild : defaults.clientVersion,
+    clientBuildNumber: buildNumber ?? defaults.clientBuildNumber,
+  };
 }

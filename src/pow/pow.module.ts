@@ -14,6 +14,6 @@ import { SentinelService } from './sentinel.service';
     BuildInfoService,
     SentinelService,
   ],
-  exports: [SentinelService, PowWorkerPool],
+  exports: [SentinelService, PowWorkerPool, BuildInfoService],
 })
 export class PowModule {}

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import type { UpstreamStep } from '../common/errors/api-error';
 import { UpstreamError } from '../common/errors/upstream-error';
 import { MetricsService } from '../metrics/metrics.service';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
@@ -23,12 +24,25 @@ interface ChatRequirements {
   arkose?: { required?: boolean; dx?: string };
 }
 
+/** The answer of `sentinel/chat-requirements/prepare` (`gateway-live-ui.md` §4). */
+interface PreparedRequirements {
+  prepare_token?: string;
+  persona?: string;
+  proofofwork?: { required?: boolean; seed?: string; difficulty?: string };
+  turnstile?: { required?: boolean; dx?: string };
+  so?: unknown;
+  force_login?: boolean;
+}
+
+type BrowserForPow = Parameters<typeof buildBrowserConfig>[0];
+
 const REQUIREMENTS_TIMEOUT_MS = 10_000;
 const SOLVER_TIMEOUT_MS = 30_000;
 
 /**
- * The sentinel flow before each conversation (upstream-protocol.md §3): requirements token,
- * chat-requirements, proof of work off the event loop, and the external turnstile/arkose solvers.
+ * The sentinel before each conversation: the classic chat-requirements (upstream-protocol.md §3) or the new
+ * prepare/finalize pair (`gateway-live-ui.md` §4), the proof of work off the event loop, and the external
+ * turnstile/arkose solvers.
  */
 @Injectable()
 export class SentinelService {
@@ -42,43 +56,96 @@ export class SentinelService {
     private readonly metrics: MetricsService,
   ) {}
 
+  /** The classic sentinel: `POST sentinel/chat-requirements`, then the challenges it asks for. */
   async clear(baseUrl: string, identity: UpstreamIdentity, signal?: AbortSignal): Promise<SentinelClearance> {
     if (this.config.conversationOnly) return { headers: {} };
-    const { dpl, scripts } = await this.buildInfo.get(baseUrl);
-    const scriptUrl = scripts[Math.floor(Math.random() * scripts.length)];
-    const browser = { userAgent: identity.fingerprint.userAgent, scriptUrl, dpl };
-    const p = requirementsToken(identity.fingerprint.userAgent, { scriptUrl, dpl });
+    const { browser, p } = await this.requirementsProof(baseUrl, identity);
+    const requirements = await this.post<ChatRequirements>(`${baseUrl}/backend-api/sentinel/chat-requirements`, identity, { p }, 'requirements', {}, signal);
+    if (!requirements.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: 200 });
 
-    const response = await this.upstream.request({
-      method: 'POST',
-      url: `${baseUrl}/backend-api/sentinel/chat-requirements`,
-      identity,
-      json: { p },
-      timeoutMs: REQUIREMENTS_TIMEOUT_MS,
-      proxyUrl: this.sentinelProxy(),
-      signal,
-      step: 'requirements',
-    });
-    if (response.status !== 200) throw upstreamFailure('requirements', response.status, response.headers, response.body);
-    const requirements = parseJson<ChatRequirements>(response.body);
-    if (!requirements?.token) {
-      throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: response.status });
-    }
-
-    const headers: Record<string, string> = { 'openai-sentinel-chat-requirements-token': requirements.token };
-    const pow = requirements.proofofwork;
-    if (pow?.required) headers['openai-sentinel-proof-token'] = await this.solve(pow.seed, pow.difficulty, browser, signal);
-    const turnstile = requirements.turnstile;
-    if (turnstile?.required && this.config.turnstileSolverUrl) {
-      const token = await this.askSolver(this.config.turnstileSolverUrl, { url: 'https://chatgpt.com', p, dx: turnstile.dx }, 't', signal);
-      if (token) headers['openai-sentinel-turnstile-token'] = token;
-    }
+    const solved = await this.challenges(requirements, browser, p, signal);
+    const headers: Record<string, string> = { 'openai-sentinel-chat-requirements-token': requirements.token, ...solved.headers };
     const arkose = requirements.arkose;
     if (arkose?.required) headers['openai-sentinel-arkose-token'] = await this.arkoseToken(arkose.dx, requirements.persona, signal);
     return { headers, persona: requirements.persona };
   }
 
-  private async solve(seed: unknown, difficulty: unknown, browser: Parameters<typeof buildBrowserConfig>[0], signal?: AbortSignal): Promise<string> {
+  /**
+   * The sentinel of the new send flow (`gateway-live-ui.md` §4): `…/chat-requirements/prepare` with `p`, then
+   * `…/finalize` with the prepare token and the proof of work and turnstile answers, each only when `required`.
+   * The finalize token is the chat-requirements token of the conversation. `headers` go on both calls.
+   */
+  async clearPrepared(baseUrl: string, identity: UpstreamIdentity, headers: Record<string, string>, signal?: AbortSignal): Promise<SentinelClearance> {
+    if (this.config.conversationOnly) return { headers: {} };
+    const { browser, p } = await this.requirementsProof(baseUrl, identity);
+    const root = `${baseUrl}/backend-api/sentinel/chat-requirements`;
+    const prepared = await this.post<PreparedRequirements>(`${root}/prepare`, identity, { p }, 'sentinel_prepare', headers, signal);
+    if (!prepared.prepare_token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'sentinel_prepare', status: 200 });
+
+    const solved = await this.challenges(prepared, browser, p, signal);
+    const finalized = await this.post<{ token?: string }>(
+      `${root}/finalize`,
+      identity,
+      { prepare_token: prepared.prepare_token, ...solved.answers },
+      'sentinel_finalize',
+      headers,
+      signal,
+    );
+    if (!finalized.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'sentinel_finalize', status: 200 });
+    const clearance: Record<string, string> = { 'openai-sentinel-chat-requirements-token': finalized.token, ...solved.headers };
+    // What `so` holds is not public; the web app sends it back as the SO token (assumed from the header's name).
+    if (typeof prepared.so === 'string' && prepared.so) clearance['openai-sentinel-so-token'] = prepared.so;
+    return { headers: clearance, persona: prepared.persona };
+  }
+
+  /** The `p` requirements token and the browser it describes (upstream-protocol.md §3.2). */
+  private async requirementsProof(baseUrl: string, identity: UpstreamIdentity): Promise<{ browser: BrowserForPow; p: string }> {
+    const { dpl, scripts } = await this.buildInfo.get(baseUrl);
+    const scriptUrl = scripts[Math.floor(Math.random() * scripts.length)];
+    const browser = { userAgent: identity.fingerprint.userAgent, scriptUrl, dpl };
+    return { browser, p: requirementsToken(identity.fingerprint.userAgent, { scriptUrl, dpl }) };
+  }
+
+  /** One sentinel call: 200 and a JSON object, or the step's `UpstreamError`. */
+  private async post<T extends object>(
+    url: string,
+    identity: UpstreamIdentity,
+    json: unknown,
+    step: UpstreamStep,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const response = await this.upstream.request({ method: 'POST', url, identity, headers, json, timeoutMs: REQUIREMENTS_TIMEOUT_MS, proxyUrl: this.sentinelProxy(), signal, step });
+    if (response.status !== 200) throw upstreamFailure(step, response.status, response.headers, response.body);
+    return parseJson<T>(response.body) ?? ({} as T);
+  }
+
+  /** Solves what the requirements ask for: the answers (for finalize) and the conversation headers carrying them. */
+  private async challenges(
+    requirements: Pick<ChatRequirements, 'proofofwork' | 'turnstile'>,
+    browser: BrowserForPow,
+    p: string,
+    signal?: AbortSignal,
+  ): Promise<{ answers: Record<string, string>; headers: Record<string, string> }> {
+    const answers: Record<string, string> = {};
+    const headers: Record<string, string> = {};
+    const pow = requirements.proofofwork;
+    if (pow?.required) {
+      answers.proofofwork = await this.solve(pow.seed, pow.difficulty, browser, signal);
+      headers['openai-sentinel-proof-token'] = answers.proofofwork;
+    }
+    const turnstile = requirements.turnstile;
+    if (turnstile?.required && this.config.turnstileSolverUrl) {
+      const token = await this.askSolver(this.config.turnstileSolverUrl, { url: 'https://chatgpt.com', p, dx: turnstile.dx }, 't', signal);
+      if (token) {
+        answers.turnstile = token;
+        headers['openai-sentinel-turnstile-token'] = token;
+      }
+    }
+    return { answers, headers };
+  }
+
+  private async solve(seed: unknown, difficulty: unknown, browser: BrowserForPow, signal?: AbortSignal): Promise<string> {
     if (typeof seed !== 'string' || typeof difficulty !== 'string' || !/^[0-9a-fA-F]+$/.test(difficulty)) {
       throw new UpstreamError({ kind: 'pow_unreadable', step: 'proof_of_work' });
     }

@@ -11,6 +11,7 @@ import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { ProxyAgents } from './proxy-agents';
 import { transportFailure } from './upstream-failure';
+import { browserHeaders } from './web-app-profile';
 
 /** Who a call is made as: the account's AccessToken, Team workspace and browser fingerprint. */
 export interface UpstreamIdentity {
@@ -82,30 +83,14 @@ export class UpstreamClient {
   }
 
   browserHeaders(baseUrl: string, identity: UpstreamIdentity): Record<string, string> {
-    const { fingerprint } = identity;
-    const headers: Record<string, string> = {
-      accept: '*/*',
-      'accept-encoding': 'gzip, deflate, br',
-      'accept-language': 'en-US,en;q=0.9',
-      'oai-language': this.config.oaiLanguage,
-      'oai-device-id': fingerprint.deviceId,
-      origin: baseUrl,
-      referer: `${baseUrl}/`,
-      priority: 'u=1, i',
-      'sec-fetch-dest': 'empty',
-      'sec-fetch-mode': 'cors',
-      'sec-fetch-site': 'same-origin',
-      'user-agent': fingerprint.userAgent,
-    };
-    if (fingerprint.clientHints) {
-      headers['sec-ch-ua'] = fingerprint.clientHints.secChUa;
-      headers['sec-ch-ua-mobile'] = fingerprint.clientHints.secChUaMobile;
-      headers['sec-ch-ua-platform'] = fingerprint.clientHints.secChUaPlatform;
-    }
-    if (identity.accessToken) headers.authorization = `Bearer ${identity.accessToken}`;
-    if (identity.chatgptAccountId) headers['chatgpt-account-id'] = identity.chatgptAccountId;
-    if (this.config.authKey) headers.authkey = this.config.authKey;
-    return headers;
+    return browserHeaders({
+      baseUrl,
+      fingerprint: identity.fingerprint,
+      accessToken: identity.accessToken,
+      chatgptAccountId: identity.chatgptAccountId,
+      language: this.config.oaiLanguage,
+      authKey: this.config.authKey,
+    });
   }
 
   /** A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). */

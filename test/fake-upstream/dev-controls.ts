@@ -1,4 +1,5 @@
 import type { ControlRoutes, FakeUpstream, RecordedRequest } from './fake-upstream';
+import { GENERATIONS, type Generation } from './f-conversation';
 import type { Scenario } from './scenarios';
 
 /**
@@ -49,7 +50,9 @@ const TOKEN_KINDS = ['access', 'refresh'] as const;
  * `/_fake/…` on the fake's own port:
  * - `POST /_fake/tokens {"kind": "access" | "refresh", "email"?}` mints a token: `{"kind", "token"}`;
  * - `POST /_fake/scenario {"name": "reasoning"}` (or `{"scenario": {…a Scenario…}}`) queues the next answer;
- * - `GET /_fake/scenarios` lists the names.
+ * - `GET /_fake/scenarios` lists the names;
+ * - `POST /_fake/accounts/{user id or access token}/generation {"generation": "both" | "f" | "classic"}` sets the
+ *   send flows that account gets.
  */
 export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
   return (request: RecordedRequest) => {
@@ -71,6 +74,12 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
       }
       fake.enqueue(scenario);
       return { status: 201, body: { queued: scenario.kind, pending: fake.pendingScenarios } };
+    }
+    const generationRoute = /^POST \/_fake\/accounts\/([^/]+)\/generation$/.exec(route);
+    if (generationRoute) {
+      if (!GENERATIONS.includes(body.generation as Generation)) return badRequest(`"generation" must be one of ${GENERATIONS.join(', ')}`);
+      fake.setGeneration(decodeURIComponent(generationRoute[1]), body.generation as Generation);
+      return { status: 200, body: { generation: body.generation } };
     }
     return { status: 404, body: { error: `no such control: ${route} (try POST /_fake/tokens, POST /_fake/scenario, GET /_fake/scenarios)` } };
   };

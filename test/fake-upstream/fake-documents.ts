@@ -4,12 +4,14 @@ import type { AccountIdentity, Persona } from './fake-tokens';
 /** Static-looking documents of the fake upstream: home page, models, profile, account check, GPTs. */
 
 export const BUILD_ID = 'prod-0749372c57dc2f5a1c6aa5f4f9802a682aebf139';
+/** The web app's build number, which the page carries beside its build id (`oai-client-build-number`). */
+export const BUILD_NUMBER = '3141592';
 
 export function homePage(): string {
   const chunk = (name: string) => `https://cdn.oaistatic.com/_next/static/chunks/c/${BUILD_ID}/_/${name}.js`;
   return [
     '<!DOCTYPE html>',
-    `<html lang="en-US" data-build="${BUILD_ID}" data-seq="1" class="light" style="color-scheme:light">`,
+    `<html lang="en-US" data-build="${BUILD_ID}" data-build-number="${BUILD_NUMBER}" data-seq="1" class="light" style="color-scheme:light">`,
     '<head><meta charset="utf-8"><title>ChatGPT</title>',
     `<script src="${chunk('app-3f1c2b9a7d')}" async=""></script>`,
     `<script src="${chunk('webpack-9e8d7c6b5a')}" async=""></script>`,

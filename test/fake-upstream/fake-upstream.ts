@@ -21,12 +21,14 @@ import {
   type RefreshTokenOptions,
 } from './fake-tokens';
 import { solidPng } from './png';
+import { FConversationGate, FlowRefusal, type Generation } from './f-conversation';
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
 import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 
 export type { Scenario } from './scenarios';
 export type { AccessTokenOptions, RefreshTokenOptions } from './fake-tokens';
+export type { Generation } from './f-conversation';
 
 export interface FakeUpstreamOptions {
   port?: number;
@@ -48,6 +50,8 @@ export interface FakeUpstreamOptions {
   fileIndexPolls?: number;
   /** Keep `requests` (default true); a benchmark may turn it off to save memory. */
   recordRequests?: boolean;
+  /** The send flows an account gets unless `setGeneration` says otherwise (default `both`; f-conversation.ts). */
+  generation?: Generation;
 }
 
 export interface RecordedRequest {
@@ -183,6 +187,8 @@ export class FakeUpstream {
   connections = 0;
   /** The difficulty chat-requirements hands out from now on. */
   powDifficulty: string;
+  /** The new send flow's rules and state (f-conversation.ts). */
+  readonly flows: FConversationGate;
 
   private readonly tokens = new TokenRegistry();
   private readonly sockets = new Set<Socket>();
@@ -206,6 +212,7 @@ export class FakeUpstream {
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
     this.powDifficulty = options.powDifficulty;
+    this.flows = new FConversationGate(options.generation);
     this.resetGizmos();
   }
 
@@ -225,6 +232,7 @@ export class FakeUpstream {
       arkoseRequired: options.arkoseRequired ?? false,
       fileIndexPolls: options.fileIndexPolls ?? 0,
       recordRequests: options.recordRequests ?? true,
+      generation: options.generation ?? 'both',
     });
     server.on('connection', (socket) => {
       fake.connections++;
@@ -257,7 +265,14 @@ export class FakeUpstream {
     this.conversations.clear();
     this.defaultAnswer = DEFAULT_ANSWER;
     this.powDifficulty = this.options.powDifficulty;
+    this.flows.reset();
     this.resetGizmos();
+  }
+
+  /** Which send flows an account gets: by its access token or its user id (`both`, `f` or `classic`). */
+  setGeneration(accessTokenOrUserId: string, generation: Generation): void {
+    const check = this.tokens.checkBearer(`Bearer ${accessTokenOrUserId}`);
+    this.flows.setGeneration(check.ok ? check.record.userId : accessTokenOrUserId, generation);
   }
 
   createAccessToken(opts?: AccessTokenOptions): string {
@@ -321,8 +336,14 @@ export class FakeUpstream {
     return this.scenarios.length;
   }
 
+  /** The conversation POSTs of either flow (`/conversation`, `/f/conversation`). */
   conversationRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.method === 'POST' && /^\/backend-(api|anon)\/conversation$/.test(r.path));
+    return this.requests.filter((r) => r.method === 'POST' && /^\/backend-(api|anon)\/(f\/)?conversation$/.test(r.path));
+  }
+
+  /** The first sentinel call of each attempt, whichever flow: `chat-requirements` or `chat-requirements/prepare`. */
+  sentinelRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'POST' && /^\/backend-(api|anon)\/sentinel\/chat-requirements(\/prepare)?$/.test(r.path));
   }
 
   /** Every signed download URL handed out so far stops working, as the real ones do after a few minutes. */
@@ -365,7 +386,7 @@ export class FakeUpstream {
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) {
+      if (err instanceof HttpError || err instanceof FlowRefusal) {
         send(res, err.status, err.body, err.headers);
       } else {
         send(res, 500, { detail: `fake upstream failure: ${(err as Error).message}` });
@@ -391,7 +412,7 @@ export class FakeUpstream {
     if (!anon && !/^\/backend-api\//.test(path)) throw new HttpError(404, { detail: 'Not Found' });
     const sub = path.replace(/^\/backend-(api|anon)/, '');
 
-    if (method === 'POST' && sub === '/conversation' && this.scenarios[0]?.kind === 'cf_challenge') {
+    if (method === 'POST' && (sub === '/conversation' || sub === '/f/conversation') && this.scenarios[0]?.kind === 'cf_challenge') {
       // Cloudflare sits in front of everything: its challenge comes before any check of ours.
       this.scenarios.shift();
       return sendText(res, 403, cloudflareChallengePage(), 'text/html; charset=UTF-8', { 'cf-mitigated': 'challenge' });
@@ -399,7 +420,12 @@ export class FakeUpstream {
     const caller = this.identify(r, anon);
 
     if (method === 'POST' && sub === '/sentinel/chat-requirements') return this.chatRequirements(r, caller, res);
-    if (method === 'POST' && sub === '/conversation') return this.conversation(r, caller, res);
+    if (method === 'POST' && sub === '/conversation') {
+      this.flows.refuseClassicConversation(caller.owner);
+      return this.conversation(r, caller, res, () => this.options.requireSentinel && this.checkSentinelHeaders(r, caller));
+    }
+    const newFlow = this.newFlowCall(r, sub, caller, res);
+    if (newFlow) return newFlow;
     if (method === 'GET' && sub === '/models') return send(res, 200, modelsDocument(caller.persona));
     if (anon) throw new HttpError(404, { detail: 'Not Found' });
 
@@ -489,11 +515,16 @@ export class FakeUpstream {
 
   // ---------------------------------------------------------------- sentinel
 
-  private chatRequirements(r: RecordedRequest, caller: Caller, res: ServerResponse): void {
+  /**
+   * What every first sentinel call (either flow) goes through: a queued sentinel scenario, the token's status,
+   * and a `p` requirements token holding a valid config. True when a challenge page was answered instead.
+   */
+  private sentinelGate(r: RecordedRequest, caller: Caller, res: ServerResponse): boolean {
     this.sentinelCalls++;
     const queued = this.sentinelScenarios.shift();
     if (queued?.kind === 'cf_challenge') {
-      return sendText(res, 403, cloudflareChallengePage(), 'text/html; charset=UTF-8', { 'cf-mitigated': 'challenge' });
+      sendText(res, 403, cloudflareChallengePage(), 'text/html; charset=UTF-8', { 'cf-mitigated': 'challenge' });
+      return true;
     }
     if (queued?.kind === 'status') throw statusScenarioError(queued);
     this.applyTokenStatus(caller);
@@ -504,6 +535,11 @@ export class FakeUpstream {
     if (decodeProofConfig(p.slice('gAAAAAC'.length)) === null) {
       throw new HttpError(400, { detail: 'Invalid request: the requirements token does not hold a valid config' });
     }
+    return false;
+  }
+
+  private chatRequirements(r: RecordedRequest, caller: Caller, res: ServerResponse): void {
+    if (this.sentinelGate(r, caller, res)) return;
     const token = `gAAAAAB${randomBytes(180).toString('base64url')}`;
     const seed = String(Math.random());
     this.grants.set(token, { seed, difficulty: this.powDifficulty, owner: caller.owner, used: false });
@@ -533,10 +569,30 @@ export class FakeUpstream {
     }
   }
 
+  /** The new flow's four calls (f-conversation.ts); undefined for any other path. */
+  private newFlowCall(r: RecordedRequest, sub: string, caller: Caller, res: ServerResponse): Promise<void> | undefined {
+    const calls: Record<string, () => void | Promise<void>> = {
+      '/sentinel/chat-requirements/prepare': () => {
+        if (this.sentinelGate(r, caller, res)) return;
+        send(res, 200, this.flows.prepare(caller.owner, caller.persona, this.powDifficulty, this.options.turnstileRequired));
+      },
+      '/sentinel/chat-requirements/finalize': () => send(res, 200, this.flows.finalize(caller.owner, r.body)),
+      '/f/conversation/prepare': () => send(res, 200, this.flows.conduitPrepare(caller.owner, r.headers)),
+      '/f/conversation': () => this.conversation(r, caller, res, () => this.flows.checkConversation(caller.owner, r.headers, this.options.requireSentinel)),
+    };
+    const call = r.method === 'POST' ? calls[sub] : undefined;
+    if (!call) return undefined;
+    return (async () => {
+      this.flows.refuseNewPath(caller.owner);
+      await call();
+    })();
+  }
+
   // ---------------------------------------------------------------- conversation
 
-  private async conversation(r: RecordedRequest, caller: Caller, res: ServerResponse): Promise<void> {
-    if (this.options.requireSentinel) this.checkSentinelHeaders(r, caller);
+  /** Either flow's conversation, once `checkFlow` (that flow's own rules) passed: the same SSE answer. */
+  private async conversation(r: RecordedRequest, caller: Caller, res: ServerResponse, checkFlow: () => void): Promise<void> {
+    checkFlow();
     const body = validateConversationBody(r.body);
     this.checkAttachments(caller, body.messages);
     this.applyTokenStatus(caller);

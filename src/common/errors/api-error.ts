@@ -13,7 +13,20 @@ export interface ApiErrorBody {
 }
 
 /** The step of the upstream exchange that failed, so logs and messages say where it broke. */
-export type UpstreamStep = 'requirements' | 'proof_of_work' | 'conversation' | 'refresh' | 'models' | 'files' | 'download' | 'file_fetch';
+export type UpstreamStep =
+  | 'requirements'
+  /** The new flow's sentinel (`sentinel/chat-requirements/prepare`, then `…/finalize`). */
+  | 'sentinel_prepare'
+  | 'sentinel_finalize'
+  | 'proof_of_work'
+  /** `f/conversation/prepare`, which issues the conduit token. */
+  | 'conversation_prepare'
+  | 'conversation'
+  | 'refresh'
+  | 'models'
+  | 'files'
+  | 'download'
+  | 'file_fetch';
 
 export interface ApiErrorOptions {
   param?: string | null;

@@ -166,6 +166,11 @@ export const ERROR_CATALOG = {
     code: 'upstream_forbidden',
     message: 'The upstream did not issue a chat-requirements token.',
   },
+  upstream_no_conduit_token: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The upstream did not issue a conduit token ({step}).',
+  },
   arkose_required: { status: 403, type: 'upstream_error', message: 'The upstream requires an Arkose challenge; set ARKOSE_TOKEN_URL.' },
   arkose_failed: { status: 403, type: 'upstream_error', message: 'The Arkose solver did not return a token.' },
   pow_unreadable: {

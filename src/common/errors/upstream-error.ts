@@ -43,6 +43,8 @@ export type UpstreamErrorKind =
   | 'answer_error'
   /** chat-requirements answered 200 without a token. */
   | 'no_requirements_token'
+  /** `f/conversation/prepare` answered 200 without a conduit token. */
+  | 'no_conduit_token'
   | 'arkose_required'
   | 'arkose_failed'
   | 'pow_unreadable'
@@ -167,6 +169,7 @@ const NAME_BY_KIND: Record<Exclude<UpstreamErrorKind, 'answer_error'>, ErrorName
   refused_answer: 'upstream_refused_answer',
   stream_cut: 'upstream_stream_cut',
   no_requirements_token: 'upstream_no_requirements_token',
+  no_conduit_token: 'upstream_no_conduit_token',
   arkose_required: 'arkose_required',
   arkose_failed: 'arkose_failed',
   pow_unreadable: 'pow_unreadable',
