@@ -8,6 +8,7 @@ import { AttemptRunner } from './attempts/attempt-runner';
 import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
 import { ConversationService } from './conversation.service';
+import { HandoffService } from './handoff/handoff.service';
 import { ModelCapTracker } from './model-cap.tracker';
 import { ModelsService } from './models.service';
 import { TokenCounter } from './token-counter';
@@ -15,7 +16,7 @@ import { TokenCounter } from './token-counter';
 @Module({
   imports: [AuthModule, PowModule, SharedStateModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
+  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, HandoffService],
   exports: [ChatService],
 })
 export class ChatModule {}

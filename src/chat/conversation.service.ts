@@ -9,6 +9,7 @@ import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { AttemptRunner } from './attempts/attempt-runner';
 import { conversationBody } from './conversation-body';
+import { HandoffService } from './handoff/handoff.service';
 import type { ResolvedModel } from './models/model-mapping';
 import type { UpstreamMessage } from './message-converter';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
@@ -46,6 +47,7 @@ export class ConversationService {
     private readonly upstream: UpstreamClient,
     private readonly sentinel: SentinelService,
     private readonly attempts: AttemptRunner,
+    private readonly handoffs: HandoffService,
   ) {}
 
   start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
@@ -105,6 +107,7 @@ export class ConversationService {
       if (response.status === 404 && request.model.gizmoId) throw ApiError.modelNotFound(request.model.requested);
       throw upstreamFailure('conversation', response.status, response.headers, body);
     }
-    return startedAnswer(response.body);
+    // A thinking turn may answer with only a `stream_handoff` stub: its deltas then come over the WebSocket.
+    return startedAnswer(await this.handoffs.answerBody(response.body, identity, baseUrl, signal));
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import got, { type OptionsInit, RequestError, type Response } from 'got';
+import type http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
@@ -99,6 +100,18 @@ export class UpstreamClient {
     if (identity.chatgptAccountId) headers['chatgpt-account-id'] = identity.chatgptAccountId;
     if (this.config.authKey) headers.authkey = this.config.authKey;
     return headers;
+  }
+
+  /**
+   * How to open a WebSocket to the upstream as this identity: the same proxy agent its HTTP calls use (so the
+   * socket leaves from the same address) and the browser headers a page's socket sends (no credentials: the
+   * socket URL carries its own short-lived token).
+   */
+  webSocketOptions(url: string, baseUrl: string, identity: UpstreamIdentity): { agent: http.Agent; headers: Record<string, string> } {
+    const agents = this.agents.for(identity.fingerprint.proxyUrl);
+    const browser = this.browserHeaders(baseUrl, identity);
+    const headers: Record<string, string> = { 'user-agent': browser['user-agent'], origin: baseUrl, 'accept-language': browser['accept-language'] };
+    return { agent: url.startsWith('wss:') ? agents.https : agents.http, headers };
   }
 
   /** A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). */
