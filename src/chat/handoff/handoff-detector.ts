@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { UpstreamError } from '../../common/errors/upstream-error';
 import { SseParser } from '../translation/sse-parser';
 import { readHandoffEvent, type StreamHandoff } from './handoff-frames';
 
@@ -73,10 +74,15 @@ export async function readAnswerHead(body: Readable): Promise<AnswerHead> {
   const detector = new HandoffDetector();
   const head: Buffer[] = [];
   let verdict: HeadVerdict | undefined;
-  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-    head.push(chunk as Buffer);
-    verdict = detector.push(chunk as Buffer);
-    if (verdict) break;
+  try {
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      head.push(chunk as Buffer);
+      verdict = detector.push(chunk as Buffer);
+      if (verdict) break;
+    }
+  } catch (error) {
+    if ((error as Error).name === 'AbortError' || error instanceof UpstreamError) throw error;
+    throw new UpstreamError({ kind: 'stream_cut', step: 'conversation', said: (error as Error).message });
   }
   if (!verdict) verdict = detector.end();
   if (verdict.kind === 'handoff') {
