@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { devControlRoutes } from './fake-upstream/dev-controls';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -13,7 +14,9 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_00
   }
 }
 
-async function streamText(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>): Promise<{ text: string; contentChunks: number }> {
+async function streamText(
+  stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>,
+): Promise<{ text: string; contentChunks: number }> {
   let text = '';
   let contentChunks = 0;
   for await (const chunk of stream) {
@@ -57,7 +60,9 @@ describe('WebSocket hand-off of thinking turns (gateway-live-ui.md §4.5)', () =
 
   it('streams a thinking model through the socket, chunk by chunk', async () => {
     stack.fake.enqueue({ kind: 'text', text: LONG_TEXT });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'gpt-5-thinking', stream: true, messages: [{ role: 'user', content: 'think' }] });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'gpt-5-thinking', stream: true, messages: [{ role: 'user', content: 'think' }] });
     const { text, contentChunks } = await streamText(stream);
 
     expect(text).toBe(LONG_TEXT);
@@ -74,7 +79,9 @@ describe('WebSocket hand-off of thinking turns (gateway-live-ui.md §4.5)', () =
   it('resumes a turn whose socket drops, and the client gets every word exactly once (stream)', async () => {
     stack.fake.handoff.cutNextSocket(6);
     stack.fake.enqueue({ kind: 'text', text: LONG_TEXT });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'o3', stream: true, messages: [{ role: 'user', content: 'think' }] });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'o3', stream: true, messages: [{ role: 'user', content: 'think' }] });
     const { text } = await streamText(stream);
 
     expect(text).toBe(LONG_TEXT);
@@ -85,11 +92,18 @@ describe('WebSocket hand-off of thinking turns (gateway-live-ui.md §4.5)', () =
     expect(stack.fake.conversationRequests()).toHaveLength(1);
   });
 
-  it('resumes a dropped socket for a non-stream answer too', async () => {
-    stack.fake.handoff.cutNextSocket(4);
+  it('resumes a dropped socket for a non-stream answer too (the cut asked for on the dev control route)', async () => {
+    stack.fake.useControlRoutes(devControlRoutes(stack.fake));
+    const control = await fetch(`${stack.fake.url}/_fake/handoff`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ cutAfterItems: 4 }),
+    });
+    expect(control.status).toBe(201);
     stack.fake.enqueue({ kind: 'text', text: LONG_TEXT });
     const completion = await stack.openai(token).chat.completions.create({ model: 'o3', messages: [{ role: 'user', content: 'think' }] });
     expect(completion.choices[0].message.content).toBe(LONG_TEXT);
+    expect(stack.fake.handoff.stats.cutByFake).toBe(1);
     expect(stack.fake.handoff.stats.resumes.map((resume) => resume.offset)).toEqual([4]);
   });
 
@@ -97,7 +111,9 @@ describe('WebSocket hand-off of thinking turns (gateway-live-ui.md §4.5)', () =
     stack.fake.handoff.cutNextSocket(6);
     stack.fake.handoff.refuseResume(5);
     stack.fake.enqueue({ kind: 'text', text: LONG_TEXT });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'o3', stream: true, messages: [{ role: 'user', content: 'think' }] });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'o3', stream: true, messages: [{ role: 'user', content: 'think' }] });
     let text = '';
     const error = await (async () => {
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
@@ -114,7 +130,10 @@ describe('WebSocket hand-off of thinking turns (gateway-live-ui.md §4.5)', () =
     const controller = new AbortController();
     const stream = await stack
       .openai(token)
-      .chat.completions.create({ model: 'o3', stream: true, messages: [{ role: 'user', content: 'think slowly' }] }, { signal: controller.signal });
+      .chat.completions.create(
+        { model: 'o3', stream: true, messages: [{ role: 'user', content: 'think slowly' }] },
+        { signal: controller.signal },
+      );
     const gone = (async () => {
       for await (const chunk of stream) {
         if (chunk.choices[0]?.delta.content) controller.abort();

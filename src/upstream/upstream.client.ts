@@ -110,7 +110,11 @@ export class UpstreamClient {
   webSocketOptions(url: string, baseUrl: string, identity: UpstreamIdentity): { agent: http.Agent; headers: Record<string, string> } {
     const agents = this.agents.for(identity.fingerprint.proxyUrl);
     const browser = this.browserHeaders(baseUrl, identity);
-    const headers: Record<string, string> = { 'user-agent': browser['user-agent'], origin: baseUrl, 'accept-language': browser['accept-language'] };
+    const headers: Record<string, string> = {
+      'user-agent': browser['user-agent'],
+      origin: baseUrl,
+      'accept-language': browser['accept-language'],
+    };
     return { agent: url.startsWith('wss:') ? agents.https : agents.http, headers };
   }
 

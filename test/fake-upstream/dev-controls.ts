@@ -49,7 +49,9 @@ const TOKEN_KINDS = ['access', 'refresh'] as const;
  * `/_fake/…` on the fake's own port:
  * - `POST /_fake/tokens {"kind": "access" | "refresh", "email"?}` mints a token: `{"kind", "token"}`;
  * - `POST /_fake/scenario {"name": "reasoning"}` (or `{"scenario": {…a Scenario…}}`) queues the next answer;
- * - `GET /_fake/scenarios` lists the names.
+ * - `GET /_fake/scenarios` lists the names;
+ * - `POST /_fake/handoff {"cutAfterItems": n}` drops the next handed-off turn's WebSocket after n items (thinking
+ *   models such as `o3` answer over the socket; the client then resumes with `f/conversation/resume`).
  */
 export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
   return (request: RecordedRequest) => {
@@ -71,6 +73,12 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
       }
       fake.enqueue(scenario);
       return { status: 201, body: { queued: scenario.kind, pending: fake.pendingScenarios } };
+    }
+    if (route === 'POST /_fake/handoff') {
+      const after = body.cutAfterItems;
+      if (typeof after !== 'number' || !Number.isInteger(after) || after < 0) return badRequest('"cutAfterItems" must be a whole number');
+      fake.handoff.cutNextSocket(after);
+      return { status: 201, body: { cutAfterItems: after } };
     }
     return { status: 404, body: { error: `no such control: ${route} (try POST /_fake/tokens, POST /_fake/scenario, GET /_fake/scenarios)` } };
   };

@@ -209,7 +209,7 @@ export class FakeWebSocketHandoff {
     ws.on('message', (data) => {
       let message: Record<string, unknown>;
       try {
-        message = JSON.parse(data.toString()) as Record<string, unknown>;
+        message = JSON.parse((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8')) as Record<string, unknown>;
       } catch {
         ws.send(JSON.stringify({ type: 'error', message: 'messages must be JSON' }));
         return;

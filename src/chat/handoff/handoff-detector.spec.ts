@@ -57,7 +57,9 @@ describe('readAnswerHead', () => {
     const head = await readAnswerHead(body);
     expect(head.kind).toBe('stream');
     body.end('o"}\n\ndata: [DONE]\n\n');
-    expect(await readAll((head as { body: Readable }).body)).toBe(`${ENCODING}event: delta\ndata: {"v":"Hel"}\n\nevent: delta\ndata: {"v":"lo"}\n\ndata: [DONE]\n\n`);
+    expect(await readAll((head as { body: Readable }).body)).toBe(
+      `${ENCODING}event: delta\ndata: {"v":"Hel"}\n\nevent: delta\ndata: {"v":"lo"}\n\ndata: [DONE]\n\n`,
+    );
   });
 
   it('gives a short body that ended undecided back whole', async () => {

@@ -81,7 +81,8 @@ export class WebSocketAnswerSource extends Readable {
     this.destroy(error);
   };
 
-  private async connect(url: string): Promise<void> {
+  /** Opens the socket and subscribes; called once, by `open`. */
+  async connect(url: string): Promise<void> {
     const { agent, headers } = this.context.upstream.webSocketOptions(url, this.context.baseUrl, this.context.identity);
     const socket = new WebSocket(url, { agent, headers, handshakeTimeout: this.context.connectTimeoutMs, perMessageDeflate: false });
     this.socket = socket;
@@ -92,7 +93,14 @@ export class WebSocketAnswerSource extends Readable {
         socket.once('open', resolve);
         socket.once('unexpected-response', (_request, response) => {
           response.resume();
-          reject(new UpstreamError({ kind: 'websocket_failed', step: 'handoff', status: response.statusCode, said: `the socket upgrade answered ${response.statusCode}` }));
+          reject(
+            new UpstreamError({
+              kind: 'websocket_failed',
+              step: 'handoff',
+              status: response.statusCode,
+              said: `the socket upgrade answered ${response.statusCode}`,
+            }),
+          );
         });
         socket.once('error', (error) => reject(error));
         socket.once('close', () => reject(new Error('closed before it opened')));
@@ -112,7 +120,7 @@ export class WebSocketAnswerSource extends Readable {
       throw this.abortError();
     }
     this.context.signal.addEventListener('abort', this.onAbort, { once: true });
-    socket.on('message', (data, isBinary) => this.onFrame(isBinary ? '' : data.toString()));
+    socket.on('message', (data, isBinary) => this.onFrame(isBinary ? '' : textOf(data)));
     socket.on('close', (code) => this.dropped(`the socket closed (${code})`));
     socket.on('error', (error) => this.dropped(`the socket failed: ${error.message}`));
     for (const message of subscribeMessages(this.topic)) socket.send(message);
@@ -197,7 +205,12 @@ export class WebSocketAnswerSource extends Readable {
     const contentType = String(response.headers['content-type'] ?? '');
     if (response.status !== 200 || !contentType.includes('text/event-stream')) {
       const body = await readLimited(response.body, ERROR_BODY_LIMIT);
-      throw new UpstreamError({ kind: 'resume_failed', step: 'handoff', status: response.status, said: `resume answered ${response.status}${saidOf(body)}` });
+      throw new UpstreamError({
+        kind: 'resume_failed',
+        step: 'handoff',
+        status: response.status,
+        said: `resume answered ${response.status}${saidOf(body)}`,
+      });
     }
     const parser = new SseParser();
     try {
@@ -237,6 +250,10 @@ export class WebSocketAnswerSource extends Readable {
     error.name = 'AbortError';
     return error;
   }
+}
+
+function textOf(data: WebSocket.RawData): string {
+  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
 }
 
 /** `GET /backend-api/celsius/ws/user` → `{websocket_url}`, with the account's credentials. */
@@ -285,7 +302,7 @@ function readSaid(body: Buffer): string {
     if (typeof detail === 'string') return detail.slice(0, 200);
     if (detail && typeof detail === 'object') {
       const { code, message } = detail as { code?: unknown; message?: unknown };
-      return String(code ?? message ?? '').slice(0, 200);
+      return (typeof code === 'string' ? code : typeof message === 'string' ? message : '').slice(0, 200);
     }
   } catch {
     // not JSON
