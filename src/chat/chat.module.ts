@@ -9,6 +9,7 @@ import { AttemptRunner } from './attempts/attempt-runner';
 import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
 import { ConversationService } from './conversation.service';
+import { HandoffService } from './handoff/handoff.service';
 import { ModelCapTracker } from './model-cap.tracker';
 import { ModelsService } from './models.service';
 import { ClassicSendFlow } from './send-flows/classic-send.flow';
@@ -19,7 +20,7 @@ import { TokenCounter } from './token-counter';
 @Module({
   imports: [AuthModule, PowModule, SharedStateModule, FilesModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector],
+  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector, HandoffService],
   exports: [ChatService, ConversationService],
 })
 export class ChatModule {}

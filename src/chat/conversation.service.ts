@@ -6,6 +6,7 @@ import type { AccountUse } from '../auth/credential.service';
 import type { ApiCredential } from '../auth/api-credential';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AttemptRunner } from './attempts/attempt-runner';
+import { HandoffService } from './handoff/handoff.service';
 import type { ResolvedModel } from './models/model-mapping';
 import type { UpstreamMessage } from './message-converter';
 import { SendFlowSelector } from './send-flows/send-flow.selector';
@@ -43,6 +44,7 @@ export class ConversationService {
     private readonly upstream: UpstreamClient,
     private readonly flows: SendFlowSelector,
     private readonly attempts: AttemptRunner,
+    private readonly handoffs: HandoffService,
   ) {}
 
   start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
@@ -65,8 +67,11 @@ export class ConversationService {
     const stalled = new AbortController();
     const timer = setTimeout(() => stalled.abort(), firstByteMs);
     try {
-      const body = await ready.post(AbortSignal.any([signal, stalled.signal]));
-      return { pieces: await startedAnswer(body), account: use, identity, baseUrl };
+      const attemptSignal = AbortSignal.any([signal, stalled.signal]);
+      const body = await ready.post(attemptSignal);
+      // A thinking turn may answer with only a `stream_handoff` stub: its deltas then come over the WebSocket.
+      const answer = await this.handoffs.answerBody(body, identity, baseUrl, attemptSignal);
+      return { pieces: await startedAnswer(answer), account: use, identity, baseUrl };
     } catch (error) {
       if (stalled.signal.aborted && !signal.aborted) throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
       throw error;

@@ -49,7 +49,8 @@ async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
         answerStarted: true,
       };
   } catch (error) {
-    if ((error as Error).name === 'AbortError') throw error;
+    // An abort, or a failure already described (a hand-off socket that could not be resumed), is passed on.
+    if ((error as Error).name === 'AbortError' || error instanceof UpstreamError) throw error;
     throw new UpstreamError({ kind: 'stream_cut', step: 'conversation', said: (error as Error).message });
   } finally {
     releaseBody(body, translator.finished);

@@ -113,4 +113,14 @@ describe('UpstreamClient', () => {
       expect(response.body.toString('utf8')).toBe('POST /oauth/token');
     });
   });
+
+  it('opens hand-off WebSockets through the same proxy agent as the account’s HTTP calls, without its credentials', () => {
+    const proxied = { accessToken: 'secret-at', fingerprint: { ...client.fingerprint('account'), proxyUrl: 'http://proxy.invalid:8080' } };
+    const secure = client.webSocketOptions('wss://ws.chatgpt.com/ws/user?verify=x', 'https://chatgpt.com', proxied);
+    expect(secure.agent).toBe(agents.for('http://proxy.invalid:8080').https);
+    expect(client.webSocketOptions('ws://127.0.0.1:1/ws/user', 'https://chatgpt.com', proxied).agent).toBe(agents.for('http://proxy.invalid:8080').http);
+    expect(client.webSocketOptions('wss://ws.chatgpt.com/', 'https://chatgpt.com', identity('secret-at')).agent).toBe(agents.for(undefined).https);
+    expect(secure.headers).toMatchObject({ origin: 'https://chatgpt.com', 'user-agent': proxied.fingerprint.userAgent });
+    expect(JSON.stringify(secure.headers)).not.toContain('secret-at');
+  });
 });

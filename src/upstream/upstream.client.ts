@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import got, { type OptionsInit, RequestError, type Response } from 'got';
+import type http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -91,6 +92,22 @@ export class UpstreamClient {
       language: this.config.oaiLanguage,
       authKey: this.config.authKey,
     });
+  }
+
+  /**
+   * How to open a WebSocket to the upstream as this identity: the same proxy agent its HTTP calls use (so the
+   * socket leaves from the same address) and the browser headers a page's socket sends (no credentials: the
+   * socket URL carries its own short-lived token).
+   */
+  webSocketOptions(url: string, baseUrl: string, identity: UpstreamIdentity): { agent: http.Agent; headers: Record<string, string> } {
+    const agents = this.agents.for(identity.fingerprint.proxyUrl);
+    const browser = this.browserHeaders(baseUrl, identity);
+    const headers: Record<string, string> = {
+      'user-agent': browser['user-agent'],
+      origin: baseUrl,
+      'accept-language': browser['accept-language'],
+    };
+    return { agent: url.startsWith('wss:') ? agents.https : agents.http, headers };
   }
 
   /** A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). */

@@ -53,6 +53,8 @@ const TOKEN_KINDS = ['access', 'refresh'] as const;
  * - `GET /_fake/scenarios` lists the names;
  * - `POST /_fake/accounts/{user id or access token}/generation {"generation": "both" | "f" | "classic"}` sets the
  *   send flows that account gets.
+ * - `POST /_fake/handoff {"cutAfterItems": n}` drops the next handed-off turn's WebSocket after n items (thinking
+ *   models such as `o3` answer over the socket; the client then resumes with `f/conversation/resume`).
  */
 export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
   return (request: RecordedRequest) => {
@@ -80,6 +82,12 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
       if (!GENERATIONS.includes(body.generation as Generation)) return badRequest(`"generation" must be one of ${GENERATIONS.join(', ')}`);
       fake.setGeneration(decodeURIComponent(generationRoute[1]), body.generation as Generation);
       return { status: 200, body: { generation: body.generation } };
+    }
+    if (route === 'POST /_fake/handoff') {
+      const after = body.cutAfterItems;
+      if (typeof after !== 'number' || !Number.isInteger(after) || after < 0) return badRequest('"cutAfterItems" must be a whole number');
+      fake.handoff.cutNextSocket(after);
+      return { status: 201, body: { cutAfterItems: after } };
     }
     return { status: 404, body: { error: `no such control: ${route} (try POST /_fake/tokens, POST /_fake/scenario, GET /_fake/scenarios)` } };
   };

@@ -25,6 +25,7 @@ import { FConversationGate, FlowRefusal, type Generation } from './f-conversatio
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
 import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
+import { FakeWebSocketHandoff } from './websocket-handoff';
 
 export type { Scenario } from './scenarios';
 export type { AccessTokenOptions, RefreshTokenOptions } from './fake-tokens';
@@ -189,6 +190,8 @@ export class FakeUpstream {
   powDifficulty: string;
   /** The new send flow's rules and state (f-conversation.ts). */
   readonly flows: FConversationGate;
+  /** The WebSocket hand-off of thinking turns: its controls (`cutNextSocket`, …) and what it saw (`stats`). */
+  readonly handoff: FakeWebSocketHandoff;
 
   private readonly tokens = new TokenRegistry();
   private readonly sockets = new Set<Socket>();
@@ -213,6 +216,8 @@ export class FakeUpstream {
     this.url = `http://127.0.0.1:${port}`;
     this.powDifficulty = options.powDifficulty;
     this.flows = new FConversationGate(options.generation);
+    this.handoff = new FakeWebSocketHandoff(() => this.url);
+    this.handoff.attach(server);
     this.resetGizmos();
   }
 
@@ -245,6 +250,7 @@ export class FakeUpstream {
 
   async close(): Promise<void> {
     for (const pending of [...this.timers]) pending.resolve();
+    this.handoff.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
@@ -266,6 +272,7 @@ export class FakeUpstream {
     this.defaultAnswer = DEFAULT_ANSWER;
     this.powDifficulty = this.options.powDifficulty;
     this.flows.reset();
+    this.handoff.reset();
     this.resetGizmos();
   }
 
@@ -428,6 +435,11 @@ export class FakeUpstream {
     if (newFlow) return newFlow;
     if (method === 'GET' && sub === '/models') return send(res, 200, modelsDocument(caller.persona));
     if (anon) throw new HttpError(404, { detail: 'Not Found' });
+    if (method === 'GET' && sub === '/celsius/ws/user') {
+      const answer = this.handoff.socketUrl(caller.owner);
+      return send(res, answer.status, answer.body);
+    }
+    if (method === 'POST' && sub === '/f/conversation/resume') return this.handoff.resume(caller.owner, r.body, res);
 
     const token = caller.token as AccessTokenRecord;
     if (method === 'GET' && sub === '/me') return send(res, 200, meDocument(token));
@@ -630,7 +642,25 @@ export class FakeUpstream {
       trailer.push({ type: 'server_ste_metadata', metadata: { turn_exchanges: 1, plan_type: caller.token?.plan ?? 'free' }, conversation_id: conversation.id });
     }
     const ctx = { conversationId: conversation.id, userMessage, steps: plan.steps, trailer };
-    await this.stream(res, delta ? encodeDelta(ctx) : encodeClassic(ctx), plan);
+    await this.answerTurn(res, caller, delta ? encodeDelta(ctx) : encodeClassic(ctx), plan, { conversationId: conversation.id, model, delta });
+  }
+
+  /**
+   * Sends a turn's answer: over this response, or (a thinking model on the delta stream) as a `stream_handoff`
+   * stub here and the events over the WebSocket. Both send flows call this once their checks have passed.
+   */
+  private async answerTurn(
+    res: ServerResponse,
+    caller: Caller,
+    frames: Iterable<SseFrame>,
+    plan: AnswerPlan,
+    turn: { conversationId: string; model: string; delta: boolean },
+  ): Promise<void> {
+    if (turn.delta && this.handoff.handsOff(turn.model)) {
+      const items = [...frames].map((frame) => frame.text);
+      return this.handoff.answerWithStub(res, { owner: caller.owner, conversationId: turn.conversationId, items, delayMs: plan.delayMs ?? this.options.chunkDelayMs });
+    }
+    await this.stream(res, frames, plan);
   }
 
   private newConversation(caller: Caller, body: Record<string, unknown>, gizmoId: string | null, model: string): StoredConversation {

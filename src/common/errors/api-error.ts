@@ -26,7 +26,9 @@ export type UpstreamStep =
   | 'models'
   | 'files'
   | 'download'
-  | 'file_fetch';
+  | 'file_fetch'
+  /** The WebSocket hand-off of a thinking turn (socket URL, socket, resume). */
+  | 'handoff';
 
 export interface ApiErrorOptions {
   param?: string | null;

@@ -158,6 +158,16 @@ export const ERROR_CATALOG = {
     type: 'upstream_error',
     message: 'The upstream connection failed in the middle of the answer: {reason}',
   },
+  upstream_websocket_failed: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The upstream handed the answer over to its WebSocket, which could not be opened ({step}){said?}',
+  },
+  upstream_resume_failed: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The upstream WebSocket dropped before the answer ended and the answer could not be resumed ({step}){said?}',
+  },
   /** An error event inside an answer that had started; the upstream's own code is kept (`ApiError.of` option `code`). */
   upstream_answer_error: { status: 502, type: 'upstream_error', message: '{said}' },
   upstream_no_requirements_token: {

@@ -41,6 +41,10 @@ export type UpstreamErrorKind =
   | 'stream_cut'
   /** An error event after the answer had started (`code` is the upstream's). */
   | 'answer_error'
+  /** The answer was handed over to a WebSocket (`stream_handoff`) that could not be opened or subscribed. */
+  | 'websocket_failed'
+  /** The hand-off WebSocket dropped before the turn ended and `f/conversation/resume` could not recover the rest. */
+  | 'resume_failed'
   /** chat-requirements answered 200 without a token. */
   | 'no_requirements_token'
   /** `f/conversation/prepare` answered 200 without a conduit token. */
@@ -168,6 +172,8 @@ const NAME_BY_KIND: Record<Exclude<UpstreamErrorKind, 'answer_error'>, ErrorName
   no_answer: 'upstream_no_answer',
   refused_answer: 'upstream_refused_answer',
   stream_cut: 'upstream_stream_cut',
+  websocket_failed: 'upstream_websocket_failed',
+  resume_failed: 'upstream_resume_failed',
   no_requirements_token: 'upstream_no_requirements_token',
   no_conduit_token: 'upstream_no_conduit_token',
   arkose_required: 'arkose_required',

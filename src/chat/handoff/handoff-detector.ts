@@ -1,0 +1,102 @@
+import { Readable } from 'node:stream';
+import { UpstreamError } from '../../common/errors/upstream-error';
+import { SseParser } from '../translation/sse-parser';
+import { readHandoffEvent, type StreamHandoff } from './handoff-frames';
+
+export type HeadVerdict = { kind: 'stream' } | { kind: 'handoff'; handoff: StreamHandoff };
+
+/** Past this much head without a verdict the answer is read as an ordinary stream. */
+const HEAD_LIMIT_BYTES = 64 * 1024;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Watches the head of a conversation's event stream for a `stream_handoff` stub (gateway-live-ui.md §4.5).
+ * Bookkeeping events (`delta_encoding`, typed events such as `input_message`) leave the question open; the
+ * first event that carries the answer (a message, a delta, an error, `[DONE]`) or the end of the body says
+ * "an ordinary stream". Pure: fed chunks, it returns a verdict once it has one.
+ */
+export class HandoffDetector {
+  private readonly parser = new SseParser();
+  private size = 0;
+  private verdict: HeadVerdict | undefined;
+
+  push(chunk: Buffer | string): HeadVerdict | undefined {
+    if (this.verdict) return this.verdict;
+    this.size += chunk.length;
+    for (const event of this.parser.push(chunk)) {
+      this.verdict = verdictOf(event.event, event.data);
+      if (this.verdict) return this.verdict;
+    }
+    if (this.size > HEAD_LIMIT_BYTES) this.verdict = { kind: 'stream' };
+    return this.verdict;
+  }
+
+  /** The body ended before a verdict: whatever it held is read as an ordinary stream. */
+  end(): HeadVerdict {
+    if (this.verdict) return this.verdict;
+    for (const event of this.parser.end()) {
+      this.verdict = verdictOf(event.event, event.data);
+      if (this.verdict) return this.verdict;
+    }
+    this.verdict = { kind: 'stream' };
+    return this.verdict;
+  }
+}
+
+function verdictOf(type: string | undefined, data: string): HeadVerdict | undefined {
+  if (type === 'delta_encoding') return undefined;
+  if (type === 'delta') return { kind: 'stream' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    // `[DONE]` and any other non-JSON line: not a hand-off stub.
+    return { kind: 'stream' };
+  }
+  const handoff = readHandoffEvent(parsed);
+  if (handoff) return { kind: 'handoff', handoff };
+  if (parsed === 'v1') return undefined;
+  if (!isRecord(parsed)) return { kind: 'stream' };
+  if ('message' in parsed || 'v' in parsed || 'p' in parsed || 'o' in parsed) return { kind: 'stream' };
+  if (parsed.error !== undefined && parsed.error !== null && parsed.error !== '') return { kind: 'stream' };
+  return typeof parsed.type === 'string' ? undefined : { kind: 'stream' };
+}
+
+export type AnswerHead = { kind: 'stream'; body: Readable } | { kind: 'handoff'; handoff: StreamHandoff };
+
+/**
+ * Reads the head of a conversation body until `HandoffDetector` decides. An ordinary stream is returned with
+ * the bytes read put back (`unshift`), so the translator sees the body from its first byte; a hand-off stub's
+ * body is drained and released.
+ */
+export async function readAnswerHead(body: Readable): Promise<AnswerHead> {
+  const detector = new HandoffDetector();
+  const head: Buffer[] = [];
+  let verdict: HeadVerdict | undefined;
+  try {
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      head.push(chunk as Buffer);
+      verdict = detector.push(chunk as Buffer);
+      if (verdict) break;
+    }
+  } catch (error) {
+    if ((error as Error).name === 'AbortError' || error instanceof UpstreamError) throw error;
+    throw new UpstreamError({ kind: 'stream_cut', step: 'conversation', said: (error as Error).message });
+  }
+  if (!verdict) verdict = detector.end();
+  if (verdict.kind === 'handoff') {
+    // The stub has nothing more to say; let it end so its connection can go back to the pool.
+    body.resume();
+    return verdict;
+  }
+  if (head.length > 0) {
+    if (body.readableEnded) return { kind: 'stream', body: replay(Buffer.concat(head)) };
+    body.unshift(Buffer.concat(head));
+  }
+  return { kind: 'stream', body };
+}
+
+function replay(bytes: Buffer): Readable {
+  return Readable.from([bytes], { objectMode: false });
+}
