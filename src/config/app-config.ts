@@ -48,6 +48,9 @@ function IsProxyAddress(options?: ValidationOptions): PropertyDecorator {
 export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
 export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 
+export const CF_CLEARANCE_HELPERS = ['off', 'chromium'] as const;
+export type CfClearanceHelper = (typeof CF_CLEARANCE_HELPERS)[number];
+
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
@@ -115,6 +118,11 @@ export class AppConfig {
   @IsInt() @Min(100) upstreamFirstByteTimeoutMs = 30_000;
   @IsBoolean() upstreamDeltaEncoding = true;
   @IsBoolean() allowPrivateFileUrls = false;
+  /** Who passes a Cloudflare challenge: nobody (the client gets `cf_challenge`), or headless Chromium. */
+  @IsIn(CF_CLEARANCE_HELPERS) cfClearance: CfClearanceHelper = 'off';
+  @IsString() @MinLength(1) chromiumPath = '/usr/bin/chromium';
+  /** Time one Chromium solve has to obtain the `cf_clearance` cookie, launch included. */
+  @IsInt() @Min(1000) @Max(10 * 60_000) cfClearanceTimeoutMs = 30_000;
 
   // --- chat behaviour
   @IsBoolean() historyDisabled = true;
@@ -199,6 +207,9 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamFirstByteTimeoutMs: { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', kind: 'int' },
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
+  cfClearance: { env: 'CF_CLEARANCE', kind: 'string' },
+  chromiumPath: { env: 'CHROMIUM_PATH', kind: 'string' },
+  cfClearanceTimeoutMs: { env: 'CF_CLEARANCE_TIMEOUT_MS', kind: 'int' },
   historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },
   powDifficulty: { env: 'POW_DIFFICULTY', kind: 'string' },
   powWorkers: { env: 'POW_WORKERS', kind: 'int' },
