@@ -15,6 +15,8 @@ export class CloudflareClearance {
   private readonly logger = new Logger(CloudflareClearance.name);
   private readonly jar = new ClearanceJar();
   private readonly solving = new Map<string, Promise<void>>();
+  /** Challenged requests since boot. */
+  challenged = 0;
   /** Solves started since boot (a challenge passed with a cookie another request already earned is not one). */
   solves = 0;
 
@@ -37,6 +39,7 @@ export class CloudflareClearance {
    * route holds a fresh clearance, so the request can be sent again. Throws `cf_challenge` when the helper fails.
    */
   async pass(route: ClearanceRoute, refusedCookie: string | undefined, step: UpstreamStep, signal?: AbortSignal): Promise<void> {
+    this.challenged++;
     this.jar.discard(route, refusedCookie);
     if (this.jar.cookieHeader(route) !== undefined) return;
     const key = clearanceKey(route);

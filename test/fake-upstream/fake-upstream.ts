@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { CloudflareChallenge } from './cloudflare-challenge';
 import {
   BUILD_ID,
   accountsCheckDocument,
@@ -183,6 +184,8 @@ export class FakeUpstream {
   connections = 0;
   /** The difficulty chat-requirements hands out from now on. */
   powDifficulty: string;
+  /** Cloudflare in front of every route: `cloudflare.challenge()` until a browser passes it. */
+  readonly cloudflare = new CloudflareChallenge();
 
   private readonly tokens = new TokenRegistry();
   private readonly sockets = new Set<Socket>();
@@ -257,6 +260,7 @@ export class FakeUpstream {
     this.conversations.clear();
     this.defaultAnswer = DEFAULT_ANSWER;
     this.powDifficulty = this.options.powDifficulty;
+    this.cloudflare.reset();
     this.resetGizmos();
   }
 
@@ -372,6 +376,7 @@ export class FakeUpstream {
     const { method, path } = r;
     const controlled = this.controlRoutes?.(r);
     if (controlled) return send(res, controlled.status, controlled.body);
+    if (this.cloudflare.intercept(r, res)) return;
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);
     let m = /^\/blob\/([^/]+)$/.exec(path);
