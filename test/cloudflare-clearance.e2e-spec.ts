@@ -45,7 +45,12 @@ describe('Cloudflare clearance with the Chromium helper (CF_CLEARANCE=chromium)'
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it (apt-get install -y chromium).`);
     stack = await startStack({
-      env: { CF_CLEARANCE: 'chromium', CHROMIUM_PATH: CHROMIUM, CF_CLEARANCE_TIMEOUT_MS: '90000', USER_AGENTS: JSON.stringify([USER_AGENT]) },
+      env: {
+        CF_CLEARANCE: 'chromium',
+        CHROMIUM_PATH: CHROMIUM,
+        CF_CLEARANCE_TIMEOUT_MS: '90000',
+        USER_AGENTS: JSON.stringify([USER_AGENT]),
+      },
     });
     token = stack.fake.createAccessToken();
     clearance = stack.app.get(CloudflareClearance);
@@ -142,7 +147,9 @@ describe('Cloudflare clearance that cannot be obtained', () => {
   });
 
   it('fails clearly when Chromium gets no clearance in CF_CLEARANCE_TIMEOUT_MS, and leaves no browser behind', async () => {
-    const stack = await startStack({ env: { CF_CLEARANCE: 'chromium', CHROMIUM_PATH: CHROMIUM, CF_CLEARANCE_TIMEOUT_MS: '5000', RETRY_TIMES: '0' } });
+    const stack = await startStack({
+      env: { CF_CLEARANCE: 'chromium', CHROMIUM_PATH: CHROMIUM, CF_CLEARANCE_TIMEOUT_MS: '5000', RETRY_TIMES: '0' },
+    });
     try {
       stack.fake.cloudflare.challenge({ solvable: false });
       const failure = await failureOf(clientOf(stack, stack.fake.createAccessToken()).chat.completions.create(ask('interactive')));

@@ -69,7 +69,11 @@ export class ChromiumClearanceSolver extends ClearanceSolver implements OnModule
         const earned = cookies.filter((cookie) => CLEARANCE_COOKIE_NAMES.includes(cookie.name));
         if (earned.some((cookie) => cookie.name === CLEARANCE_COOKIE)) {
           const now = Date.now();
-          return earned.map(({ name, value, expires }) => ({ name, value, expiresAt: expires > 0 ? expires * 1000 : now + SESSION_COOKIE_TTL_MS }));
+          return earned.map(({ name, value, expires }) => ({
+            name,
+            value,
+            expiresAt: expires > 0 ? expires * 1000 : now + SESSION_COOKIE_TTL_MS,
+          }));
         }
         if (navigationError) throw new Error(`Chromium could not open ${route.origin}/: ${navigationError}`);
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -94,7 +98,10 @@ export class ChromiumClearanceSolver extends ClearanceSolver implements OnModule
 export function chromiumProxy(proxyUrl: string | undefined): LaunchOptions['proxy'] {
   if (!proxyUrl) return undefined;
   const url = new URL(proxyUrl);
-  const scheme = url.protocol.slice(0, -1).replace(/^socks5h$|^socks$/, 'socks5').replace(/^socks4a$/, 'socks4');
+  const scheme = url.protocol
+    .slice(0, -1)
+    .replace(/^socks5h$|^socks$/, 'socks5')
+    .replace(/^socks4a$/, 'socks4');
   const username = decodeURIComponent(url.username);
   if (username && scheme.startsWith('socks')) throw new Error('Chromium cannot use a SOCKS proxy that needs a user name and password');
   return {

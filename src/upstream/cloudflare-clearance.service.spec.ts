@@ -86,7 +86,9 @@ describe('CloudflareClearance', () => {
     for (const [index, failure] of failures.entries()) {
       expect(failure).toBeInstanceOf(UpstreamError);
       expect(failure).toMatchObject({ kind: 'cf_challenge', step: index === 0 ? 'requirements' : 'conversation' });
-      expect((failure as Error).message).toContain('the Chromium clearance helper could not pass it: no cf_clearance cookie within 5000 ms');
+      expect((failure as Error).message).toContain(
+        'the Chromium clearance helper could not pass it: no cf_clearance cookie within 5000 ms',
+      );
       expect((failure as UpstreamError).toApiError().body.error).toMatchObject({ type: 'upstream_error', code: 'cf_challenge' });
     }
     const retried = clearance.pass(route, undefined, 'requirements');

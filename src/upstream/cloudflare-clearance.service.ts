@@ -54,7 +54,11 @@ export class CloudflareClearance {
       await untilAborted(solving, signal);
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw new UpstreamError({ kind: 'cf_challenge', step, said: `the Chromium clearance helper could not pass it: ${(error as Error).message}` });
+      throw new UpstreamError({
+        kind: 'cf_challenge',
+        step,
+        said: `the Chromium clearance helper could not pass it: ${(error as Error).message}`,
+      });
     }
   }
 
