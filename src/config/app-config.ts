@@ -51,6 +51,8 @@ export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 /** `UPSTREAM_FLOW`: the new `f/conversation` send flow, the classic `/conversation` one, or the new with a fallback. */
 export const UPSTREAM_FLOWS = ['auto', 'f', 'classic'] as const;
 export type UpstreamFlowSetting = (typeof UPSTREAM_FLOWS)[number];
+export const CF_CLEARANCE_HELPERS = ['off', 'chromium'] as const;
+export type CfClearanceHelper = (typeof CF_CLEARANCE_HELPERS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
@@ -121,6 +123,11 @@ export class AppConfig {
   /** Which send flow to use (README, "Upstream"): `auto` tries `f` and falls back to `classic` per account. */
   @IsIn(UPSTREAM_FLOWS) upstreamFlow: UpstreamFlowSetting = 'auto';
   @IsBoolean() allowPrivateFileUrls = false;
+  /** Who passes a Cloudflare challenge: nobody (the client gets `cf_challenge`), or headless Chromium. */
+  @IsIn(CF_CLEARANCE_HELPERS) cfClearance: CfClearanceHelper = 'off';
+  @IsString() @MinLength(1) chromiumPath = '/usr/bin/chromium';
+  /** Time one Chromium solve has to obtain the `cf_clearance` cookie, launch included. */
+  @IsInt() @Min(1000) @Max(10 * 60_000) cfClearanceTimeoutMs = 30_000;
 
   // --- chat behaviour
   @IsBoolean() historyDisabled = true;
@@ -206,6 +213,9 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
   upstreamFlow: { env: 'UPSTREAM_FLOW', kind: 'string' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
+  cfClearance: { env: 'CF_CLEARANCE', kind: 'string' },
+  chromiumPath: { env: 'CHROMIUM_PATH', kind: 'string' },
+  cfClearanceTimeoutMs: { env: 'CF_CLEARANCE_TIMEOUT_MS', kind: 'int' },
   historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },
   powDifficulty: { env: 'POW_DIFFICULTY', kind: 'string' },
   powWorkers: { env: 'POW_WORKERS', kind: 'int' },

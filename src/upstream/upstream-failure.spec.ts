@@ -1,6 +1,6 @@
 import { ApiError } from '../common/errors/api-error';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
-import { transportFailure, upstreamFailure } from './upstream-failure';
+import { isCloudflareChallenge, mayBeCloudflareChallenge, transportFailure, upstreamFailure } from './upstream-failure';
 
 const answer = (status: number, body: unknown = {}, headers: Record<string, string> = {}) =>
   upstreamFailure('conversation', status, headers, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
@@ -18,6 +18,20 @@ describe('upstreamFailure: describing an upstream answer', () => {
     [503, '<html>cf_chl_opt</html>', 'cf_challenge'],
   ])('status %i (%j) is %s', (status, body, kind) => {
     expect(answer(status, body).kind).toBe(kind);
+  });
+
+  it('recognises a challenge by its cf-mitigated header even when the page is not the usual one', () => {
+    expect(answer(403, '<html>Just a moment</html>', { 'cf-mitigated': 'challenge' }).kind).toBe('cf_challenge');
+    expect(isCloudflareChallenge({ 'cf-mitigated': 'Challenge' }, '')).toBe(true);
+    expect(isCloudflareChallenge({}, '{"detail":"Forbidden"}')).toBe(false);
+  });
+
+  it('tells from the head alone which answers must be read to know whether they are a challenge', () => {
+    expect(mayBeCloudflareChallenge(403, { 'content-type': 'text/html; charset=UTF-8' })).toBe(true);
+    expect(mayBeCloudflareChallenge(503, { 'content-type': 'text/html' })).toBe(true);
+    expect(mayBeCloudflareChallenge(200, { 'cf-mitigated': 'challenge' })).toBe(true);
+    expect(mayBeCloudflareChallenge(403, { 'content-type': 'application/json' })).toBe(false);
+    expect(mayBeCloudflareChallenge(200, { 'content-type': 'text/event-stream' })).toBe(false);
   });
 
   it('takes the reset time from clears_in, else from Retry-After', () => {

@@ -19,10 +19,21 @@ const MAX_DETAIL_LENGTH = 300;
  */
 export function upstreamFailure(step: UpstreamStep, status: number, headers: IncomingHttpHeaders, body: Buffer): UpstreamError {
   const text = body.toString('utf8');
-  if (text.includes(CLOUDFLARE_MARKER)) return new UpstreamError({ kind: 'cf_challenge', step, status });
+  if (isCloudflareChallenge(headers, text)) return new UpstreamError({ kind: 'cf_challenge', step, status });
   const detail = readDetail(text);
   const said = detail.message || undefined;
   return new UpstreamError({ kind: kindOf(status, detail), step, status, said, retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers)) : undefined });
+}
+
+/** A Cloudflare challenge instead of an answer: its `cf-mitigated` header, or its page's `_cf_chl_opt` script. */
+export function isCloudflareChallenge(headers: IncomingHttpHeaders, body: Buffer | string): boolean {
+  return String(headers['cf-mitigated'] ?? '').toLowerCase() === 'challenge' || body.includes(CLOUDFLARE_MARKER);
+}
+
+/** Whether an answer's head could be a challenge, before its body is read (a challenge is an HTML 403 or 503). */
+export function mayBeCloudflareChallenge(status: number, headers: IncomingHttpHeaders): boolean {
+  if (String(headers['cf-mitigated'] ?? '').toLowerCase() === 'challenge') return true;
+  return (status === 403 || status === 503) && /text\/html/i.test(String(headers['content-type'] ?? ''));
 }
 
 /**

@@ -1,9 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import got, { type OptionsInit, RequestError, type Response } from 'got';
 import type http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { UpstreamError } from '../common/errors/upstream-error';
 import { isHeaderSafe } from '../common/util/header-value';
@@ -11,8 +11,10 @@ import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { ProxyAgents } from './proxy-agents';
-import { transportFailure } from './upstream-failure';
 import { browserHeaders } from './web-app-profile';
+import type { ClearanceRoute } from './clearance-jar';
+import { CloudflareClearance } from './cloudflare-clearance.service';
+import { isCloudflareChallenge, mayBeCloudflareChallenge, transportFailure } from './upstream-failure';
 
 /** Who a call is made as: the account's AccessToken, Team workspace and browser fingerprint. */
 export interface UpstreamIdentity {
@@ -56,6 +58,8 @@ export interface UpstreamStream {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/** A challenge page is a few kilobytes; a streamed answer that may be one is read up to this much to find out. */
+const MAX_CHALLENGE_BYTES = 256 * 1024;
 
 /**
  * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
@@ -70,6 +74,7 @@ export class UpstreamClient {
     private readonly config: AppConfig,
     private readonly agents: ProxyAgents,
     private readonly metrics: MetricsService,
+    @Optional() private readonly clearance?: CloudflareClearance,
   ) {}
 
   /** One of the configured hosts, picked at random per request. */
@@ -110,11 +115,33 @@ export class UpstreamClient {
     return { agent: url.startsWith('wss:') ? agents.https : agents.http, headers };
   }
 
-  /** A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). */
+  /**
+   * A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). A Cloudflare
+   * challenge is passed once by the clearance helper when it is on (`cf_challenge` when it fails).
+   */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const clearance = this.clearanceCookie(request);
+    const response = await this.requestOnce(request, clearance);
+    if (!this.clearance?.enabled || !isCloudflareChallenge(response.headers, response.body)) return response;
+    if (!(await this.passChallenge(request, clearance))) return response;
+    return this.requestOnce(request, this.clearanceCookie(request));
+  }
+
+  /** Resolves as soon as the response headers arrive; the body streams as it comes. A challenge is passed as by `request`. */
+  async stream(request: UpstreamRequest): Promise<UpstreamStream> {
+    const clearance = this.clearanceCookie(request);
+    const response = await this.streamOnce(request, clearance);
+    if (!this.clearance?.enabled || !mayBeCloudflareChallenge(response.status, response.headers)) return response;
+    const body = await readCapped(response.body, MAX_CHALLENGE_BYTES);
+    const read = { ...response, body: Readable.from([body]) };
+    if (!isCloudflareChallenge(response.headers, body) || !(await this.passChallenge(request, clearance))) return read;
+    return this.streamOnce(request, this.clearanceCookie(request));
+  }
+
+  private async requestOnce(request: UpstreamRequest, clearance: string | undefined): Promise<UpstreamResponse> {
     const timed = this.metrics.timeUpstream(request.step);
     try {
-      const options = this.options(request);
+      const options = this.options(request, clearance);
       // A buffered answer is small: a body that stalls after its headers must not hold the caller for the idle timeout.
       const timeout = { ...options.timeout, request: request.timeoutMs ?? DEFAULT_TIMEOUT_MS };
       const response = (await got({ ...options, timeout, responseType: 'buffer' })) as Response<Buffer>;
@@ -126,12 +153,11 @@ export class UpstreamClient {
     }
   }
 
-  /** Resolves as soon as the response headers arrive; the body streams as it comes. */
-  async stream(request: UpstreamRequest): Promise<UpstreamStream> {
+  private async streamOnce(request: UpstreamRequest, clearance: string | undefined): Promise<UpstreamStream> {
     const timed = this.metrics.timeUpstream(request.step);
     let body: ReturnType<typeof got.stream>;
     try {
-      body = got.stream({ ...this.options(request), isStream: true } as OptionsInit & { isStream: true });
+      body = got.stream({ ...this.options(request, clearance), isStream: true } as OptionsInit & { isStream: true });
     } catch (error) {
       timed('error');
       throw this.transportError(error, request);
@@ -151,19 +177,21 @@ export class UpstreamClient {
     }
   }
 
-  private options(request: UpstreamRequest): OptionsInit {
+  /** `clearance`: the Cloudflare clearance cookies to add, if any. */
+  private options(request: UpstreamRequest, clearance: string | undefined): OptionsInit {
     const token = request.identity?.accessToken;
     if (token !== undefined && !isHeaderSafe(token)) {
       // The account's own credential, not the upstream or our configuration: the account can never be used.
       throw new UpstreamError({ kind: 'credential_invalid', step: request.step });
     }
     const baseUrl = new URL(request.url).origin;
-    const headers = {
+    const headers: Record<string, string> = {
       ...(request.identity ? this.browserHeaders(baseUrl, request.identity) : {}),
       ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
       ...request.headers,
     };
-    const proxyUrl = request.proxyUrl === undefined ? request.identity?.fingerprint.proxyUrl : (request.proxyUrl ?? undefined);
+    if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
+    const proxyUrl = proxyUrlOf(request);
     const agents = this.agents.for(proxyUrl);
     return {
       url: request.url,
@@ -186,6 +214,30 @@ export class UpstreamClient {
     };
   }
 
+  /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */
+  private clearanceRoute(request: UpstreamRequest): ClearanceRoute | undefined {
+    const userAgent = request.headers?.['user-agent'] ?? request.identity?.fingerprint.userAgent;
+    // Without a browser user agent a clearance could not be earned for it: the challenge stays as it is.
+    if (!userAgent) return undefined;
+    return { origin: new URL(request.url).origin, proxyUrl: proxyUrlOf(request), userAgent };
+  }
+
+  private clearanceCookie(request: UpstreamRequest): string | undefined {
+    const route = this.clearance?.enabled ? this.clearanceRoute(request) : undefined;
+    return route ? this.clearance?.cookieHeader(route) : undefined;
+  }
+
+  /**
+   * Waits until the request's route holds a clearance fresher than `refused`, the one it was challenged with; false
+   * when no clearance can be earned for it (no user agent to earn it with).
+   */
+  private async passChallenge(request: UpstreamRequest, refused: string | undefined): Promise<boolean> {
+    const route = this.clearanceRoute(request);
+    if (!route || !this.clearance) return false;
+    await this.clearance.pass(route, refused, request.step, request.signal);
+    return true;
+  }
+
   /** The transport failure as the API error it becomes; the original stays its `cause` for callers that need the detail. */
   private transportError(error: unknown, request: UpstreamRequest): Error {
     const failure = transportFailure(error, request.step);
@@ -205,6 +257,25 @@ export class UpstreamClient {
 export function transportDetail(error: unknown): string {
   const cause = error instanceof Error ? error.cause : undefined;
   return (cause instanceof Error ? cause : (error as Error)).message;
+}
+
+function proxyUrlOf(request: UpstreamRequest): string | undefined {
+  return request.proxyUrl === undefined ? request.identity?.fingerprint.proxyUrl : (request.proxyUrl ?? undefined);
+}
+
+/** The body of a (small) answer, read whole up to `limit` bytes. */
+async function readCapped(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks);
 }
 
 function safeHost(url: string): string {

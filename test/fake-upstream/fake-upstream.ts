@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { CloudflareChallenge } from './cloudflare-challenge';
 import {
   BUILD_ID,
   accountsCheckDocument,
@@ -192,6 +193,8 @@ export class FakeUpstream {
   readonly flows: FConversationGate;
   /** The WebSocket hand-off of thinking turns: its controls (`cutNextSocket`, …) and what it saw (`stats`). */
   readonly handoff: FakeWebSocketHandoff;
+  /** Cloudflare in front of every route: `cloudflare.challenge()` until a browser passes it. */
+  readonly cloudflare = new CloudflareChallenge();
 
   private readonly tokens = new TokenRegistry();
   private readonly sockets = new Set<Socket>();
@@ -273,6 +276,7 @@ export class FakeUpstream {
     this.powDifficulty = this.options.powDifficulty;
     this.flows.reset();
     this.handoff.reset();
+    this.cloudflare.reset();
     this.resetGizmos();
   }
 
@@ -405,6 +409,7 @@ export class FakeUpstream {
     const { method, path } = r;
     const controlled = this.controlRoutes?.(r);
     if (controlled) return send(res, controlled.status, controlled.body);
+    if (this.cloudflare.intercept(r, res)) return;
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);
     let m = /^\/blob\/([^/]+)$/.exec(path);

@@ -93,7 +93,7 @@ export const ERROR_CATALOG = {
     status: 403,
     type: 'upstream_error',
     message:
-      'The upstream answered with a Cloudflare challenge ({step}); route requests through PROXY_URL or a browser-grade CHATGPT_BASE_URL.',
+      'The upstream answered with a Cloudflare challenge ({step}){said?}; route requests through PROXY_URL or a browser-grade CHATGPT_BASE_URL, or let CF_CLEARANCE=chromium pass it.',
   },
   upstream_unauthorized: {
     status: 401,
