@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { PowModule } from '../pow/pow.module';
+import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { AttachmentService } from './attachment.service';
 import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
@@ -10,7 +11,7 @@ import { ModelsService } from './models.service';
 import { TokenCounter } from './token-counter';
 
 @Module({
-  imports: [AuthModule, PowModule],
+  imports: [AuthModule, PowModule, TokenPoolModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, ModelsService, AttachmentService, TokenCounter, ModelCapTracker],
 })

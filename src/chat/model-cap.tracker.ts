@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
+import { Clock } from '../token-pool/clock';
 
 const MAX_ENTRIES = 10_000;
 
@@ -13,7 +14,10 @@ const MAX_ENTRIES = 10_000;
 export class ModelCapTracker {
   private readonly limitedUntil = new Map<string, number>();
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
 
   /** The 429 to answer when this account's cap on this model has not reset yet, else null. */
   refusal(accountKey: string, slug: string): ApiError | null {
@@ -21,7 +25,7 @@ export class ModelCapTracker {
     const key = keyOf(accountKey, slug);
     const until = this.limitedUntil.get(key);
     if (until === undefined) return null;
-    const remaining = Math.ceil((until - Date.now()) / 1000);
+    const remaining = Math.ceil((until - this.clock.now()) / 1000);
     if (remaining <= 0) {
       this.limitedUntil.delete(key);
       return null;
@@ -35,11 +39,11 @@ export class ModelCapTracker {
   record(accountKey: string, slug: string, retryAfterSec: number | undefined): void {
     if (!this.config.enableLimit || !retryAfterSec) return;
     if (this.limitedUntil.size >= MAX_ENTRIES) this.prune();
-    this.limitedUntil.set(keyOf(accountKey, slug), Date.now() + retryAfterSec * 1000);
+    this.limitedUntil.set(keyOf(accountKey, slug), this.clock.now() + retryAfterSec * 1000);
   }
 
   private prune(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [key, until] of this.limitedUntil) if (until <= now) this.limitedUntil.delete(key);
     if (this.limitedUntil.size >= MAX_ENTRIES) this.limitedUntil.clear();
   }
