@@ -34,7 +34,7 @@ const shared = {
 const e2e = {
   ...shared,
   rootDir: __dirname,
-  testTimeout: 120_000,
+  setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.js'],
   slowTestThreshold: 30,
   globalSetup: '<rootDir>/test/support/build-once.js',
 };
