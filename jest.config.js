@@ -25,9 +25,25 @@ const shared = {
   testEnvironment: 'node',
 };
 
+/**
+ * End-to-end suites boot apps and processes: a busy machine makes that slow, so no test of theirs ends on time
+ * (suites that start several processes set longer limits). Child processes run the built `dist/main.js`, built
+ * once per run by the global setup. The long fault and load tests (`test/resilience/`) are a project of their
+ * own, run by `npm run test:resilience` (jest.resilience.config.js), not by `npm test`.
+ */
+const e2e = {
+  ...shared,
+  rootDir: __dirname,
+  setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.js'],
+  slowTestThreshold: 30,
+  globalSetup: '<rootDir>/test/support/build-once.js',
+};
+
 module.exports = {
   projects: [
     { ...shared, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    { ...shared, displayName: 'e2e', rootDir: __dirname, testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    { ...e2e, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/resilience/'] },
   ],
 };
+// For jest.resilience.config.js; not enumerable, so Jest's option check does not see it.
+Object.defineProperty(module.exports, 'e2e', { value: e2e, enumerable: false });

@@ -60,7 +60,7 @@ describe('two instances on one Redis', () => {
     await redis.connect();
     fake = await FakeUpstream.start();
     [one, two] = await Promise.all([start(), start()]);
-  }, 60_000);
+  }, 240_000);
   afterAll(async () => {
     await stopAllServers();
     await fake.close();
@@ -205,7 +205,7 @@ describe('two instances on one Redis', () => {
     };
     /** Waits until the recorded run moves past `after`; the run is complete once it is recorded. */
     const nextRun = async (after: number | null) => {
-      const deadline = Date.now() + 4 * CRON_PERIOD_MS;
+      const deadline = Date.now() + 15 * CRON_PERIOD_MS; // a generous wait, not a speed claim
       for (;;) {
         const slot = await lastRunSlot();
         if (slot !== null && slot !== after) return slot;
@@ -229,17 +229,19 @@ describe('two instances on one Redis', () => {
     expect(slots[1] - slots[0]).toBe(CRON_PERIOD_MS);
     expect(slots[2] - slots[1]).toBe(CRON_PERIOD_MS);
 
-    // Let the instance that lost the race log its skip (and a late duplicate run show up, if any).
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Wait until the instance that lost each race has logged its skip (on a busy machine that can take a while).
+    const logs = () => [one.output().slice(logMarks[0]), two.output().slice(logMarks[1])];
+    const skipsLogged = () => slots.every((occurrence) => logs().some((log) => log.includes(`Scheduled refresh of ${new Date(occurrence).toISOString()} skipped`)));
+    const skipDeadline = Date.now() + 60_000;
+    while (!skipsLogged() && Date.now() < skipDeadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(exchangesPerToken()).toEqual(counts);
-    const logs = [one.output().slice(logMarks[0]), two.output().slice(logMarks[1])];
     for (const occurrence of slots) {
       const iso = new Date(occurrence).toISOString();
-      const skipped = logs.map((log) => log.includes(`Scheduled refresh of ${iso} skipped`));
+      const skipped = logs().map((log) => log.includes(`Scheduled refresh of ${iso} skipped`));
       // Both fired; exactly one of them skipped, so exactly one ran.
       expect({ iso, skipped: skipped.filter(Boolean).length }).toEqual({ iso, skipped: 1 });
     }
-    const forcedRuns = logs.map((log) => (log.match(/Refresh \(forced\): 4 attempted, 4 refreshed/g) ?? []).length);
+    const forcedRuns = logs().map((log) => (log.match(/Refresh \(forced\): 4 attempted, 4 refreshed/g) ?? []).length);
     expect(forcedRuns[0] + forcedRuns[1]).toBeGreaterThanOrEqual(3);
-  }, 40_000);
+  }, 240_000);
 });

@@ -1,6 +1,7 @@
 import { APIError } from 'openai';
 import { accountIdFor } from '../src/token-pool/account-record';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
+import { FakeClock } from '../src/token-pool/testing/fake-clock';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { Stack, startStack } from './support/stack';
 
@@ -13,6 +14,8 @@ const POOL_KEY = 'pool-key';
 describe('token pool through the chat API', () => {
   let fake: FakeUpstream;
   let stack: Stack | undefined;
+  /** The pool's time: cool-downs pass when the test moves it, never by waiting. */
+  let clock: FakeClock;
 
   beforeAll(async () => {
     fake = await FakeUpstream.start();
@@ -25,7 +28,8 @@ describe('token pool through the chat API', () => {
   });
 
   const boot = async (env: Record<string, string>) => {
-    stack = await startStack({ fakeUpstream: fake, env: { AUTHORIZATION: POOL_KEY, ...env } });
+    clock = new FakeClock(Date.now());
+    stack = await startStack({ fakeUpstream: fake, clock, env: { AUTHORIZATION: POOL_KEY, ...env } });
     return stack;
   };
   const pool = () => poolServicesOf(stack!.app);
@@ -74,7 +78,7 @@ describe('token pool through the chat API', () => {
     const [a, b] = [fake.createAccessToken(), fake.createAccessToken()];
     await pool().admin.upload([a, b]);
     const label = labeller({ [a]: 'A', [b]: 'B' });
-    fake.setTokenStatus(a, 429, { clearsInSec: 1 });
+    fake.setTokenStatus(a, 429, { clearsInSec: 60 });
 
     // Round-robin reaches A within two requests; each one succeeds, A's on B after the 429.
     for (let i = 0; i < 2 && !attemptBearers().includes(a); i++) {
@@ -88,15 +92,22 @@ describe('token pool through the chat API', () => {
     expect(label(conversationBearers())).not.toContain('A');
     const limited = (await pool().readModel.list()).find((account) => account.id === accountIdFor(a))!;
     expect(limited.state).toBe('rate_limited');
-    expect(limited.rateLimitedUntil).toBeGreaterThan(Date.now());
+    // The upstream's reset hint (clears_in 60 s) sets the end of the cool-down.
+    expect(limited.rateLimitedUntil).toBeGreaterThanOrEqual(clock.now() + 59_000);
 
-    // While limited, every request goes to B: A is not even tried.
+    // While limited, every request goes to B: A is not even tried, even a moment before the reset time.
     fake.reset();
     for (let i = 0; i < 3; i++) await chat();
     expect(label(attemptBearers())).toEqual(['B', 'B', 'B']);
+    clock.set(limited.rateLimitedUntil! - 1);
+    expect(await stateOf(a)).toBe('rate_limited');
+    fake.reset();
+    for (let i = 0; i < 2; i++) await chat();
+    expect(label(attemptBearers())).toEqual(['B', 'B']);
 
-    // After the reset time the account is active again and round-robin uses it.
-    await new Promise((resolve) => setTimeout(resolve, limited.rateLimitedUntil! - Date.now() + 200));
+    // At the reset time (the upstream has lifted its limit too) the account is active again and round-robin uses it.
+    fake.clearTokenStatus(a);
+    clock.set(limited.rateLimitedUntil!);
     expect(await stateOf(a)).toBe('active');
     fake.reset();
     for (let i = 0; i < 2; i++) await chat();

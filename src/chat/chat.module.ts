@@ -3,6 +3,7 @@ import { AuthModule } from '../auth/auth.module';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { FilesModule } from '../files/files.module';
 import { PowModule } from '../pow/pow.module';
+import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { AttachmentService } from './attachment.service';
 import { AttemptPolicy } from './attempts/attempt-policy';
 import { AttemptRunner } from './attempts/attempt-runner';
@@ -18,7 +19,7 @@ import { SendFlowSelector } from './send-flows/send-flow.selector';
 import { TokenCounter } from './token-counter';
 
 @Module({
-  imports: [AuthModule, PowModule, SharedStateModule, FilesModule],
+  imports: [AuthModule, PowModule, SharedStateModule, FilesModule, TokenPoolModule],
   controllers: [ChatController],
   providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector, HandoffService],
   exports: [ChatService, ConversationService],

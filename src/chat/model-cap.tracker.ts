@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
+import { Clock } from '../common/vocabulary/clock';
 
 /**
  * `ENABLE_LIMIT`: remembers when the upstream said an account's model cap resets (429 `clears_in`)
@@ -17,6 +18,7 @@ export class ModelCapTracker {
   constructor(
     private readonly config: AppConfig,
     shared: SharedState,
+    private readonly clock: Clock,
   ) {
     this.limitedUntil = shared.keyValues('model-cap');
   }
@@ -24,7 +26,7 @@ export class ModelCapTracker {
   /** The 429 to answer when this account's cap on this model has not reset yet, else null. */
   async refusal(accountKey: string, slug: string): Promise<ApiError | null> {
     if (!this.config.enableLimit) return null;
-    const now = Date.now();
+    const now = this.clock.now();
     const until = Number(await this.limitedUntil.get(keyOf(accountKey, slug), now));
     const remaining = Math.ceil((until - now) / 1000);
     if (!until || remaining <= 0) return null;
@@ -33,7 +35,7 @@ export class ModelCapTracker {
 
   async record(accountKey: string, slug: string, retryAfterSec: number | undefined): Promise<void> {
     if (!this.config.enableLimit || !retryAfterSec) return;
-    const now = Date.now();
+    const now = this.clock.now();
     await this.limitedUntil.set(keyOf(accountKey, slug), String(now + retryAfterSec * 1000), now, retryAfterSec * 1000);
   }
 }

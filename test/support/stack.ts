@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { createApp } from '../../src/app.factory';
+import { Test } from '@nestjs/testing';
+import { createApp, logLevelsFrom } from '../../src/app.factory';
+import { configureApp } from '../../src/common/http/express-app';
+import { AppModule } from '../../src/app.module';
+import { Clock } from '../../src/common/vocabulary/clock';
 import { FakeUpstream, FakeUpstreamOptions } from '../fake-upstream/fake-upstream';
 
 export interface Stack {
@@ -25,7 +29,9 @@ export interface Stack {
  * The FlowGPT app on a free port, talking to a fresh fake upstream, with its own data directory.
  * `env` adds to (or overrides) the test defaults.
  */
-export async function startStack(options: { env?: Record<string, string>; fake?: FakeUpstreamOptions; fakeUpstream?: FakeUpstream } = {}): Promise<Stack> {
+export async function startStack(
+  options: { env?: Record<string, string>; fake?: FakeUpstreamOptions; fakeUpstream?: FakeUpstream; clock?: Clock } = {},
+): Promise<Stack> {
   const fake = options.fakeUpstream ?? (await FakeUpstream.start(options.fake));
   const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-test-'));
   const baseEnv = {
@@ -37,7 +43,7 @@ export async function startStack(options: { env?: Record<string, string>; fake?:
     POW_WORKERS: '2',
     ...options.env,
   };
-  let app = await boot(baseEnv);
+  let app = await boot(baseEnv, options.clock);
   const stack: Stack = {
     fake,
     app,
@@ -49,7 +55,7 @@ export async function startStack(options: { env?: Record<string, string>; fake?:
       await stack.app.close();
     },
     restartApp: async (env = {}) => {
-      app = await boot({ ...baseEnv, ...env });
+      app = await boot({ ...baseEnv, ...env }, options.clock);
       stack.app = app;
       stack.url = await urlOf(app);
     },
@@ -62,10 +68,20 @@ export async function startStack(options: { env?: Record<string, string>; fake?:
   return stack;
 }
 
-async function boot(env: Record<string, string>): Promise<NestExpressApplication> {
-  const app = await createApp(env);
+/** `clock`, when given, replaces the app's time source (e.g. a FakeClock, so cool-downs pass without waiting). */
+async function boot(env: Record<string, string>, clock?: Clock): Promise<NestExpressApplication> {
+  const app = clock ? await createAppWithClock(env, clock) : await createApp(env);
   await app.listen(0, '127.0.0.1');
   return app;
+}
+
+async function createAppWithClock(env: Record<string, string>, clock: Clock): Promise<NestExpressApplication> {
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env)] })
+    .overrideProvider(Clock)
+    .useValue(clock)
+    .compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, abortOnError: false, logger: logLevelsFrom(env) });
+  return configureApp(app);
 }
 
 async function urlOf(app: NestExpressApplication): Promise<string> {

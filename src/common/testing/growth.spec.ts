@@ -1,0 +1,17 @@
+import { growthRatio } from './growth';
+
+describe('growthRatio', () => {
+  it('tells quadratic work from linear work', () => {
+    let sink = 0;
+    const quadratic = (size: number) => {
+      for (let i = 0; i < size; i += 1) for (let j = 0; j < size; j += 1) sink ^= i * j;
+    };
+    const linear = (size: number) => {
+      for (let i = 0; i < size * 500; i += 1) sink ^= i;
+    };
+    const quadraticRatio = growthRatio(quadratic, 500);
+    const linearRatio = growthRatio(linear, 500);
+    expect(quadraticRatio).toBeGreaterThan(12);
+    expect(linearRatio).toBeLessThanOrEqual(12);
+  });
+});

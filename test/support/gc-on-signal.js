@@ -1,0 +1,6 @@
+// Preloaded (`node --expose-gc -r …/gc-on-signal.js dist/main.js`) by tests that measure a server's memory: on
+// SIGWINCH (not SIGUSR2: Nest's shutdown hooks close the app on that one) the process runs a full GC and prints its resident set size as `GC-RSS <bytes>` on stderr.
+process.on('SIGWINCH', () => {
+  if (typeof global.gc === 'function') global.gc();
+  process.stderr.write(`GC-RSS ${process.memoryUsage().rss}\n`);
+});
