@@ -40,7 +40,11 @@ async function uploadTokens(stack: Stack, tokens: string[]): Promise<void> {
 }
 
 /** Posts the sign-in form as a browser does: with the form's cookie and field, from our own origin. */
-async function postSignIn(stack: Stack, token: string, options: { next?: string; headers?: Record<string, string> } = {}): Promise<request.Response> {
+async function postSignIn(
+  stack: Stack,
+  token: string,
+  options: { next?: string; headers?: Record<string, string> } = {},
+): Promise<request.Response> {
   const form = await request(stack.url).get('/auth/login').expect(200);
   const test = request(stack.url).post('/auth/login').set('Cookie', cookiePair(form, FORM_COOKIE)).set('Origin', stack.url);
   for (const [name, value] of Object.entries(options.headers ?? {})) test.set(name, value);
@@ -53,7 +57,13 @@ async function signIn(stack: Stack, token: string): Promise<string> {
   return cookiePair(response, SESSION_COOKIE);
 }
 
-async function sessionOf(stack: Stack, cookie: string): Promise<Record<string, any>> {
+/** `/api/auth/session` as the web app reads it (empty when signed out). */
+interface SessionAnswer {
+  accessToken?: string;
+  user?: { id: string; name: string; email: string };
+}
+
+async function sessionOf(stack: Stack, cookie: string): Promise<SessionAnswer> {
   return (await request(stack.url).get('/api/auth/session').set('Cookie', cookie).expect(200)).body;
 }
 
@@ -64,10 +74,13 @@ describe('Browser sign-in with ENABLE_GATEWAY off', () => {
   });
   afterAll(() => stack.close());
 
-  it.each(['/', '/auth/login', '/auth/logout', '/api/auth/session', '/api/auth/signin?signin=abcdefghij', '/api/auth/providers'])('answers 404 for %s', async (path) => {
-    const response = await request(stack.url).get(path).expect(404);
-    expect(response.body.error.code).toBe('not_found');
-  });
+  it.each(['/', '/auth/login', '/auth/logout', '/api/auth/session', '/api/auth/signin?signin=abcdefghij', '/api/auth/providers'])(
+    'answers 404 for %s',
+    async (path) => {
+      const response = await request(stack.url).get(path).expect(404);
+      expect(response.body.error.code).toBe('not_found');
+    },
+  );
 });
 
 describe('Browser sign-in (AUTO_SEED=true)', () => {
@@ -133,14 +146,14 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       const cookie = line.split(';')[0];
       const session = await sessionOf(stack, cookie);
       expect(session.accessToken).toMatch(/^fgst-/);
-      expect(session.user.email).toMatch(/@users\.flowgpt\.invalid$/);
-      expect(session.user.name).toBe('FlowGPT user');
+      expect(session.user!.email).toMatch(/@users\.flowgpt\.invalid$/);
+      expect(session.user!.name).toBe('FlowGPT user');
       const text = JSON.stringify(session);
       for (const secret of [poolToken, poolEmail, seed]) expect(text).not.toContain(secret);
 
       // The gateway's side of the contract: the stand-in leads to the pool account, server-side only.
       const sessions = stack.app.get(BrowserSessions);
-      const resolved = await sessions.fromStandInToken(session.accessToken);
+      const resolved = await sessions.fromStandInToken(session.accessToken!);
       expect(resolved?.kind).toBe('seed');
       expect(JSON.stringify(resolved)).not.toContain(seed);
       const account = await sessions.accountFor(resolved!);
@@ -175,11 +188,11 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       const own = stack.fake.createAccessToken({ email: 'owner@example.com' });
       const cookie = await signIn(stack, own);
       const session = await sessionOf(stack, cookie);
-      expect(session.user.email).toBe('owner@example.com');
+      expect(session.user!.email).toBe('owner@example.com');
       expect(session.accessToken).toMatch(/^fgst-/);
       expect(JSON.stringify(session)).not.toContain(own);
       const sessions = stack.app.get(BrowserSessions);
-      const account = await sessions.accountFor((await sessions.fromStandInToken(session.accessToken))!);
+      const account = await sessions.accountFor((await sessions.fromStandInToken(session.accessToken!))!);
       expect(account.accessToken).toBe(own);
       expect(account.privateIdentifiers).toEqual([]);
     });
@@ -188,7 +201,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       const refreshToken = stack.fake.createRefreshToken({ account: { email: 'refresher@example.com' } });
       const cookie = await signIn(stack, refreshToken);
       const session = await sessionOf(stack, cookie);
-      expect(session.user.email).toBe('refresher@example.com');
+      expect(session.user!.email).toBe('refresher@example.com');
       expect(JSON.stringify(session)).not.toContain(refreshToken);
     });
   });
@@ -208,7 +221,9 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
     });
 
     it('says when an AccessToken has expired', async () => {
-      const response = await postSignIn(stack, stack.fake.createAccessToken({ expiresInSec: -3600 }), { headers: { 'Accept-Language': 'en' } });
+      const response = await postSignIn(stack, stack.fake.createAccessToken({ expiresInSec: -3600 }), {
+        headers: { 'Accept-Language': 'en' },
+      });
       expect(response.status).toBe(401);
       expect(errorReason(response.text)).toBe('expired');
       expect(response.text).toContain('This access token expired on');
@@ -225,7 +240,11 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
 
     it('refuses a post without the form token, or from another site', async () => {
       const form = await request(stack.url).get('/auth/login').expect(200);
-      const withoutToken = await request(stack.url).post('/auth/login').set('Cookie', cookiePair(form, FORM_COOKIE)).type('form').send({ token: 'seed-from-nowhere-1' });
+      const withoutToken = await request(stack.url)
+        .post('/auth/login')
+        .set('Cookie', cookiePair(form, FORM_COOKIE))
+        .type('form')
+        .send({ token: 'seed-from-nowhere-1' });
       expect(withoutToken.status).toBe(403);
       expect(errorReason(withoutToken.text)).toBe('formExpired');
       const crossSite = await request(stack.url)
@@ -241,14 +260,20 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
   });
 
   describe('redirects', () => {
-    it.each(['//evil.com', '/\\evil.com', 'https://evil.com', 'javascript:alert(1)', '/%2F%2Fevil.com'])('never leave the site: next=%s lands on /', async (next) => {
-      const response = await postSignIn(stack, 'seed-for-redirects', { next });
-      expect(response.status).toBe(303);
-      expect(response.headers.location).toBe('/');
-      const signedIn = cookiePair(response, SESSION_COOKIE);
-      const again = await request(stack.url).get(`/auth/login?next=${encodeURIComponent(next)}`).set('Cookie', signedIn).expect(303);
-      expect(again.headers.location).toBe('/');
-    });
+    it.each(['//evil.com', '/\\evil.com', 'https://evil.com', 'javascript:alert(1)', '/%2F%2Fevil.com'])(
+      'never leave the site: next=%s lands on /',
+      async (next) => {
+        const response = await postSignIn(stack, 'seed-for-redirects', { next });
+        expect(response.status).toBe(303);
+        expect(response.headers.location).toBe('/');
+        const signedIn = cookiePair(response, SESSION_COOKIE);
+        const again = await request(stack.url)
+          .get(`/auth/login?next=${encodeURIComponent(next)}`)
+          .set('Cookie', signedIn)
+          .expect(303);
+        expect(again.headers.location).toBe('/');
+      },
+    );
 
     it('lead the web app’s own sign-in links to our page', async () => {
       for (const path of ['/auth/login/auth0', '/api/auth/signin/login-web', '/api/auth/callback/openai']) {
@@ -264,11 +289,21 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(confirm.text).toContain('您确定要退出登录吗？');
       expect(confirm.text).toContain('href="/" id="cancel-sign-out"');
 
-      const forged = await request(stack.url).post('/auth/logout').set('Cookie', cookie).set('Origin', stack.url).type('form').send({ _csrf: 'wrong' });
+      const forged = await request(stack.url)
+        .post('/auth/logout')
+        .set('Cookie', cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send({ _csrf: 'wrong' });
       expect(forged.status).toBe(403);
       expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
 
-      const done = await request(stack.url).post('/auth/logout').set('Cookie', cookie).set('Origin', stack.url).type('form').send({ _csrf: hiddenField(confirm.text, '_csrf') });
+      const done = await request(stack.url)
+        .post('/auth/logout')
+        .set('Cookie', cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send({ _csrf: hiddenField(confirm.text, '_csrf') });
       expect(done.status).toBe(303);
       expect(done.headers.location).toBe('/');
       expect(cookieLine(done, SESSION_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
@@ -285,17 +320,35 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(hiddenField(asked.text, 'token')).toBe('quick-link-seed-1');
       expect(hiddenField(asked.text, 'next')).toBe('/');
 
-      const crossSite = await request(stack.url).get('/api/auth/signin?signin=quick-link-seed-1').set('Sec-Fetch-Site', 'cross-site').expect(200);
+      const crossSite = await request(stack.url)
+        .get('/api/auth/signin?signin=quick-link-seed-1')
+        .set('Sec-Fetch-Site', 'cross-site')
+        .expect(200);
       expect(cookieLine(crossSite, SESSION_COOKIE)).toBeUndefined();
 
-      const typed = await request(stack.url).get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=/gpts').set('Sec-Fetch-Site', 'none').expect(303);
+      const typed = await request(stack.url)
+        .get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=/gpts')
+        .set('Sec-Fetch-Site', 'none')
+        .expect(303);
       expect(typed.headers.location).toBe('/gpts');
       const cookie = cookiePair(typed, SESSION_COOKIE);
 
       expect((await request(stack.url).get('/api/auth/signin').expect(303)).headers.location).toBe('/auth/login');
-      expect((await request(stack.url).get('/api/auth/signout?signout=true').set('Cookie', cookie).set('Sec-Fetch-Site', 'cross-site').expect(303)).headers.location).toBe('/auth/logout');
+      expect(
+        (
+          await request(stack.url)
+            .get('/api/auth/signout?signout=true')
+            .set('Cookie', cookie)
+            .set('Sec-Fetch-Site', 'cross-site')
+            .expect(303)
+        ).headers.location,
+      ).toBe('/auth/logout');
       expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
-      const out = await request(stack.url).get('/api/auth/signout?signout=true').set('Cookie', cookie).set('Sec-Fetch-Site', 'same-origin').expect(303);
+      const out = await request(stack.url)
+        .get('/api/auth/signout?signout=true')
+        .set('Cookie', cookie)
+        .set('Sec-Fetch-Site', 'same-origin')
+        .expect(303);
       expect(out.headers.location).toBe('/');
       expect(await sessionOf(stack, cookie)).toEqual({});
       expect((await request(stack.url).get('/api/auth/signout?signout=true').expect(303)).headers.location).toBe('/auth/login');
@@ -336,7 +389,11 @@ describe('Browser sign-in (AUTO_SEED=false)', () => {
   afterAll(() => stack.close());
 
   it('says when the pool is empty', async () => {
-    await request(stack.url).post('/admin/api/seeds').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ seed: 'seed-before-any-account' }).expect(201);
+    await request(stack.url)
+      .post('/admin/api/seeds')
+      .set('Authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ seed: 'seed-before-any-account' })
+      .expect(201);
     const response = await postSignIn(stack, 'seed-before-any-account');
     expect(response.status).toBe(503);
     expect(errorReason(response.text)).toBe('poolEmpty');
@@ -347,7 +404,11 @@ describe('Browser sign-in (AUTO_SEED=false)', () => {
     const unknown = await postSignIn(stack, 'seed-nobody-created');
     expect(unknown.status).toBe(401);
     expect(errorReason(unknown.text)).toBe('seedUnknown');
-    await request(stack.url).post('/admin/api/seeds').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ seed: 'seed-the-admin-made' }).expect(201);
+    await request(stack.url)
+      .post('/admin/api/seeds')
+      .set('Authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ seed: 'seed-the-admin-made' })
+      .expect(201);
     const known = await postSignIn(stack, 'seed-the-admin-made');
     expect(known.status).toBe(303);
   });

@@ -33,7 +33,10 @@ export class BrowserCookies {
 
   /** (Re)sets the session cookie until the session's current expiry, so the cookie slides with it. */
   setSession(request: Request, response: Response, session: BrowserSession): void {
-    response.cookie(BROWSER_SESSION_COOKIE, session.id, { ...this.options(request), maxAge: Math.max(0, session.expiresAt - this.clock.now()) });
+    response.cookie(BROWSER_SESSION_COOKIE, session.id, {
+      ...this.options(request),
+      maxAge: Math.max(0, session.expiresAt - this.clock.now()),
+    });
   }
 
   clearSession(request: Request, response: Response): void {
@@ -43,7 +46,12 @@ export class BrowserCookies {
   /** A fresh token for the sign-in form, also set as a cookie; the post must bring both back. */
   issueFormToken(request: Request, response: Response): string {
     const token = randomBytes(24).toString('base64url');
-    response.cookie(SIGN_IN_FORM_COOKIE, token, { ...this.options(request), sameSite: 'strict', path: '/', maxAge: SIGN_IN_FORM_MAX_AGE_MS });
+    response.cookie(SIGN_IN_FORM_COOKIE, token, {
+      ...this.options(request),
+      sameSite: 'strict',
+      path: '/',
+      maxAge: SIGN_IN_FORM_MAX_AGE_MS,
+    });
     return token;
   }
 

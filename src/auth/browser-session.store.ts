@@ -15,8 +15,7 @@ export const STAND_IN_PREFIX = 'fgst-';
 
 /** Whom a new session signs in. The secrets in it stay on the server. */
 export type SessionIdentity =
-  | { kind: 'seed'; seed: string; seedId: string }
-  | { kind: 'owner'; credential: OwnerCredential; email?: string; userId?: string };
+  { kind: 'seed'; seed: string; seedId: string } | { kind: 'owner'; credential: OwnerCredential; email?: string; userId?: string };
 
 export interface OwnerCredential {
   kind: TokenKind;
@@ -108,7 +107,12 @@ export class BrowserSessionStore {
 
 /** Names an owner's account (fingerprint, logs) without the credential: a hash, like pool account ids. */
 export function ownerKeyFor(credential: OwnerCredential): string {
-  return `owner-${createHash('sha256').update('flowgpt-owner:').update(credential.token).update(`\n${credential.chatgptAccountId ?? ''}`).digest('base64url').slice(0, 16)}`;
+  return `owner-${createHash('sha256')
+    .update('flowgpt-owner:')
+    .update(credential.token)
+    .update(`\n${credential.chatgptAccountId ?? ''}`)
+    .digest('base64url')
+    .slice(0, 16)}`;
 }
 
 /** The contract's view of a stored session: none of the server-only parts. */

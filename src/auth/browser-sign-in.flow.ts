@@ -11,7 +11,9 @@ import { BrowserSignIn, SignInFailure } from './browser-sign-in.service';
 /** Sign-in attempts per client network: enough for typos, too few to mint seeds or guess them in bulk. */
 export const SIGN_IN_ATTEMPTS = { max: 20, windowMs: 10 * 60_000 };
 
-export type SignInOutcome = { ok: true; session: StoredBrowserSession } | { ok: false; status: number; failure: SignInFailure | { reason: 'throttled'; retryAfterSec: number } };
+export type SignInOutcome =
+  | { ok: true; session: StoredBrowserSession }
+  | { ok: false; status: number; failure: SignInFailure | { reason: 'throttled'; retryAfterSec: number } };
 
 /** Signing a browser in and out: the attempt throttle, the token check, the server-side session and its cookie. */
 @Injectable()
@@ -61,6 +63,7 @@ function statusOf(reason: SignInFailure['reason']): number {
 /** A failed sign-in as the page shows it: `views/auth/login.hbs` fills `t.errors[reason]` with these values. */
 export function failureView(failure: Exclude<SignInOutcome, { ok: true }>['failure']): { reason: string; minutes?: number; date?: string } {
   if (failure.reason === 'throttled') return { reason: failure.reason, minutes: Math.ceil(failure.retryAfterSec / 60) };
-  if (failure.reason === 'expired') return { reason: failure.reason, date: `${new Date(failure.expiredAt).toISOString().replace('T', ' ').slice(0, 16)} UTC` };
+  if (failure.reason === 'expired')
+    return { reason: failure.reason, date: `${new Date(failure.expiredAt).toISOString().replace('T', ' ').slice(0, 16)} UTC` };
   return { reason: failure.reason };
 }

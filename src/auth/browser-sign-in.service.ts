@@ -9,7 +9,19 @@ import type { OwnerCredential, SessionIdentity } from './browser-session.store';
 
 /** Why a typed token cannot sign in; each has its own message on the page (`PageText.errors`). */
 export type SignInFailure =
-  | { reason: 'empty' | 'unknownShape' | 'malformedAccessToken' | 'seedTooShort' | 'refreshRefused' | 'authServerDown' | 'seedUnknown' | 'poolEmpty' | 'poolKey' | 'unsupported' }
+  | {
+      reason:
+        | 'empty'
+        | 'unknownShape'
+        | 'malformedAccessToken'
+        | 'seedTooShort'
+        | 'refreshRefused'
+        | 'authServerDown'
+        | 'seedUnknown'
+        | 'poolEmpty'
+        | 'poolKey'
+        | 'unsupported';
+    }
   | { reason: 'expired'; expiredAt: number };
 
 export type SignInCheck = { ok: true; identity: SessionIdentity } | ({ ok: false } & SignInFailure);
@@ -75,7 +87,8 @@ export class BrowserSignIn {
 
   /** Binds the seed now, so that the first request of the session already has an account. */
   private async checkSeed(seed: string): Promise<SignInCheck> {
-    if (!SEED_PATTERN.test(seed) || /^eyJ/.test(seed)) return { ok: false, reason: /^eyJ/.test(seed) ? 'malformedAccessToken' : 'unknownShape' };
+    if (!SEED_PATTERN.test(seed) || /^eyJ/.test(seed))
+      return { ok: false, reason: /^eyJ/.test(seed) ? 'malformedAccessToken' : 'unknownShape' };
     if (this.config.autoSeed && seed.length < MIN_AUTO_SEED_LENGTH) return { ok: false, reason: 'seedTooShort' };
     const lease = await this.pool.leaseForSeed(seed);
     if (lease === 'invalid_seed') return { ok: false, reason: 'seedUnknown' };

@@ -1,4 +1,3 @@
-import type { BrowserSession } from './browser-session';
 import type { StoredBrowserSession } from './browser-session.store';
 
 /** The sign-in providers the web app's next-auth client asks for; each leads to our own sign-in page. */
@@ -24,7 +23,9 @@ const PLACEHOLDER_EMAIL_DOMAIN = 'users.flowgpt.invalid';
 export function nextAuthSession(session: StoredBrowserSession): Record<string, unknown> {
   const isSeed = session.kind === 'seed';
   const id = isSeed ? `user-${session.seedId}` : (session.userId ?? `user-${session.ownerKey}`);
-  const email = isSeed ? `${session.seedId}@${PLACEHOLDER_EMAIL_DOMAIN}` : (session.email ?? `${session.ownerKey}@${PLACEHOLDER_EMAIL_DOMAIN}`);
+  const email = isSeed
+    ? `${session.seedId}@${PLACEHOLDER_EMAIL_DOMAIN}`
+    : (session.email ?? `${session.ownerKey}@${PLACEHOLDER_EMAIL_DOMAIN}`);
   return {
     user: {
       id,
@@ -43,4 +44,3 @@ export function nextAuthSession(session: StoredBrowserSession): Record<string, u
     authProvider: 'auth0',
   };
 }
-

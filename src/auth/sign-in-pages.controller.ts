@@ -34,7 +34,12 @@ export class SignInPagesController {
   ) {}
 
   @Get('auth/login')
-  async signInPage(@Query('next') next: unknown, @Query('callbackUrl') callbackUrl: unknown, @Req() request: Request, @Res() response: Response): Promise<void> {
+  async signInPage(
+    @Query('next') next: unknown,
+    @Query('callbackUrl') callbackUrl: unknown,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
     const target = safeNextPath(next ?? callbackUrl);
     if (await this.flow.current(request)) return response.redirect(303, target);
     this.showSignIn(request, response, { next: target });
@@ -55,7 +60,11 @@ export class SignInPagesController {
   async signOutPage(@Query('next') next: unknown, @Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
     if (!session) return response.redirect(303, '/');
-    renderPage(response, 'auth/logout', { title: (text) => text.signOut.title, csrfToken: session.csrfToken, cancelUrl: safeNextPath(next) });
+    renderPage(response, 'auth/logout', {
+      title: (text) => text.signOut.title,
+      csrfToken: session.csrfToken,
+      cancelUrl: safeNextPath(next),
+    });
   }
 
   @Post('auth/logout')
@@ -63,7 +72,12 @@ export class SignInPagesController {
     const session = await this.flow.current(request);
     if (!session) return response.redirect(303, '/');
     if (requestSource(request, this.config) === 'cross-site' || !secretsEqual(form._csrf, session.csrfToken)) {
-      return renderPage(response, 'auth/logout', { title: (text) => text.signOut.title, csrfToken: session.csrfToken, cancelUrl: '/', error: { reason: 'formExpired' } }, 403);
+      return renderPage(
+        response,
+        'auth/logout',
+        { title: (text) => text.signOut.title, csrfToken: session.csrfToken, cancelUrl: '/', error: { reason: 'formExpired' } },
+        403,
+      );
     }
     await this.flow.signOut(request, response, session);
     response.redirect(303, '/');
@@ -71,11 +85,17 @@ export class SignInPagesController {
 
   /** `?signin=<token>`: signs in at once when the visitor opened the link themselves, else asks first. */
   @Get('api/auth/signin')
-  async quickSignIn(@Query('signin') token: unknown, @Query('callbackUrl') callbackUrl: unknown, @Req() request: Request, @Res() response: Response): Promise<void> {
+  async quickSignIn(
+    @Query('signin') token: unknown,
+    @Query('callbackUrl') callbackUrl: unknown,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
     const next = safeNextPath(callbackUrl);
     if (typeof token !== 'string' || !token.trim()) return response.redirect(303, '/auth/login');
     if (await this.flow.current(request)) return response.redirect(303, next);
-    if (!openedByVisitor(request)) return this.showSignIn(request, response, { next, value: token, confirmMasked: maskSecret(token.trim()) });
+    if (!openedByVisitor(request))
+      return this.showSignIn(request, response, { next, value: token, confirmMasked: maskSecret(token.trim()) });
     const outcome = await this.flow.signIn(request, response, token);
     if (outcome.ok) return response.redirect(303, next);
     this.showSignIn(request, response, { next, value: token, error: failureView(outcome.failure) }, outcome.status);

@@ -5,15 +5,42 @@ import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { Stack, startStack } from '../support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
 const ADMIN_KEY = 'browser-sign-in-admin-key';
 
 jest.setTimeout(120_000);
 
 const RUNS = [
-  { lang: 'zh', locale: 'zh-CN', colorScheme: 'light', heading: '登录', signOutQuestion: '您确定要退出登录吗？', signIn: '登录', cancel: '取消', signOut: '注销' },
-  { lang: 'en', locale: 'en-US', colorScheme: 'dark', heading: 'Sign in', signOutQuestion: 'Are you sure you want to sign out?', signIn: 'Sign in', cancel: 'Cancel', signOut: 'Sign out' },
+  {
+    lang: 'zh',
+    locale: 'zh-CN',
+    colorScheme: 'light',
+    heading: '登录',
+    signOutQuestion: '您确定要退出登录吗？',
+    signIn: '登录',
+    cancel: '取消',
+    signOut: '注销',
+  },
+  {
+    lang: 'en',
+    locale: 'en-US',
+    colorScheme: 'dark',
+    heading: 'Sign in',
+    signOutQuestion: 'Are you sure you want to sign out?',
+    signIn: 'Sign in',
+    cancel: 'Cancel',
+    signOut: 'Sign out',
+  },
 ] as const;
 
 describe('Sign-in pages in Chromium', () => {
@@ -24,7 +51,11 @@ describe('Sign-in pages in Chromium', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it (apt-get install -y chromium).`);
     mkdirSync(SCREENSHOTS, { recursive: true });
     stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY } });
-    await request(stack.url).post('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ tokens: [stack.fake.createAccessToken()] }).expect(200);
+    await request(stack.url)
+      .post('/admin/api/tokens')
+      .set('Authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ tokens: [stack.fake.createAccessToken()] })
+      .expect(200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   afterAll(async () => {
@@ -33,7 +64,10 @@ describe('Sign-in pages in Chromium', () => {
   });
 
   /** A fresh browser per run, which reports any script error, CSP violation or missing asset as a bug of the page. */
-  async function open(run: (typeof RUNS)[number], viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  async function open(
+    run: (typeof RUNS)[number],
+    viewport = { width: 1280, height: 800 },
+  ): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
     const context = await browser.newContext({ locale: run.locale, colorScheme: run.colorScheme, viewport });
     const page = await context.newPage();
     const problems: string[] = [];
@@ -45,7 +79,8 @@ describe('Sign-in pages in Chromium', () => {
     return { context, page, problems };
   }
 
-  const shot = (page: Page, name: string, run: (typeof RUNS)[number]) => page.screenshot({ path: join(SCREENSHOTS, `sign-in-${name}-${run.lang}-${run.colorScheme}.png`), fullPage: true });
+  const shot = (page: Page, name: string, run: (typeof RUNS)[number]) =>
+    page.screenshot({ path: join(SCREENSHOTS, `sign-in-${name}-${run.lang}-${run.colorScheme}.png`), fullPage: true });
 
   it.each(RUNS)('signs a seed user in through the form, cancels the sign-out, then signs out ($lang, $colorScheme)', async (run) => {
     const { context, page, problems } = await open(run);

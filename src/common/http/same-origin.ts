@@ -8,7 +8,10 @@ import type { Request } from 'express';
  * that sends no `X-Forwarded-Proto` the request looks like http while the browser's Origin says https.
  * A request with neither header (not a browser's cross-site post) is `'unknown'`.
  */
-export function requestSource(request: Request, site: { publicUrl?: string; allowedHosts: readonly string[] }): 'same-origin' | 'cross-site' | 'unknown' {
+export function requestSource(
+  request: Request,
+  site: { publicUrl?: string; allowedHosts: readonly string[] },
+): 'same-origin' | 'cross-site' | 'unknown' {
   const origin = request.get('origin');
   const source = origin ?? request.get('referer');
   if (source === undefined) return 'unknown';

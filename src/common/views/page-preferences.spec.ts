@@ -21,35 +21,50 @@ describe('languageFromAcceptLanguage', () => {
 
 describe('pagePreferences', () => {
   function requestWith(query: Record<string, string>, cookies: Record<string, string> = {}, acceptLanguage?: string): Request {
-    return { query, cookies, secure: false, get: (name: string) => (name === 'accept-language' ? acceptLanguage : undefined) } as unknown as Request;
+    return {
+      query,
+      cookies,
+      secure: false,
+      get: (name: string) => (name === 'accept-language' ? acceptLanguage : undefined),
+    } as unknown as Request;
   }
-  const response = () => ({ cookie: jest.fn() }) as unknown as Response & { cookie: jest.Mock };
+  function response(): { res: Response; cookie: jest.Mock } {
+    const cookie = jest.fn();
+    return { res: { cookie } as unknown as Response, cookie };
+  }
 
   it('remembers a switch in a cookie, and ignores values that are not ours', () => {
-    const res = response();
-    expect(pagePreferences(requestWith({ lang: 'en', theme: 'dark' }), res)).toEqual({ lang: 'en', theme: 'dark' });
-    expect(res.cookie).toHaveBeenCalledWith('flowgpt-lang', 'en', expect.objectContaining({ httpOnly: true, sameSite: 'lax' }));
-    expect(res.cookie).toHaveBeenCalledWith('flowgpt-theme', 'dark', expect.anything());
+    const first = response();
+    expect(pagePreferences(requestWith({ lang: 'en', theme: 'dark' }), first.res)).toEqual({ lang: 'en', theme: 'dark' });
+    expect(first.cookie).toHaveBeenCalledWith('flowgpt-lang', 'en', expect.objectContaining({ httpOnly: true, sameSite: 'lax' }));
+    expect(first.cookie).toHaveBeenCalledWith('flowgpt-theme', 'dark', expect.anything());
     const other = response();
-    expect(pagePreferences(requestWith({ lang: 'fr', theme: 'neon' }, {}, 'en'), other)).toEqual({ lang: 'en', theme: 'auto' });
+    expect(pagePreferences(requestWith({ lang: 'fr', theme: 'neon' }, {}, 'en'), other.res)).toEqual({ lang: 'en', theme: 'auto' });
     expect(other.cookie).not.toHaveBeenCalled();
   });
 
   it('prefers the remembered cookie over Accept-Language', () => {
-    expect(pagePreferences(requestWith({}, { 'flowgpt-lang': 'en', 'flowgpt-theme': 'light' }, 'zh-CN'), response())).toEqual({ lang: 'en', theme: 'light' });
+    expect(pagePreferences(requestWith({}, { 'flowgpt-lang': 'en', 'flowgpt-theme': 'light' }, 'zh-CN'), response().res)).toEqual({
+      lang: 'en',
+      theme: 'light',
+    });
   });
 });
 
 describe('withQuery', () => {
   it('keeps the page and its other parameters, and never names another host', () => {
-    expect(withQuery({ originalUrl: '/auth/login?next=%2Fc%2F1&lang=zh' } as Request, 'lang', 'en')).toBe('/auth/login?next=%2Fc%2F1&lang=en');
+    expect(withQuery({ originalUrl: '/auth/login?next=%2Fc%2F1&lang=zh' } as Request, 'lang', 'en')).toBe(
+      '/auth/login?next=%2Fc%2F1&lang=en',
+    );
     expect(withQuery({ originalUrl: '//evil.com/x' } as Request, 'lang', 'en')).toBe('/x?lang=en');
   });
 });
 
 describe('PAGE_TEXT', () => {
   function keysOf(value: object, prefix = ''): string[] {
-    return Object.entries(value).flatMap(([key, child]) => (typeof child === 'object' ? keysOf(child as object, `${prefix}${key}.`) : [`${prefix}${key}`]));
+    return Object.entries(value).flatMap(([key, child]) =>
+      typeof child === 'object' ? keysOf(child as object, `${prefix}${key}.`) : [`${prefix}${key}`],
+    );
   }
 
   it('has every English text in Chinese too, none of them empty', () => {

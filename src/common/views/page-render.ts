@@ -32,6 +32,11 @@ export function renderPage(response: Response, template: string, context: PageCo
       theme,
       t: text,
       languageSwitchUrl: withQuery(request, 'lang', otherLang),
-      themeChoices: PAGE_THEMES.map((choice) => ({ value: choice, label: themeLabels[choice], url: withQuery(request, 'theme', choice), current: choice === theme })),
+      themeChoices: PAGE_THEMES.map((choice) => ({
+        value: choice,
+        label: themeLabels[choice],
+        url: withQuery(request, 'theme', choice),
+        current: choice === theme,
+      })),
     });
 }

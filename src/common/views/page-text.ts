@@ -48,7 +48,8 @@ const en = {
   },
   errors: {
     empty: 'Enter a token.',
-    unknownShape: 'This is not a token FlowGPT knows: paste an access token (eyJhbGciOi…), a refresh token, or a seed token without spaces.',
+    unknownShape:
+      'This is not a token FlowGPT knows: paste an access token (eyJhbGciOi…), a refresh token, or a seed token without spaces.',
     malformedAccessToken: 'This looks like an access token, but it cannot be read: check that it was copied whole.',
     expired: 'This access token expired on {date}. Sign in with a new one, or with a refresh token.',
     refreshRefused: 'The auth server refused this refresh token: it is invalid, revoked or already used.',
@@ -93,7 +94,8 @@ const en = {
     poolEmpty: 'The pool is empty.',
     poolEmptyHint: 'Add access or refresh tokens below; API requests with a pool key draw from them.',
     addTokens: 'Add tokens',
-    addTokensHint: 'One token a line: access tokens (eyJhbGciOi…) or refresh tokens, optionally followed by ,account_id. Lines starting with # are ignored.',
+    addTokensHint:
+      'One token a line: access tokens (eyJhbGciOi…) or refresh tokens, optionally followed by ,account_id. Lines starting with # are ignored.',
     loadFile: 'Load a .txt file',
     upload: 'Upload tokens',
     seeds: 'Seeds',
