@@ -120,7 +120,7 @@ describe('Admin with ADMIN_KEY', () => {
       // cookie-parser's signed format, URL-encoded: `s:<session id>.<HMAC-SHA256, base64>`.
       expect(cookie.split(';')[0]).toMatch(new RegExp(`^${COOKIE}=s%3A[\\w-]{32}\\.[\\w%]{43,}$`));
 
-      const dashboard = await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).expect(200);
+      const dashboard = await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).set('Accept-Language', 'en').expect(200);
       expect(dashboard.text).toContain('Accounts');
       expect(dashboard.text).not.toContain(ADMIN_KEY);
       const again = await request(stack.url).get('/admin/login').set('Cookie', cookie.split(';')[0]).expect(303);
@@ -292,7 +292,7 @@ describe('Admin with ADMIN_KEY', () => {
       expect(response.headers.location).toBe('/admin');
       expect(await flashAfter(stack, admin)).toBe('Added 2, 1 duplicate, 1 invalid (line 6).');
 
-      const page = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200));
+      const page = seen(await request(stack.url).get('/admin').set('Cookie', admin.cookie).set('Accept-Language', 'en').expect(200));
       expect(page.text).toContain(maskSecret(first));
       expect(page.text).toContain(maskSecret(second));
       expect(page.text).toContain('first@example.com');

@@ -116,6 +116,6 @@ describe('GET /metrics when METRICS_ENABLED is unset', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe-inline');
     expect((await request(stack.url).get('/admin')).headers['content-security-policy']).toBe(csp);
-    expect((await request(stack.url).get('/static/admin.js')).headers['content-security-policy']).toBe(csp);
+    expect((await request(stack.url).get('/static/flowgpt.js')).headers['content-security-policy']).toBe(csp);
   });
 });

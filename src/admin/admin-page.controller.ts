@@ -26,7 +26,7 @@ export class AdminPageController {
   @AdminAccess('sign-in')
   async signInPage(@Req() request: Request, @Res() response: Response): Promise<void> {
     if (await this.sessions.fromRequest(request)) return response.redirect(303, '/admin');
-    this.views.send(response, 'admin/login', { title: 'Sign in' });
+    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle });
   }
 
   @Post('login')
@@ -41,7 +41,7 @@ export class AdminPageController {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
       throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${pluralise(minutes, 'minute')}.`, outcome.retryAfterSec);
     }
-    this.views.send(response, 'admin/login', { title: 'Sign in', error: 'Wrong admin secret.' }, 401);
+    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, error: 'Wrong admin secret.' }, 401);
   }
 
   @Post('logout')
@@ -56,7 +56,7 @@ export class AdminPageController {
   @AdminAccess('page')
   async home(@CurrentAdminSession() session: AdminSession, @Res() response: Response): Promise<void> {
     const model = await this.dashboard.model();
-    this.views.send(response, 'admin/dashboard', { ...model, title: 'Dashboard', signedIn: true, csrfToken: session.csrfToken, flash: await this.sessions.takeFlash(session) });
+    this.views.send(response, 'admin/dashboard', { ...model, title: (text) => text.admin.dashboardTitle, signedIn: true, csrfToken: session.csrfToken, flash: await this.sessions.takeFlash(session) });
   }
 
   @Post('tokens')

@@ -1,15 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { Response } from 'express';
+import { PageContext, renderPage } from '../common/views/page-render';
 
-/** Admin pages are never cached; their CSP and other security headers come from `securityHeaders()` (common/http). */
-const PAGE_HEADERS: Record<string, string> = {
-  'Cache-Control': 'no-store',
-};
-
-/** Renders an admin page through the app's view engine (`useHandlebarsViews`). */
+/**
+ * Renders an admin page through the app's view engine (`useHandlebarsViews`), in the visitor's language and
+ * theme; never cached. Its CSP and other security headers come from `securityHeaders()` (common/http).
+ */
 @Injectable()
 export class AdminViews {
-  send(response: Response, template: string, context: Record<string, unknown>, status = 200): void {
-    response.status(status).set(PAGE_HEADERS).render(template, context);
+  send(response: Response, template: string, context: PageContext, status = 200): void {
+    renderPage(response, template, { ...context, admin: true }, status);
   }
 }

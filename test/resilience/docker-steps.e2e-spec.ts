@@ -200,7 +200,7 @@ describe('Dockerfile steps (build stage, production-only runtime stage, CMD and 
     expect(probe().status).toBe(0);
     // The pages and the API need their views, static files and lazily loaded modules too.
     expect((await http('GET', `http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
-    expect((await http('GET', `http://127.0.0.1:${port}/static/admin.js`)).status).toBe(200);
+    expect((await http('GET', `http://127.0.0.1:${port}/static/flowgpt.js`)).status).toBe(200);
     expect((await http('GET', `http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer docker-steps-admin-key' } })).status).toBe(200);
 
     server.kill('SIGTERM');

@@ -2,6 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import hbs from 'hbs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { fillText } from './page-text';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -32,6 +33,8 @@ function registerHelpers(): void {
   hbs.registerHelper('iso', (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : ''));
   /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown. */
   hbs.registerHelper('relative', (ms: unknown, now: unknown) => (typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now) : '—'));
+  /** `{{fill t.admin.clearAllConfirm count=counts.total}}`: a page text with its `{name}` placeholders filled. */
+  hbs.registerHelper('fill', (template: unknown, options: { hash: Record<string, string | number> }) => (typeof template === 'string' ? fillText(template, options.hash) : ''));
 }
 
 export function relativeTime(at: number, now: number): string {

@@ -1,0 +1,66 @@
+import { Injectable } from '@nestjs/common';
+import type { CookieOptions, Request, Response } from 'express';
+import { randomBytes } from 'node:crypto';
+import { secretsEqual } from '../common/util/secrets';
+import { AppConfig } from '../config/app-config';
+import { Clock } from '../common/vocabulary/clock';
+import { BROWSER_SESSION_COOKIE, type BrowserSession } from './browser-session';
+
+/** The sign-in form's CSRF token (double submit): a visitor has no session yet to bind one to. */
+export const SIGN_IN_FORM_COOKIE = 'flowgpt-sign-in';
+const SIGN_IN_FORM_MAX_AGE_MS = 2 * 60 * 60_000;
+
+/**
+ * The browser cookies of the sign-in: HttpOnly, SameSite=Lax, and Secure over https. https is what
+ * `PUBLIC_URL` says when it is set, else the request's own protocol as Express sees it (X-Forwarded-Proto
+ * is believed only from TRUSTED_PROXIES).
+ */
+@Injectable()
+export class BrowserCookies {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  isHttps(request: Request): boolean {
+    return this.config.publicUrl ? this.config.publicUrl.startsWith('https:') : request.secure;
+  }
+
+  sessionIdOf(request: Request): string | undefined {
+    const value = (request.cookies as Record<string, unknown> | undefined)?.[BROWSER_SESSION_COOKIE];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /** (Re)sets the session cookie until the session's current expiry, so the cookie slides with it. */
+  setSession(request: Request, response: Response, session: BrowserSession): void {
+    response.cookie(BROWSER_SESSION_COOKIE, session.id, {
+      ...this.options(request),
+      maxAge: Math.max(0, session.expiresAt - this.clock.now()),
+    });
+  }
+
+  clearSession(request: Request, response: Response): void {
+    response.clearCookie(BROWSER_SESSION_COOKIE, this.options(request));
+  }
+
+  /** A fresh token for the sign-in form, also set as a cookie; the post must bring both back. */
+  issueFormToken(request: Request, response: Response): string {
+    const token = randomBytes(24).toString('base64url');
+    response.cookie(SIGN_IN_FORM_COOKIE, token, {
+      ...this.options(request),
+      sameSite: 'strict',
+      path: '/',
+      maxAge: SIGN_IN_FORM_MAX_AGE_MS,
+    });
+    return token;
+  }
+
+  formTokenMatches(request: Request, given: unknown): boolean {
+    const cookie = (request.cookies as Record<string, unknown> | undefined)?.[SIGN_IN_FORM_COOKIE];
+    return typeof cookie === 'string' && typeof given === 'string' && secretsEqual(given, cookie);
+  }
+
+  private options(request: Request): CookieOptions {
+    return { httpOnly: true, sameSite: 'lax', secure: this.isHttps(request), path: '/' };
+  }
+}

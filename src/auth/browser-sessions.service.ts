@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
+import { Clock } from '../common/vocabulary/clock';
+import { readAccessTokenClaims } from '../token-pool/token-kind';
+import type { ApiCredential } from './api-credential';
+import { BrowserAccount, BrowserSession, BrowserSessions } from './browser-session';
+import { BrowserSessionStore, publicSession, StoredBrowserSession } from './browser-session.store';
+import { CredentialService } from './credential.service';
+
+/**
+ * AuthModule's side of the browser-session contract: sessions from the cookie or the stand-in token, and
+ * the upstream account each runs as. Accounts are resolved through `CredentialService`, the same path as
+ * the API: a seed's sticky binding (moved when its account dies), a RefreshToken's cached exchange.
+ */
+@Injectable()
+export class BrowserSessionsService extends BrowserSessions {
+  constructor(
+    private readonly store: BrowserSessionStore,
+    private readonly credentials: CredentialService,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  async fromCookie(cookieValue: string | undefined): Promise<BrowserSession | null> {
+    const session = await this.store.byId(cookieValue);
+    return session && publicSession(session);
+  }
+
+  async fromStandInToken(token: string | undefined): Promise<BrowserSession | null> {
+    const session = await this.store.byStandInToken(token);
+    return session && publicSession(session);
+  }
+
+  /**
+   * @throws ApiError 401 `session_expired` when the session is gone or its credential no longer signs in
+   *   (seed removed with AUTO_SEED=false, AccessToken expired, RefreshToken revoked); 503 when no pool account is available.
+   */
+  async accountFor(session: BrowserSession): Promise<BrowserAccount> {
+    const stored = await this.store.byId(session.id);
+    if (!stored) throw sessionExpired();
+    const use = await this.credentials.acquire(credentialOf(stored), new Set()).catch((error: unknown) => {
+      if (error instanceof ApiError && error.getStatus() === 401) throw sessionExpired();
+      throw error;
+    });
+    if (!use) throw ApiError.noAvailableAccount();
+    const claims = readAccessTokenClaims(use.accessToken);
+    if (stored.kind === 'owner' && claims.expiresAt !== undefined && claims.expiresAt <= this.clock.now()) throw sessionExpired();
+    return {
+      accessToken: use.accessToken,
+      ...(use.chatgptAccountId ? { chatgptAccountId: use.chatgptAccountId } : {}),
+      ...(use.poolAccountId ? { poolAccountId: use.poolAccountId } : {}),
+      fingerprintKey: use.poolAccountId ?? stored.ownerKey ?? stored.id,
+      // An owner sees their own account; a seed user none of the shared account's identifiers.
+      privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
+    };
+  }
+}
+
+function credentialOf(session: StoredBrowserSession): ApiCredential {
+  if (session.kind === 'seed' && session.seed) return { kind: 'seed', seed: session.seed };
+  const credential = session.credential;
+  if (!credential) throw sessionExpired();
+  return credential.kind === 'refresh_token'
+    ? { kind: 'refresh_token', token: credential.token, chatgptAccountId: credential.chatgptAccountId }
+    : { kind: 'access_token', token: credential.token, chatgptAccountId: credential.chatgptAccountId };
+}
+
+function sessionExpired(): ApiError {
+  return new ApiError(
+    401,
+    'invalid_request_error',
+    'session_expired',
+    'Your FlowGPT session has ended or its token no longer works: sign in again.',
+  );
+}

@@ -1,0 +1,99 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { maskSecret, secretInList } from '../common/util/secrets';
+import { AppConfig } from '../config/app-config';
+import { Clock } from '../common/vocabulary/clock';
+import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
+import { SeedRegistry, seedIdFor } from '../token-pool/seed-registry';
+import { parseCredential, readAccessTokenClaims } from '../token-pool/token-kind';
+import type { OwnerCredential, SessionIdentity } from './browser-session.store';
+
+/** Why a typed token cannot sign in; each has its own message on the page (`PageText.errors`). */
+export type SignInFailure =
+  | {
+      reason:
+        | 'empty'
+        | 'unknownShape'
+        | 'malformedAccessToken'
+        | 'seedTooShort'
+        | 'refreshRefused'
+        | 'authServerDown'
+        | 'seedUnknown'
+        | 'poolEmpty'
+        | 'poolKey'
+        | 'unsupported';
+    }
+  | { reason: 'expired'; expiredAt: number };
+
+export type SignInCheck = { ok: true; identity: SessionIdentity } | ({ ok: false } & SignInFailure);
+
+/** Longer would be no seed anyone types; whitespace and control characters are never part of one. */
+const SEED_PATTERN = /^[^\s\p{C}]{1,256}$/u;
+/** With AUTO_SEED=true anyone's string becomes a seed: a short one is too easy for someone else to pick too. */
+export const MIN_AUTO_SEED_LENGTH = 8;
+
+/**
+ * Decides whom a token typed into the sign-in form signs in (gateway.md §3.6): an owner with their own
+ * AccessToken (unexpired, by its claims) or RefreshToken (exchanged now), or a seed user bound to a pool
+ * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
+ * one conversation list, and it is an API credential, not a person's.
+ */
+@Injectable()
+export class BrowserSignIn {
+  private readonly logger = new Logger('BrowserSignIn');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly seeds: SeedRegistry,
+    private readonly exchanger: RefreshTokenExchanger,
+  ) {}
+
+  async check(typed: string | undefined): Promise<SignInCheck> {
+    const token = (typed ?? '').trim();
+    if (!token) return { ok: false, reason: 'empty' };
+    if (secretInList(token, this.config.authorization)) return { ok: false, reason: 'poolKey' };
+    const credential = parseCredential(token);
+    if (!credential) return this.checkSeed(token);
+    switch (credential.kind) {
+      case 'access_token': {
+        if (credential.token.startsWith('fk-')) return { ok: true, identity: { kind: 'owner', credential } };
+        const claims = readAccessTokenClaims(credential.token);
+        if (claims.expiresAt === undefined) return { ok: false, reason: 'malformedAccessToken' };
+        if (claims.expiresAt <= this.clock.now()) return { ok: false, reason: 'expired', expiredAt: claims.expiresAt };
+        return { ok: true, identity: { kind: 'owner', credential, email: claims.email, userId: claims.userId } };
+      }
+      case 'refresh_token':
+        return this.checkRefreshToken(credential);
+      // A SessionToken kind (token-kind 'session_token') is added on another branch: once it exists, accept it
+      // here as an owner credential (`{ kind: 'owner', credential }`) and let `BrowserSessionsService.accountFor` use it.
+      default:
+        return { ok: false, reason: 'unsupported' };
+    }
+  }
+
+  private async checkRefreshToken(credential: OwnerCredential): Promise<SignInCheck> {
+    try {
+      const exchanged = await this.exchanger.exchange(credential.token);
+      const claims = readAccessTokenClaims(exchanged.accessToken);
+      // A rotating auth server spent the typed token: the session keeps the new one.
+      const token = exchanged.refreshToken ?? credential.token;
+      return { ok: true, identity: { kind: 'owner', credential: { ...credential, token }, email: claims.email, userId: claims.userId } };
+    } catch (error) {
+      if (error instanceof RefreshTokenRejectedError) return { ok: false, reason: 'refreshRefused' };
+      if (error instanceof AuthServerUnavailableError) return { ok: false, reason: 'authServerDown' };
+      throw error;
+    }
+  }
+
+  /** Binds the seed now, so that the first request of the session already has an account. */
+  private async checkSeed(seed: string): Promise<SignInCheck> {
+    if (!SEED_PATTERN.test(seed) || /^eyJ/.test(seed))
+      return { ok: false, reason: /^eyJ/.test(seed) ? 'malformedAccessToken' : 'unknownShape' };
+    if (this.config.autoSeed && seed.length < MIN_AUTO_SEED_LENGTH) return { ok: false, reason: 'seedTooShort' };
+    const lease = await this.seeds.leaseForSeed(seed);
+    if (lease === 'invalid_seed') return { ok: false, reason: 'seedUnknown' };
+    if (!lease) return { ok: false, reason: 'poolEmpty' };
+    this.logger.log(`Seed ${maskSecret(seed)} signed in on account ${lease.accountId}`);
+    return { ok: true, identity: { kind: 'seed', seed, seedId: seedIdFor(seed) } };
+  }
+}

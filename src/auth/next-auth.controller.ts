@@ -1,0 +1,68 @@
+import { Controller, Get, HttpCode, Post, Redirect, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { randomBytes } from 'node:crypto';
+import { BrowserCookies } from './browser-cookies';
+import { BrowserSignInFlow } from './browser-sign-in.flow';
+import { GatewayEnabledGuard } from './gateway-enabled.guard';
+import { NEXT_AUTH_PROVIDERS, nextAuthSession } from './next-auth';
+
+/**
+ * The next-auth endpoints the web app calls, answered here and never proxied (gateway.md §2.2, §6.2): its
+ * session (with the stand-in token), providers, a CSRF value it only echoes to these routes, its log sink,
+ * its error page, and its sign-in/out posts, which lead to our pages.
+ */
+@Controller('api/auth')
+@UseGuards(GatewayEnabledGuard)
+export class NextAuthController {
+  constructor(
+    private readonly flow: BrowserSignInFlow,
+    private readonly cookies: BrowserCookies,
+  ) {}
+
+  @Get('session')
+  async session(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<Record<string, unknown>> {
+    response.setHeader('Cache-Control', 'no-store');
+    const session = await this.flow.current(request);
+    if (!session) return {};
+    this.cookies.setSession(request, response, session);
+    return nextAuthSession(session);
+  }
+
+  @Get('providers')
+  providers(): typeof NEXT_AUTH_PROVIDERS {
+    return NEXT_AUTH_PROVIDERS;
+  }
+
+  @Post('providers')
+  @HttpCode(200)
+  providersByPost(): typeof NEXT_AUTH_PROVIDERS {
+    return NEXT_AUTH_PROVIDERS;
+  }
+
+  /** next-auth's client wants one; nothing of ours relies on it (our forms carry their own tokens). */
+  @Get('csrf')
+  csrf(): { csrfToken: string } {
+    return { csrfToken: randomBytes(32).toString('hex') };
+  }
+
+  /** The client's error log: swallowed, so nothing about users leaves the server. */
+  @Post('_log')
+  @HttpCode(204)
+  log(): void {}
+
+  @Get('error')
+  @Redirect('/auth/login', 303)
+  error(): void {}
+
+  @Post('signin')
+  @HttpCode(200)
+  signIn(): { url: string } {
+    return { url: '/auth/login' };
+  }
+
+  @Post('signout')
+  @HttpCode(200)
+  signOut(): { url: string } {
+    return { url: '/auth/logout' };
+  }
+}

@@ -1,0 +1,31 @@
+import { safeNextPath } from './safe-redirect';
+
+describe('safeNextPath', () => {
+  it.each(['/', '/c/0f3e', '/gpts?x=1#top', '/auth/login?next=%2Fc%2F1'])('keeps the local path %s', (path) => {
+    expect(safeNextPath(path)).toBe(path);
+  });
+
+  it.each([
+    '//evil.com',
+    '/\\evil.com',
+    '\\\\evil.com',
+    'https://evil.com',
+    'javascript:alert(1)',
+    'evil.com',
+    '',
+    '/%2F/evil.com',
+    '%2F%2Fevil.com',
+    '/%5Cevil.com',
+    '/\t/evil.com',
+    '/\n/evil.com',
+    '/%',
+  ])('sends %j to /', (value) => {
+    expect(safeNextPath(value)).toBe('/');
+  });
+
+  it('sends anything that is not a string to /', () => {
+    expect(safeNextPath(undefined)).toBe('/');
+    expect(safeNextPath(['/a', '/b'])).toBe('/');
+    expect(safeNextPath('/' + 'a'.repeat(3000))).toBe('/');
+  });
+});

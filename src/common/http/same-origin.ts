@@ -1,0 +1,33 @@
+import type { Request } from 'express';
+
+/**
+ * Whether a browser request comes from one of our own pages: its Origin (or, without it, its Referer) names
+ * this site. This site is `PUBLIC_URL`'s host, or the host the request was sent to (its Host header, or the
+ * X-Forwarded-Host of a proxy in TRUSTED_PROXIES, which `request.host` honours only from those), and with
+ * ALLOWED_HOSTS set only one of those hosts. Hosts (with port) are compared, not schemes: behind a TLS proxy
+ * that sends no `X-Forwarded-Proto` the request looks like http while the browser's Origin says https.
+ * A request with neither header (not a browser's cross-site post) is `'unknown'`.
+ */
+export function requestSource(
+  request: Request,
+  site: { publicUrl?: string; allowedHosts: readonly string[] },
+): 'same-origin' | 'cross-site' | 'unknown' {
+  const origin = request.get('origin');
+  const source = origin ?? request.get('referer');
+  if (source === undefined) return 'unknown';
+  const host = hostOf(source);
+  if (!host) return 'cross-site';
+  if (site.publicUrl && host === new URL(site.publicUrl).host) return 'same-origin';
+  const allowed = site.allowedHosts.map((candidate) => candidate.toLowerCase());
+  if (allowed.length > 0 && !allowed.includes(host)) return 'cross-site';
+  return [request.get('host'), request.host].some((own) => own?.toLowerCase() === host) ? 'same-origin' : 'cross-site';
+}
+
+function hostOf(url: string): string | null {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.host : null;
+  } catch {
+    return null;
+  }
+}

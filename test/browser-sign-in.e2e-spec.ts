@@ -1,0 +1,416 @@
+import request from 'supertest';
+import { BrowserSessions } from '../src/auth/browser-session';
+import { AccountLeaser } from '../src/token-pool/account-leaser';
+import { PoolAdmin } from '../src/token-pool/pool-admin';
+import { Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+const ADMIN_KEY = 'admin-key-for-sign-in-tests';
+const POOL_KEY = 'pool-key-for-sign-in-tests';
+const SESSION_COOKIE = 'flowgpt-session';
+const FORM_COOKIE = 'flowgpt-sign-in';
+
+function setCookies(response: request.Response): string[] {
+  const header = response.headers['set-cookie'] as unknown as string[] | string | undefined;
+  return header === undefined ? [] : Array.isArray(header) ? header : [header];
+}
+
+function cookieLine(response: request.Response, name: string): string | undefined {
+  return setCookies(response).find((line) => line.startsWith(`${name}=`));
+}
+
+function cookiePair(response: request.Response, name: string): string {
+  const line = cookieLine(response, name);
+  if (!line) throw new Error(`no ${name} cookie in ${JSON.stringify(setCookies(response))}`);
+  return line.split(';')[0];
+}
+
+function hiddenField(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  if (!match) throw new Error(`no ${name} field on the page`);
+  return match[1];
+}
+
+function errorReason(html: string): string | undefined {
+  return /role="alert" data-reason="(\w+)"/.exec(html)?.[1];
+}
+
+async function uploadTokens(stack: Stack, tokens: string[]): Promise<void> {
+  await request(stack.url).post('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ tokens }).expect(200);
+}
+
+/** Posts the sign-in form as a browser does: with the form's cookie and field, from our own origin. */
+async function postSignIn(
+  stack: Stack,
+  token: string,
+  options: { next?: string; headers?: Record<string, string> } = {},
+): Promise<request.Response> {
+  const form = await request(stack.url).get('/auth/login').expect(200);
+  const test = request(stack.url).post('/auth/login').set('Cookie', cookiePair(form, FORM_COOKIE)).set('Origin', stack.url);
+  for (const [name, value] of Object.entries(options.headers ?? {})) test.set(name, value);
+  return test.type('form').send({ _csrf: hiddenField(form.text, '_csrf'), token, next: options.next ?? '/' });
+}
+
+async function signIn(stack: Stack, token: string): Promise<string> {
+  const response = await postSignIn(stack, token);
+  if (response.status !== 303) throw new Error(`sign-in refused (${response.status}): ${errorReason(response.text)}`);
+  return cookiePair(response, SESSION_COOKIE);
+}
+
+/** `/api/auth/session` as the web app reads it (empty when signed out). */
+interface SessionAnswer {
+  accessToken?: string;
+  user?: { id: string; name: string; email: string };
+}
+
+async function sessionOf(stack: Stack, cookie: string): Promise<SessionAnswer> {
+  return (await request(stack.url).get('/api/auth/session').set('Cookie', cookie).expect(200)).body;
+}
+
+describe('Browser sign-in with ENABLE_GATEWAY off', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(() => stack.close());
+
+  it.each(['/', '/auth/login', '/auth/logout', '/api/auth/session', '/api/auth/signin?signin=abcdefghij', '/api/auth/providers'])(
+    'answers 404 for %s',
+    async (path) => {
+      const response = await request(stack.url).get(path).expect(404);
+      expect(response.body.error.code).toBe('not_found');
+    },
+  );
+});
+
+describe('Browser sign-in (AUTO_SEED=true)', () => {
+  let stack: Stack;
+  let poolToken: string;
+  const poolEmail = 'pool-owner@example.com';
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY, AUTHORIZATION: POOL_KEY, TRUSTED_PROXIES: '127.0.0.1, ::1' } });
+    poolToken = stack.fake.createAccessToken({ email: poolEmail });
+    await uploadTokens(stack, [poolToken]);
+  });
+  afterAll(() => stack.close());
+
+  describe('the sign-in page', () => {
+    it('is in Chinese by default, with a strict CSP and no cache', async () => {
+      const page = await request(stack.url).get('/auth/login').expect(200);
+      expect(page.text).toContain('<html lang="zh-CN"');
+      expect(page.text).toContain('请输入令牌以登录 FlowGPT。');
+      expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(page.headers['cache-control']).toBe('no-store');
+      expect(cookieLine(page, FORM_COOKIE)).toMatch(/HttpOnly/);
+    });
+
+    it('follows Accept-Language, and a switch is remembered over it', async () => {
+      const english = await request(stack.url).get('/auth/login').set('Accept-Language', 'en-US,en;q=0.9,zh;q=0.5').expect(200);
+      expect(english.text).toContain('<html lang="en"');
+      expect(english.text).toContain('Enter your token to sign in to FlowGPT.');
+
+      const switched = await request(stack.url).get('/auth/login?lang=en&theme=dark').set('Accept-Language', 'zh-CN').expect(200);
+      expect(switched.text).toContain('<html lang="en" data-theme="dark"');
+      const remembered = await request(stack.url)
+        .get('/auth/login')
+        .set('Accept-Language', 'zh-CN')
+        .set('Cookie', [cookiePair(switched, 'flowgpt-lang'), cookiePair(switched, 'flowgpt-theme')].join('; '))
+        .expect(200);
+      expect(remembered.text).toContain('<html lang="en" data-theme="dark"');
+      expect(remembered.text).toContain('href="/auth/login?lang&#x3D;zh"');
+    });
+
+    it('translates the admin pages too', async () => {
+      const zh = await request(stack.url).get('/admin/login').expect(200);
+      expect(zh.text).toContain('输入管理密钥以管理令牌池。');
+      const en = await request(stack.url).get('/admin/login').set('Accept-Language', 'en').expect(200);
+      expect(en.text).toContain('Enter the admin secret to manage the token pool.');
+    });
+  });
+
+  describe('a seed user', () => {
+    it('signs in with a new seed, bound to a pool account, and never sees its token or email', async () => {
+      const seed = 'my-own-seed-4d1f';
+      const response = await postSignIn(stack, seed, { next: '/c/abc' });
+      expect(response.status).toBe(303);
+      expect(response.headers.location).toBe('/c/abc');
+      const line = cookieLine(response, SESSION_COOKIE)!;
+      expect(line).toMatch(/HttpOnly/);
+      expect(line).toMatch(/SameSite=Lax/);
+      expect(line).toMatch(/Path=\//);
+      expect(line).toMatch(/Max-Age=259\d{4}/);
+      expect(line).not.toMatch(/Secure/);
+      expect(line).not.toContain(seed);
+
+      const cookie = line.split(';')[0];
+      const session = await sessionOf(stack, cookie);
+      expect(session.accessToken).toMatch(/^fgst-/);
+      expect(session.user!.email).toMatch(/@users\.flowgpt\.invalid$/);
+      expect(session.user!.name).toBe('FlowGPT user');
+      const text = JSON.stringify(session);
+      for (const secret of [poolToken, poolEmail, seed]) expect(text).not.toContain(secret);
+
+      // The gateway's side of the contract: the stand-in leads to the pool account, server-side only.
+      const sessions = stack.app.get(BrowserSessions);
+      const resolved = await sessions.fromStandInToken(session.accessToken!);
+      expect(resolved?.kind).toBe('seed');
+      expect(JSON.stringify(resolved)).not.toContain(seed);
+      const account = await sessions.accountFor(resolved!);
+      expect(account.accessToken).toBe(poolToken);
+      expect(account.privateIdentifiers).toContain(poolEmail);
+      expect(await sessions.fromCookie(cookie.split('=')[1])).toEqual(resolved);
+    });
+
+    it('gets a Secure cookie over https through a trusted proxy', async () => {
+      const response = await postSignIn(stack, 'seed-over-https-1', { headers: { 'X-Forwarded-Proto': 'https' } });
+      expect(response.status).toBe(303);
+      expect(cookieLine(response, SESSION_COOKIE)).toMatch(/Secure/);
+    });
+
+    it('moves to another active account when its account dies', async () => {
+      const cookie = await signIn(stack, 'seed-that-moves-7');
+      const sessions = stack.app.get(BrowserSessions);
+      const session = (await sessions.fromCookie(cookie.split('=')[1]))!;
+      const first = await sessions.accountFor(session);
+      const second = stack.fake.createAccessToken({ email: 'second@example.com' });
+      await uploadTokens(stack, [second]);
+      await stack.app.get(AccountLeaser).report(first.poolAccountId!, { kind: 'forbidden', reason: 'banned' });
+      const moved = await sessions.accountFor(session);
+      expect(moved.accessToken).toBe(second);
+      expect(moved.poolAccountId).not.toBe(first.poolAccountId);
+      await stack.app.get(PoolAdmin).restore(first.poolAccountId!);
+    });
+  });
+
+  describe('an owner', () => {
+    it('signs in with an AccessToken and sees their own email, but only a stand-in token', async () => {
+      const own = stack.fake.createAccessToken({ email: 'owner@example.com' });
+      const cookie = await signIn(stack, own);
+      const session = await sessionOf(stack, cookie);
+      expect(session.user!.email).toBe('owner@example.com');
+      expect(session.accessToken).toMatch(/^fgst-/);
+      expect(JSON.stringify(session)).not.toContain(own);
+      const sessions = stack.app.get(BrowserSessions);
+      const account = await sessions.accountFor((await sessions.fromStandInToken(session.accessToken!))!);
+      expect(account.accessToken).toBe(own);
+      expect(account.privateIdentifiers).toEqual([]);
+    });
+
+    it('signs in with a RefreshToken, exchanged at once', async () => {
+      const refreshToken = stack.fake.createRefreshToken({ account: { email: 'refresher@example.com' } });
+      const cookie = await signIn(stack, refreshToken);
+      const session = await sessionOf(stack, cookie);
+      expect(session.user!.email).toBe('refresher@example.com');
+      expect(JSON.stringify(session)).not.toContain(refreshToken);
+    });
+  });
+
+  describe('a refused token', () => {
+    it.each([
+      ['unknown shape', 'has a space in it', 'unknownShape', 400],
+      ['a broken AccessToken', 'eyJhbGciOiJSUzI1NiJ9.not-json.x', 'malformedAccessToken', 400],
+      ['a short seed', 'short', 'seedTooShort', 400],
+      ['a pool key', POOL_KEY, 'poolKey', 400],
+      ['nothing', '   ', 'empty', 400],
+    ])('says what is wrong with %s', async (_name, token, reason, status) => {
+      const response = await postSignIn(stack, token);
+      expect(response.status).toBe(status);
+      expect(errorReason(response.text)).toBe(reason);
+      expect(cookieLine(response, SESSION_COOKIE)).toBeUndefined();
+    });
+
+    it('says when an AccessToken has expired', async () => {
+      const response = await postSignIn(stack, stack.fake.createAccessToken({ expiresInSec: -3600 }), {
+        headers: { 'Accept-Language': 'en' },
+      });
+      expect(response.status).toBe(401);
+      expect(errorReason(response.text)).toBe('expired');
+      expect(response.text).toContain('This access token expired on');
+    });
+
+    it('says when the auth server refuses a RefreshToken', async () => {
+      const refreshToken = stack.fake.createRefreshToken();
+      stack.fake.revokeRefreshToken(refreshToken);
+      const response = await postSignIn(stack, refreshToken);
+      expect(response.status).toBe(401);
+      expect(errorReason(response.text)).toBe('refreshRefused');
+      expect(response.text).toContain('认证服务器拒绝了这个刷新令牌');
+    });
+
+    it('refuses a post without the form token, or from another site', async () => {
+      const form = await request(stack.url).get('/auth/login').expect(200);
+      const withoutToken = await request(stack.url)
+        .post('/auth/login')
+        .set('Cookie', cookiePair(form, FORM_COOKIE))
+        .type('form')
+        .send({ token: 'seed-from-nowhere-1' });
+      expect(withoutToken.status).toBe(403);
+      expect(errorReason(withoutToken.text)).toBe('formExpired');
+      const crossSite = await request(stack.url)
+        .post('/auth/login')
+        .set('Cookie', cookiePair(form, FORM_COOKIE))
+        .set('Origin', 'https://evil.example')
+        .type('form')
+        .send({ _csrf: hiddenField(form.text, '_csrf'), token: 'seed-from-evil-12' });
+      expect(crossSite.status).toBe(403);
+      expect(crossSite.text).not.toContain('seed-from-evil-12');
+      expect(cookieLine(crossSite, SESSION_COOKIE)).toBeUndefined();
+    });
+  });
+
+  describe('redirects', () => {
+    it.each(['//evil.com', '/\\evil.com', 'https://evil.com', 'javascript:alert(1)', '/%2F%2Fevil.com'])(
+      'never leave the site: next=%s lands on /',
+      async (next) => {
+        const response = await postSignIn(stack, 'seed-for-redirects', { next });
+        expect(response.status).toBe(303);
+        expect(response.headers.location).toBe('/');
+        const signedIn = cookiePair(response, SESSION_COOKIE);
+        const again = await request(stack.url)
+          .get(`/auth/login?next=${encodeURIComponent(next)}`)
+          .set('Cookie', signedIn)
+          .expect(303);
+        expect(again.headers.location).toBe('/');
+      },
+    );
+
+    it('lead the web app’s own sign-in links to our page', async () => {
+      for (const path of ['/auth/login/auth0', '/api/auth/signin/login-web', '/api/auth/callback/openai']) {
+        expect((await request(stack.url).get(path).expect(303)).headers.location).toBe('/auth/login');
+      }
+    });
+  });
+
+  describe('signing out', () => {
+    it('asks first; cancel keeps the session, the form ends it', async () => {
+      const cookie = await signIn(stack, 'seed-signing-out');
+      const confirm = await request(stack.url).get('/auth/logout').set('Cookie', cookie).expect(200);
+      expect(confirm.text).toContain('您确定要退出登录吗？');
+      expect(confirm.text).toContain('href="/" id="cancel-sign-out"');
+
+      const forged = await request(stack.url)
+        .post('/auth/logout')
+        .set('Cookie', cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send({ _csrf: 'wrong' });
+      expect(forged.status).toBe(403);
+      expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
+
+      const done = await request(stack.url)
+        .post('/auth/logout')
+        .set('Cookie', cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send({ _csrf: hiddenField(confirm.text, '_csrf') });
+      expect(done.status).toBe(303);
+      expect(done.headers.location).toBe('/');
+      expect(cookieLine(done, SESSION_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
+      expect(await sessionOf(stack, cookie)).toEqual({});
+      expect((await request(stack.url).get('/auth/logout').set('Cookie', cookie).expect(303)).headers.location).toBe('/');
+    });
+  });
+
+  describe('quick links', () => {
+    it('sign in at once when the visitor opened the link, and ask when another site did', async () => {
+      const asked = await request(stack.url).get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=//evil.com').expect(200);
+      expect(cookieLine(asked, SESSION_COOKIE)).toBeUndefined();
+      expect(asked.text).toContain('通过此链接登录？');
+      expect(hiddenField(asked.text, 'token')).toBe('quick-link-seed-1');
+      expect(hiddenField(asked.text, 'next')).toBe('/');
+
+      const crossSite = await request(stack.url)
+        .get('/api/auth/signin?signin=quick-link-seed-1')
+        .set('Sec-Fetch-Site', 'cross-site')
+        .expect(200);
+      expect(cookieLine(crossSite, SESSION_COOKIE)).toBeUndefined();
+
+      const typed = await request(stack.url)
+        .get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=/gpts')
+        .set('Sec-Fetch-Site', 'none')
+        .expect(303);
+      expect(typed.headers.location).toBe('/gpts');
+      const cookie = cookiePair(typed, SESSION_COOKIE);
+
+      expect((await request(stack.url).get('/api/auth/signin').expect(303)).headers.location).toBe('/auth/login');
+      expect(
+        (
+          await request(stack.url)
+            .get('/api/auth/signout?signout=true')
+            .set('Cookie', cookie)
+            .set('Sec-Fetch-Site', 'cross-site')
+            .expect(303)
+        ).headers.location,
+      ).toBe('/auth/logout');
+      expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
+      const out = await request(stack.url)
+        .get('/api/auth/signout?signout=true')
+        .set('Cookie', cookie)
+        .set('Sec-Fetch-Site', 'same-origin')
+        .expect(303);
+      expect(out.headers.location).toBe('/');
+      expect(await sessionOf(stack, cookie)).toEqual({});
+      expect((await request(stack.url).get('/api/auth/signout?signout=true').expect(303)).headers.location).toBe('/auth/login');
+    });
+  });
+
+  describe('next-auth endpoints and the home page', () => {
+    it('answers next-auth locally', async () => {
+      expect((await request(stack.url).get('/api/auth/session').expect(200)).body).toEqual({});
+      const providers = (await request(stack.url).get('/api/auth/providers').expect(200)).body;
+      expect(providers.auth0.signinUrl).toBe('/api/auth/signin/auth0');
+      expect((await request(stack.url).post('/api/auth/providers').expect(200)).body['login-web'].id).toBe('login-web');
+      expect((await request(stack.url).get('/api/auth/csrf').expect(200)).body.csrfToken).toMatch(/^[0-9a-f]{64}$/);
+      await request(stack.url).post('/api/auth/_log').send({ level: 'error' }).expect(204);
+      expect((await request(stack.url).get('/api/auth/error?error=Configuration').expect(303)).headers.location).toBe('/auth/login');
+      expect((await request(stack.url).post('/api/auth/signin').expect(200)).body).toEqual({ url: '/auth/login' });
+      expect((await request(stack.url).post('/api/auth/signout').expect(200)).body).toEqual({ url: '/auth/logout' });
+    });
+
+    it('shows our home page without a session, and the signed-in page (no chat shell in this build) with one', async () => {
+      const home = await request(stack.url).get('/').set('Accept-Language', 'en').expect(200);
+      expect(home.text).toContain('Good at UI.');
+      expect(home.text).toContain('href="/auth/login"');
+      expect(home.headers['content-security-policy']).toContain("default-src 'none'");
+      const cookie = await signIn(stack, 'seed-for-the-home-page');
+      const signedIn = await request(stack.url).get('/').set('Cookie', cookie).expect(200);
+      expect(signedIn.text).toContain('你已登录');
+      expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
+    });
+  });
+});
+
+describe('Browser sign-in (AUTO_SEED=false)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY, AUTO_SEED: 'false' } });
+  });
+  afterAll(() => stack.close());
+
+  it('says when the pool is empty', async () => {
+    await request(stack.url)
+      .post('/admin/api/seeds')
+      .set('Authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ seed: 'seed-before-any-account' })
+      .expect(201);
+    const response = await postSignIn(stack, 'seed-before-any-account');
+    expect(response.status).toBe(503);
+    expect(errorReason(response.text)).toBe('poolEmpty');
+  });
+
+  it('accepts only the seeds the admin created', async () => {
+    await uploadTokens(stack, [stack.fake.createAccessToken()]);
+    const unknown = await postSignIn(stack, 'seed-nobody-created');
+    expect(unknown.status).toBe(401);
+    expect(errorReason(unknown.text)).toBe('seedUnknown');
+    await request(stack.url)
+      .post('/admin/api/seeds')
+      .set('Authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ seed: 'seed-the-admin-made' })
+      .expect(201);
+    const known = await postSignIn(stack, 'seed-the-admin-made');
+    expect(known.status).toBe(303);
+  });
+});
