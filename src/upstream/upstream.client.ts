@@ -19,12 +19,15 @@ export interface UpstreamIdentity {
 }
 
 export interface UpstreamRequest {
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
   url: string;
   /** Adds the browser-like header set of upstream-protocol.md §2 for this identity. */
   identity?: UpstreamIdentity;
   json?: unknown;
-  body?: Buffer | string;
+  /** A stream is sent as it is read (the gateway forwards browser uploads without buffering them). */
+  body?: Buffer | string | Readable;
+  /** false: the body comes as the upstream encoded it (`content-encoding` kept), for callers that pass it through. */
+  decompress?: boolean;
   headers?: Record<string, string>;
   /** Time allowed until the response headers arrive; for a buffered request, for the whole exchange. */
   timeoutMs?: number;
@@ -164,6 +167,7 @@ export class UpstreamClient {
       agent: { http: agents.http, https: agents.https },
       throwHttpErrors: false,
       followRedirect: false,
+      decompress: request.decompress ?? true,
       retry: { limit: 0 },
       timeout: {
         connect: this.config.upstreamConnectTimeoutMs,

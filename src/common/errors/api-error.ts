@@ -13,7 +13,7 @@ export interface ApiErrorBody {
 }
 
 /** The step of the upstream exchange that failed, so logs and messages say where it broke. */
-export type UpstreamStep = 'requirements' | 'proof_of_work' | 'conversation' | 'refresh' | 'models' | 'files' | 'download';
+export type UpstreamStep = 'requirements' | 'proof_of_work' | 'conversation' | 'refresh' | 'models' | 'files' | 'download' | 'gateway';
 
 export interface ApiErrorOptions {
   param?: string | null;
