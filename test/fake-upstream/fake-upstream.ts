@@ -24,6 +24,7 @@ import { solidPng } from './png';
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
 import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
+import { FakeWebApp } from './web-app';
 
 export type { Scenario } from './scenarios';
 export type { AccessTokenOptions, RefreshTokenOptions } from './fake-tokens';
@@ -185,6 +186,11 @@ export class FakeUpstream {
   powDifficulty: string;
 
   private readonly tokens = new TokenRegistry();
+  /** The stub of the web app's page and script (web-app.ts). */
+  readonly webApp = new FakeWebApp((authorization) => {
+    const check = this.tokens.checkBearer(authorization);
+    return check.ok ? check.record : null;
+  });
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly grants = new Map<string, SentinelGrant>();
@@ -258,6 +264,7 @@ export class FakeUpstream {
     this.defaultAnswer = DEFAULT_ANSWER;
     this.powDifficulty = this.options.powDifficulty;
     this.resetGizmos();
+    this.webApp.reset();
   }
 
   createAccessToken(opts?: AccessTokenOptions): string {
@@ -372,6 +379,7 @@ export class FakeUpstream {
     const { method, path } = r;
     const controlled = this.controlRoutes?.(r);
     if (controlled) return send(res, controlled.status, controlled.body);
+    if (this.webApp.route(r, res)) return;
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);
     let m = /^\/blob\/([^/]+)$/.exec(path);
