@@ -44,7 +44,13 @@ describe('browser gateway: reverse proxy', () => {
   let bearer: Record<string, string>;
 
   beforeAll(async () => {
-    [cdn, files, statsig, gravatar, sandbox] = await Promise.all([recordingHost(), recordingHost(), recordingHost(), recordingHost(), recordingHost()]);
+    [cdn, files, statsig, gravatar, sandbox] = await Promise.all([
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+    ]);
     gw = await startGateway({
       env: {
         PUBLIC_URL,
@@ -76,8 +82,14 @@ describe('browser gateway: reverse proxy', () => {
       await request(gw.url).get('/files/file-abc123?se=1&sig=zz').set(bearer);
       await request(gw.url).get('/avatar/0123abcd?s=100').set(bearer);
       await request(gw.url).get('/sandbox/index.html').set(bearer);
-      statsig.answer = () => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: { ip: '203.0.113.9', country: 'DE', nested: { ip: '203.0.113.9' } } }) });
-      const flags = await request(gw.url).post('/ab/v1/initialize?k=client-x').set(bearer).send({ user: { userID: 'u' } });
+      statsig.answer = () => ({
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: { ip: '203.0.113.9', country: 'DE', nested: { ip: '203.0.113.9' } } }),
+      });
+      const flags = await request(gw.url)
+        .post('/ab/v1/initialize?k=client-x')
+        .set(bearer)
+        .send({ user: { userID: 'u' } });
 
       expect(cdn.requests.map((r) => r.url)).toEqual(['/assets/root-1234.css']);
       expect(files.requests.map((r) => r.url)).toEqual(['/file-abc123?se=1&sig=zz']);
@@ -97,7 +109,10 @@ describe('browser gateway: reverse proxy', () => {
     });
 
     it('serves user files and sandbox output so that they cannot run as our origin', async () => {
-      files.answer = () => ({ headers: { 'content-type': 'text/html', 'content-disposition': 'attachment; filename="x.html"' }, body: '<script>alert(1)</script>' });
+      files.answer = () => ({
+        headers: { 'content-type': 'text/html', 'content-disposition': 'attachment; filename="x.html"' },
+        body: '<script>alert(1)</script>',
+      });
       const file = await request(gw.url).get('/files/file-html');
       expect(file.headers['content-security-policy']).toBe('sandbox');
       expect(file.headers['content-disposition']).toMatch(/^attachment/);
@@ -214,11 +229,19 @@ describe('browser gateway: reverse proxy', () => {
     });
 
     it('replaces the token in scripts and pages too, and rewrites Location', async () => {
-      gw.fake.webApp.place('/cdn/assets/boot.js', { contentType: 'text/javascript', body: `window.t="${owner.accessToken}";import("https://cdn.oaistatic.com/assets/x.js")` });
+      gw.fake.webApp.place('/cdn/assets/boot.js', {
+        contentType: 'text/javascript',
+        body: `window.t="${owner.accessToken}";import("https://cdn.oaistatic.com/assets/x.js")`,
+      });
       const script = await request(gw.url).get('/cdn/assets/boot.js').set(bearer);
       expect(script.text).toBe(`window.t="${ownerSession.standIn}";import("${PUBLIC_URL}/assets/x.js")`);
 
-      gw.fake.webApp.place('/backend-api/files/download/file-1', { status: 302, contentType: 'text/plain', body: '', headers: { location: 'https://files.oaiusercontent.com/file-1?sig=b' } });
+      gw.fake.webApp.place('/backend-api/files/download/file-1', {
+        status: 302,
+        contentType: 'text/plain',
+        body: '',
+        headers: { location: 'https://files.oaiusercontent.com/file-1?sig=b' },
+      });
       const redirect = await request(gw.url).get('/backend-api/files/download/file-1').set(bearer).redirects(0);
       expect(redirect.status).toBe(302);
       expect(redirect.headers.location).toBe(`${PUBLIC_URL}/files/file-1?sig=b`);
@@ -235,30 +258,39 @@ describe('browser gateway: reverse proxy', () => {
   });
 
   describe('compressed bodies', () => {
-    it.each(['br', 'gzip', 'deflate'] as const)('decodes a %s body, rewrites it and sends it with the right length and no encoding', async (encoding) => {
-      const text = `var token="${owner.accessToken}";var cdn="https://cdn.oaistatic.com/assets/y.js";`;
-      gw.fake.webApp.place(`/cdn/assets/packed-${encoding}.js`, { contentType: 'application/javascript', body: text, encoding });
-      const response = await request(gw.url).get(`/cdn/assets/packed-${encoding}.js`).set(bearer).set('accept-encoding', 'gzip, deflate, br');
-      expect(response.status).toBe(200);
-      expect(response.headers['content-encoding']).toBeUndefined();
-      expect(response.text).toBe(`var token="${ownerSession.standIn}";var cdn="${PUBLIC_URL}/assets/y.js";`);
-      expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
-    });
+    it.each(['br', 'gzip', 'deflate'] as const)(
+      'decodes a %s body, rewrites it and sends it with the right length and no encoding',
+      async (encoding) => {
+        const text = `var token="${owner.accessToken}";var cdn="https://cdn.oaistatic.com/assets/y.js";`;
+        gw.fake.webApp.place(`/cdn/assets/packed-${encoding}.js`, { contentType: 'application/javascript', body: text, encoding });
+        const response = await request(gw.url)
+          .get(`/cdn/assets/packed-${encoding}.js`)
+          .set(bearer)
+          .set('accept-encoding', 'gzip, deflate, br');
+        expect(response.status).toBe(200);
+        expect(response.headers['content-encoding']).toBeUndefined();
+        expect(response.text).toBe(`var token="${ownerSession.standIn}";var cdn="${PUBLIC_URL}/assets/y.js";`);
+        expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
+      },
+    );
 
     it('passes a body it does not rewrite through byte for byte, encoding kept', async () => {
       cdn.answer = () => ({ headers: { 'content-type': 'font/woff2' }, body: Buffer.from([0, 1, 2, 250, 251, 252]) });
-      const font = await request(gw.url).get('/assets/font.woff2').buffer(true).parse((res, done) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => done(null, Buffer.concat(chunks)));
-      });
+      const font = await request(gw.url)
+        .get('/assets/font.woff2')
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
       expect(font.body).toEqual(Buffer.from([0, 1, 2, 250, 251, 252]));
       // The browser's own accepted codings are what the upstream may use for what we pass through.
       await request(gw.url).get('/assets/a.js').set('accept-encoding', 'gzip, zstd');
       expect(cdn.requests[cdn.requests.length - 1].headers['accept-encoding']).toBe('gzip');
     });
 
-    it('serves the page through the proxy decoded from brotli when the upstream compresses it', async () => {
+    it('the fake web app compresses its page as the upstream does, so the page tests see a compressed upstream', async () => {
       const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
         httpGet(`${gw.fake.url}/`, { headers: { 'accept-encoding': 'br' } }, (res) => {
           const chunks: Buffer[] = [];
@@ -303,12 +335,21 @@ describe('browser gateway: reverse proxy', () => {
 
     it('passes range requests through and shows media inline', async () => {
       const png = solidPng(64, 64);
-      gw.fake.webApp.place('/backend-api/estuary/content', { contentType: 'image/png', body: png, headers: { 'content-disposition': 'attachment; filename="a.png"' } });
-      const part = await request(gw.url).get('/backend-api/estuary/content?id=file-1').set(bearer).set('range', 'bytes=0-9').buffer(true).parse((res, done) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => done(null, Buffer.concat(chunks)));
+      gw.fake.webApp.place('/backend-api/estuary/content', {
+        contentType: 'image/png',
+        body: png,
+        headers: { 'content-disposition': 'attachment; filename="a.png"' },
       });
+      const part = await request(gw.url)
+        .get('/backend-api/estuary/content?id=file-1')
+        .set(bearer)
+        .set('range', 'bytes=0-9')
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
       expect(part.status).toBe(206);
       expect(part.headers['content-range']).toBe(`bytes 0-9/${png.length}`);
       expect(part.body).toEqual(png.subarray(0, 10));
@@ -350,11 +391,13 @@ describe('browser gateway: reverse proxy', () => {
       upstreamWs.on('connection', (socket, req) => {
         seenAuthorization = req.headers.authorization;
         socket.send(JSON.stringify({ type: 'hello', verify: new URL(req.url ?? '/', 'http://x').searchParams.get('verify') }));
-        socket.on('message', (data) => socket.send(`echo:${String(data)}`));
+        socket.on('message', (data) => socket.send(`echo:${(data as Buffer).toString('utf8')}`));
       });
       const port = (upstreamWs.address() as { port: number }).port;
       gw.fake.useControlRoutes((r) =>
-        r.path === '/backend-api/celsius/ws/user' && r.headers.authorization === `Bearer ${owner.accessToken}` ? { status: 200, body: { websocket_url: `ws://127.0.0.1:${port}/client?verify=upstream-secret` } } : undefined,
+        r.path === '/backend-api/celsius/ws/user' && r.headers.authorization === `Bearer ${owner.accessToken}`
+          ? { status: 200, body: { websocket_url: `ws://127.0.0.1:${port}/client?verify=upstream-secret` } }
+          : undefined,
       );
     });
     afterAll(async () => {
@@ -379,7 +422,7 @@ describe('browser gateway: reverse proxy', () => {
           const check = () => (messages.length >= count ? resolve() : setTimeout(check, 10));
           check();
         });
-      socket.on('message', (data) => messages.push(String(data)));
+      socket.on('message', (data) => messages.push((data as Buffer).toString('utf8')));
       await new Promise<void>((resolve, reject) => {
         socket.once('open', () => resolve());
         socket.once('error', reject);
@@ -431,7 +474,10 @@ describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
       expect(answer.body.proofofwork.required).toBe(false);
       expect(answer.body.turnstile.required).toBe(false);
     }
-    const finalized = await request(gw.url).post('/backend-api/sentinel/chat-requirements/finalize').set(bearer).send({ prepare_token: 'x' });
+    const finalized = await request(gw.url)
+      .post('/backend-api/sentinel/chat-requirements/finalize')
+      .set(bearer)
+      .send({ prepare_token: 'x' });
     expect(typeof finalized.body.token).toBe('string');
     expect(gw.fake.sentinelCalls).toBe(calls);
   });
@@ -484,6 +530,7 @@ describe('browser gateway: the live chat page', () => {
     expect(page.headers['set-cookie']).toBeUndefined();
     const fetched = fake.requests.filter((r) => r.path === '/').pop();
     expect(fetched?.headers.cookie).toBe(`__Secure-next-auth.session-token=${sessionToken}`);
+    expect(fetched?.headers['accept-encoding']).toContain('br');
     // The script it loads comes through both asset paths.
     expect((await request(gw.url).get(`/cdn/assets/${APP_SCRIPT}`)).status).toBe(200);
     expect((await request(gw.url).get(`/assets/${APP_SCRIPT}`)).status).toBe(200);

@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Request } from 'express';
 import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions } from '../auth/browser-session';
 import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
 import type { BrowserFingerprint } from '../upstream/fingerprint';
 import { UpstreamClient } from '../upstream/upstream.client';
 
@@ -25,17 +26,30 @@ const ANONYMOUS_FINGERPRINT_KEY = 'flowgpt-gateway-anonymous';
  * not depend on how AuthModule is wired.
  */
 @Injectable()
-export class GatewayIdentity {
+export class GatewayIdentity implements OnApplicationBootstrap {
   private sessionsProvider: BrowserSessions | undefined;
 
   constructor(
+    private readonly config: AppConfig,
     private readonly moduleRef: ModuleRef,
     private readonly upstream: UpstreamClient,
   ) {}
 
+  /** With the gateway on, a missing sign-in implementation stops the start instead of failing every request. */
+  onApplicationBootstrap(): void {
+    if (this.config.enableGateway) void this.sessions;
+  }
+
   private get sessions(): BrowserSessions {
-    this.sessionsProvider ??= this.moduleRef.get(BrowserSessions, { strict: false });
-    if (!this.sessionsProvider) throw new Error('No BrowserSessions provider: AuthModule must provide the browser sessions the gateway uses.');
+    if (!this.sessionsProvider) {
+      try {
+        this.sessionsProvider = this.moduleRef.get(BrowserSessions, { strict: false });
+      } catch {
+        this.sessionsProvider = undefined;
+      }
+    }
+    if (!this.sessionsProvider)
+      throw new Error('ENABLE_GATEWAY=true needs browser sessions: no module provides BrowserSessions (AuthModule implements it).');
     return this.sessionsProvider;
   }
 
@@ -48,8 +62,13 @@ export class GatewayIdentity {
   }
 
   /** The session named by the cookie alone (pages and the WebSocket upgrade). */
-  fromCookieOf(request: Pick<Request, 'headers'> & { cookies?: Record<string, string>; signedCookies?: Record<string, string> }): Promise<BrowserSession | null> {
-    const value = request.signedCookies?.[BROWSER_SESSION_COOKIE] || request.cookies?.[BROWSER_SESSION_COOKIE] || cookieFromHeader(request.headers.cookie, BROWSER_SESSION_COOKIE);
+  fromCookieOf(
+    request: Pick<Request, 'headers'> & { cookies?: Record<string, string>; signedCookies?: Record<string, string> },
+  ): Promise<BrowserSession | null> {
+    const value =
+      request.signedCookies?.[BROWSER_SESSION_COOKIE] ||
+      request.cookies?.[BROWSER_SESSION_COOKIE] ||
+      cookieFromHeader(request.headers.cookie, BROWSER_SESSION_COOKIE);
     return this.sessions.fromCookie(value || undefined);
   }
 
@@ -61,7 +80,8 @@ export class GatewayIdentity {
   /** The caller of a request that needs one: 401 in the API's error shape otherwise. */
   async requireCaller(request: Request): Promise<GatewayCaller> {
     const session = await this.sessionOf(request);
-    if (!session) throw new ApiError(401, 'authentication_error', 'session_required', 'Sign in first: this request has no valid browser session.');
+    if (!session)
+      throw new ApiError(401, 'authentication_error', 'session_required', 'Sign in first: this request has no valid browser session.');
     return this.callerOf(session);
   }
 

@@ -62,7 +62,13 @@ export class ProxyController {
   }
 
   /** Hosts other than the backend: never the account's credentials, nor anything else of the session. */
-  private async toHost(host: UpstreamHostKind, request: Request, response: Response, path: string, bodyLimit = this.config.maxSmallBodyBytes): Promise<void> {
+  private async toHost(
+    host: UpstreamHostKind,
+    request: Request,
+    response: Response,
+    path: string,
+    bodyLimit = this.config.maxSmallBodyBytes,
+  ): Promise<void> {
     if (isSourceMap(request)) return blobNotFound(response);
     await this.proxy.forward(request, response, { host, path, bodyLimit });
   }

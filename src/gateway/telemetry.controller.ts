@@ -52,5 +52,7 @@ export function blobNotFound(response: Response): void {
   response
     .status(404)
     .type('application/xml')
-    .send(`<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>`);
+    .send(
+      `<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>`,
+    );
 }

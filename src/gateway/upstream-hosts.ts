@@ -23,7 +23,14 @@ const PRODUCTION = {
 const BACKEND_ROOTS = ['backend-api/', 'backend-anon/', 'public-api/', 'api/auth', 'ces/', 'cdn/', 'sentinel/'];
 
 /** Datadog RUM and log intake: pointed nowhere, so nothing about users goes to a third party. */
-const TELEMETRY_HOSTS = ['browser-intake-datadoghq.com', 'browser-intake-us5-datadoghq.com', 'datadoghq.com', 'ddog-gov.com', 'dd0g-gov.com', 'datad0g.com'];
+const TELEMETRY_HOSTS = [
+  'browser-intake-datadoghq.com',
+  'browser-intake-us5-datadoghq.com',
+  'datadoghq.com',
+  'ddog-gov.com',
+  'dd0g-gov.com',
+  'datad0g.com',
+];
 
 /** Where the public origin's URLs are, as the browser sees them. */
 export interface PublicOrigin {

@@ -112,7 +112,11 @@ export class FakeWebApp {
     }
     if (r.method !== 'GET') return false;
     if (r.path === `/cdn/assets/${APP_SCRIPT}` || r.path === `/assets/${APP_SCRIPT}`) {
-      sendDocument(res, r.headers, { contentType: 'application/javascript; charset=utf-8', body: SCRIPT, headers: { 'cache-control': 'public, max-age=31536000, immutable' } });
+      sendDocument(res, r.headers, {
+        contentType: 'application/javascript; charset=utf-8',
+        body: SCRIPT,
+        headers: { 'cache-control': 'public, max-age=31536000, immutable' },
+      });
       return true;
     }
     if (SPA_ROUTE.test(r.path)) {
@@ -134,7 +138,10 @@ export class FakeWebApp {
     if (r.path === '/backend-api/memories') {
       const account = this.identify(r.headers.authorization);
       if (!account) return false;
-      sendDocument(res, r.headers, { contentType: 'application/json', body: JSON.stringify({ memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }) });
+      sendDocument(res, r.headers, {
+        contentType: 'application/json',
+        body: JSON.stringify({ memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }),
+      });
       return true;
     }
     return false;
@@ -149,9 +156,35 @@ export class FakeWebApp {
   /** The React Router v7 page: a context stream enqueued as a turbo-stream-like flat array (never plain JSON). */
   private page(account: AccessTokenRecord | null): string {
     const session = account
-      ? ['session', { _9: 10, _11: 12, _13: 14 }, 'accessToken', account.token, 'user', { _15: 16, _17: 18, _19: 20 }, 'expires', new Date(account.exp * 1000).toISOString(), 'id', account.userId, 'email', account.email, 'name', account.email.split('@')[0]]
+      ? [
+          'session',
+          { _9: 10, _11: 12, _13: 14 },
+          'accessToken',
+          account.token,
+          'user',
+          { _15: 16, _17: 18, _19: 20 },
+          'expires',
+          new Date(account.exp * 1000).toISOString(),
+          'id',
+          account.userId,
+          'email',
+          account.email,
+          'name',
+          account.email.split('@')[0],
+        ]
       : ['session', {}];
-    const context = [{ _1: 2 }, 'loaderData', { _3: 4 }, 'root', { _5: 6, _7: 8 }, 'clientBootstrap', { _7: 8 }, 'authStatus', account ? 'logged_in' : 'logged_out', ...session];
+    const context = [
+      { _1: 2 },
+      'loaderData',
+      { _3: 4 },
+      'root',
+      { _5: 6, _7: 8 },
+      'clientBootstrap',
+      { _7: 8 },
+      'authStatus',
+      account ? 'logged_in' : 'logged_out',
+      ...session,
+    ];
     const enqueue = JSON.stringify(`${JSON.stringify(context)}\n`);
     const chunk = (name: string) => `https://cdn.oaistatic.com/_next/static/chunks/c/${BUILD_ID}/_/${name}.js`;
     return [
@@ -182,7 +215,12 @@ function sendDocument(res: ServerResponse, requestHeaders: IncomingHttpHeaders, 
   if (range && Buffer.isBuffer(document.body) && !document.encoding) {
     const start = Number(range[1]);
     const end = Math.min(range[2] ? Number(range[2]) : body.length - 1, body.length - 1);
-    res.writeHead(206, { ...headers, 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': String(end - start + 1) });
+    res.writeHead(206, {
+      ...headers,
+      'accept-ranges': 'bytes',
+      'content-range': `bytes ${start}-${end}/${body.length}`,
+      'content-length': String(end - start + 1),
+    });
     res.end(body.subarray(start, end + 1));
     return;
   }

@@ -37,7 +37,12 @@ export async function recordingHost(): Promise<RecordingHost> {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      host.requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      host.requests.push({
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       const answer = host.answer({ method: req.method ?? 'GET', url: req.url ?? '/' });
       res.writeHead(answer.status ?? 200, answer.headers ?? {});
       res.end(answer.body ?? '');
@@ -54,7 +59,10 @@ export interface GatewayStack {
   url: string;
   sessions: TestBrowserSessions;
   /** Signs a browser in as this fake account; the cookie and the stand-in token it would hold. */
-  signIn(kind: BrowserUserKind, account: { accessToken: string; email: string; userId: string; sessionToken?: string }): { cookie: string; standIn: string; sessionId: string };
+  signIn(
+    kind: BrowserUserKind,
+    account: { accessToken: string; email: string; userId: string; sessionToken?: string },
+  ): { cookie: string; standIn: string; sessionId: string };
   close(): Promise<void>;
 }
 

@@ -83,12 +83,21 @@ export class BackendProxyService {
     if (this.config.forceNoHistory) body = withoutHistory(body);
     const headers: Record<string, string> = {};
     if (this.config.noSentinel) {
-      const identity = { accessToken: caller.account.accessToken, chatgptAccountId: caller.account.chatgptAccountId, fingerprint: caller.fingerprint };
+      const identity = {
+        accessToken: caller.account.accessToken,
+        chatgptAccountId: caller.account.chatgptAccountId,
+        fingerprint: caller.fingerprint,
+      };
       try {
         Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), identity)).headers);
       } catch (error) {
         this.logger.warn(`sentinel for a browser conversation failed: ${(error as Error).message}`);
-        throw new ApiError(403, 'upstream_error', 'sentinel_failed', 'The gateway could not pass the upstream sentinel for this conversation.');
+        throw new ApiError(
+          403,
+          'upstream_error',
+          'sentinel_failed',
+          'The gateway could not pass the upstream sentinel for this conversation.',
+        );
       }
     }
     await this.proxy.forward(request, response, {
@@ -105,7 +114,8 @@ export class BackendProxyService {
 
   private jsonAdjustment(pathname: string, caller: GatewayCaller) {
     if (pathname === '/backend-api/celsius/ws/user') {
-      return (document: unknown, origin: Parameters<WebSocketBridge['handOff']>[2]) => this.websockets.handOff(document, caller.session, origin);
+      return (document: unknown, origin: Parameters<WebSocketBridge['handOff']>[2]) =>
+        this.websockets.handOff(document, caller.session, origin);
     }
     if (this.config.enableDebugSidebar && pathname.startsWith('/backend-api/accounts/check/')) return withDebugFeature;
     return undefined;
@@ -131,7 +141,8 @@ function withoutHistory(body: Buffer): Buffer {
   } catch {
     throw ApiError.invalidRequest('The conversation body is not valid JSON.', 'invalid_json');
   }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) throw ApiError.invalidRequest('The conversation body must be a JSON object.', 'invalid_json');
+  if (typeof document !== 'object' || document === null || Array.isArray(document))
+    throw ApiError.invalidRequest('The conversation body must be a JSON object.', 'invalid_json');
   return Buffer.from(JSON.stringify({ ...document, history_and_training_disabled: true }), 'utf8');
 }
 

@@ -3,7 +3,6 @@ import type { Request, Response } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import { abortWhenClientLeaves } from '../../common/http/abort-on-close';
@@ -33,14 +32,15 @@ export interface ProxyPlan {
   /** The body limit of the route (`@LargeBody()` routes take uploads). */
   bodyLimit: number;
   /** Changes a JSON answer before it is rewritten (the WebSocket URL, the debug feature). */
-  transformJson?: (document: unknown, origin: PublicOrigin) => Promise<unknown> | unknown;
+  transformJson?: (document: unknown, origin: PublicOrigin) => unknown;
   /** User content (conversation JSON): no host rewriting, only the account's secrets are replaced. */
   userContent?: boolean;
 }
 
 const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Rewritten as text: pages, styles, scripts and JSON. Everything else passes through byte for byte. */
-const TEXT_TYPES = /^(text\/html|text\/css|text\/javascript|application\/(?:x-)?javascript|application\/json|application\/[\w.+-]+\+json|text\/plain)\b/i;
+const TEXT_TYPES =
+  /^(text\/html|text\/css|text\/javascript|application\/(?:x-)?javascript|application\/json|application\/[\w.+-]+\+json|text\/plain)\b/i;
 const STREAM_TYPES = /^text\/event-stream\b/i;
 /** A text body larger than this is passed through unrewritten would leak; it is refused instead. */
 const MAX_REWRITTEN_BYTES = 64 * 1024 * 1024;
@@ -56,7 +56,6 @@ export class ReverseProxyService {
   private readonly logger = new Logger('GatewayProxy');
 
   constructor(
-    private readonly config: AppConfig,
     private readonly upstream: UpstreamClient,
     private readonly hosts: UpstreamHosts,
     private readonly origins: PublicOriginResolver,
@@ -64,7 +63,8 @@ export class ReverseProxyService {
   ) {}
 
   async forward(request: Request, response: Response, plan: ProxyPlan): Promise<void> {
-    if (!ALLOWED_METHODS.has(request.method)) throw new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method} is not proxied.`);
+    if (!ALLOWED_METHODS.has(request.method))
+      throw new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method} is not proxied.`);
     const origin = this.origins.of(request);
     const base = this.hosts.base(plan.host);
     const signal = abortWhenClientLeaves(request, response);
@@ -90,7 +90,9 @@ export class ReverseProxyService {
     const upstreamRequest: UpstreamRequest = {
       method: request.method as UpstreamRequest['method'],
       url: base + plan.path,
-      identity: credentials ? { accessToken: credentials.account.accessToken, chatgptAccountId: credentials.account.chatgptAccountId, fingerprint } : undefined,
+      identity: credentials
+        ? { accessToken: credentials.account.accessToken, chatgptAccountId: credentials.account.chatgptAccountId, fingerprint }
+        : undefined,
       proxyUrl: fingerprint.proxyUrl ?? null,
       headers,
       body,
@@ -104,7 +106,8 @@ export class ReverseProxyService {
       answer = await this.upstream.stream(upstreamRequest);
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof BodyTooLarge) throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+      if (error instanceof BodyTooLarge)
+        throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
       throw this.unreachable(error, plan.host);
     }
     await this.answer(request, response, plan, origin, answer);
@@ -124,8 +127,16 @@ export class ReverseProxyService {
   ): Promise<void> {
     const hostRewriter = this.hosts.hostRewriter(origin);
     const contentType = String(answer.headers['content-type'] ?? '');
-    const encoding = String(answer.headers['content-encoding'] ?? '').trim().toLowerCase();
-    const rewrite = request.method !== 'HEAD' && answer.status !== 204 && answer.status !== 304 && answer.status !== 206 && TEXT_TYPES.test(contentType) && isKnownEncoding(encoding);
+    const encoding = String(answer.headers['content-encoding'] ?? '')
+      .trim()
+      .toLowerCase();
+    const rewrite =
+      request.method !== 'HEAD' &&
+      answer.status !== 204 &&
+      answer.status !== 304 &&
+      answer.status !== 206 &&
+      TEXT_TYPES.test(contentType) &&
+      isKnownEncoding(encoding);
     const headers = responseHeadersFor(answer.headers, { host: plan.host, rewritten: rewrite, hostRewriter });
     response.status(answer.status);
     for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
@@ -145,7 +156,9 @@ export class ReverseProxyService {
       raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
     } catch (error) {
       if (response.headersSent) return void response.destroy();
-      throw error instanceof BodyTooLarge ? new ApiError(502, 'upstream_error', 'upstream_body_too_large', 'The upstream answer is too large to rewrite.') : this.unreachable(error, plan.host);
+      throw error instanceof BodyTooLarge
+        ? new ApiError(502, 'upstream_error', 'upstream_body_too_large', 'The upstream answer is too large to rewrite.')
+        : this.unreachable(error, plan.host);
     }
     let text = (await decodeBody(raw, encoding)).toString('utf8');
     if (plan.transformJson && /json/i.test(contentType)) {
@@ -176,7 +189,8 @@ export class ReverseProxyService {
     if (plan.body) return plan.body;
     if (request.method === 'GET' || request.method === 'HEAD') return undefined;
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > plan.bodyLimit) throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    if (Number.isFinite(declared) && declared > plan.bodyLimit)
+      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
     if (!(declared > 0) && request.headers['transfer-encoding'] === undefined) return undefined;
     return request.pipe(limitedTo(plan.bodyLimit));
   }
@@ -184,7 +198,8 @@ export class ReverseProxyService {
   /** Reads the browser's body for a route that must look into it (a conversation post). */
   async readBody(request: Request, limit: number): Promise<Buffer> {
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    if (Number.isFinite(declared) && declared > limit)
+      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
     try {
       return await readAll(request, limit);
     } catch {

@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
-import { AppConfig } from '../../config/app-config';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import type { KeyValueStore } from '../../common/shared-state/key-value.store';
 import { SharedState } from '../../common/shared-state/shared-state';
@@ -47,7 +46,6 @@ export class ShellService {
   private readonly kept: KeyValueStore;
 
   constructor(
-    private readonly config: AppConfig,
     private readonly upstream: UpstreamClient,
     private readonly hosts: UpstreamHosts,
     private readonly origins: PublicOriginResolver,
@@ -79,7 +77,10 @@ export class ShellService {
     response.end(html);
   }
 
-  private async pageFor(caller: GatewayCaller, path: string): Promise<{ ok: true; html: string; csp?: string } | { ok: false; reason: string }> {
+  private async pageFor(
+    caller: GatewayCaller,
+    path: string,
+  ): Promise<{ ok: true; html: string; csp?: string } | { ok: false; reason: string }> {
     const { account } = caller;
     let live: Fetched;
     if (account.sessionToken) {
@@ -94,7 +95,8 @@ export class ShellService {
     if (live.ok) {
       await this.keep(SIGNED_OUT, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
       const captured = await this.read(SIGNED_IN);
-      if (captured && captured.build !== undefined && captured.build === live.build) return { ok: true, html: captured.html, csp: captured.csp };
+      if (captured && captured.build !== undefined && captured.build === live.build)
+        return { ok: true, html: captured.html, csp: captured.csp };
       return live;
     }
     const fallback = (await this.read(SIGNED_IN)) ?? (await this.read(SIGNED_OUT));
@@ -122,9 +124,11 @@ export class ShellService {
         timeoutMs: SHELL_TIMEOUT_MS,
         step: 'gateway',
       });
-      if (answer.headers['cf-mitigated'] === 'challenge') return { ok: false, reason: 'the upstream asked for a browser check (Cloudflare challenge)' };
+      if (answer.headers['cf-mitigated'] === 'challenge')
+        return { ok: false, reason: 'the upstream asked for a browser check (Cloudflare challenge)' };
       if (answer.status !== 200) return { ok: false, reason: `the upstream answered HTTP ${answer.status}` };
-      if (!/text\/html/i.test(String(answer.headers['content-type'] ?? ''))) return { ok: false, reason: 'the upstream did not answer with a page' };
+      if (!/text\/html/i.test(String(answer.headers['content-type'] ?? '')))
+        return { ok: false, reason: 'the upstream did not answer with a page' };
       const html = answer.body.toString('utf8');
       const csp = answer.headers['content-security-policy'];
       return { ok: true, html, csp: typeof csp === 'string' ? csp : undefined, build: /<html[^>]*\sdata-build="([^"]+)"/i.exec(html)?.[1] };

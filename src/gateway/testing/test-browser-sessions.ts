@@ -11,7 +11,10 @@ export class TestBrowserSessions extends BrowserSessions {
   private readonly byStandIn = new Map<string, BrowserSession>();
   private readonly accounts = new Map<string, BrowserAccount>();
 
-  signIn(kind: BrowserUserKind, account: Omit<BrowserAccount, 'fingerprintKey'> & { fingerprintKey?: string }): { cookie: string; session: BrowserSession } {
+  signIn(
+    kind: BrowserUserKind,
+    account: Omit<BrowserAccount, 'fingerprintKey'> & { fingerprintKey?: string },
+  ): { cookie: string; session: BrowserSession } {
     const now = Date.now();
     const session: BrowserSession = {
       id: randomBytes(12).toString('hex'),

@@ -63,7 +63,12 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
     const record = document as { websocket_url?: unknown } | null;
     if (!record || typeof record.websocket_url !== 'string') return document;
     const ticket = randomBytes(24).toString('base64url');
-    await this.tickets.set(ticket, JSON.stringify({ upstreamUrl: record.websocket_url, sessionId: session.id } satisfies Ticket), Date.now(), TICKET_TTL_MS);
+    await this.tickets.set(
+      ticket,
+      JSON.stringify({ upstreamUrl: record.websocket_url, sessionId: session.id } satisfies Ticket),
+      Date.now(),
+      TICKET_TTL_MS,
+    );
     const wsOrigin = origin.origin.replace(/^http/, 'ws');
     return { ...record, websocket_url: `${wsOrigin}/gateway-ws/${ticket}` };
   }
@@ -82,9 +87,18 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
       const agents = this.agents.for(fingerprint.proxyUrl);
       const upstreamUrl = new URL(ticket.upstreamUrl);
       const backend = new URL(this.upstream.pickBaseUrl());
-      const headers = this.upstream.browserHeaders(backend.origin, { accessToken: account.accessToken, chatgptAccountId: account.chatgptAccountId, fingerprint });
-      for (const name of ['accept', 'accept-encoding', 'priority', 'sec-fetch-dest', 'sec-fetch-mode', 'sec-fetch-site']) delete headers[name];
-      const upstream = new WebSocket(upstreamUrl, { headers, agent: upstreamUrl.protocol === 'wss:' ? agents.https : agents.http, handshakeTimeout: 15_000 });
+      const headers = this.upstream.browserHeaders(backend.origin, {
+        accessToken: account.accessToken,
+        chatgptAccountId: account.chatgptAccountId,
+        fingerprint,
+      });
+      for (const name of ['accept', 'accept-encoding', 'priority', 'sec-fetch-dest', 'sec-fetch-mode', 'sec-fetch-site'])
+        delete headers[name];
+      const upstream = new WebSocket(upstreamUrl, {
+        headers,
+        agent: upstreamUrl.protocol === 'wss:' ? agents.https : agents.http,
+        handshakeTimeout: 15_000,
+      });
       upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream)));
       upstream.once('unexpected-response', (_request, answer) => {
         this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);

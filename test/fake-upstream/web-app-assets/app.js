@@ -8,12 +8,38 @@
   'use strict';
   var MASK = (1n << 64n) - 1n;
   var RC = [
-    0x0000000000000001n, 0x0000000000008082n, 0x800000000000808an, 0x8000000080008000n, 0x000000000000808bn, 0x0000000080000001n,
-    0x8000000080008081n, 0x8000000000008009n, 0x000000000000008an, 0x0000000000000088n, 0x0000000080008009n, 0x000000008000000an,
-    0x000000008000808bn, 0x800000000000008bn, 0x8000000000008089n, 0x8000000000008003n, 0x8000000000008002n, 0x8000000000000080n,
-    0x000000000000800an, 0x800000008000000an, 0x8000000080008081n, 0x8000000000008080n, 0x0000000080000001n, 0x8000000080008008n,
+    0x0000000000000001n,
+    0x0000000000008082n,
+    0x800000000000808an,
+    0x8000000080008000n,
+    0x000000000000808bn,
+    0x0000000080000001n,
+    0x8000000080008081n,
+    0x8000000000008009n,
+    0x000000000000008an,
+    0x0000000000000088n,
+    0x0000000080008009n,
+    0x000000008000000an,
+    0x000000008000808bn,
+    0x800000000000008bn,
+    0x8000000000008089n,
+    0x8000000000008003n,
+    0x8000000000008002n,
+    0x8000000000000080n,
+    0x000000000000800an,
+    0x800000008000000an,
+    0x8000000080008081n,
+    0x8000000000008080n,
+    0x0000000080000001n,
+    0x8000000080008008n,
   ];
-  var ROT = [[0, 36, 3, 41, 18], [1, 44, 10, 45, 2], [62, 6, 43, 15, 61], [28, 55, 25, 21, 56], [27, 20, 39, 8, 14]];
+  var ROT = [
+    [0, 36, 3, 41, 18],
+    [1, 44, 10, 45, 2],
+    [62, 6, 43, 15, 61],
+    [28, 55, 25, 21, 56],
+    [27, 20, 39, 8, 14],
+  ];
 
   function rotl(v, n) {
     return n === 0 ? v : ((v << BigInt(n)) | (v >> BigInt(64 - n))) & MASK;
@@ -23,10 +49,11 @@
     for (var round = 0; round < 24; round++) {
       var c = [];
       for (var x = 0; x < 5; x++) c[x] = s[x] ^ s[x + 5] ^ s[x + 10] ^ s[x + 15] ^ s[x + 20];
-      for (var i = 0; i < 25; i++) s[i] ^= c[(i % 5 + 4) % 5] ^ rotl(c[(i % 5 + 1) % 5], 1);
+      for (var i = 0; i < 25; i++) s[i] ^= c[((i % 5) + 4) % 5] ^ rotl(c[((i % 5) + 1) % 5], 1);
       var b = new Array(25);
       for (x = 0; x < 5; x++) for (var y = 0; y < 5; y++) b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(s[x + 5 * y], ROT[x][y]);
-      for (x = 0; x < 5; x++) for (y = 0; y < 5; y++) s[x + 5 * y] = b[x + 5 * y] ^ (~b[((x + 1) % 5) + 5 * y] & MASK & b[((x + 2) % 5) + 5 * y]);
+      for (x = 0; x < 5; x++)
+        for (y = 0; y < 5; y++) s[x + 5 * y] = b[x + 5 * y] ^ (~b[((x + 1) % 5) + 5 * y] & MASK & b[((x + 2) % 5) + 5 * y]);
       s[0] ^= RC[round];
     }
   }
@@ -61,8 +88,26 @@
 
   function browserConfig() {
     var started = performance.now();
-    return [screen.width + screen.height, String(new Date()), 4294705152, 0, navigator.userAgent, '', '', navigator.language, navigator.languages.join(','), 0,
-      'vendor\u2212' + navigator.vendor, 'location', 'window', started, crypto.randomUUID(), '', navigator.hardwareConcurrency || 8, Date.now() - started];
+    return [
+      screen.width + screen.height,
+      String(new Date()),
+      4294705152,
+      0,
+      navigator.userAgent,
+      '',
+      '',
+      navigator.language,
+      navigator.languages.join(','),
+      0,
+      'vendor\u2212' + navigator.vendor,
+      'location',
+      'window',
+      started,
+      crypto.randomUUID(),
+      '',
+      navigator.hardwareConcurrency || 8,
+      Date.now() - started,
+    ];
   }
 
   /** The proof of work: indices 3 and 9 change until sha3-512(seed + answer) sorts below the difficulty. */
@@ -112,8 +157,14 @@
     var requirements;
     try {
       requirements = await json('POST', '/backend-api/sentinel/chat-requirements/prepare', { p: p });
-      var proof = requirements.proofofwork && requirements.proofofwork.required ? 'gAAAAAB' + solve(requirements.proofofwork.seed, requirements.proofofwork.difficulty) : undefined;
-      var finalized = await json('POST', '/backend-api/sentinel/chat-requirements/finalize', { prepare_token: requirements.prepare_token, proofofwork: proof });
+      var proof =
+        requirements.proofofwork && requirements.proofofwork.required
+          ? 'gAAAAAB' + solve(requirements.proofofwork.seed, requirements.proofofwork.difficulty)
+          : undefined;
+      var finalized = await json('POST', '/backend-api/sentinel/chat-requirements/finalize', {
+        prepare_token: requirements.prepare_token,
+        proofofwork: proof,
+      });
       headers['openai-sentinel-chat-requirements-token'] = finalized.token;
       if (proof) headers['openai-sentinel-proof-token'] = proof;
       return headers;
@@ -122,7 +173,8 @@
     }
     requirements = await json('POST', '/backend-api/sentinel/chat-requirements', { p: p });
     headers['openai-sentinel-chat-requirements-token'] = requirements.token;
-    if (requirements.proofofwork && requirements.proofofwork.required) headers['openai-sentinel-proof-token'] = 'gAAAAAB' + solve(requirements.proofofwork.seed, requirements.proofofwork.difficulty);
+    if (requirements.proofofwork && requirements.proofofwork.required)
+      headers['openai-sentinel-proof-token'] = 'gAAAAAB' + solve(requirements.proofofwork.seed, requirements.proofofwork.difficulty);
     return headers;
   }
 
@@ -137,7 +189,10 @@
         text = String(op.message.content.parts[0] || '');
       } else if (op.v && op.v.message) {
         return apply(op.v);
-      } else if (typeof op.v === 'string' && (op.o === 'append' || (!op.o && op.p === undefined) || /\/content\/parts\/0$/.test(op.p || ''))) {
+      } else if (
+        typeof op.v === 'string' &&
+        (op.o === 'append' || (!op.o && op.p === undefined) || /\/content\/parts\/0$/.test(op.p || ''))
+      ) {
         text += op.v;
       }
       if (op.conversation_id) conversationId = op.conversation_id;
