@@ -39,7 +39,8 @@ export class ProxyController {
     return this.backend.backendOptional(request, response, this.config.maxSmallBodyBytes);
   }
 
-  @All('assets/*path')
+  /** The CDN's paths: today's hashed `/assets/`, and the `/_next/` chunks of older builds. */
+  @All(['assets/*path', '_next/*path'])
   assets(@Req() request: Request, @Res() response: Response): Promise<void> {
     return this.toHost('cdn', request, response, request.url);
   }

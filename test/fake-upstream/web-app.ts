@@ -119,6 +119,13 @@ export class FakeWebApp {
       });
       return true;
     }
+    if (r.path.startsWith(`/_next/static/chunks/c/${BUILD_ID}/`)) {
+      sendDocument(res, r.headers, {
+        contentType: 'application/javascript; charset=utf-8',
+        body: '/* an older bundle chunk: the build id is in its path */',
+      });
+      return true;
+    }
     if (SPA_ROUTE.test(r.path)) {
       if (this.pageStatus !== null) {
         sendDocument(res, r.headers, { status: this.pageStatus, contentType: 'text/html', body: '<h1>Service unavailable</h1>' });

@@ -87,6 +87,24 @@ export async function startGateway(options: { env?: Record<string, string>; fake
   configureApp(app);
   const shell = app.get(ShellService);
   const identity = app.get(GatewayIdentity);
+  // What the sign-in module answers: the web app's session, with the stand-in as its access token.
+  app.use('/api/auth/session', (request: Request, response: Response, next: NextFunction) => {
+    identity
+      .fromCookieOf(request)
+      .then((session) =>
+        response.json(
+          session
+            ? {
+                user: { id: 'user-flowgpt' },
+                expires: new Date(session.expiresAt).toISOString(),
+                accessToken: session.standInToken,
+                authProvider: 'openai',
+              }
+            : {},
+        ),
+      )
+      .catch(next);
+  });
   app.use((request: Request, response: Response, next: NextFunction) => {
     if (request.method !== 'GET' || !(request.path === '/' || request.path.startsWith('/c/'))) return next();
     identity
