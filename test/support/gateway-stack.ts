@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configureApp } from '../../src/app.factory';
 import { AppModule } from '../../src/app.module';
-import type { BrowserUserKind } from '../../src/auth/browser-session';
+import { BrowserSessions, type BrowserUserKind } from '../../src/auth/browser-session';
 import { GatewayIdentity } from '../../src/gateway/gateway-identity';
 import { ShellService } from '../../src/gateway/shell/shell.service';
 import { TestBrowserSessions, TestBrowserSessionsModule } from '../../src/gateway/testing/test-browser-sessions';
@@ -82,7 +82,12 @@ export async function startGateway(options: { env?: Record<string, string>; fake
     ENABLE_GATEWAY: 'true',
     ...options.env,
   };
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env), TestBrowserSessionsModule] }).compile();
+  // Every `BrowserSessions` the app has (AuthModule's, and the testing module's for when it has none) is this one.
+  const sessions = new TestBrowserSessions();
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env), TestBrowserSessionsModule] })
+    .overrideProvider(BrowserSessions)
+    .useValue(sessions)
+    .compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: ['error'] });
   configureApp(app);
   const shell = app.get(ShellService);
@@ -113,7 +118,6 @@ export async function startGateway(options: { env?: Record<string, string>; fake
       .catch(next);
   });
   await app.listen(0, '127.0.0.1');
-  const sessions = app.get(TestBrowserSessions);
   return {
     fake,
     app,
