@@ -37,6 +37,16 @@ export class HomePageController {
     renderPage(response, 'auth/home', { title: (text) => text.home.title });
   }
 
+  /** The web app's own routes (a conversation, a GPT, the GPT store): the chat UI, or sign-in first. */
+  @Get(['c/:conversationId', 'g/:gizmoId', 'g/:gizmoId/c/:conversationId', 'gpts', 'gpts/*path'])
+  async appRoute(@Req() request: Request, @Res() response: Response): Promise<void> {
+    const session = await this.flow.current(request);
+    const chat = this.provided(ChatPageRenderer);
+    if (!session || !chat) return response.redirect(303, `/auth/login?next=${encodeURIComponent(request.path)}`);
+    this.cookies.setSession(request, response, session);
+    return chat.render(publicSession(session), request, response);
+  }
+
   private provided<T>(hook: Abstract<T>): T | null {
     try {
       return this.modules.get(hook, { strict: false });

@@ -24,12 +24,15 @@ export interface UpstreamIdentity {
 }
 
 export interface UpstreamRequest {
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
   url: string;
   /** Adds the browser-like header set of upstream-protocol.md §2 for this identity. */
   identity?: UpstreamIdentity;
   json?: unknown;
-  body?: Buffer | string;
+  /** A stream is sent as it is read (the gateway forwards browser uploads without buffering them). */
+  body?: Buffer | string | Readable;
+  /** false: the body comes as the upstream encoded it (`content-encoding` kept), for callers that pass it through. */
+  decompress?: boolean;
   headers?: Record<string, string>;
   /** Time allowed until the response headers arrive; for a buffered request, for the whole exchange. */
   timeoutMs?: number;
@@ -202,6 +205,7 @@ export class UpstreamClient {
       throwHttpErrors: false,
       followRedirect: request.followRedirects ?? false,
       dnsLookup: request.dnsLookup,
+      decompress: request.decompress ?? true,
       retry: { limit: 0 },
       timeout: {
         connect: this.config.upstreamConnectTimeoutMs,

@@ -27,6 +27,7 @@ import { checkPowAnswer, decodeProofConfig } from './pow-check';
 import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 import { FakeWebSocketHandoff } from './websocket-handoff';
+import { FakeWebApp } from './web-app';
 
 export type { Scenario } from './scenarios';
 export type { AccessTokenOptions, RefreshTokenOptions } from './fake-tokens';
@@ -197,6 +198,11 @@ export class FakeUpstream {
   readonly cloudflare = new CloudflareChallenge();
 
   private readonly tokens = new TokenRegistry();
+  /** The stub of the web app's page and script (web-app.ts). */
+  readonly webApp = new FakeWebApp((authorization) => {
+    const check = this.tokens.checkBearer(authorization);
+    return check.ok ? check.record : null;
+  });
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly grants = new Map<string, SentinelGrant>();
@@ -278,6 +284,7 @@ export class FakeUpstream {
     this.handoff.reset();
     this.cloudflare.reset();
     this.resetGizmos();
+    this.webApp.reset();
   }
 
   /** Which send flows an account gets: by its access token or its user id (`both`, `f` or `classic`). */
@@ -410,6 +417,7 @@ export class FakeUpstream {
     const controlled = this.controlRoutes?.(r);
     if (controlled) return send(res, controlled.status, controlled.body);
     if (this.cloudflare.intercept(r, res)) return;
+    if (this.webApp.route(r, res)) return;
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);
     let m = /^\/blob\/([^/]+)$/.exec(path);

@@ -28,7 +28,9 @@ export type UpstreamStep =
   | 'download'
   | 'file_fetch'
   /** The WebSocket hand-off of a thinking turn (socket URL, socket, resume). */
-  | 'handoff';
+  | 'handoff'
+  /** A browser request the gateway proxies. */
+  | 'gateway';
 
 export interface ApiErrorOptions {
   param?: string | null;

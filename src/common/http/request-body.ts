@@ -20,6 +20,14 @@ const LARGE_BODY = 'flowgpt:large-body';
 /** This route may take a body up to `MAX_BODY_SIZE` (attachments, token uploads). */
 export const LargeBody = (): MethodDecorator & ClassDecorator => SetMetadata(LARGE_BODY, true);
 
+const STREAMED_BODY = 'flowgpt:streamed-body';
+
+/**
+ * This route reads its body itself, as a stream (the gateway's reverse proxy forwards it upstream unparsed);
+ * the limit of `limitFor` still applies, enforced by the route.
+ */
+export const StreamedBody = (): MethodDecorator & ClassDecorator => SetMetadata(STREAMED_BODY, true);
+
 type Parser = (request: Request, response: Response, next: NextFunction) => void;
 interface BodyParsers {
   json: Parser;
@@ -52,6 +60,7 @@ export class RequestBodyReader {
   read(context: ExecutionContext): Promise<void> {
     const request = context.switchToHttp().getRequest<RequestWithBodyRead>();
     const response = context.switchToHttp().getResponse<Response>();
+    if (this.reflector.getAllAndOverride<boolean>(STREAMED_BODY, [context.getHandler(), context.getClass()])) return Promise.resolve();
     request[READ] ??= this.parse(request, response, this.limitFor(context) === 'large' ? this.large : this.small);
     return request[READ];
   }

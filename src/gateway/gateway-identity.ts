@@ -1,0 +1,110 @@
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Request } from 'express';
+import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions } from '../auth/browser-session';
+import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
+import type { BrowserFingerprint } from '../upstream/fingerprint';
+import { UpstreamClient } from '../upstream/upstream.client';
+
+/** Who a gateway request runs as: the browser session, its upstream account right now, and that account's browser. */
+export interface GatewayCaller {
+  session: BrowserSession;
+  account: BrowserAccount;
+  fingerprint: BrowserFingerprint;
+}
+
+/** Requests without a session (assets, the signed-out page) still look like one stable browser upstream. */
+const ANONYMOUS_FINGERPRINT_KEY = 'flowgpt-gateway-anonymous';
+
+/**
+ * Resolves the browser session of a gateway request. The web app sends its stand-in token as
+ * `Authorization: Bearer …`; the session cookie alone is accepted only for safe methods (an `<img>` or a download
+ * link carries no header), so that a cross-site form cannot act with it.
+ *
+ * `BrowserSessions` is implemented by AuthModule; it is looked up once, across modules, so that GatewayModule does
+ * not depend on how AuthModule is wired.
+ */
+@Injectable()
+export class GatewayIdentity implements OnApplicationBootstrap {
+  private sessionsProvider: BrowserSessions | undefined;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly moduleRef: ModuleRef,
+    private readonly upstream: UpstreamClient,
+  ) {}
+
+  /** With the gateway on, a missing sign-in implementation stops the start instead of failing every request. */
+  onApplicationBootstrap(): void {
+    if (this.config.enableGateway) void this.sessions;
+  }
+
+  private get sessions(): BrowserSessions {
+    if (!this.sessionsProvider) {
+      try {
+        this.sessionsProvider = this.moduleRef.get(BrowserSessions, { strict: false });
+      } catch {
+        this.sessionsProvider = undefined;
+      }
+    }
+    if (!this.sessionsProvider)
+      throw new Error('ENABLE_GATEWAY=true needs browser sessions: no module provides BrowserSessions (AuthModule implements it).');
+    return this.sessionsProvider;
+  }
+
+  /** The session of this request, or null. */
+  async sessionOf(request: Request): Promise<BrowserSession | null> {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer) return this.sessions.fromStandInToken(bearer);
+    if (request.method !== 'GET' && request.method !== 'HEAD') return null;
+    return this.fromCookieOf(request);
+  }
+
+  /** The session named by the cookie alone (pages and the WebSocket upgrade). */
+  fromCookieOf(
+    request: Pick<Request, 'headers'> & { cookies?: Record<string, string>; signedCookies?: Record<string, string> },
+  ): Promise<BrowserSession | null> {
+    const value =
+      request.signedCookies?.[BROWSER_SESSION_COOKIE] ||
+      request.cookies?.[BROWSER_SESSION_COOKIE] ||
+      cookieFromHeader(request.headers.cookie, BROWSER_SESSION_COOKIE);
+    return this.sessions.fromCookie(value || undefined);
+  }
+
+  async callerOf(session: BrowserSession): Promise<GatewayCaller> {
+    const account = await this.sessions.accountFor(session);
+    return { session, account, fingerprint: this.upstream.fingerprint(account.fingerprintKey) };
+  }
+
+  /** The caller of a request that needs one: 401 in the API's error shape otherwise. */
+  async requireCaller(request: Request): Promise<GatewayCaller> {
+    const session = await this.sessionOf(request);
+    if (!session)
+      throw new ApiError(401, 'authentication_error', 'session_required', 'Sign in first: this request has no valid browser session.');
+    return this.callerOf(session);
+  }
+
+  async optionalCaller(request: Request): Promise<GatewayCaller | undefined> {
+    const session = await this.sessionOf(request);
+    return session ? this.callerOf(session) : undefined;
+  }
+
+  anonymousFingerprint(): BrowserFingerprint {
+    return this.upstream.fingerprint(ANONYMOUS_FINGERPRINT_KEY);
+  }
+}
+
+function cookieFromHeader(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(at + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,80 @@
+import { All, Controller, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppConfig } from '../config/app-config';
+import { LargeBody, StreamedBody } from '../common/http/request-body';
+import { GatewayEnabledGuard } from './gateway-enabled.guard';
+import { BackendProxyService } from './proxy/backend-proxy.service';
+import { ReverseProxyService } from './proxy/reverse-proxy.service';
+import { blobNotFound } from './telemetry.controller';
+import type { UpstreamHostKind } from './upstream-hosts';
+
+/**
+ * The reverse proxy's routes, by exact path prefix (gateway.md §5.3 "Ours"). Bodies are not parsed: they stream
+ * upstream as they arrive, within the route's limit.
+ */
+@Controller()
+@UseGuards(GatewayEnabledGuard)
+@StreamedBody()
+export class ProxyController {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly backend: BackendProxyService,
+    private readonly proxy: ReverseProxyService,
+  ) {}
+
+  @All(['backend-api', 'backend-api/*path'])
+  @LargeBody()
+  backendApi(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.backend.backendApi(request, response, this.config.maxBodyBytes);
+  }
+
+  @All('backend-anon/*path')
+  backendAnon(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.backend.backendAnon(request, response, this.config.maxSmallBodyBytes);
+  }
+
+  @All(['public-api/*path', 'sentinel/*path', 'cdn/*path'])
+  backendHost(@Req() request: Request, @Res() response: Response): Promise<void> {
+    if (isSourceMap(request)) return Promise.resolve(blobNotFound(response));
+    return this.backend.backendOptional(request, response, this.config.maxSmallBodyBytes);
+  }
+
+  /** The CDN's paths: today's hashed `/assets/`, and the `/_next/` chunks of older builds. */
+  @All(['assets/*path', '_next/*path'])
+  assets(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.toHost('cdn', request, response, request.url);
+  }
+
+  /** Uploads go to signed blob URLs on the files host: the one place a large body is expected. */
+  @All('files/*path')
+  @LargeBody()
+  files(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.toHost('files', request, response, request.url.replace(/^\/files/, ''), this.config.maxBodyBytes);
+  }
+
+  @All('sandbox/*path')
+  sandbox(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.toHost('sandbox', request, response, request.url.replace(/^\/sandbox/, ''));
+  }
+
+  @All('avatar/*path')
+  avatar(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.toHost('gravatar', request, response, request.url);
+  }
+
+  /** Hosts other than the backend: never the account's credentials, nor anything else of the session. */
+  private async toHost(
+    host: UpstreamHostKind,
+    request: Request,
+    response: Response,
+    path: string,
+    bodyLimit = this.config.maxSmallBodyBytes,
+  ): Promise<void> {
+    if (isSourceMap(request)) return blobNotFound(response);
+    await this.proxy.forward(request, response, { host, path, bodyLimit });
+  }
+}
+
+function isSourceMap(request: Request): boolean {
+  return request.path.endsWith('.js.map');
+}

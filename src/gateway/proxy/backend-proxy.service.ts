@@ -1,0 +1,158 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { AppConfig } from '../../config/app-config';
+import { ApiError } from '../../common/errors/api-error';
+import { SentinelService } from '../../pow/sentinel.service';
+import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
+import { UpstreamHosts } from '../upstream-hosts';
+import { WebSocketBridge } from '../websocket/websocket-bridge.service';
+import { ReverseProxyService } from './reverse-proxy.service';
+
+/** Conversation posts, classic and `f/` (gateway-live-ui.md §4); `/backend-alt` as the reference knew it. */
+const CONVERSATION_POST = /^\/backend-(?:api|alt)\/(?:f\/)?conversation$/;
+const REQUIREMENTS = /^\/backend-api\/sentinel\/chat-requirements(?:\/(prepare|finalize))?$/;
+/** Paths whose JSON is the user's own content: their bodies get no host rewriting (S21). */
+const USER_CONTENT = /^\/backend-api\/(?:conversation|conversations|shared_conversations)\b/;
+
+/**
+ * `/backend-api/*` (and `/backend-anon/*`, `/public-api/*`, `/sentinel/*` on the backend host): everything passes
+ * through with the account's token swapped in, except what the gateway answers or adjusts itself — the
+ * NO_SENTINEL requirements and proof of work, FORCE_NO_HISTORY, the WebSocket hand-off URL, the debug feature.
+ * Unknown paths are never refused: new upstream routes appear every week.
+ */
+@Injectable()
+export class BackendProxyService {
+  private readonly logger = new Logger('GatewayBackend');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly proxy: ReverseProxyService,
+    private readonly identity: GatewayIdentity,
+    private readonly hosts: UpstreamHosts,
+    private readonly sentinel: SentinelService,
+    private readonly websockets: WebSocketBridge,
+  ) {}
+
+  /** `/backend-api/…`: a session is required. */
+  async backendApi(request: Request, response: Response, bodyLimit: number): Promise<void> {
+    const caller = await this.identity.requireCaller(request);
+    await this.toBackend(request, response, caller, request.url, bodyLimit);
+  }
+
+  /**
+   * `/backend-anon/…`: with a session, the same call as the signed-in app would make (so a signed-out shell
+   * still runs as the account); without one, the anonymous upstream channel, with no credentials.
+   */
+  async backendAnon(request: Request, response: Response, bodyLimit: number): Promise<void> {
+    const caller = await this.identity.optionalCaller(request);
+    if (caller) return this.toBackend(request, response, caller, request.url.replace(/^\/backend-anon\//, '/backend-api/'), bodyLimit);
+    await this.proxy.forward(request, response, { host: 'backend', path: request.url, bodyLimit });
+  }
+
+  /** `/public-api/…`, `/sentinel/…`, `/cdn/assets/…`: the backend host; the account's token when there is a session. */
+  async backendOptional(request: Request, response: Response, bodyLimit: number): Promise<void> {
+    const caller = await this.identity.optionalCaller(request);
+    await this.proxy.forward(request, response, { host: 'backend', path: request.url, caller, bodyLimit });
+  }
+
+  private async toBackend(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<void> {
+    const pathname = path.split('?')[0];
+    if (pathname === '/backend-api/edge') return void response.status(204).end();
+    const requirements = REQUIREMENTS.exec(pathname);
+    if (this.config.noSentinel && request.method === 'POST' && requirements) {
+      response.status(200).json(nothingRequired(requirements[1] as 'prepare' | 'finalize' | undefined));
+      return;
+    }
+    if (request.method === 'POST' && CONVERSATION_POST.test(pathname) && (this.config.noSentinel || this.config.forceNoHistory)) {
+      return this.conversation(request, response, caller, path, bodyLimit);
+    }
+    await this.proxy.forward(request, response, {
+      host: 'backend',
+      path,
+      caller,
+      bodyLimit,
+      userContent: USER_CONTENT.test(pathname),
+      transformJson: this.jsonAdjustment(pathname, caller),
+    });
+  }
+
+  /** The conversation post when the gateway must look into it: FORCE_NO_HISTORY, and NO_SENTINEL's own sentinel. */
+  private async conversation(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<void> {
+    let body = await this.proxy.readBody(request, bodyLimit);
+    if (this.config.forceNoHistory) body = withoutHistory(body);
+    const headers: Record<string, string> = {};
+    if (this.config.noSentinel) {
+      const identity = {
+        accessToken: caller.account.accessToken,
+        chatgptAccountId: caller.account.chatgptAccountId,
+        fingerprint: caller.fingerprint,
+      };
+      try {
+        Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), identity)).headers);
+      } catch (error) {
+        this.logger.warn(`sentinel for a browser conversation failed: ${(error as Error).message}`);
+        throw new ApiError(
+          403,
+          'upstream_error',
+          'sentinel_failed',
+          'The gateway could not pass the upstream sentinel for this conversation.',
+        );
+      }
+    }
+    await this.proxy.forward(request, response, {
+      host: 'backend',
+      path,
+      caller,
+      bodyLimit,
+      body,
+      headers,
+      // The browser's own sentinel answers are replaced by ours, not mixed with them.
+      withoutHeaders: this.config.noSentinel ? Object.keys(request.headers).filter((name) => name.startsWith('openai-sentinel-')) : [],
+    });
+  }
+
+  private jsonAdjustment(pathname: string, caller: GatewayCaller) {
+    if (pathname === '/backend-api/celsius/ws/user') {
+      return (document: unknown, origin: Parameters<WebSocketBridge['handOff']>[2]) =>
+        this.websockets.handOff(document, caller.session, origin);
+    }
+    if (this.config.enableDebugSidebar && pathname.startsWith('/backend-api/accounts/check/')) return withDebugFeature;
+    return undefined;
+  }
+}
+
+/** What the browser's sentinel calls get with NO_SENTINEL: nothing to solve (gateway.md §5.10). */
+function nothingRequired(step: 'prepare' | 'finalize' | undefined): Record<string, unknown> {
+  if (step === 'finalize') return { token: randomUUID(), expire_at: Math.floor(Date.now() / 1000) + 540 };
+  const common = {
+    persona: 'chatgpt-paid',
+    arkose: { required: false, dx: null },
+    turnstile: { required: false, dx: null },
+    proofofwork: { required: false, seed: null, difficulty: null },
+  };
+  return step === 'prepare' ? { ...common, prepare_token: randomUUID() } : { ...common, token: randomUUID() };
+}
+
+function withoutHistory(body: Buffer): Buffer {
+  let document: unknown;
+  try {
+    document = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw ApiError.invalidRequest('The conversation body is not valid JSON.', 'invalid_json');
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document))
+    throw ApiError.invalidRequest('The conversation body must be a JSON object.', 'invalid_json');
+  return Buffer.from(JSON.stringify({ ...document, history_and_training_disabled: true }), 'utf8');
+}
+
+/** The debug sidebar shows when an account's features include `debug` (gateway.md §6.6); plans are left alone. */
+export function withDebugFeature(document: unknown): unknown {
+  const accounts = (document as { accounts?: Record<string, { features?: unknown }> } | null)?.accounts;
+  if (accounts && typeof accounts === 'object') {
+    for (const account of Object.values(accounts)) {
+      if (account && Array.isArray(account.features) && !account.features.includes('debug')) account.features.push('debug');
+    }
+  }
+  return document;
+}

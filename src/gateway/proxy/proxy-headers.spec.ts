@@ -1,0 +1,95 @@
+import { TextRewriter } from '../rewriting/text-rewriter';
+import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
+import { withDebugFeature } from './backend-proxy.service';
+import { maskAddress } from './statsig.service';
+
+describe('forwardedRequestHeaders', () => {
+  it('forwards only the allow-list: never cookies, authorization, device id, user agent or hop-by-hop headers', () => {
+    const out = forwardedRequestHeaders({
+      accept: 'application/json',
+      cookie: 'a=b',
+      authorization: 'Bearer stand-in',
+      'x-authorization': 'Bearer x',
+      'oai-device-id': 'd',
+      'user-agent': 'curl',
+      connection: 'keep-alive',
+      'keep-alive': 'timeout=5',
+      'x-forwarded-for': '1.2.3.4',
+      'openai-sentinel-proof-token': 'gAAAAAB',
+      'x-conduit-token': 'c',
+      'accept-encoding': 'gzip, deflate, br, zstd',
+    });
+    expect(out).toEqual({
+      accept: 'application/json',
+      'openai-sentinel-proof-token': 'gAAAAAB',
+      'x-conduit-token': 'c',
+      'accept-encoding': 'gzip, deflate, br',
+    });
+  });
+
+  it('asks for unencoded bytes for a range, and identity when the browser accepts no coding we know', () => {
+    expect(forwardedRequestHeaders({ range: 'bytes=0-1', 'accept-encoding': 'gzip' })['accept-encoding']).toBe('identity');
+    expect(forwardedRequestHeaders({ 'accept-encoding': 'zstd' })['accept-encoding']).toBe('identity');
+  });
+
+  it('drops the headers a route asks to drop', () => {
+    expect(forwardedRequestHeaders({ 'openai-sentinel-proof-token': 'x' }, ['openai-sentinel-proof-token'])).not.toHaveProperty(
+      'openai-sentinel-proof-token',
+    );
+  });
+});
+
+describe('responseHeadersFor', () => {
+  const hostRewriter = new TextRewriter([['https://chatgpt.com/backend-api/', 'https://gw/backend-api/']]);
+
+  it('drops cookies, HSTS and hop-by-hop headers; drops length and encoding only when the body was rewritten', () => {
+    const upstream = {
+      'set-cookie': ['a=b'],
+      'strict-transport-security': 'max-age=1',
+      'transfer-encoding': 'chunked',
+      connection: 'keep-alive',
+      'content-length': '10',
+      'content-encoding': 'gzip',
+      'content-type': 'text/javascript',
+      location: 'https://chatgpt.com/backend-api/x',
+    };
+    expect(responseHeadersFor(upstream, { host: 'backend', rewritten: true, hostRewriter })).toEqual({
+      'content-type': 'text/javascript',
+      location: 'https://gw/backend-api/x',
+    });
+    expect(responseHeadersFor(upstream, { host: 'cdn', rewritten: false, hostRewriter })).toMatchObject({
+      'content-length': '10',
+      'content-encoding': 'gzip',
+    });
+  });
+
+  it('shows pictures inline but keeps active content a download', () => {
+    const inline = responseHeadersFor(
+      { 'content-type': 'image/png', 'content-disposition': 'attachment; filename=a.png' },
+      { host: 'backend', rewritten: false, hostRewriter },
+    );
+    expect(inline['content-disposition']).toBe('inline; filename=a.png');
+    const svg = responseHeadersFor(
+      { 'content-type': 'image/svg+xml', 'content-disposition': 'attachment' },
+      { host: 'backend', rewritten: false, hostRewriter },
+    );
+    expect(svg['content-disposition']).toBe('attachment');
+  });
+});
+
+describe('JSON adjustments', () => {
+  it('adds debug to every account of accounts/check, plans untouched', () => {
+    const document = { accounts: { a: { features: ['x'], account: { plan_type: 'free' } }, b: { features: ['debug'] } } };
+    expect(withDebugFeature(document)).toEqual({
+      accounts: { a: { features: ['x', 'debug'], account: { plan_type: 'free' } }, b: { features: ['debug'] } },
+    });
+  });
+
+  it('masks every ip and country at any depth', () => {
+    expect(maskAddress({ ip: '1.2.3.4', user: [{ country: 'DE', ip: '::1' }], other: 'x' })).toEqual({
+      ip: '8.8.8.8',
+      user: [{ country: 'US', ip: '8.8.8.8' }],
+      other: 'x',
+    });
+  });
+});

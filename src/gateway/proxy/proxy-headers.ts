@@ -1,0 +1,105 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TextRewriter } from '../rewriting/text-rewriter';
+import type { UpstreamHostKind } from '../upstream-hosts';
+
+/**
+ * The only browser headers that go upstream (gateway.md §5.4, widened with what the 2026 app sends,
+ * gateway-live-ui.md §4). Never the browser's cookies, `Authorization` (the account's token is attached
+ * server-side), device id, user agent or client hints (the account's fingerprint sets those), nor hop-by-hop headers.
+ */
+const FORWARDED = new Set([
+  'accept',
+  'accept-language',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'oai-echo-logs',
+  'oai-language',
+  'oai-client-version',
+  'oai-client-build-number',
+  'oai-telemetry',
+  'x-conduit-token',
+  'x-oai-turn-trace-id',
+  'x-openai-target-path',
+  'x-openai-target-route',
+  'x-ms-blob-type',
+  'x-ms-version',
+  'x-ms-blob-content-type',
+]);
+const FORWARDED_PREFIXES = ['openai-sentinel-'];
+/** Content codings a browser may ask for and we can pass on without decoding. */
+const CODINGS = ['gzip', 'deflate', 'br'];
+
+export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || without.includes(name)) continue;
+    if (!FORWARDED.has(name) && !FORWARDED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (out['transfer-encoding'] && out['transfer-encoding'].toLowerCase() !== 'chunked') delete out['transfer-encoding'];
+  // A range is of the stored bytes: ask for them unencoded. Otherwise only codings the browser itself accepts,
+  // since an answer we do not rewrite reaches it as the upstream encoded it.
+  const accepted = String(headers['accept-encoding'] ?? '')
+    .split(',')
+    .map((part) => part.split(';')[0].trim().toLowerCase())
+    .filter((coding) => CODINGS.includes(coding));
+  out['accept-encoding'] = out.range || accepted.length === 0 ? 'identity' : accepted.join(', ');
+  return out;
+}
+
+/** Upstream headers that never reach the browser: hop-by-hop, cookies, and policies that name the upstream's origin. */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'set-cookie',
+  'strict-transport-security',
+  'alt-svc',
+  'report-to',
+  'nel',
+  'content-security-policy-report-only',
+  'reporting-endpoints',
+  'server-timing',
+  'cf-ray',
+  'cf-cache-status',
+  'server',
+]);
+const INLINE_MEDIA = /^(image\/(?!svg)|audio\/|video\/)/i;
+
+export function responseHeadersFor(
+  upstream: IncomingHttpHeaders,
+  options: { host: UpstreamHostKind; rewritten: boolean; hostRewriter: TextRewriter },
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || DROPPED.has(name)) continue;
+    if (options.rewritten && (name === 'content-length' || name === 'content-encoding' || name === 'etag')) continue;
+    out[name] = value;
+  }
+  for (const name of ['location', 'content-location', 'content-security-policy', 'link']) {
+    const value = out[name];
+    if (typeof value === 'string') out[name] = options.hostRewriter.apply(value).text;
+  }
+  const contentType = String(upstream['content-type'] ?? '');
+  const disposition = out['content-disposition'];
+  if (typeof disposition === 'string' && INLINE_MEDIA.test(contentType)) {
+    // Pictures, sound and video display in the page; anything else that could run stays a download.
+    out['content-disposition'] = disposition.replace(/^\s*attachment/i, 'inline');
+  }
+  if (options.host === 'files' || options.host === 'sandbox') {
+    // User files and sandbox output are untrusted: whatever they are, they cannot run as our origin (S6).
+    out['content-security-policy'] = 'sandbox';
+    out['x-content-type-options'] = 'nosniff';
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApiError } from '../../common/errors/api-error';
+import { UpstreamError } from '../../common/errors/upstream-error';
+import { abortWhenClientLeaves } from '../../common/http/abort-on-close';
+import { UpstreamClient, type UpstreamRequest } from '../../upstream/upstream.client';
+import type { GatewayCaller } from '../gateway-identity';
+import { GatewayIdentity } from '../gateway-identity';
+import { PublicOriginResolver } from '../public-origin';
+import { accountSecretsRewriter } from '../rewriting/account-secrets';
+import { decodeBody, isKnownEncoding } from '../rewriting/content-encoding';
+import { TextRewriter } from '../rewriting/text-rewriter';
+import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
+import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
+
+/** What one proxied request is: where it goes, as whom, and what happens to its answer. */
+export interface ProxyPlan {
+  host: UpstreamHostKind;
+  /** Path and query on the upstream host, starting with `/`. */
+  path: string;
+  /** Credentials are attached on the backend host only; elsewhere the caller lends its browser fingerprint. */
+  caller?: GatewayCaller;
+  /** A body already read (and perhaps changed) by the route; otherwise the browser's body streams through. */
+  body?: Buffer;
+  /** Headers set after the browser's, e.g. the sentinel answers of NO_SENTINEL. */
+  headers?: Record<string, string>;
+  /** Browser headers not to forward (lower case). */
+  withoutHeaders?: string[];
+  /** The body limit of the route (`@LargeBody()` routes take uploads). */
+  bodyLimit: number;
+  /** Changes a JSON answer before it is rewritten (the WebSocket URL, the debug feature). */
+  transformJson?: (document: unknown, origin: PublicOrigin) => unknown;
+  /** User content (conversation JSON): no host rewriting, only the account's secrets are replaced. */
+  userContent?: boolean;
+}
+
+const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Rewritten as text: pages, styles, scripts and JSON. Everything else passes through byte for byte. */
+const TEXT_TYPES =
+  /^(text\/html|text\/css|text\/javascript|application\/(?:x-)?javascript|application\/json|application\/[\w.+-]+\+json|text\/plain)\b/i;
+const STREAM_TYPES = /^text\/event-stream\b/i;
+/** A text body larger than this is passed through unrewritten would leak; it is refused instead. */
+const MAX_REWRITTEN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The reverse proxy of the browser gateway (gateway.md §5, with its "Ours" notes): forwards a browser request to
+ * one configured upstream host with the allow-listed headers, the account's token attached server-side and the
+ * account's fingerprint and proxy; streams the request body up and every answer down; rewrites upstream host
+ * names and the account's secrets only in pages, scripts, styles and JSON, decoding compressed bodies to do so.
+ */
+@Injectable()
+export class ReverseProxyService {
+  private readonly logger = new Logger('GatewayProxy');
+
+  constructor(
+    private readonly upstream: UpstreamClient,
+    private readonly hosts: UpstreamHosts,
+    private readonly origins: PublicOriginResolver,
+    private readonly identity: GatewayIdentity,
+  ) {}
+
+  async forward(request: Request, response: Response, plan: ProxyPlan): Promise<void> {
+    if (!ALLOWED_METHODS.has(request.method))
+      throw new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method} is not proxied.`);
+    const origin = this.origins.of(request);
+    const base = this.hosts.base(plan.host);
+    const signal = abortWhenClientLeaves(request, response);
+    const fingerprint = plan.caller?.fingerprint ?? this.identity.anonymousFingerprint();
+    const credentials = plan.host === 'backend' && plan.caller;
+
+    const headers = forwardedRequestHeaders(request.headers, plan.withoutHeaders);
+    if (!credentials) {
+      headers['user-agent'] = fingerprint.userAgent;
+      if (fingerprint.clientHints) {
+        headers['sec-ch-ua'] = fingerprint.clientHints.secChUa;
+        headers['sec-ch-ua-mobile'] = fingerprint.clientHints.secChUaMobile;
+        headers['sec-ch-ua-platform'] = fingerprint.clientHints.secChUaPlatform;
+      }
+    }
+    Object.assign(headers, plan.headers);
+    const body = this.requestBody(request, plan);
+    if (plan.body) {
+      headers['content-length'] = String(plan.body.length);
+      delete headers['transfer-encoding'];
+    }
+
+    const upstreamRequest: UpstreamRequest = {
+      method: request.method as UpstreamRequest['method'],
+      url: base + plan.path,
+      identity: credentials
+        ? { accessToken: credentials.account.accessToken, chatgptAccountId: credentials.account.chatgptAccountId, fingerprint }
+        : undefined,
+      proxyUrl: fingerprint.proxyUrl ?? null,
+      headers,
+      body,
+      decompress: false,
+      timeoutMs: 60_000,
+      signal,
+      step: 'gateway',
+    };
+    let answer;
+    try {
+      answer = await this.upstream.stream(upstreamRequest);
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof BodyTooLarge)
+        throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+      throw this.unreachable(error, plan.host);
+    }
+    await this.answer(request, response, plan, origin, answer);
+  }
+
+  /** The account's secrets, as this session may see them. */
+  secretsRewriter(caller: GatewayCaller | undefined): TextRewriter {
+    return caller ? accountSecretsRewriter(caller.session, caller.account) : new TextRewriter([]);
+  }
+
+  private async answer(
+    request: Request,
+    response: Response,
+    plan: ProxyPlan,
+    origin: PublicOrigin,
+    answer: { status: number; headers: IncomingHttpHeaders; body: Readable },
+  ): Promise<void> {
+    const hostRewriter = this.hosts.hostRewriter(origin);
+    const contentType = String(answer.headers['content-type'] ?? '');
+    const encoding = String(answer.headers['content-encoding'] ?? '')
+      .trim()
+      .toLowerCase();
+    const rewrite =
+      request.method !== 'HEAD' &&
+      answer.status !== 204 &&
+      answer.status !== 304 &&
+      answer.status !== 206 &&
+      TEXT_TYPES.test(contentType) &&
+      isKnownEncoding(encoding);
+    const headers = responseHeadersFor(answer.headers, { host: plan.host, rewritten: rewrite, hostRewriter });
+    response.status(answer.status);
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+
+    if (!rewrite) {
+      if (STREAM_TYPES.test(contentType)) {
+        // Conversation streams: every event goes out as it arrives, nothing is held back.
+        response.setHeader('x-accel-buffering', 'no');
+        response.flushHeaders();
+      }
+      await this.pipe(answer.body, response);
+      return;
+    }
+
+    let raw: Buffer;
+    try {
+      raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
+    } catch (error) {
+      if (response.headersSent) return void response.destroy();
+      throw error instanceof BodyTooLarge
+        ? new ApiError(502, 'upstream_error', 'upstream_body_too_large', 'The upstream answer is too large to rewrite.')
+        : this.unreachable(error, plan.host);
+    }
+    let text = (await decodeBody(raw, encoding)).toString('utf8');
+    if (plan.transformJson && /json/i.test(contentType)) {
+      try {
+        text = JSON.stringify(await plan.transformJson(JSON.parse(text), origin));
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
+      }
+    }
+    const secrets = this.secretsRewriter(plan.caller).apply(text);
+    // A body that carried the account's secrets is this session's own: no shared cache may keep it.
+    if (secrets.changed) response.setHeader('cache-control', 'private, no-store');
+    const out = Buffer.from(plan.userContent ? secrets.text : hostRewriter.apply(secrets.text).text, 'utf8');
+    response.setHeader('content-length', String(out.length));
+    response.end(out);
+  }
+
+  private async pipe(body: Readable, response: Response): Promise<void> {
+    try {
+      await pipeline(body, response);
+    } catch {
+      // The browser left, or the upstream cut its answer: either way this response is over.
+      if (!response.writableEnded) response.destroy();
+    }
+  }
+
+  private requestBody(request: Request, plan: ProxyPlan): Buffer | Readable | undefined {
+    if (plan.body) return plan.body;
+    if (request.method === 'GET' || request.method === 'HEAD') return undefined;
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > plan.bodyLimit)
+      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    if (!(declared > 0) && request.headers['transfer-encoding'] === undefined) return undefined;
+    return request.pipe(limitedTo(plan.bodyLimit));
+  }
+
+  /** Reads the browser's body for a route that must look into it (a conversation post). */
+  async readBody(request: Request, limit: number): Promise<Buffer> {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit)
+      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    try {
+      return await readAll(request, limit);
+    } catch {
+      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    }
+  }
+
+  private unreachable(error: unknown, host: UpstreamHostKind): ApiError {
+    const kind = error instanceof UpstreamError ? error.kind : (error as Error).message;
+    this.logger.warn(`${host} host unreachable: ${kind}`);
+    return new ApiError(502, 'upstream_error', 'upstream_unreachable', `The upstream ${host} host could not be reached.`);
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+function limitedTo(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > limit ? new BodyTooLarge('request body too large') : null, chunk);
+    },
+  });
+}
+
+async function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    size += buffer.length;
+    if (size > limit) {
+      stream.destroy();
+      throw new BodyTooLarge('body too large');
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,29 @@
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { AppConfig } from '../config/app-config';
+import { ApiError } from '../common/errors/api-error';
+import type { PublicOrigin } from './upstream-hosts';
+
+/**
+ * The origin written into rewritten bodies and `Location` headers: `PUBLIC_URL` when set; otherwise the request's
+ * host, which must be one of `ALLOWED_HOSTS` when that list is set. Express gives the scheme and host from
+ * forwarded headers only for `TRUSTED_PROXIES` (`trust proxy`), so a client cannot choose what we write.
+ */
+@Injectable()
+export class PublicOriginResolver {
+  constructor(private readonly config: AppConfig) {}
+
+  of(request: Request): PublicOrigin {
+    if (this.config.publicUrl) {
+      const url = new URL(this.config.publicUrl);
+      return { origin: url.origin, scheme: url.protocol === 'https:' ? 'https' : 'http', host: url.host };
+    }
+    const host = request.host ?? '';
+    const allowed = this.config.allowedHosts;
+    if (!host || (allowed.length > 0 && !allowed.some((name) => name.toLowerCase() === host.toLowerCase()))) {
+      throw new ApiError(421, 'invalid_request_error', 'host_not_allowed', 'This server does not answer for that host name.');
+    }
+    const scheme = request.protocol === 'https' ? 'https' : 'http';
+    return { origin: `${scheme}://${host}`, scheme, host };
+  }
+}

@@ -1,0 +1,65 @@
+import { accountSecretsRewriter, neutralValueFor } from './account-secrets';
+import { TextRewriter } from './text-rewriter';
+import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
+
+describe('TextRewriter', () => {
+  it('replaces every exact occurrence in one pass, longest match first', () => {
+    const rewriter = new TextRewriter([
+      ['https://chatgpt.com', 'X'],
+      ['https://chatgpt.com/backend-api/', 'https://gw/backend-api/'],
+    ]);
+    expect(rewriter.apply('a https://chatgpt.com/backend-api/me b https://chatgpt.com/c').text).toBe('a https://gw/backend-api/me b X/c');
+  });
+
+  it('does not rewrite what it has just written', () => {
+    const rewriter = new TextRewriter([
+      ['a', 'b'],
+      ['b', 'c'],
+    ]);
+    expect(rewriter.apply('ab').text).toBe('bc');
+  });
+
+  it('treats the strings as text, not patterns, and says whether anything changed', () => {
+    const rewriter = new TextRewriter([['a.b(c)', 'x']]);
+    expect(rewriter.apply('aXb(c) a.b(c)')).toEqual({ text: 'aXb(c) x', changed: true });
+    expect(rewriter.apply('nothing')).toEqual({ text: 'nothing', changed: false });
+    expect(new TextRewriter([]).apply('same')).toEqual({ text: 'same', changed: false });
+  });
+
+  it('finds a JWT inside a doubly escaped turbo-stream string', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl-_x';
+    const embedded = JSON.stringify(JSON.stringify([{ _1: 2 }, 'accessToken', jwt]));
+    expect(new TextRewriter([[jwt, 'stand-in']]).apply(embedded).text).toBe(
+      JSON.stringify(JSON.stringify([{ _1: 2 }, 'accessToken', 'stand-in'])),
+    );
+  });
+});
+
+describe('accountSecretsRewriter', () => {
+  const account: BrowserAccount = {
+    accessToken: 'eyJreal.token.value',
+    fingerprintKey: 'k',
+    sessionToken: 'session-token-value',
+    privateIdentifiers: ['owner@example.com', 'owner', 'user-abcdefghijklmnopqrstuvwx', 'bob'],
+  };
+  const session = (kind: 'owner' | 'seed'): BrowserSession => ({ id: 's', kind, standInToken: 'stand-in', createdAt: 0, expiresAt: 1 });
+  const text = 'eyJreal.token.value owner@example.com user-abcdefghijklmnopqrstuvwx session-token-value bob';
+
+  it('gives an owner the stand-in for the token and keeps their own identity', () => {
+    expect(accountSecretsRewriter(session('owner'), account).apply(text).text).toBe(
+      'stand-in owner@example.com user-abcdefghijklmnopqrstuvwx flowgpt-redacted bob',
+    );
+  });
+
+  it('gives a seed neutral values for the account identifiers (too short ones are left to the scrubber)', () => {
+    expect(accountSecretsRewriter(session('seed'), account).apply(text).text).toBe(
+      'stand-in user@flowgpt.invalid user-flowgpt flowgpt-redacted bob',
+    );
+  });
+
+  it('keeps the kind of each identifier', () => {
+    expect(neutralValueFor('+1 555 0100')).toBe('+10000000000');
+    expect(neutralValueFor('0e6f8a3c-2b1d-4c5e-9f70-123456789abc')).toBe('00000000-0000-4000-8000-000000000000');
+    expect(neutralValueFor('Alice Example')).toBe('FlowGPT User');
+  });
+});

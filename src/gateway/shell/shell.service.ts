@@ -1,0 +1,165 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
+import { UpstreamError } from '../../common/errors/upstream-error';
+import type { KeyValueStore } from '../../common/shared-state/key-value.store';
+import { SharedState } from '../../common/shared-state/shared-state';
+import { UpstreamClient } from '../../upstream/upstream.client';
+import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
+import { PublicOriginResolver } from '../public-origin';
+import { accountSecretsRewriter, neutralValueFor } from '../rewriting/account-secrets';
+import { TextRewriter } from '../rewriting/text-rewriter';
+import { UpstreamHosts } from '../upstream-hosts';
+
+/** The upstream renders the page signed in only for this cookie (gateway-live-ui.md §1). */
+export const UPSTREAM_SESSION_COOKIE = '__Secure-next-auth.session-token';
+/** Where a captured signed-in page held its account's token; each rendering puts the session's stand-in there. */
+const TOKEN_MARKER = '__FLOWGPT_STAND_IN_TOKEN__';
+const SHELL_TIMEOUT_MS = 15_000;
+const SIGNED_IN = 'signed-in';
+const SIGNED_OUT = 'signed-out';
+
+/** A page as kept in the store: never with a real token or a private identifier in it. */
+interface KeptShell {
+  html: string;
+  csp?: string;
+  build?: string;
+  capturedAt: number;
+}
+
+type Fetched = { ok: true; html: string; csp?: string; build?: string } | { ok: false; reason: string };
+
+/**
+ * The chat UI's page, fetched live from the upstream (`CHATGPT_BASE_URL`) and rewritten per request for this
+ * user; we ship no copy of OpenAI's pages. How the page comes to be signed in:
+ * - the account has a SessionToken: the page is fetched with it, signed in, and a copy is kept with its token
+ *   replaced by a marker and its identifiers by neutral values (a "captured" shell);
+ * - otherwise: the signed-out page is fetched (it tells the current build); when a captured shell of the same
+ *   build exists it is used with this session's stand-in; if not, the signed-out page is served, and its
+ *   `/backend-anon` calls run as the session's account (BackendProxyService);
+ * - the upstream unreachable or refusing: the last good shell from the store; none ever: a page that says so.
+ * The context is a turbo-stream: nothing is parsed, only exact strings are replaced.
+ */
+@Injectable()
+export class ShellService {
+  private readonly logger = new Logger('GatewayShell');
+  private readonly kept: KeyValueStore;
+
+  constructor(
+    private readonly upstream: UpstreamClient,
+    private readonly hosts: UpstreamHosts,
+    private readonly origins: PublicOriginResolver,
+    private readonly identity: GatewayIdentity,
+    state: SharedState,
+  ) {
+    this.kept = state.keyValues('gateway-shell');
+  }
+
+  /** Answers `request` with the chat UI for `session` (the sign-in pages' `/` and SPA routes call this). */
+  async render(request: Request, response: Response, session: BrowserSession): Promise<void> {
+    const caller = await this.identity.callerOf(session);
+    const origin = this.origins.of(request);
+    const page = await this.pageFor(caller, request.originalUrl || '/');
+    if (!page.ok) {
+      response.status(503).setHeader('cache-control', 'no-store');
+      response.render('gateway/unavailable', { layout: false, reason: page.reason, upstream: new URL(this.hosts.backendBase()).host });
+      return;
+    }
+    const hostRewriter = this.hosts.hostRewriter(origin);
+    const withStandIn = page.html.split(TOKEN_MARKER).join(session.standInToken);
+    const html = hostRewriter.apply(accountSecretsRewriter(session, caller.account).apply(withStandIn).text).text;
+    response.status(200);
+    response.setHeader('content-type', 'text/html; charset=utf-8');
+    response.setHeader('cache-control', 'private, no-store');
+    response.setHeader('vary', 'Cookie');
+    if (page.csp) response.setHeader('content-security-policy', hostRewriter.apply(page.csp).text);
+    response.setHeader('content-length', String(Buffer.byteLength(html)));
+    response.end(html);
+  }
+
+  private async pageFor(
+    caller: GatewayCaller,
+    path: string,
+  ): Promise<{ ok: true; html: string; csp?: string } | { ok: false; reason: string }> {
+    const { account } = caller;
+    let live: Fetched;
+    if (account.sessionToken) {
+      live = await this.fetchPage(caller, path, account.sessionToken);
+      if (live.ok && live.html.includes(account.accessToken)) {
+        await this.keep(SIGNED_IN, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
+        return live;
+      }
+    } else {
+      live = await this.fetchPage(caller, path);
+    }
+    if (live.ok) {
+      await this.keep(SIGNED_OUT, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
+      const captured = await this.read(SIGNED_IN);
+      if (captured && captured.build !== undefined && captured.build === live.build)
+        return { ok: true, html: captured.html, csp: captured.csp };
+      return live;
+    }
+    const fallback = (await this.read(SIGNED_IN)) ?? (await this.read(SIGNED_OUT));
+    if (fallback) {
+      this.logger.warn(`serving the last good shell (from ${new Date(fallback.capturedAt).toISOString()}): ${live.reason}`);
+      return { ok: true, html: fallback.html, csp: fallback.csp };
+    }
+    this.logger.warn(`the chat UI is unavailable: ${live.reason}`);
+    return live;
+  }
+
+  private async fetchPage(caller: GatewayCaller, path: string, sessionToken?: string): Promise<Fetched> {
+    const base = this.hosts.backendBase();
+    try {
+      const answer = await this.upstream.request({
+        url: base + path,
+        identity: { fingerprint: caller.fingerprint },
+        headers: {
+          accept: 'text/html,application/xhtml+xml',
+          'sec-fetch-dest': 'document',
+          'sec-fetch-mode': 'navigate',
+          'sec-fetch-site': 'none',
+          ...(sessionToken ? { cookie: `${UPSTREAM_SESSION_COOKIE}=${sessionToken}` } : {}),
+        },
+        timeoutMs: SHELL_TIMEOUT_MS,
+        step: 'gateway',
+      });
+      if (answer.headers['cf-mitigated'] === 'challenge')
+        return { ok: false, reason: 'the upstream asked for a browser check (Cloudflare challenge)' };
+      if (answer.status !== 200) return { ok: false, reason: `the upstream answered HTTP ${answer.status}` };
+      if (!/text\/html/i.test(String(answer.headers['content-type'] ?? '')))
+        return { ok: false, reason: 'the upstream did not answer with a page' };
+      const html = answer.body.toString('utf8');
+      const csp = answer.headers['content-security-policy'];
+      return { ok: true, html, csp: typeof csp === 'string' ? csp : undefined, build: /<html[^>]*\sdata-build="([^"]+)"/i.exec(html)?.[1] };
+    } catch (error) {
+      const detail = error instanceof UpstreamError ? error.kind : (error as Error).message;
+      return { ok: false, reason: `the upstream could not be reached (${detail})` };
+    }
+  }
+
+  private async keep(key: string, shell: KeptShell): Promise<void> {
+    try {
+      await this.kept.set(key, JSON.stringify(shell), Date.now());
+    } catch (error) {
+      this.logger.warn(`could not keep the shell: ${(error as Error).message}`);
+    }
+  }
+
+  private async read(key: string): Promise<KeptShell | null> {
+    try {
+      const value = await this.kept.get(key, Date.now());
+      return value ? (JSON.parse(value) as KeptShell) : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** The page as it may be kept and shown to anyone: the token a marker, the SessionToken and identifiers gone. */
+function capture(html: string, account: BrowserAccount): string {
+  const pairs: Array<[string, string]> = [[account.accessToken, TOKEN_MARKER]];
+  if (account.sessionToken) pairs.push([account.sessionToken, 'flowgpt-redacted']);
+  for (const identifier of account.privateIdentifiers) if (identifier.length >= 5) pairs.push([identifier, neutralValueFor(identifier)]);
+  return new TextRewriter(pairs).apply(html).text;
+}

@@ -1,0 +1,140 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import type { BrowserSession } from '../../auth/browser-session';
+import { AppConfig } from '../../config/app-config';
+import { SharedState } from '../../common/shared-state/shared-state';
+import type { KeyValueStore } from '../../common/shared-state/key-value.store';
+import { ProxyAgents } from '../../upstream/proxy-agents';
+import { UpstreamClient } from '../../upstream/upstream.client';
+import { GatewayIdentity } from '../gateway-identity';
+import type { PublicOrigin } from '../upstream-hosts';
+
+/** Where the browser connects: `/gateway-ws/<ticket>`. */
+const BRIDGE_PATH = /^\/gateway-ws\/([A-Za-z0-9_-]{32})$/;
+/** A hand-off is used within seconds; its ticket does not outlive that. */
+const TICKET_TTL_MS = 5 * 60_000;
+
+interface Ticket {
+  upstreamUrl: string;
+  sessionId: string;
+}
+
+/**
+ * The WebSocket hand-off (gateway-live-ui.md §2): `GET /backend-api/celsius/ws/user` answers an upstream
+ * `websocket_url`; the browser gets our own URL instead, with a one-use ticket bound to its session (kept in the
+ * shared store so any instance can take the connection), and frames are relayed both ways while the upstream
+ * side carries the account's credentials, fingerprint and proxy. The upstream URL never reaches the browser.
+ */
+@Injectable()
+export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('GatewayWebSocket');
+  private readonly tickets: KeyValueStore;
+  private readonly server = new WebSocketServer({ noServer: true });
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly identity: GatewayIdentity,
+    private readonly upstream: UpstreamClient,
+    private readonly agents: ProxyAgents,
+    state: SharedState,
+  ) {
+    this.tickets = state.keyValues('gateway-ws-ticket');
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.config.enableGateway) return;
+    (this.adapterHost.httpAdapter.getHttpServer() as Server).on('upgrade', this.onUpgrade);
+  }
+
+  onApplicationShutdown(): void {
+    (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.off('upgrade', this.onUpgrade);
+    for (const client of this.server.clients) client.terminate();
+    this.server.close();
+  }
+
+  /** Rewrites the hand-off answer's `websocket_url` to our bridge. */
+  async handOff(document: unknown, session: BrowserSession, origin: PublicOrigin): Promise<unknown> {
+    const record = document as { websocket_url?: unknown } | null;
+    if (!record || typeof record.websocket_url !== 'string') return document;
+    const ticket = randomBytes(24).toString('base64url');
+    await this.tickets.set(
+      ticket,
+      JSON.stringify({ upstreamUrl: record.websocket_url, sessionId: session.id } satisfies Ticket),
+      Date.now(),
+      TICKET_TTL_MS,
+    );
+    const wsOrigin = origin.origin.replace(/^http/, 'ws');
+    return { ...record, websocket_url: `${wsOrigin}/gateway-ws/${ticket}` };
+  }
+
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const match = BRIDGE_PATH.exec((request.url ?? '').split('?')[0]);
+    if (!match) return; // another upgrade handler's, or nobody's: Node closes it
+    try {
+      const stored = await this.tickets.get(match[1], Date.now());
+      await this.tickets.delete(match[1]);
+      const ticket = stored ? (JSON.parse(stored) as Ticket) : null;
+      const session = ticket ? await this.identity.fromCookieOf(request) : null;
+      if (!ticket || !session || session.id !== ticket.sessionId) return refuse(socket, 403);
+      const caller = await this.identity.callerOf(session);
+      const { fingerprint, account } = caller;
+      const agents = this.agents.for(fingerprint.proxyUrl);
+      const upstreamUrl = new URL(ticket.upstreamUrl);
+      const backend = new URL(this.upstream.pickBaseUrl());
+      const headers = this.upstream.browserHeaders(backend.origin, {
+        accessToken: account.accessToken,
+        chatgptAccountId: account.chatgptAccountId,
+        fingerprint,
+      });
+      for (const name of ['accept', 'accept-encoding', 'priority', 'sec-fetch-dest', 'sec-fetch-mode', 'sec-fetch-site'])
+        delete headers[name];
+      const upstream = new WebSocket(upstreamUrl, {
+        headers,
+        agent: upstreamUrl.protocol === 'wss:' ? agents.https : agents.http,
+        handshakeTimeout: 15_000,
+      });
+      upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream)));
+      upstream.once('unexpected-response', (_request, answer) => {
+        this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);
+        refuse(socket, 502);
+      });
+      upstream.once('error', (error) => {
+        if (upstream.readyState === WebSocket.CONNECTING) refuse(socket, 502);
+        this.logger.warn(`upstream WebSocket failed: ${error.message}`);
+      });
+    } catch (error) {
+      this.logger.warn(`WebSocket bridge failed: ${(error as Error).message}`);
+      refuse(socket, 500);
+    }
+  }
+}
+
+function relay(browser: WebSocket, upstream: WebSocket): void {
+  const forward = (to: WebSocket) => (data: RawData, isBinary: boolean) => {
+    if (to.readyState === WebSocket.OPEN) to.send(data, { binary: isBinary });
+  };
+  browser.on('message', forward(upstream));
+  upstream.on('message', forward(browser));
+  const closeOther = (other: WebSocket) => (code: number, reason: Buffer) => {
+    if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) {
+      // 1005/1006 are reserved for "no code": they cannot be sent.
+      if (code === 1005 || code === 1006) other.close();
+      else other.close(code, reason);
+    }
+  };
+  browser.on('close', closeOther(upstream));
+  upstream.on('close', closeOther(browser));
+  browser.on('error', () => upstream.terminate());
+  upstream.on('error', () => browser.terminate());
+}
+
+function refuse(socket: Duplex, status: number): void {
+  if (socket.destroyed) return;
+  socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

@@ -1,0 +1,598 @@
+import { get as httpGet } from 'node:http';
+import { brotliDecompressSync } from 'node:zlib';
+import request from 'supertest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { solidPng } from './fake-upstream/png';
+import { APP_SCRIPT } from './fake-upstream/web-app';
+import { GatewayStack, RecordingHost, recordingHost, startGateway } from './support/gateway-stack';
+
+jest.setTimeout(120_000);
+
+const PUBLIC_URL = 'https://gw.example.test';
+
+interface Account {
+  accessToken: string;
+  email: string;
+  userId: string;
+}
+
+function newAccount(fake: FakeUpstream, name: string): Account {
+  const email = `${name}@example.com`;
+  const userId = `user-${name.padEnd(24, 'x')}`;
+  return { accessToken: fake.createAccessToken({ email, userId }), email, userId };
+}
+
+function conversationBody(text: string): Record<string, unknown> {
+  return {
+    action: 'next',
+    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
+    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
+    model: 'auto',
+  };
+}
+
+describe('browser gateway: reverse proxy', () => {
+  let gw: GatewayStack;
+  let cdn: RecordingHost;
+  let files: RecordingHost;
+  let statsig: RecordingHost;
+  let gravatar: RecordingHost;
+  let sandbox: RecordingHost;
+  let owner: Account;
+  let ownerSession: ReturnType<GatewayStack['signIn']>;
+  let bearer: Record<string, string>;
+
+  beforeAll(async () => {
+    [cdn, files, statsig, gravatar, sandbox] = await Promise.all([
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+      recordingHost(),
+    ]);
+    gw = await startGateway({
+      env: {
+        PUBLIC_URL,
+        CDN_BASE_URL: cdn.url,
+        FILES_BASE_URL: files.url,
+        STATSIG_BASE_URL: statsig.url,
+        GRAVATAR_BASE_URL: gravatar.url,
+        SANDBOX_BASE_URL: sandbox.url,
+      },
+    });
+    owner = newAccount(gw.fake, 'owner');
+    ownerSession = gw.signIn('owner', owner);
+    bearer = { authorization: `Bearer ${ownerSession.standIn}` };
+  });
+  afterAll(async () => {
+    await gw.close();
+    await Promise.all([cdn, files, statsig, gravatar, sandbox].map((host) => host.close()));
+  });
+  const lastFake = () => gw.fake.requests[gw.fake.requests.length - 1];
+
+  describe('routing by path prefix, one host each', () => {
+    it('sends /backend-api to the backend with the account token, and the other prefixes to their own hosts without it', async () => {
+      const me = await request(gw.url).get('/backend-api/me').set(bearer);
+      expect(me.status).toBe(200);
+      expect(me.body.email).toBe(owner.email);
+      expect(lastFake().headers.authorization).toBe(`Bearer ${owner.accessToken}`);
+
+      await request(gw.url).get('/assets/root-1234.css').set(bearer).set('cookie', ownerSession.cookie);
+      await request(gw.url).get('/files/file-abc123?se=1&sig=zz').set(bearer);
+      await request(gw.url).get('/avatar/0123abcd?s=100').set(bearer);
+      await request(gw.url).get('/sandbox/index.html').set(bearer);
+      statsig.answer = () => ({
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: { ip: '203.0.113.9', country: 'DE', nested: { ip: '203.0.113.9' } } }),
+      });
+      const flags = await request(gw.url)
+        .post('/ab/v1/initialize?k=client-x')
+        .set(bearer)
+        .send({ user: { userID: 'u' } });
+
+      expect(cdn.requests.map((r) => r.url)).toEqual(['/assets/root-1234.css']);
+      expect(files.requests.map((r) => r.url)).toEqual(['/file-abc123?se=1&sig=zz']);
+      expect(gravatar.requests.map((r) => r.url)).toEqual(['/avatar/0123abcd?s=100']);
+      expect(sandbox.requests.map((r) => r.url)).toEqual(['/index.html']);
+      expect(statsig.requests.map((r) => r.url)).toEqual(['/v1/initialize?k=client-x']);
+      // The IP and country the flags service saw are not shown to the page.
+      expect(flags.body).toEqual({ user: { ip: '8.8.8.8', country: 'US', nested: { ip: '8.8.8.8' } } });
+      for (const host of [cdn, files, gravatar, sandbox, statsig]) {
+        for (const seen of host.requests) {
+          expect(seen.headers.authorization).toBeUndefined();
+          expect(seen.headers.cookie).toBeUndefined();
+          expect(JSON.stringify(seen.headers)).not.toContain(owner.accessToken);
+          expect(JSON.stringify(seen.headers)).not.toContain(ownerSession.standIn);
+        }
+      }
+    });
+
+    it('serves user files and sandbox output so that they cannot run as our origin', async () => {
+      files.answer = () => ({
+        headers: { 'content-type': 'text/html', 'content-disposition': 'attachment; filename="x.html"' },
+        body: '<script>alert(1)</script>',
+      });
+      const file = await request(gw.url).get('/files/file-html');
+      expect(file.headers['content-security-policy']).toBe('sandbox');
+      expect(file.headers['content-disposition']).toMatch(/^attachment/);
+    });
+
+    it('routes /cdn/assets to the backend host, and /backend-anon with a session as the account', async () => {
+      const script = await request(gw.url).get(`/cdn/assets/${APP_SCRIPT}`);
+      expect(script.status).toBe(200);
+      expect(script.text).toContain('sha3_512');
+      expect(lastFake().headers.authorization).toBeUndefined();
+
+      const models = await request(gw.url).get('/backend-anon/models').set(bearer);
+      expect(models.status).toBe(200);
+      expect(lastFake().path).toBe('/backend-api/models');
+      expect(lastFake().headers.authorization).toBe(`Bearer ${owner.accessToken}`);
+    });
+  });
+
+  describe('request headers', () => {
+    it('drops client cookies and hop-by-hop headers, swaps the stand-in for the token, and uses the account fingerprint', async () => {
+      const response = await request(gw.url)
+        .get('/backend-api/accounts/check/v4-2023-04-27')
+        .set(bearer)
+        .set('cookie', `${ownerSession.cookie}; oai-flow-token=leak; prefix=leak`)
+        .set('connection', 'keep-alive, x-secret-hop')
+        .set('x-secret-hop', 'hop')
+        .set('proxy-authorization', 'Basic leak')
+        .set('te', 'trailers')
+        .set('user-agent', 'curl/8.0')
+        .set('oai-device-id', 'browser-device')
+        .set('chatgpt-account-id', 'someone-elses-workspace')
+        .set('oai-language', 'de-DE');
+      expect(response.status).toBe(200);
+      const seen = lastFake().headers;
+      expect(seen.authorization).toBe(`Bearer ${owner.accessToken}`);
+      expect(seen.cookie).toBeUndefined();
+      expect(seen['x-secret-hop']).toBeUndefined();
+      expect(seen['proxy-authorization']).toBeUndefined();
+      expect(seen.te).toBeUndefined();
+      expect(seen['user-agent']).not.toBe('curl/8.0');
+      expect(seen['oai-device-id']).not.toBe('browser-device');
+      expect(seen['chatgpt-account-id']).toBeUndefined();
+      expect(seen['oai-language']).toBe('de-DE');
+      // The same account always looks like the same browser.
+      await request(gw.url).get('/backend-api/me').set(bearer);
+      expect(lastFake().headers['user-agent']).toBe(seen['user-agent']);
+      expect(lastFake().headers['oai-device-id']).toBe(seen['oai-device-id']);
+      // Upstream cookies stay upstream.
+      expect(response.headers['set-cookie']).toBeUndefined();
+      // The debug sidebar is switched on through the features the UI reads, without touching the plan.
+      const accounts = Object.values(response.body.accounts as Record<string, { features: string[]; account: { plan_type: string } }>);
+      expect(accounts[0].features).toContain('debug');
+      expect(accounts[0].account.plan_type).toBe('plus');
+    });
+
+    it('answers 401 on /backend-api without a valid session, and never asks upstream', async () => {
+      const before = gw.fake.requests.length;
+      const none = await request(gw.url).get('/backend-api/me');
+      expect(none.status).toBe(401);
+      expect(none.body.error).toMatchObject({ type: 'authentication_error', code: 'session_required' });
+      const wrong = await request(gw.url).get('/backend-api/me').set('authorization', `Bearer ${owner.accessToken}`);
+      expect(wrong.status).toBe(401);
+      // A cookie alone is not enough to write: a cross-site form could send it.
+      const post = await request(gw.url).post('/backend-api/conversation').set('cookie', ownerSession.cookie).send(conversationBody('hi'));
+      expect(post.status).toBe(401);
+      expect(gw.fake.requests.length).toBe(before);
+    });
+
+    it('passes unknown /backend-api paths through for a full user', async () => {
+      const response = await request(gw.url).get('/backend-api/checkout_pricing_config/configs/US').set(bearer);
+      expect(lastFake().path).toBe('/backend-api/checkout_pricing_config/configs/US');
+      expect(response.status).toBe(404);
+      expect(response.body).toEqual({ detail: 'Not Found' });
+    });
+
+    it('streams a request body upstream as it is', async () => {
+      const body = JSON.stringify({ title: 'Renamed' });
+      gw.fake.webApp.place('/backend-api/echo-body', { contentType: 'application/json', body: '{}' });
+      await request(gw.url).patch('/backend-api/echo-body').set(bearer).set('content-type', 'application/json').send(body);
+      expect(lastFake().method).toBe('PATCH');
+      expect(lastFake().body).toEqual({ title: 'Renamed' });
+    });
+  });
+
+  describe('body and header rewriting', () => {
+    it('rewrites upstream hosts in JSON and replaces the real token with the stand-in', async () => {
+      gw.fake.webApp.place('/backend-api/some-settings', {
+        contentType: 'application/json',
+        body: JSON.stringify({
+          token: owner.accessToken,
+          nested: `prefix ${owner.accessToken} suffix`,
+          script: 'https://cdn.oaistatic.com/assets/a.js',
+          api: `${gw.fake.url}/backend-api/x`,
+          picture: 'https://s.gravatar.com/avatar/abc?s=480',
+          upload: 'https://files.oaiusercontent.com/file-1?sig=a',
+          rum: 'https://browser-intake-datadoghq.com/api/v2/rum',
+          oauth: 'https://chatgpt.com/aip/p/callback',
+        }),
+      });
+      const response = await request(gw.url).get('/backend-api/some-settings').set(bearer);
+      expect(response.text).not.toContain(owner.accessToken);
+      expect(response.body).toEqual({
+        token: ownerSession.standIn,
+        nested: `prefix ${ownerSession.standIn} suffix`,
+        script: `${PUBLIC_URL}/assets/a.js`,
+        api: `${PUBLIC_URL}/backend-api/x`,
+        picture: `${PUBLIC_URL}/avatar/abc?s=480`,
+        upload: `${PUBLIC_URL}/files/file-1?sig=a`,
+        rum: 'https://0.0.0.0/api/v2/rum',
+        oauth: 'https://chatgpt.com/aip/p/callback',
+      });
+      expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
+      expect(response.headers['cache-control']).toBe('private, no-store');
+    });
+
+    it('replaces the token in scripts and pages too, and rewrites Location', async () => {
+      gw.fake.webApp.place('/cdn/assets/boot.js', {
+        contentType: 'text/javascript',
+        body: `window.t="${owner.accessToken}";import("https://cdn.oaistatic.com/assets/x.js")`,
+      });
+      const script = await request(gw.url).get('/cdn/assets/boot.js').set(bearer);
+      expect(script.text).toBe(`window.t="${ownerSession.standIn}";import("${PUBLIC_URL}/assets/x.js")`);
+
+      gw.fake.webApp.place('/backend-api/files/download/file-1', {
+        status: 302,
+        contentType: 'text/plain',
+        body: '',
+        headers: { location: 'https://files.oaiusercontent.com/file-1?sig=b' },
+      });
+      const redirect = await request(gw.url).get('/backend-api/files/download/file-1').set(bearer).redirects(0);
+      expect(redirect.status).toBe(302);
+      expect(redirect.headers.location).toBe(`${PUBLIC_URL}/files/file-1?sig=b`);
+    });
+
+    it('leaves conversation content alone except for the token', async () => {
+      gw.fake.webApp.place('/backend-api/conversation/c-1', {
+        contentType: 'application/json',
+        body: JSON.stringify({ text: 'see https://cdn.oaistatic.com/assets/a.js', token: owner.accessToken }),
+      });
+      const response = await request(gw.url).get('/backend-api/conversation/c-1').set(bearer);
+      expect(response.body).toEqual({ text: 'see https://cdn.oaistatic.com/assets/a.js', token: ownerSession.standIn });
+    });
+  });
+
+  describe('compressed bodies', () => {
+    it.each(['br', 'gzip', 'deflate'] as const)(
+      'decodes a %s body, rewrites it and sends it with the right length and no encoding',
+      async (encoding) => {
+        const text = `var token="${owner.accessToken}";var cdn="https://cdn.oaistatic.com/assets/y.js";`;
+        gw.fake.webApp.place(`/cdn/assets/packed-${encoding}.js`, { contentType: 'application/javascript', body: text, encoding });
+        const response = await request(gw.url)
+          .get(`/cdn/assets/packed-${encoding}.js`)
+          .set(bearer)
+          .set('accept-encoding', 'gzip, deflate, br');
+        expect(response.status).toBe(200);
+        expect(response.headers['content-encoding']).toBeUndefined();
+        expect(response.text).toBe(`var token="${ownerSession.standIn}";var cdn="${PUBLIC_URL}/assets/y.js";`);
+        expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
+      },
+    );
+
+    it('passes a body it does not rewrite through byte for byte, encoding kept', async () => {
+      cdn.answer = () => ({ headers: { 'content-type': 'font/woff2' }, body: Buffer.from([0, 1, 2, 250, 251, 252]) });
+      const font = await request(gw.url)
+        .get('/assets/font.woff2')
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
+      expect(font.body).toEqual(Buffer.from([0, 1, 2, 250, 251, 252]));
+      // The browser's own accepted codings are what the upstream may use for what we pass through.
+      await request(gw.url).get('/assets/a.js').set('accept-encoding', 'gzip, zstd');
+      expect(cdn.requests[cdn.requests.length - 1].headers['accept-encoding']).toBe('gzip');
+    });
+
+    it('the fake web app compresses its page as the upstream does, so the page tests see a compressed upstream', async () => {
+      const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+        httpGet(`${gw.fake.url}/`, { headers: { 'accept-encoding': 'br' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+      expect(raw.headers['content-encoding']).toBe('br');
+      expect(brotliDecompressSync(raw.body).toString('utf8')).toContain('__reactRouterContext');
+    });
+  });
+
+  describe('streams and ranges', () => {
+    it('pipes an event stream: the first event arrives before the upstream ends', async () => {
+      const hold = gw.fake.webApp.holdStream('/backend-api/held-stream');
+      hold.send('event: delta_encoding\ndata: "v1"\n\n');
+      const received: string[] = [];
+      let ended = false;
+      const firstEvent = new Promise<void>((resolve, reject) => {
+        httpGet(`${gw.url}/backend-api/held-stream`, { headers: bearer }, (res) => {
+          expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            received.push(chunk);
+            resolve();
+          });
+          res.on('end', () => (ended = true));
+        }).on('error', reject);
+      });
+      await hold.opened;
+      await firstEvent;
+      expect(received.join('')).toContain('data: "v1"');
+      expect(ended).toBe(false);
+      hold.send('data: [DONE]\n\n');
+      hold.end();
+      await new Promise<void>((resolve) => {
+        const check = () => (ended ? resolve() : setTimeout(check, 10));
+        check();
+      });
+      expect(received.join('')).toContain('data: [DONE]');
+    });
+
+    it('passes range requests through and shows media inline', async () => {
+      const png = solidPng(64, 64);
+      gw.fake.webApp.place('/backend-api/estuary/content', {
+        contentType: 'image/png',
+        body: png,
+        headers: { 'content-disposition': 'attachment; filename="a.png"' },
+      });
+      const part = await request(gw.url)
+        .get('/backend-api/estuary/content?id=file-1')
+        .set(bearer)
+        .set('range', 'bytes=0-9')
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
+      expect(part.status).toBe(206);
+      expect(part.headers['content-range']).toBe(`bytes 0-9/${png.length}`);
+      expect(part.body).toEqual(png.subarray(0, 10));
+      expect(part.headers['content-disposition']).toMatch(/^inline/);
+      expect(lastFake().headers.range).toBe('bytes=0-9');
+      expect(lastFake().headers['accept-encoding']).toBe('identity');
+    });
+  });
+
+  describe('answered locally', () => {
+    it('swallows telemetry and blocks source maps and challenge scripts', async () => {
+      const before = { fake: gw.fake.requests.length, statsig: statsig.requests.length, cdn: cdn.requests.length };
+      expect((await request(gw.url).post('/ces/v1/t').send({ userId: 'x' })).status).toBe(202);
+      expect((await request(gw.url).post('/ces/statsc/flush').send('x')).status).toBe(202);
+      expect((await request(gw.url).post('/ab/v1/rgstr').send({ events: [] })).status).toBe(202);
+      const settings = await request(gw.url).get('/ces/v1/projects/oai/settings');
+      expect(settings.body.integrations['Segment.io'].apiHost).toMatch(/\/ces\/v1$/);
+      expect((await request(gw.url).get('/cdn-cgi/challenge-platform/h/g/orchestrate')).status).toBe(404);
+      expect((await request(gw.url).get('/assets/app.js.map')).status).toBe(404);
+      expect((await request(gw.url).get('/backend-api/edge').set(bearer)).status).toBe(204);
+      expect({ fake: gw.fake.requests.length, statsig: statsig.requests.length, cdn: cdn.requests.length }).toEqual(before);
+    });
+
+    it('lets the browser run its own sentinel when NO_SENTINEL is off', async () => {
+      const calls = gw.fake.sentinelCalls;
+      const requirements = await request(gw.url).post('/backend-api/sentinel/chat-requirements').set(bearer).send({ p: 'nonsense' });
+      expect(requirements.status).toBe(400);
+      expect(gw.fake.sentinelCalls).toBe(calls + 1);
+    });
+  });
+
+  describe('WebSocket hand-off', () => {
+    let upstreamWs: WebSocketServer;
+    let seenAuthorization: string | undefined;
+
+    beforeAll(async () => {
+      upstreamWs = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise<void>((resolve) => upstreamWs.once('listening', () => resolve()));
+      upstreamWs.on('connection', (socket, req) => {
+        seenAuthorization = req.headers.authorization;
+        socket.send(JSON.stringify({ type: 'hello', verify: new URL(req.url ?? '/', 'http://x').searchParams.get('verify') }));
+        socket.on('message', (data) => socket.send(`echo:${(data as Buffer).toString('utf8')}`));
+      });
+      const port = (upstreamWs.address() as { port: number }).port;
+      gw.fake.useControlRoutes((r) =>
+        r.path === '/backend-api/celsius/ws/user' && r.headers.authorization === `Bearer ${owner.accessToken}`
+          ? { status: 200, body: { websocket_url: `ws://127.0.0.1:${port}/client?verify=upstream-secret` } }
+          : undefined,
+      );
+    });
+    afterAll(async () => {
+      gw.fake.useControlRoutes(() => undefined);
+      for (const client of upstreamWs.clients) client.terminate();
+      await new Promise<void>((resolve) => upstreamWs.close(() => resolve()));
+    });
+
+    async function handOff(): Promise<string> {
+      const answer = await request(gw.url).get('/backend-api/celsius/ws/user').set(bearer);
+      expect(answer.text).not.toContain('upstream-secret');
+      const url = answer.body.websocket_url as string;
+      expect(url).toMatch(/^wss:\/\/gw\.example\.test\/gateway-ws\/[A-Za-z0-9_-]{32}$/);
+      return url.replace('wss://gw.example.test', gw.url.replace(/^http/, 'ws'));
+    }
+
+    it('rewrites websocket_url to our bridge and relays frames both ways with the account credentials', async () => {
+      const socket = new WebSocket(await handOff(), { headers: { cookie: ownerSession.cookie } });
+      const messages: string[] = [];
+      const got = (count: number) =>
+        new Promise<void>((resolve) => {
+          const check = () => (messages.length >= count ? resolve() : setTimeout(check, 10));
+          check();
+        });
+      socket.on('message', (data) => messages.push((data as Buffer).toString('utf8')));
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      await got(1);
+      expect(JSON.parse(messages[0])).toEqual({ type: 'hello', verify: 'upstream-secret' });
+      socket.send('{"type":"subscribe","topic":"conversations"}');
+      await got(2);
+      expect(messages[1]).toBe('echo:{"type":"subscribe","topic":"conversations"}');
+      expect(seenAuthorization).toBe(`Bearer ${owner.accessToken}`);
+      socket.close();
+    });
+
+    it('refuses a ticket without its session, and a ticket twice', async () => {
+      const url = await handOff();
+      const stranger = gw.signIn('owner', newAccount(gw.fake, 'stranger'));
+      const refused = await new Promise<number>((resolve) => {
+        const socket = new WebSocket(url, { headers: { cookie: stranger.cookie } });
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => resolve(101));
+      });
+      expect(refused).toBe(403);
+      const reused = await new Promise<number>((resolve) => {
+        const socket = new WebSocket(url, { headers: { cookie: ownerSession.cookie } });
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => resolve(101));
+      });
+      expect(reused).toBe(403);
+    });
+  });
+});
+
+describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
+  let gw: GatewayStack;
+  let bearer: Record<string, string>;
+
+  beforeAll(async () => {
+    gw = await startGateway({ env: { NO_SENTINEL: 'true', FORCE_NO_HISTORY: 'true' } });
+    const account = newAccount(gw.fake, 'nosentinel');
+    bearer = { authorization: `Bearer ${gw.signIn('seed', account).standIn}` };
+  });
+  afterAll(() => gw.close());
+
+  it('answers the sentinel calls itself with nothing required', async () => {
+    const calls = gw.fake.sentinelCalls;
+    for (const path of ['/backend-api/sentinel/chat-requirements', '/backend-api/sentinel/chat-requirements/prepare']) {
+      const answer = await request(gw.url).post(path).set(bearer).send({ p: 'gAAAAACxyz' });
+      expect(answer.status).toBe(200);
+      expect(answer.body.proofofwork.required).toBe(false);
+      expect(answer.body.turnstile.required).toBe(false);
+    }
+    const finalized = await request(gw.url)
+      .post('/backend-api/sentinel/chat-requirements/finalize')
+      .set(bearer)
+      .send({ prepare_token: 'x' });
+    expect(typeof finalized.body.token).toBe('string');
+    expect(gw.fake.sentinelCalls).toBe(calls);
+  });
+
+  it('solves the proof of work for the conversation (the fake checks it) and forces history off', async () => {
+    const answer = await request(gw.url)
+      .post('/backend-api/conversation')
+      .set(bearer)
+      .set('openai-sentinel-chat-requirements-token', 'browser-made-up')
+      .send(conversationBody('hello through the gateway'));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(answer.text).toContain('Hello! How can I help you today?');
+    const posted = gw.fake.conversationRequests().pop();
+    expect(posted?.headers['openai-sentinel-chat-requirements-token']).not.toBe('browser-made-up');
+    expect(String(posted?.headers['openai-sentinel-proof-token'])).toMatch(/^gAAAAAB/);
+    expect((posted?.body as Record<string, unknown>).history_and_training_disabled).toBe(true);
+  });
+});
+
+describe('browser gateway: the live chat page', () => {
+  let fake: FakeUpstream;
+  let gw: GatewayStack;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    gw = await startGateway({ fake, env: { PUBLIC_URL, CDN_BASE_URL: fake.url } });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await fake.close();
+  });
+
+  it('fetches the page signed in with a SessionToken and shows it with the stand-in, never the real tokens', async () => {
+    const account = newAccount(fake, 'pageowner');
+    const sessionToken = fake.webApp.createSessionToken(account.accessToken);
+    const session = gw.signIn('owner', { ...account, sessionToken });
+    const page = await request(gw.url).get('/').set('cookie', session.cookie);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.text).toContain('logged_in');
+    expect(page.text).toContain(session.standIn);
+    expect(page.text).not.toContain(account.accessToken);
+    expect(page.text).not.toContain(sessionToken);
+    expect(page.text).toContain(account.email);
+    expect(page.text).toContain(`${PUBLIC_URL}/assets/${APP_SCRIPT}`);
+    expect(page.headers['content-security-policy']).toContain(PUBLIC_URL);
+    expect(page.headers['content-security-policy']).not.toContain('cdn.oaistatic.com');
+    expect(page.headers['cache-control']).toBe('private, no-store');
+    expect(page.headers['set-cookie']).toBeUndefined();
+    const fetched = fake.requests.filter((r) => r.path === '/').pop();
+    expect(fetched?.headers.cookie).toBe(`__Secure-next-auth.session-token=${sessionToken}`);
+    expect(fetched?.headers['accept-encoding']).toContain('br');
+    // The script it loads comes through both asset paths.
+    expect((await request(gw.url).get(`/cdn/assets/${APP_SCRIPT}`)).status).toBe(200);
+    expect((await request(gw.url).get(`/assets/${APP_SCRIPT}`)).status).toBe(200);
+  });
+
+  it('gives a seed without a SessionToken the captured signed-in page of the same build, with its own stand-in and none of the owner', async () => {
+    const poolAccount = newAccount(fake, 'poolaccount');
+    const seed = gw.signIn('seed', poolAccount);
+    const page = await request(gw.url).get('/c/some-conversation').set('cookie', seed.cookie);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('logged_in');
+    expect(page.text).toContain(seed.standIn);
+    expect(page.text).not.toContain('pageowner');
+    expect(page.text).not.toContain(poolAccount.accessToken);
+  });
+
+  it('falls back to the last good page while the upstream refuses, and says so clearly when there never was one', async () => {
+    const account = newAccount(fake, 'whiledown');
+    const session = gw.signIn('owner', account);
+    fake.webApp.pageStatus = 503;
+    try {
+      const page = await request(gw.url).get('/').set('cookie', session.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain(session.standIn);
+      expect(page.text).not.toContain('pageowner');
+    } finally {
+      fake.webApp.pageStatus = null;
+    }
+
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    try {
+      freshFake.webApp.pageStatus = 503;
+      const session2 = fresh.signIn('owner', newAccount(freshFake, 'nobody'));
+      const page = await request(fresh.url).get('/').set('cookie', session2.cookie);
+      expect(page.status).toBe(503);
+      expect(page.text).toContain('The chat UI is unavailable');
+      expect(page.text).toContain('HTTP 503');
+      await freshFake.close();
+      const unreachable = await request(fresh.url).get('/').set('cookie', session2.cookie);
+      expect(unreachable.status).toBe(503);
+      expect(unreachable.text).toContain('could not be reached');
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('browser gateway: disabled', () => {
+  let gw: GatewayStack;
+  beforeAll(async () => {
+    gw = await startGateway({ env: { ENABLE_GATEWAY: 'false' } });
+  });
+  afterAll(() => gw.close());
+
+  it('serves none of the gateway routes without ENABLE_GATEWAY', async () => {
+    const account = newAccount(gw.fake, 'off');
+    const { standIn } = gw.signIn('owner', account);
+    const before = gw.fake.requests.length;
+    for (const path of ['/backend-api/me', `/cdn/assets/${APP_SCRIPT}`, '/assets/x.js', '/ces/v1/projects/oai/settings']) {
+      expect((await request(gw.url).get(path).set('authorization', `Bearer ${standIn}`)).status).toBe(404);
+    }
+    expect(gw.fake.requests.length).toBe(before);
+  });
+});
