@@ -224,6 +224,11 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       const seen: Array<{ what: string; text: string }> = [];
       const keep = (what: string, answer: request.Response) =>
         seen.push({ what, text: `${answer.status}\n${JSON.stringify(answer.headers)}\n${answer.text ?? ''}${answer.body instanceof Buffer ? answer.body.toString('utf8') : ''}` });
+      // A route the gateway has never heard of, answering with everything the account has.
+      gw.fake.webApp.place('/backend-api/unknown-route', {
+        contentType: 'application/json',
+        body: JSON.stringify({ user: { email: POOL.email, name: POOL.name, phone_number: POOL.phone, id: POOL.userId } }),
+      });
       const fresh = await post(seedB, 'walk the routes');
       keep('POST /backend-api/conversation', fresh);
       const walkConversation = conversationIdIn(fresh.text);
