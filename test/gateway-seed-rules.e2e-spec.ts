@@ -8,7 +8,12 @@ import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from '.
 jest.setTimeout(120_000);
 
 /** The pool account everybody here shares: uploaded as a RefreshToken, its profile full of things to hide. */
-const POOL = { email: 'pool.owner.person@example.com', name: 'pool.owner.person', phone: '+15557654321', userId: 'user-PoolOwnerPersonXXXXXXXXX' };
+const POOL = {
+  email: 'pool.owner.person@example.com',
+  name: 'pool.owner.person',
+  phone: '+15557654321',
+  userId: 'user-PoolOwnerPersonXXXXXXXXX',
+};
 const SEED_A = 'seed-alpha-0001';
 const SEED_B = 'seed-bravo-0002';
 
@@ -121,7 +126,9 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       const before = gw.fake.requests.length;
       const answer = await request(gw.url)[method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete'](path).set(seedA.bearer).send({});
       expect(answer.status).toBe(403);
-      expect(answer.body).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'seed_restricted' } });
+      expect(answer.body).toEqual({
+        error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'seed_restricted' },
+      });
       expect(gw.fake.requests.length).toBe(before);
     });
 
@@ -131,7 +138,10 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(settings.status).toBe(403);
       expect(settings.body.error.code).toBe('seed_restricted');
       expect(gw.fake.requests.length).toBe(before);
-      const upload = await request(gw.url).post('/backend-api/files').set(seedA.bearer).send({ file_name: 'a.txt', file_size: 3, use_case: 'my_files' });
+      const upload = await request(gw.url)
+        .post('/backend-api/files')
+        .set(seedA.bearer)
+        .send({ file_name: 'a.txt', file_size: 3, use_case: 'my_files' });
       expect(upload.status).toBe(200);
       expect(upload.body.file_id).toBeDefined();
     });
@@ -139,7 +149,10 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     it('passes an unknown read through the scrubber: none of the account identifiers, whatever their length', async () => {
       gw.fake.webApp.place('/backend-api/some_new_feature', {
         contentType: 'application/json',
-        body: JSON.stringify({ owner: { email: POOL.email, display: `Hi ${POOL.name}`, phone: POOL.phone, id: POOL.userId }, short: 'pool.owner.person' }),
+        body: JSON.stringify({
+          owner: { email: POOL.email, display: `Hi ${POOL.name}`, phone: POOL.phone, id: POOL.userId },
+          short: 'pool.owner.person',
+        }),
       });
       const answer = await request(gw.url).get('/backend-api/some_new_feature').set(seedA.bearer);
       expect(answer.status).toBe(200);
@@ -180,7 +193,9 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(listB.body.items.map((item: { id: string }) => item.id)).toEqual([conversationB]);
       // The owner sees everything on the account.
       const ownerList = await request(gw.url).get('/backend-api/conversations').set(owner.bearer).expect(200);
-      expect(ownerList.body.items.map((item: { id: string }) => item.id).sort()).toEqual([ownerConversation, conversationA, conversationB].sort());
+      expect(ownerList.body.items.map((item: { id: string }) => item.id).sort()).toEqual(
+        [ownerConversation, conversationA, conversationB].sort(),
+      );
     });
 
     it("answers 404 for another seed's or the owner's conversation: open, rename, delete, continue, share, download", async () => {
@@ -191,7 +206,9 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
           await request(gw.url).get(`/backend-api/conversation/${other.toUpperCase()}`).set(seedA.bearer),
           await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ title: 'mine now' }),
           await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ is_visible: false }),
-          await request(gw.url).get(`/backend-api/conversation/${other}/interpreter/download?message_id=m&sandbox_path=/x`).set(seedA.bearer),
+          await request(gw.url)
+            .get(`/backend-api/conversation/${other}/interpreter/download?message_id=m&sandbox_path=/x`)
+            .set(seedA.bearer),
           await post(seedA, 'continue theirs', other),
           await request(gw.url).post('/backend-api/share/create').set(seedA.bearer).send({ conversation_id: other, current_node_id: 'x' }),
           await request(gw.url).get(`/backend-api/files/download/file-1?conversation_id=${other}`).set(seedA.bearer),
@@ -209,11 +226,18 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
       expect(detail.body.conversation_id).toBe(conversationA);
       expect((await post(seedA, 'and again', conversationA)).status).toBe(200);
-      await request(gw.url).patch(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).send({ title: 'Renamed by A' }).expect(200);
+      await request(gw.url)
+        .patch(`/backend-api/conversation/${conversationA}`)
+        .set(seedA.bearer)
+        .send({ title: 'Renamed by A' })
+        .expect(200);
       const list = await request(gw.url).get('/backend-api/conversations').set(seedA.bearer).expect(200);
       expect(list.body.items[0]).toMatchObject({ id: conversationA, title: 'Renamed by A' });
       await request(gw.url).patch(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).send({ is_visible: false }).expect(200);
-      expect((await request(gw.url).get('/backend-api/conversations').set(seedA.bearer).expect(200)).body).toMatchObject({ items: [], total: 0 });
+      expect((await request(gw.url).get('/backend-api/conversations').set(seedA.bearer).expect(200)).body).toMatchObject({
+        items: [],
+        total: 0,
+      });
       // B's list is as it was.
       expect((await request(gw.url).get('/backend-api/conversations').set(seedB.bearer)).body.total).toBe(1);
     });
@@ -223,7 +247,10 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     it('shows a seed user none of the pool account: tokens, email, name, phone, in any body, header, cookie or frame', async () => {
       const seen: Array<{ what: string; text: string }> = [];
       const keep = (what: string, answer: request.Response) =>
-        seen.push({ what, text: `${answer.status}\n${JSON.stringify(answer.headers)}\n${answer.text ?? ''}${answer.body instanceof Buffer ? answer.body.toString('utf8') : ''}` });
+        seen.push({
+          what,
+          text: `${answer.status}\n${JSON.stringify(answer.headers)}\n${answer.text ?? ''}${answer.body instanceof Buffer ? answer.body.toString('utf8') : ''}`,
+        });
       // A route the gateway has never heard of, answering with everything the account has.
       gw.fake.webApp.place('/backend-api/unknown-route', {
         contentType: 'application/json',
@@ -233,7 +260,16 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       keep('POST /backend-api/conversation', fresh);
       const walkConversation = conversationIdIn(fresh.text);
 
-      const pages = ['/', `/c/${walkConversation}`, '/auth/login', '/auth/logout', '/api/auth/session', '/api/auth/providers', '/api/auth/csrf', '/api/auth/signout'];
+      const pages = [
+        '/',
+        `/c/${walkConversation}`,
+        '/auth/login',
+        '/auth/logout',
+        '/api/auth/session',
+        '/api/auth/providers',
+        '/api/auth/csrf',
+        '/api/auth/signout',
+      ];
       for (const path of pages) keep(`GET ${path}`, await request(gw.url).get(path).set('Cookie', seedB.cookie));
       const backend = [
         '/backend-api/me',
@@ -284,7 +320,9 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
 
       const secrets = [...poolAccessTokens(), refreshToken, POOL.email, POOL.name, POOL.phone, POOL.userId];
       expect(secrets.length).toBeGreaterThan(5);
-      const leaks = seen.flatMap(({ what, text }) => secrets.filter((secret) => text.includes(secret)).map((secret) => `${what}: ${secret.slice(0, 12)}…`));
+      const leaks = seen.flatMap(({ what, text }) =>
+        secrets.filter((secret) => text.includes(secret)).map((secret) => `${what}: ${secret.slice(0, 12)}…`),
+      );
       expect(leaks).toEqual([]);
       // The walk did reach the routes (not a wall of refusals).
       expect(seen.filter(({ text }) => text.startsWith('200')).length).toBeGreaterThan(20);

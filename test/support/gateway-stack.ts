@@ -153,7 +153,9 @@ export interface SignedInGatewayStack extends Stack {
   signIn(token: string): Promise<SignedInBrowser>;
 }
 
-export async function startSignedInGateway(options: { env?: Record<string, string>; fake?: FakeUpstream } = {}): Promise<SignedInGatewayStack> {
+export async function startSignedInGateway(
+  options: { env?: Record<string, string>; fake?: FakeUpstream } = {},
+): Promise<SignedInGatewayStack> {
   const fake = options.fake ?? (await FakeUpstream.start());
   const stack = await startStack({
     fakeUpstream: fake,

@@ -114,13 +114,22 @@ export class SeedGate {
     response.end(text);
   }
 
-  private async listPage(caller: GatewayCaller, offset: number, archived: boolean, order: string | null): Promise<Array<Record<string, unknown>>> {
+  private async listPage(
+    caller: GatewayCaller,
+    offset: number,
+    archived: boolean,
+    order: string | null,
+  ): Promise<Array<Record<string, unknown>>> {
     const query = new URLSearchParams({ offset: String(offset), limit: String(LIST_PAGE), order: order ?? 'updated' });
     if (archived) query.set('is_archived', 'true');
     const answer = await this.upstream.request({
       method: 'GET',
       url: `${this.hosts.backendBase()}/backend-api/conversations?${query.toString()}`,
-      identity: { accessToken: caller.account.accessToken, chatgptAccountId: caller.account.chatgptAccountId, fingerprint: caller.fingerprint },
+      identity: {
+        accessToken: caller.account.accessToken,
+        chatgptAccountId: caller.account.chatgptAccountId,
+        fingerprint: caller.fingerprint,
+      },
       step: 'gateway',
     });
     let items: unknown;

@@ -4,42 +4,42 @@ import { encodedPath, normalisedPath, seedDecision, SEED_TABLE } from './seed-ru
 const ID = '6789abcd-0123-4567-89ab-cdef01234567';
 
 const TABLE_CASES: Array<[string, string, string]> = [
-    ['GET', '/backend-api/me', 'blank'],
-    ['HEAD', '/backend-api/me', 'blank'],
-    ['GET', '/backend-api/user_system_messages', 'blank'],
-    ['GET', '/backend-api/memories', 'blank'],
-    ['GET', '/backend-api/shared_conversations', 'blank'],
-    ['GET', '/backend-api/gizmos/bootstrap', 'blank'],
-    ['GET', '/backend-api/gizmos/pinned', 'blank'],
-    ['GET', '/backend-api/gizmos/snorlax/sidebar', 'blank'],
-    ['GET', '/public-api/gizmos/discovery/recent', 'blank'],
-    ['GET', '/backend-api/conversations', 'own_list'],
-    ['POST', '/backend-api/me', 'refuse'],
-    ['POST', '/backend-api/user_system_messages', 'refuse'],
-    ['DELETE', '/backend-api/memories', 'refuse'],
-    ['POST', '/backend-api/memories/abc', 'refuse'],
-    ['POST', '/backend-api/accounts/logout_all', 'refuse'],
-    ['POST', '/backend-api/accounts/deactivate', 'refuse'],
-    ['GET', '/backend-api/accounts/data_export', 'refuse'],
-    ['GET', '/backend-api/accounts/mfa_info', 'refuse'],
-    ['GET', `/backend-api/accounts/${ID}/invites`, 'refuse'],
-    ['GET', `/backend-api/accounts/${ID}/users`, 'refuse'],
-    ['GET', '/backend-api/payments/customer_portal', 'refuse'],
-    ['POST', '/backend-api/subscriptions', 'refuse'],
-    ['PATCH', '/backend-api/settings/account_user_setting', 'refuse'],
-    ['POST', '/backend-api/settings/clear_account_user_memory', 'refuse'],
-    ['POST', '/backend-api/shared_conversations', 'refuse'],
-    ['GET', '/backend-api/connectors/list', 'refuse'],
-    ['POST', '/backend-api/gizmos/snorlax/upsert', 'refuse'],
-    ['GET', '/backend-api/gizmos/discovery/mine', 'refuse'],
-    ['GET', '/backend-api/gizmo_creator_profile', 'refuse'],
-    ['GET', `/backend-api/conversations/${ID}`, 'refuse'],
-    ['PATCH', '/backend-api/conversations', 'refuse'],
-    ['GET', '/public-api/gizmos/discovery/mine', 'refuse'],
-    ['GET', '/backend-api/share/abc', 'refuse'],
-    ['GET', '/backend-api/accounts/check/v4-2023-04-27', 'pass'],
-    ['GET', '/backend-api/gizmos/g-known', 'pass'],
-    ['POST', '/backend-api/share/create', 'pass'],
+  ['GET', '/backend-api/me', 'blank'],
+  ['HEAD', '/backend-api/me', 'blank'],
+  ['GET', '/backend-api/user_system_messages', 'blank'],
+  ['GET', '/backend-api/memories', 'blank'],
+  ['GET', '/backend-api/shared_conversations', 'blank'],
+  ['GET', '/backend-api/gizmos/bootstrap', 'blank'],
+  ['GET', '/backend-api/gizmos/pinned', 'blank'],
+  ['GET', '/backend-api/gizmos/snorlax/sidebar', 'blank'],
+  ['GET', '/public-api/gizmos/discovery/recent', 'blank'],
+  ['GET', '/backend-api/conversations', 'own_list'],
+  ['POST', '/backend-api/me', 'refuse'],
+  ['POST', '/backend-api/user_system_messages', 'refuse'],
+  ['DELETE', '/backend-api/memories', 'refuse'],
+  ['POST', '/backend-api/memories/abc', 'refuse'],
+  ['POST', '/backend-api/accounts/logout_all', 'refuse'],
+  ['POST', '/backend-api/accounts/deactivate', 'refuse'],
+  ['GET', '/backend-api/accounts/data_export', 'refuse'],
+  ['GET', '/backend-api/accounts/mfa_info', 'refuse'],
+  ['GET', `/backend-api/accounts/${ID}/invites`, 'refuse'],
+  ['GET', `/backend-api/accounts/${ID}/users`, 'refuse'],
+  ['GET', '/backend-api/payments/customer_portal', 'refuse'],
+  ['POST', '/backend-api/subscriptions', 'refuse'],
+  ['PATCH', '/backend-api/settings/account_user_setting', 'refuse'],
+  ['POST', '/backend-api/settings/clear_account_user_memory', 'refuse'],
+  ['POST', '/backend-api/shared_conversations', 'refuse'],
+  ['GET', '/backend-api/connectors/list', 'refuse'],
+  ['POST', '/backend-api/gizmos/snorlax/upsert', 'refuse'],
+  ['GET', '/backend-api/gizmos/discovery/mine', 'refuse'],
+  ['GET', '/backend-api/gizmo_creator_profile', 'refuse'],
+  ['GET', `/backend-api/conversations/${ID}`, 'refuse'],
+  ['PATCH', '/backend-api/conversations', 'refuse'],
+  ['GET', '/public-api/gizmos/discovery/mine', 'refuse'],
+  ['GET', '/backend-api/share/abc', 'refuse'],
+  ['GET', '/backend-api/accounts/check/v4-2023-04-27', 'pass'],
+  ['GET', '/backend-api/gizmos/g-known', 'pass'],
+  ['POST', '/backend-api/share/create', 'pass'],
 ];
 
 function firstEntryFor(method: string, path: string): number {
@@ -65,7 +65,13 @@ describe('seed rules', () => {
     expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
     expect(seedDecision('GET', '/backend-api/settings/user')).toEqual({ kind: 'pass' });
     expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass' });
-    for (const path of ['/backend-api/settings/voice', '/backend-api/accounts/x/beta_features', '/backend-api/user_api_keys', '/backend-api/automations/1', '/backend-api/payments'])
+    for (const path of [
+      '/backend-api/settings/voice',
+      '/backend-api/accounts/x/beta_features',
+      '/backend-api/user_api_keys',
+      '/backend-api/automations/1',
+      '/backend-api/payments',
+    ])
       expect(seedDecision('POST', path).kind).toBe('refuse');
     expect(seedDecision('GET', '/backend-api/accounts/check/v4-2023-04-27')).toEqual({ kind: 'pass', adjust: 'accounts_check' });
     expect(seedDecision('GET', '/backend-api/gizmos/g-known')).toEqual({ kind: 'pass' });
@@ -75,7 +81,12 @@ describe('seed rules', () => {
     expect(seedDecision('GET', `/backend-api/conversation/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
     expect(seedDecision('PATCH', `/backend-api/conversation/${ID.toUpperCase()}`)).toMatchObject({ conversationId: ID.toUpperCase() });
     expect(seedDecision('GET', `/backend-api/conversation/${ID}/interpreter/download`)).toMatchObject({ conversationId: ID });
-    for (const path of ['/backend-api/conversation', '/backend-api/f/conversation', '/backend-api/f/conversation/prepare', '/backend-api/f/conversation/resume'])
+    for (const path of [
+      '/backend-api/conversation',
+      '/backend-api/f/conversation',
+      '/backend-api/f/conversation/prepare',
+      '/backend-api/f/conversation/resume',
+    ])
       expect(seedDecision('POST', path)).toEqual({ kind: 'pass', bodyConversation: true, recordsConversation: true });
     expect(seedDecision('POST', '/backend-api/share/create')).toEqual({ kind: 'pass', bodyConversation: true });
   });
