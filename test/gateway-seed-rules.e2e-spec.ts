@@ -309,7 +309,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         socket.on('upgrade', (answer) => received.push(JSON.stringify(answer.headers)));
         socket.on('open', () => socket.send(JSON.stringify({ type: 'connect' })));
         socket.on('message', (data) => {
-          received.push(Buffer.isBuffer(data) ? data.toString('utf8') : String(data as unknown as string));
+          received.push((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8'));
           socket.close();
         });
         socket.on('close', () => resolve(received));
