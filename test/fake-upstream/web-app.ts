@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { BUILD_ID } from './fake-documents';
+import { BUILD_ID, BUILD_NUMBER } from './fake-documents';
 import type { AccessTokenRecord } from './fake-tokens';
 
 /**
@@ -196,7 +196,7 @@ export class FakeWebApp {
     const chunk = (name: string) => `https://cdn.oaistatic.com/_next/static/chunks/c/${BUILD_ID}/_/${name}.js`;
     return [
       '<!DOCTYPE html>',
-      `<html lang="en-US" data-build="${BUILD_ID}" data-seq="1" class="light" style="color-scheme:light">`,
+      `<html lang="en-US" data-build="${BUILD_ID}" data-build-number="${BUILD_NUMBER}" data-seq="1" class="light" style="color-scheme:light">`,
       '<head><meta charset="utf-8"><title>ChatGPT</title>',
       `<script src="${chunk('app-3f1c2b9a7d')}" async=""></script>`,
       `<link rel="modulepreload" href="https://cdn.oaistatic.com/assets/${APP_SCRIPT}">`,

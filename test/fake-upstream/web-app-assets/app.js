@@ -2,7 +2,8 @@
  * The fake upstream's stand-in for the web app's bundle: does what the real app does at minimum, through
  * whatever origin served the page. Reads the session (`/api/auth/session`), the profile (`/backend-api/me`) and
  * the conversation list; on send runs the sentinel (prepare/finalize, or classic chat-requirements), solves the
- * proof of work when asked, posts the conversation (`f/conversation`, or the classic path) and renders the SSE answer.
+ * proof of work when asked, posts the conversation (`f/conversation` with its turn headers and conduit token, or the
+ * classic path when the new one is missing) and renders the SSE answer.
  */
 (function () {
   'use strict';
@@ -209,8 +210,33 @@
     };
   }
 
+  /** The release and turn headers the web app sends on each call of a turn (the device id is the gateway's). */
+  function turnHeaders() {
+    var html = document.documentElement;
+    return {
+      'oai-client-version': html.getAttribute('data-build') || '',
+      'oai-client-build-number': html.getAttribute('data-build-number') || '',
+      'oai-language': navigator.language || 'en-US',
+      'x-oai-turn-trace-id': crypto.randomUUID(),
+    };
+  }
+
+  /** `f/conversation/prepare` with `x-conduit-token: no-token` → the turn's conduit token; null without the new path. */
+  async function conduitToken(body, turn) {
+    var response = await call(
+      'POST',
+      '/backend-api/f/conversation/prepare',
+      body,
+      Object.assign({}, turn, { 'x-conduit-token': 'no-token' }),
+    );
+    if (response.status === 404) return null;
+    if (!response.ok) throw new Error('f/conversation/prepare: ' + response.status);
+    return (await response.json()).conduit_token;
+  }
+
   async function send(text) {
-    var headers = await sentinelHeaders();
+    var turn = turnHeaders();
+    var headers = Object.assign({}, turn, await sentinelHeaders());
     var body = {
       action: 'next',
       messages: [{ id: crypto.randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],
@@ -219,8 +245,10 @@
       supported_encodings: ['v1'],
     };
     if (conversationId) body.conversation_id = conversationId;
-    var response = await call('POST', '/backend-api/f/conversation', body, headers);
-    if (response.status === 404) response = await call('POST', '/backend-api/conversation', body, headers);
+    var conduit = await conduitToken(body, turn);
+    var response = conduit
+      ? await call('POST', '/backend-api/f/conversation', body, Object.assign({}, headers, { 'x-conduit-token': conduit }))
+      : await call('POST', '/backend-api/conversation', body, headers);
     if (!response.ok) throw new Error('conversation: ' + response.status);
     var onData = answerReader(function (answer) {
       $('answer').textContent = answer;
