@@ -164,6 +164,22 @@ describe('API keys, models, images and file links', () => {
       expect(body.messages[1]).toMatchObject({ author: { role: 'assistant' }, content: { parts: ['I cannot help with that.'] } });
     });
 
+    it('accepts refusal parts only in assistant turns, and only with a string refusal, before spending anything upstream', async () => {
+      const send = (messages: object[]) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ model: 'gpt-4o', messages });
+      const fromUser = await send([{ role: 'user', content: [{ type: 'refusal', refusal: 'No.' }] }]);
+      expect(fromUser.status).toBe(400);
+      expect(fromUser.body.error).toMatchObject({ type: 'invalid_request_error', param: 'messages[0].content[0].type' });
+      expect(fromUser.body.error.message).toContain("unsupported content part type 'refusal'");
+      const notAString = await send([
+        { role: 'user', content: 'Hi.' },
+        { role: 'assistant', content: [{ type: 'refusal', refusal: 42 }] },
+        { role: 'user', content: 'Again.' },
+      ]);
+      expect(notAString.status).toBe(400);
+      expect(notAString.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_value', param: 'messages[1].content[0].refusal' });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
     it.each(['gpt-4.1', 'gpt-4.1-mini', 'gpt-5', 'o3', 'o4-mini'])('counts %s with o200k_base', async (model) => {
       const content = 'Über die Brücke gehen zwölf Männer, 日本語のテキストも少し。';
       expect(encodeO200k(content).length).not.toBe(encodeCl100k(content).length);

@@ -79,7 +79,7 @@ describe('Browser sign-in with ENABLE_GATEWAY off', () => {
     'answers 404 for %s',
     async (path) => {
       const response = await request(stack.url).get(path).expect(404);
-      expect(response.body.error.code).toBe('not_found');
+      expect(response.body.error.code).toBe('unknown_url');
     },
   );
 });
@@ -369,14 +369,19 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect((await request(stack.url).post('/api/auth/signout').expect(200)).body).toEqual({ url: '/auth/logout' });
     });
 
-    it('shows our home page without a session, and the signed-in page (no chat shell in this build) with one', async () => {
+    it('shows our home page without a session, and the live chat shell (the web app page, rewritten) with one', async () => {
       const home = await request(stack.url).get('/').set('Accept-Language', 'en').expect(200);
       expect(home.text).toContain('Good at UI.');
       expect(home.text).toContain('href="/auth/login"');
       expect(home.headers['content-security-policy']).toContain("default-src 'none'");
       const cookie = await signIn(stack, 'seed-for-the-home-page');
       const signedIn = await request(stack.url).get('/').set('Cookie', cookie).expect(200);
-      expect(signedIn.text).toContain('你已登录');
+      expect(signedIn.headers['content-type']).toMatch(/^text\/html/);
+      expect(signedIn.headers['cache-control']).toBe('private, no-store');
+      expect(signedIn.text).toContain('<title>ChatGPT</title>');
+      expect(signedIn.text).toContain('id="composer"');
+      expect(signedIn.text).not.toContain('Good at UI.');
+      expect(signedIn.text).not.toContain('seed-for-the-home-page');
       expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
     });
   });

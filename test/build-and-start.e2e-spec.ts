@@ -79,8 +79,14 @@ describe('build and start in a fresh copy', () => {
 
   it('npm start after a source changed serves the change', async () => {
     const summary = join(copy, 'src', 'common', 'startup', 'startup-summary.ts');
-    writeFileSync(summary, readFileSync(summary, 'utf8').replace('Listening on', 'Now listening on'));
-    expect(await serveOnce('start')).toContain('Now listening on http://localhost:');
+    const original = readFileSync(summary, 'utf8');
+    writeFileSync(summary, original.replace('Listening on', 'Now listening on'));
+    try {
+      expect(await serveOnce('start')).toContain('Now listening on http://localhost:');
+    } finally {
+      // The copy is shared by the next test, which looks for the original line.
+      writeFileSync(summary, original);
+    }
   });
 
   it('npm start and npm run build work after a build killed half-way', async () => {

@@ -47,6 +47,8 @@ describe('two instances on one Redis', () => {
       AUTHORIZATION: POOL_KEY,
       RANDOM_TOKEN: 'false',
       ADMIN_KEY,
+      // The tests give each client its own address with X-Forwarded-For, trusted only from a listed proxy.
+      TRUSTED_PROXIES: '127.0.0.1, ::1',
       SCHEDULED_REFRESH: 'true',
       REFRESH_CRON,
       // Every occurrence runs (the default waits 4 days between forced refreshes).

@@ -57,7 +57,10 @@ describe('GET /metrics (METRICS_ENABLED=true, behind the admin secret)', () => {
     expect(text).not.toContain('/no/such/path');
     expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'conversation', outcome: '2xx' })).toBe(2);
     expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'conversation', outcome: '5xx' })).toBe(1);
-    expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'requirements', outcome: '2xx' })).toBeGreaterThanOrEqual(3);
+    // The default flow (UPSTREAM_FLOW=auto) sends through f/conversation: prepare/finalize, then a conduit token, each attempt.
+    expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'sentinel_prepare', outcome: '2xx' })).toBe(3);
+    expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'sentinel_finalize', outcome: '2xx' })).toBe(3);
+    expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'conversation_prepare', outcome: '2xx' })).toBe(3);
     expect(sample(text, 'flowgpt_upstream_request_duration_seconds_count', { step: 'proof_of_work' })).toBe(3);
     expect(sample(text, 'flowgpt_upstream_retries_total', { reason: 'error' })).toBe(1);
     expect(sample(text, 'flowgpt_pow_solve_duration_seconds_count', { outcome: 'solved' })).toBe(3);

@@ -69,7 +69,7 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         id: expect.stringMatching(/^resp_[0-9a-f]{48}$/),
         object: 'response',
         status: 'completed',
-        model: 'gpt-4o-2024-08-06',
+        model: 'gpt-4o',
         error: null,
         incomplete_details: null,
         instructions: null,

@@ -59,7 +59,8 @@ describe('the stub web app through the gateway, in Chromium', () => {
       const path = new URL(response.url()).pathname;
       // The stub tries today's paths first and falls back to the classic ones while the fake lacks them.
       const fallback =
-        response.status() === 404 && (path === '/backend-api/sentinel/chat-requirements/prepare' || path === '/backend-api/f/conversation');
+        response.status() === 404 &&
+        (path === '/backend-api/sentinel/chat-requirements/prepare' || path === '/backend-api/f/conversation/prepare');
       if (response.status() >= 400 && !fallback && path !== '/favicon.ico')
         problems.push(`${response.url()} answered ${response.status()}`);
     });
@@ -93,6 +94,9 @@ describe('the stub web app through the gateway, in Chromium', () => {
     // The browser solved the proof of work itself, and the fake checked it.
     const posted = fake.conversationRequests().pop();
     expect(String(posted?.headers['openai-sentinel-proof-token'])).toMatch(/^gAAAAAB/);
+    // Today's path, with the turn's headers and conduit token (the fake refuses it without them).
+    expect(posted?.path).toBe('/backend-api/f/conversation');
+    expect(String(posted?.headers['x-conduit-token'])).toMatch(/^ct_/);
     expect(posted?.headers.authorization).toBe(`Bearer ${accessToken}`);
     expect(problems).toEqual([]);
   });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { FakeUpstream } from '../fake-upstream/fake-upstream';
 import { Stack, startStack } from '../support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -44,13 +45,16 @@ const RUNS = [
 ] as const;
 
 describe('Sign-in pages in Chromium', () => {
+  let fake: FakeUpstream;
   let stack: Stack;
   let browser: Browser;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it (apt-get install -y chromium).`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY } });
+    fake = await FakeUpstream.start();
+    // Signed in, `/` is the live chat shell: its scripts come from the fake's CDN too, not cdn.oaistatic.com.
+    stack = await startStack({ fakeUpstream: fake, env: { ENABLE_GATEWAY: 'true', ADMIN_KEY, CDN_BASE_URL: fake.url } });
     await request(stack.url)
       .post('/admin/api/tokens')
       .set('Authorization', `Bearer ${ADMIN_KEY}`)
@@ -61,6 +65,7 @@ describe('Sign-in pages in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await stack?.close();
+    await fake?.close();
   });
 
   /** A fresh browser per run, which reports any script error, CSP violation or missing asset as a bug of the page. */
@@ -73,8 +78,9 @@ describe('Sign-in pages in Chromium', () => {
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => {
-      // The refused token is answered 400 on purpose.
-      if (message.type() === 'error' && !message.text().includes('status of 400')) problems.push(message.text());
+      // The refused token is answered 400 on purpose; the fake web app's shell (signed-in `/`) has no favicon.
+      const favicon = message.location().url.endsWith('/favicon.ico');
+      if (message.type() === 'error' && !message.text().includes('status of 400') && !favicon) problems.push(message.text());
     });
     return { context, page, problems };
   }
@@ -99,6 +105,8 @@ describe('Sign-in pages in Chromium', () => {
 
     await page.fill('#token', `browser-seed-${run.lang}-4821`);
     await Promise.all([page.waitForURL(`${stack.url}/`), page.click(`button:has-text("${run.signIn}")`)]);
+    // Signed in, `/` is the gateway's live chat shell (the fake web app's page).
+    expect(await page.locator('form#composer').count()).toBe(1);
     const session = await page.evaluate(async () => (await fetch('/api/auth/session')).json());
     expect(session.accessToken).toMatch(/^fgst-/);
     const cookies = await context.cookies();

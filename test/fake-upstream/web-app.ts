@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { BUILD_ID } from './fake-documents';
+import { BUILD_ID, BUILD_NUMBER } from './fake-documents';
 import type { AccessTokenRecord } from './fake-tokens';
 
 /**
@@ -196,7 +196,7 @@ export class FakeWebApp {
     const chunk = (name: string) => `https://cdn.oaistatic.com/_next/static/chunks/c/${BUILD_ID}/_/${name}.js`;
     return [
       '<!DOCTYPE html>',
-      `<html lang="en-US" data-build="${BUILD_ID}" data-seq="1" class="light" style="color-scheme:light">`,
+      `<html lang="en-US" data-build="${BUILD_ID}" data-build-number="${BUILD_NUMBER}" data-seq="1" class="light" style="color-scheme:light">`,
       '<head><meta charset="utf-8"><title>ChatGPT</title>',
       // Enough of a look for the screenshots to read like a chat; no fonts or assets from elsewhere.
       '<style>body{margin:0;font:15px/1.5 system-ui,sans-serif;background:#fff;color:#0d0d0d}main{max-width:720px;margin:0 auto;padding:24px}' +

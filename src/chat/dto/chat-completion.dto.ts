@@ -56,8 +56,11 @@ function objectField(owner: Record<string, unknown>, field: string, path: string
   return isRecord(value) ? null : { path: `${path}.${field}`, message: 'must be an object' };
 }
 
-/** The first problem in one content part, relative to the content (`[i]…`); null when the part is well-formed. */
-function contentPartProblem(part: unknown, index: number): ValidationDetail | null {
+/**
+ * The first problem in one content part, relative to the content (`[i]…`); null when the part is well-formed.
+ * An assistant turn may also carry `{type:'refusal', refusal}` (what the model said when it refused, openai-api.md §13).
+ */
+function contentPartProblem(part: unknown, index: number, role?: unknown): ValidationDetail | null {
   const path = `[${index}]`;
   if (!isRecord(part)) return { path, message: 'must be a content part object with a `type`' };
   const typeProblem = stringField(part, 'type', path, true);
@@ -77,26 +80,28 @@ function contentPartProblem(part: unknown, index: number): ValidationDetail | nu
       }
       return null;
     }
+    case 'refusal':
+      if (role !== 'assistant') break;
+      return stringField(part, 'refusal', path, true);
     case 'file': {
       const problem = objectField(part, 'file', path, true);
       if (problem) return problem;
       const file = part.file as Record<string, unknown>;
       return stringField(file, 'file_data', `${path}.file`, true) ?? stringField(file, 'filename', `${path}.file`) ?? stringField(file, 'file_id', `${path}.file`);
     }
-    default:
-      return {
-        path: `${path}.type`,
-        message: `unsupported content part type '${String(part.type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
-        code: 'unsupported_content_part',
-      };
   }
+  return {
+    path: `${path}.type`,
+    message: `unsupported content part type '${String(part.type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
+    code: 'unsupported_content_part',
+  };
 }
 
 /** The first malformed part of an array content; null for other shapes (judged as a whole). */
-export function contentProblem(value: unknown): ValidationDetail | null {
+export function contentProblem(value: unknown, role?: unknown): ValidationDetail | null {
   if (!Array.isArray(value)) return null;
   for (const [index, part] of value.entries()) {
-    const problem = contentPartProblem(part, index);
+    const problem = contentPartProblem(part, index, role);
     if (problem) return problem;
   }
   return null;
@@ -121,7 +126,7 @@ export function toolCallsProblem(value: unknown): ValidationDetail | null {
 
 /**
  * `content` is a string, an array of well-formed parts (text, image_url or file, each with fields of the
- * right type), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
+ * right type; assistant turns also refusal), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
  * carries can fail later, after an account and a proof of work were spent on it.
  */
 function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
@@ -133,12 +138,12 @@ function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
           const role = (args?.object as { role?: unknown } | undefined)?.role;
           if (value === null) return role === 'assistant';
           if (typeof value === 'string') return true;
-          return Array.isArray(value) && (value.length > 0 || role === 'assistant') && contentProblem(value) === null;
+          return Array.isArray(value) && (value.length > 0 || role === 'assistant') && contentProblem(value, role) === null;
         },
         defaultMessage: () => 'must be a string or a non-empty array of content parts with a `type` (null only for assistant messages)',
       },
     },
-    { ...options, context: { detail: contentProblem satisfies ValidationDetailFn } },
+    { ...options, context: { detail: ((value, owner) => contentProblem(value, (owner as { role?: unknown } | undefined)?.role)) satisfies ValidationDetailFn } },
   );
 }
 
