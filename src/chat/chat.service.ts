@@ -13,7 +13,7 @@ import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
 import { CompletionMeta, CompletionStream, Usage } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
-import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
+import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
 import { AttachmentService, FileBytes } from './attachment.service';
 import { imageSize } from './image-size';
 import type { FinishReason } from './translation/answer-writer';
@@ -30,7 +30,7 @@ export interface PreparedChat {
   mode: 'json' | 'stream';
   startedAt: number;
   /** Images and files of the request, loaded once before any attempt. */
-  files: Map<ContentPart, FileBytes>;
+  files: Map<AttachmentPart, FileBytes>;
 }
 
 /** What a request's answer amounts to once the last round is judged, independent of any wire format. */
@@ -320,10 +320,9 @@ async function writeToolCall(out: CompletionStream, index: number, call: Emitted
 }
 
 /** Images cost by their real size and detail; other files a token per kilobyte (openai-api.md §8). */
-function attachmentTokens(part: ContentPart, file: FileBytes | undefined): number {
+function attachmentTokens(part: AttachmentPart, file: FileBytes | undefined): number {
   if (!file) return 0;
   const size = part.type === 'image_url' ? imageSize(file.bytes) : null;
-  if (!size) return Math.floor(file.bytes.length / 1000);
-  const detail = (part as { image_url?: { detail?: 'low' | 'high' | 'auto' } }).image_url?.detail;
-  return imageTokens(size.width, size.height, detail);
+  if (!size || part.type !== 'image_url') return Math.floor(file.bytes.length / 1000);
+  return imageTokens(size.width, size.height, part.image_url.detail);
 }

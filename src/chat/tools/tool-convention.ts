@@ -85,7 +85,7 @@ function plainText(content: string | ContentPart[] | null): string {
   if (content === null) return '';
   if (typeof content === 'string') return content;
   return content
-    .map((part) => (part.type === 'text' ? String((part as { text?: unknown }).text ?? '') : part.type === 'refusal' ? String((part as { refusal?: unknown }).refusal ?? '') : ''))
+    .map((part) => (part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : ''))
     .filter(Boolean)
     .join('\n');
 }

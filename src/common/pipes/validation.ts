@@ -8,6 +8,8 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     transformOptions: { enableImplicitConversion: false },
     forbidUnknownValues: false,
+    // The holder of a value (`target`) lets a detail depend on a sibling field, e.g. content on the role.
+    validationError: { target: true },
     exceptionFactory: (errors) => validationError(errors),
   });
 }
@@ -24,7 +26,8 @@ export interface ValidationDetail {
   /** The catalog entry to answer with, when not plain `invalid_value` (its message reads the same way). */
   code?: ErrorNameWith<{ param: string | number; problem: string | number }>;
 }
-export type ValidationDetailFn = (value: unknown) => ValidationDetail | null;
+/** `object` is the object holding the value (e.g. the message whose content is checked). */
+export type ValidationDetailFn = (value: unknown, object?: object) => ValidationDetail | null;
 
 export function validationError(errors: ValidationError[]): ApiError {
   const { path, error } = firstLeaf(errors[0], '');
@@ -44,7 +47,7 @@ export function validationError(errors: ValidationError[]): ApiError {
 function detailOf(error: ValidationError): ValidationDetail | null {
   for (const name of Object.keys(error.constraints ?? {})) {
     const detail = (error.contexts?.[name] as { detail?: ValidationDetailFn } | undefined)?.detail;
-    const found = detail?.(error.value);
+    const found = detail?.(error.value, error.target);
     if (found) return found;
   }
   return null;
