@@ -5,8 +5,6 @@ import { ClientFileFetcher, type FileBytes } from './client-file.fetcher';
 import type { UploadedFile } from './message-converter';
 import { UpstreamFileUploader } from './upstream-file.uploader';
 
-export type { FileBytes } from './client-file.fetcher';
-
 /**
  * A request's images and files: read once from the client (`ClientFileFetcher`) before any attempt, then
  * uploaded to the upstream as whichever account an attempt uses (`UpstreamFileUploader`).
