@@ -6,6 +6,7 @@ import { ChatModule } from './chat/chat.module';
 import { OpenAIExceptionFilter } from './common/filters/openai-exception.filter';
 import { createValidationPipe } from './common/pipes/validation';
 import { CommonModule } from './common/common.module';
+import type { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { FilesModule } from './files/files.module';
 import { GatewayModule } from './gateway/gateway.module';
@@ -19,11 +20,11 @@ import { UpstreamModule } from './upstream/upstream.module';
 
 @Module({})
 export class AppModule {
-  /** `env` replaces `process.env` and `.env` (tests pass their own). */
-  static forRoot(env?: Record<string, string | undefined>): DynamicModule {
+  /** `config` is the configuration `loadConfig` read and validated (tests load their own). */
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(env), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, ImagesModule, FilesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
+      imports: [AppConfigModule.forRoot(config), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, ImagesModule, FilesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -1,7 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { parseEnv } from 'node:util';
 import { AdminSecret } from './admin/admin-secret.service';
 import { createApp } from './app.factory';
 import { exitGracefullyOnSignals } from './common/lifecycle/graceful-shutdown.service';
@@ -12,27 +10,22 @@ import { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/load-config';
 import { ACCOUNT_STORE, type AccountStore } from './token-pool/stores/account-store';
 
-/** Validates the configuration before Nest boots, so a bad value stops the start with one clear line. */
-function configurationProblem(): string | undefined {
+/** Reads and validates `.env` and the environment once, before Nest boots: a bad value stops the start with one clear line. */
+function configuration(): AppConfig | undefined {
   try {
-    const fileEnv = existsSync('.env') ? parseEnv(readFileSync('.env', 'utf8')) : {};
-    loadConfig({ ...fileEnv, ...process.env });
-    return undefined;
+    return loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) return error.message;
-    return `.env cannot be read: ${(error as Error).message}`;
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`Configuration error: ${error.message}`);
+    process.exitCode = 1;
+    return undefined;
   }
 }
 
 async function bootstrap(): Promise<void> {
-  const problem = configurationProblem();
-  if (problem) {
-    console.error(`Configuration error: ${problem}`);
-    process.exitCode = 1;
-    return;
-  }
-  const app = await createApp();
-  const config = app.get(AppConfig);
+  const config = configuration();
+  if (!config) return;
+  const app = await createApp(config);
   exitGracefullyOnSignals(app);
   applyServerLimits(app.getHttpServer(), config);
   await app.listen(config.port);

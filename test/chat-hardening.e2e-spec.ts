@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { AttachmentService } from '../src/chat/attachment.service';
+import { ClientFileFetcher } from '../src/chat/client-file.fetcher';
 import { newAccountRecord } from '../src/token-pool/account-record';
 import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
@@ -222,7 +222,7 @@ describe('chat hardening (issue #8 attack pass)', () => {
         expect(loopback.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_image_url', param: 'messages[0].content[1].image_url.url' });
 
         // A public-looking name that leads inside.
-        proxied.app.get(AttachmentService).hostLookup = async (host) => (host === 'images.example.com' ? ['93.184.216.34', '10.0.0.5'] : ['93.184.216.34']);
+        proxied.app.get(ClientFileFetcher).hostLookup = async (host) => (host === 'images.example.com' ? ['93.184.216.34', '10.0.0.5'] : ['93.184.216.34']);
         const inside = await send('http://images.example.com/cat.png');
         expect(inside.status).toBe(400);
         expect(inside.body.error.message).toContain('not a public address');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { configureApp } from '../src/common/http/express-app';
 import { AppModule } from '../src/app.module';
+import { loadConfig } from '../src/config/load-config';
 import { REFRESH_JOB_NAME, TokenRefreshScheduler } from '../src/scheduler/token-refresh.scheduler';
 import { accountIdFor } from '../src/token-pool/account-record';
 import { Clock } from '../src/common/vocabulary/clock';
@@ -62,7 +63,7 @@ describe('scheduled RefreshToken renewal (fake clock)', () => {
       REFRESH_CRON: CRON,
       LOG_LEVEL: 'error',
     };
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env)] })
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(loadConfig(env))] })
       .overrideProvider(Clock)
       .useValue(clock)
       .compile();

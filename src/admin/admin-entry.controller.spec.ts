@@ -62,6 +62,13 @@ describe('AdminEntryController (HTTP edge)', () => {
       expect(response.headers['set-cookie']).toBeUndefined();
     });
 
+    it('does not count our own routes (/healthz, /files, /api …) as guesses', async () => {
+      for (let guess = 0; guess < GUESSES_BEFORE_LOCK; guess++) {
+        for (const route of ['healthz', 'files', 'api', 'auth']) await request(app.getHttpServer()).get(`/${route}`).expect(404);
+      }
+      await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
+    });
+
     it('does not count file names such as /favicon.ico as guesses', async () => {
       for (let guess = 0; guess < GUESSES_BEFORE_LOCK; guess++) await request(app.getHttpServer()).get(`/file-${guess}.ico`).expect(404);
       await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);

@@ -1,6 +1,7 @@
 import { Controller, Get, Next, Param, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { PrefixGuessThrottle } from '../common/http/prefix-guess.throttle';
+import { isReservedRoute } from '../config/reserved-routes';
 import { clientAddress } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
@@ -18,12 +19,9 @@ export class AdminEntryController {
     private readonly guesses: PrefixGuessThrottle,
   ) {}
 
-  /** Our own single-segment routes: never guesses. */
-  private readonly routes = new Set(['admin', 'healthz', 'readyz', 'static', 'v1', 'metrics']);
-
   @Get(':entry')
   async enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): Promise<void> {
-    if (!this.secret.entryPathEnabled || this.routes.has(entry)) return next();
+    if (!this.secret.entryPathEnabled || isReservedRoute(entry)) return next();
     const address = clientAddress(request);
     // A locked address is refused even with the right secret, so guessing cannot tell when it has found it.
     if (await this.guesses.isLocked(address)) return next();

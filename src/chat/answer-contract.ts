@@ -50,7 +50,7 @@ export const MAX_CORRECTIVE_ROUNDS = 1;
 
 /** The next round's messages: the answer as the model gave it, then the request to repair it. */
 export function correctiveMessages(messages: ChatMessageDto[], answer: string, correction: string): ChatMessageDto[] {
-  return [...messages, { role: 'assistant', content: answer } as ChatMessageDto, { role: 'user', content: correction } as ChatMessageDto];
+  return [...messages, { role: 'assistant', content: answer }, { role: 'user', content: correction }];
 }
 
 /** No emulation: every character is released at once and every answer is fine. */
@@ -65,7 +65,7 @@ export function plainContract(messages: ChatMessageDto[]): AnswerContract {
 export function withSystemText(messages: ChatMessageDto[], text: string): ChatMessageDto[] {
   let at = 0;
   while (at < messages.length && (messages[at].role === 'system' || messages[at].role === 'developer')) at++;
-  return [...messages.slice(0, at), { role: 'system', content: text } as ChatMessageDto, ...messages.slice(at)];
+  return [...messages.slice(0, at), { role: 'system', content: text }, ...messages.slice(at)];
 }
 
 /**

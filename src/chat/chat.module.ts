@@ -8,6 +8,7 @@ import { AttachmentService } from './attachment.service';
 import { AttemptPolicy } from './attempts/attempt-policy';
 import { AttemptRunner } from './attempts/attempt-runner';
 import { ChatController } from './chat.controller';
+import { ClientFileFetcher } from './client-file.fetcher';
 import { ChatService } from './chat.service';
 import { ConversationService } from './conversation.service';
 import { HandoffService } from './handoff/handoff.service';
@@ -17,11 +18,12 @@ import { ClassicSendFlow } from './send-flows/classic-send.flow';
 import { FConversationSendFlow } from './send-flows/f-conversation-send.flow';
 import { SendFlowSelector } from './send-flows/send-flow.selector';
 import { TokenCounter } from './token-counter';
+import { UpstreamFileUploader } from './upstream-file.uploader';
 
 @Module({
   imports: [AuthModule, PowModule, SharedStateModule, FilesModule, TokenPoolModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector, HandoffService],
+  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, ClientFileFetcher, UpstreamFileUploader, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector, HandoffService],
   exports: [ChatService, ConversationService],
 })
 export class ChatModule {}

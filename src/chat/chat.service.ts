@@ -1,84 +1,25 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
-import type { ApiError } from '../common/errors/api-error';
-import { clientErrorOf, toApiError, UpstreamError } from '../common/errors/upstream-error';
+import { clientErrorOf } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import type { ApiCredential } from '../auth/api-credential';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
-import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { AnswerAssembler } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
+import { type AnswerRunEvent, answerFailure, type AssistantMessage, type ChatCompletion, type FinishedAnswer, type PreparedChat } from './answer-run';
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
-import { CompletionMeta, CompletionStream, Usage } from './completion-stream';
+import { CompletionStream, Usage } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
-import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
-import { AttachmentService, FileBytes } from './attachment.service';
+import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
+import { AttachmentService } from './attachment.service';
+import type { FileBytes } from './client-file.fetcher';
 import { imageSize } from './image-size';
 import type { FinishReason } from './translation/answer-writer';
 import { convertMessages } from './message-converter';
-import { DEFAULT_REQUESTED_MODEL, resolveModel, ResolvedModel } from './models/model-mapping';
-import { encodingFor, EncodingName, imageTokens, TokenCounter } from './token-counter';
-
-/** A request's settings, fixed before any upstream work: the model, the ids and the files it carries. */
-export interface PreparedChat {
-  model: ResolvedModel;
-  meta: CompletionMeta;
-  encoding: EncodingName;
-  historyDisabled: boolean;
-  mode: 'json' | 'stream';
-  startedAt: number;
-  /** Images and files of the request, loaded once before any attempt. */
-  files: Map<ContentPart, FileBytes>;
-}
-
-/** What a request's answer amounts to once the last round is judged, independent of any wire format. */
-export interface FinishedAnswer {
-  /** Answer text that no `delta` carried yet; a stream sends it after them. */
-  rest: string;
-  /** The last round's whole answer text, which a non-stream response shows. */
-  content: string;
-  toolCalls: EmittedToolCall[];
-  finishReason: FinishReason | 'tool_calls';
-  /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
-  reasoning: string;
-  usage: Usage;
-  reasoningTokens: number;
-  /** The upstream conversation and its newest message, to continue from. */
-  ids?: { conversationId: string; messageId: string };
-}
-
-/**
- * The answer of one request as it happens, whatever API it is for. `started` comes once the upstream answers
- * (anything wrong before it is thrown); then text and thoughts as they may be shown, the conversation ids, and
- * one outcome: `finished`, or `failed` for an upstream error or an answer still unusable after correction.
- */
-export type AnswerRunEvent =
-  | { type: 'started' }
-  | { type: 'delta'; content?: string; reasoning?: string }
-  | { type: 'ids'; conversationId: string; messageId: string }
-  | { type: 'failed'; message: string; code: string }
-  | { type: 'finished'; answer: FinishedAnswer };
-
-export interface ChatCompletion {
-  id: string;
-  object: 'chat.completion';
-  created: number;
-  model: string;
-  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: FinishReason | 'tool_calls' }[];
-  usage: Usage;
-  conversation_id?: string;
-  message_id?: string;
-}
-
-export interface AssistantMessage {
-  role: 'assistant';
-  /** Null when the turn only calls tools. */
-  content: string | null;
-  reasoning_content?: string;
-  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
-}
+import { DEFAULT_REQUESTED_MODEL, resolveModel } from './models/model-mapping';
+import { encodingFor, imageTokens, TokenCounter } from './token-counter';
 
 /** `/v1/chat/completions`: turns one OpenAI request into one upstream conversation, streamed or whole. */
 @Injectable()
@@ -296,11 +237,6 @@ export class ChatService {
   }
 }
 
-/** An answer that failed after it started, as the error a non-stream request gets. */
-export function answerFailure(failure: Extract<AnswerRunEvent, { type: 'failed' }>): ApiError {
-  return toApiError(new UpstreamError({ kind: 'answer_error', step: 'conversation', code: failure.code, said: failure.message }));
-}
-
 function unfinished(): Error {
   return new Error('the answer rounds ended without an outcome');
 }
@@ -320,10 +256,9 @@ async function writeToolCall(out: CompletionStream, index: number, call: Emitted
 }
 
 /** Images cost by their real size and detail; other files a token per kilobyte (openai-api.md §8). */
-function attachmentTokens(part: ContentPart, file: FileBytes | undefined): number {
+function attachmentTokens(part: AttachmentPart, file: FileBytes | undefined): number {
   if (!file) return 0;
   const size = part.type === 'image_url' ? imageSize(file.bytes) : null;
-  if (!size) return Math.floor(file.bytes.length / 1000);
-  const detail = (part as { image_url?: { detail?: 'low' | 'high' | 'auto' } }).image_url?.detail;
-  return imageTokens(size.width, size.height, detail);
+  if (!size || part.type !== 'image_url') return Math.floor(file.bytes.length / 1000);
+  return imageTokens(size.width, size.height, part.image_url.detail);
 }

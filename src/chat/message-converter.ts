@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../common/errors/api-error';
-import type { ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
+import type { AttachmentPart, ChatMessageDto } from './dto/chat-completion.dto';
 
 /** A file already uploaded to the upstream, ready to be attached to a message. */
 export interface UploadedFile {
@@ -13,7 +13,7 @@ export interface UploadedFile {
 }
 
 /** Uploads the image or file a content part points at. */
-export type AttachmentUploader = (part: ContentPart) => Promise<UploadedFile>;
+export type AttachmentUploader = (part: AttachmentPart) => Promise<UploadedFile>;
 
 export interface UpstreamMessage {
   id: string;
@@ -51,25 +51,16 @@ async function convertMessage(message: ChatMessageDto, path: string, upload?: At
   const parts: unknown[] = [];
   const attachments: Record<string, unknown>[] = [];
   for (const [index, part] of message.content.entries()) {
-    const partPath = `${path}.content[${index}]`;
-    if (part.type === 'text') {
-      const text = (part as { text?: unknown }).text;
-      if (typeof text !== 'string') throw ApiError.of('invalid_value', { param: `${partPath}.text`, problem: 'must be a string' }, { param: `${partPath}.text` });
-      parts.push(text);
-    } else if (part.type === 'refusal' && message.role === 'assistant') {
-      // An earlier refusal is part of the history the model should see, as the text it said.
-      const refusal = (part as { refusal?: unknown }).refusal;
-      if (typeof refusal !== 'string') throw ApiError.invalidRequest(`Invalid value for '${partPath}.refusal': must be a string.`, 'invalid_value', `${partPath}.refusal`);
-      parts.push(refusal);
-    } else if (part.type === 'image_url' || part.type === 'file') {
-      if (!upload) throw unsupportedPart(part.type, partPath);
+    if (part.type === 'text') parts.push(part.text);
+    // An earlier refusal (validated to be an assistant's) is part of the history the model should see, as the text it said.
+    else if (part.type === 'refusal') parts.push(part.refusal);
+    else {
+      if (!upload) throw unsupportedPart(part.type, `${path}.content[${index}]`);
       const file = await upload(part);
       attachments.push(attachmentOf(file));
       if (file.width !== undefined && file.height !== undefined) {
         parts.push({ content_type: 'image_asset_pointer', asset_pointer: `file-service://${file.fileId}`, size_bytes: file.size, width: file.width, height: file.height });
       }
-    } else {
-      throw unsupportedPart(part.type, partPath);
     }
   }
   if (attachments.length === 0) return textMessage(role, `${prefix}${parts.join('\n')}${trailer}`);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { ChatMessageDto, ContentPart } from './dto/chat-completion.dto';
+import { type AttachmentPart, type ChatMessageDto, isAttachmentPart } from './dto/chat-completion.dto';
 
 interface Encoding {
   encode(text: string, options?: { disallowedSpecial?: Set<string> }): number[];
@@ -70,14 +70,17 @@ export class TokenCounter {
   }
 
   /** Prompt tokens the way OpenAI counts a chat: per-message overhead plus every string field and text part. */
-  async countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: ContentPart) => number): Promise<number> {
+  async countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: AttachmentPart) => number): Promise<number> {
     let total = TOKENS_PER_REPLY;
     for (const message of messages) {
       total += TOKENS_PER_MESSAGE + this.count(message.role, encoding);
       if (message.name) total += await this.countAsync(message.name, encoding);
       if (typeof message.content === 'string') total += await this.countAsync(message.content, encoding);
       else if (Array.isArray(message.content)) {
-        for (const part of message.content) total += part.type === 'text' ? await this.countAsync(String((part as { text?: unknown }).text ?? ''), encoding) : attachmentTokens(part);
+        for (const part of message.content) {
+          if (part.type === 'text') total += await this.countAsync(part.text, encoding);
+          else if (isAttachmentPart(part)) total += attachmentTokens(part);
+        }
       }
     }
     return total;

@@ -1,4 +1,8 @@
-import { ConfigError, loadConfig } from './load-config';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, readEnvironment } from './load-config';
+import { RESERVED_ROUTES } from './reserved-routes';
 
 describe('loadConfig', () => {
   it('uses the documented defaults with an empty environment', () => {
@@ -54,6 +58,10 @@ describe('loadConfig', () => {
     [{ POW_DIFFICULTY: 'zz' }, /^POW_DIFFICULTY="zz" is invalid: must be a hex string/],
     [{ MAX_BODY_SIZE: 'huge' }, /^MAX_BODY_SIZE="huge" is not a size/],
     [{ API_PREFIX: 'admin' }, /^API_PREFIX=<hidden> collides/],
+    [{ API_PREFIX: 'healthz' }, /^API_PREFIX=<hidden> collides/],
+    [{ API_PREFIX: 'Files' }, /^API_PREFIX=<hidden> collides/],
+    [{ REFRESH_CRON: 'every day' }, /^REFRESH_CRON="every day" is not a valid cron expression: /],
+    [{ REFRESH_CRON: '0 25 * * *', SCHEDULED_REFRESH: 'false' }, /^REFRESH_CRON="0 25 \* \* \*" is not a valid cron expression: /],
     [{ API_PREFIX: 'a/b' }, /^API_PREFIX=<hidden> is invalid/],
     [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
     [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
@@ -63,6 +71,31 @@ describe('loadConfig', () => {
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('refuses as API_PREFIX every route of ours, from the one list the admin entry reads too', () => {
+    for (const route of RESERVED_ROUTES) expect(() => loadConfig({ API_PREFIX: route })).toThrow(/collides with a route of ours/);
+    expect(loadConfig({ API_PREFIX: 'my-secret-prefix' }).apiPrefix).toBe('my-secret-prefix');
+  });
+
+  it('reads .env once, with the process environment winning, and names an unreadable .env', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowgpt-env-'));
+    const variable = `FLOWGPT_SPEC_${process.pid}`;
+    try {
+      const file = join(dir, '.env');
+      writeFileSync(file, `RETRY_TIMES=7\n${variable}=from-file\n`);
+      process.env[variable] = 'from-process';
+      const env = readEnvironment(file);
+      expect(env.RETRY_TIMES).toBe('7');
+      expect(env[variable]).toBe('from-process');
+      expect(loadConfig(env).retryTimes).toBe(7);
+      expect(readEnvironment(join(dir, 'missing.env'))[variable]).toBe('from-process');
+      expect(() => readEnvironment(dir)).toThrow(ConfigError);
+      expect(() => readEnvironment(dir)).toThrow(/cannot be read/);
+    } finally {
+      delete process.env[variable];
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bounds the wait for the first answer byte below the idle timeout', () => {

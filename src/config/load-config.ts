@@ -1,5 +1,9 @@
 import { validateSync } from 'class-validator';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { AppConfig, ConfigKind, ENV_VARIABLES } from './app-config';
+import { refreshCronProblem } from './cron-expression';
+import { RESERVED_ROUTES } from './reserved-routes';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -59,10 +63,25 @@ function parseList(text: string): string[] {
 }
 
 /**
- * Builds the validated configuration from environment variables.
- * An unset or empty variable keeps its default; any bad value throws a ConfigError naming the variable.
+ * The variables the server starts with: `.env` in the working directory (when there is one), overridden by
+ * the process environment. Read here only; nothing else reads `.env` or `process.env`.
  */
-export function loadConfig(rawEnv: Record<string, string | undefined>): AppConfig {
+export function readEnvironment(envFile = '.env'): Record<string, string | undefined> {
+  let fileEnv: Record<string, string | undefined> = {};
+  try {
+    if (existsSync(envFile)) fileEnv = parseEnv(readFileSync(envFile, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${envFile} cannot be read: ${(error as Error).message}`);
+  }
+  return { ...fileEnv, ...process.env };
+}
+
+/**
+ * Builds the validated configuration from environment variables (by default `.env` and the process
+ * environment, see `readEnvironment`). An unset or empty variable keeps its default; any bad value throws a
+ * ConfigError naming the variable, so every value is checked before anything starts.
+ */
+export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvironment()): AppConfig {
   // The reference also reads a misspelt ARK0SE_TOKEN_URL (a zero for the O); honour it when the right name is unset.
   const env: Record<string, string | undefined> = { ...rawEnv, ARKOSE_TOKEN_URL: rawEnv.ARKOSE_TOKEN_URL || rawEnv.ARK0SE_TOKEN_URL };
   const config = new AppConfig();
@@ -92,13 +111,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined>): AppConfi
   if (config.upstreamFirstByteTimeoutMs >= config.upstreamIdleTimeoutMs) {
     throw new ConfigError(`UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`);
   }
-  if (config.apiPrefix && RESERVED_PREFIXES.has(config.apiPrefix.toLowerCase())) {
-    throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_PREFIXES].join(', ')})`);
+  if (config.apiPrefix && RESERVED_ROUTES.has(config.apiPrefix.toLowerCase())) {
+    throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_ROUTES].join(', ')})`);
   }
+  const cronProblem = refreshCronProblem(config.refreshCron);
+  if (cronProblem) throw new ConfigError(cronProblem);
   return config;
 }
-
-const RESERVED_PREFIXES = new Set(['v1', 'admin', 'auth', 'api', 'backend-api', 'backend-anon', 'static', 'assets', 'c', 'g', 'metrics']);
 
 function stripTrailingSlash(url: string): string {
   return url.replace(/\/+$/, '');

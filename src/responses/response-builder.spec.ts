@@ -1,4 +1,4 @@
-import type { FinishedAnswer } from '../chat/chat.service';
+import type { FinishedAnswer } from '../chat/answer-run';
 import { ResponseBuilder } from './response-builder';
 import type { ResponseObject } from './response-shapes';
 

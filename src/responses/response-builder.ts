@@ -1,5 +1,5 @@
 import type { EmittedToolCall } from '../chat/answer-contract';
-import type { FinishedAnswer } from '../chat/chat.service';
+import type { FinishedAnswer } from '../chat/answer-run';
 import {
   functionCallItemId,
   type FunctionCallItem,

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
-import { type AnswerRunEvent, answerFailure, ChatService, type PreparedChat } from '../chat/chat.service';
+import { type AnswerRunEvent, answerFailure, type PreparedChat } from '../chat/answer-run';
+import { ChatService } from '../chat/chat.service';
 import type { ChatCompletionRequestDto } from '../chat/dto/chat-completion.dto';
 import { ApiError } from '../common/errors/api-error';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';

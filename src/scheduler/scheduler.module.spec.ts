@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfigModule } from '../config/app-config.module';
+import { loadConfig } from '../config/load-config';
 import { SchedulerModule } from './scheduler.module';
 import { TokenRefreshScheduler } from './token-refresh.scheduler';
 
@@ -12,7 +13,7 @@ describe('SchedulerModule', () => {
   afterEach(() => rm(dataDir, { recursive: true, force: true }));
 
   it('boots on the pool module alone and provides the refresh scheduler', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppConfigModule.forRoot({ DATA_DIR: dataDir }), SchedulerModule] }).compile();
+    const moduleRef = await Test.createTestingModule({ imports: [AppConfigModule.forRoot(loadConfig({ DATA_DIR: dataDir })), SchedulerModule] }).compile();
     const app = await moduleRef.createNestApplication({ logger: false }).init();
     try {
       expect(app.get(TokenRefreshScheduler)).toBeDefined();

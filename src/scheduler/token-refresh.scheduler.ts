@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
 import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
+import { refreshCronProblem } from '../config/cron-expression';
 import { Clock } from '../common/vocabulary/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
 import { PoolRefresher } from '../token-pool/pool-refresher';
@@ -57,7 +58,8 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
         errorHandler: (error) => this.logger.error(`Scheduled refresh failed: ${(error as Error).message}`),
       });
     } catch (error) {
-      throw new StartProblem(`REFRESH_CRON=${JSON.stringify(this.config.refreshCron)} is not a valid cron expression: ${(error as Error).message}`);
+      // Checked by loadConfig already; a configuration built another way (a spec's) still fails with the same line.
+      throw new StartProblem(refreshCronProblem(this.config.refreshCron) ?? (error as Error).message);
     }
     this.registry.addCronJob(REFRESH_JOB_NAME, job);
     job.start();

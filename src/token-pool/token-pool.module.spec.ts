@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfigModule } from '../config/app-config.module';
+import { loadConfig } from '../config/load-config';
 import { ACCOUNT_STORE } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { RedisAccountStore } from './stores/redis-account-store';
@@ -18,7 +19,7 @@ describe('TokenPoolModule', () => {
 
   const boot = async (env: Record<string, string>) => {
     const moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule.forRoot({ DATA_DIR: dataDir, ...env }), TokenPoolModule],
+      imports: [AppConfigModule.forRoot(loadConfig({ DATA_DIR: dataDir, ...env })), TokenPoolModule],
     }).compile();
     return moduleRef.createNestApplication({ logger: false }).init();
   };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configureApp } from '../../src/common/http/express-app';
 import { AppModule } from '../../src/app.module';
+import { loadConfig } from '../../src/config/load-config';
 import { BrowserSessions, type BrowserUserKind } from '../../src/auth/browser-session';
 import { GatewayIdentity } from '../../src/gateway/gateway-identity';
 import { ShellService } from '../../src/gateway/shell/shell.service';
@@ -87,7 +88,7 @@ export async function startGateway(options: { env?: Record<string, string>; fake
   };
   // Every `BrowserSessions` the app has (AuthModule's, and the testing module's for when it has none) is this one.
   const sessions = new TestBrowserSessions();
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env), TestBrowserSessionsModule] })
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(loadConfig(env)), TestBrowserSessionsModule] })
     .overrideProvider(BrowserSessions)
     .useValue(sessions)
     .compile();

@@ -7,6 +7,7 @@ import { Test } from '@nestjs/testing';
 import { createApp, logLevelsFrom } from '../../src/app.factory';
 import { configureApp } from '../../src/common/http/express-app';
 import { AppModule } from '../../src/app.module';
+import { loadConfig } from '../../src/config/load-config';
 import { Clock } from '../../src/common/vocabulary/clock';
 import { FakeUpstream, FakeUpstreamOptions } from '../fake-upstream/fake-upstream';
 
@@ -76,11 +77,12 @@ async function boot(env: Record<string, string>, clock?: Clock): Promise<NestExp
 }
 
 async function createAppWithClock(env: Record<string, string>, clock: Clock): Promise<NestExpressApplication> {
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(env)] })
+  const config = loadConfig(env);
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
     .overrideProvider(Clock)
     .useValue(clock)
     .compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, abortOnError: false, logger: logLevelsFrom(env) });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, abortOnError: false, logger: logLevelsFrom(config.logLevel) });
   return configureApp(app);
 }
 

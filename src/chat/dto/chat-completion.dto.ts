@@ -27,18 +27,31 @@ export interface TextPart {
   type: 'text';
   text: string;
 }
+export type ImageDetail = 'auto' | 'low' | 'high';
 export interface ImageUrlPart {
   type: 'image_url';
-  image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+  image_url: { url: string; detail?: ImageDetail };
 }
 export interface FilePart {
   type: 'file';
-  file: { file_data?: string; filename?: string; file_id?: string };
+  file: { file_data: string; filename?: string; file_id?: string };
 }
-export type ContentPart = TextPart | ImageUrlPart | FilePart | { type: string; [key: string]: unknown };
+/** What an assistant refused earlier; sent back in history, read as the text it said. */
+export interface RefusalPart {
+  type: 'refusal';
+  refusal: string;
+}
+/** A content part as validated by `IsMessageContent`: nothing else reaches the services. */
+export type ContentPart = TextPart | ImageUrlPart | FilePart | RefusalPart;
+/** The parts whose bytes are decoded or fetched, then uploaded to the upstream. */
+export type AttachmentPart = ImageUrlPart | FilePart;
 
 export const CONTENT_PART_TYPES = ['text', 'image_url', 'file'] as const;
-const IMAGE_DETAILS = ['auto', 'low', 'high'];
+const IMAGE_DETAILS: readonly string[] = ['auto', 'low', 'high'] satisfies ImageDetail[];
+
+export function isAttachmentPart(part: ContentPart): part is AttachmentPart {
+  return part.type === 'image_url' || part.type === 'file';
+}
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -57,10 +70,10 @@ function objectField(owner: Record<string, unknown>, field: string, path: string
 }
 
 /**
- * The first problem in one content part, relative to the content (`[i]…`); null when the part is well-formed.
- * An assistant turn may also carry `{type:'refusal', refusal}` (what the model said when it refused, openai-api.md §13).
+ * The first problem in one content part, relative to the content (`[i]…`); null when the part is a
+ * well-formed `ContentPart`. A `refusal` part is history an assistant said, so only assistant turns carry one.
  */
-function contentPartProblem(part: unknown, index: number, role?: unknown): ValidationDetail | null {
+function contentPartProblem(part: unknown, index: number, role: unknown): ValidationDetail | null {
   const path = `[${index}]`;
   if (!isRecord(part)) return { path, message: 'must be a content part object with a `type`' };
   const typeProblem = stringField(part, 'type', path, true);
@@ -80,24 +93,28 @@ function contentPartProblem(part: unknown, index: number, role?: unknown): Valid
       }
       return null;
     }
-    case 'refusal':
-      if (role !== 'assistant') break;
-      return stringField(part, 'refusal', path, true);
     case 'file': {
       const problem = objectField(part, 'file', path, true);
       if (problem) return problem;
       const file = part.file as Record<string, unknown>;
       return stringField(file, 'file_data', `${path}.file`, true) ?? stringField(file, 'filename', `${path}.file`) ?? stringField(file, 'file_id', `${path}.file`);
     }
+    case 'refusal':
+      return role === 'assistant' ? stringField(part, 'refusal', path, true) : unsupportedPart(part.type, path);
+    default:
+      return unsupportedPart(part.type, path);
   }
+}
+
+function unsupportedPart(type: unknown, path: string): ValidationDetail {
   return {
     path: `${path}.type`,
-    message: `unsupported content part type '${String(part.type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
+    message: `unsupported content part type '${String(type).slice(0, 40)}' (supported: ${CONTENT_PART_TYPES.join(', ')})`,
     code: 'unsupported_content_part',
   };
 }
 
-/** The first malformed part of an array content; null for other shapes (judged as a whole). */
+/** The first malformed part of an array content of a `role` turn; null for other shapes (judged as a whole). */
 export function contentProblem(value: unknown, role?: unknown): ValidationDetail | null {
   if (!Array.isArray(value)) return null;
   for (const [index, part] of value.entries()) {
@@ -105,6 +122,11 @@ export function contentProblem(value: unknown, role?: unknown): ValidationDetail
     if (problem) return problem;
   }
   return null;
+}
+
+/** The one check that turns a request's `content` array into typed parts: true when every part is a well-formed `ContentPart`. */
+export function isContentParts(value: unknown, role?: unknown): value is ContentPart[] {
+  return Array.isArray(value) && contentProblem(value, role) === null;
 }
 
 /** The first malformed entry of `tool_calls`, relative to it. */
@@ -126,7 +148,7 @@ export function toolCallsProblem(value: unknown): ValidationDetail | null {
 
 /**
  * `content` is a string, an array of well-formed parts (text, image_url or file, each with fields of the
- * right type; assistant turns also refusal), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
+ * right type, and refusal in assistant turns), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
  * carries can fail later, after an account and a proof of work were spent on it.
  */
 function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
@@ -135,16 +157,20 @@ function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
       name: 'isMessageContent',
       validator: {
         validate: (value: unknown, args) => {
-          const role = (args?.object as { role?: unknown } | undefined)?.role;
+          const role = roleOf(args?.object);
           if (value === null) return role === 'assistant';
           if (typeof value === 'string') return true;
-          return Array.isArray(value) && (value.length > 0 || role === 'assistant') && contentProblem(value, role) === null;
+          return isContentParts(value, role) && (value.length > 0 || role === 'assistant');
         },
         defaultMessage: () => 'must be a string or a non-empty array of content parts with a `type` (null only for assistant messages)',
       },
     },
-    { ...options, context: { detail: ((value, owner) => contentProblem(value, (owner as { role?: unknown } | undefined)?.role)) satisfies ValidationDetailFn } },
+    { ...options, context: { detail: ((value, object) => contentProblem(value, roleOf(object))) satisfies ValidationDetailFn } },
   );
+}
+
+function roleOf(message: unknown): unknown {
+  return isRecord(message) ? message.role : undefined;
 }
 
 /** `tool_calls` of an assistant turn: objects whose `id`, `type` and `function.{name,arguments}` are strings when given. */

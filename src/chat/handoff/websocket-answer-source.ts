@@ -1,3 +1,5 @@
+// One file over 300 lines on purpose: the hand-off socket, its resume state and the stream it feeds change together;
+// the two small helpers at the end (the socket URL request, the error summary) serve only this class.
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import { UpstreamError } from '../../common/errors/upstream-error';

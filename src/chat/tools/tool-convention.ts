@@ -71,11 +71,11 @@ export function renderToolHistory(messages: ChatMessageDto[]): ChatMessageDto[] 
       for (const call of message.tool_calls) namesById.set(call.id, call.function.name);
       const text = plainText(message.content);
       const calls = renderToolCalls(message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })));
-      return { role: 'assistant', content: text ? `${text}\n${calls}` : calls } as ChatMessageDto;
+      return { role: 'assistant', content: text ? `${text}\n${calls}` : calls };
     }
     if (message.role === 'tool' || message.role === 'function') {
       const name = message.role === 'function' ? message.name : (message.name ?? (message.tool_call_id ? namesById.get(message.tool_call_id) : undefined));
-      return { role: 'user', content: renderToolResult(message.tool_call_id, name, plainText(message.content)) } as ChatMessageDto;
+      return { role: 'user', content: renderToolResult(message.tool_call_id, name, plainText(message.content)) };
     }
     return message;
   });
@@ -85,7 +85,7 @@ function plainText(content: string | ContentPart[] | null): string {
   if (content === null) return '';
   if (typeof content === 'string') return content;
   return content
-    .map((part) => (part.type === 'text' ? String((part as { text?: unknown }).text ?? '') : part.type === 'refusal' ? String((part as { refusal?: unknown }).refusal ?? '') : ''))
+    .map((part) => (part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : ''))
     .filter(Boolean)
     .join('\n');
 }

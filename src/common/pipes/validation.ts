@@ -8,7 +8,7 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     transformOptions: { enableImplicitConversion: false },
     forbidUnknownValues: false,
-    // Kept on each error for the detail functions (a message's role); validationError() never sends it.
+    // The holder of a value (`target`) lets a detail depend on a sibling field, e.g. content on the role.
     validationError: { target: true },
     exceptionFactory: (errors) => validationError(errors),
   });
@@ -26,8 +26,8 @@ export interface ValidationDetail {
   /** The catalog entry to answer with, when not plain `invalid_value` (its message reads the same way). */
   code?: ErrorNameWith<{ param: string | number; problem: string | number }>;
 }
-/** `owner` is the object holding the value (e.g. the message, for its role), when class-validator gives it. */
-export type ValidationDetailFn = (value: unknown, owner?: object) => ValidationDetail | null;
+/** `object` is the object holding the value (e.g. the message whose content is checked). */
+export type ValidationDetailFn = (value: unknown, object?: object) => ValidationDetail | null;
 
 export function validationError(errors: ValidationError[]): ApiError {
   const { path, error } = firstLeaf(errors[0], '');

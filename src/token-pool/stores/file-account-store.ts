@@ -1,3 +1,5 @@
+// One file over 300 lines on purpose: the file adapter of the AccountStore port is one unit with its atomic write path
+// (temp file, fsync, rename, fsync the folder) and the legacy import, all run by one contract suite.
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';

@@ -1,0 +1,75 @@
+import type { ApiError } from '../common/errors/api-error';
+import { toApiError, UpstreamError } from '../common/errors/upstream-error';
+import type { EmittedToolCall } from './answer-contract';
+import type { FileBytes } from './client-file.fetcher';
+import type { CompletionMeta, Usage } from './completion-stream';
+import type { AttachmentPart } from './dto/chat-completion.dto';
+import type { ResolvedModel } from './models/model-mapping';
+import type { EncodingName } from './token-counter';
+import type { FinishReason } from './translation/answer-writer';
+
+// The vocabulary of one answer run, shared by the chat completions and the Responses API (which both drive `ChatService.run`).
+
+/** A request's settings, fixed before any upstream work: the model, the ids and the files it carries. */
+export interface PreparedChat {
+  model: ResolvedModel;
+  meta: CompletionMeta;
+  encoding: EncodingName;
+  historyDisabled: boolean;
+  mode: 'json' | 'stream';
+  startedAt: number;
+  /** Images and files of the request, loaded once before any attempt. */
+  files: Map<AttachmentPart, FileBytes>;
+}
+
+/** What a request's answer amounts to once the last round is judged, independent of any wire format. */
+export interface FinishedAnswer {
+  /** Answer text that no `delta` carried yet; a stream sends it after them. */
+  rest: string;
+  /** The last round's whole answer text, which a non-stream response shows. */
+  content: string;
+  toolCalls: EmittedToolCall[];
+  finishReason: FinishReason | 'tool_calls';
+  /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
+  reasoning: string;
+  usage: Usage;
+  reasoningTokens: number;
+  /** The upstream conversation and its newest message, to continue from. */
+  ids?: { conversationId: string; messageId: string };
+}
+
+/**
+ * The answer of one request as it happens, whatever API it is for. `started` comes once the upstream answers
+ * (anything wrong before it is thrown); then text and thoughts as they may be shown, the conversation ids, and
+ * one outcome: `finished`, or `failed` for an upstream error or an answer still unusable after correction.
+ */
+export type AnswerRunEvent =
+  | { type: 'started' }
+  | { type: 'delta'; content?: string; reasoning?: string }
+  | { type: 'ids'; conversationId: string; messageId: string }
+  | { type: 'failed'; message: string; code: string }
+  | { type: 'finished'; answer: FinishedAnswer };
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: FinishReason | 'tool_calls' }[];
+  usage: Usage;
+  conversation_id?: string;
+  message_id?: string;
+}
+
+export interface AssistantMessage {
+  role: 'assistant';
+  /** Null when the turn only calls tools. */
+  content: string | null;
+  reasoning_content?: string;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+}
+
+/** An answer that failed after it started, as the error a non-stream request gets. */
+export function answerFailure(failure: Extract<AnswerRunEvent, { type: 'failed' }>): ApiError {
+  return toApiError(new UpstreamError({ kind: 'answer_error', step: 'conversation', code: failure.code, said: failure.message }));
+}

@@ -1,0 +1,47 @@
+import { ApiError } from '../../common/errors/api-error';
+import { createValidationPipe } from '../../common/pipes/validation';
+import { ChatCompletionRequestDto, contentProblem, isContentParts } from './chat-completion.dto';
+
+/** The request as the ValidationPipe hands it to the controller, or the error it answers with. */
+async function validated(body: unknown): Promise<ChatCompletionRequestDto | ApiError> {
+  try {
+    return (await createValidationPipe().transform(body, { type: 'body', metatype: ChatCompletionRequestDto })) as ChatCompletionRequestDto;
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+}
+
+describe('message content parts', () => {
+  it('accepts text, image_url and file parts, and refusal parts in assistant history', async () => {
+    const request = await validated({
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://example.com/a.png', detail: 'low' } }] },
+        { role: 'assistant', content: [{ type: 'refusal', refusal: 'I cannot help with that.' }] },
+        { role: 'user', content: [{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: 'a.txt' } }] },
+      ],
+    });
+    expect(request).toBeInstanceOf(ChatCompletionRequestDto);
+    expect((request as ChatCompletionRequestDto).messages[1].content).toEqual([{ type: 'refusal', refusal: 'I cannot help with that.' }]);
+  });
+
+  it.each([
+    ['a refusal outside assistant turns', { role: 'user', content: [{ type: 'refusal', refusal: 'no' }] }, 'messages[0].content[0].type', 'unsupported_content'],
+    ['a refusal that is not a string', { role: 'assistant', content: [{ type: 'refusal', refusal: 3 }] }, 'messages[0].content[0].refusal', 'invalid_value'],
+    ['a refusal without its text', { role: 'assistant', content: [{ type: 'refusal' }] }, 'messages[0].content[0].refusal', 'missing_required_parameter'],
+    ['an unknown part type', { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }, 'messages[0].content[0].type', 'unsupported_content'],
+    ['a file without data', { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }, 'messages[0].content[0].file.file_data', 'missing_required_parameter'],
+  ])('refuses %s, naming the field', async (_name, message, param, code) => {
+    const error = await validated({ messages: [message] });
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).body.error).toMatchObject({ type: 'invalid_request_error', param, code });
+  });
+
+  it('is the one type guard: the role decides whether a refusal part is content', () => {
+    const parts: unknown = [{ type: 'refusal', refusal: 'no' }];
+    expect(isContentParts(parts, 'assistant')).toBe(true);
+    expect(isContentParts(parts, 'user')).toBe(false);
+    expect(contentProblem(parts, 'user')).toMatchObject({ path: '[0].type', code: 'unsupported_content_part' });
+    expect(isContentParts('text', 'user')).toBe(false);
+  });
+});
