@@ -96,8 +96,13 @@ export class FakeSessionAuth {
     if (entry) entry.validUntil = 0;
   }
 
-  /** The session's current AccessToken expires now: the upstream refuses it, and the next session call issues a new one. */
-  expireAccessToken(value: string): void {
+  /**
+   * The session's current AccessToken expires now: the upstream refuses it, and the next session call issues a new
+   * one, living `nextTtlSec` when given (a test whose app clock runs ahead needs the next one to outlive it).
+   */
+  expireAccessToken(value: string, options: { nextTtlSec?: number } = {}): void {
+    const entry = this.values.get(value);
+    if (entry && options.nextTtlSec !== undefined) entry.session.accessTokenTtlSec = options.nextTtlSec;
     const accessToken = this.accessTokenOf(value);
     const record = accessToken ? this.tokens.lookup(accessToken) : undefined;
     if (record) record.exp = Math.floor(Date.now() / 1000) - 1;
