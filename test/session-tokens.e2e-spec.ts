@@ -48,9 +48,9 @@ describe('SessionTokens', () => {
   const conversationBearers = () => fake.conversationRequests().map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
   const admin = () => request(stack!.url);
   const accountView = async (id: string) =>
-    ((await admin().get('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`).expect(200)).body.data as { id: string }[]).find((a) => a.id === id) as
-      | Record<string, unknown>
-      | undefined;
+    ((await admin().get('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`).expect(200)).body.data as { id: string }[]).find(
+      (a) => a.id === id,
+    ) as Record<string, unknown> | undefined;
   /**
    * The session's AccessToken expires upstream now, and the app's clock moves three hours, past its `exp` (renewal
    * due). The next AccessToken the fake issues lives an hour past the app's new time.
@@ -114,11 +114,19 @@ describe('SessionTokens', () => {
     it('is uploaded through the admin API, shown masked with its kind, refreshed once under concurrency, and keeps its rotated value', async () => {
       await boot();
       const sessionToken = fake.createSessionToken({ accessTokenTtlSec: 3600, account: { email: 'pooled@example.com' } });
-      const upload = await admin().post('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ tokens: [sessionToken] }).expect(200);
+      const upload = await admin()
+        .post('/admin/api/tokens')
+        .set('Authorization', `Bearer ${ADMIN_KEY}`)
+        .send({ tokens: [sessionToken] })
+        .expect(200);
       expect(upload.body).toMatchObject({ added: 1, invalid: 0 });
       const id = accountIdFor(sessionToken);
       const view = await accountView(id);
-      expect(view).toMatchObject({ kind: 'session_token', state: 'active', maskedToken: `${sessionToken.slice(0, 6)}…${sessionToken.slice(-4)}` });
+      expect(view).toMatchObject({
+        kind: 'session_token',
+        state: 'active',
+        maskedToken: `${sessionToken.slice(0, 6)}…${sessionToken.slice(-4)}`,
+      });
       expect(JSON.stringify(view)).not.toContain(sessionToken);
       const dashboard = await admin().get('/admin/api/tokens').set('Authorization', `Bearer ${ADMIN_KEY}`);
       expect(dashboard.text).not.toContain(sessionToken);
@@ -178,7 +186,9 @@ describe('SessionTokens', () => {
       await boot({ ENABLE_GATEWAY: 'true', TRUSTED_PROXIES: '127.0.0.1, ::1' });
       const sessionToken = fake.createSessionToken({ account: { email: 'browser-owner@example.com' } });
       const form = await request(stack!.url).get('/auth/login').expect(200);
-      const formCookie = ((form.headers['set-cookie'] as unknown as string[]) ?? []).find((line) => line.startsWith('flowgpt-sign-in='))!.split(';')[0];
+      const formCookie = ((form.headers['set-cookie'] as unknown as string[]) ?? [])
+        .find((line) => line.startsWith('flowgpt-sign-in='))!
+        .split(';')[0];
       const csrf = /name="_csrf" value="([^"]*)"/.exec(form.text)![1];
       const signedIn = await request(stack!.url)
         .post('/auth/login')
@@ -187,9 +197,14 @@ describe('SessionTokens', () => {
         .type('form')
         .send({ _csrf: csrf, token: sessionToken, next: '/' });
       expect(signedIn.status).toBe(303);
-      const cookie = ((signedIn.headers['set-cookie'] as unknown as string[]) ?? []).find((line) => line.startsWith('flowgpt-session='))!.split(';')[0];
+      const cookie = ((signedIn.headers['set-cookie'] as unknown as string[]) ?? [])
+        .find((line) => line.startsWith('flowgpt-session='))!
+        .split(';')[0];
       expect(cookie).not.toContain(sessionToken);
-      const session = (await request(stack!.url).get('/api/auth/session').set('Cookie', cookie).expect(200)).body as { accessToken: string; user: { email: string } };
+      const session = (await request(stack!.url).get('/api/auth/session').set('Cookie', cookie).expect(200)).body as {
+        accessToken: string;
+        user: { email: string };
+      };
       expect(session.user.email).toBe('browser-owner@example.com');
       expect(session.accessToken).toMatch(/^fgst-/);
 
@@ -213,7 +228,9 @@ describe('SessionTokens', () => {
       const sessionToken = fake.createSessionToken();
       fake.sessionAuth.revoke(sessionToken);
       const form = await request(stack!.url).get('/auth/login').set('Accept-Language', 'en').expect(200);
-      const formCookie = ((form.headers['set-cookie'] as unknown as string[]) ?? []).find((line) => line.startsWith('flowgpt-sign-in='))!.split(';')[0];
+      const formCookie = ((form.headers['set-cookie'] as unknown as string[]) ?? [])
+        .find((line) => line.startsWith('flowgpt-sign-in='))!
+        .split(';')[0];
       const csrf = /name="_csrf" value="([^"]*)"/.exec(form.text)![1];
       const refused = await request(stack!.url)
         .post('/auth/login')

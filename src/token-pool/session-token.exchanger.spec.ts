@@ -15,7 +15,8 @@ interface SessionReply {
   delayMs?: number;
 }
 
-const jwe = (label: string) => ['eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0', '', 'aXY', Buffer.from(label).toString('base64url'), 'dGFn'].join('.');
+const jwe = (label: string) =>
+  ['eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0', '', 'aXY', Buffer.from(label).toString('base64url'), 'dGFn'].join('.');
 
 describe('SessionTokenExchanger', () => {
   const clock = new FakeClock();
@@ -27,7 +28,8 @@ describe('SessionTokenExchanger', () => {
   let close: () => void;
   const st = jwe('session-one');
 
-  const cookieOf = (headers: IncomingHttpHeaders) => new RegExp(`${SESSION_COOKIE_NAME.replace(/[.-]/g, '\\$&')}=([^;]+)`).exec(headers.cookie ?? '')?.[1];
+  const cookieOf = (headers: IncomingHttpHeaders) =>
+    new RegExp(`${SESSION_COOKIE_NAME.replace(/[.-]/g, '\\$&')}=([^;]+)`).exec(headers.cookie ?? '')?.[1];
   const live = (accessToken = fakeAccessToken({ exp: clock.now() + 3_600_000 })): SessionReply => ({
     body: { user: { id: 'user-1', email: 'a@b.c' }, expires: new Date(clock.now() + 30 * 86_400_000).toISOString(), accessToken },
   });
@@ -37,7 +39,11 @@ describe('SessionTokenExchanger', () => {
       seen.push({ path: req.url, headers: req.headers });
       const answer = reply(cookieOf(req.headers));
       setTimeout(() => {
-        res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers, ...(answer.setCookie ? { 'set-cookie': answer.setCookie } : {}) });
+        res.writeHead(answer.status ?? 200, {
+          'content-type': 'application/json',
+          ...answer.headers,
+          ...(answer.setCookie ? { 'set-cookie': answer.setCookie } : {}),
+        });
         res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
       }, answer.delayMs ?? 0);
     });
@@ -83,7 +89,11 @@ describe('SessionTokenExchanger', () => {
 
   it('follows a rotated cookie: reports the newest value and sends it from then on, also for the old one', async () => {
     const rotated = jwe('session-two');
-    reply = (cookie) => ({ ...live(), setCookie: cookie === st ? [`${SESSION_COOKIE_NAME}=${rotated}; Path=/; HttpOnly; Secure; SameSite=Lax`, 'oai-did=x; Path=/'] : undefined });
+    reply = (cookie) => ({
+      ...live(),
+      setCookie:
+        cookie === st ? [`${SESSION_COOKIE_NAME}=${rotated}; Path=/; HttpOnly; Secure; SameSite=Lax`, 'oai-did=x; Path=/'] : undefined,
+    });
     expect(await exchanger.exchange(st)).toMatchObject({ sessionToken: rotated });
     expect(exchanger.current(st)).toBe(rotated);
     // The old value (an API key a client keeps using) now exchanges with the newest cookie.
@@ -109,7 +119,11 @@ describe('SessionTokenExchanger', () => {
   it('reports an unavailable upstream on 5xx, a Cloudflare challenge, unreadable bodies and network errors', async () => {
     reply = () => ({ status: 502, body: 'bad gateway' });
     await expect(exchanger.exchange(st)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status: 502 }));
-    reply = () => ({ status: 403, body: '<html>Just a moment…</html>', headers: { 'cf-mitigated': 'challenge', 'content-type': 'text/html' } });
+    reply = () => ({
+      status: 403,
+      body: '<html>Just a moment…</html>',
+      headers: { 'cf-mitigated': 'challenge', 'content-type': 'text/html' },
+    });
     await expect(exchanger.exchange(st)).rejects.toBeInstanceOf(AuthServerUnavailableError);
     reply = () => ({ body: '<html>not json</html>' });
     await expect(exchanger.exchange(st)).rejects.toBeInstanceOf(AuthServerUnavailableError);

@@ -68,7 +68,9 @@ export class SessionTokenExchanger {
    */
   async exchange(sessionToken: string, options: { fingerprintKey?: string; force?: boolean } = {}): Promise<ExchangedSession> {
     const cookie = this.current(sessionToken);
-    const result = await this.exchanges.get(cookie, options.force ?? false, () => this.request(cookie, options.fingerprintKey ?? sessionToken));
+    const result = await this.exchanges.get(cookie, options.force ?? false, () =>
+      this.request(cookie, options.fingerprintKey ?? sessionToken),
+    );
     const newest = this.current(sessionToken);
     return newest !== sessionToken ? { ...result, sessionToken: newest } : result;
   }
@@ -175,6 +177,13 @@ export function sessionCookieFrom(setCookie: string[] | undefined): string | und
       chunks.push([Number(name.slice(SESSION_COOKIE_NAME.length + 1)), value]);
     }
   }
-  const value = whole ?? (chunks.length > 0 ? chunks.sort((a, b) => a[0] - b[0]).map(([, chunk]) => chunk).join('') : undefined);
+  const value =
+    whole ??
+    (chunks.length > 0
+      ? chunks
+          .sort((a, b) => a[0] - b[0])
+          .map(([, chunk]) => chunk)
+          .join('')
+      : undefined);
   return value ? value : undefined;
 }

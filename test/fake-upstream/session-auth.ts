@@ -64,7 +64,8 @@ export class FakeSessionAuth {
     const session: FakeSession = {
       identity,
       accessToken: existing?.token ?? null,
-      accessTokenTtlSec: opts.accessTokenTtlSec ?? (existing ? Math.max(60, existing.exp - Math.floor(Date.now() / 1000)) : DEFAULT_SESSION_ACCESS_TTL_SEC),
+      accessTokenTtlSec:
+        opts.accessTokenTtlSec ?? (existing ? Math.max(60, existing.exp - Math.floor(Date.now() / 1000)) : DEFAULT_SESSION_ACCESS_TTL_SEC),
       rotate: opts.rotate ?? true,
       previousValidForSec: opts.previousValidForSec ?? DEFAULT_PREVIOUS_VALID_SEC,
       revoked: false,
@@ -138,13 +139,24 @@ export class FakeSessionAuth {
       }
       this.values.set(next, { session });
       session.current = next;
-      headers['set-cookie'] = `${SESSION_COOKIE}=${next}; Path=/; Expires=${new Date(Date.now() + SESSION_LIFETIME_SEC * 1000).toUTCString()}; HttpOnly; Secure; SameSite=Lax`;
+      headers['set-cookie'] =
+        `${SESSION_COOKIE}=${next}; Path=/; Expires=${new Date(Date.now() + SESSION_LIFETIME_SEC * 1000).toUTCString()}; HttpOnly; Secure; SameSite=Lax`;
     }
     const { identity } = session;
     res.writeHead(200, headers);
     res.end(
       JSON.stringify({
-        user: { id: identity.userId, name: identity.email.split('@')[0], email: identity.email, image: null, picture: null, idp: 'auth0', iat: Math.floor(Date.now() / 1000), mfa: false, amr: ['pwd'] },
+        user: {
+          id: identity.userId,
+          name: identity.email.split('@')[0],
+          email: identity.email,
+          image: null,
+          picture: null,
+          idp: 'auth0',
+          iat: Math.floor(Date.now() / 1000),
+          mfa: false,
+          amr: ['pwd'],
+        },
         expires: new Date(Date.now() + SESSION_LIFETIME_SEC * 1000).toISOString(),
         account: { id: identity.accountId, planType: identity.plan, structure: 'personal', residencyRegion: 'no_constraint' },
         accessToken,
@@ -173,7 +185,13 @@ export class FakeSessionAuth {
 /** A compact JWE as next-auth writes it: `"alg":"dir"` (so an empty key segment), a 12-byte IV, ciphertext, a 16-byte tag. */
 function newCookieValue(): string {
   const header = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM' })).toString('base64url');
-  return [header, '', randomBytes(12).toString('base64url'), randomBytes(600).toString('base64url'), randomBytes(16).toString('base64url')].join('.');
+  return [
+    header,
+    '',
+    randomBytes(12).toString('base64url'),
+    randomBytes(600).toString('base64url'),
+    randomBytes(16).toString('base64url'),
+  ].join('.');
 }
 
 function cookieValueOf(cookieHeader: string | undefined): string | undefined {
