@@ -23,6 +23,12 @@ export interface DashboardModel {
   now: number;
 }
 
+const KIND_LABELS: Record<AccountView['kind'], string> = {
+  access_token: 'Access token',
+  refresh_token: 'Refresh token',
+  session_token: 'Session token',
+};
+
 const STATE_LABELS: Record<AccountView['state'], string> = {
   active: 'Active',
   rate_limited: 'Rate limited',
@@ -120,9 +126,9 @@ function unknownAccount(id: string): Flash {
 function toRow(account: AccountView): AccountRow {
   return {
     ...account,
-    kindLabel: account.kind === 'refresh_token' ? 'Refresh token' : 'Access token',
+    kindLabel: KIND_LABELS[account.kind],
     stateLabel: STATE_LABELS[account.state],
     canRestore: account.state === 'disabled',
-    canRefresh: account.kind === 'refresh_token' && account.state !== 'disabled',
+    canRefresh: account.kind !== 'access_token' && account.state !== 'disabled',
   };
 }

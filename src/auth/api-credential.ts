@@ -6,12 +6,14 @@ export type ApiCredential =
   | { kind: 'pool' }
   | { kind: 'seed'; seed: string }
   | { kind: 'access_token'; token: string; chatgptAccountId?: string }
-  | { kind: 'refresh_token'; token: string; chatgptAccountId?: string };
+  | { kind: 'refresh_token'; token: string; chatgptAccountId?: string }
+  | { kind: 'session_token'; token: string; chatgptAccountId?: string };
 
 /** Told to a client whose key has none of the accepted shapes; never repeats the key. */
 export const ACCEPTED_KEY_SHAPES =
   'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), ' +
-  'either optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.';
+  'a SessionToken (the __Secure-next-auth.session-token cookie: a JWE of five dot-separated parts, or any value as st:<value>), ' +
+  'each optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.';
 
 export interface RequestWithCredential extends Request {
   apiCredential?: ApiCredential;
@@ -35,7 +37,7 @@ export function teamAccountHeader(request: Request): string | undefined {
 }
 
 /**
- * Classifies a key by its shape: a pool key (`AUTHORIZATION`), an account's own AccessToken or RefreshToken
+ * Classifies a key by its shape: a pool key (`AUTHORIZATION`), an account's own AccessToken, RefreshToken or SessionToken
  * (optionally with a Team account id), or else a SeedToken candidate. Whatever `AUTO_SEED` says, only a seed
  * the admin created counts (the guard checks the store), so a mistyped key is refused locally instead of
  * being sent upstream; `AUTO_SEED` only governs the browser side, where a new seed may be minted.

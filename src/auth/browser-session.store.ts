@@ -15,7 +15,9 @@ export const STAND_IN_PREFIX = 'fgst-';
 
 /** Whom a new session signs in. The secrets in it stay on the server. */
 export type SessionIdentity =
-  { kind: 'seed'; seed: string; seedId: string } | { kind: 'owner'; credential: OwnerCredential; email?: string; userId?: string };
+  | { kind: 'seed'; seed: string; seedId: string }
+  /** `ownerKey`: the fingerprint key the credential was first used with, when it has rotated since (SessionTokens). */
+  | { kind: 'owner'; credential: OwnerCredential; email?: string; userId?: string; ownerKey?: string };
 
 export interface OwnerCredential {
   kind: TokenKind;
@@ -61,7 +63,7 @@ export class BrowserSessionStore {
       expiresAt: now + BROWSER_SESSION_TTL_MS,
       ...(identity.kind === 'seed'
         ? { seed: identity.seed, seedId: identity.seedId }
-        : { credential: identity.credential, ownerKey: ownerKeyFor(identity.credential), email: identity.email, userId: identity.userId }),
+        : { credential: identity.credential, ownerKey: identity.ownerKey ?? ownerKeyFor(identity.credential), email: identity.email, userId: identity.userId }),
     };
     await this.save(session);
     return session;

@@ -10,7 +10,8 @@ import { CredentialService } from './credential.service';
 /**
  * AuthModule's side of the browser-session contract: sessions from the cookie or the stand-in token, and
  * the upstream account each runs as. Accounts are resolved through `CredentialService`, the same path as
- * the API: a seed's sticky binding (moved when its account dies), a RefreshToken's cached exchange.
+ * the API: a seed's sticky binding (moved when its account dies), a RefreshToken's or SessionToken's cached exchange.
+ * An account with a SessionToken carries it (its newest value), so the live page can be fetched signed in.
  */
 @Injectable()
 export class BrowserSessionsService extends BrowserSessions {
@@ -34,12 +35,13 @@ export class BrowserSessionsService extends BrowserSessions {
 
   /**
    * @throws ApiError 401 `session_expired` when the session is gone or its credential no longer signs in
-   *   (seed removed with AUTO_SEED=false, AccessToken expired, RefreshToken revoked); 503 when no pool account is available.
+   *   (seed removed with AUTO_SEED=false, AccessToken expired, RefreshToken revoked, SessionToken signed out); 503 when no
+   *   pool account is available.
    */
   async accountFor(session: BrowserSession): Promise<BrowserAccount> {
     const stored = await this.store.byId(session.id);
     if (!stored) throw sessionExpired();
-    const use = await this.credentials.acquire(credentialOf(stored), new Set()).catch((error: unknown) => {
+    const use = await this.credentials.acquire(credentialOf(stored), new Set(), undefined, stored.ownerKey).catch((error: unknown) => {
       if (error instanceof ApiError && error.getStatus() === 401) throw sessionExpired();
       throw error;
     });
@@ -51,6 +53,7 @@ export class BrowserSessionsService extends BrowserSessions {
       ...(use.chatgptAccountId ? { chatgptAccountId: use.chatgptAccountId } : {}),
       ...(use.poolAccountId ? { poolAccountId: use.poolAccountId } : {}),
       fingerprintKey: use.poolAccountId ?? stored.ownerKey ?? stored.id,
+      ...(use.sessionToken ? { sessionToken: use.sessionToken } : {}),
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
@@ -61,9 +64,7 @@ function credentialOf(session: StoredBrowserSession): ApiCredential {
   if (session.kind === 'seed' && session.seed) return { kind: 'seed', seed: session.seed };
   const credential = session.credential;
   if (!credential) throw sessionExpired();
-  return credential.kind === 'refresh_token'
-    ? { kind: 'refresh_token', token: credential.token, chatgptAccountId: credential.chatgptAccountId }
-    : { kind: 'access_token', token: credential.token, chatgptAccountId: credential.chatgptAccountId };
+  return { kind: credential.kind, token: credential.token, chatgptAccountId: credential.chatgptAccountId };
 }
 
 function sessionExpired(): ApiError {

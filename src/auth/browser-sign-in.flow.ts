@@ -55,8 +55,8 @@ export class BrowserSignInFlow {
 }
 
 function statusOf(reason: SignInFailure['reason']): number {
-  if (reason === 'poolEmpty' || reason === 'authServerDown') return 503;
-  if (reason === 'refreshRefused' || reason === 'seedUnknown' || reason === 'expired') return 401;
+  if (reason === 'poolEmpty' || reason === 'authServerDown' || reason === 'sessionUnavailable') return 503;
+  if (reason === 'refreshRefused' || reason === 'sessionRefused' || reason === 'seedUnknown' || reason === 'expired') return 401;
   return 400;
 }
 

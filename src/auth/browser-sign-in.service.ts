@@ -4,8 +4,9 @@ import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
 import { SeedRegistry, seedIdFor } from '../token-pool/seed-registry';
+import { SessionTokenExchanger, SessionTokenRejectedError } from '../token-pool/session-token.exchanger';
 import { parseCredential, readAccessTokenClaims } from '../token-pool/token-kind';
-import type { OwnerCredential, SessionIdentity } from './browser-session.store';
+import { ownerKeyFor, type OwnerCredential, type SessionIdentity } from './browser-session.store';
 
 /** Why a typed token cannot sign in; each has its own message on the page (`PageText.errors`). */
 export type SignInFailure =
@@ -17,6 +18,8 @@ export type SignInFailure =
         | 'seedTooShort'
         | 'refreshRefused'
         | 'authServerDown'
+        | 'sessionRefused'
+        | 'sessionUnavailable'
         | 'seedUnknown'
         | 'poolEmpty'
         | 'poolKey'
@@ -33,7 +36,7 @@ export const MIN_AUTO_SEED_LENGTH = 8;
 
 /**
  * Decides whom a token typed into the sign-in form signs in (gateway.md §3.6): an owner with their own
- * AccessToken (unexpired, by its claims) or RefreshToken (exchanged now), or a seed user bound to a pool
+ * AccessToken (unexpired, by its claims), RefreshToken or SessionToken (exchanged now), or a seed user bound to a pool
  * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
  * one conversation list, and it is an API credential, not a person's.
  */
@@ -46,6 +49,7 @@ export class BrowserSignIn {
     private readonly clock: Clock,
     private readonly seeds: SeedRegistry,
     private readonly exchanger: RefreshTokenExchanger,
+    private readonly sessions: SessionTokenExchanger,
   ) {}
 
   async check(typed: string | undefined): Promise<SignInCheck> {
@@ -64,10 +68,26 @@ export class BrowserSignIn {
       }
       case 'refresh_token':
         return this.checkRefreshToken(credential);
-      // A SessionToken kind (token-kind 'session_token') is added on another branch: once it exists, accept it
-      // here as an owner credential (`{ kind: 'owner', credential }`) and let `BrowserSessionsService.accountFor` use it.
+      case 'session_token':
+        return this.checkSessionToken(credential);
       default:
         return { ok: false, reason: 'unsupported' };
+    }
+  }
+
+  /** Exchanged now, so that a signed-out cookie is refused at the form; the session keeps the newest cookie value. */
+  private async checkSessionToken(credential: OwnerCredential): Promise<SignInCheck> {
+    try {
+      // The session keeps the fingerprint the typed value was checked with, whatever the cookie rotates to.
+      const ownerKey = ownerKeyFor(credential);
+      const exchanged = await this.sessions.exchange(credential.token, { fingerprintKey: ownerKey });
+      const claims = readAccessTokenClaims(exchanged.accessToken);
+      const token = exchanged.sessionToken ?? credential.token;
+      return { ok: true, identity: { kind: 'owner', credential: { ...credential, token }, email: claims.email, userId: claims.userId, ownerKey } };
+    } catch (error) {
+      if (error instanceof SessionTokenRejectedError) return { ok: false, reason: 'sessionRefused' };
+      if (error instanceof AuthServerUnavailableError) return { ok: false, reason: 'sessionUnavailable' };
+      throw error;
     }
   }
 

@@ -5,6 +5,7 @@ import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejected
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import type { AccountLease } from '../token-pool/pool.types';
 import { SeedRegistry } from '../token-pool/seed-registry';
+import { SessionTokenExchanger, SessionTokenRejectedError } from '../token-pool/session-token.exchanger';
 import type { ApiCredential } from './api-credential';
 
 /** The account one attempt runs as. */
@@ -15,6 +16,8 @@ export interface AccountUse {
   poolAccountId?: string;
   /** Names the account for its browser fingerprint without exposing the token. */
   fingerprintKey: string;
+  /** The account's SessionToken (newest value known), when it has one. Secret. */
+  sessionToken?: string;
 }
 
 /** Turns an API credential into an account to call the upstream with, per attempt. */
@@ -24,6 +27,7 @@ export class CredentialService {
     private readonly leaser: AccountLeaser,
     private readonly seeds: SeedRegistry,
     private readonly exchanger: RefreshTokenExchanger,
+    private readonly sessions: SessionTokenExchanger,
   ) {}
 
   /** Whether another attempt may pick a different account. */
@@ -33,9 +37,10 @@ export class CredentialService {
 
   /**
    * The account for the next attempt; `tried` holds the pool accounts already used by this request.
-   * Returns null when a rotating credential has no untried account left.
+   * Returns null when a rotating credential has no untried account left. `ownerKey` names an own credential's
+   * account for its fingerprint instead of the credential itself (a browser session's hashed key).
    */
-  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string): Promise<AccountUse | null> {
+  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string, ownerKey?: string): Promise<AccountUse | null> {
     switch (credential.kind) {
       case 'pool':
         return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
@@ -51,6 +56,16 @@ export class CredentialService {
           chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
           fingerprintKey: credential.token,
         };
+      case 'session_token': {
+        const fingerprintKey = ownerKey ?? credential.token;
+        const exchanged = await this.exchangeSession(credential.token, fingerprintKey);
+        return {
+          accessToken: exchanged.accessToken,
+          chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
+          fingerprintKey,
+          sessionToken: exchanged.sessionToken ?? credential.token,
+        };
+      }
       case 'access_token':
         return { accessToken: credential.token, chatgptAccountId: teamOverride ?? credential.chatgptAccountId, fingerprintKey: credential.token };
     }
@@ -78,8 +93,33 @@ export class CredentialService {
       throw error;
     }
   }
+
+  /** The SessionToken's AccessToken (the key's fingerprint and proxy, so the session is seen from one browser). */
+  private async exchangeSession(sessionToken: string, fingerprintKey: string) {
+    try {
+      return await this.sessions.exchange(sessionToken, { fingerprintKey });
+    } catch (error) {
+      if (error instanceof SessionTokenRejectedError) {
+        throw ApiError.invalidApiKey('The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.');
+      }
+      if (error instanceof AuthServerUnavailableError) {
+        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'chatgpt.com could not turn the session token into an access token; try again later.', {
+          upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
+        });
+      }
+      throw error;
+    }
+  }
 }
 
 function useOfLease(lease: AccountLease | null, teamOverride: string | undefined): AccountUse | null {
-  return lease && { accessToken: lease.accessToken, chatgptAccountId: teamOverride ?? lease.chatgptAccountId, poolAccountId: lease.accountId, fingerprintKey: lease.accountId };
+  return (
+    lease && {
+      accessToken: lease.accessToken,
+      chatgptAccountId: teamOverride ?? lease.chatgptAccountId,
+      poolAccountId: lease.accountId,
+      fingerprintKey: lease.accountId,
+      ...(lease.sessionToken ? { sessionToken: lease.sessionToken } : {}),
+    }
+  );
 }

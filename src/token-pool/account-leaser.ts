@@ -4,7 +4,7 @@ import { maskSecret } from '../common/util/secrets';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
-import { accessTokenDead, effectiveState, needsRefresh } from './account-record';
+import { accessTokenDead, effectiveState, isRenewable, needsRefresh } from './account-record';
 import { setAccountState } from './account-transitions';
 import { PoolRefresher } from './pool-refresher';
 import type { AccountLease, AccountRecord } from './pool.types';
@@ -30,7 +30,7 @@ export class AccountLeaser {
 
   /**
    * An account for a pool-key request, never one in `exclude` (those this request already tried).
-   * RefreshToken accounts get a fresh AccessToken first. Null when no account is available (503).
+   * RefreshToken and SessionToken accounts get a fresh AccessToken first. Null when no account is available (503).
    */
   async lease(options: { exclude?: ReadonlySet<string> } = {}): Promise<AccountLease | null> {
     const tried = new Set(options.exclude);
@@ -67,20 +67,20 @@ export class AccountLeaser {
     if (!account || account.state === 'disabled') return null;
     const now = this.clock.now();
     if (account.state === 'rate_limited' && account.accessToken && !accessTokenDead(account, now) && !needsRefresh(account, now)) {
-      return { accountId: account.id, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+      return leaseOf(account, account.accessToken);
     }
     return this.prepare(account);
   }
 
   /**
    * Chooses among active accounts not in `exclude` (random, or strict round-robin on the shared cursor).
-   * With none active, RefreshToken accounts whose refresh is pending are tried, since a lease renews them.
+   * With none active, RefreshToken and SessionToken accounts whose refresh is pending are tried, since a lease renews them.
    */
   async pick(exclude: ReadonlySet<string>): Promise<AccountRecord | null> {
     const now = this.clock.now();
     const accounts = (await this.store.listAccounts()).filter((record) => !exclude.has(record.id));
     let candidates = accounts.filter((record) => effectiveState(record, now) === 'active');
-    if (candidates.length === 0) candidates = accounts.filter((record) => record.kind === 'refresh_token' && record.state === 'expired');
+    if (candidates.length === 0) candidates = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired');
     if (candidates.length === 0) return null;
     if (this.config.randomToken) return candidates[randomInt(candidates.length)];
     return candidates[((await this.store.nextCursor()) - 1) % candidates.length];
@@ -153,7 +153,7 @@ export class AccountLeaser {
     return effectiveState(record, this.clock.now()) === 'active';
   }
 
-  /** Makes a picked account usable: ends a past rate limit, notices a dead AccessToken, renews a RefreshToken account. */
+  /** Makes a picked account usable: ends a past rate limit, notices a dead AccessToken, renews a RefreshToken or SessionToken account. */
   private async prepare(account: AccountRecord): Promise<AccountLease | null> {
     const now = this.clock.now();
     if (accessTokenDead(account, now)) {
@@ -174,10 +174,19 @@ export class AccountLeaser {
       if (!record || effectiveState(record, now) !== 'active') return null;
     }
     if (!record.accessToken) return null;
-    return { accountId: record.id, accessToken: record.accessToken, ...(record.chatgptAccountId ? { chatgptAccountId: record.chatgptAccountId } : {}) };
+    return leaseOf(record, record.accessToken);
   }
 
   private setState(id: string, state: 'expired' | 'disabled', reason: string): Promise<void> {
     return setAccountState(this.store, this.logger, id, state, reason);
   }
+}
+
+function leaseOf(record: AccountRecord, accessToken: string): AccountLease {
+  return {
+    accountId: record.id,
+    accessToken,
+    ...(record.chatgptAccountId ? { chatgptAccountId: record.chatgptAccountId } : {}),
+    ...(record.kind === 'session_token' ? { sessionToken: record.token } : {}),
+  };
 }

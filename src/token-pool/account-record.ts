@@ -5,6 +5,11 @@ import type { AccountRecord, AccountState, UploadResult } from './pool.types';
 /** An AccessToken is renewed (or treated as expired) this long before its JWT `exp`. */
 export const ACCESS_TOKEN_RENEW_MARGIN_MS = 5 * 60_000;
 
+/** Kinds whose AccessToken is obtained, and renewed, by an exchange (RefreshToken, SessionToken). */
+export function isRenewable(kind: AccountRecord['kind']): boolean {
+  return kind === 'refresh_token' || kind === 'session_token';
+}
+
 /** A short, stable id for a credential; derived by hashing, so it never reveals the token. */
 export function accountIdFor(token: string, chatgptAccountId?: string): string {
   return createHash('sha256')
@@ -40,9 +45,9 @@ export function accessTokenDead(record: AccountRecord, now: number): boolean {
   return record.kind === 'access_token' && record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= now;
 }
 
-/** A RefreshToken account whose AccessToken is missing, marked expired, or close to its `exp`. */
+/** A RefreshToken or SessionToken account whose AccessToken is missing, marked expired, or close to its `exp`. */
 export function needsRefresh(record: AccountRecord, now: number): boolean {
-  if (record.kind !== 'refresh_token' || record.state === 'disabled') return false;
+  if (!isRenewable(record.kind) || record.state === 'disabled') return false;
   if (record.state === 'expired' || !record.accessToken) return true;
   return record.accessTokenExpiresAt === undefined || record.accessTokenExpiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS <= now;
 }

@@ -2,10 +2,11 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
-import { accessTokenDead, recordsFromLines } from './account-record';
+import { accessTokenDead, isRenewable, recordsFromLines } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
 import type { AccountRecord, UploadResult } from './pool.types';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
+import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 
 const UPLOAD_LOCK = 'accounts-upload';
@@ -18,6 +19,7 @@ export class PoolAdmin {
   constructor(
     @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
     private readonly exchanger: RefreshTokenExchanger,
+    private readonly sessions: SessionTokenExchanger,
     private readonly clock: Clock,
   ) {}
 
@@ -42,7 +44,7 @@ export class PoolAdmin {
   async remove(id: string): Promise<boolean> {
     const account = await this.store.getAccount(id);
     if (!account || !(await this.store.removeAccount(id))) return false;
-    this.exchanger.forget(account.token);
+    this.forgetExchange(account);
     this.logger.log(`Removed account ${id} (${maskSecret(account.token)})`);
     return true;
   }
@@ -50,21 +52,26 @@ export class PoolAdmin {
   async clear(): Promise<number> {
     const accounts = await this.store.listAccounts();
     const count = await this.store.clearAccounts();
-    for (const account of accounts) this.exchanger.forget(account.token);
+    for (const account of accounts) this.forgetExchange(account);
     this.logger.log(`Cleared the pool: ${count} accounts removed`);
     return count;
   }
 
-  /** Puts an account back in service, whatever its state; a RefreshToken account gets a new AccessToken on next use. */
+  /** Puts an account back in service, whatever its state; a RefreshToken or SessionToken account gets a new AccessToken on next use. */
   async restore(id: string): Promise<boolean> {
     const now = this.clock.now();
     const restored = await this.store.updateAccount(id, (current) => {
       const next: AccountRecord = { ...current, state: 'active', stateReason: undefined, rateLimitedUntil: undefined, rateLimitStrikes: 0, failures: 0 };
-      if (current.kind === 'refresh_token') Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
+      if (isRenewable(current.kind)) Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
       if (accessTokenDead(next, now)) Object.assign(next, { state: 'expired', stateReason: 'access token expired' });
       return next;
     });
     if (restored) this.logger.log(`Restored account ${id} (${maskSecret(restored.token)}): now ${restored.state}`);
     return restored !== null;
+  }
+
+  private forgetExchange(account: AccountRecord): void {
+    if (account.kind === 'session_token') this.sessions.forget(account.token);
+    else this.exchanger.forget(account.token);
   }
 }

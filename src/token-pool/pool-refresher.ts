@@ -2,19 +2,22 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
-import { accessTokenFields, dropUndefined, needsRefresh } from './account-record';
+import { accessTokenFields, dropUndefined, isRenewable, needsRefresh } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS, setAccountState } from './account-transitions';
 import type { AccountRecord, RefreshSummary } from './pool.types';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
+import { SessionTokenExchanger, SessionTokenRejectedError } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore, type LockResult } from './stores/account-store';
 
 /** What one attempt to renew an account's AccessToken came to. */
 export type RenewOutcome = 'refreshed' | 'current' | 'disabled' | 'failed' | 'not_applicable';
 
 /**
- * RefreshToken renewal for pool accounts (gateway.md §8.3): one account on demand (a lease, a refused
+ * AccessToken renewal for pool accounts (gateway.md §8.3) that can renew: RefreshToken accounts (the auth server's
+ * exchange) and SessionToken accounts (`/api/auth/session`). One account on demand (a lease, a refused
  * AccessToken), or the whole pool (the admin, the scheduled job). Exchanges happen under a per-account store
- * lock, so that instances sharing the store never spend one (possibly rotating) RefreshToken twice.
+ * lock, so that instances sharing the store never spend one (possibly rotating) credential twice; a rotated
+ * RefreshToken or SessionToken replaces the old one in the record.
  */
 @Injectable()
 export class PoolRefresher {
@@ -23,19 +26,20 @@ export class PoolRefresher {
   constructor(
     @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
     private readonly exchanger: RefreshTokenExchanger,
+    private readonly sessions: SessionTokenExchanger,
     private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {}
 
   /**
-   * Renews RefreshToken accounts, at most `REFRESH_CONCURRENCY` at a time. Not forced: only those whose
-   * AccessToken is missing, expired or close to expiry. Forced: every RefreshToken account not disabled.
+   * Renews RefreshToken and SessionToken accounts, at most `REFRESH_CONCURRENCY` at a time. Not forced: only those
+   * whose AccessToken is missing, expired or close to expiry. Forced: every such account not disabled.
    */
   async refresh(options: { id?: string; force?: boolean } = {}): Promise<RefreshSummary> {
     const force = options.force ?? false;
     const now = this.clock.now();
     const accounts = options.id ? [await this.store.getAccount(options.id)].filter((record): record is AccountRecord => record !== null) : await this.store.listAccounts();
-    const due = accounts.filter((record) => record.kind === 'refresh_token' && record.state !== 'disabled' && (force || needsRefresh(record, now)));
+    const due = accounts.filter((record) => isRenewable(record.kind) && record.state !== 'disabled' && (force || needsRefresh(record, now)));
     const summary: RefreshSummary = { attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: accounts.length - due.length };
     await forEachLimited(due, this.config.refreshConcurrency, async (record) => {
       const outcome = await this.renew(record, force);
@@ -55,7 +59,7 @@ export class PoolRefresher {
   }
 
   /**
-   * Renews one RefreshToken account. `seen` is the record as the caller knew it: if another holder of the
+   * Renews one RefreshToken or SessionToken account. `seen` is the record as the caller knew it: if another holder of the
    * lock renewed it meanwhile, that result is used instead of a second exchange. `force` renews even an
    * AccessToken that still looks current (the upstream refused it).
    */
@@ -66,7 +70,7 @@ export class PoolRefresher {
       async (): Promise<RenewOutcome> => {
         const now = this.clock.now();
         const record = await this.store.getAccount(seen.id);
-        if (!record || record.kind !== 'refresh_token' || record.state === 'disabled') return 'not_applicable';
+        if (!record || !isRenewable(record.kind) || record.state === 'disabled') return 'not_applicable';
         const renewedMeanwhile = record.accessToken !== seen.accessToken && !needsRefresh(record, now);
         if (force ? renewedMeanwhile : !needsRefresh(record, now)) return 'current';
         return this.exchangeFor(record, force || record.state === 'expired');
@@ -96,7 +100,7 @@ export class PoolRefresher {
   private async exchangeFor(record: AccountRecord, force: boolean): Promise<RenewOutcome> {
     const now = this.clock.now();
     try {
-      const result = await this.exchanger.exchange(record.token, { force });
+      const result = await this.exchangeCredential(record, force);
       await this.store.updateAccount(record.id, (current) => {
         if (current.state === 'disabled') return undefined;
         const stillLimited = current.state === 'rate_limited';
@@ -104,7 +108,7 @@ export class PoolRefresher {
           ...current,
           ...dropUndefined(accessTokenFields(result.accessToken)),
           accessTokenExpiresAt: result.expiresAt,
-          token: result.refreshToken ?? current.token,
+          token: result.rotatedTo ?? current.token,
           state: stillLimited ? 'rate_limited' : 'active',
           stateReason: stillLimited ? current.stateReason : undefined,
           failures: 0,
@@ -117,11 +121,25 @@ export class PoolRefresher {
         await setAccountState(this.store, this.logger, record.id, 'disabled', `refresh token rejected (${error.code})`);
         return 'disabled';
       }
+      if (error instanceof SessionTokenRejectedError) {
+        await setAccountState(this.store, this.logger, record.id, 'disabled', `session token rejected: signed out or expired (HTTP ${error.status}); upload a new one`);
+        return 'disabled';
+      }
       const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
       this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}`);
       await this.store.updateAccount(record.id, (current) => ({ ...current, failures: current.failures + 1 }));
       return 'failed';
     }
+  }
+
+  /** The exchange of the account's kind; `rotatedTo` is the credential's new value when the upstream rotated it. */
+  private async exchangeCredential(record: AccountRecord, force: boolean): Promise<{ accessToken: string; expiresAt: number; rotatedTo?: string }> {
+    if (record.kind === 'session_token') {
+      const { sessionToken, ...result } = await this.sessions.exchange(record.token, { fingerprintKey: record.id, force });
+      return { ...result, rotatedTo: sessionToken };
+    }
+    const { refreshToken, ...result } = await this.exchanger.exchange(record.token, { force });
+    return { ...result, rotatedTo: refreshToken };
   }
 }
 

@@ -4,8 +4,8 @@ import type { TokenKind } from './token-kind';
  * Explicit account states (gateway.md §8, issue 4):
  * - active: may be leased;
  * - rate_limited: skipped until `rateLimitedUntil`, then active again;
- * - expired: its AccessToken is dead and a refresh is pending (RefreshToken accounts), or it has no way to renew (AccessToken accounts);
- * - disabled: invalid grant, deactivated or banned; never used until an admin restores it.
+ * - expired: its AccessToken is dead and a refresh is pending (RefreshToken and SessionToken accounts), or it has no way to renew (AccessToken accounts);
+ * - disabled: invalid grant, session ended, deactivated or banned; never used until an admin restores it.
  */
 export type AccountState = 'active' | 'rate_limited' | 'expired' | 'disabled';
 
@@ -13,11 +13,11 @@ export interface AccountRecord {
   /** Stable id derived from the credential (not the credential itself), safe to show and use in URLs. */
   id: string;
   kind: TokenKind;
-  /** The uploaded credential: an AccessToken or a RefreshToken. Secret. */
+  /** The credential: an AccessToken, a RefreshToken or a SessionToken; the newest value once rotated. Secret. */
   token: string;
   /** Team workspace id, from the `token,account_id` form. */
   chatgptAccountId?: string;
-  /** The AccessToken in use: the token itself for AccessToken accounts, the last exchange for RefreshToken accounts. Secret. */
+  /** The AccessToken in use: the token itself for AccessToken accounts, the last exchange for RefreshToken and SessionToken accounts. Secret. */
   accessToken?: string;
   /** Milliseconds since the epoch; from the JWT's `exp`. */
   accessTokenExpiresAt?: number;
@@ -43,6 +43,8 @@ export interface AccountLease {
   accountId: string;
   accessToken: string;
   chatgptAccountId?: string;
+  /** The account's SessionToken (newest value), when it has one: the live page renders signed in only with it. Secret. */
+  sessionToken?: string;
 }
 
 export interface UploadResult {

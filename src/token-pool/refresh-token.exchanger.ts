@@ -1,10 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
-import { ACCESS_TOKEN_RENEW_MARGIN_MS } from './account-record';
 import { Clock } from '../common/vocabulary/clock';
+import { SharedExchanges } from './shared-exchanges';
 import { readAccessTokenClaims } from './token-kind';
 
 export interface ExchangedAccessToken {
@@ -39,8 +38,7 @@ export class AuthServerUnavailableError extends Error {
 
 const REJECTION_CODES = ['invalid_grant', 'access_denied'];
 /** When neither the JWT nor `expires_in` says how long the AccessToken lives. */
-const DEFAULT_LIFETIME_MS = 60 * 60_000;
-const MAX_CACHED = 10_000;
+export const DEFAULT_LIFETIME_MS = 60 * 60_000;
 
 /**
  * RefreshToken → AccessToken (upstream-protocol.md §11, gateway.md §8.3). Results are cached until
@@ -50,16 +48,14 @@ const MAX_CACHED = 10_000;
 @Injectable()
 export class RefreshTokenExchanger {
   private readonly logger = new Logger(RefreshTokenExchanger.name);
-  /** Each AccessToken lives until its renewal margin; past `MAX_CACHED`, the least recently used goes. */
-  private readonly cache: LRUCache<string, ExchangedAccessToken>;
-  private readonly inFlight = new Map<string, Promise<ExchangedAccessToken>>();
+  private readonly exchanges: SharedExchanges<ExchangedAccessToken>;
 
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly upstream: UpstreamClient,
   ) {
-    this.cache = new LRUCache({ max: MAX_CACHED, perf: clock, ttlResolution: 0 });
+    this.exchanges = new SharedExchanges(clock);
   }
 
   /**
@@ -68,19 +64,12 @@ export class RefreshTokenExchanger {
    * @throws RefreshTokenRejectedError, AuthServerUnavailableError
    */
   exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
-    const cached = options.force ? undefined : this.cache.get(refreshToken);
-    if (cached) return Promise.resolve({ ...cached });
-    let pending = this.inFlight.get(refreshToken);
-    if (!pending) {
-      pending = this.request(refreshToken).finally(() => this.inFlight.delete(refreshToken));
-      this.inFlight.set(refreshToken, pending);
-    }
-    return pending.then((result) => ({ ...result }));
+    return this.exchanges.get(refreshToken, options.force ?? false, () => this.request(refreshToken));
   }
 
   /** Drops a cached AccessToken (for example after the RefreshToken was removed from the pool). */
   forget(refreshToken: string): void {
-    this.cache.delete(refreshToken);
+    this.exchanges.forget(refreshToken);
   }
 
   private async request(refreshToken: string): Promise<ExchangedAccessToken> {
@@ -113,7 +102,7 @@ export class RefreshTokenExchanger {
     }
     const rejection = status >= 400 ? REJECTION_CODES.find((code) => body.includes(code)) : undefined;
     if (rejection) {
-      this.cache.delete(refreshToken);
+      this.exchanges.forget(refreshToken);
       this.logger.warn(`Refresh of ${masked} rejected: ${rejection} (HTTP ${status})`);
       throw new RefreshTokenRejectedError(rejection, status);
     }
@@ -127,17 +116,10 @@ export class RefreshTokenExchanger {
       this.clock.now() + (typeof answer.expires_in === 'number' ? answer.expires_in * 1000 : DEFAULT_LIFETIME_MS);
     const rotated = typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken ? answer.refresh_token : undefined;
     const result: ExchangedAccessToken = { accessToken: answer.access_token, expiresAt, ...(rotated ? { refreshToken: rotated } : {}) };
-    this.remember(refreshToken, result);
-    if (rotated) this.remember(rotated, { accessToken: result.accessToken, expiresAt });
+    this.exchanges.remember(refreshToken, result);
+    if (rotated) this.exchanges.remember(rotated, { accessToken: result.accessToken, expiresAt });
     this.logger.log(`Refreshed ${masked}: access token ${maskSecret(result.accessToken)} until ${new Date(expiresAt).toISOString()}${rotated ? `, rotated to ${maskSecret(rotated)}` : ''}`);
     return result;
-  }
-
-  private remember(refreshToken: string, result: ExchangedAccessToken): void {
-    // lru-cache reads a ttl of 0 as "forever": an AccessToken already due for renewal is not kept at all.
-    const ttl = result.expiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS - this.clock.now();
-    if (ttl > 0) this.cache.set(refreshToken, result, { ttl });
-    else this.cache.delete(refreshToken);
   }
 }
 

@@ -1,4 +1,4 @@
-import { parseCredential, readAccessTokenClaims } from './token-kind';
+import { looksLikeSessionToken, parseCredential, readAccessTokenClaims } from './token-kind';
 
 const jwt = (payload: object) =>
   ['{"alg":"RS256","typ":"JWT"}', JSON.stringify(payload), 'sig'].map((part) => Buffer.from(part).toString('base64url')).join('.');
@@ -34,6 +34,45 @@ describe('parseCredential', () => {
     expect(parseCredential(`${accessToken}\u00ff`)).toBeNull();
     expect(parseCredential(`rt_${'x'.repeat(10)}\t`.slice(0, -1) + '\u0085')).toBeNull();
     expect(parseCredential('é'.repeat(45))).toBeNull();
+  });
+});
+
+describe('SessionTokens', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64url');
+  /** next-auth's cookie: a compact JWE with `"alg":"dir"` (no key segment), an IV, ciphertext and tag. */
+  const jwe = (header = '{"alg":"dir","enc":"A256GCM"}') => [b64(header), '', b64('initvector12'), b64('x'.repeat(900)), b64('tag-of-16-bytes!')].join('.');
+  const accessToken = jwt({ exp: 2_000_000_000 });
+
+  it('recognises next-auth JWEs, though they start like an AccessToken', () => {
+    const token = jwe();
+    expect(token.startsWith('eyJhbGciOi')).toBe(true);
+    expect(parseCredential(token)).toEqual({ kind: 'session_token', token });
+    expect(parseCredential(jwe('{"alg":"A256KW","enc":"A256CBC-HS512"}'))?.kind).toBe('session_token');
+    expect(parseCredential(`${token},acc-team-123`)).toEqual({ kind: 'session_token', token, chatgptAccountId: 'acc-team-123' });
+  });
+
+  it('keeps AccessTokens (three segments) and five-segment strings without a JWE header apart', () => {
+    expect(parseCredential(accessToken)?.kind).toBe('access_token');
+    expect(looksLikeSessionToken(accessToken)).toBe(false);
+    // A JWS header (no `enc`) in five segments, and JWE-like strings with empty parts or bad characters.
+    expect(looksLikeSessionToken(jwe('{"alg":"RS256","typ":"JWT"}'))).toBe(false);
+    expect(looksLikeSessionToken(jwe().replace(/\.[^.]+$/, '.'))).toBe(false);
+    expect(looksLikeSessionToken(`${jwe()}%`)).toBe(false);
+    expect(looksLikeSessionToken('eyJ.a.b.c.d')).toBe(false);
+    expect(parseCredential('my.seed.with.five.parts')).toBeNull();
+  });
+
+  it('accepts any cookie value with the explicit st: prefix, and strips the prefix', () => {
+    expect(parseCredential('st:opaque-session-cookie-0123456789')).toEqual({ kind: 'session_token', token: 'opaque-session-cookie-0123456789' });
+    expect(parseCredential(`st:${jwe()}`)).toEqual({ kind: 'session_token', token: jwe() });
+    expect(parseCredential('st:opaque-session-cookie-0123456789,acc-team-123')).toEqual({
+      kind: 'session_token',
+      token: 'opaque-session-cookie-0123456789',
+      chatgptAccountId: 'acc-team-123',
+    });
+    expect(parseCredential('st:short')).toBeNull();
+    expect(parseCredential('st:has;semicolon-0123456789')).toBeNull();
+    expect(parseCredential('st:has"quote-0123456789abc')).toBeNull();
   });
 });
 

@@ -12,6 +12,7 @@ import { PoolReadModel } from './pool-read-model';
 import { PoolRefresher } from './pool-refresher';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { SeedRegistry } from './seed-registry';
+import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { RedisAccountStore } from './stores/redis-account-store';
@@ -38,6 +39,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
     { provide: Clock, useClass: SystemClock },
     { provide: ACCOUNT_STORE, inject: [AppConfig, Clock, SharedState], useFactory: createAccountStore },
     RefreshTokenExchanger,
+    SessionTokenExchanger,
     PoolRefresher,
     AccountLeaser,
     SeedRegistry,
@@ -45,7 +47,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
     PoolAdmin,
   ],
   // The store itself stays inside: other modules go through these services, each with one job.
-  exports: [AccountLeaser, SeedRegistry, PoolRefresher, PoolReadModel, PoolAdmin, RefreshTokenExchanger, Clock],
+  exports: [AccountLeaser, SeedRegistry, PoolRefresher, PoolReadModel, PoolAdmin, RefreshTokenExchanger, SessionTokenExchanger, Clock],
 })
 export class TokenPoolModule implements OnApplicationShutdown {
   constructor(@Inject(ACCOUNT_STORE) private readonly store: AccountStore) {}

@@ -44,11 +44,11 @@ export const SCENARIO_PRESETS: Record<string, Scenario> = {
   long: { kind: 'long', chars: 4000 },
 };
 
-const TOKEN_KINDS = ['access', 'refresh'] as const;
+const TOKEN_KINDS = ['access', 'refresh', 'session'] as const;
 
 /**
  * `/_fake/…` on the fake's own port:
- * - `POST /_fake/tokens {"kind": "access" | "refresh", "email"?}` mints a token: `{"kind", "token"}`;
+ * - `POST /_fake/tokens {"kind": "access" | "refresh" | "session", "email"?}` mints a token (a session token is a `__Secure-next-auth.session-token` value): `{"kind", "token"}`;
  * - `POST /_fake/scenario {"name": "reasoning"}` (or `{"scenario": {…a Scenario…}}`) queues the next answer;
  * - `GET /_fake/scenarios` lists the names;
  * - `POST /_fake/accounts/{user id or access token}/generation {"generation": "both" | "f" | "classic"}` sets the
@@ -66,7 +66,12 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
       const kind = body.kind ?? 'access';
       if (!TOKEN_KINDS.includes(kind as (typeof TOKEN_KINDS)[number])) return badRequest(`"kind" must be one of ${TOKEN_KINDS.join(', ')}`);
       const email = typeof body.email === 'string' ? body.email : undefined;
-      const token = kind === 'refresh' ? fake.createRefreshToken({ account: { email } }) : fake.createAccessToken({ email });
+      const token =
+        kind === 'refresh'
+          ? fake.createRefreshToken({ account: { email } })
+          : kind === 'session'
+            ? fake.createSessionToken({ account: { email } })
+            : fake.createAccessToken({ email });
       return { status: 201, body: { kind, token } };
     }
     if (route === 'POST /_fake/scenario') {

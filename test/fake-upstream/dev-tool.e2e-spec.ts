@@ -63,7 +63,10 @@ describe('npm run fake', () => {
     const refresh = await http('POST', `${fakeUrl()}/_fake/tokens`, { json: { kind: 'refresh' } });
     expect(refresh.json).toEqual({ kind: 'refresh', token: expect.stringMatching(/^rt_/) });
     expect((await chat((refresh.json as { token: string }).token)).status).toBe(200);
-    expect((await http('POST', `${fakeUrl()}/_fake/tokens`, { json: { kind: 'session' } })).status).toBe(400);
+    const session = await http('POST', `${fakeUrl()}/_fake/tokens`, { json: { kind: 'session' } });
+    expect(session.json).toEqual({ kind: 'session', token: expect.stringMatching(/^eyJhbGciOiJkaXIi[^.]*\.\.[^.]+\.[^.]+\.[^.]+$/) });
+    expect((await chat((session.json as { token: string }).token)).status).toBe(200);
+    expect((await http('POST', `${fakeUrl()}/_fake/tokens`, { json: { kind: 'bogus' } })).status).toBe(400);
   });
 
   it('queues a named scenario for the next chat request only', async () => {

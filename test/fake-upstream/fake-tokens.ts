@@ -69,7 +69,7 @@ export function randomText(length: number, alphabet = RANDOM_ALPHABET): string {
   return out;
 }
 
-function identityFrom(opts: AccessTokenOptions): AccountIdentity {
+export function identityFrom(opts: AccessTokenOptions): AccountIdentity {
   const persona = opts.persona ?? (opts.plan === 'free' ? 'chatgpt-freeaccount' : 'chatgpt-paid');
   const plan = opts.plan ?? (persona === 'chatgpt-freeaccount' ? 'free' : 'plus');
   return {

@@ -28,10 +28,12 @@ import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Sc
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 import { FakeWebSocketHandoff } from './websocket-handoff';
 import { FakeWebApp } from './web-app';
+import { FakeSessionAuth, type SessionTokenOptions } from './session-auth';
 
 export type { Scenario } from './scenarios';
 export type { AccessTokenOptions, RefreshTokenOptions } from './fake-tokens';
 export type { Generation } from './f-conversation';
+export type { SessionTokenOptions } from './session-auth';
 
 export interface FakeUpstreamOptions {
   port?: number;
@@ -198,11 +200,13 @@ export class FakeUpstream {
   readonly cloudflare = new CloudflareChallenge();
 
   private readonly tokens = new TokenRegistry();
+  /** next-auth's SessionTokens and `GET /api/auth/session` (session-auth.ts): `revoke`, `expireValue`, `exchanges`, …. */
+  readonly sessionAuth = new FakeSessionAuth(this.tokens);
   /** The stub of the web app's page and script (web-app.ts). */
   readonly webApp = new FakeWebApp((authorization) => {
     const check = this.tokens.checkBearer(authorization);
     return check.ok ? check.record : null;
-  });
+  }, this.sessionAuth);
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly grants = new Map<string, SentinelGrant>();
@@ -285,6 +289,7 @@ export class FakeUpstream {
     this.cloudflare.reset();
     this.resetGizmos();
     this.webApp.reset();
+    this.sessionAuth.reset();
   }
 
   /** Which send flows an account gets: by its access token or its user id (`both`, `f` or `classic`). */
@@ -299,6 +304,11 @@ export class FakeUpstream {
 
   createRefreshToken(opts?: RefreshTokenOptions): string {
     return this.tokens.createRefreshToken(opts);
+  }
+
+  /** A `__Secure-next-auth.session-token` value whose `/api/auth/session` answers an AccessToken (session-auth.ts). */
+  createSessionToken(opts?: SessionTokenOptions): string {
+    return this.sessionAuth.create(opts);
   }
 
   revokeRefreshToken(rt: string): void {
@@ -417,6 +427,7 @@ export class FakeUpstream {
     const controlled = this.controlRoutes?.(r);
     if (controlled) return send(res, controlled.status, controlled.body);
     if (this.cloudflare.intercept(r, res)) return;
+    if (this.sessionAuth.route(r, res)) return;
     if (this.webApp.route(r, res)) return;
     if (method === 'GET' && path === '/') return sendText(res, 200, homePage(), 'text/html; charset=utf-8');
     if (method === 'POST' && path === '/oauth/token') return this.oauthToken(r, res);

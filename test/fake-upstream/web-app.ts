@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { BUILD_ID, BUILD_NUMBER } from './fake-documents';
 import type { AccessTokenRecord } from './fake-tokens';
+import { SESSION_COOKIE, type FakeSessionAuth } from './session-auth';
 
 /**
  * A small stub of today's web app on the fake upstream (gateway-live-ui.md §1): the page at `/` and the SPA routes,
@@ -13,7 +14,7 @@ import type { AccessTokenRecord } from './fake-tokens';
  * from the CDN's `/assets/`; and a few account endpoints the app reads (memories). Tests can also place documents
  * (any type, encoding and status) and hold an event stream open, to see what the gateway does with them.
  */
-export const SESSION_COOKIE = '__Secure-next-auth.session-token';
+export { SESSION_COOKIE };
 export const APP_SCRIPT = 'app-fake01.js';
 const SPA_ROUTE = /^\/(?:$|c\/[^/]+$|g\/[^/]+$|gpts(?:\/[^/]+)?$)/;
 const SCRIPT = readFileSync(join(__dirname, 'web-app-assets', 'app.js'), 'utf8');
@@ -43,20 +44,20 @@ export interface HeldStream {
 }
 
 export class FakeWebApp {
-  private readonly sessionTokens = new Map<string, string>();
   private readonly documents = new Map<string, PlacedDocument>();
   private readonly streams = new Map<string, { hold: HeldStream; attach: (res: ServerResponse) => void }>();
   /** The page answers this status instead (e.g. 503 while "down"); null: normal. */
   pageStatus: number | null = null;
   readonly nonce = randomBytes(12).toString('base64');
 
-  constructor(private readonly identify: (authorization: string | undefined) => AccessTokenRecord | null) {}
+  constructor(
+    private readonly identify: (authorization: string | undefined) => AccessTokenRecord | null,
+    private readonly sessions: FakeSessionAuth,
+  ) {}
 
-  /** A SessionToken for this AccessToken's account: the page renders signed in with it. */
+  /** A SessionToken for this AccessToken's account (session-auth.ts): the page renders signed in with it. */
   createSessionToken(accessToken: string): string {
-    const token = `fake-st.${randomBytes(32).toString('base64url')}`;
-    this.sessionTokens.set(token, accessToken);
-    return token;
+    return this.sessions.create({ accessToken });
   }
 
   /** Serves `document` at `path` (exact, without the query) until the fake is reset. */
@@ -131,7 +132,7 @@ export class FakeWebApp {
         sendDocument(res, r.headers, { status: this.pageStatus, contentType: 'text/html', body: '<h1>Service unavailable</h1>' });
         return true;
       }
-      const account = this.signedInAccount(r.headers.cookie);
+      const account = this.sessions.accountFor(r.headers.cookie);
       sendDocument(res, r.headers, {
         contentType: 'text/html; charset=utf-8',
         body: this.page(account),
@@ -152,12 +153,6 @@ export class FakeWebApp {
       return true;
     }
     return false;
-  }
-
-  private signedInAccount(cookieHeader: string | undefined): AccessTokenRecord | null {
-    const value = /(?:^|;\s*)__Secure-next-auth\.session-token=([^;]+)/.exec(cookieHeader ?? '')?.[1];
-    const accessToken = value ? this.sessionTokens.get(value) : undefined;
-    return accessToken ? this.identify(`Bearer ${accessToken}`) : null;
   }
 
   /** The React Router v7 page: a context stream enqueued as a turbo-stream-like flat array (never plain JSON). */

@@ -12,6 +12,7 @@ import { PoolReadModel } from '../pool-read-model';
 import { PoolRefresher } from '../pool-refresher';
 import { RefreshTokenExchanger } from '../refresh-token.exchanger';
 import { SeedRegistry } from '../seed-registry';
+import { SessionTokenExchanger } from '../session-token.exchanger';
 import type { AccountStore } from '../stores/account-store';
 import { FileAccountStore } from '../stores/file-account-store';
 import { FakeClock } from './fake-clock';
@@ -20,6 +21,7 @@ import { fakeAccessToken, startFakeAuthServer, type AuthServerReply, type FakeAu
 /** The pool's services wired over one store, as `TokenPoolModule` wires them. */
 export interface PoolServices {
   exchanger: RefreshTokenExchanger;
+  sessions: SessionTokenExchanger;
   refresher: PoolRefresher;
   leaser: AccountLeaser;
   seeds: SeedRegistry;
@@ -32,15 +34,17 @@ export interface PoolServices {
 export function poolServices(store: AccountStore, config: AppConfig, clock: Clock): PoolServices {
   const upstream = testUpstreamClient(config);
   const exchanger = new RefreshTokenExchanger(config, clock, upstream.client);
-  const refresher = new PoolRefresher(store, exchanger, config, clock);
+  const sessions = new SessionTokenExchanger(clock, upstream.client);
+  const refresher = new PoolRefresher(store, exchanger, sessions, config, clock);
   const leaser = new AccountLeaser(store, refresher, config, clock);
   return {
     exchanger,
+    sessions,
     refresher,
     leaser,
     seeds: new SeedRegistry(store, leaser, config, clock),
     readModel: new PoolReadModel(store, clock),
-    admin: new PoolAdmin(store, exchanger, clock),
+    admin: new PoolAdmin(store, exchanger, sessions, clock),
     close: upstream.close,
   };
 }
@@ -49,6 +53,7 @@ export function poolServices(store: AccountStore, config: AppConfig, clock: Cloc
 export function poolServicesOf(app: INestApplicationContext): PoolServices {
   return {
     exchanger: app.get(RefreshTokenExchanger),
+    sessions: app.get(SessionTokenExchanger),
     refresher: app.get(PoolRefresher),
     leaser: app.get(AccountLeaser),
     seeds: app.get(SeedRegistry),
