@@ -250,10 +250,11 @@ describe('the HTTP edge without API_PREFIX', () => {
     }
 
     it('answers 401 to an unauthenticated large body without reading it, and closes the connection', async () => {
+      // The client stops sending after 64 KB of its 18 MB: the server answers at once and cuts the connection after
+      // its linger time, instead of waiting for (or buffering) the rest.
       const { response, closed } = await sendPartOfLargeBody('/v1/chat/completions');
       expect(response.status).toBe(401);
       expect(JSON.parse(response.body).error.code).toBe('invalid_api_key');
-      expect(response.headers).toMatch(/^connection: close/im);
       expect(closed).toBe(true);
     });
 

@@ -151,13 +151,26 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
   return undefined;
 }
 
+/** How long a client may go on sending a body nobody reads after its answer (401, 404, 413) before it is cut off. */
+const LINGER_MS = 2_000;
+
 /**
- * A request that announces a body above the small limit has its connection closed after the answer: when
- * the answer comes before the body was read (401, 404, 413), the rest of it is not pulled off the wire.
+ * A request that announces a body above the small limit and is answered before the body was read (401, 404,
+ * 413): Node discards the rest of the body after the answer, which lets the client read the answer (closing
+ * the socket with unread data would reset the connection, and the client would lose it); a client still sending
+ * `LINGER_MS` after the answer is cut off, so the body is never pulled off the wire for long.
  */
 export function closeAfterLargeBodies(smallLimit: number) {
   return (request: Request, response: Response, next: NextFunction): void => {
-    if (Number(request.headers['content-length']) > smallLimit) response.shouldKeepAlive = false;
+    if (Number(request.headers['content-length']) > smallLimit) {
+      response.once('finish', () => {
+        if (request.complete) return;
+        const timer = setTimeout(() => request.socket.destroy(), LINGER_MS);
+        timer.unref();
+        request.once('end', () => clearTimeout(timer));
+        request.once('close', () => clearTimeout(timer));
+      });
+    }
     next();
   };
 }
