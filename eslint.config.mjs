@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'test-output/**', 'static/**', 'views/**', '*.js', '*.mjs'],
+    ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'test-output/**', 'static/**', 'views/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
   },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

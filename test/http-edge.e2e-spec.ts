@@ -75,7 +75,7 @@ describe('API_PREFIX cannot be skipped by another spelling of the path', () => {
   ])('%s %s is not served without the prefix', async (method, target) => {
     const response = await raw(stack.url, method, target, { headers: { ...bearer, 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify(ask('hi')) : '' });
     expect(response.status).toBe(404);
-    expect(json(response).error.code).toBe('not_found');
+    expect(json(response).error.code).toBe('unknown_url');
   });
 
   it.each([
@@ -165,7 +165,7 @@ describe('the HTTP edge without API_PREFIX', () => {
   it('does not route /V1 (routing is case-sensitive like our checks)', async () => {
     const response = await request(stack.url).get('/V1/models').set('authorization', `Bearer ${token}`);
     expect(response.status).toBe(404);
-    expect(response.body.error.code).toBe('not_found');
+    expect(response.body.error.code).toBe('unknown_url');
   });
 
   describe('Content-Encoding', () => {

@@ -93,7 +93,7 @@ describe('GET /metrics when METRICS_ENABLED is unset', () => {
   it('does not exist (404), even with the admin secret', async () => {
     const answer = await request(stack.url).get('/metrics').set('authorization', `Bearer ${ADMIN_KEY}`);
     expect(answer.status).toBe(404);
-    expect(answer.body.error.code).toBe('not_found');
+    expect(answer.body.error.code).toBe('unknown_url');
   });
 
   it('sends helmet headers on API responses and a strict CSP on the admin pages', async () => {

@@ -43,7 +43,7 @@ export class AdminAuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const kind = this.reflector.getAllAndOverride<AdminAccessKind>(ADMIN_ACCESS, [context.getHandler(), context.getClass()]);
     const request = context.switchToHttp().getRequest<AdminRequest>();
-    if (!this.secret.enabled) throw ApiError.notFound(`Unknown request URL: ${request.method} ${request.path}.`);
+    if (!this.secret.enabled) throw ApiError.unknownUrl(request);
     const writes = !SAFE_METHODS.has(request.method);
 
     if (kind === 'api') {

@@ -29,7 +29,7 @@ describe('AdminEntryController (HTTP edge)', () => {
   afterEach(() => app.close());
 
   const notFound = (path: string) => ({
-    error: { message: `Unknown request URL: GET ${path}.`, type: 'invalid_request_error', param: null, code: 'not_found' },
+    error: { message: `Unknown request URL: GET ${path}.`, type: 'invalid_request_error', param: null, code: 'unknown_url' },
   });
 
   describe('when API_PREFIX is the admin secret', () => {

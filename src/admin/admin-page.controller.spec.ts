@@ -149,7 +149,7 @@ describe('AdminPageController (HTTP edge)', () => {
     try {
       const response = await request(disabled.getHttpServer()).get('/admin/login').expect(404);
       expect(response.body).toEqual({
-        error: { message: 'Unknown request URL: GET /admin/login.', type: 'invalid_request_error', param: null, code: 'not_found' },
+        error: { message: 'Unknown request URL: GET /admin/login.', type: 'invalid_request_error', param: null, code: 'unknown_url' },
       });
     } finally {
       await disabled.close();

@@ -18,7 +18,7 @@ export class MetricsAccessGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<Request>();
-    if (!this.config.metricsEnabled) throw ApiError.notFound(`Unknown request URL: ${request.method} ${request.path}.`);
+    if (!this.config.metricsEnabled) throw ApiError.unknownUrl(request);
     const bearer = /^Bearer\s+(.+)$/i.exec(request.get('authorization')?.trim() ?? '')?.[1];
     if (bearer === undefined) {
       throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Missing credentials: send `Authorization: Bearer <admin secret>`.');

@@ -3,12 +3,17 @@ import type { Response } from 'express';
 import request from 'supertest';
 import { ApiError } from '../common/errors/api-error';
 import { createControllerApp } from '../common/testing/controller-app';
+import { CredentialService } from '../auth/credential.service';
+import { FileLinkService } from '../files/file-link.service';
+import { SeedRegistry } from '../token-pool/seed-registry';
+import { UpstreamClient } from '../upstream/upstream.client';
 import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion.dto';
 import { ModelsService } from './models.service';
 
 const POOL_KEY = 'pool-key-for-controller-spec';
+const SEED = 'seed-created-by-the-admin-for-spec';
 const AUTH_KEY = 'auth-key-for-controller-spec';
 const HELLO = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello' }] };
 const COMPLETION = { id: 'chatcmpl-1', object: 'chat.completion', choices: [] };
@@ -16,6 +21,7 @@ const COMPLETION = { id: 'chatcmpl-1', object: 'chat.completion', choices: [] };
 describe('ChatController (HTTP edge)', () => {
   const chat = { complete: jest.fn(), stream: jest.fn() };
   const models = { list: jest.fn() };
+  const seeds = { hasSeed: jest.fn() };
 
   async function appWith(env: Record<string, string> = {}): Promise<NestExpressApplication> {
     return createControllerApp(
@@ -24,6 +30,11 @@ describe('ChatController (HTTP edge)', () => {
         providers: [
           { provide: ChatService, useValue: chat },
           { provide: ModelsService, useValue: models },
+          { provide: SeedRegistry, useValue: seeds },
+          // The real service: the controller asks it where file links in answers should point.
+          FileLinkService,
+          { provide: UpstreamClient, useValue: {} },
+          { provide: CredentialService, useValue: {} },
         ],
       },
       { AUTHORIZATION: POOL_KEY, ...env },
@@ -39,6 +50,7 @@ describe('ChatController (HTTP edge)', () => {
     jest.resetAllMocks();
     chat.complete.mockResolvedValue(COMPLETION);
     models.list.mockResolvedValue({ object: 'list', data: [] });
+    seeds.hasSeed.mockImplementation((seed: string) => Promise.resolve(seed === SEED));
   });
 
   const post = (body: unknown, target = app) =>
@@ -58,6 +70,15 @@ describe('ChatController (HTTP edge)', () => {
           code: 'invalid_api_key',
         },
       });
+      expect(chat.complete).not.toHaveBeenCalled();
+    });
+
+    it('answers 401 for a key of no known shape that is not a seed the admin created, before the service runs', async () => {
+      const response = await request(app.getHttpServer()).post('/v1/chat/completions').set('Authorization', 'Bearer some-opaque-token').send(HELLO).expect(401);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
+      expect(response.body.error.message).toContain('SeedToken created by the admin');
+      expect(response.text).not.toContain('some-opaque-token');
+      expect(seeds.hasSeed).toHaveBeenCalledWith('some-opaque-token');
       expect(chat.complete).not.toHaveBeenCalled();
     });
 
@@ -198,13 +219,16 @@ describe('ChatController (HTTP edge)', () => {
       expect(chat.stream).not.toHaveBeenCalled();
     });
 
-    it('passes a key outside AUTHORIZATION on as the caller’s own credential', async () => {
-      await request(app.getHttpServer())
-        .post('/v1/chat/completions')
-        .set('Authorization', 'Bearer some-opaque-token')
-        .send(HELLO)
-        .expect(200);
-      expect(chat.complete.mock.calls[0][1]).toEqual({ kind: 'opaque', token: 'some-opaque-token' });
+    it('passes a SeedToken the admin created on as a seed credential', async () => {
+      await request(app.getHttpServer()).post('/v1/chat/completions').set('Authorization', `Bearer ${SEED}`).send(HELLO).expect(200);
+      expect(seeds.hasSeed).toHaveBeenCalledWith(SEED);
+      expect(chat.complete.mock.calls[0][1]).toEqual({ kind: 'seed', seed: SEED });
+    });
+
+    it('tells the service where file links should point: the host the client called', async () => {
+      const response = await post(HELLO).set('Host', 'proxy.example:8443').expect(200);
+      expect(response.body).toEqual(COMPLETION);
+      expect(chat.complete.mock.calls[0][3]).toBe('http://proxy.example:8443');
     });
 
     it('hands `stream: true` requests the response to write to', async () => {
@@ -215,6 +239,7 @@ describe('ChatController (HTTP edge)', () => {
       const response = await post({ ...HELLO, stream: true }).expect(200);
       expect(response.text).toBe('data: [DONE]\n\n');
       expect(chat.stream.mock.calls[0][0]).toMatchObject({ stream: true, messages: [{ role: 'user', content: 'Hello' }] });
+      expect(chat.stream.mock.calls[0][4]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(chat.complete).not.toHaveBeenCalled();
     });
 
@@ -249,7 +274,7 @@ describe('ChatController (HTTP edge)', () => {
     it('answers an unknown /v1 route with 404 in the OpenAI shape', async () => {
       const response = await request(app.getHttpServer()).get('/v1/nothing-here').set('Authorization', `Bearer ${POOL_KEY}`).expect(404);
       expect(response.body).toEqual({
-        error: { message: 'Unknown request URL: GET /v1/nothing-here.', type: 'invalid_request_error', param: null, code: 'not_found' },
+        error: { message: 'Unknown request URL: GET /v1/nothing-here.', type: 'invalid_request_error', param: null, code: 'unknown_url' },
       });
     });
   });
@@ -264,7 +289,7 @@ describe('ChatController (HTTP edge)', () => {
     it('serves the API under the prefix only', async () => {
       await request(prefixed.getHttpServer()).get('/prefix-for-spec/v1/models').set('Authorization', `Bearer ${POOL_KEY}`).expect(200);
       const bare = await request(prefixed.getHttpServer()).get('/v1/models').set('Authorization', `Bearer ${POOL_KEY}`).expect(404);
-      expect(bare.body.error).toMatchObject({ type: 'invalid_request_error', code: 'not_found' });
+      expect(bare.body.error).toMatchObject({ type: 'invalid_request_error', code: 'unknown_url' });
       expect(models.list).toHaveBeenCalledTimes(1);
     });
   });

@@ -6,6 +6,7 @@ import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import type { BrowserFingerprint } from '../upstream/fingerprint';
 import { UpstreamClient } from '../upstream/upstream.client';
+import { AccountIdentifiers } from './seed/account-identifiers.service';
 
 /** Who a gateway request runs as: the browser session, its upstream account right now, and that account's browser. */
 export interface GatewayCaller {
@@ -33,6 +34,7 @@ export class GatewayIdentity implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly moduleRef: ModuleRef,
     private readonly upstream: UpstreamClient,
+    private readonly identifiers: AccountIdentifiers,
   ) {}
 
   /** With the gateway on, a missing sign-in implementation stops the start instead of failing every request. */
@@ -72,9 +74,13 @@ export class GatewayIdentity implements OnApplicationBootstrap {
     return this.sessions.fromCookie(value || undefined);
   }
 
+  /** For a seed session, the account's identifiers include its profile's (name, phone, org ids), so that all are scrubbed. */
   async callerOf(session: BrowserSession): Promise<GatewayCaller> {
     const account = await this.sessions.accountFor(session);
-    return { session, account, fingerprint: this.upstream.fingerprint(account.fingerprintKey) };
+    const fingerprint = this.upstream.fingerprint(account.fingerprintKey);
+    if (session.kind !== 'seed') return { session, account, fingerprint };
+    const profile = await this.identifiers.of(account, fingerprint);
+    return { session, account: { ...account, privateIdentifiers: [...new Set([...account.privateIdentifiers, ...profile])] }, fingerprint };
   }
 
   /** The caller of a request that needs one: 401 in the API's error shape otherwise. */

@@ -10,6 +10,8 @@ import { BackendProxyService } from './proxy/backend-proxy.service';
 import { ReverseProxyService } from './proxy/reverse-proxy.service';
 import { StatsigService } from './proxy/statsig.service';
 import { PublicOriginResolver } from './public-origin';
+import { AccountIdentifiers } from './seed/account-identifiers.service';
+import { SeedGate } from './seed/seed-gate.service';
 import { ShellService } from './shell/shell.service';
 import { TelemetryController } from './telemetry.controller';
 import { UpstreamHosts } from './upstream-hosts';
@@ -33,6 +35,8 @@ import { WebSocketBridge } from './websocket/websocket-bridge.service';
     StatsigService,
     WebSocketBridge,
     ShellService,
+    AccountIdentifiers,
+    SeedGate,
     // What AuthModule's `/` and app routes render for a signed-in browser.
     {
       provide: ChatPageRenderer,

@@ -23,7 +23,7 @@ describe('HealthController (HTTP edge)', () => {
   it('answers other methods with 404 in the OpenAI shape', async () => {
     const response = await request(app.getHttpServer()).post('/healthz').expect(404);
     expect(response.body).toEqual({
-      error: { message: 'Unknown request URL: POST /healthz.', type: 'invalid_request_error', param: null, code: 'not_found' },
+      error: { message: 'Unknown request URL: POST /healthz.', type: 'invalid_request_error', param: null, code: 'unknown_url' },
     });
   });
 });

@@ -45,11 +45,14 @@ export class ProxyController {
     return this.toHost('cdn', request, response, request.url);
   }
 
-  /** Uploads go to signed blob URLs on the files host: the one place a large body is expected. */
-  @All('files/*path')
+  /**
+   * The files host (`files.oaiusercontent.com`, rewritten to `/file-host/` on our origin: `/files/{id}` are the API's
+   * durable file links). Uploads go to signed blob URLs there: the one place a large body is expected.
+   */
+  @All('file-host/*path')
   @LargeBody()
   files(@Req() request: Request, @Res() response: Response): Promise<void> {
-    return this.toHost('files', request, response, request.url.replace(/^\/files/, ''), this.config.maxBodyBytes);
+    return this.toHost('files', request, response, request.url.replace(/^\/file-host/, ''), this.config.maxBodyBytes);
   }
 
   @All('sandbox/*path')

@@ -85,5 +85,18 @@ describe('SeedRegistry', () => {
       expect(await pool.seeds.seedConversations('unknown')).toEqual([]);
       expect((await pool.seeds.listSeeds())[0]).toMatchObject({ conversations: 2 });
     });
+
+    it('tracks them by the seed id too, as browser sessions know only that, and across restarts', async () => {
+      const pool = newPool();
+      await pool.seeds.createSeed('seed-one');
+      await pool.seeds.createSeed('seed-two');
+      expect(await pool.seeds.recordConversationForSeedId(seedIdFor('seed-one'), 'AAAA-1')).toBe(true);
+      expect(await pool.seeds.recordConversationForSeedId('seed-unknown', 'c9')).toBe(false);
+      expect(await pool.seeds.seedConversations('seed-one')).toEqual(['AAAA-1']);
+      expect(await pool.seeds.ownsConversation(seedIdFor('seed-one'), 'aaaa-1')).toBe(true);
+      expect(await pool.seeds.ownsConversation(seedIdFor('seed-two'), 'AAAA-1')).toBe(false);
+      const restarted = newPool({}, new FileAccountStore({ dataDir: t.dataDir }));
+      expect(await restarted.seeds.conversationsOfSeedId(seedIdFor('seed-one'))).toEqual(['AAAA-1']);
+    });
   });
 });

@@ -16,6 +16,8 @@ import { parseCredential } from './token-kind';
 @Injectable()
 export class SeedRegistry {
   private readonly logger = new Logger(SeedRegistry.name);
+  /** seedId → seed, filled from the store on a miss (each instance learns the seeds it is asked about). */
+  private readonly seedsById = new Map<string, string>();
 
   constructor(
     @Inject(ACCOUNT_STORE) private readonly store: AccountStore,
@@ -104,6 +106,36 @@ export class SeedRegistry {
   /** The conversations a seed created, newest first; empty for an unknown seed. */
   async seedConversations(seed: string): Promise<string[]> {
     return (await this.store.getSeed(seed))?.conversations ?? [];
+  }
+
+  /**
+   * The same, by the seed's public id: a browser session knows only `seedId` (gateway.md §4.4). False when no
+   * seed has this id.
+   */
+  async recordConversationForSeedId(seedId: string, conversationId: string): Promise<boolean> {
+    const seed = await this.seedOfId(seedId);
+    if (!seed) return false;
+    await this.recordSeedConversation(seed, conversationId);
+    return true;
+  }
+
+  async conversationsOfSeedId(seedId: string): Promise<string[]> {
+    const seed = await this.seedOfId(seedId);
+    return seed ? this.seedConversations(seed) : [];
+  }
+
+  /** Whether the seed with this id created this conversation (ids compared without regard to case). */
+  async ownsConversation(seedId: string, conversationId: string): Promise<boolean> {
+    const wanted = conversationId.toLowerCase();
+    return (await this.conversationsOfSeedId(seedId)).some((id) => id.toLowerCase() === wanted);
+  }
+
+  /** The seed behind a public id; the id is a hash of the seed, so a found pair stays true and is kept. */
+  private async seedOfId(seedId: string): Promise<string | null> {
+    const known = this.seedsById.get(seedId);
+    if (known) return known;
+    for (const record of await this.store.listSeeds()) this.seedsById.set(seedIdFor(record.seed), record.seed);
+    return this.seedsById.get(seedId) ?? null;
   }
 }
 

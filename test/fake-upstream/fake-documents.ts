@@ -88,7 +88,7 @@ export function meDocument(identity: AccountIdentity): Record<string, unknown> {
     name: local,
     picture: `https://s.gravatar.com/avatar/${hash}?s=480&r=pg&d=https%3A%2F%2Fcdn.auth0.com%2Favatars%2F${initials}.png`,
     created: 1_700_000_000,
-    phone_number: null,
+    phone_number: identity.phone ?? null,
     mfa_flag_enabled: false,
     amr: [],
     groups: [],

@@ -12,6 +12,8 @@ export interface AccessTokenOptions {
   userId?: string;
   accountId?: string;
   plan?: string;
+  /** The account's phone number, as `/backend-api/me` shows it (null by default). */
+  phone?: string;
   expiresInSec?: number;
   persona?: Persona;
   /** Team workspaces the user also belongs to; listed by accounts/check. */
@@ -35,6 +37,7 @@ export interface AccountIdentity {
   plan: string;
   persona: Persona;
   teamAccountIds: string[];
+  phone?: string;
 }
 
 export interface AccessTokenRecord extends AccountIdentity {
@@ -76,6 +79,7 @@ function identityFrom(opts: AccessTokenOptions): AccountIdentity {
     plan,
     persona,
     teamAccountIds: opts.teamAccountIds ?? [],
+    ...(opts.phone ? { phone: opts.phone } : {}),
   };
 }
 

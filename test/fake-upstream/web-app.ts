@@ -198,6 +198,12 @@ export class FakeWebApp {
       '<!DOCTYPE html>',
       `<html lang="en-US" data-build="${BUILD_ID}" data-seq="1" class="light" style="color-scheme:light">`,
       '<head><meta charset="utf-8"><title>ChatGPT</title>',
+      // Enough of a look for the screenshots to read like a chat; no fonts or assets from elsewhere.
+      '<style>body{margin:0;font:15px/1.5 system-ui,sans-serif;background:#fff;color:#0d0d0d}main{max-width:720px;margin:0 auto;padding:24px}' +
+        'h1{font-size:20px;margin:0 0 4px}#profile{color:#5d5d5d;margin:0 0 16px}#conversations{list-style:none;padding:0;margin:0 0 16px;border-left:3px solid #10a37f}' +
+        '#conversations li{padding:4px 12px}#composer{display:flex;gap:8px}#prompt{flex:1;min-height:44px;padding:10px;border:1px solid #d9d9e3;border-radius:12px;font:inherit}' +
+        '#composer button{padding:0 18px;border:0;border-radius:12px;background:#0d0d0d;color:#fff;font:inherit}#status{color:#8e8ea0;font-size:13px}' +
+        '#answer{background:#f7f7f8;border-radius:12px;padding:12px 16px;white-space:pre-wrap}#answer:empty{display:none}</style>',
       `<script src="${chunk('app-3f1c2b9a7d')}" async=""></script>`,
       `<link rel="modulepreload" href="https://cdn.oaistatic.com/assets/${APP_SCRIPT}">`,
       '<link rel="preconnect" href="https://ab.chatgpt.com">',

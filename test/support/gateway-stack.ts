@@ -12,7 +12,10 @@ import { BrowserSessions, type BrowserUserKind } from '../../src/auth/browser-se
 import { GatewayIdentity } from '../../src/gateway/gateway-identity';
 import { ShellService } from '../../src/gateway/shell/shell.service';
 import { TestBrowserSessions, TestBrowserSessionsModule } from '../../src/gateway/testing/test-browser-sessions';
+import request from 'supertest';
 import { FakeUpstream } from '../fake-upstream/fake-upstream';
+import { SignedInBrowser, signInThroughForm } from './browser-sign-in';
+import { Stack, startStack } from './stack';
 
 /** A host the gateway proxies to (CDN, files, statsig, …): records what it gets, answers what the test says. */
 export interface RecordingHost {
@@ -138,4 +141,35 @@ export async function startGateway(options: { env?: Record<string, string>; fake
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export const GATEWAY_ADMIN_KEY = 'gateway-admin-key-for-tests';
+
+/** The whole app with the gateway on and the real sign-in (AuthModule's `BrowserSessions`), as a person uses it. */
+export interface SignedInGatewayStack extends Stack {
+  /** Uploads pool accounts through the admin API. */
+  upload(tokens: string[]): Promise<void>;
+  /** Signs a browser in through the form with this AccessToken, RefreshToken or SeedToken. */
+  signIn(token: string): Promise<SignedInBrowser>;
+}
+
+export async function startSignedInGateway(
+  options: { env?: Record<string, string>; fake?: FakeUpstream } = {},
+): Promise<SignedInGatewayStack> {
+  const fake = options.fake ?? (await FakeUpstream.start());
+  const stack = await startStack({
+    fakeUpstream: fake,
+    env: { ENABLE_GATEWAY: 'true', ADMIN_KEY: GATEWAY_ADMIN_KEY, CDN_BASE_URL: fake.url, ...options.env },
+  });
+  return Object.assign(stack, {
+    upload: async (tokens: string[]) => {
+      await request(stack.url).post('/admin/api/tokens').set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`).send({ tokens }).expect(200);
+    },
+    signIn: (token: string) => signInThroughForm(stack.url, token),
+    close: async () => {
+      await stack.app.close().catch(() => undefined);
+      if (!options.fake) await fake.close();
+      rmSync(stack.dataDir, { recursive: true, force: true });
+    },
+  });
 }

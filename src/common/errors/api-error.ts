@@ -86,6 +86,14 @@ export class ApiError extends HttpException {
     return new ApiError(404, 'invalid_request_error', code, message);
   }
 
+  /**
+   * No such route (openai-api.md §1): also what a route that is switched off answers, so that it cannot be
+   * told apart from one that does not exist.
+   */
+  static unknownUrl(request: { method: string; path: string }): ApiError {
+    return ApiError.of('unknown_url', { method: request.method, path: request.path });
+  }
+
   static modelNotFound(model: string): ApiError {
     return ApiError.of('model_not_found', { model });
   }

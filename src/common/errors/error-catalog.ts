@@ -55,7 +55,7 @@ export const ERROR_CATALOG = {
     param: 'model',
     message: 'The model `{model}` does not exist or you do not have access to it.',
   },
-  unknown_route: { status: 404, type: 'invalid_request_error', code: 'not_found', message: 'Unknown request URL: {method} {path}.' },
+  unknown_url: { status: 404, type: 'invalid_request_error', message: 'Unknown request URL: {method} {path}.' },
 
   // Who is calling.
   auth_key_invalid: {

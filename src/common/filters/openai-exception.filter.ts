@@ -14,7 +14,6 @@ const CODE_BY_STATUS: Record<number, string> = {
   400: 'invalid_value',
   401: 'invalid_api_key',
   403: 'forbidden',
-  404: 'unknown_url',
   405: 'method_not_allowed',
   413: 'request_too_large',
   429: 'rate_limit_exceeded',
@@ -56,9 +55,9 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       if (status >= 500) return this.unexpected(exception, request);
-      const message = status === 404 ? `Unknown request URL: ${request.method} ${request.path}.` : httpMessage(exception);
+      if (status === 404) return { status, body: ApiError.unknownUrl(request).body };
       const type = TYPE_BY_STATUS[status] ?? 'invalid_request_error';
-      return { status, body: errorBody(message, type, CODE_BY_STATUS[status] ?? null) };
+      return { status, body: errorBody(httpMessage(exception), type, CODE_BY_STATUS[status] ?? null) };
     }
     return this.unexpected(exception, request);
   }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { ApiError, errorBody } from '../errors/api-error';
+import { ApiError } from '../errors/api-error';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { secretsEqual } from '../util/secrets';
 import type { PrefixGuessThrottle } from './prefix-guess.throttle';
@@ -56,7 +56,7 @@ export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGues
       }
     }
     if (API_PATH.test(request.url)) {
-      response.status(404).json(errorBody(`Unknown request URL: ${request.method} ${request.path}.`, 'invalid_request_error', 'unknown_url'));
+      response.status(404).json(ApiError.unknownUrl(request).body);
       return;
     }
     next();

@@ -7,7 +7,8 @@ import { SentinelService } from '../../pow/sentinel.service';
 import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
 import { UpstreamHosts } from '../upstream-hosts';
 import { WebSocketBridge } from '../websocket/websocket-bridge.service';
-import { ReverseProxyService } from './reverse-proxy.service';
+import { SeedAdmission, SeedGate } from '../seed/seed-gate.service';
+import { ProxyPlan, ReverseProxyService } from './reverse-proxy.service';
 
 /** Conversation posts, classic and `f/` (gateway-live-ui.md §4); `/backend-alt` as the reference knew it. */
 const CONVERSATION_POST = /^\/backend-(?:api|alt)\/(?:f\/)?conversation$/;
@@ -32,6 +33,7 @@ export class BackendProxyService {
     private readonly hosts: UpstreamHosts,
     private readonly sentinel: SentinelService,
     private readonly websockets: WebSocketBridge,
+    private readonly seedGate: SeedGate,
   ) {}
 
   /** `/backend-api/…`: a session is required. */
@@ -53,10 +55,20 @@ export class BackendProxyService {
   /** `/public-api/…`, `/sentinel/…`, `/cdn/assets/…`: the backend host; the account's token when there is a session. */
   async backendOptional(request: Request, response: Response, bodyLimit: number): Promise<void> {
     const caller = await this.identity.optionalCaller(request);
-    await this.proxy.forward(request, response, { host: 'backend', path: request.url, caller, bodyLimit });
+    const seed = caller && (await this.admitSeed(request, response, caller, request.url, bodyLimit));
+    if (seed?.answered) return;
+    await this.proxy.forward(request, response, { host: 'backend', path: seed?.path ?? request.url, caller, bodyLimit, ...seedPlan(seed) });
   }
 
-  private async toBackend(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<void> {
+  /** A seed user's request goes through the seed rules first (gateway.md §4); anyone else's is not looked at. */
+  private admitSeed(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<SeedAdmission> | undefined {
+    return caller.session.kind === 'seed' ? this.seedGate.admit(request, response, caller, path, bodyLimit) : undefined;
+  }
+
+  private async toBackend(request: Request, response: Response, caller: GatewayCaller, requestedPath: string, bodyLimit: number): Promise<void> {
+    const seed = await this.admitSeed(request, response, caller, requestedPath, bodyLimit);
+    if (seed?.answered) return;
+    const path = seed?.path ?? requestedPath;
     const pathname = path.split('?')[0];
     if (pathname === '/backend-api/edge') return void response.status(204).end();
     const requirements = REQUIREMENTS.exec(pathname);
@@ -65,21 +77,32 @@ export class BackendProxyService {
       return;
     }
     if (request.method === 'POST' && CONVERSATION_POST.test(pathname) && (this.config.noSentinel || this.config.forceNoHistory)) {
-      return this.conversation(request, response, caller, path, bodyLimit);
+      return this.conversation(request, response, caller, path, bodyLimit, seed);
     }
+    const adjust = this.jsonAdjustment(pathname, caller);
+    const seedRules = seedPlan(seed);
     await this.proxy.forward(request, response, {
       host: 'backend',
       path,
       caller,
       bodyLimit,
       userContent: USER_CONTENT.test(pathname),
-      transformJson: this.jsonAdjustment(pathname, caller),
+      ...seedRules,
+      transformJson: composed(adjust, seedRules.transformJson),
     });
   }
 
   /** The conversation post when the gateway must look into it: FORCE_NO_HISTORY, and NO_SENTINEL's own sentinel. */
-  private async conversation(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<void> {
-    let body = await this.proxy.readBody(request, bodyLimit);
+  private async conversation(
+    request: Request,
+    response: Response,
+    caller: GatewayCaller,
+    path: string,
+    bodyLimit: number,
+    seed: SeedAdmission | undefined,
+  ): Promise<void> {
+    const seedRules = seedPlan(seed);
+    let body = seedRules.body ?? (await this.proxy.readBody(request, bodyLimit));
     if (this.config.forceNoHistory) body = withoutHistory(body);
     const headers: Record<string, string> = {};
     if (this.config.noSentinel) {
@@ -105,6 +128,7 @@ export class BackendProxyService {
       path,
       caller,
       bodyLimit,
+      ...seedRules,
       body,
       headers,
       // The browser's own sentinel answers are replaced by ours, not mixed with them.
@@ -120,6 +144,18 @@ export class BackendProxyService {
     if (this.config.enableDebugSidebar && pathname.startsWith('/backend-api/accounts/check/')) return withDebugFeature;
     return undefined;
   }
+}
+
+/** What the seed rules add to a proxied request's plan (nothing for anyone else). */
+function seedPlan(seed: SeedAdmission | undefined): Pick<ProxyPlan, 'body' | 'transformJson' | 'streamThrough'> {
+  if (!seed || seed.answered) return {};
+  return { ...(seed.body ? { body: seed.body } : {}), transformJson: seed.transformJson, streamThrough: seed.streamThrough };
+}
+
+/** The route's own JSON adjustment, then the seed's scrubbing of what it produced. */
+function composed(first: ProxyPlan['transformJson'], then: ProxyPlan['transformJson']): ProxyPlan['transformJson'] {
+  if (!first || !then) return first ?? then;
+  return async (document, origin) => then(await first(document, origin), origin);
 }
 
 /** What the browser's sentinel calls get with NO_SENTINEL: nothing to solve (gateway.md §5.10). */

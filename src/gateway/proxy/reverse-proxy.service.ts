@@ -35,6 +35,8 @@ export interface ProxyPlan {
   transformJson?: (document: unknown, origin: PublicOrigin) => unknown;
   /** User content (conversation JSON): no host rewriting, only the account's secrets are replaced. */
   userContent?: boolean;
+  /** An event-stream answer passes through this on its way (a seed's conversation recorder). */
+  streamThrough?: Transform;
 }
 
 const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -147,7 +149,7 @@ export class ReverseProxyService {
         response.setHeader('x-accel-buffering', 'no');
         response.flushHeaders();
       }
-      await this.pipe(answer.body, response);
+      await this.pipe(answer.body, response, STREAM_TYPES.test(contentType) ? plan.streamThrough : undefined);
       return;
     }
 
@@ -176,9 +178,9 @@ export class ReverseProxyService {
     response.end(out);
   }
 
-  private async pipe(body: Readable, response: Response): Promise<void> {
+  private async pipe(body: Readable, response: Response, through?: Transform): Promise<void> {
     try {
-      await pipeline(body, response);
+      await (through ? pipeline(body, through, response) : pipeline(body, response));
     } catch {
       // The browser left, or the upstream cut its answer: either way this response is over.
       if (!response.writableEnded) response.destroy();

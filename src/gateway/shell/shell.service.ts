@@ -6,6 +6,7 @@ import type { KeyValueStore } from '../../common/shared-state/key-value.store';
 import { SharedState } from '../../common/shared-state/shared-state';
 import { UpstreamClient } from '../../upstream/upstream.client';
 import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
+import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter, neutralValueFor } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
@@ -50,6 +51,7 @@ export class ShellService {
     private readonly hosts: UpstreamHosts,
     private readonly origins: PublicOriginResolver,
     private readonly identity: GatewayIdentity,
+    private readonly identifiers: AccountIdentifiers,
     state: SharedState,
   ) {
     this.kept = state.keyValues('gateway-shell');
@@ -86,7 +88,10 @@ export class ShellService {
     if (account.sessionToken) {
       live = await this.fetchPage(caller, path, account.sessionToken);
       if (live.ok && live.html.includes(account.accessToken)) {
-        await this.keep(SIGNED_IN, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
+        // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too).
+        const profile = await this.identifiers.of(account, caller.fingerprint);
+        const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile] };
+        await this.keep(SIGNED_IN, { html: capture(live.html, anonymous), csp: live.csp, build: live.build, capturedAt: Date.now() });
         return live;
       }
     } else {

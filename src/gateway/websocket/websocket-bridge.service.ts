@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { LRUCache } from 'lru-cache';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -10,7 +11,9 @@ import { SharedState } from '../../common/shared-state/shared-state';
 import type { KeyValueStore } from '../../common/shared-state/key-value.store';
 import { ProxyAgents } from '../../upstream/proxy-agents';
 import { UpstreamClient } from '../../upstream/upstream.client';
+import { SeedRegistry } from '../../token-pool/seed-registry';
 import { GatewayIdentity } from '../gateway-identity';
+import { conversationIdOf } from '../seed/conversation-id-sniffer';
 import type { PublicOrigin } from '../upstream-hosts';
 
 /** Where the browser connects: `/gateway-ws/<ticket>`. */
@@ -42,6 +45,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
     private readonly identity: GatewayIdentity,
     private readonly upstream: UpstreamClient,
     private readonly agents: ProxyAgents,
+    private readonly seeds: SeedRegistry,
     state: SharedState,
   ) {
     this.tickets = state.keyValues('gateway-ws-ticket');
@@ -73,6 +77,28 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
     return { ...record, websocket_url: `${wsOrigin}/gateway-ws/${ticket}` };
   }
 
+  /** A seed's conversation named in a hand-off frame is the seed's own (gateway.md §4.4): recorded like a stream's. */
+  private readonly recorded = new LRUCache<string, true>({ max: 10_000 });
+
+  private async recordConversation(seedId: string, data: RawData, isBinary: boolean): Promise<void> {
+    if (isBinary) return;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+    } catch {
+      return;
+    }
+    const conversationId = conversationIdOf(frame);
+    if (!conversationId) return;
+    const key = `${seedId}:${conversationId}`;
+    if (this.recorded.has(key)) return;
+    this.recorded.set(key, true);
+    await this.seeds.recordConversationForSeedId(seedId, conversationId).catch((error: Error) => {
+      this.recorded.delete(key);
+      this.logger.warn(`recording a conversation from a hand-off frame failed: ${error.message}`);
+    });
+  }
+
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const match = BRIDGE_PATH.exec((request.url ?? '').split('?')[0]);
     if (!match) return; // another upgrade handler's, or nobody's: Node closes it
@@ -99,6 +125,8 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
         agent: upstreamUrl.protocol === 'wss:' ? agents.https : agents.http,
         handshakeTimeout: 15_000,
       });
+      const seedId = session.kind === 'seed' ? session.seedId : undefined;
+      if (seedId) upstream.on('message', (data, isBinary) => void this.recordConversation(seedId, data, isBinary));
       upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream)));
       upstream.once('unexpected-response', (_request, answer) => {
         this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);

@@ -209,8 +209,22 @@
     };
   }
 
+  /** Today's flow asks for a conduit token first (`f/conversation/prepare`) and sends the app's own headers. */
+  async function conduitHeaders() {
+    var flow = { 'oai-client-version': 'prod-fake01', 'oai-client-build-number': '1', 'x-oai-turn-trace-id': crypto.randomUUID() };
+    var body = { action: 'next', model: 'auto' };
+    if (conversationId) body.conversation_id = conversationId;
+    try {
+      var prepared = await json('POST', '/backend-api/f/conversation/prepare', body, Object.assign({ 'x-conduit-token': 'no-token' }, flow));
+      return Object.assign(flow, { 'x-conduit-token': prepared.conduit_token });
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      return {};
+    }
+  }
+
   async function send(text) {
-    var headers = await sentinelHeaders();
+    var headers = Object.assign(await conduitHeaders(), await sentinelHeaders());
     var body = {
       action: 'next',
       messages: [{ id: crypto.randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],

@@ -1,0 +1,91 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import type { BrowserAccount } from '../../auth/browser-session';
+import { ApiError } from '../../common/errors/api-error';
+import type { BrowserFingerprint } from '../../upstream/fingerprint';
+import { UpstreamClient } from '../../upstream/upstream.client';
+import { UpstreamHosts } from '../upstream-hosts';
+
+/** A profile changes rarely; an hour-old name is still the name to hide. */
+const PROFILE_TTL_MS = 60 * 60_000;
+
+/**
+ * What a shared (seed) user must never see of the pool account beyond its token: the identifiers in the account's
+ * own profile (`/backend-api/me`: user id, email, name, phone, org ids), read once per account and kept for an
+ * hour. They join `BrowserAccount.privateIdentifiers`, which every rewritten body, page and frame is scrubbed of.
+ */
+@Injectable()
+export class AccountIdentifiers {
+  private readonly logger = new Logger('GatewaySeedScrubber');
+  private readonly profiles = new LRUCache<string, string[]>({ max: 2000, ttl: PROFILE_TTL_MS });
+
+  constructor(
+    private readonly upstream: UpstreamClient,
+    private readonly hosts: UpstreamHosts,
+  ) {}
+
+  /**
+   * The account's identifiers. A seed request does not go on without them: when the profile cannot be read the
+   * request fails (502) rather than risk showing a name the token's claims do not carry.
+   */
+  async of(account: BrowserAccount, fingerprint: BrowserFingerprint): Promise<string[]> {
+    const key = account.poolAccountId ?? account.fingerprintKey;
+    const known = this.profiles.get(key);
+    if (known) return known;
+    const answer = await this.upstream
+      .request({
+        method: 'GET',
+        url: `${this.hosts.backendBase()}/backend-api/me`,
+        identity: { accessToken: account.accessToken, chatgptAccountId: account.chatgptAccountId, fingerprint },
+        step: 'gateway',
+      })
+      .catch(() => null);
+    let profile: unknown;
+    try {
+      profile = answer && answer.status === 200 ? JSON.parse(answer.body.toString('utf8')) : undefined;
+    } catch {
+      profile = undefined;
+    }
+    if (!profile || typeof profile !== 'object') {
+      this.logger.warn(`profile of account ${key} unreadable (${answer?.status ?? 'unreachable'}): seed request refused`);
+      throw new ApiError(
+        502,
+        'upstream_error',
+        'upstream_profile_unavailable',
+        'The shared account could not be prepared; try again shortly.',
+        {
+          upstream: { step: 'gateway', status: answer?.status },
+        },
+      );
+    }
+    const identifiers = identifiersInProfile(profile as Record<string, unknown>);
+    this.profiles.set(key, identifiers);
+    return identifiers;
+  }
+}
+
+/** The profile's identifying values: user id, email, name, phone, and its organizations' ids and names. */
+export function identifiersInProfile(profile: Record<string, unknown>): string[] {
+  const values: unknown[] = [profile.id, profile.email, profile.name, profile.phone_number];
+  const orgs = (profile.orgs as { data?: unknown } | undefined)?.data;
+  if (Array.isArray(orgs)) for (const org of orgs as Array<Record<string, unknown>>) values.push(org?.id, org?.name);
+  return [...new Set(values.filter((value): value is string => typeof value === 'string' && value.trim().length > 0))];
+}
+
+/**
+ * A JSON answer with every string value that is one of the identifiers (any length: a short name as much as an
+ * email, compared without regard to case) replaced by a neutral value. Substrings are the text rewriter's job.
+ */
+export function scrubJson(document: unknown, identifiers: ReadonlyArray<string>, neutral: (identifier: string) => string): unknown {
+  const lowered = new Map(identifiers.map((identifier) => [identifier.trim().toLowerCase(), identifier]));
+  const walk = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      const identifier = lowered.get(value.trim().toLowerCase());
+      return identifier ? neutral(identifier) : value;
+    }
+    if (Array.isArray(value)) return value.map(walk);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, walk(inner)]));
+    return value;
+  };
+  return walk(document);
+}

@@ -1,0 +1,175 @@
+import { Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { Transform } from 'node:stream';
+import { ApiError } from '../../common/errors/api-error';
+import { SeedRegistry } from '../../token-pool/seed-registry';
+import { UpstreamClient } from '../../upstream/upstream.client';
+import type { GatewayCaller } from '../gateway-identity';
+import { ReverseProxyService } from '../proxy/reverse-proxy.service';
+import { neutralValueFor } from '../rewriting/account-secrets';
+import type { PublicOrigin } from '../upstream-hosts';
+import { UpstreamHosts } from '../upstream-hosts';
+import { scrubJson } from './account-identifiers.service';
+import { conversationIdSniffer } from './conversation-id-sniffer';
+import { encodedPath, normalisedPath, seedDecision } from './seed-rules';
+
+/** What a seed request becomes: answered here, or proxied this way. */
+export type SeedAdmission =
+  | { answered: true }
+  | {
+      answered: false;
+      /** The normalised path and the query, as sent upstream. */
+      path: string;
+      /** The body, when it had to be read to check the conversation it names. */
+      body?: Buffer;
+      transformJson: (document: unknown, origin: PublicOrigin) => unknown;
+      /** Records the conversation the answer's stream names. */
+      streamThrough?: Transform;
+    };
+
+/** The upstream list is read in pages of this size, at most this many pages, to find the seed's conversations. */
+const LIST_PAGE = 100;
+const MAX_LIST_PAGES = 20;
+const DEFAULT_LIST_LIMIT = 28;
+
+/**
+ * The seed rules' one step in the proxy pipeline (gateway.md §4): applies `seedDecision` to every backend request
+ * of a shared (seed) user — blank answers, refusals, the seed's own conversation list, conversation ownership
+ * (path, query and body), recording the conversations the seed creates, and scrubbing the account's identifiers
+ * from JSON answers.
+ */
+@Injectable()
+export class SeedGate {
+  constructor(
+    private readonly seeds: SeedRegistry,
+    private readonly upstream: UpstreamClient,
+    private readonly hosts: UpstreamHosts,
+    private readonly proxy: ReverseProxyService,
+  ) {}
+
+  async admit(request: Request, response: Response, caller: GatewayCaller, url: string, bodyLimit: number): Promise<SeedAdmission> {
+    const seedId = caller.session.seedId;
+    if (!seedId) throw refused();
+    const queryAt = url.indexOf('?');
+    const query = queryAt < 0 ? '' : url.slice(queryAt);
+    const path = normalisedPath(queryAt < 0 ? url : url.slice(0, queryAt));
+    if (!path) throw ApiError.invalidRequest('The request path is not valid.', 'invalid_path');
+    const decision = seedDecision(request.method, path);
+    switch (decision.kind) {
+      case 'refuse':
+        throw refused();
+      case 'blank':
+        response.setHeader('cache-control', 'private, no-store');
+        response.status(200).json(decision.body(seedId));
+        return { answered: true };
+      case 'own_list':
+        await this.ownList(response, caller, seedId, new URLSearchParams(query));
+        return { answered: true };
+    }
+    const params = new URLSearchParams(query);
+    for (const id of [decision.conversationId, params.get('conversation_id')]) if (id) await this.mustOwn(seedId, id);
+    let body: Buffer | undefined;
+    if (decision.bodyConversation) {
+      body = await this.proxy.readBody(request, bodyLimit);
+      const named = conversationNamedIn(body);
+      if (named) await this.mustOwn(seedId, named);
+    }
+    const identifiers = caller.account.privateIdentifiers;
+    const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
+    return {
+      answered: false,
+      path: encodedPath(path) + query,
+      body,
+      transformJson: decision.adjust === 'accounts_check' ? (document) => scrub(withoutAccountUser(document)) : scrub,
+      streamThrough: decision.recordsConversation
+        ? conversationIdSniffer(async (conversationId) => void (await this.seeds.recordConversationForSeedId(seedId, conversationId)))
+        : undefined,
+    };
+  }
+
+  private async mustOwn(seedId: string, conversationId: string): Promise<void> {
+    if (!(await this.seeds.ownsConversation(seedId, conversationId)))
+      throw new ApiError(404, 'invalid_request_error', 'conversation_not_found', 'Conversation not found.');
+  }
+
+  /**
+   * `GET /backend-api/conversations` for a seed: the account's list, read page by page, keeping only the seed's
+   * own conversations (deleted ones drop out, archived ones follow `is_archived`); `total` counts all of them.
+   */
+  private async ownList(response: Response, caller: GatewayCaller, seedId: string, query: URLSearchParams): Promise<void> {
+    const offset = Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0);
+    const limit = Math.min(LIST_PAGE, Math.max(1, Number.parseInt(query.get('limit') ?? '', 10) || DEFAULT_LIST_LIMIT));
+    const archived = query.get('is_archived') === 'true';
+    const owned = new Set((await this.seeds.conversationsOfSeedId(seedId)).map((id) => id.toLowerCase()));
+    const found: Array<Record<string, unknown>> = [];
+    for (let page = 0; owned.size > found.length && page < MAX_LIST_PAGES; page++) {
+      const items = await this.listPage(caller, page * LIST_PAGE, archived, query.get('order'));
+      for (const item of items) if (typeof item?.id === 'string' && owned.has(item.id.toLowerCase())) found.push(item);
+      if (items.length < LIST_PAGE) break;
+    }
+    const document = { items: found.slice(offset, offset + limit), total: found.length, limit, offset, has_missing_conversations: false };
+    const text = this.proxy.secretsRewriter(caller).apply(JSON.stringify(document)).text;
+    response.status(200).setHeader('content-type', 'application/json; charset=utf-8');
+    response.setHeader('cache-control', 'private, no-store');
+    response.end(text);
+  }
+
+  private async listPage(
+    caller: GatewayCaller,
+    offset: number,
+    archived: boolean,
+    order: string | null,
+  ): Promise<Array<Record<string, unknown>>> {
+    const query = new URLSearchParams({ offset: String(offset), limit: String(LIST_PAGE), order: order ?? 'updated' });
+    if (archived) query.set('is_archived', 'true');
+    const answer = await this.upstream.request({
+      method: 'GET',
+      url: `${this.hosts.backendBase()}/backend-api/conversations?${query.toString()}`,
+      identity: {
+        accessToken: caller.account.accessToken,
+        chatgptAccountId: caller.account.chatgptAccountId,
+        fingerprint: caller.fingerprint,
+      },
+      step: 'gateway',
+    });
+    let items: unknown;
+    try {
+      items = answer.status === 200 ? (JSON.parse(answer.body.toString('utf8')) as { items?: unknown }).items : undefined;
+    } catch {
+      items = undefined;
+    }
+    if (!Array.isArray(items))
+      throw new ApiError(502, 'upstream_error', 'upstream_error', 'The conversation list could not be read.', {
+        upstream: { step: 'gateway', status: answer.status },
+      });
+    return items as Array<Record<string, unknown>>;
+  }
+}
+
+function refused(): ApiError {
+  return new ApiError(403, 'invalid_request_error', 'seed_restricted', 'A shared account cannot use this feature.');
+}
+
+/** The `conversation_id` a JSON body names, if it is JSON and names one. */
+function conversationNamedIn(body: Buffer): string | undefined {
+  try {
+    const document = JSON.parse(body.toString('utf8')) as { conversation_id?: unknown } | null;
+    return typeof document?.conversation_id === 'string' && document.conversation_id ? document.conversation_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** accounts/check without the account's real user id (the UI reads the account id, kept) or workspace name. */
+function withoutAccountUser(document: unknown): unknown {
+  const accounts = (document as { accounts?: Record<string, { account?: Record<string, unknown> }> } | null)?.accounts;
+  if (accounts && typeof accounts === 'object') {
+    for (const entry of Object.values(accounts)) {
+      const account = entry?.account;
+      if (!account || typeof account !== 'object') continue;
+      if (typeof account.account_id === 'string') account.account_user_id = `user-flowgpt__${account.account_id}`;
+      if (typeof account.name === 'string') account.name = 'Shared workspace';
+    }
+  }
+  return document;
+}

@@ -1,0 +1,136 @@
+import { conversationIdInSse, conversationIdOf, conversationIdSniffer } from './conversation-id-sniffer';
+import { encodedPath, normalisedPath, seedDecision, SEED_TABLE } from './seed-rules';
+
+const ID = '6789abcd-0123-4567-89ab-cdef01234567';
+
+const TABLE_CASES: Array<[string, string, string]> = [
+  ['GET', '/backend-api/me', 'blank'],
+  ['HEAD', '/backend-api/me', 'blank'],
+  ['GET', '/backend-api/user_system_messages', 'blank'],
+  ['GET', '/backend-api/memories', 'blank'],
+  ['GET', '/backend-api/shared_conversations', 'blank'],
+  ['GET', '/backend-api/gizmos/bootstrap', 'blank'],
+  ['GET', '/backend-api/gizmos/pinned', 'blank'],
+  ['GET', '/backend-api/gizmos/snorlax/sidebar', 'blank'],
+  ['GET', '/public-api/gizmos/discovery/recent', 'blank'],
+  ['GET', '/backend-api/conversations', 'own_list'],
+  ['POST', '/backend-api/me', 'refuse'],
+  ['POST', '/backend-api/user_system_messages', 'refuse'],
+  ['DELETE', '/backend-api/memories', 'refuse'],
+  ['POST', '/backend-api/memories/abc', 'refuse'],
+  ['POST', '/backend-api/accounts/logout_all', 'refuse'],
+  ['POST', '/backend-api/accounts/deactivate', 'refuse'],
+  ['GET', '/backend-api/accounts/data_export', 'refuse'],
+  ['GET', '/backend-api/accounts/mfa_info', 'refuse'],
+  ['GET', `/backend-api/accounts/${ID}/invites`, 'refuse'],
+  ['GET', `/backend-api/accounts/${ID}/users`, 'refuse'],
+  ['GET', '/backend-api/payments/customer_portal', 'refuse'],
+  ['POST', '/backend-api/subscriptions', 'refuse'],
+  ['PATCH', '/backend-api/settings/account_user_setting', 'refuse'],
+  ['POST', '/backend-api/settings/clear_account_user_memory', 'refuse'],
+  ['POST', '/backend-api/shared_conversations', 'refuse'],
+  ['GET', '/backend-api/connectors/list', 'refuse'],
+  ['POST', '/backend-api/gizmos/snorlax/upsert', 'refuse'],
+  ['GET', '/backend-api/gizmos/discovery/mine', 'refuse'],
+  ['GET', '/backend-api/gizmo_creator_profile', 'refuse'],
+  ['GET', `/backend-api/conversations/${ID}`, 'refuse'],
+  ['PATCH', '/backend-api/conversations', 'refuse'],
+  ['GET', '/public-api/gizmos/discovery/mine', 'refuse'],
+  ['GET', '/backend-api/share/abc', 'refuse'],
+  ['GET', '/backend-api/accounts/check/v4-2023-04-27', 'pass'],
+  ['GET', '/backend-api/gizmos/g-known', 'pass'],
+  ['POST', '/backend-api/share/create', 'pass'],
+];
+
+function firstEntryFor(method: string, path: string): number {
+  return SEED_TABLE.findIndex(
+    (entry) =>
+      entry.path.test(path) &&
+      (entry.method === 'ANY' || (entry.method === 'GET' ? method === 'GET' || method === 'HEAD' : entry.method.includes(method))),
+  );
+}
+
+describe('seed rules', () => {
+  it.each(TABLE_CASES)('%s %s: %s', (method, path, kind) => {
+    expect(seedDecision(method, path).kind).toBe(kind);
+  });
+
+  it('has a case above for every entry of the table', () => {
+    const reached = new Set(TABLE_CASES.map(([method, path]) => firstEntryFor(method, path)));
+    const missing = SEED_TABLE.map((entry, index) => (reached.has(index) ? null : `${String(entry.method)} ${entry.path}`)).filter(Boolean);
+    expect(missing).toEqual([]);
+  });
+
+  it('passes unknown reads (to be scrubbed) and conversation writes, and refuses unknown account-level writes', () => {
+    expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
+    expect(seedDecision('GET', '/backend-api/settings/user')).toEqual({ kind: 'pass' });
+    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass' });
+    for (const path of [
+      '/backend-api/settings/voice',
+      '/backend-api/accounts/x/beta_features',
+      '/backend-api/user_api_keys',
+      '/backend-api/automations/1',
+      '/backend-api/payments',
+    ])
+      expect(seedDecision('POST', path).kind).toBe('refuse');
+    expect(seedDecision('GET', '/backend-api/accounts/check/v4-2023-04-27')).toEqual({ kind: 'pass', adjust: 'accounts_check' });
+    expect(seedDecision('GET', '/backend-api/gizmos/g-known')).toEqual({ kind: 'pass' });
+  });
+
+  it('checks the conversation named by the path, or by a conversation post, and records what a post creates', () => {
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
+    expect(seedDecision('PATCH', `/backend-api/conversation/${ID.toUpperCase()}`)).toMatchObject({ conversationId: ID.toUpperCase() });
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}/interpreter/download`)).toMatchObject({ conversationId: ID });
+    for (const path of [
+      '/backend-api/conversation',
+      '/backend-api/f/conversation',
+      '/backend-api/f/conversation/prepare',
+      '/backend-api/f/conversation/resume',
+    ])
+      expect(seedDecision('POST', path)).toEqual({ kind: 'pass', bodyConversation: true, recordsConversation: true });
+    expect(seedDecision('POST', '/backend-api/share/create')).toEqual({ kind: 'pass', bodyConversation: true });
+  });
+
+  it('reads the path once, as the upstream will', () => {
+    expect(normalisedPath('//backend-api//memories')).toBe('/backend-api/memories');
+    expect(normalisedPath('/backend-api/x/../memories')).toBe('/backend-api/memories');
+    expect(normalisedPath('/backend-api/./%6demories')).toBe('/backend-api/memories');
+    expect(normalisedPath('/backend-api/memories%2Fx')).toBeNull();
+    expect(normalisedPath('/backend-api\\memories')).toBeNull();
+    expect(normalisedPath('/../backend-api')).toBeNull();
+    expect(normalisedPath('/backend-api/%zz')).toBeNull();
+    expect(seedDecision('GET', normalisedPath('//backend-api/memories') ?? '')).toMatchObject({ kind: 'blank' });
+    expect(encodedPath('/backend-api/files/a b:c')).toBe('/backend-api/files/a%20b:c');
+  });
+});
+
+describe('conversation id sniffer', () => {
+  it('finds the id in classic, delta, hand-off and WebSocket events', () => {
+    expect(conversationIdInSse(`data: {"message":{},"conversation_id":"${ID}"}\n\n`)).toBe(ID);
+    expect(conversationIdInSse(`event: delta\ndata: {"p":"","o":"add","v":{"message":{},"conversation_id":"${ID}"}}\n\n`)).toBe(ID);
+    expect(conversationIdInSse('data: [DONE]\n\n')).toBeUndefined();
+    const frame = { type: 'message', payload: { encoded_item: `data: {"type":"x","conversation_id":"${ID}"}\n\n` } };
+    expect(conversationIdOf(frame)).toBe(ID);
+    expect(conversationIdOf({ conversation_id: 'x' })).toBeUndefined();
+  });
+
+  it('records the id before the event that names it goes on, and passes every byte unchanged', async () => {
+    const order: string[] = [];
+    const sniffer = conversationIdSniffer(async (id) => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      order.push(`recorded ${id}`);
+    });
+    const out: Buffer[] = [];
+    sniffer.on('data', (chunk: Buffer) => {
+      out.push(chunk);
+      order.push('passed');
+    });
+    const text = `data: {"v":{"conversation_id":"${ID}"}}\n\ndata: "more"\n\ndata: [DONE]\n\n`;
+    sniffer.write(Buffer.from(text.slice(0, 20)));
+    sniffer.write(Buffer.from(text.slice(20)));
+    sniffer.end();
+    await new Promise((resolve) => sniffer.on('end', resolve));
+    expect(Buffer.concat(out).toString()).toBe(text);
+    expect(order).toEqual(['passed', `recorded ${ID}`, 'passed']);
+  });
+});

@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * What a shared (seed) user may do on the proxied backend (gateway.md §4 with its "Ours" notes), as one table
+ * and one classifier. The table names every sensitive or settings endpoint: GETs that answer a blank value, and
+ * paths refused for every method. A path the table does not know is neither refused outright (the web app gains
+ * routes every week) nor passed raw: a read passes with the account's identifiers scrubbed from its body, a write
+ * to an account-level setting is refused, any other write (a conversation, an upload) passes. Conversation ids in
+ * the path, the query or a conversation post's body must be the seed's own.
+ */
+
+/** What the gateway does with one seed request. */
+export type SeedDecision =
+  /** Answered here with this JSON (a GET of the table). */
+  | { kind: 'blank'; body: (seedId: string) => unknown }
+  /** 403: an account-level route. */
+  | { kind: 'refuse' }
+  /** The seed's own conversations, filtered from the account's list. */
+  | { kind: 'own_list' }
+  /** Proxied; the JSON answer adjusted (`accounts/check`: no real user id or workspace name). */
+  | { kind: 'pass'; adjust?: 'accounts_check'; conversationId?: string; bodyConversation?: boolean; recordsConversation?: boolean };
+
+type MethodMatch = 'GET' | 'ANY' | ReadonlyArray<string>;
+
+interface SeedTableEntry {
+  method: MethodMatch;
+  path: RegExp;
+  decision: SeedDecision;
+}
+
+const emptyItems = { items: [], cursor: null };
+
+/** The seed's stand-in profile: built from its public id, never from the seed or the account. */
+export function seedProfile(seedId: string): Record<string, unknown> {
+  const hash = createHash('md5').update(seedId).digest('hex');
+  return {
+    object: 'user',
+    id: `user-${seedId}`,
+    email: `${seedId}@flowgpt.invalid`,
+    name: 'FlowGPT User',
+    picture: `/avatar/${hash}?s=480&r=pg&d=identicon`,
+    created: 1_715_641_300,
+    phone_number: null,
+    mfa_flag_enabled: false,
+    amr: [],
+    groups: [],
+    has_payg_project_spend_limit: true,
+    orgs: {
+      object: 'list',
+      data: [
+        {
+          object: 'organization',
+          id: 'org-flowgpt',
+          created: 1_715_641_300,
+          title: 'Personal',
+          name: `user-${seedId}`,
+          description: 'Personal org',
+          personal: true,
+          settings: { threads_ui_visibility: 'NONE', usage_dashboard_visibility: 'ANY_ROLE', disable_user_api_keys: false },
+          parent_org_id: null,
+          is_default: true,
+          role: 'owner',
+          is_scale_tier_authorized_purchaser: null,
+          is_scim_managed: false,
+          projects: { object: 'list', data: [] },
+          groups: [],
+          geography: null,
+        },
+      ],
+    },
+  };
+}
+
+const blank = (body: unknown): SeedDecision => ({ kind: 'blank', body: () => body });
+const REFUSE: SeedDecision = { kind: 'refuse' };
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/**
+ * The table, first match wins. Blank GETs first (§4.2), then the deny-list (§4.3, every method; each entry bans
+ * every path that begins with it), with the reference's gaps (team members, share links) closed.
+ */
+export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
+  { method: 'GET', path: /^\/backend-api\/me$/, decision: { kind: 'blank', body: seedProfile } },
+  {
+    method: 'GET',
+    path: /^\/backend-api\/user_system_messages$/,
+    decision: blank({
+      object: 'user_system_message_detail',
+      enabled: false,
+      about_user_message: '',
+      about_model_message: '',
+      name_user_message: '',
+      role_user_message: '',
+      traits_model_message: '',
+      other_user_message: '',
+      disabled_tools: [],
+    }),
+  },
+  { method: 'GET', path: /^\/backend-api\/memories$/, decision: blank({ memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }) },
+  {
+    method: 'GET',
+    path: /^\/backend-api\/shared_conversations$/,
+    decision: blank({ items: [], total: 0, limit: 50, offset: 0, has_missing_conversations: false }),
+  },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/bootstrap$/, decision: blank({ gizmos: [] }) },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/pinned$/, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/snorlax\/sidebar$/, decision: blank(emptyItems) },
+  {
+    method: 'GET',
+    path: /^\/public-api\/gizmos\/discovery\/recent$/,
+    decision: blank({ info: { id: 'recent', title: 'Recently Used' }, list: emptyItems }),
+  },
+  { method: 'GET', path: /^\/backend-api\/conversations$/, decision: { kind: 'own_list' } },
+  { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/, decision: { kind: 'pass', adjust: 'accounts_check' } },
+  // A public GPT's page may be read (and used in a conversation); the account's own GPTs and projects may not.
+  { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/, decision: { kind: 'pass' } },
+  { method: ['POST'], path: /^\/backend-api\/share\/create$/, decision: { kind: 'pass', bodyConversation: true } },
+  { method: ['PATCH'], path: /^\/backend-api\/conversations$/, decision: REFUSE },
+  ...[
+    'accounts/logout_all',
+    'accounts/deactivate',
+    'accounts/data_export',
+    'accounts/mfa_info',
+    `accounts/${UUID}/invites`,
+    'accounts/[^/]+/users',
+    'payments',
+    'subscriptions',
+    'user_system_messages',
+    'memories',
+    'settings/account_user_setting',
+    'settings/clear_account_user_memory',
+    'shared_conversations',
+    'share(?:/|$)',
+    'connectors',
+    'gizmos',
+    'gizmo_creator_profile',
+    `conversations/${UUID}`,
+  ].map((prefix) => ({ method: 'ANY' as const, path: new RegExp(`^/backend-api/${prefix}`, 'i'), decision: REFUSE })),
+  { method: 'ANY', path: /^\/public-api\/gizmos\/discovery\/mine/i, decision: REFUSE },
+];
+
+/** Writes that change the account rather than a conversation: refused when the table has no entry for them. */
+const ACCOUNT_LEVEL_WRITE =
+  /^\/(?:backend-api|public-api)\/(?:settings|accounts|account|user_system_messages|memories|memory|payments|payment|subscriptions|billing|checkout|keys|api_keys|user_api_keys|connectors|automations|tasks|gizmos|gizmo_creator_profile|shared_conversations|share|organizations|orgs|me|user|users|profile|notifications|mfa|invites|workspaces|projects|data_export|compliance|beta_features)(?:\/|$)/i;
+/** A conversation id in the path: `/conversation/<id>` and everything under it. */
+const CONVERSATION_IN_PATH = new RegExp(`/conversations?/(${UUID})(?:/|$)`, 'i');
+/** Posts whose JSON body may name an existing conversation, and whose stream names the new one. */
+const CONVERSATION_POST = /^\/backend-api\/(?:f\/)?conversation(?:\/prepare|\/resume)?$/;
+const READS = new Set(['GET', 'HEAD']);
+
+function methodMatches(wanted: MethodMatch, method: string): boolean {
+  if (wanted === 'ANY') return true;
+  if (wanted === 'GET') return READS.has(method);
+  return wanted.includes(method);
+}
+
+/** The decision for this method on this normalised path (see `normalisedPath`). */
+export function seedDecision(method: string, path: string): SeedDecision {
+  for (const entry of SEED_TABLE) if (methodMatches(entry.method, method) && entry.path.test(path)) return entry.decision;
+  const conversationId = CONVERSATION_IN_PATH.exec(path)?.[1];
+  if (conversationId) return { kind: 'pass', conversationId };
+  if (method === 'POST' && CONVERSATION_POST.test(path)) return { kind: 'pass', bodyConversation: true, recordsConversation: true };
+  if (!READS.has(method) && ACCOUNT_LEVEL_WRITE.test(path)) return REFUSE;
+  return { kind: 'pass' };
+}
+
+/**
+ * The path as the upstream will read it: percent-decoded once, empty and `.` segments dropped, `..` resolved.
+ * Null for what has no single reading: encoded slashes or backslashes, control characters, `..` above the root,
+ * bad escapes. The result is what the rules see and what is sent upstream (re-encoded by `encodedPath`).
+ */
+export function normalisedPath(rawPath: string): string | null {
+  if (/%(?:2f|5c)/i.test(rawPath)) return null;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    return null;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\\\u0000-\u001f\u007f]/.test(decoded)) return null;
+  const segments: string[] = [];
+  for (const segment of decoded.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (segments.length === 0) return null;
+      segments.pop();
+      continue;
+    }
+    segments.push(segment);
+  }
+  return `/${segments.join('/')}`;
+}
+
+/** A normalised path, percent-encoded again segment by segment (the characters a path may hold stay as they are). */
+export function encodedPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/%(?:3A|40|21|24|26|27|28|29|2A|2B|2C|3B|3D)/g, decodeURIComponent))
+    .join('/');
+}

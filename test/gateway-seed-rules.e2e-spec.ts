@@ -1,0 +1,349 @@
+import request from 'supertest';
+import WebSocket from 'ws';
+import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
+import { APP_SCRIPT } from './fake-upstream/web-app';
+import type { SignedInBrowser } from './support/browser-sign-in';
+import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
+
+jest.setTimeout(120_000);
+
+/** The pool account everybody here shares: uploaded as a RefreshToken, its profile full of things to hide. */
+const POOL = {
+  email: 'pool.owner.person@example.com',
+  name: 'pool.owner.person',
+  phone: '+15557654321',
+  userId: 'user-PoolOwnerPersonXXXXXXXXX',
+};
+const SEED_A = 'seed-alpha-0001';
+const SEED_B = 'seed-bravo-0002';
+
+function conversationBody(text: string, conversationId?: string): Record<string, unknown> {
+  return {
+    action: 'next',
+    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
+    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
+    model: 'auto',
+    ...(conversationId ? { conversation_id: conversationId } : {}),
+  };
+}
+
+function conversationIdIn(sse: string): string {
+  const id = /"conversation_id":\s*"([0-9a-f-]{36})"/.exec(sse)?.[1];
+  if (!id) throw new Error(`no conversation id in ${sse.slice(0, 300)}`);
+  return id;
+}
+
+describe('browser gateway: seed rules, with the real sign-in', () => {
+  let gw: SignedInGatewayStack;
+  let refreshToken: string;
+  let owner: SignedInBrowser;
+  let seedA: SignedInBrowser;
+  let seedB: SignedInBrowser;
+  let ownerConversation: string;
+  let conversationA: string;
+  let conversationB: string;
+
+  /** The pool account's AccessToken, as the fake saw it on the seeds' proxied calls. */
+  const poolAccessTokens = () =>
+    new Set(
+      gw.fake.requests
+        .map((r) => /^Bearer (eyJ\S+)$/.exec(String(r.headers.authorization ?? ''))?.[1])
+        .filter((token): token is string => Boolean(token)),
+    );
+
+  async function post(browser: SignedInBrowser, text: string, conversationId?: string): Promise<request.Response> {
+    return request(gw.url).post('/backend-api/conversation').set(browser.bearer).send(conversationBody(text, conversationId));
+  }
+
+  beforeAll(async () => {
+    gw = await startSignedInGateway({ env: { NO_SENTINEL: 'true' } });
+    refreshToken = gw.fake.createRefreshToken({ account: { email: POOL.email, userId: POOL.userId, phone: POOL.phone } });
+    await gw.upload([refreshToken]);
+    owner = await gw.signIn(refreshToken);
+    const own = await post(owner, 'the owner speaks');
+    expect(own.status).toBe(200);
+    ownerConversation = conversationIdIn(own.text);
+    seedA = await gw.signIn(SEED_A);
+    seedB = await gw.signIn(SEED_B);
+  });
+  afterAll(() => gw?.close());
+
+  describe('AUTO_SEED', () => {
+    it('serves the first request of a brand-new seed', async () => {
+      const fresh = await gw.signIn('seed-fresh-first-request');
+      const models = await request(gw.url).get('/backend-api/models').set(fresh.bearer);
+      expect(models.status).toBe(200);
+      expect(Array.isArray(models.body.models)).toBe(true);
+      const me = await request(gw.url).get('/backend-api/me').set(fresh.bearer).expect(200);
+      expect(me.body.id).toBe(`user-${seedIdFor('seed-fresh-first-request')}`);
+    });
+  });
+
+  describe('the table', () => {
+    it.each([
+      ['/backend-api/me', { object: 'user', name: 'FlowGPT User', phone_number: null }],
+      ['/backend-api/user_system_messages', { object: 'user_system_message_detail', enabled: false, about_user_message: '' }],
+      ['/backend-api/memories', { memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }],
+      ['/backend-api/shared_conversations', { items: [], total: 0 }],
+      ['/backend-api/gizmos/bootstrap', { gizmos: [] }],
+      ['/backend-api/gizmos/pinned', { items: [], cursor: null }],
+      ['/backend-api/gizmos/snorlax/sidebar', { items: [], cursor: null }],
+      ['/public-api/gizmos/discovery/recent', { list: { items: [], cursor: null } }],
+      ['//backend-api//memories', { memories: [] }],
+    ])('answers GET %s with its blank value, without asking the upstream', async (path, expected) => {
+      const before = gw.fake.requests.length;
+      const answer = await request(gw.url).get(path).set(seedA.bearer);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject(expected);
+      expect(gw.fake.requests.length).toBe(before);
+    });
+
+    it.each([
+      ['POST', '/backend-api/me'],
+      ['POST', '/backend-api/user_system_messages'],
+      ['DELETE', '/backend-api/memories'],
+      ['POST', '/backend-api/memories/m-1'],
+      ['POST', '/backend-api/accounts/logout_all'],
+      ['POST', '/backend-api/accounts/deactivate'],
+      ['POST', '/backend-api/accounts/data_export'],
+      ['GET', '/backend-api/accounts/mfa_info'],
+      ['GET', '/backend-api/accounts/00000000-0000-4000-8000-000000000000/invites'],
+      ['GET', '/backend-api/accounts/00000000-0000-4000-8000-000000000000/users'],
+      ['GET', '/backend-api/payments/customer_portal'],
+      ['POST', '/backend-api/subscriptions'],
+      ['PATCH', '/backend-api/settings/account_user_setting'],
+      ['POST', '/backend-api/settings/clear_account_user_memory'],
+      ['POST', '/backend-api/shared_conversations'],
+      ['GET', '/backend-api/share/some-share-id'],
+      ['GET', '/backend-api/connectors/list'],
+      ['POST', '/backend-api/gizmos/snorlax/upsert'],
+      ['GET', '/backend-api/gizmos/discovery/mine'],
+      ['GET', '/backend-api/gizmo_creator_profile'],
+      ['GET', '/backend-api/conversations/00000000-0000-4000-8000-000000000000'],
+      ['PATCH', '/backend-api/conversations'],
+      ['GET', '/public-api/gizmos/discovery/mine'],
+    ])('refuses %s %s with 403 in the API error shape, without asking the upstream', async (method, path) => {
+      const before = gw.fake.requests.length;
+      const answer = await request(gw.url)[method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete'](path).set(seedA.bearer).send({});
+      expect(answer.status).toBe(403);
+      expect(answer.body).toEqual({
+        error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'seed_restricted' },
+      });
+      expect(gw.fake.requests.length).toBe(before);
+    });
+
+    it('refuses an account-level write the table does not know, and passes other writes', async () => {
+      const before = gw.fake.requests.length;
+      const settings = await request(gw.url).patch('/backend-api/settings/voice_preferences').set(seedA.bearer).send({ voice: 'ember' });
+      expect(settings.status).toBe(403);
+      expect(settings.body.error.code).toBe('seed_restricted');
+      expect(gw.fake.requests.length).toBe(before);
+      const upload = await request(gw.url)
+        .post('/backend-api/files')
+        .set(seedA.bearer)
+        .send({ file_name: 'a.txt', file_size: 3, use_case: 'my_files' });
+      expect(upload.status).toBe(200);
+      expect(upload.body.file_id).toBeDefined();
+    });
+
+    it('passes an unknown read through the scrubber: none of the account identifiers, whatever their length', async () => {
+      gw.fake.webApp.place('/backend-api/some_new_feature', {
+        contentType: 'application/json',
+        body: JSON.stringify({
+          owner: { email: POOL.email, display: `Hi ${POOL.name}`, phone: POOL.phone, id: POOL.userId },
+          short: 'pool.owner.person',
+        }),
+      });
+      const answer = await request(gw.url).get('/backend-api/some_new_feature').set(seedA.bearer);
+      expect(answer.status).toBe(200);
+      for (const secret of [POOL.email, POOL.name, POOL.phone, POOL.userId]) expect(answer.text).not.toContain(secret);
+      expect(answer.body.owner.display).toBe('Hi FlowGPT User');
+      expect(answer.headers['cache-control']).toBe('private, no-store');
+    });
+
+    it('hides the real user id and workspace name in accounts/check, keeping the account id', async () => {
+      const answer = await request(gw.url).get('/backend-api/accounts/check/v4-2023-04-27').set(seedA.bearer).expect(200);
+      const [entry] = Object.values(answer.body.accounts as Record<string, { account: { account_user_id: string; account_id: string } }>);
+      expect(entry.account.account_user_id).toBe(`user-flowgpt__${entry.account.account_id}`);
+      expect(answer.text).not.toContain(POOL.userId);
+    });
+  });
+
+  describe('conversation isolation between two seeds on one account', () => {
+    beforeAll(async () => {
+      const a = await post(seedA, 'seed A speaks');
+      expect(a.status).toBe(200);
+      conversationA = conversationIdIn(a.text);
+      const b = await post(seedB, 'seed B speaks');
+      expect(b.status).toBe(200);
+      conversationB = conversationIdIn(b.text);
+    });
+
+    it('records each seed conversation in the store, by the stream that created it', async () => {
+      const seeds = gw.app.get(SeedRegistry);
+      expect(await seeds.seedConversations(SEED_A)).toEqual([conversationA]);
+      expect(await seeds.seedConversations(SEED_B)).toEqual([conversationB]);
+    });
+
+    it('lists only the seed its own conversations, with the total counted', async () => {
+      const listA = await request(gw.url).get('/backend-api/conversations?offset=0&limit=28').set(seedA.bearer).expect(200);
+      expect(listA.body.items.map((item: { id: string }) => item.id)).toEqual([conversationA]);
+      expect(listA.body.total).toBe(1);
+      const listB = await request(gw.url).get('/backend-api/conversations').set(seedB.bearer).expect(200);
+      expect(listB.body.items.map((item: { id: string }) => item.id)).toEqual([conversationB]);
+      // The owner sees everything on the account.
+      const ownerList = await request(gw.url).get('/backend-api/conversations').set(owner.bearer).expect(200);
+      expect(ownerList.body.items.map((item: { id: string }) => item.id).sort()).toEqual(
+        [ownerConversation, conversationA, conversationB].sort(),
+      );
+    });
+
+    it("answers 404 for another seed's or the owner's conversation: open, rename, delete, continue, share, download", async () => {
+      for (const other of [conversationB, ownerConversation]) {
+        const before = gw.fake.requests.length;
+        const answers = [
+          await request(gw.url).get(`/backend-api/conversation/${other}`).set(seedA.bearer),
+          await request(gw.url).get(`/backend-api/conversation/${other.toUpperCase()}`).set(seedA.bearer),
+          await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ title: 'mine now' }),
+          await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ is_visible: false }),
+          await request(gw.url)
+            .get(`/backend-api/conversation/${other}/interpreter/download?message_id=m&sandbox_path=/x`)
+            .set(seedA.bearer),
+          await post(seedA, 'continue theirs', other),
+          await request(gw.url).post('/backend-api/share/create').set(seedA.bearer).send({ conversation_id: other, current_node_id: 'x' }),
+          await request(gw.url).get(`/backend-api/files/download/file-1?conversation_id=${other}`).set(seedA.bearer),
+        ];
+        expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 404));
+        expect(answers[0].body.error.code).toBe('conversation_not_found');
+        expect(gw.fake.requests.length).toBe(before);
+      }
+      // Untouched upstream.
+      const ownerView = await request(gw.url).get(`/backend-api/conversation/${conversationB}`).set(owner.bearer).expect(200);
+      expect(ownerView.body.title).not.toBe('mine now');
+    });
+
+    it('opens, continues, renames and deletes its own', async () => {
+      const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
+      expect(detail.body.conversation_id).toBe(conversationA);
+      expect((await post(seedA, 'and again', conversationA)).status).toBe(200);
+      await request(gw.url)
+        .patch(`/backend-api/conversation/${conversationA}`)
+        .set(seedA.bearer)
+        .send({ title: 'Renamed by A' })
+        .expect(200);
+      const list = await request(gw.url).get('/backend-api/conversations').set(seedA.bearer).expect(200);
+      expect(list.body.items[0]).toMatchObject({ id: conversationA, title: 'Renamed by A' });
+      await request(gw.url).patch(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).send({ is_visible: false }).expect(200);
+      expect((await request(gw.url).get('/backend-api/conversations').set(seedA.bearer).expect(200)).body).toMatchObject({
+        items: [],
+        total: 0,
+      });
+      // B's list is as it was.
+      expect((await request(gw.url).get('/backend-api/conversations').set(seedB.bearer)).body.total).toBe(1);
+    });
+  });
+
+  describe('the no-leak walk', () => {
+    it('shows a seed user none of the pool account: tokens, email, name, phone, in any body, header, cookie or frame', async () => {
+      const seen: Array<{ what: string; text: string }> = [];
+      const keep = (what: string, answer: request.Response) =>
+        seen.push({
+          what,
+          text: `${answer.status}\n${JSON.stringify(answer.headers)}\n${answer.text ?? ''}${answer.body instanceof Buffer ? answer.body.toString('utf8') : ''}`,
+        });
+      // A route the gateway has never heard of, answering with everything the account has.
+      gw.fake.webApp.place('/backend-api/unknown-route', {
+        contentType: 'application/json',
+        body: JSON.stringify({ user: { email: POOL.email, name: POOL.name, phone_number: POOL.phone, id: POOL.userId } }),
+      });
+      const fresh = await post(seedB, 'walk the routes');
+      keep('POST /backend-api/conversation', fresh);
+      const walkConversation = conversationIdIn(fresh.text);
+
+      const pages = [
+        '/',
+        `/c/${walkConversation}`,
+        '/auth/login',
+        '/auth/logout',
+        '/api/auth/session',
+        '/api/auth/providers',
+        '/api/auth/csrf',
+        '/api/auth/signout',
+      ];
+      for (const path of pages) keep(`GET ${path}`, await request(gw.url).get(path).set('Cookie', seedB.cookie));
+      const backend = [
+        '/backend-api/me',
+        '/backend-api/conversations',
+        `/backend-api/conversation/${walkConversation}`,
+        `/backend-api/conversation/${ownerConversation}`,
+        '/backend-api/memories',
+        '/backend-api/user_system_messages',
+        '/backend-api/gizmos/g-known',
+        '/backend-api/gizmos/bootstrap',
+        '/backend-api/accounts/check/v4-2023-04-27',
+        '/backend-api/models',
+        '/backend-api/some_new_feature',
+        '/backend-api/settings/user',
+        '/backend-api/celsius/ws/user',
+        '/backend-api/unknown-route',
+        '/backend-anon/models',
+        '/public-api/gizmos/discovery/recent',
+        '/ces/v1/projects/oai/settings',
+        `/cdn/assets/${APP_SCRIPT}`,
+        `/assets/${APP_SCRIPT}`,
+      ];
+      for (const path of backend) keep(`GET ${path}`, await request(gw.url).get(path).set(seedB.bearer).set('Cookie', seedB.cookie));
+      keep('POST settings', await request(gw.url).post('/backend-api/settings/account_user_setting').set(seedB.bearer).send({}));
+      keep(
+        'POST requirements',
+        await request(gw.url).post('/backend-api/sentinel/chat-requirements').set(seedB.bearer).send({ p: 'gAAAAACx' }),
+      );
+
+      // The WebSocket hand-off: our URL, and the frames that come through it.
+      const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedB.bearer).expect(200);
+      const socketUrl = String(handOff.body.websocket_url);
+      expect(socketUrl.startsWith(gw.url.replace(/^http/, 'ws'))).toBe(true);
+      const frames = await new Promise<string[]>((resolve, reject) => {
+        const received: string[] = [];
+        const socket = new WebSocket(socketUrl, { headers: { cookie: seedB.cookie } });
+        socket.on('upgrade', (answer) => received.push(JSON.stringify(answer.headers)));
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connect' })));
+        socket.on('message', (data) => {
+          received.push((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8'));
+          socket.close();
+        });
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(frames.length).toBeGreaterThan(1);
+      seen.push({ what: 'WebSocket', text: frames.join('\n') });
+
+      const secrets = [...poolAccessTokens(), refreshToken, POOL.email, POOL.name, POOL.phone, POOL.userId];
+      expect(secrets.length).toBeGreaterThan(5);
+      const leaks = seen.flatMap(({ what, text }) =>
+        secrets.filter((secret) => text.includes(secret)).map((secret) => `${what}: ${secret.slice(0, 12)}…`),
+      );
+      expect(leaks).toEqual([]);
+      // The walk did reach the routes (not a wall of refusals).
+      expect(seen.filter(({ text }) => text.startsWith('200')).length).toBeGreaterThan(20);
+    });
+  });
+
+  describe('a seed whose account dies', () => {
+    it('moves to another active account and keeps its conversation list', async () => {
+      const before = await gw.app.get(SeedRegistry).seedConversations(SEED_B);
+      expect(before.length).toBeGreaterThan(0);
+      const second = gw.fake.createAccessToken({ email: 'second.pool.account@example.com' });
+      await gw.upload([second]);
+      const accounts = await request(gw.url).get('/admin/api/tokens').set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`).expect(200);
+      const dying = (accounts.body.data as Array<{ id: string; kind: string }>).find((account) => account.kind === 'refresh_token');
+      await request(gw.url).delete(`/admin/api/tokens/${dying?.id}`).set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`).expect(200);
+
+      const models = await request(gw.url).get('/backend-api/models').set(seedB.bearer);
+      expect(models.status).toBe(200);
+      expect(gw.fake.requests[gw.fake.requests.length - 1].headers.authorization).toBe(`Bearer ${second}`);
+      expect(await gw.app.get(SeedRegistry).seedConversations(SEED_B)).toEqual(before);
+      expect((await request(gw.url).get('/backend-api/me').set(seedB.bearer).expect(200)).body.email).not.toContain('second.pool');
+    });
+  });
+});
