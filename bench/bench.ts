@@ -19,7 +19,8 @@ import { benchPow, type PowBench } from './pow-bench';
 
 const ROOT = join(__dirname, '..');
 const QUICK = process.env.BENCH_QUICK === '1';
-const ANSWER = 'FlowGPT benchmark answer with a few dozen words in it, streamed in small pieces like a real model would stream them to the client.';
+const ANSWER =
+  'FlowGPT benchmark answer with a few dozen words in it, streamed in small pieces like a real model would stream them to the client.';
 const LEVELS = [1, 16, 64, 256];
 const REQUESTS_AT: Record<number, number> = QUICK ? { 1: 40, 16: 160, 64: 256, 256: 512 } : { 1: 200, 16: 800, 64: 1280, 256: 2560 };
 const SLOW_STREAMS = QUICK ? 200 : 1000;
@@ -111,7 +112,10 @@ interface Server {
 
 async function startBareProxy(targetUrl: string): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(__dirname, 'bare-proxy.js')], { env: { TARGET_URL: targetUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(__dirname, 'bare-proxy.js')], {
+    env: { TARGET_URL: targetUrl },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<string>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(data.toString().trim())));
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, listeningAfterMs: performance.now() - started, stop: () => stopChild(child) };
 }
@@ -141,10 +145,12 @@ async function startFlowGpt(dist: string, env: Record<string, string>): Promise<
   for (;;) {
     if (child.exitCode !== null) throw new Error(`FlowGPT (${dist}) exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
-      http.get(`${url}/healthz`, (response) => {
-        response.resume();
-        resolve(response.statusCode === 200);
-      }).on('error', () => resolve(false));
+      http
+        .get(`${url}/healthz`, (response) => {
+          response.resume();
+          resolve(response.statusCode === 200);
+        })
+        .on('error', () => resolve(false));
     });
     if (ok) break;
     await sleep(20);
@@ -187,16 +193,20 @@ function timedPost(url: string, body: string, headers: Record<string, string>): 
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let firstByteMs = 0;
-    const request = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent }, (response) => {
-      response.on('data', () => {
-        if (!firstByteMs) firstByteMs = performance.now() - started;
-      });
-      response.on('end', () => {
-        if (response.statusCode !== 200) reject(new Error(`${url}: status ${response.statusCode}`));
-        else resolve({ firstByteMs, totalMs: performance.now() - started });
-      });
-      response.on('error', reject);
-    });
+    const request = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent },
+      (response) => {
+        response.on('data', () => {
+          if (!firstByteMs) firstByteMs = performance.now() - started;
+        });
+        response.on('end', () => {
+          if (response.statusCode !== 200) reject(new Error(`${url}: status ${response.statusCode}`));
+          else resolve({ firstByteMs, totalMs: performance.now() - started });
+        });
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -319,14 +329,23 @@ async function main(): Promise<void> {
   const bare = await startBareProxy(fake.urls.plain);
 
   const spawnedAt = performance.now();
-  const flow = await startFlowGpt(join(ROOT, 'dist'), { CHATGPT_BASE_URL: fake.urls.plain, AUTH_BASE_URL: fake.urls.plain, CONVERSATION_ONLY: 'true' });
+  const flow = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.plain,
+    AUTH_BASE_URL: fake.urls.plain,
+    CONVERSATION_ONLY: 'true',
+  });
   await timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
   const startup = { listeningMs: round(flow.listeningAfterMs, 0), firstAnswerMs: round(performance.now() - spawnedAt, 0), idleRssMb: 0 };
   await sleep(1000);
   startup.idleRssMb = round(rssMb(flow.pid));
 
-  const direct = () => timedPost(`${fake.urls.plain}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
-  const viaBare = () => timedPost(`${bare.url}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
+  const direct = () =>
+    timedPost(`${fake.urls.plain}/backend-api/conversation`, upstreamBody(), {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+    });
+  const viaBare = () =>
+    timedPost(`${bare.url}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
   const viaFlow = () => timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
   for (const call of [direct, viaBare, viaFlow]) await load(16, 200, call);
 
@@ -365,7 +384,11 @@ async function main(): Promise<void> {
   await flow.stop();
 
   const classicToken = await fake.token('classic');
-  const classicFlow = await startFlowGpt(join(ROOT, 'dist'), { CHATGPT_BASE_URL: fake.urls.classic, AUTH_BASE_URL: fake.urls.classic, CONVERSATION_ONLY: 'true' });
+  const classicFlow = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.classic,
+    AUTH_BASE_URL: fake.urls.classic,
+    CONVERSATION_ONLY: 'true',
+  });
   const answersClassic = await cpuPerAnswer(fake, 'classic', classicFlow, classicToken);
   await classicFlow.stop();
 
@@ -377,7 +400,11 @@ async function main(): Promise<void> {
   await full.stop();
   const baselineDist = process.env.BENCH_BASELINE_DIST;
   if (baselineDist) {
-    const before = await startFlowGpt(baselineDist, { CHATGPT_BASE_URL: fake.urls.plain, AUTH_BASE_URL: fake.urls.plain, CONVERSATION_ONLY: 'true' });
+    const before = await startFlowGpt(baselineDist, {
+      CHATGPT_BASE_URL: fake.urls.plain,
+      AUTH_BASE_URL: fake.urls.plain,
+      CONVERSATION_ONLY: 'true',
+    });
     cpuShort.baselineConversationOnly = await cpuPerRequest(before, token, QUICK ? 200 : 1000);
     await before.stop();
     const beforeFull = await startFlowGpt(baselineDist, { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
@@ -413,7 +440,15 @@ type Results = {
   machine: { cores: number; cpu?: string; node: string };
   startup: { listeningMs: number; firstAnswerMs: number; idleRssMb: number };
   latency: Record<string, Record<string, LoadResult>>;
-  comparison: Record<string, { addedByBare: Record<string, number>; addedByFlowGpt: Record<string, number>; throughputRatioFlowGptToBare: number; firstByteP99RatioFlowGptToBare: number }>;
+  comparison: Record<
+    string,
+    {
+      addedByBare: Record<string, number>;
+      addedByFlowGpt: Record<string, number>;
+      throughputRatioFlowGptToBare: number;
+      firstByteP99RatioFlowGptToBare: number;
+    }
+  >;
   cpuPerShortRequestMs: Record<string, number>;
   slowStreams: Record<string, Record<string, number>>;
   cpuPerAnswerMs: Record<string, Record<string, number>>;
@@ -442,7 +477,10 @@ function table(r: Results): string {
     '',
     '| slow streams at once | errors | first token p50 / p99 / max ms | over 1 s | peak RSS MB |',
     '|---|---|---|---|---|',
-    ...['bare', 'flowgpt'].map((k) => `| ${k} × ${s[k].streams} | ${s[k].errors} | ${s[k].firstTokenP50Ms} / ${s[k].firstTokenP99Ms} / ${s[k].firstTokenMaxMs} | ${s[k].over1s} | ${s[k].peakRssMb} |`),
+    ...['bare', 'flowgpt'].map(
+      (k) =>
+        `| ${k} × ${s[k].streams} | ${s[k].errors} | ${s[k].firstTokenP50Ms} / ${s[k].firstTokenP99Ms} / ${s[k].firstTokenMaxMs} | ${s[k].over1s} | ${s[k].peakRssMb} |`,
+    ),
     '',
     '| CPU per answer (ms) | 1k chars | 10k | 50k | 50k ÷ 1k |',
     '|---|---|---|---|---|',
@@ -459,7 +497,8 @@ function table(r: Results): string {
     '| proof of work | Node, 1 thread, median ms | Node pool median ms | Python reference median ms | Node ÷ Python | solved (of seeds) |',
     '|---|---|---|---|---|---|',
     ...r.pow.difficulties.map(
-      (d) => `| ${d.difficulty} | ${d.nodeSequentialMedianMs} | ${d.poolMedianMs} | ${d.pythonMedianMs ?? 'n/a'} | ${d.nodeToPython ?? 'n/a'} | ${d.solved}/${d.seeds} |`,
+      (d) =>
+        `| ${d.difficulty} | ${d.nodeSequentialMedianMs} | ${d.poolMedianMs} | ${d.pythonMedianMs ?? 'n/a'} | ${d.nodeToPython ?? 'n/a'} | ${d.solved}/${d.seeds} |`,
     ),
     `Event loop during ${r.pow.eventLoop.parallelSolves} parallel ${r.pow.eventLoop.difficulty} solves: delay p50 ${r.pow.eventLoop.delayP50Ms} ms, p99 ${r.pow.eventLoop.delayP99Ms} ms, max ${r.pow.eventLoop.delayMaxMs} ms`,
   );

@@ -43,7 +43,10 @@ function fixedConfig(): unknown[] {
 
 /** The reference in Python's standard library over the same seeds; undefined without python3. */
 function python(difficulty: string, seeds: string[], config: unknown[]): { ms: number; iterations: number }[] | undefined {
-  const run = spawnSync('python3', [join(__dirname, 'pow_reference.py')], { input: JSON.stringify({ difficulty, seeds, config }), encoding: 'utf8' });
+  const run = spawnSync('python3', [join(__dirname, 'pow_reference.py')], {
+    input: JSON.stringify({ difficulty, seeds, config }),
+    encoding: 'utf8',
+  });
   if (run.status !== 0) return undefined;
   return run.stdout
     .trim()
@@ -55,7 +58,11 @@ export async function benchPow(quick = false): Promise<PowBench> {
   const config = fixedConfig();
   const seeds = quick ? SEEDS.slice(0, 2) : SEEDS;
   const pool = new PowWorkerPool();
-  const out: PowBench = { workers: pool.size, difficulties: [], eventLoop: { parallelSolves: PARALLEL_SOLVES, difficulty: '000032', delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0 } };
+  const out: PowBench = {
+    workers: pool.size,
+    difficulties: [],
+    eventLoop: { parallelSolves: PARALLEL_SOLVES, difficulty: '000032', delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0 },
+  };
   try {
     await pool.solve('warm-up', '000fff', config);
     for (const difficulty of DIFFICULTIES) {

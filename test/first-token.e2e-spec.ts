@@ -6,19 +6,23 @@ jest.setTimeout(120_000);
 /** Streams a chat completion and resolves with the first content delta, the response still open. */
 function firstContent(url: string, token: string): Promise<{ text: string; request: http.ClientRequest }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (response) => {
-      let buffered = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        buffered += chunk;
-        for (const block of buffered.split('\n\n').slice(0, -1)) {
-          if (!block.startsWith('data: {')) continue;
-          const text = (JSON.parse(block.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content;
-          if (text) return resolve({ text, request });
-        }
-      });
-      response.on('end', () => reject(new Error('the stream ended before any content')));
-    });
+    const request = http.request(
+      `${url}/v1/chat/completions`,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (response) => {
+        let buffered = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          buffered += chunk;
+          for (const block of buffered.split('\n\n').slice(0, -1)) {
+            if (!block.startsWith('data: {')) continue;
+            const text = (JSON.parse(block.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content;
+            if (text) return resolve({ text, request });
+          }
+        });
+        response.on('end', () => reject(new Error('the stream ended before any content')));
+      },
+    );
     request.on('error', reject);
     request.end(JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'a long answer' }] }));
   });

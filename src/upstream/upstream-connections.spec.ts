@@ -15,7 +15,13 @@ import { UpstreamClient } from './upstream.client';
 jest.setTimeout(60_000);
 
 function clientFor(overrides: Partial<AppConfig>): { client: UpstreamClient; agents: ProxyAgents } {
-  const config = testConfig({ upstreamConnectTimeoutMs: 10_000, upstreamIdleTimeoutMs: 60_000, userAgents: [], proxyUrl: [], ...overrides });
+  const config = testConfig({
+    upstreamConnectTimeoutMs: 10_000,
+    upstreamIdleTimeoutMs: 60_000,
+    userAgents: [],
+    proxyUrl: [],
+    ...overrides,
+  });
   const agents = new ProxyAgents(config);
   return { client: new UpstreamClient(config, agents, new MetricsService()), agents };
 }
@@ -59,12 +65,33 @@ describe('upstream connections', () => {
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'flowgpt-h2-'));
       // A self-signed certificate for 127.0.0.1, trusted by the client only through UPSTREAM_CA_FILE.
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      ], { stdio: 'ignore' });
-      server = http2.createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')), allowHTTP1: true }, answers.handler);
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      server = http2.createSecureServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')), allowHTTP1: true },
+        answers.handler,
+      );
       server.on('secureConnection', () => tlsConnections++);
       server.on('session', () => h2Sessions++);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -82,12 +109,16 @@ describe('upstream connections', () => {
 
     async function streamsAtOnce(client: UpstreamClient, count: number): Promise<{ texts: string[]; versions: string[] }> {
       const streams = await Promise.all(
-        Array.from({ length: count }, () => client.stream({ url: `${url}/backend-api/conversation`, method: 'POST', json: {}, step: 'conversation' })),
+        Array.from({ length: count }, () =>
+          client.stream({ url: `${url}/backend-api/conversation`, method: 'POST', json: {}, step: 'conversation' }),
+        ),
       );
       await answers.heldCount(count);
       answers.release();
       const texts = await Promise.all(streams.map((stream) => readAll(stream.body)));
-      const versions = streams.map((stream) => String((stream.body as unknown as { response?: { httpVersion?: string } }).response?.httpVersion));
+      const versions = streams.map((stream) =>
+        String((stream.body as unknown as { response?: { httpVersion?: string } }).response?.httpVersion),
+      );
       return { texts, versions };
     }
 
@@ -152,7 +183,9 @@ describe('upstream connections', () => {
       const { client, agents } = clientFor({});
       try {
         const streams = await Promise.all(
-          Array.from({ length: 300 }, () => client.stream({ url: `${url}/backend-api/conversation`, method: 'POST', json: {}, step: 'conversation' })),
+          Array.from({ length: 300 }, () =>
+            client.stream({ url: `${url}/backend-api/conversation`, method: 'POST', json: {}, step: 'conversation' }),
+          ),
         );
         // Every request reached the server while all of them were still open.
         await answers.heldCount(300);
@@ -170,7 +203,12 @@ describe('upstream connections', () => {
           [1, 2].map(() => client.stream({ url: `${url}/backend-api/conversation`, method: 'POST', json: {}, step: 'conversation' })),
         );
         await answers.heldCount(2);
-        const short = await client.request({ url: `${url}/backend-api/sentinel/chat-requirements`, method: 'POST', json: {}, step: 'requirements' });
+        const short = await client.request({
+          url: `${url}/backend-api/sentinel/chat-requirements`,
+          method: 'POST',
+          json: {},
+          step: 'requirements',
+        });
         expect(short.body.toString()).toBe('short');
         answers.release();
         await Promise.all(streams.map((stream) => readAll(stream.body)));

@@ -110,7 +110,14 @@ export class UpstreamClient {
     const key = `${baseUrl}\n${fingerprint.deviceId}\n${fingerprint.userAgent}\n${accessToken ?? ''}\n${chatgptAccountId ?? ''}`;
     let headers = this.headerSets.get(key);
     if (!headers) {
-      headers = browserHeaders({ baseUrl, fingerprint, accessToken, chatgptAccountId, language: this.config.oaiLanguage, authKey: this.config.authKey });
+      headers = browserHeaders({
+        baseUrl,
+        fingerprint,
+        accessToken,
+        chatgptAccountId,
+        language: this.config.oaiLanguage,
+        authKey: this.config.authKey,
+      });
       this.headerSets.set(key, headers);
     }
     return headers;
