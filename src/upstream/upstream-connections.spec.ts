@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +151,30 @@ describe('upstream connections', () => {
         expect(tlsConnections).toBe(8);
       } finally {
         agents.onModuleDestroy();
+      }
+    });
+
+    it('falls back to HTTP/1.1 with keep-alive on an https upstream that offers only that (UPSTREAM_HTTP2=auto)', async () => {
+      const h1 = https.createServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (_request, response) => response.end('h1'),
+      );
+      let connections = 0;
+      h1.on('secureConnection', () => connections++);
+      await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+      const { client, agents } = clientFor({ upstreamCaFile: join(dir, 'cert.pem'), upstreamHttp2: 'auto' });
+      try {
+        const h1Url = `https://127.0.0.1:${(h1.address() as AddressInfo).port}/backend-api/models`;
+        for (let k = 0; k < 3; k++) {
+          const answer = await client.request({ url: h1Url, step: 'models' });
+          expect(answer.body.toString()).toBe('h1');
+        }
+        // The ALPN probe's connection, then at most one kept alive for the rest.
+        expect(connections).toBeLessThanOrEqual(2);
+      } finally {
+        agents.onModuleDestroy();
+        h1.closeAllConnections();
+        await new Promise((resolve) => h1.close(resolve));
       }
     });
 
