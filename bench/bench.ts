@@ -1,134 +1,508 @@
 /**
- * `npm run bench`: the proxy's own cost next to the fake upstream called directly, and the
- * proof-of-work solve time per difficulty. Numbers, not assertions: compare runs on one machine.
+ * `npm run bench`: FlowGPT next to (a) the fake upstream called directly and (b) a bare pass-through proxy, all in
+ * one run on this machine, plus CPU per answer, many slow streams, start-up and proof of work. Prints a table and
+ * writes bench/results.json. Numbers, not assertions: compare medians and ratios from one run.
+ *
+ * BENCH_BASELINE_DIST=/path/to/other/dist also measures another build's CPU per short request in the same run
+ * (the "before" of a change). BENCH_QUICK=1 runs a smaller load for a smoke test.
  */
+import { ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { createApp } from '../src/app.factory';
-import { FakeUpstream } from '../test/fake-upstream/fake-upstream';
-import { benchPow } from './pow-bench';
+import type { Scenario } from '../test/fake-upstream/scenarios';
+import type { FakeCommand, FakeName } from './fake-server';
+import { benchPow, type PowBench } from './pow-bench';
 
-const REQUESTS = 200;
-const CONCURRENCY = 20;
-const ANSWER = 'FlowGPT benchmark answer with a few dozen words in it, streamed in small pieces like a real model would stream them to the client.';
+const ROOT = join(__dirname, '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const ANSWER =
+  'FlowGPT benchmark answer with a few dozen words in it, streamed in small pieces like a real model would stream them to the client.';
+const LEVELS = [1, 16, 64, 256];
+const REQUESTS_AT: Record<number, number> = QUICK ? { 1: 40, 16: 160, 64: 256, 256: 512 } : { 1: 200, 16: 800, 64: 1280, 256: 2560 };
+const SLOW_STREAMS = QUICK ? 200 : 1000;
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-interface Sample {
-  ttftMs: number;
-  totalMs: number;
-  bytes: number;
+// ---------- small helpers
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))];
+}
+const median = (values: number[]) => percentile(values, 0.5);
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** User + system CPU time of a process so far, in ms (Linux /proc). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
-/** POSTs and streams the response, timing the first body byte and the end. */
-function timedPost(url: string, body: unknown, headers: Record<string, string>): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let ttftMs = 0;
-    let bytes = 0;
-    const request = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent }, (response) => {
-      response.on('data', (chunk: Buffer) => {
-        if (!ttftMs) ttftMs = performance.now() - started;
-        bytes += chunk.length;
-      });
-      response.on('end', () => (response.statusCode === 200 ? resolve({ ttftMs, totalMs: performance.now() - started, bytes }) : reject(new Error(`status ${response.statusCode}`))));
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------- the processes
+
+class FakeProcess {
+  private nextId = 1;
+  private readonly pending = new Map<number, (result: unknown) => void>();
+  urls!: Record<FakeName, string>;
+
+  constructor(private readonly child: ChildProcess) {}
+
+  static async start(): Promise<FakeProcess> {
+    const child = fork(join(__dirname, 'fake-server.ts'), [], {
+      execArgv: ['-r', 'ts-node/register/transpile-only'],
+      env: { ...process.env, TS_NODE_COMPILER_OPTIONS: '{"module":"commonjs","moduleResolution":"node"}' },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-    request.on('error', reject);
-    request.end(JSON.stringify(body));
+    const fake = new FakeProcess(child);
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (message: { ready?: boolean; urls?: Record<FakeName, string>; id?: number; result?: unknown }) => {
+        if (message.ready) {
+          fake.urls = message.urls!;
+          resolve();
+        } else if (message.id !== undefined) {
+          fake.pending.get(message.id)?.(message.result);
+          fake.pending.delete(message.id);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`fake upstream exited (${code})`)));
+    });
+    return fake;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private command(command: FakeCommand extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.child.send({ ...command, id });
+    });
+  }
+
+  token = (fake: FakeName) => this.command({ op: 'token', fake }) as Promise<string>;
+  answer = (fake: FakeName, text: string) => this.command({ op: 'answer', fake, text });
+  enqueue = (fake: FakeName, scenario: Scenario, times: number) => this.command({ op: 'enqueue', fake, scenario, times });
+  reset = (fake: FakeName) => this.command({ op: 'reset', fake });
+
+  stop(): void {
+    this.child.disconnect();
+  }
+}
+
+interface Server {
+  url: string;
+  pid: number;
+  /** ms from spawn to listening. */
+  listeningAfterMs: number;
+  stop(): Promise<void>;
+}
+
+async function startBareProxy(targetUrl: string): Promise<Server> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(__dirname, 'bare-proxy.js')], {
+    env: { TARGET_URL: targetUrl },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<string>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(data.toString().trim())));
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, listeningAfterMs: performance.now() - started, stop: () => stopChild(child) };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
   });
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+let nextPort = 40_000 + Math.floor(Math.random() * 10_000);
 
-interface RunResult {
-  line: string;
-  ttftP50: number;
-  requestsPerSecond: number;
+/** `node <dist>/main.js` against a fake; resolves once /healthz answers. */
+async function startFlowGpt(dist: string, env: Record<string, string>): Promise<Server> {
+  const port = nextPort++;
+  const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-bench-'));
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(dist, 'main.js')], {
+    cwd: dataDir,
+    env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'error', POW_WORKERS: '2', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`FlowGPT (${dist}) exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      http
+        .get(`${url}/healthz`, (response) => {
+          response.resume();
+          resolve(response.statusCode === 200);
+        })
+        .on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await sleep(20);
+  }
+  return {
+    url,
+    pid: child.pid!,
+    listeningAfterMs: performance.now() - started,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function run(label: string, count: number, concurrency: number, once: () => Promise<Sample>): Promise<RunResult> {
+/** Builds dist/ when it is missing or older than a source file. */
+function ensureBuilt(): void {
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
+      const path = join(dir, entry.name);
+      return Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+    }, 0);
+  const main = join(ROOT, 'dist', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  console.log('building dist/ (npm run build) …');
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+// ---------- the client
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+
+interface Sample {
+  firstByteMs: number;
+  totalMs: number;
+}
+
+/** POSTs and reads the whole answer, timing its first body byte and its end. */
+function timedPost(url: string, body: string, headers: Record<string, string>): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let firstByteMs = 0;
+    const request = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent },
+      (response) => {
+        response.on('data', () => {
+          if (!firstByteMs) firstByteMs = performance.now() - started;
+        });
+        response.on('end', () => {
+          if (response.statusCode !== 200) reject(new Error(`${url}: status ${response.statusCode}`));
+          else resolve({ firstByteMs, totalMs: performance.now() - started });
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+interface LoadResult {
+  clients: number;
+  requests: number;
+  errors: number;
+  firstByte: { p50: number; p99: number };
+  total: { p50: number; p99: number };
+  perSecond: number;
+}
+
+async function load(clients: number, requests: number, call: () => Promise<Sample>): Promise<LoadResult> {
   const samples: Sample[] = [];
+  let errors = 0;
+  let issued = 0;
   const started = performance.now();
-  let next = 0;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next++;
-        samples.push(await once());
+    Array.from({ length: clients }, async () => {
+      while (issued < requests) {
+        issued++;
+        try {
+          samples.push(await call());
+        } catch {
+          errors++;
+        }
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const ttft = samples.map((sample) => sample.ttftMs).sort((a, b) => a - b);
-  const total = samples.map((sample) => sample.totalMs).sort((a, b) => a - b);
-  const pct = (values: number[], p: number) => values[Math.min(values.length - 1, Math.floor(values.length * p))].toFixed(1);
-  const mb = samples.reduce((sum, sample) => sum + sample.bytes, 0) / 1e6;
-  const requestsPerSecond = count / seconds;
+  const first = samples.map((sample) => sample.firstByteMs);
+  const total = samples.map((sample) => sample.totalMs);
   return {
-    line: `${label.padEnd(40)} TTFT p50 ${pct(ttft, 0.5).padStart(6)} ms  p95 ${pct(ttft, 0.95).padStart(6)} ms | total p50 ${pct(total, 0.5).padStart(6)} ms | ${requestsPerSecond.toFixed(0).padStart(5)} req/s, ${(mb / seconds).toFixed(2)} MB/s out`,
-    ttftP50: Number(pct(ttft, 0.5)),
-    requestsPerSecond,
+    clients,
+    requests,
+    errors,
+    firstByte: { p50: round(median(first), 2), p99: round(percentile(first, 0.99), 2) },
+    total: { p50: round(median(total), 2), p99: round(percentile(total, 0.99), 2) },
+    perSecond: round(samples.length / seconds, 0),
   };
 }
 
-function upstreamBody(): unknown {
-  return {
+function upstreamBody(): string {
+  return JSON.stringify({
     action: 'next',
     messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: ['hi'] }, metadata: {} }],
     model: 'gpt-4o',
     parent_message_id: randomUUID(),
     supported_encodings: ['v1'],
+  });
+}
+
+const CHAT = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+
+// ---------- the phases
+
+async function cpuPerRequest(server: Server, token: string, requests: number): Promise<number> {
+  const call = () => timedPost(`${server.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+  await load(8, 100, call);
+  const before = cpuMs(server.pid);
+  await load(16, requests, call);
+  return round((cpuMs(server.pid) - before) / requests, 3);
+}
+
+async function slowStreams(fake: FakeProcess, server: Server, token: string, chat: boolean): Promise<Record<string, number>> {
+  const words = Array.from({ length: 20 }, (_, k) => `w${k}`).join(' ');
+  // Each stream lasts about 2 s: 20 pieces, 100 ms apart; the first piece goes out at once.
+  await fake.enqueue('plain', { kind: 'text', text: words, delayMs: 100 }, SLOW_STREAMS);
+  let peakRss = rssMb(server.pid);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(server.pid))), 50);
+  const url = chat ? `${server.url}/v1/chat/completions` : `${server.url}/backend-api/conversation`;
+  const started = performance.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: SLOW_STREAMS }, () =>
+      timedPost(url, chat ? CHAT : upstreamBody(), { authorization: `Bearer ${token}`, ...(chat ? {} : { accept: 'text/event-stream' }) }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const first = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.firstByteMs] : []));
+  return {
+    streams: SLOW_STREAMS,
+    errors: results.filter((result) => result.status === 'rejected').length,
+    firstTokenP50Ms: round(median(first)),
+    firstTokenP99Ms: round(percentile(first, 0.99)),
+    firstTokenMaxMs: round(Math.max(...first)),
+    over1s: first.filter((ms) => ms > 1000).length,
+    allDoneS: round(seconds, 2),
+    peakRssMb: round(peakRss),
   };
 }
 
+async function cpuPerAnswer(fake: FakeProcess, fakeName: FakeName, server: Server, token: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [chars, count] of [
+    [1_000, 20],
+    [10_000, 10],
+    [50_000, 5],
+  ]) {
+    const call = () => timedPost(`${server.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+    // Pieces of ~4 characters, like a model's tokens.
+    await fake.enqueue(fakeName, { kind: 'long', chars, chunkChars: 4 }, count + 1);
+    await call();
+    const before = cpuMs(server.pid);
+    for (let k = 0; k < count; k++) await call();
+    out[`${chars}`] = round((cpuMs(server.pid) - before) / count, 2);
+  }
+  out.ratio50kTo1k = round(out['50000'] / out['1000'], 1);
+  return out;
+}
+
 async function main(): Promise<void> {
-  const fake = await FakeUpstream.start({ requireSentinel: false, recordRequests: false });
-  fake.setDefaultAnswer(ANSWER);
-  const token = fake.createAccessToken();
-  const direct = await createApp({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, CONVERSATION_ONLY: 'true', LOG_LEVEL: 'error', DATA_DIR: `/tmp/flowgpt-bench-${process.pid}` });
-  await direct.listen(0, '127.0.0.1');
-  const proxyUrl = (await direct.getUrl()).replace('[::1]', '127.0.0.1');
+  const began = performance.now();
+  ensureBuilt();
+  const fake = await FakeProcess.start();
+  await fake.answer('plain', ANSWER);
+  const token = await fake.token('plain');
+  const bare = await startBareProxy(fake.urls.plain);
 
-  const sentinelFake = await FakeUpstream.start({ recordRequests: false });
-  sentinelFake.setDefaultAnswer(ANSWER);
-  const sentinelToken = sentinelFake.createAccessToken();
-  const full = await createApp({ CHATGPT_BASE_URL: sentinelFake.url, AUTH_BASE_URL: sentinelFake.url, LOG_LEVEL: 'error', DATA_DIR: `/tmp/flowgpt-bench-${process.pid}` });
-  await full.listen(0, '127.0.0.1');
-  const fullUrl = (await full.getUrl()).replace('[::1]', '127.0.0.1');
+  const spawnedAt = performance.now();
+  const flow = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.plain,
+    AUTH_BASE_URL: fake.urls.plain,
+    CONVERSATION_ONLY: 'true',
+  });
+  await timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+  const startup = { listeningMs: round(flow.listeningAfterMs, 0), firstAnswerMs: round(performance.now() - spawnedAt, 0), idleRssMb: 0 };
+  await sleep(1000);
+  startup.idleRssMb = round(rssMb(flow.pid));
 
-  const chat = { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] };
-  const auth = { authorization: `Bearer ${token}` };
-  const lines: string[] = [`FlowGPT bench: streamed answers of ${ANSWER.length} chars; client, FlowGPT and the fake upstream share this machine`];
-  // Warm up connections, JIT and tokenizer tables.
-  await run('warm-up', 40, 10, () => timedPost(`${proxyUrl}/v1/chat/completions`, chat, auth));
-  const directCall = () => timedPost(`${fake.url}/backend-api/conversation`, upstreamBody(), { ...auth, accept: 'text/event-stream' });
-  const proxiedCall = () => timedPost(`${proxyUrl}/v1/chat/completions`, chat, auth);
+  const direct = () =>
+    timedPost(`${fake.urls.plain}/backend-api/conversation`, upstreamBody(), {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+    });
+  const viaBare = () =>
+    timedPost(`${bare.url}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
+  const viaFlow = () => timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+  for (const call of [direct, viaBare, viaFlow]) await load(16, 200, call);
 
-  lines.push('', 'One request at a time (latency):');
-  const directSerial = await run('fake upstream, called directly', 100, 1, directCall);
-  const proxiedSerial = await run('through FlowGPT (CONVERSATION_ONLY)', 100, 1, proxiedCall);
-  const fullSerial = await run('through FlowGPT, sentinel + PoW 0fffff', 100, 1, () => timedPost(`${fullUrl}/v1/chat/completions`, chat, { authorization: `Bearer ${sentinelToken}` }));
-  lines.push(directSerial.line, proxiedSerial.line, fullSerial.line);
-  lines.push(`=> added time-to-first-token: ${(proxiedSerial.ttftP50 - directSerial.ttftP50).toFixed(1)} ms (proxy only), ${(fullSerial.ttftP50 - directSerial.ttftP50).toFixed(1)} ms (with the sentinel round trip and PoW)`);
+  const latency: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, flowgpt: {} };
+  for (const clients of LEVELS) {
+    latency.direct[clients] = await load(clients, REQUESTS_AT[clients], direct);
+    latency.bare[clients] = await load(clients, REQUESTS_AT[clients], viaBare);
+    latency.flowgpt[clients] = await load(clients, REQUESTS_AT[clients], viaFlow);
+    await fake.reset('plain');
+    await fake.answer('plain', ANSWER);
+    console.log(`load at ${clients} clients done (${round((performance.now() - began) / 1000, 0)} s)`);
+  }
+  const added = (setup: 'bare' | 'flowgpt', clients: number) => ({
+    firstByteP50: round(latency[setup][clients].firstByte.p50 - latency.direct[clients].firstByte.p50, 2),
+    firstByteP99: round(latency[setup][clients].firstByte.p99 - latency.direct[clients].firstByte.p99, 2),
+    totalP50: round(latency[setup][clients].total.p50 - latency.direct[clients].total.p50, 2),
+    totalP99: round(latency[setup][clients].total.p99 - latency.direct[clients].total.p99, 2),
+  });
+  const comparison = Object.fromEntries(
+    LEVELS.map((clients) => [
+      clients,
+      {
+        addedByBare: added('bare', clients),
+        addedByFlowGpt: added('flowgpt', clients),
+        throughputRatioFlowGptToBare: round(latency.flowgpt[clients].perSecond / latency.bare[clients].perSecond, 2),
+        firstByteP99RatioFlowGptToBare: round(latency.flowgpt[clients].firstByte.p99 / latency.bare[clients].firstByte.p99, 2),
+      },
+    ]),
+  );
 
-  lines.push('', `${REQUESTS} requests, ${CONCURRENCY} at a time (throughput):`);
-  const directLoad = await run('fake upstream, called directly', REQUESTS, CONCURRENCY, directCall);
-  const proxiedLoad = await run('through FlowGPT (CONVERSATION_ONLY)', REQUESTS, CONCURRENCY, proxiedCall);
-  lines.push(directLoad.line, proxiedLoad.line);
-  lines.push((await run('through FlowGPT, sentinel + PoW 0fffff', REQUESTS, CONCURRENCY, () => timedPost(`${fullUrl}/v1/chat/completions`, chat, { authorization: `Bearer ${sentinelToken}` }))).line);
-  lines.push((await run('non-stream through FlowGPT', REQUESTS, CONCURRENCY, () => timedPost(`${proxyUrl}/v1/chat/completions`, { ...chat, stream: false }, auth))).line);
-  lines.push(`=> throughput through FlowGPT: ${proxiedLoad.requestsPerSecond.toFixed(0)} req/s vs ${directLoad.requestsPerSecond.toFixed(0)} req/s direct`);
+  const cpuShort = { conversationOnly: await cpuPerRequest(flow, token, QUICK ? 200 : 1000) } as Record<string, number>;
+  const streams = { bare: await slowStreams(fake, bare, token, false), flowgpt: await slowStreams(fake, flow, token, true) };
+  console.log(`slow streams done (${round((performance.now() - began) / 1000, 0)} s)`);
+  await fake.reset('plain');
+  const answersDelta = await cpuPerAnswer(fake, 'plain', flow, token);
+  await flow.stop();
 
-  for (let i = 0; i < 20; i++) fake.enqueue({ kind: 'long', chars: 200_000 });
-  lines.push('', (await run('200k-char answer via FlowGPT (v1 delta)', 20, 4, proxiedCall)).line);
+  const classicToken = await fake.token('classic');
+  const classicFlow = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.classic,
+    AUTH_BASE_URL: fake.urls.classic,
+    CONVERSATION_ONLY: 'true',
+  });
+  const answersClassic = await cpuPerAnswer(fake, 'classic', classicFlow, classicToken);
+  await classicFlow.stop();
 
-  await direct.close();
-  await full.close();
-  await fake.close();
-  await sentinelFake.close();
+  // CPU of a whole short request as the real service needs it: chat requirements, proof of work, conversation.
+  const sentinelToken = await fake.token('sentinel');
+  await fake.answer('sentinel', ANSWER);
+  const full = await startFlowGpt(join(ROOT, 'dist'), { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
+  cpuShort.withSentinel = await cpuPerRequest(full, sentinelToken, QUICK ? 200 : 1000);
+  await full.stop();
+  const baselineDist = process.env.BENCH_BASELINE_DIST;
+  if (baselineDist) {
+    const before = await startFlowGpt(baselineDist, {
+      CHATGPT_BASE_URL: fake.urls.plain,
+      AUTH_BASE_URL: fake.urls.plain,
+      CONVERSATION_ONLY: 'true',
+    });
+    cpuShort.baselineConversationOnly = await cpuPerRequest(before, token, QUICK ? 200 : 1000);
+    await before.stop();
+    const beforeFull = await startFlowGpt(baselineDist, { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
+    cpuShort.baselineWithSentinel = await cpuPerRequest(beforeFull, sentinelToken, QUICK ? 200 : 1000);
+    await beforeFull.stop();
+    cpuShort.ratioConversationOnly = round(cpuShort.conversationOnly / cpuShort.baselineConversationOnly, 2);
+    cpuShort.ratioWithSentinel = round(cpuShort.withSentinel / cpuShort.baselineWithSentinel, 2);
+  }
+  console.log(`CPU phases done (${round((performance.now() - began) / 1000, 0)} s)`);
+
+  await bare.stop();
+  fake.stop();
   agent.destroy();
 
-  lines.push('', 'Proof of work:', ...(await benchPow()));
-  console.log(lines.join('\n'));
+  const pow: PowBench = await benchPow(QUICK);
+  const results = {
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, quick: QUICK },
+    answerChars: ANSWER.length,
+    startup,
+    latency,
+    comparison,
+    cpuPerShortRequestMs: cpuShort,
+    slowStreams: streams,
+    cpuPerAnswerMs: { delta: answersDelta, classic: answersClassic },
+    pow,
+    benchSeconds: round((performance.now() - began) / 1000, 0),
+  };
+  writeFileSync(join(__dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(table(results));
+}
+
+type Results = {
+  machine: { cores: number; cpu?: string; node: string };
+  startup: { listeningMs: number; firstAnswerMs: number; idleRssMb: number };
+  latency: Record<string, Record<string, LoadResult>>;
+  comparison: Record<
+    string,
+    {
+      addedByBare: Record<string, number>;
+      addedByFlowGpt: Record<string, number>;
+      throughputRatioFlowGptToBare: number;
+      firstByteP99RatioFlowGptToBare: number;
+    }
+  >;
+  cpuPerShortRequestMs: Record<string, number>;
+  slowStreams: Record<string, Record<string, number>>;
+  cpuPerAnswerMs: Record<string, Record<string, number>>;
+  pow: PowBench;
+  benchSeconds: number;
+};
+
+/** The README's table (Markdown). */
+function table(r: Results): string {
+  const lines = [
+    `Machine: ${r.machine.cores} cores (${r.machine.cpu}), Node ${r.machine.node}; bench took ${r.benchSeconds} s.`,
+    '',
+    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | FlowGPT added total p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const clients of LEVELS) {
+    const d = r.latency.direct[clients];
+    const c = r.comparison[clients];
+    lines.push(
+      `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ` +
+        `${c.addedByFlowGpt.totalP50} / ${c.addedByFlowGpt.totalP99} | ${d.perSecond} / ${r.latency.bare[clients].perSecond} / ${r.latency.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} |`,
+    );
+  }
+  const s = r.slowStreams;
+  lines.push(
+    '',
+    '| slow streams at once | errors | first token p50 / p99 / max ms | over 1 s | peak RSS MB |',
+    '|---|---|---|---|---|',
+    ...['bare', 'flowgpt'].map(
+      (k) =>
+        `| ${k} × ${s[k].streams} | ${s[k].errors} | ${s[k].firstTokenP50Ms} / ${s[k].firstTokenP99Ms} / ${s[k].firstTokenMaxMs} | ${s[k].over1s} | ${s[k].peakRssMb} |`,
+    ),
+    '',
+    '| CPU per answer (ms) | 1k chars | 10k | 50k | 50k ÷ 1k |',
+    '|---|---|---|---|---|',
+    ...['delta', 'classic'].map((k) => {
+      const a = r.cpuPerAnswerMs[k];
+      return `| ${k} | ${a['1000']} | ${a['10000']} | ${a['50000']} | ${a.ratio50kTo1k} |`;
+    }),
+    '',
+    `CPU per short request (ms): ${Object.entries(r.cpuPerShortRequestMs)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `Start-up: listening after ${r.startup.listeningMs} ms, first answer after ${r.startup.firstAnswerMs} ms, idle RSS ${r.startup.idleRssMb} MB`,
+    '',
+    '| proof of work | Node, 1 thread, median ms | Node pool median ms | Python reference median ms | Node ÷ Python | solved (of seeds) |',
+    '|---|---|---|---|---|---|',
+    ...r.pow.difficulties.map(
+      (d) =>
+        `| ${d.difficulty} | ${d.nodeSequentialMedianMs} | ${d.poolMedianMs} | ${d.pythonMedianMs ?? 'n/a'} | ${d.nodeToPython ?? 'n/a'} | ${d.solved}/${d.seeds} |`,
+    ),
+    `Event loop during ${r.pow.eventLoop.parallelSolves} parallel ${r.pow.eventLoop.difficulty} solves: delay p50 ${r.pow.eventLoop.delayP50Ms} ms, p99 ${r.pow.eventLoop.delayP99Ms} ms, max ${r.pow.eventLoop.delayMaxMs} ms`,
+  );
+  return lines.join('\n');
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { UpstreamError } from '../common/errors/upstream-error';
 import { SseParser } from './translation/sse-parser';
 import { TranslatedPiece, UpstreamStreamTranslator } from './translation/upstream-stream-translator';
@@ -28,15 +29,29 @@ export async function startedAnswer(body: Readable): Promise<AsyncGenerator<Tran
   return concatPieces(head, pieces);
 }
 
+/**
+ * Pieces handed on before the event loop gets a turn. A fast upstream's body is already buffered when it is read,
+ * and reading it takes only microtasks: without a turn now and then, one long answer would be translated whole
+ * before the socket writes its first piece to a slow client, or before any other request moves.
+ */
+const PIECES_PER_TURN = 32;
+
 /** Parses and translates the upstream body as it arrives; returning early destroys the upstream request. */
 async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
   const parser = new SseParser();
   const translator = new UpstreamStreamTranslator();
+  let sinceTurn = 0;
   try {
     // Not destroyed on a normal end, so the upstream connection goes back to the keep-alive pool.
     for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       for (const event of parser.push(chunk as Buffer)) {
-        for (const piece of translator.feed(event)) yield { piece, answerStarted: translator.answerStarted };
+        for (const piece of translator.feed(event)) {
+          yield { piece, answerStarted: translator.answerStarted };
+          if (++sinceTurn >= PIECES_PER_TURN) {
+            sinceTurn = 0;
+            await nextTurn();
+          }
+        }
       }
     }
     for (const event of parser.end()) {

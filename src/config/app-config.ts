@@ -51,6 +51,9 @@ export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 /** `UPSTREAM_FLOW`: the new `f/conversation` send flow, the classic `/conversation` one, or the new with a fallback. */
 export const UPSTREAM_FLOWS = ['auto', 'f', 'classic'] as const;
 export type UpstreamFlowSetting = (typeof UPSTREAM_FLOWS)[number];
+/** `UPSTREAM_HTTP2`: offer HTTP/2 by ALPN on https upstreams (`auto`), or speak HTTP/1.1 only. */
+export const UPSTREAM_HTTP2_MODES = ['auto', 'off'] as const;
+export type UpstreamHttp2Mode = (typeof UPSTREAM_HTTP2_MODES)[number];
 export const CF_CLEARANCE_HELPERS = ['off', 'chromium'] as const;
 export type CfClearanceHelper = (typeof CF_CLEARANCE_HELPERS)[number];
 
@@ -120,6 +123,13 @@ export class AppConfig {
   @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
   @IsInt() @Min(100) upstreamFirstByteTimeoutMs = 30_000;
   @IsBoolean() upstreamDeltaEncoding = true;
+  /** Connections per upstream route and pool (short calls, streamed answers) at most; 0: no limit. */
+  @IsInt() @Min(0) upstreamMaxSockets = 0;
+  /** Idle keep-alive connections kept per route and pool, so a burst does not pay a new handshake each. */
+  @IsInt() @Min(0) upstreamMaxFreeSockets = 256;
+  @IsIn(UPSTREAM_HTTP2_MODES) upstreamHttp2: UpstreamHttp2Mode = 'auto';
+  /** PEM file of CA certificates trusted for the upstream besides Node's own (a relay with a private CA). */
+  @IsOptional() @IsString() @MinLength(1) upstreamCaFile?: string;
   /** Which send flow to use (README, "Upstream"): `auto` tries `f` and falls back to `classic` per account. */
   @IsIn(UPSTREAM_FLOWS) upstreamFlow: UpstreamFlowSetting = 'auto';
   @IsBoolean() allowPrivateFileUrls = false;
@@ -211,6 +221,10 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamIdleTimeoutMs: { env: 'UPSTREAM_IDLE_TIMEOUT_MS', kind: 'int' },
   upstreamFirstByteTimeoutMs: { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', kind: 'int' },
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
+  upstreamMaxSockets: { env: 'UPSTREAM_MAX_SOCKETS', kind: 'int' },
+  upstreamMaxFreeSockets: { env: 'UPSTREAM_MAX_FREE_SOCKETS', kind: 'int' },
+  upstreamHttp2: { env: 'UPSTREAM_HTTP2', kind: 'string' },
+  upstreamCaFile: { env: 'UPSTREAM_CA_FILE', kind: 'string' },
   upstreamFlow: { env: 'UPSTREAM_FLOW', kind: 'string' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
   cfClearance: { env: 'CF_CLEARANCE', kind: 'string' },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   browserTimeString,
   buildBrowserConfig,
+  expectedPowAttempts,
   POW_MAX_ITERATIONS,
   powFallbackAnswer,
   requirementsToken,
@@ -139,5 +140,20 @@ describe('requirementsToken', () => {
     expect(decoded[4]).toBe('UA-test');
     expect(decoded[6]).toBe('prod-x');
     expect(decoded[3] as number).toBeLessThan(POW_MAX_ITERATIONS);
+  });
+});
+
+describe('expectedPowAttempts', () => {
+  it.each([
+    ['0fffff', 16],
+    ['00ffff', 256],
+    ['00003a', 289_262],
+    ['000032', 335_544],
+  ])('%s: about %d attempts', (difficulty, attempts) => {
+    expect(Math.round(expectedPowAttempts(difficulty))).toBe(attempts);
+  });
+
+  it('is infinite for a target no digest beats', () => {
+    expect(expectedPowAttempts('000000')).toBe(Infinity);
   });
 });

@@ -56,6 +56,18 @@ function targetBytes(difficulty: string): Buffer {
 }
 
 /**
+ * Attempts a search takes on average: a digest beats an N-byte target t with probability t / 256^N (`0fffff`: ~16,
+ * `00003a`: ~290,000). Infinity for a target no digest beats.
+ */
+export function expectedPowAttempts(difficulty: string): number {
+  const target = targetBytes(difficulty);
+  // The first 6 bytes decide the probability to well within a double's precision.
+  const head = target.subarray(0, 6);
+  const value = head.readUIntBE(0, head.length);
+  return value === 0 ? Infinity : 256 ** head.length / value;
+}
+
+/**
  * The reference compares digest[:len(hex)] with the shorter target, so an equal
  * prefix sorts higher: the digest must be strictly lower on the target's bytes.
  */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { buildBrowserConfig, powFallbackAnswer, verifyPowAnswer } from './pow-solver';
+import { buildBrowserConfig, powFallbackAnswer, solvePow, verifyPowAnswer } from './pow-solver';
 import { PowWorkerPool } from './pow-worker-pool';
 
 interface PowVector {
@@ -104,7 +104,8 @@ describe('PowWorkerPool', () => {
 
   it('terminates its workers on destroy and refuses later solves', async () => {
     const own = new PowWorkerPool({ size: 2 });
-    await own.solve('0.11', '0fffff', config);
+    // Hard enough for the workers (an easy one is solved inline).
+    await own.solve('0.11', '000fff', config);
     const threads = threadsOf(own);
     expect(threads.length).toBeGreaterThan(0);
     const exits = threads.map((thread) => new Promise<number>((resolve) => thread.once('exit', resolve)));
@@ -114,6 +115,43 @@ describe('PowWorkerPool', () => {
     await Promise.all(exits);
     expect(threadsOf(own)).toHaveLength(0);
     await expect(own.solve('0.1', '0fffff', config)).rejects.toThrow(/shut down/);
+  });
+
+  it('solves an easy difficulty on the calling thread, without a worker round trip', async () => {
+    const fresh = new PowWorkerPool({ size: 2 });
+    try {
+      const result = await fresh.solve('0.31', '0fffff', config);
+      expect(verifyPowAnswer('0.31', '0fffff', result.answer)).toBe(true);
+      expect(fresh.inlineSolves).toBe(1);
+      expect(threadsOf(fresh)).toHaveLength(0);
+    } finally {
+      await fresh.onModuleDestroy();
+    }
+  });
+
+  it('hands an easy search whose inline budget runs out to the workers', async () => {
+    // A seed whose first answer at 00ffff (~256 attempts expected) lies past the inline budget of 4 × 256.
+    let seed = '';
+    for (let k = 0; !seed; k++) if (solvePow(`0.${k}`, '00ffff', config).iterations >= 1024) seed = `0.${k}`;
+    const fresh = new PowWorkerPool({ size: 2 });
+    try {
+      const result = await fresh.solve(seed, '00ffff', config);
+      expect(result.solved).toBe(true);
+      expect(verifyPowAnswer(seed, '00ffff', result.answer)).toBe(true);
+      expect(threadsOf(fresh).length).toBeGreaterThan(0);
+    } finally {
+      await fresh.onModuleDestroy();
+    }
+  });
+
+  it('keeps hard difficulties off the calling thread', async () => {
+    const fresh = new PowWorkerPool({ size: 1 });
+    try {
+      await fresh.solve(hardest.seed, '00003a', hardest.config);
+      expect(fresh.inlineSolves).toBe(0);
+    } finally {
+      await fresh.onModuleDestroy();
+    }
   });
 
   it('works with the default size', async () => {

@@ -2,7 +2,7 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { POW_MAX_ITERATIONS, powFallbackAnswer, type PowResult } from './pow-solver';
+import { expectedPowAttempts, POW_MAX_ITERATIONS, powFallbackAnswer, type PowResult, solvePow } from './pow-solver';
 import type { PowTask, PowTaskReply } from './pow-worker';
 
 export interface PowWorkerPoolOptions {
@@ -13,6 +13,13 @@ export interface PowWorkerPoolOptions {
 }
 
 const MAX_DEFAULT_SIZE = 4;
+/**
+ * A solve expected to take fewer attempts than this (`0fffff`: ~16, `00ffff`: ~256; a few µs each) runs on the
+ * calling thread: a worker round trip costs more than the hashing. The inline search stops after
+ * INLINE_BUDGET_FACTOR times the expectation (about 1 ms at most) and an unlucky seed goes on to the workers.
+ */
+export const INLINE_MAX_EXPECTED_ATTEMPTS = 1024;
+const INLINE_BUDGET_FACTOR = 4;
 // ~25 ms of work per slice at ~3 µs per attempt: short enough that a cheap solve
 // queued behind a hard one waits little, long enough that messaging costs nothing.
 const DEFAULT_SLICE_ATTEMPTS = 8192;
@@ -75,6 +82,8 @@ export class PowWorkerPool implements OnModuleDestroy {
   private nextJob = 0;
   private nextTaskId = 1;
   private destroyed = false;
+  /** Solves (or their first part) done on the calling thread, for metrics and tests. */
+  inlineSolves = 0;
 
   constructor(options: PowWorkerPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? Math.min(availableParallelism(), MAX_DEFAULT_SIZE)));
@@ -84,6 +93,9 @@ export class PowWorkerPool implements OnModuleDestroy {
   solve(seed: string, difficulty: string, config: readonly unknown[], signal?: AbortSignal): Promise<PowResult> {
     if (this.destroyed) return Promise.reject(new Error('proof-of-work pool is shut down'));
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const inline = this.solveInline(seed, difficulty, config);
+    if (inline instanceof Error) return Promise.reject(inline);
+    if (inline?.solved) return Promise.resolve(inline);
     return new Promise<PowResult>((resolve, reject) => {
       const onAbort = () => this.settle(job, () => reject(abortReason(signal!)));
       const job: SolveJob = {
@@ -107,6 +119,19 @@ export class PowWorkerPool implements OnModuleDestroy {
       this.jobs.push(job);
       this.dispatch();
     });
+  }
+
+  /** The start of an easy search on this thread; undefined when the difficulty is not easy or the budget ran out. */
+  private solveInline(seed: string, difficulty: string, config: readonly unknown[]): PowResult | Error | undefined {
+    try {
+      const expected = expectedPowAttempts(difficulty);
+      if (expected >= INLINE_MAX_EXPECTED_ATTEMPTS) return undefined;
+      const result = solvePow(seed, difficulty, config, { start: 0, step: 1, limit: Math.ceil(expected * INLINE_BUDGET_FACTOR) });
+      this.inlineSolves++;
+      return result;
+    } catch (error) {
+      return new Error(`proof-of-work failed: ${(error as Error).message}`);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -1,32 +1,74 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import http from 'node:http';
 import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
+import http2wrapper from 'http2-wrapper';
 import { SocksProxyAgent } from 'socks-proxy-agent';
+import { AppConfig } from '../config/app-config';
+import type { UpstreamStep } from '../common/errors/api-error';
 
 export interface AgentPair {
   http: http.Agent;
   https: https.Agent;
+  /** HTTP/2 sessions (one multiplexed connection per origin), on direct routes when HTTP/2 is enabled. */
+  http2?: http2wrapper.Agent;
 }
 
-// `timeout` bounds idle pooled sockets; with it set, Node also honours the server's `Keep-Alive: timeout=N`
-// hint and drops a socket just before the server would, instead of reusing it into an ECONNRESET.
-// Active requests keep got's own connect/idle timeouts.
-const KEEP_ALIVE = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 256, maxFreeSockets: 32, scheduling: 'lifo' as const, timeout: 60_000 };
+/**
+ * Which pool a call uses. Answers stream for minutes and hold their connection all along; the short calls a new chat
+ * needs first (sentinel, auth, models, files) must never wait behind them, so each kind has its own pool.
+ */
+export type UpstreamPool = 'short' | 'stream';
+
+const STREAM_STEPS: ReadonlySet<UpstreamStep> = new Set<UpstreamStep>(['conversation', 'handoff', 'gateway', 'download', 'file_fetch']);
+
+export function poolOf(step: UpstreamStep): UpstreamPool {
+  return STREAM_STEPS.has(step) ? 'stream' : 'short';
+}
+
+/** How the pools are sized; from `UPSTREAM_MAX_SOCKETS` (0: no limit) and `UPSTREAM_MAX_FREE_SOCKETS`. */
+export interface PoolLimits {
+  maxSockets: number;
+  maxFreeSockets: number;
+  /** Trusted CA certificates in addition to Node's (`UPSTREAM_CA_FILE`), for a relay with a private CA. */
+  ca?: Buffer;
+  http2: boolean;
+}
+
+const DEFAULT_LIMITS: PoolLimits = { maxSockets: Infinity, maxFreeSockets: 256, http2: false };
+
+/** From the configuration: the limits every pool of every route gets. */
+export function poolLimits(config: AppConfig): PoolLimits {
+  return {
+    maxSockets: config.upstreamMaxSockets > 0 ? config.upstreamMaxSockets : Infinity,
+    maxFreeSockets: config.upstreamMaxFreeSockets,
+    ca: config.upstreamCaFile ? readFileSync(config.upstreamCaFile) : undefined,
+    // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
+    http2: config.upstreamHttp2 !== 'off',
+  };
+}
 
 /**
- * One keep-alive agent pair per route (direct, or one per proxy URL), created on first use and
- * reused so that connections to the upstream stay warm.
+ * Keep-alive agents per route (direct, or one per proxy URL) and per pool, created on first use and reused so that
+ * connections to the upstream stay warm. `timeout` bounds idle pooled sockets; with it set, Node also honours the
+ * server's `Keep-Alive: timeout=N` hint and drops a socket just before the server would, instead of reusing it into
+ * an ECONNRESET. Active requests keep got's own connect/idle timeouts.
  */
 @Injectable()
 export class ProxyAgents implements OnModuleDestroy {
   private readonly agents = new Map<string, AgentPair>();
+  readonly limits: PoolLimits;
 
-  for(proxyUrl?: string): AgentPair {
-    const key = proxyUrl ?? '';
+  constructor(@Optional() config?: AppConfig) {
+    this.limits = config ? poolLimits(config) : DEFAULT_LIMITS;
+  }
+
+  for(proxyUrl?: string, pool: UpstreamPool = 'short'): AgentPair {
+    const key = `${pool} ${proxyUrl ?? ''}`;
     let pair = this.agents.get(key);
     if (!pair) {
-      pair = createAgents(proxyUrl);
+      pair = createAgents(this.limits, proxyUrl);
       this.agents.set(key, pair);
     }
     return pair;
@@ -36,19 +78,37 @@ export class ProxyAgents implements OnModuleDestroy {
     for (const pair of this.agents.values()) {
       pair.http.destroy();
       pair.https.destroy();
+      pair.http2?.destroy();
     }
     this.agents.clear();
   }
 }
 
-function createAgents(proxyUrl?: string): AgentPair {
-  if (!proxyUrl) return { http: new http.Agent(KEEP_ALIVE), https: new https.Agent(KEEP_ALIVE) };
+function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
+  const keepAlive = {
+    keepAlive: true,
+    keepAliveMsecs: 15_000,
+    maxSockets: limits.maxSockets,
+    maxFreeSockets: limits.maxFreeSockets,
+    scheduling: 'lifo' as const,
+    timeout: 60_000,
+    ...(limits.ca ? { ca: limits.ca } : {}),
+  };
+  if (!proxyUrl) {
+    return {
+      http: new http.Agent(keepAlive),
+      https: new https.Agent(keepAlive),
+      // An h2 session carries every stream to its origin on one connection; a second opens only past the server's
+      // concurrent-stream limit.
+      http2: limits.http2 ? new http2wrapper.Agent({ timeout: 60_000, maxEmptySessions: 16 }) : undefined,
+    };
+  }
   if (proxyUrl.startsWith('socks')) {
-    const agent = new SocksProxyAgent(proxyUrl, KEEP_ALIVE);
+    const agent = new SocksProxyAgent(proxyUrl, keepAlive);
     return { http: agent, https: agent };
   }
   return {
-    http: new HttpProxyAgent({ ...KEEP_ALIVE, proxy: proxyUrl }),
-    https: new HttpsProxyAgent({ ...KEEP_ALIVE, proxy: proxyUrl }),
+    http: new HttpProxyAgent({ ...keepAlive, proxy: proxyUrl }),
+    https: new HttpsProxyAgent({ ...keepAlive, proxy: proxyUrl }),
   };
 }

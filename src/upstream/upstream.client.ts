@@ -10,7 +10,8 @@ import { isHeaderSafe } from '../common/util/header-value';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
-import { ProxyAgents } from './proxy-agents';
+import { poolOf, ProxyAgents } from './proxy-agents';
+import { LRUCache } from 'lru-cache';
 import { browserHeaders } from './web-app-profile';
 import type { ClearanceRoute } from './clearance-jar';
 import { CloudflareClearance } from './cloudflare-clearance.service';
@@ -72,6 +73,9 @@ const MAX_CHALLENGE_BYTES = 256 * 1024;
 @Injectable()
 export class UpstreamClient {
   private readonly logger = new Logger(UpstreamClient.name);
+  /** The browser header set per account and host, built once rather than on every call (it never changes). */
+  private readonly headerSets = new LRUCache<string, Readonly<Record<string, string>>>({ max: 4096 });
+  private readonly fingerprints = new LRUCache<string, BrowserFingerprint>({ max: 4096 });
 
   constructor(
     private readonly config: AppConfig,
@@ -88,18 +92,35 @@ export class UpstreamClient {
 
   /** The stable fingerprint of an account key (a token, or a pool account id). */
   fingerprint(accountKey: string): BrowserFingerprint {
-    return fingerprintFor(accountKey, this.config.userAgents, this.config.proxyUrl);
+    let fingerprint = this.fingerprints.get(accountKey);
+    if (!fingerprint) {
+      fingerprint = fingerprintFor(accountKey, this.config.userAgents, this.config.proxyUrl);
+      this.fingerprints.set(accountKey, fingerprint);
+    }
+    return fingerprint;
   }
 
   browserHeaders(baseUrl: string, identity: UpstreamIdentity): Record<string, string> {
-    return browserHeaders({
-      baseUrl,
-      fingerprint: identity.fingerprint,
-      accessToken: identity.accessToken,
-      chatgptAccountId: identity.chatgptAccountId,
-      language: this.config.oaiLanguage,
-      authKey: this.config.authKey,
-    });
+    return { ...this.sharedBrowserHeaders(baseUrl, identity) };
+  }
+
+  /** The cached, shared header set: copy it before changing it. */
+  private sharedBrowserHeaders(baseUrl: string, identity: UpstreamIdentity): Readonly<Record<string, string>> {
+    const { fingerprint, accessToken, chatgptAccountId } = identity;
+    const key = `${baseUrl}\n${fingerprint.deviceId}\n${fingerprint.userAgent}\n${accessToken ?? ''}\n${chatgptAccountId ?? ''}`;
+    let headers = this.headerSets.get(key);
+    if (!headers) {
+      headers = browserHeaders({
+        baseUrl,
+        fingerprint,
+        accessToken,
+        chatgptAccountId,
+        language: this.config.oaiLanguage,
+        authKey: this.config.authKey,
+      });
+      this.headerSets.set(key, headers);
+    }
+    return headers;
   }
 
   /**
@@ -189,19 +210,23 @@ export class UpstreamClient {
     }
     const baseUrl = new URL(request.url).origin;
     const headers: Record<string, string> = {
-      ...(request.identity ? this.browserHeaders(baseUrl, request.identity) : {}),
+      ...(request.identity ? this.sharedBrowserHeaders(baseUrl, request.identity) : {}),
       ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
       ...request.headers,
     };
     if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
     const proxyUrl = proxyUrlOf(request);
-    const agents = this.agents.for(proxyUrl);
+    const agents = this.agents.for(proxyUrl, poolOf(request.step));
+    const ca = this.agents.limits.ca;
     return {
       url: request.url,
       method: request.method ?? 'GET',
       headers,
       body: request.json !== undefined ? JSON.stringify(request.json) : request.body,
-      agent: { http: agents.http, https: agents.https },
+      agent: { http: agents.http, https: agents.https, http2: agents.http2 },
+      // Only direct routes have an h2 agent: through a proxy the call stays HTTP/1.1.
+      http2: agents.http2 !== undefined,
+      ...(ca ? { https: { certificateAuthority: ca } } : {}),
       throwHttpErrors: false,
       followRedirect: request.followRedirects ?? false,
       dnsLookup: request.dnsLookup,

@@ -8,6 +8,8 @@ export interface SseEvent {
 
 const BYTE_ORDER_MARK = '\uFEFF';
 const LINE_FEED = 10;
+/** Shared: `consume` runs to completion and sets `lastIndex` before each scan. */
+const LINE_BREAK = /\r\n|\r|\n/g;
 
 /**
  * Incremental parser for `text/event-stream` bodies (the WHATWG event-stream grammar).
@@ -51,7 +53,7 @@ export class SseParser {
       this.lineFeedMayFollow = false;
       if (text.charCodeAt(start) === LINE_FEED) start += 1;
     }
-    const lineBreak = /\r\n|\r|\n/g;
+    const lineBreak = LINE_BREAK;
     lineBreak.lastIndex = start;
     for (let match = lineBreak.exec(text); match; match = lineBreak.exec(text)) {
       const line = this.unfinishedLine + text.slice(start, match.index);
@@ -70,6 +72,11 @@ export class SseParser {
       return;
     }
     if (line.charCodeAt(0) === 0x3a /* ':' comment */) return;
+    // Nearly every line is `data: …`: read it without cutting out the field name first.
+    if (line.startsWith('data: ')) {
+      this.dataLines.push(line.slice(6));
+      return;
+    }
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
