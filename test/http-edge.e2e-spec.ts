@@ -356,7 +356,7 @@ describe('server limits', () => {
   it('applies the configured values to the server', async () => {
     const stack = await startStack({ env: { MAX_CONNECTIONS: '123', HEADERS_TIMEOUT_MS: '4000', REQUEST_TIMEOUT_MS: '9000', HTTP_KEEPALIVE_TIMEOUT_MS: '7000' } });
     try {
-      const server = stack.app.getHttpServer() as Server;
+      const server = stack.app.getHttpServer();
       applyServerLimits(server, stack.app.get(AppConfig));
       expect(server.maxConnections).toBe(123);
       expect(server.headersTimeout).toBe(4000);

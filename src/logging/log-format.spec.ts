@@ -21,8 +21,8 @@ describe('log format', () => {
     const { logger, lines } = capture('text');
     logger.warn({ context: 'Pool' }, 'account refused');
     logger.info({ method: 'GET', route: '/v1/models', status: 200, durationMs: 12, identity: 'eyJhbG…1234', reqId: 3 }, 'GET /v1/models 200 12ms');
-    expect(lines[0]).toMatch(/^\S+Z WARN  \[Pool\] account refused\n$/);
-    expect(lines[1]).toMatch(/^\S+Z INFO  GET \/v1\/models 200 12ms identity=eyJhbG…1234 reqId=3\n$/);
+    expect(lines[0]).toMatch(/^\S+Z WARN {2}\[Pool\] account refused\n$/);
+    expect(lines[1]).toMatch(/^\S+Z INFO {2}GET \/v1\/models 200 12ms identity=eyJhbG…1234 reqId=3\n$/);
   });
 
   it('honours LOG_LEVEL: debug lines are dropped at `log`, kept at `debug`', () => {

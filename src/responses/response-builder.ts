@@ -45,7 +45,7 @@ export class ResponseBuilder {
       events.push(this.event('response.reasoning_summary_part.added', { item_id: item.id, output_index: index, summary_index: 0, part: { type: 'summary_text', text: '' } }));
       item.summary.push({ type: 'summary_text', text: '' });
     }
-    const open = this.open!;
+    const open = this.open;
     open.text += text;
     open.item.summary[0].text = open.text;
     events.push(this.event('response.reasoning_summary_text.delta', { item_id: open.item.id, output_index: open.index, summary_index: 0, delta: text }));

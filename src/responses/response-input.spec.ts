@@ -77,7 +77,7 @@ describe('Responses input as chat messages', () => {
         parallel_tool_calls: false,
         text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' } } },
         max_output_tokens: 50,
-      } as CreateResponseDto,
+      },
       { conversationId: 'conv', parentMessageId: 'msg' },
     );
     expect(request).toMatchObject({
@@ -94,6 +94,6 @@ describe('Responses input as chat messages', () => {
       conversation_id: 'conv',
       parent_message_id: 'msg',
     });
-    expect(chatRequestFor({ input: 'x', text: { format: { type: 'text' } } } as CreateResponseDto).response_format).toBeUndefined();
+    expect(chatRequestFor({ input: 'x', text: { format: { type: 'text' } } }).response_format).toBeUndefined();
   });
 });

@@ -18,7 +18,7 @@ const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
  */
 export function chatRequestFor(request: CreateResponseDto, continuation?: Continuation, callNames: ReadonlyMap<string, string> = new Map()): ChatCompletionRequestDto {
   const messages = inputMessages(request.input, callNames);
-  if (request.instructions) messages.unshift({ role: 'system', content: request.instructions } as ChatMessageDto);
+  if (request.instructions) messages.unshift({ role: 'system', content: request.instructions });
   const format = request.text?.format;
   return {
     model: request.model,
@@ -51,12 +51,12 @@ function chatToolChoice(choice: CreateResponseDto['tool_choice']): ToolChoice | 
  * back from an earlier output carry nothing the upstream can use and are skipped.
  */
 export function inputMessages(input: CreateResponseDto['input'], callNames: ReadonlyMap<string, string> = new Map()): ChatMessageDto[] {
-  if (typeof input === 'string') return [{ role: 'user', content: input } as ChatMessageDto];
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
   const names = new Map(callNames);
   const messages: ChatMessageDto[] = [];
   for (const [index, raw] of input.entries()) {
     const path = `input[${index}]`;
-    const item = raw as Record<string, unknown>;
+    const item = raw;
     const type = item.type ?? 'message';
     if (type === 'message') {
       messages.push(messageOf(item, path));
@@ -65,10 +65,10 @@ export function inputMessages(input: CreateResponseDto['input'], callNames: Read
       names.set(call.id, call.function.name);
       const last = messages[messages.length - 1];
       if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
-      else messages.push({ role: 'assistant', content: null, tool_calls: [call] } as ChatMessageDto);
+      else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
     } else if (type === 'function_call_output') {
       const callId = text(item, 'call_id', path);
-      messages.push({ role: 'tool', tool_call_id: callId, name: names.get(callId), content: outputText(item.output, `${path}.output`) } as ChatMessageDto);
+      messages.push({ role: 'tool', tool_call_id: callId, name: names.get(callId), content: outputText(item.output, `${path}.output`) });
     } else if (type !== 'reasoning') {
       throw ApiError.invalidRequest(
         `Invalid value for '${path}.type': '${String(type)}' is not supported (use message, function_call, function_call_output).`,

@@ -647,7 +647,7 @@ export class FakeUpstream {
     const conversation = existing ?? this.newConversation(caller, body, gizmoId, model);
     const userMessage = toUserMessage(body.messages[body.messages.length - 1] as Record<string, unknown>);
     const plan = buildAnswer({
-      scenario: scenario as StreamScenario,
+      scenario: scenario,
       conversationId: conversation.id,
       userMessage,
       modelSlug: ('model' in scenario && scenario.model) || (model === 'auto' ? 'gpt-4o' : model),

@@ -56,7 +56,7 @@ describe('structured output', () => {
   });
 
   it('puts the instruction and schema into system text and holds the answer back', () => {
-    const contract = structuredOutputContract([{ role: 'user', content: 'who?' } as ChatMessageDto], { name: 'person', schema });
+    const contract = structuredOutputContract([{ role: 'user', content: 'who?' }], { name: 'person', schema });
     expect(contract.messages[0]).toMatchObject({ role: 'system' });
     expect(contract.messages[0].content).toContain('"additionalProperties": false');
     const reader = contract.reader(0);

@@ -44,8 +44,8 @@ describe('tool convention: rendering', () => {
     const user = { role: 'user', content: [{ type: 'text', text: 'weather?' }] } as ChatMessageDto;
     const history = renderToolHistory([
       user,
-      { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] } as ChatMessageDto,
-      { role: 'tool', tool_call_id: 'call_a', content: 'sunny' } as ChatMessageDto,
+      { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_a', content: 'sunny' },
     ]);
     expect(history[0]).toBe(user);
     expect(history[1]).toEqual({ role: 'assistant', content: 'Checking.\n<tool_calls>\n[{"id":"call_a","name":"get_weather","arguments":{"city":"Paris"}}]\n</tool_calls>' });
@@ -53,7 +53,7 @@ describe('tool convention: rendering', () => {
   });
 
   it('puts the instructions after the client system prompt', () => {
-    const contract = toolCallingContract([{ role: 'system', content: 'Be brief.' } as ChatMessageDto, { role: 'user', content: 'hi' } as ChatMessageDto], setup());
+    const contract = toolCallingContract([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }], setup());
     expect(contract.messages.map((m) => m.role)).toEqual(['system', 'system', 'user']);
     expect(contract.messages[1].content).toContain('# Tools');
   });

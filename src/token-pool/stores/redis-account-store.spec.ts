@@ -12,8 +12,8 @@ describe('RedisAccountStore across instances', () => {
 
   beforeEach(async () => {
     harness = await redisHarness();
-    a = (await harness.open()) as RedisAccountStore;
-    b = (await harness.open()) as RedisAccountStore;
+    a = (await harness.open());
+    b = (await harness.open());
   });
   afterEach(async () => {
     await a.close();
