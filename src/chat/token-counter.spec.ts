@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import { MAX_RUN_CHARS, TokenCounter } from './token-counter';
 
-const exact = (text: string) =>
-  (require('gpt-tokenizer/cjs/encoding/o200k_base') as { encode(text: string, options: object): number[] }).encode(text, { disallowedSpecial: new Set() }).length;
+const exact = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
 
 const WORDS = 'the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches, 42 times; naïve café — 東京 日本語'.split(' ');
 

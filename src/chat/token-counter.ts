@@ -96,7 +96,10 @@ export class TokenCounter {
   private encoding(name: EncodingName): Encoding {
     let encoding = this.encodings.get(name);
     if (!encoding) {
-      // Loaded on first use: each table costs a few hundred milliseconds and tens of megabytes.
+      // Loaded on first use: each table costs a few hundred milliseconds and tens of megabytes. `count` is
+      // synchronous, so the table must load synchronously too: a static import would load both tables at
+      // startup, and `import()` returns a promise.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy synchronous load, see above
       encoding = (name === 'o200k_base' ? require('gpt-tokenizer/cjs/encoding/o200k_base') : require('gpt-tokenizer/cjs/encoding/cl100k_base')) as Encoding;
       this.encodings.set(name, encoding);
     }

@@ -48,7 +48,7 @@ export class ImagesService {
     const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE);
     const started = await this.conversations.start(
       credential,
-      { model, messages: async () => [userMessage(instruction)], historyDisabled: this.config.historyDisabled || this.config.forceNoHistory },
+      { model, messages: () => Promise.resolve([userMessage(instruction)]), historyDisabled: this.config.historyDisabled || this.config.forceNoHistory },
       signal,
     );
     let text = '';

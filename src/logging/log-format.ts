@@ -37,7 +37,7 @@ export function formatTextLine(line: string): string {
   } catch {
     return line.endsWith('\n') ? line : `${line}\n`;
   }
-  const level = String(entry.level ?? 'info').toUpperCase().padEnd(5);
+  const level = fieldText(entry.level, 'info').toUpperCase().padEnd(5);
   const context = typeof entry.context === 'string' ? `[${entry.context}] ` : '';
   const message = typeof entry.msg === 'string' ? entry.msg : '';
   const inMessage = 'durationMs' in entry ? REQUEST_MESSAGE_FIELDS : PREFIX_FIELDS;
@@ -46,5 +46,13 @@ export function formatTextLine(line: string): string {
     .map(([key, value]) => `${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`);
   const err = entry.err as { message?: unknown; stack?: unknown } | undefined;
   const errorText = err ? ` ${typeof err.stack === 'string' ? err.stack : String(err.message)}` : '';
-  return `${String(entry.time ?? '')} ${level} ${context}${message}${extras.length ? ` ${extras.join(' ')}` : ''}${errorText}\n`;
+  return `${fieldText(entry.time, '')} ${level} ${context}${message}${extras.length ? ` ${extras.join(' ')}` : ''}${errorText}\n`;
+}
+
+/** A parsed JSON field as text: scalars as they are, objects and arrays as JSON, `fallback` when absent or null. */
+function fieldText(value: unknown, fallback: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === undefined || value === null) return fallback;
+  return JSON.stringify(value);
 }

@@ -34,7 +34,7 @@ interface SolveJob {
   inFlight: number;
   settled: boolean;
   resolve(result: PowResult): void;
-  reject(error: unknown): void;
+  reject(error: Error): void;
 }
 
 interface PoolWorker {
@@ -265,6 +265,8 @@ export class PowWorkerPool implements OnModuleDestroy {
   }
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new Error('proof-of-work solve aborted');
+/** The signal's reason (an `AbortError` DOMException unless the caller gave one), as an Error. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('proof-of-work solve aborted', { cause: reason });
 }

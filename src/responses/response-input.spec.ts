@@ -1,5 +1,4 @@
 import type { ApiError } from '../common/errors/api-error';
-import type { CreateResponseDto } from './dto/create-response.dto';
 import { chatRequestFor, inputMessages } from './response-input';
 
 function paramOf(run: () => unknown): string | null {

@@ -71,7 +71,7 @@ export function inputMessages(input: CreateResponseDto['input'], callNames: Read
       messages.push({ role: 'tool', tool_call_id: callId, name: names.get(callId), content: outputText(item.output, `${path}.output`) });
     } else if (type !== 'reasoning') {
       throw ApiError.invalidRequest(
-        `Invalid value for '${path}.type': '${String(type)}' is not supported (use message, function_call, function_call_output).`,
+        `Invalid value for '${path}.type': '${typeof type === 'string' ? type : JSON.stringify(type)}' is not supported (use message, function_call, function_call_output).`,
         'unsupported_input_item',
         `${path}.type`,
       );

@@ -10,6 +10,11 @@ interface Reply {
   status: number;
   headers: Headers;
   text: string;
+  /**
+   * JSON.parse's result, read field by field like supertest's `response.body` (the unsafe-* rules are off in
+   * specs for that reason, see eslint.config.mjs); typing each of the ~30 reads would add noise, not safety.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of many shapes, see above
   json: () => any;
 }
 
@@ -24,6 +29,11 @@ async function call(fake: FakeUpstream, method: string, path: string, opts: { to
   const res = await fetch(`${fake.url}${path}`, { method, headers, body });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+interface Author {
+  role?: unknown;
+  name?: unknown;
 }
 
 function conversationBody(prompt: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -213,7 +223,7 @@ describe('FakeUpstream', () => {
           const res = await converse(fake, at, conversationBody('find things', { supported_encodings: encodings }));
           expect(res.status).toBe(200);
           const stream = readStream(res.text);
-          const shape = stream.messages.map((m) => ({ role: (m.author as any).role, name: (m.author as any).name, content: m.content, status: m.status, end_turn: m.end_turn, recipient: m.recipient }));
+          const shape = stream.messages.map((m) => ({ role: (m.author as Author).role, name: (m.author as Author).name, content: m.content, status: m.status, end_turn: m.end_turn, recipient: m.recipient }));
           shapes.push(JSON.parse(JSON.stringify(shape).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')));
         }
         expect(shapes[1]).toEqual(shapes[0]);
@@ -225,16 +235,16 @@ describe('FakeUpstream', () => {
       const res = await converse(fake, at, conversationBody('csv', { history_and_training_disabled: false }));
       const stream = readStream(res.text);
       expect(finalAnswerText(stream)).toContain('(sandbox:/mnt/data/result.csv)');
-      const conversationId = (stream.messages[0] as any) && JSON.parse(parseSse(res.text)[0].data).conversation_id;
+      const conversationId = stream.messages[0] && (JSON.parse(parseSse(res.text)[0].data) as { conversation_id: string }).conversation_id;
       const last = stream.messages[stream.messages.length - 1];
-      const link = await call(fake, 'GET', `/backend-api/conversation/${conversationId}/interpreter/download?message_id=${last.id}&sandbox_path=/mnt/data/result.csv`, { token: at });
+      const link = await call(fake, 'GET', `/backend-api/conversation/${conversationId}/interpreter/download?message_id=${String(last.id)}&sandbox_path=/mnt/data/result.csv`, { token: at });
       expect(link.status).toBe(200);
       const file = await fetch(link.json().download_url);
       expect(await file.text()).toBe('a,b\n1,2\n');
 
       fake.enqueue({ kind: 'image', prompt: 'a cat' });
       const image = readStream((await converse(fake, at)).text);
-      const pointer = (image.messages[image.messages.length - 1].content as any).parts[0].asset_pointer as string;
+      const pointer = (image.messages[image.messages.length - 1].content as { parts: { asset_pointer: string }[] }).parts[0].asset_pointer;
       const dl = await call(fake, 'GET', `/backend-api/files/${pointer.replace('file-service://', '')}/download`, { token: at });
       const png = Buffer.from(await (await fetch(dl.json().download_url)).arrayBuffer());
       expect(png.subarray(1, 4).toString()).toBe('PNG');

@@ -24,7 +24,7 @@ import {
 import { solidPng } from './png';
 import { FConversationGate, FlowRefusal, type Generation } from './f-conversation';
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
-import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario, type StreamScenario } from './scenarios';
+import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 import { FakeWebSocketHandoff } from './websocket-handoff';
 import { FakeWebApp } from './web-app';
@@ -232,6 +232,7 @@ export class FakeUpstream {
     this.handoff = new FakeWebSocketHandoff(() => this.url);
     this.handoff.attach(server);
     this.resetGizmos();
+    server.on('request', (req, res) => void this.handle(req, res));
   }
 
   static async start(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
@@ -257,7 +258,6 @@ export class FakeUpstream {
       fake.sockets.add(socket);
       socket.once('close', () => fake.sockets.delete(socket));
     });
-    server.on('request', (req, res) => void fake.handle(req, res));
     return fake;
   }
 
@@ -790,7 +790,7 @@ export class FakeUpstream {
       if (Array.isArray(content.parts)) {
         for (const part of content.parts) {
           if (isRecord(part) && part.content_type === 'image_asset_pointer') {
-            ids.push(String(part.asset_pointer ?? '').replace(/^file-service:\/\//, ''));
+            ids.push((typeof part.asset_pointer === 'string' ? part.asset_pointer : '').replace(/^file-service:\/\//, ''));
           }
         }
       }

@@ -38,7 +38,7 @@ export function resolveScenario(scenario: Scenario, messages: unknown[]): Exclud
 function receivedMessage(message: unknown): ReceivedMessage {
   const m = message as { author?: { role?: unknown }; content?: { parts?: unknown[] } };
   const parts = Array.isArray(m.content?.parts) ? m.content.parts : [];
-  return { role: String(m.author?.role ?? 'user'), text: parts.filter((part): part is string => typeof part === 'string').join('\n') };
+  return { role: typeof m.author?.role === 'string' ? m.author.role : 'user', text: parts.filter((part): part is string => typeof part === 'string').join('\n') };
 }
 
 export interface AnswerInput {
@@ -143,9 +143,9 @@ function textPlan(input: AnswerInput, parentId: string, opts: TextPlanOptions): 
     metadata: assistantMetadata(input, parentId),
   });
   let sent = 0;
-  const chunks = opts.pieces.map((piece, i) => {
+  const chunks = opts.pieces.map((piece, i): DeltaOp[] => {
     sent += piece.length;
-    return [{ p: '/message/content/parts/0', o: 'append', v: piece } as DeltaOp, ...(opts.extraOps?.(sent, i) ?? [])];
+    return [{ p: '/message/content/parts/0', o: 'append', v: piece }, ...(opts.extraOps?.(sent, i) ?? [])];
   });
   const finish = opts.finish ?? 'stop';
   let final: DeltaOp[] = [];
@@ -269,7 +269,8 @@ function codeSteps(input: AnswerInput, s: Extract<Scenario, { kind: 'code' }>): 
 }
 
 function browseSteps(input: AnswerInput, s: Extract<Scenario, { kind: 'browse' }>): AnswerStep[] {
-  const query = String((input.userMessage.content as { parts?: unknown[] }).parts?.[0] ?? '').slice(0, 100);
+  const first = (input.userMessage.content as { parts?: unknown[] }).parts?.[0];
+  const query = (typeof first === 'string' ? first : '').slice(0, 100);
   const call = toolCallPlan(input, input.userMessage.id, 'browser', 'unknown', `search(${JSON.stringify(query)})`);
   const citations = s.citations ?? [];
   const results = citations.map((c, i) => `# 【${i}†${c.title}†${new URL(c.url).host}】\n${c.title}`).join('\n');

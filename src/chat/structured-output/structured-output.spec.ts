@@ -1,4 +1,3 @@
-import type { ChatMessageDto } from '../dto/chat-completion.dto';
 import { extractJson } from './json-extraction';
 import { schemaErrors, schemaProblem } from './json-schema';
 import { judgeJsonAnswer, structuredOutputContract } from './structured-output';

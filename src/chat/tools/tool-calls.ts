@@ -78,10 +78,10 @@ function readCall(item: unknown, setup: ToolSetup): EmittedToolCall | string {
   const tool = setup.tools.find((candidate) => candidate.function.name === name);
   if (!tool) return `"${name}" is not one of the functions offered (${setup.tools.map((t) => t.function.name).join(', ')})`;
   if (typeof setup.choice === 'object' && setup.choice.function.name !== name) return `"${name}" was called, but the function "${setup.choice.function.name}" is required`;
-  let args = record.arguments ?? record.parameters ?? record.function?.arguments ?? {};
+  let args: unknown = record.arguments ?? record.parameters ?? record.function?.arguments ?? {};
   if (typeof args === 'string') {
     try {
-      args = JSON.parse(args);
+      args = JSON.parse(args) as unknown;
     } catch (error) {
       return `the arguments of "${name}" are not valid JSON (${(error as Error).message})`;
     }

@@ -120,7 +120,11 @@ function checkJsonBody(_request: unknown, _response: unknown, body: Buffer, enco
 }
 
 function run(parser: Parser, request: Request, response: Response): Promise<void> {
-  return new Promise((resolve, reject) => parser(request, response, (error?: unknown) => (error ? reject(error) : resolve())));
+  // body-parser and the length check report failures as Error objects (`bodyRefusal` reads their `type`);
+  // anything else is wrapped, to reach the caller as an unexpected failure all the same.
+  return new Promise((resolve, reject) =>
+    parser(request, response, (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('body parser failed', { cause: error })) : resolve())),
+  );
 }
 
 /**

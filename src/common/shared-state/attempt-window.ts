@@ -37,23 +37,25 @@ export class MemoryAttemptWindow implements AttemptWindow {
     this.attempts = new LRUCache({ max: limits.maxKeys });
   }
 
-  async retryAfterSec(key: string, now: number): Promise<number> {
-    return this.wait(this.recent(key, now), now);
+  retryAfterSec(key: string, now: number): Promise<number> {
+    return Promise.resolve(this.wait(this.recent(key, now), now));
   }
 
-  async record(key: string, now: number): Promise<void> {
+  record(key: string, now: number): Promise<void> {
     this.push(key, this.recent(key, now), now);
+    return Promise.resolve();
   }
 
-  async tryRecord(key: string, now: number): Promise<number> {
+  tryRecord(key: string, now: number): Promise<number> {
     const recent = this.recent(key, now);
     const wait = this.wait(recent, now);
     if (wait === 0) this.push(key, recent, now);
-    return wait;
+    return Promise.resolve(wait);
   }
 
-  async reset(key: string): Promise<void> {
+  reset(key: string): Promise<void> {
     this.attempts.delete(key);
+    return Promise.resolve();
   }
 
   private wait(recent: number[], now: number): number {

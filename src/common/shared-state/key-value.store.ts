@@ -24,27 +24,29 @@ export class MemoryKeyValueStore implements KeyValueStore {
     this.entries = new LRUCache({ max: maxEntries, perf: { now: () => this.now }, ttlResolution: 0 });
   }
 
-  async get(key: string, now: number): Promise<string | null> {
+  get(key: string, now: number): Promise<string | null> {
     this.now = now;
-    return this.entries.get(key) ?? null;
+    return Promise.resolve(this.entries.get(key) ?? null);
   }
 
-  async set(key: string, value: string, now: number, ttlMs?: number): Promise<void> {
+  set(key: string, value: string, now: number, ttlMs?: number): Promise<void> {
     this.now = now;
     // A ttl of 0 is "forever" to lru-cache; a value that has already expired is simply not kept.
     if (ttlMs !== undefined && ttlMs <= 0) this.entries.delete(key);
     else this.entries.set(key, value, { ttl: ttlMs ?? 0 });
+    return Promise.resolve();
   }
 
-  async setIfAbsent(key: string, value: string): Promise<string> {
+  setIfAbsent(key: string, value: string): Promise<string> {
     const current = this.entries.get(key);
-    if (current !== undefined) return current;
+    if (current !== undefined) return Promise.resolve(current);
     this.entries.set(key, value, { ttl: 0 });
-    return value;
+    return Promise.resolve(value);
   }
 
-  async delete(key: string): Promise<void> {
+  delete(key: string): Promise<void> {
     this.entries.delete(key);
+    return Promise.resolve();
   }
 }
 

@@ -140,8 +140,8 @@ export class FileAccountStore implements AccountStore {
     });
   }
 
-  async nextCursor(): Promise<number> {
-    return ++this.cursor;
+  nextCursor(): Promise<number> {
+    return Promise.resolve(++this.cursor);
   }
 
   async listSeeds(): Promise<SeedRecord[]> {

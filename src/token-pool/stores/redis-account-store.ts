@@ -45,8 +45,6 @@ export class RedisAccountStore implements AccountStore {
   private readonly logger = new Logger(RedisAccountStore.name);
   private readonly connection: RedisConnection;
   private readonly keys: { accounts: string; seeds: string; meta: string; cursor: string; lockPrefix: string };
-  private opened = false;
-  private lastError: Error | undefined;
 
   constructor(options: RedisAccountStoreOptions) {
     this.connection = options.connection;
