@@ -6,7 +6,18 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'test-output/**', 'static/**', 'views/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'data/**',
+      'coverage/**',
+      'test-output/**',
+      'static/**',
+      'views/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
   },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

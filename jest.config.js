@@ -1,9 +1,28 @@
 // got 14 and its helpers are ESM-only; Jest on Node 20 cannot require() ESM, so swc compiles them to CommonJS.
 const esmPackages = [
-  'got', '@sindresorhus/is', '@szmarczak/http-timer', 'cacheable-lookup', 'cacheable-request', 'decompress-response',
-  'form-data-encoder', 'get-stream', 'is-stream', 'keyv', '@keyv/serialize', 'lowercase-keys', 'mimic-response',
-  'normalize-url', 'p-cancelable', 'responselike', 'byte-counter', 'uint8array-extras', '@sec-ant/readable-stream',
-  'chunk-data', 'type-fest', 'socks-proxy-agent', 'agent-base',
+  'got',
+  '@sindresorhus/is',
+  '@szmarczak/http-timer',
+  'cacheable-lookup',
+  'cacheable-request',
+  'decompress-response',
+  'form-data-encoder',
+  'get-stream',
+  'is-stream',
+  'keyv',
+  '@keyv/serialize',
+  'lowercase-keys',
+  'mimic-response',
+  'normalize-url',
+  'p-cancelable',
+  'responselike',
+  'byte-counter',
+  'uint8array-extras',
+  '@sec-ant/readable-stream',
+  'chunk-data',
+  'type-fest',
+  'socks-proxy-agent',
+  'agent-base',
 ];
 
 const swc = [
@@ -42,7 +61,12 @@ const e2e = {
 module.exports = {
   projects: [
     { ...shared, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    { ...e2e, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/resilience/'] },
+    {
+      ...e2e,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/resilience/'],
+    },
   ],
 };
 // For jest.resilience.config.js; not enumerable, so Jest's option check does not see it.

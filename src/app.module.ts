@@ -24,7 +24,22 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), CommonModule, UpstreamModule, TokenPoolModule, AuthModule, ChatModule, ResponsesModule, ImagesModule, FilesModule, SchedulerModule, AdminModule, GatewayModule, LoggingModule, MetricsModule],
+      imports: [
+        AppConfigModule.forRoot(config),
+        CommonModule,
+        UpstreamModule,
+        TokenPoolModule,
+        AuthModule,
+        ChatModule,
+        ResponsesModule,
+        ImagesModule,
+        FilesModule,
+        SchedulerModule,
+        AdminModule,
+        GatewayModule,
+        LoggingModule,
+        MetricsModule,
+      ],
       providers: [
         { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -87,13 +87,11 @@ describe('architecture', () => {
   });
 
   it('finds direct and longer cycles, and reads every form of import', () => {
-    expect(importsOf(`import a from './a'; import type { B } from "../b"; export * from './c'; const d = require('./d'); const e = import('./e');`)).toEqual([
-      './a',
-      '../b',
-      './c',
-      './d',
-      './e',
-    ]);
+    expect(
+      importsOf(
+        `import a from './a'; import type { B } from "../b"; export * from './c'; const d = require('./d'); const e = import('./e');`,
+      ),
+    ).toEqual(['./a', '../b', './c', './d', './e']);
     const graph = (edges: Record<string, string[]>) => new Map(Object.entries(edges).map(([from, to]) => [from, new Set(to)]));
     expect(cyclesIn(graph({ a: ['b'], b: ['c'], c: [] }))).toEqual([]);
     expect(cyclesIn(graph({ a: ['b'], b: ['a'] }))).toEqual([['a', 'b', 'a']]);

@@ -42,7 +42,12 @@ async function signIn(stack: Stack, secret = ADMIN_KEY, address = '198.51.100.1'
 
 /** Posts a dashboard form the way the browser does: session cookie, `_csrf`, same-origin Origin. */
 function postForm(stack: Stack, admin: AdminBrowser, path: string, fields: Record<string, string> = {}) {
-  return request(stack.url).post(path).set('Cookie', admin.cookie).set('Origin', stack.url).type('form').send({ _csrf: admin.csrf, ...fields });
+  return request(stack.url)
+    .post(path)
+    .set('Cookie', admin.cookie)
+    .set('Origin', stack.url)
+    .type('form')
+    .send({ _csrf: admin.csrf, ...fields });
 }
 
 /** The dashboard's flash message, if any. */
@@ -128,18 +133,33 @@ describe('Admin with ADMIN_KEY', () => {
     });
 
     it('marks the cookie Secure behind an https proxy in TRUSTED_PROXIES', async () => {
-      const response = await request(stack.url).post('/admin/login').set('X-Forwarded-Proto', 'https').type('form').send({ secret: ADMIN_KEY }).expect(303);
+      const response = await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-Proto', 'https')
+        .type('form')
+        .send({ secret: ADMIN_KEY })
+        .expect(303);
       expect(sessionCookieOf(response)).toMatch(/; Secure/);
     });
 
     it('refuses a wrong secret and a forged or tampered cookie', async () => {
-      const wrong = await request(stack.url).post('/admin/login').set('X-Forwarded-For', '198.51.100.20').type('form').send({ secret: 'not-the-key' }).expect(401);
+      const wrong = await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-For', '198.51.100.20')
+        .type('form')
+        .send({ secret: 'not-the-key' })
+        .expect(401);
       expect(wrong.text).toContain('Wrong admin secret.');
       expect(sessionCookieOf(wrong)).toBeUndefined();
 
       const { cookie } = await signIn(stack);
       const [id, signature] = cookie.slice(COOKIE.length + 1).split('.');
-      for (const forged of [`${COOKIE}=${id}.${signature.slice(0, -2)}AA`, `${COOKIE}=${id}`, `${COOKIE}=${ADMIN_KEY}`, `${COOKIE}=${id.slice(0, 4)}AAAA${id.slice(8)}.${signature}`]) {
+      for (const forged of [
+        `${COOKIE}=${id}.${signature.slice(0, -2)}AA`,
+        `${COOKIE}=${id}`,
+        `${COOKIE}=${ADMIN_KEY}`,
+        `${COOKIE}=${id.slice(0, 4)}AAAA${id.slice(8)}.${signature}`,
+      ]) {
         const response = await request(stack.url).get('/admin').set('Cookie', forged).expect(303);
         expect(response.headers.location).toBe('/admin/login');
       }
@@ -153,7 +173,8 @@ describe('Admin with ADMIN_KEY', () => {
 
     it('slows an address after 5 failures: one checked attempt a minute, answered alike whether checked or not', async () => {
       const address = '203.0.113.7';
-      const login = (secret: string) => request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
+      const login = (secret: string) =>
+        request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
       for (let attempt = 0; attempt < 5; attempt++) await login(`guess-${attempt}`).expect(401);
       // The minute's checked attempt: wrong, so throttled.
       const page = await login('guess-5').expect(429);
@@ -166,8 +187,16 @@ describe('Admin with ADMIN_KEY', () => {
       // Within that minute nothing is checked, the right secret included: the same answer as a wrong guess.
       const unchecked = await login(ADMIN_KEY).expect(429);
       expect(sessionCookieOf(unchecked)).toBeUndefined();
-      const json = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).set('Accept', 'application/json').type('form').send({ secret: ADMIN_KEY }).expect(429);
-      expect(json.body).toEqual({ error: { message: expect.stringContaining('Too many'), type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+      const json = await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-For', address)
+        .set('Accept', 'application/json')
+        .type('form')
+        .send({ secret: ADMIN_KEY })
+        .expect(429);
+      expect(json.body).toEqual({
+        error: { message: expect.stringContaining('Too many'), type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' },
+      });
       const bearer = await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
       expect(bearer.headers['retry-after']).toBeDefined();
 
@@ -176,7 +205,8 @@ describe('Admin with ADMIN_KEY', () => {
 
     it('lets the right secret in after 5 failures, and that clears the count', async () => {
       const address = '203.0.113.10';
-      const login = (secret: string) => request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
+      const login = (secret: string) =>
+        request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret });
       for (let attempt = 0; attempt < 5; attempt++) await login(`guess-${attempt}`).expect(401);
       const signedIn = await login(ADMIN_KEY).expect(303);
       expect(sessionCookieOf(signedIn)).toBeDefined();
@@ -185,20 +215,37 @@ describe('Admin with ADMIN_KEY', () => {
 
     it('counts an IPv6 /64 as one network', async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
-        await request(stack.url).post('/admin/login').set('X-Forwarded-For', `2001:db8:77:1::${attempt + 1}`).type('form').send({ secret: `guess-${attempt}` }).expect(401);
+        await request(stack.url)
+          .post('/admin/login')
+          .set('X-Forwarded-For', `2001:db8:77:1::${attempt + 1}`)
+          .type('form')
+          .send({ secret: `guess-${attempt}` })
+          .expect(401);
       }
-      await request(stack.url).post('/admin/login').set('X-Forwarded-For', '2001:db8:77:1:ffff::9').type('form').send({ secret: 'guess' }).expect(429);
-      await request(stack.url).post('/admin/login').set('X-Forwarded-For', '2001:db8:77:2::1').type('form').send({ secret: 'guess' }).expect(401);
+      await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-For', '2001:db8:77:1:ffff::9')
+        .type('form')
+        .send({ secret: 'guess' })
+        .expect(429);
+      await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-For', '2001:db8:77:2::1')
+        .type('form')
+        .send({ secret: 'guess' })
+        .expect(401);
     });
 
     it('counts wrong bearer secrets as failures too, and lets the right bearer secret through after them', async () => {
       const address = '203.0.113.9';
-      for (let attempt = 0; attempt < 5; attempt++) await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(401);
+      for (let attempt = 0; attempt < 5; attempt++)
+        await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(401);
       await api(stack, 'wrong-5').get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
       await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', address).expect(429);
 
       const other = '203.0.113.11';
-      for (let attempt = 0; attempt < 5; attempt++) await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', other).expect(401);
+      for (let attempt = 0; attempt < 5; attempt++)
+        await api(stack, `wrong-${attempt}`).get('/admin/api/tokens').set('X-Forwarded-For', other).expect(401);
       await api(stack).get('/admin/api/tokens').set('X-Forwarded-For', other).expect(200);
     });
 
@@ -214,7 +261,9 @@ describe('Admin with ADMIN_KEY', () => {
   describe('JSON API access', () => {
     it('answers 401 in the OpenAI error shape without or with a wrong secret', async () => {
       const missing = await request(stack.url).get('/admin/api/tokens').expect(401);
-      expect(missing.body).toEqual({ error: { message: expect.any(String), type: 'authentication_error', param: null, code: 'invalid_admin_key' } });
+      expect(missing.body).toEqual({
+        error: { message: expect.any(String), type: 'authentication_error', param: null, code: 'invalid_admin_key' },
+      });
       const wrong = await api(stack, 'wrong-secret').get('/admin/api/tokens').set('X-Forwarded-For', '198.51.100.30').expect(401);
       expect(wrong.body.error.code).toBe('invalid_admin_key');
       await request(stack.url).get('/admin/api/tokens').set('Authorization', `Basic ${ADMIN_KEY}`).expect(401);
@@ -230,9 +279,18 @@ describe('Admin with ADMIN_KEY', () => {
       const admin = await signIn(stack);
       await request(stack.url).get('/admin/api/tokens').set('Cookie', admin.cookie).expect(200);
       const token = accessToken();
-      const refused = await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).send({ tokens: [token] }).expect(403);
+      const refused = await request(stack.url)
+        .post('/admin/api/tokens')
+        .set('Cookie', admin.cookie)
+        .send({ tokens: [token] })
+        .expect(403);
       expect(refused.body.error.code).toBe('invalid_csrf_token');
-      await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).set('x-csrf-token', 'wrong').send({ tokens: [token] }).expect(403);
+      await request(stack.url)
+        .post('/admin/api/tokens')
+        .set('Cookie', admin.cookie)
+        .set('x-csrf-token', 'wrong')
+        .send({ tokens: [token] })
+        .expect(403);
       const foreign = await request(stack.url)
         .post('/admin/api/tokens')
         .set('Cookie', admin.cookie)
@@ -242,14 +300,21 @@ describe('Admin with ADMIN_KEY', () => {
         .expect(403);
       expect(foreign.body.error.code).toBe('cross_site_request');
       expect((await accounts(stack)).length).toBe(0);
-      const accepted = await request(stack.url).post('/admin/api/tokens').set('Cookie', admin.cookie).set('x-csrf-token', admin.csrf).send({ tokens: [token] }).expect(200);
+      const accepted = await request(stack.url)
+        .post('/admin/api/tokens')
+        .set('Cookie', admin.cookie)
+        .set('x-csrf-token', admin.csrf)
+        .send({ tokens: [token] })
+        .expect(200);
       expect(accepted.body).toEqual({ added: 1, duplicates: 0, invalid: 0, invalidLines: [] });
     });
 
     it('validates the upload body', async () => {
       const notArray = await api(stack).post('/admin/api/tokens', { tokens: 'eyJhbGciOi.x.y' }).expect(400);
       expect(notArray.body.error).toMatchObject({ type: 'invalid_request_error', param: 'tokens' });
-      const notStrings = await api(stack).post('/admin/api/tokens', { tokens: ['ok', 42] }).expect(400);
+      const notStrings = await api(stack)
+        .post('/admin/api/tokens', { tokens: ['ok', 42] })
+        .expect(400);
       expect(notStrings.body.error.param).toBe('tokens');
       const missing = await api(stack).post('/admin/api/tokens', {}).expect(400);
       expect(missing.body.error).toMatchObject({ param: 'tokens', code: 'missing_required_parameter' });
@@ -263,9 +328,24 @@ describe('Admin with ADMIN_KEY', () => {
       const attempts = [
         request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).type('form').send({ tokens: token }),
         request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).type('form').send({ tokens: token, _csrf: 'forged' }),
-        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Origin', 'https://evil.example').type('form').send({ tokens: token, _csrf: admin.csrf }),
-        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Origin', 'null').type('form').send({ tokens: token, _csrf: admin.csrf }),
-        request(stack.url).post('/admin/tokens').set('Cookie', admin.cookie).set('Referer', 'https://evil.example/page').type('form').send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url)
+          .post('/admin/tokens')
+          .set('Cookie', admin.cookie)
+          .set('Origin', 'https://evil.example')
+          .type('form')
+          .send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url)
+          .post('/admin/tokens')
+          .set('Cookie', admin.cookie)
+          .set('Origin', 'null')
+          .type('form')
+          .send({ tokens: token, _csrf: admin.csrf }),
+        request(stack.url)
+          .post('/admin/tokens')
+          .set('Cookie', admin.cookie)
+          .set('Referer', 'https://evil.example/page')
+          .type('form')
+          .send({ tokens: token, _csrf: admin.csrf }),
         request(stack.url).post('/admin/tokens/clear').set('Cookie', admin.cookie).type('form').send({}),
       ];
       for (const attempt of attempts) {
@@ -274,7 +354,12 @@ describe('Admin with ADMIN_KEY', () => {
         expect(response.text).toContain('Request refused');
       }
       expect((await accounts(stack)).length).toBe(0);
-      await request(stack.url).post('/admin/login').set('Origin', 'https://evil.example').type('form').send({ secret: ADMIN_KEY }).expect(403);
+      await request(stack.url)
+        .post('/admin/login')
+        .set('Origin', 'https://evil.example')
+        .type('form')
+        .send({ secret: ADMIN_KEY })
+        .expect(403);
     });
 
     it('refuses form posts without a session by sending them to the sign-in page', async () => {
@@ -288,7 +373,9 @@ describe('Admin with ADMIN_KEY', () => {
       const admin = await signIn(stack);
       const first = accessToken('first@example.com');
       const second = accessToken('second@example.com');
-      const response = await postForm(stack, admin, '/admin/tokens', { tokens: `${first}\r\n${second}\n\n# a comment\n${first}\nnot-a-token\n` }).expect(303);
+      const response = await postForm(stack, admin, '/admin/tokens', {
+        tokens: `${first}\r\n${second}\n\n# a comment\n${first}\nnot-a-token\n`,
+      }).expect(303);
       expect(response.headers.location).toBe('/admin');
       expect(await flashAfter(stack, admin)).toBe('Added 2, 1 duplicate, 1 invalid (line 6).');
 
@@ -310,7 +397,9 @@ describe('Admin with ADMIN_KEY', () => {
 
     it('removes one account, restores a disabled one, and clears all (with flash messages)', async () => {
       const admin = await signIn(stack);
-      await api(stack).post('/admin/api/tokens', { tokens: [accessToken(), accessToken(), accessToken()] }).expect(200);
+      await api(stack)
+        .post('/admin/api/tokens', { tokens: [accessToken(), accessToken(), accessToken()] })
+        .expect(200);
       const [first, second] = await accounts(stack);
 
       await postForm(stack, admin, `/admin/tokens/${first.id}/remove`).expect(303);
@@ -336,7 +425,9 @@ describe('Admin with ADMIN_KEY', () => {
       const admin = await signIn(stack);
       const refreshToken = stack.fake.createRefreshToken({ account: { plan: 'team' } });
       secrets.push(refreshToken);
-      await api(stack).post('/admin/api/tokens', { tokens: [refreshToken] }).expect(200);
+      await api(stack)
+        .post('/admin/api/tokens', { tokens: [refreshToken] })
+        .expect(200);
       const [account] = await accounts(stack);
       await postForm(stack, admin, `/admin/tokens/${account.id}/refresh`).expect(303);
       expect(await flashAfter(stack, admin)).toBe(`Refreshed account ${account.id}.`);
@@ -349,7 +440,11 @@ describe('Admin with ADMIN_KEY', () => {
   describe('managing accounts through the JSON API', () => {
     it('uploads, lists masked, removes one and clears all', async () => {
       const tokens = [accessToken('a@example.com'), accessToken('b@example.com'), accessToken('c@example.com')];
-      const upload = seen(await api(stack).post('/admin/api/tokens', { tokens: [...tokens, tokens[0], 'garbage', ''] }).expect(200));
+      const upload = seen(
+        await api(stack)
+          .post('/admin/api/tokens', { tokens: [...tokens, tokens[0], 'garbage', ''] })
+          .expect(200),
+      );
       expect(upload.body).toEqual({ added: 3, duplicates: 1, invalid: 1, invalidLines: [5] });
 
       const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
@@ -371,7 +466,11 @@ describe('Admin with ADMIN_KEY', () => {
       const good = stack.fake.createRefreshToken({ account: { email: 'rt@example.com', plan: 'plus' } });
       const revoked = stack.fake.createRefreshToken();
       secrets.push(good, revoked);
-      seen(await api(stack).post('/admin/api/tokens', { tokens: [good, revoked] }).expect(200));
+      seen(
+        await api(stack)
+          .post('/admin/api/tokens', { tokens: [good, revoked] })
+          .expect(200),
+      );
       stack.fake.revokeRefreshToken(revoked);
 
       const summary = seen(await api(stack).post('/admin/api/refresh').expect(200));
@@ -379,17 +478,32 @@ describe('Admin with ADMIN_KEY', () => {
 
       const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
       const byMask = (token: string) => (list.body.data as AccountView[]).find((account) => account.maskedToken === maskSecret(token))!;
-      expect(byMask(good)).toMatchObject({ kind: 'refresh_token', state: 'active', email: 'rt@example.com', accessTokenExpiresAt: expect.any(Number) });
-      expect(byMask(revoked)).toMatchObject({ kind: 'refresh_token', state: 'disabled', stateReason: expect.stringContaining('invalid_grant') });
+      expect(byMask(good)).toMatchObject({
+        kind: 'refresh_token',
+        state: 'active',
+        email: 'rt@example.com',
+        accessTokenExpiresAt: expect.any(Number),
+      });
+      expect(byMask(revoked)).toMatchObject({
+        kind: 'refresh_token',
+        state: 'disabled',
+        stateReason: expect.stringContaining('invalid_grant'),
+      });
       expect(list.body.counts).toMatchObject({ total: 2, active: 1, disabled: 1 });
 
-      const one = await api(stack).post('/admin/api/refresh', { id: byMask(good).id, force: true }).expect(200);
+      const one = await api(stack)
+        .post('/admin/api/refresh', { id: byMask(good).id, force: true })
+        .expect(200);
       expect(one.body).toMatchObject({ attempted: 1, refreshed: 1 });
       await api(stack).post('/admin/api/refresh', { id: 'no-such-account' }).expect(404);
       const badBody = await api(stack).post('/admin/api/refresh', { force: 'yes' }).expect(400);
       expect(badBody.body.error.param).toBe('force');
 
-      const restored = seen(await api(stack).post(`/admin/api/tokens/${byMask(revoked).id}/restore`).expect(200));
+      const restored = seen(
+        await api(stack)
+          .post(`/admin/api/tokens/${byMask(revoked).id}/restore`)
+          .expect(200),
+      );
       expect(restored.body).toMatchObject({ id: byMask(revoked).id, state: 'active', failures: 0 });
       expect(restored.body.stateReason).toBeUndefined();
     });
@@ -397,7 +511,9 @@ describe('Admin with ADMIN_KEY', () => {
 
   describe('seeds', () => {
     it('creates, lists masked and removes seeds through the API', async () => {
-      await api(stack).post('/admin/api/tokens', { tokens: [accessToken()] }).expect(200);
+      await api(stack)
+        .post('/admin/api/tokens', { tokens: [accessToken()] })
+        .expect(200);
       const [account] = await accounts(stack);
       const random = await api(stack).post('/admin/api/seeds', {}).expect(201);
       expect(random.body.seed).toMatch(/^[\w-]{20,}$/);
@@ -533,7 +649,13 @@ describe('Admin without a secret', () => {
     ['DELETE', '/admin/api/tokens'],
   ])('answers 404 to %s %s', async (method, path) => {
     const agent = request(stack.url);
-    const response = await (method === 'GET' ? agent.get(path) : method === 'POST' ? agent.post(path).type('form').send({ secret: '' }) : agent.delete(path).set('Authorization', 'Bearer x')).expect(404);
+    const response = await (
+      method === 'GET'
+        ? agent.get(path)
+        : method === 'POST'
+          ? agent.post(path).type('form').send({ secret: '' })
+          : agent.delete(path).set('Authorization', 'Bearer x')
+    ).expect(404);
     expect(response.body).toEqual(errorShape);
   });
 });

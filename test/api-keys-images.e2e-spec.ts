@@ -36,16 +36,25 @@ describe('API keys, models, images and file links', () => {
       delete: (path: string) => auth(request(stack.url).delete(path)),
     };
   }
-  const ask = (apiKey: string, model = 'gpt-4o') => stack.openai(apiKey).chat.completions.create({ model, messages: [{ role: 'user', content: 'Who answers?' }] });
+  const ask = (apiKey: string, model = 'gpt-4o') =>
+    stack.openai(apiKey).chat.completions.create({ model, messages: [{ role: 'user', content: 'Who answers?' }] });
   const conversationBearers = () => stack.fake.conversationRequests().map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
-  const errorOf = (promise: Promise<unknown>) => promise.then(() => { throw new Error('expected a failure'); }, (error: unknown) => error as APIError);
+  const errorOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (error: unknown) => error as APIError,
+    );
 
   describe('keys', () => {
     const createSeed = async () => (await admin().post('/admin/api/seeds').expect(201)).body.seed as string;
 
     it('uses an admin-created seed as a key, bound to its pool account, with AUTO_SEED true and false', async () => {
       const [first, second] = [stack.fake.createAccessToken(), stack.fake.createAccessToken()];
-      await admin().post('/admin/api/tokens', { tokens: [first, second] }).expect(200);
+      await admin()
+        .post('/admin/api/tokens', { tokens: [first, second] })
+        .expect(200);
       const seed = await createSeed();
 
       for (let i = 0; i < 3; i++) expect((await ask(seed)).choices[0].message.content).toBeTruthy();
@@ -72,23 +81,28 @@ describe('API keys, models, images and file links', () => {
       }
     });
 
-    it.each(['sk-typo', 'not-a-token-at-all', 'eyJnotajwt', 'rt_short', 'x'.repeat(44)])('refuses the key %s locally with 401 naming the accepted shapes', async (key) => {
-      const chat = await errorOf(ask(key));
-      const models = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${key}`);
-      expect(chat.status).toBe(401);
-      expect(chat.code).toBe('invalid_api_key');
-      expect(chat.message).toContain('AccessToken');
-      expect(chat.message).toContain('RefreshToken');
-      expect(chat.message).toContain('AUTHORIZATION');
-      expect(chat.message).toContain('SeedToken created by the admin');
-      expect(chat.message).not.toContain(key);
-      expect(models.status).toBe(401);
-      expect(models.body.error.code).toBe('invalid_api_key');
-      expect(stack.fake.requests).toHaveLength(0);
-    });
+    it.each(['sk-typo', 'not-a-token-at-all', 'eyJnotajwt', 'rt_short', 'x'.repeat(44)])(
+      'refuses the key %s locally with 401 naming the accepted shapes',
+      async (key) => {
+        const chat = await errorOf(ask(key));
+        const models = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${key}`);
+        expect(chat.status).toBe(401);
+        expect(chat.code).toBe('invalid_api_key');
+        expect(chat.message).toContain('AccessToken');
+        expect(chat.message).toContain('RefreshToken');
+        expect(chat.message).toContain('AUTHORIZATION');
+        expect(chat.message).toContain('SeedToken created by the admin');
+        expect(chat.message).not.toContain(key);
+        expect(models.status).toBe(401);
+        expect(models.body.error.code).toBe('invalid_api_key');
+        expect(stack.fake.requests).toHaveLength(0);
+      },
+    );
 
     it('refuses a seed once the admin removed it, without minting it again', async () => {
-      await admin().post('/admin/api/tokens', { tokens: [stack.fake.createAccessToken()] }).expect(200);
+      await admin()
+        .post('/admin/api/tokens', { tokens: [stack.fake.createAccessToken()] })
+        .expect(200);
       const seed = await createSeed();
       await ask(seed);
       await admin().delete('/admin/api/seeds').expect(200);
@@ -101,17 +115,32 @@ describe('API keys, models, images and file links', () => {
   describe('models', () => {
     it('retrieves one model by id, GPTs included, and answers 404 model_not_found otherwise', async () => {
       const openai = stack.openai(token);
-      expect(await openai.models.retrieve('gpt-4o')).toEqual({ id: 'gpt-4o', object: 'model', created: expect.any(Number), owned_by: 'openai' });
+      expect(await openai.models.retrieve('gpt-4o')).toEqual({
+        id: 'gpt-4o',
+        object: 'model',
+        created: expect.any(Number),
+        owned_by: 'openai',
+      });
       expect(await openai.models.retrieve('gizmo-g-abc123')).toMatchObject({ id: 'gizmo-g-abc123', object: 'model' });
       const missing = await errorOf(openai.models.retrieve('no-such-model'));
       expect(missing.status).toBe(404);
-      expect(missing.error).toEqual({ message: 'The model `no-such-model` does not exist or you do not have access to it.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+      expect(missing.error).toEqual({
+        message: 'The model `no-such-model` does not exist or you do not have access to it.',
+        type: 'invalid_request_error',
+        param: 'model',
+        code: 'model_not_found',
+      });
     });
 
     it("lists the union of the pool's accounts for the pool key, cached briefly", async () => {
       const [free, paid] = [stack.fake.createAccessToken({ plan: 'free' }), stack.fake.createAccessToken({ plan: 'plus' })];
-      await admin().post('/admin/api/tokens', { tokens: [free, paid] }).expect(200);
-      const modelCalls = () => stack.fake.requests.filter((r) => r.path === '/backend-api/models').map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
+      await admin()
+        .post('/admin/api/tokens', { tokens: [free, paid] })
+        .expect(200);
+      const modelCalls = () =>
+        stack.fake.requests
+          .filter((r) => r.path === '/backend-api/models')
+          .map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
 
       const ids = (await stack.openai(POOL_KEY).models.list()).data.map((model) => model.id);
       expect(new Set(modelCalls())).toEqual(new Set([free, paid]));
@@ -124,11 +153,18 @@ describe('API keys, models, images and file links', () => {
 
   describe('openai-api.md §13', () => {
     it('echoes the requested model unchanged, with no system_fingerprint, whole and streamed', async () => {
-      const whole = await stack.openai(token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      const whole = await stack
+        .openai(token)
+        .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
       expect(whole.model).toBe('gpt-4o-mini');
       expect(whole).not.toHaveProperty('system_fingerprint');
-      const stream = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ model: 'gpt-3.5-turbo', stream: true, messages: [{ role: 'user', content: 'hi' }] });
-      const chunks = sseData(stream.text).filter((data) => data !== '[DONE]').map((data) => JSON.parse(data) as Record<string, unknown>);
+      const stream = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-3.5-turbo', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+      const chunks = sseData(stream.text)
+        .filter((data) => data !== '[DONE]')
+        .map((data) => JSON.parse(data) as Record<string, unknown>);
       expect(chunks.length).toBeGreaterThan(1);
       for (const chunk of chunks) {
         expect(chunk.model).toBe('gpt-3.5-turbo');
@@ -147,7 +183,12 @@ describe('API keys, models, images and file links', () => {
     it('answers unknown /v1 routes with unknown_url', async () => {
       const response = await request(stack.url).post('/v1/completions').set('authorization', `Bearer ${token}`).send({ prompt: 'x' });
       expect(response.status).toBe(404);
-      expect(response.body.error).toEqual({ message: 'Unknown request URL: POST /v1/completions.', type: 'invalid_request_error', param: null, code: 'unknown_url' });
+      expect(response.body.error).toEqual({
+        message: 'Unknown request URL: POST /v1/completions.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'unknown_url',
+      });
     });
 
     it('sends refusal parts of assistant history as text', async () => {
@@ -165,7 +206,8 @@ describe('API keys, models, images and file links', () => {
     });
 
     it('accepts refusal parts only in assistant turns, and only with a string refusal, before spending anything upstream', async () => {
-      const send = (messages: object[]) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ model: 'gpt-4o', messages });
+      const send = (messages: object[]) =>
+        request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ model: 'gpt-4o', messages });
       const fromUser = await send([{ role: 'user', content: [{ type: 'refusal', refusal: 'No.' }] }]);
       expect(fromUser.status).toBe(400);
       expect(fromUser.body.error).toMatchObject({ type: 'invalid_request_error', param: 'messages[0].content[0].type' });
@@ -176,7 +218,11 @@ describe('API keys, models, images and file links', () => {
         { role: 'user', content: 'Again.' },
       ]);
       expect(notAString.status).toBe(400);
-      expect(notAString.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_value', param: 'messages[1].content[0].refusal' });
+      expect(notAString.body.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'invalid_value',
+        param: 'messages[1].content[0].refusal',
+      });
       expect(stack.fake.conversationRequests()).toHaveLength(0);
     });
 
@@ -213,7 +259,9 @@ describe('API keys, models, images and file links', () => {
 
     it('answers b64_json with the image bytes', async () => {
       stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
-      const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'b64_json' });
+      const images = await stack
+        .openai(token)
+        .images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'b64_json' });
       const bytes = Buffer.from(images.data![0].b64_json!, 'base64');
       expect(bytes.subarray(1, 4).toString('latin1')).toBe('PNG');
       expect(images.data![0].url).toBeUndefined();
@@ -224,7 +272,10 @@ describe('API keys, models, images and file links', () => {
       const many = await errorOf(stack.openai(token).images.generate({ prompt: 'two cats', n: 2 }));
       expect(many.status).toBe(400);
       expect(many.error).toMatchObject({ param: 'n', type: 'invalid_request_error' });
-      const format = await request(stack.url).post('/v1/images/generations').set('authorization', `Bearer ${token}`).send({ prompt: 'x', response_format: 'png' });
+      const format = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ prompt: 'x', response_format: 'png' });
       expect(format.status).toBe(400);
       expect(format.body.error.param).toBe('response_format');
       const missing = await request(stack.url).post('/v1/images/generations').set('authorization', `Bearer ${token}`).send({});
@@ -250,7 +301,9 @@ describe('API keys, models, images and file links', () => {
   describe('durable file links', () => {
     it('links chat images through the account of a pool key, and the link outlives the signed URL', async () => {
       const account = stack.fake.createAccessToken({ plan: 'plus' });
-      await admin().post('/admin/api/tokens', { tokens: [account] }).expect(200);
+      await admin()
+        .post('/admin/api/tokens', { tokens: [account] })
+        .expect(200);
       stack.fake.enqueue({ kind: 'image', prompt: 'A blue square' });
       const completion = await ask(POOL_KEY);
       const content = completion.choices[0].message.content!;
@@ -267,7 +320,13 @@ describe('API keys, models, images and file links', () => {
     });
 
     it('links sandbox files, and answers 404 for unknown links', async () => {
-      stack.fake.enqueue({ kind: 'code', code: 'print("hello from the sandbox")', output: 'hello from the sandbox', text: 'Saved it.', sandboxFile: '/mnt/data/out.txt' });
+      stack.fake.enqueue({
+        kind: 'code',
+        code: 'print("hello from the sandbox")',
+        output: 'hello from the sandbox',
+        text: 'Saved it.',
+        sandboxFile: '/mnt/data/out.txt',
+      });
       const completion = await ask(token);
       const content = completion.choices[0].message.content!;
       const link = FILE_LINK.exec(content);

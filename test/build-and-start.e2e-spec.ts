@@ -46,7 +46,9 @@ describe('build and start in a fresh copy', () => {
     const command = npm(['run', script]);
     const result = await Promise.race([
       command.exited(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm run ${script} did not finish:\n${command.output()}`)), COMMAND_MS).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`npm run ${script} did not finish:\n${command.output()}`)), COMMAND_MS).unref(),
+      ),
     ]);
     expect({ script, ...result, output: result.code === 0 ? '' : command.output() }).toEqual({ script, code: 0, signal: null, output: '' });
     return command.output();

@@ -20,7 +20,8 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     const ids = page.data.map((model) => model.id);
     expect(ids).toEqual(expect.arrayContaining(['gpt-4o', 'gpt-4o-mini', 'o1']));
     expect(ids).not.toContain('auto');
-    for (const model of page.data) expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
+    for (const model of page.data)
+      expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
   });
 
   it('answers a non-stream completion with usage and the echoed model', async () => {
@@ -38,7 +39,9 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(completion.object).toBe('chat.completion');
     expect(completion.model).toBe('gpt-4o');
     expect(completion).not.toHaveProperty('system_fingerprint');
-    expect(completion.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'Hello there, friend!' }, logprobs: null, finish_reason: 'stop' }]);
+    expect(completion.choices).toEqual([
+      { index: 0, message: { role: 'assistant', content: 'Hello there, friend!' }, logprobs: null, finish_reason: 'stop' },
+    ]);
     expect(completion.usage!.prompt_tokens).toBeGreaterThan(10);
     const answerTokens = encode('Hello there, friend!').length;
     expect(completion.usage!.completion_tokens).toBe(answerTokens);
@@ -69,7 +72,11 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
 
     expect(new Set(chunks.map((chunk) => chunk.id)).size).toBe(1);
     expect(new Set(chunks.map((chunk) => chunk.created)).size).toBe(1);
-    expect(chunks.every((chunk) => chunk.model === 'gpt-4o-mini' && !('system_fingerprint' in chunk) && chunk.object === 'chat.completion.chunk')).toBe(true);
+    expect(
+      chunks.every(
+        (chunk) => chunk.model === 'gpt-4o-mini' && !('system_fingerprint' in chunk) && chunk.object === 'chat.completion.chunk',
+      ),
+    ).toBe(true);
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
     const withChoices = chunks.filter((chunk) => chunk.choices.length > 0);
     expect(withChoices.map((chunk) => chunk.choices[0].delta.content ?? '').join('')).toBe(text);
@@ -77,7 +84,11 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(withChoices.at(-1)!.choices[0].finish_reason).toBe('stop');
     const usageChunk = chunks.at(-1)!;
     expect(usageChunk.choices).toEqual([]);
-    expect(usageChunk.usage).toEqual({ prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number), total_tokens: expect.any(Number) });
+    expect(usageChunk.usage).toEqual({
+      prompt_tokens: expect.any(Number),
+      completion_tokens: expect.any(Number),
+      total_tokens: expect.any(Number),
+    });
     expect(usageChunk.usage!.completion_tokens).toBeGreaterThan(10);
   });
 
@@ -92,7 +103,12 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(response.headers['x-accel-buffering']).toBe('no');
     const data = sseData(response.text);
     expect(data.at(-1)).toBe('[DONE]');
-    expect(data.slice(0, -1).map((payload) => JSON.parse(payload).choices[0].delta.content ?? '').join('')).toBe('Hello! How can I help you today?');
+    expect(
+      data
+        .slice(0, -1)
+        .map((payload) => JSON.parse(payload).choices[0].delta.content ?? '')
+        .join(''),
+    ).toBe('Hello! How can I help you today?');
   });
 
   it.each([true, false])('reassembles the same text from the delta and the classic upstream formats (delta=%s)', async (delta) => {
@@ -100,7 +116,9 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     try {
       const token = other.fake.createAccessToken();
       other.fake.enqueue({ kind: 'text', text: 'One two three four five six.', chunks: 6 });
-      const completion = await other.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'count' }] });
+      const completion = await other
+        .openai(token)
+        .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'count' }] });
       expect(completion.choices[0].message.content).toBe('One two three four five six.');
       const sent = other.fake.conversationRequests()[0].body as { supported_encodings: string[] };
       expect(sent.supported_encodings).toEqual(['v1']);
@@ -139,9 +157,13 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
   });
 
   it('answers 401 without a key, with the OpenAI error shape', async () => {
-    const response = await request(stack.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    const response = await request(stack.url)
+      .post('/v1/chat/completions')
+      .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
     expect(response.status).toBe(401);
-    expect(response.body).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+    expect(response.body).toEqual({
+      error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+    });
   });
 
   it('rotates a pool key past a rate-limited account and records the cool-down', async () => {
@@ -168,7 +190,7 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     await pool.admin.clear();
   });
 
-  it('answers 503 no_available_account when every pooled account is refused, not the last account\'s 401', async () => {
+  it("answers 503 no_available_account when every pooled account is refused, not the last account's 401", async () => {
     const pool = poolServicesOf(stack.app);
     await pool.admin.clear();
     const revoked = stack.fake.createAccessToken({ email: 'revoked@example.com' });
@@ -187,7 +209,9 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
 
   it('answers 503 no_available_account when the pool is empty', async () => {
     await poolServicesOf(stack.app).admin.clear();
-    await expect(stack.openai('pool-key-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+    await expect(
+      stack.openai('pool-key-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({
       status: 503,
       error: { type: 'server_error', code: 'no_available_account' },
     });

@@ -15,12 +15,15 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   afterAll(() => stack.close());
   beforeEach(() => stack.fake.reset());
 
-  const post = (body: object, key = token) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(body);
+  const post = (body: object, key = token) =>
+    request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(body);
 
   it('cuts a non-stream answer at max_tokens with finish_reason length', async () => {
     const text = 'One two three four five six seven eight nine ten eleven twelve thirteen fourteen.';
     stack.fake.enqueue({ kind: 'text', text, chunks: 14 });
-    const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user', content: 'count' }] });
+    const completion = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'gpt-4o', max_tokens: 5, messages: [{ role: 'user', content: 'count' }] });
     expect(completion.choices[0].finish_reason).toBe('length');
     expect(encode(completion.choices[0].message.content!)).toHaveLength(5);
     expect(text.startsWith(completion.choices[0].message.content!)).toBe(true);
@@ -30,7 +33,12 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   it('cuts a streamed answer at max_completion_tokens and stops the upstream', async () => {
     const text = 'Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi.';
     stack.fake.enqueue({ kind: 'text', text, chunks: 16, delayMs: 5 });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'o3-mini', max_completion_tokens: 7, stream: true, messages: [{ role: 'user', content: 'greek' }] });
+    const stream = await stack.openai(token).chat.completions.create({
+      model: 'o3-mini',
+      max_completion_tokens: 7,
+      stream: true,
+      messages: [{ role: 'user', content: 'greek' }],
+    });
     let sent = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -49,7 +57,12 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   });
 
   it('returns reasoning as reasoning_content, streamed and whole', async () => {
-    const scenario = { kind: 'reasoning' as const, thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' };
+    const scenario = {
+      kind: 'reasoning' as const,
+      thoughts: [{ summary: 'Planning', content: 'Consider the question.' }],
+      seconds: 3,
+      text: 'The answer is 42.',
+    };
     stack.fake.enqueue(scenario);
     const completion = await post({ model: 'o1', messages: [{ role: 'user', content: 'meaning of life?' }] });
     expect(completion.body.choices[0].message.content).toBe('The answer is 42.');
@@ -59,7 +72,9 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
 
     stack.fake.enqueue(scenario);
     const streamed = await post({ model: 'o1', stream: true, messages: [{ role: 'user', content: 'meaning of life?' }] });
-    const deltas = sseData(streamed.text).slice(0, -1).map((payload) => JSON.parse(payload).choices[0]?.delta ?? {});
+    const deltas = sseData(streamed.text)
+      .slice(0, -1)
+      .map((payload) => JSON.parse(payload).choices[0]?.delta ?? {});
     expect(deltas.map((delta) => delta.content ?? '').join('')).toBe('The answer is 42.');
     expect(deltas.map((delta) => delta.reasoning_content ?? '').join('')).toContain('Planning');
     const firstReasoning = deltas.findIndex((delta) => delta.reasoning_content);
@@ -69,13 +84,23 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   });
 
   it.each([
-    ['think', (content: string) => expect(content).toMatch(/^<think>\n[\s\S]*Consider the question\.[\s\S]*\n<\/think>\n\nThe answer is 42\.$/)],
+    [
+      'think',
+      (content: string) => expect(content).toMatch(/^<think>\n[\s\S]*Consider the question\.[\s\S]*\n<\/think>\n\nThe answer is 42\.$/),
+    ],
     ['hidden', (content: string) => expect(content).toBe('The answer is 42.')],
   ])('REASONING_OUTPUT=%s', async (mode, check) => {
     const other = await startStack({ env: { REASONING_OUTPUT: mode } });
     try {
-      other.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
-      const completion = await other.openai(other.fake.createAccessToken()).chat.completions.create({ model: 'o1', messages: [{ role: 'user', content: 'q' }] });
+      other.fake.enqueue({
+        kind: 'reasoning',
+        thoughts: [{ summary: 'Planning', content: 'Consider the question.' }],
+        seconds: 3,
+        text: 'The answer is 42.',
+      });
+      const completion = await other
+        .openai(other.fake.createAccessToken())
+        .chat.completions.create({ model: 'o1', messages: [{ role: 'user', content: 'q' }] });
       check(completion.choices[0].message.content!);
       expect((completion.choices[0].message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
     } finally {
@@ -84,7 +109,14 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   });
 
   it('shows code, its output and interpreter files as markdown', async () => {
-    stack.fake.enqueue({ kind: 'code', code: 'print(6 * 7)', language: 'python', output: '42', text: 'Saved the result to [result.csv](sandbox:/mnt/data/result.csv).', sandboxFile: '/mnt/data/result.csv' });
+    stack.fake.enqueue({
+      kind: 'code',
+      code: 'print(6 * 7)',
+      language: 'python',
+      output: '42',
+      text: 'Saved the result to [result.csv](sandbox:/mnt/data/result.csv).',
+      sandboxFile: '/mnt/data/result.csv',
+    });
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'compute' }] });
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('```python\nprint(6 * 7)\n```');
@@ -93,7 +125,13 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   });
 
   it('shows browsing with its caption and citations', async () => {
-    stack.fake.enqueue({ kind: 'browse', initialText: 'Searching the web', finishedText: 'Searched 2 sites', text: 'NestJS is a framework.', citations: [{ url: 'https://nestjs.com', title: 'NestJS' }] });
+    stack.fake.enqueue({
+      kind: 'browse',
+      initialText: 'Searching the web',
+      finishedText: 'Searched 2 sites',
+      text: 'NestJS is a framework.',
+      citations: [{ url: 'https://nestjs.com', title: 'NestJS' }],
+    });
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'what is nestjs' }] });
     const content: string = completion.body.choices[0].message.content;
     expect(content).toContain('>Searching the web');
@@ -119,8 +157,16 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   it('counts image prompt tokens from the real image size and detail', async () => {
     const text = { type: 'text', text: 'What is in this image?' };
     const plain = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text] }] });
-    const withImage = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } }] }] });
-    const lowDetail = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}`, detail: 'low' } }] }] });
+    const withImage = await post({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } }] }],
+    });
+    const lowDetail = await post({
+      model: 'gpt-4o',
+      messages: [
+        { role: 'user', content: [text, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}`, detail: 'low' } }] },
+      ],
+    });
     expect(withImage.body.usage.prompt_tokens - plain.body.usage.prompt_tokens).toBe(170 + 85);
     expect(lowDetail.body.usage.prompt_tokens - plain.body.usage.prompt_tokens).toBe(85);
   });
@@ -132,7 +178,9 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(completion.body.choices[0].finish_reason).toBe('content_filter');
 
     stack.fake.enqueue({ kind: 'moderation' });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'bad' }] });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'bad' }] });
     let text = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -146,16 +194,32 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   it('uploads a data: URL image and attaches it to the upstream message', async () => {
     const response = await post({
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this image?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this image?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1X1}` } },
+          ],
+        },
+      ],
     });
     expect(response.status).toBe(200);
     const upload = stack.fake.requests.find((sent) => sent.method === 'PUT');
     expect(upload?.headers.authorization).toBeUndefined();
     expect(upload?.headers['x-ms-blob-type']).toBe('BlockBlob');
-    const body = stack.fake.conversationRequests()[0].body as { messages: { content: { content_type: string; parts: unknown[] }; metadata: { attachments: { mime_type: string; width: number }[] } }[] };
+    const body = stack.fake.conversationRequests()[0].body as {
+      messages: {
+        content: { content_type: string; parts: unknown[] };
+        metadata: { attachments: { mime_type: string; width: number }[] };
+      }[];
+    };
     const message = body.messages[0];
     expect(message.content.content_type).toBe('multimodal_text');
-    expect(message.content.parts).toEqual(['What is in this image?', expect.objectContaining({ content_type: 'image_asset_pointer', width: 1, height: 1 })]);
+    expect(message.content.parts).toEqual([
+      'What is in this image?',
+      expect.objectContaining({ content_type: 'image_asset_pointer', width: 1, height: 1 }),
+    ]);
     expect(message.metadata.attachments[0]).toMatchObject({ mime_type: 'image/png', width: 1 });
   });
 
@@ -195,7 +259,11 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
       messages: [
         { role: 'developer', content: 'Use tools.' },
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+        },
         { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
       ],
     });
@@ -224,11 +292,19 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
       const missing = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
       expect(missing.status).toBe(401);
       expect(missing.body.error.code).toBe('invalid_api_key');
-      const wrong = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).set('auth_key', 'door-key-124').send(body);
+      const wrong = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .set('auth_key', 'door-key-124')
+        .send(body);
       expect(wrong.status).toBe(401);
       const viaSdk = await stack.openai(token, { defaultHeaders: { auth_key: 'door-key-123' } }).chat.completions.create(body as never);
       expect(viaSdk.choices[0].message.content).toBeTruthy();
-      const viaAlias = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).set('authkey', 'door-key-123').send(body);
+      const viaAlias = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .set('authkey', 'door-key-123')
+        .send(body);
       expect(viaAlias.status).toBe(200);
       expect(stack.fake.conversationRequests()[0].headers.authkey).toBe('door-key-123');
     } finally {
@@ -262,7 +338,9 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
     const stack = await startStack({ env: { CONVERSATION_ONLY: 'true' }, fake: { requireSentinel: false } });
     try {
       const token = stack.fake.createAccessToken();
-      const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      const completion = await stack
+        .openai(token)
+        .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
       expect(completion.choices[0].message.content).toBe('Hello! How can I help you today?');
       expect(stack.fake.sentinelCalls).toBe(0);
       expect(stack.fake.conversationRequests()[0].headers['openai-sentinel-proof-token']).toBeUndefined();
@@ -289,7 +367,9 @@ describe('AUTH_KEY, API_PREFIX and CONVERSATION_ONLY', () => {
   it('solves a real proof of work at a harder difficulty the fake insists on', async () => {
     const stack = await startStack({ fake: { powDifficulty: '000fff' } });
     try {
-      const completion = await stack.openai(stack.fake.createAccessToken()).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      const completion = await stack
+        .openai(stack.fake.createAccessToken())
+        .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
       expect(completion.choices[0].message.content).toBe('Hello! How can I help you today?');
     } finally {
       await stack.close();
@@ -302,7 +382,11 @@ describe('ENABLE_LIMIT', () => {
     const stack = await startStack();
     try {
       const token = stack.fake.createAccessToken();
-      stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } } });
+      stack.fake.enqueue({
+        kind: 'status',
+        status: 429,
+        body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } },
+      });
       const body = { model: 'o1', messages: [{ role: 'user', content: 'x' }] };
       const first = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body);
       expect(first.status).toBe(429);
@@ -311,7 +395,10 @@ describe('ENABLE_LIMIT', () => {
       expect(Number(second.headers['retry-after'])).toBeGreaterThan(590);
       expect(second.body.error.message).toContain('Request limit exceeded');
       expect(stack.fake.conversationRequests()).toHaveLength(1);
-      const otherModel = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...body, model: 'gpt-4o' });
+      const otherModel = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .send({ ...body, model: 'gpt-4o' });
       expect(otherModel.status).toBe(200);
     } finally {
       await stack.close();

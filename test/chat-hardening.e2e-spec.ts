@@ -9,7 +9,11 @@ import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
 
-const chat = (content: unknown, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra });
+const chat = (content: unknown, extra: Record<string, unknown> = {}) => ({
+  model: 'gpt-4o',
+  messages: [{ role: 'user', content }],
+  ...extra,
+});
 
 describe('chat hardening (issue #8 attack pass)', () => {
   let stack: Stack;
@@ -22,7 +26,11 @@ describe('chat hardening (issue #8 attack pass)', () => {
   afterAll(() => stack.close());
   beforeEach(() => stack.fake.reset());
 
-  const post = (body: unknown) => request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(body as object);
+  const post = (body: unknown) =>
+    request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${token}`)
+      .send(body as object);
 
   describe('token counting never holds the event loop', () => {
     /** Sends `body` and asks /healthz while it is in flight; both must answer. */
@@ -66,8 +74,24 @@ describe('chat hardening (issue #8 attack pass)', () => {
 
   describe('malformed messages are refused before any upstream work', () => {
     it.each([
-      ['a null tool call', { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [null] }, { role: 'user', content: 'x' }] }, 'messages[0].tool_calls[0]', 'invalid_value'],
-      ['tool_calls not an array', { model: 'gpt-4o', messages: [{ role: 'assistant', content: 'a', tool_calls: { id: 'x' } }] }, 'messages[0].tool_calls', 'invalid_value'],
+      [
+        'a null tool call',
+        {
+          model: 'gpt-4o',
+          messages: [
+            { role: 'assistant', content: null, tool_calls: [null] },
+            { role: 'user', content: 'x' },
+          ],
+        },
+        'messages[0].tool_calls[0]',
+        'invalid_value',
+      ],
+      [
+        'tool_calls not an array',
+        { model: 'gpt-4o', messages: [{ role: 'assistant', content: 'a', tool_calls: { id: 'x' } }] },
+        'messages[0].tool_calls',
+        'invalid_value',
+      ],
       [
         'a tool call whose function is a string',
         { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: 'f' }] }] },
@@ -76,7 +100,16 @@ describe('chat hardening (issue #8 attack pass)', () => {
       ],
       [
         'tool call arguments that are not a string',
-        { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: { a: 1 } } }] }] },
+        {
+          model: 'gpt-4o',
+          messages: [
+            {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: { a: 1 } } }],
+            },
+          ],
+        },
         'messages[0].tool_calls[0].function.arguments',
         'invalid_value',
       ],
@@ -85,15 +118,50 @@ describe('chat hardening (issue #8 attack pass)', () => {
       ['a null part', chat([null]), 'messages[0].content[0]', 'invalid_value'],
       ['a part whose type is a number', chat([{ type: 7 }]), 'messages[0].content[0].type', 'invalid_value'],
       ['an unknown part type', chat([{ type: 'input_audio', input_audio: {} }]), 'messages[0].content[0].type', 'unsupported_content'],
-      ['an image_url that is a string', chat([{ type: 'image_url', image_url: 'https://example.com/a.png' }]), 'messages[0].content[0].image_url', 'invalid_value'],
-      ['an image url that is a number', chat([{ type: 'image_url', image_url: { url: 5 } }]), 'messages[0].content[0].image_url.url', 'invalid_value'],
-      ['an unknown image detail', chat([{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'huge' } }]), 'messages[0].content[0].image_url.detail', 'invalid_value'],
-      ['a file without data', chat([{ type: 'file', file: { filename: 'a.txt' } }]), 'messages[0].content[0].file.file_data', 'missing_required_parameter'],
-      ['a file name that is not a string', chat([{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: ['a'] } }]), 'messages[0].content[0].file.filename', 'invalid_value'],
-      ['a name that is not a string', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x', name: 5 }] }, 'messages[0].name', 'invalid_value'],
+      [
+        'an image_url that is a string',
+        chat([{ type: 'image_url', image_url: 'https://example.com/a.png' }]),
+        'messages[0].content[0].image_url',
+        'invalid_value',
+      ],
+      [
+        'an image url that is a number',
+        chat([{ type: 'image_url', image_url: { url: 5 } }]),
+        'messages[0].content[0].image_url.url',
+        'invalid_value',
+      ],
+      [
+        'an unknown image detail',
+        chat([{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'huge' } }]),
+        'messages[0].content[0].image_url.detail',
+        'invalid_value',
+      ],
+      [
+        'a file without data',
+        chat([{ type: 'file', file: { filename: 'a.txt' } }]),
+        'messages[0].content[0].file.file_data',
+        'missing_required_parameter',
+      ],
+      [
+        'a file name that is not a string',
+        chat([{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: ['a'] } }]),
+        'messages[0].content[0].file.filename',
+        'invalid_value',
+      ],
+      [
+        'a name that is not a string',
+        { model: 'gpt-4o', messages: [{ role: 'user', content: 'x', name: 5 }] },
+        'messages[0].name',
+        'invalid_value',
+      ],
       ['a message that is null', { model: 'gpt-4o', messages: [null] }, 'messages[0]', 'missing_required_parameter'],
       ['a message that is a string', { model: 'gpt-4o', messages: ['hi'] }, 'messages[0]', 'invalid_value'],
-      ['a tool_call_id that is not a string', { model: 'gpt-4o', messages: [{ role: 'tool', content: 'x', tool_call_id: {} }] }, 'messages[0].tool_call_id', 'invalid_value'],
+      [
+        'a tool_call_id that is not a string',
+        { model: 'gpt-4o', messages: [{ role: 'tool', content: 'x', tool_call_id: {} }] },
+        'messages[0].tool_call_id',
+        'invalid_value',
+      ],
     ])('%s → 400 on %s with no upstream call', async (_name, body, param, code) => {
       const response = await post(body);
       expect(response.status).toBe(400);
@@ -107,7 +175,11 @@ describe('chat hardening (issue #8 attack pass)', () => {
         model: 'gpt-4o',
         messages: [
           { role: 'user', content: [{ type: 'text', text: 'What is the weather?' }] },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } }],
+          },
           { role: 'tool', tool_call_id: 'c1', content: 'Sunny' },
         ],
       });
@@ -128,7 +200,10 @@ describe('chat hardening (issue #8 attack pass)', () => {
     beforeEach(() => pooled.fake.reset());
 
     it('refuses such an API key with 401 and never sends it', async () => {
-      const response = await request(pooled.url).post('/v1/chat/completions').set('authorization', 'Bearer fk-bad\u00e9token').send(chat('hi'));
+      const response = await request(pooled.url)
+        .post('/v1/chat/completions')
+        .set('authorization', 'Bearer fk-bad\u00e9token')
+        .send(chat('hi'));
       expect(response.status).toBe(401);
       expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
       expect(pooled.fake.requests).toEqual([]);
@@ -141,7 +216,10 @@ describe('chat hardening (issue #8 attack pass)', () => {
       const bad = newAccountRecord({ kind: 'access_token', token: 'fk-bad中token' }, Date.now());
       await pooled.app.get<AccountStore>(ACCOUNT_STORE).addAccounts([bad]);
       for (let i = 0; i < 3; i++) {
-        const response = await request(pooled.url).post('/v1/chat/completions').set('authorization', `Bearer ${POOL_KEY}`).send(chat(`q${i}`));
+        const response = await request(pooled.url)
+          .post('/v1/chat/completions')
+          .set('authorization', `Bearer ${POOL_KEY}`)
+          .send(chat(`q${i}`));
         expect(response.status).toBe(200);
       }
       const account = (await pool.readModel.list()).find((view) => view.id === bad.id);
@@ -155,16 +233,28 @@ describe('chat hardening (issue #8 attack pass)', () => {
 
     beforeAll(async () => {
       // Classic encoding: the stall then comes before the assistant message, i.e. before the answer starts.
-      slow = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500', UPSTREAM_DELTA_ENCODING: 'false' } });
+      slow = await startStack({
+        env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500', UPSTREAM_DELTA_ENCODING: 'false' },
+      });
     });
     afterAll(() => slow.close());
     beforeEach(() => slow.fake.reset());
 
     it('gives a non-stream client 504 upstream_timeout instead of waiting out the stall', async () => {
       slow.fake.enqueue({ kind: 'stall', afterChunks: 0, stallMs: 60_000 });
-      const response = await request(slow.url).post('/v1/chat/completions').set('authorization', `Bearer ${slow.fake.createAccessToken()}`).send(chat('hello?'));
+      const response = await request(slow.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${slow.fake.createAccessToken()}`)
+        .send(chat('hello?'));
       expect(response.status).toBe(504);
-      expect(response.body).toEqual({ error: { message: expect.stringContaining('did not start answering'), type: 'upstream_error', param: null, code: 'upstream_timeout' } });
+      expect(response.body).toEqual({
+        error: {
+          message: expect.stringContaining('did not start answering'),
+          type: 'upstream_error',
+          param: null,
+          code: 'upstream_timeout',
+        },
+      });
       // The client's own token: no other account to move to, so no second wait.
       expect(slow.fake.conversationRequests()).toHaveLength(1);
       expect(slow.fake.pendingScenarios).toBe(0);
@@ -206,7 +296,11 @@ describe('chat hardening (issue #8 attack pass)', () => {
       seen.length = 0;
     });
 
-    const image = (url: string) => chat([{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url } }]);
+    const image = (url: string) =>
+      chat([
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url } },
+      ]);
 
     it.each([
       ['EXPORT_PROXY_URL', (url: string) => ({ EXPORT_PROXY_URL: url })],
@@ -215,14 +309,20 @@ describe('chat hardening (issue #8 attack pass)', () => {
       const proxied = await startStack({ env: env(recorderUrl) });
       try {
         const key = proxied.fake.createAccessToken();
-        const send = (url: string) => request(proxied.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(image(url));
+        const send = (url: string) =>
+          request(proxied.url).post('/v1/chat/completions').set('authorization', `Bearer ${key}`).send(image(url));
         // The real resolver: localhost is loopback.
         const loopback = await send('http://localhost:8080/admin.png');
         expect(loopback.status).toBe(400);
-        expect(loopback.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_image_url', param: 'messages[0].content[1].image_url.url' });
+        expect(loopback.body.error).toMatchObject({
+          type: 'invalid_request_error',
+          code: 'invalid_image_url',
+          param: 'messages[0].content[1].image_url.url',
+        });
 
         // A public-looking name that leads inside.
-        proxied.app.get(ClientFileFetcher).hostLookup = async (host) => (host === 'images.example.com' ? ['93.184.216.34', '10.0.0.5'] : ['93.184.216.34']);
+        proxied.app.get(ClientFileFetcher).hostLookup = async (host) =>
+          host === 'images.example.com' ? ['93.184.216.34', '10.0.0.5'] : ['93.184.216.34'];
         const inside = await send('http://images.example.com/cat.png');
         expect(inside.status).toBe(400);
         expect(inside.body.error.message).toContain('not a public address');

@@ -55,20 +55,30 @@ describe('chat API under failure, load and bad input', () => {
     else expect(text).toBe('Hello! How can I help you today?');
 
     stack.fake.enqueue({ kind: 'cut', text: 'Cut again right here please', afterChunks: 2 });
-    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('cut'), stream: true });
+    const raw = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${token}`)
+      .send({ ...ask('cut'), stream: true });
     const data = sseData(raw.text);
     expect(data.at(-1)).toBe('[DONE]');
     const last = JSON.parse(data.at(-2)!);
-    if (last.error) expect(last).toEqual({ error: { message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) } });
+    if (last.error)
+      expect(last).toEqual({ error: { message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) } });
     else expect(last.choices[0].finish_reason).toBe('stop');
   });
 
   it('reports an upstream error event mid-stream in-band', async () => {
     stack.fake.enqueue({ kind: 'error_event', text: 'Partial answer', message: 'Something went wrong upstream' });
-    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('err'), stream: true });
+    const raw = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${token}`)
+      .send({ ...ask('err'), stream: true });
     const data = sseData(raw.text);
     expect(data.at(-1)).toBe('[DONE]');
-    expect(JSON.parse(data.at(-2)!).error).toMatchObject({ message: expect.stringContaining('Something went wrong'), type: 'upstream_error' });
+    expect(JSON.parse(data.at(-2)!).error).toMatchObject({
+      message: expect.stringContaining('Something went wrong'),
+      type: 'upstream_error',
+    });
   });
 
   it('aborts the upstream request when the client disconnects', async () => {
@@ -84,11 +94,19 @@ describe('chat API under failure, load and bad input', () => {
 
   it('keeps an idle stream alive with SSE comments', async () => {
     stack.fake.enqueue({ kind: 'stall', text: 'Thinking then answering', afterChunks: 1, stallMs: 2_600 });
-    const raw = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send({ ...ask('slow'), stream: true });
+    const raw = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${token}`)
+      .send({ ...ask('slow'), stream: true });
     expect(raw.text).toContain(': keep-alive\n\n');
     const data = sseData(raw.text);
     expect(data.at(-1)).toBe('[DONE]');
-    expect(data.slice(0, -1).map((payload) => JSON.parse(payload).choices[0].delta.content ?? '').join('')).toBe('Thinking then answering');
+    expect(
+      data
+        .slice(0, -1)
+        .map((payload) => JSON.parse(payload).choices[0].delta.content ?? '')
+        .join(''),
+    ).toBe('Thinking then answering');
   });
 
   it('serves 50 concurrent streams, each reassembling its own answer', async () => {
@@ -135,7 +153,11 @@ describe('chat API under failure, load and bad input', () => {
   it('maps upstream refusals to OpenAI errors: 429 with Retry-After, Cloudflare challenge, JSON instead of a stream', async () => {
     // A token of its own: the model cap it hits is remembered (ENABLE_LIMIT) and would refuse later tests.
     const cappedToken = stack.fake.createAccessToken();
-    stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have hit the limit', clears_in: 42, code: 'model_cap_exceeded' } } });
+    stack.fake.enqueue({
+      kind: 'status',
+      status: 429,
+      body: { detail: { message: 'You have hit the limit', clears_in: 42, code: 'model_cap_exceeded' } },
+    });
     const limited = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${cappedToken}`).send(ask('x'));
     expect(limited.status).toBe(429);
     expect(limited.headers['retry-after']).toBe('42');
@@ -173,7 +195,9 @@ describe('chat API under failure, load and bad input', () => {
     it('refuses a body that is not JSON', async () => {
       const response = await post('{"model": "gpt-4o", "messages": [');
       expect(response.status).toBe(400);
-      expect(response.body).toEqual({ error: { message: expect.stringContaining('JSON'), type: 'invalid_request_error', param: null, code: 'invalid_json' } });
+      expect(response.body).toEqual({
+        error: { message: expect.stringContaining('JSON'), type: 'invalid_request_error', param: null, code: 'invalid_json' },
+      });
     });
 
     it.each([
@@ -184,13 +208,28 @@ describe('chat API under failure, load and bad input', () => {
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 42 }] }, 'messages[0].content', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: [] }] }, 'messages[0].content', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: null }] }, 'messages[0].content', 'missing_required_parameter'],
-      [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], 'Chatgpt-Account-Id': 'a\r\nX-Evil: 1' }, 'Chatgpt-Account-Id', 'invalid_value'],
+      [
+        { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], 'Chatgpt-Account-Id': 'a\r\nX-Evil: 1' },
+        'Chatgpt-Account-Id',
+        'invalid_value',
+      ],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], max_tokens: 'ten' }, 'max_tokens', 'invalid_value'],
       [{ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n', 'invalid_value'],
       [{ model: 7, messages: [{ role: 'user', content: 'x' }] }, 'model', 'invalid_value'],
-      [{ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }, 'messages[0].content[0].type', 'unsupported_content'],
-      [{ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,@@@not-base64' } }] }] }, 'messages[0].content[0].image_url.url', 'invalid_base64'],
+      [
+        { model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] },
+        'messages[0].content[0].type',
+        'unsupported_content',
+      ],
+      [
+        {
+          model: 'gpt-4o',
+          messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,@@@not-base64' } }] }],
+        },
+        'messages[0].content[0].image_url.url',
+        'invalid_base64',
+      ],
     ])('%j → 400 on %s', async (body, param, code) => {
       const response = await post(body);
       expect(response.status).toBe(400);
@@ -250,7 +289,11 @@ describe('chat API under failure, load and bad input', () => {
     it('answers unknown /v1 paths with a 404 in the error shape', async () => {
       const response = await request(stack.url).get('/v1/engines').set('authorization', `Bearer ${token}`);
       expect(response.status).toBe(404);
-      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'unknown_url', message: 'Unknown request URL: GET /v1/engines.' });
+      expect(response.body.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'unknown_url',
+        message: 'Unknown request URL: GET /v1/engines.',
+      });
     });
   });
 

@@ -13,7 +13,10 @@ const weatherTool = {
     parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
   },
 };
-const timeTool = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } } } } };
+const timeTool = {
+  type: 'function' as const,
+  function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } } } },
+};
 const TOOLS = [weatherTool, timeTool];
 
 const personSchema = {
@@ -65,7 +68,13 @@ describe('chat API: emulated function calling and structured output', () => {
       const choice = completion.choices[0];
       expect(choice.finish_reason).toBe('tool_calls');
       expect(choice.message.content).toBeNull();
-      expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+      expect(choice.message.tool_calls).toEqual([
+        {
+          id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/),
+          type: 'function',
+          function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+        },
+      ]);
       const system = systemTextSent(0);
       expect(system).toContain('# Tools');
       expect(system).toContain('"name": "get_weather"');
@@ -88,12 +97,20 @@ describe('chat API: emulated function calling and structured output', () => {
       const content = 'call get_weather {"city": "Oslo"}\ncall get_time {"zone": "CET"}';
       stack.fake.enqueue(toolResponder());
       const parallel = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, messages: [{ role: 'user', content }] });
-      expect(parallel.choices[0].message.tool_calls!.map((call) => call.type === 'function' && call.function.name)).toEqual(['get_weather', 'get_time']);
+      expect(parallel.choices[0].message.tool_calls!.map((call) => call.type === 'function' && call.function.name)).toEqual([
+        'get_weather',
+        'get_time',
+      ]);
       const ids = parallel.choices[0].message.tool_calls!.map((call) => call.id);
       expect(new Set(ids).size).toBe(2);
 
       stack.fake.enqueue(toolResponder());
-      const single = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, parallel_tool_calls: false, messages: [{ role: 'user', content }] });
+      const single = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        parallel_tool_calls: false,
+        messages: [{ role: 'user', content }],
+      });
       expect(single.choices[0].message.tool_calls).toHaveLength(1);
       expect(systemTextSent(1)).toContain('Call at most one function per answer');
     });
@@ -111,14 +128,24 @@ describe('chat API: emulated function calling and structured output', () => {
 
     it('tool_choice auto: a plain answer stays a plain answer', async () => {
       stack.fake.enqueue(toolResponder());
-      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'auto', messages: [{ role: 'user', content: 'Hello there' }] });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        tool_choice: 'auto',
+        messages: [{ role: 'user', content: 'Hello there' }],
+      });
       expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'I can answer that without any tool.' } });
       expect(completion.choices[0].message.tool_calls).toBeUndefined();
     });
 
     it('tool_choice none: no tools are offered to the model', async () => {
       stack.fake.enqueue(toolResponder());
-      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'none', messages: [{ role: 'user', content: 'get_weather in Paris' }] });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        tool_choice: 'none',
+        messages: [{ role: 'user', content: 'get_weather in Paris' }],
+      });
       expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'No tools were offered.' } });
       expect(systemTextSent(0)).not.toContain('get_weather');
     });
@@ -126,9 +153,16 @@ describe('chat API: emulated function calling and structured output', () => {
     it('tool_choice required: a reply without a call gets one corrective round', async () => {
       stack.fake.enqueue(toolResponder());
       stack.fake.enqueue(toolResponder());
-      const completion = await client.chat.completions.create({ model: 'gpt-4o', tools: TOOLS, tool_choice: 'required', messages: [{ role: 'user', content: 'Hello there' }] });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: 'Hello there' }],
+      });
       expect(completion.choices[0].finish_reason).toBe('tool_calls');
-      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({
+        function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      });
       expect(stack.fake.conversationRequests()).toHaveLength(2);
       expect(systemTextSent(0)).toContain('You must call at least one function');
       expect(lastTextSent(1)).toMatch(/^You must call a function now/);
@@ -144,7 +178,9 @@ describe('chat API: emulated function calling and structured output', () => {
         tool_choice: { type: 'function', function: { name: 'get_time' } },
         messages: [{ role: 'user', content: 'call get_weather {"city": "Rome"}\nfixed get_time {"zone": "Europe/Rome"}' }],
       });
-      expect(completion.choices[0].message.tool_calls).toEqual([expect.objectContaining({ function: { name: 'get_time', arguments: '{"zone":"Europe/Rome"}' } })]);
+      expect(completion.choices[0].message.tool_calls).toEqual([
+        expect.objectContaining({ function: { name: 'get_time', arguments: '{"zone":"Europe/Rome"}' } }),
+      ]);
       expect(systemTextSent(0)).toContain('You must call the function "get_time"');
       expect(lastTextSent(1)).toContain('the function "get_time" is required');
     });
@@ -157,7 +193,9 @@ describe('chat API: emulated function calling and structured output', () => {
         tools: TOOLS,
         messages: [{ role: 'user', content: 'call get_weather {"city": Paris}\nfixed get_weather {"city": "Paris"}' }],
       });
-      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({
+        function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      });
       const second = sent(1);
       expect(second.slice(0, sent(0).length).map((m) => m.content.parts.join(''))).toEqual(sent(0).map((m) => m.content.parts.join('')));
       expect(lastTextSent(1)).toMatch(/^Your function call cannot be used: .*not valid JSON/);
@@ -198,7 +236,9 @@ describe('chat API: emulated function calling and structured output', () => {
       });
       expect(completion.choices[0].message.content).toBe('The tools answered: sunny; 12:00.');
       const texts = sent(0).map((m) => `${m.author.role}: ${m.content.parts.join('')}`);
-      expect(texts).toContain('assistant: <tool_calls>\n[{"id":"call_w","name":"get_weather","arguments":{"city":"Paris"}},{"id":"call_t","name":"get_time","arguments":{}}]\n</tool_calls>');
+      expect(texts).toContain(
+        'assistant: <tool_calls>\n[{"id":"call_w","name":"get_weather","arguments":{"city":"Paris"}},{"id":"call_t","name":"get_time","arguments":{}}]\n</tool_calls>',
+      );
       expect(texts).toContain('user: <tool_result call_id="call_w" name="get_weather">\nsunny\n</tool_result>');
     });
   });
@@ -241,7 +281,9 @@ describe('chat API: emulated function calling and structured output', () => {
       });
       const completion = await stream.finalChatCompletion();
       expect(completion.choices[0].finish_reason).toBe('tool_calls');
-      expect(completion.choices[0].message.tool_calls!.map((call) => call.type === 'function' && [call.function.name, call.function.arguments])).toEqual([
+      expect(
+        completion.choices[0].message.tool_calls!.map((call) => call.type === 'function' && [call.function.name, call.function.arguments]),
+      ).toEqual([
         ['get_weather', '{"city":"Paris"}'],
         ['get_time', '{"zone":"UTC"}'],
       ]);
@@ -318,14 +360,22 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(await runner.finalContent()).toBe('The tools answered: sunny in Paris.');
       expect(calls).toEqual([{ city: 'Paris' }]);
       expect(stack.fake.conversationRequests()).toHaveLength(2);
-      expect(sent(1).map((m) => m.content.parts.join('')).join('\n')).toContain('<tool_result call_id="call_');
+      expect(
+        sent(1)
+          .map((m) => m.content.parts.join(''))
+          .join('\n'),
+      ).toContain('<tool_result call_id="call_');
     });
   });
 
   describe('structured output', () => {
     it('json_object: the instruction reaches the model and fenced JSON comes back clean', async () => {
       stack.fake.enqueue(jsonResponder({ fenced: true }));
-      const completion = await client.chat.completions.create({ model: 'gpt-4o', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'Give JSON' }] });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        response_format: { type: 'json_object' },
+        messages: [{ role: 'user', content: 'Give JSON' }],
+      });
       expect(completion.choices[0].message.content).toBe('{"answer":"ok"}');
       expect(systemTextSent(0)).toContain('Answer with a single JSON object');
     });
@@ -356,7 +406,11 @@ describe('chat API: emulated function calling and structured output', () => {
     it('json_object: an answer that stays invalid is refused with 502 invalid_structured_output', async () => {
       stack.fake.enqueue({ kind: 'text', text: 'I would rather not.' });
       stack.fake.enqueue({ kind: 'text', text: '{"still": broken' });
-      const response = await post({ model: 'gpt-4o', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'JSON!' }] });
+      const response = await post({
+        model: 'gpt-4o',
+        response_format: { type: 'json_object' },
+        messages: [{ role: 'user', content: 'JSON!' }],
+      });
       expect(response.status).toBe(502);
       expect(response.body.error).toMatchObject({ type: 'upstream_error', code: 'invalid_structured_output' });
       expect(response.body.error.message).toMatch(/not valid JSON/);
@@ -381,7 +435,12 @@ describe('chat API: emulated function calling and structured output', () => {
     it('stream: an answer that stays invalid ends in an in-band error the SDK throws', async () => {
       stack.fake.enqueue({ kind: 'text', text: 'nope' });
       stack.fake.enqueue({ kind: 'text', text: 'still nope' });
-      const stream = await client.chat.completions.create({ model: 'gpt-4o', stream: true, response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'JSON!' }] });
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        stream: true,
+        response_format: { type: 'json_object' },
+        messages: [{ role: 'user', content: 'JSON!' }],
+      });
       const failure = (async () => {
         for await (const chunk of stream) expect(chunk.choices[0]?.delta.content ?? '').toBe('');
       })();
@@ -395,15 +454,31 @@ describe('chat API: emulated function calling and structured output', () => {
       ['a tool of another type', { tools: [{ type: 'custom', function: { name: 'x' } }] }, 'tools[0].type'],
       ['a bad function name', { tools: [{ type: 'function', function: { name: 'get weather!' } }] }, 'tools[0].function.name'],
       ['a function without a name', { tools: [{ type: 'function', function: { description: 'x' } }] }, 'tools[0].function.name'],
-      ['a broken parameters schema', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'nonsense' } } }] }, 'tools[0].function.parameters'],
+      [
+        'a broken parameters schema',
+        { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'nonsense' } } }] },
+        'tools[0].function.parameters',
+      ],
       ['tool_choice required without tools', { tool_choice: 'required' }, 'tool_choice'],
-      ['tool_choice naming an unknown function', { tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+      [
+        'tool_choice naming an unknown function',
+        { tools: TOOLS, tool_choice: { type: 'function', function: { name: 'nope' } } },
+        'tool_choice',
+      ],
       ['tool_choice of an unknown mode', { tools: TOOLS, tool_choice: 'sometimes' }, 'tool_choice'],
       ['parallel_tool_calls not a boolean', { parallel_tool_calls: 'yes' }, 'parallel_tool_calls'],
       ['response_format of an unknown type', { response_format: { type: 'xml' } }, 'response_format.type'],
       ['json_schema without its object', { response_format: { type: 'json_schema' } }, 'response_format.json_schema'],
-      ['json_schema without a name', { response_format: { type: 'json_schema', json_schema: { schema: personSchema } } }, 'response_format.json_schema.name'],
-      ['a broken response schema', { response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { properties: 3 } } } }, 'response_format.json_schema.schema'],
+      [
+        'json_schema without a name',
+        { response_format: { type: 'json_schema', json_schema: { schema: personSchema } } },
+        'response_format.json_schema.name',
+      ],
+      [
+        'a broken response schema',
+        { response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { properties: 3 } } } },
+        'response_format.json_schema.schema',
+      ],
     ])('refuses %s with 400 naming the field, before any upstream work', async (_label, fields, param) => {
       const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...fields });
       expect(response.status).toBe(400);

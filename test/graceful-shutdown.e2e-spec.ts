@@ -63,7 +63,14 @@ describe('graceful shutdown on SIGTERM (real server process)', () => {
   });
 
   const start = (graceMs: number) =>
-    startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', POW_WORKERS: '1', SHUTDOWN_GRACE_MS: String(graceMs) });
+    startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      POW_WORKERS: '1',
+      SHUTDOWN_GRACE_MS: String(graceMs),
+    });
 
   it('lets an open stream finish within the grace period, refuses new connections meanwhile, and exits 0', async () => {
     const server = await start(120_000);
@@ -115,12 +122,27 @@ describe('graceful shutdown on SIGTERM (real server process)', () => {
   });
 
   it('exits 0 on SIGINT with nothing open, and the store keeps what was uploaded before', async () => {
-    const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_KEY: 'shutdown-admin-key' });
-    const upload = await http('POST', `${server.url}/admin/api/tokens`, { headers: { authorization: 'Bearer shutdown-admin-key' }, json: { tokens: [fake.createAccessToken()] } });
+    const server = await startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ADMIN_KEY: 'shutdown-admin-key',
+    });
+    const upload = await http('POST', `${server.url}/admin/api/tokens`, {
+      headers: { authorization: 'Bearer shutdown-admin-key' },
+      json: { tokens: [fake.createAccessToken()] },
+    });
     expect(upload.status).toBe(200);
     server.child.kill('SIGINT');
     expect(await server.exited()).toEqual({ code: 0, signal: null });
-    const again = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_KEY: 'shutdown-admin-key' });
+    const again = await startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ADMIN_KEY: 'shutdown-admin-key',
+    });
     const list = await http('GET', `${again.url}/admin/api/tokens`, { headers: { authorization: 'Bearer shutdown-admin-key' } });
     expect(list.status).toBe(200);
     expect((list.json as { counts: { active: number } }).counts.active).toBeGreaterThanOrEqual(1);

@@ -38,7 +38,12 @@ function parseResponse(text: string): RawResponse {
   return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0), headers, body: text.slice(split + 4) };
 }
 
-function raw(url: string, method: string, target: string, options: { headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<RawResponse> {
+function raw(
+  url: string,
+  method: string,
+  target: string,
+  options: { headers?: Record<string, string>; body?: Buffer | string } = {},
+): Promise<RawResponse> {
   const body = options.body ?? '';
   const headers = { host: 'localhost', connection: 'close', 'content-length': String(Buffer.byteLength(body)), ...options.headers };
   const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(headers)
@@ -47,7 +52,8 @@ function raw(url: string, method: string, target: string, options: { headers?: R
   return rawExchange(url, head, body);
 }
 
-const json = (response: RawResponse) => JSON.parse(response.body) as { error: { code: string; type: string; message: string } } & Record<string, unknown>;
+const json = (response: RawResponse) =>
+  JSON.parse(response.body) as { error: { code: string; type: string; message: string } } & Record<string, unknown>;
 
 describe('API_PREFIX cannot be skipped by another spelling of the path', () => {
   let stack: Stack;
@@ -73,7 +79,10 @@ describe('API_PREFIX cannot be skipped by another spelling of the path', () => {
     ['POST', 'http://anything/v1/chat/completions'],
     ['POST', 'http://anything:80/%76%31/chat/completions'],
   ])('%s %s is not served without the prefix', async (method, target) => {
-    const response = await raw(stack.url, method, target, { headers: { ...bearer, 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify(ask('hi')) : '' });
+    const response = await raw(stack.url, method, target, {
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: method === 'POST' ? JSON.stringify(ask('hi')) : '',
+    });
     expect(response.status).toBe(404);
     expect(json(response).error.code).toBe('unknown_url');
   });
@@ -113,7 +122,10 @@ describe('API_PREFIX cannot be skipped by another spelling of the path', () => {
   it.each([`/${PREFIX}/v1/chat/completions`, `http://anything/${PREFIX}/v1/chat/completions`, `/${PREFIX}/%761/chat/completions`])(
     'refuses a non-JSON body at %s with 415',
     async (target) => {
-      const response = await raw(stack.url, 'POST', target, { headers: { ...bearer, 'content-type': 'text/plain' }, body: JSON.stringify(ask('hi')) });
+      const response = await raw(stack.url, 'POST', target, {
+        headers: { ...bearer, 'content-type': 'text/plain' },
+        body: JSON.stringify(ask('hi')),
+      });
       expect(response.status).toBe(415);
       expect(json(response).error.code).toBe('unsupported_media_type');
     },
@@ -126,7 +138,12 @@ describe('API_PREFIX cannot be skipped by another spelling of the path', () => {
         const target = miss % 2 === 0 ? `/wrong-${miss}/v1/models` : `http://anything/wrong-${miss}/v1/models`;
         expect((await raw(guesser.url, 'GET', target, { headers: bearer })).status).toBe(404);
       }
-      for (const target of [`/${PREFIX}/v1/models`, `http://anything/${PREFIX}/v1/models`, `/${PREFIX}/%76%31/models`, `//${PREFIX}/v1/models`]) {
+      for (const target of [
+        `/${PREFIX}/v1/models`,
+        `http://anything/${PREFIX}/v1/models`,
+        `/${PREFIX}/%76%31/models`,
+        `//${PREFIX}/v1/models`,
+      ]) {
         const response = await raw(guesser.url, 'GET', target, { headers: bearer });
         expect(response.status).toBe(429);
         expect(response.headers).toMatch(/^retry-after: \d+/im);
@@ -191,7 +208,10 @@ describe('the HTTP edge without API_PREFIX', () => {
     });
 
     it('checks the credentials before it decodes anything', async () => {
-      const response = await request(stack.url).post('/v1/chat/completions').set({ 'content-type': 'application/json', 'content-encoding': 'gzip' }).send('not gzip');
+      const response = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set({ 'content-type': 'application/json', 'content-encoding': 'gzip' })
+        .send('not gzip');
       expect(response.status).toBe(401);
     });
 
@@ -201,7 +221,9 @@ describe('the HTTP edge without API_PREFIX', () => {
         body: gzipSync(JSON.stringify(ask('hi'))),
       });
       expect(response.status).toBe(200);
-      expect(json(response).choices).toEqual([expect.objectContaining({ message: { role: 'assistant', content: 'Hello! How can I help you today?' } })]);
+      expect(json(response).choices).toEqual([
+        expect.objectContaining({ message: { role: 'assistant', content: 'Hello! How can I help you today?' } }),
+      ]);
     });
   });
 
@@ -233,7 +255,10 @@ describe('the HTTP edge without API_PREFIX', () => {
     const largeDeclaredBody = 18 * 1024 * 1024;
 
     /** Announces an 18 MB body but sends only its first 64 KB, then waits for the server to answer and close. */
-    function sendPartOfLargeBody(target: string, headers: Record<string, string> = {}): Promise<{ response: RawResponse; closed: boolean }> {
+    function sendPartOfLargeBody(
+      target: string,
+      headers: Record<string, string> = {},
+    ): Promise<{ response: RawResponse; closed: boolean }> {
       const { hostname, port } = new URL(stack.url);
       return new Promise((resolve, reject) => {
         const socket: Socket = connect(Number(port), hostname);
@@ -244,7 +269,9 @@ describe('the HTTP edge without API_PREFIX', () => {
         const extra = Object.entries(headers)
           .map(([name, value]) => `${name}: ${value}\r\n`)
           .join('');
-        socket.write(`POST ${target} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${largeDeclaredBody}\r\n${extra}\r\n`);
+        socket.write(
+          `POST ${target} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${largeDeclaredBody}\r\n${extra}\r\n`,
+        );
         socket.write(`{"model":"gpt-4o","messages":[{"role":"user","content":"${'x'.repeat(64 * 1024)}`);
       });
     }
@@ -303,7 +330,9 @@ describe('the HTTP edge without API_PREFIX', () => {
         for (let miss = 0; miss < 20; miss++) {
           await request(guesser.url).get(`/wrong-${miss}/v1/models`).set('x-forwarded-for', `203.0.113.${miss}`).expect(404);
         }
-        const response = await request(guesser.url).get(`/${PREFIX}/v1/models`).set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '198.51.100.7' });
+        const response = await request(guesser.url)
+          .get(`/${PREFIX}/v1/models`)
+          .set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '198.51.100.7' });
         expect(response.status).toBe(429);
       } finally {
         await guesser.close();
@@ -313,7 +342,12 @@ describe('the HTTP edge without API_PREFIX', () => {
     it('does not let X-Forwarded-Host vouch for an evil Origin', async () => {
       const response = await request(stack.url)
         .post('/admin/login')
-        .set({ origin: 'https://evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', accept: 'application/json' })
+        .set({
+          origin: 'https://evil.example',
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'https',
+          accept: 'application/json',
+        })
         .type('form')
         .send({ secret: 'wrong-secret' });
       expect(response.status).toBe(403);
@@ -335,16 +369,25 @@ describe('forwarded headers from a proxy in TRUSTED_PROXIES', () => {
     for (let miss = 0; miss < 20; miss++) {
       await request(stack.url).get(`/wrong-${miss}/v1/models`).set('x-forwarded-for', '203.0.113.9').expect(404);
     }
-    const locked = await request(stack.url).get(`/${PREFIX}/v1/models`).set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.9' });
+    const locked = await request(stack.url)
+      .get(`/${PREFIX}/v1/models`)
+      .set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.9' });
     expect(locked.status).toBe(429);
-    const other = await request(stack.url).get(`/${PREFIX}/v1/models`).set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '198.51.100.7' });
+    const other = await request(stack.url)
+      .get(`/${PREFIX}/v1/models`)
+      .set({ authorization: `Bearer ${token}`, 'x-forwarded-for': '198.51.100.7' });
     expect(other.status).toBe(200);
   });
 
   it('takes the site’s host from the proxy’s X-Forwarded-Host', async () => {
     const response = await request(stack.url)
       .post('/admin/login')
-      .set({ origin: 'https://chat.example.com', 'x-forwarded-host': 'chat.example.com', 'x-forwarded-proto': 'https', accept: 'application/json' })
+      .set({
+        origin: 'https://chat.example.com',
+        'x-forwarded-host': 'chat.example.com',
+        'x-forwarded-proto': 'https',
+        accept: 'application/json',
+      })
       .type('form')
       .send({ secret: 'wrong-secret' });
     // Past the origin check: the secret itself is what is refused.
@@ -354,7 +397,9 @@ describe('forwarded headers from a proxy in TRUSTED_PROXIES', () => {
 
 describe('server limits', () => {
   it('applies the configured values to the server', async () => {
-    const stack = await startStack({ env: { MAX_CONNECTIONS: '123', HEADERS_TIMEOUT_MS: '4000', REQUEST_TIMEOUT_MS: '9000', HTTP_KEEPALIVE_TIMEOUT_MS: '7000' } });
+    const stack = await startStack({
+      env: { MAX_CONNECTIONS: '123', HEADERS_TIMEOUT_MS: '4000', REQUEST_TIMEOUT_MS: '9000', HTTP_KEEPALIVE_TIMEOUT_MS: '7000' },
+    });
     try {
       const server = stack.app.getHttpServer();
       applyServerLimits(server, stack.app.get(AppConfig));
@@ -398,7 +443,12 @@ describe('server limits', () => {
     });
 
     it('does not cut an answer that streams longer than the request timeout', async () => {
-      stack.fake.enqueue({ kind: 'text', text: 'A slow answer that keeps streaming well past the request timeout.', chunks: 8, delayMs: 250 });
+      stack.fake.enqueue({
+        kind: 'text',
+        text: 'A slow answer that keeps streaming well past the request timeout.',
+        chunks: 8,
+        delayMs: 250,
+      });
       const response = await request(url)
         .post('/v1/chat/completions')
         .set('authorization', `Bearer ${stack.fake.createAccessToken()}`)

@@ -96,7 +96,8 @@ describe('two instances on one Redis', () => {
   const conversationBearers = () => fake.conversationRequests().map((request) => bearer(request.headers.authorization));
   /** Every attempt starts with chat-requirements, where a refused account already fails. */
   const attemptBearers = () => fake.sentinelRequests().map((request) => bearer(request.headers.authorization));
-  const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
+  const labeller = (names: Record<string, string>) => (tokens: string[]) =>
+    tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
 
   it('an account uploaded through one instance serves requests made through the other', async () => {
     const token = fake.createAccessToken();
@@ -156,7 +157,10 @@ describe('two instances on one Redis', () => {
     const listed = await http('GET', `${two.url}/admin/api/tokens`, { headers: { cookie } });
     expect(listed.status).toBe(200);
     const token = fake.createAccessToken();
-    const uploaded = await http('POST', `${two.url}/admin/api/tokens`, { headers: { cookie, 'x-csrf-token': csrf! }, json: { tokens: [token] } });
+    const uploaded = await http('POST', `${two.url}/admin/api/tokens`, {
+      headers: { cookie, 'x-csrf-token': csrf! },
+      json: { tokens: [token] },
+    });
     expect(uploaded.json).toEqual({ added: 1, duplicates: 0, invalid: 0, invalidLines: [] });
 
     const signedOut = await http('POST', `${two.url}/admin/logout`, { headers: { cookie }, json: { _csrf: csrf } });
@@ -166,7 +170,8 @@ describe('two instances on one Redis', () => {
 
   it('counts wrong admin secrets across both instances', async () => {
     const address = '198.51.100.41';
-    for (let attempt = 0; attempt < 5; attempt++) expect((await signIn(attempt % 2 ? two : one, `guess-${attempt}`, address)).status).toBe(401);
+    for (let attempt = 0; attempt < 5; attempt++)
+      expect((await signIn(attempt % 2 ? two : one, `guess-${attempt}`, address)).status).toBe(401);
     expect((await signIn(two, 'guess-5', address)).status).toBe(429);
     expect((await signIn(one, ADMIN_KEY, address)).status).toBe(429);
     expect((await signIn(one, 'guess', '198.51.100.42')).status).toBe(401);
@@ -174,9 +179,14 @@ describe('two instances on one Redis', () => {
 
   it('a model cap learnt by one instance refuses the same account and model on the other', async () => {
     const token = fake.createAccessToken();
-    fake.enqueue({ kind: 'status', status: 429, body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } } });
+    fake.enqueue({
+      kind: 'status',
+      status: 429,
+      body: { detail: { message: 'You have reached the limit', clears_in: 600, code: 'model_cap_exceeded' } },
+    });
     const body = { model: 'o1', messages: [{ role: 'user', content: 'x' }] };
-    const send = (server: ServerProcess) => http('POST', `${server.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${token}` }, json: body });
+    const send = (server: ServerProcess) =>
+      http('POST', `${server.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${token}` }, json: body });
     expect((await send(one)).status).toBe(429);
     const refused = await send(two);
     expect(refused.status).toBe(429);
@@ -200,7 +210,12 @@ describe('two instances on one Redis', () => {
     const logMarks = [one.output().length, two.output().length];
     await upload(one, refreshTokens);
     const exchangesPerToken = () =>
-      refreshTokens.map((rt) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length);
+      refreshTokens.map(
+        (rt) =>
+          fake.requests.filter(
+            (request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt,
+          ).length,
+      );
     const lastRunSlot = async () => {
       const raw = await redis.hget(`${prefix}meta`, LAST_RUN_FIELD);
       return raw ? (JSON.parse(raw) as { slot: number }).slot : null;
@@ -211,7 +226,10 @@ describe('two instances on one Redis', () => {
       for (;;) {
         const slot = await lastRunSlot();
         if (slot !== null && slot !== after) return slot;
-        if (Date.now() > deadline) throw new Error(`No scheduled run recorded after ${after}.\nInstance 1:\n${one.output().slice(-3000)}\nInstance 2:\n${two.output().slice(-3000)}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `No scheduled run recorded after ${after}.\nInstance 1:\n${one.output().slice(-3000)}\nInstance 2:\n${two.output().slice(-3000)}`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
@@ -233,7 +251,8 @@ describe('two instances on one Redis', () => {
 
     // Wait until the instance that lost each race has logged its skip (on a busy machine that can take a while).
     const logs = () => [one.output().slice(logMarks[0]), two.output().slice(logMarks[1])];
-    const skipsLogged = () => slots.every((occurrence) => logs().some((log) => log.includes(`Scheduled refresh of ${new Date(occurrence).toISOString()} skipped`)));
+    const skipsLogged = () =>
+      slots.every((occurrence) => logs().some((log) => log.includes(`Scheduled refresh of ${new Date(occurrence).toISOString()} skipped`)));
     const skipDeadline = Date.now() + 60_000;
     while (!skipsLogged() && Date.now() < skipDeadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(exchangesPerToken()).toEqual(counts);

@@ -39,11 +39,16 @@ describe('GET /metrics (METRICS_ENABLED=true, behind the admin secret)', () => {
     await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     stack.fake.enqueue({ kind: 'status', status: 502 });
     stack.fake.enqueue({ kind: 'text', text: 'second try' });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'again' }], stream: true });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'again' }], stream: true });
     for await (const _chunk of stream) void _chunk;
     await request(stack.url).get('/admin/api/accounts/some-id-that-does-not-exist').set('authorization', `Bearer ${ADMIN_KEY}`);
     await request(stack.url).get('/no/such/path/12345');
-    const upload = await request(stack.url).post('/admin/api/tokens').set('authorization', `Bearer ${ADMIN_KEY}`).send({ tokens: [stack.fake.createAccessToken()] });
+    const upload = await request(stack.url)
+      .post('/admin/api/tokens')
+      .set('authorization', `Bearer ${ADMIN_KEY}`)
+      .send({ tokens: [stack.fake.createAccessToken()] });
     expect(upload.status).toBe(200);
 
     const answer = await scrape();
@@ -74,13 +79,16 @@ describe('GET /metrics (METRICS_ENABLED=true, behind the admin secret)', () => {
   it('shows a stream while it is open', async () => {
     const token = stack.fake.createAccessToken();
     stack.fake.enqueue({ kind: 'stall', text: 'wait for it', afterChunks: 1, stallMs: 60_000 });
-    const stream = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'slow' }], stream: true });
+    const stream = await stack
+      .openai(token)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'slow' }], stream: true });
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
     expect(sample((await scrape()).text, 'flowgpt_open_streams')).toBe(1);
     stream.controller.abort();
     await iterator.next().catch(() => undefined);
-    for (let i = 0; i < 100 && sample((await scrape()).text, 'flowgpt_open_streams') !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 0; i < 100 && sample((await scrape()).text, 'flowgpt_open_streams') !== 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     expect(sample((await scrape()).text, 'flowgpt_open_streams')).toBe(0);
   });
 });
@@ -103,7 +111,9 @@ describe('GET /metrics when METRICS_ENABLED is unset', () => {
     const token = stack.fake.createAccessToken();
     const api = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${token}`);
     expect(api.status).toBe(200);
-    expect(api.headers).toEqual(expect.objectContaining({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'same-origin' }));
+    expect(api.headers).toEqual(
+      expect.objectContaining({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'same-origin' }),
+    );
     expect(api.headers['x-powered-by']).toBeUndefined();
     expect(api.headers['content-security-policy']).toBeUndefined();
     // CORS for browser clients of the API still works.

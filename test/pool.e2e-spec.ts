@@ -36,15 +36,16 @@ describe('token pool through the chat API', () => {
   const chat = (apiKey = POOL_KEY) =>
     stack!.openai(apiKey).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Which account answers?' }] });
   /** The AccessTokens the upstream's conversation endpoint saw, in order. */
-  const conversationBearers = () => fake.conversationRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
+  const conversationBearers = () =>
+    fake.conversationRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
   /** The AccessToken of every attempt, in order: each starts with chat-requirements, where a refused account already fails. */
-  const attemptBearers = () =>
-    fake.sentinelRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
+  const attemptBearers = () => fake.sentinelRequests().map((request) => String(request.headers.authorization).replace(/^Bearer /, ''));
   /** Every bearer the upstream saw on any route. */
   const allBearers = () => fake.requests.map((request) => String(request.headers.authorization ?? '').replace(/^Bearer /, ''));
   const stateOf = async (token: string) => (await pool().readModel.list()).find((account) => account.id === accountIdFor(token))?.state;
   /** Names tokens in assertion output instead of printing JWTs. */
-  const labeller = (names: Record<string, string>) => (tokens: string[]) => tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
+  const labeller = (names: Record<string, string>) => (tokens: string[]) =>
+    tokens.map((token) => names[token] ?? `<unknown ${token.slice(-8)}>`);
 
   it('RANDOM_TOKEN=false: hands out the accounts in strict round-robin order', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
@@ -122,7 +123,10 @@ describe('token pool through the chat API', () => {
     const healthy = fake.createAccessToken();
     await pool().admin.upload([revoked, flaky, healthy]);
     fake.revokeRefreshToken(revoked);
-    const exchangesOf = (rt: string) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length;
+    const exchangesOf = (rt: string) =>
+      fake.requests.filter(
+        (request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt,
+      ).length;
 
     // A revoked RefreshToken: the refresh disables the account.
     const summary = await pool().refresher.refresh({ id: accountIdFor(revoked) });

@@ -74,7 +74,9 @@ describe('scheduled RefreshToken renewal (fake clock)', () => {
   };
   const store = () => app!.get<AccountStore>(ACCOUNT_STORE);
   const accessTokenOf = async (rt: string) => (await store().getAccount(accountIdFor(rt)))?.accessToken;
-  const exchangesOf = (rt: string) => fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt).length;
+  const exchangesOf = (rt: string) =>
+    fake.requests.filter((request) => request.path === '/oauth/token' && (request.body as { refresh_token?: string }).refresh_token === rt)
+      .length;
 
   beforeAll(async () => {
     jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
@@ -110,11 +112,13 @@ describe('scheduled RefreshToken renewal (fake clock)', () => {
     const summary = await (startupRuns.mock.results[0].value as ReturnType<TokenRefreshScheduler['runStartupRefresh']>);
 
     expect(summary).toMatchObject({ attempted: 2, refreshed: 2, failed: 0, disabled: 0 });
-    expect({ shortLived: exchangesOf(shortLived), longLived: exchangesOf(longLived), neverExchanged: exchangesOf(neverExchanged) }).toEqual({
-      shortLived: 1,
-      longLived: 0,
-      neverExchanged: 1,
-    });
+    expect({ shortLived: exchangesOf(shortLived), longLived: exchangesOf(longLived), neverExchanged: exchangesOf(neverExchanged) }).toEqual(
+      {
+        shortLived: 1,
+        longLived: 0,
+        neverExchanged: 1,
+      },
+    );
     for (const rt of [shortLived, longLived, neverExchanged]) {
       expect(await accessTokenOf(rt)).toEqual(expect.any(String));
       before.set(rt, await accessTokenOf(rt));
@@ -129,11 +133,13 @@ describe('scheduled RefreshToken renewal (fake clock)', () => {
 
     await app!.get(SchedulerRegistry).getCronJob(REFRESH_JOB_NAME).fireOnTick();
 
-    expect({ shortLived: exchangesOf(shortLived), longLived: exchangesOf(longLived), neverExchanged: exchangesOf(neverExchanged) }).toEqual({
-      shortLived: 1,
-      longLived: 1,
-      neverExchanged: 1,
-    });
+    expect({ shortLived: exchangesOf(shortLived), longLived: exchangesOf(longLived), neverExchanged: exchangesOf(neverExchanged) }).toEqual(
+      {
+        shortLived: 1,
+        longLived: 1,
+        neverExchanged: 1,
+      },
+    );
     const run = await scheduler.lastRun();
     expect(run).toMatchObject({ slot: clock.now(), summary: { attempted: 3, refreshed: 3, failed: 0, disabled: 0 } });
     for (const rt of [shortLived, longLived, neverExchanged]) {

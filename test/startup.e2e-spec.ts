@@ -49,14 +49,17 @@ describe('start-up', () => {
     const port = await freePort();
     const server = runServerSource({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'log' });
     await waitForHttp(server, `http://127.0.0.1:${port}/healthz`, READY_MS);
-    for (let i = 0; i < 100 && !/Nothing is configured/.test(server.output()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 100 && !/Nothing is configured/.test(server.output()); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     await server.stop();
     const output = server.output();
 
     expect(output).toContain(`Listening on http://localhost:${port}: OpenAI base URL http://localhost:${port}/v1`);
     expect(output).toContain(`Pool: 0 accounts loaded from the file store at ${dataDir}`);
     expect(output).toContain('Pool keys (AUTHORIZATION): none set');
-    expect(output).toMatch(/WARN\s+\[FlowGPT\] Nothing is configured yet \(no pool keys, no accounts\): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at \/admin/);
+    expect(output).toMatch(
+      /WARN\s+\[FlowGPT\] Nothing is configured yet \(no pool keys, no accounts\): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at \/admin/,
+    );
     expect(output).not.toMatch(/Mapped \{|RoutesResolver|InstanceLoader/);
     // A few lines, not a page of wiring.
     expect(output.trim().split('\n').length).toBeLessThanOrEqual(8);

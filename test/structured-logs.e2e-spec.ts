@@ -21,7 +21,14 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
   });
 
   it('writes one JSON line per request with route, status and duration, and never the full token', async () => {
-    const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'log', LOG_FORMAT: 'json', POW_WORKERS: '1' });
+    const server = await startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'log',
+      LOG_FORMAT: 'json',
+      POW_WORKERS: '1',
+    });
     const token = fake.createAccessToken({ email: 'logs@example.com' });
     fake.enqueue({ kind: 'status', status: 502 });
     fake.enqueue({ kind: 'text', text: 'logged answer' });
@@ -44,13 +51,22 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     const requestLines = entries.filter((entry) => entry.route === '/v1/chat/completions');
     expect(requestLines).toHaveLength(1);
     expect(requestLines[0]).toEqual(
-      expect.objectContaining({ level: 'info', method: 'POST', route: '/v1/chat/completions', status: 200, durationMs: expect.any(Number), upstreamAttempts: 2 }),
+      expect.objectContaining({
+        level: 'info',
+        method: 'POST',
+        route: '/v1/chat/completions',
+        status: 200,
+        durationMs: expect.any(Number),
+        upstreamAttempts: 2,
+      }),
     );
     expect(requestLines[0].identity).toBe(`${token.slice(0, 6)}…${token.slice(-4)}`);
     expect(output).not.toContain(token);
     expect(output).not.toContain(token.slice(0, 20));
     // Nest's Logger goes through pino too, and Nest's wiring lines (routes, modules) wait for LOG_LEVEL=debug.
-    expect(entries).toContainEqual(expect.objectContaining({ context: 'FlowGPT', msg: expect.stringContaining('Listening on http://localhost:') }));
+    expect(entries).toContainEqual(
+      expect.objectContaining({ context: 'FlowGPT', msg: expect.stringContaining('Listening on http://localhost:') }),
+    );
     expect(entries.some((entry) => entry.context === 'NestApplication' || entry.context === 'InstanceLoader')).toBe(false);
     expect(entries.some((entry) => entry.context === 'RouterExplorer' || entry.context === 'RoutesResolver')).toBe(false);
   });

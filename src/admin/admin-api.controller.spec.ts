@@ -107,7 +107,12 @@ describe('AdminApiController (HTTP edge)', () => {
       try {
         const response = await request(disabled.getHttpServer()).get('/admin/api/tokens').set(bearer).expect(404);
         expect(response.body).toEqual({
-          error: { message: 'Unknown request URL: GET /admin/api/tokens.', type: 'invalid_request_error', param: null, code: 'unknown_url' },
+          error: {
+            message: 'Unknown request URL: GET /admin/api/tokens.',
+            type: 'invalid_request_error',
+            param: null,
+            code: 'unknown_url',
+          },
         });
       } finally {
         await disabled.close();

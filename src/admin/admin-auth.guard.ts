@@ -1,4 +1,13 @@
-import { applyDecorators, CanActivate, createParamDecorator, ExecutionContext, HttpException, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
+import {
+  applyDecorators,
+  CanActivate,
+  createParamDecorator,
+  ExecutionContext,
+  HttpException,
+  Injectable,
+  SetMetadata,
+  UseGuards,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ApiError } from '../common/errors/api-error';
@@ -58,13 +67,21 @@ export class AdminAuthGuard implements CanActivate {
     const session = await this.sessions.fromRequest(request);
     if (!session) {
       if (kind === 'page') throw new AdminSignInRequired();
-      throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Missing admin credentials: send `Authorization: Bearer <admin secret>`.');
+      throw new ApiError(
+        401,
+        'authentication_error',
+        'invalid_admin_key',
+        'Missing admin credentials: send `Authorization: Bearer <admin secret>`.',
+      );
     }
     if (writes) {
       this.csrf.assertSameOrigin(request);
       // A form's token is in its body: read only now that the session and the origin are known good.
       if (kind === 'page') await this.body.read(context);
-      this.csrf.assertToken(session, kind === 'page' ? (request.body as Record<string, unknown> | undefined)?._csrf : request.get('x-csrf-token'));
+      this.csrf.assertToken(
+        session,
+        kind === 'page' ? (request.body as Record<string, unknown> | undefined)?._csrf : request.get('x-csrf-token'),
+      );
     }
     request.adminSession = session;
     return true;
@@ -73,7 +90,8 @@ export class AdminAuthGuard implements CanActivate {
   private async checkBearer(request: Request, bearer: string): Promise<true> {
     const check = await this.auth.checkSecret(clientAddress(request), bearer);
     if (check.ok) return true;
-    if (check.reason === 'throttled') throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
+    if (check.reason === 'throttled')
+      throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
     throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');
   }
 }

@@ -28,11 +28,15 @@ export class AdminAuthService {
       return { ok: true };
     }
     if (admission.locked) return { ok: false, reason: 'throttled', retryAfterSec: admission.retryAfterSec };
-    if ((await this.throttle.retryAfterSec(address)) > 0) this.logger.warn(`Admin authentication from ${address} slowed down after repeated wrong secrets`);
+    if ((await this.throttle.retryAfterSec(address)) > 0)
+      this.logger.warn(`Admin authentication from ${address} slowed down after repeated wrong secrets`);
     return { ok: false, reason: 'wrong_secret' };
   }
 
-  async signIn(address: string, given: string | undefined): Promise<(SecretCheck & { ok: false }) | { ok: true; session: AdminSession; cookieValue: string }> {
+  async signIn(
+    address: string,
+    given: string | undefined,
+  ): Promise<(SecretCheck & { ok: false }) | { ok: true; session: AdminSession; cookieValue: string }> {
     const check = await this.checkSecret(address, given);
     return check.ok ? { ok: true, ...(await this.openSession(address)) } : check;
   }

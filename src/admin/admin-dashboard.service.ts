@@ -54,7 +54,8 @@ export class AdminDashboardService {
 
   async upload(text: string | undefined): Promise<Flash> {
     const lines = (text ?? '').split(/\r?\n/);
-    if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', text: 'Nothing to upload: paste one token a line.' };
+    if (!lines.some((line) => line.trim() && !line.trim().startsWith('#')))
+      return { kind: 'error', text: 'Nothing to upload: paste one token a line.' };
     const result = await this.accounts.upload(lines);
     return { kind: result.added > 0 ? 'success' : 'error', text: uploadSummary(result) };
   }
@@ -95,7 +96,9 @@ export class AdminDashboardService {
   }
 
   async removeSeedById(id: string): Promise<Flash> {
-    return (await this.seeds.removeSeedById(id)) ? { kind: 'success', text: 'Removed the seed.' } : { kind: 'error', text: 'No such seed.' };
+    return (await this.seeds.removeSeedById(id))
+      ? { kind: 'success', text: 'Removed the seed.' }
+      : { kind: 'error', text: 'No such seed.' };
   }
 
   async clearSeeds(): Promise<Flash> {
@@ -106,7 +109,9 @@ export class AdminDashboardService {
   async removeSeed(seed: string | undefined): Promise<Flash> {
     const value = seed?.trim();
     if (!value) return { kind: 'error', text: 'Type the seed to remove.' };
-    return (await this.seeds.removeSeed(value)) ? { kind: 'success', text: `Removed seed ${maskSecret(value)}.` } : { kind: 'error', text: `No seed ${maskSecret(value)}.` };
+    return (await this.seeds.removeSeed(value))
+      ? { kind: 'success', text: `Removed seed ${maskSecret(value)}.` }
+      : { kind: 'error', text: `No seed ${maskSecret(value)}.` };
   }
 }
 

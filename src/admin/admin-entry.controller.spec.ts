@@ -19,7 +19,15 @@ describe('AdminEntryController (HTTP edge)', () => {
     return createControllerApp(
       {
         controllers: [AdminEntryController],
-        providers: [{ provide: Clock, useValue: new FakeClock() }, AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, AdminAuthService],
+        providers: [
+          { provide: Clock, useValue: new FakeClock() },
+          AdminSecret,
+          LoginThrottle,
+          AdminSigningKey,
+          adminCookieSecret,
+          AdminSessionStore,
+          AdminAuthService,
+        ],
       },
       env,
     );

@@ -20,7 +20,12 @@ export class AdminEntryController {
   ) {}
 
   @Get(':entry')
-  async enter(@Param('entry') entry: string, @Req() request: Request, @Res() response: Response, @Next() next: NextFunction): Promise<void> {
+  async enter(
+    @Param('entry') entry: string,
+    @Req() request: Request,
+    @Res() response: Response,
+    @Next() next: NextFunction,
+  ): Promise<void> {
     if (!this.secret.entryPathEnabled || isReservedRoute(entry)) return next();
     const address = clientAddress(request);
     // A locked address is refused even with the right secret, so guessing cannot tell when it has found it.

@@ -39,7 +39,10 @@ export class AdminPageController {
     }
     if (outcome.reason === 'throttled') {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
-      throw ApiError.rateLimited(`Too many failed sign-ins from your network. Try again in ${pluralise(minutes, 'minute')}.`, outcome.retryAfterSec);
+      throw ApiError.rateLimited(
+        `Too many failed sign-ins from your network. Try again in ${pluralise(minutes, 'minute')}.`,
+        outcome.retryAfterSec,
+      );
     }
     this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, error: 'Wrong admin secret.' }, 401);
   }
@@ -47,7 +50,11 @@ export class AdminPageController {
   @Post('logout')
   @AdminAccess('page')
   @Redirect('/admin/login', 303)
-  async signOut(@CurrentAdminSession() session: AdminSession, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
+  async signOut(
+    @CurrentAdminSession() session: AdminSession,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<void> {
     await this.sessions.destroy(session);
     clearSessionCookie(request, response);
   }
@@ -56,7 +63,13 @@ export class AdminPageController {
   @AdminAccess('page')
   async home(@CurrentAdminSession() session: AdminSession, @Res() response: Response): Promise<void> {
     const model = await this.dashboard.model();
-    this.views.send(response, 'admin/dashboard', { ...model, title: (text) => text.admin.dashboardTitle, signedIn: true, csrfToken: session.csrfToken, flash: await this.sessions.takeFlash(session) });
+    this.views.send(response, 'admin/dashboard', {
+      ...model,
+      title: (text) => text.admin.dashboardTitle,
+      signedIn: true,
+      csrfToken: session.csrfToken,
+      flash: await this.sessions.takeFlash(session),
+    });
   }
 
   @Post('tokens')

@@ -29,7 +29,8 @@ export class AdminPageFilter implements ExceptionFilter {
       return this.fallback.catch(exception, host);
     }
     const message = exception instanceof ApiError ? exception.body.error.message : (exception as HttpException).message;
-    if (exception instanceof ApiError && exception.details.retryAfter !== undefined) response.setHeader('Retry-After', String(exception.details.retryAfter));
+    if (exception instanceof ApiError && exception.details.retryAfter !== undefined)
+      response.setHeader('Retry-After', String(exception.details.retryAfter));
     this.views.send(response, 'admin/problem', { title: titleFor(status), message, status }, status);
   }
 }

@@ -40,7 +40,9 @@ export class AdminSecret implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     if (this.source === 'ADMIN_KEY') this.logger.log('Admin enabled at /admin (secret: ADMIN_KEY)');
     else if (this.source === 'API_PREFIX') {
-      this.logger.log('Admin enabled at /admin (secret: API_PREFIX, also reachable at /<API_PREFIX>); set ADMIN_KEY to keep the API prefix and the admin secret apart');
+      this.logger.log(
+        'Admin enabled at /admin (secret: API_PREFIX, also reachable at /<API_PREFIX>); set ADMIN_KEY to keep the API prefix and the admin secret apart',
+      );
     } else this.logger.log('Admin disabled: set ADMIN_KEY (at least 8 characters) to enable /admin and /admin/api');
   }
 }

@@ -46,7 +46,8 @@ describe('AdminSigningKey', () => {
   });
 
   it('gives cookie-parser the key only when the admin is enabled, so an app without an admin never creates it', async () => {
-    const factory = (adminCookieSecret as { useFactory: (secret: AdminSecret, key: AdminSigningKey) => Promise<string | null> | null }).useFactory;
+    const factory = (adminCookieSecret as { useFactory: (secret: AdminSecret, key: AdminSigningKey) => Promise<string | null> | null })
+      .useFactory;
     expect(await factory({ enabled: false } as AdminSecret, keyWith())).toBeNull();
     await expect(stat(join(dataDir, SIGNING_KEY_FILE))).rejects.toThrow();
     expect(await factory({ enabled: true } as AdminSecret, keyWith())).toBe(await keyWith().get());

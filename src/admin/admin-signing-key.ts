@@ -37,7 +37,8 @@ export class AdminSigningKey {
 
   /** A string, as cookie-parser's signing wants one. */
   private async load(): Promise<string> {
-    if (this.config.sessionSecret) return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest('base64');
+    if (this.config.sessionSecret)
+      return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest('base64');
     const fresh = randomBytes(SIGNING_KEY_BYTES).toString('base64');
     if (this.shared.connection) return this.shared.keyValues('admin').setIfAbsent('signing-key', fresh);
     return this.fromFile(fresh);

@@ -25,6 +25,19 @@ import { MetricsController } from './metrics.controller';
   imports: [TokenPoolModule, SharedStateModule],
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
   controllers: [AdminPageController, AdminApiController, MetricsController, AdminEntryController],
-  providers: [AdminSecret, LoginThrottle, AdminSigningKey, adminCookieSecret, AdminSessionStore, CsrfService, AdminAuthService, AdminAuthGuard, AdminViews, AdminDashboardService, AdminPageFilter, MetricsAccessGuard],
+  providers: [
+    AdminSecret,
+    LoginThrottle,
+    AdminSigningKey,
+    adminCookieSecret,
+    AdminSessionStore,
+    CsrfService,
+    AdminAuthService,
+    AdminAuthGuard,
+    AdminViews,
+    AdminDashboardService,
+    AdminPageFilter,
+    MetricsAccessGuard,
+  ],
 })
 export class AdminModule {}

@@ -46,10 +46,14 @@ describe('CsrfService', () => {
   });
 
   it('with ALLOWED_HOSTS, takes only those hosts (or PUBLIC_URL’s) for this site', () => {
-    const strict = new CsrfService(Object.assign(new AppConfig(), { publicUrl: 'https://chat.example.com', allowedHosts: ['Gateway.local:5005'] }));
+    const strict = new CsrfService(
+      Object.assign(new AppConfig(), { publicUrl: 'https://chat.example.com', allowedHosts: ['Gateway.local:5005'] }),
+    );
     expect(refusal(() => strict.assertSameOrigin(requestWith({ origin: 'http://gateway.local:5005' })))).toBeNull();
     expect(refusal(() => strict.assertSameOrigin(requestWith({ origin: 'https://chat.example.com' }, 'internal:5005')))).toBeNull();
     // A rebound name: Host and Origin agree, but the host is not ours.
-    expect(refusal(() => strict.assertSameOrigin(requestWith({ origin: 'http://rebound.evil:5005' }, 'rebound.evil:5005')))).toBe('cross_site_request');
+    expect(refusal(() => strict.assertSameOrigin(requestWith({ origin: 'http://rebound.evil:5005' }, 'rebound.evil:5005')))).toBe(
+      'cross_site_request',
+    );
   });
 });

@@ -31,7 +31,11 @@ describe('LoginThrottle with AdminAuthService', () => {
 
   it('answers wrong secrets as wrong until 5 within 15 minutes, then as throttled', async () => {
     await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
-    expect(await auth.checkSecret('10.0.0.1', 'guess')).toEqual({ ok: false, reason: 'throttled', retryAfterSec: LOCKED_ATTEMPT_INTERVAL_MS / 1000 });
+    expect(await auth.checkSecret('10.0.0.1', 'guess')).toEqual({
+      ok: false,
+      reason: 'throttled',
+      retryAfterSec: LOCKED_ATTEMPT_INTERVAL_MS / 1000,
+    });
     expect(await auth.checkSecret('10.0.0.2', 'guess')).toEqual({ ok: false, reason: 'wrong_secret' });
   });
 

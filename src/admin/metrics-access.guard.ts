@@ -21,11 +21,17 @@ export class MetricsAccessGuard implements CanActivate {
     if (!this.config.metricsEnabled) throw ApiError.unknownUrl(request);
     const bearer = /^Bearer\s+(.+)$/i.exec(request.get('authorization')?.trim() ?? '')?.[1];
     if (bearer === undefined) {
-      throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Missing credentials: send `Authorization: Bearer <admin secret>`.');
+      throw new ApiError(
+        401,
+        'authentication_error',
+        'invalid_admin_key',
+        'Missing credentials: send `Authorization: Bearer <admin secret>`.',
+      );
     }
     const check = await this.adminAuth.checkSecret(clientAddress(request), bearer);
     if (check.ok) return true;
-    if (check.reason === 'throttled') throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
+    if (check.reason === 'throttled')
+      throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
     throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');
   }
 }

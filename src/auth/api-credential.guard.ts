@@ -24,11 +24,16 @@ export class ApiCredentialGuard implements CanActivate {
       isPoolKey: (candidate) => secretInList(candidate, this.config.authorization),
     });
     // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
-    if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
+    if ('token' in credential && !isHeaderSafe(credential.token))
+      throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
     if (credential.kind === 'seed' && !(await this.seeds.hasSeed(credential.seed))) throw ApiError.invalidApiKey(ACCEPTED_KEY_SHAPES);
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
-      throw ApiError.invalidRequest("Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.", 'invalid_value', 'ChatGPT-Account-ID');
+      throw ApiError.invalidRequest(
+        "Invalid value for header 'ChatGPT-Account-ID': must be a workspace id.",
+        'invalid_value',
+        'ChatGPT-Account-ID',
+      );
     }
     if (team && 'token' in credential && !credential.chatgptAccountId) credential.chatgptAccountId = team;
     request.apiCredential = credential;

@@ -63,7 +63,12 @@ export class BrowserSessionStore {
       expiresAt: now + BROWSER_SESSION_TTL_MS,
       ...(identity.kind === 'seed'
         ? { seed: identity.seed, seedId: identity.seedId }
-        : { credential: identity.credential, ownerKey: identity.ownerKey ?? ownerKeyFor(identity.credential), email: identity.email, userId: identity.userId }),
+        : {
+            credential: identity.credential,
+            ownerKey: identity.ownerKey ?? ownerKeyFor(identity.credential),
+            email: identity.email,
+            userId: identity.userId,
+          }),
     };
     await this.save(session);
     return session;

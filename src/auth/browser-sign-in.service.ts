@@ -83,7 +83,10 @@ export class BrowserSignIn {
       const exchanged = await this.sessions.exchange(credential.token, { fingerprintKey: ownerKey });
       const claims = readAccessTokenClaims(exchanged.accessToken);
       const token = exchanged.sessionToken ?? credential.token;
-      return { ok: true, identity: { kind: 'owner', credential: { ...credential, token }, email: claims.email, userId: claims.userId, ownerKey } };
+      return {
+        ok: true,
+        identity: { kind: 'owner', credential: { ...credential, token }, email: claims.email, userId: claims.userId, ownerKey },
+      };
     } catch (error) {
       if (error instanceof SessionTokenRejectedError) return { ok: false, reason: 'sessionRefused' };
       if (error instanceof AuthServerUnavailableError) return { ok: false, reason: 'sessionUnavailable' };

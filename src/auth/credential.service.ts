@@ -40,7 +40,12 @@ export class CredentialService {
    * Returns null when a rotating credential has no untried account left. `ownerKey` names an own credential's
    * account for its fingerprint instead of the credential itself (a browser session's hashed key).
    */
-  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string, ownerKey?: string): Promise<AccountUse | null> {
+  async acquire(
+    credential: ApiCredential,
+    tried: ReadonlySet<string>,
+    teamOverride?: string,
+    ownerKey?: string,
+  ): Promise<AccountUse | null> {
     switch (credential.kind) {
       case 'pool':
         return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
@@ -67,7 +72,11 @@ export class CredentialService {
         };
       }
       case 'access_token':
-        return { accessToken: credential.token, chatgptAccountId: teamOverride ?? credential.chatgptAccountId, fingerprintKey: credential.token };
+        return {
+          accessToken: credential.token,
+          chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
+          fingerprintKey: credential.token,
+        };
     }
   }
 
@@ -84,11 +93,18 @@ export class CredentialService {
     try {
       return (await this.exchanger.exchange(refreshToken)).accessToken;
     } catch (error) {
-      if (error instanceof RefreshTokenRejectedError) throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
+      if (error instanceof RefreshTokenRejectedError)
+        throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'The auth server could not exchange the refresh token; try again later.', {
-          upstream: { step: 'refresh' },
-        });
+        throw new ApiError(
+          502,
+          'upstream_error',
+          'auth_server_unavailable',
+          'The auth server could not exchange the refresh token; try again later.',
+          {
+            upstream: { step: 'refresh' },
+          },
+        );
       }
       throw error;
     }
@@ -100,12 +116,20 @@ export class CredentialService {
       return await this.sessions.exchange(sessionToken, { fingerprintKey });
     } catch (error) {
       if (error instanceof SessionTokenRejectedError) {
-        throw ApiError.invalidApiKey('The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.');
+        throw ApiError.invalidApiKey(
+          'The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.',
+        );
       }
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'chatgpt.com could not turn the session token into an access token; try again later.', {
-          upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
-        });
+        throw new ApiError(
+          502,
+          'upstream_error',
+          'auth_server_unavailable',
+          'chatgpt.com could not turn the session token into an access token; try again later.',
+          {
+            upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
+          },
+        );
       }
       throw error;
     }

@@ -10,7 +10,11 @@ import { toolCallingContract } from './tools/tool-calls';
 export function answerContractFor(request: ChatCompletionRequestDto, messages: ChatMessageDto[]): AnswerContract {
   const json = jsonFormatOf(request.response_format);
   if (request.tools?.length && request.tool_choice !== 'none') {
-    return toolCallingContract(messages, { tools: request.tools, choice: request.tool_choice ?? 'auto', parallel: request.parallel_tool_calls ?? true }, json);
+    return toolCallingContract(
+      messages,
+      { tools: request.tools, choice: request.tool_choice ?? 'auto', parallel: request.parallel_tool_calls ?? true },
+      json,
+    );
   }
   if (json) return structuredOutputContract(messages, json);
   return plainContract(messages);

@@ -23,7 +23,10 @@ export class AttachmentService {
       const match = /^((?:https?:\/\/\S+\s+)+)([\s\S]*)$/.exec(message.content);
       if (!match) return message;
       const urls = match[1].trim().split(/\s+/);
-      const content: ContentPart[] = [{ type: 'text', text: match[2] }, ...urls.map((url): ContentPart => ({ type: 'image_url', image_url: { url } }))];
+      const content: ContentPart[] = [
+        { type: 'text', text: match[2] },
+        ...urls.map((url): ContentPart => ({ type: 'image_url', image_url: { url } })),
+      ];
       return { ...message, content };
     });
   }

@@ -74,7 +74,11 @@ describe('ChatController (HTTP edge)', () => {
     });
 
     it('answers 401 for a key of no known shape that is not a seed the admin created, before the service runs', async () => {
-      const response = await request(app.getHttpServer()).post('/v1/chat/completions').set('Authorization', 'Bearer some-opaque-token').send(HELLO).expect(401);
+      const response = await request(app.getHttpServer())
+        .post('/v1/chat/completions')
+        .set('Authorization', 'Bearer some-opaque-token')
+        .send(HELLO)
+        .expect(401);
       expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
       expect(response.body.error.message).toContain('SeedToken created by the admin');
       expect(response.text).not.toContain('some-opaque-token');

@@ -21,7 +21,12 @@ export class ChatController {
   @Post('chat/completions')
   @HttpCode(200)
   @LargeBody()
-  async createCompletion(@Body() body: ChatCompletionRequestDto, @Credential() credential: ApiCredential, @Req() request: Request, @Res() response: Response): Promise<void> {
+  async createCompletion(
+    @Body() body: ChatCompletionRequestDto,
+    @Credential() credential: ApiCredential,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
     const signal = abortWhenClientLeaves(request, response);
     const origin = this.fileLinks.originFor(request);
     if (body.stream) await this.chat.stream(body, credential, response, signal, origin);

@@ -23,7 +23,22 @@ import { UpstreamFileUploader } from './upstream-file.uploader';
 @Module({
   imports: [AuthModule, PowModule, SharedStateModule, FilesModule, TokenPoolModule],
   controllers: [ChatController],
-  providers: [ChatService, ConversationService, AttemptPolicy, AttemptRunner, ModelsService, AttachmentService, ClientFileFetcher, UpstreamFileUploader, TokenCounter, ModelCapTracker, ClassicSendFlow, FConversationSendFlow, SendFlowSelector, HandoffService],
+  providers: [
+    ChatService,
+    ConversationService,
+    AttemptPolicy,
+    AttemptRunner,
+    ModelsService,
+    AttachmentService,
+    ClientFileFetcher,
+    UpstreamFileUploader,
+    TokenCounter,
+    ModelCapTracker,
+    ClassicSendFlow,
+    FConversationSendFlow,
+    SendFlowSelector,
+    HandoffService,
+  ],
   exports: [ChatService, ConversationService],
 })
 export class ChatModule {}

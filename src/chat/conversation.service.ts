@@ -59,7 +59,10 @@ export class ConversationService {
       fingerprint: this.upstream.fingerprint(use.fingerprintKey),
     };
     const baseUrl = this.upstream.pickBaseUrl();
-    const account = { key: use.fingerprintKey, label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}` };
+    const account = {
+      key: use.fingerprintKey,
+      label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}`,
+    };
     const ready = await this.flows.prepare({ identity, baseUrl, request, account, signal });
 
     // The first-byte deadline runs from sending the conversation until the answer starts; after that only the idle timeout applies.
@@ -73,7 +76,8 @@ export class ConversationService {
       const answer = await this.handoffs.answerBody(body, identity, baseUrl, attemptSignal);
       return { pieces: await startedAnswer(answer), account: use, identity, baseUrl };
     } catch (error) {
-      if (stalled.signal.aborted && !signal.aborted) throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
+      if (stalled.signal.aborted && !signal.aborted)
+        throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
       throw error;
     } finally {
       clearTimeout(timer);

@@ -59,7 +59,13 @@ async function convertMessage(message: ChatMessageDto, path: string, upload?: At
       const file = await upload(part);
       attachments.push(attachmentOf(file));
       if (file.width !== undefined && file.height !== undefined) {
-        parts.push({ content_type: 'image_asset_pointer', asset_pointer: `file-service://${file.fileId}`, size_bytes: file.size, width: file.width, height: file.height });
+        parts.push({
+          content_type: 'image_asset_pointer',
+          asset_pointer: `file-service://${file.fileId}`,
+          size_bytes: file.size,
+          width: file.width,
+          height: file.height,
+        });
       }
     }
   }

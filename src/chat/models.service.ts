@@ -112,7 +112,11 @@ export class ModelsService {
       const baseUrl = this.upstream.pickBaseUrl();
       const response = await this.upstream.request({
         url: `${baseUrl}/backend-api/models`,
-        identity: { accessToken: use.accessToken, chatgptAccountId: use.chatgptAccountId, fingerprint: this.upstream.fingerprint(use.fingerprintKey) },
+        identity: {
+          accessToken: use.accessToken,
+          chatgptAccountId: use.chatgptAccountId,
+          fingerprint: this.upstream.fingerprint(use.fingerprintKey),
+        },
         timeoutMs: MODELS_TIMEOUT_MS,
         step: 'models',
       });

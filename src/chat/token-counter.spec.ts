@@ -4,7 +4,10 @@ import { MAX_RUN_CHARS, TokenCounter } from './token-counter';
 
 const exact = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
 
-const WORDS = 'the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches, 42 times; naïve café — 東京 日本語'.split(' ');
+const WORDS =
+  'the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches, 42 times; naïve café — 東京 日本語'.split(
+    ' ',
+  );
 
 /** Ordinary prose of about `chars` characters, with punctuation, digits, newlines and non-Latin words. */
 function prose(chars: number): string {
@@ -70,7 +73,10 @@ describe('TokenCounter', () => {
       let best = Infinity;
       for (let i = 0; i < 3; i++) {
         const text = letters(n);
-        best = Math.min(best, fastest(() => counter.count(text, 'cl100k_base'), 1));
+        best = Math.min(
+          best,
+          fastest(() => counter.count(text, 'cl100k_base'), 1),
+        );
       }
       return best;
     };

@@ -70,7 +70,11 @@ export class TokenCounter {
   }
 
   /** Prompt tokens the way OpenAI counts a chat: per-message overhead plus every string field and text part. */
-  async countPrompt(messages: ChatMessageDto[], encoding: EncodingName, attachmentTokens: (part: AttachmentPart) => number): Promise<number> {
+  async countPrompt(
+    messages: ChatMessageDto[],
+    encoding: EncodingName,
+    attachmentTokens: (part: AttachmentPart) => number,
+  ): Promise<number> {
     let total = TOKENS_PER_REPLY;
     for (const message of messages) {
       total += TOKENS_PER_MESSAGE + this.count(message.role, encoding);
@@ -99,8 +103,11 @@ export class TokenCounter {
       // Loaded on first use: each table costs a few hundred milliseconds and tens of megabytes. `count` is
       // synchronous, so the table must load synchronously too: a static import would load both tables at
       // startup, and `import()` returns a promise.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy synchronous load, see above
-      encoding = (name === 'o200k_base' ? require('gpt-tokenizer/cjs/encoding/o200k_base') : require('gpt-tokenizer/cjs/encoding/cl100k_base')) as Encoding;
+      /* eslint-disable @typescript-eslint/no-require-imports -- lazy synchronous load, see above */
+      encoding = (
+        name === 'o200k_base' ? require('gpt-tokenizer/cjs/encoding/o200k_base') : require('gpt-tokenizer/cjs/encoding/cl100k_base')
+      ) as Encoding;
+      /* eslint-enable @typescript-eslint/no-require-imports */
       this.encodings.set(name, encoding);
     }
     return encoding;
@@ -147,7 +154,15 @@ function* pieces(slice: string): Generator<string> {
 }
 
 function isSpace(code: number): boolean {
-  return code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0x3000 || code === 0x2028 || code === 0x2029 || (code >= 0x2000 && code <= 0x200a);
+  return (
+    code === 32 ||
+    (code >= 9 && code <= 13) ||
+    code === 0xa0 ||
+    code === 0x3000 ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    (code >= 0x2000 && code <= 0x200a)
+  );
 }
 
 /** `at`, or one less when `at` would split a surrogate pair. */

@@ -77,7 +77,14 @@ export class UpstreamFileUploader {
     this.logger.warn(`file ${fileId} was not indexed after ${INDEX_POLLS} s; sending it anyway`);
   }
 
-  private async call(identity: UpstreamIdentity, baseUrl: string, method: 'GET' | 'POST', path: string, signal: AbortSignal, json?: unknown): Promise<Record<string, unknown>> {
+  private async call(
+    identity: UpstreamIdentity,
+    baseUrl: string,
+    method: 'GET' | 'POST',
+    path: string,
+    signal: AbortSignal,
+    json?: unknown,
+  ): Promise<Record<string, unknown>> {
     const response = await this.upstream.request({ method, url: `${baseUrl}${path}`, identity, json, signal, step: 'files' });
     if (response.status !== 200) throw upstreamFailure('files', response.status, response.headers, response.body);
     try {

@@ -10,7 +10,13 @@ import { BodyParsingInterceptor, RequestBodyReader } from './http/request-body';
 @Global()
 @Module({
   imports: [SharedStateModule],
-  providers: [PrefixGuessThrottle, OpenStreams, GracefulShutdown, RequestBodyReader, { provide: APP_INTERCEPTOR, useClass: BodyParsingInterceptor }],
+  providers: [
+    PrefixGuessThrottle,
+    OpenStreams,
+    GracefulShutdown,
+    RequestBodyReader,
+    { provide: APP_INTERCEPTOR, useClass: BodyParsingInterceptor },
+  ],
   exports: [PrefixGuessThrottle, OpenStreams, GracefulShutdown, RequestBodyReader, SharedStateModule],
 })
 export class CommonModule {}

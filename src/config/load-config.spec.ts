@@ -66,7 +66,10 @@ describe('loadConfig', () => {
     [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
     [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
     [{ USER_AGENTS: 'Mozilla/5.0 (X11; Linux) Chrome/120,Bad\u4e2dAgent' }, /^USER_AGENTS=.* is invalid: must be printable ASCII/],
-    [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '120000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/],
+    [
+      { UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '120000' },
+      /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/,
+    ],
     [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '5000', UPSTREAM_IDLE_TIMEOUT_MS: '4000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=5000 must be shorter/],
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

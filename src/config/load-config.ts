@@ -105,11 +105,15 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
     throw new ConfigError(`${name}=${shownValue(name, raw)} is invalid: ${reason}`);
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
-    throw new ConfigError(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}`);
+    throw new ConfigError(
+      `HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}`,
+    );
   }
   if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
   if (config.upstreamFirstByteTimeoutMs >= config.upstreamIdleTimeoutMs) {
-    throw new ConfigError(`UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`);
+    throw new ConfigError(
+      `UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`,
+    );
   }
   if (config.apiPrefix && RESERVED_ROUTES.has(config.apiPrefix.toLowerCase())) {
     throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_ROUTES].join(', ')})`);

@@ -41,7 +41,9 @@ import { WebSocketBridge } from './websocket/websocket-bridge.service';
     {
       provide: ChatPageRenderer,
       inject: [ShellService],
-      useFactory: (shell: ShellService): ChatPageRenderer => ({ render: (session, request, response) => shell.render(request, response, session) }),
+      useFactory: (shell: ShellService): ChatPageRenderer => ({
+        render: (session, request, response) => shell.render(request, response, session),
+      }),
     },
   ],
   exports: [ShellService],

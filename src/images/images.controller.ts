@@ -16,7 +16,12 @@ export class ImagesController {
 
   @Post('generations')
   @HttpCode(200)
-  async generate(@Body() body: ImageGenerationRequestDto, @Credential() credential: ApiCredential, @Req() request: Request, @Res() response: Response): Promise<void> {
+  async generate(
+    @Body() body: ImageGenerationRequestDto,
+    @Credential() credential: ApiCredential,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
     const controller = new AbortController();
     response.once('close', () => {
       if (!response.writableFinished) controller.abort();

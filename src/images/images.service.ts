@@ -41,14 +41,23 @@ export class ImagesService {
     private readonly fileLinks: FileLinkService,
   ) {}
 
-  async generate(request: ImageGenerationRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ImagesResponse> {
+  async generate(
+    request: ImageGenerationRequestDto,
+    credential: ApiCredential,
+    signal: AbortSignal,
+    origin: string,
+  ): Promise<ImagesResponse> {
     const requested = request.model || DEFAULT_IMAGE_MODEL;
     const resolved = resolveModel(requested);
     const model = IMAGE_MODEL_NAMES.test(requested) ? { ...resolved, slug: IMAGE_TOOL_SLUG, paidOnly: false } : resolved;
     const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE);
     const started = await this.conversations.start(
       credential,
-      { model, messages: () => Promise.resolve([userMessage(instruction)]), historyDisabled: this.config.historyDisabled || this.config.forceNoHistory },
+      {
+        model,
+        messages: () => Promise.resolve([userMessage(instruction)]),
+        historyDisabled: this.config.historyDisabled || this.config.forceNoHistory,
+      },
       signal,
     );
     let text = '';

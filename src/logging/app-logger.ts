@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Logger, Params, PARAMS_PROVIDER_TOKEN, PinoLogger } from 'nestjs-pino';
 import { isReportedByMain, WIRING_CONTEXTS } from '../common/logging/boot-logger';
 
-
 /** Nest's `LoggerService` through pino (`app.useLogger`), with Nest's wiring lines demoted to debug
  * and start problems left to `main.ts`'s one line (the same rules as `BootLogger`). */
 @Injectable()

@@ -14,13 +14,22 @@ describe('log format', () => {
     const { logger, lines } = capture('json');
     logger.info({ context: 'Chat', route: '/v1/models' }, 'hello');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toEqual({ level: 'info', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), context: 'Chat', route: '/v1/models', msg: 'hello' });
+    expect(JSON.parse(lines[0])).toEqual({
+      level: 'info',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      context: 'Chat',
+      route: '/v1/models',
+      msg: 'hello',
+    });
   });
 
   it('writes readable single lines in the text format, without repeating what a request message says', () => {
     const { logger, lines } = capture('text');
     logger.warn({ context: 'Pool' }, 'account refused');
-    logger.info({ method: 'GET', route: '/v1/models', status: 200, durationMs: 12, identity: 'eyJhbG…1234', reqId: 3 }, 'GET /v1/models 200 12ms');
+    logger.info(
+      { method: 'GET', route: '/v1/models', status: 200, durationMs: 12, identity: 'eyJhbG…1234', reqId: 3 },
+      'GET /v1/models 200 12ms',
+    );
     expect(lines[0]).toMatch(/^\S+Z WARN {2}\[Pool\] account refused\n$/);
     expect(lines[1]).toMatch(/^\S+Z INFO {2}GET \/v1\/models 200 12ms identity=eyJhbG…1234 reqId=3\n$/);
   });
@@ -42,7 +51,11 @@ describe('log format', () => {
 describe('request log fields', () => {
   const token = 'eyJhbGciOiJSUzI1NiJ9.payload-that-is-long.signature-xyz9';
   const request = (authorization?: string) =>
-    ({ method: 'POST', headers: authorization ? { authorization } : {}, route: { path: '/v1/chat/completions' } }) as unknown as IncomingMessage;
+    ({
+      method: 'POST',
+      headers: authorization ? { authorization } : {},
+      route: { path: '/v1/chat/completions' },
+    }) as unknown as IncomingMessage;
 
   it('reports the route pattern, status, duration and the masked bearer, never the token', () => {
     const fields = requestLogFields(request(`Bearer ${token}`), { statusCode: 200 } as ServerResponse, 42);

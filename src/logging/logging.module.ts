@@ -22,7 +22,8 @@ import { EVERY_PATH, requestLogFields, requestLogMessage } from './request-log';
             ...pinoOptions(config.logLevel),
             quietReqLogger: true,
             quietResLogger: true,
-            customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) => (error || response.statusCode >= 500 ? 'warn' : 'info'),
+            customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) =>
+              error || response.statusCode >= 500 ? 'warn' : 'info',
             customSuccessObject: (request: IncomingMessage, response: ServerResponse, value: { responseTime: number }) =>
               requestLogFields(request, response, value.responseTime),
             customSuccessMessage: (request: IncomingMessage, response: ServerResponse, responseTime: number) =>

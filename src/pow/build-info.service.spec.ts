@@ -26,7 +26,10 @@ describe('BuildInfoService', () => {
   });
 
   it('answers an empty build id when the home page cannot be read', async () => {
-    const upstream = { request: jest.fn(async () => ({ status: 503, body: Buffer.from('') })), fingerprint: () => ({}) } as unknown as UpstreamClient;
+    const upstream = {
+      request: jest.fn(async () => ({ status: 503, body: Buffer.from('') })),
+      fingerprint: () => ({}),
+    } as unknown as UpstreamClient;
     expect(await new BuildInfoService(upstream).get('https://a.example')).toEqual({
       dpl: '',
       scripts: [],
@@ -38,11 +41,31 @@ describe('BuildInfoService', () => {
 
 describe('parseRelease', () => {
   it.each([
-    ['the html data-build and a data-build-number', '<html lang="en" data-build="prod-abc123" data-build-number="5150">', 'prod-abc123', '5150'],
-    ['a build number in the inline bootstrap', '<html data-build="prod-9f"><script>window.__ctx={"buildNumber":"777"}</script>', 'prod-9f', '777'],
-    ['a build number in a script URL', '<html data-build="prod-9f"><script src="/cdn/assets/entry.js?build_number=31337"></script>', 'prod-9f', '31337'],
+    [
+      'the html data-build and a data-build-number',
+      '<html lang="en" data-build="prod-abc123" data-build-number="5150">',
+      'prod-abc123',
+      '5150',
+    ],
+    [
+      'a build number in the inline bootstrap',
+      '<html data-build="prod-9f"><script>window.__ctx={"buildNumber":"777"}</script>',
+      'prod-9f',
+      '777',
+    ],
+    [
+      'a build number in a script URL',
+      '<html data-build="prod-9f"><script src="/cdn/assets/entry.js?build_number=31337"></script>',
+      'prod-9f',
+      '31337',
+    ],
     ['nothing: the defaults', '<html lang="en"><body></body></html>', WEB_APP_DEFAULTS.clientVersion, WEB_APP_DEFAULTS.clientBuildNumber],
-    ['a data-build that is not a release', '<html data-build="<script>">', WEB_APP_DEFAULTS.clientVersion, WEB_APP_DEFAULTS.clientBuildNumber],
+    [
+      'a data-build that is not a release',
+      '<html data-build="<script>">',
+      WEB_APP_DEFAULTS.clientVersion,
+      WEB_APP_DEFAULTS.clientBuildNumber,
+    ],
   ])('reads %s', (_what, html, clientVersion, clientBuildNumber) => {
     expect(parseRelease(html)).toEqual({ clientVersion, clientBuildNumber });
   });

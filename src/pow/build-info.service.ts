@@ -22,7 +22,11 @@ const MAX_HOSTS = 100;
 export class BuildInfoService {
   private readonly logger = new Logger(BuildInfoService.name);
   /** Concurrent reads of one host share one fetch (lru-cache's `fetch`). */
-  private readonly cache = new LRUCache<string, BuildInfo>({ max: MAX_HOSTS, ttl: REFRESH_INTERVAL_MS, fetchMethod: (baseUrl) => this.fetch(baseUrl) });
+  private readonly cache = new LRUCache<string, BuildInfo>({
+    max: MAX_HOSTS,
+    ttl: REFRESH_INTERVAL_MS,
+    fetchMethod: (baseUrl) => this.fetch(baseUrl),
+  });
 
   constructor(private readonly upstream: UpstreamClient) {}
 
@@ -50,7 +54,10 @@ export class BuildInfoService {
 
 const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: '', scripts: [], ...defaultRelease() });
 
-const defaultRelease = (): WebAppRelease => ({ clientVersion: WEB_APP_DEFAULTS.clientVersion, clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber });
+const defaultRelease = (): WebAppRelease => ({
+  clientVersion: WEB_APP_DEFAULTS.clientVersion,
+  clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber,
+});
 
 export function parseBuildInfo(html: string, baseUrl: string): BuildInfo {
   const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((match) => match[1]);
@@ -75,7 +82,8 @@ export function parseRelease(html: string): WebAppRelease {
   const dataBuild = /<html[^>]*\sdata-build="([^"]*)"/.exec(html)?.[1] ?? '';
   const defaults = defaultRelease();
   const buildNumber =
-    /\sdata-build-number="(\d+)"/.exec(html)?.[1] ?? /["']?(?:client_?build_?number|build_?number|buildNumber)["']?\s*[:=]\s*["']?(\d+)/i.exec(html)?.[1];
+    /\sdata-build-number="(\d+)"/.exec(html)?.[1] ??
+    /["']?(?:client_?build_?number|build_?number|buildNumber)["']?\s*[:=]\s*["']?(\d+)/i.exec(html)?.[1];
   return {
     clientVersion: /^prod-[\w.-]+$/.test(dataBuild) ? dataBuild : defaults.clientVersion,
     clientBuildNumber: buildNumber ?? defaults.clientBuildNumber,

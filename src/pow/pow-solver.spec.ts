@@ -84,7 +84,9 @@ describe('verifyPowAnswer', () => {
   });
 
   it('treats an equal prefix as a failure (strictly lower)', () => {
-    const digest = createHash('sha3-512').update(solved.seed + solved.expected_answer).digest('hex');
+    const digest = createHash('sha3-512')
+      .update(solved.seed + solved.expected_answer)
+      .digest('hex');
     expect(verifyPowAnswer(solved.seed, digest.slice(0, 6), solved.expected_answer)).toBe(false);
     expect(verifyPowAnswer(solved.seed, digest.slice(0, 4) + 'ff', solved.expected_answer)).toBe(digest.slice(4, 6) !== 'ff');
   });

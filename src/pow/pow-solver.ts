@@ -227,7 +227,9 @@ export function verifyPowAnswer(seed: string, difficulty: string, answer: string
   } catch {
     return false;
   }
-  const digest = createHash('sha3-512').update(Buffer.from(seed + answer, 'utf8')).digest();
+  const digest = createHash('sha3-512')
+    .update(Buffer.from(seed + answer, 'utf8'))
+    .digest();
   return beatsTarget(digest, target);
 }
 

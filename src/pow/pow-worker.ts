@@ -14,9 +14,7 @@ export interface PowTask {
   stop: Int32Array;
 }
 
-export type PowTaskReply =
-  | { taskId: number; ok: true; result: PowResult }
-  | { taskId: number; ok: false; message: string };
+export type PowTaskReply = { taskId: number; ok: true; result: PowResult } | { taskId: number; ok: false; message: string };
 
 function runTask(task: PowTask): PowTaskReply {
   try {

@@ -60,7 +60,14 @@ export class SentinelService {
   async clear(baseUrl: string, identity: UpstreamIdentity, signal?: AbortSignal): Promise<SentinelClearance> {
     if (this.config.conversationOnly) return { headers: {} };
     const { browser, p } = await this.requirementsProof(baseUrl, identity);
-    const requirements = await this.post<ChatRequirements>(`${baseUrl}/backend-api/sentinel/chat-requirements`, identity, { p }, 'requirements', {}, signal);
+    const requirements = await this.post<ChatRequirements>(
+      `${baseUrl}/backend-api/sentinel/chat-requirements`,
+      identity,
+      { p },
+      'requirements',
+      {},
+      signal,
+    );
     if (!requirements.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: 200 });
 
     const solved = await this.challenges(requirements, browser, p, signal);
@@ -75,7 +82,12 @@ export class SentinelService {
    * `…/finalize` with the prepare token and the proof of work and turnstile answers, each only when `required`.
    * The finalize token is the chat-requirements token of the conversation. `headers` go on both calls.
    */
-  async clearPrepared(baseUrl: string, identity: UpstreamIdentity, headers: Record<string, string>, signal?: AbortSignal): Promise<SentinelClearance> {
+  async clearPrepared(
+    baseUrl: string,
+    identity: UpstreamIdentity,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<SentinelClearance> {
     if (this.config.conversationOnly) return { headers: {} };
     const { browser, p } = await this.requirementsProof(baseUrl, identity);
     const root = `${baseUrl}/backend-api/sentinel/chat-requirements`;
@@ -115,7 +127,17 @@ export class SentinelService {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<T> {
-    const response = await this.upstream.request({ method: 'POST', url, identity, headers, json, timeoutMs: REQUIREMENTS_TIMEOUT_MS, proxyUrl: this.sentinelProxy(), signal, step });
+    const response = await this.upstream.request({
+      method: 'POST',
+      url,
+      identity,
+      headers,
+      json,
+      timeoutMs: REQUIREMENTS_TIMEOUT_MS,
+      proxyUrl: this.sentinelProxy(),
+      signal,
+      step,
+    });
     if (response.status !== 200) throw upstreamFailure(step, response.status, response.headers, response.body);
     return parseJson<T>(response.body) ?? ({} as T);
   }
@@ -176,7 +198,15 @@ export class SentinelService {
 
   private async askSolver(url: string, json: unknown, field: string, signal?: AbortSignal): Promise<string | undefined> {
     try {
-      const response = await this.upstream.request({ method: 'POST', url, json, timeoutMs: SOLVER_TIMEOUT_MS, proxyUrl: null, signal, step: 'requirements' });
+      const response = await this.upstream.request({
+        method: 'POST',
+        url,
+        json,
+        timeoutMs: SOLVER_TIMEOUT_MS,
+        proxyUrl: null,
+        signal,
+        step: 'requirements',
+      });
       const value = parseJson<Record<string, unknown>>(response.body)?.[field];
       return response.status === 200 && typeof value === 'string' && value ? value : undefined;
     } catch (error) {

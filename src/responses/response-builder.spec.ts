@@ -48,7 +48,13 @@ function answer(fields: Partial<FinishedAnswer> = {}): FinishedAnswer {
 describe('ResponseBuilder', () => {
   it('numbers every event in order and ends with the completed response', () => {
     const builder = new ResponseBuilder(base());
-    const events = [...builder.start(), ...builder.reasoning('think'), ...builder.text('Hel'), ...builder.text('lo'), ...builder.finish(answer({ rest: '!' }), 9)];
+    const events = [
+      ...builder.start(),
+      ...builder.reasoning('think'),
+      ...builder.text('Hel'),
+      ...builder.text('lo'),
+      ...builder.finish(answer({ rest: '!' }), 9),
+    ];
     expect(events.map((event) => event.sequence_number)).toEqual(events.map((_, index) => index));
     expect(events.map((event) => event.type)).toEqual([
       'response.created',
@@ -74,9 +80,21 @@ describe('ResponseBuilder', () => {
     expect(completed.completed_at).toBe(9);
     expect(completed.output).toEqual([
       { type: 'reasoning', id: expect.stringMatching(/^rs_/), summary: [{ type: 'summary_text', text: 'think' }] },
-      { type: 'message', id: expect.stringMatching(/^msg_/), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Hello!', annotations: [], logprobs: [] }] },
+      {
+        type: 'message',
+        id: expect.stringMatching(/^msg_/),
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text: 'Hello!', annotations: [], logprobs: [] }],
+      },
     ]);
-    expect(completed.usage).toEqual({ input_tokens: 5, input_tokens_details: { cached_tokens: 0 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 2 }, total_tokens: 12 });
+    expect(completed.usage).toEqual({
+      input_tokens: 5,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 7,
+      output_tokens_details: { reasoning_tokens: 2 },
+      total_tokens: 12,
+    });
   });
 
   it('keeps each event a snapshot: a later delta does not change an earlier added item', () => {
@@ -90,12 +108,28 @@ describe('ResponseBuilder', () => {
   it('puts function calls after the text, with their arguments in chunks, and drops blank rest text', () => {
     const builder = new ResponseBuilder(base());
     const args = JSON.stringify({ city: 'x'.repeat(100) });
-    const events = builder.finish(answer({ rest: '\n', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: args }], finishReason: 'tool_calls' }), 9);
-    expect(events[0]).toMatchObject({ type: 'response.output_item.added', output_index: 0, item: { type: 'function_call', call_id: 'call_1', arguments: '', status: 'in_progress' } });
+    const events = builder.finish(
+      answer({ rest: '\n', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: args }], finishReason: 'tool_calls' }),
+      9,
+    );
+    expect(events[0]).toMatchObject({
+      type: 'response.output_item.added',
+      output_index: 0,
+      item: { type: 'function_call', call_id: 'call_1', arguments: '', status: 'in_progress' },
+    });
     const deltas = events.filter((event) => event.type === 'response.function_call_arguments.delta');
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.map((event) => event.delta).join('')).toBe(args);
-    expect(builder.response.output).toEqual([{ type: 'function_call', id: expect.stringMatching(/^fc_/), call_id: 'call_1', name: 'get_weather', arguments: args, status: 'completed' }]);
+    expect(builder.response.output).toEqual([
+      {
+        type: 'function_call',
+        id: expect.stringMatching(/^fc_/),
+        call_id: 'call_1',
+        name: 'get_weather',
+        arguments: args,
+        status: 'completed',
+      },
+    ]);
   });
 
   it('gives an empty answer an empty message, and marks a cut answer incomplete', () => {
@@ -107,14 +141,28 @@ describe('ResponseBuilder', () => {
     cut.text('partial');
     const events = cut.finish(answer({ finishReason: 'length' }), 9);
     expect(events.at(-1)!.type).toBe('response.incomplete');
-    expect(cut.response).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, completed_at: null, output: [{ status: 'incomplete' }] });
+    expect(cut.response).toMatchObject({
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_output_tokens' },
+      completed_at: null,
+      output: [{ status: 'incomplete' }],
+    });
   });
 
   it('fails with the text so far kept as an incomplete message', () => {
     const builder = new ResponseBuilder(base());
     builder.text('so far');
     const events = builder.fail('cut off');
-    expect(events.map((event) => event.type)).toEqual(['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.failed']);
-    expect(builder.response).toMatchObject({ status: 'failed', error: { code: 'server_error', message: 'cut off' }, output: [{ status: 'incomplete', content: [{ text: 'so far' }] }] });
+    expect(events.map((event) => event.type)).toEqual([
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.failed',
+    ]);
+    expect(builder.response).toMatchObject({
+      status: 'failed',
+      error: { code: 'server_error', message: 'cut off' },
+      output: [{ status: 'incomplete', content: [{ text: 'so far' }] }],
+    });
   });
 });

@@ -14,7 +14,9 @@ import {
 
 const ARGUMENT_CHUNK_CHARS = 48;
 
-type Open = { kind: 'message'; index: number; item: MessageItem; text: string } | { kind: 'reasoning'; index: number; item: ReasoningItem; text: string };
+type Open =
+  | { kind: 'message'; index: number; item: MessageItem; text: string }
+  | { kind: 'reasoning'; index: number; item: ReasoningItem; text: string };
 
 /**
  * Builds one Responses API `Response` from the answer as it happens, and the stream events that describe each
@@ -42,13 +44,27 @@ export class ResponseBuilder {
       const index = this.add(item);
       this.open = { kind: 'reasoning', index, item, text: '' };
       events.push(this.event('response.output_item.added', { output_index: index, item: clone(item) }));
-      events.push(this.event('response.reasoning_summary_part.added', { item_id: item.id, output_index: index, summary_index: 0, part: { type: 'summary_text', text: '' } }));
+      events.push(
+        this.event('response.reasoning_summary_part.added', {
+          item_id: item.id,
+          output_index: index,
+          summary_index: 0,
+          part: { type: 'summary_text', text: '' },
+        }),
+      );
       item.summary.push({ type: 'summary_text', text: '' });
     }
     const open = this.open;
     open.text += text;
     open.item.summary[0].text = open.text;
-    events.push(this.event('response.reasoning_summary_text.delta', { item_id: open.item.id, output_index: open.index, summary_index: 0, delta: text }));
+    events.push(
+      this.event('response.reasoning_summary_text.delta', {
+        item_id: open.item.id,
+        output_index: open.index,
+        summary_index: 0,
+        delta: text,
+      }),
+    );
     return events;
   }
 
@@ -59,7 +75,15 @@ export class ResponseBuilder {
     const open = this.open as Extract<Open, { kind: 'message' }>;
     open.text += text;
     open.item.content[0].text = open.text;
-    events.push(this.event('response.output_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta: text, logprobs: [] }));
+    events.push(
+      this.event('response.output_text.delta', {
+        item_id: open.item.id,
+        output_index: open.index,
+        content_index: 0,
+        delta: text,
+        logprobs: [],
+      }),
+    );
     return events;
   }
 
@@ -111,15 +135,35 @@ export class ResponseBuilder {
   }
 
   private functionCall(call: EmittedToolCall): ResponseStreamEvent[] {
-    const item: FunctionCallItem = { type: 'function_call', id: functionCallItemId(), call_id: call.id, name: call.name, arguments: '', status: 'in_progress' };
+    const item: FunctionCallItem = {
+      type: 'function_call',
+      id: functionCallItemId(),
+      call_id: call.id,
+      name: call.name,
+      arguments: '',
+      status: 'in_progress',
+    };
     const index = this.add(item);
     const events = [this.event('response.output_item.added', { output_index: index, item: clone(item) })];
     for (let at = 0; at < call.arguments.length; at += ARGUMENT_CHUNK_CHARS) {
-      events.push(this.event('response.function_call_arguments.delta', { item_id: item.id, output_index: index, delta: call.arguments.slice(at, at + ARGUMENT_CHUNK_CHARS) }));
+      events.push(
+        this.event('response.function_call_arguments.delta', {
+          item_id: item.id,
+          output_index: index,
+          delta: call.arguments.slice(at, at + ARGUMENT_CHUNK_CHARS),
+        }),
+      );
     }
     item.arguments = call.arguments;
     item.status = 'completed';
-    events.push(this.event('response.function_call_arguments.done', { item_id: item.id, output_index: index, name: call.name, arguments: call.arguments }));
+    events.push(
+      this.event('response.function_call_arguments.done', {
+        item_id: item.id,
+        output_index: index,
+        name: call.name,
+        arguments: call.arguments,
+      }),
+    );
     events.push(this.event('response.output_item.done', { output_index: index, item: clone(item) }));
     return events;
   }
@@ -132,7 +176,12 @@ export class ResponseBuilder {
     if (open.kind === 'reasoning') {
       return [
         this.event('response.reasoning_summary_text.done', { item_id: item.id, output_index: index, summary_index: 0, text }),
-        this.event('response.reasoning_summary_part.done', { item_id: item.id, output_index: index, summary_index: 0, part: { type: 'summary_text', text } }),
+        this.event('response.reasoning_summary_part.done', {
+          item_id: item.id,
+          output_index: index,
+          summary_index: 0,
+          part: { type: 'summary_text', text },
+        }),
         this.event('response.output_item.done', { output_index: index, item: clone(item) }),
       ];
     }

@@ -23,7 +23,14 @@ describe('Responses input as chat messages', () => {
       { type: 'function_call', call_id: 'call_b', name: 'get_time', arguments: '{}' },
       { type: 'reasoning', id: 'rs_1', summary: [] },
       { type: 'function_call_output', call_id: 'call_a', output: 'sunny' },
-      { type: 'function_call_output', call_id: 'call_c', output: [{ type: 'input_text', text: 'one' }, { type: 'input_text', text: 'two' }] },
+      {
+        type: 'function_call_output',
+        call_id: 'call_c',
+        output: [
+          { type: 'input_text', text: 'one' },
+          { type: 'input_text', text: 'two' },
+        ],
+      },
     ]);
     expect(messages).toEqual([
       { role: 'user', content: 'weather?' },
@@ -62,7 +69,9 @@ describe('Responses input as chat messages', () => {
     expect(paramOf(() => inputMessages([{ role: 'user' }]))).toBe('input[0].content');
     expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_audio' }] }]))).toBe('input[0].content[0].type');
     expect(paramOf(() => inputMessages([{ type: 'function_call', call_id: 'c', name: 'f' }]))).toBe('input[0].arguments');
-    expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }]))).toBe('input[0].content[0].file_id');
+    expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }]))).toBe(
+      'input[0].content[0].file_id',
+    );
   });
 
   it('builds the chat request: instructions first, flat tools nested, text.format as response_format, the continuation ids', () => {

@@ -13,7 +13,9 @@ describe('SchedulerModule', () => {
   afterEach(() => rm(dataDir, { recursive: true, force: true }));
 
   it('boots on the pool module alone and provides the refresh scheduler', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppConfigModule.forRoot(loadConfig({ DATA_DIR: dataDir })), SchedulerModule] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppConfigModule.forRoot(loadConfig({ DATA_DIR: dataDir })), SchedulerModule],
+    }).compile();
     const app = await moduleRef.createNestApplication({ logger: false }).init();
     try {
       expect(app.get(TokenRefreshScheduler)).toBeDefined();

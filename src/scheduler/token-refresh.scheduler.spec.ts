@@ -32,7 +32,11 @@ describe('TokenRefreshScheduler', () => {
   };
 
   beforeAll(async () => {
-    server = await startFakeAuthServer(() => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) }, delayMs: 50 }));
+    server = await startFakeAuthServer(() => ({
+      status: 200,
+      body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) },
+      delayMs: 50,
+    }));
   });
   afterAll(() => server.close());
   beforeEach(() => {

@@ -97,7 +97,10 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     const outcome = locked.acquired ? locked.value : 'ran elsewhere';
     const occurrence = new Date(slot).toISOString();
     if (outcome === 'ran elsewhere') this.logger.log(`Scheduled refresh of ${occurrence} skipped: another instance ran it`);
-    else if (outcome === 'not due') this.logger.debug(`Scheduled refresh of ${occurrence} skipped: the last forced refresh was less than ${this.config.refreshIntervalDays} days ago`);
+    else if (outcome === 'not due')
+      this.logger.debug(
+        `Scheduled refresh of ${occurrence} skipped: the last forced refresh was less than ${this.config.refreshIntervalDays} days ago`,
+      );
     return typeof outcome === 'string' ? null : outcome;
   }
 

@@ -105,7 +105,11 @@ describe('AccountLeaser', () => {
     });
 
     it('does not count requests already in flight as further strikes', async () => {
-      await Promise.all([pool.leaser.report(a, { kind: 'rate_limited' }), pool.leaser.report(a, { kind: 'rate_limited' }), pool.leaser.report(a, { kind: 'rate_limited' })]);
+      await Promise.all([
+        pool.leaser.report(a, { kind: 'rate_limited' }),
+        pool.leaser.report(a, { kind: 'rate_limited' }),
+        pool.leaser.report(a, { kind: 'rate_limited' }),
+      ]);
       expect(await stateOf(a)).toMatchObject({ rateLimitedUntil: clock.now() + MINUTE });
     });
 
@@ -127,7 +131,11 @@ describe('AccountLeaser', () => {
     it('disables an account whose credential cannot be sent, and counts a stalled attempt as a failure', async () => {
       await pool.leaser.report(a, { kind: 'unusable', reason: 'credential cannot be sent in an HTTP header' });
       await pool.leaser.report(b, { kind: 'failed', reason: 'stalled' });
-      expect(await stateOf(a)).toMatchObject({ state: 'disabled', stateReason: 'credential cannot be sent in an HTTP header', failures: 1 });
+      expect(await stateOf(a)).toMatchObject({
+        state: 'disabled',
+        stateReason: 'credential cannot be sent in an HTTP header',
+        failures: 1,
+      });
       expect(await stateOf(b)).toMatchObject({ state: 'active', failures: 1 });
       for (let i = 0; i < 3; i++) expect((await pool.leaser.lease())?.accountId).toBe(b);
     });

@@ -47,7 +47,10 @@ export class AccountLeaser {
    * A lease on one given account (a seed's), when it is active and not in `exclude`. Without a lease,
    * `stillActive` says whether the account is active all the same (only this request must go elsewhere).
    */
-  async leaseAccount(id: string, options: { exclude?: ReadonlySet<string> } = {}): Promise<{ lease: AccountLease } | { lease: null; stillActive: boolean }> {
+  async leaseAccount(
+    id: string,
+    options: { exclude?: ReadonlySet<string> } = {},
+  ): Promise<{ lease: AccountLease } | { lease: null; stillActive: boolean }> {
     let account = await this.store.getAccount(id);
     if (account && this.isActive(account) && !options.exclude?.has(id)) {
       const lease = await this.prepare(account);
@@ -97,7 +100,9 @@ export class AccountLeaser {
           failures: 0,
           lastUsedAt: now,
           // A success that was under way when a rate limit hit does not lift it early.
-          ...(current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined } : {}),
+          ...(current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now
+            ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined }
+            : {}),
         }));
         return;
       case 'rate_limited': {
@@ -119,7 +124,9 @@ export class AccountLeaser {
           };
         });
         if (updated?.state === 'rate_limited') {
-          this.logger.warn(`Account ${accountId} (${maskSecret(updated.token)}) rate limited until ${new Date(updated.rateLimitedUntil ?? now).toISOString()}`);
+          this.logger.warn(
+            `Account ${accountId} (${maskSecret(updated.token)}) rate limited until ${new Date(updated.rateLimitedUntil ?? now).toISOString()}`,
+          );
         }
         return;
       }
@@ -131,7 +138,9 @@ export class AccountLeaser {
           return;
         }
         await this.store.updateAccount(accountId, (current) =>
-          current.state === 'disabled' ? undefined : { ...current, state: 'expired', stateReason: 'access token rejected; refresh pending', failures: current.failures + 1 },
+          current.state === 'disabled'
+            ? undefined
+            : { ...current, state: 'expired', stateReason: 'access token rejected; refresh pending', failures: current.failures + 1 },
         );
         await this.refresher.renew(account, true);
         return;
@@ -163,7 +172,9 @@ export class AccountLeaser {
     let record: AccountRecord | null = account;
     if (record.state === 'rate_limited') {
       record = await this.store.updateAccount(account.id, (current) =>
-        current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now ? { ...current, state: 'active', rateLimitedUntil: undefined, stateReason: undefined } : undefined,
+        current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now
+          ? { ...current, state: 'active', rateLimitedUntil: undefined, stateReason: undefined }
+          : undefined,
       );
       if (!record || effectiveState(record, now) !== 'active') return null;
     }

@@ -19,7 +19,9 @@ export function accountIdFor(token: string, chatgptAccountId?: string): string {
 }
 
 /** The bookkeeping fields an AccessToken's claims give an account. */
-export function accessTokenFields(accessToken: string): Pick<AccountRecord, 'accessToken' | 'accessTokenExpiresAt' | 'email' | 'userId' | 'plan'> {
+export function accessTokenFields(
+  accessToken: string,
+): Pick<AccountRecord, 'accessToken' | 'accessTokenExpiresAt' | 'email' | 'userId' | 'plan'> {
   const claims = readAccessTokenClaims(accessToken);
   return { accessToken, accessTokenExpiresAt: claims.expiresAt, email: claims.email, userId: claims.userId, plan: claims.planType };
 }
@@ -71,7 +73,11 @@ function identityKey(record: AccountRecord): string | null {
  * are not credentials (reported by line number, counting from 1), and duplicates (of each other or of `existing`): the same credential, or the
  * same JWT user (and Team workspace).
  */
-export function recordsFromLines(existing: readonly AccountRecord[], lines: readonly string[], now: number): { records: AccountRecord[]; result: UploadResult } {
+export function recordsFromLines(
+  existing: readonly AccountRecord[],
+  lines: readonly string[],
+  now: number,
+): { records: AccountRecord[]; result: UploadResult } {
   const ids = new Set(existing.map((record) => record.id));
   const tokens = new Set(existing.map((record) => `${record.token}\n${record.chatgptAccountId ?? ''}`));
   const identities = new Set(existing.map(identityKey).filter((key): key is string => key !== null));

@@ -7,12 +7,19 @@ import type { AccountStore } from './stores/account-store';
  * stays disabled, and a repeat of the same transition neither writes nor logs again. Shared by leasing
  * (an upstream verdict) and refresh (a rejected RefreshToken).
  */
-export async function setAccountState(store: AccountStore, logger: Logger, id: string, state: 'expired' | 'disabled', reason: string): Promise<void> {
+export async function setAccountState(
+  store: AccountStore,
+  logger: Logger,
+  id: string,
+  state: 'expired' | 'disabled',
+  reason: string,
+): Promise<void> {
   const updated = await store.updateAccount(id, (current) => {
     if (current.state === 'disabled' || (current.state === state && current.stateReason === reason)) return undefined;
     return { ...current, state, stateReason: reason, ...(state === 'disabled' ? { failures: current.failures + 1 } : {}) };
   });
-  if (updated?.state === state && updated.stateReason === reason) logger.warn(`Account ${id} (${maskSecret(updated.token)}) ${state}: ${reason}`);
+  if (updated?.state === state && updated.stateReason === reason)
+    logger.warn(`Account ${id} (${maskSecret(updated.token)}) ${state}: ${reason}`);
 }
 
 /** The store lock a store-wide change holds, and how long it waits for it. */

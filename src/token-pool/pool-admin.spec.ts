@@ -13,7 +13,16 @@ describe('PoolAdmin', () => {
       const pool = newPool();
       const token = accessToken('a');
       const sameUser = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
-      const result = await pool.admin.upload(['# comment', '', `  ${token} `, token, sameUser, 'garbage', fakeRefreshToken('r1'), fakeRefreshToken('r1')]);
+      const result = await pool.admin.upload([
+        '# comment',
+        '',
+        `  ${token} `,
+        token,
+        sameUser,
+        'garbage',
+        fakeRefreshToken('r1'),
+        fakeRefreshToken('r1'),
+      ]);
       expect(result).toEqual({ added: 2, duplicates: 3, invalid: 1, invalidLines: [6] });
       expect(await pool.admin.upload([token, fakeRefreshToken('r1')])).toEqual({ added: 0, duplicates: 2, invalid: 0, invalidLines: [] });
     });
@@ -21,7 +30,14 @@ describe('PoolAdmin', () => {
     it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {
       const pool = newPool();
       const good = accessToken('a');
-      const result = await pool.admin.upload([good, 'fk-bad中token', `fk-bad\u0001token`, `${good.slice(0, 20)}\u00e9${good.slice(20)}`, 'rt_abcdefghijk\u007f', 'fk-ok-token']);
+      const result = await pool.admin.upload([
+        good,
+        'fk-bad中token',
+        `fk-bad\u0001token`,
+        `${good.slice(0, 20)}\u00e9${good.slice(20)}`,
+        'rt_abcdefghijk\u007f',
+        'fk-ok-token',
+      ]);
       expect(result).toEqual({ added: 2, duplicates: 0, invalid: 4, invalidLines: [2, 3, 4, 5] });
       expect((await pool.readModel.list()).map((account) => account.maskedToken)).toHaveLength(2);
     });
@@ -30,7 +46,12 @@ describe('PoolAdmin', () => {
       const pool = newPool();
       const token = accessToken('a');
       const other = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
-      expect(await pool.admin.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({ added: 2, duplicates: 1, invalid: 0, invalidLines: [] });
+      expect(await pool.admin.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({
+        added: 2,
+        duplicates: 1,
+        invalid: 0,
+        invalidLines: [],
+      });
     });
 
     it('gives every account a short stable id that is not the token', async () => {
@@ -47,7 +68,11 @@ describe('PoolAdmin', () => {
     it('writes one batch at a time when uploads overlap', async () => {
       const pool = newPool();
       const tokens = Array.from({ length: 30 }, (_, index) => accessToken(`u${index}`));
-      const results = await Promise.all([pool.admin.upload(tokens), pool.admin.upload(tokens.slice(10)), pool.admin.upload(tokens.slice(0, 5))]);
+      const results = await Promise.all([
+        pool.admin.upload(tokens),
+        pool.admin.upload(tokens.slice(10)),
+        pool.admin.upload(tokens.slice(0, 5)),
+      ]);
       expect(results.reduce((sum, result) => sum + result.added, 0)).toBe(30);
       expect(await pool.readModel.counts()).toMatchObject({ total: 30, active: 30 });
     });

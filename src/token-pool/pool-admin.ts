@@ -61,7 +61,14 @@ export class PoolAdmin {
   async restore(id: string): Promise<boolean> {
     const now = this.clock.now();
     const restored = await this.store.updateAccount(id, (current) => {
-      const next: AccountRecord = { ...current, state: 'active', stateReason: undefined, rateLimitedUntil: undefined, rateLimitStrikes: 0, failures: 0 };
+      const next: AccountRecord = {
+        ...current,
+        state: 'active',
+        stateReason: undefined,
+        rateLimitedUntil: undefined,
+        rateLimitStrikes: 0,
+        failures: 0,
+      };
       if (isRenewable(current.kind)) Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
       if (accessTokenDead(next, now)) Object.assign(next, { state: 'expired', stateReason: 'access token expired' });
       return next;

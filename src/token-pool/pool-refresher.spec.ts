@@ -18,7 +18,12 @@ describe('PoolRefresher', () => {
       expect(first).toEqual({ accountId: expect.any(String), accessToken: expect.stringMatching(/^eyJ/) });
       expect(await pool.leaser.lease()).toEqual(first);
       expect(t.server.requests).toHaveLength(1);
-      expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active', email: 'user@example.com', plan: 'plus', lastRefreshAt: clock.now() });
+      expect((await pool.readModel.list())[0]).toMatchObject({
+        state: 'active',
+        email: 'user@example.com',
+        plan: 'plus',
+        lastRefreshAt: clock.now(),
+      });
       clock.advance(56 * MINUTE);
       const renewed = await pool.leaser.lease();
       expect(t.server.requests).toHaveLength(2);
@@ -31,7 +36,10 @@ describe('PoolRefresher', () => {
       await pool.admin.upload([rt, accessToken('b')]);
       const [rtId, atId] = await idsOf(pool);
       for (let i = 0; i < 4; i++) expect((await pool.leaser.lease())?.accountId).toBe(atId);
-      expect((await pool.readModel.list()).find((account) => account.id === rtId)).toMatchObject({ state: 'disabled', stateReason: 'refresh token rejected (invalid_grant)' });
+      expect((await pool.readModel.list()).find((account) => account.id === rtId)).toMatchObject({
+        state: 'disabled',
+        stateReason: 'refresh token rejected (invalid_grant)',
+      });
       expect(t.server.requests).toHaveLength(1);
     });
 
@@ -64,7 +72,10 @@ describe('PoolRefresher', () => {
       const pool = newPool();
       await pool.admin.upload([rt]);
       const first = (await pool.leaser.lease())!;
-      await Promise.all([pool.leaser.report(first.accountId, { kind: 'unauthorized' }), pool.leaser.report(first.accountId, { kind: 'unauthorized' })]);
+      await Promise.all([
+        pool.leaser.report(first.accountId, { kind: 'unauthorized' }),
+        pool.leaser.report(first.accountId, { kind: 'unauthorized' }),
+      ]);
       expect(t.server.requests).toHaveLength(2);
       const second = (await pool.leaser.lease())!;
       expect(second.accessToken).not.toBe(first.accessToken);
@@ -80,7 +91,13 @@ describe('PoolRefresher', () => {
         setTimeout(() => running--, 25);
         return { status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) }, delayMs: 30 };
       };
-      await pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3'), fakeRefreshToken('r4'), accessToken('at')]);
+      await pool.admin.upload([
+        fakeRefreshToken('r1'),
+        fakeRefreshToken('r2'),
+        fakeRefreshToken('r3'),
+        fakeRefreshToken('r4'),
+        accessToken('at'),
+      ]);
       expect(await pool.refresher.refresh()).toEqual({ attempted: 4, refreshed: 4, failed: 0, disabled: 0, skipped: 1 });
       expect(peak).toBe(2);
       expect(await pool.refresher.refresh()).toEqual({ attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: 5 });

@@ -38,8 +38,12 @@ export class PoolRefresher {
   async refresh(options: { id?: string; force?: boolean } = {}): Promise<RefreshSummary> {
     const force = options.force ?? false;
     const now = this.clock.now();
-    const accounts = options.id ? [await this.store.getAccount(options.id)].filter((record): record is AccountRecord => record !== null) : await this.store.listAccounts();
-    const due = accounts.filter((record) => isRenewable(record.kind) && record.state !== 'disabled' && (force || needsRefresh(record, now)));
+    const accounts = options.id
+      ? [await this.store.getAccount(options.id)].filter((record): record is AccountRecord => record !== null)
+      : await this.store.listAccounts();
+    const due = accounts.filter(
+      (record) => isRenewable(record.kind) && record.state !== 'disabled' && (force || needsRefresh(record, now)),
+    );
     const summary: RefreshSummary = { attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: accounts.length - due.length };
     await forEachLimited(due, this.config.refreshConcurrency, async (record) => {
       const outcome = await this.renew(record, force);
@@ -122,7 +126,13 @@ export class PoolRefresher {
         return 'disabled';
       }
       if (error instanceof SessionTokenRejectedError) {
-        await setAccountState(this.store, this.logger, record.id, 'disabled', `session token rejected: signed out or expired (HTTP ${error.status}); upload a new one`);
+        await setAccountState(
+          this.store,
+          this.logger,
+          record.id,
+          'disabled',
+          `session token rejected: signed out or expired (HTTP ${error.status}); upload a new one`,
+        );
         return 'disabled';
       }
       const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
@@ -133,7 +143,10 @@ export class PoolRefresher {
   }
 
   /** The exchange of the account's kind; `rotatedTo` is the credential's new value when the upstream rotated it. */
-  private async exchangeCredential(record: AccountRecord, force: boolean): Promise<{ accessToken: string; expiresAt: number; rotatedTo?: string }> {
+  private async exchangeCredential(
+    record: AccountRecord,
+    force: boolean,
+  ): Promise<{ accessToken: string; expiresAt: number; rotatedTo?: string }> {
     if (record.kind === 'session_token') {
       const { sessionToken, ...result } = await this.sessions.exchange(record.token, { fingerprintKey: record.id, force });
       return { ...result, rotatedTo: sessionToken };

@@ -39,7 +39,13 @@ describe('RefreshTokenExchanger', () => {
     expect(await exchanger.exchange(rt)).toEqual({ accessToken, expiresAt: clock.now() + 7_200_000 });
     const config = testConfig();
     expect(server.requests).toEqual([
-      { path: '/oauth/token', client_id: config.refreshClientId, grant_type: 'refresh_token', redirect_uri: config.refreshRedirectUri, refresh_token: rt },
+      {
+        path: '/oauth/token',
+        client_id: config.refreshClientId,
+        grant_type: 'refresh_token',
+        redirect_uri: config.refreshRedirectUri,
+        refresh_token: rt,
+      },
     ]);
   });
 
@@ -106,7 +112,9 @@ describe('RefreshTokenExchanger', () => {
     const request = jest.spyOn(upstream.client, 'request');
     await new RefreshTokenExchanger(config, clock, upstream.client).exchange(rt);
     expect(request).toHaveBeenCalledTimes(1);
-    expect(request).toHaveBeenCalledWith(expect.objectContaining({ method: 'POST', url: `${server.url}/oauth/token`, step: 'refresh', proxyUrl: null }));
+    expect(request).toHaveBeenCalledWith(
+      expect.objectContaining({ method: 'POST', url: `${server.url}/oauth/token`, step: 'refresh', proxyUrl: null }),
+    );
     expect(server.requests).toHaveLength(1);
   });
 });

@@ -114,11 +114,16 @@ export class RefreshTokenExchanger {
     const expiresAt =
       readAccessTokenClaims(answer.access_token).expiresAt ??
       this.clock.now() + (typeof answer.expires_in === 'number' ? answer.expires_in * 1000 : DEFAULT_LIFETIME_MS);
-    const rotated = typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken ? answer.refresh_token : undefined;
+    const rotated =
+      typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken
+        ? answer.refresh_token
+        : undefined;
     const result: ExchangedAccessToken = { accessToken: answer.access_token, expiresAt, ...(rotated ? { refreshToken: rotated } : {}) };
     this.exchanges.remember(refreshToken, result);
     if (rotated) this.exchanges.remember(rotated, { accessToken: result.accessToken, expiresAt });
-    this.logger.log(`Refreshed ${masked}: access token ${maskSecret(result.accessToken)} until ${new Date(expiresAt).toISOString()}${rotated ? `, rotated to ${maskSecret(rotated)}` : ''}`);
+    this.logger.log(
+      `Refreshed ${masked}: access token ${maskSecret(result.accessToken)} until ${new Date(expiresAt).toISOString()}${rotated ? `, rotated to ${maskSecret(rotated)}` : ''}`,
+    );
     return result;
   }
 }

@@ -22,7 +22,9 @@ describe('SeedRegistry', () => {
 
       const restarted = newPool({ randomToken: true }, new FileAccountStore({ dataDir: t.dataDir }));
       expect(await restarted.seeds.leaseForSeed('my-seed')).toMatchObject({ accountId: moved.accountId });
-      expect(await restarted.seeds.listSeeds()).toEqual([{ id: seedIdFor('my-seed'), maskedSeed: 'my…(7)', accountId: moved.accountId, conversations: 0 }]);
+      expect(await restarted.seeds.listSeeds()).toEqual([
+        { id: seedIdFor('my-seed'), maskedSeed: 'my…(7)', accountId: moved.accountId, conversations: 0 },
+      ]);
     });
 
     it('moves a seed off a rate-limited or removed account', async () => {
@@ -44,7 +46,7 @@ describe('SeedRegistry', () => {
       const retry = (await pool.seeds.leaseForSeed('s', { exclude: new Set([first.accountId]) })) as { accountId: string };
       expect(retry.accountId).not.toBe(first.accountId);
       expect(await pool.seeds.leaseForSeed('s')).toMatchObject({ accountId: first.accountId });
-      expect(await pool.seeds.leaseForSeed('s', { exclude: new Set((await idsOf(pool))) })).toBeNull();
+      expect(await pool.seeds.leaseForSeed('s', { exclude: new Set(await idsOf(pool)) })).toBeNull();
     });
 
     it('gives null, not a wrong answer, while the pool is empty, and binds the seed once accounts arrive', async () => {

@@ -32,7 +32,10 @@ export class SeedRegistry {
    * request already tried is skipped for this request only, without moving the seed.
    * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; null when no account is available.
    */
-  async leaseForSeed(seed: string, options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {}): Promise<AccountLease | 'invalid_seed' | null> {
+  async leaseForSeed(
+    seed: string,
+    options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {},
+  ): Promise<AccountLease | 'invalid_seed' | null> {
     const exclude = options.exclude ?? new Set<string>();
     const record = await this.store.getSeed(seed);
     if (!record && (options.mustExist || !this.config.autoSeed)) return 'invalid_seed';
@@ -52,7 +55,8 @@ export class SeedRegistry {
       if (current?.accountId === accountId) return undefined;
       return { seed, accountId, conversations: current?.conversations ?? [], createdAt: current?.createdAt ?? this.clock.now() };
     });
-    if (boundId !== accountId) this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
+    if (boundId !== accountId)
+      this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
     return lease;
   }
 
@@ -69,7 +73,9 @@ export class SeedRegistry {
     }
     const account = await this.leaser.pick(new Set());
     const now = this.clock.now();
-    await this.store.updateSeed(value, (current) => (current ? undefined : { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now }));
+    await this.store.updateSeed(value, (current) =>
+      current ? undefined : { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now },
+    );
     return value;
   }
 
@@ -93,7 +99,12 @@ export class SeedRegistry {
   async listSeeds(): Promise<SeedView[]> {
     return (await this.store.listSeeds())
       .sort((a, b) => a.createdAt - b.createdAt)
-      .map((record) => ({ id: seedIdFor(record.seed), maskedSeed: maskSecret(record.seed), accountId: record.accountId, conversations: record.conversations.length }));
+      .map((record) => ({
+        id: seedIdFor(record.seed),
+        maskedSeed: maskSecret(record.seed),
+        accountId: record.accountId,
+        conversations: record.conversations.length,
+      }));
   }
 
   /** Remembers that a seed created a conversation (newest first), for per-seed ownership (gateway.md §4.4). */

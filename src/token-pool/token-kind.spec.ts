@@ -11,12 +11,23 @@ describe('parseCredential', () => {
     expect(parseCredential(accessToken)).toEqual({ kind: 'access_token', token: accessToken });
     expect(parseCredential('fk-abc')).toEqual({ kind: 'access_token', token: 'fk-abc' });
     expect(parseCredential(legacyRefresh)).toEqual({ kind: 'refresh_token', token: legacyRefresh });
-    expect(parseCredential('rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV')).toEqual({ kind: 'refresh_token', token: 'rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV' });
+    expect(parseCredential('rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV')).toEqual({
+      kind: 'refresh_token',
+      token: 'rt_Zx9Lq0AbCdEfGhIjKlMnOp.qRsTuV',
+    });
   });
 
   it('reads the Team forms token,account_id and token:account_id', () => {
-    expect(parseCredential(`${accessToken},acc-team-123`)).toEqual({ kind: 'access_token', token: accessToken, chatgptAccountId: 'acc-team-123' });
-    expect(parseCredential(`${legacyRefresh}:0f1e2d3c-4b5a`)).toEqual({ kind: 'refresh_token', token: legacyRefresh, chatgptAccountId: '0f1e2d3c-4b5a' });
+    expect(parseCredential(`${accessToken},acc-team-123`)).toEqual({
+      kind: 'access_token',
+      token: accessToken,
+      chatgptAccountId: 'acc-team-123',
+    });
+    expect(parseCredential(`${legacyRefresh}:0f1e2d3c-4b5a`)).toEqual({
+      kind: 'refresh_token',
+      token: legacyRefresh,
+      chatgptAccountId: '0f1e2d3c-4b5a',
+    });
   });
 
   it('returns null for seeds, pool keys and garbage', () => {
@@ -40,7 +51,8 @@ describe('parseCredential', () => {
 describe('SessionTokens', () => {
   const b64 = (text: string) => Buffer.from(text).toString('base64url');
   /** next-auth's cookie: a compact JWE with `"alg":"dir"` (no key segment), an IV, ciphertext and tag. */
-  const jwe = (header = '{"alg":"dir","enc":"A256GCM"}') => [b64(header), '', b64('initvector12'), b64('x'.repeat(900)), b64('tag-of-16-bytes!')].join('.');
+  const jwe = (header = '{"alg":"dir","enc":"A256GCM"}') =>
+    [b64(header), '', b64('initvector12'), b64('x'.repeat(900)), b64('tag-of-16-bytes!')].join('.');
   const accessToken = jwt({ exp: 2_000_000_000 });
 
   it('recognises next-auth JWEs, though they start like an AccessToken', () => {
@@ -63,7 +75,10 @@ describe('SessionTokens', () => {
   });
 
   it('accepts any cookie value with the explicit st: prefix, and strips the prefix', () => {
-    expect(parseCredential('st:opaque-session-cookie-0123456789')).toEqual({ kind: 'session_token', token: 'opaque-session-cookie-0123456789' });
+    expect(parseCredential('st:opaque-session-cookie-0123456789')).toEqual({
+      kind: 'session_token',
+      token: 'opaque-session-cookie-0123456789',
+    });
     expect(parseCredential(`st:${jwe()}`)).toEqual({ kind: 'session_token', token: jwe() });
     expect(parseCredential('st:opaque-session-cookie-0123456789,acc-team-123')).toEqual({
       kind: 'session_token',
@@ -83,7 +98,13 @@ describe('readAccessTokenClaims', () => {
       'https://api.openai.com/profile': { email: 'a@b.c' },
       'https://api.openai.com/auth': { user_id: 'user-1', chatgpt_account_id: 'acc-1', chatgpt_plan_type: 'plus' },
     });
-    expect(readAccessTokenClaims(token)).toEqual({ expiresAt: 1_900_000_000_000, email: 'a@b.c', userId: 'user-1', accountId: 'acc-1', planType: 'plus' });
+    expect(readAccessTokenClaims(token)).toEqual({
+      expiresAt: 1_900_000_000_000,
+      email: 'a@b.c',
+      userId: 'user-1',
+      accountId: 'acc-1',
+      planType: 'plus',
+    });
   });
 
   it('tolerates tokens that are not JWTs', () => {

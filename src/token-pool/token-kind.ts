@@ -37,7 +37,12 @@ export function looksLikeSessionToken(token: string): boolean {
   if ([0, 2, 3, 4].some((index) => !segments[index])) return false;
   try {
     const header = JSON.parse(Buffer.from(segments[0], 'base64url').toString('utf8')) as unknown;
-    return typeof header === 'object' && header !== null && typeof (header as Record<string, unknown>).alg === 'string' && typeof (header as Record<string, unknown>).enc === 'string';
+    return (
+      typeof header === 'object' &&
+      header !== null &&
+      typeof (header as Record<string, unknown>).alg === 'string' &&
+      typeof (header as Record<string, unknown>).enc === 'string'
+    );
   } catch {
     return false;
   }

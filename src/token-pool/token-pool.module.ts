@@ -29,7 +29,11 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
     if (!config.redisUrl || error instanceof StartProblem) throw error;
     throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlPassword(config.redisUrl)}): start Redis or fix REDIS_URL`);
   }
-  logger.debug(shared.connection ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}` : `Accounts in files under ${config.dataDir}`);
+  logger.debug(
+    shared.connection
+      ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}`
+      : `Accounts in files under ${config.dataDir}`,
+  );
   return store;
 }
 

@@ -11,10 +11,12 @@ describe('ProxyAgents', () => {
     try {
       const { port } = server.address() as AddressInfo;
       await new Promise<void>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, agent: agents.for().http }, (response) => {
-          response.resume();
-          response.on('end', resolve);
-        }).on('error', reject);
+        http
+          .get({ host: '127.0.0.1', port, agent: agents.for().http }, (response) => {
+            response.resume();
+            response.on('end', resolve);
+          })
+          .on('error', reject);
       });
       const [socket] = Object.values(agents.for().http.freeSockets).flat();
       await new Promise((resolve) => setImmediate(resolve));

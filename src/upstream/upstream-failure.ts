@@ -10,7 +10,12 @@ const CLOUDFLARE_MARKER = 'cf_chl_opt';
  * allow (a credential with a control or non-ASCII character), a path with such characters. Never the
  * upstream's doing, and the same every time for the same credential.
  */
-const REQUEST_CONSTRUCTION_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_UNESCAPED_CHARACTERS']);
+const REQUEST_CONSTRUCTION_CODES = new Set([
+  'ERR_INVALID_CHAR',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_UNESCAPED_CHARACTERS',
+]);
 const MAX_DETAIL_LENGTH = 300;
 
 /**
@@ -22,7 +27,13 @@ export function upstreamFailure(step: UpstreamStep, status: number, headers: Inc
   if (isCloudflareChallenge(headers, text)) return new UpstreamError({ kind: 'cf_challenge', step, status });
   const detail = readDetail(text);
   const said = detail.message || undefined;
-  return new UpstreamError({ kind: kindOf(status, detail), step, status, said, retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers)) : undefined });
+  return new UpstreamError({
+    kind: kindOf(status, detail),
+    step,
+    status,
+    said,
+    retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers)) : undefined,
+  });
 }
 
 /** A Cloudflare challenge instead of an answer: its `cf-mitigated` header, or its page's `_cf_chl_opt` script. */
@@ -50,7 +61,8 @@ export function transportFailure(error: unknown, step: UpstreamStep): Error {
 
 function kindOf(status: number, detail: Detail): UpstreamErrorKind {
   if (status === 401) return 'unauthorized';
-  if (status === 403) return /deactivated|banned|suspended/i.test(`${detail.code ?? ''} ${detail.message ?? ''}`) ? 'deactivated' : 'forbidden';
+  if (status === 403)
+    return /deactivated|banned|suspended/i.test(`${detail.code ?? ''} ${detail.message ?? ''}`) ? 'deactivated' : 'forbidden';
   if (status === 404) return 'not_found';
   if (status === 413) return 'too_large';
   if (status === 429) return 'rate_limited';

@@ -10,7 +10,11 @@ describe('UpstreamClient', () => {
   let server: http.Server;
   let url: string;
   const agents = new ProxyAgents();
-  const client = new UpstreamClient(testConfig({ upstreamIdleTimeoutMs: 60_000, upstreamConnectTimeoutMs: 5_000, userAgents: [], proxyUrl: [] }), agents, new MetricsService());
+  const client = new UpstreamClient(
+    testConfig({ upstreamIdleTimeoutMs: 60_000, upstreamConnectTimeoutMs: 5_000, userAgents: [], proxyUrl: [] }),
+    agents,
+    new MetricsService(),
+  );
   const identity = (accessToken: string) => ({ accessToken, fingerprint: client.fingerprint('account') });
 
   beforeAll(async () => {
@@ -29,7 +33,9 @@ describe('UpstreamClient', () => {
   });
 
   it('bounds a buffered request whose body stalls after the headers by its timeout, not the idle timeout', async () => {
-    const failure = await client.request({ url: `${url}/backend-api/sentinel/chat-requirements`, timeoutMs: 300, step: 'requirements' }).catch((error: unknown) => error);
+    const failure = await client
+      .request({ url: `${url}/backend-api/sentinel/chat-requirements`, timeoutMs: 300, step: 'requirements' })
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(UpstreamError);
     expect(failure).toMatchObject({ kind: 'timeout', step: 'requirements' });
     const clientError = toApiError(failure as UpstreamError);
@@ -37,16 +43,22 @@ describe('UpstreamClient', () => {
     expect(clientError.getStatus()).toBe(504);
   }, 30_000);
 
-  it.each(['fk-bad中token', 'fk-bad\u0001token', 'fk-bad\u00e9token'])('refuses to send a token that is no header value (%j) as the account’s own failure', async (token) => {
-    for (const call of [
-      () => client.request({ url, identity: identity(token), step: 'requirements' }),
-      () => client.stream({ url, identity: identity(token), step: 'conversation' }),
-    ]) {
-      const failure = await call().catch((error: unknown) => error);
-      expect(failure).toMatchObject({ kind: 'credential_invalid', step: expect.any(String), accountOutcome: { kind: 'unusable' } });
-      expect(toApiError(failure as UpstreamError)).toMatchObject({ code: 'upstream_credential_invalid', details: { upstream: { step: expect.any(String) } } });
-    }
-  });
+  it.each(['fk-bad中token', 'fk-bad\u0001token', 'fk-bad\u00e9token'])(
+    'refuses to send a token that is no header value (%j) as the account’s own failure',
+    async (token) => {
+      for (const call of [
+        () => client.request({ url, identity: identity(token), step: 'requirements' }),
+        () => client.stream({ url, identity: identity(token), step: 'conversation' }),
+      ]) {
+        const failure = await call().catch((error: unknown) => error);
+        expect(failure).toMatchObject({ kind: 'credential_invalid', step: expect.any(String), accountOutcome: { kind: 'unusable' } });
+        expect(toApiError(failure as UpstreamError)).toMatchObject({
+          code: 'upstream_credential_invalid',
+          details: { upstream: { step: expect.any(String) } },
+        });
+      }
+    },
+  );
 
   describe('options for calls that are not to chatgpt.com (auth server, client file URLs)', () => {
     let other: http.Server;
@@ -93,7 +105,9 @@ describe('UpstreamClient', () => {
       const refuse: NonNullable<Parameters<UpstreamClient['stream']>[0]['dnsLookup']> = (hostname, _options, callback) =>
         callback(Object.assign(new Error(`${hostname} is not a public address`), { code: 'EPRIVATEADDRESS' }), '');
       const hostUrl = otherUrl.replace('127.0.0.1', 'files.localtest.example');
-      const failure = await client.stream({ url: `${hostUrl}/a.png`, dnsLookup: refuse, step: 'file_fetch' }).catch((error: unknown) => error);
+      const failure = await client
+        .stream({ url: `${hostUrl}/a.png`, dnsLookup: refuse, step: 'file_fetch' })
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(UpstreamError);
       expect(toApiError(failure as UpstreamError)).toMatchObject({ code: 'upstream_unreachable' });
       expect(transportDetail(failure)).toBe('files.localtest.example is not a public address');
@@ -109,7 +123,12 @@ describe('UpstreamClient', () => {
     }, 30_000);
 
     it('sends a JSON body with a POST', async () => {
-      const response = await client.request({ method: 'POST', url: `${otherUrl}/oauth/token`, json: { grant_type: 'refresh_token' }, step: 'refresh' });
+      const response = await client.request({
+        method: 'POST',
+        url: `${otherUrl}/oauth/token`,
+        json: { grant_type: 'refresh_token' },
+        step: 'refresh',
+      });
       expect(response.body.toString('utf8')).toBe('POST /oauth/token');
     });
   });
@@ -118,8 +137,12 @@ describe('UpstreamClient', () => {
     const proxied = { accessToken: 'secret-at', fingerprint: { ...client.fingerprint('account'), proxyUrl: 'http://proxy.invalid:8080' } };
     const secure = client.webSocketOptions('wss://ws.chatgpt.com/ws/user?verify=x', 'https://chatgpt.com', proxied);
     expect(secure.agent).toBe(agents.for('http://proxy.invalid:8080').https);
-    expect(client.webSocketOptions('ws://127.0.0.1:1/ws/user', 'https://chatgpt.com', proxied).agent).toBe(agents.for('http://proxy.invalid:8080').http);
-    expect(client.webSocketOptions('wss://ws.chatgpt.com/', 'https://chatgpt.com', identity('secret-at')).agent).toBe(agents.for(undefined).https);
+    expect(client.webSocketOptions('ws://127.0.0.1:1/ws/user', 'https://chatgpt.com', proxied).agent).toBe(
+      agents.for('http://proxy.invalid:8080').http,
+    );
+    expect(client.webSocketOptions('wss://ws.chatgpt.com/', 'https://chatgpt.com', identity('secret-at')).agent).toBe(
+      agents.for(undefined).https,
+    );
     expect(secure.headers).toMatchObject({ origin: 'https://chatgpt.com', 'user-agent': proxied.fingerprint.userAgent });
     expect(JSON.stringify(secure.headers)).not.toContain('secret-at');
   });

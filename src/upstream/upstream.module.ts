@@ -8,7 +8,13 @@ import { UpstreamClient } from './upstream.client';
 @Global()
 @Module({
   imports: [MetricsModule],
-  providers: [ProxyAgents, UpstreamClient, CloudflareClearance, ChromiumClearanceSolver, { provide: ClearanceSolver, useExisting: ChromiumClearanceSolver }],
+  providers: [
+    ProxyAgents,
+    UpstreamClient,
+    CloudflareClearance,
+    ChromiumClearanceSolver,
+    { provide: ClearanceSolver, useExisting: ChromiumClearanceSolver },
+  ],
   exports: [UpstreamClient, ProxyAgents],
 })
 export class UpstreamModule {}

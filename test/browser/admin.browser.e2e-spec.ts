@@ -6,7 +6,16 @@ import { poolServicesOf } from '../../src/token-pool/testing/pool-services';
 import { Stack, startStack } from '../support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
 const ADMIN_KEY = 'browser-admin-key-5d1e';
 
@@ -56,7 +65,11 @@ describe('Admin dashboard in Chromium', () => {
     ];
     await page.fill('#tokens', `${tokens[0]}\n${tokens[1]}`);
     // The file input reads a .txt file into the textarea, without a multipart upload.
-    await page.setInputFiles('#token-file', { name: 'tokens.txt', mimeType: 'text/plain', buffer: Buffer.from(`${tokens[2]}\n${tokens[0]}\n`) });
+    await page.setInputFiles('#token-file', {
+      name: 'tokens.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`${tokens[2]}\n${tokens[0]}\n`),
+    });
     await page.waitForFunction(() => (document.getElementById('tokens') as HTMLTextAreaElement).value.split('\n').length === 4);
     await Promise.all([page.waitForURL(`${stack.url}/admin`), page.click('#upload button[type=submit]')]);
     expect(await flash()).toBe('Added 3, 1 duplicate, 0 invalid.');

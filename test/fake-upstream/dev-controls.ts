@@ -35,7 +35,13 @@ export const SCENARIO_PRESETS: Record<string, Scenario> = {
   '429': {
     kind: 'status',
     status: 429,
-    body: { detail: { message: "You've reached our limit of messages per hour. Please try again later.", clears_in: 60, code: 'model_cap_exceeded' } },
+    body: {
+      detail: {
+        message: "You've reached our limit of messages per hour. Please try again later.",
+        clears_in: 60,
+        code: 'model_cap_exceeded',
+      },
+    },
   },
   slow: { kind: 'text', text: 'This answer arrives one word at a time, slowly, so you can watch the stream.', delayMs: 400 },
   error: { kind: 'error_event', text: 'Starting an answer', message: 'Something went wrong upstream mid-answer.' },
@@ -61,7 +67,8 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
     if (!request.path.startsWith('/_fake/')) return undefined;
     const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>;
     const route = `${request.method} ${request.path}`;
-    if (route === 'GET /_fake/scenarios') return { status: 200, body: { scenarios: Object.keys(SCENARIO_PRESETS), queued: fake.pendingScenarios } };
+    if (route === 'GET /_fake/scenarios')
+      return { status: 200, body: { scenarios: Object.keys(SCENARIO_PRESETS), queued: fake.pendingScenarios } };
     if (route === 'POST /_fake/tokens') {
       const kind = body.kind ?? 'access';
       if (!TOKEN_KINDS.includes(kind as (typeof TOKEN_KINDS)[number])) return badRequest(`"kind" must be one of ${TOKEN_KINDS.join(', ')}`);
@@ -94,7 +101,10 @@ export function devControlRoutes(fake: FakeUpstream): ControlRoutes {
       fake.handoff.cutNextSocket(after);
       return { status: 201, body: { cutAfterItems: after } };
     }
-    return { status: 404, body: { error: `no such control: ${route} (try POST /_fake/tokens, POST /_fake/scenario, GET /_fake/scenarios)` } };
+    return {
+      status: 404,
+      body: { error: `no such control: ${route} (try POST /_fake/tokens, POST /_fake/scenario, GET /_fake/scenarios)` },
+    };
   };
 }
 

@@ -32,7 +32,10 @@ describe('npm run fake', () => {
     }
     printed = {};
     for (const [, name, value] of tool.output().matchAll(/^([A-Z_]+)=(\S+)$/gm)) (printed[name] ??= []).push(value);
-    server = await startServer({ CHATGPT_BASE_URL: fakeUrl(), AUTH_BASE_URL: printed.AUTH_BASE_URL[0], DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, { readyTimeoutMs: 120_000 });
+    server = await startServer(
+      { CHATGPT_BASE_URL: fakeUrl(), AUTH_BASE_URL: printed.AUTH_BASE_URL[0], DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      { readyTimeoutMs: 120_000 },
+    );
   });
   afterAll(async () => {
     await stopAllServers();
@@ -49,7 +52,10 @@ describe('npm run fake', () => {
 
     for (const key of [printed.ACCESS_TOKEN[0], printed.REFRESH_TOKEN[0]]) {
       const answer = await chat(key);
-      expect({ status: answer.status, content: (answer.json as { choices?: { message: { content: string } }[] }).choices?.[0].message.content }).toEqual({
+      expect({
+        status: answer.status,
+        content: (answer.json as { choices?: { message: { content: string } }[] }).choices?.[0].message.content,
+      }).toEqual({
         status: 200,
         content: 'Hello! How can I help you today?',
       });
@@ -81,7 +87,9 @@ describe('npm run fake', () => {
     expect(message.reasoning_content).toContain('6 times 7 is 42.');
 
     const plain = await chat(minted);
-    expect((plain.json as { choices: { message: { content: string } }[] }).choices[0].message.content).toBe('Hello! How can I help you today?');
+    expect((plain.json as { choices: { message: { content: string } }[] }).choices[0].message.content).toBe(
+      'Hello! How can I help you today?',
+    );
 
     await http('POST', `${fakeUrl()}/_fake/scenario`, { json: { name: '429' } });
     const limited = await chat(minted);

@@ -29,7 +29,7 @@ export function cloudflareChallengePage(): string {
     '<div class="main-wrapper" role="main"><h1>chatgpt.com</h1><p>Verifying you are human. This may take a few seconds.</p></div>',
     "<script>(function(){window._cf_chl_opt={cvId: '3',cZone: 'chatgpt.com',cType: 'managed',cRay: '8f0c1a2b3c4d5e6f',cH: 'x1y2z3'};",
     "var cpo=document.createElement('script');cpo.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1?ray=8f0c1a2b3c4d5e6f';",
-    'document.getElementsByTagName(\'head\')[0].appendChild(cpo);}());</script></body></html>',
+    "document.getElementsByTagName('head')[0].appendChild(cpo);}());</script></body></html>",
   ].join('\n');
 }
 
@@ -48,8 +48,23 @@ const MODELS: ModelEntry[] = [
   { slug: 'gpt-4o', title: 'GPT-4o', maxTokens: 8191, category: 'gpt_4o', categoryName: 'GPT-4o', paidOnly: false },
   { slug: 'gpt-4o-mini', title: 'GPT-4o mini', maxTokens: 8191, category: 'gpt_4o_mini', categoryName: 'GPT-4o mini', paidOnly: false },
   { slug: 'o1', title: 'o1', maxTokens: 32767, category: 'o1', categoryName: 'o1', paidOnly: true, tags: ['reasoning'] },
-  { slug: 'o3-mini', title: 'o3-mini', maxTokens: 32767, category: 'o3_mini', categoryName: 'o3-mini', paidOnly: false, tags: ['reasoning'] },
-  { slug: 'gpt-4o-canmore', title: 'GPT-4o with canvas', maxTokens: 8191, category: 'gpt_4o_canmore', categoryName: 'GPT-4o with canvas', paidOnly: true },
+  {
+    slug: 'o3-mini',
+    title: 'o3-mini',
+    maxTokens: 32767,
+    category: 'o3_mini',
+    categoryName: 'o3-mini',
+    paidOnly: false,
+    tags: ['reasoning'],
+  },
+  {
+    slug: 'gpt-4o-canmore',
+    title: 'GPT-4o with canvas',
+    maxTokens: 8191,
+    category: 'gpt_4o_canmore',
+    categoryName: 'GPT-4o with canvas',
+    paidOnly: true,
+  },
 ];
 
 export function modelsDocument(persona: Persona | 'chatgpt-noauth'): Record<string, unknown> {
@@ -120,8 +135,18 @@ export function meDocument(identity: AccountIdentity): Record<string, unknown> {
 }
 
 const FEATURES = [
-  'beta_features', 'browsing_available', 'canvas', 'code_interpreter_available', 'dalle_3', 'gizmo_canvas_toggle',
-  'mfa', 'model_switcher', 'plugins_available', 'search_tool', 'sentinel_enabled_for_subscription', 'shareable_links',
+  'beta_features',
+  'browsing_available',
+  'canvas',
+  'code_interpreter_available',
+  'dalle_3',
+  'gizmo_canvas_toggle',
+  'mfa',
+  'model_switcher',
+  'plugins_available',
+  'search_tool',
+  'sentinel_enabled_for_subscription',
+  'shareable_links',
 ];
 
 function accountEntry(identity: AccountIdentity, accountId: string, structure: 'personal' | 'workspace', plan: string) {
@@ -203,6 +228,12 @@ export function gizmoDocument(id: string, name: string): Record<string, unknown>
     },
     tools: [{ id: 'gzm_cnf_browser', type: 'browser', settings: null, metadata: null }],
     files: [],
-    product_features: { attachments: { type: 'retrieval', accepted_mime_types: ['text/plain', 'application/pdf'], image_mime_types: ['image/png', 'image/jpeg'] } },
+    product_features: {
+      attachments: {
+        type: 'retrieval',
+        accepted_mime_types: ['text/plain', 'application/pdf'],
+        image_mime_types: ['image/png', 'image/jpeg'],
+      },
+    },
   };
 }

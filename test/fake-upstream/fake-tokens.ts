@@ -55,9 +55,7 @@ export interface RefreshTokenRecord {
   revoked: boolean;
 }
 
-export type BearerCheck =
-  | { ok: true; record: AccessTokenRecord }
-  | { ok: false; reason: 'missing' | 'invalid_jwt' | 'token_expired' };
+export type BearerCheck = { ok: true; record: AccessTokenRecord } | { ok: false; reason: 'missing' | 'invalid_jwt' | 'token_expired' };
 
 const base64url = (value: Buffer | string): string => Buffer.from(value).toString('base64url');
 const RANDOM_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -18,7 +18,12 @@ interface Reply {
   json: () => any;
 }
 
-async function call(fake: FakeUpstream, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
+async function call(
+  fake: FakeUpstream,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -114,7 +119,10 @@ describe('FakeUpstream', () => {
     });
 
     it('records the fingerprint headers', async () => {
-      await call(fake, 'GET', '/backend-api/models', { token: at, headers: { 'oai-device-id': 'dev-1', 'user-agent': 'UA/1', authkey: 'k' } });
+      await call(fake, 'GET', '/backend-api/models', {
+        token: at,
+        headers: { 'oai-device-id': 'dev-1', 'user-agent': 'UA/1', authkey: 'k' },
+      });
       expect(fake.requests[0].headers).toMatchObject({ 'oai-device-id': 'dev-1', 'user-agent': 'UA/1', authkey: 'k' });
     });
   });
@@ -122,7 +130,9 @@ describe('FakeUpstream', () => {
   describe('sentinel and conversation', () => {
     it('rejects chat-requirements without a gAAAAAC requirements token', async () => {
       expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: {} })).status).toBe(400);
-      expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: 'gAAAAABxyz' } })).status).toBe(400);
+      expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: 'gAAAAABxyz' } })).status).toBe(
+        400,
+      );
     });
 
     it('answers chat-requirements with a persona, a single-use token and a proof of work', async () => {
@@ -169,8 +179,14 @@ describe('FakeUpstream', () => {
       expect(stream.done).toBe(true);
       expect(finalAnswerText(stream)).toBe('Hello there, general Kenobi!');
       const answer = stream.messages[stream.messages.length - 1];
-      expect(answer).toMatchObject({ status: 'finished_successfully', end_turn: true, metadata: { model_slug: 'gpt-4o', finish_details: { type: 'stop' } } });
-      const events = parseSse(res.text).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
+      expect(answer).toMatchObject({
+        status: 'finished_successfully',
+        end_turn: true,
+        metadata: { model_slug: 'gpt-4o', finish_details: { type: 'stop' } },
+      });
+      const events = parseSse(res.text)
+        .filter((e) => e.data !== '[DONE]')
+        .map((e) => JSON.parse(e.data));
       expect((events[0].message as { author: { role: string } }).author.role).toBe('user');
       expect(events.every((e) => typeof e.conversation_id === 'string')).toBe(true);
       // Snapshots are cumulative: each repeats the text so far.
@@ -199,7 +215,10 @@ describe('FakeUpstream', () => {
       const classicOnly = await FakeUpstream.start({ deltaEncoding: false, requireSentinel: false });
       try {
         const token = classicOnly.createAccessToken();
-        const res = await call(classicOnly, 'POST', '/backend-api/conversation', { token, body: conversationBody('hi', { supported_encodings: ['v1'] }) });
+        const res = await call(classicOnly, 'POST', '/backend-api/conversation', {
+          token,
+          body: conversationBody('hi', { supported_encodings: ['v1'] }),
+        });
         expect(res.status).toBe(200);
         expect(readStream(res.text).format).toBe('classic');
         expect(finalAnswerText(readStream(res.text))).toBe('Hello! How can I help you today?');
@@ -211,8 +230,25 @@ describe('FakeUpstream', () => {
     it('gives the same final messages in both formats for every tool scenario', async () => {
       const scenarios: Scenario[] = [
         { kind: 'code', code: 'print(1+1)', output: '2\n', text: 'The result is 2.', sandboxFile: '/mnt/data/result.csv' },
-        { kind: 'browse', initialText: 'Searching the web', finishedText: 'Searched 2 sites', text: 'Rust is fast【0†source】.', citations: [{ url: 'https://a.example/x', title: 'A' }, { url: 'https://b.example', title: 'B' }] },
-        { kind: 'reasoning', thoughts: [{ summary: 'Plan', content: 'Think first.' }, { summary: 'Check', content: 'Then check.' }], seconds: 3, text: 'Done.' },
+        {
+          kind: 'browse',
+          initialText: 'Searching the web',
+          finishedText: 'Searched 2 sites',
+          text: 'Rust is fast【0†source】.',
+          citations: [
+            { url: 'https://a.example/x', title: 'A' },
+            { url: 'https://b.example', title: 'B' },
+          ],
+        },
+        {
+          kind: 'reasoning',
+          thoughts: [
+            { summary: 'Plan', content: 'Think first.' },
+            { summary: 'Check', content: 'Then check.' },
+          ],
+          seconds: 3,
+          text: 'Done.',
+        },
         { kind: 'image', prompt: 'a cat', fileIds: ['file-img1'] },
         { kind: 'text', text: 'Cut short', finish: 'max_tokens' },
       ];
@@ -223,7 +259,14 @@ describe('FakeUpstream', () => {
           const res = await converse(fake, at, conversationBody('find things', { supported_encodings: encodings }));
           expect(res.status).toBe(200);
           const stream = readStream(res.text);
-          const shape = stream.messages.map((m) => ({ role: (m.author as Author).role, name: (m.author as Author).name, content: m.content, status: m.status, end_turn: m.end_turn, recipient: m.recipient }));
+          const shape = stream.messages.map((m) => ({
+            role: (m.author as Author).role,
+            name: (m.author as Author).name,
+            content: m.content,
+            status: m.status,
+            end_turn: m.end_turn,
+            recipient: m.recipient,
+          }));
           shapes.push(JSON.parse(JSON.stringify(shape).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')));
         }
         expect(shapes[1]).toEqual(shapes[0]);
@@ -237,7 +280,12 @@ describe('FakeUpstream', () => {
       expect(finalAnswerText(stream)).toContain('(sandbox:/mnt/data/result.csv)');
       const conversationId = stream.messages[0] && (JSON.parse(parseSse(res.text)[0].data) as { conversation_id: string }).conversation_id;
       const last = stream.messages[stream.messages.length - 1];
-      const link = await call(fake, 'GET', `/backend-api/conversation/${conversationId}/interpreter/download?message_id=${String(last.id)}&sandbox_path=/mnt/data/result.csv`, { token: at });
+      const link = await call(
+        fake,
+        'GET',
+        `/backend-api/conversation/${conversationId}/interpreter/download?message_id=${String(last.id)}&sandbox_path=/mnt/data/result.csv`,
+        { token: at },
+      );
       expect(link.status).toBe(200);
       const file = await fetch(link.json().download_url);
       expect(await file.text()).toBe('a,b\n1,2\n');
@@ -253,7 +301,11 @@ describe('FakeUpstream', () => {
     it('validates the conversation body', async () => {
       const bad = await converse(fake, at, { ...conversationBody('x'), messages: [] });
       expect(bad.status).toBe(400);
-      const noRole = await converse(fake, at, conversationBody('x', { messages: [{ id: 'm', content: { content_type: 'text', parts: ['x'] } }] }));
+      const noRole = await converse(
+        fake,
+        at,
+        conversationBody('x', { messages: [{ id: 'm', content: { content_type: 'text', parts: ['x'] } }] }),
+      );
       expect(noRole.status).toBe(400);
     });
 
@@ -264,7 +316,10 @@ describe('FakeUpstream', () => {
       expect(limited.headers.get('retry-after')).toBe('120');
 
       fake.setTokenStatus(at, 429, { clearsInSec: 30, times: 1 });
-      const sticky = await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } });
+      const sticky = await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', {
+        token: at,
+        body: { p: makeRequirementsToken() },
+      });
       expect(sticky.status).toBe(429);
       expect(sticky.json().detail.clears_in).toBeGreaterThan(0);
       expect((await converse(fake, at)).status).toBe(200);
@@ -332,7 +387,10 @@ describe('FakeUpstream', () => {
     it('skips the sentinel checks with requireSentinel false', async () => {
       const open = await FakeUpstream.start({ requireSentinel: false });
       try {
-        const res = await call(open, 'POST', '/backend-api/conversation', { token: open.createAccessToken(), body: conversationBody('hi') });
+        const res = await call(open, 'POST', '/backend-api/conversation', {
+          token: open.createAccessToken(),
+          body: conversationBody('hi'),
+        });
         expect(res.status).toBe(200);
       } finally {
         await open.close();
@@ -368,7 +426,9 @@ describe('FakeUpstream', () => {
     it('streams a long deterministic answer of the exact length in both formats', async () => {
       for (const encodings of [[], ['v1']]) {
         fake.enqueue({ kind: 'long', chars: 5000 });
-        const text = finalAnswerText(readStream((await converse(fake, at, conversationBody('x', { supported_encodings: encodings }))).text));
+        const text = finalAnswerText(
+          readStream((await converse(fake, at, conversationBody('x', { supported_encodings: encodings }))).text),
+        );
         expect(text).toHaveLength(5000);
       }
     });
@@ -385,10 +445,17 @@ describe('FakeUpstream', () => {
 
     it('lets anonymous callers use /backend-anon with the same sentinel rules', async () => {
       const device = { 'oai-device-id': randomUUID() };
-      const req = await call(fake, 'POST', '/backend-anon/sentinel/chat-requirements', { body: { p: makeRequirementsToken() }, headers: device });
+      const req = await call(fake, 'POST', '/backend-anon/sentinel/chat-requirements', {
+        body: { p: makeRequirementsToken() },
+        headers: device,
+      });
       expect(req.json().persona).toBe('chatgpt-noauth');
       const { token, proofofwork } = req.json();
-      const headers = { ...device, 'openai-sentinel-chat-requirements-token': token, 'openai-sentinel-proof-token': `gAAAAAB${bruteForcePow(proofofwork.seed, proofofwork.difficulty)}` };
+      const headers = {
+        ...device,
+        'openai-sentinel-chat-requirements-token': token,
+        'openai-sentinel-proof-token': `gAAAAAB${bruteForcePow(proofofwork.seed, proofofwork.difficulty)}`,
+      };
       const res = await call(fake, 'POST', '/backend-anon/conversation', { body: conversationBody('hi'), headers });
       expect(res.status).toBe(200);
       expect(fake.conversationRequests()).toHaveLength(1);
@@ -418,7 +485,9 @@ describe('FakeUpstream', () => {
         const headers = await sentinelHeaders(strict, token);
         expect((await call(strict, 'POST', '/backend-api/conversation', { token, body: conversationBody('x'), headers })).status).toBe(403);
         const withArkose = { ...(await sentinelHeaders(strict, token)), 'openai-sentinel-arkose-token': 'arkose' };
-        expect((await call(strict, 'POST', '/backend-api/conversation', { token, body: conversationBody('x'), headers: withArkose })).status).toBe(200);
+        expect(
+          (await call(strict, 'POST', '/backend-api/conversation', { token, body: conversationBody('x'), headers: withArkose })).status,
+        ).toBe(200);
       } finally {
         await strict.close();
       }
@@ -432,20 +501,34 @@ describe('FakeUpstream', () => {
 
     it('fails sticky per-token statuses until cleared', async () => {
       fake.setTokenStatus(at, 403);
-      expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status).toBe(403);
-      expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status).toBe(403);
+      expect(
+        (await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status,
+      ).toBe(403);
+      expect(
+        (await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status,
+      ).toBe(403);
       fake.clearTokenStatus(at);
       expect((await converse(fake, at)).status).toBe(200);
       fake.setTokenStatus(at, 429, { clearsInSec: 0.2 });
-      expect((await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status).toBe(429);
+      expect(
+        (await call(fake, 'POST', '/backend-api/sentinel/chat-requirements', { token: at, body: { p: makeRequirementsToken() } })).status,
+      ).toBe(429);
       await new Promise((r) => setTimeout(r, 250));
       expect((await converse(fake, at)).status).toBe(200);
     });
 
     it('refuses an unknown gizmo and an unknown conversation id', async () => {
-      const gizmo = await converse(fake, at, conversationBody('x', { conversation_mode: { kind: 'gizmo_interaction', gizmo_id: 'g-nope' } }));
+      const gizmo = await converse(
+        fake,
+        at,
+        conversationBody('x', { conversation_mode: { kind: 'gizmo_interaction', gizmo_id: 'g-nope' } }),
+      );
       expect(gizmo.status).toBe(404);
-      const known = await converse(fake, at, conversationBody('x', { conversation_mode: { kind: 'gizmo_interaction', gizmo_id: 'g-known' } }));
+      const known = await converse(
+        fake,
+        at,
+        conversationBody('x', { conversation_mode: { kind: 'gizmo_interaction', gizmo_id: 'g-known' } }),
+      );
       expect(known.status).toBe(200);
       expect((await converse(fake, at, conversationBody('x', { conversation_id: randomUUID() }))).status).toBe(404);
     });
@@ -469,7 +552,12 @@ describe('FakeUpstream', () => {
   describe('auth server', () => {
     const exchange = (rt: string, clientId = 'pdlLIX2Y72MIl2rhLhTE9VV9bN905kBh') =>
       call(fake, 'POST', '/oauth/token', {
-        body: { client_id: clientId, grant_type: 'refresh_token', redirect_uri: 'com.openai.chat://auth0.openai.com/ios/com.openai.chat/callback', refresh_token: rt },
+        body: {
+          client_id: clientId,
+          grant_type: 'refresh_token',
+          redirect_uri: 'com.openai.chat://auth0.openai.com/ios/com.openai.chat/callback',
+          refresh_token: rt,
+        },
       });
 
     it('exchanges a refresh token for a working access token', async () => {
@@ -519,9 +607,15 @@ describe('FakeUpstream', () => {
 
   describe('files', () => {
     it('uploads through the signed blob URL, refusing credentials', async () => {
-      const created = (await call(fake, 'POST', '/backend-api/files', { token: at, body: { file_name: 'a.txt', file_size: 5, use_case: 'my_files', reset_rate_limits: false, timezone_offset_min: -480 } })).json();
+      const created = (
+        await call(fake, 'POST', '/backend-api/files', {
+          token: at,
+          body: { file_name: 'a.txt', file_size: 5, use_case: 'my_files', reset_rate_limits: false, timezone_offset_min: -480 },
+        })
+      ).json();
       expect(created).toMatchObject({ status: 'success', file_id: expect.stringMatching(/^file-/) });
-      const put = (headers: Record<string, string>) => fetch(created.upload_url, { method: 'PUT', headers: { 'content-type': 'text/plain', ...headers }, body: 'hello' });
+      const put = (headers: Record<string, string>) =>
+        fetch(created.upload_url, { method: 'PUT', headers: { 'content-type': 'text/plain', ...headers }, body: 'hello' });
       expect((await put({ 'x-ms-blob-type': 'BlockBlob', authorization: `Bearer ${at}` })).status).toBe(400);
       expect((await put({ 'x-ms-blob-type': 'BlockBlob', 'oai-device-id': 'd' })).status).toBe(400);
       expect((await put({})).status).toBe(400);
@@ -529,7 +623,9 @@ describe('FakeUpstream', () => {
       expect((await put({ 'x-ms-blob-type': 'BlockBlob', 'x-ms-version': '2020-04-08' })).status).toBe(201);
       const uploaded = (await call(fake, 'POST', `/backend-api/files/${created.file_id}/uploaded`, { token: at, body: {} })).json();
       expect(uploaded.status).toBe('success');
-      expect((await call(fake, 'GET', `/backend-api/files/${created.file_id}`, { token: at })).json().retrieval_index_status).toBe('success');
+      expect((await call(fake, 'GET', `/backend-api/files/${created.file_id}`, { token: at })).json().retrieval_index_status).toBe(
+        'success',
+      );
       expect(fake.uploadedFile(created.file_id)?.bytes.toString()).toBe('hello');
     });
   });
@@ -538,12 +634,16 @@ describe('FakeUpstream', () => {
     const slow = await FakeUpstream.start({ fileIndexPolls: 2, recordRequests: false });
     try {
       const token = slow.createAccessToken();
-      const created = (await call(slow, 'POST', '/backend-api/files', { token, body: { file_name: 'a.md', file_size: 1, use_case: 'my_files' } })).json();
+      const created = (
+        await call(slow, 'POST', '/backend-api/files', { token, body: { file_name: 'a.md', file_size: 1, use_case: 'my_files' } })
+      ).json();
       await fetch(created.upload_url, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'x' });
       const poll = async () => (await call(slow, 'GET', `/backend-api/files/${created.file_id}`, { token })).json().retrieval_index_status;
       expect([await poll(), await poll(), await poll()]).toEqual(['pending', 'pending', 'success']);
       expect(slow.requests).toHaveLength(0);
-      expect((await call(slow, 'POST', '/backend-api/files', { token, body: { file_name: 'a', file_size: 1, use_case: 'nope' } })).status).toBe(400);
+      expect(
+        (await call(slow, 'POST', '/backend-api/files', { token, body: { file_name: 'a', file_size: 1, use_case: 'nope' } })).status,
+      ).toBe(400);
     } finally {
       await slow.close();
     }
@@ -555,9 +655,13 @@ describe('FakeUpstream', () => {
       expect(home.text).toMatch(/data-build="prod-[0-9a-f]+"/);
       expect(home.text).toMatch(/<script src="https:\/\/cdn\.oaistatic\.com\/_next\/static\/chunks\/c\/prod-[0-9a-f]+\/_\/app-/);
       const models = (await call(fake, 'GET', '/backend-api/models', { token: at })).json();
-      expect(models.categories.map((c: { default_model: string }) => c.default_model)).toEqual(expect.arrayContaining(['gpt-4o', 'o1', 'auto', 'gpt-4o-canmore']));
+      expect(models.categories.map((c: { default_model: string }) => c.default_model)).toEqual(
+        expect.arrayContaining(['gpt-4o', 'o1', 'auto', 'gpt-4o-canmore']),
+      );
       const free = fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
-      expect((await call(fake, 'GET', '/backend-api/models', { token: free })).json().models.map((m: { slug: string }) => m.slug)).not.toContain('o1');
+      expect(
+        (await call(fake, 'GET', '/backend-api/models', { token: free })).json().models.map((m: { slug: string }) => m.slug),
+      ).not.toContain('o1');
       expect((await call(fake, 'GET', '/backend-api/me', { token: at })).json().email).toBe('alice@example.com');
       const check = (await call(fake, 'GET', '/backend-api/accounts/check/v4-2023-04-27', { token: at })).json();
       expect(Object.values(check.accounts as Record<string, { account: { plan_type: string } }>)[0].account.plan_type).toBe('plus');

@@ -371,7 +371,9 @@ export class FakeUpstream {
 
   /** The first sentinel call of each attempt, whichever flow: `chat-requirements` or `chat-requirements/prepare`. */
   sentinelRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.method === 'POST' && /^\/backend-(api|anon)\/sentinel\/chat-requirements(\/prepare)?$/.test(r.path));
+    return this.requests.filter(
+      (r) => r.method === 'POST' && /^\/backend-(api|anon)\/sentinel\/chat-requirements(\/prepare)?$/.test(r.path),
+    );
   }
 
   /** Every signed download URL handed out so far stops working, as the real ones do after a few minutes. */
@@ -485,11 +487,23 @@ export class FakeUpstream {
     if ((m = /^\/files\/([^/]+)\/uploaded$/.exec(sub)) && method === 'POST') {
       const file = this.ownedFile(caller, m[1]);
       if (!file.bytes) throw new HttpError(400, { detail: 'File upload has not completed' });
-      return send(res, 200, { status: 'success', download_url: this.downloadUrl(file), metadata: null, file_name: file.name, creation_time: file.created });
+      return send(res, 200, {
+        status: 'success',
+        download_url: this.downloadUrl(file),
+        metadata: null,
+        file_name: file.name,
+        creation_time: file.created,
+      });
     }
     if ((m = /^\/files\/([^/]+)\/download$/.exec(sub)) && method === 'GET') {
       const file = this.ownedFile(caller, m[1]);
-      return send(res, 200, { status: 'success', download_url: this.downloadUrl(file), metadata: {}, file_name: file.name, creation_time: file.created });
+      return send(res, 200, {
+        status: 'success',
+        download_url: this.downloadUrl(file),
+        metadata: {},
+        file_name: file.name,
+        creation_time: file.created,
+      });
     }
     if ((m = /^\/files\/([^/]+)$/.exec(sub)) && method === 'GET') {
       const file = this.ownedFile(caller, m[1]);
@@ -544,7 +558,8 @@ export class FakeUpstream {
     throw new HttpError(403, {
       detail: {
         code: 'account_deactivated',
-        message: 'You do not have an account because it has been deleted or deactivated. If you believe this was an error, please contact us.',
+        message:
+          'You do not have an account because it has been deleted or deactivated. If you believe this was an error, please contact us.',
       },
     });
   }
@@ -614,7 +629,8 @@ export class FakeUpstream {
       },
       '/sentinel/chat-requirements/finalize': () => send(res, 200, this.flows.finalize(caller.owner, r.body)),
       '/f/conversation/prepare': () => send(res, 200, this.flows.conduitPrepare(caller.owner, r.headers)),
-      '/f/conversation': () => this.conversation(r, caller, res, () => this.flows.checkConversation(caller.owner, r.headers, this.options.requireSentinel)),
+      '/f/conversation': () =>
+        this.conversation(r, caller, res, () => this.flows.checkConversation(caller.owner, r.headers, this.options.requireSentinel)),
     };
     const call = r.method === 'POST' ? calls[sub] : undefined;
     if (!call) return undefined;
@@ -632,7 +648,8 @@ export class FakeUpstream {
     const body = validateConversationBody(r.body);
     this.checkAttachments(caller, body.messages);
     this.applyTokenStatus(caller);
-    const gizmoId = isRecord(body.conversation_mode) && typeof body.conversation_mode.gizmo_id === 'string' ? body.conversation_mode.gizmo_id : null;
+    const gizmoId =
+      isRecord(body.conversation_mode) && typeof body.conversation_mode.gizmo_id === 'string' ? body.conversation_mode.gizmo_id : null;
     if (gizmoId !== null && !this.gizmos.has(gizmoId)) throw new HttpError(404, { detail: 'Gizmo not found' });
     const existing = typeof body.conversation_id === 'string' ? this.ownedConversation(caller, body.conversation_id) : null;
 
@@ -663,10 +680,18 @@ export class FakeUpstream {
     }
     const delta = this.options.deltaEncoding && Array.isArray(body.supported_encodings) && body.supported_encodings.includes('v1');
     if (delta) {
-      trailer.push({ type: 'server_ste_metadata', metadata: { turn_exchanges: 1, plan_type: caller.token?.plan ?? 'free' }, conversation_id: conversation.id });
+      trailer.push({
+        type: 'server_ste_metadata',
+        metadata: { turn_exchanges: 1, plan_type: caller.token?.plan ?? 'free' },
+        conversation_id: conversation.id,
+      });
     }
     const ctx = { conversationId: conversation.id, userMessage, steps: plan.steps, trailer };
-    await this.answerTurn(res, caller, delta ? encodeDelta(ctx) : encodeClassic(ctx), plan, { conversationId: conversation.id, model, delta });
+    await this.answerTurn(res, caller, delta ? encodeDelta(ctx) : encodeClassic(ctx), plan, {
+      conversationId: conversation.id,
+      model,
+      delta,
+    });
   }
 
   /**
@@ -682,7 +707,12 @@ export class FakeUpstream {
   ): Promise<void> {
     if (turn.delta && this.handoff.handsOff(turn.model)) {
       const items = [...frames].map((frame) => frame.text);
-      return this.handoff.answerWithStub(res, { owner: caller.owner, conversationId: turn.conversationId, items, delayMs: plan.delayMs ?? this.options.chunkDelayMs });
+      return this.handoff.answerWithStub(res, {
+        owner: caller.owner,
+        conversationId: turn.conversationId,
+        items,
+        delayMs: plan.delayMs ?? this.options.chunkDelayMs,
+      });
     }
     await this.stream(res, frames, plan);
   }
@@ -881,7 +911,15 @@ export class FakeUpstream {
     if (!content) throw new HttpError(404, { detail: 'File not found' });
     const id = `file-${randomText(24, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
     const name = query.sandbox_path.split('/').pop() as string;
-    const file = this.storeFile({ id, name, size: content.length, useCase: 'ace_output', owner: c.owner, mime: 'application/octet-stream', bytes: content });
+    const file = this.storeFile({
+      id,
+      name,
+      size: content.length,
+      useCase: 'ace_output',
+      owner: c.owner,
+      mime: 'application/octet-stream',
+      bytes: content,
+    });
     return { status: 'success', download_url: this.downloadUrl(file), file_name: name, file_size_bytes: content.length };
   }
 
@@ -893,7 +931,15 @@ export class FakeUpstream {
     }
     if (!UPLOAD_USE_CASES.includes(body.use_case)) throw new HttpError(400, { detail: `Invalid use_case: ${body.use_case}` });
     const id = `file-${randomText(24, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}`;
-    const file = this.storeFile({ id, name: body.file_name, size: body.file_size, useCase: body.use_case, owner: caller.owner, mime: '', bytes: null });
+    const file = this.storeFile({
+      id,
+      name: body.file_name,
+      size: body.file_size,
+      useCase: body.use_case,
+      owner: caller.owner,
+      mime: '',
+      bytes: null,
+    });
     return {
       status: 'success',
       upload_url: `${this.url}/blob/${id}?se=${encodeURIComponent(isoTime(Date.now() + 300_000))}&sp=cw&sv=2020-04-08&sr=b&sig=${file.sig}`,
@@ -914,7 +960,15 @@ export class FakeUpstream {
 
   private registerGeneratedFile(id: string, name: string, owner: string): number {
     this.generatedImage ??= solidPng(1024, 1024);
-    this.storeFile({ id, name, size: this.generatedImage.length, useCase: 'dalle_output', owner, mime: 'image/png', bytes: this.generatedImage });
+    this.storeFile({
+      id,
+      name,
+      size: this.generatedImage.length,
+      useCase: 'dalle_output',
+      owner,
+      mime: 'image/png',
+      bytes: this.generatedImage,
+    });
     return this.generatedImage.length;
   }
 
@@ -936,14 +990,28 @@ export class FakeUpstream {
     }
     const forbidden = FORBIDDEN_BLOB_HEADERS.filter((h) => r.headers[h] !== undefined);
     if (forbidden.length > 0) {
-      return sendText(res, 400, azureError('InvalidHeaderValue', `Headers not allowed on a signed upload: ${forbidden.join(', ')}`), 'application/xml');
+      return sendText(
+        res,
+        400,
+        azureError('InvalidHeaderValue', `Headers not allowed on a signed upload: ${forbidden.join(', ')}`),
+        'application/xml',
+      );
     }
     if (r.headers['x-ms-blob-type'] !== 'BlockBlob') {
-      return sendText(res, 400, azureError('MissingRequiredHeader', 'An HTTP header that is mandatory for this request is not specified: x-ms-blob-type'), 'application/xml');
+      return sendText(
+        res,
+        400,
+        azureError('MissingRequiredHeader', 'An HTTP header that is mandatory for this request is not specified: x-ms-blob-type'),
+        'application/xml',
+      );
     }
     file.bytes = raw;
     file.mime = String(r.headers['content-type'] ?? 'application/octet-stream');
-    res.writeHead(201, { etag: `"0x${randomBytes(8).toString('hex').toUpperCase()}"`, 'x-ms-request-server-encrypted': 'true', 'content-length': '0' });
+    res.writeHead(201, {
+      etag: `"0x${randomBytes(8).toString('hex').toUpperCase()}"`,
+      'x-ms-request-server-encrypted': 'true',
+      'content-length': '0',
+    });
     res.end();
   }
 
@@ -975,7 +1043,10 @@ export class FakeUpstream {
       return send(res, 401, { error: 'access_denied', error_description: 'Unauthorized' });
     }
     if (body.grant_type !== 'refresh_token') {
-      return send(res, 403, { error: 'unauthorized_client', error_description: `Grant type '${String(body.grant_type)}' not allowed for the client.` });
+      return send(res, 403, {
+        error: 'unauthorized_client',
+        error_description: `Grant type '${String(body.grant_type)}' not allowed for the client.`,
+      });
     }
     if (typeof body.refresh_token !== 'string' || body.refresh_token === '') {
       return send(res, 400, { error: 'invalid_request', error_description: 'Missing required parameter: refresh_token' });
@@ -1086,7 +1157,8 @@ function validateConversationBody(body: unknown): Record<string, unknown> & { me
   if (body.conversation_id !== undefined && body.conversation_id !== null && typeof body.conversation_id !== 'string') {
     throw new HttpError(400, { detail: 'conversation_id must be a string' });
   }
-  if (!Array.isArray(body.messages) || body.messages.length === 0) throw new HttpError(400, { detail: 'messages must be a non-empty array' });
+  if (!Array.isArray(body.messages) || body.messages.length === 0)
+    throw new HttpError(400, { detail: 'messages must be a non-empty array' });
   body.messages.forEach((m, i) => {
     const where = `messages[${i}]`;
     if (!isRecord(m)) throw new HttpError(400, { detail: `${where} must be an object` });
@@ -1116,7 +1188,10 @@ function toUserMessage(m: Record<string, unknown>): UpstreamMessage {
 
 function titleFrom(messages: unknown[]): string {
   const last = messages[messages.length - 1] as { content?: { parts?: unknown[] } };
-  const text = (last.content?.parts ?? []).filter((p): p is string => typeof p === 'string').join(' ').trim();
+  const text = (last.content?.parts ?? [])
+    .filter((p): p is string => typeof p === 'string')
+    .join(' ')
+    .trim();
   const words = text.split(/\s+/).filter(Boolean).slice(0, 6);
   return words.length ? words.map((w) => w[0].toUpperCase() + w.slice(1)).join(' ') : '';
 }

@@ -36,7 +36,8 @@ async function main(): Promise<void> {
       ...accessTokens.map((token) => `ACCESS_TOKEN=${token}`),
       `REFRESH_TOKEN=${refreshToken}`,
       '',
-      'More tokens:          curl -X POST ' + `${fake.url}/_fake/tokens -H 'content-type: application/json' -d '{"kind":"access"}'   (or "refresh")`,
+      'More tokens:          curl -X POST ' +
+        `${fake.url}/_fake/tokens -H 'content-type: application/json' -d '{"kind":"access"}'   (or "refresh")`,
       'Queue the next answer: curl -X POST ' + `${fake.url}/_fake/scenario -H 'content-type: application/json' -d '{"name":"reasoning"}'`,
       `Scenarios: ${Object.keys(SCENARIO_PRESETS).join(', ')}`,
       '',
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const { code } = (error ?? {}) as NodeJS.ErrnoException;
-  console.error(code === 'EADDRINUSE' ? `Cannot start the fake upstream: port ${flag('port') ?? 5999} is already in use (use --port)` : error);
+  console.error(
+    code === 'EADDRINUSE' ? `Cannot start the fake upstream: port ${flag('port') ?? 5999} is already in use (use --port)` : error,
+  );
   process.exit(1);
 });

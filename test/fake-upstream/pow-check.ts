@@ -25,7 +25,9 @@ export function decodeProofConfig(answer: string): unknown[] | null {
 export function digestBeatsDifficulty(seed: string, difficulty: string, answer: string): boolean {
   if (!/^([0-9a-fA-F]{2})+$/.test(difficulty)) return false;
   const target = Buffer.from(difficulty, 'hex');
-  const digest = createHash('sha3-512').update(seed + answer, 'utf8').digest();
+  const digest = createHash('sha3-512')
+    .update(seed + answer, 'utf8')
+    .digest();
   return Buffer.compare(digest.subarray(0, target.length), target) < 0;
 }
 

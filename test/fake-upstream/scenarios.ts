@@ -25,7 +25,10 @@ export interface ReceivedMessage {
   text: string;
 }
 
-export type StreamScenario = Exclude<Scenario, { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' } | { kind: 'respond' }>;
+export type StreamScenario = Exclude<
+  Scenario,
+  { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' } | { kind: 'respond' }
+>;
 
 /** Runs a `respond` scenario against the request's messages (once: a responder answers with a concrete scenario). */
 export function resolveScenario(scenario: Scenario, messages: unknown[]): Exclude<Scenario, { kind: 'respond' }> {
@@ -38,7 +41,10 @@ export function resolveScenario(scenario: Scenario, messages: unknown[]): Exclud
 function receivedMessage(message: unknown): ReceivedMessage {
   const m = message as { author?: { role?: unknown }; content?: { parts?: unknown[] } };
   const parts = Array.isArray(m.content?.parts) ? m.content.parts : [];
-  return { role: typeof m.author?.role === 'string' ? m.author.role : 'user', text: parts.filter((part): part is string => typeof part === 'string').join('\n') };
+  return {
+    role: typeof m.author?.role === 'string' ? m.author.role : 'user',
+    text: parts.filter((part): part is string => typeof part === 'string').join('\n'),
+  };
 }
 
 export interface AnswerInput {
@@ -96,7 +102,8 @@ export function splitText(text: string, count?: number): string[] {
   const chars = Array.from(text);
   const n = Math.max(1, Math.min(count, chars.length));
   const pieces: string[] = [];
-  for (let i = 0; i < n; i++) pieces.push(chars.slice(Math.floor((i * chars.length) / n), Math.floor(((i + 1) * chars.length) / n)).join(''));
+  for (let i = 0; i < n; i++)
+    pieces.push(chars.slice(Math.floor((i * chars.length) / n), Math.floor(((i + 1) * chars.length) / n)).join(''));
   return pieces;
 }
 
@@ -362,7 +369,14 @@ function imageSteps(input: AnswerInput, s: Extract<Scenario, { kind: 'image' }>)
       height: 1024,
       fovea: 512,
       metadata: {
-        dalle: { gen_id: id.replace(/^file-/, '').slice(0, 16), prompt: s.prompt, seed: 1234567890 + i, parent_gen_id: null, edit_op: null, serialization_title: 'DALL-E generation metadata' },
+        dalle: {
+          gen_id: id.replace(/^file-/, '').slice(0, 16),
+          prompt: s.prompt,
+          seed: 1234567890 + i,
+          parent_gen_id: null,
+          edit_op: null,
+          serialization_title: 'DALL-E generation metadata',
+        },
         gizmo: null,
         sanitized: false,
       },
@@ -382,4 +396,3 @@ function imageSteps(input: AnswerInput, s: Extract<Scenario, { kind: 'image' }>)
   };
   return [call, toolPlan];
 }
-

@@ -59,7 +59,10 @@ export function applyDelta(doc: Record<string, unknown>, op: DeltaOp): Record<st
     if (op.o === 'add' || op.o === 'replace') return structuredClone(op.v) as Record<string, unknown>;
     throw new Error(`unsupported root operation ${op.o}`);
   }
-  const keys = op.p.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const keys = op.p
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
   const last = keys.pop() as string;
   let parent: Record<string, unknown> = doc;
   for (const key of keys) {

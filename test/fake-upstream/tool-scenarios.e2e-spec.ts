@@ -6,7 +6,12 @@ import { jsonResponder, offeredTools, toolResponder } from './tool-scenarios';
 const upstream = (role: string, text: string) => ({ author: { role }, content: { content_type: 'text', parts: [text] } });
 
 const system = renderToolInstructions({
-  tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+  tools: [
+    {
+      type: 'function',
+      function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+    },
+  ],
   choice: 'auto',
   parallel: true,
 });
@@ -18,7 +23,10 @@ describe('fake upstream: tool and JSON responders', () => {
 
   it('calls a tool the prompt mentions, with sample arguments from its schema', () => {
     const scenario = resolveScenario(toolResponder(), [upstream('system', system), upstream('user', 'use get_weather please')]);
-    expect(scenario).toMatchObject({ kind: 'text', text: expect.stringContaining('<tool_calls>\n[{"name": "get_weather", "arguments": {"city":"Paris"}}]\n</tool_calls>') });
+    expect(scenario).toMatchObject({
+      kind: 'text',
+      text: expect.stringContaining('<tool_calls>\n[{"name": "get_weather", "arguments": {"city":"Paris"}}]\n</tool_calls>'),
+    });
   });
 
   it('sends scripted arguments verbatim and the fixed ones after a correction', () => {
@@ -35,13 +43,19 @@ describe('fake upstream: tool and JSON responders', () => {
   });
 
   it('answers tool results with text, and says so when no tools were offered', () => {
-    const results = resolveScenario(toolResponder(), [upstream('system', system), upstream('user', '<tool_result call_id="c" name="get_weather">\nrain\n</tool_result>')]);
+    const results = resolveScenario(toolResponder(), [
+      upstream('system', system),
+      upstream('user', '<tool_result call_id="c" name="get_weather">\nrain\n</tool_result>'),
+    ]);
     expect(results).toEqual({ kind: 'text', text: 'The tools answered: rain.' });
     expect(resolveScenario(toolResponder(), [upstream('user', 'get_weather')])).toEqual({ kind: 'text', text: 'No tools were offered.' });
   });
 
   it('answers the JSON instruction with a sample of the schema', () => {
-    const format = '# Answer format\nAnswer with a single JSON object.\nThe object must be valid against this JSON schema ("p"):\n{\n  "type": "object",\n  "properties": {\n    "n": {\n      "type": "integer"\n    }\n  }\n}';
-    expect(resolveScenario(jsonResponder({ fenced: true }), [upstream('system', format), upstream('user', 'x')])).toMatchObject({ text: '```json\n{"n":21}\n```' });
+    const format =
+      '# Answer format\nAnswer with a single JSON object.\nThe object must be valid against this JSON schema ("p"):\n{\n  "type": "object",\n  "properties": {\n    "n": {\n      "type": "integer"\n    }\n  }\n}';
+    expect(resolveScenario(jsonResponder({ fenced: true }), [upstream('system', format), upstream('user', 'x')])).toMatchObject({
+      text: '```json\n{"n":21}\n```',
+    });
   });
 });

@@ -76,7 +76,10 @@ describe('file store crash safety (kill -9 during uploads through the admin API)
   };
 
   const upload = async (server: ServerProcess, name: string): Promise<HttpAnswer> => {
-    const answer = await http('POST', `${server.url}/admin/api/tokens`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, json: { tokens: makeBatch(name) } });
+    const answer = await http('POST', `${server.url}/admin/api/tokens`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      json: { tokens: makeBatch(name) },
+    });
     if (answer.status === 200) acknowledged.add(name);
     return answer;
   };
@@ -110,7 +113,8 @@ describe('file store crash safety (kill -9 during uploads through the admin API)
       present.set(batch, (present.get(batch) ?? 0) + 1);
     }
     // One upload is one write: a batch is on disk entirely or not at all.
-    for (const [batch, count] of present) if (count !== BATCH_SIZE) problems.push(`batch ${batch}: ${count} of ${BATCH_SIZE} accounts stored`);
+    for (const [batch, count] of present)
+      if (count !== BATCH_SIZE) problems.push(`batch ${batch}: ${count} of ${BATCH_SIZE} accounts stored`);
     for (const batch of acknowledged) if (!present.has(batch)) problems.push(`batch ${batch} was acknowledged but is missing`);
     expect(problems).toEqual([]);
     return accounts;

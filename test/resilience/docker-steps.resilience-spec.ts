@@ -45,7 +45,10 @@ function buildContext(into: string): void {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#') && !line.startsWith('!') && !line.includes('*'));
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+  })
     .split('\0')
     .filter(Boolean)
     .filter((file) => !ignored.some((entry) => file === entry || file.startsWith(`${entry}/`)))
@@ -58,7 +61,8 @@ function buildContext(into: string): void {
 
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): void {
   const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed in ${cwd} (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd} (${result.status}):\n${result.stdout}\n${result.stderr}`);
 }
 
 describe('Dockerfile steps (build stage, production-only runtime stage, CMD and HEALTHCHECK)', () => {
@@ -107,7 +111,11 @@ describe('Dockerfile steps (build stage, production-only runtime stage, CMD and 
             const parts = from ? rest.slice(1) : rest;
             const destination = parts[parts.length - 1];
             for (const source of parts.slice(0, -1)) {
-              const sourcePath = from ? (source.startsWith(`${APP_DIR}/`) ? join(from, source.slice(APP_DIR.length + 1)) : join(from, source)) : join(context, source);
+              const sourcePath = from
+                ? source.startsWith(`${APP_DIR}/`)
+                  ? join(from, source.slice(APP_DIR.length + 1))
+                  : join(from, source)
+                : join(context, source);
               expect(existsSync(sourcePath)).toBe(true);
               const target = destination.endsWith('/') ? join(inStage(destination), source.split('/').pop()!) : inStage(destination);
               cpSync(sourcePath, target, { recursive: true });
@@ -164,7 +172,8 @@ describe('Dockerfile steps (build stage, production-only runtime stage, CMD and 
     expect(healthcheck?.[0]).toBe('node');
     // Production dependencies only: no dev toolchain to lean on at run time.
     expect(existsSync(join(runtime, 'node_modules', '@nestjs', 'core'))).toBe(true);
-    for (const devOnly of ['ts-node', 'typescript', '@nestjs/cli', 'jest']) expect(existsSync(join(runtime, 'node_modules', devOnly))).toBe(false);
+    for (const devOnly of ['ts-node', 'typescript', '@nestjs/cli', 'jest'])
+      expect(existsSync(join(runtime, 'node_modules', devOnly))).toBe(false);
     expect(existsSync(join(runtime, 'dist', 'main.js'))).toBe(true);
 
     const port = await freePort();
@@ -201,7 +210,9 @@ describe('Dockerfile steps (build stage, production-only runtime stage, CMD and 
     // The pages and the API need their views, static files and lazily loaded modules too.
     expect((await http('GET', `http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
     expect((await http('GET', `http://127.0.0.1:${port}/static/flowgpt.js`)).status).toBe(200);
-    expect((await http('GET', `http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer docker-steps-admin-key' } })).status).toBe(200);
+    expect(
+      (await http('GET', `http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer docker-steps-admin-key' } })).status,
+    ).toBe(200);
 
     server.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -96,7 +96,20 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/nothing-here', family: 'other' },
 ];
 
-const WEIRD_STRINGS = ['', ' ', '\u0000', '💥'.repeat(50), '\ud800', '<script>alert(1)</script>', '../../etc/passwd', '%s%n', 'null', '-1', '1e309', '__proto__'];
+const WEIRD_STRINGS = [
+  '',
+  ' ',
+  '\u0000',
+  '💥'.repeat(50),
+  '\ud800',
+  '<script>alert(1)</script>',
+  '../../etc/passwd',
+  '%s%n',
+  'null',
+  '-1',
+  '1e309',
+  '__proto__',
+];
 
 function randomJson(rng: Rng, depth = 0): unknown {
   const kind = rng.int(depth > 3 ? 5 : 8);
@@ -114,7 +127,24 @@ function randomJson(rng: Rng, depth = 0): unknown {
     case 5:
       return Array.from({ length: rng.int(5) }, () => randomJson(rng, depth + 1));
     default: {
-      const keys = ['model', 'messages', 'role', 'content', 'stream', 'tools', 'tool_calls', 'n', 'type', 'text', 'image_url', 'tokens', 'seed', '__proto__', 'constructor', 'x'];
+      const keys = [
+        'model',
+        'messages',
+        'role',
+        'content',
+        'stream',
+        'tools',
+        'tool_calls',
+        'n',
+        'type',
+        'text',
+        'image_url',
+        'tokens',
+        'seed',
+        '__proto__',
+        'constructor',
+        'x',
+      ];
       return Object.fromEntries(Array.from({ length: rng.int(5) }, () => [rng.pick(keys), randomJson(rng, depth + 1)]));
     }
   }
@@ -151,7 +181,8 @@ function mutate(value: unknown, rng: Rng): unknown {
   }
   if (value && typeof value === 'object') {
     const entries = Object.entries(value);
-    if (entries.length === 0 || rng.chance(0.25)) return { ...value, [rng.pick(['tool_calls', 'tools', 'n', 'extra', 'functions', 'logit_bias'])]: randomJson(rng) };
+    if (entries.length === 0 || rng.chance(0.25))
+      return { ...value, [rng.pick(['tool_calls', 'tools', 'n', 'extra', 'functions', 'logit_bias'])]: randomJson(rng) };
     const [key, inner] = rng.pick(entries);
     return { ...value, [key]: rng.chance(0.5) ? mutate(inner, rng) : randomJson(rng) };
   }
@@ -172,7 +203,12 @@ function makeBody(route: Route, rng: Rng): { body: Buffer; kind: string } | unde
   if (roll < 75) return { body: Buffer.from(JSON.stringify(randomJson(rng))), kind: 'random json' };
   if (roll < 78) {
     const run = 'a'.repeat(200_000);
-    return { body: Buffer.from(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: rng.chance(0.5) ? run : [{ type: 'text', text: run }] }] })), kind: '200k-char run' };
+    return {
+      body: Buffer.from(
+        JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: rng.chance(0.5) ? run : [{ type: 'text', text: run }] }] }),
+      ),
+      kind: '200k-char run',
+    };
   }
   if (roll < 81) return { body: Buffer.from(deepNesting(3_000, rng)), kind: '3000-deep nesting' };
   if (roll < 86) {
@@ -180,14 +216,68 @@ function makeBody(route: Route, rng: Rng): { body: Buffer; kind: string } | unde
     const bad = Buffer.from(rng.pick([[0xff, 0xfe], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80]]));
     return { body: Buffer.concat([prefix, bad, Buffer.from('"}]}')]), kind: 'invalid utf-8' };
   }
-  if (roll < 90) return { body: Buffer.from(rng.pick(['{', '}', '[1,', 'not json', '{"a":1}{"b":2}', '\u0000\u0001', 'a=1&b=2', '"string"', 'null', '1'])), kind: 'broken text' };
+  if (roll < 90)
+    return {
+      body: Buffer.from(rng.pick(['{', '}', '[1,', 'not json', '{"a":1}{"b":2}', '\u0000\u0001', 'a=1&b=2', '"string"', 'null', '1'])),
+      kind: 'broken text',
+    };
   if (roll < 93) return { body: randomBytes(rng.int(2_000)), kind: 'random bytes' };
-  return { body: Buffer.from(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'assistant', content: null, tool_calls: rng.pick([[null], [{}], [{ function: null }], 'x', [{ id: 1, type: 'function', function: { name: 5, arguments: {} } }]]) }] })), kind: 'odd tool_calls' };
+  return {
+    body: Buffer.from(
+      JSON.stringify({
+        model: 'gpt-4o',
+        messages: [
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: rng.pick([
+              [null],
+              [{}],
+              [{ function: null }],
+              'x',
+              [{ id: 1, type: 'function', function: { name: 5, arguments: {} } }],
+            ]),
+          },
+        ],
+      }),
+    ),
+    kind: 'odd tool_calls',
+  };
 }
 
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'application/vnd.api+json', 'garbage', '', 'application/json; charset=utf-16'];
-const AUTHORIZATIONS = ['', 'Bearer', 'Bearer ', 'Basic Zm9vOmJhcg==', 'Bearer eyJhbGciOiJub25lIn0.e30.', `Bearer ${'x'.repeat(4_000)}`, 'Bearer \u00ff\u00fe', 'Digest x', 'bearer fuzz-pool-key'];
-const COOKIES = ['', 'admin_session=garbage', 'admin_session=%E0%A4%A', 'a=1; a=2; a=3', 'admin_session=', '=novalue', `${'c'.repeat(200)}=${'v'.repeat(3_000)}`, 'admin_session=s%3Abad.sig; flowgpt_csrf=x'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=latin1',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'application/vnd.api+json',
+  'garbage',
+  '',
+  'application/json; charset=utf-16',
+];
+const AUTHORIZATIONS = [
+  '',
+  'Bearer',
+  'Bearer ',
+  'Basic Zm9vOmJhcg==',
+  'Bearer eyJhbGciOiJub25lIn0.e30.',
+  `Bearer ${'x'.repeat(4_000)}`,
+  'Bearer \u00ff\u00fe',
+  'Digest x',
+  'bearer fuzz-pool-key',
+];
+const COOKIES = [
+  '',
+  'admin_session=garbage',
+  'admin_session=%E0%A4%A',
+  'a=1; a=2; a=3',
+  'admin_session=',
+  '=novalue',
+  `${'c'.repeat(200)}=${'v'.repeat(3_000)}`,
+  'admin_session=s%3Abad.sig; flowgpt_csrf=x',
+];
 
 function makeRequest(rng: Rng, port: number): FuzzRequest {
   const route = rng.pick(ROUTES);
@@ -202,7 +292,9 @@ function makeRequest(rng: Rng, port: number): FuzzRequest {
     notes.push(`authorization=${JSON.stringify(headers.authorization.slice(0, 24))}`);
   }
   // Authenticated, DELETE /admin/api/tokens would empty the pool: never made by changing the method.
-  const methods = authenticated ? ['GET', 'POST', 'PUT', 'PATCH', 'OPTIONS', 'HEAD'] : ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
+  const methods = authenticated
+    ? ['GET', 'POST', 'PUT', 'PATCH', 'OPTIONS', 'HEAD']
+    : ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
   const method = rng.chance(0.1) ? rng.pick(methods) : route.method;
   const made = method === 'GET' || method === 'HEAD' ? (rng.chance(0.1) ? makeBody(route, rng) : undefined) : makeBody(route, rng);
   if (made) {
@@ -237,7 +329,14 @@ function makeRequest(rng: Rng, port: number): FuzzRequest {
     target = `http://${rng.pick([`127.0.0.1:${port}`, 'evil.example', 'LOCALHOST'])}${path}`;
     notes.push('absolute-form');
   }
-  return { method, target, headers, body: made?.body, label: `${method} ${target.slice(0, 80)} [${notes.join('; ')}]`, route: `${route.method} ${route.path}` };
+  return {
+    method,
+    target,
+    headers,
+    body: made?.body,
+    label: `${method} ${target.slice(0, 80)} [${notes.join('; ')}]`,
+    route: `${route.method} ${route.path}`,
+  };
 }
 
 interface Answer {
@@ -299,8 +398,10 @@ function problemWith(request: FuzzRequest, answer: Answer): string | undefined {
   if (answer.status < 400 || request.method === 'HEAD') return undefined;
   const family = familyOf(request.target);
   const contentType = String(answer.headers['content-type'] ?? '');
-  if ((family === 'api' || family === 'admin-api') && !isOpenAiError(answer.body)) return `${answer.status} not in the OpenAI error format (${contentType})`;
-  if (family === 'admin-page' && !contentType.startsWith('text/html') && !isOpenAiError(answer.body)) return `${answer.status} neither an HTML page nor the error JSON (${contentType})`;
+  if ((family === 'api' || family === 'admin-api') && !isOpenAiError(answer.body))
+    return `${answer.status} not in the OpenAI error format (${contentType})`;
+  if (family === 'admin-page' && !contentType.startsWith('text/html') && !isOpenAiError(answer.body))
+    return `${answer.status} neither an HTML page nor the error JSON (${contentType})`;
   return undefined;
 }
 
@@ -390,9 +491,13 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
   };
 
   it(`answers ${REQUESTS} generated requests without a 5xx or a crash, in each route's error format, with flat memory`, async () => {
-    console.log(`HTTP fuzz seed: ${SEED} (FUZZ_SEED=${SEED} reproduces this run)${WITHOUT.length > 0 ? `; left out: ${WITHOUT.join(', ')}` : ''}`);
+    console.log(
+      `HTTP fuzz seed: ${SEED} (FUZZ_SEED=${SEED} reproduces this run)${WITHOUT.length > 0 ? `; left out: ${WITHOUT.join(', ')}` : ''}`,
+    );
     const rng = prng(SEED);
-    const requests = Array.from({ length: REQUESTS }, () => makeRequest(rng, server.port)).filter((request) => !WITHOUT.some((word) => request.label.includes(word)));
+    const requests = Array.from({ length: REQUESTS }, () => makeRequest(rng, server.port)).filter(
+      (request) => !WITHOUT.some((word) => request.label.includes(word)),
+    );
     // A few bodies just over and far over the body limit, unauthenticated.
     for (const size of [33 * 1024 * 1024, 40 * 1024 * 1024]) {
       requests.splice(rng.int(requests.length), 0, {
@@ -417,7 +522,9 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
       const causes = new Map<string, number>();
       for (const match of server.output().matchAll(/failed: (.+)$/gm)) causes.set(match[1], (causes.get(match[1]) ?? 0) + 1);
       const serverErrors = [...causes].map(([cause, count]) => `${count}× ${cause.slice(0, 200)}`);
-      console.log(`HTTP fuzz seed ${SEED}: ${report.length} kinds of failure\n${report.join('\n')}\n\nErrors in the server log:\n${serverErrors.join('\n')}`);
+      console.log(
+        `HTTP fuzz seed ${SEED}: ${report.length} kinds of failure\n${report.join('\n')}\n\nErrors in the server log:\n${serverErrors.join('\n')}`,
+      );
     }
     const exit = await Promise.race([server.exited(), new Promise((resolve) => setImmediate(() => resolve(undefined)))]);
     const health = await http('GET', `${server.url}/healthz`).catch((error: Error) => ({ status: `no answer: ${error.message}` }));

@@ -25,7 +25,11 @@ class OwnRedis {
 
   /** Append-only file in `dir`, so that what was written survives a kill and restart. */
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir], { stdio: 'ignore' });
+    this.child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir],
+      { stdio: 'ignore' },
+    );
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
     try {
       for (let tries = 0; ; tries++) {
@@ -74,7 +78,14 @@ describe('Redis outage', () => {
     redis = new OwnRedis(await freePort());
     await redis.start();
     stack = await startStack({
-      env: { REDIS_URL: redis.url, REDIS_PREFIX: 'outage:', REDIS_COMMAND_TIMEOUT_MS: '1000', AUTHORIZATION: POOL_KEY, ADMIN_KEY, RANDOM_TOKEN: 'false' },
+      env: {
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: 'outage:',
+        REDIS_COMMAND_TIMEOUT_MS: '1000',
+        AUTHORIZATION: POOL_KEY,
+        ADMIN_KEY,
+        RANDOM_TOKEN: 'false',
+      },
     });
   });
   afterAll(async () => {
@@ -83,9 +94,16 @@ describe('Redis outage', () => {
   });
 
   // Generous client timeout: a hang fails the test, a slow busy machine does not.
-  const call = (method: string, path: string, headers: Record<string, string>, json?: unknown) => http(method, `${stack.url}${path}`, { headers, json, timeoutMs: 60_000 });
+  const call = (method: string, path: string, headers: Record<string, string>, json?: unknown) =>
+    http(method, `${stack.url}${path}`, { headers, json, timeoutMs: 60_000 });
   const admin = (method: string, path: string, json?: unknown) => call(method, path, { authorization: `Bearer ${ADMIN_KEY}` }, json);
-  const chat = () => call('POST', '/v1/chat/completions', { authorization: `Bearer ${POOL_KEY}` }, { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello?' }] });
+  const chat = () =>
+    call(
+      'POST',
+      '/v1/chat/completions',
+      { authorization: `Bearer ${POOL_KEY}` },
+      { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello?' }] },
+    );
   const requests: Record<string, () => Promise<HttpAnswer>> = {
     'GET /readyz': () => call('GET', '/readyz', {}),
     'POST /v1/chat/completions': chat,
@@ -101,7 +119,11 @@ describe('Redis outage', () => {
     expect((listed.json as { data: { id: string }[] }).data.map((model) => model.id)).toContain('gpt-4o');
     for (const [name, send] of Object.entries(requests)) {
       const answer = await send();
-      expect({ name, status: answer.status, code: (answer.json as { error?: { code?: string } })?.error?.code }).toEqual({ name, status: 503, code: 'store_unavailable' });
+      expect({ name, status: answer.status, code: (answer.json as { error?: { code?: string } })?.error?.code }).toEqual({
+        name,
+        status: 503,
+        code: 'store_unavailable',
+      });
       expect((answer.json as { error: { message: string } }).error.message).toContain(`Redis at redis://127.0.0.1:${redis.port}`);
     }
   };
@@ -126,7 +148,12 @@ describe('Redis outage', () => {
     const ids = await accountIds();
     const ready = await call('GET', '/readyz', {});
     expect(ready.status).toBe(200);
-    expect(ready.json).toEqual({ status: 'ready', store: 'redis', accounts: { total: 2, active: 2, rate_limited: 0, expired: 0, disabled: 0 }, seeds: 0 });
+    expect(ready.json).toEqual({
+      status: 'ready',
+      store: 'redis',
+      accounts: { total: 2, active: 2, rate_limited: 0, expired: 0, disabled: 0 },
+      seeds: 0,
+    });
     expect((await chat()).status).toBe(200);
 
     // Stalled: the socket stays open and nothing answers.

@@ -14,9 +14,15 @@ function newestMtime(path) {
 
 module.exports = async function buildOnce() {
   const entry = join(root, 'dist', 'main.js');
-  const sources = Math.max(newestMtime(join(root, 'src')), ...['tsconfig.json', 'tsconfig.build.json'].map((name) => statSync(join(root, name)).mtimeMs));
+  const sources = Math.max(
+    newestMtime(join(root, 'src')),
+    ...['tsconfig.json', 'tsconfig.build.json'].map((name) => statSync(join(root, name)).mtimeMs),
+  );
   if (existsSync(entry) && statSync(entry).mtimeMs > sources) return;
   // A full, non-incremental build: a stale *.tsbuildinfo could otherwise make tsc skip emitting into a fresh dist.
   rmSync(join(root, 'dist'), { recursive: true, force: true });
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--incremental', 'false'], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--incremental', 'false'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 };

@@ -31,7 +31,9 @@ export function runCommand(command: string, args: string[], options: { cwd: stri
   };
   child.stdout.on('data', append);
   child.stderr.on('data', append);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const command_: Command = {
     child,
     output: () => output,

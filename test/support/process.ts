@@ -54,7 +54,10 @@ export async function freePort(): Promise<number> {
  * `GET /v1/models` answers, whatever the status. `PORT` is chosen here unless `env` sets it. `nodeArgs` go before
  * the script (e.g. `--expose-gc`, `-r` a test preload).
  */
-export async function startServer(env: Record<string, string>, options: { readyTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number; nodeArgs?: string[] } = {},
+): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN_SCRIPT], {
     cwd: PROJECT_ROOT,
@@ -118,7 +121,11 @@ export async function stopAllServers(): Promise<void> {
 }
 
 /** A plain HTTP request; rejects only when no answer arrives (refused, reset, killed server). */
-export function http(method: string, url: string, options: { headers?: Record<string, string>; json?: unknown; timeoutMs?: number } = {}): Promise<HttpAnswer> {
+export function http(
+  method: string,
+  url: string,
+  options: { headers?: Record<string, string>; json?: unknown; timeoutMs?: number } = {},
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const body = options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
     const req = httpRequest(

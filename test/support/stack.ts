@@ -51,7 +51,13 @@ export async function startStack(
     url: await urlOf(app),
     dataDir,
     openai: (apiKey, sdkOptions = {}) =>
-      new OpenAI({ apiKey, baseURL: sdkOptions.baseURL ?? `${stack.url}/v1`, maxRetries: 0, timeout: 20_000, defaultHeaders: sdkOptions.defaultHeaders }),
+      new OpenAI({
+        apiKey,
+        baseURL: sdkOptions.baseURL ?? `${stack.url}/v1`,
+        maxRetries: 0,
+        timeout: 20_000,
+        defaultHeaders: sdkOptions.defaultHeaders,
+      }),
     stopApp: async () => {
       await stack.app.close();
     },
@@ -82,7 +88,11 @@ async function createAppWithClock(env: Record<string, string>, clock: Clock): Pr
     .overrideProvider(Clock)
     .useValue(clock)
     .compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, abortOnError: false, logger: logLevelsFrom(config.logLevel) });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    abortOnError: false,
+    logger: logLevelsFrom(config.logLevel),
+  });
   return configureApp(app);
 }
 

@@ -16,7 +16,13 @@ describe('message content parts', () => {
   it('accepts text, image_url and file parts, and refusal parts in assistant history', async () => {
     const request = await validated({
       messages: [
-        { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://example.com/a.png', detail: 'low' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'hi' },
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png', detail: 'low' } },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'refusal', refusal: 'I cannot help with that.' }] },
         { role: 'user', content: [{ type: 'file', file: { file_data: 'data:text/plain;base64,aGk=', filename: 'a.txt' } }] },
       ],
@@ -26,11 +32,36 @@ describe('message content parts', () => {
   });
 
   it.each([
-    ['a refusal outside assistant turns', { role: 'user', content: [{ type: 'refusal', refusal: 'no' }] }, 'messages[0].content[0].type', 'unsupported_content'],
-    ['a refusal that is not a string', { role: 'assistant', content: [{ type: 'refusal', refusal: 3 }] }, 'messages[0].content[0].refusal', 'invalid_value'],
-    ['a refusal without its text', { role: 'assistant', content: [{ type: 'refusal' }] }, 'messages[0].content[0].refusal', 'missing_required_parameter'],
-    ['an unknown part type', { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }, 'messages[0].content[0].type', 'unsupported_content'],
-    ['a file without data', { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }, 'messages[0].content[0].file.file_data', 'missing_required_parameter'],
+    [
+      'a refusal outside assistant turns',
+      { role: 'user', content: [{ type: 'refusal', refusal: 'no' }] },
+      'messages[0].content[0].type',
+      'unsupported_content',
+    ],
+    [
+      'a refusal that is not a string',
+      { role: 'assistant', content: [{ type: 'refusal', refusal: 3 }] },
+      'messages[0].content[0].refusal',
+      'invalid_value',
+    ],
+    [
+      'a refusal without its text',
+      { role: 'assistant', content: [{ type: 'refusal' }] },
+      'messages[0].content[0].refusal',
+      'missing_required_parameter',
+    ],
+    [
+      'an unknown part type',
+      { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] },
+      'messages[0].content[0].type',
+      'unsupported_content',
+    ],
+    [
+      'a file without data',
+      { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] },
+      'messages[0].content[0].file.file_data',
+      'missing_required_parameter',
+    ],
   ])('refuses %s, naming the field', async (_name, message, param, code) => {
     const error = await validated({ messages: [message] });
     expect(error).toBeInstanceOf(ApiError);

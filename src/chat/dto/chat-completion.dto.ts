@@ -97,7 +97,11 @@ function contentPartProblem(part: unknown, index: number, role: unknown): Valida
       const problem = objectField(part, 'file', path, true);
       if (problem) return problem;
       const file = part.file as Record<string, unknown>;
-      return stringField(file, 'file_data', `${path}.file`, true) ?? stringField(file, 'filename', `${path}.file`) ?? stringField(file, 'file_id', `${path}.file`);
+      return (
+        stringField(file, 'file_data', `${path}.file`, true) ??
+        stringField(file, 'filename', `${path}.file`) ??
+        stringField(file, 'file_id', `${path}.file`)
+      );
     }
     case 'refusal':
       return role === 'assistant' ? stringField(part, 'refusal', path, true) : unsupportedPart(part.type, path);
@@ -178,7 +182,10 @@ function IsToolCalls(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
       name: 'isToolCalls',
-      validator: { validate: (value: unknown) => toolCallsProblem(value) === null, defaultMessage: () => 'must be an array of tool call objects' },
+      validator: {
+        validate: (value: unknown) => toolCallsProblem(value) === null,
+        defaultMessage: () => 'must be an array of tool call objects',
+      },
     },
     { ...options, context: { detail: toolCallsProblem satisfies ValidationDetailFn } },
   );
@@ -207,19 +214,29 @@ export class StreamOptionsDto {
 export class ChatCompletionRequestDto {
   @IsOptional() @IsString() model?: string;
 
-  @IsArray() @ArrayNotEmpty() @ValidateNested({ each: true }) @Type(() => ChatMessageDto)
+  @IsArray()
+  @ArrayNotEmpty()
+  @ValidateNested({ each: true })
+  @Type(() => ChatMessageDto)
   messages: ChatMessageDto[];
 
   @IsOptional() @IsBoolean() stream?: boolean;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => StreamOptionsDto) stream_options?: StreamOptionsDto;
   @IsOptional() @IsInt() @Min(1) max_tokens?: number;
   @IsOptional() @IsInt() @Min(1) max_completion_tokens?: number;
-  @IsOptional() @IsInt() @Min(1) @Max(1, { message: 'must be 1: one answer per upstream conversation (n > 1 is not supported)' }) n?: number;
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1, { message: 'must be 1: one answer per upstream conversation (n > 1 is not supported)' })
+  n?: number;
 
   @IsOptional() @IsString() conversation_id?: string;
   @IsOptional() @IsString() parent_message_id?: string;
   @IsOptional() @IsBoolean() history_disabled?: boolean;
-  @IsOptional() @IsString() @Matches(TEAM_ACCOUNT_ID, { message: 'must be a workspace id (letters, digits, - and _)' }) 'Chatgpt-Account-Id'?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(TEAM_ACCOUNT_ID, { message: 'must be a workspace id (letters, digits, - and _)' })
+  'Chatgpt-Account-Id'?: string;
 
   @IsOptional() @IsNumber() temperature?: number;
   @IsOptional() @IsNumber() top_p?: number;

@@ -1,5 +1,16 @@
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, ValidateBy, ValidateIf, ValidateNested, ValidationOptions } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  ValidateBy,
+  ValidateIf,
+  ValidateNested,
+  ValidationOptions,
+} from 'class-validator';
 import { schemaProblem } from '../structured-output/json-schema';
 
 /** OpenAI's rule for function and schema names. */
@@ -34,7 +45,7 @@ export class ToolDto {
 
 export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
-const TOOL_CHOICE_MESSAGE = "must be 'auto', 'none', 'required' or {\"type\":\"function\",\"function\":{\"name\":…}} naming one of `tools`";
+const TOOL_CHOICE_MESSAGE = 'must be \'auto\', \'none\', \'required\' or {"type":"function","function":{"name":…}} naming one of `tools`';
 
 /** `tool_choice`: a mode, or a function that must be among `tools`; anything but `auto`/`none` needs tools. */
 export function IsToolChoice(options?: ValidationOptions): PropertyDecorator {
@@ -78,7 +89,8 @@ export class JsonSchemaFormatDto {
 }
 
 export class ResponseFormatDto {
-  @IsIn(['text', 'json_object', 'json_schema'], { message: "must be 'text', 'json_object' or 'json_schema'" }) type: 'text' | 'json_object' | 'json_schema';
+  @IsIn(['text', 'json_object', 'json_schema'], { message: "must be 'text', 'json_object' or 'json_schema'" }) type:
+    'text' | 'json_object' | 'json_schema';
 
   @ValidateIf((format: ResponseFormatDto) => format.type === 'json_schema' || format.json_schema !== undefined)
   @IsObject()

@@ -43,4 +43,3 @@ export function isGizmoName(name: string): boolean {
 export function listedModelNames(): readonly string[] {
   return table.listed;
 }
-

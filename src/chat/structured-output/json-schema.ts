@@ -38,6 +38,7 @@ export function schemaErrors(schema: object, value: unknown): string | null {
 
 function describeError(error: ErrorObject): string {
   const where = error.instancePath || '(root)';
-  const extra = error.keyword === 'additionalProperties' ? ` '${String((error.params as { additionalProperty?: string }).additionalProperty)}'` : '';
+  const extra =
+    error.keyword === 'additionalProperties' ? ` '${String((error.params as { additionalProperty?: string }).additionalProperty)}'` : '';
   return `${where} ${error.message ?? 'is invalid'}${extra}`;
 }

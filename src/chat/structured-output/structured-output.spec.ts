@@ -2,7 +2,12 @@ import { extractJson } from './json-extraction';
 import { schemaErrors, schemaProblem } from './json-schema';
 import { judgeJsonAnswer, structuredOutputContract } from './structured-output';
 
-const schema = { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name', 'age'], additionalProperties: false };
+const schema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, age: { type: 'integer' } },
+  required: ['name', 'age'],
+  additionalProperties: false,
+};
 
 describe('extractJson', () => {
   it.each([
@@ -43,11 +48,19 @@ describe('JSON schemas', () => {
 
 describe('structured output', () => {
   it('returns the JSON compact, without fences', () => {
-    expect(judgeJsonAnswer('```json\n{ "name": "Ann", "age": 3 }\n```', { schema })).toEqual({ ok: true, content: '{"name":"Ann","age":3}', toolCalls: [] });
+    expect(judgeJsonAnswer('```json\n{ "name": "Ann", "age": 3 }\n```', { schema })).toEqual({
+      ok: true,
+      content: '{"name":"Ann","age":3}',
+      toolCalls: [],
+    });
   });
 
   it('asks for a repair when the JSON is broken, not an object, or off-schema', () => {
-    for (const [text, format] of [['{"name": "Ann",}', {}], ['[1]', {}], ['{"name":"Ann"}', { schema }]] as const) {
+    for (const [text, format] of [
+      ['{"name": "Ann",}', {}],
+      ['[1]', {}],
+      ['{"name":"Ann"}', { schema }],
+    ] as const) {
       const verdict = judgeJsonAnswer(text, format);
       expect(verdict).toMatchObject({ ok: false, code: 'invalid_structured_output' });
       if (!verdict.ok) expect(verdict.correction).toMatch(/Answer again with only the JSON object/);

@@ -13,7 +13,8 @@ export interface JsonFormat {
 
 export function jsonFormatOf(format: ResponseFormatDto | undefined): JsonFormat | null {
   if (format?.type === 'json_object') return {};
-  if (format?.type === 'json_schema') return { name: format.json_schema?.name, description: format.json_schema?.description, schema: format.json_schema?.schema };
+  if (format?.type === 'json_schema')
+    return { name: format.json_schema?.name, description: format.json_schema?.description, schema: format.json_schema?.schema };
   return null;
 }
 
@@ -24,7 +25,9 @@ export function renderJsonInstructions(format: JsonFormat): string {
     'Answer with a single JSON object and nothing else: no explanation before or after it, no Markdown, no code fences.',
   ];
   if (format.schema) {
-    lines.push(`The object must be valid against this JSON schema${format.name ? ` ("${format.name}"${format.description ? `: ${format.description}` : ''})` : ''}:`);
+    lines.push(
+      `The object must be valid against this JSON schema${format.name ? ` ("${format.name}"${format.description ? `: ${format.description}` : ''})` : ''}:`,
+    );
     lines.push(JSON.stringify(format.schema, null, 2));
   }
   return lines.join('\n');
@@ -35,7 +38,8 @@ export function judgeJsonAnswer(text: string, format: JsonFormat): Verdict {
   const extracted = extractJson(text);
   let problem: string | null;
   if (!extracted.ok) problem = extracted.reason;
-  else if (typeof extracted.value !== 'object' || extracted.value === null || (Array.isArray(extracted.value) && !format.schema)) problem = 'it is not a JSON object';
+  else if (typeof extracted.value !== 'object' || extracted.value === null || (Array.isArray(extracted.value) && !format.schema))
+    problem = 'it is not a JSON object';
   else problem = format.schema ? schemaErrors(format.schema, extracted.value) : null;
   if (problem === null && extracted.ok) return { ok: true, content: JSON.stringify(extracted.value), toolCalls: [] };
   return {

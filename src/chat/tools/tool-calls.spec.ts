@@ -30,8 +30,12 @@ describe('tool convention: rendering', () => {
     expect(auto).toContain('"required": [');
     expect(auto).toContain('<tool_calls>');
     expect(auto).toContain('several functions at once');
-    expect(renderToolInstructions(setup({ choice: 'required', parallel: false }))).toMatch(/must call at least one function[\s\S]*|at most one function/);
-    expect(renderToolInstructions(setup({ choice: { type: 'function', function: { name: 'get_time' } } }))).toContain('You must call the function "get_time"');
+    expect(renderToolInstructions(setup({ choice: 'required', parallel: false }))).toMatch(
+      /must call at least one function[\s\S]*|at most one function/,
+    );
+    expect(renderToolInstructions(setup({ choice: { type: 'function', function: { name: 'get_time' } } }))).toContain(
+      'You must call the function "get_time"',
+    );
   });
 
   it('renders calls in the same convention the parser reads back', () => {
@@ -44,16 +48,29 @@ describe('tool convention: rendering', () => {
     const user = { role: 'user', content: [{ type: 'text', text: 'weather?' }] } as ChatMessageDto;
     const history = renderToolHistory([
       user,
-      { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      {
+        role: 'assistant',
+        content: 'Checking.',
+        tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
       { role: 'tool', tool_call_id: 'call_a', content: 'sunny' },
     ]);
     expect(history[0]).toBe(user);
-    expect(history[1]).toEqual({ role: 'assistant', content: 'Checking.\n<tool_calls>\n[{"id":"call_a","name":"get_weather","arguments":{"city":"Paris"}}]\n</tool_calls>' });
+    expect(history[1]).toEqual({
+      role: 'assistant',
+      content: 'Checking.\n<tool_calls>\n[{"id":"call_a","name":"get_weather","arguments":{"city":"Paris"}}]\n</tool_calls>',
+    });
     expect(history[2]).toEqual({ role: 'user', content: '<tool_result call_id="call_a" name="get_weather">\nsunny\n</tool_result>' });
   });
 
   it('puts the instructions after the client system prompt', () => {
-    const contract = toolCallingContract([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }], setup());
+    const contract = toolCallingContract(
+      [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+      ],
+      setup(),
+    );
     expect(contract.messages.map((m) => m.role)).toEqual(['system', 'system', 'user']);
     expect(contract.messages[1].content).toContain('# Tools');
   });
@@ -61,7 +78,9 @@ describe('tool convention: rendering', () => {
 
 describe('tool convention: judging answers', () => {
   it('returns parallel calls with fresh call_ ids and JSON-string arguments', () => {
-    const verdict = judge(`Sure.\n${block('[{"name":"get_weather","arguments":{"city":"Oslo"}},{"name":"get_time","arguments":{}}]')}\nMade-up result.`);
+    const verdict = judge(
+      `Sure.\n${block('[{"name":"get_weather","arguments":{"city":"Oslo"}},{"name":"get_time","arguments":{}}]')}\nMade-up result.`,
+    );
     expect(verdict.ok).toBe(true);
     if (!verdict.ok) return;
     expect(verdict.toolCalls.map((call) => [call.name, call.arguments])).toEqual([
@@ -82,7 +101,11 @@ describe('tool convention: judging answers', () => {
     ['broken JSON', block('[{"name":"get_weather","arguments":{city:"Paris"}}]'), /not valid JSON/],
     ['an unknown function', block('[{"name":"launch","arguments":{}}]'), /"launch" is not one of the functions offered/],
     ['arguments failing the schema', block('[{"name":"get_weather","arguments":{"town":"Paris"}}]'), /do not match its schema: .*city/],
-    ['arguments as a broken string', block('[{"name":"get_weather","arguments":"{\\"city\\":"}]'), /arguments of "get_weather" are not valid JSON/],
+    [
+      'arguments as a broken string',
+      block('[{"name":"get_weather","arguments":"{\\"city\\":"}]'),
+      /arguments of "get_weather" are not valid JSON/,
+    ],
   ])('refuses %s with a corrective message', (_label, text, problem) => {
     const verdict = judge(text);
     expect(verdict.ok).toBe(false);
@@ -99,7 +122,10 @@ describe('tool convention: judging answers', () => {
 
   it('asks for a call when tool_choice requires one and the answer has none', () => {
     expect(judge('It is sunny.', setup({ choice: 'required' }))).toMatchObject({ ok: false, code: 'missing_tool_call' });
-    const named = judge(block('[{"name":"get_time","arguments":{}}]'), setup({ choice: { type: 'function', function: { name: 'get_weather' } } }));
+    const named = judge(
+      block('[{"name":"get_time","arguments":{}}]'),
+      setup({ choice: { type: 'function', function: { name: 'get_weather' } } }),
+    );
     expect(named).toMatchObject({ ok: false, code: 'invalid_tool_call' });
   });
 
@@ -111,7 +137,10 @@ describe('tool convention: judging answers', () => {
     };
     expect(judgeToolAnswer(scanned('```json\n{"a": 1}\n```'), setup(), {})).toEqual({ ok: true, content: '{"a":1}', toolCalls: [] });
     expect(judgeToolAnswer(scanned('not json'), setup(), {})).toMatchObject({ ok: false, code: 'invalid_structured_output' });
-    expect(judgeToolAnswer(scanned(block('[{"name":"get_time","arguments":{}}]')), setup(), {})).toMatchObject({ ok: true, toolCalls: [{ name: 'get_time' }] });
+    expect(judgeToolAnswer(scanned(block('[{"name":"get_time","arguments":{}}]')), setup(), {})).toMatchObject({
+      ok: true,
+      toolCalls: [{ name: 'get_time' }],
+    });
   });
 
   it('lets a plain answer through in auto mode', () => {

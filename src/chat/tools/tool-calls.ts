@@ -77,7 +77,8 @@ function readCall(item: unknown, setup: ToolSetup): EmittedToolCall | string {
   if (typeof name !== 'string') return 'has no "name"';
   const tool = setup.tools.find((candidate) => candidate.function.name === name);
   if (!tool) return `"${name}" is not one of the functions offered (${setup.tools.map((t) => t.function.name).join(', ')})`;
-  if (typeof setup.choice === 'object' && setup.choice.function.name !== name) return `"${name}" was called, but the function "${setup.choice.function.name}" is required`;
+  if (typeof setup.choice === 'object' && setup.choice.function.name !== name)
+    return `"${name}" was called, but the function "${setup.choice.function.name}" is required`;
   let args: unknown = record.arguments ?? record.parameters ?? record.function?.arguments ?? {};
   if (typeof args === 'string') {
     try {

@@ -36,7 +36,9 @@ export function renderToolInstructions({ tools, choice, parallel }: ToolSetup): 
     CALLS_CLOSE,
     `Write nothing after ${CALLS_CLOSE}: stop there and wait. The results come back in the next message as ${RESULT_OPEN} call_id="…" name="…"> … ${RESULT_CLOSE} blocks; then continue, calling more functions or answering the user.`,
     'The arguments must be valid JSON (double quotes, no comments, no trailing commas) and must satisfy the schema. Never invent results yourself.',
-    parallel ? 'You may call several functions at once (several objects in the array) when they do not depend on each other.' : 'Call at most one function per answer (one object in the array).',
+    parallel
+      ? 'You may call several functions at once (several objects in the array) when they do not depend on each other.'
+      : 'Call at most one function per answer (one object in the array).',
     choiceRule(choice),
   ];
   return lines.join('\n');
@@ -44,7 +46,8 @@ export function renderToolInstructions({ tools, choice, parallel }: ToolSetup): 
 
 function choiceRule(choice: ToolChoice): string {
   if (choice === 'required') return `You must call at least one function in this answer: answer with a ${CALLS_OPEN} block.`;
-  if (typeof choice === 'object') return `You must call the function "${choice.function.name}" in this answer: answer with a ${CALLS_OPEN} block that calls it.`;
+  if (typeof choice === 'object')
+    return `You must call the function "${choice.function.name}" in this answer: answer with a ${CALLS_OPEN} block that calls it.`;
   return `Call a function only when it helps to answer; otherwise answer normally in plain text without any ${CALLS_OPEN} block.`;
 }
 
@@ -70,11 +73,16 @@ export function renderToolHistory(messages: ChatMessageDto[]): ChatMessageDto[] 
     if (message.role === 'assistant' && message.tool_calls?.length) {
       for (const call of message.tool_calls) namesById.set(call.id, call.function.name);
       const text = plainText(message.content);
-      const calls = renderToolCalls(message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })));
+      const calls = renderToolCalls(
+        message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })),
+      );
       return { role: 'assistant', content: text ? `${text}\n${calls}` : calls };
     }
     if (message.role === 'tool' || message.role === 'function') {
-      const name = message.role === 'function' ? message.name : (message.name ?? (message.tool_call_id ? namesById.get(message.tool_call_id) : undefined));
+      const name =
+        message.role === 'function'
+          ? message.name
+          : (message.name ?? (message.tool_call_id ? namesById.get(message.tool_call_id) : undefined));
       return { role: 'user', content: renderToolResult(message.tool_call_id, name, plainText(message.content)) };
     }
     return message;

@@ -3,7 +3,18 @@ import { TranslatedPiece } from './answer-writer';
 import { MessageView, UpstreamUpdate } from './upstream-message';
 
 function view(id: string, fields: Partial<MessageView> = {}): MessageView {
-  return { id, role: 'assistant', kind: { type: 'text' }, text: '', thoughts: [], citations: [], images: [], finished: false, endTurn: false, ...fields };
+  return {
+    id,
+    role: 'assistant',
+    kind: { type: 'text' },
+    text: '',
+    thoughts: [],
+    citations: [],
+    images: [],
+    finished: false,
+    endTurn: false,
+    ...fields,
+  };
 }
 
 const message = (fields: MessageView, conversationId?: string): UpstreamUpdate => ({ type: 'message', message: fields, conversationId });
@@ -42,8 +53,12 @@ describe('AnswerRenderer', () => {
   it('sends an appended text as it came when it is the whole gain, and re-reads the text when it is not', () => {
     const renderer = new AnswerRenderer();
     render(renderer, message(view('m2', { text: 'Hello' })));
-    expect(render(renderer, { type: 'text_appended', message: view('m2', { text: 'Hello there' }), text: ' there' })).toEqual([{ type: 'content', text: ' there' }]);
-    expect(render(renderer, { type: 'text_appended', message: view('m2', { text: 'Hello there, friend' }), text: '!' })).toEqual([{ type: 'content', text: ', friend' }]);
+    expect(render(renderer, { type: 'text_appended', message: view('m2', { text: 'Hello there' }), text: ' there' })).toEqual([
+      { type: 'content', text: ' there' },
+    ]);
+    expect(render(renderer, { type: 'text_appended', message: view('m2', { text: 'Hello there, friend' }), text: '!' })).toEqual([
+      { type: 'content', text: ', friend' },
+    ]);
     expect(render(renderer, { type: 'text_appended', message: view('m2', { text: 'Hello' }), text: '' })).toEqual([]);
     expect(render(renderer, message(view('m2', { text: 'Hello again' })))).toEqual([{ type: 'content', text: ' again' }]);
   });
@@ -66,7 +81,13 @@ describe('AnswerRenderer', () => {
     const renderer = new AnswerRenderer();
     const activity = (text: string, finished = false): MessageView =>
       view('t1', { role: 'tool', kind: { type: 'tool_activity', caption: 'Searching', finishedText: 'Searched 2 sites' }, text, finished });
-    const pieces = render(renderer, message(view('m2', { text: 'Let me look.' })), message(activity('')), message(activity('a.org\n\n')), message(activity('a.org\n\n\nb.org', true)));
+    const pieces = render(
+      renderer,
+      message(view('m2', { text: 'Let me look.' })),
+      message(activity('')),
+      message(activity('a.org\n\n')),
+      message(activity('a.org\n\n\nb.org', true)),
+    );
     expect(contentOf(pieces)).toBe('Let me look.\n\n>Searching\na.org\nb.org\n\n*Searched 2 sites*\n\n---\n\n');
   });
 
@@ -74,7 +95,10 @@ describe('AnswerRenderer', () => {
     const renderer = new AnswerRenderer();
     const first = { url: 'https://a.example', title: 'The "A"' };
     render(renderer, message(view('m2', { text: 'Paris', citations: [first, { title: 'no link' }] })));
-    const pieces = render(renderer, message(view('m2', { text: 'Paris.', citations: [first, { title: 'no link' }, { url: 'https://b.example', title: 'B' }] })));
+    const pieces = render(
+      renderer,
+      message(view('m2', { text: 'Paris.', citations: [first, { title: 'no link' }, { url: 'https://b.example', title: 'B' }] })),
+    );
     expect(contentOf(pieces)).toBe('. **[[""]](https://b.example "B")** ');
   });
 
@@ -84,7 +108,12 @@ describe('AnswerRenderer', () => {
       renderer,
       message(view('m2', { kind: { type: 'thoughts' }, thoughts: [{ summary: '', content: '' }] })),
       message(view('m2', { kind: { type: 'thoughts' }, thoughts: [{ summary: 'Plan', content: 'Go' }] })),
-      { type: 'thought_appended', message: view('m2', { kind: { type: 'thoughts' }, thoughts: [{ summary: 'Plan', content: 'Go on' }] }), index: 0, text: ' on' },
+      {
+        type: 'thought_appended',
+        message: view('m2', { kind: { type: 'thoughts' }, thoughts: [{ summary: 'Plan', content: 'Go on' }] }),
+        index: 0,
+        text: ' on',
+      },
       message(view('m3', { kind: { type: 'recap', text: 'Thought for 3 seconds' } })),
       message(view('m4', { text: 'Answer' })),
     );
@@ -114,7 +143,11 @@ describe('AnswerRenderer', () => {
   it('finishes at the end of the turn, reporting sandbox files of a text answer once each', () => {
     const renderer = new AnswerRenderer();
     const text = '[a](sandbox:/mnt/data/a.csv) [again](sandbox:/mnt/data/a.csv)';
-    const pieces = render(renderer, message(view('m2', { text, finished: true, endTurn: true, stopReason: 'stop' })), message(view('m3', { text: 'late' })));
+    const pieces = render(
+      renderer,
+      message(view('m2', { text, finished: true, endTurn: true, stopReason: 'stop' })),
+      message(view('m3', { text: 'late' })),
+    );
     expect(pieces).toEqual([
       { type: 'content', text: `${text}\n\n` },
       { type: 'sandbox_file', path: '/mnt/data/a.csv', messageId: 'm2' },
@@ -139,13 +172,23 @@ describe('AnswerRenderer', () => {
 
   it('replaces the rest of a moderated answer with the configured text, closing an open fence', () => {
     const renderer = new AnswerRenderer('Filtered.');
-    const pieces = render(renderer, message(view('m2', { kind: { type: 'code', label: '' }, text: 'x' })), { type: 'moderated' }, message(view('m2', { text: 'more' })));
-    expect(pieces).toEqual([{ type: 'content', text: '\n```\nx\n```\n\nFiltered.' }, { type: 'finish', reason: 'content_filter' }]);
+    const pieces = render(
+      renderer,
+      message(view('m2', { kind: { type: 'code', label: '' }, text: 'x' })),
+      { type: 'moderated' },
+      message(view('m2', { text: 'more' })),
+    );
+    expect(pieces).toEqual([
+      { type: 'content', text: '\n```\nx\n```\n\nFiltered.' },
+      { type: 'finish', reason: 'content_filter' },
+    ]);
   });
 
   it('renders nothing after an error', () => {
     const renderer = new AnswerRenderer();
-    const pieces = render(renderer, { type: 'error', message: 'Boom', code: 'upstream_error' }, message(view('m2', { text: 'x' })), { type: 'done' });
+    const pieces = render(renderer, { type: 'error', message: 'Boom', code: 'upstream_error' }, message(view('m2', { text: 'x' })), {
+      type: 'done',
+    });
     expect(pieces).toEqual([{ type: 'error', message: 'Boom', code: 'upstream_error' }]);
     expect(renderer.closed).toBe(true);
     expect(renderer.finished).toBe(false);

@@ -160,7 +160,16 @@ export class AnswerRenderer {
     const known = this.tracks.get(message.id);
     if (known) return known === this.current ? known : undefined;
     if (this.current) this.leave(this.current);
-    const track: MessageTrack = { message, opened: false, sent: 0, citations: 0, thoughts: [], finishedTextSent: false, recapSent: false, imagesSent: false };
+    const track: MessageTrack = {
+      message,
+      opened: false,
+      sent: 0,
+      citations: 0,
+      thoughts: [],
+      finishedTextSent: false,
+      recapSent: false,
+      imagesSent: false,
+    };
     this.tracks.set(message.id, track);
     this.current = track;
     this._answerStarted = true;
@@ -253,7 +262,8 @@ export class AnswerRenderer {
       }
       if (content.length < progress.sent) progress.sent = content.length;
       if (content.length === progress.sent) return;
-      const gain = appended?.index === i && content.length - progress.sent === appended.text.length ? appended.text : content.slice(progress.sent);
+      const gain =
+        appended?.index === i && content.length - progress.sent === appended.text.length ? appended.text : content.slice(progress.sent);
       progress.sent = content.length;
       this.output.reasoning(gain);
     });

@@ -45,11 +45,7 @@ describe('SseParser', () => {
       'event: delta\r\ndata: {"v": "héllo 世界 🎉"}\r\n\r\n: ping\n\ndata: line one\ndata: line two 😀\r\rdata: [DONE]\n\n',
     );
     const expected = parseInChunks([body]);
-    expect(expected).toEqual([
-      { event: 'delta', data: '{"v": "héllo 世界 🎉"}' },
-      { data: 'line one\nline two 😀' },
-      { data: '[DONE]' },
-    ]);
+    expect(expected).toEqual([{ event: 'delta', data: '{"v": "héllo 世界 🎉"}' }, { data: 'line one\nline two 😀' }, { data: '[DONE]' }]);
     for (let cut = 0; cut <= body.length; cut += 1) {
       expect(parseInChunks([body.subarray(0, cut), body.subarray(cut)])).toEqual(expected);
     }

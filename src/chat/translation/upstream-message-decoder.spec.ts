@@ -4,7 +4,15 @@ import { readMessage, UpstreamMessageDecoder } from './upstream-message-decoder'
 type Json = Record<string, unknown>;
 
 function assistant(id: string, text: string, extra: Json = {}): Json {
-  return { id, author: { role: 'assistant' }, content: { content_type: 'text', parts: [text] }, status: 'in_progress', recipient: 'all', metadata: {}, ...extra };
+  return {
+    id,
+    author: { role: 'assistant' },
+    content: { content_type: 'text', parts: [text] },
+    status: 'in_progress',
+    recipient: 'all',
+    metadata: {},
+    ...extra,
+  };
 }
 
 function event(data: unknown, name?: string): { event?: string; data: string } {
@@ -17,7 +25,10 @@ describe('readMessage', () => {
       assistant('m2', 'Paris', {
         status: 'finished_successfully',
         end_turn: true,
-        metadata: { finish_details: { type: 'stop' }, citations: [{ metadata: { url: 'https://p.example', title: 'P' } }, { url: '', title: 'no link' }] },
+        metadata: {
+          finish_details: { type: 'stop' },
+          citations: [{ metadata: { url: 'https://p.example', title: 'P' } }, { url: '', title: 'no link' }],
+        },
       }),
     );
     expect(view).toEqual({
@@ -47,13 +58,17 @@ describe('readMessage', () => {
   });
 
   it('labels code with its language, else with the tool it is for; the image prompt always with its tool', () => {
-    const code = (recipient: string, language?: string) => readMessage({ ...assistant('m2', ''), recipient, content: { content_type: 'code', language, text: 'x' } });
+    const code = (recipient: string, language?: string) =>
+      readMessage({ ...assistant('m2', ''), recipient, content: { content_type: 'code', language, text: 'x' } });
     expect(code('python', 'python').kind).toEqual({ type: 'code', label: 'python' });
     expect(code('web', 'unknown').kind).toEqual({ type: 'code', label: 'web' });
     expect(code('all').kind).toEqual({ type: 'code', label: '' });
     expect(code('dalle.text2im', 'json').kind).toEqual({ type: 'code', label: 'dalle.text2im' });
     expect(code('python', 'python').text).toBe('x');
-    expect(readMessage({ ...assistant('m2', '{"prompt": "a cat"}'), recipient: 'dalle.text2im' }).kind).toEqual({ type: 'code', label: 'dalle.text2im' });
+    expect(readMessage({ ...assistant('m2', '{"prompt": "a cat"}'), recipient: 'dalle.text2im' }).kind).toEqual({
+      type: 'code',
+      label: 'dalle.text2im',
+    });
   });
 
   it('tells tool output, tool activity and messages written for the model apart', () => {
@@ -68,18 +83,30 @@ describe('readMessage', () => {
   });
 
   it('reads thoughts, the recap and image pointers without their scheme', () => {
-    const thoughts = readMessage({ ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: [{ summary: 'Plan' }, { content: 'Go' }] } });
+    const thoughts = readMessage({
+      ...assistant('m2', ''),
+      content: { content_type: 'thoughts', thoughts: [{ summary: 'Plan' }, { content: 'Go' }] },
+    });
     expect(thoughts.kind).toEqual({ type: 'thoughts' });
     expect(thoughts.thoughts).toEqual([
       { summary: 'Plan', content: '' },
       { summary: '', content: 'Go' },
     ]);
-    expect(readMessage({ ...assistant('m3', ''), content: { content_type: 'reasoning_recap', content: 'Thought for 2 seconds' } }).kind).toEqual({
+    expect(
+      readMessage({ ...assistant('m3', ''), content: { content_type: 'reasoning_recap', content: 'Thought for 2 seconds' } }).kind,
+    ).toEqual({
       type: 'recap',
       text: 'Thought for 2 seconds',
     });
-    const parts = [{ content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-a' }, { content_type: 'image_asset_pointer', asset_pointer: 'sediment://file_b' }, 'caption'];
-    expect(readMessage({ id: 't', author: { role: 'tool' }, content: { content_type: 'multimodal_text', parts } }).images).toEqual(['file-a', 'file_b']);
+    const parts = [
+      { content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-a' },
+      { content_type: 'image_asset_pointer', asset_pointer: 'sediment://file_b' },
+      'caption',
+    ];
+    expect(readMessage({ id: 't', author: { role: 'tool' }, content: { content_type: 'multimodal_text', parts } }).images).toEqual([
+      'file-a',
+      'file_b',
+    ]);
     expect(readMessage(assistant('m2', 'no images')).images).toEqual([]);
   });
 });
@@ -100,19 +127,30 @@ describe('UpstreamMessageDecoder', () => {
     expect(decoder.decode(event({ type: 'moderation', moderation_response: { flagged: true, blocked: false } }))).toEqual([]);
     expect(decoder.decode(event({ type: 'moderation', moderation_response: { flagged: true } }))).toEqual([{ type: 'moderated' }]);
     expect(decoder.decode(event({ type: 'moderation' }))).toEqual([{ type: 'moderated' }]);
-    expect(decoder.decode(event({ error: 'Boom', message: assistant('m2', 'x') }))).toEqual([{ type: 'error', message: 'Boom', code: 'upstream_error' }]);
-    expect(decoder.decode(event({ error: { detail: 'Slow down', type: 'rate_limit' } }))).toEqual([{ type: 'error', message: 'Slow down', code: 'rate_limit' }]);
+    expect(decoder.decode(event({ error: 'Boom', message: assistant('m2', 'x') }))).toEqual([
+      { type: 'error', message: 'Boom', code: 'upstream_error' },
+    ]);
+    expect(decoder.decode(event({ error: { detail: 'Slow down', type: 'rate_limit' } }))).toEqual([
+      { type: 'error', message: 'Slow down', code: 'rate_limit' },
+    ]);
     expect(decoder.decode(event('not json'))).toEqual([]);
   });
 
   it('reports each delta append to the text as it came, then the message it made', () => {
     const decoder = new UpstreamMessageDecoder();
     expect(decoder.decode(event('"v1"', 'delta_encoding'))).toEqual([]);
-    expect(decoder.decode(event({ p: '', o: 'add', v: { message: assistant('m2', ''), conversation_id: 'c1' }, c: 0 }, 'delta'))).toMatchObject([
-      { type: 'message', conversationId: 'c1', message: { text: '' } },
-    ]);
+    expect(
+      decoder.decode(event({ p: '', o: 'add', v: { message: assistant('m2', ''), conversation_id: 'c1' }, c: 0 }, 'delta')),
+    ).toMatchObject([{ type: 'message', conversationId: 'c1', message: { text: '' } }]);
     const updates = decoder.decode(
-      event({ p: '', o: 'patch', v: [{ p: '/message/content/parts/0', o: 'append', v: 'Hel' }, { p: '/message/content/parts/0', o: 'append', v: 'lo' }] }),
+      event({
+        p: '',
+        o: 'patch',
+        v: [
+          { p: '/message/content/parts/0', o: 'append', v: 'Hel' },
+          { p: '/message/content/parts/0', o: 'append', v: 'lo' },
+        ],
+      }),
     );
     expect(updates.map((update: UpstreamUpdate) => [update.type, 'text' in update ? update.text : undefined])).toEqual([
       ['text_appended', 'Hel'],
@@ -121,7 +159,10 @@ describe('UpstreamMessageDecoder', () => {
     ]);
     expect(updates[0]).toMatchObject({ message: { text: 'Hel' } });
     expect(updates[2]).toMatchObject({ message: { text: 'Hello' } });
-    expect(decoder.decode(event({ v: '!' }))).toMatchObject([{ type: 'text_appended', text: '!' }, { type: 'message', message: { text: 'Hello!' } }]);
+    expect(decoder.decode(event({ v: '!' }))).toMatchObject([
+      { type: 'text_appended', text: '!' },
+      { type: 'message', message: { text: 'Hello!' } },
+    ]);
   });
 
   it('reports appends to a thought with its index, but not replacements of the text', () => {
@@ -132,13 +173,30 @@ describe('UpstreamMessageDecoder', () => {
       { type: 'thought_appended', index: 0, text: 'Think' },
       { type: 'message', message: { thoughts: [{ summary: 'A', content: 'Think' }] } },
     ]);
-    expect(decoder.decode(event({ p: '/message/status', o: 'replace', v: 'finished_successfully' }, 'delta'))).toMatchObject([{ type: 'message', message: { finished: true } }]);
+    expect(decoder.decode(event({ p: '/message/status', o: 'replace', v: 'finished_successfully' }, 'delta'))).toMatchObject([
+      { type: 'message', message: { finished: true } },
+    ]);
   });
 
   it('skips a delta that does not fit the document, keeping what it applied before', () => {
     const decoder = new UpstreamMessageDecoder();
     decoder.decode(event({ p: '', o: 'add', v: { message: assistant('m2', '') }, c: 0 }, 'delta'));
-    const updates = decoder.decode(event({ p: '', o: 'patch', v: [{ p: '/message/content/parts/0', o: 'append', v: 'ok' }, { p: '/message/nowhere/deep', o: 'append', v: 'x' }] }, 'delta'));
-    expect(updates).toMatchObject([{ type: 'text_appended', text: 'ok' }, { type: 'message', message: { text: 'ok' } }]);
+    const updates = decoder.decode(
+      event(
+        {
+          p: '',
+          o: 'patch',
+          v: [
+            { p: '/message/content/parts/0', o: 'append', v: 'ok' },
+            { p: '/message/nowhere/deep', o: 'append', v: 'x' },
+          ],
+        },
+        'delta',
+      ),
+    );
+    expect(updates).toMatchObject([
+      { type: 'text_appended', text: 'ok' },
+      { type: 'message', message: { text: 'ok' } },
+    ]);
   });
 });

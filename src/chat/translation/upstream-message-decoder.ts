@@ -59,7 +59,8 @@ function kindOf(role: string | undefined, content: JsonObject, metadata: JsonObj
   if (contentType === 'code') {
     const language = asString(content.language);
     // The image prompt is labelled with its tool (openai-api.md §6) whatever language the code claims.
-    const label = recipient === 'dalle.text2im' ? recipient : language && language !== 'unknown' ? language : addressedToTool ? recipient : '';
+    const label =
+      recipient === 'dalle.text2im' ? recipient : language && language !== 'unknown' ? language : addressedToTool ? recipient : '';
     return { type: 'code', label };
   }
   if (contentType === 'text' || contentType === 'multimodal_text') {
@@ -193,7 +194,8 @@ export class UpstreamMessageDecoder {
       return;
     }
     if (typeof data.type === 'string') return;
-    if (isObject(data.message)) this.updates.push({ type: 'message', message: readMessage(data.message), conversationId: this._conversationId });
+    if (isObject(data.message))
+      this.updates.push({ type: 'message', message: readMessage(data.message), conversationId: this._conversationId });
   }
 
   private readDelta(data: JsonObject): void {

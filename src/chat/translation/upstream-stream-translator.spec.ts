@@ -166,13 +166,24 @@ function translateBoth(steps: Step[]): TranslatedPiece[] {
 
 // ---- scripted answers ----
 
-const user = { id: 'u1', author: { role: 'user' }, content: { content_type: 'text', parts: ['hi'] }, status: 'finished_successfully', metadata: {} };
+const user = {
+  id: 'u1',
+  author: { role: 'user' },
+  content: { content_type: 'text', parts: ['hi'] },
+  status: 'finished_successfully',
+  metadata: {},
+};
 
 const scenarios: Record<string, Step[]> = {
   text: [
     { message: user },
     ...growing((text) => assistant('m2', text), 'Hello there, this is a plain answer with ünïcödé 世界 🎉.'),
-    { message: assistant('m2', 'Hello there, this is a plain answer with ünïcödé 世界 🎉.', { ...finalAnswer, metadata: { finish_details: { type: 'stop' } } }) },
+    {
+      message: assistant('m2', 'Hello there, this is a plain answer with ünïcödé 世界 🎉.', {
+        ...finalAnswer,
+        metadata: { finish_details: { type: 'stop' } },
+      }),
+    },
     { raw: { type: 'title_generation', title: 'Greeting', conversation_id: CONVERSATION } },
     { raw: { type: 'message_stream_complete', conversation_id: CONVERSATION } },
     { done: true },
@@ -208,7 +219,13 @@ const scenarios: Record<string, Step[]> = {
     { done: true },
   ],
   browse: [
-    { message: { ...assistant('m2', ''), recipient: 'web', content: { content_type: 'code', language: 'unknown', text: 'search("capital of France")' } } },
+    {
+      message: {
+        ...assistant('m2', ''),
+        recipient: 'web',
+        content: { content_type: 'code', language: 'unknown', text: 'search("capital of France")' },
+      },
+    },
     {
       message: {
         id: 'm3',
@@ -239,7 +256,11 @@ const scenarios: Record<string, Step[]> = {
       },
     },
     { message: assistant('m4', 'Paris is the capital') },
-    { message: withMetadata(assistant('m4', 'Paris is the capital'), { citations: [{ start_ix: 0, end_ix: 5, metadata: { title: 'Paris - "Wiki"', url: 'https://w.example/paris' } }] }) },
+    {
+      message: withMetadata(assistant('m4', 'Paris is the capital'), {
+        citations: [{ start_ix: 0, end_ix: 5, metadata: { title: 'Paris - "Wiki"', url: 'https://w.example/paris' } }],
+      }),
+    },
     {
       message: withMetadata(assistant('m4', 'Paris is the capital of France.', finalAnswer), {
         citations: [
@@ -253,7 +274,12 @@ const scenarios: Record<string, Step[]> = {
   reasoning: [
     { message: { ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: [] } } },
     { message: { ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: [{ summary: 'Planning', content: 'First I' }] } } },
-    { message: { ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: [{ summary: 'Planning', content: 'First I will plan.' }] } } },
+    {
+      message: {
+        ...assistant('m2', ''),
+        content: { content_type: 'thoughts', thoughts: [{ summary: 'Planning', content: 'First I will plan.' }] },
+      },
+    },
     {
       message: {
         ...assistant('m2', ''),
@@ -268,18 +294,30 @@ const scenarios: Record<string, Step[]> = {
         },
       },
     },
-    { message: { ...assistant('m3', ''), status: 'finished_successfully', end_turn: false, content: { content_type: 'reasoning_recap', content: 'Thought for 8 seconds' } } },
+    {
+      message: {
+        ...assistant('m3', ''),
+        status: 'finished_successfully',
+        end_turn: false,
+        content: { content_type: 'reasoning_recap', content: 'Thought for 8 seconds' },
+      },
+    },
     ...growing((text) => assistant('m4', text), 'The answer.'),
     { message: assistant('m4', 'The answer.', finalAnswer) },
     { done: true },
   ],
   image: [
-    { message: { ...assistant('m2', '{"prompt": "a cat"}'), recipient: 'dalle.text2im', status: 'finished_successfully', end_turn: false } },
+    {
+      message: { ...assistant('m2', '{"prompt": "a cat"}'), recipient: 'dalle.text2im', status: 'finished_successfully', end_turn: false },
+    },
     {
       message: {
         id: 'm3',
         author: { role: 'tool', name: 'dalle.text2im' },
-        content: { content_type: 'multimodal_text', parts: [{ content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-abc', width: 1024, height: 1024 }] },
+        content: {
+          content_type: 'multimodal_text',
+          parts: [{ content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-abc', width: 1024, height: 1024 }],
+        },
         status: 'in_progress',
         metadata: {},
       },
@@ -526,12 +564,16 @@ data: [DONE]
   });
 
   it('finishes at [DONE] even without an end_turn', () => {
-    const steps: Step[] = [{ message: assistant('m2', 'Stopped', { status: 'finished_successfully', metadata: { finish_details: { type: 'interrupted' } } }) }, { done: true }];
+    const steps: Step[] = [
+      { message: assistant('m2', 'Stopped', { status: 'finished_successfully', metadata: { finish_details: { type: 'interrupted' } } }) },
+      { done: true },
+    ];
     expect(translateBoth(steps).pop()).toEqual({ type: 'finish', reason: 'stop' });
   });
 
   it('reports each sandbox file of the final answer once, names with spaces included', () => {
-    const text = 'See [a](sandbox:/mnt/data/my report.csv), [b](sandbox:/mnt/data/chart.png) and [a again](sandbox:/mnt/data/my report.csv).';
+    const text =
+      'See [a](sandbox:/mnt/data/my report.csv), [b](sandbox:/mnt/data/chart.png) and [a again](sandbox:/mnt/data/my report.csv).';
     const pieces = translateBoth([{ message: assistant('m2', text, finalAnswer) }]);
     expect(pieces.filter((piece) => piece.type === 'sandbox_file')).toEqual([
       { type: 'sandbox_file', path: '/mnt/data/my report.csv', messageId: 'm2' },
@@ -556,7 +598,9 @@ data: [DONE]
   it('is not started by user and system echoes', () => {
     const translator = new UpstreamStreamTranslator();
     translator.feed({ data: JSON.stringify({ message: user, conversation_id: CONVERSATION, error: null }) });
-    translator.feed({ data: JSON.stringify({ message: { ...user, id: 's1', author: { role: 'system' } }, conversation_id: CONVERSATION, error: null }) });
+    translator.feed({
+      data: JSON.stringify({ message: { ...user, id: 's1', author: { role: 'system' } }, conversation_id: CONVERSATION, error: null }),
+    });
     expect(translator.answerStarted).toBe(false);
     expect(translator.conversationId).toBe(CONVERSATION);
   });
@@ -596,10 +640,23 @@ data: [DONE]
 
   it('repeats the previous path and operation for a bare {v}, also after a patch', () => {
     const body = sseBody([
-      { event: 'delta', data: JSON.stringify({ p: '', o: 'add', v: { message: assistant('m2', ''), conversation_id: CONVERSATION }, c: 0 }) },
+      {
+        event: 'delta',
+        data: JSON.stringify({ p: '', o: 'add', v: { message: assistant('m2', ''), conversation_id: CONVERSATION }, c: 0 }),
+      },
       { event: 'delta', data: JSON.stringify({ p: '/message/content/parts/0', o: 'append', v: 'a' }) },
       { event: 'delta', data: JSON.stringify({ v: 'b' }) },
-      { event: 'delta', data: JSON.stringify({ p: '', o: 'patch', v: [{ p: '/message/status', o: 'replace', v: 'in_progress' }, { p: '/message/content/parts/0', o: 'append', v: 'c' }] }) },
+      {
+        event: 'delta',
+        data: JSON.stringify({
+          p: '',
+          o: 'patch',
+          v: [
+            { p: '/message/status', o: 'replace', v: 'in_progress' },
+            { p: '/message/content/parts/0', o: 'append', v: 'c' },
+          ],
+        }),
+      },
       { event: 'delta', data: JSON.stringify({ v: 'd' }) },
       { event: 'delta', data: JSON.stringify({ v: [{ p: '/message/content/parts/0', o: 'append', v: 'e' }] }) },
       { event: 'delta', data: JSON.stringify({ v: 'f' }) },
@@ -609,13 +666,26 @@ data: [DONE]
 
   it('follows truncate, replace and remove on the text, sending only what is new', () => {
     const body = sseBody([
-      { event: 'delta', data: JSON.stringify({ p: '', o: 'add', v: { message: assistant('m2', 'Hello world'), conversation_id: CONVERSATION }, c: 0 }) },
+      {
+        event: 'delta',
+        data: JSON.stringify({ p: '', o: 'add', v: { message: assistant('m2', 'Hello world'), conversation_id: CONVERSATION }, c: 0 }),
+      },
       { event: 'delta', data: JSON.stringify({ p: '/message/content/parts/0', o: 'truncate', v: 5 }) },
       { event: 'delta', data: JSON.stringify({ p: '/message/content/parts/0', o: 'append', v: ' there' }) },
       { event: 'delta', data: JSON.stringify({ p: '/message/content/parts/0', o: 'replace', v: 'Hello there, friend' }) },
       { event: 'delta', data: JSON.stringify({ p: '/message/metadata', o: 'remove' }) },
       { event: 'delta', data: JSON.stringify({ p: '/message/metadata', o: 'add', v: { finish_details: { type: 'max_tokens' } } }) },
-      { event: 'delta', data: JSON.stringify({ p: '', o: 'patch', v: [{ p: '/message/status', o: 'replace', v: 'finished_successfully' }, { p: '/message/end_turn', o: 'replace', v: true }] }) },
+      {
+        event: 'delta',
+        data: JSON.stringify({
+          p: '',
+          o: 'patch',
+          v: [
+            { p: '/message/status', o: 'replace', v: 'finished_successfully' },
+            { p: '/message/end_turn', o: 'replace', v: true },
+          ],
+        }),
+      },
     ]);
     const { pieces } = translate(body);
     expect(contentOf(pieces)).toBe('Hello world there, friend');
@@ -623,7 +693,10 @@ data: [DONE]
   });
 
   it('streams thoughts appended as deltas', () => {
-    const thoughts = (list: unknown[]) => ({ message: { ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: list } }, conversation_id: CONVERSATION });
+    const thoughts = (list: unknown[]) => ({
+      message: { ...assistant('m2', ''), content: { content_type: 'thoughts', thoughts: list } },
+      conversation_id: CONVERSATION,
+    });
     const body = sseBody([
       { event: 'delta', data: JSON.stringify({ p: '', o: 'add', v: thoughts([]), c: 0 }) },
       { event: 'delta', data: JSON.stringify({ p: '/message/content/thoughts', o: 'append', v: [{ summary: 'Idea', content: '' }] }) },
@@ -632,7 +705,9 @@ data: [DONE]
       { event: 'delta', data: JSON.stringify({ p: '/message/content/thoughts', o: 'append', v: [{ summary: 'More', content: 'Two.' }] }) },
     ]);
     const { pieces } = translate(body);
-    expect(pieces.filter((piece) => piece.type === 'reasoning')).toEqual([{ type: 'reasoning', text: '**Idea**\n\nStep one.\n\n**More**\n\nTwo.' }]);
+    expect(pieces.filter((piece) => piece.type === 'reasoning')).toEqual([
+      { type: 'reasoning', text: '**Idea**\n\nStep one.\n\n**More**\n\nTwo.' },
+    ]);
   });
 
   it('gives the same pieces wherever the bytes are cut', () => {
@@ -661,7 +736,16 @@ data: [DONE]
       ];
       const bare = `event: delta\ndata: ${JSON.stringify({ v: chunk })}\n\n`;
       for (let i = 1; i < count; i += 1) events.push(bare);
-      events.push(`event: delta\ndata: ${JSON.stringify({ p: '', o: 'patch', v: [{ p: '/message/status', o: 'replace', v: 'finished_successfully' }, { p: '/message/end_turn', o: 'replace', v: true }] })}\n\n`);
+      events.push(
+        `event: delta\ndata: ${JSON.stringify({
+          p: '',
+          o: 'patch',
+          v: [
+            { p: '/message/status', o: 'replace', v: 'finished_successfully' },
+            { p: '/message/end_turn', o: 'replace', v: true },
+          ],
+        })}\n\n`,
+      );
       events.push('data: [DONE]\n\n');
       const body = Buffer.from(events.join(''));
 

@@ -1,12 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import { catalogEntry, ErrorName, ErrorParams, renderMessage } from './error-catalog';
 
-export type ApiErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'rate_limit_error'
-  | 'upstream_error'
-  | 'server_error';
+export type ApiErrorType = 'invalid_request_error' | 'authentication_error' | 'rate_limit_error' | 'upstream_error' | 'server_error';
 
 export interface ApiErrorBody {
   error: { message: string; type: ApiErrorType; param: string | null; code: string | null };

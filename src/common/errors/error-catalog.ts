@@ -205,11 +205,25 @@ export const ERROR_CATALOG = {
   },
   // Generated files and images (files/, images/).
   file_too_large: { status: 502, type: 'upstream_error', message: 'The generated file is too large to inline; ask for a url instead.' },
-  file_unavailable: { status: 502, type: 'upstream_error', message: 'The account that generated this file can no longer be used to read it.' },
-  file_storage_status: { status: 502, type: 'upstream_error', code: 'upstream_status', message: 'The upstream file storage answered {status}.' },
+  file_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The account that generated this file can no longer be used to read it.',
+  },
+  file_storage_status: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_status',
+    message: 'The upstream file storage answered {status}.',
+  },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },
-  image_unavailable: { status: 502, type: 'upstream_error', code: 'upstream_status', message: 'The upstream drew the image but would not hand it out.' },
+  image_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_status',
+    message: 'The upstream drew the image but would not hand it out.',
+  },
   auth_server_unavailable: {
     status: 502,
     type: 'upstream_error',

@@ -64,7 +64,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
 
   private unexpected(exception: unknown, request: Request): { status: number; body: ApiErrorBody } {
     const requestId = randomUUID();
-    const detail = exception instanceof Error ? exception.stack ?? exception.message : String(exception);
+    const detail = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
     this.logger.error(`request ${requestId} ${request.method} ${request.path} failed: ${detail}`);
     const error = ApiError.internal(requestId);
     return { status: error.getStatus(), body: error.body };
@@ -79,8 +79,9 @@ function httpMessage(exception: HttpException): string {
   return typeof message === 'string' ? message : exception.message;
 }
 
-
 /** The client went away (its request was aborted): there is nobody to answer and nothing went wrong here. */
 function isClientGone(exception: unknown, response: Response): boolean {
-  return exception instanceof Error && exception.name === 'AbortError' && (response.destroyed || response.req.destroyed || response.req.aborted);
+  return (
+    exception instanceof Error && exception.name === 'AbortError' && (response.destroyed || response.req.destroyed || response.req.aborted)
+  );
 }

@@ -81,7 +81,13 @@ export function apiCors(request: Request, response: Response, next: NextFunction
 /** API bodies are JSON: another content type would otherwise be silently ignored and reported as missing fields. */
 export function apiJsonBodies(request: Request, response: Response, next: NextFunction): void {
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json'])) return next();
-  const error = new ApiError(415, 'invalid_request_error', 'unsupported_media_type', "The request body must be JSON, sent with 'Content-Type: application/json'.");
+  if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json']))
+    return next();
+  const error = new ApiError(
+    415,
+    'invalid_request_error',
+    'unsupported_media_type',
+    "The request body must be JSON, sent with 'Content-Type: application/json'.",
+  );
   response.status(415).json(error.body);
 }

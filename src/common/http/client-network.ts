@@ -7,7 +7,10 @@ import { isIPv4, isIPv6 } from 'node:net';
  * Anything else (no address known) is kept as given.
  */
 export function clientNetwork(address: string): string {
-  const bare = address.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const bare = address
+    .trim()
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '');
   if (isIPv4(bare)) return bare;
   if (!isIPv6(bare)) return address;
   const groups = ipv6Groups(bare);

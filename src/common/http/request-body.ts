@@ -96,8 +96,10 @@ function parsersWithLimit(limit: number): BodyParsers {
   const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit });
   return {
-    json: (request, response, next) => declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
-    form: (request, response, next) => declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : form(request, response, next))),
+    json: (request, response, next) =>
+      declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
+    form: (request, response, next) =>
+      declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : form(request, response, next))),
   };
 }
 
@@ -108,14 +110,16 @@ function parsersWithLimit(limit: number): BodyParsers {
 function refuseDeclaredLengthOver(limit: number): Parser {
   return (request, _response, next) => {
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) return next(Object.assign(new Error('request entity too large'), { type: 'entity.too.large' }));
+    if (Number.isFinite(declared) && declared > limit)
+      return next(Object.assign(new Error('request entity too large'), { type: 'entity.too.large' }));
     next();
   };
 }
 
 /** Runs before JSON.parse on the raw bytes: UTF-8 only (RFC 8259 §8.1), and no deeper than MAX_JSON_DEPTH. */
 function checkJsonBody(_request: unknown, _response: unknown, body: Buffer, encoding: string): void {
-  if (encoding.toLowerCase() !== 'utf-8') throw Object.assign(new Error(`unsupported charset ${encoding}`), { type: 'charset.unsupported' });
+  if (encoding.toLowerCase() !== 'utf-8')
+    throw Object.assign(new Error(`unsupported charset ${encoding}`), { type: 'charset.unsupported' });
   if (jsonNestingExceeds(body)) throw Object.assign(new Error('JSON nested too deeply'), { type: 'entity.too.deep' });
 }
 
@@ -123,7 +127,9 @@ function run(parser: Parser, request: Request, response: Response): Promise<void
   // body-parser and the length check report failures as Error objects (`bodyRefusal` reads their `type`);
   // anything else is wrapped, to reach the caller as an unexpected failure all the same.
   return new Promise((resolve, reject) =>
-    parser(request, response, (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('body parser failed', { cause: error })) : resolve())),
+    parser(request, response, (error?: unknown) =>
+      error ? reject(error instanceof Error ? error : new Error('body parser failed', { cause: error })) : resolve(),
+    ),
   );
 }
 
@@ -142,7 +148,12 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
     case 'entity.too.large':
       return new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
     case 'encoding.unsupported':
-      return new ApiError(415, 'invalid_request_error', 'unsupported_encoding', 'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).');
+      return new ApiError(
+        415,
+        'invalid_request_error',
+        'unsupported_encoding',
+        'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).',
+      );
     case 'charset.unsupported':
       return new ApiError(415, 'invalid_request_error', 'unsupported_charset', 'The request body has an unsupported charset (use UTF-8).');
     case 'request.aborted':
@@ -150,7 +161,10 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
       return ApiError.invalidRequest('The request body ended before its declared length.', 'incomplete_body');
   }
   if (status !== undefined && status >= 400 && status < 500) {
-    return ApiError.invalidRequest('The request body could not be read: it does not match its Content-Encoding or Content-Length.', 'invalid_body');
+    return ApiError.invalidRequest(
+      'The request body could not be read: it does not match its Content-Encoding or Content-Length.',
+      'invalid_body',
+    );
   }
   return undefined;
 }

@@ -19,10 +19,20 @@ describe('normalizeRequestTarget', () => {
     expect(normalizeRequestTarget(target)).toBe(normal);
   });
 
-  it.each(['v1/models', '/a/../v1', '/a/./v1', '/..', '/%2e%2e/v1', '/.%2E/v1', '/p%2fv1', '/p%2Fv1', '/p%5cv1', '/p\\v1', 'http://x/a/../b', '/v1#frag'])(
-    'refuses %s',
-    (target) => {
-      expect(normalizeRequestTarget(target)).toBeUndefined();
-    },
-  );
+  it.each([
+    'v1/models',
+    '/a/../v1',
+    '/a/./v1',
+    '/..',
+    '/%2e%2e/v1',
+    '/.%2E/v1',
+    '/p%2fv1',
+    '/p%2Fv1',
+    '/p%5cv1',
+    '/p\\v1',
+    'http://x/a/../b',
+    '/v1#frag',
+  ])('refuses %s', (target) => {
+    expect(normalizeRequestTarget(target)).toBeUndefined();
+  });
 });

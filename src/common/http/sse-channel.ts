@@ -29,9 +29,12 @@ export class SseChannel implements ShutdownEndable {
     response.setHeader('Connection', 'keep-alive');
     response.setHeader('X-Accel-Buffering', 'no');
     response.flushHeaders();
-    this.keepAlive = setInterval(() => {
-      if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
-    }, Math.max(250, Math.floor(keepAliveIntervalMs / 2)));
+    this.keepAlive = setInterval(
+      () => {
+        if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
+      },
+      Math.max(250, Math.floor(keepAliveIntervalMs / 2)),
+    );
     this.keepAlive.unref();
     // Released once the response is fully sent (or the client left), so a drained server has only idle sockets.
     const release = shutdown?.openStreams.register(this);

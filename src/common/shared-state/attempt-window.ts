@@ -126,7 +126,9 @@ export class RedisAttemptWindow implements AttemptWindow {
   private async call(key: string, now: number, mode: 'check' | 'record' | 'try'): Promise<number> {
     // Unique per attempt, so that two attempts in the same millisecond count twice.
     const member = `${now}:${process.pid}:${++this.sequence}:${Math.random().toString(36).slice(2, 8)}`;
-    const freeAt = (await this.connection.run((redis) => redis.eval(ATTEMPT_WINDOW, 1, this.prefix + key, now, this.limits.windowMs, this.limits.max, mode, member))) as number;
+    const freeAt = (await this.connection.run((redis) =>
+      redis.eval(ATTEMPT_WINDOW, 1, this.prefix + key, now, this.limits.windowMs, this.limits.max, mode, member),
+    )) as number;
     return freeAt === 0 ? 0 : secondsUntil(freeAt, now);
   }
 }

@@ -70,7 +70,9 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async set(key: string, value: string, _now: number, ttlMs?: number): Promise<void> {
     const ttl = ttlMs === undefined ? undefined : Math.max(1, Math.ceil(ttlMs));
-    await this.connection.run((redis) => (ttl === undefined ? redis.set(this.prefix + key, value) : redis.set(this.prefix + key, value, 'PX', ttl)));
+    await this.connection.run((redis) =>
+      ttl === undefined ? redis.set(this.prefix + key, value) : redis.set(this.prefix + key, value, 'PX', ttl),
+    );
   }
 
   async setIfAbsent(key: string, value: string): Promise<string> {

@@ -89,7 +89,9 @@ export class RedisConnection {
     } catch (error) {
       this.client.disconnect();
       const reason = (this.lastError ?? (error as Error)).message;
-      throw new StartProblem(`Redis is unreachable: ${reason} (REDIS_URL=${maskUrlPassword(this.options.url)}): start Redis or fix REDIS_URL`);
+      throw new StartProblem(
+        `Redis is unreachable: ${reason} (REDIS_URL=${maskUrlPassword(this.options.url)}): start Redis or fix REDIS_URL`,
+      );
     }
   }
 

@@ -90,7 +90,9 @@ describe('RedisConnection', () => {
   it('turns a lost connection into StoreUnavailableError, and keeps a wrong command a plain error', async () => {
     const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
     await connection.open();
-    await expect(connection.run((redis) => redis.eval('return redis.call("NOSUCHCOMMAND")', 0))).rejects.not.toBeInstanceOf(StoreUnavailableError);
+    await expect(connection.run((redis) => redis.eval('return redis.call("NOSUCHCOMMAND")', 0))).rejects.not.toBeInstanceOf(
+      StoreUnavailableError,
+    );
     connection.client.disconnect();
     const failure = connection.run((redis) => redis.get('anything'));
     await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);

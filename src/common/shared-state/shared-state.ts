@@ -31,7 +31,9 @@ export class SharedState {
   keyValues(namespace: string): KeyValueStore {
     let store = this.keyValueStores.get(namespace);
     if (!store) {
-      store = this.connection ? new RedisKeyValueStore(this.connection, `${this.prefix}${namespace}:`) : new MemoryKeyValueStore(MEMORY_MAX_KEYS);
+      store = this.connection
+        ? new RedisKeyValueStore(this.connection, `${this.prefix}${namespace}:`)
+        : new MemoryKeyValueStore(MEMORY_MAX_KEYS);
       this.keyValueStores.set(namespace, store);
     }
     return store;
@@ -41,7 +43,9 @@ export class SharedState {
   attemptWindow(name: string, limits: AttemptLimits): AttemptWindow {
     let window = this.attemptWindows.get(name);
     if (!window) {
-      window = this.connection ? new RedisAttemptWindow(this.connection, `${this.prefix}attempts:${name}:`, limits) : new MemoryAttemptWindow({ ...limits, maxKeys: MEMORY_MAX_KEYS });
+      window = this.connection
+        ? new RedisAttemptWindow(this.connection, `${this.prefix}attempts:${name}:`, limits)
+        : new MemoryAttemptWindow({ ...limits, maxKeys: MEMORY_MAX_KEYS });
       this.attemptWindows.set(name, window);
     }
     return window;

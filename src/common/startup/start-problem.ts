@@ -15,7 +15,8 @@ export function startProblemLine(error: unknown): string | undefined {
   if (error instanceof StartProblem) return error.message;
   const { code, syscall, port } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
   if (syscall !== 'listen') return undefined;
-  if (code === 'EADDRINUSE') return `Port ${port} is already in use (another FlowGPT, or another program): stop it or set PORT to a free port`;
+  if (code === 'EADDRINUSE')
+    return `Port ${port} is already in use (another FlowGPT, or another program): stop it or set PORT to a free port`;
   if (code === 'EACCES') return `Port ${port} may not be opened by this user (ports below 1024 need privileges): set PORT to 1024 or above`;
   return undefined;
 }

@@ -22,14 +22,25 @@ describe('startupSummary', () => {
       'Pool keys (AUTHORIZATION): none set',
       'Upstream: https://chatgpt.com',
     ]);
-    expect(warnings).toEqual(['Nothing is configured yet (no pool keys, no accounts): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at /admin']);
+    expect(warnings).toEqual([
+      'Nothing is configured yet (no pool keys, no accounts): send an AccessToken as the API key, or set ADMIN_KEY and add accounts at /admin',
+    ]);
   });
 
   it('shows the admin URL, hides the API prefix and the Redis password', () => {
     const { lines, warnings } = startupSummary(
-      facts({ port: 8080, apiPrefixed: true, adminEnabled: true, accounts: 1, poolKeys: 2, redisUrl: 'redis://:hunter2secret@cache.internal:6380/1' }),
+      facts({
+        port: 8080,
+        apiPrefixed: true,
+        adminEnabled: true,
+        accounts: 1,
+        poolKeys: 2,
+        redisUrl: 'redis://:hunter2secret@cache.internal:6380/1',
+      }),
     );
-    expect(lines[0]).toBe('Listening on http://localhost:8080: OpenAI base URL http://localhost:8080/<API_PREFIX>/v1, admin at http://localhost:8080/admin');
+    expect(lines[0]).toBe(
+      'Listening on http://localhost:8080: OpenAI base URL http://localhost:8080/<API_PREFIX>/v1, admin at http://localhost:8080/admin',
+    );
     expect(lines[1]).toBe('Pool: 1 account loaded from Redis redis://:***@cache.internal:6380/1 (key prefix flowgpt:)');
     expect(lines[2]).toBe('Pool keys (AUTHORIZATION): 2 set');
     expect(lines.join('\n')).not.toContain('hunter2');

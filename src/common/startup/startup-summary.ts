@@ -20,7 +20,9 @@ export interface StartupFacts {
 export function startupSummary(facts: StartupFacts): { lines: string[]; warnings: string[] } {
   const base = `http://localhost:${facts.port}`;
   const api = `${base}${facts.apiPrefixed ? '/<API_PREFIX>' : ''}/v1`;
-  const store = facts.redisUrl ? `Redis ${maskUrlPassword(facts.redisUrl)} (key prefix ${facts.redisPrefix})` : `the file store at ${resolve(facts.dataDir)}`;
+  const store = facts.redisUrl
+    ? `Redis ${maskUrlPassword(facts.redisUrl)} (key prefix ${facts.redisPrefix})`
+    : `the file store at ${resolve(facts.dataDir)}`;
   const lines = [
     `Listening on ${base}: OpenAI base URL ${api}${facts.adminEnabled ? `, admin at ${base}/admin` : ''}`,
     `Pool: ${plural(facts.accounts, 'account')} loaded from ${store}`,

@@ -12,8 +12,14 @@ export function growthRatio(work: (size: number) => void, baseSize: number, opti
   let small = Infinity;
   let large = Infinity;
   for (let run = 0; run < runs; run += 1) {
-    small = Math.min(small, timed(() => work(baseSize)));
-    large = Math.min(large, timed(() => work(baseSize * factor)));
+    small = Math.min(
+      small,
+      timed(() => work(baseSize)),
+    );
+    large = Math.min(
+      large,
+      timed(() => work(baseSize * factor)),
+    );
   }
   return large / Math.max(small, 1e-3);
 }

@@ -32,15 +32,20 @@ function registerHelpers(): void {
   /** `{{iso ms}}`: a machine-readable time for `<time datetime>`. */
   hbs.registerHelper('iso', (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : ''));
   /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown. */
-  hbs.registerHelper('relative', (ms: unknown, now: unknown) => (typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now) : '—'));
+  hbs.registerHelper('relative', (ms: unknown, now: unknown) =>
+    typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now) : '—',
+  );
   /** `{{fill t.admin.clearAllConfirm count=counts.total}}`: a page text with its `{name}` placeholders filled. */
-  hbs.registerHelper('fill', (template: unknown, options: { hash: Record<string, string | number> }) => (typeof template === 'string' ? fillText(template, options.hash) : ''));
+  hbs.registerHelper('fill', (template: unknown, options: { hash: Record<string, string | number> }) =>
+    typeof template === 'string' ? fillText(template, options.hash) : '',
+  );
 }
 
 export function relativeTime(at: number, now: number): string {
   const delta = at - now;
   const span = Math.abs(delta);
   if (span < MINUTE) return delta >= 0 ? 'in under a minute' : 'just now';
-  const amount = span < HOUR ? `${Math.round(span / MINUTE)} min` : span < DAY ? `${Math.round(span / HOUR)} h` : `${Math.round(span / DAY)} d`;
+  const amount =
+    span < HOUR ? `${Math.round(span / MINUTE)} min` : span < DAY ? `${Math.round(span / HOUR)} h` : `${Math.round(span / DAY)} d`;
   return delta >= 0 ? `in ${amount}` : `${amount} ago`;
 }

@@ -146,7 +146,8 @@ const zh: PageText = {
     placeholder: 'Access、Refresh、Session 或种子令牌',
     submit: '登录',
     back: '返回',
-    kinds: '访问令牌（eyJhbGciOi…）、刷新令牌、会话令牌（chatgpt.com 的 __Secure-next-auth.session-token Cookie），或管理员给你的种子令牌。',
+    kinds:
+      '访问令牌（eyJhbGciOi…）、刷新令牌、会话令牌（chatgpt.com 的 __Secure-next-auth.session-token Cookie），或管理员给你的种子令牌。',
     confirmHeading: '通过此链接登录？',
     confirmIntro: '一个链接请求用令牌 {masked} 登录 FlowGPT。仅当这个链接是你自己打开的时候才登录。',
     cancel: '取消',

@@ -61,11 +61,23 @@ export class BackendProxyService {
   }
 
   /** A seed user's request goes through the seed rules first (gateway.md §4); anyone else's is not looked at. */
-  private admitSeed(request: Request, response: Response, caller: GatewayCaller, path: string, bodyLimit: number): Promise<SeedAdmission> | undefined {
+  private admitSeed(
+    request: Request,
+    response: Response,
+    caller: GatewayCaller,
+    path: string,
+    bodyLimit: number,
+  ): Promise<SeedAdmission> | undefined {
     return caller.session.kind === 'seed' ? this.seedGate.admit(request, response, caller, path, bodyLimit) : undefined;
   }
 
-  private async toBackend(request: Request, response: Response, caller: GatewayCaller, requestedPath: string, bodyLimit: number): Promise<void> {
+  private async toBackend(
+    request: Request,
+    response: Response,
+    caller: GatewayCaller,
+    requestedPath: string,
+    bodyLimit: number,
+  ): Promise<void> {
     const seed = await this.admitSeed(request, response, caller, requestedPath, bodyLimit);
     if (seed?.answered) return;
     const path = seed?.path ?? requestedPath;

@@ -7,6 +7,11 @@ export class ImageGenerationRequestDto {
   @IsString() @IsNotEmpty() prompt!: string;
   @IsOptional() @IsString() model?: string;
   @IsOptional() @IsInt() @Min(1) @Max(1, { message: 'must be 1: one image per upstream conversation (n > 1 is not supported)' }) n?: number;
-  @IsOptional() @IsString() @Matches(/^(auto|\d{2,5}x\d{2,5})$/, { message: 'must be WIDTHxHEIGHT (e.g. 1024x1024) or auto' }) size?: string;
-  @IsOptional() @IsIn(IMAGE_RESPONSE_FORMATS, { message: `must be one of ${IMAGE_RESPONSE_FORMATS.join(', ')}` }) response_format?: (typeof IMAGE_RESPONSE_FORMATS)[number];
+  @IsOptional()
+  @IsString()
+  @Matches(/^(auto|\d{2,5}x\d{2,5})$/, { message: 'must be WIDTHxHEIGHT (e.g. 1024x1024) or auto' })
+  size?: string;
+  @IsOptional()
+  @IsIn(IMAGE_RESPONSE_FORMATS, { message: `must be one of ${IMAGE_RESPONSE_FORMATS.join(', ')}` })
+  response_format?: (typeof IMAGE_RESPONSE_FORMATS)[number];
 }

@@ -1,5 +1,20 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Min, ValidateBy, ValidateIf, ValidateNested, ValidationOptions } from 'class-validator';
+import {
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Min,
+  ValidateBy,
+  ValidateIf,
+  ValidateNested,
+  ValidationOptions,
+} from 'class-validator';
 import { FunctionDefinitionDto, FUNCTION_NAME, IsJsonSchema } from '../../chat/dto/tool-fields.dto';
 
 /** A function tool in the Responses API's flat shape: `{type: "function", name, description, parameters, strict}`. */
@@ -21,9 +36,15 @@ function IsResponseToolChoice(options?: ValidationOptions): PropertyDecorator {
           const names = Array.isArray(tools) ? tools.map((tool) => tool?.name) : [];
           if (value === 'required') return names.length > 0;
           const choice = value as { type?: unknown; name?: unknown } | null;
-          return typeof choice === 'object' && choice !== null && choice.type === 'function' && typeof choice.name === 'string' && names.includes(choice.name);
+          return (
+            typeof choice === 'object' &&
+            choice !== null &&
+            choice.type === 'function' &&
+            typeof choice.name === 'string' &&
+            names.includes(choice.name)
+          );
         },
-        defaultMessage: () => "must be 'auto', 'none', 'required' or {\"type\":\"function\",\"name\":…} naming one of `tools`",
+        defaultMessage: () => 'must be \'auto\', \'none\', \'required\' or {"type":"function","name":…} naming one of `tools`',
       },
     },
     options,
@@ -37,7 +58,10 @@ function IsResponseInput(options?: ValidationOptions): PropertyDecorator {
       name: 'isResponseInput',
       validator: {
         validate: (value: unknown) =>
-          typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))),
+          typeof value === 'string' ||
+          (Array.isArray(value) &&
+            value.length > 0 &&
+            value.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))),
         defaultMessage: () => 'must be a string or a non-empty array of input items',
       },
     },
@@ -64,7 +88,8 @@ function IsMetadata(options?: ValidationOptions): PropertyDecorator {
 }
 
 export class ResponseTextFormatDto {
-  @IsIn(['text', 'json_object', 'json_schema'], { message: "must be 'text', 'json_object' or 'json_schema'" }) type: 'text' | 'json_object' | 'json_schema';
+  @IsIn(['text', 'json_object', 'json_schema'], { message: "must be 'text', 'json_object' or 'json_schema'" }) type:
+    'text' | 'json_object' | 'json_schema';
 
   @ValidateIf((format: ResponseTextFormatDto) => format.type === 'json_schema' || format.name !== undefined)
   @IsString()
@@ -72,7 +97,9 @@ export class ResponseTextFormatDto {
   name?: string;
 
   @IsOptional() @IsString() description?: string;
-  @ValidateIf((format: ResponseTextFormatDto) => format.type === 'json_schema' || format.schema !== undefined) @IsJsonSchema() schema?: Record<string, unknown>;
+  @ValidateIf((format: ResponseTextFormatDto) => format.type === 'json_schema' || format.schema !== undefined)
+  @IsJsonSchema()
+  schema?: Record<string, unknown>;
   @IsOptional() @IsBoolean() strict?: boolean | null;
 }
 

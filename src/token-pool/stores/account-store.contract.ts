@@ -91,7 +91,9 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
 
     it('applies concurrent updates one after another, none lost', async () => {
       await store.addAccounts([account('a', 1)]);
-      await Promise.all(Array.from({ length: 20 }, () => store.updateAccount('a', (current) => ({ ...current, failures: current.failures + 1 }))));
+      await Promise.all(
+        Array.from({ length: 20 }, () => store.updateAccount('a', (current) => ({ ...current, failures: current.failures + 1 }))),
+      );
       expect((await store.getAccount('a'))?.failures).toBe(20);
     });
 

@@ -25,7 +25,15 @@ describe('FileAccountStore files', () => {
   beforeEach(async () => (dataDir = await newDir()));
   afterEach(() => rm(dataDir, { recursive: true, force: true }));
 
-  const record = (id: string) => ({ id, kind: 'access_token' as const, token: `t-${id}`, state: 'active' as const, rateLimitStrikes: 0, failures: 0, addedAt: 1 });
+  const record = (id: string) => ({
+    id,
+    kind: 'access_token' as const,
+    token: `t-${id}`,
+    state: 'active' as const,
+    rateLimitStrikes: 0,
+    failures: 0,
+    addedAt: 1,
+  });
 
   it('never lets a torn temp file replace the real one', async () => {
     const store = new FileAccountStore({ dataDir });
@@ -44,7 +52,11 @@ describe('FileAccountStore files', () => {
 
   it('leaves no temp files behind and keeps the files private', async () => {
     const store = new FileAccountStore({ dataDir });
-    await Promise.all([store.addAccounts([record('a')]), store.setMeta('k', 'v'), store.updateSeed('s', () => ({ seed: 's', accountId: null, conversations: [], createdAt: 1 }))]);
+    await Promise.all([
+      store.addAccounts([record('a')]),
+      store.setMeta('k', 'v'),
+      store.updateSeed('s', () => ({ seed: 's', accountId: null, conversations: [], createdAt: 1 })),
+    ]);
     expect((await readdir(dataDir)).sort()).toEqual(['accounts.json', 'meta.json', 'seeds.json']);
     const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(dataDir, 'accounts.json')));
     expect(mode & 0o077).toBe(0);
@@ -59,7 +71,17 @@ describe('FileAccountStore files', () => {
   it('imports the reference token.txt on first start, once', async () => {
     const accessToken = fakeAccessToken({ userId: 'user-1', exp: Date.UTC(2099, 0, 1) });
     const rejected = fakeRefreshToken('rejected');
-    const lines = ['# pool', '', `  ${accessToken}  `, accessToken, fakeRefreshToken('good'), 'rt_AbCdEfGhIjKlMnOp', `${fakeRefreshToken('team')},acc-team-1`, rejected, 'not a token'];
+    const lines = [
+      '# pool',
+      '',
+      `  ${accessToken}  `,
+      accessToken,
+      fakeRefreshToken('good'),
+      'rt_AbCdEfGhIjKlMnOp',
+      `${fakeRefreshToken('team')},acc-team-1`,
+      rejected,
+      'not a token',
+    ];
     await writeFile(join(dataDir, 'token.txt'), lines.join('\n'));
     await writeFile(join(dataDir, 'error_token.txt'), `${rejected}\n`);
 

@@ -40,7 +40,9 @@ interface MetaFile {
 
 export class CorruptDataFileError extends Error {
   constructor(path: string, cause: unknown) {
-    super(`${path} cannot be read (${cause instanceof Error ? cause.message : String(cause)}); refusing to start over it: restore it or move it away`);
+    super(
+      `${path} cannot be read (${cause instanceof Error ? cause.message : String(cause)}); refusing to start over it: restore it or move it away`,
+    );
     this.name = 'CorruptDataFileError';
   }
 }
@@ -308,7 +310,8 @@ export class FileAccountStore implements AccountStore {
     const rejected = new Set((await this.readLines(LEGACY_ERROR_TOKENS_FILE))?.map((line) => line.trim()).filter(Boolean) ?? []);
     const { records, result } = recordsFromLines([], lines, this.now());
     for (const record of records) {
-      if (rejected.has(record.token)) Object.assign(record, { state: 'disabled', stateReason: 'refresh token rejected (listed in error_token.txt)' });
+      if (rejected.has(record.token))
+        Object.assign(record, { state: 'disabled', stateReason: 'refresh token rejected (listed in error_token.txt)' });
     }
     await this.writeAccounts(records);
     for (const name of [LEGACY_TOKENS_FILE, LEGACY_ERROR_TOKENS_FILE]) {
@@ -316,6 +319,8 @@ export class FileAccountStore implements AccountStore {
         if (error.code !== 'ENOENT') throw error;
       });
     }
-    this.logger.log(`Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`);
+    this.logger.log(
+      `Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`,
+    );
   }
 }

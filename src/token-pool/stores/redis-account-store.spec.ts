@@ -5,15 +5,23 @@ import type { RedisAccountStore } from './redis-account-store';
 describeAccountStoreContract('RedisAccountStore', redisHarness);
 
 describe('RedisAccountStore across instances', () => {
-  const record = (id: string) => ({ id, kind: 'access_token' as const, token: `t-${id}`, state: 'active' as const, rateLimitStrikes: 0, failures: 0, addedAt: 1 });
+  const record = (id: string) => ({
+    id,
+    kind: 'access_token' as const,
+    token: `t-${id}`,
+    state: 'active' as const,
+    rateLimitStrikes: 0,
+    failures: 0,
+    addedAt: 1,
+  });
   let harness: Awaited<ReturnType<typeof redisHarness>>;
   let a: RedisAccountStore;
   let b: RedisAccountStore;
 
   beforeEach(async () => {
     harness = await redisHarness();
-    a = (await harness.open());
-    b = (await harness.open());
+    a = await harness.open();
+    b = await harness.open();
   });
   afterEach(async () => {
     await a.close();
@@ -31,7 +39,11 @@ describe('RedisAccountStore across instances', () => {
 
   it('loses no concurrent update made through different instances', async () => {
     await a.addAccounts([record('x')]);
-    await Promise.all(Array.from({ length: 30 }, (_, index) => (index % 2 ? a : b).updateAccount('x', (current) => ({ ...current, failures: current.failures + 1 }))));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        (index % 2 ? a : b).updateAccount('x', (current) => ({ ...current, failures: current.failures + 1 })),
+      ),
+    );
     expect((await a.getAccount('x'))?.failures).toBe(30);
   });
 

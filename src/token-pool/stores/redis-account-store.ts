@@ -86,11 +86,16 @@ export class RedisAccountStore implements AccountStore {
   }
 
   updateAccount(id: string, mutate: (current: AccountRecord) => AccountRecord | undefined): Promise<AccountRecord | null> {
-    return this.compareAndSet<AccountRecord>(this.keys.accounts, id, (current) => {
-      if (!current) return undefined;
-      const next = mutate(current);
-      return next && { ...next, id };
-    }, false);
+    return this.compareAndSet<AccountRecord>(
+      this.keys.accounts,
+      id,
+      (current) => {
+        if (!current) return undefined;
+        const next = mutate(current);
+        return next && { ...next, id };
+      },
+      false,
+    );
   }
 
   async removeAccount(id: string): Promise<boolean> {
@@ -98,7 +103,10 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async clearAccounts(): Promise<number> {
-    const [[, count]] = (await this.run((redis) => redis.multi().hlen(this.keys.accounts).del(this.keys.accounts).exec())) as [[Error | null, number], unknown];
+    const [[, count]] = (await this.run((redis) => redis.multi().hlen(this.keys.accounts).del(this.keys.accounts).exec())) as [
+      [Error | null, number],
+      unknown,
+    ];
     return count;
   }
 
@@ -117,10 +125,15 @@ export class RedisAccountStore implements AccountStore {
   }
 
   updateSeed(seed: string, mutate: (current: SeedRecord | null) => SeedRecord | undefined): Promise<SeedRecord | null> {
-    return this.compareAndSet<SeedRecord>(this.keys.seeds, seed, (current) => {
-      const next = mutate(current && { ...current, seed });
-      return next && { ...next, seed };
-    }, true);
+    return this.compareAndSet<SeedRecord>(
+      this.keys.seeds,
+      seed,
+      (current) => {
+        const next = mutate(current && { ...current, seed });
+        return next && { ...next, seed };
+      },
+      true,
+    );
   }
 
   async removeSeed(seed: string): Promise<boolean> {
@@ -138,18 +151,28 @@ export class RedisAccountStore implements AccountStore {
   async withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
     const key = `${this.keys.lockPrefix}${name}`;
     const owner = randomBytes(16).toString('hex');
-    const acquired = await acquireWithin(async () => (await this.run((redis) => redis.set(key, owner, 'PX', ttlMs, 'NX'))) === 'OK', options.waitMs ?? 0);
+    const acquired = await acquireWithin(
+      async () => (await this.run((redis) => redis.set(key, owner, 'PX', ttlMs, 'NX'))) === 'OK',
+      options.waitMs ?? 0,
+    );
     if (!acquired) return { acquired: false };
     // Keeps the lock while fn runs longer than ttlMs; the TTL only frees it when this process dies.
-    const renewal = setInterval(() => {
-      this.connection.client.eval(RENEW_LOCK, 1, key, owner, ttlMs).catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
-    }, Math.max(50, Math.floor(ttlMs / 3)));
+    const renewal = setInterval(
+      () => {
+        this.connection.client
+          .eval(RENEW_LOCK, 1, key, owner, ttlMs)
+          .catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
+      },
+      Math.max(50, Math.floor(ttlMs / 3)),
+    );
     renewal.unref();
     try {
       return { acquired: true, value: await fn() };
     } finally {
       clearInterval(renewal);
-      await this.connection.client.eval(RELEASE_LOCK, 1, key, owner).catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
+      await this.connection.client
+        .eval(RELEASE_LOCK, 1, key, owner)
+        .catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
     }
   }
 
@@ -159,7 +182,12 @@ export class RedisAccountStore implements AccountStore {
   }
 
   /** Optimistic read-modify-write of one hash field, retried while another writer got there first. */
-  private async compareAndSet<T extends object>(hash: string, field: string, mutate: (current: T | null) => T | undefined, mayCreate: boolean): Promise<T | null> {
+  private async compareAndSet<T extends object>(
+    hash: string,
+    field: string,
+    mutate: (current: T | null) => T | undefined,
+    mayCreate: boolean,
+  ): Promise<T | null> {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       const raw = await this.run((redis) => redis.hget(hash, field));
       if (raw === null && !mayCreate) return null;
@@ -167,7 +195,8 @@ export class RedisAccountStore implements AccountStore {
       const next = mutate(current === null ? null : structuredClone(current));
       if (!next) return current;
       const serialized = JSON.stringify(next);
-      if ((await this.run((redis) => redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized))) === 1) return JSON.parse(serialized) as T;
+      if ((await this.run((redis) => redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized))) === 1)
+        return JSON.parse(serialized) as T;
     }
     throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
   }

@@ -2,7 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** An unsigned JWT AccessToken with the claims the pool reads. `exp` in milliseconds. */
-export function fakeAccessToken(claims: { exp?: number; userId?: string; accountId?: string; email?: string; plan?: string; nonce?: string } = {}): string {
+export function fakeAccessToken(
+  claims: { exp?: number; userId?: string; accountId?: string; email?: string; plan?: string; nonce?: string } = {},
+): string {
   const payload = {
     ...(claims.exp !== undefined ? { exp: Math.floor(claims.exp / 1000) } : {}),
     'https://api.openai.com/profile': { email: claims.email ?? 'user@example.com' },
@@ -13,7 +15,9 @@ export function fakeAccessToken(claims: { exp?: number; userId?: string; account
     },
     nonce: claims.nonce ?? Math.random().toString(36).slice(2),
   };
-  return ['{"alg":"RS256","typ":"JWT"}', JSON.stringify(payload), 'signature'].map((part) => Buffer.from(part).toString('base64url')).join('.');
+  return ['{"alg":"RS256","typ":"JWT"}', JSON.stringify(payload), 'signature']
+    .map((part) => Buffer.from(part).toString('base64url'))
+    .join('.');
 }
 
 /** A legacy 45-character RefreshToken. */

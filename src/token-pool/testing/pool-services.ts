@@ -109,7 +109,10 @@ export function poolSpecSetup(): PoolSpec {
     setup.dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-pool-'));
     setup.store = new FileAccountStore({ dataDir: setup.dataDir });
     setup.server.requests.length = 0;
-    setup.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }), expires_in: 3600 } });
+    setup.reply = () => ({
+      status: 200,
+      body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }), expires_in: 3600 },
+    });
   });
   afterEach(async () => {
     for (const services of opened.splice(0)) services.close();

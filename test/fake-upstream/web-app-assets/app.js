@@ -215,7 +215,12 @@
     var body = { action: 'next', model: 'auto' };
     if (conversationId) body.conversation_id = conversationId;
     try {
-      var prepared = await json('POST', '/backend-api/f/conversation/prepare', body, Object.assign({ 'x-conduit-token': 'no-token' }, flow));
+      var prepared = await json(
+        'POST',
+        '/backend-api/f/conversation/prepare',
+        body,
+        Object.assign({ 'x-conduit-token': 'no-token' }, flow),
+      );
       return Object.assign(flow, { 'x-conduit-token': prepared.conduit_token });
     } catch (error) {
       if (error.status !== 404) throw error;
