@@ -1,5 +1,7 @@
 import OpenAI from 'openai';
 import request from 'supertest';
+import { accountIdFor } from '../src/token-pool/account-record';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
 import { Stack, startStack } from './support/stack';
 
@@ -111,13 +113,23 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         input: [
           { role: 'developer', content: 'Answer in English.' },
           { role: 'user', content: [{ type: 'input_text', text: 'First question' }] },
-          { type: 'message', id: 'msg_earlier', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'First answer', annotations: [] }] },
+          {
+            type: 'message',
+            id: 'msg_earlier',
+            status: 'completed',
+            role: 'assistant',
+            content: [{ type: 'output_text', text: 'First answer', annotations: [] }],
+          },
           {
             role: 'user',
             content: [
               { type: 'input_text', text: 'What is in these?' },
               { type: 'input_image', image_url: `data:image/png;base64,${PNG_1X1}`, detail: 'auto' },
-              { type: 'input_file', filename: 'notes.txt', file_data: `data:text/plain;base64,${Buffer.from('some notes').toString('base64')}` },
+              {
+                type: 'input_file',
+                filename: 'notes.txt',
+                file_data: `data:text/plain;base64,${Buffer.from('some notes').toString('base64')}`,
+              },
             ],
           },
         ],
@@ -140,7 +152,12 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
     });
 
     it('reports the upstream thoughts as a reasoning item and counts them as reasoning tokens', async () => {
-      stack.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
+      stack.fake.enqueue({
+        kind: 'reasoning',
+        thoughts: [{ summary: 'Planning', content: 'Consider the question.' }],
+        seconds: 3,
+        text: 'The answer is 42.',
+      });
       const response = await client.responses.create({ model: 'o1', input: 'q', reasoning: { effort: 'high', summary: 'auto' } });
       expect(response.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
       const reasoning = response.output[0] as OpenAI.Responses.ResponseReasoningItem;
@@ -187,12 +204,18 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const created = events[0] as OpenAI.Responses.ResponseCreatedEvent;
       expect(created.response).toMatchObject({ status: 'in_progress', output: [] });
       const itemId = (events[2] as OpenAI.Responses.ResponseOutputItemAddedEvent).item.id;
-      const textDeltas = events.filter((event): event is OpenAI.Responses.ResponseTextDeltaEvent => event.type === 'response.output_text.delta');
+      const textDeltas = events.filter(
+        (event): event is OpenAI.Responses.ResponseTextDeltaEvent => event.type === 'response.output_text.delta',
+      );
       for (const delta of textDeltas) expect(delta).toMatchObject({ item_id: itemId, output_index: 0, content_index: 0 });
       expect(textDeltas.map((delta) => delta.delta).join('')).toBe('Streaming works fine.');
       expect(events.find((event) => event.type === 'response.output_text.done')).toMatchObject({ text: 'Streaming works fine.' });
       const completed = (events.at(-1) as OpenAI.Responses.ResponseCompletedEvent).response;
-      expect(completed).toMatchObject({ id: created.response.id, status: 'completed', output: [{ id: itemId, status: 'completed', content: [{ text: 'Streaming works fine.' }] }] });
+      expect(completed).toMatchObject({
+        id: created.response.id,
+        status: 'completed',
+        output: [{ id: itemId, status: 'completed', content: [{ text: 'Streaming works fine.' }] }],
+      });
       expect(completed.usage!.output_tokens).toBeGreaterThan(0);
 
       // What was streamed is what is stored.
@@ -224,7 +247,12 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
     });
 
     it('streams a reasoning item before the message', async () => {
-      stack.fake.enqueue({ kind: 'reasoning', thoughts: [{ summary: 'Planning', content: 'Consider the question.' }], seconds: 3, text: 'The answer is 42.' });
+      stack.fake.enqueue({
+        kind: 'reasoning',
+        thoughts: [{ summary: 'Planning', content: 'Consider the question.' }],
+        seconds: 3,
+        text: 'The answer is 42.',
+      });
       const final = await client.responses.stream({ model: 'o1', input: 'q' }).finalResponse();
       expect(final.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
       expect((final.output[0] as OpenAI.Responses.ResponseReasoningItem).summary[0].text).toContain('Consider the question.');
@@ -268,9 +296,14 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(continued.conversation_id).toEqual(expect.any(String));
       // Only the new turn goes up: the upstream already holds the earlier ones.
       expect(continued.messages.map(textOf)).toEqual(['What is my name?']);
-      const detail = await request(stack.fake.url).get(`/backend-api/conversation/${continued.conversation_id}`).set('authorization', `Bearer ${token}`);
+      const detail = await request(stack.fake.url)
+        .get(`/backend-api/conversation/${continued.conversation_id}`)
+        .set('authorization', `Bearer ${token}`);
       expect(detail.status).toBe(200);
-      const mapping = detail.body.mapping as Record<string, { message?: { author: { role: string }; content: { parts?: unknown[] } }; parent?: string }>;
+      const mapping = detail.body.mapping as Record<
+        string,
+        { message?: { author: { role: string }; content: { parts?: unknown[] } }; parent?: string }
+      >;
       const parent = mapping[continued.parent_message_id];
       expect(parent.message?.author.role).toBe('assistant');
       expect(parent.message?.content.parts).toEqual(['Nice to meet you, Ada.']);
@@ -282,7 +315,9 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const third = await client.responses.stream({ model: 'gpt-4o', input: 'And now?', previous_response_id: second.id }).finalResponse();
       expect(third.output_text).toBe('Still Ada.');
       expect(sent(2).conversation_id).toBe(continued.conversation_id);
-      const after = await request(stack.fake.url).get(`/backend-api/conversation/${continued.conversation_id}`).set('authorization', `Bearer ${token}`);
+      const after = await request(stack.fake.url)
+        .get(`/backend-api/conversation/${continued.conversation_id}`)
+        .set('authorization', `Bearer ${token}`);
       expect(after.body.mapping[sent(2).parent_message_id].message.content.parts).toEqual(['Your name is Ada.']);
     });
 
@@ -293,7 +328,11 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       await expect(other.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404, code: 'not_found' });
       const continued = await post({ model: 'gpt-4o', input: 'next', previous_response_id: first.id }, otherToken);
       expect(continued.status).toBe(404);
-      expect(continued.body.error).toMatchObject({ type: 'invalid_request_error', code: 'previous_response_not_found', param: 'previous_response_id' });
+      expect(continued.body.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'previous_response_not_found',
+        param: 'previous_response_id',
+      });
       expect(stack.fake.conversationRequests()).toHaveLength(1);
       // The owner still has it.
       expect((await client.responses.retrieve(first.id)).id).toBe(first.id);
@@ -303,7 +342,11 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
   describe('function calling', () => {
     it('returns function_call items and takes function_call_output back, through previous_response_id', async () => {
       stack.fake.enqueue(toolResponder());
-      const first = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'say Let me check.\ncall get_weather {"city": "Paris"}' });
+      const first = await client.responses.create({
+        model: 'gpt-4o',
+        tools: [weatherTool],
+        input: 'say Let me check.\ncall get_weather {"city": "Paris"}',
+      });
       expect(first.status).toBe('completed');
       expect(first.output.map((item) => item.type)).toEqual(['message', 'function_call']);
       expect(first.output_text).toContain('Let me check.');
@@ -327,7 +370,9 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}' }],
       });
       expect(second.output_text).toBe('The tools answered: {"temp": 21}.');
-      const results = sent(1).messages.filter((m) => m.author.role === 'user').map(textOf);
+      const results = sent(1)
+        .messages.filter((m) => m.author.role === 'user')
+        .map(textOf);
       expect(results).toEqual([`<tool_result call_id="${call.call_id}" name="get_weather">\n{"temp": 21}\n</tool_result>`]);
       expect(sent(1).conversation_id).toEqual(expect.any(String));
     });
@@ -341,10 +386,16 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const second = await client.responses.create({
         model: 'gpt-4o',
         tools: [weatherTool],
-        input: [...input, ...(first.output as OpenAI.Responses.ResponseInputItem[]), { type: 'function_call_output', call_id: call.call_id, output: [{ type: 'input_text', text: 'sunny' }] }],
+        input: [
+          ...input,
+          ...(first.output as OpenAI.Responses.ResponseInputItem[]),
+          { type: 'function_call_output', call_id: call.call_id, output: [{ type: 'input_text', text: 'sunny' }] },
+        ],
       });
       expect(second.output_text).toBe('The tools answered: sunny.');
-      const messages = sent(1).messages.filter((m) => m.author.role !== 'system').map(textOf);
+      const messages = sent(1)
+        .messages.filter((m) => m.author.role !== 'system')
+        .map(textOf);
       expect(messages[1]).toContain('<tool_calls>');
       expect(messages[1]).toContain('"name":"get_weather"');
       expect(messages[2]).toBe(`<tool_result call_id="${call.call_id}" name="get_weather">\nsunny\n</tool_result>`);
@@ -352,7 +403,12 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
 
     it('streams function calls as argument deltas', async () => {
       stack.fake.enqueue(toolResponder());
-      const stream = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'call get_weather {"city": "A city with a rather long name, to need several chunks"}', stream: true });
+      const stream = await client.responses.create({
+        model: 'gpt-4o',
+        tools: [weatherTool],
+        input: 'call get_weather {"city": "A city with a rather long name, to need several chunks"}',
+        stream: true,
+      });
       const events: OpenAI.Responses.ResponseStreamEvent[] = [];
       for await (const event of stream) events.push(event);
       const types = events.map((event) => event.type);
@@ -360,10 +416,14 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(types.filter((type) => type === 'response.function_call_arguments.delta').length).toBeGreaterThan(1);
       expect(types.slice(-3)).toEqual(['response.function_call_arguments.done', 'response.output_item.done', 'response.completed']);
       expect(types).not.toContain('response.output_text.delta');
-      const done = events.find((event) => event.type === 'response.function_call_arguments.done') as OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent;
+      const done = events.find(
+        (event) => event.type === 'response.function_call_arguments.done',
+      ) as OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent;
       expect(JSON.parse(done.arguments)).toEqual({ city: 'A city with a rather long name, to need several chunks' });
       const final = (events.at(-1) as OpenAI.Responses.ResponseCompletedEvent).response;
-      expect(final.output).toEqual([expect.objectContaining({ type: 'function_call', name: 'get_weather', arguments: done.arguments, status: 'completed' })]);
+      expect(final.output).toEqual([
+        expect.objectContaining({ type: 'function_call', name: 'get_weather', arguments: done.arguments, status: 'completed' }),
+      ]);
     });
   });
 
@@ -377,7 +437,10 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       });
       expect(JSON.parse(response.output_text)).toEqual({ name: 'Paris', age: 21 });
       expect(response.text).toEqual({ format: { type: 'json_schema', name: 'person', schema: personSchema, strict: true } });
-      const system = sent(0).messages.filter((m) => m.author.role === 'system').map(textOf).join('\n');
+      const system = sent(0)
+        .messages.filter((m) => m.author.role === 'system')
+        .map(textOf)
+        .join('\n');
       expect(system).toContain('# Answer format');
       expect(system).toContain('"age"');
 
@@ -399,7 +462,9 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect((created as unknown as { store: boolean }).store).toBe(false);
       const missing = await request(stack.url).get(`/v1/responses/${created.id}`).set('authorization', `Bearer ${token}`);
       expect(missing.status).toBe(404);
-      expect(missing.body).toEqual({ error: { message: `Response with id '${created.id}' not found.`, type: 'invalid_request_error', param: null, code: 'not_found' } });
+      expect(missing.body).toEqual({
+        error: { message: `Response with id '${created.id}' not found.`, type: 'invalid_request_error', param: null, code: 'not_found' },
+      });
       const continued = await post({ model: 'gpt-4o', input: 'next', previous_response_id: created.id });
       expect(continued.status).toBe(404);
     });
@@ -410,18 +475,53 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       ['no input', { model: 'gpt-4o' }, 'input', 'missing_required_parameter'],
       ['an empty item list', { input: [] }, 'input', 'invalid_value'],
       ['a hosted tool', { input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type', 'invalid_value'],
-      ['a tool without a name', { input: 'x', tools: [{ type: 'function', parameters: {} }] }, 'tools[0].name', 'missing_required_parameter'],
-      ['a broken parameters schema', { input: 'x', tools: [{ type: 'function', name: 'f', parameters: { type: 'nonsense' } }] }, 'tools[0].parameters', 'invalid_value'],
-      ['tool_choice naming no tool', { input: 'x', tools: [weatherTool], tool_choice: { type: 'function', name: 'other' } }, 'tool_choice', 'invalid_value'],
-      ['json_schema without a schema', { input: 'x', text: { format: { type: 'json_schema', name: 'p' } } }, 'text.format.schema', 'missing_required_parameter'],
+      [
+        'a tool without a name',
+        { input: 'x', tools: [{ type: 'function', parameters: {} }] },
+        'tools[0].name',
+        'missing_required_parameter',
+      ],
+      [
+        'a broken parameters schema',
+        { input: 'x', tools: [{ type: 'function', name: 'f', parameters: { type: 'nonsense' } }] },
+        'tools[0].parameters',
+        'invalid_value',
+      ],
+      [
+        'tool_choice naming no tool',
+        { input: 'x', tools: [weatherTool], tool_choice: { type: 'function', name: 'other' } },
+        'tool_choice',
+        'invalid_value',
+      ],
+      [
+        'json_schema without a schema',
+        { input: 'x', text: { format: { type: 'json_schema', name: 'p' } } },
+        'text.format.schema',
+        'missing_required_parameter',
+      ],
       ['a zero max_output_tokens', { input: 'x', max_output_tokens: 0 }, 'max_output_tokens', 'invalid_value'],
       ['metadata that is not strings', { input: 'x', metadata: { n: 1 } }, 'metadata', 'invalid_value'],
       ['background mode', { input: 'x', background: true }, 'background', 'invalid_value'],
       ['an unknown role', { input: [{ role: 'tool', content: 'x' }] }, 'input[0].role', 'invalid_value'],
       ['an unknown item', { input: [{ type: 'web_search_call', id: 'ws_1' }] }, 'input[0].type', 'unsupported_input_item'],
-      ['an image by file id', { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] }, 'input[0].content[0].file_id', 'unsupported_content'],
-      ['a function result without call_id', { input: [{ type: 'function_call_output', output: 'x' }] }, 'input[0].call_id', 'missing_required_parameter'],
-      ['file_data that is not a data: URL', { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'aGVsbG8=' }] }] }, 'input[0].content[0].file_data', 'invalid_value'],
+      [
+        'an image by file id',
+        { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] },
+        'input[0].content[0].file_id',
+        'unsupported_content',
+      ],
+      [
+        'a function result without call_id',
+        { input: [{ type: 'function_call_output', output: 'x' }] },
+        'input[0].call_id',
+        'missing_required_parameter',
+      ],
+      [
+        'file_data that is not a data: URL',
+        { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'aGVsbG8=' }] }] },
+        'input[0].content[0].file_data',
+        'invalid_value',
+      ],
     ])('400 with the field in param for %s, before any upstream work', async (_name, body, param, code) => {
       const response = await post({ model: 'gpt-4o', ...body });
       expect(response.status).toBe(400);
@@ -436,7 +536,10 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const anonymousGet = await request(stack.url).get('/v1/responses/resp_x');
       expect(anonymousGet.status).toBe(401);
 
-      const preflight = await request(stack.url).options('/v1/responses').set('origin', 'https://app.example').set('access-control-request-method', 'POST');
+      const preflight = await request(stack.url)
+        .options('/v1/responses')
+        .set('origin', 'https://app.example')
+        .set('access-control-request-method', 'POST');
       expect(preflight.status).toBe(204);
       expect(preflight.headers['access-control-allow-origin']).toBe('*');
 
@@ -448,7 +551,9 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const prefixed = await startStack({ env: { API_PREFIX: 'secret-prefix' } });
       try {
         const key = prefixed.fake.createAccessToken();
-        const created = await prefixed.openai(key, { baseURL: `${prefixed.url}/secret-prefix/v1` }).responses.create({ model: 'gpt-4o', input: 'hi' });
+        const created = await prefixed
+          .openai(key, { baseURL: `${prefixed.url}/secret-prefix/v1` })
+          .responses.create({ model: 'gpt-4o', input: 'hi' });
         expect(created.status).toBe('completed');
         const bare = await request(prefixed.url).post('/v1/responses').set('authorization', `Bearer ${key}`).send({ input: 'hi' });
         expect(bare.status).toBe(404);
@@ -456,5 +561,99 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         await prefixed.close();
       }
     });
+  });
+});
+
+describe('Responses API previous_response_id with a pool key (issue 13)', () => {
+  const POOL_KEY = 'pool-key-responses';
+  let stack: Stack;
+  let tokens: string[];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', AUTO_SEED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(async () => {
+    stack.fake.reset();
+    const pool = poolServicesOf(stack.app);
+    await pool.admin.clear();
+    tokens = [stack.fake.createAccessToken(), stack.fake.createAccessToken(), stack.fake.createAccessToken()];
+    await pool.admin.upload(tokens);
+  });
+
+  /** Which pool account (A, B, C) and conversation each conversation request went to, in order. */
+  const seen = () =>
+    stack.fake.conversationRequests().map((request) => ({
+      account: 'ABC'[tokens.indexOf(String(request.headers.authorization).replace(/^Bearer /, ''))] ?? 'unknown',
+      conversationId: (request.body as SentBody).conversation_id,
+    }));
+
+  /** A chain of a first response and `turns` continuations, each from the one before. */
+  const chain = async (apiKey: string, turns: number) => {
+    const client = stack.openai(apiKey);
+    let previous = await client.responses.create({ model: 'gpt-4o', input: 'Remember 7.' });
+    for (let turn = 0; turn < turns; turn++) {
+      stack.fake.enqueue({ kind: 'text', text: `Turn ${turn}: still 7.` });
+      const next = await client.responses.create({ model: 'gpt-4o', input: 'What number?', previous_response_id: previous.id });
+      expect(next.output_text).toBe(`Turn ${turn}: still 7.`);
+      previous = next;
+    }
+    return previous;
+  };
+
+  it('runs every continuation on the pool account that holds the conversation, while other requests rotate', async () => {
+    const last = await chain(POOL_KEY, 4);
+    const requests = seen();
+    expect(requests).toHaveLength(5);
+    const owner = requests[0].account;
+    expect(requests.map((request) => request.account)).toEqual(Array(5).fill(owner));
+    const conversationId = requests[1].conversationId;
+    expect(conversationId).toEqual(expect.any(String));
+    expect(requests.slice(1).map((request) => request.conversationId)).toEqual(Array(4).fill(conversationId));
+
+    // Round-robin goes on for requests that are not continuations, also streamed continuations stay put.
+    await stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'Unrelated.' });
+    expect(seen()[5].account).not.toBe(owner);
+    await stack.openai(POOL_KEY).responses.stream({ model: 'gpt-4o', input: 'And now?', previous_response_id: last.id }).finalResponse();
+    expect(seen()[6]).toEqual({ account: owner, conversationId });
+  });
+
+  it('answers 409 previous_response_unavailable, without trying another account, once that account left the pool', async () => {
+    const last = await chain(POOL_KEY, 1);
+    const owner = tokens['ABC'.indexOf(seen()[0].account)];
+    expect(await poolServicesOf(stack.app).admin.remove(accountIdFor(owner))).toBe(true);
+    stack.fake.reset();
+
+    const continued = await request(stack.url)
+      .post('/v1/responses')
+      .set('authorization', `Bearer ${POOL_KEY}`)
+      .send({ model: 'gpt-4o', input: 'What number?', previous_response_id: last.id });
+    expect(continued.status).toBe(409);
+    expect(continued.body.error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'previous_response_unavailable',
+      param: 'previous_response_id',
+    });
+    expect(continued.body.error.message).toContain('start a new conversation');
+    expect(stack.fake.conversationRequests()).toHaveLength(0);
+    // The SDK sees the same error; a new conversation still works on the remaining accounts.
+    await expect(
+      stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'x', previous_response_id: last.id }),
+    ).rejects.toMatchObject({
+      status: 409,
+      code: 'previous_response_unavailable',
+    });
+    await expect(stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'Fresh start.' })).resolves.toMatchObject({
+      status: 'completed',
+    });
+  });
+
+  it('keeps a seed used as a key on its bound account through previous_response_id', async () => {
+    const seed = await poolServicesOf(stack.app).seeds.createSeed();
+    await chain(seed, 3);
+    const requests = seen();
+    expect(new Set(requests.map((request) => request.account)).size).toBe(1);
+    expect(requests[0].account).not.toBe('unknown');
+    expect(new Set(requests.slice(1).map((request) => request.conversationId)).size).toBe(1);
   });
 });

@@ -39,10 +39,19 @@ export class CredentialService {
    * The account for the next attempt; `tried` holds the pool accounts already used by this request.
    * Returns null when a rotating credential has no untried account left. `ownerKey` names an own credential's
    * account for its fingerprint instead of the credential itself (a browser session's hashed key).
+   * `preferredAccountId` pins a pool-key request to that pool account (a continuation of a conversation it
+   * holds): null when that account cannot be used, never another one.
    */
-  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, teamOverride?: string, ownerKey?: string): Promise<AccountUse | null> {
+  async acquire(
+    credential: ApiCredential,
+    tried: ReadonlySet<string>,
+    teamOverride?: string,
+    ownerKey?: string,
+    preferredAccountId?: string,
+  ): Promise<AccountUse | null> {
     switch (credential.kind) {
       case 'pool':
+        if (preferredAccountId) return useOfLease((await this.leaser.leaseAccount(preferredAccountId)).lease, teamOverride);
         return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
@@ -67,7 +76,11 @@ export class CredentialService {
         };
       }
       case 'access_token':
-        return { accessToken: credential.token, chatgptAccountId: teamOverride ?? credential.chatgptAccountId, fingerprintKey: credential.token };
+        return {
+          accessToken: credential.token,
+          chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
+          fingerprintKey: credential.token,
+        };
     }
   }
 
@@ -84,11 +97,18 @@ export class CredentialService {
     try {
       return (await this.exchanger.exchange(refreshToken)).accessToken;
     } catch (error) {
-      if (error instanceof RefreshTokenRejectedError) throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
+      if (error instanceof RefreshTokenRejectedError)
+        throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'The auth server could not exchange the refresh token; try again later.', {
-          upstream: { step: 'refresh' },
-        });
+        throw new ApiError(
+          502,
+          'upstream_error',
+          'auth_server_unavailable',
+          'The auth server could not exchange the refresh token; try again later.',
+          {
+            upstream: { step: 'refresh' },
+          },
+        );
       }
       throw error;
     }
@@ -100,12 +120,20 @@ export class CredentialService {
       return await this.sessions.exchange(sessionToken, { fingerprintKey });
     } catch (error) {
       if (error instanceof SessionTokenRejectedError) {
-        throw ApiError.invalidApiKey('The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.');
+        throw ApiError.invalidApiKey(
+          'The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.',
+        );
       }
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(502, 'upstream_error', 'auth_server_unavailable', 'chatgpt.com could not turn the session token into an access token; try again later.', {
-          upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
-        });
+        throw new ApiError(
+          502,
+          'upstream_error',
+          'auth_server_unavailable',
+          'chatgpt.com could not turn the session token into an access token; try again later.',
+          {
+            upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
+          },
+        );
       }
       throw error;
     }

@@ -7,7 +7,14 @@ import type { ApiCredential } from '../auth/api-credential';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { AnswerAssembler } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
-import { type AnswerRunEvent, answerFailure, type AssistantMessage, type ChatCompletion, type FinishedAnswer, type PreparedChat } from './answer-run';
+import {
+  type AnswerRunEvent,
+  answerFailure,
+  type AssistantMessage,
+  type ChatCompletion,
+  type FinishedAnswer,
+  type PreparedChat,
+} from './answer-run';
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
 import { CompletionStream, Usage } from './completion-stream';
@@ -36,7 +43,12 @@ export class ChatService {
   ) {}
 
   /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
-  async complete(request: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ChatCompletion> {
+  async complete(
+    request: ChatCompletionRequestDto,
+    credential: ApiCredential,
+    signal: AbortSignal,
+    origin: string,
+  ): Promise<ChatCompletion> {
     const chat = this.prepare(request);
     for await (const event of this.run(request, chat, credential, signal, origin)) {
       if (event.type === 'failed') throw answerFailure(event);
@@ -61,7 +73,13 @@ export class ChatService {
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
-  async stream(request: ChatCompletionRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal, origin: string): Promise<void> {
+  async stream(
+    request: ChatCompletionRequestDto,
+    credential: ApiCredential,
+    response: Response,
+    signal: AbortSignal,
+    origin: string,
+  ): Promise<void> {
     const chat = this.prepare(request);
     const events = this.run(request, chat, credential, signal, origin);
     await events.next();
@@ -96,7 +114,10 @@ export class ChatService {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${chat.meta.id} failed after it started: ${(error as Error).message}`);
       const clientError = clientErrorOf(error);
-      await out.error(clientError?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.', clientError?.code || 'upstream_stream_error');
+      await out.error(
+        clientError?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.',
+        clientError?.code || 'upstream_stream_error',
+      );
       await out.done();
     } finally {
       out.close();
@@ -109,7 +130,13 @@ export class ChatService {
    * The seam the client-facing APIs share; each renders these events in its own wire format.
    */
   /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
-  async *run(request: ChatCompletionRequestDto, chat: PreparedChat, credential: ApiCredential, signal: AbortSignal, origin: string): AsyncGenerator<AnswerRunEvent> {
+  async *run(
+    request: ChatCompletionRequestDto,
+    chat: PreparedChat,
+    credential: ApiCredential,
+    signal: AbortSignal,
+    origin: string,
+  ): AsyncGenerator<AnswerRunEvent> {
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
     let started = await this.start(request, credential, chat, messages, signal);
@@ -135,7 +162,8 @@ export class ChatService {
           const shown = event.content ? reader.push(event.content) : '';
           roundText += shown;
           contentShown ||= shown.length > 0;
-          if (shown || event.reasoning) yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
+          if (shown || event.reasoning)
+            yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
         }
       }
       const verdict = reader.end();
@@ -164,6 +192,7 @@ export class ChatService {
           usage: await this.usage(request, chat, assembler),
           reasoningTokens: await this.counter.countAsync(assembler.reasoning, chat.encoding),
           ids,
+          ...(started.account.poolAccountId ? { poolAccountId: started.account.poolAccountId } : {}),
         },
       };
       return;
@@ -171,10 +200,13 @@ export class ChatService {
   }
 
   private logAnswer(chat: PreparedChat, finishReason: string): void {
-    this.logger.log(`${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${chat.mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`);
+    this.logger.log(
+      `${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${chat.mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`,
+    );
   }
 
-  prepare(request: ChatCompletionRequestDto): PreparedChat {
+  /** `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key. */
+  prepare(request: ChatCompletionRequestDto, preferredAccountId?: string): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
@@ -185,6 +217,7 @@ export class ChatService {
       mode: request.stream ? 'stream' : 'json',
       startedAt: Date.now(),
       files: new Map(),
+      ...(preferredAccountId ? { preferredAccountId } : {}),
     };
   }
 
@@ -195,17 +228,25 @@ export class ChatService {
     return messages;
   }
 
-  private async start(request: ChatCompletionRequestDto, credential: ApiCredential, chat: PreparedChat, messages: ChatMessageDto[], signal: AbortSignal): Promise<StartedConversation> {
+  private async start(
+    request: ChatCompletionRequestDto,
+    credential: ApiCredential,
+    chat: PreparedChat,
+    messages: ChatMessageDto[],
+    signal: AbortSignal,
+  ): Promise<StartedConversation> {
     const files = chat.files;
     return this.conversations.start(
       credential,
       {
         model: chat.model,
-        messages: (identity, baseUrl) => convertMessages(messages, (part) => this.attachments.upload(files.get(part)!, identity, baseUrl, signal)),
+        messages: (identity, baseUrl) =>
+          convertMessages(messages, (part) => this.attachments.upload(files.get(part)!, identity, baseUrl, signal)),
         conversationId: request.conversation_id,
         parentMessageId: request.parent_message_id,
         historyDisabled: chat.historyDisabled,
         chatgptAccountId: request['Chatgpt-Account-Id'],
+        preferredAccountId: chat.preferredAccountId,
       },
       signal,
     );
@@ -232,7 +273,9 @@ export class ChatService {
 
   private async usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<Usage> {
     const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
-    const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + (await this.counter.countAsync(assembler.reasoning, chat.encoding));
+    const completion =
+      (await this.counter.countAsync(assembler.content, chat.encoding)) +
+      (await this.counter.countAsync(assembler.reasoning, chat.encoding));
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
 }

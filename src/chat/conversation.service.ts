@@ -21,6 +21,8 @@ export interface ConversationRequest {
   parentMessageId?: string;
   historyDisabled: boolean;
   chatgptAccountId?: string;
+  /** With a pool key: the pool account holding `conversationId`, which the request must run on. */
+  preferredAccountId?: string;
 }
 
 /** A conversation whose answer has started: the pieces still to come, read lazily from the upstream. */
@@ -48,7 +50,11 @@ export class ConversationService {
   ) {}
 
   start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
-    const target = { modelSlug: request.model.slug, teamOverride: request.chatgptAccountId };
+    const target = {
+      modelSlug: request.model.slug,
+      teamOverride: request.chatgptAccountId,
+      preferredAccountId: request.preferredAccountId,
+    };
     return this.attempts.run(credential, target, signal, (use) => this.attempt(use, request, signal));
   }
 
@@ -59,7 +65,10 @@ export class ConversationService {
       fingerprint: this.upstream.fingerprint(use.fingerprintKey),
     };
     const baseUrl = this.upstream.pickBaseUrl();
-    const account = { key: use.fingerprintKey, label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}` };
+    const account = {
+      key: use.fingerprintKey,
+      label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}`,
+    };
     const ready = await this.flows.prepare({ identity, baseUrl, request, account, signal });
 
     // The first-byte deadline runs from sending the conversation until the answer starts; after that only the idle timeout applies.
@@ -73,7 +82,8 @@ export class ConversationService {
       const answer = await this.handoffs.answerBody(body, identity, baseUrl, attemptSignal);
       return { pieces: await startedAnswer(answer), account: use, identity, baseUrl };
     } catch (error) {
-      if (stalled.signal.aborted && !signal.aborted) throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
+      if (stalled.signal.aborted && !signal.aborted)
+        throw new UpstreamError({ kind: 'first_byte_timeout', step: 'conversation', waitedMs: firstByteMs });
       throw error;
     } finally {
       clearTimeout(timer);

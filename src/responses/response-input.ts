@@ -7,6 +7,8 @@ import type { CreateResponseDto } from './dto/create-response.dto';
 export interface Continuation {
   conversationId: string;
   parentMessageId: string;
+  /** The pool account holding the conversation (its id, never a token), when a pool key created it. */
+  poolAccountId?: string;
 }
 
 const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
@@ -16,7 +18,11 @@ const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
  * flat function tools in the chat shape, `text.format` as `response_format`. `callNames` names the function
  * calls of the previous response, so results sent back for them are labelled with their function.
  */
-export function chatRequestFor(request: CreateResponseDto, continuation?: Continuation, callNames: ReadonlyMap<string, string> = new Map()): ChatCompletionRequestDto {
+export function chatRequestFor(
+  request: CreateResponseDto,
+  continuation?: Continuation,
+  callNames: ReadonlyMap<string, string> = new Map(),
+): ChatCompletionRequestDto {
   const messages = inputMessages(request.input, callNames);
   if (request.instructions) messages.unshift({ role: 'system', content: request.instructions });
   const format = request.text?.format;
@@ -33,7 +39,13 @@ export function chatRequestFor(request: CreateResponseDto, continuation?: Contin
     parallel_tool_calls: request.parallel_tool_calls ?? undefined,
     response_format:
       format && format.type !== 'text'
-        ? { type: format.type, json_schema: format.type === 'json_schema' ? { name: format.name!, description: format.description, schema: format.schema, strict: format.strict } : undefined }
+        ? {
+            type: format.type,
+            json_schema:
+              format.type === 'json_schema'
+                ? { name: format.name!, description: format.description, schema: format.schema, strict: format.strict }
+                : undefined,
+          }
         : undefined,
     conversation_id: continuation?.conversationId,
     parent_message_id: continuation?.parentMessageId,
@@ -61,7 +73,11 @@ export function inputMessages(input: CreateResponseDto['input'], callNames: Read
     if (type === 'message') {
       messages.push(messageOf(item, path));
     } else if (type === 'function_call') {
-      const call = { id: text(item, 'call_id', path), type: 'function' as const, function: { name: text(item, 'name', path), arguments: text(item, 'arguments', path) } };
+      const call = {
+        id: text(item, 'call_id', path),
+        type: 'function' as const,
+        function: { name: text(item, 'name', path), arguments: text(item, 'arguments', path) },
+      };
       names.set(call.id, call.function.name);
       const last = messages[messages.length - 1];
       if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
@@ -84,7 +100,9 @@ function messageOf(item: Record<string, unknown>, path: string): ChatMessageDto 
   const role = item.role;
   if (typeof role !== 'string' || !MESSAGE_ROLES.has(role)) {
     throw ApiError.invalidRequest(
-      role === undefined ? `Missing required parameter: '${path}.role'.` : `Invalid value for '${path}.role': must be one of user, assistant, system, developer.`,
+      role === undefined
+        ? `Missing required parameter: '${path}.role'.`
+        : `Invalid value for '${path}.role': must be one of user, assistant, system, developer.`,
       role === undefined ? 'missing_required_parameter' : 'invalid_value',
       `${path}.role`,
     );
@@ -92,7 +110,11 @@ function messageOf(item: Record<string, unknown>, path: string): ChatMessageDto 
   const content = item.content;
   if (typeof content === 'string') return { role, content } as ChatMessageDto;
   if (!Array.isArray(content) || content.length === 0) {
-    throw ApiError.invalidRequest(`Invalid value for '${path}.content': must be a string or a non-empty array of content parts.`, 'invalid_value', `${path}.content`);
+    throw ApiError.invalidRequest(
+      `Invalid value for '${path}.content': must be a string or a non-empty array of content parts.`,
+      'invalid_value',
+      `${path}.content`,
+    );
   }
   return { role, content: content.map((part, index) => contentPart(part, `${path}.content[${index}]`)) } as ChatMessageDto;
 }
@@ -107,7 +129,8 @@ function contentPart(raw: unknown, path: string): ContentPart {
     case 'refusal':
       return { type: 'text', text: text(part, 'refusal', path) };
     case 'input_image': {
-      if (typeof part.image_url !== 'string' || !part.image_url) throw unsupportedReference(part, path, 'image_url', 'an http(s) or data: URL');
+      if (typeof part.image_url !== 'string' || !part.image_url)
+        throw unsupportedReference(part, path, 'image_url', 'an http(s) or data: URL');
       const detail = part.detail === 'low' || part.detail === 'high' ? part.detail : 'auto';
       return { type: 'image_url', image_url: { url: part.image_url, detail } };
     }
@@ -115,7 +138,11 @@ function contentPart(raw: unknown, path: string): ContentPart {
       const filename = typeof part.filename === 'string' ? part.filename : undefined;
       if (typeof part.file_data === 'string' && part.file_data) {
         if (!part.file_data.startsWith('data:')) {
-          throw ApiError.invalidRequest(`Invalid value for '${path}.file_data': must be a base64 data: URL (data:<mime type>;base64,…).`, 'invalid_value', `${path}.file_data`);
+          throw ApiError.invalidRequest(
+            `Invalid value for '${path}.file_data': must be a base64 data: URL (data:<mime type>;base64,…).`,
+            'invalid_value',
+            `${path}.file_data`,
+          );
         }
         return { type: 'file', file: { file_data: part.file_data, filename } };
       }
@@ -135,9 +162,17 @@ function contentPart(raw: unknown, path: string): ContentPart {
 /** `file_id` needs OpenAI's Files API, which this server does not have. */
 function unsupportedReference(part: Record<string, unknown>, path: string, field: string, expected: string): ApiError {
   if (part.file_id !== undefined) {
-    return ApiError.invalidRequest(`Invalid value for '${path}.file_id': file ids are not supported; send ${field} (${expected}).`, 'unsupported_content', `${path}.file_id`);
+    return ApiError.invalidRequest(
+      `Invalid value for '${path}.file_id': file ids are not supported; send ${field} (${expected}).`,
+      'unsupported_content',
+      `${path}.file_id`,
+    );
   }
-  return ApiError.invalidRequest(`Missing required parameter: '${path}.${field}' (${expected}).`, 'missing_required_parameter', `${path}.${field}`);
+  return ApiError.invalidRequest(
+    `Missing required parameter: '${path}.${field}' (${expected}).`,
+    'missing_required_parameter',
+    `${path}.${field}`,
+  );
 }
 
 /** A function result: a string, or a list of text parts joined by newlines. */
@@ -148,14 +183,20 @@ function outputText(output: unknown, path: string): string {
       .map((part, index) => {
         const record = (typeof part === 'object' && part !== null ? part : {}) as Record<string, unknown>;
         if (record.type !== 'input_text' && record.type !== 'output_text') {
-          throw ApiError.invalidRequest(`Invalid value for '${path}[${index}].type': a function result may only hold text parts.`, 'unsupported_content', `${path}[${index}].type`);
+          throw ApiError.invalidRequest(
+            `Invalid value for '${path}[${index}].type': a function result may only hold text parts.`,
+            'unsupported_content',
+            `${path}[${index}].type`,
+          );
         }
         return text(record, 'text', `${path}[${index}]`);
       })
       .join('\n');
   }
   throw ApiError.invalidRequest(
-    output === undefined ? `Missing required parameter: '${path}'.` : `Invalid value for '${path}': must be a string or an array of text parts.`,
+    output === undefined
+      ? `Missing required parameter: '${path}'.`
+      : `Invalid value for '${path}': must be a string or an array of text parts.`,
     output === undefined ? 'missing_required_parameter' : 'invalid_value',
     path,
   );

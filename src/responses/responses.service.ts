@@ -40,7 +40,13 @@ export class ResponsesService {
   ) {}
 
   /** `origin` is where file links in the answer point. */
-  async create(request: CreateResponseDto, credential: ApiCredential, owner: string, signal: AbortSignal, origin: string): Promise<ResponseObject> {
+  async create(
+    request: CreateResponseDto,
+    credential: ApiCredential,
+    owner: string,
+    signal: AbortSignal,
+    origin: string,
+  ): Promise<ResponseObject> {
     const run = this.prepare(request, owner);
     for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
       this.step(run, event);
@@ -51,7 +57,14 @@ export class ResponsesService {
   }
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream with `response.failed`. */
-  async stream(request: CreateResponseDto, credential: ApiCredential, owner: string, response: Response, signal: AbortSignal, origin: string): Promise<void> {
+  async stream(
+    request: CreateResponseDto,
+    credential: ApiCredential,
+    owner: string,
+    response: Response,
+    signal: AbortSignal,
+    origin: string,
+  ): Promise<void> {
     const run = this.prepare(request, owner);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
@@ -67,7 +80,10 @@ export class ResponsesService {
     } catch (error) {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`stream ${run.builder.response.id} failed after it started: ${(error as Error).message}`);
-      const message = error instanceof ApiError ? error.message : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
+      const message =
+        error instanceof ApiError
+          ? error.message
+          : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
       await send(out, this.step(run, { type: 'failed', message, code: 'upstream_stream_error' }));
     } finally {
       out.close();
@@ -85,17 +101,23 @@ export class ResponsesService {
     const callNames = new Map<string, string>();
     for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
     const chatRequest = chatRequestFor(request, previous?.continuation, callNames);
-    const chat = this.chat.prepare(chatRequest);
+    const chat = this.chat.prepare(chatRequest, previous?.continuation?.poolAccountId);
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
 
   private previous(id: string, owner: string): StoredResponse {
     const stored = this.store.find(id, owner);
     if (!stored) {
-      throw new ApiError(404, 'invalid_request_error', 'previous_response_not_found', `Previous response with id '${id}' not found.`, { param: 'previous_response_id' });
+      throw new ApiError(404, 'invalid_request_error', 'previous_response_not_found', `Previous response with id '${id}' not found.`, {
+        param: 'previous_response_id',
+      });
     }
     if (!stored.continuation) {
-      throw ApiError.invalidRequest(`Invalid value for 'previous_response_id': response '${id}' did not finish, so it cannot be continued.`, 'invalid_value', 'previous_response_id');
+      throw ApiError.invalidRequest(
+        `Invalid value for 'previous_response_id': response '${id}' did not finish, so it cannot be continued.`,
+        'invalid_value',
+        'previous_response_id',
+      );
     }
     return stored;
   }
@@ -108,8 +130,11 @@ export class ResponsesService {
         return [...builder.reasoning(event.reasoning ?? ''), ...builder.text(event.content ?? '')];
       case 'finished': {
         const events = builder.finish(event.answer, Math.floor(Date.now() / 1000));
-        const { ids } = event.answer;
-        this.keep(run, ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId });
+        const { ids, poolAccountId } = event.answer;
+        this.keep(
+          run,
+          ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId, ...(poolAccountId ? { poolAccountId } : {}) },
+        );
         return events;
       }
       case 'failed': {

@@ -55,6 +55,13 @@ export const ERROR_CATALOG = {
     param: 'model',
     message: 'The model `{model}` does not exist or you do not have access to it.',
   },
+  previous_response_unavailable: {
+    status: 409,
+    type: 'invalid_request_error',
+    param: 'previous_response_id',
+    message:
+      "The conversation of 'previous_response_id' lives on a pool account that cannot be used now (removed, disabled or rate limited), and no other account holds it: try again later, or start a new conversation without 'previous_response_id'.",
+  },
   unknown_url: { status: 404, type: 'invalid_request_error', message: 'Unknown request URL: {method} {path}.' },
 
   // Who is calling.
@@ -205,11 +212,25 @@ export const ERROR_CATALOG = {
   },
   // Generated files and images (files/, images/).
   file_too_large: { status: 502, type: 'upstream_error', message: 'The generated file is too large to inline; ask for a url instead.' },
-  file_unavailable: { status: 502, type: 'upstream_error', message: 'The account that generated this file can no longer be used to read it.' },
-  file_storage_status: { status: 502, type: 'upstream_error', code: 'upstream_status', message: 'The upstream file storage answered {status}.' },
+  file_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The account that generated this file can no longer be used to read it.',
+  },
+  file_storage_status: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_status',
+    message: 'The upstream file storage answered {status}.',
+  },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },
-  image_unavailable: { status: 502, type: 'upstream_error', code: 'upstream_status', message: 'The upstream drew the image but would not hand it out.' },
+  image_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_status',
+    message: 'The upstream drew the image but would not hand it out.',
+  },
   auth_server_unavailable: {
     status: 502,
     type: 'upstream_error',
