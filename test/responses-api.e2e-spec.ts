@@ -1,5 +1,7 @@
 import OpenAI from 'openai';
 import request from 'supertest';
+import { accountIdFor } from '../src/token-pool/account-record';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
 import { Stack, startStack } from './support/stack';
 
@@ -559,5 +561,99 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         await prefixed.close();
       }
     });
+  });
+});
+
+describe('Responses API previous_response_id with a pool key (issue 13)', () => {
+  const POOL_KEY = 'pool-key-responses';
+  let stack: Stack;
+  let tokens: string[];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', AUTO_SEED: 'false' } });
+  });
+  afterAll(() => stack.close());
+  beforeEach(async () => {
+    stack.fake.reset();
+    const pool = poolServicesOf(stack.app);
+    await pool.admin.clear();
+    tokens = [stack.fake.createAccessToken(), stack.fake.createAccessToken(), stack.fake.createAccessToken()];
+    await pool.admin.upload(tokens);
+  });
+
+  /** Which pool account (A, B, C) and conversation each conversation request went to, in order. */
+  const seen = () =>
+    stack.fake.conversationRequests().map((request) => ({
+      account: 'ABC'[tokens.indexOf(String(request.headers.authorization).replace(/^Bearer /, ''))] ?? 'unknown',
+      conversationId: (request.body as SentBody).conversation_id,
+    }));
+
+  /** A chain of a first response and `turns` continuations, each from the one before. */
+  const chain = async (apiKey: string, turns: number) => {
+    const client = stack.openai(apiKey);
+    let previous = await client.responses.create({ model: 'gpt-4o', input: 'Remember 7.' });
+    for (let turn = 0; turn < turns; turn++) {
+      stack.fake.enqueue({ kind: 'text', text: `Turn ${turn}: still 7.` });
+      const next = await client.responses.create({ model: 'gpt-4o', input: 'What number?', previous_response_id: previous.id });
+      expect(next.output_text).toBe(`Turn ${turn}: still 7.`);
+      previous = next;
+    }
+    return previous;
+  };
+
+  it('runs every continuation on the pool account that holds the conversation, while other requests rotate', async () => {
+    const last = await chain(POOL_KEY, 4);
+    const requests = seen();
+    expect(requests).toHaveLength(5);
+    const owner = requests[0].account;
+    expect(requests.map((request) => request.account)).toEqual(Array(5).fill(owner));
+    const conversationId = requests[1].conversationId;
+    expect(conversationId).toEqual(expect.any(String));
+    expect(requests.slice(1).map((request) => request.conversationId)).toEqual(Array(4).fill(conversationId));
+
+    // Round-robin goes on for requests that are not continuations, also streamed continuations stay put.
+    await stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'Unrelated.' });
+    expect(seen()[5].account).not.toBe(owner);
+    await stack.openai(POOL_KEY).responses.stream({ model: 'gpt-4o', input: 'And now?', previous_response_id: last.id }).finalResponse();
+    expect(seen()[6]).toEqual({ account: owner, conversationId });
+  });
+
+  it('answers 409 previous_response_unavailable, without trying another account, once that account left the pool', async () => {
+    const last = await chain(POOL_KEY, 1);
+    const owner = tokens['ABC'.indexOf(seen()[0].account)];
+    expect(await poolServicesOf(stack.app).admin.remove(accountIdFor(owner))).toBe(true);
+    stack.fake.reset();
+
+    const continued = await request(stack.url)
+      .post('/v1/responses')
+      .set('authorization', `Bearer ${POOL_KEY}`)
+      .send({ model: 'gpt-4o', input: 'What number?', previous_response_id: last.id });
+    expect(continued.status).toBe(409);
+    expect(continued.body.error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'previous_response_unavailable',
+      param: 'previous_response_id',
+    });
+    expect(continued.body.error.message).toContain('start a new conversation');
+    expect(stack.fake.conversationRequests()).toHaveLength(0);
+    // The SDK sees the same error; a new conversation still works on the remaining accounts.
+    await expect(
+      stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'x', previous_response_id: last.id }),
+    ).rejects.toMatchObject({
+      status: 409,
+      code: 'previous_response_unavailable',
+    });
+    await expect(stack.openai(POOL_KEY).responses.create({ model: 'gpt-4o', input: 'Fresh start.' })).resolves.toMatchObject({
+      status: 'completed',
+    });
+  });
+
+  it('keeps a seed used as a key on its bound account through previous_response_id', async () => {
+    const seed = await poolServicesOf(stack.app).seeds.createSeed();
+    await chain(seed, 3);
+    const requests = seen();
+    expect(new Set(requests.map((request) => request.account)).size).toBe(1);
+    expect(requests[0].account).not.toBe('unknown');
+    expect(new Set(requests.slice(1).map((request) => request.conversationId)).size).toBe(1);
   });
 });

@@ -39,15 +39,19 @@ export class CredentialService {
    * The account for the next attempt; `tried` holds the pool accounts already used by this request.
    * Returns null when a rotating credential has no untried account left. `ownerKey` names an own credential's
    * account for its fingerprint instead of the credential itself (a browser session's hashed key).
+   * `preferredAccountId` pins a pool-key request to that pool account (a continuation of a conversation it
+   * holds): null when that account cannot be used, never another one.
    */
   async acquire(
     credential: ApiCredential,
     tried: ReadonlySet<string>,
     teamOverride?: string,
     ownerKey?: string,
+    preferredAccountId?: string,
   ): Promise<AccountUse | null> {
     switch (credential.kind) {
       case 'pool':
+        if (preferredAccountId) return useOfLease((await this.leaser.leaseAccount(preferredAccountId)).lease, teamOverride);
         return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.

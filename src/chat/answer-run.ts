@@ -20,6 +20,8 @@ export interface PreparedChat {
   startedAt: number;
   /** Images and files of the request, loaded once before any attempt. */
   files: Map<AttachmentPart, FileBytes>;
+  /** With a pool key: the pool account the request's conversation lives on, which every round must run on. */
+  preferredAccountId?: string;
 }
 
 /** What a request's answer amounts to once the last round is judged, independent of any wire format. */
@@ -36,6 +38,8 @@ export interface FinishedAnswer {
   reasoningTokens: number;
   /** The upstream conversation and its newest message, to continue from. */
   ids?: { conversationId: string; messageId: string };
+  /** The pool account that answered the last round, when the credential drew from the pool (never a token). */
+  poolAccountId?: string;
 }
 
 /**

@@ -192,6 +192,7 @@ export class ChatService {
           usage: await this.usage(request, chat, assembler),
           reasoningTokens: await this.counter.countAsync(assembler.reasoning, chat.encoding),
           ids,
+          ...(started.account.poolAccountId ? { poolAccountId: started.account.poolAccountId } : {}),
         },
       };
       return;
@@ -204,7 +205,8 @@ export class ChatService {
     );
   }
 
-  prepare(request: ChatCompletionRequestDto): PreparedChat {
+  /** `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key. */
+  prepare(request: ChatCompletionRequestDto, preferredAccountId?: string): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
@@ -215,6 +217,7 @@ export class ChatService {
       mode: request.stream ? 'stream' : 'json',
       startedAt: Date.now(),
       files: new Map(),
+      ...(preferredAccountId ? { preferredAccountId } : {}),
     };
   }
 
@@ -243,6 +246,7 @@ export class ChatService {
         parentMessageId: request.parent_message_id,
         historyDisabled: chat.historyDisabled,
         chatgptAccountId: request['Chatgpt-Account-Id'],
+        preferredAccountId: chat.preferredAccountId,
       },
       signal,
     );

@@ -21,6 +21,8 @@ export interface ConversationRequest {
   parentMessageId?: string;
   historyDisabled: boolean;
   chatgptAccountId?: string;
+  /** With a pool key: the pool account holding `conversationId`, which the request must run on. */
+  preferredAccountId?: string;
 }
 
 /** A conversation whose answer has started: the pieces still to come, read lazily from the upstream. */
@@ -48,7 +50,11 @@ export class ConversationService {
   ) {}
 
   start(credential: ApiCredential, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
-    const target = { modelSlug: request.model.slug, teamOverride: request.chatgptAccountId };
+    const target = {
+      modelSlug: request.model.slug,
+      teamOverride: request.chatgptAccountId,
+      preferredAccountId: request.preferredAccountId,
+    };
     return this.attempts.run(credential, target, signal, (use) => this.attempt(use, request, signal));
   }
 

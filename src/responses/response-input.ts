@@ -7,6 +7,8 @@ import type { CreateResponseDto } from './dto/create-response.dto';
 export interface Continuation {
   conversationId: string;
   parentMessageId: string;
+  /** The pool account holding the conversation (its id, never a token), when a pool key created it. */
+  poolAccountId?: string;
 }
 
 const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);

@@ -101,7 +101,7 @@ export class ResponsesService {
     const callNames = new Map<string, string>();
     for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
     const chatRequest = chatRequestFor(request, previous?.continuation, callNames);
-    const chat = this.chat.prepare(chatRequest);
+    const chat = this.chat.prepare(chatRequest, previous?.continuation?.poolAccountId);
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
 
@@ -130,8 +130,11 @@ export class ResponsesService {
         return [...builder.reasoning(event.reasoning ?? ''), ...builder.text(event.content ?? '')];
       case 'finished': {
         const events = builder.finish(event.answer, Math.floor(Date.now() / 1000));
-        const { ids } = event.answer;
-        this.keep(run, ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId });
+        const { ids, poolAccountId } = event.answer;
+        this.keep(
+          run,
+          ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId, ...(poolAccountId ? { poolAccountId } : {}) },
+        );
         return events;
       }
       case 'failed': {

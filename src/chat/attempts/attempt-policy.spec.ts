@@ -76,8 +76,9 @@ describe('AttemptPolicy', () => {
     const caps: [string, string, number | undefined][] = [];
     const credentials = {
       rotates: (credential: ApiCredential) => credential.kind === 'pool',
-      acquire: async (_credential: ApiCredential, tried: ReadonlySet<string>) => {
+      acquire: async (_credential: ApiCredential, tried: ReadonlySet<string>, _team?: string, _owner?: string, preferred?: string) => {
         excluded.push([...tried]);
+        if (preferred) return accounts.includes(preferred) ? useOf(preferred) : null;
         const id = accounts.find((account) => !tried.has(account));
         return id ? useOf(id) : null;
       },
@@ -144,5 +145,25 @@ describe('AttemptPolicy', () => {
     do decision = await policy.failed(rotating, useOf('a'), 'gpt-4o', failure);
     while (decision.retry);
     expect(policy.givenUp(rotating, decision)).toBe((failure as { error: unknown }).error);
+  });
+
+  it('keeps a pinned pool request on its account: never rotates, and answers 409 previous_response_unavailable once it is gone', async () => {
+    const { policy } = setup(['a', 'b', 'c']);
+    const pinned = policy.begin(pool, undefined, 'b');
+    expect(pinned.rotates).toBe(false);
+    expect((await policy.nextAccount(pinned)).poolAccountId).toBe('b');
+    // A failure that blames nobody is retried, on the same account.
+    expect(await policy.failed(pinned, useOf('b'), 'gpt-4o', upstream('server_error'))).toMatchObject({ retry: true, nextAccount: false });
+    expect((await policy.nextAccount(pinned)).poolAccountId).toBe('b');
+    // One that blames the account is not moved elsewhere, where the conversation does not exist.
+    expect(await policy.failed(pinned, useOf('b'), 'gpt-4o', upstream('rate_limited'))).toMatchObject({ retry: false });
+
+    const gone = await policy.nextAccount(policy.begin(pool, undefined, 'z')).catch((error: unknown) => error);
+    expect(gone).toBeInstanceOf(ApiError);
+    expect((gone as ApiError).getStatus()).toBe(409);
+    expect(gone).toMatchObject({ code: 'previous_response_unavailable' });
+
+    // Only a pool key is pinned: other credentials keep their own account choice.
+    expect(policy.begin(token, undefined, 'b').preferredAccountId).toBeUndefined();
   });
 });

@@ -68,6 +68,8 @@ export class AttemptState {
     readonly credential: ApiCredential,
     readonly rotates: boolean,
     readonly teamOverride?: string,
+    /** The pool account every attempt must run on (the conversation lives there), when the request is pinned. */
+    readonly preferredAccountId?: string,
   ) {}
 }
 
@@ -84,13 +86,20 @@ export class AttemptPolicy {
     return this.config.retryTimes + 1;
   }
 
-  begin(credential: ApiCredential, teamOverride?: string): AttemptState {
-    return new AttemptState(credential, this.credentials.rotates(credential), teamOverride);
+  /**
+   * `preferredAccountId` pins a pool-key request to one pool account: a conversation exists only on the account
+   * that created it, so such a request never rotates, and fails with `previous_response_unavailable` when that
+   * account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
+   */
+  begin(credential: ApiCredential, teamOverride?: string, preferredAccountId?: string): AttemptState {
+    const pinned = credential.kind === 'pool' ? preferredAccountId : undefined;
+    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned);
   }
 
   /** The account for the next attempt: never one this request already tried. Throws when the pool has none left. */
   async nextAccount(state: AttemptState): Promise<AccountUse> {
-    const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride);
+    const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride, undefined, state.preferredAccountId);
+    if (!use && state.preferredAccountId) throw ApiError.of('previous_response_unavailable', {});
     if (!use) throw poolExhausted(state);
     if (use.poolAccountId) state.tried.add(use.poolAccountId);
     return use;

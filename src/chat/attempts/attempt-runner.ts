@@ -11,6 +11,8 @@ export interface AttemptTarget {
   modelSlug: string;
   /** The `ChatGPT-Account-ID` the client asked for, over the account's own. */
   teamOverride?: string;
+  /** The pool account the conversation lives on, which every attempt must use (`AttemptPolicy.begin`). */
+  preferredAccountId?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ export class AttemptRunner {
     signal: AbortSignal,
     attempt: (use: AccountUse) => Promise<T>,
   ): Promise<T> {
-    const state = this.policy.begin(credential, target.teamOverride);
+    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId);
     for (;;) {
       if (signal.aborted) throw abortError();
       const use = await this.policy.nextAccount(state);

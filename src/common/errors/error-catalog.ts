@@ -55,6 +55,13 @@ export const ERROR_CATALOG = {
     param: 'model',
     message: 'The model `{model}` does not exist or you do not have access to it.',
   },
+  previous_response_unavailable: {
+    status: 409,
+    type: 'invalid_request_error',
+    param: 'previous_response_id',
+    message:
+      "The conversation of 'previous_response_id' lives on a pool account that cannot be used now (removed, disabled or rate limited), and no other account holds it: try again later, or start a new conversation without 'previous_response_id'.",
+  },
   unknown_url: { status: 404, type: 'invalid_request_error', message: 'Unknown request URL: {method} {path}.' },
 
   // Who is calling.
