@@ -40,7 +40,10 @@ export function isProxyAddress(value: unknown): boolean {
 
 function IsProxyAddress(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
-    { name: 'isProxyAddress', validator: { validate: isProxyAddress, defaultMessage: () => 'must list IP addresses or CIDR ranges (e.g. 127.0.0.1, 10.0.0.0/8)' } },
+    {
+      name: 'isProxyAddress',
+      validator: { validate: isProxyAddress, defaultMessage: () => 'must list IP addresses or CIDR ranges (e.g. 127.0.0.1, 10.0.0.0/8)' },
+    },
     options,
   );
 }
@@ -99,7 +102,8 @@ export class AppConfig {
   @IsInt() @Min(0) @Max(10 * 60_000) shutdownGraceMs = 30_000;
 
   // --- security
-  @IsOptional() @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
   apiPrefix?: string;
   @IsString({ each: true }) authorization: string[] = [];
   @IsOptional() @IsString() @MinLength(1) authKey?: string;
@@ -117,7 +121,9 @@ export class AppConfig {
   @IsOptional() @IsUrl(URL_OPTIONS) cfFileUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) turnstileSolverUrl?: string;
   @IsOptional() @IsUrl(URL_OPTIONS) arkoseTokenUrl?: string;
-  @IsString({ each: true }) @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' }) userAgents: string[] = [];
+  @IsString({ each: true })
+  @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' })
+  userAgents: string[] = [];
   @IsString() oaiLanguage = 'zh-CN';
   @IsInt() @Min(100) upstreamConnectTimeoutMs = 10_000;
   @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
@@ -176,6 +182,8 @@ export class AppConfig {
   @IsUrl(URL_OPTIONS) statsigBaseUrl = 'https://ab.chatgpt.com';
   @IsOptional() @IsUrl(URL_OPTIONS) sandboxBaseUrl?: string;
   @IsUrl(URL_OPTIONS) gravatarBaseUrl = 'https://s.gravatar.com';
+  /** Voice previews (`/voice/previews/…`, gateway.md §5.3). */
+  @IsUrl(URL_OPTIONS) persistentBaseUrl = 'https://persistent.oaistatic.com';
 }
 
 export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';
@@ -261,4 +269,5 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   statsigBaseUrl: { env: 'STATSIG_BASE_URL', kind: 'string' },
   sandboxBaseUrl: { env: 'SANDBOX_BASE_URL', kind: 'string' },
   gravatarBaseUrl: { env: 'GRAVATAR_BASE_URL', kind: 'string' },
+  persistentBaseUrl: { env: 'PERSISTENT_BASE_URL', kind: 'string' },
 };
