@@ -2,6 +2,8 @@ import request from 'supertest';
 import { BrowserSessions } from '../src/auth/browser-session';
 import { AccountLeaser } from '../src/token-pool/account-leaser';
 import { PoolAdmin } from '../src/token-pool/pool-admin';
+import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { APP_SCRIPT } from './fake-upstream/web-app';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -384,6 +386,71 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(signedIn.text).not.toContain('seed-for-the-home-page');
       expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
     });
+  });
+});
+
+describe('Browser sign-in with ENABLE_HOMEPAGE=true', () => {
+  const PUBLIC_URL = 'https://gw.example.test';
+  let fake: FakeUpstream;
+  let stack: Stack;
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    stack = await startStack({
+      fakeUpstream: fake,
+      env: { ENABLE_GATEWAY: 'true', ENABLE_HOMEPAGE: 'true', PUBLIC_URL, CDN_BASE_URL: fake.url, ADMIN_KEY },
+    });
+    await uploadTokens(stack, [fake.createAccessToken({ email: 'home-pool@example.com' })]);
+  });
+  afterAll(async () => {
+    await stack.close();
+    await fake.close().catch(() => undefined);
+  });
+
+  it('shows the upstream logged-out home page without a session, through the proxy and rewritten onto our origin', async () => {
+    const before = fake.requests.length;
+    const home = await request(stack.url)
+      .get('/')
+      .set('Accept-Language', 'en')
+      .set('Cookie', 'foreign=1; __Secure-next-auth.session-token=not-ours')
+      .expect(200);
+    expect(home.headers['content-type']).toMatch(/^text\/html/);
+    expect(home.text).toContain('<title>ChatGPT</title>');
+    expect(home.text).toContain('logged_out');
+    expect(home.text).not.toContain('logged_in');
+    expect(home.text).not.toContain('accessToken');
+    expect(home.text).not.toContain('Good at UI.');
+    // Hosts onto our origin, as in the chat shell.
+    expect(home.text).toContain(`${PUBLIC_URL}/assets/${APP_SCRIPT}`);
+    expect(home.text).not.toContain('cdn.oaistatic.com');
+    expect(home.text).not.toContain(fake.url);
+    expect(home.headers['content-security-policy']).toContain(PUBLIC_URL);
+    expect(home.headers['content-security-policy']).not.toContain('cdn.oaistatic.com');
+    expect(home.headers['cache-control']).toBe('private, no-store');
+    expect(setCookies(home).some((line) => line.startsWith('oai-did='))).toBe(false);
+    // Fetched as an anonymous browser: none of the visitor's cookies, no credentials.
+    const fetched = fake.requests.slice(before).filter((r) => r.path === '/');
+    expect(fetched).toHaveLength(1);
+    expect(fetched[0].headers.cookie).toBeUndefined();
+    expect(fetched[0].headers.authorization).toBeUndefined();
+  });
+
+  it('still shows the chat page to a signed-in browser', async () => {
+    const cookie = await signIn(stack, 'seed-for-the-upstream-home');
+    const signedIn = await request(stack.url).get('/').set('Cookie', cookie).expect(200);
+    expect(signedIn.text).toContain('id="composer"');
+    expect(signedIn.text).not.toContain('seed-for-the-upstream-home');
+    expect((await sessionOf(stack, cookie)).accessToken).toBeDefined();
+  });
+
+  it('says the upstream is unavailable when it refuses the home page', async () => {
+    fake.webApp.pageStatus = 503;
+    try {
+      const home = await request(stack.url).get('/').expect(503);
+      expect(home.text).toContain('HTTP 503');
+      expect(home.text).not.toContain('Good at UI.');
+    } finally {
+      fake.webApp.pageStatus = null;
+    }
   });
 });
 

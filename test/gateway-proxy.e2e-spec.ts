@@ -39,12 +39,14 @@ describe('browser gateway: reverse proxy', () => {
   let statsig: RecordingHost;
   let gravatar: RecordingHost;
   let sandbox: RecordingHost;
+  let persistent: RecordingHost;
   let owner: Account;
   let ownerSession: ReturnType<GatewayStack['signIn']>;
   let bearer: Record<string, string>;
 
   beforeAll(async () => {
-    [cdn, files, statsig, gravatar, sandbox] = await Promise.all([
+    [cdn, files, statsig, gravatar, sandbox, persistent] = await Promise.all([
+      recordingHost(),
       recordingHost(),
       recordingHost(),
       recordingHost(),
@@ -59,6 +61,8 @@ describe('browser gateway: reverse proxy', () => {
         STATSIG_BASE_URL: statsig.url,
         GRAVATAR_BASE_URL: gravatar.url,
         SANDBOX_BASE_URL: sandbox.url,
+        PERSISTENT_BASE_URL: persistent.url,
+        VOICE_HOST: 'voice.gw.example.test:8443',
       },
     });
     owner = newAccount(gw.fake, 'owner');
@@ -67,7 +71,7 @@ describe('browser gateway: reverse proxy', () => {
   });
   afterAll(async () => {
     await gw.close();
-    await Promise.all([cdn, files, statsig, gravatar, sandbox].map((host) => host.close()));
+    await Promise.all([cdn, files, statsig, gravatar, sandbox, persistent].map((host) => host.close()));
   });
   const lastFake = () => gw.fake.requests[gw.fake.requests.length - 1];
 
@@ -106,6 +110,32 @@ describe('browser gateway: reverse proxy', () => {
           expect(JSON.stringify(seen.headers)).not.toContain(ownerSession.standIn);
         }
       }
+    });
+
+    it('sends /voice/previews/ to the persistent host, path kept, without credentials; other /voice paths stay on the backend', async () => {
+      persistent.answer = () => ({ headers: { 'content-type': 'audio/mpeg' }, body: 'ID3-preview' });
+      const preview = await request(gw.url)
+        .get('/voice/previews/ember.mp3?v=2')
+        .set(bearer)
+        .set('cookie', ownerSession.cookie)
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
+      expect(preview.status).toBe(200);
+      expect(preview.headers['content-type']).toBe('audio/mpeg');
+      expect((preview.body as Buffer).toString()).toBe('ID3-preview');
+      expect(persistent.requests.map((r) => r.url)).toEqual(['/voice/previews/ember.mp3?v=2']);
+      for (const seen of persistent.requests) {
+        expect(seen.headers.authorization).toBeUndefined();
+        expect(seen.headers.cookie).toBeUndefined();
+        expect(JSON.stringify(seen.headers)).not.toContain(owner.accessToken);
+      }
+      // Only the exact prefix: a path that merely mentions voice previews is not sent there (gateway.md §5.3 S5).
+      await request(gw.url).get('/backend-api/settings/voice/previews/x').set(bearer);
+      expect(persistent.requests).toHaveLength(1);
     });
 
     it('serves user files and sandbox output so that they cannot run as our origin', async () => {
@@ -210,6 +240,9 @@ describe('browser gateway: reverse proxy', () => {
           upload: 'https://files.oaiusercontent.com/file-1?sig=a',
           rum: 'https://browser-intake-datadoghq.com/api/v2/rum',
           oauth: 'https://chatgpt.com/aip/p/callback',
+          preview: 'https://persistent.oaistatic.com/voice/previews/ember.mp3',
+          previewConfigured: `${persistent.url}/voice/previews/cove.mp3`,
+          realtime: 'wss://webrtc.chatgpt.com/v1/realtime',
         }),
       });
       const response = await request(gw.url).get('/backend-api/some-settings').set(bearer);
@@ -223,6 +256,9 @@ describe('browser gateway: reverse proxy', () => {
         upload: `${PUBLIC_URL}/file-host/file-1?sig=a`,
         rum: 'https://0.0.0.0/api/v2/rum',
         oauth: 'https://chatgpt.com/aip/p/callback',
+        preview: `${PUBLIC_URL}/voice/previews/ember.mp3`,
+        previewConfigured: `${PUBLIC_URL}/voice/previews/cove.mp3`,
+        realtime: 'wss://voice.gw.example.test:8443/v1/realtime',
       });
       expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
       expect(response.headers['cache-control']).toBe('private, no-store');

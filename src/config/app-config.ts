@@ -182,6 +182,8 @@ export class AppConfig {
   @IsUrl(URL_OPTIONS) statsigBaseUrl = 'https://ab.chatgpt.com';
   @IsOptional() @IsUrl(URL_OPTIONS) sandboxBaseUrl?: string;
   @IsUrl(URL_OPTIONS) gravatarBaseUrl = 'https://s.gravatar.com';
+  /** Voice previews (`/voice/previews/…`, gateway.md §5.3). */
+  @IsUrl(URL_OPTIONS) persistentBaseUrl = 'https://persistent.oaistatic.com';
 }
 
 export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';
@@ -267,4 +269,5 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   statsigBaseUrl: { env: 'STATSIG_BASE_URL', kind: 'string' },
   sandboxBaseUrl: { env: 'SANDBOX_BASE_URL', kind: 'string' },
   gravatarBaseUrl: { env: 'GRAVATAR_BASE_URL', kind: 'string' },
+  persistentBaseUrl: { env: 'PERSISTENT_BASE_URL', kind: 'string' },
 };

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ChatPageRenderer } from '../auth/page-hooks';
+import { ChatPageRenderer, HomePageRenderer } from '../auth/page-hooks';
 import { PowModule } from '../pow/pow.module';
 import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { GatewayEnabledGuard } from './gateway-enabled.guard';
@@ -44,6 +44,12 @@ import { WebSocketBridge } from './websocket/websocket-bridge.service';
       useFactory: (shell: ShellService): ChatPageRenderer => ({
         render: (session, request, response) => shell.render(request, response, session),
       }),
+    },
+    // What AuthModule's `/` renders without a session when ENABLE_HOMEPAGE=true: the upstream's logged-out home.
+    {
+      provide: HomePageRenderer,
+      inject: [ShellService],
+      useFactory: (shell: ShellService): HomePageRenderer => ({ render: (request, response) => shell.renderSignedOut(request, response) }),
     },
   ],
   exports: [ShellService],

@@ -60,6 +60,12 @@ export class ProxyController {
     return this.toHost('sandbox', request, response, request.url.replace(/^\/sandbox/, ''));
   }
 
+  /** Voice previews on `persistent.oaistatic.com` (`PERSISTENT_BASE_URL`): the exact prefix, path kept. */
+  @All('voice/previews/*path')
+  voicePreviews(@Req() request: Request, @Res() response: Response): Promise<void> {
+    return this.toHost('persistent', request, response, request.url);
+  }
+
   @All('avatar/*path')
   avatar(@Req() request: Request, @Res() response: Response): Promise<void> {
     return this.toHost('gravatar', request, response, request.url);

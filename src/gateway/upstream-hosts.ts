@@ -7,7 +7,7 @@ import { TextRewriter } from './rewriting/text-rewriter';
  * Routing is by exact path prefix (gateway.md §5.3 "Ours"); every host comes from configuration so tests point
  * them at fakes. Only the backend host ever receives the account's credentials.
  */
-export type UpstreamHostKind = 'backend' | 'cdn' | 'files' | 'statsig' | 'sandbox' | 'gravatar';
+export type UpstreamHostKind = 'backend' | 'cdn' | 'files' | 'statsig' | 'sandbox' | 'gravatar' | 'persistent';
 
 /** The production hosts the web app names in its pages and bundles, besides the configured ones. */
 const PRODUCTION = {
@@ -17,6 +17,7 @@ const PRODUCTION = {
   statsig: 'https://ab.chatgpt.com',
   sandbox: 'https://web-sandbox.oaiusercontent.com',
   gravatar: 'https://s.gravatar.com',
+  persistent: 'https://persistent.oaistatic.com',
 } as const;
 
 /** Paths of the backend host that the app calls through us; a bare `https://chatgpt.com` (OAuth callbacks) stays. */
@@ -64,6 +65,8 @@ export class UpstreamHosts {
         return stripSlash(this.config.sandboxBaseUrl ?? PRODUCTION.sandbox);
       case 'gravatar':
         return stripSlash(this.config.gravatarBaseUrl);
+      case 'persistent':
+        return stripSlash(this.config.persistentBaseUrl);
     }
   }
 
@@ -80,6 +83,9 @@ export class UpstreamHosts {
     const sandbox = this.config.sandboxHost ? `${scheme}://${this.config.sandboxHost}` : `${origin}/sandbox`;
     for (const base of [this.base('sandbox'), PRODUCTION.sandbox]) pairs.push([base, sandbox]);
     for (const base of [this.base('gravatar'), PRODUCTION.gravatar]) pairs.push([base, origin]);
+    // Voice previews keep their `/voice/previews/` path, which routes them back to this host (gateway.md §5.7 row 10).
+    for (const base of [this.base('persistent'), PRODUCTION.persistent]) pairs.push([base, origin]);
+    // Advanced voice (WebRTC) goes to the operator's relay when there is one, else straight to the upstream (row 8).
     if (this.config.voiceHost) pairs.push(['webrtc.chatgpt.com', this.config.voiceHost]);
     for (const host of TELEMETRY_HOSTS) pairs.push([host, '0.0.0.0']);
     // A configured host that is the backend itself must not swallow the backend's other paths.

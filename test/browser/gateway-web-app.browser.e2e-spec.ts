@@ -100,4 +100,46 @@ describe('the stub web app through the gateway, in Chromium', () => {
     expect(posted?.headers.authorization).toBe(`Bearer ${accessToken}`);
     expect(problems).toEqual([]);
   });
+
+  it("follows a thinking model's WebSocket hand-off through the gateway bridge and shows the answer", async () => {
+    problems.length = 0;
+    fake.handoff.reset();
+    const email = 'browser-thinker@example.com';
+    const accessToken = fake.createAccessToken({ email });
+    const session = gw.signIn('owner', {
+      accessToken,
+      email,
+      userId: 'user-browserthinkerxxxxxxxxx',
+      sessionToken: fake.webApp.createSessionToken(accessToken),
+    });
+    fake.setDefaultAnswer('Thought it through: the answer came over the socket.');
+    await openAs(session.cookie);
+
+    await page.goto(`${gw.url}/?model=o3`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+    await page.fill('#prompt', 'Think, then answer');
+    await page.click('button[type=submit]');
+    await page.waitForFunction(
+      () => !['sending', 'following the hand-off'].includes(document.getElementById('status')?.textContent ?? ''),
+      undefined,
+      { timeout: 60_000 },
+    );
+    expect(await page.locator('#status').textContent()).toBe('answered');
+    expect(await page.locator('#answer').textContent()).toBe('Thought it through: the answer came over the socket.');
+    await page.screenshot({ path: join(SCREENSHOTS, 'gateway-stub-web-app-handoff.png') });
+
+    // The conversation POST answered only the stub; the answer came through our bridge, not straight from upstream.
+    const posted = fake.conversationRequests().pop();
+    expect((posted?.body as Record<string, unknown>).model).toBe('o3');
+    const socketUrl = await page.evaluate(
+      () => (window as unknown as { __fakeWebApp: { lastSocketUrl?: string } }).__fakeWebApp.lastSocketUrl,
+    );
+    expect(socketUrl).toMatch(new RegExp(`^${gw.url.replace(/^http/, 'ws').replace(/[.]/g, '\\.')}/gateway-ws/[A-Za-z0-9_-]{32}$`));
+    expect(socketUrl).not.toContain(new URL(fake.url).host);
+    expect(fake.handoff.stats.urlFetches).toBe(1);
+    expect(fake.handoff.stats.socketsOpened).toBe(1);
+    expect(fake.handoff.stats.subscriptions).toEqual([expect.stringMatching(/^conversation-turn-/)]);
+    expect(await page.content()).not.toContain(accessToken);
+    expect(problems).toEqual([]);
+  });
 });

@@ -10,7 +10,8 @@ import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter, neutralValueFor } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
-import { UpstreamHosts } from '../upstream-hosts';
+import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
+import type { BrowserFingerprint } from '../../upstream/fingerprint';
 
 /** The upstream renders the page signed in only for this cookie (gateway-live-ui.md §1). */
 export const UPSTREAM_SESSION_COOKIE = '__Secure-next-auth.session-token';
@@ -62,21 +63,40 @@ export class ShellService {
     const caller = await this.identity.callerOf(session);
     const origin = this.origins.of(request);
     const page = await this.pageFor(caller, request.originalUrl || '/');
-    if (!page.ok) {
-      response.status(503).setHeader('cache-control', 'no-store');
-      response.render('gateway/unavailable', { layout: false, reason: page.reason, upstream: new URL(this.hosts.backendBase()).host });
-      return;
-    }
-    const hostRewriter = this.hosts.hostRewriter(origin);
+    if (!page.ok) return this.unavailable(response, page.reason);
     const withStandIn = page.html.split(TOKEN_MARKER).join(session.standInToken);
-    const html = hostRewriter.apply(accountSecretsRewriter(session, caller.account).apply(withStandIn).text).text;
+    this.send(response, accountSecretsRewriter(session, caller.account).apply(withStandIn).text, page.csp, origin);
+  }
+
+  /**
+   * `GET /` without a session when `ENABLE_HOMEPAGE=true`: the upstream's own logged-out home, fetched as the
+   * anonymous browser with no cookie, its hosts mapped onto our origin. Nothing of any account is in it, so it is
+   * neither kept nor used as a fallback; an upstream that refuses gives the page that says so.
+   */
+  async renderSignedOut(request: Request, response: Response): Promise<void> {
+    const page = await this.fetchPage(this.identity.anonymousFingerprint(), '/');
+    if (!page.ok) {
+      this.logger.warn(`the upstream home page is unavailable: ${page.reason}`);
+      return this.unavailable(response, page.reason);
+    }
+    this.send(response, page.html, page.csp, this.origins.of(request));
+  }
+
+  private send(response: Response, page: string, csp: string | undefined, origin: PublicOrigin): void {
+    const hostRewriter = this.hosts.hostRewriter(origin);
+    const html = hostRewriter.apply(page).text;
     response.status(200);
     response.setHeader('content-type', 'text/html; charset=utf-8');
     response.setHeader('cache-control', 'private, no-store');
     response.setHeader('vary', 'Cookie');
-    if (page.csp) response.setHeader('content-security-policy', hostRewriter.apply(page.csp).text);
+    if (csp) response.setHeader('content-security-policy', hostRewriter.apply(csp).text);
     response.setHeader('content-length', String(Buffer.byteLength(html)));
     response.end(html);
+  }
+
+  private unavailable(response: Response, reason: string): void {
+    response.status(503).setHeader('cache-control', 'no-store');
+    response.render('gateway/unavailable', { layout: false, reason, upstream: new URL(this.hosts.backendBase()).host });
   }
 
   private async pageFor(
@@ -86,7 +106,7 @@ export class ShellService {
     const { account } = caller;
     let live: Fetched;
     if (account.sessionToken) {
-      live = await this.fetchPage(caller, path, account.sessionToken);
+      live = await this.fetchPage(caller.fingerprint, path, account.sessionToken);
       if (live.ok && live.html.includes(account.accessToken)) {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too).
         const profile = await this.identifiers.of(account, caller.fingerprint);
@@ -95,7 +115,7 @@ export class ShellService {
         return live;
       }
     } else {
-      live = await this.fetchPage(caller, path);
+      live = await this.fetchPage(caller.fingerprint, path);
     }
     if (live.ok) {
       await this.keep(SIGNED_OUT, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
@@ -113,12 +133,12 @@ export class ShellService {
     return live;
   }
 
-  private async fetchPage(caller: GatewayCaller, path: string, sessionToken?: string): Promise<Fetched> {
+  private async fetchPage(fingerprint: BrowserFingerprint, path: string, sessionToken?: string): Promise<Fetched> {
     const base = this.hosts.backendBase();
     try {
       const answer = await this.upstream.request({
         url: base + path,
-        identity: { fingerprint: caller.fingerprint },
+        identity: { fingerprint },
         headers: {
           accept: 'text/html,application/xhtml+xml',
           'sec-fetch-dest': 'document',

@@ -3,6 +3,8 @@
  * whatever origin served the page. Reads the session (`/api/auth/session`), the profile (`/backend-api/me`) and
  * the conversation list; on send runs the sentinel (prepare/finalize, or classic chat-requirements), solves the
  * proof of work when asked, posts the conversation (`f/conversation`, or the classic path) and renders the SSE answer.
+ * A thinking model's answer (`?model=o3` on the page) comes as a `stream_handoff` stub: the stub then follows it over
+ * the WebSocket the app is told about (`/backend-api/celsius/ws/user`), as the real app does.
  */
 (function () {
   'use strict';
@@ -179,11 +181,15 @@
   }
 
   /** Follows the answer's text through classic frames (whole message) and delta frames (appends). */
-  function answerReader(render) {
+  function answerReader(render, onHandoff) {
     var text = '';
     function apply(op) {
       if (!op) return;
       if (Array.isArray(op)) return op.forEach(apply);
+      if (op.type === 'stream_handoff') {
+        if (op.conversation_id) conversationId = op.conversation_id;
+        return onHandoff(op);
+      }
       if (op.o === 'patch') return apply(op.v);
       if (op.message && op.message.author && op.message.author.role === 'assistant' && op.message.content && op.message.content.parts) {
         text = String(op.message.content.parts[0] || '');
@@ -199,7 +205,7 @@
       if (op.message && op.message.id && op.message.author && op.message.author.role === 'assistant') parentId = op.message.id;
     }
     return function (data) {
-      if (data === '[DONE]') return;
+      if (data === '[DONE]') return 'done';
       try {
         apply(JSON.parse(data));
       } catch (ignored) {
@@ -228,22 +234,82 @@
     }
   }
 
+  /** Calls `onData` with each `data:` line of SSE text. */
+  function eachData(sse, onData) {
+    var results = [];
+    sse.split(/\r?\n\r?\n/).forEach(function (block) {
+      block.split(/\r?\n/).forEach(function (line) {
+        if (line.indexOf('data: ') === 0) results.push(onData(line.slice(6)));
+      });
+    });
+    return results.indexOf('done') !== -1;
+  }
+
+  /**
+   * The rest of a handed-off turn: the socket URL from the backend (a gateway gives its own bridge), `connect`,
+   * the subscription to the turn's topic, and its items (the same SSE events the POST would have carried).
+   */
+  async function followHandoff(handoff, onData) {
+    var answer = await json('GET', '/backend-api/celsius/ws/user');
+    var topic = (handoff.options && handoff.options.topic_id) || handoff.topic_id || 'conversation-turn-' + handoff.turn_exchange_id;
+    window.__fakeWebApp.lastSocketUrl = answer.websocket_url;
+    await new Promise(function (resolve, reject) {
+      var socket = new WebSocket(answer.websocket_url);
+      var finished = false;
+      function finish(error) {
+        if (finished) return;
+        finished = true;
+        socket.close();
+        if (error) reject(error);
+        else resolve();
+      }
+      socket.onopen = function () {
+        socket.send(JSON.stringify({ type: 'connect' }));
+        socket.send(JSON.stringify({ type: 'subscribe', topic: topic }));
+      };
+      socket.onmessage = function (event) {
+        var message;
+        try {
+          message = JSON.parse(event.data);
+        } catch (ignored) {
+          return;
+        }
+        if (message.type === 'error') return finish(new Error('socket: ' + message.message));
+        if (message.type !== 'message' || message.topic !== topic || !message.payload) return;
+        var item = typeof message.payload === 'string' ? message.payload : message.payload.encoded_item;
+        if (typeof item === 'string' && eachData(item, onData)) finish();
+      };
+      socket.onerror = function () {
+        finish(new Error('socket failed'));
+      };
+      socket.onclose = function () {
+        finish(new Error('socket closed before the answer ended'));
+      };
+    });
+  }
+
   async function send(text) {
     var headers = Object.assign(await conduitHeaders(), await sentinelHeaders());
     var body = {
       action: 'next',
       messages: [{ id: crypto.randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],
       parent_message_id: parentId,
-      model: 'auto',
+      model: new URLSearchParams(location.search).get('model') || 'auto',
       supported_encodings: ['v1'],
     };
     if (conversationId) body.conversation_id = conversationId;
     var response = await call('POST', '/backend-api/f/conversation', body, headers);
     if (response.status === 404) response = await call('POST', '/backend-api/conversation', body, headers);
     if (!response.ok) throw new Error('conversation: ' + response.status);
-    var onData = answerReader(function (answer) {
-      $('answer').textContent = answer;
-    });
+    var handoff = null;
+    var onData = answerReader(
+      function (answer) {
+        $('answer').textContent = answer;
+      },
+      function (stub) {
+        handoff = stub;
+      },
+    );
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
     var buffer = '';
@@ -258,6 +324,10 @@
           if (line.indexOf('data: ') === 0) onData(line.slice(6));
         });
       });
+    }
+    if (handoff) {
+      $('status').textContent = 'following the hand-off';
+      await followHandoff(handoff, onData);
     }
     $('status').textContent = 'answered';
     await loadConversations();
