@@ -1,3 +1,4 @@
+// About 300 lines: the answer rounds and their two wire formats (JSON and stream) read best side by side.
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';

@@ -1,3 +1,4 @@
+// One file on purpose (~310 lines): the one place every outbound call is built, timed, cleared and mapped to an UpstreamError.
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import got, { type OptionsInit, RequestError, type Response } from 'got';
 import type http from 'node:http';

@@ -1,3 +1,4 @@
+// About 300 lines: one renderer per upstream stream; its state (current message, open fence) is shared by every branch.
 import { AnswerWriter, FinishReason, TranslatedPiece } from './answer-writer';
 import { MessageView, UpstreamUpdate } from './upstream-message';
 
