@@ -59,6 +59,9 @@ const e2e = {
 };
 
 module.exports = {
+  // A suite's last keep-alive socket or timer must not hold CI open after every test has passed: Jest exits at the end
+  // and still reports any test that failed.
+  forceExit: true,
   projects: [
     { ...shared, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     {

@@ -6,4 +6,5 @@ const { e2e } = require('./jest.config');
 module.exports = {
   projects: [{ ...e2e, displayName: 'resilience', testMatch: ['<rootDir>/test/resilience/**/*.resilience-spec.ts'] }],
   maxWorkers: 1,
+  forceExit: true,
 };
