@@ -83,7 +83,7 @@ describe('browser gateway: reverse proxy', () => {
       expect(lastFake().headers.authorization).toBe(`Bearer ${owner.accessToken}`);
 
       await request(gw.url).get('/assets/root-1234.css').set(bearer).set('cookie', ownerSession.cookie);
-      await request(gw.url).get('/file-host/file-abc123?se=1&sig=zz').set(bearer);
+      await request(gw.url).get('/file-abc123?se=1&sig=zz').set(bearer);
       await request(gw.url).get('/avatar/0123abcd?s=100').set(bearer);
       await request(gw.url).get('/sandbox/index.html').set(bearer);
       statsig.answer = () => ({
@@ -143,7 +143,7 @@ describe('browser gateway: reverse proxy', () => {
         headers: { 'content-type': 'text/html', 'content-disposition': 'attachment; filename="x.html"' },
         body: '<script>alert(1)</script>',
       });
-      const file = await request(gw.url).get('/file-host/file-html');
+      const file = await request(gw.url).get('/file-html');
       expect(file.headers['content-security-policy']).toBe('sandbox');
       expect(file.headers['content-disposition']).toMatch(/^attachment/);
     });
@@ -253,7 +253,7 @@ describe('browser gateway: reverse proxy', () => {
         script: `${PUBLIC_URL}/assets/a.js`,
         api: `${PUBLIC_URL}/backend-api/x`,
         picture: `${PUBLIC_URL}/avatar/abc?s=480`,
-        upload: `${PUBLIC_URL}/file-host/file-1?sig=a`,
+        upload: `${PUBLIC_URL}/file-1?sig=a`,
         rum: 'https://0.0.0.0/api/v2/rum',
         oauth: 'https://chatgpt.com/aip/p/callback',
         preview: `${PUBLIC_URL}/voice/previews/ember.mp3`,
@@ -280,7 +280,7 @@ describe('browser gateway: reverse proxy', () => {
       });
       const redirect = await request(gw.url).get('/backend-api/files/download/file-1').set(bearer).redirects(0);
       expect(redirect.status).toBe(302);
-      expect(redirect.headers.location).toBe(`${PUBLIC_URL}/file-host/file-1?sig=b`);
+      expect(redirect.headers.location).toBe(`${PUBLIC_URL}/file-1?sig=b`);
     });
 
     it('leaves conversation content alone except for the token', async () => {

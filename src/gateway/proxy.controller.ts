@@ -46,13 +46,14 @@ export class ProxyController {
   }
 
   /**
-   * The files host (`files.oaiusercontent.com`, rewritten to `/file-host/` on our origin: `/files/{id}` are the API's
-   * durable file links). Uploads go to signed blob URLs there: the one place a large body is expected.
+   * The files host (`files.oaiusercontent.com`, rewritten to our origin): its paths start with `/file-` (gateway.md §5.3),
+   * unlike the API's durable `/files/{id}` links, so a FlowGPT named in another instance's `FILE_HOST` serves them too.
+   * Uploads go to signed blob URLs there: the one place a large body is expected.
    */
-  @All('file-host/*path')
+  @All(['file-:fileId', 'file-:fileId/*path'])
   @LargeBody()
   files(@Req() request: Request, @Res() response: Response): Promise<void> {
-    return this.toHost('files', request, response, request.url.replace(/^\/file-host/, ''), this.config.maxBodyBytes);
+    return this.toHost('files', request, response, request.url, this.config.maxBodyBytes);
   }
 
   @All('sandbox/*path')

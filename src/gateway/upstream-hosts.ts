@@ -77,7 +77,7 @@ export class UpstreamHosts {
     const backends = [...this.config.chatgptBaseUrl.map(stripSlash), PRODUCTION.backend];
     for (const base of backends) for (const root of BACKEND_ROOTS) pairs.push([`${base}/${root}`, `${origin}/${root}`]);
     for (const base of [this.base('cdn'), PRODUCTION.cdn]) pairs.push([base, origin]);
-    const files = this.config.fileHost ? `${scheme}://${this.config.fileHost}` : `${origin}/file-host`;
+    const files = this.config.fileHost ? `${scheme}://${this.config.fileHost}` : origin;
     for (const base of [this.base('files'), PRODUCTION.files]) pairs.push([base, files]);
     for (const base of [this.base('statsig'), PRODUCTION.statsig]) pairs.push([base, `${origin}/ab`]);
     const sandbox = this.config.sandboxHost ? `${scheme}://${this.config.sandboxHost}` : `${origin}/sandbox`;
