@@ -75,17 +75,17 @@ export class AdminApiController {
   @Delete('seeds')
   async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true } | { removed: number }> {
     if (body.seed === undefined) return { removed: await this.seedRegistry.clearSeeds() };
-    if (!(await this.seedRegistry.removeSeed(body.seed))) throw ApiError.notFound('No such seed.', 'seed_not_found');
+    if (!(await this.seedRegistry.removeSeed(body.seed))) throw ApiError.of('seed_not_found', {});
     return { deleted: true };
   }
 
   @Delete('seeds/:id')
   async removeSeedById(@Param('id') id: string): Promise<{ id: string; deleted: true }> {
-    if (!(await this.seedRegistry.removeSeedById(id))) throw ApiError.notFound(`No seed with id '${id}'.`, 'seed_not_found');
+    if (!(await this.seedRegistry.removeSeedById(id))) throw ApiError.of('seed_id_not_found', { id });
     return { id, deleted: true };
   }
 }
 
 function unknownAccount(id: string): ApiError {
-  return ApiError.notFound(`No account with id '${id}'.`, 'account_not_found');
+  return ApiError.of('account_not_found', { id });
 }

@@ -67,12 +67,7 @@ export class AdminAuthGuard implements CanActivate {
     const session = await this.sessions.fromRequest(request);
     if (!session) {
       if (kind === 'page') throw new AdminSignInRequired();
-      throw new ApiError(
-        401,
-        'authentication_error',
-        'invalid_admin_key',
-        'Missing admin credentials: send `Authorization: Bearer <admin secret>`.',
-      );
+      throw ApiError.of('admin_key_missing', {});
     }
     if (writes) {
       this.csrf.assertSameOrigin(request);
@@ -90,9 +85,8 @@ export class AdminAuthGuard implements CanActivate {
   private async checkBearer(request: Request, bearer: string): Promise<true> {
     const check = await this.auth.checkSecret(clientAddress(request), bearer);
     if (check.ok) return true;
-    if (check.reason === 'throttled')
-      throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
-    throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');
+    if (check.reason === 'throttled') throw ApiError.of('admin_auth_throttled', {}, { retryAfter: check.retryAfterSec });
+    throw ApiError.of('invalid_admin_key', {});
   }
 }
 

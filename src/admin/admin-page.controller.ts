@@ -39,10 +39,7 @@ export class AdminPageController {
     }
     if (outcome.reason === 'throttled') {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
-      throw ApiError.rateLimited(
-        `Too many failed sign-ins from your network. Try again in ${pluralise(minutes, 'minute')}.`,
-        outcome.retryAfterSec,
-      );
+      throw ApiError.of('sign_in_throttled', { wait: pluralise(minutes, 'minute') }, { retryAfter: outcome.retryAfterSec });
     }
     this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, error: 'Wrong admin secret.' }, 401);
   }

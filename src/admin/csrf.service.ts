@@ -17,11 +17,11 @@ export class CsrfService {
   assertSameOrigin(request: Request): void {
     if (requestSource(request, this.config) !== 'cross-site') return;
     const header = request.get('origin') !== undefined ? 'Origin' : 'Referer';
-    throw new ApiError(403, 'invalid_request_error', 'cross_site_request', `Refused a cross-site request (${header} is not this site).`);
+    throw ApiError.of('cross_site_request', { header });
   }
 
   assertToken(session: AdminSession, given: unknown): void {
     if (typeof given === 'string' && secretsEqual(given, session.csrfToken)) return;
-    throw new ApiError(403, 'invalid_request_error', 'invalid_csrf_token', 'Missing or wrong CSRF token: reload the page and try again.');
+    throw ApiError.of('invalid_csrf_token', {});
   }
 }

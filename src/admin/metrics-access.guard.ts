@@ -21,18 +21,12 @@ export class MetricsAccessGuard implements CanActivate {
     if (!this.config.metricsEnabled) throw ApiError.unknownUrl(request);
     const bearer = /^Bearer\s+(.+)$/i.exec(request.get('authorization')?.trim() ?? '')?.[1];
     if (bearer === undefined) {
-      throw new ApiError(
-        401,
-        'authentication_error',
-        'invalid_admin_key',
-        'Missing credentials: send `Authorization: Bearer <admin secret>`.',
-      );
+      throw ApiError.of('metrics_key_missing', {});
     }
     const check = await this.adminAuth.checkSecret(clientAddress(request), bearer);
     if (check.ok) return true;
-    if (check.reason === 'throttled')
-      throw ApiError.rateLimited('Too many failed admin authentications from your address. Try again later.', check.retryAfterSec);
-    throw new ApiError(401, 'authentication_error', 'invalid_admin_key', 'Wrong admin secret.');
+    if (check.reason === 'throttled') throw ApiError.of('admin_auth_throttled', {}, { retryAfter: check.retryAfterSec });
+    throw ApiError.of('invalid_admin_key', {});
   }
 }
 

@@ -5,7 +5,7 @@ import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { secretInList } from '../common/util/secrets';
 import { isHeaderSafe } from '../common/util/header-value';
 import { TEAM_ACCOUNT_ID } from '../common/vocabulary/team-account';
-import { ACCEPTED_KEY_SHAPES, ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
+import { ApiCredential, classifyApiKey, readApiKey, RequestWithCredential, teamAccountHeader } from './api-credential';
 import { SeedRegistry } from '../token-pool/seed-registry';
 
 /** Resolves the request's API key into an ApiCredential; a missing key, or one of no known shape, is 401. */
@@ -19,14 +19,13 @@ export class ApiCredentialGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RequestWithCredential>();
     const key = readApiKey(request);
-    if (!key) throw ApiError.invalidApiKey('Missing API key: send `Authorization: Bearer <token>`.');
+    if (!key) throw ApiError.of('api_key_missing', {});
     const credential = classifyApiKey(key, {
       isPoolKey: (candidate) => secretInList(candidate, this.config.authorization),
     });
     // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
-    if ('token' in credential && !isHeaderSafe(credential.token))
-      throw ApiError.invalidApiKey('Invalid API key: it holds characters that cannot be sent in an HTTP header.');
-    if (credential.kind === 'seed' && !(await this.seeds.hasSeed(credential.seed))) throw ApiError.invalidApiKey(ACCEPTED_KEY_SHAPES);
+    if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.of('api_key_unsendable', {});
+    if (credential.kind === 'seed' && !(await this.seeds.hasSeed(credential.seed))) throw ApiError.of('api_key_unrecognised', {});
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
       throw ApiError.invalidRequest(

@@ -9,12 +9,6 @@ export type ApiCredential =
   | { kind: 'refresh_token'; token: string; chatgptAccountId?: string }
   | { kind: 'session_token'; token: string; chatgptAccountId?: string };
 
-/** Told to a client whose key has none of the accepted shapes; never repeats the key. */
-export const ACCEPTED_KEY_SHAPES =
-  'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), ' +
-  'a SessionToken (the __Secure-next-auth.session-token cookie: a JWE of five dot-separated parts, or any value as st:<value>), ' +
-  'each optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.';
-
 export interface RequestWithCredential extends Request {
   apiCredential?: ApiCredential;
 }

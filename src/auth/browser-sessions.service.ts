@@ -68,10 +68,5 @@ function credentialOf(session: StoredBrowserSession): ApiCredential {
 }
 
 function sessionExpired(): ApiError {
-  return new ApiError(
-    401,
-    'invalid_request_error',
-    'session_expired',
-    'Your FlowGPT session has ended or its token no longer works: sign in again.',
-  );
+  return ApiError.of('session_expired', {});
 }

@@ -56,7 +56,7 @@ export class CredentialService {
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
         const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
-        if (lease === 'invalid_seed') throw ApiError.invalidApiKey('Invalid seed token.');
+        if (lease === 'invalid_seed') throw ApiError.of('seed_token_invalid', {});
         return useOfLease(lease, teamOverride);
       }
       case 'refresh_token':
@@ -97,18 +97,9 @@ export class CredentialService {
     try {
       return (await this.exchanger.exchange(refreshToken)).accessToken;
     } catch (error) {
-      if (error instanceof RefreshTokenRejectedError)
-        throw ApiError.invalidApiKey('The refresh token was rejected by the auth server (invalid or revoked).');
+      if (error instanceof RefreshTokenRejectedError) throw ApiError.of('refresh_token_rejected', {});
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(
-          502,
-          'upstream_error',
-          'auth_server_unavailable',
-          'The auth server could not exchange the refresh token; try again later.',
-          {
-            upstream: { step: 'refresh' },
-          },
-        );
+        throw ApiError.of('auth_server_unavailable', {}, { upstream: { step: 'refresh' } });
       }
       throw error;
     }
@@ -120,19 +111,13 @@ export class CredentialService {
       return await this.sessions.exchange(sessionToken, { fingerprintKey });
     } catch (error) {
       if (error instanceof SessionTokenRejectedError) {
-        throw ApiError.invalidApiKey(
-          'The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.',
-        );
+        throw ApiError.of('session_token_rejected', {});
       }
       if (error instanceof AuthServerUnavailableError) {
-        throw new ApiError(
-          502,
-          'upstream_error',
-          'auth_server_unavailable',
-          'chatgpt.com could not turn the session token into an access token; try again later.',
-          {
-            upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) },
-          },
+        throw ApiError.of(
+          'session_exchange_unavailable',
+          {},
+          { upstream: { step: 'refresh', ...(error.status ? { status: error.status } : {}) } },
         );
       }
       throw error;

@@ -115,7 +115,7 @@ export class FileLinkService {
   /** Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. */
   async open(id: string, signal?: AbortSignal): Promise<OpenedFile> {
     const record = LINK_ID_PATTERN.test(id) ? await this.links.get(id, Date.now()) : null;
-    if (!record) throw ApiError.notFound('No such file: the link is unknown or has expired.', 'file_not_found');
+    if (!record) throw ApiError.of('file_not_found', {});
     const link = JSON.parse(record) as LinkRecord;
     const account = await this.accountOf(link);
     if (!account) throw ApiError.of('file_unavailable', {});
@@ -125,7 +125,7 @@ export class FileLinkService {
       fingerprint: this.upstream.fingerprint(account.fingerprintKey),
     };
     const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
-    if (!url) throw ApiError.notFound('The upstream no longer has this file.', 'file_not_found');
+    if (!url) throw ApiError.of('file_gone', {});
     return this.fetch(url, identity, signal);
   }
 

@@ -8,7 +8,7 @@ export class GatewayEnabledGuard implements CanActivate {
   constructor(private readonly config: AppConfig) {}
 
   canActivate(): boolean {
-    if (!this.config.enableGateway) throw ApiError.notFound('Not found.');
+    if (!this.config.enableGateway) throw ApiError.of('gateway_disabled', {});
     return true;
   }
 }

@@ -86,8 +86,7 @@ export class GatewayIdentity implements OnApplicationBootstrap {
   /** The caller of a request that needs one: 401 in the API's error shape otherwise. */
   async requireCaller(request: Request): Promise<GatewayCaller> {
     const session = await this.sessionOf(request);
-    if (!session)
-      throw new ApiError(401, 'authentication_error', 'session_required', 'Sign in first: this request has no valid browser session.');
+    if (!session) throw ApiError.of('session_required', {});
     return this.callerOf(session);
   }
 

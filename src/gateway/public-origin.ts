@@ -21,7 +21,7 @@ export class PublicOriginResolver {
     const host = request.host ?? '';
     const allowed = this.config.allowedHosts;
     if (!host || (allowed.length > 0 && !allowed.some((name) => name.toLowerCase() === host.toLowerCase()))) {
-      throw new ApiError(421, 'invalid_request_error', 'host_not_allowed', 'This server does not answer for that host name.');
+      throw ApiError.of('host_not_allowed', {});
     }
     const scheme = request.protocol === 'https' ? 'https' : 'http';
     return { origin: `${scheme}://${host}`, scheme, host };

@@ -92,7 +92,7 @@ export class ResponsesService {
 
   retrieve(id: string, owner: string): ResponseObject {
     const stored = this.store.find(id, owner);
-    if (!stored) throw ApiError.notFound(`Response with id '${id}' not found.`);
+    if (!stored) throw ApiError.of('response_not_found', { id });
     return stored.response;
   }
 
@@ -108,9 +108,7 @@ export class ResponsesService {
   private previous(id: string, owner: string): StoredResponse {
     const stored = this.store.find(id, owner);
     if (!stored) {
-      throw new ApiError(404, 'invalid_request_error', 'previous_response_not_found', `Previous response with id '${id}' not found.`, {
-        param: 'previous_response_id',
-      });
+      throw ApiError.of('previous_response_not_found', { id });
     }
     if (!stored.continuation) {
       throw ApiError.invalidRequest(

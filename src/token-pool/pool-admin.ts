@@ -35,7 +35,7 @@ export class PoolAdmin {
       },
       { waitMs: LOCK_WAIT_MS },
     );
-    if (!outcome.acquired) throw new ApiError(503, 'server_error', 'pool_busy', 'Another upload is in progress. Try again.');
+    if (!outcome.acquired) throw ApiError.of('pool_busy', {});
     const { added, duplicates, invalid } = outcome.value;
     this.logger.log(`Upload: ${added} added, ${duplicates} duplicates, ${invalid} invalid`);
     return outcome.value;

@@ -73,14 +73,6 @@ export class ApiError extends HttpException {
     return new ApiError(400, 'invalid_request_error', code, message, { param });
   }
 
-  static invalidApiKey(message = 'Invalid or missing API key.'): ApiError {
-    return new ApiError(401, 'invalid_request_error', 'invalid_api_key', message);
-  }
-
-  static notFound(message: string, code = 'not_found'): ApiError {
-    return new ApiError(404, 'invalid_request_error', code, message);
-  }
-
   /**
    * No such route (openai-api.md §1): also what a route that is switched off answers, so that it cannot be
    * told apart from one that does not exist.
@@ -91,10 +83,6 @@ export class ApiError extends HttpException {
 
   static modelNotFound(model: string): ApiError {
     return ApiError.of('model_not_found', { model });
-  }
-
-  static rateLimited(message: string, retryAfter?: number): ApiError {
-    return new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', message, { retryAfter });
   }
 
   static noAvailableAccount(): ApiError {

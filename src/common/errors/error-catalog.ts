@@ -48,7 +48,12 @@ export const ERROR_CATALOG = {
     type: 'invalid_request_error',
     message: "The request body must be JSON, sent with 'Content-Type: application/json'.",
   },
-  unsupported_encoding: { status: 415, type: 'invalid_request_error', message: 'The request body has an unsupported encoding.' },
+  unsupported_encoding: {
+    status: 415,
+    type: 'invalid_request_error',
+    message: 'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).',
+  },
+  unsupported_charset: { status: 415, type: 'invalid_request_error', message: 'The request body has an unsupported charset (use UTF-8).' },
   model_not_found: {
     status: 404,
     type: 'invalid_request_error',
@@ -63,6 +68,27 @@ export const ERROR_CATALOG = {
       "The conversation of 'previous_response_id' lives on a pool account that cannot be used now (removed, disabled or rate limited), and no other account holds it: try again later, or start a new conversation without 'previous_response_id'.",
   },
   unknown_url: { status: 404, type: 'invalid_request_error', message: 'Unknown request URL: {method} {path}.' },
+  response_not_found: { status: 404, type: 'invalid_request_error', code: 'not_found', message: "Response with id '{id}' not found." },
+  previous_response_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    param: 'previous_response_id',
+    message: "Previous response with id '{id}' not found.",
+  },
+  file_not_found: { status: 404, type: 'invalid_request_error', message: 'No such file: the link is unknown or has expired.' },
+  file_gone: { status: 404, type: 'invalid_request_error', code: 'file_not_found', message: 'The upstream no longer has this file.' },
+
+  // The admin API.
+  seed_not_found: { status: 404, type: 'invalid_request_error', message: 'No such seed.' },
+  seed_id_not_found: { status: 404, type: 'invalid_request_error', code: 'seed_not_found', message: "No seed with id '{id}'." },
+  account_not_found: { status: 404, type: 'invalid_request_error', message: "No account with id '{id}'." },
+
+  // The browser gateway (gateway/): the host, the method, a seed's limits.
+  gateway_disabled: { status: 404, type: 'invalid_request_error', code: 'not_found', message: 'Not found.' },
+  host_not_allowed: { status: 421, type: 'invalid_request_error', message: 'This server does not answer for that host name.' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', message: '{method} is not proxied.' },
+  conversation_not_found: { status: 404, type: 'invalid_request_error', message: 'Conversation not found.' },
+  seed_restricted: { status: 403, type: 'invalid_request_error', message: 'A shared account cannot use this feature.' },
 
   // Who is calling.
   auth_key_invalid: {
@@ -71,8 +97,88 @@ export const ERROR_CATALOG = {
     code: 'invalid_api_key',
     message: 'Missing or wrong auth key: send it in the `auth_key` (or `authkey`) header.',
   },
+  api_key_missing: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'Missing API key: send `Authorization: Bearer <token>`.',
+  },
+  api_key_unsendable: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'Invalid API key: it holds characters that cannot be sent in an HTTP header.',
+  },
+  /** A key of none of the accepted shapes; never repeats the key. */
+  api_key_unrecognised: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message:
+      'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), a SessionToken (the __Secure-next-auth.session-token cookie: a JWE of five dot-separated parts, or any value as st:<value>), each optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.',
+  },
+  seed_token_invalid: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: 'Invalid seed token.' },
+  refresh_token_rejected: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'The refresh token was rejected by the auth server (invalid or revoked).',
+  },
+  session_token_rejected: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'The session token was rejected by chatgpt.com (signed out or expired): copy a new __Secure-next-auth.session-token.',
+  },
+  admin_key_missing: {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_admin_key',
+    message: 'Missing admin credentials: send `Authorization: Bearer <admin secret>`.',
+  },
+  metrics_key_missing: {
+    status: 401,
+    type: 'authentication_error',
+    code: 'invalid_admin_key',
+    message: 'Missing credentials: send `Authorization: Bearer <admin secret>`.',
+  },
+  invalid_admin_key: { status: 401, type: 'authentication_error', message: 'Wrong admin secret.' },
+  cross_site_request: { status: 403, type: 'invalid_request_error', message: 'Refused a cross-site request ({header} is not this site).' },
+  invalid_csrf_token: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'Missing or wrong CSRF token: reload the page and try again.',
+  },
+  session_required: {
+    status: 401,
+    type: 'authentication_error',
+    message: 'Sign in first: this request has no valid browser session.',
+  },
+  session_expired: {
+    status: 401,
+    type: 'invalid_request_error',
+    message: 'Your FlowGPT session has ended or its token no longer works: sign in again.',
+  },
 
   // Limits and availability of this service.
+  admin_auth_throttled: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Too many failed admin authentications from your address. Try again later.',
+  },
+  sign_in_throttled: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Too many failed sign-ins from your network. Try again in {wait}.',
+  },
+  path_prefix_throttled: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Too many requests with a wrong path prefix; try again later.',
+  },
   model_cap: {
     status: 429,
     type: 'rate_limit_error',
@@ -235,6 +341,37 @@ export const ERROR_CATALOG = {
     status: 502,
     type: 'upstream_error',
     message: 'The auth server could not exchange the refresh token; try again later.',
+  },
+  session_exchange_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'auth_server_unavailable',
+    message: 'chatgpt.com could not turn the session token into an access token; try again later.',
+  },
+
+  // The browser gateway's own exchanges with the upstream (gateway/).
+  upstream_profile_unavailable: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The shared account could not be prepared; try again shortly.',
+  },
+  conversation_list_unreadable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_error',
+    message: 'The conversation list could not be read.',
+  },
+  sentinel_failed: {
+    status: 403,
+    type: 'upstream_error',
+    message: 'The gateway could not pass the upstream sentinel for this conversation.',
+  },
+  upstream_body_too_large: { status: 502, type: 'upstream_error', message: 'The upstream answer is too large to rewrite.' },
+  upstream_host_unreachable: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_unreachable',
+    message: 'The upstream {host} host could not be reached.',
   },
 
   // The answer itself did not meet the request's contract after the corrective round (answer-contract.ts).

@@ -37,7 +37,7 @@ export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGues
       try {
         const lockedFor = await guesses.retryAfterSec(address);
         if (lockedFor > 0) {
-          const error = ApiError.rateLimited('Too many requests with a wrong path prefix; try again later.', lockedFor);
+          const error = ApiError.of('path_prefix_throttled', {}, { retryAfter: lockedFor });
           response.setHeader('Retry-After', String(error.details.retryAfter));
           response.status(429).json(error.body);
           return;
@@ -83,11 +83,6 @@ export function apiJsonBodies(request: Request, response: Response, next: NextFu
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json']))
     return next();
-  const error = new ApiError(
-    415,
-    'invalid_request_error',
-    'unsupported_media_type',
-    "The request body must be JSON, sent with 'Content-Type: application/json'.",
-  );
+  const error = ApiError.of('unsupported_media_type', {});
   response.status(415).json(error.body);
 }

@@ -146,16 +146,11 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
     case 'entity.too.deep':
       return ApiError.invalidRequest(`The JSON body of your request nests deeper than ${MAX_JSON_DEPTH} levels.`, 'json_too_deep');
     case 'entity.too.large':
-      return new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+      return ApiError.of('request_too_large', {});
     case 'encoding.unsupported':
-      return new ApiError(
-        415,
-        'invalid_request_error',
-        'unsupported_encoding',
-        'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).',
-      );
+      return ApiError.of('unsupported_encoding', {});
     case 'charset.unsupported':
-      return new ApiError(415, 'invalid_request_error', 'unsupported_charset', 'The request body has an unsupported charset (use UTF-8).');
+      return ApiError.of('unsupported_charset', {});
     case 'request.aborted':
     case 'request.size.invalid':
       return ApiError.invalidRequest('The request body ended before its declared length.', 'incomplete_body');

@@ -127,12 +127,7 @@ export class BackendProxyService {
         Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), identity)).headers);
       } catch (error) {
         this.logger.warn(`sentinel for a browser conversation failed: ${(error as Error).message}`);
-        throw new ApiError(
-          403,
-          'upstream_error',
-          'sentinel_failed',
-          'The gateway could not pass the upstream sentinel for this conversation.',
-        );
+        throw ApiError.of('sentinel_failed', {});
       }
     }
     await this.proxy.forward(request, response, {

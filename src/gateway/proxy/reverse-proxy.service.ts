@@ -65,8 +65,7 @@ export class ReverseProxyService {
   ) {}
 
   async forward(request: Request, response: Response, plan: ProxyPlan): Promise<void> {
-    if (!ALLOWED_METHODS.has(request.method))
-      throw new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${request.method} is not proxied.`);
+    if (!ALLOWED_METHODS.has(request.method)) throw ApiError.of('method_not_allowed', { method: request.method });
     const origin = this.origins.of(request);
     const base = this.hosts.base(plan.host);
     const signal = abortWhenClientLeaves(request, response);
@@ -108,8 +107,7 @@ export class ReverseProxyService {
       answer = await this.upstream.stream(upstreamRequest);
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof BodyTooLarge)
-        throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+      if (error instanceof BodyTooLarge) throw ApiError.of('request_too_large', {});
       throw this.unreachable(error, plan.host);
     }
     await this.answer(request, response, plan, origin, answer);
@@ -158,9 +156,7 @@ export class ReverseProxyService {
       raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
     } catch (error) {
       if (response.headersSent) return void response.destroy();
-      throw error instanceof BodyTooLarge
-        ? new ApiError(502, 'upstream_error', 'upstream_body_too_large', 'The upstream answer is too large to rewrite.')
-        : this.unreachable(error, plan.host);
+      throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, plan.host);
     }
     let text = (await decodeBody(raw, encoding)).toString('utf8');
     if (plan.transformJson && /json/i.test(contentType)) {
@@ -191,8 +187,7 @@ export class ReverseProxyService {
     if (plan.body) return plan.body;
     if (request.method === 'GET' || request.method === 'HEAD') return undefined;
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > plan.bodyLimit)
-      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    if (Number.isFinite(declared) && declared > plan.bodyLimit) throw ApiError.of('request_too_large', {});
     if (!(declared > 0) && request.headers['transfer-encoding'] === undefined) return undefined;
     return request.pipe(limitedTo(plan.bodyLimit));
   }
@@ -200,19 +195,18 @@ export class ReverseProxyService {
   /** Reads the browser's body for a route that must look into it (a conversation post). */
   async readBody(request: Request, limit: number): Promise<Buffer> {
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit)
-      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+    if (Number.isFinite(declared) && declared > limit) throw ApiError.of('request_too_large', {});
     try {
       return await readAll(request, limit);
     } catch {
-      throw new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+      throw ApiError.of('request_too_large', {});
     }
   }
 
   private unreachable(error: unknown, host: UpstreamHostKind): ApiError {
     const kind = error instanceof UpstreamError ? error.kind : (error as Error).message;
     this.logger.warn(`${host} host unreachable: ${kind}`);
-    return new ApiError(502, 'upstream_error', 'upstream_unreachable', `The upstream ${host} host could not be reached.`);
+    return ApiError.of('upstream_host_unreachable', { host });
   }
 }
 

@@ -48,15 +48,7 @@ export class AccountIdentifiers {
     }
     if (!profile || typeof profile !== 'object') {
       this.logger.warn(`profile of account ${key} unreadable (${answer?.status ?? 'unreachable'}): seed request refused`);
-      throw new ApiError(
-        502,
-        'upstream_error',
-        'upstream_profile_unavailable',
-        'The shared account could not be prepared; try again shortly.',
-        {
-          upstream: { step: 'gateway', status: answer?.status },
-        },
-      );
+      throw ApiError.of('upstream_profile_unavailable', {}, { upstream: { step: 'gateway', status: answer?.status } });
     }
     const identifiers = identifiersInProfile(profile as Record<string, unknown>);
     this.profiles.set(key, identifiers);

@@ -88,8 +88,7 @@ export class SeedGate {
   }
 
   private async mustOwn(seedId: string, conversationId: string): Promise<void> {
-    if (!(await this.seeds.ownsConversation(seedId, conversationId)))
-      throw new ApiError(404, 'invalid_request_error', 'conversation_not_found', 'Conversation not found.');
+    if (!(await this.seeds.ownsConversation(seedId, conversationId))) throw ApiError.of('conversation_not_found', {});
   }
 
   /**
@@ -139,15 +138,13 @@ export class SeedGate {
       items = undefined;
     }
     if (!Array.isArray(items))
-      throw new ApiError(502, 'upstream_error', 'upstream_error', 'The conversation list could not be read.', {
-        upstream: { step: 'gateway', status: answer.status },
-      });
+      throw ApiError.of('conversation_list_unreadable', {}, { upstream: { step: 'gateway', status: answer.status } });
     return items as Array<Record<string, unknown>>;
   }
 }
 
 function refused(): ApiError {
-  return new ApiError(403, 'invalid_request_error', 'seed_restricted', 'A shared account cannot use this feature.');
+  return ApiError.of('seed_restricted', {});
 }
 
 /** The `conversation_id` a JSON body names, if it is JSON and names one. */
