@@ -4,19 +4,8 @@ import { Browser, chromium, Page } from 'playwright-core';
 import { maskSecret } from '../../src/common/util/secrets';
 import { poolServicesOf } from '../../src/token-pool/testing/pool-services';
 import { Stack, startStack } from '../support/stack';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
 const ADMIN_KEY = 'browser-admin-key-5d1e';
 
 jest.setTimeout(60_000);

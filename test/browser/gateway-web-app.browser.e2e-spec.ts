@@ -3,19 +3,7 @@ import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { FakeUpstream } from '../fake-upstream/fake-upstream';
 import { GatewayStack, startGateway } from '../support/gateway-stack';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
 
 jest.setTimeout(120_000);
 

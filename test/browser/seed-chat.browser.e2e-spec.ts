@@ -3,19 +3,8 @@ import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { SeedRegistry } from '../../src/token-pool/seed-registry';
 import { SignedInGatewayStack, startSignedInGateway } from '../support/gateway-stack';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
 const POOL_EMAIL = 'shared.pool.person@example.com';
 
 jest.setTimeout(180_000);

@@ -4,19 +4,8 @@ import request from 'supertest';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { FakeUpstream } from '../fake-upstream/fake-upstream';
 import { Stack, startStack } from '../support/stack';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
 const ADMIN_KEY = 'browser-sign-in-admin-key';
 
 jest.setTimeout(120_000);
