@@ -17,6 +17,7 @@ export class SseChannel implements ShutdownEndable {
   private lastWrite = Date.now();
   private readonly keepAlive: NodeJS.Timeout;
   private endedForShutdown = false;
+  private corked = false;
 
   constructor(
     private readonly response: Response,
@@ -28,7 +29,6 @@ export class SseChannel implements ShutdownEndable {
     response.setHeader('Cache-Control', 'no-cache');
     response.setHeader('Connection', 'keep-alive');
     response.setHeader('X-Accel-Buffering', 'no');
-    response.flushHeaders();
     this.keepAlive = setInterval(
       () => {
         if (Date.now() - this.lastWrite >= keepAliveIntervalMs) void this.write(': keep-alive\n\n');
@@ -48,13 +48,28 @@ export class SseChannel implements ShutdownEndable {
     return !this.endedForShutdown && !this.response.destroyed && !this.response.writableEnded;
   }
 
-  /** Writes raw SSE text (one or more complete events). */
+  /**
+   * Writes raw SSE text (one or more complete events). What is written while one upstream read is being
+   * translated (the headers, several pieces) leaves in one packet: the response is corked until the next tick.
+   */
   async write(text: string): Promise<void> {
     if (!this.open) return;
     this.lastWrite = Date.now();
+    if (!this.corked) {
+      this.corked = true;
+      this.response.cork();
+      process.nextTick(this.uncork);
+    }
     if (this.response.write(text)) return;
+    this.uncork();
     await drainedOrClosed(this.response);
   }
+
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    if (!this.response.writableEnded) this.response.uncork();
+  };
 
   /**
    * The server is stopping and the grace period is over: say so in the stream, then end it properly.
