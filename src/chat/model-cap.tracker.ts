@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
@@ -14,6 +15,8 @@ import { Clock } from '../common/vocabulary/clock';
 @Injectable()
 export class ModelCapTracker {
   private readonly limitedUntil: KeyValueStore;
+  /** An account key's hash, worked out once per account rather than twice per request. */
+  private readonly hashes = new LRUCache<string, string>({ max: 4096 });
 
   constructor(
     private readonly config: AppConfig,
@@ -27,7 +30,7 @@ export class ModelCapTracker {
   async refusal(accountKey: string, slug: string): Promise<ApiError | null> {
     if (!this.config.enableLimit) return null;
     const now = this.clock.now();
-    const until = Number(await this.limitedUntil.get(keyOf(accountKey, slug), now));
+    const until = Number(await this.limitedUntil.get(this.keyOf(accountKey, slug), now));
     const remaining = Math.ceil((until - now) / 1000);
     if (!until || remaining <= 0) return null;
     return ApiError.of('model_cap', { slug, until: new Date(until).toISOString() }, { retryAfter: remaining });
@@ -36,11 +39,16 @@ export class ModelCapTracker {
   async record(accountKey: string, slug: string, retryAfterSec: number | undefined): Promise<void> {
     if (!this.config.enableLimit || !retryAfterSec) return;
     const now = this.clock.now();
-    await this.limitedUntil.set(keyOf(accountKey, slug), String(now + retryAfterSec * 1000), now, retryAfterSec * 1000);
+    await this.limitedUntil.set(this.keyOf(accountKey, slug), String(now + retryAfterSec * 1000), now, retryAfterSec * 1000);
   }
-}
 
-/** Keys hold a hash, never the token itself. */
-function keyOf(accountKey: string, slug: string): string {
-  return `${createHash('sha256').update(accountKey).digest('base64url').slice(0, 22)}:${slug}`;
+  /** Keys hold a hash, never the token itself. */
+  private keyOf(accountKey: string, slug: string): string {
+    let hash = this.hashes.get(accountKey);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(accountKey).digest('base64url').slice(0, 22);
+      this.hashes.set(accountKey, hash);
+    }
+    return `${hash}:${slug}`;
+  }
 }

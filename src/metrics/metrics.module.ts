@@ -16,6 +16,7 @@ export class MetricsModule implements NestModule {
   constructor(private readonly metrics: MetricsService) {}
 
   configure(consumer: MiddlewareConsumer): void {
+    if (!this.metrics.enabled) return;
     const countRequests = (request: Request, response: Response, next: NextFunction): void => {
       // `close` alone covers clients that leave mid-answer; `finish` comes first when the answer was complete.
       let counted = false;

@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UpstreamStep } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
 
 /** Pool accounts per state, as the pool counts them. */
 export type PoolStateCounts = Record<'active' | 'rate_limited' | 'expired' | 'disabled', number>;
@@ -17,7 +18,8 @@ export type RetryReason = 'rate_limited' | 'unauthorized' | 'forbidden' | 'model
 
 /**
  * The Prometheus instruments of one app instance, in its own registry (never prom-client's global one, so
- * several apps in one process never clash). Code elsewhere calls the small `record…`/`time…` methods.
+ * several apps in one process never clash). Code elsewhere calls the small `record…`/`time…` methods, which do
+ * nothing when `METRICS_ENABLED` is off: then nothing is counted or timed, and no default collectors run.
  */
 @Injectable()
 export class MetricsService {
@@ -66,26 +68,32 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /** Whether anything is recorded; on when no configuration is given (unit tests of the recording code). */
+  readonly enabled: boolean;
+
+  constructor(@Optional() config?: AppConfig) {
+    this.enabled = config?.metricsEnabled ?? true;
+    if (this.enabled) collectDefaultMetrics({ register: this.registry });
   }
 
   recordHttpRequest(method: string, route: string | null, status: number): void {
+    if (!this.enabled) return;
     this.httpRequests.inc({ method, route: route ?? UNMATCHED_ROUTE, status: String(status) });
   }
 
   /** Starts timing one upstream step; call the returned function with the outcome when it is over. */
   timeUpstream(step: UpstreamStep): (outcome: UpstreamOutcome) => void {
+    if (!this.enabled) return ignoreOutcome;
     const started = performance.now();
     return (outcome) => this.upstreamDuration.observe({ step, outcome }, (performance.now() - started) / 1000);
   }
 
   recordRetry(reason: RetryReason): void {
-    this.retries.inc({ reason });
+    if (this.enabled) this.retries.inc({ reason });
   }
 
   recordPowSolve(seconds: number, solved: boolean): void {
-    this.powSolve.observe({ outcome: solved ? 'solved' : 'failed' }, seconds);
+    if (this.enabled) this.powSolve.observe({ outcome: solved ? 'solved' : 'failed' }, seconds);
   }
 
   /** The Prometheus text exposition, with the gauges set from the current pool counts and open streams. */
@@ -99,6 +107,8 @@ export class MetricsService {
     return this.registry.contentType;
   }
 }
+
+const ignoreOutcome = (): void => undefined;
 
 /** `2xx`…`5xx` for an HTTP status. */
 export function statusClass(status: number): UpstreamOutcome {

@@ -14,14 +14,14 @@ export const OWN_PAGES_CSP = {
 };
 
 const OWN_PAGES = /^\/(?:admin|auth|static)(?:\/|$)/;
-const ownPagesCsp = helmet.contentSecurityPolicy({ useDefaults: false, directives: OWN_PAGES_CSP });
+const ownPagesCsp = fixedHeaders(helmet.contentSecurityPolicy({ useDefaults: false, directives: OWN_PAGES_CSP }));
 
 /**
  * The strict CSP on one of our pages served from a path the gateway shares (`/`, `/api/auth/signin`):
  * `renderPage` applies it to every page it renders, wherever it is routed.
  */
-export function applyOwnPagesCsp(request: Request, response: Response): void {
-  ownPagesCsp(request, response, () => undefined);
+export function applyOwnPagesCsp(_request: Request, response: Response): void {
+  ownPagesCsp.applyTo(response);
 }
 
 /**
@@ -32,17 +32,52 @@ export function applyOwnPagesCsp(request: Request, response: Response): void {
  * - No HSTS: TLS is terminated in front of us, and whoever runs the TLS endpoint decides that policy for the domain.
  */
 export function securityHeaders(): RequestHandler {
-  const everywhere = helmet({
-    contentSecurityPolicy: false,
-    strictTransportSecurity: false,
-    referrerPolicy: { policy: 'same-origin' },
-    frameguard: { action: 'deny' },
-  });
+  const everywhere = fixedHeaders(
+    helmet({
+      contentSecurityPolicy: false,
+      strictTransportSecurity: false,
+      referrerPolicy: { policy: 'same-origin' },
+      frameguard: { action: 'deny' },
+    }),
+  );
   return (request: Request, response: Response, next: NextFunction) => {
-    everywhere(request, response, (error?: unknown) => {
-      if (error) return next(error);
-      if (OWN_PAGES.test(request.path)) return ownPagesCsp(request, response, next);
-      next();
-    });
+    everywhere.applyTo(response);
+    if (OWN_PAGES.test(request.path)) ownPagesCsp.applyTo(response);
+    next();
+  };
+}
+
+/** The headers a helmet middleware sets and removes: fixed for fixed options (no nonces), so worked out once. */
+interface FixedHeaders {
+  applyTo(response: Response): void;
+}
+
+/**
+ * Runs `middleware` once on a recording response and replays what it did: helmet's chain of a dozen middlewares
+ * costs more per request than the headers it sets.
+ */
+export function fixedHeaders(middleware: RequestHandler): FixedHeaders {
+  const set = new Map<string, string | number | readonly string[]>();
+  const removed = new Set<string>();
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      removed.delete(name.toLowerCase());
+      set.set(name, value);
+    },
+    removeHeader(name: string) {
+      set.delete(name);
+      removed.add(name.toLowerCase());
+    },
+  };
+  let failure: unknown;
+  middleware({} as Request, recorder as unknown as Response, (error?: unknown) => (failure = error));
+  if (failure) throw failure instanceof Error ? failure : new Error(`helmet refused its options: ${JSON.stringify(failure)}`);
+  const toSet = [...set];
+  const toRemove = [...removed];
+  return {
+    applyTo(response: Response): void {
+      for (const name of toRemove) response.removeHeader(name);
+      for (const [name, value] of toSet) response.setHeader(name, value);
+    },
   };
 }
