@@ -1,6 +1,7 @@
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import OpenAI from 'openai';
 import request from 'supertest';
+import { TokenCounter } from '../src/chat/token-counter';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { sseData, Stack, startStack } from './support/stack';
 
@@ -109,6 +110,26 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
         .map((payload) => JSON.parse(payload).choices[0].delta.content ?? '')
         .join(''),
     ).toBe('Hello! How can I help you today?');
+  });
+
+  it('counts tokens only for answers that show usage: not for a stream without include_usage', async () => {
+    const countPrompt = jest.spyOn(stack.app.get(TokenCounter), 'countPrompt');
+    try {
+      const ask = (fields: Record<string, unknown>) =>
+        request(stack.url)
+          .post('/v1/chat/completions')
+          .set('authorization', `Bearer ${accessToken}`)
+          .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...fields });
+      expect(sseData((await ask({ stream: true })).text).at(-1)).toBe('[DONE]');
+      expect(countPrompt).not.toHaveBeenCalled();
+
+      const withUsage = sseData((await ask({ stream: true, stream_options: { include_usage: true } })).text);
+      expect(JSON.parse(withUsage.at(-2)!).usage.prompt_tokens).toBeGreaterThan(0);
+      expect((await ask({})).body.usage.prompt_tokens).toBeGreaterThan(0);
+      expect(countPrompt).toHaveBeenCalledTimes(2);
+    } finally {
+      countPrompt.mockRestore();
+    }
   });
 
   it.each([true, false])('reassembles the same text from the delta and the classic upstream formats (delta=%s)', async (delta) => {

@@ -34,12 +34,21 @@ export interface FinishedAnswer {
   finishReason: FinishReason | 'tool_calls';
   /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
   reasoning: string;
-  usage: Usage;
-  reasoningTokens: number;
+  /**
+   * Counts the prompt and the answer when a wire format shows them: a stream without `include_usage` never
+   * does, and counting costs CPU over the whole prompt (and loads the BPE tables on first use).
+   */
+  countTokens(): Promise<AnswerTokens>;
   /** The upstream conversation and its newest message, to continue from. */
   ids?: { conversationId: string; messageId: string };
   /** The pool account that answered the last round, when the credential drew from the pool (never a token). */
   poolAccountId?: string;
+}
+
+/** An answer's token counts: OpenAI's usage, and the thoughts' share of the completion tokens. */
+export interface AnswerTokens {
+  usage: Usage;
+  reasoningTokens: number;
 }
 
 /**

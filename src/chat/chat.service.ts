@@ -10,6 +10,7 @@ import { AnswerAssembler } from './answer-assembler';
 import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
 import {
   type AnswerRunEvent,
+  type AnswerTokens,
   answerFailure,
   type AssistantMessage,
   type ChatCompletion,
@@ -18,7 +19,7 @@ import {
 } from './answer-run';
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
-import { CompletionStream, Usage } from './completion-stream';
+import { CompletionStream } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
 import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
 import { AttachmentService } from './attachment.service';
@@ -66,7 +67,7 @@ export class ChatService {
         created: chat.meta.created,
         model: chat.meta.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: answer.finishReason }],
-        usage: answer.usage,
+        usage: (await answer.countTokens()).usage,
         ...(chat.historyDisabled ? {} : ids),
       };
     }
@@ -106,7 +107,7 @@ export class ChatService {
           if (calls.length ? answer.rest.trim() : answer.rest) await out.delta({ content: answer.rest });
           for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
           await out.delta({}, answer.finishReason);
-          if (request.stream_options?.include_usage) await out.usage(answer.usage);
+          if (request.stream_options?.include_usage) await out.usage((await answer.countTokens()).usage);
           await out.done();
           return;
         }
@@ -190,8 +191,7 @@ export class ChatService {
           toolCalls: calls,
           finishReason: finishReasonOut,
           reasoning: assembler.reasoning,
-          usage: await this.usage(request, chat, assembler),
-          reasoningTokens: await this.counter.countAsync(assembler.reasoning, chat.encoding),
+          countTokens: () => this.countTokens(request, chat, assembler),
           ids,
           ...(started.account.poolAccountId ? { poolAccountId: started.account.poolAccountId } : {}),
         },
@@ -272,12 +272,11 @@ export class ChatService {
     );
   }
 
-  private async usage(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<Usage> {
+  private async countTokens(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<AnswerTokens> {
     const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
-    const completion =
-      (await this.counter.countAsync(assembler.content, chat.encoding)) +
-      (await this.counter.countAsync(assembler.reasoning, chat.encoding));
-    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    const reasoningTokens = await this.counter.countAsync(assembler.reasoning, chat.encoding);
+    const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + reasoningTokens;
+    return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, reasoningTokens };
   }
 }
 

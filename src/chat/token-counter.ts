@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { bpeRanks } from './bpe-ranks';
 import { type AttachmentPart, type ChatMessageDto, isAttachmentPart } from './dto/chat-completion.dto';
 
 interface Encoding {
@@ -100,14 +101,11 @@ export class TokenCounter {
   private encoding(name: EncodingName): Encoding {
     let encoding = this.encodings.get(name);
     if (!encoding) {
-      // Loaded on first use: each table costs a few hundred milliseconds and tens of megabytes. `count` is
-      // synchronous, so the table must load synchronously too: a static import would load both tables at
-      // startup, and `import()` returns a promise.
-      /* eslint-disable @typescript-eslint/no-require-imports -- lazy synchronous load, see above */
-      encoding = (
-        name === 'o200k_base' ? require('gpt-tokenizer/cjs/encoding/o200k_base') : require('gpt-tokenizer/cjs/encoding/cl100k_base')
-      ) as Encoding;
-      /* eslint-enable @typescript-eslint/no-require-imports */
+      // Loaded on first use (a stream without `include_usage` and without `max_tokens` never counts): each table costs
+      // a tenth of a second or so and tens of megabytes. `count` is synchronous, so the load is too.
+      /* eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy synchronous load, see above */
+      const { GptEncoding } = require('gpt-tokenizer/cjs/GptEncoding') as typeof import('gpt-tokenizer/cjs/GptEncoding');
+      encoding = GptEncoding.getEncodingApi(name, () => bpeRanks(name));
       this.encodings.set(name, encoding);
     }
     return encoding;

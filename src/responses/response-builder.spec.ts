@@ -1,4 +1,4 @@
-import type { FinishedAnswer } from '../chat/answer-run';
+import type { AnswerTokens, FinishedAnswer } from '../chat/answer-run';
 import { ResponseBuilder } from './response-builder';
 import type { ResponseObject } from './response-shapes';
 
@@ -39,11 +39,12 @@ function answer(fields: Partial<FinishedAnswer> = {}): FinishedAnswer {
     toolCalls: [],
     finishReason: 'stop',
     reasoning: '',
-    usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
-    reasoningTokens: 2,
+    countTokens: () => Promise.resolve(TOKENS),
     ...fields,
   };
 }
+
+const TOKENS: AnswerTokens = { usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 }, reasoningTokens: 2 };
 
 describe('ResponseBuilder', () => {
   it('numbers every event in order and ends with the completed response', () => {
@@ -53,7 +54,7 @@ describe('ResponseBuilder', () => {
       ...builder.reasoning('think'),
       ...builder.text('Hel'),
       ...builder.text('lo'),
-      ...builder.finish(answer({ rest: '!' }), 9),
+      ...builder.finish(answer({ rest: '!' }), TOKENS, 9),
     ];
     expect(events.map((event) => event.sequence_number)).toEqual(events.map((_, index) => index));
     expect(events.map((event) => event.type)).toEqual([
@@ -110,6 +111,7 @@ describe('ResponseBuilder', () => {
     const args = JSON.stringify({ city: 'x'.repeat(100) });
     const events = builder.finish(
       answer({ rest: '\n', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: args }], finishReason: 'tool_calls' }),
+      TOKENS,
       9,
     );
     expect(events[0]).toMatchObject({
@@ -134,12 +136,12 @@ describe('ResponseBuilder', () => {
 
   it('gives an empty answer an empty message, and marks a cut answer incomplete', () => {
     const empty = new ResponseBuilder(base());
-    empty.finish(answer(), 9);
+    empty.finish(answer(), TOKENS, 9);
     expect(empty.response.output).toEqual([expect.objectContaining({ type: 'message', content: [expect.objectContaining({ text: '' })] })]);
 
     const cut = new ResponseBuilder(base());
     cut.text('partial');
-    const events = cut.finish(answer({ finishReason: 'length' }), 9);
+    const events = cut.finish(answer({ finishReason: 'length' }), TOKENS, 9);
     expect(events.at(-1)!.type).toBe('response.incomplete');
     expect(cut.response).toMatchObject({
       status: 'incomplete',

@@ -1,5 +1,5 @@
 import type { EmittedToolCall } from '../chat/answer-contract';
-import type { FinishedAnswer } from '../chat/answer-run';
+import type { AnswerTokens, FinishedAnswer } from '../chat/answer-run';
 import {
   functionCallItemId,
   type FunctionCallItem,
@@ -88,7 +88,7 @@ export class ResponseBuilder {
   }
 
   /** The outcome: the rest of the text, the function calls, usage and the final status. */
-  finish(answer: FinishedAnswer, completedAt: number): ResponseStreamEvent[] {
+  finish(answer: FinishedAnswer, tokens: AnswerTokens, completedAt: number): ResponseStreamEvent[] {
     const calls = answer.toolCalls;
     const events = this.text(calls.length && !answer.rest.trim() ? '' : answer.rest);
     const incomplete = answer.finishReason === 'length';
@@ -96,7 +96,7 @@ export class ResponseBuilder {
     if (!calls.length && !this.response.output.some((item) => item.type === 'message')) events.push(...this.openMessage());
     events.push(...this.closeOpen(incomplete ? 'incomplete' : 'completed'));
     for (const call of calls) events.push(...this.functionCall(call));
-    const { usage } = answer;
+    const { usage } = tokens;
     Object.assign(this.response, {
       status: incomplete ? 'incomplete' : 'completed',
       incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
@@ -105,7 +105,7 @@ export class ResponseBuilder {
         input_tokens: usage.prompt_tokens,
         input_tokens_details: { cached_tokens: 0 },
         output_tokens: usage.completion_tokens,
-        output_tokens_details: { reasoning_tokens: answer.reasoningTokens },
+        output_tokens_details: { reasoning_tokens: tokens.reasoningTokens },
         total_tokens: usage.total_tokens,
       },
     });

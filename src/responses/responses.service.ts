@@ -49,7 +49,7 @@ export class ResponsesService {
   ): Promise<ResponseObject> {
     const run = this.prepare(request, owner);
     for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
-      this.step(run, event);
+      await this.step(run, event);
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type === 'finished') break;
     }
@@ -68,13 +68,13 @@ export class ResponsesService {
     const run = this.prepare(request, owner);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
-    const farewell = () => frame(this.step(run, { type: 'failed', message: SHUTDOWN_ERROR.message, code: SHUTDOWN_ERROR.code }));
+    const farewell = () => frame(this.fail(run, SHUTDOWN_ERROR.message));
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
     try {
       await send(out, run.builder.start());
       for await (const event of events) {
         if (!out.open) return;
-        await send(out, this.step(run, event));
+        await send(out, await this.step(run, event));
         if (event.type === 'finished' || event.type === 'failed') return;
       }
     } catch (error) {
@@ -84,7 +84,7 @@ export class ResponsesService {
         error instanceof ApiError
           ? error.message
           : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
-      await send(out, this.step(run, { type: 'failed', message, code: 'upstream_stream_error' }));
+      await send(out, this.fail(run, message));
     } finally {
       out.close();
     }
@@ -121,13 +121,13 @@ export class ResponsesService {
   }
 
   /** Applies one event of the answer to the response; returns the stream events it makes. */
-  private step(run: ResponseRun, event: AnswerRunEvent): ResponseStreamEvent[] {
+  private async step(run: ResponseRun, event: AnswerRunEvent): Promise<ResponseStreamEvent[]> {
     const { builder } = run;
     switch (event.type) {
       case 'delta':
         return [...builder.reasoning(event.reasoning ?? ''), ...builder.text(event.content ?? '')];
       case 'finished': {
-        const events = builder.finish(event.answer, Math.floor(Date.now() / 1000));
+        const events = builder.finish(event.answer, await event.answer.countTokens(), Math.floor(Date.now() / 1000));
         const { ids, poolAccountId } = event.answer;
         this.keep(
           run,
@@ -135,14 +135,18 @@ export class ResponsesService {
         );
         return events;
       }
-      case 'failed': {
-        const events = builder.fail(event.message);
-        this.keep(run);
-        return events;
-      }
+      case 'failed':
+        return this.fail(run, event.message);
       default:
         return [];
     }
+  }
+
+  /** The answer broke off: the response is failed and kept as it stands. */
+  private fail(run: ResponseRun, message: string): ResponseStreamEvent[] {
+    const events = run.builder.fail(message);
+    this.keep(run);
+    return events;
   }
 
   private keep(run: ResponseRun, continuation?: StoredResponse['continuation']): void {

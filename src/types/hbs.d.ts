@@ -6,6 +6,8 @@ declare module 'hbs' {
     handlebars: typeof Handlebars;
     registerHelper: typeof Handlebars.registerHelper;
     registerPartial: typeof Handlebars.registerPartial;
+    /** The Express view engine function. */
+    __express(path: string, options: object, callback: (error: Error | null, html?: string) => void): void;
   };
   export default hbs;
 }

@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
+import { SocksProxyAgent } from 'socks-proxy-agent';
 import { ProxyAgents } from './proxy-agents';
 
 describe('ProxyAgents', () => {
@@ -25,6 +27,20 @@ describe('ProxyAgents', () => {
     } finally {
       agents.onModuleDestroy();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('routes through a SOCKS proxy with one agent for both schemes, and through an HTTP proxy with a pair', () => {
+    const agents = new ProxyAgents();
+    try {
+      const socks = agents.for('socks5://127.0.0.1:1080');
+      expect(socks.http).toBeInstanceOf(SocksProxyAgent);
+      expect(socks.https).toBe(socks.http);
+      const viaHttp = agents.for('http://127.0.0.1:3128');
+      expect(viaHttp.http).toBeInstanceOf(HttpProxyAgent);
+      expect(viaHttp.https).toBeInstanceOf(HttpsProxyAgent);
+    } finally {
+      agents.onModuleDestroy();
     }
   });
 });

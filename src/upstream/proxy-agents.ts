@@ -4,7 +4,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import http2wrapper from 'http2-wrapper';
-import { SocksProxyAgent } from 'socks-proxy-agent';
+import type { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppConfig } from '../config/app-config';
 import type { UpstreamStep } from '../common/errors/api-error';
 
@@ -104,7 +104,10 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     };
   }
   if (proxyUrl.startsWith('socks')) {
-    const agent = new SocksProxyAgent(proxyUrl, keepAlive);
+    // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
+    const { SocksProxyAgent: Agent } = require('socks-proxy-agent') as { SocksProxyAgent: typeof SocksProxyAgent };
+    const agent = new Agent(proxyUrl, keepAlive);
     return { http: agent, https: agent };
   }
   return {

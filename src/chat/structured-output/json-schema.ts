@@ -1,4 +1,5 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type AjvClass from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 
 /** Compiled once per schema object: the DTO check compiles it, later rounds reuse it, and it goes with the request. */
 const compiled = new WeakMap<object, ValidateFunction>();
@@ -12,10 +13,16 @@ const compiled = new WeakMap<object, ValidateFunction>();
 export function compileSchema(schema: object): ValidateFunction {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
+    validate = new (ajv())({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
     compiled.set(schema, validate);
   }
   return validate;
+}
+
+/** Ajv is loaded on the first schema: most requests carry none, and a start does not need its sixty modules. */
+function ajv(): typeof AjvClass {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load, see above
+  return (require('ajv') as { default: typeof AjvClass }).default;
 }
 
 /** Why a schema cannot be compiled, or null when it can. */

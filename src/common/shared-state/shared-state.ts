@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { AttemptLimits, AttemptWindow, MemoryAttemptWindow, RedisAttemptWindow } from './attempt-window';
 import { KeyValueStore, MemoryKeyValueStore, RedisKeyValueStore } from './key-value.store';
-import { RedisConnection } from './redis-connection';
+import type { RedisConnection } from './redis-connection';
 
 /** Bounds what one process holds in memory per namespace, whatever a client does. */
 const MEMORY_MAX_KEYS = 10_000;
@@ -59,7 +59,10 @@ export class SharedState {
 /** Connects to `REDIS_URL` when it is set; the app does not start when that Redis does not answer. */
 export async function createSharedState(config: AppConfig): Promise<SharedState> {
   if (!config.redisUrl) return new SharedState(null, config.redisPrefix);
-  const connection = new RedisConnection({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
+  // Loaded only here: ioredis is some forty modules that a start without Redis has no use for.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
+  const { RedisConnection: Connection } = require('./redis-connection') as { RedisConnection: typeof RedisConnection };
+  const connection = new Connection({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs });
   await connection.open();
   new Logger('SharedState').log(`Shared state in ${connection.description} under prefix ${config.redisPrefix}`);
   return new SharedState(connection, config.redisPrefix);

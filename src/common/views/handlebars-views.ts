@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import hbs from 'hbs';
+import type Hbs from 'hbs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fillText } from './page-text';
@@ -14,21 +14,30 @@ const DAY = 24 * HOUR;
  * `{{{ }}}` for the rendered body.
  */
 export function useHandlebarsViews(app: NestExpressApplication, viewsDir: string): void {
-  registerPartials(join(viewsDir, 'partials'));
-  registerHelpers();
+  let engine: typeof Hbs | undefined;
+  // hbs, Handlebars and its compiler load with the first page, not at start: an API-only process never renders one.
+  app.engine('hbs', (path: string, options: object, callback: (error: Error | null, html?: string) => void) => {
+    if (!engine) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the lazy load above
+      engine = require('hbs') as typeof Hbs;
+      registerPartials(engine, join(viewsDir, 'partials'));
+      registerHelpers(engine);
+    }
+    engine.__express(path, options, callback);
+  });
   app.setBaseViewsDir(viewsDir);
   app.setViewEngine('hbs');
   app.set('view options', { layout: 'layouts/main' });
 }
 
 /** Read at once, unlike `hbs.registerPartials`, which registers them in the background. */
-function registerPartials(partialsDir: string): void {
+function registerPartials(hbs: typeof Hbs, partialsDir: string): void {
   for (const file of readdirSync(partialsDir).filter((entry) => entry.endsWith('.hbs'))) {
     hbs.registerPartial(basename(file, '.hbs'), readFileSync(join(partialsDir, file), 'utf8'));
   }
 }
 
-function registerHelpers(): void {
+function registerHelpers(hbs: typeof Hbs): void {
   /** `{{iso ms}}`: a machine-readable time for `<time datetime>`. */
   hbs.registerHelper('iso', (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : ''));
   /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown. */
