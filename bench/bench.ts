@@ -329,10 +329,13 @@ async function main(): Promise<void> {
   const bare = await startBareProxy(fake.urls.plain);
 
   const spawnedAt = performance.now();
+  // The classic send flow makes the same single exchange as the bare proxy; the 2026 flow's extra
+  // `f/conversation/prepare` call is measured on its own below.
   const flow = await startFlowGpt(join(ROOT, 'dist'), {
     CHATGPT_BASE_URL: fake.urls.plain,
     AUTH_BASE_URL: fake.urls.plain,
     CONVERSATION_ONLY: 'true',
+    UPSTREAM_FLOW: 'classic',
   });
   await timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
   const startup = { listeningMs: round(flow.listeningAfterMs, 0), firstAnswerMs: round(performance.now() - spawnedAt, 0), idleRssMb: 0 };
@@ -377,6 +380,14 @@ async function main(): Promise<void> {
   );
 
   const cpuShort = { conversationOnly: await cpuPerRequest(flow, token, QUICK ? 200 : 1000) } as Record<string, number>;
+  const preparing = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.plain,
+    AUTH_BASE_URL: fake.urls.plain,
+    CONVERSATION_ONLY: 'true',
+    UPSTREAM_FLOW: 'f',
+  });
+  cpuShort.conversationOnlyWithPrepare = await cpuPerRequest(preparing, token, QUICK ? 200 : 1000);
+  await preparing.stop();
   const streams = { bare: await slowStreams(fake, bare, token, false), flowgpt: await slowStreams(fake, flow, token, true) };
   console.log(`slow streams done (${round((performance.now() - began) / 1000, 0)} s)`);
   await fake.reset('plain');
@@ -404,6 +415,7 @@ async function main(): Promise<void> {
       CHATGPT_BASE_URL: fake.urls.plain,
       AUTH_BASE_URL: fake.urls.plain,
       CONVERSATION_ONLY: 'true',
+      UPSTREAM_FLOW: 'classic',
     });
     cpuShort.baselineConversationOnly = await cpuPerRequest(before, token, QUICK ? 200 : 1000);
     await before.stop();
