@@ -71,6 +71,26 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     expect(entries.some((entry) => entry.context === 'RouterExplorer' || entry.context === 'RoutesResolver')).toBe(false);
   });
 
+  it('serves requests without async hooks: no AsyncLocalStorage, whose promise hooks every promise in the process would pay for', async () => {
+    const server = await startServer(
+      { CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'log', POW_WORKERS: '1' },
+      { nodeArgs: ['-r', join(__dirname, 'support', 'report-promise-hooks.js')] },
+    );
+    const token = fake.createAccessToken({ email: 'hooks@example.com' });
+    fake.enqueue({ kind: 'status', status: 502 });
+    fake.enqueue({ kind: 'text', text: 'answer' });
+    const answer = await http('POST', `${server.url}/v1/chat/completions`, {
+      headers: { authorization: `Bearer ${token}` },
+      json: { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(answer.status).toBe(200);
+    server.child.kill('SIGWINCH');
+    while (!/PROMISE-HOOKS (on|off)/.test(server.output())) await new Promise((resolve) => setTimeout(resolve, 50));
+    await server.kill('SIGTERM');
+    expect(server.output()).toMatch(/INFO {2}POST \/v1\/chat\/completions 200 \d+ms .*upstreamAttempts=2/);
+    expect(server.output()).toContain('PROMISE-HOOKS off');
+  });
+
   it('shows the route-mapping lines at LOG_LEVEL=debug, as readable text by default', async () => {
     const server = await startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
     await http('GET', `${server.url}/healthz`);

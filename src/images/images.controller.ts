@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
+import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { FileLinkService } from '../files/file-link.service';
 import { ImageGenerationRequestDto } from './dto/image-generation.dto';
 import { ImagesService } from './images.service';
@@ -22,10 +23,7 @@ export class ImagesController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const controller = new AbortController();
-    response.once('close', () => {
-      if (!response.writableFinished) controller.abort();
-    });
-    response.json(await this.images.generate(body, credential, controller.signal, this.fileLinks.originFor(request)));
+    const signal = abortWhenClientLeaves(request, response);
+    response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request)));
   }
 }

@@ -1,23 +1,67 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { Logger, Params, PARAMS_PROVIDER_TOKEN, PinoLogger } from 'nestjs-pino';
+import { Inject, Injectable, type LoggerService } from '@nestjs/common';
+import type { Level, Logger } from 'pino';
 import { isReportedByMain, WIRING_CONTEXTS } from '../common/logging/boot-logger';
+import { ROOT_LOGGER } from './root-logger';
 
-/** Nest's `LoggerService` through pino (`app.useLogger`), with Nest's wiring lines demoted to debug
- * and start problems left to `main.ts`'s one line (the same rules as `BootLogger`). */
+/**
+ * Nest's `LoggerService` through pino (`app.useLogger`): the context (Nest's last parameter) becomes the
+ * `context` field, an Error the `err` field, an object message more fields. Nest's wiring lines are demoted
+ * to debug and start problems left to `main.ts`'s one line (the same rules as `BootLogger`).
+ */
 @Injectable()
-export class AppLogger extends Logger {
-  constructor(logger: PinoLogger, @Inject(PARAMS_PROVIDER_TOKEN) params: Params) {
-    super(logger, params);
-  }
+export class AppLogger implements LoggerService {
+  constructor(@Inject(ROOT_LOGGER) private readonly logger: Logger) {}
 
-  override log(message: unknown, ...optionalParams: unknown[]): void {
+  log(message: unknown, ...optionalParams: unknown[]): void {
     const context = optionalParams[optionalParams.length - 1];
-    if (typeof context === 'string' && WIRING_CONTEXTS.has(context)) this.debug(message, ...optionalParams);
-    else super.log(message, ...optionalParams);
+    this.write(typeof context === 'string' && WIRING_CONTEXTS.has(context) ? 'debug' : 'info', message, optionalParams);
   }
 
-  override error(message: unknown, ...optionalParams: unknown[]): void {
+  error(message: unknown, ...optionalParams: unknown[]): void {
     if (isReportedByMain(message, optionalParams[optionalParams.length - 1])) return;
-    super.error(message, ...optionalParams);
+    this.write('error', message, optionalParams);
   }
+
+  warn(message: unknown, ...optionalParams: unknown[]): void {
+    this.write('warn', message, optionalParams);
+  }
+
+  debug(message: unknown, ...optionalParams: unknown[]): void {
+    this.write('debug', message, optionalParams);
+  }
+
+  verbose(message: unknown, ...optionalParams: unknown[]): void {
+    this.write('trace', message, optionalParams);
+  }
+
+  fatal(message: unknown, ...optionalParams: unknown[]): void {
+    this.write('fatal', message, optionalParams);
+  }
+
+  private write(level: Level, message: unknown, optionalParams: unknown[]): void {
+    if (!this.logger.isLevelEnabled(level)) return;
+    const fields: Record<string, unknown> = {};
+    let args = optionalParams;
+    if (optionalParams.length > 0) {
+      fields.context = optionalParams[optionalParams.length - 1];
+      args = optionalParams.slice(0, -1);
+    }
+    if (typeof message === 'object') {
+      if (message instanceof Error) fields.err = message;
+      else Object.assign(fields, message);
+      this.logger[level](fields, ...(args as [string?, ...unknown[]]));
+    } else if (level === 'error' && isExceptionHandlerStack(message, args)) {
+      // Nest's exception handlers call `error(message, stack, context)`: one error with that stack.
+      const error = new Error(message);
+      error.stack = args[0] as string;
+      fields.err = error;
+      this.logger.error(fields);
+    } else {
+      this.logger[level](fields, message as string, ...args);
+    }
+  }
+}
+
+function isExceptionHandlerStack(message: unknown, args: unknown[]): message is string {
+  return typeof message === 'string' && args.length === 1 && typeof args[0] === 'string' && /\n\s*at /.test(args[0]);
 }

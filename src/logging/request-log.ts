@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
-import { requestFactsOf } from '../common/request-context';
+import { requestFactsOf } from '../common/http/request-facts';
 import { maskSecret } from '../common/util/secrets';
 
 /**
@@ -38,7 +38,7 @@ export interface RequestLogFields {
 
 /** The fields of the one line logged per answered request. */
 export function requestLogFields(request: IncomingMessage, response: ServerResponse, durationMs: number): RequestLogFields {
-  const attempts = requestFactsOf(request as Request)?.upstreamAttempts;
+  const attempts = requestFactsOf(request)?.upstreamAttempts;
   return {
     method: request.method ?? 'GET',
     route: routeOf(request),

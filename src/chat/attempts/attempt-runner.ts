@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { countUpstreamAttempt } from '../../common/request-context';
+import { countUpstreamAttempt } from '../../common/http/request-facts';
 import { maskSecret } from '../../common/util/secrets';
 import type { AccountUse } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
@@ -28,6 +28,7 @@ export class AttemptRunner {
     private readonly metrics: MetricsService,
   ) {}
 
+  /** `signal` is the request's own (`abortWhenClientLeaves`): it stops the attempts and counts them for the request log. */
   async run<T>(
     credential: ApiCredential,
     target: AttemptTarget,
@@ -45,7 +46,7 @@ export class AttemptRunner {
         this.metrics.recordRetry('model_cap');
         continue;
       }
-      countUpstreamAttempt();
+      countUpstreamAttempt(signal);
       try {
         const result = await attempt(use);
         await this.policy.succeeded(use);

@@ -1,0 +1,36 @@
+import type { IncomingMessage } from 'node:http';
+
+/** Facts about one API request that code deep in the call chain adds and the request log line reports. */
+export interface RequestFacts {
+  /** Upstream conversation attempts made for this request (1 unless it was retried). */
+  upstreamAttempts: number;
+}
+
+/**
+ * The facts of each tracked request, reachable from the request and from the AbortSignal that stands for it
+ * (`abortWhenClientLeaves`), which is what the request hands down to the code that adds facts. Not
+ * AsyncLocalStorage: on Node 20 any use of it turns on promise hooks for every promise in the process.
+ */
+const factsOf = new WeakMap<IncomingMessage | AbortSignal, RequestFacts>();
+
+/** Starts gathering facts for `request` (the request log does, when it will report them). */
+export function trackRequestFacts(request: IncomingMessage): void {
+  factsOf.set(request, { upstreamAttempts: 0 });
+}
+
+/** The facts gathered for `request`, once it is answered (undefined for requests nobody tracked). */
+export function requestFactsOf(request: IncomingMessage): RequestFacts | undefined {
+  return factsOf.get(request);
+}
+
+/** Lets code that holds only `signal` add to the facts of `request`. */
+export function shareRequestFacts(request: IncomingMessage, signal: AbortSignal): void {
+  const facts = factsOf.get(request);
+  if (facts) factsOf.set(signal, facts);
+}
+
+/** Counts one upstream conversation attempt for the request `signal` stands for; does nothing for untracked requests. */
+export function countUpstreamAttempt(signal: AbortSignal): void {
+  const facts = factsOf.get(signal);
+  if (facts) facts.upstreamAttempts++;
+}

@@ -1,0 +1,13 @@
+import type { FactoryProvider } from '@nestjs/common';
+import pino, { type Logger } from 'pino';
+import { AppConfig } from '../config/app-config';
+import { logDestination, pinoOptions } from './log-format';
+
+/** Nest provider token of the process's one pino logger (`LOG_LEVEL`, `LOG_FORMAT`). */
+export const ROOT_LOGGER = 'ROOT_LOGGER';
+
+export const rootLoggerProvider: FactoryProvider<Logger> = {
+  provide: ROOT_LOGGER,
+  inject: [AppConfig],
+  useFactory: (config: AppConfig) => pino(pinoOptions(config.logLevel), logDestination(config.logFormat)),
+};
