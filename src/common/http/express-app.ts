@@ -8,6 +8,7 @@ import { cookieSecretOf } from './cookie-secret';
 import { PrefixGuessThrottle } from './prefix-guess.throttle';
 import { closeAfterLargeBodies } from './request-body';
 import { requestTargetNormalization } from './request-target';
+import { keepResponseErrorsLocal } from './response-errors';
 import { securityHeaders } from './security-headers';
 
 /** The repository root, from `src/common/http/` under ts-node and Jest or `dist/common/http/` once built. */
@@ -27,6 +28,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.disable('x-powered-by');
   // Forwarded headers (client address, host, scheme) are believed only from the proxies named in TRUSTED_PROXIES.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
+  app.use(keepResponseErrorsLocal);
   app.use(requestTargetNormalization);
   app.use(securityHeaders());
   app.use(closeAfterLargeBodies(config.maxSmallBodyBytes));
