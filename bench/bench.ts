@@ -419,10 +419,22 @@ async function main(): Promise<void> {
     });
     cpuShort.baselineConversationOnly = await cpuPerRequest(before, token, QUICK ? 200 : 1000);
     await before.stop();
+    const beforePreparing = await startFlowGpt(baselineDist, {
+      CHATGPT_BASE_URL: fake.urls.plain,
+      AUTH_BASE_URL: fake.urls.plain,
+      CONVERSATION_ONLY: 'true',
+      UPSTREAM_FLOW: 'f',
+    });
+    cpuShort.baselineConversationOnlyWithPrepare = await cpuPerRequest(beforePreparing, token, QUICK ? 200 : 1000);
+    await beforePreparing.stop();
     const beforeFull = await startFlowGpt(baselineDist, { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
     cpuShort.baselineWithSentinel = await cpuPerRequest(beforeFull, sentinelToken, QUICK ? 200 : 1000);
     await beforeFull.stop();
     cpuShort.ratioConversationOnly = round(cpuShort.conversationOnly / cpuShort.baselineConversationOnly, 2);
+    cpuShort.ratioConversationOnlyWithPrepare = round(
+      cpuShort.conversationOnlyWithPrepare / cpuShort.baselineConversationOnlyWithPrepare,
+      2,
+    );
     cpuShort.ratioWithSentinel = round(cpuShort.withSentinel / cpuShort.baselineWithSentinel, 2);
   }
   console.log(`CPU phases done (${round((performance.now() - began) / 1000, 0)} s)`);
