@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeUpstream, type Scenario } from './fake-upstream';
 import { bruteForcePow, checkPowAnswer, makeRequirementsToken } from './pow-check';
+import { SENT_AT_PATTERN } from './scenarios';
 import { finalAnswerText, parseSse, readStream } from './stream-reader';
 
 interface Reply {
@@ -421,6 +422,23 @@ describe('FakeUpstream', () => {
       } finally {
         await slow.close();
       }
+    });
+
+    it('stamps the first piece with the time it was sent when a text answer asks for it, in both formats', async () => {
+      for (const encodings of [[], ['v1']]) {
+        fake.enqueue({ kind: 'text', text: 'stamped answer', stampSendTime: true });
+        const before = performance.timeOrigin + performance.now();
+        const res = await converse(fake, at, conversationBody('x', { supported_encodings: encodings }));
+        const after = performance.timeOrigin + performance.now();
+        const stamps = [...res.text.matchAll(new RegExp(SENT_AT_PATTERN, 'g'))].map((match) => match[1]);
+        expect(stamps.length).toBeGreaterThan(0);
+        expect(new Set(stamps).size).toBe(1);
+        expect(Number(stamps[0])).toBeGreaterThanOrEqual(before);
+        expect(Number(stamps[0])).toBeLessThanOrEqual(after);
+        expect(finalAnswerText(readStream(res.text))).toBe(`[sent-at ${stamps[0]}] stamped answer`);
+      }
+      fake.enqueue({ kind: 'text', text: 'plain answer' });
+      expect(finalAnswerText(readStream((await converse(fake, at)).text))).toBe('plain answer');
     });
 
     it('streams a long deterministic answer of the exact length in both formats', async () => {

@@ -24,7 +24,7 @@ import {
 import { solidPng } from './png';
 import { FConversationGate, FlowRefusal, type Generation } from './f-conversation';
 import { checkPowAnswer, decodeProofConfig } from './pow-check';
-import { buildAnswer, resolveScenario, upstreamMessage, type AnswerPlan, type Scenario } from './scenarios';
+import { buildAnswer, resolveScenario, sentAtStamp, upstreamMessage, type AnswerPlan, type Scenario } from './scenarios';
 import { applyDelta, encodeClassic, encodeDelta, type SseFrame, type UpstreamMessage } from './sse-encoding';
 import { FakeWebSocketHandoff } from './websocket-handoff';
 import { FakeWebApp } from './web-app';
@@ -774,6 +774,7 @@ export class FakeUpstream {
     res.flushHeaders();
     let contentSent = 0;
     let first = true;
+    let sentAt: string | undefined;
     for (const frame of frames) {
       if (gone) return;
       if (!first && delayMs > 0) await this.sleep(delayMs, res);
@@ -791,7 +792,13 @@ export class FakeUpstream {
         }
         contentSent++;
       }
-      if (!res.write(frame.text)) await drained(res);
+      let text = frame.text;
+      if (plan.sendTimePlaceholder && text.includes(plan.sendTimePlaceholder)) {
+        // The classic format repeats the text so far in every frame: the stamp stays the first piece's.
+        sentAt ??= sentAtStamp();
+        text = text.replace(plan.sendTimePlaceholder, sentAt);
+      }
+      if (!res.write(text)) await drained(res);
     }
     if (!gone) res.end();
   }

@@ -3,7 +3,16 @@ import type { AnswerStep, DeltaOp, MessagePlan, UpstreamMessage } from './sse-en
 
 /** What the next /conversation request answers (consumed FIFO; a default text answer when none is queued). */
 export type Scenario =
-  | { kind: 'text'; text: string; chunks?: number; delayMs?: number; finish?: 'stop' | 'max_tokens' | 'interrupted'; model?: string }
+  | {
+      kind: 'text';
+      text: string;
+      chunks?: number;
+      delayMs?: number;
+      finish?: 'stop' | 'max_tokens' | 'interrupted';
+      model?: string;
+      /** Starts the first piece with `[sent-at <ms>]`, the moment it is written (see SENT_AT_PATTERN). */
+      stampSendTime?: boolean;
+    }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'cf_challenge' }
   | { kind: 'cut'; text: string; afterChunks: number }
@@ -62,11 +71,25 @@ export interface AnswerInput {
 
 export interface AnswerPlan {
   steps: AnswerStep[];
+  /** Written as the send time (`sentAtStamp`) wherever it appears in a frame of the stream. */
+  sendTimePlaceholder?: string;
   /** Destroy the socket after this many content events. */
   cutAfterChunks?: number;
   /** Go silent for `ms` after `afterChunks` content events. */
   stall?: { afterChunks: number; ms: number };
   delayMs?: number;
+}
+
+/**
+ * A `stampSendTime` answer's first piece starts with this: `performance.timeOrigin + performance.now()` in the
+ * fake's process when the frame carrying it was written, so that a client on the same machine can measure how
+ * long the piece took to reach it (`npm run bench`).
+ */
+export const SENT_AT_PATTERN = /\[sent-at (\d+(?:\.\d+)?)\]/;
+const SEND_TIME_PLACEHOLDER = '[sent-at ?]';
+
+export function sentAtStamp(): string {
+  return `[sent-at ${(performance.timeOrigin + performance.now()).toFixed(3)}]`;
 }
 
 const STOP_TOKENS = [200002];
@@ -198,9 +221,16 @@ export function buildAnswer(input: AnswerInput): AnswerPlan {
   const userId = input.userMessage.id;
   const steps: AnswerStep[] = [];
   switch (s.kind) {
-    case 'text':
-      steps.push(textPlan(input, userId, { pieces: splitText(s.text, s.chunks), finish: s.finish }));
-      return { steps, delayMs: s.delayMs };
+    case 'text': {
+      const pieces = splitText(s.text, s.chunks);
+      if (!s.stampSendTime) {
+        steps.push(textPlan(input, userId, { pieces, finish: s.finish }));
+        return { steps, delayMs: s.delayMs };
+      }
+      pieces[0] = `${SEND_TIME_PLACEHOLDER} ${pieces[0] ?? ''}`;
+      steps.push(textPlan(input, userId, { pieces, finish: s.finish }));
+      return { steps, delayMs: s.delayMs, sendTimePlaceholder: SEND_TIME_PLACEHOLDER };
+    }
     case 'long':
       steps.push(textPlan(input, userId, { pieces: splitBySize(longText(s.chars), s.chunkChars ?? 48) }));
       return { steps };
