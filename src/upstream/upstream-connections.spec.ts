@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -218,6 +219,34 @@ describe('upstream connections', () => {
         await Promise.all(streams.map((stream) => readAll(stream.body)));
       } finally {
         agents.onModuleDestroy();
+      }
+    });
+
+    it('lets go of a streamed answer read to its end: its abort listener is removed and its connection reused', async () => {
+      const plain = http.createServer((_request, response) => response.end('data: whole answer\n\n'));
+      let connections = 0;
+      plain.on('connection', () => connections++);
+      await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+      const { client, agents } = clientFor({});
+      try {
+        for (let k = 0; k < 3; k++) {
+          // As the conversation's attempts pass it: Node keeps such a signal, and all it reaches, while it has listeners.
+          const signal = AbortSignal.any([new AbortController().signal]);
+          const answer = await client.stream({
+            url: `http://127.0.0.1:${(plain.address() as AddressInfo).port}/backend-api/conversation`,
+            method: 'POST',
+            json: {},
+            signal,
+            step: 'conversation',
+          });
+          expect(await readAll(answer.body)).toBe('data: whole answer\n\n');
+          expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+        }
+        expect(connections).toBe(1);
+      } finally {
+        agents.onModuleDestroy();
+        plain.closeAllConnections();
+        await new Promise((resolve) => plain.close(resolve));
       }
     });
 

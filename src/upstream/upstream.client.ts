@@ -193,6 +193,10 @@ export class UpstreamClient {
         body.once('error', reject);
       });
       body.on('error', () => undefined);
+      // got leaves a stream that ended normally undestroyed, and so keeps its listener on the caller's abort signal:
+      // one from AbortSignal.any() is then held by Node for good, with every request it reaches. By the end the
+      // socket is already back in the keep-alive pool, so destroying releases only the request's own state.
+      body.once('end', () => body.destroy());
       timed(statusClass(response.statusCode));
       return { status: response.statusCode, headers: response.headers, body };
     } catch (error) {
