@@ -9,6 +9,7 @@
 import { ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -129,11 +130,21 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-let nextPort = 40_000 + Math.floor(Math.random() * 10_000);
+/** A port free right now: one picked at random was now and then taken (another run, a socket of this one) and FlowGPT would not start. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 /** `node <dist>/main.js` against a fake; resolves once /healthz answers. */
 async function startFlowGpt(dist: string, env: Record<string, string>): Promise<Server> {
-  const port = nextPort++;
+  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-bench-'));
   const started = performance.now();
   const child = spawn(process.execPath, [join(dist, 'main.js')], {
