@@ -309,6 +309,32 @@ async function cpuPerRequest(server: Server, token: string, requests: number): P
   return round((cpuMs(server.pid) - before) / requests, 3);
 }
 
+/**
+ * The short-request paths whose CPU is compared: the single exchange the bare proxy makes too, the 2026 flow's
+ * prepare call on top of it, and the whole sentinel path (chat requirements, proof of work) the real service needs.
+ */
+interface CpuPath {
+  key: string;
+  fake: 'plain' | 'sentinel';
+  env: Record<string, string>;
+}
+const CPU_PATHS: CpuPath[] = [
+  { key: 'conversationOnly', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'classic' } },
+  { key: 'conversationOnlyWithPrepare', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'f' } },
+  { key: 'withSentinel', fake: 'sentinel', env: {} },
+];
+
+/** CPU per short request of the build in `dist` on `path`, on a server of its own. */
+async function cpuOfBuild(dist: string, fake: FakeProcess, path: CpuPath, token: string): Promise<number> {
+  const url = fake.urls[path.fake];
+  const server = await startFlowGpt(dist, { CHATGPT_BASE_URL: url, AUTH_BASE_URL: url, ...path.env });
+  try {
+    return await cpuPerRequest(server, token, QUICK ? 200 : 2000);
+  } finally {
+    await server.stop();
+  }
+}
+
 async function slowStreams(fake: FakeProcess, server: Server, token: string, chat: boolean): Promise<Record<string, number>> {
   const words = Array.from({ length: 20 }, (_, k) => `w${k}`).join(' ');
   // Each stream lasts about 2 s: 20 pieces, 100 ms apart (as are the events before them). The first piece carries
@@ -436,15 +462,6 @@ async function main(): Promise<void> {
     ]),
   );
 
-  const cpuShort = { conversationOnly: await cpuPerRequest(flow, token, QUICK ? 200 : 2000) } as Record<string, number>;
-  const preparing = await startFlowGpt(join(ROOT, 'dist'), {
-    CHATGPT_BASE_URL: fake.urls.plain,
-    AUTH_BASE_URL: fake.urls.plain,
-    CONVERSATION_ONLY: 'true',
-    UPSTREAM_FLOW: 'f',
-  });
-  cpuShort.conversationOnlyWithPrepare = await cpuPerRequest(preparing, token, QUICK ? 200 : 2000);
-  await preparing.stop();
   const streams = { bare: await slowStreams(fake, bare, token, false), flowgpt: await slowStreams(fake, flow, token, true) };
   console.log(`slow streams done (${round((performance.now() - began) / 1000, 0)} s)`);
   await fake.reset('plain');
@@ -460,39 +477,21 @@ async function main(): Promise<void> {
   const answersClassic = await cpuPerAnswer(fake, 'classic', classicFlow, classicToken);
   await classicFlow.stop();
 
-  // CPU of a whole short request as the real service needs it: chat requirements, proof of work, conversation.
+  // CPU of a short request on each path, this build and the baseline's one after the other, each on a fresh server.
   const sentinelToken = await fake.token('sentinel');
   await fake.answer('sentinel', ANSWER);
-  const full = await startFlowGpt(join(ROOT, 'dist'), { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
-  cpuShort.withSentinel = await cpuPerRequest(full, sentinelToken, QUICK ? 200 : 2000);
-  await full.stop();
+  await fake.answer('plain', ANSWER);
+  const tokens: Record<CpuPath['fake'], string> = { plain: token, sentinel: sentinelToken };
   const baselineDist = process.env.BENCH_BASELINE_DIST;
-  if (baselineDist) {
-    const before = await startFlowGpt(baselineDist, {
-      CHATGPT_BASE_URL: fake.urls.plain,
-      AUTH_BASE_URL: fake.urls.plain,
-      CONVERSATION_ONLY: 'true',
-      UPSTREAM_FLOW: 'classic',
-    });
-    cpuShort.baselineConversationOnly = await cpuPerRequest(before, token, QUICK ? 200 : 2000);
-    await before.stop();
-    const beforePreparing = await startFlowGpt(baselineDist, {
-      CHATGPT_BASE_URL: fake.urls.plain,
-      AUTH_BASE_URL: fake.urls.plain,
-      CONVERSATION_ONLY: 'true',
-      UPSTREAM_FLOW: 'f',
-    });
-    cpuShort.baselineConversationOnlyWithPrepare = await cpuPerRequest(beforePreparing, token, QUICK ? 200 : 2000);
-    await beforePreparing.stop();
-    const beforeFull = await startFlowGpt(baselineDist, { CHATGPT_BASE_URL: fake.urls.sentinel, AUTH_BASE_URL: fake.urls.sentinel });
-    cpuShort.baselineWithSentinel = await cpuPerRequest(beforeFull, sentinelToken, QUICK ? 200 : 2000);
-    await beforeFull.stop();
-    cpuShort.ratioConversationOnly = round(cpuShort.conversationOnly / cpuShort.baselineConversationOnly, 2);
-    cpuShort.ratioConversationOnlyWithPrepare = round(
-      cpuShort.conversationOnlyWithPrepare / cpuShort.baselineConversationOnlyWithPrepare,
-      2,
-    );
-    cpuShort.ratioWithSentinel = round(cpuShort.withSentinel / cpuShort.baselineWithSentinel, 2);
+  const cpuShort: Record<string, number> = {};
+  for (const path of CPU_PATHS) {
+    const now = await cpuOfBuild(join(ROOT, 'dist'), fake, path, tokens[path.fake]);
+    cpuShort[path.key] = now;
+    if (!baselineDist) continue;
+    const before = await cpuOfBuild(baselineDist, fake, path, tokens[path.fake]);
+    const name = path.key[0].toUpperCase() + path.key.slice(1);
+    cpuShort[`baseline${name}`] = before;
+    cpuShort[`ratio${name}`] = round(now / before, 2);
   }
   console.log(`CPU phases done (${round((performance.now() - began) / 1000, 0)} s)`);
 
