@@ -1,4 +1,4 @@
-import { growthRatio } from '../../common/testing/growth';
+import { growthRatio, LINEAR_GROWTH_LIMIT } from '../../common/testing/growth';
 import { SseEvent, SseParser } from './sse-parser';
 import { MODERATION_TEXT, TranslatedPiece, UpstreamStreamTranslator } from './upstream-stream-translator';
 
@@ -764,7 +764,8 @@ data: [DONE]
       expect(length).toBe(chunk.length * count);
       expect(finish).toEqual({ type: 'finish', reason: 'stop' });
     };
-    // 8x the answer (200 KB at 8x) may take at most 12x the time: re-reading the text so far per delta would take 64x.
-    expect(growthRatio(translate, 2_500)).toBeLessThanOrEqual(12);
+    // 16x the answer (200 KB at 16x) may take at most 48x the time: re-reading the text so far per delta would take
+    // 256x.
+    expect(growthRatio(translate, 1_250)).toBeLessThanOrEqual(LINEAR_GROWTH_LIMIT);
   });
 });

@@ -1,4 +1,4 @@
-import { growthRatio } from './growth';
+import { growthRatio, LINEAR_GROWTH_LIMIT } from './growth';
 
 describe('growthRatio', () => {
   it('tells quadratic work from linear work', () => {
@@ -12,7 +12,7 @@ describe('growthRatio', () => {
     };
     const quadraticRatio = growthRatio(quadratic, 500);
     const linearRatio = growthRatio(linear, 500);
-    expect(quadraticRatio).toBeGreaterThan(12);
-    expect(linearRatio).toBeLessThanOrEqual(12);
+    expect(quadraticRatio).toBeGreaterThan(LINEAR_GROWTH_LIMIT);
+    expect(linearRatio).toBeLessThanOrEqual(LINEAR_GROWTH_LIMIT);
   });
 });

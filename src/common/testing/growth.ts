@@ -8,8 +8,11 @@ import { runInNewContext } from 'node:vm';
  * hit one run and spare the next. Each size runs `runs` times, interleaved, and the cheapest run of each counts
  * (noise only ever adds). Quadratic work grows by `factor`², linear work by about `factor`.
  */
+/** The most a linear piece of work may grow at the default factor: 3× its expected 16×, a fifth of quadratic's 256×. */
+export const LINEAR_GROWTH_LIMIT = 48;
+
 export function growthRatio(work: (size: number) => void, baseSize: number, options: { factor?: number; runs?: number } = {}): number {
-  const factor = options.factor ?? 8;
+  const factor = options.factor ?? 16;
   const runs = options.runs ?? 5;
   work(baseSize); // warm-up: compile the hot paths before anything is measured
   let small = Infinity;
