@@ -4,7 +4,7 @@ import { sseData, Stack, startStack } from './support/stack';
 
 const ask = (content: string) => ({ model: 'gpt-4o', messages: [{ role: 'user' as const, content }] });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
