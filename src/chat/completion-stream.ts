@@ -22,7 +22,11 @@ export interface Usage {
  */
 export class CompletionStream {
   private ids?: { conversation_id: string; message_id: string };
+  /** `,"conversation_id":…,"message_id":…` once the ids are known: the tail of every later chunk. */
+  private idsJson = '';
   private readonly channel: SseChannel;
+  /** `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…` — the same in every chunk, so serialised once. */
+  private readonly envelopeJson: string;
 
   constructor(
     response: Response,
@@ -32,6 +36,7 @@ export class CompletionStream {
   ) {
     const farewell = () => `data: ${JSON.stringify({ error: SHUTDOWN_ERROR })}\n\ndata: [DONE]\n\n`;
     this.channel = new SseChannel(response, keepAliveIntervalMs, openStreams && { openStreams, farewell });
+    this.envelopeJson = `data: ${JSON.stringify(this.envelope()).slice(0, -1)}`;
   }
 
   get open(): boolean {
@@ -41,10 +46,18 @@ export class CompletionStream {
   /** Adds `conversation_id` and `message_id` to every later chunk (history on). */
   setConversationIds(conversationId: string, messageId: string): void {
     this.ids = { conversation_id: conversationId, message_id: messageId };
+    this.idsJson = `,${JSON.stringify(this.ids).slice(1, -1)}`;
   }
 
+  /**
+   * One chunk, written by hand around the delta's own JSON: the same text `JSON.stringify` makes of
+   * `{ ...envelope, choices: [{ index, delta, logprobs, finish_reason }], ...ids }`, without building that object per token.
+   */
   delta(delta: Record<string, unknown>, finishReason: FinishReason | 'tool_calls' | null = null): Promise<void> {
-    return this.data({ ...this.envelope(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...this.ids });
+    const finish = finishReason === null ? 'null' : `"${finishReason}"`;
+    return this.channel.write(
+      `${this.envelopeJson},"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish}}]${this.idsJson}}\n\n`,
+    );
   }
 
   usage(usage: Usage): Promise<void> {
