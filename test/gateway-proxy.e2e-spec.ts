@@ -627,7 +627,10 @@ describe('browser gateway: disabled', () => {
     const { standIn } = gw.signIn('owner', account);
     const before = gw.fake.requests.length;
     for (const path of ['/backend-api/me', `/cdn/assets/${APP_SCRIPT}`, '/assets/x.js', '/ces/v1/projects/oai/settings']) {
-      expect((await request(gw.url).get(path).set('authorization', `Bearer ${standIn}`)).status).toBe(404);
+      const response = await request(gw.url).get(path).set('authorization', `Bearer ${standIn}`);
+      // Exactly what an unknown URL gets: the routes do not show that they exist.
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('unknown_url');
     }
     expect(gw.fake.requests.length).toBe(before);
   });

@@ -84,7 +84,6 @@ export const ERROR_CATALOG = {
   account_not_found: { status: 404, type: 'invalid_request_error', message: "No account with id '{id}'." },
 
   // The browser gateway (gateway/): the host, the method, a seed's limits.
-  gateway_disabled: { status: 404, type: 'invalid_request_error', code: 'not_found', message: 'Not found.' },
   host_not_allowed: { status: 421, type: 'invalid_request_error', message: 'This server does not answer for that host name.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: '{method} is not proxied.' },
   conversation_not_found: { status: 404, type: 'invalid_request_error', message: 'Conversation not found.' },
