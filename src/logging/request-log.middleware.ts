@@ -11,8 +11,9 @@ const LAST_REQUEST_ID = 0x7fffffff;
 
 /**
  * Writes the one line per request (`requestLogFields`) once its connection is done with it: at `info`, or at `warn`
- * for a 5xx answer and for a connection closed before the answer was complete. Below `warn` (the level is fixed at
- * start) it watches nothing at all.
+ * for a 5xx answer. A connection closed before the answer was complete is a client that stopped reading (a user who
+ * pressed stop, a timeout on its side), not a fault of ours: an `info` line that says so (`closedEarly`). Below `warn`
+ * (the level is fixed at start) it watches nothing at all.
  */
 @Injectable()
 export class RequestLogMiddleware implements NestMiddleware {
@@ -37,15 +38,12 @@ export class RequestLogMiddleware implements NestMiddleware {
   }
 
   private write(request: Request, response: Response, reqId: number, durationMs: number): void {
-    const complete = response.writableFinished;
-    const failure = !complete
-      ? 'connection closed before the response was complete'
-      : response.statusCode >= 500
-        ? `failed with status code ${response.statusCode}`
-        : undefined;
+    const closedEarly = !response.writableFinished;
+    const failure = !closedEarly && response.statusCode >= 500 ? `failed with status code ${response.statusCode}` : undefined;
     const level = failure ? 'warn' : 'info';
     if (!this.logger.isLevelEnabled(level)) return;
     const fields = requestLogFields(request, response, durationMs);
-    this.logger[level]({ reqId, ...fields, ...(failure ? { error: failure } : {}) }, requestLogMessage(fields));
+    const outcome = failure ? { error: failure } : closedEarly ? { closedEarly: 'connection closed before the response was complete' } : {};
+    this.logger[level]({ reqId, ...fields, ...outcome }, requestLogMessage(fields));
   }
 }
