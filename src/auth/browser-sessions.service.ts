@@ -5,7 +5,7 @@ import { readAccessTokenClaims } from '../token-pool/token-kind';
 import type { ApiCredential } from './api-credential';
 import { BrowserAccount, BrowserSession, BrowserSessions } from './browser-session';
 import { BrowserSessionStore, publicSession, StoredBrowserSession } from './browser-session.store';
-import { CredentialService } from './credential.service';
+import { type AccountUse, CredentialService } from './credential.service';
 
 /**
  * AuthModule's side of the browser-session contract: sessions from the cookie or the stand-in token, and
@@ -46,6 +46,7 @@ export class BrowserSessionsService extends BrowserSessions {
       throw error;
     });
     if (!use) throw ApiError.noAvailableAccount();
+    await this.keepNewestCredential(stored, use);
     const claims = readAccessTokenClaims(use.accessToken);
     if (stored.kind === 'owner' && claims.expiresAt !== undefined && claims.expiresAt <= this.clock.now()) throw sessionExpired();
     return {
@@ -57,6 +58,19 @@ export class BrowserSessionsService extends BrowserSessions {
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
+  }
+
+  /**
+   * A RefreshToken the auth server rotated is spent, and a session cookie next-auth rotated will expire: the session
+   * keeps the newest value, so that it still signs in after a restart, on another instance, or once this process has
+   * forgotten the rotation.
+   */
+  private async keepNewestCredential(stored: StoredBrowserSession, use: AccountUse): Promise<void> {
+    const credential = stored.credential;
+    if (stored.kind !== 'owner' || !credential) return;
+    const newest =
+      credential.kind === 'refresh_token' ? use.refreshToken : credential.kind === 'session_token' ? use.sessionToken : undefined;
+    if (newest && newest !== credential.token) await this.store.update({ ...stored, credential: { ...credential, token: newest } });
   }
 }
 

@@ -1,7 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { AccountLeaser } from '../token-pool/account-leaser';
-import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
+import {
+  AuthServerUnavailableError,
+  type ExchangedAccessToken,
+  RefreshTokenExchanger,
+  RefreshTokenRejectedError,
+} from '../token-pool/refresh-token.exchanger';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import type { AccountLease } from '../token-pool/pool.types';
 import { SeedRegistry } from '../token-pool/seed-registry';
@@ -18,6 +23,8 @@ export interface AccountUse {
   fingerprintKey: string;
   /** The account's SessionToken (newest value known), when it has one. Secret. */
   sessionToken?: string;
+  /** The newest RefreshToken, when the one presented was rotated (and so is spent). Secret. */
+  refreshToken?: string;
 }
 
 /** Turns an API credential into an account to call the upstream with, per attempt. */
@@ -59,12 +66,15 @@ export class CredentialService {
         if (lease === 'invalid_seed') throw ApiError.of('seed_token_invalid', {});
         return useOfLease(lease, teamOverride);
       }
-      case 'refresh_token':
+      case 'refresh_token': {
+        const exchanged = await this.exchange(credential.token);
         return {
-          accessToken: await this.exchange(credential.token),
+          accessToken: exchanged.accessToken,
           chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
-          fingerprintKey: credential.token,
+          fingerprintKey: ownerKey ?? credential.token,
+          ...(exchanged.refreshToken ? { refreshToken: exchanged.refreshToken } : {}),
         };
+      }
       case 'session_token': {
         const fingerprintKey = ownerKey ?? credential.token;
         const exchanged = await this.exchangeSession(credential.token, fingerprintKey);
@@ -93,9 +103,9 @@ export class CredentialService {
     if (use.poolAccountId) await this.leaser.report(use.poolAccountId, outcome);
   }
 
-  private async exchange(refreshToken: string): Promise<string> {
+  private async exchange(refreshToken: string): Promise<ExchangedAccessToken> {
     try {
-      return (await this.exchanger.exchange(refreshToken)).accessToken;
+      return await this.exchanger.exchange(refreshToken);
     } catch (error) {
       if (error instanceof RefreshTokenRejectedError) throw ApiError.of('refresh_token_rejected', {});
       if (error instanceof AuthServerUnavailableError) {

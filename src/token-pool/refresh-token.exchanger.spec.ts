@@ -83,6 +83,27 @@ describe('RefreshTokenExchanger', () => {
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: rotated });
   });
 
+  it('sends the newest RefreshToken for a spent one, and says which is the newest', async () => {
+    // A rotating auth server: each token works once and is answered with the next one.
+    let issued = 0;
+    const spent = new Set<string>();
+    reply = (body) => {
+      const presented = body.refresh_token as string;
+      if (spent.has(presented)) return { status: 403, body: { error: 'invalid_grant' } };
+      spent.add(presented);
+      issued += 1;
+      return { status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + 3_600_000 }), refresh_token: `rt_next-${issued}` } };
+    };
+    expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-1' });
+    // Once the AccessToken is stale, the holder of the first token is refreshed with the second, then the third.
+    clock.advance(3_600_000);
+    expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-2' });
+    clock.advance(3_600_000);
+    expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-3' });
+    expect(await exchanger.exchange('rt_next-3')).not.toHaveProperty('refreshToken');
+    expect(server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1', 'rt_next-2']);
+  });
+
   it.each(['invalid_grant', 'access_denied'])('rejects the RefreshToken on %s', async (code) => {
     reply = () => ({ status: 403, body: { error: code, error_description: 'Unknown or invalid refresh token.' } });
     await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'RefreshTokenRejectedError', code, status: 403 }));

@@ -3,6 +3,7 @@ import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { Clock } from '../common/vocabulary/clock';
+import { RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -10,7 +11,10 @@ export interface ExchangedAccessToken {
   accessToken: string;
   /** Milliseconds since the epoch: the JWT's `exp`, else now + `expires_in`. */
   expiresAt: number;
-  /** A new RefreshToken when the auth server rotated it; the old one must not be used again. */
+  /**
+   * The newest RefreshToken, when the auth server rotated the one presented (now or on an earlier exchange): the
+   * presented one is spent and must not be sent again.
+   */
   refreshToken?: string;
 }
 
@@ -44,11 +48,17 @@ export const DEFAULT_LIFETIME_MS = 60 * 60_000;
  * RefreshToken → AccessToken (upstream-protocol.md §11, gateway.md §8.3). Results are cached until
  * shortly before the AccessToken expires, and concurrent exchanges of one RefreshToken share one request.
  * It keeps no account state: the pool decides what a failure means for an account.
+ *
+ * An auth server that rotates RefreshTokens spends the one presented and answers a new one. Every spent value is
+ * linked to the newest, and later exchanges of a spent value send the newest: an API client or a browser session
+ * that still holds an older value keeps working while this process remembers the rotation. The pool and browser
+ * sessions store the newest value (`refreshToken` in the answer).
  */
 @Injectable()
 export class RefreshTokenExchanger {
   private readonly logger = new Logger(RefreshTokenExchanger.name);
   private readonly exchanges: SharedExchanges<ExchangedAccessToken>;
+  private readonly rotations = new RotationLinks();
 
   constructor(
     private readonly config: AppConfig,
@@ -63,12 +73,16 @@ export class RefreshTokenExchanger {
    *   under way is still shared.
    * @throws RefreshTokenRejectedError, AuthServerUnavailableError
    */
-  exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
-    return this.exchanges.get(refreshToken, options.force ?? false, () => this.request(refreshToken));
+  async exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
+    const newest = this.rotations.current(refreshToken);
+    const result = await this.exchanges.get(newest, options.force ?? false, () => this.request(newest));
+    const newestNow = this.rotations.current(refreshToken);
+    return newestNow !== refreshToken ? { ...result, refreshToken: newestNow } : result;
   }
 
   /** Drops a cached AccessToken (for example after the RefreshToken was removed from the pool). */
   forget(refreshToken: string): void {
+    this.exchanges.forget(this.rotations.current(refreshToken));
     this.exchanges.forget(refreshToken);
   }
 
@@ -118,9 +132,12 @@ export class RefreshTokenExchanger {
       typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken
         ? answer.refresh_token
         : undefined;
-    const result: ExchangedAccessToken = { accessToken: answer.access_token, expiresAt, ...(rotated ? { refreshToken: rotated } : {}) };
+    const result: ExchangedAccessToken = { accessToken: answer.access_token, expiresAt };
     this.exchanges.remember(refreshToken, result);
-    if (rotated) this.exchanges.remember(rotated, { accessToken: result.accessToken, expiresAt });
+    if (rotated) {
+      this.rotations.link(refreshToken, rotated);
+      this.exchanges.remember(rotated, result);
+    }
     this.logger.log(
       `Refreshed ${masked}: access token ${maskSecret(result.accessToken)} until ${new Date(expiresAt).toISOString()}${rotated ? `, rotated to ${maskSecret(rotated)}` : ''}`,
     );

@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
-import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { isCloudflareChallenge } from '../upstream/upstream-failure';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { AuthServerUnavailableError, DEFAULT_LIFETIME_MS } from './refresh-token.exchanger';
+import { RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -31,11 +31,6 @@ export class SessionTokenRejectedError extends Error {
   }
 }
 
-/** How many rotations are remembered (presented value → newest value), least recently used dropped first. */
-const MAX_ROTATIONS = 10_000;
-/** Rotations are followed at most this far (each exchange links straight to the newest, so chains stay short). */
-const MAX_ROTATION_HOPS = 8;
-
 /**
  * SessionToken → AccessToken: `GET {CHATGPT_BASE_URL}/api/auth/session` with the `__Secure-next-auth.session-token`
  * cookie, as the account (its fingerprint's user agent and proxy). next-auth answers `{user, expires, accessToken, …}`
@@ -51,7 +46,7 @@ const MAX_ROTATION_HOPS = 8;
 export class SessionTokenExchanger {
   private readonly logger = new Logger(SessionTokenExchanger.name);
   private readonly exchanges: SharedExchanges<ExchangedSession>;
-  private readonly rotations = new LRUCache<string, string>({ max: MAX_ROTATIONS });
+  private readonly rotations = new RotationLinks();
 
   constructor(
     private readonly clock: Clock,
@@ -77,13 +72,7 @@ export class SessionTokenExchanger {
 
   /** The newest cookie value known for this SessionToken (itself when it was never rotated). */
   current(sessionToken: string): string {
-    let value = sessionToken;
-    for (let hop = 0; hop < MAX_ROTATION_HOPS; hop++) {
-      const next = this.rotations.get(value);
-      if (!next || next === value) break;
-      value = next;
-    }
-    return value;
+    return this.rotations.current(sessionToken);
   }
 
   /** Drops what is cached for this SessionToken (for example after its account was removed from the pool). */
@@ -133,7 +122,7 @@ export class SessionTokenExchanger {
     const rotated = sessionCookieFrom(headers['set-cookie']);
     this.exchanges.remember(cookie, result);
     if (rotated && rotated !== cookie) {
-      this.rotations.set(cookie, rotated);
+      this.rotations.link(cookie, rotated);
       this.exchanges.remember(rotated, result);
     }
     this.logger.log(

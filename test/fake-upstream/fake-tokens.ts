@@ -145,6 +145,12 @@ export class TokenRegistry {
     return { accessToken, ttlSec: record.accessTokenTtlSec, idToken, newRefreshToken };
   }
 
+  /** Whether this refresh token would be exchanged now (known, neither revoked nor spent by a rotation). */
+  isLiveRefreshToken(token: string): boolean {
+    const record = this.refreshTokens.get(token);
+    return record !== undefined && !record.revoked;
+  }
+
   revokeRefreshToken(token: string): void {
     const record = this.refreshTokens.get(token);
     if (record) record.revoked = true;

@@ -306,6 +306,11 @@ export class FakeUpstream {
     return this.tokens.createRefreshToken(opts);
   }
 
+  /** Whether this refresh token would be exchanged now (known, neither revoked nor spent by a rotation). */
+  isLiveRefreshToken(token: string): boolean {
+    return this.tokens.isLiveRefreshToken(token);
+  }
+
   /** A `__Secure-next-auth.session-token` value whose `/api/auth/session` answers an AccessToken (session-auth.ts). */
   createSessionToken(opts?: SessionTokenOptions): string {
     return this.sessionAuth.create(opts);
