@@ -496,7 +496,7 @@ describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
   let bearer: Record<string, string>;
 
   beforeAll(async () => {
-    gw = await startGateway({ env: { NO_SENTINEL: 'true', FORCE_NO_HISTORY: 'true' } });
+    gw = await startGateway({ env: { NO_SENTINEL: 'true', FORCE_NO_HISTORY: 'true', X_SIGN: 'operator-sign-1' } });
     const account = newAccount(gw.fake, 'nosentinel');
     bearer = { authorization: `Bearer ${gw.signIn('seed', account).standIn}` };
   });
@@ -527,6 +527,7 @@ describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(answer.text).toContain('Hello! How can I help you today?');
+    expect(answer.headers['x-sign']).toBe('operator-sign-1');
     const posted = gw.fake.conversationRequests().pop();
     expect(posted?.headers['openai-sentinel-chat-requirements-token']).not.toBe('browser-made-up');
     expect(String(posted?.headers['openai-sentinel-proof-token'])).toMatch(/^gAAAAAB/);
