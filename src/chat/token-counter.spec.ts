@@ -1,5 +1,6 @@
 import { growthRatio, LINEAR_GROWTH_LIMIT } from '../common/testing/growth';
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import type { ChatMessageDto } from './dto/chat-completion.dto';
 import { MAX_RUN_CHARS, TokenCounter } from './token-counter';
 
 const exact = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
@@ -31,6 +32,29 @@ describe('TokenCounter', () => {
   it('counts whole prompts the same way asynchronously', async () => {
     const text = prose(100_000);
     await expect(counter.countAsync(text, 'o200k_base')).resolves.toBe(exact(text));
+  });
+
+  it('counts the refusals and tool calls of assistant turns in a prompt', async () => {
+    const none = () => 0;
+    const ask = { role: 'user', content: 'Can you help?' } as ChatMessageDto;
+    const base = await counter.countPrompt([ask], 'o200k_base', none);
+    const refusal = 'I cannot help with that request, sorry.';
+    const refused = { role: 'assistant', content: [{ type: 'refusal', refusal }] } as ChatMessageDto;
+    const withRefusal = await counter.countPrompt([ask, refused], 'o200k_base', none);
+    const emptyTurn = await counter.countPrompt([ask, { role: 'assistant', content: [] } as unknown as ChatMessageDto], 'o200k_base', none);
+    expect(withRefusal - emptyTurn).toBe(exact(refusal));
+    expect(emptyTurn).toBeGreaterThan(base);
+
+    const args = '{"city":"Paris","unit":"celsius"}';
+    const calling = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: args } }],
+    } as unknown as ChatMessageDto;
+    const silent = { role: 'assistant', content: null } as unknown as ChatMessageDto;
+    const withCall = await counter.countPrompt([ask, calling], 'o200k_base', none);
+    const withoutCall = await counter.countPrompt([ask, silent], 'o200k_base', none);
+    expect(withCall - withoutCall).toBe(exact('get_weather') + exact(args));
   });
 
   it('stays within a token per cut of the exact count for a run longer than a piece', () => {

@@ -84,8 +84,13 @@ export class TokenCounter {
       else if (Array.isArray(message.content)) {
         for (const part of message.content) {
           if (part.type === 'text') total += await this.countAsync(part.text, encoding);
+          else if (part.type === 'refusal') total += await this.countAsync(part.refusal, encoding);
           else if (isAttachmentPart(part)) total += attachmentTokens(part);
         }
+      }
+      // An assistant turn's tool calls are text the model wrote: their names and arguments count.
+      for (const call of message.tool_calls ?? []) {
+        total += this.count(call.function.name, encoding) + (await this.countAsync(call.function.arguments, encoding));
       }
     }
     return total;
