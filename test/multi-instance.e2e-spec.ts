@@ -109,6 +109,22 @@ describe('two instances on one Redis', () => {
     expect((await accounts(two)).map((account) => account.id)).toEqual([accountIdFor(token)]);
   });
 
+  it('a response stored through one instance is read and continued through the other', async () => {
+    const token = fake.createAccessToken();
+    await upload(one, [token]);
+    const client = (server: ServerProcess) => new OpenAI({ apiKey: POOL_KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 20_000 });
+
+    const first = await client(one).responses.create({ model: 'gpt-4o', input: 'Remember the word tangerine.' });
+    expect((await client(two).responses.retrieve(first.id)).output_text).toBe(first.output_text);
+    const next = await client(two).responses.create({ model: 'gpt-4o', input: 'Which word?', previous_response_id: first.id });
+    expect(next.status).toBe('completed');
+
+    // The continuation went on in the first answer's upstream conversation.
+    const [opening, continuation] = fake.conversationRequests().map((request) => request.body as Record<string, unknown>);
+    expect(continuation.conversation_id).toBeTruthy();
+    expect(continuation.parent_message_id).not.toBe(opening.parent_message_id);
+  });
+
   it('round-robin is shared: requests alternating between the instances get A, B, C, A, … in order', async () => {
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
     await upload(one, tokens);

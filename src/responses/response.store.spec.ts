@@ -1,37 +1,91 @@
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { RedisConnection } from '../common/shared-state/redis-connection';
+import { SharedState } from '../common/shared-state/shared-state';
 import type { AppConfig } from '../config/app-config';
+import { FakeClock } from '../token-pool/testing/fake-clock';
 import { ResponseStore } from './response.store';
 import type { ResponseObject } from './response-shapes';
 
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const response = (id: string) => ({ id, object: 'response', output: [] }) as unknown as ResponseObject;
+const config = (max: number) => ({ responsesStoreMax: max, responsesStoreTtlSec: 3600 }) as AppConfig;
 
-describe('ResponseStore', () => {
-  const store = (max: number) => new ResponseStore({ responsesStoreMax: max, responsesStoreTtlSec: 3600 } as AppConfig);
+describe.each([
+  ['in memory', false],
+  ['in Redis', true],
+])('ResponseStore (%s)', (_name, useRedis) => {
+  const prefix = `flowgpt-test:${randomBytes(6).toString('hex')}:`;
+  const connections: RedisConnection[] = [];
+  const clock = new FakeClock(1_700_000_000_000);
+  /** A store; on Redis each call is a new instance (its own connection) on the same data. */
+  const store = async (max = 10) => {
+    if (!useRedis) return new ResponseStore(config(max), new SharedState(null, prefix), clock);
+    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
+    await connection.open();
+    connections.push(connection);
+    return new ResponseStore(config(max), new SharedState(connection, prefix), clock);
+  };
 
-  it('gives a response only to the key that stored it', () => {
-    const responses = store(10);
-    responses.save({ owner: 'a', response: response('resp_1'), continuation: { conversationId: 'c', parentMessageId: 'm' } });
-    expect(responses.find('resp_1', 'a')?.continuation).toEqual({ conversationId: 'c', parentMessageId: 'm' });
-    expect(responses.find('resp_1', 'b')).toBeUndefined();
-    expect(responses.find('resp_2', 'a')).toBeUndefined();
+  afterAll(async () => {
+    for (const connection of connections) await connection.close();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
   });
 
-  it('keeps copies, so a caller changing its object does not change what is stored', () => {
-    const responses = store(10);
-    const kept = response('resp_1');
-    responses.save({ owner: 'a', response: kept });
+  it('gives a response only to the key that stored it', async () => {
+    const responses = await store();
+    await responses.save({ owner: 'a', response: response('resp_1'), continuation: { conversationId: 'c', parentMessageId: 'm' } });
+    expect((await responses.find('resp_1', 'a'))?.continuation).toEqual({ conversationId: 'c', parentMessageId: 'm' });
+    expect(await responses.find('resp_1', 'b')).toBeUndefined();
+    expect(await responses.find('resp_2', 'a')).toBeUndefined();
+  });
+
+  it('keeps copies, so a caller changing its object does not change what is stored', async () => {
+    const responses = await store();
+    const kept = response('resp_copy');
+    await responses.save({ owner: 'a', response: kept });
     kept.output.push({ type: 'reasoning', id: 'rs', summary: [] });
-    responses.find('resp_1', 'a')!.response.output.push({ type: 'reasoning', id: 'rs', summary: [] });
-    expect(responses.find('resp_1', 'a')!.response.output).toEqual([]);
+    (await responses.find('resp_copy', 'a'))!.response.output.push({ type: 'reasoning', id: 'rs', summary: [] });
+    expect((await responses.find('resp_copy', 'a'))!.response.output).toEqual([]);
   });
 
-  it('drops the least recently used response beyond RESPONSES_STORE_MAX', () => {
-    const responses = store(2);
-    responses.save({ owner: 'a', response: response('resp_1') });
-    responses.save({ owner: 'a', response: response('resp_2') });
-    responses.find('resp_1', 'a');
-    responses.save({ owner: 'a', response: response('resp_3') });
-    expect(responses.find('resp_2', 'a')).toBeUndefined();
-    expect(responses.find('resp_1', 'a')).toBeDefined();
-    expect(responses.find('resp_3', 'a')).toBeDefined();
+  it('forgets a response after RESPONSES_STORE_TTL_SEC', async () => {
+    const responses = await store();
+    await responses.save({ owner: 'a', response: response('resp_old') });
+    if (useRedis) {
+      // Redis keeps time itself: the key's time to live is what is checked.
+      const redis = new Redis(REDIS_URL);
+      const ttl = await redis.pttl(`${prefix}response:resp_old`);
+      redis.disconnect();
+      expect(ttl).toBeGreaterThan(3_500_000);
+      expect(ttl).toBeLessThanOrEqual(3_600_000);
+    } else {
+      clock.advance(3_600_001);
+      expect(await responses.find('resp_old', 'a')).toBeUndefined();
+    }
   });
+
+  if (useRedis) {
+    it('is one store for every instance on the same Redis', async () => {
+      const one = await store();
+      const two = await store();
+      await one.save({ owner: 'a', response: response('resp_shared'), continuation: { conversationId: 'c', parentMessageId: 'm' } });
+      expect((await two.find('resp_shared', 'a'))?.continuation).toEqual({ conversationId: 'c', parentMessageId: 'm' });
+      expect(await two.find('resp_shared', 'b')).toBeUndefined();
+    });
+  } else {
+    it('drops the least recently used response beyond RESPONSES_STORE_MAX', async () => {
+      const responses = await store(2);
+      await responses.save({ owner: 'a', response: response('resp_1') });
+      await responses.save({ owner: 'a', response: response('resp_2') });
+      await responses.find('resp_1', 'a');
+      await responses.save({ owner: 'a', response: response('resp_3') });
+      expect(await responses.find('resp_2', 'a')).toBeUndefined();
+      expect(await responses.find('resp_1', 'a')).toBeDefined();
+      expect(await responses.find('resp_3', 'a')).toBeDefined();
+    });
+  }
 });

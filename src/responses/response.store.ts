@@ -1,5 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import type { KeyValueStore } from '../common/shared-state/key-value.store';
+import { SharedState } from '../common/shared-state/shared-state';
+import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import type { Continuation } from './response-input';
 import type { ResponseObject } from './response-shapes';
@@ -16,30 +19,57 @@ export interface StoredResponse {
 const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
 
 /**
- * Responses created with `store: true`, for `GET /v1/responses/{id}` and `previous_response_id`. In memory,
- * bounded by count (`RESPONSES_STORE_MAX`), age (`RESPONSES_STORE_TTL_SEC`) and total size, least recently used
- * first out; a restart forgets them, and instances behind a load balancer do not share them.
+ * Responses created with `store: true`, for `GET /v1/responses/{id}` and `previous_response_id`, kept for
+ * `RESPONSES_STORE_TTL_SEC`.
+ * - Without Redis, in this process's memory, also bounded by count (`RESPONSES_STORE_MAX`) and total size, least
+ *   recently used first out; a restart forgets them.
+ * - With `REDIS_URL`, in Redis: every instance behind a load balancer finds them, and they outlive a restart. Redis
+ *   bounds them by age only (its own `maxmemory` policy is the operator's).
  */
 @Injectable()
 export class ResponseStore {
-  private readonly responses: LRUCache<string, StoredResponse>;
+  private readonly logger = new Logger(ResponseStore.name);
+  private readonly memory?: LRUCache<string, StoredResponse>;
+  private readonly shared?: KeyValueStore;
+  private readonly ttlMs: number;
 
-  constructor(config: AppConfig) {
-    this.responses = new LRUCache<string, StoredResponse>({
-      max: config.responsesStoreMax,
-      ttl: config.responsesStoreTtlSec * 1000,
-      maxSize: MAX_TOTAL_CHARS,
-      sizeCalculation: (stored) => Math.max(1, JSON.stringify(stored.response).length),
-    });
+  constructor(
+    config: AppConfig,
+    shared: SharedState,
+    private readonly clock: Clock,
+  ) {
+    this.ttlMs = config.responsesStoreTtlSec * 1000;
+    if (shared.connection) this.shared = shared.keyValues('response');
+    else
+      this.memory = new LRUCache<string, StoredResponse>({
+        max: config.responsesStoreMax,
+        ttl: this.ttlMs,
+        // Ages on the app's clock, like everything else that expires.
+        perf: { now: () => this.clock.now() },
+        ttlResolution: 0,
+        maxSize: MAX_TOTAL_CHARS,
+        sizeCalculation: (stored) => Math.max(1, JSON.stringify(stored.response).length),
+      });
   }
 
-  save(stored: StoredResponse): void {
-    this.responses.set(stored.response.id, structuredClone(stored));
+  async save(stored: StoredResponse): Promise<void> {
+    if (this.memory) this.memory.set(stored.response.id, structuredClone(stored));
+    else await this.shared!.set(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
+  }
+
+  /** Saves without making the caller wait (a stream's last event); a failure is logged, not thrown. */
+  saveInBackground(stored: StoredResponse): void {
+    this.save(stored).catch((error: unknown) => this.logger.warn(`response ${stored.response.id} not stored: ${(error as Error).message}`));
   }
 
   /** The response, only for the key that created it: to any other key it does not exist. */
-  find(id: string, owner: string): StoredResponse | undefined {
-    const stored = this.responses.get(id);
-    return stored && stored.owner === owner ? structuredClone(stored) : undefined;
+  async find(id: string, owner: string): Promise<StoredResponse | undefined> {
+    let stored: StoredResponse | undefined;
+    if (this.memory) stored = structuredClone(this.memory.get(id));
+    else {
+      const text = await this.shared!.get(id, this.clock.now());
+      stored = text === null ? undefined : (JSON.parse(text) as StoredResponse);
+    }
+    return stored && stored.owner === owner ? stored : undefined;
   }
 }

@@ -35,7 +35,7 @@ export class ResponsesController {
   }
 
   @Get(':id')
-  retrieve(@Param('id') id: string, @ApiKeyOwner() owner: string): ResponseObject {
+  retrieve(@Param('id') id: string, @ApiKeyOwner() owner: string): Promise<ResponseObject> {
     return this.responses.retrieve(id, owner);
   }
 }

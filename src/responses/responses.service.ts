@@ -47,7 +47,7 @@ export class ResponsesService {
     signal: AbortSignal,
     origin: string,
   ): Promise<ResponseObject> {
-    const run = this.prepare(request, owner);
+    const run = await this.prepare(request, owner);
     for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
       await this.step(run, event);
       if (event.type === 'failed') throw answerFailure(event);
@@ -65,10 +65,10 @@ export class ResponsesService {
     signal: AbortSignal,
     origin: string,
   ): Promise<void> {
-    const run = this.prepare(request, owner);
+    const run = await this.prepare(request, owner);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
-    const farewell = () => frame(this.fail(run, SHUTDOWN_ERROR.message));
+    const farewell = () => frame(this.failNow(run, SHUTDOWN_ERROR.message));
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
     try {
       await send(out, run.builder.start());
@@ -84,20 +84,20 @@ export class ResponsesService {
         error instanceof ApiError
           ? error.message
           : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
-      await send(out, this.fail(run, message));
+      await send(out, await this.fail(run, message));
     } finally {
       out.close();
     }
   }
 
-  retrieve(id: string, owner: string): ResponseObject {
-    const stored = this.store.find(id, owner);
+  async retrieve(id: string, owner: string): Promise<ResponseObject> {
+    const stored = await this.store.find(id, owner);
     if (!stored) throw ApiError.of('response_not_found', { id });
     return stored.response;
   }
 
-  private prepare(request: CreateResponseDto, owner: string): ResponseRun {
-    const previous = request.previous_response_id ? this.previous(request.previous_response_id, owner) : undefined;
+  private async prepare(request: CreateResponseDto, owner: string): Promise<ResponseRun> {
+    const previous = request.previous_response_id ? await this.previous(request.previous_response_id, owner) : undefined;
     const callNames = new Map<string, string>();
     for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
     const chatRequest = chatRequestFor(request, previous?.continuation, callNames);
@@ -105,8 +105,8 @@ export class ResponsesService {
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
 
-  private previous(id: string, owner: string): StoredResponse {
-    const stored = this.store.find(id, owner);
+  private async previous(id: string, owner: string): Promise<StoredResponse> {
+    const stored = await this.store.find(id, owner);
     if (!stored) {
       throw ApiError.of('previous_response_not_found', { id });
     }
@@ -129,7 +129,7 @@ export class ResponsesService {
       case 'finished': {
         const events = builder.finish(event.answer, await event.answer.countTokens(), Math.floor(Date.now() / 1000));
         const { ids, poolAccountId } = event.answer;
-        this.keep(
+        await this.keep(
           run,
           ids && { conversationId: ids.conversationId, parentMessageId: ids.messageId, ...(poolAccountId ? { poolAccountId } : {}) },
         );
@@ -143,14 +143,21 @@ export class ResponsesService {
   }
 
   /** The answer broke off: the response is failed and kept as it stands. */
-  private fail(run: ResponseRun, message: string): ResponseStreamEvent[] {
+  private async fail(run: ResponseRun, message: string): Promise<ResponseStreamEvent[]> {
     const events = run.builder.fail(message);
-    this.keep(run);
+    await this.keep(run);
     return events;
   }
 
-  private keep(run: ResponseRun, continuation?: StoredResponse['continuation']): void {
-    if (run.store) this.store.save({ owner: run.owner, response: run.builder.response, continuation });
+  /** As `fail`, for a farewell that must be written at once (the server is stopping): the response is kept meanwhile. */
+  private failNow(run: ResponseRun, message: string): ResponseStreamEvent[] {
+    const events = run.builder.fail(message);
+    if (run.store) this.store.saveInBackground({ owner: run.owner, response: run.builder.response });
+    return events;
+  }
+
+  private async keep(run: ResponseRun, continuation?: StoredResponse['continuation']): Promise<void> {
+    if (run.store) await this.store.save({ owner: run.owner, response: run.builder.response, continuation });
   }
 }
 
