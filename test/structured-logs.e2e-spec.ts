@@ -58,8 +58,11 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
         status: 200,
         durationMs: expect.any(Number),
         upstreamAttempts: 2,
+        // The id the answer carries, which in-request lines (a retry, a failure) name too.
+        answerId: (answer.json as { id: string }).id,
       }),
     );
+    expect((answer.json as { id: string }).id).toMatch(/^chatcmpl-/);
     expect(requestLines[0].identity).toBe(`${token.slice(0, 6)}…${token.slice(-4)}`);
     expect(output).not.toContain(token);
     expect(output).not.toContain(token.slice(0, 20));

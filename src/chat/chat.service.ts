@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { clientErrorOf } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
+import { nameAnswer } from '../common/http/request-facts';
 import type { ApiCredential } from '../auth/api-credential';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { AnswerAssembler } from './answer-assembler';
@@ -139,6 +140,7 @@ export class ChatService {
     signal: AbortSignal,
     origin: string,
   ): AsyncGenerator<AnswerRunEvent> {
+    nameAnswer(signal, chat.meta.id);
     const contract = answerContractFor(request, await this.loadMessages(request, chat, signal));
     let messages = contract.messages;
     let started = await this.start(request, credential, chat, messages, signal);

@@ -3,7 +3,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
-import { countUpstreamAttempt, requestFactsOf } from '../common/http/request-facts';
+import { countUpstreamAttempt, nameAnswer, requestFactsOf } from '../common/http/request-facts';
 import type { LogLevelName } from '../config/app-config';
 import { logDestination, pinoOptions } from './log-format';
 import { RequestLogMiddleware } from './request-log.middleware';
@@ -50,12 +50,14 @@ describe('RequestLogMiddleware', () => {
     while (lines.length < count) await new Promise((resolve) => setImmediate(resolve));
   }
 
-  it('writes one info line per answered request, with the upstream attempts counted through the request`s signal', async () => {
+  it('writes one info line per answered request, with the upstream attempts and the answer id given through the request`s signal', async () => {
     const token = 'eyJhbGciOiJSUzI1NiJ9.payload-that-is-long.signature-xyz9';
     const { lines, url } = await serve('log', (request, response) => {
       const signal = abortWhenClientLeaves(request as Request, response as Response);
       countUpstreamAttempt(signal);
       countUpstreamAttempt(signal);
+      nameAnswer(signal, 'chatcmpl-first');
+      nameAnswer(signal, 'chatcmpl-second');
       response.end('ok');
     });
     await send(url, { authorization: `Bearer ${token}` });
@@ -71,6 +73,7 @@ describe('RequestLogMiddleware', () => {
       durationMs: expect.any(Number),
       identity: 'eyJhbG…xyz9',
       upstreamAttempts: 2,
+      answerId: 'chatcmpl-first',
       msg: expect.stringMatching(/^POST \(no route\) 200 \d+ms$/),
     });
     expect(lines[1]).toEqual(expect.objectContaining({ reqId: 2, upstreamAttempts: 2 }));

@@ -34,11 +34,13 @@ export interface RequestLogFields {
   durationMs: number;
   identity?: string;
   upstreamAttempts?: number;
+  answerId?: string;
 }
 
 /** The fields of the one line logged per answered request. */
 export function requestLogFields(request: IncomingMessage, response: ServerResponse, durationMs: number): RequestLogFields {
-  const attempts = requestFactsOf(request)?.upstreamAttempts;
+  const facts = requestFactsOf(request);
+  const attempts = facts?.upstreamAttempts;
   return {
     method: request.method ?? 'GET',
     route: routeOf(request),
@@ -46,6 +48,7 @@ export function requestLogFields(request: IncomingMessage, response: ServerRespo
     durationMs,
     ...withValue('identity', maskedIdentity(request)),
     ...(attempts ? { upstreamAttempts: attempts } : {}),
+    ...withValue('answerId', facts?.answerId),
   };
 }
 

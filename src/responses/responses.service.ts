@@ -5,6 +5,7 @@ import { type AnswerRunEvent, answerFailure, type PreparedChat } from '../chat/a
 import { ChatService } from '../chat/chat.service';
 import type { ChatCompletionRequestDto } from '../chat/dto/chat-completion.dto';
 import { ApiError } from '../common/errors/api-error';
+import { nameAnswer } from '../common/http/request-facts';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
@@ -48,6 +49,7 @@ export class ResponsesService {
     origin: string,
   ): Promise<ResponseObject> {
     const run = await this.prepare(request, owner);
+    nameAnswer(signal, run.builder.response.id);
     for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
       await this.step(run, event);
       if (event.type === 'failed') throw answerFailure(event);
@@ -66,6 +68,7 @@ export class ResponsesService {
     origin: string,
   ): Promise<void> {
     const run = await this.prepare(request, owner);
+    nameAnswer(signal, run.builder.response.id);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
     const farewell = () => frame(this.failNow(run, SHUTDOWN_ERROR.message));

@@ -4,6 +4,11 @@ import type { IncomingMessage } from 'node:http';
 export interface RequestFacts {
   /** Upstream conversation attempts made for this request (1 unless it was retried). */
   upstreamAttempts: number;
+  /**
+   * The id of the answer this request made (`chatcmpl-…`, `resp_…`): the id the in-request log lines name, so that
+   * they can be matched with the request's line.
+   */
+  answerId?: string;
 }
 
 /**
@@ -33,4 +38,10 @@ export function shareRequestFacts(request: IncomingMessage, signal: AbortSignal)
 export function countUpstreamAttempt(signal: AbortSignal): void {
   const facts = factsOf.get(signal);
   if (facts) facts.upstreamAttempts++;
+}
+
+/** Names the answer the request `signal` stands for (the first name given stays); nothing for untracked requests. */
+export function nameAnswer(signal: AbortSignal, answerId: string): void {
+  const facts = factsOf.get(signal);
+  if (facts) facts.answerId ??= answerId;
 }
