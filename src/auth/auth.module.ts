@@ -10,7 +10,7 @@ import { BrowserSessionsService } from './browser-sessions.service';
 import { BrowserSignIn } from './browser-sign-in.service';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
 import { CredentialService } from './credential.service';
-import { GatewayEnabledGuard } from '../gateway/gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { HomePageController } from './home-page.controller';
 import { NextAuthController } from './next-auth.controller';
 import { SignInPagesController } from './sign-in-pages.controller';

@@ -6,7 +6,7 @@ import { AppConfig } from '../config/app-config';
 import { BrowserCookies } from './browser-cookies';
 import { publicSession } from './browser-session.store';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
-import { GatewayEnabledGuard } from '../gateway/gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { ChatPageRenderer, HomePageRenderer } from './page-hooks';
 
 /**

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import { BrowserCookies } from './browser-cookies';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
-import { GatewayEnabledGuard } from '../gateway/gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { NEXT_AUTH_PROVIDERS, nextAuthSession } from './next-auth';
 
 /**

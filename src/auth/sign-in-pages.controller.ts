@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { BrowserCookies } from './browser-cookies';
 import { BrowserSignInFlow, failureView } from './browser-sign-in.flow';
 import { SignInFormDto, SignOutFormDto } from './dto/sign-in-form.dto';
-import { GatewayEnabledGuard } from '../gateway/gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { safeNextPath } from './safe-redirect';
 
 interface LoginPageModel {

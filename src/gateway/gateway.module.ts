@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { ChatPageRenderer, HomePageRenderer } from '../auth/page-hooks';
 import { PowModule } from '../pow/pow.module';
 import { TokenPoolModule } from '../token-pool/token-pool.module';
-import { GatewayEnabledGuard } from './gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { GatewayIdentity } from './gateway-identity';
 import { HealthController } from './health.controller';
 import { ProxyController } from './proxy.controller';

@@ -2,7 +2,7 @@ import { All, Controller, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { LargeBody, StreamedBody } from '../common/http/request-body';
-import { GatewayEnabledGuard } from './gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { BackendProxyService } from './proxy/backend-proxy.service';
 import { ReverseProxyService } from './proxy/reverse-proxy.service';
 import { blobNotFound } from './telemetry.controller';

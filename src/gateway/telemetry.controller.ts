@@ -1,7 +1,7 @@
 import { All, Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { StreamedBody } from '../common/http/request-body';
-import { GatewayEnabledGuard } from './gateway-enabled.guard';
+import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { StatsigService } from './proxy/statsig.service';
 
 const SWALLOWED = { success: true };

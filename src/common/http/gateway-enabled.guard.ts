@@ -1,5 +1,5 @@
 import { CanActivate, Injectable, NotFoundException } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
+import { AppConfig } from '../../config/app-config';
 
 /**
  * The browser gateway's routes (its pages and its reverse proxy) exist only with `ENABLE_GATEWAY=true` (gateway.md
