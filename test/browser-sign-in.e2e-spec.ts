@@ -3,7 +3,7 @@ import { BrowserSessions } from '../src/auth/browser-session';
 import { AccountLeaser } from '../src/token-pool/account-leaser';
 import { PoolAdmin } from '../src/token-pool/pool-admin';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
-import { APP_SCRIPT } from './fake-upstream/web-app';
+import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -419,6 +419,8 @@ describe('Browser sign-in with ENABLE_HOMEPAGE=true', () => {
     expect(home.text).not.toContain('logged_in');
     expect(home.text).not.toContain('accessToken');
     expect(home.text).not.toContain('Good at UI.');
+    // Nor where this server is: the page's context gave the address and place of whoever fetched it.
+    for (const value of Object.values(FETCHER_NETWORK)) expect(home.text).not.toContain(value);
     // Hosts onto our origin, as in the chat shell.
     expect(home.text).toContain(`${PUBLIC_URL}/assets/${APP_SCRIPT}`);
     expect(home.text).not.toContain('cdn.oaistatic.com');

@@ -4,7 +4,7 @@ import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { solidPng } from './fake-upstream/png';
-import { APP_SCRIPT } from './fake-upstream/web-app';
+import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
 import { GatewayStack, RecordingHost, recordingHost, startGateway } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
@@ -535,6 +535,21 @@ describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
   });
 });
 
+/**
+ * The page's context says where the request that fetched it came from: that was this server. The visitor sees their
+ * own address (this test's client, on loopback) and no place.
+ */
+function expectVisitorNetworkFacts(html: string): void {
+  for (const value of Object.values(FETCHER_NETWORK)) expect(html).not.toContain(value);
+  const literal = /streamController\.enqueue\(("(?:[^"\\]|\\.)*")\)/.exec(html)![1];
+  const values = JSON.parse((JSON.parse(literal) as string).split('\n')[0]) as unknown[];
+  const bootstrap = values[values.indexOf('clientBootstrap') + 1] as Record<string, number>;
+  const field = (name: string) => values[bootstrap[`_${values.indexOf(name)}`]];
+  expect(field('cfConnectingIp')).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
+  expect(field('cfIpCity')).toBe('');
+  expect(field('userRegion')).toBe('');
+}
+
 describe('browser gateway: the live chat page', () => {
   let fake: FakeUpstream;
   let gw: GatewayStack;
@@ -565,6 +580,7 @@ describe('browser gateway: the live chat page', () => {
     expect(page.headers['content-security-policy']).not.toContain('cdn.oaistatic.com');
     expect(page.headers['cache-control']).toBe('private, no-store');
     expect(page.headers['set-cookie']).toBeUndefined();
+    expectVisitorNetworkFacts(page.text);
     const fetched = fake.requests.filter((r) => r.path === '/').pop();
     expect(fetched?.headers.cookie).toBe(`__Secure-next-auth.session-token=${sessionToken}`);
     expect(fetched?.headers['accept-encoding']).toContain('br');
@@ -582,6 +598,7 @@ describe('browser gateway: the live chat page', () => {
     expect(page.text).toContain(seed.standIn);
     expect(page.text).not.toContain('pageowner');
     expect(page.text).not.toContain(poolAccount.accessToken);
+    expectVisitorNetworkFacts(page.text);
   });
 
   it('falls back to the last good page while the upstream refuses, and says so clearly when there never was one', async () => {

@@ -16,6 +16,14 @@ import { SESSION_COOKIE, type FakeSessionAuth } from './session-auth';
  */
 export { SESSION_COOKIE };
 export const APP_SCRIPT = 'app-fake01.js';
+/** The address and place the page's context gives for whoever fetched it (documentation ranges, a made-up place). */
+export const FETCHER_NETWORK = {
+  cfConnectingIp: '203.0.113.250',
+  cfIpCity: 'Fakeville',
+  cfIpLatitude: '48.8566',
+  cfIpLongitude: '2.3522',
+  userRegion: 'Fake Region',
+} as const;
 const SPA_ROUTE = /^\/(?:$|c\/[^/]+$|g\/[^/]+$|gpts(?:\/[^/]+)?$)/;
 const SCRIPT = readFileSync(join(__dirname, 'web-app-assets', 'app.js'), 'utf8');
 
@@ -175,7 +183,7 @@ export class FakeWebApp {
           account.email.split('@')[0],
         ]
       : ['session', {}];
-    const context = [
+    const context: unknown[] = [
       { _1: 2 },
       'loaderData',
       { _3: 4 },
@@ -187,6 +195,12 @@ export class FakeWebApp {
       account ? 'logged_in' : 'logged_out',
       ...session,
     ];
+    // Where Cloudflare saw the request come from (gateway-live-ui.md §2): here, whoever fetched the page.
+    const bootstrap = context[6] as Record<string, number>;
+    for (const [field, value] of Object.entries(FETCHER_NETWORK)) {
+      bootstrap[`_${context.length}`] = context.length + 1;
+      context.push(field, value);
+    }
     const enqueue = JSON.stringify(`${JSON.stringify(context)}\n`);
     const chunk = (name: string) => `https://cdn.oaistatic.com/_next/static/chunks/c/${BUILD_ID}/_/${name}.js`;
     return [

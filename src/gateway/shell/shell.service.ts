@@ -10,6 +10,7 @@ import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter, neutralValueFor } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
+import { withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import type { BrowserFingerprint } from '../../upstream/fingerprint';
 
@@ -40,7 +41,8 @@ type Fetched = { ok: true; html: string; csp?: string; build?: string } | { ok: 
  *   build exists it is used with this session's stand-in; if not, the signed-out page is served, and its
  *   `/backend-anon` calls run as the session's account (BackendProxyService);
  * - the upstream unreachable or refusing: the last good shell from the store; none ever: a page that says so.
- * The context is a turbo-stream: nothing is parsed, only exact strings are replaced.
+ * The context is a turbo-stream: exact strings are replaced in it (tokens, identifiers), and only the network facts
+ * (the address and place the upstream saw: this server's) are found by reading it (`withVisitorNetworkFacts`).
  */
 @Injectable()
 export class ShellService {
@@ -65,7 +67,7 @@ export class ShellService {
     const page = await this.pageFor(caller, request.originalUrl || '/');
     if (!page.ok) return this.unavailable(response, page.reason);
     const withStandIn = page.html.split(TOKEN_MARKER).join(session.standInToken);
-    this.send(response, accountSecretsRewriter(session, caller.account).apply(withStandIn).text, page.csp, origin);
+    this.send(request, response, accountSecretsRewriter(session, caller.account).apply(withStandIn).text, page.csp, origin);
   }
 
   /**
@@ -79,12 +81,13 @@ export class ShellService {
       this.logger.warn(`the upstream home page is unavailable: ${page.reason}`);
       return this.unavailable(response, page.reason);
     }
-    this.send(response, page.html, page.csp, this.origins.of(request));
+    this.send(request, response, page.html, page.csp, this.origins.of(request));
   }
 
-  private send(response: Response, page: string, csp: string | undefined, origin: PublicOrigin): void {
+  /** The page as this visitor gets it: hosts mapped to our origin, and the network facts theirs, not this server's. */
+  private send(request: Request, response: Response, page: string, csp: string | undefined, origin: PublicOrigin): void {
     const hostRewriter = this.hosts.hostRewriter(origin);
-    const html = hostRewriter.apply(page).text;
+    const html = withVisitorNetworkFacts(hostRewriter.apply(page).text, request.ip ?? request.socket.remoteAddress);
     response.status(200);
     response.setHeader('content-type', 'text/html; charset=utf-8');
     response.setHeader('cache-control', 'private, no-store');
@@ -186,5 +189,6 @@ function capture(html: string, account: BrowserAccount): string {
   const pairs: Array<[string, string]> = [[account.accessToken, TOKEN_MARKER]];
   if (account.sessionToken) pairs.push([account.sessionToken, 'flowgpt-redacted']);
   for (const identifier of account.privateIdentifiers) if (identifier.length >= 5) pairs.push([identifier, neutralValueFor(identifier)]);
-  return new TextRewriter(pairs).apply(html).text;
+  // Nor where the server that fetched it is: each rendering puts the visitor's own address in.
+  return withVisitorNetworkFacts(new TextRewriter(pairs).apply(html).text, undefined);
 }
