@@ -1,13 +1,11 @@
 import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import { RedisConnection } from '../common/shared-state/redis-connection';
 import { SharedState } from '../common/shared-state/shared-state';
+import { redisTestConnections, TEST_REDIS_URL } from '../common/shared-state/testing/redis-test-connections';
 import type { AppConfig } from '../config/app-config';
 import { FakeClock } from '../token-pool/testing/fake-clock';
 import { ResponseStore } from './response.store';
 import type { ResponseObject } from './response-shapes';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const response = (id: string) => ({ id, object: 'response', output: [] }) as unknown as ResponseObject;
 const config = (max: number) => ({ responsesStoreMax: max, responsesStoreTtlSec: 3600 }) as AppConfig;
 
@@ -15,25 +13,13 @@ describe.each([
   ['in memory', false],
   ['in Redis', true],
 ])('ResponseStore (%s)', (_name, useRedis) => {
-  const prefix = `flowgpt-test:${randomBytes(6).toString('hex')}:`;
-  const connections: RedisConnection[] = [];
+  const redis = redisTestConnections();
   const clock = new FakeClock(1_700_000_000_000);
   /** A store; on Redis each call is a new instance (its own connection) on the same data. */
-  const store = async (max = 10) => {
-    if (!useRedis) return new ResponseStore(config(max), new SharedState(null, prefix), clock);
-    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
-    await connection.open();
-    connections.push(connection);
-    return new ResponseStore(config(max), new SharedState(connection, prefix), clock);
-  };
+  const store = async (max = 10) =>
+    new ResponseStore(config(max), new SharedState(useRedis ? await redis.open() : null, redis.prefix), clock);
 
-  afterAll(async () => {
-    for (const connection of connections) await connection.close();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
+  afterAll(() => redis.cleanup());
 
   it('gives a response only to the key that stored it', async () => {
     const responses = await store();
@@ -57,9 +43,9 @@ describe.each([
     await responses.save({ owner: 'a', response: response('resp_old') });
     if (useRedis) {
       // Redis keeps time itself: the key's time to live is what is checked.
-      const redis = new Redis(REDIS_URL);
-      const ttl = await redis.pttl(`${prefix}response:resp_old`);
-      redis.disconnect();
+      const client = new Redis(TEST_REDIS_URL);
+      const ttl = await client.pttl(`${redis.prefix}response:resp_old`);
+      client.disconnect();
       expect(ttl).toBeGreaterThan(3_500_000);
       expect(ttl).toBeLessThanOrEqual(3_600_000);
     } else {

@@ -1,10 +1,8 @@
-import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { maskRedisUrl, RedisConnection } from './redis-connection';
 import { SharedState } from './shared-state';
+import { redisTestConnections, TEST_REDIS_URL } from './testing/redis-test-connections';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const T0 = 1_700_000_000_000;
 
 /** The same behaviour in memory and in Redis; `pair()` gives two views of one state (two instances on Redis). */
@@ -12,27 +10,14 @@ describe.each([
   ['memory', false],
   ['redis', true],
 ])('SharedState (%s)', (_name, useRedis) => {
-  const prefix = `flowgpt-test:${randomBytes(6).toString('hex')}:`;
-  const connections: RedisConnection[] = [];
-  const open = async () => {
-    if (!useRedis) return new SharedState(null, prefix);
-    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
-    await connection.open();
-    connections.push(connection);
-    return new SharedState(connection, prefix);
-  };
+  const redis = redisTestConnections();
+  const open = async () => (useRedis ? new SharedState(await redis.open(), redis.prefix) : new SharedState(null, redis.prefix));
   const pair = async (): Promise<[SharedState, SharedState]> => {
     const first = await open();
     return [first, useRedis ? await open() : first];
   };
 
-  afterAll(async () => {
-    for (const connection of connections) await connection.close();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
+  afterAll(() => redis.cleanup());
 
   it('stores values with a time to live, and sets a value only once with setIfAbsent', async () => {
     const [a, b] = await pair();
@@ -88,7 +73,7 @@ describe('RedisConnection', () => {
   });
 
   it('turns a lost connection into StoreUnavailableError, and keeps a wrong command a plain error', async () => {
-    const connection = new RedisConnection({ url: REDIS_URL, commandTimeoutMs: 5_000 });
+    const connection = new RedisConnection({ url: TEST_REDIS_URL, commandTimeoutMs: 5_000 });
     await connection.open();
     await expect(connection.run((redis) => redis.eval('return redis.call("NOSUCHCOMMAND")', 0))).rejects.not.toBeInstanceOf(
       StoreUnavailableError,

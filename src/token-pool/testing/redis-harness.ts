@@ -1,11 +1,10 @@
-import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { RedisConnection } from '../../common/shared-state/redis-connection';
+import { deleteKeysUnder, TEST_REDIS_URL } from '../../common/shared-state/testing/redis-test-connections';
 import type { AccountStore } from '../stores/account-store';
 import { RedisAccountStore } from '../stores/redis-account-store';
 
-/** CI guarantees this Redis: when it is unreachable, tests that use it fail; they are never skipped. */
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { TEST_REDIS_URL };
 
 /**
  * Redis stores on a fresh random key prefix, each on its own connection (as separate instances would be);
@@ -28,13 +27,7 @@ export async function redisHarness() {
     },
     cleanup: async () => {
       for (const connection of connections.values()) await connection.close();
-      const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-      try {
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length > 0) await redis.del(...keys);
-      } finally {
-        redis.disconnect();
-      }
+      await deleteKeysUnder(prefix);
     },
   };
 }
