@@ -15,19 +15,35 @@ export function growthRatio(work: (size: number) => void, baseSize: number, opti
   const factor = options.factor ?? 16;
   const runs = options.runs ?? 5;
   work(baseSize); // warm-up: compile the hot paths before anything is measured
+  // The process's CPU time counts its background threads too (the collector finishing a sweep, the compiler): a
+  // few milliseconds that would weigh on a sub-millisecond run. Each measured run repeats the work until the small
+  // size costs at least MIN_MEASURED_MS.
+  let repeats = 1;
+  while (repeats < MAX_REPEATS && timed(() => repeated(work, baseSize, repeats)) < MIN_MEASURED_MS) repeats *= 2;
+  // And the small size runs `factor` times as often as the large one, so that both runs last about as long (for
+  // linear work): a core shared with other processes slows whatever runs on it, and a short run could slip through
+  // between two slow spells that a long one would sit in.
+  work(baseSize * factor); // the large size warmed too: its first run may take paths the small one never did
   let small = Infinity;
   let large = Infinity;
   for (let run = 0; run < runs; run += 1) {
     small = Math.min(
       small,
-      timed(() => work(baseSize)),
+      timed(() => repeated(work, baseSize, repeats * factor)),
     );
     large = Math.min(
       large,
-      timed(() => work(baseSize * factor)),
+      timed(() => repeated(work, baseSize * factor, repeats)),
     );
   }
-  return large / Math.max(small, 1e-3);
+  return (factor * large) / Math.max(small, 1e-3);
+}
+
+const MIN_MEASURED_MS = 10;
+const MAX_REPEATS = 1024;
+
+function repeated(work: (size: number) => void, size: number, times: number): void {
+  for (let time = 0; time < times; time += 1) work(size);
 }
 
 /**
@@ -40,8 +56,12 @@ const collectGarbage: () => void = (() => {
   return runInNewContext('gc') as () => void;
 })();
 
-/** CPU milliseconds (user + system) that `work` took, from a collected heap. */
+/**
+ * CPU milliseconds (user + system) that `work` took, from a collected heap. Collected twice: the second collection
+ * first finishes the sweeping the first one left to background threads, and leaves little of its own.
+ */
 function timed(work: () => void): number {
+  collectGarbage();
   collectGarbage();
   const used = process.cpuUsage();
   work();
