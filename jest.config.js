@@ -63,7 +63,13 @@ module.exports = {
   // and still reports any test that failed.
   forceExit: true,
   projects: [
-    { ...shared, displayName: 'unit', rootDir: __dirname, testMatch: ['<rootDir>/src/**/*.spec.ts'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/unit-timeout.js'],
+    },
     {
       ...e2e,
       displayName: 'e2e',

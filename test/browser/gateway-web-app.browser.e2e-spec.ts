@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { FakeUpstream } from '../fake-upstream/fake-upstream';
 import { GatewayStack, startGateway } from '../support/gateway-stack';
-import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, webAppStarted } from '../support/chromium';
 
 jest.setTimeout(120_000);
 
@@ -67,13 +67,13 @@ describe('the stub web app through the gateway, in Chromium', () => {
     await openAs(session.cookie);
 
     await page.goto(`${gw.url}/`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+    await webAppStarted(page);
     expect(await page.locator('#profile').textContent()).toContain(email);
     expect(await page.content()).not.toContain(accessToken);
 
     await page.fill('#prompt', 'Say hello');
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'sending', undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'sending', undefined, { timeout: 120_000 });
     expect(await page.locator('#status').textContent()).toBe('answered');
     expect(await page.locator('#answer').textContent()).toBe('Hello from the stub web app!');
     expect(await page.locator('#conversations li').count()).toBe(1);
@@ -104,13 +104,13 @@ describe('the stub web app through the gateway, in Chromium', () => {
     await openAs(session.cookie);
 
     await page.goto(`${gw.url}/?model=o3`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+    await webAppStarted(page);
     await page.fill('#prompt', 'Think, then answer');
     await page.click('button[type=submit]');
     await page.waitForFunction(
       () => !['sending', 'following the hand-off'].includes(document.getElementById('status')?.textContent ?? ''),
       undefined,
-      { timeout: 60_000 },
+      { timeout: 120_000 },
     );
     expect(await page.locator('#status').textContent()).toBe('answered');
     expect(await page.locator('#answer').textContent()).toBe('Thought it through: the answer came over the socket.');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { SeedRegistry } from '../../src/token-pool/seed-registry';
 import { SignedInGatewayStack, startSignedInGateway } from '../support/gateway-stack';
-import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS } from '../support/chromium';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, webAppStarted } from '../support/chromium';
 
 const POOL_EMAIL = 'shared.pool.person@example.com';
 
@@ -59,14 +59,14 @@ describe('a seed user chats through FlowGPT, in Chromium', () => {
     await page.fill('#token', seed);
     await shot('sign-in');
     await Promise.all([page.waitForURL(`${gw.url}/`), page.click(`button:has-text("${run.signIn}")`)]);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
+    await webAppStarted(page);
     expect(await page.locator('#profile').textContent()).toContain('FlowGPT User');
     expect(await page.locator('#conversations li').count()).toBe(0);
 
     gw.fake.setDefaultAnswer(run.lang === 'zh' ? '你好，来自共享账号！' : 'Hello from the shared account!');
     await page.fill('#prompt', run.lang === 'zh' ? '打个招呼' : 'Say hello');
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'sending', undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'sending', undefined, { timeout: 120_000 });
     expect(await page.locator('#status').textContent()).toBe('answered');
     expect(await page.locator('#answer').textContent()).toBe(run.lang === 'zh' ? '你好，来自共享账号！' : 'Hello from the shared account!');
     // The conversation it made is its own: recorded, and the only one it lists.

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 
 /** Debian's Chromium, driven by playwright-core (no browser download). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -17,3 +18,12 @@ export const CHROMIUM_ARGS = [
 
 /** Where the browser tests save the screenshots a person looks at. */
 export const SCREENSHOTS = join(__dirname, '..', '..', 'test-output', 'screenshots');
+
+/**
+ * Waits until the stub web app has started (its status leaves `loading`, however long a busy machine takes), then
+ * checks that it is `ready`: a start that failed shows its error here at once, not as a timeout.
+ */
+export async function webAppStarted(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'loading', undefined, { timeout: 120_000 });
+  expect(await page.locator('#status').textContent()).toBe('ready');
+}

@@ -368,8 +368,13 @@
 
   if (typeof window !== 'undefined' && typeof document !== 'undefined') {
     window.__fakeWebApp = { sha3_512: sha3_512, solve: solve };
-    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
-    else start();
+    var started = function () {
+      start().catch(function (error) {
+        $('status').textContent = 'error: ' + error.message;
+      });
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', started);
+    else started();
   } else if (typeof module !== 'undefined') {
     module.exports = { sha3_512: sha3_512 };
   }
