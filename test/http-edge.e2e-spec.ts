@@ -179,6 +179,22 @@ describe('the HTTP edge without API_PREFIX', () => {
     expect(response.status).toBe(415);
   });
 
+  it.each(['/static/flowgpt.css?x[y][z]=1', 'http://LOCALHOST/static/flowgpt.css?x[y][z]=1', 'http://anything:80/static//flowgpt.css'])(
+    'serves a static file at %s (mounted paths see the normal form too)',
+    async (target) => {
+      const response = await raw(stack.url, 'GET', target);
+      expect(response.status).toBe(200);
+      expect(response.headers).toMatch(/content-type: text\/css/i);
+      expect(response.body.length).toBeGreaterThan(0);
+    },
+  );
+
+  it('refuses a malformed absolute-form target to a static file with 400', async () => {
+    const response = await raw(stack.url, 'GET', 'http://anything/static/../flowgpt.css');
+    expect(response.status).toBe(400);
+    expect(json(response).error.code).toBe('invalid_request_target');
+  });
+
   it('does not route /V1 (routing is case-sensitive like our checks)', async () => {
     const response = await request(stack.url).get('/V1/models').set('authorization', `Bearer ${token}`);
     expect(response.status).toBe(404);

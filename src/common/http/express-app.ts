@@ -7,7 +7,7 @@ import { apiCors, apiJsonBodies, apiPrefixRouting } from './api-routing';
 import { cookieSecretOf } from './cookie-secret';
 import { PrefixGuessThrottle } from './prefix-guess.throttle';
 import { closeAfterLargeBodies } from './request-body';
-import { requestTargetNormalization } from './request-target';
+import { normalizeTargetsOnArrival, refuseMalformedTargets } from './request-target';
 import { keepResponseErrorsLocal } from './response-errors';
 import { securityHeaders } from './security-headers';
 
@@ -29,7 +29,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   // Forwarded headers (client address, host, scheme) are believed only from the proxies named in TRUSTED_PROXIES.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
   app.use(keepResponseErrorsLocal);
-  app.use(requestTargetNormalization);
+  normalizeTargetsOnArrival(app.getHttpServer());
+  app.use(refuseMalformedTargets);
   app.use(securityHeaders());
   app.use(closeAfterLargeBodies(config.maxSmallBodyBytes));
   app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));

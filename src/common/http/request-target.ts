@@ -1,5 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, Server } from 'node:http';
 import { ApiError } from '../errors/api-error';
+
+/** Set on a request whose target has no normal form; holds the target as sent, for the refusal and the log. */
+const MALFORMED_TARGET = Symbol('malformed request target');
+type ArrivingRequest = IncomingMessage & { [MALFORMED_TARGET]?: string };
 
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
@@ -41,15 +46,34 @@ export function normalizeRequestTarget(target: string): string | undefined {
   return path + query;
 }
 
-/** The first middleware: rewrites the request target to its normal form, or refuses it with 400. */
-export function requestTargetNormalization(request: Request, response: Response, next: NextFunction): void {
-  const normal = normalizeRequestTarget(request.url);
-  if (normal === undefined) {
-    const error = ApiError.invalidRequest('The request path is malformed.', 'invalid_request_target');
-    response.status(400).json(error.body);
+/**
+ * Rewrites every request target to its normal form as it arrives, before Express sees it. It cannot wait for a
+ * middleware: Express's router reads an absolute-form target's scheme and host when the request enters and puts
+ * them back when it strips a mount path (`/static/`), so a target rewritten later was spliced into garbage there.
+ * A target with no normal form is marked, and routed as `/` until `refuseMalformedTargets` answers it.
+ */
+export function normalizeTargetsOnArrival(server: Server): void {
+  server.prependListener('request', (request: ArrivingRequest) => {
+    const target = request.url ?? '';
+    const normal = normalizeRequestTarget(target);
+    if (normal === undefined) {
+      request[MALFORMED_TARGET] = target;
+      request.url = '/';
+    } else {
+      request.url = normal;
+    }
+  });
+}
+
+/** The first middleware: refuses with 400 a target that `normalizeTargetsOnArrival` found no normal form for. */
+export function refuseMalformedTargets(request: Request, response: Response, next: NextFunction): void {
+  const target = (request as Request & ArrivingRequest)[MALFORMED_TARGET];
+  if (target === undefined) {
+    next();
     return;
   }
-  request.url = normal;
-  request.originalUrl = normal;
-  next();
+  request.url = target;
+  request.originalUrl = target;
+  const error = ApiError.invalidRequest('The request path is malformed.', 'invalid_request_target');
+  response.status(400).json(error.body);
 }
