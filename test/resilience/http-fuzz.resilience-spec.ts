@@ -439,20 +439,20 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** Full GC in the server, then its resident set size (undefined when it does not answer within a minute). */
-  const rssAfterGc = (): Promise<number | undefined> =>
+  /** Full GC in the server, then its resident set size and heap use (undefined when it does not answer within a minute). */
+  const memoryAfterGc = (): Promise<{ rss: number; heap: number } | undefined> =>
     new Promise((resolve) => {
       let seen = '';
       const onData = (chunk: Buffer) => {
         seen += chunk.toString('utf8');
-        const match = /GC-RSS (\d+)/.exec(seen);
-        if (match) finish(Number(match[1]));
+        const match = /GC-RSS (\d+) HEAP (\d+)/.exec(seen);
+        if (match) finish({ rss: Number(match[1]), heap: Number(match[2]) });
       };
       const timer = setTimeout(() => finish(undefined), 60_000);
-      const finish = (rss: number | undefined) => {
+      const finish = (memory: { rss: number; heap: number } | undefined) => {
         clearTimeout(timer);
         server.child.stderr!.off('data', onData);
-        resolve(rss);
+        resolve(memory);
       };
       server.child.stderr!.on('data', onData);
       server.child.kill('SIGWINCH');
@@ -513,7 +513,7 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
 
     const warmUp = requests.splice(0, Math.min(300, requests.length));
     await run(warmUp, failures);
-    const baseline = await rssAfterGc();
+    const baseline = await memoryAfterGc();
     await run(requests, failures);
 
     const report = [...failures].map(([key, { count, example }]) => `${count}× ${key}\n     e.g. ${example}`);
@@ -528,13 +528,17 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
     }
     const exit = await Promise.race([server.exited(), new Promise((resolve) => setImmediate(() => resolve(undefined)))]);
     const health = await http('GET', `${server.url}/healthz`).catch((error: Error) => ({ status: `no answer: ${error.message}` }));
-    const after = await rssAfterGc();
-    console.log(`HTTP fuzz seed ${SEED}: RSS after GC ${mb(baseline)} after the warm-up, ${mb(after)} at the end`);
+    const after = await memoryAfterGc();
+    console.log(
+      `HTTP fuzz seed ${SEED}: after GC, RSS ${mb(baseline?.rss)} and heap ${mb(baseline?.heap)} after the warm-up, ` +
+        `RSS ${mb(after?.rss)} and heap ${mb(after?.heap)} at the end`,
+    );
 
     expect({ seed: SEED, exit, health: health.status }).toEqual({ seed: SEED, exit: undefined, health: 200 });
     expect({ seed: SEED, failures: report }).toEqual({ seed: SEED, failures: [] });
     // Generous: the heap may keep some of what it grew to, but nothing may pile up per request.
     expect(baseline).toBeDefined();
-    expect(after).toBeLessThan(baseline! * 3);
+    expect(after?.rss).toBeLessThan(baseline!.rss * 3);
+    expect(after?.heap).toBeLessThan(baseline!.heap * 2);
   }, 1_800_000);
 });
