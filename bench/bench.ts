@@ -18,9 +18,9 @@ import { SENT_AT_PATTERN, type Scenario } from '../test/fake-upstream/scenarios'
 import type { FakeCommand, FakeName } from './fake-server';
 import { benchPow, type PowBench } from './pow-bench';
 
-const ROOT = join(__dirname, '..');
+export const ROOT = join(__dirname, '..');
 const QUICK = process.env.BENCH_QUICK === '1';
-const ANSWER =
+export const ANSWER =
   'FlowGPT benchmark answer with a few dozen words in it, streamed in small pieces like a real model would stream them to the client.';
 const LEVELS = [1, 16, 64, 256];
 const REQUESTS_AT: Record<number, number> = QUICK ? { 1: 40, 16: 160, 64: 256, 256: 512 } : { 1: 200, 16: 800, 64: 1280, 256: 2560 };
@@ -29,16 +29,16 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim(
 
 // ---------- small helpers
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))];
 }
-const median = (values: number[]) => percentile(values, 0.5);
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+export const median = (values: number[]) => percentile(values, 0.5);
+export const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /** User + system CPU time of a process so far, in ms (Linux /proc). */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
@@ -48,11 +48,11 @@ function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------- the processes
 
-class FakeProcess {
+export class FakeProcess {
   private nextId = 1;
   private readonly pending = new Map<number, (result: unknown) => void>();
   urls!: Record<FakeName, string>;
@@ -103,7 +103,7 @@ class FakeProcess {
   }
 }
 
-interface Server {
+export interface Server {
   url: string;
   pid: number;
   /** ms from spawn to listening. */
@@ -143,11 +143,11 @@ function freePort(): Promise<number> {
 }
 
 /** `node <dist>/main.js` against a fake; resolves once /healthz answers. */
-async function startFlowGpt(dist: string, env: Record<string, string>): Promise<Server> {
+export async function startFlowGpt(dist: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-bench-'));
   const started = performance.now();
-  const child = spawn(process.execPath, [join(dist, 'main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'main.js')], {
     cwd: dataDir,
     env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'error', POW_WORKERS: '2', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -178,7 +178,7 @@ async function startFlowGpt(dist: string, env: Record<string, string>): Promise<
 }
 
 /** Builds dist/ when it is missing or older than a source file. */
-function ensureBuilt(): void {
+export function ensureBuilt(): void {
   const newest = (dir: string): number =>
     readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
       const path = join(dir, entry.name);
@@ -192,7 +192,7 @@ function ensureBuilt(): void {
 
 // ---------- the client
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+export const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
 
 interface Sample {
   firstByteMs: number;
@@ -217,7 +217,7 @@ interface PostOptions {
 }
 
 /** POSTs and reads the whole answer, timing its first body byte and its end. */
-function timedPost(url: string, body: string, headers: Record<string, string>, options: PostOptions = {}): Promise<Sample> {
+export function timedPost(url: string, body: string, headers: Record<string, string>, options: PostOptions = {}): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let firstByteMs = 0;
@@ -256,7 +256,7 @@ interface LoadResult {
   perSecond: number;
 }
 
-async function load(clients: number, requests: number, call: () => Promise<Sample>): Promise<LoadResult> {
+export async function load(clients: number, requests: number, call: () => Promise<Sample>): Promise<LoadResult> {
   const samples: Sample[] = [];
   let errors = 0;
   let issued = 0;
@@ -296,7 +296,7 @@ function upstreamBody(): string {
   });
 }
 
-const CHAT = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+export const CHAT = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 
 // ---------- the phases
 
@@ -340,6 +340,9 @@ async function slowStreams(fake: FakeProcess, server: Server, token: string, cha
   // Each stream lasts about 2 s: 20 pieces, 100 ms apart (as are the events before them). The first piece carries
   // the time the fake wrote it, so the delay the target speaks of (fake sends → client reads) is measured apart
   // from the time it takes to set up 1,000 requests at once.
+  // Scenarios a run before left unused (its refused connections took none) would answer this run's first requests.
+  await fake.reset('plain');
+  await fake.answer('plain', ANSWER);
   await fake.enqueue('plain', { kind: 'text', text: words, delayMs: 100, stampSendTime: true }, SLOW_STREAMS);
   // What the earlier phases left: V8 keeps the heap those grew until it is idle for a while.
   const rssAtStart = rssMb(server.pid);
@@ -462,7 +465,21 @@ async function main(): Promise<void> {
     ]),
   );
 
-  const streams = { bare: await slowStreams(fake, bare, token, false), flowgpt: await slowStreams(fake, flow, token, true) };
+  const streams: Record<string, Record<string, number>> = {
+    bare: await slowStreams(fake, bare, token, false),
+    flowgpt: await slowStreams(fake, flow, token, true),
+  };
+  // The same on a server that has only answered a few requests: what 1,000 streams cost on their own, without the
+  // heap that the load phases before grew (V8 keeps it for a while).
+  const fresh = await startFlowGpt(join(ROOT, 'dist'), {
+    CHATGPT_BASE_URL: fake.urls.plain,
+    AUTH_BASE_URL: fake.urls.plain,
+    CONVERSATION_ONLY: 'true',
+    UPSTREAM_FLOW: 'classic',
+  });
+  await load(4, 20, () => timedPost(`${fresh.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` }));
+  streams.flowgptFresh = await slowStreams(fake, fresh, token, true);
+  await fresh.stop();
   console.log(`slow streams done (${round((performance.now() - began) / 1000, 0)} s)`);
   await fake.reset('plain');
   const answersDelta = await cpuPerAnswer(fake, 'plain', flow, token);
@@ -557,7 +574,7 @@ function table(r: Results): string {
     '',
     '| slow streams at once | errors | first token after the fake sent it p50 / p99 / max ms | over 1 s (unstamped) | from request start p50 / p99 / max ms | over 1 s | RSS at start / peak MB |',
     '|---|---|---|---|---|---|---|',
-    ...['bare', 'flowgpt'].map(
+    ...['bare', 'flowgpt', 'flowgptFresh'].map(
       (k) =>
         `| ${k} × ${s[k].streams} | ${s[k].errors} | ${s[k].afterSendP50Ms} / ${s[k].afterSendP99Ms} / ${s[k].afterSendMaxMs} | ${s[k].afterSendOver1s} (${s[k].unstamped}) | ` +
         `${s[k].firstTokenP50Ms} / ${s[k].firstTokenP99Ms} / ${s[k].firstTokenMaxMs} | ${s[k].over1s} | ${s[k].rssAtStartMb} / ${s[k].peakRssMb} |`,
@@ -586,7 +603,9 @@ function table(r: Results): string {
   return lines.join('\n');
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
