@@ -4,7 +4,8 @@
  * writes bench/results.json. Numbers, not assertions: compare medians and ratios from one run.
  *
  * BENCH_BASELINE_DIST=/path/to/other/dist also measures another build's CPU per short request in the same run
- * (the "before" of a change). BENCH_QUICK=1 runs a smaller load for a smoke test.
+ * (the "before" of a change). BENCH_QUICK=1 runs a smaller load for a smoke test. BENCH_SERVER_LOG=1 shows
+ * FlowGPT's own log (set LOG_LEVEL through it, e.g. `log`, for a line per request).
  */
 import { ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -150,7 +151,7 @@ export async function startFlowGpt(dist: string, env: Record<string, string>, no
   const child = spawn(process.execPath, [...nodeArgs, join(dist, 'main.js')], {
     cwd: dataDir,
     env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'error', POW_WORKERS: '2', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_SERVER_LOG ? 'inherit' : 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
@@ -438,32 +439,46 @@ async function main(): Promise<void> {
   const viaFlow = () => timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
   for (const call of [direct, viaBare, viaFlow]) await load(16, 200, call);
 
+  // Each load is measured twice in a row: first as it comes, with the connections that the step up from the level
+  // before opens during the run (`latency`), then again with all of them open (`latencyWarm`). A saturated Node
+  // server accepts one new connection per event-loop turn (libuv ≥ 1.45), so the first run's p99 is mostly the
+  // wait of those new connections to be accepted; the second is the steady state.
   const latency: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, flowgpt: {} };
+  const latencyWarm: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, flowgpt: {} };
   for (const clients of LEVELS) {
-    latency.direct[clients] = await load(clients, REQUESTS_AT[clients], direct);
-    latency.bare[clients] = await load(clients, REQUESTS_AT[clients], viaBare);
-    latency.flowgpt[clients] = await load(clients, REQUESTS_AT[clients], viaFlow);
+    for (const [setup, call] of [
+      ['direct', direct],
+      ['bare', viaBare],
+      ['flowgpt', viaFlow],
+    ] as const) {
+      latency[setup][clients] = await load(clients, REQUESTS_AT[clients], call);
+      latencyWarm[setup][clients] = await load(clients, REQUESTS_AT[clients], call);
+    }
     await fake.reset('plain');
     await fake.answer('plain', ANSWER);
     console.log(`load at ${clients} clients done (${round((performance.now() - began) / 1000, 0)} s)`);
   }
-  const added = (setup: 'bare' | 'flowgpt', clients: number) => ({
-    firstByteP50: round(latency[setup][clients].firstByte.p50 - latency.direct[clients].firstByte.p50, 2),
-    firstByteP99: round(latency[setup][clients].firstByte.p99 - latency.direct[clients].firstByte.p99, 2),
-    totalP50: round(latency[setup][clients].total.p50 - latency.direct[clients].total.p50, 2),
-    totalP99: round(latency[setup][clients].total.p99 - latency.direct[clients].total.p99, 2),
-  });
-  const comparison = Object.fromEntries(
-    LEVELS.map((clients) => [
-      clients,
-      {
-        addedByBare: added('bare', clients),
-        addedByFlowGpt: added('flowgpt', clients),
-        throughputRatioFlowGptToBare: round(latency.flowgpt[clients].perSecond / latency.bare[clients].perSecond, 2),
-        firstByteP99RatioFlowGptToBare: round(latency.flowgpt[clients].firstByte.p99 / latency.bare[clients].firstByte.p99, 2),
-      },
-    ]),
-  );
+  const compare = (runs: Record<string, Record<string, LoadResult>>) => {
+    const added = (setup: 'bare' | 'flowgpt', clients: number) => ({
+      firstByteP50: round(runs[setup][clients].firstByte.p50 - runs.direct[clients].firstByte.p50, 2),
+      firstByteP99: round(runs[setup][clients].firstByte.p99 - runs.direct[clients].firstByte.p99, 2),
+      totalP50: round(runs[setup][clients].total.p50 - runs.direct[clients].total.p50, 2),
+      totalP99: round(runs[setup][clients].total.p99 - runs.direct[clients].total.p99, 2),
+    });
+    return Object.fromEntries(
+      LEVELS.map((clients) => [
+        clients,
+        {
+          addedByBare: added('bare', clients),
+          addedByFlowGpt: added('flowgpt', clients),
+          throughputRatioFlowGptToBare: round(runs.flowgpt[clients].perSecond / runs.bare[clients].perSecond, 2),
+          firstByteP99RatioFlowGptToBare: round(runs.flowgpt[clients].firstByte.p99 / runs.bare[clients].firstByte.p99, 2),
+        },
+      ]),
+    );
+  };
+  const comparison = compare(latency);
+  const comparisonWarm = compare(latencyWarm);
 
   const streams: Record<string, Record<string, number>> = {
     bare: await slowStreams(fake, bare, token, false),
@@ -523,6 +538,8 @@ async function main(): Promise<void> {
     startup,
     latency,
     comparison,
+    latencyWarm,
+    comparisonWarm,
     cpuPerShortRequestMs: cpuShort,
     slowStreams: streams,
     cpuPerAnswerMs: { delta: answersDelta, classic: answersClassic },
@@ -533,19 +550,23 @@ async function main(): Promise<void> {
   console.log(table(results));
 }
 
+type Comparison = Record<
+  string,
+  {
+    addedByBare: Record<string, number>;
+    addedByFlowGpt: Record<string, number>;
+    throughputRatioFlowGptToBare: number;
+    firstByteP99RatioFlowGptToBare: number;
+  }
+>;
+
 type Results = {
   machine: { cores: number; cpu?: string; node: string };
   startup: { listeningMs: number; firstAnswerMs: number; idleRssMb: number };
   latency: Record<string, Record<string, LoadResult>>;
-  comparison: Record<
-    string,
-    {
-      addedByBare: Record<string, number>;
-      addedByFlowGpt: Record<string, number>;
-      throughputRatioFlowGptToBare: number;
-      firstByteP99RatioFlowGptToBare: number;
-    }
-  >;
+  comparison: Comparison;
+  latencyWarm: Record<string, Record<string, LoadResult>>;
+  comparisonWarm: Comparison;
   cpuPerShortRequestMs: Record<string, number>;
   slowStreams: Record<string, Record<string, number>>;
   cpuPerAnswerMs: Record<string, Record<string, number>>;
@@ -567,6 +588,21 @@ function table(r: Results): string {
     lines.push(
       `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ` +
         `${c.addedByFlowGpt.totalP50} / ${c.addedByFlowGpt.totalP99} | ${d.perSecond} / ${r.latency.bare[clients].perSecond} / ${r.latency.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} |`,
+    );
+  }
+  lines.push(
+    '',
+    'With every connection already open (the same load again, right after):',
+    '',
+    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare | p99 FlowGPT ÷ bare |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const clients of LEVELS) {
+    const d = r.latencyWarm.direct[clients];
+    const c = r.comparisonWarm[clients];
+    lines.push(
+      `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ` +
+        `${d.perSecond} / ${r.latencyWarm.bare[clients].perSecond} / ${r.latencyWarm.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} | ${c.firstByteP99RatioFlowGptToBare} |`,
     );
   }
   const s = r.slowStreams;
