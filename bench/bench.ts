@@ -574,37 +574,34 @@ type Results = {
   benchSeconds: number;
 };
 
+/** One load table: every level of `runs`, with the added times and ratios of `comparison`. */
+function loadTable(runs: Results['latency'], comparison: Comparison): string[] {
+  return [
+    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | FlowGPT added total p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare | p99 FlowGPT ÷ bare |',
+    '|---|---|---|---|---|---|---|---|',
+    ...LEVELS.map((clients) => {
+      const d = runs.direct[clients];
+      const c = comparison[clients];
+      return (
+        `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ` +
+        `${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ${c.addedByFlowGpt.totalP50} / ${c.addedByFlowGpt.totalP99} | ` +
+        `${d.perSecond} / ${runs.bare[clients].perSecond} / ${runs.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} | ${c.firstByteP99RatioFlowGptToBare} |`
+      );
+    }),
+  ];
+}
+
 /** The README's table (Markdown). */
-function table(r: Results): string {
+export function table(r: Results): string {
   const lines = [
     `Machine: ${r.machine.cores} cores (${r.machine.cpu}), Node ${r.machine.node}; bench took ${r.benchSeconds} s.`,
     '',
-    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | FlowGPT added total p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare |',
-    '|---|---|---|---|---|---|---|',
-  ];
-  for (const clients of LEVELS) {
-    const d = r.latency.direct[clients];
-    const c = r.comparison[clients];
-    lines.push(
-      `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ` +
-        `${c.addedByFlowGpt.totalP50} / ${c.addedByFlowGpt.totalP99} | ${d.perSecond} / ${r.latency.bare[clients].perSecond} / ${r.latency.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} |`,
-    );
-  }
-  lines.push(
+    ...loadTable(r.latency, r.comparison),
     '',
     'With every connection already open (the same load again, right after):',
     '',
-    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare | p99 FlowGPT ÷ bare |',
-    '|---|---|---|---|---|---|---|',
-  );
-  for (const clients of LEVELS) {
-    const d = r.latencyWarm.direct[clients];
-    const c = r.comparisonWarm[clients];
-    lines.push(
-      `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ` +
-        `${d.perSecond} / ${r.latencyWarm.bare[clients].perSecond} / ${r.latencyWarm.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} | ${c.firstByteP99RatioFlowGptToBare} |`,
-    );
-  }
+    ...loadTable(r.latencyWarm, r.comparisonWarm),
+  ];
   const s = r.slowStreams;
   lines.push(
     '',
