@@ -405,6 +405,12 @@ function problemWith(request: FuzzRequest, answer: Answer): string | undefined {
   return undefined;
 }
 
+/** A server's resident set size and heap use, in bytes. */
+interface Memory {
+  rss: number;
+  heap: number;
+}
+
 const mb = (bytes: number | undefined) => (bytes === undefined ? 'no answer' : `${(bytes / 1e6).toFixed(0)} MB`);
 
 describe('HTTP fuzz: every route, authenticated and not', () => {
@@ -440,7 +446,7 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
   });
 
   /** Full GC in the server, then its resident set size and heap use (undefined when it does not answer within a minute). */
-  const memoryAfterGc = (): Promise<{ rss: number; heap: number } | undefined> =>
+  const memoryAfterGc = (): Promise<Memory | undefined> =>
     new Promise((resolve) => {
       let seen = '';
       const onData = (chunk: Buffer) => {
@@ -449,7 +455,7 @@ describe('HTTP fuzz: every route, authenticated and not', () => {
         if (match) finish({ rss: Number(match[1]), heap: Number(match[2]) });
       };
       const timer = setTimeout(() => finish(undefined), 60_000);
-      const finish = (memory: { rss: number; heap: number } | undefined) => {
+      const finish = (memory: Memory | undefined) => {
         clearTimeout(timer);
         server.child.stderr!.off('data', onData);
         resolve(memory);
