@@ -1,5 +1,5 @@
 import type { ReasoningOutputMode } from '../config/app-config';
-import type { FinishReason } from './translation/answer-writer';
+import type { FinishReason, MediaPiece } from './translation/answer-writer';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
 import { EncodingName, TokenCounter } from './token-counter';
 
@@ -40,60 +40,78 @@ export class AnswerAssembler {
     private readonly counter: TokenCounter,
   ) {}
 
-  async *events(pieces: AsyncIterable<TranslatedPiece>): AsyncGenerator<AnswerEvent> {
-    for await (const piece of pieces) {
-      switch (piece.type) {
-        case 'content': {
-          const event = this.contentDelta(piece.text);
-          if (event.text) yield { type: 'delta', content: event.text };
-          if (event.limitReached) {
-            yield { type: 'finish', reason: 'length' };
-            return;
-          }
-          break;
-        }
-        case 'reasoning':
-          if (this.options.reasoningOutput === 'hidden') break;
-          this.reasoning += piece.text;
-          if (this.options.reasoningOutput === 'reasoning_content') {
-            yield { type: 'delta', reasoning: piece.text };
-          } else {
-            const opening = this.thinkOpen || this.content ? '' : THINK_OPEN;
-            if (opening || this.thinkOpen) {
-              this.thinkOpen = true;
-              this.content += opening + piece.text;
-              yield { type: 'delta', content: opening + piece.text };
-            }
-          }
-          break;
-        case 'image': {
-          const url = await this.options.resolveImage(piece.fileId);
-          yield* this.pieceText(url ? `\n![image](${url})\n` : '\nFailed to load the image.\n');
-          break;
-        }
-        case 'sandbox_file': {
-          const url = this.conversationId ? await this.options.resolveSandboxFile(piece.path, piece.messageId, this.conversationId) : null;
-          if (url) yield* this.pieceText(`\n![File ${++this.files}](${url})\n`);
-          break;
-        }
-        case 'conversation':
-          this.conversationId = piece.conversationId;
-          yield { type: 'ids', conversationId: piece.conversationId, messageId: piece.messageId };
-          break;
-        case 'error':
-          yield { type: 'error', message: piece.message, code: piece.code };
+  /**
+   * The client's events, one batch per batch of pieces. Only media pieces wait (for their download link): text
+   * is shaped synchronously, so a batch crosses the async steps once, whatever its number of pieces.
+   */
+  async *events(batches: AsyncIterable<TranslatedPiece[]>): AsyncGenerator<AnswerEvent[]> {
+    for await (const pieces of batches) {
+      const events: AnswerEvent[] = [];
+      for (const piece of pieces) {
+        if (piece.type === 'image' || piece.type === 'sandbox_file') await this.shapeMedia(piece, events);
+        else if (this.shape(piece, events)) {
+          yield events;
           return;
-        case 'finish':
-          if (this.thinkOpen) yield* this.pieceText('');
-          yield { type: 'finish', reason: piece.reason };
-          return;
+        }
       }
+      if (events.length > 0) yield events;
     }
   }
 
-  private *pieceText(text: string): Generator<AnswerEvent> {
+  /** Adds what `piece` shows to `events`; true when the answer ends with it. */
+  private shape(piece: Exclude<TranslatedPiece, MediaPiece>, events: AnswerEvent[]): boolean {
+    switch (piece.type) {
+      case 'content': {
+        const event = this.contentDelta(piece.text);
+        if (event.text) events.push({ type: 'delta', content: event.text });
+        if (event.limitReached) {
+          events.push({ type: 'finish', reason: 'length' });
+          return true;
+        }
+        return false;
+      }
+      case 'reasoning':
+        if (this.options.reasoningOutput === 'hidden') return false;
+        this.reasoning += piece.text;
+        if (this.options.reasoningOutput === 'reasoning_content') {
+          events.push({ type: 'delta', reasoning: piece.text });
+        } else {
+          const opening = this.thinkOpen || this.content ? '' : THINK_OPEN;
+          if (opening || this.thinkOpen) {
+            this.thinkOpen = true;
+            this.content += opening + piece.text;
+            events.push({ type: 'delta', content: opening + piece.text });
+          }
+        }
+        return false;
+      case 'conversation':
+        this.conversationId = piece.conversationId;
+        events.push({ type: 'ids', conversationId: piece.conversationId, messageId: piece.messageId });
+        return false;
+      case 'error':
+        events.push({ type: 'error', message: piece.message, code: piece.code });
+        return true;
+      case 'finish':
+        if (this.thinkOpen) this.pushText('', events);
+        events.push({ type: 'finish', reason: piece.reason });
+        return true;
+    }
+  }
+
+  /** A generated image or sandbox file, as a link once its download URL is known. */
+  private async shapeMedia(piece: MediaPiece, events: AnswerEvent[]): Promise<void> {
+    if (piece.type === 'image') {
+      const url = await this.options.resolveImage(piece.fileId);
+      this.pushText(url ? `\n![image](${url})\n` : '\nFailed to load the image.\n', events);
+      return;
+    }
+    const url = this.conversationId ? await this.options.resolveSandboxFile(piece.path, piece.messageId, this.conversationId) : null;
+    if (url) this.pushText(`\n![File ${++this.files}](${url})\n`, events);
+  }
+
+  private pushText(text: string, events: AnswerEvent[]): void {
     const event = this.contentDelta(text);
-    if (event.text) yield { type: 'delta', content: event.text };
+    if (event.text) events.push({ type: 'delta', content: event.text });
   }
 
   /** Appends answer text, closing a `<think>` block first; cuts at `max_tokens`. */

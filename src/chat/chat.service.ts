@@ -152,22 +152,24 @@ export class ChatService {
       const reader = contract.reader(round);
       let finishReason: FinishReason | null = null;
       let roundText = '';
-      for await (const event of assembler.events(started.pieces)) {
-        if (event.type === 'error') {
-          yield { type: 'failed', message: event.message, code: event.code };
-          return;
-        }
-        if (event.type === 'finish') finishReason = event.reason;
-        else if (event.type === 'ids') {
-          ids = { conversationId: event.conversationId, messageId: event.messageId };
-          yield event;
-        } else {
-          // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
-          const shown = event.content ? reader.push(event.content) : '';
-          roundText += shown;
-          contentShown ||= shown.length > 0;
-          if (shown || event.reasoning)
-            yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
+      for await (const events of assembler.events(started.pieces)) {
+        for (const event of events) {
+          if (event.type === 'error') {
+            yield { type: 'failed', message: event.message, code: event.code };
+            return;
+          }
+          if (event.type === 'finish') finishReason = event.reason;
+          else if (event.type === 'ids') {
+            ids = { conversationId: event.conversationId, messageId: event.messageId };
+            yield event;
+          } else {
+            // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
+            const shown = event.content ? reader.push(event.content) : '';
+            roundText += shown;
+            contentShown ||= shown.length > 0;
+            if (shown || event.reasoning)
+              yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
+          }
         }
       }
       const verdict = reader.end();

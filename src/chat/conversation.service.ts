@@ -25,9 +25,9 @@ export interface ConversationRequest {
   preferredAccountId?: string;
 }
 
-/** A conversation whose answer has started: the pieces still to come, read lazily from the upstream. */
+/** A conversation whose answer has started: the pieces still to come, read lazily from the upstream in batches. */
 export interface StartedConversation {
-  pieces: AsyncGenerator<TranslatedPiece>;
+  pieces: AsyncGenerator<TranslatedPiece[]>;
   /** The account that answered, for links to the files it made. */
   account: AccountUse;
   identity: UpstreamIdentity;

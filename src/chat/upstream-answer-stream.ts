@@ -4,29 +4,34 @@ import { UpstreamError } from '../common/errors/upstream-error';
 import { SseParser } from './translation/sse-parser';
 import { TranslatedPiece, UpstreamStreamTranslator } from './translation/upstream-stream-translator';
 
-interface PieceWithState {
-  piece: TranslatedPiece;
+/** Pieces translated from one read of the upstream body, and whether the answer had started by the last of them. */
+interface PieceBatch {
+  pieces: TranslatedPiece[];
   answerStarted: boolean;
 }
 
 /**
  * Reads an upstream conversation event stream until the answer has started, so a failure before that point can
- * still be retried. Returns every piece: those already read, then the rest as they arrive.
+ * still be retried. Returns every piece, in batches: those already read, then the rest as they arrive (one batch
+ * per upstream read, at most `PIECES_PER_TURN` pieces each).
  */
-export async function startedAnswer(body: Readable): Promise<AsyncGenerator<TranslatedPiece>> {
-  const pieces = translate(body);
-  const head: TranslatedPiece[] = [];
+export async function startedAnswer(body: Readable): Promise<AsyncGenerator<TranslatedPiece[]>> {
+  const batches = translate(body);
+  const head: TranslatedPiece[][] = [];
   for (;;) {
-    const next = await pieces.next();
+    const next = await batches.next();
     if (next.done) throw new UpstreamError({ kind: 'no_answer', step: 'conversation', status: 200 });
-    head.push(next.value.piece);
-    if (next.value.piece.type === 'error' && !next.value.answerStarted) {
-      await pieces.return(undefined);
-      throw new UpstreamError({ kind: 'refused_answer', step: 'conversation', status: 200, said: next.value.piece.message });
+    const { pieces, answerStarted } = next.value;
+    head.push(pieces);
+    // Nothing is rendered after an error, so a batch whose answer had not started by its end holds an error from before the start.
+    const error = pieces.find((piece) => piece.type === 'error');
+    if (error && !answerStarted) {
+      await batches.return(undefined);
+      throw new UpstreamError({ kind: 'refused_answer', step: 'conversation', status: 200, said: error.message });
     }
-    if (next.value.answerStarted || next.value.piece.type === 'finish') break;
+    if (answerStarted || pieces.some((piece) => piece.type === 'finish')) break;
   }
-  return concatPieces(head, pieces);
+  return concatBatches(head, batches);
 }
 
 /**
@@ -36,33 +41,42 @@ export async function startedAnswer(body: Readable): Promise<AsyncGenerator<Tran
  */
 const PIECES_PER_TURN = 32;
 
-/** Parses and translates the upstream body as it arrives; returning early destroys the upstream request. */
-async function* translate(body: Readable): AsyncGenerator<PieceWithState> {
+/**
+ * Parses and translates the upstream body as it arrives, one batch of pieces per read (so that a short answer
+ * crosses each async step once, not once per piece); returning early destroys the upstream request.
+ */
+async function* translate(body: Readable): AsyncGenerator<PieceBatch> {
   const parser = new SseParser();
   const translator = new UpstreamStreamTranslator();
-  let sinceTurn = 0;
+  let batch: TranslatedPiece[] = [];
+  const take = (): PieceBatch => {
+    const taken = { pieces: batch, answerStarted: translator.answerStarted };
+    batch = [];
+    return taken;
+  };
+  const add = (pieces: TranslatedPiece[]) => {
+    for (const piece of pieces) batch.push(piece);
+  };
   try {
     // Not destroyed on a normal end, so the upstream connection goes back to the keep-alive pool.
     for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       for (const event of parser.push(chunk as Buffer)) {
-        for (const piece of translator.feed(event)) {
-          yield { piece, answerStarted: translator.answerStarted };
-          if (++sinceTurn >= PIECES_PER_TURN) {
-            sinceTurn = 0;
-            await nextTurn();
-          }
+        add(translator.feed(event));
+        if (batch.length >= PIECES_PER_TURN) {
+          yield take();
+          await nextTurn();
         }
       }
+      if (batch.length > 0) yield take();
     }
-    for (const event of parser.end()) {
-      for (const piece of translator.feed(event)) yield { piece, answerStarted: translator.answerStarted };
+    for (const event of parser.end()) add(translator.feed(event));
+    add(translator.end());
+    if (!translator.finished) {
+      batch.push({ type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' });
+      yield { pieces: batch, answerStarted: true };
+    } else if (batch.length > 0) {
+      yield take();
     }
-    for (const piece of translator.end()) yield { piece, answerStarted: translator.answerStarted };
-    if (!translator.finished)
-      yield {
-        piece: { type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' },
-        answerStarted: true,
-      };
   } catch (error) {
     // An abort, or a failure already described (a hand-off socket that could not be resumed), is passed on.
     if ((error as Error).name === 'AbortError' || error instanceof UpstreamError) throw error;
@@ -91,10 +105,10 @@ function releaseBody(body: Readable, answerFinished: boolean): void {
   body.resume();
 }
 
-async function* concatPieces(head: TranslatedPiece[], rest: AsyncGenerator<PieceWithState>): AsyncGenerator<TranslatedPiece> {
+async function* concatBatches(head: TranslatedPiece[][], rest: AsyncGenerator<PieceBatch>): AsyncGenerator<TranslatedPiece[]> {
   try {
     yield* head;
-    for await (const { piece } of rest) yield piece;
+    for await (const { pieces } of rest) yield pieces;
   } finally {
     await rest.return(undefined);
   }

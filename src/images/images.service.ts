@@ -63,11 +63,13 @@ export class ImagesService {
     let text = '';
     const images: string[] = [];
     let moderated = false;
-    for await (const piece of started.pieces) {
-      if (piece.type === 'content') text += piece.text;
-      else if (piece.type === 'image') images.push(piece.fileId);
-      else if (piece.type === 'error') throw ApiError.of('image_drawing_failed', { said: piece.message }, { code: piece.code });
-      else if (piece.type === 'finish') moderated = piece.reason === 'content_filter';
+    for await (const pieces of started.pieces) {
+      for (const piece of pieces) {
+        if (piece.type === 'content') text += piece.text;
+        else if (piece.type === 'image') images.push(piece.fileId);
+        else if (piece.type === 'error') throw ApiError.of('image_drawing_failed', { said: piece.message }, { code: piece.code });
+        else if (piece.type === 'finish') moderated = piece.reason === 'content_filter';
+      }
     }
     if (moderated) {
       throw ApiError.invalidRequest('The prompt was refused by the content filter.', 'content_policy_violation', 'prompt');
