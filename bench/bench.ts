@@ -314,12 +314,12 @@ async function cpuPerRequest(server: Server, token: string, requests: number): P
  * The short-request paths whose CPU is compared: the single exchange the bare proxy makes too, the 2026 flow's
  * prepare call on top of it, and the whole sentinel path (chat requirements, proof of work) the real service needs.
  */
-interface CpuPath {
+export interface CpuPath {
   key: string;
   fake: 'plain' | 'sentinel';
   env: Record<string, string>;
 }
-const CPU_PATHS: CpuPath[] = [
+export const CPU_PATHS: CpuPath[] = [
   { key: 'conversationOnly', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'classic' } },
   { key: 'conversationOnlyWithPrepare', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'f' } },
   { key: 'withSentinel', fake: 'sentinel', env: {} },
@@ -333,6 +333,52 @@ async function cpuOfBuild(dist: string, fake: FakeProcess, path: CpuPath, token:
     return await cpuPerRequest(server, token, QUICK ? 200 : 2000);
   } finally {
     await server.stop();
+  }
+}
+
+/**
+ * CPU of a short request on each path, each build on a fresh server. With a baseline (`BENCH_BASELINE_DIST`) the
+ * two builds are measured in the order this, baseline, baseline, this, and each figure is the mean of its two runs:
+ * one run after the other drifted by up to 20% on this machine (a build compared with itself read 1.21), and the
+ * symmetric order cancels a drift that grows over the run.
+ */
+async function cpuPerShortRequest(fake: FakeProcess, token: string): Promise<Record<string, number>> {
+  const sentinelToken = await fake.token('sentinel');
+  await fake.answer('sentinel', ANSWER);
+  await fake.answer('plain', ANSWER);
+  const tokens: Record<CpuPath['fake'], string> = { plain: token, sentinel: sentinelToken };
+  const thisDist = join(ROOT, 'dist');
+  const baselineDist = process.env.BENCH_BASELINE_DIST;
+  const cpuShort: Record<string, number> = {};
+  for (const path of CPU_PATHS) {
+    const cpuOf = (dist: string) => cpuOfBuild(dist, fake, path, tokens[path.fake]);
+    if (!baselineDist) {
+      cpuShort[path.key] = await cpuOf(thisDist);
+      continue;
+    }
+    const runs = { now: [await cpuOf(thisDist)], before: [await cpuOf(baselineDist)] };
+    runs.before.push(await cpuOf(baselineDist));
+    runs.now.push(await cpuOf(thisDist));
+    const now = round((runs.now[0] + runs.now[1]) / 2, 3);
+    const before = round((runs.before[0] + runs.before[1]) / 2, 3);
+    const name = path.key[0].toUpperCase() + path.key.slice(1);
+    cpuShort[path.key] = now;
+    cpuShort[`baseline${name}`] = before;
+    cpuShort[`ratio${name}`] = round(now / before, 2);
+  }
+  return cpuShort;
+}
+
+/** `BENCH_ONLY=cpu`: only the CPU per short request (with the baseline when given), printed, nothing written. */
+async function cpuOnly(): Promise<void> {
+  ensureBuilt();
+  const fake = await FakeProcess.start();
+  try {
+    const token = await fake.token('plain');
+    console.log(JSON.stringify(await cpuPerShortRequest(fake, token), null, 2));
+  } finally {
+    fake.stop();
+    agent.destroy();
   }
 }
 
@@ -509,22 +555,7 @@ async function main(): Promise<void> {
   const answersClassic = await cpuPerAnswer(fake, 'classic', classicFlow, classicToken);
   await classicFlow.stop();
 
-  // CPU of a short request on each path, this build and the baseline's one after the other, each on a fresh server.
-  const sentinelToken = await fake.token('sentinel');
-  await fake.answer('sentinel', ANSWER);
-  await fake.answer('plain', ANSWER);
-  const tokens: Record<CpuPath['fake'], string> = { plain: token, sentinel: sentinelToken };
-  const baselineDist = process.env.BENCH_BASELINE_DIST;
-  const cpuShort: Record<string, number> = {};
-  for (const path of CPU_PATHS) {
-    const now = await cpuOfBuild(join(ROOT, 'dist'), fake, path, tokens[path.fake]);
-    cpuShort[path.key] = now;
-    if (!baselineDist) continue;
-    const before = await cpuOfBuild(baselineDist, fake, path, tokens[path.fake]);
-    const name = path.key[0].toUpperCase() + path.key.slice(1);
-    cpuShort[`baseline${name}`] = before;
-    cpuShort[`ratio${name}`] = round(now / before, 2);
-  }
+  const cpuShort = await cpuPerShortRequest(fake, token);
   console.log(`CPU phases done (${round((performance.now() - began) / 1000, 0)} s)`);
 
   await bare.stop();
@@ -637,7 +668,7 @@ export function table(r: Results): string {
 }
 
 if (require.main === module) {
-  main().catch((error: unknown) => {
+  (process.env.BENCH_ONLY === 'cpu' ? cpuOnly() : main()).catch((error: unknown) => {
     console.error(error);
     process.exit(1);
   });

@@ -3,11 +3,12 @@
  * and FlowGPT as `npm run bench` does (`CONVERSATION_ONLY`, classic flow), warms it with 2,000 requests, then
  * profiles 4,000 requests at 64 clients (V8's sampling profiler, started and stopped by signal) and prints the
  * self time grouped by package (ours by module folder), then the top functions. The profile is kept in
- * bench/profile.cpuprofile (open it in Chrome's DevTools). BENCH_QUICK=1 runs a smaller load.
+ * bench/profile.cpuprofile (open it in Chrome's DevTools). BENCH_QUICK=1 runs a smaller load; BENCH_PROFILE_PATH names
+ * another of the bench's CPU paths (`conversationOnlyWithPrepare`, the 2026 flow; `withSentinel`, the whole sentinel path).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHAT, ANSWER, FakeProcess, ROOT, agent, cpuMs, ensureBuilt, load, round, sleep, startFlowGpt, timedPost } from './bench';
+import { CHAT, ANSWER, CPU_PATHS, FakeProcess, ROOT, agent, cpuMs, ensureBuilt, load, round, sleep, startFlowGpt, timedPost } from './bench';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARM_UP = QUICK ? 300 : 2_000;
@@ -71,18 +72,16 @@ function top(map: Map<string, number>, total: number, count: number): string[] {
 async function main(): Promise<void> {
   ensureBuilt();
   rmSync(PROFILE_FILE, { force: true });
+  const pathKey = process.env.BENCH_PROFILE_PATH ?? 'conversationOnly';
+  const path = CPU_PATHS.find((candidate) => candidate.key === pathKey);
+  if (!path) throw new Error(`BENCH_PROFILE_PATH: one of ${CPU_PATHS.map((candidate) => candidate.key).join(', ')}`);
   const fake = await FakeProcess.start();
-  await fake.answer('plain', ANSWER);
-  const token = await fake.token('plain');
+  await fake.answer(path.fake, ANSWER);
+  const token = await fake.token(path.fake);
+  const url = fake.urls[path.fake];
   const server = await startFlowGpt(
     join(ROOT, 'dist'),
-    {
-      CHATGPT_BASE_URL: fake.urls.plain,
-      AUTH_BASE_URL: fake.urls.plain,
-      CONVERSATION_ONLY: 'true',
-      UPSTREAM_FLOW: 'classic',
-      CPU_PROFILE_FILE: PROFILE_FILE,
-    },
+    { CHATGPT_BASE_URL: url, AUTH_BASE_URL: url, ...path.env, CPU_PROFILE_FILE: PROFILE_FILE },
     ['-r', join(__dirname, 'cpu-profile-on-signal.js')],
   );
   try {
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
     const { byArea, byFunction, busyUs } = selfTimes(JSON.parse(readFileSync(PROFILE_FILE, 'utf8')) as CpuProfile);
     console.log(
       [
-        `${PROFILED} requests at ${CLIENTS} clients, ${result.perSecond}/s, ${result.errors} errors; ` +
+        `${pathKey}: ${PROFILED} requests at ${CLIENTS} clients, ${result.perSecond}/s, ${result.errors} errors; ` +
           `process CPU ${round(cpuPerRequest, 2)} ms per request (all threads), ` +
           `main thread busy ${round(busyUs / 1000 / PROFILED, 2)} ms per request in the profile`,
         '',
