@@ -8,7 +8,21 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHAT, ANSWER, CPU_PATHS, FakeProcess, ROOT, agent, cpuMs, ensureBuilt, load, round, sleep, startFlowGpt, timedPost } from './bench';
+import {
+  CHAT,
+  ANSWER,
+  CPU_PATHS,
+  FakeProcess,
+  ROOT,
+  agent,
+  cpuMs,
+  ensureBuilt,
+  load,
+  round,
+  sleep,
+  startFlowGpt,
+  timedPost,
+} from './bench';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARM_UP = QUICK ? 300 : 2_000;
