@@ -118,9 +118,11 @@ describe('upstream connections', () => {
       await answers.heldCount(count);
       answers.release();
       const texts = await Promise.all(streams.map((stream) => readAll(stream.body)));
-      const versions = streams.map((stream) =>
-        String((stream.body as unknown as { response?: { httpVersion?: string } }).response?.httpVersion),
-      );
+      // Node's HTTP/1.1 client hands on its response itself; got (HTTP/2) a stream that holds it.
+      const versions = streams.map((stream) => {
+        const body = stream.body as unknown as { httpVersion?: string; response?: { httpVersion?: string } };
+        return String(body.httpVersion ?? body.response?.httpVersion);
+      });
       return { texts, versions };
     }
 

@@ -1,4 +1,3 @@
-import { RequestError } from 'got';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { UpstreamError, UpstreamErrorKind } from '../common/errors/upstream-error';
@@ -53,10 +52,16 @@ export function mayBeCloudflareChallenge(status: number, headers: IncomingHttpHe
  */
 export function transportFailure(error: unknown, step: UpstreamStep): Error {
   if (error instanceof UpstreamError || (error instanceof Error && error.name === 'AbortError')) return error;
-  const code = error instanceof RequestError ? error.code : undefined;
+  const code = errorCode(error);
   if (code && REQUEST_CONSTRUCTION_CODES.has(code)) return new UpstreamError({ kind: 'request_invalid', step });
   if (code === 'ETIMEDOUT') return new UpstreamError({ kind: 'timeout', step });
   return new UpstreamError({ kind: 'transport', step });
+}
+
+/** The `code` of a transport error: Node's own (`ECONNREFUSED`, `ERR_INVALID_CHAR`), or the same code as got reports it. */
+export function errorCode(error: unknown): string | undefined {
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function kindOf(status: number, detail: Detail): UpstreamErrorKind {

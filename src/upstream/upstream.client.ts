@@ -1,6 +1,6 @@
 // One file on purpose (~310 lines): the one place every outbound call is built, timed, cleared and mapped to an UpstreamError.
 import { Injectable, Logger, Optional } from '@nestjs/common';
-import got, { type OptionsInit, RequestError, type Response } from 'got';
+import got, { type OptionsInit, type Response } from 'got';
 import type http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LookupFunction } from 'node:net';
@@ -11,12 +11,13 @@ import { isHeaderSafe } from '../common/util/header-value';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
-import { poolOf, ProxyAgents } from './proxy-agents';
+import { type AgentPair, poolOf, ProxyAgents } from './proxy-agents';
+import { type Http1Request, readAll, sendHttp1 } from './http1-transport';
 import { LRUCache } from 'lru-cache';
 import { browserHeaders } from './web-app-profile';
 import type { ClearanceRoute } from './clearance-jar';
 import { CloudflareClearance } from './cloudflare-clearance.service';
-import { isCloudflareChallenge, mayBeCloudflareChallenge, transportFailure } from './upstream-failure';
+import { errorCode, isCloudflareChallenge, mayBeCloudflareChallenge, transportFailure } from './upstream-failure';
 
 /** Who a call is made as: the account's AccessToken, Team workspace and browser fingerprint. */
 export interface UpstreamIdentity {
@@ -166,12 +167,24 @@ export class UpstreamClient {
   private async requestOnce(request: UpstreamRequest, clearance: string | undefined): Promise<UpstreamResponse> {
     const timed = this.metrics.timeUpstream(request.step);
     try {
-      const options = this.options(request, clearance);
+      const call = this.prepare(request, clearance);
       // A buffered answer is small: a body that stalls after its headers must not hold the caller for the idle timeout.
-      const timeout = { ...options.timeout, request: request.timeoutMs ?? DEFAULT_TIMEOUT_MS };
-      const response = (await got({ ...options, timeout, responseType: 'buffer' })) as Response<Buffer>;
-      timed(statusClass(response.statusCode));
-      return { status: response.statusCode, headers: response.headers, body: response.body };
+      const totalMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      let answer: UpstreamResponse;
+      if (call.http1) {
+        const response = await sendHttp1({ ...call.http1, timeouts: { ...call.http1.timeouts, totalMs } });
+        answer = { status: response.status, headers: response.headers, body: await readAll(response.body) };
+      } else {
+        const options = gotOptions(call);
+        const response = (await got({
+          ...options,
+          timeout: { ...options.timeout, request: totalMs },
+          responseType: 'buffer',
+        })) as Response<Buffer>;
+        answer = { status: response.statusCode, headers: response.headers, body: response.body };
+      }
+      timed(statusClass(answer.status));
+      return answer;
     } catch (error) {
       timed('error');
       throw this.transportError(error, request);
@@ -180,9 +193,28 @@ export class UpstreamClient {
 
   private async streamOnce(request: UpstreamRequest, clearance: string | undefined): Promise<UpstreamStream> {
     const timed = this.metrics.timeUpstream(request.step);
+    let call: PreparedCall;
+    try {
+      call = this.prepare(request, clearance);
+    } catch (error) {
+      timed('error');
+      throw this.transportError(error, request);
+    }
+    if (call.http1) {
+      try {
+        const response = await sendHttp1(call.http1);
+        // Read by the caller, which sees its errors; without a listener of its own a failure nobody reads would be fatal.
+        response.body.on('error', () => undefined);
+        timed(statusClass(response.status));
+        return response;
+      } catch (error) {
+        timed('error');
+        throw this.transportError(error, request);
+      }
+    }
     let body: ReturnType<typeof got.stream>;
     try {
-      body = got.stream({ ...this.options(request, clearance), isStream: true } as OptionsInit & { isStream: true });
+      body = got.stream({ ...gotOptions(call), isStream: true } as OptionsInit & { isStream: true });
     } catch (error) {
       timed('error');
       throw this.transportError(error, request);
@@ -206,46 +238,38 @@ export class UpstreamClient {
     }
   }
 
-  /** `clearance`: the Cloudflare clearance cookies to add, if any. */
-  private options(request: UpstreamRequest, clearance: string | undefined): OptionsInit {
+  /**
+   * The call as both transports take it. HTTP/1.1 calls (every http URL, every proxied route, https with HTTP/2 off)
+   * go through Node's client (`sendHttp1`); got takes the calls that need HTTP/2 or follow redirects.
+   * `clearance`: the Cloudflare clearance cookies to add, if any.
+   */
+  private prepare(request: UpstreamRequest, clearance: string | undefined): PreparedCall {
     const token = request.identity?.accessToken;
     if (token !== undefined && !isHeaderSafe(token)) {
       // The account's own credential, not the upstream or our configuration: the account can never be used.
       throw new UpstreamError({ kind: 'credential_invalid', step: request.step });
     }
-    const baseUrl = new URL(request.url).origin;
-    const headers: Record<string, string> = {
-      ...(request.identity ? this.sharedBrowserHeaders(baseUrl, request.identity) : {}),
-      ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...request.headers,
-    };
+    const headers: Record<string, string> = request.identity
+      ? { ...this.sharedBrowserHeaders(originOf(request.url), request.identity) }
+      : {};
+    if (request.json !== undefined) headers['content-type'] = 'application/json';
+    if (request.headers) Object.assign(headers, request.headers);
     if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
-    const proxyUrl = proxyUrlOf(request);
-    const agents = this.agents.for(proxyUrl, poolOf(request.step));
-    const ca = this.agents.limits.ca;
-    return {
-      url: request.url,
-      method: request.method ?? 'GET',
-      headers,
-      body: request.json !== undefined ? JSON.stringify(request.json) : request.body,
-      agent: { http: agents.http, https: agents.https, http2: agents.http2 },
-      // Only direct routes have an h2 agent: through a proxy the call stays HTTP/1.1.
-      http2: agents.http2 !== undefined,
-      ...(ca ? { https: { certificateAuthority: ca } } : {}),
-      throwHttpErrors: false,
-      followRedirect: request.followRedirects ?? false,
-      dnsLookup: request.dnsLookup,
-      decompress: request.decompress ?? true,
-      retry: { limit: 0 },
-      timeout: {
-        connect: this.config.upstreamConnectTimeoutMs,
-        secureConnect: this.config.upstreamConnectTimeoutMs,
-        response: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        socket: this.config.upstreamIdleTimeoutMs,
-        ...(request.totalTimeoutMs !== undefined ? { request: request.totalTimeoutMs } : {}),
-      },
-      signal: request.signal,
+    const agents = this.agents.for(proxyUrlOf(request), poolOf(request.step));
+    const body = request.json !== undefined ? JSON.stringify(request.json) : request.body;
+    const method = request.method ?? 'GET';
+    const decompress = request.decompress ?? true;
+    const timeouts = {
+      connectMs: this.config.upstreamConnectTimeoutMs,
+      responseMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      idleMs: this.config.upstreamIdleTimeoutMs,
+      totalMs: request.totalTimeoutMs,
     };
+    const secure = request.url.startsWith('https:');
+    const needsGot = request.followRedirects === true || (secure && agents.http2 !== undefined);
+    const common = { url: request.url, method, headers, body, decompress, timeouts, dnsLookup: request.dnsLookup, signal: request.signal };
+    if (!needsGot) return { ...common, agents, http1: { ...common, agent: secure ? agents.https : agents.http } };
+    return { ...common, agents, followRedirects: request.followRedirects ?? false, ca: this.agents.limits.ca };
   }
 
   /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */
@@ -276,7 +300,7 @@ export class UpstreamClient {
   private transportError(error: unknown, request: UpstreamRequest): Error {
     const failure = transportFailure(error, request.step);
     if (failure !== error) {
-      const code = error instanceof RequestError ? error.code : undefined;
+      const code = errorCode(error);
       failure.cause = error;
       this.logger.warn(`${request.step}: ${request.method ?? 'GET'} ${safeHost(request.url)} failed: ${code ?? (error as Error).message}`);
     }
@@ -291,6 +315,64 @@ export class UpstreamClient {
 export function transportDetail(error: unknown): string {
   const cause = error instanceof Error ? error.cause : undefined;
   return (cause instanceof Error ? cause : (error as Error)).message;
+}
+
+/** A call made ready for either transport: `http1` set when Node's HTTP/1.1 client takes it. */
+interface PreparedCall {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: Buffer | string | Readable;
+  decompress: boolean;
+  timeouts: Http1Request['timeouts'];
+  dnsLookup?: LookupFunction;
+  signal?: AbortSignal;
+  agents: AgentPair;
+  http1?: Http1Request;
+  followRedirects?: boolean;
+  ca?: Buffer;
+}
+
+/** got's options for a call it takes (HTTP/2, redirects). */
+function gotOptions(call: PreparedCall): OptionsInit {
+  const { agents, timeouts } = call;
+  return {
+    url: call.url,
+    method: call.method as OptionsInit['method'],
+    headers: call.headers,
+    body: call.body,
+    agent: { http: agents.http, https: agents.https, http2: agents.http2 },
+    // Only direct routes have an h2 agent: through a proxy the call stays HTTP/1.1.
+    http2: agents.http2 !== undefined,
+    ...(call.ca ? { https: { certificateAuthority: call.ca } } : {}),
+    throwHttpErrors: false,
+    followRedirect: call.followRedirects ?? false,
+    dnsLookup: call.dnsLookup,
+    decompress: call.decompress,
+    retry: { limit: 0 },
+    timeout: {
+      connect: timeouts.connectMs,
+      secureConnect: timeouts.connectMs,
+      response: timeouts.responseMs,
+      socket: timeouts.idleMs,
+      ...(timeouts.totalMs !== undefined ? { request: timeouts.totalMs } : {}),
+    },
+    signal: call.signal,
+  };
+}
+
+const origins = new LRUCache<string, string>({ max: 256 });
+
+/** The origin of an upstream URL: the part before its path, parsed once per base URL. */
+function originOf(url: string): string {
+  const pathStart = url.indexOf('/', url.indexOf('//') + 2);
+  const base = pathStart === -1 ? url : url.slice(0, pathStart);
+  let origin = origins.get(base);
+  if (origin === undefined) {
+    origin = new URL(base).origin;
+    origins.set(base, origin);
+  }
+  return origin;
 }
 
 function proxyUrlOf(request: UpstreamRequest): string | undefined {
