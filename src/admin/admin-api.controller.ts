@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
-import { LargeBody } from '../common/http/request-body';
+import { LargeBody, ReadsBody } from '../common/http/request-body';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
 import { PoolAdmin } from '../token-pool/pool-admin';
 import { PoolReadModel } from '../token-pool/pool-read-model';
@@ -27,6 +27,7 @@ export class AdminApiController {
   }
 
   @Post('tokens')
+  @ReadsBody()
   @HttpCode(200)
   @LargeBody()
   upload(@Body() body: UploadTokensDto): Promise<UploadResult> {
@@ -54,6 +55,7 @@ export class AdminApiController {
   }
 
   @Post('refresh')
+  @ReadsBody()
   @HttpCode(200)
   async refresh(@Body() body: RefreshAccountsDto = {}): Promise<RefreshSummary> {
     if (body.id !== undefined && !(await this.readModel.findView(body.id))) throw unknownAccount(body.id);
@@ -67,12 +69,14 @@ export class AdminApiController {
 
   /** Answers the seed itself this once, so that it can be handed to its user. */
   @Post('seeds')
+  @ReadsBody()
   async createSeed(@Body() body: CreateSeedDto = {}): Promise<{ seed: string }> {
     return { seed: await this.seedRegistry.createSeed(body.seed) };
   }
 
   /** With `{"seed"}`: that seed; without a body: every seed. */
   @Delete('seeds')
+  @ReadsBody()
   async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true } | { removed: number }> {
     if (body.seed === undefined) return { removed: await this.seedRegistry.clearSeeds() };
     if (!(await this.seedRegistry.removeSeed(body.seed))) throw ApiError.of('seed_not_found', {});

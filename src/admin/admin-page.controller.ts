@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Post, Redirect, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
-import { LargeBody } from '../common/http/request-body';
+import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { pluralise } from '../common/util/pluralise';
 import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
@@ -30,6 +30,7 @@ export class AdminPageController {
   }
 
   @Post('login')
+  @ReadsBody()
   @AdminAccess('sign-in')
   async signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
     const outcome = await this.auth.signIn(clientAddress(request), form.secret);
@@ -70,6 +71,7 @@ export class AdminPageController {
   }
 
   @Post('tokens')
+  @ReadsBody()
   @AdminAccess('page')
   @LargeBody()
   @Redirect('/admin', 303)
@@ -113,6 +115,7 @@ export class AdminPageController {
   }
 
   @Post('seeds')
+  @ReadsBody()
   @AdminAccess('page')
   @Redirect('/admin', 303)
   createSeed(@Body() form: SeedFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {
@@ -120,6 +123,7 @@ export class AdminPageController {
   }
 
   @Post('seeds/remove')
+  @ReadsBody()
   @AdminAccess('page')
   @Redirect('/admin', 303)
   removeSeed(@Body() form: SeedFormDto, @CurrentAdminSession() session: AdminSession): Promise<void> {

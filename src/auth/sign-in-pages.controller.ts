@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Post, Query, Redirect, Req, Res, UseGuards } from '@nestjs/common';
+import { ReadsBody } from '../common/http/request-body';
 import type { Request, Response } from 'express';
 import { requestSource } from '../common/http/same-origin';
 import { maskSecret, secretsEqual } from '../common/util/secrets';
@@ -46,6 +47,7 @@ export class SignInPagesController {
   }
 
   @Post('auth/login')
+  @ReadsBody()
   async signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
     const next = safeNextPath(form.next);
     // A cross-site post never gets its token echoed back: that would be a login CSRF one click away.
@@ -68,6 +70,7 @@ export class SignInPagesController {
   }
 
   @Post('auth/logout')
+  @ReadsBody()
   async signOut(@Body() form: SignOutFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
     if (!session) return response.redirect(303, '/');

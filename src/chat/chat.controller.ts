@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
-import { LargeBody } from '../common/http/request-body';
+import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { FileLinkService } from '../files/file-link.service';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion.dto';
@@ -19,6 +19,7 @@ export class ChatController {
   ) {}
 
   @Post('chat/completions')
+  @ReadsBody()
   @HttpCode(200)
   @LargeBody()
   async createCompletion(

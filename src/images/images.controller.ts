@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { ReadsBody } from '../common/http/request-body';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
@@ -16,6 +17,7 @@ export class ImagesController {
   ) {}
 
   @Post('generations')
+  @ReadsBody()
   @HttpCode(200)
   async generate(
     @Body() body: ImageGenerationRequestDto,

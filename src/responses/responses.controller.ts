@@ -7,7 +7,7 @@ import { ApiKeyOwner } from './api-key-owner.decorator';
 import { CreateResponseDto } from './dto/create-response.dto';
 import type { ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';
-import { LargeBody } from '../common/http/request-body';
+import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { FileLinkService } from '../files/file-link.service';
 
 @Controller('v1/responses')
@@ -19,6 +19,7 @@ export class ResponsesController {
   ) {}
 
   @Post()
+  @ReadsBody()
   @LargeBody()
   @HttpCode(200)
   async create(

@@ -49,9 +49,9 @@ export function timeoutError(event: string, ms: number): Error {
 
 /**
  * The upstream's HTTP/1.1 calls on Node's own client: got builds and merges an options object, a hooks chain and a
- * timer per phase for every call, which cost about five times the CPU of the exchange itself (bench/README). Same
- * agents, same timeouts, same errors (Node's, with their `code`), same decoding; `UpstreamClient` keeps got for
- * HTTP/2 and redirects.
+ * timer per phase for every call, several times the CPU of the exchange itself (README, Performance). Same agents,
+ * same timeouts, same errors (Node's, with their `code`), same decoding; `UpstreamClient` keeps got for HTTP/2 and
+ * redirects.
  *
  * Resolves when the response headers arrive. The deadlines keep running over the body: idle and total until it
  * ends, when a timeout destroys the body with a `TimeoutError`.
@@ -107,7 +107,7 @@ export function sendHttp1(request: Http1Request): Promise<Http1Answer> {
         outgoing.once('response', () => clearTimeout(timer));
       }
     });
-    outgoing.once('error', fail);
+    outgoing.on('error', fail);
     outgoing.once('response', (response) => {
       const { decoded, headers: answerHeaders } = decode(response, request);
       answerBody = decoded;

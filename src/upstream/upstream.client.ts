@@ -175,7 +175,7 @@ export class UpstreamClient {
         const response = await sendHttp1({ ...call.http1, timeouts: { ...call.http1.timeouts, totalMs } });
         answer = { status: response.status, headers: response.headers, body: await readAll(response.body) };
       } else {
-        const options = gotOptions(call);
+        const options = call.got;
         const response = (await got({
           ...options,
           timeout: { ...options.timeout, request: totalMs },
@@ -214,7 +214,7 @@ export class UpstreamClient {
     }
     let body: ReturnType<typeof got.stream>;
     try {
-      body = got.stream({ ...gotOptions(call), isStream: true } as OptionsInit & { isStream: true });
+      body = got.stream({ ...call.got, isStream: true } as OptionsInit & { isStream: true });
     } catch (error) {
       timed('error');
       throw this.transportError(error, request);
@@ -266,10 +266,32 @@ export class UpstreamClient {
       totalMs: request.totalTimeoutMs,
     };
     const secure = request.url.startsWith('https:');
-    const needsGot = request.followRedirects === true || (secure && agents.http2 !== undefined);
-    const common = { url: request.url, method, headers, body, decompress, timeouts, dnsLookup: request.dnsLookup, signal: request.signal };
-    if (!needsGot) return { ...common, agents, http1: { ...common, agent: secure ? agents.https : agents.http } };
-    return { ...common, agents, followRedirects: request.followRedirects ?? false, ca: this.agents.limits.ca };
+    if (request.followRedirects !== true && !(secure && agents.http2 !== undefined)) {
+      const agent = secure ? agents.https : agents.http;
+      return {
+        http1: {
+          url: request.url,
+          method,
+          headers,
+          body,
+          agent,
+          decompress,
+          timeouts,
+          dnsLookup: request.dnsLookup,
+          signal: request.signal,
+        },
+      };
+    }
+    return {
+      got: gotOptions(
+        { url: request.url, method, headers, body, decompress, timeouts, dnsLookup: request.dnsLookup, signal: request.signal },
+        agents,
+        {
+          followRedirects: request.followRedirects ?? false,
+          ca: this.agents.limits.ca,
+        },
+      ),
+    };
   }
 
   /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */
@@ -317,25 +339,12 @@ export function transportDetail(error: unknown): string {
   return (cause instanceof Error ? cause : (error as Error)).message;
 }
 
-/** A call made ready for either transport: `http1` set when Node's HTTP/1.1 client takes it. */
-interface PreparedCall {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body?: Buffer | string | Readable;
-  decompress: boolean;
-  timeouts: Http1Request['timeouts'];
-  dnsLookup?: LookupFunction;
-  signal?: AbortSignal;
-  agents: AgentPair;
-  http1?: Http1Request;
-  followRedirects?: boolean;
-  ca?: Buffer;
-}
+/** A call made ready for the transport that takes it: Node's HTTP/1.1 client, or got (HTTP/2, redirects). */
+type PreparedCall = { http1: Http1Request; got?: undefined } | { got: OptionsInit; http1?: undefined };
 
-/** got's options for a call it takes (HTTP/2, redirects). */
-function gotOptions(call: PreparedCall): OptionsInit {
-  const { agents, timeouts } = call;
+/** got's options for a call it takes. */
+function gotOptions(call: Omit<Http1Request, 'agent'>, agents: AgentPair, extra: { followRedirects: boolean; ca?: Buffer }): OptionsInit {
+  const { timeouts } = call;
   return {
     url: call.url,
     method: call.method as OptionsInit['method'],
@@ -344,9 +353,9 @@ function gotOptions(call: PreparedCall): OptionsInit {
     agent: { http: agents.http, https: agents.https, http2: agents.http2 },
     // Only direct routes have an h2 agent: through a proxy the call stays HTTP/1.1.
     http2: agents.http2 !== undefined,
-    ...(call.ca ? { https: { certificateAuthority: call.ca } } : {}),
+    ...(extra.ca ? { https: { certificateAuthority: extra.ca } } : {}),
     throwHttpErrors: false,
-    followRedirect: call.followRedirects ?? false,
+    followRedirect: extra.followRedirects,
     dnsLookup: call.dnsLookup,
     decompress: call.decompress,
     retry: { limit: 0 },

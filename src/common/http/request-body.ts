@@ -1,7 +1,6 @@
-import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, Logger, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { from, Observable, switchMap } from 'rxjs';
 import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../errors/api-error';
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
@@ -13,7 +12,8 @@ import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
  * other content types are left unread (`request.body` stays undefined).
  *
  * Guards that need the body (a form's CSRF field) call `RequestBodyReader.read` themselves once they have
- * checked everything the headers can tell; `BodyParsingInterceptor` reads it for every other route.
+ * checked everything the headers can tell; on every route that takes a `@Body()`, `ReadsBody()` reads it after
+ * the route's other guards. A route that takes none leaves its body unread (Node discards it after the answer).
  */
 const LARGE_BODY = 'flowgpt:large-body';
 
@@ -80,16 +80,26 @@ export class RequestBodyReader {
   }
 }
 
-/** Reads the route's body after its guards, before its pipes (`@Body()`) run. */
+/** Reads the route's body: the last guard of every route that takes a `@Body()` (see `ReadsBody`). */
 @Injectable()
-export class BodyParsingInterceptor implements NestInterceptor {
+export class BodyReadingGuard implements CanActivate {
   constructor(private readonly body: RequestBodyReader) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    return from(this.body.read(context)).pipe(switchMap(() => next.handle()));
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() === 'http') await this.body.read(context);
+    return true;
   }
 }
+
+/**
+ * This route takes a body (`@Body()`): it is read after every other guard of the route, before the pipes. Goes
+ * right under the route's method decorator (`@Post()`): decorators apply from the bottom up, so the guards of the
+ * decorators below it come first. `body-reading.spec.ts` checks every route for both.
+ *
+ * A guard, not a global interceptor: Nest runs any interceptor through rxjs and binds two async resources per
+ * request, which cost about 3% of a short chat request's CPU.
+ */
+export const ReadsBody = (): MethodDecorator => UseGuards(BodyReadingGuard);
 
 function parsersWithLimit(limit: number): BodyParsers {
   const declaredLengthFits = refuseDeclaredLengthOver(limit);

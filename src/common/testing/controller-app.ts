@@ -1,5 +1,5 @@
 import type { ModuleMetadata } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { configureApp } from '../http/express-app';
@@ -7,7 +7,7 @@ import { AppConfig } from '../../config/app-config';
 import { loadConfig } from '../../config/load-config';
 import { OpenAIExceptionFilter } from '../filters/openai-exception.filter';
 import { PrefixGuessThrottle } from '../http/prefix-guess.throttle';
-import { BodyParsingInterceptor, RequestBodyReader } from '../http/request-body';
+import { RequestBodyReader } from '../http/request-body';
 import { createValidationPipe } from '../pipes/validation';
 import { createSharedState, SharedState } from '../shared-state/shared-state';
 
@@ -27,7 +27,6 @@ export async function createControllerApp(metadata: ModuleMetadata, env: Record<
       { provide: SharedState, inject: [AppConfig], useFactory: createSharedState },
       PrefixGuessThrottle,
       RequestBodyReader,
-      { provide: APP_INTERCEPTOR, useClass: BodyParsingInterceptor },
       { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
       { provide: APP_PIPE, useFactory: createValidationPipe },
       ...(metadata.providers ?? []),
