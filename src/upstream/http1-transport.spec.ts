@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { type Http1Request, readAll, sendHttp1 } from './http1-transport';
 
@@ -86,6 +86,16 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
       { body: 'abc', length: undefined, chunked: 'chunked' },
       { body: '{"x":1}', length: '7', chunked: undefined },
     ]);
+  });
+
+  it('leaves a streamed body it was sending alone when the call fails (it is often the client’s own request)', async () => {
+    handler = (request) => request.socket.destroy();
+    const source = new PassThrough();
+    source.write('first part');
+    const failure = sendHttp1(call(`${base}/drop`, { method: 'POST', body: source }));
+    await expect(failure).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(source.destroyed).toBe(false);
+    source.destroy();
   });
 
   it('gives up on an answer whose headers do not come within the response timeout', async () => {

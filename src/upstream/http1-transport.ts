@@ -120,9 +120,10 @@ export function sendHttp1(request: Http1Request): Promise<Http1Answer> {
 
     const { body } = request;
     if (body instanceof Readable) {
-      pipeline(body, outgoing, (error) => {
-        if (error) fail(error);
-      });
+      // Not `pipeline`: a failed upstream call must not destroy the source, often the client's own request (the
+      // gateway forwards uploads), which is still to be answered; `pipe` lets go of it when the call ends.
+      body.once('error', fail);
+      body.pipe(outgoing);
     } else {
       outgoing.end(body);
     }
