@@ -1,4 +1,4 @@
-// One file on purpose (~310 lines): the one place every outbound call is built, timed, cleared and mapped to an UpstreamError.
+// One file on purpose (~400 lines): the one place every outbound call is built, sent by one of two transports, timed, cleared and mapped to an UpstreamError.
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import got, { type OptionsInit, type Response } from 'got';
 import type http from 'node:http';
@@ -256,42 +256,26 @@ export class UpstreamClient {
     if (request.headers) Object.assign(headers, request.headers);
     if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
     const agents = this.agents.for(proxyUrlOf(request), poolOf(request.step));
-    const body = request.json !== undefined ? JSON.stringify(request.json) : request.body;
-    const method = request.method ?? 'GET';
-    const decompress = request.decompress ?? true;
-    const timeouts = {
-      connectMs: this.config.upstreamConnectTimeoutMs,
-      responseMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      idleMs: this.config.upstreamIdleTimeoutMs,
-      totalMs: request.totalTimeoutMs,
+    const call: Omit<Http1Request, 'agent'> = {
+      url: request.url,
+      method: request.method ?? 'GET',
+      headers,
+      body: request.json !== undefined ? JSON.stringify(request.json) : request.body,
+      decompress: request.decompress ?? true,
+      timeouts: {
+        connectMs: this.config.upstreamConnectTimeoutMs,
+        responseMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        idleMs: this.config.upstreamIdleTimeoutMs,
+        totalMs: request.totalTimeoutMs,
+      },
+      dnsLookup: request.dnsLookup,
+      signal: request.signal,
     };
     const secure = request.url.startsWith('https:');
     if (request.followRedirects !== true && !(secure && agents.http2 !== undefined)) {
-      const agent = secure ? agents.https : agents.http;
-      return {
-        http1: {
-          url: request.url,
-          method,
-          headers,
-          body,
-          agent,
-          decompress,
-          timeouts,
-          dnsLookup: request.dnsLookup,
-          signal: request.signal,
-        },
-      };
+      return { http1: { ...call, agent: secure ? agents.https : agents.http } };
     }
-    return {
-      got: gotOptions(
-        { url: request.url, method, headers, body, decompress, timeouts, dnsLookup: request.dnsLookup, signal: request.signal },
-        agents,
-        {
-          followRedirects: request.followRedirects ?? false,
-          ca: this.agents.limits.ca,
-        },
-      ),
-    };
+    return { got: gotOptions(call, agents, { followRedirects: request.followRedirects ?? false, ca: this.agents.limits.ca }) };
   }
 
   /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */
