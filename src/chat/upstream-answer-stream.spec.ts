@@ -2,23 +2,34 @@ import { Readable } from 'node:stream';
 import { startedAnswer } from './upstream-answer-stream';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
 
+function event(data: unknown): string {
+  return `data: ${JSON.stringify(data)}\n\n`;
+}
+
+/** A classic snapshot of the assistant's message `m1` holding `text`. */
+function assistant(text: string, finished: boolean): unknown {
+  return {
+    message: {
+      id: 'm1',
+      author: { role: 'assistant' },
+      content: { content_type: 'text', parts: [text] },
+      status: finished ? 'finished_successfully' : 'in_progress',
+      end_turn: finished ? true : null,
+      metadata: finished ? { finish_details: { type: 'stop' } } : {},
+      recipient: 'all',
+    },
+    conversation_id: 'c1',
+    error: null,
+  };
+}
+
 /** A classic answer of `pieces` growing snapshots, all in one chunk: an upstream that sent it faster than we read. */
 function wholeAnswerInOneChunk(pieces: number): Buffer {
   const events: string[] = [];
   let text = '';
   for (let k = 0; k < pieces; k++) {
     text += `w${k} `;
-    const last = k === pieces - 1;
-    const message = {
-      id: 'm1',
-      author: { role: 'assistant' },
-      content: { content_type: 'text', parts: [text] },
-      status: last ? 'finished_successfully' : 'in_progress',
-      end_turn: last ? true : null,
-      metadata: last ? { finish_details: { type: 'stop' } } : {},
-      recipient: 'all',
-    };
-    events.push(`data: ${JSON.stringify({ message, conversation_id: 'c1', error: null })}\n\n`);
+    events.push(event(assistant(text, k === pieces - 1)));
   }
   events.push('data: [DONE]\n\n');
   return Buffer.from(events.join(''));
@@ -44,26 +55,6 @@ describe('startedAnswer', () => {
     expect(readWhenOtherWorkRan!).toBeLessThan(read / 2);
   });
 });
-
-function event(data: unknown): string {
-  return `data: ${JSON.stringify(data)}\n\n`;
-}
-
-function assistant(text: string, finished: boolean): unknown {
-  return {
-    message: {
-      id: 'm1',
-      author: { role: 'assistant' },
-      content: { content_type: 'text', parts: [text] },
-      status: finished ? 'finished_successfully' : 'in_progress',
-      end_turn: finished ? true : null,
-      metadata: finished ? { finish_details: { type: 'stop' } } : {},
-      recipient: 'all',
-    },
-    conversation_id: 'c1',
-    error: null,
-  };
-}
 
 async function batchesOf(pieces: AsyncGenerator<TranslatedPiece[]>): Promise<TranslatedPiece[][]> {
   const batches: TranslatedPiece[][] = [];
