@@ -4,7 +4,7 @@ import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import { testConfig } from '../config/test-config';
 import { ProxyAgents } from './proxy-agents';
 import { MetricsService } from '../metrics/metrics.service';
-import { transportDetail, UpstreamClient } from './upstream.client';
+import { DEFAULT_USER_AGENT, transportDetail, UpstreamClient } from './upstream.client';
 
 describe('UpstreamClient', () => {
   let server: http.Server;
@@ -76,6 +76,10 @@ describe('UpstreamClient', () => {
           response.on('close', () => clearInterval(timer));
           return;
         }
+        if (request.url === '/user-agent') {
+          response.end(request.headers['user-agent'] ?? '(none)');
+          return;
+        }
         response.writeHead(200, { 'content-type': 'text/plain' });
         response.end(`${request.method} ${request.url}`);
       });
@@ -121,6 +125,14 @@ describe('UpstreamClient', () => {
       const failure = await text(streamed).catch((error: unknown) => error);
       expect(failure).toMatchObject({ code: 'ETIMEDOUT' });
     }, 30_000);
+
+    it('names itself to a server that is not chatgpt.com, over either transport, unless the caller names a user agent', async () => {
+      const agentOf = async (request: Partial<Parameters<UpstreamClient['request']>[0]>) =>
+        (await client.request({ url: `${otherUrl}/user-agent`, step: 'file_fetch', ...request })).body.toString('utf8');
+      expect(await agentOf({})).toBe(DEFAULT_USER_AGENT);
+      expect(await agentOf({ followRedirects: true })).toBe(DEFAULT_USER_AGENT);
+      expect(await agentOf({ headers: { 'user-agent': 'Mine/1.0' } })).toBe('Mine/1.0');
+    });
 
     it('sends a JSON body with a POST', async () => {
       const response = await client.request({

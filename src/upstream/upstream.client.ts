@@ -64,6 +64,11 @@ export interface UpstreamStream {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/**
+ * Calls without an identity (client file URLs, an external file fetcher, the auth server) say who they are: some
+ * file hosts refuse a request without a user agent. Calls as an account send the account's browser user agent.
+ */
+export const DEFAULT_USER_AGENT = 'Mozilla/5.0 (compatible; FlowGPT)';
 /** A challenge page is a few kilobytes; a streamed answer that may be one is read up to this much to find out. */
 const MAX_CHALLENGE_BYTES = 256 * 1024;
 
@@ -254,6 +259,7 @@ export class UpstreamClient {
       : {};
     if (request.json !== undefined) headers['content-type'] = 'application/json';
     if (request.headers) Object.assign(headers, request.headers);
+    headers['user-agent'] ??= DEFAULT_USER_AGENT;
     if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
     const agents = this.agents.for(proxyUrlOf(request), poolOf(request.step));
     const call: Omit<Http1Request, 'agent'> = {
