@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { UpstreamError } from '../common/errors/upstream-error';
+import { readBody } from '../upstream/http1-transport';
 import { SseParser } from './translation/sse-parser';
 import { TranslatedPiece, UpstreamStreamTranslator } from './translation/upstream-stream-translator';
 
@@ -116,16 +117,9 @@ async function* concatBatches(head: TranslatedPiece[][], rest: AsyncGenerator<Pi
 
 /** At most `limit` bytes of a body (an error answer), then the body is destroyed. */
 export async function readLimited(body: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
   try {
-    for await (const chunk of body) {
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
-      if (size >= limit) break;
-    }
+    return (await readBody(body, limit)).subarray(0, limit);
   } finally {
     body.destroy();
   }
-  return Buffer.concat(chunks).subarray(0, limit);
 }

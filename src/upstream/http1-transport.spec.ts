@@ -2,7 +2,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { type Http1Request, readAll, sendHttp1 } from './http1-transport';
+import { type Http1Request, readBody, sendHttp1 } from './http1-transport';
 
 const agent = new http.Agent({ keepAlive: true });
 const TIMEOUTS: Http1Request['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };
@@ -40,7 +40,7 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
       response.end(encode(Buffer.from('{"ok":true}')));
     };
     const answer = await sendHttp1(call(`${base}/x`));
-    expect((await readAll(answer.body)).toString()).toBe('{"ok":true}');
+    expect((await readBody(answer.body)).toString()).toBe('{"ok":true}');
     expect(offered).toBe('gzip, deflate, br');
     expect(answer.headers['content-encoding']).toBeUndefined();
     expect(answer.headers['content-type']).toBe('application/json');
@@ -54,7 +54,7 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
     };
     const answer = await sendHttp1(call(`${base}/x`, { decompress: false }));
     expect(answer.headers['content-encoding']).toBe('gzip');
-    expect(await readAll(answer.body)).toEqual(gzipped);
+    expect(await readBody(answer.body)).toEqual(gzipped);
   });
 
   it('fails the body of an answer that is not the gzip it says it is, without throwing anywhere else', async () => {
@@ -63,7 +63,7 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
       response.end('not gzip at all');
     };
     const answer = await sendHttp1(call(`${base}/x`));
-    await expect(readAll(answer.body)).rejects.toThrow();
+    await expect(readBody(answer.body)).rejects.toThrow();
   });
 
   it('sends a body given as a stream whole, and one given at once with its length', async () => {
@@ -80,8 +80,8 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
         response.end('ok');
       });
     };
-    await readAll((await sendHttp1(call(`${base}/up`, { method: 'POST', body: Readable.from(['a', 'b', 'c']) }))).body);
-    await readAll((await sendHttp1(call(`${base}/up`, { method: 'POST', body: '{"x":1}' }))).body);
+    await readBody((await sendHttp1(call(`${base}/up`, { method: 'POST', body: Readable.from(['a', 'b', 'c']) }))).body);
+    await readBody((await sendHttp1(call(`${base}/up`, { method: 'POST', body: '{"x":1}' }))).body);
     expect(received).toEqual([
       { body: 'abc', length: undefined, chunked: 'chunked' },
       { body: '{"x":1}', length: '7', chunked: undefined },
@@ -110,7 +110,7 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
       response.write('data: first\n\n');
     };
     const answer = await sendHttp1(call(`${base}/stall`, { timeouts: { ...TIMEOUTS, idleMs: 1_000 } }));
-    await expect(readAll(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 1000ms" });
+    await expect(readBody(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 1000ms" });
   });
 
   it('bounds the whole exchange by the total timeout, even while bytes keep arriving', async () => {
@@ -120,7 +120,7 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
       response.on('close', () => clearInterval(timer));
     };
     const answer = await sendHttp1(call(`${base}/drip`, { timeouts: { ...TIMEOUTS, totalMs: 300 } }));
-    await expect(readAll(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'request' for 300ms" });
+    await expect(readBody(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'request' for 300ms" });
   });
 
   it('stops at once when the caller aborts', async () => {

@@ -43,7 +43,7 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
 const ACCEPT_ENCODING = 'gzip, deflate, br';
 
 /** A timeout as Node's own transport errors look (`code`), which `transportFailure` reads. */
-export function timeoutError(event: string, ms: number): Error {
+function timeoutError(event: string, ms: number): Error {
   return Object.assign(new Error(`Timeout awaiting '${event}' for ${ms}ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
@@ -144,9 +144,17 @@ function decode(response: http.IncomingMessage, request: Http1Request): { decode
   return { decoded, headers };
 }
 
-/** The whole body of an answer. */
-export async function readAll(body: Readable): Promise<Buffer> {
+/** The body of an answer, read whole, or up to `limit` bytes (then the body is destroyed). */
+export async function readBody(body: Readable, limit = Infinity): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
   return Buffer.concat(chunks);
 }

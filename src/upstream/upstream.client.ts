@@ -12,7 +12,7 @@ import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { type AgentPair, poolOf, ProxyAgents } from './proxy-agents';
-import { type Http1Request, readAll, sendHttp1 } from './http1-transport';
+import { type Http1Request, readBody, sendHttp1 } from './http1-transport';
 import { LRUCache } from 'lru-cache';
 import { browserHeaders } from './web-app-profile';
 import type { ClearanceRoute } from './clearance-jar';
@@ -163,7 +163,7 @@ export class UpstreamClient {
     const clearance = this.clearanceCookie(request);
     const response = await this.streamOnce(request, clearance);
     if (!this.clearance?.enabled || !mayBeCloudflareChallenge(response.status, response.headers)) return response;
-    const body = await readCapped(response.body, MAX_CHALLENGE_BYTES);
+    const body = await readBody(response.body, MAX_CHALLENGE_BYTES);
     const read = { ...response, body: Readable.from([body]) };
     if (!isCloudflareChallenge(response.headers, body) || !(await this.passChallenge(request, clearance))) return read;
     return this.streamOnce(request, this.clearanceCookie(request));
@@ -178,7 +178,7 @@ export class UpstreamClient {
       let answer: UpstreamResponse;
       if (call.http1) {
         const response = await sendHttp1({ ...call.http1, timeouts: { ...call.http1.timeouts, totalMs } });
-        answer = { status: response.status, headers: response.headers, body: await readAll(response.body) };
+        answer = { status: response.status, headers: response.headers, body: await readBody(response.body) };
       } else {
         const options = call.got;
         const response = (await got({
@@ -376,21 +376,6 @@ function originOf(url: string): string {
 
 function proxyUrlOf(request: UpstreamRequest): string | undefined {
   return request.proxyUrl === undefined ? request.identity?.fingerprint.proxyUrl : (request.proxyUrl ?? undefined);
-}
-
-/** The body of a (small) answer, read whole up to `limit` bytes. */
-async function readCapped(body: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks);
 }
 
 function safeHost(url: string): string {
