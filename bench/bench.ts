@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { SENT_AT_PATTERN, type Scenario } from '../test/fake-upstream/scenarios';
-import type { FakeCommand, FakeName } from './fake-server';
+import type { FakeCommand, FakeName, FakeUrls } from './fake-server';
 import { benchPow, type PowBench } from './pow-bench';
 
 export const ROOT = join(__dirname, '..');
@@ -56,7 +56,9 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export class FakeProcess {
   private nextId = 1;
   private readonly pending = new Map<number, (result: unknown) => void>();
-  urls!: Record<FakeName, string>;
+  urls!: FakeUrls;
+  /** The certificate of the HTTPS front (`urls.sentinelOverHttp2`). */
+  caFile!: string;
 
   constructor(private readonly child: ChildProcess) {}
 
@@ -68,9 +70,10 @@ export class FakeProcess {
     });
     const fake = new FakeProcess(child);
     await new Promise<void>((resolve, reject) => {
-      child.on('message', (message: { ready?: boolean; urls?: Record<FakeName, string>; id?: number; result?: unknown }) => {
+      child.on('message', (message: { ready?: boolean; urls?: FakeUrls; caFile?: string; id?: number; result?: unknown }) => {
         if (message.ready) {
           fake.urls = message.urls!;
+          fake.caFile = message.caFile!;
           resolve();
         } else if (message.id !== undefined) {
           fake.pending.get(message.id)?.(message.result);
@@ -318,17 +321,26 @@ export interface CpuPath {
   key: string;
   fake: 'plain' | 'sentinel';
   env: Record<string, string>;
+  /** Through the fake's HTTPS + HTTP/2 front, as chatgpt.com itself is reached (a direct route, HTTP/2 by ALPN). */
+  overHttp2?: boolean;
 }
 export const CPU_PATHS: CpuPath[] = [
   { key: 'conversationOnly', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'classic' } },
   { key: 'conversationOnlyWithPrepare', fake: 'plain', env: { CONVERSATION_ONLY: 'true', UPSTREAM_FLOW: 'f' } },
   { key: 'withSentinel', fake: 'sentinel', env: {} },
+  { key: 'withSentinelOverHttp2', fake: 'sentinel', env: {}, overHttp2: true },
 ];
+
+/** FlowGPT's environment for `path`: its fake as the upstream (trusted when it is the HTTPS front) and the path's own settings. */
+export function pathEnv(path: CpuPath, fake: FakeProcess): Record<string, string> {
+  const url = path.overHttp2 ? fake.urls.sentinelOverHttp2 : fake.urls[path.fake];
+  const trust: Record<string, string> = path.overHttp2 ? { NODE_EXTRA_CA_CERTS: fake.caFile } : {};
+  return { CHATGPT_BASE_URL: url, AUTH_BASE_URL: url, ...trust, ...path.env };
+}
 
 /** CPU per short request of the build in `dist` on `path`, on a server of its own. */
 async function cpuOfBuild(dist: string, fake: FakeProcess, path: CpuPath, token: string): Promise<number> {
-  const url = fake.urls[path.fake];
-  const server = await startFlowGpt(dist, { CHATGPT_BASE_URL: url, AUTH_BASE_URL: url, ...path.env });
+  const server = await startFlowGpt(dist, pathEnv(path, fake));
   try {
     return await cpuPerRequest(server, token, QUICK ? 200 : 2000);
   } finally {

@@ -4,7 +4,7 @@
  * profiles 4,000 requests at 64 clients (V8's sampling profiler, started and stopped by signal) and prints the
  * self time grouped by package (ours by module folder), then the top functions. The profile is kept in
  * bench/profile.cpuprofile (open it in Chrome's DevTools). BENCH_QUICK=1 runs a smaller load; BENCH_PROFILE_PATH names
- * another of the bench's CPU paths (`conversationOnlyWithPrepare`, the 2026 flow; `withSentinel`, the whole sentinel path).
+ * another of the bench's CPU paths (`conversationOnlyWithPrepare`, the 2026 flow; `withSentinel`, the whole sentinel path; `withSentinelOverHttp2`, the same over HTTPS + HTTP/2).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import {
   CHAT,
   ANSWER,
   CPU_PATHS,
+  pathEnv,
   FakeProcess,
   ROOT,
   agent,
@@ -92,10 +93,9 @@ async function main(): Promise<void> {
   const fake = await FakeProcess.start();
   await fake.answer(path.fake, ANSWER);
   const token = await fake.token(path.fake);
-  const url = fake.urls[path.fake];
   const server = await startFlowGpt(
     join(ROOT, 'dist'),
-    { CHATGPT_BASE_URL: url, AUTH_BASE_URL: url, ...path.env, CPU_PROFILE_FILE: PROFILE_FILE },
+    { ...pathEnv(path, fake), CPU_PROFILE_FILE: PROFILE_FILE },
     ['-r', join(__dirname, 'cpu-profile-on-signal.js')],
   );
   try {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { UpstreamError } from '../common/errors/upstream-error';
-import { readBody } from '../upstream/http1-transport';
+import { readBody } from '../upstream/exchange';
 import { SseParser } from './translation/sse-parser';
 import { TranslatedPiece, UpstreamStreamTranslator } from './translation/upstream-stream-translator';
 

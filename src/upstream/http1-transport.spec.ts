@@ -2,7 +2,8 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { type Http1Request, readBody, sendHttp1 } from './http1-transport';
+import { readBody } from './exchange';
+import { type Http1Request, sendHttp1 } from './http1-transport';
 
 const agent = new http.Agent({ keepAlive: true });
 const TIMEOUTS: Http1Request['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };

@@ -1,8 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import { SocksProxyAgent } from 'socks-proxy-agent';
-import { ProxyAgents } from './proxy-agents';
+import { selfSignedCertificate } from '../../test/support/self-signed';
+import { testConfig } from '../config/test-config';
+import { poolLimits, ProxyAgents } from './proxy-agents';
 
 describe('ProxyAgents', () => {
   it("drops idle keep-alive sockets before the server's announced timeout", async () => {
@@ -41,6 +44,17 @@ describe('ProxyAgents', () => {
       expect(viaHttp.https).toBeInstanceOf(HttpsProxyAgent);
     } finally {
       agents.onModuleDestroy();
+    }
+  });
+
+  it('trusts the certificates of UPSTREAM_CA_FILE in addition to Node’s own roots, not instead of them', () => {
+    const certificate = selfSignedCertificate();
+    try {
+      const { ca } = poolLimits(testConfig({ upstreamCaFile: certificate.certFile }));
+      expect(ca).toEqual([...tls.rootCertificates, certificate.cert.toString('utf8')]);
+      expect(poolLimits(testConfig({})).ca).toBeUndefined();
+    } finally {
+      certificate.remove();
     }
   });
 });

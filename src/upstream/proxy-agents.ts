@@ -2,17 +2,18 @@ import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
-import http2wrapper from 'http2-wrapper';
 import type { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppConfig } from '../config/app-config';
+import { Http2Sessions } from './http2-transport';
 import type { UpstreamStep } from '../common/errors/api-error';
 
 export interface AgentPair {
   http: http.Agent;
   https: https.Agent;
   /** HTTP/2 sessions (one multiplexed connection per origin), on direct routes when HTTP/2 is enabled. */
-  http2?: http2wrapper.Agent;
+  http2?: Http2Sessions;
 }
 
 /**
@@ -31,8 +32,11 @@ export function poolOf(step: UpstreamStep): UpstreamPool {
 export interface PoolLimits {
   maxSockets: number;
   maxFreeSockets: number;
-  /** Trusted CA certificates in addition to Node's (`UPSTREAM_CA_FILE`), for a relay with a private CA. */
-  ca?: Buffer;
+  /**
+   * Trusted CA certificates: Node's own and those of `UPSTREAM_CA_FILE` (a relay with a private CA). A `ca` option
+   * replaces Node's roots, so they are listed too: public hosts (client file URLs, the auth server) stay reachable.
+   */
+  ca?: string[];
   http2: boolean;
 }
 
@@ -43,7 +47,7 @@ export function poolLimits(config: AppConfig): PoolLimits {
   return {
     maxSockets: config.upstreamMaxSockets > 0 ? config.upstreamMaxSockets : Infinity,
     maxFreeSockets: config.upstreamMaxFreeSockets,
-    ca: config.upstreamCaFile ? readFileSync(config.upstreamCaFile) : undefined,
+    ca: config.upstreamCaFile ? [...tls.rootCertificates, readFileSync(config.upstreamCaFile, 'utf8')] : undefined,
     // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
     http2: config.upstreamHttp2 !== 'off',
   };
@@ -53,7 +57,7 @@ export function poolLimits(config: AppConfig): PoolLimits {
  * Keep-alive agents per route (direct, or one per proxy URL) and per pool, created on first use and reused so that
  * connections to the upstream stay warm. `timeout` bounds idle pooled sockets; with it set, Node also honours the
  * server's `Keep-Alive: timeout=N` hint and drops a socket just before the server would, instead of reusing it into
- * an ECONNRESET. Active requests keep got's own connect/idle timeouts.
+ * an ECONNRESET. Active requests keep the transports' own connect and idle timeouts.
  */
 @Injectable()
 export class ProxyAgents implements OnModuleDestroy {
@@ -78,7 +82,7 @@ export class ProxyAgents implements OnModuleDestroy {
     for (const pair of this.agents.values()) {
       pair.http.destroy();
       pair.https.destroy();
-      pair.http2?.destroy();
+      pair.http2?.close();
     }
     this.agents.clear();
   }
@@ -98,9 +102,7 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     return {
       http: new http.Agent(keepAlive),
       https: new https.Agent(keepAlive),
-      // An h2 session carries every stream to its origin on one connection; a second opens only past the server's
-      // concurrent-stream limit.
-      http2: limits.http2 ? new http2wrapper.Agent({ timeout: 60_000, maxEmptySessions: 16 }) : undefined,
+      http2: limits.http2 ? new Http2Sessions({ ca: limits.ca, idleMs: 60_000 }) : undefined,
     };
   }
   if (proxyUrl.startsWith('socks')) {

@@ -12,7 +12,8 @@ import type { UpstreamStep } from '../common/errors/api-error';
 import { MetricsService, statusClass } from '../metrics/metrics.service';
 import { BrowserFingerprint, fingerprintFor } from './fingerprint';
 import { type AgentPair, poolOf, ProxyAgents } from './proxy-agents';
-import { type Http1Request, readBody, sendHttp1 } from './http1-transport';
+import { type ExchangeAnswer, readBody, type UpstreamExchange } from './exchange';
+import { sendHttp1 } from './http1-transport';
 import { LRUCache } from 'lru-cache';
 import { browserHeaders } from './web-app-profile';
 import type { ClearanceRoute } from './clearance-jar';
@@ -73,7 +74,7 @@ export const DEFAULT_USER_AGENT = 'Mozilla/5.0 (compatible; FlowGPT)';
 const MAX_CHALLENGE_BYTES = 256 * 1024;
 
 /**
- * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), built on got:
+ * The HTTP client to chatgpt.com (or whatever `CHATGPT_BASE_URL` points at), on Node's HTTP/1.1 and HTTP/2 clients:
  * keep-alive agents per route, the browser header set, connect/idle timeouts, and streaming
  * responses that are never buffered.
  */
@@ -176,8 +177,8 @@ export class UpstreamClient {
       // A buffered answer is small: a body that stalls after its headers must not hold the caller for the idle timeout.
       const totalMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       let answer: UpstreamResponse;
-      if (call.http1) {
-        const response = await sendHttp1({ ...call.http1, timeouts: { ...call.http1.timeouts, totalMs } });
+      if (call.send) {
+        const response = await call.send({ ...call.exchange, timeouts: { ...call.exchange.timeouts, totalMs } });
         answer = { status: response.status, headers: response.headers, body: await readBody(response.body) };
       } else {
         const options = call.got;
@@ -205,9 +206,9 @@ export class UpstreamClient {
       timed('error');
       throw this.transportError(error, request);
     }
-    if (call.http1) {
+    if (call.send) {
       try {
-        const response = await sendHttp1(call.http1);
+        const response = await call.send(call.exchange);
         // Read by the caller, which sees its errors; without a listener of its own a failure nobody reads would be fatal.
         response.body.on('error', () => undefined);
         timed(statusClass(response.status));
@@ -244,8 +245,9 @@ export class UpstreamClient {
   }
 
   /**
-   * The call as both transports take it. HTTP/1.1 calls (every http URL, every proxied route, https with HTTP/2 off)
-   * go through Node's client (`sendHttp1`); got takes the calls that need HTTP/2 or follow redirects.
+   * The call, and the transport that takes it: Node's HTTP/2 client for direct https routes with HTTP/2 on
+   * (`Http2Sessions`, which falls back to HTTP/1.1 for an origin that does not offer h2), Node's HTTP/1.1 client for
+   * the rest (every http URL, every proxied route, https with HTTP/2 off), and got for calls that follow redirects.
    * `clearance`: the Cloudflare clearance cookies to add, if any.
    */
   private prepare(request: UpstreamRequest, clearance: string | undefined): PreparedCall {
@@ -262,7 +264,7 @@ export class UpstreamClient {
     headers['user-agent'] ??= DEFAULT_USER_AGENT;
     if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
     const agents = this.agents.for(proxyUrlOf(request), poolOf(request.step));
-    const call: Omit<Http1Request, 'agent'> = {
+    const call: UpstreamExchange = {
       url: request.url,
       method: request.method ?? 'GET',
       headers,
@@ -277,11 +279,11 @@ export class UpstreamClient {
       dnsLookup: request.dnsLookup,
       signal: request.signal,
     };
-    const secure = request.url.startsWith('https:');
-    if (request.followRedirects !== true && !(secure && agents.http2 !== undefined)) {
-      return { http1: { ...call, agent: secure ? agents.https : agents.http } };
-    }
-    return { got: gotOptions(call, agents, { followRedirects: request.followRedirects ?? false, ca: this.agents.limits.ca }) };
+    if (request.followRedirects === true) return { got: gotOptions(call, agents, this.agents.limits.ca) };
+    const { http: httpAgent, https: httpsAgent, http2: sessions } = agents;
+    if (!request.url.startsWith('https:')) return { exchange: call, send: (exchange) => sendHttp1({ ...exchange, agent: httpAgent }) };
+    if (sessions) return { exchange: call, send: (exchange) => sessions.send(exchange, httpsAgent) };
+    return { exchange: call, send: (exchange) => sendHttp1({ ...exchange, agent: httpsAgent }) };
   }
 
   /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */
@@ -329,23 +331,23 @@ export function transportDetail(error: unknown): string {
   return (cause instanceof Error ? cause : (error as Error)).message;
 }
 
-/** A call made ready for the transport that takes it: Node's HTTP/1.1 client, or got (HTTP/2, redirects). */
-type PreparedCall = { http1: Http1Request; got?: undefined } | { got: OptionsInit; http1?: undefined };
+/** A call made ready for the transport that takes it: one of Node's clients (`send`), or got (redirects). */
+type PreparedCall =
+  | { exchange: UpstreamExchange; send: (exchange: UpstreamExchange) => Promise<ExchangeAnswer>; got?: undefined }
+  | { got: OptionsInit; exchange?: undefined; send?: undefined };
 
-/** got's options for a call it takes. */
-function gotOptions(call: Omit<Http1Request, 'agent'>, agents: AgentPair, extra: { followRedirects: boolean; ca?: Buffer }): OptionsInit {
+/** got's options for a call it takes: one that follows redirects, over HTTP/1.1. */
+function gotOptions(call: UpstreamExchange, agents: AgentPair, ca: string[] | undefined): OptionsInit {
   const { timeouts } = call;
   return {
     url: call.url,
     method: call.method as OptionsInit['method'],
     headers: call.headers,
     body: call.body,
-    agent: { http: agents.http, https: agents.https, http2: agents.http2 },
-    // Only direct routes have an h2 agent: through a proxy the call stays HTTP/1.1.
-    http2: agents.http2 !== undefined,
-    ...(extra.ca ? { https: { certificateAuthority: extra.ca } } : {}),
+    agent: { http: agents.http, https: agents.https },
+    ...(ca ? { https: { certificateAuthority: ca } } : {}),
     throwHttpErrors: false,
-    followRedirect: extra.followRedirects,
+    followRedirect: true,
     dnsLookup: call.dnsLookup,
     decompress: call.decompress,
     retry: { limit: 0 },

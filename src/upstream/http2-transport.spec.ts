@@ -1,0 +1,335 @@
+import dns from 'node:dns';
+import http2 from 'node:http2';
+import https from 'node:https';
+import net, { type AddressInfo, type LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { type SelfSigned, selfSignedCertificate } from '../../test/support/self-signed';
+import { readBody, type UpstreamExchange } from './exchange';
+import { Http2Sessions } from './http2-transport';
+
+const TIMEOUTS: UpstreamExchange['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };
+
+function call(url: string, overrides: Partial<UpstreamExchange> = {}): UpstreamExchange {
+  return { url, method: 'GET', headers: {}, decompress: true, timeouts: TIMEOUTS, ...overrides };
+}
+
+type Handler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, session: http2.ServerHttp2Session) => void;
+
+describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
+  let tls: SelfSigned;
+  let server: http2.Http2SecureServer;
+  let base: string;
+  let handler: Handler;
+  let sessionsOpened: number;
+  let sessions: Http2Sessions;
+  const http1Agent = new https.Agent({ keepAlive: true });
+
+  function serve(settings: http2.Settings = {}): Promise<void> {
+    server = http2.createSecureServer({ key: tls.key, cert: tls.cert, settings });
+    server.on('session', () => sessionsOpened++);
+    server.on('stream', (stream, headers) => {
+      // A stream the test resets fails on this side too.
+      stream.on('error', () => undefined);
+      handler(stream, headers, stream.session as http2.ServerHttp2Session);
+    });
+    return new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)).then(() => {
+      base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+  }
+
+  async function stop(): Promise<void> {
+    sessions.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+
+  beforeAll(() => {
+    tls = selfSignedCertificate();
+  });
+  afterAll(() => {
+    http1Agent.destroy();
+    tls.remove();
+  });
+  beforeEach(async () => {
+    sessionsOpened = 0;
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    await serve();
+  });
+  afterEach(stop);
+
+  it('sends the method, path, headers and body, and hands on status and headers as HTTP/1.1 has them', async () => {
+    let seen: http2.IncomingHttpHeaders = {};
+    let received = '';
+    handler = (stream, headers) => {
+      seen = headers;
+      stream.on('data', (chunk) => (received += String(chunk)));
+      stream.on('end', () => {
+        stream.respond({ ':status': 201, 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] });
+        stream.end('{"ok":true}');
+      });
+    };
+    const answer = await sessions.send(
+      call(`${base}/backend-api/conversation?x=1`, {
+        method: 'POST',
+        // HTTP/2 has no such headers: a call that carries them (a forwarded browser request) still goes.
+        headers: { 'Content-Type': 'application/json', connection: 'keep-alive', host: 'elsewhere', 'x-account': 'a1' },
+        body: '{"q":1}',
+      }),
+      http1Agent,
+    );
+    expect(answer.status).toBe(201);
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(answer.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(Object.keys(answer.headers).some((name) => name.startsWith(':'))).toBe(false);
+    expect((await readBody(answer.body)).toString()).toBe('{"ok":true}');
+    expect(seen[':method']).toBe('POST');
+    expect(seen[':path']).toBe('/backend-api/conversation?x=1');
+    expect(seen[':authority']).toBe(new URL(base).host);
+    expect(seen['content-type']).toBe('application/json');
+    expect(seen['x-account']).toBe('a1');
+    expect(seen['accept-encoding']).toBe('gzip, deflate, br');
+    expect(received).toBe('{"q":1}');
+  });
+
+  it('sends a streamed body as it is read', async () => {
+    handler = (stream) => {
+      let received = '';
+      stream.on('data', (chunk) => (received += String(chunk)));
+      stream.on('end', () => stream.end(received.toUpperCase()));
+    };
+    const answer = await sessions.send(call(`${base}/upload`, { method: 'PUT', body: Readable.from(['abc', 'def']) }), http1Agent);
+    expect((await readBody(answer.body)).toString()).toBe('ABCDEF');
+  });
+
+  it('decodes a gzip answer, or hands it on encoded when told not to decode', async () => {
+    const gzipped = zlib.gzipSync(Buffer.from('decoded'));
+    handler = (stream) => {
+      stream.respond({ ':status': 200, 'content-encoding': 'gzip' });
+      stream.end(gzipped);
+    };
+    const decoded = await sessions.send(call(`${base}/x`), http1Agent);
+    expect(decoded.headers['content-encoding']).toBeUndefined();
+    expect((await readBody(decoded.body)).toString()).toBe('decoded');
+    const kept = await sessions.send(call(`${base}/x`, { decompress: false }), http1Agent);
+    expect(kept.headers['content-encoding']).toBe('gzip');
+    expect(await readBody(kept.body)).toEqual(gzipped);
+  });
+
+  it('carries concurrent calls on one connection and keeps it for the next ones', async () => {
+    const held: http2.ServerHttp2Stream[] = [];
+    let allHeld: () => void = () => undefined;
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.write('first ');
+      held.push(stream);
+      if (held.length === 20) allHeld();
+    };
+    const reached = new Promise<void>((resolve) => (allHeld = resolve));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => sessions.send(call(`${base}/conversation`), http1Agent)));
+    await reached;
+    held.forEach((stream) => stream.end('last'));
+    const texts = await Promise.all(answers.map(async (answer) => (await readBody(answer.body)).toString()));
+    expect(new Set(texts)).toEqual(new Set(['first last']));
+    handler = (stream) => stream.end('again');
+    expect((await readBody((await sessions.send(call(`${base}/again`), http1Agent)).body)).toString()).toBe('again');
+    expect(sessionsOpened).toBe(1);
+  });
+
+  it('opens another connection past the server’s concurrent-stream limit instead of queueing behind it', async () => {
+    await stop();
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    await serve({ maxConcurrentStreams: 2 });
+    // The first call learns the limit from the server's SETTINGS.
+    handler = (stream) => stream.end('ok');
+    await readBody((await sessions.send(call(`${base}/first`), http1Agent)).body);
+    const held: http2.ServerHttp2Stream[] = [];
+    let allHeld: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (allHeld = resolve));
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      held.push(stream);
+      if (held.length === 5) allHeld();
+    };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => sessions.send(call(`${base}/held`), http1Agent)));
+    // All five reached the server while every one of them was still open: none waited for another to end.
+    await reached;
+    held.forEach((stream) => stream.end('done'));
+    await Promise.all(answers.map((answer) => readBody(answer.body)));
+    expect(sessionsOpened).toBe(3);
+  });
+
+  it('refuses a header value HTTP does not allow as the HTTP/1.1 client does, and the session carries on', async () => {
+    const held: http2.ServerHttp2Stream[] = [];
+    let holding: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (holding = resolve));
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      held.push(stream);
+      holding();
+    };
+    const other = await sessions.send(call(`${base}/held`), http1Agent);
+    await reached;
+    await expect(sessions.send(call(`${base}/x`, { headers: { authorization: 'Bearer a\nb' } }), http1Agent)).rejects.toMatchObject({
+      code: 'ERR_INVALID_CHAR',
+    });
+    await expect(sessions.send(call(`${base}/x`, { headers: { 'bad name': 'x' } }), http1Agent)).rejects.toMatchObject({
+      code: 'ERR_INVALID_HTTP_TOKEN',
+    });
+    held[0].end('still here');
+    expect((await readBody(other.body)).toString()).toBe('still here');
+    expect(sessionsOpened).toBe(1);
+  });
+
+  it('fails with a response timeout when no answer comes, and an idle timeout when the body stalls', async () => {
+    handler = () => undefined;
+    await expect(
+      sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, responseMs: 50 } }), http1Agent),
+    ).rejects.toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT', message: "Timeout awaiting 'response' for 50ms" });
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.write('part');
+    };
+    const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 80 } }), http1Agent);
+    await expect(readBody(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 80ms" });
+  });
+
+  it('fails with a total timeout over a body that keeps trickling', async () => {
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      const timer = setInterval(() => stream.write('.'), 10);
+      stream.on('close', () => clearInterval(timer));
+    };
+    const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 1_000, totalMs: 150 } }), http1Agent);
+    await expect(readBody(answer.body)).rejects.toMatchObject({ message: "Timeout awaiting 'request' for 150ms" });
+  });
+
+  it('fails with a connect timeout when the TLS handshake never completes', async () => {
+    const silent = net.createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`;
+      await expect(sessions.send(call(url, { timeouts: { ...TIMEOUTS, connectMs: 80 } }), http1Agent)).rejects.toMatchObject({
+        code: 'ETIMEDOUT',
+        message: "Timeout awaiting 'connect' for 80ms",
+      });
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('reports a connection refused with Node’s code, and a certificate it does not trust', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(sessions.send(call(`https://127.0.0.1:${port}/x`), http1Agent)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    const untrusting = new Http2Sessions({ idleMs: 60_000 });
+    await expect(untrusting.send(call(`${base}/x`), http1Agent)).rejects.toThrow(/self-signed|certificate/i);
+    untrusting.close();
+  });
+
+  it('fails a stream the server resets before answering, with the session kept for the next call', async () => {
+    handler = (stream) => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await expect(sessions.send(call(`${base}/x`), http1Agent)).rejects.toMatchObject({ code: 'ERR_HTTP2_STREAM_ERROR' });
+    handler = (stream) => stream.end('fine');
+    expect((await readBody((await sessions.send(call(`${base}/x`), http1Agent)).body)).toString()).toBe('fine');
+    expect(sessionsOpened).toBe(1);
+  });
+
+  it('sends a stream the server refused once more (it reached no one), but not a streamed body it cannot read again', async () => {
+    let streams = 0;
+    handler = (stream) => {
+      if (++streams % 2 === 1) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      else stream.end('second try');
+    };
+    const answer = await sessions.send(call(`${base}/x`, { method: 'POST', body: '{}' }), http1Agent);
+    expect((await readBody(answer.body)).toString()).toBe('second try');
+    expect(streams).toBe(2);
+    await expect(sessions.send(call(`${base}/x`, { method: 'POST', body: Readable.from(['{}']) }), http1Agent)).rejects.toMatchObject({
+      code: 'ERR_HTTP2_STREAM_ERROR',
+    });
+    expect(streams).toBe(3);
+  });
+
+  it('aborts a call with its signal, waiting for its answer or for a connection', async () => {
+    handler = () => undefined;
+    const controller = new AbortController();
+    const pending = sessions.send(call(`${base}/x`, { signal: controller.signal }), http1Agent);
+    setImmediate(() => controller.abort());
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    const silent = net.createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const connecting = new AbortController();
+      const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`;
+      const waiting = sessions.send(call(url, { signal: connecting.signal }), http1Agent);
+      setImmediate(() => connecting.abort());
+      await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('opens a new session after the server’s GOAWAY, letting the old one finish its streams', async () => {
+    let holding: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (holding = resolve));
+    let held: http2.ServerHttp2Stream | undefined;
+    handler = (stream, _headers, session) => {
+      stream.respond({ ':status': 200 });
+      held = stream;
+      session.goaway();
+      holding();
+    };
+    const first = await sessions.send(call(`${base}/held`), http1Agent);
+    await reached;
+    handler = (stream) => stream.end('new session');
+    expect((await readBody((await sessions.send(call(`${base}/next`), http1Agent)).body)).toString()).toBe('new session');
+    held?.end('old session');
+    expect((await readBody(first.body)).toString()).toBe('old session');
+    expect(sessionsOpened).toBe(2);
+  });
+
+  it('closes a session left without streams for its idle time', async () => {
+    sessions.close();
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 30 });
+    let closedOnServer: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (closedOnServer = resolve));
+    server.once('session', (session) => session.once('close', () => closedOnServer()));
+    handler = (stream) => stream.end('ok');
+    await readBody((await sessions.send(call(`${base}/x`), http1Agent)).body);
+    await closed;
+  });
+
+  it('sends calls to an origin that offers only HTTP/1.1 on the https agent, and remembers it', async () => {
+    const h1 = https.createServer({ key: tls.key, cert: tls.cert }, (request, response) => response.end(`h1 ${request.httpVersion}`));
+    let connections = 0;
+    h1.on('connection', () => connections++);
+    await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+    const agent = new https.Agent({ keepAlive: true, ca: tls.cert });
+    try {
+      const url = `https://127.0.0.1:${(h1.address() as AddressInfo).port}/x`;
+      for (let k = 0; k < 3; k++) {
+        expect((await readBody((await sessions.send(call(url), agent)).body)).toString()).toBe('h1 1.1');
+      }
+      // The ALPN probe's connection, then one kept alive for all three calls.
+      expect(connections).toBe(2);
+    } finally {
+      agent.destroy();
+      h1.closeAllConnections();
+      await new Promise((resolve) => h1.close(resolve));
+    }
+  });
+
+  it('looks names up with the call’s own lookup, and never puts such a call on a session opened without it', async () => {
+    handler = (stream) => stream.end('ok');
+    await readBody((await sessions.send(call(`${base}/x`), http1Agent)).body);
+    const refusing: LookupFunction = (hostname, _options, callback) =>
+      callback(Object.assign(new Error(`${hostname} is not a public address`), { code: 'EPRIVATEADDRESS' }), '');
+    const named = base.replace('127.0.0.1', 'localhost');
+    await expect(sessions.send(call(`${named}/x`, { dnsLookup: refusing }), http1Agent)).rejects.toMatchObject({ code: 'EPRIVATEADDRESS' });
+    // An address is not looked up; the checked call to it still opens a session of its own.
+    const passing: LookupFunction = (hostname, options, callback) => dns.lookup(hostname, options, callback);
+    await readBody((await sessions.send(call(`${base}/y`, { dnsLookup: passing }), http1Agent)).body);
+    expect(sessionsOpened).toBe(2);
+  });
+});

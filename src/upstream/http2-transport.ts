@@ -1,0 +1,325 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import type https from 'node:https';
+import net, { type LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import { Deadlines, decodeAnswer, type ExchangeAnswer, offeredHeaders, timeoutError, type UpstreamExchange } from './exchange';
+import { sendBody, sendHttp1 } from './http1-transport';
+import { errorCode } from './upstream-failure';
+
+/** Headers of the connection itself, which HTTP/2 forbids (RFC 9113 §8.2.2); `host` is the session's `:authority`. */
+const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+/** Streams a session carries at once until the server's SETTINGS say otherwise (Node's own default as well). */
+const DEFAULT_STREAM_LIMIT = 100;
+/** Flow-control windows: a slow reader of one answer holds at most this much of it, and a download is not held back. */
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+export interface Http2Options {
+  /** Trusted CA certificates (`UPSTREAM_CA_FILE` with Node's roots), as the https agents get them. */
+  ca?: tls.SecureContextOptions['ca'];
+  /** How long a session with no stream stays open. */
+  idleMs: number;
+}
+
+interface Connection {
+  readonly session: http2.ClientHttp2Session;
+  active: number;
+  limit: number;
+  retired: boolean;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/**
+ * The upstream's HTTP/2 calls on Node's own client, for the direct https routes (`UPSTREAM_HTTP2=auto`). Each
+ * origin's streams share one TLS connection (a second opens only past the server's concurrent-stream limit), offered
+ * by ALPN; an origin that picks HTTP/1.1 is remembered and its calls go to the https agent. Same deadlines, errors
+ * and decoding as `sendHttp1`; got, with its per-call option merging and its HTTP/2 wrapper, is left for redirects.
+ */
+export class Http2Sessions {
+  private readonly open = new Map<string, Connection[]>();
+  private readonly connecting = new Map<string, Promise<void>>();
+  private readonly http1Origins = new LRUCache<string, true>({ max: 1024 });
+  private closed = false;
+
+  constructor(private readonly options: Http2Options) {}
+
+  /** Sends the exchange on a session to its origin; to an origin that offers only HTTP/1.1, on `http1Agent`. */
+  async send(exchange: UpstreamExchange, http1Agent: https.Agent): Promise<ExchangeAnswer> {
+    const url = new URL(exchange.url);
+    // A call that checks where it connects (a client's file URL) never rides on a session opened without the check.
+    const key = exchange.dnsLookup ? `${url.origin} checked` : url.origin;
+    const path = `${url.pathname}${url.search}`;
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.connectionFor(url, key, exchange);
+      if (!connection) return sendHttp1({ ...exchange, agent: http1Agent });
+      try {
+        return await exchangeOn(connection, path, exchange, () => this.release(connection));
+      } catch (error) {
+        // A stream the server refused, or one a closing session never sent, reached no one: it is sent once more
+        // (a streamed body only once, as it cannot be read again).
+        if (attempt > 1 || !unsent.has(error as Error) || exchange.body instanceof Readable) throw error;
+      }
+    }
+  }
+
+  /** Closes every session at once, and any still being opened as soon as it is (the application is stopping). */
+  close(): void {
+    this.closed = true;
+    for (const connections of this.open.values()) for (const connection of connections) connection.session.destroy();
+    this.open.clear();
+  }
+
+  /** A session with room for one more stream (counted as taken), or undefined for an HTTP/1.1 origin. */
+  private async connectionFor(url: URL, key: string, exchange: UpstreamExchange): Promise<Connection | undefined> {
+    for (;;) {
+      if (this.http1Origins.has(key)) return undefined;
+      const ready = this.open.get(key)?.find((connection) => !connection.retired && connection.active < connection.limit);
+      if (ready) {
+        this.take(ready);
+        return ready;
+      }
+      let pending = this.connecting.get(key);
+      if (!pending) {
+        pending = this.connect(url, key, exchange.timeouts.connectMs, exchange.dnsLookup).finally(() => this.connecting.delete(key));
+        this.connecting.set(key, pending);
+      }
+      await untilAborted(pending, exchange.signal);
+    }
+  }
+
+  /**
+   * Opens a session, or learns that the origin speaks only HTTP/1.1. Resolves once the server's SETTINGS are in:
+   * before them the session's stream limit is unknown, and a burst could overrun it.
+   */
+  private async connect(url: URL, key: string, connectMs: number, lookup: LookupFunction | undefined): Promise<void> {
+    const deadline = Date.now() + connectMs;
+    const socket = await tlsConnect(url, { ca: this.options.ca, lookup, connectMs });
+    if (this.closed || socket.alpnProtocol !== 'h2') {
+      socket.destroy();
+      if (this.closed) throw closedError();
+      this.http1Origins.set(key, true);
+      return;
+    }
+    const session = http2.connect(url.origin, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
+    const connection: Connection = { session, active: 0, limit: DEFAULT_STREAM_LIMIT, retired: false };
+    // After a GOAWAY the session finishes its streams but takes no new one; its errors reach those streams too.
+    session.once('goaway', () => this.retire(key, connection));
+    session.once('close', () => this.retire(key, connection));
+    session.on('error', () => this.retire(key, connection));
+    session.on('remoteSettings', (settings: http2.Settings) => (connection.limit = settings.maxConcurrentStreams ?? DEFAULT_STREAM_LIMIT));
+    try {
+      await firstSettings(session, Math.max(deadline - Date.now(), 0), connectMs);
+    } catch (error) {
+      session.destroy();
+      throw error;
+    }
+    if (this.closed) {
+      session.destroy();
+      throw closedError();
+    }
+    session.setLocalWindowSize(SESSION_WINDOW);
+    this.idle(connection);
+    const connections = this.open.get(key) ?? [];
+    connections.push(connection);
+    this.open.set(key, connections);
+  }
+
+  private take(connection: Connection): void {
+    if (connection.active++ === 0) {
+      clearTimeout(connection.idleTimer);
+      connection.session.ref();
+    }
+  }
+
+  private release(connection: Connection): void {
+    if (--connection.active === 0) this.idle(connection);
+  }
+
+  /** A session without streams holds no one up (the process may exit) and closes when it stays idle. */
+  private idle(connection: Connection): void {
+    connection.session.unref();
+    connection.idleTimer = setTimeout(() => connection.session.close(), this.options.idleMs).unref();
+  }
+
+  private retire(key: string, connection: Connection): void {
+    if (connection.retired) return;
+    connection.retired = true;
+    clearTimeout(connection.idleTimer);
+    const connections = this.open.get(key)?.filter((other) => other !== connection) ?? [];
+    if (connections.length > 0) this.open.set(key, connections);
+    else this.open.delete(key);
+  }
+}
+
+/** Errors of exchanges that never reached the server (see `Http2Sessions.send`). */
+const unsent = new WeakSet<Error>();
+const NEVER_SENT_CODES = new Set(['ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_INVALID_SESSION']);
+
+/** The server's first SETTINGS frame, within `ms` (what is left of the connect deadline of `connectMs`). */
+function firstSettings(session: http2.ClientHttp2Session, ms: number, connectMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      session.off('remoteSettings', onSettings);
+      session.off('error', settle);
+      session.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onSettings = () => settle();
+    const onClose = () => settle(Object.assign(new Error('The upstream closed the connection before its settings'), { code: 'ECONNRESET' }));
+    const timer = setTimeout(() => settle(timeoutError('connect', connectMs)), ms);
+    session.once('remoteSettings', onSettings);
+    session.once('error', settle);
+    session.once('close', onClose);
+  });
+}
+
+/** One exchange on a stream of `connection`; `release` runs once, when the stream closes or was never opened. */
+function exchangeOn(connection: Connection, path: string, exchange: UpstreamExchange, release: () => void): Promise<ExchangeAnswer> {
+  const { timeouts } = exchange;
+  let released = false;
+  const releaseOnce = () => {
+    if (!released) {
+      released = true;
+      release();
+    }
+  };
+  return new Promise<ExchangeAnswer>((resolve, reject) => {
+    let settled = false;
+    let answerBody: Readable | undefined;
+    let stream: http2.ClientHttp2Stream | undefined;
+    const fail = (error: Error) => {
+      deadlines.clear();
+      if (!settled) {
+        settled = true;
+        reject(error);
+      }
+      stream?.destroy(error);
+      answerBody?.destroy(error);
+    };
+    const deadlines = new Deadlines(fail);
+    try {
+      // Node would take a bad header name down with the whole session, every other stream on it included.
+      stream = connection.session.request(requestHeaders(exchange, path), { signal: exchange.signal });
+    } catch (thrown) {
+      const error = thrown as Error;
+      releaseOnce();
+      if (NEVER_SENT_CODES.has(errorCode(error) ?? '')) unsent.add(error);
+      reject(error);
+      return;
+    }
+    const opened = stream;
+    opened.once('close', () => {
+      releaseOnce();
+      if (!settled) fail(streamClosedError(opened.rstCode));
+    });
+    if (timeouts.totalMs !== undefined) deadlines.start('request', timeouts.totalMs);
+    opened.setTimeout(timeouts.idleMs, () => fail(timeoutError('socket', timeouts.idleMs)));
+    opened.once('finish', () => {
+      if (!settled) {
+        const timer = deadlines.start('response', timeouts.responseMs);
+        opened.once('response', () => clearTimeout(timer));
+      }
+    });
+    opened.on('error', (error: Error) => {
+      if (!settled && opened.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) unsent.add(error);
+      fail(error);
+    });
+    opened.once('response', (raw) => {
+      const status = Number(raw[':status']);
+      const { decoded, headers } = decodeAnswer(exchange, status, answerHeaders(raw), opened);
+      answerBody = decoded;
+      opened.once('end', () => deadlines.clear());
+      decoded.once('close', () => deadlines.clear());
+      settled = true;
+      resolve({ status, headers, body: decoded });
+    });
+    sendBody(exchange.body, opened, fail);
+  });
+}
+
+/** The request's headers as HTTP/2 takes them, each checked as Node's HTTP/1.1 client checks it (same errors). */
+function requestHeaders(exchange: UpstreamExchange, path: string): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = { ':method': exchange.method, ':path': path };
+  for (const [name, value] of Object.entries(offeredHeaders(exchange))) {
+    const lower = name.toLowerCase();
+    if (CONNECTION_HEADERS.has(lower) || (lower === 'te' && value !== 'trailers')) continue;
+    http.validateHeaderName(lower);
+    http.validateHeaderValue(lower, value);
+    headers[lower] = value;
+  }
+  return headers;
+}
+
+/** The answer's headers without HTTP/2's pseudo-headers (`:status`), as an HTTP/1.1 answer has them. */
+function answerHeaders(raw: http2.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  const headers: http.IncomingHttpHeaders = {};
+  for (const name of Object.keys(raw)) if (!name.startsWith(':')) headers[name] = raw[name];
+  return headers;
+}
+
+function closedError(): Error {
+  return Object.assign(new Error('The upstream client is closed'), { code: 'ERR_HTTP2_INVALID_SESSION' });
+}
+
+function streamClosedError(rstCode: number | undefined): Error {
+  return Object.assign(new Error(`The upstream closed the stream before answering (HTTP/2 code ${rstCode ?? 'none'})`), {
+    code: 'ECONNRESET',
+  });
+}
+
+/** A TLS connection to the URL's host offering h2 and http/1.1, connected (handshake done) within `connectMs`. */
+function tlsConnect(url: URL, options: { ca?: tls.SecureContextOptions['ca']; lookup?: LookupFunction; connectMs: number }): Promise<tls.TLSSocket> {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const socket = tls.connect({
+      host,
+      port: Number(url.port) || 443,
+      servername: net.isIP(host) ? undefined : host,
+      ALPNProtocols: ['h2', 'http/1.1'],
+      ...(options.ca ? { ca: options.ca } : {}),
+      lookup: options.lookup,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(timeoutError('connect', options.connectMs));
+    }, options.connectMs);
+    // Kept after the handshake: an error before the session takes the socket is then the session's to see.
+    socket.on('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+  });
+}
+
+/** Waits for `pending`, or rejects with an AbortError as soon as `signal` aborts (the wait is left, not the work). */
+function untilAborted(pending: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return pending;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
