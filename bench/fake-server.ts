@@ -4,11 +4,9 @@
  * (chat requirements and proof of work, as the real service), the last also behind HTTPS + HTTP/2 as chatgpt.com is
  * reached. Driven over IPC by bench.ts.
  */
-import http from 'node:http';
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { FakeUpstream } from '../test/fake-upstream/fake-upstream';
 import type { Scenario } from '../test/fake-upstream/scenarios';
+import { startHttp2Front } from '../test/support/http2-front';
 import { selfSignedCertificate } from '../test/support/self-signed';
 
 export type FakeName = 'plain' | 'classic' | 'sentinel';
@@ -22,30 +20,6 @@ export type FakeCommand =
 /** Where each fake listens; `sentinelOverHttp2` is the sentinel fake behind an HTTPS + HTTP/2 front. */
 export type FakeUrls = Record<FakeName | 'sentinelOverHttp2', string>;
 
-/** Headers of one HTTP/1.1 hop that HTTP/2 must not carry. */
-const HOP_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'];
-
-/** An HTTPS + HTTP/2 server that relays each stream to `target` (HTTP/1.1, kept alive). */
-async function http2Front(target: string, tls: { key: Buffer; cert: Buffer }): Promise<string> {
-  const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 1024 });
-  const server = http2.createSecureServer({ key: tls.key, cert: tls.cert, settings: { maxConcurrentStreams: 1000 } });
-  server.on('stream', (stream, headers) => {
-    stream.on('error', () => undefined);
-    const forwarded: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(headers)) if (!name.startsWith(':')) forwarded[name] = value;
-    const outgoing = http.request(`${target}${String(headers[':path'])}`, { method: String(headers[':method']), headers: forwarded, agent }, (answer) => {
-      const answerHeaders: http2.OutgoingHttpHeaders = { ':status': answer.statusCode ?? 502 };
-      for (const [name, value] of Object.entries(answer.headers)) if (!HOP_HEADERS.includes(name)) answerHeaders[name] = value;
-      stream.respond(answerHeaders);
-      answer.pipe(stream);
-    });
-    outgoing.on('error', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
-    stream.pipe(outgoing);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
 async function main(): Promise<void> {
   const fakes: Record<FakeName, FakeUpstream> = {
     plain: await FakeUpstream.start({ requireSentinel: false, recordRequests: false }),
@@ -55,7 +29,7 @@ async function main(): Promise<void> {
   // The sentinel fake behind HTTPS with HTTP/2, as chatgpt.com is reached; its certificate is trusted by FlowGPT through
   // NODE_EXTRA_CA_CERTS, which every build honours.
   const tls = selfSignedCertificate();
-  const sentinelOverHttp2 = await http2Front(fakes.sentinel.url, tls);
+  const sentinelOverHttp2 = (await startHttp2Front(fakes.sentinel.url, tls)).url;
   process.on('message', (command: FakeCommand) => {
     const fake = fakes[command.fake];
     let result: unknown = null;
