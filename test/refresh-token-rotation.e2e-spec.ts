@@ -39,6 +39,50 @@ describe('RefreshTokens that the auth server rotates', () => {
     expect(refreshes).toHaveLength(3);
   });
 
+  /** The RefreshTokens sent to the auth server so far. */
+  const presented = () =>
+    fake.requests.filter((recorded) => recorded.path === '/oauth/token').map((recorded) => (recorded.body as { refresh_token: string }).refresh_token);
+  const ask = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'hi' }] };
+
+  it('an API client that keeps its first RefreshToken as its key keeps working after a restart (the file store keeps the rotation)', async () => {
+    stack = await startStack({ fakeUpstream: fake });
+    const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+    const sentBefore = presented().length;
+    expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+    expect(fake.isLiveRefreshToken(refreshToken)).toBe(false);
+    // A new process has no memory of the rotation: only what the store kept can lead it to the newest value.
+    await stack.stopApp();
+    await stack.restartApp();
+    expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+    const sent = presented().slice(sentBefore);
+    expect(sent).toHaveLength(2);
+    // The spent value was never sent again (an auth server may treat its reuse as theft and revoke the family).
+    expect(sent.filter((value) => value === refreshToken)).toHaveLength(1);
+  });
+
+  it('a RefreshToken rotated by one instance is exchanged with the newest value by another sharing Redis', async () => {
+    const prefix = `flowgpt-e2e-rotation-shared-${randomBytes(4).toString('hex')}:`;
+    const env = { REDIS_URL, REDIS_PREFIX: prefix };
+    const redis = new Redis(REDIS_URL, { lazyConnect: true });
+    await redis.connect();
+    const other = await startStack({ fakeUpstream: fake, env });
+    try {
+      stack = await startStack({ fakeUpstream: fake, env });
+      const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+      const sentBefore = presented().length;
+      expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+      expect((await other.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+      const sent = presented().slice(sentBefore);
+      expect(sent).toHaveLength(2);
+      expect(sent[1]).not.toBe(refreshToken);
+    } finally {
+      await other.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    }
+  });
+
   describe('a browser session signed in with one', () => {
     const prefix = `flowgpt-e2e-rotation-${randomBytes(4).toString('hex')}:`;
     const redis = new Redis(REDIS_URL, { lazyConnect: true });

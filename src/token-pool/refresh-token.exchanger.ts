@@ -1,10 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { Clock } from '../common/vocabulary/clock';
 import { RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
 export interface ExchangedAccessToken {
@@ -51,21 +52,25 @@ export const DEFAULT_LIFETIME_MS = 60 * 60_000;
  *
  * An auth server that rotates RefreshTokens spends the one presented and answers a new one. Every spent value is
  * linked to the newest, and later exchanges of a spent value send the newest: an API client or a browser session
- * that still holds an older value keeps working while this process remembers the rotation. The pool and browser
- * sessions store the newest value (`refreshToken` in the answer).
+ * that still holds an older value keeps working. The pool and browser
+ * sessions store the newest value (`refreshToken` in the answer), and the pool's store keeps the newest value of
+ * every presented one, so that a restart, or another instance sharing the store, does not send a spent one.
  */
 @Injectable()
 export class RefreshTokenExchanger {
   private readonly logger = new Logger(RefreshTokenExchanger.name);
   private readonly exchanges: SharedExchanges<ExchangedAccessToken>;
-  private readonly rotations = new RotationLinks();
+  private readonly rotations: RotationLinks;
 
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly upstream: UpstreamClient,
+    /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
+    @Optional() @Inject(ACCOUNT_STORE) store?: AccountStore,
   ) {
     this.exchanges = new SharedExchanges(clock);
+    this.rotations = new RotationLinks('refresh-token', store, this.logger);
   }
 
   /**
@@ -74,9 +79,9 @@ export class RefreshTokenExchanger {
    * @throws RefreshTokenRejectedError, AuthServerUnavailableError
    */
   async exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
-    const newest = this.rotations.current(refreshToken);
+    const newest = await this.rotations.newest(refreshToken);
     const result = await this.exchanges.get(newest, options.force ?? false, () => this.request(newest));
-    const newestNow = this.rotations.current(refreshToken);
+    const newestNow = await this.rotations.keep(refreshToken);
     return newestNow !== refreshToken ? { ...result, refreshToken: newestNow } : result;
   }
 

@@ -1,20 +1,41 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { maskSecret } from '../common/util/secrets';
 
 /** How many rotations are remembered (presented value → newest value), least recently used dropped first. */
 const MAX_ROTATIONS = 10_000;
 /** Rotations are followed at most this far (each link points straight at the newest value, so chains stay short). */
 const MAX_ROTATION_HOPS = 8;
 
+/** Where the newest value of a presented credential outlives this process: the pool's store (files or Redis). */
+export interface DurableLinks {
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+}
+
 /**
  * Credentials the auth side replaces as they are used (a RefreshToken spent for a new one, a session cookie with a
  * sliding expiry): each value that was replaced points at the newest known, so that a holder of an older value (an
- * API key, a browser session) is exchanged with the newest rather than with one that is already spent. Kept in this
- * process only; the pool and browser sessions write the newest value to their own records.
+ * API key, a browser session) is exchanged with the newest rather than with one that is already spent.
+ *
+ * With a durable store, the newest value of each presented value is also written there (under a hash of the
+ * presented value), and read back the first time this process meets a value: an API client that keeps its first
+ * RefreshToken as its key keeps working after a restart, and with Redis on every instance.
  */
 export class RotationLinks {
   private readonly newer = new LRUCache<string, string>({ max: MAX_ROTATIONS });
+  /** Presented value → the newest value the store holds for it (itself when none): the store is read once per value. */
+  private readonly stored = new LRUCache<string, string>({ max: MAX_ROTATIONS });
 
-  /** The newest value known for `value` (itself when it was never replaced). */
+  constructor(
+    /** Names the kind of credential in the store's keys (`refresh-token`, `session-token`). */
+    private readonly kind: string,
+    private readonly durable?: DurableLinks,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** The newest value this process knows for `value` (itself when it was never replaced). */
   current(value: string): string {
     let newest = value;
     for (let hop = 0; hop < MAX_ROTATION_HOPS; hop++) {
@@ -25,8 +46,40 @@ export class RotationLinks {
     return newest;
   }
 
-  /** `spent` was replaced by `replacement`. */
+  /** The newest value for `value`, read from the store the first time this process meets it. */
+  async newest(value: string): Promise<string> {
+    if (this.durable && !this.stored.has(value)) {
+      try {
+        const stored = (await this.durable.getMeta(this.keyOf(value))) ?? value;
+        this.stored.set(value, stored);
+        // What this process learnt itself since is newer than what the store said.
+        if (stored !== value && this.current(value) === value) this.newer.set(value, stored);
+      } catch (error) {
+        this.logger?.warn(`Could not read the stored rotation of ${maskSecret(value)}: ${(error as Error).message}`);
+      }
+    }
+    return this.current(value);
+  }
+
+  /** `spent` was replaced by `replacement` (in this process; `keep` writes it to the store for whoever presented it). */
   link(spent: string, replacement: string): void {
     if (spent !== replacement) this.newer.set(spent, replacement);
+  }
+
+  /** Writes the newest value of `presented` to the store when it changed; resolves to that newest value. */
+  async keep(presented: string): Promise<string> {
+    const newest = this.current(presented);
+    if (!this.durable || newest === presented || this.stored.get(presented) === newest) return newest;
+    try {
+      await this.durable.setMeta(this.keyOf(presented), newest);
+      this.stored.set(presented, newest);
+    } catch (error) {
+      this.logger?.warn(`Could not store the rotation of ${maskSecret(presented)}: ${(error as Error).message}`);
+    }
+    return newest;
+  }
+
+  private keyOf(value: string): string {
+    return `rotation:${this.kind}:${createHash('sha256').update(value).digest('hex')}`;
   }
 }

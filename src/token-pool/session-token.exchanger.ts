@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
@@ -7,6 +7,7 @@ import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { AuthServerUnavailableError, DEFAULT_LIFETIME_MS } from './refresh-token.exchanger';
 import { RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
+import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
 /** chatgpt.com's next-auth session cookie; its value is the SessionToken (gateway-live-ui.md §1). */
@@ -39,20 +40,23 @@ export class SessionTokenRejectedError extends Error {
  *
  * next-auth may set a new cookie value on the answer (sliding expiry). The newest value is remembered for every
  * value that led to it, and later exchanges send the newest: a client that keeps using an older value as its API
- * key keeps working as long as this process remembers the rotation, or else as long as the upstream accepts the
- * older value. The pool stores the newest value in the account record.
+ * key keeps working, across restarts too: the newest value of each presented one is kept in the pool's store. The
+ * pool also stores the newest value in the account record.
  */
 @Injectable()
 export class SessionTokenExchanger {
   private readonly logger = new Logger(SessionTokenExchanger.name);
   private readonly exchanges: SharedExchanges<ExchangedSession>;
-  private readonly rotations = new RotationLinks();
+  private readonly rotations: RotationLinks;
 
   constructor(
     private readonly clock: Clock,
     private readonly upstream: UpstreamClient,
+    /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
+    @Optional() @Inject(ACCOUNT_STORE) store?: AccountStore,
   ) {
     this.exchanges = new SharedExchanges(clock);
+    this.rotations = new RotationLinks('session-token', store, this.logger);
   }
 
   /**
@@ -62,22 +66,17 @@ export class SessionTokenExchanger {
    * @throws SessionTokenRejectedError, AuthServerUnavailableError
    */
   async exchange(sessionToken: string, options: { fingerprintKey?: string; force?: boolean } = {}): Promise<ExchangedSession> {
-    const cookie = this.current(sessionToken);
+    const cookie = await this.rotations.newest(sessionToken);
     const result = await this.exchanges.get(cookie, options.force ?? false, () =>
       this.request(cookie, options.fingerprintKey ?? sessionToken),
     );
-    const newest = this.current(sessionToken);
+    const newest = await this.rotations.keep(sessionToken);
     return newest !== sessionToken ? { ...result, sessionToken: newest } : result;
-  }
-
-  /** The newest cookie value known for this SessionToken (itself when it was never rotated). */
-  current(sessionToken: string): string {
-    return this.rotations.current(sessionToken);
   }
 
   /** Drops what is cached for this SessionToken (for example after its account was removed from the pool). */
   forget(sessionToken: string): void {
-    this.exchanges.forget(this.current(sessionToken));
+    this.exchanges.forget(this.rotations.current(sessionToken));
     this.exchanges.forget(sessionToken);
   }
 

@@ -1,0 +1,83 @@
+import { type DurableLinks, RotationLinks } from './rotation-links';
+
+/** A store of named values in memory that counts its reads and can be made to fail. */
+function memoryStore(): DurableLinks & { values: Map<string, string>; reads: number; failing: boolean } {
+  const store = {
+    values: new Map<string, string>(),
+    reads: 0,
+    failing: false,
+    getMeta(key: string) {
+      store.reads++;
+      return store.failing ? Promise.reject(new Error('store down')) : Promise.resolve(store.values.get(key) ?? null);
+    },
+    setMeta(key: string, value: string) {
+      if (store.failing) return Promise.reject(new Error('store down'));
+      store.values.set(key, value);
+      return Promise.resolve();
+    },
+  };
+  return store;
+}
+
+describe('RotationLinks', () => {
+  it('follows each replaced value to the newest one', () => {
+    const links = new RotationLinks('refresh-token');
+    links.link('rt-0', 'rt-1');
+    links.link('rt-1', 'rt-2');
+    expect(links.current('rt-0')).toBe('rt-2');
+    expect(links.current('rt-1')).toBe('rt-2');
+    expect(links.current('never-rotated')).toBe('never-rotated');
+  });
+
+  it('keeps the newest value of a presented one in the store, under a hash (the presented value is not written)', async () => {
+    const store = memoryStore();
+    const links = new RotationLinks('refresh-token', store);
+    links.link('rt-0', 'rt-1');
+    links.link('rt-1', 'rt-2');
+    expect(await links.keep('rt-0')).toBe('rt-2');
+    expect([...store.values.values()]).toEqual(['rt-2']);
+    const [key] = store.values.keys();
+    expect(key).toMatch(/^rotation:refresh-token:[0-9a-f]{64}$/);
+    expect(key).not.toContain('rt-0');
+    // Unchanged since it was written: not written again.
+    store.values.clear();
+    expect(await links.keep('rt-0')).toBe('rt-2');
+    expect(store.values.size).toBe(0);
+    // A value never replaced is not written at all.
+    expect(await links.keep('rt-9')).toBe('rt-9');
+    expect(store.values.size).toBe(0);
+  });
+
+  it('reads what an earlier process (or another instance) stored, once per value', async () => {
+    const store = memoryStore();
+    const before = new RotationLinks('refresh-token', store);
+    before.link('rt-0', 'rt-1');
+    await before.keep('rt-0');
+    const after = new RotationLinks('refresh-token', store);
+    expect(after.current('rt-0')).toBe('rt-0');
+    expect(await after.newest('rt-0')).toBe('rt-1');
+    expect(await after.newest('rt-0')).toBe('rt-1');
+    expect(await after.newest('rt-5')).toBe('rt-5');
+    expect(await after.newest('rt-5')).toBe('rt-5');
+    expect(store.reads).toBe(2);
+    // Another kind of credential has keys of its own.
+    expect(await new RotationLinks('session-token', store).newest('rt-0')).toBe('rt-0');
+  });
+
+  it('goes on with what this process knows while the store fails, and reads it once it answers again', async () => {
+    const store = memoryStore();
+    const earlier = new RotationLinks('refresh-token', store);
+    earlier.link('rt-0', 'rt-1');
+    await earlier.keep('rt-0');
+    store.failing = true;
+    const links = new RotationLinks('refresh-token', store);
+    expect(await links.newest('rt-0')).toBe('rt-0');
+    links.link('rt-3', 'rt-4');
+    expect(await links.keep('rt-3')).toBe('rt-4');
+    store.failing = false;
+    expect(await links.newest('rt-0')).toBe('rt-1');
+    // The write that failed is made on the next use.
+    expect(await links.keep('rt-3')).toBe('rt-4');
+    expect([...store.values.values()]).toContain('rt-4');
+  });
+});
