@@ -2,19 +2,11 @@ import request from 'supertest';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { type Http2Front, startHttp2Front } from './support/http2-front';
 import { type SelfSigned, selfSignedCertificate } from './support/self-signed';
-import { type Stack, startStack } from './support/stack';
+import { sseData, type Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
 
 const ask = (content: string) => ({ model: 'gpt-4o', messages: [{ role: 'user' as const, content }] });
-
-/** `data:` payloads of an SSE body. */
-function sseData(text: string): string[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.startsWith('data: '))
-    .map((block) => block.slice(6));
-}
 
 describe('the upstream over HTTPS and HTTP/2, as chatgpt.com is reached (UPSTREAM_HTTP2=auto)', () => {
   let fake: FakeUpstream;

@@ -80,7 +80,7 @@ export class RefreshTokenExchanger {
    */
   async exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
     const newest = await this.rotations.newest(refreshToken);
-    const result = await this.exchanges.get(newest, options.force ?? false, () => this.request(newest));
+    const result = await this.exchanges.get(newest, options.force ?? false, () => this.requestNewest(refreshToken));
     const newestNow = await this.rotations.keep(refreshToken);
     return newestNow !== refreshToken ? { ...result, refreshToken: newestNow } : result;
   }
@@ -89,6 +89,22 @@ export class RefreshTokenExchanger {
   forget(refreshToken: string): void {
     this.exchanges.forget(this.rotations.current(refreshToken));
     this.exchanges.forget(refreshToken);
+  }
+
+  /**
+   * A real exchange for the holder of `presented`. The store is read again first, since another instance sharing it
+   * may have spent the value this one knows, and once more after a refusal, in case that happened meanwhile.
+   */
+  private async requestNewest(presented: string): Promise<ExchangedAccessToken> {
+    const newest = await this.rotations.reread(presented);
+    try {
+      return await this.request(newest);
+    } catch (error) {
+      if (!(error instanceof RefreshTokenRejectedError)) throw error;
+      const newer = await this.rotations.reread(presented);
+      if (newer === newest) throw error;
+      return this.request(newer);
+    }
   }
 
   private async request(refreshToken: string): Promise<ExchangedAccessToken> {

@@ -80,4 +80,42 @@ describe('RotationLinks', () => {
     expect(await links.keep('rt-3')).toBe('rt-4');
     expect([...store.values.values()]).toContain('rt-4');
   });
+
+  it('stays right however often a value is rotated, and keeps the newest in the store', async () => {
+    const store = memoryStore();
+    const links = new RotationLinks('refresh-token', store);
+    for (let k = 0; k < 100; k++) {
+      links.link(links.current('rt-0'), `rt-${k + 1}`);
+      expect(await links.keep('rt-0')).toBe(`rt-${k + 1}`);
+    }
+    expect([...store.values.values()]).toEqual(['rt-100']);
+    expect(await new RotationLinks('refresh-token', store).newest('rt-0')).toBe('rt-100');
+  });
+
+  it('rereads the store before an exchange: another instance may have rotated the value since', async () => {
+    const store = memoryStore();
+    const here = new RotationLinks('refresh-token', store);
+    const there = new RotationLinks('refresh-token', store);
+    here.link('rt-0', 'rt-1');
+    await here.keep('rt-0');
+    expect(await there.newest('rt-0')).toBe('rt-1');
+    there.link('rt-1', 'rt-2');
+    await there.keep('rt-0');
+    expect(await here.newest('rt-0')).toBe('rt-1');
+    expect(await here.reread('rt-0')).toBe('rt-2');
+    expect(here.current('rt-0')).toBe('rt-2');
+  });
+
+  it('keeps its own newer rotation over an older value read from the store', async () => {
+    const store = memoryStore();
+    const links = new RotationLinks('refresh-token', store);
+    links.link('rt-0', 'rt-1');
+    await links.keep('rt-0');
+    links.link('rt-1', 'rt-2');
+    store.failing = true;
+    await links.keep('rt-0');
+    store.failing = false;
+    // The store still says rt-1, which this process has itself rotated to rt-2.
+    expect(await links.reread('rt-0')).toBe('rt-2');
+  });
 });

@@ -5,8 +5,8 @@ import { maskSecret } from '../common/util/secrets';
 
 /** How many rotations are remembered (presented value → newest value), least recently used dropped first. */
 const MAX_ROTATIONS = 10_000;
-/** Rotations are followed at most this far (each link points straight at the newest value, so chains stay short). */
-const MAX_ROTATION_HOPS = 8;
+/** A guard against a cycle: following a value shortens its chain, so a real one is a hop or two long. */
+const MAX_ROTATION_HOPS = 64;
 
 /** Where the newest value of a presented credential outlives this process: the pool's store (files or Redis). */
 export interface DurableLinks {
@@ -35,28 +35,43 @@ export class RotationLinks {
     private readonly logger?: Logger,
   ) {}
 
-  /** The newest value this process knows for `value` (itself when it was never replaced). */
+  /**
+   * The newest value this process knows for `value` (itself when it was never replaced). Every value passed on the
+   * way is pointed straight at it, so that however often a value is rotated its chain stays a hop long.
+   */
   current(value: string): string {
+    const passed: string[] = [];
     let newest = value;
     for (let hop = 0; hop < MAX_ROTATION_HOPS; hop++) {
       const next = this.newer.get(newest);
       if (!next || next === newest) break;
+      passed.push(newest);
       newest = next;
     }
+    for (const older of passed.slice(0, -1)) this.newer.set(older, newest);
     return newest;
   }
 
   /** The newest value for `value`, read from the store the first time this process meets it. */
   async newest(value: string): Promise<string> {
-    if (this.durable && !this.stored.has(value)) {
-      try {
-        const stored = (await this.durable.getMeta(this.keyOf(value))) ?? value;
-        this.stored.set(value, stored);
-        // What this process learnt itself since is newer than what the store said.
-        if (stored !== value && this.current(value) === value) this.newer.set(value, stored);
-      } catch (error) {
-        this.logger?.warn(`Could not read the stored rotation of ${maskSecret(value)}: ${(error as Error).message}`);
-      }
+    if (this.durable && !this.stored.has(value)) await this.reread(value);
+    return this.current(value);
+  }
+
+  /**
+   * Reads the store's newest value for `value` again (another instance may have rotated it since), before an
+   * exchange that would send a value: resolves to the newest known afterwards.
+   */
+  async reread(value: string): Promise<string> {
+    if (!this.durable) return this.current(value);
+    try {
+      const stored = (await this.durable.getMeta(this.keyOf(value))) ?? value;
+      this.stored.set(value, stored);
+      const known = this.current(value);
+      // Newer than what this process knows, unless this process has itself rotated it since (it leads to `known`).
+      if (stored !== value && this.current(stored) !== known) this.newer.set(known, stored);
+    } catch (error) {
+      this.logger?.warn(`Could not read the stored rotation of ${maskSecret(value)}: ${(error as Error).message}`);
     }
     return this.current(value);
   }

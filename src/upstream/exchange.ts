@@ -61,8 +61,9 @@ export class Deadlines {
 
   constructor(private readonly fail: (error: Error) => void) {}
 
-  start(event: string, ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => this.fail(timeoutError(event, ms)), ms);
+  /** `labelMs`: the deadline as configured, when `ms` is what is left of it. */
+  start(event: string, ms: number, labelMs = ms): NodeJS.Timeout {
+    const timer = setTimeout(() => this.fail(timeoutError(event, labelMs)), ms);
     this.timers.push(timer);
     return timer;
   }

@@ -332,4 +332,110 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
     await readBody((await sessions.send(call(`${base}/y`, { dnsLookup: passing }), http1Agent)).body);
     expect(sessionsOpened).toBe(2);
   });
+
+  it('sends a DELETE with a body, and a GET without one', async () => {
+    handler = (stream, headers) => {
+      let received = '';
+      stream.on('data', (chunk) => (received += String(chunk)));
+      stream.on('end', () => stream.end(`${String(headers[':method'])} ${received}`));
+    };
+    const deleted = await sessions.send(call(`${base}/x`, { method: 'DELETE', body: '{"id":1}' }), http1Agent);
+    expect((await readBody(deleted.body)).toString()).toBe('DELETE {"id":1}');
+    const got = await sessions.send(call(`${base}/x`), http1Agent);
+    expect((await readBody(got.body)).toString()).toBe('GET ');
+  });
+
+  it.each([
+    // Node's client ends such a stream as if it were whole, with the reset's code beside it.
+    ['its connection drops', (stream: http2.ServerHttp2Stream) => stream.session?.destroy()],
+    ['it resets the stream with an error', (stream: http2.ServerHttp2Stream) => stream.destroy(new Error('upstream failed'))],
+  ])('fails the body of an answer cut midway (%s), rather than ending it as if it were whole', async (_case, cut) => {
+    handler = (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.write('partial-', () => setImmediate(() => cut(stream)));
+    };
+    const answer = await sessions.send(call(`${base}/x`), http1Agent);
+    await expect(readBody(answer.body)).rejects.toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|ERR_HTTP2_STREAM_ERROR)$/) });
+  });
+
+  it('lets go of a stream whose body the caller stopped reading, after the idle time', async () => {
+    let closedOnServer: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (closedOnServer = resolve));
+    handler = (stream) => {
+      stream.once('close', () => closedOnServer());
+      stream.respond({ ':status': 200 });
+      // More than the flow-control windows and the body's buffer hold: the stream cannot finish unread.
+      stream.end(Buffer.alloc(4 << 20, 'x'));
+    };
+    const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 100 } }), http1Agent);
+    const failed = new Promise<Error>((resolve) => answer.body.once('error', resolve));
+    expect(await failed).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 100ms" });
+    await closed;
+    // The session is free for the next call.
+    handler = (stream) => stream.end('next');
+    expect((await readBody((await sessions.send(call(`${base}/next`), http1Agent)).body)).toString()).toBe('next');
+    expect(sessionsOpened).toBe(1);
+  });
+
+  it('refuses a pseudo-header among the call’s headers', async () => {
+    handler = (stream) => stream.end('never');
+    await expect(sessions.send(call(`${base}/x`, { headers: { ':path': '/elsewhere' } }), http1Agent)).rejects.toMatchObject({
+      code: 'ERR_INVALID_HTTP_TOKEN',
+    });
+  });
+
+  it('fails a call, without opening connections without end, to a server that takes no stream', async () => {
+    await stop();
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    await serve({ maxConcurrentStreams: 0 });
+    await expect(sessions.send(call(`${base}/x`), http1Agent)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(sessionsOpened).toBeLessThanOrEqual(3);
+  });
+
+  it('takes a new session for a call made as an idle session closes', async () => {
+    sessions.close();
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 30 });
+    handler = (stream) => stream.end('ok');
+    const second = new Promise<string>((resolve, reject) => {
+      // The server hears the idle session's GOAWAY: the client has just started closing it.
+      server.once('session', (session) =>
+        session.once('goaway', () => {
+          sessions
+            .send(call(`${base}/during-close`), http1Agent)
+            .then((answer) => readBody(answer.body))
+            .then((text) => resolve(text.toString()), reject);
+        }),
+      );
+    });
+    await readBody((await sessions.send(call(`${base}/x`), http1Agent)).body);
+    expect(await second).toBe('ok');
+  });
+
+  it('ends the wait for a connection at the total deadline, and leaves no failure unhandled when a call gave up on it', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const silent = net.createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`;
+      await expect(
+        sessions.send(call(url, { timeouts: { ...TIMEOUTS, connectMs: 300, totalMs: 50 } }), http1Agent),
+      ).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'request' for 50ms" });
+      // Aborted before it starts: the connection it opens fails (refused here) with no one waiting for it.
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise((resolve) => closed.close(resolve));
+      await expect(
+        sessions.send(call(`https://127.0.0.1:${port}/x`, { signal: AbortSignal.abort() }), http1Agent),
+      ).rejects.toMatchObject({ name: 'AbortError' });
+      // Long enough for the connect above (300 ms at most) to have failed, and for Node to report an unhandled rejection.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type https from 'node:https';
 import net, { type LookupFunction } from 'node:net';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import tls from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { Deadlines, decodeAnswer, type ExchangeAnswer, offeredHeaders, timeoutError, type UpstreamExchange } from './exchange';
@@ -52,11 +52,14 @@ export class Http2Sessions {
     // A call that checks where it connects (a client's file URL) never rides on a session opened without the check.
     const key = exchange.dnsLookup ? `${url.origin} checked` : url.origin;
     const path = `${url.pathname}${url.search}`;
+    const { totalMs } = exchange.timeouts;
+    // The whole exchange, from here: waiting for a session and a second attempt included.
+    const totalEndsAt = totalMs !== undefined ? Date.now() + totalMs : undefined;
     for (let attempt = 1; ; attempt++) {
-      const connection = await this.connectionFor(url, key, exchange);
+      const connection = await this.connectionFor(url, key, exchange, totalEndsAt);
       if (!connection) return sendHttp1({ ...exchange, agent: http1Agent });
       try {
-        return await exchangeOn(connection, path, exchange, () => this.release(connection));
+        return await exchangeOn(connection, path, exchange, totalEndsAt, () => this.release(key, connection));
       } catch (error) {
         // A stream the server refused, or one a closing session never sent, reached no one: it is sent once more
         // (a streamed body only once, as it cannot be read again).
@@ -72,21 +75,33 @@ export class Http2Sessions {
     this.open.clear();
   }
 
-  /** A session with room for one more stream (counted as taken), or undefined for an HTTP/1.1 origin. */
-  private async connectionFor(url: URL, key: string, exchange: UpstreamExchange): Promise<Connection | undefined> {
-    for (;;) {
+  /**
+   * A session with room for one more stream (counted as taken), or undefined for an HTTP/1.1 origin. Waits for at
+   * most `MAX_CONNECTION_WAITS` connections (each within the connect deadline): a server that takes no stream on any
+   * of them fails the call instead of holding it.
+   */
+  private async connectionFor(
+    url: URL,
+    key: string,
+    exchange: UpstreamExchange,
+    totalEndsAt: number | undefined,
+  ): Promise<Connection | undefined> {
+    for (let waits = 0; ; waits++) {
       if (this.http1Origins.has(key)) return undefined;
-      const ready = this.open.get(key)?.find((connection) => !connection.retired && connection.active < connection.limit);
+      const ready = this.open.get(key)?.find((connection) => usable(connection) && connection.active < connection.limit);
       if (ready) {
         this.take(ready);
         return ready;
       }
+      if (waits === MAX_CONNECTION_WAITS) throw noStreamError();
       let pending = this.connecting.get(key);
       if (!pending) {
         pending = this.connect(url, key, exchange.timeouts.connectMs, exchange.dnsLookup).finally(() => this.connecting.delete(key));
+        // Its callers see its failure; one that stopped waiting (aborted) must not leave it unhandled.
+        pending.catch(() => undefined);
         this.connecting.set(key, pending);
       }
-      await untilAborted(pending, exchange.signal);
+      await waitForConnection(pending, exchange, totalEndsAt);
     }
   }
 
@@ -116,12 +131,13 @@ export class Http2Sessions {
       session.destroy();
       throw error;
     }
-    if (this.closed) {
+    if (this.closed || !usable(connection)) {
+      this.retire(key, connection);
       session.destroy();
-      throw closedError();
+      throw this.closed ? closedError() : noStreamError();
     }
     session.setLocalWindowSize(SESSION_WINDOW);
-    this.idle(connection);
+    this.idle(key, connection);
     const connections = this.open.get(key) ?? [];
     connections.push(connection);
     this.open.set(key, connections);
@@ -134,14 +150,18 @@ export class Http2Sessions {
     }
   }
 
-  private release(connection: Connection): void {
-    if (--connection.active === 0) this.idle(connection);
+  private release(key: string, connection: Connection): void {
+    if (--connection.active === 0) this.idle(key, connection);
   }
 
   /** A session without streams holds no one up (the process may exit) and closes when it stays idle. */
-  private idle(connection: Connection): void {
+  private idle(key: string, connection: Connection): void {
     connection.session.unref();
-    connection.idleTimer = setTimeout(() => connection.session.close(), this.options.idleMs).unref();
+    connection.idleTimer = setTimeout(() => {
+      // Retired first: a closing session refuses new streams, so no call may pick it from here on.
+      this.retire(key, connection);
+      connection.session.close();
+    }, this.options.idleMs).unref();
   }
 
   private retire(key: string, connection: Connection): void {
@@ -152,6 +172,19 @@ export class Http2Sessions {
     if (connections.length > 0) this.open.set(key, connections);
     else this.open.delete(key);
   }
+}
+
+/** Connections a call waits for before it gives up on an origin that takes no stream (see `connectionFor`). */
+const MAX_CONNECTION_WAITS = 3;
+
+/** A session that may take a new stream: neither retired, closing nor destroyed, and allowed at least one stream. */
+function usable(connection: Connection): boolean {
+  const { session } = connection;
+  return !connection.retired && !session.closed && !session.destroyed && connection.limit > 0;
+}
+
+function noStreamError(): Error {
+  return Object.assign(new Error('The upstream takes no new stream on its HTTP/2 connections'), { code: 'ECONNRESET' });
 }
 
 /** Errors of exchanges that never reached the server (see `Http2Sessions.send`). */
@@ -178,8 +211,21 @@ function firstSettings(session: http2.ClientHttp2Session, ms: number, connectMs:
   });
 }
 
-/** One exchange on a stream of `connection`; `release` runs once, when the stream closes or was never opened. */
-function exchangeOn(connection: Connection, path: string, exchange: UpstreamExchange, release: () => void): Promise<ExchangeAnswer> {
+/**
+ * One exchange on a stream of `connection`; `release` runs once, when the stream closes or was never opened.
+ *
+ * The body handed on is fed by the stream and ends only when the stream ended cleanly: Node ends a stream that the
+ * server reset mid-answer (CANCEL) as if it were complete, and a cut answer must not pass for a whole one. The idle
+ * deadline counts the stream's data, so a caller that stops reading frees the stream after the idle time, as an
+ * HTTP/1.1 socket would.
+ */
+function exchangeOn(
+  connection: Connection,
+  path: string,
+  exchange: UpstreamExchange,
+  totalEndsAt: number | undefined,
+  release: () => void,
+): Promise<ExchangeAnswer> {
   const { timeouts } = exchange;
   let released = false;
   const releaseOnce = () => {
@@ -190,6 +236,7 @@ function exchangeOn(connection: Connection, path: string, exchange: UpstreamExch
   };
   return new Promise<ExchangeAnswer>((resolve, reject) => {
     let settled = false;
+    let body: PassThrough | undefined;
     let answerBody: Readable | undefined;
     let stream: http2.ClientHttp2Stream | undefined;
     const fail = (error: Error) => {
@@ -202,43 +249,66 @@ function exchangeOn(connection: Connection, path: string, exchange: UpstreamExch
       answerBody?.destroy(error);
     };
     const deadlines = new Deadlines(fail);
+    if (totalEndsAt !== undefined && timeouts.totalMs !== undefined) {
+      const left = totalEndsAt - Date.now();
+      if (left <= 0) {
+        releaseOnce();
+        reject(timeoutError('request', timeouts.totalMs));
+        return;
+      }
+      deadlines.start('request', left, timeouts.totalMs);
+    }
+    const bodiless = exchange.body === undefined;
     try {
       // Node would take a bad header name down with the whole session, every other stream on it included.
-      stream = connection.session.request(requestHeaders(exchange, path), { signal: exchange.signal });
+      stream = connection.session.request(requestHeaders(exchange, path), { signal: exchange.signal, endStream: bodiless });
     } catch (thrown) {
       const error = thrown as Error;
+      deadlines.clear();
       releaseOnce();
       if (NEVER_SENT_CODES.has(errorCode(error) ?? '')) unsent.add(error);
       reject(error);
       return;
     }
     const opened = stream;
+    const idle = deadlines.start('socket', timeouts.idleMs);
     opened.once('close', () => {
       releaseOnce();
-      if (!settled) fail(streamClosedError(opened.rstCode));
+      if (!settled) return fail(streamClosedError(opened.rstCode));
+      if (!body || body.destroyed) return;
+      if (opened.rstCode === http2.constants.NGHTTP2_NO_ERROR && opened.readableEnded) body.end();
+      else body.destroy(streamClosedError(opened.rstCode));
     });
-    if (timeouts.totalMs !== undefined) deadlines.start('request', timeouts.totalMs);
-    opened.setTimeout(timeouts.idleMs, () => fail(timeoutError('socket', timeouts.idleMs)));
-    opened.once('finish', () => {
-      if (!settled) {
-        const timer = deadlines.start('response', timeouts.responseMs);
-        opened.once('response', () => clearTimeout(timer));
-      }
-    });
+    const armResponseDeadline = () => {
+      if (settled) return;
+      const timer = deadlines.start('response', timeouts.responseMs);
+      opened.once('response', () => clearTimeout(timer));
+    };
+    if (bodiless) armResponseDeadline();
+    else opened.once('finish', armResponseDeadline);
     opened.on('error', (error: Error) => {
       if (!settled && opened.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) unsent.add(error);
       fail(error);
     });
     opened.once('response', (raw) => {
+      idle.refresh();
       const status = Number(raw[':status']);
-      const { decoded, headers } = decodeAnswer(exchange, status, answerHeaders(raw), opened);
+      const fed = new PassThrough();
+      body = fed;
+      opened.pipe(fed, { end: false });
+      opened.on('data', () => idle.refresh());
+      // A caller that lets go of the body lets go of the stream.
+      fed.once('close', () => {
+        deadlines.clear();
+        if (!opened.closed) opened.destroy();
+      });
+      const { decoded, headers } = decodeAnswer(exchange, status, answerHeaders(raw), fed);
       answerBody = decoded;
-      opened.once('end', () => deadlines.clear());
       decoded.once('close', () => deadlines.clear());
       settled = true;
       resolve({ status, headers, body: decoded });
     });
-    sendBody(exchange.body, opened, fail);
+    if (!bodiless) sendBody(exchange.body, opened, fail);
   });
 }
 
@@ -267,9 +337,7 @@ function closedError(): Error {
 }
 
 function streamClosedError(rstCode: number | undefined): Error {
-  return Object.assign(new Error(`The upstream closed the stream before answering (HTTP/2 code ${rstCode ?? 'none'})`), {
-    code: 'ECONNRESET',
-  });
+  return Object.assign(new Error(`The upstream reset the stream (HTTP/2 code ${rstCode ?? 'none'})`), { code: 'ECONNRESET' });
 }
 
 /** A TLS connection to the URL's host offering h2 and http/1.1, connected (handshake done) within `connectMs`. */
@@ -300,23 +368,29 @@ function tlsConnect(url: URL, options: { ca?: tls.SecureContextOptions['ca']; lo
   });
 }
 
-/** Waits for `pending`, or rejects with an AbortError as soon as `signal` aborts (the wait is left, not the work). */
-function untilAborted(pending: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return pending;
-  if (signal.aborted) return Promise.reject(abortError(signal));
+/**
+ * Waits for `pending`, or rejects as soon as the call is aborted (an AbortError) or its total deadline passes: the
+ * wait is left, not the connection, which other calls may use.
+ */
+function waitForConnection(pending: Promise<void>, exchange: UpstreamExchange, totalEndsAt: number | undefined): Promise<void> {
+  const { signal } = exchange;
+  const totalMs = exchange.timeouts.totalMs;
+  if (!signal && totalEndsAt === undefined) return pending;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (error: Error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onAbort = () => settle(abortError(signal!));
+    const timer =
+      totalEndsAt !== undefined && totalMs !== undefined
+        ? setTimeout(() => settle(timeoutError('request', totalMs)), Math.max(totalEndsAt - Date.now(), 0))
+        : undefined;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    pending.then(() => settle(), settle);
   });
 }
 
