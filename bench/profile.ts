@@ -93,11 +93,10 @@ async function main(): Promise<void> {
   const fake = await FakeProcess.start();
   await fake.answer(path.fake, ANSWER);
   const token = await fake.token(path.fake);
-  const server = await startFlowGpt(
-    join(ROOT, 'dist'),
-    { ...pathEnv(path, fake), CPU_PROFILE_FILE: PROFILE_FILE },
-    ['-r', join(__dirname, 'cpu-profile-on-signal.js')],
-  );
+  const server = await startFlowGpt(join(ROOT, 'dist'), { ...pathEnv(path, fake), CPU_PROFILE_FILE: PROFILE_FILE }, [
+    '-r',
+    join(__dirname, 'cpu-profile-on-signal.js'),
+  ]);
   try {
     const call = () => timedPost(`${server.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
     await load(16, WARM_UP, call);

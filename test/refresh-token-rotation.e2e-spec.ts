@@ -41,7 +41,9 @@ describe('RefreshTokens that the auth server rotates', () => {
 
   /** The RefreshTokens sent to the auth server so far. */
   const presented = () =>
-    fake.requests.filter((recorded) => recorded.path === '/oauth/token').map((recorded) => (recorded.body as { refresh_token: string }).refresh_token);
+    fake.requests
+      .filter((recorded) => recorded.path === '/oauth/token')
+      .map((recorded) => (recorded.body as { refresh_token: string }).refresh_token);
   const ask = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'hi' }] };
 
   it('an API client that keeps its first RefreshToken as its key keeps working after a restart (the file store keeps the rotation)', async () => {

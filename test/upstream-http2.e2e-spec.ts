@@ -37,7 +37,8 @@ describe('the upstream over HTTPS and HTTP/2, as chatgpt.com is reached (UPSTREA
     const whole = await client.chat.completions.create(ask('hi'));
     expect(whole.choices[0].message.content).toBe('Answered over HTTP/2.');
     let text = '';
-    for await (const chunk of await client.chat.completions.create({ ...ask('hi'), stream: true })) text += chunk.choices[0]?.delta.content ?? '';
+    for await (const chunk of await client.chat.completions.create({ ...ask('hi'), stream: true }))
+      text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Answered over HTTP/2.');
     // One session for the short calls (sentinel, page) and one for the answers, kept for everything after.
     expect(front.counts.sessions).toBe(2);
@@ -69,7 +70,8 @@ describe('the upstream over HTTPS and HTTP/2, as chatgpt.com is reached (UPSTREA
     expect(data.at(-1)).toBe('[DONE]');
     const last = JSON.parse(data.at(-2)!) as { error?: unknown; choices?: { finish_reason: string }[] };
     // Either the reset came before the answer started (retried on a fresh conversation) or after (an in-band error).
-    if (last.error) expect(last.error).toEqual({ message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) });
+    if (last.error)
+      expect(last.error).toEqual({ message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) });
     else expect(last.choices?.[0].finish_reason).toBe('stop');
     const sessions = front.counts.sessions;
     fake.setDefaultAnswer('Still here.');

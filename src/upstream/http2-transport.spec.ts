@@ -182,9 +182,11 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
 
   it('fails with a response timeout when no answer comes, and an idle timeout when the body stalls', async () => {
     handler = () => undefined;
-    await expect(
-      sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, responseMs: 50 } }), http1Agent),
-    ).rejects.toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT', message: "Timeout awaiting 'response' for 50ms" });
+    await expect(sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, responseMs: 50 } }), http1Agent)).rejects.toMatchObject({
+      name: 'TimeoutError',
+      code: 'ETIMEDOUT',
+      message: "Timeout awaiting 'response' for 50ms",
+    });
     handler = (stream) => {
       stream.respond({ ':status': 200 });
       stream.write('part');
@@ -419,17 +421,18 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`;
-      await expect(
-        sessions.send(call(url, { timeouts: { ...TIMEOUTS, connectMs: 300, totalMs: 50 } }), http1Agent),
-      ).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'request' for 50ms" });
+      await expect(sessions.send(call(url, { timeouts: { ...TIMEOUTS, connectMs: 300, totalMs: 50 } }), http1Agent)).rejects.toMatchObject({
+        code: 'ETIMEDOUT',
+        message: "Timeout awaiting 'request' for 50ms",
+      });
       // Aborted before it starts: the connection it opens fails (refused here) with no one waiting for it.
       const closed = net.createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const port = (closed.address() as AddressInfo).port;
       await new Promise((resolve) => closed.close(resolve));
-      await expect(
-        sessions.send(call(`https://127.0.0.1:${port}/x`, { signal: AbortSignal.abort() }), http1Agent),
-      ).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(sessions.send(call(`https://127.0.0.1:${port}/x`, { signal: AbortSignal.abort() }), http1Agent)).rejects.toMatchObject({
+        name: 'AbortError',
+      });
       // Long enough for the connect above (300 ms at most) to have failed, and for Node to report an unhandled rejection.
       await new Promise((resolve) => setTimeout(resolve, 400));
       expect(unhandled).toEqual([]);

@@ -10,7 +10,15 @@ import { sendBody, sendHttp1 } from './http1-transport';
 import { errorCode } from './upstream-failure';
 
 /** Headers of the connection itself, which HTTP/2 forbids (RFC 9113 §8.2.2); `host` is the session's `:authority`. */
-const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+const CONNECTION_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'http2-settings',
+]);
 /** Streams a session carries at once until the server's SETTINGS say otherwise (Node's own default as well). */
 const DEFAULT_STREAM_LIMIT = 100;
 /** Flow-control windows: a slow reader of one answer holds at most this much of it, and a download is not held back. */
@@ -203,7 +211,8 @@ function firstSettings(session: http2.ClientHttp2Session, ms: number, connectMs:
       else resolve();
     };
     const onSettings = () => settle();
-    const onClose = () => settle(Object.assign(new Error('The upstream closed the connection before its settings'), { code: 'ECONNRESET' }));
+    const onClose = () =>
+      settle(Object.assign(new Error('The upstream closed the connection before its settings'), { code: 'ECONNRESET' }));
     const timer = setTimeout(() => settle(timeoutError('connect', connectMs)), ms);
     session.once('remoteSettings', onSettings);
     session.once('error', settle);
@@ -341,7 +350,10 @@ function streamClosedError(rstCode: number | undefined): Error {
 }
 
 /** A TLS connection to the URL's host offering h2 and http/1.1, connected (handshake done) within `connectMs`. */
-function tlsConnect(url: URL, options: { ca?: tls.SecureContextOptions['ca']; lookup?: LookupFunction; connectMs: number }): Promise<tls.TLSSocket> {
+function tlsConnect(
+  url: URL,
+  options: { ca?: tls.SecureContextOptions['ca']; lookup?: LookupFunction; connectMs: number },
+): Promise<tls.TLSSocket> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     const socket = tls.connect({

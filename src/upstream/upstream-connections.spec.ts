@@ -126,10 +126,7 @@ describe('upstream connections', () => {
     });
 
     it('falls back to HTTP/1.1 with keep-alive on an https upstream that offers only that (UPSTREAM_HTTP2=auto)', async () => {
-      const h1 = https.createServer(
-        { key: tls.key, cert: tls.cert },
-        (_request, response) => response.end('h1'),
-      );
+      const h1 = https.createServer({ key: tls.key, cert: tls.cert }, (_request, response) => response.end('h1'));
       let connections = 0;
       h1.on('secureConnection', () => connections++);
       await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));

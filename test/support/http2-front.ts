@@ -26,7 +26,8 @@ export async function startHttp2Front(target: string, tls: { key: Buffer; cert: 
       if (request.httpVersionMajor === 2) counts.http2Requests++;
       else counts.http1Requests++;
       const headers: http.OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(request.headers)) if (!name.startsWith(':') && !HOP_HEADERS.has(name)) headers[name] = value;
+      for (const [name, value] of Object.entries(request.headers))
+        if (!name.startsWith(':') && !HOP_HEADERS.has(name)) headers[name] = value;
       const outgoing = http.request(`${target}${request.url}`, { method: request.method, headers, agent }, (answer) => {
         const answerHeaders: http.OutgoingHttpHeaders = {};
         for (const [name, value] of Object.entries(answer.headers)) if (!HOP_HEADERS.has(name)) answerHeaders[name] = value;
