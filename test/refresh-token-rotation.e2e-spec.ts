@@ -87,6 +87,30 @@ describe('RefreshTokens that the auth server rotates', () => {
     }
   });
 
+  it('two instances sharing Redis that exchange the same RefreshToken at once send each value only once', async () => {
+    const prefix = `flowgpt-e2e-rotation-race-${randomBytes(4).toString('hex')}:`;
+    const env = { REDIS_URL, REDIS_PREFIX: prefix };
+    const redis = new Redis(REDIS_URL, { lazyConnect: true });
+    await redis.connect();
+    const other = await startStack({ fakeUpstream: fake, env });
+    try {
+      stack = await startStack({ fakeUpstream: fake, env });
+      const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+      const sentBefore = presented().length;
+      const answers = await Promise.all(
+        [stack, other, stack, other].map((instance) => instance.openai(refreshToken).chat.completions.create(ask)),
+      );
+      expect(answers.every((answer) => Boolean(answer.choices[0].message.content))).toBe(true);
+      const sent = presented().slice(sentBefore);
+      expect(new Set(sent).size).toBe(sent.length);
+    } finally {
+      await other.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    }
+  });
+
   describe('a browser session signed in with one', () => {
     const prefix = `flowgpt-e2e-rotation-${randomBytes(4).toString('hex')}:`;
     const redis = new Redis(REDIS_URL, { lazyConnect: true });

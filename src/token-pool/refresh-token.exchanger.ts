@@ -3,7 +3,8 @@ import { maskSecret } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { Clock } from '../common/vocabulary/clock';
-import { RotationLinks } from './rotation-links';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
+import { credentialHash, RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
@@ -42,6 +43,10 @@ export class AuthServerUnavailableError extends Error {
 }
 
 const REJECTION_CODES = ['invalid_grant', 'access_denied'];
+/** The lock around one RefreshToken's exchange across instances: held at most this long (the exchange's own limit is 15 s). */
+const EXCHANGE_LOCK_TTL_MS = 30_000;
+/** How long an exchange waits for another instance's exchange of the same RefreshToken. */
+const EXCHANGE_LOCK_WAIT_MS = 20_000;
 /** When neither the JWT nor `expires_in` says how long the AccessToken lives. */
 export const DEFAULT_LIFETIME_MS = 60 * 60_000;
 
@@ -67,7 +72,7 @@ export class RefreshTokenExchanger {
     private readonly clock: Clock,
     private readonly upstream: UpstreamClient,
     /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
-    @Optional() @Inject(ACCOUNT_STORE) store?: AccountStore,
+    @Optional() @Inject(ACCOUNT_STORE) private readonly store?: AccountStore,
   ) {
     this.exchanges = new SharedExchanges(clock);
     this.rotations = new RotationLinks('refresh-token', store, this.logger);
@@ -92,19 +97,49 @@ export class RefreshTokenExchanger {
   }
 
   /**
-   * A real exchange for the holder of `presented`. The store is read again first, since another instance sharing it
-   * may have spent the value this one knows, and once more after a refusal, in case that happened meanwhile.
+   * A real exchange for the holder of `presented`, one at a time across the instances sharing the store (a lock
+   * named by the value's hash): an auth server that rotates spends what it is sent, so two instances must not both
+   * send the same value. A store that does not answer leaves this process to exchange on its own.
    */
   private async requestNewest(presented: string): Promise<ExchangedAccessToken> {
-    const newest = await this.rotations.reread(presented);
+    if (!this.store) return this.requestLatest(presented);
+    let locked;
     try {
-      return await this.request(newest);
+      locked = await this.store.withLock(
+        `refresh-token:${credentialHash(presented)}`,
+        EXCHANGE_LOCK_TTL_MS,
+        () => this.requestLatest(presented),
+        {
+          waitMs: EXCHANGE_LOCK_WAIT_MS,
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.logger.warn(`Exchanging ${maskSecret(presented)} without the shared lock: ${error.message}`);
+      return this.requestLatest(presented);
+    }
+    if (!locked.acquired) throw new AuthServerUnavailableError('another instance is still exchanging this RefreshToken');
+    return locked.value;
+  }
+
+  /**
+   * The exchange itself. The store is read again first, since another instance sharing it may have spent the value
+   * this one knows, and once more after a refusal, in case that happened meanwhile.
+   */
+  private async requestLatest(presented: string): Promise<ExchangedAccessToken> {
+    const newest = await this.rotations.reread(presented);
+    let result: ExchangedAccessToken;
+    try {
+      result = await this.request(newest);
     } catch (error) {
       if (!(error instanceof RefreshTokenRejectedError)) throw error;
       const newer = await this.rotations.reread(presented);
       if (newer === newest) throw error;
-      return this.request(newer);
+      result = await this.request(newer);
     }
+    // Stored before the lock is let go: the next instance to take it must read the value this exchange left.
+    await this.rotations.keep(presented);
+    return result;
   }
 
   private async request(refreshToken: string): Promise<ExchangedAccessToken> {

@@ -95,6 +95,11 @@ export class RotationLinks {
   }
 
   private keyOf(value: string): string {
-    return `rotation:${this.kind}:${createHash('sha256').update(value).digest('hex')}`;
+    return `rotation:${this.kind}:${credentialHash(value)}`;
   }
+}
+
+/** How a credential is named in the store's keys and locks: never by its value. */
+export function credentialHash(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
 }
