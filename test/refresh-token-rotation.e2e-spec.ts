@@ -62,7 +62,11 @@ describe('RefreshTokens that the auth server rotates', () => {
     expect(sent.filter((value) => value === refreshToken)).toHaveLength(1);
   });
 
-  it('a RefreshToken rotated by one instance is exchanged with the newest value by another sharing Redis', async () => {
+  /**
+   * Two instances sharing a Redis of their own (`stack`, and `other` for the duration of `run`); the Redis keys are
+   * removed afterwards.
+   */
+  async function withTwoInstances(run: (other: Stack) => Promise<void>): Promise<void> {
     const prefix = `flowgpt-e2e-rotation-shared-${randomBytes(4).toString('hex')}:`;
     const env = { REDIS_URL, REDIS_PREFIX: prefix };
     const redis = new Redis(REDIS_URL, { lazyConnect: true });
@@ -70,45 +74,40 @@ describe('RefreshTokens that the auth server rotates', () => {
     const other = await startStack({ fakeUpstream: fake, env });
     try {
       stack = await startStack({ fakeUpstream: fake, env });
-      const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
-      const sentBefore = presented().length;
-      expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
-      expect((await other.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
-      // Back to the first instance, whose memory still names the value the other one has spent since.
-      expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
-      const sent = presented().slice(sentBefore);
-      expect(sent).toHaveLength(3);
-      expect(new Set(sent).size).toBe(3);
+      await run(other);
     } finally {
       await other.close();
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();
     }
+  }
+
+  it('a RefreshToken rotated by one instance is exchanged with the newest value by another sharing Redis', async () => {
+    await withTwoInstances(async (other) => {
+      const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+      const sentBefore = presented().length;
+      expect((await stack!.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+      expect((await other.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+      // Back to the first instance, whose memory still names the value the other one has spent since.
+      expect((await stack!.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+      const sent = presented().slice(sentBefore);
+      expect(sent).toHaveLength(3);
+      expect(new Set(sent).size).toBe(3);
+    });
   });
 
   it('two instances sharing Redis that exchange the same RefreshToken at once send each value only once', async () => {
-    const prefix = `flowgpt-e2e-rotation-race-${randomBytes(4).toString('hex')}:`;
-    const env = { REDIS_URL, REDIS_PREFIX: prefix };
-    const redis = new Redis(REDIS_URL, { lazyConnect: true });
-    await redis.connect();
-    const other = await startStack({ fakeUpstream: fake, env });
-    try {
-      stack = await startStack({ fakeUpstream: fake, env });
+    await withTwoInstances(async (other) => {
       const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
       const sentBefore = presented().length;
       const answers = await Promise.all(
-        [stack, other, stack, other].map((instance) => instance.openai(refreshToken).chat.completions.create(ask)),
+        [stack!, other, stack!, other].map((instance) => instance.openai(refreshToken).chat.completions.create(ask)),
       );
       expect(answers.every((answer) => Boolean(answer.choices[0].message.content))).toBe(true);
       const sent = presented().slice(sentBefore);
       expect(new Set(sent).size).toBe(sent.length);
-    } finally {
-      await other.close();
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    }
+    });
   });
 
   describe('a browser session signed in with one', () => {
