@@ -100,6 +100,21 @@ async function urlOf(app: NestExpressApplication): Promise<string> {
   return (await app.getUrl()).replace('[::1]', '127.0.0.1');
 }
 
+/**
+ * A streamed answer whose upstream was cut: it ends with `[DONE]`, after either a whole answer (the cut came before
+ * the answer started and the attempt was retried) or an in-band upstream error in OpenAI's shape (it came after).
+ */
+export function expectCutStreamEnded(body: string): void {
+  const data = sseData(body);
+  expect(data.at(-1)).toBe('[DONE]');
+  const last = JSON.parse(data.at(-2)!) as { error?: unknown; choices?: { finish_reason: string }[] };
+  if (last.error) {
+    expect(last).toEqual({ error: { message: expect.any(String), type: 'upstream_error', param: null, code: expect.any(String) } });
+  } else {
+    expect(last.choices?.[0].finish_reason).toBe('stop');
+  }
+}
+
 /** Reads a raw SSE body into its `data:` payloads. */
 export function sseData(body: string): string[] {
   return body
