@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: FlowGPT next to (a) the fake upstream called directly and (b) a bare pass-through proxy, all in
- * one run on this machine, plus CPU per answer, many slow streams, start-up and proof of work. Prints a table and
- * writes bench/results.json. Numbers, not assertions: compare medians and ratios from one run.
+ * `npm run bench`: FlowGPT next to (a) the fake upstream called directly, (b) a bare pass-through proxy and (d) the
+ * least a translating gateway must do (`translating-floor.js`), all in one run on this machine, plus CPU per answer,
+ * many slow streams, start-up and proof of work. Prints a table and writes bench/results.json. Numbers, not assertions: compare medians and ratios from one run.
  *
  * BENCH_BASELINE_DIST=/path/to/other/dist also measures another build's CPU per short request in the same run
  * (the "before" of a change). BENCH_QUICK=1 runs a smaller load for a smoke test. BENCH_SERVER_LOG=1 shows
@@ -115,9 +115,10 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-async function startBareProxy(targetUrl: string): Promise<Server> {
+/** One of the bench's own floors (`bare-proxy.js`, `translating-floor.js`) in front of `targetUrl`. */
+async function startFloor(script: 'bare-proxy.js' | 'translating-floor.js', targetUrl: string): Promise<Server> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(__dirname, 'bare-proxy.js')], {
+  const child = spawn(process.execPath, [join(__dirname, script)], {
     env: { TARGET_URL: targetUrl },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -302,10 +303,16 @@ function upstreamBody(): string {
 
 export const CHAT = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 
+/** The bench's streamed chat request to a server that speaks the OpenAI API (FlowGPT, the translating floor). */
+const chatCall = (server: Server, token: string) => () =>
+  timedPost(`${server.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+/** The upstream's own conversation request, for the fake and the bare proxy, which pass it on as it is. */
+const conversationCall = (url: string, token: string) => () =>
+  timedPost(`${url}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
+
 // ---------- the phases
 
-async function cpuPerRequest(server: Server, token: string, requests: number): Promise<number> {
-  const call = () => timedPost(`${server.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
+async function cpuPerRequest(server: Server, token: string, requests: number, call = chatCall(server, token)): Promise<number> {
   // Warm enough for V8 to have optimised the hot paths: their compilation is CPU time too, and a fresh server would pay it.
   await load(16, QUICK ? 200 : 2000, call);
   const before = cpuMs(server.pid);
@@ -471,7 +478,8 @@ async function main(): Promise<void> {
   const fake = await FakeProcess.start();
   await fake.answer('plain', ANSWER);
   const token = await fake.token('plain');
-  const bare = await startBareProxy(fake.urls.plain);
+  const bare = await startFloor('bare-proxy.js', fake.urls.plain);
+  const floor = await startFloor('translating-floor.js', fake.urls.plain);
 
   const spawnedAt = performance.now();
   // The classic send flow makes the same single exchange as the bare proxy; the 2026 flow's extra
@@ -487,26 +495,23 @@ async function main(): Promise<void> {
   await sleep(1000);
   startup.idleRssMb = round(rssMb(flow.pid));
 
-  const direct = () =>
-    timedPost(`${fake.urls.plain}/backend-api/conversation`, upstreamBody(), {
-      authorization: `Bearer ${token}`,
-      accept: 'text/event-stream',
-    });
-  const viaBare = () =>
-    timedPost(`${bare.url}/backend-api/conversation`, upstreamBody(), { authorization: `Bearer ${token}`, accept: 'text/event-stream' });
-  const viaFlow = () => timedPost(`${flow.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${token}` });
-  for (const call of [direct, viaBare, viaFlow]) await load(16, 200, call);
+  const direct = conversationCall(fake.urls.plain, token);
+  const viaBare = conversationCall(bare.url, token);
+  const viaFloor = chatCall(floor, token);
+  const viaFlow = chatCall(flow, token);
+  for (const call of [direct, viaBare, viaFloor, viaFlow]) await load(16, 200, call);
 
   // Each load is measured twice in a row: first as it comes, with the connections that the step up from the level
   // before opens during the run (`latency`), then again with all of them open (`latencyWarm`). A saturated Node
   // server accepts one new connection per event-loop turn (libuv ≥ 1.45), so the first run's p99 is mostly the
   // wait of those new connections to be accepted; the second is the steady state.
-  const latency: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, flowgpt: {} };
-  const latencyWarm: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, flowgpt: {} };
+  const latency: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, floor: {}, flowgpt: {} };
+  const latencyWarm: Record<string, Record<string, LoadResult>> = { direct: {}, bare: {}, floor: {}, flowgpt: {} };
   for (const clients of LEVELS) {
     for (const [setup, call] of [
       ['direct', direct],
       ['bare', viaBare],
+      ['floor', viaFloor],
       ['flowgpt', viaFlow],
     ] as const) {
       latency[setup][clients] = await load(clients, REQUESTS_AT[clients], call);
@@ -517,7 +522,7 @@ async function main(): Promise<void> {
     console.log(`load at ${clients} clients done (${round((performance.now() - began) / 1000, 0)} s)`);
   }
   const compare = (runs: Record<string, Record<string, LoadResult>>) => {
-    const added = (setup: 'bare' | 'flowgpt', clients: number) => ({
+    const added = (setup: 'bare' | 'floor' | 'flowgpt', clients: number) => ({
       firstByteP50: round(runs[setup][clients].firstByte.p50 - runs.direct[clients].firstByte.p50, 2),
       firstByteP99: round(runs[setup][clients].firstByte.p99 - runs.direct[clients].firstByte.p99, 2),
       totalP50: round(runs[setup][clients].total.p50 - runs.direct[clients].total.p50, 2),
@@ -529,8 +534,11 @@ async function main(): Promise<void> {
         {
           addedByBare: added('bare', clients),
           addedByFlowGpt: added('flowgpt', clients),
+          addedByFloor: added('floor', clients),
           throughputRatioFlowGptToBare: round(runs.flowgpt[clients].perSecond / runs.bare[clients].perSecond, 2),
           firstByteP99RatioFlowGptToBare: round(runs.flowgpt[clients].firstByte.p99 / runs.bare[clients].firstByte.p99, 2),
+          throughputRatioFloorToBare: round(runs.floor[clients].perSecond / runs.bare[clients].perSecond, 2),
+          firstByteP99RatioFloorToBare: round(runs.floor[clients].firstByte.p99 / runs.bare[clients].firstByte.p99, 2),
         },
       ]),
     );
@@ -568,9 +576,13 @@ async function main(): Promise<void> {
   await classicFlow.stop();
 
   const cpuShort = await cpuPerShortRequest(fake, token);
+  // The two floors' own CPU for the same request, measured the same way: what piping costs, and what translating adds.
+  cpuShort.bareProxy = await cpuPerRequest(bare, token, QUICK ? 200 : 2000, conversationCall(bare.url, token));
+  cpuShort.translatingFloor = await cpuPerRequest(floor, token, QUICK ? 200 : 2000);
   console.log(`CPU phases done (${round((performance.now() - began) / 1000, 0)} s)`);
 
   await bare.stop();
+  await floor.stop();
   fake.stop();
   agent.destroy();
 
@@ -598,8 +610,11 @@ type Comparison = Record<
   {
     addedByBare: Record<string, number>;
     addedByFlowGpt: Record<string, number>;
+    addedByFloor: Record<string, number>;
     throughputRatioFlowGptToBare: number;
     firstByteP99RatioFlowGptToBare: number;
+    throughputRatioFloorToBare: number;
+    firstByteP99RatioFloorToBare: number;
   }
 >;
 
@@ -620,15 +635,16 @@ type Results = {
 /** One load table: every level of `runs`, with the added times and ratios of `comparison`. */
 function loadTable(runs: Results['latency'], comparison: Comparison): string[] {
   return [
-    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | FlowGPT added total p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare | p99 FlowGPT ÷ bare |',
-    '|---|---|---|---|---|---|---|---|',
+    '| clients | direct TTFB p50/p99 ms | bare proxy added p50/p99 | FlowGPT added p50/p99 | FlowGPT added total p50/p99 | req/s direct / bare / FlowGPT | FlowGPT ÷ bare | p99 FlowGPT ÷ bare | translating floor: req/s, ÷ bare, p99 ÷ bare |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...LEVELS.map((clients) => {
       const d = runs.direct[clients];
       const c = comparison[clients];
       return (
         `| ${clients} | ${d.firstByte.p50} / ${d.firstByte.p99} | ${c.addedByBare.firstByteP50} / ${c.addedByBare.firstByteP99} | ` +
         `${c.addedByFlowGpt.firstByteP50} / ${c.addedByFlowGpt.firstByteP99} | ${c.addedByFlowGpt.totalP50} / ${c.addedByFlowGpt.totalP99} | ` +
-        `${d.perSecond} / ${runs.bare[clients].perSecond} / ${runs.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} | ${c.firstByteP99RatioFlowGptToBare} |`
+        `${d.perSecond} / ${runs.bare[clients].perSecond} / ${runs.flowgpt[clients].perSecond} | ${c.throughputRatioFlowGptToBare} | ${c.firstByteP99RatioFlowGptToBare} | ` +
+        `${runs.floor[clients].perSecond}, ${c.throughputRatioFloorToBare}, ${c.firstByteP99RatioFloorToBare} |`
       );
     }),
   ];
