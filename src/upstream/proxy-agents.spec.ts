@@ -50,11 +50,26 @@ describe('ProxyAgents', () => {
   it('trusts the certificates of UPSTREAM_CA_FILE in addition to Node’s own roots, not instead of them', () => {
     const certificate = selfSignedCertificate();
     try {
-      const { ca } = poolLimits(testConfig({ upstreamCaFile: certificate.certFile }));
+      const { ca } = poolLimits(testConfig({ upstreamCaFile: certificate.certFile }), {});
       expect(ca).toEqual([...tls.rootCertificates, certificate.cert.toString('utf8')]);
-      expect(poolLimits(testConfig({})).ca).toBeUndefined();
+      expect(poolLimits(testConfig({}), {}).ca).toBeUndefined();
     } finally {
       certificate.remove();
+    }
+  });
+
+  it('keeps trusting the certificates of NODE_EXTRA_CA_CERTS when UPSTREAM_CA_FILE is set, and skips an unreadable one', () => {
+    const relay = selfSignedCertificate();
+    const extra = selfSignedCertificate();
+    try {
+      const config = testConfig({ upstreamCaFile: relay.certFile });
+      const { ca } = poolLimits(config, { NODE_EXTRA_CA_CERTS: extra.certFile });
+      expect(ca).toEqual([...tls.rootCertificates, extra.cert.toString('utf8'), relay.cert.toString('utf8')]);
+      const missing = poolLimits(config, { NODE_EXTRA_CA_CERTS: `${extra.certFile}.missing` }).ca;
+      expect(missing).toEqual([...tls.rootCertificates, relay.cert.toString('utf8')]);
+    } finally {
+      relay.remove();
+      extra.remove();
     }
   });
 });

@@ -33,8 +33,9 @@ export interface PoolLimits {
   maxSockets: number;
   maxFreeSockets: number;
   /**
-   * Trusted CA certificates: Node's own and those of `UPSTREAM_CA_FILE` (a relay with a private CA). A `ca` option
-   * replaces Node's roots, so they are listed too: public hosts (client file URLs, the auth server) stay reachable.
+   * Trusted CA certificates: Node's own, those of `NODE_EXTRA_CA_CERTS` and those of `UPSTREAM_CA_FILE` (a relay
+   * with a private CA). A `ca` option replaces everything Node trusts by default, so the others are listed too:
+   * public hosts (client file URLs, the auth server) and hosts trusted through Node's variable stay reachable.
    */
   ca?: string[];
   http2: boolean;
@@ -43,14 +44,30 @@ export interface PoolLimits {
 const DEFAULT_LIMITS: PoolLimits = { maxSockets: Infinity, maxFreeSockets: 256, http2: false };
 
 /** From the configuration: the limits every pool of every route gets. */
-export function poolLimits(config: AppConfig): PoolLimits {
+export function poolLimits(config: AppConfig, env: NodeJS.ProcessEnv = process.env): PoolLimits {
   return {
     maxSockets: config.upstreamMaxSockets > 0 ? config.upstreamMaxSockets : Infinity,
     maxFreeSockets: config.upstreamMaxFreeSockets,
-    ca: config.upstreamCaFile ? [...tls.rootCertificates, readFileSync(config.upstreamCaFile, 'utf8')] : undefined,
+    ca: config.upstreamCaFile
+      ? [...tls.rootCertificates, ...nodeExtraCaCertificates(env), readFileSync(config.upstreamCaFile, 'utf8')]
+      : undefined,
     // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
     http2: config.upstreamHttp2 !== 'off',
   };
+}
+
+/**
+ * The certificates of `NODE_EXTRA_CA_CERTS`, which Node adds to its defaults at start-up but does not list in
+ * `tls.rootCertificates` (Node 20 has no API that does). An unreadable file is left out: Node has warned of it already.
+ */
+function nodeExtraCaCertificates(env: NodeJS.ProcessEnv): string[] {
+  const file = env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return [readFileSync(file, 'utf8')];
+  } catch {
+    return [];
+  }
 }
 
 /**
