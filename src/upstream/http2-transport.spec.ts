@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { type SelfSigned, selfSignedCertificate } from '../../test/support/self-signed';
 import { readBody, type UpstreamExchange } from './exchange';
-import { Http2Sessions } from './http2-transport';
+import { HTTP1_ORIGIN_RECHECK_MS, Http2Sessions } from './http2-transport';
 
 const TIMEOUTS: UpstreamExchange['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };
 
@@ -302,7 +302,11 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
     await closed;
   });
 
-  it('sends calls to an origin that offers only HTTP/1.1 on the https agent, and remembers it', async () => {
+  it('sends calls to an origin that offers only HTTP/1.1 on the https agent, and remembers it for a while', async () => {
+    // Not 0: lru-cache takes a start of 0 for "no TTL".
+    let clock = 1_000;
+    sessions.close();
+    sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000, now: () => clock });
     const h1 = https.createServer({ key: tls.key, cert: tls.cert }, (request, response) => response.end(`h1 ${request.httpVersion}`));
     let connections = 0;
     h1.on('connection', () => connections++);
@@ -315,6 +319,13 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
       }
       // The ALPN probe's connection, then one kept alive for all three calls.
       expect(connections).toBe(2);
+      clock += HTTP1_ORIGIN_RECHECK_MS;
+      await readBody((await sessions.send(call(url), agent)).body);
+      expect(connections).toBe(2);
+      // Past that it is offered h2 again, in case it moved: a new probe, and the call still on the kept-alive connection.
+      clock += 1;
+      expect((await readBody((await sessions.send(call(url), agent)).body)).toString()).toBe('h1 1.1');
+      expect(connections).toBe(3);
     } finally {
       agent.destroy();
       h1.closeAllConnections();

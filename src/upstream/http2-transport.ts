@@ -30,7 +30,12 @@ export interface Http2Options {
   ca?: tls.SecureContextOptions['ca'];
   /** How long a session with no stream stays open. */
   idleMs: number;
+  /** The clock that ages what is remembered of HTTP/1.1 origins; `performance.now` unless a test sets it. */
+  now?: () => number;
 }
+
+/** How long an origin that picked HTTP/1.1 is served as one before it is offered h2 again (it may have moved). */
+export const HTTP1_ORIGIN_RECHECK_MS = 10 * 60_000;
 
 interface Connection {
   readonly session: http2.ClientHttp2Session;
@@ -43,16 +48,23 @@ interface Connection {
 /**
  * The upstream's HTTP/2 calls on Node's own client, for the direct https routes (`UPSTREAM_HTTP2=auto`). Each
  * origin's streams share one TLS connection (a second opens only past the server's concurrent-stream limit), offered
- * by ALPN; an origin that picks HTTP/1.1 is remembered and its calls go to the https agent. Same deadlines, errors
+ * by ALPN; an origin that picks HTTP/1.1 is remembered for a while and its calls go to the https agent. Same deadlines, errors
  * and decoding as `sendHttp1`; got, with its per-call option merging and its HTTP/2 wrapper, is left for redirects.
  */
 export class Http2Sessions {
   private readonly open = new Map<string, Connection[]>();
   private readonly connecting = new Map<string, Promise<void>>();
-  private readonly http1Origins = new LRUCache<string, true>({ max: 1024 });
+  private readonly http1Origins: LRUCache<string, true>;
   private closed = false;
 
-  constructor(private readonly options: Http2Options) {}
+  constructor(private readonly options: Http2Options) {
+    this.http1Origins = new LRUCache<string, true>({
+      max: 1024,
+      ttl: HTTP1_ORIGIN_RECHECK_MS,
+      ttlResolution: 0,
+      ...(options.now ? { perf: { now: options.now } } : {}),
+    });
+  }
 
   /** Sends the exchange on a session to its origin; to an origin that offers only HTTP/1.1, on `http1Agent`. */
   async send(exchange: UpstreamExchange, http1Agent: https.Agent): Promise<ExchangeAnswer> {
