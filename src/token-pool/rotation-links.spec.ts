@@ -1,18 +1,25 @@
-import { type DurableLinks, RotationLinks } from './rotation-links';
+import { type DurableLinks, RotationLinks, STORED_ROTATION_TTL_MS } from './rotation-links';
 
 /** A store of named values in memory that counts its reads and can be made to fail. */
-function memoryStore(): DurableLinks & { values: Map<string, string>; reads: number; failing: boolean } {
+function memoryStore(): DurableLinks & {
+  values: Map<string, string>;
+  ttls: Map<string, number | undefined>;
+  reads: number;
+  failing: boolean;
+} {
   const store = {
     values: new Map<string, string>(),
+    ttls: new Map<string, number | undefined>(),
     reads: 0,
     failing: false,
     getMeta(key: string) {
       store.reads++;
       return store.failing ? Promise.reject(new Error('store down')) : Promise.resolve(store.values.get(key) ?? null);
     },
-    setMeta(key: string, value: string) {
+    setMeta(key: string, value: string, ttlMs?: number) {
       if (store.failing) return Promise.reject(new Error('store down'));
       store.values.set(key, value);
+      store.ttls.set(key, ttlMs);
       return Promise.resolve();
     },
   };
@@ -39,6 +46,8 @@ describe('RotationLinks', () => {
     const [key] = store.values.keys();
     expect(key).toMatch(/^rotation:refresh-token:[0-9a-f]{64}$/);
     expect(key).not.toContain('rt-0');
+    // Kept for a while after its last change, not for good.
+    expect(store.ttls.get(key)).toBe(STORED_ROTATION_TTL_MS);
     // Unchanged since it was written: not written again.
     store.values.clear();
     expect(await links.keep('rt-0')).toBe('rt-2');

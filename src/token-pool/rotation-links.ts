@@ -5,13 +5,18 @@ import { maskSecret } from '../common/util/secrets';
 
 /** How many rotations are remembered (presented value → newest value), least recently used dropped first. */
 const MAX_ROTATIONS = 10_000;
+/**
+ * How long a stored rotation outlives its last change: a holder of the first value that comes back after that is
+ * sent as spent (by then the auth server has long let the family expire too), and the store does not grow for good.
+ */
+export const STORED_ROTATION_TTL_MS = 90 * 24 * 3_600_000;
 /** A guard against a cycle: following a value shortens its chain, so a real one is a hop or two long. */
 const MAX_ROTATION_HOPS = 64;
 
 /** Where the newest value of a presented credential outlives this process: the pool's store (files or Redis). */
 export interface DurableLinks {
   getMeta(key: string): Promise<string | null>;
-  setMeta(key: string, value: string): Promise<void>;
+  setMeta(key: string, value: string, ttlMs?: number): Promise<void>;
 }
 
 /**
@@ -21,7 +26,8 @@ export interface DurableLinks {
  *
  * With a durable store, the newest value of each presented value is also written there (under a hash of the
  * presented value), and read back the first time this process meets a value: an API client that keeps its first
- * RefreshToken as its key keeps working after a restart, and with Redis on every instance.
+ * RefreshToken as its key keeps working after a restart, and with Redis on every instance. A stored rotation is
+ * kept for `STORED_ROTATION_TTL_MS` after its last change.
  */
 export class RotationLinks {
   private readonly newer = new LRUCache<string, string>({ max: MAX_ROTATIONS });
@@ -86,7 +92,7 @@ export class RotationLinks {
     const newest = this.current(presented);
     if (!this.durable || newest === presented || this.stored.get(presented) === newest) return newest;
     try {
-      await this.durable.setMeta(this.keyOf(presented), newest);
+      await this.durable.setMeta(this.keyOf(presented), newest, STORED_ROTATION_TTL_MS);
       this.stored.set(presented, newest);
     } catch (error) {
       this.logger?.warn(`Could not store the rotation of ${maskSecret(presented)}: ${(error as Error).message}`);

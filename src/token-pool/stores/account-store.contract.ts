@@ -80,6 +80,23 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
       expect(await again.getMeta('last')).toBe('42');
     });
 
+    it('forgets a meta value set with a TTL once its time is up, and keeps one set again without a TTL', async () => {
+      await store.setMeta('short', 'a', 1);
+      await store.setMeta('long', 'b', 3_600_000);
+      await store.setMeta('made-lasting', 'c', 1);
+      await store.setMeta('made-lasting', 'd');
+      // The store's own clock (Redis's, or the file store's) ends the 1 ms: polled, never timed.
+      while ((await store.getMeta('short')) !== null) await new Promise((resolve) => setTimeout(resolve, 5));
+      // A later write drops what has expired, and the file keeps the others with their expiry.
+      await store.setMeta('other', 'e');
+      const again = await openStore();
+      for (const instance of [store, again]) {
+        expect(await instance.getMeta('short')).toBeNull();
+        expect(await instance.getMeta('long')).toBe('b');
+        expect(await instance.getMeta('made-lasting')).toBe('d');
+      }
+    });
+
     it('updates one account and returns what is stored', async () => {
       await store.addAccounts([account('a', 1)]);
       const updated = await store.updateAccount('a', (current) => ({ ...current, state: 'disabled', stateReason: 'banned' }));

@@ -55,7 +55,8 @@ export interface AccountStore {
 
   /** Small named values (for example when a scheduled job last ran). */
   getMeta(key: string): Promise<string | null>;
-  setMeta(key: string, value: string): Promise<void>;
+  /** With `ttlMs`, the value is gone that long after this set (each set starts the time again); without, it stays. */
+  setMeta(key: string, value: string, ttlMs?: number): Promise<void>;
 
   /**
    * Runs `fn` while holding the lock `name`: a distributed lock with Redis (expiring after `ttlMs`

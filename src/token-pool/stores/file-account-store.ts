@@ -36,6 +36,8 @@ interface SeedsFile {
 interface MetaFile {
   version: number;
   meta: Record<string, string>;
+  /** When a value set with a TTL is gone (ms since the epoch); values without one are not listed. */
+  expiresAt?: Record<string, number>;
 }
 
 export class CorruptDataFileError extends Error {
@@ -61,6 +63,7 @@ export class FileAccountStore implements AccountStore {
   private accounts: AccountRecord[] = [];
   private seeds = new Map<string, SeedRecord>();
   private meta: Record<string, string> = {};
+  private metaExpiresAt: Record<string, number> = {};
   /** Round-robin needs no persistence: a single instance reads these files. */
   private cursor = 0;
   private opening?: Promise<void>;
@@ -183,14 +186,27 @@ export class FileAccountStore implements AccountStore {
 
   async getMeta(key: string): Promise<string | null> {
     await this.open();
+    const expiresAt = this.metaExpiresAt[key];
+    if (expiresAt !== undefined && expiresAt <= this.now()) return null;
     return this.meta[key] ?? null;
   }
 
-  setMeta(key: string, value: string): Promise<void> {
+  /** Every write also drops the values whose time is up, so that expiring ones do not pile up in the file. */
+  setMeta(key: string, value: string, ttlMs?: number): Promise<void> {
     return this.change(async () => {
+      const now = this.now();
       const meta = { ...this.meta, [key]: value };
-      await this.writeFile(META_FILE, { version: FORMAT_VERSION, meta } satisfies MetaFile);
+      const expiresAt = { ...this.metaExpiresAt };
+      if (ttlMs === undefined) delete expiresAt[key];
+      else expiresAt[key] = now + ttlMs;
+      for (const [name, at] of Object.entries(expiresAt)) {
+        if (at > now) continue;
+        delete meta[name];
+        delete expiresAt[name];
+      }
+      await this.writeFile(META_FILE, { version: FORMAT_VERSION, meta, expiresAt } satisfies MetaFile);
       this.meta = meta;
+      this.metaExpiresAt = expiresAt;
     });
   }
 
@@ -260,6 +276,7 @@ export class FileAccountStore implements AccountStore {
     this.accounts = accountsFile ? [...accountsFile.accounts].sort(byAddedAt) : [];
     this.seeds = new Map(Object.entries(seedsFile?.seeds ?? {}).map(([seed, rest]) => [seed, { ...rest, seed }]));
     this.meta = metaFile?.meta ?? {};
+    this.metaExpiresAt = metaFile?.expiresAt ?? {};
     if (!accountsFile) await this.importLegacyTokens();
   }
 

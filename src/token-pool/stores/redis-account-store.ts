@@ -140,12 +140,28 @@ export class RedisAccountStore implements AccountStore {
     return (await this.run((redis) => redis.hdel(this.keys.seeds, seed))) > 0;
   }
 
-  getMeta(key: string): Promise<string | null> {
-    return this.run((redis) => redis.hget(this.keys.meta, key));
+  /** In the meta hash, or, for a value set with a TTL, in a key of its own (a hash field has no TTL before Redis 7.4). */
+  async getMeta(key: string): Promise<string | null> {
+    return (await this.run((redis) => redis.hget(this.keys.meta, key))) ?? this.run((redis) => redis.get(this.expiringMetaKey(key)));
   }
 
-  async setMeta(key: string, value: string): Promise<void> {
-    await this.run((redis) => redis.hset(this.keys.meta, key, value));
+  async setMeta(key: string, value: string, ttlMs?: number): Promise<void> {
+    const expiring = this.expiringMetaKey(key);
+    const results = await this.run((redis) =>
+      ttlMs === undefined
+        ? redis.multi().hset(this.keys.meta, key, value).del(expiring).exec()
+        : redis
+            .multi()
+            .set(expiring, value, 'PX', Math.max(1, Math.ceil(ttlMs)))
+            .hdel(this.keys.meta, key)
+            .exec(),
+    );
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  private expiringMetaKey(key: string): string {
+    return `${this.keys.meta}:${key}`;
   }
 
   async withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
