@@ -142,12 +142,14 @@ export class RedisAccountStore implements AccountStore {
 
   /** In the meta hash, or, for a value set with a TTL, in a key of its own (a hash field has no TTL before Redis 7.4). */
   async getMeta(key: string): Promise<string | null> {
-    return (await this.run((redis) => redis.hget(this.keys.meta, key))) ?? this.run((redis) => redis.get(this.expiringMetaKey(key)));
+    const replies = await this.run((redis) => redis.pipeline().hget(this.keys.meta, key).get(this.expiringMetaKey(key)).exec());
+    const [inHash, expiring] = repliesOf(replies) as (string | null)[];
+    return inHash ?? expiring ?? null;
   }
 
   async setMeta(key: string, value: string, ttlMs?: number): Promise<void> {
     const expiring = this.expiringMetaKey(key);
-    const results = await this.run((redis) =>
+    const replies = await this.run((redis) =>
       ttlMs === undefined
         ? redis.multi().hset(this.keys.meta, key, value).del(expiring).exec()
         : redis
@@ -156,8 +158,7 @@ export class RedisAccountStore implements AccountStore {
             .hdel(this.keys.meta, key)
             .exec(),
     );
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+    repliesOf(replies);
   }
 
   private expiringMetaKey(key: string): string {
@@ -216,4 +217,12 @@ export class RedisAccountStore implements AccountStore {
     }
     throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
   }
+}
+
+/** The replies of a pipeline or transaction; the first command that failed throws its error. */
+function repliesOf(results: [Error | null, unknown][] | null): unknown[] {
+  return (results ?? []).map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
 }
