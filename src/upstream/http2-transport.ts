@@ -26,8 +26,10 @@ const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
 
 export interface Http2Options {
-  /** Trusted CA certificates (`UPSTREAM_CA_FILE` with Node's roots), as the https agents get them. */
+  /** Trusted CA certificates, as a list. */
   ca?: tls.SecureContextOptions['ca'];
+  /** Or already parsed (`UPSTREAM_CA_FILE` with Node's roots), as the https agents get them. */
+  secureContext?: tls.SecureContext;
   /** How long a session with no stream stays open. */
   idleMs: number;
   /** The clock that ages what is remembered of HTTP/1.1 origins; `performance.now` unless a test sets it. */
@@ -131,7 +133,7 @@ export class Http2Sessions {
    */
   private async connect(url: URL, key: string, connectMs: number, lookup: LookupFunction | undefined): Promise<void> {
     const deadline = Date.now() + connectMs;
-    const socket = await tlsConnect(url, { ca: this.options.ca, lookup, connectMs });
+    const socket = await tlsConnect(url, { ca: this.options.ca, secureContext: this.options.secureContext, lookup, connectMs });
     if (this.closed || socket.alpnProtocol !== 'h2') {
       socket.destroy();
       if (this.closed) throw closedError();
@@ -364,7 +366,7 @@ function streamClosedError(rstCode: number | undefined): Error {
 /** A TLS connection to the URL's host offering h2 and http/1.1, connected (handshake done) within `connectMs`. */
 function tlsConnect(
   url: URL,
-  options: { ca?: tls.SecureContextOptions['ca']; lookup?: LookupFunction; connectMs: number },
+  options: { ca?: tls.SecureContextOptions['ca']; secureContext?: tls.SecureContext; lookup?: LookupFunction; connectMs: number },
 ): Promise<tls.TLSSocket> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise<tls.TLSSocket>((resolve, reject) => {
@@ -374,6 +376,7 @@ function tlsConnect(
       servername: net.isIP(host) ? undefined : host,
       ALPNProtocols: ['h2', 'http/1.1'],
       ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.secureContext ? { secureContext: options.secureContext } : {}),
       lookup: options.lookup,
     });
     const timer = setTimeout(() => {

@@ -38,6 +38,11 @@ export interface PoolLimits {
    * public hosts (client file URLs, the auth server) and hosts trusted through Node's variable stay reachable.
    */
   ca?: string[];
+  /**
+   * Those certificates parsed once: handed a `ca` list, every new TLS connection parses it again (some 20 ms of
+   * CPU for Node's roots alone, blocking the event loop).
+   */
+  secureContext?: tls.SecureContext;
   http2: boolean;
 }
 
@@ -45,12 +50,14 @@ const DEFAULT_LIMITS: PoolLimits = { maxSockets: Infinity, maxFreeSockets: 256, 
 
 /** From the configuration: the limits every pool of every route gets. */
 export function poolLimits(config: AppConfig, env: NodeJS.ProcessEnv = process.env): PoolLimits {
+  const ca = config.upstreamCaFile
+    ? [...tls.rootCertificates, ...nodeExtraCaCertificates(env), readFileSync(config.upstreamCaFile, 'utf8')]
+    : undefined;
   return {
     maxSockets: config.upstreamMaxSockets > 0 ? config.upstreamMaxSockets : Infinity,
     maxFreeSockets: config.upstreamMaxFreeSockets,
-    ca: config.upstreamCaFile
-      ? [...tls.rootCertificates, ...nodeExtraCaCertificates(env), readFileSync(config.upstreamCaFile, 'utf8')]
-      : undefined,
+    ca,
+    secureContext: ca ? tls.createSecureContext({ ca }) : undefined,
     // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
     http2: config.upstreamHttp2 !== 'off',
   };
@@ -113,24 +120,25 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     maxFreeSockets: limits.maxFreeSockets,
     scheduling: 'lifo' as const,
     timeout: 60_000,
-    ...(limits.ca ? { ca: limits.ca } : {}),
   };
   if (!proxyUrl) {
+    const { secureContext } = limits;
     return {
       http: new http.Agent(keepAlive),
-      https: new https.Agent(keepAlive),
-      http2: limits.http2 ? new Http2Sessions({ ca: limits.ca, idleMs: 60_000 }) : undefined,
+      https: new https.Agent({ ...keepAlive, ...(secureContext ? { secureContext } : {}) }),
+      http2: limits.http2 ? new Http2Sessions({ secureContext, idleMs: 60_000 }) : undefined,
     };
   }
+  const trust = limits.ca ? { ca: limits.ca } : {};
   if (proxyUrl.startsWith('socks')) {
     // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
     const { SocksProxyAgent: Agent } = require('socks-proxy-agent') as { SocksProxyAgent: typeof SocksProxyAgent };
-    const agent = new Agent(proxyUrl, keepAlive);
+    const agent = new Agent(proxyUrl, { ...keepAlive, ...trust });
     return { http: agent, https: agent };
   }
   return {
-    http: new HttpProxyAgent({ ...keepAlive, proxy: proxyUrl }),
-    https: new HttpsProxyAgent({ ...keepAlive, proxy: proxyUrl }),
+    http: new HttpProxyAgent({ ...keepAlive, ...trust, proxy: proxyUrl }),
+    https: new HttpsProxyAgent({ ...keepAlive, ...trust, proxy: proxyUrl }),
   };
 }

@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import nodeTls from 'node:tls';
 import { type SelfSigned, selfSignedCertificate } from '../../test/support/self-signed';
 import type { AppConfig } from '../config/app-config';
 import { testConfig } from '../config/test-config';
@@ -143,6 +144,22 @@ describe('upstream connections', () => {
         agents.onModuleDestroy();
         h1.closeAllConnections();
         await new Promise((resolve) => h1.close(resolve));
+      }
+    });
+
+    it('parses the certificates of UPSTREAM_CA_FILE once, not on every new TLS connection', async () => {
+      for (const upstreamHttp2 of ['off', 'auto'] as const) {
+        const { client, agents } = clientFor({ upstreamCaFile: tls.certFile, upstreamHttp2 });
+        const parsed = jest.spyOn(nodeTls, 'createSecureContext');
+        try {
+          const { texts } = await streamsAtOnce(client, 4);
+          expect(texts.every((text) => text === 'data: first\n\ndata: last\n\n')).toBe(true);
+          expect(tlsConnections).toBeGreaterThan(0);
+          expect(parsed).not.toHaveBeenCalled();
+        } finally {
+          parsed.mockRestore();
+          agents.onModuleDestroy();
+        }
       }
     });
 
