@@ -309,4 +309,39 @@ describe('chat API under failure, load and bad input', () => {
     expect(response.headers['access-control-allow-headers']).toContain('auth_key');
     expect(response.headers['access-control-allow-credentials']).toBeUndefined();
   });
+
+  it('allows in a CORS preflight every header the openai SDK sends, its stream helpers included', async () => {
+    const sent = new Set<string>();
+    const client = new OpenAI({
+      apiKey: token,
+      baseURL: `${stack.url}/v1`,
+      fetch: (url, init) => {
+        new Headers(init?.headers).forEach((_value, name) => sent.add(name));
+        return fetch(url, init);
+      },
+    });
+    await client.chat.completions.stream(ask('hi')).finalChatCompletion();
+    await client.responses.stream({ model: 'gpt-4o', input: 'hi' }).finalResponse();
+    // What a browser lets a page set without a preflight, or sets itself.
+    const browserOwn = new Set(['accept', 'accept-language', 'content-language', 'user-agent', 'content-length']);
+    const names = [...sent].filter((name) => !browserOwn.has(name));
+    expect(names).toEqual(expect.arrayContaining(['authorization', 'content-type', 'x-stainless-helper-method']));
+    // And one a later SDK may add.
+    names.push('x-stainless-some-future-header');
+    const preflight = await request(stack.url)
+      .options('/v1/responses')
+      .set('origin', 'https://chat.example.com')
+      .set('access-control-request-method', 'POST')
+      .set('access-control-request-headers', names.join(', '));
+    expect(preflight.status).toBe(204);
+    const allowed = String(preflight.headers['access-control-allow-headers']).split(/,\s*/);
+    expect(names.filter((name) => !allowed.includes(name))).toEqual([]);
+    // Anything else the preflight names is not echoed.
+    const other = await request(stack.url)
+      .options('/v1/responses')
+      .set('origin', 'https://chat.example.com')
+      .set('access-control-request-method', 'POST')
+      .set('access-control-request-headers', 'x-evil, cookie');
+    expect(String(other.headers['access-control-allow-headers'])).not.toMatch(/x-evil|cookie/);
+  });
 });

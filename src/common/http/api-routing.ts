@@ -21,7 +21,25 @@ const CORS_HEADERS = [
   'x-stainless-runtime-version',
   'x-stainless-retry-count',
   'x-stainless-timeout',
-].join(', ');
+  'x-stainless-helper-method',
+  'x-stainless-poll-helper',
+  'x-stainless-custom-poll-interval',
+  'openai-beta',
+  'idempotency-key',
+];
+/** The SDKs add `x-stainless-*` headers as they grow (a helper method, a polling hint): any the preflight names is allowed. */
+const SDK_HEADER = /^x-stainless-[a-z0-9-]{1,64}$/;
+const MAX_EXTRA_SDK_HEADERS = 16;
+
+/** The headers a preflight may send: ours, and the SDK headers among those it asks for. */
+function allowedHeaders(requested: string | undefined): string {
+  const extra = (requested ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => SDK_HEADER.test(name) && !CORS_HEADERS.includes(name))
+    .slice(0, MAX_EXTRA_SDK_HEADERS);
+  return [...CORS_HEADERS, ...extra].join(', ');
+}
 const API_PATH = /^\/v1(?:[/?]|$)/;
 
 /**
@@ -70,7 +88,7 @@ export function apiCors(request: Request, response: Response, next: NextFunction
   response.setHeader('Access-Control-Expose-Headers', 'retry-after');
   if (request.method === 'OPTIONS') {
     response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-    response.setHeader('Access-Control-Allow-Headers', CORS_HEADERS);
+    response.setHeader('Access-Control-Allow-Headers', allowedHeaders(request.headers['access-control-request-headers']));
     response.setHeader('Access-Control-Max-Age', '86400');
     response.status(204).end();
     return;
