@@ -1,4 +1,5 @@
 import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -470,6 +471,16 @@ describe('browser gateway: reverse proxy', () => {
       expect(messages[1]).toBe('echo:{"type":"subscribe","topic":"conversations"}');
       expect(seenAuthorization).toBe(`Bearer ${owner.accessToken}`);
       socket.close();
+    });
+
+    it('answers 404 to an upgrade on any other path and closes the connection, rather than leaving it open', async () => {
+      const { hostname, port } = new URL(gw.url);
+      const socket = connect(Number(port), hostname);
+      let answer = '';
+      socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+      socket.write(`GET /somewhere HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+      await new Promise((resolve) => socket.once('close', resolve));
+      expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
     });
 
     it('refuses a ticket without its session, and a ticket twice', async () => {

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { HttpAdapterHost } from '@nestjs/core';
 import { LRUCache } from 'lru-cache';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { BrowserSession } from '../../auth/browser-session';
@@ -101,7 +101,9 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const match = BRIDGE_PATH.exec((request.url ?? '').split('?')[0]);
-    if (!match) return; // another upgrade handler's, or nobody's: Node closes it
+    // The server's only upgrade handler: with a listener, Node leaves an unclaimed socket open for good (no header or
+    // request timeout applies to it), so a client could hold every connection the server takes.
+    if (!match) return refuse(socket, 404);
     try {
       const stored = await this.tickets.get(match[1], Date.now());
       await this.tickets.delete(match[1]);
@@ -164,5 +166,5 @@ function relay(browser: WebSocket, upstream: WebSocket): void {
 
 function refuse(socket: Duplex, status: number): void {
   if (socket.destroyed) return;
-  socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
