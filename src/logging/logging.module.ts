@@ -1,6 +1,6 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { AppLogger } from './app-logger';
-import { EVERY_PATH } from './request-log';
+import { EVERY_PATH } from '../common/http/route-of';
 import { RequestLogMiddleware } from './request-log.middleware';
 import { rootLoggerProvider } from './root-logger';
 

@@ -1,23 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request } from 'express';
 import { requestFactsOf } from '../common/http/request-facts';
+import { routeOf } from '../common/http/route-of';
 import { maskSecret } from '../common/util/secrets';
-
-/**
- * The path our request-wide middleware (logs, metrics) is mounted on. Express reports it as the request's route
- * when no controller route matched afterwards.
- */
-export const EVERY_PATH = '{*path}';
-
-/**
- * The matched route pattern (`/admin/api/accounts/:id`), never the raw path: raw paths carry ids and secrets.
- * Null when no route matched.
- */
-export function routeOf(request: IncomingMessage): string | null {
-  const route = (request as Request).route as { path?: unknown } | undefined;
-  if (typeof route?.path !== 'string' || route.path.endsWith(EVERY_PATH)) return null;
-  return route.path;
-}
 
 /** The caller's bearer, masked; no other header is read. */
 export function maskedIdentity(request: IncomingMessage): string | undefined {

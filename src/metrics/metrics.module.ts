@@ -1,6 +1,6 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { EVERY_PATH, routeOf } from '../logging/request-log';
+import { EVERY_PATH, routeOf } from '../common/http/route-of';
 import { MetricsService } from './metrics.service';
 
 /**

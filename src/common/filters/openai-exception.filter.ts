@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { ApiError, ApiErrorBody, ApiErrorType, errorBody } from '../errors/api-error';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
+import { routeOf } from '../http/route-of';
 import { toApiError, UpstreamError } from '../errors/upstream-error';
 
 const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
@@ -48,7 +49,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       return { status: exception.getStatus(), body: exception.body, retryAfter: exception.details.retryAfter };
     }
     if (exception instanceof StoreUnavailableError) {
-      this.logger.warn(`${request.method} ${request.path}: ${exception.message}`);
+      this.logger.warn(`${request.method} ${routeOf(request) ?? '(no route)'}: ${exception.message}`);
       const error = ApiError.storeUnavailable(exception.store);
       return { status: error.getStatus(), body: error.body, retryAfter: error.details.retryAfter };
     }
@@ -65,7 +66,7 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
   private unexpected(exception: unknown, request: Request): { status: number; body: ApiErrorBody } {
     const requestId = randomUUID();
     const detail = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
-    this.logger.error(`request ${requestId} ${request.method} ${request.path} failed: ${detail}`);
+    this.logger.error(`request ${requestId} ${request.method} ${routeOf(request) ?? '(no route)'} failed: ${detail}`);
     const error = ApiError.internal(requestId);
     return { status: error.getStatus(), body: error.body };
   }

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../errors/api-error';
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
+import { routeOf } from './route-of';
 
 /**
  * Request bodies are read per route, after its guards: an unauthenticated or unrouted request never makes
@@ -74,7 +75,7 @@ export class RequestBodyReader {
       if (!refusal) throw error;
       // A refused body may still be arriving: do not keep reading it on this connection.
       if (!request.complete) response.shouldKeepAlive = false;
-      this.logger.debug(`${request.method} ${request.path}: body refused (${refusal.code})`);
+      this.logger.debug(`${request.method} ${routeOf(request) ?? '(no route)'}: body refused (${refusal.code})`);
       throw refusal;
     }
   }
