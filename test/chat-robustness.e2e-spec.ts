@@ -187,13 +187,16 @@ describe('chat API under failure, load and bad input', () => {
         .set('content-type', contentType)
         .send(typeof body === 'string' ? body : JSON.stringify(body));
 
-    it('refuses a body that is not JSON', async () => {
-      const response = await post('{"model": "gpt-4o", "messages": [');
-      expect(response.status).toBe(400);
-      expect(response.body).toEqual({
-        error: { message: expect.stringContaining('JSON'), type: 'invalid_request_error', param: null, code: 'invalid_json' },
-      });
-    });
+    it.each(['{"model": "gpt-4o", "messages": [', '5', 'null', '[{"model": "gpt-4o"}]', '[]'])(
+      'refuses a body that is not a JSON object (%s)',
+      async (body) => {
+        const response = await post(body);
+        expect(response.status).toBe(400);
+        expect(response.body).toEqual({
+          error: { message: expect.stringContaining('JSON'), type: 'invalid_request_error', param: null, code: 'invalid_json' },
+        });
+      },
+    );
 
     it.each([
       [{ model: 'gpt-4o' }, 'messages', 'missing_required_parameter'],

@@ -70,6 +70,8 @@ export class RequestBodyReader {
     try {
       await run(parsers.json, request, response);
       await run(parsers.form, request, response);
+      // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
+      if (Array.isArray(request.body)) throw NOT_AN_OBJECT;
     } catch (error) {
       const refusal = bodyRefusal(error);
       if (!refusal) throw error;
@@ -144,11 +146,15 @@ function run(parser: Parser, request: Request, response: Response): Promise<void
   );
 }
 
+const NOT_AN_OBJECT = new Error('the JSON body is not an object');
+
 /**
  * What a body-parser failure means for the client. Anything body-parser reports with a 4xx status is the
  * client's doing (a body that is not the gzip it says it is, a cut upload): never a 500, never a stack trace.
  */
 export function bodyRefusal(error: unknown): ApiError | undefined {
+  if (error === NOT_AN_OBJECT)
+    return ApiError.invalidRequest('The JSON body of your request must be an object, not an array.', 'invalid_json');
   if (!(error instanceof Error)) return undefined;
   const { type, status } = error as Error & { type?: string; status?: number };
   switch (type) {
