@@ -177,6 +177,22 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(response.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
       expect(response.usage!.output_tokens).toBeLessThanOrEqual(16);
     });
+
+    it('is incomplete, for the content filter, when the upstream moderated the answer (stream and not)', async () => {
+      stack.fake.enqueue({ kind: 'moderation' });
+      const response = await client.responses.create({ model: 'gpt-4o', input: 'something flagged' });
+      expect(response.status).toBe('incomplete');
+      expect(response.incomplete_details).toEqual({ reason: 'content_filter' });
+      expect(response.completed_at).toBeNull();
+
+      stack.fake.enqueue({ kind: 'moderation' });
+      const stream = await client.responses.create({ model: 'gpt-4o', input: 'something flagged', stream: true });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const last = events.at(-1) as OpenAI.Responses.ResponseIncompleteEvent;
+      expect(last.type).toBe('response.incomplete');
+      expect(last.response.incomplete_details).toEqual({ reason: 'content_filter' });
+    });
   });
 
   describe('stream', () => {

@@ -13,6 +13,11 @@ import {
 } from './response-shapes';
 
 const ARGUMENT_CHUNK_CHARS = 48;
+/** The answer's finish reasons that leave a response incomplete, and why (as OpenAI names it). */
+const INCOMPLETE_REASONS: Partial<Record<FinishedAnswer['finishReason'], NonNullable<ResponseObject['incomplete_details']>['reason']>> = {
+  length: 'max_output_tokens',
+  content_filter: 'content_filter',
+};
 
 type Open =
   | { kind: 'message'; index: number; item: MessageItem; text: string }
@@ -91,7 +96,8 @@ export class ResponseBuilder {
   finish(answer: FinishedAnswer, tokens: AnswerTokens, completedAt: number): ResponseStreamEvent[] {
     const calls = answer.toolCalls;
     const events = this.text(calls.length && !answer.rest.trim() ? '' : answer.rest);
-    const incomplete = answer.finishReason === 'length';
+    const incompleteReason = INCOMPLETE_REASONS[answer.finishReason];
+    const incomplete = incompleteReason !== undefined;
     // An answer without text or calls is still an (empty) message, as OpenAI returns it.
     if (!calls.length && !this.response.output.some((item) => item.type === 'message')) events.push(...this.openMessage());
     events.push(...this.closeOpen(incomplete ? 'incomplete' : 'completed'));
@@ -99,7 +105,7 @@ export class ResponseBuilder {
     const { usage } = tokens;
     Object.assign(this.response, {
       status: incomplete ? 'incomplete' : 'completed',
-      incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
+      incomplete_details: incompleteReason ? { reason: incompleteReason } : null,
       completed_at: incomplete ? null : completedAt,
       usage: {
         input_tokens: usage.prompt_tokens,
