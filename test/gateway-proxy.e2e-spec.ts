@@ -284,6 +284,28 @@ describe('browser gateway: reverse proxy', () => {
       expect(redirect.headers.location).toBe(`${PUBLIC_URL}/file-1?sig=b`);
     });
 
+    it('keeps the upstream cache headers of an asset rewritten with PUBLIC_URL, and keeps one written with the request Host from shared caches', async () => {
+      const asset = { contentType: 'text/javascript', body: 'import("https://cdn.oaistatic.com/assets/y.js")' };
+      gw.fake.webApp.place('/cdn/assets/cached.js', { ...asset, headers: { 'cache-control': 'public, max-age=31536000, immutable' } });
+      const configured = await request(gw.url).get('/cdn/assets/cached.js');
+      expect(configured.text).toBe(`import("${PUBLIC_URL}/assets/y.js")`);
+      expect(configured.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+
+      const byHost = await startGateway({ env: { PUBLIC_URL: '' } });
+      try {
+        byHost.fake.webApp.place('/cdn/assets/cached.js', {
+          ...asset,
+          headers: { 'cache-control': 'public, max-age=31536000, immutable' },
+        });
+        const answer = await request(byHost.url).get('/cdn/assets/cached.js').set('host', 'evil.example');
+        expect(answer.text).toBe('import("http://evil.example/assets/y.js")');
+        expect(answer.headers['cache-control']).toBe('private, max-age=31536000, immutable');
+        expect(String(answer.headers.vary).split(', ')).toEqual(expect.arrayContaining(['Host', 'X-Forwarded-Host', 'X-Forwarded-Proto']));
+      } finally {
+        await byHost.close();
+      }
+    });
+
     it('leaves conversation content alone except for the token', async () => {
       gw.fake.webApp.place('/backend-api/conversation/c-1', {
         contentType: 'application/json',

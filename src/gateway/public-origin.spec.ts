@@ -14,6 +14,7 @@ describe('PublicOriginResolver', () => {
       origin: 'https://gw.example.com',
       scheme: 'https',
       host: 'gw.example.com',
+      fromRequest: false,
     });
   });
 
@@ -24,6 +25,6 @@ describe('PublicOriginResolver', () => {
   });
 
   it('takes any host when no list is configured', () => {
-    expect(resolver({}).of(requestFor('localhost:5005', 'https')).origin).toBe('https://localhost:5005');
+    expect(resolver({}).of(requestFor('localhost:5005', 'https'))).toMatchObject({ origin: 'https://localhost:5005', fromRequest: true });
   });
 });

@@ -16,7 +16,7 @@ export class PublicOriginResolver {
   of(request: Request): PublicOrigin {
     if (this.config.publicUrl) {
       const url = new URL(this.config.publicUrl);
-      return { origin: url.origin, scheme: url.protocol === 'https:' ? 'https' : 'http', host: url.host };
+      return { origin: url.origin, scheme: url.protocol === 'https:' ? 'https' : 'http', host: url.host, fromRequest: false };
     }
     const host = request.host ?? '';
     const allowed = this.config.allowedHosts;
@@ -24,6 +24,6 @@ export class PublicOriginResolver {
       throw ApiError.of('host_not_allowed', {});
     }
     const scheme = request.protocol === 'https' ? 'https' : 'http';
-    return { origin: `${scheme}://${host}`, scheme, host };
+    return { origin: `${scheme}://${host}`, scheme, host, fromRequest: true };
   }
 }

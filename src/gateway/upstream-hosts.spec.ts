@@ -1,7 +1,7 @@
 import { AppConfig } from '../config/app-config';
 import { UpstreamHosts } from './upstream-hosts';
 
-const ORIGIN = { origin: 'https://gw.example.test', scheme: 'https' as const, host: 'gw.example.test' };
+const ORIGIN = { origin: 'https://gw.example.test', scheme: 'https' as const, host: 'gw.example.test', fromRequest: false };
 
 function hostsWith(overrides: Partial<AppConfig>): UpstreamHosts {
   return new UpstreamHosts(Object.assign(new AppConfig(), { chatgptBaseUrl: ['https://chatgpt.com'], ...overrides }));

@@ -39,6 +39,8 @@ export interface PublicOrigin {
   origin: string;
   scheme: 'http' | 'https';
   host: string;
+  /** Taken from the request (its Host, or a trusted proxy's forwarded host), not from `PUBLIC_URL`. */
+  fromRequest: boolean;
 }
 
 @Injectable()

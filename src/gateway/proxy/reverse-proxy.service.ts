@@ -169,7 +169,9 @@ export class ReverseProxyService {
     const secrets = this.secretsRewriter(plan.caller).apply(text);
     // A body that carried the account's secrets is this session's own: no shared cache may keep it.
     if (secrets.changed) response.setHeader('cache-control', 'private, no-store');
-    const out = Buffer.from(plan.userContent ? secrets.text : hostRewriter.apply(secrets.text).text, 'utf8');
+    const hosts = plan.userContent ? { text: secrets.text, changed: false } : hostRewriter.apply(secrets.text);
+    if (hosts.changed && origin.fromRequest) keepFromSharedCaches(response);
+    const out = Buffer.from(hosts.text, 'utf8');
     response.setHeader('content-length', String(out.length));
     response.end(out);
   }
@@ -235,4 +237,19 @@ async function readAll(stream: Readable, limit: number): Promise<Buffer> {
     chunks.push(buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A body that names the origin the request itself gave (no `PUBLIC_URL`) may be kept by the browser, not by a shared
+ * cache: the upstream's `public, max-age=31536000` on an asset would let a cache in front hand what one Host got to
+ * everyone (gateway.md S17).
+ */
+function keepFromSharedCaches(response: Response): void {
+  const directives = String(response.getHeader('cache-control') ?? '')
+    .split(',')
+    .map((directive) => directive.trim())
+    .filter((directive) => directive && !/^(public|s-maxage=.*)$/i.test(directive));
+  if (!directives.some((directive) => /^(private|no-store)$/i.test(directive))) directives.unshift('private');
+  response.setHeader('cache-control', directives.join(', '));
+  response.vary('Host').vary('X-Forwarded-Host').vary('X-Forwarded-Proto');
 }
