@@ -215,6 +215,31 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         ];
         expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 404));
         expect(answers[0].body.error.code).toBe('conversation_not_found');
+        // Bodies this parser cannot read (another parser might), and a second conversation_id in the query.
+        const raw = JSON.stringify(conversationBody('continue theirs', other));
+        const odd = [
+          await request(gw.url)
+            .post('/backend-api/conversation')
+            .set(seedA.bearer)
+            .set('content-type', 'application/json')
+            .send(`${raw.slice(0, -1)},"x":NaN}`),
+          await request(gw.url)
+            .post('/backend-api/conversation')
+            .set(seedA.bearer)
+            .set('content-type', 'application/json')
+            .send(`\ufeff${raw}`),
+          await request(gw.url)
+            .post('/backend-api/conversation')
+            .set(seedA.bearer)
+            .set('content-type', 'application/json')
+            .send(JSON.stringify({ ...conversationBody('x'), conversation_id: [other] })),
+        ];
+        expect(odd.map((answer) => answer.status)).toEqual([400, 400, 400]);
+        expect(odd[0].body.error.code).toBe('invalid_json');
+        const twice = await request(gw.url)
+          .get(`/backend-api/files/download/file-1?conversation_id=${conversationA}&conversation_id=${other}`)
+          .set(seedA.bearer);
+        expect(twice.status).toBe(404);
         expect(gw.fake.requests.length).toBe(before);
       }
       // Untouched upstream.

@@ -67,7 +67,8 @@ export class SeedGate {
         return { answered: true };
     }
     const params = new URLSearchParams(query);
-    for (const id of [decision.conversationId, params.get('conversation_id')]) if (id) await this.mustOwn(seedId, id);
+    // Every value: servers differ on which of repeated keys they read.
+    for (const id of [decision.conversationId, ...params.getAll('conversation_id')]) if (id) await this.mustOwn(seedId, id);
     let body: Buffer | undefined;
     if (decision.bodyConversation) {
       body = await this.proxy.readBody(request, bodyLimit);
@@ -147,14 +148,27 @@ function refused(): ApiError {
   return ApiError.of('seed_restricted', {});
 }
 
-/** The `conversation_id` a JSON body names, if it is JSON and names one. */
+/**
+ * The `conversation_id` a JSON body names, if any. A body that is not a JSON object, or names one other than as a
+ * string, is refused: what this parser cannot read must not reach the upstream as the account, whose parser may
+ * read it (one that takes NaN, a byte-order mark or UTF-16 would find a conversation that was never checked).
+ */
 function conversationNamedIn(body: Buffer): string | undefined {
+  let document: unknown;
   try {
-    const document = JSON.parse(body.toString('utf8')) as { conversation_id?: unknown } | null;
-    return typeof document?.conversation_id === 'string' && document.conversation_id ? document.conversation_id : undefined;
+    document = JSON.parse(body.toString('utf8'));
   } catch {
-    return undefined;
+    throw unreadableBody();
   }
+  if (!document || typeof document !== 'object' || Array.isArray(document)) throw unreadableBody();
+  const named = (document as { conversation_id?: unknown }).conversation_id;
+  if (named === undefined || named === null || named === '') return undefined;
+  if (typeof named !== 'string') throw unreadableBody();
+  return named;
+}
+
+function unreadableBody(): ApiError {
+  return ApiError.invalidRequest('The request body must be a JSON object, with conversation_id a string if it has one.', 'invalid_json');
 }
 
 /** accounts/check without the account's real user id (the UI reads the account id, kept) or workspace name. */
