@@ -165,6 +165,25 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(await sessions.fromCookie(cookie.split('=')[1])).toEqual(resolved);
     });
 
+    it('is not an API key when it was minted at sign-in, and becomes one once the admin creates it', async () => {
+      const seed = 'minted-at-sign-in-5e2a';
+      // From an address of its own: sign-ins are throttled per address, and the other tests here sign in too.
+      const elsewhere = { headers: { 'X-Forwarded-For': '203.0.113.77' } };
+      expect((await postSignIn(stack, seed, elsewhere)).status).toBe(303);
+      const chat = () =>
+        request(stack.url)
+          .post('/v1/chat/completions')
+          .set('authorization', `Bearer ${seed}`)
+          .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      const refused = await chat();
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.code).toBe('invalid_api_key');
+      await request(stack.url).post('/admin/api/seeds').set('authorization', `Bearer ${ADMIN_KEY}`).send({ seed }).expect(201);
+      expect((await chat()).status).toBe(200);
+      // Still the same shared user in the browser, on the account it was bound to.
+      expect((await postSignIn(stack, seed, elsewhere)).status).toBe(303);
+    });
+
     it('gets a Secure cookie over https through a trusted proxy', async () => {
       const response = await postSignIn(stack, 'seed-over-https-1', { headers: { 'X-Forwarded-Proto': 'https' } });
       expect(response.status).toBe(303);

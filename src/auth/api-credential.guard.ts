@@ -25,7 +25,7 @@ export class ApiCredentialGuard implements CanActivate {
     });
     // A key that is sent on as the upstream's bearer must survive being an HTTP header value.
     if ('token' in credential && !isHeaderSafe(credential.token)) throw ApiError.of('api_key_unsendable', {});
-    if (credential.kind === 'seed' && !(await this.seeds.hasSeed(credential.seed))) throw ApiError.of('api_key_unrecognised', {});
+    if (credential.kind === 'seed' && !(await this.seeds.adminCreated(credential.seed))) throw ApiError.of('api_key_unrecognised', {});
     const team = teamAccountHeader(request);
     if (team && !TEAM_ACCOUNT_ID.test(team)) {
       throw ApiError.invalidRequest(

@@ -21,7 +21,7 @@ const COMPLETION = { id: 'chatcmpl-1', object: 'chat.completion', choices: [] };
 describe('ChatController (HTTP edge)', () => {
   const chat = { complete: jest.fn(), stream: jest.fn() };
   const models = { list: jest.fn() };
-  const seeds = { hasSeed: jest.fn() };
+  const seeds = { adminCreated: jest.fn() };
 
   async function appWith(env: Record<string, string> = {}): Promise<NestExpressApplication> {
     return createControllerApp(
@@ -50,7 +50,7 @@ describe('ChatController (HTTP edge)', () => {
     jest.resetAllMocks();
     chat.complete.mockResolvedValue(COMPLETION);
     models.list.mockResolvedValue({ object: 'list', data: [] });
-    seeds.hasSeed.mockImplementation((seed: string) => Promise.resolve(seed === SEED));
+    seeds.adminCreated.mockImplementation((seed: string) => Promise.resolve(seed === SEED));
   });
 
   const post = (body: unknown, target = app) =>
@@ -82,7 +82,7 @@ describe('ChatController (HTTP edge)', () => {
       expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
       expect(response.body.error.message).toContain('SeedToken created by the admin');
       expect(response.text).not.toContain('some-opaque-token');
-      expect(seeds.hasSeed).toHaveBeenCalledWith('some-opaque-token');
+      expect(seeds.adminCreated).toHaveBeenCalledWith('some-opaque-token');
       expect(chat.complete).not.toHaveBeenCalled();
     });
 
@@ -225,7 +225,7 @@ describe('ChatController (HTTP edge)', () => {
 
     it('passes a SeedToken the admin created on as a seed credential', async () => {
       await request(app.getHttpServer()).post('/v1/chat/completions').set('Authorization', `Bearer ${SEED}`).send(HELLO).expect(200);
-      expect(seeds.hasSeed).toHaveBeenCalledWith(SEED);
+      expect(seeds.adminCreated).toHaveBeenCalledWith(SEED);
       expect(chat.complete.mock.calls[0][1]).toEqual({ kind: 'seed', seed: SEED });
     });
 

@@ -113,4 +113,9 @@ export interface SeedRecord {
   /** Conversation ids this seed created, newest first. */
   conversations: string[];
   createdAt: number;
+  /**
+   * Who made it: the admin (API or dashboard), or a browser sign-in with `AUTO_SEED`. Only the admin's are API keys.
+   * Records written before this was kept have none, and count as the admin's.
+   */
+  createdBy?: 'admin' | 'sign-in';
 }

@@ -53,19 +53,24 @@ export class SeedRegistry {
       // Another request (or instance) moved it first, or an admin removed it: theirs stands.
       if ((current?.accountId ?? null) !== boundId || (!current && record)) return undefined;
       if (current?.accountId === accountId) return undefined;
-      return { seed, accountId, conversations: current?.conversations ?? [], createdAt: current?.createdAt ?? this.clock.now() };
+      if (current) return { ...current, accountId };
+      return { seed, accountId, conversations: [], createdAt: this.clock.now(), createdBy: 'sign-in' };
     });
     if (boundId !== accountId)
       this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
     return lease;
   }
 
-  /** Whether this seed was created (by the admin, or minted earlier); the API accepts no other seed. */
-  async hasSeed(seed: string): Promise<boolean> {
-    return (await this.store.getSeed(seed)) !== null;
+  /** Whether the admin created this seed: the API accepts no other (a seed minted at a browser sign-in is not a key). */
+  async adminCreated(seed: string): Promise<boolean> {
+    const record = await this.store.getSeed(seed);
+    return record !== null && (record.createdBy ?? 'admin') === 'admin';
   }
 
-  /** Creates a seed (a random one when none is given) bound to an active account if there is one. Idempotent. */
+  /**
+   * Creates a seed (a random one when none is given) bound to an active account if there is one. Idempotent; a seed
+   * minted at a browser sign-in becomes the admin's (an API key too).
+   */
   async createSeed(seed?: string): Promise<string> {
     const value = seed?.trim() || randomBytes(18).toString('base64url');
     if (parseCredential(value) || secretInList(value, this.config.authorization)) {
@@ -73,9 +78,10 @@ export class SeedRegistry {
     }
     const account = await this.leaser.pick(new Set());
     const now = this.clock.now();
-    await this.store.updateSeed(value, (current) =>
-      current ? undefined : { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now },
-    );
+    await this.store.updateSeed(value, (current) => {
+      if (!current) return { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now, createdBy: 'admin' };
+      return (current.createdBy ?? 'admin') === 'admin' ? undefined : { ...current, createdBy: 'admin' };
+    });
     return value;
   }
 
