@@ -161,6 +161,18 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(answer.headers['cache-control']).toBe('private, no-store');
     });
 
+    it("never reaches the account's search, image library, tasks or automations", async () => {
+      const before = gw.fake.requests.length;
+      const search = await request(gw.url).get('/backend-api/conversations/search?query=secret').set(seedA.bearer);
+      expect(search.status).toBe(200);
+      expect(search.body).toEqual({ items: [], cursor: null });
+      const library = await request(gw.url).get('/backend-api/my/recent/image_gen?limit=25').set(seedA.bearer);
+      expect(library.body).toEqual({ items: [], cursor: null });
+      for (const path of ['/backend-api/tasks', '/backend-api/automations', '/backend-api/projects'])
+        expect((await request(gw.url).get(path).set(seedA.bearer)).status).toBe(403);
+      expect(gw.fake.requests.length).toBe(before);
+    });
+
     it('hides the real user id and workspace name in accounts/check, keeping the account id', async () => {
       const answer = await request(gw.url).get('/backend-api/accounts/check/v4-2023-04-27').set(seedA.bearer).expect(200);
       const [entry] = Object.values(answer.body.accounts as Record<string, { account: { account_user_id: string; account_id: string } }>);

@@ -111,6 +111,9 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
     decision: blank({ info: { id: 'recent', title: 'Recently Used' }, list: emptyItems }),
   },
   { method: 'GET', path: /^\/backend-api\/conversations$/, decision: { kind: 'own_list' } },
+  // Reads over the whole account (found in review): its conversations by search, its image library.
+  { method: 'GET', path: /^\/backend-api\/conversations\/search$/, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/my\/recent\/image_gen$/, decision: blank(emptyItems) },
   { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/, decision: { kind: 'pass', adjust: 'accounts_check' } },
   // A public GPT's page may be read (and used in a conversation); the account's own GPTs and projects may not.
   { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/, decision: { kind: 'pass' } },
@@ -135,6 +138,11 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
     'gizmos',
     'gizmo_creator_profile',
     `conversations/${UUID}`,
+    'conversations/search',
+    'tasks',
+    'automations',
+    'projects',
+    'my(?:/|$)',
   ].map((prefix) => ({ method: 'ANY' as const, path: new RegExp(`^/backend-api/${prefix}`, 'i'), decision: REFUSE })),
   { method: 'ANY', path: /^\/public-api\/gizmos\/discovery\/mine/i, decision: REFUSE },
 ];
