@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { LengthFinishReasonError } from 'openai/error';
 import request from 'supertest';
 import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
 import { sseData, Stack, startStack } from './support/stack';
@@ -115,6 +116,21 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(systemTextSent(1)).toContain('Call at most one function per answer');
     });
 
+    it('keeps a closing tag quoted inside the arguments as part of them', async () => {
+      stack.fake.enqueue({
+        kind: 'text',
+        text: '<tool_calls>\n[{"name": "get_weather", "arguments": {"city": "a </tool_calls> b"}}]\n</tool_calls>',
+        chunks: 7,
+      });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'Weather?' }],
+      });
+      expect(completion.choices[0].message.tool_calls![0].function.arguments).toBe('{"city":"a </tool_calls> b"}');
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+    });
+
     it('accepts a calls block wrapped in a code fence', async () => {
       stack.fake.enqueue(toolResponder());
       const completion = await client.chat.completions.create({
@@ -215,6 +231,40 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(stack.fake.conversationRequests()).toHaveLength(2);
     });
 
+    it('ends a call the token limit cut with finish_reason length, as OpenAI does, never a 502 the SDK would retry', async () => {
+      stack.fake.enqueue({
+        kind: 'text',
+        text: 'Let me look.\n<tool_calls>\n[{"name": "get_weather", "arguments": {"city": "Paris and a long way around"}}]\n</tool_calls>',
+      });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        max_tokens: 8,
+        messages: [{ role: 'user', content: 'Weather?' }],
+      });
+      expect(completion.choices[0].finish_reason).toBe('length');
+      expect(completion.choices[0].message.tool_calls).toBeUndefined();
+      expect(completion.choices[0].message.content).toBe('Let me look.');
+      // No corrective round: it would be cut again.
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+
+      stack.fake.enqueue({
+        kind: 'text',
+        text: '<tool_calls>\n[{"name": "get_weather", "arguments": {"city": "Paris and further"}}]\n</tool_calls>',
+      });
+      const stream = await post({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        max_tokens: 6,
+        stream: true,
+        messages: [{ role: 'user', content: 'Weather?' }],
+      });
+      const chunks = streamChunks(stream.text);
+      expect(chunks.at(-1).choices[0].finish_reason).toBe('length');
+      expect(stream.text).not.toContain('tool_calls>');
+      expect(stream.text).not.toContain('"error"');
+    });
+
     it('renders earlier calls and results into the history in the same convention', async () => {
       stack.fake.enqueue(toolResponder());
       const completion = await client.chat.completions.create({
@@ -256,7 +306,8 @@ describe('chat API: emulated function calling and structured output', () => {
       const chunks = streamChunks(response.text);
       const deltas = chunks.map((chunk) => chunk.choices[0]?.delta ?? {});
       const content = deltas.map((delta) => delta.content ?? '').join('');
-      expect(content).toBe('Checking both.\n');
+      // As the whole answer has it: the line break before the calls is their layout, not text.
+      expect(content).toBe('Checking both.');
       expect(response.text).not.toContain('tool_calls>');
       expect(response.text).not.toContain('probably fine');
       const callDeltas = deltas.filter((delta) => delta.tool_calls).map((delta) => delta.tool_calls[0]);
@@ -401,6 +452,30 @@ describe('chat API: emulated function calling and structured output', () => {
       });
       expect(completion.choices[0].message.content).toBe('{"name":"Ann","age":31}');
       expect(lastTextSent(1)).toMatch(/^Your previous answer cannot be used: .*age/);
+    });
+
+    it('json_schema: an answer the token limit cut is the JSON so far with finish_reason length, which the SDK reports', async () => {
+      stack.fake.enqueue({ kind: 'text', text: '```json\n{"name": "Annabelle Maria Theresa", "age": 31}\n```' });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        max_tokens: 5,
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema, strict: true } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      expect(completion.choices[0].finish_reason).toBe('length');
+      const content = completion.choices[0].message.content!;
+      expect(content.length).toBeGreaterThan(0);
+      expect('{"name": "Annabelle Maria Theresa", "age": 31}'.startsWith(content)).toBe(true);
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+
+      stack.fake.enqueue({ kind: 'text', text: '{"name": "Annabelle Maria Theresa", "age": 31}' });
+      const parsed = client.chat.completions.parse({
+        model: 'gpt-4o',
+        max_tokens: 5,
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema, strict: true } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      await expect(parsed).rejects.toBeInstanceOf(LengthFinishReasonError);
     });
 
     it('json_object: an answer that stays invalid is refused with 502 invalid_structured_output', async () => {

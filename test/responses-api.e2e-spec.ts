@@ -356,6 +356,19 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
   });
 
   describe('function calling', () => {
+    it('is incomplete, not a failure, when max_output_tokens cuts a function call', async () => {
+      stack.fake.enqueue({
+        kind: 'text',
+        text: '<tool_calls>\n[{"name": "get_weather", "arguments": {"city": "Paris, the long way"}}]\n</tool_calls>',
+      });
+      const response = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?', max_output_tokens: 5 });
+      expect(response.status).toBe('incomplete');
+      expect(response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+      expect(response.output.some((item) => item.type === 'function_call')).toBe(false);
+      expect(JSON.stringify(response.output)).not.toContain('tool_calls');
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+    });
+
     it('returns function_call items and takes function_call_output back, through previous_response_id', async () => {
       stack.fake.enqueue(toolResponder());
       const first = await client.responses.create({

@@ -24,6 +24,11 @@ export type Verdict =
       correction: string;
       /** Error code when no correction is left. */
       code: 'invalid_tool_call' | 'missing_tool_call' | 'invalid_structured_output';
+      /**
+       * What may be shown when the token limit or the content filter cut the answer (its unusable state is then
+       * no fault): the text the reader held back, never protocol text. The client gets it with that finish reason.
+       */
+      cut: string;
     };
 
 /** Reads one round of answer text as it streams in. */
@@ -70,9 +75,13 @@ export function withSystemText(messages: ChatMessageDto[], text: string): ChatMe
 
 /**
  * The answer stayed unusable after the corrective round. 502: the request was fine and the upstream model
- * produced an answer that does not meet the contract; a retry may well succeed (the SDKs retry 5xx).
+ * produced an answer that does not meet the contract; a retry may well succeed (the SDKs retry 5xx). An answer
+ * the token limit or the content filter cut is no such failure: it ends with that finish reason instead.
  */
-export function invalidAnswerError(verdict: Extract<Verdict, { ok: false }>, corrected: boolean): ApiError {
-  const suffix = corrected ? ' A corrective round did not fix it.' : ' The answer was cut by the token limit.';
-  return ApiError.of(verdict.code, { problem: verdict.problem, suffix }, { upstream: { step: 'conversation' } });
+export function invalidAnswerError(verdict: Extract<Verdict, { ok: false }>): ApiError {
+  return ApiError.of(
+    verdict.code,
+    { problem: verdict.problem, suffix: ' A corrective round did not fix it.' },
+    { upstream: { step: 'conversation' } },
+  );
 }

@@ -172,17 +172,21 @@ export class ChatService {
           }
         }
       }
-      const verdict = reader.end();
-      if (!verdict.ok) {
-        if (round < MAX_CORRECTIVE_ROUNDS && finishReason !== 'length' && finishReason !== 'content_filter') {
-          this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${verdict.problem}`);
-          messages = correctiveMessages(messages, assembler.content, verdict.correction);
+      const judged = reader.end();
+      const cutShort = finishReason === 'length' || finishReason === 'content_filter';
+      if (!judged.ok && !cutShort) {
+        if (round < MAX_CORRECTIVE_ROUNDS) {
+          this.logger.warn(`${chat.meta.id} asks for a corrected answer: ${judged.problem}`);
+          messages = correctiveMessages(messages, assembler.content, judged.correction);
           started = await this.start(request, credential, chat, messages, signal);
           continue;
         }
-        yield { type: 'failed', message: invalidAnswerError(verdict, round > 0).message, code: verdict.code };
+        yield { type: 'failed', message: invalidAnswerError(judged).message, code: judged.code };
         return;
       }
+      // Cut by the token limit or the filter, an unusable answer is no failure: it ends with that reason and the
+      // text it has (OpenAI's truncated JSON, or no call), and retrying it would only cut it again.
+      const verdict = judged.ok ? judged : { content: judged.cut, toolCalls: [] };
       const calls = verdict.toolCalls;
       const finishReasonOut = calls.length ? 'tool_calls' : (finishReason ?? 'stop');
       this.logAnswer(chat, finishReasonOut);

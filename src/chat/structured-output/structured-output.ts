@@ -47,6 +47,8 @@ export function judgeJsonAnswer(text: string, format: JsonFormat): Verdict {
     problem: `The answer is not the requested JSON: ${problem}.`,
     correction: `Your previous answer cannot be used: ${problem}. Answer again with only the JSON object${format.schema ? ' that satisfies the schema' : ''}: no other text, no code fences.`,
     code: 'invalid_structured_output',
+    // Cut short, the JSON as far as it got (as OpenAI sends it), without a code fence opening it.
+    cut: text.replace(/^\s*```[\w-]*[ \t]*\n?/, ''),
   };
 }
 

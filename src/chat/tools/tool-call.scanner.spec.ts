@@ -15,20 +15,20 @@ describe('ToolCallScanner', () => {
     const { released, result } = scan(CALL, size);
     expect(released).not.toContain('<');
     expect(CALL.startsWith(released)).toBe(true);
-    expect(result.before).toBe('Let me look.\n');
+    expect(result.before).toBe('Let me look.');
     expect(released + result.unreleased).toBe(result.before);
     expect(JSON.parse(result.block!)).toEqual([{ name: 'get_weather', arguments: { city: 'Paris' } }]);
     expect(result.closed).toBe(true);
   });
 
-  it('streams plain text through at once, holding back only a possible block start', () => {
+  it('streams plain text through at once, holding back only a possible block start and the line break before it', () => {
     const scanner = new ToolCallScanner();
     expect(scanner.push('Hello ')).toBe('Hello ');
-    expect(scanner.push('world.\n')).toBe('world.\n');
+    expect(scanner.push('world.\n')).toBe('world.');
     expect(scanner.push('<tool')).toBe('');
-    expect(scanner.push('bar> is a tag.')).toBe('<toolbar> is a tag.');
-    expect(scanner.push('\n  ')).toBe('\n');
-    expect(scanner.push('x')).toBe('  x');
+    expect(scanner.push('bar> is a tag.')).toBe('\n<toolbar> is a tag.');
+    expect(scanner.push('\n  ')).toBe('');
+    expect(scanner.push('x')).toBe('\n  x');
     expect(scanner.end()).toMatchObject({ block: null, before: 'Hello world.\n<toolbar> is a tag.\n  x', unreleased: '' });
   });
 
@@ -41,10 +41,10 @@ describe('ToolCallScanner', () => {
 
   it('holds a code fence line until the next line shows what it opens', () => {
     const scanner = new ToolCallScanner();
-    expect(scanner.push('Code:\n```py')).toBe('Code:\n');
+    expect(scanner.push('Code:\n```py')).toBe('Code:');
     expect(scanner.push('thon\n')).toBe('');
-    expect(scanner.push('print(1)\n```\n')).toBe('```python\nprint(1)\n');
-    expect(scanner.push('Done.')).toBe('```\nDone.');
+    expect(scanner.push('print(1)\n```\n')).toBe('\n```python\nprint(1)');
+    expect(scanner.push('Done.')).toBe('\n```\nDone.');
     expect(scanner.end()).toMatchObject({ block: null, unreleased: '' });
   });
 
@@ -52,6 +52,13 @@ describe('ToolCallScanner', () => {
     const { released, result } = scan('```xml\n<tool_calls>\n[{"name":"f","arguments":{}}]\n</tool_calls>\n```', 3);
     expect(released).toBe('');
     expect(result.block!.trim()).toBe('[{"name":"f","arguments":{}}]');
+  });
+
+  it.each([1, 4, 1000])('takes a closing tag inside a JSON string as text, in pieces of %i', (size) => {
+    const quoted = '<tool_calls>\n[{"name":"f","arguments":{"note":"a </tool_calls> \\" </tool_calls> b"}}]\n</tool_calls>\nafter';
+    const { result } = scan(quoted, size);
+    expect(result.closed).toBe(true);
+    expect(JSON.parse(result.block!)).toEqual([{ name: 'f', arguments: { note: 'a </tool_calls> " </tool_calls> b' } }]);
   });
 
   it('keeps a block that was never closed, marked as such', () => {
@@ -62,14 +69,14 @@ describe('ToolCallScanner', () => {
 
   it('releases a held partial start when the answer ends', () => {
     const { released, result } = scan('Almost a tag:\n<tool_c', 100);
-    expect(released).toBe('Almost a tag:\n');
-    expect(result).toMatchObject({ block: null, unreleased: '<tool_c', before: 'Almost a tag:\n<tool_c' });
+    expect(released).toBe('Almost a tag:');
+    expect(result).toMatchObject({ block: null, unreleased: '\n<tool_c', before: 'Almost a tag:\n<tool_c' });
   });
 
   it('holds everything back when asked to, and still finds the block', () => {
     const { released, result } = scan(CALL, 2, true);
     expect(released).toBe('');
-    expect(result.unreleased).toBe('Let me look.\n');
+    expect(result.unreleased).toBe('Let me look.');
     expect(result.block).toContain('get_weather');
   });
 

@@ -28,6 +28,10 @@ export class ToolCallScanner {
   /** Line starts in `held` before this index are already known not to open a block. */
   private checked = 0;
   private blockText: string | null = null;
+  /** How far `blockText` was read for its closing tag, and the JSON string state there. */
+  private blockScanned = 0;
+  private inString = false;
+  private escaped = false;
   private before = '';
   private closed = false;
 
@@ -40,13 +44,18 @@ export class ToolCallScanner {
       return '';
     }
     this.held += text;
-    const safe = this.scan();
+    let safe = this.scan();
     if (this.blockText !== null || this.holdAll || safe === 0) return '';
+    // A line break (with the blank space around it) waits for the next text: before a block it is the block's layout,
+    // not the answer's, and a stream that sent it would end otherwise than the whole answer (which is trimmed).
+    const trailing = /\s*$/.exec(this.held.slice(0, safe))![0];
+    if (trailing.includes('\n')) safe -= trailing.length;
+    if (safe === 0) return '';
     const out = this.held.slice(0, safe);
     this.held = this.held.slice(safe);
     this.released += out;
     this.checked -= safe;
-    this.heldStartsLine = this.held ? true : out.endsWith('\n');
+    this.heldStartsLine = out.endsWith('\n');
     return out;
   }
 
@@ -62,7 +71,8 @@ export class ToolCallScanner {
     for (const start of this.lineStarts()) {
       const opening = matchOpening(this.held.slice(start));
       if (opening.kind === 'full') {
-        this.before = this.released + this.held.slice(0, start);
+        // The blank space before the block is its layout (see `push`).
+        this.before = this.released + this.held.slice(0, start).trimEnd();
         this.blockText = '';
         const rest = this.held.slice(start + opening.length);
         this.held = '';
@@ -85,13 +95,28 @@ export class ToolCallScanner {
     }
   }
 
+  /** Adds block text, up to the closing tag: one outside a JSON string (an argument may well quote the tag). */
   private feedBlock(text: string): void {
-    this.blockText += text;
-    const close = this.blockText!.indexOf(CALLS_CLOSE);
-    if (close >= 0) {
-      this.blockText = this.blockText!.slice(0, close);
-      this.closed = true;
+    const block = (this.blockText += text);
+    for (let i = this.blockScanned; i < block.length; i++) {
+      const char = block[i];
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (char === '\\') this.escaped = true;
+        else if (char === '"') this.inString = false;
+      } else if (char === '"') {
+        this.inString = true;
+      } else if (char === '<' && block.startsWith(CALLS_CLOSE, i)) {
+        this.blockText = block.slice(0, i);
+        this.closed = true;
+        return;
+      } else if (char === '<' && CALLS_CLOSE.startsWith(block.slice(i))) {
+        // The tag may be arriving: looked at again with the next text.
+        this.blockScanned = i;
+        return;
+      }
     }
+    this.blockScanned = block.length;
   }
 }
 

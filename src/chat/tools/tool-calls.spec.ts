@@ -89,7 +89,7 @@ describe('tool convention: judging answers', () => {
     ]);
     expect(verdict.toolCalls[0].id).toMatch(/^call_[A-Za-z0-9]{24}$/);
     expect(verdict.toolCalls[0].id).not.toBe(verdict.toolCalls[1].id);
-    expect(verdict.content).toBe('Sure.\n');
+    expect(verdict.content).toBe('Sure.');
   });
 
   it('keeps only the first call when parallel calls are off', () => {

@@ -39,6 +39,7 @@ export function judgeToolAnswer(answer: ScannedAnswer, setup: ToolSetup, json: J
         problem: `The model answered without calling ${which}, which tool_choice requires.`,
         correction: `You must call ${which} now. Answer with only a ${CALLS_OPEN} block, nothing else.`,
         code: 'missing_tool_call',
+        cut: answer.unreleased,
       };
     }
     return json ? judgeJsonAnswer(answer.before, json) : { ok: true, content: answer.unreleased, toolCalls: [] };
@@ -50,6 +51,8 @@ export function judgeToolAnswer(answer: ScannedAnswer, setup: ToolSetup, json: J
       problem: `The model's function call is unusable: ${calls}.`,
       correction: `Your function call cannot be used: ${calls}. Answer again with only the corrected ${CALLS_OPEN} block (valid JSON, arguments matching the function's schema), nothing else.`,
       code: 'invalid_tool_call',
+      // The block is protocol text: a call cut short is not shown, the text before it is.
+      cut: answer.unreleased,
     };
   }
   return { ok: true, content: answer.unreleased, toolCalls: setup.parallel ? calls : calls.slice(0, 1) };
