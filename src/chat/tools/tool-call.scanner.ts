@@ -12,6 +12,8 @@ export interface ScannedAnswer {
   closed: boolean;
 }
 
+const WHITESPACE = /\s/;
+
 type Opening = { kind: 'full'; length: number } | { kind: 'partial' } | { kind: 'none' };
 
 /**
@@ -48,8 +50,9 @@ export class ToolCallScanner {
     if (this.blockText !== null || this.holdAll || safe === 0) return '';
     // A line break (with the blank space around it) waits for the next text: before a block it is the block's layout,
     // not the answer's, and a stream that sent it would end otherwise than the whole answer (which is trimmed).
-    const trailing = /\s*$/.exec(this.held.slice(0, safe))![0];
-    if (trailing.includes('\n')) safe -= trailing.length;
+    let blankFrom = safe;
+    while (blankFrom > 0 && WHITESPACE.test(this.held[blankFrom - 1])) blankFrom--;
+    if (this.held.lastIndexOf('\n', safe - 1) >= blankFrom) safe = blankFrom;
     if (safe === 0) return '';
     const out = this.held.slice(0, safe);
     this.held = this.held.slice(safe);
