@@ -1,5 +1,5 @@
 import { APIError } from 'openai';
-import { accountIdFor } from '../src/token-pool/account-record';
+import { accountIdFor, REFRESH_BACKOFF_MS } from '../src/token-pool/account-record';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeClock } from '../src/token-pool/testing/fake-clock';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
@@ -169,6 +169,31 @@ describe('token pool through the chat API', () => {
     expect(new Set(fromFlaky).size).toBe(1);
     expect(emailOf(fromFlaky[0])).toBe('flaky@example.com');
     expect(await stateOf(flaky)).toBe('active');
+  });
+
+  it('sends requests to other accounts while the auth server cannot refresh one, and tries it again after a back-off', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const waiting = fake.createRefreshToken({ account: { email: 'waiting@example.com' } });
+    const healthy = fake.createAccessToken();
+    await pool().admin.upload([waiting, healthy]);
+    fake.failOAuth(503, 1_000);
+    const exchanges = () => fake.requests.filter((request) => request.path === '/oauth/token').length;
+
+    for (let i = 0; i < 6; i++) await chat();
+    // One exchange failed; the other requests went straight to the healthy account instead of trying (and waiting) again.
+    expect(exchanges()).toBe(1);
+    expect(new Set(conversationBearers())).toEqual(new Set([healthy]));
+    expect(conversationBearers()).toHaveLength(6);
+
+    fake.reset();
+    clock.advance(REFRESH_BACKOFF_MS[0]);
+    for (let i = 0; i < 4; i++) await chat();
+    expect(exchanges()).toBe(1);
+    expect(
+      conversationBearers()
+        .filter((bearer) => bearer !== healthy)
+        .map(emailOf),
+    ).toEqual(['waiting@example.com', 'waiting@example.com']);
   });
 
   it('AUTO_SEED=false: a created seed sticks to one account, moves when it is disabled, and keeps the binding across a restart', async () => {

@@ -4,7 +4,15 @@ import { maskSecret } from '../common/util/secrets';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
-import { accessTokenDead, effectiveState, isRenewable, needsRefresh } from './account-record';
+import {
+  accessTokenDead,
+  effectiveState,
+  isRenewable,
+  leasableNow,
+  liveAccessToken,
+  needsRefresh,
+  refreshBackingOff,
+} from './account-record';
 import { setAccountState } from './account-transitions';
 import { PoolRefresher } from './pool-refresher';
 import type { AccountLease, AccountRecord } from './pool.types';
@@ -82,8 +90,9 @@ export class AccountLeaser {
   async pick(exclude: ReadonlySet<string>): Promise<AccountRecord | null> {
     const now = this.clock.now();
     const accounts = (await this.store.listAccounts()).filter((record) => !exclude.has(record.id));
-    let candidates = accounts.filter((record) => effectiveState(record, now) === 'active');
-    if (candidates.length === 0) candidates = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired');
+    let candidates = accounts.filter((record) => effectiveState(record, now) === 'active' && leasableNow(record, now));
+    if (candidates.length === 0)
+      candidates = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired' && leasableNow(record, now));
     if (candidates.length === 0) return null;
     if (this.config.randomToken) return candidates[randomInt(candidates.length)];
     return candidates[((await this.store.nextCursor()) - 1) % candidates.length];
@@ -179,7 +188,10 @@ export class AccountLeaser {
       if (!record || effectiveState(record, now) !== 'active') return null;
     }
     if (needsRefresh(record, now)) {
-      const outcome = await this.refresher.renew(record, false);
+      const outcome = refreshBackingOff(record, now) ? 'failed' : await this.refresher.renew(record, false);
+      // The auth server is away: an AccessToken that still works serves until it comes back.
+      const live = liveAccessToken(record, now);
+      if (outcome === 'failed' && live) return leaseOf(record, live);
       if (outcome !== 'refreshed' && outcome !== 'current') return null;
       record = await this.store.getAccount(account.id);
       if (!record || effectiveState(record, now) !== 'active') return null;

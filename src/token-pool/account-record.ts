@@ -47,6 +47,29 @@ export function accessTokenDead(record: AccountRecord, now: number): boolean {
   return record.kind === 'access_token' && record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= now;
 }
 
+/** How long leases leave an account's refresh alone after the auth server failed it 1, 2, 3+ times in a row. */
+export const REFRESH_BACKOFF_MS = [60_000, 5 * 60_000, 30 * 60_000] as const;
+
+/** Whether a failed refresh's back-off still runs: leases neither renew the account nor wait for it. */
+export function refreshBackingOff(record: AccountRecord, now: number): boolean {
+  return record.refreshRetryAt !== undefined && record.refreshRetryAt > now;
+}
+
+/**
+ * The account's AccessToken while it still works: not marked expired, not past its `exp` (a renewable account's is
+ * still good in its renewal margin, and serves while the auth server is away).
+ */
+export function liveAccessToken(record: AccountRecord, now: number): string | undefined {
+  if (!record.accessToken || record.state === 'expired') return undefined;
+  if (record.accessTokenExpiresAt !== undefined && record.accessTokenExpiresAt <= now) return undefined;
+  return record.accessToken;
+}
+
+/** Whether a lease could use the account now: not one whose refresh is backing off with no working AccessToken. */
+export function leasableNow(record: AccountRecord, now: number): boolean {
+  return !(needsRefresh(record, now) && refreshBackingOff(record, now) && !liveAccessToken(record, now));
+}
+
 /** A RefreshToken or SessionToken account whose AccessToken is missing, marked expired, or close to its `exp`. */
 export function needsRefresh(record: AccountRecord, now: number): boolean {
   if (!isRenewable(record.kind) || record.state === 'disabled') return false;

@@ -1,5 +1,6 @@
 import { poolSpecSetup } from './testing/pool-services';
 import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
+import { REFRESH_BACKOFF_MS } from './account-record';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -43,15 +44,50 @@ describe('PoolRefresher', () => {
       expect(t.server.requests).toHaveLength(1);
     });
 
-    it('leaves the account alone when the auth server is down', async () => {
+    it('leaves the account alone when the auth server is down, and leases skip its refresh for a growing back-off', async () => {
       const pool = newPool();
       t.reply = () => ({ status: 503, body: 'unavailable' });
       await pool.admin.upload([rt]);
       expect(await pool.leaser.lease()).toBeNull();
       expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active', failures: 1 });
+      // Within the back-off no lease asks the auth server again (nor waits for it).
+      clock.advance(REFRESH_BACKOFF_MS[0] - 1);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(t.server.requests).toHaveLength(1);
+      // After it, one try; failing again doubles down on the wait.
+      clock.advance(1);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(t.server.requests).toHaveLength(2);
+      clock.advance(REFRESH_BACKOFF_MS[0]);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(t.server.requests).toHaveLength(2);
+      clock.advance(REFRESH_BACKOFF_MS[1]);
       t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) } });
       expect(await pool.leaser.lease()).not.toBeNull();
       expect((await pool.readModel.list())[0]).toMatchObject({ failures: 0 });
+      // A forced refresh (the schedule, the admin) does not wait for a back-off.
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      expect(await pool.refresher.refresh({ force: true })).toMatchObject({ failed: 1 });
+      expect(await pool.refresher.refresh({ force: true })).toMatchObject({ failed: 1 });
+      expect(t.server.requests).toHaveLength(5);
+    });
+
+    it('keeps leasing an AccessToken that still works while the auth server is away', async () => {
+      const pool = newPool();
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) } });
+      await pool.admin.upload([rt]);
+      const first = await pool.leaser.lease();
+      expect(first).not.toBeNull();
+      // Into its renewal margin, not past its exp: the refresh fails, the AccessToken it has serves.
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      clock.advance(HOUR - 30_000);
+      expect((await pool.leaser.lease())?.accessToken).toBe(first!.accessToken);
+      expect((await pool.leaser.lease())?.accessToken).toBe(first!.accessToken);
+      expect(t.server.requests).toHaveLength(2);
+      // Past it, nothing to lease until the back-off (a minute from the failure) ends.
+      clock.advance(40_000);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(t.server.requests).toHaveLength(2);
     });
 
     it('stores a rotated RefreshToken in place of the old one, under the same id', async () => {

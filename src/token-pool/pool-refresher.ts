@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
-import { accessTokenFields, dropUndefined, isRenewable, needsRefresh } from './account-record';
+import { accessTokenFields, dropUndefined, isRenewable, needsRefresh, REFRESH_BACKOFF_MS, refreshBackingOff } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS, setAccountState } from './account-transitions';
 import type { AccountRecord, RefreshSummary } from './pool.types';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
@@ -77,6 +77,8 @@ export class PoolRefresher {
         if (!record || !isRenewable(record.kind) || record.state === 'disabled') return 'not_applicable';
         const renewedMeanwhile = record.accessToken !== seen.accessToken && !needsRefresh(record, now);
         if (force ? renewedMeanwhile : !needsRefresh(record, now)) return 'current';
+        // The exchange just failed (in this or another request): not again before the back-off ends.
+        if (!force && refreshBackingOff(record, now)) return 'failed';
         return this.exchangeFor(record, force || record.state === 'expired');
       },
       { waitMs: LOCK_WAIT_MS },
@@ -117,6 +119,8 @@ export class PoolRefresher {
           stateReason: stillLimited ? current.stateReason : undefined,
           failures: 0,
           lastRefreshAt: now,
+          refreshRetryAt: undefined,
+          refreshFailures: undefined,
         };
       });
       return 'refreshed';
@@ -136,8 +140,13 @@ export class PoolRefresher {
         return 'disabled';
       }
       const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
-      this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}`);
-      await this.store.updateAccount(record.id, (current) => ({ ...current, failures: current.failures + 1 }));
+      const updated = await this.store.updateAccount(record.id, (current) => {
+        const refreshFailures = (current.refreshFailures ?? 0) + 1;
+        const backOff = REFRESH_BACKOFF_MS[Math.min(refreshFailures, REFRESH_BACKOFF_MS.length) - 1];
+        return { ...current, failures: current.failures + 1, refreshFailures, refreshRetryAt: this.clock.now() + backOff };
+      });
+      const retryAt = updated?.refreshRetryAt ? ` (leases try again from ${new Date(updated.refreshRetryAt).toISOString()})` : '';
+      this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}${retryAt}`);
       return 'failed';
     }
   }

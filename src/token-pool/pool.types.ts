@@ -36,6 +36,13 @@ export interface AccountRecord {
   addedAt: number;
   lastUsedAt?: number;
   lastRefreshAt?: number;
+  /**
+   * After a refresh the auth server could not answer (down, stalled, 5xx): no lease renews the account before this
+   * time (ms since the epoch), so requests go to other accounts instead of waiting out the exchange again.
+   */
+  refreshRetryAt?: number;
+  /** Refreshes in a row the auth server could not answer: the back-off grows with them. */
+  refreshFailures?: number;
 }
 
 /** What the pool hands a request: everything needed to call the upstream as that account. */
