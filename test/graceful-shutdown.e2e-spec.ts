@@ -121,6 +121,42 @@ describe('graceful shutdown on SIGTERM (real server process)', () => {
     expect(server.output()).toContain('ended with an error event');
   });
 
+  /** Sends a non-streamed chat; resolves once the upstream has its conversation request, with the answer to come. */
+  async function chatInFlight(server: ServerProcess): Promise<{ answer: ReturnType<typeof http> }> {
+    const before = fake.conversationRequests().length;
+    const answer = http('POST', `${server.url}/v1/chat/completions`, {
+      headers: { authorization: `Bearer ${fake.createAccessToken()}` },
+      json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'take your time' }] },
+      timeoutMs: 170_000,
+    });
+    while (fake.conversationRequests().length === before) await new Promise((resolve) => setTimeout(resolve, 20));
+    return { answer };
+  }
+
+  it('lets a request whose answer has not started yet finish within the grace period too', async () => {
+    const server = await start(120_000);
+    fake.enqueue({ kind: 'text', text: 'one two three four five six', chunks: 6, delayMs: 300 });
+    const { answer } = await chatInFlight(server);
+    server.child.kill('SIGTERM');
+    const [reply, exit] = await Promise.all([answer, server.exited()]);
+    expect(reply.status).toBe(200);
+    expect((reply.json as { choices: { message: { content: string } }[] }).choices[0].message.content).toBe('one two three four five six');
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('answers such a request 503 server_shutting_down once the grace period is over, then exits 0', async () => {
+    const server = await start(200);
+    fake.enqueue({ kind: 'stall', text: 'this answer never ends', afterChunks: 1, stallMs: 120_000 });
+    const { answer } = await chatInFlight(server);
+    server.child.kill('SIGTERM');
+    const [reply, exit] = await Promise.all([answer, server.exited()]);
+    expect(reply.status).toBe(503);
+    expect(reply.json).toEqual({
+      error: { message: expect.stringContaining('shutting down'), type: 'server_error', param: null, code: 'server_shutting_down' },
+    });
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
   it('exits 0 on SIGINT with nothing open, and the store keeps what was uploaded before', async () => {
     const server = await startServer({
       CHATGPT_BASE_URL: fake.url,

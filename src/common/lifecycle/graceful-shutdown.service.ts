@@ -1,21 +1,27 @@
-import { Injectable, INestApplication, Logger } from '@nestjs/common';
+import { Injectable, INestApplication, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../../config/app-config';
+import { errorBody } from '../errors/api-error';
 import { OpenStreams } from './open-streams.registry';
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /**
- * SIGTERM/SIGINT: stop accepting connections, give open streams `SHUTDOWN_GRACE_MS` to finish, end the rest
- * in-band (error event + `[DONE]`), then close the app (Nest's shutdown hooks flush and close the store).
+ * SIGTERM/SIGINT: stop accepting connections, give every request in flight `SHUTDOWN_GRACE_MS` to finish (streams,
+ * and requests whose answer has not started: a chat waiting for the upstream), end the streams still open in-band
+ * (error event + `[DONE]`) and answer the others 503 `server_shutting_down`, then close the app (Nest's shutdown
+ * hooks flush and close the store).
  *
  * The drain runs before `app.close()` on purpose: Nest's `onModuleDestroy` hooks (the upstream agents among
  * them) run first thing in `close()` and would cut the upstream side of every open stream.
  */
 @Injectable()
-export class GracefulShutdown {
+export class GracefulShutdown implements OnApplicationBootstrap {
   private readonly logger = new Logger('Shutdown');
+  /** Responses not finished yet. */
+  private readonly inFlight = new Set<ServerResponse>();
+  private readonly idleWaiters = new Set<() => void>();
 
   constructor(
     private readonly config: AppConfig,
@@ -23,17 +29,69 @@ export class GracefulShutdown {
     private readonly streams: OpenStreams,
   ) {}
 
+  onApplicationBootstrap(): void {
+    (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.on('request', this.track);
+  }
+
   async drain(signal: string): Promise<void> {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
     server?.close();
-    const open = this.streams.size;
-    this.logger.log(`${signal}: no longer accepting connections; ${open} open stream(s), waiting up to ${this.config.shutdownGraceMs} ms`);
-    if (!(await this.streams.whenIdle(this.config.shutdownGraceMs))) {
+    const grace = this.config.shutdownGraceMs;
+    this.logger.log(
+      `${signal}: no longer accepting connections; ${this.inFlight.size} request(s) in flight, ${this.streams.size} of them ` +
+        `streaming, waiting up to ${grace} ms`,
+    );
+    if (!(await this.whenNoRequests(grace))) {
       const ended = await this.streams.endAll();
-      this.logger.warn(`${ended} stream(s) still open after ${this.config.shutdownGraceMs} ms were ended with an error event`);
+      const refused = this.refuseUnstarted();
+      this.logger.warn(
+        `After ${grace} ms, ${ended} stream(s) still open were ended with an error event and ${refused} request(s) ` +
+          'still waiting were answered 503',
+      );
     }
     // Keep-alive connections that went idle while we waited would otherwise hold the close for their timeout.
     server?.closeIdleConnections();
+  }
+
+  private readonly track = (_request: IncomingMessage, response: ServerResponse): void => {
+    this.inFlight.add(response);
+    response.once('close', () => {
+      this.inFlight.delete(response);
+      if (this.inFlight.size > 0) return;
+      for (const wake of this.idleWaiters) wake();
+      this.idleWaiters.clear();
+    });
+  };
+
+  /** Resolves true once no request is in flight, or false when `timeoutMs` passes first. */
+  private whenNoRequests(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(wake);
+        resolve(false);
+      }, timeoutMs);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.add(wake);
+    });
+  }
+
+  /** Answers every request whose answer has not started: the app is about to close under it. */
+  private refuseUnstarted(): number {
+    let refused = 0;
+    for (const response of this.inFlight) {
+      if (response.headersSent) continue;
+      const body = JSON.stringify(
+        errorBody('The server is shutting down; the request was not answered. Retry it.', 'server_error', 'server_shutting_down'),
+      );
+      response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' });
+      response.end(body);
+      refused++;
+    }
+    return refused;
   }
 }
 
