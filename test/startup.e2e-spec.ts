@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,33 @@ describe('start-up', () => {
     expect(output.match(/ECONNREFUSED/g)).toHaveLength(1);
     expect(output).not.toContain('s3cret');
     expect(output).not.toMatch(STACK_FRAME);
+  });
+
+  it('a DATA_DIR another server uses: one line saying so, exit code 1, and the first server keeps its pool', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const first = runServerSource({ DATA_DIR: dataDir, PORT: String(port) });
+    await waitForHttp(first, `http://127.0.0.1:${port}/healthz`, READY_MS);
+    const { code, output } = await failedStart(runServerSource({ DATA_DIR: dataDir, PORT: String(await freePort()) }));
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: DATA_DIR ${dataDir} is in use by another FlowGPT (pid `);
+    expect(output).not.toMatch(STACK_FRAME);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    // Once the first has stopped, the folder is free again.
+    await first.stop();
+    const again = await startAndStop({ DATA_DIR: dataDir });
+    expect(again).toContain(`Listening on http://localhost:`);
+  });
+
+  it('a data file with a broken record: one line naming the file, exit code 1, the file left as it was', async () => {
+    const dataDir = tempDir();
+    const broken = JSON.stringify({ version: 1, accounts: [null] });
+    writeFileSync(join(dataDir, 'accounts.json'), broken);
+    const { code, output } = await failedStart(runServerSource({ DATA_DIR: dataDir, PORT: String(await freePort()) }));
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: ${join(dataDir, 'accounts.json')} cannot be read (account 1 has no valid id`);
+    expect(output).not.toMatch(STACK_FRAME);
+    expect(readFileSync(join(dataDir, 'accounts.json'), 'utf8')).toBe(broken);
   });
 
   it('a bad value in .env: one line naming the variable, exit code 1, no stack trace', async () => {

@@ -1,8 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
 import { describeAccountStoreContract } from './account-store.contract';
+import { StartProblem } from '../../common/startup/start-problem';
 import { CorruptDataFileError, FileAccountStore } from './file-account-store';
 
 const newDir = () => mkdtemp(join(tmpdir(), 'flowgpt-store-'));
@@ -57,7 +59,7 @@ describe('FileAccountStore files', () => {
       store.setMeta('k', 'v'),
       store.updateSeed('s', () => ({ seed: 's', accountId: null, conversations: [], createdAt: 1 })),
     ]);
-    expect((await readdir(dataDir)).sort()).toEqual(['accounts.json', 'meta.json', 'seeds.json']);
+    expect((await readdir(dataDir)).sort()).toEqual(['accounts.json', 'flowgpt.pid', 'meta.json', 'seeds.json']);
     const { mode } = await import('node:fs/promises').then((fs) => fs.stat(join(dataDir, 'accounts.json')));
     expect(mode & 0o077).toBe(0);
   });
@@ -66,6 +68,55 @@ describe('FileAccountStore files', () => {
     await writeFile(join(dataDir, 'accounts.json'), '{"version":1,"accounts":[');
     await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(CorruptDataFileError);
     expect(await readFile(join(dataDir, 'accounts.json'), 'utf8')).toBe('{"version":1,"accounts":[');
+  });
+
+  it.each([
+    ['accounts.json', { version: 1 }, '"accounts" is not a list'],
+    ['accounts.json', { version: 1, accounts: [null] }, 'account 1 has no valid id'],
+    ['accounts.json', { version: 1, accounts: [{ id: 5 }, { foo: 'bar' }] }, 'account 1 has no valid id'],
+    ['seeds.json', { version: 1, seeds: [] }, '"seeds" is not an object'],
+    ['seeds.json', { version: 1, seeds: { s: { accountId: null } } }, 'a seed has no conversation list'],
+    ['meta.json', { version: 1, meta: { k: 5 } }, 'a meta value is not a string'],
+  ])('refuses %s whose JSON parses but whose records do not fit: %j', async (name, content, problem) => {
+    await writeFile(join(dataDir, name), JSON.stringify(content));
+    const opened = new FileAccountStore({ dataDir }).open();
+    await expect(opened).rejects.toThrow(CorruptDataFileError);
+    await expect(opened).rejects.toThrow(problem);
+    expect(JSON.parse(await readFile(join(dataDir, name), 'utf8'))).toEqual(content);
+  });
+
+  describe('one process per DATA_DIR', () => {
+    const ownerFile = () => join(dataDir, 'flowgpt.pid');
+    const owner = async () => JSON.parse(await readFile(ownerFile(), 'utf8')) as { pid: number; host: string };
+
+    it('names itself while open and lets go when closed', async () => {
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+      await store.close();
+      await expect(readFile(ownerFile())).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
+    it('refuses a folder a running process on this host owns', async () => {
+      await writeFile(ownerFile(), JSON.stringify({ pid: process.ppid, host: hostname() }));
+      await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(
+        new StartProblem(
+          `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${process.ppid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
+        ),
+      );
+      expect(await owner()).toEqual({ pid: process.ppid, host: hostname() });
+    });
+
+    it('takes over what a process that is gone, or another host, left', async () => {
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+      for (const left of [{ pid: gone, host: hostname() }, { pid: process.ppid, host: 'another-host' }, 'not json']) {
+        await writeFile(ownerFile(), typeof left === 'string' ? left : JSON.stringify(left));
+        const store = new FileAccountStore({ dataDir });
+        await store.open();
+        expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+        await store.close();
+      }
+    });
   });
 
   it('imports the reference token.txt on first start, once', async () => {

@@ -3,9 +3,11 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
+import { StartProblem } from '../../common/startup/start-problem';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
@@ -20,6 +22,8 @@ const FORMAT_VERSION = 1;
 const ACCOUNTS_FILE = 'accounts.json';
 const SEEDS_FILE = 'seeds.json';
 const META_FILE = 'meta.json';
+/** Names the process that owns `DATA_DIR` (its pid and host). */
+const OWNER_FILE = 'flowgpt.pid';
 /** The reference's files (gateway.md §8.1), imported once when there is no `accounts.json` yet. */
 const LEGACY_TOKENS_FILE = 'token.txt';
 const LEGACY_ERROR_TOKENS_FILE = 'error_token.txt';
@@ -40,7 +44,8 @@ interface MetaFile {
   expiresAt?: Record<string, number>;
 }
 
-export class CorruptDataFileError extends Error {
+/** A start problem: printed as its one line, the files left as they are. */
+export class CorruptDataFileError extends StartProblem {
   constructor(path: string, cause: unknown) {
     super(
       `${path} cannot be read (${cause instanceof Error ? cause.message : String(cause)}); refusing to start over it: restore it or move it away`,
@@ -69,6 +74,7 @@ export class FileAccountStore implements AccountStore {
   private opening?: Promise<void>;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly heldLocks = new Set<string>();
+  private ownsDir = false;
 
   constructor(options: FileAccountStoreOptions) {
     this.dir = options.dataDir;
@@ -82,6 +88,8 @@ export class FileAccountStore implements AccountStore {
 
   async close(): Promise<void> {
     await this.queue;
+    if (this.ownsDir) await rm(join(this.dir, OWNER_FILE), { force: true });
+    this.ownsDir = false;
   }
 
   /** The loaded copy serves reads; what can fail is the next write, so the folder must still be writable. */
@@ -269,6 +277,7 @@ export class FileAccountStore implements AccountStore {
 
   private async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.claimDir();
     await this.removeTempLeftovers();
     const accountsFile = await this.readJson<AccountsFile>(ACCOUNTS_FILE);
     const seedsFile = await this.readJson<SeedsFile>(SEEDS_FILE);
@@ -290,6 +299,35 @@ export class FileAccountStore implements AccountStore {
     }
   }
 
+  /**
+   * One process per `DATA_DIR`: two would each keep their own copy of the pool and write it over the other's (uploads
+   * lost at the next restart). An owner file left by a process that is gone (a crash, a kill -9), or by this one,
+   * is taken over; one from another host (a shared volume) cannot be checked and is taken over with a warning.
+   */
+  private async claimDir(): Promise<void> {
+    const path = join(this.dir, OWNER_FILE);
+    const me = { pid: process.pid, host: hostname() };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(path, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
+        this.ownsDir = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      }
+      const owner = await readOwner(path);
+      if (owner && owner.host === me.host && owner.pid !== me.pid && processRuns(owner.pid)) {
+        throw new StartProblem(
+          `DATA_DIR ${this.dir} is in use by another FlowGPT (pid ${owner.pid}): stop it, give this one another DATA_DIR, ` +
+            'or share one pool between instances with REDIS_URL',
+        );
+      }
+      if (owner && owner.host !== me.host)
+        this.logger.warn(`${path} names a process on host ${owner.host}; taking DATA_DIR over (two instances must not share it)`);
+      await rm(path, { force: true });
+    }
+  }
+
   private async readJson<T extends { version: number }>(name: string): Promise<T | null> {
     const path = join(this.dir, name);
     let text: string;
@@ -302,6 +340,8 @@ export class FileAccountStore implements AccountStore {
     try {
       const parsed = JSON.parse(text) as T;
       if (typeof parsed !== 'object' || parsed === null || parsed.version !== FORMAT_VERSION) throw new Error(`unknown format version`);
+      const problem = shapeProblem(name, parsed);
+      if (problem) throw new Error(problem);
       return parsed;
     } catch (error) {
       throw new CorruptDataFileError(path, error);
@@ -340,4 +380,52 @@ export class FileAccountStore implements AccountStore {
       `Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`,
     );
   }
+}
+
+async function readOwner(path: string): Promise<{ pid: number; host: string } | null> {
+  try {
+    const owner = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown; host?: unknown };
+    return typeof owner.pid === 'number' && typeof owner.host === 'string' ? { pid: owner.pid, host: owner.host } : null;
+  } catch {
+    return null;
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What is wrong with the records of a data file whose JSON parsed, or undefined: a bad record must stop the start, not load. */
+function shapeProblem(name: string, file: object): string | undefined {
+  if (name === ACCOUNTS_FILE) {
+    const { accounts } = file as Partial<AccountsFile>;
+    if (!Array.isArray(accounts)) return '"accounts" is not a list';
+    const bad = accounts.findIndex(
+      (record: unknown) =>
+        !isObject(record) ||
+        typeof record.id !== 'string' ||
+        typeof record.token !== 'string' ||
+        typeof record.kind !== 'string' ||
+        typeof record.state !== 'string' ||
+        typeof record.addedAt !== 'number',
+    );
+    return bad >= 0 ? `account ${bad + 1} has no valid id, token, kind, state or addedAt` : undefined;
+  }
+  if (name === SEEDS_FILE) {
+    const { seeds } = file as Partial<SeedsFile>;
+    if (!isObject(seeds)) return '"seeds" is not an object';
+    const bad = Object.entries(seeds).find(([, record]) => !isObject(record) || !Array.isArray(record.conversations));
+    return bad ? 'a seed has no conversation list' : undefined;
+  }
+  const { meta } = file as Partial<MetaFile>;
+  if (!isObject(meta)) return '"meta" is not an object';
+  return Object.values(meta).every((value) => typeof value === 'string') ? undefined : 'a meta value is not a string';
 }
