@@ -295,6 +295,29 @@ describe('chat API under failure, load and bad input', () => {
     });
   });
 
+  it('takes an event stream with no message before [DONE] for no answer: a 502, never an empty success', async () => {
+    stack.fake.enqueue({ kind: 'no_answer' });
+    const whole = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('hello'));
+    expect(whole.status).toBe(502);
+    expect(whole.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_stream_cut' });
+    // A stream is open by then: the error comes in-band, then [DONE], and no finish_reason claims an answer.
+    stack.fake.enqueue({ kind: 'no_answer' });
+    const streamed = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${token}`)
+      .send({ ...ask('hello'), stream: true });
+    const events = sseData(streamed.text);
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(events.at(-2)!).error).toMatchObject({ code: 'upstream_stream_cut' });
+    expect(streamed.text).not.toContain('"finish_reason":"stop"');
+    stack.fake.enqueue({ kind: 'no_answer' });
+    const response = await request(stack.url)
+      .post('/v1/responses')
+      .set('authorization', `Bearer ${token}`)
+      .send({ model: 'gpt-4o', input: 'hi' });
+    expect(response.status).toBe(502);
+  });
+
   it('answers health checks without a key', async () => {
     const response = await request(stack.url).get('/healthz');
     expect(response.status).toBe(200);

@@ -664,6 +664,7 @@ export class FakeUpstream {
     if (scenario.kind === 'cf_challenge') {
       return sendText(res, 403, cloudflareChallengePage(), 'text/html; charset=UTF-8', { 'cf-mitigated': 'challenge' });
     }
+    if (scenario.kind === 'no_answer') return sendText(res, 200, 'data: [DONE]\n\n', 'text/event-stream; charset=utf-8');
 
     const model = String(body.model);
     const conversation = existing ?? this.newConversation(caller, body, gizmoId, model);

@@ -20,6 +20,8 @@ export type Scenario =
   | { kind: 'error_event'; text?: string; message: string }
   | { kind: 'moderation' }
   | { kind: 'json_instead_of_stream'; status?: number; body: unknown }
+  /** An event stream that ends before any message: only `data: [DONE]`. */
+  | { kind: 'no_answer' }
   | { kind: 'code'; code: string; language?: string; output: string; text: string; sandboxFile?: string }
   | { kind: 'browse'; initialText: string; finishedText: string; text: string; citations?: { url: string; title: string }[] }
   | { kind: 'reasoning'; thoughts: { summary: string; content: string }[]; seconds: number; text: string }
@@ -36,7 +38,7 @@ export interface ReceivedMessage {
 
 export type StreamScenario = Exclude<
   Scenario,
-  { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' } | { kind: 'respond' }
+  { kind: 'status' } | { kind: 'cf_challenge' } | { kind: 'json_instead_of_stream' } | { kind: 'no_answer' } | { kind: 'respond' }
 >;
 
 /** Runs a `respond` scenario against the request's messages (once: a responder answers with a concrete scenario). */

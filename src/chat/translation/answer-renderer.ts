@@ -89,7 +89,9 @@ export class AnswerRenderer {
         this.failed = true;
         break;
       case 'done':
-        this.finish(this.finishReason ?? 'stop');
+        // `[DONE]` with no answer before it is no answer: left unfinished, the caller reports it as one that never
+        // started (and tries another conversation), not as an empty success.
+        if (this._answerStarted) this.finish(this.finishReason ?? 'stop');
         break;
     }
   }
