@@ -523,6 +523,11 @@ describe('Admin with ADMIN_KEY', () => {
       secrets.push(refreshToken);
       const refused = seen(await api(stack).post('/admin/api/seeds', { seed: refreshToken }).expect(400));
       expect(refused.body.error.code).toBe('invalid_seed');
+      for (const seed of ['ab', 'abcdefgh\r\nX: y', 'séedséedséed'])
+        expect((await api(stack).post('/admin/api/seeds', { seed }).expect(400)).body.error).toMatchObject({
+          code: 'invalid_seed',
+          param: 'seed',
+        });
 
       const list = seen(await api(stack).get('/admin/api/seeds').expect(200));
       expect(list.body.data).toEqual(

@@ -77,13 +77,20 @@ describe('SeedRegistry', () => {
       await expect(pool.seeds.createSeed('pool-key-1')).rejects.toMatchObject({ code: 'invalid_seed' });
     });
 
+    it('refuses a seed that is short, not a header value, or the admin secret', async () => {
+      const pool = newPool({ adminKey: 'admin-secret-1' });
+      for (const seed of ['ab', 'abcdefgh\r\nX: y', 'séedséedséed', 'has a space', 'admin-secret-1', 'x'.repeat(257)])
+        await expect(pool.seeds.createSeed(seed)).rejects.toMatchObject({ status: 400, code: 'invalid_seed' });
+      expect(await pool.seeds.listSeeds()).toEqual([]);
+    });
+
     it('tracks the conversations a seed created', async () => {
       const pool = newPool();
-      await pool.seeds.createSeed('s');
-      await pool.seeds.recordSeedConversation('s', 'c1');
-      await pool.seeds.recordSeedConversation('s', 'c2');
-      await pool.seeds.recordSeedConversation('s', 'c1');
-      expect(await pool.seeds.seedConversations('s')).toEqual(['c1', 'c2']);
+      await pool.seeds.createSeed('seed-s-1');
+      await pool.seeds.recordSeedConversation('seed-s-1', 'c1');
+      await pool.seeds.recordSeedConversation('seed-s-1', 'c2');
+      await pool.seeds.recordSeedConversation('seed-s-1', 'c1');
+      expect(await pool.seeds.seedConversations('seed-s-1')).toEqual(['c1', 'c2']);
       expect(await pool.seeds.seedConversations('unknown')).toEqual([]);
       expect((await pool.seeds.listSeeds())[0]).toMatchObject({ conversations: 2 });
     });

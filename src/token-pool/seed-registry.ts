@@ -1,13 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { ApiError } from '../common/errors/api-error';
-import { maskSecret, secretInList } from '../common/util/secrets';
+import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { AccountLeaser } from './account-leaser';
 import type { AccountLease, SeedRecord, SeedView } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { parseCredential } from './token-kind';
+
+/** A seed is a key a client sends in a header: visible ASCII, and long enough that nobody picks it by chance. */
+const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
 
 /**
  * SeedTokens (gateway.md §3.6, §4.4): which pool account each seed stands for, its sticky binding and
@@ -73,8 +76,21 @@ export class SeedRegistry {
    */
   async createSeed(seed?: string): Promise<string> {
     const value = seed?.trim() || randomBytes(18).toString('base64url');
-    if (parseCredential(value) || secretInList(value, this.config.authorization)) {
-      throw ApiError.invalidRequest('A seed must not be an AccessToken, a RefreshToken or a pool key.', 'invalid_seed', 'seed');
+    const adminSecret = this.config.adminKey ?? this.config.apiPrefix;
+    if (parseCredential(value) || secretInList(value, this.config.authorization) || (adminSecret && secretsEqual(value, adminSecret))) {
+      throw ApiError.invalidRequest(
+        'A seed must not be an AccessToken, a RefreshToken, a pool key or the admin secret.',
+        'invalid_seed',
+        'seed',
+      );
+    }
+    // A key a client sends in a header, and one nobody picks by chance.
+    if (!SEED_SHAPE.test(value)) {
+      throw ApiError.invalidRequest(
+        'A seed must be 8 to 256 visible ASCII characters (letters, digits, punctuation; no spaces).',
+        'invalid_seed',
+        'seed',
+      );
     }
     const account = await this.leaser.pick(new Set());
     const now = this.clock.now();
