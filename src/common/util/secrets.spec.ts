@@ -4,6 +4,9 @@ describe('secrets', () => {
   it('masks to the first 6 and last 4 characters', () => {
     expect(maskSecret('eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.payload.signature')).toBe('eyJhbG…ture');
     expect(maskSecret('short')).toBe('sh…(5)');
+    // A short secret shows at most a quarter of itself: 3 of the 14 characters of this admin key.
+    expect(maskSecret('adminsecret123')).toBe('ad…3');
+    expect(maskSecret('a-24-character-secret-xy')).toBe('a-24…xy');
     expect(maskSecret(undefined)).toBe('<none>');
   });
 

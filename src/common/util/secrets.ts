@@ -1,10 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Shows at most the first 6 and last 4 characters of a secret. */
+/** Shows at most the first 6 and last 4 characters of a secret, and at most a quarter of it. */
 export function maskSecret(secret: string | null | undefined): string {
   if (!secret) return '<none>';
   if (secret.length <= 12) return `${secret.slice(0, 2)}…(${secret.length})`;
-  return `${secret.slice(0, 6)}…${secret.slice(-4)}`;
+  // At most a quarter of it shows (a short secret would otherwise be all but given away), and never more than its
+  // first 6 and last 4 characters.
+  const shown = Math.min(10, Math.floor(secret.length / 4));
+  const head = Math.min(6, Math.ceil(shown * 0.6));
+  const tail = shown - head;
+  return `${secret.slice(0, head)}…${tail > 0 ? secret.slice(-tail) : ''}`;
 }
 
 /** Constant-time string comparison (hashing first so lengths leak nothing either). */
