@@ -389,6 +389,20 @@ describe('Admin with ADMIN_KEY', () => {
       expect(await flashAfter(stack, admin)).toBeUndefined();
     });
 
+    it('refuses a form body with a bad percent-escape instead of losing every line of it', async () => {
+      const admin = await signIn(stack);
+      const token = accessToken('escape@example.com');
+      const refused = await request(stack.url)
+        .post('/admin/tokens')
+        .set('Cookie', admin.cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send(`_csrf=${encodeURIComponent(admin.csrf)}&tokens=caf%E9%0A${token}`);
+      expect(refused.status).toBe(400);
+      expect(refused.text).toContain('bad percent-escape');
+      expect((await api(stack).get('/admin/api/tokens').expect(200)).text).not.toContain('escape@example.com');
+    });
+
     it('says so when there is nothing to upload', async () => {
       const admin = await signIn(stack);
       await postForm(stack, admin, '/admin/tokens', { tokens: '  \n# only a comment' }).expect(303);

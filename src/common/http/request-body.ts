@@ -107,7 +107,7 @@ export const ReadsBody = (): MethodDecorator => UseGuards(BodyReadingGuard);
 function parsersWithLimit(limit: number): BodyParsers {
   const declaredLengthFits = refuseDeclaredLengthOver(limit);
   const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
-  const form = express.urlencoded({ extended: false, limit });
+  const form = express.urlencoded({ extended: false, limit, verify: checkFormBody });
   return {
     json: (request, response, next) =>
       declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
@@ -136,6 +136,20 @@ function checkJsonBody(_request: unknown, _response: unknown, body: Buffer, enco
   if (jsonNestingExceeds(body)) throw Object.assign(new Error('JSON nested too deeply'), { type: 'entity.too.deep' });
 }
 
+/**
+ * Runs before a form body is parsed: every name and value must be valid percent-encoded UTF-8. The parser would keep
+ * a field with a bad escape undecoded (line breaks and all), and a token upload would then lose every line of it.
+ */
+function checkFormBody(_request: unknown, _response: unknown, body: Buffer): void {
+  for (const field of body.toString('latin1').split('&')) {
+    try {
+      decodeURIComponent(field.replace(/\+/g, ' '));
+    } catch {
+      throw Object.assign(new Error('bad percent-escape in a form body'), { type: 'form.parse.failed' });
+    }
+  }
+}
+
 function run(parser: Parser, request: Request, response: Response): Promise<void> {
   // body-parser and the length check report failures as Error objects (`bodyRefusal` reads their `type`);
   // anything else is wrapped, to reach the caller as an unexpected failure all the same.
@@ -160,6 +174,11 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
   switch (type) {
     case 'entity.parse.failed':
       return ApiError.invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.', 'invalid_json');
+    case 'form.parse.failed':
+      return ApiError.invalidRequest(
+        'The form body of your request has a bad percent-escape: it is not valid URL encoding.',
+        'invalid_form_body',
+      );
     case 'entity.too.deep':
       return ApiError.invalidRequest(`The JSON body of your request nests deeper than ${MAX_JSON_DEPTH} levels.`, 'json_too_deep');
     case 'entity.too.large':
