@@ -1,8 +1,9 @@
 import { Injectable, INestApplication, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { AppConfig } from '../../config/app-config';
 import { errorBody } from '../errors/api-error';
+import { InFlightRequests } from './in-flight-requests';
 import { OpenStreams } from './open-streams.registry';
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -19,9 +20,7 @@ export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 @Injectable()
 export class GracefulShutdown implements OnApplicationBootstrap {
   private readonly logger = new Logger('Shutdown');
-  /** Responses not finished yet. */
-  private readonly inFlight = new Set<ServerResponse>();
-  private readonly idleWaiters = new Set<() => void>();
+  private readonly inFlight = new InFlightRequests();
 
   constructor(
     private readonly config: AppConfig,
@@ -30,7 +29,7 @@ export class GracefulShutdown implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.on('request', this.track);
+    (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.on('request', this.inFlight.track);
   }
 
   async drain(signal: string): Promise<void> {
@@ -41,7 +40,7 @@ export class GracefulShutdown implements OnApplicationBootstrap {
       `${signal}: no longer accepting connections; ${this.inFlight.size} request(s) in flight, ${this.streams.size} of them ` +
         `streaming, waiting up to ${grace} ms`,
     );
-    if (!(await this.whenNoRequests(grace))) {
+    if (!(await this.inFlight.whenIdle(grace))) {
       const ended = await this.streams.endAll();
       const refused = this.refuseUnstarted();
       this.logger.warn(
@@ -53,45 +52,17 @@ export class GracefulShutdown implements OnApplicationBootstrap {
     server?.closeIdleConnections();
   }
 
-  private readonly track = (_request: IncomingMessage, response: ServerResponse): void => {
-    this.inFlight.add(response);
-    response.once('close', () => {
-      this.inFlight.delete(response);
-      if (this.inFlight.size > 0) return;
-      for (const wake of this.idleWaiters) wake();
-      this.idleWaiters.clear();
-    });
-  };
-
-  /** Resolves true once no request is in flight, or false when `timeoutMs` passes first. */
-  private whenNoRequests(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.idleWaiters.delete(wake);
-        resolve(false);
-      }, timeoutMs);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.idleWaiters.add(wake);
-    });
-  }
-
   /** Answers every request whose answer has not started: the app is about to close under it. */
   private refuseUnstarted(): number {
-    let refused = 0;
-    for (const response of this.inFlight) {
-      if (response.headersSent) continue;
+    const unstarted = this.inFlight.unstarted();
+    for (const response of unstarted) {
       const body = JSON.stringify(
         errorBody('The server is shutting down; the request was not answered. Retry it.', 'server_error', 'server_shutting_down'),
       );
       response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' });
       response.end(body);
-      refused++;
     }
-    return refused;
+    return unstarted.length;
   }
 }
 

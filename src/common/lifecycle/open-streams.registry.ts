@@ -7,13 +7,13 @@ export interface ShutdownEndable {
 }
 
 /**
- * The streams open right now, so that a shutdown can wait for them (`SHUTDOWN_GRACE_MS`) and then end
- * the rest cleanly instead of cutting their sockets. Writers register when they start and release when done.
+ * The streams open right now, so that a shutdown can end those still open after its grace period cleanly, in-band,
+ * instead of cutting their sockets (the wait itself is on every request in flight, `InFlightRequests`). Writers
+ * register when they start and release when done.
  */
 @Injectable()
 export class OpenStreams implements BeforeApplicationShutdown {
   private readonly streams = new Set<ShutdownEndable>();
-  private readonly idleWaiters = new Set<() => void>();
 
   get size(): number {
     return this.streams.size;
@@ -22,27 +22,7 @@ export class OpenStreams implements BeforeApplicationShutdown {
   /** Returns the release function; releasing twice is harmless. */
   register(stream: ShutdownEndable): () => void {
     this.streams.add(stream);
-    return () => {
-      if (!this.streams.delete(stream) || this.streams.size > 0) return;
-      for (const wake of this.idleWaiters) wake();
-      this.idleWaiters.clear();
-    };
-  }
-
-  /** Resolves true once no stream is open, or false when `timeoutMs` passes first. */
-  whenIdle(timeoutMs: number): Promise<boolean> {
-    if (this.streams.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.idleWaiters.delete(wake);
-        resolve(false);
-      }, timeoutMs);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.idleWaiters.add(wake);
-    });
+    return () => void this.streams.delete(stream);
   }
 
   /** Ends every stream still open; returns how many there were. */
