@@ -196,6 +196,20 @@ describe('token pool through the chat API', () => {
     ).toEqual(['waiting@example.com', 'waiting@example.com']);
   });
 
+  it('an answer stream with nothing in it is retried on the next account, which stays in the pool', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const [a, b] = [fake.createAccessToken(), fake.createAccessToken()];
+    await pool().admin.upload([a, b]);
+    const label = labeller({ [a]: 'A', [b]: 'B' });
+    fake.enqueue({ kind: 'no_answer' });
+
+    const answer = await chat();
+
+    expect(answer.choices[0].message.content).toBeTruthy();
+    expect(label(conversationBearers())).toEqual(['A', 'B']);
+    expect(await stateOf(a)).toBe('active');
+  });
+
   it('AUTO_SEED=false: a created seed sticks to one account, moves when it is disabled, and keeps the binding across a restart', async () => {
     await boot({ RANDOM_TOKEN: 'false', AUTO_SEED: 'false' });
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];

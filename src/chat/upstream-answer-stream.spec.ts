@@ -103,4 +103,13 @@ describe('startedAnswer batches', () => {
       code: 'upstream_stream_cut',
     });
   });
+
+  it.each([
+    ['nothing but [DONE]', ['data: [DONE]\n\n']],
+    ['a conversation id and [DONE]', [event({ conversation_id: 'c1', type: 'title_generation', title: 'x' }), 'data: [DONE]\n\n']],
+    ['an empty body', []],
+  ])('refuses a stream with %s as no answer, so the attempt can be retried', async (_name, chunks) => {
+    const refusal = await startedAnswer(Readable.from(chunks.map((chunk) => Buffer.from(chunk)))).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ kind: 'no_answer', retryable: true, accountOutcome: null });
+  });
 });

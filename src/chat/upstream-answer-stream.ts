@@ -72,6 +72,9 @@ async function* translate(body: Readable): AsyncGenerator<PieceBatch> {
     }
     for (const event of parser.end()) add(translator.feed(event));
     add(translator.end());
+    // Nothing of an answer came (an empty stream, or one with only `[DONE]`): another attempt may well get one.
+    if (!translator.answerStarted && !translator.finished)
+      throw new UpstreamError({ kind: 'no_answer', step: 'conversation', status: 200 });
     if (!translator.finished) {
       batch.push({ type: 'error', message: 'The upstream ended the stream before the answer was complete.', code: 'upstream_stream_cut' });
       yield { pieces: batch, answerStarted: true };
