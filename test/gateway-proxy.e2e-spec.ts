@@ -634,6 +634,61 @@ describe('browser gateway: the live chat page', () => {
     expectVisitorNetworkFacts(page.text);
   });
 
+  it('never shows or keeps a token it did not know of: the upstream renewed the session before our renewal', async () => {
+    // A gateway of its own, with no page kept yet: whatever it keeps comes from this test.
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    const tokenShape = /eyJ[\w-]{8,}\.[\w-]+\.[\w-]+/;
+    try {
+      // The session's page holds a newer AccessToken than the one this gateway holds for the account.
+      const held = newAccount(freshFake, 'renewedowner');
+      const renewed = freshFake.createAccessToken({ email: held.email, userId: held.userId });
+      const sessionToken = freshFake.webApp.createSessionToken(renewed);
+      const owner = fresh.signIn('owner', { ...held, sessionToken });
+      const page = await request(fresh.url).get('/').set('cookie', owner.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('logged_in');
+      expect(page.text).toContain(owner.standIn);
+      expect(page.text).not.toContain(renewed);
+      expect(page.text).not.toMatch(tokenShape);
+
+      // Kept as the signed-in shell: a seed of the same build gets it with its own stand-in, without the owner.
+      const seed = fresh.signIn('seed', newAccount(freshFake, 'renewseed'));
+      const seedPage = await request(fresh.url).get('/').set('cookie', seed.cookie);
+      expect(seedPage.text).toContain('logged_in');
+      expect(seedPage.text).toContain(seed.standIn);
+      expect(seedPage.text).not.toContain(renewed);
+      expect(seedPage.text).not.toContain('renewedowner');
+
+      // And the fallback while the upstream refuses holds no token either.
+      freshFake.webApp.pageStatus = 503;
+      const other = fresh.signIn('owner', newAccount(freshFake, 'otherowner'));
+      const fallback = await request(fresh.url).get('/').set('cookie', other.cookie);
+      expect(fallback.status).toBe(200);
+      expect(fallback.text).toContain(other.standIn);
+      expect(fallback.text).not.toContain(renewed);
+      expect(fallback.text).not.toMatch(tokenShape);
+    } finally {
+      await fresh.close();
+      await freshFake.close();
+    }
+  });
+
+  it('hides a short account name from a seed: a whole string value of the page, not a piece of a word', async () => {
+    const account = newAccount(fake, 'kim');
+    const sessionToken = fake.webApp.createSessionToken(account.accessToken);
+    const seed = gw.signIn('seed', { ...account, sessionToken });
+    const page = await request(gw.url).get('/').set('cookie', seed.cookie);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('logged_in');
+    expect(page.text).not.toMatch(/\\?"kim\\?"/);
+    expect(page.text).toContain('FlowGPT User');
+    expect(page.text).not.toContain(account.email);
+    // The owner sees their own name.
+    const owner = gw.signIn('owner', { ...account, sessionToken });
+    expect((await request(gw.url).get('/').set('cookie', owner.cookie)).text).toMatch(/\\"kim\\"/);
+  });
+
   it('falls back to the last good page while the upstream refuses, and says so clearly when there never was one', async () => {
     const account = newAccount(fake, 'whiledown');
     const session = gw.signIn('owner', account);

@@ -1,8 +1,10 @@
 import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
 import { TextRewriter } from './text-rewriter';
 
-/** Shorter identifiers would match inside unrelated words of a bundle; they are left to the seed scrubber. */
+/** Shorter identifiers would match inside unrelated words of a bundle (see `identifierPairs`). */
 const MIN_IDENTIFIER_LENGTH = 5;
+/** A one-character string value is too common to be taken for a name. */
+const MIN_QUOTED_IDENTIFIER_LENGTH = 2;
 
 /**
  * What the browser must never see of the account it runs as: the real AccessToken (replaced by this session's
@@ -12,12 +14,24 @@ const MIN_IDENTIFIER_LENGTH = 5;
 export function accountSecretsRewriter(session: BrowserSession, account: BrowserAccount): TextRewriter {
   const pairs: Array<[string, string]> = [[account.accessToken, session.standInToken]];
   if (account.sessionToken) pairs.push([account.sessionToken, 'flowgpt-redacted']);
-  if (session.kind === 'seed') {
-    for (const identifier of account.privateIdentifiers) {
-      if (identifier.length >= MIN_IDENTIFIER_LENGTH) pairs.push([identifier, neutralValueFor(identifier)]);
-    }
-  }
+  if (session.kind === 'seed') pairs.push(...identifierPairs(account.privateIdentifiers));
   return new TextRewriter(pairs);
+}
+
+/**
+ * What each identifier becomes in a page or a bundle. A short one (a first name such as "Kim") would match inside
+ * unrelated words, so it is replaced only where it is a whole string value: quoted, as it stands in JSON and in
+ * the turbo-stream context (raw, or escaped inside the script that enqueues it).
+ */
+export function identifierPairs(identifiers: readonly string[]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const identifier of identifiers) {
+    const neutral = neutralValueFor(identifier);
+    if (identifier.length >= MIN_IDENTIFIER_LENGTH) pairs.push([identifier, neutral]);
+    else if (identifier.length >= MIN_QUOTED_IDENTIFIER_LENGTH)
+      pairs.push([`"${identifier}"`, `"${neutral}"`], [`\\"${identifier}\\"`, `\\"${neutral}\\"`]);
+  }
+  return pairs;
 }
 
 /** A value of the same kind, so that the page still parses and looks sensible. */

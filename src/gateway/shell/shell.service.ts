@@ -8,7 +8,7 @@ import { UpstreamClient } from '../../upstream/upstream.client';
 import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
 import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
-import { accountSecretsRewriter, neutralValueFor } from '../rewriting/account-secrets';
+import { accountSecretsRewriter, identifierPairs } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
@@ -66,8 +66,10 @@ export class ShellService {
     const origin = this.origins.of(request);
     const page = await this.pageFor(caller, request.originalUrl || '/');
     if (!page.ok) return this.unavailable(response, page.reason);
-    const withStandIn = page.html.split(TOKEN_MARKER).join(session.standInToken);
-    this.send(request, response, accountSecretsRewriter(session, caller.account).apply(withStandIn).text, page.csp, origin);
+    const known = accountSecretsRewriter(session, caller.account).apply(page.html).text;
+    // Any token left is one we did not know of (the upstream renewed the session's): the stand-in takes its place too.
+    const withStandIn = withoutTokens(known).split(TOKEN_MARKER).join(session.standInToken);
+    this.send(request, response, withStandIn, page.csp, origin);
   }
 
   /**
@@ -110,7 +112,8 @@ export class ShellService {
     let live: Fetched;
     if (account.sessionToken) {
       live = await this.fetchPage(caller.fingerprint, path, account.sessionToken);
-      if (live.ok && live.html.includes(account.accessToken)) {
+      // Signed in: with the token we hold, or with a newer one the upstream gave the session before our renewal.
+      if (live.ok && (live.html.includes(account.accessToken) || holdsToken(live.html))) {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too).
         const profile = await this.identifiers.of(account, caller.fingerprint);
         const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile] };
@@ -184,11 +187,25 @@ export class ShellService {
   }
 }
 
-/** The page as it may be kept and shown to anyone: the token a marker, the SessionToken and identifiers gone. */
+/** The page as it may be kept and shown to anyone: every token a marker, the SessionToken and identifiers gone. */
 function capture(html: string, account: BrowserAccount): string {
   const pairs: Array<[string, string]> = [[account.accessToken, TOKEN_MARKER]];
   if (account.sessionToken) pairs.push([account.sessionToken, 'flowgpt-redacted']);
-  for (const identifier of account.privateIdentifiers) if (identifier.length >= 5) pairs.push([identifier, neutralValueFor(identifier)]);
+  pairs.push(...identifierPairs(account.privateIdentifiers));
   // Nor where the server that fetched it is: each rendering puts the visitor's own address in.
-  return withVisitorNetworkFacts(new TextRewriter(pairs).apply(html).text, undefined);
+  return withVisitorNetworkFacts(withoutTokens(new TextRewriter(pairs).apply(html).text), undefined);
+}
+
+/** A JWT (three parts) or JWE (five) as the upstream's tokens are: a base64url JSON header, `eyJ…`, then dotted parts. */
+const TOKEN_SHAPE = /eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){2,4}/g;
+
+/** Whether the page holds a token at all: a page fetched with a SessionToken does only when it is signed in. */
+function holdsToken(html: string): boolean {
+  TOKEN_SHAPE.lastIndex = 0;
+  return TOKEN_SHAPE.test(html);
+}
+
+/** Every token-shaped string replaced by the marker: no AccessToken, known or not, leaves in a page. */
+function withoutTokens(html: string): string {
+  return html.replace(TOKEN_SHAPE, TOKEN_MARKER);
 }
