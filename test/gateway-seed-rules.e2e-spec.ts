@@ -1,5 +1,6 @@
 import request from 'supertest';
-import WebSocket from 'ws';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
 import { APP_SCRIPT } from './fake-upstream/web-app';
 import type { SignedInBrowser } from './support/browser-sign-in';
@@ -277,6 +278,85 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       });
       // B's list is as it was.
       expect((await request(gw.url).get('/backend-api/conversations').set(seedB.bearer)).body.total).toBe(1);
+    });
+  });
+
+  describe('the WebSocket hand-off of a seed', () => {
+    let stub: WebSocketServer;
+    let upstreamFrames: string[];
+
+    beforeAll(async () => {
+      // An upstream socket that answers each frame with an account-wide event naming the owner's conversation, as
+      // the `conversations` topic the web app subscribes to would (the fake publishes only turn topics).
+      upstreamFrames = [];
+      stub = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise((resolve) => stub.once('listening', resolve));
+      stub.on('connection', (socket) =>
+        socket.on('message', (data) => {
+          upstreamFrames.push(String(data));
+          socket.send(JSON.stringify({ type: 'message', topic: 'conversations', payload: { conversation_id: ownerConversation } }));
+          socket.send(JSON.stringify({ type: 'ack', about: POOL.email }));
+        }),
+      );
+    });
+    afterAll(async () => {
+      gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
+      await new Promise((resolve) => stub.close(resolve));
+    });
+
+    it("neither subscribes a seed to the account's topics nor gives it a conversation named in a frame", async () => {
+      gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+        contentType: 'application/json',
+        body: JSON.stringify({ websocket_url: `ws://127.0.0.1:${(stub.address() as AddressInfo).port}/ws/user?verify=x` }),
+      });
+      await request(gw.url).get(`/backend-api/conversation/${ownerConversation}`).set(seedB.bearer).expect(404);
+      const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedB.bearer).expect(200);
+      const received = await new Promise<string[]>((resolve, reject) => {
+        const frames: string[] = [];
+        const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
+        socket.on('open', () => {
+          socket.send(JSON.stringify({ type: 'subscribe', topic: 'conversations' }));
+          socket.send(JSON.stringify({ type: 'subscribe', topic: `conversation-${ownerConversation}` }));
+          socket.send(JSON.stringify({ type: 'subscribe', topic: `conversation-${conversationB}` }));
+        });
+        socket.on('message', (data) => {
+          frames.push(String(data));
+          socket.close();
+        });
+        socket.on('close', () => resolve(frames));
+        socket.on('error', reject);
+      });
+
+      // Only the subscription to its own conversation went upstream; what came back on the account's topic did not.
+      expect(upstreamFrames).toEqual([JSON.stringify({ type: 'subscribe', topic: `conversation-${conversationB}` })]);
+      expect(received).toEqual([JSON.stringify({ type: 'ack', about: 'user@flowgpt.invalid' })]);
+      await request(gw.url).get(`/backend-api/conversation/${ownerConversation}`).set(seedB.bearer).expect(404);
+      const list = await request(gw.url).get('/backend-api/conversations').set(seedB.bearer).expect(200);
+      expect(list.body.items.map((item: { id: string }) => item.id)).not.toContain(ownerConversation);
+    });
+
+    it("follows the seed's own thinking turn through the bridge", async () => {
+      gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
+      const posted = await request(gw.url)
+        .post('/backend-api/conversation')
+        .set(seedB.bearer)
+        .send({ ...conversationBody('think it over'), model: 'o3', supported_encodings: ['v1'] })
+        .expect(200);
+      const stub = JSON.parse(/^data: (\{"type":\s*"stream_handoff".*)$/m.exec(posted.text)![1]) as { options: { topic_id: string } };
+      const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedB.bearer).expect(200);
+      const text = await new Promise<string>((resolve, reject) => {
+        let frames = '';
+        const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'subscribe', topic: stub.options.topic_id })));
+        socket.on('message', (data) => {
+          frames += String(data);
+          if (frames.includes('[DONE]') || frames.includes('finished_successfully')) socket.close();
+        });
+        socket.on('close', () => resolve(frames));
+        socket.on('error', reject);
+      });
+      expect(text).toContain(stub.options.topic_id);
+      expect(text).toContain('encoded_item');
     });
   });
 

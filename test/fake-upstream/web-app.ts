@@ -73,6 +73,11 @@ export class FakeWebApp {
     this.documents.set(path, document);
   }
 
+  /** Stops serving what `place` put at `path`. */
+  unplace(path: string): void {
+    this.documents.delete(path);
+  }
+
   /** An event stream at `path`, written by the test. */
   holdStream(path: string): HeldStream {
     let response: ServerResponse | null = null;

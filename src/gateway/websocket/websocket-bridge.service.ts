@@ -1,6 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { LRUCache } from 'lru-cache';
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,7 +12,9 @@ import { ProxyAgents } from '../../upstream/proxy-agents';
 import { UpstreamClient } from '../../upstream/upstream.client';
 import { SeedRegistry } from '../../token-pool/seed-registry';
 import { GatewayIdentity } from '../gateway-identity';
-import { conversationIdOf } from '../seed/conversation-id-sniffer';
+import { accountSecretsRewriter } from '../rewriting/account-secrets';
+import type { TextRewriter } from '../rewriting/text-rewriter';
+import { SeedTopics } from './seed-topics';
 import type { PublicOrigin } from '../upstream-hosts';
 
 /** Where the browser connects: `/gateway-ws/<ticket>`. */
@@ -77,28 +78,6 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
     return { ...record, websocket_url: `${wsOrigin}/gateway-ws/${ticket}` };
   }
 
-  /** A seed's conversation named in a hand-off frame is the seed's own (gateway.md §4.4): recorded like a stream's. */
-  private readonly recorded = new LRUCache<string, true>({ max: 10_000 });
-
-  private async recordConversation(seedId: string, data: RawData, isBinary: boolean): Promise<void> {
-    if (isBinary) return;
-    let frame: unknown;
-    try {
-      frame = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
-    } catch {
-      return;
-    }
-    const conversationId = conversationIdOf(frame);
-    if (!conversationId) return;
-    const key = `${seedId}:${conversationId}`;
-    if (this.recorded.has(key)) return;
-    this.recorded.set(key, true);
-    await this.seeds.recordConversationForSeedId(seedId, conversationId).catch((error: Error) => {
-      this.recorded.delete(key);
-      this.logger.warn(`recording a conversation from a hand-off frame failed: ${error.message}`);
-    });
-  }
-
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const match = BRIDGE_PATH.exec((request.url ?? '').split('?')[0]);
     // The server's only upgrade handler: with a listener, Node leaves an unclaimed socket open for good (no header or
@@ -128,8 +107,11 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
         handshakeTimeout: 15_000,
       });
       const seedId = session.kind === 'seed' ? session.seedId : undefined;
-      if (seedId) upstream.on('message', (data, isBinary) => void this.recordConversation(seedId, data, isBinary));
-      upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream)));
+      const rules: RelayRules = {
+        secrets: accountSecretsRewriter(session, account),
+        seedTopics: seedId ? new SeedTopics((conversationId) => this.seeds.ownsConversation(seedId, conversationId)) : undefined,
+      };
+      upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream, rules)));
       upstream.once('unexpected-response', (_request, answer) => {
         this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);
         refuse(socket, 502);
@@ -145,12 +127,44 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
   }
 }
 
-function relay(browser: WebSocket, upstream: WebSocket): void {
-  const forward = (to: WebSocket) => (data: RawData, isBinary: boolean) => {
-    if (to.readyState === WebSocket.OPEN) to.send(data, { binary: isBinary });
+interface RelayRules {
+  /** The account's token (and a seed's view of its identifiers) as the browser may see them in upstream frames. */
+  secrets: TextRewriter;
+  /** For a shared (seed) user: the topics its frames may name. */
+  seedTopics?: SeedTopics;
+}
+
+/**
+ * Relays frames both ways. Upstream text frames reach the browser with the account's secrets rewritten; a seed's
+ * frames only on its own topics, and nothing binary or unreadable (a seed could otherwise subscribe to the
+ * account-wide `conversations` topic, found in review).
+ */
+function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void {
+  const { secrets, seedTopics } = rules;
+  const send = (to: WebSocket, data: RawData | string, binary: boolean) => {
+    if (to.readyState === WebSocket.OPEN) to.send(data, { binary });
   };
-  browser.on('message', forward(upstream));
-  upstream.on('message', forward(browser));
+  // A subscription may wait for a store read: the browser's frames still go upstream in the order they came.
+  let fromBrowser = Promise.resolve();
+  browser.on('message', (data, isBinary) => {
+    if (!seedTopics) return send(upstream, data, isBinary);
+    if (isBinary) return;
+    const text = textOf(data);
+    fromBrowser = fromBrowser
+      .then(async () => {
+        if (await seedTopics.admitsFromBrowser(text)) send(upstream, text, false);
+      })
+      .catch(() => browser.terminate());
+  });
+  upstream.on('message', (data, isBinary) => {
+    if (isBinary) {
+      if (!seedTopics) send(browser, data, true);
+      return;
+    }
+    const text = textOf(data);
+    if (seedTopics && !seedTopics.admitsFromUpstream(text)) return;
+    send(browser, secrets.apply(text).text, false);
+  });
   const closeOther = (other: WebSocket) => (code: number, reason: Buffer) => {
     if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) {
       // 1005/1006 are reserved for "no code": they cannot be sent.
@@ -162,6 +176,11 @@ function relay(browser: WebSocket, upstream: WebSocket): void {
   upstream.on('close', closeOther(browser));
   browser.on('error', () => upstream.terminate());
   upstream.on('error', () => browser.terminate());
+}
+
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
 }
 
 function refuse(socket: Duplex, status: number): void {

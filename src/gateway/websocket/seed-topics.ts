@@ -1,0 +1,55 @@
+/** A hand-off turn's topic: its id is random and comes only in the `stream_handoff` stub of the seed's own post. */
+const TURN_TOPIC = /^conversation-turn-[A-Za-z0-9_-]{8,100}$/;
+/** One conversation's topic. */
+const CONVERSATION_TOPIC = /^conversation-([A-Za-z0-9][A-Za-z0-9_-]{7,99})$/;
+
+/**
+ * What a shared (seed) user's socket may carry (gateway.md §4.4): the topics of its own turns and conversations.
+ * Every other topic (`conversations`, the account-wide one, above all) would show the account's and other seeds'
+ * conversations, so a frame naming one is not relayed either way.
+ */
+export class SeedTopics {
+  private readonly granted = new Set<string>();
+
+  constructor(private readonly owns: (conversationId: string) => Promise<boolean>) {}
+
+  /** Whether a frame from the browser may go upstream; the topics it subscribes to are granted from then on. */
+  async admitsFromBrowser(text: string): Promise<boolean> {
+    const topics = topicsOf(text);
+    if (!topics) return false;
+    for (const topic of topics) if (!(await this.allowed(topic))) return false;
+    for (const topic of topics) this.granted.add(topic);
+    return true;
+  }
+
+  /** Whether an upstream frame may reach the browser: one without a topic (an acknowledgement), or on a granted topic. */
+  admitsFromUpstream(text: string): boolean {
+    const topics = topicsOf(text);
+    return topics !== null && topics.every((topic) => this.granted.has(topic));
+  }
+
+  private async allowed(topic: string): Promise<boolean> {
+    if (this.granted.has(topic) || TURN_TOPIC.test(topic)) return true;
+    const conversationId = CONVERSATION_TOPIC.exec(topic)?.[1];
+    return conversationId !== undefined && (await this.owns(conversationId));
+  }
+}
+
+/** The topics a JSON frame names (`topic`, `topics`); null for a frame that is not a JSON object or names them oddly. */
+export function topicsOf(text: string): string[] | null {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return null;
+  const { topic, topics } = frame as { topic?: unknown; topics?: unknown };
+  const named: unknown[] = [];
+  if (topic !== undefined) named.push(topic);
+  if (topics !== undefined) {
+    if (!Array.isArray(topics)) return null;
+    named.push(...(topics as unknown[]));
+  }
+  return named.every((name): name is string => typeof name === 'string') ? named : null;
+}
