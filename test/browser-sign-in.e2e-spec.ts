@@ -390,7 +390,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect((await request(stack.url).post('/api/auth/signout').expect(200)).body).toEqual({ url: '/auth/logout' });
     });
 
-    it('shows our home page without a session, and the live chat shell (the web app page, rewritten) with one', async () => {
+    it('shows our home page without a session, and the live chat shell (the web app page, rewritten) with one, on every page of the web app', async () => {
       const home = await request(stack.url).get('/').set('Accept-Language', 'en').expect(200);
       expect(home.text).toContain('Good at UI.');
       expect(home.text).toContain('href="/auth/login"');
@@ -404,6 +404,22 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(signedIn.text).not.toContain('Good at UI.');
       expect(signedIn.text).not.toContain('seed-for-the-home-page');
       expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
+
+      // The web app's own pages, loaded or reloaded directly: the chat UI, fetched at the same path; sign-in first without a session.
+      const pages = ['/tasks', '/library', '/images', '/ccc/abc', '/gpts/editor/g-abc', '/g/g-p-abc/project', '/c/abc/def', '/share/abc'];
+      for (const path of pages) {
+        const page = await request(stack.url).get(path).set('Cookie', cookie);
+        expect({ path, status: page.status, type: page.headers['content-type'] }).toEqual({
+          path,
+          status: 200,
+          type: expect.stringMatching(/^text\/html/),
+        });
+        expect(page.text).toContain('id="composer"');
+        expect(stack.fake.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toContain(path);
+        const signedOut = await request(stack.url).get(path);
+        expect(signedOut.status).toBe(303);
+        expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent(path)}`);
+      }
     });
   });
 });

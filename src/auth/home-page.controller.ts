@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { renderPage } from '../common/views/page-render';
 import { AppConfig } from '../config/app-config';
+import { WEB_APP_ROUTES } from '../config/reserved-routes';
 import { BrowserCookies } from './browser-cookies';
 import { publicSession } from './browser-session.store';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
@@ -37,8 +38,8 @@ export class HomePageController {
     renderPage(response, 'auth/home', { title: (text) => text.home.title });
   }
 
-  /** The web app's own routes (a conversation, a GPT, the GPT store): the chat UI, or sign-in first. */
-  @Get(['c/:conversationId', 'g/:gizmoId', 'g/:gizmoId/c/:conversationId', 'gpts', 'gpts/*path'])
+  /** The web app's own routes (`WEB_APP_ROUTES`): the chat UI, or sign-in first. */
+  @Get(WEB_APP_ROUTES)
   async appRoute(@Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
     const chat = this.provided(ChatPageRenderer);

@@ -13,8 +13,16 @@ export const RESERVED_ROUTES: ReadonlySet<string> = new Set([
   'static',
   'assets',
   '_next',
+  // The web app's pages (WEB_APP_ROUTES).
   'c',
   'g',
+  'gpts',
+  'tasks',
+  'ccc',
+  'library',
+  'images',
+  'project',
+  'share',
   'files',
   'metrics',
   'healthz',
@@ -24,3 +32,26 @@ export const RESERVED_ROUTES: ReadonlySet<string> = new Set([
 export function isReservedRoute(segment: string): boolean {
   return RESERVED_ROUTES.has(segment.toLowerCase());
 }
+
+/**
+ * The web app's own pages, which a browser may load or reload directly: with a session they get the chat UI
+ * (gateway.md §6.4), the page fetched from the upstream at the same path. Their first segments are reserved above.
+ */
+export const WEB_APP_ROUTES: string[] = [
+  'c/:conversationId',
+  'c/:conversationId/*path',
+  'g/:gizmoId',
+  'g/:gizmoId/*path',
+  'gpts',
+  'gpts/*path',
+  'tasks',
+  'tasks/*path',
+  'ccc/:id',
+  'library',
+  'library/*path',
+  'images',
+  'images/*path',
+  'project/*path',
+  'share/:shareId',
+  'share/:shareId/*path',
+];

@@ -24,7 +24,9 @@ export const FETCHER_NETWORK = {
   cfIpLongitude: '2.3522',
   userRegion: 'Fake Region',
 } as const;
-const SPA_ROUTE = /^\/(?:$|c\/[^/]+$|g\/[^/]+$|gpts(?:\/[^/]+)?$)/;
+/** The web app's pages: the React Router app renders each of them from the same document. */
+const SPA_ROUTE =
+  /^\/(?:$|c\/[^/]+(?:\/.*)?$|g\/[^/]+(?:\/.*)?$|gpts(?:\/.*)?$|tasks(?:\/.*)?$|ccc\/[^/]+$|library(?:\/.*)?$|images(?:\/.*)?$|project\/.+$|share\/[^/]+(?:\/.*)?$)/;
 const SCRIPT = readFileSync(join(__dirname, 'web-app-assets', 'app.js'), 'utf8');
 
 export interface WebAppRequest {
