@@ -113,6 +113,28 @@ describe('browser gateway: reverse proxy', () => {
       }
     });
 
+    it('never lets an avatar default image become a redirect to another site through our origin', async () => {
+      gravatar.requests.length = 0;
+      const answer = gravatar.answer;
+      gravatar.answer = (incoming): ReturnType<RecordingHost['answer']> => {
+        const fallback = new URL(incoming.url, 'http://x').searchParams.get('d') ?? '';
+        return /^https?:/.test(fallback)
+          ? { status: 302, headers: { location: fallback } }
+          : { headers: { 'content-type': 'image/png' }, body: 'png' };
+      };
+      try {
+        const picture = await request(gw.url).get('/avatar/0123abcd?s=480&d=https%3A%2F%2Fevil.example%2Fphish&r=pg');
+        expect(picture.status).toBe(200);
+        expect(picture.headers.location).toBeUndefined();
+        expect(gravatar.requests.map((r) => r.url)).toEqual(['/avatar/0123abcd?s=480&d=identicon&r=pg']);
+        // A keyword default is Gravatar's own and passes as it is.
+        await request(gw.url).get('/avatar/0123abcd?d=retro').expect(200);
+        expect(gravatar.requests[1].url).toBe('/avatar/0123abcd?d=retro');
+      } finally {
+        gravatar.answer = answer;
+      }
+    });
+
     it('sends /voice/previews/ to the persistent host, path kept, without credentials; other /voice paths stay on the backend', async () => {
       persistent.answer = () => ({ headers: { 'content-type': 'audio/mpeg' }, body: 'ID3-preview' });
       const preview = await request(gw.url)

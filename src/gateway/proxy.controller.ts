@@ -69,7 +69,7 @@ export class ProxyController {
 
   @All('avatar/*path')
   avatar(@Req() request: Request, @Res() response: Response): Promise<void> {
-    return this.toHost('gravatar', request, response, request.url);
+    return this.toHost('gravatar', request, response, withoutDefaultImageUrl(request.url));
   }
 
   /** Hosts other than the backend: never the account's credentials, nor anything else of the session. */
@@ -87,4 +87,23 @@ export class ProxyController {
 
 function isSourceMap(request: Request): boolean {
   return request.path.endsWith('.js.map');
+}
+
+/**
+ * Gravatar answers a missing picture with a redirect to its `d` (default image) parameter when that is a URL: through
+ * our origin, an open redirect to anywhere. Such a default becomes Gravatar's own generated picture.
+ */
+export function withoutDefaultImageUrl(url: string): string {
+  const queryAt = url.indexOf('?');
+  if (queryAt < 0) return url;
+  const query = new URLSearchParams(url.slice(queryAt + 1));
+  let changed = false;
+  for (const name of ['d', 'default']) {
+    const value = query.get(name);
+    if (value !== null && !/^[a-z0-9]+$/i.test(value)) {
+      query.set(name, 'identicon');
+      changed = true;
+    }
+  }
+  return changed ? `${url.slice(0, queryAt)}?${query.toString()}` : url;
 }
