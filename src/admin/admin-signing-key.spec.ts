@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedState } from '../common/shared-state/shared-state';
@@ -51,5 +51,24 @@ describe('AdminSigningKey', () => {
     expect(await factory({ enabled: false } as AdminSecret, keyWith())).toBeNull();
     await expect(stat(join(dataDir, SIGNING_KEY_FILE))).rejects.toThrow();
     expect(await factory({ enabled: true } as AdminSecret, keyWith())).toBe(await keyWith().get());
+  });
+
+  it('replaces a key file that holds no key (left empty by a crash), instead of failing every sign-in', async () => {
+    const path = join(dataDir, SIGNING_KEY_FILE);
+    await writeFile(path, '', { mode: 0o600 });
+    const key = await keyWith().get();
+    expect(key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect((await readFile(path, 'utf8')).trim()).toBe(key);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await keyWith().get()).toBe(key);
+    // Nothing is left behind under a temporary name.
+    expect(await readdir(dataDir)).toEqual([SIGNING_KEY_FILE]);
+  });
+
+  it('makes one key when two first starts race on one folder', async () => {
+    const keys = await Promise.all(Array.from({ length: 8 }, () => keyWith().get()));
+    expect(new Set(keys).size).toBe(1);
+    expect((await readFile(join(dataDir, SIGNING_KEY_FILE), 'utf8')).trim()).toBe(keys[0]);
+    expect(await readdir(dataDir)).toEqual([SIGNING_KEY_FILE]);
   });
 });

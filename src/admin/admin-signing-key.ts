@@ -1,6 +1,6 @@
 import { Injectable, Provider } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { SharedState } from '../common/shared-state/shared-state';
@@ -44,26 +44,58 @@ export class AdminSigningKey {
     return this.fromFile(fresh);
   }
 
+  /**
+   * The key is written whole under a temporary name, then linked in place: a crash never leaves a half-written key,
+   * and of two first starts on one folder, one key wins. A file that holds no key (an empty one, from a crash of a
+   * version that wrote in place) is replaced.
+   */
   private async fromFile(fresh: string): Promise<string> {
     const path = join(this.config.dataDir, SIGNING_KEY_FILE);
     try {
       await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 });
-      const file = await open(path, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') return null;
-        throw error;
-      });
-      if (!file) return (await readFile(path, 'utf8')).trim();
+      const kept = await readKey(path);
+      if (kept) return kept;
+      const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        await file.writeFile(`${fresh}\n`);
-        await file.sync();
+        const file = await open(temp, 'wx', 0o600);
+        try {
+          await file.writeFile(`${fresh}\n`);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        if (kept === null) {
+          const linked = await link(temp, path).then(
+            () => true,
+            (error: NodeJS.ErrnoException) => {
+              if (error.code === 'EEXIST') return false;
+              throw error;
+            },
+          );
+          if (linked) return fresh;
+          const won = await readKey(path);
+          if (won) return won;
+        }
+        await rename(temp, path);
+        return fresh;
       } finally {
-        await file.close();
+        await rm(temp, { force: true });
       }
-      return fresh;
     } catch (error) {
       throw new StoreUnavailableError(`files under ${this.config.dataDir}`, error);
     }
   }
+}
+
+/** The key kept at `path`; '' when the file holds none; null when there is no file. */
+async function readKey(path: string): Promise<string | null> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (text === null) return null;
+  const key = text.trim();
+  return /^\S{32,}$/.test(key) ? key : '';
 }
 
 /**
