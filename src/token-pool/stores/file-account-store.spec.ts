@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
@@ -98,23 +98,40 @@ describe('FileAccountStore files', () => {
     });
 
     it('refuses a folder a running process on this host owns', async () => {
-      await writeFile(ownerFile(), JSON.stringify({ pid: process.ppid, host: hostname() }));
-      await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(
-        new StartProblem(
-          `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${process.ppid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
-        ),
-      );
-      expect(await owner()).toEqual({ pid: process.ppid, host: hostname() });
+      const running = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        await writeFile(ownerFile(), JSON.stringify({ pid: running.pid, host: hostname() }));
+        await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(
+          new StartProblem(
+            `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${running.pid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
+          ),
+        );
+        expect(await owner()).toEqual({ pid: running.pid, host: hostname() });
+      } finally {
+        running.kill();
+      }
     });
 
-    it('takes over what a process that is gone, or another host, left', async () => {
+    it('takes over what a process that is gone, another host, or a process that is no FlowGPT left', async () => {
       const gone = spawnSync(process.execPath, ['-e', '0']).pid;
-      for (const left of [{ pid: gone, host: hostname() }, { pid: process.ppid, host: 'another-host' }, 'not json']) {
-        await writeFile(ownerFile(), typeof left === 'string' ? left : JSON.stringify(left));
-        const store = new FileAccountStore({ dataDir });
-        await store.open();
-        expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
-        await store.close();
+      // A pid given since to an unrelated process (after a kill -9 and a reboot, say).
+      const unrelated = spawn('sleep', ['60']);
+      try {
+        const leftovers = [
+          { pid: gone, host: hostname() },
+          { pid: process.ppid, host: 'another-host' },
+          { pid: unrelated.pid, host: hostname() },
+          'not json',
+        ];
+        for (const left of leftovers) {
+          await writeFile(ownerFile(), typeof left === 'string' ? left : JSON.stringify(left));
+          const store = new FileAccountStore({ dataDir });
+          await store.open();
+          expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+          await store.close();
+        }
+      } finally {
+        unrelated.kill();
       }
     });
   });

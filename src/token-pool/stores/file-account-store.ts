@@ -2,10 +2,10 @@
 // (temp file, fsync, rename, fsync the folder) and the legacy import, all run by one contract suite.
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { StartProblem } from '../../common/startup/start-problem';
 import { byAddedAt, recordsFromLines } from '../account-record';
@@ -391,14 +391,26 @@ async function readOwner(path: string): Promise<{ pid: number; host: string } | 
   }
 }
 
+/**
+ * Whether `pid` is a running Node process: after a kill -9 and a reboot or a long uptime, the pid in an owner file
+ * may have been given to an unrelated process, which must not keep the folder locked. Where there is no `/proc`
+ * to tell, any running process counts.
+ */
 function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  let program: string;
+  try {
+    program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+  } catch {
+    return true;
+  }
+  // Empty for a process that has ended but not been reaped, or a kernel thread.
+  return program === process.execPath || /node/i.test(basename(program));
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
