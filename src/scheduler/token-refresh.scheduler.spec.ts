@@ -11,9 +11,20 @@ import { FakeClock } from '../token-pool/testing/fake-clock';
 import { testConfig } from '../config/test-config';
 import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type FakeAuthServer } from '../token-pool/testing/fixtures';
 import { poolServices, type PoolServices } from '../token-pool/testing/pool-services';
-import { REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
+import { BUSY_RETRY_MS, REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
 
 const HOUR = 3_600_000;
+
+/** The scheduler with its waits for a taken lock recorded and run at once (or as `onPause` says). */
+class TestScheduler extends TokenRefreshScheduler {
+  readonly pauses: number[] = [];
+  onPause?: () => Promise<void> | void;
+
+  protected override async pause(ms: number): Promise<void> {
+    this.pauses.push(ms);
+    await this.onPause?.();
+  }
+}
 const CRON = '0 3 */4 * *';
 
 describe('TokenRefreshScheduler', () => {
@@ -28,7 +39,7 @@ describe('TokenRefreshScheduler', () => {
     const pool = poolServices(store, config, clock);
     opened.push(pool);
     const registry = new SchedulerRegistry();
-    return { pool, registry, scheduler: new TokenRefreshScheduler(config, pool.refresher, clock, registry) };
+    return { pool, registry, scheduler: new TestScheduler(config, pool.refresher, clock, registry) };
   };
 
   beforeAll(async () => {
@@ -148,6 +159,36 @@ describe('TokenRefreshScheduler', () => {
       }
       expect(results.map((summary) => summary !== null)).toEqual([false, false, false, true]);
       expect(Math.round(((await restarted.scheduler.lastRun())!.slot - ranSlot) / DAY)).toBe(4);
+    });
+
+    it('waits for a lock another run holds (a start-up refresh, or an instance that died), then runs the occurrence', async () => {
+      const store = new FileAccountStore({ dataDir });
+      const { pool, scheduler } = instance(store);
+      await pool.admin.upload([fakeRefreshToken('held')]);
+      let release!: () => void;
+      const held = store.withLock(REFRESH_JOB_NAME, 60_000, () => new Promise<void>((resolve) => (release = resolve)));
+      scheduler.onPause = () => {
+        if (scheduler.pauses.length === 3) release();
+      };
+
+      expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+      expect(scheduler.pauses).toEqual([BUSY_RETRY_MS, BUSY_RETRY_MS, BUSY_RETRY_MS]);
+      await held;
+      expect(refreshedTokens()).toHaveLength(1);
+    });
+
+    it('gives the occurrence up, saying so, when the lock stays taken past its lifetime', async () => {
+      const store = new FileAccountStore({ dataDir });
+      const { pool, scheduler } = instance(store);
+      await pool.admin.upload([fakeRefreshToken('stuck')]);
+      let release!: () => void;
+      const held = store.withLock(REFRESH_JOB_NAME, 60_000, () => new Promise<void>((resolve) => (release = resolve)));
+
+      expect(await scheduler.runScheduledRefresh()).toBeNull();
+      expect(scheduler.pauses.length * BUSY_RETRY_MS).toBe(10 * 60_000);
+      expect(refreshedTokens()).toHaveLength(0);
+      release();
+      await held;
     });
 
     it('REFRESH_INTERVAL_DAYS=0 runs at every occurrence', async () => {

@@ -6,12 +6,15 @@ import { AppConfig } from '../config/app-config';
 import { refreshCronProblem } from '../config/cron-expression';
 import { Clock } from '../common/vocabulary/clock';
 import type { RefreshSummary } from '../token-pool/pool.types';
+import type { LockResult } from '../token-pool/stores/account-store';
 import { PoolRefresher } from '../token-pool/pool-refresher';
 
 export const REFRESH_JOB_NAME = 'refresh-job';
 const LAST_RUN_KEY = 'refresh-job:last-run';
 /** Long enough for any refresh; the Redis lock is renewed while the job runs anyway. */
 const LOCK_TTL_MS = 10 * 60_000;
+/** How often a scheduled run that finds the lock taken tries again, for at most `LOCK_TTL_MS`. */
+export const BUSY_RETRY_MS = 30_000;
 /** How far apart instances may fire one cron occurrence (timer delay, clock skew) and still agree on it. */
 const MAX_FIRE_SKEW_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
@@ -85,7 +88,29 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
    */
   async runScheduledRefresh(): Promise<RefreshSummary | null> {
     const { slot, gapMs } = this.currentSlot();
-    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
+    const occurrence = new Date(slot).toISOString();
+    // The lock taken is not the occurrence done: another instance's start-up refresh, or the lock of one that died
+    // (until its TTL ends). Waiting for it, then checking the record, runs the occurrence once all the same.
+    let locked = await this.scheduledRun(slot, gapMs);
+    for (let waitedMs = 0; !locked.acquired && waitedMs < LOCK_TTL_MS; waitedMs += BUSY_RETRY_MS) {
+      await this.pause(BUSY_RETRY_MS);
+      locked = await this.scheduledRun(slot, gapMs);
+    }
+    if (!locked.acquired) {
+      this.logger.warn(`Scheduled refresh of ${occurrence} not run: the refresh lock stayed taken for ${LOCK_TTL_MS / 60_000} minutes`);
+      return null;
+    }
+    const outcome = locked.value;
+    if (outcome === 'ran elsewhere') this.logger.log(`Scheduled refresh of ${occurrence} skipped: another instance ran it`);
+    else if (outcome === 'not due')
+      this.logger.debug(
+        `Scheduled refresh of ${occurrence} skipped: the last forced refresh was less than ${this.config.refreshIntervalDays} days ago`,
+      );
+    return typeof outcome === 'string' ? null : outcome;
+  }
+
+  private scheduledRun(slot: number, gapMs: number): Promise<LockResult<RefreshSummary | 'ran elsewhere' | 'not due'>> {
+    return this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
       const last = await this.lastRun();
       if (last && last.slot >= slot) return 'ran elsewhere' as const;
       if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
@@ -94,14 +119,11 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
       await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run));
       return summary;
     });
-    const outcome = locked.acquired ? locked.value : 'ran elsewhere';
-    const occurrence = new Date(slot).toISOString();
-    if (outcome === 'ran elsewhere') this.logger.log(`Scheduled refresh of ${occurrence} skipped: another instance ran it`);
-    else if (outcome === 'not due')
-      this.logger.debug(
-        `Scheduled refresh of ${occurrence} skipped: the last forced refresh was less than ${this.config.refreshIntervalDays} days ago`,
-      );
-    return typeof outcome === 'string' ? null : outcome;
+  }
+
+  /** Waits between tries for a taken lock (a spec replaces it). */
+  protected pause(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref());
   }
 
   /** The earliest occurrence that is at least `REFRESH_INTERVAL_DAYS` after `lastSlot` (within half a cron period). */
