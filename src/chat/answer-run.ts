@@ -1,9 +1,8 @@
 import type { ApiError } from '../common/errors/api-error';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import type { EmittedToolCall } from './answer-contract';
-import type { FileBytes } from './client-file.fetcher';
+import type { RequestFiles } from './attachment.service';
 import type { CompletionMeta, Usage } from './completion-stream';
-import type { AttachmentPart } from './dto/chat-completion.dto';
 import type { ResolvedModel } from './models/model-mapping';
 import type { EncodingName } from './token-counter';
 import type { FinishReason } from './translation/answer-writer';
@@ -18,8 +17,8 @@ export interface PreparedChat {
   historyDisabled: boolean;
   mode: 'json' | 'stream';
   startedAt: number;
-  /** Images and files of the request, loaded once before any attempt. */
-  files: Map<AttachmentPart, FileBytes>;
+  /** Images and files of the request, read once for every attempt. */
+  files: RequestFiles;
   /** With a pool key: the pool account the request's conversation lives on, which every round must run on. */
   preferredAccountId?: string;
 }

@@ -1,17 +1,46 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import type { UpstreamIdentity } from '../upstream/upstream.client';
 import { type AttachmentPart, type ChatMessageDto, type ContentPart, isAttachmentPart } from './dto/chat-completion.dto';
-import { ClientFileFetcher, type FileBytes } from './client-file.fetcher';
+import { AttachmentBudget, ClientFileFetcher, type FileBytes, type FileUrl } from './client-file.fetcher';
 import type { UploadedFile } from './message-converter';
 import { UpstreamFileUploader } from './upstream-file.uploader';
 
 /**
- * A request's images and files: read once from the client (`ClientFileFetcher`) before any attempt, then
- * uploaded to the upstream as whichever account an attempt uses (`UpstreamFileUploader`).
+ * One request's images and files, each read once however many attempts and rounds use it: the inline ones at
+ * once, the URLs on the first `fetched()`.
+ */
+export class RequestFiles {
+  private fetching?: Promise<void>;
+
+  constructor(
+    private readonly files = new Map<AttachmentPart, FileBytes>(),
+    private readonly urls: ReadonlyMap<AttachmentPart, FileUrl> = new Map(),
+    private readonly fetchUrl?: (file: FileUrl) => Promise<FileBytes>,
+  ) {}
+
+  /** A part's bytes; undefined for a URL not fetched yet. */
+  get(part: AttachmentPart): FileBytes | undefined {
+    return this.files.get(part);
+  }
+
+  /** Fetches the URL parts one after another, so a spent budget stops the rest unfetched. */
+  fetched(): Promise<void> {
+    this.fetching ??= (async () => {
+      for (const [part, url] of this.urls) this.files.set(part, await this.fetchUrl!(url));
+    })();
+    return this.fetching;
+  }
+}
+
+/**
+ * A request's images and files: read from the client (`ClientFileFetcher`) once per request, then uploaded to the
+ * upstream as whichever account an attempt uses (`UpstreamFileUploader`).
  */
 @Injectable()
 export class AttachmentService {
   constructor(
+    private readonly config: AppConfig,
     private readonly fetcher: ClientFileFetcher,
     private readonly uploader: UpstreamFileUploader,
   ) {}
@@ -32,18 +61,30 @@ export class AttachmentService {
   }
 
   /**
-   * Decodes or fetches every image and file part once, before any attempt, so that bad input is a 400
-   * up front and retries on other accounts do not fetch again.
+   * Decodes every inline image and file and checks every URL before any attempt, so that bad input is a 400 up
+   * front. The URLs are fetched only when an attempt needs their bytes, which is after the upstream has accepted
+   * the request's credential: a forged key makes this server download nothing. Inline and fetched bytes together
+   * stay within `MAX_ATTACHMENTS_SIZE`.
    */
-  async load(messages: ChatMessageDto[], signal: AbortSignal): Promise<Map<AttachmentPart, FileBytes>> {
+  async open(messages: ChatMessageDto[], signal: AbortSignal): Promise<RequestFiles> {
+    const budget = new AttachmentBudget(this.config.maxAttachmentsBytes);
     const files = new Map<AttachmentPart, FileBytes>();
+    const urls = new Map<AttachmentPart, FileUrl>();
     for (const [index, message] of messages.entries()) {
       if (!Array.isArray(message.content)) continue;
       for (const [partIndex, part] of message.content.entries()) {
-        if (isAttachmentPart(part)) files.set(part, await this.fetcher.read(part, `messages[${index}].content[${partIndex}]`, signal));
+        if (!isAttachmentPart(part)) continue;
+        const param = `messages[${index}].content[${partIndex}].${part.type === 'file' ? 'file.file_data' : 'image_url.url'}`;
+        const opened = await this.fetcher.open(part, param);
+        if ('url' in opened) {
+          urls.set(part, opened);
+        } else {
+          budget.take(opened.bytes.length, param);
+          files.set(part, opened);
+        }
       }
     }
-    return files;
+    return new RequestFiles(files, urls, (url) => this.fetcher.fetch(url, budget, signal));
   }
 
   /** Uploads one loaded file to the upstream as the given account. */

@@ -23,7 +23,7 @@ import { completionId } from './completion-ids';
 import { CompletionStream } from './completion-stream';
 import { ConversationService, StartedConversation } from './conversation.service';
 import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
-import { AttachmentService } from './attachment.service';
+import { AttachmentService, RequestFiles } from './attachment.service';
 import type { FileBytes } from './client-file.fetcher';
 import { imageSize } from './image-size';
 import type { FinishReason } from './translation/answer-writer';
@@ -225,15 +225,15 @@ export class ChatService {
       historyDisabled,
       mode: request.stream ? 'stream' : 'json',
       startedAt: Date.now(),
-      files: new Map(),
+      files: new RequestFiles(),
       ...(preferredAccountId ? { preferredAccountId } : {}),
     };
   }
 
-  /** The client's messages with their files loaded once, before any attempt or corrective round. */
+  /** The client's messages with their files opened once, before any attempt or corrective round. */
   private async loadMessages(request: ChatCompletionRequestDto, chat: PreparedChat, signal: AbortSignal): Promise<ChatMessageDto[]> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
-    chat.files = await this.attachments.load(messages, signal);
+    chat.files = await this.attachments.open(messages, signal);
     return messages;
   }
 
@@ -249,8 +249,10 @@ export class ChatService {
       credential,
       {
         model: chat.model,
-        messages: (identity, baseUrl) =>
-          convertMessages(messages, (part) => this.attachments.upload(files.get(part)!, identity, baseUrl, signal)),
+        messages: async (identity, baseUrl) => {
+          await files.fetched();
+          return convertMessages(messages, (part) => this.attachments.upload(files.get(part)!, identity, baseUrl, signal));
+        },
         conversationId: request.conversation_id,
         parentMessageId: request.parent_message_id,
         historyDisabled: chat.historyDisabled,

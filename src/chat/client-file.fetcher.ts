@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
-import { transportDetail, UpstreamClient, type UpstreamStream } from '../upstream/upstream.client';
+import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import type { AttachmentPart } from './dto/chat-completion.dto';
 import { assertPublicUrl, HostLookup, isPrivateAddress, systemLookup } from './file-url-guard';
 
@@ -14,6 +15,28 @@ export interface FileBytes {
   bytes: Buffer;
   mimeType: string;
   name?: string;
+}
+
+/** A client's file URL that passed the checks, fetched only when its bytes are needed. */
+export interface FileUrl {
+  url: URL;
+  /** As the client wrote it (what an external fetcher is handed). */
+  raw: string;
+  /** The request field that holds it, for errors. */
+  param: string;
+}
+
+/** The bytes all attachments of one request may take (`MAX_ATTACHMENTS_SIZE`), inline and fetched together. */
+export class AttachmentBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Counts `bytes` more; past the limit the request is refused, naming the part (`param`) that went over it. */
+  take(bytes: number, param: string): void {
+    this.used += bytes;
+    if (this.used > this.limit) throw ApiError.of('attachments_too_large', { limit: this.limit, param }, { param });
+  }
 }
 
 /**
@@ -33,32 +56,26 @@ export class ClientFileFetcher {
     private readonly upstream: UpstreamClient,
   ) {}
 
-  /** The bytes of a validated part; `path` names it in errors (`messages[0].content[1]`). */
-  async read(part: AttachmentPart, path: string, signal: AbortSignal): Promise<FileBytes> {
-    if (part.type === 'image_url') {
-      const { url } = part.image_url;
-      return url.startsWith('data:') ? decodeDataUrl(url, `${path}.image_url.url`) : this.fetch(url, `${path}.image_url.url`, signal);
+  /**
+   * The bytes of a validated part sent inline (a `data:` URL), or the checked URL of one that points at its file.
+   * `param` names the part's URL or data field in errors (`messages[0].content[1].image_url.url`).
+   */
+  async open(part: AttachmentPart, param: string): Promise<FileBytes | FileUrl> {
+    if (part.type === 'file') {
+      const decoded = decodeDataUrl(part.file.file_data, param);
+      return { ...decoded, name: part.file.filename !== undefined ? sanitizeName(part.file.filename) : undefined };
     }
-    const decoded = decodeDataUrl(part.file.file_data, `${path}.file.file_data`);
-    return { ...decoded, name: part.file.filename !== undefined ? sanitizeName(part.file.filename) : undefined };
+    const { url } = part.image_url;
+    return url.startsWith('data:') ? decodeDataUrl(url, param) : { url: await this.check(url, param), raw: url, param };
   }
 
-  private async fetch(raw: string, param: string, signal: AbortSignal): Promise<FileBytes> {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      throw ApiError.of('invalid_value', { param, problem: 'not a URL' }, { param });
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw ApiError.of('invalid_value', { param, problem: 'only http(s) and data: URLs are supported' }, { param });
-    }
+  /** Fetches a checked URL; its bytes count against `budget` as they arrive, and the fetch stops as soon as it is spent. */
+  async fetch(file: FileUrl, budget: AttachmentBudget, signal: AbortSignal): Promise<FileBytes> {
+    const { url, raw, param } = file;
     const { allowPrivateFileUrls, exportProxyUrl, cfFileUrl } = this.config;
     const checkAddresses = !allowPrivateFileUrls;
     const fetchedHere = !exportProxyUrl && !cfFileUrl;
     try {
-      // Resolved here even when a proxy or an external fetcher fetches it, so a name leading inside is refused before it is handed on.
-      if (checkAddresses) await assertPublicUrl(url, this.hostLookup);
       const fetched = await this.upstream.stream({
         ...(cfFileUrl ? { method: 'POST', url: cfFileUrl, json: { file_url: raw } } : { url: url.toString() }),
         proxyUrl: exportProxyUrl ?? null,
@@ -70,16 +87,44 @@ export class ClientFileFetcher {
         signal,
         step: 'file_fetch',
       });
-      const { bytes, statusCode, contentType } = await readBody(fetched, this.config.maxBodyBytes);
-      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
-      const mimeType = (contentType ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
+      if (fetched.status !== 200) {
+        fetched.body.destroy();
+        throw new Error(`status ${fetched.status}`);
+      }
+      const bytes = await readBody(fetched.body, this.config.maxBodyBytes, (size) => budget.take(size, param));
+      const mimeType = (fetched.headers['content-type'] ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
       return { bytes, mimeType, name: sanitizeName(url.pathname.split('/').pop() ?? '') || undefined };
     } catch (error) {
-      if (signal.aborted) throw error;
-      const reason = transportDetail(error);
-      this.logger.warn(`could not fetch a file from ${url.host}: ${reason}`);
-      throw ApiError.of('invalid_image_url', { param, reason }, { param });
+      if (signal.aborted || error instanceof ApiError) throw error;
+      throw this.unfetchable(url, param, error);
     }
+  }
+
+  /** A URL that may be fetched: http(s), and unless `ALLOW_PRIVATE_FILE_URLS` leading to public addresses only. */
+  private async check(raw: string, param: string): Promise<URL> {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw ApiError.of('invalid_value', { param, problem: 'not a URL' }, { param });
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw ApiError.of('invalid_value', { param, problem: 'only http(s) and data: URLs are supported' }, { param });
+    }
+    if (this.config.allowPrivateFileUrls) return url;
+    try {
+      // Resolved here even when a proxy or an external fetcher fetches it, so a name leading inside is refused before it is handed on.
+      await assertPublicUrl(url, this.hostLookup);
+    } catch (error) {
+      throw this.unfetchable(url, param, error);
+    }
+    return url;
+  }
+
+  private unfetchable(url: URL, param: string, error: unknown): ApiError {
+    const reason = transportDetail(error);
+    this.logger.warn(`could not fetch a file from ${url.host}: ${reason}`);
+    return ApiError.of('invalid_image_url', { param, reason }, { param });
   }
 }
 
@@ -110,17 +155,20 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
-async function readBody(response: UpstreamStream, limit: number): Promise<{ bytes: Buffer; statusCode: number; contentType?: string }> {
-  const { body } = response;
+/** The whole body, at most `limit` bytes; `count` sees every chunk's size first and may throw to stop the read. */
+async function readBody(body: Readable, limit: number, count: (size: number) => void): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new Error(`larger than ${limit} bytes`);
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new Error(`larger than ${limit} bytes`);
+      count((chunk as Buffer).length);
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    body.destroy();
+    throw error;
   }
-  return { bytes: Buffer.concat(chunks), statusCode: response.status, contentType: response.headers['content-type'] };
+  return Buffer.concat(chunks);
 }

@@ -77,6 +77,8 @@ export class AppConfig {
   @IsOptional() @IsUrl(URL_OPTIONS) publicUrl?: string;
   /** Largest body of the routes that take attachments or uploads (chat completions, token uploads). */
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxBodyBytes = 32 * 1024 * 1024;
+  /** Bytes all images and files of one request may take, sent inline and fetched from URLs together. */
+  @IsInt() @Min(1024) @Max(2 * 1024 * 1024 * 1024) maxAttachmentsBytes = 50 * 1024 * 1024;
   /** Largest body of every other route. */
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxSmallBodyBytes = 1024 * 1024;
   /** Open client connections at most; more are closed at once, so that the process keeps file descriptors. */
@@ -194,6 +196,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   logLevel: { env: 'LOG_LEVEL', kind: 'string' },
   publicUrl: { env: 'PUBLIC_URL', kind: 'string' },
   maxBodyBytes: { env: 'MAX_BODY_SIZE', kind: 'size' },
+  maxAttachmentsBytes: { env: 'MAX_ATTACHMENTS_SIZE', kind: 'size' },
   maxSmallBodyBytes: { env: 'MAX_SMALL_BODY_SIZE', kind: 'size' },
   maxConnections: { env: 'MAX_CONNECTIONS', kind: 'int' },
   headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'int' },

@@ -43,6 +43,11 @@ export const ERROR_CATALOG = {
     message: 'We could not parse the JSON body of your request: it is not valid JSON.',
   },
   request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  attachments_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    message: "The request's images and files are larger than {limit} bytes in all (MAX_ATTACHMENTS_SIZE); '{param}' goes over it.",
+  },
   unsupported_media_type: {
     status: 415,
     type: 'invalid_request_error',

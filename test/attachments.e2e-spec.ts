@@ -1,0 +1,112 @@
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { APIError } from 'openai';
+import type { ChatCompletionContentPart } from 'openai/resources/chat/completions';
+import { Stack, startStack } from './support/stack';
+
+/** Client images and files: what a request may make this server read, and how the bytes reach the upstream. */
+describe('attachments', () => {
+  const BUDGET = 64 * 1024;
+  let stack: Stack;
+  let token: string;
+  let files: Server;
+  let filesUrl: string;
+  /** The paths the file server was asked for. */
+  const fetched: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { ALLOW_PRIVATE_FILE_URLS: 'true', MAX_ATTACHMENTS_SIZE: `${BUDGET}` } });
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+    // `/bytes/N`: N bytes of text.
+    files = createServer((request, response) => {
+      fetched.push(request.url!);
+      const size = Number(/^\/bytes\/(\d+)$/.exec(request.url!)?.[1] ?? 0);
+      response.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.alloc(size, 'a'));
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await stack.close();
+    await new Promise<void>((resolve) => files.close(() => resolve()));
+  });
+  beforeEach(() => {
+    stack.fake.reset();
+    fetched.length = 0;
+  });
+
+  const ask = (key: string, parts: ChatCompletionContentPart[]) =>
+    stack.openai(key).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Read these.' }, ...parts] }],
+    });
+  const urlPart = (path: string): ChatCompletionContentPart => ({ type: 'image_url', image_url: { url: `${filesUrl}${path}` } });
+  const inlinePart = (size: number): ChatCompletionContentPart => ({
+    type: 'file',
+    file: { file_data: `data:text/plain;base64,${Buffer.alloc(size, 'b').toString('base64')}`, filename: 'notes.txt' },
+  });
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => Promise.reject(new Error('expected an error')),
+      (error: APIError) => error,
+    );
+
+  describe('MAX_ATTACHMENTS_SIZE', () => {
+    it('refuses fetched files past the budget with 413, and stops fetching at the part that goes over it', async () => {
+      const error = await failure(ask(token, [urlPart('/bytes/40000'), urlPart('/bytes/40001'), urlPart('/bytes/40002')]));
+      expect(error.status).toBe(413);
+      expect(error.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'attachments_too_large',
+        param: 'messages[0].content[2].image_url.url',
+      });
+      expect(error.message).toContain(`${BUDGET} bytes`);
+      expect(fetched).toEqual(['/bytes/40000', '/bytes/40001']);
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
+    it('counts inline files and fetched ones together', async () => {
+      const inlineOnly = await failure(ask(token, [inlinePart(40_000), inlinePart(40_000)]));
+      expect(inlineOnly.status).toBe(413);
+      expect(inlineOnly.error).toMatchObject({ code: 'attachments_too_large', param: 'messages[0].content[2].file.file_data' });
+      expect(stack.fake.requests).toEqual([]);
+
+      const mixed = await failure(ask(token, [inlinePart(40_000), urlPart('/bytes/40000')]));
+      expect(mixed.status).toBe(413);
+      expect(mixed.error).toMatchObject({ code: 'attachments_too_large', param: 'messages[0].content[2].image_url.url' });
+    });
+
+    it('lets files within the budget through', async () => {
+      const completion = await ask(token, [inlinePart(20_000), urlPart('/bytes/20000'), urlPart('/bytes/20000')]);
+      expect(completion.choices[0].message.content).toBeTruthy();
+      expect(fetched).toHaveLength(2);
+      expect(stack.fake.requests.filter((sent) => sent.method === 'PUT')).toHaveLength(3);
+    });
+  });
+
+  describe('a credential the upstream refuses', () => {
+    it('fetches nothing for an AccessToken the upstream does not know', async () => {
+      const forged = stack.fake.createAccessToken();
+      stack.fake.revokeAccessToken(forged);
+      const error = await failure(ask(forged, [urlPart('/bytes/1000')]));
+      expect(error.status).toBe(401);
+      expect(error.code).toBe('invalid_api_key');
+      expect(fetched).toEqual([]);
+    });
+
+    it('fetches nothing for a RefreshToken the auth server refuses', async () => {
+      const refresh = stack.fake.createRefreshToken();
+      stack.fake.revokeRefreshToken(refresh);
+      const error = await failure(ask(refresh, [urlPart('/bytes/1000')]));
+      expect(error.status).toBe(401);
+      expect(fetched).toEqual([]);
+    });
+
+    it('still refuses a bad URL before any upstream call', async () => {
+      const error = await failure(ask(token, [{ type: 'image_url', image_url: { url: 'ftp://example.com/a.png' } }]));
+      expect(error.status).toBe(400);
+      expect(error.error).toMatchObject({ code: 'invalid_value', param: 'messages[0].content[1].image_url.url' });
+      expect(stack.fake.requests).toEqual([]);
+    });
+  });
+});
