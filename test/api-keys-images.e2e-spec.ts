@@ -268,6 +268,24 @@ describe('API keys, models, images and file links', () => {
       expect(images.created).toEqual(expect.any(Number));
     });
 
+    it.each(['gpt-image-1', 'gpt-image-1-mini', 'chatgpt-image-latest'])(
+      'answers the image bytes by default for the GPT image model %s, as OpenAI does',
+      async (model) => {
+        stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+        const images = await stack.openai(token).images.generate({ model, prompt: 'a lighthouse' });
+        expect(Buffer.from(images.data![0].b64_json!, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+        expect(images.data![0].url).toBeUndefined();
+        expect((stack.fake.conversationRequests()[0].body as { model: string }).model).toBe('gpt-4o');
+      },
+    );
+
+    it('still answers a durable url for a GPT image model that asks for one', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'url' });
+      expect(images.data![0].url).toMatch(new RegExp(`^${stack.url}/files/`));
+      expect(images.data![0].b64_json).toBeUndefined();
+    });
+
     it('validates like chat: n must be 1, a key is required, response_format is url or b64_json', async () => {
       const many = await errorOf(stack.openai(token).images.generate({ prompt: 'two cats', n: 2 }));
       expect(many.status).toBe(400);

@@ -22,7 +22,9 @@ export interface ImagesResponse {
 
 /** OpenAI's image model names; the web backend draws with its image tool from a chat model that has it. */
 const DEFAULT_IMAGE_MODEL = 'dall-e-3';
-const IMAGE_MODEL_NAMES = /^(dall-e|gpt-image)/;
+const IMAGE_MODEL_NAMES = /^(dall-e|gpt-image|chatgpt-image)/;
+/** OpenAI's GPT image models answer with the image's bytes, DALL·E models with a link. */
+const GPT_IMAGE_MODEL_NAMES = /^(gpt-image|chatgpt-image)/;
 const IMAGE_TOOL_SLUG = 'gpt-4o';
 const DEFAULT_SIZE = '1024x1024';
 const IMAGE_TOOL_FENCE = /```dalle\.text2im\n([\s\S]*?)\n```/;
@@ -81,7 +83,9 @@ export class ImagesService {
     const revisedPrompt = revisedPromptOf(text) ?? request.prompt;
     const path = generatedFilePath(images[0]);
     const result: ImageResult = { revised_prompt: revisedPrompt };
-    if (request.response_format === 'b64_json') {
+    // OpenAI refuses `response_format` for GPT image models; here a link costs nothing, so asking for one is honoured.
+    const format = request.response_format ?? (GPT_IMAGE_MODEL_NAMES.test(requested) ? 'b64_json' : 'url');
+    if (format === 'b64_json') {
       const file = await this.fileLinks.bytes(started, path, signal);
       if (!file) throw imageUnavailable();
       result.b64_json = file.bytes.toString('base64');
