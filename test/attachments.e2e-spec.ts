@@ -2,7 +2,10 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { APIError } from 'openai';
 import type { ChatCompletionContentPart } from 'openai/resources/chat/completions';
+import { solidPng } from './fake-upstream/png';
 import { Stack, startStack } from './support/stack';
+
+const PNG = solidPng(3, 2);
 
 /** Client images and files: what a request may make this server read, and how the bytes reach the upstream. */
 describe('attachments', () => {
@@ -17,10 +20,12 @@ describe('attachments', () => {
   beforeAll(async () => {
     stack = await startStack({ env: { ALLOW_PRIVATE_FILE_URLS: 'true', MAX_ATTACHMENTS_SIZE: `${BUDGET}` } });
     token = stack.fake.createAccessToken({ plan: 'plus' });
-    // `/bytes/N`: N bytes of text.
+    // `/bytes/N`: N bytes of text; `/photo.png?type=T`: a PNG sent as type T.
     files = createServer((request, response) => {
       fetched.push(request.url!);
-      const size = Number(/^\/bytes\/(\d+)$/.exec(request.url!)?.[1] ?? 0);
+      const url = new URL(request.url!, 'http://files');
+      if (url.pathname === '/photo.png') return response.writeHead(200, { 'content-type': url.searchParams.get('type')! }).end(PNG);
+      const size = Number(/^\/bytes\/(\d+)$/.exec(url.pathname)?.[1] ?? 0);
       response.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.alloc(size, 'a'));
     });
     await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
@@ -81,6 +86,41 @@ describe('attachments', () => {
       expect(completion.choices[0].message.content).toBeTruthy();
       expect(fetched).toHaveLength(2);
       expect(stack.fake.requests.filter((sent) => sent.method === 'PUT')).toHaveLength(3);
+    });
+  });
+
+  describe('images sent under another type', () => {
+    it.each([
+      ['a data: URL typed image/jpg', `data:image/jpg;base64,${PNG.toString('base64')}`],
+      ['a data: URL without a type', `data:;base64,${PNG.toString('base64')}`],
+      ['a data: URL typed application/octet-stream', `data:application/octet-stream;base64,${PNG.toString('base64')}`],
+      ['a URL served as binary/octet-stream', '/photo.png?type=binary/octet-stream'],
+      ['a URL served as application/octet-stream', '/photo.png?type=application/octet-stream'],
+      ['a URL served as image/jpeg', '/photo.png?type=image/jpeg'],
+    ])('uploads a PNG sent as %s as a PNG image', async (_case, source) => {
+      const url = source.startsWith('/') ? `${filesUrl}${source}` : source;
+      await ask(token, [{ type: 'image_url', image_url: { url } }]);
+
+      const created = stack.fake.requests.find((sent) => sent.method === 'POST' && sent.path === '/backend-api/files');
+      expect(created?.body).toMatchObject({ use_case: 'multimodal', file_name: expect.stringMatching(/\.png$/) });
+      expect(stack.fake.requests.find((sent) => sent.method === 'PUT')?.headers['content-type']).toBe('image/png');
+      const message = (
+        stack.fake.conversationRequests()[0].body as {
+          messages: { content: { content_type: string; parts: unknown[] }; metadata: { attachments: { mime_type: string }[] } }[];
+        }
+      ).messages[0];
+      expect(message.content.content_type).toBe('multimodal_text');
+      expect(message.content.parts[1]).toMatchObject({ content_type: 'image_asset_pointer', width: 3, height: 2 });
+      expect(message.metadata.attachments[0].mime_type).toBe('image/png');
+    });
+
+    it('keeps a file that is no image as the type it was sent as', async () => {
+      await ask(token, [
+        { type: 'file', file: { file_data: `data:application/pdf;base64,${Buffer.from('%PDF-1.4 hello').toString('base64')}` } },
+      ]);
+      const created = stack.fake.requests.find((sent) => sent.method === 'POST' && sent.path === '/backend-api/files');
+      expect(created?.body).toMatchObject({ use_case: 'my_files', file_name: expect.stringMatching(/\.pdf$/) });
+      expect(stack.fake.requests.find((sent) => sent.method === 'PUT')?.headers['content-type']).toBe('application/pdf');
     });
   });
 

@@ -1,11 +1,28 @@
+export type ImageType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp';
+
+/** The type of a PNG, JPEG, GIF or WebP image, told by its first bytes (whatever type it was sent as); null for anything else. */
+export function imageTypeOf(bytes: Buffer): ImageType | null {
+  if (bytes.length >= 24 && bytes.readUInt32BE(0) === 0x89504e47) return 'image/png';
+  if (bytes.length >= 10 && bytes.toString('latin1', 0, 3) === 'GIF') return 'image/gif';
+  if (bytes.length >= 30 && bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) return 'image/jpeg';
+  return null;
+}
+
 /** Width and height read from the first bytes of a PNG, JPEG, GIF or WebP image; null for anything else. */
 export function imageSize(bytes: Buffer): { width: number; height: number } | null {
-  if (bytes.length >= 24 && bytes.readUInt32BE(0) === 0x89504e47) return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
-  if (bytes.length >= 10 && bytes.toString('latin1', 0, 3) === 'GIF')
-    return { width: bytes.readUInt16LE(6), height: bytes.readUInt16LE(8) };
-  if (bytes.length >= 30 && bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') return webpSize(bytes);
-  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) return jpegSize(bytes);
-  return null;
+  switch (imageTypeOf(bytes)) {
+    case 'image/png':
+      return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+    case 'image/gif':
+      return { width: bytes.readUInt16LE(6), height: bytes.readUInt16LE(8) };
+    case 'image/webp':
+      return webpSize(bytes);
+    case 'image/jpeg':
+      return jpegSize(bytes);
+    default:
+      return null;
+  }
 }
 
 function webpSize(bytes: Buffer): { width: number; height: number } | null {

@@ -4,7 +4,7 @@ import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { UpstreamError } from '../common/errors/upstream-error';
 import type { FileBytes } from './client-file.fetcher';
-import { imageSize } from './image-size';
+import { imageSize, imageTypeOf } from './image-size';
 import type { UploadedFile } from './message-converter';
 
 const IMAGE_TYPES: Record<string, string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/gif': '.gif', 'image/webp': '.webp' };
@@ -35,8 +35,10 @@ export class UpstreamFileUploader {
   constructor(private readonly upstream: UpstreamClient) {}
 
   async upload(file: FileBytes, identity: UpstreamIdentity, baseUrl: string, signal: AbortSignal): Promise<UploadedFile> {
-    const size = file.mimeType in IMAGE_TYPES ? imageSize(file.bytes) : null;
-    const mimeType = file.mimeType in IMAGE_TYPES && !size ? 'text/plain' : file.mimeType;
+    // The declared type is only a hint (a data: URL's `image/jpg` or none, a bucket's `binary/octet-stream`): an image is what its bytes say.
+    const imageType = imageTypeOf(file.bytes);
+    const size = imageType && imageSize(file.bytes);
+    const mimeType = imageType && size ? imageType : file.mimeType in IMAGE_TYPES ? 'text/plain' : file.mimeType;
     const extension = IMAGE_TYPES[mimeType] ?? DOCUMENT_TYPES[mimeType] ?? '';
     const useCase = mimeType in IMAGE_TYPES ? 'multimodal' : mimeType in DOCUMENT_TYPES ? 'my_files' : 'ace_upload';
     const name = file.name ?? `${randomUUID()}${extension}`;
