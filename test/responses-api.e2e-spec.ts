@@ -46,6 +46,15 @@ function sseEvents(body: string): [string, Record<string, unknown>][] {
     });
 }
 
+/** Polls `condition` until it holds (a safety deadline only ends a broken test). */
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('Responses API (/v1/responses) with the official SDK', () => {
   let stack: Stack;
   let token: string;
@@ -295,6 +304,42 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       } finally {
         await paced.close();
       }
+    });
+  });
+
+  describe('a stream the client leaves', () => {
+    it('is kept as cancelled with the text so far, and can be retrieved and continued', async () => {
+      const full = 'One, two, three, four, five, six, seven, eight, nine, ten.';
+      stack.fake.enqueue({ kind: 'text', text: full, chunks: 10, delayMs: 100 });
+      const stream = await client.responses.create({ model: 'gpt-4o', input: 'Count to ten.', stream: true });
+      let id = '';
+      for await (const event of stream) {
+        if (event.type === 'response.created') id = event.response.id;
+        // Leaving the loop closes the connection.
+        if (event.type === 'response.output_text.delta') break;
+      }
+
+      await waitFor(
+        async () => (await request(stack.url).get(`/v1/responses/${id}`).set('authorization', `Bearer ${token}`)).status === 200,
+      );
+      const kept = await client.responses.retrieve(id);
+      expect(kept.status).toBe('cancelled');
+      expect(kept.error).toBeNull();
+      const message = kept.output[0] as OpenAI.Responses.ResponseOutputMessage;
+      expect(message.status).toBe('incomplete');
+      const text = (message.content[0] as OpenAI.Responses.ResponseOutputText).text;
+      expect(text.length).toBeGreaterThan(0);
+      expect(full.startsWith(text)).toBe(true);
+
+      stack.fake.enqueue({ kind: 'text', text: 'Eleven.' });
+      const next = await client.responses.create({ model: 'gpt-4o', input: 'Go on.', previous_response_id: id });
+      expect(next.output_text).toBe('Eleven.');
+      // The same upstream conversation, from the answer the client left.
+      expect(sent(1).messages.map(textOf)).toEqual(['Go on.']);
+      const detail = await request(stack.fake.url)
+        .get(`/backend-api/conversation/${sent(1).conversation_id}`)
+        .set('authorization', `Bearer ${token}`);
+      expect(detail.body.mapping[sent(1).parent_message_id].message.author.role).toBe('assistant');
     });
   });
 

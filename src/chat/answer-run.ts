@@ -58,7 +58,8 @@ export interface AnswerTokens {
 export type AnswerRunEvent =
   | { type: 'started' }
   | { type: 'delta'; content?: string; reasoning?: string }
-  | { type: 'ids'; conversationId: string; messageId: string }
+  /** `poolAccountId`: the pool account answering, when the credential draws from the pool (never a token). */
+  | { type: 'ids'; conversationId: string; messageId: string; poolAccountId?: string }
   | { type: 'failed'; message: string; code: string }
   | { type: 'finished'; answer: FinishedAnswer };
 

@@ -161,7 +161,8 @@ export class ChatService {
           if (event.type === 'finish') finishReason = event.reason;
           else if (event.type === 'ids') {
             ids = { conversationId: event.conversationId, messageId: event.messageId };
-            yield event;
+            const { poolAccountId } = started.account;
+            yield { ...event, ...(poolAccountId ? { poolAccountId } : {}) };
           } else {
             // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
             const shown = event.content ? reader.push(event.content) : '';

@@ -127,6 +127,12 @@ export class ResponseBuilder {
     return events;
   }
 
+  /** The client left mid-stream: what was written so far stays, marked incomplete, and the response is cancelled. */
+  cancel(): void {
+    this.closeOpen('incomplete');
+    this.response.status = 'cancelled';
+  }
+
   private openMessage(): ResponseStreamEvent[] {
     if (this.open?.kind === 'message') return [];
     const events = this.closeOpen('completed');

@@ -11,7 +11,7 @@ import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
 import type { CreateResponseDto } from './dto/create-response.dto';
 import { ResponseBuilder } from './response-builder';
-import { chatRequestFor } from './response-input';
+import { chatRequestFor, type Continuation } from './response-input';
 import { type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
 import { ResponseStore, type StoredResponse } from './response.store';
 
@@ -22,6 +22,8 @@ interface ResponseRun {
   chatRequest: ChatCompletionRequestDto;
   chat: PreparedChat;
   builder: ResponseBuilder;
+  /** Where the answer so far lives upstream, once the upstream has said. */
+  continuation?: Continuation;
 }
 
 /**
@@ -76,21 +78,25 @@ export class ResponsesService {
     try {
       await send(out, run.builder.start());
       for await (const event of events) {
-        if (!out.open) return;
-        await send(out, await this.step(run, event));
+        const written = await this.step(run, event);
+        if (!out.open) break;
+        await send(out, written);
         if (event.type === 'finished' || event.type === 'failed') return;
       }
     } catch (error) {
-      if (signal.aborted || !out.open) return;
-      this.logger.warn(`stream ${run.builder.response.id} failed after it started: ${(error as Error).message}`);
-      const message =
-        error instanceof ApiError
-          ? error.message
-          : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
-      await send(out, await this.fail(run, message));
+      if (!signal.aborted && out.open) {
+        this.logger.warn(`stream ${run.builder.response.id} failed after it started: ${(error as Error).message}`);
+        const message =
+          error instanceof ApiError
+            ? error.message
+            : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
+        await send(out, await this.fail(run, message));
+        return;
+      }
     } finally {
       out.close();
     }
+    await this.cancel(run);
   }
 
   async retrieve(id: string, owner: string): Promise<ResponseObject> {
@@ -140,9 +146,27 @@ export class ResponsesService {
       }
       case 'failed':
         return this.fail(run, event.message);
+      case 'ids':
+        run.continuation = {
+          conversationId: event.conversationId,
+          parentMessageId: event.messageId,
+          ...(event.poolAccountId ? { poolAccountId: event.poolAccountId } : {}),
+        };
+        return [];
       default:
         return [];
     }
+  }
+
+  /**
+   * The client left mid-stream. `response.created` has handed out the id, so the response is kept as far as it
+   * got, and can be continued from the answer the upstream holds. Not when it already has an outcome (finished, or
+   * failed by the server's farewell).
+   */
+  private async cancel(run: ResponseRun): Promise<void> {
+    if (run.builder.response.status !== 'in_progress') return;
+    run.builder.cancel();
+    await this.keep(run, run.continuation);
   }
 
   /** The answer broke off: the response is failed and kept as it stands. */
