@@ -596,6 +596,51 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         'input[0].content[0].file_data',
         'invalid_value',
       ],
+      [
+        'an image that is not base64, after instructions',
+        {
+          instructions: 'Be brief.',
+          input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,@@@' }] }],
+        },
+        'input[0].content[0].image_url',
+        'invalid_base64',
+      ],
+      [
+        'file_data that is not base64, after instructions',
+        {
+          instructions: 'Be brief.',
+          input: [
+            {
+              role: 'user',
+              content: [
+                { type: 'input_text', text: 'Read this.' },
+                { type: 'input_file', file_data: 'data:text/plain;base64,@@@', filename: 'a.txt' },
+              ],
+            },
+          ],
+        },
+        'input[0].content[1].file_data',
+        'invalid_base64',
+      ],
+      [
+        'a file_url that is not http(s), after two function calls made one chat message',
+        {
+          instructions: 'Be brief.',
+          input: [
+            { type: 'function_call', call_id: 'call_1', name: 'a', arguments: '{}' },
+            { type: 'function_call', call_id: 'call_2', name: 'b', arguments: '{}' },
+            { role: 'user', content: [{ type: 'input_file', file_url: 'ftp://files.example.com/a.pdf' }] },
+          ],
+        },
+        'input[2].content[0].file_url',
+        'invalid_value',
+      ],
+      [
+        'an image URL on a private address',
+        { input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'http://127.0.0.1/cat.png' }] }] },
+        'input[0].content[0].image_url',
+        'invalid_image_url',
+      ],
     ])('400 with the field in param for %s, before any upstream work', async (_name, body, param, code) => {
       const response = await post({ model: 'gpt-4o', ...body });
       expect(response.status).toBe(400);

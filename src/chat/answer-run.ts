@@ -2,6 +2,7 @@ import type { ApiError } from '../common/errors/api-error';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import type { EmittedToolCall } from './answer-contract';
 import type { RequestFiles } from './attachment.service';
+import type { AttachmentPart } from './dto/chat-completion.dto';
 import type { CompletionMeta, Usage } from './completion-stream';
 import type { ResolvedModel } from './models/model-mapping';
 import type { EncodingName } from './token-counter';
@@ -21,6 +22,8 @@ export interface PreparedChat {
   files: RequestFiles;
   /** With a pool key: the pool account the request's conversation lives on, which every round must run on. */
   preferredAccountId?: string;
+  /** The field of the client's request each image or file part came from, when it was not a chat message. */
+  attachmentParams?: ReadonlyMap<AttachmentPart, string>;
 }
 
 /** What a request's answer amounts to once the last round is judged, independent of any wire format. */

@@ -64,9 +64,9 @@ export class AttachmentService {
    * Decodes every inline image and file and checks every URL before any attempt, so that bad input is a 400 up
    * front. The URLs are fetched only when an attempt needs their bytes, which is after the upstream has accepted
    * the request's credential: a forged key makes this server download nothing. Inline and fetched bytes together
-   * stay within `MAX_ATTACHMENTS_SIZE`.
+   * stay within `MAX_ATTACHMENTS_SIZE`. Errors name a part by its chat message path unless `params` has its field.
    */
-  async open(messages: ChatMessageDto[], signal: AbortSignal): Promise<RequestFiles> {
+  async open(messages: ChatMessageDto[], signal: AbortSignal, params?: ReadonlyMap<AttachmentPart, string>): Promise<RequestFiles> {
     const budget = new AttachmentBudget(this.config.maxAttachmentsBytes);
     const files = new Map<AttachmentPart, FileBytes>();
     const urls = new Map<AttachmentPart, FileUrl>();
@@ -74,7 +74,8 @@ export class AttachmentService {
       if (!Array.isArray(message.content)) continue;
       for (const [partIndex, part] of message.content.entries()) {
         if (!isAttachmentPart(part)) continue;
-        const param = `messages[${index}].content[${partIndex}].${part.type === 'file' ? 'file.file_data' : 'image_url.url'}`;
+        const param =
+          params?.get(part) ?? `messages[${index}].content[${partIndex}].${part.type === 'file' ? 'file.file_data' : 'image_url.url'}`;
         const opened = await this.fetcher.open(part, param);
         if ('url' in opened) {
           urls.set(part, opened);

@@ -215,8 +215,15 @@ export class ChatService {
     );
   }
 
-  /** `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key. */
-  prepare(request: ChatCompletionRequestDto, preferredAccountId?: string): PreparedChat {
+  /**
+   * `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key.
+   * `attachmentParams`: the request fields errors about an image or file part name, when the request was not sent
+   * as chat messages (the Responses API's input).
+   */
+  prepare(
+    request: ChatCompletionRequestDto,
+    { preferredAccountId, attachmentParams }: { preferredAccountId?: string; attachmentParams?: ReadonlyMap<AttachmentPart, string> } = {},
+  ): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
     return {
@@ -228,13 +235,14 @@ export class ChatService {
       startedAt: Date.now(),
       files: new RequestFiles(),
       ...(preferredAccountId ? { preferredAccountId } : {}),
+      ...(attachmentParams ? { attachmentParams } : {}),
     };
   }
 
   /** The client's messages with their files opened once, before any attempt or corrective round. */
   private async loadMessages(request: ChatCompletionRequestDto, chat: PreparedChat, signal: AbortSignal): Promise<ChatMessageDto[]> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
-    chat.files = await this.attachments.open(messages, signal);
+    chat.files = await this.attachments.open(messages, signal, chat.attachmentParams);
     return messages;
   }
 

@@ -1,5 +1,5 @@
 import { ApiError } from '../common/errors/api-error';
-import type { ChatCompletionRequestDto, ChatMessageDto, ContentPart } from '../chat/dto/chat-completion.dto';
+import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto, ContentPart } from '../chat/dto/chat-completion.dto';
 import type { ToolChoice } from '../chat/dto/tool-fields.dto';
 import type { CreateResponseDto } from './dto/create-response.dto';
 
@@ -13,17 +13,22 @@ export interface Continuation {
 
 const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
 
+/** Where each image or file part of the chat request came from in the Responses input (`input[0].content[1].image_url`). */
+export type AttachmentParams = Map<AttachmentPart, string>;
+
 /**
  * The chat pipeline's request for a Responses API request: `instructions` and `input` items as chat messages,
  * flat function tools in the chat shape, `text.format` as `response_format`. `callNames` names the function
  * calls of the previous response, so results sent back for them are labelled with their function.
+ * `attachmentParams` is filled with the input field of every image and file part, so errors about it name that field.
  */
 export function chatRequestFor(
   request: CreateResponseDto,
   continuation?: Continuation,
   callNames: ReadonlyMap<string, string> = new Map(),
+  attachmentParams: AttachmentParams = new Map(),
 ): ChatCompletionRequestDto {
-  const messages = inputMessages(request.input, callNames);
+  const messages = inputMessages(request.input, callNames, attachmentParams);
   if (request.instructions) messages.unshift({ role: 'system', content: request.instructions });
   const format = request.text?.format;
   return {
@@ -62,7 +67,11 @@ function chatToolChoice(choice: CreateResponseDto['tool_choice']): ToolChoice | 
  * assistant turn with tool calls, and `function_call_output` items become tool results. Reasoning items sent
  * back from an earlier output carry nothing the upstream can use and are skipped.
  */
-export function inputMessages(input: CreateResponseDto['input'], callNames: ReadonlyMap<string, string> = new Map()): ChatMessageDto[] {
+export function inputMessages(
+  input: CreateResponseDto['input'],
+  callNames: ReadonlyMap<string, string> = new Map(),
+  attachmentParams: AttachmentParams = new Map(),
+): ChatMessageDto[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   const names = new Map(callNames);
   const messages: ChatMessageDto[] = [];
@@ -71,7 +80,7 @@ export function inputMessages(input: CreateResponseDto['input'], callNames: Read
     const item = raw;
     const type = item.type ?? 'message';
     if (type === 'message') {
-      messages.push(messageOf(item, path));
+      messages.push(messageOf(item, path, attachmentParams));
     } else if (type === 'function_call') {
       const call = {
         id: text(item, 'call_id', path),
@@ -96,7 +105,7 @@ export function inputMessages(input: CreateResponseDto['input'], callNames: Read
   return messages;
 }
 
-function messageOf(item: Record<string, unknown>, path: string): ChatMessageDto {
+function messageOf(item: Record<string, unknown>, path: string, attachmentParams: AttachmentParams): ChatMessageDto {
   const role = item.role;
   if (typeof role !== 'string' || !MESSAGE_ROLES.has(role)) {
     throw ApiError.invalidRequest(
@@ -116,23 +125,28 @@ function messageOf(item: Record<string, unknown>, path: string): ChatMessageDto 
       `${path}.content`,
     );
   }
-  return { role, content: content.map((part, index) => contentPart(part, `${path}.content[${index}]`)) } as ChatMessageDto;
+  const parts = content.map((raw, index) => {
+    const { part, param } = contentPart(raw, `${path}.content[${index}]`);
+    if (param) attachmentParams.set(part as AttachmentPart, param);
+    return part;
+  });
+  return { role, content: parts } as ChatMessageDto;
 }
 
-/** A Responses content part as the chat pipeline's part (text, `image_url`, `file`). */
-function contentPart(raw: unknown, path: string): ContentPart {
+/** A Responses content part as the chat pipeline's part (text, `image_url`, `file`), with the field holding an attachment's data. */
+function contentPart(raw: unknown, path: string): { part: ContentPart; param?: string } {
   const part = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
   switch (part.type) {
     case 'input_text':
     case 'output_text':
-      return { type: 'text', text: text(part, 'text', path) };
+      return { part: { type: 'text', text: text(part, 'text', path) } };
     case 'refusal':
-      return { type: 'text', text: text(part, 'refusal', path) };
+      return { part: { type: 'text', text: text(part, 'refusal', path) } };
     case 'input_image': {
       if (typeof part.image_url !== 'string' || !part.image_url)
         throw unsupportedReference(part, path, 'image_url', 'an http(s) or data: URL');
       const detail = part.detail === 'low' || part.detail === 'high' ? part.detail : 'auto';
-      return { type: 'image_url', image_url: { url: part.image_url, detail } };
+      return { part: { type: 'image_url', image_url: { url: part.image_url, detail } }, param: `${path}.image_url` };
     }
     case 'input_file': {
       const filename = typeof part.filename === 'string' ? part.filename : undefined;
@@ -144,10 +158,12 @@ function contentPart(raw: unknown, path: string): ContentPart {
             `${path}.file_data`,
           );
         }
-        return { type: 'file', file: { file_data: part.file_data, filename } };
+        return { part: { type: 'file', file: { file_data: part.file_data, filename } }, param: `${path}.file_data` };
       }
       // A URL is fetched like an image URL; the file's type comes from the response's Content-Type.
-      if (typeof part.file_url === 'string' && part.file_url) return { type: 'image_url', image_url: { url: part.file_url } };
+      if (typeof part.file_url === 'string' && part.file_url) {
+        return { part: { type: 'image_url', image_url: { url: part.file_url } }, param: `${path}.file_url` };
+      }
       throw unsupportedReference(part, path, 'file_data', 'a base64 data: URL, or file_url');
     }
     default:

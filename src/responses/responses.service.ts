@@ -11,7 +11,7 @@ import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
 import type { CreateResponseDto } from './dto/create-response.dto';
 import { ResponseBuilder } from './response-builder';
-import { chatRequestFor, type Continuation } from './response-input';
+import { type AttachmentParams, chatRequestFor, type Continuation } from './response-input';
 import { type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
 import { ResponseStore, type StoredResponse } from './response.store';
 
@@ -109,8 +109,9 @@ export class ResponsesService {
     const previous = request.previous_response_id ? await this.previous(request.previous_response_id, owner) : undefined;
     const callNames = new Map<string, string>();
     for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
-    const chatRequest = chatRequestFor(request, previous?.continuation, callNames);
-    const chat = this.chat.prepare(chatRequest, previous?.continuation?.poolAccountId);
+    const attachmentParams: AttachmentParams = new Map();
+    const chatRequest = chatRequestFor(request, previous?.continuation, callNames, attachmentParams);
+    const chat = this.chat.prepare(chatRequest, { preferredAccountId: previous?.continuation?.poolAccountId, attachmentParams });
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
 
