@@ -531,6 +531,16 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(retrieved).toEqual(created);
     });
 
+    it('refuses to replay a stored response as a stream, with a 400 the SDK reads', async () => {
+      const created = await client.responses.create({ model: 'gpt-4o', input: 'keep me' });
+      const error = (await client.responses.retrieve(created.id, { stream: true }).then(
+        () => Promise.reject(new Error('expected an error')),
+        (thrown: unknown) => thrown,
+      )) as InstanceType<typeof OpenAI.BadRequestError>;
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(error.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_value', param: 'stream' });
+    });
+
     it('does not keep store:false responses', async () => {
       const created = await client.responses.create({ model: 'gpt-4o', input: 'forget me', store: false });
       expect((created as unknown as { store: boolean }).store).toBe(false);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
@@ -36,7 +36,7 @@ export class ResponsesController {
   }
 
   @Get(':id')
-  retrieve(@Param('id') id: string, @ApiKeyOwner() owner: string): Promise<ResponseObject> {
-    return this.responses.retrieve(id, owner);
+  retrieve(@Param('id') id: string, @Query('stream') stream: unknown, @ApiKeyOwner() owner: string): Promise<ResponseObject> {
+    return this.responses.retrieve(id, owner, stream === 'true');
   }
 }

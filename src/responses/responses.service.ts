@@ -99,7 +99,15 @@ export class ResponsesService {
     await this.cancel(run);
   }
 
-  async retrieve(id: string, owner: string): Promise<ResponseObject> {
+  /** `stream`: the SDK's `retrieve(id, { stream: true })`, a replay of the events, which is not kept. */
+  async retrieve(id: string, owner: string, stream = false): Promise<ResponseObject> {
+    if (stream) {
+      throw ApiError.invalidRequest(
+        "Streaming a stored response is not supported: retrieve it without 'stream'.",
+        'unsupported_value',
+        'stream',
+      );
+    }
     const stored = await this.store.find(id, owner);
     if (!stored) throw ApiError.of('response_not_found', { id });
     return stored.response;
