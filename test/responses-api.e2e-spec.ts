@@ -541,6 +541,27 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(error.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_value', param: 'stream' });
     });
 
+    it("deletes a stored response for the key that made it, answering OpenAI's deletion object", async () => {
+      const created = await client.responses.create({ model: 'gpt-4o', input: 'delete me' });
+      const otherKey = await request(stack.url)
+        .delete(`/v1/responses/${created.id}`)
+        .set('authorization', `Bearer ${stack.fake.createAccessToken()}`);
+      expect(otherKey.status).toBe(404);
+      expect((await client.responses.retrieve(created.id)).id).toBe(created.id);
+
+      const deleted = await request(stack.url).delete(`/v1/responses/${created.id}`).set('authorization', `Bearer ${token}`);
+      expect(deleted.status).toBe(200);
+      expect(deleted.body).toEqual({ id: created.id, object: 'response', deleted: true });
+      await expect(client.responses.retrieve(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      await expect(client.responses.delete(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      const continued = await post({ model: 'gpt-4o', input: 'next', previous_response_id: created.id });
+      expect(continued.status).toBe(404);
+
+      const again = await client.responses.create({ model: 'gpt-4o', input: 'delete me too' });
+      await client.responses.delete(again.id);
+      await expect(client.responses.retrieve(again.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    });
+
     it('does not keep store:false responses', async () => {
       const created = await client.responses.create({ model: 'gpt-4o', input: 'forget me', store: false });
       expect((created as unknown as { store: boolean }).store).toBe(false);
@@ -671,6 +692,7 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         .set('access-control-request-method', 'POST');
       expect(preflight.status).toBe(204);
       expect(preflight.headers['access-control-allow-origin']).toBe('*');
+      expect(preflight.headers['access-control-allow-methods']).toContain('DELETE');
 
       const form = await request(stack.url).post('/v1/responses').set('authorization', `Bearer ${token}`).type('form').send('input=x');
       expect(form.status).toBe(415);

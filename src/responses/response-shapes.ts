@@ -51,6 +51,13 @@ export interface ResponseUsage {
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
 
+/** What `DELETE /v1/responses/{id}` answers. */
+export interface DeletedResponse {
+  id: string;
+  object: 'response';
+  deleted: true;
+}
+
 export interface ResponseObject {
   id: string;
   object: 'response';

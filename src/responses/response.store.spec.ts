@@ -29,6 +29,16 @@ describe.each([
     expect(await responses.find('resp_2', 'a')).toBeUndefined();
   });
 
+  it('deletes a response only for the key that stored it', async () => {
+    const responses = await store();
+    await responses.save({ owner: 'a', response: response('resp_del') });
+    expect(await responses.delete('resp_del', 'b')).toBe(false);
+    expect(await responses.find('resp_del', 'a')).toBeDefined();
+    expect(await responses.delete('resp_del', 'a')).toBe(true);
+    expect(await (await store()).find('resp_del', 'a')).toBeUndefined();
+    expect(await responses.delete('resp_del', 'a')).toBe(false);
+  });
+
   it('keeps copies, so a caller changing its object does not change what is stored', async () => {
     const responses = await store();
     const kept = response('resp_copy');

@@ -62,6 +62,14 @@ export class ResponseStore {
     this.save(stored).catch((error: unknown) => this.logger.warn(`response ${stored.response.id} not stored: ${(error as Error).message}`));
   }
 
+  /** Forgets the response, only for the key that created it; whether there was one to forget. */
+  async delete(id: string, owner: string): Promise<boolean> {
+    if (!(await this.find(id, owner))) return false;
+    if (this.memory) this.memory.delete(id);
+    else await this.shared!.delete(id);
+    return true;
+  }
+
   /** The response, only for the key that created it: to any other key it does not exist. */
   async find(id: string, owner: string): Promise<StoredResponse | undefined> {
     let stored: StoredResponse | undefined;

@@ -1,11 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { ApiKeyOwner } from './api-key-owner.decorator';
 import { CreateResponseDto } from './dto/create-response.dto';
-import type { ResponseObject } from './response-shapes';
+import type { DeletedResponse, ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { FileLinkService } from '../files/file-link.service';
@@ -38,5 +38,10 @@ export class ResponsesController {
   @Get(':id')
   retrieve(@Param('id') id: string, @Query('stream') stream: unknown, @ApiKeyOwner() owner: string): Promise<ResponseObject> {
     return this.responses.retrieve(id, owner, stream === 'true');
+  }
+
+  @Delete(':id')
+  delete(@Param('id') id: string, @ApiKeyOwner() owner: string): Promise<DeletedResponse> {
+    return this.responses.delete(id, owner);
   }
 }

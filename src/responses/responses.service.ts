@@ -12,7 +12,7 @@ import { AppConfig } from '../config/app-config';
 import type { CreateResponseDto } from './dto/create-response.dto';
 import { ResponseBuilder } from './response-builder';
 import { type AttachmentParams, chatRequestFor, type Continuation } from './response-input';
-import { type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
+import { type DeletedResponse, type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
 import { ResponseStore, type StoredResponse } from './response.store';
 
 /** One Responses API request on its way through the chat pipeline. */
@@ -111,6 +111,11 @@ export class ResponsesService {
     const stored = await this.store.find(id, owner);
     if (!stored) throw ApiError.of('response_not_found', { id });
     return stored.response;
+  }
+
+  async delete(id: string, owner: string): Promise<DeletedResponse> {
+    if (!(await this.store.delete(id, owner))) throw ApiError.of('response_not_found', { id });
+    return { id, object: 'response', deleted: true };
   }
 
   private async prepare(request: CreateResponseDto, owner: string): Promise<ResponseRun> {
