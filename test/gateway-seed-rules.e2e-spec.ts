@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
 import { APP_SCRIPT } from './fake-upstream/web-app';
 import type { SignedInBrowser } from './support/browser-sign-in';
@@ -26,6 +26,10 @@ function conversationBody(text: string, conversationId?: string): Record<string,
     model: 'auto',
     ...(conversationId ? { conversation_id: conversationId } : {}),
   };
+}
+
+function textOf(data: RawData): string {
+  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
 }
 
 function conversationIdIn(sse: string): string {
@@ -293,7 +297,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       await new Promise((resolve) => stub.once('listening', resolve));
       stub.on('connection', (socket) =>
         socket.on('message', (data) => {
-          upstreamFrames.push(String(data));
+          upstreamFrames.push(textOf(data));
           socket.send(JSON.stringify({ type: 'message', topic: 'conversations', payload: { conversation_id: ownerConversation } }));
           socket.send(JSON.stringify({ type: 'ack', about: POOL.email }));
         }),
@@ -320,7 +324,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
           socket.send(JSON.stringify({ type: 'subscribe', topic: `conversation-${conversationB}` }));
         });
         socket.on('message', (data) => {
-          frames.push(String(data));
+          frames.push(textOf(data));
           socket.close();
         });
         socket.on('close', () => resolve(frames));
@@ -349,7 +353,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
         socket.on('open', () => socket.send(JSON.stringify({ type: 'subscribe', topic: stub.options.topic_id })));
         socket.on('message', (data) => {
-          frames += String(data);
+          frames += textOf(data);
           if (frames.includes('[DONE]') || frames.includes('finished_successfully')) socket.close();
         });
         socket.on('close', () => resolve(frames));
