@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { BrowserSessionStore } from '../src/auth/browser-session.store';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { Stack, startStack } from './support/stack';
 
@@ -12,6 +13,7 @@ import { Stack, startStack } from './support/stack';
  * use exchanges, and so rotates.
  */
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const POOL_KEY = 'rotation-pool-key';
 
 describe('RefreshTokens that the auth server rotates', () => {
   let fake: FakeUpstream;
@@ -66,9 +68,9 @@ describe('RefreshTokens that the auth server rotates', () => {
    * Two instances sharing a Redis of their own (`stack`, and `other` for the duration of `run`); the Redis keys are
    * removed afterwards.
    */
-  async function withTwoInstances(run: (other: Stack) => Promise<void>): Promise<void> {
+  async function withTwoInstances(run: (other: Stack) => Promise<void>, moreEnv: Record<string, string> = {}): Promise<void> {
     const prefix = `flowgpt-e2e-rotation-shared-${randomBytes(4).toString('hex')}:`;
-    const env = { REDIS_URL, REDIS_PREFIX: prefix };
+    const env = { REDIS_URL, REDIS_PREFIX: prefix, ...moreEnv };
     const redis = new Redis(REDIS_URL, { lazyConnect: true });
     await redis.connect();
     const other = await startStack({ fakeUpstream: fake, env });
@@ -108,6 +110,51 @@ describe('RefreshTokens that the auth server rotates', () => {
       const sent = presented().slice(sentBefore);
       expect(new Set(sent).size).toBe(sent.length);
     });
+  });
+
+  /** The pool accounts' states, for the test's failure output. */
+  const poolStates = async (instance: Stack) =>
+    (await poolServicesOf(instance.app).readModel.list()).map(
+      (account) => `${account.state}${account.stateReason ? `: ${account.stateReason}` : ''}`,
+    );
+  const expectEverySentOnce = (sent: string[]) => expect(sent.filter((value, index) => sent.indexOf(value) !== index)).toEqual([]);
+
+  it('a pool account and an API client holding the same RefreshToken on two instances sharing Redis never send a spent value', async () => {
+    await withTwoInstances(
+      async (other) => {
+        const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+        await poolServicesOf(stack!.app).admin.upload([refreshToken]);
+        const sentBefore = presented().length;
+        // The pool account is renewed on one instance and so holds the second value; the client's first value is
+        // then exchanged on the other, which spends the second value too.
+        expect((await stack!.openai(POOL_KEY).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+        expect((await other.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+        expect((await stack!.openai(POOL_KEY).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+        expect((await other.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+        expect(await poolStates(stack!)).toEqual(['active']);
+        const sent = presented().slice(sentBefore);
+        expect(sent).toHaveLength(4);
+        expectEverySentOnce(sent);
+      },
+      { AUTHORIZATION: POOL_KEY },
+    );
+  });
+
+  it('a pool account and an API client holding the same RefreshToken never send a spent value after a restart (the file store)', async () => {
+    stack = await startStack({ fakeUpstream: fake, env: { AUTHORIZATION: POOL_KEY } });
+    const refreshToken = fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+    await poolServicesOf(stack.app).admin.upload([refreshToken]);
+    const sentBefore = presented().length;
+    expect((await stack.openai(POOL_KEY).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+    expect((await stack.openai(refreshToken).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+    // The account still holds the value the client's exchange spent: only the store can say what replaced it.
+    await stack.stopApp();
+    await stack.restartApp();
+    expect((await stack.openai(POOL_KEY).chat.completions.create(ask)).choices[0].message.content).toBeTruthy();
+    expect(await poolStates(stack)).toEqual(['active']);
+    const sent = presented().slice(sentBefore);
+    expect(sent).toHaveLength(3);
+    expectEverySentOnce(sent);
   });
 
   describe('a browser session signed in with one', () => {

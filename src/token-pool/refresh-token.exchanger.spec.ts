@@ -1,9 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FakeClock } from './testing/fake-clock';
 import { testConfig } from '../config/test-config';
 import { testUpstreamClient } from '../upstream/testing/test-upstream-client';
 import type { AppConfig } from '../config/app-config';
 import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
+import { FileAccountStore } from './stores/file-account-store';
 
 describe('RefreshTokenExchanger', () => {
   const clock = new FakeClock();
@@ -83,17 +87,22 @@ describe('RefreshTokenExchanger', () => {
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: rotated });
   });
 
-  it('sends the newest RefreshToken for a spent one, and says which is the newest', async () => {
-    // A rotating auth server: each token works once and is answered with the next one.
+  /** A rotating auth server: each token works once and is answered with the next one, after `delayMs`. */
+  const rotatingReply = (delayMs = 0) => {
     let issued = 0;
     const spent = new Set<string>();
-    reply = (body) => {
+    return (body: Record<string, unknown>): AuthServerReply => {
       const presented = body.refresh_token as string;
       if (spent.has(presented)) return { status: 403, body: { error: 'invalid_grant' } };
       spent.add(presented);
       issued += 1;
-      return { status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + 3_600_000 }), refresh_token: `rt_next-${issued}` } };
+      const accessToken = fakeAccessToken({ exp: clock.now() + 3_600_000 });
+      return { status: 200, body: { access_token: accessToken, refresh_token: `rt_next-${issued}` }, delayMs };
     };
+  };
+
+  it('sends the newest RefreshToken for a spent one, and says which is the newest', async () => {
+    reply = rotatingReply();
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-1' });
     // Once the AccessToken is stale, the holder of the first token is refreshed with the second, then the third.
     clock.advance(3_600_000);
@@ -102,6 +111,31 @@ describe('RefreshTokenExchanger', () => {
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-3' });
     expect(await exchanger.exchange('rt_next-3')).not.toHaveProperty('refreshToken');
     expect(server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1', 'rt_next-2']);
+  });
+
+  it('exchanges one value at a time across instances sharing the store, whichever older value each was given', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-exchanger-'));
+    try {
+      // Two exchangers on one store are two instances: the file store's lock is shared within the process.
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      const config = testConfig({ authBaseUrl: server.url });
+      const [poolSide, clientSide] = [config, config].map((each) => {
+        const upstream = testUpstreamClient(each);
+        upstreams.push(upstream);
+        return new RefreshTokenExchanger(each, clock, upstream.client, store);
+      });
+      reply = rotatingReply(100);
+      const { refreshToken: poolHolds } = await poolSide.exchange(rt);
+      expect(poolHolds).toBe('rt_next-1');
+      clock.advance(3_600_000);
+      // The pool holds the second value, a client still the first: both lead to the second, which is sent once.
+      const answers = await Promise.allSettled([poolSide.exchange(poolHolds!), clientSide.exchange(rt)]);
+      expect(answers.map((answer) => answer.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1', 'rt_next-2']);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it.each(['invalid_grant', 'access_denied'])('rejects the RefreshToken on %s', async (code) => {

@@ -47,6 +47,8 @@ const REJECTION_CODES = ['invalid_grant', 'access_denied'];
 const EXCHANGE_LOCK_TTL_MS = 30_000;
 /** How long an exchange waits for another instance's exchange of the same RefreshToken. */
 const EXCHANGE_LOCK_WAIT_MS = 20_000;
+/** How many values of one chain an exchange tries in turn while other instances keep spending them first. */
+const MAX_EXCHANGE_ROUNDS = 5;
 /** When neither the JWT nor `expires_in` says how long the AccessToken lives. */
 export const DEFAULT_LIFETIME_MS = 60 * 60_000;
 
@@ -59,7 +61,7 @@ export const DEFAULT_LIFETIME_MS = 60 * 60_000;
  * linked to the newest, and later exchanges of a spent value send the newest: an API client or a browser session
  * that still holds an older value keeps working. The pool and browser
  * sessions store the newest value (`refreshToken` in the answer), and the pool's store keeps the newest value of
- * every presented one, so that a restart, or another instance sharing the store, does not send a spent one.
+ * every value spent or presented, so that a restart, or another instance sharing the store, does not send a spent one.
  */
 @Injectable()
 export class RefreshTokenExchanger {
@@ -85,7 +87,7 @@ export class RefreshTokenExchanger {
    */
   async exchange(refreshToken: string, options: { force?: boolean } = {}): Promise<ExchangedAccessToken> {
     const newest = await this.rotations.newest(refreshToken);
-    const result = await this.exchanges.get(newest, options.force ?? false, () => this.requestNewest(refreshToken));
+    const result = await this.exchanges.get(newest, options.force ?? false, () => this.requestNewest(refreshToken, newest));
     const newestNow = await this.rotations.keep(refreshToken);
     return newestNow !== refreshToken ? { ...result, refreshToken: newestNow } : result;
   }
@@ -97,49 +99,57 @@ export class RefreshTokenExchanger {
   }
 
   /**
-   * A real exchange for the holder of `presented`, one at a time across the instances sharing the store (a lock
-   * named by the value's hash): an auth server that rotates spends what it is sent, so two instances must not both
-   * send the same value. A store that does not answer leaves this process to exchange on its own.
+   * A real exchange for the holder of `presented`, whose newest value is `newest` as far as this process knows. An
+   * auth server that rotates spends what it is sent, so the instances sharing the store send a value one at a time,
+   * under a lock named by the hash of the value sent. Once the lock is held the store is read again: when another
+   * instance has spent that value meanwhile, the exchange moves on to the value that replaced it, under its lock.
    */
-  private async requestNewest(presented: string): Promise<ExchangedAccessToken> {
-    if (!this.store) return this.requestLatest(presented);
+  private async requestNewest(presented: string, newest: string): Promise<ExchangedAccessToken> {
+    let sending = newest;
+    for (let round = 1; ; round++) {
+      const sent = await this.underExchangeLock(sending, () => this.requestUnlessSpent(presented, sending));
+      if ('result' in sent) return sent.result;
+      if (round >= MAX_EXCHANGE_ROUNDS) throw new AuthServerUnavailableError('this RefreshToken kept being rotated by other instances');
+      sending = sent.spentFor;
+    }
+  }
+
+  /** Runs `exchange` under the lock of `value`; a store that does not answer leaves this process to exchange on its own. */
+  private async underExchangeLock<T>(value: string, exchange: () => Promise<T>): Promise<T> {
+    if (!this.store) return exchange();
     let locked;
     try {
-      locked = await this.store.withLock(
-        `refresh-token:${credentialHash(presented)}`,
-        EXCHANGE_LOCK_TTL_MS,
-        () => this.requestLatest(presented),
-        {
-          waitMs: EXCHANGE_LOCK_WAIT_MS,
-        },
-      );
+      locked = await this.store.withLock(`refresh-token:${credentialHash(value)}`, EXCHANGE_LOCK_TTL_MS, exchange, {
+        waitMs: EXCHANGE_LOCK_WAIT_MS,
+      });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.logger.warn(`Exchanging ${maskSecret(presented)} without the shared lock: ${error.message}`);
-      return this.requestLatest(presented);
+      this.logger.warn(`Exchanging ${maskSecret(value)} without the shared lock: ${error.message}`);
+      return exchange();
     }
     if (!locked.acquired) throw new AuthServerUnavailableError('another instance is still exchanging this RefreshToken');
     return locked.value;
   }
 
   /**
-   * The exchange itself. The store is read again first, since another instance sharing it may have spent the value
-   * this one knows, and once more after a refusal, in case that happened meanwhile.
+   * Sends `sending` unless the store now says it was replaced (`spentFor`, the newest value), read again once more
+   * after a refusal in case that happened meanwhile. The rotation is stored before the lock is let go: the next
+   * instance to take it must read the value this exchange left.
    */
-  private async requestLatest(presented: string): Promise<ExchangedAccessToken> {
+  private async requestUnlessSpent(presented: string, sending: string): Promise<{ result: ExchangedAccessToken } | { spentFor: string }> {
     const newest = await this.rotations.reread(presented);
+    if (newest !== sending) return { spentFor: newest };
     let result: ExchangedAccessToken;
     try {
-      result = await this.request(newest);
+      result = await this.request(sending);
     } catch (error) {
       if (!(error instanceof RefreshTokenRejectedError)) throw error;
       const newer = await this.rotations.reread(presented);
-      if (newer === newest) throw error;
-      result = await this.request(newer);
+      if (newer === sending) throw error;
+      return { spentFor: newer };
     }
-    // Stored before the lock is let go: the next instance to take it must read the value this exchange left.
     await this.rotations.keep(presented);
-    return result;
+    return { result };
   }
 
   private async request(refreshToken: string): Promise<ExchangedAccessToken> {

@@ -36,21 +36,23 @@ describe('RotationLinks', () => {
     expect(links.current('never-rotated')).toBe('never-rotated');
   });
 
-  it('keeps the newest value of a presented one in the store, under a hash (the presented value is not written)', async () => {
+  it('keeps the newest value of a presented one and of every replaced one in the store, under a hash (no value is written)', async () => {
     const store = memoryStore();
     const links = new RotationLinks('refresh-token', store);
     links.link('rt-0', 'rt-1');
     links.link('rt-1', 'rt-2');
     expect(await links.keep('rt-0')).toBe('rt-2');
-    expect([...store.values.values()]).toEqual(['rt-2']);
-    const [key] = store.values.keys();
-    expect(key).toMatch(/^rotation:refresh-token:[0-9a-f]{64}$/);
-    expect(key).not.toContain('rt-0');
-    // Kept for a while after its last change, not for good.
-    expect(store.ttls.get(key)).toBe(STORED_ROTATION_TTL_MS);
+    expect([...store.values.values()]).toEqual(['rt-2', 'rt-2']);
+    for (const key of store.values.keys()) {
+      expect(key).toMatch(/^rotation:refresh-token:[0-9a-f]{64}$/);
+      expect(key).not.toContain('rt-');
+      // Kept for a while after its last change, not for good.
+      expect(store.ttls.get(key)).toBe(STORED_ROTATION_TTL_MS);
+    }
     // Unchanged since it was written: not written again.
     store.values.clear();
     expect(await links.keep('rt-0')).toBe('rt-2');
+    expect(await links.keep('rt-1')).toBe('rt-2');
     expect(store.values.size).toBe(0);
     // A value never replaced is not written at all.
     expect(await links.keep('rt-9')).toBe('rt-9');
@@ -68,7 +70,8 @@ describe('RotationLinks', () => {
     expect(await after.newest('rt-0')).toBe('rt-1');
     expect(await after.newest('rt-5')).toBe('rt-5');
     expect(await after.newest('rt-5')).toBe('rt-5');
-    expect(store.reads).toBe(2);
+    // rt-0, then rt-1 (it might have been replaced too), then rt-5.
+    expect(store.reads).toBe(3);
     // Another kind of credential has keys of its own.
     expect(await new RotationLinks('session-token', store).newest('rt-0')).toBe('rt-0');
   });
@@ -97,8 +100,37 @@ describe('RotationLinks', () => {
       links.link(links.current('rt-0'), `rt-${k + 1}`);
       expect(await links.keep('rt-0')).toBe(`rt-${k + 1}`);
     }
-    expect([...store.values.values()]).toEqual(['rt-100']);
-    expect(await new RotationLinks('refresh-token', store).newest('rt-0')).toBe('rt-100');
+    const restarted = new RotationLinks('refresh-token', store);
+    expect(await restarted.newest('rt-0')).toBe('rt-100');
+    expect(await restarted.newest('rt-37')).toBe('rt-100');
+    expect(await restarted.newest('rt-100')).toBe('rt-100');
+  });
+
+  it('follows the stored values through a chain that several instances rotated, each from the value it was given', async () => {
+    const store = memoryStore();
+    const poolHolder = new RotationLinks('refresh-token', store);
+    const clientHolder = new RotationLinks('refresh-token', store);
+    // One instance spends rt-0 for the pool account, which then holds rt-1.
+    poolHolder.link('rt-0', 'rt-1');
+    await poolHolder.keep('rt-0');
+    // Another is given rt-0 by an API client: it sends rt-1, the newest, and gets rt-2.
+    expect(await clientHolder.reread('rt-0')).toBe('rt-1');
+    clientHolder.link('rt-1', 'rt-2');
+    await clientHolder.keep('rt-0');
+    // The pool account's rt-1 is spent: the store says so under rt-1 itself.
+    expect(await poolHolder.reread('rt-1')).toBe('rt-2');
+    expect(await new RotationLinks('refresh-token', store).newest('rt-1')).toBe('rt-2');
+  });
+
+  it('stops at a cycle in the stored values', async () => {
+    const store = memoryStore();
+    const links = new RotationLinks('refresh-token', store);
+    links.link('rt-0', 'rt-1');
+    await links.keep('rt-0');
+    const other = new RotationLinks('refresh-token', store);
+    other.link('rt-1', 'rt-0');
+    await other.keep('rt-1');
+    expect(['rt-0', 'rt-1']).toContain(await new RotationLinks('refresh-token', store).reread('rt-0'));
   });
 
   it('rereads the store before an exchange: another instance may have rotated the value since', async () => {
@@ -107,9 +139,11 @@ describe('RotationLinks', () => {
     const there = new RotationLinks('refresh-token', store);
     here.link('rt-0', 'rt-1');
     await here.keep('rt-0');
+    expect(await here.newest('rt-0')).toBe('rt-1');
     expect(await there.newest('rt-0')).toBe('rt-1');
     there.link('rt-1', 'rt-2');
     await there.keep('rt-0');
+    // Every value on the way was read already: `newest` does not read them again.
     expect(await here.newest('rt-0')).toBe('rt-1');
     expect(await here.reread('rt-0')).toBe('rt-2');
     expect(here.current('rt-0')).toBe('rt-2');

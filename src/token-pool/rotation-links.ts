@@ -3,15 +3,18 @@ import type { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
 
-/** How many rotations are remembered (presented value → newest value), least recently used dropped first. */
+/** How many rotations are remembered (replaced value → newer value), least recently used dropped first. */
 const MAX_ROTATIONS = 10_000;
 /**
  * How long a stored rotation outlives its last change: a holder of the first value that comes back after that is
  * sent as spent (by then the auth server has long let the family expire too), and the store does not grow for good.
  */
 export const STORED_ROTATION_TTL_MS = 90 * 24 * 3_600_000;
-/** A guard against a cycle: following a value shortens its chain, so a real one is a hop or two long. */
-const MAX_ROTATION_HOPS = 64;
+/**
+ * A guard against a cycle or a runaway chain. Following a value shortens its chain, but a stored chain grows by a
+ * hop for every rotation made while the holder of an older value was away.
+ */
+const MAX_ROTATION_HOPS = 1_000;
 
 /** Where the newest value of a presented credential outlives this process: the pool's store (files or Redis). */
 export interface DurableLinks {
@@ -21,18 +24,20 @@ export interface DurableLinks {
 
 /**
  * Credentials the auth side replaces as they are used (a RefreshToken spent for a new one, a session cookie with a
- * sliding expiry): each value that was replaced points at the newest known, so that a holder of an older value (an
- * API key, a browser session) is exchanged with the newest rather than with one that is already spent.
+ * sliding expiry): each value that was replaced points at a newer one, so that a holder of an older value (an API
+ * key, a browser session) is exchanged with the newest rather than with one that is already spent.
  *
- * With a durable store, the newest value of each presented value is also written there (under a hash of the
- * presented value), and read back the first time this process meets a value: an API client that keeps its first
- * RefreshToken as its key keeps working after a restart, and with Redis on every instance. A stored rotation is
- * kept for `STORED_ROTATION_TTL_MS` after its last change.
+ * With a durable store, every value this process replaced, and every value presented to it, is also written there
+ * (under a hash of the value) with the newest value known: whichever value of a chain an instance or a restarted
+ * process starts from, following the stored values leads to the newest. A stored rotation is kept for
+ * `STORED_ROTATION_TTL_MS` after its last change.
  */
 export class RotationLinks {
   private readonly newer = new LRUCache<string, string>({ max: MAX_ROTATIONS });
-  /** Presented value → the newest value the store holds for it (itself when none): the store is read once per value. */
+  /** Value → what the store held for it when last read or written (itself when nothing): `newest` reads a value once. */
   private readonly stored = new LRUCache<string, string>({ max: MAX_ROTATIONS });
+  /** Values this process replaced whose link the store does not hold yet: `keep` writes them. */
+  private readonly unsaved = new LRUCache<string, true>({ max: MAX_ROTATIONS });
 
   constructor(
     /** Names the kind of credential in the store's keys (`refresh-token`, `session-token`). */
@@ -58,46 +63,78 @@ export class RotationLinks {
     return newest;
   }
 
-  /** The newest value for `value`, read from the store the first time this process meets it. */
-  async newest(value: string): Promise<string> {
-    if (this.durable && !this.stored.has(value)) await this.reread(value);
-    return this.current(value);
+  /** The newest value for `value`, following the store's links through values this process has not read yet. */
+  newest(value: string): Promise<string> {
+    return this.follow(value, false);
   }
 
   /**
-   * Reads the store's newest value for `value` again (another instance may have rotated it since), before an
-   * exchange that would send a value: resolves to the newest known afterwards.
+   * The newest value for `value`, reading the store again (another instance may have rotated it since), before an
+   * exchange that would send a value: the value it resolves to is one the store does not know as replaced.
    */
-  async reread(value: string): Promise<string> {
+  reread(value: string): Promise<string> {
+    return this.follow(value, true);
+  }
+
+  /** `spent` was replaced by `replacement` (in this process; `keep` writes it to the store). */
+  link(spent: string, replacement: string): void {
+    if (spent === replacement) return;
+    this.newer.set(spent, replacement);
+    if (this.durable) this.unsaved.set(spent, true);
+  }
+
+  /**
+   * Writes to the store the newest value of `presented` and of every value this process replaced, where the store
+   * does not hold it yet; resolves to the newest value of `presented`.
+   */
+  async keep(presented: string): Promise<string> {
+    const newest = this.current(presented);
+    if (!this.durable) return newest;
+    for (const value of new Set([presented, ...this.unsaved.keys()])) {
+      const target = this.current(value);
+      if (target === value || this.stored.get(value) === target) {
+        this.unsaved.delete(value);
+        continue;
+      }
+      try {
+        await this.durable.setMeta(this.keyOf(value), target, STORED_ROTATION_TTL_MS);
+        this.stored.set(value, target);
+        this.unsaved.delete(value);
+      } catch (error) {
+        this.logger?.warn(`Could not store the rotation of ${maskSecret(value)}: ${(error as Error).message}`);
+        break;
+      }
+    }
+    return newest;
+  }
+
+  /**
+   * Follows `value` to its newest value: this process's links first, then the store's, read at `value` and at every
+   * value reached that has no newer one here (`fresh`: read even when read before). While the store does not answer,
+   * what this process knows.
+   */
+  private async follow(value: string, fresh: boolean): Promise<string> {
     if (!this.durable) return this.current(value);
+    const read = new Set<string>();
+    let next = value;
     try {
-      const stored = (await this.durable.getMeta(this.keyOf(value))) ?? value;
-      this.stored.set(value, stored);
-      const known = this.current(value);
-      // Newer than what this process knows, unless this process has itself rotated it since (it leads to `known`).
-      if (stored !== value && this.current(stored) !== known) this.newer.set(known, stored);
+      while (!read.has(next) && read.size < MAX_ROTATION_HOPS) {
+        read.add(next);
+        if (fresh || !this.stored.has(next)) await this.readStored(next);
+        next = this.current(value);
+      }
     } catch (error) {
-      this.logger?.warn(`Could not read the stored rotation of ${maskSecret(value)}: ${(error as Error).message}`);
+      this.logger?.warn(`Could not read the stored rotation of ${maskSecret(next)}: ${(error as Error).message}`);
     }
     return this.current(value);
   }
 
-  /** `spent` was replaced by `replacement` (in this process; `keep` writes it to the store for whoever presented it). */
-  link(spent: string, replacement: string): void {
-    if (spent !== replacement) this.newer.set(spent, replacement);
-  }
-
-  /** Writes the newest value of `presented` to the store when it changed; resolves to that newest value. */
-  async keep(presented: string): Promise<string> {
-    const newest = this.current(presented);
-    if (!this.durable || newest === presented || this.stored.get(presented) === newest) return newest;
-    try {
-      await this.durable.setMeta(this.keyOf(presented), newest, STORED_ROTATION_TTL_MS);
-      this.stored.set(presented, newest);
-    } catch (error) {
-      this.logger?.warn(`Could not store the rotation of ${maskSecret(presented)}: ${(error as Error).message}`);
-    }
-    return newest;
+  private async readStored(value: string): Promise<void> {
+    const stored = (await this.durable!.getMeta(this.keyOf(value))) ?? value;
+    this.stored.set(value, stored);
+    const known = this.current(value);
+    // Newer than what this process knows, unless this process has itself rotated it since (it leads to `known`).
+    if (stored !== value && this.current(stored) !== known) this.newer.set(known, stored);
   }
 
   private keyOf(value: string): string {
