@@ -1,3 +1,4 @@
+import { LAST_USED_RESOLUTION_MS } from './account-leaser';
 import { type PoolServices, poolSpecSetup } from './testing/pool-services';
 
 const MINUTE = 60_000;
@@ -143,6 +144,21 @@ describe('AccountLeaser', () => {
     it('records use on success', async () => {
       await pool.leaser.report(a, { kind: 'success' });
       expect(await stateOf(a)).toMatchObject({ lastUsedAt: clock.now(), failures: 0 });
+    });
+
+    it('writes nothing for a success that changes nothing but a recent lastUsedAt', async () => {
+      await pool.leaser.report(a, { kind: 'success' });
+      const usedAt = clock.now();
+      clock.advance(LAST_USED_RESOLUTION_MS - 1);
+      await pool.leaser.report(a, { kind: 'success' });
+      expect(await stateOf(a)).toMatchObject({ lastUsedAt: usedAt });
+      // A success after a failure is written at once.
+      await pool.leaser.report(a, { kind: 'failed', reason: 'test' });
+      await pool.leaser.report(a, { kind: 'success' });
+      expect(await stateOf(a)).toMatchObject({ lastUsedAt: clock.now(), failures: 0 });
+      clock.advance(LAST_USED_RESOLUTION_MS);
+      await pool.leaser.report(a, { kind: 'success' });
+      expect(await stateOf(a)).toMatchObject({ lastUsedAt: clock.now() });
     });
   });
 });

@@ -20,6 +20,12 @@ import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 
 /** Consecutive rate limits without a reset hint keep an account out for 1 min, then 5 min, then 30 min. */
 export const RATE_LIMIT_BACKOFF_MS = [60_000, 5 * 60_000, 30 * 60_000] as const;
+/**
+ * How far behind a success may leave `lastUsedAt` (the dashboard says "just now" for a minute): a success that
+ * would change nothing else is not written, so that the many requests of a busy account do not all contend to
+ * rewrite its record.
+ */
+export const LAST_USED_RESOLUTION_MS = 10_000;
 
 /**
  * Which pool account a request uses, and what the upstream's verdict on it does to the account (gateway.md §8,
@@ -103,16 +109,19 @@ export class AccountLeaser {
     const now = this.clock.now();
     switch (outcome.kind) {
       case 'success':
-        await this.store.updateAccount(accountId, (current) => ({
-          ...current,
-          rateLimitStrikes: 0,
-          failures: 0,
-          lastUsedAt: now,
+        await this.store.updateAccount(accountId, (current) => {
           // A success that was under way when a rate limit hit does not lift it early.
-          ...(current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now
-            ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined }
-            : {}),
-        }));
+          const limitOver = current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now;
+          const usedLately = current.lastUsedAt !== undefined && now - current.lastUsedAt < LAST_USED_RESOLUTION_MS;
+          if (!limitOver && usedLately && current.rateLimitStrikes === 0 && current.failures === 0) return undefined;
+          return {
+            ...current,
+            rateLimitStrikes: 0,
+            failures: 0,
+            lastUsedAt: now,
+            ...(limitOver ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined } : {}),
+          };
+        });
         return;
       case 'rate_limited': {
         const updated = await this.store.updateAccount(accountId, (current) => {

@@ -47,10 +47,9 @@ export class AttemptRunner {
         continue;
       }
       countUpstreamAttempt(signal);
+      let result: T;
       try {
-        const result = await attempt(use);
-        await this.policy.succeeded(use);
-        return result;
+        result = await attempt(use);
       } catch (error) {
         if (signal.aborted) throw error;
         const decision = await this.policy.failed(state, use, target.modelSlug, { error });
@@ -58,14 +57,31 @@ export class AttemptRunner {
         if (!decision.retry) throw this.policy.givenUp(state, decision);
         this.metrics.recordRetry(decision.outcome?.kind === 'success' || !decision.outcome ? 'error' : decision.outcome.kind);
         if (decision.waitMs > 0) await delay(decision.waitMs, signal);
+        continue;
       }
+      await this.reportSuccess(use);
+      return result;
+    }
+  }
+
+  /** The upstream has answered: the answer is the client's, whatever becomes of the pool's bookkeeping. */
+  private async reportSuccess(use: AccountUse): Promise<void> {
+    try {
+      await this.policy.succeeded(use);
+    } catch (error) {
+      this.logger.warn(`could not record the success of ${accountName(use)}: ${(error as Error).message}`);
     }
   }
 
   private logFailure(attemptNo: number, use: AccountUse, error: unknown, decision: AttemptDecision): void {
-    const who = use.poolAccountId ? `pool account ${use.poolAccountId}` : maskSecret(use.accessToken);
-    this.logger.warn(`attempt ${attemptNo} as ${who} failed: ${(error as Error).message}${decision.retry ? '' : ' (not retried)'}`);
+    this.logger.warn(
+      `attempt ${attemptNo} as ${accountName(use)} failed: ${(error as Error).message}${decision.retry ? '' : ' (not retried)'}`,
+    );
   }
+}
+
+function accountName(use: AccountUse): string {
+  return use.poolAccountId ? `pool account ${use.poolAccountId}` : maskSecret(use.accessToken);
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

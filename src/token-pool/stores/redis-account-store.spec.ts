@@ -47,6 +47,17 @@ describe('RedisAccountStore across instances', () => {
     expect((await a.getAccount('x'))?.failures).toBe(30);
   });
 
+  it('loses no update and gives none up when hundreds of requests through two instances change one account at once', async () => {
+    await a.addAccounts([record('x')]);
+    const updates = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, index) =>
+        (index % 2 ? a : b).updateAccount('x', (current) => ({ ...current, failures: current.failures + 1 })),
+      ),
+    );
+    expect(updates.filter((update) => update.status === 'rejected')).toEqual([]);
+    expect((await a.getAccount('x'))?.failures).toBe(200);
+  });
+
   it('shares one round-robin cursor', async () => {
     const values = [await a.nextCursor(), await b.nextCursor(), await a.nextCursor()];
     expect(values).toEqual([values[0], values[0] + 1, values[0] + 2]);

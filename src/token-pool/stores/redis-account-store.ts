@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { RedisConnection } from '../../common/shared-state/redis-connection';
 import { byAddedAt } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
@@ -34,6 +35,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0`;
 
 const MAX_UPDATE_ATTEMPTS = 50;
+/**
+ * After a lost compare-and-set, a writer waits a random time below this, doubled after each loss (at most
+ * `MAX_UPDATE_BACKOFF_MS`): writers that all read the same value spread out instead of colliding again at once.
+ */
+const FIRST_UPDATE_BACKOFF_MS = 2;
+const MAX_UPDATE_BACKOFF_MS = 100;
 
 /**
  * The shared adapter (`REDIS_URL`): several instances see one pool. Accounts and seeds are JSON values in
@@ -198,7 +205,7 @@ export class RedisAccountStore implements AccountStore {
     return this.connection.run(commands);
   }
 
-  /** Optimistic read-modify-write of one hash field, retried while another writer got there first. */
+  /** Optimistic read-modify-write of one hash field, retried (after a random back-off) while another writer got there first. */
   private async compareAndSet<T extends object>(
     hash: string,
     field: string,
@@ -214,6 +221,7 @@ export class RedisAccountStore implements AccountStore {
       const serialized = JSON.stringify(next);
       if ((await this.run((redis) => redis.eval(COMPARE_AND_SET, 1, hash, field, raw ?? '', serialized))) === 1)
         return JSON.parse(serialized) as T;
+      await delay(randomInt(Math.min(FIRST_UPDATE_BACKOFF_MS * 2 ** attempt, MAX_UPDATE_BACKOFF_MS)));
     }
     throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
   }
