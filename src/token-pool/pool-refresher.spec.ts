@@ -1,9 +1,12 @@
 import { poolSpecSetup } from './testing/pool-services';
-import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
+import { fakeAccessToken, fakeRefreshToken, rotatingReplies } from './testing/fixtures';
+import { STORE_RETRY_DELAYS_MS } from './stores/store-retry';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { REFRESH_BACKOFF_MS } from './account-record';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 
 describe('PoolRefresher', () => {
   const t = poolSpecSetup();
@@ -102,6 +105,56 @@ describe('PoolRefresher', () => {
       await pool.refresher.refresh({ force: true });
       expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, rotated]);
       expect(await pool.admin.upload([rotated])).toMatchObject({ duplicates: 1 });
+    });
+
+    /**
+     * From now on the store's account updates and named-value writes fail as if it did not answer, for `forMs` of the
+     * pool's time (the retries' waits move it on); the function returned brings it back at once.
+     */
+    const storeAwayFor = (forMs: number) => {
+      const backAt = clock.now() + forMs;
+      const away = () => Promise.reject(new StoreUnavailableError('the test store', new Error('away')));
+      const update = t.store.updateAccount.bind(t.store);
+      const setMeta = t.store.setMeta.bind(t.store);
+      const spies = [
+        jest.spyOn(t.store, 'updateAccount').mockImplementation((...args) => (clock.now() < backAt ? away() : update(...args))),
+        jest.spyOn(t.store, 'setMeta').mockImplementation((...args) => (clock.now() < backAt ? away() : setMeta(...args))),
+      ];
+      return () => spies.forEach((spy) => spy.mockRestore());
+    };
+
+    it('stores a rotated RefreshToken that the store did not take at once, trying again while it comes back', async () => {
+      const pool = newPool();
+      t.reply = rotatingReplies(clock);
+      await pool.admin.upload([rt]);
+      const [id] = await idsOf(pool);
+      // Back before the tries after a failed write are used up.
+      storeAwayFor(STORE_RETRY_DELAYS_MS[0] + STORE_RETRY_DELAYS_MS[1]);
+      expect(await pool.leaser.lease()).toMatchObject({ accountId: id });
+      expect(await t.store.getAccount(id)).toMatchObject({ token: 'rt_next-1', state: 'active' });
+      // A new process knows only what the store holds: the account's new value, and the link from the spent one.
+      clock.advance(HOUR);
+      expect(await newPool().leaser.lease()).toMatchObject({ accountId: id });
+      expect(await newPool().exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-3' });
+      expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1', 'rt_next-2']);
+    });
+
+    it('never sends a rotated-away RefreshToken again while the store stays away, and stores the new one once it is back', async () => {
+      const pool = newPool();
+      t.reply = rotatingReplies(clock);
+      await pool.admin.upload([rt]);
+      const [id] = await idsOf(pool);
+      const storeBack = storeAwayFor(DAY);
+      await expect(pool.leaser.lease()).rejects.toBeInstanceOf(StoreUnavailableError);
+      storeBack();
+      expect(await t.store.getAccount(id)).toMatchObject({ token: rt });
+      // This process still knows what replaced the spent value.
+      expect(await pool.leaser.lease()).toMatchObject({ accountId: id });
+      expect(await t.store.getAccount(id)).toMatchObject({ token: 'rt_next-1' });
+      expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt]);
+      clock.advance(HOUR);
+      expect(await newPool().exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-2' });
+      expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1']);
     });
 
     it('refreshes at once when the upstream refuses the AccessToken', async () => {

@@ -8,6 +8,14 @@ import type { AccountRecord, RefreshSummary } from './pool.types';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
 import { SessionTokenExchanger, SessionTokenRejectedError } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore, type LockResult } from './stores/account-store';
+import { retryWhileStoreDown } from './stores/store-retry';
+
+/** A new AccessToken for an account; `rotatedTo` is the credential's new value when the upstream rotated it. */
+interface RenewedCredential {
+  accessToken: string;
+  expiresAt: number;
+  rotatedTo?: string;
+}
 
 /** What one attempt to renew an account's AccessToken came to. */
 export type RenewOutcome = 'refreshed' | 'current' | 'disabled' | 'failed' | 'not_applicable';
@@ -105,57 +113,78 @@ export class PoolRefresher {
 
   private async exchangeFor(record: AccountRecord, force: boolean): Promise<RenewOutcome> {
     const now = this.clock.now();
+    let renewed: RenewedCredential;
     try {
-      const result = await this.exchangeCredential(record, force);
-      await this.store.updateAccount(record.id, (current) => {
-        if (current.state === 'disabled') return undefined;
-        const stillLimited = current.state === 'rate_limited';
-        return {
-          ...current,
-          ...dropUndefined(accessTokenFields(result.accessToken)),
-          accessTokenExpiresAt: result.expiresAt,
-          token: result.rotatedTo ?? current.token,
-          state: stillLimited ? 'rate_limited' : 'active',
-          stateReason: stillLimited ? current.stateReason : undefined,
-          failures: 0,
-          lastRefreshAt: now,
-          refreshRetryAt: undefined,
-          refreshFailures: undefined,
-        };
-      });
-      return 'refreshed';
+      renewed = await this.exchangeCredential(record, force);
     } catch (error) {
-      if (error instanceof RefreshTokenRejectedError) {
-        await setAccountState(this.store, this.logger, record.id, 'disabled', `refresh token rejected (${error.code})`);
-        return 'disabled';
-      }
-      if (error instanceof SessionTokenRejectedError) {
-        await setAccountState(
-          this.store,
-          this.logger,
-          record.id,
-          'disabled',
-          `session token rejected: signed out or expired (HTTP ${error.status}); upload a new one`,
+      return this.exchangeFailed(record, error);
+    }
+    await this.storeRenewal(record, renewed, now);
+    return 'refreshed';
+  }
+
+  /**
+   * A rotated credential is spent: the record must not keep the old value because the store did not answer for a
+   * moment. When it stays away, the exchanger's link still leads this process from the old value to the new one,
+   * and the next renewal stores it.
+   */
+  private async storeRenewal(record: AccountRecord, renewed: RenewedCredential, now: number): Promise<void> {
+    const renew = (current: AccountRecord): AccountRecord | undefined => {
+      if (current.state === 'disabled') return undefined;
+      const stillLimited = current.state === 'rate_limited';
+      return {
+        ...current,
+        ...dropUndefined(accessTokenFields(renewed.accessToken)),
+        accessTokenExpiresAt: renewed.expiresAt,
+        token: renewed.rotatedTo ?? current.token,
+        state: stillLimited ? 'rate_limited' : 'active',
+        stateReason: stillLimited ? current.stateReason : undefined,
+        failures: 0,
+        lastRefreshAt: now,
+        refreshRetryAt: undefined,
+        refreshFailures: undefined,
+      };
+    };
+    try {
+      await retryWhileStoreDown(() => this.store.updateAccount(record.id, renew), this.clock);
+    } catch (error) {
+      if (renewed.rotatedTo) {
+        this.logger.warn(
+          `Account ${record.id} was renewed, but the store did not take its new credential ${maskSecret(renewed.rotatedTo)}: this process uses it until a later renewal stores it`,
         );
-        return 'disabled';
       }
-      const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
-      const updated = await this.store.updateAccount(record.id, (current) => {
-        const refreshFailures = (current.refreshFailures ?? 0) + 1;
-        const backOff = REFRESH_BACKOFF_MS[Math.min(refreshFailures, REFRESH_BACKOFF_MS.length) - 1];
-        return { ...current, failures: current.failures + 1, refreshFailures, refreshRetryAt: this.clock.now() + backOff };
-      });
-      const retryAt = updated?.refreshRetryAt ? ` (leases try again from ${new Date(updated.refreshRetryAt).toISOString()})` : '';
-      this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}${retryAt}`);
-      return 'failed';
+      throw error;
     }
   }
 
-  /** The exchange of the account's kind; `rotatedTo` is the credential's new value when the upstream rotated it. */
-  private async exchangeCredential(
-    record: AccountRecord,
-    force: boolean,
-  ): Promise<{ accessToken: string; expiresAt: number; rotatedTo?: string }> {
+  private async exchangeFailed(record: AccountRecord, error: unknown): Promise<RenewOutcome> {
+    if (error instanceof RefreshTokenRejectedError) {
+      await setAccountState(this.store, this.logger, record.id, 'disabled', `refresh token rejected (${error.code})`);
+      return 'disabled';
+    }
+    if (error instanceof SessionTokenRejectedError) {
+      await setAccountState(
+        this.store,
+        this.logger,
+        record.id,
+        'disabled',
+        `session token rejected: signed out or expired (HTTP ${error.status}); upload a new one`,
+      );
+      return 'disabled';
+    }
+    const reason = error instanceof AuthServerUnavailableError ? error.message : `unexpected error: ${(error as Error).message}`;
+    const updated = await this.store.updateAccount(record.id, (current) => {
+      const refreshFailures = (current.refreshFailures ?? 0) + 1;
+      const backOff = REFRESH_BACKOFF_MS[Math.min(refreshFailures, REFRESH_BACKOFF_MS.length) - 1];
+      return { ...current, failures: current.failures + 1, refreshFailures, refreshRetryAt: this.clock.now() + backOff };
+    });
+    const retryAt = updated?.refreshRetryAt ? ` (leases try again from ${new Date(updated.refreshRetryAt).toISOString()})` : '';
+    this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${reason}${retryAt}`);
+    return 'failed';
+  }
+
+  /** The exchange of the account's kind. */
+  private async exchangeCredential(record: AccountRecord, force: boolean): Promise<RenewedCredential> {
     if (record.kind === 'session_token') {
       const { sessionToken, ...result } = await this.sessions.exchange(record.token, { fingerprintKey: record.id, force });
       return { ...result, rotatedTo: sessionToken };

@@ -5,7 +5,14 @@ import { FakeClock } from './testing/fake-clock';
 import { testConfig } from '../config/test-config';
 import { testUpstreamClient } from '../upstream/testing/test-upstream-client';
 import type { AppConfig } from '../config/app-config';
-import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type AuthServerReply, type FakeAuthServer } from './testing/fixtures';
+import {
+  fakeAccessToken,
+  fakeRefreshToken,
+  rotatingReplies,
+  startFakeAuthServer,
+  type AuthServerReply,
+  type FakeAuthServer,
+} from './testing/fixtures';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from './refresh-token.exchanger';
 import { FileAccountStore } from './stores/file-account-store';
 
@@ -87,22 +94,8 @@ describe('RefreshTokenExchanger', () => {
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: rotated });
   });
 
-  /** A rotating auth server: each token works once and is answered with the next one, after `delayMs`. */
-  const rotatingReply = (delayMs = 0) => {
-    let issued = 0;
-    const spent = new Set<string>();
-    return (body: Record<string, unknown>): AuthServerReply => {
-      const presented = body.refresh_token as string;
-      if (spent.has(presented)) return { status: 403, body: { error: 'invalid_grant' } };
-      spent.add(presented);
-      issued += 1;
-      const accessToken = fakeAccessToken({ exp: clock.now() + 3_600_000 });
-      return { status: 200, body: { access_token: accessToken, refresh_token: `rt_next-${issued}` }, delayMs };
-    };
-  };
-
   it('sends the newest RefreshToken for a spent one, and says which is the newest', async () => {
-    reply = rotatingReply();
+    reply = rotatingReplies(clock);
     expect(await exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-1' });
     // Once the AccessToken is stale, the holder of the first token is refreshed with the second, then the third.
     clock.advance(3_600_000);
@@ -125,7 +118,7 @@ describe('RefreshTokenExchanger', () => {
         upstreams.push(upstream);
         return new RefreshTokenExchanger(each, clock, upstream.client, store);
       });
-      reply = rotatingReply(100);
+      reply = rotatingReplies(clock, 100);
       const { refreshToken: poolHolds } = await poolSide.exchange(rt);
       expect(poolHolds).toBe('rt_next-1');
       clock.advance(3_600_000);

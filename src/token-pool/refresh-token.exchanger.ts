@@ -77,7 +77,7 @@ export class RefreshTokenExchanger {
     @Optional() @Inject(ACCOUNT_STORE) private readonly store?: AccountStore,
   ) {
     this.exchanges = new SharedExchanges(clock);
-    this.rotations = new RotationLinks('refresh-token', store, this.logger);
+    this.rotations = new RotationLinks('refresh-token', store, this.logger, clock);
   }
 
   /**
@@ -148,7 +148,7 @@ export class RefreshTokenExchanger {
       if (newer === sending) throw error;
       return { spentFor: newer };
     }
-    await this.rotations.keep(presented);
+    await this.rotations.keep(presented, { retry: true });
     return { result };
   }
 

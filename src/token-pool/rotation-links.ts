@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { maskSecret } from '../common/util/secrets';
+import { Clock, SystemClock } from '../common/vocabulary/clock';
+import { retryWhileStoreDown } from './stores/store-retry';
 
 /** How many rotations are remembered (replaced value → newer value), least recently used dropped first. */
 const MAX_ROTATIONS = 10_000;
@@ -44,6 +46,8 @@ export class RotationLinks {
     private readonly kind: string,
     private readonly durable?: DurableLinks,
     private readonly logger?: Logger,
+    /** Paces the tries of `keep` with `retry` while the store does not answer. */
+    private readonly clock: Clock = new SystemClock(),
   ) {}
 
   /**
@@ -85,9 +89,11 @@ export class RotationLinks {
 
   /**
    * Writes to the store the newest value of `presented` and of every value this process replaced, where the store
-   * does not hold it yet; resolves to the newest value of `presented`.
+   * does not hold it yet; resolves to the newest value of `presented`. With `retry` (just after a rotation, before its
+   * lock is let go), a write is tried again a few times while the store does not answer. A write that still fails is
+   * made by a later `keep`; until then this process alone knows the link, and follows it.
    */
-  async keep(presented: string): Promise<string> {
+  async keep(presented: string, options: { retry?: boolean } = {}): Promise<string> {
     const newest = this.current(presented);
     if (!this.durable) return newest;
     for (const value of new Set([presented, ...this.unsaved.keys()])) {
@@ -96,8 +102,9 @@ export class RotationLinks {
         this.unsaved.delete(value);
         continue;
       }
+      const write = () => this.durable!.setMeta(this.keyOf(value), target, STORED_ROTATION_TTL_MS);
       try {
-        await this.durable.setMeta(this.keyOf(value), target, STORED_ROTATION_TTL_MS);
+        await (options.retry ? retryWhileStoreDown(write, this.clock) : write());
         this.stored.set(value, target);
         this.unsaved.delete(value);
       } catch (error) {

@@ -73,6 +73,16 @@ describe('RedisAccountStore across instances', () => {
     expect(await b.withLock('job', 5_000, async () => 'b')).toEqual({ acquired: true, value: 'b' });
   });
 
+  it('lets a lock go once Redis answers again when the release found it away', async () => {
+    const evaluate = jest.spyOn(harness.connectionOf(a).client, 'eval');
+    const held = await a.withLock('blip', 60_000, async () => {
+      evaluate.mockRejectedValueOnce(new Error('Connection is closed.'));
+      return 'done';
+    });
+    expect(held).toEqual({ acquired: true, value: 'done' });
+    expect(await b.withLock('blip', 60_000, async () => 'b')).toEqual({ acquired: true, value: 'b' });
+  });
+
   it('keeps a lock past its TTL while the holder still runs', async () => {
     const held = a.withLock('slow', 1_000, () => new Promise((resolve) => setTimeout(() => resolve('done'), 1_800)));
     await new Promise((resolve) => setTimeout(resolve, 1_400));

@@ -3,9 +3,11 @@ import type { Redis } from 'ioredis';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RedisConnection } from '../../common/shared-state/redis-connection';
+import { SystemClock } from '../../common/vocabulary/clock';
 import { byAddedAt } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
+import { retryWhileStoreDown } from './store-retry';
 
 export interface RedisAccountStoreOptions {
   /** The process's one connection; its owner opens and closes it. */
@@ -51,6 +53,8 @@ export class RedisAccountStore implements AccountStore {
   readonly kind = 'redis';
   private readonly logger = new Logger(RedisAccountStore.name);
   private readonly connection: RedisConnection;
+  /** Paces the retries of a lock release: Redis's own time, not the pool's. */
+  private readonly realTime = new SystemClock();
   private readonly keys: { accounts: string; seeds: string; meta: string; cursor: string; lockPrefix: string };
 
   constructor(options: RedisAccountStoreOptions) {
@@ -194,9 +198,11 @@ export class RedisAccountStore implements AccountStore {
       return { acquired: true, value: await fn() };
     } finally {
       clearInterval(renewal);
-      await this.connection.client
-        .eval(RELEASE_LOCK, 1, key, owner)
-        .catch((error: Error) => this.logger.warn(`Could not release lock ${name}: ${error.message}`));
+      // A Redis that comes back with its data has the lock too: left there, it would hold off every other
+      // instance until its TTL.
+      await retryWhileStoreDown(() => this.run((redis) => redis.eval(RELEASE_LOCK, 1, key, owner)), this.realTime).catch((error: Error) =>
+        this.logger.warn(`Could not release lock ${name}: ${error.message}`),
+      );
     }
   }
 

@@ -17,4 +17,9 @@ export class FakeClock extends Clock {
   set(ms: number): void {
     this.current = ms;
   }
+
+  /** Moves the time on by `ms` at once: nothing waits for real. */
+  async wait(ms: number): Promise<void> {
+    this.advance(ms);
+  }
 }

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Clock } from '../../common/vocabulary/clock';
 
 /** An unsigned JWT AccessToken with the claims the pool reads. `exp` in milliseconds. */
 export function fakeAccessToken(
@@ -29,6 +30,24 @@ export interface AuthServerReply {
   status: number;
   body: unknown;
   delayMs?: number;
+}
+
+/**
+ * The answers of an auth server that rotates: each RefreshToken works once and is answered with the next one
+ * (`rt_next-1`, `rt_next-2`, …) and an AccessToken valid for an hour of `clock`, after `delayMs`; a spent one is
+ * refused with `invalid_grant`.
+ */
+export function rotatingReplies(clock: Clock, delayMs = 0): (body: Record<string, unknown>) => AuthServerReply {
+  let issued = 0;
+  const spent = new Set<string>();
+  return (body) => {
+    const presented = body.refresh_token as string;
+    if (spent.has(presented)) return { status: 403, body: { error: 'invalid_grant' } };
+    spent.add(presented);
+    issued += 1;
+    const accessToken = fakeAccessToken({ exp: clock.now() + 3_600_000 });
+    return { status: 200, body: { access_token: accessToken, refresh_token: `rt_next-${issued}` }, delayMs };
+  };
 }
 
 export interface FakeAuthServer {

@@ -33,8 +33,8 @@ export interface PoolServices {
 
 export function poolServices(store: AccountStore, config: AppConfig, clock: Clock): PoolServices {
   const upstream = testUpstreamClient(config);
-  const exchanger = new RefreshTokenExchanger(config, clock, upstream.client);
-  const sessions = new SessionTokenExchanger(clock, upstream.client);
+  const exchanger = new RefreshTokenExchanger(config, clock, upstream.client, store);
+  const sessions = new SessionTokenExchanger(clock, upstream.client, store);
   const refresher = new PoolRefresher(store, exchanger, sessions, config, clock);
   const leaser = new AccountLeaser(store, refresher, config, clock);
   return {

@@ -22,6 +22,8 @@ export async function redisHarness() {
       connections.set(store, connection);
       return store;
     },
+    /** The connection a store opened, to make its commands fail in a test. */
+    connectionOf: (store: AccountStore) => connections.get(store)!,
     makeUnavailable: async (store: AccountStore) => {
       connections.get(store)?.client.disconnect();
     },
