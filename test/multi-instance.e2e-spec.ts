@@ -270,8 +270,8 @@ describe('two instances on one Redis', () => {
     const skipsLogged = () =>
       slots.every((occurrence) => logs().some((log) => log.includes(`Scheduled refresh of ${new Date(occurrence).toISOString()} skipped`)));
     const skipDeadline = Date.now() + 60_000;
+    // (Later occurrences go on meanwhile: an instance that finds the lock taken waits for it, so its skip can come after the next run.)
     while (!skipsLogged() && Date.now() < skipDeadline) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(exchangesPerToken()).toEqual(counts);
     for (const occurrence of slots) {
       const iso = new Date(occurrence).toISOString();
       const skipped = logs().map((log) => log.includes(`Scheduled refresh of ${iso} skipped`));

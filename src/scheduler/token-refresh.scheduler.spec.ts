@@ -11,7 +11,7 @@ import { FakeClock } from '../token-pool/testing/fake-clock';
 import { testConfig } from '../config/test-config';
 import { fakeAccessToken, fakeRefreshToken, startFakeAuthServer, type FakeAuthServer } from '../token-pool/testing/fixtures';
 import { poolServices, type PoolServices } from '../token-pool/testing/pool-services';
-import { BUSY_RETRY_MS, REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
+import { MAX_BUSY_RETRY_MS, REFRESH_JOB_NAME, TokenRefreshScheduler } from './token-refresh.scheduler';
 
 const HOUR = 3_600_000;
 
@@ -172,7 +172,7 @@ describe('TokenRefreshScheduler', () => {
       };
 
       expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
-      expect(scheduler.pauses).toEqual([BUSY_RETRY_MS, BUSY_RETRY_MS, BUSY_RETRY_MS]);
+      expect(scheduler.pauses).toEqual([500, 1_000, 2_000]);
       await held;
       expect(refreshedTokens()).toHaveLength(1);
     });
@@ -185,7 +185,12 @@ describe('TokenRefreshScheduler', () => {
       const held = store.withLock(REFRESH_JOB_NAME, 60_000, () => new Promise<void>((resolve) => (release = resolve)));
 
       expect(await scheduler.runScheduledRefresh()).toBeNull();
-      expect(scheduler.pauses.length * BUSY_RETRY_MS).toBe(10 * 60_000);
+      // Doubling waits up to 30 s, until the lock's lifetime (10 min) has passed.
+      const waited = scheduler.pauses.reduce((sum, ms) => sum + ms, 0);
+      expect(scheduler.pauses.slice(0, 3)).toEqual([500, 1_000, 2_000]);
+      expect(Math.max(...scheduler.pauses)).toBe(MAX_BUSY_RETRY_MS);
+      expect(waited).toBeGreaterThanOrEqual(10 * 60_000);
+      expect(waited - scheduler.pauses.at(-1)!).toBeLessThan(10 * 60_000);
       expect(refreshedTokens()).toHaveLength(0);
       release();
       await held;

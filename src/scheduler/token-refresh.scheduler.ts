@@ -13,8 +13,12 @@ export const REFRESH_JOB_NAME = 'refresh-job';
 const LAST_RUN_KEY = 'refresh-job:last-run';
 /** Long enough for any refresh; the Redis lock is renewed while the job runs anyway. */
 const LOCK_TTL_MS = 10 * 60_000;
-/** How often a scheduled run that finds the lock taken tries again, for at most `LOCK_TTL_MS`. */
-export const BUSY_RETRY_MS = 30_000;
+/**
+ * A scheduled run that finds the lock taken tries again after 0.5 s, then twice as long each time up to 30 s, for at
+ * most `LOCK_TTL_MS`: soon after another instance's run of the same occurrence ends, seldom while a dead one's lock lasts.
+ */
+export const FIRST_BUSY_RETRY_MS = 500;
+export const MAX_BUSY_RETRY_MS = 30_000;
 /** How far apart instances may fire one cron occurrence (timer delay, clock skew) and still agree on it. */
 const MAX_FIRE_SKEW_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
@@ -92,8 +96,10 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     // The lock taken is not the occurrence done: another instance's start-up refresh, or the lock of one that died
     // (until its TTL ends). Waiting for it, then checking the record, runs the occurrence once all the same.
     let locked = await this.scheduledRun(slot, gapMs);
-    for (let waitedMs = 0; !locked.acquired && waitedMs < LOCK_TTL_MS; waitedMs += BUSY_RETRY_MS) {
-      await this.pause(BUSY_RETRY_MS);
+    for (let waitedMs = 0, pauseMs = FIRST_BUSY_RETRY_MS; !locked.acquired && waitedMs < LOCK_TTL_MS;) {
+      await this.pause(pauseMs);
+      waitedMs += pauseMs;
+      pauseMs = Math.min(pauseMs * 2, MAX_BUSY_RETRY_MS);
       locked = await this.scheduledRun(slot, gapMs);
     }
     if (!locked.acquired) {
