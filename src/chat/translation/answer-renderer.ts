@@ -28,6 +28,9 @@ interface MessageTrack {
 
 const SANDBOX_LINK = /\(sandbox:(\/mnt\/data\/[^)\n]+)\)/g;
 
+/** The kinds of message whose text `observe` shows as it grows. */
+const SHOWS_TEXT: ReadonlySet<MessageView['kind']['type']> = new Set(['text', 'code', 'tool_output', 'tool_activity']);
+
 /**
  * Turns the decoded updates of one upstream stream into the pieces of an OpenAI answer, in Markdown
  * (openai-api.md §6): prose as it is, code and tool calls fenced, browsing as a blockquote with citation links,
@@ -73,7 +76,8 @@ export class AnswerRenderer {
         break;
       case 'text_appended': {
         const track = this.currentTrackOf(update.message);
-        if (track) this.sendText(track, update.message, update.text);
+        // Only where a whole message would show its text: never a hidden one's (a tool's instructions, a system error).
+        if (track && SHOWS_TEXT.has(update.message.kind.type)) this.sendText(track, update.message, update.text);
         break;
       }
       case 'thought_appended': {

@@ -460,6 +460,32 @@ data: [DONE]
     ]);
   });
 
+  it('shows nothing of a message written for the model, in either format (a tool note, a system error)', () => {
+    const toolNote = (text: string) => ({
+      id: 't1',
+      author: { role: 'tool', name: 'dalle.text2im' },
+      content: { content_type: 'text', parts: [text] },
+      status: 'in_progress',
+      metadata: {},
+      recipient: 'all',
+    });
+    const systemError = (text: string) => ({
+      id: 't2',
+      author: { role: 'tool', name: 'python' },
+      content: { content_type: 'system_error', name: 'Exception', text },
+      status: 'in_progress',
+      metadata: {},
+      recipient: 'all',
+    });
+    const pieces = translateBoth([
+      { message: user },
+      ...growing(toolNote, 'DALL·E displayed 1 images. The images are already plainly visible, do not repeat them.'),
+      ...growing(systemError, 'Traceback (most recent call last): internal details'),
+      ...growing((text) => assistant('m3', text), 'Here you go'),
+    ]);
+    expect(contentOf(pieces)).toBe('Here you go');
+  });
+
   it('fences code and its output, and reports sandbox files of the final answer', () => {
     const pieces = translateBoth(scenarios.code);
     expect(contentOf(pieces)).toBe(
