@@ -70,10 +70,12 @@ export class SentinelService {
     );
     if (!requirements.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: 200 });
 
-    const solved = await this.challenges(requirements, browser, p, signal);
-    const headers: Record<string, string> = { 'openai-sentinel-chat-requirements-token': requirements.token, ...solved.headers };
+    // Arkose before the proof of work (upstream-protocol.md §3.3): a demand that cannot be met fails before any solving.
     const arkose = requirements.arkose;
-    if (arkose?.required) headers['openai-sentinel-arkose-token'] = await this.arkoseToken(arkose.dx, requirements.persona, signal);
+    const arkoseToken = arkose?.required ? await this.arkoseToken(arkose.dx, requirements.persona, signal) : undefined;
+    const solved = await this.challenges(requirements, browser, p, identity, signal);
+    const headers: Record<string, string> = { 'openai-sentinel-chat-requirements-token': requirements.token, ...solved.headers };
+    if (arkoseToken) headers['openai-sentinel-arkose-token'] = arkoseToken;
     return { headers, persona: requirements.persona };
   }
 
@@ -94,7 +96,7 @@ export class SentinelService {
     const prepared = await this.post<PreparedRequirements>(`${root}/prepare`, identity, { p }, 'sentinel_prepare', headers, signal);
     if (!prepared.prepare_token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'sentinel_prepare', status: 200 });
 
-    const solved = await this.challenges(prepared, browser, p, signal);
+    const solved = await this.challenges(prepared, browser, p, identity, signal);
     const finalized = await this.post<{ token?: string }>(
       `${root}/finalize`,
       identity,
@@ -142,33 +144,39 @@ export class SentinelService {
     return parseJson<T>(response.body) ?? ({} as T);
   }
 
-  /** Solves what the requirements ask for: the answers (for finalize) and the conversation headers carrying them. */
+  /**
+   * Solves what the requirements ask for, in the order of upstream-protocol.md §3.3 (turnstile, then the proof of
+   * work): the answers (for finalize) and the conversation headers carrying them.
+   */
   private async challenges(
     requirements: Pick<ChatRequirements, 'proofofwork' | 'turnstile'>,
     browser: BrowserForPow,
     p: string,
+    identity: UpstreamIdentity,
     signal?: AbortSignal,
   ): Promise<{ answers: Record<string, string>; headers: Record<string, string> }> {
     const answers: Record<string, string> = {};
     const headers: Record<string, string> = {};
+    const turnstile = requirements.turnstile;
+    if (turnstile?.required && this.config.turnstileSolverUrl) {
+      // Through the account's proxy, as its browser would solve it.
+      const proxyUrl = identity.fingerprint.proxyUrl ?? null;
+      const solverBody = { url: 'https://chatgpt.com', p, dx: turnstile.dx };
+      const token = await this.askSolver(this.config.turnstileSolverUrl, solverBody, 't', signal, proxyUrl);
+      if (token) answers.turnstile = token;
+    }
     const pow = requirements.proofofwork;
     if (pow?.required) {
       answers.proofofwork = await this.solve(pow.seed, pow.difficulty, browser, signal);
       headers['openai-sentinel-proof-token'] = answers.proofofwork;
     }
-    const turnstile = requirements.turnstile;
-    if (turnstile?.required && this.config.turnstileSolverUrl) {
-      const token = await this.askSolver(this.config.turnstileSolverUrl, { url: 'https://chatgpt.com', p, dx: turnstile.dx }, 't', signal);
-      if (token) {
-        answers.turnstile = token;
-        headers['openai-sentinel-turnstile-token'] = token;
-      }
-    }
+    if (answers.turnstile) headers['openai-sentinel-turnstile-token'] = answers.turnstile;
     return { answers, headers };
   }
 
   private async solve(seed: unknown, difficulty: unknown, browser: BrowserForPow, signal?: AbortSignal): Promise<string> {
-    if (typeof seed !== 'string' || typeof difficulty !== 'string' || !/^[0-9a-fA-F]+$/.test(difficulty)) {
+    // Whole bytes of hex: an odd length cannot be decoded (upstream-protocol.md §4.4).
+    if (typeof seed !== 'string' || typeof difficulty !== 'string' || !/^(?:[0-9a-fA-F]{2})+$/.test(difficulty)) {
       throw new UpstreamError({ kind: 'pow_unreadable', step: 'proof_of_work' });
     }
     if (isHarderOrEqual(difficulty, this.config.powDifficulty)) {
@@ -196,14 +204,21 @@ export class SentinelService {
     return token;
   }
 
-  private async askSolver(url: string, json: unknown, field: string, signal?: AbortSignal): Promise<string | undefined> {
+  /** `proxyUrl`: the turnstile solver goes through the account's proxy, the arkose one directly (§3.3). */
+  private async askSolver(
+    url: string,
+    json: unknown,
+    field: string,
+    signal?: AbortSignal,
+    proxyUrl: string | null = null,
+  ): Promise<string | undefined> {
     try {
       const response = await this.upstream.request({
         method: 'POST',
         url,
         json,
         timeoutMs: SOLVER_TIMEOUT_MS,
-        proxyUrl: null,
+        proxyUrl,
         signal,
         step: 'requirements',
       });
