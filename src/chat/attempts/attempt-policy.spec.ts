@@ -1,4 +1,4 @@
-import { ApiError } from '../../common/errors/api-error';
+import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
 import { UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
 import type { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
@@ -7,11 +7,7 @@ import type { ModelCapTracker } from '../model-cap.tracker';
 import { AttemptFailure, AttemptPolicy, BACKOFF_STEP_MS, decide } from './attempt-policy';
 
 const MAX_ATTEMPTS = 4;
-const upstream = (
-  kind: UpstreamErrorKind,
-  step: 'conversation' | 'requirements' = 'conversation',
-  retryAfter?: number,
-): AttemptFailure => ({
+const upstream = (kind: UpstreamErrorKind, step: UpstreamStep = 'conversation', retryAfter?: number): AttemptFailure => ({
   error: new UpstreamError({ kind, step, status: kind === 'rate_limited' ? 429 : undefined, retryAfter }),
 });
 const modelCap: AttemptFailure = { modelCap: ApiError.of('model_cap', { slug: 'gpt-4o', until: 'later' }, { retryAfter: 30 }) };
@@ -62,6 +58,12 @@ describe('decide: the retry policy as a table', () => {
   it('remembers the reset time of a rate-limited account for the model-cap memory', () => {
     expect(decide(upstream('rate_limited', 'conversation', 42), true, 0, MAX_ATTEMPTS).modelCapSec).toBe(42);
     expect(decide(upstream('server_error'), true, 0, MAX_ATTEMPTS).modelCapSec).toBeUndefined();
+    // A sentinel call's 429 limits the account (or its address), not the model (upstream-protocol.md §10.3).
+    for (const step of ['requirements', 'sentinel_prepare', 'sentinel_finalize'] as const) {
+      const decision = decide(upstream('rate_limited', step, 3600), true, 0, MAX_ATTEMPTS);
+      expect(decision.outcome).toMatchObject({ kind: 'rate_limited' });
+      expect(decision.modelCapSec).toBeUndefined();
+    }
   });
 });
 

@@ -52,7 +52,8 @@ export function decide(failure: AttemptFailure, rotates: boolean, attempt: numbe
     retry,
     waitMs: retry && !outcome ? BACKOFF_STEP_MS * (attempt + 1) : 0,
     outcome,
-    modelCapSec: outcome?.kind === 'rate_limited' ? outcome.retryAfterSec : undefined,
+    // Only the conversation's own 429 is the model's cap (upstream-protocol.md §10.3): a sentinel call's is the account's.
+    modelCapSec: outcome?.kind === 'rate_limited' && upstream?.step === 'conversation' ? outcome.retryAfterSec : undefined,
     nextAccount: retry && rotates,
     exhausted: worthRetrying && lastAttempt,
   };
@@ -119,7 +120,7 @@ export class AttemptPolicy {
     state.lastFailure = failure;
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
-    if (decision.outcome?.kind === 'rate_limited') await this.modelCaps.record(use.fingerprintKey, slug, decision.modelCapSec);
+    if (decision.modelCapSec !== undefined) await this.modelCaps.record(use.fingerprintKey, slug, decision.modelCapSec);
     state.attempt++;
     return decision;
   }
