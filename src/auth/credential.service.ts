@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { ApiError } from '../common/errors/api-error';
 import { AccountLeaser } from '../token-pool/account-leaser';
 import {
@@ -11,6 +12,7 @@ import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import type { AccountLease } from '../token-pool/pool.types';
 import { SeedRegistry } from '../token-pool/seed-registry';
 import { SessionTokenExchanger, SessionTokenRejectedError } from '../token-pool/session-token.exchanger';
+import { credentialKey, directAccountKey } from './account-key';
 import type { ApiCredential } from './api-credential';
 
 /** The account one attempt runs as. */
@@ -19,7 +21,10 @@ export interface AccountUse {
   chatgptAccountId?: string;
   /** The pool account, when the credential drew from the pool; outcomes are reported against it. */
   poolAccountId?: string;
-  /** Names the account for its browser fingerprint without exposing the token. */
+  /**
+   * Names the account, the same for every token of it, for what is kept per account (its browser fingerprint and
+   * proxy, model caps, cookies) without exposing the token.
+   */
   fingerprintKey: string;
   /** The account's SessionToken (newest value known), when it has one. Secret. */
   sessionToken?: string;
@@ -30,6 +35,9 @@ export interface AccountUse {
 /** Turns an API credential into an account to call the upstream with, per attempt. */
 @Injectable()
 export class CredentialService {
+  /** An AccessToken's account key, read from its claims once rather than on every request made with it. */
+  private readonly accessTokenKeys = new LRUCache<string, string>({ max: 4096 });
+
   constructor(
     private readonly leaser: AccountLeaser,
     private readonly seeds: SeedRegistry,
@@ -71,12 +79,14 @@ export class CredentialService {
         return {
           accessToken: exchanged.accessToken,
           chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
-          fingerprintKey: ownerKey ?? credential.token,
+          fingerprintKey: ownerKey ?? directAccountKey(exchanged.accessToken, credential.token),
           ...(exchanged.refreshToken ? { refreshToken: exchanged.refreshToken } : {}),
         };
       }
       case 'session_token': {
-        const fingerprintKey = ownerKey ?? credential.token;
+        // Its account is known only once it is exchanged, and the exchange runs as the account too: one browser for
+        // both is the presented value's, which stays usable (and so the key stays put) however often next-auth rotates it.
+        const fingerprintKey = ownerKey ?? credentialKey(credential.token);
         const exchanged = await this.exchangeSession(credential.token, fingerprintKey);
         return {
           accessToken: exchanged.accessToken,
@@ -86,12 +96,18 @@ export class CredentialService {
         };
       }
       case 'access_token':
-        return {
-          accessToken: credential.token,
-          chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
-          fingerprintKey: credential.token,
-        };
+        return this.accessTokenAccount(credential.token, teamOverride ?? credential.chatgptAccountId);
     }
+  }
+
+  /** An account known only by its AccessToken (an API key, or the token a file link was made with). */
+  accessTokenAccount(accessToken: string, chatgptAccountId: string | undefined): AccountUse {
+    let fingerprintKey = this.accessTokenKeys.get(accessToken);
+    if (fingerprintKey === undefined) {
+      fingerprintKey = directAccountKey(accessToken);
+      this.accessTokenKeys.set(accessToken, fingerprintKey);
+    }
+    return { accessToken, chatgptAccountId, fingerprintKey };
   }
 
   /** The pool account `accountId` again, for a later call on something it made; null when it is gone or unusable. */

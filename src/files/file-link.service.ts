@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Request } from 'express';
@@ -132,9 +132,7 @@ export class FileLinkService {
   private async accountOf(link: LinkRecord): Promise<AccountUse | null> {
     if (link.poolAccountId) return this.credentials.poolAccount(link.poolAccountId);
     if (!link.accessToken) return null;
-    // The fingerprint only has to be stable per token; a hash keeps the token itself out of it.
-    const fingerprintKey = `file-link:${createHash('sha256').update(link.accessToken).digest('base64url')}`;
-    return { accessToken: link.accessToken, chatgptAccountId: link.chatgptAccountId, fingerprintKey };
+    return this.credentials.accessTokenAccount(link.accessToken, link.chatgptAccountId);
   }
 
   /** The upstream's signed URL for the file, or null; only URLs on the upstream's own file hosts count. */
