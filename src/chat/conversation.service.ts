@@ -59,11 +59,7 @@ export class ConversationService {
   }
 
   private async attempt(use: AccountUse, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
-    const identity: UpstreamIdentity = {
-      accessToken: use.accessToken,
-      chatgptAccountId: use.chatgptAccountId,
-      fingerprint: this.upstream.fingerprint(use.fingerprintKey),
-    };
+    const identity = this.upstream.accountIdentity(use);
     const baseUrl = this.upstream.pickBaseUrl();
     const account = {
       key: use.fingerprintKey,

@@ -112,11 +112,7 @@ export class ModelsService {
       const baseUrl = this.upstream.pickBaseUrl();
       const response = await this.upstream.request({
         url: `${baseUrl}/backend-api/models`,
-        identity: {
-          accessToken: use.accessToken,
-          chatgptAccountId: use.chatgptAccountId,
-          fingerprint: this.upstream.fingerprint(use.fingerprintKey),
-        },
+        identity: this.upstream.accountIdentity(use),
         timeoutMs: MODELS_TIMEOUT_MS,
         step: 'models',
       });

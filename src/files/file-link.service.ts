@@ -119,11 +119,7 @@ export class FileLinkService {
     const link = JSON.parse(record) as LinkRecord;
     const account = await this.accountOf(link);
     if (!account) throw ApiError.of('file_unavailable', {});
-    const identity: UpstreamIdentity = {
-      accessToken: account.accessToken,
-      chatgptAccountId: account.chatgptAccountId,
-      fingerprint: this.upstream.fingerprint(account.fingerprintKey),
-    };
+    const identity = this.upstream.accountIdentity(account);
     const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
     if (!url) throw ApiError.of('file_gone', {});
     return this.fetch(url, identity, signal);

@@ -30,7 +30,8 @@ describe('UpstreamClient with the clearance helper', () => {
   const identity = { accessToken: 'at-test', fingerprint: client.fingerprint('account') };
 
   beforeAll(async () => {
-    // Challenges every request without `cf_clearance=good`; `/plain-403` is an HTML 403 that is no challenge.
+    // Challenges every request without `cf_clearance=good`; `/plain-403` is an HTML 403 that is no challenge;
+    // `/sets-cookies` sets cookies of its own once past the challenge.
     server = http.createServer((request, response) => {
       seen.push({ path: request.url ?? '', cookie: request.headers.cookie });
       if (request.url === '/plain-403') {
@@ -41,7 +42,8 @@ describe('UpstreamClient with the clearance helper', () => {
         response.writeHead(403, { 'content-type': 'text/html', 'cf-mitigated': 'challenge' });
         return response.end('<script>window._cf_chl_opt={}</script>');
       }
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const cookies = request.url === '/sets-cookies' ? ['cf_clearance=from-upstream', '__cf_bm=bm-upstream', 'oai-sc=sc1'] : [];
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'set-cookie': cookies });
       response.end('data: [DONE]\n\n');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -90,6 +92,18 @@ describe('UpstreamClient with the clearance helper', () => {
     for await (const chunk of stream.body) text += String(chunk);
     expect(text).toBe('<html>Forbidden by the origin</html>');
     expect(solver.solved).toEqual([]);
+  });
+
+  it("sends the clearance next to an account's own cookies, each name once and cf_clearance the clearance's", async () => {
+    const fingerprint = { ...identity.fingerprint, userAgent: 'Mozilla/5.0 Fourth/1.0' };
+    const account = { ...identity, fingerprint, cookieJar: 'user-fourth' };
+    expect((await client.request({ url: `${url}/sets-cookies`, identity: account, step: 'requirements' })).status).toBe(200);
+    await client.request({ url: `${url}/next`, identity: account, step: 'requirements' });
+    expect(seen.map((request) => request.cookie)).toEqual([
+      undefined,
+      'cf_clearance=good',
+      'cf_clearance=good; __cf_bm=bm-upstream; oai-sc=sc1',
+    ]);
   });
 
   it('retries only once: a clearance the upstream still refuses leaves the challenge for the caller to report', async () => {

@@ -15,6 +15,7 @@ import { type AgentPair, poolOf, ProxyAgents } from './proxy-agents';
 import { type ExchangeAnswer, readBody, type UpstreamExchange } from './exchange';
 import { sendHttp1 } from './http1-transport';
 import { LRUCache } from 'lru-cache';
+import { AccountCookieJar, mergeCookieHeaders } from './account-cookie-jar';
 import { browserHeaders } from './web-app-profile';
 import type { ClearanceRoute } from './clearance-jar';
 import { CloudflareClearance } from './cloudflare-clearance.service';
@@ -25,6 +26,12 @@ export interface UpstreamIdentity {
   accessToken?: string;
   chatgptAccountId?: string;
   fingerprint: BrowserFingerprint;
+  /**
+   * The account key whose cookie jar the call uses: cookies the upstream sets on it go back on the account's later
+   * calls to the same origin. The API's calls have one; the gateway's have none, as the browsers they carry keep
+   * their own state and upstream cookies never reach them.
+   */
+  cookieJar?: string;
 }
 
 export interface UpstreamRequest {
@@ -84,6 +91,7 @@ export class UpstreamClient {
   /** The browser header set per account and host, built once rather than on every call (it never changes). */
   private readonly headerSets = new LRUCache<string, Readonly<Record<string, string>>>({ max: 4096 });
   private readonly fingerprints = new LRUCache<string, BrowserFingerprint>({ max: 4096 });
+  private readonly cookies = new AccountCookieJar();
 
   constructor(
     private readonly config: AppConfig,
@@ -106,6 +114,16 @@ export class UpstreamClient {
       this.fingerprints.set(accountKey, fingerprint);
     }
     return fingerprint;
+  }
+
+  /** Who an API call runs as: the account's token and workspace, and the fingerprint and cookies of its account key. */
+  accountIdentity(account: { accessToken: string; chatgptAccountId?: string; fingerprintKey: string }): UpstreamIdentity {
+    return {
+      accessToken: account.accessToken,
+      chatgptAccountId: account.chatgptAccountId,
+      fingerprint: this.fingerprint(account.fingerprintKey),
+      cookieJar: account.fingerprintKey,
+    };
   }
 
   browserHeaders(baseUrl: string, identity: UpstreamIdentity): Record<string, string> {
@@ -190,6 +208,7 @@ export class UpstreamClient {
         answer = { status: response.statusCode, headers: response.headers, body: response.body };
       }
       timed(statusClass(answer.status));
+      this.keepCookies(request, answer.headers);
       return answer;
     } catch (error) {
       timed('error');
@@ -212,6 +231,7 @@ export class UpstreamClient {
         // Read by the caller, which sees its errors; without a listener of its own a failure nobody reads would be fatal.
         response.body.on('error', () => undefined);
         timed(statusClass(response.status));
+        this.keepCookies(request, response.headers);
         return response;
       } catch (error) {
         timed('error');
@@ -236,6 +256,7 @@ export class UpstreamClient {
       // socket is already back in the keep-alive pool, so destroying releases only the request's own state.
       body.once('end', () => body.destroy());
       timed(statusClass(response.statusCode));
+      this.keepCookies(request, response.headers);
       return { status: response.statusCode, headers: response.headers, body };
     } catch (error) {
       timed('error');
@@ -248,7 +269,7 @@ export class UpstreamClient {
    * The call, and the transport that takes it: Node's HTTP/2 client for direct https routes with HTTP/2 on
    * (`Http2Sessions`, which falls back to HTTP/1.1 for an origin that does not offer h2), Node's HTTP/1.1 client for
    * the rest (every http URL, every proxied route, https with HTTP/2 off), and got for calls that follow redirects.
-   * `clearance`: the Cloudflare clearance cookies to add, if any.
+   * `clearance`: the Cloudflare clearance cookies to add, if any; the account's own cookies are added with them.
    */
   private prepare(request: UpstreamRequest, clearance: string | undefined): PreparedCall {
     const token = request.identity?.accessToken;
@@ -262,7 +283,8 @@ export class UpstreamClient {
     if (request.json !== undefined) headers['content-type'] = 'application/json';
     if (request.headers) Object.assign(headers, request.headers);
     headers['user-agent'] ??= DEFAULT_USER_AGENT;
-    if (clearance) headers.cookie = headers.cookie ? `${headers.cookie}; ${clearance}` : clearance;
+    const cookies = mergeCookieHeaders(clearance, this.accountCookies(request));
+    if (cookies) headers.cookie = headers.cookie ? `${headers.cookie}; ${cookies}` : cookies;
     const agents = this.agents.for(proxyUrlOf(request), poolOf(request.step));
     const call: UpstreamExchange = {
       url: request.url,
@@ -284,6 +306,20 @@ export class UpstreamClient {
     if (!request.url.startsWith('https:')) return { exchange: call, send: (exchange) => sendHttp1({ ...exchange, agent: httpAgent }) };
     if (sessions) return { exchange: call, send: (exchange) => sessions.send(exchange, httpsAgent) };
     return { exchange: call, send: (exchange) => sendHttp1({ ...exchange, agent: httpsAgent }) };
+  }
+
+  /** The account's own cookies for the request's origin, when the call has a cookie jar. */
+  private accountCookies(request: UpstreamRequest): string | undefined {
+    const jar = request.identity?.cookieJar;
+    return jar === undefined ? undefined : this.cookies.cookieHeader(jar, originOf(request.url));
+  }
+
+  /** Keeps the cookies an answer to a call with a cookie jar sets; nothing to do (and nothing parsed) without them. */
+  private keepCookies(request: UpstreamRequest, headers: IncomingHttpHeaders): void {
+    const setCookie = headers['set-cookie'];
+    const jar = request.identity?.cookieJar;
+    if (setCookie === undefined || jar === undefined) return;
+    this.cookies.store(jar, originOf(request.url), setCookie);
   }
 
   /** Where a Cloudflare clearance of this request is valid: its proxy, host and user agent. */

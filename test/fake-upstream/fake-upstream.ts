@@ -68,6 +68,8 @@ export interface RecordedRequest {
   body: unknown;
   /** Epoch milliseconds. */
   at: number;
+  /** The `Set-Cookie` lines the fake answered with, when it set cookies. */
+  setCookie?: string[];
 }
 
 export interface TokenStatusOptions {
@@ -599,15 +601,20 @@ export class FakeUpstream {
     const token = `gAAAAAB${randomBytes(180).toString('base64url')}`;
     const seed = String(Math.random());
     this.grants.set(token, { seed, difficulty: this.powDifficulty, owner: caller.owner, used: false });
-    send(res, 200, {
-      persona: caller.persona,
-      token,
-      expire_after: 540,
-      expire_at: Math.floor(Date.now() / 1000) + 540,
-      proofofwork: { required: true, seed, difficulty: this.powDifficulty },
-      turnstile: this.options.turnstileRequired ? { required: true, dx: randomBytes(96).toString('base64') } : { required: false },
-      arkose: this.options.arkoseRequired ? { required: true, dx: randomBytes(96).toString('base64') } : { required: false, dx: null },
-    });
+    send(
+      res,
+      200,
+      {
+        persona: caller.persona,
+        token,
+        expire_after: 540,
+        expire_at: Math.floor(Date.now() / 1000) + 540,
+        proofofwork: { required: true, seed, difficulty: this.powDifficulty },
+        turnstile: this.options.turnstileRequired ? { required: true, dx: randomBytes(96).toString('base64') } : { required: false },
+        arkose: this.options.arkoseRequired ? { required: true, dx: randomBytes(96).toString('base64') } : { required: false, dx: null },
+      },
+      sentinelCookies(r),
+    );
   }
 
   /** Consumes the chat-requirements token and checks the proof; throws the upstream's 403s. */
@@ -630,7 +637,12 @@ export class FakeUpstream {
     const calls: Record<string, () => void | Promise<void>> = {
       '/sentinel/chat-requirements/prepare': () => {
         if (this.sentinelGate(r, caller, res)) return;
-        send(res, 200, this.flows.prepare(caller.owner, caller.persona, this.powDifficulty, this.options.turnstileRequired));
+        send(
+          res,
+          200,
+          this.flows.prepare(caller.owner, caller.persona, this.powDifficulty, this.options.turnstileRequired),
+          sentinelCookies(r),
+        );
       },
       '/sentinel/chat-requirements/finalize': () => send(res, 200, this.flows.finalize(caller.owner, r.body)),
       '/f/conversation/prepare': () => send(res, 200, this.flows.conduitPrepare(caller.owner, r.headers)),
@@ -1120,7 +1132,19 @@ function parseBody(raw: Buffer, contentType: string | undefined): unknown {
   return text;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * What a sentinel answer sets (gateway-live-ui.md §4.6): Cloudflare's bot-management `__cf_bm`, fresh on each
+ * answer, and the sentinel's `oai-sc`. A browser sends both back on its next calls; recorded on the request.
+ */
+function sentinelCookies(r: RecordedRequest): Record<string, string[]> {
+  r.setCookie = [
+    `__cf_bm=${randomBytes(32).toString('base64url')}; Path=/; Max-Age=1800; HttpOnly; Secure; SameSite=None`,
+    `oai-sc=${randomBytes(32).toString('base64url')}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax`,
+  ];
+  return { 'set-cookie': r.setCookie };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
   res.end(text);
