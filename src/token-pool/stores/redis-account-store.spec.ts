@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { redisHarness } from '../testing/redis-harness';
 import { describeAccountStoreContract } from './account-store.contract';
 import type { RedisAccountStore } from './redis-account-store';
@@ -88,6 +89,27 @@ describe('RedisAccountStore across instances', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_400));
     expect(await b.withLock('slow', 1_000, async () => 'b')).toEqual({ acquired: false });
     expect(await held).toEqual({ acquired: true, value: 'done' });
+  });
+
+  it('says so when a lock it holds expired before it could be renewed', async () => {
+    const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const client = harness.connectionOf(a).client;
+      const held = await a.withLock('lost-lock', 300, async () => {
+        // As when Redis was away past the TTL: the lock is gone when the renewal comes.
+        await client.del(...(await client.keys('*lost-lock')));
+        const deadline = Date.now() + 30_000; // a generous wait, not a speed claim
+        while (!warnings.mock.calls.some(([message]) => String(message).startsWith('Lost lock lost-lock')) && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        return 'done';
+      });
+      expect(held).toEqual({ acquired: true, value: 'done' });
+      expect(warnings.mock.calls.map(([message]) => String(message))).toContain(
+        'Lost lock lost-lock: it expired before it could be renewed, and another instance may take it',
+      );
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   it('writes an uploaded batch in one step', async () => {

@@ -189,6 +189,11 @@ export class RedisAccountStore implements AccountStore {
       () => {
         this.connection.client
           .eval(RENEW_LOCK, 1, key, owner, ttlMs)
+          .then((renewed) => {
+            // Expired while Redis was away (or taken over since): whoever holds it now may be doing the same work.
+            if (renewed === 0)
+              this.logger.warn(`Lost lock ${name}: it expired before it could be renewed, and another instance may take it`);
+          })
           .catch((error: Error) => this.logger.warn(`Could not renew lock ${name}: ${error.message}`));
       },
       Math.max(50, Math.floor(ttlMs / 3)),
