@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PROJECT_ROOT, runCommand, stopAllCommands, waitForHttp } from './support/command';
-import { freePort } from './support/process';
+import { freePort, http } from './support/process';
 
 /**
  * "Every start works" (issue 9): `npm run build` (tsc, type-checked) twice leaves a runnable dist/; `npm start`
@@ -62,6 +62,39 @@ describe('build and start in a fresh copy', () => {
     await server.stop();
     return server.output();
   };
+
+  /**
+   * Starts an npm script that serves, then sends SIGTERM to npm alone, as a process manager does: the server must get
+   * it, drain and exit, rather than be left running (a shell between npm and node does not pass signals on).
+   */
+  const stopThroughNpm = async (script: string) => {
+    const port = await freePort();
+    const server = npm(script === 'start' ? ['start'] : ['run', script], { PORT: String(port) });
+    await waitForHttp(server, `http://127.0.0.1:${port}/healthz`, COMMAND_MS + READY_MS);
+    process.kill(server.child.pid!, 'SIGTERM');
+    await server.exited();
+    // The server has drained and exited: its shutdown line is printed, and the port no longer answers.
+    const deadline = Date.now() + READY_MS;
+    while (!server.output().includes('SIGTERM: no longer accepting connections') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.output()).toContain('SIGTERM: no longer accepting connections');
+    let answered = true;
+    while (answered && Date.now() < deadline) {
+      answered = await http('GET', `http://127.0.0.1:${port}/healthz`, { timeoutMs: 2_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (answered) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(answered).toBe(false);
+    await server.stop('SIGKILL');
+  };
+
+  it('a SIGTERM to npm reaches the server it started, with npm start and npm run start:prod', async () => {
+    await npmRun('build');
+    await stopThroughNpm('start:prod');
+    await stopThroughNpm('start');
+  });
 
   it('npm run build twice leaves a runnable dist/ (no build info left outside it)', async () => {
     await npmRun('build');
