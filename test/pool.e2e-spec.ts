@@ -196,6 +196,20 @@ describe('token pool through the chat API', () => {
     ).toEqual(['waiting@example.com', 'waiting@example.com']);
   });
 
+  it("never shows a pool key user an account's token that the upstream echoed in an error", async () => {
+    await boot({});
+    const token = fake.createAccessToken();
+    await pool().admin.upload([token]);
+    fake.enqueue({ kind: 'status', status: 400, body: { detail: `Bad request for Authorization: Bearer ${token} (raw ${token})` } });
+
+    const refused = await chat().catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(APIError);
+    const message = String((refused as APIError).message);
+    expect(message).toContain('Bearer [redacted]');
+    for (let at = 0; at + 16 <= token.length; at += 8) expect(message).not.toContain(token.slice(at, at + 16));
+  });
+
   it('an answer stream with nothing in it is retried on the next account, which stays in the pool', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
     const [a, b] = [fake.createAccessToken(), fake.createAccessToken()];

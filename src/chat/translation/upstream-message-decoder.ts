@@ -1,6 +1,7 @@
 import { DeltaDocument, DeltaError, DeltaOperation, DeltaOperationName, isDeltaOperationName } from './delta-document';
 import { SseEvent } from './sse-parser';
 import { Citation, MessageKind, MessageView, StopReason, Thought, UpstreamUpdate } from './upstream-message';
+import { withoutCredentials } from '../../common/util/secrets';
 
 type JsonObject = Record<string, unknown>;
 
@@ -130,7 +131,8 @@ function errorUpdate(error: unknown): UpstreamUpdate {
   const details = asObject(error);
   const message = asString(error) ?? asString(details.message) ?? asString(details.detail) ?? JSON.stringify(error) ?? 'upstream error';
   const code = asString(details.code) ?? asString(details.type) ?? 'upstream_error';
-  return { type: 'error', message, code };
+  // Shown to the client as it is: no credential an upstream or a relay might echo goes with it.
+  return { type: 'error', message: withoutCredentials(message), code };
 }
 
 /**

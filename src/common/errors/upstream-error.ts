@@ -1,6 +1,7 @@
 import type { AccountOutcome } from '../vocabulary/account-outcome';
 import { ApiError, UpstreamStep } from './api-error';
 import { catalogEntry, ErrorName, renderMessage } from './error-catalog';
+import { withoutCredentials } from '../util/secrets';
 
 /** What went wrong with the upstream (or a helper on the way to it), whatever the client will be told. */
 export type UpstreamErrorKind =
@@ -65,7 +66,7 @@ export interface UpstreamErrorInit {
   status?: number;
   /** Seconds until the upstream's limit resets, when it said. */
   retryAfter?: number;
-  /** What the upstream (or the failing helper) said, already shortened and free of secrets. */
+  /** What the upstream (or the failing helper) said, already shortened; anything shaped like a credential is redacted here. */
   said?: string;
   /** For `answer_error`: the upstream's error code. */
   code?: string;
@@ -95,7 +96,8 @@ export class UpstreamError extends Error {
   readonly retryable: boolean;
   private readonly init: UpstreamErrorInit;
 
-  constructor(init: UpstreamErrorInit) {
+  constructor(given: UpstreamErrorInit) {
+    const init = given.said === undefined ? given : { ...given, said: withoutCredentials(given.said) };
     super(clientMessage(init));
     this.name = 'UpstreamError';
     this.init = init;

@@ -1,4 +1,4 @@
-import { maskSecret, maskUrlPassword, secretInList, secretsEqual } from './secrets';
+import { maskSecret, maskUrlPassword, secretInList, secretsEqual, withoutCredentials } from './secrets';
 
 describe('secrets', () => {
   it('masks to the first 6 and last 4 characters', () => {
@@ -26,5 +26,24 @@ describe('maskUrlPassword', () => {
     expect(maskUrlPassword('rediss://default:hunter2@cache.example.com:6380/2')).toBe('rediss://default:***@cache.example.com:6380/2');
     expect(maskUrlPassword('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
     expect(maskUrlPassword('not a url hunter2')).toBe('<unparsable URL>');
+  });
+});
+
+describe('withoutCredentials', () => {
+  const jwt = `eyJhbGciOiJSUzI1NiJ9.${'eyJzdWIiOiJ1c2VyLTEyMyJ9'.repeat(4)}.${'c2lnbmF0dXJl'.repeat(6)}`;
+  const jwe = `eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..${'aXY'.repeat(6)}.${'Y2lwaGVydGV4dA'.repeat(8)}.${'dGFn'.repeat(5)}`;
+
+  it.each([
+    ['a JWT', `Bad request for ${jwt} here`, 'Bad request for [redacted] here'],
+    ['a JWE session token', `cookie ${jwe};`, 'cookie [redacted];'],
+    ['a bearer value', 'Authorization: Bearer fk-short-share-token was refused', 'Authorization: Bearer [redacted] was refused'],
+    ['a long opaque token', `refresh_token=${'v1.M'.padEnd(90, 'Qx9_-')} invalid`, 'refresh_token=[redacted] invalid'],
+  ])('redacts %s', (_name, text, expected) => {
+    expect(withoutCredentials(text)).toBe(expected);
+  });
+
+  it('keeps what an error says: words, ids, numbers', () => {
+    const text = 'Conversation 3f1c2b9a-7d00-4000-8000-000000000000 not found (code 404, model gpt-4o).';
+    expect(withoutCredentials(text)).toBe(text);
   });
 });

@@ -38,3 +38,15 @@ export function maskUrlPassword(url: string): string {
     return '<unparsable URL>';
   }
 }
+
+/** What could be a credential in text another party wrote: a JWT or JWE, a bearer value, a long opaque run. */
+const CREDENTIAL_SHAPES = /\bBearer\s+\S+|eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){1,4}|[A-Za-z0-9_\-+/.~]{40,}=*/gi;
+
+/**
+ * Text from the upstream (an error's detail) as it may be shown to a client or logged: an upstream or a relay in
+ * front of it may echo the request's headers, the account's token with them. Anything shaped like a credential
+ * becomes `[redacted]`; ids (a UUID is 36 characters) and words stay.
+ */
+export function withoutCredentials(text: string): string {
+  return text.replace(CREDENTIAL_SHAPES, (found) => (/^Bearer\s/i.test(found) ? 'Bearer [redacted]' : '[redacted]'));
+}
