@@ -128,6 +128,24 @@ describe('start-up', () => {
     expect(readFileSync(join(dataDir, 'accounts.json'), 'utf8')).toBe(broken);
   });
 
+  it('a DATA_DIR that cannot hold files, or a CA file that cannot be read: one line each, exit code 1, no stack trace', async () => {
+    const aFile = join(tempDir(), 'not-a-folder');
+    writeFileSync(aFile, 'a file where the folder should be');
+    for (const dataDir of [aFile, join(aFile, 'below')]) {
+      const { code, output } = await failedStart(runServerSource({ DATA_DIR: dataDir, PORT: String(await freePort()) }));
+      expect(code).toBe(1);
+      expect(output).toMatch(new RegExp(`Cannot start: DATA_DIR ${dataDir} cannot be used \\((EEXIST|ENOTDIR): a file is in the way\\)`));
+      expect(output).not.toMatch(STACK_FRAME);
+    }
+    const missing = join(tempDir(), 'missing-ca.pem');
+    const { code, output } = await failedStart(
+      runServerSource({ DATA_DIR: tempDir(), UPSTREAM_CA_FILE: missing, PORT: String(await freePort()) }),
+    );
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: UPSTREAM_CA_FILE=${missing} cannot be read (ENOENT)`);
+    expect(output).not.toMatch(STACK_FRAME);
+  });
+
   it('a bad value in .env: one line naming the variable, exit code 1, no stack trace', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, '.env'), 'RETRY_TIMES=lots\n');

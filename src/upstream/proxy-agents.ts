@@ -4,6 +4,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
+import { StartProblem } from '../common/startup/start-problem';
 import type { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppConfig } from '../config/app-config';
 import { Http2Sessions } from './http2-transport';
@@ -48,10 +49,21 @@ export interface PoolLimits {
 
 const DEFAULT_LIMITS: PoolLimits = { maxSockets: Infinity, maxFreeSockets: 256, http2: false };
 
+/** `UPSTREAM_CA_FILE`'s certificates; a file that cannot be read stops the start with one line. */
+function readCaFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new StartProblem(
+      `UPSTREAM_CA_FILE=${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+}
+
 /** From the configuration: the limits every pool of every route gets. */
 export function poolLimits(config: AppConfig, env: NodeJS.ProcessEnv = process.env): PoolLimits {
   const ca = config.upstreamCaFile
-    ? [...tls.rootCertificates, ...nodeExtraCaCertificates(env), readFileSync(config.upstreamCaFile, 'utf8')]
+    ? [...tls.rootCertificates, ...nodeExtraCaCertificates(env), readCaFile(config.upstreamCaFile)]
     : undefined;
   return {
     maxSockets: config.upstreamMaxSockets > 0 ? config.upstreamMaxSockets : Infinity,

@@ -276,8 +276,12 @@ export class FileAccountStore implements AccountStore {
   }
 
   private async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.claimDir();
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await this.claimDir();
+    } catch (error) {
+      throw unusableDir(this.dir, error);
+    }
     await this.removeTempLeftovers();
     const accountsFile = await this.readJson<AccountsFile>(ACCOUNTS_FILE);
     const seedsFile = await this.readJson<SeedsFile>(SEEDS_FILE);
@@ -380,6 +384,22 @@ export class FileAccountStore implements AccountStore {
       `Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`,
     );
   }
+}
+
+/** A folder this process cannot keep its files in (not writable, a file in its place): one line, as a bad setting is. */
+function unusableDir(dir: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    EACCES: 'this user may not write there',
+    EPERM: 'this user may not write there',
+    EROFS: 'it is on a read-only file system',
+    EEXIST: 'a file is in the way',
+    ENOTDIR: 'a file is in the way',
+  };
+  if (error instanceof StartProblem || !code || !(code in why)) return error;
+  return new StartProblem(
+    `DATA_DIR ${dir} cannot be used (${code}: ${why[code]}): fix its permissions, or set DATA_DIR to a writable folder`,
+  );
 }
 
 async function readOwner(path: string): Promise<{ pid: number; host: string } | null> {
