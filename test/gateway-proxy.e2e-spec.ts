@@ -438,6 +438,21 @@ describe('browser gateway: reverse proxy', () => {
       expect(lastFake().headers.range).toBe('bytes=0-9');
       expect(lastFake().headers['accept-encoding']).toBe('identity');
     });
+    it('refuses a range of a text body, which cannot be rewritten, rather than pass the account token on', async () => {
+      // An upstream that honours ranges on JSON (the fake does on any body given as bytes).
+      gw.fake.webApp.place('/backend-api/settings/ranged', {
+        contentType: 'application/json',
+        body: Buffer.from(JSON.stringify({ token: owner.accessToken, note: 'x'.repeat(200) })),
+      });
+      const part = await request(gw.url).get('/backend-api/settings/ranged').set(bearer).set('range', 'bytes=0-80');
+      expect(part.status).toBe(502);
+      expect(part.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_partial_text' });
+      expect(part.text).not.toContain(owner.accessToken.slice(0, 40));
+      // Without a range the body is rewritten as usual.
+      const whole = await request(gw.url).get('/backend-api/settings/ranged').set(bearer);
+      expect(whole.status).toBe(200);
+      expect(whole.text).not.toContain(owner.accessToken);
+    });
   });
 
   describe('answered locally', () => {

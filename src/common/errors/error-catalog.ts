@@ -371,6 +371,11 @@ export const ERROR_CATALOG = {
     message: 'The gateway could not pass the upstream sentinel for this conversation.',
   },
   upstream_body_too_large: { status: 502, type: 'upstream_error', message: 'The upstream answer is too large to rewrite.' },
+  upstream_partial_text: {
+    status: 502,
+    type: 'upstream_error',
+    message: 'The upstream answered a range of a text body, which cannot be rewritten for this session: ask for the whole body.',
+  },
   upstream_host_unreachable: {
     status: 502,
     type: 'upstream_error',

@@ -130,6 +130,11 @@ export class ReverseProxyService {
     const encoding = String(answer.headers['content-encoding'] ?? '')
       .trim()
       .toLowerCase();
+    if (answer.status === 206 && plan.caller && TEXT_TYPES.test(contentType)) {
+      // A part of a page or of JSON cannot be rewritten (a secret may straddle its edge), nor passed on as it is.
+      answer.body.destroy();
+      throw ApiError.of('upstream_partial_text', {});
+    }
     const rewrite =
       request.method !== 'HEAD' &&
       answer.status !== 204 &&
