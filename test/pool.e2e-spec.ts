@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { APIError } from 'openai';
 import { accountIdFor, REFRESH_BACKOFF_MS } from '../src/token-pool/account-record';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
@@ -194,6 +195,41 @@ describe('token pool through the chat API', () => {
         .filter((bearer) => bearer !== healthy)
         .map(emailOf),
     ).toEqual(['waiting@example.com', 'waiting@example.com']);
+  });
+
+  it('continues a conversation on the pool account it lives on, whatever the rotation says; 409 when that account is out', async () => {
+    await boot({ RANDOM_TOKEN: 'false', HISTORY_DISABLED: 'false' });
+    const [a, b, c] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
+    await pool().admin.upload([a, b, c]);
+    const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C' });
+    type Continued = { conversation_id?: string; message_id?: string };
+    const send = (ids: Continued = {}) =>
+      request(stack!.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${POOL_KEY}`)
+        .send({
+          model: 'gpt-4o',
+          messages: [{ role: 'user', content: 'And then?' }],
+          ...(ids.conversation_id ? { conversation_id: ids.conversation_id, parent_message_id: ids.message_id } : {}),
+        });
+
+    const first = await send();
+    expect(first.status).toBe(200);
+    let ids = first.body as Continued;
+    expect(ids.conversation_id).toBeTruthy();
+    for (let turn = 0; turn < 4; turn++) {
+      const next = await send(ids);
+      expect({ turn, status: next.status }).toEqual({ turn, status: 200 });
+      expect(next.body.conversation_id).toBe(ids.conversation_id);
+      ids = next.body as Continued;
+    }
+    expect(label(conversationBearers())).toEqual(['A', 'A', 'A', 'A', 'A']);
+
+    // Its account removed: a clear 409 naming conversation_id, rather than a 404 from another account.
+    await pool().admin.remove(accountIdFor(a));
+    const orphan = await send(ids);
+    expect(orphan.status).toBe(409);
+    expect(orphan.body.error).toMatchObject({ type: 'invalid_request_error', code: 'conversation_unavailable', param: 'conversation_id' });
   });
 
   it("never shows a pool key user an account's token that the upstream echoed in an error", async () => {

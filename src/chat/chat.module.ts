@@ -10,6 +10,7 @@ import { AttemptRunner } from './attempts/attempt-runner';
 import { ChatController } from './chat.controller';
 import { ClientFileFetcher } from './client-file.fetcher';
 import { ChatService } from './chat.service';
+import { ConversationAccounts } from './conversation-accounts';
 import { ConversationService } from './conversation.service';
 import { HandoffService } from './handoff/handoff.service';
 import { ModelCapTracker } from './model-cap.tracker';
@@ -26,6 +27,7 @@ import { UpstreamFileUploader } from './upstream-file.uploader';
   providers: [
     ChatService,
     ConversationService,
+    ConversationAccounts,
     AttemptPolicy,
     AttemptRunner,
     ModelsService,

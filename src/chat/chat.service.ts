@@ -2,6 +2,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
+import { ApiError } from '../common/errors/api-error';
 import { clientErrorOf } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { nameAnswer } from '../common/http/request-facts';
@@ -21,6 +22,7 @@ import {
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
 import { CompletionStream } from './completion-stream';
+import { ConversationAccounts } from './conversation-accounts';
 import { ConversationService, StartedConversation } from './conversation.service';
 import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
 import { AttachmentService, RequestFiles } from './attachment.service';
@@ -43,6 +45,7 @@ export class ChatService {
     private readonly counter: TokenCounter,
     private readonly openStreams: OpenStreams,
     private readonly fileLinks: FileLinkService,
+    private readonly conversationAccounts: ConversationAccounts,
   ) {}
 
   /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
@@ -52,8 +55,10 @@ export class ChatService {
     signal: AbortSignal,
     origin: string,
   ): Promise<ChatCompletion> {
-    const chat = this.prepare(request);
-    for await (const event of this.run(request, chat, credential, signal, origin)) {
+    const chat = this.prepare(request, { preferredAccountId: await this.accountOfConversation(request, credential) });
+    const events = this.run(request, chat, credential, signal, origin);
+    await events.next().catch(rethrowNamedForChat);
+    for await (const event of events) {
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type !== 'finished') continue;
       const { answer } = event;
@@ -83,9 +88,9 @@ export class ChatService {
     signal: AbortSignal,
     origin: string,
   ): Promise<void> {
-    const chat = this.prepare(request);
+    const chat = this.prepare(request, { preferredAccountId: await this.accountOfConversation(request, credential) });
     const events = this.run(request, chat, credential, signal, origin);
-    await events.next();
+    await events.next().catch(rethrowNamedForChat);
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
     try {
       await out.delta({ role: 'assistant', content: '' });
@@ -162,6 +167,7 @@ export class ChatService {
           else if (event.type === 'ids') {
             ids = { conversationId: event.conversationId, messageId: event.messageId };
             const { poolAccountId } = started.account;
+            if (poolAccountId && !chat.historyDisabled) await this.conversationAccounts.record(event.conversationId, poolAccountId);
             yield { ...event, ...(poolAccountId ? { poolAccountId } : {}) };
           } else {
             // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
@@ -213,6 +219,12 @@ export class ChatService {
     this.logger.log(
       `${chat.meta.id} ${chat.model.requested} → ${chat.model.slug} ${chat.mode} finished (${finishReason}) in ${Date.now() - chat.startedAt} ms`,
     );
+  }
+
+  /** With a pool key, the pool account a continued conversation lives on (`ConversationAccounts`), when known. */
+  private async accountOfConversation(request: ChatCompletionRequestDto, credential: ApiCredential): Promise<string | undefined> {
+    if (credential.kind !== 'pool' || !request.conversation_id) return undefined;
+    return this.conversationAccounts.accountOf(request.conversation_id);
   }
 
   /**
@@ -323,4 +335,10 @@ function attachmentTokens(part: AttachmentPart, file: FileBytes | undefined): nu
   const size = part.type === 'image_url' ? imageSize(file.bytes) : null;
   if (!size || part.type !== 'image_url') return Math.floor(file.bytes.length / 1000);
   return imageTokens(size.width, size.height, part.image_url.detail);
+}
+
+/** Rethrows a failure; a pinned conversation whose pool account cannot be used is named by the field this API continues with. */
+function rethrowNamedForChat(error: unknown): never {
+  if (error instanceof ApiError && error.code === 'previous_response_unavailable') throw ApiError.of('conversation_unavailable', {});
+  throw error;
 }

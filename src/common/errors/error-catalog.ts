@@ -65,6 +65,13 @@ export const ERROR_CATALOG = {
     param: 'model',
     message: 'The model `{model}` does not exist or you do not have access to it.',
   },
+  conversation_unavailable: {
+    status: 409,
+    type: 'invalid_request_error',
+    param: 'conversation_id',
+    message:
+      "The conversation of 'conversation_id' lives on a pool account that cannot be used now (removed, disabled or rate limited), and no other account holds it: try again later, or start a new conversation without 'conversation_id'.",
+  },
   previous_response_unavailable: {
     status: 409,
     type: 'invalid_request_error',
