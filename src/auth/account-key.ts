@@ -24,3 +24,12 @@ function hashedKey(kind: 'user' | 'token', value: string): string {
   const digest = createHash('sha256').update(`flowgpt-account-${kind}:`).update(value).digest('base64url');
   return `${kind}-${digest.slice(0, 22)}`;
 }
+
+/**
+ * What is kept per account and workspace (model caps, the model list): a Team workspace has its own plan and limits,
+ * so the same user in their personal workspace and in a team's is two keys (upstream-protocol.md §10.3 keys limits by
+ * the token with its workspace).
+ */
+export function workspaceKey(use: { fingerprintKey: string; chatgptAccountId?: string }): string {
+  return use.chatgptAccountId ? `${use.fingerprintKey}/${use.chatgptAccountId}` : use.fingerprintKey;
+}

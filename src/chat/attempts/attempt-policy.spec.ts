@@ -121,6 +121,17 @@ describe('AttemptPolicy', () => {
     expect(caps).toEqual([['a', 'gpt-4o', 42]]);
   });
 
+  it("keeps a Team workspace's model caps apart from the same account's own", async () => {
+    const { policy, caps } = setup(['a']);
+    const state = policy.begin(pool);
+    await policy.failed(state, { ...useOf('a'), chatgptAccountId: 'team-1' }, 'gpt-4o', upstream('rate_limited', 'conversation', 42));
+    await policy.failed(state, useOf('a'), 'gpt-4o', upstream('rate_limited', 'conversation', 7));
+    expect(caps).toEqual([
+      ['a/team-1', 'gpt-4o', 42],
+      ['a', 'gpt-4o', 7],
+    ]);
+  });
+
   it('gives up with the pool’s 503 when every pooled account was refused, with the last reset time', async () => {
     const { policy } = setup(['a', 'b', 'c', 'd']);
     const state = policy.begin(pool);

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import { AppConfig } from '../../config/app-config';
+import { workspaceKey } from '../../auth/account-key';
 import { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import type { AccountOutcome } from '../../common/vocabulary/account-outcome';
@@ -108,7 +109,7 @@ export class AttemptPolicy {
 
   /** The local refusal when this account's cap on the model has not reset yet. */
   async modelCap(use: AccountUse, slug: string): Promise<ApiError | null> {
-    return this.modelCaps.refusal(use.fingerprintKey, slug);
+    return this.modelCaps.refusal(workspaceKey(use), slug);
   }
 
   async succeeded(use: AccountUse): Promise<void> {
@@ -120,7 +121,7 @@ export class AttemptPolicy {
     state.lastFailure = failure;
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
-    if (decision.modelCapSec !== undefined) await this.modelCaps.record(use.fingerprintKey, slug, decision.modelCapSec);
+    if (decision.modelCapSec !== undefined) await this.modelCaps.record(workspaceKey(use), slug, decision.modelCapSec);
     state.attempt++;
     return decision;
   }
