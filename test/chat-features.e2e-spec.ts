@@ -1,3 +1,4 @@
+import { encodingFor, TokenCounter } from '../src/chat/token-counter';
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import request from 'supertest';
 import { sseData, Stack, startStack } from './support/stack';
@@ -69,6 +70,10 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(completion.body.choices[0].message.reasoning_content).toContain('Consider the question.');
     expect(completion.body.choices[0].message.reasoning_content).toContain('Thought for 3 seconds');
     expect(completion.body.model).toBe('o1');
+    // The thoughts' share of the completion tokens, as OpenAI reports it for reasoning models.
+    const { usage } = completion.body;
+    expect(usage.completion_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+    expect(usage.completion_tokens).toBeGreaterThan(usage.completion_tokens_details.reasoning_tokens);
 
     stack.fake.enqueue(scenario);
     const streamed = await post({ model: 'o1', stream: true, messages: [{ role: 'user', content: 'meaning of life?' }] });
@@ -103,6 +108,14 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
         .chat.completions.create({ model: 'o1', messages: [{ role: 'user', content: 'q' }] });
       check(completion.choices[0].message.content!);
       expect((completion.choices[0].message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
+      // The thoughts count once: in think mode they are part of the content counted, never added on top of it.
+      const counter = other.app.get(TokenCounter);
+      const contentTokens = await counter.countAsync(completion.choices[0].message.content!, encodingFor('o1'));
+      expect(completion.usage!.completion_tokens).toBe(contentTokens);
+      if (mode === 'think') {
+        const thoughtTokens = await counter.countAsync('Consider the question.', encodingFor('o1'));
+        expect(completion.usage!.completion_tokens_details!.reasoning_tokens).toBeGreaterThanOrEqual(thoughtTokens);
+      }
     } finally {
       await other.close();
     }

@@ -21,7 +21,7 @@ import {
 } from './answer-run';
 import { answerContractFor } from './answer-contract.factory';
 import { completionId } from './completion-ids';
-import { CompletionStream } from './completion-stream';
+import { CompletionStream, type Usage } from './completion-stream';
 import { ConversationAccounts } from './conversation-accounts';
 import { ConversationService, StartedConversation } from './conversation.service';
 import type { AttachmentPart, ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion.dto';
@@ -306,8 +306,12 @@ export class ChatService {
   private async countTokens(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<AnswerTokens> {
     const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
     const reasoningTokens = await this.counter.countAsync(assembler.reasoning, chat.encoding);
-    const completion = (await this.counter.countAsync(assembler.content, chat.encoding)) + reasoningTokens;
-    return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, reasoningTokens };
+    const contentTokens = await this.counter.countAsync(assembler.content, chat.encoding);
+    // With REASONING_OUTPUT=think the thoughts are in the content already, inside their <think> block.
+    const completion = this.config.reasoningOutput === 'think' ? contentTokens : contentTokens + reasoningTokens;
+    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+    if (reasoningTokens > 0) usage.completion_tokens_details = { reasoning_tokens: reasoningTokens };
+    return { usage, reasoningTokens };
   }
 }
 

@@ -13,6 +13,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** The thoughts' share of `completion_tokens`, when the model thought (OpenAI's field for reasoning models). */
+  completion_tokens_details?: { reasoning_tokens: number };
 }
 
 /**
