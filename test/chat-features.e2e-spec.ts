@@ -254,6 +254,19 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(sent.headers.authorization).toBe(`Bearer ${token}`);
   });
 
+  it('talks to a GPT named gizmo-g-… with the default model, whatever letters its id holds', async () => {
+    const free = stack.fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
+    const ids = ['g-o1XyZ', 'g-auto4Q', 'g-Hgpt-4Q'];
+    for (const id of ids) {
+      stack.fake.addGizmo(id);
+      await stack.openai(free).chat.completions.create({ model: `gizmo-g-${id.slice(2)}`, messages: [{ role: 'user', content: 'hi' }] });
+    }
+    const sent = stack.fake.conversationRequests().map((request) => request.body as { model: string; conversation_mode: unknown });
+    expect(sent).toEqual(
+      ids.map((id) => expect.objectContaining({ model: 'gpt-4o', conversation_mode: { kind: 'gizmo_interaction', gizmo_id: id } })),
+    );
+  });
+
   it('answers 404 model_not_found for an unknown GPT and for paid-only models on a free account', async () => {
     const unknownGpt = await post({ model: 'gizmo-g-doesnotexist', messages: [{ role: 'user', content: 'hi' }] });
     expect(unknownGpt.status).toBe(404);

@@ -34,6 +34,16 @@ describe('resolveModel', () => {
     expect(resolveModel('some-g-model').gizmoId).toBeUndefined();
   });
 
+  it.each([
+    ['gizmo-g-o1XyZ', 'gpt-4o'],
+    ['gizmo-g-auto4Q', 'gpt-4o'],
+    ['gizmo-g-Hgpt-4Q', 'gpt-4o'],
+    ['g-o3-mini9', 'gpt-4o'],
+    ['gpt-4-gizmo-g-o1XyZ', 'gpt-4'],
+  ])('takes the model of %s from its prefix, never from letters of the GPT id (%s)', (requested, slug) => {
+    expect(resolveModel(requested).slug).toBe(slug);
+  });
+
   it('marks paid-only slugs', () => {
     expect(resolveModel('gpt-4').paidOnly).toBe(true);
     expect(resolveModel('o1-preview').paidOnly).toBe(true);

@@ -17,21 +17,27 @@ export const DEFAULT_REQUESTED_MODEL = table.requestDefault;
 
 const SLUG_KEYS = Object.keys(table.slugs).sort((a, b) => b.length - a.length);
 const SLUGS: Record<string, string> = table.slugs;
-const GIZMO_PATTERN = /^(?:g-|(?:gpt-4-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
+/** Group 1: the model prefix of `gpt-4-gizmo-g-…`; group 2: the GPT's id without its `g-`. */
+const GIZMO_PATTERN = /^(?:g-|(?:(gpt-4)-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
 
 /** Maps a requested model name to the upstream slug and the name to echo (openai-api.md §4, "Ours"). */
 export function resolveModel(requested: string): ResolvedModel {
   const name = requested.trim();
   const gizmo = GIZMO_PATTERN.exec(name);
-  const key = SLUG_KEYS.find((candidate) => name.includes(candidate));
-  const slug = key ? SLUGS[key] : table.default;
+  // A GPT's id is random letters: only the fixed prefix may choose the model, else `o1` in `gizmo-g-o1XyZ` would.
+  const slug = gizmo ? (gizmo[1] ? slugOf(gizmo[1]) : table.default) : slugOf(name);
   return {
     requested: name,
     slug,
-    gizmoId: gizmo ? `g-${gizmo[1]}` : undefined,
+    gizmoId: gizmo ? `g-${gizmo[2]}` : undefined,
     echoed: name,
     paidOnly: table.paidOnly.includes(slug),
   };
+}
+
+function slugOf(name: string): string {
+  const key = SLUG_KEYS.find((candidate) => name.includes(candidate));
+  return key ? SLUGS[key] : table.default;
 }
 
 /** Whether the name selects a GPT (`g-…`, `gizmo-g-…`, `gpt-4-gizmo-g-…`). */
