@@ -25,6 +25,26 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
       expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
   });
 
+  it('sends every model /v1/models lists upstream as that slug, and maps only API names the web lacks', async () => {
+    const free = stack.fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
+    const client = stack.openai(free);
+    const listed = (await client.models.list()).data.map((model) => model.id);
+    expect(listed).toEqual(expect.arrayContaining(['gpt-5', 'o4-mini']));
+    const expected: [requested: string, slug: string][] = [
+      ...listed.map((id): [string, string] => [id, id]),
+      ['gpt-4-5', 'gpt-4-5'],
+      ['gpt-4o-2024-08-06', 'gpt-4o'],
+      ['gpt-3.5-turbo', 'text-davinci-002-render-sha'],
+      ['claude-3', 'gpt-4o'],
+    ];
+    for (const [model] of expected) {
+      const completion = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.model).toBe(model);
+    }
+    const sent = stack.fake.conversationRequests().map((request) => (request.body as { model: string }).model);
+    expect(sent).toEqual(expected.map(([, slug]) => slug));
+  });
+
   it('answers a non-stream completion with usage and the echoed model', async () => {
     stack.fake.enqueue({ kind: 'text', text: 'Hello there, friend!' });
     const completion = await stack.openai(accessToken).chat.completions.create({

@@ -57,6 +57,17 @@ const MODELS: ModelEntry[] = [
     paidOnly: false,
     tags: ['reasoning'],
   },
+  { slug: 'gpt-5', title: 'GPT-5', maxTokens: 32767, category: 'gpt_5', categoryName: 'GPT-5', paidOnly: false },
+  {
+    slug: 'o4-mini',
+    title: 'o4-mini',
+    maxTokens: 32767,
+    category: 'o4_mini',
+    categoryName: 'o4-mini',
+    paidOnly: false,
+    tags: ['reasoning'],
+  },
+  { slug: 'gpt-4-5', title: 'GPT-4.5', maxTokens: 32767, category: 'gpt_4_5', categoryName: 'GPT-4.5', paidOnly: true },
   {
     slug: 'gpt-4o-canmore',
     title: 'GPT-4o with canvas',

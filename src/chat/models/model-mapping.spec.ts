@@ -4,7 +4,6 @@ describe('resolveModel', () => {
   it.each([
     ['gpt-4o', 'gpt-4o'],
     ['gpt-4o-mini', 'gpt-4o-mini'],
-    ['gpt-4o-2024-08-06', 'gpt-4o'],
     ['o1-preview', 'o1-preview'],
     ['o1', 'o1'],
     ['o1-mini', 'o1-mini'],
@@ -12,12 +11,42 @@ describe('resolveModel', () => {
     ['o3-mini', 'o3-mini'],
     ['gpt-4', 'gpt-4'],
     ['gpt-4-turbo', 'gpt-4'],
+    ['chatgpt-4o-latest', 'gpt-4o'],
+    ['gpt-4.5-preview', 'gpt-4-5'],
+    ['gpt-4.1-mini', 'gpt-4-1-mini'],
     ['gpt-3.5-turbo', 'text-davinci-002-render-sha'],
     ['auto', 'auto'],
-    ['claude-3', 'gpt-4o'],
-  ])('maps %s to the upstream slug %s (longest key wins)', (requested, slug) => {
+  ])('maps the API name %s to the upstream slug %s', (requested, slug) => {
     expect(resolveModel(requested).slug).toBe(slug);
   });
+
+  it.each([
+    ['gpt-4o-2024-08-06', 'gpt-4o'],
+    ['gpt-4o-mini-2024-07-18', 'gpt-4o-mini'],
+    ['o3-mini-2025-01-31', 'o3-mini'],
+    ['gpt-4-0613', 'gpt-4'],
+    ['gpt-4-1106-preview', 'gpt-4'],
+    ['gpt-4-turbo-2024-04-09', 'gpt-4'],
+    ['gpt-3.5-turbo-0125', 'text-davinci-002-render-sha'],
+    ['gpt-5-2025-08-07', 'gpt-5'],
+  ])('maps the dated snapshot %s to %s', (requested, slug) => {
+    expect(resolveModel(requested).slug).toBe(slug);
+  });
+
+  it.each(['o4-mini', 'o4-mini-high', 'gpt-5', 'gpt-5-thinking', 'gpt-5-t-mini', 'gpt-4-5', 'gpt-4-1', 'o3-pro', 'gpt-4o-jawbone'])(
+    'sends the upstream slug %s unchanged, never a table key found inside it',
+    (slug) => {
+      expect(resolveModel(slug).slug).toBe(slug);
+      expect(resolveModel(slug).paidOnly).toBe(false);
+    },
+  );
+
+  it.each(['claude-3', 'deepseek-r1', 'my-model', 'gpt-5.9-ultra', 'dall-e-3', 'not-gpt-4o', 'constructor', ''])(
+    'gives the unknown name %p the default model',
+    (requested) => {
+      expect(resolveModel(requested).slug).toBe('gpt-4o');
+    },
+  );
 
   it('echoes the requested name unchanged, with no invented system fingerprint', () => {
     for (const name of ['gpt-4o-mini', 'gpt-3.5-turbo', 'gpt-4o', 'my-model']) {

@@ -15,8 +15,11 @@ export interface ResolvedModel {
 
 export const DEFAULT_REQUESTED_MODEL = table.requestDefault;
 
-const SLUG_KEYS = Object.keys(table.slugs).sort((a, b) => b.length - a.length);
-const SLUGS: Record<string, string> = table.slugs;
+const SLUGS = new Map<string, string>(Object.entries(table.slugs));
+/** A snapshot's release date: `-2024-08-06`, `-0613`, `-1106-preview`. */
+const RELEASE_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})(?:-preview)?$/;
+/** How the upstream spells its slugs (`gpt-5`, `gpt-4-5`, `o4-mini-high`): these go upstream as they are. */
+const UPSTREAM_SLUG_SHAPE = /^(?:gpt-\d|o\d)[a-z0-9]*(?:-[a-z0-9]+)*$/;
 /** Group 1: the model prefix of `gpt-4-gizmo-g-…`; group 2: the GPT's id without its `g-`. */
 const GIZMO_PATTERN = /^(?:g-|(?:(gpt-4)-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
 
@@ -24,7 +27,7 @@ const GIZMO_PATTERN = /^(?:g-|(?:(gpt-4)-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
 export function resolveModel(requested: string): ResolvedModel {
   const name = requested.trim();
   const gizmo = GIZMO_PATTERN.exec(name);
-  // A GPT's id is random letters: only the fixed prefix may choose the model, else `o1` in `gizmo-g-o1XyZ` would.
+  // A GPT's id is random letters: only the name's fixed prefix chooses the model.
   const slug = gizmo ? (gizmo[1] ? slugOf(gizmo[1]) : table.default) : slugOf(name);
   return {
     requested: name,
@@ -35,9 +38,15 @@ export function resolveModel(requested: string): ResolvedModel {
   };
 }
 
+/**
+ * A table key matches the whole name (or the name with a release date), never a part of it: `gpt-4-5` is not `gpt-4`.
+ * The table holds the API names the web spells differently or lacks; a name spelled like an upstream slug that the
+ * table does not know (a newer model, as an account's `/v1/models` lists it) goes upstream unchanged; anything else
+ * gets the default.
+ */
 function slugOf(name: string): string {
-  const key = SLUG_KEYS.find((candidate) => name.includes(candidate));
-  return key ? SLUGS[key] : table.default;
+  const undated = name.replace(RELEASE_DATE, '');
+  return SLUGS.get(undated) ?? (UPSTREAM_SLUG_SHAPE.test(undated) ? undated : table.default);
 }
 
 /** Whether the name selects a GPT (`g-…`, `gizmo-g-…`, `gpt-4-gizmo-g-…`). */
