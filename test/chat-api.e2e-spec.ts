@@ -25,6 +25,17 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
       expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
   });
 
+  it("asks a Team workspace for its own models, not the list cached for the user's own workspace", async () => {
+    const modelCalls = () => stack.fake.requests.filter((r) => r.path === '/backend-api/models');
+    const teamMember = stack.fake.createAccessToken({ email: 'team.member@example.com' });
+    await stack.openai(teamMember).models.list();
+    await stack.openai(teamMember).models.list();
+    expect(modelCalls()).toHaveLength(1);
+    await stack.openai(`${teamMember},team-workspace-1`).models.list();
+    expect(modelCalls()).toHaveLength(2);
+    expect(modelCalls()[1].headers['chatgpt-account-id']).toBe('team-workspace-1');
+  });
+
   it('sends every model /v1/models lists upstream as that slug, and maps only API names the web lacks', async () => {
     const free = stack.fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
     const client = stack.openai(free);

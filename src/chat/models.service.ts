@@ -5,6 +5,7 @@ import type { ApiCredential } from '../auth/api-credential';
 import { AccountUse, CredentialService } from '../auth/credential.service';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { isGizmoName, listedModelNames, resolveModel } from './models/model-mapping';
+import { workspaceKey } from '../auth/account-key';
 
 export interface ModelEntry {
   id: string;
@@ -106,7 +107,7 @@ export class ModelsService {
   }
 
   private async accountSlugs(use: AccountUse): Promise<Set<string> | null> {
-    const cached = this.accountSlugCache.get(use.fingerprintKey);
+    const cached = this.accountSlugCache.get(workspaceKey(use));
     if (cached) return cached;
     try {
       const baseUrl = this.upstream.pickBaseUrl();
@@ -120,7 +121,7 @@ export class ModelsService {
       const body = JSON.parse(response.body.toString('utf8')) as { models?: { slug?: unknown }[] };
       const slugs = new Set((body.models ?? []).map((model) => model.slug).filter((slug): slug is string => typeof slug === 'string'));
       if (slugs.size === 0) throw new Error('no models');
-      this.accountSlugCache.set(use.fingerprintKey, slugs);
+      this.accountSlugCache.set(workspaceKey(use), slugs);
       return slugs;
     } catch (error) {
       this.logger.warn(`could not read the account's models, listing the static table: ${(error as Error).message}`);
