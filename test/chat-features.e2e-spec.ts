@@ -161,6 +161,19 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
+  it('points links at FILE_HOST with the scheme of PUBLIC_URL, as a TLS proxy in front would serve them', async () => {
+    const proxied = await startStack({ env: { PUBLIC_URL: 'https://gw.example.test', FILE_HOST: 'files.example.test' } });
+    try {
+      proxied.fake.enqueue({ kind: 'image', prompt: 'a red fox in snow', fileIds: ['file-fox1'] });
+      const completion = await proxied
+        .openai(proxied.fake.createAccessToken())
+        .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a fox' }] });
+      expect(completion.choices[0].message.content).toMatch(/!\[image\]\(https:\/\/files\.example\.test\/files\/[A-Za-z0-9_-]{32}\)/);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('labels the image prompt block with its tool', async () => {
     stack.fake.enqueue({ kind: 'image', prompt: 'a blue whale', fileIds: ['file-whale'] });
     const completion = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a whale' }] });

@@ -72,9 +72,16 @@ export class FileLinkService {
     this.links = shared.keyValues('file-link');
   }
 
-  /** Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called. */
+  /**
+   * Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called. `FILE_HOST` takes the scheme
+   * of `PUBLIC_URL` when it is set: behind a TLS proxy the request itself looks like plain http, and an https page
+   * would block an http image as mixed content.
+   */
   originFor(request: Request): string {
-    if (this.config.fileHost) return `${request.protocol}://${this.config.fileHost}`;
+    if (this.config.fileHost) {
+      const scheme = this.config.publicUrl ? new URL(this.config.publicUrl).protocol.replace(':', '') : request.protocol;
+      return `${scheme}://${this.config.fileHost}`;
+    }
     if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
     return `${request.protocol}://${request.get('host')}`;
   }
