@@ -335,6 +335,21 @@ describe('API keys, models, images and file links', () => {
       expect(file.headers['content-type']).toBe('image/png');
       const downloadCalls = stack.fake.requests.filter((r) => /^\/backend-api\/files\/[^/]+\/download$/.test(r.path));
       expect(String(downloadCalls[downloadCalls.length - 1].headers.authorization)).toBe(`Bearer ${account}`);
+
+      // An answer in a Team workspace the request named: its link downloads from that workspace.
+      stack.fake.enqueue({ kind: 'image', prompt: 'A team square' });
+      const team = await stack
+        .openai(POOL_KEY)
+        .chat.completions.create({
+          model: 'gpt-4o',
+          messages: [{ role: 'user', content: 'Draw' }],
+          'Chatgpt-Account-Id': 'team-ws-7',
+        } as never);
+      const teamLink = FILE_LINK.exec(team.choices[0].message.content!);
+      stack.fake.expireDownloadUrls();
+      await request(stack.url).get(`/files/${teamLink![1]}`).buffer(true).expect(200);
+      const teamDownloads = stack.fake.requests.filter((r) => /^\/backend-api\/files\/[^/]+\/download$/.test(r.path));
+      expect(teamDownloads[teamDownloads.length - 1].headers['chatgpt-account-id']).toBe('team-ws-7');
     });
 
     it('links sandbox files, and answers 404 for unknown links', async () => {

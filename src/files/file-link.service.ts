@@ -94,9 +94,11 @@ export class FileLinkService {
     if ((await this.downloadUrl(source.identity, source.baseUrl, path)) === null) return null;
     const id = randomBytes(LINK_ID_BYTES).toString('base64url');
     const { account } = source;
+    // The workspace the answer ran in (a Team's, when the request named one), where the file lives.
+    const workspace = account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {};
     const record: LinkRecord = account.poolAccountId
-      ? { path, poolAccountId: account.poolAccountId }
-      : { path, accessToken: account.accessToken, ...(account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {}) };
+      ? { path, poolAccountId: account.poolAccountId, ...workspace }
+      : { path, accessToken: account.accessToken, ...workspace };
     await this.links.set(id, JSON.stringify(record), Date.now(), LINK_TTL_MS);
     return `${origin}/files/${id}`;
   }
@@ -133,7 +135,10 @@ export class FileLinkService {
   }
 
   private async accountOf(link: LinkRecord): Promise<AccountUse | null> {
-    if (link.poolAccountId) return this.credentials.poolAccount(link.poolAccountId);
+    if (link.poolAccountId) {
+      const use = await this.credentials.poolAccount(link.poolAccountId);
+      return use && link.chatgptAccountId ? { ...use, chatgptAccountId: link.chatgptAccountId } : use;
+    }
     if (!link.accessToken) return null;
     return this.credentials.accessTokenAccount(link.accessToken, link.chatgptAccountId);
   }
