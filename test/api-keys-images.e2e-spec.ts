@@ -338,13 +338,11 @@ describe('API keys, models, images and file links', () => {
 
       // An answer in a Team workspace the request named: its link downloads from that workspace.
       stack.fake.enqueue({ kind: 'image', prompt: 'A team square' });
-      const team = await stack
-        .openai(POOL_KEY)
-        .chat.completions.create({
-          model: 'gpt-4o',
-          messages: [{ role: 'user', content: 'Draw' }],
-          'Chatgpt-Account-Id': 'team-ws-7',
-        } as never);
+      const team = await stack.openai(POOL_KEY).chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Draw' }],
+        'Chatgpt-Account-Id': 'team-ws-7',
+      } as never);
       const teamLink = FILE_LINK.exec(team.choices[0].message.content!);
       stack.fake.expireDownloadUrls();
       await request(stack.url).get(`/files/${teamLink![1]}`).buffer(true).expect(200);
