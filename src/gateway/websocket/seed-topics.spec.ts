@@ -17,6 +17,9 @@ describe('SeedTopics', () => {
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: `conversation-${OTHER}` }))).toBe(false);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: 'conversations' }))).toBe(false);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topics: [`conversation-${OWN}`, 'conversations'] }))).toBe(false);
+    // However the topic is named.
+    expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic_id: 'conversations' }))).toBe(false);
+    expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', channel: 'conversations' }))).toBe(false);
   });
 
   it('refuses frames it cannot read, rather than guessing what they name', async () => {
@@ -33,6 +36,7 @@ describe('SeedTopics', () => {
     await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: turn }));
     expect(seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(true);
     expect(seed.admitsFromUpstream(frame({ type: 'message', topic: 'conversations', payload: { conversation_id: OTHER } }))).toBe(false);
+    expect(seed.admitsFromUpstream(frame({ type: 'message', topic_id: 'conversations', payload: { conversation_id: OTHER } }))).toBe(false);
     expect(seed.admitsFromUpstream('binary-ish garbage')).toBe(false);
   });
 

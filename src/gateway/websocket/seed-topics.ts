@@ -17,6 +17,8 @@ export class SeedTopics {
   async admitsFromBrowser(text: string): Promise<boolean> {
     const topics = topicsOf(text);
     if (!topics) return false;
+    // A subscription must say to what, in a field read above: one that names its topic otherwise is not guessed at.
+    if (topics.length === 0 && /subscribe/i.test(text)) return false;
     for (const topic of topics) if (!(await this.allowed(topic))) return false;
     for (const topic of topics) this.granted.add(topic);
     return true;
@@ -35,7 +37,7 @@ export class SeedTopics {
   }
 }
 
-/** The topics a JSON frame names (`topic`, `topics`); null for a frame that is not a JSON object or names them oddly. */
+/** The topics a JSON frame names (`topic`, `topic_id`, `topics`); null for a frame that is not a JSON object or names them oddly. */
 export function topicsOf(text: string): string[] | null {
   let frame: unknown;
   try {
@@ -44,9 +46,11 @@ export function topicsOf(text: string): string[] | null {
     return null;
   }
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return null;
-  const { topic, topics } = frame as { topic?: unknown; topics?: unknown };
+  // Every field a topic is named by (`topic_id` as well, as stubs and frames spell it too: handoff-frames.ts).
+  const { topic, topic_id: topicId, topics } = frame as { topic?: unknown; topic_id?: unknown; topics?: unknown };
   const named: unknown[] = [];
   if (topic !== undefined) named.push(topic);
+  if (topicId !== undefined) named.push(topicId);
   if (topics !== undefined) {
     if (!Array.isArray(topics)) return null;
     named.push(...(topics as unknown[]));
