@@ -37,13 +37,21 @@ describe('withoutCredentials', () => {
     ['a JWT', `Bad request for ${jwt} here`, 'Bad request for [redacted] here'],
     ['a JWE session token', `cookie ${jwe};`, 'cookie [redacted];'],
     ['a bearer value', 'Authorization: Bearer fk-short-share-token was refused', 'Authorization: Bearer [redacted] was refused'],
-    ['a long opaque token', `refresh_token=${'v1.M'.padEnd(90, 'Qx9_-')} invalid`, 'refresh_token=[redacted] invalid'],
+    ['a long opaque token', `refresh_token=${'v1.M'.padEnd(90, 'Qx9_-')} invalid`, 'refresh_token=v1.[redacted] invalid'],
   ])('redacts %s', (_name, text, expected) => {
     expect(withoutCredentials(text)).toBe(expected);
   });
 
-  it('keeps what an error says: words, ids, numbers', () => {
-    const text = 'Conversation 3f1c2b9a-7d00-4000-8000-000000000000 not found (code 404, model gpt-4o).';
-    expect(withoutCredentials(text)).toBe(text);
+  it('keeps what an error says: words, ids, numbers, paths, help links', () => {
+    for (const text of [
+      'Conversation 3f1c2b9a-7d00-4000-8000-000000000000 not found (code 404, model gpt-4o).',
+      'Conversation 3f1c2b9a-7d00-4000-8000-000000000000/message/5e2d1c0b-7d00-4000-8000-000000000000 not found',
+      'See https://help.openai.com/en/articles/6825453-chatgpt-release-notes-and-everything-else-about-it for more.',
+    ])
+      expect(withoutCredentials(text)).toBe(text);
+  });
+
+  it('redacts a long hex secret', () => {
+    expect(withoutCredentials(`key ${'a1b2c3d4'.repeat(8)} refused`)).toBe('key [redacted] refused');
   });
 });

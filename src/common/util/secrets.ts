@@ -39,14 +39,21 @@ export function maskUrlPassword(url: string): string {
   }
 }
 
-/** What could be a credential in text another party wrote: a JWT or JWE, a bearer value, a long opaque run. */
-const CREDENTIAL_SHAPES = /\bBearer\s+\S+|eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){1,4}|[A-Za-z0-9_\-+/.~]{40,}=*/gi;
+/** What could be a credential in text another party wrote: a JWT or JWE, a bearer value, a long run of token characters. */
+const CREDENTIAL_SHAPES = /\bBearer\s+\S+|eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){1,4}|[A-Za-z0-9_+-]{40,}=*/gi;
 
 /**
  * Text from the upstream (an error's detail) as it may be shown to a client or logged: an upstream or a relay in
  * front of it may echo the request's headers, the account's token with them. Anything shaped like a credential
- * becomes `[redacted]`; ids (a UUID is 36 characters) and words stay.
+ * becomes `[redacted]`: a JWT or JWE, a bearer value, and a run of 40 or more token characters that reads like a
+ * random secret (mixed case with digits, or hex). Words, ids (a UUID is 36 characters), paths and a help page's
+ * long slug stay.
  */
 export function withoutCredentials(text: string): string {
-  return text.replace(CREDENTIAL_SHAPES, (found) => (/^Bearer\s/i.test(found) ? 'Bearer [redacted]' : '[redacted]'));
+  return text.replace(CREDENTIAL_SHAPES, (found) => {
+    if (/^Bearer\s/i.test(found)) return 'Bearer [redacted]';
+    if (found.startsWith('eyJ')) return '[redacted]';
+    const random = (/[A-Z]/.test(found) && /[a-z]/.test(found) && /\d/.test(found)) || /^[a-f\d]+$/i.test(found);
+    return random ? '[redacted]' : found;
+  });
 }
