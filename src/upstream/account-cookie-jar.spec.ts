@@ -51,6 +51,15 @@ describe('AccountCookieJar', () => {
     expect(jar.cookieHeader('user-b', ORIGIN)).toBeUndefined();
   });
 
+  it('ignores a Max-Age that is not a number, as RFC 6265 says, rather than keeping the cookie for good', () => {
+    jar.store('user-n', ORIGIN, [`__cf_bm=bm1; Max-Age=soon; Expires=${HTTP_DATE(now + 60_000)}`, 'oai-sc=sc1; Max-Age=abc']);
+    expect(jar.cookieHeader('user-n', ORIGIN)).toBe('__cf_bm=bm1; oai-sc=sc1');
+    now += 61_000;
+    expect(jar.cookieHeader('user-n', ORIGIN)).toBe('oai-sc=sc1');
+    jar.store('user-n', ORIGIN, ['oai-sc=; Max-Age=0']);
+    expect(jar.cookieHeader('user-n', ORIGIN)).toBeUndefined();
+  });
+
   it('keeps a cookie value as it came, and refuses what cannot be sent back in a header', () => {
     jar.store('user-a', ORIGIN, [
       'oai-sc=a%20b==; Path=/',

@@ -46,8 +46,11 @@ export class AccountCookieJar {
     for (const cookie of parseSetCookie(setCookie, { decodeValues: false, silent: true })) {
       const { name, value } = cookie;
       if (!isHeaderSafe(name) || (value !== '' && !isHeaderSafe(value)) || name.length + value.length > MAX_COOKIE_BYTES) continue;
-      // Max-Age wins over Expires (RFC 6265 §5.3); zero or negative, or a past date, deletes the cookie.
-      const expiresAt = cookie.maxAge !== undefined ? now + cookie.maxAge * 1000 : (cookie.expires?.getTime() ?? Infinity);
+      // Max-Age wins over Expires (RFC 6265 §5.3); zero or negative, or a past date, deletes the cookie. One that is
+      // not a number is ignored, as the RFC says (NaN would make the cookie outlive every expiry check).
+      const maxAge = Number.isFinite(cookie.maxAge) ? cookie.maxAge : undefined;
+      const expires = cookie.expires?.getTime();
+      const expiresAt = maxAge !== undefined ? now + maxAge * 1000 : expires !== undefined && Number.isFinite(expires) ? expires : Infinity;
       jar.cookies.delete(name);
       if (expiresAt <= now) continue;
       if (jar.cookies.size >= MAX_COOKIES) jar.cookies.delete(oldestName(jar));

@@ -19,7 +19,7 @@ describe('UpstreamClient and the cookies the upstream sets', () => {
       const path = request.url ?? '';
       seen.push({ path, cookie: request.headers.cookie });
       const set = /\/set\/(.+)$/.exec(path)?.[1];
-      response.writeHead(200, {
+      response.writeHead(path.startsWith('/refused') ? 401 : 200, {
         'content-type': path.startsWith('/stream') ? 'text/event-stream' : 'application/json',
         ...(set ? { 'set-cookie': [`${decodeURIComponent(set)}; Path=/; Max-Age=1800; HttpOnly`] } : {}),
       });
@@ -41,6 +41,13 @@ describe('UpstreamClient and the cookies the upstream sets', () => {
     stream.body.resume();
     await client.request({ url: `${url}/next`, identity: account('user-a'), headers: { cookie: 'own=1' }, step: 'files' });
     expect(seen.map((request) => request.cookie)).toEqual([undefined, '__cf_bm=bm1', 'own=1; __cf_bm=bm1; oai-sc=sc1']);
+  });
+
+  it('keeps nothing a refusal sets: a forged token can share an account key, and must not change its cookies', async () => {
+    await client.request({ url: `${url}/set/__cf_bm=real`, identity: account('user-f'), step: 'requirements' });
+    await client.request({ url: `${url}/refused/set/__cf_bm=forged`, identity: account('user-f'), step: 'requirements' });
+    await client.request({ url: `${url}/next`, identity: account('user-f'), step: 'requirements' });
+    expect(seen.map((request) => request.cookie)).toEqual([undefined, '__cf_bm=real', '__cf_bm=real']);
   });
 
   it("keeps them from other accounts, and from calls without a cookie jar (the gateway's) on the same fingerprint", async () => {

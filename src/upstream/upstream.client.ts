@@ -208,7 +208,7 @@ export class UpstreamClient {
         answer = { status: response.statusCode, headers: response.headers, body: response.body };
       }
       timed(statusClass(answer.status));
-      this.keepCookies(request, answer.headers);
+      this.keepCookies(request, answer.status, answer.headers);
       return answer;
     } catch (error) {
       timed('error');
@@ -231,7 +231,7 @@ export class UpstreamClient {
         // Read by the caller, which sees its errors; without a listener of its own a failure nobody reads would be fatal.
         response.body.on('error', () => undefined);
         timed(statusClass(response.status));
-        this.keepCookies(request, response.headers);
+        this.keepCookies(request, response.status, response.headers);
         return response;
       } catch (error) {
         timed('error');
@@ -256,7 +256,7 @@ export class UpstreamClient {
       // socket is already back in the keep-alive pool, so destroying releases only the request's own state.
       body.once('end', () => body.destroy());
       timed(statusClass(response.statusCode));
-      this.keepCookies(request, response.headers);
+      this.keepCookies(request, response.statusCode, response.headers);
       return { status: response.statusCode, headers: response.headers, body };
     } catch (error) {
       timed('error');
@@ -314,11 +314,15 @@ export class UpstreamClient {
     return jar === undefined ? undefined : this.cookies.cookieHeader(jar, originOf(request.url));
   }
 
-  /** Keeps the cookies an answer to a call with a cookie jar sets; nothing to do (and nothing parsed) without them. */
-  private keepCookies(request: UpstreamRequest, headers: IncomingHttpHeaders): void {
+  /**
+   * Keeps the cookies an answer to a call with a cookie jar sets; nothing to do (and nothing parsed) without them.
+   * Only from an answer the upstream accepted the call with: the jar's key comes from the token's claims, which a
+   * refused (forged) token could copy, and its refusal must not change the real account's cookies.
+   */
+  private keepCookies(request: UpstreamRequest, status: number, headers: IncomingHttpHeaders): void {
     const setCookie = headers['set-cookie'];
     const jar = request.identity?.cookieJar;
-    if (setCookie === undefined || jar === undefined) return;
+    if (setCookie === undefined || jar === undefined || status === 401 || status === 403) return;
     this.cookies.store(jar, originOf(request.url), setCookie);
   }
 
