@@ -1,6 +1,7 @@
 import type { ApiError } from '../common/errors/api-error';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import type { EmittedToolCall } from './answer-contract';
+import type { PinnedBy } from './attempts/attempt-policy';
 import type { RequestFiles } from './attachment.service';
 import type { AttachmentPart } from './dto/chat-completion.dto';
 import type { CompletionMeta, Usage } from './completion-stream';
@@ -22,6 +23,8 @@ export interface PreparedChat {
   files: RequestFiles;
   /** With a pool key: the pool account the request's conversation lives on, which every round must run on. */
   preferredAccountId?: string;
+  /** The request field that pinned it (`AttemptTarget.pinnedBy`). */
+  pinnedBy?: PinnedBy;
   /** The field of the client's request each image or file part came from, when it was not a chat message. */
   attachmentParams?: ReadonlyMap<AttachmentPart, string>;
 }

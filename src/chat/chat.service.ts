@@ -2,7 +2,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
-import { ApiError } from '../common/errors/api-error';
 import { clientErrorOf } from '../common/errors/upstream-error';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { nameAnswer } from '../common/http/request-facts';
@@ -34,6 +33,9 @@ import { DEFAULT_REQUESTED_MODEL, resolveModel } from './models/model-mapping';
 import { encodingFor, imageTokens, TokenCounter } from './token-counter';
 
 /** `/v1/chat/completions`: turns one OpenAI request into one upstream conversation, streamed or whole. */
+/** The pool account a request must run on, and the field that pinned it there (`AttemptPolicy.begin`). */
+type ChatPin = Pick<PreparedChat, 'preferredAccountId' | 'pinnedBy'>;
+
 @Injectable()
 export class ChatService {
   private readonly logger = new Logger(ChatService.name);
@@ -55,10 +57,8 @@ export class ChatService {
     signal: AbortSignal,
     origin: string,
   ): Promise<ChatCompletion> {
-    const chat = this.prepare(request, { preferredAccountId: await this.accountOfConversation(request, credential) });
-    const events = this.run(request, chat, credential, signal, origin);
-    await events.next().catch(rethrowNamedForChat);
-    for await (const event of events) {
+    const chat = this.prepare(request, await this.pinOfConversation(request, credential));
+    for await (const event of this.run(request, chat, credential, signal, origin)) {
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type !== 'finished') continue;
       const { answer } = event;
@@ -88,9 +88,9 @@ export class ChatService {
     signal: AbortSignal,
     origin: string,
   ): Promise<void> {
-    const chat = this.prepare(request, { preferredAccountId: await this.accountOfConversation(request, credential) });
+    const chat = this.prepare(request, await this.pinOfConversation(request, credential));
     const events = this.run(request, chat, credential, signal, origin);
-    await events.next().catch(rethrowNamedForChat);
+    await events.next();
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
     try {
       await out.delta({ role: 'assistant', content: '' });
@@ -222,9 +222,9 @@ export class ChatService {
   }
 
   /** With a pool key, the pool account a continued conversation lives on (`ConversationAccounts`), when known. */
-  private async accountOfConversation(request: ChatCompletionRequestDto, credential: ApiCredential): Promise<string | undefined> {
-    if (credential.kind !== 'pool' || !request.conversation_id) return undefined;
-    return this.conversationAccounts.accountOf(request.conversation_id);
+  private async pinOfConversation(request: ChatCompletionRequestDto, credential: ApiCredential): Promise<ChatPin> {
+    if (credential.kind !== 'pool' || !request.conversation_id) return {};
+    return { preferredAccountId: await this.conversationAccounts.accountOf(request.conversation_id), pinnedBy: 'conversation_id' };
   }
 
   /**
@@ -234,7 +234,7 @@ export class ChatService {
    */
   prepare(
     request: ChatCompletionRequestDto,
-    { preferredAccountId, attachmentParams }: { preferredAccountId?: string; attachmentParams?: ReadonlyMap<AttachmentPart, string> } = {},
+    { preferredAccountId, pinnedBy, attachmentParams }: ChatPin & { attachmentParams?: ReadonlyMap<AttachmentPart, string> } = {},
   ): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
@@ -246,7 +246,7 @@ export class ChatService {
       mode: request.stream ? 'stream' : 'json',
       startedAt: Date.now(),
       files: new RequestFiles(),
-      ...(preferredAccountId ? { preferredAccountId } : {}),
+      ...(preferredAccountId ? { preferredAccountId, pinnedBy } : {}),
       ...(attachmentParams ? { attachmentParams } : {}),
     };
   }
@@ -279,6 +279,7 @@ export class ChatService {
         historyDisabled: chat.historyDisabled,
         chatgptAccountId: request['Chatgpt-Account-Id'],
         preferredAccountId: chat.preferredAccountId,
+        pinnedBy: chat.pinnedBy,
       },
       signal,
     );
@@ -339,10 +340,4 @@ function attachmentTokens(part: AttachmentPart, file: FileBytes | undefined): nu
   const size = part.type === 'image_url' ? imageSize(file.bytes) : null;
   if (!size || part.type !== 'image_url') return Math.floor(file.bytes.length / 1000);
   return imageTokens(size.width, size.height, part.image_url.detail);
-}
-
-/** Rethrows a failure; a pinned conversation whose pool account cannot be used is named by the field this API continues with. */
-function rethrowNamedForChat(error: unknown): never {
-  if (error instanceof ApiError && error.code === 'previous_response_unavailable') throw ApiError.of('conversation_unavailable', {});
-  throw error;
 }

@@ -12,6 +12,7 @@ import type { UpstreamMessage } from './message-converter';
 import { SendFlowSelector } from './send-flows/send-flow.selector';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
 import { startedAnswer } from './upstream-answer-stream';
+import type { PinnedBy } from './attempts/attempt-policy';
 
 export interface ConversationRequest {
   model: ResolvedModel;
@@ -23,6 +24,8 @@ export interface ConversationRequest {
   chatgptAccountId?: string;
   /** With a pool key: the pool account holding `conversationId`, which the request must run on. */
   preferredAccountId?: string;
+  /** The request field that pinned it (`AttemptTarget.pinnedBy`). */
+  pinnedBy?: PinnedBy;
 }
 
 /** A conversation whose answer has started: the pieces still to come, read lazily from the upstream in batches. */
@@ -54,6 +57,7 @@ export class ConversationService {
       modelSlug: request.model.slug,
       teamOverride: request.chatgptAccountId,
       preferredAccountId: request.preferredAccountId,
+      pinnedBy: request.pinnedBy,
     };
     return this.attempts.run(credential, target, signal, (use) => this.attempt(use, request, signal));
   }

@@ -124,7 +124,11 @@ export class ResponsesService {
     for (const item of previous?.response.output ?? []) if (item.type === 'function_call') callNames.set(item.call_id, item.name);
     const attachmentParams: AttachmentParams = new Map();
     const chatRequest = chatRequestFor(request, previous?.continuation, callNames, attachmentParams);
-    const chat = this.chat.prepare(chatRequest, { preferredAccountId: previous?.continuation?.poolAccountId, attachmentParams });
+    const chat = this.chat.prepare(chatRequest, {
+      preferredAccountId: previous?.continuation?.poolAccountId,
+      pinnedBy: 'previous_response_id',
+      attachmentParams,
+    });
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
 

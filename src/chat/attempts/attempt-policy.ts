@@ -60,6 +60,9 @@ export function decide(failure: AttemptFailure, rotates: boolean, attempt: numbe
   };
 }
 
+/** The field a pinned request continues by, which names the error when its pool account cannot be used. */
+export type PinnedBy = 'conversation_id' | 'previous_response_id';
+
 /** What one request has tried so far. */
 export class AttemptState {
   attempt = 0;
@@ -72,6 +75,7 @@ export class AttemptState {
     readonly teamOverride?: string,
     /** The pool account every attempt must run on (the conversation lives there), when the request is pinned. */
     readonly preferredAccountId?: string,
+    readonly pinnedBy: PinnedBy = 'previous_response_id',
   ) {}
 }
 
@@ -90,18 +94,19 @@ export class AttemptPolicy {
 
   /**
    * `preferredAccountId` pins a pool-key request to one pool account: a conversation exists only on the account
-   * that created it, so such a request never rotates, and fails with `previous_response_unavailable` when that
-   * account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
+   * that created it, so such a request never rotates, and fails with a 409 naming `pinnedBy` (the field it continues
+   * by) when that account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
    */
-  begin(credential: ApiCredential, teamOverride?: string, preferredAccountId?: string): AttemptState {
+  begin(credential: ApiCredential, teamOverride?: string, preferredAccountId?: string, pinnedBy?: PinnedBy): AttemptState {
     const pinned = credential.kind === 'pool' ? preferredAccountId : undefined;
-    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned);
+    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy);
   }
 
   /** The account for the next attempt: never one this request already tried. Throws when the pool has none left. */
   async nextAccount(state: AttemptState): Promise<AccountUse> {
     const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride, undefined, state.preferredAccountId);
-    if (!use && state.preferredAccountId) throw ApiError.of('previous_response_unavailable', {});
+    if (!use && state.preferredAccountId)
+      throw ApiError.of(state.pinnedBy === 'conversation_id' ? 'conversation_unavailable' : 'previous_response_unavailable', {});
     if (!use) throw poolExhausted(state);
     if (use.poolAccountId) state.tried.add(use.poolAccountId);
     return use;

@@ -4,7 +4,7 @@ import { maskSecret } from '../../common/util/secrets';
 import type { AccountUse } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import { MetricsService } from '../../metrics/metrics.service';
-import { AttemptDecision, AttemptPolicy } from './attempt-policy';
+import { AttemptDecision, AttemptPolicy, type PinnedBy } from './attempt-policy';
 
 export interface AttemptTarget {
   /** The upstream model slug, for the model-cap memory. */
@@ -13,6 +13,8 @@ export interface AttemptTarget {
   teamOverride?: string;
   /** The pool account the conversation lives on, which every attempt must use (`AttemptPolicy.begin`). */
   preferredAccountId?: string;
+  /** The request field that pinned it, which the error names when that account cannot be used. */
+  pinnedBy?: PinnedBy;
 }
 
 /**
@@ -35,7 +37,7 @@ export class AttemptRunner {
     signal: AbortSignal,
     attempt: (use: AccountUse) => Promise<T>,
   ): Promise<T> {
-    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId);
+    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId, target.pinnedBy);
     for (;;) {
       if (signal.aborted) throw abortError();
       const use = await this.policy.nextAccount(state);
