@@ -35,7 +35,7 @@ export class AdminSessionStore {
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.sessions = shared.keyValues('admin-session');
+    this.sessions = shared.keyValues('admin-session', { durable: true });
   }
 
   async create(): Promise<{ session: AdminSession; cookieValue: string }> {

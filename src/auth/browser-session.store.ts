@@ -48,7 +48,7 @@ export class BrowserSessionStore {
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.values = shared.keyValues('browser-session');
+    this.values = shared.keyValues('browser-session', { durable: true });
   }
 
   async create(identity: SessionIdentity): Promise<StoredBrowserSession> {

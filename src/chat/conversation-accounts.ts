@@ -9,8 +9,8 @@ export const CONVERSATION_ACCOUNT_TTL_MS = 30 * 24 * 3_600_000;
 /**
  * Which pool account each conversation answered with a pool key lives on: a conversation exists only on the account
  * that made it, so its continuation (`conversation_id`) must run there, not on the next account of the rotation
- * (where the upstream answers 404). Kept in the shared state: in Redis every instance knows it; in memory (one
- * instance) the newest conversations are remembered, until a restart.
+ * (where the upstream answers 404). Kept in the shared state: in Redis every instance knows it; without Redis the
+ * newest conversations are remembered in a file under `DATA_DIR`, across restarts.
  */
 @Injectable()
 export class ConversationAccounts {
@@ -21,7 +21,7 @@ export class ConversationAccounts {
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.accounts = shared.keyValues('conversation-account');
+    this.accounts = shared.keyValues('conversation-account', { durable: true });
   }
 
   /** Remembers the pool account of a conversation; a store that does not answer only costs a later continuation. */

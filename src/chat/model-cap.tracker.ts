@@ -23,7 +23,7 @@ export class ModelCapTracker {
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.limitedUntil = shared.keyValues('model-cap');
+    this.limitedUntil = shared.keyValues('model-cap', { durable: true });
   }
 
   /** The 429 to answer when this account's cap on this model has not reset yet, else null. */

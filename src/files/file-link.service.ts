@@ -69,7 +69,7 @@ export class FileLinkService {
     private readonly credentials: CredentialService,
     shared: SharedState,
   ) {
-    this.links = shared.keyValues('file-link');
+    this.links = shared.keyValues('file-link', { durable: true });
   }
 
   /**

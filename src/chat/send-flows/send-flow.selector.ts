@@ -37,7 +37,7 @@ export class SendFlowSelector {
     private readonly classic: ClassicSendFlow,
     private readonly fConversation: FConversationSendFlow,
   ) {
-    this.classicAccounts = shared.keyValues('upstream-flow');
+    this.classicAccounts = shared.keyValues('upstream-flow', { durable: true });
   }
 
   async prepare(input: SendInput): Promise<ReadySend> {

@@ -24,7 +24,12 @@ export async function createControllerApp(metadata: ModuleMetadata, env: Record<
     ...metadata,
     providers: [
       { provide: AppConfig, useValue: loadConfig(env) },
-      { provide: SharedState, inject: [AppConfig], useFactory: createSharedState },
+      // Without Redis, nothing is kept in files: a controller test has no DATA_DIR of its own.
+      {
+        provide: SharedState,
+        inject: [AppConfig],
+        useFactory: (config: AppConfig) => (config.redisUrl ? createSharedState(config) : new SharedState(null, config.redisPrefix)),
+      },
       PrefixGuessThrottle,
       RequestBodyReader,
       { provide: APP_FILTER, useClass: OpenAIExceptionFilter },

@@ -1,0 +1,101 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileKeyValueStore } from './file-key-value.store';
+import { SharedState } from './shared-state';
+
+const T0 = 1_700_000_000_000;
+
+describe('FileKeyValueStore', () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flowgpt-kv-'));
+    path = join(dir, 'state', 'ns.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps values, their time to live and deletions across a restart', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('forever', 'a', T0);
+    await store.set('hour', 'b', T0, 3_600_000);
+    await store.set('gone', 'c', T0);
+    await store.delete('gone');
+    expect(await store.setIfAbsent('once', 'first')).toBe('first');
+    await store.flush();
+
+    const again = new FileKeyValueStore(path, 100);
+    expect(await again.get('forever', T0 + 1)).toBe('a');
+    expect(await again.get('hour', T0 + 3_599_999)).toBe('b');
+    expect(await again.get('hour', T0 + 3_600_000)).toBeNull();
+    expect(await again.get('gone', T0 + 1)).toBeNull();
+    expect(await again.setIfAbsent('once', 'second')).toBe('first');
+  });
+
+  it('writes the snapshot readable by its owner only, and leaves no temp file', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('k', 'secret', T0);
+    await store.flush();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'state')).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(dir, 'state'))).toEqual(['ns.json']);
+  });
+
+  it('does not write what has expired, and drops the least recently used past its bound', async () => {
+    const store = new FileKeyValueStore(path, 2);
+    await store.set('short', 'x', T0, 10);
+    await store.set('a', '1', T0);
+    await store.get('short', T0 + 20);
+    await store.set('b', '2', T0 + 20);
+    await store.get('a', T0 + 20);
+    await store.set('c', '3', T0 + 20);
+    await store.flush();
+    const keys = (JSON.parse(readFileSync(path, 'utf8')) as { entries: string[][] }).entries.map(([key]) => key);
+    expect(keys).toEqual(['a', 'c']);
+  });
+
+  it('starts empty from a damaged file, setting it aside, and removes the temp files of a crashed write', async () => {
+    const store = new FileKeyValueStore(path, 1);
+    await store.set('k', 'v', T0);
+    await store.flush();
+    writeFileSync(path, '{"version":1,"entries":[["k","v",nu');
+    writeFileSync(`${path}.123.abcd.tmp`, 'half a snapshot');
+
+    const again = new FileKeyValueStore(path, 10);
+    expect(await again.get('k', T0)).toBeNull();
+    expect(readdirSync(join(dir, 'state')).sort()).toEqual(['ns.json.unreadable']);
+    await again.set('k', 'new', T0);
+    await again.flush();
+    expect(await new FileKeyValueStore(path, 10).get('k', T0)).toBe('new');
+  });
+
+  it('writes changes made while a snapshot is being written in a later one', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('first', '1', T0);
+    const flushing = store.flush();
+    await store.set('second', '2', T0);
+    await flushing;
+    await store.flush();
+    const again = new FileKeyValueStore(path, 100);
+    expect([await again.get('first', T0), await again.get('second', T0)]).toEqual(['1', '2']);
+  });
+});
+
+describe('SharedState without Redis', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'flowgpt-shared-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps only durable namespaces in files, written at shutdown', async () => {
+    const state = new SharedState(null, 'test:', dir);
+    await state.keyValues('sign-ins', { durable: true }).set('k', 'v', T0);
+    await state.keyValues('scratch').set('k', 'v', T0);
+    await state.onApplicationShutdown();
+
+    const restarted = new SharedState(null, 'test:', dir);
+    expect(await restarted.keyValues('sign-ins', { durable: true }).get('k', T0)).toBe('v');
+    expect(await restarted.keyValues('scratch').get('k', T0)).toBeNull();
+    expect(readdirSync(dir)).toEqual(['sign-ins.json']);
+  });
+});

@@ -1,0 +1,183 @@
+import { Logger } from '@nestjs/common';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { KeyValueStore } from './key-value.store';
+
+/** Changes close together are written once: at most one snapshot per this delay. */
+export const SNAPSHOT_DELAY_MS = 1_000;
+const FORMAT_VERSION = 1;
+
+interface Entry {
+  value: string;
+  /** Epoch ms on the callers' clock; null keeps the value until it is deleted. */
+  expiresAt: number | null;
+}
+
+interface SnapshotFile {
+  version: number;
+  entries: [key: string, value: string, expiresAt: number | null][];
+}
+
+/**
+ * The in-memory key-value store of a single instance, kept in a file under `DATA_DIR` so that what users expect
+ * to outlive a restart does (browser and admin sign-ins, which pool account a conversation lives on, file links).
+ * Reads are served from memory; every change schedules one snapshot of the whole namespace, written atomically
+ * (temp file, fsync, rename), so a crash leaves the previous snapshot whole. Least recently used values beyond
+ * `maxEntries` go, as in memory. A file that cannot be read is set aside (`*.unreadable`) and the store starts empty:
+ * this state is worth keeping, not worth refusing to start over.
+ */
+export class FileKeyValueStore implements KeyValueStore {
+  private readonly logger = new Logger(FileKeyValueStore.name);
+  /** Insertion order is recency: a read or write moves the key to the end. */
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private dirty = false;
+  /** The latest `now` a caller passed: what a snapshot measures expiry against. */
+  private now = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly maxEntries: number,
+  ) {
+    this.load();
+  }
+
+  get(key: string, now: number): Promise<string | null> {
+    this.now = Math.max(this.now, now);
+    const entry = this.entries.get(key);
+    if (!entry) return Promise.resolve(null);
+    if (entry.expiresAt !== null && entry.expiresAt <= now) {
+      this.entries.delete(key);
+      this.changed();
+      return Promise.resolve(null);
+    }
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return Promise.resolve(entry.value);
+  }
+
+  set(key: string, value: string, now: number, ttlMs?: number): Promise<void> {
+    this.now = Math.max(this.now, now);
+    this.entries.delete(key);
+    if (ttlMs === undefined || ttlMs > 0) this.put(key, { value, expiresAt: ttlMs === undefined ? null : now + ttlMs });
+    this.changed();
+    return Promise.resolve();
+  }
+
+  setIfAbsent(key: string, value: string): Promise<string> {
+    const current = this.entries.get(key);
+    if (current && (current.expiresAt === null || current.expiresAt > this.now)) return Promise.resolve(current.value);
+    this.entries.delete(key);
+    this.put(key, { value, expiresAt: null });
+    this.changed();
+    return Promise.resolve(value);
+  }
+
+  delete(key: string): Promise<void> {
+    if (this.entries.delete(key)) this.changed();
+    return Promise.resolve();
+  }
+
+  /** Writes what is not written yet and waits for it: at shutdown, and in tests. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    while (this.writing || this.dirty) {
+      if (this.writing) await this.writing;
+      else await this.write();
+    }
+  }
+
+  private put(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    if (this.timer || this.writing) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.write();
+    }, SNAPSHOT_DELAY_MS);
+    this.timer.unref();
+  }
+
+  private write(): Promise<void> {
+    this.dirty = false;
+    const snapshot: SnapshotFile = { version: FORMAT_VERSION, entries: [] };
+    for (const [key, { value, expiresAt }] of this.entries) {
+      if (expiresAt === null || expiresAt > this.now) snapshot.entries.push([key, value, expiresAt]);
+    }
+    this.writing = writeAtomically(this.path, JSON.stringify(snapshot))
+      .catch((error: unknown) => {
+        // The values stay in memory; the next change tries again.
+        this.logger.warn(`could not save ${this.path}: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        this.writing = null;
+        if (this.dirty) this.changed();
+      });
+    return this.writing;
+  }
+
+  private load(): void {
+    let text: string;
+    try {
+      this.removeTempLeftovers();
+      text = readFileSync(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`could not read ${this.path}: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      const file = JSON.parse(text) as SnapshotFile;
+      if (file?.version !== FORMAT_VERSION || !Array.isArray(file.entries)) throw new Error('not a snapshot of this version');
+      for (const item of file.entries) {
+        if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'string') continue;
+        const expiresAt = typeof item[2] === 'number' ? item[2] : null;
+        this.put(item[0], { value: item[1], expiresAt });
+      }
+    } catch (error) {
+      const aside = `${this.path}.unreadable`;
+      this.entries.clear();
+      try {
+        renameSync(this.path, aside);
+      } catch {
+        // The next snapshot replaces it.
+      }
+      this.logger.warn(`${this.path} could not be read (${(error as Error).message}); moved to ${aside}, starting empty`);
+    }
+  }
+
+  /** Temp files of a snapshot that never reached its rename (a crash mid-write): the snapshot itself is whole. */
+  private removeTempLeftovers(): void {
+    const own = `${basename(this.path)}.`;
+    for (const name of readdirSync(dirname(this.path))) {
+      if (name.startsWith(own) && name.endsWith('.tmp')) rmSync(join(dirname(this.path), name), { force: true });
+    }
+  }
+}
+
+async function writeAtomically(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(content);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
