@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { isTempOf, writeFileAtomically } from '../util/atomic-file';
 import type { KeyValueStore } from './key-value.store';
 
 /** Changes close together are written once: at most one snapshot per this delay. */
@@ -114,7 +114,8 @@ export class FileKeyValueStore implements KeyValueStore {
     for (const [key, { value, expiresAt }] of this.entries) {
       if (expiresAt === null || expiresAt > this.now) snapshot.entries.push([key, value, expiresAt]);
     }
-    this.writing = writeAtomically(this.path, JSON.stringify(snapshot))
+    this.writing = mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
+      .then(() => writeFileAtomically(this.path, JSON.stringify(snapshot)))
       .catch((error: unknown) => {
         // The values stay in memory; the next change tries again.
         this.logger.warn(`could not save ${this.path}: ${(error as Error).message}`);
@@ -157,27 +158,9 @@ export class FileKeyValueStore implements KeyValueStore {
 
   /** Temp files of a snapshot that never reached its rename (a crash mid-write): the snapshot itself is whole. */
   private removeTempLeftovers(): void {
-    const own = `${basename(this.path)}.`;
+    const own = basename(this.path);
     for (const name of readdirSync(dirname(this.path))) {
-      if (name.startsWith(own) && name.endsWith('.tmp')) rmSync(join(dirname(this.path), name), { force: true });
+      if (isTempOf(name, own)) rmSync(join(dirname(this.path), name), { force: true });
     }
-  }
-}
-
-async function writeAtomically(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(content);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
   }
 }

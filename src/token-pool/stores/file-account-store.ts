@@ -1,13 +1,13 @@
 // One file over 300 lines on purpose: the file adapter of the AccountStore port is one unit with its atomic write path
 // (temp file, fsync, rename, fsync the folder) and the legacy import, all run by one contract suite.
 import { Logger } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { StartProblem } from '../../common/startup/start-problem';
+import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
@@ -251,28 +251,8 @@ export class FileAccountStore implements AccountStore {
     this.seeds = seeds;
   }
 
-  private async writeFile(name: string, content: unknown): Promise<void> {
-    const target = join(this.dir, name);
-    const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      const file = await open(temp, 'w', 0o600);
-      try {
-        await file.writeFile(JSON.stringify(content, null, 1));
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+  private writeFile(name: string, content: unknown): Promise<void> {
+    return writeFileAtomically(join(this.dir, name), JSON.stringify(content, null, 1));
   }
 
   private async load(): Promise<void> {
@@ -296,7 +276,7 @@ export class FileAccountStore implements AccountStore {
   /** Temp files of a write that never reached its rename: a crash mid-write. The real file is intact. */
   private async removeTempLeftovers(): Promise<void> {
     for (const name of await readdir(this.dir)) {
-      if (name.endsWith('.tmp') && OWN_FILES.some((own) => name.startsWith(`${own}.`))) {
+      if (OWN_FILES.some((own) => isTempOf(name, own))) {
         await rm(join(this.dir, name), { force: true });
         this.logger.warn(`Removed ${name}, left over from an interrupted write`);
       }
