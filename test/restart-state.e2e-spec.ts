@@ -68,5 +68,16 @@ describe('state kept across a restart without Redis', () => {
       continued: [200, first.body.conversation_id],
       accounts: ['A', 'A'],
     });
+
+    // A new admin secret ends the sessions of the old one; the browser's sign-in is not the admin's.
+    await stack.stopApp();
+    await stack.restartApp({ ADMIN_KEY: 'another-admin-key-after-a-leak' });
+    const afterRotation = await request(stack.url).get('/admin').set('Cookie', adminCookie);
+    expect(afterRotation.status).toBe(303);
+    expect(afterRotation.headers.location).toBe('/admin/login');
+    await request(stack.url)
+      .get('/api/auth/session')
+      .set('Cookie', browser.cookie)
+      .expect(200, /owner@example\.com/);
   });
 });

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
 import { secretsEqual } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 
@@ -18,6 +19,8 @@ export class AdminSecret implements OnApplicationBootstrap {
   constructor(config: AppConfig) {
     this.value = config.adminKey ?? config.apiPrefix;
     this.source = config.adminKey ? 'ADMIN_KEY' : config.apiPrefix ? 'API_PREFIX' : null;
+    this.fingerprint =
+      this.value === undefined ? null : createHmac('sha256', 'flowgpt admin session').update(this.value).digest('base64url');
   }
 
   get enabled(): boolean {
@@ -31,6 +34,12 @@ export class AdminSecret implements OnApplicationBootstrap {
   get entryPathEnabled(): boolean {
     return this.source === 'API_PREFIX';
   }
+
+  /**
+   * Names the secret without revealing it: sessions made under one secret end when the operator changes it
+   * (a leaked secret is rotated to lock its holder out, signed-in browsers included). Null while disabled.
+   */
+  readonly fingerprint: string | null;
 
   /** Constant-time comparison; always false while the admin is disabled. */
   matches(given: string | null | undefined): boolean {

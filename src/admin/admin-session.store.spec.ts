@@ -1,5 +1,7 @@
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
+import { loadConfig } from '../config/load-config';
+import { AdminSecret } from './admin-secret.service';
 import { ADMIN_SESSION_TTL_MS, AdminSessionStore } from './admin-session.store';
 
 class ManualClock extends Clock {
@@ -17,7 +19,16 @@ describe('AdminSessionStore', () => {
   beforeEach(() => {
     clock = new ManualClock();
     shared = new SharedState(null, 'test:');
-    store = new AdminSessionStore(shared, clock);
+    store = new AdminSessionStore(shared, clock, secretOf('admin-secret-one'));
+  });
+
+  const secretOf = (key: string) => new AdminSecret(loadConfig({ ADMIN_KEY: key }));
+
+  it('ends every session made under another admin secret: rotating a leaked secret locks its holder out', async () => {
+    const { cookieValue } = await store.create();
+    expect(await new AdminSessionStore(shared, clock, secretOf('admin-secret-one')).fromCookie(cookieValue)).not.toBeNull();
+    expect(await new AdminSessionStore(shared, clock, secretOf('admin-secret-two')).fromCookie(cookieValue)).toBeNull();
+    expect(JSON.stringify(await store.fromCookie(cookieValue))).not.toContain('admin-secret-one');
   });
 
   it('finds a session by the id its (verified) cookie holds, and nothing for a missing or unknown one', async () => {

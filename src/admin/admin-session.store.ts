@@ -3,7 +3,9 @@ import type { CookieOptions, Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
+import { secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
+import { AdminSecret } from './admin-secret.service';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
@@ -18,6 +20,8 @@ export interface AdminSession {
   /** Bound to this session; every form and cookie-authenticated JSON call must echo it. */
   csrfToken: string;
   expiresAt: number;
+  /** `AdminSecret.fingerprint` when the session was made: a session outlives neither a restart with another secret. */
+  secret: string;
   /** A message for the next dashboard view, after a form's redirect. */
   flash?: Flash;
 }
@@ -34,6 +38,7 @@ export class AdminSessionStore {
   constructor(
     shared: SharedState,
     private readonly clock: Clock,
+    private readonly secret: AdminSecret,
   ) {
     this.sessions = shared.keyValues('admin-session', { durable: true });
   }
@@ -43,6 +48,7 @@ export class AdminSessionStore {
       id: randomBytes(24).toString('base64url'),
       csrfToken: randomBytes(24).toString('base64url'),
       expiresAt: this.clock.now() + ADMIN_SESSION_TTL_MS,
+      secret: this.secret.fingerprint ?? '',
     };
     await this.save(session);
     return { session, cookieValue: session.id };
@@ -56,7 +62,8 @@ export class AdminSessionStore {
     const stored = await this.sessions.get(id, now);
     if (!stored) return null;
     const session = JSON.parse(stored) as AdminSession;
-    return session.expiresAt > now ? session : null;
+    const underThisSecret = this.secret.fingerprint !== null && secretsEqual(session.secret, this.secret.fingerprint);
+    return session.expiresAt > now && underThisSecret ? session : null;
   }
 
   fromRequest(request: Request): Promise<AdminSession | null> {

@@ -38,7 +38,7 @@ describe('CsrfService', () => {
   });
 
   it('compares the token with the session’s', () => {
-    const session: AdminSession = { id: 'id', csrfToken: 'token-1234567890', expiresAt: 0 };
+    const session: AdminSession = { id: 'id', csrfToken: 'token-1234567890', expiresAt: 0, secret: 'fingerprint' };
     expect(refusal(() => csrf.assertToken(session, 'token-1234567890'))).toBeNull();
     for (const given of [undefined, '', 'token-123456789', ['token-1234567890']]) {
       expect(refusal(() => csrf.assertToken(session, given))).toBe('invalid_csrf_token');
