@@ -1,7 +1,7 @@
 import { growthRatio, LINEAR_GROWTH_LIMIT } from '../common/testing/growth';
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import type { ChatMessageDto } from './dto/chat-completion.dto';
-import { MAX_RUN_CHARS, TokenCounter } from './token-counter';
+import { imageTokens, MAX_RUN_CHARS, TokenCounter } from './token-counter';
 
 const exact = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
 
@@ -96,5 +96,23 @@ describe('TokenCounter', () => {
     const sentence = prose(5_000);
     expect(counter.truncate(sentence, 1_000_000, 'o200k_base')).toBe(sentence);
     expect(exact(counter.truncate(sentence, 50, 'o200k_base'))).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('imageTokens', () => {
+  it.each([
+    [512, 512, 255],
+    [1024, 1024, 765],
+    [4096, 2048, 1105],
+    // 2048/2050 scales 513 to 512.5: truncated to 512 it is one column of tiles, not two (openai-api.md §8).
+    [513, 2050, 765],
+    [2050, 513, 765],
+    [604, 2414, 765],
+  ])('%i x %i costs %i tokens', (width, height, tokens) => {
+    expect(imageTokens(width, height)).toBe(tokens);
+  });
+
+  it('costs 85 at low detail whatever the size', () => {
+    expect(imageTokens(4096, 4096, 'low')).toBe(85);
   });
 });

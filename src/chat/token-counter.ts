@@ -178,20 +178,23 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** OpenAI's image cost: fit in 2048×2048, shorter side to 768, 170 per 512-pixel tile plus 85. */
+/**
+ * OpenAI's image cost: fit in 2048×2048, shorter side to 768, 170 per 512-pixel tile plus 85. Each scaling step
+ * truncates the sides to whole pixels, as the image is really resized (openai-api.md §8).
+ */
 export function imageTokens(width: number, height: number, detail: 'low' | 'high' | 'auto' = 'auto'): number {
   if (detail === 'low') return 85;
   let w = width;
   let h = height;
   if (Math.max(w, h) > 2048) {
     const scale = 2048 / Math.max(w, h);
-    w *= scale;
-    h *= scale;
+    w = Math.floor(w * scale);
+    h = Math.floor(h * scale);
   }
   if (Math.min(w, h) > 768) {
     const scale = 768 / Math.min(w, h);
-    w *= scale;
-    h *= scale;
+    w = Math.floor(w * scale);
+    h = Math.floor(h * scale);
   }
   return 170 * Math.ceil(w / 512) * Math.ceil(h / 512) + 85;
 }
