@@ -808,3 +808,51 @@ describe('Responses API previous_response_id with a pool key (issue 13)', () => 
     expect(new Set(requests.slice(1).map((request) => request.conversationId)).size).toBe(1);
   });
 });
+
+describe.each(['think', 'hidden'])('Responses API with REASONING_OUTPUT=%s (a chat completions setting)', (mode) => {
+  let stack: Stack;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { REASONING_OUTPUT: mode } });
+    client = stack.openai(stack.fake.createAccessToken({ plan: 'plus' }));
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => {
+    stack.fake.reset();
+    stack.fake.enqueue({
+      kind: 'reasoning',
+      thoughts: [{ summary: 'Planning', content: 'Consider the question.' }],
+      seconds: 3,
+      text: 'The answer is 42.',
+    });
+  });
+
+  const expectReasoningItem = (response: OpenAI.Responses.Response) => {
+    expect(response.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    expect((response.output[0] as OpenAI.Responses.ResponseReasoningItem).summary[0].text).toContain('Consider the question.');
+    expect(response.output_text).toBe('The answer is 42.');
+    expect(response.usage!.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+  };
+
+  it('still returns the thoughts as a reasoning item, never in output_text', async () => {
+    expectReasoningItem(await client.responses.create({ model: 'o1', input: 'q' }));
+  });
+
+  it('still streams the thoughts as a reasoning item, never in output_text deltas', async () => {
+    const stream = client.responses.stream({ model: 'o1', input: 'q' });
+    let streamedText = '';
+    stream.on('response.output_text.delta', (event) => (streamedText += event.delta));
+    expectReasoningItem(await stream.finalResponse());
+    expect(streamedText).toBe('The answer is 42.');
+  });
+
+  it('leaves chat completions to the setting', async () => {
+    const completion = await client.chat.completions.create({ model: 'o1', messages: [{ role: 'user', content: 'q' }] });
+    const message = completion.choices[0].message as { content: string | null; reasoning_content?: string };
+    expect(message.reasoning_content).toBeUndefined();
+    if (mode === 'think')
+      expect(message.content).toMatch(/^<think>\n[\s\S]*Consider the question\.[\s\S]*\n<\/think>\n\nThe answer is 42\.$/);
+    else expect(message.content).toBe('The answer is 42.');
+  });
+});

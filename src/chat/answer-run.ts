@@ -1,5 +1,6 @@
 import type { ApiError } from '../common/errors/api-error';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
+import type { ReasoningOutputMode } from '../config/app-config';
 import type { EmittedToolCall } from './answer-contract';
 import type { PinnedBy } from './attempts/attempt-policy';
 import type { RequestFiles } from './attachment.service';
@@ -18,6 +19,11 @@ export interface PreparedChat {
   encoding: EncodingName;
   historyDisabled: boolean;
   mode: 'json' | 'stream';
+  /**
+   * Where the upstream's thoughts go: `REASONING_OUTPUT` for chat completions; always `reasoning_content` for the
+   * Responses API, which has its own place for them (a `reasoning` item).
+   */
+  reasoningOutput: ReasoningOutputMode;
   startedAt: number;
   /** Images and files of the request, read once for every attempt. */
   files: RequestFiles;
@@ -37,7 +43,7 @@ export interface FinishedAnswer {
   content: string;
   toolCalls: EmittedToolCall[];
   finishReason: FinishReason | 'tool_calls';
-  /** The upstream's thoughts in the last round (empty when `REASONING_OUTPUT=hidden`). */
+  /** The upstream's thoughts in the last round (empty when `PreparedChat.reasoningOutput` is `hidden`). */
   reasoning: string;
   /**
    * Counts the prompt and the answer when a wire format shows them: a stream without `include_usage` never

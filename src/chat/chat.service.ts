@@ -65,7 +65,7 @@ export class ChatService {
       const calls = answer.toolCalls;
       const message: AssistantMessage = { role: 'assistant', content: calls.length ? answer.content.trim() || null : answer.content };
       if (calls.length) message.tool_calls = calls.map(toolCallOf);
-      if (answer.reasoning && this.config.reasoningOutput === 'reasoning_content') message.reasoning_content = answer.reasoning;
+      if (answer.reasoning && chat.reasoningOutput === 'reasoning_content') message.reasoning_content = answer.reasoning;
       const ids = answer.ids && { conversation_id: answer.ids.conversationId, message_id: answer.ids.messageId };
       return {
         id: chat.meta.id,
@@ -230,11 +230,16 @@ export class ChatService {
   /**
    * `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key.
    * `attachmentParams`: the request fields errors about an image or file part name, when the request was not sent
-   * as chat messages (the Responses API's input).
+   * as chat messages (the Responses API's input). `reasoningOutput`: where the thoughts go, when not `REASONING_OUTPUT`.
    */
   prepare(
     request: ChatCompletionRequestDto,
-    { preferredAccountId, pinnedBy, attachmentParams }: ChatPin & { attachmentParams?: ReadonlyMap<AttachmentPart, string> } = {},
+    {
+      preferredAccountId,
+      pinnedBy,
+      attachmentParams,
+      reasoningOutput = this.config.reasoningOutput,
+    }: ChatPin & Partial<Pick<PreparedChat, 'attachmentParams' | 'reasoningOutput'>> = {},
   ): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
@@ -244,6 +249,7 @@ export class ChatService {
       encoding: encodingFor(model.echoed),
       historyDisabled,
       mode: request.stream ? 'stream' : 'json',
+      reasoningOutput,
       startedAt: Date.now(),
       files: new RequestFiles(),
       ...(preferredAccountId ? { preferredAccountId, pinnedBy } : {}),
@@ -288,7 +294,7 @@ export class ChatService {
   private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation, origin: string): AnswerAssembler {
     return new AnswerAssembler(
       {
-        reasoningOutput: this.config.reasoningOutput,
+        reasoningOutput: chat.reasoningOutput,
         maxTokens: request.max_completion_tokens ?? request.max_tokens,
         encoding: chat.encoding,
         // Durable links: the upstream's signed URLs expire within minutes.
@@ -309,7 +315,7 @@ export class ChatService {
     const reasoningTokens = await this.counter.countAsync(assembler.reasoning, chat.encoding);
     const contentTokens = await this.counter.countAsync(assembler.content, chat.encoding);
     // With REASONING_OUTPUT=think the thoughts are in the content already, inside their <think> block.
-    const completion = this.config.reasoningOutput === 'think' ? contentTokens : contentTokens + reasoningTokens;
+    const completion = chat.reasoningOutput === 'think' ? contentTokens : contentTokens + reasoningTokens;
     const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
     if (reasoningTokens > 0) usage.completion_tokens_details = { reasoning_tokens: reasoningTokens };
     return { usage, reasoningTokens };

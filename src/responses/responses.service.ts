@@ -128,6 +128,8 @@ export class ResponsesService {
       preferredAccountId: previous?.continuation?.poolAccountId,
       pinnedBy: 'previous_response_id',
       attachmentParams,
+      // REASONING_OUTPUT shapes chat completions; here the thoughts always become a `reasoning` item.
+      reasoningOutput: 'reasoning_content',
     });
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
