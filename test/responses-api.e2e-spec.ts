@@ -382,6 +382,22 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(after.body.mapping[sent(2).parent_message_id].message.content.parts).toEqual(['Your name is Ada.']);
     });
 
+    it('counts the whole context a continuation runs on in input_tokens, as OpenAI does', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'Noted: a long list of fruit.' });
+      const first = await client.responses.create({ model: 'gpt-4o', input: `Remember this list: ${'apple banana cherry '.repeat(200)}` });
+      const alone = await client.responses.create({ model: 'gpt-4o', input: 'What was the first word?' });
+      stack.fake.enqueue({ kind: 'text', text: 'Apple.' });
+      const second = await client.responses.create({ model: 'gpt-4o', input: 'What was the first word?', previous_response_id: first.id });
+      expect(second.usage!.input_tokens).toBe(first.usage!.total_tokens + alone.usage!.input_tokens);
+      expect(second.usage!.total_tokens).toBe(second.usage!.input_tokens + second.usage!.output_tokens);
+
+      // The chain adds up, also when streamed.
+      const third = await client.responses
+        .stream({ model: 'gpt-4o', input: 'What was the first word?', previous_response_id: second.id })
+        .finalResponse();
+      expect(third.usage!.input_tokens).toBe(second.usage!.total_tokens + alone.usage!.input_tokens);
+    });
+
     it('belongs to the key that created it: another key gets 404 before any upstream work', async () => {
       const first = await client.responses.create({ model: 'gpt-4o', input: 'secret' });
       const otherToken = stack.fake.createAccessToken();

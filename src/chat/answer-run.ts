@@ -33,6 +33,11 @@ export interface PreparedChat {
   pinnedBy?: PinnedBy;
   /** The field of the client's request each image or file part came from, when it was not a chat message. */
   attachmentParams?: ReadonlyMap<AttachmentPart, string>;
+  /**
+   * Tokens of the earlier turns a continued conversation already holds upstream, which the request does not repeat:
+   * the prompt counts them, as the context the answer runs on (OpenAI's `input_tokens` of a continued response).
+   */
+  earlierContextTokens?: number;
 }
 
 /** What a request's answer amounts to once the last round is judged, independent of any wire format. */

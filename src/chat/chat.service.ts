@@ -231,6 +231,7 @@ export class ChatService {
    * `preferredAccountId`: the pool account the conversation lives on, for a continuation with a pool key.
    * `attachmentParams`: the request fields errors about an image or file part name, when the request was not sent
    * as chat messages (the Responses API's input). `reasoningOutput`: where the thoughts go, when not `REASONING_OUTPUT`.
+   * `earlierContextTokens`: what the continued conversation already holds (`PreparedChat.earlierContextTokens`).
    */
   prepare(
     request: ChatCompletionRequestDto,
@@ -239,7 +240,8 @@ export class ChatService {
       pinnedBy,
       attachmentParams,
       reasoningOutput = this.config.reasoningOutput,
-    }: ChatPin & Partial<Pick<PreparedChat, 'attachmentParams' | 'reasoningOutput'>> = {},
+      earlierContextTokens,
+    }: ChatPin & Partial<Pick<PreparedChat, 'attachmentParams' | 'reasoningOutput' | 'earlierContextTokens'>> = {},
   ): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
@@ -254,6 +256,7 @@ export class ChatService {
       files: new RequestFiles(),
       ...(preferredAccountId ? { preferredAccountId, pinnedBy } : {}),
       ...(attachmentParams ? { attachmentParams } : {}),
+      ...(earlierContextTokens ? { earlierContextTokens } : {}),
     };
   }
 
@@ -311,7 +314,9 @@ export class ChatService {
   }
 
   private async countTokens(request: ChatCompletionRequestDto, chat: PreparedChat, assembler: AnswerAssembler): Promise<AnswerTokens> {
-    const prompt = await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part)));
+    const prompt =
+      (chat.earlierContextTokens ?? 0) +
+      (await this.counter.countPrompt(request.messages, chat.encoding, (part) => attachmentTokens(part, chat.files.get(part))));
     const reasoningTokens = await this.counter.countAsync(assembler.reasoning, chat.encoding);
     const contentTokens = await this.counter.countAsync(assembler.content, chat.encoding);
     // With REASONING_OUTPUT=think the thoughts are in the content already, inside their <think> block.

@@ -130,6 +130,8 @@ export class ResponsesService {
       attachmentParams,
       // REASONING_OUTPUT shapes chat completions; here the thoughts always become a `reasoning` item.
       reasoningOutput: 'reasoning_content',
+      // The upstream holds the whole chain: the previous response's input already counted the turns before it.
+      earlierContextTokens: previous?.response.usage?.total_tokens,
     });
     return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
   }
