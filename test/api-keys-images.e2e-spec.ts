@@ -1,6 +1,6 @@
 import { encode as encodeCl100k } from 'gpt-tokenizer/cjs/encoding/cl100k_base';
 import { encode as encodeO200k } from 'gpt-tokenizer/cjs/encoding/o200k_base';
-import { APIError } from 'openai';
+import OpenAI, { APIError } from 'openai';
 import request from 'supertest';
 import { sseData, Stack, startStack } from './support/stack';
 
@@ -306,6 +306,82 @@ describe('API keys, models, images and file links', () => {
       const preflight = await request(stack.url).options('/v1/images/generations').set('origin', 'https://client.example');
       expect(preflight.status).toBe(204);
       expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    });
+
+    it('streams OpenAI image events with stream: true, as the SDK reads them', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const stream = await stack
+        .openai(token)
+        .images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', stream: true, partial_images: 2 });
+      const events: OpenAI.Images.ImageGenStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      // The upstream hands out only the finished image: no partial images are made up.
+      expect(events.map((event) => event.type)).toEqual(['image_generation.completed']);
+      const completed = events[0] as OpenAI.Images.ImageGenCompletedEvent;
+      expect(Buffer.from(completed.b64_json, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(completed).toMatchObject({ size: '1024x1024', output_format: 'png', quality: 'auto', background: 'auto' });
+      expect(completed.created_at).toEqual(expect.any(Number));
+      expect(completed.usage.input_tokens).toBeGreaterThan(0);
+      expect(completed.usage).toEqual({
+        input_tokens: completed.usage.input_tokens,
+        input_tokens_details: { image_tokens: 0, text_tokens: completed.usage.input_tokens },
+        output_tokens: 0,
+        total_tokens: completed.usage.input_tokens,
+      });
+
+      // On the wire: OpenAI's named SSE events; a request without a model streams with a GPT image model, as at OpenAI.
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const raw = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ prompt: 'a lighthouse', stream: true });
+      expect(raw.status).toBe(200);
+      expect(raw.headers['content-type']).toMatch(/^text\/event-stream/);
+      const blocks = raw.text.split('\n\n').filter((block) => block.startsWith('event: '));
+      expect(blocks).toHaveLength(1);
+      expect(blocks[0]).toMatch(/^event: image_generation\.completed\ndata: \{"type":"image_generation\.completed","b64_json":"/);
+    });
+
+    it('refuses stream: true for the DALL·E models and with a url response_format, before any upstream work', async () => {
+      const dalle = await errorOf(stack.openai(token).images.generate({ model: 'dall-e-3', prompt: 'a fox', stream: true }));
+      expect(dalle.status).toBe(400);
+      expect(dalle.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_value', param: 'stream' });
+      const url = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-image-1', prompt: 'a fox', stream: true, response_format: 'url' });
+      expect(url.status).toBe(400);
+      expect(url.body.error).toMatchObject({ code: 'invalid_value', param: 'response_format' });
+      const partials = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-image-1', prompt: 'a fox', stream: true, partial_images: 4 });
+      expect(partials.status).toBe(400);
+      expect(partials.body.error.param).toBe('partial_images');
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
+    it('answers a failure before the upstream answers as JSON, and one while drawing as an error event the SDK throws', async () => {
+      stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: 'rate-limit' } });
+      const early = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-image-1', prompt: 'a fox', stream: true });
+      expect(early.status).toBe(429);
+      expect(early.headers['content-type']).toMatch(/^application\/json/);
+      expect(early.body.error.code).toBe('rate_limit_exceeded');
+
+      stack.fake.enqueue({ kind: 'text', text: 'I would rather describe a fox in words.' });
+      const stream = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a fox', stream: true });
+      const events: unknown[] = [];
+      const failure = await errorOf(
+        (async () => {
+          for await (const event of stream) events.push(event);
+        })(),
+      );
+      expect(events).toHaveLength(0);
+      expect(failure).toBeInstanceOf(APIError);
+      expect(failure.error).toMatchObject({ type: 'upstream_error', code: 'no_image_generated' });
     });
 
     it('refuses a moderated prompt with content_policy_violation', async () => {

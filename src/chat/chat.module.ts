@@ -41,6 +41,6 @@ import { UpstreamFileUploader } from './upstream-file.uploader';
     SendFlowSelector,
     HandoffService,
   ],
-  exports: [ChatService, ConversationService],
+  exports: [ChatService, ConversationService, TokenCounter],
 })
 export class ChatModule {}

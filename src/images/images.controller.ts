@@ -26,6 +26,7 @@ export class ImagesController {
     @Res() response: Response,
   ): Promise<void> {
     const signal = abortWhenClientLeaves(request, response);
-    response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request)));
+    if (body.stream) await this.images.stream(body, credential, response, signal);
+    else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request)));
   }
 }

@@ -1,11 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
+import type { Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { ApiCredential } from '../auth/api-credential';
-import { ApiError } from '../common/errors/api-error';
+import { ApiError, type ApiErrorBody } from '../common/errors/api-error';
+import { clientErrorOf } from '../common/errors/upstream-error';
+import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
+import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
-import { ConversationService } from '../chat/conversation.service';
+import { ConversationService, type StartedConversation } from '../chat/conversation.service';
+import { imageSize, imageTypeOf } from '../chat/image-size';
 import { resolveModel } from '../chat/models/model-mapping';
 import type { UpstreamMessage } from '../chat/message-converter';
+import { TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
 
@@ -20,8 +26,40 @@ export interface ImagesResponse {
   data: ImageResult[];
 }
 
+/** OpenAI's last event of a streamed generation (`ImageGenCompletedEvent` of the openai SDK). */
+export interface ImageGenerationCompletedEvent {
+  type: 'image_generation.completed';
+  b64_json: string;
+  created_at: number;
+  size: string;
+  quality: 'low' | 'medium' | 'high' | 'auto';
+  background: 'transparent' | 'opaque' | 'auto';
+  output_format: 'png' | 'webp' | 'jpeg';
+  usage: {
+    input_tokens: number;
+    input_tokens_details: { image_tokens: number; text_tokens: number };
+    output_tokens: number;
+    total_tokens: number;
+  };
+}
+
+/** The upstream has started answering a drawing request; the image is still to come. */
+interface Drawing {
+  requested: string;
+  started: StartedConversation;
+}
+
+/** The image the upstream drew, where to download it, and the prompt it was drawn from. */
+interface DrawnImage {
+  started: StartedConversation;
+  path: string;
+  revisedPrompt: string;
+}
+
 /** OpenAI's image model names; the web backend draws with its image tool from a chat model that has it. */
 const DEFAULT_IMAGE_MODEL = 'dall-e-3';
+/** As at OpenAI, a request that only a GPT image model can serve (`stream`) gets one when it names none. */
+const DEFAULT_STREAMING_IMAGE_MODEL = 'gpt-image-1';
 const IMAGE_MODEL_NAMES = /^(dall-e|gpt-image|chatgpt-image)/;
 /** OpenAI's GPT image models answer with the image's bytes, DALL·E models with a link. */
 const GPT_IMAGE_MODEL_NAMES = /^(gpt-image|chatgpt-image)/;
@@ -41,6 +79,8 @@ export class ImagesService {
     private readonly config: AppConfig,
     private readonly conversations: ConversationService,
     private readonly fileLinks: FileLinkService,
+    private readonly counter: TokenCounter,
+    private readonly openStreams: OpenStreams,
   ) {}
 
   async generate(
@@ -49,7 +89,69 @@ export class ImagesService {
     signal: AbortSignal,
     origin: string,
   ): Promise<ImagesResponse> {
-    const requested = request.model || DEFAULT_IMAGE_MODEL;
+    const drawing = await this.startDrawing(request, credential, signal);
+    const { started, path, revisedPrompt } = await this.drawn(drawing, request.prompt);
+    const result: ImageResult = { revised_prompt: revisedPrompt };
+    // OpenAI refuses `response_format` for GPT image models; here a link costs nothing, so asking for one is honoured.
+    const format = request.response_format ?? (GPT_IMAGE_MODEL_NAMES.test(drawing.requested) ? 'b64_json' : 'url');
+    if (format === 'b64_json') {
+      const file = await this.fileLinks.bytes(started, path, signal);
+      if (!file) throw imageUnavailable();
+      result.b64_json = file.bytes.toString('base64');
+    } else {
+      const url = await this.fileLinks.linkFor(started, path, origin);
+      if (!url) throw imageUnavailable();
+      result.url = url;
+    }
+    return { created: Math.floor(Date.now() / 1000), data: [result] };
+  }
+
+  /**
+   * `stream: true`: OpenAI's image events (`image_generation.completed` with the image's bytes). Errors before the
+   * upstream starts answering are thrown (rendered as JSON); from then on the stream is open, kept alive while the
+   * image is drawn, and a failure ends it with an `error` event.
+   */
+  async stream(request: ImageGenerationRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
+    const drawing = await this.startDrawing(request, credential, signal);
+    const farewell = () => errorEvent({ error: SHUTDOWN_ERROR });
+    const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
+    try {
+      const { started, path } = await this.drawn(drawing, request.prompt);
+      const file = await this.fileLinks.bytes(started, path, signal);
+      if (!file) throw imageUnavailable();
+      await out.write(sseEvent(this.completedEvent(file.bytes, request)));
+    } catch (error) {
+      if (signal.aborted || !out.open) return;
+      this.logger.warn(`image stream failed after it started: ${(error as Error).message}`);
+      const clientError = clientErrorOf(error);
+      await out.write(
+        errorEvent(
+          clientError?.body ?? {
+            error: {
+              message: 'The upstream connection failed while drawing the image.',
+              type: 'upstream_error',
+              param: null,
+              code: 'upstream_stream_error',
+            },
+          },
+        ),
+      );
+    } finally {
+      out.close();
+    }
+  }
+
+  /** Checks the request against its model, then asks the upstream's image tool to draw it. */
+  private async startDrawing(request: ImageGenerationRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<Drawing> {
+    const requested = request.model || (request.stream ? DEFAULT_STREAMING_IMAGE_MODEL : DEFAULT_IMAGE_MODEL);
+    if (request.stream) {
+      if (!GPT_IMAGE_MODEL_NAMES.test(requested)) throw ApiError.of('image_stream_unsupported', { model: requested });
+      if (request.response_format === 'url') {
+        const param = 'response_format';
+        const problem = "a stream carries the image as b64_json; leave 'response_format' out or ask for b64_json";
+        throw ApiError.of('invalid_value', { param, problem }, { param });
+      }
+    }
     const resolved = resolveModel(requested);
     const model = IMAGE_MODEL_NAMES.test(requested) ? { ...resolved, slug: IMAGE_TOOL_SLUG, paidOnly: false } : resolved;
     const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE);
@@ -62,6 +164,11 @@ export class ImagesService {
       },
       signal,
     );
+    return { requested, started };
+  }
+
+  /** Reads the upstream's answer to the end: the image it drew, or the reason it drew none. */
+  private async drawn({ started }: Drawing, prompt: string): Promise<DrawnImage> {
     let text = '';
     const images: string[] = [];
     let moderated = false;
@@ -80,22 +187,49 @@ export class ImagesService {
       this.logger.warn(`the image tool drew nothing; the model answered ${text.length} characters of text`);
       throw ApiError.of('no_image_generated', { said: text ? `: ${shorten(text)}` : '.' });
     }
-    const revisedPrompt = revisedPromptOf(text) ?? request.prompt;
-    const path = generatedFilePath(images[0]);
-    const result: ImageResult = { revised_prompt: revisedPrompt };
-    // OpenAI refuses `response_format` for GPT image models; here a link costs nothing, so asking for one is honoured.
-    const format = request.response_format ?? (GPT_IMAGE_MODEL_NAMES.test(requested) ? 'b64_json' : 'url');
-    if (format === 'b64_json') {
-      const file = await this.fileLinks.bytes(started, path, signal);
-      if (!file) throw imageUnavailable();
-      result.b64_json = file.bytes.toString('base64');
-    } else {
-      const url = await this.fileLinks.linkFor(started, path, origin);
-      if (!url) throw imageUnavailable();
-      result.url = url;
-    }
-    return { created: Math.floor(Date.now() / 1000), data: [result] };
+    return { started, path: generatedFilePath(images[0]), revisedPrompt: revisedPromptOf(text) ?? prompt };
   }
+
+  /**
+   * What the upstream drew, described as OpenAI does. Size and format are read from the image itself; quality and
+   * background are the upstream's choice (`auto`). Usage is an estimate: the prompt's tokens; the image's own
+   * output tokens are unknown here, so 0.
+   */
+  private completedEvent(bytes: Buffer, request: ImageGenerationRequestDto): ImageGenerationCompletedEvent {
+    const dimensions = imageSize(bytes);
+    const promptTokens = this.counter.count(request.prompt, 'o200k_base');
+    return {
+      type: 'image_generation.completed',
+      b64_json: bytes.toString('base64'),
+      created_at: Math.floor(Date.now() / 1000),
+      size: dimensions ? `${dimensions.width}x${dimensions.height}` : (request.size ?? 'auto'),
+      quality: 'auto',
+      background: 'auto',
+      output_format: OUTPUT_FORMATS[imageTypeOf(bytes) ?? 'image/png'] ?? 'png',
+      usage: {
+        input_tokens: promptTokens,
+        input_tokens_details: { image_tokens: 0, text_tokens: promptTokens },
+        output_tokens: 0,
+        total_tokens: promptTokens,
+      },
+    };
+  }
+}
+
+const OUTPUT_FORMATS: Partial<Record<string, ImageGenerationCompletedEvent['output_format']>> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'image/webp': 'webp',
+};
+
+/** OpenAI's image stream framing: the event's type as the `event:` name, the event itself as `data:`. */
+function sseEvent(event: ImageGenerationCompletedEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** A failure inside the stream: the API's error envelope, which the openai SDKs throw as an `APIError`. */
+function errorEvent(body: ApiErrorBody): string {
+  return `event: error\ndata: ${JSON.stringify({ type: 'error', ...body })}\n\n`;
 }
 
 function drawInstruction(prompt: string, size: string): string {

@@ -340,6 +340,14 @@ export const ERROR_CATALOG = {
     code: 'upstream_status',
     message: 'The upstream file storage answered {status}.',
   },
+  image_stream_unsupported: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'unsupported_value',
+    param: 'stream',
+    message:
+      "Unsupported value: 'stream' does not support true with model '{model}'. Supported values are: false (only the GPT image models stream).",
+  },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },
   image_unavailable: {

@@ -1,4 +1,4 @@
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 
 export const IMAGE_RESPONSE_FORMATS = ['url', 'b64_json'] as const;
 
@@ -14,4 +14,11 @@ export class ImageGenerationRequestDto {
   @IsOptional()
   @IsIn(IMAGE_RESPONSE_FORMATS, { message: `must be one of ${IMAGE_RESPONSE_FORMATS.join(', ')}` })
   response_format?: (typeof IMAGE_RESPONSE_FORMATS)[number];
+  /** Server-sent events instead of one JSON answer; OpenAI streams only the GPT image models. */
+  @IsOptional() @IsBoolean() stream?: boolean;
+  /**
+   * OpenAI's 0 to 3 previews before the final image. Accepted, but the upstream hands out only the finished image,
+   * so a stream carries none.
+   */
+  @IsOptional() @IsInt() @Min(0) @Max(3) partial_images?: number;
 }
