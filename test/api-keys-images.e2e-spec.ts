@@ -384,6 +384,26 @@ describe('API keys, models, images and file links', () => {
       expect(failure.error).toMatchObject({ type: 'upstream_error', code: 'no_image_generated' });
     });
 
+    it("refuses a size the model does not offer at OpenAI with OpenAI's 400, before any upstream work", async () => {
+      const huge = await errorOf(stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a fox', size: '99999x99999' }));
+      expect(huge.status).toBe(400);
+      expect(huge.error).toEqual({
+        message: "Invalid value: '99999x99999'. Supported values are: '1024x1024', '1536x1024', '1024x1536', and 'auto'.",
+        type: 'invalid_request_error',
+        param: 'size',
+        code: 'invalid_value',
+      });
+      const dalle3 = await errorOf(stack.openai(token).images.generate({ model: 'dall-e-3', prompt: 'a fox', size: '512x512' }));
+      expect(dalle3.error).toMatchObject({ param: 'size', code: 'invalid_value' });
+      const byDefault = await errorOf(stack.openai(token).images.generate({ prompt: 'a fox', size: '1536x1024' }));
+      expect(byDefault.error).toMatchObject({ param: 'size', code: 'invalid_value' });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+
+      stack.fake.enqueue({ kind: 'image', prompt: 'A fox' });
+      const small = await stack.openai(token).images.generate({ model: 'dall-e-2', prompt: 'a fox', size: '512x512' });
+      expect(small.data![0].url).toMatch(new RegExp(`^${stack.url}/files/`));
+    });
+
     it('refuses a moderated prompt with content_policy_violation', async () => {
       stack.fake.enqueue({ kind: 'moderation' });
       const refused = await errorOf(stack.openai(token).images.generate({ prompt: 'something bad' }));

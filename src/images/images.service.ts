@@ -14,6 +14,7 @@ import type { UpstreamMessage } from '../chat/message-converter';
 import { TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
+import { imageSizeRuleFor } from './image-sizes';
 
 export interface ImageResult {
   url?: string;
@@ -151,6 +152,10 @@ export class ImagesService {
         const problem = "a stream carries the image as b64_json; leave 'response_format' out or ask for b64_json";
         throw ApiError.of('invalid_value', { param, problem }, { param });
       }
+    }
+    const sizes = imageSizeRuleFor(requested);
+    if (request.size && !sizes.accepts(request.size)) {
+      throw ApiError.of('image_size_unsupported', { size: request.size, supported: sizes.supported });
     }
     const resolved = resolveModel(requested);
     const model = IMAGE_MODEL_NAMES.test(requested) ? { ...resolved, slug: IMAGE_TOOL_SLUG, paidOnly: false } : resolved;

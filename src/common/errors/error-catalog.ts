@@ -348,6 +348,13 @@ export const ERROR_CATALOG = {
     message:
       "Unsupported value: 'stream' does not support true with model '{model}'. Supported values are: false (only the GPT image models stream).",
   },
+  image_size_unsupported: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_value',
+    param: 'size',
+    message: "Invalid value: '{size}'. Supported values are: {supported}.",
+  },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },
   image_unavailable: {
