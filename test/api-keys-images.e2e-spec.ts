@@ -395,9 +395,13 @@ describe('API keys, models, images and file links', () => {
       });
       const dalle3 = await errorOf(stack.openai(token).images.generate({ model: 'dall-e-3', prompt: 'a fox', size: '512x512' }));
       expect(dalle3.error).toMatchObject({ param: 'size', code: 'invalid_value' });
-      const byDefault = await errorOf(stack.openai(token).images.generate({ prompt: 'a fox', size: '1536x1024' }));
+      // Without a model, a size of any model passes; one of none does not.
+      const byDefault = await errorOf(stack.openai(token).images.generate({ prompt: 'a fox', size: '1000x1000' }));
       expect(byDefault.error).toMatchObject({ param: 'size', code: 'invalid_value' });
       expect(stack.fake.conversationRequests()).toHaveLength(0);
+      stack.fake.enqueue({ kind: 'image', prompt: 'A wide fox' });
+      const wide = await stack.openai(token).images.generate({ prompt: 'a wide fox', size: '1536x1024' });
+      expect(wide.data![0].url).toMatch(new RegExp(`^${stack.url}/files/`));
 
       stack.fake.enqueue({ kind: 'image', prompt: 'A fox' });
       const small = await stack.openai(token).images.generate({ model: 'dall-e-2', prompt: 'a fox', size: '512x512' });

@@ -18,6 +18,11 @@ const GPT_IMAGE_2: ImageSizeRule = {
   supported: `'auto', or WIDTHxHEIGHT with both sides multiples of 16, an aspect ratio between 1:${MAX_ASPECT_RATIO} and ${MAX_ASPECT_RATIO}:1 and at most ${MAX_EDGE}x2160`,
 };
 
+/** For a request that names no model: a size any of the fixed lists holds. */
+export const ANY_KNOWN_MODEL_SIZE: ImageSizeRule = listed(
+  ...new Set(['256x256', '512x512', '1024x1024', '1792x1024', '1024x1792', '1536x1024', '1024x1536', 'auto']),
+);
+
 /**
  * The sizes OpenAI accepts for `model`: fixed lists for DALL·E 2, DALL·E 3 and the GPT image models, free sizes
  * within limits for gpt-image-2. Any other name draws with the upstream's image tool, a GPT image model: its sizes.

@@ -14,7 +14,7 @@ import type { UpstreamMessage } from '../chat/message-converter';
 import { TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
-import { imageSizeRuleFor } from './image-sizes';
+import { ANY_KNOWN_MODEL_SIZE, imageSizeRuleFor } from './image-sizes';
 
 export interface ImageResult {
   url?: string;
@@ -153,7 +153,8 @@ export class ImagesService {
         throw ApiError.of('invalid_value', { param, problem }, { param });
       }
     }
-    const sizes = imageSizeRuleFor(requested);
+    // Without a model, any size of the models a client may have had in mind: the upstream's image tool draws it anyway.
+    const sizes = request.model ? imageSizeRuleFor(requested) : ANY_KNOWN_MODEL_SIZE;
     if (request.size && !sizes.accepts(request.size)) {
       throw ApiError.of('image_size_unsupported', { size: request.size, supported: sizes.supported });
     }
