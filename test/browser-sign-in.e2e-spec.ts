@@ -54,8 +54,8 @@ async function postSignIn(
   return test.type('form').send({ _csrf: hiddenField(form.text, '_csrf'), token, next: options.next ?? '/' });
 }
 
-async function signIn(stack: Stack, token: string): Promise<string> {
-  const response = await postSignIn(stack, token);
+async function signIn(stack: Stack, token: string, options: { headers?: Record<string, string> } = {}): Promise<string> {
+  const response = await postSignIn(stack, token, options);
   if (response.status !== 303) throw new Error(`sign-in refused (${response.status}): ${errorReason(response.text)}`);
   return cookiePair(response, SESSION_COOKIE);
 }
@@ -331,6 +331,33 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(cookieLine(done, SESSION_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
       expect(await sessionOf(stack, cookie)).toEqual({});
       expect((await request(stack.url).get('/auth/logout').set('Cookie', cookie).expect(303)).headers.location).toBe('/');
+    });
+
+    it('stays signed out when a request in flight at sign-out finishes a token exchange afterwards', async () => {
+      // An auth server that rotates RefreshTokens, with AccessTokens short-lived enough that each use exchanges again.
+      const refreshToken = stack.fake.createRefreshToken({ rotate: true, accessTokenTtlSec: 60 });
+      const cookie = await signIn(stack, refreshToken, { headers: { 'X-Forwarded-For': '198.51.100.21' } });
+      const standIn = (await sessionOf(stack, cookie)).accessToken!;
+      const confirm = await request(stack.url).get('/auth/logout').set('Cookie', cookie).expect(200);
+
+      const exchange = stack.fake.holdNextOAuth();
+      const inFlight = request(stack.url)
+        .get('/backend-api/models')
+        .set('Authorization', `Bearer ${standIn}`)
+        .then((r) => r);
+      await exchange.arrived;
+      await request(stack.url)
+        .post('/auth/logout')
+        .set('Cookie', cookie)
+        .set('Origin', stack.url)
+        .type('form')
+        .send({ _csrf: hiddenField(confirm.text, '_csrf') })
+        .expect(303);
+      exchange.release();
+      expect((await inFlight).status).toBe(401);
+
+      expect(await sessionOf(stack, cookie)).toEqual({});
+      expect((await request(stack.url).get('/backend-api/me').set('Authorization', `Bearer ${standIn}`)).status).toBe(401);
     });
   });
 

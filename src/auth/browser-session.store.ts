@@ -70,7 +70,9 @@ export class BrowserSessionStore {
             userId: identity.userId,
           }),
     };
-    await this.save(session);
+    const ttl = session.expiresAt - now;
+    await this.values.set(`stand-in:${session.standInToken}`, session.id, now, ttl);
+    await this.values.set(`id:${session.id}`, JSON.stringify(session), now, ttl);
     return session;
   }
 
@@ -84,7 +86,7 @@ export class BrowserSessionStore {
     if (session.expiresAt <= now) return null;
     if (session.expiresAt - now < BROWSER_SESSION_TTL_MS - SLIDE_INTERVAL_MS) {
       session.expiresAt = now + BROWSER_SESSION_TTL_MS;
-      await this.save(session);
+      if (!(await this.replace(session))) return null;
     }
     return session;
   }
@@ -95,8 +97,12 @@ export class BrowserSessionStore {
     return id ? this.byId(id) : null;
   }
 
-  async update(session: StoredBrowserSession): Promise<void> {
-    await this.save(session);
+  /**
+   * Writes a changed copy of a session, unless the session ended meanwhile: a request that read it before a slow step
+   * (a token exchange) must not bring back a session signed out during that step. Resolves to whether it was written.
+   */
+  async update(session: StoredBrowserSession): Promise<boolean> {
+    return this.replace(session);
   }
 
   async destroy(session: BrowserSession): Promise<void> {
@@ -104,11 +110,16 @@ export class BrowserSessionStore {
     await this.values.delete(`stand-in:${session.standInToken}`);
   }
 
-  private async save(session: StoredBrowserSession): Promise<void> {
+  /**
+   * Only while the session's id key still holds it: that key is what says a session exists (`destroy` deletes it
+   * first), so a stand-in key extended here after a sign-out names a session that is gone.
+   */
+  private async replace(session: StoredBrowserSession): Promise<boolean> {
     const now = this.clock.now();
     const ttl = session.expiresAt - now;
-    await this.values.set(`id:${session.id}`, JSON.stringify(session), now, ttl);
-    await this.values.set(`stand-in:${session.standInToken}`, session.id, now, ttl);
+    if (!(await this.values.setIfPresent(`id:${session.id}`, JSON.stringify(session), now, ttl))) return false;
+    await this.values.setIfPresent(`stand-in:${session.standInToken}`, session.id, now, ttl);
+    return true;
   }
 }
 

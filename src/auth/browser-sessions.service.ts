@@ -46,7 +46,8 @@ export class BrowserSessionsService extends BrowserSessions {
       throw error;
     });
     if (!use) throw ApiError.noAvailableAccount();
-    await this.keepNewestCredential(stored, use);
+    // Signed out while the credential was being exchanged: the session stays ended, and this request ends with it.
+    if (!(await this.keepNewestCredential(stored, use))) throw sessionExpired();
     const claims = readAccessTokenClaims(use.accessToken);
     if (stored.kind === 'owner' && claims.expiresAt !== undefined && claims.expiresAt <= this.clock.now()) throw sessionExpired();
     return {
@@ -63,14 +64,15 @@ export class BrowserSessionsService extends BrowserSessions {
   /**
    * A RefreshToken the auth server rotated is spent, and a session cookie next-auth rotated will expire: the session
    * keeps the newest value, so that it still signs in after a restart, on another instance, or once this process has
-   * forgotten the rotation.
+   * forgotten the rotation. False when the session ended meanwhile (it is not written back).
    */
-  private async keepNewestCredential(stored: StoredBrowserSession, use: AccountUse): Promise<void> {
+  private async keepNewestCredential(stored: StoredBrowserSession, use: AccountUse): Promise<boolean> {
     const credential = stored.credential;
-    if (stored.kind !== 'owner' || !credential) return;
+    if (stored.kind !== 'owner' || !credential) return true;
     const newest =
       credential.kind === 'refresh_token' ? use.refreshToken : credential.kind === 'session_token' ? use.sessionToken : undefined;
-    if (newest && newest !== credential.token) await this.store.update({ ...stored, credential: { ...credential, token: newest } });
+    if (!newest || newest === credential.token) return true;
+    return this.store.update({ ...stored, credential: { ...credential, token: newest } });
   }
 }
 

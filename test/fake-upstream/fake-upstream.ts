@@ -219,6 +219,7 @@ export class FakeUpstream {
   private scenarios: Scenario[] = [];
   private sentinelScenarios: SentinelScenario[] = [];
   private oauthFailures: { status: number; body: unknown; remaining: number } | null = null;
+  private oauthHold: { arrived: () => void; released: Promise<void> } | null = null;
   private defaultAnswer = DEFAULT_ANSWER;
   private generatedImage: Buffer | null = null;
   private controlRoutes: ControlRoutes | undefined;
@@ -350,6 +351,18 @@ export class FakeUpstream {
   /** The next `times` /oauth/token calls fail with this status (e.g. 500, 503) whatever the token. */
   failOAuth(status: number, times = 1, body: unknown = { error: 'server_error', error_description: 'Internal error' }): void {
     this.oauthFailures = { status, body, remaining: times };
+  }
+
+  /**
+   * Holds the next /oauth/token call until `release()`: `arrived` resolves once it is waiting. A test can then act
+   * while an exchange is in flight, without guessing how long it takes.
+   */
+  holdNextOAuth(): { arrived: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const arrival = new Promise<void>((resolve) => (arrived = resolve));
+    this.oauthHold = { arrived, released: new Promise<void>((resolve) => (release = resolve)) };
+    return { arrived: arrival, release };
   }
 
   setDefaultAnswer(text: string): void {
@@ -1058,6 +1071,12 @@ export class FakeUpstream {
   private async oauthToken(r: RecordedRequest, res: ServerResponse): Promise<void> {
     this.oauthExchanges++;
     if (this.options.oauthDelayMs > 0) await this.sleep(this.options.oauthDelayMs);
+    const hold = this.oauthHold;
+    if (hold) {
+      this.oauthHold = null;
+      hold.arrived();
+      await hold.released;
+    }
     if (this.oauthFailures) {
       const failure = this.oauthFailures;
       if (--failure.remaining <= 0) this.oauthFailures = null;

@@ -33,6 +33,23 @@ describe('FileKeyValueStore', () => {
     expect(await again.setIfAbsent('once', 'second')).toBe('first');
   });
 
+  it('replaces a value with setIfPresent only while the key holds one, and keeps the replacement across a restart', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('k', 'v1', T0, 60_000);
+    expect(await store.setIfPresent('k', 'v2', T0, 60_000)).toBe(true);
+    expect(await store.setIfPresent('never', 'x', T0, 60_000)).toBe(false);
+    await store.set('short', 'x', T0, 10);
+    expect(await store.setIfPresent('short', 'y', T0 + 10, 60_000)).toBe(false);
+    await store.set('gone', 'x', T0);
+    await store.delete('gone');
+    expect(await store.setIfPresent('gone', 'back', T0)).toBe(false);
+    await store.flush();
+
+    const again = new FileKeyValueStore(path, 100);
+    expect(await again.get('k', T0 + 1)).toBe('v2');
+    for (const key of ['never', 'short', 'gone']) expect(await again.get(key, T0 + 10)).toBeNull();
+  });
+
   it('writes the snapshot readable by its owner only, and leaves no temp file', async () => {
     const store = new FileKeyValueStore(path, 100);
     await store.set('k', 'secret', T0);

@@ -76,6 +76,13 @@ export class FileKeyValueStore implements KeyValueStore {
     return Promise.resolve(value);
   }
 
+  async setIfPresent(key: string, value: string, now: number, ttlMs?: number): Promise<boolean> {
+    const current = this.entries.get(key);
+    if (!current || (current.expiresAt !== null && current.expiresAt <= Math.max(this.now, now))) return false;
+    await this.set(key, value, now, ttlMs);
+    return true;
+  }
+
   delete(key: string): Promise<void> {
     if (this.entries.delete(key)) this.changed();
     return Promise.resolve();

@@ -11,6 +11,11 @@ export interface KeyValueStore {
   set(key: string, value: string, now: number, ttlMs?: number): Promise<void>;
   /** Stores `value` unless the key already holds one; resolves to the value the key holds afterwards. */
   setIfAbsent(key: string, value: string): Promise<string>;
+  /**
+   * Replaces the value only while the key still holds one (not deleted, not expired), in one step: a writer holding an
+   * old copy cannot bring back what another deleted meanwhile. Resolves to whether it replaced the value.
+   */
+  setIfPresent(key: string, value: string, now: number, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;
 }
 
@@ -42,6 +47,13 @@ export class MemoryKeyValueStore implements KeyValueStore {
     if (current !== undefined) return Promise.resolve(current);
     this.entries.set(key, value, { ttl: 0 });
     return Promise.resolve(value);
+  }
+
+  async setIfPresent(key: string, value: string, now: number, ttlMs?: number): Promise<boolean> {
+    this.now = now;
+    if (!this.entries.has(key)) return false;
+    await this.set(key, value, now, ttlMs);
+    return true;
   }
 
   delete(key: string): Promise<void> {
@@ -77,6 +89,15 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async setIfAbsent(key: string, value: string): Promise<string> {
     return (await this.connection.run((redis) => redis.eval(SET_IF_ABSENT, 1, this.prefix + key, value))) as string;
+  }
+
+  /** `SET … XX` is Redis's own atomic "only if the key exists". */
+  async setIfPresent(key: string, value: string, _now: number, ttlMs?: number): Promise<boolean> {
+    const ttl = ttlMs === undefined ? undefined : Math.max(1, Math.ceil(ttlMs));
+    const answer = await this.connection.run((redis) =>
+      ttl === undefined ? redis.set(this.prefix + key, value, 'XX') : redis.set(this.prefix + key, value, 'PX', ttl, 'XX'),
+    );
+    return answer === 'OK';
   }
 
   async delete(key: string): Promise<void> {

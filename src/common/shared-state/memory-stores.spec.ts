@@ -20,6 +20,8 @@ describe('in-memory shared state, bounded', () => {
     await store.set('k', 'v', T0, 60_000);
     expect(await store.get('k', T0 + 59_999)).toBe('v');
     expect(await store.get('k', T0 + 60_001)).toBeNull();
+    expect(await store.setIfPresent('k', 'again', T0 + 60_001, 60_000)).toBe(false);
+    expect(await store.get('k', T0 + 60_001)).toBeNull();
     await store.set('gone', 'v', T0, 0);
     expect(await store.get('gone', T0)).toBeNull();
     expect(await store.setIfAbsent('key', 'first')).toBe('first');

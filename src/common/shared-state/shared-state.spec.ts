@@ -31,6 +31,19 @@ describe.each([
     expect(await b.keyValues('kv').setIfAbsent('once', 'second')).toBe('first');
   });
 
+  it('replaces a value with setIfPresent only while the key still holds one', async () => {
+    const [a, b] = await pair();
+    const kv = a.keyValues('present');
+    expect(await kv.setIfPresent('k', 'never', T0, 60_000)).toBe(false);
+    expect(await b.keyValues('present').get('k', T0)).toBeNull();
+    await kv.set('k', 'v1', T0, 60_000);
+    expect(await b.keyValues('present').setIfPresent('k', 'v2', T0, 60_000)).toBe(true);
+    expect(await kv.get('k', T0 + 1)).toBe('v2');
+    await b.keyValues('present').delete('k');
+    expect(await kv.setIfPresent('k', 'v3', T0, 60_000)).toBe(false);
+    expect(await b.keyValues('present').get('k', T0 + 1)).toBeNull();
+  });
+
   it('forgets a value once its time to live has passed', async () => {
     const [a] = await pair();
     const kv = a.keyValues('ttl');
