@@ -2,6 +2,7 @@ import request from 'supertest';
 import { BrowserSessions } from '../src/auth/browser-session';
 import { AccountLeaser } from '../src/token-pool/account-leaser';
 import { PoolAdmin } from '../src/token-pool/pool-admin';
+import { FakeClock } from '../src/token-pool/testing/fake-clock';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
 import { Stack, startStack } from './support/stack';
@@ -361,6 +362,48 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
     });
   });
 
+  describe('a session that has ended', () => {
+    it('leads back to the sign-in form, which says so, once the RefreshToken was revoked', async () => {
+      const refreshToken = stack.fake.createRefreshToken({ accessTokenTtlSec: 60 });
+      const cookie = await signIn(stack, refreshToken, { headers: { 'X-Forwarded-For': '198.51.100.31' } });
+      stack.fake.revokeRefreshToken(refreshToken);
+      const login = await request(stack.url)
+        .get('/auth/login?next=%2Fc%2Fabc')
+        .set('Cookie', cookie)
+        .set('Accept-Language', 'en')
+        .expect(200);
+      expect(errorReason(login.text)).toBe('sessionEnded');
+      expect(login.text).toContain('Your session has ended');
+      expect(login.text).toContain('name="token"');
+      expect(hiddenField(login.text, 'next')).toBe('/c/abc');
+      expect(cookieLine(login, SESSION_COOKIE)).toMatch(/Expires=Thu, 01 Jan 1970/);
+      expect(await sessionOf(stack, cookie)).toEqual({});
+    });
+
+    it('sends a web-app page to the sign-in form, not a JSON error, once the SessionToken was signed out or the seed removed', async () => {
+      const sessionToken = stack.fake.createSessionToken({ accessTokenTtlSec: 60 });
+      const seed = 'seed-the-admin-removes';
+      const owner = await signIn(stack, sessionToken, { headers: { 'X-Forwarded-For': '198.51.100.32' } });
+      const seedUser = await signIn(stack, seed, { headers: { 'X-Forwarded-For': '198.51.100.33' } });
+      stack.fake.sessionAuth.revoke(sessionToken);
+      await request(stack.url).delete('/admin/api/seeds').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ seed }).expect(200);
+      for (const [cookie, path] of [
+        [owner, '/'],
+        [seedUser, '/c/abc'],
+      ]) {
+        const page = await request(stack.url).get(path).set('Cookie', cookie).set('Accept', 'text/html');
+        expect({ path, status: page.status, location: page.headers.location }).toEqual({
+          path,
+          status: 303,
+          location: `/auth/login?next=${encodeURIComponent(path)}`,
+        });
+        expect(await sessionOf(stack, cookie)).toEqual({});
+        const login = await request(stack.url).get(page.headers.location).set('Cookie', cookie).expect(200);
+        expect(errorReason(login.text)).toBe('sessionEnded');
+      }
+    });
+  });
+
   describe('quick links', () => {
     it('sign in at once when the visitor opened the link, and ask when another site did', async () => {
       const asked = await request(stack.url).get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=//evil.com').expect(200);
@@ -448,6 +491,31 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
         expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent(path)}`);
       }
     });
+  });
+});
+
+describe('Browser sign-in with an AccessToken that expires (a clock the test moves)', () => {
+  let clock: FakeClock;
+  let stack: Stack;
+  beforeAll(async () => {
+    clock = new FakeClock(Date.now());
+    stack = await startStack({ clock, env: { ENABLE_GATEWAY: 'true', ADMIN_KEY } });
+  });
+  afterAll(() => stack.close());
+
+  it('ends the session with the token: the pages lead to the sign-in form, and the web app sees a signed-out browser', async () => {
+    const cookie = await signIn(stack, stack.fake.createAccessToken({ email: 'expiring@example.com', expiresInSec: 3600 }));
+    expect((await sessionOf(stack, cookie)).user?.email).toBe('expiring@example.com');
+    clock.advance(3601_000);
+
+    const home = await request(stack.url).get('/').set('Cookie', cookie).set('Accept', 'text/html');
+    expect(home.status).toBe(303);
+    expect(home.headers['content-type']).toMatch(/^text\/html/);
+    expect(home.headers.location).toBe('/auth/login?next=%2F');
+    expect(await sessionOf(stack, cookie)).toEqual({});
+    const login = await request(stack.url).get('/auth/login').set('Cookie', cookie).expect(200);
+    expect(login.text).toContain('name="token"');
+    expect(errorReason(login.text)).toBe('sessionEnded');
   });
 });
 

@@ -31,7 +31,8 @@ import { SignInPagesController } from './sign-in-pages.controller';
     BrowserSessionStore,
     BrowserSignIn,
     BrowserSignInFlow,
-    { provide: BrowserSessions, useClass: BrowserSessionsService },
+    BrowserSessionsService,
+    { provide: BrowserSessions, useExisting: BrowserSessionsService },
   ],
   // TokenPoolModule re-exported: the credential guard, instantiated in each module that uses it, asks the pool about seeds.
   exports: [CredentialService, ApiCredentialGuard, AuthKeyGuard, BrowserSessions, GatewayEnabledGuard, TokenPoolModule],

@@ -17,7 +17,15 @@ export const STAND_IN_PREFIX = 'fgst-';
 export type SessionIdentity =
   | { kind: 'seed'; seed: string; seedId: string }
   /** `ownerKey`: the fingerprint key the credential was first used with, when it has rotated since (SessionTokens). */
-  | { kind: 'owner'; credential: OwnerCredential; email?: string; userId?: string; ownerKey?: string };
+  | {
+      kind: 'owner';
+      credential: OwnerCredential;
+      email?: string;
+      userId?: string;
+      ownerKey?: string;
+      /** When the credential stops working by itself (an AccessToken's `exp`): the session ends then too. */
+      credentialExpiresAt?: number;
+    };
 
 export interface OwnerCredential {
   kind: TokenKind;
@@ -33,6 +41,7 @@ export interface StoredBrowserSession extends BrowserSession {
   credential?: OwnerCredential;
   email?: string;
   userId?: string;
+  credentialExpiresAt?: number;
 }
 
 /**
@@ -68,6 +77,7 @@ export class BrowserSessionStore {
             ownerKey: identity.ownerKey ?? ownerKeyFor(identity.credential),
             email: identity.email,
             userId: identity.userId,
+            ...(identity.credentialExpiresAt !== undefined ? { credentialExpiresAt: identity.credentialExpiresAt } : {}),
           }),
     };
     const ttl = session.expiresAt - now;
@@ -76,7 +86,10 @@ export class BrowserSessionStore {
     return session;
   }
 
-  /** The live session with this id, its lifetime extended; null when unknown or expired. */
+  /**
+   * The live session with this id, its lifetime extended; null when unknown or expired. A session whose credential has
+   * expired is ended here: no page or web-app call can use it, so the visitor is offered the sign-in form again.
+   */
   async byId(id: string | undefined): Promise<StoredBrowserSession | null> {
     if (!id || id.length > 64) return null;
     const now = this.clock.now();
@@ -84,6 +97,10 @@ export class BrowserSessionStore {
     if (!stored) return null;
     const session = JSON.parse(stored) as StoredBrowserSession;
     if (session.expiresAt <= now) return null;
+    if (session.credentialExpiresAt !== undefined && session.credentialExpiresAt <= now) {
+      await this.destroy(session);
+      return null;
+    }
     if (session.expiresAt - now < BROWSER_SESSION_TTL_MS - SLIDE_INTERVAL_MS) {
       session.expiresAt = now + BROWSER_SESSION_TTL_MS;
       if (!(await this.replace(session))) return null;

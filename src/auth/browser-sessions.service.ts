@@ -41,15 +41,17 @@ export class BrowserSessionsService extends BrowserSessions {
   async accountFor(session: BrowserSession): Promise<BrowserAccount> {
     const stored = await this.store.byId(session.id);
     if (!stored) throw sessionExpired();
-    const use = await this.credentials.acquire(credentialOf(stored), new Set(), undefined, stored.ownerKey).catch((error: unknown) => {
-      if (error instanceof ApiError && error.getStatus() === 401) throw sessionExpired();
-      throw error;
-    });
+    const use = await this.credentials
+      .acquire(credentialOf(stored), new Set(), undefined, stored.ownerKey)
+      .catch(async (error: unknown) => {
+        if (error instanceof ApiError && error.getStatus() === 401) throw await this.end(stored);
+        throw error;
+      });
     if (!use) throw ApiError.noAvailableAccount();
     // Signed out while the credential was being exchanged: the session stays ended, and this request ends with it.
     if (!(await this.keepNewestCredential(stored, use))) throw sessionExpired();
     const claims = readAccessTokenClaims(use.accessToken);
-    if (stored.kind === 'owner' && claims.expiresAt !== undefined && claims.expiresAt <= this.clock.now()) throw sessionExpired();
+    if (stored.kind === 'owner' && claims.expiresAt !== undefined && claims.expiresAt <= this.clock.now()) throw await this.end(stored);
     return {
       accessToken: use.accessToken,
       ...(use.chatgptAccountId ? { chatgptAccountId: use.chatgptAccountId } : {}),
@@ -59,6 +61,15 @@ export class BrowserSessionsService extends BrowserSessions {
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
+  }
+
+  /**
+   * A session whose credential no longer signs in is over for good: the pages and the web app's `/api/auth/session`
+   * then see a signed-out browser, and the sign-in form is shown again instead of a dead end.
+   */
+  private async end(stored: StoredBrowserSession): Promise<ApiError> {
+    await this.store.destroy(stored);
+    return sessionExpired();
   }
 
   /**
@@ -85,4 +96,9 @@ function credentialOf(session: StoredBrowserSession): ApiCredential {
 
 function sessionExpired(): ApiError {
   return ApiError.of('session_expired', {});
+}
+
+/** Whether `error` says the browser's session has ended (`BrowserSessions.accountFor`), as opposed to a passing failure. */
+export function isSessionEnded(error: unknown): boolean {
+  return error instanceof ApiError && error.code === 'session_expired';
 }

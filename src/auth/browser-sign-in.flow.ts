@@ -5,7 +5,8 @@ import type { AttemptWindow } from '../common/shared-state/attempt-window';
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 import { BrowserCookies } from './browser-cookies';
-import { BrowserSessionStore, StoredBrowserSession } from './browser-session.store';
+import { BrowserSessionStore, publicSession, StoredBrowserSession } from './browser-session.store';
+import { BrowserSessionsService, isSessionEnded } from './browser-sessions.service';
 import { BrowserSignIn, SignInFailure } from './browser-sign-in.service';
 
 /** Sign-in attempts per client network: enough for typos, too few to mint seeds or guess them in bulk. */
@@ -26,6 +27,7 @@ export class BrowserSignInFlow {
     private readonly checker: BrowserSignIn,
     private readonly sessions: BrowserSessionStore,
     private readonly cookies: BrowserCookies,
+    private readonly accounts: BrowserSessionsService,
   ) {
     this.attempts = shared.attemptWindow('browser-sign-in', SIGN_IN_ATTEMPTS);
   }
@@ -33,6 +35,27 @@ export class BrowserSignInFlow {
   /** The live session of this request's cookie, if any. */
   current(request: Request): Promise<StoredBrowserSession | null> {
     return this.sessions.byId(this.cookies.sessionIdOf(request));
+  }
+
+  /**
+   * The session of this request's cookie when its credential still signs in; one found dead (token expired or refused,
+   * seed removed) is ended, and null returned. A passing failure (no pool account free, the auth server down) is not
+   * the session's: it stays.
+   */
+  async usable(request: Request): Promise<StoredBrowserSession | null> {
+    const session = await this.current(request);
+    if (!session) return null;
+    try {
+      await this.accounts.accountFor(publicSession(session));
+    } catch (error) {
+      if (isSessionEnded(error)) return null;
+    }
+    return session;
+  }
+
+  /** Whether the browser sends a session cookie: without a session behind it, that session has ended. */
+  hasSessionCookie(request: Request): boolean {
+    return this.cookies.sessionIdOf(request) !== undefined;
   }
 
   async signIn(request: Request, response: Response, typed: string | undefined): Promise<SignInOutcome> {

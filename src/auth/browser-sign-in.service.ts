@@ -64,7 +64,10 @@ export class BrowserSignIn {
         const claims = readAccessTokenClaims(credential.token);
         if (claims.expiresAt === undefined) return { ok: false, reason: 'malformedAccessToken' };
         if (claims.expiresAt <= this.clock.now()) return { ok: false, reason: 'expired', expiredAt: claims.expiresAt };
-        return { ok: true, identity: { kind: 'owner', credential, email: claims.email, userId: claims.userId } };
+        return {
+          ok: true,
+          identity: { kind: 'owner', credential, email: claims.email, userId: claims.userId, credentialExpiresAt: claims.expiresAt },
+        };
       }
       case 'refresh_token':
         return this.checkRefreshToken(credential);

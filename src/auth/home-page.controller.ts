@@ -5,14 +5,16 @@ import { renderPage } from '../common/views/page-render';
 import { AppConfig } from '../config/app-config';
 import { WEB_APP_ROUTES } from '../config/reserved-routes';
 import { BrowserCookies } from './browser-cookies';
-import { publicSession } from './browser-session.store';
+import { publicSession, type StoredBrowserSession } from './browser-session.store';
+import { isSessionEnded } from './browser-sessions.service';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
 import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
 import { ChatPageRenderer, HomePageRenderer } from './page-hooks';
 
 /**
  * `GET /`: with a session, the chat UI (`ChatPageRenderer`, from the gateway); without, our home page, or
- * with `ENABLE_HOMEPAGE=true` the upstream's (`HomePageRenderer`, from the gateway).
+ * with `ENABLE_HOMEPAGE=true` the upstream's (`HomePageRenderer`, from the gateway). A browser whose session has
+ * ended (its cookie names none, or its credential turns out dead) is sent to the sign-in form, which says so.
  */
 @Controller()
 @UseGuards(GatewayEnabledGuard)
@@ -27,12 +29,8 @@ export class HomePageController {
   @Get()
   async home(@Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
-    if (session) {
-      this.cookies.setSession(request, response, session);
-      const chat = this.provided(ChatPageRenderer);
-      if (chat) return chat.render(publicSession(session), request, response);
-      return renderPage(response, 'auth/signed-in', { title: (text) => text.signedIn.title });
-    }
+    if (session) return this.chatPage(session, request, response);
+    if (this.flow.hasSessionCookie(request)) return signInAgain(request, response);
     const upstreamHome = this.config.enableHomepage ? this.provided(HomePageRenderer) : null;
     if (upstreamHome) return upstreamHome.render(request, response);
     renderPage(response, 'auth/home', { title: (text) => text.home.title });
@@ -42,10 +40,21 @@ export class HomePageController {
   @Get(WEB_APP_ROUTES)
   async appRoute(@Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
-    const chat = this.provided(ChatPageRenderer);
-    if (!session || !chat) return response.redirect(303, `/auth/login?next=${encodeURIComponent(request.path)}`);
+    if (!session || !this.provided(ChatPageRenderer)) return signInAgain(request, response);
+    return this.chatPage(session, request, response);
+  }
+
+  private async chatPage(session: StoredBrowserSession, request: Request, response: Response): Promise<void> {
     this.cookies.setSession(request, response, session);
-    return chat.render(publicSession(session), request, response);
+    const chat = this.provided(ChatPageRenderer);
+    if (!chat) return renderPage(response, 'auth/signed-in', { title: (text) => text.signedIn.title });
+    try {
+      await chat.render(publicSession(session), request, response);
+    } catch (error) {
+      // Its credential turned out dead while the page was prepared (the session is ended): a page leads on, not JSON.
+      if (!isSessionEnded(error) || response.headersSent || !request.accepts('html')) throw error;
+      signInAgain(request, response);
+    }
   }
 
   private provided<T>(hook: Abstract<T>): T | null {
@@ -55,4 +64,9 @@ export class HomePageController {
       return null;
     }
   }
+}
+
+/** To the sign-in form, and back to this page once signed in (the form says why when a session has ended). */
+function signInAgain(request: Request, response: Response): void {
+  response.redirect(303, `/auth/login?next=${encodeURIComponent(request.path)}`);
 }

@@ -42,8 +42,11 @@ export class SignInPagesController {
     @Res() response: Response,
   ): Promise<void> {
     const target = safeNextPath(next ?? callbackUrl);
-    if (await this.flow.current(request)) return response.redirect(303, target);
-    this.showSignIn(request, response, { next: target });
+    if (await this.flow.usable(request)) return response.redirect(303, target);
+    if (!this.flow.hasSessionCookie(request)) return this.showSignIn(request, response, { next: target });
+    // The session this browser held has ended (its token expired or stopped working): say so, and forget its cookie.
+    this.cookies.clearSession(request, response);
+    this.showSignIn(request, response, { next: target, error: { reason: 'sessionEnded' } });
   }
 
   @Post('auth/login')
@@ -96,7 +99,7 @@ export class SignInPagesController {
   ): Promise<void> {
     const next = safeNextPath(callbackUrl);
     if (typeof token !== 'string' || !token.trim()) return response.redirect(303, '/auth/login');
-    if (await this.flow.current(request)) return response.redirect(303, next);
+    if (await this.flow.usable(request)) return response.redirect(303, next);
     if (!openedByVisitor(request))
       return this.showSignIn(request, response, { next, value: token, confirmMasked: maskSecret(token.trim()) });
     const outcome = await this.flow.signIn(request, response, token);

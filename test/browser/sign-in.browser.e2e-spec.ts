@@ -120,6 +120,29 @@ describe('Sign-in pages in Chromium', () => {
     await context.close();
   });
 
+  it('leads an owner whose RefreshToken was revoked back to the form, which says the session ended', async () => {
+    const { context, page } = await open(RUNS[1]);
+    // AccessTokens short-lived enough that each use exchanges the RefreshToken again, so the revocation is seen at once.
+    const refreshToken = fake.createRefreshToken({ accessTokenTtlSec: 60, account: { email: 'revoked-owner@example.com' } });
+    await page.goto(`${stack.url}/auth/login`);
+    await page.fill('#token', refreshToken);
+    await Promise.all([page.waitForURL(`${stack.url}/`), page.click('button[type=submit]')]);
+    expect(await page.locator('form#composer').count()).toBe(1);
+
+    fake.revokeRefreshToken(refreshToken);
+    await page.goto(`${stack.url}/c/abc`);
+    expect(page.url()).toBe(`${stack.url}/auth/login?next=%2Fc%2Fabc`);
+    expect(await page.locator('#token').count()).toBe(1);
+    expect(await page.locator('.flash-error').getAttribute('data-reason')).toBe('sessionEnded');
+    await page.screenshot({ path: join(SCREENSHOTS, 'sign-in-session-ended-en-dark.png'), fullPage: true });
+    // Back at the form for good: opening it again shows the plain form, not a redirect into the dead session.
+    await page.goto(`${stack.url}/auth/login`);
+    expect(page.url()).toBe(`${stack.url}/auth/login`);
+    expect(await page.locator('.flash-error').count()).toBe(0);
+    expect(await page.evaluate(async () => (await fetch('/api/auth/session')).json())).toEqual({});
+    await context.close();
+  });
+
   it('remembers the language and theme switches, and fits a phone', async () => {
     const { context, page, problems } = await open(RUNS[0], { width: 390, height: 844 });
     await page.goto(`${stack.url}/auth/login`);

@@ -63,6 +63,7 @@ const en = {
     poolKey: 'This is an API key for the token pool; it cannot be used to sign in here. Ask the administrator for a seed token.',
     unsupported: 'This kind of token cannot be used to sign in here.',
     formExpired: 'The form expired. It has been reloaded: please submit it again.',
+    sessionEnded: 'Your session has ended: its token expired or no longer works. Sign in again.',
     throttled: 'Too many sign-in attempts from your network. Try again in {minutes} min.',
   },
   admin: {
@@ -180,6 +181,7 @@ const zh: PageText = {
     poolKey: '这是令牌池的 API 密钥，不能用来在这里登录。请向管理员索取种子令牌。',
     unsupported: '这类令牌不能在这里登录。',
     formExpired: '表单已过期并已重新加载，请再次提交。',
+    sessionEnded: '你的会话已结束：令牌已过期或已失效。请重新登录。',
     throttled: '你的网络登录尝试过多，请 {minutes} 分钟后再试。',
   },
   admin: {
