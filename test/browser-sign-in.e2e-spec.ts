@@ -460,6 +460,36 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect((await request(stack.url).post('/api/auth/signout').expect(200)).body).toEqual({ url: '/auth/logout' });
     });
 
+    it('answers the web app’s “Log in” button (next-auth signIn(provider)) with our sign-in page, back to a page of this site', async () => {
+      const providers = (await request(stack.url).get('/api/auth/providers').expect(200)).body;
+      const csrfToken = (await request(stack.url).get('/api/auth/csrf').expect(200)).body.csrfToken;
+      const cases = [
+        [`${stack.url}/c/abc?model=auto`, '/c/abc?model=auto'],
+        ['/gpts', '/gpts'],
+        ['https://evil.example/c/abc', '/'],
+        ['//evil.example', '/'],
+        [undefined, '/'],
+      ] as const;
+      for (const provider of ['login-web', 'auth0', 'openai']) {
+        for (const [callbackUrl, next] of cases) {
+          const answer = await request(stack.url)
+            .post(`${providers[provider].signinUrl}?prompt=login`)
+            .type('form')
+            .send({ csrfToken, json: 'true', ...(callbackUrl ? { callbackUrl } : {}) });
+          expect({ provider, callbackUrl, status: answer.status, url: answer.body.url }).toEqual({
+            provider,
+            callbackUrl,
+            status: 200,
+            url: `/auth/login?next=${encodeURIComponent(next)}`,
+          });
+        }
+      }
+      const callback = await request(stack.url).post('/api/auth/callback/openai').type('form').send({ callbackUrl: '/c/x' }).expect(200);
+      expect(callback.body.url).toBe('/auth/login?next=%2Fc%2Fx');
+      const form = await request(stack.url).get(callback.body.url).expect(200);
+      expect(hiddenField(form.text, 'next')).toBe('/c/x');
+    });
+
     it('shows our home page without a session, and the live chat shell (the web app page, rewritten) with one, on every page of the web app', async () => {
       const home = await request(stack.url).get('/').set('Accept-Language', 'en').expect(200);
       expect(home.text).toContain('Good at UI.');

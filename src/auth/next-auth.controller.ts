@@ -1,10 +1,15 @@
-import { Controller, Get, HttpCode, Post, Redirect, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Redirect, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
+import { isOwnSiteUrl } from '../common/http/same-origin';
+import { ReadsBody } from '../common/http/request-body';
+import { AppConfig } from '../config/app-config';
 import { BrowserCookies } from './browser-cookies';
 import { BrowserSignInFlow } from './browser-sign-in.flow';
 import { GatewayEnabledGuard } from '../common/http/gateway-enabled.guard';
+import { NextAuthSignInDto } from './dto/sign-in-form.dto';
 import { NEXT_AUTH_PROVIDERS, nextAuthSession } from './next-auth';
+import { safeCallbackPath } from './safe-redirect';
 
 /**
  * The next-auth endpoints the web app calls, answered here and never proxied (gateway.md §2.2, §6.2): its
@@ -15,6 +20,7 @@ import { NEXT_AUTH_PROVIDERS, nextAuthSession } from './next-auth';
 @UseGuards(GatewayEnabledGuard)
 export class NextAuthController {
   constructor(
+    private readonly config: AppConfig,
     private readonly flow: BrowserSignInFlow,
     private readonly cookies: BrowserCookies,
   ) {}
@@ -58,6 +64,18 @@ export class NextAuthController {
   @HttpCode(200)
   signIn(): { url: string } {
     return { url: '/auth/login' };
+  }
+
+  /**
+   * next-auth's `signIn(provider)` (the web app's "Log in" button) posts the provider's signinUrl and goes to the
+   * answer's `url`: our sign-in page, then back to the page it came from when that is on this site.
+   */
+  @Post(['signin/:provider', 'callback/:provider'])
+  @ReadsBody()
+  @HttpCode(200)
+  providerSignIn(@Body() form: NextAuthSignInDto, @Req() request: Request): { url: string } {
+    const next = safeCallbackPath(form.callbackUrl, (url) => isOwnSiteUrl(request, this.config, url));
+    return { url: `/auth/login?next=${encodeURIComponent(next)}` };
   }
 
   @Post('signout')

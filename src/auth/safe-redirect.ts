@@ -15,6 +15,18 @@ export function safeNextPath(value: unknown): string {
   return [value, decoded].every(isLocalPath) ? value : '/';
 }
 
+/**
+ * A next-auth `callbackUrl` (the client sends the page's full URL by default) as a path we may redirect to: an
+ * absolute URL on this site (`isOwnUrl`) becomes its path, and the result is then checked as `safeNextPath` does.
+ */
+export function safeCallbackPath(value: unknown, isOwnUrl: (url: string) => boolean): string {
+  if (typeof value === 'string' && !value.startsWith('/') && isOwnUrl(value)) {
+    const url = new URL(value);
+    return safeNextPath(`${url.pathname}${url.search}${url.hash}`);
+  }
+  return safeNextPath(value);
+}
+
 function isLocalPath(path: string): boolean {
   if (!path.startsWith('/') || path.startsWith('//')) return false;
   // eslint-disable-next-line no-control-regex

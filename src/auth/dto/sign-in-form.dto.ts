@@ -12,3 +12,11 @@ export class SignInFormDto {
 export class SignOutFormDto {
   @IsOptional() @IsString() _csrf?: string;
 }
+
+/** next-auth's `signIn(provider)` post (urlencoded): it reads only `url` from the answer. */
+export class NextAuthSignInDto {
+  /** Where the web app wants to be once signed in; by default the page's full URL. */
+  @IsOptional() @IsString() callbackUrl?: string;
+  @IsOptional() @IsString() csrfToken?: string;
+  @IsOptional() @IsString() json?: string;
+}

@@ -15,12 +15,17 @@ export function requestSource(
   const origin = request.get('origin');
   const source = origin ?? request.get('referer');
   if (source === undefined) return 'unknown';
-  const host = hostOf(source);
-  if (!host) return 'cross-site';
-  if (site.publicUrl && host === new URL(site.publicUrl).host) return 'same-origin';
+  return isOwnSiteUrl(request, site, source) ? 'same-origin' : 'cross-site';
+}
+
+/** Whether `url` is an absolute http(s) URL on this site, judged as `requestSource` judges an Origin. */
+export function isOwnSiteUrl(request: Request, site: { publicUrl?: string; allowedHosts: readonly string[] }, url: string): boolean {
+  const host = hostOf(url);
+  if (!host) return false;
+  if (site.publicUrl && host === new URL(site.publicUrl).host) return true;
   const allowed = site.allowedHosts.map((candidate) => candidate.toLowerCase());
-  if (allowed.length > 0 && !allowed.includes(host)) return 'cross-site';
-  return [request.get('host'), request.host].some((own) => own?.toLowerCase() === host) ? 'same-origin' : 'cross-site';
+  if (allowed.length > 0 && !allowed.includes(host)) return false;
+  return [request.get('host'), request.host].some((own) => own?.toLowerCase() === host);
 }
 
 function hostOf(url: string): string | null {
