@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { BrowserSessions } from '../src/auth/browser-session';
 import { AccountLeaser } from '../src/token-pool/account-leaser';
@@ -250,6 +251,30 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(response.status).toBe(401);
       expect(errorReason(response.text)).toBe('expired');
       expect(response.text).toContain('This access token expired on');
+    });
+
+    it('says when chatgpt.com refuses an AccessToken: revoked, or never issued (claims alone are easy to forge)', async () => {
+      const revoked = stack.fake.createAccessToken({ email: 'revoked@example.com' });
+      stack.fake.revokeAccessToken(revoked);
+      const claims = { exp: Math.floor(Date.now() / 1000) + 3600, 'https://api.openai.com/profile': { email: 'forged@example.com' } };
+      const forged = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+      for (const token of [revoked, forged]) {
+        const response = await postSignIn(stack, token, { headers: { 'X-Forwarded-For': '198.51.100.41', 'Accept-Language': 'en' } });
+        expect(response.status).toBe(401);
+        expect(errorReason(response.text)).toBe('accessRefused');
+        expect(response.text).toContain('chatgpt.com refused this access token');
+        expect(cookieLine(response, SESSION_COOKIE)).toBeUndefined();
+      }
+    });
+
+    it('signs an AccessToken in to a workspace only when its account is a member (AT,account_id)', async () => {
+      const team = randomUUID();
+      const token = stack.fake.createAccessToken({ email: 'member@example.com', teamAccountIds: [team] });
+      const from = { headers: { 'X-Forwarded-For': '198.51.100.42' } };
+      expect((await postSignIn(stack, `${token},${team}`, from)).status).toBe(303);
+      const stranger = await postSignIn(stack, `${token},${randomUUID()}`, from);
+      expect(stranger.status).toBe(401);
+      expect(errorReason(stranger.text)).toBe('workspaceUnknown');
     });
 
     it('says when the auth server refuses a RefreshToken', async () => {

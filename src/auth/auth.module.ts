@@ -3,6 +3,7 @@ import { AuthKeyGuard } from '../common/guards/auth-key.guard';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { TokenPoolModule } from '../token-pool/token-pool.module';
 import { ApiCredentialGuard } from './api-credential.guard';
+import { AccessTokenChecker } from './access-token.checker';
 import { BrowserCookies } from './browser-cookies';
 import { BrowserSessions } from './browser-session';
 import { BrowserSessionStore } from './browser-session.store';
@@ -29,6 +30,7 @@ import { SignInPagesController } from './sign-in-pages.controller';
     GatewayEnabledGuard,
     BrowserCookies,
     BrowserSessionStore,
+    AccessTokenChecker,
     BrowserSignIn,
     BrowserSignInFlow,
     BrowserSessionsService,

@@ -79,7 +79,7 @@ export class BrowserSignInFlow {
 
 function statusOf(reason: SignInFailure['reason']): number {
   if (reason === 'poolEmpty' || reason === 'authServerDown' || reason === 'sessionUnavailable') return 503;
-  if (reason === 'refreshRefused' || reason === 'sessionRefused' || reason === 'seedUnknown' || reason === 'expired') return 401;
+  if (['refreshRefused', 'sessionRefused', 'accessRefused', 'workspaceUnknown', 'seedUnknown', 'expired'].includes(reason)) return 401;
   return 400;
 }
 

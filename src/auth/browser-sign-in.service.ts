@@ -6,6 +6,7 @@ import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejected
 import { SeedRegistry, seedIdFor } from '../token-pool/seed-registry';
 import { SessionTokenExchanger, SessionTokenRejectedError } from '../token-pool/session-token.exchanger';
 import { parseCredential, readAccessTokenClaims } from '../token-pool/token-kind';
+import { AccessTokenChecker } from './access-token.checker';
 import { ownerKeyFor, type OwnerCredential, type SessionIdentity } from './browser-session.store';
 
 /** Why a typed token cannot sign in; each has its own message on the page (`PageText.errors`). */
@@ -19,6 +20,8 @@ export type SignInFailure =
         | 'refreshRefused'
         | 'authServerDown'
         | 'sessionRefused'
+        | 'accessRefused'
+        | 'workspaceUnknown'
         | 'sessionUnavailable'
         | 'seedUnknown'
         | 'poolEmpty'
@@ -36,7 +39,7 @@ export const MIN_AUTO_SEED_LENGTH = 8;
 
 /**
  * Decides whom a token typed into the sign-in form signs in (gateway.md §3.6): an owner with their own
- * AccessToken (unexpired, by its claims), RefreshToken or SessionToken (exchanged now), or a seed user bound to a pool
+ * AccessToken (unexpired by its claims, and not refused by chatgpt.com), RefreshToken or SessionToken (exchanged now), or a seed user bound to a pool
  * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
  * one conversation list, and it is an API credential, not a person's.
  */
@@ -50,6 +53,7 @@ export class BrowserSignIn {
     private readonly seeds: SeedRegistry,
     private readonly exchanger: RefreshTokenExchanger,
     private readonly sessions: SessionTokenExchanger,
+    private readonly accessTokens: AccessTokenChecker,
   ) {}
 
   async check(typed: string | undefined): Promise<SignInCheck> {
@@ -64,6 +68,10 @@ export class BrowserSignIn {
         const claims = readAccessTokenClaims(credential.token);
         if (claims.expiresAt === undefined) return { ok: false, reason: 'malformedAccessToken' };
         if (claims.expiresAt <= this.clock.now()) return { ok: false, reason: 'expired', expiredAt: claims.expiresAt };
+        // Claims can be forged and a token revoked: chatgpt.com says whether it works (unreachable: signed in on the claims).
+        const verdict = await this.accessTokens.check(credential.token, credential.chatgptAccountId);
+        if (verdict === 'refused') return { ok: false, reason: 'accessRefused' };
+        if (verdict === 'unknownWorkspace') return { ok: false, reason: 'workspaceUnknown' };
         return {
           ok: true,
           identity: { kind: 'owner', credential, email: claims.email, userId: claims.userId, credentialExpiresAt: claims.expiresAt },
