@@ -286,6 +286,24 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(response.text).toContain('认证服务器拒绝了这个刷新令牌');
     });
 
+    it('accepts a form shown earlier, in another tab or restored by Back, and mints a token only for a browser without one', async () => {
+      const browser = request.agent(stack.url); // one cookie jar for every tab
+      const first = await browser.get('/auth/login').expect(200);
+      const second = await browser.get('/auth/login?next=%2Fc%2Fabc').expect(200);
+      expect(hiddenField(second.text, '_csrf')).toBe(hiddenField(first.text, '_csrf'));
+      const posted = await browser
+        .post('/auth/login')
+        .set('Origin', stack.url)
+        .set('X-Forwarded-For', '198.51.100.51')
+        .type('form')
+        .send({ _csrf: hiddenField(first.text, '_csrf'), token: 'two-tabs-seed-123', next: '/' });
+      expect(posted.status).toBe(303);
+
+      const planted = await request(stack.url).get('/auth/login').set('Cookie', `${FORM_COOKIE}=chosen-by-someone-else`).expect(200);
+      expect(hiddenField(planted.text, '_csrf')).not.toBe('chosen-by-someone-else');
+      expect(cookiePair(planted, FORM_COOKIE)).toBe(`${FORM_COOKIE}=${hiddenField(planted.text, '_csrf')}`);
+    });
+
     it('refuses a post without the form token, or from another site', async () => {
       const form = await request(stack.url).get('/auth/login').expect(200);
       const withoutToken = await request(stack.url)

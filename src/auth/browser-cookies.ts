@@ -9,6 +9,8 @@ import { BROWSER_SESSION_COOKIE, type BrowserSession } from './browser-session';
 /** The sign-in form's CSRF token (double submit): a visitor has no session yet to bind one to. */
 export const SIGN_IN_FORM_COOKIE = 'flowgpt-sign-in';
 const SIGN_IN_FORM_MAX_AGE_MS = 2 * 60 * 60_000;
+/** What `issueFormToken` mints (24 random bytes, base64url): any other cookie value is replaced, not echoed. */
+const FORM_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 /**
  * The browser cookies of the sign-in: HttpOnly, SameSite=Lax, and Secure over https. https is what
@@ -43,9 +45,14 @@ export class BrowserCookies {
     response.clearCookie(BROWSER_SESSION_COOKIE, this.options(request));
   }
 
-  /** A fresh token for the sign-in form, also set as a cookie; the post must bring both back. */
+  /**
+   * The sign-in form's token, also set as a cookie; the post must bring both back. The browser's current token is kept
+   * (its lifetime renewed) and one minted only when it has none: every form it shows, in another tab or restored by
+   * Back, stays valid. Nothing is weaker for it: another site can neither read the cookie nor the page holding it.
+   */
   issueFormToken(request: Request, response: Response): string {
-    const token = randomBytes(24).toString('base64url');
+    const current = this.formTokenOf(request);
+    const token = current && FORM_TOKEN_PATTERN.test(current) ? current : randomBytes(24).toString('base64url');
     response.cookie(SIGN_IN_FORM_COOKIE, token, {
       ...this.options(request),
       sameSite: 'strict',
@@ -56,8 +63,13 @@ export class BrowserCookies {
   }
 
   formTokenMatches(request: Request, given: unknown): boolean {
+    const cookie = this.formTokenOf(request);
+    return cookie !== undefined && typeof given === 'string' && secretsEqual(given, cookie);
+  }
+
+  private formTokenOf(request: Request): string | undefined {
     const cookie = (request.cookies as Record<string, unknown> | undefined)?.[SIGN_IN_FORM_COOKIE];
-    return typeof cookie === 'string' && typeof given === 'string' && secretsEqual(given, cookie);
+    return typeof cookie === 'string' ? cookie : undefined;
   }
 
   private options(request: Request): CookieOptions {
