@@ -124,7 +124,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       ['POST', '/backend-api/gizmos/snorlax/upsert'],
       ['GET', '/backend-api/gizmos/discovery/mine'],
       ['GET', '/backend-api/gizmo_creator_profile'],
-      ['GET', '/backend-api/conversations/00000000-0000-4000-8000-000000000000'],
+      ['PATCH', '/backend-api/conversations/00000000-0000-4000-8000-000000000000'],
       ['PATCH', '/backend-api/conversations'],
       ['GET', '/public-api/gizmos/discovery/mine'],
     ])('refuses %s %s with 403 in the API error shape, without asking the upstream', async (method, path) => {
@@ -221,6 +221,7 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         const answers = [
           await request(gw.url).get(`/backend-api/conversation/${other}`).set(seedA.bearer),
           await request(gw.url).get(`/backend-api/conversation/${other.toUpperCase()}`).set(seedA.bearer),
+          await request(gw.url).get(`/backend-api/conversations/${other}?num_turns=10`).set(seedA.bearer),
           await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ title: 'mine now' }),
           await request(gw.url).patch(`/backend-api/conversation/${other}`).set(seedA.bearer).send({ is_visible: false }),
           await request(gw.url)
@@ -267,6 +268,9 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     it('opens, continues, renames and deletes its own', async () => {
       const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
       expect(detail.body.conversation_id).toBe(conversationA);
+      // As the 2026 web app opens it (gateway-live-ui.md §2).
+      const newer = await request(gw.url).get(`/backend-api/conversations/${conversationA}?num_turns=10`).set(seedA.bearer).expect(200);
+      expect(newer.body.conversation_id).toBe(conversationA);
       expect((await post(seedA, 'and again', conversationA)).status).toBe(200);
       await request(gw.url)
         .patch(`/backend-api/conversation/${conversationA}`)

@@ -496,6 +496,10 @@ export class FakeUpstream {
       return send(res, 200, gizmoDocument(m[1], name));
     }
     if (method === 'GET' && sub === '/conversations') return send(res, 200, this.listConversations(caller, r.query));
+    // The 2026 web app's way of opening one (`?num_turns=…`); the fake answers the whole conversation.
+    if ((m = /^\/conversations\/([0-9a-f-]{36})$/i.exec(sub)) && method === 'GET') {
+      return send(res, 200, this.conversationDetail(this.ownedConversation(caller, m[1])));
+    }
     if ((m = /^\/conversation\/([^/]+)$/.exec(sub))) {
       if (method === 'GET') return send(res, 200, this.conversationDetail(this.ownedConversation(caller, m[1])));
       if (method === 'PATCH') return send(res, 200, this.patchConversation(this.ownedConversation(caller, m[1]), r.body));

@@ -40,7 +40,8 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['POST', '/backend-api/gizmos/snorlax/upsert', 'refuse'],
   ['GET', '/backend-api/gizmos/discovery/mine', 'refuse'],
   ['GET', '/backend-api/gizmo_creator_profile', 'refuse'],
-  ['GET', `/backend-api/conversations/${ID}`, 'refuse'],
+  ['PATCH', `/backend-api/conversations/${ID}`, 'refuse'],
+  ['DELETE', `/backend-api/conversations/${ID}/x`, 'refuse'],
   ['PATCH', '/backend-api/conversations', 'refuse'],
   ['GET', '/public-api/gizmos/discovery/mine', 'refuse'],
   ['GET', '/backend-api/share/abc', 'refuse'],
@@ -88,6 +89,12 @@ describe('seed rules', () => {
     expect(seedDecision('GET', `/backend-api/conversation/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
     expect(seedDecision('PATCH', `/backend-api/conversation/${ID.toUpperCase()}`)).toMatchObject({ conversationId: ID.toUpperCase() });
     expect(seedDecision('GET', `/backend-api/conversation/${ID}/interpreter/download`)).toMatchObject({ conversationId: ID });
+    // The 2026 route (gateway-live-ui.md §2): a read of the seed's own conversation, checked like the one above.
+    expect(seedDecision('GET', `/backend-api/conversations/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
+    expect(seedDecision('HEAD', `/backend-api/conversations/${ID.toUpperCase()}`)).toEqual({
+      kind: 'pass',
+      conversationId: ID.toUpperCase(),
+    });
     for (const path of [
       '/backend-api/conversation',
       '/backend-api/f/conversation',

@@ -74,6 +74,7 @@ export function seedProfile(seedId: string): Record<string, unknown> {
 const blank = (body: unknown): SeedDecision => ({ kind: 'blank', body: () => body });
 const REFUSE: SeedDecision = { kind: 'refuse' };
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const WRITES = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
  * The table, first match wins. Blank GETs first (§4.2), then the deny-list (§4.3, every method; each entry bans
@@ -119,6 +120,9 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/, decision: { kind: 'pass' } },
   { method: ['POST'], path: /^\/backend-api\/share\/create$/, decision: { kind: 'pass', bodyConversation: true } },
   { method: ['PATCH'], path: /^\/backend-api\/conversations$/, decision: REFUSE },
+  // The 2026 app opens a conversation with `GET conversations/<id>?num_turns=…` (gateway-live-ui.md §2): a read passes
+  // on to the ownership check below, like `conversation/<id>`; a write there is nothing the app does, and is refused.
+  { method: WRITES, path: new RegExp(`^/backend-api/conversations/${UUID}`, 'i'), decision: REFUSE },
   ...[
     'accounts/logout_all',
     'accounts/deactivate',
@@ -137,7 +141,6 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
     'connectors',
     'gizmos',
     'gizmo_creator_profile',
-    `conversations/${UUID}`,
     'conversations/search',
     'tasks',
     'automations',
