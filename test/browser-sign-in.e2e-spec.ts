@@ -277,6 +277,27 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(errorReason(stranger.text)).toBe('workspaceUnknown');
     });
 
+    it('calls an AccessToken whose expiry no date can hold unreadable, on the form and by a quick link', async () => {
+      for (const exp of [-1e14, 1e14]) {
+        const token = `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.c2ln`;
+        const posted = await postSignIn(stack, token, { headers: { 'X-Forwarded-For': '198.51.100.61' } });
+        expect({ exp, status: posted.status, reason: errorReason(posted.text) }).toEqual({
+          exp,
+          status: 400,
+          reason: 'malformedAccessToken',
+        });
+        const linked = await request(stack.url)
+          .get(`/api/auth/signin?signin=${encodeURIComponent(token)}`)
+          .set('Sec-Fetch-Site', 'none')
+          .set('X-Forwarded-For', '198.51.100.62');
+        expect({ exp, status: linked.status, reason: errorReason(linked.text) }).toEqual({
+          exp,
+          status: 400,
+          reason: 'malformedAccessToken',
+        });
+      }
+    });
+
     it('says when the auth server refuses a RefreshToken', async () => {
       const refreshToken = stack.fake.createRefreshToken();
       stack.fake.revokeRefreshToken(refreshToken);

@@ -109,6 +109,9 @@ describe('readAccessTokenClaims', () => {
 
   it('tolerates tokens that are not JWTs', () => {
     expect(readAccessTokenClaims('fk-abc')).toEqual({});
+    // An exp no Date can hold is no expiry: nothing downstream may try to print it.
+    for (const exp of [-1e14, 1e14, Number.MAX_VALUE, '1900000000']) expect(readAccessTokenClaims(jwt({ exp })).expiresAt).toBeUndefined();
+    expect(readAccessTokenClaims(jwt({ exp: -1 })).expiresAt).toBe(-1000);
     expect(readAccessTokenClaims('eyJhbGciOi.%%%.x')).toEqual({});
   });
 });

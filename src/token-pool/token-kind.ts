@@ -108,7 +108,7 @@ export function readAccessTokenClaims(accessToken: string): AccessTokenClaims {
     const profile = (claims['https://api.openai.com/profile'] ?? {}) as Record<string, unknown>;
     const auth = (claims['https://api.openai.com/auth'] ?? {}) as Record<string, unknown>;
     return {
-      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
+      expiresAt: expiryOf(claims.exp),
       email: typeof profile.email === 'string' ? profile.email : undefined,
       userId: typeof auth.user_id === 'string' ? auth.user_id : undefined,
       accountId: typeof auth.chatgpt_account_id === 'string' ? auth.chatgpt_account_id : undefined,
@@ -117,4 +117,14 @@ export function readAccessTokenClaims(accessToken: string): AccessTokenClaims {
   } catch {
     return {};
   }
+}
+
+/** The furthest a JavaScript Date reaches either side of the epoch, in milliseconds. */
+const DATE_RANGE_MS = 8.64e15;
+
+/** `exp` (seconds) in milliseconds; none when it is no instant a Date can hold (a crafted token), like a missing one. */
+function expiryOf(exp: unknown): number | undefined {
+  if (typeof exp !== 'number') return undefined;
+  const ms = exp * 1000;
+  return Number.isFinite(ms) && Math.abs(ms) <= DATE_RANGE_MS ? ms : undefined;
 }
