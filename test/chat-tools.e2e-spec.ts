@@ -561,6 +561,30 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(stack.fake.requests).toHaveLength(0);
     });
 
+    it.each([
+      ['without its function', { id: 'call_1', type: 'function' }, 'function'],
+      ['without a function name', { id: 'call_1', type: 'function', function: { arguments: '{}' } }, 'function.name'],
+      ['without arguments', { id: 'call_1', type: 'function', function: { name: 'get_weather' } }, 'function.arguments'],
+      ['without a type', { id: 'call_1', function: { name: 'get_weather', arguments: '{}' } }, 'type'],
+    ])('refuses a history tool call %s as a missing parameter, before any upstream work', async (_label, call, field) => {
+      const response = await post({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [
+          { role: 'user', content: 'weather?' },
+          { role: 'assistant', content: null, tool_calls: [call] },
+          { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+        ],
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'missing_required_parameter',
+        param: `messages[1].tool_calls[0].${field}`,
+      });
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+
     it('refuses a history tool call whose arguments are not a string', async () => {
       const response = await post({
         model: 'gpt-4o',

@@ -638,6 +638,18 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         'missing_required_parameter',
       ],
       [
+        'a function call without its arguments',
+        { input: [{ type: 'function_call', call_id: 'call_1', name: 'get_weather' }], tools: [weatherTool] },
+        'input[0].arguments',
+        'missing_required_parameter',
+      ],
+      [
+        'a function call without its name',
+        { input: [{ type: 'function_call', call_id: 'call_1', arguments: '{}' }], tools: [weatherTool] },
+        'input[0].name',
+        'missing_required_parameter',
+      ],
+      [
         'file_data that is not a data: URL',
         { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'aGVsbG8=' }] }] },
         'input[0].content[0].file_data',

@@ -139,13 +139,12 @@ export function toolCallsProblem(value: unknown): ValidationDetail | null {
   for (const [index, call] of value.entries()) {
     const path = `[${index}]`;
     if (!isRecord(call)) return { path, message: 'must be a tool call object' };
-    const problem = stringField(call, 'id', path) ?? stringField(call, 'type', path) ?? objectField(call, 'function', path);
+    const problem = stringField(call, 'id', path) ?? stringField(call, 'type', path, true) ?? objectField(call, 'function', path, true);
     if (problem) return problem;
     if (call.type !== 'function') return { path: `${path}.type`, message: "must be 'function'" };
-    if (isRecord(call.function)) {
-      const fn = stringField(call.function, 'name', `${path}.function`) ?? stringField(call.function, 'arguments', `${path}.function`);
-      if (fn) return fn;
-    }
+    const fn = call.function as Record<string, unknown>;
+    const fnProblem = stringField(fn, 'name', `${path}.function`, true) ?? stringField(fn, 'arguments', `${path}.function`, true);
+    if (fnProblem) return fnProblem;
   }
   return null;
 }
@@ -177,7 +176,10 @@ function roleOf(message: unknown): unknown {
   return isRecord(message) ? message.role : undefined;
 }
 
-/** `tool_calls` of an assistant turn: objects whose `id`, `type` and `function.{name,arguments}` are strings when given. */
+/**
+ * `tool_calls` of an assistant turn: objects with `type` 'function' and a `function` whose `name` and `arguments` are
+ * strings (`id` a string when given), as OpenAI requires; the history is rendered and counted from them.
+ */
 function IsToolCalls(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
