@@ -585,6 +585,15 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(stack.fake.requests).toHaveLength(0);
     });
 
+    it('calls tools of the wrong type an invalid value, not a missing parameter', async () => {
+      for (const tools of [{ type: 'function', function: { name: 'f' } }, [[weatherTool]]]) {
+        const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], tools });
+        expect(response.status).toBe(400);
+        expect(response.body.error).toMatchObject({ code: 'invalid_value', param: Array.isArray(tools) ? 'tools[0]' : 'tools' });
+      }
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+
     it('refuses a history tool call whose arguments are not a string', async () => {
       const response = await post({
         model: 'gpt-4o',

@@ -76,3 +76,25 @@ describe('message content parts', () => {
     expect(isContentParts('text', 'user')).toBe(false);
   });
 });
+
+describe('a field of the wrong type', () => {
+  const message = { role: 'user', content: 'hi' };
+  it.each([
+    ['tools as an object', { messages: [message], tools: { type: 'function' } }, 'tools'],
+    ['messages as an object', { messages: { role: 'user' } }, 'messages'],
+    ['stream_options as an array', { messages: [message], stream_options: [true] }, 'stream_options'],
+    ['a message as a list', { messages: [message, [message]] }, 'messages[1]'],
+    ['a tool as a list', { messages: [message], tools: [[{ type: 'function', function: { name: 'f' } }]] }, 'tools[0]'],
+  ])('is an invalid value, never a missing one: %s', async (_name, body, param) => {
+    const error = await validated(body);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).body.error).toMatchObject({ type: 'invalid_request_error', param, code: 'invalid_value' });
+  });
+
+  it('is missing only when absent or null', async () => {
+    for (const messages of [undefined, null]) {
+      const error = await validated({ messages });
+      expect((error as ApiError).body.error).toMatchObject({ param: 'messages', code: 'missing_required_parameter' });
+    }
+  });
+});

@@ -17,7 +17,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { IsToolChoice, ResponseFormatDto, ToolCallDto, ToolChoice, ToolDto } from './tool-fields.dto';
-import type { ValidationDetail, ValidationDetailFn } from '../../common/pipes/validation';
+import { IsObjectItems, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
 import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
@@ -218,6 +218,7 @@ export class ChatCompletionRequestDto {
 
   @IsArray()
   @ArrayNotEmpty()
+  @IsObjectItems('a message object')
   @ValidateNested({ each: true })
   @Type(() => ChatMessageDto)
   messages: ChatMessageDto[];
@@ -247,7 +248,7 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsString() user?: string;
 
   // Function calling and structured output, emulated in src/chat/tools and src/chat/structured-output.
-  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
+  @IsOptional() @IsArray() @IsObjectItems('a tool object') @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
   @IsOptional() @IsToolChoice() tool_choice?: ToolChoice;
   @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ResponseFormatDto) response_format?: ResponseFormatDto;

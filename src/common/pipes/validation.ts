@@ -1,4 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ValidateBy, type ValidationOptions } from 'class-validator';
 import { ApiError } from '../errors/api-error';
 import type { ErrorNameWith } from '../errors/error-catalog';
 
@@ -8,8 +9,10 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     transformOptions: { enableImplicitConversion: false },
     forbidUnknownValues: false,
-    // The holder of a value (`target`) lets a detail depend on a sibling field, e.g. content on the role.
-    validationError: { target: true },
+    // The holder of a value (`target`) lets a detail depend on a sibling field, e.g. content on the role. The value
+    // itself is kept on every error, also on one with children (the pipe strips it there by default), since a field
+    // of the wrong type must not read as missing: `tools: {…}` fails `isArray` and also has children for its keys.
+    validationError: { target: true, value: true },
     exceptionFactory: (errors) => validationError(errors),
   });
 }
@@ -28,6 +31,27 @@ export interface ValidationDetail {
 }
 /** `object` is the object holding the value (e.g. the message whose content is checked). */
 export type ValidationDetailFn = (value: unknown, object?: object) => ValidationDetail | null;
+
+/**
+ * Each item of an array is an object (`@ValidateNested({ each: true })` alone lets a nested array through, and a
+ * list where an object belongs would reach the services). The first other item is named, e.g. `messages[2]`.
+ */
+export function IsObjectItems(what: string, options?: ValidationOptions): PropertyDecorator {
+  const problem: ValidationDetailFn = (value) => {
+    if (!Array.isArray(value)) return null;
+    const index = value.findIndex((item) => typeof item !== 'object' || item === null || Array.isArray(item));
+    if (index < 0) return null;
+    const item: unknown = value[index];
+    return { path: `[${index}]`, message: `must be ${what}`, missing: item === null || item === undefined };
+  };
+  return ValidateBy(
+    {
+      name: 'isObjectItems',
+      validator: { validate: (value: unknown) => problem(value) === null, defaultMessage: () => `must be an array of ${what}s` },
+    },
+    { ...options, context: { detail: problem } },
+  );
+}
 
 export function validationError(errors: ValidationError[]): ApiError {
   const { path, error } = firstLeaf(errors[0], '');

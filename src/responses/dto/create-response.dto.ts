@@ -15,6 +15,7 @@ import {
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
+import { IsObjectItems } from '../../common/pipes/validation';
 import { FunctionDefinitionDto, FUNCTION_NAME, IsJsonSchema } from '../../chat/dto/tool-fields.dto';
 
 /** A function tool in the Responses API's flat shape: `{type: "function", name, description, parameters, strict}`. */
@@ -122,7 +123,12 @@ export class CreateResponseDto {
   @IsResponseInput() input: string | Record<string, unknown>[];
   @IsOptional() @IsString() instructions?: string | null;
 
-  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => ResponseFunctionToolDto) tools?: ResponseFunctionToolDto[];
+  @IsOptional()
+  @IsArray()
+  @IsObjectItems('a tool object')
+  @ValidateNested({ each: true })
+  @Type(() => ResponseFunctionToolDto)
+  tools?: ResponseFunctionToolDto[];
   @IsOptional() @IsResponseToolChoice() tool_choice?: ResponseToolChoice;
   @IsOptional() @IsBoolean() parallel_tool_calls?: boolean | null;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ResponseTextDto) text?: ResponseTextDto;
