@@ -442,6 +442,30 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(systemTextSent(0)).toContain('"required": [');
     });
 
+    it.each([
+      ['2020-12 (zod 4, MCP tools)', 'https://json-schema.org/draft/2020-12/schema'],
+      ['2019-09', 'https://json-schema.org/draft/2019-09/schema'],
+      ['draft-04', 'http://json-schema.org/draft-04/schema#'],
+    ])('takes function parameters and a json_schema declaring $schema %s', async (_name, dialect) => {
+      stack.fake.enqueue(toolResponder());
+      const called = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: [
+          { ...weatherTool, function: { ...weatherTool.function, parameters: { $schema: dialect, ...weatherTool.function.parameters } } },
+        ],
+        messages: [{ role: 'user', content: 'call get_weather {"city": "Paris"}' }],
+      });
+      expect(called.choices[0].message.tool_calls![0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+
+      stack.fake.enqueue(jsonResponder());
+      const answered = await client.chat.completions.create({
+        model: 'gpt-4o',
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: { $schema: dialect, ...personSchema } } },
+        messages: [{ role: 'user', content: 'Who?' }],
+      });
+      expect(Object.keys(JSON.parse(answered.choices[0].message.content!) as object)).toEqual(['name', 'age']);
+    });
+
     it('json_schema: an invalid answer is repaired by one corrective round', async () => {
       stack.fake.enqueue({ kind: 'text', text: 'Sure! {"name": "Ann"}' });
       stack.fake.enqueue({ kind: 'text', text: '```json\n{"name": "Ann", "age": 31}\n```' });

@@ -540,6 +540,30 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
     });
   });
 
+  describe('JSON schemas declaring their dialect', () => {
+    it('takes text.format and function tools with $schema 2020-12, as zod 4 writes them', async () => {
+      const $schema = 'https://json-schema.org/draft/2020-12/schema';
+      stack.fake.enqueue(jsonResponder());
+      const answer = await client.responses.create({
+        model: 'gpt-4o',
+        input: 'Who?',
+        text: { format: { type: 'json_schema', name: 'person', schema: { $schema, ...personSchema } } },
+      });
+      expect(Object.keys(JSON.parse(answer.output_text) as object)).toEqual(['name', 'age']);
+
+      stack.fake.enqueue(toolResponder());
+      const called = await client.responses.create({
+        model: 'gpt-4o',
+        input: 'call get_weather {"city": "Oslo"}',
+        tools: [{ ...weatherTool, parameters: { $schema, ...weatherTool.parameters } }],
+      });
+      expect(called.output.find((item) => item.type === 'function_call')).toMatchObject({
+        name: 'get_weather',
+        arguments: '{"city":"Oslo"}',
+      });
+    });
+  });
+
   describe('storage', () => {
     it('retrieves a stored response as it was returned', async () => {
       const created = await client.responses.create({ model: 'gpt-4o', input: 'keep me' });

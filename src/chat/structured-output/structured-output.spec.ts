@@ -44,6 +44,40 @@ describe('JSON schemas', () => {
     expect(schemaProblem({ type: 'nonsense' })).toMatch(/not a valid JSON schema/);
     expect(schemaProblem('x')).toBe('must be a JSON schema object');
   });
+
+  it.each([
+    ['2020-12', 'https://json-schema.org/draft/2020-12/schema'],
+    ['2019-09', 'https://json-schema.org/draft/2019-09/schema'],
+    ['draft-07', 'http://json-schema.org/draft-07/schema#'],
+    ['draft-06', 'http://json-schema.org/draft-06/schema#'],
+    ['draft-04', 'http://json-schema.org/draft-04/schema#'],
+    ['an unknown dialect', 'https://example.com/my-meta-schema'],
+  ])('compiles and applies a schema declaring $schema %s', (_name, dialect) => {
+    const declared = { $schema: dialect, ...schema };
+    expect(schemaProblem(declared)).toBeNull();
+    expect(schemaErrors(declared, { name: 'Ann', age: 3 })).toBeNull();
+    expect(schemaErrors(declared, { name: 'Ann', age: 'old' })).toContain('/age must be integer');
+  });
+
+  it("reads each dialect's own keywords", () => {
+    // 2020-12 (zod 4's z.toJSONSchema): tuples by prefixItems; draft-04: exclusiveMaximum is a boolean.
+    const tuple = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'array',
+      prefixItems: [{ type: 'string' }],
+      items: false,
+    };
+    expect(schemaErrors(tuple, ['a'])).toBeNull();
+    expect(schemaErrors(tuple, [1])).toContain('/0 must be string');
+    expect(schemaErrors(tuple, ['a', 'b'])).not.toBeNull();
+    const below = { $schema: 'http://json-schema.org/draft-04/schema#', type: 'number', maximum: 5, exclusiveMaximum: true };
+    expect(schemaErrors(below, 4)).toBeNull();
+    expect(schemaErrors(below, 5)).toContain('must be < 5');
+  });
+
+  it('still refuses a broken schema whatever it declares', () => {
+    expect(schemaProblem({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'nonsense' })).toMatch(/not a valid JSON schema/);
+  });
 });
 
 describe('structured output', () => {
