@@ -19,6 +19,7 @@ const timeTool = {
   function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } } } },
 };
 const TOOLS = [weatherTool, timeTool];
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const personSchema = {
   type: 'object',
@@ -321,6 +322,19 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(JSON.parse(weatherPieces.join(''))).toEqual({ city: long });
       expect(chunks.at(-1).choices[0]).toMatchObject({ delta: {}, finish_reason: 'tool_calls' });
       expect(response.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    });
+
+    it('never splits a surrogate pair between two argument pieces', async () => {
+      // '{"city":"' is 9 units: the emoji's high surrogate is unit 47, the last of the first 48-unit piece.
+      const city = `${'a'.repeat(38)}😀 and more`;
+      stack.fake.enqueue({ kind: 'text', text: `<tool_calls>\n[{"name":"get_weather","arguments":{"city":"${city}"}}]\n</tool_calls>` });
+      const response = await post({ model: 'gpt-4o', stream: true, tools: TOOLS, messages: [{ role: 'user', content: 'Weather?' }] });
+      const pieces = streamChunks(response.text)
+        .flatMap((chunk) => chunk.choices[0]?.delta?.tool_calls ?? [])
+        .map((call: { function: { arguments: string } }) => call.function.arguments);
+      expect(pieces.join('')).toBe(JSON.stringify({ city }));
+      expect(pieces.filter(Boolean).length).toBeGreaterThan(1);
+      for (const piece of pieces) expect(piece).not.toMatch(LONE_SURROGATE);
     });
 
     it('is assembled by the SDK stream helper into the same calls', async () => {

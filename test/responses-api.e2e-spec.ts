@@ -515,6 +515,18 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         expect.objectContaining({ type: 'function_call', name: 'get_weather', arguments: done.arguments, status: 'completed' }),
       ]);
     });
+
+    it('never splits a surrogate pair between two argument deltas', async () => {
+      // '{"city":"' is 9 units: the emoji's high surrogate is unit 47, the last of the first 48-unit piece.
+      const city = `${'a'.repeat(38)}😀 and more`;
+      stack.fake.enqueue({ kind: 'text', text: `<tool_calls>\n[{"name":"get_weather","arguments":{"city":"${city}"}}]\n</tool_calls>` });
+      const stream = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?', stream: true });
+      const deltas: string[] = [];
+      for await (const event of stream) if (event.type === 'response.function_call_arguments.delta') deltas.push(event.delta);
+      expect(deltas.join('')).toBe(JSON.stringify({ city }));
+      expect(deltas.length).toBeGreaterThan(1);
+      for (const delta of deltas) expect(delta).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+    });
   });
 
   describe('structured output', () => {

@@ -8,6 +8,27 @@ export interface EmittedToolCall {
   arguments: string;
 }
 
+const ARGUMENT_PIECE_CHARS = 48;
+
+/**
+ * The pieces a stream sends a call's arguments in (both APIs, as OpenAI streams them): about 48 UTF-16 units each,
+ * never cut between the two halves of a surrogate pair, which a client decoding each piece would turn into U+FFFD.
+ */
+export function argumentPieces(args: string): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < args.length;) {
+    let end = Math.min(at + ARGUMENT_PIECE_CHARS, args.length);
+    if (end < args.length && isHighSurrogate(args.charCodeAt(end - 1))) end++;
+    pieces.push(args.slice(at, end));
+    at = end;
+  }
+  return pieces;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
 /** What a whole round's answer amounts to once the upstream finished it. */
 export type Verdict =
   | {

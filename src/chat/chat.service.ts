@@ -8,7 +8,7 @@ import { nameAnswer } from '../common/http/request-facts';
 import type { ApiCredential } from '../auth/api-credential';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { AnswerAssembler } from './answer-assembler';
-import { correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
+import { argumentPieces, correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
 import {
   type AnswerRunEvent,
   type AnswerTokens,
@@ -335,14 +335,10 @@ function toolCallOf(call: EmittedToolCall): NonNullable<AssistantMessage['tool_c
   return { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
 }
 
-const ARGUMENT_CHUNK_CHARS = 48;
-
 /** OpenAI's stream shape for a call: id, type and name first, then the arguments in pieces. */
 async function writeToolCall(out: CompletionStream, index: number, call: EmittedToolCall): Promise<void> {
   await out.delta({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
-  for (let at = 0; at < call.arguments.length; at += ARGUMENT_CHUNK_CHARS) {
-    await out.delta({ tool_calls: [{ index, function: { arguments: call.arguments.slice(at, at + ARGUMENT_CHUNK_CHARS) } }] });
-  }
+  for (const piece of argumentPieces(call.arguments)) await out.delta({ tool_calls: [{ index, function: { arguments: piece } }] });
 }
 
 /** Images cost by their real size and detail; other files a token per kilobyte (openai-api.md §8). */

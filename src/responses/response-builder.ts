@@ -1,4 +1,4 @@
-import type { EmittedToolCall } from '../chat/answer-contract';
+import { argumentPieces, type EmittedToolCall } from '../chat/answer-contract';
 import type { AnswerTokens, FinishedAnswer } from '../chat/answer-run';
 import {
   functionCallItemId,
@@ -12,7 +12,6 @@ import {
   type ResponseStreamEvent,
 } from './response-shapes';
 
-const ARGUMENT_CHUNK_CHARS = 48;
 /** The answer's finish reasons that leave a response incomplete, and why (as OpenAI names it). */
 const INCOMPLETE_REASONS: Partial<Record<FinishedAnswer['finishReason'], NonNullable<ResponseObject['incomplete_details']>['reason']>> = {
   length: 'max_output_tokens',
@@ -157,14 +156,8 @@ export class ResponseBuilder {
     };
     const index = this.add(item);
     const events = [this.event('response.output_item.added', { output_index: index, item: clone(item) })];
-    for (let at = 0; at < call.arguments.length; at += ARGUMENT_CHUNK_CHARS) {
-      events.push(
-        this.event('response.function_call_arguments.delta', {
-          item_id: item.id,
-          output_index: index,
-          delta: call.arguments.slice(at, at + ARGUMENT_CHUNK_CHARS),
-        }),
-      );
+    for (const delta of argumentPieces(call.arguments)) {
+      events.push(this.event('response.function_call_arguments.delta', { item_id: item.id, output_index: index, delta }));
     }
     item.arguments = call.arguments;
     item.status = 'completed';
