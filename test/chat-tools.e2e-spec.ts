@@ -143,6 +143,39 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(completion.choices[0].message.content).toBeNull();
     });
 
+    it('finds a calls block the model wrote after text on the same line, stream or not', async () => {
+      const inline = 'Let me look that up. <tool_calls>[{"name":"get_weather","arguments":{"city":"Paris"}}]</tool_calls>';
+      stack.fake.enqueue({ kind: 'text', text: inline, chunks: 7 });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'Weather?' }],
+      });
+      expect(completion.choices[0].message.content).toBe('Let me look that up.');
+      expect(completion.choices[0].message.tool_calls![0]).toMatchObject({
+        function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      });
+
+      stack.fake.enqueue({ kind: 'text', text: inline, chunks: 7 });
+      const stream = await post({ model: 'gpt-4o', stream: true, tools: TOOLS, messages: [{ role: 'user', content: 'Weather?' }] });
+      expect(stream.text).not.toContain('tool_calls>');
+      const deltas = streamChunks(stream.text).map((chunk) => chunk.choices[0]?.delta ?? {});
+      expect(deltas.map((delta) => delta.content ?? '').join('')).toMatch(/^Let me look that up\. ?$/);
+      expect(streamChunks(stream.text).at(-1).choices[0].finish_reason).toBe('tool_calls');
+    });
+
+    it('passes prose and code that only mention the tag through intact', async () => {
+      const text =
+        'Write `<tool_calls>[…]</tool_calls>` to call.\n```html\nThen <tool_calls>[{"name":"get_time","arguments":{}}]\n```\nOr <tool_calls> alone.';
+      stack.fake.enqueue({ kind: 'text', text, chunks: 9 });
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        tools: TOOLS,
+        messages: [{ role: 'user', content: 'How?' }],
+      });
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: text } });
+    });
+
     it('tool_choice auto: a plain answer stays a plain answer', async () => {
       stack.fake.enqueue(toolResponder());
       const completion = await client.chat.completions.create({

@@ -39,6 +39,42 @@ describe('ToolCallScanner', () => {
     expect(result.block).toBeNull();
   });
 
+  const INLINE = 'Let me look that up. <tool_calls> [{"name":"get_weather","arguments":{"city":"Paris"}}]</tool_calls> It is sunny.';
+
+  it.each([1, 2, 3, 7, 1000])('finds a block written after text on the same line, in pieces of %i', (size) => {
+    for (const holdAll of [false, true]) {
+      const { released, result } = scan(INLINE, size, holdAll);
+      expect(released).not.toContain('<');
+      expect(result.before).toBe('Let me look that up.');
+      // A space before the tag may have gone out before the tag arrived; the whole answer is trimmed.
+      expect((released + result.unreleased).trimEnd()).toBe(result.before);
+      expect(JSON.parse(result.block!)).toEqual([{ name: 'get_weather', arguments: { city: 'Paris' } }]);
+      expect(result.closed).toBe(true);
+    }
+  });
+
+  it.each([
+    ['prose naming the tag', 'Models write <tool_calls> before the JSON, e.g. <tool_calls>, then a list.'],
+    ['an unfinished tag', 'A tag like <tool_calls [{"a":1}] is not one.'],
+    ['an inline code span', 'Write `<tool_calls>[{"name":"f","arguments":{}}]</tool_calls>` to call f.'],
+    ['a fenced example', 'Example:\n```html\nThen <tool_calls>[{"name":"f","arguments":{}}]</tool_calls>\n```\nThat is all.'],
+    ['a tilde fence', 'Example:\n~~~\nx = "<tool_calls>[1]"\n~~~\nDone.'],
+  ])('passes %s through intact', (_name, text) => {
+    for (const size of [1, 3, 1000]) {
+      const { released, result } = scan(text, size);
+      expect(released + result.unreleased).toBe(text);
+      expect(result.block).toBeNull();
+    }
+  });
+
+  it('finds an inline block after a fenced example has closed', () => {
+    const text = 'Example:\n```\nx <tool_calls>[1]\n```\nNow: <tool_calls>[{"name":"f","arguments":{}}]</tool_calls>';
+    const { released, result } = scan(text, 2);
+    expect(result.before).toBe('Example:\n```\nx <tool_calls>[1]\n```\nNow:');
+    expect(released.trimEnd()).toBe('Example:\n```\nx <tool_calls>[1]\n```\nNow:');
+    expect(result.block).toBe('[{"name":"f","arguments":{}}]');
+  });
+
   it('holds a code fence line until the next line shows what it opens', () => {
     const scanner = new ToolCallScanner();
     expect(scanner.push('Code:\n```py')).toBe('Code:');
