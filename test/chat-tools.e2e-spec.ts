@@ -412,6 +412,28 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(stack.fake.conversationRequests()).toHaveLength(2);
     });
 
+    it('shows the text answer of a corrective round after the text the first round showed, as the whole answer has it', async () => {
+      const broken = 'Let me check.\n<tool_calls>\n[{"name":"get_weather","arguments":{"town":"Paris"}}]\n</tool_calls>';
+      const body = { model: 'gpt-4o', tools: TOOLS, messages: [{ role: 'user', content: 'Weather?' }] };
+      const contents: string[] = [];
+      for (const stream of [false, true]) {
+        stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+        stack.fake.enqueue({ kind: 'text', text: 'Which city do you mean?' });
+        const response = await post({ ...body, stream });
+        expect(response.status).toBe(200);
+        if (!stream) {
+          expect(response.body.choices[0]).toMatchObject({ finish_reason: 'stop' });
+          contents.push(response.body.choices[0].message.content);
+        } else {
+          const chunks = streamChunks(response.text);
+          expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
+          contents.push(chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join(''));
+        }
+      }
+      expect(contents).toEqual(['Let me check.\n\nWhich city do you mean?', 'Let me check.\n\nWhich city do you mean?']);
+      expect(stack.fake.conversationRequests()).toHaveLength(4);
+    });
+
     it('ends the stream with an in-band error when the repair fails too', async () => {
       stack.fake.enqueue(toolResponder());
       stack.fake.enqueue(toolResponder());

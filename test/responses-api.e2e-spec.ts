@@ -516,6 +516,22 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       ]);
     });
 
+    it('keeps the text answer of a corrective round after the text the first round showed, stream or not', async () => {
+      const broken = 'Let me check.\n<tool_calls>\n[{"name":"get_weather","arguments":{"town":"Paris"}}]\n</tool_calls>';
+      stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+      stack.fake.enqueue({ kind: 'text', text: 'Which city do you mean?' });
+      const whole = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?' });
+      expect(whole.output_text).toBe('Let me check.\n\nWhich city do you mean?');
+
+      stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+      stack.fake.enqueue({ kind: 'text', text: 'Which city do you mean?' });
+      const stream = client.responses.stream({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?' });
+      let deltas = '';
+      for await (const event of stream) if (event.type === 'response.output_text.delta') deltas += event.delta;
+      expect(deltas).toBe('Let me check.\n\nWhich city do you mean?');
+      expect((await stream.finalResponse()).output_text).toBe(deltas);
+    });
+
     it('never splits a surrogate pair between two argument deltas', async () => {
       // '{"city":"' is 9 units: the emoji's high surrogate is unit 47, the last of the first 48-unit piece.
       const city = `${'a'.repeat(38)}😀 and more`;

@@ -1,4 +1,4 @@
-import { argumentPieces } from './answer-contract';
+import { argumentPieces, textAfterRound } from './answer-contract';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -16,5 +16,25 @@ describe('argumentPieces', () => {
     const pieces = argumentPieces(args);
     expect(pieces.join('')).toBe(args);
     for (const piece of pieces) expect(piece).not.toMatch(LONE_SURROGATE);
+  });
+});
+
+describe('textAfterRound', () => {
+  const call = { id: 'call_1', name: 'get_weather', arguments: '{}' };
+
+  it('lets the first round go on with the text it held back', () => {
+    expect(textAfterRound(0, 'Let me', { content: ' check.', toolCalls: [call] })).toBe(' check.');
+    expect(textAfterRound(0, '', { content: 'Hi.', toolCalls: [] })).toBe('Hi.');
+  });
+
+  it("adds a corrective round's text answer after what was shown, as a paragraph of its own", () => {
+    expect(textAfterRound(1, 'Let me check.', { content: 'Which city do you mean?', toolCalls: [] })).toBe('\n\nWhich city do you mean?');
+    expect(textAfterRound(1, 'Let me check.\n', { content: 'Which city?', toolCalls: [] })).toBe('Which city?');
+    expect(textAfterRound(1, '', { content: 'Which city?', toolCalls: [] })).toBe('Which city?');
+  });
+
+  it("drops a corrective round's text before a call when text was shown already (it repeats it)", () => {
+    expect(textAfterRound(1, 'Let me check.', { content: 'Let me check.', toolCalls: [call] })).toBe('');
+    expect(textAfterRound(1, '', { content: 'Checking.', toolCalls: [call] })).toBe('Checking.');
   });
 });

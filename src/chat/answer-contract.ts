@@ -79,6 +79,18 @@ export function correctiveMessages(messages: ChatMessageDto[], answer: string, c
   return [...messages, { role: 'assistant', content: answer }, { role: 'user', content: correction }];
 }
 
+/**
+ * The text the last round's verdict adds to what earlier rounds already showed the client (`shown`). The first
+ * round just goes on. A corrective round that calls a function was asked for the call only: text before it
+ * repeats what the client has, so it counts only when nothing was shown. One that answers in text gives the
+ * answer itself, which follows the shown text as a paragraph of its own, in a stream and in a whole answer alike.
+ */
+export function textAfterRound(round: number, shown: string, verdict: { content: string; toolCalls: EmittedToolCall[] }): string {
+  if (round === 0 || !shown) return verdict.content;
+  if (verdict.toolCalls.length || !verdict.content.trim()) return '';
+  return `${/\s$/.test(shown) ? '' : '\n\n'}${verdict.content.trimStart()}`;
+}
+
 /** No emulation: every character is released at once and every answer is fine. */
 export function plainContract(messages: ChatMessageDto[]): AnswerContract {
   return {

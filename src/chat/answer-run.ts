@@ -44,7 +44,7 @@ export interface PreparedChat {
 export interface FinishedAnswer {
   /** Answer text that no `delta` carried yet; a stream sends it after them. */
   rest: string;
-  /** The last round's whole answer text, which a non-stream response shows. */
+  /** The answer's whole text, which a non-stream response shows: what the stream showed, then `rest`. */
   content: string;
   toolCalls: EmittedToolCall[];
   finishReason: FinishReason | 'tool_calls';

@@ -8,7 +8,14 @@ import { nameAnswer } from '../common/http/request-facts';
 import type { ApiCredential } from '../auth/api-credential';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { AnswerAssembler } from './answer-assembler';
-import { argumentPieces, correctiveMessages, EmittedToolCall, invalidAnswerError, MAX_CORRECTIVE_ROUNDS } from './answer-contract';
+import {
+  argumentPieces,
+  correctiveMessages,
+  EmittedToolCall,
+  invalidAnswerError,
+  MAX_CORRECTIVE_ROUNDS,
+  textAfterRound,
+} from './answer-contract';
 import {
   type AnswerRunEvent,
   type AnswerTokens,
@@ -150,13 +157,13 @@ export class ChatService {
     let messages = contract.messages;
     let started = await this.start(request, credential, chat, messages, signal);
     yield { type: 'started' };
-    let contentShown = false;
+    // The text the client was shown, in every round so far (a corrective round shows nothing until it is judged).
+    let shown = '';
     let ids: FinishedAnswer['ids'];
     for (let round = 0; ; round++) {
       const assembler = this.assembler(request, chat, started, origin);
       const reader = contract.reader(round);
       let finishReason: FinishReason | null = null;
-      let roundText = '';
       for await (const events of assembler.events(started.pieces)) {
         for (const event of events) {
           if (event.type === 'error') {
@@ -171,11 +178,14 @@ export class ChatService {
             yield { ...event, ...(poolAccountId ? { poolAccountId } : {}) };
           } else {
             // Protocol text (a tool call block, JSON still to be validated) is held back by the reader.
-            const shown = event.content ? reader.push(event.content) : '';
-            roundText += shown;
-            contentShown ||= shown.length > 0;
-            if (shown || event.reasoning)
-              yield { type: 'delta', ...(shown ? { content: shown } : {}), ...(event.reasoning ? { reasoning: event.reasoning } : {}) };
+            const released = event.content ? reader.push(event.content) : '';
+            shown += released;
+            if (released || event.reasoning)
+              yield {
+                type: 'delta',
+                ...(released ? { content: released } : {}),
+                ...(event.reasoning ? { reasoning: event.reasoning } : {}),
+              };
           }
         }
       }
@@ -197,12 +207,12 @@ export class ChatService {
       const calls = verdict.toolCalls;
       const finishReasonOut = calls.length ? 'tool_calls' : (finishReason ?? 'stop');
       this.logAnswer(chat, finishReasonOut);
+      const rest = textAfterRound(round, shown, verdict);
       yield {
         type: 'finished',
         answer: {
-          // Text of a corrective round would repeat what the client already has.
-          rest: round > 0 && contentShown ? '' : verdict.content,
-          content: roundText + verdict.content,
+          rest,
+          content: shown + rest,
           toolCalls: calls,
           finishReason: finishReasonOut,
           reasoning: assembler.reasoning,
