@@ -488,6 +488,152 @@ describe('chat API: emulated function calling and structured output', () => {
     });
   });
 
+  describe('the deprecated functions and function_call', () => {
+    const functions = TOOLS.map((tool) => tool.function);
+
+    it('offers functions as tools and answers in the legacy shape: message.function_call, finish_reason function_call', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        functions,
+        function_call: { name: 'get_weather' },
+        messages: [{ role: 'user', content: 'call get_weather {"city": "Paris"}' }],
+      });
+      const choice = completion.choices[0];
+      expect(choice.finish_reason).toBe('function_call');
+      expect(choice.message.content).toBeNull();
+      expect(choice.message.function_call).toEqual({ name: 'get_weather', arguments: '{"city":"Paris"}' });
+      expect(choice.message).not.toHaveProperty('tool_calls');
+      const system = systemTextSent(0);
+      expect(system).toContain('"name": "get_time"');
+      expect(system).toContain('You must call the function "get_weather"');
+      expect(system).toContain('Call at most one function per answer');
+
+      // The legacy shape holds one call: a model that makes two anyway gets its first one through.
+      stack.fake.enqueue(toolResponder());
+      const first = await client.chat.completions.create({
+        model: 'gpt-4o',
+        functions,
+        messages: [{ role: 'user', content: 'call get_time {}\ncall get_weather {"city": "Oslo"}' }],
+      });
+      expect(first.choices[0]).toMatchObject({
+        finish_reason: 'function_call',
+        message: { function_call: { name: 'get_time', arguments: '{}' } },
+      });
+    });
+
+    it('streams function_call deltas, name first, which the SDK stream helper assembles', async () => {
+      stack.fake.enqueue(toolResponder());
+      const long = 'A city with a name long enough to need more than one piece of arguments';
+      const response = await post({
+        model: 'gpt-4o',
+        stream: true,
+        functions,
+        messages: [{ role: 'user', content: `say Checking.\ncall get_weather {"city": "${long}"}` }],
+      });
+      const deltas = streamChunks(response.text).map((chunk) => chunk.choices[0]?.delta ?? {});
+      expect(deltas.some((delta) => delta.tool_calls)).toBe(false);
+      const pieces = deltas.filter((delta) => delta.function_call).map((delta) => delta.function_call);
+      expect(pieces[0]).toEqual({ name: 'get_weather', arguments: '' });
+      expect(pieces.length).toBeGreaterThan(2);
+      expect(pieces.slice(1).every((piece) => piece.name === undefined)).toBe(true);
+      expect(JSON.parse(pieces.map((piece) => piece.arguments).join(''))).toEqual({ city: long });
+      expect(deltas.map((delta) => delta.content ?? '').join('')).toBe('Checking.');
+      expect(streamChunks(response.text).at(-1).choices[0].finish_reason).toBe('function_call');
+
+      stack.fake.enqueue(toolResponder());
+      const stream = client.chat.completions.stream({
+        model: 'gpt-4o',
+        functions,
+        messages: [{ role: 'user', content: 'call get_time {"zone": "UTC"}' }],
+      });
+      const final = await stream.finalChatCompletion();
+      expect(final.choices[0].finish_reason).toBe('function_call');
+      expect(final.choices[0].message.function_call).toEqual({ name: 'get_time', arguments: '{"zone":"UTC"}' });
+    });
+
+    it('carries an earlier function_call and its function result to the model like tool calls and results', async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        functions,
+        messages: [
+          { role: 'user', content: 'Weather in Paris?' },
+          { role: 'assistant', content: null, function_call: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          { role: 'function', name: 'get_weather', content: 'sunny' },
+        ],
+      });
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'The tools answered: sunny.' } });
+      const texts = sent(0).map((m) => `${m.author.role}: ${m.content.parts.join('')}`);
+      expect(texts).toContain('assistant: <tool_calls>\n[{"name":"get_weather","arguments":{"city":"Paris"}}]\n</tool_calls>');
+      expect(texts).toContain('user: <tool_result name="get_weather">\nsunny\n</tool_result>');
+    });
+
+    it("function_call 'none' offers no functions", async () => {
+      stack.fake.enqueue(toolResponder());
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o',
+        functions,
+        function_call: 'none',
+        messages: [{ role: 'user', content: 'call get_weather {"city": "Paris"}' }],
+      });
+      expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'No tools were offered.' } });
+    });
+
+    it.each([
+      ['functions together with tools', { functions, tools: TOOLS }, 'functions', 'invalid_value'],
+      ['functions as an object', { functions: functions[0] }, 'functions', 'invalid_value'],
+      ['a function without a name', { functions: [{ parameters: {} }] }, 'functions[0].name', 'missing_required_parameter'],
+      [
+        'a broken function schema',
+        { functions: [{ name: 'f', parameters: { type: 'nonsense' } }] },
+        'functions[0].parameters',
+        'invalid_value',
+      ],
+      ['function_call naming no function', { functions, function_call: { name: 'nope' } }, 'function_call', 'invalid_value'],
+      ['function_call of an unknown mode', { functions, function_call: 'required' }, 'function_call', 'invalid_value'],
+      ['function_call naming a function without functions', { function_call: { name: 'get_weather' } }, 'function_call', 'invalid_value'],
+      [
+        'a history function_call without arguments',
+        {
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: null, function_call: { name: 'f' } },
+          ],
+        },
+        'messages[1].function_call.arguments',
+        'missing_required_parameter',
+      ],
+      [
+        'a history function_call that is a string',
+        {
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: null, function_call: 'f()' },
+          ],
+        },
+        'messages[1].function_call',
+        'invalid_value',
+      ],
+      [
+        'a function result without its name',
+        {
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'function', content: 'sunny' },
+          ],
+        },
+        'messages[1].name',
+        'missing_required_parameter',
+      ],
+    ])('refuses %s with 400 naming the field, before any upstream work', async (_label, fields, param, code) => {
+      const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...fields });
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param, code });
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+  });
+
   describe('structured output', () => {
     it('json_object: the instruction reaches the model and fenced JSON comes back clean', async () => {
       stack.fake.enqueue(jsonResponder({ fenced: true }));

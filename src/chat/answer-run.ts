@@ -80,12 +80,15 @@ export type AnswerRunEvent =
   | { type: 'failed'; message: string; code: string }
   | { type: 'finished'; answer: FinishedAnswer };
 
+/** How a chat completion's choice ends: `function_call` is the deprecated shape's name for `tool_calls`. */
+export type ChoiceFinishReason = FinishedAnswer['finishReason'] | 'function_call';
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: FinishReason | 'tool_calls' }[];
+  choices: { index: 0; message: AssistantMessage; logprobs: null; finish_reason: ChoiceFinishReason }[];
   usage: Usage;
   conversation_id?: string;
   message_id?: string;
@@ -97,6 +100,8 @@ export interface AssistantMessage {
   content: string | null;
   reasoning_content?: string;
   tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  /** The one call of an answer to a request that sent the deprecated `functions`. */
+  function_call?: { name: string; arguments: string };
 }
 
 /** An answer that failed after it started, as the error a non-stream request gets. */

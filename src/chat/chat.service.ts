@@ -22,6 +22,7 @@ import {
   answerFailure,
   type AssistantMessage,
   type ChatCompletion,
+  type ChoiceFinishReason,
   type FinishedAnswer,
   type PreparedChat,
 } from './answer-run';
@@ -38,6 +39,7 @@ import type { FinishReason } from './translation/answer-writer';
 import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel } from './models/model-mapping';
 import { encodingFor, imageTokens, TokenCounter } from './token-counter';
+import { usesLegacyFunctions, withLegacyFunctionsAsTools } from './tools/legacy-functions';
 
 /** `/v1/chat/completions`: turns one OpenAI request into one upstream conversation, streamed or whole. */
 /** The pool account a request must run on, and the field that pinned it there (`AttemptPolicy.begin`). */
@@ -58,12 +60,9 @@ export class ChatService {
   ) {}
 
   /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
-  async complete(
-    request: ChatCompletionRequestDto,
-    credential: ApiCredential,
-    signal: AbortSignal,
-    origin: string,
-  ): Promise<ChatCompletion> {
+  async complete(asked: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ChatCompletion> {
+    const legacy = usesLegacyFunctions(asked);
+    const request = withLegacyFunctionsAsTools(asked);
     const chat = this.prepare(request, await this.pinOfConversation(request, credential));
     for await (const event of this.run(request, chat, credential, signal, origin)) {
       if (event.type === 'failed') throw answerFailure(event);
@@ -71,7 +70,8 @@ export class ChatService {
       const { answer } = event;
       const calls = answer.toolCalls;
       const message: AssistantMessage = { role: 'assistant', content: calls.length ? answer.content.trim() || null : answer.content };
-      if (calls.length) message.tool_calls = calls.map(toolCallOf);
+      if (calls.length && legacy) message.function_call = { name: calls[0].name, arguments: calls[0].arguments };
+      else if (calls.length) message.tool_calls = calls.map(toolCallOf);
       if (answer.reasoning && chat.reasoningOutput === 'reasoning_content') message.reasoning_content = answer.reasoning;
       const ids = answer.ids && { conversation_id: answer.ids.conversationId, message_id: answer.ids.messageId };
       return {
@@ -79,7 +79,7 @@ export class ChatService {
         object: 'chat.completion',
         created: chat.meta.created,
         model: chat.meta.model,
-        choices: [{ index: 0, message, logprobs: null, finish_reason: answer.finishReason }],
+        choices: [{ index: 0, message, logprobs: null, finish_reason: finishReasonFor(answer, legacy) }],
         usage: (await answer.countTokens()).usage,
         ...(chat.historyDisabled ? {} : ids),
       };
@@ -89,12 +89,14 @@ export class ChatService {
 
   /** Errors before the answer starts are thrown (rendered as JSON); later ones end the stream in-band. */
   async stream(
-    request: ChatCompletionRequestDto,
+    asked: ChatCompletionRequestDto,
     credential: ApiCredential,
     response: Response,
     signal: AbortSignal,
     origin: string,
   ): Promise<void> {
+    const legacy = usesLegacyFunctions(asked);
+    const request = withLegacyFunctionsAsTools(asked);
     const chat = this.prepare(request, await this.pinOfConversation(request, credential));
     const events = this.run(request, chat, credential, signal, origin);
     await events.next();
@@ -118,8 +120,8 @@ export class ChatService {
           const { answer } = event;
           const calls = answer.toolCalls;
           if (calls.length ? answer.rest.trim() : answer.rest) await out.delta({ content: answer.rest });
-          for (const [index, call] of calls.entries()) await writeToolCall(out, index, call);
-          await out.delta({}, answer.finishReason);
+          for (const [index, call] of calls.entries()) await writeToolCall(out, index, call, legacy);
+          await out.delta({}, finishReasonFor(answer, legacy));
           if (request.stream_options?.include_usage) await out.usage((await answer.countTokens()).usage);
           await out.done();
           return;
@@ -345,10 +347,23 @@ function toolCallOf(call: EmittedToolCall): NonNullable<AssistantMessage['tool_c
   return { id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
 }
 
-/** OpenAI's stream shape for a call: id, type and name first, then the arguments in pieces. */
-async function writeToolCall(out: CompletionStream, index: number, call: EmittedToolCall): Promise<void> {
+/**
+ * OpenAI's stream shape for a call: id, type and name first, then the arguments in pieces; in the deprecated
+ * shape of a request that sent `functions`, a `function_call` with the name first, then its arguments in pieces.
+ */
+async function writeToolCall(out: CompletionStream, index: number, call: EmittedToolCall, legacy: boolean): Promise<void> {
+  if (legacy) {
+    await out.delta({ function_call: { name: call.name, arguments: '' } });
+    for (const piece of argumentPieces(call.arguments)) await out.delta({ function_call: { arguments: piece } });
+    return;
+  }
   await out.delta({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
   for (const piece of argumentPieces(call.arguments)) await out.delta({ tool_calls: [{ index, function: { arguments: piece } }] });
+}
+
+/** A call ends the choice with `tool_calls`, or with `function_call` in the deprecated shape. */
+function finishReasonFor(answer: FinishedAnswer, legacy: boolean): ChoiceFinishReason {
+  return legacy && answer.finishReason === 'tool_calls' ? 'function_call' : answer.finishReason;
 }
 
 /** Images cost by their real size and detail; other files a token per kilobyte (openai-api.md §8). */

@@ -55,7 +55,7 @@ export class CompletionStream {
    * One chunk, written by hand around the delta's own JSON: the same text `JSON.stringify` makes of
    * `{ ...envelope, choices: [{ index, delta, logprobs, finish_reason }], ...ids }`, without building that object per token.
    */
-  delta(delta: Record<string, unknown>, finishReason: FinishReason | 'tool_calls' | null = null): Promise<void> {
+  delta(delta: Record<string, unknown>, finishReason: FinishReason | 'tool_calls' | 'function_call' | null = null): Promise<void> {
     const finish = finishReason === null ? 'null' : `"${finishReason}"`;
     return this.channel.write(
       `${this.envelopeJson},"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish}}]${this.idsJson}}\n\n`,

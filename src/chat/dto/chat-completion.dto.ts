@@ -13,10 +13,21 @@ import {
   Max,
   Min,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
-import { IsToolChoice, ResponseFormatDto, ToolCallDto, ToolChoice, ToolDto } from './tool-fields.dto';
+import {
+  FunctionCallChoice,
+  FunctionDefinitionDto,
+  IsFunctionCallChoice,
+  IsNotWithTools,
+  IsToolChoice,
+  ResponseFormatDto,
+  ToolCallDto,
+  ToolChoice,
+  ToolDto,
+} from './tool-fields.dto';
 import { IsObjectItems, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
 import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
 
@@ -149,6 +160,25 @@ export function toolCallsProblem(value: unknown): ValidationDetail | null {
   return null;
 }
 
+/** An assistant turn's deprecated `function_call` in the history: a `name` and its `arguments`, both strings. */
+export function functionCallProblem(value: unknown): ValidationDetail | null {
+  if (!isRecord(value)) return { path: '', message: 'must be an object with a `name` and its `arguments`' };
+  return stringField(value, 'name', '', true) ?? stringField(value, 'arguments', '', true);
+}
+
+function IsFunctionCallMessage(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isFunctionCallMessage',
+      validator: {
+        validate: (value: unknown) => functionCallProblem(value) === null,
+        defaultMessage: () => 'must be an object with a `name` and its `arguments`',
+      },
+    },
+    { ...options, context: { detail: functionCallProblem satisfies ValidationDetailFn } },
+  );
+}
+
 /**
  * `content` is a string, an array of well-formed parts (text, image_url or file, each with fields of the
  * right type, and refusal in assistant turns), or null (assistant turns with tool calls). Checked whole here, so that nothing the request
@@ -200,9 +230,15 @@ export class ChatMessageDto {
   @IsMessageContent()
   content: string | ContentPart[] | null;
 
-  @IsOptional() @IsString() name?: string;
+  /** Required on a (deprecated) `function` result: the function it answers. */
+  @ValidateIf((message: ChatMessageDto) => message.role === 'function' || (message.name !== undefined && message.name !== null))
+  @IsString()
+  name?: string;
+
   @IsOptional() @IsToolCalls() @Type(() => ToolCallDto) tool_calls?: ToolCallDto[];
   @IsOptional() @IsString() tool_call_id?: string;
+  /** The deprecated form of an assistant turn's one tool call. */
+  @IsOptional() @IsFunctionCallMessage() function_call?: { name: string; arguments: string };
 }
 
 export class StreamOptionsDto {
@@ -252,4 +288,15 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsToolChoice() tool_choice?: ToolChoice;
   @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ResponseFormatDto) response_format?: ResponseFormatDto;
+
+  // The deprecated form of tools and tool_choice (src/chat/tools/legacy-functions.ts); the answer comes in that form too.
+  @IsOptional()
+  @IsArray()
+  @IsNotWithTools()
+  @IsObjectItems('a function object')
+  @ValidateNested({ each: true })
+  @Type(() => FunctionDefinitionDto)
+  functions?: FunctionDefinitionDto[];
+
+  @IsOptional() @IsFunctionCallChoice() function_call?: FunctionCallChoice;
 }

@@ -69,6 +69,42 @@ export function IsToolChoice(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
+/** The deprecated `function_call` of a request: 'none', 'auto' or `{"name"}` naming one of `functions`. */
+export type FunctionCallChoice = 'none' | 'auto' | { name: string };
+
+export function IsFunctionCallChoice(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isFunctionCallChoice',
+      validator: {
+        validate: (value: unknown, args) => {
+          if (value === 'auto' || value === 'none') return true;
+          const functions = (args?.object as { functions?: { name?: unknown }[] } | undefined)?.functions;
+          const names = Array.isArray(functions) ? functions.map((fn) => fn?.name) : [];
+          const name = typeof value === 'object' && value !== null ? (value as { name?: unknown }).name : undefined;
+          return typeof name === 'string' && names.includes(name);
+        },
+        defaultMessage: () => "must be 'auto', 'none' or {\"name\":…} naming one of `functions`",
+      },
+    },
+    options,
+  );
+}
+
+/** The deprecated `functions` are the tools of a request that does not give `tools`: the two do not mix. */
+export function IsNotWithTools(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isNotWithTools',
+      validator: {
+        validate: (_value: unknown, args) => (args?.object as { tools?: unknown } | undefined)?.tools === undefined,
+        defaultMessage: () => 'cannot be given together with `tools` (functions is the deprecated form of tools: send one of them)',
+      },
+    },
+    options,
+  );
+}
+
 export class ToolCallFunctionDto {
   @IsString() name: string;
   @IsString() arguments: string;
@@ -76,7 +112,8 @@ export class ToolCallFunctionDto {
 
 /** An assistant turn's earlier tool call, sent back in the history. */
 export class ToolCallDto {
-  @IsString() id: string;
+  /** Required by OpenAI, but a history converted from the deprecated `function_call` has none. */
+  @IsOptional() @IsString() id?: string;
   @IsIn(['function'], { message: "must be 'function'" }) type: 'function';
   @IsObject() @ValidateNested() @Type(() => ToolCallFunctionDto) function: ToolCallFunctionDto;
 }

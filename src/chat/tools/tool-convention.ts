@@ -71,7 +71,7 @@ export function renderToolHistory(messages: ChatMessageDto[]): ChatMessageDto[] 
   const namesById = new Map<string, string>();
   return messages.map((message) => {
     if (message.role === 'assistant' && message.tool_calls?.length) {
-      for (const call of message.tool_calls) namesById.set(call.id, call.function.name);
+      for (const call of message.tool_calls) if (call.id) namesById.set(call.id, call.function.name);
       const text = plainText(message.content);
       const calls = renderToolCalls(
         message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })),
