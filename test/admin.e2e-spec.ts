@@ -1,9 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { maskSecret } from '../src/common/util/secrets';
 import type { AccountView } from '../src/token-pool/pool.types';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { ServerProcess, startServer, stopAllServers } from './support/process';
 import { Stack, startStack } from './support/stack';
 
 const ADMIN_KEY = 'admin-key-for-tests-7f3a9c';
@@ -676,5 +683,42 @@ describe('Admin without a secret', () => {
           : agent.delete(path).set('Authorization', 'Bearer x')
     ).expect(404);
     expect(response.body).toEqual(errorShape);
+  });
+});
+
+describe('Admin with REDIS_URL, as its own process', () => {
+  const REDIS_URL = 'redis://127.0.0.1:6379';
+  const prefix = `flowgpt-admin-e2e-${randomBytes(4).toString('hex')}:`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-admin-'));
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    // A process of its own: in the test's process, the app would share the event loop of the client below.
+    server = await startServer({ ADMIN_KEY, REDIS_URL, REDIS_PREFIX: prefix, METRICS_ENABLED: 'true', DATA_DIR: dataDir });
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    rmSync(dataDir, { recursive: true, force: true });
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('answers concurrent calls that carry the right admin secret, never 429 (found in review)', async () => {
+    // A pool of keep-alive connections, as automation has: the calls overlap on the server.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
+    const call = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: server.port, path, agent, headers: { Authorization: `Bearer ${ADMIN_KEY}` } }, (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          })
+          .on('error', reject);
+      });
+    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i % 2 ? '/admin/api/tokens' : '/metrics')));
+    agent.destroy();
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
   });
 });

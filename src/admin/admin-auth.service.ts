@@ -17,17 +17,14 @@ export class AdminAuthService {
   ) {}
 
   /**
-   * A locked network's attempts are refused without comparing, except one a minute (see `LoginThrottle`):
-   * the right secret then gets in; a wrong one is answered as throttled, like the unchecked ones.
+   * Compares first, in constant time, then asks the throttle how to answer: only a wrong secret counts as
+   * a failure, and a locked network is refused without the result, except one attempt a minute (see
+   * `LoginThrottle`).
    */
   async checkSecret(address: string, given: string | undefined): Promise<SecretCheck> {
-    const admission = await this.throttle.admit(address);
-    if (!admission.allowed) return { ok: false, reason: 'throttled', retryAfterSec: admission.retryAfterSec };
-    if (this.secret.matches(given)) {
-      await this.throttle.succeeded(address);
-      return { ok: true };
-    }
-    if (admission.locked) return { ok: false, reason: 'throttled', retryAfterSec: admission.retryAfterSec };
+    const verdict = await this.throttle.judge(address, this.secret.matches(given));
+    if (verdict.outcome === 'admitted') return { ok: true };
+    if (verdict.outcome === 'throttled') return { ok: false, reason: 'throttled', retryAfterSec: verdict.retryAfterSec };
     if ((await this.throttle.retryAfterSec(address)) > 0)
       this.logger.warn(`Admin authentication from ${address} slowed down after repeated wrong secrets`);
     return { ok: false, reason: 'wrong_secret' };

@@ -1,3 +1,4 @@
+import type { AttemptLimits, AttemptWindow } from '../common/shared-state/attempt-window';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
@@ -14,6 +15,23 @@ class ManualClock extends Clock {
 }
 
 const SECRET = 'the-admin-secret';
+
+/**
+ * Memory windows that answer each call a turn of the event loop later, in call order, as one Redis connection
+ * does: concurrent attempts then all start before any of them is answered.
+ */
+class RoundTripSharedState extends SharedState {
+  attemptWindow(name: string, limits: AttemptLimits): AttemptWindow {
+    const window = super.attemptWindow(name, limits);
+    const later = <T>(call: () => Promise<T>) => new Promise<void>((resolve) => setImmediate(resolve)).then(call);
+    return {
+      retryAfterSec: (key, now) => later(() => window.retryAfterSec(key, now)),
+      record: (key, now) => later(() => window.record(key, now)),
+      tryRecord: (key, now) => later(() => window.tryRecord(key, now)),
+      reset: (key) => later(() => window.reset(key)),
+    };
+  }
+}
 
 describe('LoginThrottle with AdminAuthService', () => {
   let clock: ManualClock;
@@ -80,5 +98,24 @@ describe('LoginThrottle with AdminAuthService', () => {
     await failTimes('10.0.0.1', MAX_FAILED_LOGINS - 1);
     expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
     await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+  });
+
+  describe('with concurrent attempts', () => {
+    beforeEach(() => {
+      const throttle = new LoginThrottle(new RoundTripSharedState(null, 'test:'), clock);
+      auth = new AdminAuthService(new AdminSecret(Object.assign(new AppConfig(), { adminKey: SECRET })), throttle, {} as AdminSessionStore);
+    });
+
+    it('lets in any number of concurrent calls that carry the right secret', async () => {
+      const checks = await Promise.all(Array.from({ length: 20 }, () => auth.checkSecret('10.0.0.1', SECRET)));
+      expect(checks.filter((check) => !check.ok)).toEqual([]);
+    });
+
+    it('still answers only 5 of a burst of concurrent guesses, and a right one after them finds the lock', async () => {
+      const burst = [...Array.from({ length: 20 }, (_, i) => `guess-${i}`), SECRET];
+      const checks = await Promise.all(burst.map((given) => auth.checkSecret('10.0.0.1', given)));
+      expect(checks.filter((check) => !check.ok && check.reason === 'wrong_secret')).toHaveLength(MAX_FAILED_LOGINS);
+      expect(checks.filter((check) => check.ok)).toEqual([]);
+    });
   });
 });

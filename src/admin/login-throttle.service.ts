@@ -9,20 +9,24 @@ export const FAILED_LOGIN_WINDOW_MS = 15 * 60_000;
 /** While a network is locked, one attempt per this interval is still checked. */
 export const LOCKED_ATTEMPT_INTERVAL_MS = 60_000;
 
-/** Whether a sign-in attempt may have its secret checked. */
-export type LoginAdmission =
-  /** `locked`: the network is over the limit and this is its one checked attempt for now; a wrong secret is answered as throttled. */
-  | { allowed: true; locked: false }
-  | { allowed: true; locked: true; retryAfterSec: number }
-  /** Refused without checking the secret. */
-  | { allowed: false; retryAfterSec: number };
+/** How an attempt whose secret was already compared is answered. */
+export type LoginVerdict =
+  | { outcome: 'admitted' }
+  | { outcome: 'wrong_secret' }
+  /** The network is locked, and this attempt was wrong or not its one checked attempt for now. */
+  | { outcome: 'throttled'; retryAfterSec: number };
 
 /**
- * Counts admin sign-in attempts per client network (`clientNetwork`: an IPv4 address, an IPv6 /64), across
+ * Counts wrong admin secrets per client network (`clientNetwork`: an IPv4 address, an IPv6 /64), across
  * instances with `REDIS_URL`. Up to 5 wrong secrets within 15 minutes are answered as wrong; past that the
  * network is locked: one attempt a minute is still checked, so the admin who mistyped gets in with the
  * right secret, while a guesser is slowed to one guess a minute. A locked network's wrong and unchecked
  * attempts get the same answer (throttled), so the lock tells a guesser nothing; a success clears the count.
+ *
+ * Only a wrong secret counts: any number of concurrent calls carrying the right one pass while the network
+ * is not locked. Concurrent guesses still cannot all slip in: a wrong one is counted in one atomic step, and
+ * a right one asks whether the network is locked in the same order (one Redis connection per process, or
+ * one memory), so an attempt that comes after five wrong ones finds the lock.
  */
 @Injectable()
 export class LoginThrottle {
@@ -38,27 +42,27 @@ export class LoginThrottle {
   }
 
   /**
-   * Counts the attempt before its secret is checked (as a failure, undone by `succeeded`), so that
-   * concurrent guesses cannot all slip in under the limit.
+   * The answer to an attempt from `address` whose secret the caller found `correct` (compared in constant
+   * time). While the network is locked, right and wrong attempts alike take its one checked attempt a
+   * minute: were only right ones to take it, a guesser's right guess would always find it free.
    */
-  async admit(address: string): Promise<LoginAdmission> {
+  async judge(address: string, correct: boolean): Promise<LoginVerdict> {
     const network = clientNetwork(address);
     const now = this.clock.now();
-    const lockedFor = await this.attempts.tryRecord(network, now);
-    if (lockedFor === 0) return { allowed: true, locked: false };
-    const nextCheck = await this.lockedAttempts.tryRecord(network, now);
-    if (nextCheck === 0) return { allowed: true, locked: true, retryAfterSec: Math.min(lockedFor, LOCKED_ATTEMPT_INTERVAL_MS / 1000) };
-    return { allowed: false, retryAfterSec: Math.min(lockedFor, nextCheck) };
+    const lockedFor = correct ? await this.attempts.retryAfterSec(network, now) : await this.attempts.tryRecord(network, now);
+    if (lockedFor > 0) {
+      const nextCheck = await this.lockedAttempts.tryRecord(network, now);
+      if (nextCheck > 0) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, nextCheck) };
+      if (!correct) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, LOCKED_ATTEMPT_INTERVAL_MS / 1000) };
+    }
+    if (!correct) return { outcome: 'wrong_secret' };
+    await this.attempts.reset(network);
+    await this.lockedAttempts.reset(network);
+    return { outcome: 'admitted' };
   }
 
   /** Seconds until the network is no longer locked; 0 when it is not. */
   async retryAfterSec(address: string): Promise<number> {
     return this.attempts.retryAfterSec(clientNetwork(address), this.clock.now());
-  }
-
-  async succeeded(address: string): Promise<void> {
-    const network = clientNetwork(address);
-    await this.attempts.reset(network);
-    await this.lockedAttempts.reset(network);
   }
 }
