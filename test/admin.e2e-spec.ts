@@ -560,7 +560,7 @@ describe('Admin with ADMIN_KEY', () => {
       expect(list.text).not.toContain('team-seed-alice');
       expect(list.text).not.toContain(random.body.seed);
 
-      expect((await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(200)).body).toEqual({ deleted: true });
+      expect((await api(stack).delete('/admin/api/seeds', { seed: ' team-seed-alice\n' }).expect(200)).body).toEqual({ deleted: true });
       await api(stack).delete('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(404);
       const [remaining] = (await api(stack).get('/admin/api/seeds').expect(200)).body.data;
       expect((await api(stack).delete(`/admin/api/seeds/${remaining.id}`).expect(200)).body).toEqual({ id: remaining.id, deleted: true });
@@ -569,8 +569,21 @@ describe('Admin with ADMIN_KEY', () => {
 
       await api(stack).post('/admin/api/seeds', { seed: 'seed-one-of-two' }).expect(201);
       await api(stack).post('/admin/api/seeds', { seed: 'seed-two-of-two' }).expect(201);
-      expect((await api(stack).delete('/admin/api/seeds', {}).expect(200)).body).toEqual({ removed: 2 });
+      expect((await api(stack).delete('/admin/api/seeds', { all: true }).expect(200)).body).toEqual({ removed: 2 });
       expect((await api(stack).get('/admin/api/seeds').expect(200)).body).toEqual({ data: [] });
+    });
+
+    it('removes no seed for a DELETE whose body did not parse as JSON (found in review)', async () => {
+      await api(stack).post('/admin/api/seeds', { seed: 'keep-me-seed-1' }).expect(201);
+      await api(stack).post('/admin/api/seeds', { seed: 'delete-me-seed-2' }).expect(201);
+      const refused = await api(stack)
+        .delete('/admin/api/seeds')
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send('{"seed":"delete-me-seed-2"}')
+        .expect(400);
+      expect(refused.body.error).toMatchObject({ type: 'invalid_request_error', param: 'seed', code: 'missing_required_parameter' });
+      expect((await api(stack).get('/admin/api/seeds').expect(200)).body.data).toHaveLength(2);
+      await api(stack).delete('/admin/api/seeds?all=true').expect(200);
     });
 
     it('creates and removes seeds from the dashboard', async () => {

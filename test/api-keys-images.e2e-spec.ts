@@ -25,7 +25,7 @@ describe('API keys, models, images and file links', () => {
   afterAll(() => stack.close());
   beforeEach(async () => {
     stack.fake.reset();
-    await admin().delete('/admin/api/seeds').expect(200);
+    await admin().delete('/admin/api/seeds?all=true').expect(200);
     await admin().delete('/admin/api/tokens').expect(200);
   });
 
@@ -105,7 +105,7 @@ describe('API keys, models, images and file links', () => {
         .expect(200);
       const seed = await createSeed();
       await ask(seed);
-      await admin().delete('/admin/api/seeds').expect(200);
+      await admin().delete('/admin/api/seeds?all=true').expect(200);
       stack.fake.reset();
       expect((await errorOf(ask(seed))).status).toBe(401);
       expect(stack.fake.requests).toHaveLength(0);

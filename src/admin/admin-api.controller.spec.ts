@@ -206,6 +206,29 @@ describe('AdminApiController (HTTP edge)', () => {
       expect(byValue.body.error).toMatchObject({ code: 'seed_not_found', param: null });
     });
 
+    it('removes every seed only when asked in so many words, never for a body without a seed (found in review)', async () => {
+      pool.clearSeeds.mockResolvedValue(2);
+      const unparsed = [
+        api().delete('/admin/api/seeds').set(bearer).type('form').send('{"seed":"seed-to-remove"}'),
+        api().delete('/admin/api/seeds').set(bearer).type('text/plain').send('{"seed":"seed-to-remove"}'),
+        api().delete('/admin/api/seeds').set(bearer),
+        api().delete('/admin/api/seeds').set(bearer).send({}),
+        api().delete('/admin/api/seeds').set(bearer).send({ seed: '   ' }),
+      ];
+      for (const response of await Promise.all(unparsed)) {
+        expect(response.status).toBe(400);
+        expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param: 'seed', code: 'missing_required_parameter' });
+      }
+      const both = await api().delete('/admin/api/seeds').set(bearer).send({ seed: 'seed-to-remove', all: true }).expect(400);
+      expect(both.body.error).toMatchObject({ param: 'all', code: 'invalid_value' });
+      expect(pool.clearSeeds).not.toHaveBeenCalled();
+      expect(pool.removeSeed).not.toHaveBeenCalled();
+
+      expect((await api().delete('/admin/api/seeds').set(bearer).send({ all: true }).expect(200)).body).toEqual({ removed: 2 });
+      expect((await api().delete('/admin/api/seeds?all=true').set(bearer).expect(200)).body).toEqual({ removed: 2 });
+      expect(pool.clearSeeds).toHaveBeenCalledTimes(2);
+    });
+
     it('deletes a known account', async () => {
       pool.remove.mockResolvedValue(true);
       const response = await api().delete('/admin/api/tokens/acc-1').set(bearer).expect(200);

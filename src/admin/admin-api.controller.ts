@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
@@ -74,11 +74,25 @@ export class AdminApiController {
     return { seed: await this.seedRegistry.createSeed(body.seed) };
   }
 
-  /** With `{"seed"}`: that seed; without a body: every seed. */
+  /**
+   * With `{"seed"}`: that seed. Every seed only when asked in so many words (`{"all": true}` or `?all=true`):
+   * a body that did not parse (JSON sent as a form or as text) must not read as "remove everything".
+   */
   @Delete('seeds')
   @ReadsBody()
-  async removeSeed(@Body() body: RemoveSeedDto): Promise<{ deleted: true } | { removed: number }> {
-    if (body.seed === undefined) return { removed: await this.seedRegistry.clearSeeds() };
+  async removeSeed(@Body() body: RemoveSeedDto = {}, @Query('all') allInQuery?: string): Promise<{ deleted: true } | { removed: number }> {
+    const all = body.all === true || allInQuery === 'true';
+    if (all && body.seed !== undefined) {
+      throw ApiError.of('invalid_value', { param: 'all', problem: "send either 'seed' or 'all', not both" }, { param: 'all' });
+    }
+    if (all) return { removed: await this.seedRegistry.clearSeeds() };
+    if (!body.seed?.trim()) {
+      throw ApiError.of(
+        'missing_required_parameter',
+        { param: 'seed', hint: ' (a JSON body {"seed": "…"}; to remove every seed, {"all": true} or ?all=true)' },
+        { param: 'seed' },
+      );
+    }
     if (!(await this.seedRegistry.removeSeed(body.seed))) throw ApiError.of('seed_not_found', {});
     return { deleted: true };
   }

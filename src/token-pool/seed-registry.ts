@@ -101,8 +101,9 @@ export class SeedRegistry {
     return value;
   }
 
+  /** Trimmed, as `createSeed` stores it. */
   removeSeed(seed: string): Promise<boolean> {
-    return this.store.removeSeed(seed);
+    return this.store.removeSeed(seed.trim());
   }
 
   /** Removes the seed with this id (see `SeedView.id`), so admins never have to handle the seed itself. */

@@ -22,7 +22,8 @@ export class CreateSeedDto {
   @IsOptional() @IsString() @MaxLength(MAX_SEED_LENGTH) seed?: string;
 }
 
+/** One seed, or with `all: true` every seed; a body with neither removes nothing (400). */
 export class RemoveSeedDto {
-  /** Absent: remove every seed. */
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_SEED_LENGTH) seed?: string;
+  @IsOptional() @IsBoolean() all?: boolean;
 }
