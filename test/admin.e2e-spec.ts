@@ -530,6 +530,25 @@ describe('Admin with ADMIN_KEY', () => {
     });
   });
 
+  describe('two tokens on one line', () => {
+    it('refuses a line of two comma-joined refresh tokens as invalid, instead of reading the second as a workspace id (found in review)', async () => {
+      const first = `Rt1${'a'.repeat(20)}${'B'.repeat(22)}`;
+      const second = `Rt2${'c'.repeat(20)}${'D'.repeat(22)}`;
+      secrets.push(first, second);
+      const upload = await api(stack)
+        .post('/admin/api/tokens', { tokens: [`${first},${second}`] })
+        .expect(200);
+      expect(upload.body).toEqual({ added: 0, duplicates: 0, invalid: 1, invalidLines: [1] });
+      const listed = seen(await api(stack).get('/admin/api/tokens').expect(200));
+      expect(listed.text).not.toContain(second);
+      const workspace = '7d6c5b4a-3f2e-4d1c-9b0a-112233445566';
+      await api(stack)
+        .post('/admin/api/tokens', { tokens: [`${first},${workspace}`] })
+        .expect(200);
+      expect(await accounts(stack)).toEqual([expect.objectContaining({ kind: 'refresh_token', chatgptAccountId: workspace })]);
+    });
+  });
+
   describe('seeds', () => {
     it('creates, lists masked and removes seeds through the API', async () => {
       await api(stack)

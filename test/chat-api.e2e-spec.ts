@@ -31,9 +31,9 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     await stack.openai(teamMember).models.list();
     await stack.openai(teamMember).models.list();
     expect(modelCalls()).toHaveLength(1);
-    await stack.openai(`${teamMember},team-workspace-1`).models.list();
+    await stack.openai(`${teamMember},c0ffee00-1111-4222-8333-444455556666`).models.list();
     expect(modelCalls()).toHaveLength(2);
-    expect(modelCalls()[1].headers['chatgpt-account-id']).toBe('team-workspace-1');
+    expect(modelCalls()[1].headers['chatgpt-account-id']).toBe('c0ffee00-1111-4222-8333-444455556666');
   });
 
   it('sends every model /v1/models lists upstream as that slug, and maps only API names the web lacks', async () => {

@@ -260,10 +260,13 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
   });
 
   it('sends GPT conversations in gizmo mode and Team accounts with chatgpt-account-id', async () => {
-    await post({ model: 'gpt-4-gizmo-g-abc123', messages: [{ role: 'user', content: 'hi' }] }, `${token},team-account-1`);
+    await post(
+      { model: 'gpt-4-gizmo-g-abc123', messages: [{ role: 'user', content: 'hi' }] },
+      `${token},c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff`,
+    );
     const sent = stack.fake.conversationRequests()[0];
     expect((sent.body as { conversation_mode: unknown }).conversation_mode).toEqual({ kind: 'gizmo_interaction', gizmo_id: 'g-abc123' });
-    expect(sent.headers['chatgpt-account-id']).toBe('team-account-1');
+    expect(sent.headers['chatgpt-account-id']).toBe('c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff');
     expect(sent.headers.authorization).toBe(`Bearer ${token}`);
   });
 

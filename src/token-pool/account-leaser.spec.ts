@@ -49,8 +49,12 @@ describe('AccountLeaser', () => {
     it('hands out the Team workspace id with the AccessToken', async () => {
       const pool = newPool();
       const token = accessToken('team');
-      await pool.admin.upload([`${token},acc-team-1`]);
-      expect(await pool.leaser.lease()).toEqual({ accountId: expect.any(String), accessToken: token, chatgptAccountId: 'acc-team-1' });
+      await pool.admin.upload([`${token},7d6c5b4a-3f2e-4d1c-9b0a-112233445566`]);
+      expect(await pool.leaser.lease()).toEqual({
+        accountId: expect.any(String),
+        accessToken: token,
+        chatgptAccountId: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566',
+      });
     });
 
     it('marks an AccessToken account expired once its JWT has expired', async () => {

@@ -46,7 +46,13 @@ describe('PoolAdmin', () => {
       const pool = newPool();
       const token = accessToken('a');
       const other = fakeAccessToken({ userId: 'user-a', exp: clock.now() + HOUR });
-      expect(await pool.admin.upload([`${token},acc-team-1`, `${other}:acc-team-2`, `${other},acc-team-1`])).toEqual({
+      expect(
+        await pool.admin.upload([
+          `${token},7d6c5b4a-3f2e-4d1c-9b0a-112233445566`,
+          `${other}:8e7d6c5b-4a3f-4e2d-8c1b-223344556677`,
+          `${other},7d6c5b4a-3f2e-4d1c-9b0a-112233445566`,
+        ]),
+      ).toEqual({
         added: 2,
         duplicates: 1,
         invalid: 0,

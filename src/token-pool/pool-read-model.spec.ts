@@ -24,6 +24,15 @@ describe('PoolReadModel', () => {
       expect((await pool.readModel.list())[0].maskedToken).toMatch(/^eyJhbG…/);
     });
 
+    it('shows a workspace id in full, but masks one stored before ids had to be UUIDs, such as a second token (found in review)', async () => {
+      const workspace = '7d6c5b4a-3f2e-4d1c-9b0a-112233445566';
+      const secondToken = `Rt2${'c'.repeat(20)}${'D'.repeat(22)}`;
+      await t.store.updateAccount(a, (current) => ({ ...current, chatgptAccountId: workspace }));
+      await t.store.updateAccount(b, (current) => ({ ...current, chatgptAccountId: secondToken }));
+      expect(await pool.readModel.findView(a)).toMatchObject({ chatgptAccountId: workspace });
+      expect(await pool.readModel.findView(b)).toMatchObject({ chatgptAccountId: 'Rt2ccc…DDDD' });
+    });
+
     it('finds one account by id, as the list shows it, and null for an unknown id', async () => {
       await pool.leaser.report(a, { kind: 'forbidden', reason: 'banned' });
       const listed = (await pool.readModel.list()).find((account) => account.id === a);

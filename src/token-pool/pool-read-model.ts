@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
+import { isWorkspaceId } from '../common/vocabulary/team-account';
 import { dropUndefined, effectiveState } from './account-record';
 import type { AccountCounts, AccountRecord, AccountState, AccountView, PoolReadiness } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
@@ -58,11 +59,19 @@ function accountView(record: AccountRecord, now: number): AccountView {
     rateLimitedUntil: state === 'rate_limited' ? record.rateLimitedUntil : undefined,
     plan: record.plan,
     email: record.email,
-    chatgptAccountId: record.chatgptAccountId,
+    chatgptAccountId: shownWorkspaceId(record.chatgptAccountId),
     accessTokenExpiresAt: record.accessTokenExpiresAt,
     addedAt: record.addedAt,
     lastUsedAt: record.lastUsedAt,
     lastRefreshAt: record.lastRefreshAt,
     failures: record.failures,
   });
+}
+
+/**
+ * A workspace id is shown in full (see `isWorkspaceId`). A record stored before ids had to be UUIDs may hold
+ * anything after the comma, such as a second token: that is masked like one.
+ */
+function shownWorkspaceId(id: string | undefined): string | undefined {
+  return id === undefined || isWorkspaceId(id) ? id : maskSecret(id);
 }

@@ -18,23 +18,32 @@ describe('parseCredential', () => {
   });
 
   it('reads the Team forms token,account_id and token:account_id', () => {
-    expect(parseCredential(`${accessToken},acc-team-123`)).toEqual({
+    expect(parseCredential(`${accessToken},0f1e2d3c-4b5a-4c6d-8e7f-901234567abc`)).toEqual({
       kind: 'access_token',
       token: accessToken,
-      chatgptAccountId: 'acc-team-123',
+      chatgptAccountId: '0f1e2d3c-4b5a-4c6d-8e7f-901234567abc',
     });
-    expect(parseCredential(`${legacyRefresh}:0f1e2d3c-4b5a`)).toEqual({
+    expect(parseCredential(`${legacyRefresh}:0F1E2D3C-4B5A-4C6D-8E7F-901234567ABC`)).toEqual({
       kind: 'refresh_token',
       token: legacyRefresh,
-      chatgptAccountId: '0f1e2d3c-4b5a',
+      chatgptAccountId: '0F1E2D3C-4B5A-4C6D-8E7F-901234567ABC',
     });
+  });
+
+  it('never reads the second of two comma-joined tokens as a workspace id (found in review)', () => {
+    const otherRefresh = `Rt2${'c'.repeat(20)}${'D'.repeat(22)}`;
+    expect(parseCredential(`${legacyRefresh},${otherRefresh}`)).toBeNull();
+    expect(parseCredential(`${accessToken},${otherRefresh}`)).toBeNull();
+    expect(parseCredential(`${legacyRefresh}:rt_Zx9Lq0AbCdEfGhIjKlMnOp`)).toBeNull();
+    // Only a UUID is a workspace id.
+    expect(parseCredential(`${accessToken},acc-team-123`)).toBeNull();
   });
 
   it('returns null for seeds, pool keys and garbage', () => {
     expect(parseCredential('')).toBeNull();
     expect(parseCredential('my-seed')).toBeNull();
     expect(parseCredential('a'.repeat(44))).toBeNull();
-    expect(parseCredential('seed,acc-team-123')).toBeNull();
+    expect(parseCredential('seed,0f1e2d3c-4b5a-4c6d-8e7f-901234567abc')).toBeNull();
     expect(parseCredential(`${accessToken},bad id!`)).toBeNull();
   });
 
@@ -60,7 +69,11 @@ describe('SessionTokens', () => {
     expect(token.startsWith('eyJhbGciOi')).toBe(true);
     expect(parseCredential(token)).toEqual({ kind: 'session_token', token });
     expect(parseCredential(jwe('{"alg":"A256KW","enc":"A256CBC-HS512"}'))?.kind).toBe('session_token');
-    expect(parseCredential(`${token},acc-team-123`)).toEqual({ kind: 'session_token', token, chatgptAccountId: 'acc-team-123' });
+    expect(parseCredential(`${token},0f1e2d3c-4b5a-4c6d-8e7f-901234567abc`)).toEqual({
+      kind: 'session_token',
+      token,
+      chatgptAccountId: '0f1e2d3c-4b5a-4c6d-8e7f-901234567abc',
+    });
   });
 
   it('keeps AccessTokens (three segments) and five-segment strings without a JWE header apart', () => {
@@ -80,10 +93,10 @@ describe('SessionTokens', () => {
       token: 'opaque-session-cookie-0123456789',
     });
     expect(parseCredential(`st:${jwe()}`)).toEqual({ kind: 'session_token', token: jwe() });
-    expect(parseCredential('st:opaque-session-cookie-0123456789,acc-team-123')).toEqual({
+    expect(parseCredential('st:opaque-session-cookie-0123456789,0f1e2d3c-4b5a-4c6d-8e7f-901234567abc')).toEqual({
       kind: 'session_token',
       token: 'opaque-session-cookie-0123456789',
-      chatgptAccountId: 'acc-team-123',
+      chatgptAccountId: '0f1e2d3c-4b5a-4c6d-8e7f-901234567abc',
     });
     expect(parseCredential('st:short')).toBeNull();
     expect(parseCredential('st:has;semicolon-0123456789')).toBeNull();

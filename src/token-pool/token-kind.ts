@@ -1,4 +1,5 @@
 import { isHeaderSafe } from '../common/util/header-value';
+import { isWorkspaceId } from '../common/vocabulary/team-account';
 
 /**
  * What an upstream credential string is, by its shape (gateway.md §3.1, openai-api.md §2). A SessionToken is
@@ -9,13 +10,12 @@ export type TokenKind = 'access_token' | 'refresh_token' | 'session_token';
 export interface ParsedCredential {
   kind: TokenKind;
   token: string;
-  /** Team workspace id from the `token,account_id` or `token:account_id` form. */
+  /** Team workspace id (a UUID) from the `token,account_id` or `token:account_id` form. */
   chatgptAccountId?: string;
 }
 
 const ACCESS_TOKEN_PREFIXES = ['eyJhbGciOi', 'fk-'];
 const LEGACY_REFRESH_TOKEN_LENGTH = 45;
-const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9_-]{6,64}$/;
 /**
  * Marks any string as a SessionToken (`st:<cookie value>`), for a session cookie that does not look like
  * next-auth's JWE, should the upstream change its format. The prefix is not part of the stored token.
@@ -64,8 +64,9 @@ function explicitSessionToken(token: string): TokenKind | null {
 }
 
 /**
- * Classifies a real upstream credential, with or without a Team account suffix.
- * Returns null for anything else (a seed, a pool key, garbage).
+ * Classifies a real upstream credential, with or without a Team account suffix (a UUID, `isWorkspaceId`).
+ * Returns null for anything else (a seed, a pool key, garbage), including two tokens joined by a comma: the
+ * second is no workspace id, and neither may be lost or sent upstream in its place.
  */
 export function parseCredential(raw: string): ParsedCredential | null {
   const text = raw.trim();
@@ -83,7 +84,7 @@ function withAccountSuffix(text: string, classify: (token: string) => TokenKind 
   const token = text.slice(0, separator).trim();
   const accountId = text.slice(separator + 1).trim();
   const kind = classify(token);
-  if (!kind || !ACCOUNT_ID_PATTERN.test(accountId)) return null;
+  if (!kind || !isWorkspaceId(accountId)) return null;
   return { kind, token, chatgptAccountId: accountId };
 }
 

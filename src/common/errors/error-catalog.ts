@@ -126,7 +126,7 @@ export const ERROR_CATALOG = {
     type: 'invalid_request_error',
     code: 'invalid_api_key',
     message:
-      'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), a SessionToken (the __Secure-next-auth.session-token cookie: a JWE of five dot-separated parts, or any value as st:<value>), each optionally followed by ,<account_id> for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.',
+      'Invalid API key. Accepted keys: a ChatGPT AccessToken (a JWT starting with eyJhbGciOi, or fk-…), a RefreshToken (rt_… or the 45-character legacy form), a SessionToken (the __Secure-next-auth.session-token cookie: a JWE of five dot-separated parts, or any value as st:<value>), each optionally followed by ,<account_id> (a UUID) for a Team workspace; the pool key configured in AUTHORIZATION; or a SeedToken created by the admin.',
   },
   seed_token_invalid: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: 'Invalid seed token.' },
   refresh_token_rejected: {

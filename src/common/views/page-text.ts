@@ -101,7 +101,7 @@ const en = {
     poolEmptyHint: 'Add access, refresh or session tokens below; API requests with a pool key draw from them.',
     addTokens: 'Add tokens',
     addTokensHint:
-      'One token a line: access tokens (eyJhbGciOi…), refresh tokens or session tokens (the __Secure-next-auth.session-token cookie, or st:<value>), optionally followed by ,account_id. Lines starting with # are ignored.',
+      'One token a line: access tokens (eyJhbGciOi…), refresh tokens or session tokens (the __Secure-next-auth.session-token cookie, or st:<value>), optionally followed by ,account_id (the workspace UUID). Lines starting with # are ignored.',
     loadFile: 'Load a .txt file',
     upload: 'Upload tokens',
     seeds: 'Seeds',
@@ -221,7 +221,7 @@ const zh: PageText = {
     poolEmptyHint: '在下方添加访问令牌、刷新令牌或会话令牌；使用池密钥的 API 请求会从中取用。',
     addTokens: '添加令牌',
     addTokensHint:
-      '一行一个令牌：访问令牌（eyJhbGciOi…）、刷新令牌或会话令牌（__Secure-next-auth.session-token Cookie，或 st:<值>），可在后面加 ,account_id。以 # 开头的行会被忽略。',
+      '一行一个令牌：访问令牌（eyJhbGciOi…）、刷新令牌或会话令牌（__Secure-next-auth.session-token Cookie，或 st:<值>），可在后面加 ,account_id（工作区的 UUID）。以 # 开头的行会被忽略。',
     loadFile: '读取 .txt 文件',
     upload: '上传令牌',
     seeds: '种子令牌',

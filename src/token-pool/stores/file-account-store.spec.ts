@@ -146,7 +146,7 @@ describe('FileAccountStore files', () => {
       accessToken,
       fakeRefreshToken('good'),
       'rt_AbCdEfGhIjKlMnOp',
-      `${fakeRefreshToken('team')},acc-team-1`,
+      `${fakeRefreshToken('team')},7d6c5b4a-3f2e-4d1c-9b0a-112233445566`,
       rejected,
       'not a token',
     ];
@@ -163,7 +163,7 @@ describe('FileAccountStore files', () => {
       ['refresh_token', 'disabled'],
     ]);
     expect(accounts[0]).toMatchObject({ token: accessToken, userId: 'user-1', addedAt: 1000 });
-    expect(accounts[3]).toMatchObject({ chatgptAccountId: 'acc-team-1' });
+    expect(accounts[3]).toMatchObject({ chatgptAccountId: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566' });
     const names = await readdir(dataDir);
     expect(names).toEqual(expect.arrayContaining(['token.txt.imported', 'error_token.txt.imported', 'accounts.json']));
     expect(names).not.toContain('token.txt');
