@@ -682,6 +682,29 @@ describe('Admin with only API_PREFIX', () => {
   });
 });
 
+describe('Admin with API_PREFIX as the secret, with the gateway', () => {
+  const POOL_KEY = 'pool-key-for-admin-e2e-1';
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { API_PREFIX, AUTHORIZATION: POOL_KEY, ENABLE_GATEWAY: 'true' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const models = () => request(stack.url).get(`/${API_PREFIX}/v1/models`).set('Authorization', `Bearer ${POOL_KEY}`);
+
+  it('does not lock a network out of the API after it browsed pages and the web app sent its telemetry (found in review)', async () => {
+    await models().expect(200);
+    for (const page of ['codex', 'sora', 'explore', 'pricing', 'settings']) {
+      for (let i = 0; i < 4; i++) await request(stack.url).get(`/${page}`);
+    }
+    for (let i = 0; i < 21; i++) await request(stack.url).post('/ces/v1/t').send({});
+    await models().expect(200);
+  });
+});
+
 describe('Admin without a secret', () => {
   let stack: Stack;
   let logged: string[];

@@ -1,7 +1,6 @@
 import { Controller, Get, Next, Param, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { PrefixGuessThrottle } from '../common/http/prefix-guess.throttle';
-import { isReservedRoute } from '../config/reserved-routes';
+import { couldBeApiPrefix, PrefixGuessThrottle } from '../common/http/prefix-guess.throttle';
 import { clientAddress } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
@@ -9,7 +8,9 @@ import { setSessionCookie } from './admin-session.store';
 
 /**
  * `GET /{API_PREFIX}` signs in when API_PREFIX is the admin secret (gateway.md §2.3, the reference's entry).
- * Any other single-segment path is none of ours and goes on to the routes registered after this one.
+ * Any other single-segment path is none of ours and goes on to the routes registered after this one; one that
+ * could be the prefix counts as a guess of it (`PrefixGuessThrottle`, on the entry's own count: page loads
+ * never lock a network out of the API).
  */
 @Controller()
 export class AdminEntryController {
@@ -26,15 +27,14 @@ export class AdminEntryController {
     @Res() response: Response,
     @Next() next: NextFunction,
   ): Promise<void> {
-    if (!this.secret.entryPathEnabled || isReservedRoute(entry)) return next();
+    if (!this.secret.entryPathEnabled || !couldBeApiPrefix(entry)) return next();
+    const correct = this.secret.matches(entry);
+    // A wrong file name (/favicon.ico, /robots.txt) is a browser's request, not a guess.
+    if (!correct && entry.includes('.')) return next();
     const address = clientAddress(request);
-    // A locked address is refused even with the right secret, so guessing cannot tell when it has found it.
-    if (await this.guesses.isLocked(address)) return next();
-    if (!this.secret.matches(entry)) {
-      if (!entry.includes('.')) await this.guesses.recordMiss(address);
-      return next();
-    }
-    setSessionCookie(request, response, (await this.auth.openSession(clientAddress(request))).cookieValue);
+    const verdict = await this.guesses.judge(address, 'entry', correct);
+    if (verdict.outcome !== 'admitted') return next();
+    setSessionCookie(request, response, (await this.auth.openSession(address)).cookieValue);
     response.redirect(303, '/admin');
   }
 }

@@ -13,6 +13,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { isIP } from 'node:net';
+import { API_PREFIX_SHAPE } from './reserved-routes';
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 const PROXY_URL_OPTIONS = {
@@ -105,7 +106,7 @@ export class AppConfig {
 
   // --- security
   @IsOptional()
-  @Matches(/^[A-Za-z0-9._~-]+$/, { message: 'must be one path segment of letters, digits, . _ ~ -' })
+  @Matches(API_PREFIX_SHAPE, { message: 'must be one path segment of letters, digits, . _ ~ -' })
   apiPrefix?: string;
   @IsString({ each: true }) authorization: string[] = [];
   @IsOptional() @IsString() @MinLength(1) authKey?: string;

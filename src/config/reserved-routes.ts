@@ -24,10 +24,17 @@ export const RESERVED_ROUTES: ReadonlySet<string> = new Set([
   'project',
   'share',
   'files',
+  // The gateway's telemetry answers (telemetry.controller.ts): the web app calls /ces/v1/… and /ab/v1/… on every page.
+  'ces',
+  'ab',
+  'cdn-cgi',
   'metrics',
   'healthz',
   'readyz',
 ]);
+
+/** What `API_PREFIX` may be: one path segment of unreserved URL characters. */
+export const API_PREFIX_SHAPE = /^[A-Za-z0-9._~-]+$/;
 
 export function isReservedRoute(segment: string): boolean {
   return RESERVED_ROUTES.has(segment.toLowerCase());

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from '../errors/api-error';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { secretsEqual } from '../util/secrets';
-import type { PrefixGuessThrottle } from './prefix-guess.throttle';
+import { couldBeApiPrefix, type PrefixGuessThrottle } from './prefix-guess.throttle';
 
 const CORS_HEADERS = [
   'authorization',
@@ -50,21 +50,21 @@ export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGues
   return async (request: Request, response: Response, next: NextFunction): Promise<void> => {
     if (!prefix) return next();
     const match = /^\/([^/?]+)(\/v1(?:[/?].*)?)$/.exec(request.url);
-    if (match) {
+    // Our own routes (the gateway's /ces/v1/…, /ab/v1/…) cannot be the prefix, and are no guesses of it.
+    if (match && couldBeApiPrefix(match[1])) {
       const address = request.ip ?? request.socket.remoteAddress ?? '';
       try {
-        const lockedFor = await guesses.retryAfterSec(address);
-        if (lockedFor > 0) {
-          const error = ApiError.of('path_prefix_throttled', {}, { retryAfter: lockedFor });
+        const verdict = await guesses.judge(address, 'api', secretsEqual(match[1], prefix));
+        if (verdict.outcome === 'admitted') {
+          request.url = match[2];
+          return next();
+        }
+        if (verdict.outcome === 'locked') {
+          const error = ApiError.of('path_prefix_throttled', {}, { retryAfter: verdict.retryAfterSec });
           response.setHeader('Retry-After', String(error.details.retryAfter));
           response.status(429).json(error.body);
           return;
         }
-        if (secretsEqual(match[1], prefix)) {
-          request.url = match[2];
-          return next();
-        }
-        await guesses.recordMiss(address);
       } catch (error) {
         if (!(error instanceof StoreUnavailableError)) return next(error);
         const unavailable = ApiError.storeUnavailable(error.store);

@@ -1,32 +1,65 @@
 import { Injectable } from '@nestjs/common';
+import { API_PREFIX_SHAPE, isReservedRoute } from '../../config/reserved-routes';
 import type { AttemptWindow } from '../shared-state/attempt-window';
+import type { KeyValueStore } from '../shared-state/key-value.store';
 import { SharedState } from '../shared-state/shared-state';
 import { clientNetwork } from './client-network';
 
+const MAX_GUESSES = 20;
+const GUESS_WINDOW_MS = 15 * 60_000;
+/** How long a network that presented the right prefix is believed to hold it, renewed on each use. */
+const PROOF_TTL_MS = 24 * 60 * 60_000;
+
+/**
+ * Where a prefix is guessed: the admin entry `GET /{segment}` or the API's `/{segment}/v1/…`. Each has its own
+ * count, so that single-segment page loads (the gateway's web app, bookmarks, typos) cannot lock a network out
+ * of the API.
+ */
+export type PrefixGuessPath = 'entry' | 'api';
+
+export type PrefixVerdict = { outcome: 'admitted' } | { outcome: 'wrong' } | { outcome: 'locked'; retryAfterSec: number };
+
+/**
+ * Whether a path segment could be `API_PREFIX`, and so counts as a guess when it is not: our own routes and
+ * the web app's pages (which `API_PREFIX` may not take) and segments of other characters cannot.
+ */
+export function couldBeApiPrefix(segment: string): boolean {
+  return !isReservedRoute(segment) && API_PREFIX_SHAPE.test(segment);
+}
+
 /**
  * `API_PREFIX` is a secret in the path (and the admin secret when `ADMIN_KEY` is unset), so wrong prefixes
- * are guesses: after 20 within 15 minutes a client network (see `clientNetwork`) is refused on prefixed
- * paths, even with the right prefix, so that a guesser cannot tell when it has found it. Counted across
- * instances with `REDIS_URL`.
+ * are guesses: after 20 within 15 minutes on one path a client network (see `clientNetwork`) is locked there.
+ * While locked, wrong prefixes are refused without an answer that says they are wrong, and so is the right one,
+ * unless that network proved it holds the prefix by using it before (within a day, renewed by each use): a
+ * guesser cannot tell when it has found the prefix, while the API clients of a network that some guesser or
+ * misconfigured client shares keep working. Counted across instances with `REDIS_URL`.
  */
 @Injectable()
 export class PrefixGuessThrottle {
-  private readonly misses: AttemptWindow;
+  private readonly misses: Record<PrefixGuessPath, AttemptWindow>;
+  private readonly proofs: KeyValueStore;
 
   constructor(shared: SharedState) {
-    this.misses = shared.attemptWindow('prefix-guess', { max: 20, windowMs: 15 * 60_000 });
+    const limits = { max: MAX_GUESSES, windowMs: GUESS_WINDOW_MS };
+    this.misses = { api: shared.attemptWindow('prefix-guess', limits), entry: shared.attemptWindow('prefix-guess-entry', limits) };
+    this.proofs = shared.keyValues('prefix-proof');
   }
 
-  async isLocked(address: string): Promise<boolean> {
-    return (await this.retryAfterSec(address)) > 0;
-  }
-
-  /** Seconds until a locked network may try again; 0 when it is not locked. */
-  retryAfterSec(address: string): Promise<number> {
-    return this.misses.retryAfterSec(clientNetwork(address), Date.now());
-  }
-
-  recordMiss(address: string): Promise<void> {
-    return this.misses.record(clientNetwork(address), Date.now());
+  /**
+   * The answer to a prefix from `address` on `path` that the caller found `correct` (compared in constant time).
+   * A wrong one is counted in one atomic step, so concurrent guesses cannot all slip in under the limit.
+   */
+  async judge(address: string, path: PrefixGuessPath, correct: boolean): Promise<PrefixVerdict> {
+    const network = clientNetwork(address);
+    const now = Date.now();
+    const window = this.misses[path];
+    const lockedFor = correct ? await window.retryAfterSec(network, now) : await window.tryRecord(network, now);
+    if (lockedFor > 0 && !(correct && (await this.proofs.get(network, now)) !== null)) {
+      return { outcome: 'locked', retryAfterSec: lockedFor };
+    }
+    if (!correct) return { outcome: 'wrong' };
+    await this.proofs.set(network, '1', now, PROOF_TTL_MS);
+    return { outcome: 'admitted' };
   }
 }
