@@ -369,6 +369,33 @@ describe('Admin with ADMIN_KEY', () => {
         .expect(403);
     });
 
+    it('gives the page answering a refused form language and theme links to pages that exist (found in review)', async () => {
+      const admin = await signIn(stack);
+      const switchLinks = (html: string) =>
+        [...html.matchAll(/class="prefs-(?:lang|theme[^"]*)" href="([^"]+)"/g)].map((match) => match[1].replace(/&#x3D;/g, '='));
+      const refused = await request(stack.url)
+        .post('/admin/tokens')
+        .set('Cookie', admin.cookie)
+        .set('Origin', stack.url)
+        .set('Accept-Language', 'en')
+        .type('form')
+        .send({ _csrf: 'stale-token', tokens: 'x' })
+        .expect(403);
+      const wrongSecret = await request(stack.url)
+        .post('/admin/login')
+        .set('X-Forwarded-For', '198.51.100.77')
+        .set('Accept-Language', 'en')
+        .type('form')
+        .send({ secret: 'not-the-secret' })
+        .expect(401);
+      expect(switchLinks(refused.text)).toEqual(expect.arrayContaining(['/admin?lang=zh', '/admin?theme=dark']));
+      expect(switchLinks(wrongSecret.text)).toEqual(expect.arrayContaining(['/admin/login?lang=zh', '/admin/login?theme=dark']));
+      for (const link of [...switchLinks(refused.text), ...switchLinks(wrongSecret.text)]) {
+        const followed = await request(stack.url).get(link).set('Cookie', admin.cookie);
+        expect({ link, found: followed.status < 400 }).toEqual({ link, found: true });
+      }
+    });
+
     it('refuses form posts without a session by sending them to the sign-in page', async () => {
       const response = await request(stack.url).post('/admin/tokens/clear').type('form').send({ _csrf: 'x' }).expect(303);
       expect(response.headers.location).toBe('/admin/login');

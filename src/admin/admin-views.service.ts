@@ -8,7 +8,9 @@ import { PageContext, renderPage } from '../common/views/page-render';
  */
 @Injectable()
 export class AdminViews {
+  /** A refused or answered admin form is on the sign-in page or else on the dashboard. */
   send(response: Response, template: string, context: PageContext, status = 200): void {
-    renderPage(response, template, { ...context, admin: true }, status);
+    const formPage = response.req.path === '/admin/login' ? '/admin/login' : '/admin';
+    renderPage(response, template, { formPage, ...context, admin: true }, status);
   }
 }

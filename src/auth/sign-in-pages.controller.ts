@@ -81,7 +81,13 @@ export class SignInPagesController {
       return renderPage(
         response,
         'auth/logout',
-        { title: (text) => text.signOut.title, csrfToken: session.csrfToken, cancelUrl: '/', error: { reason: 'formExpired' } },
+        {
+          title: (text) => text.signOut.title,
+          csrfToken: session.csrfToken,
+          cancelUrl: '/',
+          error: { reason: 'formExpired' },
+          formPage: '/auth/logout',
+        },
         403,
       );
     }
@@ -128,7 +134,8 @@ export class SignInPagesController {
 
   private showSignIn(request: Request, response: Response, model: LoginPageModel, status = 200): void {
     const formToken = this.cookies.issueFormToken(request, response);
-    renderPage(response, 'auth/login', { title: (text) => text.signIn.title, formToken, ...model }, status);
+    const formPage = `/auth/login?${new URLSearchParams({ next: model.next })}`;
+    renderPage(response, 'auth/login', { title: (text) => text.signIn.title, formToken, formPage, ...model }, status);
   }
 }
 

@@ -58,9 +58,9 @@ export function pagePreferences(request: Request, response: Response): PagePrefe
   };
 }
 
-/** This page's path and query with one parameter set, for the switch links (relative, so never off-site). */
-export function withQuery(request: Request, name: string, value: string): string {
-  const url = new URL(request.originalUrl, 'http://page.invalid');
+/** A page's path and query (`/admin?x=1`) with one parameter set, for the switch links (relative, so never off-site). */
+export function withQuery(page: string, name: string, value: string): string {
+  const url = new URL(page, 'http://page.invalid');
   url.searchParams.set(name, value);
   return `${url.pathname}${url.search}`;
 }
