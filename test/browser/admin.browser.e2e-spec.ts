@@ -105,4 +105,15 @@ describe('Admin dashboard in Chromium', () => {
 
     expect(problems).toEqual([]);
   });
+
+  it('shows the keyboard focus on the "Load a .txt file" button, whose file input is invisible (found in review)', async () => {
+    await page.goto(`${stack.url}/admin`);
+    const outline = () => page.locator('label.btn-file').evaluate((label) => getComputedStyle(label).outlineStyle);
+    expect(await outline()).toBe('none');
+    await page.focus('#tokens');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token-file');
+    expect(await outline()).toBe('solid');
+    await page.locator('label.btn-file').screenshot({ path: join(SCREENSHOTS, 'admin-file-button-focused.png') });
+  });
 });
