@@ -59,7 +59,7 @@ function postForm(stack: Stack, admin: AdminBrowser, path: string, fields: Recor
 
 /** The dashboard's flash message, if any. */
 async function flashAfter(stack: Stack, admin: AdminBrowser): Promise<string | undefined> {
-  const page = await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200);
+  const page = await request(stack.url).get('/admin').set('Cookie', admin.cookie).set('Accept-Language', 'en').expect(200);
   return /class="flash flash-\w+" role="status">([^<]*)</.exec(page.text)?.[1];
 }
 
@@ -153,6 +153,7 @@ describe('Admin with ADMIN_KEY', () => {
       const wrong = await request(stack.url)
         .post('/admin/login')
         .set('X-Forwarded-For', '198.51.100.20')
+        .set('Accept-Language', 'en')
         .type('form')
         .send({ secret: 'not-the-key' })
         .expect(401);
@@ -356,7 +357,7 @@ describe('Admin with ADMIN_KEY', () => {
         request(stack.url).post('/admin/tokens/clear').set('Cookie', admin.cookie).type('form').send({}),
       ];
       for (const attempt of attempts) {
-        const response = await attempt.expect(403);
+        const response = await attempt.set('Accept-Language', 'en').expect(403);
         expect(response.headers['content-type']).toMatch(/^text\/html/);
         expect(response.text).toContain('Request refused');
       }
@@ -461,7 +462,7 @@ describe('Admin with ADMIN_KEY', () => {
       expect(disabledPage.text).toContain(`action="/admin/tokens/${second.id}/restore"`);
       expect(disabledPage.text).toContain('banned');
       await postForm(stack, admin, `/admin/tokens/${second.id}/restore`).expect(303);
-      expect(await flashAfter(stack, admin)).toBe(`Restored account ${second.id}: now active.`);
+      expect(await flashAfter(stack, admin)).toBe(`Restored account ${second.id} (Active).`);
       expect((await accounts(stack)).find((account) => account.id === second.id)!.state).toBe('active');
 
       await postForm(stack, admin, '/admin/tokens/clear').expect(303);

@@ -1,17 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { nounFor, pluralise } from '../common/util/pluralise';
 import { maskSecret } from '../common/util/secrets';
-import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
+import type { AccountCounts, AccountView, SeedView, UploadResult } from '../token-pool/pool.types';
 import { Clock } from '../common/vocabulary/clock';
 import { PoolAdmin } from '../token-pool/pool-admin';
 import { PoolReadModel } from '../token-pool/pool-read-model';
 import { PoolRefresher } from '../token-pool/pool-refresher';
 import { SeedRegistry } from '../token-pool/seed-registry';
+import type { LocalText } from '../common/views/page-text';
 import type { Flash } from './admin-session.store';
 
 export interface AccountRow extends AccountView {
-  kindLabel: string;
-  stateLabel: string;
   canRestore: boolean;
   canRefresh: boolean;
 }
@@ -23,20 +21,7 @@ export interface DashboardModel {
   now: number;
 }
 
-const KIND_LABELS: Record<AccountView['kind'], string> = {
-  access_token: 'Access token',
-  refresh_token: 'Refresh token',
-  session_token: 'Session token',
-};
-
-const STATE_LABELS: Record<AccountView['state'], string> = {
-  active: 'Active',
-  rate_limited: 'Rate limited',
-  expired: 'Expired',
-  disabled: 'Disabled',
-};
-
-/** What the dashboard shows, and its form actions, each summed up in one flash message. */
+/** What the dashboard shows, and its form actions, each summed up in one flash message (a text of `PageText.flash`). */
 @Injectable()
 export class AdminDashboardService {
   constructor(
@@ -54,85 +39,88 @@ export class AdminDashboardService {
 
   async upload(text: string | undefined): Promise<Flash> {
     const lines = (text ?? '').split(/\r?\n/);
-    if (!lines.some((line) => line.trim() && !line.trim().startsWith('#')))
-      return { kind: 'error', text: 'Nothing to upload: paste one token a line.' };
+    if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', key: 'flash.nothingToUpload' };
     const result = await this.accounts.upload(lines);
-    return { kind: result.added > 0 ? 'success' : 'error', text: uploadSummary(result) };
+    return { kind: result.added > 0 ? 'success' : 'error', ...uploadSummary(result) };
   }
 
   async remove(id: string): Promise<Flash> {
-    return (await this.accounts.remove(id)) ? { kind: 'success', text: `Removed account ${id}.` } : unknownAccount(id);
+    return (await this.accounts.remove(id)) ? { kind: 'success', key: 'flash.removed', params: { id } } : unknownAccount(id);
   }
 
   async restore(id: string): Promise<Flash> {
     if (!(await this.accounts.restore(id))) return unknownAccount(id);
     const state = (await this.readModel.findView(id))?.state;
-    return { kind: 'success', text: `Restored account ${id}${state ? `: now ${STATE_LABELS[state].toLowerCase()}` : ''}.` };
+    if (!state) return unknownAccount(id);
+    return { kind: 'success', key: 'flash.restored', params: { id, state: { key: `states.${state}` } } };
   }
 
   async refreshOne(id: string): Promise<Flash> {
     if (!(await this.readModel.findView(id))) return unknownAccount(id);
     const summary = await this.refresher.refresh({ id, force: true });
-    if (summary.refreshed) return { kind: 'success', text: `Refreshed account ${id}.` };
-    if (summary.disabled) return { kind: 'error', text: `The refresh token of account ${id} was rejected: the account is now disabled.` };
-    if (summary.failed) return { kind: 'error', text: `Refreshing account ${id} failed; it will be retried. See the server log.` };
-    return { kind: 'error', text: `Account ${id} has nothing to refresh (only refresh-token accounts that are not disabled can be).` };
+    const outcome = summary.refreshed
+      ? 'refreshed'
+      : summary.disabled
+        ? 'refreshRejected'
+        : summary.failed
+          ? 'refreshFailed'
+          : 'nothingToRefresh';
+    return { kind: outcome === 'refreshed' ? 'success' : 'error', key: `flash.${outcome}`, params: { id } };
   }
 
   async refreshAll(): Promise<Flash> {
     const summary = await this.refresher.refresh({ force: true });
-    return { kind: summary.failed || summary.disabled ? 'error' : 'success', text: refreshSummary(summary) };
+    return { kind: summary.failed || summary.disabled ? 'error' : 'success', key: 'flash.refreshSummary', params: { ...summary } };
   }
 
   async clear(): Promise<Flash> {
     const removed = await this.accounts.clear();
-    return { kind: 'success', text: `Removed all accounts (${removed}).` };
+    return { kind: 'success', key: 'flash.cleared', params: { count: removed } };
   }
 
   /** The new seed is shown this once, so that the admin can hand it to its user; lists only show it masked. */
   async createSeed(seed: string | undefined): Promise<Flash> {
     const created = await this.seeds.createSeed(seed);
-    return { kind: 'success', text: `Seed ready: ${created}. Give it to its user now; it will only be shown masked from here on.` };
+    return { kind: 'success', key: 'flash.seedReady', params: { seed: created } };
   }
 
   async removeSeedById(id: string): Promise<Flash> {
     return (await this.seeds.removeSeedById(id))
-      ? { kind: 'success', text: 'Removed the seed.' }
-      : { kind: 'error', text: 'No such seed.' };
+      ? { kind: 'success', key: 'flash.seedRemoved' }
+      : { kind: 'error', key: 'flash.noSuchSeed' };
   }
 
   async clearSeeds(): Promise<Flash> {
     const removed = await this.seeds.clearSeeds();
-    return { kind: 'success', text: `Removed ${pluralise(removed, 'seed')}.` };
+    return { kind: 'success', key: 'flash.seedsCleared', params: { count: removed } };
   }
 
   async removeSeed(seed: string | undefined): Promise<Flash> {
     const value = seed?.trim();
-    if (!value) return { kind: 'error', text: 'Type the seed to remove.' };
+    if (!value) return { kind: 'error', key: 'flash.seedToRemoveMissing' };
+    const params = { masked: maskSecret(value) };
     return (await this.seeds.removeSeed(value))
-      ? { kind: 'success', text: `Removed seed ${maskSecret(value)}.` }
-      : { kind: 'error', text: `No seed ${maskSecret(value)}.` };
+      ? { kind: 'success', key: 'flash.seedRemovedMasked', params }
+      : { kind: 'error', key: 'flash.noSeedMasked', params };
   }
 }
 
-export function uploadSummary(result: UploadResult): string {
-  const lines = result.invalidLines.length ? ` (${nounFor(result.invalidLines.length, 'line')} ${result.invalidLines.join(', ')})` : '';
-  return `Added ${result.added}, ${pluralise(result.duplicates, 'duplicate')}, ${result.invalid} invalid${lines}.`;
-}
-
-export function refreshSummary(summary: RefreshSummary): string {
-  return `Refresh: ${summary.refreshed} refreshed, ${summary.failed} failed, ${summary.disabled} disabled, ${summary.skipped} skipped.`;
+/** `Added 2, 1 duplicate, 1 invalid (line 6).`, as a `flash.uploaded` text. */
+export function uploadSummary(result: UploadResult): LocalText {
+  const { added, duplicates, invalid, invalidLines } = result;
+  const lines: LocalText | string = invalidLines.length
+    ? { key: 'flash.invalidLines', params: { count: invalidLines.length, lines: invalidLines.join(', ') } }
+    : '';
+  return { key: 'flash.uploaded', params: { added, duplicates, invalid, lines } };
 }
 
 function unknownAccount(id: string): Flash {
-  return { kind: 'error', text: `No account ${id}: it may have been removed already.` };
+  return { kind: 'error', key: 'flash.noAccount', params: { id } };
 }
 
 function toRow(account: AccountView): AccountRow {
   return {
     ...account,
-    kindLabel: KIND_LABELS[account.kind],
-    stateLabel: STATE_LABELS[account.state],
     canRestore: account.state === 'disabled',
     canRefresh: account.kind !== 'access_token' && account.state !== 'disabled',
   };

@@ -89,8 +89,10 @@ describe('AdminPageController (HTTP edge)', () => {
   });
 
   it('answers a wrong secret with 401 and the form again, and the right one with a session cookie and a redirect', async () => {
-    const wrong = await page().post('/admin/login').type('form').send({ secret: 'not-the-key' }).expect(401);
+    const wrong = await page().post('/admin/login').set('Accept-Language', 'en').type('form').send({ secret: 'not-the-key' }).expect(401);
     expect(wrong.text).toContain('Wrong admin secret.');
+    const wrongInChinese = await page().post('/admin/login').set('Accept-Language', 'zh-CN').type('form').send({ secret: 'not-the-key' });
+    expect(wrongInChinese.text).toContain('管理密钥错误。');
     expect(wrong.headers['set-cookie']).toBeUndefined();
 
     const right = await page().post('/admin/login').type('form').send({ secret: ADMIN_KEY }).expect(303);

@@ -42,7 +42,7 @@ export class AdminPageController {
       const minutes = Math.ceil(outcome.retryAfterSec / 60);
       throw ApiError.of('sign_in_throttled', { wait: pluralise(minutes, 'minute') }, { retryAfter: outcome.retryAfterSec });
     }
-    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, error: 'Wrong admin secret.' }, 401);
+    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, wrongSecret: true }, 401);
   }
 
   @Post('logout')
@@ -150,7 +150,7 @@ export class AdminPageController {
       await this.sessions.setFlash(session, await action);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      await this.sessions.setFlash(session, { kind: 'error', text: error.body.error.message });
+      await this.sessions.setFlash(session, { kind: 'error', key: 'flash.refused', params: { message: error.body.error.message } });
     }
   }
 }

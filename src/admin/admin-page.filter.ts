@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/co
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
 import { OpenAIExceptionFilter } from '../common/filters/openai-exception.filter';
+import type { PageText } from '../common/views/page-text';
 import { AdminSignInRequired } from './admin-auth.guard';
 import { AdminSecret } from './admin-secret.service';
 import { AdminViews } from './admin-views.service';
@@ -31,13 +32,13 @@ export class AdminPageFilter implements ExceptionFilter {
     const message = exception instanceof ApiError ? exception.body.error.message : (exception as HttpException).message;
     if (exception instanceof ApiError && exception.details.retryAfter !== undefined)
       response.setHeader('Retry-After', String(exception.details.retryAfter));
-    this.views.send(response, 'admin/problem', { title: titleFor(status), message, status }, status);
+    this.views.send(response, 'admin/problem', { title: (text) => titleFor(status, text), message, status }, status);
   }
 }
 
-function titleFor(status: number): string {
-  if (status === 403) return 'Request refused';
-  if (status === 404) return 'Not found';
-  if (status === 429) return 'Too many attempts';
-  return 'Something is wrong with this request';
+function titleFor(status: number, text: PageText): string {
+  if (status === 403) return text.admin.problemRefused;
+  if (status === 404) return text.admin.problemNotFound;
+  if (status === 429) return text.admin.problemThrottled;
+  return text.admin.problemOther;
 }

@@ -5,14 +5,15 @@ import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
+import type { LocalText } from '../common/views/page-text';
 import { AdminSecret } from './admin-secret.service';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
 
-export interface Flash {
+/** An action's outcome, shown once on the next dashboard, in that page's language. */
+export interface Flash extends LocalText {
   kind: 'success' | 'error';
-  text: string;
 }
 
 export interface AdminSession {

@@ -116,4 +116,33 @@ describe('Admin dashboard in Chromium', () => {
     expect(await outline()).toBe('solid');
     await page.locator('label.btn-file').screenshot({ path: join(SCREENSHOTS, 'admin-file-button-focused.png') });
   });
+
+  it('speaks Chinese on the Chinese dashboard: the wrong-secret message, the flash, the kind and the times (found in review)', async () => {
+    const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 800 } });
+    try {
+      const zh = await context.newPage();
+      await zh.goto(`${stack.url}/admin/login`);
+      await zh.fill('#secret', 'not-the-key');
+      await zh.click('button[type=submit]');
+      expect(await zh.locator('.flash').textContent()).toBe('管理密钥错误。');
+      await zh.fill('#secret', ADMIN_KEY);
+      await Promise.all([zh.waitForURL(`${stack.url}/admin`), zh.click('button[type=submit]')]);
+      await zh.fill('#tokens', `${stack.fake.createAccessToken()}\nnot-a-token`);
+      await Promise.all([zh.waitForURL(`${stack.url}/admin`), zh.click('#upload button[type=submit]')]);
+      expect(await zh.locator('html').getAttribute('lang')).toBe('zh-CN');
+      const row = zh.locator('#accounts tbody tr').first();
+      expect({
+        flash: await zh.locator('.flash').textContent(),
+        kind: await row.locator('td').nth(1).textContent(),
+        expires: await row.locator('td').nth(4).textContent(),
+      }).toEqual({
+        flash: '已添加 1 个，重复 0 个，无效 1 个（第 2 行）。',
+        kind: '访问令牌',
+        expires: expect.stringMatching(/^\d+ (分钟|小时|天)后$/),
+      });
+      await zh.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard-zh.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -2,7 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type Hbs from 'hbs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fillText } from './page-text';
+import { fillText, localize, type LocalText, PAGE_TEXT, type PageText } from './page-text';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -40,9 +40,13 @@ function registerPartials(hbs: typeof Hbs, partialsDir: string): void {
 function registerHelpers(hbs: typeof Hbs): void {
   /** `{{iso ms}}`: a machine-readable time for `<time datetime>`. */
   hbs.registerHelper('iso', (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : ''));
-  /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown. */
-  hbs.registerHelper('relative', (ms: unknown, now: unknown) =>
-    typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now) : '—',
+  /** `{{relative ms @root.now}}`: "in 9 d", "5 min ago", "—" when unknown; in the page's language. */
+  hbs.registerHelper('relative', (ms: unknown, now: unknown, options: HelperOptions) =>
+    typeof ms === 'number' && typeof now === 'number' ? relativeTime(ms, now, pageText(options).time) : '—',
+  );
+  /** `{{localize flash}}`: a `LocalText` (such as a flash message) in the page's language. */
+  hbs.registerHelper('localize', (local: unknown, options: HelperOptions) =>
+    typeof local === 'object' && local !== null ? localize(local as LocalText, pageText(options)) : '',
   );
   /** `{{fill t.admin.clearAllConfirm count=counts.total}}`: a page text with its `{name}` placeholders filled. */
   hbs.registerHelper('fill', (template: unknown, options: { hash: Record<string, string | number> }) =>
@@ -50,11 +54,24 @@ function registerHelpers(hbs: typeof Hbs): void {
   );
 }
 
-export function relativeTime(at: number, now: number): string {
+export function relativeTime(at: number, now: number, text: PageText['time'] = PAGE_TEXT.en.time): string {
   const delta = at - now;
   const span = Math.abs(delta);
-  if (span < MINUTE) return delta >= 0 ? 'in under a minute' : 'just now';
+  if (span < MINUTE) return delta >= 0 ? text.underAMinute : text.justNow;
   const amount =
-    span < HOUR ? `${Math.round(span / MINUTE)} min` : span < DAY ? `${Math.round(span / HOUR)} h` : `${Math.round(span / DAY)} d`;
-  return delta >= 0 ? `in ${amount}` : `${amount} ago`;
+    span < HOUR
+      ? fillText(text.minutes, { count: Math.round(span / MINUTE) })
+      : span < DAY
+        ? fillText(text.hours, { count: Math.round(span / HOUR) })
+        : fillText(text.days, { count: Math.round(span / DAY) });
+  return fillText(delta >= 0 ? text.ahead : text.ago, { amount });
+}
+
+interface HelperOptions {
+  data: { root: { t?: PageText } };
+}
+
+/** The page text `renderPage` gave the page (`t`), English for a page rendered without it. */
+function pageText(options: HelperOptions): PageText {
+  return options.data.root.t ?? PAGE_TEXT.en;
 }

@@ -119,8 +119,47 @@ const en = {
     seedToRemove: 'Seed to remove',
     removeThisSeedConfirm: 'Remove this seed? Its user loses access.',
     back: 'Back to the dashboard',
+    wrongSecret: 'Wrong admin secret.',
+    problemRefused: 'Request refused',
+    problemNotFound: 'Not found',
+    problemThrottled: 'Too many attempts',
+    problemOther: 'Something is wrong with this request',
   },
   states: { active: 'Active', rate_limited: 'Rate limited', expired: 'Expired', disabled: 'Disabled' },
+  kinds: { access_token: 'Access token', refresh_token: 'Refresh token', session_token: 'Session token' },
+  /** Relative times: `{count|one|other}` picks the word for the count. */
+  time: {
+    underAMinute: 'in under a minute',
+    justNow: 'just now',
+    ahead: 'in {amount}',
+    ago: '{amount} ago',
+    minutes: '{count} min',
+    hours: '{count} h',
+    days: '{count} d',
+  },
+  /** The dashboard's flash messages, named by `Flash.key`. */
+  flash: {
+    nothingToUpload: 'Nothing to upload: paste one token a line.',
+    uploaded: 'Added {added}, {duplicates} {duplicates|duplicate|duplicates}, {invalid} invalid{lines}.',
+    invalidLines: ' ({count|line|lines} {lines})',
+    removed: 'Removed account {id}.',
+    noAccount: 'No account {id}: it may have been removed already.',
+    restored: 'Restored account {id} ({state}).',
+    refreshed: 'Refreshed account {id}.',
+    refreshRejected: 'The refresh token of account {id} was rejected: the account is now disabled.',
+    refreshFailed: 'Refreshing account {id} failed; it will be retried. See the server log.',
+    nothingToRefresh: 'Account {id} has nothing to refresh (only refresh-token and session-token accounts that are not disabled can be).',
+    refreshSummary: 'Refresh: {refreshed} refreshed, {failed} failed, {disabled} disabled, {skipped} skipped.',
+    cleared: 'Removed all accounts ({count}).',
+    seedReady: 'Seed ready: {seed}. Give it to its user now; it will only be shown masked from here on.',
+    seedRemoved: 'Removed the seed.',
+    noSuchSeed: 'No such seed.',
+    seedsCleared: 'Removed {count} {count|seed|seeds}.',
+    seedToRemoveMissing: 'Type the seed to remove.',
+    seedRemovedMasked: 'Removed seed {masked}.',
+    noSeedMasked: 'No seed {masked}.',
+    refused: '{message}',
+  },
 };
 
 export type PageText = typeof en;
@@ -239,13 +278,77 @@ const zh: PageText = {
     seedToRemove: '要移除的种子',
     removeThisSeedConfirm: '移除这个种子？它的用户将无法再使用。',
     back: '返回管理面板',
+    wrongSecret: '管理密钥错误。',
+    problemRefused: '请求被拒绝',
+    problemNotFound: '未找到',
+    problemThrottled: '尝试次数过多',
+    problemOther: '请求有误',
   },
   states: { active: '可用', rate_limited: '限流中', expired: '已过期', disabled: '已停用' },
+  kinds: { access_token: '访问令牌', refresh_token: '刷新令牌', session_token: '会话令牌' },
+  time: {
+    underAMinute: '不到一分钟后',
+    justNow: '刚刚',
+    ahead: '{amount}后',
+    ago: '{amount}前',
+    minutes: '{count} 分钟',
+    hours: '{count} 小时',
+    days: '{count} 天',
+  },
+  flash: {
+    nothingToUpload: '没有可上传的内容：请每行粘贴一个令牌。',
+    uploaded: '已添加 {added} 个，重复 {duplicates} 个，无效 {invalid} 个{lines}。',
+    invalidLines: '（第 {lines} 行）',
+    removed: '已移除账号 {id}。',
+    noAccount: '没有账号 {id}：它可能已被移除。',
+    restored: '已恢复账号 {id}（{state}）。',
+    refreshed: '已刷新账号 {id}。',
+    refreshRejected: '账号 {id} 的刷新令牌被拒绝：该账号现已停用。',
+    refreshFailed: '刷新账号 {id} 失败，稍后会重试。详见服务器日志。',
+    nothingToRefresh: '账号 {id} 没有可刷新的内容（只有未停用的刷新令牌和会话令牌账号可以刷新）。',
+    refreshSummary: '刷新：成功 {refreshed} 个，失败 {failed} 个，停用 {disabled} 个，跳过 {skipped} 个。',
+    cleared: '已移除全部账号（{count} 个）。',
+    seedReady: '种子已创建：{seed}。请现在交给它的用户，之后只会显示打码后的种子。',
+    seedRemoved: '已移除该种子。',
+    noSuchSeed: '没有这个种子。',
+    seedsCleared: '已移除 {count} 个种子。',
+    seedToRemoveMissing: '请输入要移除的种子。',
+    seedRemovedMasked: '已移除种子 {masked}。',
+    noSeedMasked: '没有种子 {masked}。',
+    refused: '操作未完成：{message}',
+  },
 };
 
 export const PAGE_TEXT: Record<PageLanguage, PageText> = { en, zh };
 
-/** Fills `{name}` placeholders; the result is escaped by the template like any other value. */
+/**
+ * Fills `{name}` placeholders, and picks `{name|one|other}` by whether `name` is 1 (English plurals); the result
+ * is escaped by the template like any other value.
+ */
 export function fillText(template: string, values: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? String(values[name]) : whole));
+  return template.replace(/\{(\w+)(?:\|([^|}]*)\|([^}]*))?\}/g, (whole, name: string, one?: string, other?: string) => {
+    if (!(name in values)) return whole;
+    if (one === undefined) return String(values[name]);
+    return values[name] === 1 ? one : (other ?? '');
+  });
+}
+
+/**
+ * A text of the page in the visitor's language, named by its path in `PageText` (`flash.uploaded`,
+ * `states.active`), with its placeholders; a value may itself be such a text. Stored where the language is
+ * not known yet (a flash message kept in the session until the next page).
+ */
+export interface LocalText {
+  key: string;
+  params?: Record<string, string | number | LocalText>;
+}
+
+/** A `LocalText` in `text`'s language; empty for a key that names no text. */
+export function localize(local: LocalText, text: PageText): string {
+  const template = local.key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], text);
+  if (typeof template !== 'string') return '';
+  const values = Object.fromEntries(
+    Object.entries(local.params ?? {}).map(([name, value]) => [name, typeof value === 'object' ? localize(value, text) : value]),
+  );
+  return fillText(template, values);
 }
