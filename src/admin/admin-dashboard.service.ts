@@ -105,11 +105,22 @@ export class AdminDashboardService {
   }
 }
 
-/** `Added 2, 1 duplicate, 1 invalid (line 6).`, as a `flash.uploaded` text. */
+/** How many invalid line numbers a flash lists: it is kept in the session and shown on the page. */
+const LISTED_INVALID_LINES = 20;
+
+/** `Added 2, 1 duplicate, 1 invalid (line 6).`, as a `flash.uploaded` text; past 20 line numbers, "and N more". */
 export function uploadSummary(result: UploadResult): LocalText {
   const { added, duplicates, invalid, invalidLines } = result;
+  const unlisted = invalidLines.length - LISTED_INVALID_LINES;
   const lines: LocalText | string = invalidLines.length
-    ? { key: 'flash.invalidLines', params: { count: invalidLines.length, lines: invalidLines.join(', ') } }
+    ? {
+        key: 'flash.invalidLines',
+        params: {
+          count: invalidLines.length,
+          lines: invalidLines.slice(0, LISTED_INVALID_LINES).join(', '),
+          more: unlisted > 0 ? { key: 'flash.moreLines', params: { count: unlisted } } : '',
+        },
+      }
     : '';
   return { key: 'flash.uploaded', params: { added, duplicates, invalid, lines } };
 }

@@ -78,6 +78,12 @@ describe('Admin dashboard in Chromium', () => {
     await pool.seeds.createSeed('seed-for-the-screenshot');
     await page.reload();
     expect(await page.locator(`form[action="/admin/tokens/${banned.id}/restore"]`).count()).toBe(1);
+    // Each row's buttons say which account they act on (found in review).
+    for (const token of tokens)
+      expect(await page.getByRole('button', { name: `Remove ${maskSecret(token)}`, exact: true }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: `Restore ${banned.maskedToken}`, exact: true }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: `Refresh ${maskSecret(tokens[2])}`, exact: true }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: `Remove seed ${maskSecret('seed-for-the-screenshot')}`, exact: true }).count()).toBe(1);
     expect(await page.content()).not.toContain('seed-for-the-screenshot');
     await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard.png'), fullPage: true });
 

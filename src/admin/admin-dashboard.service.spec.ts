@@ -1,0 +1,21 @@
+import { localize, PAGE_TEXT } from '../common/views/page-text';
+import { uploadSummary } from './admin-dashboard.service';
+
+describe('uploadSummary', () => {
+  const summary = (invalidLines: number[], lang: 'en' | 'zh' = 'en') =>
+    localize(uploadSummary({ added: 1, duplicates: 2, invalid: invalidLines.length, invalidLines }), PAGE_TEXT[lang]);
+
+  it('lists the invalid lines', () => {
+    expect(summary([])).toBe('Added 1, 2 duplicates, 0 invalid.');
+    expect(summary([6])).toBe('Added 1, 2 duplicates, 1 invalid (line 6).');
+    expect(summary([2, 3], 'zh')).toBe('已添加 1 个，重复 2 个，无效 2 个（第 2, 3 行）。');
+  });
+
+  it('lists only the first 20 line numbers of a huge garbage upload, and how many more (found in review)', () => {
+    const lines = Array.from({ length: 200_000 }, (_, index) => index + 1);
+    const listed = Array.from({ length: 20 }, (_, index) => index + 1).join(', ');
+    expect(summary(lines)).toBe(`Added 1, 2 duplicates, 200000 invalid (lines ${listed}, and 199980 more).`);
+    expect(summary(lines, 'zh')).toBe(`已添加 1 个，重复 2 个，无效 200000 个（第 ${listed} 行，另有 199980 行）。`);
+    expect(JSON.stringify(uploadSummary({ added: 0, duplicates: 0, invalid: lines.length, invalidLines: lines })).length).toBeLessThan(500);
+  });
+});
