@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileKeyValueStore } from './file-key-value.store';
@@ -85,6 +85,16 @@ describe('FileKeyValueStore', () => {
     await again.set('k', 'new', T0);
     await again.flush();
     expect(await new FileKeyValueStore(path, 10).get('k', T0)).toBe('new');
+  });
+
+  it('keeps a change whose snapshot failed for the next write, at shutdown too', async () => {
+    mkdirSync(path, { recursive: true }); // the rename over a folder fails, as a full or broken disk would
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('session', 'signed-in', T0);
+    await store.flush();
+    rmSync(path, { recursive: true });
+    await store.flush();
+    expect(await new FileKeyValueStore(path, 100).get('session', T0)).toBe('signed-in');
   });
 
   it('writes changes made while a snapshot is being written in a later one', async () => {

@@ -33,7 +33,7 @@ export class FileKeyValueStore implements KeyValueStore {
   /** Insertion order is recency: a read or write moves the key to the end. */
   private readonly entries = new Map<string, Entry>();
   private timer: NodeJS.Timeout | null = null;
-  private writing: Promise<void> | null = null;
+  private writing: Promise<boolean> | null = null;
   private dirty = false;
   /** The latest `now` a caller passed: what a snapshot measures expiry against. */
   private now = 0;
@@ -88,15 +88,17 @@ export class FileKeyValueStore implements KeyValueStore {
     return Promise.resolve();
   }
 
-  /** Writes what is not written yet and waits for it: at shutdown, and in tests. */
+  /** Writes what is not written yet and waits for it: at shutdown, and in tests. A failing write is tried once more. */
   async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    while (this.writing || this.dirty) {
-      if (this.writing) await this.writing;
-      else await this.write();
+    let failures = 0;
+    for (;;) {
+      this.cancelTimer();
+      if (this.writing) {
+        if (!(await this.writing)) failures++;
+        continue;
+      }
+      if (!this.dirty || failures > 1) return;
+      if (!(await this.writeOnce())) failures++;
     }
   }
 
@@ -107,15 +109,30 @@ export class FileKeyValueStore implements KeyValueStore {
 
   private changed(): void {
     this.dirty = true;
-    if (this.timer || this.writing) return;
+    if (!this.writing) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.write();
+      void this.writeOnce();
     }, SNAPSHOT_DELAY_MS);
     this.timer.unref();
   }
 
-  private write(): Promise<void> {
+  private cancelTimer(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * One snapshot of what is in memory now, never two at once (the one in flight is joined); whether it was written.
+   * A failed write leaves the store dirty: the next change, or `flush`, tries again.
+   */
+  private writeOnce(): Promise<boolean> {
+    if (this.writing) return this.writing;
     this.dirty = false;
     const snapshot: SnapshotFile = { version: FORMAT_VERSION, entries: [] };
     for (const [key, { value, expiresAt }] of this.entries) {
@@ -123,13 +140,19 @@ export class FileKeyValueStore implements KeyValueStore {
     }
     this.writing = mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
       .then(() => writeFileAtomically(this.path, JSON.stringify(snapshot)))
-      .catch((error: unknown) => {
-        // The values stay in memory; the next change tries again.
-        this.logger.warn(`could not save ${this.path}: ${(error as Error).message}`);
-      })
-      .finally(() => {
+      .then(
+        () => true,
+        (error: unknown) => {
+          this.dirty = true;
+          this.logger.warn(`could not save ${this.path}: ${(error as Error).message}`);
+          return false;
+        },
+      )
+      .then((written) => {
         this.writing = null;
-        if (this.dirty) this.changed();
+        // Changes made while this one was written go in the next snapshot, a delay later.
+        if (written && this.dirty) this.schedule();
+        return written;
       });
     return this.writing;
   }
