@@ -123,6 +123,8 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   // The 2026 app opens a conversation with `GET conversations/<id>?num_turns=…` (gateway-live-ui.md §2): a read passes
   // on to the ownership check below, like `conversation/<id>`; a write there is nothing the app does, and is refused.
   { method: WRITES, path: new RegExp(`^/backend-api/conversations/${UUID}`, 'i'), decision: REFUSE },
+  // An id with anything glued to it (`<id>x`, `<id>.json`) is no id the ownership check below can read: refused.
+  { method: 'ANY', path: new RegExp(`^/backend-api/conversations?/${UUID}[^/]`, 'i'), decision: REFUSE },
   ...[
     'accounts/logout_all',
     'accounts/deactivate',
