@@ -41,6 +41,14 @@ describe('PrefixGuessThrottle', () => {
     expect(await throttle.judge('2001:db8:0:2::3', 'api', true)).toMatchObject({ outcome: 'locked' });
   });
 
+  it("writes a network's proof once, not on every API request", async () => {
+    const shared = new SharedState(null, 'test:');
+    const counted = new PrefixGuessThrottle(shared);
+    const writes = jest.spyOn(shared.keyValues('prefix-proof'), 'set');
+    for (let i = 0; i < 5; i++) expect(await counted.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
+    expect(writes).toHaveBeenCalledTimes(1);
+  });
+
   it('sees no guess in our own routes, the web app pages or segments the prefix cannot be', () => {
     for (const segment of ['admin', 'healthz', 'c', 'gpts', 'library', 'ces', 'ab', 'cdn-cgi', 'with space', 'per%2fcent', 'ünï'])
       expect({ segment, candidate: couldBeApiPrefix(segment) }).toEqual({ segment, candidate: false });

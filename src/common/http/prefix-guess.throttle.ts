@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { API_PREFIX_SHAPE, isReservedRoute } from '../../config/reserved-routes';
 import type { AttemptWindow } from '../shared-state/attempt-window';
 import type { KeyValueStore } from '../shared-state/key-value.store';
@@ -9,6 +10,8 @@ const MAX_GUESSES = 20;
 const GUESS_WINDOW_MS = 15 * 60_000;
 /** How long a network that presented the right prefix is believed to hold it, renewed on each use. */
 const PROOF_TTL_MS = 24 * 60 * 60_000;
+/** A proof is renewed at most this often per network and process: not a store write on every API request. */
+const PROOF_RENEWAL_MS = 60 * 60_000;
 
 /**
  * Where a prefix is guessed: the admin entry `GET /{segment}` or the API's `/{segment}/v1/…`. Each has its own
@@ -39,6 +42,8 @@ export function couldBeApiPrefix(segment: string): boolean {
 export class PrefixGuessThrottle {
   private readonly misses: Record<PrefixGuessPath, AttemptWindow>;
   private readonly proofs: KeyValueStore;
+  /** When this process last wrote each network's proof. */
+  private readonly proofWrittenAt = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(shared: SharedState) {
     const limits = { max: MAX_GUESSES, windowMs: GUESS_WINDOW_MS };
@@ -59,7 +64,11 @@ export class PrefixGuessThrottle {
       return { outcome: 'locked', retryAfterSec: lockedFor };
     }
     if (!correct) return { outcome: 'wrong' };
-    await this.proofs.set(network, '1', now, PROOF_TTL_MS);
+    const writtenAt = this.proofWrittenAt.get(network);
+    if (writtenAt === undefined || now - writtenAt >= PROOF_RENEWAL_MS) {
+      await this.proofs.set(network, '1', now, PROOF_TTL_MS);
+      this.proofWrittenAt.set(network, now);
+    }
     return { outcome: 'admitted' };
   }
 }
