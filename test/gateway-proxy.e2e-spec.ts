@@ -169,6 +169,23 @@ describe('browser gateway: reverse proxy', () => {
       const file = await request(gw.url).get('/file-html');
       expect(file.headers['content-security-policy']).toBe('sandbox');
       expect(file.headers['content-disposition']).toMatch(/^attachment/);
+      expect(file.headers['x-content-type-options']).toBe('nosniff');
+      // Embedded by the chat page, perhaps from another origin (FILE_HOST).
+      expect(file.headers['cross-origin-resource-policy']).toBe('cross-origin');
+
+      // Sandbox output runs its scripts as an opaque origin, in a frame of the chat page (PUBLIC_URL) only.
+      sandbox.answer = () => ({ headers: { 'content-type': 'text/html', 'x-frame-options': 'DENY' }, body: '<p>out</p>' });
+      const output = await request(gw.url).get('/sandbox/index.html');
+      expect(output.headers['content-security-policy']).toBe(
+        `sandbox allow-scripts allow-forms allow-modals allow-popups allow-downloads; frame-ancestors 'self' ${PUBLIC_URL}`,
+      );
+      expect(output.headers['x-frame-options']).toBeUndefined();
+      expect(output.headers['cross-origin-resource-policy']).toBe('cross-origin');
+
+      // Our own answers are framed by nobody and read by no other origin.
+      const me = await request(gw.url).get('/backend-api/me').set(bearer);
+      expect(me.headers['x-frame-options']).toBe('DENY');
+      expect(me.headers['cross-origin-resource-policy']).toBe('same-origin');
     });
 
     it('routes /cdn/assets to the backend host, and /backend-anon with a session as the account', async () => {

@@ -27,4 +27,16 @@ describe('PublicOriginResolver', () => {
   it('takes any host when no list is configured', () => {
     expect(resolver({}).of(requestFor('localhost:5005', 'https'))).toMatchObject({ origin: 'https://localhost:5005', fromRequest: true });
   });
+
+  it('names where the chat page may be: PUBLIC_URL, or the allowed hosts, never a host the request named unchecked', () => {
+    const configured = resolver({ publicUrl: 'https://gw.example.com/' });
+    expect(configured.chatPageOrigins(configured.of(requestFor('sandbox.example.com')))).toEqual(['https://gw.example.com']);
+    const allowed = resolver({ allowedHosts: ['gw.local:8080', 'sandbox.local:8080'] });
+    expect(allowed.chatPageOrigins(allowed.of(requestFor('sandbox.local:8080', 'https')))).toEqual([
+      'https://gw.local:8080',
+      'https://sandbox.local:8080',
+    ]);
+    const open = resolver({});
+    expect(open.chatPageOrigins(open.of(requestFor('evil.example')))).toEqual([]);
+  });
 });

@@ -26,4 +26,12 @@ export class PublicOriginResolver {
     const scheme = request.protocol === 'https' ? 'https' : 'http';
     return { origin: `${scheme}://${host}`, scheme, host, fromRequest: true };
   }
+
+  /**
+   * Where the chat page may be, besides the origin a request came to (which may be SANDBOX_HOST or FILE_HOST rather
+   * than the page's): `PUBLIC_URL`, or else every host of `ALLOWED_HOSTS`. Never a host the request named unchecked.
+   */
+  chatPageOrigins(origin: PublicOrigin): string[] {
+    return origin.fromRequest ? this.config.allowedHosts.map((host) => `${origin.scheme}://${host}`) : [origin.origin];
+  }
 }

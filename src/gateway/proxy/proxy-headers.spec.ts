@@ -77,6 +77,42 @@ describe('responseHeadersFor', () => {
   });
 });
 
+describe('responseHeadersFor: files and sandbox output', () => {
+  const hostRewriter = new TextRewriter([]);
+
+  it('lets the chat page embed user files from another origin, which still cannot run anything', () => {
+    const file = responseHeadersFor(
+      { 'content-type': 'image/png', 'cross-origin-resource-policy': 'same-origin' },
+      { host: 'files', rewritten: false, hostRewriter },
+    );
+    expect(file).toMatchObject({
+      'cross-origin-resource-policy': 'cross-origin',
+      'content-security-policy': 'sandbox',
+      'x-content-type-options': 'nosniff',
+    });
+    expect(file).not.toHaveProperty('x-frame-options');
+  });
+
+  it('lets sandbox output run its scripts as an opaque origin, framed by the chat page only', () => {
+    const page = responseHeadersFor(
+      { 'content-type': 'text/html', 'x-frame-options': 'SAMEORIGIN', 'content-security-policy': 'frame-ancestors https://chatgpt.com' },
+      { host: 'sandbox', rewritten: true, hostRewriter, chatPageOrigins: ['https://chat.example'] },
+    );
+    const policy = String(page['content-security-policy']).split(/;\s*/);
+    expect(policy[0].split(' ')).toEqual(expect.arrayContaining(['sandbox', 'allow-scripts']));
+    expect(policy[0]).not.toMatch(/allow-same-origin|allow-top-navigation/);
+    expect(policy).toContain("frame-ancestors 'self' https://chat.example");
+    expect(page['x-frame-options']).toBeNull();
+    expect(page['cross-origin-resource-policy']).toBe('cross-origin');
+  });
+
+  it('leaves the answers of the other hosts to our own defaults', () => {
+    const api = responseHeadersFor({ 'content-type': 'application/json' }, { host: 'backend', rewritten: true, hostRewriter });
+    expect(api).not.toHaveProperty('cross-origin-resource-policy');
+    expect(api).not.toHaveProperty('x-frame-options');
+  });
+});
+
 describe('JSON adjustments', () => {
   it('adds debug to every account of accounts/check, plans untouched', () => {
     const document = { accounts: { a: { features: ['x'], account: { plan_type: 'free' } }, b: { features: ['debug'] } } };

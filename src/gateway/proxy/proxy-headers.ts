@@ -76,11 +76,21 @@ const DROPPED = new Set([
 ]);
 const INLINE_MEDIA = /^(image\/(?!svg)|audio\/|video\/)/i;
 
+/**
+ * What sandbox output may do: run its scripts, forms, dialogs, pop-ups and downloads, always as an opaque origin
+ * (never `allow-same-origin`, never top navigation), so that served from ours it can read nothing of ours (S6).
+ */
+const SANDBOX_POLICY = 'sandbox allow-scripts allow-forms allow-modals allow-popups allow-downloads';
+
+/**
+ * The headers of a proxied answer; `null` removes one our own defaults (helmet) set.
+ * `chatPageOrigins`: besides our own origin, where the chat page that frames sandbox output may be.
+ */
 export function responseHeadersFor(
   upstream: IncomingHttpHeaders,
-  options: { host: UpstreamHostKind; rewritten: boolean; hostRewriter: TextRewriter },
-): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  options: { host: UpstreamHostKind; rewritten: boolean; hostRewriter: TextRewriter; chatPageOrigins?: readonly string[] },
+): Record<string, string | string[] | null> {
+  const out: Record<string, string | string[] | null> = {};
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined || DROPPED.has(name)) continue;
     if (options.rewritten && (name === 'content-length' || name === 'content-encoding' || name === 'etag')) continue;
@@ -98,8 +108,17 @@ export function responseHeadersFor(
   }
   if (options.host === 'files' || options.host === 'sandbox') {
     // User files and sandbox output are untrusted: whatever they are, they cannot run as our origin (S6).
-    out['content-security-policy'] = 'sandbox';
     out['x-content-type-options'] = 'nosniff';
+    // Both are embedded by the chat page, from another origin when FILE_HOST / SANDBOX_HOST is set, and sandbox
+    // pages, opaque origins, load their own scripts and pictures: helmet's `same-origin` would refuse every one.
+    out['cross-origin-resource-policy'] = 'cross-origin';
+  }
+  if (options.host === 'files') out['content-security-policy'] = 'sandbox';
+  if (options.host === 'sandbox') {
+    // Shown in a frame of the chat page, and of no other site's page: frame-ancestors instead of helmet's DENY.
+    const ancestors = ["'self'", ...(options.chatPageOrigins ?? [])].join(' ');
+    out['content-security-policy'] = `${SANDBOX_POLICY}; frame-ancestors ${ancestors}`;
+    out['x-frame-options'] = null;
   }
   return out;
 }

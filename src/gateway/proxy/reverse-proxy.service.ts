@@ -142,9 +142,17 @@ export class ReverseProxyService {
       answer.status !== 206 &&
       TEXT_TYPES.test(contentType) &&
       isKnownEncoding(encoding);
-    const headers = responseHeadersFor(answer.headers, { host: plan.host, rewritten: rewrite, hostRewriter });
+    const headers = responseHeadersFor(answer.headers, {
+      host: plan.host,
+      rewritten: rewrite,
+      hostRewriter,
+      chatPageOrigins: this.origins.chatPageOrigins(origin),
+    });
     response.status(answer.status);
-    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === null) response.removeHeader(name);
+      else response.setHeader(name, value);
+    }
 
     if (!rewrite) {
       if (STREAM_TYPES.test(contentType)) {
