@@ -353,6 +353,33 @@ describe('browser gateway: reverse proxy', () => {
       const response = await request(gw.url).get('/backend-api/conversation/c-1').set(bearer);
       expect(response.body).toEqual({ text: 'see https://cdn.oaistatic.com/assets/a.js', token: ownerSession.standIn });
     });
+
+    it("leads a conversation's download links (code interpreter, attachments) through us, and leaves the rest of the answer alone", async () => {
+      const answer = (file: string) =>
+        JSON.stringify({
+          status: 'success',
+          download_url: `https://files.oaiusercontent.com/${file}?se=1&sig=z`,
+          file_name: 'see https://cdn.oaistatic.com/x',
+        });
+      gw.fake.webApp.place('/backend-api/conversation/c-9/interpreter/download', {
+        contentType: 'application/json',
+        body: answer('file-abc'),
+      });
+      gw.fake.webApp.place('/backend-api/conversation/c-9/attachment/file-def/download', {
+        contentType: 'application/json',
+        body: answer('file-def'),
+      });
+      const interpreter = await request(gw.url)
+        .get('/backend-api/conversation/c-9/interpreter/download?message_id=m&sandbox_path=/mnt/data/a.csv')
+        .set(bearer);
+      expect(interpreter.body).toEqual({
+        status: 'success',
+        download_url: `${PUBLIC_URL}/file-abc?se=1&sig=z`,
+        file_name: 'see https://cdn.oaistatic.com/x',
+      });
+      const attachment = await request(gw.url).get('/backend-api/conversation/c-9/attachment/file-def/download').set(bearer);
+      expect(attachment.body.download_url).toBe(`${PUBLIC_URL}/file-def?se=1&sig=z`);
+    });
   });
 
   describe('compressed bodies', () => {

@@ -5,7 +5,8 @@ import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../../common/errors/api-error';
 import { SentinelService } from '../../pow/sentinel.service';
 import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
-import { UpstreamHosts } from '../upstream-hosts';
+import { TextRewriter } from '../rewriting/text-rewriter';
+import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import { WebSocketBridge } from '../websocket/websocket-bridge.service';
 import { SeedAdmission, SeedGate } from '../seed/seed-gate.service';
 import { ProxyPlan, ReverseProxyService } from './reverse-proxy.service';
@@ -15,6 +16,11 @@ const CONVERSATION_POST = /^\/backend-(?:api|alt)\/(?:f\/)?conversation$/;
 const REQUIREMENTS = /^\/backend-api\/sentinel\/chat-requirements(?:\/(prepare|finalize))?$/;
 /** Paths whose JSON is the user's own content: their bodies get no host rewriting (S21). */
 const USER_CONTENT = /^\/backend-api\/(?:conversation|conversations|shared_conversations)\b/;
+/**
+ * A conversation's download answers (`…/interpreter/download`, `…/attachment/{file}/download`): user content too (the
+ * file's name), but for the link they hand out, which leads to the files host and must lead through us.
+ */
+const CONVERSATION_DOWNLOAD = /^\/backend-api\/conversations?\/[^/]+\/(?:[^/]+\/)*download$/;
 
 /**
  * `/backend-api/*` (and `/backend-anon/*`, `/public-api/*`, `/sentinel/*` on the backend host): everything passes
@@ -147,10 +153,12 @@ export class BackendProxyService {
 
   private jsonAdjustment(pathname: string, caller: GatewayCaller) {
     if (pathname === '/backend-api/celsius/ws/user') {
-      return (document: unknown, origin: Parameters<WebSocketBridge['handOff']>[2]) =>
-        this.websockets.handOff(document, caller.session, origin);
+      return (document: unknown, origin: PublicOrigin) => this.websockets.handOff(document, caller.session, origin);
     }
     if (this.config.enableDebugSidebar && pathname.startsWith('/backend-api/accounts/check/')) return withDebugFeature;
+    if (CONVERSATION_DOWNLOAD.test(pathname)) {
+      return (document: unknown, origin: PublicOrigin) => withDownloadUrlThroughUs(document, this.hosts.hostRewriter(origin));
+    }
     return undefined;
   }
 }
@@ -189,6 +197,15 @@ function withoutHistory(body: Buffer): Buffer {
   if (typeof document !== 'object' || document === null || Array.isArray(document))
     throw ApiError.invalidRequest('The conversation body must be a JSON object.', 'invalid_json');
   return Buffer.from(JSON.stringify({ ...document, history_and_training_disabled: true }), 'utf8');
+}
+
+/** The `download_url` of a download answer on our origin (or FILE_HOST), the rest of the answer as it is. */
+export function withDownloadUrlThroughUs(document: unknown, hosts: TextRewriter): unknown {
+  const answer = document as { download_url?: unknown } | null;
+  if (answer && typeof answer === 'object' && typeof answer.download_url === 'string') {
+    answer.download_url = hosts.apply(answer.download_url).text;
+  }
+  return document;
 }
 
 /** The debug sidebar shows when an account's features include `debug` (gateway.md §6.6); plans are left alone. */

@@ -1,6 +1,6 @@
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
-import { withDebugFeature } from './backend-proxy.service';
+import { withDebugFeature, withDownloadUrlThroughUs } from './backend-proxy.service';
 import { maskAddress } from './statsig.service';
 
 describe('forwardedRequestHeaders', () => {
@@ -119,6 +119,16 @@ describe('JSON adjustments', () => {
     expect(withDebugFeature(document)).toEqual({
       accounts: { a: { features: ['x', 'debug'], account: { plan_type: 'free' } }, b: { features: ['debug'] } },
     });
+  });
+
+  it("puts a conversation download's link on our origin, and nothing else of the answer", () => {
+    const hosts = new TextRewriter([['https://files.oaiusercontent.com', 'https://files.gw']]);
+    const answer = { download_url: 'https://files.oaiusercontent.com/file-1?sig=a', file_name: 'https://files.oaiusercontent.com.txt' };
+    expect(withDownloadUrlThroughUs(answer, hosts)).toEqual({
+      download_url: 'https://files.gw/file-1?sig=a',
+      file_name: 'https://files.oaiusercontent.com.txt',
+    });
+    expect(withDownloadUrlThroughUs({ status: 'error' }, hosts)).toEqual({ status: 'error' });
   });
 
   it('masks every ip and country at any depth', () => {
