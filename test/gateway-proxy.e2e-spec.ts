@@ -1,6 +1,6 @@
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
-import { brotliDecompressSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
@@ -398,6 +398,26 @@ describe('browser gateway: reverse proxy', () => {
         expect(Number(response.headers['content-length'])).toBe(Buffer.byteLength(response.text));
       },
     );
+
+    it("answers 502 upstream_error to a text body that does not decode as its encoding says, with none of the upstream's headers", async () => {
+      const answer = cdn.answer;
+      const script = brotliCompressSync(`var cdn="https://cdn.oaistatic.com/assets/y.js";`.repeat(20));
+      const bodies = { gzip: Buffer.from('not gzip at all'), br: script.subarray(0, script.length - 8) };
+      try {
+        for (const [encoding, body] of Object.entries(bodies)) {
+          cdn.answer = () => ({
+            headers: { 'content-type': 'application/javascript', 'content-encoding': encoding, 'cache-control': 'public, max-age=60' },
+            body,
+          });
+          const broken = await request(gw.url).get(`/assets/broken-${encoding}.js`).set('accept-encoding', 'gzip, br');
+          expect(broken.status).toBe(502);
+          expect(broken.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_body_undecodable' });
+          expect(broken.headers['cache-control']).toBeUndefined();
+        }
+      } finally {
+        cdn.answer = answer;
+      }
+    });
 
     it('passes a body it does not rewrite through byte for byte, encoding kept', async () => {
       cdn.answer = () => ({ headers: { 'content-type': 'font/woff2' }, body: Buffer.from([0, 1, 2, 250, 251, 252]) });

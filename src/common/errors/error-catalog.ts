@@ -393,6 +393,11 @@ export const ERROR_CATALOG = {
     message: 'The gateway could not pass the upstream sentinel for this conversation.',
   },
   upstream_body_too_large: { status: 502, type: 'upstream_error', message: 'The upstream answer is too large to rewrite.' },
+  upstream_body_undecodable: {
+    status: 502,
+    type: 'upstream_error',
+    message: "The upstream answer does not decode as its Content-Encoding ('{encoding}') says.",
+  },
   upstream_partial_text: {
     status: 502,
     type: 'upstream_error',

@@ -142,6 +142,8 @@ export class ReverseProxyService {
       answer.status !== 206 &&
       TEXT_TYPES.test(contentType) &&
       isKnownEncoding(encoding);
+    // The body to rewrite is read and rewritten before any header is set: a failure is answered with our error alone.
+    const rewritten = rewrite ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter }) : undefined;
     const headers = responseHeadersFor(answer.headers, {
       host: plan.host,
       rewritten: rewrite,
@@ -154,7 +156,7 @@ export class ReverseProxyService {
       else response.setHeader(name, value);
     }
 
-    if (!rewrite) {
+    if (!rewritten) {
       if (STREAM_TYPES.test(contentType)) {
         // Conversation streams: every event goes out as it arrives, nothing is held back.
         response.setHeader('x-accel-buffering', 'no');
@@ -163,15 +165,35 @@ export class ReverseProxyService {
       await this.pipe(answer.body, response, STREAM_TYPES.test(contentType) ? plan.streamThrough : undefined);
       return;
     }
+    // A body that carried the account's secrets is this session's own: no shared cache may keep it.
+    if (rewritten.secretsChanged) response.setHeader('cache-control', 'private, no-store');
+    if (rewritten.hostsChanged && origin.fromRequest) keepFromSharedCaches(response);
+    response.setHeader('content-length', String(rewritten.body.length));
+    response.end(rewritten.body);
+  }
 
+  /** A text answer read whole, decoded, adjusted (`transformJson`) and rewritten: the account's secrets, then upstream hosts. */
+  private async rewrittenBody(
+    body: Readable,
+    plan: ProxyPlan,
+    origin: PublicOrigin,
+    { contentType, encoding, hostRewriter }: { contentType: string; encoding: string; hostRewriter: TextRewriter },
+  ): Promise<{ body: Buffer; secretsChanged: boolean; hostsChanged: boolean }> {
     let raw: Buffer;
     try {
-      raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
+      raw = await readAll(body, MAX_REWRITTEN_BYTES);
     } catch (error) {
-      if (response.headersSent) return void response.destroy();
       throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, plan.host);
     }
-    let text = (await decodeBody(raw, encoding)).toString('utf8');
+    let decoded: Buffer;
+    try {
+      decoded = await decodeBody(raw, encoding);
+    } catch (error) {
+      // The upstream's fault: a body cut short, or not what its Content-Encoding says.
+      this.logger.warn(`${plan.host} host sent a body that does not decode as ${encoding}: ${(error as Error).message}`);
+      throw ApiError.of('upstream_body_undecodable', { encoding });
+    }
+    let text = decoded.toString('utf8');
     if (plan.transformJson && /json/i.test(contentType)) {
       try {
         text = JSON.stringify(await plan.transformJson(JSON.parse(text), origin));
@@ -180,13 +202,8 @@ export class ReverseProxyService {
       }
     }
     const secrets = this.secretsRewriter(plan.caller).apply(text);
-    // A body that carried the account's secrets is this session's own: no shared cache may keep it.
-    if (secrets.changed) response.setHeader('cache-control', 'private, no-store');
     const hosts = plan.userContent ? { text: secrets.text, changed: false } : hostRewriter.apply(secrets.text);
-    if (hosts.changed && origin.fromRequest) keepFromSharedCaches(response);
-    const out = Buffer.from(hosts.text, 'utf8');
-    response.setHeader('content-length', String(out.length));
-    response.end(out);
+    return { body: Buffer.from(hosts.text, 'utf8'), secretsChanged: secrets.changed, hostsChanged: hosts.changed };
   }
 
   private async pipe(body: Readable, response: Response, through?: Transform): Promise<void> {
