@@ -1,4 +1,4 @@
-import { get as httpGet } from 'node:http';
+import { get as httpGet, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
@@ -264,6 +264,31 @@ describe('browser gateway: reverse proxy', () => {
       await request(gw.url).patch('/backend-api/echo-body').set(bearer).set('content-type', 'application/json').send(body);
       expect(lastFake().method).toBe('PATCH');
       expect(lastFake().body).toEqual({ title: 'Renamed' });
+    });
+    it('answers 413 to a chunked upload over MAX_BODY_SIZE, not a 502 naming the files host', async () => {
+      const limited = await startGateway({ env: { FILES_BASE_URL: files.url, MAX_BODY_SIZE: '64kb' } });
+      try {
+        const answer = await new Promise<{ status: number; connection?: string; body: string }>((resolve, reject) => {
+          const upload = httpRequest(`${limited.url}/file-upload1?sig=x`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/octet-stream', 'x-ms-blob-type': 'BlockBlob', 'transfer-encoding': 'chunked' },
+          });
+          upload.on('response', (response) => {
+            let body = '';
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, body }));
+          });
+          upload.on('error', reject);
+          for (let i = 0; i < 8; i++) upload.write(Buffer.alloc(16 * 1024, 1)); // 128 KiB, no Content-Length
+          upload.end();
+        });
+        expect(answer.status).toBe(413);
+        expect(JSON.parse(answer.body).error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
+        // The rest of the upload is not read: a connection kept open would hang on it.
+        expect(answer.connection).toBe('close');
+      } finally {
+        await limited.close();
+      }
     });
   });
 

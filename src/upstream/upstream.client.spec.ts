@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { toApiError, UpstreamError } from '../common/errors/upstream-error';
 import { testConfig } from '../config/test-config';
 import { ProxyAgents } from './proxy-agents';
@@ -30,6 +31,17 @@ describe('UpstreamClient', () => {
     agents.onModuleDestroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("passes on a failure of the caller's own request body as it is, not as an upstream failure", async () => {
+    const tooLarge = new Error('the request body is over its limit');
+    const body = new Readable({ read: () => undefined });
+    // Fails before the upstream can answer: its error is emitted on the next tick, once the call reads the body.
+    body.destroy(tooLarge);
+    const failure = await client
+      .stream({ method: 'PUT', url: `${url}/file-upload`, body, decompress: false, step: 'gateway' })
+      .catch((error: unknown) => error);
+    expect(failure).toBe(tooLarge);
   });
 
   it('bounds a buffered request whose body stalls after the headers by its timeout, not the idle timeout', async () => {

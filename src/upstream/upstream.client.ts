@@ -352,6 +352,10 @@ export class UpstreamClient {
 
   /** The transport failure as the API error it becomes; the original stays its `cause` for callers that need the detail. */
   private transportError(error: unknown, request: UpstreamRequest): Error {
+    // The caller's own body stream failed (over the caller's limit, its client gone): the caller's failure, passed
+    // on as it is for the caller to answer, not the upstream's.
+    const bodyFailure = request.body instanceof Readable ? request.body.errored : null;
+    if (bodyFailure) return bodyFailure;
     const failure = transportFailure(error, request.step);
     if (failure !== error) {
       const code = errorCode(error);

@@ -107,7 +107,11 @@ export class ReverseProxyService {
       answer = await this.upstream.stream(upstreamRequest);
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof BodyTooLarge) throw ApiError.of('request_too_large', {});
+      if (error instanceof BodyTooLarge) {
+        // The rest of the upload is neither read nor wanted: the connection ends with the answer, or it would hang on it.
+        response.setHeader('connection', 'close');
+        throw ApiError.of('request_too_large', {});
+      }
       throw this.unreachable(error, plan.host);
     }
     await this.answer(request, response, plan, origin, answer);
