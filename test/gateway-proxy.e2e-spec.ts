@@ -1,6 +1,6 @@
 import { get as httpGet, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, gzipSync } from 'node:zlib';
 import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
@@ -441,6 +441,34 @@ describe('browser gateway: reverse proxy', () => {
         }
       } finally {
         cdn.answer = answer;
+      }
+    });
+
+    it('decodes stacked codings, last first', async () => {
+      const text = `var token="${owner.accessToken}";`;
+      gw.fake.webApp.place('/cdn/assets/stacked.js', {
+        contentType: 'application/javascript',
+        body: brotliCompressSync(gzipSync(text)),
+        headers: { 'content-encoding': 'gzip, br' },
+      });
+      // An upstream that ignores our Accept-Encoding.
+      const stacked = await request(gw.url).get('/cdn/assets/stacked.js').set(bearer).set('accept-encoding', 'identity');
+      expect(stacked.text).toBe(`var token="${ownerSession.standIn}";`);
+    });
+
+    it('refuses text in a coding it cannot decode rather than pass the account token on', async () => {
+      const text = `var token="${owner.accessToken}";`;
+      // An upstream that ignores our Accept-Encoding, with a coding Node cannot decode (zstd on Node 20; `compress` anywhere).
+      for (const encoding of ['compress', 'gzip, compress', 'zstd']) {
+        gw.fake.webApp.place('/cdn/assets/unknown.js', {
+          contentType: 'application/javascript',
+          body: text,
+          headers: { 'content-encoding': encoding },
+        });
+        const refused = await request(gw.url).get('/cdn/assets/unknown.js').set(bearer).set('accept-encoding', 'identity');
+        expect(refused.status).toBe(502);
+        expect(refused.body.error.type).toBe('upstream_error');
+        expect(refused.text).not.toContain(owner.accessToken);
       }
     });
 

@@ -393,6 +393,11 @@ export const ERROR_CATALOG = {
     message: 'The gateway could not pass the upstream sentinel for this conversation.',
   },
   upstream_body_too_large: { status: 502, type: 'upstream_error', message: 'The upstream answer is too large to rewrite.' },
+  upstream_encoding_unsupported: {
+    status: 502,
+    type: 'upstream_error',
+    message: "The upstream answered in a Content-Encoding the gateway cannot decode ('{encoding}'), so it cannot pass the answer on.",
+  },
   upstream_body_undecodable: {
     status: 502,
     type: 'upstream_error',

@@ -1,3 +1,4 @@
+import { canDecode } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
 import { withDebugFeature, withDownloadUrlThroughUs } from './backend-proxy.service';
@@ -17,7 +18,7 @@ describe('forwardedRequestHeaders', () => {
       'x-forwarded-for': '1.2.3.4',
       'openai-sentinel-proof-token': 'gAAAAAB',
       'x-conduit-token': 'c',
-      'accept-encoding': 'gzip, deflate, br, zstd',
+      'accept-encoding': 'gzip, deflate, br',
     });
     expect(out).toEqual({
       accept: 'application/json',
@@ -29,7 +30,13 @@ describe('forwardedRequestHeaders', () => {
 
   it('asks for unencoded bytes for a range, and identity when the browser accepts no coding we know', () => {
     expect(forwardedRequestHeaders({ range: 'bytes=0-1', 'accept-encoding': 'gzip' })['accept-encoding']).toBe('identity');
-    expect(forwardedRequestHeaders({ 'accept-encoding': 'zstd' })['accept-encoding']).toBe('identity');
+    expect(forwardedRequestHeaders({ 'accept-encoding': 'compress, x-unknown' })['accept-encoding']).toBe('identity');
+  });
+
+  it('offers the upstream only codings the browser accepts and we can decode (zstd only where Node decodes it)', () => {
+    const offered = forwardedRequestHeaders({ 'accept-encoding': 'gzip, deflate, br, zstd, compress' })['accept-encoding'].split(', ');
+    expect(offered.every((coding) => canDecode(coding))).toBe(true);
+    expect(offered).toEqual(['gzip', 'deflate', 'br', ...(canDecode('zstd') ? ['zstd'] : [])]);
   });
 
   it('drops the headers a route asks to drop', () => {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { OFFERED_CODINGS } from '../rewriting/content-encoding';
 import type { TextRewriter } from '../rewriting/text-rewriter';
 import type { UpstreamHostKind } from '../upstream-hosts';
 
@@ -31,8 +32,6 @@ const FORWARDED = new Set([
   'x-ms-blob-content-type',
 ]);
 const FORWARDED_PREFIXES = ['openai-sentinel-'];
-/** Content codings a browser may ask for and we can pass on without decoding. */
-const CODINGS = ['gzip', 'deflate', 'br'];
 
 export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
@@ -43,11 +42,12 @@ export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: s
   }
   if (out['transfer-encoding'] && out['transfer-encoding'].toLowerCase() !== 'chunked') delete out['transfer-encoding'];
   // A range is of the stored bytes: ask for them unencoded. Otherwise only codings the browser itself accepts,
-  // since an answer we do not rewrite reaches it as the upstream encoded it.
+  // since an answer we do not rewrite reaches it as the upstream encoded it, and that we can decode, since an
+  // answer we rewrite must be decoded first.
   const accepted = String(headers['accept-encoding'] ?? '')
     .split(',')
     .map((part) => part.split(';')[0].trim().toLowerCase())
-    .filter((coding) => CODINGS.includes(coding));
+    .filter((coding) => OFFERED_CODINGS.includes(coding));
   out['accept-encoding'] = out.range || accepted.length === 0 ? 'identity' : accepted.join(', ');
   return out;
 }

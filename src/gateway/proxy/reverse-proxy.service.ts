@@ -11,7 +11,7 @@ import type { GatewayCaller } from '../gateway-identity';
 import { GatewayIdentity } from '../gateway-identity';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
-import { decodeBody, isKnownEncoding } from '../rewriting/content-encoding';
+import { canDecode, decodeBody } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
 import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
@@ -140,12 +140,13 @@ export class ReverseProxyService {
       throw ApiError.of('upstream_partial_text', {});
     }
     const rewrite =
-      request.method !== 'HEAD' &&
-      answer.status !== 204 &&
-      answer.status !== 304 &&
-      answer.status !== 206 &&
-      TEXT_TYPES.test(contentType) &&
-      isKnownEncoding(encoding);
+      request.method !== 'HEAD' && answer.status !== 204 && answer.status !== 304 && answer.status !== 206 && TEXT_TYPES.test(contentType);
+    if (rewrite && !canDecode(encoding)) {
+      // Passed on as it is, it would keep the account's secrets and the upstream's hosts (we never offer such a coding).
+      answer.body.destroy();
+      this.logger.warn(`${plan.host} host answered text in a content coding we cannot decode: ${encoding}`);
+      throw ApiError.of('upstream_encoding_unsupported', { encoding });
+    }
     // The body to rewrite is read and rewritten before any header is set: a failure is answered with our error alone.
     const rewritten = rewrite ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter }) : undefined;
     const headers = responseHeadersFor(answer.headers, {

@@ -1,28 +1,48 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
-const gunzip = promisify(zlib.gunzip);
+type Decoder = (raw: Buffer) => Promise<Buffer>;
+
 const inflate = promisify(zlib.inflate);
 const inflateRaw = promisify(zlib.inflateRaw);
-const brotli = promisify(zlib.brotliDecompress);
+const gunzip: Decoder = promisify(zlib.gunzip);
+/** Node has zstd from 22.15 and 23.8 only; where it has none, a zstd body cannot be decoded (nor is zstd offered). */
+const zstdDecompress = (zlib as { zstdDecompress?: (raw: Buffer, callback: (error: Error | null, result: Buffer) => void) => void })
+  .zstdDecompress;
 
-/** The encodings we can decode to rewrite a body; anything else passes through untouched. */
-export function isKnownEncoding(encoding: string): boolean {
-  return ['', 'identity', 'gzip', 'x-gzip', 'deflate', 'br'].includes(encoding);
+/** The content codings we can decode to rewrite a body, and so the only ones we offer upstream. */
+const DECODERS: Record<string, Decoder> = {
+  gzip: gunzip,
+  'x-gzip': gunzip,
+  br: promisify(zlib.brotliDecompress),
+  // "deflate" is meant to be zlib-wrapped, but some servers send a raw deflate stream.
+  deflate: (raw) => ((raw[0] & 0x0f) === 0x08 ? inflate(raw) : inflateRaw(raw)),
+  ...(zstdDecompress ? { zstd: promisify(zstdDecompress) } : {}),
+};
+
+/** What we may offer in `Accept-Encoding`: every coding we decode, under its standard name. */
+export const OFFERED_CODINGS: readonly string[] = Object.keys(DECODERS).filter((coding) => coding !== 'x-gzip');
+
+/** The codings of a `Content-Encoding` value, in the order they were applied (`identity` is none). */
+function codingsOf(encoding: string): string[] {
+  return encoding
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
 }
 
-/** The body as the upstream meant it, before its `Content-Encoding`. */
+/** Whether a body with this `Content-Encoding` can be decoded: every coding of it, stacked ones included. */
+export function canDecode(encoding: string): boolean {
+  return codingsOf(encoding).every((coding) => Object.hasOwn(DECODERS, coding));
+}
+
+/** The body as the upstream meant it, before its `Content-Encoding` (stacked codings undone last first). */
 export async function decodeBody(raw: Buffer, encoding: string): Promise<Buffer> {
-  switch (encoding) {
-    case 'gzip':
-    case 'x-gzip':
-      return gunzip(raw);
-    case 'br':
-      return brotli(raw);
-    case 'deflate':
-      // "deflate" is meant to be zlib-wrapped, but some servers send a raw deflate stream.
-      return (raw[0] & 0x0f) === 0x08 ? inflate(raw) : inflateRaw(raw);
-    default:
-      return raw;
+  let body = raw;
+  for (const coding of codingsOf(encoding).reverse()) {
+    const decode = Object.hasOwn(DECODERS, coding) ? DECODERS[coding] : undefined;
+    if (!decode) throw new Error(`cannot decode the content coding ${coding}`);
+    body = await decode(body);
   }
+  return body;
 }
