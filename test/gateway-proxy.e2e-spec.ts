@@ -202,6 +202,29 @@ describe('browser gateway: reverse proxy', () => {
   });
 
   describe('request headers', () => {
+    it("sends an anonymous visitor's own device id on the anonymous channel, never the account's; a signed-in one gets the account's", async () => {
+      const visitors = ['0f8fad5b-d9cb-469f-a165-70867728950e', '7c9e6679-7425-40de-944b-e07fc1f90ae7'];
+      const seen: Array<Record<string, unknown>> = [];
+      for (const device of visitors) {
+        await request(gw.url).get('/backend-anon/models').set('oai-device-id', device).set('origin', PUBLIC_URL);
+        expect(lastFake().path).toBe('/backend-anon/models');
+        seen.push(lastFake().headers);
+      }
+      expect(seen.map((headers) => headers['oai-device-id'])).toEqual(visitors);
+      for (const headers of seen) {
+        expect(headers.origin).toBe(gw.fake.url);
+        expect(headers.referer).toBe(`${gw.fake.url}/`);
+        expect(headers.authorization).toBeUndefined();
+      }
+      // A browser that sends none still looks like a device.
+      await request(gw.url).get('/backend-anon/models');
+      expect(lastFake().headers['oai-device-id']).toMatch(/^[0-9a-f-]{36}$/);
+
+      await request(gw.url).get('/backend-anon/models').set(bearer).set('oai-device-id', visitors[0]);
+      expect(lastFake().path).toBe('/backend-api/models');
+      expect(lastFake().headers['oai-device-id']).not.toBe(visitors[0]);
+    });
+
     it('drops client cookies and hop-by-hop headers, swaps the stand-in for the token, and uses the account fingerprint', async () => {
       const response = await request(gw.url)
         .get('/backend-api/accounts/check/v4-2023-04-27')

@@ -1,6 +1,6 @@
 import { canDecode } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
-import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
+import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
 import { withDebugFeature, withDownloadUrlThroughUs } from './backend-proxy.service';
 import { maskAddress } from './statsig.service';
 
@@ -43,6 +43,24 @@ describe('forwardedRequestHeaders', () => {
     expect(forwardedRequestHeaders({ 'openai-sentinel-proof-token': 'x' }, ['openai-sentinel-proof-token'])).not.toHaveProperty(
       'openai-sentinel-proof-token',
     );
+  });
+});
+
+describe('anonymousChannelHeaders', () => {
+  const device = '0f8fad5b-d9cb-469f-a165-70867728950e';
+
+  it("sends the browser's own device id, and the upstream site as origin and referer", () => {
+    expect(anonymousChannelHeaders({ 'oai-device-id': device, origin: 'https://gw.example' }, 'https://chatgpt.com', 'fallback')).toEqual({
+      'oai-device-id': device,
+      origin: 'https://chatgpt.com',
+      referer: 'https://chatgpt.com/',
+    });
+  });
+
+  it('stands in the anonymous device for a browser that sends none, or not a device id', () => {
+    for (const sent of [undefined, 'x', `${device}\r\nx: y`, [device, device]]) {
+      expect(anonymousChannelHeaders({ 'oai-device-id': sent }, 'https://chatgpt.com', 'fallback')['oai-device-id']).toBe('fallback');
+    }
   });
 });
 

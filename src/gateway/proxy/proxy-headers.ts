@@ -52,6 +52,24 @@ export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: s
   return out;
 }
 
+/** The web app's device ids are UUIDs; anything else a browser sends there is not one. */
+const DEVICE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * What a call on the anonymous channel (the backend host without a session: ENABLE_HOMEPAGE visitors) adds: the
+ * browser's own `oai-device-id`, its device and no account's secret, so that visitors are not all one device upstream
+ * (the anonymous fingerprint's id stands in when the browser sends none), and the `origin` and `referer` of the
+ * upstream's own site, as the web app sends them. Signed-in calls get all three from the account's identity instead.
+ */
+export function anonymousChannelHeaders(browser: IncomingHttpHeaders, baseUrl: string, fallbackDeviceId: string): Record<string, string> {
+  const deviceId = browser['oai-device-id'];
+  return {
+    'oai-device-id': typeof deviceId === 'string' && DEVICE_ID.test(deviceId) ? deviceId : fallbackDeviceId,
+    origin: baseUrl,
+    referer: `${baseUrl}/`,
+  };
+}
+
 /** Upstream headers that never reach the browser: hop-by-hop, cookies, and policies that name the upstream's origin. */
 const DROPPED = new Set([
   'connection',

@@ -14,7 +14,7 @@ import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import { canDecode, decodeBody } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
-import { forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
+import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
 
 /** What one proxied request is: where it goes, as whom, and what happens to its answer. */
 export interface ProxyPlan {
@@ -80,6 +80,7 @@ export class ReverseProxyService {
         headers['sec-ch-ua-mobile'] = fingerprint.clientHints.secChUaMobile;
         headers['sec-ch-ua-platform'] = fingerprint.clientHints.secChUaPlatform;
       }
+      if (plan.host === 'backend') Object.assign(headers, anonymousChannelHeaders(request.headers, base, fingerprint.deviceId));
     }
     Object.assign(headers, plan.headers);
     const body = this.requestBody(request, plan);
