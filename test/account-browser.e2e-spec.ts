@@ -85,18 +85,26 @@ describe('One browser per account', () => {
       expect(chatsOf(other)[0][0].headers.cookie).toBeUndefined();
     });
 
-    it("stay out of the browser gateway's calls, even as the same pool account", async () => {
+    it("go back on the browser gateway's calls as the same pool account too, and never to the browser", async () => {
       await stack.upload([stack.fake.createAccessToken({ email: 'pool@example.com' })]);
       await chat(POOL_KEY);
       const conversation = stack.fake.conversationRequests().at(-1)!;
-      expect(pairsOf(conversation.headers.cookie).map((pair) => pair.split('=')[0])).toEqual(['__cf_bm', 'oai-sc']);
+      const set = pairsOf(conversation.headers.cookie);
+      expect(set.map((pair) => pair.split('=')[0])).toEqual(['__cf_bm', 'oai-sc']);
 
+      // The same account is one browser upstream, whoever drives it: the seed's calls carry the account's cookies,
+      // and none of the seed browser's own.
       const browser = await stack.signIn('seed-account-browser-cookies');
-      await request(stack.url).get('/backend-api/models').set(browser.bearer).expect(200);
+      const models = await request(stack.url)
+        .get('/backend-api/models')
+        .set(browser.bearer)
+        .set('cookie', 'oai-sc=the-browsers-own')
+        .expect(200);
       const proxied = stack.fake.requests.at(-1)!;
       expect(proxied.path).toBe('/backend-api/models');
       expect(proxied.headers['oai-device-id']).toBe(conversation.headers['oai-device-id']);
-      expect(proxied.headers.cookie).toBeUndefined();
+      expect(pairsOf(proxied.headers.cookie)).toEqual(set);
+      expect(models.headers['set-cookie']).toBeUndefined();
     });
   });
 });

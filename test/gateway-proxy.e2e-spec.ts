@@ -6,6 +6,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { solidPng } from './fake-upstream/png';
 import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
+import { requirementsToken } from '../src/pow/pow-solver';
 import { GatewayStack, RecordingHost, recordingHost, startGateway } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
@@ -259,6 +260,25 @@ describe('browser gateway: reverse proxy', () => {
       const accounts = Object.values(response.body.accounts as Record<string, { features: string[]; account: { plan_type: string } }>);
       expect(accounts[0].features).toContain('debug');
       expect(accounts[0].account.plan_type).toBe('plus');
+    });
+
+    it("gives the upstream back the cookies it set on the account's calls, never the browser's, and never to the browser", async () => {
+      const requirements = await request(gw.url)
+        .post('/backend-api/sentinel/chat-requirements')
+        .set(bearer)
+        .send({ p: requirementsToken('Mozilla/5.0') });
+      expect(requirements.status).toBe(200);
+      expect(requirements.headers['set-cookie']).toBeUndefined();
+      const set = (lastFake().setCookie ?? []).map((line) => line.split(';')[0]);
+      expect(set.map((pair) => pair.split('=')[0])).toEqual(['__cf_bm', 'oai-sc']);
+
+      await request(gw.url).get('/backend-api/me').set(bearer).set('cookie', `${ownerSession.cookie}; oai-sc=the-browsers-own`);
+      expect(lastFake().headers.cookie).toBe(set.join('; '));
+      // An anonymous call is no account's, and the other hosts get no cookie at all.
+      await request(gw.url).get('/backend-anon/models');
+      expect(lastFake().headers.cookie).toBeUndefined();
+      await request(gw.url).get('/assets/after-cookies.js').set(bearer);
+      expect(cdn.requests.at(-1)!.headers.cookie).toBeUndefined();
     });
 
     it('answers 401 on /backend-api without a valid session, and never asks upstream', async () => {

@@ -5,7 +5,7 @@ import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import type { BrowserFingerprint } from '../upstream/fingerprint';
-import { UpstreamClient } from '../upstream/upstream.client';
+import { UpstreamClient, type UpstreamIdentity } from '../upstream/upstream.client';
 import { AccountIdentifiers } from './seed/account-identifiers.service';
 
 /** Who a gateway request runs as: the browser session, its upstream account right now, and that account's browser. */
@@ -13,6 +13,17 @@ export interface GatewayCaller {
   session: BrowserSession;
   account: BrowserAccount;
   fingerprint: BrowserFingerprint;
+}
+
+/**
+ * Who a caller's calls to the backend host run as: the account's token, workspace and fingerprint, and its cookie
+ * jar, so that the cookies the upstream set on the account's calls (the API's or the gateway's: `oai-sc`, `__cf_bm`)
+ * go back on them, as one browser's would. The browser's own cookies never go upstream, and the upstream's never
+ * reach the browser (proxy-headers.ts).
+ */
+export function upstreamIdentityOf(caller: Pick<GatewayCaller, 'account' | 'fingerprint'>): UpstreamIdentity {
+  const { account, fingerprint } = caller;
+  return { accessToken: account.accessToken, chatgptAccountId: account.chatgptAccountId, fingerprint, cookieJar: account.fingerprintKey };
 }
 
 /** Requests without a session (assets, the signed-out page) still look like one stable browser upstream. */

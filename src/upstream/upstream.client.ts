@@ -28,8 +28,8 @@ export interface UpstreamIdentity {
   fingerprint: BrowserFingerprint;
   /**
    * The account key whose cookie jar the call uses: cookies the upstream sets on it go back on the account's later
-   * calls to the same origin. The API's calls have one; the gateway's have none, as the browsers they carry keep
-   * their own state and upstream cookies never reach them.
+   * calls to the same origin, the API's and the browser gateway's alike (the account is one browser upstream). Calls
+   * as no account (the gateway's anonymous channel, files, CDN) have none.
    */
   cookieJar?: string;
 }

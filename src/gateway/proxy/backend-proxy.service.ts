@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../../common/errors/api-error';
 import { SentinelService } from '../../pow/sentinel.service';
-import { GatewayCaller, GatewayIdentity } from '../gateway-identity';
+import { GatewayCaller, GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import { WebSocketBridge } from '../websocket/websocket-bridge.service';
@@ -124,13 +124,8 @@ export class BackendProxyService {
     if (this.config.forceNoHistory) body = withoutHistory(body);
     const headers: Record<string, string> = {};
     if (this.config.noSentinel) {
-      const identity = {
-        accessToken: caller.account.accessToken,
-        chatgptAccountId: caller.account.chatgptAccountId,
-        fingerprint: caller.fingerprint,
-      };
       try {
-        Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), identity)).headers);
+        Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), upstreamIdentityOf(caller))).headers);
       } catch (error) {
         this.logger.warn(`sentinel for a browser conversation failed: ${(error as Error).message}`);
         throw ApiError.of('sentinel_failed', {});

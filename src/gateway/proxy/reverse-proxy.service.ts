@@ -8,7 +8,7 @@ import { UpstreamError } from '../../common/errors/upstream-error';
 import { abortWhenClientLeaves } from '../../common/http/abort-on-close';
 import { UpstreamClient, type UpstreamRequest } from '../../upstream/upstream.client';
 import type { GatewayCaller } from '../gateway-identity';
-import { GatewayIdentity } from '../gateway-identity';
+import { GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import { canDecode, decodeBody } from '../rewriting/content-encoding';
@@ -92,9 +92,7 @@ export class ReverseProxyService {
     const upstreamRequest: UpstreamRequest = {
       method: request.method as UpstreamRequest['method'],
       url: base + plan.path,
-      identity: credentials
-        ? { accessToken: credentials.account.accessToken, chatgptAccountId: credentials.account.chatgptAccountId, fingerprint }
-        : undefined,
+      identity: credentials ? upstreamIdentityOf(credentials) : undefined,
       proxyUrl: fingerprint.proxyUrl ?? null,
       headers,
       body,

@@ -36,7 +36,13 @@ export class AccountIdentifiers {
       .request({
         method: 'GET',
         url: `${this.hosts.backendBase()}/backend-api/me`,
-        identity: { accessToken: account.accessToken, chatgptAccountId: account.chatgptAccountId, fingerprint },
+        // As upstreamIdentityOf builds it (gateway-identity.ts imports this file): the account's cookie jar too.
+        identity: {
+          accessToken: account.accessToken,
+          chatgptAccountId: account.chatgptAccountId,
+          fingerprint,
+          cookieJar: account.fingerprintKey,
+        },
         step: 'gateway',
       })
       .catch(() => null);

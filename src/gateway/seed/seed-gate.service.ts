@@ -4,7 +4,7 @@ import type { Transform } from 'node:stream';
 import { ApiError } from '../../common/errors/api-error';
 import { SeedRegistry } from '../../token-pool/seed-registry';
 import { UpstreamClient } from '../../upstream/upstream.client';
-import type { GatewayCaller } from '../gateway-identity';
+import { type GatewayCaller, upstreamIdentityOf } from '../gateway-identity';
 import { ReverseProxyService } from '../proxy/reverse-proxy.service';
 import { neutralValueFor } from '../rewriting/account-secrets';
 import type { PublicOrigin } from '../upstream-hosts';
@@ -125,11 +125,7 @@ export class SeedGate {
     const answer = await this.upstream.request({
       method: 'GET',
       url: `${this.hosts.backendBase()}/backend-api/conversations?${query.toString()}`,
-      identity: {
-        accessToken: caller.account.accessToken,
-        chatgptAccountId: caller.account.chatgptAccountId,
-        fingerprint: caller.fingerprint,
-      },
+      identity: upstreamIdentityOf(caller),
       step: 'gateway',
     });
     let items: unknown;
