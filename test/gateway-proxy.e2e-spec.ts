@@ -413,6 +413,25 @@ describe('browser gateway: reverse proxy', () => {
       }
     });
 
+    it('gives HEAD the headers GET gives, the rewritten length included', async () => {
+      gw.fake.webApp.place('/cdn/assets/h.js', {
+        contentType: 'application/javascript',
+        body: `var t="${owner.accessToken}";import("https://cdn.oaistatic.com/assets/x.js")`,
+        headers: { 'cache-control': 'public, max-age=60', etag: '"upstream-etag"' },
+      });
+      const picture = solidPng(4, 4);
+      gw.fake.webApp.place('/backend-api/estuary/head.png', { contentType: 'image/png', body: picture });
+      for (const path of ['/cdn/assets/h.js', '/backend-api/estuary/head.png']) {
+        const get = await request(gw.url).get(path).set(bearer).set('accept-encoding', 'gzip, br');
+        const head = await request(gw.url).head(path).set(bearer).set('accept-encoding', 'gzip, br');
+        expect(lastFake().method).toBe('GET');
+        expect(head.status).toBe(get.status);
+        for (const name of ['content-length', 'content-type', 'content-encoding', 'cache-control', 'etag']) {
+          expect([path, name, head.headers[name]]).toEqual([path, name, get.headers[name]]);
+        }
+      }
+    });
+
     it('leaves conversation content alone except for the token', async () => {
       gw.fake.webApp.place('/backend-api/conversation/c-1', {
         contentType: 'application/json',

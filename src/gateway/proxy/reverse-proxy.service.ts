@@ -90,7 +90,8 @@ export class ReverseProxyService {
     }
 
     const upstreamRequest: UpstreamRequest = {
-      method: request.method as UpstreamRequest['method'],
+      // A HEAD is asked as a GET: an answer we rewrite has headers (its length) only its rewritten body can give.
+      method: (request.method === 'HEAD' ? 'GET' : request.method) as UpstreamRequest['method'],
       url: base + plan.path,
       identity: credentials ? upstreamIdentityOf(credentials) : undefined,
       proxyUrl: fingerprint.proxyUrl ?? null,
@@ -138,8 +139,7 @@ export class ReverseProxyService {
       answer.body.destroy();
       throw ApiError.of('upstream_partial_text', {});
     }
-    const rewrite =
-      request.method !== 'HEAD' && answer.status !== 204 && answer.status !== 304 && answer.status !== 206 && TEXT_TYPES.test(contentType);
+    const rewrite = answer.status !== 204 && answer.status !== 304 && answer.status !== 206 && TEXT_TYPES.test(contentType);
     if (rewrite && !canDecode(encoding)) {
       // Passed on as it is, it would keep the account's secrets and the upstream's hosts (we never offer such a coding).
       answer.body.destroy();
@@ -160,6 +160,11 @@ export class ReverseProxyService {
       else response.setHeader(name, value);
     }
 
+    if (!rewritten && request.method === 'HEAD') {
+      // The GET's headers, as they are, without its body.
+      answer.body.destroy();
+      return void response.end();
+    }
     if (!rewritten) {
       if (STREAM_TYPES.test(contentType)) {
         // Conversation streams: every event goes out as it arrives, nothing is held back.
@@ -173,7 +178,7 @@ export class ReverseProxyService {
     if (rewritten.secretsChanged) response.setHeader('cache-control', 'private, no-store');
     if (rewritten.hostsChanged && origin.fromRequest) keepFromSharedCaches(response);
     response.setHeader('content-length', String(rewritten.body.length));
-    response.end(rewritten.body);
+    response.end(request.method === 'HEAD' ? undefined : rewritten.body);
   }
 
   /** A text answer read whole, decoded, adjusted (`transformJson`) and rewritten: the account's secrets, then upstream hosts. */
