@@ -11,7 +11,7 @@ import type { GatewayCaller } from '../gateway-identity';
 import { GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
-import { canDecode, decodeBody } from '../rewriting/content-encoding';
+import { canDecode, decodeBody, DecodedBodyTooLarge } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
 import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
@@ -196,8 +196,9 @@ export class ReverseProxyService {
     }
     let decoded: Buffer;
     try {
-      decoded = await decodeBody(raw, encoding);
+      decoded = await decodeBody(raw, encoding, MAX_REWRITTEN_BYTES);
     } catch (error) {
+      if (error instanceof DecodedBodyTooLarge) throw ApiError.of('upstream_body_too_large', {});
       // The upstream's fault: a body cut short, or not what its Content-Encoding says.
       this.logger.warn(`${plan.host} host sent a body that does not decode as ${encoding}: ${(error as Error).message}`);
       throw ApiError.of('upstream_body_undecodable', { encoding });

@@ -1,14 +1,17 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
-type Decoder = (raw: Buffer) => Promise<Buffer>;
+type Decoder = (raw: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
 
 const inflate = promisify(zlib.inflate);
 const inflateRaw = promisify(zlib.inflateRaw);
 const gunzip: Decoder = promisify(zlib.gunzip);
 /** Node has zstd from 22.15 and 23.8 only; where it has none, a zstd body cannot be decoded (nor is zstd offered). */
-const zstdDecompress = (zlib as { zstdDecompress?: (raw: Buffer, callback: (error: Error | null, result: Buffer) => void) => void })
-  .zstdDecompress;
+const zstdDecompress = (
+  zlib as {
+    zstdDecompress?: (raw: Buffer, options: { maxOutputLength: number }, callback: (error: Error | null, result: Buffer) => void) => void;
+  }
+).zstdDecompress;
 
 /** The content codings we can decode to rewrite a body, and so the only ones we offer upstream. */
 const DECODERS: Record<string, Decoder> = {
@@ -16,7 +19,7 @@ const DECODERS: Record<string, Decoder> = {
   'x-gzip': gunzip,
   br: promisify(zlib.brotliDecompress),
   // "deflate" is meant to be zlib-wrapped, but some servers send a raw deflate stream.
-  deflate: (raw) => ((raw[0] & 0x0f) === 0x08 ? inflate(raw) : inflateRaw(raw)),
+  deflate: (raw, options) => ((raw[0] & 0x0f) === 0x08 ? inflate(raw, options) : inflateRaw(raw, options)),
   ...(zstdDecompress ? { zstd: promisify(zstdDecompress) } : {}),
 };
 
@@ -36,13 +39,25 @@ export function canDecode(encoding: string): boolean {
   return codingsOf(encoding).every((coding) => Object.hasOwn(DECODERS, coding));
 }
 
-/** The body as the upstream meant it, before its `Content-Encoding` (stacked codings undone last first). */
-export async function decodeBody(raw: Buffer, encoding: string): Promise<Buffer> {
+/** A decoded body larger than the limit: a compression bomb, or simply more than we rewrite. */
+export class DecodedBodyTooLarge extends Error {}
+
+/**
+ * The body as the upstream meant it, before its `Content-Encoding` (stacked codings undone last first), at most
+ * `maxBytes` long: a few kilobytes of gzip or brotli can expand to gigabytes.
+ */
+export async function decodeBody(raw: Buffer, encoding: string, maxBytes: number): Promise<Buffer> {
   let body = raw;
   for (const coding of codingsOf(encoding).reverse()) {
     const decode = Object.hasOwn(DECODERS, coding) ? DECODERS[coding] : undefined;
     if (!decode) throw new Error(`cannot decode the content coding ${coding}`);
-    body = await decode(body);
+    try {
+      body = await decode(body, { maxOutputLength: maxBytes });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new DecodedBodyTooLarge(`decoded body over ${maxBytes} bytes`);
+      throw error;
+    }
   }
   return body;
 }
