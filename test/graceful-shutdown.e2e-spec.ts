@@ -1,8 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import request from 'supertest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { GracefulShutdown } from '../src/common/lifecycle/graceful-shutdown.service';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { GatewayStack, startGateway } from './support/gateway-stack';
 import { http, ServerProcess, startServer, stopAllServers } from './support/process';
 import { sseData } from './support/stack';
 
@@ -183,5 +188,52 @@ describe('graceful shutdown on SIGTERM (real server process)', () => {
     expect(list.status).toBe(200);
     expect((list.json as { counts: { active: number } }).counts.active).toBeGreaterThanOrEqual(1);
     await again.kill('SIGTERM');
+  });
+});
+
+describe('graceful shutdown with a gateway WebSocket open', () => {
+  let gw: GatewayStack;
+  let upstreamWs: WebSocketServer;
+  let upstreamClosed!: Promise<number>;
+
+  beforeAll(async () => {
+    gw = await startGateway({ env: { PUBLIC_URL: 'https://gw.example.test', SHUTDOWN_GRACE_MS: '500' } });
+    upstreamWs = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => upstreamWs.once('listening', () => resolve()));
+    upstreamWs.on('connection', (socket) => {
+      upstreamClosed = new Promise((resolve) => socket.once('close', (code) => resolve(code)));
+      socket.send('{"type":"hello"}');
+    });
+  });
+  afterAll(async () => {
+    for (const client of upstreamWs.clients) client.terminate();
+    await new Promise<void>((resolve) => upstreamWs.close(() => resolve()));
+    await gw.fake.close();
+  });
+
+  // Node's HTTP server never finishes closing while an upgraded socket is open: the bridge must close its sockets first.
+  it('closes the browser socket with 1001 "going away" and the app finishes closing', async () => {
+    const account = { email: 'owner@example.com', userId: 'user-ownerxxxxxxxxxxxxxxxxxxx' };
+    const session = gw.signIn('owner', { accessToken: gw.fake.createAccessToken(account), ...account });
+    const port = (upstreamWs.address() as AddressInfo).port;
+    gw.fake.useControlRoutes((r) =>
+      r.path === '/backend-api/celsius/ws/user' ? { status: 200, body: { websocket_url: `ws://127.0.0.1:${port}/client` } } : undefined,
+    );
+    const answer = await request(gw.url)
+      .get('/backend-api/celsius/ws/user')
+      .set({ authorization: `Bearer ${session.standIn}` });
+    const url = (answer.body.websocket_url as string).replace('wss://gw.example.test', gw.url.replace(/^http/, 'ws'));
+    const socket = new WebSocket(url, { headers: { cookie: session.cookie } });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('message', () => resolve());
+      socket.once('error', reject);
+    });
+    const browserClose = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+
+    await gw.app.get(GracefulShutdown).drain('SIGTERM');
+    await gw.app.close();
+
+    expect(await browserClose).toBe(1001);
+    expect(await upstreamClosed).toBe(1001);
   });
 });

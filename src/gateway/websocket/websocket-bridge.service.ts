@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
@@ -21,6 +21,10 @@ import type { PublicOrigin } from '../upstream-hosts';
 const BRIDGE_PATH = /^\/gateway-ws\/([A-Za-z0-9_-]{32})$/;
 /** A hand-off is used within seconds; its ticket does not outlive that. */
 const TICKET_TTL_MS = 5 * 60_000;
+/** WebSocket close code 1001: the server is going away; the web app reconnects (to another instance). */
+const GOING_AWAY = 1001;
+/** How long a browser has to answer our close frame before its socket is cut. */
+const CLOSE_HANDSHAKE_MS = 2_000;
 
 interface Ticket {
   upstreamUrl: string;
@@ -34,7 +38,7 @@ interface Ticket {
  * side carries the account's credentials, fingerprint and proxy. The upstream URL never reaches the browser.
  */
 @Injectable()
-export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('GatewayWebSocket');
   private readonly tickets: KeyValueStore;
   private readonly server = new WebSocketServer({ noServer: true });
@@ -57,10 +61,15 @@ export class WebSocketBridge implements OnApplicationBootstrap, OnApplicationShu
     (this.adapterHost.httpAdapter.getHttpServer() as Server).on('upgrade', this.onUpgrade);
   }
 
-  onApplicationShutdown(): void {
+  /**
+   * Before the HTTP server closes, which it cannot do while an upgraded socket is open (the shutdown would hang): every
+   * browser is told we are going away (1001), which the relay passes upstream, and a browser that does not answer
+   * the close frame is cut.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.off('upgrade', this.onUpgrade);
-    for (const client of this.server.clients) client.terminate();
     this.server.close();
+    await Promise.all([...this.server.clients].map(closeGoingAway));
   }
 
   /** Rewrites the hand-off answer's `websocket_url` to our bridge. */
@@ -176,6 +185,18 @@ function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void
   upstream.on('close', closeOther(browser));
   browser.on('error', () => upstream.terminate());
   upstream.on('error', () => browser.terminate());
+}
+
+function closeGoingAway(browser: WebSocket): Promise<void> {
+  if (browser.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => browser.terminate(), CLOSE_HANDSHAKE_MS);
+    browser.once('close', () => {
+      clearTimeout(cut);
+      resolve();
+    });
+    browser.close(GOING_AWAY, 'server shutting down');
+  });
 }
 
 function textOf(data: RawData): string {
