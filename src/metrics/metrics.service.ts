@@ -62,6 +62,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly storeUp = new Gauge({
+    name: 'flowgpt_store_up',
+    help: 'Whether the account store answered at this scrape (1) or not (0: flowgpt_pool_accounts is left out).',
+    registers: [this.registry],
+  });
+
   private readonly openStreams = new Gauge({
     name: 'flowgpt_open_streams',
     help: 'Streaming chat completions currently open.',
@@ -96,9 +102,14 @@ export class MetricsService {
     if (this.enabled) this.powSolve.observe({ outcome: solved ? 'solved' : 'failed' }, seconds);
   }
 
-  /** The Prometheus text exposition, with the gauges set from the current pool counts and open streams. */
-  async render(current: { pool: PoolStateCounts; openStreams: number }): Promise<string> {
-    for (const state of ACCOUNT_STATES) this.poolAccounts.set({ state }, current.pool[state]);
+  /**
+   * The Prometheus text exposition, with the gauges set from the current pool counts and open streams. Without pool
+   * counts (the store does not answer), the pool gauge is left out rather than showing stale or zero counts.
+   */
+  async render(current: { pool: PoolStateCounts | null; openStreams: number }): Promise<string> {
+    this.poolAccounts.reset();
+    if (current.pool) for (const state of ACCOUNT_STATES) this.poolAccounts.set({ state }, current.pool[state]);
+    this.storeUp.set(current.pool ? 1 : 0);
     this.openStreams.set(current.openStreams);
     return this.registry.metrics();
   }
