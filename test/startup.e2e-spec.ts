@@ -101,6 +101,17 @@ describe('start-up', () => {
     expect(output).not.toMatch(STACK_FRAME);
   });
 
+  // ioredis only reports a failed SELECT as an event and goes on in database 0, among whatever else lives there.
+  it('a Redis database the server does not have: one line naming it, exit code 1, no stack trace', async () => {
+    const url = 'redis://127.0.0.1:6379/99';
+    const { code, output } = await failedStart(
+      runServerSource({ REDIS_URL: url, REDIS_PREFIX: `startup-db-${process.pid}:`, DATA_DIR: tempDir(), PORT: String(await freePort()) }),
+    );
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: Redis refuses database 99: ERR DB index is out of range (REDIS_URL=${url})`);
+    expect(output).not.toMatch(STACK_FRAME);
+  });
+
   it('a DATA_DIR another server uses: one line saying so, exit code 1, and the first server keeps its pool', async () => {
     const dataDir = tempDir();
     const port = await freePort();

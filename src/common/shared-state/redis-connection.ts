@@ -80,17 +80,39 @@ export class RedisConnection {
     });
   }
 
-  /** Connects and checks the server answers; throws when it does not (the app must not start without its store). */
+  /**
+   * Connects and checks the server answers and serves the URL's database; throws when it does not (the app must not
+   * start without its store, nor on another database than the one asked for).
+   */
   async open(): Promise<void> {
     try {
       if (this.client.status === 'wait') await this.client.connect();
       await this.client.ping();
-      this.opened = true;
     } catch (error) {
       this.client.disconnect();
       const reason = (this.lastError ?? (error as Error)).message;
       throw new StartProblem(
         `Redis is unreachable: ${reason} (REDIS_URL=${maskUrlPassword(this.options.url)}): start Redis or fix REDIS_URL`,
+      );
+    }
+    await this.selectDatabase();
+    this.opened = true;
+  }
+
+  /**
+   * ioredis sends the URL's SELECT on connecting but only reports its failure as an 'error' event, and goes on in
+   * database 0: select again here, so a database the server does not have stops the start.
+   */
+  private async selectDatabase(): Promise<void> {
+    const database = this.client.options.db ?? 0;
+    if (!database) return;
+    try {
+      await this.client.select(database);
+    } catch (error) {
+      this.client.disconnect();
+      throw new StartProblem(
+        `Redis refuses database ${database}: ${(error as Error).message} (REDIS_URL=${maskUrlPassword(this.options.url)}): ` +
+          'use a database the server has (0 to 15 unless its "databases" setting says otherwise) or fix REDIS_URL',
       );
     }
   }
