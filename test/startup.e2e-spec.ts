@@ -95,7 +95,7 @@ describe('start-up', () => {
     const { code, output } = await failedStart(runServerSource({ REDIS_URL: url, PORT: String(await freePort()) }));
     expect(code).toBe(1);
     expect(output).toContain(`Cannot start: Redis is unreachable`);
-    expect(output).toContain(`REDIS_URL=redis://:***@127.0.0.1:${closedPort}`);
+    expect(output).toContain(`REDIS_URL=redis://***@127.0.0.1:${closedPort}`);
     expect(output.match(/ECONNREFUSED/g)).toHaveLength(1);
     expect(output).not.toContain('s3cret');
     expect(output).not.toMatch(STACK_FRAME);

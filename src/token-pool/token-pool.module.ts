@@ -2,7 +2,7 @@ import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SharedState } from '../common/shared-state/shared-state';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { StartProblem } from '../common/startup/start-problem';
-import { maskUrlPassword } from '../common/util/secrets';
+import { maskUrlCredentials } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { UpstreamModule } from '../upstream/upstream.module';
 import { Clock, SystemClock } from '../common/vocabulary/clock';
@@ -27,7 +27,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
     await store.open();
   } catch (error) {
     if (!config.redisUrl || error instanceof StartProblem) throw error;
-    throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlPassword(config.redisUrl)}): start Redis or fix REDIS_URL`);
+    throw new StartProblem(`${(error as Error).message} (REDIS_URL=${maskUrlCredentials(config.redisUrl)}): start Redis or fix REDIS_URL`);
   }
   logger.debug(
     shared.connection

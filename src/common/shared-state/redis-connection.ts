@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Redis, ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { StartProblem } from '../startup/start-problem';
-import { maskUrlPassword } from '../util/secrets';
+import { maskUrlCredentials } from '../util/secrets';
 
 export interface RedisConnectionOptions {
   url: string;
@@ -25,17 +25,6 @@ function isConnectionFailure(error: unknown): boolean {
   return error.constructor === Error || error.name === 'AbortError' || error.name === 'MaxRetriesPerRequestError' || 'code' in error;
 }
 
-/** `redis://user:password@host:port/db` → `redis://***@host:port/db`: safe for logs and client messages. */
-export function maskRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    const auth = parsed.username || parsed.password ? '***@' : '';
-    return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return 'redis://<unparsable URL>';
-  }
-}
-
 /**
  * The one Redis connection of this process (`REDIS_URL`), shared by the account store, admin sessions,
  * throttles and model caps. A Redis that is down or stalled must cost a request a few seconds at most:
@@ -55,7 +44,7 @@ export class RedisConnection {
   private opened = false;
 
   constructor(private readonly options: RedisConnectionOptions) {
-    this.description = `Redis at ${maskRedisUrl(options.url)}`;
+    this.description = `Redis at ${maskUrlCredentials(options.url)}`;
     this.client = new Redis(options.url, {
       lazyConnect: true,
       commandTimeout: options.commandTimeoutMs,
@@ -92,7 +81,7 @@ export class RedisConnection {
       this.client.disconnect();
       const reason = (this.lastError ?? (error as Error)).message;
       throw new StartProblem(
-        `Redis is unreachable: ${reason} (REDIS_URL=${maskUrlPassword(this.options.url)}): start Redis or fix REDIS_URL`,
+        `Redis is unreachable: ${reason} (REDIS_URL=${maskUrlCredentials(this.options.url)}): start Redis or fix REDIS_URL`,
       );
     }
     await this.selectDatabase();
@@ -111,7 +100,7 @@ export class RedisConnection {
     } catch (error) {
       this.client.disconnect();
       throw new StartProblem(
-        `Redis refuses database ${database}: ${(error as Error).message} (REDIS_URL=${maskUrlPassword(this.options.url)}): ` +
+        `Redis refuses database ${database}: ${(error as Error).message} (REDIS_URL=${maskUrlCredentials(this.options.url)}): ` +
           'use a database the server has (0 to 15 unless its "databases" setting says otherwise) or fix REDIS_URL',
       );
     }

@@ -1,5 +1,5 @@
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
-import { maskRedisUrl, RedisConnection } from './redis-connection';
+import { RedisConnection } from './redis-connection';
 import { SharedState } from './shared-state';
 import { redisTestConnections, TEST_REDIS_URL } from './testing/redis-test-connections';
 
@@ -80,9 +80,9 @@ describe.each([
 
 describe('RedisConnection', () => {
   it('hides credentials when it names the server', () => {
-    expect(maskRedisUrl('redis://user:hunter2@cache.internal:6380/2')).toBe('redis://***@cache.internal:6380/2');
-    expect(maskRedisUrl('rediss://:hunter2@cache:6379')).toBe('rediss://***@cache:6379');
-    expect(maskRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(
+      new RedisConnection({ url: 'redis://user:hunter2@cache.internal:6380/2?password=hunter3', commandTimeoutMs: 100 }).description,
+    ).toBe('Redis at redis://***@cache.internal:6380/2?password=***');
   });
 
   it('turns a lost connection into StoreUnavailableError, and keeps a wrong command a plain error', async () => {

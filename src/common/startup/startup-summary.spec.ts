@@ -41,7 +41,7 @@ describe('startupSummary', () => {
     expect(lines[0]).toBe(
       'Listening on http://localhost:8080: OpenAI base URL http://localhost:8080/<API_PREFIX>/v1, admin at http://localhost:8080/admin',
     );
-    expect(lines[1]).toBe('Pool: 1 account loaded from Redis redis://:***@cache.internal:6380/1 (key prefix flowgpt:)');
+    expect(lines[1]).toBe('Pool: 1 account loaded from Redis redis://***@cache.internal:6380/1 (key prefix flowgpt:)');
     expect(lines[2]).toBe('Pool keys (AUTHORIZATION): 2 set');
     expect(lines.join('\n')).not.toContain('hunter2');
     expect(warnings).toEqual([]);

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { maskUrlPassword } from '../util/secrets';
+import { maskUrlCredentials } from '../util/secrets';
 
 /** What the start-up log reports; gathered by `main.ts` once the server listens. */
 export interface StartupFacts {
@@ -21,7 +21,7 @@ export function startupSummary(facts: StartupFacts): { lines: string[]; warnings
   const base = `http://localhost:${facts.port}`;
   const api = `${base}${facts.apiPrefixed ? '/<API_PREFIX>' : ''}/v1`;
   const store = facts.redisUrl
-    ? `Redis ${maskUrlPassword(facts.redisUrl)} (key prefix ${facts.redisPrefix})`
+    ? `Redis ${maskUrlCredentials(facts.redisUrl)} (key prefix ${facts.redisPrefix})`
     : `the file store at ${resolve(facts.dataDir)}`;
   const lines = [
     `Listening on ${base}: OpenAI base URL ${api}${facts.adminEnabled ? `, admin at ${base}/admin` : ''}`,

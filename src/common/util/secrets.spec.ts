@@ -1,4 +1,4 @@
-import { maskSecret, maskUrlPassword, secretInList, secretsEqual, withoutCredentials } from './secrets';
+import { maskSecret, maskUrlCredentials, secretInList, secretsEqual, withoutCredentials } from './secrets';
 
 describe('secrets', () => {
   it('masks to the first 6 and last 4 characters', () => {
@@ -20,12 +20,23 @@ describe('secrets', () => {
   });
 });
 
-describe('maskUrlPassword', () => {
-  it('hides the password and keeps the rest of the URL', () => {
-    expect(maskUrlPassword('redis://:hunter2@127.0.0.1:6379')).toBe('redis://:***@127.0.0.1:6379');
-    expect(maskUrlPassword('rediss://default:hunter2@cache.example.com:6380/2')).toBe('rediss://default:***@cache.example.com:6380/2');
-    expect(maskUrlPassword('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
-    expect(maskUrlPassword('not a url hunter2')).toBe('<unparsable URL>');
+describe('maskUrlCredentials', () => {
+  it('hides the user name and password and keeps the rest of the URL', () => {
+    expect(maskUrlCredentials('redis://:hunter2@127.0.0.1:6379')).toBe('redis://***@127.0.0.1:6379');
+    expect(maskUrlCredentials('rediss://default:hunter2@cache.example.com:6380/2')).toBe('rediss://***@cache.example.com:6380/2');
+    expect(maskUrlCredentials('socks5://user:hunter2@proxy.example.com:1080')).toBe('socks5://***@proxy.example.com:1080');
+    expect(maskUrlCredentials('http://proxy.example.com:8080/')).toBe('http://proxy.example.com:8080/');
+    expect(maskUrlCredentials('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(maskUrlCredentials('not a url hunter2')).toBe('<unparsable URL>');
+  });
+
+  // ioredis reads a password from the query too (and a sentinel's, and TLS options): these never show either.
+  it('hides the value of every query parameter that may hold a credential', () => {
+    const url = 'redis://127.0.0.1:6391/0?password=hunter2&sentinelPassword=hunter3&PWD=hunter4&token=hunter5&api_key=hunter6&family=4';
+    expect(maskUrlCredentials(url)).toBe(
+      'redis://127.0.0.1:6391/0?password=***&sentinelPassword=***&PWD=***&token=***&api_key=***&family=4',
+    );
+    expect(maskUrlCredentials('redis://h:6379?pass=a&pass=b&secret=c')).toBe('redis://h:6379?pass=***&secret=***');
   });
 });
 

@@ -27,16 +27,25 @@ export function secretInList(given: string | null | undefined, candidates: reado
   return found;
 }
 
-/** A URL with its password replaced by `***` (`redis://:***@host:6379`), for logs and start-up errors. */
-export function maskUrlPassword(url: string): string {
+/** Query parameters whose value may be a credential (`?password=`, `?sentinelPassword=`, `?token=`, `?api_key=` …). */
+const SECRET_PARAMETER = /pass|pwd|token|secret|key|auth|credential/i;
+
+/**
+ * A URL as logs, start-up errors and client messages may show it: the user name and password become `***`
+ * (`redis://***@host:6379/2`), and so does the value of every query parameter that may hold a credential
+ * (`?password=***`: ioredis, for one, takes its password there too).
+ */
+export function maskUrlCredentials(url: string): string {
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+    parsed = new URL(url);
   } catch {
     return '<unparsable URL>';
   }
+  const auth = parsed.username || parsed.password ? '***@' : '';
+  for (const name of new Set(parsed.searchParams.keys())) if (SECRET_PARAMETER.test(name)) parsed.searchParams.set(name, '***');
+  const path = parsed.pathname === '/' && !url.endsWith('/') ? '' : parsed.pathname;
+  return `${parsed.protocol}//${auth}${parsed.host}${path}${parsed.search}`;
 }
 
 /** What could be a credential in text another party wrote: a JWT or JWE, a bearer value, a long run of token characters. */
