@@ -115,6 +115,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY=<hidden> is invalid/);
   });
 
+  // Every proxy variable, and any value with a URL that carries credentials; the reason names the variable, not our property.
+  it.each([
+    ['SENTINEL_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'each value must be a URL address'],
+    ['EXPORT_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'must be a URL address'],
+    ['PROXY_URL', 'user:Pr0xyPassw0rd@proxy.example.com:1080', 'each value must be a URL address'],
+    ['CHATGPT_BASE_URL', 'https://relay:Pr0xyPassw0rd@relay host', 'each value must be a URL address'],
+    ['TURNSTILE_SOLVER_URL', 'solver.local/solve?token=Pr0xyPassw0rd', 'must be a URL address'],
+  ])('hides a bad %s with credentials and names the variable', (name, value, reason) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(`${name}=<hidden> is invalid: ${reason}`);
+  });
+
   it('reads the HTTP edge limits and proxies, and refuses bad ones', () => {
     const defaults = loadConfig({});
     expect(defaults.maxSmallBodyBytes).toBe(1024 * 1024);

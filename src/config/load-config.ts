@@ -15,10 +15,18 @@ export class ConfigError extends Error {
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'y', 't', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'n', 'f', 'off']);
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-const SECRET_VARIABLES = new Set(['AUTHORIZATION', 'AUTH_KEY', 'ADMIN_KEY', 'API_PREFIX', 'REDIS_URL', 'PROXY_URL', 'SESSION_SECRET']);
+const SECRET_VARIABLES = new Set(['AUTHORIZATION', 'AUTH_KEY', 'ADMIN_KEY', 'API_PREFIX', 'REDIS_URL', 'SESSION_SECRET']);
+/** A URL that carries credentials: a user name or password, or a query parameter named like a secret. */
+const URL_WITH_CREDENTIALS = /:\/\/[^\s]*@|[?&][^=&\s]*(pass|pwd|token|secret|key|auth|credential)[^=&\s]*=/i;
 
+/**
+ * A value as a config error may print it: not at all for secrets, proxies (a proxy written without its scheme,
+ * `user:password@host:1080`, is still a password) and any value with a URL that carries credentials, whatever
+ * the variable; a bad value is often one whose URL cannot be parsed, so nothing of it is shown.
+ */
 function shownValue(env: string, raw: string): string {
-  return SECRET_VARIABLES.has(env) ? '<hidden>' : JSON.stringify(raw);
+  const secret = SECRET_VARIABLES.has(env) || /(^|_)PROXY_URL$/.test(env) || URL_WITH_CREDENTIALS.test(raw);
+  return secret ? '<hidden>' : JSON.stringify(raw);
 }
 
 function parseValue(env: string, kind: ConfigKind, raw: string): unknown {
@@ -100,7 +108,10 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
     const variable = ENV_VARIABLES[first.property as keyof AppConfig];
     const name = variable?.env ?? first.property;
     const constraint = Object.values(first.constraints ?? {})[0] ?? 'has a bad value';
-    const reason = constraint.startsWith(`${first.property} `) ? constraint.slice(first.property.length + 1) : constraint;
+    // class-validator names the property ("each value in sentinelProxyUrl must be …"): the operator knows the variable.
+    const reason = constraint.replace(new RegExp(`^(each value in )?${first.property} `), (_match, each?: string) =>
+      each ? 'each value ' : '',
+    );
     const raw = env[name] ?? String(first.value);
     throw new ConfigError(`${name}=${shownValue(name, raw)} is invalid: ${reason}`);
   }

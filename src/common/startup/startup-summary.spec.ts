@@ -36,6 +36,7 @@ describe('startupSummary', () => {
         accounts: 1,
         poolKeys: 2,
         redisUrl: 'redis://:hunter2secret@cache.internal:6380/1',
+        upstreams: ['https://relay:hunter2relay@relay.internal/api', 'https://chatgpt.com'],
       }),
     );
     expect(lines[0]).toBe(
@@ -43,6 +44,7 @@ describe('startupSummary', () => {
     );
     expect(lines[1]).toBe('Pool: 1 account loaded from Redis redis://***@cache.internal:6380/1 (key prefix flowgpt:)');
     expect(lines[2]).toBe('Pool keys (AUTHORIZATION): 2 set');
+    expect(lines[3]).toBe('Upstream: https://***@relay.internal/api, https://chatgpt.com');
     expect(lines.join('\n')).not.toContain('hunter2');
     expect(warnings).toEqual([]);
   });

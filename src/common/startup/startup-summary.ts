@@ -27,7 +27,7 @@ export function startupSummary(facts: StartupFacts): { lines: string[]; warnings
     `Listening on ${base}: OpenAI base URL ${api}${facts.adminEnabled ? `, admin at ${base}/admin` : ''}`,
     `Pool: ${plural(facts.accounts, 'account')} loaded from ${store}`,
     `Pool keys (AUTHORIZATION): ${facts.poolKeys === 0 ? 'none set' : `${facts.poolKeys} set`}`,
-    `Upstream: ${facts.upstreams.join(', ')}`,
+    `Upstream: ${facts.upstreams.map(maskUrlCredentials).join(', ')}`,
   ];
   const warnings: string[] = [];
   if (facts.poolKeys === 0 && facts.accounts === 0) {
