@@ -42,6 +42,34 @@ describe('loadConfig', () => {
     expect(config.userAgents).toEqual(['Mozilla/5.0 (X11, Linux)', 'Other']);
   });
 
+  describe('lists', () => {
+    const chrome = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
+    const safari = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15';
+    const userAgents = (value: string) => loadConfig({ USER_AGENTS: value }).userAgents;
+
+    // Every Chrome and Safari user agent holds a comma, in "(KHTML, like Gecko)".
+    it('splits a comma list only at commas outside parentheses', () => {
+      expect(userAgents(chrome)).toEqual([chrome]);
+      expect(userAgents(`${chrome}, ${safari}`)).toEqual([chrome, safari]);
+    });
+
+    it("reads one value a line, a JSON array, and the reference's Python-style list", () => {
+      expect(userAgents(`${chrome}\n${safari}\n`)).toEqual([chrome, safari]);
+      expect(userAgents(JSON.stringify([chrome, safari]))).toEqual([chrome, safari]);
+      expect(userAgents(`['${chrome}', '${safari}']`)).toEqual([chrome, safari]);
+      expect(userAgents(`[\n  '${chrome}',\n  "${safari}",\n]`)).toEqual([chrome, safari]);
+      expect(userAgents("['it\\'s', 'b']")).toEqual(["it's", 'b']);
+    });
+
+    it('refuses a list literal it cannot read, rather than cutting it into fragments', () => {
+      expect(() => userAgents(`['${chrome}', '${safari}`)).toThrow(/^USER_AGENTS=.* is not a readable list/);
+    });
+
+    it('keeps a bracketed IPv6 host a value of a plain list', () => {
+      expect(loadConfig({ ALLOWED_HOSTS: '[::1]:5005, localhost' }).allowedHosts).toEqual(['[::1]:5005', 'localhost']);
+    });
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', RETRY_TIMES: '  ' }).port).toBe(5005);
   });

@@ -45,7 +45,7 @@ function parseValue(env: string, kind: ConfigKind, raw: string): unknown {
       throw new ConfigError(`${env}=${shownValue(env, raw)} is not a boolean (use true/false, 1/0, yes/no)`);
     }
     case 'list':
-      return parseList(text);
+      return parseList(env, raw);
     case 'size': {
       const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(text);
       if (!match) throw new ConfigError(`${env}=${shownValue(env, raw)} is not a size (e.g. 32mb, 512kb, 1048576)`);
@@ -54,20 +54,64 @@ function parseValue(env: string, kind: ConfigKind, raw: string): unknown {
   }
 }
 
-/** A comma list, or a JSON array for values that may themselves hold commas (USER_AGENTS). */
-function parseList(text: string): string[] {
-  if (text.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed)) return parsed.map((item) => String(item).trim()).filter(Boolean);
-    } catch {
-      // not JSON: fall through to the comma form
+/**
+ * A list: a JSON array; the reference's Python-style literal (`['a', 'b']`); one value a line; or a comma list, split
+ * only at commas outside parentheses, since every browser user agent holds one in its "(KHTML, like Gecko)".
+ */
+function parseList(env: string, raw: string): string[] {
+  const text = raw.trim();
+  // `[` then a quote (or `]`): a list literal. `[::1]:5005` (ALLOWED_HOSTS) is a value of a plain list.
+  if (/^\[\s*(["']|\])/.test(text)) {
+    const items = jsonArray(text) ?? quotedList(text);
+    if (!items) throw new ConfigError(`${env}=${shownValue(env, raw)} is not a readable list: write a JSON array such as ["a", "b"]`);
+    return items.map((item) => item.trim()).filter(Boolean);
+  }
+  const items = text.includes('\n') ? text.split('\n') : splitOutsideParentheses(text);
+  return items.map((item) => item.trim()).filter(Boolean);
+}
+
+function jsonArray(text: string): string[] | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed.map((item) => String(item)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One string of a Python-style list, in single or double quotes (a backslash escapes the next character), and what follows it. */
+const QUOTED_ITEM = /\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*(,|\])/y;
+
+/** `['a', "b",]`, or undefined when the text is not such a list. */
+function quotedList(text: string): string[] | undefined {
+  const items: string[] = [];
+  let at = 1;
+  while (!/^\s*\]$/.test(text.slice(at))) {
+    QUOTED_ITEM.lastIndex = at;
+    const match = QUOTED_ITEM.exec(text);
+    if (!match) return undefined;
+    items.push((match[1] ?? match[2]).replace(/\\(.)/g, '$1'));
+    at = QUOTED_ITEM.lastIndex;
+    if (match[3] === ']') return at === text.length ? items : undefined;
+  }
+  return items;
+}
+
+function splitOutsideParentheses(text: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '(') depth++;
+    else if (char === ')') depth = Math.max(0, depth - 1);
+    else if (char === ',' && depth === 0) {
+      items.push(text.slice(start, i));
+      start = i + 1;
     }
   }
-  return text
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
+  items.push(text.slice(start));
+  return items;
 }
 
 /**
