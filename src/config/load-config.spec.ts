@@ -90,6 +90,7 @@ describe('loadConfig', () => {
     [{ API_PREFIX: 'Files' }, /^API_PREFIX=<hidden> collides/],
     [{ REFRESH_CRON: 'every day' }, /^REFRESH_CRON="every day" is not a valid cron expression: /],
     [{ REFRESH_CRON: '0 25 * * *', SCHEDULED_REFRESH: 'false' }, /^REFRESH_CRON="0 25 \* \* \*" is not a valid cron expression: /],
+    [{ REFRESH_CRON: '0 3 30 2 *', SCHEDULED_REFRESH: 'true' }, /^REFRESH_CRON="0 3 30 2 \*" never fires: no date matches it$/],
     [{ API_PREFIX: 'a/b' }, /^API_PREFIX=<hidden> is invalid/],
     [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
     [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
