@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, readEnvironment } from './load-config';
+import { ConfigError, loadConfig, readEnvironment, unreadVariableWarnings } from './load-config';
 import { RESERVED_ROUTES } from './reserved-routes';
 
 describe('loadConfig', () => {
@@ -128,6 +128,40 @@ describe('loadConfig', () => {
       delete process.env[variable];
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  // Windows Notepad saves UTF-8 with a byte order mark, which would become part of the first variable's name.
+  it('reads the first variable of a .env saved with a byte order mark', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowgpt-env-'));
+    try {
+      const file = join(dir, '.env');
+      writeFileSync(file, '\ufeffRETRY_TIMES=7\nPORT=8080\n');
+      const env = readEnvironment(file);
+      expect(env.RETRY_TIMES).toBe('7');
+      expect(loadConfig(env).retryTimes).toBe(7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns about names of .env that look meant for us but are not read', () => {
+    expect(
+      unreadVariableWarnings([
+        'RETRY_TIME',
+        'retry_times',
+        'IMPERSONATE',
+        'PORT',
+        'ARK0SE_TOKEN_URL',
+        'COMPOSE_PROJECT_NAME',
+        'TZ',
+        'HOST',
+        'NODE_ENV',
+      ]),
+    ).toEqual([
+      '.env sets RETRY_TIME, which FlowGPT does not read: did you mean RETRY_TIMES?',
+      '.env sets retry_times, which FlowGPT does not read: did you mean RETRY_TIMES?',
+      '.env sets IMPERSONATE, a setting of the reference that FlowGPT does not read',
+    ]);
   });
 
   it('bounds the wait for the first answer byte below the idle timeout', () => {

@@ -114,18 +114,61 @@ function splitOutsideParentheses(text: string): string[] {
   return items;
 }
 
+/** The variables of an env file (`.env`), or none when there is no such file. */
+export function readEnvFile(envFile = '.env'): Record<string, string | undefined> {
+  try {
+    if (!existsSync(envFile)) return {};
+    // An editor's byte order mark (Windows Notepad) would otherwise become part of the first variable's name.
+    return parseEnv(readFileSync(envFile, 'utf8').replace(/^\uFEFF/, ''));
+  } catch (error) {
+    throw new ConfigError(`${envFile} cannot be read: ${(error as Error).message}`);
+  }
+}
+
 /**
  * The variables the server starts with: `.env` in the working directory (when there is one), overridden by
  * the process environment. Read here only; nothing else reads `.env` or `process.env`.
  */
 export function readEnvironment(envFile = '.env'): Record<string, string | undefined> {
-  let fileEnv: Record<string, string | undefined> = {};
-  try {
-    if (existsSync(envFile)) fileEnv = parseEnv(readFileSync(envFile, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`${envFile} cannot be read: ${(error as Error).message}`);
+  return { ...readEnvFile(envFile), ...process.env };
+}
+
+/** The reference's curl_cffi settings, which have no equivalent here (README, "Upstream"). */
+const REFERENCE_ONLY_VARIABLES = new Set(['IMPERSONATE', 'DEVICE_TUPLE', 'BROWSER_TUPLE', 'PLATFORM_TUPLE']);
+
+/**
+ * One warning for each name of an env file that we do not read although it looks meant for us: a setting of the
+ * reference we have no use for, or a near miss of one of our names (`RETRY_TIME`), which would otherwise leave
+ * its default in place without a word.
+ */
+export function unreadVariableWarnings(names: readonly string[], envFile = '.env'): string[] {
+  const known = [...Object.values(ENV_VARIABLES).map((variable) => variable.env), 'ARK0SE_TOKEN_URL'];
+  const warnings: string[] = [];
+  for (const name of names) {
+    if (known.includes(name)) continue;
+    if (REFERENCE_ONLY_VARIABLES.has(name)) {
+      warnings.push(`${envFile} sets ${name}, a setting of the reference that FlowGPT does not read`);
+      continue;
+    }
+    // Short names are too close to other programs' (HOST is one letter from PORT): only longer ones are compared.
+    const meant = known.find(
+      (candidate) => candidate.length >= 6 && editDistance(name.toUpperCase(), candidate) <= (candidate.length > 8 ? 2 : 1),
+    );
+    if (meant) warnings.push(`${envFile} sets ${name}, which FlowGPT does not read: did you mean ${meant}?`);
   }
-  return { ...fileEnv, ...process.env };
+  return warnings;
+}
+
+/** Levenshtein distance: the insertions, deletions and substitutions that turn one name into the other. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 /**
