@@ -70,6 +70,17 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads URL schemes in any letter case', () => {
+    const config = loadConfig({
+      PROXY_URL: 'SOCKS5://user:pass@127.0.0.1:1080, Http://127.0.0.1:3128',
+      CHATGPT_BASE_URL: 'HTTPS://chatgpt.example.com',
+      PUBLIC_URL: 'HTTPS://gw.example.com',
+    });
+    expect(config.proxyUrl).toEqual(['socks5://user:pass@127.0.0.1:1080', 'http://127.0.0.1:3128']);
+    expect(config.chatgptBaseUrl).toEqual(['https://chatgpt.example.com']);
+    expect(config.publicUrl).toBe('https://gw.example.com');
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', RETRY_TIMES: '  ' }).port).toBe(5005);
   });

@@ -184,7 +184,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
   for (const [property, { env: name, kind }] of Object.entries(ENV_VARIABLES)) {
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') continue;
-    target[property] = parseValue(name, kind, raw);
+    const value = parseValue(name, kind, raw);
+    target[property] = name.endsWith('_URL') ? withLowerCaseScheme(value) : value;
   }
   config.chatgptBaseUrl = config.chatgptBaseUrl.map(stripTrailingSlash);
   config.authBaseUrl = stripTrailingSlash(config.authBaseUrl);
@@ -219,6 +220,15 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
   const cronProblem = refreshCronProblem(config.refreshCron);
   if (cronProblem) throw new ConfigError(cronProblem);
   return config;
+}
+
+/**
+ * A URL's scheme in lower case (`SOCKS5://` → `socks5://`): schemes are case-insensitive, and the code that picks a
+ * transport or an agent by scheme (`https:`, `socks…`) need not be told.
+ */
+function withLowerCaseScheme(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withLowerCaseScheme);
+  return typeof value === 'string' ? value.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, (scheme) => scheme.toLowerCase()) : value;
 }
 
 function stripTrailingSlash(url: string): string {

@@ -47,6 +47,18 @@ describe('ProxyAgents', () => {
     }
   });
 
+  // A scheme is case-insensitive (RFC 3986): SOCKS5:// was spoken to as an HTTP CONNECT proxy.
+  it('reads the proxy scheme in any letter case', () => {
+    const agents = new ProxyAgents();
+    try {
+      expect(agents.for('SOCKS5://user:pass@127.0.0.1:1080').http).toBeInstanceOf(SocksProxyAgent);
+      expect(agents.for('Socks5h://127.0.0.1:1080').http).toBeInstanceOf(SocksProxyAgent);
+      expect(agents.for('HTTP://127.0.0.1:3128').https).toBeInstanceOf(HttpsProxyAgent);
+    } finally {
+      agents.onModuleDestroy();
+    }
+  });
+
   it('trusts the certificates of UPSTREAM_CA_FILE in addition to Node’s own roots, not instead of them', () => {
     const certificate = selfSignedCertificate();
     try {

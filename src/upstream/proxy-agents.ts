@@ -142,7 +142,7 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     };
   }
   const trust = limits.ca ? { ca: limits.ca } : {};
-  if (proxyUrl.startsWith('socks')) {
+  if (new URL(proxyUrl).protocol.startsWith('socks')) {
     // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
     const { SocksProxyAgent: Agent } = require('socks-proxy-agent') as { SocksProxyAgent: typeof SocksProxyAgent };
