@@ -2,11 +2,11 @@ import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { BootLogger } from './common/logging/boot-logger';
 import { configureApp } from './common/http/express-app';
 import { AppConfig, LOG_LEVELS, LogLevelName } from './config/app-config';
 import { loadConfig } from './config/load-config';
 import { AppLogger } from './logging/app-logger';
+import { createRootLogger } from './logging/root-logger';
 
 /**
  * Builds the configured application without listening: `main.ts` listens on `PORT`, tests on port 0.
@@ -14,10 +14,11 @@ import { AppLogger } from './logging/app-logger';
  */
 export async function createApp(source?: AppConfig | Record<string, string | undefined>): Promise<NestExpressApplication> {
   const config = source instanceof AppConfig ? source : loadConfig(source);
+  // Lines logged while the modules are built (and flushed as they are when that fails) already follow LOG_FORMAT.
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     abortOnError: false,
-    logger: new BootLogger(logLevelsFrom(config.logLevel)),
+    logger: new AppLogger(createRootLogger(config)),
     bufferLogs: true,
   });
   app.useLogger(app.get(AppLogger));

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
-import { http, startServer, stopAllServers } from './support/process';
+import { runServerSource, stopAllCommands } from './support/command';
+import { freePort, http, startServer, stopAllServers } from './support/process';
 
 jest.setTimeout(120_000);
 
@@ -16,6 +17,7 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
   });
   afterAll(async () => {
     await stopAllServers();
+    await stopAllCommands();
     await fake.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -92,6 +94,24 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     await server.kill('SIGTERM');
     expect(server.output()).toMatch(/INFO {2}POST \/v1\/chat\/completions 200 \d+ms .*upstreamAttempts=2/);
     expect(server.output()).toContain('PROMISE-HOOKS off');
+  });
+
+  // Nest buffers what the modules log while they are built, and flushes it through its start-up logger when that fails.
+  it('writes the lines logged before a failed start as JSON too, beside the one start problem line', async () => {
+    const brokenDir = mkdtempSync(join(tmpdir(), 'flowgpt-logs-broken-'));
+    try {
+      writeFileSync(join(brokenDir, 'accounts.json'), JSON.stringify({ version: 1, accounts: [null] }));
+      const server = runServerSource({ DATA_DIR: brokenDir, LOG_FORMAT: 'json', LOG_LEVEL: 'debug', PORT: String(await freePort()) });
+      expect((await server.exited()).code).toBe(1);
+      const lines = server.output().split('\n').filter(Boolean);
+      expect(lines.filter((line) => line.startsWith('Cannot start: '))).toHaveLength(1);
+      const logged = lines.filter((line) => !line.startsWith('Cannot start: '));
+      expect(logged.length).toBeGreaterThan(0);
+      expect(logged.filter((line) => !line.startsWith('{'))).toEqual([]);
+      for (const line of logged) expect(JSON.parse(line)).toEqual(expect.objectContaining({ level: expect.any(String) }));
+    } finally {
+      rmSync(brokenDir, { recursive: true, force: true });
+    }
   });
 
   it('shows the route-mapping lines at LOG_LEVEL=debug, as readable text by default', async () => {

@@ -1,12 +1,21 @@
 import { Inject, Injectable, type LoggerService } from '@nestjs/common';
 import type { Level, Logger } from 'pino';
-import { isReportedByMain, WIRING_CONTEXTS } from '../common/logging/boot-logger';
+import { StartProblem } from '../common/startup/start-problem';
 import { ROOT_LOGGER } from './root-logger';
+
+/** Nest's wiring chatter at start-up ("Mapped {…} route", "dependencies initialized"): useful only when debugging. */
+const WIRING_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+
+/** A StartProblem thrown while the modules are built, or the listen failure NestApplication logs as text. */
+function isReportedByMain(message: unknown, context: unknown): boolean {
+  if (message instanceof StartProblem) return true;
+  return context === 'NestApplication' && typeof message === 'string' && /^Error: listen E[A-Z]+:/.test(message);
+}
 
 /**
  * Nest's `LoggerService` through pino (`app.useLogger`): the context (Nest's last parameter) becomes the
  * `context` field, an Error the `err` field, an object message more fields. Nest's wiring lines are demoted
- * to debug and start problems left to `main.ts`'s one line (the same rules as `BootLogger`).
+ * to debug and start problems left to `main.ts`'s one line.
  */
 @Injectable()
 export class AppLogger implements LoggerService {

@@ -6,8 +6,12 @@ import { logDestination, pinoOptions } from './log-format';
 /** Nest provider token of the process's one pino logger (`LOG_LEVEL`, `LOG_FORMAT`). */
 export const ROOT_LOGGER = 'ROOT_LOGGER';
 
+export function createRootLogger(config: AppConfig): Logger {
+  return pino(pinoOptions(config.logLevel), logDestination(config.logFormat));
+}
+
 export const rootLoggerProvider: FactoryProvider<Logger> = {
   provide: ROOT_LOGGER,
   inject: [AppConfig],
-  useFactory: (config: AppConfig) => pino(pinoOptions(config.logLevel), logDestination(config.logFormat)),
+  useFactory: createRootLogger,
 };
