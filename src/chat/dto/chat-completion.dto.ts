@@ -28,7 +28,7 @@ import {
   ToolChoice,
   ToolDto,
 } from './tool-fields.dto';
-import { IsObjectItems, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
+import { IsObjectItems, ValidatedBy, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
 import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
@@ -167,16 +167,7 @@ export function functionCallProblem(value: unknown): ValidationDetail | null {
 }
 
 function IsFunctionCallMessage(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isFunctionCallMessage',
-      validator: {
-        validate: (value: unknown) => functionCallProblem(value) === null,
-        defaultMessage: () => 'must be an object with a `name` and its `arguments`',
-      },
-    },
-    { ...options, context: { detail: functionCallProblem satisfies ValidationDetailFn } },
-  );
+  return ValidatedBy('isFunctionCallMessage', functionCallProblem, 'must be an object with a `name` and its `arguments`', options);
 }
 
 /**
@@ -211,16 +202,7 @@ function roleOf(message: unknown): unknown {
  * strings (`id` a string when given), as OpenAI requires; the history is rendered and counted from them.
  */
 function IsToolCalls(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isToolCalls',
-      validator: {
-        validate: (value: unknown) => toolCallsProblem(value) === null,
-        defaultMessage: () => 'must be an array of tool call objects',
-      },
-    },
-    { ...options, context: { detail: toolCallsProblem satisfies ValidationDetailFn } },
-  );
+  return ValidatedBy('isToolCalls', toolCallsProblem, 'must be an array of tool call objects', options);
 }
 
 export class ChatMessageDto {

@@ -44,10 +44,26 @@ export function IsObjectItems(what: string, options?: ValidationOptions): Proper
     const item: unknown = value[index];
     return { path: `[${index}]`, message: `must be ${what}`, missing: item === null || item === undefined };
   };
+  return ValidatedBy('isObjectItems', problem, `must be an array of ${what}s`, options);
+}
+
+/**
+ * A decorator whose verdict and whose error detail (the field named in `param`, the message) both come from
+ * `problem`, which answers null for a valid value.
+ */
+export function ValidatedBy(
+  name: string,
+  problem: ValidationDetailFn,
+  defaultMessage: string,
+  options?: ValidationOptions,
+): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isObjectItems',
-      validator: { validate: (value: unknown) => problem(value) === null, defaultMessage: () => `must be an array of ${what}s` },
+      name,
+      validator: {
+        validate: (value: unknown, args) => problem(value, args?.object) === null,
+        defaultMessage: () => defaultMessage,
+      },
     },
     { ...options, context: { detail: problem } },
   );
