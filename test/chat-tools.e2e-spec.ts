@@ -580,6 +580,20 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(completion.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'No tools were offered.' } });
     });
 
+    it('takes functions and function_call given as null for absent, as OpenAI does (found by the HTTP fuzz)', async () => {
+      const ask = (fields: object) =>
+        request(stack.url)
+          .post('/v1/chat/completions')
+          .set('authorization', `Bearer ${token}`)
+          .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello' }], ...fields });
+      stack.fake.enqueue({ kind: 'text', text: 'Plain.' });
+      const neither = await ask({ functions: null, function_call: null });
+      stack.fake.enqueue(toolResponder());
+      const noChoice = await ask({ functions, function_call: null });
+      expect([neither.status, neither.body.choices?.[0]?.message]).toEqual([200, expect.objectContaining({ content: 'Plain.' })]);
+      expect(noChoice.status).toBe(200);
+    });
+
     it.each([
       ['functions together with tools', { functions, tools: TOOLS }, 'functions', 'invalid_value'],
       ['functions as an object', { functions: functions[0] }, 'functions', 'invalid_value'],

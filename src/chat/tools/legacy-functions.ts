@@ -6,7 +6,8 @@ import type { FunctionCallChoice, ToolChoice } from '../dto/tool-fields.dto';
  * `message.function_call` and finish_reason `function_call`, one call per answer.
  */
 export function usesLegacyFunctions(request: ChatCompletionRequestDto): boolean {
-  return request.functions !== undefined;
+  // null, as OpenAI reads it, is no functions.
+  return request.functions !== undefined && request.functions !== null;
 }
 
 /**
@@ -38,7 +39,8 @@ function historyAsTools(message: ChatMessageDto): ChatMessageDto {
   };
 }
 
-function toolChoiceOf(choice: FunctionCallChoice | undefined): ToolChoice | undefined {
+function toolChoiceOf(choice: FunctionCallChoice | null | undefined): ToolChoice | undefined {
+  if (choice === null || choice === undefined) return undefined;
   if (typeof choice === 'object') return { type: 'function', function: { name: choice.name } };
   return choice;
 }
