@@ -65,6 +65,16 @@ describe('loadConfig', () => {
       expect(() => userAgents(`['${chrome}', '${safari}`)).toThrow(/^USER_AGENTS=.* is not a readable list/);
     });
 
+    it('splits the lines of a quoted value at their commas too, and every comma when parentheses do not pair (found in review)', () => {
+      expect(loadConfig({ AUTHORIZATION: 'sk-one,\nsk-two' }).authorization).toEqual(['sk-one', 'sk-two']);
+      expect(userAgents(`${chrome},\n${safari}`)).toEqual([chrome, safari]);
+      expect(loadConfig({ AUTHORIZATION: 'key(1,key2,key3' }).authorization).toEqual(['key(1', 'key2', 'key3']);
+      expect(loadConfig({ PROXY_URL: 'http://u:pa(ss@a.example:8080,http://b.example:8080' }).proxyUrl).toEqual([
+        'http://u:pa(ss@a.example:8080',
+        'http://b.example:8080',
+      ]);
+    });
+
     it('keeps a bracketed IPv6 host a value of a plain list', () => {
       expect(loadConfig({ ALLOWED_HOSTS: '[::1]:5005, localhost' }).allowedHosts).toEqual(['[::1]:5005', 'localhost']);
     });

@@ -66,7 +66,8 @@ function parseList(env: string, raw: string): string[] {
     if (!items) throw new ConfigError(`${env}=${shownValue(env, raw)} is not a readable list: write a JSON array such as ["a", "b"]`);
     return items.map((item) => item.trim()).filter(Boolean);
   }
-  const items = text.includes('\n') ? text.split('\n') : splitOutsideParentheses(text);
+  // Each line is a comma list too: a quoted value may run over several lines (`"a,\nb"`).
+  const items = text.split('\n').flatMap(splitOutsideParentheses);
   return items.map((item) => item.trim()).filter(Boolean);
 }
 
@@ -97,14 +98,16 @@ function quotedList(text: string): string[] | undefined {
   return items;
 }
 
+/** Commas inside balanced parentheses are part of a value; with unbalanced ones (a `(` in a key), every comma splits. */
 function splitOutsideParentheses(text: string): string[] {
+  if (!parenthesesBalance(text)) return text.split(',');
   const items: string[] = [];
   let depth = 0;
   let start = 0;
   for (let i = 0; i < text.length; i++) {
     const char = text[i];
     if (char === '(') depth++;
-    else if (char === ')') depth = Math.max(0, depth - 1);
+    else if (char === ')') depth--;
     else if (char === ',' && depth === 0) {
       items.push(text.slice(start, i));
       start = i + 1;
@@ -112,6 +115,15 @@ function splitOutsideParentheses(text: string): string[] {
   }
   items.push(text.slice(start));
   return items;
+}
+
+function parenthesesBalance(text: string): boolean {
+  let depth = 0;
+  for (const char of text) {
+    if (char === '(') depth++;
+    else if (char === ')' && --depth < 0) return false;
+  }
+  return depth === 0;
 }
 
 /** The variables of an env file (`.env`), or none when there is no such file. */
