@@ -1,4 +1,6 @@
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import type { AttemptLimits, AttemptWindow } from '../common/shared-state/attempt-window';
+import type { RedisConnection } from '../common/shared-state/redis-connection';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
@@ -116,6 +118,27 @@ describe('LoginThrottle with AdminAuthService', () => {
       const checks = await Promise.all(burst.map((given) => auth.checkSecret('10.0.0.1', given)));
       expect(checks.filter((check) => !check.ok && check.reason === 'wrong_secret')).toHaveLength(MAX_FAILED_LOGINS);
       expect(checks.filter((check) => check.ok)).toEqual([]);
+    });
+  });
+
+  describe('while Redis does not answer', () => {
+    /** A Redis-backed state whose every attempt window call fails as a lost connection does. */
+    class DownSharedState extends SharedState {
+      attemptWindow(): AttemptWindow {
+        const down = () => Promise.reject(new StoreUnavailableError('Redis at redis://test', new Error('down')));
+        return { retryAfterSec: down, record: down, tryRecord: down, reset: down };
+      }
+    }
+
+    beforeEach(() => {
+      const throttle = new LoginThrottle(new DownSharedState({} as RedisConnection, 'test:'), clock);
+      auth = new AdminAuthService(new AdminSecret(Object.assign(new AppConfig(), { adminKey: SECRET })), throttle, {} as AdminSessionStore);
+    });
+
+    it('still checks the secret, counting guesses in this process (found in review: /metrics went dark in an outage)', async () => {
+      expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
+      await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+      expect(await auth.checkSecret('10.0.0.1', 'guess')).toMatchObject({ ok: false, reason: 'throttled' });
     });
   });
 });

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { clientNetwork } from '../common/http/client-network';
 import type { AttemptWindow } from '../common/shared-state/attempt-window';
 import { SharedState } from '../common/shared-state/shared-state';
@@ -30,15 +31,21 @@ export type LoginVerdict =
  */
 @Injectable()
 export class LoginThrottle {
-  private readonly attempts: AttemptWindow;
-  private readonly lockedAttempts: AttemptWindow;
+  private readonly logger = new Logger(LoginThrottle.name);
+  private readonly shared: Windows;
+  /**
+   * This process's own count, used while Redis does not answer: the secret is still checked (the scrape of
+   * `/metrics` goes on through an outage) and guesses still slowed, per instance rather than across them.
+   */
+  private readonly local: Windows;
+  private countingLocally = false;
 
   constructor(
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.attempts = shared.attemptWindow('admin-login', { max: MAX_FAILED_LOGINS, windowMs: FAILED_LOGIN_WINDOW_MS });
-    this.lockedAttempts = shared.attemptWindow('admin-login-locked', { max: 1, windowMs: LOCKED_ATTEMPT_INTERVAL_MS });
+    this.shared = windowsOf(shared);
+    this.local = shared.connection ? windowsOf(new SharedState(null, '')) : this.shared;
   }
 
   /**
@@ -47,22 +54,52 @@ export class LoginThrottle {
    * minute: were only right ones to take it, a guesser's right guess would always find it free.
    */
   async judge(address: string, correct: boolean): Promise<LoginVerdict> {
-    const network = clientNetwork(address);
-    const now = this.clock.now();
-    const lockedFor = correct ? await this.attempts.retryAfterSec(network, now) : await this.attempts.tryRecord(network, now);
-    if (lockedFor > 0) {
-      const nextCheck = await this.lockedAttempts.tryRecord(network, now);
-      if (nextCheck > 0) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, nextCheck) };
-      if (!correct) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, LOCKED_ATTEMPT_INTERVAL_MS / 1000) };
-    }
-    if (!correct) return { outcome: 'wrong_secret' };
-    await this.attempts.reset(network);
-    await this.lockedAttempts.reset(network);
-    return { outcome: 'admitted' };
+    return this.withLocalFallback((windows) => this.judgeIn(windows, clientNetwork(address), correct));
   }
 
   /** Seconds until the network is no longer locked; 0 when it is not. */
   async retryAfterSec(address: string): Promise<number> {
-    return this.attempts.retryAfterSec(clientNetwork(address), this.clock.now());
+    return this.withLocalFallback((windows) => windows.attempts.retryAfterSec(clientNetwork(address), this.clock.now()));
   }
+
+  private async judgeIn({ attempts, lockedAttempts }: Windows, network: string, correct: boolean): Promise<LoginVerdict> {
+    const now = this.clock.now();
+    const lockedFor = correct ? await attempts.retryAfterSec(network, now) : await attempts.tryRecord(network, now);
+    if (lockedFor > 0) {
+      const nextCheck = await lockedAttempts.tryRecord(network, now);
+      if (nextCheck > 0) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, nextCheck) };
+      if (!correct) return { outcome: 'throttled', retryAfterSec: Math.min(lockedFor, LOCKED_ATTEMPT_INTERVAL_MS / 1000) };
+    }
+    if (!correct) return { outcome: 'wrong_secret' };
+    await attempts.reset(network);
+    await lockedAttempts.reset(network);
+    return { outcome: 'admitted' };
+  }
+
+  private async withLocalFallback<T>(run: (windows: Windows) => Promise<T>): Promise<T> {
+    try {
+      const result = await run(this.shared);
+      if (this.countingLocally) this.logger.log('admin secret checks are counted in the store again');
+      this.countingLocally = false;
+      return result;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.local === this.shared) throw error;
+      if (!this.countingLocally)
+        this.logger.warn(`admin secret checks counted in this process while the store does not answer: ${error.message}`);
+      this.countingLocally = true;
+      return run(this.local);
+    }
+  }
+}
+
+interface Windows {
+  attempts: AttemptWindow;
+  lockedAttempts: AttemptWindow;
+}
+
+function windowsOf(state: SharedState): Windows {
+  return {
+    attempts: state.attemptWindow('admin-login', { max: MAX_FAILED_LOGINS, windowMs: FAILED_LOGIN_WINDOW_MS }),
+    lockedAttempts: state.attemptWindow('admin-login-locked', { max: 1, windowMs: LOCKED_ATTEMPT_INTERVAL_MS }),
+  };
 }
