@@ -28,25 +28,22 @@ describe('PrefixGuessThrottle', () => {
     expect(await throttle.judge('10.0.0.1', 'api', false)).toEqual({ outcome: 'wrong' });
   });
 
-  it('keeps admitting the right prefix from a network that used it before the lock, and only that one (found in review)', async () => {
-    expect(await throttle.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
-    await guess('10.0.0.1', 'api');
-    expect(await throttle.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
-    expect(await throttle.judge('10.0.0.1', 'api', false)).toMatchObject({ outcome: 'locked' });
-    // The proof is the network's: one IPv6 /64 is one network, a neighbouring one is not.
-    expect(await throttle.judge('2001:db8:0:1::1', 'api', true)).toEqual({ outcome: 'admitted' });
-    await guess('2001:db8:0:1::2', 'api');
-    expect(await throttle.judge('2001:db8:0:1::3', 'api', true)).toEqual({ outcome: 'admitted' });
-    await guess('2001:db8:0:2::2', 'api');
-    expect(await throttle.judge('2001:db8:0:2::3', 'api', true)).toMatchObject({ outcome: 'locked' });
-  });
-
-  it("writes a network's proof once, not on every API request", async () => {
+  it('answers the right prefix as the wrong one while locked, with one store call each: no oracle, not even by timing (found in review)', async () => {
     const shared = new SharedState(null, 'test:');
     const counted = new PrefixGuessThrottle(shared);
-    const writes = jest.spyOn(shared.keyValues('prefix-proof'), 'set');
-    for (let i = 0; i < 5; i++) expect(await counted.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
-    expect(writes).toHaveBeenCalledTimes(1);
+    expect(await counted.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
+    for (let i = 0; i < GUESSES_BEFORE_LOCK; i++) await counted.judge('10.0.0.1', 'entry', false);
+    const window = shared.attemptWindow('prefix-guess-entry', { max: GUESSES_BEFORE_LOCK, windowMs: 15 * 60_000 });
+    const calls = () => [jest.spyOn(window, 'retryAfterSec'), jest.spyOn(window, 'tryRecord')].map((spy) => spy.mock.calls.length);
+    const before = calls();
+    const right = await counted.judge('10.0.0.1', 'entry', true);
+    const afterRight = calls();
+    const wrong = await counted.judge('10.0.0.1', 'entry', false);
+    const afterWrong = calls();
+    expect([right.outcome, wrong.outcome]).toEqual(['locked', 'locked']);
+    expect([afterRight[0] + afterRight[1] - before[0] - before[1], afterWrong[0] + afterWrong[1] - afterRight[0] - afterRight[1]]).toEqual([
+      1, 1,
+    ]);
   });
 
   it('sees no guess in our own routes, the web app pages or segments the prefix cannot be', () => {

@@ -1,17 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
 import { API_PREFIX_SHAPE, isReservedRoute } from '../../config/reserved-routes';
 import type { AttemptWindow } from '../shared-state/attempt-window';
-import type { KeyValueStore } from '../shared-state/key-value.store';
 import { SharedState } from '../shared-state/shared-state';
 import { clientNetwork } from './client-network';
 
 const MAX_GUESSES = 20;
 const GUESS_WINDOW_MS = 15 * 60_000;
-/** How long a network that presented the right prefix is believed to hold it, renewed on each use. */
-const PROOF_TTL_MS = 24 * 60 * 60_000;
-/** A proof is renewed at most this often per network and process: not a store write on every API request. */
-const PROOF_RENEWAL_MS = 60 * 60_000;
 
 /**
  * Where a prefix is guessed: the admin entry `GET /{segment}` or the API's `/{segment}/v1/…`. Each has its own
@@ -33,22 +27,18 @@ export function couldBeApiPrefix(segment: string): boolean {
 /**
  * `API_PREFIX` is a secret in the path (and the admin secret when `ADMIN_KEY` is unset), so wrong prefixes
  * are guesses: after 20 within 15 minutes on one path a client network (see `clientNetwork`) is locked there.
- * While locked, wrong prefixes are refused without an answer that says they are wrong, and so is the right one,
- * unless that network proved it holds the prefix by using it before (within a day, renewed by each use): a
- * guesser cannot tell when it has found the prefix, while the API clients of a network that some guesser or
- * misconfigured client shares keep working. Counted across instances with `REDIS_URL`.
+ * While locked, wrong prefixes are refused without an answer that says they are wrong, and so is the right one:
+ * a guesser cannot tell when it has found the prefix. (An exception for networks that had used the right prefix
+ * was tried and dropped in review: it answered a right guess with one more store call, and gave a guesser who
+ * shares such a network an unlimited oracle.) Counted across instances with `REDIS_URL`.
  */
 @Injectable()
 export class PrefixGuessThrottle {
   private readonly misses: Record<PrefixGuessPath, AttemptWindow>;
-  private readonly proofs: KeyValueStore;
-  /** When this process last wrote each network's proof. */
-  private readonly proofWrittenAt = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(shared: SharedState) {
     const limits = { max: MAX_GUESSES, windowMs: GUESS_WINDOW_MS };
     this.misses = { api: shared.attemptWindow('prefix-guess', limits), entry: shared.attemptWindow('prefix-guess-entry', limits) };
-    this.proofs = shared.keyValues('prefix-proof');
   }
 
   /**
@@ -59,16 +49,9 @@ export class PrefixGuessThrottle {
     const network = clientNetwork(address);
     const now = Date.now();
     const window = this.misses[path];
+    // One store call either way, and one answer while locked: the lock tells a guesser nothing, not even by its timing.
     const lockedFor = correct ? await window.retryAfterSec(network, now) : await window.tryRecord(network, now);
-    if (lockedFor > 0 && !(correct && (await this.proofs.get(network, now)) !== null)) {
-      return { outcome: 'locked', retryAfterSec: lockedFor };
-    }
-    if (!correct) return { outcome: 'wrong' };
-    const writtenAt = this.proofWrittenAt.get(network);
-    if (writtenAt === undefined || now - writtenAt >= PROOF_RENEWAL_MS) {
-      await this.proofs.set(network, '1', now, PROOF_TTL_MS);
-      this.proofWrittenAt.set(network, now);
-    }
-    return { outcome: 'admitted' };
+    if (lockedFor > 0) return { outcome: 'locked', retryAfterSec: lockedFor };
+    return correct ? { outcome: 'admitted' } : { outcome: 'wrong' };
   }
 }
