@@ -89,4 +89,13 @@ describe('AdminEntryController (HTTP edge)', () => {
     expect(response.body).toEqual(notFound(`/${API_PREFIX}`));
     expect(response.headers['set-cookie']).toBeUndefined();
   });
+
+  it('counts wrong dotted guesses when the prefix has a dot, so that such a prefix cannot be guessed without limit (found in review)', async () => {
+    app = await appWith({ API_PREFIX: 'team.gpt-2024' });
+    for (let i = 0; i < GUESSES_BEFORE_LOCK; i++)
+      await request(app.getHttpServer())
+        .get(`/team.gpt-${1900 + i}`)
+        .expect(404);
+    expect((await request(app.getHttpServer()).get('/team.gpt-2024')).status).toBe(404);
+  });
 });

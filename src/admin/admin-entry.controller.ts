@@ -29,8 +29,8 @@ export class AdminEntryController {
   ): Promise<void> {
     if (!this.secret.entryPathEnabled || !couldBeApiPrefix(entry)) return next();
     const correct = this.secret.matches(entry);
-    // A wrong file name (/favicon.ico, /robots.txt) is a browser's request, not a guess.
-    if (!correct && entry.includes('.')) return next();
+    // A wrong file name (/favicon.ico, /robots.txt) is a browser's request, not a guess, unless the secret has a dot.
+    if (!correct && entry.includes('.') && !this.secret.hasDot) return next();
     const address = clientAddress(request);
     const verdict = await this.guesses.judge(address, 'entry', correct);
     if (verdict.outcome !== 'admitted') return next();

@@ -1,7 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { createHmac } from 'node:crypto';
+import { scrypt } from 'node:crypto';
 import { secretsEqual } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
+
+/** About 100 ms and 32 MB once per process; each guess against a stolen fingerprint costs the same. */
+const SCRYPT_COST = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
 /** Where the admin secret comes from: `ADMIN_KEY`, or `API_PREFIX` alone (the reference's way), or nowhere. */
 export type AdminSecretSource = 'ADMIN_KEY' | 'API_PREFIX' | null;
@@ -14,13 +17,13 @@ export type AdminSecretSource = 'ADMIN_KEY' | 'API_PREFIX' | null;
 export class AdminSecret implements OnApplicationBootstrap {
   private readonly logger = new Logger('Admin');
   private readonly value: string | undefined;
+  private fingerprinting?: Promise<string>;
   readonly source: AdminSecretSource;
 
   constructor(config: AppConfig) {
     this.value = config.adminKey ?? config.apiPrefix;
     this.source = config.adminKey ? 'ADMIN_KEY' : config.apiPrefix ? 'API_PREFIX' : null;
-    this.fingerprint =
-      this.value === undefined ? null : createHmac('sha256', 'flowgpt admin session').update(this.value).digest('base64url');
+    this.hasDot = this.value?.includes('.') ?? false;
   }
 
   get enabled(): boolean {
@@ -36,10 +39,24 @@ export class AdminSecret implements OnApplicationBootstrap {
   }
 
   /**
-   * Names the secret without revealing it: sessions made under one secret end when the operator changes it
-   * (a leaked secret is rotated to lock its holder out, signed-in browsers included). Null while disabled.
+   * Names the secret without revealing it, so that sessions made under one secret end when the operator changes it
+   * (a leaked secret is rotated to lock its holder out). Memory-hard (scrypt) and salted with this deployment's
+   * session signing key: a copy of the store does not let anyone test guesses of the secret at hash speed.
+   * Computed once per process. Null while disabled.
    */
-  readonly fingerprint: string | null;
+  fingerprint(salt: string): Promise<string | null> {
+    const value = this.value;
+    if (value === undefined) return Promise.resolve(null);
+    this.fingerprinting ??= new Promise<string>((resolve, reject) =>
+      scrypt(value, `flowgpt admin session\n${salt}`, 32, SCRYPT_COST, (error, key) =>
+        error ? reject(error) : resolve(key.toString('base64url')),
+      ),
+    );
+    return this.fingerprinting;
+  }
+
+  /** Whether the secret has a dot, as file names do: then a dotted path at `/{API_PREFIX}` may be a guess of it. */
+  readonly hasDot: boolean;
 
   /** Constant-time comparison; always false while the admin is disabled. */
   matches(given: string | null | undefined): boolean {

@@ -1,7 +1,9 @@
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 import { loadConfig } from '../config/load-config';
+import { createHmac } from 'node:crypto';
 import { AdminSecret } from './admin-secret.service';
+import { AdminSigningKey } from './admin-signing-key';
 import { ADMIN_SESSION_TTL_MS, AdminSessionStore } from './admin-session.store';
 
 class ManualClock extends Clock {
@@ -19,16 +21,27 @@ describe('AdminSessionStore', () => {
   beforeEach(() => {
     clock = new ManualClock();
     shared = new SharedState(null, 'test:');
-    store = new AdminSessionStore(shared, clock, secretOf('admin-secret-one'));
+    store = storeUnder('admin-secret-one');
   });
 
   const secretOf = (key: string) => new AdminSecret(loadConfig({ ADMIN_KEY: key }));
+  const storeUnder = (key: string, sessionSecret = 'deployment-one-session-secret-of-32-chars') =>
+    new AdminSessionStore(shared, clock, secretOf(key), new AdminSigningKey(loadConfig({ SESSION_SECRET: sessionSecret }), shared));
 
   it('ends every session made under another admin secret: rotating a leaked secret locks its holder out', async () => {
     const { cookieValue } = await store.create();
-    expect(await new AdminSessionStore(shared, clock, secretOf('admin-secret-one')).fromCookie(cookieValue)).not.toBeNull();
-    expect(await new AdminSessionStore(shared, clock, secretOf('admin-secret-two')).fromCookie(cookieValue)).toBeNull();
+    expect(await storeUnder('admin-secret-one').fromCookie(cookieValue)).not.toBeNull();
+    expect(await storeUnder('admin-secret-two').fromCookie(cookieValue)).toBeNull();
     expect(JSON.stringify(await store.fromCookie(cookieValue))).not.toContain('admin-secret-one');
+  });
+
+  it('keeps a fingerprint of the secret that a copy of the store cannot test guesses against at hash speed (found in review)', async () => {
+    const { session } = await store.create();
+    const { session: elsewhere } = await storeUnder('admin-secret-one', 'deployment-two-session-secret-of-32-chars').create();
+    // Salted per deployment, and no fast keyed hash of the secret alone.
+    expect(session.secret).not.toBe(elsewhere.secret);
+    expect(session.secret).not.toBe(createHmac('sha256', 'flowgpt admin session').update('admin-secret-one').digest('base64url'));
+    expect(session.secret).toMatch(/^[\w-]{43}$/);
   });
 
   it('finds a session by the id its (verified) cookie holds, and nothing for a missing or unknown one', async () => {

@@ -7,6 +7,7 @@ import { secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import type { LocalText } from '../common/views/page-text';
 import { AdminSecret } from './admin-secret.service';
+import { AdminSigningKey } from './admin-signing-key';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
@@ -40,6 +41,7 @@ export class AdminSessionStore {
     shared: SharedState,
     private readonly clock: Clock,
     private readonly secret: AdminSecret,
+    private readonly signingKey: AdminSigningKey,
   ) {
     this.sessions = shared.keyValues('admin-session', { durable: true });
   }
@@ -49,7 +51,7 @@ export class AdminSessionStore {
       id: randomBytes(24).toString('base64url'),
       csrfToken: randomBytes(24).toString('base64url'),
       expiresAt: this.clock.now() + ADMIN_SESSION_TTL_MS,
-      secret: this.secret.fingerprint ?? '',
+      secret: (await this.secretFingerprint()) ?? '',
     };
     await this.save(session);
     return { session, cookieValue: session.id };
@@ -63,7 +65,8 @@ export class AdminSessionStore {
     const stored = await this.sessions.get(id, now);
     if (!stored) return null;
     const session = JSON.parse(stored) as AdminSession;
-    const underThisSecret = this.secret.fingerprint !== null && secretsEqual(session.secret, this.secret.fingerprint);
+    const fingerprint = await this.secretFingerprint();
+    const underThisSecret = fingerprint !== null && secretsEqual(session.secret, fingerprint);
     return session.expiresAt > now && underThisSecret ? session : null;
   }
 
@@ -87,6 +90,10 @@ export class AdminSessionStore {
     session.flash = undefined;
     await this.save(session);
     return flash;
+  }
+
+  private async secretFingerprint(): Promise<string | null> {
+    return this.secret.fingerprint(await this.signingKey.get());
   }
 
   private async save(session: AdminSession): Promise<void> {
