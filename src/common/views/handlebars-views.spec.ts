@@ -1,5 +1,5 @@
 import { relativeTime } from './handlebars-views';
-import { fillText, localize, PAGE_TEXT } from './page-text';
+import { fillText, localize, PAGE_TEXT, type LocalText } from './page-text';
 
 describe('relativeTime', () => {
   it('says how far a time is from now, in the largest whole unit', () => {
@@ -34,5 +34,10 @@ describe('page texts with values', () => {
     expect(localize(restored, PAGE_TEXT.en)).toBe('Restored account acc1 (Active).');
     expect(localize(restored, PAGE_TEXT.zh)).toBe('已恢复账号 acc1（可用）。');
     expect(localize({ key: 'flash.no_such_key' }, PAGE_TEXT.en)).toBe('');
+  });
+
+  it('shows a flash an earlier release kept, already worded, as it was worded (found in review)', () => {
+    const earlier = { kind: 'success', text: 'Removed the seed.' } as unknown as LocalText;
+    expect(localize(earlier, PAGE_TEXT.zh)).toBe('Removed the seed.');
   });
 });

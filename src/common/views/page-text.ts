@@ -353,8 +353,15 @@ export interface LocalText {
   params?: Record<string, string | number | LocalText>;
 }
 
-/** A `LocalText` in `text`'s language; empty for a key that names no text. */
+/**
+ * A `LocalText` in `text`'s language; empty for a key that names no text. A flash kept by an earlier release
+ * (`{kind, text}`, already worded) is shown as it was worded.
+ */
 export function localize(local: LocalText, text: PageText): string {
+  if (typeof local?.key !== 'string') {
+    const worded = (local as { text?: unknown } | undefined)?.text;
+    return typeof worded === 'string' ? worded : '';
+  }
   const template = local.key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], text);
   if (typeof template !== 'string') return '';
   const values = Object.fromEntries(
