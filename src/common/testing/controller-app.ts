@@ -1,4 +1,6 @@
 import type { ModuleMetadata } from '@nestjs/common';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
@@ -23,7 +25,8 @@ export async function createControllerApp(metadata: ModuleMetadata, env: Record<
   const moduleRef = await Test.createTestingModule({
     ...metadata,
     providers: [
-      { provide: AppConfig, useValue: loadConfig(env) },
+      // DATA_DIR of this test process, never the working directory's `data/` (the admin signing key is made there).
+      { provide: AppConfig, useValue: loadConfig({ DATA_DIR: join(tmpdir(), `flowgpt-controller-spec-${process.pid}`), ...env }) },
       // Without Redis, nothing is kept in files: a controller test has no DATA_DIR of its own.
       {
         provide: SharedState,
