@@ -1,5 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { OwnRedis } from './support/own-redis';
 import { freePort, http } from './support/process';
 import { Stack, startStack } from './support/stack';
 
@@ -10,26 +9,15 @@ const ADMIN_KEY = 'metrics-outage-admin-key';
 // The scrape goes on through a Redis outage: the admin secret is still checked (counted in this process meanwhile),
 // and only the pool gauge, which needs the store, is left out (found in review).
 describe('GET /metrics while Redis is down (REDIS_URL)', () => {
-  let redis: ChildProcess;
+  let redis: OwnRedis;
   let stack: Stack;
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
-    for (let tries = 0; ; tries++) {
-      try {
-        if (probe.status === 'wait') await probe.connect();
-        if ((await probe.ping()) === 'PONG') break;
-      } catch (error) {
-        if (tries > 200) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    probe.disconnect();
+    redis = new OwnRedis(await freePort());
+    await redis.start();
     stack = await startStack({
       env: {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
+        REDIS_URL: redis.url,
         REDIS_PREFIX: 'metrics-outage:',
         REDIS_COMMAND_TIMEOUT_MS: '1000',
         ADMIN_KEY,
@@ -38,7 +26,7 @@ describe('GET /metrics while Redis is down (REDIS_URL)', () => {
     });
   });
   afterAll(async () => {
-    redis?.kill('SIGKILL');
+    await redis?.remove();
     await stack?.close();
   });
 
@@ -47,9 +35,7 @@ describe('GET /metrics while Redis is down (REDIS_URL)', () => {
     expect(up.status).toBe(200);
     expect(up.text).toMatch(/^flowgpt_store_up 1$/m);
 
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGKILL');
-    await exited;
+    await redis.kill();
 
     const down = await http('GET', `${stack.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, timeoutMs: 60_000 });
     expect({ status: down.status, head: down.text.slice(0, 200) }).toEqual({ status: 200, head: expect.stringContaining('# HELP') });

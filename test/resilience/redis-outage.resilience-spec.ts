@@ -1,9 +1,5 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { AccountView } from '../../src/token-pool/pool.types';
+import { OwnRedis } from '../support/own-redis';
 import { freePort, http, HttpAnswer } from '../support/process';
 import { Stack, startStack } from '../support/stack';
 
@@ -11,59 +7,6 @@ jest.setTimeout(120_000);
 
 const POOL_KEY = 'pool-key';
 const ADMIN_KEY = 'outage-admin-key';
-
-/** Our own redis-server (never the shared one): this test stops, kills and restarts it. */
-class OwnRedis {
-  private child?: ChildProcess;
-  readonly dir = mkdtempSync(join(tmpdir(), 'flowgpt-redis-'));
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  /** Append-only file in `dir`, so that what was written survives a kill and restart. */
-  async start(): Promise<void> {
-    this.child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir],
-      { stdio: 'ignore' },
-    );
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
-    try {
-      for (let tries = 0; ; tries++) {
-        try {
-          if (probe.status === 'wait') await probe.connect();
-          if ((await probe.ping()) === 'PONG') return;
-        } catch (error) {
-          if (tries > 200) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    this.child?.kill(signal);
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGCONT');
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  async remove(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Redis stalls (SIGSTOP) and dies (SIGKILL) under a running app: requests that need the store answer 503
