@@ -81,3 +81,38 @@ describe('state kept across a restart without Redis', () => {
       .expect(200, /owner@example\.com/);
   });
 });
+
+describe('stored responses kept across a restart without Redis', () => {
+  let stack: SignedInGatewayStack;
+
+  beforeAll(async () => {
+    stack = await startSignedInGateway({ env: { AUTHORIZATION: POOL_KEY } });
+  });
+  afterAll(() => stack.close());
+
+  it('keeps stored responses, so that previous_response_id continues after a restart', async () => {
+    const { fake } = stack;
+    await stack.upload([fake.createAccessToken()]);
+    const auth = `Bearer ${POOL_KEY}`;
+    const first = await request(stack.url)
+      .post('/v1/responses')
+      .set('authorization', auth)
+      .send({ model: 'gpt-4o', input: 'My name is Ada.' })
+      .expect(200);
+
+    await stack.stopApp();
+    await stack.restartApp();
+
+    const kept = await request(stack.url).get(`/v1/responses/${first.body.id}`).set('authorization', auth);
+    const next = await request(stack.url)
+      .post('/v1/responses')
+      .set('authorization', auth)
+      .send({ model: 'gpt-4o', input: 'What is my name?', previous_response_id: first.body.id });
+    expect({ kept: [kept.status, kept.body.output_text ?? kept.body.output?.[0]?.content?.[0]?.text], next: next.status }).toEqual({
+      kept: [200, first.body.output[0].content[0].text],
+      next: 200,
+    });
+    // The continuation goes on in the upstream conversation, sending only the new input.
+    expect(fake.conversationRequests().at(-1)!.body).toMatchObject({ conversation_id: expect.any(String), messages: [expect.anything()] });
+  });
+});

@@ -1,4 +1,7 @@
 import { Redis } from 'ioredis';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SharedState } from '../common/shared-state/shared-state';
 import { redisTestConnections, TEST_REDIS_URL } from '../common/shared-state/testing/redis-test-connections';
 import type { AppConfig } from '../config/app-config';
@@ -7,19 +10,33 @@ import { ResponseStore } from './response.store';
 import type { ResponseObject } from './response-shapes';
 
 const response = (id: string) => ({ id, object: 'response', output: [] }) as unknown as ResponseObject;
-const config = (max: number) => ({ responsesStoreMax: max, responsesStoreTtlSec: 3600 }) as AppConfig;
+const config = (max: number, dataDir?: string) =>
+  ({ responsesStoreMax: max, responsesStoreTtlSec: 3600, ...(dataDir ? { dataDir } : {}) }) as AppConfig;
 
 describe.each([
-  ['in memory', false],
-  ['in Redis', true],
-])('ResponseStore (%s)', (_name, useRedis) => {
+  ['in memory', 'memory'],
+  ['in files', 'files'],
+  ['in Redis', 'redis'],
+])('ResponseStore (%s)', (_name, kind) => {
+  const useRedis = kind === 'redis';
   const redis = redisTestConnections();
   const clock = new FakeClock(1_700_000_000_000);
-  /** A store; on Redis each call is a new instance (its own connection) on the same data. */
-  const store = async (max = 10) =>
-    new ResponseStore(config(max), new SharedState(useRedis ? await redis.open() : null, redis.prefix), clock);
+  let dataDir: string | undefined;
+  /** A store; on Redis or files each call is a new instance on the same data, as after a restart. */
+  const store = async (max = 10) => {
+    const opened = new ResponseStore(config(max, dataDir), new SharedState(useRedis ? await redis.open() : null, redis.prefix), clock);
+    await opened.onModuleInit();
+    return opened;
+  };
 
-  afterAll(() => redis.cleanup());
+  beforeAll(async () => {
+    if (kind === 'files') dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-responses-'));
+  });
+
+  afterAll(async () => {
+    await redis.cleanup();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
 
   it('gives a response only to the key that stored it', async () => {
     const responses = await store();
@@ -64,15 +81,18 @@ describe.each([
     }
   });
 
-  if (useRedis) {
-    it('is one store for every instance on the same Redis', async () => {
+  if (kind !== 'memory') {
+    it('is one store for every instance on the same data, and outlives a restart', async () => {
       const one = await store();
-      const two = await store();
+      // The files have one owner at a time (the DATA_DIR's pid file): the next one opens after the save.
+      const two = kind === 'redis' ? await store() : undefined;
       await one.save({ owner: 'a', response: response('resp_shared'), continuation: { conversationId: 'c', parentMessageId: 'm' } });
-      expect((await two.find('resp_shared', 'a'))?.continuation).toEqual({ conversationId: 'c', parentMessageId: 'm' });
-      expect(await two.find('resp_shared', 'b')).toBeUndefined();
+      const other = two ?? (await store());
+      expect((await other.find('resp_shared', 'a'))?.continuation).toEqual({ conversationId: 'c', parentMessageId: 'm' });
+      expect(await other.find('resp_shared', 'b')).toBeUndefined();
     });
-  } else {
+  }
+  if (kind !== 'redis') {
     it('drops the least recently used response beyond RESPONSES_STORE_MAX', async () => {
       const responses = await store(2);
       await responses.save({ owner: 'a', response: response('resp_1') });
@@ -84,4 +104,98 @@ describe.each([
       expect(await responses.find('resp_3', 'a')).toBeDefined();
     });
   }
+});
+
+describe('ResponseStore in files', () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  let dataDir: string;
+  const folder = () => join(dataDir, 'responses');
+  const store = async (max = 10) => {
+    const opened = new ResponseStore(config(max, dataDir), new SharedState(null, 'test:'), clock);
+    await opened.onModuleInit();
+    return opened;
+  };
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'flowgpt-responses-'));
+  });
+
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps one private file per response', async () => {
+    await (await store()).save({ owner: 'a', response: response('resp_abc') });
+    expect(await readdir(folder())).toEqual(['resp_abc.json']);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(folder(), 'resp_abc.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(folder()).mode & 0o777).toBe(0o700);
+  });
+
+  it('removes, when it opens, the files that expired while it was down and the leftovers of interrupted writes', async () => {
+    const before = await store();
+    await before.save({ owner: 'a', response: response('resp_old') });
+    clock.advance(1_800_000);
+    await before.save({ owner: 'a', response: response('resp_new') });
+    await writeFile(join(folder(), 'resp_new.json.123.abcd.tmp'), '{"half');
+    clock.advance(1_800_001);
+    const after = await store();
+    expect(await readdir(folder())).toEqual(['resp_new.json']);
+    expect(await after.find('resp_old', 'a')).toBeUndefined();
+    expect(await after.find('resp_new', 'a')).toBeDefined();
+  });
+
+  it('keeps, when it opens, the newest RESPONSES_STORE_MAX and removes the others', async () => {
+    const before = await store();
+    for (const id of ['resp_1', 'resp_2', 'resp_3']) {
+      await before.save({ owner: 'a', response: response(id) });
+      clock.advance(1_000);
+    }
+    const after = await store(2);
+    expect((await readdir(folder())).sort()).toEqual(['resp_2.json', 'resp_3.json']);
+    expect(await after.find('resp_1', 'a')).toBeUndefined();
+  });
+
+  it('never turns an id a client sends into a path', async () => {
+    const responses = await store();
+    await writeFile(join(dataDir, 'secret.json'), JSON.stringify({ owner: 'a', response: response('resp_x') }));
+    for (const id of ['../secret', 'resp_../../secret', 'resp_x/../../secret', 'resp_']) {
+      expect(await responses.find(id, 'a')).toBeUndefined();
+      expect(await responses.delete(id, 'a')).toBe(false);
+    }
+    expect(await readdir(dataDir)).toContain('secret.json');
+  });
+
+  it('keeps a response it cannot write in memory, and says so', async () => {
+    const responses = await store();
+    // A folder where the file should go: the rename over it fails, for root too.
+    await mkdir(join(folder(), 'resp_unwritten.json'));
+    await responses.save({ owner: 'a', response: response('resp_unwritten') });
+    expect((await responses.find('resp_unwritten', 'a'))?.response.id).toBe('resp_unwritten');
+    expect(await responses.delete('resp_unwritten', 'a')).toBe(true);
+    expect(await responses.find('resp_unwritten', 'a')).toBeUndefined();
+  });
+
+  it('writes what it was saving before it shuts down', async () => {
+    const responses = await store();
+    responses.saveInBackground({ owner: 'a', response: response('resp_last') });
+    await responses.onApplicationShutdown();
+    expect(await (await store()).find('resp_last', 'a')).toBeDefined();
+  });
+
+  it('forgets a file that cannot be read rather than failing the request', async () => {
+    const responses = await store();
+    await responses.save({ owner: 'a', response: response('resp_torn') });
+    await writeFile(join(folder(), 'resp_torn.json'), '{"torn');
+    expect(await responses.find('resp_torn', 'a')).toBeUndefined();
+  });
+
+  it('ages a restored response from when it was saved, not from the restart', async () => {
+    await (await store()).save({ owner: 'a', response: response('resp_aging') });
+    await utimes(join(folder(), 'resp_aging.json'), (clock.now() - 3_000_000) / 1000, (clock.now() - 3_000_000) / 1000);
+    const after = await store();
+    expect(await after.find('resp_aging', 'a')).toBeDefined();
+    clock.advance(600_001);
+    expect(await after.find('resp_aging', 'a')).toBeUndefined();
+  });
 });

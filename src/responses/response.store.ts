@@ -1,9 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { join } from 'node:path';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
+import { ResponseFiles } from './response-files';
 import type { Continuation } from './response-input';
 import type { ResponseObject } from './response-shapes';
 
@@ -21,15 +23,17 @@ const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
 /**
  * Responses created with `store: true`, for `GET /v1/responses/{id}` and `previous_response_id`, kept for
  * `RESPONSES_STORE_TTL_SEC`.
- * - Without Redis, in this process's memory, also bounded by count (`RESPONSES_STORE_MAX`) and total size, least
- *   recently used first out; a restart forgets them.
+ * - Without Redis, in files under `DATA_DIR/responses/`, also bounded by count (`RESPONSES_STORE_MAX`) and total
+ *   size, least recently used first out; they outlive a restart.
  * - With `REDIS_URL`, in Redis: every instance behind a load balancer finds them, and they outlive a restart. Redis
  *   bounds them by age only (its own `maxmemory` policy is the operator's).
+ * - With neither a data folder nor Redis (unit tests), in this process's memory, bounded as the files are.
  */
 @Injectable()
-export class ResponseStore {
+export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ResponseStore.name);
   private readonly memory?: LRUCache<string, StoredResponse>;
+  private readonly files?: ResponseFiles;
   private readonly shared?: KeyValueStore;
   private readonly ttlMs: number;
 
@@ -40,6 +44,12 @@ export class ResponseStore {
   ) {
     this.ttlMs = config.responsesStoreTtlSec * 1000;
     if (shared.connection) this.shared = shared.keyValues('response');
+    else if (config.dataDir)
+      this.files = new ResponseFiles(
+        join(config.dataDir, 'responses'),
+        { maxCount: config.responsesStoreMax, maxBytes: MAX_TOTAL_CHARS, ttlMs: this.ttlMs },
+        clock,
+      );
     else
       this.memory = new LRUCache<string, StoredResponse>({
         max: config.responsesStoreMax,
@@ -52,8 +62,17 @@ export class ResponseStore {
       });
   }
 
+  async onModuleInit(): Promise<void> {
+    await this.files?.open();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.files?.settled();
+  }
+
   async save(stored: StoredResponse): Promise<void> {
     if (this.memory) this.memory.set(stored.response.id, structuredClone(stored));
+    else if (this.files) await this.files.save(stored);
     else await this.shared!.set(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
   }
 
@@ -66,6 +85,7 @@ export class ResponseStore {
   async delete(id: string, owner: string): Promise<boolean> {
     if (!(await this.find(id, owner))) return false;
     if (this.memory) this.memory.delete(id);
+    else if (this.files) await this.files.delete(id);
     else await this.shared!.delete(id);
     return true;
   }
@@ -74,6 +94,7 @@ export class ResponseStore {
   async find(id: string, owner: string): Promise<StoredResponse | undefined> {
     let stored: StoredResponse | undefined;
     if (this.memory) stored = structuredClone(this.memory.get(id));
+    else if (this.files) stored = await this.files.find(id);
     else {
       const text = await this.shared!.get(id, this.clock.now());
       stored = text === null ? undefined : (JSON.parse(text) as StoredResponse);
