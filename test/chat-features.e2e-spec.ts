@@ -51,6 +51,27 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(text.startsWith(sent)).toBe(true);
   });
 
+  it('cuts at max_tokens between characters, never inside one that spans tokens (cl100k_base, gpt-3.5-turbo)', async () => {
+    const answer = '你好世界，今天天气很好';
+    const ask = { model: 'gpt-3.5-turbo', messages: [{ role: 'user' as const, content: 'greet me in Chinese' }], max_tokens: 3 };
+    stack.fake.enqueue({ kind: 'text', text: answer });
+    const completion = await stack.openai(token).chat.completions.create(ask);
+    const content = completion.choices[0].message.content ?? '';
+    expect(completion.choices[0].finish_reason).toBe('length');
+    expect(content).not.toContain('\uFFFD');
+    expect(answer.startsWith(content)).toBe(true);
+    expect(content).not.toBe('');
+    // Usage counts what the client got.
+    expect(completion.usage!.completion_tokens).toBe(stack.app.get(TokenCounter).count(content, 'cl100k_base'));
+
+    // The cut above left nothing behind for the next one.
+    stack.fake.enqueue({ kind: 'text', text: answer });
+    const stream = await stack.openai(token).chat.completions.create({ ...ask, stream: true });
+    let streamed = '';
+    for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+    expect(streamed).toBe(content);
+  });
+
   it("maps the upstream's own max_tokens finish to length", async () => {
     stack.fake.enqueue({ kind: 'text', text: 'Truncated by the upstream', finish: 'max_tokens' });
     const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });

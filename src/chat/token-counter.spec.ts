@@ -97,6 +97,40 @@ describe('TokenCounter', () => {
     expect(counter.truncate(sentence, 1_000_000, 'o200k_base')).toBe(sentence);
     expect(exact(counter.truncate(sentence, 50, 'o200k_base'))).toBeLessThanOrEqual(50);
   });
+
+  describe('truncate at a character that spans tokens', () => {
+    // Most of these take two or three tokens each in cl100k_base.
+    const chinese = '你好世界，今天天气很好';
+
+    it('returns a prefix of the text, never a cut character (U+FFFD)', () => {
+      for (let maxTokens = 1; maxTokens <= 8; maxTokens++) {
+        const cut = counter.truncate(chinese, maxTokens, 'cl100k_base');
+        expect({ maxTokens, cut, prefix: chinese.startsWith(cut) }).toEqual({
+          maxTokens,
+          cut: expect.not.stringContaining('\uFFFD'),
+          prefix: true,
+        });
+        expect(counter.count(cut, 'cl100k_base')).toBeLessThanOrEqual(maxTokens);
+      }
+    });
+
+    it('does not carry bytes of one cut into the next one', () => {
+      counter.truncate(chinese, 3, 'cl100k_base');
+      const next = counter.truncate('世界', 2, 'cl100k_base');
+      expect('世界'.startsWith(next)).toBe(true);
+      expect(next).not.toContain('\uFFFD');
+    });
+
+    it('keeps a character outside the Basic Multilingual Plane whole or not at all', () => {
+      const emoji = 'ok 🦊🦊🦊 done';
+      for (let maxTokens = 1; maxTokens <= exact(emoji); maxTokens++) {
+        const cut = counter.truncate(emoji, maxTokens, 'o200k_base');
+        expect(emoji.startsWith(cut)).toBe(true);
+        expect(cut).not.toMatch(/[\uD800-\uDBFF]$/);
+        expect(exact(cut)).toBeLessThanOrEqual(maxTokens);
+      }
+    });
+  });
 });
 
 describe('imageTokens', () => {

@@ -4,7 +4,12 @@ import { type AttachmentPart, type ChatMessageDto, isAttachmentPart } from './dt
 
 interface Encoding {
   encode(text: string, options?: { disallowedSpecial?: Set<string> }): number[];
-  decode(tokens: number[]): string;
+}
+
+/** An encoding and its BPE ranks (index = token: its text, or its bytes when they are not whole UTF-8 characters). */
+interface LoadedEncoding {
+  encoder: Encoding;
+  ranks: (string | number[])[];
 }
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -35,7 +40,7 @@ const LONG_RUN = new RegExp(`\\S{${MAX_RUN_CHARS + 1},}|\\s{${MAX_RUN_CHARS + 1}
  */
 @Injectable()
 export class TokenCounter {
-  private readonly encodings = new Map<EncodingName, Encoding>();
+  private readonly encodings = new Map<EncodingName, LoadedEncoding>();
 
   count(text: string, encoding: EncodingName): number {
     let total = 0;
@@ -54,15 +59,25 @@ export class TokenCounter {
     return total;
   }
 
-  /** The longest prefix of `text` that fits in `maxTokens` tokens. */
+  /**
+   * The longest prefix of `text` that fits in `maxTokens` tokens and ends between two characters. A character
+   * can span tokens (most CJK ones do in cl100k_base): the kept tokens' bytes then end inside it, and the cut
+   * steps back to the character's start rather than showing a U+FFFD. The cut is found in `text` itself, by the
+   * tokens' byte lengths: gpt-tokenizer's `decode` shares one streaming `TextDecoder` across the process, which
+   * keeps such a partial character and prefixes it to whatever it decodes next.
+   */
   truncate(text: string, maxTokens: number, encoding: EncodingName): string {
-    const enc = this.encoding(encoding);
+    const { encoder, ranks } = this.encoding(encoding);
     let used = 0;
     let offset = 0;
     for (const slice of slices(text)) {
       for (const piece of pieces(slice)) {
-        const tokens = enc.encode(piece, PLAIN_TEXT);
-        if (used + tokens.length > maxTokens) return text.slice(0, offset) + enc.decode(tokens.slice(0, maxTokens - used));
+        const tokens = encoder.encode(piece, PLAIN_TEXT);
+        if (used + tokens.length > maxTokens) {
+          let keptBytes = 0;
+          for (const token of tokens.slice(0, maxTokens - used)) keptBytes += byteLength(ranks[token]);
+          return text.slice(0, offset + wholeCharactersWithin(piece, keptBytes));
+        }
         used += tokens.length;
         offset += piece.length;
       }
@@ -97,24 +112,46 @@ export class TokenCounter {
   }
 
   private countSlice(slice: string, encoding: EncodingName): number {
-    const enc = this.encoding(encoding);
+    const { encoder } = this.encoding(encoding);
     let total = 0;
-    for (const piece of pieces(slice)) total += enc.encode(piece, PLAIN_TEXT).length;
+    for (const piece of pieces(slice)) total += encoder.encode(piece, PLAIN_TEXT).length;
     return total;
   }
 
-  private encoding(name: EncodingName): Encoding {
+  private encoding(name: EncodingName): LoadedEncoding {
     let encoding = this.encodings.get(name);
     if (!encoding) {
       // Loaded on first use (a stream without `include_usage` and without `max_tokens` never counts): each table costs
       // a tenth of a second or so and tens of megabytes. `count` is synchronous, so the load is too.
       /* eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy synchronous load, see above */
       const { GptEncoding } = require('gpt-tokenizer/cjs/GptEncoding') as typeof import('gpt-tokenizer/cjs/GptEncoding');
-      encoding = GptEncoding.getEncodingApi(name, () => bpeRanks(name));
+      // The encoder keeps this same array as its rank table: holding it here costs nothing.
+      const ranks = bpeRanks(name);
+      encoding = { encoder: GptEncoding.getEncodingApi(name, () => ranks), ranks };
       this.encodings.set(name, encoding);
     }
     return encoding;
   }
+}
+
+/** A token's length in UTF-8 bytes. */
+function byteLength(token: string | number[]): number {
+  return typeof token === 'string' ? Buffer.byteLength(token, 'utf8') : token.length;
+}
+
+/** How many UTF-16 units of `text` make up the whole characters within its first `bytes` UTF-8 bytes. */
+function wholeCharactersWithin(text: string, bytes: number): number {
+  let units = 0;
+  let used = 0;
+  for (const character of text) {
+    const code = character.codePointAt(0) ?? 0;
+    // A lone surrogate is encoded as U+FFFD, three bytes, as TextEncoder does.
+    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (used + size > bytes) break;
+    used += size;
+    units += character.length;
+  }
+  return units;
 }
 
 /**
