@@ -142,6 +142,37 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     }
   });
 
+  it('REASONING_OUTPUT=think with max_tokens: closes the <think> block and cuts only the answer', async () => {
+    const other = await startStack({ env: { REASONING_OUTPUT: 'think' } });
+    try {
+      const scenario = {
+        kind: 'reasoning' as const,
+        thoughts: [{ summary: 'Plan', content: 'I should think about this carefully for a while before answering the user.' }],
+        seconds: 3,
+        text: 'The final answer is forty two, as everyone knows.',
+      };
+      other.fake.enqueue(scenario);
+      const raw = await request(other.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${other.fake.createAccessToken()}`)
+        .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'q' }], max_tokens: 3, stream: true });
+      const chunks = sseData(raw.text)
+        .filter((data) => data !== '[DONE]')
+        .map((data) => JSON.parse(data).choices?.[0] ?? {});
+      const content = chunks.map((choice) => choice.delta?.content ?? '').join('');
+      expect(content).toContain('I should think about this carefully');
+      expect(content).toContain('\n</think>\n\n');
+      // The thoughts do not count against max_tokens (OpenAI's limit is on the answer).
+      const answer = content.split('\n</think>\n\n')[1];
+      expect(answer).not.toBe('');
+      expect(scenario.text.startsWith(answer)).toBe(true);
+      expect(other.app.get(TokenCounter).count(answer, encodingFor('gpt-4o'))).toBeLessThanOrEqual(3);
+      expect(chunks.map((choice) => choice.finish_reason).filter(Boolean)).toEqual(['length']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('shows code, its output and interpreter files as markdown', async () => {
     stack.fake.enqueue({
       kind: 'code',

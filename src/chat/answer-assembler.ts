@@ -28,8 +28,11 @@ const THINK_CLOSE = '\n</think>\n\n';
  * generated files as links, and the `max_tokens` cut at a token boundary. Keeps the full texts for usage.
  */
 export class AnswerAssembler {
+  /** Everything sent as `content`, a `<think>` block included. */
   content = '';
   reasoning = '';
+  /** The answer alone (no `<think>` block): what `max_tokens` limits, as OpenAI's limit leaves reasoning out. */
+  private answer = '';
   private thinkOpen = false;
   private estimatedTokens = 0;
   private files = 0;
@@ -114,34 +117,38 @@ export class AnswerAssembler {
     if (event.text) events.push({ type: 'delta', content: event.text });
   }
 
-  /** Appends answer text, closing a `<think>` block first; cuts at `max_tokens`. */
+  /** Appends answer text, closing a `<think>` block first (whatever the limit leaves of the text). */
   private contentDelta(text: string): { text: string; limitReached: boolean } {
-    let addition = text;
-    if (this.thinkOpen) {
-      this.thinkOpen = false;
-      addition = THINK_CLOSE + addition;
-    }
+    const closing = this.thinkOpen ? THINK_CLOSE : '';
+    this.thinkOpen = false;
+    const { kept, limitReached } = this.withinLimit(text);
+    this.content += closing + kept;
+    return { text: closing + kept, limitReached };
+  }
+
+  /** What of `text` fits in `max_tokens` after the answer so far, cut at a token boundary; adds it to the answer. */
+  private withinLimit(text: string): { kept: string; limitReached: boolean } {
     const { maxTokens, encoding } = this.options;
-    if (!maxTokens || !addition) {
-      this.content += addition;
-      return { text: addition, limitReached: false };
+    if (!maxTokens || !text) {
+      this.answer += text;
+      return { kept: text, limitReached: false };
     }
-    // Per-delta counts run close to the exact count; the full text is only re-encoded near the limit.
-    this.estimatedTokens += this.counter.count(addition, encoding);
+    // Per-delta counts run close to the exact count; the full answer is only re-encoded near the limit.
+    this.estimatedTokens += this.counter.count(text, encoding);
     if (this.estimatedTokens < maxTokens) {
-      this.content += addition;
-      return { text: addition, limitReached: false };
+      this.answer += text;
+      return { kept: text, limitReached: false };
     }
-    const candidate = this.content + addition;
+    const candidate = this.answer + text;
     const exact = this.counter.count(candidate, encoding);
     this.estimatedTokens = exact;
     if (exact < maxTokens) {
-      this.content = candidate;
-      return { text: addition, limitReached: false };
+      this.answer = candidate;
+      return { kept: text, limitReached: false };
     }
     const allowed = this.counter.truncate(candidate, maxTokens, encoding);
-    const kept = allowed.startsWith(this.content) ? allowed.slice(this.content.length) : '';
-    this.content += kept;
-    return { text: kept, limitReached: true };
+    const kept = allowed.startsWith(this.answer) ? allowed.slice(this.answer.length) : '';
+    this.answer += kept;
+    return { kept, limitReached: true };
   }
 }
