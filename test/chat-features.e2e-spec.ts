@@ -213,6 +213,19 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     expect(content).toMatch(/!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/files\/[A-Za-z0-9_-]{32}\)/);
   });
 
+  it('leaves out an image link that max_tokens would cut, and ends with finish_reason length', async () => {
+    stack.fake.enqueue({ kind: 'image', prompt: 'a red fox in snow', fileIds: ['file-fox1'] });
+    const whole: string = (await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'draw a fox' }] })).body.choices[0].message
+      .content;
+    const beforeLink = whole.slice(0, whole.indexOf('\n![image]('));
+    const limit = stack.app.get(TokenCounter).count(beforeLink, encodingFor('gpt-4o')) + 3;
+
+    stack.fake.enqueue({ kind: 'image', prompt: 'a red fox in snow', fileIds: ['file-fox1'] });
+    const completion = await post({ model: 'gpt-4o', max_tokens: limit, messages: [{ role: 'user', content: 'draw a fox' }] });
+    expect(completion.body.choices[0].finish_reason).toBe('length');
+    expect(completion.body.choices[0].message.content).toBe(beforeLink);
+  });
+
   it('points links at FILE_HOST with the scheme of PUBLIC_URL, as a TLS proxy in front would serve them', async () => {
     const proxied = await startStack({ env: { PUBLIC_URL: 'https://gw.example.test', FILE_HOST: 'files.example.test' } });
     try {

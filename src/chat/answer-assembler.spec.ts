@@ -52,3 +52,46 @@ describe('AnswerAssembler with REASONING_OUTPUT=think and max_tokens', () => {
     expect(counter.count(answer, 'o200k_base')).toBe(12);
   });
 });
+
+describe('AnswerAssembler: max_tokens reached by a generated file link', () => {
+  const counter = new TokenCounter();
+  const url = 'https://files.example.com/files/AbCdEfGhIjKlMnOpQrStUvWxYz012345';
+  const assembler = (maxTokens: number) =>
+    new AnswerAssembler(
+      {
+        reasoningOutput: 'reasoning_content',
+        maxTokens,
+        encoding: 'o200k_base',
+        resolveImage: async () => url,
+        resolveSandboxFile: async () => url,
+      },
+      counter,
+    );
+  const conversation: TranslatedPiece = { type: 'conversation', conversationId: 'conv-1', messageId: 'msg-1' };
+
+  it.each<[string, TranslatedPiece]>([
+    ['an image', { type: 'image', fileId: 'file-1' }],
+    ['a sandbox file', { type: 'sandbox_file', path: '/mnt/data/result.csv', messageId: 'msg-1' }],
+  ])('leaves out %s link that does not fit whole and ends with finish_reason length', async (_name, media) => {
+    const events = await assemble(
+      assembler(8),
+      [conversation, { type: 'content', text: 'Here it is:' }],
+      [media],
+      [{ type: 'content', text: 'Anything after the link.' }],
+      [{ type: 'finish', reason: 'stop' }],
+    );
+    expect(contentOf(events)).toBe('Here it is:');
+    expect(events.at(-1)).toEqual({ type: 'finish', reason: 'length' });
+  });
+
+  it('shows a link that fits whole', async () => {
+    const events = await assemble(
+      assembler(100),
+      [{ type: 'content', text: 'Here it is:' }],
+      [{ type: 'image', fileId: 'file-1' }],
+      [{ type: 'finish', reason: 'stop' }],
+    );
+    expect(contentOf(events)).toBe(`Here it is:\n![image](${url})\n`);
+    expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop' });
+  });
+});

@@ -51,8 +51,9 @@ export class AnswerAssembler {
     for await (const pieces of batches) {
       const events: AnswerEvent[] = [];
       for (const piece of pieces) {
-        if (piece.type === 'image' || piece.type === 'sandbox_file') await this.shapeMedia(piece, events);
-        else if (this.shape(piece, events)) {
+        const ended =
+          piece.type === 'image' || piece.type === 'sandbox_file' ? await this.shapeMedia(piece, events) : this.shape(piece, events);
+        if (ended) {
           yield events;
           return;
         }
@@ -64,15 +65,8 @@ export class AnswerAssembler {
   /** Adds what `piece` shows to `events`; true when the answer ends with it. */
   private shape(piece: Exclude<TranslatedPiece, MediaPiece>, events: AnswerEvent[]): boolean {
     switch (piece.type) {
-      case 'content': {
-        const event = this.contentDelta(piece.text);
-        if (event.text) events.push({ type: 'delta', content: event.text });
-        if (event.limitReached) {
-          events.push({ type: 'finish', reason: 'length' });
-          return true;
-        }
-        return false;
-      }
+      case 'content':
+        return this.pushText(piece.text, events);
       case 'reasoning':
         if (this.options.reasoningOutput === 'hidden') return false;
         this.reasoning += piece.text;
@@ -101,33 +95,35 @@ export class AnswerAssembler {
     }
   }
 
-  /** A generated image or sandbox file, as a link once its download URL is known. */
-  private async shapeMedia(piece: MediaPiece, events: AnswerEvent[]): Promise<void> {
+  /**
+   * A generated image or sandbox file, as a link once its download URL is known; true when it reaches `max_tokens`.
+   * A link is shown whole or not at all: cut, it would be a broken link (or a URL that works but is not the file).
+   */
+  private async shapeMedia(piece: MediaPiece, events: AnswerEvent[]): Promise<boolean> {
     if (piece.type === 'image') {
       const url = await this.options.resolveImage(piece.fileId);
-      this.pushText(url ? `\n![image](${url})\n` : '\nFailed to load the image.\n', events);
-      return;
+      return this.pushText(url ? `\n![image](${url})\n` : '\nFailed to load the image.\n', events, 'whole');
     }
     const url = this.conversationId ? await this.options.resolveSandboxFile(piece.path, piece.messageId, this.conversationId) : null;
-    if (url) this.pushText(`\n![File ${++this.files}](${url})\n`, events);
+    return url ? this.pushText(`\n![File ${++this.files}](${url})\n`, events, 'whole') : false;
   }
 
-  private pushText(text: string, events: AnswerEvent[]): void {
-    const event = this.contentDelta(text);
-    if (event.text) events.push({ type: 'delta', content: event.text });
-  }
-
-  /** Appends answer text, closing a `<think>` block first (whatever the limit leaves of the text). */
-  private contentDelta(text: string): { text: string; limitReached: boolean } {
+  /** Adds answer text to `events`, closing a `<think>` block first; true (with finish `length`) when it reaches `max_tokens`. */
+  private pushText(text: string, events: AnswerEvent[], cut: 'anywhere' | 'whole' = 'anywhere'): boolean {
     const closing = this.thinkOpen ? THINK_CLOSE : '';
     this.thinkOpen = false;
-    const { kept, limitReached } = this.withinLimit(text);
+    const { kept, limitReached } = this.withinLimit(text, cut);
     this.content += closing + kept;
-    return { text: closing + kept, limitReached };
+    if (closing + kept) events.push({ type: 'delta', content: closing + kept });
+    if (limitReached) events.push({ type: 'finish', reason: 'length' });
+    return limitReached;
   }
 
-  /** What of `text` fits in `max_tokens` after the answer so far, cut at a token boundary; adds it to the answer. */
-  private withinLimit(text: string): { kept: string; limitReached: boolean } {
+  /**
+   * What of `text` fits in `max_tokens` after the answer so far, cut at a token boundary (`anywhere`) or kept only
+   * when it fits entirely (`whole`); adds it to the answer.
+   */
+  private withinLimit(text: string, cut: 'anywhere' | 'whole'): { kept: string; limitReached: boolean } {
     const { maxTokens, encoding } = this.options;
     if (!maxTokens || !text) {
       this.answer += text;
@@ -147,7 +143,8 @@ export class AnswerAssembler {
       return { kept: text, limitReached: false };
     }
     const allowed = this.counter.truncate(candidate, maxTokens, encoding);
-    const kept = allowed.startsWith(this.answer) ? allowed.slice(this.answer.length) : '';
+    const fitting = allowed.startsWith(this.answer) ? allowed.slice(this.answer.length) : '';
+    const kept = cut === 'whole' && fitting !== text ? '' : fitting;
     this.answer += kept;
     return { kept, limitReached: true };
   }
