@@ -260,6 +260,43 @@ describe('token pool through the chat API', () => {
     expect(await stateOf(a)).toBe('active');
   });
 
+  it('answers a paid-only model from a paid account when the rotation first hands out a free one, which stays in the pool', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    const free = fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
+    const paid = fake.createAccessToken({ persona: 'chatgpt-paid' });
+    await pool().admin.upload([free, paid]);
+    const label = labeller({ [free]: 'free', [paid]: 'paid' });
+    const ask = (i: number) =>
+      request(stack!.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${POOL_KEY}`)
+        .send({ model: 'gpt-4', messages: [{ role: 'user', content: `q${i}` }] });
+
+    // Round-robin hands out the free account first, then the paid one: the answer must not depend on it.
+    const statuses = [(await ask(0)).status, (await ask(1)).status];
+
+    expect(statuses).toEqual([200, 200]);
+    expect(label(conversationBearers())).toEqual(['paid', 'paid']);
+    expect(label(attemptBearers())[0]).toBe('free');
+    expect(await stateOf(free)).toBe('active');
+  });
+
+  it('answers 404 model_not_found for a paid-only model when every pool account has a free plan', async () => {
+    await boot({ RANDOM_TOKEN: 'false' });
+    await pool().admin.upload([fake.createAccessToken({ persona: 'chatgpt-freeaccount' }), fake.createAccessToken({ plan: 'free' })]);
+
+    const response = await request(stack!.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${POOL_KEY}`)
+      .send({ model: 'gpt-4', messages: [{ role: 'user', content: 'q' }] });
+
+    expect({ status: response.status, code: response.body.error?.code }).toEqual({ status: 404, code: 'model_not_found' });
+    expect({ attempts: fake.sentinelRequests().length, conversations: fake.conversationRequests().length }).toEqual({
+      attempts: 2,
+      conversations: 0,
+    });
+  });
+
   it('AUTO_SEED=false: a created seed sticks to one account, moves when it is disabled, and keeps the binding across a restart', async () => {
     await boot({ RANDOM_TOKEN: 'false', AUTO_SEED: 'false' });
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];

@@ -1,5 +1,5 @@
 import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
-import { UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
+import { clientErrorOf, UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
 import type { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import { testConfig } from '../../config/test-config';
@@ -10,6 +10,8 @@ const MAX_ATTEMPTS = 4;
 const upstream = (kind: UpstreamErrorKind, step: UpstreamStep = 'conversation', retryAfter?: number): AttemptFailure => ({
   error: new UpstreamError({ kind, step, status: kind === 'rate_limited' ? 429 : undefined, retryAfter }),
 });
+/** A paid-only model on an account whose sentinel persona is not paid. */
+const freePlan = (): AttemptFailure => ({ error: new UpstreamError({ kind: 'model_not_in_plan', step: 'requirements', model: 'gpt-4' }) });
 const modelCap: AttemptFailure = { modelCap: ApiError.of('model_cap', { slug: 'gpt-4o', until: 'later' }, { retryAfter: 30 }) };
 
 describe('decide: the retry policy as a table', () => {
@@ -38,6 +40,9 @@ describe('decide: the retry policy as a table', () => {
     ['model cap on a pool key', modelCap, true, 0, true, 0, null, true, false],
     ['model cap on a fixed token', modelCap, false, 0, false, 0, null, false, false],
     ['model cap on the last attempt of a pool key', modelCap, true, MAX_ATTEMPTS - 1, false, 0, null, false, true],
+    ['paid-only model on a free pool account', freePlan(), true, 0, true, 0, null, true, false],
+    ['paid-only model on a free fixed token', freePlan(), false, 0, false, 0, null, false, false],
+    ['paid-only model on the last attempt of a pool key', freePlan(), true, MAX_ATTEMPTS - 1, false, 0, null, false, true],
   ])('%s', (_name, failure, rotates, attempt, retry, waitMs, outcome, nextAccount, exhausted) => {
     const decision = decide(failure, rotates, attempt, MAX_ATTEMPTS);
     expect({
@@ -158,6 +163,41 @@ describe('AttemptPolicy', () => {
     do decision = await policy.failed(rotating, useOf('a'), 'gpt-4o', failure);
     while (decision.retry);
     expect(policy.givenUp(rotating, decision)).toBe((failure as { error: unknown }).error);
+  });
+
+  it('moves a paid-only model on to the next account when one has a free plan, without reporting it to the pool', async () => {
+    const { policy, reports } = setup(['free', 'paid']);
+    const state = policy.begin(pool);
+    const free = await policy.nextAccount(state);
+    expect(await policy.failed(state, free, 'gpt-4', freePlan())).toMatchObject({ retry: true, waitMs: 0, nextAccount: true });
+    expect((await policy.nextAccount(state)).poolAccountId).toBe('paid');
+    expect(reports).toEqual([]);
+  });
+
+  it('answers 404 model_not_found for a paid-only model once every pool account tried has a free plan', async () => {
+    const { policy } = setup(['a', 'b']);
+    const state = policy.begin(pool);
+    for (const id of ['a', 'b']) {
+      const use = await policy.nextAccount(state);
+      expect(use.poolAccountId).toBe(id);
+      await policy.failed(state, use, 'gpt-4', freePlan());
+    }
+    const none = await policy.nextAccount(state).catch((error: unknown) => error);
+    expect(clientErrorOf(none)).toMatchObject({ code: 'model_not_found' });
+    expect(clientErrorOf(none)?.getStatus()).toBe(404);
+
+    // The same when the attempts run out first.
+    const { policy: short } = setup(['a', 'b', 'c', 'd', 'e']);
+    const limited = short.begin(pool);
+    let decision;
+    do decision = await short.failed(limited, await short.nextAccount(limited), 'gpt-4', freePlan());
+    while (decision.retry);
+    expect(clientErrorOf(short.givenUp(limited, decision))?.getStatus()).toBe(404);
+
+    // A fixed token gets the 404 at once.
+    const fixed = policy.begin(token);
+    const refused = freePlan();
+    expect(policy.givenUp(fixed, await policy.failed(fixed, useOf('a'), 'gpt-4', refused))).toBe((refused as { error: unknown }).error);
   });
 
   it('keeps a pinned pool request on its account: never rotates, and answers 409 previous_response_unavailable once it is gone', async () => {

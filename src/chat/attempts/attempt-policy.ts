@@ -36,16 +36,18 @@ export interface AttemptDecision {
  * Retry and rotation for one chat request, in one place: it decides whether a failed attempt is retried,
  * after how long and on which account, and what the pool and the model-cap memory learn from it.
  * A failure is retried when another attempt could succeed (`UpstreamError.retryable`); one that the account
- * is blamed for (`accountOutcome`) only when the credential draws from the pool and can move on to another
- * account. Failures that blame nobody wait a little longer each time; others move on at once.
+ * is blamed for (`accountOutcome`), or that says the account cannot serve this model (`cannotServe`), only when
+ * the credential draws from the pool and can move on to another account. Failures that blame nobody wait a
+ * little longer each time; others move on at once.
  */
 export function decide(failure: AttemptFailure, rotates: boolean, attempt: number, maxAttempts: number): AttemptDecision {
   const lastAttempt = attempt + 1 >= maxAttempts;
-  if ('modelCap' in failure) {
+  if (cannotServe(failure)) {
     const retry = rotates && !lastAttempt;
     return { retry, waitMs: 0, outcome: null, nextAccount: retry, exhausted: rotates && lastAttempt };
   }
-  const upstream = failure.error instanceof UpstreamError ? failure.error : null;
+  const error = errorOf(failure);
+  const upstream = error instanceof UpstreamError ? error : null;
   const outcome = upstream?.accountOutcome ?? null;
   const worthRetrying = !!upstream?.retryable && (rotates || !outcome);
   const retry = worthRetrying && !lastAttempt;
@@ -60,6 +62,23 @@ export function decide(failure: AttemptFailure, rotates: boolean, attempt: numbe
   };
 }
 
+/**
+ * The account is not at fault, but cannot serve this model: its cap on the model has not reset, or its plan does
+ * not include it. Another account may; this one is not tried again for the request.
+ */
+function cannotServe(failure: AttemptFailure): boolean {
+  return 'modelCap' in failure || lacksModel(failure);
+}
+
+/** The account's plan does not include the (paid-only) model. */
+function lacksModel(failure: AttemptFailure): boolean {
+  return 'error' in failure && failure.error instanceof UpstreamError && failure.error.kind === 'model_not_in_plan';
+}
+
+function errorOf(failure: AttemptFailure | undefined): unknown {
+  return failure && ('modelCap' in failure ? failure.modelCap : failure.error);
+}
+
 /** The field a pinned request continues by, which names the error when its pool account cannot be used. */
 export type PinnedBy = 'conversation_id' | 'previous_response_id';
 
@@ -67,7 +86,8 @@ export type PinnedBy = 'conversation_id' | 'previous_response_id';
 export class AttemptState {
   attempt = 0;
   readonly tried = new Set<string>();
-  lastFailure?: AttemptFailure;
+  /** Every failed attempt's failure, in order. */
+  readonly failures: AttemptFailure[] = [];
 
   constructor(
     readonly credential: ApiCredential,
@@ -107,7 +127,7 @@ export class AttemptPolicy {
     const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride, undefined, state.preferredAccountId);
     if (!use && state.preferredAccountId)
       throw ApiError.of(state.pinnedBy === 'conversation_id' ? 'conversation_unavailable' : 'previous_response_unavailable', {});
-    if (!use) throw poolExhausted(state);
+    if (!use) throw outOfAccounts(state);
     if (use.poolAccountId) state.tried.add(use.poolAccountId);
     return use;
   }
@@ -123,7 +143,7 @@ export class AttemptPolicy {
 
   /** Decides on a failed attempt and tells the pool and the model-cap memory what it means for the account. */
   async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
-    state.lastFailure = failure;
+    state.failures.push(failure);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
     if (decision.modelCapSec !== undefined) await this.modelCaps.record(workspaceKey(use), slug, decision.modelCapSec);
@@ -131,20 +151,29 @@ export class AttemptPolicy {
     return decision;
   }
 
-  /** The error to answer once no retry is left: what failed, or, when every pooled account was refused, the pool's 503. */
+  /**
+   * The error to answer once no retry is left: what failed, or, when the pooled accounts tried were refused or
+   * could not serve the model, what `outOfAccounts` says.
+   */
   givenUp(state: AttemptState, decision: AttemptDecision): unknown {
-    const failure = state.lastFailure;
-    const error = failure && ('modelCap' in failure ? failure.modelCap : failure.error);
-    // Every pooled account we tried was refused: the pool, not the client's key, is the problem.
-    if (decision.exhausted && state.rotates && (decision.outcome || (failure && 'modelCap' in failure))) return poolExhausted(state);
-    return error;
+    const failure = state.failures.at(-1);
+    if (decision.exhausted && state.rotates && failure && (decision.outcome || cannotServe(failure))) return outOfAccounts(state);
+    return errorOf(failure);
   }
+}
+
+/**
+ * A rotating request that has no account left to try: 404 `model_not_found` when none of the accounts it tried
+ * has the (paid-only) model in its plan, otherwise the pool's 503.
+ */
+function outOfAccounts(state: AttemptState): unknown {
+  if (state.failures.length > 0 && state.failures.every(lacksModel)) return errorOf(state.failures.at(-1));
+  return poolExhausted(state);
 }
 
 /** 503 `no_available_account`, saying how many accounts were tried and why the last one failed. */
 function poolExhausted(state: AttemptState): ApiError {
-  const failure = state.lastFailure;
-  const last = failure && ('modelCap' in failure ? failure.modelCap : failure.error);
+  const last = errorOf(state.failures.at(-1));
   if (state.tried.size === 0 || !(last instanceof ApiError || last instanceof UpstreamError)) return ApiError.noAvailableAccount();
   const retryAfter = last instanceof ApiError ? last.details.retryAfter : last.retryAfter;
   return ApiError.of('pool_exhausted', { tried: state.tried.size, lastError: last.message }, { retryAfter });

@@ -21,7 +21,7 @@ export class ClassicSendFlow implements SendFlow {
 
   async prepare({ identity, baseUrl, request, signal }: SendInput): Promise<ReadySend> {
     const clearance = await this.sentinel.clear(baseUrl, identity, signal);
-    refuseUnpaidPersona(request, clearance.persona);
+    refuseUnpaidPersona(request, clearance.persona, 'requirements');
     const messages = await request.messages(identity, baseUrl);
     const body = conversationBody(request, messages, this.config.upstreamDeltaEncoding);
     const firstByteTimeoutMs = this.config.upstreamFirstByteTimeoutMs;

@@ -33,7 +33,7 @@ export class FConversationSendFlow implements SendFlow {
   async prepare({ identity, baseUrl, request, signal }: SendInput): Promise<ReadySend> {
     const turn = newTurn(await this.buildInfo.get(baseUrl), Date.now());
     const clearance = await this.sentinel.clearPrepared(baseUrl, identity, webAppTurnHeaders(turn, Date.now()), signal);
-    refuseUnpaidPersona(request, clearance.persona);
+    refuseUnpaidPersona(request, clearance.persona, 'sentinel_prepare');
     const messages = await request.messages(identity, baseUrl);
     const body = conversationBody(request, messages, this.config.upstreamDeltaEncoding);
     const conduitToken = await this.conduitToken(baseUrl, identity, turn, body, signal);

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ApiError } from '../../common/errors/api-error';
+import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
 import type { UpstreamFlowSetting } from '../../config/app-config';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import type { UpstreamClient, UpstreamIdentity } from '../../upstream/upstream.client';
@@ -34,9 +34,14 @@ export interface SendFlow {
   prepare(input: SendInput): Promise<ReadySend>;
 }
 
-/** A paid-only model on an account whose sentinel persona says it is not paid (upstream-protocol.md §3.3). */
-export function refuseUnpaidPersona(request: ConversationRequest, persona: string | undefined): void {
-  if (request.model.paidOnly && persona && persona !== 'chatgpt-paid') throw ApiError.modelNotFound(request.model.requested);
+/**
+ * A paid-only model on an account whose sentinel persona says it is not paid (upstream-protocol.md §3.3): this
+ * account cannot serve it, another one may (`AttemptPolicy`); the client is told 404 `model_not_found`.
+ */
+export function refuseUnpaidPersona(request: ConversationRequest, persona: string | undefined, step: UpstreamStep): void {
+  if (request.model.paidOnly && persona && persona !== 'chatgpt-paid') {
+    throw new UpstreamError({ kind: 'model_not_in_plan', step, model: request.model.requested });
+  }
 }
 
 const ERROR_BODY_LIMIT = 64 * 1024;

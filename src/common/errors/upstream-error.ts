@@ -16,6 +16,8 @@ export type UpstreamErrorKind =
   | 'not_found'
   /** 413: the conversation is too long. */
   | 'too_large'
+  /** The sentinel's persona says the account is not paid, and the model is paid-only: another account may serve it. */
+  | 'model_not_in_plan'
   /** 429; `retryAfter` from its reset hint. */
   | 'rate_limited'
   /** Any other 4xx. */
@@ -70,6 +72,8 @@ export interface UpstreamErrorInit {
   said?: string;
   /** For `answer_error`: the upstream's error code. */
   code?: string;
+  /** For `model_not_in_plan`: the model the client asked for. */
+  model?: string;
   /** For `first_byte_timeout`: how long we waited. */
   waitedMs?: number;
   /** For `pow_too_hard`: the asked difficulty and our limit. */
@@ -155,7 +159,7 @@ interface Presentation {
   code?: string;
 }
 
-const NAME_BY_KIND: Record<Exclude<UpstreamErrorKind, 'answer_error'>, ErrorName> = {
+const NAME_BY_KIND: Record<Exclude<UpstreamErrorKind, 'answer_error' | 'model_not_in_plan'>, ErrorName> = {
   unauthorized: 'upstream_unauthorized',
   deactivated: 'account_deactivated',
   forbidden: 'upstream_forbidden',
@@ -194,6 +198,8 @@ function presentation(init: UpstreamErrorInit): Presentation {
       return { name: 'upstream_answer_error', params: { said: init.said ?? '' }, code: init.code ?? 'upstream_error' };
     case 'refused_answer':
       return { name: 'upstream_refused_answer', params: { said: init.said ?? '' } };
+    case 'model_not_in_plan':
+      return { name: 'model_not_found', params: { model: init.model ?? '' } };
     case 'stream_cut':
       return { name: 'upstream_stream_cut', params: { reason: init.said ?? '' } };
     default: {
