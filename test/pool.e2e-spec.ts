@@ -260,6 +260,34 @@ describe('token pool through the chat API', () => {
     expect(await stateOf(a)).toBe('active');
   });
 
+  it('rides out a transient upstream 5xx on a one-account pool, as an own token does, and keeps the account', async () => {
+    await boot({});
+    const only = fake.createAccessToken();
+    await pool().admin.upload([only]);
+    fake.enqueue({ kind: 'status', status: 502, body: { detail: 'Bad gateway' } });
+    fake.enqueue({ kind: 'text', text: 'Recovered.' });
+
+    const answer = await chat();
+
+    expect(answer.choices[0].message.content).toBe('Recovered.');
+    expect(fake.conversationRequests().length).toBe(2);
+    expect(await stateOf(only)).toBe('active');
+  });
+
+  it('answers the upstream failure itself, not 503 no_available_account, when every attempt fails without blaming an account', async () => {
+    await boot({ RETRY_TIMES: '2' });
+    await pool().admin.upload([fake.createAccessToken(), fake.createAccessToken()]);
+    for (let i = 0; i < 3; i++) fake.enqueue({ kind: 'status', status: 502, body: { detail: 'Bad gateway' } });
+
+    const response = await request(stack!.url)
+      .post('/v1/chat/completions')
+      .set('authorization', `Bearer ${POOL_KEY}`)
+      .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'q' }] });
+
+    expect({ status: response.status, code: response.body.error?.code }).toEqual({ status: 502, code: 'upstream_status' });
+    expect(fake.conversationRequests().length).toBe(3);
+  });
+
   it('answers a paid-only model from a paid account when the rotation first hands out a free one, which stays in the pool', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
     const free = fake.createAccessToken({ persona: 'chatgpt-freeaccount' });

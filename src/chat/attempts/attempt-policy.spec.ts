@@ -165,6 +165,46 @@ describe('AttemptPolicy', () => {
     expect(policy.givenUp(rotating, decision)).toBe((failure as { error: unknown }).error);
   });
 
+  it('tries an account again, after the back-off, when no untried one is left and its failure blamed nobody', async () => {
+    const { policy, excluded } = setup(['a']);
+    const state = policy.begin(pool);
+    const first = await policy.nextAccount(state);
+    const decision = await policy.failed(state, first, 'gpt-4o', upstream('server_error'));
+    expect(decision).toMatchObject({ retry: true, waitMs: BACKOFF_STEP_MS });
+    expect((await policy.nextAccount(state)).poolAccountId).toBe('a');
+    // An untried account first, then the tried one.
+    expect(excluded).toEqual([[], ['a'], []]);
+  });
+
+  it('never tries again an account the pool was told about, or that cannot serve the model', async () => {
+    for (const failure of [upstream('rate_limited'), upstream('first_byte_timeout'), modelCap, freePlan()]) {
+      const { policy } = setup(['a']);
+      const state = policy.begin(pool);
+      await policy.failed(state, await policy.nextAccount(state), 'gpt-4', failure);
+      await expect(policy.nextAccount(state)).rejects.toBeDefined();
+    }
+  });
+
+  it('gives up with the last upstream failure, not the pool’s 503, when no account was refused', async () => {
+    const { policy } = setup(['a', 'b']);
+    const state = policy.begin(pool);
+    let decision;
+    do decision = await policy.failed(state, await policy.nextAccount(state), 'gpt-4o', upstream('no_answer'));
+    while (decision.retry);
+    expect(state.attempt).toBe(4);
+    expect(policy.givenUp(state, decision)).toMatchObject({ kind: 'no_answer' });
+
+    // Once an account was refused, the pool is the problem: 503, naming the refusal.
+    const { policy: mixed } = setup(['a', 'b']);
+    const refused = mixed.begin(pool);
+    await mixed.failed(refused, await mixed.nextAccount(refused), 'gpt-4o', upstream('rate_limited', 'conversation', 9));
+    do decision = await mixed.failed(refused, await mixed.nextAccount(refused), 'gpt-4o', upstream('server_error'));
+    while (decision.retry);
+    const error = mixed.givenUp(refused, decision) as ApiError;
+    expect(error.getStatus()).toBe(503);
+    expect(error.details.retryAfter).toBe(9);
+  });
+
   it('moves a paid-only model on to the next account when one has a free plan, without reporting it to the pool', async () => {
     const { policy, reports } = setup(['free', 'paid']);
     const state = policy.begin(pool);

@@ -26,7 +26,10 @@ export interface AttemptDecision {
   outcome: AccountOutcome | null;
   /** Seconds until the account's cap on this model resets, to remember (`ENABLE_LIMIT`). */
   modelCapSec?: number;
-  /** Whether the next attempt runs on another account (the failed one is excluded from then on). */
+  /**
+   * Whether the next attempt runs on another account. The failed one is tried again only when no untried account is
+   * left and its failure blamed nobody (a 5xx, an answer that never came): see `AttemptPolicy.nextAccount`.
+   */
   nextAccount: boolean;
   /** No retry because the attempts are used up (rather than because another one could not help). */
   exhausted: boolean;
@@ -86,6 +89,8 @@ export type PinnedBy = 'conversation_id' | 'previous_response_id';
 export class AttemptState {
   attempt = 0;
   readonly tried = new Set<string>();
+  /** Tried pool accounts this request must not use again: the pool was told they failed, or they cannot serve the model. */
+  readonly ruledOut = new Set<string>();
   /** Every failed attempt's failure, in order. */
   readonly failures: AttemptFailure[] = [];
 
@@ -122,9 +127,15 @@ export class AttemptPolicy {
     return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy);
   }
 
-  /** The account for the next attempt: never one this request already tried. Throws when the pool has none left. */
+  /**
+   * The account for the next attempt: one this request has not tried yet, else one whose failure blamed nobody (a
+   * one-account pool rides out a transient 5xx as an own token does). Throws when the pool has none left.
+   */
   async nextAccount(state: AttemptState): Promise<AccountUse> {
-    const use = await this.credentials.acquire(state.credential, state.tried, state.teamOverride, undefined, state.preferredAccountId);
+    const acquire = (exclude: ReadonlySet<string>) =>
+      this.credentials.acquire(state.credential, exclude, state.teamOverride, undefined, state.preferredAccountId);
+    let use = await acquire(state.tried);
+    if (!use && state.rotates && state.ruledOut.size < state.tried.size) use = await acquire(state.ruledOut);
     if (!use && state.preferredAccountId)
       throw ApiError.of(state.pinnedBy === 'conversation_id' ? 'conversation_unavailable' : 'previous_response_unavailable', {});
     if (!use) throw outOfAccounts(state);
@@ -145,35 +156,44 @@ export class AttemptPolicy {
   async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
     state.failures.push(failure);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
+    if (use.poolAccountId && (decision.outcome || cannotServe(failure))) state.ruledOut.add(use.poolAccountId);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
     if (decision.modelCapSec !== undefined) await this.modelCaps.record(workspaceKey(use), slug, decision.modelCapSec);
     state.attempt++;
     return decision;
   }
 
-  /**
-   * The error to answer once no retry is left: what failed, or, when the pooled accounts tried were refused or
-   * could not serve the model, what `outOfAccounts` says.
-   */
+  /** The error to answer once no retry is left: what failed, or, when a rotating request ran out of attempts, `outOfAccounts`. */
   givenUp(state: AttemptState, decision: AttemptDecision): unknown {
-    const failure = state.failures.at(-1);
-    if (decision.exhausted && state.rotates && failure && (decision.outcome || cannotServe(failure))) return outOfAccounts(state);
-    return errorOf(failure);
+    if (decision.exhausted && state.rotates) return outOfAccounts(state);
+    return errorOf(state.failures.at(-1));
   }
 }
 
 /**
- * A rotating request that has no account left to try: 404 `model_not_found` when none of the accounts it tried
- * has the (paid-only) model in its plan, otherwise the pool's 503.
+ * What a rotating request answers when it has no account or no attempt left: 404 `model_not_found` when none of
+ * the accounts it tried has the (paid-only) model in its plan; the pool's 503 when accounts were refused (the
+ * pool, not the client's key, is the problem); otherwise the last failure itself, which blamed no account (a 502
+ * `upstream_status` after 5xx on every attempt says more than "no account").
  */
 function outOfAccounts(state: AttemptState): unknown {
-  if (state.failures.length > 0 && state.failures.every(lacksModel)) return errorOf(state.failures.at(-1));
-  return poolExhausted(state);
+  if (state.failures.length === 0) return ApiError.noAvailableAccount();
+  const withModel = state.failures.filter((failure) => !lacksModel(failure));
+  if (withModel.length === 0) return errorOf(state.failures.at(-1));
+  const refusals = withModel.filter(refusesAccount);
+  if (refusals.length > 0) return poolExhausted(state, refusals.at(-1)!);
+  return errorOf(withModel.at(-1));
 }
 
-/** 503 `no_available_account`, saying how many accounts were tried and why the last one failed. */
-function poolExhausted(state: AttemptState): ApiError {
-  const last = errorOf(state.failures.at(-1));
+/** The account was refused for this request: the pool was told it failed, or its cap on the model has not reset. */
+function refusesAccount(failure: AttemptFailure): boolean {
+  const error = errorOf(failure);
+  return 'modelCap' in failure || (error instanceof UpstreamError && error.accountOutcome !== null);
+}
+
+/** 503 `no_available_account`, saying how many accounts were tried and why the last one refused (`refusal`) failed. */
+function poolExhausted(state: AttemptState, refusal: AttemptFailure): ApiError {
+  const last = errorOf(refusal);
   if (state.tried.size === 0 || !(last instanceof ApiError || last instanceof UpstreamError)) return ApiError.noAvailableAccount();
   const retryAfter = last instanceof ApiError ? last.details.retryAfter : last.retryAfter;
   return ApiError.of('pool_exhausted', { tried: state.tried.size, lastError: last.message }, { retryAfter });
