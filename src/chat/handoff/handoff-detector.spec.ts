@@ -4,6 +4,24 @@ import { HandoffDetector, readAnswerHead } from './handoff-detector';
 const STUB = 'data: {"type":"stream_handoff","conversation_id":"c1","turn_exchange_id":"t1"}\n\n';
 const ENCODING = 'event: delta_encoding\ndata: "v1"\n\n';
 const INPUT = 'data: {"type":"input_message","input_message":{"id":"u1"},"conversation_id":"c1"}\n\n';
+/** A root add of one message, as a v1 stream opens with the turn's system and user messages (`c` 0 and 1). */
+const added = (role: string, c: number, hidden = false) =>
+  `event: delta\ndata: ${JSON.stringify({
+    p: '',
+    o: 'add',
+    v: {
+      message: {
+        id: `${role}-1`,
+        author: { role },
+        content: { content_type: 'text', parts: [role === 'user' ? 'Think hard about this.' : ''] },
+        status: 'finished_successfully',
+        metadata: { is_visually_hidden_from_conversation: hidden },
+      },
+      conversation_id: 'c1',
+      error: null,
+    },
+    c,
+  })}\n\n`;
 
 describe('HandoffDetector', () => {
   it('finds a stub after the encoding and the echoed input', () => {
@@ -11,6 +29,13 @@ describe('HandoffDetector', () => {
     expect(detector.push(ENCODING)).toBeUndefined();
     expect(detector.push(INPUT)).toBeUndefined();
     expect(detector.push(STUB)).toEqual({ kind: 'handoff', handoff: { conversationId: 'c1', turnExchangeId: 't1', topic: undefined } });
+  });
+
+  it('finds a stub after the system and user messages a v1 stream opens with', () => {
+    const detector = new HandoffDetector();
+    expect(detector.push(ENCODING + added('system', 0, true))).toBeUndefined();
+    expect(detector.push(added('user', 1))).toBeUndefined();
+    expect(detector.push(STUB)).toMatchObject({ kind: 'handoff', handoff: { turnExchangeId: 't1' } });
   });
 
   it('finds a stub cut across chunks, even inside a UTF-8 character', () => {
@@ -23,6 +48,11 @@ describe('HandoffDetector', () => {
 
   it.each([
     ['a delta', `${ENCODING}event: delta\ndata: {"p":"","o":"add","v":{"message":{}}}\n\n`],
+    [
+      "the assistant's message after the system and user ones",
+      `${ENCODING}${added('system', 0, true)}${added('user', 1)}${added('assistant', 2)}`,
+    ],
+    ['a delta that does not parse', `${ENCODING}event: delta\ndata: {"v":\n\n`],
     ['a bare delta', `${ENCODING}data: {"v":"Hello"}\n\n`],
     ['a classic snapshot', 'data: {"message":{"author":{"role":"user"}},"conversation_id":"c1","error":null}\n\n'],
     ['an error event', 'data: {"error":"Something went wrong"}\n\n'],

@@ -12,9 +12,10 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 
 /**
  * Watches the head of a conversation's event stream for a `stream_handoff` stub (gateway-live-ui.md §4.5).
- * Bookkeeping events (`delta_encoding`, typed events such as `input_message`) leave the question open; the
- * first event that carries the answer (a message, a delta, an error, `[DONE]`) or the end of the body says
- * "an ordinary stream". Pure: fed chunks, it returns a verdict once it has one.
+ * Bookkeeping events (`delta_encoding`, typed events such as `input_message`) and the v1 stream's opening adds
+ * of the turn's system and user messages leave the question open; the first event that carries the answer (a
+ * message, a delta, an error, `[DONE]`) or the end of the body says "an ordinary stream". Pure: fed chunks, it
+ * returns a verdict once it has one.
  */
 export class HandoffDetector {
   private readonly parser = new SseParser();
@@ -46,7 +47,6 @@ export class HandoffDetector {
 
 function verdictOf(type: string | undefined, data: string): HeadVerdict | undefined {
   if (type === 'delta_encoding') return undefined;
-  if (type === 'delta') return { kind: 'stream' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -58,9 +58,22 @@ function verdictOf(type: string | undefined, data: string): HeadVerdict | undefi
   if (handoff) return { kind: 'handoff', handoff };
   if (parsed === 'v1') return undefined;
   if (!isRecord(parsed)) return { kind: 'stream' };
+  if (addsPreamble(parsed)) return undefined;
+  if (type === 'delta') return { kind: 'stream' };
   if ('message' in parsed || 'v' in parsed || 'p' in parsed || 'o' in parsed) return { kind: 'stream' };
   if (parsed.error !== undefined && parsed.error !== null && parsed.error !== '') return { kind: 'stream' };
   return typeof parsed.type === 'string' ? undefined : { kind: 'stream' };
+}
+
+/**
+ * A v1 delta that adds a message of the turn that is not the answer's: a v1 stream opens with the system and
+ * user messages as root adds (`c` 0 and 1) before the assistant's, and a hand-off stub may follow them.
+ */
+function addsPreamble(delta: Record<string, unknown>): boolean {
+  if (delta.o !== 'add' || delta.p !== '' || !isRecord(delta.v) || !isRecord(delta.v.message)) return false;
+  const author = delta.v.message.author;
+  const role = isRecord(author) ? author.role : undefined;
+  return typeof role === 'string' && role !== 'assistant' && role !== 'tool';
 }
 
 export type AnswerHead = { kind: 'stream'; body: Readable } | { kind: 'handoff'; handoff: StreamHandoff };
