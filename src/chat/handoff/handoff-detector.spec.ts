@@ -38,6 +38,18 @@ describe('HandoffDetector', () => {
     expect(detector.push(STUB)).toMatchObject({ kind: 'handoff', handoff: { turnExchangeId: 't1' } });
   });
 
+  it('finds a stub after the opening adds when the echoed user message is a long prompt (over 64 KiB)', () => {
+    // A 70 kB prompt (a pasted file, a long chat history flattened into one message) is echoed whole in the user add.
+    const prompt = 'lorem ipsum dolor sit amet '.repeat(2600);
+    const userAdd = added('user', 1).replace('Think hard about this.', prompt);
+    const detector = new HandoffDetector();
+    expect(detector.push(ENCODING + added('system', 0, true))).toBeUndefined();
+    // The proxy reads the body in socket-sized chunks.
+    const bytes = Buffer.from(userAdd);
+    for (let at = 0; at < bytes.length; at += 16 * 1024) expect(detector.push(bytes.subarray(at, at + 16 * 1024))).toBeUndefined();
+    expect(detector.push(STUB)).toMatchObject({ kind: 'handoff', handoff: { turnExchangeId: 't1' } });
+  });
+
   it('finds a stub cut across chunks, even inside a UTF-8 character', () => {
     const detector = new HandoffDetector();
     const bytes = Buffer.from(`${ENCODING}data: {"type":"stream_handoff","turn_exchange_id":"t1","note":"é"}\n\n`);

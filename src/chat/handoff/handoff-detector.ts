@@ -5,8 +5,14 @@ import { readHandoffEvent, type StreamHandoff } from './handoff-frames';
 
 export type HeadVerdict = { kind: 'stream' } | { kind: 'handoff'; handoff: StreamHandoff };
 
-/** Past this much head without a verdict the answer is read as an ordinary stream. */
+/**
+ * Past this much bookkeeping without a verdict the answer is read as an ordinary stream. Only whole events that
+ * leave the question open count: those that echo the turn's input repeat the prompt, which may be long, and an
+ * event still arriving may be one of them.
+ */
 const HEAD_LIMIT_BYTES = 64 * 1024;
+/** The bound on the whole head, echoes and an unfinished event included. */
+const HEAD_HARD_LIMIT_BYTES = 64 * 1024 * 1024;
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -20,16 +26,19 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 export class HandoffDetector {
   private readonly parser = new SseParser();
   private size = 0;
+  /** Bytes of the bookkeeping events read so far (their data, about their size). */
+  private bookkeepingBytes = 0;
   private verdict: HeadVerdict | undefined;
 
   push(chunk: Buffer | string): HeadVerdict | undefined {
     if (this.verdict) return this.verdict;
     this.size += chunk.length;
     for (const event of this.parser.push(chunk)) {
-      this.verdict = verdictOf(event.event, event.data);
-      if (this.verdict) return this.verdict;
+      const reading = readingOf(event.event, event.data);
+      if (reading === 'open') this.bookkeepingBytes += Buffer.byteLength(event.data);
+      else if (reading !== 'echo') return (this.verdict = reading);
     }
-    if (this.size > HEAD_LIMIT_BYTES) this.verdict = { kind: 'stream' };
+    if (this.bookkeepingBytes > HEAD_LIMIT_BYTES || this.size > HEAD_HARD_LIMIT_BYTES) this.verdict = { kind: 'stream' };
     return this.verdict;
   }
 
@@ -37,16 +46,17 @@ export class HandoffDetector {
   end(): HeadVerdict {
     if (this.verdict) return this.verdict;
     for (const event of this.parser.end()) {
-      this.verdict = verdictOf(event.event, event.data);
-      if (this.verdict) return this.verdict;
+      const reading = readingOf(event.event, event.data);
+      if (reading !== 'open' && reading !== 'echo') return (this.verdict = reading);
     }
     this.verdict = { kind: 'stream' };
     return this.verdict;
   }
 }
 
-function verdictOf(type: string | undefined, data: string): HeadVerdict | undefined {
-  if (type === 'delta_encoding') return undefined;
+/** An event's verdict, or what it is when it leaves the question open: an echo of the turn's input, or other bookkeeping. */
+function readingOf(type: string | undefined, data: string): HeadVerdict | 'echo' | 'open' {
+  if (type === 'delta_encoding') return 'open';
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -56,13 +66,14 @@ function verdictOf(type: string | undefined, data: string): HeadVerdict | undefi
   }
   const handoff = readHandoffEvent(parsed);
   if (handoff) return { kind: 'handoff', handoff };
-  if (parsed === 'v1') return undefined;
+  if (parsed === 'v1') return 'open';
   if (!isRecord(parsed)) return { kind: 'stream' };
-  if (addsPreamble(parsed)) return undefined;
+  if (addsPreamble(parsed)) return 'echo';
   if (type === 'delta') return { kind: 'stream' };
   if ('message' in parsed || 'v' in parsed || 'p' in parsed || 'o' in parsed) return { kind: 'stream' };
   if (parsed.error !== undefined && parsed.error !== null && parsed.error !== '') return { kind: 'stream' };
-  return typeof parsed.type === 'string' ? undefined : { kind: 'stream' };
+  if (parsed.type === 'input_message') return 'echo';
+  return typeof parsed.type === 'string' ? 'open' : { kind: 'stream' };
 }
 
 /**
