@@ -453,3 +453,81 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
     }
   });
 });
+
+/**
+ * A connection that dies without a word (a NAT or middlebox drops it: no FIN, no RST, no GOAWAY) must not keep taking
+ * calls: each would time out in turn until the kernel gives up on the TCP connection, some 15 minutes later.
+ */
+describe('Http2Sessions after their connection goes silent', () => {
+  let tls: SelfSigned;
+  let server: http2.Http2SecureServer;
+  let relay: net.Server;
+  let base: string;
+  let sessionsOpened = 0;
+  const relayed: net.Socket[] = [];
+  const frozen = new Set<net.Socket>();
+  const http1Agent = new https.Agent({ keepAlive: true });
+  const timeouts: UpstreamExchange['timeouts'] = { connectMs: 2_000, responseMs: 300, idleMs: 2_000 };
+
+  beforeAll(async () => {
+    tls = selfSignedCertificate();
+    server = http2.createSecureServer({ key: tls.key, cert: tls.cert });
+    server.on('session', () => sessionsOpened++);
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      if (headers[':path'] === '/never') return;
+      stream.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const target = (server.address() as AddressInfo).port;
+    // The network path: a frozen connection loses its bytes both ways and is never closed.
+    relay = net.createServer((client) => {
+      const upstream = net.connect(target, '127.0.0.1');
+      relayed.push(client, upstream);
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+      client.on('data', (chunk) => frozen.has(client) || upstream.write(chunk));
+      upstream.on('data', (chunk) => frozen.has(client) || client.write(chunk));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    base = `https://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const socket of relayed) socket.destroy();
+    http1Agent.destroy();
+    await new Promise((resolve) => relay.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+    tls.remove();
+  });
+  beforeEach(() => (sessionsOpened = 0));
+
+  const text = async (sessions: Http2Sessions, path: string) =>
+    (await readBody((await sessions.send(call(`${base}${path}`, { timeouts }), http1Agent)).body)).toString();
+
+  it('retires a session that does not answer a PING after a timeout, and puts the next calls on a fresh one', async () => {
+    const sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    try {
+      expect(await text(sessions, '/first')).toBe('ok');
+      for (const socket of relayed) frozen.add(socket);
+      await expect(text(sessions, '/lost')).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      expect([await text(sessions, '/after-1'), await text(sessions, '/after-2')]).toEqual(['ok', 'ok']);
+      expect(sessionsOpened).toBe(2);
+    } finally {
+      sessions.close();
+    }
+  });
+
+  it('keeps a session whose stream timed out while the connection still answers its PING', async () => {
+    const sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    try {
+      expect(await text(sessions, '/first')).toBe('ok');
+      await expect(text(sessions, '/never')).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'response' for 300ms" });
+      expect(await text(sessions, '/next')).toBe('ok');
+      expect(sessionsOpened).toBe(1);
+    } finally {
+      sessions.close();
+    }
+  });
+});

@@ -45,6 +45,8 @@ interface Connection {
   limit: number;
   retired: boolean;
   idleTimer?: NodeJS.Timeout;
+  /** The PING sent after one of its streams timed out, until it is answered (see `checkLiveness`). */
+  livenessCheck?: Promise<void>;
 }
 
 /**
@@ -81,7 +83,10 @@ export class Http2Sessions {
       const connection = await this.connectionFor(url, key, exchange, totalEndsAt);
       if (!connection) return sendHttp1({ ...exchange, agent: http1Agent });
       try {
-        return await exchangeOn(connection, path, exchange, totalEndsAt, () => this.release(key, connection));
+        return await exchangeOn(connection, path, exchange, totalEndsAt, {
+          release: () => this.release(key, connection),
+          timedOut: () => this.checkLiveness(key, connection, exchange.timeouts.connectMs),
+        });
       } catch (error) {
         // A stream the server refused, or one a closing session never sent, reached no one: it is sent once more
         // (a streamed body only once, as it cannot be read again).
@@ -100,7 +105,8 @@ export class Http2Sessions {
   /**
    * A session with room for one more stream (counted as taken), or undefined for an HTTP/1.1 origin. Waits for at
    * most `MAX_CONNECTION_WAITS` connections (each within the connect deadline): a server that takes no stream on any
-   * of them fails the call instead of holding it.
+   * of them fails the call instead of holding it. A session being checked after a timeout is joined only once it has
+   * answered its PING.
    */
   private async connectionFor(
     url: URL,
@@ -108,14 +114,22 @@ export class Http2Sessions {
     exchange: UpstreamExchange,
     totalEndsAt: number | undefined,
   ): Promise<Connection | undefined> {
-    for (let waits = 0; ; waits++) {
+    for (let waits = 0; ;) {
       if (this.http1Origins.has(key)) return undefined;
-      const ready = this.open.get(key)?.find((connection) => usable(connection) && connection.active < connection.limit);
+      const connections = this.open.get(key) ?? [];
+      const ready = connections.find(
+        (connection) => usable(connection) && connection.livenessCheck === undefined && connection.active < connection.limit,
+      );
       if (ready) {
         this.take(ready);
         return ready;
       }
-      if (waits === MAX_CONNECTION_WAITS) throw noStreamError();
+      const check = connections.find((connection) => usable(connection) && connection.livenessCheck !== undefined)?.livenessCheck;
+      if (check) {
+        await waitForConnection(check, exchange, totalEndsAt);
+        continue;
+      }
+      if (waits++ === MAX_CONNECTION_WAITS) throw noStreamError();
       let pending = this.connecting.get(key);
       if (!pending) {
         pending = this.connect(url, key, exchange.timeouts.connectMs, exchange.dnsLookup).finally(() => this.connecting.delete(key));
@@ -186,6 +200,33 @@ export class Http2Sessions {
     }, this.options.idleMs).unref();
   }
 
+  /**
+   * After a stream of the session timed out. A connection that died without a word (a NAT or middlebox dropped it:
+   * no FIN, no RST, no GOAWAY) looks like a slow upstream, and every call put on it would time out in turn until the
+   * kernel gives up on it, some 15 minutes later. A PING tells the two apart: unanswered within `deadlineMs` (the
+   * time a new connection may take), the session is retired and destroyed, and the next calls open a fresh one.
+   */
+  private checkLiveness(key: string, connection: Connection, deadlineMs: number): void {
+    if (connection.livenessCheck || !usable(connection)) return;
+    const { session } = connection;
+    const check = new Promise<void>((resolve) => {
+      const declareDead = (error: Error) => {
+        clearTimeout(timer);
+        this.retire(key, connection);
+        // Its other streams are as dead: they fail now with this error instead of each waiting for its own deadline.
+        session.destroy(error);
+        resolve();
+      };
+      const timer = setTimeout(() => declareDead(timeoutError('ping', deadlineMs)), deadlineMs);
+      session.ping((error) => {
+        if (error) return declareDead(error);
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    connection.livenessCheck = check.finally(() => (connection.livenessCheck = undefined));
+  }
+
   private retire(key: string, connection: Connection): void {
     if (connection.retired) return;
     connection.retired = true;
@@ -234,8 +275,15 @@ function firstSettings(session: http2.ClientHttp2Session, ms: number, connectMs:
   });
 }
 
+/** What an exchange tells its session: that its stream is done with, and that it timed out. */
+interface ExchangeHooks {
+  /** Runs once, when the stream closes or was never opened. */
+  release: () => void;
+  timedOut: () => void;
+}
+
 /**
- * One exchange on a stream of `connection`; `release` runs once, when the stream closes or was never opened.
+ * One exchange on a stream of `connection`.
  *
  * The body handed on is fed by the stream and ends only when the stream ended cleanly: Node ends a stream that the
  * server reset mid-answer (CANCEL) as if it were complete, and a cut answer must not pass for a whole one. The idle
@@ -247,14 +295,14 @@ function exchangeOn(
   path: string,
   exchange: UpstreamExchange,
   totalEndsAt: number | undefined,
-  release: () => void,
+  hooks: ExchangeHooks,
 ): Promise<ExchangeAnswer> {
   const { timeouts } = exchange;
   let released = false;
   const releaseOnce = () => {
     if (!released) {
       released = true;
-      release();
+      hooks.release();
     }
   };
   return new Promise<ExchangeAnswer>((resolve, reject) => {
@@ -271,7 +319,10 @@ function exchangeOn(
       stream?.destroy(error);
       answerBody?.destroy(error);
     };
-    const deadlines = new Deadlines(fail);
+    const deadlines = new Deadlines((error) => {
+      fail(error);
+      hooks.timedOut();
+    });
     if (totalEndsAt !== undefined && timeouts.totalMs !== undefined) {
       const left = totalEndsAt - Date.now();
       if (left <= 0) {
