@@ -174,4 +174,32 @@ describe('Cloudflare clearance that cannot be obtained', () => {
       await stack.close();
     }
   });
+
+  // Retried on the same account (same route), each attempt used to launch Chromium again and wait for it: RETRY_TIMES + 1
+  // solves and up to (RETRY_TIMES + 1) × CF_CLEARANCE_TIMEOUT_MS before the 403, and the same for every later request.
+  it('starts at most one solve of a route for a request and the ones after it, while the failure cools down', async () => {
+    const stack = await startStack({
+      env: {
+        CF_CLEARANCE: 'chromium',
+        CHROMIUM_PATH: '/nonexistent/chromium',
+        RETRY_TIMES: '3',
+        // One user agent: the home-page read and the account share one route.
+        USER_AGENTS: JSON.stringify([USER_AGENT]),
+        UPSTREAM_FLOW: 'classic',
+      },
+    });
+    try {
+      stack.fake.cloudflare.challenge();
+      const clearance = stack.app.get(CloudflareClearance);
+      const client = clientOf(stack, stack.fake.createAccessToken());
+      for (const content of ['first', 'second']) {
+        const failure = await failureOf(client.chat.completions.create(ask(content)));
+        expect(failure.error).toMatchObject({ code: 'cf_challenge' });
+        expect(failure.message).toContain('Chromium did not start from /nonexistent/chromium');
+      }
+      expect(clearance.solves).toBe(1);
+    } finally {
+      await stack.close();
+    }
+  });
 });

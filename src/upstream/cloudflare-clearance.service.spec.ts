@@ -1,8 +1,9 @@
 import { UpstreamError } from '../common/errors/upstream-error';
+import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { ClearanceCookie, ClearanceRoute } from './clearance-jar';
 import { ClearanceSolver } from './chromium-clearance.solver';
-import { CloudflareClearance } from './cloudflare-clearance.service';
+import { CloudflareClearance, FAILED_SOLVE_COOLDOWN_MS } from './cloudflare-clearance.service';
 
 const route: ClearanceRoute = { origin: 'https://chatgpt.com', userAgent: 'Mozilla/5.0 Chrome/131.0.0.0' };
 
@@ -17,13 +18,29 @@ class ManualSolver extends ClearanceSolver {
   earn(value: string): void {
     this.pending.shift()?.resolve([{ name: 'cf_clearance', value, expiresAt: Date.now() + 3_600_000 }]);
   }
+
+  fail(reason: string): void {
+    this.pending.shift()?.reject(new Error(reason));
+  }
 }
+
+/** A clock that moves only when a test tells it to. */
+class ManualClock extends Clock {
+  current = Date.UTC(2030, 0, 1);
+
+  now(): number {
+    return this.current;
+  }
+}
+
+let clock: ManualClock;
+beforeEach(() => (clock = new ManualClock()));
 
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 function clearanceWith(solver: ClearanceSolver, helper: 'off' | 'chromium' = 'chromium'): CloudflareClearance {
   const config = Object.assign(new AppConfig(), { cfClearance: helper, cfClearanceTimeoutMs: 5_000 });
-  return new CloudflareClearance(config, solver);
+  return new CloudflareClearance(config, solver, clock);
 }
 
 describe('CloudflareClearance', () => {
@@ -76,12 +93,12 @@ describe('CloudflareClearance', () => {
     expect(clearance.cookieHeader(route)).toBe('cf_clearance=c2');
   });
 
-  it('fails every waiting request with cf_challenge saying the helper could not pass it, and tries again next time', async () => {
+  it('fails every waiting request with cf_challenge saying the helper could not pass it', async () => {
     const solver = new ManualSolver();
     const clearance = clearanceWith(solver);
     const waiting = [clearance.pass(route, undefined, 'requirements'), clearance.pass(route, undefined, 'conversation')];
     await settled();
-    solver.pending.shift()?.reject(new Error('no cf_clearance cookie within 5000 ms'));
+    solver.fail('no cf_clearance cookie within 5000 ms');
     const failures = await Promise.all(waiting.map((promise) => promise.catch((error: unknown) => error)));
     for (const [index, failure] of failures.entries()) {
       expect(failure).toBeInstanceOf(UpstreamError);
@@ -91,11 +108,38 @@ describe('CloudflareClearance', () => {
       );
       expect((failure as UpstreamError).toApiError().body.error).toMatchObject({ type: 'upstream_error', code: 'cf_challenge' });
     }
+  });
+
+  // Each solve holds its requests for up to CF_CLEARANCE_TIMEOUT_MS, and most failures last (no Chromium, a captcha).
+  it('fails a route at once, without a solve, for a cool-down after its solve failed; other routes still solve', async () => {
+    const solver = new ManualSolver();
+    const clearance = clearanceWith(solver);
+    const first = clearance.pass(route, undefined, 'requirements').catch((error: unknown) => error);
+    await settled();
+    solver.fail('Chromium did not start from /nonexistent/chromium');
+    await first;
+
+    clock.current += FAILED_SOLVE_COOLDOWN_MS - 60_000;
+    const cooling = await clearance.pass(route, undefined, 'conversation').catch((error: unknown) => error);
+    expect(cooling).toMatchObject({ kind: 'cf_challenge', step: 'conversation' });
+    expect((cooling as Error).message).toContain(
+      'the Chromium clearance helper could not pass it: Chromium did not start from /nonexistent/chromium (not tried again on this route for 60 s)',
+    );
+    expect(solver.pending).toHaveLength(0);
+    expect(clearance.solves).toBe(1);
+
+    const otherRoute = clearance.pass({ ...route, proxyUrl: 'http://proxy:8080' }, undefined, 'requirements');
+    await settled();
+    solver.earn('c1');
+    await otherRoute;
+
+    clock.current += 60_001;
     const retried = clearance.pass(route, undefined, 'requirements');
     await settled();
     expect(solver.pending).toHaveLength(1);
-    solver.earn('c1');
+    solver.earn('c2');
     await retried;
+    expect(clearance.solves).toBe(3);
   });
 
   it('lets a caller whose client left stop waiting, while the solve goes on for the others', async () => {

@@ -1,20 +1,31 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { UpstreamError } from '../common/errors/upstream-error';
+import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { ClearanceJar, ClearanceRoute, clearanceKey } from './clearance-jar';
 import { ClearanceSolver } from './chromium-clearance.solver';
 
 /**
+ * How long a route whose solve failed is not solved again. Most failures last (no Chromium at CHROMIUM_PATH, a
+ * challenge that wants a human), and each solve holds its requests for up to CF_CLEARANCE_TIMEOUT_MS.
+ */
+export const FAILED_SOLVE_COOLDOWN_MS = 5 * 60_000;
+
+/**
  * Cloudflare clearance for the upstream client (`CF_CLEARANCE=chromium`): the cookies earned per route are sent with
  * every request on that route, and a challenged request waits for one solve of its route (shared by every request
- * challenged meanwhile) before its single retry. Off, it does nothing and a challenge stays the `cf_challenge` error.
+ * challenged meanwhile) before its single retry. A route whose solve failed fails its challenged requests at once for
+ * `FAILED_SOLVE_COOLDOWN_MS`. Off, it does nothing and a challenge stays the `cf_challenge` error.
  */
 @Injectable()
 export class CloudflareClearance {
   private readonly logger = new Logger(CloudflareClearance.name);
   private readonly jar = new ClearanceJar();
   private readonly solving = new Map<string, Promise<void>>();
+  /** Why the last solve of a route failed, kept for the cool-down. */
+  private readonly failedSolves: LRUCache<string, string>;
   /** Challenged requests since boot. */
   challenged = 0;
   /** Solves started since boot (a challenge passed with a cookie another request already earned is not one). */
@@ -23,7 +34,11 @@ export class CloudflareClearance {
   constructor(
     private readonly config: AppConfig,
     private readonly solver: ClearanceSolver,
-  ) {}
+    clock: Clock,
+  ) {
+    const now = () => clock.now();
+    this.failedSolves = new LRUCache<string, string>({ max: 1024, ttl: FAILED_SOLVE_COOLDOWN_MS, ttlResolution: 0, perf: { now } });
+  }
 
   get enabled(): boolean {
     return this.config.cfClearance === 'chromium';
@@ -36,16 +51,22 @@ export class CloudflareClearance {
 
   /**
    * After the upstream challenged a request that carried `refusedCookie` (our clearance, or none): resolves once the
-   * route holds a fresh clearance, so the request can be sent again. Throws `cf_challenge` when the helper fails.
+   * route holds a fresh clearance, so the request can be sent again. Throws `cf_challenge` when the helper fails, and
+   * at once, without a solve, while the route cools down from a failed one.
    */
   async pass(route: ClearanceRoute, refusedCookie: string | undefined, step: UpstreamStep, signal?: AbortSignal): Promise<void> {
     this.challenged++;
     this.jar.discard(route, refusedCookie);
     if (this.jar.cookieHeader(route) !== undefined) return;
     const key = clearanceKey(route);
+    const failure = this.failedSolves.get(key);
+    if (failure !== undefined) {
+      const retryInSec = Math.ceil(this.failedSolves.getRemainingTTL(key) / 1000);
+      throw helperFailed(step, `${failure} (not tried again on this route for ${retryInSec} s)`);
+    }
     let solving = this.solving.get(key);
     if (!solving) {
-      solving = this.solve(route);
+      solving = this.solve(route, key);
       this.solving.set(key, solving);
       const forget = () => this.solving.delete(key);
       solving.then(forget, forget);
@@ -54,15 +75,11 @@ export class CloudflareClearance {
       await untilAborted(solving, signal);
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw new UpstreamError({
-        kind: 'cf_challenge',
-        step,
-        said: `the Chromium clearance helper could not pass it: ${(error as Error).message}`,
-      });
+      throw helperFailed(step, (error as Error).message);
     }
   }
 
-  private async solve(route: ClearanceRoute): Promise<void> {
+  private async solve(route: ClearanceRoute, key: string): Promise<void> {
     this.solves++;
     const host = new URL(route.origin).host;
     this.logger.log(`Cloudflare challenge from ${host}: solving it in Chromium${route.proxyUrl ? ' through the account proxy' : ''}`);
@@ -70,10 +87,18 @@ export class CloudflareClearance {
       this.jar.store(route, await this.solver.solve(route, this.config.cfClearanceTimeoutMs));
       this.logger.log(`Cloudflare clearance for ${host} obtained`);
     } catch (error) {
-      this.logger.warn(`Cloudflare clearance for ${host} failed: ${(error as Error).message}`);
+      const reason = (error as Error).message;
+      this.failedSolves.set(key, reason);
+      this.logger.warn(
+        `Cloudflare clearance for ${host} failed: ${reason}; not tried again on this route for ${FAILED_SOLVE_COOLDOWN_MS / 60_000} min`,
+      );
       throw error;
     }
   }
+}
+
+function helperFailed(step: UpstreamStep, reason: string): UpstreamError {
+  return new UpstreamError({ kind: 'cf_challenge', step, said: `the Chromium clearance helper could not pass it: ${reason}` });
 }
 
 /** Waits for a shared solve, but lets this caller leave when its client does (the solve goes on for the others). */

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SystemClock } from '../common/vocabulary/clock';
 import { testConfig } from '../config/test-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ClearanceCookie, ClearanceRoute } from './clearance-jar';
@@ -26,7 +27,7 @@ describe('UpstreamClient with the clearance helper', () => {
   const agents = new ProxyAgents();
   const solver = new InstantSolver();
   const config = testConfig({ userAgents: [], proxyUrl: [], cfClearance: 'chromium' });
-  const client = new UpstreamClient(config, agents, new MetricsService(), new CloudflareClearance(config, solver));
+  const client = new UpstreamClient(config, agents, new MetricsService(), new CloudflareClearance(config, solver, new SystemClock()));
   const identity = { accessToken: 'at-test', fingerprint: client.fingerprint('account') };
 
   beforeAll(async () => {

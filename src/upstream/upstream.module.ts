@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { Clock, SystemClock } from '../common/vocabulary/clock';
 import { MetricsModule } from '../metrics/metrics.module';
 import { ChromiumClearanceSolver, ClearanceSolver } from './chromium-clearance.solver';
 import { CloudflareClearance } from './cloudflare-clearance.service';
@@ -9,6 +10,7 @@ import { UpstreamClient } from './upstream.client';
 @Module({
   imports: [MetricsModule],
   providers: [
+    { provide: Clock, useClass: SystemClock },
     ProxyAgents,
     UpstreamClient,
     CloudflareClearance,

@@ -40,8 +40,8 @@ export interface AttemptDecision {
  * after how long and on which account, and what the pool and the model-cap memory learn from it.
  * A failure is retried when another attempt could succeed (`UpstreamError.retryable`); one that the account
  * is blamed for (`accountOutcome`), or that says the account cannot serve this model (`cannotServe`), only when
- * the credential draws from the pool and can move on to another account. Failures that blame nobody wait a
- * little longer each time; others move on at once.
+ * the credential draws from the pool and can move on to another account. A Cloudflare challenge is retried only on
+ * another account. Failures that blame nobody wait a little longer each time; others move on at once.
  */
 export function decide(failure: AttemptFailure, rotates: boolean, attempt: number, maxAttempts: number): AttemptDecision {
   const lastAttempt = attempt + 1 >= maxAttempts;
@@ -52,11 +52,12 @@ export function decide(failure: AttemptFailure, rotates: boolean, attempt: numbe
   const error = errorOf(failure);
   const upstream = error instanceof UpstreamError ? error : null;
   const outcome = upstream?.accountOutcome ?? null;
-  const worthRetrying = !!upstream?.retryable && (rotates || !outcome);
+  const routeBound = boundToRoute(failure);
+  const worthRetrying = !!upstream?.retryable && (rotates || (!outcome && !routeBound));
   const retry = worthRetrying && !lastAttempt;
   return {
     retry,
-    waitMs: retry && !outcome ? BACKOFF_STEP_MS * (attempt + 1) : 0,
+    waitMs: retry && !outcome && !routeBound ? BACKOFF_STEP_MS * (attempt + 1) : 0,
     outcome,
     // Only the conversation's own 429 is the model's cap (upstream-protocol.md §10.3): a sentinel call's is the account's.
     modelCapSec: outcome?.kind === 'rate_limited' && upstream?.step === 'conversation' ? outcome.retryAfterSec : undefined,
@@ -78,6 +79,15 @@ function lacksModel(failure: AttemptFailure): boolean {
   return 'error' in failure && failure.error instanceof UpstreamError && failure.error.kind === 'model_not_in_plan';
 }
 
+/**
+ * A Cloudflare challenge holds for the account's route (proxy, host, user agent): the same account would meet it
+ * again (upstream-protocol.md §10.2), another account may leave by another route.
+ */
+function boundToRoute(failure: AttemptFailure): boolean {
+  const error = errorOf(failure);
+  return error instanceof UpstreamError && error.kind === 'cf_challenge';
+}
+
 function errorOf(failure: AttemptFailure | undefined): unknown {
   return failure && ('modelCap' in failure ? failure.modelCap : failure.error);
 }
@@ -89,7 +99,10 @@ export type PinnedBy = 'conversation_id' | 'previous_response_id';
 export class AttemptState {
   attempt = 0;
   readonly tried = new Set<string>();
-  /** Tried pool accounts this request must not use again: the pool was told they failed, or they cannot serve the model. */
+  /**
+   * Tried pool accounts this request must not use again: the pool was told they failed, they cannot serve the model,
+   * or their route met a Cloudflare challenge.
+   */
   readonly ruledOut = new Set<string>();
   /** Every failed attempt's failure, in order. */
   readonly failures: AttemptFailure[] = [];
@@ -156,7 +169,7 @@ export class AttemptPolicy {
   async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
     state.failures.push(failure);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
-    if (use.poolAccountId && (decision.outcome || cannotServe(failure))) state.ruledOut.add(use.poolAccountId);
+    if (use.poolAccountId && (decision.outcome || cannotServe(failure) || boundToRoute(failure))) state.ruledOut.add(use.poolAccountId);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
     if (decision.modelCapSec !== undefined) await this.modelCaps.record(workspaceKey(use), slug, decision.modelCapSec);
     state.attempt++;
