@@ -39,6 +39,10 @@ describe('UpstreamClient with the clearance helper', () => {
         response.writeHead(403, { 'content-type': 'text/html' });
         return response.end('<html>Forbidden by the origin</html>');
       }
+      if (request.url === '/mentions-marker') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ status: 'success', file_name: 'notes-on-cf_chl_opt.txt' }));
+      }
       if (!/(^|; )cf_clearance=good(;|$)/.test(request.headers.cookie ?? '')) {
         response.writeHead(403, { 'content-type': 'text/html', 'cf-mitigated': 'challenge' });
         return response.end('<script>window._cf_chl_opt={}</script>');
@@ -92,6 +96,15 @@ describe('UpstreamClient with the clearance helper', () => {
     let text = '';
     for await (const chunk of stream.body) text += String(chunk);
     expect(text).toBe('<html>Forbidden by the origin</html>');
+    expect(solver.solved).toEqual([]);
+  });
+
+  // A file name, a conversation title or a message may hold the challenge page's marker: the head decides, as for a stream.
+  it('hands a 200 that mentions cf_chl_opt back as it is: no solve, no second request', async () => {
+    const response = await client.request({ url: `${url}/mentions-marker`, identity, step: 'download' });
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toContain('cf_chl_opt');
+    expect(seen).toHaveLength(1);
     expect(solver.solved).toEqual([]);
   });
 

@@ -172,7 +172,9 @@ export class UpstreamClient {
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const clearance = this.clearanceCookie(request);
     const response = await this.requestOnce(request, clearance);
-    if (!this.clearance?.enabled || !isCloudflareChallenge(response.headers, response.body)) return response;
+    // The head first, as `stream` does: any answer may mention the challenge's marker (a file name, a title).
+    if (!this.clearance?.enabled || !mayBeCloudflareChallenge(response.status, response.headers)) return response;
+    if (!isCloudflareChallenge(response.headers, response.body)) return response;
     if (!(await this.passChallenge(request, clearance))) return response;
     return this.requestOnce(request, this.clearanceCookie(request));
   }
