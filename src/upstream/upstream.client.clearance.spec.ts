@@ -1,11 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { SystemClock } from '../common/vocabulary/clock';
 import { testConfig } from '../config/test-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ClearanceCookie, ClearanceRoute } from './clearance-jar';
 import { ClearanceSolver } from './chromium-clearance.solver';
 import { CloudflareClearance } from './cloudflare-clearance.service';
+import { readBody } from './exchange';
 import { ProxyAgents } from './proxy-agents';
 import { UpstreamClient } from './upstream.client';
 
@@ -105,6 +107,34 @@ describe('UpstreamClient with the clearance helper', () => {
     expect(response.status).toBe(200);
     expect(response.body.toString()).toContain('cf_chl_opt');
     expect(seen).toHaveLength(1);
+    expect(solver.solved).toEqual([]);
+  });
+
+  // The gateway forwards uploads unbuffered: the first send has read the stream, a second would send nothing in its place.
+  it('returns the challenge to a request with a streamed body as it came, without a solve or a second send', async () => {
+    const fingerprint = { ...identity.fingerprint, userAgent: 'Mozilla/5.0 Uploader/1.0' };
+    const upload = (body: Readable) =>
+      client.stream({
+        method: 'POST',
+        url: `${url}/upload`,
+        identity: { ...identity, fingerprint },
+        body,
+        totalTimeoutMs: 5_000,
+        step: 'gateway',
+      });
+    const answer = await upload(Readable.from([Buffer.from('payload')]));
+    expect(answer.status).toBe(403);
+    expect(answer.headers['cf-mitigated']).toBe('challenge');
+    expect((await readBody(answer.body)).toString()).toContain('_cf_chl_opt');
+    const buffered = await client.request({
+      method: 'POST',
+      url: `${url}/upload`,
+      identity: { ...identity, fingerprint },
+      body: Readable.from(['x']),
+      step: 'gateway',
+    });
+    expect(buffered.status).toBe(403);
+    expect(seen).toHaveLength(2);
     expect(solver.solved).toEqual([]);
   });
 

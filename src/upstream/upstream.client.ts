@@ -167,7 +167,8 @@ export class UpstreamClient {
 
   /**
    * A buffered request; any status is returned, only transport failures throw (as `UpstreamError`). A Cloudflare
-   * challenge is passed once by the clearance helper when it is on (`cf_challenge` when it fails).
+   * challenge is passed once by the clearance helper when it is on (`cf_challenge` when it fails), unless the request
+   * has a streamed body: that challenge is returned as it came.
    */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const clearance = this.clearanceCookie(request);
@@ -343,11 +344,12 @@ export class UpstreamClient {
 
   /**
    * Waits until the request's route holds a clearance fresher than `refused`, the one it was challenged with; false
-   * when no clearance can be earned for it (no user agent to earn it with).
+   * when no clearance can be earned for it (no user agent to earn it with), or when the request cannot be sent again:
+   * the first send has read its streamed body, and a second would send nothing in its place.
    */
   private async passChallenge(request: UpstreamRequest, refused: string | undefined): Promise<boolean> {
     const route = this.clearanceRoute(request);
-    if (!route || !this.clearance) return false;
+    if (!route || !this.clearance || request.body instanceof Readable) return false;
     await this.clearance.pass(route, refused, request.step, request.signal);
     return true;
   }
