@@ -4,6 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { readBody } from './exchange';
 import { type Http1Request, sendHttp1 } from './http1-transport';
+import { tricklingBody } from './testing/trickling-body';
 
 const agent = new http.Agent({ keepAlive: true });
 const TIMEOUTS: Http1Request['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };
@@ -112,6 +113,17 @@ describe('sendHttp1: the upstream calls on Node’s HTTP/1.1 client', () => {
     };
     const answer = await sendHttp1(call(`${base}/stall`, { timeouts: { ...TIMEOUTS, idleMs: 1_000 } }));
     await expect(readBody(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 1000ms" });
+  });
+
+  it('counts a streamed request body going out as activity: a slow but steady upload is not cut as idle', async () => {
+    handler = (request, response) => {
+      let length = 0;
+      request.on('data', (chunk: Buffer) => (length += chunk.length));
+      request.on('end', () => response.end(`received ${length}`));
+    };
+    const upload = call(`${base}/upload`, { method: 'PUT', body: tricklingBody(16, 50), timeouts: { ...TIMEOUTS, idleMs: 400 } });
+    const answer = await sendHttp1(upload);
+    expect((await readBody(answer.body)).toString()).toMatch(/^received \d+$/);
   });
 
   it('bounds the whole exchange by the total timeout, even while bytes keep arriving', async () => {

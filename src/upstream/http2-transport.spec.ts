@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import { type SelfSigned, selfSignedCertificate } from '../../test/support/self-signed';
 import { readBody, type UpstreamExchange } from './exchange';
 import { HTTP1_ORIGIN_RECHECK_MS, Http2Sessions } from './http2-transport';
+import { tricklingBody } from './testing/trickling-body';
 
 const TIMEOUTS: UpstreamExchange['timeouts'] = { connectMs: 10_000, responseMs: 10_000, idleMs: 10_000 };
 
@@ -193,6 +194,18 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
     };
     const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 80 } }), http1Agent);
     await expect(readBody(answer.body)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 80ms" });
+  });
+
+  // A large file on a slow link sends for longer than the idle timeout without ever stopping (http1-transport.spec.ts).
+  it('counts a streamed request body going out as activity: a slow but steady upload is not cut as idle', async () => {
+    handler = (stream) => {
+      let length = 0;
+      stream.on('data', (chunk: Buffer) => (length += chunk.length));
+      stream.on('end', () => stream.end(`received ${length}`));
+    };
+    const upload = call(`${base}/upload`, { method: 'PUT', body: tricklingBody(16, 50), timeouts: { ...TIMEOUTS, idleMs: 400 } });
+    const answer = await sessions.send(upload, http1Agent);
+    expect((await readBody(answer.body)).toString()).toMatch(/^received \d+$/);
   });
 
   it('fails with a total timeout over a body that keeps trickling', async () => {

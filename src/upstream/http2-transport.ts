@@ -288,7 +288,7 @@ interface ExchangeHooks {
  * The body handed on is fed by the stream and ends only when the stream ended cleanly: Node ends a stream that the
  * server reset mid-answer (CANCEL) as if it were complete, and a cut answer must not pass for a whole one. The idle
  * deadline counts the stream's data, so a caller that stops reading frees the stream after the idle time, as an
- * HTTP/1.1 socket would.
+ * HTTP/1.1 socket would; so does a streamed request body as it is read.
  */
 function exchangeOn(
   connection: Connection,
@@ -382,7 +382,16 @@ function exchangeOn(
       settled = true;
       resolve({ status, headers, body: decoded });
     });
-    if (!bodiless) sendBody(exchange.body, opened, fail);
+    if (exchange.body instanceof Readable) {
+      // The upload is activity too, as writes are on an HTTP/1.1 socket: a slow but steady one is not cut as idle.
+      const upload = exchange.body;
+      const uploading = () => idle.refresh();
+      sendBody(upload, opened, fail);
+      upload.on('data', uploading);
+      opened.once('close', () => upload.off('data', uploading));
+    } else if (!bodiless) {
+      sendBody(exchange.body, opened, fail);
+    }
   });
 }
 
