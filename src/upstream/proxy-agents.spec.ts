@@ -1,10 +1,13 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import { SocksProxyAgent } from 'socks-proxy-agent';
 import { selfSignedCertificate } from '../../test/support/self-signed';
+import { loadConfig } from '../config/load-config';
 import { testConfig } from '../config/test-config';
+import { readBody } from './exchange';
+import { sendHttp1 } from './http1-transport';
 import { poolLimits, ProxyAgents } from './proxy-agents';
 
 describe('ProxyAgents', () => {
@@ -82,6 +85,93 @@ describe('ProxyAgents', () => {
     } finally {
       relay.remove();
       extra.remove();
+    }
+  });
+});
+
+/** Calls through a proxy: a target server, and the proxies that reach it (each closed by its test). */
+describe('ProxyAgents carrying calls', () => {
+  let target: http.Server;
+  let targetUrl: string;
+  const sockets = new Set<net.Socket>();
+
+  beforeAll(async () => {
+    target = http.createServer((_request, response) => response.end('through the proxy'));
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}/`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => target.close(resolve));
+  });
+
+  /** Joins a proxy's client to `host:port`, telling the client once connected. */
+  function tunnel(client: net.Socket, host: string, port: number, onOpen: () => void, head?: Buffer): void {
+    const upstream = net.connect(port, host, () => {
+      onOpen();
+      if (head?.length) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(client).add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  }
+
+  async function get(proxyUrl: string): Promise<string> {
+    const agents = new ProxyAgents();
+    try {
+      const answer = await sendHttp1({
+        url: targetUrl,
+        method: 'GET',
+        headers: {},
+        decompress: true,
+        timeouts: { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000, totalMs: 3_000 },
+        agent: agents.for(proxyUrl).http,
+      });
+      return (await readBody(answer.body)).toString();
+    } finally {
+      agents.onModuleDestroy();
+    }
+  }
+
+  async function listening(server: net.Server, host: string): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    return (server.address() as AddressInfo).port;
+  }
+
+  // `URL.hostname` keeps an IPv6 address's brackets, and `getaddrinfo` does not take `[::1]` (ENOTFOUND).
+  it('takes an IPv6 proxy address in PROXY_URL and reaches an HTTP proxy listening on it', async () => {
+    expect(loadConfig({ PROXY_URL: 'http://[::1]:3128,socks5://u:p@[::1]:1080' }).proxyUrl).toHaveLength(2);
+    const proxy = http.createServer();
+    proxy.on('connect', (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+      const [host, port] = String(request.url).split(':');
+      tunnel(client, host, Number(port), () => client.write('HTTP/1.1 200 Connection Established\r\n\r\n'), head);
+    });
+    try {
+      await expect(get(`http://[::1]:${await listening(proxy, '::1')}`)).resolves.toBe('through the proxy');
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('reaches a SOCKS5 proxy listening on an IPv6 address', async () => {
+    // A minimal SOCKS5 server: no authentication, CONNECT to an IPv4 address or a name.
+    const proxy = net.createServer((client) => {
+      client.once('data', () => {
+        client.write(Buffer.from([5, 0]));
+        client.once('data', (request: Buffer) => {
+          const byName = request[3] === 3;
+          const host = byName ? request.subarray(5, 5 + request[4]).toString() : [...request.subarray(4, 8)].join('.');
+          const portAt = byName ? 5 + request[4] : 8;
+          tunnel(client, host, request.readUInt16BE(portAt), () => client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0])));
+        });
+      });
+    });
+    try {
+      await expect(get(`socks5://[::1]:${await listening(proxy, '::1')}`)).resolves.toBe('through the proxy');
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });

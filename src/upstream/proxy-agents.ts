@@ -142,15 +142,26 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     };
   }
   const trust = limits.ca ? { ca: limits.ca } : {};
-  if (new URL(proxyUrl).protocol.startsWith('socks')) {
+  const proxy = proxyEndpoint(new URL(proxyUrl));
+  if (proxy.protocol.startsWith('socks')) {
     // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
     const { SocksProxyAgent: Agent } = require('socks-proxy-agent') as { SocksProxyAgent: typeof SocksProxyAgent };
-    const agent = new Agent(proxyUrl, { ...keepAlive, ...trust });
+    const agent = new Agent(proxy, { ...keepAlive, ...trust });
     return { http: agent, https: agent };
   }
   return {
-    http: new HttpProxyAgent({ ...keepAlive, ...trust, proxy: proxyUrl }),
-    https: new HttpsProxyAgent({ ...keepAlive, ...trust, proxy: proxyUrl }),
+    http: new HttpProxyAgent({ ...keepAlive, ...trust, proxy }),
+    https: new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }),
   };
+}
+
+/**
+ * The proxy's URL as both proxy agents read it (`hostname`, `port`, `protocol`, the credentials, `href`), with an
+ * IPv6 address unbracketed: `URL.hostname` keeps the brackets of `http://[::1]:3128`, and no resolver takes `[::1]`.
+ */
+function proxyEndpoint(url: URL): URL {
+  const { href, protocol, hostname, port, username, password } = url;
+  const endpoint = { href, protocol, hostname: hostname.replace(/^\[(.*)\]$/, '$1'), port, username, password };
+  return endpoint as unknown as URL;
 }
