@@ -36,6 +36,15 @@ interface PreparedRequirements {
 
 type BrowserForPow = Parameters<typeof buildBrowserConfig>[0];
 
+/** Who makes the sentinel calls of one turn, and how: the same for each of them. */
+interface SentinelCall {
+  identity: UpstreamIdentity;
+  /** From `SENTINEL_PROXY_URL`; undefined: the identity's own proxy. */
+  proxyUrl: string | undefined;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+}
+
 const REQUIREMENTS_TIMEOUT_MS = 10_000;
 const SOLVER_TIMEOUT_MS = 30_000;
 
@@ -62,11 +71,9 @@ export class SentinelService {
     const { browser, p } = await this.requirementsProof(baseUrl, identity);
     const requirements = await this.post<ChatRequirements>(
       `${baseUrl}/backend-api/sentinel/chat-requirements`,
-      identity,
+      { identity, proxyUrl: this.sentinelProxy(), headers: {}, signal },
       { p },
       'requirements',
-      {},
-      signal,
     );
     if (!requirements.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'requirements', status: 200 });
 
@@ -93,17 +100,17 @@ export class SentinelService {
     if (this.config.conversationOnly) return { headers: {} };
     const { browser, p } = await this.requirementsProof(baseUrl, identity);
     const root = `${baseUrl}/backend-api/sentinel/chat-requirements`;
-    const prepared = await this.post<PreparedRequirements>(`${root}/prepare`, identity, { p }, 'sentinel_prepare', headers, signal);
+    // Both calls from one address, as a browser makes them (prepare's cookies go back with finalize).
+    const call: SentinelCall = { identity, proxyUrl: this.sentinelProxy(), headers, signal };
+    const prepared = await this.post<PreparedRequirements>(`${root}/prepare`, call, { p }, 'sentinel_prepare');
     if (!prepared.prepare_token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'sentinel_prepare', status: 200 });
 
     const solved = await this.challenges(prepared, browser, p, identity, signal);
     const finalized = await this.post<{ token?: string }>(
       `${root}/finalize`,
-      identity,
+      call,
       { prepare_token: prepared.prepare_token, ...solved.answers },
       'sentinel_finalize',
-      headers,
-      signal,
     );
     if (!finalized.token) throw new UpstreamError({ kind: 'no_requirements_token', step: 'sentinel_finalize', status: 200 });
     const clearance: Record<string, string> = { 'openai-sentinel-chat-requirements-token': finalized.token, ...solved.headers };
@@ -121,14 +128,8 @@ export class SentinelService {
   }
 
   /** One sentinel call: 200 and a JSON object, or the step's `UpstreamError`. */
-  private async post<T extends object>(
-    url: string,
-    identity: UpstreamIdentity,
-    json: unknown,
-    step: UpstreamStep,
-    headers: Record<string, string>,
-    signal?: AbortSignal,
-  ): Promise<T> {
+  private async post<T extends object>(url: string, call: SentinelCall, json: unknown, step: UpstreamStep): Promise<T> {
+    const { identity, proxyUrl, headers, signal } = call;
     const response = await this.upstream.request({
       method: 'POST',
       url,
@@ -136,7 +137,7 @@ export class SentinelService {
       headers,
       json,
       timeoutMs: REQUIREMENTS_TIMEOUT_MS,
-      proxyUrl: this.sentinelProxy(),
+      proxyUrl,
       signal,
       step,
     });
@@ -230,6 +231,7 @@ export class SentinelService {
     }
   }
 
+  /** One of `SENTINEL_PROXY_URL`, drawn once per turn; none: the account's own proxy. */
   private sentinelProxy(): string | undefined {
     const proxies = this.config.sentinelProxyUrl;
     return proxies.length > 0 ? proxies[Math.floor(Math.random() * proxies.length)] : undefined;

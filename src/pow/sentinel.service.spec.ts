@@ -1,0 +1,52 @@
+import { testConfig } from '../config/test-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { fingerprintFor } from '../upstream/fingerprint';
+import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../upstream/upstream.client';
+import type { BuildInfoService } from './build-info.service';
+import { PowWorkerPool } from './pow-worker-pool';
+import { SentinelService } from './sentinel.service';
+
+const ok = (json: unknown): UpstreamResponse => ({ status: 200, headers: {}, body: Buffer.from(JSON.stringify(json)) });
+const buildInfo = {
+  get: () => Promise.resolve({ dpl: 'prod-1', scripts: ['https://cdn/app.js'], clientVersion: 'v', clientBuildNumber: '1' }),
+};
+const identity = { accessToken: 'at', fingerprint: fingerprintFor('account', [], []) };
+
+describe('SentinelService', () => {
+  const pool = new PowWorkerPool({ size: 1 });
+  afterAll(() => pool.onModuleDestroy());
+
+  /** A sentinel whose upstream answers by `answer` (by URL), recording every call in `calls`. */
+  function sentinel(
+    overrides: Parameters<typeof testConfig>[0],
+    answer: (request: UpstreamRequest) => UpstreamResponse,
+  ): { service: SentinelService; calls: UpstreamRequest[] } {
+    const calls: UpstreamRequest[] = [];
+    const upstream = {
+      request: (request: UpstreamRequest) => {
+        calls.push(request);
+        return Promise.resolve(answer(request));
+      },
+    } as unknown as UpstreamClient;
+    const config = testConfig({ powDifficulty: '000032', ...overrides });
+    const service = new SentinelService(config, upstream, buildInfo as unknown as BuildInfoService, pool, new MetricsService());
+    return { service, calls };
+  }
+
+  // A browser makes both from one address; drawn per call, the pair usually left from two (`oai-sc` from prepare went back from another IP).
+  it('sends prepare and finalize of one turn through the same SENTINEL_PROXY_URL proxy', async () => {
+    const proxies = ['http://10.0.0.1:3128', 'http://10.0.0.2:3128'];
+    const pairs: [string | null | undefined, string | null | undefined][] = [];
+    for (let turn = 0; turn < 20; turn++) {
+      const { service, calls } = sentinel({ sentinelProxyUrl: proxies }, (request) =>
+        request.url.endsWith('/prepare')
+          ? ok({ prepare_token: 'pt', persona: 'chatgpt-paid', proofofwork: { required: true, seed: '0.42', difficulty: '0fffff' } })
+          : ok({ token: 'final' }),
+      );
+      const clearance = await service.clearPrepared('https://chatgpt.example', identity, {});
+      expect(clearance.headers['openai-sentinel-chat-requirements-token']).toBe('final');
+      pairs.push([calls[0].proxyUrl, calls[1].proxyUrl]);
+    }
+    expect(pairs.filter(([prepare, finalize]) => prepare !== finalize)).toEqual([]);
+  });
+});
