@@ -25,7 +25,7 @@ export class HandoffService {
       identity,
       baseUrl,
       signal,
-      // Like the conversation's own headers: the first-byte deadline, at most 30 s.
+      // The first-byte deadline, at most 30 s: these are a handshake and short calls (a resume comes mid-answer too).
       connectTimeoutMs: Math.min(this.config.upstreamFirstByteTimeoutMs, 30_000),
       idleTimeoutMs: this.config.upstreamIdleTimeoutMs,
     });

@@ -45,7 +45,6 @@ export function refuseUnpaidPersona(request: ConversationRequest, persona: strin
 }
 
 const ERROR_BODY_LIMIT = 64 * 1024;
-const CONVERSATION_HEADERS_TIMEOUT_MS = 30_000;
 
 export interface ConversationPost {
   url: string;
@@ -53,7 +52,7 @@ export interface ConversationPost {
   headers: Record<string, string>;
   body: Record<string, unknown>;
   request: ConversationRequest;
-  /** `UPSTREAM_FIRST_BYTE_TIMEOUT_MS`: the response headers are awaited at most this long (and at most 30 s). */
+  /** `UPSTREAM_FIRST_BYTE_TIMEOUT_MS`: the response headers are awaited at most this long. */
   firstByteTimeoutMs: number;
 }
 
@@ -65,7 +64,7 @@ export async function postConversation(upstream: UpstreamClient, post: Conversat
     identity: post.identity,
     headers: { accept: 'text/event-stream', ...post.headers },
     json: post.body,
-    timeoutMs: Math.min(CONVERSATION_HEADERS_TIMEOUT_MS, post.firstByteTimeoutMs),
+    timeoutMs: post.firstByteTimeoutMs,
     signal,
     step: 'conversation',
   });
