@@ -49,6 +49,19 @@ function IsProxyAddress(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
+/** The longest delay a Node timer takes (2^31-1 ms, about 24.8 days): a longer one is armed as 1 ms and fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Milliseconds that end up in a timer: an integer from `min` up to `MAX_TIMER_MS`. */
+function IsTimerMs(min: number): PropertyDecorator {
+  const checks = [
+    IsInt(),
+    Min(min),
+    Max(MAX_TIMER_MS, { message: `must be at most ${MAX_TIMER_MS} (about 24.8 days), the longest delay a timer takes` }),
+  ];
+  return (target, property) => checks.forEach((check) => check(target, property));
+}
+
 export const REASONING_OUTPUT_MODES = ['reasoning_content', 'think', 'hidden'] as const;
 export type ReasoningOutputMode = (typeof REASONING_OUTPUT_MODES)[number];
 
@@ -85,11 +98,11 @@ export class AppConfig {
   /** Open client connections at most; more are closed at once, so that the process keeps file descriptors. */
   @IsInt() @Min(1) maxConnections = 10_000;
   /** Time a client has to send the request headers (also cuts connections that send nothing). */
-  @IsInt() @Min(100) headersTimeoutMs = 20_000;
+  @IsTimerMs(100) headersTimeoutMs = 20_000;
   /** Time a client has to send the whole request, body included; never limits the answer (an SSE stream). */
-  @IsInt() @Min(100) requestTimeoutMs = 300_000;
+  @IsTimerMs(100) requestTimeoutMs = 300_000;
   /** How long an idle keep-alive connection stays open between requests. */
-  @IsInt() @Min(100) httpKeepAliveTimeoutMs = 5_000;
+  @IsTimerMs(100) httpKeepAliveTimeoutMs = 5_000;
   /** Peers whose X-Forwarded-For/-Host/-Proto are believed; empty: nobody's. */
   @IsProxyAddress({ each: true }) trustedProxies: string[] = [];
   /** Host header values that name this server (for the admin's same-origin check); empty: any. */
@@ -128,9 +141,9 @@ export class AppConfig {
   @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' })
   userAgents: string[] = [];
   @IsString() oaiLanguage = 'zh-CN';
-  @IsInt() @Min(100) upstreamConnectTimeoutMs = 10_000;
-  @IsInt() @Min(100) upstreamIdleTimeoutMs = 120_000;
-  @IsInt() @Min(100) upstreamFirstByteTimeoutMs = 30_000;
+  @IsTimerMs(100) upstreamConnectTimeoutMs = 10_000;
+  @IsTimerMs(100) upstreamIdleTimeoutMs = 120_000;
+  @IsTimerMs(100) upstreamFirstByteTimeoutMs = 30_000;
   @IsBoolean() upstreamDeltaEncoding = true;
   /** Connections per upstream route and pool (short calls, streamed answers) at most; 0: no limit. */
   @IsInt() @Min(0) upstreamMaxSockets = 0;
@@ -157,7 +170,7 @@ export class AppConfig {
   @IsBoolean() enableLimit = true;
   @IsBoolean() uploadByUrl = false;
   @IsIn(REASONING_OUTPUT_MODES) reasoningOutput: ReasoningOutputMode = 'reasoning_content';
-  @IsInt() @Min(1000) keepAliveIntervalMs = 15_000;
+  @IsTimerMs(1000) keepAliveIntervalMs = 15_000;
   @IsInt() @Min(1) responsesStoreMax = 1000;
   @IsInt() @Min(1) responsesStoreTtlSec = 86_400;
 

@@ -126,6 +126,35 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  // Node arms a longer timer as 1 ms: "never" written as a huge value would abort every conversation at once.
+  it.each([
+    'HEADERS_TIMEOUT_MS',
+    'REQUEST_TIMEOUT_MS',
+    'HTTP_KEEPALIVE_TIMEOUT_MS',
+    'REDIS_COMMAND_TIMEOUT_MS',
+    'SHUTDOWN_GRACE_MS',
+    'UPSTREAM_CONNECT_TIMEOUT_MS',
+    'UPSTREAM_IDLE_TIMEOUT_MS',
+    'UPSTREAM_FIRST_BYTE_TIMEOUT_MS',
+    'CF_CLEARANCE_TIMEOUT_MS',
+    'KEEPALIVE_INTERVAL_MS',
+  ])('refuses %s past the longest delay a timer takes, saying so', (name) => {
+    const env = { REQUEST_TIMEOUT_MS: String(2 ** 31 - 1), UPSTREAM_IDLE_TIMEOUT_MS: String(2 ** 31 - 1), [name]: '3000000000' };
+    expect(() => loadConfig(env)).toThrow(
+      new RegExp(`^${name}="3000000000" is invalid: must (be at most 2147483647 .*timer|not be greater)`),
+    );
+  });
+
+  it('takes the longest delay a timer takes', () => {
+    const longest = String(2 ** 31 - 1);
+    const config = loadConfig({ UPSTREAM_IDLE_TIMEOUT_MS: longest, REQUEST_TIMEOUT_MS: longest, KEEPALIVE_INTERVAL_MS: longest });
+    expect([config.upstreamIdleTimeoutMs, config.requestTimeoutMs, config.keepAliveIntervalMs]).toEqual([
+      2 ** 31 - 1,
+      2 ** 31 - 1,
+      2 ** 31 - 1,
+    ]);
+  });
+
   it('refuses as API_PREFIX every route of ours, from the one list the admin entry reads too', () => {
     for (const route of RESERVED_ROUTES) expect(() => loadConfig({ API_PREFIX: route })).toThrow(/collides with a route of ours/);
     expect(loadConfig({ API_PREFIX: 'my-secret-prefix' }).apiPrefix).toBe('my-secret-prefix');
