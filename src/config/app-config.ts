@@ -15,12 +15,11 @@ import {
 import { isIP } from 'node:net';
 import { API_PREFIX_SHAPE } from './reserved-routes';
 
-const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
-const PROXY_URL_OPTIONS = {
-  require_tld: false,
-  require_protocol: true,
-  protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'],
-};
+/** Host names may hold underscores: Docker Compose names services and containers so (`warp_proxy`), and resolves them. */
+const HOST_NAME_OPTIONS = { require_tld: false, require_protocol: true, allow_underscores: true };
+const URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['http', 'https'] };
+const PROXY_URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'] };
+const REDIS_URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['redis', 'rediss'] };
 
 const HOST_PATTERN = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 /** A Host header value: a name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
@@ -108,7 +107,7 @@ export class AppConfig {
   /** Host header values that name this server (for the admin's same-origin check); empty: any. */
   @Matches(HOST_HEADER_PATTERN, { each: true, message: 'must list host[:port] values without a scheme' }) allowedHosts: string[] = [];
   @IsString() dataDir = './data';
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] }) redisUrl?: string;
+  @IsOptional() @IsUrl(REDIS_URL_OPTIONS) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
   @IsInt() @Min(100) @Max(60_000) redisCommandTimeoutMs = 2_000;
 

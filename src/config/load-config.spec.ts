@@ -91,6 +91,19 @@ describe('loadConfig', () => {
     expect(config.publicUrl).toBe('https://gw.example.com');
   });
 
+  // Docker Compose service and container names often hold one (`warp_proxy`, `<project>_<service>_1`), and Docker's DNS resolves them.
+  it.each([
+    ['PROXY_URL', 'socks5://warp_proxy:1080', 'proxyUrl'],
+    ['PROXY_URL', 'http://user:pass@flowgpt_squid_1:3128', 'proxyUrl'],
+    ['SENTINEL_PROXY_URL', 'http://sentinel_proxy:3128', 'sentinelProxyUrl'],
+    ['TURNSTILE_SOLVER_URL', 'http://turnstile_solver:5000/solve', 'turnstileSolverUrl'],
+    ['CHATGPT_BASE_URL', 'http://chat_relay:5005', 'chatgptBaseUrl'],
+    ['REDIS_URL', 'redis://my_redis:6379/0', 'redisUrl'],
+  ])('takes %s=%s, a host name with an underscore', (name, value, property) => {
+    const config = loadConfig({ [name]: value }) as unknown as Record<string, unknown>;
+    expect([config[property]].flat()).toEqual([value]);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', RETRY_TIMES: '  ' }).port).toBe(5005);
   });
