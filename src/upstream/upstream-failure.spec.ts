@@ -38,6 +38,15 @@ describe('upstreamFailure: describing an upstream answer', () => {
     expect(answer(429, { detail: { message: 'limit', clears_in: 41.2 } }, { 'retry-after': '9' }).retryAfter).toBe(42);
     expect(answer(429, {}, { 'retry-after': '9' }).retryAfter).toBe(9);
   });
+
+  it('reads a Retry-After given as an HTTP date, as the seconds left until then', () => {
+    const now = Date.parse('Tue, 01 Dec 2026 21:00:00 GMT');
+    const limited = (retryAfter: string) => upstreamFailure('conversation', 429, { 'retry-after': retryAfter }, Buffer.from('{}'), now);
+    expect(limited('Tue, 01 Dec 2026 21:02:30 GMT').retryAfter).toBe(150);
+    expect(limited('Tuesday, 01-Dec-26 21:00:10 GMT').retryAfter).toBe(10);
+    expect(limited('Tue, 01 Dec 2026 20:59:00 GMT').retryAfter).toBe(0);
+    expect(limited('soon').retryAfter).toBeUndefined();
+  });
 });
 
 describe('UpstreamError: what a failure means for the account', () => {

@@ -19,9 +19,16 @@ const MAX_DETAIL_LENGTH = 300;
 
 /**
  * Describes an upstream non-success answer (status, headers, body) as an `UpstreamError`: the one place that
- * reads an upstream refusal. What the client is told is `toApiError` (openai-api.md §10).
+ * reads an upstream refusal. What the client is told is `toApiError` (openai-api.md §10). `now` (epoch ms) dates a
+ * `Retry-After` given as a date.
  */
-export function upstreamFailure(step: UpstreamStep, status: number, headers: IncomingHttpHeaders, body: Buffer): UpstreamError {
+export function upstreamFailure(
+  step: UpstreamStep,
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  now: number = Date.now(),
+): UpstreamError {
   const text = body.toString('utf8');
   if (isCloudflareChallenge(headers, text)) return new UpstreamError({ kind: 'cf_challenge', step, status });
   const detail = readDetail(text);
@@ -31,7 +38,7 @@ export function upstreamFailure(step: UpstreamStep, status: number, headers: Inc
     step,
     status,
     said,
-    retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers)) : undefined,
+    retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers, now)) : undefined,
   });
 }
 
@@ -102,9 +109,14 @@ function readDetail(text: string): Detail {
   return {};
 }
 
-function retryAfterHeader(headers: IncomingHttpHeaders): number | undefined {
-  const value = Number(headers['retry-after']);
-  return Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
+/** `Retry-After` in seconds from `now`: given as seconds, or as an HTTP date (RFC 9110 §10.2.3). */
+function retryAfterHeader(headers: IncomingHttpHeaders, now: number): number | undefined {
+  const value = headers['retry-after']?.trim();
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds) : undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 function shorten(text: string): string {
