@@ -9,6 +9,7 @@ import { testConfig } from '../config/test-config';
 import { readBody } from './exchange';
 import { sendHttp1 } from './http1-transport';
 import { poolLimits, ProxyAgents } from './proxy-agents';
+import { transportFailure } from './upstream-failure';
 
 describe('ProxyAgents', () => {
   it("drops idle keep-alive sockets before the server's announced timeout", async () => {
@@ -118,15 +119,14 @@ describe('ProxyAgents carrying calls', () => {
     client.on('error', () => upstream.destroy());
   }
 
-  async function get(proxyUrl: string): Promise<string> {
-    const agents = new ProxyAgents();
+  async function get(proxyUrl: string, agents = new ProxyAgents()): Promise<string> {
     try {
       const answer = await sendHttp1({
         url: targetUrl,
         method: 'GET',
         headers: {},
         decompress: true,
-        timeouts: { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000, totalMs: 3_000 },
+        timeouts: { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000, totalMs: 5_000 },
         agent: agents.for(proxyUrl).http,
       });
       return (await readBody(answer.body)).toString();
@@ -172,6 +172,25 @@ describe('ProxyAgents carrying calls', () => {
       await expect(get(`socks5://[::1]:${await listening(proxy, '::1')}`)).resolves.toBe('through the proxy');
     } finally {
       await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  // A proxy that takes the connection and never answers: the agent's own bound was the pooled sockets' 60 s, and its
+  // "Proxy timeout" (no code) read as an unreachable upstream, 502, where a connect timeout is a 504.
+  it.each([
+    ['an HTTP proxy never answering CONNECT', 'http'],
+    ['a SOCKS5 proxy never answering its greeting', 'socks5'],
+  ])('gives %s UPSTREAM_CONNECT_TIMEOUT_MS, and fails as a connect timeout', async (_case, scheme) => {
+    const held = new Set<net.Socket>();
+    const stalled = net.createServer((client) => held.add(client.resume()));
+    try {
+      const agents = new ProxyAgents(testConfig({ upstreamConnectTimeoutMs: 200 }));
+      const failure = await get(`${scheme}://127.0.0.1:${await listening(stalled, '127.0.0.1')}`, agents).catch((error: Error) => error);
+      expect(failure).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'connect' for 200ms" });
+      expect(transportFailure(failure, 'conversation')).toMatchObject({ kind: 'timeout' });
+    } finally {
+      for (const client of held) client.destroy();
+      await new Promise((resolve) => stalled.close(resolve));
     }
   });
 });

@@ -7,6 +7,7 @@ import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import { StartProblem } from '../common/startup/start-problem';
 import type { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppConfig } from '../config/app-config';
+import { timeoutError } from './exchange';
 import { Http2Sessions } from './http2-transport';
 import type { UpstreamStep } from '../common/errors/api-error';
 
@@ -45,9 +46,16 @@ export interface PoolLimits {
    */
   secureContext?: tls.SecureContext;
   http2: boolean;
+  /** `UPSTREAM_CONNECT_TIMEOUT_MS`, which bounds a proxy's handshake (CONNECT, SOCKS) too. */
+  connectMs: number;
 }
 
-const DEFAULT_LIMITS: PoolLimits = { maxSockets: Infinity, maxFreeSockets: 256, http2: false };
+const DEFAULT_LIMITS: PoolLimits = {
+  maxSockets: Infinity,
+  maxFreeSockets: 256,
+  http2: false,
+  connectMs: new AppConfig().upstreamConnectTimeoutMs,
+};
 
 /** `UPSTREAM_CA_FILE`'s certificates; a file that cannot be read stops the start with one line. */
 function readCaFile(path: string): string {
@@ -72,6 +80,7 @@ export function poolLimits(config: AppConfig, env: NodeJS.ProcessEnv = process.e
     secureContext: ca ? tls.createSecureContext({ ca }) : undefined,
     // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
     http2: config.upstreamHttp2 !== 'off',
+    connectMs: config.upstreamConnectTimeoutMs,
   };
 }
 
@@ -147,13 +156,50 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy synchronous load
     const { SocksProxyAgent: Agent } = require('socks-proxy-agent') as { SocksProxyAgent: typeof SocksProxyAgent };
-    const agent = new Agent(proxy, { ...keepAlive, ...trust });
+    const agent = boundSocksHandshake(new Agent(proxy, { ...keepAlive, ...trust }), limits.connectMs);
     return { http: agent, https: agent };
   }
   return {
-    http: new HttpProxyAgent({ ...keepAlive, ...trust, proxy }),
-    https: new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }),
+    http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
+    https: boundConnectRequest(new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
   };
+}
+
+/**
+ * hpagent bounds its CONNECT request by the agent's `timeout` (the idle time of pooled sockets, 60 s) and fails it
+ * with a bare "Proxy timeout", which reads as an unreachable upstream (502): a stalled proxy gets the connect
+ * timeout instead, and fails as every other connect timeout does (504).
+ */
+function boundConnectRequest<A extends http.Agent>(agent: A, connectMs: number): A {
+  const createConnection = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) =>
+    createConnection({ ...options, timeout: connectMs }, (error, socket) =>
+      callback?.(error?.message === 'Proxy timeout' ? timeoutError('connect', connectMs) : error, socket),
+    );
+  return agent;
+}
+
+/**
+ * The SOCKS handshake within the connect timeout. Not the agent's own `timeout`: it would also cut a connection
+ * that stays silent that long once made.
+ */
+function boundSocksHandshake(agent: SocksProxyAgent, connectMs: number): SocksProxyAgent {
+  const connect = agent.connect.bind(agent);
+  agent.connect = (request, options) => {
+    const connecting = connect(request, options);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(timeoutError('connect', connectMs));
+        // The library's attempt goes on until its own bound (the agent's `timeout`): what it makes then is nobody's.
+        connecting.then(
+          (socket) => socket.destroy(),
+          () => undefined,
+        );
+      }, connectMs);
+      connecting.finally(() => clearTimeout(timer)).then(resolve, reject);
+    });
+  };
+  return agent;
 }
 
 /**
