@@ -134,6 +134,15 @@ describe('loadConfig', () => {
       /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/,
     ],
     [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '5000', UPSTREAM_IDLE_TIMEOUT_MS: '4000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=5000 must be shorter/],
+    // Every call adds /backend-api/… itself: the base would give /backend-api/backend-api/….
+    [
+      { CHATGPT_BASE_URL: 'https://chatgpt.com/backend-api/' },
+      /^CHATGPT_BASE_URL="https:\/\/chatgpt.com\/backend-api" is invalid: name the host without \/backend-api \("https:\/\/chatgpt.com"\); FlowGPT adds \/backend-api\/… itself$/,
+    ],
+    [
+      { CHATGPT_BASE_URL: 'https://chatgpt.com, http://relay.local:5005/Backend-Anon' },
+      /^CHATGPT_BASE_URL="http:\/\/relay.local:5005\/Backend-Anon" is invalid/,
+    ],
   ])('rejects %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -221,6 +221,16 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
     );
   }
   if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
+  for (const url of config.chatgptBaseUrl) {
+    // Every call appends its own /backend-api/… (or /backend-anon/…): given here too, it would be there twice.
+    const root = /\/(backend-api|backend-anon)$/i.exec(new URL(url).pathname)?.[0];
+    if (root) {
+      const host = url.slice(0, url.length - root.length);
+      throw new ConfigError(
+        `CHATGPT_BASE_URL=${shownValue('CHATGPT_BASE_URL', url)} is invalid: name the host without ${root} (${shownValue('CHATGPT_BASE_URL', host)}); FlowGPT adds ${root}/… itself`,
+      );
+    }
+  }
   if (config.upstreamFirstByteTimeoutMs >= config.upstreamIdleTimeoutMs) {
     throw new ConfigError(
       `UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`,
