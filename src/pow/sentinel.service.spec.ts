@@ -49,4 +49,19 @@ describe('SentinelService', () => {
     }
     expect(pairs.filter(([prepare, finalize]) => prepare !== finalize)).toEqual([]);
   });
+
+  it('refuses an arkose token the solver says it did not solve, saying so', async () => {
+    const { service, calls } = sentinel({ arkoseTokenUrl: 'http://solver.local/arkose' }, (request) =>
+      request.url === 'http://solver.local/arkose'
+        ? ok({ solved: false, token: 'unsolved-token' })
+        : ok({ token: 'requirements-token', arkose: { required: true, dx: 'blob' } }),
+    );
+    const failure = await service.clear('https://chatgpt.example', identity).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ kind: 'arkose_failed', step: 'requirements' });
+    expect((failure as Error).message).toBe('The Arkose solver did not return a token: it answered solved: false.');
+    expect(calls.map((call) => call.url)).toEqual([
+      'https://chatgpt.example/backend-api/sentinel/chat-requirements',
+      'http://solver.local/arkose',
+    ]);
+  });
 });

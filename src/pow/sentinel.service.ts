@@ -3,7 +3,7 @@ import { AppConfig } from '../config/app-config';
 import type { UpstreamStep } from '../common/errors/api-error';
 import { UpstreamError } from '../common/errors/upstream-error';
 import { MetricsService } from '../metrics/metrics.service';
-import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { UpstreamClient, UpstreamIdentity, UpstreamResponse } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { BuildInfoService } from './build-info.service';
 import { buildBrowserConfig, requirementsToken } from './pow-solver';
@@ -35,6 +35,9 @@ interface PreparedRequirements {
 }
 
 type BrowserForPow = Parameters<typeof buildBrowserConfig>[0];
+
+/** What an external challenge solver gave: a token, or why there is none. */
+type SolverAnswer = { token: string; problem?: undefined } | { token?: undefined; problem: string };
 
 /** Who makes the sentinel calls of one turn, and how: the same for each of them. */
 interface SentinelCall {
@@ -163,7 +166,7 @@ export class SentinelService {
       // Through the account's proxy, as its browser would solve it.
       const proxyUrl = identity.fingerprint.proxyUrl ?? null;
       const solverBody = { url: 'https://chatgpt.com', p, dx: turnstile.dx };
-      const token = await this.askSolver(this.config.turnstileSolverUrl, solverBody, 't', signal, proxyUrl);
+      const { token } = await this.askSolver(this.config.turnstileSolverUrl, solverBody, 't', signal, proxyUrl);
       if (token) answers.turnstile = token;
     }
     const pow = requirements.proofofwork;
@@ -198,23 +201,25 @@ export class SentinelService {
       throw new UpstreamError({ kind: 'arkose_required', step: 'requirements' });
     }
     const method = persona === 'chatgpt-freeaccount' ? 'chat35' : 'chat4';
-    const token = await this.askSolver(this.config.arkoseTokenUrl, { blob: dx, method }, 'token', signal);
-    if (!token) {
-      throw new UpstreamError({ kind: 'arkose_failed', step: 'requirements' });
-    }
+    const { token, problem } = await this.askSolver(this.config.arkoseTokenUrl, { blob: dx, method }, 'token', signal);
+    if (!token) throw new UpstreamError({ kind: 'arkose_failed', step: 'requirements', said: problem });
     return token;
   }
 
-  /** `proxyUrl`: the turnstile solver goes through the account's proxy, the arkose one directly (§3.3). */
+  /**
+   * The solver's token from `field` of its answer, or what went wrong. `proxyUrl`: the turnstile solver goes through
+   * the account's proxy, the arkose one directly (§3.3).
+   */
   private async askSolver(
     url: string,
     json: unknown,
     field: string,
     signal?: AbortSignal,
     proxyUrl: string | null = null,
-  ): Promise<string | undefined> {
+  ): Promise<SolverAnswer> {
+    let response: UpstreamResponse;
     try {
-      const response = await this.upstream.request({
+      response = await this.upstream.request({
         method: 'POST',
         url,
         json,
@@ -223,12 +228,16 @@ export class SentinelService {
         signal,
         step: 'requirements',
       });
-      const value = parseJson<Record<string, unknown>>(response.body)?.[field];
-      return response.status === 200 && typeof value === 'string' && value ? value : undefined;
     } catch (error) {
       this.logger.warn(`challenge solver at ${new URL(url).host} failed: ${(error as Error).message}`);
-      return undefined;
+      return { problem: 'it could not be reached' };
     }
+    if (response.status !== 200) return { problem: `it answered ${response.status}` };
+    const answer = parseJson<Record<string, unknown>>(response.body);
+    // Some solvers say so when they failed, with a token of no use beside it (§3.3).
+    if (answer?.solved === false) return { problem: 'it answered solved: false' };
+    const token = answer?.[field];
+    return typeof token === 'string' && token ? { token } : { problem: `its answer has no ${field}` };
   }
 
   /** One of `SENTINEL_PROXY_URL`, drawn once per turn; none: the account's own proxy. */

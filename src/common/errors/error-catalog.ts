@@ -306,7 +306,7 @@ export const ERROR_CATALOG = {
     message: 'The upstream did not issue a conduit token ({step}).',
   },
   arkose_required: { status: 403, type: 'upstream_error', message: 'The upstream requires an Arkose challenge; set ARKOSE_TOKEN_URL.' },
-  arkose_failed: { status: 403, type: 'upstream_error', message: 'The Arkose solver did not return a token.' },
+  arkose_failed: { status: 403, type: 'upstream_error', message: 'The Arkose solver did not return a token{said?}.' },
   pow_unreadable: {
     status: 403,
     type: 'upstream_error',
