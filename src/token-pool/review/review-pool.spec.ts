@@ -1,0 +1,98 @@
+import { REFRESH_BACKOFF_MS } from '../account-record';
+import { poolSpecSetup } from '../testing/pool-services';
+import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+describe('review: token pool', () => {
+  const t = poolSpecSetup();
+  const { clock, newPool, accessToken, idsOf } = t;
+
+  it('an RT account refused upstream while the auth server blips comes back into rotation after the back-off', async () => {
+    const pool = newPool({ randomToken: false });
+    const rt = fakeRefreshToken('rt');
+    await pool.admin.upload([rt, accessToken('b')]);
+    const [rtId, atId] = await idsOf(pool);
+    // The RT account works, then its AccessToken is refused upstream just as the auth server has a 503 blip.
+    expect((await pool.leaser.lease({ exclude: new Set([atId]) }))?.accountId).toBe(rtId);
+    t.reply = () => ({ status: 503, body: 'unavailable' });
+    await pool.leaser.report(rtId, { kind: 'unauthorized' });
+    // The auth server is back and every back-off has long ended.
+    t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
+    clock.advance(REFRESH_BACKOFF_MS[REFRESH_BACKOFF_MS.length - 1] + MINUTE);
+    const leased = new Set<string>();
+    for (let i = 0; i < 6; i++) leased.add((await pool.leaser.lease())?.accountId ?? 'none');
+    // README: "requests leave its refresh alone for 1 min → 5 min → 30 min", then try again.
+    expect(leased).toEqual(new Set([rtId, atId]));
+  });
+
+  it('a 401 on an AccessToken the account has already replaced does not throw the new one away nor exchange again', async () => {
+    const pool = newPool();
+    const rt = fakeRefreshToken('rt');
+    await pool.admin.upload([rt]);
+    const old = (await pool.leaser.lease())!;
+    // The admin (or the schedule) renews the account while a request still holds the old AccessToken.
+    await pool.refresher.refresh({ force: true });
+    const renewed = (await pool.leaser.lease())!;
+    expect(renewed.accessToken).not.toBe(old.accessToken);
+    expect(t.server.requests).toHaveLength(2);
+    // That request's upstream answer: 401 for the OLD AccessToken.
+    t.reply = () => ({ status: 503, body: 'unavailable' });
+    await pool.leaser.report(old.accountId, { kind: 'unauthorized' });
+    // Nothing is wrong with the account's current AccessToken: no exchange, and it keeps serving.
+    expect(t.server.requests).toHaveLength(2);
+    expect((await pool.leaser.lease())?.accessToken).toBe(renewed.accessToken);
+  });
+
+  it('uploading a fresh AccessToken for an account whose AccessToken expired puts the account back in service', async () => {
+    const pool = newPool();
+    await pool.admin.upload([accessToken('alice', 10 * MINUTE)]);
+    clock.advance(11 * MINUTE);
+    expect(await pool.leaser.lease()).toBeNull();
+    // README: "It expires after some days; then copy a new one" and upload it at /admin.
+    const fresh = accessToken('alice', 24 * HOUR);
+    // Today: {added: 0, duplicates: 1} (same JWT user as the dead record), and the pool stays empty.
+    await pool.admin.upload([fresh]);
+    expect((await pool.leaser.lease())?.accessToken).toBe(fresh);
+  });
+
+  it('an RT account that the auth server refuses with a 4xx other than invalid_grant/access_denied is set aside, not retried for ever', async () => {
+    // auth.openai.com (the issuer of rt_… tokens, AUTH_BASE_URL) answers a spent or revoked RefreshToken with 401 and
+    // an error object such as this one; a 4xx is no outage ("down, stalled, 5xx").
+    const pool = newPool();
+    const rt = 'rt_review-revoked-refresh-token-0001';
+    t.reply = () => ({
+      status: 401,
+      body: {
+        error: {
+          message: 'Your refresh token has already been used to generate a new access token. Please try signing in again.',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'refresh_token_reused',
+        },
+      },
+    });
+    await pool.admin.upload([rt]);
+    const [id] = await idsOf(pool);
+    expect(await pool.leaser.lease()).toBeNull();
+    expect(await t.store.getAccount(id)).toMatchObject({ state: 'disabled' });
+  });
+
+  it('restoring an account puts it back in service at once, whatever refresh back-off it had', async () => {
+    const pool = newPool();
+    const rt = fakeRefreshToken('rt');
+    await pool.admin.upload([rt]);
+    const lease = (await pool.leaser.lease())!;
+    // An admin refresh while the auth server had a blip, then the upstream calls the account deactivated.
+    t.reply = () => ({ status: 503, body: 'unavailable' });
+    for (let i = 0; i < 3; i++) await pool.refresher.refresh({ id: lease.accountId, force: true });
+    await pool.leaser.report(lease.accountId, { kind: 'forbidden', reason: 'account deactivated' });
+    // The auth server is fine again; the admin restores the account.
+    t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
+    expect(await pool.admin.restore(lease.accountId)).toBe(true);
+    expect(await pool.readModel.findView(lease.accountId)).toMatchObject({ state: 'active' });
+    // "a RefreshToken or SessionToken account gets a new AccessToken on next use"
+    expect(await pool.leaser.lease()).toMatchObject({ accountId: lease.accountId });
+  });
+});
