@@ -47,6 +47,30 @@ describe('PoolRefresher', () => {
       expect(t.server.requests).toHaveLength(1);
     });
 
+    it('sets the account aside when the auth server refuses its RefreshToken with a 4xx other than invalid_grant/access_denied', async () => {
+      // auth.openai.com answers a spent or revoked RefreshToken with 401 and an error object such as this one; a 4xx is no outage.
+      const pool = newPool();
+      const revoked = 'rt_review-revoked-refresh-token-0001';
+      t.reply = () => ({
+        status: 401,
+        body: {
+          error: {
+            message: 'Your refresh token has already been used to generate a new access token. Please try signing in again.',
+            type: 'invalid_request_error',
+            param: null,
+            code: 'refresh_token_reused',
+          },
+        },
+      });
+      await pool.admin.upload([revoked]);
+      const [id] = await idsOf(pool);
+      expect(await pool.leaser.lease()).toBeNull();
+      expect(await t.store.getAccount(id)).toMatchObject({
+        state: 'disabled',
+        stateReason: 'refresh token rejected (refresh_token_reused)',
+      });
+    });
+
     it('leaves the account alone when the auth server is down, and leases skip its refresh for a growing back-off', async () => {
       const pool = newPool();
       t.reply = () => ({ status: 503, body: 'unavailable' });

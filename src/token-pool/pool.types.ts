@@ -37,7 +37,7 @@ export interface AccountRecord {
   lastUsedAt?: number;
   lastRefreshAt?: number;
   /**
-   * After a refresh the auth server could not answer (down, stalled, 5xx): no lease renews the account before this
+   * After a refresh the auth server could not answer (down, stalled, 5xx, 429): no lease renews the account before this
    * time (ms since the epoch), so requests go to other accounts instead of waiting out the exchange again.
    */
   refreshRetryAt?: number;

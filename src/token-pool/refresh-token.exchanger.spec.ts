@@ -138,6 +138,24 @@ describe('RefreshTokenExchanger', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it.each([
+    [400, { error: 'invalid_request', error_description: 'Malformed refresh token.' }, 'invalid_request'],
+    [401, { error: { message: 'Your refresh token has already been used.', code: 'refresh_token_reused' } }, 'refresh_token_reused'],
+    [403, { error: { message: 'Token revoked.', type: 'invalid_request_error' } }, 'invalid_request_error'],
+  ])('rejects the RefreshToken on any OAuth error in a %s', async (status, body, code) => {
+    reply = () => ({ status, body });
+    await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'RefreshTokenRejectedError', code, status }));
+  });
+
+  it.each([
+    ['a 429', 429, { error: 'rate_limit_exceeded' }],
+    ["a 403 that is not the auth server's answer (a Cloudflare or proxy page)", 403, '<html><title>Just a moment...</title></html>'],
+    ["a refusal of the deployment's client settings, which every account would get", 401, { error: 'invalid_client' }],
+  ])('takes %s for an unavailable auth server, not a refused RefreshToken', async (_what, status, body) => {
+    reply = () => ({ status, body });
+    await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status }));
+  });
+
   it('reports an unavailable auth server on 5xx, malformed answers and network errors', async () => {
     reply = () => ({ status: 502, body: 'bad gateway' });
     await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status: 502 }));

@@ -20,7 +20,10 @@ export interface ExchangedAccessToken {
   refreshToken?: string;
 }
 
-/** The auth server refused the RefreshToken for good (`invalid_grant`, `access_denied`). */
+/**
+ * The auth server refused the RefreshToken for good: `invalid_grant` or `access_denied` in any error answer, or any
+ * OAuth error in a 400, 401 or 403 (a revoked or reused value, `refresh_token_reused`), `code` naming it.
+ */
 export class RefreshTokenRejectedError extends Error {
   constructor(
     readonly code: string,
@@ -31,7 +34,10 @@ export class RefreshTokenRejectedError extends Error {
   }
 }
 
-/** The exchange failed for a reason that says nothing about the RefreshToken: network, timeout, 5xx, a malformed answer. */
+/**
+ * The exchange failed for a reason that says nothing about the RefreshToken: network, timeout, 5xx, 429, a malformed
+ * answer, or a refusal of the deployment's client settings rather than of the token.
+ */
 export class AuthServerUnavailableError extends Error {
   constructor(
     message: string,
@@ -43,6 +49,13 @@ export class AuthServerUnavailableError extends Error {
 }
 
 const REJECTION_CODES = ['invalid_grant', 'access_denied'];
+/** Statuses whose OAuth error is about the request's RefreshToken; 429 and 5xx are the auth server's state, not the token's. */
+const REFUSAL_STATUSES = new Set([400, 401, 403]);
+/**
+ * OAuth errors about the deployment's client (`REFRESH_CLIENT_ID`, `REFRESH_REDIRECT_URI`), which every exchange
+ * would get: taking each account out for them would empty the pool over a setting.
+ */
+const CLIENT_SETTING_CODES = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
 /** The lock around one RefreshToken's exchange across instances: held at most this long (the exchange's own limit is 15 s). */
 const EXCHANGE_LOCK_TTL_MS = 30_000;
 /** How long an exchange waits for another instance's exchange of the same RefreshToken. */
@@ -180,7 +193,7 @@ export class RefreshTokenExchanger {
       this.logger.warn(`Refresh of ${masked} failed: auth server unreachable (${reason})`);
       throw new AuthServerUnavailableError(`auth server unreachable: ${reason}`);
     }
-    const rejection = status >= 400 ? REJECTION_CODES.find((code) => body.includes(code)) : undefined;
+    const rejection = refusalCode(status, body);
     if (rejection) {
       this.exchanges.forget(refreshToken);
       this.logger.warn(`Refresh of ${masked} rejected: ${rejection} (HTTP ${status})`);
@@ -209,6 +222,34 @@ export class RefreshTokenExchanger {
     );
     return result;
   }
+}
+
+/** What a refusal of the RefreshToken is called, or undefined when the answer is not one (see `RefreshTokenRejectedError`). */
+function refusalCode(status: number, body: string): string | undefined {
+  if (status < 400) return undefined;
+  const named = REJECTION_CODES.find((code) => body.includes(code));
+  if (named || !REFUSAL_STATUSES.has(status)) return named;
+  const code = oauthErrorCode(body);
+  return code && !CLIENT_SETTING_CODES.has(code) ? code : undefined;
+}
+
+/**
+ * The error an OAuth answer names: `{"error": "code"}` or `{"error": {"code" | "type": …}}`. Undefined for anything
+ * else, such as a proxy's or Cloudflare's HTML page, which says nothing about the token.
+ */
+function oauthErrorCode(body: string): string | undefined {
+  let answer: unknown;
+  try {
+    answer = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const error = (answer as { error?: unknown } | null)?.error;
+  if (typeof error === 'string') return error || undefined;
+  if (!error || typeof error !== 'object') return undefined;
+  const { code, type } = error as { code?: unknown; type?: unknown };
+  if (typeof code === 'string' && code) return code;
+  return typeof type === 'string' && type ? type : 'unnamed_error';
 }
 
 function parseAnswer(body: string): { access_token: string; expires_in?: unknown; refresh_token?: unknown } | null {

@@ -57,28 +57,6 @@ describe('review: token pool', () => {
     expect((await pool.leaser.lease())?.accessToken).toBe(fresh);
   });
 
-  it('an RT account that the auth server refuses with a 4xx other than invalid_grant/access_denied is set aside, not retried for ever', async () => {
-    // auth.openai.com (the issuer of rt_… tokens, AUTH_BASE_URL) answers a spent or revoked RefreshToken with 401 and
-    // an error object such as this one; a 4xx is no outage ("down, stalled, 5xx").
-    const pool = newPool();
-    const rt = 'rt_review-revoked-refresh-token-0001';
-    t.reply = () => ({
-      status: 401,
-      body: {
-        error: {
-          message: 'Your refresh token has already been used to generate a new access token. Please try signing in again.',
-          type: 'invalid_request_error',
-          param: null,
-          code: 'refresh_token_reused',
-        },
-      },
-    });
-    await pool.admin.upload([rt]);
-    const [id] = await idsOf(pool);
-    expect(await pool.leaser.lease()).toBeNull();
-    expect(await t.store.getAccount(id)).toMatchObject({ state: 'disabled' });
-  });
-
   it('restoring an account puts it back in service at once, whatever refresh back-off it had', async () => {
     const pool = newPool();
     const rt = fakeRefreshToken('rt');
