@@ -84,6 +84,41 @@ describe('PoolAdmin', () => {
     });
   });
 
+  describe('restore', () => {
+    const rt = fakeRefreshToken('rt');
+    /** An RT account whose forced refreshes met an auth server blip three times (a 30-minute back-off), then disabled by a 403. */
+    const disabledWhileBackingOff = async (pool: PoolServices, beforeTheBlipMs: number) => {
+      await pool.admin.upload([rt]);
+      const lease = (await pool.leaser.lease())!;
+      clock.advance(beforeTheBlipMs);
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      for (let i = 0; i < 3; i++) await pool.refresher.refresh({ id: lease.accountId, force: true });
+      await pool.leaser.report(lease.accountId, { kind: 'forbidden', reason: 'account deactivated' });
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
+      return lease;
+    };
+
+    it('puts an account back in service at once, keeping an AccessToken that is still good', async () => {
+      const pool = newPool();
+      const lease = await disabledWhileBackingOff(pool, 0);
+      expect(await pool.admin.restore(lease.accountId)).toBe(true);
+      expect(await pool.readModel.findView(lease.accountId)).toMatchObject({ state: 'active' });
+      expect(await pool.leaser.lease()).toEqual(lease);
+      expect(t.server.requests).toHaveLength(4);
+    });
+
+    it('ends the refresh back-off, so an account whose AccessToken is gone is renewed on next use', async () => {
+      const pool = newPool();
+      const lease = await disabledWhileBackingOff(pool, 58 * MINUTE);
+      clock.advance(3 * MINUTE);
+      expect(await pool.admin.restore(lease.accountId)).toBe(true);
+      const renewed = await pool.leaser.lease();
+      expect(renewed).toMatchObject({ accountId: lease.accountId });
+      expect(renewed?.accessToken).not.toBe(lease.accessToken);
+      expect(t.server.requests).toHaveLength(5);
+    });
+  });
+
   describe('remove and clear', () => {
     let pool: PoolServices;
     let a: string;

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
-import { accessTokenDead, isRenewable, recordsFromLines } from './account-record';
+import { accessTokenDead, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
 import type { AccountRecord, UploadResult } from './pool.types';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -57,7 +57,10 @@ export class PoolAdmin {
     return count;
   }
 
-  /** Puts an account back in service, whatever its state; a RefreshToken or SessionToken account gets a new AccessToken on next use. */
+  /**
+   * Puts an account back in service at once, whatever its state and refresh back-off. A RefreshToken or SessionToken
+   * account keeps an AccessToken that is still good, and otherwise gets a new one on next use.
+   */
   async restore(id: string): Promise<boolean> {
     const now = this.clock.now();
     const restored = await this.store.updateAccount(id, (current) => {
@@ -68,8 +71,12 @@ export class PoolAdmin {
         rateLimitedUntil: undefined,
         rateLimitStrikes: 0,
         failures: 0,
+        refreshRetryAt: undefined,
+        refreshFailures: undefined,
       };
-      if (isRenewable(current.kind)) Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
+      // An expired renewable account's AccessToken was refused or ran out: only a new one serves.
+      if (isRenewable(current.kind) && !liveAccessToken(current, now))
+        Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
       if (accessTokenDead(next, now)) Object.assign(next, { state: 'expired', stateReason: 'access token expired' });
       return next;
     });

@@ -56,21 +56,4 @@ describe('review: token pool', () => {
     await pool.admin.upload([fresh]);
     expect((await pool.leaser.lease())?.accessToken).toBe(fresh);
   });
-
-  it('restoring an account puts it back in service at once, whatever refresh back-off it had', async () => {
-    const pool = newPool();
-    const rt = fakeRefreshToken('rt');
-    await pool.admin.upload([rt]);
-    const lease = (await pool.leaser.lease())!;
-    // An admin refresh while the auth server had a blip, then the upstream calls the account deactivated.
-    t.reply = () => ({ status: 503, body: 'unavailable' });
-    for (let i = 0; i < 3; i++) await pool.refresher.refresh({ id: lease.accountId, force: true });
-    await pool.leaser.report(lease.accountId, { kind: 'forbidden', reason: 'account deactivated' });
-    // The auth server is fine again; the admin restores the account.
-    t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
-    expect(await pool.admin.restore(lease.accountId)).toBe(true);
-    expect(await pool.readModel.findView(lease.accountId)).toMatchObject({ state: 'active' });
-    // "a RefreshToken or SessionToken account gets a new AccessToken on next use"
-    expect(await pool.leaser.lease()).toMatchObject({ accountId: lease.accountId });
-  });
 });
