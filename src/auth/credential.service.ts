@@ -116,7 +116,8 @@ export class CredentialService {
   }
 
   async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {
-    if (use.poolAccountId) await this.leaser.report(use.poolAccountId, outcome);
+    if (!use.poolAccountId) return;
+    await this.leaser.report(use.poolAccountId, outcome.kind === 'unauthorized' ? { ...outcome, accessToken: use.accessToken } : outcome);
   }
 
   private async exchange(refreshToken: string): Promise<ExchangedAccessToken> {

@@ -149,18 +149,22 @@ export class AccountLeaser {
         return;
       }
       case 'unauthorized': {
+        const refused = outcome.accessToken;
+        const stillCurrent = (record: AccountRecord) => refused === undefined || record.accessToken === refused;
         const account = await this.store.getAccount(accountId);
-        if (!account) return;
+        if (!account || !stillCurrent(account)) return;
         if (account.kind === 'access_token') {
           await this.setState(accountId, 'disabled', 'access token rejected');
           return;
         }
-        await this.store.updateAccount(accountId, (current) =>
-          current.state === 'disabled'
+        const marked = await this.store.updateAccount(accountId, (current) =>
+          current.state === 'disabled' || !stillCurrent(current)
             ? undefined
             : { ...current, state: 'expired', stateReason: 'access token rejected; refresh pending', failures: current.failures + 1 },
         );
-        await this.refresher.renew(account, true);
+        if (!marked || !stillCurrent(marked)) return;
+        // As the request saw it: a renewal by another holder of the lock since then is used, not repeated.
+        await this.refresher.renew({ ...account, accessToken: refused ?? account.accessToken }, true);
         return;
       }
       case 'forbidden':

@@ -195,6 +195,23 @@ describe('PoolRefresher', () => {
       expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active' });
     });
 
+    it('leaves the account alone on a 401 for an AccessToken it has already replaced: no exchange, and the new one keeps serving', async () => {
+      const pool = newPool();
+      await pool.admin.upload([rt]);
+      const old = (await pool.leaser.lease())!;
+      // The admin (or the schedule) renews the account while a request still holds the old AccessToken.
+      await pool.refresher.refresh({ force: true });
+      const renewed = (await pool.leaser.lease())!;
+      expect(renewed.accessToken).not.toBe(old.accessToken);
+      expect(t.server.requests).toHaveLength(2);
+      // That request's upstream answer: 401 for the old AccessToken.
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      await pool.leaser.report(old.accountId, { kind: 'unauthorized', accessToken: old.accessToken });
+      expect(t.server.requests).toHaveLength(2);
+      expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active', failures: 0 });
+      expect((await pool.leaser.lease())?.accessToken).toBe(renewed.accessToken);
+    });
+
     it('refreshes only what is due unless forced, a few at a time', async () => {
       const pool = newPool({ refreshConcurrency: 2 });
       let running = 0;

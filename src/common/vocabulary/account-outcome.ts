@@ -6,8 +6,11 @@ export type AccountOutcome =
   | { kind: 'success' }
   /** Upstream 429; `retryAfterSec` from its reset hint (`clears_in`, Retry-After) when known. */
   | { kind: 'rate_limited'; retryAfterSec?: number }
-  /** Upstream 401: the AccessToken is expired or revoked. */
-  | { kind: 'unauthorized' }
+  /**
+   * Upstream 401: the AccessToken is expired or revoked. `accessToken` is the one the upstream refused, when the
+   * reporter knows it: a refusal of one the account has replaced since says nothing about its current one.
+   */
+  | { kind: 'unauthorized'; accessToken?: string }
   /** Upstream 403 on the account itself (deactivated, banned). */
   | { kind: 'forbidden'; reason?: string }
   /** The account's credential cannot even be sent (e.g. characters HTTP headers refuse): it never will be. */

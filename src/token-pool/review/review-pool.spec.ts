@@ -27,24 +27,6 @@ describe('review: token pool', () => {
     expect(leased).toEqual(new Set([rtId, atId]));
   });
 
-  it('a 401 on an AccessToken the account has already replaced does not throw the new one away nor exchange again', async () => {
-    const pool = newPool();
-    const rt = fakeRefreshToken('rt');
-    await pool.admin.upload([rt]);
-    const old = (await pool.leaser.lease())!;
-    // The admin (or the schedule) renews the account while a request still holds the old AccessToken.
-    await pool.refresher.refresh({ force: true });
-    const renewed = (await pool.leaser.lease())!;
-    expect(renewed.accessToken).not.toBe(old.accessToken);
-    expect(t.server.requests).toHaveLength(2);
-    // That request's upstream answer: 401 for the OLD AccessToken.
-    t.reply = () => ({ status: 503, body: 'unavailable' });
-    await pool.leaser.report(old.accountId, { kind: 'unauthorized' });
-    // Nothing is wrong with the account's current AccessToken: no exchange, and it keeps serving.
-    expect(t.server.requests).toHaveLength(2);
-    expect((await pool.leaser.lease())?.accessToken).toBe(renewed.accessToken);
-  });
-
   it('uploading a fresh AccessToken for an account whose AccessToken expired puts the account back in service', async () => {
     const pool = newPool();
     await pool.admin.upload([accessToken('alice', 10 * MINUTE)]);
