@@ -1,4 +1,6 @@
 import { LAST_USED_RESOLUTION_MS } from './account-leaser';
+import { REFRESH_BACKOFF_MS } from './account-record';
+import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
 import { type PoolServices, poolSpecSetup } from './testing/pool-services';
 
 const MINUTE = 60_000;
@@ -44,6 +46,26 @@ describe('AccountLeaser', () => {
       const [a] = await idsOf(pool);
       await pool.leaser.report(a, { kind: 'forbidden' });
       expect(await pool.leaser.lease()).toBeNull();
+    });
+
+    it('takes an expired RefreshToken account whose renewal failed back into rotation once the back-off ends', async () => {
+      const pool = newPool({ randomToken: false });
+      await pool.admin.upload([fakeRefreshToken('rt'), accessToken('b')]);
+      const [rtId, atId] = await idsOf(pool);
+      // The RT account works, then its AccessToken is refused upstream just as the auth server has a 503 blip.
+      const rtLease = (await pool.leaser.lease({ exclude: new Set([atId]) }))!;
+      expect(rtLease.accountId).toBe(rtId);
+      t.reply = () => ({ status: 503, body: 'unavailable' });
+      await pool.leaser.report(rtId, { kind: 'unauthorized', accessToken: rtLease.accessToken });
+      expect(await t.store.getAccount(rtId)).toMatchObject({ state: 'expired' });
+      // Within the back-off requests go to the other account; the auth server is back and the back-off ends.
+      expect((await pool.leaser.lease())?.accountId).toBe(atId);
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
+      clock.advance(REFRESH_BACKOFF_MS[0]);
+      const leased = new Set<string>();
+      for (let i = 0; i < 4; i++) leased.add((await pool.leaser.lease())?.accountId ?? 'none');
+      expect(leased).toEqual(new Set([rtId, atId]));
+      expect(await t.store.getAccount(rtId)).toMatchObject({ state: 'active' });
     });
 
     it('hands out the Team workspace id with the AccessToken', async () => {

@@ -90,13 +90,16 @@ export class AccountLeaser {
   }
 
   /**
-   * Chooses among active accounts not in `exclude` (random, or strict round-robin on the shared cursor).
-   * With none active, RefreshToken and SessionToken accounts whose refresh is pending are tried, since a lease renews them.
+   * Chooses among active accounts not in `exclude` (random, or strict round-robin on the shared cursor), and
+   * RefreshToken and SessionToken accounts left expired by a renewal whose back-off has ended, since a lease renews
+   * them. With none of those, any whose refresh is pending is tried.
    */
   async pick(exclude: ReadonlySet<string>): Promise<AccountRecord | null> {
     const now = this.clock.now();
     const accounts = (await this.store.listAccounts()).filter((record) => !exclude.has(record.id));
-    let candidates = accounts.filter((record) => effectiveState(record, now) === 'active' && leasableNow(record, now));
+    let candidates = accounts.filter(
+      (record) => (effectiveState(record, now) === 'active' || renewalDueAgain(record, now)) && leasableNow(record, now),
+    );
     if (candidates.length === 0)
       candidates = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired' && leasableNow(record, now));
     if (candidates.length === 0) return null;
@@ -216,6 +219,14 @@ export class AccountLeaser {
   private setState(id: string, state: 'expired' | 'disabled', reason: string): Promise<void> {
     return setAccountState(this.store, this.logger, id, state, reason);
   }
+}
+
+/**
+ * An expired RefreshToken or SessionToken account whose renewal failed and whose back-off has ended: without a lease
+ * to try again it would wait for the pool to run dry (the README's 1 min → 5 min → 30 min is a wait, not an end).
+ */
+function renewalDueAgain(record: AccountRecord, now: number): boolean {
+  return isRenewable(record.kind) && record.state === 'expired' && record.refreshRetryAt !== undefined && !refreshBackingOff(record, now);
 }
 
 function leaseOf(record: AccountRecord, accessToken: string): AccountLease {
