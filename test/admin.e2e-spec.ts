@@ -314,7 +314,7 @@ describe('Admin with ADMIN_KEY', () => {
         .set('x-csrf-token', admin.csrf)
         .send({ tokens: [token] })
         .expect(200);
-      expect(accepted.body).toEqual({ added: 1, duplicates: 0, invalid: 0, invalidLines: [] });
+      expect(accepted.body).toEqual({ added: 1, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] });
     });
 
     it('validates the upload body', async () => {
@@ -494,7 +494,7 @@ describe('Admin with ADMIN_KEY', () => {
           .post('/admin/api/tokens', { tokens: [...tokens, tokens[0], 'garbage', ''] })
           .expect(200),
       );
-      expect(upload.body).toEqual({ added: 3, duplicates: 1, invalid: 1, invalidLines: [5] });
+      expect(upload.body).toEqual({ added: 3, replaced: 0, duplicates: 1, invalid: 1, invalidLines: [5] });
 
       const list = seen(await api(stack).get('/admin/api/tokens').expect(200));
       expect(list.body.counts).toEqual({ total: 3, active: 3, rate_limited: 0, expired: 0, disabled: 0 });
@@ -566,7 +566,7 @@ describe('Admin with ADMIN_KEY', () => {
       const upload = await api(stack)
         .post('/admin/api/tokens', { tokens: [`${first},${second}`] })
         .expect(200);
-      expect(upload.body).toEqual({ added: 0, duplicates: 0, invalid: 1, invalidLines: [1] });
+      expect(upload.body).toEqual({ added: 0, replaced: 0, duplicates: 0, invalid: 1, invalidLines: [1] });
       const listed = seen(await api(stack).get('/admin/api/tokens').expect(200));
       expect(listed.text).not.toContain(second);
       const workspace = '7d6c5b4a-3f2e-4d1c-9b0a-112233445566';

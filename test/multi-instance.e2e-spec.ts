@@ -80,7 +80,7 @@ describe('two instances on one Redis', () => {
     http(method, `${server.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, json });
   const upload = async (server: ServerProcess, tokens: string[]) => {
     const answer = await admin(server, 'POST', '/admin/api/tokens', { tokens });
-    expect(answer.json).toEqual({ added: tokens.length, duplicates: 0, invalid: 0, invalidLines: [] });
+    expect(answer.json).toEqual({ added: tokens.length, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] });
   };
   const accounts = async (server: ServerProcess) => {
     const answer = await admin(server, 'GET', '/admin/api/tokens');
@@ -177,7 +177,7 @@ describe('two instances on one Redis', () => {
       headers: { cookie, 'x-csrf-token': csrf! },
       json: { tokens: [token] },
     });
-    expect(uploaded.json).toEqual({ added: 1, duplicates: 0, invalid: 0, invalidLines: [] });
+    expect(uploaded.json).toEqual({ added: 1, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] });
 
     const signedOut = await http('POST', `${two.url}/admin/logout`, { headers: { cookie }, json: { _csrf: csrf } });
     expect(signedOut.status).toBe(303);

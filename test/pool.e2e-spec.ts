@@ -51,7 +51,7 @@ describe('token pool through the chat API', () => {
   it('RANDOM_TOKEN=false: hands out the accounts in strict round-robin order', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
     const [a, b, c] = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
-    expect(await pool().admin.upload([a, b, c])).toEqual({ added: 3, duplicates: 0, invalid: 0, invalidLines: [] });
+    expect(await pool().admin.upload([a, b, c])).toEqual({ added: 3, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] });
     const label = labeller({ [a]: 'A', [b]: 'B', [c]: 'C' });
 
     for (let i = 0; i < 6; i++) await chat();

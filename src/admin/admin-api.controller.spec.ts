@@ -159,13 +159,13 @@ describe('AdminApiController (HTTP edge)', () => {
     });
 
     it('passes a valid upload to the pool and answers its result', async () => {
-      pool.upload.mockResolvedValue({ added: 1, duplicates: 0, invalid: 1 });
+      pool.upload.mockResolvedValue({ added: 1, replaced: 0, duplicates: 0, invalid: 1 });
       const response = await api()
         .post('/admin/api/tokens')
         .set(bearer)
         .send({ tokens: ['token-a', 'token-b'] })
         .expect(200);
-      expect(response.body).toEqual({ added: 1, duplicates: 0, invalid: 1 });
+      expect(response.body).toEqual({ added: 1, replaced: 0, duplicates: 0, invalid: 1 });
       expect(pool.upload).toHaveBeenCalledWith(['token-a', 'token-b']);
     });
   });

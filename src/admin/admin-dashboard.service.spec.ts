@@ -3,7 +3,7 @@ import { uploadSummary } from './admin-dashboard.service';
 
 describe('uploadSummary', () => {
   const summary = (invalidLines: number[], lang: 'en' | 'zh' = 'en') =>
-    localize(uploadSummary({ added: 1, duplicates: 2, invalid: invalidLines.length, invalidLines }), PAGE_TEXT[lang]);
+    localize(uploadSummary({ added: 1, replaced: 0, duplicates: 2, invalid: invalidLines.length, invalidLines }), PAGE_TEXT[lang]);
 
   it('lists the invalid lines', () => {
     expect(summary([])).toBe('Added 1, 2 duplicates, 0 invalid.');
@@ -11,11 +11,21 @@ describe('uploadSummary', () => {
     expect(summary([2, 3], 'zh')).toBe('已添加 1 个，重复 2 个，无效 2 个（第 2, 3 行）。');
   });
 
+  it('names the expired or disabled accounts that took a new token', () => {
+    const replacing = (replaced: number, lang: 'en' | 'zh' = 'en') =>
+      localize(uploadSummary({ added: 0, replaced, duplicates: 0, invalid: 0, invalidLines: [] }), PAGE_TEXT[lang]);
+    expect(replacing(1)).toBe('Added 0, put 1 expired or disabled account back in service with its new token, 0 duplicates, 0 invalid.');
+    expect(replacing(2)).toBe('Added 0, put 2 expired or disabled accounts back in service with their new token, 0 duplicates, 0 invalid.');
+    expect(replacing(1, 'zh')).toBe('已添加 0 个，1 个已过期或已停用的账号换上新令牌后恢复使用，重复 0 个，无效 0 个。');
+  });
+
   it('lists only the first 20 line numbers of a huge garbage upload, and how many more (found in review)', () => {
     const lines = Array.from({ length: 200_000 }, (_, index) => index + 1);
     const listed = Array.from({ length: 20 }, (_, index) => index + 1).join(', ');
     expect(summary(lines)).toBe(`Added 1, 2 duplicates, 200000 invalid (lines ${listed}, and 199980 more).`);
     expect(summary(lines, 'zh')).toBe(`已添加 1 个，重复 2 个，无效 200000 个（第 ${listed} 行，另有 199980 行）。`);
-    expect(JSON.stringify(uploadSummary({ added: 0, duplicates: 0, invalid: lines.length, invalidLines: lines })).length).toBeLessThan(500);
+    expect(
+      JSON.stringify(uploadSummary({ added: 0, replaced: 0, duplicates: 0, invalid: lines.length, invalidLines: lines })).length,
+    ).toBeLessThan(500);
   });
 });

@@ -108,9 +108,12 @@ export class AdminDashboardService {
 /** How many invalid line numbers a flash lists: it is kept in the session and shown on the page. */
 const LISTED_INVALID_LINES = 20;
 
-/** `Added 2, 1 duplicate, 1 invalid (line 6).`, as a `flash.uploaded` text; past 20 line numbers, "and N more". */
+/**
+ * `Added 2, 1 duplicate, 1 invalid (line 6).`, as a `flash.uploaded` text (naming the expired or disabled accounts that
+ * took a new token, when there are any); past 20 line numbers, "and N more".
+ */
 export function uploadSummary(result: UploadResult): LocalText {
-  const { added, duplicates, invalid, invalidLines } = result;
+  const { added, replaced, duplicates, invalid, invalidLines } = result;
   const unlisted = invalidLines.length - LISTED_INVALID_LINES;
   const lines: LocalText | string = invalidLines.length
     ? {
@@ -122,6 +125,7 @@ export function uploadSummary(result: UploadResult): LocalText {
         },
       }
     : '';
+  if (replaced) return { key: 'flash.uploadedReplacing', params: { added, replaced, duplicates, invalid, lines } };
   return { key: 'flash.uploaded', params: { added, duplicates, invalid, lines } };
 }
 

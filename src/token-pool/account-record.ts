@@ -92,20 +92,29 @@ function identityKey(record: AccountRecord): string | null {
 }
 
 /**
- * Turns uploaded lines into new account records, dropping blank lines, `#` comments, strings that
- * are not credentials (reported by line number, counting from 1), and duplicates (of each other or of `existing`): the same credential, or the
- * same JWT user (and Team workspace).
+ * Turns uploaded lines into new account records, dropping blank lines, `#` comments, strings that are not
+ * credentials (reported by line number, counting from 1), and duplicates (of each other or of `existing`): the same
+ * credential, or the same JWT user (and Team workspace). A fresh AccessToken of the user of an account in `existing`
+ * that is out of service (expired or disabled) is no duplicate: that account takes it (`replacements`), keeping its id
+ * and seeds, as an admin who copies a new AccessToken for a dead one expects.
  */
 export function recordsFromLines(
   existing: readonly AccountRecord[],
   lines: readonly string[],
   now: number,
-): { records: AccountRecord[]; result: UploadResult } {
+): { records: AccountRecord[]; replacements: AccountRecord[]; result: UploadResult } {
   const ids = new Set(existing.map((record) => record.id));
   const tokens = new Set(existing.map((record) => `${record.token}\n${record.chatgptAccountId ?? ''}`));
-  const identities = new Set(existing.map(identityKey).filter((key): key is string => key !== null));
+  const byIdentity = new Map<string, AccountRecord>();
+  for (const record of existing) {
+    const identity = identityKey(record);
+    const known = identity !== null ? byIdentity.get(identity) : undefined;
+    // An identity that has a live account already takes no replacement.
+    if (identity !== null && (!known || !inService(known, now))) byIdentity.set(identity, record);
+  }
   const records: AccountRecord[] = [];
-  const result: UploadResult = { added: 0, duplicates: 0, invalid: 0, invalidLines: [] };
+  const replacements: AccountRecord[] = [];
+  const result: UploadResult = { added: 0, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] };
   for (const [index, raw] of lines.entries()) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
@@ -119,17 +128,59 @@ export function recordsFromLines(
     const record = newAccountRecord(credential, now + records.length);
     const tokenKey = `${record.token}\n${record.chatgptAccountId ?? ''}`;
     const identity = identityKey(record);
-    if (ids.has(record.id) || tokens.has(tokenKey) || (identity !== null && identities.has(identity))) {
+    const sameUser = identity !== null ? byIdentity.get(identity) : undefined;
+    if (ids.has(record.id) || tokens.has(tokenKey)) {
       result.duplicates++;
+      continue;
+    }
+    if (sameUser) {
+      if (inService(sameUser, now) || !inService(record, now)) {
+        result.duplicates++;
+        continue;
+      }
+      const replacement = withUploadedAccessToken(sameUser, record);
+      replacements.push(replacement);
+      byIdentity.set(identity!, replacement);
+      tokens.add(tokenKey);
+      result.replaced++;
       continue;
     }
     ids.add(record.id);
     tokens.add(tokenKey);
-    if (identity !== null) identities.add(identity);
+    if (identity !== null) byIdentity.set(identity, record);
     records.push(record);
     result.added++;
   }
-  return { records, result };
+  return { records, replacements, result };
+}
+
+/** Whether the account serves (active, or rate-limited for a while) rather than being out of service (expired, disabled). */
+export function inService(record: AccountRecord, now: number): boolean {
+  const state = effectiveState(record, now);
+  return state === 'active' || state === 'rate_limited';
+}
+
+/**
+ * `account` back in service with the AccessToken of `uploaded` (a record of the same user): an AccessToken account
+ * takes it as its credential, a RefreshToken or SessionToken account as its current AccessToken (its own credential
+ * renews it later, or, if that is dead, disables it again when it is due).
+ */
+function withUploadedAccessToken(account: AccountRecord, uploaded: AccountRecord): AccountRecord {
+  return dropUndefined({
+    ...account,
+    ...(account.kind === 'access_token' ? { token: uploaded.token } : {}),
+    accessToken: uploaded.accessToken,
+    accessTokenExpiresAt: uploaded.accessTokenExpiresAt,
+    email: uploaded.email ?? account.email,
+    plan: uploaded.plan ?? account.plan,
+    state: 'active',
+    stateReason: undefined,
+    rateLimitedUntil: undefined,
+    rateLimitStrikes: 0,
+    failures: 0,
+    refreshRetryAt: undefined,
+    refreshFailures: undefined,
+  });
 }
 
 /** Lists accounts in one order every instance agrees on: upload time, then id. */

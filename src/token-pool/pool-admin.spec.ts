@@ -23,8 +23,68 @@ describe('PoolAdmin', () => {
         fakeRefreshToken('r1'),
         fakeRefreshToken('r1'),
       ]);
-      expect(result).toEqual({ added: 2, duplicates: 3, invalid: 1, invalidLines: [6] });
-      expect(await pool.admin.upload([token, fakeRefreshToken('r1')])).toEqual({ added: 0, duplicates: 2, invalid: 0, invalidLines: [] });
+      expect(result).toEqual({ added: 2, replaced: 0, duplicates: 3, invalid: 1, invalidLines: [6] });
+      expect(await pool.admin.upload([token, fakeRefreshToken('r1')])).toEqual({
+        added: 0,
+        replaced: 0,
+        duplicates: 2,
+        invalid: 0,
+        invalidLines: [],
+      });
+    });
+
+    it('puts an account whose AccessToken expired back in service with a fresh one of its user, under the same id', async () => {
+      const pool = newPool();
+      await pool.admin.upload([accessToken('alice', 10 * MINUTE)]);
+      const [id] = await idsOf(pool);
+      clock.advance(11 * MINUTE);
+      expect(await pool.leaser.lease()).toBeNull();
+      // README: "It expires after some days; then copy a new one" and upload it at /admin.
+      const fresh = accessToken('alice', 24 * HOUR);
+      expect(await pool.admin.upload([fresh, fresh])).toEqual({ added: 0, replaced: 1, duplicates: 1, invalid: 0, invalidLines: [] });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+      expect(await pool.readModel.findView(id)).toMatchObject({ state: 'active', failures: 0 });
+    });
+
+    it('puts a disabled account back in service with a fresh AccessToken, and a 401 for its old one no longer counts', async () => {
+      const pool = newPool();
+      const old = accessToken('alice');
+      await pool.admin.upload([old]);
+      const [id] = await idsOf(pool);
+      await pool.leaser.report(id, { kind: 'unauthorized', accessToken: old });
+      expect(await pool.readModel.findView(id)).toMatchObject({ state: 'disabled' });
+      // The same (refused) token again is a duplicate: restoring it is the admin's restore.
+      expect(await pool.admin.upload([old])).toMatchObject({ added: 0, replaced: 0, duplicates: 1 });
+      const fresh = fakeAccessToken({ userId: 'user-alice', exp: clock.now() + 2 * HOUR });
+      expect(await pool.admin.upload([fresh])).toMatchObject({ added: 0, replaced: 1, duplicates: 0 });
+      await pool.leaser.report(id, { kind: 'unauthorized', accessToken: old });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+    });
+
+    it('gives a RefreshToken account out of service an uploaded AccessToken of its user, keeping its RefreshToken', async () => {
+      const pool = newPool();
+      const rt = fakeRefreshToken('rt');
+      await pool.admin.upload([rt]);
+      const lease = (await pool.leaser.lease())!;
+      await pool.leaser.report(lease.accountId, { kind: 'forbidden', reason: 'account deactivated' });
+      const fresh = accessToken('rt');
+      expect(await pool.admin.upload([fresh])).toMatchObject({ added: 0, replaced: 1 });
+      expect(await t.store.getAccount(lease.accountId)).toMatchObject({
+        kind: 'refresh_token',
+        token: rt,
+        accessToken: fresh,
+        state: 'active',
+      });
+    });
+
+    it('leaves an account that is in service alone: a newer AccessToken of its user is a duplicate', async () => {
+      const pool = newPool();
+      const current = accessToken('alice');
+      await pool.admin.upload([current]);
+      const [id] = await idsOf(pool);
+      await pool.leaser.report(id, { kind: 'rate_limited' });
+      expect(await pool.admin.upload([accessToken('alice', 48 * HOUR)])).toMatchObject({ added: 0, replaced: 0, duplicates: 1 });
+      expect(await t.store.getAccount(id)).toMatchObject({ token: current, state: 'rate_limited' });
     });
 
     it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {
@@ -38,7 +98,7 @@ describe('PoolAdmin', () => {
         'rt_abcdefghijk\u007f',
         'fk-ok-token',
       ]);
-      expect(result).toEqual({ added: 2, duplicates: 0, invalid: 4, invalidLines: [2, 3, 4, 5] });
+      expect(result).toEqual({ added: 2, replaced: 0, duplicates: 0, invalid: 4, invalidLines: [2, 3, 4, 5] });
       expect((await pool.readModel.list()).map((account) => account.maskedToken)).toHaveLength(2);
     });
 
@@ -54,6 +114,7 @@ describe('PoolAdmin', () => {
         ]),
       ).toEqual({
         added: 2,
+        replaced: 0,
         duplicates: 1,
         invalid: 0,
         invalidLines: [],

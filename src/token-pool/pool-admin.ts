@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
-import { accessTokenDead, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
+import { accessTokenDead, inService, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
 import type { AccountRecord, UploadResult } from './pool.types';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -29,15 +29,23 @@ export class PoolAdmin {
       UPLOAD_LOCK,
       LOCK_TTL_MS,
       async () => {
-        const { records, result } = recordsFromLines(await this.store.listAccounts(), lines, this.clock.now());
+        const now = this.clock.now();
+        const { records, replacements, result } = recordsFromLines(await this.store.listAccounts(), lines, now);
         await this.store.addAccounts(records);
+        for (const replacement of replacements) {
+          const stored = await this.store.updateAccount(replacement.id, (current) => (inService(current, now) ? undefined : replacement));
+          if (stored?.accessToken === replacement.accessToken) continue;
+          // Back in service meanwhile (a request renewed it, another instance restored it): the upload is a duplicate.
+          result.replaced--;
+          result.duplicates++;
+        }
         return result;
       },
       { waitMs: LOCK_WAIT_MS },
     );
     if (!outcome.acquired) throw ApiError.of('pool_busy', {});
-    const { added, duplicates, invalid } = outcome.value;
-    this.logger.log(`Upload: ${added} added, ${duplicates} duplicates, ${invalid} invalid`);
+    const { added, replaced, duplicates, invalid } = outcome.value;
+    this.logger.log(`Upload: ${added} added, ${replaced} replaced, ${duplicates} duplicates, ${invalid} invalid`);
     return outcome.value;
   }
 

@@ -56,6 +56,8 @@ export interface AccountLease {
 
 export interface UploadResult {
   added: number;
+  /** Accounts out of service (expired, disabled) that took an uploaded AccessToken of their user and are back in service. */
+  replaced: number;
   duplicates: number;
   invalid: number;
   /** Line numbers (from 1) of the invalid lines. */

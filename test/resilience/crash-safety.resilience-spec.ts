@@ -156,7 +156,7 @@ describe('file store crash safety (kill -9 during uploads through the admin API)
 
       const first = await upload(server, `c${index}-b0`);
       expect(first.status).toBe(200);
-      expect(first.json).toEqual({ added: BATCH_SIZE, duplicates: 0, invalid: 0, invalidLines: [] });
+      expect(first.json).toEqual({ added: BATCH_SIZE, replaced: 0, duplicates: 0, invalid: 0, invalidLines: [] });
 
       // Uploads in a loop (four loops at once for the parallel kind) until the kill cuts them off.
       const uploadLoop = async (loop: number): Promise<PromiseSettledResult<HttpAnswer>[]> => {

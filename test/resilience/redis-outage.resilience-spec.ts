@@ -87,7 +87,13 @@ describe('Redis outage', () => {
 
   it('answers 503 store_unavailable while Redis is stopped or dead, and serves again with the same data once it is back', async () => {
     const tokens = [stack.fake.createAccessToken(), stack.fake.createAccessToken()];
-    expect((await admin('POST', '/admin/api/tokens', { tokens })).json).toEqual({ added: 2, duplicates: 0, invalid: 0, invalidLines: [] });
+    expect((await admin('POST', '/admin/api/tokens', { tokens })).json).toEqual({
+      added: 2,
+      replaced: 0,
+      duplicates: 0,
+      invalid: 0,
+      invalidLines: [],
+    });
     const ids = await accountIds();
     const ready = await call('GET', '/readyz', {});
     expect(ready.status).toBe(200);

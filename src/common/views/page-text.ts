@@ -145,6 +145,8 @@ const en = {
   flash: {
     nothingToUpload: 'Nothing to upload: paste one token a line.',
     uploaded: 'Added {added}, {duplicates} {duplicates|duplicate|duplicates}, {invalid} invalid{lines}.',
+    uploadedReplacing:
+      'Added {added}, put {replaced} expired or disabled {replaced|account|accounts} back in service with {replaced|its|their} new token, {duplicates} {duplicates|duplicate|duplicates}, {invalid} invalid{lines}.',
     invalidLines: ' ({count|line|lines} {lines}{more})',
     moreLines: ', and {count} more',
     removed: 'Removed account {id}.',
@@ -307,6 +309,8 @@ const zh: PageText = {
   flash: {
     nothingToUpload: '没有可上传的内容：请每行粘贴一个令牌。',
     uploaded: '已添加 {added} 个，重复 {duplicates} 个，无效 {invalid} 个{lines}。',
+    uploadedReplacing:
+      '已添加 {added} 个，{replaced} 个已过期或已停用的账号换上新令牌后恢复使用，重复 {duplicates} 个，无效 {invalid} 个{lines}。',
     invalidLines: '（第 {lines} 行{more}）',
     moreLines: '，另有 {count} 行',
     removed: '已移除账号 {id}。',
