@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -188,6 +188,78 @@ describe('graceful shutdown on SIGTERM (real server process)', () => {
     expect(list.status).toBe(200);
     expect((list.json as { counts: { active: number } }).counts.active).toBeGreaterThanOrEqual(1);
     await again.kill('SIGTERM');
+  });
+});
+
+/** Resolves once the server's output contains `text`, or with 'exited' if the process exits first. */
+function outputOrExit(server: ServerProcess, text: string): Promise<'said' | 'exited'> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!server.output().includes(text)) return;
+      server.child.stdout?.off('data', check);
+      resolve('said');
+    };
+    server.child.stdout?.on('data', check);
+    void server.exited().then(() => resolve('exited'));
+    check();
+  });
+}
+
+/**
+ * SIGTERM while a background refresh (SCHEDULED_REFRESH's start-up or cron run) exchanges a rotating RefreshToken:
+ * the auth server spends the old value as it answers, so a process that left before storing the new one would find
+ * the account dead on its next start.
+ */
+describe('graceful shutdown during a scheduled refresh of a rotating RefreshToken (real server process)', () => {
+  let fake: FakeUpstream;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-shutdown-refresh-'));
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const env = (scheduled: boolean) => ({
+    CHATGPT_BASE_URL: fake.url,
+    AUTH_BASE_URL: fake.url,
+    DATA_DIR: dataDir,
+    AUTHORIZATION: 'pool-key',
+    SCHEDULED_REFRESH: String(scheduled),
+    POW_WORKERS: '1',
+    LOG_LEVEL: 'log',
+    SHUTDOWN_GRACE_MS: '60000',
+  });
+
+  it('waits for the exchange it has in flight, stores its answer, then exits 0', async () => {
+    // The reference's token.txt, imported on first start; its account has no AccessToken yet, so the start-up refresh exchanges it.
+    writeFileSync(join(dataDir, 'token.txt'), `${fake.createRefreshToken({ rotate: true })}\n`);
+    const hold = fake.holdNextOAuth();
+    const first = await startServer(env(true));
+    await hold.arrived;
+    // A deploy: SIGTERM while the exchange is in flight; the auth server answers only once the server says it waits.
+    first.child.kill('SIGTERM');
+    const waiting = await outputOrExit(first, 'credential renewal(s) or refresh job(s) running');
+    // Answered (and so spent) whether or not anybody still listens, as a real auth server does.
+    hold.release();
+    const exit = await first.exited();
+    expect(waiting).toBe('said');
+    expect(first.output()).toMatch(/SIGTERM: .*[1-9] credential renewal\(s\) or refresh job\(s\) running/);
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('after the restart, the account works: the store holds the RefreshToken the auth server rotated to', async () => {
+    const second = await startServer(env(false));
+    const answer = await http('POST', `${second.url}/v1/chat/completions`, {
+      headers: { authorization: 'Bearer pool-key' },
+      json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] },
+    });
+    expect({ status: answer.status, body: answer.status === 200 ? 'ok' : answer.text }).toEqual({ status: 200, body: 'ok' });
+    await second.kill('SIGTERM');
   });
 });
 

@@ -39,7 +39,7 @@ describe('TokenRefreshScheduler', () => {
     const pool = poolServices(store, config, clock);
     opened.push(pool);
     const registry = new SchedulerRegistry();
-    return { pool, registry, scheduler: new TestScheduler(config, pool.refresher, clock, registry) };
+    return { pool, registry, scheduler: new TestScheduler(config, pool.refresher, clock, registry, pool.background) };
   };
 
   beforeAll(async () => {
@@ -194,6 +194,28 @@ describe('TokenRefreshScheduler', () => {
       expect(refreshedTokens()).toHaveLength(0);
       release();
       await held;
+    });
+
+    it('starts no run once the server is shutting down, stops waiting for a taken lock then, and is waited for while it runs', async () => {
+      const store = new FileAccountStore({ dataDir });
+      const { pool, scheduler } = instance(store);
+      await pool.admin.upload([fakeRefreshToken('late')]);
+      const startup = scheduler.runStartupRefresh();
+      expect(pool.background.size).toBe(1);
+      expect(await startup).toMatchObject({ refreshed: 1 });
+      expect(pool.background.size).toBe(0);
+      let release!: () => void;
+      const held = store.withLock(REFRESH_JOB_NAME, 60_000, () => new Promise<void>((resolve) => (release = resolve)));
+      scheduler.onPause = () => {
+        if (scheduler.pauses.length === 2) pool.background.stop();
+      };
+      expect(await scheduler.runScheduledRefresh()).toBeNull();
+      expect(scheduler.pauses).toEqual([500, 1_000]);
+      release();
+      await held;
+      expect(await scheduler.runStartupRefresh()).toBeNull();
+      expect(await scheduler.runScheduledRefresh()).toBeNull();
+      expect(refreshedTokens()).toHaveLength(1);
     });
 
     it('REFRESH_INTERVAL_DAYS=0 runs at every occurrence', async () => {

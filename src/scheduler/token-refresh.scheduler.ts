@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
+import { BackgroundWork } from '../common/lifecycle/background-work';
 import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
 import { refreshCronProblem } from '../config/cron-expression';
@@ -39,7 +40,8 @@ export interface RefreshJobRun {
  * one, whose time is kept in the store, so the interval holds across month ends and restarts (an
  * "every 4th day of the month" cron restarts on the 1st and leaves gaps of 2 or 3 days).
  * Each run holds the store lock `refresh-job`, and a scheduled run records its cron occurrence, so that
- * with several instances on one Redis each occurrence runs once.
+ * with several instances on one Redis each occurrence runs once. A shutdown starts no run and waits for the one
+ * holding the lock (its renewals store what the auth server answered, and it lets go of the lock).
  */
 @Injectable()
 export class TokenRefreshScheduler implements OnApplicationBootstrap {
@@ -50,6 +52,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     private readonly refresher: PoolRefresher,
     private readonly clock: Clock,
     private readonly registry: SchedulerRegistry,
+    private readonly background: BackgroundWork,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -78,9 +81,11 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
 
   /** Renews only the accounts whose AccessToken is missing or about to expire. Skipped while another run holds the lock. */
   async runStartupRefresh(): Promise<RefreshSummary | null> {
-    const locked = await this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, () => this.refresher.refresh({ force: false }));
+    const locked = await this.underRefreshLock(() => this.refresher.refresh({ force: false }));
     if (!locked.acquired) {
-      this.logger.log('Start-up refresh skipped: another instance is refreshing');
+      this.logger.log(
+        `Start-up refresh skipped: ${this.background.accepting ? 'another instance is refreshing' : 'the server is shutting down'}`,
+      );
       return null;
     }
     return locked.value;
@@ -96,11 +101,15 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     // The lock taken is not the occurrence done: another instance's start-up refresh, or the lock of one that died
     // (until its TTL ends). Waiting for it, then checking the record, runs the occurrence once all the same.
     let locked = await this.scheduledRun(slot, gapMs);
-    for (let waitedMs = 0, pauseMs = FIRST_BUSY_RETRY_MS; !locked.acquired && waitedMs < LOCK_TTL_MS;) {
+    for (let waitedMs = 0, pauseMs = FIRST_BUSY_RETRY_MS; !locked.acquired && waitedMs < LOCK_TTL_MS && this.background.accepting;) {
       await this.pause(pauseMs);
       waitedMs += pauseMs;
       pauseMs = Math.min(pauseMs * 2, MAX_BUSY_RETRY_MS);
       locked = await this.scheduledRun(slot, gapMs);
+    }
+    if (!this.background.accepting && !locked.acquired) {
+      this.logger.log(`Scheduled refresh of ${occurrence} not run: the server is shutting down`);
+      return null;
     }
     if (!locked.acquired) {
       this.logger.warn(`Scheduled refresh of ${occurrence} not run: the refresh lock stayed taken for ${LOCK_TTL_MS / 60_000} minutes`);
@@ -116,7 +125,7 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
   }
 
   private scheduledRun(slot: number, gapMs: number): Promise<LockResult<RefreshSummary | 'ran elsewhere' | 'not due'>> {
-    return this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, async () => {
+    return this.underRefreshLock(async () => {
       const last = await this.lastRun();
       if (last && last.slot >= slot) return 'ran elsewhere' as const;
       if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
@@ -125,6 +134,15 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
       await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run));
       return summary;
     });
+  }
+
+  /**
+   * Runs `run` holding the store lock `refresh-job`, as work the shutdown waits for; once the shutdown has begun,
+   * does not run it (as if another instance held the lock).
+   */
+  private async underRefreshLock<T>(run: () => Promise<T>): Promise<LockResult<T>> {
+    if (!this.background.accepting) return { acquired: false };
+    return this.background.track(() => this.refresher.exclusively(REFRESH_JOB_NAME, LOCK_TTL_MS, run));
   }
 
   /** Waits between tries for a taken lock (a spec replaces it). */

@@ -212,6 +212,24 @@ describe('PoolRefresher', () => {
       expect((await pool.leaser.lease())?.accessToken).toBe(renewed.accessToken);
     });
 
+    it('once the server is shutting down, starts no further renewal, and the shutdown waits for the one under way', async () => {
+      const pool = newPool({ refreshConcurrency: 1 });
+      await pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
+      const [first] = await idsOf(pool);
+      let runningAtTheSignal = 0;
+      t.reply = () => {
+        // SIGTERM while the first exchange is at the auth server.
+        pool.background.stop();
+        runningAtTheSignal = pool.background.size;
+        return { status: 200, body: { access_token: fakeAccessToken({ userId: 'user-r1', exp: clock.now() + HOUR }) } };
+      };
+      expect(await pool.refresher.refresh()).toEqual({ attempted: 1, refreshed: 1, failed: 0, disabled: 0, skipped: 2 });
+      expect(runningAtTheSignal).toBe(1);
+      expect(pool.background.size).toBe(0);
+      expect(t.server.requests).toHaveLength(1);
+      expect(await t.store.getAccount(first)).toMatchObject({ state: 'active', lastRefreshAt: clock.now() });
+    });
+
     it('refreshes only what is due unless forced, a few at a time', async () => {
       const pool = newPool({ refreshConcurrency: 2 });
       let running = 0;

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BackgroundWork } from '../common/lifecycle/background-work';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
@@ -37,11 +38,13 @@ export class PoolRefresher {
     private readonly sessions: SessionTokenExchanger,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly background: BackgroundWork,
   ) {}
 
   /**
    * Renews RefreshToken and SessionToken accounts, at most `REFRESH_CONCURRENCY` at a time. Not forced: only those
-   * whose AccessToken is missing, expired or close to expiry. Forced: every such account not disabled.
+   * whose AccessToken is missing, expired or close to expiry. Forced: every such account not disabled. Once the
+   * server is shutting down it starts no further renewal (those left count as skipped).
    */
   async refresh(options: { id?: string; force?: boolean } = {}): Promise<RefreshSummary> {
     const force = options.force ?? false;
@@ -54,7 +57,7 @@ export class PoolRefresher {
     );
     const summary: RefreshSummary = { attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: accounts.length - due.length };
     await forEachLimited(due, this.config.refreshConcurrency, async (record) => {
-      const outcome = await this.renew(record, force);
+      const outcome = this.background.accepting ? await this.renew(record, force) : 'not_applicable';
       if (outcome === 'current' || outcome === 'not_applicable') {
         summary.skipped++;
         return;
@@ -73,9 +76,14 @@ export class PoolRefresher {
   /**
    * Renews one RefreshToken or SessionToken account. `seen` is the record as the caller knew it: if another holder of the
    * lock renewed it meanwhile, that result is used instead of a second exchange. `force` renews even an
-   * AccessToken that still looks current (the upstream refused it).
+   * AccessToken that still looks current (the upstream refused it). A shutdown waits for it: the auth server may
+   * spend the RefreshToken it sends, and only the stored answer holds the new one.
    */
-  async renew(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
+  renew(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
+    return this.background.track(() => this.renewUnderLock(seen, force));
+  }
+
+  private async renewUnderLock(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
     const locked = await this.store.withLock(
       `account-refresh:${seen.id}`,
       LOCK_TTL_MS,

@@ -1,4 +1,5 @@
 import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { BackgroundWorkModule } from '../common/lifecycle/background-work.module';
 import { SharedState } from '../common/shared-state/shared-state';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { StartProblem } from '../common/startup/start-problem';
@@ -38,7 +39,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
 }
 
 @Module({
-  imports: [SharedStateModule, UpstreamModule],
+  imports: [SharedStateModule, UpstreamModule, BackgroundWorkModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
     { provide: ACCOUNT_STORE, inject: [AppConfig, Clock, SharedState], useFactory: createAccountStore },

@@ -3,19 +3,21 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { Server } from 'node:http';
 import { AppConfig } from '../../config/app-config';
 import { errorBody } from '../errors/api-error';
+import { BackgroundWork } from './background-work';
 import { InFlightRequests } from './in-flight-requests';
 import { OpenStreams } from './open-streams.registry';
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /**
- * SIGTERM/SIGINT: stop accepting connections, give every request in flight `SHUTDOWN_GRACE_MS` to finish (streams,
- * and requests whose answer has not started: a chat waiting for the upstream), end the streams still open in-band
- * (error event + `[DONE]`) and answer the others 503 `server_shutting_down`, then close the app (Nest's shutdown
- * hooks flush and close the store).
+ * SIGTERM/SIGINT: stop accepting connections and starting refresh jobs, give every request in flight (streams, and
+ * requests whose answer has not started: a chat waiting for the upstream) and every credential renewal under way
+ * `SHUTDOWN_GRACE_MS` to finish, end the streams still open in-band (error event + `[DONE]`) and answer the other
+ * requests 503 `server_shutting_down`, then close the app (Nest's shutdown hooks flush and close the store).
  *
  * The drain runs before `app.close()` on purpose: Nest's `onModuleDestroy` hooks (the upstream agents among
- * them) run first thing in `close()` and would cut the upstream side of every open stream.
+ * them) run first thing in `close()` and would cut the upstream side of every open stream, and of every renewal
+ * whose rotated RefreshToken is not stored yet.
  */
 @Injectable()
 export class GracefulShutdown implements OnApplicationBootstrap {
@@ -26,6 +28,7 @@ export class GracefulShutdown implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly adapterHost: HttpAdapterHost,
     private readonly streams: OpenStreams,
+    private readonly background: BackgroundWork,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -35,12 +38,20 @@ export class GracefulShutdown implements OnApplicationBootstrap {
   async drain(signal: string): Promise<void> {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
     server?.close();
+    this.background.stop();
     const grace = this.config.shutdownGraceMs;
     this.logger.log(
       `${signal}: no longer accepting connections; ${this.inFlight.size} request(s) in flight, ${this.streams.size} of them ` +
-        `streaming, waiting up to ${grace} ms`,
+        `streaming, and ${this.background.size} credential renewal(s) or refresh job(s) running; waiting up to ${grace} ms`,
     );
-    if (!(await this.inFlight.whenIdle(grace))) {
+    const [requestsDone, backgroundDone] = await Promise.all([this.inFlight.whenIdle(grace), this.background.whenSettled(grace)]);
+    if (!backgroundDone) {
+      this.logger.warn(
+        `After ${grace} ms, ${this.background.size} credential renewal(s) still running are cut off: a RefreshToken the auth server ` +
+          'rotated meanwhile is not stored',
+      );
+    }
+    if (!requestsDone) {
       const ended = await this.streams.endAll();
       const refused = this.refuseUnstarted();
       this.logger.warn(

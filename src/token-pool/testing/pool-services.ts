@@ -1,4 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { BackgroundWork } from '../../common/lifecycle/background-work';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ export interface PoolServices {
   seeds: SeedRegistry;
   readModel: PoolReadModel;
   admin: PoolAdmin;
+  /** The renewals under way, as the shutdown sees them. */
+  background: BackgroundWork;
   /** Releases what the services hold open (the upstream client's connections). */
   close(): void;
 }
@@ -35,7 +38,8 @@ export function poolServices(store: AccountStore, config: AppConfig, clock: Cloc
   const upstream = testUpstreamClient(config);
   const exchanger = new RefreshTokenExchanger(config, clock, upstream.client, store);
   const sessions = new SessionTokenExchanger(clock, upstream.client, store);
-  const refresher = new PoolRefresher(store, exchanger, sessions, config, clock);
+  const background = new BackgroundWork();
+  const refresher = new PoolRefresher(store, exchanger, sessions, config, clock, background);
   const leaser = new AccountLeaser(store, refresher, config, clock);
   return {
     exchanger,
@@ -45,6 +49,7 @@ export function poolServices(store: AccountStore, config: AppConfig, clock: Cloc
     seeds: new SeedRegistry(store, leaser, config, clock),
     readModel: new PoolReadModel(store, clock),
     admin: new PoolAdmin(store, exchanger, sessions, clock),
+    background,
     close: upstream.close,
   };
 }
@@ -59,6 +64,7 @@ export function poolServicesOf(app: INestApplicationContext): PoolServices {
     seeds: app.get(SeedRegistry),
     readModel: app.get(PoolReadModel),
     admin: app.get(PoolAdmin),
+    background: app.get(BackgroundWork),
     close: () => undefined,
   };
 }
