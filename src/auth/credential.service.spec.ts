@@ -1,4 +1,5 @@
-import { fakeRefreshToken } from '../token-pool/testing/fixtures';
+import { REFRESH_BACKOFF_MS } from '../token-pool/account-record';
+import { fakeAccessToken, fakeRefreshToken } from '../token-pool/testing/fixtures';
 import { type PoolServices, poolSpecSetup } from '../token-pool/testing/pool-services';
 import { CredentialService } from './credential.service';
 
@@ -17,5 +18,55 @@ describe('CredentialService', () => {
     await credentials.report(use, { kind: 'unauthorized' });
     expect(t.server.requests).toHaveLength(2);
     expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active' });
+  });
+
+  describe("the caller's own RefreshToken as the key", () => {
+    const own = { kind: 'refresh_token' as const, token: fakeRefreshToken('own') };
+    let issued = 0;
+    beforeEach(() => {
+      issued = 0;
+      t.reply = () => ({
+        status: 200,
+        body: { access_token: fakeAccessToken({ userId: `user-own-${++issued}`, exp: t.clock.now() + 3_600_000 }) },
+      });
+    });
+    const accessTokenNow = async (credentials: CredentialService) => (await credentials.acquire(own, new Set()))!;
+
+    it('drops the cached AccessToken on a 401, so the next request exchanges afresh', async () => {
+      const credentials = credentialsOver(t.newPool());
+      const refused = await accessTokenNow(credentials);
+      expect((await accessTokenNow(credentials)).accessToken).toBe(refused.accessToken);
+      await credentials.report(refused, { kind: 'unauthorized' });
+      const renewed = await accessTokenNow(credentials);
+      expect(renewed.accessToken).not.toBe(refused.accessToken);
+      expect(t.server.requests).toHaveLength(2);
+      // A late 401 for the refused one changes nothing.
+      await credentials.report(refused, { kind: 'unauthorized' });
+      expect((await accessTokenNow(credentials)).accessToken).toBe(renewed.accessToken);
+      expect(t.server.requests).toHaveLength(2);
+    });
+
+    it('exchanges again for fresh AccessTokens refused in a row only 1 min, 5 min, 30 min apart, and starts over after a success', async () => {
+      const credentials = credentialsOver(t.newPool());
+      const refuseCurrent = async () => credentials.report(await accessTokenNow(credentials), { kind: 'unauthorized' });
+      await refuseCurrent();
+      expect(t.server.requests).toHaveLength(1);
+      await refuseCurrent();
+      await refuseCurrent();
+      expect(t.server.requests).toHaveLength(2);
+      for (const [index, backOff] of REFRESH_BACKOFF_MS.entries()) {
+        t.clock.advance(backOff - 1);
+        await refuseCurrent();
+        expect(t.server.requests).toHaveLength(2 + index);
+        t.clock.advance(1);
+        await refuseCurrent();
+        await accessTokenNow(credentials);
+        expect(t.server.requests).toHaveLength(3 + index);
+      }
+      await credentials.report(await accessTokenNow(credentials), { kind: 'success' });
+      await refuseCurrent();
+      await accessTokenNow(credentials);
+      expect(t.server.requests).toHaveLength(6);
+    });
   });
 });

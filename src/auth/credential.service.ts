@@ -30,6 +30,11 @@ export interface AccountUse {
   sessionToken?: string;
   /** The newest RefreshToken, when the one presented was rotated (and so is spent). Secret. */
   refreshToken?: string;
+  /**
+   * The caller's own RefreshToken or SessionToken (as presented) that `accessToken` was exchanged from: outcomes are
+   * reported to its exchange. Secret.
+   */
+  exchangedFrom?: { kind: 'refresh_token' | 'session_token'; token: string };
 }
 
 /** Turns an API credential into an account to call the upstream with, per attempt. */
@@ -81,6 +86,7 @@ export class CredentialService {
           chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
           fingerprintKey: ownerKey ?? directAccountKey(exchanged.accessToken, credential.token),
           ...(exchanged.refreshToken ? { refreshToken: exchanged.refreshToken } : {}),
+          exchangedFrom: { kind: 'refresh_token', token: credential.token },
         };
       }
       case 'session_token': {
@@ -93,6 +99,7 @@ export class CredentialService {
           chatgptAccountId: teamOverride ?? credential.chatgptAccountId,
           fingerprintKey,
           sessionToken: exchanged.sessionToken ?? credential.token,
+          exchangedFrom: { kind: 'session_token', token: credential.token },
         };
       }
       case 'access_token':
@@ -115,9 +122,20 @@ export class CredentialService {
     return useOfLease(await this.leaser.leaseForFollowUp(accountId), undefined);
   }
 
+  /**
+   * What the upstream said about the account: the pool's business for a pool account. For the caller's own
+   * RefreshToken or SessionToken, a 401 drops the AccessToken cached from it, so that a later request exchanges afresh.
+   */
   async report(use: AccountUse, outcome: AccountOutcome): Promise<void> {
-    if (!use.poolAccountId) return;
-    await this.leaser.report(use.poolAccountId, outcome.kind === 'unauthorized' ? { ...outcome, accessToken: use.accessToken } : outcome);
+    if (use.poolAccountId) {
+      await this.leaser.report(use.poolAccountId, outcome.kind === 'unauthorized' ? { ...outcome, accessToken: use.accessToken } : outcome);
+      return;
+    }
+    if (!use.exchangedFrom) return;
+    const { kind, token } = use.exchangedFrom;
+    const exchange = kind === 'refresh_token' ? this.exchanger : this.sessions;
+    if (outcome.kind === 'unauthorized') exchange.refused(token, use.accessToken);
+    else if (outcome.kind === 'success') exchange.accepted(token);
   }
 
   private async exchange(refreshToken: string): Promise<ExchangedAccessToken> {

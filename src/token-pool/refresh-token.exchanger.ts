@@ -112,6 +112,22 @@ export class RefreshTokenExchanger {
   }
 
   /**
+   * The upstream refused (401) `accessToken`, which an exchange of the caller's own RefreshToken gave: the next
+   * exchange asks afresh, unless the refusals in a row call for waiting (see `SharedExchanges.refused`).
+   */
+  refused(refreshToken: string, accessToken: string): void {
+    if (this.exchanges.refused(refreshToken, [this.rotations.current(refreshToken), refreshToken], accessToken))
+      this.logger.warn(
+        `Access token ${maskSecret(accessToken)} of ${maskSecret(refreshToken)} refused upstream: the next request exchanges afresh`,
+      );
+  }
+
+  /** The upstream took an AccessToken of this RefreshToken's. */
+  accepted(refreshToken: string): void {
+    this.exchanges.accepted(refreshToken);
+  }
+
+  /**
    * A real exchange for the holder of `presented`, whose newest value is `newest` as far as this process knows. An
    * auth server that rotates spends what it is sent, so the instances sharing the store send a value one at a time,
    * under a lock named by the hash of the value sent. Once the lock is held the store is read again: when another

@@ -72,6 +72,18 @@ describe('SessionTokenExchanger', () => {
     expect(seen[0].headers.authorization).toBeUndefined();
   });
 
+  it('asks afresh after the upstream refused the AccessToken it gave, also under a rotated cookie', async () => {
+    reply = () => ({
+      ...live(fakeAccessToken({ userId: `user-${seen.length}`, exp: clock.now() + 3_600_000 })),
+      setCookie: [`${SESSION_COOKIE_NAME}=${jwe(`rotated-${seen.length}`)}; Path=/`],
+    });
+    const first = await exchanger.exchange(st);
+    exchanger.refused(st, first.accessToken);
+    const second = await exchanger.exchange(st);
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(seen).toHaveLength(2);
+  });
+
   it('shares one request among concurrent exchanges and caches until five minutes before expiry', async () => {
     reply = () => ({ ...live(), delayMs: 100 });
     const results = await Promise.all(Array.from({ length: 10 }, () => exchanger.exchange(st)));

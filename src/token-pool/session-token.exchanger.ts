@@ -80,6 +80,22 @@ export class SessionTokenExchanger {
     this.exchanges.forget(sessionToken);
   }
 
+  /**
+   * The upstream refused (401) `accessToken`, which an exchange of the caller's own SessionToken gave: the next
+   * exchange asks afresh, unless the refusals in a row call for waiting (see `SharedExchanges.refused`).
+   */
+  refused(sessionToken: string, accessToken: string): void {
+    if (this.exchanges.refused(sessionToken, [this.rotations.current(sessionToken), sessionToken], accessToken))
+      this.logger.warn(
+        `Access token ${maskSecret(accessToken)} of ${maskSecret(sessionToken)} refused upstream: the next request exchanges afresh`,
+      );
+  }
+
+  /** The upstream took an AccessToken of this SessionToken's. */
+  accepted(sessionToken: string): void {
+    this.exchanges.accepted(sessionToken);
+  }
+
   private async request(cookie: string, fingerprintKey: string): Promise<ExchangedSession> {
     const masked = maskSecret(cookie);
     let status: number;
