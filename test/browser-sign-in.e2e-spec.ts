@@ -712,3 +712,23 @@ describe('Browser sign-in (AUTO_SEED=false)', () => {
     expect(known.status).toBe(303);
   });
 });
+
+describe('Browser sign-in (AUTO_SEED=true, MAX_SEEDS=2)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY, MAX_SEEDS: '2' } });
+    await uploadTokens(stack, [stack.fake.createAccessToken()]);
+  });
+  afterAll(() => stack.close());
+
+  it('refuses a new seed once there are MAX_SEEDS, saying why, and still signs in the seeds it has', async () => {
+    expect((await postSignIn(stack, 'first-seed-typed')).status).toBe(303);
+    expect((await postSignIn(stack, 'second-seed-typed')).status).toBe(303);
+    const refused = await postSignIn(stack, 'third-seed-typed', { headers: { 'Accept-Language': 'en' } });
+    expect(refused.status).toBe(403);
+    expect(errorReason(refused.text)).toBe('seedLimit');
+    expect(refused.text).toContain('This server takes no new seed tokens');
+    expect(cookieLine(refused, SESSION_COOKIE)).toBeUndefined();
+    expect((await postSignIn(stack, 'first-seed-typed')).status).toBe(303);
+  });
+});

@@ -80,6 +80,7 @@ export class BrowserSignInFlow {
 function statusOf(reason: SignInFailure['reason']): number {
   if (reason === 'poolEmpty' || reason === 'authServerDown' || reason === 'sessionUnavailable') return 503;
   if (['refreshRefused', 'sessionRefused', 'accessRefused', 'workspaceUnknown', 'seedUnknown', 'expired'].includes(reason)) return 401;
+  if (reason === 'seedLimit') return 403;
   return 400;
 }
 

@@ -24,6 +24,7 @@ export type SignInFailure =
         | 'workspaceUnknown'
         | 'sessionUnavailable'
         | 'seedUnknown'
+        | 'seedLimit'
         | 'poolEmpty'
         | 'poolKey'
         | 'unsupported';
@@ -126,6 +127,7 @@ export class BrowserSignIn {
     if (this.config.autoSeed && seed.length < MIN_AUTO_SEED_LENGTH) return { ok: false, reason: 'seedTooShort' };
     const lease = await this.seeds.leaseForSeed(seed);
     if (lease === 'invalid_seed') return { ok: false, reason: 'seedUnknown' };
+    if (lease === 'seed_limit') return { ok: false, reason: 'seedLimit' };
     if (!lease) return { ok: false, reason: 'poolEmpty' };
     this.logger.log(`Seed ${maskSecret(seed)} signed in on account ${lease.accountId}`);
     return { ok: true, identity: { kind: 'seed', seed, seedId: seedIdFor(seed) } };

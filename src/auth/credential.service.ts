@@ -76,7 +76,8 @@ export class CredentialService {
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
         const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
-        if (lease === 'invalid_seed') throw ApiError.of('seed_token_invalid', {});
+        // Only a seed that exists gets here (`mustExist`): none is minted, so none is over the limit either.
+        if (lease === 'invalid_seed' || lease === 'seed_limit') throw ApiError.of('seed_token_invalid', {});
         return useOfLease(lease, teamOverride);
       }
       case 'refresh_token': {

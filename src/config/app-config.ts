@@ -176,6 +176,7 @@ export class AppConfig {
   // --- pool
   @IsBoolean() randomToken = true;
   @IsBoolean() autoSeed = true;
+  @IsInt() @Min(1) maxSeeds = 10_000;
   @IsBoolean() scheduledRefresh = false;
   @IsString() refreshCron = '0 3 * * *';
   @IsInt() @Min(0) @Max(365) refreshIntervalDays = 4;
@@ -267,6 +268,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   responsesStoreTtlSec: { env: 'RESPONSES_STORE_TTL_SEC', kind: 'int' },
   randomToken: { env: 'RANDOM_TOKEN', kind: 'bool' },
   autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
+  maxSeeds: { env: 'MAX_SEEDS', kind: 'int' },
   scheduledRefresh: { env: 'SCHEDULED_REFRESH', kind: 'bool' },
   refreshCron: { env: 'REFRESH_CRON', kind: 'string' },
   refreshIntervalDays: { env: 'REFRESH_INTERVAL_DAYS', kind: 'int' },

@@ -41,8 +41,8 @@ export class PoolReadModel {
    */
   async readiness(): Promise<PoolReadiness> {
     await this.store.ping();
-    const [accounts, seeds] = await Promise.all([this.counts(), this.store.listSeeds()]);
-    return { store: this.store.kind, accounts, seeds: seeds.length };
+    const [accounts, seeds] = await Promise.all([this.counts(), this.store.countSeeds()]);
+    return { store: this.store.kind, accounts, seeds };
   }
 }
 

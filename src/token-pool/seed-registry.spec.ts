@@ -27,6 +27,20 @@ describe('SeedRegistry', () => {
       ]);
     });
 
+    it('mints no new seed at sign-in once there are MAX_SEEDS, while the seeds it has keep working', async () => {
+      const pool = newPool({ maxSeeds: 2 });
+      await pool.admin.upload([accessToken('a')]);
+      const [id] = await idsOf(pool);
+      await pool.seeds.createSeed('admin-made-seed');
+      expect(await pool.seeds.leaseForSeed('typed-at-sign-in')).toMatchObject({ accountId: id });
+      expect(await pool.seeds.leaseForSeed('one-too-many')).toBe('seed_limit');
+      expect(await pool.seeds.leaseForSeed('typed-at-sign-in')).toMatchObject({ accountId: id });
+      expect((await pool.seeds.listSeeds()).map((seed) => seed.maskedSeed)).toHaveLength(2);
+      // The admin's own are never refused.
+      await pool.seeds.createSeed('admin-made-later');
+      expect(await pool.seeds.leaseForSeed('admin-made-later')).toMatchObject({ accountId: id });
+    });
+
     it('moves a seed off a rate-limited or removed account', async () => {
       const pool = newPool({ randomToken: false });
       await pool.admin.upload([accessToken('a'), accessToken('b'), accessToken('c')]);

@@ -33,15 +33,21 @@ export class SeedRegistry {
    * The account a seed stands for. The binding is sticky while its account is active; once the account
    * leaves the active state (or is removed) the seed moves to another active account. An account this
    * request already tried is skipped for this request only, without moving the seed.
-   * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; null when no account is available.
+   * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; `'seed_limit'` when it would be a new
+   * seed and there are `MAX_SEEDS` already; null when no account is available.
    */
   async leaseForSeed(
     seed: string,
     options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {},
-  ): Promise<AccountLease | 'invalid_seed' | null> {
+  ): Promise<AccountLease | 'invalid_seed' | 'seed_limit' | null> {
     const exclude = options.exclude ?? new Set<string>();
     const record = await this.store.getSeed(seed);
     if (!record && (options.mustExist || !this.config.autoSeed)) return 'invalid_seed';
+    // A bound on growth, not an exact quota: sign-ins running at once may each pass it with one seed.
+    if (!record && (await this.store.countSeeds()) >= this.config.maxSeeds) {
+      this.logger.warn(`Seed ${maskSecret(seed)} not minted: there are MAX_SEEDS (${this.config.maxSeeds}) seeds already`);
+      return 'seed_limit';
+    }
     const boundId = record?.accountId ?? null;
     let keepBinding = false;
     if (boundId) {

@@ -60,6 +60,8 @@ const en = {
     workspaceUnknown: 'This access token’s account is not a member of the workspace named after the comma.',
     sessionUnavailable: 'chatgpt.com could not be reached to check this session token. Try again in a moment.',
     seedUnknown: 'This seed token is unknown. Ask the administrator for one.',
+    seedLimit:
+      'This server takes no new seed tokens: it has as many as it keeps. Sign in with a seed token you used before, or ask the administrator for one.',
     poolEmpty: 'No shared account is available right now. Try again later or ask the administrator.',
     seedTooShort: 'A seed token must be at least 8 characters long, so that nobody else picks the same one.',
     poolKey: 'This is an API key for the token pool; it cannot be used to sign in here. Ask the administrator for a seed token.',
@@ -226,6 +228,7 @@ const zh: PageText = {
     workspaceUnknown: '这个访问令牌的账号不是逗号后所指工作区的成员。',
     sessionUnavailable: '暂时无法连接 chatgpt.com 来验证这个会话令牌，请稍后再试。',
     seedUnknown: '这个种子令牌不存在。请向管理员索取。',
+    seedLimit: '本服务器已不再接受新的种子令牌：数量已达上限。请使用以前用过的种子令牌登录，或向管理员索取。',
     poolEmpty: '目前没有可用的共享账号。请稍后再试或联系管理员。',
     seedTooShort: '种子令牌至少需要 8 个字符，以免与他人重复。',
     poolKey: '这是令牌池的 API 密钥，不能用来在这里登录。请向管理员索取种子令牌。',

@@ -136,7 +136,9 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
       await store.updateSeed('s2', () => seed('s2', null));
       expect(await store.getSeed('s1')).toEqual({ ...seed('s1', 'c'), conversations: ['conv-1'] });
       expect((await store.listSeeds()).map((record) => record.seed).sort()).toEqual(['s1', 's2']);
+      expect(await store.countSeeds()).toBe(2);
       expect(await store.removeSeed('s1')).toBe(true);
+      expect(await store.countSeeds()).toBe(1);
       expect(await store.removeSeed('s1')).toBe(false);
       expect(await store.updateSeed('gone', () => undefined)).toBeNull();
     });

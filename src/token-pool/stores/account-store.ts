@@ -48,6 +48,8 @@ export interface AccountStore {
   nextCursor(): Promise<number>;
 
   listSeeds(): Promise<SeedRecord[]>;
+  /** How many seeds there are, without reading them. */
+  countSeeds(): Promise<number>;
   getSeed(seed: string): Promise<SeedRecord | null>;
   /** Like `updateAccount`, but `mutate` also sees a missing seed (null) and may create it. */
   updateSeed(seed: string, mutate: (current: SeedRecord | null) => SeedRecord | undefined): Promise<SeedRecord | null>;

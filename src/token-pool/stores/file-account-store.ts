@@ -162,6 +162,11 @@ export class FileAccountStore implements AccountStore {
     return [...this.seeds.values()].map((record) => structuredClone(record));
   }
 
+  async countSeeds(): Promise<number> {
+    await this.open();
+    return this.seeds.size;
+  }
+
   async getSeed(seed: string): Promise<SeedRecord | null> {
     await this.open();
     const record = this.seeds.get(seed);

@@ -130,6 +130,10 @@ export class RedisAccountStore implements AccountStore {
     return Object.entries(entries).map(([seed, value]) => ({ ...(JSON.parse(value) as SeedRecord), seed }));
   }
 
+  countSeeds(): Promise<number> {
+    return this.run((redis) => redis.hlen(this.keys.seeds));
+  }
+
   async getSeed(seed: string): Promise<SeedRecord | null> {
     const value = await this.run((redis) => redis.hget(this.keys.seeds, seed));
     return value === null ? null : { ...(JSON.parse(value) as SeedRecord), seed };
