@@ -470,5 +470,85 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(await gw.app.get(SeedRegistry).seedConversations(SEED_B)).toEqual(before);
       expect((await request(gw.url).get('/backend-api/me').set(seedB.bearer).expect(200)).body.email).not.toContain('second.pool');
     });
+
+    it('is set aside when the sentinel the gateway solves for the seed (NO_SENTINEL) finds it deactivated', async () => {
+      const bound = String(gw.fake.requests[gw.fake.requests.length - 1].headers.authorization).replace(/^Bearer /, '');
+      gw.fake.setTokenStatus(bound, 403);
+      const answer = await post(seedB, 'still there?');
+      expect({ status: answer.status, code: answer.body.error?.code }).toEqual({ status: 403, code: 'sentinel_failed' });
+      const accounts = await request(gw.url).get('/admin/api/tokens').set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`).expect(200);
+      expect(accounts.body.data).toEqual([
+        expect.objectContaining({
+          email: 'second.pool.account@example.com',
+          state: 'disabled',
+          stateReason: expect.stringContaining('deactivated'),
+        }),
+      ]);
+    });
+  });
+});
+
+describe('browser gateway: what the upstream says about a seed’s pool account reaches the pool', () => {
+  let gw: SignedInGatewayStack;
+  const pool = { first: '', second: '', third: '' };
+  let seed: SignedInBrowser;
+
+  const accounts = async () => {
+    const list = await request(gw.url).get('/admin/api/tokens').set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`).expect(200);
+    return list.body.data as Array<{ id: string; email?: string; state: string; stateReason?: string }>;
+  };
+  const stateOf = async (email: string) => (await accounts()).find((account) => account.email === email);
+  /** The AccessToken the seed's calls run as right now, as the fake saw it. */
+  const seedAccessToken = async () => {
+    await request(gw.url).get('/backend-api/models').set(seed.bearer).expect(200);
+    return String(gw.fake.requests[gw.fake.requests.length - 1].headers.authorization).replace(/^Bearer /, '');
+  };
+  const requirements = () => request(gw.url).post('/backend-api/sentinel/chat-requirements').set(seed.bearer).send({ p: 'not-solved' });
+
+  beforeAll(async () => {
+    gw = await startSignedInGateway();
+    pool.first = gw.fake.createAccessToken({ email: 'first.pool@example.com' });
+    pool.second = gw.fake.createAccessToken({ email: 'second.pool@example.com' });
+    await gw.upload([pool.first, pool.second]);
+    seed = await gw.signIn('seed-judged-0001');
+  });
+  afterAll(() => gw?.close());
+
+  it('sets an account the upstream calls deactivated (403) aside, and the seed moves to another one', async () => {
+    const bound = await seedAccessToken();
+    const email = bound === pool.first ? 'first.pool@example.com' : 'second.pool@example.com';
+    gw.fake.setTokenStatus(bound, 403);
+    expect((await requirements()).status).toBe(403);
+    expect(await stateOf(email)).toMatchObject({ state: 'disabled', stateReason: expect.stringContaining('deactivated') });
+    expect(await seedAccessToken()).toBe(bound === pool.first ? pool.second : pool.first);
+  });
+
+  it("takes a 429 on the seed's conversation sentinel as the account's rate limit", async () => {
+    const bound = await seedAccessToken();
+    const email = bound === pool.first ? 'first.pool@example.com' : 'second.pool@example.com';
+    gw.fake.setTokenStatus(bound, 429, { clearsInSec: 600 });
+    expect((await requirements()).status).toBe(429);
+    expect(await stateOf(email)).toMatchObject({ state: 'rate_limited' });
+  });
+
+  it("sets aside an AccessToken the upstream refuses (401) for a seed, never for an owner's own token", async () => {
+    pool.third = gw.fake.createAccessToken({ email: 'third.pool@example.com' });
+    await gw.upload([pool.third]);
+    // The only account left for the seed; an owner signs in with the very same token, as their own.
+    const owner = await gw.signIn(pool.third);
+    gw.fake.revokeAccessToken(pool.third);
+    const ownCall = await request(gw.url).get('/backend-api/models').set(owner.bearer);
+    expect(ownCall.status).toBe(401);
+    expect(await stateOf('third.pool@example.com')).toMatchObject({ state: 'active' });
+    // The seed, moved there by the rate limit, finds it refused when it reads the profile: the pool hears it.
+    expect((await request(gw.url).get('/backend-api/models').set(seed.bearer)).status).toBe(503);
+    expect(await stateOf('third.pool@example.com')).toMatchObject({ state: 'disabled', stateReason: 'access token rejected' });
+    const fourth = gw.fake.createAccessToken({ email: 'fourth.pool@example.com' });
+    await gw.upload([fourth]);
+    expect(await seedAccessToken()).toBe(fourth);
+    // Its profile known, a refusal now comes through the proxy itself.
+    gw.fake.revokeAccessToken(fourth);
+    expect((await request(gw.url).get('/backend-api/models').set(seed.bearer)).status).toBe(401);
+    expect(await stateOf('fourth.pool@example.com')).toMatchObject({ state: 'disabled', stateReason: 'access token rejected' });
   });
 });

@@ -1,3 +1,5 @@
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+
 /**
  * The contract between the browser sign-in (AuthModule) and the reverse proxy (GatewayModule): who a browser
  * request is, resolved server-side from the opaque session cookie. Nothing here is ever sent to the browser
@@ -49,4 +51,9 @@ export abstract class BrowserSessions {
   abstract fromStandInToken(token: string): Promise<BrowserSession | null>;
   /** The upstream account this session runs as right now (leases, refreshes and seed re-binding happen here). */
   abstract accountFor(session: BrowserSession): Promise<BrowserAccount>;
+  /**
+   * What the upstream said about the account a request ran as: heard by the pool for a pool account (a seed's), so
+   * that it is set aside and the seed moves; an owner's own account is nobody else's business, and nothing happens.
+   */
+  abstract report(account: BrowserAccount, outcome: AccountOutcome): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { Clock } from '../common/vocabulary/clock';
 import { readAccessTokenClaims } from '../token-pool/token-kind';
 import type { ApiCredential } from './api-credential';
@@ -61,6 +62,12 @@ export class BrowserSessionsService extends BrowserSessions {
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
+  }
+
+  async report(account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
+    if (!account.poolAccountId) return;
+    const { accessToken, chatgptAccountId, poolAccountId, fingerprintKey } = account;
+    await this.credentials.report({ accessToken, chatgptAccountId, poolAccountId, fingerprintKey }, outcome);
   }
 
   /**

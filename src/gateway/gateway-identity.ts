@@ -3,10 +3,11 @@ import { ModuleRef } from '@nestjs/core';
 import type { Request } from 'express';
 import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions } from '../auth/browser-session';
 import { ApiError } from '../common/errors/api-error';
+import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { AppConfig } from '../config/app-config';
 import type { BrowserFingerprint } from '../upstream/fingerprint';
 import { UpstreamClient, type UpstreamIdentity } from '../upstream/upstream.client';
-import { AccountIdentifiers } from './seed/account-identifiers.service';
+import { AccountIdentifiers, ProfileRefused } from './seed/account-identifiers.service';
 
 /** Who a gateway request runs as: the browser session, its upstream account right now, and that account's browser. */
 export interface GatewayCaller {
@@ -85,11 +86,27 @@ export class GatewayIdentity implements OnApplicationBootstrap {
     return this.sessions.fromCookie(value || undefined);
   }
 
-  /** For a seed session, the account's identifiers include its profile's (name, phone, org ids), so that all are scrubbed. */
+  /**
+   * For a seed session, the account's identifiers include its profile's (name, phone, org ids), so that all are
+   * scrubbed. A profile the upstream refuses because of the account itself is reported, and the request goes on
+   * as the account the seed has then (another one, or the same one renewed).
+   */
   async callerOf(session: BrowserSession): Promise<GatewayCaller> {
     const account = await this.sessions.accountFor(session);
+    if (session.kind !== 'seed') return { session, account, fingerprint: this.upstream.fingerprint(account.fingerprintKey) };
+    try {
+      return await this.seedCaller(session, account);
+    } catch (error) {
+      if (!(error instanceof ProfileRefused)) throw error;
+      await this.sessions.report(account, error.verdict);
+      return this.seedCaller(session, await this.sessions.accountFor(session)).catch((again: unknown) => {
+        throw again instanceof ProfileRefused ? again.toApiError() : again;
+      });
+    }
+  }
+
+  private async seedCaller(session: BrowserSession, account: BrowserAccount): Promise<GatewayCaller> {
     const fingerprint = this.upstream.fingerprint(account.fingerprintKey);
-    if (session.kind !== 'seed') return { session, account, fingerprint };
     const profile = await this.identifiers.of(account, fingerprint);
     return { session, account: { ...account, privateIdentifiers: [...new Set([...account.privateIdentifiers, ...profile])] }, fingerprint };
   }
@@ -104,6 +121,11 @@ export class GatewayIdentity implements OnApplicationBootstrap {
   async optionalCaller(request: Request): Promise<GatewayCaller | undefined> {
     const session = await this.sessionOf(request);
     return session ? this.callerOf(session) : undefined;
+  }
+
+  /** What the upstream said about the caller's account (see `BrowserSessions.report`). */
+  report(caller: GatewayCaller, outcome: AccountOutcome): Promise<void> {
+    return this.sessions.report(caller.account, outcome);
   }
 
   anonymousFingerprint(): BrowserFingerprint {

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../../common/errors/api-error';
+import { UpstreamError } from '../../common/errors/upstream-error';
 import { SentinelService } from '../../pow/sentinel.service';
 import { GatewayCaller, GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
 import { TextRewriter } from '../rewriting/text-rewriter';
@@ -128,6 +129,10 @@ export class BackendProxyService {
         Object.assign(headers, (await this.sentinel.clear(this.hosts.backendBase(), upstreamIdentityOf(caller))).headers);
       } catch (error) {
         this.logger.warn(`sentinel for a browser conversation failed: ${(error as Error).message}`);
+        // Our sentinel call ran as the account: its verdict on the account counts as the browser's own call's would.
+        const verdict = error instanceof UpstreamError ? error.accountOutcome : null;
+        if (verdict?.kind === 'unauthorized' || verdict?.kind === 'forbidden' || verdict?.kind === 'rate_limited')
+          await this.identity.report(caller, verdict);
         throw ApiError.of('sentinel_failed', {});
       }
     }

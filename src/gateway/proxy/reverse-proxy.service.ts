@@ -14,6 +14,7 @@ import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import { canDecode, decodeBody, DecodedBodyTooLarge } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
+import { accountVerdict, mayJudgeAccount } from './account-verdict';
 import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
 
 /** What one proxied request is: where it goes, as whom, and what happens to its answer. */
@@ -38,6 +39,9 @@ export interface ProxyPlan {
   /** An event-stream answer passes through this on its way (a seed's conversation recorder). */
   streamThrough?: Transform;
 }
+
+/** An upstream answer whose body has not been read yet. */
+type UpstreamAnswer = { status: number; headers: IncomingHttpHeaders; body: Readable };
 
 const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Rewritten as text: pages, styles, scripts and JSON. Everything else passes through byte for byte. */
@@ -114,7 +118,37 @@ export class ReverseProxyService {
       }
       throw this.unreachable(error, plan.host);
     }
+    if (plan.host === 'backend' && plan.caller?.account.poolAccountId && mayJudgeAccount(plan.path, answer.status)) {
+      answer = await this.reportAccountVerdict(plan.caller, plan.path, answer);
+    }
     await this.answer(request, response, plan, origin, answer);
+  }
+
+  /**
+   * Tells the pool what an answer that may judge the pool account says about it (`accountVerdict`), as the chat path
+   * does, so that the account is set aside and the seeds on it move. The body is read for that (such answers are
+   * short) and handed on unchanged.
+   */
+  private async reportAccountVerdict(caller: GatewayCaller, path: string, answer: UpstreamAnswer): Promise<UpstreamAnswer> {
+    let raw: Buffer;
+    try {
+      raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
+    } catch (error) {
+      throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, 'backend');
+    }
+    const encoding = String(answer.headers['content-encoding'] ?? '')
+      .trim()
+      .toLowerCase();
+    const decoded = canDecode(encoding)
+      ? await decodeBody(raw, encoding, MAX_REWRITTEN_BYTES).catch(() => Buffer.alloc(0))
+      : Buffer.alloc(0);
+    const verdict = accountVerdict(path, answer.status, answer.headers, decoded);
+    if (verdict) {
+      await this.identity.report(caller, verdict).catch((error: Error) => {
+        this.logger.warn(`Reporting ${verdict.kind} on pool account ${caller.account.poolAccountId} failed: ${error.message}`);
+      });
+    }
+    return { ...answer, body: Readable.from([raw]) };
   }
 
   /** The account's secrets, as this session may see them. */
@@ -122,13 +156,7 @@ export class ReverseProxyService {
     return caller ? accountSecretsRewriter(caller.session, caller.account) : new TextRewriter([]);
   }
 
-  private async answer(
-    request: Request,
-    response: Response,
-    plan: ProxyPlan,
-    origin: PublicOrigin,
-    answer: { status: number; headers: IncomingHttpHeaders; body: Readable },
-  ): Promise<void> {
+  private async answer(request: Request, response: Response, plan: ProxyPlan, origin: PublicOrigin, answer: UpstreamAnswer): Promise<void> {
     const hostRewriter = this.hosts.hostRewriter(origin);
     const contentType = String(answer.headers['content-type'] ?? '');
     const encoding = String(answer.headers['content-encoding'] ?? '')

@@ -2,12 +2,34 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { BrowserAccount } from '../../auth/browser-session';
 import { ApiError } from '../../common/errors/api-error';
+import type { AccountOutcome } from '../../common/vocabulary/account-outcome';
 import type { BrowserFingerprint } from '../../upstream/fingerprint';
 import { UpstreamClient } from '../../upstream/upstream.client';
+import { accountVerdict } from '../proxy/account-verdict';
 import { UpstreamHosts } from '../upstream-hosts';
+
+/**
+ * The profile could not be read because the upstream set the account itself aside (`verdict`: its AccessToken
+ * refused, the account deactivated): the pool should hear it, and the seed move to another account.
+ */
+export class ProfileRefused extends Error {
+  constructor(
+    readonly verdict: AccountOutcome,
+    readonly status: number,
+  ) {
+    super(`profile refused: ${verdict.kind} (HTTP ${status})`);
+    this.name = 'ProfileRefused';
+  }
+
+  /** What the browser is told when no other account could be used either. */
+  toApiError(): ApiError {
+    return profileUnavailable(this.status);
+  }
+}
 
 /** A profile changes rarely; an hour-old name is still the name to hide. */
 const PROFILE_TTL_MS = 60 * 60_000;
+const PROFILE_PATH = '/backend-api/me';
 
 /**
  * What a shared (seed) user must never see of the pool account beyond its token: the identifiers in the account's
@@ -27,6 +49,7 @@ export class AccountIdentifiers {
   /**
    * The account's identifiers. A seed request does not go on without them: when the profile cannot be read the
    * request fails (502) rather than risk showing a name the token's claims do not carry.
+   * @throws ProfileRefused when the answer is the upstream's verdict on the account itself
    */
   async of(account: BrowserAccount, fingerprint: BrowserFingerprint): Promise<string[]> {
     const key = account.poolAccountId ?? account.fingerprintKey;
@@ -35,7 +58,7 @@ export class AccountIdentifiers {
     const answer = await this.upstream
       .request({
         method: 'GET',
-        url: `${this.hosts.backendBase()}/backend-api/me`,
+        url: `${this.hosts.backendBase()}${PROFILE_PATH}`,
         // As upstreamIdentityOf builds it (gateway-identity.ts imports this file): the account's cookie jar too.
         identity: {
           accessToken: account.accessToken,
@@ -54,12 +77,18 @@ export class AccountIdentifiers {
     }
     if (!profile || typeof profile !== 'object') {
       this.logger.warn(`profile of account ${key} unreadable (${answer?.status ?? 'unreachable'}): seed request refused`);
-      throw ApiError.of('upstream_profile_unavailable', {}, { upstream: { step: 'gateway', status: answer?.status } });
+      const verdict = answer && accountVerdict(PROFILE_PATH, answer.status, answer.headers, answer.body);
+      if (verdict) throw new ProfileRefused(verdict, answer.status);
+      throw profileUnavailable(answer?.status);
     }
     const identifiers = identifiersInProfile(profile as Record<string, unknown>);
     this.profiles.set(key, identifiers);
     return identifiers;
   }
+}
+
+function profileUnavailable(status: number | undefined): ApiError {
+  return ApiError.of('upstream_profile_unavailable', {}, { upstream: { step: 'gateway', status } });
 }
 
 /** The profile's identifying values: user id, email, name, phone, and its organizations' ids and names. */

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { BrowserAccount, BrowserSession, BrowserSessions, BrowserUserKind } from '../../auth/browser-session';
+import type { AccountOutcome } from '../../common/vocabulary/account-outcome';
 
 /**
  * For the gateway's tests: sessions made directly from upstream credentials, without the sign-in pages
@@ -43,6 +44,13 @@ export class TestBrowserSessions extends BrowserSessions {
     const account = this.accounts.get(session.id);
     if (!account) throw new Error('unknown test session');
     return account;
+  }
+
+  /** What the gateway reported, in order. */
+  readonly reports: { account: BrowserAccount; outcome: AccountOutcome }[] = [];
+
+  async report(account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
+    this.reports.push({ account, outcome });
   }
 }
 
