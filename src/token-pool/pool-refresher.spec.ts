@@ -71,6 +71,31 @@ describe('PoolRefresher', () => {
       });
     });
 
+    // auth.openai.com answers every exchange from an unsupported region (the server's egress, or one PROXY_URL exit)
+    // with this 403 (seen on /oauth/token refreshes: router-for-me/CLIProxyAPI#2180): it is about the deployment, and
+    // taking it as a refusal would disable every RefreshToken account in one forced refresh. So would a proxy's JSON 403.
+    it.each([
+      [
+        'the geo-block 403 unsupported_country_region_territory',
+        {
+          error: {
+            code: 'unsupported_country_region_territory',
+            message: 'Country, region, or territory not supported',
+            param: null,
+            type: 'request_forbidden',
+          },
+        },
+      ],
+      ["a proxy's JSON 403 naming no OAuth code", { error: { message: 'Forbidden by egress policy' } }],
+    ])('does not disable every RefreshToken account on %s', async (_what, body) => {
+      const pool = newPool();
+      await pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
+      t.reply = () => ({ status: 403, body });
+      const summary = await pool.refresher.refresh({ force: true });
+      expect(summary).toMatchObject({ attempted: 3, failed: 3, disabled: 0 });
+      expect((await pool.readModel.list()).map((account) => account.state)).not.toContain('disabled');
+    });
+
     it('leaves the account alone when the auth server is down, and leases skip its refresh for a growing back-off', async () => {
       const pool = newPool();
       t.reply = () => ({ status: 503, body: 'unavailable' });

@@ -138,19 +138,50 @@ describe('RefreshTokenExchanger', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  /** auth.openai.com's error object, as it answers a refresh it refuses. */
+  const openaiError = (code: string, message: string) => ({ error: { message, type: 'invalid_request_error', param: null, code } });
+
   it.each([
-    [400, { error: 'invalid_request', error_description: 'Malformed refresh token.' }, 'invalid_request'],
-    [401, { error: { message: 'Your refresh token has already been used.', code: 'refresh_token_reused' } }, 'refresh_token_reused'],
-    [403, { error: { message: 'Token revoked.', type: 'invalid_request_error' } }, 'invalid_request_error'],
-  ])('rejects the RefreshToken on any OAuth error in a %s', async (status, body, code) => {
+    [
+      401,
+      openaiError('refresh_token_reused', 'Your refresh token has already been used to generate a new access token.'),
+      'refresh_token_reused',
+    ],
+    [401, openaiError('refresh_token_invalidated', 'Your session has ended. Please log in again.'), 'refresh_token_invalidated'],
+    [401, openaiError('refresh_token_expired', 'Your refresh token has expired. Please try signing in again.'), 'refresh_token_expired'],
+    [401, openaiError('token_expired', 'Could not validate your token. Please try signing in again.'), 'token_expired'],
+    [401, openaiError('token_invalidated', 'Your authentication token has been invalidated.'), 'token_invalidated'],
+    [403, { error: 'token_revoked' }, 'token_revoked'],
+  ])('rejects the RefreshToken on a %s naming the token refused (%j)', async (status, body, code) => {
     reply = () => ({ status, body });
     await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'RefreshTokenRejectedError', code, status }));
   });
 
   it.each([
     ['a 429', 429, { error: 'rate_limit_exceeded' }],
+    ['invalid_grant in a 5xx', 500, { error: 'invalid_grant' }],
     ["a 403 that is not the auth server's answer (a Cloudflare or proxy page)", 403, '<html><title>Just a moment...</title></html>'],
     ["a refusal of the deployment's client settings, which every account would get", 401, { error: 'invalid_client' }],
+    [
+      "the geo-block of the deployment's egress (every account would get it)",
+      403,
+      {
+        error: {
+          code: 'unsupported_country_region_territory',
+          message: 'Country, region, or territory not supported',
+          param: null,
+          type: 'request_forbidden',
+        },
+      },
+    ],
+    ['a JSON 403 naming no code (a proxy or WAF)', 403, { error: { message: 'Forbidden by egress policy' } }],
+    ['an error naming only its type', 403, { error: { message: 'Forbidden.', type: 'invalid_request_error' } }],
+    ['an error code that does not name the token', 400, { error: { code: 'some_new_code', message: 'Something else.' } }],
+    [
+      'a malformed request (every account sends the same form)',
+      400,
+      { error: 'invalid_request', error_description: 'Missing required parameter.' },
+    ],
   ])('takes %s for an unavailable auth server, not a refused RefreshToken', async (_what, status, body) => {
     reply = () => ({ status, body });
     await expect(exchanger.exchange(rt)).rejects.toEqual(expect.objectContaining({ name: 'AuthServerUnavailableError', status }));

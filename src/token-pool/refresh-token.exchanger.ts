@@ -21,8 +21,8 @@ export interface ExchangedAccessToken {
 }
 
 /**
- * The auth server refused the RefreshToken for good: `invalid_grant` or `access_denied` in any error answer, or any
- * OAuth error in a 400, 401 or 403 (a revoked or reused value, `refresh_token_reused`), `code` naming it.
+ * The auth server refused the RefreshToken for good: a 400, 401 or 403 whose OAuth error is one of `REFUSAL_CODES`
+ * (a revoked, expired, reused value), `code` naming it.
  */
 export class RefreshTokenRejectedError extends Error {
   constructor(
@@ -36,7 +36,7 @@ export class RefreshTokenRejectedError extends Error {
 
 /**
  * The exchange failed for a reason that says nothing about the RefreshToken: network, timeout, 5xx, 429, a malformed
- * answer, or a refusal of the deployment's client settings rather than of the token.
+ * answer, or a 4xx that does not name the token refused (the deployment's client settings, its region, a proxy).
  */
 export class AuthServerUnavailableError extends Error {
   constructor(
@@ -48,14 +48,27 @@ export class AuthServerUnavailableError extends Error {
   }
 }
 
-const REJECTION_CODES = ['invalid_grant', 'access_denied'];
-/** Statuses whose OAuth error is about the request's RefreshToken; 429 and 5xx are the auth server's state, not the token's. */
+/** Statuses whose OAuth error may be about the request's RefreshToken; 429 and 5xx are the auth server's state, not the token's. */
 const REFUSAL_STATUSES = new Set([400, 401, 403]);
 /**
- * OAuth errors about the deployment's client (`REFRESH_CLIENT_ID`, `REFRESH_REDIRECT_URI`), which every exchange
- * would get: taking each account out for them would empty the pool over a setting.
+ * The OAuth errors that name the RefreshToken itself refused: RFC 6749's `invalid_grant` and `access_denied`, and the
+ * codes auth.openai.com answers a spent, expired or revoked one with (`{"error": {"code": …}}`, in a 401). Any other
+ * error, named or not, counts as transient: those seen are about the deployment, which every account would get alike
+ * (its client settings, `invalid_client`; its egress region, 403 `unsupported_country_region_territory` of type
+ * `request_forbidden`; a proxy's or WAF's JSON), and disabling each account for them would empty the pool for good.
+ * `invalid_request` is not a refusal either: RFC 6749 §5.2 gives it to a malformed request, and the gateway sends one
+ * form for every account (a RefreshToken the server does not accept is `invalid_grant`).
  */
-const CLIENT_SETTING_CODES = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
+const REFUSAL_CODES = new Set([
+  'invalid_grant',
+  'access_denied',
+  'refresh_token_reused',
+  'refresh_token_expired',
+  'refresh_token_invalidated',
+  'token_expired',
+  'token_invalidated',
+  'token_revoked',
+]);
 /** The lock around one RefreshToken's exchange across instances: held at most this long (the exchange's own limit is 15 s). */
 const EXCHANGE_LOCK_TTL_MS = 30_000;
 /** How long an exchange waits for another instance's exchange of the same RefreshToken. */
@@ -217,8 +230,10 @@ export class RefreshTokenExchanger {
     }
     const answer = status >= 200 && status < 300 ? parseAnswer(body) : null;
     if (!answer) {
-      this.logger.warn(`Refresh of ${masked} failed: HTTP ${status}${status < 300 ? ' without an access_token' : ''}`);
-      throw new AuthServerUnavailableError(`auth server answered HTTP ${status}`, status);
+      const named = status >= 300 ? oauthErrorCode(body) : undefined;
+      const what = `HTTP ${status}${status < 300 ? ' without an access_token' : named ? ` (${named})` : ''}`;
+      this.logger.warn(`Refresh of ${masked} failed: ${what}`);
+      throw new AuthServerUnavailableError(`auth server answered ${what}`, status);
     }
     const expiresAt =
       readAccessTokenClaims(answer.access_token).expiresAt ??
@@ -242,16 +257,14 @@ export class RefreshTokenExchanger {
 
 /** What a refusal of the RefreshToken is called, or undefined when the answer is not one (see `RefreshTokenRejectedError`). */
 function refusalCode(status: number, body: string): string | undefined {
-  if (status < 400) return undefined;
-  const named = REJECTION_CODES.find((code) => body.includes(code));
-  if (named || !REFUSAL_STATUSES.has(status)) return named;
+  if (!REFUSAL_STATUSES.has(status)) return undefined;
   const code = oauthErrorCode(body);
-  return code && !CLIENT_SETTING_CODES.has(code) ? code : undefined;
+  return code && REFUSAL_CODES.has(code) ? code : undefined;
 }
 
 /**
  * The error an OAuth answer names: `{"error": "code"}` or `{"error": {"code" | "type": …}}`. Undefined for anything
- * else, such as a proxy's or Cloudflare's HTML page, which says nothing about the token.
+ * else, such as a proxy's or Cloudflare's HTML page.
  */
 function oauthErrorCode(body: string): string | undefined {
   let answer: unknown;
@@ -265,7 +278,7 @@ function oauthErrorCode(body: string): string | undefined {
   if (!error || typeof error !== 'object') return undefined;
   const { code, type } = error as { code?: unknown; type?: unknown };
   if (typeof code === 'string' && code) return code;
-  return typeof type === 'string' && type ? type : 'unnamed_error';
+  return typeof type === 'string' && type ? type : undefined;
 }
 
 function parseAnswer(body: string): { access_token: string; expires_in?: unknown; refresh_token?: unknown } | null {
