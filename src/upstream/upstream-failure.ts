@@ -16,6 +16,11 @@ const REQUEST_CONSTRUCTION_CODES = new Set([
   'ERR_UNESCAPED_CHARACTERS',
 ]);
 const MAX_DETAIL_LENGTH = 300;
+/**
+ * Detail codes by which the upstream says the calling account itself is out of service. Unlike free text ("suspended",
+ * "deactivated"), which may be about whatever the call touched, a code is about the caller's account on any call.
+ */
+const ACCOUNT_OUT_CODES = new Set(['account_deactivated', 'account_suspended', 'account_banned']);
 
 /**
  * Describes an upstream non-success answer (status, headers, body) as an `UpstreamError`: the one place that
@@ -40,6 +45,12 @@ export function upstreamFailure(
     said,
     retryAfter: status === 429 ? (detail.clearsIn ?? retryAfterHeader(headers, now)) : undefined,
   });
+}
+
+/** Whether an answer's detail code says the calling account itself is out of service (`account_deactivated`). */
+export function namesAccountOut(body: Buffer): boolean {
+  const { code } = readDetail(body.toString('utf8'));
+  return code !== undefined && ACCOUNT_OUT_CODES.has(code);
 }
 
 /** A Cloudflare challenge instead of an answer: its `cf-mitigated` header, or its page's `_cf_chl_opt` script. */
