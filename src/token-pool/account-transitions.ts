@@ -1,5 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
+import { isRenewable } from './account-record';
+import type { AccountRecord } from './pool.types';
 import type { AccountStore } from './stores/account-store';
 
 /**
@@ -16,10 +18,19 @@ export async function setAccountState(
 ): Promise<void> {
   const updated = await store.updateAccount(id, (current) => {
     if (current.state === 'disabled' || (current.state === state && current.stateReason === reason)) return undefined;
-    return { ...current, state, stateReason: reason, ...(state === 'disabled' ? { failures: current.failures + 1 } : {}) };
+    if (state === 'expired') return { ...current, state, stateReason: reason };
+    return { ...current, ...withoutRefusedAccessToken(current), state, stateReason: reason, failures: current.failures + 1 };
   });
   if (updated?.state === state && updated.stateReason === reason)
     logger.warn(`Account ${id} (${maskSecret(updated.token)}) ${state}: ${reason}`);
+}
+
+/**
+ * A RefreshToken or SessionToken account that is expired had its AccessToken refused upstream (a 401; see
+ * `AccountLeaser.report`): disabled, it keeps no AccessToken, or a restore would serve the refused one again.
+ */
+function withoutRefusedAccessToken(record: AccountRecord): Partial<AccountRecord> {
+  return isRenewable(record.kind) && record.state === 'expired' ? { accessToken: undefined, accessTokenExpiresAt: undefined } : {};
 }
 
 /** The store lock a store-wide change holds, and how long it waits for it. */

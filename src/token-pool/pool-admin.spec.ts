@@ -178,6 +178,23 @@ describe('PoolAdmin', () => {
       expect(renewed?.accessToken).not.toBe(lease.accessToken);
       expect(t.server.requests).toHaveLength(5);
     });
+
+    it('does not serve an AccessToken the upstream already refused', async () => {
+      const pool = newPool();
+      await pool.admin.upload([rt]);
+      const refused = (await pool.leaser.lease())!;
+      // 401 → expired → its renewal refused → disabled.
+      t.reply = () => ({ status: 400, body: { error: 'invalid_grant' } });
+      await pool.leaser.report(refused.accountId, { kind: 'unauthorized', accessToken: refused.accessToken });
+      expect(await pool.readModel.findView(refused.accountId)).toMatchObject({ state: 'disabled' });
+      // The admin restores it (say the refusal was the auth server's mistake); the auth server answers again.
+      t.reply = () => ({ status: 200, body: { access_token: fakeAccessToken({ userId: 'user-rt', exp: clock.now() + HOUR }) } });
+      clock.advance(MINUTE);
+      expect(await pool.admin.restore(refused.accountId)).toBe(true);
+      const lease = await pool.leaser.lease();
+      expect(lease?.accountId).toBe(refused.accountId);
+      expect(lease?.accessToken).not.toBe(refused.accessToken);
+    });
   });
 
   describe('remove and clear', () => {

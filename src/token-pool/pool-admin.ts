@@ -82,7 +82,8 @@ export class PoolAdmin {
         refreshRetryAt: undefined,
         refreshFailures: undefined,
       };
-      // An expired renewable account's AccessToken was refused or ran out: only a new one serves.
+      // An expired renewable account's AccessToken was refused or ran out: only a new one serves. (Disabled once refused,
+      // it kept none: see `setAccountState`.)
       if (isRenewable(current.kind) && !liveAccessToken(current, now))
         Object.assign(next, { accessToken: undefined, accessTokenExpiresAt: undefined });
       if (accessTokenDead(next, now)) Object.assign(next, { state: 'expired', stateReason: 'access token expired' });
