@@ -77,11 +77,14 @@ export function needsRefresh(record: AccountRecord, now: number): boolean {
   return record.accessTokenExpiresAt === undefined || record.accessTokenExpiresAt - ACCESS_TOKEN_RENEW_MARGIN_MS <= now;
 }
 
-/** The state as of `now`: a rate limit whose time has passed is over, and a dead AccessToken is expired. */
+/**
+ * The state as of `now`: a dead AccessToken is expired, also during a rate limit (it can never serve again), and a
+ * rate limit whose time has passed is over.
+ */
 export function effectiveState(record: AccountRecord, now: number): AccountState {
-  if (record.state === 'rate_limited' && (record.rateLimitedUntil ?? 0) <= now) return accessTokenDead(record, now) ? 'expired' : 'active';
-  if (record.state === 'active' && accessTokenDead(record, now)) return 'expired';
-  return record.state;
+  if (record.state !== 'active' && record.state !== 'rate_limited') return record.state;
+  if (accessTokenDead(record, now)) return 'expired';
+  return record.state === 'rate_limited' && (record.rateLimitedUntil ?? 0) <= now ? 'active' : record.state;
 }
 
 /** Two records for the same upstream user and workspace are one account (read from the unverified JWT). */

@@ -87,6 +87,19 @@ describe('PoolAdmin', () => {
       expect(await t.store.getAccount(id)).toMatchObject({ token: current, state: 'rate_limited' });
     });
 
+    it('puts an AccessToken account whose JWT expired while it was rate-limited back in service with a fresh one', async () => {
+      const pool = newPool();
+      await pool.admin.upload([accessToken('alice', 10 * MINUTE)]);
+      const [id] = await idsOf(pool);
+      await pool.leaser.report(id, { kind: 'rate_limited', retryAfterSec: 3600 });
+      clock.advance(20 * MINUTE);
+      // Its token is dead, rate limit or not: it can never serve again as it is.
+      expect(await pool.readModel.findView(id)).toMatchObject({ state: 'expired' });
+      const fresh = accessToken('alice', 24 * HOUR);
+      expect(await pool.admin.upload([fresh])).toMatchObject({ added: 0, replaced: 1, duplicates: 0 });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+    });
+
     it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {
       const pool = newPool();
       const good = accessToken('a');
