@@ -230,6 +230,14 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
           await post(seedA, 'continue theirs', other),
           await request(gw.url).post('/backend-api/share/create').set(seedA.bearer).send({ conversation_id: other, current_node_id: 'x' }),
           await request(gw.url).get(`/backend-api/files/download/file-1?conversation_id=${other}`).set(seedA.bearer),
+          // The 2026 app's rename and delete (gateway-live-ui.md §2), and the posts naming it in their body.
+          await request(gw.url).delete(`/backend-api/conversation/id/${other}`).set(seedA.bearer),
+          await request(gw.url).post(`/backend-api/conversation/id/${other}/rename`).set(seedA.bearer).send({ title: 'mine now' }),
+          await request(gw.url).post('/backend-api/stop_conversation').set(seedA.bearer).send({ conversation_id: other }),
+          await request(gw.url)
+            .post('/backend-api/conversation/message_feedback')
+            .set(seedA.bearer)
+            .send({ conversation_id: other, message_id: 'm', rating: 'thumbsDown' }),
         ];
         expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 404));
         expect(answers[0].body.error.code).toBe('conversation_not_found');

@@ -68,7 +68,7 @@ export class SeedGate {
     }
     const params = new URLSearchParams(query);
     // Every value: servers differ on which of repeated keys they read.
-    for (const id of [decision.conversationId, ...params.getAll('conversation_id')]) if (id) await this.mustOwn(seedId, id);
+    for (const id of [...(decision.conversationIds ?? []), ...params.getAll('conversation_id')]) if (id) await this.mustOwn(seedId, id);
     let body: Buffer | undefined;
     if (decision.bodyConversation) {
       body = await this.proxy.readBody(request, bodyLimit);
@@ -148,8 +148,10 @@ function refused(): ApiError {
  * The `conversation_id` a JSON body names, if any. A body that is not a JSON object, or names one other than as a
  * string, is refused: what this parser cannot read must not reach the upstream as the account, whose parser may
  * read it (one that takes NaN, a byte-order mark or UTF-16 would find a conversation that was never checked).
+ * An empty body (a DELETE's) names none.
  */
 function conversationNamedIn(body: Buffer): string | undefined {
+  if (body.length === 0) return undefined;
   let document: unknown;
   try {
     document = JSON.parse(body.toString('utf8'));

@@ -89,14 +89,18 @@ describe('seed rules', () => {
   });
 
   it('checks the conversation named by the path, or by a conversation post, and records what a post creates', () => {
-    expect(seedDecision('GET', `/backend-api/conversation/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
-    expect(seedDecision('PATCH', `/backend-api/conversation/${ID.toUpperCase()}`)).toMatchObject({ conversationId: ID.toUpperCase() });
-    expect(seedDecision('GET', `/backend-api/conversation/${ID}/interpreter/download`)).toMatchObject({ conversationId: ID });
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}`)).toEqual({ kind: 'pass', conversationIds: [ID] });
+    expect(seedDecision('PATCH', `/backend-api/conversation/${ID.toUpperCase()}`)).toEqual({
+      kind: 'pass',
+      conversationIds: [ID.toUpperCase()],
+      bodyConversation: true,
+    });
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}/interpreter/download`)).toMatchObject({ conversationIds: [ID] });
     // The 2026 route (gateway-live-ui.md §2): a read of the seed's own conversation, checked like the one above.
-    expect(seedDecision('GET', `/backend-api/conversations/${ID}`)).toEqual({ kind: 'pass', conversationId: ID });
+    expect(seedDecision('GET', `/backend-api/conversations/${ID}`)).toEqual({ kind: 'pass', conversationIds: [ID] });
     expect(seedDecision('HEAD', `/backend-api/conversations/${ID.toUpperCase()}`)).toEqual({
       kind: 'pass',
-      conversationId: ID.toUpperCase(),
+      conversationIds: [ID.toUpperCase()],
     });
     for (const path of [
       '/backend-api/conversation',
@@ -106,6 +110,46 @@ describe('seed rules', () => {
     ])
       expect(seedDecision('POST', path)).toEqual({ kind: 'pass', bodyConversation: true, recordsConversation: true });
     expect(seedDecision('POST', '/backend-api/share/create')).toEqual({ kind: 'pass', bodyConversation: true });
+  });
+
+  it('checks an id wherever it sits in a conversation route, as the 2026 app renames and deletes (gateway-live-ui.md §2)', () => {
+    for (const [method, path] of [
+      ['DELETE', `/backend-api/conversation/id/${ID}`],
+      ['POST', `/backend-api/conversation/id/${ID}/rename`],
+      ['PATCH', `/backend-api/conversation/id/${ID}/rename`],
+    ])
+      expect(seedDecision(method, path)).toEqual({ kind: 'pass', conversationIds: [ID], bodyConversation: true });
+    expect(seedDecision('GET', `/backend-api/conversation/id/${ID}`)).toEqual({ kind: 'pass', conversationIds: [ID] });
+    const other = 'aaaaaaaa-0000-4000-8000-000000000009';
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}/message/${other}`)).toMatchObject({ conversationIds: [ID, other] });
+  });
+
+  it('reads the conversation named in the body of a write to a conversation route: stop, feedback, and ones not yet known', () => {
+    for (const path of [
+      '/backend-api/stop_conversation',
+      '/backend-api/conversation/message_feedback',
+      '/backend-api/conversation/init',
+      '/backend-api/conversation/some_new_action',
+    ])
+      expect(seedDecision('POST', path)).toEqual({ kind: 'pass', bodyConversation: true });
+  });
+
+  it('refuses an id in a conversation route spelt so that the check cannot compare it', () => {
+    const bare = ID.replace(/-/g, '');
+    for (const path of [
+      `/backend-api/conversation/id/${ID}x`,
+      `/backend-api/conversation/id/${bare}`,
+      `/backend-api/conversation/{${ID}}`,
+      `/backend-api/conversation/urn:uuid:${ID}`,
+      `/backend-api/conversation/${ID}/rename.${ID}`,
+      `/backend-api/stop_conversation/${bare.toUpperCase()}`,
+    ])
+      expect(seedDecision('DELETE', path).kind).toBe('refuse');
+    // Other ids that merely hold hex digits (files, messages of other shapes) are no conversation id.
+    expect(seedDecision('GET', `/backend-api/conversation/${ID}/attachment/file_00000000b1c061f6a3e3d1d4f3b6a2c1/download`)).toEqual({
+      kind: 'pass',
+      conversationIds: [ID],
+    });
   });
 
   it('reads the path once, as the upstream will', () => {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  * paths refused for every method. A path the table does not know is neither refused outright (the web app gains
  * routes every week) nor passed raw: a read passes with the account's identifiers scrubbed from its body, a write
  * to an account-level setting is refused, any other write (a conversation, an upload) passes. Conversation ids in
- * the path, the query or a conversation post's body must be the seed's own.
+ * the path, the query or the body of a write to a conversation route must be the seed's own.
  */
 
 /** What the gateway does with one seed request. */
@@ -18,7 +18,15 @@ export type SeedDecision =
   /** The seed's own conversations, filtered from the account's list. */
   | { kind: 'own_list' }
   /** Proxied; the JSON answer adjusted (`accounts/check`: no real user id or workspace name). */
-  | { kind: 'pass'; adjust?: 'accounts_check'; conversationId?: string; bodyConversation?: boolean; recordsConversation?: boolean };
+  | {
+      kind: 'pass';
+      adjust?: 'accounts_check';
+      /** Every id in the path: each must be one of the seed's conversations. */
+      conversationIds?: string[];
+      /** The JSON body may name a conversation (`conversation_id`), which must be the seed's too. */
+      bodyConversation?: boolean;
+      recordsConversation?: boolean;
+    };
 
 type MethodMatch = 'GET' | 'ANY' | ReadonlyArray<string>;
 
@@ -123,8 +131,6 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   // The 2026 app opens a conversation with `GET conversations/<id>?num_turns=…` (gateway-live-ui.md §2): a read passes
   // on to the ownership check below, like `conversation/<id>`; a write there is nothing the app does, and is refused.
   { method: WRITES, path: new RegExp(`^/backend-api/conversations/${UUID}`, 'i'), decision: REFUSE },
-  // An id with anything glued to it (`<id>x`, `<id>.json`) is no id the ownership check below can read: refused.
-  { method: 'ANY', path: new RegExp(`^/backend-api/conversations?/${UUID}[^/]`, 'i'), decision: REFUSE },
   ...[
     'accounts/logout_all',
     'accounts/deactivate',
@@ -155,10 +161,16 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
 /** Writes that change the account rather than a conversation: refused when the table has no entry for them. */
 const ACCOUNT_LEVEL_WRITE =
   /^\/(?:backend-api|public-api)\/(?:settings|accounts|account|user_system_messages|memories|memory|payments|payment|subscriptions|billing|checkout|keys|api_keys|user_api_keys|connectors|automations|tasks|gizmos|gizmo_creator_profile|shared_conversations|share|organizations|orgs|me|user|users|profile|notifications|mfa|invites|workspaces|projects|data_export|compliance|beta_features)(?:\/|$)/i;
-/** A conversation id in the path: `/conversation/<id>` and everything under it. */
-const CONVERSATION_IN_PATH = new RegExp(`/conversations?/(${UUID})(?:/|$)`, 'i');
-/** Posts whose JSON body may name an existing conversation, and whose stream names the new one. */
+/**
+ * Routes about one conversation: `conversation/<id>/…`, the 2026 `conversation/id/<id>/rename`, `stop_conversation`,
+ * `conversation/message_feedback`… Their ids may sit in any segment and their writes name one in the body, so every
+ * id is checked wherever it is (a new route of this family is checked, not passed on trust).
+ */
+const CONVERSATION_ROUTE = /^\/backend-api\/(?:f\/)?[^/]*conversations?(?:\/|$)/i;
+/** Posts whose stream names the conversation they create. */
 const CONVERSATION_POST = /^\/backend-api\/(?:f\/)?conversation(?:\/prepare|\/resume)?$/;
+const CANONICAL_UUID = new RegExp(`^${UUID}$`, 'i');
+const UUID_ANYWHERE = new RegExp(UUID, 'i');
 const READS = new Set(['GET', 'HEAD']);
 
 function methodMatches(wanted: MethodMatch, method: string): boolean {
@@ -170,11 +182,34 @@ function methodMatches(wanted: MethodMatch, method: string): boolean {
 /** The decision for this method on this normalised path (see `normalisedPath`). */
 export function seedDecision(method: string, path: string): SeedDecision {
   for (const entry of SEED_TABLE) if (methodMatches(entry.method, method) && entry.path.test(path)) return entry.decision;
-  const conversationId = CONVERSATION_IN_PATH.exec(path)?.[1];
-  if (conversationId) return { kind: 'pass', conversationId };
-  if (method === 'POST' && CONVERSATION_POST.test(path)) return { kind: 'pass', bodyConversation: true, recordsConversation: true };
+  if (CONVERSATION_ROUTE.test(path)) return conversationRouteDecision(method, path);
   if (!READS.has(method) && ACCOUNT_LEVEL_WRITE.test(path)) return REFUSE;
   return { kind: 'pass' };
+}
+
+/**
+ * A conversation route: every id in its path is checked, and the body of a write. An id spelt in a way the check
+ * cannot compare (`<id>x`, `<id>.json`, no dashes, braces: a UUID parser upstream may still read it) is refused.
+ */
+function conversationRouteDecision(method: string, path: string): SeedDecision {
+  const conversationIds: string[] = [];
+  for (const segment of path.split('/')) {
+    if (CANONICAL_UUID.test(segment)) conversationIds.push(segment);
+    else if (spellsUuid(segment)) return REFUSE;
+  }
+  return {
+    kind: 'pass',
+    ...(conversationIds.length > 0 ? { conversationIds } : {}),
+    ...(READS.has(method) ? {} : { bodyConversation: true }),
+    ...(method === 'POST' && CONVERSATION_POST.test(path) ? { recordsConversation: true } : {}),
+  };
+}
+
+/** Whether a path segment holds a UUID otherwise spelt: glued to something, or with braces, `urn:uuid:` or other dashes. */
+function spellsUuid(segment: string): boolean {
+  if (UUID_ANYWHERE.test(segment)) return true;
+  const bare = segment.replace(/^urn:uuid:/i, '').replace(/^\{(.*)\}$/, '$1');
+  return /^[0-9a-f-]+$/i.test(bare) && bare.replace(/-/g, '').length === 32;
 }
 
 /**
