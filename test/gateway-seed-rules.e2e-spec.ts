@@ -137,6 +137,25 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(gw.fake.requests.length).toBe(before);
     });
 
+    it("refuses the legacy register-websocket, whose wss_url carries the account's Web PubSub access_token", async () => {
+      const webPubSubToken = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJ3c3M6Ly9odWIifQ.c2lnbmF0dXJlLW9mLWF6dXJl';
+      gw.fake.webApp.place('/backend-api/register-websocket', {
+        contentType: 'application/json',
+        body: JSON.stringify({
+          wss_url: `wss://chatgpt-async-webpubsub.webpubsub.azure.com/client/hubs/conversations?access_token=${webPubSubToken}`,
+          expires_at: '2099-01-01T00:00:00Z',
+        }),
+      });
+      try {
+        const answer = await request(gw.url).post('/backend-api/register-websocket').set(seedA.bearer);
+        expect(answer.text).not.toContain(webPubSubToken);
+        expect(answer.status).toBe(403);
+        expect(gw.fake.requests.filter((seen) => seen.path.includes('register-websocket'))).toEqual([]);
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/register-websocket');
+      }
+    });
+
     it('refuses an account-level write the table does not know, and passes other writes', async () => {
       const before = gw.fake.requests.length;
       const settings = await request(gw.url).patch('/backend-api/settings/voice_preferences').set(seedA.bearer).send({ voice: 'ember' });

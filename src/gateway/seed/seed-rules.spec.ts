@@ -48,6 +48,7 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['PATCH', '/backend-api/conversations', 'refuse'],
   ['GET', '/public-api/gizmos/discovery/mine', 'refuse'],
   ['GET', '/backend-api/share/abc', 'refuse'],
+  ['POST', '/backend-api/register-websocket', 'refuse'],
   ['GET', '/backend-api/accounts/check/v4-2023-04-27', 'pass'],
   ['GET', '/backend-api/gizmos/g-known', 'pass'],
   ['POST', '/backend-api/share/create', 'pass'],

@@ -154,6 +154,8 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
     'automations',
     'projects',
     'my(?:/|$)',
+    // The legacy WebSocket mode (upstream-protocol.md §8): its `wss_url` carries the account's own Web PubSub token.
+    'register-websocket',
   ].map((prefix) => ({ method: 'ANY' as const, path: new RegExp(`^/backend-api/${prefix}`, 'i'), decision: REFUSE })),
   { method: 'ANY', path: /^\/public-api\/gizmos\/discovery\/mine/i, decision: REFUSE },
 ];
