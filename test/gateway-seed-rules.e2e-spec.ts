@@ -479,6 +479,27 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       // The walk did reach the routes (not a wall of refusals).
       expect(seen.filter(({ text }) => text.startsWith('200')).length).toBeGreaterThan(20);
     });
+
+    it("rewrites the account's identifiers in the headers of an upstream answer: a redirect's Location, an x- header", async () => {
+      gw.fake.webApp.place('/backend-api/some-redirect', {
+        status: 302,
+        contentType: 'application/json',
+        body: '{}',
+        headers: {
+          location: `https://chatgpt.com/auth/login?login_hint=${encodeURIComponent(POOL.email)}&email=${POOL.email}`,
+          'x-account-user': POOL.userId,
+        },
+      });
+      try {
+        const answer = await request(gw.url).get('/backend-api/some-redirect').set(seedA.bearer).redirects(0);
+        expect(answer.status).toBe(302);
+        const headers = JSON.stringify(answer.headers);
+        for (const secret of [POOL.email, encodeURIComponent(POOL.email), POOL.userId]) expect(headers).not.toContain(secret);
+        expect(answer.headers['x-account-user']).toBe('user-flowgpt');
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/some-redirect');
+      }
+    });
   });
 
   describe('a seed whose account dies', () => {

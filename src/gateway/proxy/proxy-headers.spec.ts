@@ -1,3 +1,5 @@
+import type { BrowserSession } from '../../auth/browser-session';
+import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import { canDecode } from '../rewriting/content-encoding';
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
@@ -64,6 +66,8 @@ describe('anonymousChannelHeaders', () => {
   });
 });
 
+const secrets = new TextRewriter([]);
+
 describe('responseHeadersFor', () => {
   const hostRewriter = new TextRewriter([['https://chatgpt.com/backend-api/', 'https://gw/backend-api/']]);
 
@@ -78,11 +82,11 @@ describe('responseHeadersFor', () => {
       'content-type': 'text/javascript',
       location: 'https://chatgpt.com/backend-api/x',
     };
-    expect(responseHeadersFor(upstream, { host: 'backend', rewritten: true, hostRewriter })).toEqual({
+    expect(responseHeadersFor(upstream, { host: 'backend', rewritten: true, hostRewriter, secrets })).toEqual({
       'content-type': 'text/javascript',
       location: 'https://gw/backend-api/x',
     });
-    expect(responseHeadersFor(upstream, { host: 'cdn', rewritten: false, hostRewriter })).toMatchObject({
+    expect(responseHeadersFor(upstream, { host: 'cdn', rewritten: false, hostRewriter, secrets })).toMatchObject({
       'content-length': '10',
       'content-encoding': 'gzip',
     });
@@ -91,14 +95,42 @@ describe('responseHeadersFor', () => {
   it('shows pictures inline but keeps active content a download', () => {
     const inline = responseHeadersFor(
       { 'content-type': 'image/png', 'content-disposition': 'attachment; filename=a.png' },
-      { host: 'backend', rewritten: false, hostRewriter },
+      { host: 'backend', rewritten: false, hostRewriter, secrets },
     );
     expect(inline['content-disposition']).toBe('inline; filename=a.png');
     const svg = responseHeadersFor(
       { 'content-type': 'image/svg+xml', 'content-disposition': 'attachment' },
-      { host: 'backend', rewritten: false, hostRewriter },
+      { host: 'backend', rewritten: false, hostRewriter, secrets },
     );
     expect(svg['content-disposition']).toBe('attachment');
+  });
+});
+
+describe("responseHeadersFor: the account's secrets", () => {
+  const hostRewriter = new TextRewriter([['https://chatgpt.com', 'https://gw']]);
+  const account = {
+    accessToken: 'eyJreal.token.value',
+    fingerprintKey: 'k',
+    privateIdentifiers: ['pool.person@example.com', 'user-PoolPersonXXXXXXXXXXXX'],
+  };
+  const seed: BrowserSession = { id: 's', kind: 'seed', standInToken: 'stand-in', createdAt: 0, expiresAt: 1 };
+
+  it("are rewritten in every header a seed gets: a redirect's Location (URL-encoded too), links, x- headers", () => {
+    const headers = responseHeadersFor(
+      {
+        location: 'https://chatgpt.com/auth/login?login_hint=pool.person%40example.com&u=pool.person@example.com',
+        link: '<https://chatgpt.com/u/user-PoolPersonXXXXXXXXXXXX>; rel=me',
+        'x-account-user': 'user-PoolPersonXXXXXXXXXXXX',
+        'x-token-echo': ['Bearer eyJreal.token.value'],
+      },
+      { host: 'backend', rewritten: false, hostRewriter, secrets: accountSecretsRewriter(seed, account) },
+    );
+    expect(headers).toEqual({
+      location: 'https://gw/auth/login?login_hint=user%40flowgpt.invalid&u=user@flowgpt.invalid',
+      link: '<https://gw/u/user-flowgpt>; rel=me',
+      'x-account-user': 'user-flowgpt',
+      'x-token-echo': ['Bearer stand-in'],
+    });
   });
 });
 
@@ -108,7 +140,7 @@ describe('responseHeadersFor: files and sandbox output', () => {
   it('lets the chat page embed user files from another origin, which still cannot run anything', () => {
     const file = responseHeadersFor(
       { 'content-type': 'image/png', 'cross-origin-resource-policy': 'same-origin' },
-      { host: 'files', rewritten: false, hostRewriter },
+      { host: 'files', rewritten: false, hostRewriter, secrets },
     );
     expect(file).toMatchObject({
       'cross-origin-resource-policy': 'cross-origin',
@@ -121,7 +153,7 @@ describe('responseHeadersFor: files and sandbox output', () => {
   it('lets sandbox output run its scripts as an opaque origin, framed by the chat page only', () => {
     const page = responseHeadersFor(
       { 'content-type': 'text/html', 'x-frame-options': 'SAMEORIGIN', 'content-security-policy': 'frame-ancestors https://chatgpt.com' },
-      { host: 'sandbox', rewritten: true, hostRewriter, chatPageOrigins: ['https://chat.example'] },
+      { host: 'sandbox', rewritten: true, hostRewriter, secrets, chatPageOrigins: ['https://chat.example'] },
     );
     const policy = String(page['content-security-policy']).split(/;\s*/);
     expect(policy[0].split(' ')).toEqual(expect.arrayContaining(['sandbox', 'allow-scripts']));
@@ -132,7 +164,7 @@ describe('responseHeadersFor: files and sandbox output', () => {
   });
 
   it('leaves the answers of the other hosts to our own defaults', () => {
-    const api = responseHeadersFor({ 'content-type': 'application/json' }, { host: 'backend', rewritten: true, hostRewriter });
+    const api = responseHeadersFor({ 'content-type': 'application/json' }, { host: 'backend', rewritten: true, hostRewriter, secrets });
     expect(api).not.toHaveProperty('cross-origin-resource-policy');
     expect(api).not.toHaveProperty('x-frame-options');
   });

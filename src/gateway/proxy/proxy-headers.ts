@@ -102,17 +102,26 @@ const SANDBOX_POLICY = 'sandbox allow-scripts allow-forms allow-modals allow-pop
 
 /**
  * The headers of a proxied answer; `null` removes one our own defaults (helmet) set.
+ * `secrets`: the account's secrets as this session may see them (`accountSecretsRewriter`), applied to every value
+ * forwarded, since any header may name them (a redirect's `Location` with a `login_hint`, an `x-` header of the upstream's).
  * `chatPageOrigins`: besides our own origin, where the chat page that frames sandbox output may be.
  */
 export function responseHeadersFor(
   upstream: IncomingHttpHeaders,
-  options: { host: UpstreamHostKind; rewritten: boolean; hostRewriter: TextRewriter; chatPageOrigins?: readonly string[] },
+  options: {
+    host: UpstreamHostKind;
+    rewritten: boolean;
+    hostRewriter: TextRewriter;
+    secrets: TextRewriter;
+    chatPageOrigins?: readonly string[];
+  },
 ): Record<string, string | string[] | null> {
   const out: Record<string, string | string[] | null> = {};
+  const withoutSecrets = (value: string) => options.secrets.apply(value).text;
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined || DROPPED.has(name)) continue;
     if (options.rewritten && (name === 'content-length' || name === 'content-encoding' || name === 'etag')) continue;
-    out[name] = value;
+    out[name] = Array.isArray(value) ? value.map(withoutSecrets) : withoutSecrets(value);
   }
   for (const name of ['location', 'content-location', 'content-security-policy', 'link']) {
     const value = out[name];

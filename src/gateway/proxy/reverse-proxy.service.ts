@@ -180,6 +180,7 @@ export class ReverseProxyService {
       host: plan.host,
       rewritten: rewrite,
       hostRewriter,
+      secrets: this.secretsRewriter(plan.caller),
       chatPageOrigins: this.origins.chatPageOrigins(origin),
     });
     response.status(answer.status);

@@ -21,13 +21,15 @@ export function accountSecretsRewriter(session: BrowserSession, account: Browser
 /**
  * What each identifier becomes in a page or a bundle. A short one (a first name such as "Kim") would match inside
  * unrelated words, so it is replaced only where it is a whole string value: quoted, as it stands in JSON and in
- * the turbo-stream context (raw, or escaped inside the script that enqueues it).
+ * the turbo-stream context (raw, or escaped inside the script that enqueues it). A long one is also found as a URL
+ * spells it (`login_hint=kim%40example.com` in a link or a redirect).
  */
 export function identifierPairs(identifiers: readonly string[]): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (const identifier of identifiers) {
     const neutral = neutralValueFor(identifier);
-    if (identifier.length >= MIN_IDENTIFIER_LENGTH) pairs.push([identifier, neutral]);
+    if (identifier.length >= MIN_IDENTIFIER_LENGTH)
+      pairs.push([identifier, neutral], [encodeURIComponent(identifier), encodeURIComponent(neutral)]);
     else if (identifier.length >= MIN_QUOTED_IDENTIFIER_LENGTH)
       pairs.push([`"${identifier}"`, `"${neutral}"`], [`\\"${identifier}\\"`, `\\"${neutral}\\"`]);
   }
