@@ -480,6 +480,36 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(seen.filter(({ text }) => text.startsWith('200')).length).toBeGreaterThan(20);
     });
 
+    it.each([
+      ['an event stream on another path', 'text/event-stream', 'text/event-stream'],
+      ['NDJSON', 'application/x-ndjson', '*/*'],
+      ['text/json', 'text/json', '*/*'],
+      ['XML', 'application/xml', '*/*'],
+      ['no content type at all', '', '*/*'],
+    ])("rewrites the account's identifiers in %s", async (_what, contentType, accept) => {
+      const record = (n: number) => JSON.stringify({ n, email: POOL.email, name: POOL.name, id: POOL.userId });
+      const body = contentType === 'text/event-stream' ? `data: ${record(1)}\n\ndata: ${record(2)}\n\n` : `${record(1)}\n${record(2)}\n`;
+      gw.fake.webApp.place('/backend-api/some-textual-route', { contentType, body });
+      try {
+        const answer = await request(gw.url)
+          .get('/backend-api/some-textual-route')
+          .set(seedA.bearer)
+          .set('accept', accept)
+          .buffer(true)
+          .parse((response, done) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => done(null, Buffer.concat(chunks).toString('utf8')));
+          });
+        expect(answer.status).toBe(200);
+        const text = String(answer.body);
+        expect(text).toContain('user@flowgpt.invalid');
+        for (const secret of [POOL.email, POOL.name, POOL.userId]) expect(text).not.toContain(secret);
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/some-textual-route');
+      }
+    });
+
     it("rewrites the account's identifiers in the headers of an upstream answer: a redirect's Location, an x- header", async () => {
       gw.fake.webApp.place('/backend-api/some-redirect', {
         status: 302,

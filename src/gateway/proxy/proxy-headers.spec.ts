@@ -35,6 +35,11 @@ describe('forwardedRequestHeaders', () => {
     expect(forwardedRequestHeaders({ 'accept-encoding': 'compress, x-unknown' })['accept-encoding']).toBe('identity');
   });
 
+  it('asks for an event stream unencoded, so that it can be rewritten as it passes', () => {
+    const headers = forwardedRequestHeaders({ accept: 'text/event-stream', 'accept-encoding': 'gzip, br' });
+    expect(headers['accept-encoding']).toBe('identity');
+  });
+
   it('offers the upstream only codings the browser accepts and we can decode (zstd only where Node decodes it)', () => {
     const offered = forwardedRequestHeaders({ 'accept-encoding': 'gzip, deflate, br, zstd, compress' })['accept-encoding'].split(', ');
     expect(offered.every((coding) => canDecode(coding))).toBe(true);

@@ -48,7 +48,10 @@ export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: s
     .split(',')
     .map((part) => part.split(';')[0].trim().toLowerCase())
     .filter((coding) => OFFERED_CODINGS.includes(coding));
-  out['accept-encoding'] = out.range || accepted.length === 0 ? 'identity' : accepted.join(', ');
+  // An event stream is asked for unencoded too: it may have to be rewritten as it passes (a seed's), which a
+  // compressed one cannot be until its end.
+  const eventStream = /text\/event-stream/i.test(out.accept ?? '');
+  out['accept-encoding'] = out.range || eventStream || accepted.length === 0 ? 'identity' : accepted.join(', ');
   return out;
 }
 

@@ -12,7 +12,7 @@ import { GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import { canDecode, decodeBody, DecodedBodyTooLarge } from '../rewriting/content-encoding';
-import { TextRewriter } from '../rewriting/text-rewriter';
+import { rewritingStream, TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
 import { accountVerdict, mayJudgeAccount } from './account-verdict';
 import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
@@ -48,8 +48,19 @@ const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'
 const TEXT_TYPES =
   /^(text\/html|text\/css|text\/javascript|application\/(?:x-)?javascript|application\/json|application\/[\w.+-]+\+json|text\/plain)\b/i;
 const STREAM_TYPES = /^text\/event-stream\b/i;
+/**
+ * Every other textual type. For a seed these are rewritten too, since any may carry the account's identifiers: the
+ * web app's routes change weekly, and an upstream that answers `text/json` or NDJSON today is no reason to leak.
+ */
+const OTHER_TEXT_TYPES =
+  /^(?:text\/|application\/[\w.+-]*(?:json|xml|javascript|ecmascript|urlencoded)\b|[\w-]+\/[\w.-]+\+(?:json|xml)\b)/i;
+/** Textual answers that are read as they come (events, records): rewritten line by line, not held until their end. */
+const LINE_STREAM_TYPES = /^(?:text\/event-stream|application\/(?:x-)?ndjson|application\/jsonl|application\/json-seq)\b/i;
 /** A text body larger than this is passed through unrewritten would leak; it is refused instead. */
 const MAX_REWRITTEN_BYTES = 64 * 1024 * 1024;
+
+/** How an answer's body reaches the browser: rewritten whole, rewritten line by line as it streams, or as it came. */
+type BodyTreatment = 'whole' | 'lines' | 'raw';
 
 /**
  * The reverse proxy of the browser gateway (gateway.md §5, with its "Ours" notes): forwards a browser request to
@@ -162,12 +173,13 @@ export class ReverseProxyService {
     const encoding = String(answer.headers['content-encoding'] ?? '')
       .trim()
       .toLowerCase();
-    if (answer.status === 206 && plan.caller && TEXT_TYPES.test(contentType)) {
+    const treatment = bodyTreatment(answer.status, contentType, encoding, plan.caller);
+    if (answer.status === 206 && treatment !== 'raw') {
       // A part of a page or of JSON cannot be rewritten (a secret may straddle its edge), nor passed on as it is.
       answer.body.destroy();
       throw ApiError.of('upstream_partial_text', {});
     }
-    const rewrite = answer.status !== 204 && answer.status !== 304 && answer.status !== 206 && TEXT_TYPES.test(contentType);
+    const rewrite = treatment === 'whole';
     if (rewrite && !canDecode(encoding)) {
       // Passed on as it is, it would keep the account's secrets and the upstream's hosts (we never offer such a coding).
       answer.body.destroy();
@@ -178,7 +190,7 @@ export class ReverseProxyService {
     const rewritten = rewrite ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter }) : undefined;
     const headers = responseHeadersFor(answer.headers, {
       host: plan.host,
-      rewritten: rewrite,
+      rewritten: treatment !== 'raw',
       hostRewriter,
       secrets: this.secretsRewriter(plan.caller),
       chatPageOrigins: this.origins.chatPageOrigins(origin),
@@ -195,12 +207,18 @@ export class ReverseProxyService {
       return void response.end();
     }
     if (!rewritten) {
+      const through = STREAM_TYPES.test(contentType) && plan.streamThrough ? [plan.streamThrough] : [];
+      if (treatment === 'lines') {
+        // Not known to be free of this session's stand-in until it has all passed.
+        response.setHeader('cache-control', 'private, no-store');
+        through.push(rewritingStream(this.secretsRewriter(plan.caller), MAX_REWRITTEN_BYTES));
+      }
       if (STREAM_TYPES.test(contentType)) {
         // Conversation streams: every event goes out as it arrives, nothing is held back.
         response.setHeader('x-accel-buffering', 'no');
         response.flushHeaders();
       }
-      await this.pipe(answer.body, response, STREAM_TYPES.test(contentType) ? plan.streamThrough : undefined);
+      await this.pipe(answer.body, response, through);
       return;
     }
     // A body that carried the account's secrets is this session's own: no shared cache may keep it.
@@ -245,9 +263,9 @@ export class ReverseProxyService {
     return { body: Buffer.from(hosts.text, 'utf8'), secretsChanged: secrets.changed, hostsChanged: hosts.changed };
   }
 
-  private async pipe(body: Readable, response: Response, through?: Transform): Promise<void> {
+  private async pipe(body: Readable, response: Response, through: Transform[]): Promise<void> {
     try {
-      await (through ? pipeline(body, through, response) : pipeline(body, response));
+      await pipeline([body, ...through, response]);
     } catch {
       // The browser left, or the upstream cut its answer: either way this response is over.
       if (!response.writableEnded) response.destroy();
@@ -279,6 +297,21 @@ export class ReverseProxyService {
     this.logger.warn(`${host} host unreachable: ${kind}`);
     return ApiError.of('upstream_host_unreachable', { host });
   }
+}
+
+/**
+ * Pages, scripts, styles and JSON are rewritten whole for everyone. For a shared (seed) user every other textual
+ * answer is too, and one without a content type is taken for text (the backend host's API answers nothing binary
+ * without saying so; a mangled body is the lesser harm than a leak); event streams and NDJSON are rewritten line by
+ * line as they come, unless compressed (then whole: a compressed stream cannot be read line by line as it passes).
+ */
+function bodyTreatment(status: number, contentType: string, encoding: string, caller: GatewayCaller | undefined): BodyTreatment {
+  if (status === 204 || status === 304) return 'raw';
+  if (TEXT_TYPES.test(contentType)) return status === 206 && !caller ? 'raw' : 'whole';
+  const textual = OTHER_TEXT_TYPES.test(contentType) || contentType.trim() === '';
+  if (caller?.session.kind !== 'seed' || !textual) return 'raw';
+  const identity = encoding === '' || encoding === 'identity';
+  return LINE_STREAM_TYPES.test(contentType) && identity ? 'lines' : 'whole';
 }
 
 class BodyTooLarge extends Error {}

@@ -1,5 +1,5 @@
 import { accountSecretsRewriter, neutralValueFor } from './account-secrets';
-import { TextRewriter } from './text-rewriter';
+import { rewritingStream, TextRewriter } from './text-rewriter';
 import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
 
 describe('TextRewriter', () => {
@@ -32,6 +32,44 @@ describe('TextRewriter', () => {
     expect(new TextRewriter([[jwt, 'stand-in']]).apply(embedded).text).toBe(
       JSON.stringify(JSON.stringify([{ _1: 2 }, 'accessToken', 'stand-in'])),
     );
+  });
+});
+
+describe('rewritingStream', () => {
+  const rewriter = new TextRewriter([['pool.person@example.com', 'user@flowgpt.invalid']]);
+
+  async function through(chunks: string[], maxLineBytes = 1024): Promise<{ out: string[]; error?: Error }> {
+    const stream = rewritingStream(rewriter, maxLineBytes);
+    const out: string[] = [];
+    stream.on('data', (chunk: Buffer) => out.push(chunk.toString('utf8')));
+    const ended = new Promise<Error | undefined>((resolve) => {
+      stream.on('end', () => resolve(undefined));
+      stream.on('error', resolve);
+    });
+    for (const chunk of chunks) stream.write(Buffer.from(chunk, 'utf8'));
+    stream.end();
+    return { out, error: await ended };
+  }
+
+  it('sends every complete line at once, rewritten, and holds only the unfinished one', async () => {
+    const { out } = await through(['data: {"a":"pool.person@exa', 'mple.com"}\n\ndata: 1\n\ndata: pool.', 'person@example.com']);
+    expect(out).toEqual(['data: {"a":"user@flowgpt.invalid"}\n\ndata: 1\n\n', 'data: user@flowgpt.invalid']);
+  });
+
+  it('keeps a character split between chunks whole', async () => {
+    const bytes = Buffer.from('é pool.person@example.com\n', 'utf8');
+    const stream = rewritingStream(rewriter, 1024);
+    const out: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => out.push(chunk));
+    stream.write(bytes.subarray(0, 1));
+    stream.end(bytes.subarray(1));
+    await new Promise((resolve) => stream.on('end', resolve));
+    expect(Buffer.concat(out).toString('utf8')).toBe('é user@flowgpt.invalid\n');
+  });
+
+  it('fails on a line too long to hold', async () => {
+    const { error } = await through(['x'.repeat(600), 'x'.repeat(600)]);
+    expect(error?.message).toMatch(/cannot be rewritten/);
   });
 });
 

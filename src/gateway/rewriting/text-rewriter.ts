@@ -1,3 +1,5 @@
+import { Transform } from 'node:stream';
+
 /**
  * Exact, single-pass string replacement. The web app's bootstrap context is a turbo-stream, not JSON, so nothing
  * is parsed and patched: upstream host names and the account's secrets are found as exact strings (a JWT or an
@@ -33,6 +35,38 @@ export class TextRewriter {
   plus(other: TextRewriter): TextRewriter {
     return new TextRewriter([...this.replacements.entries(), ...other.replacements.entries()]);
   }
+}
+
+/** Line ends: no secret holds one, so none straddles a line end. */
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * A stream rewritten as it passes: what has arrived up to its last line end goes on at once, rewritten; the rest
+ * waits for the end of its line (an event or a record comes whole, so nothing is held back in practice). A line
+ * longer than `maxLineBytes` fails the stream: it could be neither rewritten whole nor cut safely.
+ */
+export function rewritingStream(rewriter: TextRewriter, maxLineBytes: number): Transform {
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const rewritten = (bytes: Buffer) => Buffer.from(rewriter.apply(bytes.toString('utf8')).text, 'utf8');
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const end = Math.max(chunk.lastIndexOf(LF), chunk.lastIndexOf(CR)) + 1;
+      if (end === 0) {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        return callback(heldBytes > maxLineBytes ? new Error(`a line over ${maxLineBytes} bytes cannot be rewritten`) : null);
+      }
+      const lines = Buffer.concat([...held, chunk.subarray(0, end)]);
+      held = end < chunk.length ? [chunk.subarray(end)] : [];
+      heldBytes = chunk.length - end;
+      callback(null, rewritten(lines));
+    },
+    flush(callback) {
+      callback(null, heldBytes > 0 ? rewritten(Buffer.concat(held)) : undefined);
+    },
+  });
 }
 
 function escapeRegExp(text: string): string {
