@@ -570,7 +570,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
 
       // The web app's own pages, loaded or reloaded directly: the chat UI, fetched at the same path; sign-in first without a session.
-      const pages = ['/tasks', '/library', '/images', '/ccc/abc', '/gpts/editor/g-abc', '/g/g-p-abc/project', '/c/abc/def', '/share/abc'];
+      const pages = ['/tasks', '/library', '/images', '/ccc/abc', '/gpts/editor/g-abc', '/g/g-p-abc/project', '/share/abc'];
       for (const path of pages) {
         const page = await request(stack.url).get(path).set('Cookie', cookie);
         expect({ path, status: page.status, type: page.headers['content-type'] }).toEqual({
@@ -584,6 +584,12 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
         expect(signedOut.status).toBe(303);
         expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent(path)}`);
       }
+      // A conversation page that is not this seed's: a new chat instead, and the account's page is never fetched.
+      const notOwn = await request(stack.url).get('/c/abc/def').set('Cookie', cookie);
+      expect({ status: notOwn.status, location: notOwn.headers.location }).toEqual({ status: 302, location: '/' });
+      expect(stack.fake.requests.map((r) => r.path)).not.toContain('/c/abc/def');
+      const signedOut = await request(stack.url).get('/c/abc/def');
+      expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent('/c/abc/def')}`);
     });
   });
 });

@@ -841,7 +841,7 @@ describe('browser gateway: the live chat page', () => {
   it('gives a seed without a SessionToken the captured signed-in page of the same build, with its own stand-in and none of the owner', async () => {
     const poolAccount = newAccount(fake, 'poolaccount');
     const seed = gw.signIn('seed', poolAccount);
-    const page = await request(gw.url).get('/c/some-conversation').set('cookie', seed.cookie);
+    const page = await request(gw.url).get('/').set('cookie', seed.cookie);
     expect(page.status).toBe(200);
     expect(page.text).toContain('logged_in');
     expect(page.text).toContain(seed.standIn);

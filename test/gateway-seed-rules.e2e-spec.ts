@@ -292,6 +292,21 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(ownerView.body.title).not.toBe('mine now');
     });
 
+    it("sends a seed to a new chat from another's conversation page, which is never fetched as the account", async () => {
+      const before = gw.fake.requests.length;
+      for (const other of [conversationB, ownerConversation]) {
+        for (const path of [`/c/${other}`, `/c/${other.toUpperCase()}/`, `//c/${other}?x=1`, `/g/g-some-gpt/c/${other}`]) {
+          const page = await request(gw.url).get(path).set('Cookie', seedA.cookie).redirects(0);
+          expect([path, page.status, page.headers.location]).toEqual([path, 302, '/']);
+        }
+      }
+      const pagesFetched = gw.fake.requests.slice(before).filter((seen) => /\/c\//i.test(seen.path));
+      expect(pagesFetched.map((seen) => seen.path)).toEqual([]);
+      const own = await request(gw.url).get(`/c/${conversationA}`).set('Cookie', seedA.cookie).redirects(0);
+      expect(own.status).toBe(200);
+      expect(gw.fake.requests.some((seen) => seen.path === `/c/${conversationA}`)).toBe(true);
+    });
+
     it('opens, continues, renames and deletes its own', async () => {
       const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
       expect(detail.body.conversation_id).toBe(conversationA);

@@ -10,6 +10,8 @@ import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter, identifierPairs } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
+import { encodedPath, normalisedPath } from '../seed/seed-rules';
+import { SeedRegistry } from '../../token-pool/seed-registry';
 import { withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import type { BrowserFingerprint } from '../../upstream/fingerprint';
@@ -19,6 +21,8 @@ export const UPSTREAM_SESSION_COOKIE = '__Secure-next-auth.session-token';
 /** Where a captured signed-in page held its account's token; each rendering puts the session's stand-in there. */
 const TOKEN_MARKER = '__FLOWGPT_STAND_IN_TOKEN__';
 const SHELL_TIMEOUT_MS = 15_000;
+/** A conversation's page: `/c/<id>`, or `/g/<gizmo or project>/c/<id>`, and anything under it. */
+const CONVERSATION_PAGE = /^\/(?:g\/[^/]+\/)?c\/([^/]+)/i;
 const SIGNED_IN = 'signed-in';
 const SIGNED_OUT = 'signed-out';
 
@@ -55,6 +59,7 @@ export class ShellService {
     private readonly origins: PublicOriginResolver,
     private readonly identity: GatewayIdentity,
     private readonly identifiers: AccountIdentifiers,
+    private readonly seeds: SeedRegistry,
     state: SharedState,
   ) {
     this.kept = state.keyValues('gateway-shell');
@@ -62,14 +67,33 @@ export class ShellService {
 
   /** Answers `request` with the chat UI for `session` (the sign-in pages' `/` and SPA routes call this). */
   async render(request: Request, response: Response, session: BrowserSession): Promise<void> {
+    // The session first: one that has ended leads to the sign-in form, whatever page it asked for.
     const caller = await this.identity.callerOf(session);
+    const path = await this.pagePathFor(session, request.originalUrl || '/');
+    if (path === null) return void response.redirect(302, '/');
     const origin = this.origins.of(request);
-    const page = await this.pageFor(caller, request.originalUrl || '/');
+    const page = await this.pageFor(caller, path);
     if (!page.ok) return this.unavailable(response, page.reason);
     const known = accountSecretsRewriter(session, caller.account).apply(page.html).text;
     // Any token left is one we did not know of (the upstream renewed the session's): the stand-in takes its place too.
     const withStandIn = withoutTokens(known).split(TOKEN_MARKER).join(session.standInToken);
     this.send(request, response, withStandIn, page.csp, origin);
+  }
+
+  /**
+   * The page to fetch as the account: the one asked for, but for a shared (seed) user, read as the upstream will read
+   * it, and null (to the new-chat page instead) for a conversation page that is not the seed's own: the upstream
+   * renders it for the account, so the seed would see another user's conversation.
+   */
+  private async pagePathFor(session: BrowserSession, url: string): Promise<string | null> {
+    if (session.kind !== 'seed') return url;
+    const queryAt = url.indexOf('?');
+    const path = normalisedPath(queryAt < 0 ? url : url.slice(0, queryAt));
+    if (path === null) return null;
+    const conversationId = CONVERSATION_PAGE.exec(path)?.[1];
+    if (conversationId !== undefined && !(session.seedId && (await this.seeds.ownsConversation(session.seedId, conversationId))))
+      return null;
+    return encodedPath(path) + (queryAt < 0 ? '' : url.slice(queryAt));
   }
 
   /**
