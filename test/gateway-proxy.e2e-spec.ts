@@ -850,6 +850,31 @@ describe('browser gateway: the live chat page', () => {
     expectVisitorNetworkFacts(page.text);
   });
 
+  it("keeps no conversation's page to show others: only the home page is kept as the signed-in shell", async () => {
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    try {
+      const owner = newAccount(freshFake, 'convowner');
+      const sessionToken = freshFake.webApp.createSessionToken(owner.accessToken);
+      const ownerBrowser = fresh.signIn('owner', { ...owner, sessionToken });
+      // The upstream renders a conversation's page with the conversation in it.
+      const home = await fetch(`${freshFake.url}/`, { headers: { cookie: `__Secure-next-auth.session-token=${sessionToken}` } });
+      const conversationPage = (await home.text()).replace('</body>', '<p>the owner alone wrote this</p></body>');
+      const conversation = '/c/0b1c2d3e-0000-4000-8000-00000000000a';
+      freshFake.webApp.place(conversation, { contentType: 'text/html; charset=utf-8', body: conversationPage });
+      const own = await request(fresh.url).get(conversation).set('cookie', ownerBrowser.cookie);
+      expect(own.text).toContain('the owner alone wrote this');
+
+      const seed = fresh.signIn('seed', newAccount(freshFake, 'convseed'));
+      const page = await request(fresh.url).get('/').set('cookie', seed.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).not.toContain('the owner alone wrote this');
+    } finally {
+      await fresh.close();
+      await freshFake.close();
+    }
+  });
+
   it('never shows or keeps a token it did not know of: the upstream renewed the session before our renewal', async () => {
     // A gateway of its own, with no page kept yet: whatever it keeps comes from this test.
     const freshFake = await FakeUpstream.start();

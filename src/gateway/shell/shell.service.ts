@@ -138,10 +138,13 @@ export class ShellService {
       live = await this.fetchPage(caller.fingerprint, path, account.sessionToken);
       // Signed in: with the token we hold, or with a newer one the upstream gave the session before our renewal.
       if (live.ok && (live.html.includes(account.accessToken) || holdsToken(live.html))) {
-        // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too).
-        const profile = await this.identifiers.of(account, caller.fingerprint);
-        const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile] };
-        await this.keep(SIGNED_IN, { html: capture(live.html, anonymous), csp: live.csp, build: live.build, capturedAt: Date.now() });
+        // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too), and
+        // only the home page, since any other (a conversation's, a project's) is rendered with that page's content.
+        if (isHomePage(path)) {
+          const profile = await this.identifiers.of(account, caller.fingerprint);
+          const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile] };
+          await this.keep(SIGNED_IN, { html: capture(live.html, anonymous), csp: live.csp, build: live.build, capturedAt: Date.now() });
+        }
         return live;
       }
     } else {
@@ -209,6 +212,10 @@ export class ShellService {
       return null;
     }
   }
+}
+
+function isHomePage(url: string): boolean {
+  return url.split('?')[0] === '/';
 }
 
 /** The page as it may be kept and shown to anyone: every token a marker, the SessionToken and identifiers gone. */
