@@ -120,12 +120,25 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
         secrets: accountSecretsRewriter(session, account),
         seedTopics: seedId ? new SeedTopics((conversationId) => this.seeds.ownsConversation(seedId, conversationId)) : undefined,
       };
-      upstream.once('open', () => this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream, rules)));
+      // A browser that leaves while the upstream answers (a closed tab, a reload) takes the upstream socket with it.
+      // Node leaves an upgraded socket without an error listener: until ws takes it, a reset is handled here.
+      const browserLeft = () => {
+        upstream.terminate();
+        socket.destroy();
+      };
+      const leaving = ['end', 'close', 'error'] as const;
+      for (const event of leaving) socket.once(event, browserLeft);
+      upstream.once('open', () => {
+        for (const event of leaving) socket.off(event, browserLeft);
+        if (socket.destroyed || !socket.readable) return browserLeft();
+        this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream, rules));
+      });
       upstream.once('unexpected-response', (_request, answer) => {
         this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);
         refuse(socket, 502);
       });
       upstream.once('error', (error) => {
+        if (socket.destroyed) return;
         if (upstream.readyState === WebSocket.CONNECTING) refuse(socket, 502);
         this.logger.warn(`upstream WebSocket failed: ${error.message}`);
       });
