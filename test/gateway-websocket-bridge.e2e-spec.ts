@@ -36,6 +36,10 @@ interface StubUpstream {
   holdHandshakes: Promise<void> | null;
   /** Called when an upgrade request has arrived. */
   onUpgradeRequest: () => void;
+  /** New sockets read nothing (a slow or stalled upstream). */
+  stalled: boolean;
+  /** What it answers each frame with. */
+  reply: string;
   close(): Promise<void>;
 }
 
@@ -49,6 +53,8 @@ async function stubUpstream(): Promise<StubUpstream> {
     connections: [],
     holdHandshakes: null,
     onUpgradeRequest: () => undefined,
+    stalled: false,
+    reply: JSON.stringify({ type: 'connected' }),
     close: async () => {
       for (const socket of stub.sockets) socket.terminate();
       wss.close();
@@ -64,9 +70,10 @@ async function stubUpstream(): Promise<StubUpstream> {
     void (stub.holdHandshakes ?? Promise.resolve()).then(() =>
       wss.handleUpgrade(req, socket, head, (ws) => {
         stub.sockets.push(ws);
+        if (stub.stalled) ws.pause();
         ws.on('message', (data) => {
           stub.frames.push(textOf(data));
-          ws.send(JSON.stringify({ type: 'connected' }));
+          ws.send(stub.reply);
         });
       }),
     );
@@ -99,6 +106,87 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
     const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(browser.bearer).expect(200);
     return String(handOff.body.websocket_url);
   }
+
+  /** A browser's socket on the bridge, open. */
+  async function openBridge(browser: SignedInBrowser): Promise<WebSocket> {
+    const socket = new WebSocket(await bridgeUrl(browser), { headers: { cookie: browser.cookie }, maxPayload: 64 * 1024 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    return socket;
+  }
+
+  /** The code the socket is closed with, or null when it is still open after a while. */
+  function closeCodeOf(socket: WebSocket): Promise<number | null> {
+    return new Promise((resolve) => {
+      const giveUp = setTimeout(() => resolve(null), 10_000);
+      socket.once('close', (code) => {
+        clearTimeout(giveUp);
+        resolve(code);
+      });
+    });
+  }
+
+  it('does not read a browser faster than the upstream takes its frames: a stalled upstream fills no memory of ours', async () => {
+    const seed = await gw.signIn('bridge-seed-flooding');
+    const stubHost = stub.url.split('?')[0];
+    // How much the bridge's upstream socket ever held unsent.
+    let upstreamBuffered = 0;
+    const realSend = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')?.value as (...args: unknown[]) => void;
+    const spy = jest.spyOn(WebSocket.prototype, 'send').mockImplementation(function (this: WebSocket, ...args: unknown[]) {
+      const result = realSend.apply(this, args);
+      if (this.url?.startsWith(stubHost)) upstreamBuffered = Math.max(upstreamBuffered, this.bufferedAmount);
+      return result;
+    });
+    stub.stalled = true;
+    const browser = await openBridge(seed);
+    try {
+      // 48 MiB of frames a seed may send (JSON, no topic), which the upstream does not read.
+      const frame = JSON.stringify({ type: 'connect', pad: 'x'.repeat(256 * 1024) });
+      for (let i = 0; i < 192; i++) browser.send(frame);
+      // Until the bridge has read all of it, or has stopped reading for a while.
+      let last = -1;
+      let steadySince = Date.now();
+      await waitFor(() => {
+        if (browser.bufferedAmount !== last) [last, steadySince] = [browser.bufferedAmount, Date.now()];
+        return browser.bufferedAmount === 0 || upstreamBuffered > 4 * 1024 * 1024 || Date.now() - steadySince > 1_000;
+      }, 60_000);
+      // What the browser sent stays with the browser (and the kernels in between), not in the bridge.
+      expect(upstreamBuffered).toBeLessThan(4 * 1024 * 1024);
+      expect(browser.bufferedAmount).toBeGreaterThan(0);
+    } finally {
+      spy.mockRestore();
+      stub.stalled = false;
+      for (const socket of stub.sockets) socket.resume();
+      browser.terminate();
+    }
+  });
+
+  it('closes a browser that sends a frame over 1 MiB with 1009, and passes none of it upstream', async () => {
+    const seed = await gw.signIn('bridge-seed-oversized');
+    const browser = await openBridge(seed);
+    const closed = closeCodeOf(browser);
+    const before = stub.frames.length;
+    browser.send(JSON.stringify({ type: 'connect', pad: 'x'.repeat(1024 * 1024) }));
+    expect(await closed).toBe(1009);
+    expect(stub.frames.length).toBe(before);
+    browser.terminate();
+  });
+
+  it('closes the browser with 1009 when the upstream sends a frame over the limit', async () => {
+    const seed = await gw.signIn('bridge-seed-flooded');
+    stub.reply = JSON.stringify({ type: 'connected', pad: 'x'.repeat(9 * 1024 * 1024) });
+    try {
+      const browser = await openBridge(seed);
+      const closed = closeCodeOf(browser);
+      browser.send(JSON.stringify({ type: 'connect' }));
+      expect(await closed).toBe(1009);
+      browser.terminate();
+    } finally {
+      stub.reply = JSON.stringify({ type: 'connected' });
+    }
+  });
 
   it('closes the upstream socket when the browser leaves during the upstream handshake', async () => {
     const seed = await gw.signIn('bridge-seed-leaving-early');

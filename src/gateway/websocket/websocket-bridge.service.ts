@@ -25,6 +25,21 @@ const TICKET_TTL_MS = 5 * 60_000;
 const GOING_AWAY = 1001;
 /** How long a browser has to answer our close frame before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
+/** WebSocket close code 1009: a message over the size limit. */
+const MESSAGE_TOO_BIG = 1009;
+/** What the web app sends is `connect` and subscriptions, a few hundred bytes (ws would take 100 MiB). */
+const BROWSER_MAX_PAYLOAD = 1024 * 1024;
+/**
+ * One upstream frame carries one event of a turn (`encoded_item`), which may be a whole message snapshot of a long
+ * answer (upstream-protocol.md §7): kilobytes, seldom more, bounded well above that.
+ */
+const UPSTREAM_MAX_PAYLOAD = 8 * 1024 * 1024;
+/**
+ * Past this much relayed towards one side and not yet written out, the other side is no longer read (the sender
+ * then waits, as TCP makes it); below the low mark it is read again. A stalled reader cannot fill our memory.
+ */
+const HIGH_WATER_BYTES = 1024 * 1024;
+const LOW_WATER_BYTES = 256 * 1024;
 
 interface Ticket {
   upstreamUrl: string;
@@ -41,7 +56,7 @@ interface Ticket {
 export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('GatewayWebSocket');
   private readonly tickets: KeyValueStore;
-  private readonly server = new WebSocketServer({ noServer: true });
+  private readonly server = new WebSocketServer({ noServer: true, maxPayload: BROWSER_MAX_PAYLOAD });
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
 
   constructor(
@@ -114,6 +129,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
         headers,
         agent: upstreamUrl.protocol === 'wss:' ? agents.https : agents.http,
         handshakeTimeout: 15_000,
+        maxPayload: UPSTREAM_MAX_PAYLOAD,
       });
       const seedId = session.kind === 'seed' ? session.seedId : undefined;
       const rules: RelayRules = {
@@ -157,35 +173,43 @@ interface RelayRules {
 }
 
 /**
- * Relays frames both ways. Upstream text frames reach the browser with the account's secrets rewritten; a seed's
- * frames only on its own topics, and nothing binary or unreadable (a seed could otherwise subscribe to the
- * account-wide `conversations` topic, found in review).
+ * Relays frames both ways, each direction under backpressure (`Backpressure`). Upstream text frames reach the browser
+ * with the account's secrets rewritten; a seed's frames only on its own topics, and nothing binary or unreadable (a
+ * seed could otherwise subscribe to the account-wide `conversations` topic, found in review).
  */
 function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void {
   const { secrets, seedTopics } = rules;
-  const send = (to: WebSocket, data: RawData | string, binary: boolean) => {
-    if (to.readyState === WebSocket.OPEN) to.send(data, { binary });
+  const fromBrowserFlow = new Backpressure(browser);
+  const fromUpstreamFlow = new Backpressure(upstream);
+  const send = (to: WebSocket, data: RawData | string, binary: boolean, flow: Backpressure, size: number) => {
+    if (to.readyState !== WebSocket.OPEN) return flow.written(size);
+    to.send(data, { binary }, () => flow.written(size));
   };
   // A subscription may wait for a store read: the browser's frames still go upstream in the order they came.
   let fromBrowser = Promise.resolve();
   browser.on('message', (data, isBinary) => {
-    if (!seedTopics) return send(upstream, data, isBinary);
-    if (isBinary) return;
+    const size = sizeOf(data);
+    fromBrowserFlow.read(size);
+    if (!seedTopics) return send(upstream, data, isBinary, fromBrowserFlow, size);
+    if (isBinary) return fromBrowserFlow.written(size);
     const text = textOf(data);
     fromBrowser = fromBrowser
       .then(async () => {
-        if (await seedTopics.admitsFromBrowser(text)) send(upstream, text, false);
+        if (await seedTopics.admitsFromBrowser(text)) send(upstream, text, false, fromBrowserFlow, size);
+        else fromBrowserFlow.written(size);
       })
       .catch(() => browser.terminate());
   });
   upstream.on('message', (data, isBinary) => {
+    const size = sizeOf(data);
+    fromUpstreamFlow.read(size);
     if (isBinary) {
-      if (!seedTopics) send(browser, data, true);
-      return;
+      if (!seedTopics) return send(browser, data, true, fromUpstreamFlow, size);
+      return fromUpstreamFlow.written(size);
     }
     const text = textOf(data);
-    if (seedTopics && !seedTopics.admitsFromUpstream(text)) return;
-    send(browser, secrets.apply(text).text, false);
+    if (seedTopics && !seedTopics.admitsFromUpstream(text)) return fromUpstreamFlow.written(size);
+    send(browser, secrets.apply(text).text, false, fromUpstreamFlow, size);
   });
   const closeOther = (other: WebSocket) => (code: number, reason: Buffer) => {
     if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) {
@@ -196,8 +220,43 @@ function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void
   };
   browser.on('close', closeOther(upstream));
   upstream.on('close', closeOther(browser));
-  browser.on('error', () => upstream.terminate());
-  upstream.on('error', () => browser.terminate());
+  // ws has closed the side that sent too big a message with 1009; the other side is told the same.
+  const failed = (other: WebSocket) => (error: Error) => {
+    if (isTooBig(error)) other.close(MESSAGE_TOO_BIG, 'message too big');
+    else other.terminate();
+  };
+  browser.on('error', failed(upstream));
+  upstream.on('error', failed(browser));
+}
+
+/**
+ * The bytes read from one socket and not yet written out to the other (queued behind a subscription check, in ws's
+ * buffer or the socket's): past `HIGH_WATER_BYTES` the source is paused, at `LOW_WATER_BYTES` it is read again.
+ */
+class Backpressure {
+  private pending = 0;
+
+  constructor(private readonly source: WebSocket) {}
+
+  read(bytes: number): void {
+    this.pending += bytes;
+    if (this.pending > HIGH_WATER_BYTES && !this.source.isPaused) this.source.pause();
+  }
+
+  /** Written out, or dropped. */
+  written(bytes: number): void {
+    this.pending -= bytes;
+    if (this.pending <= LOW_WATER_BYTES && this.source.isPaused) this.source.resume();
+  }
+}
+
+function isTooBig(error: Error): boolean {
+  return (error as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+}
+
+function sizeOf(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, part) => total + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }
 
 function closeGoingAway(browser: WebSocket): Promise<void> {
