@@ -3,8 +3,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { type RawData, WebSocketServer } from 'ws';
+import { SharedState } from '../src/common/shared-state/shared-state';
+import { BridgeRegistry } from '../src/gateway/websocket/bridge-registry';
+import { seedIdFor } from '../src/token-pool/seed-registry';
 import type { SignedInBrowser } from './support/browser-sign-in';
-import { SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
+import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
 
@@ -127,6 +130,73 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
       });
     });
   }
+
+  /** A bridge that has relayed one frame, both sides open. */
+  async function relayingBridge(browser: SignedInBrowser): Promise<WebSocket> {
+    const socket = await openBridge(browser);
+    const before = stub.frames.length;
+    socket.send(JSON.stringify({ type: 'connect' }));
+    expect(await waitFor(() => stub.frames.length > before)).toBe(true);
+    return socket;
+  }
+
+  /** The code the bridge is closed with, and what it relayed from the browser afterwards (were it left open). */
+  async function howItEnds(socket: WebSocket): Promise<{ code: number | null; relayedAfterwards: number }> {
+    const code = await closeCodeOf(socket);
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'connect', after: 'the end' }));
+    // Given the time to reach the upstream, were it relayed.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.terminate();
+    return { code, relayedAfterwards: stub.frames.filter((frame) => frame.includes('the end')).length };
+  }
+
+  it('is closed when the seed signs out, and relays nothing more as the account', async () => {
+    const seed = await gw.signIn('bridge-seed-signing-out');
+    const ended = howItEnds(await relayingBridge(seed));
+    const confirm = await request(gw.url).get('/auth/logout').set('Cookie', seed.cookie).expect(200);
+    const csrf = /name="_csrf" value="([^"]*)"/.exec(confirm.text)?.[1];
+    await request(gw.url)
+      .post('/auth/logout')
+      .set('Cookie', seed.cookie)
+      .set('Origin', gw.url)
+      .type('form')
+      .send({ _csrf: csrf })
+      .expect(303);
+    expect(await ended).toEqual({ code: 1008, relayedAfterwards: 0 });
+  });
+
+  it('is closed at the next check when another instance signed the session out (its store entry gone)', async () => {
+    const seed = await gw.signIn('bridge-seed-signed-out-elsewhere');
+    const ended = howItEnds(await relayingBridge(seed));
+    const sessionId = decodeURIComponent(seed.cookie.slice(seed.cookie.indexOf('=') + 1));
+    // What another instance's sign-out does to the shared store; this instance hears nothing of it.
+    await gw.app.get(SharedState).keyValues('browser-session').delete(`id:${sessionId}`);
+    await gw.app.get(BridgeRegistry).recheck();
+    expect(await ended).toEqual({ code: 1008, relayedAfterwards: 0 });
+  });
+
+  it('is closed at the next check when its seed is removed', async () => {
+    const seedText = 'bridge-seed-removed-by-admin';
+    const seed = await gw.signIn(seedText);
+    const ended = howItEnds(await relayingBridge(seed));
+    await request(gw.url)
+      .delete(`/admin/api/seeds/${seedIdFor(seedText)}`)
+      .set('Authorization', `Bearer ${GATEWAY_ADMIN_KEY}`)
+      .expect(200);
+    await gw.app.get(BridgeRegistry).recheck();
+    expect(await ended).toEqual({ code: 1008, relayedAfterwards: 0 });
+  });
+
+  it('stays open at a check while its session signs in', async () => {
+    const seed = await gw.signIn('bridge-seed-staying');
+    const socket = await relayingBridge(seed);
+    await gw.app.get(BridgeRegistry).recheck();
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    const before = stub.frames.length;
+    socket.send(JSON.stringify({ type: 'connect' }));
+    expect(await waitFor(() => stub.frames.length > before)).toBe(true);
+    socket.terminate();
+  });
 
   it('does not read a browser faster than the upstream takes its frames: a stalled upstream fills no memory of ours', async () => {
     const seed = await gw.signIn('bridge-seed-flooding');

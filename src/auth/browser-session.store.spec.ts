@@ -58,4 +58,15 @@ describe.each(['memory', 'file', 'redis'] as const)('BrowserSessionStore (%s)', 
     expect(await store.byId(session.id)).toBeNull();
     expect(await store.byStandInToken(session.standInToken)).toBeNull();
   });
+
+  it('tells who listens of each session it ends: signed out, or found with an expired credential', async () => {
+    const ended: string[] = [];
+    store.onEnded((sessionId) => ended.push(sessionId));
+    const signedOut = await store.create(OWNER);
+    await store.destroy(signedOut);
+    const expiring = await store.create({ ...OWNER, credentialExpiresAt: clock.now() + 1_000 });
+    clock.advance(2_000);
+    expect(await store.byId(expiring.id)).toBeNull();
+    expect(ended).toEqual([signedOut.id, expiring.id]);
+  });
 });

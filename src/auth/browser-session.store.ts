@@ -52,6 +52,7 @@ export interface StoredBrowserSession extends BrowserSession {
 @Injectable()
 export class BrowserSessionStore {
   private readonly values: KeyValueStore;
+  private readonly endedListeners = new Set<(sessionId: string) => void>();
 
   constructor(
     shared: SharedState,
@@ -125,6 +126,12 @@ export class BrowserSessionStore {
   async destroy(session: BrowserSession): Promise<void> {
     await this.values.delete(`id:${session.id}`);
     await this.values.delete(`stand-in:${session.standInToken}`);
+    for (const listener of this.endedListeners) listener(session.id);
+  }
+
+  /** Calls `listener` with the id of every session `destroy` ends in this process. */
+  onEnded(listener: (sessionId: string) => void): void {
+    this.endedListeners.add(listener);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { ApiError } from '../common/errors/api-error';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 
 /**
@@ -49,11 +50,24 @@ export abstract class BrowserSessions {
   abstract fromCookie(cookieValue: string | undefined): Promise<BrowserSession | null>;
   /** The session whose stand-in token this is (for `Authorization: Bearer <stand-in>` on proxied calls). */
   abstract fromStandInToken(token: string): Promise<BrowserSession | null>;
-  /** The upstream account this session runs as right now (leases, refreshes and seed re-binding happen here). */
+  /**
+   * The upstream account this session runs as right now (leases, refreshes and seed re-binding happen here).
+   * Rejects with an error `isSessionEnded` recognises once the session is over, whichever instance ended it.
+   */
   abstract accountFor(session: BrowserSession): Promise<BrowserAccount>;
   /**
    * What the upstream said about the account a request ran as: heard by the pool for a pool account (a seed's), so
    * that it is set aside and the seed moves; an owner's own account is nobody else's business, and nothing happens.
    */
   abstract report(account: BrowserAccount, outcome: AccountOutcome): Promise<void>;
+  /**
+   * Calls `listener` with the id of each session this process ends (signed out, replaced by another sign-in, its
+   * credential dead or expired). One ended by another instance is not reported here: `accountFor` tells.
+   */
+  abstract onSessionEnded(listener: (sessionId: string) => void): void;
+}
+
+/** Whether `error` says the browser's session has ended (`BrowserSessions.accountFor`), as opposed to a passing failure. */
+export function isSessionEnded(error: unknown): boolean {
+  return error instanceof ApiError && error.code === 'session_expired';
 }

@@ -70,6 +70,10 @@ export class BrowserSessionsService extends BrowserSessions {
     await this.credentials.report({ accessToken, chatgptAccountId, poolAccountId, fingerprintKey }, outcome);
   }
 
+  onSessionEnded(listener: (sessionId: string) => void): void {
+    this.store.onEnded(listener);
+  }
+
   /**
    * A session whose credential no longer signs in is over for good: the pages and the web app's `/api/auth/session`
    * then see a signed-out browser, and the sign-in form is shown again instead of a dead end.
@@ -103,9 +107,4 @@ function credentialOf(session: StoredBrowserSession): ApiCredential {
 
 function sessionExpired(): ApiError {
   return ApiError.of('session_expired', {});
-}
-
-/** Whether `error` says the browser's session has ended (`BrowserSessions.accountFor`), as opposed to a passing failure. */
-export function isSessionEnded(error: unknown): boolean {
-  return error instanceof ApiError && error.code === 'session_expired';
 }

@@ -6,7 +6,8 @@ import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 import { BrowserCookies } from './browser-cookies';
 import { BrowserSessionStore, publicSession, StoredBrowserSession } from './browser-session.store';
-import { BrowserSessionsService, isSessionEnded } from './browser-sessions.service';
+import { isSessionEnded } from './browser-session';
+import { BrowserSessionsService } from './browser-sessions.service';
 import { BrowserSignIn, SignInFailure } from './browser-sign-in.service';
 
 /** Sign-in attempts per client network: enough for typos, too few to mint seeds or guess them in bulk. */

@@ -1,7 +1,7 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Request } from 'express';
-import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions } from '../auth/browser-session';
+import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions, isSessionEnded } from '../auth/browser-session';
 import { ApiError } from '../common/errors/api-error';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { AppConfig } from '../config/app-config';
@@ -126,6 +126,25 @@ export class GatewayIdentity implements OnApplicationBootstrap {
   /** What the upstream said about the caller's account (see `BrowserSessions.report`). */
   report(caller: GatewayCaller, outcome: AccountOutcome): Promise<void> {
     return this.sessions.report(caller.account, outcome);
+  }
+
+  /**
+   * Whether the session still signs in: false once it has ended, on this instance or another (signed out, expired,
+   * its seed removed). A passing failure (the store, the pool) rejects: it says nothing either way.
+   */
+  async stillSignedIn(session: BrowserSession): Promise<boolean> {
+    try {
+      await this.sessions.accountFor(session);
+      return true;
+    } catch (error) {
+      if (isSessionEnded(error)) return false;
+      throw error;
+    }
+  }
+
+  /** See `BrowserSessions.onSessionEnded`. */
+  onSessionEnded(listener: (sessionId: string) => void): void {
+    this.sessions.onSessionEnded(listener);
   }
 
   anonymousFingerprint(): BrowserFingerprint {

@@ -15,6 +15,7 @@ import { SeedGate } from './seed/seed-gate.service';
 import { ShellService } from './shell/shell.service';
 import { TelemetryController } from './telemetry.controller';
 import { UpstreamHosts } from './upstream-hosts';
+import { BridgeRegistry } from './websocket/bridge-registry';
 import { WebSocketBridge } from './websocket/websocket-bridge.service';
 
 /**
@@ -34,6 +35,7 @@ import { WebSocketBridge } from './websocket/websocket-bridge.service';
     BackendProxyService,
     StatsigService,
     WebSocketBridge,
+    BridgeRegistry,
     ShellService,
     AccountIdentifiers,
     SeedGate,

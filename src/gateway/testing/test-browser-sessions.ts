@@ -52,6 +52,9 @@ export class TestBrowserSessions extends BrowserSessions {
   async report(account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
     this.reports.push({ account, outcome });
   }
+
+  /** These sessions last as long as the test. */
+  onSessionEnded(): void {}
 }
 
 /** Provides `TestBrowserSessions` as the app's `BrowserSessions`. */

@@ -14,6 +14,7 @@ import { SeedRegistry } from '../../token-pool/seed-registry';
 import { GatewayIdentity } from '../gateway-identity';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import type { TextRewriter } from '../rewriting/text-rewriter';
+import { BridgeRegistry } from './bridge-registry';
 import { SeedTopics } from './seed-topics';
 import type { PublicOrigin } from '../upstream-hosts';
 
@@ -23,6 +24,8 @@ const BRIDGE_PATH = /^\/gateway-ws\/([A-Za-z0-9_-]{32})$/;
 const TICKET_TTL_MS = 5 * 60_000;
 /** WebSocket close code 1001: the server is going away; the web app reconnects (to another instance). */
 const GOING_AWAY = 1001;
+/** WebSocket close code 1008: the browser's session has ended; it may not use the account any more. */
+const SESSION_ENDED = 1008;
 /** How long a browser has to answer our close frame before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
 /** WebSocket close code 1009: a message over the size limit. */
@@ -66,6 +69,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
     private readonly upstream: UpstreamClient,
     private readonly agents: ProxyAgents,
     private readonly seeds: SeedRegistry,
+    private readonly bridges: BridgeRegistry,
     state: SharedState,
   ) {
     this.tickets = state.keyValues('gateway-ws-ticket');
@@ -84,7 +88,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
   async beforeApplicationShutdown(): Promise<void> {
     (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.off('upgrade', this.onUpgrade);
     this.server.close();
-    await Promise.all([...this.server.clients].map(closeGoingAway));
+    await Promise.all([...this.server.clients].map((browser) => closeBrowser(browser, GOING_AWAY, 'server shutting down')));
   }
 
   /** Rewrites the hand-off answer's `websocket_url` to our bridge. */
@@ -144,10 +148,21 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       };
       const leaving = ['end', 'close', 'error'] as const;
       for (const event of leaving) socket.once(event, browserLeft);
+      // The session's end ends the bridge, from the upstream handshake on: nothing more goes up as the account.
+      let bridged: WebSocket | undefined;
+      const forget = this.bridges.add(session, () => {
+        if (bridged) void closeBrowser(bridged, SESSION_ENDED, 'session ended');
+        else socket.destroy();
+        upstream.terminate();
+      });
+      upstream.once('close', forget);
       upstream.once('open', () => {
         for (const event of leaving) socket.off(event, browserLeft);
         if (socket.destroyed || !socket.readable) return browserLeft();
-        this.server.handleUpgrade(request, socket, head, (browser) => relay(browser, upstream, rules));
+        this.server.handleUpgrade(request, socket, head, (browser) => {
+          bridged = browser;
+          relay(browser, upstream, rules);
+        });
       });
       upstream.once('unexpected-response', (_request, answer) => {
         this.logger.warn(`upstream WebSocket refused the hand-off: ${answer.statusCode}`);
@@ -259,7 +274,8 @@ function sizeOf(data: RawData): number {
   return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }
 
-function closeGoingAway(browser: WebSocket): Promise<void> {
+/** Closes the browser's socket with `code`, and cuts it if it does not answer the close frame in time. */
+function closeBrowser(browser: WebSocket, code: number, reason: string): Promise<void> {
   if (browser.readyState === WebSocket.CLOSED) return Promise.resolve();
   return new Promise((resolve) => {
     const cut = setTimeout(() => browser.terminate(), CLOSE_HANDSHAKE_MS);
@@ -267,7 +283,7 @@ function closeGoingAway(browser: WebSocket): Promise<void> {
       clearTimeout(cut);
       resolve();
     });
-    browser.close(GOING_AWAY, 'server shutting down');
+    browser.close(code, reason);
   });
 }
 
