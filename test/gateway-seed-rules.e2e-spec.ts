@@ -408,6 +408,35 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(text).toContain(stub.options.topic_id);
       expect(text).toContain('encoded_item');
     });
+
+    it("does not let a seed follow another seed's thinking turn, whose topic it has seen or guessed", async () => {
+      gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
+      const posted = await request(gw.url)
+        .post('/backend-api/conversation')
+        .set(seedB.bearer)
+        .send({ ...conversationBody('think it over, privately'), model: 'o3', supported_encodings: ['v1'] })
+        .expect(200);
+      const stubB = JSON.parse(/^data: (\{"type":\s*"stream_handoff".*)$/m.exec(posted.text)![1]) as { options: { topic_id: string } };
+      const subscriptionsBefore = gw.fake.handoff.stats.subscriptions.length;
+      const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedA.bearer).expect(200);
+      const received = await new Promise<string[]>((resolve, reject) => {
+        const frames: string[] = [];
+        const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedA.cookie } });
+        socket.on('open', () => {
+          socket.send(JSON.stringify({ type: 'subscribe', topic: stubB.options.topic_id }));
+          // Answered once what came before it has gone upstream (or not).
+          socket.send(JSON.stringify({ type: 'connect' }));
+        });
+        socket.on('message', (data) => {
+          frames.push(textOf(data));
+          socket.close();
+        });
+        socket.on('close', () => resolve(frames));
+        socket.on('error', reject);
+      });
+      expect(received).toEqual([JSON.stringify({ type: 'connected' })]);
+      expect(gw.fake.handoff.stats.subscriptions.slice(subscriptionsBefore)).toEqual([]);
+    });
   });
 
   describe('the no-leak walk', () => {

@@ -12,6 +12,7 @@ import { StatsigService } from './proxy/statsig.service';
 import { PublicOriginResolver } from './public-origin';
 import { AccountIdentifiers } from './seed/account-identifiers.service';
 import { SeedGate } from './seed/seed-gate.service';
+import { SeedTurns } from './seed/seed-turns.service';
 import { ShellService } from './shell/shell.service';
 import { TelemetryController } from './telemetry.controller';
 import { UpstreamHosts } from './upstream-hosts';
@@ -39,6 +40,7 @@ import { WebSocketBridge } from './websocket/websocket-bridge.service';
     ShellService,
     AccountIdentifiers,
     SeedGate,
+    SeedTurns,
     // What AuthModule's `/` and app routes render for a signed-in browser.
     {
       provide: ChatPageRenderer,

@@ -1,8 +1,9 @@
 import { Transform } from 'node:stream';
+import { HANDOFF_EVENT_TYPE, readHandoffEvent, turnTopic } from '../../chat/handoff/handoff-frames';
 
 /** An upstream conversation id: a UUID, or at least something shaped like an id. */
 const CONVERSATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{7,99}$/;
-/** The id comes in the first events; a stream that has not named one by then will not. */
+/** The id comes in the first events; a stream that has not named one by then will not. Nor is a longer event a stub. */
 const MAX_SCANNED_BYTES = 1024 * 1024;
 
 /**
@@ -46,33 +47,55 @@ function eventData(event: string): unknown {
   }
 }
 
+/** What a seed's conversation stream names, recorded before the event naming it goes on to the browser. */
+export interface ConversationStreamHooks {
+  /** The conversation the stream creates or continues (the first id it names). */
+  conversation(conversationId: string): Promise<void>;
+  /** The WebSocket topic of a turn the stream hands off (`stream_handoff`, gateway-live-ui.md §4.5). */
+  handoff(topic: string): Promise<void>;
+}
+
 /**
- * A pass-through for a conversation's event stream that parses its events until one names the conversation, and
- * calls `found` with that id before letting the event go on: the browser never learns an id before it is recorded.
- * Every byte passes unchanged and as it arrives.
+ * A pass-through for a conversation's event stream that parses its events for the conversation id (in the first
+ * megabyte) and for hand-off stubs (all along), and has each recorded before letting its event go on: the browser
+ * never learns an id, or a topic to subscribe to, before it is recorded. Every byte passes unchanged and as it arrives.
  */
-export function conversationIdSniffer(found: (conversationId: string) => Promise<void>): Transform {
+export function conversationStreamSniffer(hooks: ConversationStreamHooks): Transform {
   let pending = '';
   let scanned = 0;
-  let done = false;
+  let conversationFound = false;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      if (done) return callback(null, chunk);
       scanned += chunk.length;
       pending += chunk.toString('utf8');
       const end = Math.max(pending.lastIndexOf('\n\n'), pending.lastIndexOf('\r\n\r\n'));
       const complete = end >= 0 ? pending.slice(0, end) : '';
       if (end >= 0) pending = pending.slice(end).replace(/^(\r?\n)+/, '');
-      const id = complete ? conversationIdInSse(complete) : undefined;
-      if (id || scanned > MAX_SCANNED_BYTES) {
-        done = true;
-        pending = '';
+      // An event this long is no stub, and no event that names the conversation first.
+      if (pending.length > MAX_SCANNED_BYTES) pending = '';
+      const records: Array<Promise<void>> = [];
+      if (!conversationFound) {
+        const id = complete ? conversationIdInSse(complete) : undefined;
+        if (id || scanned > MAX_SCANNED_BYTES) conversationFound = true;
+        if (id) records.push(hooks.conversation(id));
       }
-      if (!id) return callback(null, chunk);
-      found(id).then(
+      for (const topic of handoffTopicsInSse(complete)) records.push(hooks.handoff(topic));
+      if (records.length === 0) return callback(null, chunk);
+      Promise.all(records).then(
         () => callback(null, chunk),
         (error: Error) => callback(error),
       );
     },
   });
+}
+
+/** The turn topics of the `stream_handoff` stubs in complete SSE text. */
+function handoffTopicsInSse(text: string): string[] {
+  if (!text.includes(HANDOFF_EVENT_TYPE)) return [];
+  const topics: string[] = [];
+  for (const event of text.split(/\r?\n\r?\n/)) {
+    const handoff = event.includes(HANDOFF_EVENT_TYPE) ? readHandoffEvent(eventData(event)) : undefined;
+    if (handoff && (handoff.topic || handoff.turnExchangeId)) topics.push(turnTopic(handoff));
+  }
+  return topics;
 }

@@ -10,7 +10,8 @@ import { neutralValueFor } from '../rewriting/account-secrets';
 import type { PublicOrigin } from '../upstream-hosts';
 import { UpstreamHosts } from '../upstream-hosts';
 import { scrubJson } from './account-identifiers.service';
-import { conversationIdSniffer } from './conversation-id-sniffer';
+import { conversationStreamSniffer } from './conversation-id-sniffer';
+import { SeedTurns } from './seed-turns.service';
 import { encodedPath, normalisedPath, seedDecision } from './seed-rules';
 
 /** What a seed request becomes: answered here, or proxied this way. */
@@ -35,13 +36,14 @@ const DEFAULT_LIST_LIMIT = 28;
 /**
  * The seed rules' one step in the proxy pipeline (gateway.md §4): applies `seedDecision` to every backend request
  * of a shared (seed) user — blank answers, refusals, the seed's own conversation list, conversation ownership
- * (path, query and body), recording the conversations the seed creates, and scrubbing the account's identifiers
+ * (path, query and body), recording the conversations the seed creates and the turns they hand off, and scrubbing the account's identifiers
  * from JSON answers.
  */
 @Injectable()
 export class SeedGate {
   constructor(
     private readonly seeds: SeedRegistry,
+    private readonly turns: SeedTurns,
     private readonly upstream: UpstreamClient,
     private readonly hosts: UpstreamHosts,
     private readonly proxy: ReverseProxyService,
@@ -83,7 +85,10 @@ export class SeedGate {
       body,
       transformJson: decision.adjust === 'accounts_check' ? (document) => scrub(withoutAccountUser(document)) : scrub,
       streamThrough: decision.recordsConversation
-        ? conversationIdSniffer(async (conversationId) => void (await this.seeds.recordConversationForSeedId(seedId, conversationId)))
+        ? conversationStreamSniffer({
+            conversation: async (conversationId) => void (await this.seeds.recordConversationForSeedId(seedId, conversationId)),
+            handoff: (topic) => this.turns.record(seedId, topic),
+          })
         : undefined,
     };
   }

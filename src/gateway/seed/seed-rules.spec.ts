@@ -1,4 +1,4 @@
-import { conversationIdInSse, conversationIdOf, conversationIdSniffer } from './conversation-id-sniffer';
+import { conversationIdInSse, conversationIdOf, conversationStreamSniffer } from './conversation-id-sniffer';
 import { encodedPath, normalisedPath, seedDecision, SEED_TABLE } from './seed-rules';
 
 const ID = '6789abcd-0123-4567-89ab-cdef01234567';
@@ -176,23 +176,52 @@ describe('conversation id sniffer', () => {
     expect(conversationIdOf({ conversation_id: 'x' })).toBeUndefined();
   });
 
-  it('records the id before the event that names it goes on, and passes every byte unchanged', async () => {
+  /** The stream through a sniffer in these chunks: what came out, and the order of passing and recording. */
+  async function sniffed(chunks: string[]): Promise<{ text: string; order: string[] }> {
     const order: string[] = [];
-    const sniffer = conversationIdSniffer(async (id) => {
+    const recorded = (what: string) => async (id: string) => {
       await new Promise((resolve) => setTimeout(resolve, 10));
-      order.push(`recorded ${id}`);
-    });
+      order.push(`${what} ${id}`);
+    };
+    const sniffer = conversationStreamSniffer({ conversation: recorded('conversation'), handoff: recorded('turn') });
     const out: Buffer[] = [];
     sniffer.on('data', (chunk: Buffer) => {
       out.push(chunk);
       order.push('passed');
     });
-    const text = `data: {"v":{"conversation_id":"${ID}"}}\n\ndata: "more"\n\ndata: [DONE]\n\n`;
-    sniffer.write(Buffer.from(text.slice(0, 20)));
-    sniffer.write(Buffer.from(text.slice(20)));
+    for (const chunk of chunks) sniffer.write(Buffer.from(chunk));
     sniffer.end();
     await new Promise((resolve) => sniffer.on('end', resolve));
-    expect(Buffer.concat(out).toString()).toBe(text);
-    expect(order).toEqual(['passed', `recorded ${ID}`, 'passed']);
+    return { text: Buffer.concat(out).toString(), order };
+  }
+
+  it('records the id before the event that names it goes on, and passes every byte unchanged', async () => {
+    const text = `data: {"v":{"conversation_id":"${ID}"}}\n\ndata: "more"\n\ndata: [DONE]\n\n`;
+    const { text: out, order } = await sniffed([text.slice(0, 20), text.slice(20)]);
+    expect(out).toBe(text);
+    expect(order).toEqual(['passed', `conversation ${ID}`, 'passed']);
+  });
+
+  it('records the topic of every turn the stream hands off, before the stub goes on', async () => {
+    const stub = (turn: string, options: string) =>
+      `data: {"type":"stream_handoff","conversation_id":"${ID}","turn_exchange_id":"${turn}"${options}}\n\n`;
+    const first = `data: {"v":{"conversation_id":"${ID}"}}\n\n`;
+    const { order } = await sniffed([
+      first,
+      'data: "x"\n\n'.repeat(3),
+      stub('turn-0001', ',"options":{"topic_id":"conversation-turn-turn-0001"}'),
+      stub('turn-0002', '').slice(0, 30),
+      stub('turn-0002', '').slice(30),
+    ]);
+    expect(order).toEqual([
+      `conversation ${ID}`,
+      'passed',
+      'passed',
+      'turn conversation-turn-turn-0001',
+      'passed',
+      'passed',
+      'turn conversation-turn-turn-0002',
+      'passed',
+    ]);
   });
 });

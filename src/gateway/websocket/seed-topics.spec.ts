@@ -4,15 +4,20 @@ const OWN = 'aaaaaaaa-0000-4000-8000-000000000001';
 const OTHER = 'bbbbbbbb-0000-4000-8000-000000000002';
 const frame = (fields: Record<string, unknown>) => JSON.stringify(fields);
 
+const OWN_TURN = 'conversation-turn-3f1c2b9a-7d00-4000-8000-000000000000';
+
 describe('SeedTopics', () => {
-  const topics = () => new SeedTopics(async (conversationId) => conversationId === OWN);
+  const topics = () =>
+    new SeedTopics({ conversation: async (conversationId) => conversationId === OWN, turn: async (topic) => topic === OWN_TURN });
 
   it('lets a seed subscribe to its turns and its own conversations, and to nothing else', async () => {
     const seed = topics();
     expect(await seed.admitsFromBrowser(frame({ type: 'connect' }))).toBe(true);
+    expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: OWN_TURN }))).toBe(true);
+    // Another seed's turn (or the owner's), whose topic it may have seen or guessed.
     expect(
-      await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: 'conversation-turn-3f1c2b9a-7d00-4000-8000-000000000000' })),
-    ).toBe(true);
+      await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: 'conversation-turn-4a2d3c0b-8e11-4000-8000-000000000001' })),
+    ).toBe(false);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: `conversation-${OWN}` }))).toBe(true);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: `conversation-${OTHER}` }))).toBe(false);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: 'conversations' }))).toBe(false);
@@ -30,7 +35,7 @@ describe('SeedTopics', () => {
 
   it('passes upstream frames without a topic or on a topic it subscribed to; drops the account-wide ones', async () => {
     const seed = topics();
-    const turn = 'conversation-turn-3f1c2b9a-7d00-4000-8000-000000000000';
+    const turn = OWN_TURN;
     expect(seed.admitsFromUpstream(frame({ type: 'connected' }))).toBe(true);
     expect(seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(false);
     await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: turn }));

@@ -1,17 +1,23 @@
-/** A hand-off turn's topic: its id is random and comes only in the `stream_handoff` stub of the seed's own post. */
-const TURN_TOPIC = /^conversation-turn-[A-Za-z0-9_-]{8,100}$/;
 /** One conversation's topic. */
 const CONVERSATION_TOPIC = /^conversation-([A-Za-z0-9][A-Za-z0-9_-]{7,99})$/;
 
+/** What a seed owns, as the topics it asks for name it. */
+export interface SeedOwnership {
+  /** One of its conversations. */
+  conversation(conversationId: string): Promise<boolean>;
+  /** A turn one of its own conversation streams handed off (`SeedTurns`). */
+  turn(topic: string): Promise<boolean>;
+}
+
 /**
  * What a shared (seed) user's socket may carry (gateway.md §4.4): the topics of its own turns and conversations.
- * Every other topic (`conversations`, the account-wide one, above all) would show the account's and other seeds'
- * conversations, so a frame naming one is not relayed either way.
+ * Every other topic (`conversations`, the account-wide one, above all, or another seed's turn) would show the
+ * account's and other seeds' conversations, so a frame naming one is not relayed either way.
  */
 export class SeedTopics {
   private readonly granted = new Set<string>();
 
-  constructor(private readonly owns: (conversationId: string) => Promise<boolean>) {}
+  constructor(private readonly owns: SeedOwnership) {}
 
   /** Whether a frame from the browser may go upstream; the topics it subscribes to are granted from then on. */
   async admitsFromBrowser(text: string): Promise<boolean> {
@@ -31,9 +37,10 @@ export class SeedTopics {
   }
 
   private async allowed(topic: string): Promise<boolean> {
-    if (this.granted.has(topic) || TURN_TOPIC.test(topic)) return true;
+    if (this.granted.has(topic)) return true;
+    if (topic.startsWith('conversation-turn-')) return this.owns.turn(topic);
     const conversationId = CONVERSATION_TOPIC.exec(topic)?.[1];
-    return conversationId !== undefined && (await this.owns(conversationId));
+    return conversationId !== undefined && (await this.owns.conversation(conversationId));
   }
 }
 

@@ -14,6 +14,7 @@ import { SeedRegistry } from '../../token-pool/seed-registry';
 import { GatewayIdentity } from '../gateway-identity';
 import { accountSecretsRewriter } from '../rewriting/account-secrets';
 import type { TextRewriter } from '../rewriting/text-rewriter';
+import { SeedTurns } from '../seed/seed-turns.service';
 import { BridgeRegistry } from './bridge-registry';
 import { SeedTopics } from './seed-topics';
 import type { PublicOrigin } from '../upstream-hosts';
@@ -69,6 +70,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
     private readonly upstream: UpstreamClient,
     private readonly agents: ProxyAgents,
     private readonly seeds: SeedRegistry,
+    private readonly turns: SeedTurns,
     private readonly bridges: BridgeRegistry,
     state: SharedState,
   ) {
@@ -138,7 +140,12 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       const seedId = session.kind === 'seed' ? session.seedId : undefined;
       const rules: RelayRules = {
         secrets: accountSecretsRewriter(session, account),
-        seedTopics: seedId ? new SeedTopics((conversationId) => this.seeds.ownsConversation(seedId, conversationId)) : undefined,
+        seedTopics: seedId
+          ? new SeedTopics({
+              conversation: (conversationId) => this.seeds.ownsConversation(seedId, conversationId),
+              turn: (topic) => this.turns.owns(seedId, topic),
+            })
+          : undefined,
       };
       // A browser that leaves while the upstream answers (a closed tab, a reload) takes the upstream socket with it.
       // Node leaves an upgraded socket without an error listener: until ws takes it, a reset is handled here.
