@@ -176,15 +176,20 @@ function withUploadedAccessToken(account: AccountRecord, uploaded: AccountRecord
     accessTokenExpiresAt: uploaded.accessTokenExpiresAt,
     email: uploaded.email ?? account.email,
     plan: uploaded.plan ?? account.plan,
-    state: 'active',
-    stateReason: undefined,
-    rateLimitedUntil: undefined,
-    rateLimitStrikes: 0,
-    failures: 0,
-    refreshRetryAt: undefined,
-    refreshFailures: undefined,
+    ...BACK_IN_SERVICE,
   });
 }
+
+/** What puts an account back in service: active, with no rate limit, strike or refresh back-off left. */
+export const BACK_IN_SERVICE = {
+  state: 'active',
+  stateReason: undefined,
+  rateLimitedUntil: undefined,
+  rateLimitStrikes: 0,
+  failures: 0,
+  refreshRetryAt: undefined,
+  refreshFailures: undefined,
+} as const satisfies Partial<AccountRecord>;
 
 /** Lists accounts in one order every instance agrees on: upload time, then id. */
 export function byAddedAt(a: AccountRecord, b: AccountRecord): number {

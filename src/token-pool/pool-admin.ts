@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
-import { accessTokenDead, inService, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
+import { accessTokenDead, BACK_IN_SERVICE, inService, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
 import type { AccountRecord, UploadResult } from './pool.types';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
@@ -72,16 +72,7 @@ export class PoolAdmin {
   async restore(id: string): Promise<boolean> {
     const now = this.clock.now();
     const restored = await this.store.updateAccount(id, (current) => {
-      const next: AccountRecord = {
-        ...current,
-        state: 'active',
-        stateReason: undefined,
-        rateLimitedUntil: undefined,
-        rateLimitStrikes: 0,
-        failures: 0,
-        refreshRetryAt: undefined,
-        refreshFailures: undefined,
-      };
+      const next: AccountRecord = { ...current, ...BACK_IN_SERVICE };
       // An expired renewable account's AccessToken was refused or ran out: only a new one serves. (Disabled once refused,
       // it kept none: see `setAccountState`.)
       if (isRenewable(current.kind) && !liveAccessToken(current, now))
