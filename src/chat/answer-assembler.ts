@@ -121,14 +121,11 @@ export class AnswerAssembler {
 
   /**
    * What of `text` fits in `max_tokens` after the answer so far, cut at a token boundary (`anywhere`) or kept only
-   * when it fits entirely (`whole`); adds it to the answer.
+   * when it fits entirely (`whole`); adds it to the answer (kept only under a limit: nothing else reads it).
    */
   private withinLimit(text: string, cut: 'anywhere' | 'whole'): { kept: string; limitReached: boolean } {
     const { maxTokens, encoding } = this.options;
-    if (!maxTokens || !text) {
-      this.answer += text;
-      return { kept: text, limitReached: false };
-    }
+    if (!maxTokens || !text) return { kept: text, limitReached: false };
     // Per-delta counts run close to the exact count; the full answer is only re-encoded near the limit.
     this.estimatedTokens += this.counter.count(text, encoding);
     if (this.estimatedTokens < maxTokens) {

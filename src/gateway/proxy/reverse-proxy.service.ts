@@ -169,6 +169,7 @@ export class ReverseProxyService {
 
   private async answer(request: Request, response: Response, plan: ProxyPlan, origin: PublicOrigin, answer: UpstreamAnswer): Promise<void> {
     const hostRewriter = this.hosts.hostRewriter(origin);
+    const secrets = this.secretsRewriter(plan.caller);
     const contentType = String(answer.headers['content-type'] ?? '');
     const encoding = String(answer.headers['content-encoding'] ?? '')
       .trim()
@@ -187,12 +188,14 @@ export class ReverseProxyService {
       throw ApiError.of('upstream_encoding_unsupported', { encoding });
     }
     // The body to rewrite is read and rewritten before any header is set: a failure is answered with our error alone.
-    const rewritten = rewrite ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter }) : undefined;
+    const rewritten = rewrite
+      ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter, secrets })
+      : undefined;
     const headers = responseHeadersFor(answer.headers, {
       host: plan.host,
       rewritten: treatment !== 'raw',
       hostRewriter,
-      secrets: this.secretsRewriter(plan.caller),
+      secrets,
       chatPageOrigins: this.origins.chatPageOrigins(origin),
     });
     response.status(answer.status);
@@ -211,7 +214,7 @@ export class ReverseProxyService {
       if (treatment === 'lines') {
         // Not known to be free of this session's stand-in until it has all passed.
         response.setHeader('cache-control', 'private, no-store');
-        through.push(rewritingStream(this.secretsRewriter(plan.caller), MAX_REWRITTEN_BYTES));
+        through.push(rewritingStream(secrets, MAX_REWRITTEN_BYTES));
       }
       if (STREAM_TYPES.test(contentType)) {
         // Conversation streams: every event goes out as it arrives, nothing is held back.
@@ -233,7 +236,12 @@ export class ReverseProxyService {
     body: Readable,
     plan: ProxyPlan,
     origin: PublicOrigin,
-    { contentType, encoding, hostRewriter }: { contentType: string; encoding: string; hostRewriter: TextRewriter },
+    {
+      contentType,
+      encoding,
+      hostRewriter,
+      secrets,
+    }: { contentType: string; encoding: string; hostRewriter: TextRewriter; secrets: TextRewriter },
   ): Promise<{ body: Buffer; secretsChanged: boolean; hostsChanged: boolean }> {
     let raw: Buffer;
     try {
@@ -258,9 +266,9 @@ export class ReverseProxyService {
         if (!(error instanceof SyntaxError)) throw error;
       }
     }
-    const secrets = this.secretsRewriter(plan.caller).apply(text);
-    const hosts = plan.userContent ? { text: secrets.text, changed: false } : hostRewriter.apply(secrets.text);
-    return { body: Buffer.from(hosts.text, 'utf8'), secretsChanged: secrets.changed, hostsChanged: hosts.changed };
+    const withoutSecrets = secrets.apply(text);
+    const hosts = plan.userContent ? { text: withoutSecrets.text, changed: false } : hostRewriter.apply(withoutSecrets.text);
+    return { body: Buffer.from(hosts.text, 'utf8'), secretsChanged: withoutSecrets.changed, hostsChanged: hosts.changed };
   }
 
   private async pipe(body: Readable, response: Response, through: Transform[]): Promise<void> {
