@@ -96,10 +96,13 @@ export class AppConfig {
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxSmallBodyBytes = 1024 * 1024;
   /** Open client connections at most; more are closed at once, so that the process keeps file descriptors. */
   @IsInt() @Min(1) maxConnections = 10_000;
-  /** Time a client has to send the request headers (also cuts connections that send nothing). */
-  @IsTimerMs(100) headersTimeoutMs = 20_000;
+  /**
+   * Time a client has to send the request headers (also cuts connections that send nothing). Like
+   * `requestTimeoutMs`, never a timer: Node compares it with the connection's age, so it has no timer cap.
+   */
+  @IsInt() @Min(100) headersTimeoutMs = 20_000;
   /** Time a client has to send the whole request, body included; never limits the answer (an SSE stream). */
-  @IsTimerMs(100) requestTimeoutMs = 300_000;
+  @IsInt() @Min(100) requestTimeoutMs = 300_000;
   /** How long an idle keep-alive connection stays open between requests. */
   @IsTimerMs(100) httpKeepAliveTimeoutMs = 5_000;
   /** Peers whose X-Forwarded-For/-Host/-Proto are believed; empty: nobody's. */

@@ -1,6 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { applyServerLimits } from '../common/http/server-limits';
 import { ConfigError, loadConfig, readEnvironment, unreadVariableWarnings } from './load-config';
 import { RESERVED_ROUTES } from './reserved-routes';
 
@@ -150,8 +153,6 @@ describe('loadConfig', () => {
 
   // Node arms a longer timer as 1 ms: "never" written as a huge value would abort every conversation at once.
   it.each([
-    'HEADERS_TIMEOUT_MS',
-    'REQUEST_TIMEOUT_MS',
     'HTTP_KEEPALIVE_TIMEOUT_MS',
     'REDIS_COMMAND_TIMEOUT_MS',
     'SHUTDOWN_GRACE_MS',
@@ -161,7 +162,7 @@ describe('loadConfig', () => {
     'CF_CLEARANCE_TIMEOUT_MS',
     'KEEPALIVE_INTERVAL_MS',
   ])('refuses %s past the longest delay a timer takes, saying so', (name) => {
-    const env = { REQUEST_TIMEOUT_MS: String(2 ** 31 - 1), UPSTREAM_IDLE_TIMEOUT_MS: String(2 ** 31 - 1), [name]: '3000000000' };
+    const env = { UPSTREAM_IDLE_TIMEOUT_MS: String(2 ** 31 - 1), [name]: '3000000000' };
     expect(() => loadConfig(env)).toThrow(
       new RegExp(`^${name}="3000000000" is invalid: must (be at most 2147483647 .*timer|not be greater)`),
     );
@@ -175,6 +176,38 @@ describe('loadConfig', () => {
       2 ** 31 - 1,
       2 ** 31 - 1,
     ]);
+  });
+
+  // Node's server compares these two with the connection's age every connectionsCheckingInterval; no timer gets them.
+  it('takes HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS past the longest delay a timer takes', () => {
+    const config = loadConfig({ REQUEST_TIMEOUT_MS: '3000000000', HEADERS_TIMEOUT_MS: '2500000000' });
+    expect([config.requestTimeoutMs, config.headersTimeoutMs]).toEqual([3_000_000_000, 2_500_000_000]);
+  });
+
+  it('such a request timeout does not cut a slow request at once', async () => {
+    const server = http.createServer({ connectionsCheckingInterval: 50 }, (request, response) => {
+      request.resume();
+      request.on('end', () => response.end('whole'));
+    });
+    applyServerLimits(server, {
+      maxConnections: 10,
+      headersTimeoutMs: 2_500_000_000,
+      requestTimeoutMs: 3_000_000_000,
+      httpKeepAliveTimeoutMs: 5_000,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk.toString()));
+      socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      socket.end('cd');
+      await new Promise((resolve) => socket.on('close', resolve));
+      expect(answer).toMatch(/^HTTP\/1.1 200[\s\S]*whole$/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('refuses as API_PREFIX every route of ours, from the one list the admin entry reads too', () => {
