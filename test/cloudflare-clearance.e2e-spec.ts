@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { ChromiumClearanceSolver } from '../src/upstream/chromium-clearance.solver';
 import { CloudflareClearance } from '../src/upstream/cloudflare-clearance.service';
+import { UpstreamClient } from '../src/upstream/upstream.client';
 import { Stack, startStack } from './support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -200,6 +203,30 @@ describe('Cloudflare clearance that cannot be obtained', () => {
       expect(clearance.solves).toBe(1);
     } finally {
       await stack.close();
+    }
+  });
+
+  // The host is drawn per attempt from CHATGPT_BASE_URL (the sentinel proxy per turn from SENTINEL_PROXY_URL): an own
+  // token's next attempt may leave by another route, where the challenge is not.
+  it('retries a challenged own token on the next attempt, which may use another CHATGPT_BASE_URL host', async () => {
+    // A relay host behind which Cloudflare challenges everything.
+    const challenging = http.createServer((_request, response) => {
+      response.writeHead(403, { 'content-type': 'text/html; charset=UTF-8', 'cf-mitigated': 'challenge' });
+      response.end('<html><script>window._cf_chl_opt={cvId: "3"};</script></html>');
+    });
+    await new Promise<void>((resolve) => challenging.listen(0, '127.0.0.1', resolve));
+    const challengingUrl = `http://127.0.0.1:${(challenging.address() as AddressInfo).port}`;
+    const stack = await startStack({ env: { UPSTREAM_FLOW: 'classic' } });
+    try {
+      const upstream = stack.app.get(UpstreamClient);
+      // Deterministic draw: the challenging host first, the good one after.
+      const picks = [challengingUrl, stack.fake.url];
+      jest.spyOn(upstream, 'pickBaseUrl').mockImplementation(() => picks.shift() ?? stack.fake.url);
+      const completion = await clientOf(stack, stack.fake.createAccessToken()).chat.completions.create(ask('another host'));
+      expect(completion.choices[0].message.content).toBeTruthy();
+    } finally {
+      await stack.close();
+      await new Promise((resolve) => challenging.close(resolve));
     }
   });
 });

@@ -40,8 +40,11 @@ export interface AttemptDecision {
  * after how long and on which account, and what the pool and the model-cap memory learn from it.
  * A failure is retried when another attempt could succeed (`UpstreamError.retryable`); one that the account
  * is blamed for (`accountOutcome`), or that says the account cannot serve this model (`cannotServe`), only when
- * the credential draws from the pool and can move on to another account. A Cloudflare challenge is retried only on
- * another account. Failures that blame nobody wait a little longer each time; others move on at once.
+ * the credential draws from the pool and can move on to another account. Failures that blame nobody wait a little
+ * longer each time; others move on at once. A Cloudflare challenge on a pool key moves on at once to another account
+ * (`movesOffRoute`); on an own token or a pinned request it is retried after the back-off, since the next attempt may
+ * leave by another route (another `CHATGPT_BASE_URL` host, another sentinel proxy) and a route whose solve just
+ * failed fails fast in its cool-down.
  */
 export function decide(failure: AttemptFailure, rotates: boolean, attempt: number, maxAttempts: number): AttemptDecision {
   const lastAttempt = attempt + 1 >= maxAttempts;
@@ -52,12 +55,11 @@ export function decide(failure: AttemptFailure, rotates: boolean, attempt: numbe
   const error = errorOf(failure);
   const upstream = error instanceof UpstreamError ? error : null;
   const outcome = upstream?.accountOutcome ?? null;
-  const routeBound = boundToRoute(failure);
-  const worthRetrying = !!upstream?.retryable && (rotates || (!outcome && !routeBound));
+  const worthRetrying = !!upstream?.retryable && (rotates || !outcome);
   const retry = worthRetrying && !lastAttempt;
   return {
     retry,
-    waitMs: retry && !outcome && !routeBound ? BACKOFF_STEP_MS * (attempt + 1) : 0,
+    waitMs: retry && !outcome && !movesOffRoute(failure, rotates) ? BACKOFF_STEP_MS * (attempt + 1) : 0,
     outcome,
     // Only the conversation's own 429 is the model's cap (upstream-protocol.md §10.3): a sentinel call's is the account's.
     modelCapSec: outcome?.kind === 'rate_limited' && upstream?.step === 'conversation' ? outcome.retryAfterSec : undefined,
@@ -80,12 +82,13 @@ function lacksModel(failure: AttemptFailure): boolean {
 }
 
 /**
- * A Cloudflare challenge holds for the account's route (proxy, host, user agent): the same account would meet it
- * again (upstream-protocol.md §10.2), another account may leave by another route.
+ * A Cloudflare challenge on a rotating credential: it holds for the account's route (proxy, host, user agent), so the
+ * request moves on to another account, which may leave by another route, and does not come back to this one
+ * (upstream-protocol.md §10.2).
  */
-function boundToRoute(failure: AttemptFailure): boolean {
+function movesOffRoute(failure: AttemptFailure, rotates: boolean): boolean {
   const error = errorOf(failure);
-  return error instanceof UpstreamError && error.kind === 'cf_challenge';
+  return rotates && error instanceof UpstreamError && error.kind === 'cf_challenge';
 }
 
 function errorOf(failure: AttemptFailure | undefined): unknown {
@@ -169,7 +172,8 @@ export class AttemptPolicy {
   async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
     state.failures.push(failure);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
-    if (use.poolAccountId && (decision.outcome || cannotServe(failure) || boundToRoute(failure))) state.ruledOut.add(use.poolAccountId);
+    if (use.poolAccountId && (decision.outcome || cannotServe(failure) || movesOffRoute(failure, state.rotates)))
+      state.ruledOut.add(use.poolAccountId);
     if (decision.outcome) await this.credentials.report(use, decision.outcome);
     if (decision.modelCapSec !== undefined) await this.modelCaps.record(workspaceKey(use), slug, decision.modelCapSec);
     state.attempt++;
