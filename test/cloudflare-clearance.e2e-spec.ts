@@ -229,4 +229,34 @@ describe('Cloudflare clearance that cannot be obtained', () => {
       await new Promise((resolve) => challenging.close(resolve));
     }
   });
+
+  // Chromium passes, but Cloudflare refuses its cookie to Node (bound to the browser's TLS fingerprint): without the
+  // cool-down every challenged call would launch Chromium again, for up to CF_CLEARANCE_TIMEOUT_MS each.
+  it('does not solve again for every later request when the clearance is refused as soon as it is earned', async () => {
+    const stack = await startStack({
+      env: {
+        CF_CLEARANCE: 'chromium',
+        CHROMIUM_PATH: '/nonexistent/chromium',
+        USER_AGENTS: JSON.stringify([USER_AGENT]),
+        UPSTREAM_FLOW: 'classic',
+      },
+    });
+    try {
+      jest
+        .spyOn(stack.app.get(ChromiumClearanceSolver), 'solve')
+        .mockImplementation(() =>
+          Promise.resolve([{ name: 'cf_clearance', value: `browser-only-${Math.random()}`, expiresAt: Date.now() + 3_600_000 }]),
+        );
+      stack.fake.cloudflare.challenge();
+      const clearance = stack.app.get(CloudflareClearance);
+      const client = clientOf(stack, stack.fake.createAccessToken());
+      for (const content of ['first', 'second', 'third']) {
+        const failure = await failureOf(client.chat.completions.create(ask(content)));
+        expect(failure.error).toMatchObject({ code: 'cf_challenge' });
+      }
+      expect(clearance.solves).toBe(1);
+    } finally {
+      await stack.close();
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { ClearanceCookie, ClearanceRoute } from './clearance-jar';
 import { ClearanceSolver } from './chromium-clearance.solver';
-import { CloudflareClearance, FAILED_SOLVE_COOLDOWN_MS } from './cloudflare-clearance.service';
+import { CloudflareClearance, FAILED_SOLVE_COOLDOWN_MS, FRESH_CLEARANCE_MS } from './cloudflare-clearance.service';
 
 const route: ClearanceRoute = { origin: 'https://chatgpt.com', userAgent: 'Mozilla/5.0 Chrome/131.0.0.0' };
 
@@ -82,6 +82,7 @@ describe('CloudflareClearance', () => {
     solver.earn('c1');
     await first;
 
+    clock.current += FRESH_CLEARANCE_MS + 1;
     const refusedAgain = clearance.pass(route, 'cf_clearance=c1', 'conversation');
     await settled();
     expect(solver.pending).toHaveLength(1);
@@ -140,6 +141,33 @@ describe('CloudflareClearance', () => {
     solver.earn('c2');
     await retried;
     expect(clearance.solves).toBe(3);
+  });
+
+  // Chromium earned a cookie Cloudflare refuses to Node (bound to the browser's TLS fingerprint): another solve would too.
+  it('cools a route down like a failed solve when its clearance is refused within FRESH_CLEARANCE_MS of being earned', async () => {
+    const solver = new ManualSolver();
+    const clearance = clearanceWith(solver);
+    const first = clearance.pass(route, undefined, 'requirements');
+    await settled();
+    solver.earn('c1');
+    await first;
+
+    clock.current += FRESH_CLEARANCE_MS - 1_000;
+    const refused = await clearance.pass(route, 'cf_clearance=c1', 'conversation').catch((error: unknown) => error);
+    expect(refused).toMatchObject({ kind: 'cf_challenge', step: 'conversation' });
+    expect((refused as Error).message).toContain('Cloudflare refused the clearance Chromium had just earned');
+    const cooling = await clearance.pass(route, undefined, 'conversation').catch((error: unknown) => error);
+    expect(cooling).toMatchObject({ kind: 'cf_challenge' });
+    expect(solver.pending).toHaveLength(0);
+    expect(clearance.solves).toBe(1);
+    expect(clearance.cookieHeader(route)).toBeUndefined();
+
+    clock.current += FAILED_SOLVE_COOLDOWN_MS + 1;
+    const retried = clearance.pass(route, undefined, 'requirements');
+    await settled();
+    solver.earn('c2');
+    await retried;
+    expect(clearance.solves).toBe(2);
   });
 
   it('lets a caller whose client left stop waiting, while the solve goes on for the others', async () => {

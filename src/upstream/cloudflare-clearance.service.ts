@@ -14,6 +14,13 @@ import { ClearanceSolver } from './chromium-clearance.solver';
 export const FAILED_SOLVE_COOLDOWN_MS = 5 * 60_000;
 
 /**
+ * A clearance refused this soon after its solve was never taken from us: Cloudflare gave Chromium a cookie it refuses
+ * to Node's client (bound to the browser's TLS fingerprint). Solving again would earn the same, so the route cools
+ * down as after a failed solve.
+ */
+export const FRESH_CLEARANCE_MS = 60_000;
+
+/**
  * Cloudflare clearance for the upstream client (`CF_CLEARANCE=chromium`): the cookies earned per route are sent with
  * every request on that route, and a challenged request waits for one solve of its route (shared by every request
  * challenged meanwhile) before its single retry. A route whose solve failed fails its challenged requests at once for
@@ -26,6 +33,8 @@ export class CloudflareClearance {
   private readonly solving = new Map<string, Promise<void>>();
   /** Why the last solve of a route failed, kept for the cool-down. */
   private readonly failedSolves: LRUCache<string, string>;
+  /** The `Cookie` header each route's last solve earned, kept for `FRESH_CLEARANCE_MS`. */
+  private readonly freshClearances: LRUCache<string, string>;
   /** Challenged requests since boot. */
   challenged = 0;
   /** Solves started since boot (a challenge passed with a cookie another request already earned is not one). */
@@ -38,6 +47,7 @@ export class CloudflareClearance {
   ) {
     const now = () => clock.now();
     this.failedSolves = new LRUCache<string, string>({ max: 1024, ttl: FAILED_SOLVE_COOLDOWN_MS, ttlResolution: 0, perf: { now } });
+    this.freshClearances = new LRUCache<string, string>({ max: 1024, ttl: FRESH_CLEARANCE_MS, ttlResolution: 0, perf: { now } });
   }
 
   get enabled(): boolean {
@@ -52,13 +62,15 @@ export class CloudflareClearance {
   /**
    * After the upstream challenged a request that carried `refusedCookie` (our clearance, or none): resolves once the
    * route holds a fresh clearance, so the request can be sent again. Throws `cf_challenge` when the helper fails, and
-   * at once, without a solve, while the route cools down from a failed one.
+   * at once, without a solve, while the route cools down from a failed one or from a clearance refused within
+   * `FRESH_CLEARANCE_MS` of being earned.
    */
   async pass(route: ClearanceRoute, refusedCookie: string | undefined, step: UpstreamStep, signal?: AbortSignal): Promise<void> {
     this.challenged++;
+    const key = clearanceKey(route);
+    if (refusedCookie !== undefined && this.freshClearances.get(key) === refusedCookie) this.refusedWhenFresh(route, key);
     this.jar.discard(route, refusedCookie);
     if (this.jar.cookieHeader(route) !== undefined) return;
-    const key = clearanceKey(route);
     const failure = this.failedSolves.get(key);
     if (failure !== undefined) {
       const retryInSec = Math.ceil(this.failedSolves.getRemainingTTL(key) / 1000);
@@ -85,6 +97,8 @@ export class CloudflareClearance {
     this.logger.log(`Cloudflare challenge from ${host}: solving it in Chromium${route.proxyUrl ? ' through the account proxy' : ''}`);
     try {
       this.jar.store(route, await this.solver.solve(route, this.config.cfClearanceTimeoutMs));
+      const earned = this.jar.cookieHeader(route);
+      if (earned !== undefined) this.freshClearances.set(key, earned);
       this.logger.log(`Cloudflare clearance for ${host} obtained`);
     } catch (error) {
       const reason = (error as Error).message;
@@ -94,6 +108,15 @@ export class CloudflareClearance {
       );
       throw error;
     }
+  }
+
+  private refusedWhenFresh(route: ClearanceRoute, key: string): void {
+    const reason = `Cloudflare refused the clearance Chromium had just earned (bound to the browser, not to this client)`;
+    this.freshClearances.delete(key);
+    this.failedSolves.set(key, reason);
+    this.logger.warn(
+      `Cloudflare clearance for ${new URL(route.origin).host}: ${reason}; not solved again on this route for ${FAILED_SOLVE_COOLDOWN_MS / 60_000} min`,
+    );
   }
 }
 
