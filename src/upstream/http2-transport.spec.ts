@@ -519,7 +519,8 @@ describe('Http2Sessions after their connection goes silent', () => {
   const text = async (sessions: Http2Sessions, path: string) =>
     (await readBody((await sessions.send(call(`${base}${path}`, { timeouts }), http1Agent)).body)).toString();
 
-  it('retires a session that does not answer a PING after a timeout, and puts the next calls on a fresh one', async () => {
+  // The PING's deadline is at least 5 s (MIN_LIVENESS_DEADLINE_MS), which the calls after it wait for.
+  it('retires a session that receives nothing, not even its PING’s answer, after a timeout, and puts the next calls on a fresh one', async () => {
     const sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
     try {
       expect(await text(sessions, '/first')).toBe('ok');
@@ -530,7 +531,7 @@ describe('Http2Sessions after their connection goes silent', () => {
     } finally {
       sessions.close();
     }
-  });
+  }, 15_000);
 
   it('keeps a session whose stream timed out while the connection still answers its PING', async () => {
     const sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
@@ -539,6 +540,104 @@ describe('Http2Sessions after their connection goes silent', () => {
       await expect(text(sessions, '/never')).rejects.toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'response' for 300ms" });
       expect(await text(sessions, '/next')).toBe('ok');
       expect(sessionsOpened).toBe(1);
+    } finally {
+      sessions.close();
+    }
+  });
+});
+
+// On a busy uplink (an upload fills the flow-control window) the liveness PING waits behind the upload's bytes, and
+// so does a short call's request, whose response deadline fires and sends that PING: its answer comes late.
+describe('Http2Sessions with a busy uplink', () => {
+  let tls: SelfSigned;
+  let server: http2.Http2SecureServer;
+  let relay: net.Server;
+  let base: string;
+  const sockets: net.Socket[] = [];
+  const http1Agent = new https.Agent({ keepAlive: true });
+  /** Client-to-server bytes per second through the relay (a slow uplink). */
+  const RATE = 256 * 1024;
+
+  beforeAll(async () => {
+    tls = selfSignedCertificate();
+    // A server with generous windows, as large upstream fronts have.
+    server = http2.createSecureServer({ key: tls.key, cert: tls.cert, settings: { initialWindowSize: 1 << 20 } });
+    server.on('session', (session) => session.on('connect', () => session.setLocalWindowSize(16 << 20)));
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      if (headers[':path'] === '/upload') {
+        let length = 0;
+        stream.on('data', (chunk: Buffer) => (length += chunk.length));
+        stream.on('end', () => stream.end(`received ${length}`));
+        return;
+      }
+      stream.end('quick');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const target = (server.address() as AddressInfo).port;
+    relay = net.createServer((client) => {
+      const upstream = net.connect(target, '127.0.0.1');
+      sockets.push(client, upstream);
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+      upstream.pipe(client);
+      // Uplink throttled: at most RATE bytes a second go on to the server, in order.
+      const queue: Buffer[] = [];
+      let queued = 0;
+      client.on('data', (chunk: Buffer) => {
+        queue.push(chunk);
+        queued += chunk.length;
+        if (queued > 64 * 1024) client.pause();
+      });
+      const pump = setInterval(() => {
+        let budget = Math.floor(RATE / 20);
+        while (budget > 0 && queue.length > 0) {
+          const head = queue[0];
+          const part = head.subarray(0, budget);
+          upstream.write(part);
+          budget -= part.length;
+          queued -= part.length;
+          if (part.length === head.length) queue.shift();
+          else queue[0] = head.subarray(part.length);
+        }
+        if (queued <= 64 * 1024) client.resume();
+      }, 50);
+      client.on('close', () => {
+        clearInterval(pump);
+        upstream.destroy();
+      });
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    base = `https://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    http1Agent.destroy();
+    await new Promise((resolve) => relay.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+    tls.remove();
+  });
+
+  it('does not destroy a live session, and the upload on it, because a short call timed out behind the upload', async () => {
+    const sessions = new Http2Sessions({ ca: tls.cert, idleMs: 60_000 });
+    const timeouts: UpstreamExchange['timeouts'] = { connectMs: 1_000, responseMs: 1_000, idleMs: 10_000 };
+    const callTo = (path: string, overrides: Partial<UpstreamExchange> = {}) => call(`${base}${path}`, { timeouts, ...overrides });
+    try {
+      expect((await readBody((await sessions.send(callTo('/warm'), http1Agent)).body)).toString()).toBe('quick');
+      // 1.5 MB at 256 KB/s: some 6 s of a steady upload, never idle.
+      const upload = sessions.send(
+        callTo('/upload', { method: 'PUT', body: Buffer.alloc(1536 * 1024, 1), timeouts: { ...timeouts, responseMs: 30_000 } }),
+        http1Agent,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A short call meanwhile (a sentinel call): its request waits behind the upload's bytes, and may time out.
+      await sessions.send(callTo('/quick'), http1Agent).then(
+        (answer) => readBody(answer.body),
+        () => undefined,
+      );
+      const answer = await upload;
+      expect((await readBody(answer.body)).toString()).toBe(`received ${1536 * 1024}`);
     } finally {
       sessions.close();
     }

@@ -41,6 +41,8 @@ export const HTTP1_ORIGIN_RECHECK_MS = 10 * 60_000;
 
 interface Connection {
   readonly session: http2.ClientHttp2Session;
+  /** The session's TLS socket, whose byte count shows frames arriving (see `checkLiveness`). */
+  readonly socket: tls.TLSSocket;
   active: number;
   limit: number;
   retired: boolean;
@@ -85,7 +87,7 @@ export class Http2Sessions {
       try {
         return await exchangeOn(connection, path, exchange, totalEndsAt, {
           release: () => this.release(key, connection),
-          timedOut: () => this.checkLiveness(key, connection, exchange.timeouts.connectMs),
+          timedOut: () => this.checkLiveness(key, connection, Math.max(exchange.timeouts.connectMs, MIN_LIVENESS_DEADLINE_MS)),
         });
       } catch (error) {
         // A stream the server refused, or one a closing session never sent, reached no one: it is sent once more
@@ -155,7 +157,7 @@ export class Http2Sessions {
       return;
     }
     const session = http2.connect(url.origin, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
-    const connection: Connection = { session, active: 0, limit: DEFAULT_STREAM_LIMIT, retired: false };
+    const connection: Connection = { session, socket, active: 0, limit: DEFAULT_STREAM_LIMIT, retired: false };
     // After a GOAWAY the session finishes its streams but takes no new one; its errors reach those streams too.
     session.once('goaway', () => this.retire(key, connection));
     session.once('close', () => this.retire(key, connection));
@@ -203,26 +205,33 @@ export class Http2Sessions {
   /**
    * After a stream of the session timed out. A connection that died without a word (a NAT or middlebox dropped it:
    * no FIN, no RST, no GOAWAY) looks like a slow upstream, and every call put on it would time out in turn until the
-   * kernel gives up on it, some 15 minutes later. A PING tells the two apart: unanswered within `deadlineMs` (the
-   * time a new connection may take), the session is retired and destroyed, and the next calls open a fresh one.
+   * kernel gives up on it, some 15 minutes later. A PING tells the two apart. Any byte the session receives meanwhile
+   * (its answer, a WINDOW_UPDATE, another stream's data) proves it alive too: on a busy uplink the PING waits behind
+   * an upload's bytes and its answer comes late. Only when nothing at all arrives within `deadlineMs` is the session
+   * retired and destroyed, and the next calls open a fresh one.
    */
   private checkLiveness(key: string, connection: Connection, deadlineMs: number): void {
     if (connection.livenessCheck || !usable(connection)) return;
-    const { session } = connection;
+    const { session, socket } = connection;
+    const bytesReadBefore = socket.bytesRead;
     const check = new Promise<void>((resolve) => {
-      const declareDead = (error: Error) => {
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.retire(key, connection);
-        // Its other streams are as dead: they fail now with this error instead of each waiting for its own deadline.
-        session.destroy(error);
+        clearInterval(poll);
+        if (error) {
+          this.retire(key, connection);
+          // Its other streams are as dead: they fail now with this error instead of each waiting for its own deadline.
+          session.destroy(error);
+        }
         resolve();
       };
-      const timer = setTimeout(() => declareDead(timeoutError('ping', deadlineMs)), deadlineMs);
-      session.ping((error) => {
-        if (error) return declareDead(error);
-        clearTimeout(timer);
-        resolve();
-      });
+      const timer = setTimeout(() => settle(timeoutError('ping', deadlineMs)), deadlineMs);
+      // The socket's byte count is the one sign of every frame: the session reads the socket natively, without events.
+      const poll = setInterval(() => socket.bytesRead > bytesReadBefore && settle(), LIVENESS_POLL_MS);
+      session.ping((error) => settle(error ?? undefined));
     });
     connection.livenessCheck = check.finally(() => (connection.livenessCheck = undefined));
   }
@@ -236,6 +245,11 @@ export class Http2Sessions {
     else this.open.delete(key);
   }
 }
+
+/** The least time a session has to show it is alive after a timeout: a busy uplink delays the PING's answer. */
+const MIN_LIVENESS_DEADLINE_MS = 5_000;
+/** How often a liveness check looks for bytes received since its PING. */
+const LIVENESS_POLL_MS = 100;
 
 /** Connections a call waits for before it gives up on an origin that takes no stream (see `connectionFor`). */
 const MAX_CONNECTION_WAITS = 3;
