@@ -44,9 +44,11 @@ export function sendHttp1(request: Http1Request): Promise<ExchangeAnswer> {
     outgoing.setTimeout(timeouts.idleMs, () => fail(timeoutError('socket', timeouts.idleMs)));
     outgoing.once('socket', (socket) => {
       // A socket from the keep-alive pool is connected already; a new one has its connection (and TLS handshake) to make.
-      if (!socket.connecting) return;
+      // A proxy agent hands over its TLS socket on a tunnel already open (not `connecting`), before the handshake.
+      const secured = client === https;
+      if (outgoing.reusedSocket || (!secured && !socket.connecting)) return;
       const timer = deadlines.start('connect', timeouts.connectMs);
-      socket.once(client === https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once(secured ? 'secureConnect' : 'connect', () => clearTimeout(timer));
     });
     outgoing.once('finish', () => {
       if (!settled) {

@@ -194,3 +194,49 @@ describe('ProxyAgents carrying calls', () => {
     }
   });
 });
+
+// A proxy that answers CONNECT 200 and then carries nothing (a dead tunnel): the TLS handshake behind it is part of
+// the connect deadline, as a direct https call's is, instead of waiting for the idle timeout twice as 'socket'.
+describe('ProxyAgents: the TLS handshake through a proxy', () => {
+  const sockets = new Set<net.Socket>();
+  let mute: net.Server;
+  let proxy: http.Server;
+  beforeAll(async () => {
+    mute = net.createServer((s) => sockets.add(s.resume()));
+    proxy = http.createServer();
+    proxy.on('connect', (request: http.IncomingMessage, client: net.Socket) => {
+      const [host, port] = String(request.url).split(':');
+      const upstream = net.connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      sockets.add(client).add(upstream);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    for (const s of [mute, proxy]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    for (const s of [mute, proxy]) await new Promise((r) => s.close(r));
+  });
+
+  it('fails a stalled TLS handshake behind an HTTP proxy within UPSTREAM_CONNECT_TIMEOUT_MS', async () => {
+    const agents = new ProxyAgents(testConfig({ upstreamConnectTimeoutMs: 300 }));
+    try {
+      const pair = agents.for(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+      const failure = await sendHttp1({
+        url: `https://127.0.0.1:${(mute.address() as AddressInfo).port}/`,
+        method: 'GET',
+        headers: {},
+        decompress: true,
+        timeouts: { connectMs: 300, responseMs: 3_000, idleMs: 3_000 },
+        agent: pair.https,
+      }).catch((e: Error) => e);
+      expect(failure).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'connect' for 300ms" });
+    } finally {
+      agents.onModuleDestroy();
+    }
+  });
+});
