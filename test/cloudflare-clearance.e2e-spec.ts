@@ -4,7 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { ChromiumClearanceSolver } from '../src/upstream/chromium-clearance.solver';
-import { CloudflareClearance } from '../src/upstream/cloudflare-clearance.service';
+import { FakeClock } from '../src/token-pool/testing/fake-clock';
+import { CloudflareClearance, FRESH_CLEARANCE_MS } from '../src/upstream/cloudflare-clearance.service';
 import { UpstreamClient } from '../src/upstream/upstream.client';
 import { Stack, startStack } from './support/stack';
 
@@ -44,6 +45,9 @@ describe('Cloudflare clearance with the Chromium helper (CF_CLEARANCE=chromium)'
   let token: string;
   let clearance: CloudflareClearance;
   let solver: ChromiumClearanceSolver;
+  // The app's clock, moved past FRESH_CLEARANCE_MS before a clearance is refused on purpose (a rotation, an expiry):
+  // a refusal that soon after the solve would cool the route down instead of solving again.
+  const clock = new FakeClock(Date.now());
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it (apt-get install -y chromium).`);
@@ -54,6 +58,7 @@ describe('Cloudflare clearance with the Chromium helper (CF_CLEARANCE=chromium)'
         CF_CLEARANCE_TIMEOUT_MS: '90000',
         USER_AGENTS: JSON.stringify([USER_AGENT]),
       },
+      clock,
     });
     token = stack.fake.createAccessToken();
     clearance = stack.app.get(CloudflareClearance);
@@ -107,6 +112,7 @@ describe('Cloudflare clearance with the Chromium helper (CF_CLEARANCE=chromium)'
     // A fresh Cloudflare that knows none of the clearances issued so far: ours is refused, as after a rotation.
     stack.fake.reset();
     stack.fake.cloudflare.challenge();
+    clock.advance(FRESH_CLEARANCE_MS + 1_000);
     const solvesBefore = clearance.solves;
     const challengedBefore = clearance.challenged;
     const tokens = [token, stack.fake.createAccessToken(), stack.fake.createAccessToken()];
@@ -124,6 +130,7 @@ describe('Cloudflare clearance with the Chromium helper (CF_CLEARANCE=chromium)'
     const solvesBefore = clearance.solves;
     const clearancesBefore = stack.fake.cloudflare.clearances;
     stack.fake.cloudflare.advanceClock(2 * 3_600_000);
+    clock.advance(FRESH_CLEARANCE_MS + 1_000);
 
     const completion = await clientOf(stack, token).chat.completions.create(ask('later'));
     expect(completion.choices[0].message.content).toBe(ANSWER);
