@@ -1,9 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyServerLimits } from '../common/http/server-limits';
 import { ConfigError, loadConfig, readEnvironment, unreadVariableWarnings } from './load-config';
 import { RESERVED_ROUTES } from './reserved-routes';
 
@@ -182,32 +179,6 @@ describe('loadConfig', () => {
   it('takes HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS past the longest delay a timer takes', () => {
     const config = loadConfig({ REQUEST_TIMEOUT_MS: '3000000000', HEADERS_TIMEOUT_MS: '2500000000' });
     expect([config.requestTimeoutMs, config.headersTimeoutMs]).toEqual([3_000_000_000, 2_500_000_000]);
-  });
-
-  it('such a request timeout does not cut a slow request at once', async () => {
-    const server = http.createServer({ connectionsCheckingInterval: 50 }, (request, response) => {
-      request.resume();
-      request.on('end', () => response.end('whole'));
-    });
-    applyServerLimits(server, {
-      maxConnections: 10,
-      headersTimeoutMs: 2_500_000_000,
-      requestTimeoutMs: 3_000_000_000,
-      httpKeepAliveTimeoutMs: 5_000,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
-      let answer = '';
-      socket.on('data', (chunk) => (answer += chunk.toString()));
-      socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab');
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      socket.end('cd');
-      await new Promise((resolve) => socket.on('close', resolve));
-      expect(answer).toMatch(/^HTTP\/1.1 200[\s\S]*whole$/);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
   });
 
   it('refuses as API_PREFIX every route of ours, from the one list the admin entry reads too', () => {
