@@ -444,6 +444,37 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(await sessionOf(stack, cookie)).toEqual({});
     });
 
+    it('ends once chatgpt.com refuses the owner’s own AccessToken on a call of the web app (revoked since sign-in)', async () => {
+      const own = stack.fake.createAccessToken({ email: 'revoked-later@example.com' });
+      const cookie = await signIn(stack, own, { headers: { 'X-Forwarded-For': '198.51.100.34' } });
+      const standIn = (await sessionOf(stack, cookie)).accessToken!;
+      await request(stack.url).get('/backend-api/me').set('Authorization', `Bearer ${standIn}`).expect(200);
+
+      stack.fake.revokeAccessToken(own);
+      const refused = await request(stack.url).get('/backend-api/me').set('Authorization', `Bearer ${standIn}`);
+      expect(refused.status).toBe(401);
+      expect(refused.text).not.toContain(own);
+      expect(await sessionOf(stack, cookie)).toEqual({});
+      const page = await request(stack.url).get('/').set('Cookie', cookie).set('Accept', 'text/html');
+      expect({ status: page.status, location: page.headers.location }).toEqual({ status: 303, location: '/auth/login?next=%2F' });
+    });
+
+    it('goes on with a fresh AccessToken when chatgpt.com refuses the one exchanged from the owner’s RefreshToken', async () => {
+      const refreshToken = stack.fake.createRefreshToken({ account: { email: 'renewed@example.com' } });
+      const cookie = await signIn(stack, refreshToken, { headers: { 'X-Forwarded-For': '198.51.100.35' } });
+      const standIn = (await sessionOf(stack, cookie)).accessToken!;
+      const sessions = stack.app.get(BrowserSessions);
+      const session = (await sessions.fromStandInToken(standIn))!;
+      const first = (await sessions.accountFor(session)).accessToken;
+
+      stack.fake.revokeAccessToken(first);
+      expect((await request(stack.url).get('/backend-api/me').set('Authorization', `Bearer ${standIn}`)).status).toBe(401);
+      const again = await request(stack.url).get('/backend-api/me').set('Authorization', `Bearer ${standIn}`).expect(200);
+      expect(again.body.email).toBe('renewed@example.com');
+      expect((await sessions.accountFor(session)).accessToken).not.toBe(first);
+      expect((await sessionOf(stack, cookie)).user?.email).toBe('renewed@example.com');
+    });
+
     it('sends a web-app page to the sign-in form, not a JSON error, once the SessionToken was signed out or the seed removed', async () => {
       const sessionToken = stack.fake.createSessionToken({ accessTokenTtlSec: 60 });
       const seed = 'seed-the-admin-removes';

@@ -42,6 +42,8 @@ export interface BrowserAccount {
   sessionToken?: string;
   /** Identifiers a seed user must never see (replaced or scrubbed in every body): email, name, user id, phone. */
   privateIdentifiers: string[];
+  /** An owner's own RefreshToken or SessionToken that `accessToken` was exchanged from (secret, server-side only). */
+  exchangedFrom?: { kind: 'refresh_token' | 'session_token'; token: string };
 }
 
 /** Implemented by AuthModule, used by GatewayModule's proxy and pages. */
@@ -56,10 +58,12 @@ export abstract class BrowserSessions {
    */
   abstract accountFor(session: BrowserSession): Promise<BrowserAccount>;
   /**
-   * What the upstream said about the account a request ran as: heard by the pool for a pool account (a seed's), so
-   * that it is set aside and the seed moves; an owner's own account is nobody else's business, and nothing happens.
+   * What the upstream said about the account a request of `session` ran as: heard by the pool for a pool account (a
+   * seed's), so that it is set aside and the seed moves. For an owner only a refused AccessToken matters: one exchanged
+   * from their RefreshToken or SessionToken is exchanged afresh next time, and their own AccessToken ends the session,
+   * so that the web app shows the sign-in form instead of failing every call.
    */
-  abstract report(account: BrowserAccount, outcome: AccountOutcome): Promise<void>;
+  abstract report(session: BrowserSession, account: BrowserAccount, outcome: AccountOutcome): Promise<void>;
   /**
    * Calls `listener` with the id of each session this process ends (signed out, replaced by another sign-in, its
    * credential dead or expired). One ended by another instance is not reported here: `accountFor` tells.

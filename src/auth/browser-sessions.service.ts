@@ -59,15 +59,26 @@ export class BrowserSessionsService extends BrowserSessions {
       ...(use.poolAccountId ? { poolAccountId: use.poolAccountId } : {}),
       fingerprintKey: use.poolAccountId ?? stored.ownerKey ?? stored.id,
       ...(use.sessionToken ? { sessionToken: use.sessionToken } : {}),
+      ...(use.exchangedFrom ? { exchangedFrom: use.exchangedFrom } : {}),
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
   }
 
-  async report(account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
-    if (!account.poolAccountId) return;
-    const { accessToken, chatgptAccountId, poolAccountId, fingerprintKey } = account;
-    await this.credentials.report({ accessToken, chatgptAccountId, poolAccountId, fingerprintKey }, outcome);
+  async report(session: BrowserSession, account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
+    const { accessToken, chatgptAccountId, poolAccountId, fingerprintKey, exchangedFrom } = account;
+    if (poolAccountId) {
+      await this.credentials.report({ accessToken, chatgptAccountId, poolAccountId, fingerprintKey }, outcome);
+      return;
+    }
+    if (session.kind !== 'owner' || outcome.kind !== 'unauthorized') return;
+    if (exchangedFrom) {
+      await this.credentials.report({ accessToken, fingerprintKey, exchangedFrom }, outcome);
+      return;
+    }
+    const stored = await this.store.byId(session.id);
+    // Only the token the session still holds: a report about one it no longer uses says nothing about it.
+    if (stored?.credential?.kind === 'access_token' && stored.credential.token === accessToken) await this.end(stored);
   }
 
   onSessionEnded(listener: (sessionId: string) => void): void {

@@ -98,7 +98,7 @@ export class GatewayIdentity implements OnApplicationBootstrap {
       return await this.seedCaller(session, account);
     } catch (error) {
       if (!(error instanceof ProfileRefused)) throw error;
-      await this.sessions.report(account, error.verdict);
+      await this.sessions.report(session, account, error.verdict);
       return this.seedCaller(session, await this.sessions.accountFor(session)).catch((again: unknown) => {
         throw again instanceof ProfileRefused ? again.toApiError() : again;
       });
@@ -125,7 +125,7 @@ export class GatewayIdentity implements OnApplicationBootstrap {
 
   /** What the upstream said about the caller's account (see `BrowserSessions.report`). */
   report(caller: GatewayCaller, outcome: AccountOutcome): Promise<void> {
-    return this.sessions.report(caller.account, outcome);
+    return this.sessions.report(caller.session, caller.account, outcome);
   }
 
   /**

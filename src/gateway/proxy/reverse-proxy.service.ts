@@ -129,16 +129,16 @@ export class ReverseProxyService {
       }
       throw this.unreachable(error, plan.host);
     }
-    if (plan.host === 'backend' && plan.caller?.account.poolAccountId && mayJudgeAccount(plan.path, answer.status)) {
+    if (plan.host === 'backend' && plan.caller && judgesAccounts(plan.caller) && mayJudgeAccount(plan.path, answer.status)) {
       answer = await this.reportAccountVerdict(plan.caller, plan.path, answer);
     }
     await this.answer(request, response, plan, origin, answer);
   }
 
   /**
-   * Tells the pool what an answer that may judge the pool account says about it (`accountVerdict`), as the chat path
-   * does, so that the account is set aside and the seeds on it move. The body is read for that (such answers are
-   * short) and handed on unchanged.
+   * Tells the sessions what an answer that may judge the account says about it (`accountVerdict`), as the chat path
+   * does: a pool account is set aside and the seeds on it move; an owner's refused token is renewed or their session
+   * ends (`BrowserSessions.report`). The body is read for that (such answers are short) and handed on unchanged.
    */
   private async reportAccountVerdict(caller: GatewayCaller, path: string, answer: UpstreamAnswer): Promise<UpstreamAnswer> {
     let raw: Buffer;
@@ -156,7 +156,8 @@ export class ReverseProxyService {
     const verdict = accountVerdict(path, answer.status, answer.headers, decoded);
     if (verdict) {
       await this.identity.report(caller, verdict).catch((error: Error) => {
-        this.logger.warn(`Reporting ${verdict.kind} on pool account ${caller.account.poolAccountId} failed: ${error.message}`);
+        const account = caller.account.poolAccountId ? `pool account ${caller.account.poolAccountId}` : 'an owner account';
+        this.logger.warn(`Reporting ${verdict.kind} on ${account} failed: ${error.message}`);
       });
     }
     return { ...answer, body: Readable.from([raw]) };
@@ -362,4 +363,9 @@ function keepFromSharedCaches(response: Response): void {
   if (!directives.some((directive) => /^(private|no-store)$/i.test(directive))) directives.unshift('private');
   response.setHeader('cache-control', directives.join(', '));
   response.vary('Host').vary('X-Forwarded-Host').vary('X-Forwarded-Proto');
+}
+
+/** Whose answers are read for a verdict on their account: a pool account's, and an owner's (only a refusal counts). */
+function judgesAccounts(caller: GatewayCaller): boolean {
+  return caller.account.poolAccountId !== undefined || caller.session.kind === 'owner';
 }

@@ -49,7 +49,7 @@ export class TestBrowserSessions extends BrowserSessions {
   /** What the gateway reported, in order. */
   readonly reports: { account: BrowserAccount; outcome: AccountOutcome }[] = [];
 
-  async report(account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
+  async report(_session: BrowserSession, account: BrowserAccount, outcome: AccountOutcome): Promise<void> {
     this.reports.push({ account, outcome });
   }
 
