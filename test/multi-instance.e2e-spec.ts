@@ -157,6 +157,28 @@ describe('two instances on one Redis', () => {
     expect(label(attemptBearers()).sort()).toEqual(['B', 'B', 'B', 'C', 'C', 'C']);
   });
 
+  it('a plan one instance learns from the upstream steers the other to an account that can serve a paid-only model', async () => {
+    // The first account's AccessToken still claims the paid plan it has lost: only the upstream's answers tell.
+    const lapsed = fake.createAccessToken({ plan: 'plus', persona: 'chatgpt-freeaccount' });
+    const paid = fake.createAccessToken({ plan: 'plus' });
+    await upload(one, [lapsed, paid]);
+    const label = labeller({ [lapsed]: 'lapsed', [paid]: 'paid' });
+
+    // Through instance 1, an ordinary model on both accounts: the lapsed one's sentinel persona says it is free.
+    for (let i = 0; i < 2; i++) await chat(one);
+    expect(label(conversationBearers()).sort()).toEqual(['lapsed', 'paid']);
+    expect((await accounts(two)).find((account) => account.id === accountIdFor(lapsed))).toMatchObject({ plan: 'free', failures: 0 });
+
+    fake.reset();
+    const paidOnly = () =>
+      http('POST', `${two.url}/v1/chat/completions`, {
+        headers: { authorization: `Bearer ${POOL_KEY}` },
+        json: { model: 'gpt-4', messages: [{ role: 'user', content: 'x' }] },
+      });
+    for (let i = 0; i < 2; i++) expect((await paidOnly()).status).toBe(200);
+    expect(label(attemptBearers())).toEqual(['paid', 'paid']);
+  });
+
   const signIn = (server: ServerProcess, secret: string, address: string) =>
     http('POST', `${server.url}/admin/login`, { headers: { 'x-forwarded-for': address, accept: 'application/json' }, json: { secret } });
   const cookieOf = (answer: { headers: Record<string, string | string[] | undefined> }) =>

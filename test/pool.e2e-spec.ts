@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { APIError } from 'openai';
 import { accountIdFor, REFRESH_BACKOFF_MS } from '../src/token-pool/account-record';
+import type { AccountView } from '../src/token-pool/pool.types';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { FakeClock } from '../src/token-pool/testing/fake-clock';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
@@ -11,6 +12,7 @@ import { Stack, startStack } from './support/stack';
  * SeedToken stickiness, with real HTTP through the official SDK against the fake upstream.
  */
 const POOL_KEY = 'pool-key';
+const ADMIN_KEY = 'pool-admin-key-4b1e';
 
 describe('token pool through the chat API', () => {
   let fake: FakeUpstream;
@@ -290,7 +292,8 @@ describe('token pool through the chat API', () => {
 
   it('answers a paid-only model from a paid account when the rotation first hands out a free one, which stays in the pool', async () => {
     await boot({ RANDOM_TOKEN: 'false' });
-    const free = fake.createAccessToken({ persona: 'chatgpt-freeaccount' });
+    // Its AccessToken still claims the paid plan it has lost: only the upstream's answer tells.
+    const free = fake.createAccessToken({ plan: 'plus', persona: 'chatgpt-freeaccount' });
     const paid = fake.createAccessToken({ persona: 'chatgpt-paid' });
     await pool().admin.upload([free, paid]);
     const label = labeller({ [free]: 'free', [paid]: 'paid' });
@@ -305,8 +308,59 @@ describe('token pool through the chat API', () => {
 
     expect(statuses).toEqual([200, 200]);
     expect(label(conversationBearers())).toEqual(['paid', 'paid']);
-    expect(label(attemptBearers())[0]).toBe('free');
+    // The free account is asked once: its refusal teaches the pool its plan.
+    expect(label(attemptBearers())).toEqual(['free', 'paid', 'paid']);
     expect(await stateOf(free)).toBe('active');
+  });
+
+  it('answers a paid-only model from the one paid account behind more free ones than RETRY_TIMES, learning each free plan once', async () => {
+    await boot({ RANDOM_TOKEN: 'false', RETRY_TIMES: '2', ADMIN_KEY });
+    // Two free accounts whose AccessTokens say so, two whose tokens still claim the plan they have lost, then the paid one.
+    const claimedFree = [fake.createAccessToken({ plan: 'free' }), fake.createAccessToken({ plan: 'free' })];
+    const lapsed = [0, 1].map(() => fake.createAccessToken({ plan: 'plus', persona: 'chatgpt-freeaccount' }));
+    const paid = fake.createAccessToken({ plan: 'plus' });
+    const tokens = [...claimedFree, ...lapsed, paid];
+    await request(stack!.url).post('/admin/api/tokens').set('authorization', `Bearer ${ADMIN_KEY}`).send({ tokens }).expect(200);
+    const label = labeller({
+      [claimedFree[0]]: 'free-1',
+      [claimedFree[1]]: 'free-2',
+      [lapsed[0]]: 'lapsed-1',
+      [lapsed[1]]: 'lapsed-2',
+      [paid]: 'paid',
+    });
+    const ask = (model: string) =>
+      request(stack!.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${POOL_KEY}`)
+        .send({ model, messages: [{ role: 'user', content: 'Which account answers?' }] });
+    const listed = async () =>
+      (await request(stack!.url).get('/admin/api/tokens').set('authorization', `Bearer ${ADMIN_KEY}`).expect(200)).body
+        .data as AccountView[];
+
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await ask('gpt-4')).status);
+
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(label(conversationBearers())).toEqual(['paid', 'paid', 'paid', 'paid']);
+    // Accounts known to be free are never asked; one whose token claimed more, once, and then the pool knows.
+    const asked = label(attemptBearers()).filter((name) => name !== 'paid');
+    expect(asked.filter((name) => name.startsWith('free'))).toEqual([]);
+    expect(new Set(asked).size).toBe(asked.length);
+    // Refusing a paid-only model is no failure of the account.
+    expect((await listed()).map(({ state, failures }) => ({ state, failures }))).toEqual(
+      tokens.map(() => ({ state: 'active', failures: 0 })),
+    );
+
+    // Other models still go round every account, and each answer's sentinel persona teaches its plan too.
+    fake.reset();
+    for (let i = 0; i < tokens.length; i++) expect((await ask('gpt-4o')).status).toBe(200);
+    expect(new Set(label(conversationBearers()))).toEqual(new Set(['free-1', 'free-2', 'lapsed-1', 'lapsed-2', 'paid']));
+    const plans = new Map((await listed()).map((account) => [account.id, account.plan]));
+    expect(tokens.map((token) => plans.get(accountIdFor(token)))).toEqual(['free', 'free', 'free', 'free', 'plus']);
+
+    fake.reset();
+    expect((await ask('gpt-4')).status).toBe(200);
+    expect(label(attemptBearers())).toEqual(['paid']);
   });
 
   it('answers 404 model_not_found for a paid-only model when every pool account has a free plan', async () => {

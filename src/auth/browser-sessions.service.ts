@@ -43,7 +43,7 @@ export class BrowserSessionsService extends BrowserSessions {
     const stored = await this.store.byId(session.id);
     if (!stored) throw sessionExpired();
     const use = await this.credentials
-      .acquire(credentialOf(stored), new Set(), undefined, stored.ownerKey)
+      .acquire(credentialOf(stored), new Set(), { ownerKey: stored.ownerKey })
       .catch(async (error: unknown) => {
         if (error instanceof ApiError && error.getStatus() === 401) throw await this.end(stored);
         throw error;

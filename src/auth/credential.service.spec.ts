@@ -20,6 +20,40 @@ describe('CredentialService', () => {
     expect((await pool.readModel.list())[0]).toMatchObject({ state: 'active' });
   });
 
+  it('draws a paid-only model from accounts whose plan may serve it, with a pool or a seed key, but not for another workspace', async () => {
+    const pool = t.newPool({ randomToken: false });
+    const credentials = credentialsOver(pool);
+    const token = (plan: string) => fakeAccessToken({ userId: `user-${plan}`, exp: t.clock.now() + 3_600_000, plan });
+    await pool.admin.upload([token('free'), token('plus')]);
+    const [free, paid] = (await pool.readModel.list()).map((account) => account.id);
+    const seed = await pool.seeds.createSeed('seed-bound-to-free');
+    const drawn = async (credential: Parameters<CredentialService['acquire']>[0], options: { teamOverride?: string } = {}) => {
+      const ids = new Set<string | undefined>();
+      for (let i = 0; i < 4; i++)
+        ids.add((await credentials.acquire(credential, new Set(), { ...options, paidOnly: true }))?.poolAccountId);
+      return ids;
+    };
+
+    expect(await drawn({ kind: 'pool' })).toEqual(new Set([paid]));
+    // A seed keeps to its account; once this request has tried it, it goes to one that may serve the model.
+    expect((await pool.seeds.listSeeds())[0].accountId).toBe(free);
+    const moved = await credentials.acquire({ kind: 'seed', seed }, new Set([free]), { paidOnly: true });
+    expect(moved?.poolAccountId).toBe(paid);
+    // The accounts' plans are their own workspaces': another one asked for is chosen as any other model.
+    expect(await drawn({ kind: 'pool' }, { teamOverride: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566' })).toEqual(new Set([free, paid]));
+  });
+
+  it('tells the pool the plan the upstream showed, only for the pool account in its own workspace', async () => {
+    const pool = t.newPool();
+    const credentials = credentialsOver(pool);
+    await pool.admin.upload([fakeAccessToken({ userId: 'user-a', exp: t.clock.now() + 3_600_000, plan: 'plus' })]);
+    const use = (await credentials.acquire({ kind: 'pool' }, new Set()))!;
+    await credentials.learnPlan({ ...use, chatgptAccountId: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566' }, 'free');
+    expect((await pool.readModel.list())[0]).toMatchObject({ plan: 'plus' });
+    await credentials.learnPlan(use, 'free');
+    expect((await pool.readModel.list())[0]).toMatchObject({ plan: 'free', state: 'active', failures: 0 });
+  });
+
   describe("the caller's own RefreshToken as the key", () => {
     const own = { kind: 'refresh_token' as const, token: fakeRefreshToken('own') };
     let issued = 0;

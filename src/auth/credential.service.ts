@@ -9,6 +9,7 @@ import {
   RefreshTokenRejectedError,
 } from '../token-pool/refresh-token.exchanger';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
+import type { PlanTier } from '../common/vocabulary/plan-tier';
 import type { AccountLease } from '../token-pool/pool.types';
 import { SeedRegistry } from '../token-pool/seed-registry';
 import { SessionTokenExchanger, SessionTokenRejectedError } from '../token-pool/session-token.exchanger';
@@ -37,6 +38,21 @@ export interface AccountUse {
   exchangedFrom?: { kind: 'refresh_token' | 'session_token'; token: string };
 }
 
+/** The choices of `CredentialService.acquire` beyond the credential and the accounts already tried. */
+export interface AcquireOptions {
+  /** The `ChatGPT-Account-ID` the client asked for, over the account's own. */
+  teamOverride?: string;
+  /** Names an own credential's account for its fingerprint instead of the credential itself (a browser session's hashed key). */
+  ownerKey?: string;
+  /**
+   * Pins a pool-key request to this pool account (a continuation of a conversation it holds): null when that
+   * account cannot be used, never another one.
+   */
+  preferredAccountId?: string;
+  /** The model is paid-only: a rotating credential takes an account whose plan may serve it first. */
+  paidOnly?: boolean;
+}
+
 /** Turns an API credential into an account to call the upstream with, per attempt. */
 @Injectable()
 export class CredentialService {
@@ -57,25 +73,19 @@ export class CredentialService {
 
   /**
    * The account for the next attempt; `tried` holds the pool accounts already used by this request.
-   * Returns null when a rotating credential has no untried account left. `ownerKey` names an own credential's
-   * account for its fingerprint instead of the credential itself (a browser session's hashed key).
-   * `preferredAccountId` pins a pool-key request to that pool account (a continuation of a conversation it
-   * holds): null when that account cannot be used, never another one.
+   * Returns null when a rotating credential has no untried account left.
    */
-  async acquire(
-    credential: ApiCredential,
-    tried: ReadonlySet<string>,
-    teamOverride?: string,
-    ownerKey?: string,
-    preferredAccountId?: string,
-  ): Promise<AccountUse | null> {
+  async acquire(credential: ApiCredential, tried: ReadonlySet<string>, options: AcquireOptions = {}): Promise<AccountUse | null> {
+    const { teamOverride, ownerKey, preferredAccountId } = options;
+    // Another workspace's plan is not the account's: the plan memory neither chooses for it nor learns from it.
+    const paidOnly = options.paidOnly && !teamOverride;
     switch (credential.kind) {
       case 'pool':
         if (preferredAccountId) return useOfLease((await this.leaser.leaseAccount(preferredAccountId)).lease, teamOverride);
-        return useOfLease(await this.leaser.lease({ exclude: tried }), teamOverride);
+        return useOfLease(await this.leaser.lease({ exclude: tried, paidOnly }), teamOverride);
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
-        const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true });
+        const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true, paidOnly });
         // Only a seed that exists gets here (`mustExist`): none is minted, so none is over the limit either.
         if (lease === 'invalid_seed' || lease === 'seed_limit') throw ApiError.of('seed_token_invalid', {});
         return useOfLease(lease, teamOverride);
@@ -121,6 +131,11 @@ export class CredentialService {
   /** The pool account `accountId` again, for a later call on something it made; null when it is gone or unusable. */
   async poolAccount(accountId: string): Promise<AccountUse | null> {
     return useOfLease(await this.leaser.leaseForFollowUp(accountId), undefined);
+  }
+
+  /** What the upstream showed of the account's plan: the pool remembers it for a pool account. */
+  async learnPlan(use: AccountUse, tier: PlanTier): Promise<void> {
+    if (use.poolAccountId) await this.leaser.learnPlan(use.poolAccountId, tier, use.chatgptAccountId);
   }
 
   /**

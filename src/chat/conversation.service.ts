@@ -12,7 +12,8 @@ import type { UpstreamMessage } from './message-converter';
 import { SendFlowSelector } from './send-flows/send-flow.selector';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
 import { startedAnswer } from './upstream-answer-stream';
-import type { PinnedBy } from './attempts/attempt-policy';
+import type { AttemptFindings, PinnedBy } from './attempts/attempt-policy';
+import { planTierOfPersona } from './send-flows/send-flow';
 
 export interface ConversationRequest {
   model: ResolvedModel;
@@ -58,11 +59,17 @@ export class ConversationService {
       teamOverride: request.chatgptAccountId,
       preferredAccountId: request.preferredAccountId,
       pinnedBy: request.pinnedBy,
+      paidOnly: request.model.paidOnly,
     };
-    return this.attempts.run(credential, target, signal, (use) => this.attempt(use, request, signal));
+    return this.attempts.run(credential, target, signal, (use, seen) => this.attempt(use, request, signal, seen));
   }
 
-  private async attempt(use: AccountUse, request: ConversationRequest, signal: AbortSignal): Promise<StartedConversation> {
+  private async attempt(
+    use: AccountUse,
+    request: ConversationRequest,
+    signal: AbortSignal,
+    seen: AttemptFindings,
+  ): Promise<StartedConversation> {
     const identity = this.upstream.accountIdentity(use);
     const baseUrl = this.upstream.pickBaseUrl();
     const account = {
@@ -70,6 +77,7 @@ export class ConversationService {
       label: use.poolAccountId ? `pool account ${use.poolAccountId}` : `account ${maskSecret(use.accessToken)}`,
     };
     const ready = await this.flows.prepare({ identity, baseUrl, request, account, signal });
+    seen.plan = planTierOfPersona(ready.persona);
 
     // The first-byte deadline runs from sending the conversation until the answer starts; after that only the idle timeout applies.
     const firstByteMs = this.config.upstreamFirstByteTimeoutMs;

@@ -79,6 +79,71 @@ describe('AccountLeaser', () => {
       });
     });
 
+    describe('for a paid-only model', () => {
+      const TEAM = '7d6c5b4a-3f2e-4d1c-9b0a-112233445566';
+      const tokenOn = (label: string, plan: string, accountId?: string) =>
+        fakeAccessToken({ userId: `user-${label}`, exp: clock.now() + HOUR, plan, accountId });
+      /** Two free accounts, a paid one, and a Team workspace whose plan nobody knows yet (its token's claims are another workspace's). */
+      async function mixedPool(randomToken = false) {
+        const pool = newPool({ randomToken });
+        await pool.admin.upload([
+          tokenOn('free-1', 'free'),
+          tokenOn('free-2', 'free'),
+          tokenOn('paid', 'plus'),
+          `${tokenOn('team', 'free', '0f1e2d3c-4b5a-4c6d-8e7f-901234567abc')},${TEAM}`,
+        ]);
+        const [free1, free2, paid, team] = await idsOf(pool);
+        return { pool, free1, free2, paid, team };
+      }
+      const leasedIds = async (pool: PoolServices, times: number, paidOnly: boolean, exclude = new Set<string>()) => {
+        const ids: (string | undefined)[] = [];
+        for (let i = 0; i < times; i++) ids.push((await pool.leaser.lease({ exclude, paidOnly }))?.accountId);
+        return ids;
+      };
+
+      it('takes the plan from the AccessToken claims, and none from a token of another workspace', async () => {
+        const { pool } = await mixedPool();
+        expect((await pool.readModel.list()).map((account) => account.plan)).toEqual(['free', 'free', 'plus', undefined]);
+      });
+
+      it('hands out, in turn, only the accounts whose plan may serve it (paid or unknown) while one is left', async () => {
+        for (const randomToken of [false, true]) {
+          const { pool, paid, team } = await mixedPool(randomToken);
+          const leased = await leasedIds(pool, 20, true);
+          expect(new Set(leased)).toEqual(new Set([paid, team]));
+          if (!randomToken) expect(leased.slice(0, 4)).toEqual([paid, team, paid, team]);
+          await pool.admin.clear();
+        }
+      });
+
+      it('leaves other models to the whole rotation', async () => {
+        const { pool, free1, free2, paid, team } = await mixedPool();
+        expect(await leasedIds(pool, 4, false)).toEqual([free1, free2, paid, team]);
+      });
+
+      it('falls back to a free account once no other may serve it: its plan may have changed', async () => {
+        const { pool, free1, free2, paid, team } = await mixedPool();
+        expect(new Set(await leasedIds(pool, 4, true, new Set([paid, team])))).toEqual(new Set([free1, free2]));
+        await pool.leaser.report(paid, { kind: 'rate_limited' });
+        await pool.leaser.report(team, { kind: 'forbidden' });
+        expect(new Set(await leasedIds(pool, 4, true))).toEqual(new Set([free1, free2]));
+      });
+
+      it('learns a plan the upstream shows, for the account’s own workspace only, and chooses by it', async () => {
+        const { pool, free1, paid, team } = await mixedPool();
+        await pool.leaser.learnPlan(team, 'free', undefined);
+        expect(await t.store.getAccount(team)).not.toHaveProperty('plan');
+        await pool.leaser.learnPlan(team, 'free', TEAM);
+        await pool.leaser.learnPlan(free1, 'paid', undefined);
+        expect(await t.store.getAccount(team)).toMatchObject({ plan: 'free' });
+        expect(await t.store.getAccount(free1)).toMatchObject({ plan: 'paid' });
+        expect(new Set(await leasedIds(pool, 6, true))).toEqual(new Set([free1, paid]));
+        // A tier it already has changes nothing: `plus` stays `plus`.
+        await pool.leaser.learnPlan(paid, 'paid', undefined);
+        expect(await t.store.getAccount(paid)).toMatchObject({ plan: 'plus' });
+      });
+    });
+
     it('marks an AccessToken account expired once its JWT has expired', async () => {
       const pool = newPool();
       await pool.admin.upload([accessToken('short', 10 * MINUTE)]);

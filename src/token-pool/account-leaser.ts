@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import { maskSecret } from '../common/util/secrets';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { Clock } from '../common/vocabulary/clock';
+import type { PlanTier } from '../common/vocabulary/plan-tier';
 import { AppConfig } from '../config/app-config';
 import {
   accessTokenDead,
@@ -13,6 +14,7 @@ import {
   needsRefresh,
   refreshBackingOff,
 } from './account-record';
+import { planMayServe, withLearnedPlan } from './account-plan';
 import { setAccountState } from './account-transitions';
 import { PoolRefresher } from './pool-refresher';
 import type { AccountLease, AccountRecord } from './pool.types';
@@ -43,13 +45,14 @@ export class AccountLeaser {
   ) {}
 
   /**
-   * An account for a pool-key request, never one in `exclude` (those this request already tried).
-   * RefreshToken and SessionToken accounts get a fresh AccessToken first. Null when no account is available (503).
+   * An account for a pool-key request, never one in `exclude` (those this request already tried); for a `paidOnly`
+   * model one whose plan may serve it first (`pick`). RefreshToken and SessionToken accounts get a fresh AccessToken
+   * first. Null when no account is available (503).
    */
-  async lease(options: { exclude?: ReadonlySet<string> } = {}): Promise<AccountLease | null> {
+  async lease(options: { exclude?: ReadonlySet<string>; paidOnly?: boolean } = {}): Promise<AccountLease | null> {
     const tried = new Set(options.exclude);
     for (;;) {
-      const account = await this.pick(tried);
+      const account = await this.pick(tried, options.paidOnly);
       if (!account) return null;
       const lease = await this.prepare(account);
       if (lease) return lease;
@@ -92,17 +95,20 @@ export class AccountLeaser {
   /**
    * Chooses among active accounts not in `exclude` (random, or strict round-robin on the shared cursor), and
    * RefreshToken and SessionToken accounts left expired by a renewal whose back-off has ended, since a lease renews
-   * them. With none of those, any whose refresh is pending is tried.
+   * them. With none of those, any whose refresh is pending is tried. For a `paidOnly` model, accounts whose plan may
+   * serve it (`planMayServe`: paid or unknown) come first, ready or pending; one known to be free only when no other
+   * is left, since its plan may have changed (and a pool of free accounts answers the model's 404 as before).
    */
-  async pick(exclude: ReadonlySet<string>): Promise<AccountRecord | null> {
+  async pick(exclude: ReadonlySet<string>, paidOnly = false): Promise<AccountRecord | null> {
     const now = this.clock.now();
     const accounts = (await this.store.listAccounts()).filter((record) => !exclude.has(record.id));
-    let candidates = accounts.filter(
+    const ready = accounts.filter(
       (record) => (effectiveState(record, now) === 'active' || renewalDueAgain(record, now)) && leasableNow(record, now),
     );
-    if (candidates.length === 0)
-      candidates = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired' && leasableNow(record, now));
-    if (candidates.length === 0) return null;
+    const pending = accounts.filter((record) => isRenewable(record.kind) && record.state === 'expired' && leasableNow(record, now));
+    const fitting = (records: AccountRecord[]) => records.filter((record) => planMayServe(record, paidOnly));
+    const candidates = [fitting(ready), fitting(pending), ready, pending].find((group) => group.length > 0);
+    if (!candidates) return null;
     if (this.config.randomToken) return candidates[randomInt(candidates.length)];
     return candidates[((await this.store.nextCursor()) - 1) % candidates.length];
   }
@@ -181,6 +187,21 @@ export class AccountLeaser {
         this.logger.warn(`Account ${accountId} failed an attempt: ${outcome.reason}`);
         return;
     }
+  }
+
+  /**
+   * What the upstream showed of the account's plan in workspace `chatgptAccountId` (its sentinel persona, a paid-only
+   * model refused): stored with the account, so every instance chooses by it; no verdict on the account's health.
+   * Written only when it changes, and only for the account's own workspace (a request may ask for another one).
+   */
+  async learnPlan(accountId: string, tier: PlanTier, chatgptAccountId: string | undefined): Promise<void> {
+    let learnt = false;
+    await this.store.updateAccount(accountId, (current) => {
+      const next = current.chatgptAccountId === chatgptAccountId ? withLearnedPlan(current, tier) : undefined;
+      learnt = next !== undefined;
+      return next;
+    });
+    if (learnt) this.logger.log(`Account ${accountId} is on a ${tier} plan, as the upstream showed`);
   }
 
   private isActive(record: AccountRecord): boolean {

@@ -18,12 +18,24 @@ export function accountIdFor(token: string, chatgptAccountId?: string): string {
     .slice(0, 12);
 }
 
-/** The bookkeeping fields an AccessToken's claims give an account. */
+/**
+ * The bookkeeping fields an AccessToken's claims give an account in workspace `chatgptAccountId` (its own when
+ * undefined). The claimed plan is the plan of the claims' workspace (`chatgpt_account_id`): an account in another
+ * one (a Team workspace of the same user) takes none, and learns its own as it is used (`account-plan.ts`).
+ */
 export function accessTokenFields(
   accessToken: string,
+  chatgptAccountId: string | undefined,
 ): Pick<AccountRecord, 'accessToken' | 'accessTokenExpiresAt' | 'email' | 'userId' | 'plan'> {
   const claims = readAccessTokenClaims(accessToken);
-  return { accessToken, accessTokenExpiresAt: claims.expiresAt, email: claims.email, userId: claims.userId, plan: claims.planType };
+  const ownWorkspace = chatgptAccountId === undefined || chatgptAccountId === claims.accountId;
+  return {
+    accessToken,
+    accessTokenExpiresAt: claims.expiresAt,
+    email: claims.email,
+    userId: claims.userId,
+    plan: ownWorkspace ? claims.planType : undefined,
+  };
 }
 
 export function newAccountRecord(credential: ParsedCredential, now: number): AccountRecord {
@@ -37,7 +49,7 @@ export function newAccountRecord(credential: ParsedCredential, now: number): Acc
     failures: 0,
     addedAt: now,
   };
-  if (credential.kind === 'access_token') Object.assign(record, accessTokenFields(credential.token));
+  if (credential.kind === 'access_token') Object.assign(record, accessTokenFields(credential.token, credential.chatgptAccountId));
   if (accessTokenDead(record, now)) Object.assign(record, { state: 'expired', stateReason: 'access token expired' });
   return dropUndefined(record);
 }

@@ -142,7 +142,7 @@ export class PoolRefresher {
       const stillLimited = current.state === 'rate_limited';
       return {
         ...current,
-        ...dropUndefined(accessTokenFields(renewed.accessToken)),
+        ...dropUndefined(accessTokenFields(renewed.accessToken, current.chatgptAccountId)),
         accessTokenExpiresAt: renewed.expiresAt,
         token: renewed.rotatedTo ?? current.token,
         state: stillLimited ? 'rate_limited' : 'active',

@@ -32,6 +32,10 @@ export interface AccountRecord {
   email?: string;
   /** Upstream user id from the JWT, used to drop duplicates of one account. */
   userId?: string;
+  /**
+   * The plan as last learnt: the AccessToken claims' plan name, or `free`/`paid` as the upstream showed it in use
+   * (`account-plan.ts`). Decides which accounts a paid-only model goes to first; unknown when absent.
+   */
   plan?: string;
   addedAt: number;
   lastUsedAt?: number;

@@ -32,13 +32,14 @@ export class SeedRegistry {
   /**
    * The account a seed stands for. The binding is sticky while its account is active; once the account
    * leaves the active state (or is removed) the seed moves to another active account. An account this
-   * request already tried is skipped for this request only, without moving the seed.
+   * request already tried is skipped for this request only, without moving the seed. Away from its bound account, a
+   * `paidOnly` model goes to an account whose plan may serve it first (`AccountLeaser.pick`).
    * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; `'seed_limit'` when it would be a new
    * seed and there are `MAX_SEEDS` already; null when no account is available.
    */
   async leaseForSeed(
     seed: string,
-    options: { exclude?: ReadonlySet<string>; mustExist?: boolean } = {},
+    options: { exclude?: ReadonlySet<string>; mustExist?: boolean; paidOnly?: boolean } = {},
   ): Promise<AccountLease | 'invalid_seed' | 'seed_limit' | null> {
     const exclude = options.exclude ?? new Set<string>();
     const record = await this.store.getSeed(seed);
@@ -55,7 +56,7 @@ export class SeedRegistry {
       if (bound.lease) return bound.lease;
       keepBinding = bound.stillActive;
     }
-    const lease = await this.leaser.lease({ exclude: boundId ? new Set([...exclude, boundId]) : exclude });
+    const lease = await this.leaser.lease({ exclude: boundId ? new Set([...exclude, boundId]) : exclude, paidOnly: options.paidOnly });
     if (keepBinding) return lease;
     const accountId = lease?.accountId ?? null;
     await this.store.updateSeed(seed, (current) => {

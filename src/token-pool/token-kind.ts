@@ -98,8 +98,8 @@ export interface AccessTokenClaims {
 }
 
 /**
- * Reads the unverified claims of a JWT AccessToken. Only for bookkeeping (expiry, dedupe, display):
- * the signature is not checked, so nothing here may grant access.
+ * Reads the unverified claims of a JWT AccessToken. Only for bookkeeping (expiry, dedupe, display, and which accounts
+ * a paid-only model is tried on first): the signature is not checked, so nothing here may grant access.
  */
 export function readAccessTokenClaims(accessToken: string): AccessTokenClaims {
   const payload = accessToken.split('.')[1];

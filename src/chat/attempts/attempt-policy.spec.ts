@@ -1,6 +1,6 @@
 import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
 import { clientErrorOf, UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
-import type { AccountUse, CredentialService } from '../../auth/credential.service';
+import type { AccountUse, AcquireOptions, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import { testConfig } from '../../config/test-config';
 import type { ModelCapTracker } from '../model-cap.tracker';
@@ -90,23 +90,38 @@ describe('AttemptPolicy', () => {
 
   function setup(accounts: string[]) {
     const reports: [string | undefined, string][] = [];
+    const learnt: [string | undefined, string][] = [];
     const excluded: string[][] = [];
+    const paidOnlyAsked: (boolean | undefined)[] = [];
     const caps: [string, string, number | undefined][] = [];
     const credentials = {
       rotates: (credential: ApiCredential) => credential.kind === 'pool',
-      acquire: async (_credential: ApiCredential, tried: ReadonlySet<string>, _team?: string, _owner?: string, preferred?: string) => {
+      acquire: async (
+        _credential: ApiCredential,
+        tried: ReadonlySet<string>,
+        { preferredAccountId: preferred, paidOnly }: AcquireOptions = {},
+      ) => {
         excluded.push([...tried]);
+        paidOnlyAsked.push(paidOnly);
         if (preferred) return accounts.includes(preferred) ? useOf(preferred) : null;
         const id = accounts.find((account) => !tried.has(account));
         return id ? useOf(id) : null;
       },
       report: async (use: AccountUse, outcome: { kind: string }) => void reports.push([use.poolAccountId, outcome.kind]),
+      learnPlan: async (use: AccountUse, tier: string) => void learnt.push([use.poolAccountId, tier]),
     } as unknown as CredentialService;
     const modelCaps = {
       refusal: async () => null,
       record: async (key: string, slug: string, seconds: number | undefined) => void caps.push([key, slug, seconds]),
     } as unknown as ModelCapTracker;
-    return { policy: new AttemptPolicy(testConfig({ retryTimes: 3 }), credentials, modelCaps), reports, excluded, caps };
+    return {
+      policy: new AttemptPolicy(testConfig({ retryTimes: 3 }), credentials, modelCaps),
+      reports,
+      learnt,
+      excluded,
+      paidOnlyAsked,
+      caps,
+    };
   }
 
   it('never hands a request an account it already tried, and answers 503 once none is left', async () => {
@@ -216,13 +231,31 @@ describe('AttemptPolicy', () => {
     expect(error.details.retryAfter).toBe(9);
   });
 
-  it('moves a paid-only model on to the next account when one has a free plan, without reporting it to the pool', async () => {
-    const { policy, reports } = setup(['free', 'paid']);
+  it('moves a paid-only model on to the next account when one has a free plan, teaching the pool its plan and nothing else', async () => {
+    const { policy, reports, learnt } = setup(['free', 'paid']);
     const state = policy.begin(pool);
     const free = await policy.nextAccount(state);
     expect(await policy.failed(state, free, 'gpt-4', freePlan())).toMatchObject({ retry: true, waitMs: 0, nextAccount: true });
     expect((await policy.nextAccount(state)).poolAccountId).toBe('paid');
     expect(reports).toEqual([]);
+    expect(learnt).toEqual([['free', 'free']]);
+  });
+
+  it('asks the pool for accounts whose plan may serve a paid-only model, and tells it the plan every attempt saw', async () => {
+    const { policy, learnt, paidOnlyAsked } = setup(['a', 'b']);
+    await policy.nextAccount(policy.begin(pool));
+    const state = policy.begin(pool, undefined, undefined, undefined, true);
+    const a = await policy.nextAccount(state);
+    expect(paidOnlyAsked).toEqual([false, true]);
+
+    await policy.failed(state, a, 'gpt-4', upstream('server_error'), { plan: 'paid' });
+    await policy.failed(state, a, 'gpt-4', upstream('server_error'));
+    await policy.succeeded(useOf('b'), { plan: 'free' });
+    await policy.succeeded(useOf('b'));
+    expect(learnt).toEqual([
+      ['a', 'paid'],
+      ['b', 'free'],
+    ]);
   });
 
   it('answers 404 model_not_found for a paid-only model once every pool account tried has a free plan', async () => {

@@ -6,10 +6,17 @@ import { workspaceKey } from '../../auth/account-key';
 import { AccountUse, CredentialService } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import type { AccountOutcome } from '../../common/vocabulary/account-outcome';
+import type { PlanTier } from '../../common/vocabulary/plan-tier';
 import { ModelCapTracker } from '../model-cap.tracker';
 
 /** Wait before retrying a failure that says nothing about the account, times the attempt number. */
 export const BACKOFF_STEP_MS = 150;
+
+/** What an attempt saw of its account on the way, besides its outcome: the pool learns it. */
+export interface AttemptFindings {
+  /** The plan tier the sentinel's persona showed (`planTierOfPersona`). */
+  plan?: PlanTier;
+}
 
 /** Why an attempt did not produce an answer. */
 export type AttemptFailure =
@@ -117,6 +124,8 @@ export class AttemptState {
     /** The pool account every attempt must run on (the conversation lives there), when the request is pinned. */
     readonly preferredAccountId?: string,
     readonly pinnedBy: PinnedBy = 'previous_response_id',
+    /** The model is paid-only: accounts whose plan may serve it are taken first. */
+    readonly paidOnly = false,
   ) {}
 }
 
@@ -138,18 +147,29 @@ export class AttemptPolicy {
    * that created it, so such a request never rotates, and fails with a 409 naming `pinnedBy` (the field it continues
    * by) when that account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
    */
-  begin(credential: ApiCredential, teamOverride?: string, preferredAccountId?: string, pinnedBy?: PinnedBy): AttemptState {
+  begin(
+    credential: ApiCredential,
+    teamOverride?: string,
+    preferredAccountId?: string,
+    pinnedBy?: PinnedBy,
+    paidOnly = false,
+  ): AttemptState {
     const pinned = credential.kind === 'pool' ? preferredAccountId : undefined;
-    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy);
+    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy, paidOnly);
   }
 
   /**
    * The account for the next attempt: one this request has not tried yet, else one whose failure blamed nobody (a
-   * one-account pool rides out a transient 5xx as an own token does). Throws when the pool has none left.
+   * one-account pool rides out a transient 5xx as an own token does); for a paid-only model, one whose plan may serve
+   * it first. Throws when the pool has none left.
    */
   async nextAccount(state: AttemptState): Promise<AccountUse> {
     const acquire = (exclude: ReadonlySet<string>) =>
-      this.credentials.acquire(state.credential, exclude, state.teamOverride, undefined, state.preferredAccountId);
+      this.credentials.acquire(state.credential, exclude, {
+        teamOverride: state.teamOverride,
+        preferredAccountId: state.preferredAccountId,
+        paidOnly: state.paidOnly,
+      });
     let use = await acquire(state.tried);
     if (!use && state.rotates && state.ruledOut.size < state.tried.size) use = await acquire(state.ruledOut);
     if (!use && state.preferredAccountId)
@@ -164,13 +184,26 @@ export class AttemptPolicy {
     return this.modelCaps.refusal(workspaceKey(use), slug);
   }
 
-  async succeeded(use: AccountUse): Promise<void> {
+  async succeeded(use: AccountUse, seen: AttemptFindings = {}): Promise<void> {
     await this.credentials.report(use, { kind: 'success' });
+    if (seen.plan) await this.credentials.learnPlan(use, seen.plan);
   }
 
-  /** Decides on a failed attempt and tells the pool and the model-cap memory what it means for the account. */
-  async failed(state: AttemptState, use: AccountUse, slug: string, failure: AttemptFailure): Promise<AttemptDecision> {
+  /**
+   * Decides on a failed attempt and tells the pool and the model-cap memory what it means for the account. What the
+   * attempt saw of the account's plan (`seen`; a paid-only model refused says it is free) goes to the pool's plan
+   * memory, never against the account's health.
+   */
+  async failed(
+    state: AttemptState,
+    use: AccountUse,
+    slug: string,
+    failure: AttemptFailure,
+    seen: AttemptFindings = {},
+  ): Promise<AttemptDecision> {
     state.failures.push(failure);
+    const plan = lacksModel(failure) ? 'free' : seen.plan;
+    if (plan) await this.credentials.learnPlan(use, plan);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
     if (use.poolAccountId && (decision.outcome || cannotServe(failure) || movesOffRoute(failure, state.rotates)))
       state.ruledOut.add(use.poolAccountId);

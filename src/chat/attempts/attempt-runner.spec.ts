@@ -42,6 +42,6 @@ describe('AttemptRunner', () => {
     const succeeded = jest.fn(() => Promise.resolve());
     const { runner } = policyWith(succeeded);
     expect(await runner.run(pool, { modelSlug: 'gpt-4o' }, new AbortController().signal, async () => 'the answer')).toBe('the answer');
-    expect(succeeded).toHaveBeenCalledWith(use);
+    expect(succeeded).toHaveBeenCalledWith(use, {});
   });
 });

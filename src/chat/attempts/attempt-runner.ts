@@ -4,7 +4,7 @@ import { maskSecret } from '../../common/util/secrets';
 import type { AccountUse } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import { MetricsService } from '../../metrics/metrics.service';
-import { AttemptDecision, AttemptPolicy, type PinnedBy } from './attempt-policy';
+import { AttemptDecision, type AttemptFindings, AttemptPolicy, type PinnedBy } from './attempt-policy';
 
 export interface AttemptTarget {
   /** The upstream model slug, for the model-cap memory. */
@@ -15,6 +15,8 @@ export interface AttemptTarget {
   preferredAccountId?: string;
   /** The request field that pinned it, which the error names when that account cannot be used. */
   pinnedBy?: PinnedBy;
+  /** The model is paid-only (`ResolvedModel.paidOnly`): the pool hands out accounts whose plan may serve it first. */
+  paidOnly?: boolean;
 }
 
 /**
@@ -30,14 +32,17 @@ export class AttemptRunner {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** `signal` is the request's own (`abortWhenClientLeaves`): it stops the attempts and counts them for the request log. */
+  /**
+   * `signal` is the request's own (`abortWhenClientLeaves`): it stops the attempts and counts them for the request log.
+   * An attempt notes in `seen` what it saw of its account on the way, which the pool learns whatever the outcome.
+   */
   async run<T>(
     credential: ApiCredential,
     target: AttemptTarget,
     signal: AbortSignal,
-    attempt: (use: AccountUse) => Promise<T>,
+    attempt: (use: AccountUse, seen: AttemptFindings) => Promise<T>,
   ): Promise<T> {
-    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId, target.pinnedBy);
+    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId, target.pinnedBy, target.paidOnly);
     for (;;) {
       if (signal.aborted) throw abortError();
       const use = await this.policy.nextAccount(state);
@@ -49,27 +54,28 @@ export class AttemptRunner {
         continue;
       }
       countUpstreamAttempt(signal);
+      const seen: AttemptFindings = {};
       let result: T;
       try {
-        result = await attempt(use);
+        result = await attempt(use, seen);
       } catch (error) {
         if (signal.aborted) throw error;
-        const decision = await this.policy.failed(state, use, target.modelSlug, { error });
+        const decision = await this.policy.failed(state, use, target.modelSlug, { error }, seen);
         this.logFailure(state.attempt, use, error, decision);
         if (!decision.retry) throw this.policy.givenUp(state, decision);
         this.metrics.recordRetry(decision.outcome?.kind === 'success' || !decision.outcome ? 'error' : decision.outcome.kind);
         if (decision.waitMs > 0) await delay(decision.waitMs, signal);
         continue;
       }
-      await this.reportSuccess(use);
+      await this.reportSuccess(use, seen);
       return result;
     }
   }
 
   /** The upstream has answered: the answer is the client's, whatever becomes of the pool's bookkeeping. */
-  private async reportSuccess(use: AccountUse): Promise<void> {
+  private async reportSuccess(use: AccountUse, seen: AttemptFindings): Promise<void> {
     try {
-      await this.policy.succeeded(use);
+      await this.policy.succeeded(use, seen);
     } catch (error) {
       this.logger.warn(`could not record the success of ${accountName(use)}: ${(error as Error).message}`);
     }

@@ -27,6 +27,7 @@ export class ClassicSendFlow implements SendFlow {
     const firstByteTimeoutMs = this.config.upstreamFirstByteTimeoutMs;
     return {
       flow: this.name,
+      persona: clearance.persona,
       post: (postSignal) =>
         postConversation(
           this.upstream,

@@ -40,6 +40,7 @@ export class FConversationSendFlow implements SendFlow {
     const path = WEB_APP_DEFAULTS.conversationPath;
     return {
       flow: this.name,
+      persona: clearance.persona,
       post: (postSignal) =>
         postConversation(
           this.upstream,

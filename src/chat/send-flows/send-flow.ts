@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
+import type { PlanTier } from '../../common/vocabulary/plan-tier';
 import type { UpstreamFlowSetting } from '../../config/app-config';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import type { UpstreamClient, UpstreamIdentity } from '../../upstream/upstream.client';
@@ -22,6 +23,8 @@ export interface SendInput {
 /** A conversation ready to post (sentinel cleared, messages built): posting it returns the answer's event stream. */
 export interface ReadySend {
   readonly flow: SendFlowName;
+  /** The account's persona, as the sentinel answered it (`chatgpt-paid`, `chatgpt-freeaccount`); none with CONVERSATION_ONLY. */
+  readonly persona?: string;
   post(signal: AbortSignal): Promise<Readable>;
 }
 
@@ -35,11 +38,20 @@ export interface SendFlow {
 }
 
 /**
+ * The plan tier a sentinel persona shows: paid for `chatgpt-paid`, the one persona that may use the paid-only models
+ * (upstream-protocol.md §3.3), free for any other; unknown without one.
+ */
+export function planTierOfPersona(persona: string | undefined): PlanTier | undefined {
+  if (!persona) return undefined;
+  return persona === 'chatgpt-paid' ? 'paid' : 'free';
+}
+
+/**
  * A paid-only model on an account whose sentinel persona says it is not paid (upstream-protocol.md §3.3): this
  * account cannot serve it, another one may (`AttemptPolicy`); the client is told 404 `model_not_found`.
  */
 export function refuseUnpaidPersona(request: ConversationRequest, persona: string | undefined, step: UpstreamStep): void {
-  if (request.model.paidOnly && persona && persona !== 'chatgpt-paid') {
+  if (request.model.paidOnly && planTierOfPersona(persona) === 'free') {
     throw new UpstreamError({ kind: 'model_not_in_plan', step, model: request.model.requested });
   }
 }

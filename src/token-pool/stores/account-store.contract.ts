@@ -72,10 +72,11 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
 
     it('persists accounts, seeds and meta across a restart', async () => {
       await store.addAccounts([account('a', 1, { chatgptAccountId: 'team-1' })]);
+      await store.updateAccount('a', (current) => ({ ...current, plan: 'free' }));
       await store.updateSeed('my-seed', () => seed('my-seed', 'a'));
       await store.setMeta('last', '42');
       const again = await openStore();
-      expect(await again.listAccounts()).toEqual([account('a', 1, { chatgptAccountId: 'team-1' })]);
+      expect(await again.listAccounts()).toEqual([account('a', 1, { chatgptAccountId: 'team-1', plan: 'free' })]);
       expect(await again.getSeed('my-seed')).toEqual(seed('my-seed', 'a'));
       expect(await again.getMeta('last')).toBe('42');
     });
