@@ -54,6 +54,19 @@ describe('CredentialService', () => {
     expect((await pool.readModel.list())[0]).toMatchObject({ plan: 'free', state: 'active', failures: 0 });
   });
 
+  it('leaves the store alone when the attempt shows the plan the pool already knew at the lease', async () => {
+    const pool = t.newPool();
+    const credentials = credentialsOver(pool);
+    await pool.admin.upload([fakeAccessToken({ userId: 'user-b', exp: t.clock.now() + 3_600_000, plan: 'plus' })]);
+    const use = (await credentials.acquire({ kind: 'pool' }, new Set()))!;
+    expect(use.planTier).toBe('paid');
+    const updates = jest.spyOn(pool.leaser, 'learnPlan');
+    await credentials.learnPlan(use, 'paid');
+    expect(updates).not.toHaveBeenCalled();
+    await credentials.learnPlan(use, 'free');
+    expect(updates).toHaveBeenCalledTimes(1);
+  });
+
   describe("the caller's own RefreshToken as the key", () => {
     const own = { kind: 'refresh_token' as const, token: fakeRefreshToken('own') };
     let issued = 0;

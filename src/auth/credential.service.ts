@@ -36,6 +36,8 @@ export interface AccountUse {
    * reported to its exchange. Secret.
    */
   exchangedFrom?: { kind: 'refresh_token' | 'session_token'; token: string };
+  /** The pool account's plan tier as the pool knew it at the lease: what the attempt shows is stored only when it differs. */
+  planTier?: PlanTier;
 }
 
 /** The choices of `CredentialService.acquire` beyond the credential and the accounts already tried. */
@@ -135,7 +137,7 @@ export class CredentialService {
 
   /** What the upstream showed of the account's plan: the pool remembers it for a pool account. */
   async learnPlan(use: AccountUse, tier: PlanTier): Promise<void> {
-    if (use.poolAccountId) await this.leaser.learnPlan(use.poolAccountId, tier, use.chatgptAccountId);
+    if (use.poolAccountId && use.planTier !== tier) await this.leaser.learnPlan(use.poolAccountId, tier, use.chatgptAccountId);
   }
 
   /**
@@ -194,6 +196,8 @@ function useOfLease(lease: AccountLease | null, teamOverride: string | undefined
       poolAccountId: lease.accountId,
       fingerprintKey: lease.accountId,
       ...(lease.sessionToken ? { sessionToken: lease.sessionToken } : {}),
+      // Another workspace's plan is not the account's: nothing is known of it, so what is seen is learnt (or refused).
+      ...(lease.planTier && !teamOverride ? { planTier: lease.planTier } : {}),
     }
   );
 }

@@ -14,7 +14,7 @@ import {
   needsRefresh,
   refreshBackingOff,
 } from './account-record';
-import { planMayServe, withLearnedPlan } from './account-plan';
+import { planMayServe, planTierOf, withLearnedPlan } from './account-plan';
 import { setAccountState } from './account-transitions';
 import { PoolRefresher } from './pool-refresher';
 import type { AccountLease, AccountRecord } from './pool.types';
@@ -256,5 +256,6 @@ function leaseOf(record: AccountRecord, accessToken: string): AccountLease {
     accessToken,
     ...(record.chatgptAccountId ? { chatgptAccountId: record.chatgptAccountId } : {}),
     ...(record.kind === 'session_token' ? { sessionToken: record.token } : {}),
+    ...(record.plan !== undefined ? { planTier: planTierOf(record.plan) } : {}),
   };
 }

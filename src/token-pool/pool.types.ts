@@ -1,3 +1,4 @@
+import type { PlanTier } from '../common/vocabulary/plan-tier';
 import type { TokenKind } from './token-kind';
 
 /**
@@ -56,6 +57,8 @@ export interface AccountLease {
   chatgptAccountId?: string;
   /** The account's SessionToken (newest value), when it has one: the live page renders signed in only with it. Secret. */
   sessionToken?: string;
+  /** The plan tier the pool knew when it handed the account out (`account-plan.ts`). */
+  planTier?: PlanTier;
 }
 
 export interface UploadResult {
