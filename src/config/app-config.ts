@@ -146,6 +146,8 @@ export class AppConfig {
   @IsTimerMs(100) upstreamConnectTimeoutMs = 10_000;
   @IsTimerMs(100) upstreamIdleTimeoutMs = 120_000;
   @IsTimerMs(100) upstreamFirstByteTimeoutMs = 30_000;
+  /** How long an upstream connection with no call on it is kept for the next one (a server's shorter `Keep-Alive` wins). */
+  @IsTimerMs(100) upstreamKeepAliveTimeoutMs = 60_000;
   @IsBoolean() upstreamDeltaEncoding = true;
   /** Connections per upstream route and pool (short calls, streamed answers) at most; 0: no limit. */
   @IsInt() @Min(0) upstreamMaxSockets = 0;
@@ -248,6 +250,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamConnectTimeoutMs: { env: 'UPSTREAM_CONNECT_TIMEOUT_MS', kind: 'int' },
   upstreamIdleTimeoutMs: { env: 'UPSTREAM_IDLE_TIMEOUT_MS', kind: 'int' },
   upstreamFirstByteTimeoutMs: { env: 'UPSTREAM_FIRST_BYTE_TIMEOUT_MS', kind: 'int' },
+  upstreamKeepAliveTimeoutMs: { env: 'UPSTREAM_KEEPALIVE_TIMEOUT_MS', kind: 'int' },
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
   upstreamMaxSockets: { env: 'UPSTREAM_MAX_SOCKETS', kind: 'int' },
   upstreamMaxFreeSockets: { env: 'UPSTREAM_MAX_FREE_SOCKETS', kind: 'int' },

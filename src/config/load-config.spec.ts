@@ -156,6 +156,7 @@ describe('loadConfig', () => {
     'UPSTREAM_CONNECT_TIMEOUT_MS',
     'UPSTREAM_IDLE_TIMEOUT_MS',
     'UPSTREAM_FIRST_BYTE_TIMEOUT_MS',
+    'UPSTREAM_KEEPALIVE_TIMEOUT_MS',
     'CF_CLEARANCE_TIMEOUT_MS',
     'KEEPALIVE_INTERVAL_MS',
   ])('refuses %s past the longest delay a timer takes, saying so', (name) => {

@@ -12,25 +12,43 @@ import { poolLimits, ProxyAgents } from './proxy-agents';
 import { transportFailure } from './upstream-failure';
 
 describe('ProxyAgents', () => {
+  /** The socket one call to `server` leaves in the direct route's pool, once Node has set its idle time. */
+  async function pooledAfterOneCall(server: http.Server, agents: ProxyAgents): Promise<net.Socket | undefined> {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, agent: agents.for().http }, (response) => {
+          response.resume();
+          response.on('end', resolve);
+        })
+        .on('error', reject);
+    });
+    const [socket] = Object.values(agents.for().http.freeSockets).flat();
+    await new Promise((resolve) => setImmediate(resolve));
+    return socket;
+  }
+
   it("drops idle keep-alive sockets before the server's announced timeout", async () => {
     const server = http.createServer((_request, response) => response.end('ok'));
     server.keepAliveTimeout = 2_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const agents = new ProxyAgents();
     try {
-      const { port } = server.address() as AddressInfo;
-      await new Promise<void>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, agent: agents.for().http }, (response) => {
-            response.resume();
-            response.on('end', resolve);
-          })
-          .on('error', reject);
-      });
-      const [socket] = Object.values(agents.for().http.freeSockets).flat();
-      await new Promise((resolve) => setImmediate(resolve));
       // 2 s announced, minus Node's one-second safety buffer.
-      expect(socket?.timeout).toBe(1_000);
+      expect((await pooledAfterOneCall(server, agents))?.timeout).toBe(1_000);
+    } finally {
+      agents.onModuleDestroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('keeps an idle pooled socket for UPSTREAM_KEEPALIVE_TIMEOUT_MS when the server announces no timeout', async () => {
+    const server = http.createServer((_request, response) => response.end('ok'));
+    server.keepAliveTimeout = 0;
+    const agents = new ProxyAgents(testConfig({ upstreamKeepAliveTimeoutMs: 1_234 }));
+    try {
+      expect((await pooledAfterOneCall(server, agents))?.timeout).toBe(1_234);
+      expect(poolLimits(testConfig({}), {}).keepAliveMs).toBe(60_000);
     } finally {
       agents.onModuleDestroy();
       await new Promise((resolve) => server.close(resolve));

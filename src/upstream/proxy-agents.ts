@@ -48,13 +48,17 @@ export interface PoolLimits {
   http2: boolean;
   /** `UPSTREAM_CONNECT_TIMEOUT_MS`, which bounds a proxy's handshake (CONNECT, SOCKS) too. */
   connectMs: number;
+  /** `UPSTREAM_KEEPALIVE_TIMEOUT_MS`: how long a connection with no call on it is kept for the next one. */
+  keepAliveMs: number;
 }
 
+const DEFAULTS = new AppConfig();
 const DEFAULT_LIMITS: PoolLimits = {
   maxSockets: Infinity,
   maxFreeSockets: 256,
   http2: false,
-  connectMs: new AppConfig().upstreamConnectTimeoutMs,
+  connectMs: DEFAULTS.upstreamConnectTimeoutMs,
+  keepAliveMs: DEFAULTS.upstreamKeepAliveTimeoutMs,
 };
 
 /** `UPSTREAM_CA_FILE`'s certificates; a file that cannot be read stops the start with one line. */
@@ -81,6 +85,7 @@ export function poolLimits(config: AppConfig, env: NodeJS.ProcessEnv = process.e
     // `auto` offers h2 by ALPN on https (an http URL stays HTTP/1.1 whatever this says).
     http2: config.upstreamHttp2 !== 'off',
     connectMs: config.upstreamConnectTimeoutMs,
+    keepAliveMs: config.upstreamKeepAliveTimeoutMs,
   };
 }
 
@@ -140,14 +145,14 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     maxSockets: limits.maxSockets,
     maxFreeSockets: limits.maxFreeSockets,
     scheduling: 'lifo' as const,
-    timeout: 60_000,
+    timeout: limits.keepAliveMs,
   };
   if (!proxyUrl) {
     const { secureContext } = limits;
     return {
       http: new http.Agent(keepAlive),
       https: new https.Agent({ ...keepAlive, ...(secureContext ? { secureContext } : {}) }),
-      http2: limits.http2 ? new Http2Sessions({ secureContext, idleMs: 60_000 }) : undefined,
+      http2: limits.http2 ? new Http2Sessions({ secureContext, idleMs: limits.keepAliveMs }) : undefined,
     };
   }
   const trust = limits.ca ? { ca: limits.ca } : {};
@@ -166,7 +171,7 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
 }
 
 /**
- * hpagent bounds its CONNECT request by the agent's `timeout` (the idle time of pooled sockets, 60 s) and fails it
+ * hpagent bounds its CONNECT request by the agent's `timeout` (the idle time of pooled sockets) and fails it
  * with a bare "Proxy timeout", which reads as an unreachable upstream (502): a stalled proxy gets the connect
  * timeout instead, and fails as every other connect timeout does (504).
  */
