@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
@@ -108,6 +109,45 @@ describe('ProxyAgents', () => {
   });
 });
 
+/** Joins a proxy's client to `host:port`, telling the client once connected; both ends are kept in `sockets`. */
+function tunnel(sockets: Set<net.Socket>, client: net.Socket, host: string, port: number, onOpen: () => void, head?: Buffer): void {
+  const upstream = net.connect(port, host, () => {
+    onOpen();
+    if (head?.length) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  sockets.add(client).add(upstream);
+  upstream.on('error', () => client.destroy());
+  client.on('error', () => upstream.destroy());
+}
+
+/** An HTTP proxy taking CONNECT to any `host:port`. */
+function connectProxy(sockets: Set<net.Socket>): http.Server {
+  const proxy = http.createServer();
+  proxy.on('connect', (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    const [host, port] = String(request.url).split(':');
+    tunnel(sockets, client, host, Number(port), () => client.write('HTTP/1.1 200 Connection Established\r\n\r\n'), head);
+  });
+  return proxy;
+}
+
+/** A minimal SOCKS5 server: no authentication, CONNECT to an IPv4 address or a name. */
+function socks5Proxy(sockets: Set<net.Socket>): net.Server {
+  return net.createServer((client) => {
+    client.once('data', () => {
+      client.write(Buffer.from([5, 0]));
+      client.once('data', (request: Buffer) => {
+        const byName = request[3] === 3;
+        const host = byName ? request.subarray(5, 5 + request[4]).toString() : [...request.subarray(4, 8)].join('.');
+        const portAt = byName ? 5 + request[4] : 8;
+        const answer = Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        tunnel(sockets, client, host, request.readUInt16BE(portAt), () => client.write(answer));
+      });
+    });
+  });
+}
+
 /** Calls through a proxy: a target server, and the proxies that reach it (each closed by its test). */
 describe('ProxyAgents carrying calls', () => {
   let target: http.Server;
@@ -123,19 +163,6 @@ describe('ProxyAgents carrying calls', () => {
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => target.close(resolve));
   });
-
-  /** Joins a proxy's client to `host:port`, telling the client once connected. */
-  function tunnel(client: net.Socket, host: string, port: number, onOpen: () => void, head?: Buffer): void {
-    const upstream = net.connect(port, host, () => {
-      onOpen();
-      if (head?.length) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    sockets.add(client).add(upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  }
 
   async function get(proxyUrl: string, agents = new ProxyAgents()): Promise<string> {
     try {
@@ -161,11 +188,7 @@ describe('ProxyAgents carrying calls', () => {
   // `URL.hostname` keeps an IPv6 address's brackets, and `getaddrinfo` does not take `[::1]` (ENOTFOUND).
   it('takes an IPv6 proxy address in PROXY_URL and reaches an HTTP proxy listening on it', async () => {
     expect(loadConfig({ PROXY_URL: 'http://[::1]:3128,socks5://u:p@[::1]:1080' }).proxyUrl).toHaveLength(2);
-    const proxy = http.createServer();
-    proxy.on('connect', (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-      const [host, port] = String(request.url).split(':');
-      tunnel(client, host, Number(port), () => client.write('HTTP/1.1 200 Connection Established\r\n\r\n'), head);
-    });
+    const proxy = connectProxy(sockets);
     try {
       await expect(get(`http://[::1]:${await listening(proxy, '::1')}`)).resolves.toBe('through the proxy');
     } finally {
@@ -174,22 +197,35 @@ describe('ProxyAgents carrying calls', () => {
   });
 
   it('reaches a SOCKS5 proxy listening on an IPv6 address', async () => {
-    // A minimal SOCKS5 server: no authentication, CONNECT to an IPv4 address or a name.
-    const proxy = net.createServer((client) => {
-      client.once('data', () => {
-        client.write(Buffer.from([5, 0]));
-        client.once('data', (request: Buffer) => {
-          const byName = request[3] === 3;
-          const host = byName ? request.subarray(5, 5 + request[4]).toString() : [...request.subarray(4, 8)].join('.');
-          const portAt = byName ? 5 + request[4] : 8;
-          tunnel(client, host, request.readUInt16BE(portAt), () => client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0])));
-        });
-      });
-    });
+    const proxy = socks5Proxy(sockets);
     try {
       await expect(get(`socks5://[::1]:${await listening(proxy, '::1')}`)).resolves.toBe('through the proxy');
     } finally {
       await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  // The library's own TLS connection through the tunnel left the call's host out, and Node then checked the
+  // certificate against `localhost`: "Host: localhost. is not cert's CN: 127.0.0.1".
+  it('reaches an https upstream named by its IP address through a SOCKS5 proxy, checking its certificate for that address', async () => {
+    const certificate = selfSignedCertificate();
+    const secure = https.createServer({ key: certificate.key, cert: certificate.cert }, (_request, response) => response.end('over TLS'));
+    const proxy = socks5Proxy(sockets);
+    const agents = new ProxyAgents(testConfig({ upstreamCaFile: certificate.certFile }));
+    try {
+      const answer = await sendHttp1({
+        url: `https://127.0.0.1:${await listening(secure, '127.0.0.1')}/`,
+        method: 'GET',
+        headers: {},
+        decompress: true,
+        timeouts: { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000 },
+        agent: agents.for(`socks5://127.0.0.1:${await listening(proxy, '127.0.0.1')}`).https,
+      });
+      expect((await readBody(answer.body)).toString()).toBe('over TLS');
+    } finally {
+      agents.onModuleDestroy();
+      for (const server of [secure, proxy]) await new Promise((resolve) => server.close(resolve));
+      certificate.remove();
     }
   });
 
@@ -217,33 +253,26 @@ describe('ProxyAgents carrying calls', () => {
 // the connect deadline, as a direct https call's is, instead of waiting for the idle timeout twice as 'socket'.
 describe('ProxyAgents: the TLS handshake through a proxy', () => {
   const sockets = new Set<net.Socket>();
+  const proxies: Record<string, net.Server> = {};
   let mute: net.Server;
-  let proxy: http.Server;
   beforeAll(async () => {
     mute = net.createServer((s) => sockets.add(s.resume()));
-    proxy = http.createServer();
-    proxy.on('connect', (request: http.IncomingMessage, client: net.Socket) => {
-      const [host, port] = String(request.url).split(':');
-      const upstream = net.connect(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      sockets.add(client).add(upstream);
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-    });
-    for (const s of [mute, proxy]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    proxies.http = connectProxy(sockets);
+    proxies.socks5 = socks5Proxy(sockets);
+    for (const s of [mute, proxies.http, proxies.socks5]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   });
   afterAll(async () => {
     for (const s of sockets) s.destroy();
-    for (const s of [mute, proxy]) await new Promise((r) => s.close(r));
+    for (const s of [mute, proxies.http, proxies.socks5]) await new Promise((r) => s.close(r));
   });
 
-  it('fails a stalled TLS handshake behind an HTTP proxy within UPSTREAM_CONNECT_TIMEOUT_MS', async () => {
+  it.each([
+    ['an HTTP proxy', 'http'],
+    ['a SOCKS5 proxy', 'socks5'],
+  ])('fails a stalled TLS handshake behind %s within UPSTREAM_CONNECT_TIMEOUT_MS', async (_case, scheme) => {
     const agents = new ProxyAgents(testConfig({ upstreamConnectTimeoutMs: 300 }));
     try {
-      const pair = agents.for(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+      const pair = agents.for(`${scheme}://127.0.0.1:${(proxies[scheme].address() as AddressInfo).port}`);
       const failure = await sendHttp1({
         url: `https://127.0.0.1:${(mute.address() as AddressInfo).port}/`,
         method: 'GET',

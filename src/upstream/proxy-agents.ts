@@ -2,6 +2,7 @@ import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import { StartProblem } from '../common/startup/start-problem';
@@ -186,13 +187,15 @@ function boundConnectRequest<A extends http.Agent>(agent: A, connectMs: number):
 
 /**
  * The SOCKS handshake within the connect timeout. Not the agent's own `timeout`: it would also cut a connection
- * that stays silent that long once made.
+ * that stays silent that long once made. The TLS connection through the tunnel is made here, as Node's https agent
+ * makes one: the library's leaves the call's host out, and checks the certificate of an upstream named by its IP
+ * address (no SNI then) against `localhost`.
  */
 function boundSocksHandshake(agent: SocksProxyAgent, connectMs: number): SocksProxyAgent {
   const connect = agent.connect.bind(agent);
   agent.connect = (request, options) => {
-    const connecting = connect(request, options);
-    return new Promise((resolve, reject) => {
+    const connecting = connect(request, { ...options, secureEndpoint: false });
+    const tunnel = new Promise<net.Socket>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(timeoutError('connect', connectMs));
         // The library's attempt goes on until its own bound (the agent's `timeout`): what it makes then is nobody's.
@@ -203,6 +206,7 @@ function boundSocksHandshake(agent: SocksProxyAgent, connectMs: number): SocksPr
       }, connectMs);
       connecting.finally(() => clearTimeout(timer)).then(resolve, reject);
     });
+    return tunnel.then((socket) => (options.secureEndpoint ? tls.connect({ ...options, socket }) : socket));
   };
   return agent;
 }
