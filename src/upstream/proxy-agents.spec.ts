@@ -1,10 +1,11 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import { SocksProxyAgent } from 'socks-proxy-agent';
-import { selfSignedCertificate } from '../../test/support/self-signed';
+import { type SelfSigned, selfSignedCertificate } from '../../test/support/self-signed';
 import { loadConfig } from '../config/load-config';
 import { testConfig } from '../config/test-config';
 import { readBody } from './exchange';
@@ -231,14 +232,16 @@ describe('ProxyAgents carrying calls', () => {
 
   // A proxy that takes the connection and never answers: the agent's own bound was the pooled sockets' 60 s, and its
   // "Proxy timeout" (no code) read as an unreachable upstream, 502, where a connect timeout is a 504.
+  // The keep-alive time of pooled sockets, shorter here, was the SOCKS library's bound too: "Proxy connection timed out".
   it.each([
     ['an HTTP proxy never answering CONNECT', 'http'],
     ['a SOCKS5 proxy never answering its greeting', 'socks5'],
+    ['a SOCKS5 proxy resolving names, never answering its greeting', 'socks5h'],
   ])('gives %s UPSTREAM_CONNECT_TIMEOUT_MS, and fails as a connect timeout', async (_case, scheme) => {
     const held = new Set<net.Socket>();
     const stalled = net.createServer((client) => held.add(client.resume()));
     try {
-      const agents = new ProxyAgents(testConfig({ upstreamConnectTimeoutMs: 200 }));
+      const agents = new ProxyAgents(testConfig({ upstreamConnectTimeoutMs: 200, upstreamKeepAliveTimeoutMs: 100 }));
       const failure = await get(`${scheme}://127.0.0.1:${await listening(stalled, '127.0.0.1')}`, agents).catch((error: Error) => error);
       expect(failure).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'connect' for 200ms" });
       expect(transportFailure(failure, 'conversation')).toMatchObject({ kind: 'timeout' });
@@ -246,6 +249,100 @@ describe('ProxyAgents carrying calls', () => {
       for (const client of held) client.destroy();
       await new Promise((resolve) => stalled.close(resolve));
     }
+  });
+
+  /**
+   * `UPSTREAM_KEEPALIVE_TIMEOUT_MS` is for connections with no call on them, and `UPSTREAM_CONNECT_TIMEOUT_MS` for
+   * making one. An answer that pauses longer than both (a model thinking before its next token) is governed by
+   * `UPSTREAM_IDLE_TIMEOUT_MS` alone, on every kind of route; through a SOCKS proxy, an https answer was cut ("aborted").
+   */
+  describe('an answer pausing longer than UPSTREAM_KEEPALIVE_TIMEOUT_MS', () => {
+    const KEEP_ALIVE_MS = 200;
+    const CONNECT_MS = 500;
+    const pauses = new Set<NodeJS.Timeout>();
+    const urls: Record<string, string> = {};
+    let certificate: SelfSigned;
+    let servers: net.Server[];
+
+    type PausingAnswer = { writeHead(status: number): unknown; write(chunk: string): unknown; end(chunk: string): unknown };
+
+    /** Answers at once, then pauses longer than the keep-alive and connect timeouts before the rest. */
+    function pausing(_request: unknown, response: PausingAnswer): void {
+      response.writeHead(200);
+      response.write('thinking…');
+      pauses.add(setTimeout(() => response.end(' answered'), 2 * CONNECT_MS));
+    }
+
+    beforeAll(async () => {
+      certificate = selfSignedCertificate();
+      // HTTP/1.1 for the https agents, h2 for the HTTP/2 sessions.
+      const secure = http2.createSecureServer({ key: certificate.key, cert: certificate.cert, allowHTTP1: true }, pausing);
+      const plain = http.createServer(pausing);
+      const viaHttp = connectProxy(sockets);
+      const viaSocks = socks5Proxy(sockets);
+      servers = [plain, secure, viaHttp, viaSocks];
+      urls.http = `http://127.0.0.1:${await listening(plain, '127.0.0.1')}/`;
+      urls.https = `https://127.0.0.1:${await listening(secure, '127.0.0.1')}/`;
+      urls['through an HTTP proxy'] = `http://127.0.0.1:${await listening(viaHttp, '127.0.0.1')}`;
+      urls['through a SOCKS5 proxy'] = `socks5://127.0.0.1:${await listening(viaSocks, '127.0.0.1')}`;
+    });
+    afterAll(async () => {
+      for (const pause of pauses) clearTimeout(pause);
+      for (const socket of sockets) socket.destroy();
+      for (const server of servers) await new Promise((resolve) => server.close(resolve));
+      certificate.remove();
+    });
+
+    it.each([
+      ['http', 'directly', 'HTTP/1.1'],
+      ['https', 'directly', 'HTTP/1.1'],
+      ['https', 'directly', 'HTTP/2'],
+      ['http', 'through an HTTP proxy', 'HTTP/1.1'],
+      ['https', 'through an HTTP proxy', 'HTTP/1.1'],
+      ['http', 'through a SOCKS5 proxy', 'HTTP/1.1'],
+      ['https', 'through a SOCKS5 proxy', 'HTTP/1.1'],
+    ])('gets an %s answer %s over %s whole', async (scheme, route, protocol) => {
+      const agents = new ProxyAgents(
+        testConfig({
+          upstreamKeepAliveTimeoutMs: KEEP_ALIVE_MS,
+          upstreamConnectTimeoutMs: CONNECT_MS,
+          upstreamCaFile: certificate.certFile,
+        }),
+      );
+      try {
+        const pair = agents.for(urls[route], 'stream');
+        const exchange = {
+          url: urls[scheme],
+          method: 'GET',
+          headers: {},
+          decompress: true,
+          timeouts: { connectMs: 5_000, responseMs: 5_000, idleMs: 30_000 },
+        };
+        const answer =
+          protocol === 'HTTP/2'
+            ? await pair.http2!.send(exchange, pair.https)
+            : await sendHttp1({ ...exchange, agent: scheme === 'https' ? pair.https : pair.http });
+        expect((await readBody(answer.body)).toString()).toBe('thinking… answered');
+      } finally {
+        agents.onModuleDestroy();
+      }
+    });
+
+    it.each(['http', 'https'])('still closes a SOCKS5 connection left idle in the pool after an %s answer', async (scheme) => {
+      const agents = new ProxyAgents(testConfig({ upstreamKeepAliveTimeoutMs: KEEP_ALIVE_MS, upstreamCaFile: certificate.certFile }));
+      try {
+        const agent = agents.for(urls['through a SOCKS5 proxy'], 'stream')[scheme === 'https' ? 'https' : 'http'];
+        const timeouts = { connectMs: 5_000, responseMs: 5_000, idleMs: 30_000 };
+        const answer = await sendHttp1({ url: urls[scheme], method: 'GET', headers: {}, decompress: true, timeouts, agent });
+        await readBody(answer.body);
+        await new Promise((resolve) => setImmediate(resolve));
+        const [pooled] = Object.values(agent.freeSockets).flat();
+        expect(pooled).toBeInstanceOf(net.Socket);
+        await new Promise((resolve) => pooled!.once('close', resolve));
+      } finally {
+        agents.onModuleDestroy();
+      }
+    });
   });
 });
 

@@ -185,28 +185,42 @@ function boundConnectRequest<A extends http.Agent>(agent: A, connectMs: number):
   return agent;
 }
 
+/** The socks library's message for a handshake past its `timeout`. */
+const SOCKS_TIMEOUT = 'Proxy connection timed out';
+
 /**
- * The SOCKS handshake within the connect timeout. Not the agent's own `timeout`: it would also cut a connection
- * that stays silent that long once made. The TLS connection through the tunnel is made here, as Node's https agent
- * makes one: the library's leaves the call's host out, and checks the certificate of an upstream named by its IP
- * address (no SNI then) against `localhost`.
+ * The SOCKS handshake within the connect timeout. The library bounds its handshake by its `timeout`, the agent's
+ * option (the pool's keep-alive time), then leaves that timer on the tunnel and destroys the tunnel once silent that
+ * long, in use or not: an https answer pausing that long was cut short of the idle timeout (the pool and the call
+ * time the TLS socket above the tunnel, never the tunnel). Here its `timeout` is the connect timeout, and comes off
+ * the tunnel once made: the pool and the call time the socket they get as they time any other.
+ *
+ * The TLS connection through the tunnel is made here, as Node's https agent makes one: the library's leaves the
+ * call's host out, and checks the certificate of an upstream named by its IP address (no SNI then) against `localhost`.
  */
 function boundSocksHandshake(agent: SocksProxyAgent, connectMs: number): SocksProxyAgent {
+  agent.timeout = connectMs;
   const connect = agent.connect.bind(agent);
   agent.connect = (request, options) => {
     const connecting = connect(request, { ...options, secureEndpoint: false });
     const tunnel = new Promise<net.Socket>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(timeoutError('connect', connectMs));
-        // The library's attempt goes on until its own bound (the agent's `timeout`): what it makes then is nobody's.
+        // The library's attempt goes on until its own bound: what it makes then is nobody's.
         connecting.then(
           (socket) => socket.destroy(),
           () => undefined,
         );
       }, connectMs);
-      connecting.finally(() => clearTimeout(timer)).then(resolve, reject);
+      // The library's bound may come first (set before this one when there is no name to look up).
+      const failed = (error: Error) => reject(error.message === SOCKS_TIMEOUT ? timeoutError('connect', connectMs) : error);
+      connecting.finally(() => clearTimeout(timer)).then(resolve, failed);
     });
-    return tunnel.then((socket) => (options.secureEndpoint ? tls.connect({ ...options, socket }) : socket));
+    return tunnel.then((socket) => {
+      // The library's listener is the only one yet: Node's agent adds its own once handed the socket.
+      socket.setTimeout(0).removeAllListeners('timeout');
+      return options.secureEndpoint ? tls.connect({ ...options, socket }) : socket;
+    });
   };
   return agent;
 }
