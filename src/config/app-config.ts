@@ -146,7 +146,10 @@ export class AppConfig {
   @IsTimerMs(100) upstreamConnectTimeoutMs = 10_000;
   @IsTimerMs(100) upstreamIdleTimeoutMs = 120_000;
   @IsTimerMs(100) upstreamFirstByteTimeoutMs = 30_000;
-  /** How long an upstream connection with no call on it is kept for the next one (a server's shorter `Keep-Alive` wins). */
+  /**
+   * How long an upstream connection with no call on it is kept for the next one (a server's shorter `Keep-Alive`
+   * wins). Never a bound on a call: connecting, waiting and streaming have the three timeouts above.
+   */
   @IsTimerMs(100) upstreamKeepAliveTimeoutMs = 60_000;
   @IsBoolean() upstreamDeltaEncoding = true;
   /** Connections per upstream route and pool (short calls, streamed answers) at most; 0: no limit. */

@@ -57,6 +57,30 @@ describe('ProxyAgents', () => {
     }
   });
 
+  // Node arms a new connection with the agent's `timeout`, the keep-alive time of pooled sockets, from its start: a
+  // name lookup or TCP connect slower than that failed as an idle timeout, short of UPSTREAM_CONNECT_TIMEOUT_MS.
+  it.each(['http', 'https'])(
+    'gives a new direct %s connection UPSTREAM_CONNECT_TIMEOUT_MS, whatever the keep-alive time',
+    async (scheme) => {
+      const agents = new ProxyAgents(testConfig({ upstreamKeepAliveTimeoutMs: 100 }));
+      try {
+        const failure = await sendHttp1({
+          url: `${scheme}://upstream.test/`,
+          method: 'GET',
+          headers: {},
+          decompress: true,
+          // A name lookup that never answers.
+          dnsLookup: () => undefined,
+          timeouts: { connectMs: 400, responseMs: 5_000, idleMs: 5_000 },
+          agent: agents.for()[scheme === 'https' ? 'https' : 'http'],
+        }).catch((error: Error) => error);
+        expect(failure).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'connect' for 400ms" });
+      } finally {
+        agents.onModuleDestroy();
+      }
+    },
+  );
+
   it('routes through a SOCKS proxy with one agent for both schemes, and through an HTTP proxy with a pair', () => {
     const agents = new ProxyAgents();
     try {

@@ -151,8 +151,8 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
   if (!proxyUrl) {
     const { secureContext } = limits;
     return {
-      http: new http.Agent(keepAlive),
-      https: new https.Agent({ ...keepAlive, ...(secureContext ? { secureContext } : {}) }),
+      http: untimedWhileConnecting(new http.Agent(keepAlive)),
+      https: untimedWhileConnecting(new https.Agent({ ...keepAlive, ...(secureContext ? { secureContext } : {}) })),
       http2: limits.http2 ? new Http2Sessions({ secureContext, idleMs: limits.keepAliveMs }) : undefined,
     };
   }
@@ -169,6 +169,18 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
     https: boundConnectRequest(new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
   };
+}
+
+/**
+ * Node arms a new connection with the agent's `timeout`, the keep-alive time of pooled sockets, from its start: a name
+ * lookup or a TCP connect that took longer failed as an idle timeout, short of the connect timeout. A new connection
+ * is the call's to time (its connect deadline, then its idle timeout); the pool sets the keep-alive time on a socket
+ * it takes back.
+ */
+function untimedWhileConnecting<A extends http.Agent>(agent: A): A {
+  const createConnection = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => createConnection({ ...options, timeout: undefined }, callback);
+  return agent;
 }
 
 /**
