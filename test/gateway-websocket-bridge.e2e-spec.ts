@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { SharedState } from '../src/common/shared-state/shared-state';
 import { BridgeRegistry } from '../src/gateway/websocket/bridge-registry';
+import { AccountLeaser } from '../src/token-pool/account-leaser';
 import { seedIdFor } from '../src/token-pool/seed-registry';
 import type { SignedInBrowser } from './support/browser-sign-in';
 import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
@@ -196,6 +197,23 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
     socket.send(JSON.stringify({ type: 'connect' }));
     expect(await waitFor(() => stub.frames.length > before)).toBe(true);
     socket.terminate();
+  });
+
+  it('checks its open bridges without leasing an account or asking the upstream', async () => {
+    const [first, second] = [await gw.signIn('bridge-seed-checked-first'), await gw.signIn('bridge-seed-checked-second')];
+    const sockets = [await relayingBridge(first), await relayingBridge(first), await relayingBridge(second)];
+    const leaser = gw.app.get(AccountLeaser);
+    const leases = [jest.spyOn(leaser, 'lease'), jest.spyOn(leaser, 'leaseAccount'), jest.spyOn(leaser, 'leaseForFollowUp')];
+    const upstreamCalls = gw.fake.requests.length;
+    try {
+      await gw.app.get(BridgeRegistry).recheck();
+      expect(leases.map((lease) => lease.mock.calls.length)).toEqual([0, 0, 0]);
+      expect(gw.fake.requests.length).toBe(upstreamCalls);
+      expect(sockets.map((socket) => socket.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
+    } finally {
+      for (const lease of leases) lease.mockRestore();
+      for (const socket of sockets) socket.terminate();
+    }
   });
 
   it('does not read a browser faster than the upstream takes its frames: a stalled upstream fills no memory of ours', async () => {

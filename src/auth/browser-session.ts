@@ -58,6 +58,13 @@ export abstract class BrowserSessions {
    */
   abstract accountFor(session: BrowserSession): Promise<BrowserAccount>;
   /**
+   * Whether the session still signs in, as far as the stores tell: it has not ended (here or on another instance,
+   * signed out, expired) and a seed's seed still exists. Nothing is leased, refreshed or asked of the upstream, so that
+   * long-lived connections can be checked often; a credential refused upstream shows at the session's next request,
+   * which ends it. A passing failure (the store) rejects.
+   */
+  abstract stillSignedIn(session: BrowserSession): Promise<boolean>;
+  /**
    * What the upstream said about the account a request of `session` ran as: heard by the pool for a pool account (a
    * seed's), so that it is set aside and the seed moves. For an owner only a refused AccessToken matters: one exchanged
    * from their RefreshToken or SessionToken is exchanged afresh next time, and their own AccessToken ends the session,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { Clock } from '../common/vocabulary/clock';
+import { SeedRegistry } from '../token-pool/seed-registry';
 import { readAccessTokenClaims } from '../token-pool/token-kind';
 import type { ApiCredential } from './api-credential';
 import { BrowserAccount, BrowserSession, BrowserSessions } from './browser-session';
@@ -19,6 +20,7 @@ export class BrowserSessionsService extends BrowserSessions {
   constructor(
     private readonly store: BrowserSessionStore,
     private readonly credentials: CredentialService,
+    private readonly seeds: SeedRegistry,
     private readonly clock: Clock,
   ) {
     super();
@@ -63,6 +65,13 @@ export class BrowserSessionsService extends BrowserSessions {
       // An owner sees their own account; a seed user none of the shared account's identifiers.
       privateIdentifiers: stored.kind === 'seed' ? [claims.email, claims.userId].filter((value): value is string => Boolean(value)) : [],
     };
+  }
+
+  /** The store's word alone (`byId` ends a session whose AccessToken has expired); an owner's credential is not exchanged. */
+  async stillSignedIn(session: BrowserSession): Promise<boolean> {
+    const stored = await this.store.byId(session.id);
+    if (!stored) return false;
+    return stored.kind !== 'seed' || (stored.seed !== undefined && (await this.seeds.exists(stored.seed)));
   }
 
   async report(session: BrowserSession, account: BrowserAccount, outcome: AccountOutcome): Promise<void> {

@@ -1,7 +1,7 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Request } from 'express';
-import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions, isSessionEnded } from '../auth/browser-session';
+import { BROWSER_SESSION_COOKIE, BrowserAccount, BrowserSession, BrowserSessions } from '../auth/browser-session';
 import { ApiError } from '../common/errors/api-error';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 import { AppConfig } from '../config/app-config';
@@ -128,18 +128,9 @@ export class GatewayIdentity implements OnApplicationBootstrap {
     return this.sessions.report(caller.session, caller.account, outcome);
   }
 
-  /**
-   * Whether the session still signs in: false once it has ended, on this instance or another (signed out, expired,
-   * its seed removed). A passing failure (the store, the pool) rejects: it says nothing either way.
-   */
-  async stillSignedIn(session: BrowserSession): Promise<boolean> {
-    try {
-      await this.sessions.accountFor(session);
-      return true;
-    } catch (error) {
-      if (isSessionEnded(error)) return false;
-      throw error;
-    }
+  /** See `BrowserSessions.stillSignedIn`: nothing is leased or asked of the upstream. */
+  stillSignedIn(session: BrowserSession): Promise<boolean> {
+    return this.sessions.stillSignedIn(session);
   }
 
   /** See `BrowserSessions.onSessionEnded`. */

@@ -71,6 +71,11 @@ export class SeedRegistry {
     return lease;
   }
 
+  /** Whether the seed still exists (no admin has removed it): a read, nothing is bound or leased. */
+  async exists(seed: string): Promise<boolean> {
+    return (await this.store.getSeed(seed)) !== null;
+  }
+
   /** Whether the admin created this seed: the API accepts no other (a seed minted at a browser sign-in is not a key). */
   async adminCreated(seed: string): Promise<boolean> {
     const record = await this.store.getSeed(seed);

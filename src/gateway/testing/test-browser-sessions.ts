@@ -46,6 +46,10 @@ export class TestBrowserSessions extends BrowserSessions {
     return account;
   }
 
+  async stillSignedIn(session: BrowserSession): Promise<boolean> {
+    return this.accounts.has(session.id);
+  }
+
   /** What the gateway reported, in order. */
   readonly reports: { account: BrowserAccount; outcome: AccountOutcome }[] = [];
 
