@@ -188,6 +188,21 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
     expect(await ended).toEqual({ code: 1008, relayedAfterwards: 0 });
   });
 
+  it('is closed at the next check when the pool account it runs as is disabled', async () => {
+    const seed = await gw.signIn('bridge-seed-account-disabled');
+    const ended = howItEnds(await relayingBridge(seed));
+    const admin = { Authorization: `Bearer ${GATEWAY_ADMIN_KEY}` };
+    const [account] = (await request(gw.url).get('/admin/api/tokens').set(admin).expect(200)).body.data as Array<{ id: string }>;
+    // What the upstream's 403 on the account does (a ban), heard from any request as it.
+    await gw.app.get(AccountLeaser).report(account.id, { kind: 'forbidden', reason: 'banned' });
+    try {
+      await gw.app.get(BridgeRegistry).recheck();
+      expect(await ended).toEqual({ code: 1008, relayedAfterwards: 0 });
+    } finally {
+      await request(gw.url).post(`/admin/api/tokens/${account.id}/restore`).set(admin).expect(200);
+    }
+  });
+
   it('stays open at a check while its session signs in', async () => {
     const seed = await gw.signIn('bridge-seed-staying');
     const socket = await relayingBridge(seed);

@@ -60,5 +60,17 @@ describe('PoolReadModel', () => {
       expect(await pool.readModel.findView(b)).toMatchObject({ state: 'expired', stateReason: 'access token expired' });
       expect(await pool.readModel.counts()).toEqual({ total: 2, active: 0, rate_limited: 0, expired: 2, disabled: 0 });
     });
+
+    it('says an account is in service while active or rate limited, not once disabled, expired or removed', async () => {
+      await pool.leaser.report(a, { kind: 'rate_limited', retryAfterSec: 60 });
+      expect([await pool.readModel.accountInService(a), await pool.readModel.accountInService(b)]).toEqual([true, true]);
+      await pool.leaser.report(a, { kind: 'forbidden', reason: 'banned' });
+      await pool.admin.remove(b);
+      expect([await pool.readModel.accountInService(a), await pool.readModel.accountInService(b)]).toEqual([false, false]);
+      await pool.admin.restore(a);
+      expect(await pool.readModel.accountInService(a)).toBe(true);
+      clock.advance(DAY);
+      expect(await pool.readModel.accountInService(a)).toBe(false);
+    });
   });
 });

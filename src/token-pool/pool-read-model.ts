@@ -2,11 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { isWorkspaceId } from '../common/vocabulary/team-account';
-import { dropUndefined, effectiveState } from './account-record';
+import { dropUndefined, effectiveState, inService } from './account-record';
 import type { AccountCounts, AccountRecord, AccountState, AccountView, PoolReadiness } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 
-/** The pool as the admin pages, `/metrics` and `/readyz` see it: masked account views and counts, read only. */
+/**
+ * The pool as the admin pages, `/metrics`, `/readyz` and the gateway's open WebSocket bridges see it: masked account
+ * views, counts and states, read only.
+ */
 @Injectable()
 export class PoolReadModel {
   constructor(
@@ -23,6 +26,12 @@ export class PoolReadModel {
   async findView(id: string): Promise<AccountView | null> {
     const record = await this.store.getAccount(id);
     return record && accountView(record, this.clock.now());
+  }
+
+  /** Whether the account is still in the pool and in service (active or rate limited); reads that account only, leases nothing. */
+  async accountInService(id: string): Promise<boolean> {
+    const record = await this.store.getAccount(id);
+    return record !== null && inService(record, this.clock.now());
   }
 
   async counts(): Promise<AccountCounts> {

@@ -1,5 +1,6 @@
 import type { BrowserSession } from '../../auth/browser-session';
 import type { AppConfig } from '../../config/app-config';
+import type { PoolReadModel } from '../../token-pool/pool-read-model';
 import type { GatewayIdentity } from '../gateway-identity';
 import { BRIDGE_RECHECK_MS, BridgeRegistry } from './bridge-registry';
 
@@ -26,14 +27,36 @@ function identityDouble() {
   };
 }
 
+/** The pool as the registry reads it: accounts in service until taken out. */
+function poolDouble() {
+  const out = new Set<string>();
+  let failing = false;
+  const accountInService = jest.fn(async (id: string) => {
+    if (failing) throw new Error('store unavailable');
+    return !out.has(id);
+  });
+  return {
+    pool: { accountInService } as unknown as PoolReadModel,
+    accountInService,
+    takeOut: (id: string) => out.add(id),
+    failChecks: (value: boolean) => (failing = value),
+  };
+}
+
+/** An owner's own account: no pool account to check. */
+const OWN = {};
+const onPool = (poolAccountId: string) => ({ poolAccountId });
+
 describe('BridgeRegistry', () => {
   let sessions: ReturnType<typeof identityDouble>;
+  let accounts: ReturnType<typeof poolDouble>;
   let registry: BridgeRegistry;
 
   beforeEach(() => {
     jest.useFakeTimers();
     sessions = identityDouble();
-    registry = new BridgeRegistry({ enableGateway: true } as AppConfig, sessions.identity);
+    accounts = poolDouble();
+    registry = new BridgeRegistry({ enableGateway: true } as AppConfig, sessions.identity, accounts.pool);
     registry.onApplicationBootstrap();
   });
   afterEach(() => {
@@ -43,9 +66,9 @@ describe('BridgeRegistry', () => {
 
   it("closes every bridge of a session ended on this instance at once, and no other session's", () => {
     const [first, second, other] = [jest.fn(), jest.fn(), jest.fn()];
-    registry.add(session('a'), first);
-    registry.add(session('a'), second);
-    registry.add(session('b'), other);
+    registry.add(session('a'), OWN, first);
+    registry.add(session('a'), OWN, second);
+    registry.add(session('b'), OWN, other);
     sessions.endHere('a');
     expect([first.mock.calls.length, second.mock.calls.length, other.mock.calls.length]).toEqual([1, 1, 0]);
   });
@@ -53,8 +76,8 @@ describe('BridgeRegistry', () => {
   it('closes the bridges of a session ended elsewhere at the next check, on the timer', async () => {
     const close = jest.fn();
     const stays = jest.fn();
-    registry.add(session('a'), close);
-    registry.add(session('b'), stays);
+    registry.add(session('a'), OWN, close);
+    registry.add(session('b'), OWN, stays);
     sessions.endElsewhere('a');
     await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS - 1);
     expect(close).not.toHaveBeenCalled();
@@ -65,7 +88,7 @@ describe('BridgeRegistry', () => {
 
   it('keeps the bridges of a session it cannot check now', async () => {
     const close = jest.fn();
-    registry.add(session('a'), close);
+    registry.add(session('a'), OWN, close);
     sessions.failChecks(true);
     await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS);
     expect(close).not.toHaveBeenCalled();
@@ -75,14 +98,47 @@ describe('BridgeRegistry', () => {
     expect(close).toHaveBeenCalledTimes(1);
   });
 
+  it('closes the bridges opened as an account that has left service at the next check, and only those', async () => {
+    const [onDisabled, onDisabledToo, onLive, ownersOwn] = [jest.fn(), jest.fn(), jest.fn(), jest.fn()];
+    registry.add(session('a'), onPool('disabled'), onDisabledToo);
+    registry.add(session('a'), onPool('live'), onLive);
+    registry.add(session('b'), onPool('disabled'), onDisabled);
+    registry.add(session('c'), OWN, ownersOwn);
+    accounts.takeOut('disabled');
+    await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS);
+    expect(onDisabled).toHaveBeenCalledWith('account out of service');
+    expect(onDisabledToo).toHaveBeenCalledWith('account out of service');
+    expect([onLive, ownersOwn].map((close) => close.mock.calls.length)).toEqual([0, 0]);
+    // Read once for all its bridges; an owner's own account is not the pool's.
+    expect(accounts.accountInService.mock.calls.map(([id]) => id).sort()).toEqual(['disabled', 'live']);
+    await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS);
+    expect(onDisabled).toHaveBeenCalledTimes(1);
+    sessions.endHere('a');
+    expect(onDisabledToo).toHaveBeenCalledTimes(1);
+    expect(onLive).toHaveBeenCalledWith('session ended');
+  });
+
+  it('keeps the bridges on an account it cannot check now', async () => {
+    const close = jest.fn();
+    registry.add(session('a'), onPool('x'), close);
+    accounts.takeOut('x');
+    accounts.failChecks(true);
+    await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS);
+    expect(close).not.toHaveBeenCalled();
+    accounts.failChecks(false);
+    await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS);
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
   it('forgets a bridge that has closed, and checks nothing once none is open', async () => {
     const close = jest.fn();
-    const forget = registry.add(session('a'), close);
+    const forget = registry.add(session('a'), OWN, close);
     forget();
     sessions.endHere('a');
     await jest.advanceTimersByTimeAsync(BRIDGE_RECHECK_MS * 3);
     expect(close).not.toHaveBeenCalled();
     expect(sessions.stillSignedIn).not.toHaveBeenCalled();
+    expect(accounts.accountInService).not.toHaveBeenCalled();
     expect(jest.getTimerCount()).toBe(0);
   });
 });

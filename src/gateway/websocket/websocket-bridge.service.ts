@@ -25,8 +25,8 @@ const BRIDGE_PATH = /^\/gateway-ws\/([A-Za-z0-9_-]{32})$/;
 const TICKET_TTL_MS = 5 * 60_000;
 /** WebSocket close code 1001: the server is going away; the web app reconnects (to another instance). */
 const GOING_AWAY = 1001;
-/** WebSocket close code 1008: the browser's session has ended; it may not use the account any more. */
-const SESSION_ENDED = 1008;
+/** WebSocket close code 1008: the browser may not use the account any more (its session has ended, or the account left service). */
+const ACCOUNT_WITHDRAWN = 1008;
 /** How long a browser has to answer our close frame before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
 /** WebSocket close code 1009: a message over the size limit. */
@@ -155,10 +155,10 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       };
       const leaving = ['end', 'close', 'error'] as const;
       for (const event of leaving) socket.once(event, browserLeft);
-      // The session's end ends the bridge, from the upstream handshake on: nothing more goes up as the account.
+      // The session's end, or its account's, ends the bridge, from the upstream handshake on: nothing more goes up as the account.
       let bridged: WebSocket | undefined;
-      const forget = this.bridges.add(session, () => {
-        if (bridged) void closeBrowser(bridged, SESSION_ENDED, 'session ended');
+      const forget = this.bridges.add(session, account, (why) => {
+        if (bridged) void closeBrowser(bridged, ACCOUNT_WITHDRAWN, why);
         else socket.destroy();
         upstream.terminate();
       });
