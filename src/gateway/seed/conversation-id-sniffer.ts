@@ -1,9 +1,10 @@
 import { Transform } from 'node:stream';
-import { HANDOFF_EVENT_TYPE, readHandoffEvent, turnTopic } from '../../chat/handoff/handoff-frames';
+import { HandoffDetector } from '../../chat/handoff/handoff-detector';
+import { turnTopic } from '../../chat/handoff/handoff-frames';
 
 /** An upstream conversation id: a UUID, or at least something shaped like an id. */
 const CONVERSATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{7,99}$/;
-/** The id comes in the first events; a stream that has not named one by then will not. Nor is a longer event a stub. */
+/** The id comes in the first events; a stream that has not named one by then will not. */
 const MAX_SCANNED_BYTES = 1024 * 1024;
 
 /**
@@ -57,29 +58,42 @@ export interface ConversationStreamHooks {
 
 /**
  * A pass-through for a conversation's event stream that parses its events for the conversation id (in the first
- * megabyte) and for hand-off stubs (all along), and has each recorded before letting its event go on: the browser
- * never learns an id, or a topic to subscribe to, before it is recorded. Every byte passes unchanged and as it arrives.
+ * megabyte) and, with `HandoffDetector`, its head for a hand-off stub, and has each recorded before letting its event
+ * go on: the browser never learns an id, or a topic to subscribe to, before it is recorded. A stub comes only in the
+ * head (the detector's reading, as the API's): once its verdict is in and the id found, the rest passes unread. Every
+ * byte passes unchanged and as it arrives.
  */
 export function conversationStreamSniffer(hooks: ConversationStreamHooks): Transform {
+  const head = new HandoffDetector();
+  let headDecided = false;
   let pending = '';
   let scanned = 0;
   let conversationFound = false;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      scanned += chunk.length;
-      pending += chunk.toString('utf8');
-      const end = Math.max(pending.lastIndexOf('\n\n'), pending.lastIndexOf('\r\n\r\n'));
-      const complete = end >= 0 ? pending.slice(0, end) : '';
-      if (end >= 0) pending = pending.slice(end).replace(/^(\r?\n)+/, '');
-      // An event this long is no stub, and no event that names the conversation first.
-      if (pending.length > MAX_SCANNED_BYTES) pending = '';
+      if (headDecided && conversationFound) return callback(null, chunk);
       const records: Array<Promise<void>> = [];
+      if (!headDecided) {
+        const verdict = head.push(chunk);
+        headDecided = verdict !== undefined;
+        const handoff = verdict?.kind === 'handoff' ? verdict.handoff : undefined;
+        if (handoff && (handoff.topic || handoff.turnExchangeId)) records.push(hooks.handoff(turnTopic(handoff)));
+      }
       if (!conversationFound) {
+        scanned += chunk.length;
+        pending += chunk.toString('utf8');
+        const end = Math.max(pending.lastIndexOf('\n\n'), pending.lastIndexOf('\r\n\r\n'));
+        const complete = end >= 0 ? pending.slice(0, end) : '';
+        if (end >= 0) pending = pending.slice(end).replace(/^(\r?\n)+/, '');
+        // An event this long is not the one that names the conversation first.
+        if (pending.length > MAX_SCANNED_BYTES) pending = '';
         const id = complete ? conversationIdInSse(complete) : undefined;
-        if (id || scanned > MAX_SCANNED_BYTES) conversationFound = true;
+        if (id || scanned > MAX_SCANNED_BYTES) {
+          conversationFound = true;
+          pending = '';
+        }
         if (id) records.push(hooks.conversation(id));
       }
-      for (const topic of handoffTopicsInSse(complete)) records.push(hooks.handoff(topic));
       if (records.length === 0) return callback(null, chunk);
       Promise.all(records).then(
         () => callback(null, chunk),
@@ -87,15 +101,4 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
       );
     },
   });
-}
-
-/** The turn topics of the `stream_handoff` stubs in complete SSE text. */
-function handoffTopicsInSse(text: string): string[] {
-  if (!text.includes(HANDOFF_EVENT_TYPE)) return [];
-  const topics: string[] = [];
-  for (const event of text.split(/\r?\n\r?\n/)) {
-    const handoff = event.includes(HANDOFF_EVENT_TYPE) ? readHandoffEvent(eventData(event)) : undefined;
-    if (handoff && (handoff.topic || handoff.turnExchangeId)) topics.push(turnTopic(handoff));
-  }
-  return topics;
 }

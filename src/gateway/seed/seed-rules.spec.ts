@@ -1,3 +1,4 @@
+import { HandoffDetector } from '../../chat/handoff/handoff-detector';
 import { conversationIdInSse, conversationIdOf, conversationStreamSniffer } from './conversation-id-sniffer';
 import { encodedPath, normalisedPath, seedDecision, SEED_TABLE } from './seed-rules';
 
@@ -177,7 +178,7 @@ describe('conversation id sniffer', () => {
   });
 
   /** The stream through a sniffer in these chunks: what came out, and the order of passing and recording. */
-  async function sniffed(chunks: string[]): Promise<{ text: string; order: string[] }> {
+  async function sniffed(chunks: Array<string | Buffer>): Promise<{ text: string; order: string[] }> {
     const order: string[] = [];
     const recorded = (what: string) => async (id: string) => {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -189,7 +190,7 @@ describe('conversation id sniffer', () => {
       out.push(chunk);
       order.push('passed');
     });
-    for (const chunk of chunks) sniffer.write(Buffer.from(chunk));
+    for (const chunk of chunks) sniffer.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     sniffer.end();
     await new Promise((resolve) => sniffer.on('end', resolve));
     return { text: Buffer.concat(out).toString(), order };
@@ -202,26 +203,28 @@ describe('conversation id sniffer', () => {
     expect(order).toEqual(['passed', `conversation ${ID}`, 'passed']);
   });
 
-  it('records the topic of every turn the stream hands off, before the stub goes on', async () => {
-    const stub = (turn: string, options: string) =>
-      `data: {"type":"stream_handoff","conversation_id":"${ID}","turn_exchange_id":"${turn}"${options}}\n\n`;
-    const first = `data: {"v":{"conversation_id":"${ID}"}}\n\n`;
-    const { order } = await sniffed([
-      first,
-      'data: "x"\n\n'.repeat(3),
-      stub('turn-0001', ',"options":{"topic_id":"conversation-turn-turn-0001"}'),
-      stub('turn-0002', '').slice(0, 30),
-      stub('turn-0002', '').slice(30),
-    ]);
-    expect(order).toEqual([
-      `conversation ${ID}`,
-      'passed',
-      'passed',
-      'turn conversation-turn-turn-0001',
-      'passed',
-      'passed',
-      'turn conversation-turn-turn-0002',
-      'passed',
-    ]);
+  it('records the topic of the turn the stream hands off at its head, before the stub goes on', async () => {
+    const opening = `event: delta_encoding\ndata: "v1"\n\ndata: {"type":"input_message","conversation_id":"${ID}"}\n\n`;
+    const stub = `data: {"type":"stream_handoff","conversation_id":"${ID}","turn_exchange_id":"turn-0001"}\n\n`;
+    const { order } = await sniffed([opening, stub.slice(0, 30), stub.slice(30), 'data: [DONE]\n\n']);
+    expect(order).toEqual([`conversation ${ID}`, 'passed', 'passed', 'turn conversation-turn-turn-0001', 'passed', 'passed']);
+  });
+
+  it('keeps looking for the id after the head is decided, then reads nothing more and passes every byte unchanged', async () => {
+    const push = jest.spyOn(HandoffDetector.prototype, 'push');
+    try {
+      const answer = 'data: {"message":{"author":{"role":"assistant"}}}\n\n';
+      const named = `data: {"v":{"conversation_id":"${ID}"}}\n\n`;
+      const late = Buffer.from(`data: {"type":"stream_handoff","turn_exchange_id":"turn-late"}\n\ndata: [DONE]\n\n`);
+      const read = jest.spyOn(late, 'toString');
+      const { text, order } = await sniffed([answer, named, late]);
+      // The answer's first event decided the head: an ordinary stream, no stub to come.
+      expect(push).toHaveBeenCalledTimes(1);
+      expect(read).not.toHaveBeenCalled();
+      expect(order).toEqual(['passed', `conversation ${ID}`, 'passed', 'passed']);
+      expect(text).toBe(answer + named + late.toString());
+    } finally {
+      push.mockRestore();
+    }
   });
 });
