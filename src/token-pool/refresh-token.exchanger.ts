@@ -4,8 +4,8 @@ import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { Clock } from '../common/vocabulary/clock';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
+import { CredentialExchanger } from './credential.exchanger';
 import { credentialHash, RotationLinks } from './rotation-links';
-import { SharedExchanges } from './shared-exchanges';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -90,11 +90,7 @@ export const DEFAULT_LIFETIME_MS = 60 * 60_000;
  * every value spent or presented, so that a restart, or another instance sharing the store, does not send a spent one.
  */
 @Injectable()
-export class RefreshTokenExchanger {
-  private readonly logger = new Logger(RefreshTokenExchanger.name);
-  private readonly exchanges: SharedExchanges<ExchangedAccessToken>;
-  private readonly rotations: RotationLinks;
-
+export class RefreshTokenExchanger extends CredentialExchanger<ExchangedAccessToken> {
   constructor(
     private readonly config: AppConfig,
     private readonly clock: Clock,
@@ -102,8 +98,8 @@ export class RefreshTokenExchanger {
     /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
     @Optional() @Inject(ACCOUNT_STORE) private readonly store?: AccountStore,
   ) {
-    this.exchanges = new SharedExchanges(clock);
-    this.rotations = new RotationLinks('refresh-token', store, this.logger, clock);
+    const logger = new Logger(RefreshTokenExchanger.name);
+    super(logger, clock, new RotationLinks('refresh-token', store, logger, clock));
   }
 
   /**
@@ -116,28 +112,6 @@ export class RefreshTokenExchanger {
     const result = await this.exchanges.get(newest, options.force ?? false, () => this.requestNewest(refreshToken, newest));
     const newestNow = await this.rotations.keep(refreshToken);
     return newestNow !== refreshToken ? { ...result, refreshToken: newestNow } : result;
-  }
-
-  /** Drops a cached AccessToken (for example after the RefreshToken was removed from the pool). */
-  forget(refreshToken: string): void {
-    this.exchanges.forget(this.rotations.current(refreshToken));
-    this.exchanges.forget(refreshToken);
-  }
-
-  /**
-   * The upstream refused (401) `accessToken`, which an exchange of the caller's own RefreshToken gave: the next
-   * exchange asks afresh, unless the refusals in a row call for waiting (see `SharedExchanges.refused`).
-   */
-  refused(refreshToken: string, accessToken: string): void {
-    if (this.exchanges.refused(refreshToken, [this.rotations.current(refreshToken), refreshToken], accessToken))
-      this.logger.warn(
-        `Access token ${maskSecret(accessToken)} of ${maskSecret(refreshToken)} refused upstream: the next request exchanges afresh`,
-      );
-  }
-
-  /** The upstream took an AccessToken of this RefreshToken's. */
-  accepted(refreshToken: string): void {
-    this.exchanges.accepted(refreshToken);
   }
 
   /**

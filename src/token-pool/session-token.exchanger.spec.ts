@@ -84,6 +84,27 @@ describe('SessionTokenExchanger', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('forgets what it cached, under the rotated cookie too; after a success, the next refusal asks afresh at once', async () => {
+    reply = () => ({
+      ...live(fakeAccessToken({ userId: `user-${seen.length}`, exp: clock.now() + 3_600_000 })),
+      setCookie: [`${SESSION_COOKIE_NAME}=${jwe(`rotated-${seen.length}`)}; Path=/`],
+    });
+    await exchanger.exchange(st);
+    exchanger.forget(st);
+    const second = await exchanger.exchange(st);
+    expect(seen).toHaveLength(2);
+    exchanger.refused(st, second.accessToken);
+    const third = await exchanger.exchange(st);
+    expect(seen).toHaveLength(3);
+    // A second refusal in a row within the minute waits; a success in between starts the count over.
+    exchanger.refused(st, third.accessToken);
+    expect((await exchanger.exchange(st)).accessToken).toBe(third.accessToken);
+    exchanger.accepted(st);
+    exchanger.refused(st, third.accessToken);
+    await exchanger.exchange(st);
+    expect(seen).toHaveLength(4);
+  });
+
   it('shares one request among concurrent exchanges and caches until five minutes before expiry', async () => {
     reply = () => ({ ...live(), delayMs: 100 });
     const results = await Promise.all(Array.from({ length: 10 }, () => exchanger.exchange(st)));

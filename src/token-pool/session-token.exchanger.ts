@@ -5,8 +5,8 @@ import { Clock } from '../common/vocabulary/clock';
 import { isCloudflareChallenge } from '../upstream/upstream-failure';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { AuthServerUnavailableError, DEFAULT_LIFETIME_MS } from './refresh-token.exchanger';
+import { CredentialExchanger } from './credential.exchanger';
 import { RotationLinks } from './rotation-links';
-import { SharedExchanges } from './shared-exchanges';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -44,19 +44,15 @@ export class SessionTokenRejectedError extends Error {
  * pool also stores the newest value in the account record.
  */
 @Injectable()
-export class SessionTokenExchanger {
-  private readonly logger = new Logger(SessionTokenExchanger.name);
-  private readonly exchanges: SharedExchanges<ExchangedSession>;
-  private readonly rotations: RotationLinks;
-
+export class SessionTokenExchanger extends CredentialExchanger<ExchangedSession> {
   constructor(
     private readonly clock: Clock,
     private readonly upstream: UpstreamClient,
     /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
     @Optional() @Inject(ACCOUNT_STORE) store?: AccountStore,
   ) {
-    this.exchanges = new SharedExchanges(clock);
-    this.rotations = new RotationLinks('session-token', store, this.logger);
+    const logger = new Logger(SessionTokenExchanger.name);
+    super(logger, clock, new RotationLinks('session-token', store, logger));
   }
 
   /**
@@ -72,28 +68,6 @@ export class SessionTokenExchanger {
     );
     const newest = await this.rotations.keep(sessionToken);
     return newest !== sessionToken ? { ...result, sessionToken: newest } : result;
-  }
-
-  /** Drops what is cached for this SessionToken (for example after its account was removed from the pool). */
-  forget(sessionToken: string): void {
-    this.exchanges.forget(this.rotations.current(sessionToken));
-    this.exchanges.forget(sessionToken);
-  }
-
-  /**
-   * The upstream refused (401) `accessToken`, which an exchange of the caller's own SessionToken gave: the next
-   * exchange asks afresh, unless the refusals in a row call for waiting (see `SharedExchanges.refused`).
-   */
-  refused(sessionToken: string, accessToken: string): void {
-    if (this.exchanges.refused(sessionToken, [this.rotations.current(sessionToken), sessionToken], accessToken))
-      this.logger.warn(
-        `Access token ${maskSecret(accessToken)} of ${maskSecret(sessionToken)} refused upstream: the next request exchanges afresh`,
-      );
-  }
-
-  /** The upstream took an AccessToken of this SessionToken's. */
-  accepted(sessionToken: string): void {
-    this.exchanges.accepted(sessionToken);
   }
 
   private async request(cookie: string, fingerprintKey: string): Promise<ExchangedSession> {
