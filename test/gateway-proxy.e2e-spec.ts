@@ -506,6 +506,24 @@ describe('browser gateway: reverse proxy', () => {
       }
     });
 
+    it("answers 502 naming the host to a text body the upstream cuts short, with none of the upstream's headers", async () => {
+      const answer = cdn.answer;
+      cdn.answer = () => ({
+        headers: { 'content-type': 'application/javascript', 'cache-control': 'public, max-age=60' },
+        body: 'var cdn="https://cdn.oaistatic.com/assets/y.js";',
+        cut: true,
+      });
+      try {
+        const cut = await request(gw.url).get('/assets/cut-short.js');
+        expect(cut.status).toBe(502);
+        expect(cut.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_unreachable' });
+        expect(cut.body.error.message).toContain('cdn');
+        expect(cut.headers['cache-control']).toBeUndefined();
+      } finally {
+        cdn.answer = answer;
+      }
+    });
+
     it('decodes stacked codings, last first', async () => {
       const text = `var token="${owner.accessToken}";`;
       gw.fake.webApp.place('/cdn/assets/stacked.js', {

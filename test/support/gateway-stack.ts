@@ -22,7 +22,13 @@ import { Stack, startStack } from './stack';
 export interface RecordingHost {
   url: string;
   requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders; body: string }>;
-  answer: (request: { method: string; url: string }) => { status?: number; headers?: Record<string, string>; body?: string | Buffer };
+  /** `cut`: the body stops short of its Content-Length and the connection is closed, as a host that fails mid-answer. */
+  answer: (request: { method: string; url: string }) => {
+    status?: number;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    cut?: boolean;
+  };
   close(): Promise<void>;
 }
 
@@ -48,8 +54,14 @@ export async function recordingHost(): Promise<RecordingHost> {
         body: Buffer.concat(chunks).toString('utf8'),
       });
       const answer = host.answer({ method: req.method ?? 'GET', url: req.url ?? '/' });
+      const body = answer.body ?? '';
+      if (answer.cut) {
+        res.writeHead(answer.status ?? 200, { ...answer.headers, 'content-length': String(Buffer.byteLength(body) + 1024) });
+        res.write(body, () => res.destroy());
+        return;
+      }
       res.writeHead(answer.status ?? 200, answer.headers ?? {});
-      res.end(answer.body ?? '');
+      res.end(body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -141,15 +141,8 @@ export class ReverseProxyService {
    * ends (`BrowserSessions.report`). The body is read for that (such answers are short) and handed on unchanged.
    */
   private async reportAccountVerdict(caller: GatewayCaller, path: string, answer: UpstreamAnswer): Promise<UpstreamAnswer> {
-    let raw: Buffer;
-    try {
-      raw = await readAll(answer.body, MAX_REWRITTEN_BYTES);
-    } catch (error) {
-      throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, 'backend');
-    }
-    const encoding = String(answer.headers['content-encoding'] ?? '')
-      .trim()
-      .toLowerCase();
+    const raw = await this.readUpstreamBody(answer.body, 'backend');
+    const encoding = contentCodingOf(answer.headers);
     const decoded = canDecode(encoding)
       ? await decodeBody(raw, encoding, MAX_REWRITTEN_BYTES).catch(() => Buffer.alloc(0))
       : Buffer.alloc(0);
@@ -172,9 +165,7 @@ export class ReverseProxyService {
     const hostRewriter = this.hosts.hostRewriter(origin);
     const secrets = this.secretsRewriter(plan.caller);
     const contentType = String(answer.headers['content-type'] ?? '');
-    const encoding = String(answer.headers['content-encoding'] ?? '')
-      .trim()
-      .toLowerCase();
+    const encoding = contentCodingOf(answer.headers);
     const treatment = bodyTreatment(answer.status, contentType, encoding, plan.caller);
     if (answer.status === 206 && treatment !== 'raw') {
       // A part of a page or of JSON cannot be rewritten (a secret may straddle its edge), nor passed on as it is.
@@ -244,12 +235,7 @@ export class ReverseProxyService {
       secrets,
     }: { contentType: string; encoding: string; hostRewriter: TextRewriter; secrets: TextRewriter },
   ): Promise<{ body: Buffer; secretsChanged: boolean; hostsChanged: boolean }> {
-    let raw: Buffer;
-    try {
-      raw = await readAll(body, MAX_REWRITTEN_BYTES);
-    } catch (error) {
-      throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, plan.host);
-    }
+    const raw = await this.readUpstreamBody(body, plan.host);
     let decoded: Buffer;
     try {
       decoded = await decodeBody(raw, encoding, MAX_REWRITTEN_BYTES);
@@ -270,6 +256,15 @@ export class ReverseProxyService {
     const withoutSecrets = secrets.apply(text);
     const hosts = plan.userContent ? { text: withoutSecrets.text, changed: false } : hostRewriter.apply(withoutSecrets.text);
     return { body: Buffer.from(hosts.text, 'utf8'), secretsChanged: withoutSecrets.changed, hostsChanged: hosts.changed };
+  }
+
+  /** An upstream answer's body read whole, for a verdict or a rewrite: too large or cut short, it is our error. */
+  private async readUpstreamBody(body: Readable, host: UpstreamHostKind): Promise<Buffer> {
+    try {
+      return await readAll(body, MAX_REWRITTEN_BYTES);
+    } catch (error) {
+      throw error instanceof BodyTooLarge ? ApiError.of('upstream_body_too_large', {}) : this.unreachable(error, host);
+    }
   }
 
   private async pipe(body: Readable, response: Response, through: Transform[]): Promise<void> {
@@ -321,6 +316,13 @@ function bodyTreatment(status: number, contentType: string, encoding: string, ca
   if (caller?.session.kind !== 'seed' || !textual) return 'raw';
   const identity = encoding === '' || encoding === 'identity';
   return LINE_STREAM_TYPES.test(contentType) && identity ? 'lines' : 'whole';
+}
+
+/** The answer's content coding, as `canDecode` and `decodeBody` name it. */
+function contentCodingOf(headers: IncomingHttpHeaders): string {
+  return String(headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
 }
 
 class BodyTooLarge extends Error {}
