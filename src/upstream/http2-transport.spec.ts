@@ -393,9 +393,9 @@ describe('Http2Sessions: the upstream calls on Node’s HTTP/2 client', () => {
       // More than the flow-control windows and the body's buffer hold: the stream cannot finish unread.
       stream.end(Buffer.alloc(4 << 20, 'x'));
     };
-    const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 100 } }), http1Agent);
+    const answer = await sessions.send(call(`${base}/x`, { timeouts: { ...TIMEOUTS, idleMs: 1_000 } }), http1Agent);
     const failed = new Promise<Error>((resolve) => answer.body.once('error', resolve));
-    expect(await failed).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 100ms" });
+    expect(await failed).toMatchObject({ code: 'ETIMEDOUT', message: "Timeout awaiting 'socket' for 1000ms" });
     await closed;
     // The session is free for the next call.
     handler = (stream) => stream.end('next');
