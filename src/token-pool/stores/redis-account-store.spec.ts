@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { redisHarness } from '../testing/redis-harness';
 import { describeAccountStoreContract } from './account-store.contract';
 import type { RedisAccountStore } from './redis-account-store';
@@ -82,6 +83,22 @@ describe('RedisAccountStore across instances', () => {
     });
     expect(held).toEqual({ acquired: true, value: 'done' });
     expect(await b.withLock('blip', 60_000, async () => 'b')).toEqual({ acquired: true, value: 'b' });
+  });
+
+  it('lets go of a lock whose taking went unanswered, once Redis runs it after all (a stall)', async () => {
+    const client = harness.connectionOf(a).client;
+    const set = client.set.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    // As a stalled Redis does: the command times out here, and the server runs it once it answers again.
+    jest.spyOn(client, 'set').mockImplementationOnce(async (...args: unknown[]) => {
+      await set(...args);
+      throw new Error('Command timed out');
+    });
+    // And Redis stays away a while longer: the release is tried until it answers.
+    const evaluate = jest.spyOn(client, 'eval');
+    for (let tries = 0; tries < 5; tries++) evaluate.mockRejectedValueOnce(new Error('Connection is closed.'));
+    await expect(a.withLock('stalled', 60_000, async () => 'a')).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Without letting go, the lock would hold off every instance for its whole TTL.
+    expect(await b.withLock('stalled', 60_000, async () => 'b', { waitMs: 10_000 })).toEqual({ acquired: true, value: 'b' });
   });
 
   it('keeps a lock past its TTL while the holder still runs', async () => {

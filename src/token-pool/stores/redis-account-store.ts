@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import type { RedisConnection } from '../../common/shared-state/redis-connection';
 import { SystemClock } from '../../common/vocabulary/clock';
 import { byAddedAt } from '../account-record';
@@ -35,6 +36,10 @@ return 0`;
 const RENEW_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
+
+/** The pace of the tries to let go of a lock whose SET went unanswered: 0.1 s, doubling up to 1 s. */
+const FIRST_RELEASE_RETRY_MS = 100;
+const MAX_RELEASE_RETRY_MS = 1_000;
 
 const MAX_UPDATE_ATTEMPTS = 50;
 /**
@@ -183,10 +188,18 @@ export class RedisAccountStore implements AccountStore {
   async withLock<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: LockOptions = {}): Promise<LockResult<T>> {
     const key = `${this.keys.lockPrefix}${name}`;
     const owner = randomBytes(16).toString('hex');
-    const acquired = await acquireWithin(
-      async () => (await this.run((redis) => redis.set(key, owner, 'PX', ttlMs, 'NX'))) === 'OK',
-      options.waitMs ?? 0,
-    );
+    let acquired: boolean;
+    try {
+      acquired = await acquireWithin(
+        async () => (await this.run((redis) => redis.set(key, owner, 'PX', ttlMs, 'NX'))) === 'OK',
+        options.waitMs ?? 0,
+      );
+    } catch (error) {
+      // A stalled Redis runs the unanswered SET once it answers again, and then holds the lock for nobody until its TTL
+      // (a minute of refused renewals and uploads): let go of it in the background once Redis answers, within that TTL.
+      if (error instanceof StoreUnavailableError) void this.releaseWhenBack(name, key, owner, ttlMs);
+      throw error;
+    }
     if (!acquired) return { acquired: false };
     // Keeps the lock while fn runs longer than ttlMs; the TTL only frees it when this process dies.
     const renewal = setInterval(
@@ -207,11 +220,40 @@ export class RedisAccountStore implements AccountStore {
       return { acquired: true, value: await fn() };
     } finally {
       clearInterval(renewal);
-      // A Redis that comes back with its data has the lock too: left there, it would hold off every other
-      // instance until its TTL.
-      await retryWhileStoreDown(() => this.run((redis) => redis.eval(RELEASE_LOCK, 1, key, owner)), this.realTime).catch((error: Error) =>
-        this.logger.warn(`Could not release lock ${name}: ${error.message}`),
-      );
+      await this.release(name, key, owner);
+    }
+  }
+
+  /**
+   * Deletes the lock if `owner` still holds it. A Redis that comes back with its data has the lock too: left there, it
+   * would hold off every other instance until its TTL, so the release is tried again while Redis does not answer.
+   */
+  private async release(name: string, key: string, owner: string): Promise<void> {
+    await retryWhileStoreDown(() => this.run((redis) => redis.eval(RELEASE_LOCK, 1, key, owner)), this.realTime).catch((error: Error) =>
+      this.logger.warn(`Could not release lock ${name}: ${error.message}`),
+    );
+  }
+
+  /**
+   * Deletes a lock whose SET went unanswered, should Redis have run it, trying until Redis answers (at most `ttlMs`: by
+   * then the lock has expired anyway). A try on the same connection follows the SET; one on a new connection is made
+   * after Redis answers again, and so after it ran what the old connection had sent.
+   */
+  private async releaseWhenBack(name: string, key: string, owner: string, ttlMs: number): Promise<void> {
+    const deadline = this.realTime.now() + ttlMs;
+    for (let pauseMs = FIRST_RELEASE_RETRY_MS; ; pauseMs = Math.min(pauseMs * 2, MAX_RELEASE_RETRY_MS)) {
+      try {
+        await this.run((redis) => redis.eval(RELEASE_LOCK, 1, key, owner));
+        return;
+      } catch (error) {
+        // A connection closed for good (the app shutting down) is not coming back.
+        if (this.connection.client.status === 'end') return;
+        if (!(error instanceof StoreUnavailableError) || this.realTime.now() + pauseMs >= deadline) {
+          this.logger.warn(`Could not release lock ${name}: ${(error as Error).message}`);
+          return;
+        }
+      }
+      await this.realTime.wait(pauseMs);
     }
   }
 
