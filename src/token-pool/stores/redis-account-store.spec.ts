@@ -129,6 +129,36 @@ describe('RedisAccountStore across instances', () => {
     }
   });
 
+  it('fails every call with StoreUnavailableError while Redis is away, a meta read included', async () => {
+    await a.addAccounts([record('x')]);
+    await harness.makeUnavailable(a);
+    const calls: Record<string, () => Promise<unknown>> = {
+      listAccounts: () => a.listAccounts(),
+      getAccount: () => a.getAccount('x'),
+      addAccounts: () => a.addAccounts([record('y')]),
+      updateAccount: () => a.updateAccount('x', (current) => ({ ...current, failures: 1 })),
+      removeAccount: () => a.removeAccount('x'),
+      clearAccounts: () => a.clearAccounts(),
+      nextCursor: () => a.nextCursor(),
+      listSeeds: () => a.listSeeds(),
+      countSeeds: () => a.countSeeds(),
+      getSeed: () => a.getSeed('s'),
+      updateSeed: () => a.updateSeed('s', () => undefined),
+      removeSeed: () => a.removeSeed('s'),
+      getMeta: () => a.getMeta('k'),
+      setMeta: () => a.setMeta('k', 'v'),
+      'setMeta with a TTL': () => a.setMeta('k', 'v', 1_000),
+      withLock: () => a.withLock('away', 1_000, async () => 'a'),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      const failure = await call().then(
+        () => 'resolved',
+        (error: Error) => error.name,
+      );
+      expect({ name, failure }).toEqual({ name, failure: 'StoreUnavailableError' });
+    }
+  });
+
   it('writes an uploaded batch in one step', async () => {
     await a.addAccounts(Array.from({ length: 200 }, (_, index) => record(`id-${String(index).padStart(3, '0')}`)));
     expect(await b.listAccounts()).toHaveLength(200);

@@ -162,23 +162,27 @@ export class RedisAccountStore implements AccountStore {
 
   /** In the meta hash, or, for a value set with a TTL, in a key of its own (a hash field has no TTL before Redis 7.4). */
   async getMeta(key: string): Promise<string | null> {
-    const replies = await this.run((redis) => redis.pipeline().hget(this.keys.meta, key).get(this.expiringMetaKey(key)).exec());
-    const [inHash, expiring] = repliesOf(replies) as (string | null)[];
+    // A pipeline resolves with each command's failure rather than rejecting: read them inside `run`, so that a Redis
+    // that does not answer is a StoreUnavailableError here too.
+    const [inHash, expiring] = (await this.run(async (redis) =>
+      repliesOf(await redis.pipeline().hget(this.keys.meta, key).get(this.expiringMetaKey(key)).exec()),
+    )) as (string | null)[];
     return inHash ?? expiring ?? null;
   }
 
   async setMeta(key: string, value: string, ttlMs?: number): Promise<void> {
     const expiring = this.expiringMetaKey(key);
-    const replies = await this.run((redis) =>
-      ttlMs === undefined
-        ? redis.multi().hset(this.keys.meta, key, value).del(expiring).exec()
-        : redis
-            .multi()
-            .set(expiring, value, 'PX', Math.max(1, Math.ceil(ttlMs)))
-            .hdel(this.keys.meta, key)
-            .exec(),
+    await this.run(async (redis) =>
+      repliesOf(
+        await (ttlMs === undefined
+          ? redis.multi().hset(this.keys.meta, key, value).del(expiring).exec()
+          : redis
+              .multi()
+              .set(expiring, value, 'PX', Math.max(1, Math.ceil(ttlMs)))
+              .hdel(this.keys.meta, key)
+              .exec()),
+      ),
     );
-    repliesOf(replies);
   }
 
   private expiringMetaKey(key: string): string {
