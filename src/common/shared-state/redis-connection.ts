@@ -28,7 +28,8 @@ function isConnectionFailure(error: unknown): boolean {
 /**
  * The one Redis connection of this process (`REDIS_URL`), shared by the account store, admin sessions,
  * throttles and model caps. A Redis that is down or stalled must cost a request a few seconds at most:
- * - every command fails after `commandTimeoutMs` without an answer (a stopped server keeps the socket open);
+ * - every command fails after `commandTimeoutMs` without an answer (a stopped server keeps the socket open), and a
+ *   connection that answers nothing for as long is dropped and made again;
  * - while the connection is down, commands fail at once instead of queueing (no offline queue), and
  *   commands cut off by a lost connection are failed, not replayed later behind the caller's back;
  * - ioredis keeps reconnecting (at most a second apart), so service resumes by itself.
@@ -48,6 +49,9 @@ export class RedisConnection {
     this.client = new Redis(options.url, {
       lazyConnect: true,
       commandTimeout: options.commandTimeoutMs,
+      // A connection that answers nothing for as long is dropped and made again: a command timeout alone leaves it open,
+      // and a dead path that never closes it (a failover behind the address, a lost NAT entry) would fail every command.
+      socketTimeout: options.commandTimeoutMs,
       connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

@@ -1,3 +1,4 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { RedisConnection } from './redis-connection';
 import { SharedState } from './shared-state';
@@ -96,4 +97,62 @@ describe('RedisConnection', () => {
     await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(failure).rejects.toThrow('Redis at redis://127.0.0.1:6379 is not answering');
   });
+
+  it('drops a connection that no longer answers and connects again, so service resumes where a new one gets through', async () => {
+    const front = await tcpFront(new URL(TEST_REDIS_URL));
+    const connection = new RedisConnection({ url: `redis://127.0.0.1:${front.port}`, commandTimeoutMs: 300 });
+    try {
+      await connection.open();
+      await connection.ping();
+      // The path to Redis goes dead without closing (a failover behind an address, a dropped NAT entry): what is sent on
+      // the open connection is never answered, while a new connection reaches Redis.
+      front.blackholeOpenConnections();
+      await expect(connection.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      const deadline = Date.now() + 30_000; // a generous wait, not a speed claim
+      let answered = false;
+      while (!answered && Date.now() < deadline) {
+        answered = await connection.ping().then(
+          () => true,
+          () => false,
+        );
+        if (!answered) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(answered).toBe(true);
+    } finally {
+      await connection.close();
+      await front.close();
+    }
+  });
 });
+
+/** A TCP relay to `target` whose open connections can be made to swallow everything, as a dead network path does. */
+async function tcpFront(target: URL): Promise<{ port: number; blackholeOpenConnections(): void; close(): Promise<void> }> {
+  const open = new Set<{ client: Socket; server: Socket; dead: boolean }>();
+  const server: Server = createServer((client) => {
+    const upstream = createConnection(Number(target.port || 6379), target.hostname);
+    const pair = { client, server: upstream, dead: false };
+    open.add(pair);
+    client.on('data', (chunk) => pair.dead || upstream.write(chunk));
+    upstream.on('data', (chunk) => pair.dead || client.write(chunk));
+    const end = () => {
+      open.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) socket.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    blackholeOpenConnections: () => {
+      for (const pair of open) pair.dead = true;
+    },
+    close: async () => {
+      for (const pair of open) {
+        pair.client.destroy();
+        pair.server.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
