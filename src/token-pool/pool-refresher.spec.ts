@@ -3,6 +3,7 @@ import { fakeAccessToken, fakeRefreshToken, rotatingReplies } from './testing/fi
 import { STORE_RETRY_DELAYS_MS } from './stores/store-retry';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { REFRESH_BACKOFF_MS } from './account-record';
+import { credentialHash } from './rotation-links';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -204,6 +205,24 @@ describe('PoolRefresher', () => {
       clock.advance(HOUR);
       expect(await newPool().exchanger.exchange(rt)).toMatchObject({ refreshToken: 'rt_next-2' });
       expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1']);
+    });
+
+    it('writes the link of a RefreshToken rotated while the store stayed away once the store is back, so another instance never sends the spent value', async () => {
+      const pool = newPool();
+      t.reply = rotatingReplies(clock);
+      await pool.admin.upload([rt]);
+      const [id] = await idsOf(pool);
+      const storeBack = storeAwayFor(DAY);
+      await expect(pool.leaser.lease()).rejects.toBeInstanceOf(StoreUnavailableError);
+      storeBack();
+      // This process is asked nothing more, and the link reaches the store all the same.
+      const linked = () => t.store.getMeta(`rotation:refresh-token:${credentialHash(rt)}`);
+      const deadline = Date.now() + 30_000; // a generous wait, not a speed claim
+      while (!(await linked()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Another instance sharing the store renews the account (its record still holds the spent value) with the newest.
+      expect(await newPool().leaser.lease()).toMatchObject({ accountId: id });
+      expect(t.server.requests.map((request) => request.refresh_token)).toEqual([rt, 'rt_next-1']);
+      expect(await t.store.getAccount(id)).toMatchObject({ token: 'rt_next-2', state: 'active' });
     });
 
     it('refreshes at once when the upstream refuses the AccessToken', async () => {

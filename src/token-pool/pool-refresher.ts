@@ -133,8 +133,8 @@ export class PoolRefresher {
 
   /**
    * A rotated credential is spent: the record must not keep the old value because the store did not answer for a
-   * moment. When it stays away, the exchanger's link still leads this process from the old value to the new one,
-   * and the next renewal stores it.
+   * moment. When it stays away, the exchanger's link still leads this process from the old value to the new one; the
+   * link reaches the store as soon as it answers (so that other instances follow it too), and the next renewal stores it.
    */
   private async storeRenewal(record: AccountRecord, renewed: RenewedCredential, now: number): Promise<void> {
     const renew = (current: AccountRecord): AccountRecord | undefined => {
@@ -158,7 +158,7 @@ export class PoolRefresher {
     } catch (error) {
       if (renewed.rotatedTo) {
         this.logger.warn(
-          `Account ${record.id} was renewed, but the store did not take its new credential ${maskSecret(renewed.rotatedTo)}: this process uses it until a later renewal stores it`,
+          `Account ${record.id} was renewed, but the store did not take its new credential ${maskSecret(renewed.rotatedTo)}: its link from the old one is written as soon as the store answers, and a later renewal stores it`,
         );
       }
       throw error;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { setTimeout as delay } from 'node:timers/promises';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock, SystemClock } from '../common/vocabulary/clock';
 import { retryWhileStoreDown } from './stores/store-retry';
@@ -17,6 +19,9 @@ export const STORED_ROTATION_TTL_MS = 90 * 24 * 3_600_000;
  * hop for every rotation made while the holder of an older value was away.
  */
 const MAX_ROTATION_HOPS = 1_000;
+/** The pace of the background tries to write links the store did not take: 0.1 s, doubling up to 1 s. */
+const FIRST_UNSAVED_RETRY_MS = 100;
+const MAX_UNSAVED_RETRY_MS = 1_000;
 
 /** Where the newest value of a presented credential outlives this process: the pool's store (files or Redis). */
 export interface DurableLinks {
@@ -40,6 +45,8 @@ export class RotationLinks {
   private readonly stored = new LRUCache<string, string>({ max: MAX_ROTATIONS });
   /** Values this process replaced whose link the store does not hold yet: `keep` writes them. */
   private readonly unsaved = new LRUCache<string, true>({ max: MAX_ROTATIONS });
+  /** Whether the background loop of `writeUnsavedInBackground` runs. */
+  private writingUnsaved = false;
 
   constructor(
     /** Names the kind of credential in the store's keys (`refresh-token`, `session-token`). */
@@ -90,13 +97,22 @@ export class RotationLinks {
   /**
    * Writes to the store the newest value of `presented` and of every value this process replaced, where the store
    * does not hold it yet; resolves to the newest value of `presented`. With `retry` (just after a rotation, before its
-   * lock is let go), a write is tried again a few times while the store does not answer. A write that still fails is
-   * made by a later `keep`; until then this process alone knows the link, and follows it.
+   * lock is let go), a write is tried again a few times while the store does not answer. A link still unwritten is
+   * written in the background as soon as the store answers again (and by any later `keep`): until then this process
+   * alone knows it, and follows it, while other instances would send the spent value.
    */
   async keep(presented: string, options: { retry?: boolean } = {}): Promise<string> {
     const newest = this.current(presented);
     if (!this.durable) return newest;
-    for (const value of new Set([presented, ...this.unsaved.keys()])) {
+    const failure = await this.write([presented, ...this.unsaved.keys()], options.retry ?? false);
+    if (failure) this.logger?.warn(`Could not store the rotation of ${maskSecret(failure.value)}: ${failure.error.message}`);
+    if (this.unsaved.size > 0) this.writeUnsavedInBackground();
+    return newest;
+  }
+
+  /** Writes the links of `values` the store does not hold yet, up to the first that fails (which it resolves to). */
+  private async write(values: readonly string[], retry: boolean): Promise<{ value: string; error: Error } | undefined> {
+    for (const value of new Set(values)) {
       const target = this.current(value);
       if (target === value || this.stored.get(value) === target) {
         this.unsaved.delete(value);
@@ -104,15 +120,38 @@ export class RotationLinks {
       }
       const write = () => this.durable!.setMeta(this.keyOf(value), target, STORED_ROTATION_TTL_MS);
       try {
-        await (options.retry ? retryWhileStoreDown(write, this.clock) : write());
+        await (retry ? retryWhileStoreDown(write, this.clock) : write());
         this.stored.set(value, target);
         this.unsaved.delete(value);
       } catch (error) {
-        this.logger?.warn(`Could not store the rotation of ${maskSecret(value)}: ${(error as Error).message}`);
-        break;
+        return { value, error: error as Error };
       }
     }
-    return newest;
+    return undefined;
+  }
+
+  /**
+   * Tries the unwritten links again, 0.1 s apart and then up to a second apart (real time: the store's), until the store
+   * takes them all; quietly, once a store that does not answer has been reported by `keep`. One loop per process.
+   */
+  private writeUnsavedInBackground(): void {
+    if (this.writingUnsaved) return;
+    this.writingUnsaved = true;
+    void (async () => {
+      try {
+        for (let pauseMs = FIRST_UNSAVED_RETRY_MS; this.unsaved.size > 0; pauseMs = Math.min(pauseMs * 2, MAX_UNSAVED_RETRY_MS)) {
+          await delay(pauseMs, undefined, { ref: false });
+          const failure = await this.write([...this.unsaved.keys()], false);
+          if (failure && !(failure.error instanceof StoreUnavailableError)) {
+            this.logger?.warn(`Could not store the rotation of ${maskSecret(failure.value)}: ${failure.error.message}`);
+            return;
+          }
+          if (!failure) this.logger?.log('Stored the rotations this process made while the store did not answer');
+        }
+      } finally {
+        this.writingUnsaved = false;
+      }
+    })();
   }
 
   /**
