@@ -3,6 +3,7 @@ import { CronTime } from 'cron';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import type { AppConfig } from '../config/app-config';
 import type { AccountStore } from '../token-pool/stores/account-store';
 import { FileAccountStore } from '../token-pool/stores/file-account-store';
@@ -174,6 +175,17 @@ describe('TokenRefreshScheduler', () => {
       expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
       expect(scheduler.pauses).toEqual([500, 1_000, 2_000]);
       await held;
+      expect(refreshedTokens()).toHaveLength(1);
+    });
+
+    it('runs the occurrence once the store answers again when it did not as the job fired (a Redis blip)', async () => {
+      const store = new FileAccountStore({ dataDir });
+      const { pool, scheduler } = instance(store);
+      await pool.admin.upload([fakeRefreshToken('blip')]);
+      jest.spyOn(store, 'withLock').mockRejectedValueOnce(new StoreUnavailableError('the test store', new Error('away')));
+
+      expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+      expect(scheduler.pauses).toEqual([500]);
       expect(refreshedTokens()).toHaveLength(1);
     });
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { BackgroundWork } from '../common/lifecycle/background-work';
 import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
@@ -99,20 +100,36 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     const { slot, gapMs } = this.currentSlot();
     const occurrence = new Date(slot).toISOString();
     // The lock taken is not the occurrence done: another instance's start-up refresh, or the lock of one that died
-    // (until its TTL ends). Waiting for it, then checking the record, runs the occurrence once all the same.
-    let locked = await this.scheduledRun(slot, gapMs);
+    // (until its TTL ends). Waiting for it, then checking the record, runs the occurrence once all the same. A store
+    // that does not answer (a Redis restart or failover as the job fires) is waited for the same way: the record it
+    // holds says whether the occurrence still has to run.
+    let storeDown: StoreUnavailableError | undefined;
+    const attempt = async () => {
+      try {
+        const locked = await this.scheduledRun(slot, gapMs);
+        storeDown = undefined;
+        return locked;
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        if (!storeDown) this.logger.warn(`Scheduled refresh of ${occurrence} waits for the store: ${error.message}`);
+        storeDown = error;
+        return { acquired: false } as const;
+      }
+    };
+    let locked = await attempt();
     for (let waitedMs = 0, pauseMs = FIRST_BUSY_RETRY_MS; !locked.acquired && waitedMs < LOCK_TTL_MS && this.background.accepting;) {
       await this.pause(pauseMs);
       waitedMs += pauseMs;
       pauseMs = Math.min(pauseMs * 2, MAX_BUSY_RETRY_MS);
-      locked = await this.scheduledRun(slot, gapMs);
+      locked = await attempt();
     }
     if (!this.background.accepting && !locked.acquired) {
       this.logger.log(`Scheduled refresh of ${occurrence} not run: the server is shutting down`);
       return null;
     }
     if (!locked.acquired) {
-      this.logger.warn(`Scheduled refresh of ${occurrence} not run: the refresh lock stayed taken for ${LOCK_TTL_MS / 60_000} minutes`);
+      const why = storeDown ? storeDown.message : `the refresh lock stayed taken for ${LOCK_TTL_MS / 60_000} minutes`;
+      this.logger.warn(`Scheduled refresh of ${occurrence} not run: ${why}`);
       return null;
     }
     const outcome = locked.value;
