@@ -1,5 +1,7 @@
 import OpenAI from 'openai';
 import request from 'supertest';
+import { StoreUnavailableError } from '../src/common/errors/store-unavailable.error';
+import { ResponseStore } from '../src/responses/response.store';
 import { accountIdFor } from '../src/token-pool/account-record';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { jsonResponder, toolResponder } from './fake-upstream/tool-scenarios';
@@ -628,6 +630,31 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const again = await client.responses.create({ model: 'gpt-4o', input: 'delete me too' });
       await client.responses.delete(again.id);
       await expect(client.responses.retrieve(again.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    });
+
+    it('still answers, stream or not, when the store does not take the finished response (only its later retrieval is lost)', async () => {
+      const save = jest
+        .spyOn(stack.app.get(ResponseStore), 'save')
+        .mockRejectedValue(new StoreUnavailableError('Redis at redis://cache:6379', new Error('Command timed out')));
+      try {
+        stack.fake.enqueue({ kind: 'text', text: 'Answered all the same.' });
+        const created = await post({ model: 'gpt-4o', input: 'store away' });
+        expect({ status: created.status, outcome: created.body.status, text: created.body.output?.[0]?.content?.[0]?.text }).toEqual({
+          status: 200,
+          outcome: 'completed',
+          text: 'Answered all the same.',
+        });
+
+        stack.fake.enqueue({ kind: 'text', text: 'Streamed all the same.', chunks: 3 });
+        const streamed = await post({ model: 'gpt-4o', input: 'store away', stream: true });
+        const events = sseEvents(streamed.text);
+        expect(events.at(-1)?.[0]).toBe('response.completed');
+        expect(events.at(-1)?.[1]).toMatchObject({
+          response: { status: 'completed', output: [{ content: [{ text: 'Streamed all the same.' }] }] },
+        });
+      } finally {
+        save.mockRestore();
+      }
     });
 
     it('does not keep store:false responses', async () => {

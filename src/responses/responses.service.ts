@@ -5,6 +5,7 @@ import { type AnswerRunEvent, answerFailure, type PreparedChat } from '../chat/a
 import { ChatService } from '../chat/chat.service';
 import type { ChatCompletionRequestDto } from '../chat/dto/chat-completion.dto';
 import { ApiError } from '../common/errors/api-error';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { nameAnswer } from '../common/http/request-facts';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
@@ -205,8 +206,19 @@ export class ResponsesService {
     return events;
   }
 
+  /**
+   * Stores the response as it stands. A store that does not answer (Redis away) costs only its later retrieval and
+   * continuation: the answer the upstream gave still reaches the client, stream or not, rather than a 503 that the SDKs
+   * retry (running it again upstream) or a stream cut before its last event.
+   */
   private async keep(run: ResponseRun, continuation?: StoredResponse['continuation']): Promise<void> {
-    if (run.store) await this.store.save({ owner: run.owner, response: run.builder.response, continuation });
+    if (!run.store) return;
+    try {
+      await this.store.save({ owner: run.owner, response: run.builder.response, continuation });
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.logger.warn(`response ${run.builder.response.id} not stored: ${error.message}`);
+    }
   }
 }
 
