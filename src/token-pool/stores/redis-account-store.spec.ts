@@ -60,6 +60,18 @@ describe('RedisAccountStore across instances', () => {
     expect((await a.getAccount('x'))?.failures).toBe(200);
   });
 
+  it("lets one instance's writers of an account take turns instead of colliding: each writes once", async () => {
+    await a.addAccounts([record('x'), record('y')]);
+    const writes = jest.spyOn(harness.connectionOf(a).client, 'eval');
+    await Promise.all(
+      Array.from({ length: 100 }, (_, index) =>
+        a.updateAccount(index % 4 ? 'x' : 'y', (current) => ({ ...current, failures: current.failures + 1 })),
+      ),
+    );
+    expect(writes).toHaveBeenCalledTimes(100);
+    expect([(await a.getAccount('x'))?.failures, (await a.getAccount('y'))?.failures]).toEqual([75, 25]);
+  });
+
   it('shares one round-robin cursor', async () => {
     const values = [await a.nextCursor(), await b.nextCursor(), await a.nextCursor()];
     expect(values).toEqual([values[0], values[0] + 1, values[0] + 2]);
