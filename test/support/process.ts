@@ -66,6 +66,8 @@ export async function startServer(
       HOME: process.env.HOME,
       TMPDIR: process.env.TMPDIR,
       LOG_LEVEL: 'warn',
+      // Only with REDIS_URL: a busy machine can take longer than the default 2 s to answer; outage tests set their own.
+      REDIS_COMMAND_TIMEOUT_MS: '20000',
       ...env,
       PORT: String(port),
     },

@@ -42,6 +42,8 @@ export async function startStack(
     LOG_LEVEL: 'error',
     RETRY_TIMES: '3',
     POW_WORKERS: '2',
+    // Only with REDIS_URL: a busy machine can take longer than the default 2 s to answer; outage tests set their own.
+    REDIS_COMMAND_TIMEOUT_MS: '20000',
     ...options.env,
   };
   let app = await boot(baseEnv, options.clock);
