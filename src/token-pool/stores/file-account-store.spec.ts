@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,19 @@ describe('FileAccountStore files', () => {
     await expect(opened).rejects.toThrow(CorruptDataFileError);
     await expect(opened).rejects.toThrow(problem);
     expect(JSON.parse(await readFile(join(dataDir, name), 'utf8'))).toEqual(content);
+  });
+
+  it.each([
+    ['a symbolic link to a folder that does not exist', 'ENOENT: a symbolic link on the way points to nothing'],
+    ['a symbolic link to itself', 'ELOOP: symbolic links on the way point at each other'],
+  ])('refuses a DATA_DIR that is %s with one line saying what to do', async (_case, reason) => {
+    const link = join(dataDir, 'data');
+    await symlink(reason.startsWith('ENOENT') ? join(dataDir, 'gone', 'data') : link, link);
+    await expect(new FileAccountStore({ dataDir: link }).open()).rejects.toThrow(
+      new StartProblem(
+        `DATA_DIR ${link} cannot be used (${reason}): fix the folder or its permissions, or set DATA_DIR to a writable folder`,
+      ),
+    );
   });
 
   describe('one process per DATA_DIR', () => {

@@ -371,19 +371,27 @@ export class FileAccountStore implements AccountStore {
   }
 }
 
-/** A folder this process cannot keep its files in (not writable, a file in its place): one line, as a bad setting is. */
+/**
+ * A folder this process cannot keep its files in (not writable, a file in its place, a symbolic link that leads
+ * nowhere): one line, as a bad setting is. Any error of the file system counts; only an unexpected error keeps its stack.
+ */
 function unusableDir(dir: string, error: unknown): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
+  const { code, message } = error as NodeJS.ErrnoException;
   const why: Record<string, string> = {
     EACCES: 'this user may not write there',
     EPERM: 'this user may not write there',
     EROFS: 'it is on a read-only file system',
     EEXIST: 'a file is in the way',
     ENOTDIR: 'a file is in the way',
+    // mkdir with `recursive` creates every missing folder: what is still missing is where a symbolic link points.
+    ENOENT: 'a symbolic link on the way points to nothing',
+    ELOOP: 'symbolic links on the way point at each other',
+    ENOSPC: 'the disk is full',
   };
-  if (error instanceof StartProblem || !code || !(code in why)) return error;
+  if (error instanceof StartProblem || !code) return error;
+  const reason = why[code] ?? message.replace(`${code}: `, '');
   return new StartProblem(
-    `DATA_DIR ${dir} cannot be used (${code}: ${why[code]}): fix its permissions, or set DATA_DIR to a writable folder`,
+    `DATA_DIR ${dir} cannot be used (${code}: ${reason}): fix the folder or its permissions, or set DATA_DIR to a writable folder`,
   );
 }
 
