@@ -123,7 +123,17 @@ export class AppConfig {
   @IsOptional()
   @Matches(API_PREFIX_SHAPE, { message: 'must be one path segment of letters, digits, . _ ~ -' })
   apiPrefix?: string;
-  @IsString({ each: true }) authorization: string[] = [];
+  /** Pool keys, each compared with what a client sends after `Authorization: Bearer `. */
+  @IsString({ each: true })
+  @Matches(/^(?!bearer\s)/i, {
+    each: true,
+    message: 'must list each key without "Bearer " in front: clients send it as Authorization: Bearer <key>',
+  })
+  @Matches(/^[\x20-\x7e]+$/, {
+    each: true,
+    message: 'must be printable ASCII: clients send each key in an HTTP header, which carries no other characters as written',
+  })
+  authorization: string[] = [];
   @IsOptional() @IsString() @MinLength(1) authKey?: string;
   @IsOptional() @IsString() @MinLength(8, { message: 'must be at least 8 characters' }) adminKey?: string;
   @IsOptional() @IsString() @MinLength(32, { message: 'must be at least 32 characters' }) sessionSecret?: string;

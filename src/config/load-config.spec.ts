@@ -129,6 +129,9 @@ describe('loadConfig', () => {
     [{ FILE_HOST: 'https://files.example.com' }, /^FILE_HOST="https:\/\/files.example.com" is invalid: must be host\[:port\]/],
     [{ NO_SENTINEL: 'maybe' }, /^NO_SENTINEL="maybe" is not a boolean/],
     [{ USER_AGENTS: 'Mozilla/5.0 (X11; Linux) Chrome/120,Bad\u4e2dAgent' }, /^USER_AGENTS=.* is invalid: must be printable ASCII/],
+    // A key that can never match: clients send "Bearer <key>" and the key is what follows; a header carries ASCII only.
+    [{ AUTHORIZATION: 'sk-pool-1, Bearer sk-pool-2' }, /^AUTHORIZATION=<hidden> is invalid: must list each key without "Bearer " in front/],
+    [{ AUTHORIZATION: '\u5bc6\u94a5-pool' }, /^AUTHORIZATION=<hidden> is invalid: must be printable ASCII/],
     [
       { UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '120000' },
       /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/,
