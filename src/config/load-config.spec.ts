@@ -254,6 +254,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ ARK0SE_TOKEN_URL: 'http://a.local', ARKOSE_TOKEN_URL: 'http://b.local' }).arkoseTokenUrl).toBe('http://b.local');
   });
 
+  it('refuses a pool key that is the admin secret, which would make every API client an admin', () => {
+    const sameAs = (source: string) =>
+      `AUTHORIZATION=<hidden> is invalid: one of its keys is the admin secret (${source}), so every API client holding it could open the admin: give them different values`;
+    expect(() => loadConfig({ AUTHORIZATION: 'pool-1,admin-secret', ADMIN_KEY: 'admin-secret' })).toThrow(
+      new ConfigError(sameAs('ADMIN_KEY')),
+    );
+    expect(() => loadConfig({ AUTHORIZATION: 'my-prefix', API_PREFIX: 'my-prefix' })).toThrow(new ConfigError(sameAs('API_PREFIX')));
+    // With ADMIN_KEY set, the prefix is handed to API users anyway and is no secret of the admin.
+    expect(loadConfig({ AUTHORIZATION: 'my-prefix', API_PREFIX: 'my-prefix', ADMIN_KEY: 'admin-secret' }).authorization).toEqual([
+      'my-prefix',
+    ]);
+  });
+
   it('never prints a secret value in its error', () => {
     expect(() => loadConfig({ ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY=<hidden> is invalid/);
   });

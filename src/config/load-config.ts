@@ -236,6 +236,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
       `UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`,
     );
   }
+  // The admin secret is ADMIN_KEY, or API_PREFIX alone (AdminSecret): a pool key equal to it makes every API client an admin.
+  const adminSecret = config.adminKey ?? config.apiPrefix;
+  if (adminSecret && config.authorization.includes(adminSecret)) {
+    throw new ConfigError(
+      `AUTHORIZATION=<hidden> is invalid: one of its keys is the admin secret (${config.adminKey ? 'ADMIN_KEY' : 'API_PREFIX'}), so every API client holding it could open the admin: give them different values`,
+    );
+  }
   if (config.apiPrefix && RESERVED_ROUTES.has(config.apiPrefix.toLowerCase())) {
     throw new ConfigError(`API_PREFIX=<hidden> collides with a route of ours (${[...RESERVED_ROUTES].join(', ')})`);
   }
