@@ -17,9 +17,25 @@ import { API_PREFIX_SHAPE } from './reserved-routes';
 
 /** Host names may hold underscores: Docker Compose names services and containers so (`warp_proxy`), and resolves them. */
 const HOST_NAME_OPTIONS = { require_tld: false, require_protocol: true, allow_underscores: true };
-const URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['http', 'https'] };
-const PROXY_URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'] };
-const REDIS_URL_OPTIONS = { ...HOST_NAME_OPTIONS, protocols: ['redis', 'rediss'] };
+/** A kind of URL: the schemes it takes, and an example for the error that refuses one (a missing scheme is the usual mistake). */
+interface UrlKind {
+  protocols: string[];
+  example: string;
+}
+const WEB_URL: UrlKind = { protocols: ['http', 'https'], example: 'https://chat.example.com' };
+const PROXY_URL: UrlKind = {
+  protocols: ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h'],
+  example: 'http://127.0.0.1:7890 or socks5://user:password@proxy.example.com:1080',
+};
+const REDIS_URL: UrlKind = { protocols: ['redis', 'rediss'], example: 'redis://127.0.0.1:6379/0' };
+
+/** `IsUrl` whose message names the schemes it takes and gives an example, where class-validator says "must be a URL address". */
+function IsUrlOf({ protocols, example }: UrlKind, validation: ValidationOptions = {}): PropertyDecorator {
+  const schemes = protocols.map((protocol) => `${protocol}://`);
+  const accepted = `${schemes.slice(0, -1).join(', ')} or ${schemes[schemes.length - 1]}`;
+  const message = `${validation.each ? 'each value ' : ''}must be a URL starting with ${accepted} (e.g. ${example})`;
+  return IsUrl({ ...HOST_NAME_OPTIONS, protocols }, { ...validation, message });
+}
 
 const HOST_PATTERN = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 /** A Host header value: a name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
@@ -87,7 +103,7 @@ export class AppConfig {
   // --- server
   @IsInt() @Min(0) @Max(65535) port = 5005;
   @IsIn(LOG_LEVELS) logLevel: LogLevelName = 'log';
-  @IsOptional() @IsUrl(URL_OPTIONS) publicUrl?: string;
+  @IsOptional() @IsUrlOf(WEB_URL) publicUrl?: string;
   /** Largest body of the routes that take attachments or uploads (chat completions, token uploads). */
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxBodyBytes = 32 * 1024 * 1024;
   /** Bytes all images and files of one request may take, sent inline and fetched from URLs together. */
@@ -110,7 +126,7 @@ export class AppConfig {
   /** Host header values that name this server (for the admin's same-origin check); empty: any. */
   @Matches(HOST_HEADER_PATTERN, { each: true, message: 'must list host[:port] values without a scheme' }) allowedHosts: string[] = [];
   @IsString() dataDir = './data';
-  @IsOptional() @IsUrl(REDIS_URL_OPTIONS) redisUrl?: string;
+  @IsOptional() @IsUrlOf(REDIS_URL) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
   @IsInt() @Min(100) @Max(60_000) redisCommandTimeoutMs = 2_000;
 
@@ -139,16 +155,16 @@ export class AppConfig {
   @IsOptional() @IsString() @MinLength(32, { message: 'must be at least 32 characters' }) sessionSecret?: string;
 
   // --- upstream
-  @IsUrl(URL_OPTIONS, { each: true }) chatgptBaseUrl: string[] = ['https://chatgpt.com'];
-  @IsUrl(URL_OPTIONS) authBaseUrl = 'https://auth0.openai.com';
+  @IsUrlOf(WEB_URL, { each: true }) chatgptBaseUrl: string[] = ['https://chatgpt.com'];
+  @IsUrlOf(WEB_URL) authBaseUrl = 'https://auth0.openai.com';
   @IsString() refreshClientId = 'pdlLIX2Y72MIl2rhLhTE9VV9bN905kBh';
   @IsString() refreshRedirectUri = 'com.openai.chat://auth0.openai.com/ios/com.openai.chat/callback';
-  @IsUrl(PROXY_URL_OPTIONS, { each: true }) proxyUrl: string[] = [];
-  @IsUrl(PROXY_URL_OPTIONS, { each: true }) sentinelProxyUrl: string[] = [];
-  @IsOptional() @IsUrl(PROXY_URL_OPTIONS) exportProxyUrl?: string;
-  @IsOptional() @IsUrl(URL_OPTIONS) cfFileUrl?: string;
-  @IsOptional() @IsUrl(URL_OPTIONS) turnstileSolverUrl?: string;
-  @IsOptional() @IsUrl(URL_OPTIONS) arkoseTokenUrl?: string;
+  @IsUrlOf(PROXY_URL, { each: true }) proxyUrl: string[] = [];
+  @IsUrlOf(PROXY_URL, { each: true }) sentinelProxyUrl: string[] = [];
+  @IsOptional() @IsUrlOf(PROXY_URL) exportProxyUrl?: string;
+  @IsOptional() @IsUrlOf(WEB_URL) cfFileUrl?: string;
+  @IsOptional() @IsUrlOf(WEB_URL) turnstileSolverUrl?: string;
+  @IsOptional() @IsUrlOf(WEB_URL) arkoseTokenUrl?: string;
   @IsString({ each: true })
   @Matches(/^[\x20-\x7e]+$/, { each: true, message: 'must be printable ASCII: each is sent as a User-Agent header' })
   userAgents: string[] = [];
@@ -211,13 +227,13 @@ export class AppConfig {
   @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) voiceHost?: string;
   @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) sandboxHost?: string;
   @IsBoolean() enableDebugSidebar = true;
-  @IsUrl(URL_OPTIONS) cdnBaseUrl = 'https://cdn.oaistatic.com';
-  @IsUrl(URL_OPTIONS) filesBaseUrl = 'https://files.oaiusercontent.com';
-  @IsUrl(URL_OPTIONS) statsigBaseUrl = 'https://ab.chatgpt.com';
-  @IsOptional() @IsUrl(URL_OPTIONS) sandboxBaseUrl?: string;
-  @IsUrl(URL_OPTIONS) gravatarBaseUrl = 'https://s.gravatar.com';
+  @IsUrlOf(WEB_URL) cdnBaseUrl = 'https://cdn.oaistatic.com';
+  @IsUrlOf(WEB_URL) filesBaseUrl = 'https://files.oaiusercontent.com';
+  @IsUrlOf(WEB_URL) statsigBaseUrl = 'https://ab.chatgpt.com';
+  @IsOptional() @IsUrlOf(WEB_URL) sandboxBaseUrl?: string;
+  @IsUrlOf(WEB_URL) gravatarBaseUrl = 'https://s.gravatar.com';
   /** Voice previews (`/voice/previews/…`, gateway.md §5.3). */
-  @IsUrl(URL_OPTIONS) persistentBaseUrl = 'https://persistent.oaistatic.com';
+  @IsUrlOf(WEB_URL) persistentBaseUrl = 'https://persistent.oaistatic.com';
 }
 
 export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';

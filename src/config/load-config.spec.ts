@@ -267,17 +267,43 @@ describe('loadConfig', () => {
     ]);
   });
 
+  // The usual mistake is a URL without its scheme: the line says which schemes are taken and shows one.
+  it.each([
+    [
+      'REDIS_URL',
+      'localhost:6379',
+      '<hidden> is invalid: must be a URL starting with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)',
+    ],
+    [
+      'PROXY_URL',
+      '127.0.0.1:7890',
+      '<hidden> is invalid: each value must be a URL starting with http://, https://, socks://, socks4://, socks4a://, socks5:// or socks5h:// (e.g. http://127.0.0.1:7890 or socks5://user:password@proxy.example.com:1080)',
+    ],
+    [
+      'CHATGPT_BASE_URL',
+      'chatgpt.com',
+      '"chatgpt.com" is invalid: each value must be a URL starting with http:// or https:// (e.g. https://chat.example.com)',
+    ],
+    [
+      'PUBLIC_URL',
+      'chat.example.com',
+      '"chat.example.com" is invalid: must be a URL starting with http:// or https:// (e.g. https://chat.example.com)',
+    ],
+  ])('says what a %s of %s lacks', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new ConfigError(`${name}=${message}`));
+  });
+
   it('never prints a secret value in its error', () => {
     expect(() => loadConfig({ ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY=<hidden> is invalid/);
   });
 
   // Every proxy variable, and any value with a URL that carries credentials; the reason names the variable, not our property.
   it.each([
-    ['SENTINEL_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'each value must be a URL address'],
-    ['EXPORT_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'must be a URL address'],
-    ['PROXY_URL', 'user:Pr0xyPassw0rd@proxy.example.com:1080', 'each value must be a URL address'],
-    ['CHATGPT_BASE_URL', 'https://relay:Pr0xyPassw0rd@relay host', 'each value must be a URL address'],
-    ['TURNSTILE_SOLVER_URL', 'solver.local/solve?token=Pr0xyPassw0rd', 'must be a URL address'],
+    ['SENTINEL_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'each value must be a URL starting with http://'],
+    ['EXPORT_PROXY_URL', 'socks5://user:Pr0xyPassw0rd@proxy host:1080', 'must be a URL starting with http://'],
+    ['PROXY_URL', 'user:Pr0xyPassw0rd@proxy.example.com:1080', 'each value must be a URL starting with http://'],
+    ['CHATGPT_BASE_URL', 'https://relay:Pr0xyPassw0rd@relay host', 'each value must be a URL starting with http://'],
+    ['TURNSTILE_SOLVER_URL', 'solver.local/solve?token=Pr0xyPassw0rd', 'must be a URL starting with http://'],
   ])('hides a bad %s with credentials and names the variable', (name, value, reason) => {
     expect(() => loadConfig({ [name]: value })).toThrow(`${name}=<hidden> is invalid: ${reason}`);
   });
