@@ -46,6 +46,8 @@ describe('npm run fake', () => {
   it('prints the lines to paste and ready tokens that FlowGPT accepts', async () => {
     expect(fakeUrl()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(printed.AUTH_BASE_URL).toEqual([fakeUrl()]);
+    // The gateway's chat page loads its scripts from CDN_BASE_URL: without it, from the real CDN.
+    expect(printed.CDN_BASE_URL).toEqual([fakeUrl()]);
     expect(printed.ACCESS_TOKEN.length).toBeGreaterThanOrEqual(2);
     expect(printed.REFRESH_TOKEN).toHaveLength(1);
     expect(tool.output()).toContain(`curl -X POST ${fakeUrl()}/_fake/scenario`);
