@@ -10,6 +10,8 @@ import { UpstreamClient } from '../src/upstream/upstream.client';
 import { Stack, startStack } from './support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** An executable that is no browser: the start accepts it (a missing file stops the start), every launch fails. */
+const NOT_CHROMIUM = '/bin/false';
 // One user agent for every account: all of them share one route (proxy + host + user agent), hence one clearance.
 const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const OTHER_USER_AGENT = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -173,13 +175,13 @@ describe('Cloudflare clearance that cannot be obtained', () => {
     }
   });
 
-  it('says so when Chromium cannot be started from CHROMIUM_PATH', async () => {
-    const stack = await startStack({ env: { CF_CLEARANCE: 'chromium', CHROMIUM_PATH: '/nonexistent/chromium', RETRY_TIMES: '0' } });
+  it('says so when Chromium does not start from CHROMIUM_PATH', async () => {
+    const stack = await startStack({ env: { CF_CLEARANCE: 'chromium', CHROMIUM_PATH: NOT_CHROMIUM, RETRY_TIMES: '0' } });
     try {
       stack.fake.cloudflare.challenge();
       const failure = await failureOf(clientOf(stack, stack.fake.createAccessToken()).chat.completions.create(ask('no browser')));
       expect(failure.error).toMatchObject({ code: 'cf_challenge' });
-      expect(failure.message).toContain('Chromium did not start from /nonexistent/chromium');
+      expect(failure.message).toContain(`Chromium did not start from ${NOT_CHROMIUM}`);
     } finally {
       await stack.close();
     }
@@ -191,7 +193,7 @@ describe('Cloudflare clearance that cannot be obtained', () => {
     const stack = await startStack({
       env: {
         CF_CLEARANCE: 'chromium',
-        CHROMIUM_PATH: '/nonexistent/chromium',
+        CHROMIUM_PATH: NOT_CHROMIUM,
         RETRY_TIMES: '3',
         // One user agent: the home-page read and the account share one route.
         USER_AGENTS: JSON.stringify([USER_AGENT]),
@@ -205,7 +207,7 @@ describe('Cloudflare clearance that cannot be obtained', () => {
       for (const content of ['first', 'second']) {
         const failure = await failureOf(client.chat.completions.create(ask(content)));
         expect(failure.error).toMatchObject({ code: 'cf_challenge' });
-        expect(failure.message).toContain('Chromium did not start from /nonexistent/chromium');
+        expect(failure.message).toContain(`Chromium did not start from ${NOT_CHROMIUM}`);
       }
       expect(clearance.solves).toBe(1);
     } finally {
@@ -243,7 +245,7 @@ describe('Cloudflare clearance that cannot be obtained', () => {
     const stack = await startStack({
       env: {
         CF_CLEARANCE: 'chromium',
-        CHROMIUM_PATH: '/nonexistent/chromium',
+        CHROMIUM_PATH: NOT_CHROMIUM,
         USER_AGENTS: JSON.stringify([USER_AGENT]),
         UPSTREAM_FLOW: 'classic',
       },

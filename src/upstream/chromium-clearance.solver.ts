@@ -1,5 +1,7 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { accessSync, constants, statSync } from 'node:fs';
 import type { Browser, LaunchOptions } from 'playwright-core';
+import { StartProblem } from '../common/startup/start-problem';
 import { AppConfig } from '../config/app-config';
 import { CLEARANCE_COOKIE, CLEARANCE_COOKIE_NAMES, ClearanceCookie, ClearanceRoute } from './clearance-jar';
 
@@ -28,11 +30,26 @@ const CHROMIUM_ARGS = [
  * on demand and always closed after it: solves are rare, and no Chromium outlives the solve that needed it.
  */
 @Injectable()
-export class ChromiumClearanceSolver extends ClearanceSolver implements OnModuleDestroy {
+export class ChromiumClearanceSolver extends ClearanceSolver implements OnModuleInit, OnModuleDestroy {
   private readonly browsers = new Set<Browser>();
 
   constructor(private readonly config: AppConfig) {
     super();
+  }
+
+  /**
+   * With the helper on, a Chromium that is not there stops the start: otherwise the first challenge, maybe days later,
+   * would be the first to say so (the Docker image has none).
+   */
+  onModuleInit(): void {
+    if (this.config.cfClearance !== 'chromium') return;
+    const problem = notExecutable(this.config.chromiumPath);
+    if (problem) {
+      throw new StartProblem(
+        `CHROMIUM_PATH=${this.config.chromiumPath} ${problem}, and CF_CLEARANCE=chromium launches it: install Chromium ` +
+          '(Debian: apt-get install chromium), set CHROMIUM_PATH to its executable, or set CF_CLEARANCE=off',
+      );
+    }
   }
 
   /** Chromium instances running now (one per solve in progress). */
@@ -114,4 +131,18 @@ function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error)
     .split('\n')[0]
     .trim();
+}
+
+/** Why `path` cannot be launched, or undefined when it is an executable file. */
+function notExecutable(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return 'is not a file';
+    accessSync(path, constants.X_OK);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'does not exist';
+    if (code === 'EACCES') return 'may not be run by this user';
+    return `cannot be run (${code ?? (error as Error).message})`;
+  }
 }
