@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # FlowGPT: build with the dev toolchain, run with production dependencies only, as the unprivileged `node` user.
-# test/resilience/docker-steps.e2e-spec.ts performs these same steps without Docker.
+# test/resilience/docker-steps.resilience-spec.ts (npm run test:resilience) performs these same steps without Docker.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
