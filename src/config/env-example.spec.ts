@@ -18,4 +18,13 @@ describe('.env.example', () => {
   it('shows the defaults: reading it gives the same configuration as an empty environment', () => {
     expect(loadConfig(example)).toEqual(loadConfig({}));
   });
+
+  // A newcomer reads the README first: each variable has a row there, with the default `.env.example` shows.
+  it("gives every variable a row of the README's tables with the same default", () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const documented = new Map([...readme.matchAll(/^\| `([A-Z0-9_]+)` +\| ([^|]*?) +\|/gm)].map(([, name, value]) => [name, value]));
+    const rows = Object.values(ENV_VARIABLES).map(({ env }) => [env, documented.get(env)]);
+    const expected = Object.values(ENV_VARIABLES).map(({ env }) => [env, example[env] ? `\`${example[env]}\`` : 'empty']);
+    expect(rows).toEqual(expected);
+  });
 });
