@@ -588,6 +588,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
     it('shows our home page without a session, and the live chat shell (the web app page, rewritten) with one, on every page of the web app', async () => {
       const home = await request(stack.url).get('/').set('Accept-Language', 'en').expect(200);
       expect(home.text).toContain('Good at UI.');
+      expect(home.text).toContain('<title>FlowGPT</title>');
       expect(home.text).toContain('href="/auth/login"');
       expect(home.headers['content-security-policy']).toContain("default-src 'none'");
       const cookie = await signIn(stack, 'seed-for-the-home-page');

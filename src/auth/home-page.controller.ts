@@ -33,7 +33,8 @@ export class HomePageController {
     if (this.flow.hasSessionCookie(request)) return signInAgain(request, response);
     const upstreamHome = this.config.enableHomepage ? this.provided(HomePageRenderer) : null;
     if (upstreamHome) return upstreamHome.render(request, response);
-    renderPage(response, 'auth/home', { title: (text) => text.home.title });
+    // The page of FlowGPT itself: the layout's "FlowGPT" alone is its title.
+    renderPage(response, 'auth/home', {});
   }
 
   /** The web app's own routes (`WEB_APP_ROUTES`): the chat UI, or sign-in first. */
