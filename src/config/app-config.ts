@@ -97,7 +97,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /**
  * The whole configuration, read once at boot from the environment (and `.env`).
- * Property names are the camelCase of the variable; `ENV_NAMES` maps them back for error messages.
+ * Property names are the camelCase of the variable; `ENV_VARIABLES` maps them back for error messages.
  */
 export class AppConfig {
   // --- server
@@ -220,7 +220,8 @@ export class AppConfig {
   @IsBoolean() enableGateway = false;
   @IsBoolean() enableHomepage = false;
   @IsBoolean() forceNoHistory = false;
-  // Read and validated now; the browser gateway that uses them is not served by this version yet.
+  // Validated whatever ENABLE_GATEWAY says; the browser gateway acts on them only when it is on (FILE_HOST is also
+  // the host of the API's /files/… links).
   @IsBoolean() noSentinel = false;
   @IsOptional() @IsString() xSign?: string;
   @IsOptional() @Matches(HOST_PATTERN, { message: 'must be host[:port] without a scheme' }) fileHost?: string;
