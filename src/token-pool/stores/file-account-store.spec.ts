@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,16 +85,26 @@ describe('FileAccountStore files', () => {
     expect(JSON.parse(await readFile(join(dataDir, name), 'utf8'))).toEqual(content);
   });
 
+  const unusable = (dir: string, reason: string) =>
+    new StartProblem(
+      `DATA_DIR ${dir} cannot be used (${reason}): fix the folder or its permissions (the user that runs FlowGPT must be able ` +
+        'to read and write it and its files), or set DATA_DIR to a writable folder',
+    );
+
   it.each([
     ['a symbolic link to a folder that does not exist', 'ENOENT: a symbolic link on the way points to nothing'],
     ['a symbolic link to itself', 'ELOOP: symbolic links on the way point at each other'],
   ])('refuses a DATA_DIR that is %s with one line saying what to do', async (_case, reason) => {
     const link = join(dataDir, 'data');
     await symlink(reason.startsWith('ENOENT') ? join(dataDir, 'gone', 'data') : link, link);
-    await expect(new FileAccountStore({ dataDir: link }).open()).rejects.toThrow(
-      new StartProblem(
-        `DATA_DIR ${link} cannot be used (${reason}): fix the folder or its permissions, or set DATA_DIR to a writable folder`,
-      ),
+    await expect(new FileAccountStore({ dataDir: link }).open()).rejects.toThrow(unusable(link, reason));
+  });
+
+  // Files another user made (a first start as root, say) fail the same way with EACCES, which a test run as root cannot make.
+  it.each(['accounts.json', 'token.txt'])('refuses a DATA_DIR whose %s cannot be read as a file, with one line naming it', async (name) => {
+    await mkdir(join(dataDir, name));
+    await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(
+      unusable(dataDir, `EISDIR on ${join(dataDir, name)}: a folder is in the way`),
     );
   });
 

@@ -260,13 +260,16 @@ export class FileAccountStore implements AccountStore {
     return writeFileAtomically(join(this.dir, name), JSON.stringify(content, null, 1));
   }
 
-  private async load(): Promise<void> {
-    try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await this.claimDir();
-    } catch (error) {
+  /** Any file-system error on the way (a folder or a file this user may not read) stops the start with one line. */
+  private load(): Promise<void> {
+    return this.loadFiles().catch((error: unknown) => {
       throw unusableDir(this.dir, error);
-    }
+    });
+  }
+
+  private async loadFiles(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.claimDir();
     await this.removeTempLeftovers();
     const accountsFile = await this.readJson<AccountsFile>(ACCOUNTS_FILE);
     const seedsFile = await this.readJson<SeedsFile>(SEEDS_FILE);
@@ -324,7 +327,7 @@ export class FileAccountStore implements AccountStore {
       text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
+      throw unusableDir(this.dir, error, path);
     }
     try {
       const parsed = JSON.parse(text) as T;
@@ -338,11 +341,12 @@ export class FileAccountStore implements AccountStore {
   }
 
   private async readLines(name: string): Promise<string[] | null> {
+    const path = join(this.dir, name);
     try {
-      return (await readFile(join(this.dir, name), 'utf8')).split(/\r?\n/);
+      return (await readFile(path, 'utf8')).split(/\r?\n/);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
+      throw unusableDir(this.dir, error, path);
     }
   }
 
@@ -373,16 +377,20 @@ export class FileAccountStore implements AccountStore {
 
 /**
  * A folder this process cannot keep its files in (not writable, a file in its place, a symbolic link that leads
- * nowhere): one line, as a bad setting is. Any error of the file system counts; only an unexpected error keeps its stack.
+ * nowhere, files another user made): one line, as a bad setting is. Any error of the file system counts; only an
+ * unexpected error keeps its stack.
  */
-function unusableDir(dir: string, error: unknown): unknown {
+function unusableDir(dir: string, error: unknown, file?: string): unknown {
   const { code, message } = error as NodeJS.ErrnoException;
+  // A read names no path in its error (EISDIR): the caller does.
+  const path = file ?? (error as NodeJS.ErrnoException).path;
   const why: Record<string, string> = {
-    EACCES: 'this user may not write there',
-    EPERM: 'this user may not write there',
+    EACCES: 'permission denied to this user',
+    EPERM: 'permission denied to this user',
     EROFS: 'it is on a read-only file system',
     EEXIST: 'a file is in the way',
     ENOTDIR: 'a file is in the way',
+    EISDIR: 'a folder is in the way',
     // mkdir with `recursive` creates every missing folder: what is still missing is where a symbolic link points.
     ENOENT: 'a symbolic link on the way points to nothing',
     ELOOP: 'symbolic links on the way point at each other',
@@ -390,8 +398,10 @@ function unusableDir(dir: string, error: unknown): unknown {
   };
   if (error instanceof StartProblem || !code) return error;
   const reason = why[code] ?? message.replace(`${code}: `, '');
+  const where = path && path !== dir ? ` on ${path}` : '';
   return new StartProblem(
-    `DATA_DIR ${dir} cannot be used (${code}: ${reason}): fix the folder or its permissions, or set DATA_DIR to a writable folder`,
+    `DATA_DIR ${dir} cannot be used (${code}${where}: ${reason}): fix the folder or its permissions (the user that runs FlowGPT ` +
+      'must be able to read and write it and its files), or set DATA_DIR to a writable folder',
   );
 }
 
