@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { unusableDir } from '../common/startup/unusable-dir';
 import { writeFileAtomically } from '../common/util/atomic-file';
 import type { Clock } from '../common/vocabulary/clock';
 import type { StoredResponse } from './response.store';
@@ -52,11 +53,20 @@ export class ResponseFiles {
     });
   }
 
-  /** Rebuilds the index from the folder: leftovers of interrupted writes and expired files go. */
+  /**
+   * Rebuilds the index from the folder: leftovers of interrupted writes and expired files go. A folder this user may
+   * not read or write stops the start with one line, as `DATA_DIR` itself does.
+   */
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    let names: string[];
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      names = await readdir(this.dir);
+    } catch (error) {
+      throw unusableDir(dirname(this.dir), error);
+    }
     const found: { id: string; savedAt: number; bytes: number }[] = [];
-    for (const name of await readdir(this.dir)) {
+    for (const name of names) {
       const path = join(this.dir, name);
       if (name.endsWith('.tmp')) {
         await rm(path, { force: true });

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedState } from '../common/shared-state/shared-state';
+import { StartProblem } from '../common/startup/start-problem';
 import { redisTestConnections, TEST_REDIS_URL } from '../common/shared-state/testing/redis-test-connections';
 import type { AppConfig } from '../config/app-config';
 import { FakeClock } from '../token-pool/testing/fake-clock';
@@ -154,6 +155,16 @@ describe('ResponseStore in files', () => {
     const after = await store(2);
     expect((await readdir(folder())).sort()).toEqual(['resp_2.json', 'resp_3.json']);
     expect(await after.find('resp_1', 'a')).toBeUndefined();
+  });
+
+  it('stops the start with one line when its folder cannot be used', async () => {
+    await writeFile(folder(), 'a file where the folder should be');
+    await expect(store()).rejects.toThrow(
+      new StartProblem(
+        `DATA_DIR ${dataDir} cannot be used (EEXIST on ${folder()}: a file is in the way): fix the folder or its permissions (the ` +
+          'user that runs FlowGPT must be able to read and write it and its files), or set DATA_DIR to a writable folder',
+      ),
+    );
   });
 
   it('never turns an id a client sends into a path', async () => {
