@@ -230,6 +230,7 @@ describe('loadConfig', () => {
         'RETRY_TIME',
         'retry_times',
         'IMPERSONATE',
+        'CHECK_MODEL',
         'PORT',
         'ARK0SE_TOKEN_URL',
         'COMPOSE_PROJECT_NAME',
@@ -241,6 +242,7 @@ describe('loadConfig', () => {
       '.env sets RETRY_TIME, which FlowGPT does not read: did you mean RETRY_TIMES?',
       '.env sets retry_times, which FlowGPT does not read: did you mean RETRY_TIMES?',
       '.env sets IMPERSONATE, a setting of the reference that FlowGPT does not read',
+      '.env sets CHECK_MODEL, a setting of the reference that FlowGPT does not read',
     ]);
   });
 

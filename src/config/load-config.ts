@@ -145,8 +145,11 @@ export function readEnvironment(envFile = '.env'): Record<string, string | undef
   return { ...readEnvFile(envFile), ...process.env };
 }
 
-/** The reference's curl_cffi settings, which have no equivalent here (README, "Upstream"). */
-const REFERENCE_ONLY_VARIABLES = new Set(['IMPERSONATE', 'DEVICE_TUPLE', 'BROWSER_TUPLE', 'PLATFORM_TUPLE']);
+/**
+ * The reference's curl_cffi settings, which have no equivalent here (README, "Upstream"), and its CHECK_MODEL, which
+ * it parsed but never used.
+ */
+const REFERENCE_ONLY_VARIABLES = new Set(['IMPERSONATE', 'DEVICE_TUPLE', 'BROWSER_TUPLE', 'PLATFORM_TUPLE', 'CHECK_MODEL']);
 
 /**
  * One warning for each name of an env file that we do not read although it looks meant for us: a setting of the
