@@ -105,8 +105,7 @@ export class ReverseProxyService {
     }
 
     const upstreamRequest: UpstreamRequest = {
-      // A HEAD is asked as a GET: an answer we rewrite has headers (its length) only its rewritten body can give.
-      method: (request.method === 'HEAD' ? 'GET' : request.method) as UpstreamRequest['method'],
+      method: request.method as UpstreamRequest['method'],
       url: base + plan.path,
       identity: credentials ? upstreamIdentityOf(credentials) : undefined,
       proxyUrl: fingerprint.proxyUrl ?? null,
@@ -180,9 +179,10 @@ export class ReverseProxyService {
       throw ApiError.of('upstream_encoding_unsupported', { encoding });
     }
     // The body to rewrite is read and rewritten before any header is set: a failure is answered with our error alone.
-    const rewritten = rewrite
-      ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter, secrets })
-      : undefined;
+    const rewritten =
+      rewrite && request.method !== 'HEAD'
+        ? await this.rewrittenBody(answer.body, plan, origin, { contentType, encoding, hostRewriter, secrets })
+        : undefined;
     const headers = responseHeadersFor(answer.headers, {
       host: plan.host,
       rewritten: treatment !== 'raw',
@@ -196,9 +196,10 @@ export class ReverseProxyService {
       else response.setHeader(name, value);
     }
 
-    if (!rewritten && request.method === 'HEAD') {
-      // The GET's headers, as they are, without its body.
-      answer.body.destroy();
+    if (request.method === 'HEAD') {
+      // The upstream's own HEAD answer. A body we would rewrite has a length only the rewritten body gives, so that
+      // one has none (nor the encoding and ETag the rewrite drops); any other keeps the upstream's (RFC 9110 §9.3.2).
+      answer.body.resume();
       return void response.end();
     }
     if (!rewritten) {
@@ -220,7 +221,7 @@ export class ReverseProxyService {
     if (rewritten.secretsChanged) response.setHeader('cache-control', 'private, no-store');
     if (rewritten.hostsChanged && origin.fromRequest) keepFromSharedCaches(response);
     response.setHeader('content-length', String(rewritten.body.length));
-    response.end(request.method === 'HEAD' ? undefined : rewritten.body);
+    response.end(rewritten.body);
   }
 
   /** A text answer read whole, decoded, adjusted (`transformJson`) and rewritten: the account's secrets, then upstream hosts. */
