@@ -838,6 +838,15 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(stack.fake.requests).toHaveLength(0);
     });
 
+    it.each(['tools', 'functions'])("refuses an empty %s list with OpenAI's empty_array error, before any upstream work", async (field) => {
+      const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], [field]: [] });
+      expect([response.status, response.body]).toEqual([
+        400,
+        { error: { message: `[] is too short - '${field}'`, type: 'invalid_request_error', param: field, code: 'empty_array' } },
+      ]);
+      expect(stack.fake.requests).toHaveLength(0);
+    });
+
     it('calls tools of the wrong type an invalid value, not a missing parameter', async () => {
       for (const tools of [{ type: 'function', function: { name: 'f' } }, [[weatherTool]]]) {
         const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], tools });

@@ -786,6 +786,12 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(stack.fake.conversationRequests()).toHaveLength(0);
     });
 
+    it('takes an empty tools list, which the Responses API accepts (unlike chat completions) and echoes back', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'No tools needed.' });
+      const response = await post({ model: 'gpt-4o', input: 'hi', tools: [] });
+      expect([response.status, response.body.tools, response.body.output?.[0]?.content?.[0]?.text]).toEqual([200, [], 'No tools needed.']);
+    });
+
     it('needs an API key, answers CORS preflights and refuses non-JSON bodies like the rest of /v1', async () => {
       const anonymous = await request(stack.url).post('/v1/responses').send({ input: 'x' });
       expect(anonymous.status).toBe(401);

@@ -77,6 +77,16 @@ describe('message content parts', () => {
   });
 });
 
+describe('an empty list of tools', () => {
+  it.each(['tools', 'functions'])('is refused as OpenAI refuses it: %s: []', async (field) => {
+    const error = await validated({ messages: [{ role: 'user', content: 'hi' }], [field]: [] });
+    expect((error as ApiError).body).toEqual({
+      error: { message: `[] is too short - '${field}'`, type: 'invalid_request_error', param: field, code: 'empty_array' },
+    });
+    expect((error as ApiError).getStatus()).toBe(400);
+  });
+});
+
 describe('a field of the wrong type', () => {
   const message = { role: 'user', content: 'hi' };
   it.each([

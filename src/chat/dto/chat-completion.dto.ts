@@ -28,7 +28,7 @@ import {
   ToolChoice,
   ToolDto,
 } from './tool-fields.dto';
-import { IsObjectItems, ValidatedBy, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
+import { IsNotEmptyArray, IsObjectItems, ValidatedBy, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
 import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
@@ -266,7 +266,13 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsString() user?: string;
 
   // Function calling and structured output, emulated in src/chat/tools and src/chat/structured-output.
-  @IsOptional() @IsArray() @IsObjectItems('a tool object') @ValidateNested({ each: true }) @Type(() => ToolDto) tools?: ToolDto[];
+  @IsOptional()
+  @IsArray()
+  @IsNotEmptyArray()
+  @IsObjectItems('a tool object')
+  @ValidateNested({ each: true })
+  @Type(() => ToolDto)
+  tools?: ToolDto[];
   @IsOptional() @IsToolChoice() tool_choice?: ToolChoice;
   @IsOptional() @IsBoolean() parallel_tool_calls?: boolean;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ResponseFormatDto) response_format?: ResponseFormatDto;
@@ -274,6 +280,7 @@ export class ChatCompletionRequestDto {
   // The deprecated form of tools and tool_choice (src/chat/tools/legacy-functions.ts); the answer comes in that form too.
   @IsOptional()
   @IsArray()
+  @IsNotEmptyArray()
   @IsNotWithTools()
   @IsObjectItems('a function object')
   @ValidateNested({ each: true })

@@ -22,6 +22,8 @@ export const ERROR_CATALOG = {
   // The client's request.
   invalid_value: { status: 400, type: 'invalid_request_error', message: "Invalid value for '{param}': {problem}." },
   missing_required_parameter: { status: 400, type: 'invalid_request_error', message: "Missing required parameter: '{param}'{hint?}." },
+  /** OpenAI's own wording for an array that must not be empty (`tools: []`). */
+  empty_array: { status: 400, type: 'invalid_request_error', message: "[] is too short - '{param}'" },
   unsupported_content: { status: 400, type: 'invalid_request_error', message: "Unsupported content part type '{type}' in '{path}'." },
   unsupported_content_part: {
     status: 400,

@@ -26,8 +26,8 @@ export interface ValidationDetail {
   path: string;
   message: string;
   missing?: boolean;
-  /** The catalog entry to answer with, when not plain `invalid_value` (its message reads the same way). */
-  code?: ErrorNameWith<{ param: string | number; problem: string | number }>;
+  /** The catalog entry to answer with, when not plain `invalid_value` (its message reads the same way, or names only the field). */
+  code?: ErrorNameWith<{ param: string | number; problem: string | number }> | ErrorNameWith<{ param: string | number }>;
 }
 /** `object` is the object holding the value (e.g. the message whose content is checked). */
 export type ValidationDetailFn = (value: unknown, object?: object) => ValidationDetail | null;
@@ -45,6 +45,13 @@ export function IsObjectItems(what: string, options?: ValidationOptions): Proper
     return { path: `[${index}]`, message: `must be ${what}`, missing: item === null || item === undefined };
   };
   return ValidatedBy('isObjectItems', problem, `must be an array of ${what}s`, options);
+}
+
+/** An array that, when given, holds at least one item: OpenAI's `empty_array` refusal otherwise (`tools: []`). */
+export function IsNotEmptyArray(options?: ValidationOptions): PropertyDecorator {
+  const problem: ValidationDetailFn = (value) =>
+    Array.isArray(value) && value.length === 0 ? { path: '', message: 'must not be empty', code: 'empty_array' } : null;
+  return ValidatedBy('isNotEmptyArray', problem, 'must not be empty', options);
 }
 
 /**
