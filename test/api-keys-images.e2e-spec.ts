@@ -132,6 +132,32 @@ describe('API keys, models, images and file links', () => {
       });
     });
 
+    it('answers 404 model_not_found for a GPT name the chat route would not take as one, without asking the upstream', async () => {
+      const fresh = stack.fake.createAccessToken({ plan: 'plus' });
+      const retrieve = (id: string) =>
+        request(stack.url)
+          .get(`/v1/models/${encodeURIComponent(id)}`)
+          .set('authorization', `Bearer ${fresh}`);
+      for (const id of ['gizmo-g-', 'gizmo-g-abc.def', 'gizmo-g-abc def', 'gizmo-g-abc ', ' gizmo-g-abc', 'gpt-4-gizmo-g-a.b', 'g-!']) {
+        const answer = await retrieve(id);
+        expect([id, answer.status, answer.body]).toEqual([
+          id,
+          404,
+          {
+            error: {
+              message: `The model \`${id}\` does not exist or you do not have access to it.`,
+              type: 'invalid_request_error',
+              param: 'model',
+              code: 'model_not_found',
+            },
+          },
+        ]);
+      }
+      const gpt = await retrieve('gizmo-g-aBc_9-x');
+      expect([gpt.status, gpt.body.id, gpt.body.object]).toEqual([200, 'gizmo-g-aBc_9-x', 'model']);
+      expect(stack.fake.requests).toEqual([]);
+    });
+
     it("lists the union of the pool's accounts for the pool key, cached briefly", async () => {
       const [free, paid] = [stack.fake.createAccessToken({ plan: 'free' }), stack.fake.createAccessToken({ plan: 'plus' })];
       await admin()

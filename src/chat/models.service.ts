@@ -4,7 +4,7 @@ import { ApiError } from '../common/errors/api-error';
 import type { ApiCredential } from '../auth/api-credential';
 import { AccountUse, CredentialService } from '../auth/credential.service';
 import { UpstreamClient } from '../upstream/upstream.client';
-import { isGizmoName, listedModelNames, resolveModel } from './models/model-mapping';
+import { hasGizmoPrefix, isGizmoName, listedModelNames, resolveModel } from './models/model-mapping';
 import { workspaceKey } from '../auth/account-key';
 
 export interface ModelEntry {
@@ -57,9 +57,15 @@ export class ModelsService {
     return { object: 'list', data: [...ids].map(modelEntry) };
   }
 
-  /** `/v1/models/{id}`: a listed model, or a GPT (`gizmo-g-…`), else 404 `model_not_found`. */
+  /**
+   * `/v1/models/{id}`: a listed model, or a GPT (`gizmo-g-…`) named exactly as the chat route takes one, else 404
+   * `model_not_found`. A name that starts as a GPT's is answered without the list, so without an upstream call.
+   */
   async retrieve(credential: ApiCredential, id: string): Promise<ModelEntry> {
-    if (isGizmoName(id)) return modelEntry(id);
+    if (hasGizmoPrefix(id)) {
+      if (id === id.trim() && isGizmoName(id)) return modelEntry(id);
+      throw ApiError.modelNotFound(id);
+    }
     const listed = (await this.list(credential)).data.find((model) => model.id === id);
     if (!listed) throw ApiError.modelNotFound(id);
     return listed;

@@ -1,4 +1,4 @@
-import { resolveModel } from './model-mapping';
+import { hasGizmoPrefix, isGizmoName, resolveModel } from './model-mapping';
 
 describe('resolveModel', () => {
   it.each([
@@ -61,6 +61,13 @@ describe('resolveModel', () => {
     expect(resolveModel('gizmo-g-xyz_9').gizmoId).toBe('g-xyz_9');
     expect(resolveModel('g-abc123').gizmoId).toBe('g-abc123');
     expect(resolveModel('some-g-model').gizmoId).toBeUndefined();
+  });
+
+  it('tells a malformed GPT name by its prefix, so that no listed model is looked for under it', () => {
+    for (const name of ['gizmo-g-', 'gizmo-g-a.b', 'gpt-4-gizmo-g-a b', 'g-!']) {
+      expect([name, hasGizmoPrefix(name), isGizmoName(name)]).toEqual([name, true, false]);
+    }
+    for (const name of ['gpt-4o', 'some-g-model', 'gpt-4-gizmo']) expect([name, hasGizmoPrefix(name)]).toEqual([name, false]);
   });
 
   it.each([

@@ -20,8 +20,10 @@ const SLUGS = new Map<string, string>(Object.entries(table.slugs));
 const RELEASE_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})(?:-preview)?$/;
 /** How the upstream spells its slugs (`gpt-5`, `gpt-4-5`, `o4-mini-high`): these go upstream as they are. */
 const UPSTREAM_SLUG_SHAPE = /^(?:gpt-\d|o\d)[a-z0-9]*(?:-[a-z0-9]+)*$/;
+/** How a GPT's name starts: `g-`, `gizmo-g-` or `gpt-4-gizmo-g-`; group 1 is the model prefix of the last. */
+const GIZMO_PREFIX = /^(?:g-|(?:(gpt-4)-)?gizmo-g-)/;
 /** Group 1: the model prefix of `gpt-4-gizmo-g-…`; group 2: the GPT's id without its `g-`. */
-const GIZMO_PATTERN = /^(?:g-|(?:(gpt-4)-)?gizmo-g-)([A-Za-z0-9_-]+)$/;
+const GIZMO_PATTERN = new RegExp(`${GIZMO_PREFIX.source}([A-Za-z0-9_-]+)$`);
 
 /** Maps a requested model name to the upstream slug and the name to echo (openai-api.md §4, "Ours"). */
 export function resolveModel(requested: string): ResolvedModel {
@@ -52,6 +54,11 @@ function slugOf(name: string): string {
 /** Whether the name selects a GPT (`g-…`, `gizmo-g-…`, `gpt-4-gizmo-g-…`). */
 export function isGizmoName(name: string): boolean {
   return GIZMO_PATTERN.test(name.trim());
+}
+
+/** Whether the name starts as a GPT's does, well formed (`isGizmoName`) or not: no model of the list is named so. */
+export function hasGizmoPrefix(name: string): boolean {
+  return GIZMO_PREFIX.test(name.trim());
 }
 
 /** Client-facing names that map to an upstream slug, for `/v1/models`. */
