@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import request from 'supertest';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { runServerSource, stopAllCommands } from './support/command';
 import { freePort, http, startServer, stopAllServers } from './support/process';
@@ -76,9 +77,53 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     expect(entries.some((entry) => entry.context === 'RouterExplorer' || entry.context === 'RoutesResolver')).toBe(false);
   });
 
-  it('serves requests without async hooks: no AsyncLocalStorage, whose promise hooks every promise in the process would pay for', async () => {
+  it("puts the request's reqId on every line logged while serving it: a gateway proxy warning, an admin sign-in", async () => {
+    const closedPort = await freePort();
+    const server = await startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'log',
+      LOG_FORMAT: 'json',
+      POW_WORKERS: '1',
+      ENABLE_GATEWAY: 'true',
+      ADMIN_KEY: 'structured-logs-admin-key',
+      CDN_BASE_URL: `http://127.0.0.1:${closedPort}`,
+    });
+    await request(server.url).get('/healthz').expect(200);
+    await request(server.url).get('/assets/unreachable.js').expect(502);
+    await request(server.url).post('/admin/login').type('form').send({ secret: 'structured-logs-admin-key' }).expect(303);
+    await server.kill('SIGTERM');
+
+    const entries = server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const requestLine = (route: string) => entries.find((entry) => entry.route === route && 'durationMs' in entry);
+    const loggedWhile = (pattern: RegExp) => entries.find((entry) => typeof entry.msg === 'string' && pattern.test(entry.msg));
+    const proxy = requestLine('/assets/*path');
+    const signIn = requestLine('/admin/login');
+    expect([proxy?.reqId, signIn?.reqId, requestLine('/healthz')?.reqId]).toEqual([
+      expect.any(Number),
+      expect.any(Number),
+      expect.any(Number),
+    ]);
+    expect(new Set([proxy?.reqId, signIn?.reqId, requestLine('/healthz')?.reqId]).size).toBe(3);
+    expect(loggedWhile(/^cdn host unreachable/)).toMatchObject({ context: 'GatewayProxy', reqId: proxy?.reqId });
+    expect(loggedWhile(/^Admin signed in from /)).toMatchObject({ reqId: signIn?.reqId });
+    // Lines outside any request (start-up, shutdown) name none.
+    expect(loggedWhile(/^Listening on /)).not.toHaveProperty('reqId');
+  });
+
+  // AsyncLocalStorage turns on promise hooks, which every promise in the process pays for on Node 20: only the one
+  // that carries the request ids is allowed, and only while request lines are written.
+  it.each([
+    ['log', 'on'],
+    ['error', 'off'],
+  ])('at LOG_LEVEL=%s serves requests with promise hooks %s', async (level, hooks) => {
     const server = await startServer(
-      { CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'log', POW_WORKERS: '1' },
+      { CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: level, POW_WORKERS: '1' },
       { nodeArgs: ['-r', join(__dirname, 'support', 'report-promise-hooks.js')] },
     );
     const token = fake.createAccessToken({ email: 'hooks@example.com' });
@@ -92,8 +137,8 @@ describe('structured logs (LOG_FORMAT=json, real server process)', () => {
     server.child.kill('SIGWINCH');
     while (!/PROMISE-HOOKS (on|off)/.test(server.output())) await new Promise((resolve) => setTimeout(resolve, 50));
     await server.kill('SIGTERM');
-    expect(server.output()).toMatch(/INFO {2}POST \/v1\/chat\/completions 200 \d+ms .*upstreamAttempts=2/);
-    expect(server.output()).toContain('PROMISE-HOOKS off');
+    if (level === 'log') expect(server.output()).toMatch(/INFO {2}POST \/v1\/chat\/completions 200 \d+ms reqId=\d+ .*upstreamAttempts=2/);
+    expect(server.output()).toContain(`PROMISE-HOOKS ${hooks}`);
   });
 
   // Nest buffers what the modules log while they are built, and flushes it through its start-up logger when that fails.

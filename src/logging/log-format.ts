@@ -1,6 +1,7 @@
 import type { DestinationStream, Level, LoggerOptions } from 'pino';
 import { stdTimeFunctions } from 'pino';
 import type { LogFormat, LogLevelName } from '../config/app-config';
+import { requestScopeFields } from './request-scope';
 
 /** Nest's level names, as pino calls them. */
 export const PINO_LEVEL: Record<LogLevelName, Level> = { error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
@@ -10,13 +11,17 @@ const PREFIX_FIELDS = new Set(['level', 'time', 'msg', 'context', 'err']);
 /** A request line's message already says these (`GET /v1/models 200 12ms`). */
 const REQUEST_MESSAGE_FIELDS = new Set([...PREFIX_FIELDS, 'method', 'route', 'status', 'durationMs']);
 
-/** pino options shared by both formats: string levels, ISO times, no pid/hostname noise. */
+/**
+ * pino options shared by both formats: string levels, ISO times, no pid/hostname noise, and the `reqId` of the
+ * request being served on every line written while it is (`request-scope.ts`).
+ */
 export function pinoOptions(level: LogLevelName): LoggerOptions {
   return {
     level: PINO_LEVEL[level],
     base: undefined,
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    mixin: requestScopeFields,
   };
 }
 

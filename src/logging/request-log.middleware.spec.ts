@@ -8,7 +8,7 @@ import type { LogLevelName } from '../config/app-config';
 import { logDestination, pinoOptions } from './log-format';
 import { RequestLogMiddleware } from './request-log.middleware';
 
-type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+type Handler = (request: IncomingMessage, response: ServerResponse, logger: pino.Logger) => void;
 
 describe('RequestLogMiddleware', () => {
   let server: Server | undefined;
@@ -20,11 +20,11 @@ describe('RequestLogMiddleware', () => {
     const logger = pino(pinoOptions(level), logDestination('json', { write: (text: string) => lines.push(JSON.parse(text)) }));
     const middleware = new RequestLogMiddleware(logger);
     server = createServer((request, response) =>
-      middleware.use(request as Request, response as Response, () => handler(request, response)),
+      middleware.use(request as Request, response as Response, () => handler(request, response, logger)),
     );
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
-    return { lines, url };
+    return { lines, url, logger };
   }
 
   /** Sends a request; with `leaveEarly`, goes away as soon as the answer has started. */
@@ -79,6 +79,26 @@ describe('RequestLogMiddleware', () => {
     expect(lines[1]).toEqual(expect.objectContaining({ reqId: 2, upstreamAttempts: 2 }));
     expect(lines[1]).not.toHaveProperty('identity');
     expect(JSON.stringify(lines)).not.toContain(token);
+  });
+
+  it("gives every line logged while serving a request that request's reqId, after awaits too, and lines outside none", async () => {
+    const { lines, url, logger } = await serve('log', (_request, response, log) => {
+      void (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        log.warn('inside, after a timer');
+        await Promise.resolve();
+        log.info('inside, after a promise');
+        response.end();
+      })();
+    });
+    await send(url);
+    await send(url);
+    logger.info('outside');
+    await linesOnceWritten(lines, 7);
+    const byMessage = (msg: string) => lines.filter((line) => line.msg === msg).map((line) => line.reqId);
+    expect(byMessage('inside, after a timer')).toEqual([1, 2]);
+    expect(byMessage('inside, after a promise')).toEqual([1, 2]);
+    expect(byMessage('outside')).toEqual([undefined]);
   });
 
   it('writes a warn line for a 5xx answer', async () => {

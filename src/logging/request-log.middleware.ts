@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { trackRequestFacts } from '../common/http/request-facts';
 import { requestLogFields, requestLogMessage } from './request-log';
+import { runAsRequest } from './request-scope';
 import { ROOT_LOGGER } from './root-logger';
 
 /** Request ids count up and wrap around, as a 31-bit number. */
@@ -12,8 +13,9 @@ const LAST_REQUEST_ID = 0x7fffffff;
 /**
  * Writes the one line per request (`requestLogFields`) once its connection is done with it: at `info`, or at `warn`
  * for a 5xx answer. A connection closed before the answer was complete is a client that stopped reading (a user who
- * pressed stop, a timeout on its side), not a fault of ours: an `info` line that says so (`closedEarly`). Below `warn`
- * (the level is fixed at start) it watches nothing at all.
+ * pressed stop, a timeout on its side), not a fault of ours: an `info` line that says so (`closedEarly`). The rest of
+ * the request's handling runs as that request (`runAsRequest`), so every line it logs carries the same `reqId`.
+ * Below `warn` (the level is fixed at start) it watches nothing at all.
  */
 @Injectable()
 export class RequestLogMiddleware implements NestMiddleware {
@@ -25,16 +27,13 @@ export class RequestLogMiddleware implements NestMiddleware {
   }
 
   use(request: Request, response: Response, next: NextFunction): void {
-    if (this.watching) this.watch(request, response);
-    next();
-  }
-
-  private watch(request: Request, response: Response): void {
+    if (!this.watching) return next();
     const startedAt = performance.now();
     const reqId = (this.lastRequestId = (this.lastRequestId % LAST_REQUEST_ID) + 1);
     trackRequestFacts(request);
     // A response emits `close` after `finish`, or alone when the connection went away first.
     response.once('close', () => this.write(request, response, reqId, Math.round(performance.now() - startedAt)));
+    runAsRequest(reqId, next);
   }
 
   private write(request: Request, response: Response, reqId: number, durationMs: number): void {

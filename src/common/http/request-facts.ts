@@ -13,8 +13,8 @@ export interface RequestFacts {
 
 /**
  * The facts of each tracked request, reachable from the request and from the AbortSignal that stands for it
- * (`abortWhenClientLeaves`), which is what the request hands down to the code that adds facts. Not
- * AsyncLocalStorage: on Node 20 any use of it turns on promise hooks for every promise in the process.
+ * (`abortWhenClientLeaves`), which is what the request hands down to the code that adds facts. Not in the request
+ * scope (`logging/request-scope.ts`): that holds only the request id, and not below `warn`.
  */
 const factsOf = new WeakMap<IncomingMessage | AbortSignal, RequestFacts>();
 
