@@ -67,6 +67,18 @@ describe('CredentialService', () => {
     expect(updates).toHaveBeenCalledTimes(1);
   });
 
+  it('does not read the store to learn a plan for a request in another workspace, which never teaches the account its plan', async () => {
+    const pool = t.newPool();
+    const credentials = credentialsOver(pool);
+    await pool.admin.upload([fakeAccessToken({ userId: 'user-c', exp: t.clock.now() + 3_600_000, plan: 'plus' })]);
+    const use = (await credentials.acquire({ kind: 'pool' }, new Set(), { teamOverride: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566' }))!;
+    const updates = jest.spyOn(pool.leaser, 'learnPlan');
+    await credentials.learnPlan(use, 'free');
+    await credentials.learnPlan(use, 'paid');
+    expect(updates).not.toHaveBeenCalled();
+    expect((await pool.readModel.list())[0]).toMatchObject({ plan: 'plus' });
+  });
+
   describe("the caller's own RefreshToken as the key", () => {
     const own = { kind: 'refresh_token' as const, token: fakeRefreshToken('own') };
     let issued = 0;

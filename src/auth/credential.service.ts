@@ -38,6 +38,11 @@ export interface AccountUse {
   exchangedFrom?: { kind: 'refresh_token' | 'session_token'; token: string };
   /** The pool account's plan tier as the pool knew it at the lease: what the attempt shows is stored only when it differs. */
   planTier?: PlanTier;
+  /**
+   * The request runs the pool account in a workspace other than its own (`ChatGPT-Account-ID`): what it shows of a plan
+   * is that workspace's, not the account's, and is not learnt.
+   */
+  otherWorkspace?: true;
 }
 
 /** The choices of `CredentialService.acquire` beyond the credential and the accounts already tried. */
@@ -137,7 +142,9 @@ export class CredentialService {
 
   /** What the upstream showed of the account's plan: the pool remembers it for a pool account. */
   async learnPlan(use: AccountUse, tier: PlanTier): Promise<void> {
-    if (use.poolAccountId && use.planTier !== tier) await this.leaser.learnPlan(use.poolAccountId, tier, use.chatgptAccountId);
+    // Another workspace's plan is never the account's: asking the store would only read the account to learn nothing.
+    if (use.poolAccountId && !use.otherWorkspace && use.planTier !== tier)
+      await this.leaser.learnPlan(use.poolAccountId, tier, use.chatgptAccountId);
   }
 
   /**
@@ -189,6 +196,7 @@ export class CredentialService {
 }
 
 function useOfLease(lease: AccountLease | null, teamOverride: string | undefined): AccountUse | null {
+  const otherWorkspace = lease !== null && teamOverride !== undefined && teamOverride !== lease.chatgptAccountId;
   return (
     lease && {
       accessToken: lease.accessToken,
@@ -198,6 +206,7 @@ function useOfLease(lease: AccountLease | null, teamOverride: string | undefined
       ...(lease.sessionToken ? { sessionToken: lease.sessionToken } : {}),
       // Another workspace's plan is not the account's: nothing is known of it, so what is seen is learnt (or refused).
       ...(lease.planTier && !teamOverride ? { planTier: lease.planTier } : {}),
+      ...(otherWorkspace ? { otherWorkspace: true as const } : {}),
     }
   );
 }
