@@ -189,6 +189,17 @@ describe('TokenRefreshScheduler', () => {
       expect(refreshedTokens()).toHaveLength(1);
     });
 
+    it('does not run the occurrence again when the store does not take its record after it ran', async () => {
+      const store = new FileAccountStore({ dataDir });
+      const { pool, scheduler } = instance(store);
+      await pool.admin.upload([fakeRefreshToken('ran-once')]);
+      jest.spyOn(pool.refresher, 'recordJob').mockRejectedValueOnce(new StoreUnavailableError('the test store', new Error('away')));
+
+      expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+      expect(scheduler.pauses).toEqual([]);
+      expect(refreshedTokens()).toHaveLength(1);
+    });
+
     it('gives the occurrence up, saying so, when the lock stays taken past its lifetime', async () => {
       const store = new FileAccountStore({ dataDir });
       const { pool, scheduler } = instance(store);

@@ -148,7 +148,14 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
       if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
       const summary = await this.refresher.refresh({ force: true });
       const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
-      await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run));
+      // The occurrence has run: a store that does not take its record now must not have it waited for and run again
+      // (every account renewed twice); the record is only lost, as the next occurrence's check will show.
+      await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run)).catch((error: unknown) => {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        this.logger.warn(
+          `Scheduled refresh of ${new Date(slot).toISOString()} ran, but the store did not take its record: ${error.message}`,
+        );
+      });
       return summary;
     });
   }
