@@ -262,11 +262,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AUTHORIZATION: 'pool-1,admin-secret', ADMIN_KEY: 'admin-secret' })).toThrow(
       new ConfigError(sameAs('ADMIN_KEY')),
     );
-    expect(() => loadConfig({ AUTHORIZATION: 'my-prefix', API_PREFIX: 'my-prefix' })).toThrow(new ConfigError(sameAs('API_PREFIX')));
     // With ADMIN_KEY set, the prefix is handed to API users anyway and is no secret of the admin.
     expect(loadConfig({ AUTHORIZATION: 'my-prefix', API_PREFIX: 'my-prefix', ADMIN_KEY: 'admin-secret' }).authorization).toEqual([
       'my-prefix',
     ]);
+  });
+
+  // The reference's one-secret set-up: every API client sends the prefix in each URL (/my-prefix/v1/...), so a pool key
+  // equal to it tells them nothing they did not hold already.
+  it('starts with a pool key that is API_PREFIX when that is the admin secret', () => {
+    expect(loadConfig({ AUTHORIZATION: 'my-prefix', API_PREFIX: 'my-prefix' }).authorization).toEqual(['my-prefix']);
   });
 
   // The usual mistake is a URL without its scheme: the line says which schemes are taken and shows one.

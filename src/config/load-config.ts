@@ -239,11 +239,12 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
       `UPSTREAM_FIRST_BYTE_TIMEOUT_MS=${config.upstreamFirstByteTimeoutMs} must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=${config.upstreamIdleTimeoutMs}`,
     );
   }
-  // The admin secret is ADMIN_KEY, or API_PREFIX alone (AdminSecret): a pool key equal to it makes every API client an admin.
-  const adminSecret = config.adminKey ?? config.apiPrefix;
-  if (adminSecret && config.authorization.includes(adminSecret)) {
+  // A pool key equal to ADMIN_KEY makes every API client an admin. API_PREFIX as the admin secret (no ADMIN_KEY, the
+  // reference's way) is not compared: every API client sends it in each URL already, so a pool key equal to it gives
+  // them nothing more, and refusing it would stop the reference's one-secret set-up.
+  if (config.adminKey && config.authorization.includes(config.adminKey)) {
     throw new ConfigError(
-      `AUTHORIZATION=<hidden> is invalid: one of its keys is the admin secret (${config.adminKey ? 'ADMIN_KEY' : 'API_PREFIX'}), so every API client holding it could open the admin: give them different values`,
+      'AUTHORIZATION=<hidden> is invalid: one of its keys is the admin secret (ADMIN_KEY), so every API client holding it could open the admin: give them different values',
     );
   }
   if (config.apiPrefix && RESERVED_ROUTES.has(config.apiPrefix.toLowerCase())) {
