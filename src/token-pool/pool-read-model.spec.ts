@@ -1,3 +1,4 @@
+import { fakeRefreshToken } from './testing/fixtures';
 import { type PoolServices, poolSpecSetup } from './testing/pool-services';
 
 const MINUTE = 60_000;
@@ -71,6 +72,18 @@ describe('PoolReadModel', () => {
       expect(await pool.readModel.accountInService(a)).toBe(true);
       clock.advance(DAY);
       expect(await pool.readModel.accountInService(a)).toBe(false);
+    });
+
+    it('counts a RefreshToken account whose renewal waits out a back-off as in service (a lease renews it), until disabled', async () => {
+      const renewable = newPool();
+      await renewable.admin.upload([fakeRefreshToken('backing-off')]);
+      const id = (await renewable.readModel.list()).find((account) => account.kind === 'refresh_token')!.id;
+      // As a renewal the auth server failed leaves it: expired, tried again after the back-off.
+      await t.store.updateAccount(id, (current) => ({ ...current, state: 'expired', refreshRetryAt: clock.now() + MINUTE }));
+      expect(await renewable.readModel.findView(id)).toMatchObject({ state: 'expired' });
+      expect(await renewable.readModel.accountInService(id)).toBe(true);
+      await renewable.leaser.report(id, { kind: 'forbidden', reason: 'banned' });
+      expect(await renewable.readModel.accountInService(id)).toBe(false);
     });
   });
 });

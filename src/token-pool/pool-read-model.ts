@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { isWorkspaceId } from '../common/vocabulary/team-account';
-import { dropUndefined, effectiveState, inService } from './account-record';
+import { dropUndefined, effectiveState, inService, isRenewable } from './account-record';
 import type { AccountCounts, AccountRecord, AccountState, AccountView, PoolReadiness } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 
@@ -28,10 +28,15 @@ export class PoolReadModel {
     return record && accountView(record, this.clock.now());
   }
 
-  /** Whether the account is still in the pool and in service (active or rate limited); reads that account only, leases nothing. */
+  /**
+   * Whether the account is still in the pool and in service (active or rate limited), or a RefreshToken or SessionToken
+   * account left expired by a renewal that failed for now (the auth server away), which a lease renews after the
+   * back-off; reads that account only, leases nothing.
+   */
   async accountInService(id: string): Promise<boolean> {
     const record = await this.store.getAccount(id);
-    return record !== null && inService(record, this.clock.now());
+    if (record === null) return false;
+    return inService(record, this.clock.now()) || (isRenewable(record.kind) && record.state !== 'disabled');
   }
 
   async counts(): Promise<AccountCounts> {
