@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { ApiError, type UpstreamStep } from '../../common/errors/api-error';
 import { clientErrorOf, UpstreamError, UpstreamErrorKind } from '../../common/errors/upstream-error';
 import type { AccountUse, AcquireOptions, CredentialService } from '../../auth/credential.service';
@@ -118,6 +119,7 @@ describe('AttemptPolicy', () => {
       policy: new AttemptPolicy(testConfig({ retryTimes: 3 }), credentials, modelCaps),
       reports,
       learnt,
+      credentials,
       excluded,
       paidOnlyAsked,
       caps,
@@ -239,6 +241,18 @@ describe('AttemptPolicy', () => {
     expect((await policy.nextAccount(state)).poolAccountId).toBe('paid');
     expect(reports).toEqual([]);
     expect(learnt).toEqual([['free', 'free']]);
+  });
+
+  it('decides and reports an attempt as ever when the store does not take the plan it saw', async () => {
+    const { policy, reports, credentials } = setup(['a', 'b']);
+    jest
+      .spyOn(credentials, 'learnPlan')
+      .mockRejectedValue(new StoreUnavailableError('Redis at redis://cache', new Error('Command timed out')));
+    const state = policy.begin(pool);
+    const a = await policy.nextAccount(state);
+    expect(await policy.failed(state, a, 'gpt-4', upstream('rate_limited'), { plan: 'paid' })).toMatchObject({ retry: true });
+    expect(reports).toEqual([['a', 'rate_limited']]);
+    await expect(policy.succeeded(useOf('b'), { plan: 'free' })).resolves.toBeUndefined();
   });
 
   it('asks the pool for accounts whose plan may serve a paid-only model, and tells it the plan every attempt saw', async () => {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import { AppConfig } from '../../config/app-config';
@@ -131,6 +131,8 @@ export class AttemptState {
 
 @Injectable()
 export class AttemptPolicy {
+  private readonly logger = new Logger(AttemptPolicy.name);
+
   constructor(
     private readonly config: AppConfig,
     private readonly credentials: CredentialService,
@@ -186,7 +188,14 @@ export class AttemptPolicy {
 
   async succeeded(use: AccountUse, seen: AttemptFindings = {}): Promise<void> {
     await this.credentials.report(use, { kind: 'success' });
-    if (seen.plan) await this.credentials.learnPlan(use, seen.plan);
+    if (seen.plan) await this.learnPlan(use, seen.plan);
+  }
+
+  /** The plan memory is a hint for choosing accounts: a store that does not take it costs the request nothing. */
+  private async learnPlan(use: AccountUse, tier: PlanTier): Promise<void> {
+    await this.credentials.learnPlan(use, tier).catch((error: Error) => {
+      this.logger.warn(`The ${tier} plan of pool account ${use.poolAccountId} was not stored: ${error.message}`);
+    });
   }
 
   /**
@@ -203,7 +212,7 @@ export class AttemptPolicy {
   ): Promise<AttemptDecision> {
     state.failures.push(failure);
     const plan = lacksModel(failure) ? 'free' : seen.plan;
-    if (plan) await this.credentials.learnPlan(use, plan);
+    if (plan) await this.learnPlan(use, plan);
     const decision = decide(failure, state.rotates, state.attempt, this.maxAttempts);
     if (use.poolAccountId && (decision.outcome || cannotServe(failure) || movesOffRoute(failure, state.rotates)))
       state.ruledOut.add(use.poolAccountId);
