@@ -1,4 +1,4 @@
-import type { Logger } from '@nestjs/common';
+import type { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import type { Clock } from '../common/vocabulary/clock';
 import type { RotationLinks } from './rotation-links';
@@ -9,7 +9,7 @@ import { SharedExchanges } from './shared-exchanges';
  * value sent and the newest value it rotated to (`RotationLinks`), and the upstream's verdict on an AccessToken they
  * gave acts on that cache. How a credential is exchanged is each kind's own.
  */
-export abstract class CredentialExchanger<T extends { accessToken: string; expiresAt: number }> {
+export abstract class CredentialExchanger<T extends { accessToken: string; expiresAt: number }> implements OnApplicationShutdown {
   protected readonly exchanges: SharedExchanges<T>;
 
   protected constructor(
@@ -18,6 +18,11 @@ export abstract class CredentialExchanger<T extends { accessToken: string; expir
     protected readonly rotations: RotationLinks,
   ) {
     this.exchanges = new SharedExchanges(clock);
+  }
+
+  /** Nest calls this at shutdown: the rotations stop writing in the background to a store that is closing. */
+  onApplicationShutdown(): void {
+    this.rotations.close();
   }
 
   /** Drops what is cached for this credential (for example after its account was removed from the pool). */

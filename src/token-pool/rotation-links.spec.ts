@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { type DurableLinks, RotationLinks, STORED_ROTATION_TTL_MS } from './rotation-links';
 
 /** A store of named values in memory that counts its reads and can be made to fail. */
@@ -91,6 +92,25 @@ describe('RotationLinks', () => {
     // The write that failed is made on the next use.
     expect(await links.keep('rt-3')).toBe('rt-4');
     expect([...store.values.values()]).toContain('rt-4');
+  });
+
+  it('stops writing in the background once closed, while the store stays away', async () => {
+    const store = memoryStore();
+    let tries = 0;
+    store.setMeta = () => {
+      tries++;
+      return Promise.reject(new StoreUnavailableError('Redis at redis://cache', new Error('Command timed out')));
+    };
+    const links = new RotationLinks('refresh-token', store);
+    links.link('rt-0', 'rt-1');
+    await links.keep('rt-0');
+    while (tries < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    links.close();
+    // The loop pauses at most a second between tries: past two, a loop still running would have tried again.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const afterClose = tries;
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect(tries).toBe(afterClose);
   });
 
   it('stays right however often a value is rotated, and keeps the newest in the store', async () => {

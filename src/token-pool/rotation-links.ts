@@ -47,6 +47,8 @@ export class RotationLinks {
   private readonly unsaved = new LRUCache<string, true>({ max: MAX_ROTATIONS });
   /** Whether the background loop of `writeUnsavedInBackground` runs. */
   private writingUnsaved = false;
+  /** Set by `close`: the background loop ends, and none starts again. */
+  private closed = false;
 
   constructor(
     /** Names the kind of credential in the store's keys (`refresh-token`, `session-token`). */
@@ -130,16 +132,25 @@ export class RotationLinks {
     return undefined;
   }
 
+  /** Ends the background writes (the app is shutting down, its store with it): what is unwritten stays so. */
+  close(): void {
+    this.closed = true;
+  }
+
   /**
    * Tries the unwritten links again, 0.1 s apart and then up to a second apart (real time: the store's), until the store
    * takes them all; quietly, once a store that does not answer has been reported by `keep`. One loop per process.
    */
   private writeUnsavedInBackground(): void {
-    if (this.writingUnsaved) return;
+    if (this.writingUnsaved || this.closed) return;
     this.writingUnsaved = true;
     void (async () => {
       try {
-        for (let pauseMs = FIRST_UNSAVED_RETRY_MS; this.unsaved.size > 0; pauseMs = Math.min(pauseMs * 2, MAX_UNSAVED_RETRY_MS)) {
+        for (
+          let pauseMs = FIRST_UNSAVED_RETRY_MS;
+          this.unsaved.size > 0 && !this.closed;
+          pauseMs = Math.min(pauseMs * 2, MAX_UNSAVED_RETRY_MS)
+        ) {
           await delay(pauseMs, undefined, { ref: false });
           const failure = await this.write([...this.unsaved.keys()], false);
           if (failure && !(failure.error instanceof StoreUnavailableError)) {
