@@ -42,7 +42,7 @@ describe('PoolAdmin', () => {
       // README: "It expires after some days; then copy a new one" and upload it at /admin.
       const fresh = accessToken('alice', 24 * HOUR);
       expect(await pool.admin.upload([fresh, fresh])).toEqual({ added: 0, replaced: 1, duplicates: 1, invalid: 0, invalidLines: [] });
-      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh, planTier: 'paid' });
       expect(await pool.readModel.findView(id)).toMatchObject({ state: 'active', failures: 0 });
     });
 
@@ -58,7 +58,7 @@ describe('PoolAdmin', () => {
       const fresh = fakeAccessToken({ userId: 'user-alice', exp: clock.now() + 2 * HOUR });
       expect(await pool.admin.upload([fresh])).toMatchObject({ added: 0, replaced: 1, duplicates: 0 });
       await pool.leaser.report(id, { kind: 'unauthorized', accessToken: old });
-      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh, planTier: 'paid' });
     });
 
     it('gives a RefreshToken account out of service an uploaded AccessToken of its user, keeping its RefreshToken', async () => {
@@ -97,7 +97,7 @@ describe('PoolAdmin', () => {
       expect(await pool.readModel.findView(id)).toMatchObject({ state: 'expired' });
       const fresh = accessToken('alice', 24 * HOUR);
       expect(await pool.admin.upload([fresh])).toMatchObject({ added: 0, replaced: 1, duplicates: 0 });
-      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh, planTier: 'paid' });
     });
 
     it('refuses tokens that cannot be HTTP header values, naming their lines', async () => {

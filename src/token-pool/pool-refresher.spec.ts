@@ -20,7 +20,7 @@ describe('PoolRefresher', () => {
       const pool = newPool();
       await pool.admin.upload([rt]);
       const first = await pool.leaser.lease();
-      expect(first).toEqual({ accountId: expect.any(String), accessToken: expect.stringMatching(/^eyJ/) });
+      expect(first).toEqual({ accountId: expect.any(String), accessToken: expect.stringMatching(/^eyJ/), planTier: 'paid' });
       expect(await pool.leaser.lease()).toEqual(first);
       expect(t.server.requests).toHaveLength(1);
       expect((await pool.readModel.list())[0]).toMatchObject({
