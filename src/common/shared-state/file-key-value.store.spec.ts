@@ -50,6 +50,18 @@ describe('FileKeyValueStore', () => {
     for (const key of ['never', 'short', 'gone']) expect(await again.get(key, T0 + 10)).toBeNull();
   });
 
+  it('gives a value to one of concurrent takers, and keeps it taken across a restart', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('ticket', 'once', T0, 60_000);
+    await store.set('expired', 'late', T0, 10);
+    const taken = await Promise.all([store.take('ticket', T0 + 1), store.take('ticket', T0 + 1)]);
+    expect(taken).toEqual(['once', null]);
+    expect(await store.take('expired', T0 + 10)).toBeNull();
+    await store.flush();
+
+    expect(await new FileKeyValueStore(path, 100).get('ticket', T0 + 1)).toBeNull();
+  });
+
   it('writes the snapshot readable by its owner only, and leaves no temp file', async () => {
     const store = new FileKeyValueStore(path, 100);
     await store.set('k', 'secret', T0);

@@ -83,6 +83,13 @@ export class FileKeyValueStore implements KeyValueStore {
     return true;
   }
 
+  /** Without an await between the read and the delete, so no other call comes in between. */
+  take(key: string, now: number): Promise<string | null> {
+    const value = this.get(key, now);
+    if (this.entries.delete(key)) this.changed();
+    return value;
+  }
+
   delete(key: string): Promise<void> {
     if (this.entries.delete(key)) this.changed();
     return Promise.resolve();

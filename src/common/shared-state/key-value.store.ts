@@ -16,6 +16,11 @@ export interface KeyValueStore {
    * old copy cannot bring back what another deleted meanwhile. Resolves to whether it replaced the value.
    */
   setIfPresent(key: string, value: string, now: number, ttlMs?: number): Promise<boolean>;
+  /**
+   * Reads the value and deletes it in one step: of callers taking one key at once, on any instance, one gets the value
+   * and the others null (a one-use ticket is redeemed once).
+   */
+  take(key: string, now: number): Promise<string | null>;
   delete(key: string): Promise<void>;
 }
 
@@ -56,6 +61,13 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
 
+  take(key: string, now: number): Promise<string | null> {
+    this.now = now;
+    const value = this.entries.get(key) ?? null;
+    this.entries.delete(key);
+    return Promise.resolve(value);
+  }
+
   delete(key: string): Promise<void> {
     this.entries.delete(key);
     return Promise.resolve();
@@ -67,6 +79,12 @@ local current = redis.call('GET', KEYS[1])
 if current then return current end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]`;
+
+/** GETDEL without needing Redis 6.2. */
+const TAKE = `
+local current = redis.call('GET', KEYS[1])
+if current then redis.call('DEL', KEYS[1]) end
+return current`;
 
 /** Redis keeps the time to live itself (`PX`), so `now` is not needed here. */
 export class RedisKeyValueStore implements KeyValueStore {
@@ -98,6 +116,10 @@ export class RedisKeyValueStore implements KeyValueStore {
       ttl === undefined ? redis.set(this.prefix + key, value, 'XX') : redis.set(this.prefix + key, value, 'PX', ttl, 'XX'),
     );
     return answer === 'OK';
+  }
+
+  async take(key: string): Promise<string | null> {
+    return (await this.connection.run((redis) => redis.eval(TAKE, 1, this.prefix + key))) as string | null;
   }
 
   async delete(key: string): Promise<void> {

@@ -45,6 +45,16 @@ describe.each([
     expect(await b.keyValues('present').get('k', T0 + 1)).toBeNull();
   });
 
+  it('gives a value to one of many concurrent takers across instances, and deletes it', async () => {
+    const [a, b] = await pair();
+    const stores = [a.keyValues('take'), b.keyValues('take')];
+    await stores[0].set('ticket', 'once', T0, 60_000);
+    const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 2].take('ticket', T0 + 1)));
+    expect(taken.filter((value) => value !== null)).toEqual(['once']);
+    expect(await stores[1].get('ticket', T0 + 1)).toBeNull();
+    expect(await stores[0].take('never', T0)).toBeNull();
+  });
+
   it('forgets a value once its time to live has passed', async () => {
     const [a] = await pair();
     const kv = a.keyValues('ttl');

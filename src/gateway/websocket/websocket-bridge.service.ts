@@ -114,8 +114,8 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
     // request timeout applies to it), so a client could hold every connection the server takes.
     if (!match) return refuse(socket, 404);
     try {
-      const stored = await this.tickets.get(match[1], Date.now());
-      await this.tickets.delete(match[1]);
+      // Read and deleted in one step, so of two instances given one ticket at once, only one opens a bridge with it.
+      const stored = await this.tickets.take(match[1], Date.now());
       const ticket = stored ? (JSON.parse(stored) as Ticket) : null;
       const session = ticket ? await this.identity.fromCookieOf(request) : null;
       if (!ticket || !session || session.id !== ticket.sessionId) return refuse(socket, 403);
