@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,48 @@ describe('TokenPoolModule', () => {
       await poolServicesOf(app).admin.upload([fakeAccessToken({ exp: Date.now() + 3_600_000 })]);
       expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 1, active: 1 });
     } finally {
+      await app.close();
+      await harness.cleanup();
+    }
+  });
+
+  it('with REDIS_URL, warns once about the pool the file store left in DATA_DIR: its files, counts and what to do, never a token', async () => {
+    const tokens = [fakeAccessToken({ exp: Date.now() + 3_600_000 }), fakeAccessToken({ exp: Date.now() + 7_200_000 })];
+    const files = await boot({});
+    await poolServicesOf(files).admin.upload(tokens);
+    const seed = await poolServicesOf(files).seeds.createSeed();
+    await files.close();
+
+    const harness = await redisHarness();
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const app = await boot({ REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: harness.prefix });
+    try {
+      const left = warnings.filter((line) => line.includes('accounts.json'));
+      expect(left).toHaveLength(1);
+      expect(left[0]).toContain(`${join(dataDir, 'accounts.json')} (2 accounts)`);
+      expect(left[0]).toContain(`${join(dataDir, 'seeds.json')} (1 seed)`);
+      expect(left[0]).toContain('upload');
+      expect(left[0]).toContain('unset REDIS_URL');
+      for (const secret of [...tokens, seed]) expect(left[0]).not.toContain(secret);
+      // Nothing is moved behind the operator's back.
+      expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 0 });
+    } finally {
+      jest.restoreAllMocks();
+      await app.close();
+      await harness.cleanup();
+    }
+  });
+
+  it('with REDIS_URL and a DATA_DIR without a pool, says nothing about the file store', async () => {
+    const harness = await redisHarness();
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const app = await boot({ REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: harness.prefix });
+    try {
+      expect(warnings.filter((line) => line.includes('DATA_DIR'))).toEqual([]);
+    } finally {
+      jest.restoreAllMocks();
       await app.close();
       await harness.cleanup();
     }

@@ -16,6 +16,7 @@ import { SeedRegistry } from './seed-registry';
 import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
+import { leftPoolFiles, leftPoolWarning } from './stores/left-pool-files';
 import { RedisAccountStore } from './stores/redis-account-store';
 
 /** The adapter the configuration asks for: Redis when `REDIS_URL` is set (on the process's one connection), else files under `DATA_DIR`. */
@@ -35,6 +36,9 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
       ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}`
       : `Accounts in files under ${config.dataDir}`,
   );
+  // Said at every start, not only the first on Redis: the one that shows the files left behind may scroll away.
+  const left = shared.connection ? await leftPoolFiles(config.dataDir) : null;
+  if (left) logger.warn(leftPoolWarning(left));
   return store;
 }
 

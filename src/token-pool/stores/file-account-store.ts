@@ -20,8 +20,8 @@ export interface FileAccountStoreOptions {
 }
 
 const FORMAT_VERSION = 1;
-const ACCOUNTS_FILE = 'accounts.json';
-const SEEDS_FILE = 'seeds.json';
+export const ACCOUNTS_FILE = 'accounts.json';
+export const SEEDS_FILE = 'seeds.json';
 const META_FILE = 'meta.json';
 /** Names the process that owns `DATA_DIR` (its pid and host). */
 const OWNER_FILE = 'flowgpt.pid';
