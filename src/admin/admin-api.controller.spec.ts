@@ -11,7 +11,7 @@ import { AdminApiController } from './admin-api.controller';
 import { AdminAuthGuard } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
-import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
+import { AdminSigningKey } from './admin-signing-key';
 import { AdminSessionStore } from './admin-session.store';
 import { CsrfService } from './csrf.service';
 import { sessionCookieFor } from './testing/session-cookie';
@@ -46,7 +46,6 @@ describe('AdminApiController (HTTP edge)', () => {
           AdminSecret,
           LoginThrottle,
           AdminSigningKey,
-          adminCookieSecret,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -121,7 +120,7 @@ describe('AdminApiController (HTTP edge)', () => {
 
     it('accepts the session cookie for reads but wants its CSRF token on writes', async () => {
       const { session, cookieValue } = await app.get(AdminSessionStore).create();
-      const cookie = await sessionCookieFor(app, cookieValue);
+      const cookie = sessionCookieFor(cookieValue);
       pool.list.mockResolvedValue([]);
       pool.counts.mockResolvedValue({ total: 0 });
       await api().get('/admin/api/tokens').set('Cookie', cookie).expect(200);

@@ -9,7 +9,7 @@ import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
-import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
+import { AdminSigningKey } from './admin-signing-key';
 import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
@@ -32,7 +32,6 @@ describe('AdminPageController (HTTP edge)', () => {
           AdminSecret,
           LoginThrottle,
           AdminSigningKey,
-          adminCookieSecret,
           AdminSessionStore,
           CsrfService,
           AdminAuthService,
@@ -57,7 +56,7 @@ describe('AdminPageController (HTTP edge)', () => {
   const page = () => request(app.getHttpServer());
   async function signedIn(): Promise<{ cookie: string; csrfToken: string }> {
     const { session, cookieValue } = await app.get(AdminSessionStore).create();
-    return { cookie: await sessionCookieFor(app, cookieValue), csrfToken: session.csrfToken };
+    return { cookie: sessionCookieFor(cookieValue), csrfToken: session.csrfToken };
   }
 
   it.each([

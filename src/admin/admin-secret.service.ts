@@ -17,7 +17,7 @@ export type AdminSecretSource = 'ADMIN_KEY' | 'API_PREFIX' | null;
 export class AdminSecret implements OnApplicationBootstrap {
   private readonly logger = new Logger('Admin');
   private readonly value: string | undefined;
-  private fingerprinting?: Promise<string>;
+  private fingerprinting?: { salt: string; fingerprint: Promise<string> };
   readonly source: AdminSecretSource;
 
   constructor(config: AppConfig) {
@@ -42,17 +42,21 @@ export class AdminSecret implements OnApplicationBootstrap {
    * Names the secret without revealing it, so that sessions made under one secret end when the operator changes it
    * (a leaked secret is rotated to lock its holder out). Memory-hard (scrypt) and salted with this deployment's
    * session signing key: a copy of the store does not let anyone test guesses of the secret at hash speed.
-   * Computed once per process. Null while disabled.
+   * Computed once per process and salt (the salt changes only when this instance adopts another stored key). Null while
+   * disabled.
    */
   fingerprint(salt: string): Promise<string | null> {
     const value = this.value;
     if (value === undefined) return Promise.resolve(null);
-    this.fingerprinting ??= new Promise<string>((resolve, reject) =>
-      scrypt(value, `flowgpt admin session\n${salt}`, 32, SCRYPT_COST, (error, key) =>
-        error ? reject(error) : resolve(key.toString('base64url')),
-      ),
-    );
-    return this.fingerprinting;
+    if (this.fingerprinting?.salt !== salt) {
+      const fingerprint = new Promise<string>((resolve, reject) =>
+        scrypt(value, `flowgpt admin session\n${salt}`, 32, SCRYPT_COST, (error, key) =>
+          error ? reject(error) : resolve(key.toString('base64url')),
+        ),
+      );
+      this.fingerprinting = { salt, fingerprint };
+    }
+    return this.fingerprinting.fingerprint;
   }
 
   /** Whether the secret has a dot, as file names do: then a dotted path at `/{API_PREFIX}` may be a guess of it. */

@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis';
 import { SharedState } from '../common/shared-state/shared-state';
+import { redisTestConnections, TEST_REDIS_URL } from '../common/shared-state/testing/redis-test-connections';
 import { Clock } from '../common/vocabulary/clock';
 import { loadConfig } from '../config/load-config';
 import { createHmac } from 'node:crypto';
@@ -26,7 +28,7 @@ describe('AdminSessionStore', () => {
 
   const secretOf = (key: string) => new AdminSecret(loadConfig({ ADMIN_KEY: key }));
   const storeUnder = (key: string, sessionSecret = 'deployment-one-session-secret-of-32-chars') =>
-    new AdminSessionStore(shared, clock, secretOf(key), new AdminSigningKey(loadConfig({ SESSION_SECRET: sessionSecret }), shared));
+    new AdminSessionStore(shared, clock, secretOf(key), new AdminSigningKey(loadConfig({ SESSION_SECRET: sessionSecret }), shared, clock));
 
   it('ends every session made under another admin secret: rotating a leaked secret locks its holder out', async () => {
     const { cookieValue } = await store.create();
@@ -44,15 +46,17 @@ describe('AdminSessionStore', () => {
     expect(session.secret).toMatch(/^[\w-]{43}$/);
   });
 
-  it('finds a session by the id its (verified) cookie holds, and nothing for a missing or unknown one', async () => {
+  it('finds a session by the id its signed cookie holds, and nothing for a missing, unsigned, forged or unknown one', async () => {
     const { session, cookieValue } = await store.create();
-    expect(cookieValue).toBe(session.id);
+    expect(cookieValue.startsWith(`s:${session.id}.`)).toBe(true);
     expect(await store.fromCookie(cookieValue)).toEqual(session);
     expect(session.csrfToken).toMatch(/^[\w-]{32}$/);
     expect(await store.fromCookie(undefined)).toBeNull();
-    // cookie-parser's verdict on a cookie whose signature does not hold.
-    expect(await store.fromCookie(false)).toBeNull();
-    expect(await store.fromCookie('AAAA' + session.id.slice(4))).toBeNull();
+    expect(await store.fromCookie(session.id)).toBeNull();
+    expect(await store.fromCookie(`s:${session.id}.${'A'.repeat(43)}`)).toBeNull();
+    const other = await storeUnder('admin-secret-one', 'deployment-two-session-secret-of-32-chars').create();
+    expect(await store.fromCookie(other.cookieValue)).toBeNull();
+    expect(await store.fromCookie(cookieValue.replace(session.id, 'AAAA' + session.id.slice(4)))).toBeNull();
   });
 
   it('ends a session after 12 hours or when destroyed', async () => {
@@ -73,5 +77,32 @@ describe('AdminSessionStore', () => {
     const next = (await store.fromCookie(cookieValue))!;
     expect(await store.takeFlash(next)).toEqual({ kind: 'success', key: 'flash.seedRemoved' });
     expect(await store.takeFlash((await store.fromCookie(cookieValue))!)).toBeUndefined();
+  });
+});
+
+describe('AdminSessionStore, instances on one Redis', () => {
+  const redis = redisTestConnections();
+  const clock = new ManualClock();
+  afterAll(() => redis.cleanup());
+
+  /** An instance starting: its own connection, secret and signing key; no SESSION_SECRET, so the key is kept in Redis. */
+  const instance = async () => {
+    const config = loadConfig({ ADMIN_KEY: 'admin-secret-of-the-deployment' });
+    const shared = new SharedState(await redis.open(), redis.prefix);
+    return new AdminSessionStore(shared, clock, new AdminSecret(config), new AdminSigningKey(config, shared, clock));
+  };
+
+  it('keeps every instance signed in with a session made after Redis lost the signing key and a restarted instance made another', async () => {
+    const [one, two] = [await instance(), await instance()];
+    const before = await one.create();
+    expect(await two.fromCookie(before.cookieValue)).not.toBeNull();
+
+    const client = new Redis(TEST_REDIS_URL);
+    await client.del(`${redis.prefix}admin:signing-key`).finally(() => client.disconnect());
+    const restarted = await instance();
+    const after = await restarted.create();
+    for (const each of [one, two, restarted]) expect(await each.fromCookie(after.cookieValue)).toEqual(after.session);
+    const signedInOnOne = await one.create();
+    for (const each of [one, two, restarted]) expect(await each.fromCookie(signedInOnOne.cookieValue)).toEqual(signedInOnOne.session);
   });
 });

@@ -30,8 +30,8 @@ export interface AdminSession {
 
 /**
  * Admin sessions, in the shared state (memory, or Redis so that a session made on one instance works on
- * the others). The cookie holds the session id, signed by cookie-parser under `AdminSigningKey`, so it never
- * carries the admin secret, and a forged id is refused (left out of `request.signedCookies`) before the store is asked.
+ * the others). The cookie holds the session id, signed under `AdminSigningKey` (in cookie-parser's format), so it never
+ * carries the admin secret, and a forged id is refused before the store is asked.
  */
 @Injectable()
 export class AdminSessionStore {
@@ -46,33 +46,35 @@ export class AdminSessionStore {
     this.sessions = shared.keyValues('admin-session', { durable: true });
   }
 
+  /** A new session, and the value of its cookie: its id, signed. */
   async create(): Promise<{ session: AdminSession; cookieValue: string }> {
+    const id = randomBytes(24).toString('base64url');
+    const { cookie, key } = await this.signingKey.sign(id);
     const session: AdminSession = {
-      id: randomBytes(24).toString('base64url'),
+      id,
       csrfToken: randomBytes(24).toString('base64url'),
       expiresAt: this.clock.now() + ADMIN_SESSION_TTL_MS,
-      secret: (await this.secretFingerprint()) ?? '',
+      secret: (await this.secret.fingerprint(key)) ?? '',
     };
     await this.save(session);
-    return { session, cookieValue: session.id };
+    return { session, cookieValue: cookie };
   }
 
-  /** The live session a verified cookie value names, or null when it is missing, unknown or expired. */
+  /** The live session a cookie value names, or null when its signature does not hold, or it is unknown or expired. */
   async fromCookie(value: unknown): Promise<AdminSession | null> {
-    if (typeof value !== 'string' || !value) return null;
-    const id = value;
+    const verified = await this.signingKey.verify(value);
+    if (!verified) return null;
     const now = this.clock.now();
-    const stored = await this.sessions.get(id, now);
+    const stored = await this.sessions.get(verified.value, now);
     if (!stored) return null;
     const session = JSON.parse(stored) as AdminSession;
-    const fingerprint = await this.secretFingerprint();
+    const fingerprint = await this.secret.fingerprint(verified.key);
     const underThisSecret = fingerprint !== null && secretsEqual(session.secret, fingerprint);
     return session.expiresAt > now && underThisSecret ? session : null;
   }
 
   fromRequest(request: Request): Promise<AdminSession | null> {
-    // cookie-parser puts a signed cookie here only when its signature holds (`false` when it does not).
-    return this.fromCookie((request.signedCookies as Record<string, unknown> | undefined)?.[ADMIN_SESSION_COOKIE]);
+    return this.fromCookie((request.cookies as Record<string, unknown> | undefined)?.[ADMIN_SESSION_COOKIE]);
   }
 
   async destroy(session: AdminSession): Promise<void> {
@@ -92,10 +94,6 @@ export class AdminSessionStore {
     return flash;
   }
 
-  private async secretFingerprint(): Promise<string | null> {
-    return this.secret.fingerprint(await this.signingKey.get());
-  }
-
   private async save(session: AdminSession): Promise<void> {
     const now = this.clock.now();
     if (session.expiresAt > now) await this.sessions.set(session.id, JSON.stringify(session), now, session.expiresAt - now);
@@ -108,7 +106,7 @@ function cookieOptions(request: Request): CookieOptions {
 }
 
 export function setSessionCookie(request: Request, response: Response, cookieValue: string): void {
-  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request), signed: true, maxAge: ADMIN_SESSION_TTL_MS });
+  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request), maxAge: ADMIN_SESSION_TTL_MS });
 }
 
 export function clearSessionCookie(request: Request, response: Response): void {

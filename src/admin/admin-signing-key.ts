@@ -1,47 +1,108 @@
-import { Injectable, Provider } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { sign, unsign } from 'cookie-signature';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { SharedState } from '../common/shared-state/shared-state';
-import { COOKIE_SECRET } from '../common/http/cookie-secret';
+import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
-import { AdminSecret } from './admin-secret.service';
 
 /** Under `DATA_DIR` when there is neither `SESSION_SECRET` nor Redis. */
 export const SIGNING_KEY_FILE = 'admin-session.key';
 const SIGNING_KEY_BYTES = 32;
+/** How long an instance on Redis goes on with the key it last read before it reads it again. */
+export const STORED_KEY_RECHECK_MS = 60_000;
+/** cookie-parser's mark of a signed cookie (`s:<value>.<signature>`), as Express writes it. */
+const SIGNED_PREFIX = 's:';
+
+/** A cookie's value once its signature holds, with the key that signed it. */
+export interface VerifiedCookie {
+  value: string;
+  key: string;
+}
 
 /**
- * The key that signs admin session cookies. It must be the same in every instance and survive restarts, so
- * it is never a per-process random: `SESSION_SECRET` when set; else one made once and kept in the store
- * (Redis: set only if absent, so concurrent first starts agree; files: `DATA_DIR/admin-session.key`, 0600).
- * Read once at boot by `adminCookieSecret`, and only when the admin is enabled, so an app without an admin never creates it.
+ * The key that signs admin session cookies. It must be the same in every instance and survive restarts, so it is never
+ * a per-process random: `SESSION_SECRET` when set; else one made once and kept in the store (files:
+ * `DATA_DIR/admin-session.key`, 0600; Redis: see below). Made on first use, so an app without an admin never creates it.
+ *
+ * In Redis the key can be lost while the instances run (evicted under an allkeys-* policy, a restart without
+ * persistence), and an instance started then makes another one: each instance would go on signing with the key it read
+ * at its start, and an admin would be signed out whenever the load balancer sent them to an instance with the other
+ * key. So the store's value is the truth, and every instance adopts it:
+ * - every read is `setIfAbsent` with the key the instance holds (a fresh one only at its first read): it puts a lost
+ *   key back, so that an instance started later adopts the key the others hold, and otherwise answers the stored one;
+ * - the key is read again when it was last read `STORED_KEY_RECHECK_MS` ago, before each signing (a sign-in is rare,
+ *   and a cookie signed with a key the others have given up would not pass there), and when a cookie fails with the
+ *   held key: a cookie signed by an instance that holds the stored key then passes everywhere at once.
+ * A cookie signed with a key that is no longer stored stops passing everywhere, so its admin signs in once more.
  */
 @Injectable()
 export class AdminSigningKey {
-  private loading?: Promise<string>;
+  /** `SESSION_SECRET`'s, or the file's: fixed while the process runs. */
+  private fixed?: Promise<string>;
+  /** The key read from Redis last, and when. */
+  private held?: { key: string; readAt: number };
+  private reading?: Promise<string>;
 
   constructor(
     private readonly config: AppConfig,
     private readonly shared: SharedState,
+    private readonly clock: Clock,
   ) {}
 
+  /** The key cookies are checked with first (a string, as cookie signing wants one). */
   get(): Promise<string> {
-    this.loading ??= this.load().catch((error: unknown) => {
-      this.loading = undefined;
-      throw error;
-    });
-    return this.loading;
+    if (!this.shared.connection) return this.fixedKey();
+    if (this.held && this.clock.now() - this.held.readAt < STORED_KEY_RECHECK_MS) return Promise.resolve(this.held.key);
+    return this.readStored();
   }
 
-  /** A string, as cookie-parser's signing wants one. */
-  private async load(): Promise<string> {
+  /** The cookie value that carries `value` signed with the deployment's key (read afresh from Redis). */
+  async sign(value: string): Promise<VerifiedCookie & { cookie: string }> {
+    const key = this.shared.connection ? await this.readStored() : await this.fixedKey();
+    return { cookie: SIGNED_PREFIX + sign(value, key), value, key };
+  }
+
+  /** What a signed cookie carries, when the deployment's key signed it; null for anything else. */
+  async verify(cookie: unknown): Promise<VerifiedCookie | null> {
+    if (typeof cookie !== 'string' || !cookie.startsWith(SIGNED_PREFIX)) return null;
+    const signed = cookie.slice(SIGNED_PREFIX.length);
+    const held = await this.get();
+    const value = unsign(signed, held);
+    if (value !== false) return { value, key: held };
+    if (!this.shared.connection) return null;
+    const stored = await this.readStored();
+    const again = stored === held ? false : unsign(signed, stored);
+    return again === false ? null : { value: again, key: stored };
+  }
+
+  /** One read at a time: concurrent callers share it. */
+  private readStored(): Promise<string> {
+    this.reading ??= this.shared
+      .keyValues('admin')
+      .setIfAbsent('signing-key', this.held?.key ?? randomBytes(SIGNING_KEY_BYTES).toString('base64'))
+      .then((key) => {
+        this.held = { key, readAt: this.clock.now() };
+        return key;
+      })
+      .finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private fixedKey(): Promise<string> {
+    this.fixed ??= this.loadFixed().catch((error: unknown) => {
+      this.fixed = undefined;
+      throw error;
+    });
+    return this.fixed;
+  }
+
+  private async loadFixed(): Promise<string> {
     if (this.config.sessionSecret)
       return createHash('sha256').update('flowgpt-admin-session\n').update(this.config.sessionSecret).digest('base64');
-    const fresh = randomBytes(SIGNING_KEY_BYTES).toString('base64');
-    if (this.shared.connection) return this.shared.keyValues('admin').setIfAbsent('signing-key', fresh);
-    return this.fromFile(fresh);
+    return this.fromFile(randomBytes(SIGNING_KEY_BYTES).toString('base64'));
   }
 
   /**
@@ -97,14 +158,3 @@ async function readKey(path: string): Promise<string | null> {
   const key = text.trim();
   return /^\S+$/.test(key) ? key : '';
 }
-
-/**
- * The secret `configureApp` gives cookie-parser, which signs the admin session cookie and verifies it into
- * `request.signedCookies`: resolved while the app is built (an async provider), since Express middleware
- * is installed synchronously. Null without an admin: nothing signs cookies then.
- */
-export const adminCookieSecret: Provider = {
-  provide: COOKIE_SECRET,
-  inject: [AdminSecret, AdminSigningKey],
-  useFactory: (secret: AdminSecret, key: AdminSigningKey): Promise<string | null> | null => (secret.enabled ? key.get() : null),
-};

@@ -10,7 +10,7 @@ import { AdminPageController } from './admin-page.controller';
 import { AdminPageFilter } from './admin-page.filter';
 import { AdminSecret } from './admin-secret.service';
 import { AdminSessionStore } from './admin-session.store';
-import { adminCookieSecret, AdminSigningKey } from './admin-signing-key';
+import { AdminSigningKey } from './admin-signing-key';
 import { AdminViews } from './admin-views.service';
 import { CsrfService } from './csrf.service';
 import { LoginThrottle } from './login-throttle.service';
@@ -29,7 +29,6 @@ import { MetricsController } from './metrics.controller';
     AdminSecret,
     LoginThrottle,
     AdminSigningKey,
-    adminCookieSecret,
     AdminSessionStore,
     CsrfService,
     AdminAuthService,

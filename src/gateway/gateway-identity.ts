@@ -76,13 +76,8 @@ export class GatewayIdentity implements OnApplicationBootstrap {
   }
 
   /** The session named by the cookie alone (pages and the WebSocket upgrade). */
-  fromCookieOf(
-    request: Pick<Request, 'headers'> & { cookies?: Record<string, string>; signedCookies?: Record<string, string> },
-  ): Promise<BrowserSession | null> {
-    const value =
-      request.signedCookies?.[BROWSER_SESSION_COOKIE] ||
-      request.cookies?.[BROWSER_SESSION_COOKIE] ||
-      cookieFromHeader(request.headers.cookie, BROWSER_SESSION_COOKIE);
+  fromCookieOf(request: Pick<Request, 'headers'> & { cookies?: Record<string, string> }): Promise<BrowserSession | null> {
+    const value = request.cookies?.[BROWSER_SESSION_COOKIE] || cookieFromHeader(request.headers.cookie, BROWSER_SESSION_COOKIE);
     return this.sessions.fromCookie(value || undefined);
   }
 

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { AppConfig } from '../../config/app-config';
 import { useHandlebarsViews } from '../views/handlebars-views';
 import { apiCors, apiJsonBodies, apiPrefixRouting } from './api-routing';
-import { cookieSecretOf } from './cookie-secret';
 import { PrefixGuessThrottle } from './prefix-guess.throttle';
 import { closeAfterLargeBodies } from './request-body';
 import { normalizeTargetsOnArrival, refuseMalformedTargets } from './request-target';
@@ -36,7 +35,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   app.use(apiPrefixRouting(config.apiPrefix, app.get(PrefixGuessThrottle)));
   app.use(apiCors);
   app.use(apiJsonBodies);
-  app.use(cookieParser(cookieSecretOf(app)));
+  app.use(cookieParser());
   app.useStaticAssets(join(PROJECT_ROOT, 'static'), { prefix: '/static/', maxAge: '1h', index: false });
   useHandlebarsViews(app, join(PROJECT_ROOT, 'views'));
   // SIGTERM/SIGINT are handled by `exitGracefullyOnSignals` (main.ts), which drains open streams before `app.close()`.
