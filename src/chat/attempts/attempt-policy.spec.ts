@@ -258,7 +258,7 @@ describe('AttemptPolicy', () => {
   it('asks the pool for accounts whose plan may serve a paid-only model, and tells it the plan every attempt saw', async () => {
     const { policy, learnt, paidOnlyAsked } = setup(['a', 'b']);
     await policy.nextAccount(policy.begin(pool));
-    const state = policy.begin(pool, undefined, undefined, undefined, true);
+    const state = policy.begin(pool, { paidOnly: true });
     const a = await policy.nextAccount(state);
     expect(paidOnlyAsked).toEqual([false, true]);
 
@@ -300,7 +300,7 @@ describe('AttemptPolicy', () => {
 
   it('keeps a pinned pool request on its account: never rotates, and answers 409 previous_response_unavailable once it is gone', async () => {
     const { policy } = setup(['a', 'b', 'c']);
-    const pinned = policy.begin(pool, undefined, 'b');
+    const pinned = policy.begin(pool, { preferredAccountId: 'b' });
     expect(pinned.rotates).toBe(false);
     expect((await policy.nextAccount(pinned)).poolAccountId).toBe('b');
     // A failure that blames nobody is retried, on the same account.
@@ -309,12 +309,12 @@ describe('AttemptPolicy', () => {
     // One that blames the account is not moved elsewhere, where the conversation does not exist.
     expect(await policy.failed(pinned, useOf('b'), 'gpt-4o', upstream('rate_limited'))).toMatchObject({ retry: false });
 
-    const gone = await policy.nextAccount(policy.begin(pool, undefined, 'z')).catch((error: unknown) => error);
+    const gone = await policy.nextAccount(policy.begin(pool, { preferredAccountId: 'z' })).catch((error: unknown) => error);
     expect(gone).toBeInstanceOf(ApiError);
     expect((gone as ApiError).getStatus()).toBe(409);
     expect(gone).toMatchObject({ code: 'previous_response_unavailable' });
 
     // Only a pool key is pinned: other credentials keep their own account choice.
-    expect(policy.begin(token, undefined, 'b').preferredAccountId).toBeUndefined();
+    expect(policy.begin(token, { preferredAccountId: 'b' }).preferredAccountId).toBeUndefined();
   });
 });

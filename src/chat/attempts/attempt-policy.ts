@@ -105,6 +105,18 @@ function errorOf(failure: AttemptFailure | undefined): unknown {
 /** The field a pinned request continues by, which names the error when its pool account cannot be used. */
 export type PinnedBy = 'conversation_id' | 'previous_response_id';
 
+/** How a request's attempts choose their accounts (`AttemptPolicy.begin`). */
+export interface AttemptRoute {
+  /** The `ChatGPT-Account-ID` the client asked for, over the account's own. */
+  teamOverride?: string;
+  /** The pool account the conversation lives on, which every attempt must use. */
+  preferredAccountId?: string;
+  /** The request field that pinned it, which the error names when that account cannot be used. */
+  pinnedBy?: PinnedBy;
+  /** The model is paid-only (`ResolvedModel.paidOnly`): the pool hands out accounts whose plan may serve it first. */
+  paidOnly?: boolean;
+}
+
 /** What one request has tried so far. */
 export class AttemptState {
   attempt = 0;
@@ -149,13 +161,8 @@ export class AttemptPolicy {
    * that created it, so such a request never rotates, and fails with a 409 naming `pinnedBy` (the field it continues
    * by) when that account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
    */
-  begin(
-    credential: ApiCredential,
-    teamOverride?: string,
-    preferredAccountId?: string,
-    pinnedBy?: PinnedBy,
-    paidOnly = false,
-  ): AttemptState {
+  begin(credential: ApiCredential, route: AttemptRoute = {}): AttemptState {
+    const { teamOverride, preferredAccountId, pinnedBy, paidOnly = false } = route;
     const pinned = credential.kind === 'pool' ? preferredAccountId : undefined;
     return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy, paidOnly);
   }

@@ -4,19 +4,11 @@ import { maskSecret } from '../../common/util/secrets';
 import type { AccountUse } from '../../auth/credential.service';
 import type { ApiCredential } from '../../auth/api-credential';
 import { MetricsService } from '../../metrics/metrics.service';
-import { AttemptDecision, type AttemptFindings, AttemptPolicy, type PinnedBy } from './attempt-policy';
+import { AttemptDecision, type AttemptFindings, AttemptPolicy, type AttemptRoute } from './attempt-policy';
 
-export interface AttemptTarget {
+export interface AttemptTarget extends AttemptRoute {
   /** The upstream model slug, for the model-cap memory. */
   modelSlug: string;
-  /** The `ChatGPT-Account-ID` the client asked for, over the account's own. */
-  teamOverride?: string;
-  /** The pool account the conversation lives on, which every attempt must use (`AttemptPolicy.begin`). */
-  preferredAccountId?: string;
-  /** The request field that pinned it, which the error names when that account cannot be used. */
-  pinnedBy?: PinnedBy;
-  /** The model is paid-only (`ResolvedModel.paidOnly`): the pool hands out accounts whose plan may serve it first. */
-  paidOnly?: boolean;
 }
 
 /**
@@ -42,7 +34,7 @@ export class AttemptRunner {
     signal: AbortSignal,
     attempt: (use: AccountUse, seen: AttemptFindings) => Promise<T>,
   ): Promise<T> {
-    const state = this.policy.begin(credential, target.teamOverride, target.preferredAccountId, target.pinnedBy, target.paidOnly);
+    const state = this.policy.begin(credential, target);
     for (;;) {
       if (signal.aborted) throw abortError();
       const use = await this.policy.nextAccount(state);
