@@ -25,7 +25,7 @@ export type HandoffFrame =
   /** Acknowledgements (`connected`, `subscribed`), presence and anything unknown: nothing for the answer. */
   | { kind: 'other' };
 
-export const HANDOFF_EVENT_TYPE = 'stream_handoff';
+const HANDOFF_EVENT_TYPE = 'stream_handoff';
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const asString = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
