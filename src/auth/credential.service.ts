@@ -204,7 +204,8 @@ function useOfLease(lease: AccountLease | null, teamOverride: string | undefined
       poolAccountId: lease.accountId,
       fingerprintKey: lease.accountId,
       ...(lease.sessionToken ? { sessionToken: lease.sessionToken } : {}),
-      // Another workspace's plan is not the account's: nothing is known of it, so what is seen is learnt (or refused).
+      // The plan the pool knows is its own workspace's: a request that asks for a workspace does not carry it (in another
+      // one, `learnPlan` learns nothing anyway).
       ...(lease.planTier && !teamOverride ? { planTier: lease.planTier } : {}),
       ...(otherWorkspace ? { otherWorkspace: true as const } : {}),
     }
