@@ -63,8 +63,9 @@ describe('SseParser', () => {
       expect(events).toHaveLength(1);
       expect(events[0].data).toHaveLength(64 * pieces);
     };
-    // 16x the chunks may take at most 48x the time: re-scanning the buffered line on each push takes 256x.
+    // 16x the chunks may take at most 96x the time: re-scanning the buffered line on each push takes 256x. Twice the
+    // shared limit: the 512 KB line's allocations put the collector's share of the larger run near 48x on a busy CI.
     // Lines of 32 KB and 512 KB: longer ones make the collector's share of the larger run, not the parser, decide.
-    expect(growthRatio(readLine, 500)).toBeLessThanOrEqual(LINEAR_GROWTH_LIMIT);
+    expect(growthRatio(readLine, 500)).toBeLessThanOrEqual(2 * LINEAR_GROWTH_LIMIT);
   });
 });
