@@ -1,7 +1,6 @@
-import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import type { AttemptLimits, AttemptWindow } from '../common/shared-state/attempt-window';
-import type { RedisConnection } from '../common/shared-state/redis-connection';
 import { SharedState } from '../common/shared-state/shared-state';
+import { DownSharedState } from '../common/shared-state/testing/down-shared-state';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
 import { AdminAuthService } from './admin-auth.service';
@@ -122,16 +121,8 @@ describe('LoginThrottle with AdminAuthService', () => {
   });
 
   describe('while Redis does not answer', () => {
-    /** A Redis-backed state whose every attempt window call fails as a lost connection does. */
-    class DownSharedState extends SharedState {
-      attemptWindow(): AttemptWindow {
-        const down = () => Promise.reject(new StoreUnavailableError('Redis at redis://test', new Error('down')));
-        return { retryAfterSec: down, record: down, tryRecord: down, reset: down };
-      }
-    }
-
     beforeEach(() => {
-      const throttle = new LoginThrottle(new DownSharedState({} as RedisConnection, 'test:'), clock);
+      const throttle = new LoginThrottle(new DownSharedState(), clock);
       auth = new AdminAuthService(new AdminSecret(Object.assign(new AppConfig(), { adminKey: SECRET })), throttle, {} as AdminSessionStore);
     });
 

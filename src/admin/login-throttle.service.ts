@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { clientNetwork } from '../common/http/client-network';
 import type { AttemptWindow } from '../common/shared-state/attempt-window';
+import { LocalWhileStoreDown } from '../common/shared-state/local-while-store-down';
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 
@@ -31,21 +31,23 @@ export type LoginVerdict =
  */
 @Injectable()
 export class LoginThrottle {
-  private readonly logger = new Logger(LoginThrottle.name);
-  private readonly shared: Windows;
   /**
-   * This process's own count, used while Redis does not answer: the secret is still checked (the scrape of
+   * In the store, and while Redis does not answer in this process: the secret is still checked (the scrape of
    * `/metrics` goes on through an outage) and guesses still slowed, per instance rather than across them.
    */
-  private readonly local: Windows;
-  private countingLocally = false;
+  private readonly windows: LocalWhileStoreDown<Windows>;
 
   constructor(
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.shared = windowsOf(shared);
-    this.local = shared.connection ? windowsOf(new SharedState(null, '')) : this.shared;
+    const local = shared.local;
+    this.windows = new LocalWhileStoreDown(
+      windowsOf(shared),
+      local && windowsOf(local),
+      new Logger(LoginThrottle.name),
+      'counting admin secret checks',
+    );
   }
 
   /**
@@ -54,12 +56,12 @@ export class LoginThrottle {
    * minute: were only right ones to take it, a guesser's right guess would always find it free.
    */
   async judge(address: string, correct: boolean): Promise<LoginVerdict> {
-    return this.withLocalFallback((windows) => this.judgeIn(windows, clientNetwork(address), correct));
+    return this.windows.run((windows) => this.judgeIn(windows, clientNetwork(address), correct));
   }
 
   /** Seconds until the network is no longer locked; 0 when it is not. */
   async retryAfterSec(address: string): Promise<number> {
-    return this.withLocalFallback((windows) => windows.attempts.retryAfterSec(clientNetwork(address), this.clock.now()));
+    return this.windows.run((windows) => windows.attempts.retryAfterSec(clientNetwork(address), this.clock.now()));
   }
 
   private async judgeIn({ attempts, lockedAttempts }: Windows, network: string, correct: boolean): Promise<LoginVerdict> {
@@ -74,21 +76,6 @@ export class LoginThrottle {
     await attempts.reset(network);
     await lockedAttempts.reset(network);
     return { outcome: 'admitted' };
-  }
-
-  private async withLocalFallback<T>(run: (windows: Windows) => Promise<T>): Promise<T> {
-    try {
-      const result = await run(this.shared);
-      if (this.countingLocally) this.logger.log('admin secret checks are counted in the store again');
-      this.countingLocally = false;
-      return result;
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || this.local === this.shared) throw error;
-      if (!this.countingLocally)
-        this.logger.warn(`admin secret checks counted in this process while the store does not answer: ${error.message}`);
-      this.countingLocally = true;
-      return run(this.local);
-    }
   }
 }
 

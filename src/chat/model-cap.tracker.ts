@@ -1,20 +1,23 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../common/errors/api-error';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
+import { LocalWhileStoreDown } from '../common/shared-state/local-while-store-down';
 import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 
 /**
  * `ENABLE_LIMIT`: remembers when the upstream said an account's model cap resets (429 `clears_in`)
  * and refuses that account and model locally until then, instead of hammering the upstream. Kept in the
- * shared state, so a cap one instance learnt holds for every instance on the same Redis.
+ * shared state, so a cap one instance learnt holds for every instance on the same Redis. It only spares the upstream
+ * calls it would refuse: while Redis does not answer, caps are kept in this process (none known at first), and a chat
+ * made with the caller's own token, which needs no pool, goes on.
  */
 @Injectable()
 export class ModelCapTracker {
-  private readonly limitedUntil: KeyValueStore;
+  private readonly limitedUntil: LocalWhileStoreDown<KeyValueStore>;
   /** An account key's hash, worked out once per account rather than twice per request. */
   private readonly hashes = new LRUCache<string, string>({ max: 4096 });
 
@@ -23,14 +26,21 @@ export class ModelCapTracker {
     shared: SharedState,
     private readonly clock: Clock,
   ) {
-    this.limitedUntil = shared.keyValues('model-cap', { durable: true });
+    const namespace = 'model-cap';
+    this.limitedUntil = new LocalWhileStoreDown(
+      shared.keyValues(namespace, { durable: true }),
+      shared.local?.keyValues(namespace) ?? null,
+      new Logger(ModelCapTracker.name),
+      'remembering model caps',
+    );
   }
 
   /** The 429 to answer when this account's cap on this model has not reset yet, else null. */
   async refusal(accountKey: string, slug: string): Promise<ApiError | null> {
     if (!this.config.enableLimit) return null;
     const now = this.clock.now();
-    const until = Number(await this.limitedUntil.get(this.keyOf(accountKey, slug), now));
+    const key = this.keyOf(accountKey, slug);
+    const until = Number(await this.limitedUntil.run((store) => store.get(key, now)));
     const remaining = Math.ceil((until - now) / 1000);
     if (!until || remaining <= 0) return null;
     return ApiError.of('model_cap', { slug, until: new Date(until).toISOString() }, { retryAfter: remaining });
@@ -39,7 +49,8 @@ export class ModelCapTracker {
   async record(accountKey: string, slug: string, retryAfterSec: number | undefined): Promise<void> {
     if (!this.config.enableLimit || !retryAfterSec) return;
     const now = this.clock.now();
-    await this.limitedUntil.set(this.keyOf(accountKey, slug), String(now + retryAfterSec * 1000), now, retryAfterSec * 1000);
+    const key = this.keyOf(accountKey, slug);
+    await this.limitedUntil.run((store) => store.set(key, String(now + retryAfterSec * 1000), now, retryAfterSec * 1000));
   }
 
   /** Keys hold a hash, never the token itself. */

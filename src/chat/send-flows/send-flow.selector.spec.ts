@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import type { UpstreamStep } from '../../common/errors/api-error';
 import { SharedState } from '../../common/shared-state/shared-state';
+import { DownSharedState } from '../../common/shared-state/testing/down-shared-state';
 import type { UpstreamFlowSetting } from '../../config/app-config';
 import { testConfig } from '../../config/test-config';
 import type { ClassicSendFlow } from './classic-send.flow';
@@ -33,12 +34,12 @@ describe('SendFlowSelector', () => {
   });
   afterEach(() => jest.restoreAllMocks());
 
-  function selector(setting: UpstreamFlowSetting, fOutcome?: () => FOutcome) {
+  function selector(setting: UpstreamFlowSetting, fOutcome?: () => FOutcome, shared = new SharedState(null, 'test:')) {
     const classic = flowDouble('classic');
     const f = flowDouble('f', fOutcome);
     const chosen = new SendFlowSelector(
       testConfig({ upstreamFlow: setting }),
-      new SharedState(null, 'test:'),
+      shared,
       classic as unknown as ClassicSendFlow,
       f as unknown as FConversationSendFlow,
     );
@@ -84,5 +85,15 @@ describe('SendFlowSelector', () => {
     expect((await chosen.prepare(input('a'))).flow).toBe('classic');
     now += 2;
     expect((await chosen.prepare(input('a'))).flow).toBe('f');
+  });
+
+  it('goes on while Redis does not answer: the new flow is tried, and a fallback is remembered in this process', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { chosen, f } = selector('auto', () => ({ status: 404, step: 'sentinel_prepare' }), new DownSharedState());
+
+    expect((await chosen.prepare(input('a'))).flow).toBe('classic');
+    expect((await chosen.prepare(input('a'))).flow).toBe('classic');
+    expect(f.prepare).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledTimes(1);
   });
 });

@@ -4,6 +4,7 @@ import { AppConfig } from '../../config/app-config';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import type { UpstreamStep } from '../../common/errors/api-error';
 import type { KeyValueStore } from '../../common/shared-state/key-value.store';
+import { LocalWhileStoreDown } from '../../common/shared-state/local-while-store-down';
 import { SharedState } from '../../common/shared-state/shared-state';
 import { ClassicSendFlow } from './classic-send.flow';
 import { FConversationSendFlow } from './f-conversation-send.flow';
@@ -24,12 +25,13 @@ export function newFlowMissing(error: unknown): error is UpstreamError {
  * `UPSTREAM_FLOW`: which send flow an attempt uses. `f` and `classic` always use that flow; `auto` uses the new
  * flow, and when the upstream answers 404 to its paths falls back to the classic one at once and remembers that
  * answer for the account for `CLASSIC_FALLBACK_TTL_MS` (in the shared state, so every instance agrees), logging
- * the switch once.
+ * the switch once. That memory only spares the new flow's failing calls: while Redis does not answer it is kept in
+ * this process (empty at first, so the new flow is tried), and a chat made with the caller's own token goes on.
  */
 @Injectable()
 export class SendFlowSelector {
   private readonly logger = new Logger(SendFlowSelector.name);
-  private readonly classicAccounts: KeyValueStore;
+  private readonly classicAccounts: LocalWhileStoreDown<KeyValueStore>;
 
   constructor(
     private readonly config: AppConfig,
@@ -37,7 +39,13 @@ export class SendFlowSelector {
     private readonly classic: ClassicSendFlow,
     private readonly fConversation: FConversationSendFlow,
   ) {
-    this.classicAccounts = shared.keyValues('upstream-flow', { durable: true });
+    const namespace = 'upstream-flow';
+    this.classicAccounts = new LocalWhileStoreDown(
+      shared.keyValues(namespace, { durable: true }),
+      shared.local?.keyValues(namespace) ?? null,
+      this.logger,
+      'remembering the accounts on the classic send flow',
+    );
   }
 
   async prepare(input: SendInput): Promise<ReadySend> {
@@ -53,7 +61,8 @@ export class SendFlowSelector {
 
   private async auto(input: SendInput): Promise<ReadySend> {
     const key = keyOf(input.account.key);
-    if (await this.classicAccounts.get(key, Date.now())) return this.classic.prepare(input);
+    const now = Date.now();
+    if (await this.classicAccounts.run((store) => store.get(key, now))) return this.classic.prepare(input);
     try {
       return await this.fConversation.prepare(input);
     } catch (error) {
@@ -66,8 +75,11 @@ export class SendFlowSelector {
   private async rememberClassic(key: string, input: SendInput, step: UpstreamStep): Promise<void> {
     const now = Date.now();
     // Read again: another request (or instance) may have learnt the same a moment ago, and the switch is logged once.
-    const known = await this.classicAccounts.get(key, now);
-    await this.classicAccounts.set(key, 'classic', now, CLASSIC_FALLBACK_TTL_MS);
+    const known = await this.classicAccounts.run(async (store) => {
+      const value = await store.get(key, now);
+      await store.set(key, 'classic', now, CLASSIC_FALLBACK_TTL_MS);
+      return value;
+    });
     if (!known) {
       const hours = CLASSIC_FALLBACK_TTL_MS / 3_600_000;
       this.logger.log(`${input.account.label} answered 404 to the new send flow (${step}): using the classic flow for it for ${hours} h`);

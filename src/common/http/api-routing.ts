@@ -1,6 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from '../errors/api-error';
-import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { secretsEqual } from '../util/secrets';
 import { couldBeApiPrefix, type PrefixGuessThrottle } from './prefix-guess.throttle';
 
@@ -66,11 +65,8 @@ export function apiPrefixRouting(prefix: string | undefined, guesses: PrefixGues
           return;
         }
       } catch (error) {
-        if (!(error instanceof StoreUnavailableError)) return next(error);
-        const unavailable = ApiError.storeUnavailable(error.store);
-        response.setHeader('Retry-After', String(unavailable.details.retryAfter));
-        response.status(503).json(unavailable.body);
-        return;
+        // Not the store: while Redis does not answer, guesses are counted in this process (`PrefixGuessThrottle`).
+        return next(error);
       }
     }
     if (API_PATH.test(request.url)) {

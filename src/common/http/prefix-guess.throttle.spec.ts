@@ -1,4 +1,6 @@
+import { Logger } from '@nestjs/common';
 import { SharedState } from '../shared-state/shared-state';
+import { DownSharedState } from '../shared-state/testing/down-shared-state';
 import { couldBeApiPrefix, PrefixGuessThrottle } from './prefix-guess.throttle';
 
 const GUESSES_BEFORE_LOCK = 20;
@@ -44,6 +46,17 @@ describe('PrefixGuessThrottle', () => {
     expect([afterRight[0] + afterRight[1] - before[0] - before[1], afterWrong[0] + afterWrong[1] - afterRight[0] - afterRight[1]]).toEqual([
       1, 1,
     ]);
+  });
+
+  it('counts in this process while Redis does not answer: the right prefix is admitted, and guessing is still locked', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const down = new PrefixGuessThrottle(new DownSharedState());
+    expect(await down.judge('10.0.0.1', 'api', true)).toEqual({ outcome: 'admitted' });
+    for (let i = 0; i < GUESSES_BEFORE_LOCK; i++) expect(await down.judge('10.0.0.1', 'api', false)).toEqual({ outcome: 'wrong' });
+    expect(await down.judge('10.0.0.1', 'api', false)).toMatchObject({ outcome: 'locked' });
+    expect(await down.judge('10.0.0.1', 'api', true)).toMatchObject({ outcome: 'locked' });
+    expect(await down.judge('10.0.0.2', 'api', true)).toEqual({ outcome: 'admitted' });
+    jest.restoreAllMocks();
   });
 
   it('sees no guess in our own routes, the web app pages or segments the prefix cannot be', () => {

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { API_PREFIX_SHAPE, isReservedRoute } from '../../config/reserved-routes';
 import type { AttemptWindow } from '../shared-state/attempt-window';
+import { LocalWhileStoreDown } from '../shared-state/local-while-store-down';
 import { SharedState } from '../shared-state/shared-state';
 import { clientNetwork } from './client-network';
 
@@ -30,15 +31,21 @@ export function couldBeApiPrefix(segment: string): boolean {
  * While locked, wrong prefixes are refused without an answer that says they are wrong, and so is the right one:
  * a guesser cannot tell when it has found the prefix. (An exception for networks that had used the right prefix
  * was tried and dropped in review: it answered a right guess with one more store call, and gave a guesser who
- * shares such a network an unlimited oracle.) Counted across instances with `REDIS_URL`.
+ * shares such a network an unlimited oracle.) Counted across instances with `REDIS_URL`; while Redis does not
+ * answer, in this process (`LocalWhileStoreDown`): the API goes on, and guessing stays limited, per instance.
  */
 @Injectable()
 export class PrefixGuessThrottle {
-  private readonly misses: Record<PrefixGuessPath, AttemptWindow>;
+  private readonly misses: LocalWhileStoreDown<Record<PrefixGuessPath, AttemptWindow>>;
 
   constructor(shared: SharedState) {
-    const limits = { max: MAX_GUESSES, windowMs: GUESS_WINDOW_MS };
-    this.misses = { api: shared.attemptWindow('prefix-guess', limits), entry: shared.attemptWindow('prefix-guess-entry', limits) };
+    const local = shared.local;
+    this.misses = new LocalWhileStoreDown(
+      windowsOf(shared),
+      local && windowsOf(local),
+      new Logger(PrefixGuessThrottle.name),
+      'counting prefix guesses',
+    );
   }
 
   /**
@@ -48,10 +55,16 @@ export class PrefixGuessThrottle {
   async judge(address: string, path: PrefixGuessPath, correct: boolean): Promise<PrefixVerdict> {
     const network = clientNetwork(address);
     const now = Date.now();
-    const window = this.misses[path];
     // One store call either way, and one answer while locked: the lock tells a guesser nothing, not even by its timing.
-    const lockedFor = correct ? await window.retryAfterSec(network, now) : await window.tryRecord(network, now);
+    const lockedFor = await this.misses.run((windows) =>
+      correct ? windows[path].retryAfterSec(network, now) : windows[path].tryRecord(network, now),
+    );
     if (lockedFor > 0) return { outcome: 'locked', retryAfterSec: lockedFor };
     return correct ? { outcome: 'admitted' } : { outcome: 'wrong' };
   }
+}
+
+function windowsOf(state: SharedState): Record<PrefixGuessPath, AttemptWindow> {
+  const limits = { max: MAX_GUESSES, windowMs: GUESS_WINDOW_MS };
+  return { api: state.attemptWindow('prefix-guess', limits), entry: state.attemptWindow('prefix-guess-entry', limits) };
 }

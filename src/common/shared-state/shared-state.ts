@@ -20,6 +20,7 @@ export class SharedState {
   private readonly keyValueStores = new Map<string, KeyValueStore>();
   private readonly snapshots: FileKeyValueStore[] = [];
   private readonly attemptWindows = new Map<string, AttemptWindow>();
+  private ownCopy?: SharedState;
 
   constructor(
     /** Null without `REDIS_URL`. */
@@ -58,6 +59,16 @@ export class SharedState {
       this.attemptWindows.set(name, window);
     }
     return window;
+  }
+
+  /**
+   * With Redis, this process's own state in memory, for what may go on per instance while Redis does not answer
+   * (`LocalWhileStoreDown`); null without Redis, where there is nothing else to fall back to.
+   */
+  get local(): SharedState | null {
+    if (!this.connection) return null;
+    this.ownCopy ??= new SharedState(null, this.prefix);
+    return this.ownCopy;
   }
 
   /** Writes the durable namespaces' pending changes now (the snapshots are otherwise a second behind). */

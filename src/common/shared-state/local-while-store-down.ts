@@ -1,0 +1,35 @@
+import type { Logger } from '@nestjs/common';
+import { StoreUnavailableError } from '../errors/store-unavailable.error';
+
+/**
+ * Shared state that only protects or spares work (the sign-in and prefix-guess throttles, model caps, the send-flow
+ * memory) must not take requests down with the store: while Redis does not answer, calls go to this process's own
+ * copy (`local`, in memory), so a throttle still throttles, per instance, and a memory starts empty, its default.
+ * The switch is logged once each way. Without Redis (`local` null) nothing changes: errors are thrown as ever.
+ */
+export class LocalWhileStoreDown<T> {
+  private usingLocal = false;
+
+  constructor(
+    private readonly shared: T,
+    private readonly local: T | null,
+    private readonly logger: Logger,
+    /** What is done with the state, for the log lines: e.g. `counting admin secret checks`. */
+    private readonly what: string,
+  ) {}
+
+  async run<R>(call: (state: T) => Promise<R>): Promise<R> {
+    try {
+      const result = await call(this.shared);
+      if (this.usingLocal) this.logger.log(`${this.what} in the store again`);
+      this.usingLocal = false;
+      return result;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || !this.local) throw error;
+      // The message names the store without its credentials (`StoreUnavailableError.store`).
+      if (!this.usingLocal) this.logger.warn(`${this.what} in this process while the store does not answer: ${error.message}`);
+      this.usingLocal = true;
+      return call(this.local);
+    }
+  }
+}
