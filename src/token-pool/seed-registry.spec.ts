@@ -1,6 +1,8 @@
-import { seedIdFor } from './seed-registry';
+import { MAX_SEED_CONVERSATIONS, seedIdFor } from './seed-registry';
+import type { AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { poolSpecSetup } from './testing/pool-services';
+import { redisHarness } from './testing/redis-harness';
 
 describe('SeedRegistry', () => {
   const t = poolSpecSetup();
@@ -107,6 +109,46 @@ describe('SeedRegistry', () => {
       expect(await pool.seeds.seedConversations('seed-s-1')).toEqual(['c1', 'c2']);
       expect(await pool.seeds.seedConversations('unknown')).toEqual([]);
       expect((await pool.seeds.listSeeds())[0]).toMatchObject({ conversations: 2 });
+    });
+
+    describe.each(['file', 'redis'])('on the %s store', (kind) => {
+      let store: AccountStore;
+      let cleanup: () => Promise<void>;
+      beforeEach(async () => {
+        if (kind === 'file') {
+          store = t.store;
+          cleanup = () => Promise.resolve();
+          return;
+        }
+        const harness = await redisHarness();
+        store = await harness.open();
+        cleanup = harness.cleanup;
+      });
+      afterEach(() => cleanup());
+
+      it(`keeps a seed's newest ${MAX_SEED_CONVERSATIONS} conversations, dropping the oldest`, async () => {
+        const pool = newPool({}, store);
+        await pool.seeds.createSeed('seed-busy');
+        const older = Array.from({ length: MAX_SEED_CONVERSATIONS }, (_, index) => `c${MAX_SEED_CONVERSATIONS - index}`);
+        await store.updateSeed('seed-busy', (current) => (current ? { ...current, conversations: older } : undefined));
+
+        await pool.seeds.recordSeedConversation('seed-busy', 'c-new');
+        const kept = await pool.seeds.seedConversations('seed-busy');
+        expect({ length: kept.length, first: kept[0], last: kept.at(-1) }).toEqual({
+          length: MAX_SEED_CONVERSATIONS,
+          first: 'c-new',
+          last: 'c2',
+        });
+        expect(await pool.seeds.ownsConversation(seedIdFor('seed-busy'), 'c1')).toBe(false);
+        // One used again moves to the front, and nothing else goes.
+        await pool.seeds.recordSeedConversation('seed-busy', 'c2');
+        const again = await pool.seeds.seedConversations('seed-busy');
+        expect({ length: again.length, first: again.slice(0, 2), last: again.at(-1) }).toEqual({
+          length: MAX_SEED_CONVERSATIONS,
+          first: ['c2', 'c-new'],
+          last: 'c3',
+        });
+      });
     });
 
     it('tracks them by the seed id too, as browser sessions know only that, and across restarts', async () => {

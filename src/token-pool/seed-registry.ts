@@ -13,6 +13,13 @@ import { parseCredential } from './token-kind';
 const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
 
 /**
+ * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no
+ * longer open it through the gateway. It bounds each seed's record, which both stores rewrite whole on every new
+ * conversation; the gateway's list reads no further back than the account's newest 2,000 conversations anyway.
+ */
+export const MAX_SEED_CONVERSATIONS = 1_000;
+
+/**
  * SeedTokens (gateway.md §3.6, §4.4): which pool account each seed stands for, its sticky binding and
  * rebinding, the admin's seed list, and the conversations each seed created.
  */
@@ -142,11 +149,16 @@ export class SeedRegistry {
       }));
   }
 
-  /** Remembers that a seed created a conversation (newest first), for per-seed ownership (gateway.md §4.4). */
+  /**
+   * Remembers that a seed created a conversation (newest first), for per-seed ownership (gateway.md §4.4); past
+   * `MAX_SEED_CONVERSATIONS` the oldest are dropped.
+   */
   async recordSeedConversation(seed: string, conversationId: string): Promise<void> {
-    await this.store.updateSeed(seed, (current: SeedRecord | null) =>
-      current ? { ...current, conversations: [conversationId, ...current.conversations.filter((id) => id !== conversationId)] } : undefined,
-    );
+    await this.store.updateSeed(seed, (current: SeedRecord | null) => {
+      if (!current) return undefined;
+      const others = current.conversations.filter((id) => id !== conversationId);
+      return { ...current, conversations: [conversationId, ...others].slice(0, MAX_SEED_CONVERSATIONS) };
+    });
   }
 
   /** The conversations a seed created, newest first; empty for an unknown seed. */
