@@ -129,6 +129,8 @@ export class AppConfig {
   @IsOptional() @IsUrlOf(REDIS_URL) redisUrl?: string;
   @IsString() redisPrefix = 'flowgpt:';
   @IsInt() @Min(100) @Max(60_000) redisCommandTimeoutMs = 2_000;
+  /** With `REDIS_URL`: copy the file store's pool under `DATA_DIR` into a Redis pool without accounts, once. */
+  @IsBoolean() importFilePool = false;
 
   // --- operations
   @IsIn(LOG_FORMATS) logFormat: LogFormat = 'text';
@@ -257,6 +259,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   redisUrl: { env: 'REDIS_URL', kind: 'string' },
   redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },
   redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'int' },
+  importFilePool: { env: 'IMPORT_FILE_POOL', kind: 'bool' },
   logFormat: { env: 'LOG_FORMAT', kind: 'string' },
   metricsEnabled: { env: 'METRICS_ENABLED', kind: 'bool' },
   shutdownGraceMs: { env: 'SHUTDOWN_GRACE_MS', kind: 'int' },

@@ -19,6 +19,8 @@ export const STORED_ROTATION_TTL_MS = 90 * 24 * 3_600_000;
  * hop for every rotation made while the holder of an older value was away.
  */
 const MAX_ROTATION_HOPS = 1_000;
+/** Every stored rotation's key starts so (`rotation:<kind>:<hash of the replaced value>`). */
+export const ROTATION_KEY_PREFIX = 'rotation:';
 /** The pace of the background tries to write links the store did not take: 0.1 s, doubling up to 1 s. */
 const FIRST_UNSAVED_RETRY_MS = 100;
 const MAX_UNSAVED_RETRY_MS = 1_000;
@@ -195,7 +197,7 @@ export class RotationLinks {
   }
 
   private keyOf(value: string): string {
-    return `rotation:${this.kind}:${credentialHash(value)}`;
+    return `${ROTATION_KEY_PREFIX}${this.kind}:${credentialHash(value)}`;
   }
 }
 

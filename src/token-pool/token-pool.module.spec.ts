@@ -64,11 +64,50 @@ describe('TokenPoolModule', () => {
       expect(left).toHaveLength(1);
       expect(left[0]).toContain(`${join(dataDir, 'accounts.json')} (2 accounts)`);
       expect(left[0]).toContain(`${join(dataDir, 'seeds.json')} (1 seed)`);
+      expect(left[0]).toContain('IMPORT_FILE_POOL=true');
       expect(left[0]).toContain('upload');
       expect(left[0]).toContain('unset REDIS_URL');
       for (const secret of [...tokens, seed]) expect(left[0]).not.toContain(secret);
       // Nothing is moved behind the operator's back.
       expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 0 });
+    } finally {
+      jest.restoreAllMocks();
+      await app.close();
+      await harness.cleanup();
+    }
+  });
+
+  it("with REDIS_URL and IMPORT_FILE_POOL=true, moves the file store's pool into Redis once and says so with counts, never a token", async () => {
+    const tokens = [fakeAccessToken({ exp: Date.now() + 3_600_000 }), fakeAccessToken({ exp: Date.now() + 7_200_000 })];
+    const files = await boot({});
+    await poolServicesOf(files).admin.upload(tokens);
+    const seed = await poolServicesOf(files).seeds.createSeed();
+    await files.close();
+
+    const harness = await redisHarness();
+    const lines: string[] = [];
+    const collect = (line: unknown) => void lines.push(String(line));
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(collect);
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(collect);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(collect);
+    const env = { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: harness.prefix, IMPORT_FILE_POOL: 'true', LOG_LEVEL: 'debug' };
+    let app = await boot(env);
+    try {
+      expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 2, active: 2 });
+      expect(await poolServicesOf(app).seeds.adminCreated(seed)).toBe(true);
+      expect(lines.filter((line) => line.includes('copied the file store'))).toEqual([
+        expect.stringContaining(`from ${dataDir} into Redis: 2 accounts, 1 seeds, 0 stored token rotations`),
+      ]);
+      expect(lines.filter((line) => line.startsWith('Imported account'))).toHaveLength(2);
+      // Neither the warning about the files left behind: they were moved.
+      expect(lines.filter((line) => line.includes('To move them'))).toEqual([]);
+
+      await poolServicesOf(app).admin.clear();
+      await app.close();
+      app = await boot(env);
+      expect(await poolServicesOf(app).readModel.counts()).toMatchObject({ total: 0 });
+      expect(lines.filter((line) => line.includes('was imported from'))).toHaveLength(1);
+      for (const secret of [...tokens, seed]) expect(lines.filter((line) => line.includes(secret))).toEqual([]);
     } finally {
       jest.restoreAllMocks();
       await app.close();

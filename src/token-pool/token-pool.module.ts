@@ -12,6 +12,7 @@ import { PoolAdmin } from './pool-admin';
 import { PoolReadModel } from './pool-read-model';
 import { PoolRefresher } from './pool-refresher';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
+import { importFilePool, importRecord } from './file-pool-import';
 import { SeedRegistry } from './seed-registry';
 import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
@@ -36,10 +37,58 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
       ? `Accounts in ${shared.connection.description} under prefix ${config.redisPrefix}`
       : `Accounts in files under ${config.dataDir}`,
   );
-  // Said at every start, not only the first on Redis: the one that shows the files left behind may scroll away.
-  const left = shared.connection ? await leftPoolFiles(config.dataDir) : null;
-  if (left) logger.warn(leftPoolWarning(left));
+  if (shared.connection) await accountForFilePool(store, config, clock, logger);
+  else if (config.importFilePool)
+    logger.warn('IMPORT_FILE_POOL is set without REDIS_URL: the pool is in the files already, nothing is imported');
   return store;
+}
+
+/**
+ * On Redis: imports the file store's pool when `IMPORT_FILE_POOL` asks for it, and says what became of the pool the file
+ * store left in `DATA_DIR` (at every start, not only the first on Redis: the line may scroll away). Counts, never a token.
+ */
+async function accountForFilePool(store: AccountStore, config: AppConfig, clock: Clock, logger: Logger): Promise<void> {
+  const imported = config.importFilePool ? await importFilePool(store, config.dataDir, () => clock.now()) : null;
+  switch (imported?.outcome) {
+    case 'imported': {
+      const { record } = imported;
+      logger.log(
+        `IMPORT_FILE_POOL: copied the file store's pool from ${record.dataDir} into Redis: ${record.accounts} accounts, ` +
+          `${record.seeds} seeds, ${record.rotations} stored token rotations; the files are left as they were, and it is ` +
+          'never imported again (IMPORT_FILE_POOL can be unset)',
+      );
+      for (const account of imported.accounts) logger.debug(`Imported account ${account.id} (${account.kind} ${account.maskedToken})`);
+      return;
+    }
+    case 'imported_before':
+      logger.log(
+        `IMPORT_FILE_POOL: the file store's pool was imported from ${imported.record.dataDir} at ` +
+          `${new Date(imported.record.at).toISOString()}; nothing more is imported (IMPORT_FILE_POOL can be unset)`,
+      );
+      return;
+    case 'pool_not_empty':
+      logger.warn(
+        `IMPORT_FILE_POOL: Redis holds ${imported.accounts} accounts already, so the file store's pool is not imported ` +
+          '(only into a pool without accounts); move what is missing by hand (see below) and unset IMPORT_FILE_POOL',
+      );
+      break;
+    case 'nothing_to_import':
+      logger.warn(`IMPORT_FILE_POOL: ${imported.dataDir} holds no file-store pool, so there is nothing to import`);
+      return;
+    case 'busy':
+      logger.warn("IMPORT_FILE_POOL: another instance has been importing the file store's pool for minutes; starting on what Redis holds");
+      return;
+    case undefined:
+      break;
+  }
+  const left = await leftPoolFiles(config.dataDir);
+  if (!left) return;
+  const record = await importRecord(store);
+  if (record)
+    logger.log(
+      `The file store's pool under ${config.dataDir} was imported into Redis at ${new Date(record.at).toISOString()}; its files are not used`,
+    );
+  else logger.warn(leftPoolWarning(left));
 }
 
 @Module({

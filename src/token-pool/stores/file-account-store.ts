@@ -272,14 +272,12 @@ export class FileAccountStore implements AccountStore {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await this.claimDir();
     await this.removeTempLeftovers();
-    const accountsFile = await this.readJson<AccountsFile>(ACCOUNTS_FILE);
-    const seedsFile = await this.readJson<SeedsFile>(SEEDS_FILE);
-    const metaFile = await this.readJson<MetaFile>(META_FILE);
-    this.accounts = accountsFile ? [...accountsFile.accounts].sort(byAddedAt) : [];
-    this.seeds = new Map(Object.entries(seedsFile?.seeds ?? {}).map(([seed, rest]) => [seed, { ...rest, seed }]));
-    this.meta = metaFile?.meta ?? {};
-    this.metaExpiresAt = metaFile?.expiresAt ?? {};
-    if (!accountsFile) await this.importLegacyTokens();
+    const pool = await readFilePool(this.dir);
+    this.accounts = pool.accounts;
+    this.seeds = new Map(pool.seeds.map((record) => [record.seed, record]));
+    this.meta = pool.meta;
+    this.metaExpiresAt = pool.metaExpiresAt;
+    if (!pool.hasAccountsFile) await this.importLegacyTokens();
   }
 
   /** Temp files of a write that never reached its rename: a crash mid-write. The real file is intact. */
@@ -321,26 +319,6 @@ export class FileAccountStore implements AccountStore {
     }
   }
 
-  private async readJson<T extends { version: number }>(name: string): Promise<T | null> {
-    const path = join(this.dir, name);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw unusableDir(this.dir, error, path);
-    }
-    try {
-      const parsed = JSON.parse(text) as T;
-      if (typeof parsed !== 'object' || parsed === null || parsed.version !== FORMAT_VERSION) throw new Error(`unknown format version`);
-      const problem = shapeProblem(name, parsed);
-      if (problem) throw new Error(problem);
-      return parsed;
-    } catch (error) {
-      throw new CorruptDataFileError(path, error);
-    }
-  }
-
   private async readLines(name: string): Promise<string[] | null> {
     const path = join(this.dir, name);
     try {
@@ -373,6 +351,56 @@ export class FileAccountStore implements AccountStore {
     this.logger.log(
       `Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`,
     );
+  }
+}
+
+/** The pool the files under a `DATA_DIR` hold, as the file store loads it. */
+export interface FilePool {
+  /** Ordered by `addedAt` then `id`. */
+  accounts: AccountRecord[];
+  seeds: SeedRecord[];
+  meta: Record<string, string>;
+  /** When a meta value set with a TTL is gone (ms since the epoch). */
+  metaExpiresAt: Record<string, number>;
+  /** Whether there is an `accounts.json` (without one, a reference `token.txt` is imported). */
+  hasAccountsFile: boolean;
+}
+
+/**
+ * Reads the file store's pool under `dir` without taking the folder over or writing anything: what the file store loads
+ * at its start, and what `IMPORT_FILE_POOL` copies into Redis. Missing files are empty; a file that cannot be read or
+ * does not have the file store's shape is a start problem.
+ */
+export async function readFilePool(dir: string): Promise<FilePool> {
+  const accountsFile = await readDataFile<AccountsFile>(dir, ACCOUNTS_FILE);
+  const seedsFile = await readDataFile<SeedsFile>(dir, SEEDS_FILE);
+  const metaFile = await readDataFile<MetaFile>(dir, META_FILE);
+  return {
+    accounts: accountsFile ? [...accountsFile.accounts].sort(byAddedAt) : [],
+    seeds: Object.entries(seedsFile?.seeds ?? {}).map(([seed, rest]) => ({ ...rest, seed })),
+    meta: metaFile?.meta ?? {},
+    metaExpiresAt: metaFile?.expiresAt ?? {},
+    hasAccountsFile: accountsFile !== null,
+  };
+}
+
+async function readDataFile<T extends { version: number }>(dir: string, name: string): Promise<T | null> {
+  const path = join(dir, name);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw unusableDir(dir, error, path);
+  }
+  try {
+    const parsed = JSON.parse(text) as T;
+    if (typeof parsed !== 'object' || parsed === null || parsed.version !== FORMAT_VERSION) throw new Error(`unknown format version`);
+    const problem = shapeProblem(name, parsed);
+    if (problem) throw new Error(problem);
+    return parsed;
+  } catch (error) {
+    throw new CorruptDataFileError(path, error);
   }
 }
 

@@ -30,7 +30,7 @@ export async function leftPoolFiles(dataDir: string): Promise<LeftPoolFiles | nu
 
 /**
  * Switching an install to Redis (`REDIS_URL`) starts it on what Redis holds: this names the files left behind, their
- * counts and how to move them, and never a token.
+ * counts and how to move them (`IMPORT_FILE_POOL`, or by hand), and never a token.
  */
 export function leftPoolWarning(left: LeftPoolFiles): string {
   const held: string[] = [];
@@ -45,8 +45,9 @@ export function leftPoolWarning(left: LeftPoolFiles): string {
   }
   return (
     `REDIS_URL is set, so the pool is the one in Redis: the file store's ${held.join(' and ')} ${held.length > 1 ? 'are' : 'is'} ` +
-    `not used, nor are the sign-ins under DATA_DIR/state. To move them, ${moves.join(' and ')}; or unset REDIS_URL to ` +
-    'keep using the files. Once they are moved, rename the files and this warning stops.'
+    'not used, nor are the sign-ins under DATA_DIR/state. To move them, start once with IMPORT_FILE_POOL=true (copies the ' +
+    `accounts, seeds and stored token rotations while Redis holds no account), or ${moves.join(' and ')}; or unset ` +
+    'REDIS_URL to keep using the files. Once they are moved, this warning stops (or rename the files).'
   );
 }
 
