@@ -22,6 +22,12 @@ describe('MetricsController', () => {
     expect(text).toMatch(/^flowgpt_store_up 1$/m);
   });
 
+  // Every instance on one Redis reports the same pool: summed across instances it would count each account once per instance.
+  it('says in its help that the pool gauge is pool-wide, to be aggregated with max rather than sum', async () => {
+    const text = await scrape(() => Promise.resolve({ active: 2, rate_limited: 1, expired: 0, disabled: 0 }));
+    expect(text).toMatch(/^# HELP flowgpt_pool_accounts .*pool-wide.*max\(\).*not sum\(\)/im);
+  });
+
   // Prometheus must still see the HTTP and process series during a Redis outage, when they matter most.
   it('renders every other series while the store does not answer, with the store down and no pool counts', async () => {
     const text = await scrape(() =>

@@ -55,9 +55,15 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /**
+   * The pool's counts, not this instance's: every instance on one Redis reports the same numbers. Prometheus labels each
+   * scrape with its target (`instance`), so nothing is added here; aggregating is the query's business, with max().
+   */
   private readonly poolAccounts = new Gauge({
     name: 'flowgpt_pool_accounts',
-    help: 'Accounts in the pool, by state (read from the pool at each scrape).',
+    help:
+      'Accounts in the pool, by state (read from the pool at each scrape). Pool-wide: every instance sharing one store ' +
+      'reports the same counts, so aggregate across instances with max(), not sum().',
     labelNames: ['state'] as const,
     registers: [this.registry],
   });
