@@ -54,6 +54,16 @@ describe('AdminEntryController (HTTP edge)', () => {
       expect(await app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
     });
 
+    it('marks the session cookie Secure once PUBLIC_URL is https', async () => {
+      await app.close();
+      app = await appWith({ API_PREFIX, PUBLIC_URL: 'https://gw.example.test' });
+      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
+      const cookie = ([] as string[])
+        .concat(response.headers['set-cookie'] ?? [])
+        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      expect(cookie).toMatch(/; Secure/);
+    });
+
     it('passes any other single segment on: 404 in the OpenAI shape, no cookie', async () => {
       const response = await request(app.getHttpServer()).get('/not-the-prefix').expect(404);
       expect(response.body).toEqual(notFound('/not-the-prefix'));

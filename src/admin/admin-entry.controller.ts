@@ -1,6 +1,7 @@
 import { Controller, Get, Next, Param, Req, Res } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { couldBeApiPrefix, PrefixGuessThrottle } from '../common/http/prefix-guess.throttle';
+import { AppConfig } from '../config/app-config';
 import { clientAddress } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
@@ -18,6 +19,7 @@ export class AdminEntryController {
     private readonly secret: AdminSecret,
     private readonly auth: AdminAuthService,
     private readonly guesses: PrefixGuessThrottle,
+    private readonly config: AppConfig,
   ) {}
 
   @Get(':entry')
@@ -34,7 +36,7 @@ export class AdminEntryController {
     const address = clientAddress(request);
     const verdict = await this.guesses.judge(address, 'entry', correct);
     if (verdict.outcome !== 'admitted') return next();
-    setSessionCookie(request, response, (await this.auth.openSession(address)).cookieValue);
+    setSessionCookie(request, response, this.config, (await this.auth.openSession(address)).cookieValue);
     response.redirect(303, '/admin');
   }
 }

@@ -102,6 +102,28 @@ describe('AdminPageController (HTTP edge)', () => {
     await page().get('/admin').set('Cookie', cookie!.split(';')[0]).expect(200);
   });
 
+  it('marks the session cookie Secure, when set and when cleared, once PUBLIC_URL is https (TLS ends at a proxy not in TRUSTED_PROXIES)', async () => {
+    const behindTls = await appWith({ ADMIN_KEY, PUBLIC_URL: 'https://gw.example.test' });
+    try {
+      const server = request(behindTls.getHttpServer());
+      const cookieOf = (response: request.Response) =>
+        ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      const signIn = await server.post('/admin/login').type('form').send({ secret: ADMIN_KEY }).expect(303);
+      expect(cookieOf(signIn)).toMatch(/; Secure/);
+
+      const { session, cookieValue } = await behindTls.get(AdminSessionStore).create();
+      const signOut = await server
+        .post('/admin/logout')
+        .set('Cookie', sessionCookieFor(cookieValue))
+        .type('form')
+        .send({ _csrf: session.csrfToken })
+        .expect(303);
+      expect(cookieOf(signOut)).toMatch(/; Secure/);
+    } finally {
+      await behindTls.close();
+    }
+  });
+
   it('shows the dashboard to a signed-in admin', async () => {
     const { cookie, csrfToken } = await signedIn();
     const response = await page().get('/admin').set('Cookie', cookie).expect(200);

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { pluralise } from '../common/util/pluralise';
+import { AppConfig } from '../config/app-config';
 import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
@@ -20,6 +21,7 @@ export class AdminPageController {
     private readonly sessions: AdminSessionStore,
     private readonly dashboard: AdminDashboardService,
     private readonly views: AdminViews,
+    private readonly config: AppConfig,
   ) {}
 
   @Get('login')
@@ -35,7 +37,7 @@ export class AdminPageController {
   async signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
     const outcome = await this.auth.signIn(clientAddress(request), form.secret);
     if (outcome.ok) {
-      setSessionCookie(request, response, outcome.cookieValue);
+      setSessionCookie(request, response, this.config, outcome.cookieValue);
       return response.redirect(303, '/admin');
     }
     if (outcome.reason === 'throttled') {
@@ -54,7 +56,7 @@ export class AdminPageController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<void> {
     await this.sessions.destroy(session);
-    clearSessionCookie(request, response);
+    clearSessionCookie(request, response, this.config);
   }
 
   @Get()

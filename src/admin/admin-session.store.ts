@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { CookieOptions, Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
+import { reachedOverHttps } from '../common/http/same-origin';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { secretsEqual } from '../common/util/secrets';
@@ -100,15 +101,18 @@ export class AdminSessionStore {
   }
 }
 
-/** HttpOnly, SameSite=Strict, limited to /admin; Secure when the request came over https (directly or via a loopback proxy). */
-function cookieOptions(request: Request): CookieOptions {
-  return { httpOnly: true, sameSite: 'strict', secure: request.secure, path: '/admin' };
+/**
+ * HttpOnly, SameSite=Strict, limited to /admin; Secure when the browser came over https (`reachedOverHttps`: PUBLIC_URL
+ * when set, else the request itself, directly or through a proxy in TRUSTED_PROXIES).
+ */
+function cookieOptions(request: Request, site: { publicUrl?: string }): CookieOptions {
+  return { httpOnly: true, sameSite: 'strict', secure: reachedOverHttps(request, site), path: '/admin' };
 }
 
-export function setSessionCookie(request: Request, response: Response, cookieValue: string): void {
-  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request), maxAge: ADMIN_SESSION_TTL_MS });
+export function setSessionCookie(request: Request, response: Response, site: { publicUrl?: string }, cookieValue: string): void {
+  response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request, site), maxAge: ADMIN_SESSION_TTL_MS });
 }
 
-export function clearSessionCookie(request: Request, response: Response): void {
-  response.clearCookie(ADMIN_SESSION_COOKIE, cookieOptions(request));
+export function clearSessionCookie(request: Request, response: Response, site: { publicUrl?: string }): void {
+  response.clearCookie(ADMIN_SESSION_COOKIE, cookieOptions(request, site));
 }

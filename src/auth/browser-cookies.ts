@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { CookieOptions, Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
+import { reachedOverHttps } from '../common/http/same-origin';
 import { secretsEqual } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
@@ -25,7 +26,7 @@ export class BrowserCookies {
   ) {}
 
   isHttps(request: Request): boolean {
-    return this.config.publicUrl ? this.config.publicUrl.startsWith('https:') : request.secure;
+    return reachedOverHttps(request, this.config);
   }
 
   sessionIdOf(request: Request): string | undefined {

@@ -18,6 +18,15 @@ export function requestSource(
   return isOwnSiteUrl(request, site, source) ? 'same-origin' : 'cross-site';
 }
 
+/**
+ * Whether the browser reached this request over https, so its cookies must be Secure: what `PUBLIC_URL` says when it is
+ * set (TLS may end at a proxy that is not in TRUSTED_PROXIES, or sends no X-Forwarded-Proto), else the request's own
+ * protocol as Express sees it (X-Forwarded-Proto is believed only from TRUSTED_PROXIES).
+ */
+export function reachedOverHttps(request: Request, site: { publicUrl?: string }): boolean {
+  return site.publicUrl ? site.publicUrl.startsWith('https:') : request.secure;
+}
+
 /** Whether `url` is an absolute http(s) URL on this site, judged as `requestSource` judges an Origin. */
 export function isOwnSiteUrl(request: Request, site: { publicUrl?: string; allowedHosts: readonly string[] }, url: string): boolean {
   const host = hostOf(url);
