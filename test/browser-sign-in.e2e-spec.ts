@@ -712,6 +712,10 @@ describe('Browser sign-in with ENABLE_HOMEPAGE=true', () => {
       const home = await request(stack.url).get('/').expect(503);
       expect(home.text).toContain('HTTP 503');
       expect(home.text).not.toContain('Good at UI.');
+      // The page is styled: every stylesheet it links is served.
+      const stylesheets = [...home.text.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((match) => match[1]);
+      expect(stylesheets).not.toHaveLength(0);
+      for (const href of stylesheets) await request(stack.url).get(href).expect(200);
     } finally {
       fake.webApp.pageStatus = null;
     }

@@ -72,7 +72,7 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/chat/completions', family: 'api', body: 'chat' },
   { method: 'GET', path: '/v1/nope', family: 'api' },
   { method: 'GET', path: '/healthz', family: 'other' },
-  { method: 'GET', path: '/static/admin.css', family: 'other' },
+  { method: 'GET', path: '/static/flowgpt.css', family: 'other' },
   { method: 'GET', path: '/static/../package.json', family: 'other' },
   { method: 'GET', path: '/static/missing.js', family: 'other' },
   { method: 'GET', path: '/admin', family: 'admin-page' },
