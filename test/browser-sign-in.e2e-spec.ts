@@ -244,6 +244,18 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(cookieLine(response, SESSION_COOKIE)).toBeUndefined();
     });
 
+    it('refuses the admin secret, which AUTO_SEED would otherwise keep as a seed for good', async () => {
+      const seeds = async () =>
+        (await request(stack.url).get('/admin/api/seeds').set('Authorization', `Bearer ${ADMIN_KEY}`).expect(200)).body.data.length;
+      const before = await seeds();
+      const response = await postSignIn(stack, ADMIN_KEY, { headers: { 'X-Forwarded-For': '198.51.100.77', 'Accept-Language': 'en' } });
+      expect(response.status).toBe(400);
+      expect(errorReason(response.text)).toBe('adminKey');
+      expect(response.text).toContain('This is the admin secret');
+      expect(cookieLine(response, SESSION_COOKIE)).toBeUndefined();
+      expect(await seeds()).toBe(before);
+    });
+
     it('says when an AccessToken has expired', async () => {
       const response = await postSignIn(stack, stack.fake.createAccessToken({ expiresInSec: -3600 }), {
         headers: { 'Accept-Language': 'en' },

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { maskSecret, secretInList } from '../common/util/secrets';
+import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/vocabulary/clock';
 import { AuthServerUnavailableError, RefreshTokenExchanger, RefreshTokenRejectedError } from '../token-pool/refresh-token.exchanger';
@@ -27,6 +27,7 @@ export type SignInFailure =
         | 'seedLimit'
         | 'poolEmpty'
         | 'poolKey'
+        | 'adminKey'
         | 'unsupported';
     }
   | { reason: 'expired'; expiredAt: number };
@@ -42,7 +43,8 @@ export const MIN_AUTO_SEED_LENGTH = 8;
  * Decides whom a token typed into the sign-in form signs in (gateway.md §3.6): an owner with their own
  * AccessToken (unexpired by its claims, and not refused by chatgpt.com), RefreshToken or SessionToken (exchanged now), or a seed user bound to a pool
  * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
- * one conversation list, and it is an API credential, not a person's.
+ * one conversation list, and it is an API credential, not a person's. So is the admin secret (`ADMIN_KEY`, else
+ * `API_PREFIX`), which an admin may paste here by mistake.
  */
 @Injectable()
 export class BrowserSignIn {
@@ -61,6 +63,8 @@ export class BrowserSignIn {
     const token = (typed ?? '').trim();
     if (!token) return { ok: false, reason: 'empty' };
     if (secretInList(token, this.config.authorization)) return { ok: false, reason: 'poolKey' };
+    // Never a seed: with AUTO_SEED it would be one for good, the admin secret kept in the seed store and a sign-in.
+    if (secretsEqual(token, this.config.adminKey ?? this.config.apiPrefix)) return { ok: false, reason: 'adminKey' };
     const credential = parseCredential(token);
     if (!credential) return this.checkSeed(token);
     switch (credential.kind) {
