@@ -72,6 +72,11 @@ async function sessionOf(stack: Stack, cookie: string): Promise<SessionAnswer> {
   return (await request(stack.url).get('/api/auth/session').set('Cookie', cookie).expect(200)).body;
 }
 
+/** The Fetch Metadata of a top-level navigation the visitor started (`none`: typed, bookmarked) or a page of `site` did. */
+function navigationFrom(site: 'none' | 'same-origin' | 'cross-site'): Record<string, string> {
+  return { 'Sec-Fetch-Site': site, 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document' };
+}
+
 describe('Browser sign-in with ENABLE_GATEWAY off', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -300,7 +305,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
         });
         const linked = await request(stack.url)
           .get(`/api/auth/signin?signin=${encodeURIComponent(token)}`)
-          .set('Sec-Fetch-Site', 'none')
+          .set(navigationFrom('none'))
           .set('X-Forwarded-For', '198.51.100.62');
         expect({ exp, status: linked.status, reason: errorReason(linked.text) }).toEqual({
           exp,
@@ -521,36 +526,69 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
 
       const crossSite = await request(stack.url)
         .get('/api/auth/signin?signin=quick-link-seed-1')
-        .set('Sec-Fetch-Site', 'cross-site')
+        .set(navigationFrom('cross-site'))
         .expect(200);
       expect(cookieLine(crossSite, SESSION_COOKIE)).toBeUndefined();
 
       const typed = await request(stack.url)
         .get('/api/auth/signin?signin=quick-link-seed-1&callbackUrl=/gpts')
-        .set('Sec-Fetch-Site', 'none')
+        .set(navigationFrom('none'))
         .expect(303);
       expect(typed.headers.location).toBe('/gpts');
       const cookie = cookiePair(typed, SESSION_COOKIE);
 
       expect((await request(stack.url).get('/api/auth/signin').expect(303)).headers.location).toBe('/auth/login');
       expect(
-        (
-          await request(stack.url)
-            .get('/api/auth/signout?signout=true')
-            .set('Cookie', cookie)
-            .set('Sec-Fetch-Site', 'cross-site')
-            .expect(303)
-        ).headers.location,
+        (await request(stack.url).get('/api/auth/signout?signout=true').set('Cookie', cookie).set(navigationFrom('cross-site')).expect(303))
+          .headers.location,
       ).toBe('/auth/logout');
       expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
       const out = await request(stack.url)
         .get('/api/auth/signout?signout=true')
         .set('Cookie', cookie)
-        .set('Sec-Fetch-Site', 'same-origin')
+        .set(navigationFrom('same-origin'))
         .expect(303);
       expect(out.headers.location).toBe('/');
       expect(await sessionOf(stack, cookie)).toEqual({});
       expect((await request(stack.url).get('/api/auth/signout?signout=true').expect(303)).headers.location).toBe('/auth/login');
+    });
+
+    it('ask when a page of this site loads them without navigating to them (an <img>, fetch(), a frame)', async () => {
+      const notNavigations: Record<string, string>[] = [
+        { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'image' },
+        { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' },
+        { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'iframe' },
+        { 'Sec-Fetch-Site': 'same-origin' },
+      ];
+      for (const headers of notNavigations) {
+        const asked = await request(stack.url).get('/api/auth/signin?signin=quick-link-seed-2').set(headers);
+        expect({ headers, status: asked.status, cookie: cookieLine(asked, SESSION_COOKIE) }).toEqual({
+          headers,
+          status: 200,
+          cookie: undefined,
+        });
+        expect(asked.text).toContain('通过此链接登录？');
+      }
+
+      const cookie = await signIn(stack, 'quick-link-seed-2', { headers: { 'X-Forwarded-For': '198.51.100.81' } });
+      for (const headers of notNavigations) {
+        const kept = await request(stack.url).get('/api/auth/signout?signout=true').set('Cookie', cookie).set(headers);
+        expect({ headers, status: kept.status, location: kept.headers.location }).toEqual({
+          headers,
+          status: 303,
+          location: '/auth/logout',
+        });
+      }
+      expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
+
+      // A browser from before Sec-Fetch-Dest (Chrome 76 to 79) sends the mode alone: its navigation still acts at once.
+      const navigated = await request(stack.url)
+        .get('/api/auth/signout?signout=true')
+        .set('Cookie', cookie)
+        .set({ 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'navigate' })
+        .expect(303);
+      expect(navigated.headers.location).toBe('/');
+      expect(await sessionOf(stack, cookie)).toEqual({});
     });
   });
 

@@ -95,7 +95,7 @@ export class SignInPagesController {
     response.redirect(303, '/');
   }
 
-  /** `?signin=<token>`: signs in at once when the visitor opened the link themselves, else asks first. */
+  /** `?signin=<token>`: signs in at once when the visitor navigated to the link themselves, else asks first. */
   @Get('api/auth/signin')
   async quickSignIn(
     @Query('signin') token: unknown,
@@ -113,7 +113,7 @@ export class SignInPagesController {
     this.showSignIn(request, response, { next, value: token, error: failureView(outcome.failure) }, outcome.status);
   }
 
-  /** `?signout=true`: signs out at once when the visitor opened the link themselves, else shows the confirmation. */
+  /** `?signout=true`: signs out at once when the visitor navigated to the link themselves, else shows the confirmation. */
   @Get('api/auth/signout')
   async quickSignOut(@Query('signout') signout: unknown, @Req() request: Request, @Res() response: Response): Promise<void> {
     const session = await this.flow.current(request);
@@ -141,9 +141,14 @@ export class SignInPagesController {
 
 /**
  * The browser says the visitor started this navigation (address bar, bookmark) or one of our pages did
- * (`Sec-Fetch-Site`); another site's link or form cannot claim either. Without the header (an old browser), asks.
+ * (`Sec-Fetch-Site`); another site's link or form cannot claim either. It must be a top-level navigation
+ * (`Sec-Fetch-Mode: navigate`, and `Sec-Fetch-Dest: document` from browsers that send it, Chrome 80 on): an `<img>`,
+ * a `fetch()` or a frame of a page on this site (the proxied web app's, say) is not the visitor opening the link.
+ * Without the headers (an old browser), asks.
  */
 function openedByVisitor(request: Request): boolean {
   const site = request.get('sec-fetch-site');
-  return site === 'none' || site === 'same-origin';
+  if (site !== 'none' && site !== 'same-origin') return false;
+  const destination = request.get('sec-fetch-dest');
+  return request.get('sec-fetch-mode') === 'navigate' && (destination === undefined || destination === 'document');
 }

@@ -143,6 +143,47 @@ describe('Sign-in pages in Chromium', () => {
     await context.close();
   });
 
+  it('follows a quick link the visitor navigates to, never one a page of this site loads with an <img> or fetch()', async () => {
+    const { context, page, problems } = await open(RUNS[1]);
+    const sessionNow = () => page.evaluate(async () => (await fetch('/api/auth/session')).json());
+    const loadWithoutNavigating = (link: string) =>
+      page.evaluate(async (url) => {
+        await fetch(url);
+        await new Promise<void>((resolve) => {
+          const image = new Image();
+          image.onload = image.onerror = () => resolve();
+          image.src = url;
+        });
+      }, link);
+
+    const signInLink = '/api/auth/signin?signin=browser-quick-link-5309';
+    await page.goto(`${stack.url}/auth/login`);
+    await loadWithoutNavigating(signInLink);
+    expect(await sessionNow()).toEqual({});
+    await page.goto(`${stack.url}${signInLink}`);
+    expect(page.url()).toBe(`${stack.url}/`);
+    const session = await sessionNow();
+    expect(session.accessToken).toMatch(/^fgst-/);
+
+    const signOutLink = '/api/auth/signout?signout=true';
+    await page.goto(`${stack.url}/auth/logout`);
+    await loadWithoutNavigating(signOutLink);
+    expect((await sessionNow()).accessToken).toBe(session.accessToken);
+    // A link on our own page is a same-origin navigation: it signs out at once.
+    await page.evaluate((url) => {
+      const link = document.createElement('a');
+      link.href = url;
+      link.id = 'quick-sign-out';
+      link.textContent = 'Sign out now';
+      document.body.append(link);
+    }, signOutLink);
+    await Promise.all([page.waitForURL(`${stack.url}/`), page.click('#quick-sign-out')]);
+    expect(await sessionNow()).toEqual({});
+
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('remembers the language and theme switches, and fits a phone', async () => {
     const { context, page, problems } = await open(RUNS[0], { width: 390, height: 844 });
     await page.goto(`${stack.url}/auth/login`);
