@@ -30,17 +30,25 @@ export class AdminAuthService {
     return { ok: false, reason: 'wrong_secret' };
   }
 
+  /** `previous` is the session the browser's cookie still names: it ends once the new one is made, not on a wrong secret. */
   async signIn(
     address: string,
     given: string | undefined,
+    previous: AdminSession | null,
   ): Promise<(SecretCheck & { ok: false }) | { ok: true; session: AdminSession; cookieValue: string }> {
     const check = await this.checkSecret(address, given);
-    return check.ok ? { ok: true, ...(await this.openSession(address)) } : check;
+    return check.ok ? { ok: true, ...(await this.openSession(address, previous)) } : check;
   }
 
-  /** A new session for a client that proved it knows the secret. */
-  openSession(address: string): Promise<{ session: AdminSession; cookieValue: string }> {
+  /**
+   * A new session for a client that proved it knows the secret. The session its browser held (`previous`) ends: the
+   * browser drops that cookie for the new one, and a copy of it (left in another profile, or taken from the machine)
+   * must not stay valid until it expires.
+   */
+  async openSession(address: string, previous: AdminSession | null): Promise<{ session: AdminSession; cookieValue: string }> {
     this.logger.log(`Admin signed in from ${address}`);
-    return this.sessions.create();
+    const opened = await this.sessions.create();
+    if (previous) await this.sessions.destroy(previous);
+    return opened;
   }
 }

@@ -36,7 +36,8 @@ export class AdminEntryController {
     const address = clientAddress(request);
     const verdict = await this.guesses.judge(address, 'entry', correct);
     if (verdict.outcome !== 'admitted') return next();
-    setSessionCookie(request, response, this.config, (await this.auth.openSession(address)).cookieValue);
+    // No session to end: the browser sends the admin cookie only under /admin (its Path), never here.
+    setSessionCookie(request, response, this.config, (await this.auth.openSession(address, null)).cookieValue);
     response.redirect(303, '/admin');
   }
 }

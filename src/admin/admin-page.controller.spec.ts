@@ -102,6 +102,22 @@ describe('AdminPageController (HTTP edge)', () => {
     await page().get('/admin').set('Cookie', cookie!.split(';')[0]).expect(200);
   });
 
+  it('ends the session the browser held when it signs in again, so a copy of the old cookie no longer works', async () => {
+    const { cookie: old } = await signedIn();
+    await page().get('/admin').set('Cookie', old).expect(200);
+    const again = await page().post('/admin/login').set('Cookie', old).type('form').send({ secret: ADMIN_KEY }).expect(303);
+    const fresh = ([] as string[]).concat(again.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+    expect(fresh).toBeDefined();
+    await page().get('/admin').set('Cookie', fresh!.split(';')[0]).expect(200);
+    expect((await page().get('/admin').set('Cookie', old).expect(303)).headers.location).toBe('/admin/login');
+  });
+
+  it('keeps the session the browser held when the secret it signs in with again is wrong', async () => {
+    const { cookie } = await signedIn();
+    await page().post('/admin/login').set('Cookie', cookie).type('form').send({ secret: 'not-the-key' }).expect(401);
+    await page().get('/admin').set('Cookie', cookie).expect(200);
+  });
+
   it('marks the session cookie Secure, when set and when cleared, once PUBLIC_URL is https (TLS ends at a proxy not in TRUSTED_PROXIES)', async () => {
     const behindTls = await appWith({ ADMIN_KEY, PUBLIC_URL: 'https://gw.example.test' });
     try {

@@ -35,7 +35,7 @@ export class AdminPageController {
   @ReadsBody()
   @AdminAccess('sign-in')
   async signIn(@Body() form: SignInFormDto, @Req() request: Request, @Res() response: Response): Promise<void> {
-    const outcome = await this.auth.signIn(clientAddress(request), form.secret);
+    const outcome = await this.auth.signIn(clientAddress(request), form.secret, await this.sessions.fromRequest(request));
     if (outcome.ok) {
       setSessionCookie(request, response, this.config, outcome.cookieValue);
       return response.redirect(303, '/admin');
