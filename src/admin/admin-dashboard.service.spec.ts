@@ -1,5 +1,32 @@
 import { localize, PAGE_TEXT } from '../common/views/page-text';
-import { uploadSummary } from './admin-dashboard.service';
+import type { PoolAdmin } from '../token-pool/pool-admin';
+import type { PoolReadModel } from '../token-pool/pool-read-model';
+import type { PoolRefresher } from '../token-pool/pool-refresher';
+import type { UploadResult } from '../token-pool/pool.types';
+import type { SeedRegistry } from '../token-pool/seed-registry';
+import { FakeClock } from '../token-pool/testing/fake-clock';
+import { AdminDashboardService, uploadSummary } from './admin-dashboard.service';
+
+describe('AdminDashboardService.upload', () => {
+  it('takes a line break to be CRLF, LF or a lone CR (old Mac files), so that each token is a line of its own', async () => {
+    const upload = jest.fn(async (lines: string[]): Promise<UploadResult> => ({
+      added: lines.length,
+      replaced: 0,
+      duplicates: 0,
+      invalid: 0,
+      invalidLines: [],
+    }));
+    const dashboard = new AdminDashboardService(
+      {} as PoolReadModel,
+      { upload } as unknown as PoolAdmin,
+      {} as PoolRefresher,
+      {} as SeedRegistry,
+      new FakeClock(),
+    );
+    await dashboard.upload('t1\rt2\r\nt3\nt4\r\rt6');
+    expect(upload).toHaveBeenCalledWith(['t1', 't2', 't3', 't4', '', 't6']);
+  });
+});
 
 describe('uploadSummary', () => {
   const summary = (invalidLines: number[], lang: 'en' | 'zh' = 'en') =>

@@ -38,7 +38,8 @@ export class AdminDashboardService {
   }
 
   async upload(text: string | undefined): Promise<Flash> {
-    const lines = (text ?? '').split(/\r?\n/);
+    // A lone CR ends a line too (a client posting an old Mac file as it is): its tokens would otherwise be one invalid line.
+    const lines = (text ?? '').split(/\r\n|\r|\n/);
     if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', key: 'flash.nothingToUpload' };
     const result = await this.accounts.upload(lines);
     return { kind: result.added > 0 ? 'success' : 'error', ...uploadSummary(result) };
