@@ -772,6 +772,32 @@ describe('Browser sign-in with ENABLE_HOMEPAGE=true', () => {
   });
 });
 
+describe('Browser sign-in with ADMIN_KEY and API_PREFIX both set (AUTO_SEED=true)', () => {
+  const API_PREFIX = 'prefix-for-sign-in-tests';
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { ENABLE_GATEWAY: 'true', ADMIN_KEY, API_PREFIX } });
+    await uploadTokens(stack, [stack.fake.createAccessToken()]);
+  });
+  afterAll(() => stack.close());
+
+  it('refuses the API prefix, a secret path handed to API users, on the form and by a quick link, and keeps no seed of it', async () => {
+    const posted = await postSignIn(stack, API_PREFIX, { headers: { 'Accept-Language': 'en' } });
+    expect({ status: posted.status, reason: errorReason(posted.text) }).toEqual({ status: 400, reason: 'apiPrefix' });
+    expect(posted.text).toContain('This is the API path prefix');
+    expect(cookieLine(posted, SESSION_COOKIE)).toBeUndefined();
+
+    const linked = await request(stack.url).get(`/api/auth/signin?signin=${API_PREFIX}`).set(navigationFrom('none'));
+    expect({ status: linked.status, reason: errorReason(linked.text) }).toEqual({ status: 400, reason: 'apiPrefix' });
+    expect(cookieLine(linked, SESSION_COOKIE)).toBeUndefined();
+
+    const adminSecret = await postSignIn(stack, ADMIN_KEY);
+    expect({ status: adminSecret.status, reason: errorReason(adminSecret.text) }).toEqual({ status: 400, reason: 'adminKey' });
+    const seeds = await request(stack.url).get('/admin/api/seeds').set('Authorization', `Bearer ${ADMIN_KEY}`).expect(200);
+    expect(seeds.body.data).toEqual([]);
+  });
+});
+
 describe('Browser sign-in (AUTO_SEED=false)', () => {
   let stack: Stack;
   beforeAll(async () => {

@@ -28,6 +28,7 @@ export type SignInFailure =
         | 'poolEmpty'
         | 'poolKey'
         | 'adminKey'
+        | 'apiPrefix'
         | 'unsupported';
     }
   | { reason: 'expired'; expiredAt: number };
@@ -44,7 +45,8 @@ export const MIN_AUTO_SEED_LENGTH = 8;
  * AccessToken (unexpired by its claims, and not refused by chatgpt.com), RefreshToken or SessionToken (exchanged now), or a seed user bound to a pool
  * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
  * one conversation list, and it is an API credential, not a person's. So is the admin secret (`ADMIN_KEY`, else
- * `API_PREFIX`), which an admin may paste here by mistake.
+ * `API_PREFIX`), which an admin may paste here by mistake, and, with `ADMIN_KEY` set, `API_PREFIX`: a secret path
+ * handed to API users, which would become one login shared by all of them.
  */
 @Injectable()
 export class BrowserSignIn {
@@ -63,8 +65,9 @@ export class BrowserSignIn {
     const token = (typed ?? '').trim();
     if (!token) return { ok: false, reason: 'empty' };
     if (secretInList(token, this.config.authorization)) return { ok: false, reason: 'poolKey' };
-    // Never a seed: with AUTO_SEED it would be one for good, the admin secret kept in the seed store and a sign-in.
+    // Never a seed: with AUTO_SEED it would be one for good, the secret kept in the seed store and a shared sign-in.
     if (secretsEqual(token, this.config.adminKey ?? this.config.apiPrefix)) return { ok: false, reason: 'adminKey' };
+    if (secretsEqual(token, this.config.apiPrefix)) return { ok: false, reason: 'apiPrefix' };
     const credential = parseCredential(token);
     if (!credential) return this.checkSeed(token);
     switch (credential.kind) {
