@@ -9,13 +9,12 @@ class RecordingResponse extends EventEmitter {
   writableEnded = false;
   status = () => this;
   setHeader = () => this;
-  cork = () => undefined;
-  uncork = () => undefined;
   write = (text: string) => {
     this.written += text;
     return true;
   };
-  end = () => {
+  end = (text = '') => {
+    this.written += text;
     this.writableEnded = true;
   };
 }
@@ -59,6 +58,7 @@ describe('CompletionStream', () => {
     };
     await out.delta(call);
     for (const reason of ['length', 'content_filter', 'tool_calls'] as const) await out.delta({}, reason);
+    await out.done();
     const chunks = chunksOf(response) as { choices: { delta: unknown; finish_reason: unknown }[] }[];
     expect(chunks.map((chunk) => chunk.choices[0].finish_reason)).toEqual([null, 'length', 'content_filter', 'tool_calls']);
     expect(chunks[0].choices[0].delta).toEqual(call);

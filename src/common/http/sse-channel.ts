@@ -17,7 +17,8 @@ export class SseChannel implements ShutdownEndable {
   private lastWrite = Date.now();
   private readonly keepAlive: NodeJS.Timeout;
   private endedForShutdown = false;
-  private corked = false;
+  /** Events written since the last flush: they leave together, as one chunk of the response, on the next tick. */
+  private pending = '';
 
   constructor(
     private readonly response: Response,
@@ -49,27 +50,31 @@ export class SseChannel implements ShutdownEndable {
   }
 
   /**
-   * Writes raw SSE text (one or more complete events). What is written while one upstream read is being
-   * translated (the headers, several pieces) leaves in one packet: the response is corked until the next tick.
+   * Writes raw SSE text (one or more complete events). What is written while one upstream read is being translated
+   * (the headers, several pieces) leaves as one chunk, in one packet, on the next tick: one write of the response,
+   * not one per event. Past `BUFFERED_TEXT_LIMIT` characters, or while the response waits for a slow reader, the
+   * text is sent at once and the reader is waited for, so memory stays bounded.
    */
   async write(text: string): Promise<void> {
     if (!this.open) return;
     this.lastWrite = Date.now();
-    if (!this.corked) {
-      this.corked = true;
-      this.response.cork();
-      process.nextTick(this.uncork);
-    }
-    if (this.response.write(text)) return;
-    this.uncork();
+    if (this.pending === '') process.nextTick(this.flush);
+    this.pending += text;
+    if (this.pending.length < BUFFERED_TEXT_LIMIT && !this.response.writableNeedDrain) return;
+    if (this.sendPending()) return;
     await drainedOrClosed(this.response);
   }
 
-  private readonly uncork = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    if (!this.response.writableEnded) this.response.uncork();
+  private readonly flush = (): void => {
+    if (this.open) this.sendPending();
   };
+
+  /** Sends the text written so far; false when the response's buffer is full (wait for `drain`). */
+  private sendPending(): boolean {
+    const text = this.pending;
+    this.pending = '';
+    return text === '' || this.response.write(text);
+  }
 
   /**
    * The server is stopping and the grace period is over: say so in the stream, then end it properly.
@@ -83,15 +88,24 @@ export class SseChannel implements ShutdownEndable {
       this.response.once('finish', resolve);
       this.response.once('close', resolve);
     });
-    this.response.end(this.shutdown?.farewell() ?? '');
+    this.response.end(this.takePending() + (this.shutdown?.farewell() ?? ''));
     await sent;
   }
 
   close(): void {
     clearInterval(this.keepAlive);
-    if (this.open) this.response.end();
+    if (this.open) this.response.end(this.takePending());
+  }
+
+  private takePending(): string {
+    const text = this.pending;
+    this.pending = '';
+    return text;
   }
 }
+
+/** Text held for one write at most: a long answer that arrived at once is sent as it is translated, at the socket's pace. */
+const BUFFERED_TEXT_LIMIT = 16 * 1024;
 
 /** The error object a stream carries when the server ends it for a shutdown. */
 export const SHUTDOWN_ERROR = {
