@@ -67,6 +67,22 @@ describe('CredentialService', () => {
     expect(updates).toHaveBeenCalledTimes(1);
   });
 
+  it("carries the pool's plan for a request that names the account's own workspace, so a plan it already knew is not read again", async () => {
+    const pool = t.newPool();
+    const credentials = credentialsOver(pool);
+    const workspace = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+    const token = fakeAccessToken({ userId: 'user-d', accountId: workspace, exp: t.clock.now() + 3_600_000, plan: 'plus' });
+    await pool.admin.upload([`${token},${workspace}`]);
+    const use = (await credentials.acquire({ kind: 'pool' }, new Set(), { teamOverride: workspace }))!;
+    expect(use).toMatchObject({ chatgptAccountId: workspace, planTier: 'paid' });
+    expect(use.otherWorkspace).toBeUndefined();
+    const updates = jest.spyOn(pool.leaser, 'learnPlan');
+    await credentials.learnPlan(use, 'paid');
+    expect(updates).not.toHaveBeenCalled();
+    await credentials.learnPlan(use, 'free');
+    expect((await pool.readModel.list())[0]).toMatchObject({ plan: 'free' });
+  });
+
   it('does not read the store to learn a plan for a request in another workspace, which never teaches the account its plan', async () => {
     const pool = t.newPool();
     const credentials = credentialsOver(pool);

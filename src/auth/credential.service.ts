@@ -204,9 +204,9 @@ function useOfLease(lease: AccountLease | null, teamOverride: string | undefined
       poolAccountId: lease.accountId,
       fingerprintKey: lease.accountId,
       ...(lease.sessionToken ? { sessionToken: lease.sessionToken } : {}),
-      // The plan the pool knows is its own workspace's: a request that asks for a workspace does not carry it (in another
-      // one, `learnPlan` learns nothing anyway).
-      ...(lease.planTier && !teamOverride ? { planTier: lease.planTier } : {}),
+      // The plan the pool knows is its own workspace's: a request in another one does not carry it (`learnPlan` learns
+      // nothing there anyway); one that names the account's own workspace does, like any other.
+      ...(lease.planTier && !otherWorkspace ? { planTier: lease.planTier } : {}),
       ...(otherWorkspace ? { otherWorkspace: true as const } : {}),
     }
   );
