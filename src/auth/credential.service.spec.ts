@@ -35,10 +35,10 @@ describe('CredentialService', () => {
     };
 
     expect(await drawn({ kind: 'pool' })).toEqual(new Set([paid]));
-    // A seed keeps to its account; once this request has tried it, it goes to one that may serve the model.
+    // A seed bound to an account known to be free goes to one that may serve the model, and stays bound.
     expect((await pool.seeds.listSeeds())[0].accountId).toBe(free);
-    const moved = await credentials.acquire({ kind: 'seed', seed }, new Set([free]), { paidOnly: true });
-    expect(moved?.poolAccountId).toBe(paid);
+    expect(await drawn({ kind: 'seed', seed })).toEqual(new Set([paid]));
+    expect((await credentials.acquire({ kind: 'seed', seed }, new Set()))?.poolAccountId).toBe(free);
     // The accounts' plans are their own workspaces': another one asked for is chosen as any other model.
     expect(await drawn({ kind: 'pool' }, { teamOverride: '7d6c5b4a-3f2e-4d1c-9b0a-112233445566' })).toEqual(new Set([free, paid]));
   });

@@ -1,6 +1,7 @@
 import { MAX_SEED_CONVERSATIONS, seedIdFor } from './seed-registry';
 import type { AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
+import { fakeAccessToken } from './testing/fixtures';
 import { poolSpecSetup } from './testing/pool-services';
 import { redisHarness } from './testing/redis-harness';
 
@@ -63,6 +64,23 @@ describe('SeedRegistry', () => {
       expect(retry.accountId).not.toBe(first.accountId);
       expect(await pool.seeds.leaseForSeed('s')).toMatchObject({ accountId: first.accountId });
       expect(await pool.seeds.leaseForSeed('s', { exclude: new Set(await idsOf(pool)) })).toBeNull();
+    });
+
+    it('sends a paid-only model of a seed bound to a known-free account to one whose plan may serve it, and keeps the seed bound', async () => {
+      const pool = newPool({ randomToken: false });
+      const token = (label: string, plan: string) => fakeAccessToken({ userId: `user-${label}`, exp: t.clock.now() + 3_600_000, plan });
+      await pool.admin.upload([token('free', 'free'), token('free-too', 'free'), token('paid', 'plus')]);
+      const [free, , paid] = await idsOf(pool);
+      await pool.seeds.createSeed('seed-on-free');
+      expect((await pool.seeds.listSeeds())[0].accountId).toBe(free);
+
+      expect(await pool.seeds.leaseForSeed('seed-on-free', { paidOnly: true })).toMatchObject({ accountId: paid });
+      expect(await pool.seeds.leaseForSeed('seed-on-free')).toMatchObject({ accountId: free });
+      // With no account left that may serve the model, the seed's own is tried rather than another free one.
+      expect(await pool.seeds.leaseForSeed('seed-on-free', { paidOnly: true, exclude: new Set([paid]) })).toMatchObject({
+        accountId: free,
+      });
+      expect((await pool.seeds.listSeeds())[0].accountId).toBe(free);
     });
 
     it('gives null, not a wrong answer, while the pool is empty, and binds the seed once accounts arrive', async () => {

@@ -39,8 +39,9 @@ export class SeedRegistry {
   /**
    * The account a seed stands for. The binding is sticky while its account is active; once the account
    * leaves the active state (or is removed) the seed moves to another active account. An account this
-   * request already tried is skipped for this request only, without moving the seed. Away from its bound account, a
-   * `paidOnly` model goes to an account whose plan may serve it first (`AccountLeaser.pick`).
+   * request already tried is skipped for this request only, without moving the seed. A `paidOnly` model goes to an
+   * account whose plan may serve it first (`AccountLeaser.pick`): when the bound account is known to be free, to another
+   * one that is paid or not known yet, for this request only; the bound account is tried before any other free one.
    * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; `'seed_limit'` when it would be a new
    * seed and there are `MAX_SEEDS` already; null when no account is available.
    */
@@ -60,7 +61,8 @@ export class SeedRegistry {
     let keepBinding = false;
     if (boundId) {
       const bound = await this.leaser.leaseAccount(boundId, { exclude });
-      if (bound.lease) return bound.lease;
+      if (bound.lease && !(options.paidOnly && bound.lease.planTier === 'free')) return bound.lease;
+      if (bound.lease) return (await this.mayServePaidOnly(new Set([...exclude, boundId]))) ?? bound.lease;
       keepBinding = bound.stillActive;
     }
     const lease = await this.leaser.lease({ exclude: boundId ? new Set([...exclude, boundId]) : exclude, paidOnly: options.paidOnly });
@@ -76,6 +78,12 @@ export class SeedRegistry {
     if (boundId !== accountId)
       this.logger.log(`Seed ${maskSecret(seed)} bound to account ${accountId ?? '<none>'}${boundId ? ` (was ${boundId})` : ''}`);
     return lease;
+  }
+
+  /** An account for a paid-only model whose plan may serve it (paid, or not known yet); null when none is left. */
+  private async mayServePaidOnly(exclude: ReadonlySet<string>): Promise<AccountLease | null> {
+    const lease = await this.leaser.lease({ exclude, paidOnly: true });
+    return lease?.planTier === 'free' ? null : lease;
   }
 
   /** Whether the seed still exists (no admin has removed it): a read, nothing is bound or leased. */
