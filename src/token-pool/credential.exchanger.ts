@@ -1,7 +1,7 @@
 import type { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
 import type { Clock } from '../common/vocabulary/clock';
-import type { RotationLinks } from './rotation-links';
+import { type DurableLinks, RotationLinks } from './rotation-links';
 import { SharedExchanges } from './shared-exchanges';
 
 /**
@@ -11,13 +11,20 @@ import { SharedExchanges } from './shared-exchanges';
  */
 export abstract class CredentialExchanger<T extends { accessToken: string; expiresAt: number }> implements OnApplicationShutdown {
   protected readonly exchanges: SharedExchanges<T>;
+  protected readonly rotations: RotationLinks;
 
+  /**
+   * @param kind names the credential in the store's keys.
+   * @param store where rotations outlive this process (files or Redis); without one they are kept in memory only.
+   */
   protected constructor(
+    kind: 'refresh-token' | 'session-token',
     protected readonly logger: Logger,
-    clock: Clock,
-    protected readonly rotations: RotationLinks,
+    protected readonly clock: Clock,
+    store: DurableLinks | undefined,
   ) {
     this.exchanges = new SharedExchanges(clock);
+    this.rotations = new RotationLinks(kind, clock, store, logger);
   }
 
   /** Nest calls this at shutdown: the rotations stop writing in the background to a store that is closing. */

@@ -5,7 +5,7 @@ import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { Clock } from '../common/vocabulary/clock';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { CredentialExchanger } from './credential.exchanger';
-import { credentialHash, RotationLinks } from './rotation-links';
+import { credentialHash } from './rotation-links';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -93,13 +93,12 @@ export const DEFAULT_LIFETIME_MS = 60 * 60_000;
 export class RefreshTokenExchanger extends CredentialExchanger<ExchangedAccessToken> {
   constructor(
     private readonly config: AppConfig,
-    private readonly clock: Clock,
+    clock: Clock,
     private readonly upstream: UpstreamClient,
     /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
     @Optional() @Inject(ACCOUNT_STORE) private readonly store?: AccountStore,
   ) {
-    const logger = new Logger(RefreshTokenExchanger.name);
-    super(logger, clock, new RotationLinks('refresh-token', store, logger, clock));
+    super('refresh-token', new Logger(RefreshTokenExchanger.name), clock, store);
   }
 
   /**

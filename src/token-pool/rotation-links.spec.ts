@@ -1,5 +1,6 @@
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { type DurableLinks, RotationLinks, STORED_ROTATION_TTL_MS } from './rotation-links';
+import { FakeClock } from './testing/fake-clock';
 
 /** A store of named values in memory that counts its reads and can be made to fail. */
 function memoryStore(): DurableLinks & {
@@ -28,8 +29,10 @@ function memoryStore(): DurableLinks & {
 }
 
 describe('RotationLinks', () => {
+  const clock = new FakeClock();
+
   it('follows each replaced value to the newest one', () => {
-    const links = new RotationLinks('refresh-token');
+    const links = new RotationLinks('refresh-token', clock);
     links.link('rt-0', 'rt-1');
     links.link('rt-1', 'rt-2');
     expect(links.current('rt-0')).toBe('rt-2');
@@ -39,7 +42,7 @@ describe('RotationLinks', () => {
 
   it('keeps the newest value of a presented one and of every replaced one in the store, under a hash (no value is written)', async () => {
     const store = memoryStore();
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     links.link('rt-0', 'rt-1');
     links.link('rt-1', 'rt-2');
     expect(await links.keep('rt-0')).toBe('rt-2');
@@ -62,10 +65,10 @@ describe('RotationLinks', () => {
 
   it('reads what an earlier process (or another instance) stored, once per value', async () => {
     const store = memoryStore();
-    const before = new RotationLinks('refresh-token', store);
+    const before = new RotationLinks('refresh-token', clock, store);
     before.link('rt-0', 'rt-1');
     await before.keep('rt-0');
-    const after = new RotationLinks('refresh-token', store);
+    const after = new RotationLinks('refresh-token', clock, store);
     expect(after.current('rt-0')).toBe('rt-0');
     expect(await after.newest('rt-0')).toBe('rt-1');
     expect(await after.newest('rt-0')).toBe('rt-1');
@@ -74,16 +77,16 @@ describe('RotationLinks', () => {
     // rt-0, then rt-1 (it might have been replaced too), then rt-5.
     expect(store.reads).toBe(3);
     // Another kind of credential has keys of its own.
-    expect(await new RotationLinks('session-token', store).newest('rt-0')).toBe('rt-0');
+    expect(await new RotationLinks('session-token', clock, store).newest('rt-0')).toBe('rt-0');
   });
 
   it('goes on with what this process knows while the store fails, and reads it once it answers again', async () => {
     const store = memoryStore();
-    const earlier = new RotationLinks('refresh-token', store);
+    const earlier = new RotationLinks('refresh-token', clock, store);
     earlier.link('rt-0', 'rt-1');
     await earlier.keep('rt-0');
     store.failing = true;
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     expect(await links.newest('rt-0')).toBe('rt-0');
     links.link('rt-3', 'rt-4');
     expect(await links.keep('rt-3')).toBe('rt-4');
@@ -101,7 +104,7 @@ describe('RotationLinks', () => {
       tries++;
       return Promise.reject(new StoreUnavailableError('Redis at redis://cache', new Error('Command timed out')));
     };
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     links.link('rt-0', 'rt-1');
     await links.keep('rt-0');
     while (tries < 3) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -115,12 +118,12 @@ describe('RotationLinks', () => {
 
   it('stays right however often a value is rotated, and keeps the newest in the store', async () => {
     const store = memoryStore();
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     for (let k = 0; k < 100; k++) {
       links.link(links.current('rt-0'), `rt-${k + 1}`);
       expect(await links.keep('rt-0')).toBe(`rt-${k + 1}`);
     }
-    const restarted = new RotationLinks('refresh-token', store);
+    const restarted = new RotationLinks('refresh-token', clock, store);
     expect(await restarted.newest('rt-0')).toBe('rt-100');
     expect(await restarted.newest('rt-37')).toBe('rt-100');
     expect(await restarted.newest('rt-100')).toBe('rt-100');
@@ -128,8 +131,8 @@ describe('RotationLinks', () => {
 
   it('follows the stored values through a chain that several instances rotated, each from the value it was given', async () => {
     const store = memoryStore();
-    const poolHolder = new RotationLinks('refresh-token', store);
-    const clientHolder = new RotationLinks('refresh-token', store);
+    const poolHolder = new RotationLinks('refresh-token', clock, store);
+    const clientHolder = new RotationLinks('refresh-token', clock, store);
     // One instance spends rt-0 for the pool account, which then holds rt-1.
     poolHolder.link('rt-0', 'rt-1');
     await poolHolder.keep('rt-0');
@@ -139,24 +142,24 @@ describe('RotationLinks', () => {
     await clientHolder.keep('rt-0');
     // The pool account's rt-1 is spent: the store says so under rt-1 itself.
     expect(await poolHolder.reread('rt-1')).toBe('rt-2');
-    expect(await new RotationLinks('refresh-token', store).newest('rt-1')).toBe('rt-2');
+    expect(await new RotationLinks('refresh-token', clock, store).newest('rt-1')).toBe('rt-2');
   });
 
   it('stops at a cycle in the stored values', async () => {
     const store = memoryStore();
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     links.link('rt-0', 'rt-1');
     await links.keep('rt-0');
-    const other = new RotationLinks('refresh-token', store);
+    const other = new RotationLinks('refresh-token', clock, store);
     other.link('rt-1', 'rt-0');
     await other.keep('rt-1');
-    expect(['rt-0', 'rt-1']).toContain(await new RotationLinks('refresh-token', store).reread('rt-0'));
+    expect(['rt-0', 'rt-1']).toContain(await new RotationLinks('refresh-token', clock, store).reread('rt-0'));
   });
 
   it('rereads the store before an exchange: another instance may have rotated the value since', async () => {
     const store = memoryStore();
-    const here = new RotationLinks('refresh-token', store);
-    const there = new RotationLinks('refresh-token', store);
+    const here = new RotationLinks('refresh-token', clock, store);
+    const there = new RotationLinks('refresh-token', clock, store);
     here.link('rt-0', 'rt-1');
     await here.keep('rt-0');
     expect(await here.newest('rt-0')).toBe('rt-1');
@@ -171,7 +174,7 @@ describe('RotationLinks', () => {
 
   it('keeps its own newer rotation over an older value read from the store', async () => {
     const store = memoryStore();
-    const links = new RotationLinks('refresh-token', store);
+    const links = new RotationLinks('refresh-token', clock, store);
     links.link('rt-0', 'rt-1');
     await links.keep('rt-0');
     links.link('rt-1', 'rt-2');

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { maskSecret } from '../common/util/secrets';
-import { Clock, SystemClock } from '../common/vocabulary/clock';
+import type { Clock } from '../common/vocabulary/clock';
 import { retryWhileStoreDown } from './stores/store-retry';
 
 /** How many rotations are remembered (replaced value → newer value), least recently used dropped first. */
@@ -55,10 +55,10 @@ export class RotationLinks {
   constructor(
     /** Names the kind of credential in the store's keys (`refresh-token`, `session-token`). */
     private readonly kind: string,
+    /** Paces the tries of `keep` with `retry` while the store does not answer. */
+    private readonly clock: Clock,
     private readonly durable?: DurableLinks,
     private readonly logger?: Logger,
-    /** Paces the tries of `keep` with `retry` while the store does not answer. */
-    private readonly clock: Clock = new SystemClock(),
   ) {}
 
   /**

@@ -6,7 +6,6 @@ import { isCloudflareChallenge } from '../upstream/upstream-failure';
 import { transportDetail, UpstreamClient } from '../upstream/upstream.client';
 import { AuthServerUnavailableError, DEFAULT_LIFETIME_MS } from './refresh-token.exchanger';
 import { CredentialExchanger } from './credential.exchanger';
-import { RotationLinks } from './rotation-links';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { readAccessTokenClaims } from './token-kind';
 
@@ -46,13 +45,12 @@ export class SessionTokenRejectedError extends Error {
 @Injectable()
 export class SessionTokenExchanger extends CredentialExchanger<ExchangedSession> {
   constructor(
-    private readonly clock: Clock,
+    clock: Clock,
     private readonly upstream: UpstreamClient,
     /** Where rotations outlive this process (files or Redis); without one they are kept in memory only. */
     @Optional() @Inject(ACCOUNT_STORE) store?: AccountStore,
   ) {
-    const logger = new Logger(SessionTokenExchanger.name);
-    super(logger, clock, new RotationLinks('session-token', store, logger));
+    super('session-token', new Logger(SessionTokenExchanger.name), clock, store);
   }
 
   /**
