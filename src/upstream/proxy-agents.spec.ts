@@ -12,6 +12,8 @@ import { readBody } from './exchange';
 import { sendHttp1 } from './http1-transport';
 import { poolLimits, ProxyAgents } from './proxy-agents';
 import { transportFailure } from './upstream-failure';
+import { UpstreamClient } from './upstream.client';
+import { MetricsService } from '../metrics/metrics.service';
 
 describe('ProxyAgents', () => {
   /** The socket one call to `server` leaves in the direct route's pool, once Node has set its idle time. */
@@ -248,6 +250,47 @@ describe('ProxyAgents carrying calls', () => {
       });
       expect((await readBody(answer.body)).toString()).toBe('over TLS');
     } finally {
+      agents.onModuleDestroy();
+      for (const server of [secure, proxy]) await new Promise((resolve) => server.close(resolve));
+      certificate.remove();
+    }
+  });
+
+  // Handed the `ca` list, Node parsed Node's roots and the file's certificates again for every new TLS connection.
+  it.each([
+    ['an HTTP proxy', connectProxy],
+    ['a SOCKS5 proxy', socks5Proxy],
+  ])('parses the certificates of UPSTREAM_CA_FILE once, not on every new TLS connection through %s', async (_case, proxyOf) => {
+    const certificate = selfSignedCertificate();
+    const secure = https.createServer({ key: certificate.key, cert: certificate.cert }, (_request, response) => response.end('over TLS'));
+    const proxy = proxyOf(sockets);
+    const config = testConfig({ upstreamCaFile: certificate.certFile });
+    const agents = new ProxyAgents(config);
+    const parsed = jest.spyOn(tls, 'createSecureContext');
+    try {
+      const url = `https://127.0.0.1:${await listening(secure, '127.0.0.1')}/`;
+      const proxyUrl = `${proxyOf === socks5Proxy ? 'socks5' : 'http'}://127.0.0.1:${await listening(proxy, '127.0.0.1')}`;
+      const timeouts = { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000 };
+      const client = new UpstreamClient(config, agents, new MetricsService());
+      // At once, so that each call opens a connection of its own; the one that follows redirects (got) too.
+      const answers = await Promise.all([
+        ...[1, 2, 3].map(async () => {
+          const answer = await sendHttp1({
+            url,
+            method: 'GET',
+            headers: {},
+            decompress: true,
+            timeouts,
+            agent: agents.for(proxyUrl).https,
+          });
+          return (await readBody(answer.body)).toString();
+        }),
+        client.request({ url, proxyUrl, followRedirects: true, step: 'refresh' }).then((answer) => answer.body.toString()),
+      ]);
+      expect(answers).toEqual(['over TLS', 'over TLS', 'over TLS', 'over TLS']);
+      expect(parsed).not.toHaveBeenCalled();
+    } finally {
+      parsed.mockRestore();
       agents.onModuleDestroy();
       for (const server of [secure, proxy]) await new Promise((resolve) => server.close(resolve));
       certificate.remove();

@@ -42,8 +42,9 @@ export interface PoolLimits {
    */
   ca?: string[];
   /**
-   * Those certificates parsed once: handed a `ca` list, every new TLS connection parses it again (some 20 ms of
-   * CPU for Node's roots alone, blocking the event loop).
+   * Those certificates parsed once, for every https agent of every route (direct, HTTP proxy, SOCKS proxy): handed a
+   * `ca` list instead, every new TLS connection parses it again (some 20 ms of CPU for Node's roots alone, blocking
+   * the event loop).
    */
   secureContext?: tls.SecureContext;
   http2: boolean;
@@ -148,15 +149,16 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     scheduling: 'lifo' as const,
     timeout: limits.keepAliveMs,
   };
+  const { secureContext } = limits;
+  // The agent's options reach the TLS connection to the upstream, whichever way it leaves.
+  const trust = secureContext ? { secureContext } : {};
   if (!proxyUrl) {
-    const { secureContext } = limits;
     return {
       http: untimedWhileConnecting(new http.Agent(keepAlive)),
-      https: untimedWhileConnecting(new https.Agent({ ...keepAlive, ...(secureContext ? { secureContext } : {}) })),
+      https: untimedWhileConnecting(new https.Agent({ ...keepAlive, ...trust })),
       http2: limits.http2 ? new Http2Sessions({ secureContext, idleMs: limits.keepAliveMs }) : undefined,
     };
   }
-  const trust = limits.ca ? { ca: limits.ca } : {};
   const proxy = proxyEndpoint(new URL(proxyUrl));
   if (proxy.protocol.startsWith('socks')) {
     // Loaded with the first SOCKS proxy: it and its socks and ip-address helpers are a start-up cost most set-ups never use.
@@ -166,7 +168,7 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     return { http: agent, https: agent };
   }
   return {
-    http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
+    http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, proxy }), limits.connectMs),
     https: boundConnectRequest(new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
   };
 }

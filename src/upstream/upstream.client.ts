@@ -304,7 +304,7 @@ export class UpstreamClient {
       dnsLookup: request.dnsLookup,
       signal: request.signal,
     };
-    if (request.followRedirects === true) return { got: gotOptions(call, agents, this.agents.limits.ca) };
+    if (request.followRedirects === true) return { got: gotOptions(call, agents) };
     const { http: httpAgent, https: httpsAgent, http2: sessions } = agents;
     if (!request.url.startsWith('https:')) return { exchange: call, send: (exchange) => sendHttp1({ ...exchange, agent: httpAgent }) };
     if (sessions) return { exchange: call, send: (exchange) => sessions.send(exchange, httpsAgent) };
@@ -384,8 +384,11 @@ type PreparedCall =
   | { exchange: UpstreamExchange; send: (exchange: UpstreamExchange) => Promise<ExchangeAnswer>; got?: undefined }
   | { got: OptionsInit; exchange?: undefined; send?: undefined };
 
-/** got's options for a call it takes: one that follows redirects, over HTTP/1.1. */
-function gotOptions(call: UpstreamExchange, agents: AgentPair, ca: string[] | undefined): OptionsInit {
+/**
+ * got's options for a call it takes: one that follows redirects, over HTTP/1.1. The agents carry `UPSTREAM_CA_FILE`'s
+ * trust, parsed once (`PoolLimits.secureContext`): a `ca` here would be parsed again for every connection.
+ */
+function gotOptions(call: UpstreamExchange, agents: AgentPair): OptionsInit {
   const { timeouts } = call;
   return {
     url: call.url,
@@ -393,7 +396,6 @@ function gotOptions(call: UpstreamExchange, agents: AgentPair, ca: string[] | un
     headers: call.headers,
     body: call.body,
     agent: { http: agents.http, https: agents.https },
-    ...(ca ? { https: { certificateAuthority: ca } } : {}),
     throwHttpErrors: false,
     followRedirect: true,
     dnsLookup: call.dnsLookup,
