@@ -39,6 +39,8 @@ async function bootstrap(): Promise<void> {
     dataDir: config.dataDir,
     poolKeys: config.authorization.length,
     upstreams: config.chatgptBaseUrl,
+    gatewayEnabled: config.enableGateway,
+    publicUrl: config.publicUrl,
   });
   const logger = new Logger('FlowGPT');
   for (const line of summary.lines) logger.log(line);

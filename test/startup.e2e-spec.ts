@@ -65,13 +65,23 @@ describe('start-up', () => {
     expect(output.trim().split('\n').length).toBeLessThanOrEqual(8);
   });
 
-  it('shows the admin URL and the pool keys, warns about nothing, and lists the routes at LOG_LEVEL=debug', async () => {
-    const output = await startAndStop({ LOG_LEVEL: 'debug', ADMIN_KEY: 'startup-admin-key', AUTHORIZATION: 'key-one,key-two' });
-    expect(output).toMatch(/OpenAI base URL http:\/\/localhost:\d+\/v1, admin at http:\/\/localhost:\d+\/admin/);
+  it('shows the admin and sign-in URLs at PUBLIC_URL, the pool keys, warns about nothing, and lists the routes at LOG_LEVEL=debug', async () => {
+    const output = await startAndStop({
+      LOG_LEVEL: 'debug',
+      ADMIN_KEY: 'startup-admin-key',
+      AUTHORIZATION: 'key-one,key-two',
+      ENABLE_GATEWAY: 'true',
+      PUBLIC_URL: 'https://chat.example.test',
+    });
+    expect(output).toMatch(
+      /Listening on http:\/\/localhost:\d+ \(public URL https:\/\/chat\.example\.test\): OpenAI base URL https:\/\/chat\.example\.test\/v1, admin at https:\/\/chat\.example\.test\/admin/,
+    );
+    expect(output).toContain('Browser sign-in at https://chat.example.test/auth/login');
     expect(output).toContain('Pool keys (AUTHORIZATION): 2 set');
     expect(output).not.toContain('Nothing is configured');
     expect(output).toMatch(/DEBUG \[RouterExplorer\] Mapped \{\/v1\/chat\/completions, POST\} route/);
     expect(output).not.toContain('key-one');
+    expect(output).not.toContain('startup-admin-key');
   });
 
   it('a port in use: one line naming the port, exit code 1, no stack trace', async () => {

@@ -10,6 +10,7 @@ const facts = (overrides: Partial<StartupFacts> = {}): StartupFacts => ({
   dataDir: './data',
   poolKeys: 0,
   upstreams: ['https://chatgpt.com'],
+  gatewayEnabled: false,
   ...overrides,
 });
 
@@ -47,6 +48,29 @@ describe('startupSummary', () => {
     expect(lines[3]).toBe('Upstream: https://***@relay.internal/api, https://chatgpt.com');
     expect(lines.join('\n')).not.toContain('hunter2');
     expect(warnings).toEqual([]);
+  });
+
+  it('shows where a browser signs in and the admin, on localhost without PUBLIC_URL', () => {
+    const { lines } = startupSummary(facts({ adminEnabled: true, gatewayEnabled: true }));
+    expect(lines[0]).toBe(
+      'Listening on http://localhost:5005: OpenAI base URL http://localhost:5005/v1, admin at http://localhost:5005/admin',
+    );
+    expect(lines[1]).toBe('Browser sign-in at http://localhost:5005/auth/login');
+  });
+
+  it('names no sign-in page without ENABLE_GATEWAY, which has none', () => {
+    expect(startupSummary(facts({ adminEnabled: true })).lines.join('\n')).not.toContain('sign-in');
+  });
+
+  it("gives the URLs people open on PUBLIC_URL's origin, and never the API prefix", () => {
+    const { lines, warnings } = startupSummary(
+      facts({ port: 8080, apiPrefixed: true, adminEnabled: true, gatewayEnabled: true, publicUrl: 'https://chat.example.com' }),
+    );
+    expect(lines[0]).toBe(
+      'Listening on http://localhost:8080 (public URL https://chat.example.com): OpenAI base URL https://chat.example.com/<API_PREFIX>/v1, admin at https://chat.example.com/admin',
+    );
+    expect(lines[1]).toBe('Browser sign-in at https://chat.example.com/auth/login');
+    expect(warnings[0]).toContain('add accounts at https://chat.example.com/admin');
   });
 
   it('points at the admin page in the warning when the admin is on', () => {

@@ -14,17 +14,24 @@ export interface StartupFacts {
   dataDir: string;
   poolKeys: number;
   upstreams: string[];
+  /** `ENABLE_GATEWAY`: the browser sign-in pages exist. */
+  gatewayEnabled: boolean;
+  /** `PUBLIC_URL` (an origin), where people open the pages and the API behind a reverse proxy. */
+  publicUrl?: string;
 }
 
 /** The few lines a newcomer needs after `npm start`: where to go, what was loaded, and what is missing. */
 export function startupSummary(facts: StartupFacts): { lines: string[]; warnings: string[] } {
-  const base = `http://localhost:${facts.port}`;
+  const local = `http://localhost:${facts.port}`;
+  // Behind a reverse proxy the pages work at the public origin only (their same-origin checks read it).
+  const base = facts.publicUrl ?? local;
   const api = `${base}${facts.apiPrefixed ? '/<API_PREFIX>' : ''}/v1`;
   const store = facts.redisUrl
     ? `Redis ${maskUrlCredentials(facts.redisUrl)} (key prefix ${facts.redisPrefix})`
     : `the file store at ${resolve(facts.dataDir)}`;
   const lines = [
-    `Listening on ${base}: OpenAI base URL ${api}${facts.adminEnabled ? `, admin at ${base}/admin` : ''}`,
+    `Listening on ${local}${facts.publicUrl ? ` (public URL ${base})` : ''}: OpenAI base URL ${api}${facts.adminEnabled ? `, admin at ${base}/admin` : ''}`,
+    ...(facts.gatewayEnabled ? [`Browser sign-in at ${base}/auth/login`] : []),
     `Pool: ${plural(facts.accounts, 'account')} loaded from ${store}`,
     `Pool keys (AUTHORIZATION): ${facts.poolKeys === 0 ? 'none set' : `${facts.poolKeys} set`}`,
     `Upstream: ${facts.upstreams.map(maskUrlCredentials).join(', ')}`,
