@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { AttemptLimits, AttemptWindow } from '../common/shared-state/attempt-window';
 import { SharedState } from '../common/shared-state/shared-state';
 import { DownSharedState } from '../common/shared-state/testing/down-shared-state';
@@ -121,15 +122,33 @@ describe('LoginThrottle with AdminAuthService', () => {
   });
 
   describe('while Redis does not answer', () => {
+    let shared: DownSharedState;
+    let throttle: LoginThrottle;
     beforeEach(() => {
-      const throttle = new LoginThrottle(new DownSharedState(), clock);
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      shared = new DownSharedState();
+      throttle = new LoginThrottle(shared, clock);
       auth = new AdminAuthService(new AdminSecret(Object.assign(new AppConfig(), { adminKey: SECRET })), throttle, {} as AdminSessionStore);
     });
+    afterEach(() => jest.restoreAllMocks());
 
     it('still checks the secret, counting guesses in this process (found in review: /metrics went dark in an outage)', async () => {
       expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
       await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
       expect(await auth.checkSecret('10.0.0.1', 'guess')).toMatchObject({ ok: false, reason: 'throttled' });
+    });
+
+    it('keeps a network locked out that guessed meanwhile once Redis answers again, whose count there is blank', async () => {
+      jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+      await failTimes('10.0.0.1', MAX_FAILED_LOGINS);
+      expect(await auth.checkSecret('10.0.0.1', 'guess')).toMatchObject({ ok: false, reason: 'throttled' });
+      shared.answering = true;
+      expect(await auth.checkSecret('10.0.0.1', 'guess')).toMatchObject({ ok: false, reason: 'throttled' });
+      expect(await throttle.retryAfterSec('10.0.0.1')).toBeGreaterThan(0);
+      // Still one checked attempt a minute: the admin who mistyped gets in.
+      clock.time += LOCKED_ATTEMPT_INTERVAL_MS;
+      expect(await auth.checkSecret('10.0.0.1', SECRET)).toEqual({ ok: true });
+      await failTimes('10.0.0.2', MAX_FAILED_LOGINS);
     });
   });
 });

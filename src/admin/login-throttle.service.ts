@@ -33,7 +33,8 @@ export type LoginVerdict =
 export class LoginThrottle {
   /**
    * In the store, and while Redis does not answer in this process: the secret is still checked (the scrape of
-   * `/metrics` goes on through an outage) and guesses still slowed, per instance rather than across them.
+   * `/metrics` goes on through an outage) and guesses still slowed, per instance rather than across them; a network
+   * locked out meanwhile stays locked, here, once Redis answers again (`lockedHere`).
    */
   private readonly windows: LocalWhileStoreDown<Windows>;
 
@@ -56,12 +57,19 @@ export class LoginThrottle {
    * minute: were only right ones to take it, a guesser's right guess would always find it free.
    */
   async judge(address: string, correct: boolean): Promise<LoginVerdict> {
-    return this.windows.run((windows) => this.judgeIn(windows, clientNetwork(address), correct));
+    const network = clientNetwork(address);
+    return this.windows.run((windows) => this.judgeIn(windows, network, correct), this.lockedHere(network));
   }
 
   /** Seconds until the network is no longer locked; 0 when it is not. */
   async retryAfterSec(address: string): Promise<number> {
-    return this.windows.run((windows) => windows.attempts.retryAfterSec(clientNetwork(address), this.clock.now()));
+    const network = clientNetwork(address);
+    return this.windows.run((windows) => windows.attempts.retryAfterSec(network, this.clock.now()), this.lockedHere(network));
+  }
+
+  /** A network locked out in this process's count (while Redis did not answer) stays judged there until the lock ends. */
+  private lockedHere(network: string): (local: Windows) => Promise<boolean> {
+    return async (local) => (await local.attempts.retryAfterSec(network, this.clock.now())) > 0;
   }
 
   private async judgeIn({ attempts, lockedAttempts }: Windows, network: string, correct: boolean): Promise<LoginVerdict> {

@@ -59,6 +59,21 @@ describe('PrefixGuessThrottle', () => {
     jest.restoreAllMocks();
   });
 
+  it('keeps a network locked out that guessed while Redis did not answer, once Redis answers again (its count there is blank)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const shared = new DownSharedState();
+    const flapping = new PrefixGuessThrottle(shared);
+    for (let i = 0; i < GUESSES_BEFORE_LOCK; i++) expect(await flapping.judge('10.0.0.1', 'api', false)).toEqual({ outcome: 'wrong' });
+    shared.answering = true;
+    expect(await flapping.judge('10.0.0.1', 'api', false)).toMatchObject({ outcome: 'locked' });
+    expect(await flapping.judge('10.0.0.1', 'api', true)).toMatchObject({ outcome: 'locked' });
+    // Only the network that guessed: another one is judged by the store's count, as before the outage.
+    expect(await flapping.judge('10.0.0.2', 'api', true)).toEqual({ outcome: 'admitted' });
+    expect(await flapping.judge('10.0.0.2', 'api', false)).toEqual({ outcome: 'wrong' });
+    jest.restoreAllMocks();
+  });
+
   it('sees no guess in our own routes, the web app pages or segments the prefix cannot be', () => {
     for (const segment of ['admin', 'healthz', 'c', 'gpts', 'library', 'ces', 'ab', 'cdn-cgi', 'with space', 'per%2fcent', 'ünï'])
       expect({ segment, candidate: couldBeApiPrefix(segment) }).toEqual({ segment, candidate: false });

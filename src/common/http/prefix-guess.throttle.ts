@@ -32,7 +32,8 @@ export function couldBeApiPrefix(segment: string): boolean {
  * a guesser cannot tell when it has found the prefix. (An exception for networks that had used the right prefix
  * was tried and dropped in review: it answered a right guess with one more store call, and gave a guesser who
  * shares such a network an unlimited oracle.) Counted across instances with `REDIS_URL`; while Redis does not
- * answer, in this process (`LocalWhileStoreDown`): the API goes on, and guessing stays limited, per instance.
+ * answer, in this process (`LocalWhileStoreDown`): the API goes on, and guessing stays limited, per instance; a
+ * network locked out meanwhile stays locked once Redis answers again (which has no count of it), until its lock ends.
  */
 @Injectable()
 export class PrefixGuessThrottle {
@@ -56,8 +57,10 @@ export class PrefixGuessThrottle {
     const network = clientNetwork(address);
     const now = Date.now();
     // One store call either way, and one answer while locked: the lock tells a guesser nothing, not even by its timing.
-    const lockedFor = await this.misses.run((windows) =>
-      correct ? windows[path].retryAfterSec(network, now) : windows[path].tryRecord(network, now),
+    // (A lock-out of this process's own count is answered from memory, before the store, for right and wrong alike.)
+    const lockedFor = await this.misses.run(
+      (windows) => (correct ? windows[path].retryAfterSec(network, now) : windows[path].tryRecord(network, now)),
+      async (local) => (await local[path].retryAfterSec(network, now)) > 0,
     );
     if (lockedFor > 0) return { outcome: 'locked', retryAfterSec: lockedFor };
     return correct ? { outcome: 'admitted' } : { outcome: 'wrong' };

@@ -34,6 +34,22 @@ describe('LocalWhileStoreDown', () => {
     expect(notes).toEqual(['counting guesses in the store again']);
   });
 
+  it('keeps to the local state, without asking the store, while `staysLocal` says what was counted there still decides', async () => {
+    const asked: string[] = [];
+    const fallback = new LocalWhileStoreDown('shared', 'local', logger, 'counting guesses');
+    const call = (state: string) => Promise.resolve(void asked.push(state));
+    let locked = true;
+    const staysLocal = (state: string) => Promise.resolve(state === 'local' && locked);
+    await fallback.run(call, staysLocal);
+    locked = false;
+    await fallback.run(call, staysLocal);
+    await fallback.run(call);
+    expect(asked).toEqual(['local', 'shared', 'shared']);
+    // Without Redis there is no local state: the store is asked.
+    await new LocalWhileStoreDown('shared', null, logger, 'x').run(call, () => Promise.resolve(true));
+    expect(asked.at(-1)).toBe('shared');
+  });
+
   it('throws what is not the store being down, and everything when there is no local state (no Redis)', async () => {
     const bug = new TypeError('a bug');
     await expect(new LocalWhileStoreDown('shared', 'local', logger, 'x').run(() => Promise.reject(bug))).rejects.toBe(bug);

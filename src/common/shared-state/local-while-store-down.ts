@@ -18,7 +18,14 @@ export class LocalWhileStoreDown<T> {
     private readonly what: string,
   ) {}
 
-  async run<R>(call: (state: T) => Promise<R>): Promise<R> {
+  /**
+   * `call` on the shared state, or on this process's own while the store does not answer. `staysLocal` (a throttle's
+   * lock-out): whether what this process counted while the store did not answer still decides, in memory, before the
+   * store is asked; a network locked out here meanwhile stays so until its lock ends, though the store, back, holds no
+   * count of it.
+   */
+  async run<R>(call: (state: T) => Promise<R>, staysLocal?: (local: T) => Promise<boolean>): Promise<R> {
+    if (this.local && staysLocal && (await staysLocal(this.local))) return call(this.local);
     try {
       const result = await call(this.shared);
       if (this.usingLocal) this.logger.log(`${this.what} in the store again`);
