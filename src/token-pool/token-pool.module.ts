@@ -43,6 +43,12 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
   return store;
 }
 
+const UNSET_IMPORT = 'unset IMPORT_FILE_POOL';
+/** Why it must not stay set: the import record lives in Redis, and goes with its data. */
+const IMPORTED_AGAIN =
+  'left set, a start after Redis loses its data (or under a new REDIS_PREFIX) would import the files again, RefreshTokens ' +
+  'spent since included';
+
 /**
  * On Redis: imports the file store's pool when `IMPORT_FILE_POOL` asks for it, and says what became of the pool the file
  * store left in `DATA_DIR` (at every start, not only the first on Redis: the line may scroll away). Counts, never a token.
@@ -54,16 +60,17 @@ async function accountForFilePool(store: AccountStore, config: AppConfig, clock:
       const { record } = imported;
       logger.log(
         `IMPORT_FILE_POOL: copied the file store's pool from ${record.dataDir} into Redis: ${record.accounts} accounts, ` +
-          `${record.seeds} seeds, ${record.rotations} stored token rotations; the files are left as they were, and it is ` +
-          'never imported again (IMPORT_FILE_POOL can be unset)',
+          `${record.seeds} seeds, ${record.rotations} stored token rotations; the files are left as they were; ${UNSET_IMPORT} now: ` +
+          IMPORTED_AGAIN,
       );
       for (const account of imported.accounts) logger.debug(`Imported account ${account.id} (${account.kind} ${account.maskedToken})`);
       return;
     }
     case 'imported_before':
-      logger.log(
+      logger.warn(
         `IMPORT_FILE_POOL: the file store's pool was imported from ${imported.record.dataDir} at ` +
-          `${new Date(imported.record.at).toISOString()}; nothing more is imported (IMPORT_FILE_POOL can be unset)`,
+          `${new Date(imported.record.at).toISOString()}; nothing more is imported while Redis keeps that record; ${UNSET_IMPORT}: ` +
+          IMPORTED_AGAIN,
       );
       return;
     case 'pool_not_empty':
