@@ -594,6 +594,19 @@ describe('chat API: emulated function calling and structured output', () => {
       expect(noChoice.status).toBe(200);
     });
 
+    it('takes functions alongside tools given as null, which OpenAI reads as no tools', async () => {
+      stack.fake.enqueue(toolResponder());
+      const response = await request(stack.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Weather in Paris? Use get_weather.' }], functions, tools: null });
+      expect(response.status).toBe(200);
+      expect(response.body.choices[0]).toMatchObject({
+        finish_reason: 'function_call',
+        message: { function_call: { name: 'get_weather', arguments: expect.any(String) } },
+      });
+    });
+
     it.each([
       ['functions together with tools', { functions, tools: TOOLS }, 'functions', 'invalid_value'],
       ['functions as an object', { functions: functions[0] }, 'functions', 'invalid_value'],

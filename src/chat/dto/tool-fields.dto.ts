@@ -91,13 +91,16 @@ export function IsFunctionCallChoice(options?: ValidationOptions): PropertyDecor
   );
 }
 
-/** The deprecated `functions` are the tools of a request that does not give `tools`: the two do not mix. */
+/**
+ * The deprecated `functions` are the tools of a request that does not give `tools`: the two do not mix. `tools: null`
+ * gives none (OpenAI reads null as absent, and clients that serialise every field send it so).
+ */
 export function IsNotWithTools(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
       name: 'isNotWithTools',
       validator: {
-        validate: (_value: unknown, args) => (args?.object as { tools?: unknown } | undefined)?.tools === undefined,
+        validate: (_value: unknown, args) => ((args?.object as { tools?: unknown } | undefined)?.tools ?? null) === null,
         defaultMessage: () => 'cannot be given together with `tools` (functions is the deprecated form of tools: send one of them)',
       },
     },
