@@ -534,6 +534,19 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect((await stream.finalResponse()).output_text).toBe(deltas);
     });
 
+    it('fails a stream whose corrective round the upstream refuses with the refusal, as a chat stream reports it', async () => {
+      const broken = 'Let me check.\n<tool_calls>\n[{"name":"get_weather","arguments":{"town":"Paris"}}]\n</tool_calls>';
+      stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+      stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: 'Too many requests in 1 hour. Try again later.' } });
+      const stream = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?', stream: true });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const last = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
+      expect(last.type).toBe('response.failed');
+      expect(last.response.error).toEqual({ code: 'server_error', message: expect.stringContaining('rate limit') });
+      expect(last.response.error!.message).toContain('Too many requests in 1 hour');
+    });
+
     it('never splits a surrogate pair between two argument deltas', async () => {
       // '{"city":"' is 9 units: the emoji's high surrogate is unit 47, the last of the first 48-unit piece.
       const city = `${'a'.repeat(38)}😀 and more`;

@@ -6,6 +6,7 @@ import { ChatService } from '../chat/chat.service';
 import type { ChatCompletionRequestDto } from '../chat/dto/chat-completion.dto';
 import { ApiError } from '../common/errors/api-error';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
+import { clientErrorOf } from '../common/errors/upstream-error';
 import { nameAnswer } from '../common/http/request-facts';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
@@ -87,10 +88,9 @@ export class ResponsesService {
     } catch (error) {
       if (!signal.aborted && out.open) {
         this.logger.warn(`stream ${run.builder.response.id} failed after it started: ${(error as Error).message}`);
+        // An upstream refusal (a corrective round's start) says why, as a chat stream's error chunk does.
         const message =
-          error instanceof ApiError
-            ? error.message
-            : 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
+          clientErrorOf(error)?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
         await send(out, await this.fail(run, message));
         return;
       }
