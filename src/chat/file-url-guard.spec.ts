@@ -16,6 +16,8 @@ describe('file URL guard', () => {
     '::ffff:7f00:1',
     '::ffff:0:7f00:1',
     '2002:7f00:1::',
+    'fec0::1',
+    'feff:ffff::1',
   ])('treats %s as private', (address) => expect(isPrivateAddress(address)).toBe(true));
 
   it.each(['8.8.8.8', '1.1.1.1', '2606:4700::1111'])('treats %s as public', (address) => expect(isPrivateAddress(address)).toBe(false));
@@ -24,6 +26,7 @@ describe('file URL guard', () => {
     await expect(assertPublicUrl(new URL('http://127.0.0.1:8080/x.png'))).rejects.toThrow('not a public address');
     await expect(assertPublicUrl(new URL('http://localhost/x.png'))).rejects.toThrow('not a public address');
     await expect(assertPublicUrl(new URL('http://[::1]/x.png'))).rejects.toThrow('not a public address');
+    await expect(assertPublicUrl(new URL('http://[fec0::1]/x.png'))).rejects.toThrow('not a public address');
     await expect(assertPublicUrl(new URL('http://8.8.8.8/x.png'))).resolves.toBeUndefined();
   });
 

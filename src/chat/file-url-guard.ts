@@ -25,6 +25,8 @@ for (const [address, prefix] of [
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
+  // Site-local, deprecated by RFC 3879 but still routed inside networks that kept it.
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) {
   PRIVATE_RANGES.addSubnet(address, prefix, 'ipv6');
