@@ -162,6 +162,29 @@ describe('chat hardening (issue #8 attack pass)', () => {
         'messages[0].tool_call_id',
         'invalid_value',
       ],
+      [
+        'a tool result that does not say which call it answers',
+        {
+          model: 'gpt-4o',
+          messages: [
+            { role: 'user', content: 'Weather?' },
+            {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{}' } }],
+            },
+            { role: 'tool', content: 'Sunny' },
+          ],
+        },
+        'messages[2].tool_call_id',
+        'missing_required_parameter',
+      ],
+      [
+        'a tool result whose tool_call_id is null',
+        { model: 'gpt-4o', messages: [{ role: 'tool', content: 'x', tool_call_id: null }] },
+        'messages[0].tool_call_id',
+        'missing_required_parameter',
+      ],
     ])('%s → 400 on %s with no upstream call', async (_name, body, param, code) => {
       const response = await post(body);
       expect(response.status).toBe(400);

@@ -218,7 +218,10 @@ export class ChatMessageDto {
   name?: string;
 
   @IsOptional() @IsToolCalls() @Type(() => ToolCallDto) tool_calls?: ToolCallDto[];
-  @IsOptional() @IsString() tool_call_id?: string;
+  /** Required on a `tool` result, as OpenAI requires: the call it answers. */
+  @ValidateIf((message: ChatMessageDto) => message.role === 'tool' || (message.tool_call_id !== undefined && message.tool_call_id !== null))
+  @IsString()
+  tool_call_id?: string;
   /** The deprecated form of an assistant turn's one tool call. */
   @IsOptional() @IsFunctionCallMessage() function_call?: { name: string; arguments: string };
 }
