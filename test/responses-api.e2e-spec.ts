@@ -792,6 +792,25 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         'input[0].content[0].image_url',
         'invalid_image_url',
       ],
+      [
+        'a content part that is a bare string',
+        { input: [{ role: 'user', content: [{ type: 'input_text', text: 'Look:' }, 'a cat'] }] },
+        'input[0].content[1]',
+        'invalid_value',
+      ],
+      ['a content part that is null', { input: [{ role: 'user', content: [null] }] }, 'input[0].content[0]', 'invalid_value'],
+      [
+        'a content part without a type',
+        { input: [{ role: 'user', content: [{ text: 'hi' }] }] },
+        'input[0].content[0].type',
+        'missing_required_parameter',
+      ],
+      [
+        'a function result part that is a bare string',
+        { input: [{ type: 'function_call_output', call_id: 'call_1', output: ['sunny'] }] },
+        'input[0].output[0]',
+        'invalid_value',
+      ],
     ])('400 with the field in param for %s, before any upstream work', async (_name, body, param, code) => {
       const response = await post({ model: 'gpt-4o', ...body });
       expect(response.status).toBe(400);

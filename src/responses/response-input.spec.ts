@@ -74,6 +74,36 @@ describe('Responses input as chat messages', () => {
     );
   });
 
+  it('says a content part must be an object with a type, naming the part', () => {
+    const errorOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return (error as ApiError).body.error;
+      }
+      throw new Error('expected a 400');
+    };
+    for (const part of ['a cat', null, 7, ['input_text']]) {
+      expect(errorOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_text', text: 'Look:' }, part] }]))).toEqual({
+        message:
+          "Invalid value for 'input[0].content[1]': must be a content part object with a `type` (input_text, input_image, input_file, output_text).",
+        type: 'invalid_request_error',
+        param: 'input[0].content[1]',
+        code: 'invalid_value',
+      });
+    }
+    expect(errorOf(() => inputMessages([{ role: 'user', content: [{ text: 'hi' }] }]))).toMatchObject({
+      message: "Missing required parameter: 'input[0].content[0].type'.",
+      param: 'input[0].content[0].type',
+      code: 'missing_required_parameter',
+    });
+    expect(errorOf(() => inputMessages([{ type: 'function_call_output', call_id: 'c', output: [null] }]))).toMatchObject({
+      message: "Invalid value for 'input[0].output[0]': must be a content part object with a `type` (input_text, output_text).",
+      param: 'input[0].output[0]',
+      code: 'invalid_value',
+    });
+  });
+
   it('builds the chat request: instructions first, flat tools nested, text.format as response_format, the continuation ids', () => {
     const request = chatRequestFor(
       {

@@ -12,6 +12,8 @@ export interface Continuation {
 }
 
 const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
+const CONTENT_PART_TYPES = ['input_text', 'input_image', 'input_file', 'output_text'];
+const OUTPUT_PART_TYPES = ['input_text', 'output_text'];
 
 /** Where each image or file part of the chat request came from in the Responses input (`input[0].content[1].image_url`). */
 export type AttachmentParams = Map<AttachmentPart, string>;
@@ -135,7 +137,7 @@ function messageOf(item: Record<string, unknown>, path: string, attachmentParams
 
 /** A Responses content part as the chat pipeline's part (text, `image_url`, `file`), with the field holding an attachment's data. */
 function contentPart(raw: unknown, path: string): { part: ContentPart; param?: string } {
-  const part = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const part = typedPart(raw, path, CONTENT_PART_TYPES);
   switch (part.type) {
     case 'input_text':
     case 'output_text':
@@ -168,11 +170,26 @@ function contentPart(raw: unknown, path: string): { part: ContentPart; param?: s
     }
     default:
       throw ApiError.invalidRequest(
-        `Invalid value for '${path}.type': '${String(part.type)}' is not supported (use input_text, input_image, input_file, output_text).`,
+        `Invalid value for '${path}.type': '${String(part.type)}' is not supported (use ${CONTENT_PART_TYPES.join(', ')}).`,
         'unsupported_content',
         `${path}.type`,
       );
   }
+}
+
+/** A content part as an object with a `type`; `types` are those the field takes, named when the part is no object at all. */
+function typedPart(raw: unknown, path: string, types: readonly string[]): Record<string, unknown> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw ApiError.invalidRequest(
+      `Invalid value for '${path}': must be a content part object with a \`type\` (${types.join(', ')}).`,
+      'invalid_value',
+      path,
+    );
+  }
+  const part = raw as Record<string, unknown>;
+  if (part.type === undefined)
+    throw ApiError.invalidRequest(`Missing required parameter: '${path}.type'.`, 'missing_required_parameter', `${path}.type`);
+  return part;
 }
 
 /** `file_id` needs OpenAI's Files API, which this server does not have. */
@@ -197,8 +214,8 @@ function outputText(output: unknown, path: string): string {
   if (Array.isArray(output)) {
     return output
       .map((part, index) => {
-        const record = (typeof part === 'object' && part !== null ? part : {}) as Record<string, unknown>;
-        if (record.type !== 'input_text' && record.type !== 'output_text') {
+        const record = typedPart(part, `${path}[${index}]`, OUTPUT_PART_TYPES);
+        if (!OUTPUT_PART_TYPES.includes(record.type as string)) {
           throw ApiError.invalidRequest(
             `Invalid value for '${path}[${index}].type': a function result may only hold text parts.`,
             'unsupported_content',
