@@ -125,6 +125,29 @@ describe('two instances on one Redis', () => {
     expect(continuation.parent_message_id).not.toBe(opening.parent_message_id);
   });
 
+  it('a response streaming through one instance is seen in progress through the other, then with its outcome', async () => {
+    await upload(one, [fake.createAccessToken()]);
+    const client = (server: ServerProcess) => new OpenAI({ apiKey: POOL_KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 20_000 });
+    fake.enqueue({ kind: 'stall', text: 'Half of it, then silence.', afterChunks: 1, stallMs: 60_000 });
+
+    const stream = await client(one).responses.create({ model: 'gpt-4o', input: 'Take your time.', stream: true });
+    let id = '';
+    for await (const event of stream) {
+      if (event.type !== 'response.created') continue;
+      id = event.response.id;
+      expect((await client(two).responses.retrieve(id)).status).toBe('in_progress');
+      // Leaving the loop closes the connection: the stream is cancelled.
+      break;
+    }
+
+    let status = 'in_progress';
+    for (let polls = 0; status === 'in_progress' && polls < 500; polls++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      status = (await client(two).responses.retrieve(id)).status!;
+    }
+    expect(status).toBe('cancelled');
+  });
+
   it('round-robin is shared: requests alternating between the instances get A, B, C, A, … in order', async () => {
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
     await upload(one, tokens);

@@ -290,7 +290,8 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       const paced = await startStack({ fake: { chunkDelayMs: 15 } });
       try {
         paced.fake.enqueue({ kind: 'cut', text: 'This answer will be cut off in the middle of it', afterChunks: 3 });
-        const stream = await paced.openai(paced.fake.createAccessToken()).responses.create({ model: 'gpt-4o', input: 'cut', stream: true });
+        const key = paced.fake.createAccessToken();
+        const stream = await paced.openai(key).responses.create({ model: 'gpt-4o', input: 'cut', stream: true });
         const events: OpenAI.Responses.ResponseStreamEvent[] = [];
         for await (const event of stream) events.push(event);
         const last = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
@@ -303,6 +304,11 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         expect(text.length).toBeGreaterThan(0);
         expect('This answer will be cut off in the middle of it'.startsWith(text)).toBe(true);
         expect(events.some((event) => event.type === 'response.completed')).toBe(false);
+        // The record stored in progress as the stream started now holds the failure.
+        expect(await paced.openai(key).responses.retrieve(last.response.id)).toMatchObject({
+          status: 'failed',
+          error: last.response.error,
+        });
       } finally {
         await paced.close();
       }
@@ -321,8 +327,10 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         if (event.type === 'response.output_text.delta') break;
       }
 
+      // Stored as in_progress from the start: wait for the outcome.
       await waitFor(
-        async () => (await request(stack.url).get(`/v1/responses/${id}`).set('authorization', `Bearer ${token}`)).status === 200,
+        async () =>
+          (await request(stack.url).get(`/v1/responses/${id}`).set('authorization', `Bearer ${token}`)).body.status === 'cancelled',
       );
       const kept = await client.responses.retrieve(id);
       expect(kept.status).toBe('cancelled');
@@ -342,6 +350,60 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
         .get(`/backend-api/conversation/${sent(1).conversation_id}`)
         .set('authorization', `Bearer ${token}`);
       expect(detail.body.mapping[sent(1).parent_message_id].message.author.role).toBe('assistant');
+    });
+  });
+
+  describe('a stream still running', () => {
+    const get = (id: string) => request(stack.url).get(`/v1/responses/${id}`).set('authorization', `Bearer ${token}`);
+
+    it('is retrieved with status in_progress as response.created showed it, then with the outcome it ends with', async () => {
+      stack.fake.enqueue({ kind: 'stall', text: 'Half of it, then silence.', afterChunks: 1, stallMs: 60_000 });
+      const stream = await client.responses.create({ model: 'gpt-4o', input: 'Take your time.', stream: true });
+      let id = '';
+      for await (const event of stream) {
+        if (event.type !== 'response.created') continue;
+        id = event.response.id;
+        const running = await get(id);
+        expect(running.status).toBe(200);
+        expect(running.body).toEqual(JSON.parse(JSON.stringify(event.response)));
+        expect(running.body).toMatchObject({ status: 'in_progress', output: [], usage: null });
+
+        const continued = await post({ model: 'gpt-4o', input: 'And then?', previous_response_id: id });
+        expect(continued.status).toBe(400);
+        expect(continued.body.error).toMatchObject({
+          param: 'previous_response_id',
+          code: 'invalid_value',
+          message: expect.stringContaining('still in progress'),
+        });
+        expect(stack.fake.conversationRequests()).toHaveLength(1);
+        // Leaving the loop closes the connection: the stream is cancelled.
+        break;
+      }
+
+      await waitFor(async () => (await get(id)).body.status !== 'in_progress');
+      expect((await client.responses.retrieve(id)).status).toBe('cancelled');
+    });
+
+    it('stays deleted when it is deleted while it runs', async () => {
+      const replace = jest.spyOn(stack.app.get(ResponseStore), 'replace');
+      try {
+        stack.fake.enqueue({ kind: 'stall', text: 'Half of it, then silence.', afterChunks: 1, stallMs: 60_000 });
+        const stream = await client.responses.create({ model: 'gpt-4o', input: 'Take your time.', stream: true });
+        let id = '';
+        for await (const event of stream) {
+          if (event.type !== 'response.created') continue;
+          id = event.response.id;
+          const deleted = await request(stack.url).delete(`/v1/responses/${id}`).set('authorization', `Bearer ${token}`);
+          expect(deleted.body).toEqual({ id, object: 'response', deleted: true });
+          break;
+        }
+        // The outcome (cancelled) finds the response gone and does not bring it back.
+        await waitFor(() => Promise.resolve(replace.mock.results.length > 0));
+        await expect(replace.mock.results[0].value).resolves.toBe(false);
+        expect((await get(id)).status).toBe(404);
+      } finally {
+        replace.mockRestore();
+      }
     });
   });
 

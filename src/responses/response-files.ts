@@ -89,22 +89,17 @@ export class ResponseFiles {
   save(stored: StoredResponse): Promise<void> {
     const id = stored.response.id;
     if (!FILE_ID.test(id)) throw new Error(`not a response id: ${id}`);
+    return this.queue(id, () => this.write(stored));
+  }
+
+  /** Writes the response only while its id is still kept (not deleted, evicted or expired); whether it did. */
+  replace(stored: StoredResponse): Promise<boolean> {
+    const id = stored.response.id;
+    if (!FILE_ID.test(id)) return Promise.resolve(false);
     return this.queue(id, async () => {
-      const text = JSON.stringify(stored);
-      const bytes = Buffer.byteLength(text);
-      try {
-        const path = this.pathOf(id);
-        await writeFileAtomically(path, text);
-        const now = this.clock.now() / 1000;
-        await utimes(path, now, now);
-        this.index.set(id, { bytes });
-        // Larger than the whole allowance: kept nowhere, as in memory.
-        if (!this.index.has(id)) await this.removeFile(id);
-      } catch (error) {
-        this.logger.warn(`response ${id} kept in memory only: ${(error as Error).message}`);
-        this.index.set(id, { bytes, unsaved: structuredClone(stored) });
-      }
-      this.index.purgeStale();
+      if (!this.index.has(id)) return false;
+      await this.write(stored);
+      return true;
     });
   }
 
@@ -130,6 +125,25 @@ export class ResponseFiles {
       this.index.delete(id);
       await this.removeFile(id);
     });
+  }
+
+  private async write(stored: StoredResponse): Promise<void> {
+    const id = stored.response.id;
+    const text = JSON.stringify(stored);
+    const bytes = Buffer.byteLength(text);
+    try {
+      const path = this.pathOf(id);
+      await writeFileAtomically(path, text);
+      const now = this.clock.now() / 1000;
+      await utimes(path, now, now);
+      this.index.set(id, { bytes });
+      // Larger than the whole allowance: kept nowhere, as in memory.
+      if (!this.index.has(id)) await this.removeFile(id);
+    } catch (error) {
+      this.logger.warn(`response ${id} kept in memory only: ${(error as Error).message}`);
+      this.index.set(id, { bytes, unsaved: structuredClone(stored) });
+    }
+    this.index.purgeStale();
   }
 
   /** Waits for every write and removal under way: at shutdown, so that the last answers are on disk. */

@@ -57,6 +57,21 @@ describe.each([
     expect(await responses.delete('resp_del', 'a')).toBe(false);
   });
 
+  it('replaces a response only while it is stored: one deleted meanwhile stays deleted', async () => {
+    const one = await store();
+    const other = useRedis ? await store() : one;
+    const running = { ...response('resp_running'), status: 'in_progress' } as ResponseObject;
+    await one.save({ owner: 'a', response: running });
+    const done = { owner: 'a', response: { ...running, status: 'completed' } as ResponseObject };
+    expect(await one.replace(done)).toBe(true);
+    expect((await other.find('resp_running', 'a'))?.response.status).toBe('completed');
+
+    expect(await other.delete('resp_running', 'a')).toBe(true);
+    expect(await one.replace(done)).toBe(false);
+    expect(await one.find('resp_running', 'a')).toBeUndefined();
+    expect(await (await store()).find('resp_running', 'a')).toBeUndefined();
+  });
+
   it('keeps copies, so a caller changing its object does not change what is stored', async () => {
     const responses = await store();
     const kept = response('resp_copy');
@@ -189,7 +204,7 @@ describe('ResponseStore in files', () => {
 
   it('writes what it was saving before it shuts down', async () => {
     const responses = await store();
-    responses.saveInBackground({ owner: 'a', response: response('resp_last') });
+    void responses.save({ owner: 'a', response: response('resp_last') });
     await responses.onApplicationShutdown();
     expect(await (await store()).find('resp_last', 'a')).toBeDefined();
   });

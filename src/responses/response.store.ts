@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { join } from 'node:path';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
@@ -31,7 +31,6 @@ const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
  */
 @Injectable()
 export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(ResponseStore.name);
   private readonly memory?: LRUCache<string, StoredResponse>;
   private readonly files?: ResponseFiles;
   private readonly shared?: KeyValueStore;
@@ -76,9 +75,19 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     else await this.shared!.set(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
   }
 
-  /** Saves without making the caller wait (a stream's last event); a failure is logged, not thrown. */
-  saveInBackground(stored: StoredResponse): void {
-    this.save(stored).catch((error: unknown) => this.logger.warn(`response ${stored.response.id} not stored: ${(error as Error).message}`));
+  /**
+   * Replaces a response saved earlier (a stream's outcome over its in-progress record), only while it is still
+   * stored: one deleted meanwhile, on any instance, stays deleted. Whether it replaced it.
+   */
+  async replace(stored: StoredResponse): Promise<boolean> {
+    const id = stored.response.id;
+    if (this.memory) {
+      if (!this.memory.has(id)) return false;
+      this.memory.set(id, structuredClone(stored));
+      return true;
+    }
+    if (this.files) return this.files.replace(stored);
+    return this.shared!.setIfPresent(id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
   }
 
   /** Forgets the response, only for the key that created it; whether there was one to forget. */

@@ -26,6 +26,8 @@ interface ResponseRun {
   builder: ResponseBuilder;
   /** Where the answer so far lives upstream, once the upstream has said. */
   continuation?: Continuation;
+  /** The stream's response was stored in progress as it started: its outcome replaces that record. */
+  recorded?: boolean;
 }
 
 /**
@@ -75,6 +77,7 @@ export class ResponsesService {
     nameAnswer(signal, run.builder.response.id);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
     await events.next();
+    await this.record(run);
     const farewell = () => frame(this.failNow(run, SHUTDOWN_ERROR.message));
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
     try {
@@ -142,6 +145,13 @@ export class ResponsesService {
     if (!stored) {
       throw ApiError.of('previous_response_not_found', { id });
     }
+    if (stored.response.status === 'in_progress') {
+      throw ApiError.invalidRequest(
+        `Invalid value for 'previous_response_id': response '${id}' is still in progress; continue it once it has ended.`,
+        'invalid_value',
+        'previous_response_id',
+      );
+    }
     if (!stored.continuation) {
       throw ApiError.invalidRequest(
         `Invalid value for 'previous_response_id': response '${id}' did not finish, so it cannot be continued.`,
@@ -182,6 +192,21 @@ export class ResponsesService {
   }
 
   /**
+   * Stores a stream's response as `response.created` hands out its id, in progress, so that it can be retrieved while
+   * it runs (as OpenAI's can). Done before the stream opens, so its outcome (and a farewell's) is always written after it.
+   * A store that does not take it costs only that retrieval: the outcome is then saved as a non-stream response's is.
+   */
+  private async record(run: ResponseRun): Promise<void> {
+    if (!run.store) return;
+    try {
+      await this.store.save({ owner: run.owner, response: run.builder.response });
+      run.recorded = true;
+    } catch (error) {
+      this.logger.warn(`response ${run.builder.response.id} not stored as it started: ${(error as Error).message}`);
+    }
+  }
+
+  /**
    * The client left mid-stream. `response.created` has handed out the id, so the response is kept as far as it
    * got, and can be continued from the answer the upstream holds. Not when it already has an outcome (finished, or
    * failed by the server's farewell).
@@ -202,19 +227,24 @@ export class ResponsesService {
   /** As `fail`, for a farewell that must be written at once (the server is stopping): the response is kept meanwhile. */
   private failNow(run: ResponseRun, message: string): ResponseStreamEvent[] {
     const events = run.builder.fail(message);
-    if (run.store) this.store.saveInBackground({ owner: run.owner, response: run.builder.response });
+    this.keep(run).catch((error: unknown) =>
+      this.logger.warn(`response ${run.builder.response.id} not stored: ${(error as Error).message}`),
+    );
     return events;
   }
 
   /**
-   * Stores the response as it stands. A store that does not answer (Redis away) costs only its later retrieval and
+   * Stores the response as it stands; over its in-progress record only while that is still stored, so that a response
+   * deleted while it ran stays deleted. A store that does not answer (Redis away) costs only its later retrieval and
    * continuation: the answer the upstream gave still reaches the client, stream or not, rather than a 503 that the SDKs
    * retry (running it again upstream) or a stream cut before its last event.
    */
   private async keep(run: ResponseRun, continuation?: StoredResponse['continuation']): Promise<void> {
     if (!run.store) return;
+    const stored = { owner: run.owner, response: run.builder.response, continuation };
     try {
-      await this.store.save({ owner: run.owner, response: run.builder.response, continuation });
+      if (!run.recorded) await this.store.save(stored);
+      else if (!(await this.store.replace(stored))) this.logger.log(`response ${stored.response.id} was deleted while it ran: not kept`);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       this.logger.warn(`response ${run.builder.response.id} not stored: ${error.message}`);
