@@ -39,7 +39,7 @@ describe('importFilePool', () => {
     const tokens = [fakeRefreshToken('account-1'), fakeRefreshToken('account-2')];
     await files.addAccounts([account('acct-1', tokens[0]), account('acct-2', tokens[1])]);
     await files.updateSeed('a-seed-value', () => ({ seed: 'a-seed-value', accountId: 'acct-1', conversations: ['c1'], createdAt: 1 }));
-    const links = new RotationLinks('refresh-token', files);
+    const links = new RotationLinks('refresh-token', clock, files);
     links.link('rt-spent-by-a-client', 'rt-its-newest');
     await links.keep('rt-spent-by-a-client');
     // A rotation whose time is up is not copied.
@@ -78,7 +78,7 @@ describe('importFilePool', () => {
       ['acct-2', tokens[1]],
     ]);
     expect(await redis.getSeed('a-seed-value')).toEqual({ seed: 'a-seed-value', accountId: 'acct-1', conversations: ['c1'], createdAt: 1 });
-    expect(await new RotationLinks('refresh-token', redis).newest('rt-spent-by-a-client')).toBe('rt-its-newest');
+    expect(await new RotationLinks('refresh-token', clock, redis).newest('rt-spent-by-a-client')).toBe('rt-its-newest');
     const rotationKey = `${harness.prefix}meta:rotation:refresh-token:${credentialHash('rt-spent-by-a-client')}`;
     // Redis counts the time left down in real time from the import on.
     const left = await harness.connectionOf(redis).client.pttl(rotationKey);
