@@ -57,11 +57,22 @@ describe('AdminEntryController (HTTP edge)', () => {
     it('marks the session cookie Secure once PUBLIC_URL is https', async () => {
       await app.close();
       app = await appWith({ API_PREFIX, PUBLIC_URL: 'https://gw.example.test' });
-      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
+      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).set('Host', 'gw.example.test').expect(303);
       const cookie = ([] as string[])
         .concat(response.headers['set-cookie'] ?? [])
         .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
       expect(cookie).toMatch(/; Secure/);
+    });
+
+    it('leaves Secure off for an admin on plain http at another address (a LAN IP), whose browser would drop a Secure cookie', async () => {
+      await app.close();
+      app = await appWith({ API_PREFIX, PUBLIC_URL: 'https://gw.example.test' });
+      const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).set('Host', '192.168.1.20:3000').expect(303);
+      const cookie = ([] as string[])
+        .concat(response.headers['set-cookie'] ?? [])
+        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      expect(cookie).toBeDefined();
+      expect(cookie).not.toMatch(/; Secure/);
     });
 
     it('passes any other single segment on: 404 in the OpenAI shape, no cookie', async () => {

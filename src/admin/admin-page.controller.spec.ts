@@ -124,17 +124,48 @@ describe('AdminPageController (HTTP edge)', () => {
       const server = request(behindTls.getHttpServer());
       const cookieOf = (response: request.Response) =>
         ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
-      const signIn = await server.post('/admin/login').type('form').send({ secret: ADMIN_KEY }).expect(303);
+      // The proxy forwards the browser's Host; one that rewrites it still passes the browser's Origin on a form.
+      const signIn = await server.post('/admin/login').set('Host', 'gw.example.test').type('form').send({ secret: ADMIN_KEY }).expect(303);
       expect(cookieOf(signIn)).toMatch(/; Secure/);
+      const rewritten = await server
+        .post('/admin/login')
+        .set('Origin', 'https://gw.example.test')
+        .type('form')
+        .send({ secret: ADMIN_KEY })
+        .expect(303);
+      expect(cookieOf(rewritten)).toMatch(/; Secure/);
 
       const { session, cookieValue } = await behindTls.get(AdminSessionStore).create();
       const signOut = await server
         .post('/admin/logout')
+        .set('Host', 'gw.example.test')
         .set('Cookie', sessionCookieFor(cookieValue))
         .type('form')
         .send({ _csrf: session.csrfToken })
         .expect(303);
       expect(cookieOf(signOut)).toMatch(/; Secure/);
+    } finally {
+      await behindTls.close();
+    }
+  });
+
+  it('gives an admin on plain http at another address (a LAN IP) a cookie without Secure, one the browser keeps, though PUBLIC_URL is https', async () => {
+    const behindTls = await appWith({ ADMIN_KEY, PUBLIC_URL: 'https://gw.example.test' });
+    try {
+      const server = request(behindTls.getHttpServer());
+      const signIn = await server
+        .post('/admin/login')
+        .set('Host', '192.168.1.20:3000')
+        .set('Origin', 'http://192.168.1.20:3000')
+        .type('form')
+        .send({ secret: ADMIN_KEY })
+        .expect(303);
+      const cookie = ([] as string[])
+        .concat(signIn.headers['set-cookie'] ?? [])
+        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      expect(cookie).toBeDefined();
+      expect(cookie).not.toMatch(/; Secure/);
+      await server.get('/admin').set('Host', '192.168.1.20:3000').set('Cookie', cookie!.split(';')[0]).expect(200);
     } finally {
       await behindTls.close();
     }

@@ -101,18 +101,18 @@ export class AdminSessionStore {
   }
 }
 
-/**
- * HttpOnly, SameSite=Strict, limited to /admin; Secure when the browser came over https (`reachedOverHttps`: PUBLIC_URL
- * when set, else the request itself, directly or through a proxy in TRUSTED_PROXIES).
- */
-function cookieOptions(request: Request, site: { publicUrl?: string }): CookieOptions {
+/** What `reachedOverHttps` reads of the configuration to tell whether the cookie must be Secure. */
+type Site = { publicUrl?: string; allowedHosts: readonly string[] };
+
+/** HttpOnly, SameSite=Strict, limited to /admin; Secure when the browser came over https (`reachedOverHttps`). */
+function cookieOptions(request: Request, site: Site): CookieOptions {
   return { httpOnly: true, sameSite: 'strict', secure: reachedOverHttps(request, site), path: '/admin' };
 }
 
-export function setSessionCookie(request: Request, response: Response, site: { publicUrl?: string }, cookieValue: string): void {
+export function setSessionCookie(request: Request, response: Response, site: Site, cookieValue: string): void {
   response.cookie(ADMIN_SESSION_COOKIE, cookieValue, { ...cookieOptions(request, site), maxAge: ADMIN_SESSION_TTL_MS });
 }
 
-export function clearSessionCookie(request: Request, response: Response, site: { publicUrl?: string }): void {
+export function clearSessionCookie(request: Request, response: Response, site: Site): void {
   response.clearCookie(ADMIN_SESSION_COOKIE, cookieOptions(request, site));
 }

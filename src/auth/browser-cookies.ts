@@ -14,9 +14,9 @@ const SIGN_IN_FORM_MAX_AGE_MS = 2 * 60 * 60_000;
 const FORM_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 /**
- * The browser cookies of the sign-in: HttpOnly, SameSite=Lax, and Secure over https. https is what
- * `PUBLIC_URL` says when it is set, else the request's own protocol as Express sees it (X-Forwarded-Proto
- * is believed only from TRUSTED_PROXIES).
+ * The browser cookies of the sign-in: HttpOnly, SameSite=Lax, and Secure when the browser came over https
+ * (`reachedOverHttps`: the request's protocol, the scheme of our page that sent it, or `PUBLIC_URL`'s for a
+ * request made to its host).
  */
 @Injectable()
 export class BrowserCookies {

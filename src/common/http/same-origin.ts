@@ -19,12 +19,22 @@ export function requestSource(
 }
 
 /**
- * Whether the browser reached this request over https, so its cookies must be Secure: what `PUBLIC_URL` says when it is
- * set (TLS may end at a proxy that is not in TRUSTED_PROXIES, or sends no X-Forwarded-Proto), else the request's own
- * protocol as Express sees it (X-Forwarded-Proto is believed only from TRUSTED_PROXIES).
+ * Whether the browser reached this request over https, so its cookies must be Secure (a browser drops a Secure cookie
+ * sent over plain http, and the sign-in it carries with it). In order:
+ * - the request's own protocol as Express sees it, when that is https (X-Forwarded-Proto is believed only from
+ *   TRUSTED_PROXIES);
+ * - else the scheme of the page of this site that sent it (its Origin, or Referer: a form post, a link on our pages);
+ * - else `PUBLIC_URL`'s, for a request made to `PUBLIC_URL`'s host: TLS may end at a proxy that is not in
+ *   TRUSTED_PROXIES, or sends no X-Forwarded-Proto. A request made to another host (a LAN address, localhost) did not
+ *   come through `PUBLIC_URL`: it is what it looks like, plain http.
  */
-export function reachedOverHttps(request: Request, site: { publicUrl?: string }): boolean {
-  return site.publicUrl ? site.publicUrl.startsWith('https:') : request.secure;
+export function reachedOverHttps(request: Request, site: { publicUrl?: string; allowedHosts: readonly string[] }): boolean {
+  if (request.secure) return true;
+  const source = request.get('origin') ?? request.get('referer');
+  if (source !== undefined && isOwnSiteUrl(request, site, source)) return new URL(source).protocol === 'https:';
+  if (!site.publicUrl?.startsWith('https:')) return false;
+  const publicHost = new URL(site.publicUrl).host;
+  return [request.get('host'), request.host].some((own) => own?.toLowerCase() === publicHost);
 }
 
 /** Whether `url` is an absolute http(s) URL on this site, judged as `requestSource` judges an Origin. */
