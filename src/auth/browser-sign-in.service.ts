@@ -46,7 +46,8 @@ export const MIN_AUTO_SEED_LENGTH = 8;
  * account. A pool key (`AUTHORIZATION`) is refused: every holder of that key would share one seed and so
  * one conversation list, and it is an API credential, not a person's. So is the admin secret (`ADMIN_KEY`, else
  * `API_PREFIX`), which an admin may paste here by mistake, and, with `ADMIN_KEY` set, `API_PREFIX`: a secret path
- * handed to API users, which would become one login shared by all of them.
+ * handed to API users, which would become one login shared by all of them. An `API_PREFIX` shorter than
+ * `MIN_AUTO_SEED_LENGTH` cannot become a seed and is not singled out: it is refused as any short token is.
  */
 @Injectable()
 export class BrowserSignIn {
@@ -66,8 +67,12 @@ export class BrowserSignIn {
     if (!token) return { ok: false, reason: 'empty' };
     if (secretInList(token, this.config.authorization)) return { ok: false, reason: 'poolKey' };
     // Never a seed: with AUTO_SEED it would be one for good, the secret kept in the seed store and a shared sign-in.
-    if (secretsEqual(token, this.config.adminKey ?? this.config.apiPrefix)) return { ok: false, reason: 'adminKey' };
-    if (secretsEqual(token, this.config.apiPrefix)) return { ok: false, reason: 'apiPrefix' };
+    // Shorter than a seed may be, a secret gets the answer any short token gets below: its own refusal would tell someone
+    // guessing a short API_PREFIX that they found it (20 tries in 10 minutes here, beside the prefix's own throttle).
+    if (token.length >= MIN_AUTO_SEED_LENGTH) {
+      if (secretsEqual(token, this.config.adminKey ?? this.config.apiPrefix)) return { ok: false, reason: 'adminKey' };
+      if (secretsEqual(token, this.config.apiPrefix)) return { ok: false, reason: 'apiPrefix' };
+    }
     const credential = parseCredential(token);
     if (!credential) return this.checkSeed(token);
     switch (credential.kind) {
