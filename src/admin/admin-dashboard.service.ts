@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { maskSecret } from '../common/util/secrets';
+import { textLines } from '../common/util/text-lines';
 import type { AccountCounts, AccountView, SeedView, UploadResult } from '../token-pool/pool.types';
 import { Clock } from '../common/vocabulary/clock';
 import { PoolAdmin } from '../token-pool/pool-admin';
@@ -38,8 +39,7 @@ export class AdminDashboardService {
   }
 
   async upload(text: string | undefined): Promise<Flash> {
-    // A lone CR ends a line too (a client posting an old Mac file as it is): its tokens would otherwise be one invalid line.
-    const lines = (text ?? '').split(/\r\n|\r|\n/);
+    const lines = textLines(text ?? '');
     if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', key: 'flash.nothingToUpload' };
     const result = await this.accounts.upload(lines);
     return { kind: result.added > 0 ? 'success' : 'error', ...uploadSummary(result) };

@@ -195,4 +195,20 @@ describe('FileAccountStore files', () => {
     await writeFile(join(dataDir, 'token.txt'), fakeRefreshToken('later'));
     expect(await new FileAccountStore({ dataDir }).listAccounts()).toHaveLength(5);
   });
+
+  it('reads a token.txt and error_token.txt whose lines end in a lone CR (an old Mac file) one token a line, as an upload is split', async () => {
+    const rejected = fakeRefreshToken('rejected');
+    await writeFile(
+      join(dataDir, 'token.txt'),
+      ['# pool', fakeRefreshToken('good'), rejected, fakeRefreshToken('crlf')].join('\r') + '\r\n',
+    );
+    await writeFile(join(dataDir, 'error_token.txt'), `${fakeRefreshToken('other')}\r${rejected}\r`);
+
+    const accounts = await new FileAccountStore({ dataDir, now: () => 1000 }).listAccounts();
+    expect(accounts.map((account) => [account.token, account.state])).toEqual([
+      [fakeRefreshToken('good'), 'active'],
+      [rejected, 'disabled'],
+      [fakeRefreshToken('crlf'), 'active'],
+    ]);
+  });
 });

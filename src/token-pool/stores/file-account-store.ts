@@ -9,6 +9,7 @@ import { StoreUnavailableError } from '../../common/errors/store-unavailable.err
 import { StartProblem } from '../../common/startup/start-problem';
 import { unusableDir } from '../../common/startup/unusable-dir';
 import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
+import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import type { AccountRecord, SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
@@ -322,7 +323,7 @@ export class FileAccountStore implements AccountStore {
   private async readLines(name: string): Promise<string[] | null> {
     const path = join(this.dir, name);
     try {
-      return (await readFile(path, 'utf8')).split(/\r?\n/);
+      return textLines(await readFile(path, 'utf8'));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw unusableDir(this.dir, error, path);
