@@ -92,17 +92,6 @@ export class ResponseFiles {
     return this.queue(id, () => this.write(stored));
   }
 
-  /** Writes the response only while its id is still kept (not deleted, evicted or expired); whether it did. */
-  replace(stored: StoredResponse): Promise<boolean> {
-    const id = stored.response.id;
-    if (!FILE_ID.test(id)) return Promise.resolve(false);
-    return this.queue(id, async () => {
-      if (!this.index.has(id)) return false;
-      await this.write(stored);
-      return true;
-    });
-  }
-
   find(id: string): Promise<StoredResponse | undefined> {
     if (!FILE_ID.test(id)) return Promise.resolve(undefined);
     return this.queue(id, async () => {

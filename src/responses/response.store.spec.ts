@@ -119,6 +119,23 @@ describe.each([
       expect(await responses.find('resp_1', 'a')).toBeDefined();
       expect(await responses.find('resp_3', 'a')).toBeDefined();
     });
+
+    it('keeps the outcome of a response whose in-progress record was dropped for newer ones, or expired, while it ran', async () => {
+      const responses = await store(2);
+      const running = { ...response('resp_long'), status: 'in_progress' } as ResponseObject;
+      await responses.save({ owner: 'a', response: running });
+      await responses.save({ owner: 'a', response: response('resp_4') });
+      await responses.save({ owner: 'a', response: response('resp_5') });
+      expect(await responses.find('resp_long', 'a')).toBeUndefined();
+      expect(await responses.replace({ owner: 'a', response: { ...running, status: 'completed' } })).toBe(true);
+      expect((await responses.find('resp_long', 'a'))?.response.status).toBe('completed');
+
+      const slow = { ...response('resp_slow'), status: 'in_progress' } as ResponseObject;
+      await responses.save({ owner: 'a', response: slow });
+      clock.advance(3_600_001);
+      expect(await responses.replace({ owner: 'a', response: { ...slow, status: 'completed' } })).toBe(true);
+      expect((await responses.find('resp_slow', 'a'))?.response.status).toBe('completed');
+    });
   }
 });
 

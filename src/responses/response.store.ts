@@ -34,6 +34,11 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
   private readonly memory?: LRUCache<string, StoredResponse>;
   private readonly files?: ResponseFiles;
   private readonly shared?: KeyValueStore;
+  /**
+   * Without Redis, the ids deleted (by their owner) within the time to live: a stream's outcome replaces its in-progress
+   * record unless it was deleted, also when the caps or the age dropped that record while the stream ran.
+   */
+  private readonly deleted?: LRUCache<string, true>;
   private readonly ttlMs: number;
 
   constructor(
@@ -59,6 +64,13 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
         maxSize: MAX_TOTAL_CHARS,
         sizeCalculation: (stored) => Math.max(1, JSON.stringify(stored.response).length),
       });
+    if (!this.shared)
+      this.deleted = new LRUCache<string, true>({
+        max: config.responsesStoreMax,
+        ttl: this.ttlMs,
+        perf: { now: () => this.clock.now() },
+        ttlResolution: 0,
+      });
   }
 
   async onModuleInit(): Promise<void> {
@@ -76,23 +88,22 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Replaces a response saved earlier (a stream's outcome over its in-progress record), only while it is still
-   * stored: one deleted meanwhile, on any instance, stays deleted. Whether it replaced it.
+   * Replaces a response saved earlier (a stream's outcome over its in-progress record) unless it was deleted meanwhile:
+   * one deleted, on any instance, stays deleted. Without Redis a record the caps or the age dropped while the stream ran
+   * is written again, as a new response would be; in Redis only a key still there is replaced. Whether it wrote it.
    */
   async replace(stored: StoredResponse): Promise<boolean> {
-    const id = stored.response.id;
-    if (this.memory) {
-      if (!this.memory.has(id)) return false;
-      this.memory.set(id, structuredClone(stored));
-      return true;
-    }
-    if (this.files) return this.files.replace(stored);
-    return this.shared!.setIfPresent(id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
+    if (this.shared) return this.shared.setIfPresent(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
+    if (this.deleted!.has(stored.response.id)) return false;
+    await this.save(stored);
+    return true;
   }
 
   /** Forgets the response, only for the key that created it; whether there was one to forget. */
   async delete(id: string, owner: string): Promise<boolean> {
     if (!(await this.find(id, owner))) return false;
+    // Marked before the removal is queued, so that an outcome replacing the record after it finds the mark.
+    this.deleted?.set(id, true);
     if (this.memory) this.memory.delete(id);
     else if (this.files) await this.files.delete(id);
     else await this.shared!.delete(id);
