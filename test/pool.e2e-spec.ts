@@ -421,6 +421,42 @@ describe('token pool through the chat API', () => {
     expect(new Set(conversationBearers())).toEqual(new Set([tokenOf(second)]));
     expect(conversationBearers()).toHaveLength(4);
   });
+
+  it("continues a seed's conversation with a paid-only model on the seed's account, which holds it, while the pool believes that account free", async () => {
+    await boot({ RANDOM_TOKEN: 'false', HISTORY_DISABLED: 'false' });
+    const own = fake.createAccessToken();
+    await pool().admin.upload([own]);
+    const seed = await pool().seeds.createSeed();
+    const other = fake.createAccessToken();
+    await pool().admin.upload([other]);
+    const label = labeller({ [own]: 'own', [other]: 'other' });
+    const send = (model: string, ids: { conversation_id?: string; message_id?: string } = {}) =>
+      request(stack!.url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${seed}`)
+        .send({
+          model,
+          messages: [{ role: 'user', content: 'And then?' }],
+          ...(ids.conversation_id ? { conversation_id: ids.conversation_id, parent_message_id: ids.message_id } : {}),
+        });
+
+    const first = await send('gpt-4o');
+    expect(first.status).toBe(200);
+    expect(first.body.conversation_id).toBeTruthy();
+    // The plan memory is a hint: the pool has come to think the account free (its plan lapsed for a while, say),
+    // while the upstream serves it the paid-only model again.
+    await pool().leaser.learnPlan(accountIdFor(own), 'free', undefined);
+    expect((await pool().readModel.list()).find((account) => account.id === accountIdFor(own))?.plan).toBe('free');
+
+    const next = await send('gpt-4', first.body);
+
+    // Another account does not hold the conversation: there the upstream answers 404, and no other account is tried.
+    expect({ status: next.status, conversation: next.body.conversation_id }).toEqual({
+      status: 200,
+      conversation: first.body.conversation_id,
+    });
+    expect(label(conversationBearers())).toEqual(['own', 'own']);
+  });
 });
 
 function emailOf(accessToken: string): string | undefined {

@@ -58,6 +58,11 @@ export interface AcquireOptions {
   preferredAccountId?: string;
   /** The model is paid-only: a rotating credential takes an account whose plan may serve it first. */
   paidOnly?: boolean;
+  /**
+   * The request continues an upstream conversation (`conversation_id`), which exists only on the account that made it:
+   * a seed's runs on the seed's account first, even for a paid-only model while the pool thinks that account free.
+   */
+  continuesConversation?: boolean;
 }
 
 /** Turns an API credential into an account to call the upstream with, per attempt. */
@@ -92,7 +97,8 @@ export class CredentialService {
         return useOfLease(await this.leaser.lease({ exclude: tried, paidOnly }), teamOverride);
       case 'seed': {
         // Only a seed the admin created is a key: one removed since the guard checked it is not re-minted.
-        const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true, paidOnly });
+        const { continuesConversation } = options;
+        const lease = await this.seeds.leaseForSeed(credential.seed, { exclude: tried, mustExist: true, paidOnly, continuesConversation });
         // Only a seed that exists gets here (`mustExist`): none is minted, so none is over the limit either.
         if (lease === 'invalid_seed' || lease === 'seed_limit') throw ApiError.of('seed_token_invalid', {});
         return useOfLease(lease, teamOverride);

@@ -60,6 +60,7 @@ export class ConversationService {
       preferredAccountId: request.preferredAccountId,
       pinnedBy: request.pinnedBy,
       paidOnly: request.model.paidOnly,
+      continuesConversation: Boolean(request.conversationId),
     };
     return this.attempts.run(credential, target, signal, (use, seen) => this.attempt(use, request, signal, seen));
   }

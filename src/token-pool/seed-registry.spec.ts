@@ -76,6 +76,10 @@ describe('SeedRegistry', () => {
 
       expect(await pool.seeds.leaseForSeed('seed-on-free', { paidOnly: true })).toMatchObject({ accountId: paid });
       expect(await pool.seeds.leaseForSeed('seed-on-free')).toMatchObject({ accountId: free });
+      // A continuation runs where its conversation lives: on the seed's account, whatever the pool thinks of its plan.
+      expect(await pool.seeds.leaseForSeed('seed-on-free', { paidOnly: true, continuesConversation: true })).toMatchObject({
+        accountId: free,
+      });
       // With no account left that may serve the model, the seed's own is tried rather than another free one.
       expect(await pool.seeds.leaseForSeed('seed-on-free', { paidOnly: true, exclude: new Set([paid]) })).toMatchObject({
         accountId: free,

@@ -42,12 +42,14 @@ export class SeedRegistry {
    * request already tried is skipped for this request only, without moving the seed. A `paidOnly` model goes to an
    * account whose plan may serve it first (`AccountLeaser.pick`): when the bound account is known to be free, to another
    * one that is paid or not known yet, for this request only; the bound account is tried before any other free one.
+   * Not for a request that `continuesConversation`: the conversation lives on the bound account (the plan the pool
+   * remembers is a hint, and another account answers the continuation 404), so that one is tried first.
    * `'invalid_seed'` when `AUTO_SEED=false` and the seed was never created; `'seed_limit'` when it would be a new
    * seed and there are `MAX_SEEDS` already; null when no account is available.
    */
   async leaseForSeed(
     seed: string,
-    options: { exclude?: ReadonlySet<string>; mustExist?: boolean; paidOnly?: boolean } = {},
+    options: { exclude?: ReadonlySet<string>; mustExist?: boolean; paidOnly?: boolean; continuesConversation?: boolean } = {},
   ): Promise<AccountLease | 'invalid_seed' | 'seed_limit' | null> {
     const exclude = options.exclude ?? new Set<string>();
     const record = await this.store.getSeed(seed);
@@ -61,7 +63,8 @@ export class SeedRegistry {
     let keepBinding = false;
     if (boundId) {
       const bound = await this.leaser.leaseAccount(boundId, { exclude });
-      if (bound.lease && !(options.paidOnly && bound.lease.planTier === 'free')) return bound.lease;
+      const elsewhereFirst = options.paidOnly && !options.continuesConversation && bound.lease?.planTier === 'free';
+      if (bound.lease && !elsewhereFirst) return bound.lease;
       if (bound.lease) return (await this.mayServePaidOnly(new Set([...exclude, boundId]))) ?? bound.lease;
       keepBinding = bound.stillActive;
     }

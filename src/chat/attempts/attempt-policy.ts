@@ -115,6 +115,8 @@ export interface AttemptRoute {
   pinnedBy?: PinnedBy;
   /** The model is paid-only (`ResolvedModel.paidOnly`): the pool hands out accounts whose plan may serve it first. */
   paidOnly?: boolean;
+  /** The request continues an upstream conversation (`conversation_id`), which lives on one account (`AcquireOptions`). */
+  continuesConversation?: boolean;
 }
 
 /** What one request has tried so far. */
@@ -138,6 +140,8 @@ export class AttemptState {
     readonly pinnedBy: PinnedBy = 'previous_response_id',
     /** The model is paid-only: accounts whose plan may serve it are taken first. */
     readonly paidOnly = false,
+    /** The request continues an upstream conversation. */
+    readonly continuesConversation = false,
   ) {}
 }
 
@@ -162,9 +166,10 @@ export class AttemptPolicy {
    * by) when that account cannot be used rather than continuing elsewhere (where the upstream would answer 404).
    */
   begin(credential: ApiCredential, route: AttemptRoute = {}): AttemptState {
-    const { teamOverride, preferredAccountId, pinnedBy, paidOnly = false } = route;
+    const { teamOverride, preferredAccountId, pinnedBy, paidOnly = false, continuesConversation = false } = route;
     const pinned = credential.kind === 'pool' ? preferredAccountId : undefined;
-    return new AttemptState(credential, !pinned && this.credentials.rotates(credential), teamOverride, pinned, pinnedBy, paidOnly);
+    const rotates = !pinned && this.credentials.rotates(credential);
+    return new AttemptState(credential, rotates, teamOverride, pinned, pinnedBy, paidOnly, continuesConversation);
   }
 
   /**
@@ -178,6 +183,7 @@ export class AttemptPolicy {
         teamOverride: state.teamOverride,
         preferredAccountId: state.preferredAccountId,
         paidOnly: state.paidOnly,
+        continuesConversation: state.continuesConversation,
       });
     let use = await acquire(state.tried);
     if (!use && state.rotates && state.ruledOut.size < state.tried.size) use = await acquire(state.ruledOut);
