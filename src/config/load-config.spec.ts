@@ -91,28 +91,6 @@ describe('loadConfig', () => {
     expect(config.publicUrl).toBe('https://gw.example.com');
   });
 
-  // The web app's mirror names its assets and routes from the root (`/assets/…`, `/backend-api/…`): under a sub-path a
-  // browser would ask the origin's root for them.
-  it.each([
-    'https://x.example/chat',
-    'https://x.example/chat/',
-    'https://x.example/?lang=en',
-    'https://x.example/#top',
-    'https://me:secret@x.example',
-  ])('refuses PUBLIC_URL=%s in one line: only an origin is served', (value) => {
-    const shown = value.includes('@') ? '<hidden>' : JSON.stringify(value);
-    expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(
-      new ConfigError(
-        `PUBLIC_URL=${shown} is invalid: only an origin is supported (https://x.example): FlowGPT is served at the root of its host, not under a sub-path`,
-      ),
-    );
-  });
-
-  it('takes PUBLIC_URL as an origin, with or without a trailing slash', () => {
-    expect(loadConfig({ PUBLIC_URL: 'https://x.example/' }).publicUrl).toBe('https://x.example');
-    expect(loadConfig({ PUBLIC_URL: 'http://x.example:8080' }).publicUrl).toBe('http://x.example:8080');
-  });
-
   // Docker Compose service and container names often hold one (`warp_proxy`, `<project>_<service>_1`), and Docker's DNS resolves them.
   it.each([
     ['PROXY_URL', 'socks5://warp_proxy:1080', 'proxyUrl'],

@@ -223,7 +223,6 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
       `HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}`,
     );
   }
-  if (config.publicUrl) config.publicUrl = publicOrigin(config.publicUrl);
   if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
   for (const url of config.chatgptBaseUrl) {
     // Every call appends its own /backend-api/… (or /backend-anon/…): given here too, it would be there twice.
@@ -254,21 +253,6 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
   const cronProblem = refreshCronProblem(config.refreshCron);
   if (cronProblem) throw new ConfigError(cronProblem);
   return config;
-}
-
-/**
- * `PUBLIC_URL` as the origin it must be. The mirror of the web app names its assets and routes from the root of the
- * host (`/assets/…`, `/backend-api/…`), so under a sub-path a browser would ask the root for them: a path (or a query,
- * a fragment, credentials) is refused rather than half served.
- */
-function publicOrigin(value: string): string {
-  const url = new URL(value);
-  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    throw new ConfigError(
-      `PUBLIC_URL=${shownValue('PUBLIC_URL', value)} is invalid: only an origin is supported (${url.origin}): FlowGPT is served at the root of its host, not under a sub-path`,
-    );
-  }
-  return url.origin;
 }
 
 /**
