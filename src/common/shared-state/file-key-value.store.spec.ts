@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StartProblem } from '../startup/start-problem';
 import { FileKeyValueStore } from './file-key-value.store';
 import { SharedState } from './shared-state';
 
@@ -99,9 +100,36 @@ describe('FileKeyValueStore', () => {
     expect(await new FileKeyValueStore(path, 10).get('k', T0)).toBe('new');
   });
 
-  it('keeps a change whose snapshot failed for the next write, at shutdown too', async () => {
-    mkdirSync(path, { recursive: true }); // the rename over a folder fails, as a full or broken disk would
+  it('refuses to start over a file it cannot read, naming it, and never writes over it', async () => {
     const store = new FileKeyValueStore(path, 100);
+    await store.set('session', 'signed-in', T0);
+    await store.flush();
+    // As a file another user made (or a flaky disk) reads: its content is there but out of reach. Starting empty would
+    // write the next snapshot over it and sign everyone out for good. (Tests run as root, where EACCES cannot be made.)
+    const denied = Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES', path });
+    const read = jest.spyOn(jest.requireActual<typeof import('node:fs')>('node:fs'), 'readFileSync').mockImplementation(() => {
+      throw denied;
+    });
+    let started: FileKeyValueStore | undefined;
+    try {
+      started = new FileKeyValueStore(path, 100);
+    } catch (error) {
+      expect(error).toBeInstanceOf(StartProblem);
+      expect((error as Error).message).toContain(path);
+    } finally {
+      read.mockRestore();
+    }
+    if (started) {
+      await started.set('other', 'x', T0);
+      await started.flush();
+    }
+    expect(started).toBeUndefined();
+    expect(await new FileKeyValueStore(path, 100).get('session', T0)).toBe('signed-in');
+  });
+
+  it('keeps a change whose snapshot failed for the next write, at shutdown too', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    mkdirSync(path, { recursive: true }); // the rename over a folder fails, as a full or broken disk would
     await store.set('session', 'signed-in', T0);
     await store.flush();
     rmSync(path, { recursive: true });

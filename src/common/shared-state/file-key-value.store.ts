@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { StartProblem } from '../startup/start-problem';
 import { isTempOf, writeFileAtomically } from '../util/atomic-file';
 import type { KeyValueStore } from './key-value.store';
 
@@ -25,8 +26,9 @@ interface SnapshotFile {
  * to outlive a restart does (browser and admin sign-ins, which pool account a conversation lives on, file links).
  * Reads are served from memory; every change schedules one snapshot of the whole namespace, written atomically
  * (temp file, fsync, rename), so a crash leaves the previous snapshot whole. Least recently used values beyond
- * `maxEntries` go, as in memory. A file that cannot be read is set aside (`*.unreadable`) and the store starts empty:
- * this state is worth keeping, not worth refusing to start over.
+ * `maxEntries` go, as in memory. A file that does not parse is set aside (`*.unreadable`) and the store starts empty:
+ * this state is worth keeping, not worth refusing to start over. A file that is there but cannot be read at all stops
+ * the start instead: starting empty would write over it.
  */
 export class FileKeyValueStore implements KeyValueStore {
   private readonly logger = new Logger(FileKeyValueStore.name);
@@ -170,8 +172,8 @@ export class FileKeyValueStore implements KeyValueStore {
       this.removeTempLeftovers();
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`could not read ${this.path}: ${(error as Error).message}`);
-      return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.outOfReach(error);
     }
     try {
       const file = JSON.parse(text) as SnapshotFile;
@@ -186,11 +188,23 @@ export class FileKeyValueStore implements KeyValueStore {
       this.entries.clear();
       try {
         renameSync(this.path, aside);
-      } catch {
-        // The next snapshot replaces it.
+      } catch (renameError) {
+        throw this.outOfReach(renameError);
       }
       this.logger.warn(`${this.path} could not be read (${(error as Error).message}); moved to ${aside}, starting empty`);
     }
+  }
+
+  /**
+   * A snapshot that is there but cannot be read (a file of another user, a disk error) or set aside: starting empty
+   * would write the next snapshot over it and lose what it holds, so the start stops with one line naming it.
+   */
+  private outOfReach(error: unknown): StartProblem {
+    const { code, message } = error as NodeJS.ErrnoException;
+    return new StartProblem(
+      `${this.path} cannot be read or set aside (${code ? message : String(error)}); refusing to start and write over it: fix its ` +
+        'permissions (the user that runs FlowGPT must be able to read and write it), or move it away to start without what it holds',
+    );
   }
 
   /** Temp files of a snapshot that never reached its rename (a crash mid-write): the snapshot itself is whole. */
