@@ -205,6 +205,16 @@ describe('AccountLeaser', () => {
       expect(await stateOf(a)).toMatchObject({ rateLimitedUntil: clock.now() + MINUTE });
     });
 
+    it('keeps the strikes of a rate limit that a success already under way reports before it ends', async () => {
+      await pool.leaser.report(a, { kind: 'rate_limited' });
+      // A request that started before the limit hit answers after it: the account is still limited.
+      await pool.leaser.report(a, { kind: 'success' });
+      expect(await stateOf(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + MINUTE });
+      clock.advance(MINUTE);
+      await pool.leaser.report(a, { kind: 'rate_limited' });
+      expect(await stateOf(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + 5 * MINUTE });
+    });
+
     it('disables on 403 and on a refused AccessToken until an admin restores the account', async () => {
       await pool.leaser.report(a, { kind: 'forbidden', reason: 'account deactivated' });
       await pool.leaser.report(b, { kind: 'unauthorized' });

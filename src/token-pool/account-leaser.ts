@@ -119,13 +119,16 @@ export class AccountLeaser {
     switch (outcome.kind) {
       case 'success':
         await this.store.updateAccount(accountId, (current) => {
-          // A success that was under way when a rate limit hit does not lift it early.
+          // A success that was under way when a rate limit hit neither lifts it early nor forgives its strikes (the next
+          // limit would back off 1 min again instead of growing).
           const limitOver = current.state === 'rate_limited' && (current.rateLimitedUntil ?? 0) <= now;
+          const limitRuns = current.state === 'rate_limited' && !limitOver;
+          const strikes = limitRuns ? current.rateLimitStrikes : 0;
           const usedLately = current.lastUsedAt !== undefined && now - current.lastUsedAt < LAST_USED_RESOLUTION_MS;
-          if (!limitOver && usedLately && current.rateLimitStrikes === 0 && current.failures === 0) return undefined;
+          if (!limitOver && usedLately && current.rateLimitStrikes === strikes && current.failures === 0) return undefined;
           return {
             ...current,
-            rateLimitStrikes: 0,
+            rateLimitStrikes: strikes,
             failures: 0,
             lastUsedAt: now,
             ...(limitOver ? { state: 'active' as const, rateLimitedUntil: undefined, stateReason: undefined } : {}),
