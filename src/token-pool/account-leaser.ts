@@ -166,7 +166,8 @@ export class AccountLeaser {
         const account = await this.store.getAccount(accountId);
         if (!account || !stillCurrent(account)) return;
         if (account.kind === 'access_token') {
-          await this.setState(accountId, 'disabled', 'access token rejected');
+          // An admin may have uploaded a fresh AccessToken for it since the read: the refusal is of the old one.
+          await setAccountState(this.store, this.logger, accountId, 'disabled', 'access token rejected', stillCurrent);
           return;
         }
         const marked = await this.store.updateAccount(accountId, (current) =>

@@ -15,9 +15,12 @@ export async function setAccountState(
   id: string,
   state: 'expired' | 'disabled',
   reason: string,
+  /** Checked on the record as it is when written: false leaves it (it changed since the verdict was made, e.g. a new AccessToken). */
+  stillApplies: (current: AccountRecord) => boolean = () => true,
 ): Promise<void> {
   const updated = await store.updateAccount(id, (current) => {
     if (current.state === 'disabled' || (current.state === state && current.stateReason === reason)) return undefined;
+    if (!stillApplies(current)) return undefined;
     if (state === 'expired') return { ...current, state, stateReason: reason };
     return { ...current, ...withoutRefusedAccessToken(current), state, stateReason: reason, failures: current.failures + 1 };
   });

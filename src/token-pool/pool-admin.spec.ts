@@ -61,6 +61,26 @@ describe('PoolAdmin', () => {
       expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh, planTier: 'paid' });
     });
 
+    it('does not disable an account whose fresh AccessToken was uploaded while a 401 for its old one was being reported', async () => {
+      const pool = newPool();
+      const old = accessToken('alice', 10 * MINUTE);
+      await pool.admin.upload([old]);
+      const [id] = await idsOf(pool);
+      clock.advance(11 * MINUTE);
+      expect(await pool.leaser.lease()).toBeNull();
+      const fresh = accessToken('alice', 24 * HOUR);
+      // The admin's upload lands between the report's read of the account and its write.
+      const read = t.store.getAccount.bind(t.store);
+      jest.spyOn(t.store, 'getAccount').mockImplementationOnce(async (accountId) => {
+        const seen = await read(accountId);
+        expect(await pool.admin.upload([fresh])).toMatchObject({ replaced: 1 });
+        return seen;
+      });
+      await pool.leaser.report(id, { kind: 'unauthorized', accessToken: old });
+      expect(await pool.readModel.findView(id)).toMatchObject({ state: 'active' });
+      expect(await pool.leaser.lease()).toEqual({ accountId: id, accessToken: fresh, planTier: 'paid' });
+    });
+
     it('gives a RefreshToken account out of service an uploaded AccessToken of its user, keeping its RefreshToken', async () => {
       const pool = newPool();
       const rt = fakeRefreshToken('rt');
