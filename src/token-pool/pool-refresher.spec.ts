@@ -274,6 +274,23 @@ describe('PoolRefresher', () => {
       expect(await t.store.getAccount(first)).toMatchObject({ state: 'active', lastRefreshAt: clock.now() });
     });
 
+    it('goes on with the other accounts when one renewal fails on a store that does not answer for a moment', async () => {
+      const pool = newPool({ refreshConcurrency: 1 });
+      await pool.admin.upload([fakeRefreshToken('r1'), fakeRefreshToken('r2'), fakeRefreshToken('r3')]);
+      const [first, ...others] = await idsOf(pool);
+      const withLock = t.store.withLock.bind(t.store);
+      jest
+        .spyOn(t.store, 'withLock')
+        .mockImplementation((name, ttlMs, fn, options) =>
+          name === `account-refresh:${first}`
+            ? Promise.reject(new StoreUnavailableError('test store', 'blip'))
+            : withLock(name, ttlMs, fn, options),
+        );
+      expect(await pool.refresher.refresh({ force: true })).toEqual({ attempted: 3, refreshed: 2, failed: 1, disabled: 0, skipped: 0 });
+      for (const id of others) expect(await t.store.getAccount(id)).toMatchObject({ state: 'active', lastRefreshAt: clock.now() });
+      expect(t.server.requests).toHaveLength(2);
+    });
+
     it('refreshes only what is due unless forced, a few at a time', async () => {
       const pool = newPool({ refreshConcurrency: 2 });
       let running = 0;

@@ -57,7 +57,7 @@ export class PoolRefresher {
     );
     const summary: RefreshSummary = { attempted: 0, refreshed: 0, failed: 0, disabled: 0, skipped: accounts.length - due.length };
     await forEachLimited(due, this.config.refreshConcurrency, async (record) => {
-      const outcome = this.background.accepting ? await this.renew(record, force) : 'not_applicable';
+      const outcome = this.background.accepting ? await this.renewForJob(record, force) : 'not_applicable';
       if (outcome === 'current' || outcome === 'not_applicable') {
         summary.skipped++;
         return;
@@ -81,6 +81,19 @@ export class PoolRefresher {
    */
   renew(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
     return this.background.track(() => this.renewUnderLock(seen, force));
+  }
+
+  /**
+   * `renew` for one account of a whole-pool refresh: a failure that is not the credential's (the store did not answer for
+   * a moment) counts as failed for this account, and the others are still renewed, the job still gets its summary.
+   */
+  private async renewForJob(record: AccountRecord, force: boolean): Promise<RenewOutcome> {
+    try {
+      return await this.renew(record, force);
+    } catch (error) {
+      this.logger.warn(`Refresh of account ${record.id} (${maskSecret(record.token)}) failed: ${(error as Error).message}`);
+      return 'failed';
+    }
   }
 
   private async renewUnderLock(seen: AccountRecord, force: boolean): Promise<RenewOutcome> {
