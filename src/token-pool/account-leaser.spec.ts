@@ -215,6 +215,22 @@ describe('AccountLeaser', () => {
       expect(await stateOf(a)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: clock.now() + 5 * MINUTE });
     });
 
+    it('serves a follow-up on a rate-limited RefreshToken account whose AccessToken is due for renewal, keeping the limit', async () => {
+      const rtPool = newPool();
+      await rtPool.admin.upload([fakeRefreshToken('rt')]);
+      const first = (await rtPool.leaser.lease())!;
+      await rtPool.leaser.report(first.accountId, { kind: 'rate_limited', retryAfterSec: 3 * 3600 });
+      // Within the renewal margin of its hour-long AccessToken, then past it: a file it generated still opens.
+      clock.advance(56 * MINUTE);
+      expect(await rtPool.leaser.leaseForFollowUp(first.accountId)).toMatchObject({ accountId: first.accountId });
+      clock.advance(10 * MINUTE);
+      const followUp = await rtPool.leaser.leaseForFollowUp(first.accountId);
+      expect(followUp).toMatchObject({ accountId: first.accountId });
+      expect(followUp!.accessToken).not.toBe(first.accessToken);
+      expect(await t.store.getAccount(first.accountId)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: expect.any(Number) });
+      expect(await rtPool.leaser.lease({ exclude: new Set([a, b]) })).toBeNull();
+    });
+
     it('disables on 403 and on a refused AccessToken until an admin restores the account', async () => {
       await pool.leaser.report(a, { kind: 'forbidden', reason: 'account deactivated' });
       await pool.leaser.report(b, { kind: 'unauthorized' });

@@ -85,11 +85,7 @@ export class AccountLeaser {
   async leaseForFollowUp(id: string): Promise<AccountLease | null> {
     const account = await this.store.getAccount(id);
     if (!account || account.state === 'disabled') return null;
-    const now = this.clock.now();
-    if (account.state === 'rate_limited' && account.accessToken && !accessTokenDead(account, now) && !needsRefresh(account, now)) {
-      return leaseOf(account, account.accessToken);
-    }
-    return this.prepare(account);
+    return this.prepare(account, { rateLimitServes: true });
   }
 
   /**
@@ -212,9 +208,16 @@ export class AccountLeaser {
     return effectiveState(record, this.clock.now()) === 'active';
   }
 
-  /** Makes a picked account usable: ends a past rate limit, notices a dead AccessToken, renews a RefreshToken or SessionToken account. */
-  private async prepare(account: AccountRecord): Promise<AccountLease | null> {
+  /**
+   * Makes a picked account usable: ends a past rate limit, notices a dead AccessToken, renews a RefreshToken or SessionToken
+   * account. `rateLimitServes`: a rate limit that still runs does not stop it (a follow-up), and a renewal keeps the limit.
+   */
+  private async prepare(account: AccountRecord, options: { rateLimitServes?: boolean } = {}): Promise<AccountLease | null> {
     const now = this.clock.now();
+    const serves = (candidate: AccountRecord | null): candidate is AccountRecord => {
+      const state = candidate && effectiveState(candidate, now);
+      return state === 'active' || (state === 'rate_limited' && options.rateLimitServes === true);
+    };
     if (accessTokenDead(account, now)) {
       await this.setState(account.id, 'expired', 'access token expired');
       return null;
@@ -226,7 +229,7 @@ export class AccountLeaser {
           ? { ...current, state: 'active', rateLimitedUntil: undefined, stateReason: undefined }
           : undefined,
       );
-      if (!record || effectiveState(record, now) !== 'active') return null;
+      if (!serves(record)) return null;
     }
     if (needsRefresh(record, now)) {
       const outcome = refreshBackingOff(record, now) ? 'failed' : await this.refresher.renew(record, false);
@@ -235,7 +238,7 @@ export class AccountLeaser {
       if (outcome === 'failed' && live) return leaseOf(record, live);
       if (outcome !== 'refreshed' && outcome !== 'current') return null;
       record = await this.store.getAccount(account.id);
-      if (!record || effectiveState(record, now) !== 'active') return null;
+      if (!serves(record)) return null;
     }
     if (!record.accessToken) return null;
     return leaseOf(record, record.accessToken);
