@@ -151,6 +151,14 @@ export function describeAccountStoreContract(name: string, createHarness: () => 
       expect(await again.getSeed(odd)).toEqual(seed(odd, 'a'));
     });
 
+    it('keeps seeds named like properties every object has', async () => {
+      // A seed is any visible string a user signs in with under AUTO_SEED (or an admin picks).
+      for (const name of ['__proto__', 'constructor', 'hasOwnProperty']) await store.updateSeed(name, () => seed(name, 'a'));
+      const again = await openStore();
+      for (const name of ['__proto__', 'constructor', 'hasOwnProperty']) expect(await again.getSeed(name)).toEqual(seed(name, 'a'));
+      expect(await again.countSeeds()).toBe(3);
+    });
+
     it('gives a lock to one holder at a time', async () => {
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));

@@ -252,8 +252,12 @@ export class FileAccountStore implements AccountStore {
   }
 
   private async writeSeeds(seeds: Map<string, SeedRecord>): Promise<void> {
-    const body: SeedsFile = { version: FORMAT_VERSION, seeds: {} };
-    for (const { seed, ...rest } of seeds.values()) body.seeds[seed] = rest;
+    // fromEntries defines each seed as a property of its own: an assignment would make a seed named `__proto__` the
+    // object's prototype, which JSON leaves out, and the seed would be gone at the next start.
+    const body: SeedsFile = {
+      version: FORMAT_VERSION,
+      seeds: Object.fromEntries([...seeds.values()].map(({ seed, ...rest }) => [seed, rest])),
+    };
     await this.writeFile(SEEDS_FILE, body);
     this.seeds = seeds;
   }
