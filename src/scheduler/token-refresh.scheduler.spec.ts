@@ -43,15 +43,18 @@ describe('TokenRefreshScheduler', () => {
     return { pool, registry, scheduler: new TestScheduler(config, pool.refresher, clock, registry, pool.background) };
   };
 
+  /** Whether the fake auth server answers 503, as when it is down. */
+  let authServerDown = false;
   beforeAll(async () => {
-    server = await startFakeAuthServer(() => ({
-      status: 200,
-      body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) },
-      delayMs: 50,
-    }));
+    server = await startFakeAuthServer(() =>
+      authServerDown
+        ? { status: 503, body: 'unavailable' }
+        : { status: 200, body: { access_token: fakeAccessToken({ exp: clock.now() + HOUR }) }, delayMs: 50 },
+    );
   });
   afterAll(() => server.close());
   beforeEach(() => {
+    authServerDown = false;
     // Just after an occurrence of the cron, as when the job fires.
     clock.set(new CronTime(CRON).getNextDateFrom(new Date(Date.UTC(2030, 0, 1))).toMillis() + 150);
     server.requests.length = 0;
@@ -140,6 +143,21 @@ describe('TokenRefreshScheduler', () => {
       // The runs cross both month ends (January → February → March).
       expect(new Set(runs.map((at) => new Date(at).getMonth()))).toEqual(new Set([0, 1, 2]));
       expect(refreshedTokens()).toHaveLength(12);
+    });
+
+    it('runs the forced refresh again at the next check when every renewal of a run failed (the auth server was down)', async () => {
+      const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
+      await pool.admin.upload([fakeRefreshToken('outage-1'), fakeRefreshToken('outage-2')]);
+      nextCheck();
+      authServerDown = true;
+      expect(await scheduler.runScheduledRefresh()).toMatchObject({ attempted: 2, refreshed: 0, failed: 2 });
+      expect(await scheduler.lastRun()).toMatchObject({ summary: { failed: 2 }, countsFromSlot: null });
+      authServerDown = false;
+      nextCheck();
+      expect(await scheduler.runScheduledRefresh()).toMatchObject({ attempted: 2, refreshed: 2 });
+      expect(await scheduler.lastRun()).toMatchObject({ summary: { refreshed: 2 } });
+      nextCheck();
+      expect(await scheduler.runScheduledRefresh()).toBeNull();
     });
 
     it('keeps the time of the last forced refresh in the store, so a restart does not run it early', async () => {

@@ -32,6 +32,11 @@ export interface RefreshJobRun {
   slot: number;
   finishedAt: number;
   summary: RefreshSummary;
+  /**
+   * Set when every renewal of the run failed (the auth server was down): the occurrence the interval still counts from
+   * (the last run that renewed), null when none did. The next check then runs again instead of waiting out the interval.
+   */
+  countsFromSlot?: number | null;
 }
 
 /**
@@ -145,9 +150,13 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     return this.underRefreshLock(async () => {
       const last = await this.lastRun();
       if (last && last.slot >= slot) return 'ran elsewhere' as const;
-      if (last && slot < this.dueAt(last.slot, gapMs)) return 'not due' as const;
+      const countsFrom = last ? (last.countsFromSlot === undefined ? last.slot : last.countsFromSlot) : null;
+      if (countsFrom !== null && slot < this.dueAt(countsFrom, gapMs)) return 'not due' as const;
       const summary = await this.refresher.refresh({ force: true });
-      const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary };
+      const failedAll = summary.attempted > 0 && summary.failed === summary.attempted;
+      if (failedAll)
+        this.logger.warn(`Scheduled refresh of ${new Date(slot).toISOString()}: every renewal failed; the next check runs it again`);
+      const run: RefreshJobRun = { slot, finishedAt: this.clock.now(), summary, ...(failedAll ? { countsFromSlot: countsFrom } : {}) };
       // The occurrence has run: a store that does not take its record now must not have it waited for and run again
       // (every account renewed twice); the record is only lost, as the next occurrence's check will show.
       await this.refresher.recordJob(LAST_RUN_KEY, JSON.stringify(run)).catch((error: unknown) => {
