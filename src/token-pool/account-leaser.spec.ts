@@ -231,6 +231,20 @@ describe('AccountLeaser', () => {
       expect(await rtPool.leaser.lease({ exclude: new Set([a, b]) })).toBeNull();
     });
 
+    it('keeps the rate limit of a RefreshToken account renewed after a 401 that came while it was limited', async () => {
+      const rtPool = newPool();
+      await rtPool.admin.upload([fakeRefreshToken('rt')]);
+      const first = (await rtPool.leaser.lease())!;
+      await rtPool.leaser.report(first.accountId, { kind: 'rate_limited', retryAfterSec: 3600 });
+      const limitedUntil = clock.now() + HOUR;
+      // A request that was already in flight is refused with its AccessToken: the account renews it, but stays limited.
+      await rtPool.leaser.report(first.accountId, { kind: 'unauthorized', accessToken: first.accessToken });
+      expect(await t.store.getAccount(first.accountId)).toMatchObject({ state: 'rate_limited', rateLimitedUntil: limitedUntil });
+      expect(await rtPool.leaser.lease({ exclude: new Set([a, b]) })).toBeNull();
+      clock.advance(HOUR);
+      expect(await rtPool.leaser.lease({ exclude: new Set([a, b]) })).toMatchObject({ accountId: first.accountId });
+    });
+
     it('disables on 403 and on a refused AccessToken until an admin restores the account', async () => {
       await pool.leaser.report(a, { kind: 'forbidden', reason: 'account deactivated' });
       await pool.leaser.report(b, { kind: 'unauthorized' });

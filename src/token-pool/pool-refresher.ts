@@ -152,14 +152,15 @@ export class PoolRefresher {
   private async storeRenewal(record: AccountRecord, renewed: RenewedCredential, now: number): Promise<void> {
     const renew = (current: AccountRecord): AccountRecord | undefined => {
       if (current.state === 'disabled') return undefined;
-      const stillLimited = current.state === 'rate_limited';
+      // A limit that still runs stays, also on an account a 401 left expired while it was limited (a request in flight).
+      const stillLimited = current.state === 'rate_limited' || (current.rateLimitedUntil ?? 0) > now;
       return {
         ...current,
         ...dropUndefined(accessTokenFields(renewed.accessToken, current.chatgptAccountId)),
         accessTokenExpiresAt: renewed.expiresAt,
         token: renewed.rotatedTo ?? current.token,
         state: stillLimited ? 'rate_limited' : 'active',
-        stateReason: stillLimited ? current.stateReason : undefined,
+        stateReason: stillLimited ? (current.state === 'rate_limited' ? current.stateReason : 'upstream rate limit') : undefined,
         failures: 0,
         lastRefreshAt: now,
         refreshRetryAt: undefined,
