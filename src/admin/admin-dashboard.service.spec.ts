@@ -26,6 +26,19 @@ describe('AdminDashboardService.upload', () => {
     await dashboard.upload('t1\rt2\r\nt3\nt4\r\rt6');
     expect(upload).toHaveBeenCalledWith(['t1', 't2', 't3', 't4', '', 't6']);
   });
+
+  it('shows an upload that put an account back in service as a success, though it added none', async () => {
+    const outcome = (result: Omit<UploadResult, 'invalid' | 'invalidLines'>) =>
+      new AdminDashboardService(
+        {} as PoolReadModel,
+        { upload: async () => ({ ...result, invalid: 0, invalidLines: [] }) } as unknown as PoolAdmin,
+        {} as PoolRefresher,
+        {} as SeedRegistry,
+        new FakeClock(),
+      ).upload('token');
+    expect(await outcome({ added: 0, replaced: 1, duplicates: 0 })).toMatchObject({ kind: 'success' });
+    expect(await outcome({ added: 0, replaced: 0, duplicates: 1 })).toMatchObject({ kind: 'error' });
+  });
 });
 
 describe('uploadSummary', () => {

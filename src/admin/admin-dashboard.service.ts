@@ -42,7 +42,7 @@ export class AdminDashboardService {
     const lines = textLines(text ?? '');
     if (!lines.some((line) => line.trim() && !line.trim().startsWith('#'))) return { kind: 'error', key: 'flash.nothingToUpload' };
     const result = await this.accounts.upload(lines);
-    return { kind: result.added > 0 ? 'success' : 'error', ...uploadSummary(result) };
+    return { kind: result.added + result.replaced > 0 ? 'success' : 'error', ...uploadSummary(result) };
   }
 
   async remove(id: string): Promise<Flash> {
