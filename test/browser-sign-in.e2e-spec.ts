@@ -652,7 +652,7 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect(cookieLine(signedIn, SESSION_COOKIE)).toMatch(/HttpOnly/);
 
       // The web app's own pages, loaded or reloaded directly: the chat UI, fetched at the same path; sign-in first without a session.
-      const pages = ['/tasks', '/library', '/images', '/ccc/abc', '/gpts/editor/g-abc', '/g/g-p-abc/project', '/share/abc'];
+      const pages = ['/gpts', '/gpts/discovery', '/g/g-abc123-some-gpt', '/share/abc'];
       for (const path of pages) {
         const page = await request(stack.url).get(path).set('Cookie', cookie);
         expect({ path, status: page.status, type: page.headers['content-type'] }).toEqual({
@@ -664,6 +664,14 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
         expect(stack.fake.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toContain(path);
         const signedOut = await request(stack.url).get(path);
         expect(signedOut.status).toBe(303);
+        expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent(path)}`);
+      }
+      // The account's own pages: a seed gets a new chat instead, and the account's page is never fetched.
+      for (const path of ['/tasks', '/library', '/images', '/ccc/abc', '/gpts/editor/g-abc', '/g/g-p-abc/project']) {
+        const page = await request(stack.url).get(path).set('Cookie', cookie);
+        expect({ path, status: page.status, location: page.headers.location }).toEqual({ path, status: 302, location: '/' });
+        expect(stack.fake.requests.map((r) => r.path)).not.toContain(path);
+        const signedOut = await request(stack.url).get(path);
         expect(signedOut.headers.location).toBe(`/auth/login?next=${encodeURIComponent(path)}`);
       }
       // A conversation page that is not this seed's: a new chat instead, and the account's page is never fetched.

@@ -307,6 +307,35 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(gw.fake.requests.some((seen) => seen.path === `/c/${conversationA}`)).toBe(true);
     });
 
+    it("sends a seed to a new chat from the account's own pages (library, tasks, projects, its GPTs), never fetched as the account", async () => {
+      const before = gw.fake.requests.length;
+      const accountPages = [
+        '/library',
+        '/library/files',
+        '/images',
+        '/tasks',
+        '/tasks/abc',
+        '/project/abc',
+        '/ccc/abc',
+        '/gpts/mine',
+        '/gpts/editor/g-abc123',
+        '/g/g-p-0123456789abcdef0123456789abcdef-trip/project',
+        '/g/G-P-0123456789abcdef0123456789abcdef',
+      ];
+      for (const path of accountPages) {
+        const page = await request(gw.url).get(path).set('Cookie', seedA.cookie).redirects(0);
+        expect([path, page.status, page.headers.location]).toEqual([path, 302, '/']);
+      }
+      expect(gw.fake.requests.slice(before).map((seen) => seen.path)).toEqual([]);
+      // A public GPT's page and the store still open.
+      for (const path of ['/g/g-2fkFE8rbu-dall-e', '/gpts']) {
+        const page = await request(gw.url).get(path).set('Cookie', seedA.cookie).redirects(0);
+        expect([path, page.status]).toEqual([path, 200]);
+      }
+      // An owner opens them as ever.
+      expect((await request(gw.url).get('/library').set('Cookie', owner.cookie).redirects(0)).status).toBe(200);
+    });
+
     it('opens, continues, renames and deletes its own', async () => {
       const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
       expect(detail.body.conversation_id).toBe(conversationA);

@@ -160,6 +160,19 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   { method: 'ANY', path: /^\/public-api\/gizmos\/discovery\/mine/i, decision: REFUSE },
 ];
 
+/**
+ * The web app's pages (WEB_APP_ROUTES) that show the account's own things, and that the upstream renders with them
+ * when it renders the page as the account: its library and images, its tasks, its projects (`/g/g-p-…`), its GPTs
+ * and their editor. A seed is sent to a new chat instead, as the API routes behind them are refused or blank to it.
+ * The name may end the path or be followed by `/` or `.` (a route's data, `/gpts/mine.data`).
+ */
+const ACCOUNT_PAGE = /^\/(?:(?:library|images|tasks|project|ccc|gpts\/mine|gpts\/editor)(?![^/.])|g\/g-p-)/i;
+
+/** Whether a seed may have this page (a normalised path, see `normalisedPath`) rendered as its account. */
+export function seedMayOpenPage(path: string): boolean {
+  return !ACCOUNT_PAGE.test(path);
+}
+
 /** Writes that change the account rather than a conversation: refused when the table has no entry for them. */
 const ACCOUNT_LEVEL_WRITE =
   /^\/(?:backend-api|public-api)\/(?:settings|accounts|account|user_system_messages|memories|memory|payments|payment|subscriptions|billing|checkout|keys|api_keys|user_api_keys|connectors|automations|tasks|gizmos|gizmo_creator_profile|shared_conversations|share|organizations|orgs|me|user|users|profile|notifications|mfa|invites|workspaces|projects|data_export|compliance|beta_features)(?:\/|$)/i;

@@ -10,7 +10,7 @@ import { AccountIdentifiers } from '../seed/account-identifiers.service';
 import { PublicOriginResolver } from '../public-origin';
 import { accountSecretsRewriter, identifierPairs } from '../rewriting/account-secrets';
 import { TextRewriter } from '../rewriting/text-rewriter';
-import { encodedPath, normalisedPath } from '../seed/seed-rules';
+import { encodedPath, normalisedPath, seedMayOpenPage } from '../seed/seed-rules';
 import { SeedRegistry } from '../../token-pool/seed-registry';
 import { withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
@@ -82,14 +82,15 @@ export class ShellService {
 
   /**
    * The page to fetch as the account: the one asked for, but for a shared (seed) user, read as the upstream will read
-   * it, and null (to the new-chat page instead) for a conversation page that is not the seed's own: the upstream
-   * renders it for the account, so the seed would see another user's conversation.
+   * it, and null (to the new-chat page instead) for a conversation page that is not the seed's own, or a page of the
+   * account's own things (`seedMayOpenPage`): the upstream renders it for the account, so the seed would see another
+   * user's conversation, or the account's library, tasks, projects or GPTs.
    */
   private async pagePathFor(session: BrowserSession, url: string): Promise<string | null> {
     if (session.kind !== 'seed') return url;
     const queryAt = url.indexOf('?');
     const path = normalisedPath(queryAt < 0 ? url : url.slice(0, queryAt));
-    if (path === null) return null;
+    if (path === null || !seedMayOpenPage(path)) return null;
     const conversationId = CONVERSATION_PAGE.exec(path)?.[1];
     if (conversationId !== undefined && !(session.seedId && (await this.seeds.ownsConversation(session.seedId, conversationId))))
       return null;
