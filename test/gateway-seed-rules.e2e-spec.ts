@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
@@ -479,7 +480,16 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       // A route the gateway has never heard of, answering with everything the account has.
       gw.fake.webApp.place('/backend-api/unknown-route', {
         contentType: 'application/json',
-        body: JSON.stringify({ user: { email: POOL.email, name: POOL.name, phone_number: POOL.phone, id: POOL.userId } }),
+        body: JSON.stringify({
+          user: {
+            email: POOL.email,
+            name: POOL.name,
+            phone_number: POOL.phone,
+            id: POOL.userId,
+            // As the profile has it (the fake's /me), and as a page's bootstrap would.
+            picture: `https://s.gravatar.com/avatar/${createHash('md5').update(POOL.email).digest('hex')}?s=480&r=pg&d=https%3A%2F%2Fcdn.auth0.com%2Favatars%2Fpo.png`,
+          },
+        }),
       });
       const fresh = await post(seedB, 'walk the routes');
       keep('POST /backend-api/conversation', fresh);
@@ -543,8 +553,10 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(frames.length).toBeGreaterThan(1);
       seen.push({ what: 'WebSocket', text: frames.join('\n') });
 
-      const secrets = [...poolAccessTokens(), refreshToken, POOL.email, POOL.name, POOL.phone, POOL.userId];
-      expect(secrets.length).toBeGreaterThan(5);
+      // The account's picture names its email too: Gravatar's is the MD5 of the address, which anyone can check a guess against.
+      const pictureHash = createHash('md5').update(POOL.email).digest('hex');
+      const secrets = [...poolAccessTokens(), refreshToken, POOL.email, POOL.name, POOL.phone, POOL.userId, pictureHash];
+      expect(secrets.length).toBeGreaterThan(6);
       const leaks = seen.flatMap(({ what, text }) =>
         secrets.filter((secret) => text.includes(secret)).map((secret) => `${what}: ${secret.slice(0, 12)}…`),
       );

@@ -38,6 +38,9 @@ export function identifierPairs(identifiers: readonly string[]): Array<[string, 
 
 /** A value of the same kind, so that the page still parses and looks sensible. */
 export function neutralValueFor(identifier: string): string {
+  // A picture: none (the web app shows initials); its Gravatar hash: one that names nobody.
+  if (/^https?:\/\//i.test(identifier)) return '';
+  if (/^[0-9a-f]{32}$/i.test(identifier)) return '0'.repeat(32);
   if (identifier.includes('@')) return 'user@flowgpt.invalid';
   if (identifier.startsWith('user-')) return 'user-flowgpt';
   if (/^\+?[\d\s-]+$/.test(identifier)) return '+10000000000';

@@ -99,5 +99,7 @@ describe('accountSecretsRewriter', () => {
     expect(neutralValueFor('+1 555 0100')).toBe('+10000000000');
     expect(neutralValueFor('0e6f8a3c-2b1d-4c5e-9f70-123456789abc')).toBe('00000000-0000-4000-8000-000000000000');
     expect(neutralValueFor('Alice Example')).toBe('FlowGPT User');
+    expect(neutralValueFor('https://s.gravatar.com/avatar/0bc83cb571cd1c50ba6f3e8a78ef1346?s=480')).toBe('');
+    expect(neutralValueFor('0BC83CB571CD1C50BA6F3E8A78EF1346')).toBe('00000000000000000000000000000000');
   });
 });

@@ -91,9 +91,14 @@ function profileUnavailable(status: number | undefined): ApiError {
   return ApiError.of('upstream_profile_unavailable', {}, { upstream: { step: 'gateway', status } });
 }
 
-/** The profile's identifying values: user id, email, name, phone, and its organizations' ids and names. */
+/**
+ * The profile's identifying values: user id, email, name, phone, picture, and its organizations' ids and names. The
+ * picture names the person too: Gravatar's is the MD5 of the email address (anyone can check a guess against it), so
+ * the hash is one on its own as well, found wherever the URL is spelt otherwise (escaped in a page, on our `/avatar/`).
+ */
 export function identifiersInProfile(profile: Record<string, unknown>): string[] {
-  const values: unknown[] = [profile.id, profile.email, profile.name, profile.phone_number];
+  const values: unknown[] = [profile.id, profile.email, profile.name, profile.phone_number, profile.picture];
+  if (typeof profile.picture === 'string') values.push(...(profile.picture.match(/\b[0-9a-f]{32}\b/gi) ?? []));
   const orgs = (profile.orgs as { data?: unknown } | undefined)?.data;
   if (Array.isArray(orgs)) for (const org of orgs as Array<Record<string, unknown>>) values.push(org?.id, org?.name);
   return [...new Set(values.filter((value): value is string => typeof value === 'string' && value.trim().length > 0))];
