@@ -74,6 +74,20 @@ describe('seed rules', () => {
     expect(missing).toEqual([]);
   });
 
+  it('reads a path whatever its letter case, as the deny-list and the conversation routes do', () => {
+    expect(seedDecision('GET', '/backend-api/Conversations').kind).toBe('own_list');
+    expect(seedDecision('GET', '/backend-api/ME').kind).toBe('blank');
+    expect(seedDecision('GET', '/backend-api/Memories').kind).toBe('blank');
+    expect(seedDecision('GET', '/backend-api/conversations/Search').kind).toBe('blank');
+    expect(seedDecision('GET', '/backend-api/Accounts/check/v4-2023-04-27')).toEqual({ kind: 'pass', adjust: 'accounts_check' });
+    expect(seedDecision('PATCH', '/backend-api/CONVERSATIONS').kind).toBe('refuse');
+    expect(seedDecision('POST', '/backend-api/f/Conversation')).toEqual({
+      kind: 'pass',
+      bodyConversation: true,
+      recordsConversation: true,
+    });
+  });
+
   it('passes unknown reads (to be scrubbed) and conversation writes, and refuses unknown account-level writes', () => {
     expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
     expect(seedDecision('GET', '/backend-api/settings/user')).toEqual({ kind: 'pass' });

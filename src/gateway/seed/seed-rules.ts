@@ -86,13 +86,15 @@ const WRITES = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
  * The table, first match wins. Blank GETs first (§4.2), then the deny-list (§4.3, every method; each entry bans
- * every path that begins with it), with the reference's gaps (team members, share links) closed.
+ * every path that begins with it), with the reference's gaps (team members, share links) closed. Every entry reads a
+ * path whatever its letter case, as the conversation routes are read: an upstream that routes without regard to case
+ * must not reach the account's whole list by `/backend-api/Conversations`.
  */
 export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
-  { method: 'GET', path: /^\/backend-api\/me$/, decision: { kind: 'blank', body: seedProfile } },
+  { method: 'GET', path: /^\/backend-api\/me$/i, decision: { kind: 'blank', body: seedProfile } },
   {
     method: 'GET',
-    path: /^\/backend-api\/user_system_messages$/,
+    path: /^\/backend-api\/user_system_messages$/i,
     decision: blank({
       object: 'user_system_message_detail',
       enabled: false,
@@ -105,29 +107,29 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
       disabled_tools: [],
     }),
   },
-  { method: 'GET', path: /^\/backend-api\/memories$/, decision: blank({ memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }) },
+  { method: 'GET', path: /^\/backend-api\/memories$/i, decision: blank({ memories: [], memory_max_tokens: 2000, memory_num_tokens: 0 }) },
   {
     method: 'GET',
-    path: /^\/backend-api\/shared_conversations$/,
+    path: /^\/backend-api\/shared_conversations$/i,
     decision: blank({ items: [], total: 0, limit: 50, offset: 0, has_missing_conversations: false }),
   },
-  { method: 'GET', path: /^\/backend-api\/gizmos\/bootstrap$/, decision: blank({ gizmos: [] }) },
-  { method: 'GET', path: /^\/backend-api\/gizmos\/pinned$/, decision: blank(emptyItems) },
-  { method: 'GET', path: /^\/backend-api\/gizmos\/snorlax\/sidebar$/, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/bootstrap$/i, decision: blank({ gizmos: [] }) },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/pinned$/i, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/snorlax\/sidebar$/i, decision: blank(emptyItems) },
   {
     method: 'GET',
-    path: /^\/public-api\/gizmos\/discovery\/recent$/,
+    path: /^\/public-api\/gizmos\/discovery\/recent$/i,
     decision: blank({ info: { id: 'recent', title: 'Recently Used' }, list: emptyItems }),
   },
-  { method: 'GET', path: /^\/backend-api\/conversations$/, decision: { kind: 'own_list' } },
+  { method: 'GET', path: /^\/backend-api\/conversations$/i, decision: { kind: 'own_list' } },
   // Reads over the whole account (found in review): its conversations by search, its image library.
-  { method: 'GET', path: /^\/backend-api\/conversations\/search$/, decision: blank(emptyItems) },
-  { method: 'GET', path: /^\/backend-api\/my\/recent\/image_gen$/, decision: blank(emptyItems) },
-  { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/, decision: { kind: 'pass', adjust: 'accounts_check' } },
+  { method: 'GET', path: /^\/backend-api\/conversations\/search$/i, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/my\/recent\/image_gen$/i, decision: blank(emptyItems) },
+  { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/i, decision: { kind: 'pass', adjust: 'accounts_check' } },
   // A public GPT's page may be read (and used in a conversation); the account's own GPTs and projects may not.
-  { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/, decision: { kind: 'pass' } },
-  { method: ['POST'], path: /^\/backend-api\/share\/create$/, decision: { kind: 'pass', bodyConversation: true } },
-  { method: ['PATCH'], path: /^\/backend-api\/conversations$/, decision: REFUSE },
+  { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/i, decision: { kind: 'pass' } },
+  { method: ['POST'], path: /^\/backend-api\/share\/create$/i, decision: { kind: 'pass', bodyConversation: true } },
+  { method: ['PATCH'], path: /^\/backend-api\/conversations$/i, decision: REFUSE },
   // The 2026 app opens a conversation with `GET conversations/<id>?num_turns=…` (gateway-live-ui.md §2): a read passes
   // on to the ownership check below, like `conversation/<id>`; a write there is nothing the app does, and is refused.
   { method: WRITES, path: new RegExp(`^/backend-api/conversations/${UUID}`, 'i'), decision: REFUSE },
@@ -183,7 +185,7 @@ const ACCOUNT_LEVEL_WRITE =
  */
 const CONVERSATION_ROUTE = /^\/backend-api\/(?:f\/)?[^/]*conversations?(?:\/|$)/i;
 /** Posts whose stream names the conversation they create. */
-const CONVERSATION_POST = /^\/backend-api\/(?:f\/)?conversation(?:\/prepare|\/resume)?$/;
+const CONVERSATION_POST = /^\/backend-api\/(?:f\/)?conversation(?:\/prepare|\/resume)?$/i;
 const CANONICAL_UUID = new RegExp(`^${UUID}$`, 'i');
 const UUID_ANYWHERE = new RegExp(UUID, 'i');
 const READS = new Set(['GET', 'HEAD']);
