@@ -176,6 +176,8 @@ describe('seed rules', () => {
     expect(normalisedPath('/backend-api\\memories')).toBeNull();
     expect(normalisedPath('/../backend-api')).toBeNull();
     expect(normalisedPath('/backend-api/%zz')).toBeNull();
+    expect(normalisedPath('/backend-api/conversations;x')).toBeNull();
+    expect(normalisedPath('/backend-api/me%3B')).toBeNull();
     expect(seedDecision('GET', normalisedPath('//backend-api/memories') ?? '')).toMatchObject({ kind: 'blank' });
     expect(encodedPath('/backend-api/files/a b:c')).toBe('/backend-api/files/a%20b:c');
   });

@@ -231,8 +231,8 @@ function spellsUuid(segment: string): boolean {
 
 /**
  * The path as the upstream will read it: percent-decoded once, empty and `.` segments dropped, `..` resolved.
- * Null for what has no single reading: encoded slashes or backslashes, control characters, `..` above the root,
- * bad escapes. The result is what the rules see and what is sent upstream (re-encoded by `encodedPath`).
+ * Null for what has no single reading: encoded slashes or backslashes, control characters, path parameters (`;`),
+ * `..` above the root, bad escapes. The result is what the rules see and what is sent upstream (re-encoded by `encodedPath`).
  */
 export function normalisedPath(rawPath: string): string | null {
   if (/%(?:2f|5c)/i.test(rawPath)) return null;
@@ -244,6 +244,8 @@ export function normalisedPath(rawPath: string): string | null {
   }
   // eslint-disable-next-line no-control-regex
   if (/[\\\u0000-\u001f\u007f]/.test(decoded)) return null;
+  // Path parameters (`conversations;x`): a server or proxy that strips them reads another path than the rules would.
+  if (decoded.includes(';')) return null;
   const segments: string[] = [];
   for (const segment of decoded.split('/')) {
     if (segment === '' || segment === '.') continue;
