@@ -375,6 +375,8 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         socket.on('message', (data) => {
           upstreamFrames.push(textOf(data));
           socket.send(JSON.stringify({ type: 'message', topic: 'conversations', payload: { conversation_id: ownerConversation } }));
+          // The same event without its topic.
+          socket.send(JSON.stringify({ type: 'message', payload: { conversation_id: ownerConversation, title: 'the owner’s' } }));
           socket.send(JSON.stringify({ type: 'ack', about: POOL.email }));
         }),
       );

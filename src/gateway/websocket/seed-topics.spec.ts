@@ -45,6 +45,17 @@ describe('SeedTopics', () => {
     expect(seed.admitsFromUpstream('binary-ish garbage')).toBe(false);
   });
 
+  it('drops an upstream frame without a topic that names a conversation not among its subscriptions', async () => {
+    const seed = topics();
+    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OTHER, title: 'theirs' } }))).toBe(false);
+    expect(seed.admitsFromUpstream(frame({ type: 'message', conversation_id: OTHER }))).toBe(false);
+    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OWN } }))).toBe(false);
+    await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: `conversation-${OWN}` }));
+    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OWN } }))).toBe(true);
+    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OTHER } }))).toBe(false);
+    expect(seed.admitsFromUpstream(frame({ type: 'ack', about: 'nothing' }))).toBe(true);
+  });
+
   it('reads the topics a frame names', () => {
     expect(topicsOf(frame({ type: 'connect' }))).toEqual([]);
     expect(topicsOf(frame({ topic: 'a', topics: ['b', 'c'] }))).toEqual(['a', 'b', 'c']);

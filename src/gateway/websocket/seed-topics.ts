@@ -1,3 +1,5 @@
+import { conversationIdOf } from '../seed/conversation-id-sniffer';
+
 /** One conversation's topic. */
 const CONVERSATION_TOPIC = /^conversation-([A-Za-z0-9][A-Za-z0-9_-]{7,99})$/;
 
@@ -30,10 +32,17 @@ export class SeedTopics {
     return true;
   }
 
-  /** Whether an upstream frame may reach the browser: one without a topic (an acknowledgement), or on a granted topic. */
+  /**
+   * Whether an upstream frame may reach the browser: one on granted topics, or one without a topic (an acknowledgement)
+   * unless it names a conversation whose topic was not granted: an event about the account's conversations that
+   * came without its topic would otherwise reach every seed on the account.
+   */
   admitsFromUpstream(text: string): boolean {
     const topics = topicsOf(text);
-    return topics !== null && topics.every((topic) => this.granted.has(topic));
+    if (topics === null) return false;
+    if (topics.length > 0) return topics.every((topic) => this.granted.has(topic));
+    const named = conversationIdOf(JSON.parse(text));
+    return named === undefined || this.granted.has(`conversation-${named}`);
   }
 
   private async allowed(topic: string): Promise<boolean> {
