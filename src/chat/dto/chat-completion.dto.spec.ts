@@ -58,9 +58,15 @@ describe('message content parts', () => {
     ],
     [
       'a file without data',
-      { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] },
+      { role: 'user', content: [{ type: 'file', file: { filename: 'a.txt' } }] },
       'messages[0].content[0].file.file_data',
       'missing_required_parameter',
+    ],
+    [
+      'a file named by a Files API id',
+      { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] },
+      'messages[0].content[0].file.file_id',
+      'unsupported_content',
     ],
   ])('refuses %s, naming the field', async (_name, message, param, code) => {
     const error = await validated({ messages: [message] });

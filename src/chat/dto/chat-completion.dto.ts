@@ -108,6 +108,14 @@ function contentPartProblem(part: unknown, index: number, role: unknown): Valida
       const problem = objectField(part, 'file', path, true);
       if (problem) return problem;
       const file = part.file as Record<string, unknown>;
+      // An id of OpenAI's Files API names nothing here: there is no such store to read it from (openai-api.md §3).
+      if (file.file_id !== undefined && file.file_id !== null && (file.file_data === undefined || file.file_data === null)) {
+        return {
+          path: `${path}.file.file_id`,
+          message: 'file ids of the Files API are not supported: send the file inline as `file_data` (a data: URL)',
+          code: 'unsupported_content_part',
+        };
+      }
       return (
         stringField(file, 'file_data', `${path}.file`, true) ??
         stringField(file, 'filename', `${path}.file`) ??
