@@ -880,6 +880,16 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(stack.fake.conversationRequests()).toHaveLength(0);
     });
 
+    it.each([false, true])(
+      'names input, the field it has, when the upstream refuses the conversation as too long (stream: %s)',
+      async (streamed) => {
+        stack.fake.enqueue({ kind: 'status', status: 413, body: { detail: 'Conversation too long' } });
+        const response = await post({ model: 'gpt-4o', input: 'A very long story.', stream: streamed });
+        expect(response.status).toBe(400);
+        expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'input' });
+      },
+    );
+
     it('takes an empty tools list, which the Responses API accepts (unlike chat completions) and echoes back', async () => {
       stack.fake.enqueue({ kind: 'text', text: 'No tools needed.' });
       const response = await post({ model: 'gpt-4o', input: 'hi', tools: [] });

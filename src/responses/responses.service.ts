@@ -56,10 +56,14 @@ export class ResponsesService {
   ): Promise<ResponseObject> {
     const run = await this.prepare(request, owner);
     nameAnswer(signal, run.builder.response.id);
-    for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
-      await this.step(run, event);
-      if (event.type === 'failed') throw answerFailure(event);
-      if (event.type === 'finished') break;
+    try {
+      for await (const event of this.chat.run(run.chatRequest, run.chat, credential, signal, origin)) {
+        await this.step(run, event);
+        if (event.type === 'failed') throw answerFailure(event);
+        if (event.type === 'finished') break;
+      }
+    } catch (error) {
+      throw inResponsesTerms(error);
     }
     return run.builder.response;
   }
@@ -76,7 +80,9 @@ export class ResponsesService {
     const run = await this.prepare(request, owner);
     nameAnswer(signal, run.builder.response.id);
     const events = this.chat.run(run.chatRequest, run.chat, credential, signal, origin);
-    await events.next();
+    await events.next().catch((error: unknown) => {
+      throw inResponsesTerms(error);
+    });
     await this.record(run);
     const farewell = () => frame(this.failNow(run, SHUTDOWN_ERROR.message));
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
@@ -250,6 +256,16 @@ export class ResponsesService {
       this.logger.warn(`response ${run.builder.response.id} not stored: ${error.message}`);
     }
   }
+}
+
+/**
+ * An error of the chat pipeline as this API's client should read it: the conversation the pipeline calls `messages`
+ * (an upstream 413's `context_length_exceeded`) is the request's `input` here.
+ */
+function inResponsesTerms(error: unknown): unknown {
+  const client = clientErrorOf(error);
+  if (client?.body.error.param !== 'messages') return error;
+  return new ApiError(client.getStatus(), client.type, client.code, client.message, { ...client.details, param: 'input' });
 }
 
 /** The response as `response.created` shows it: the request's settings echoed, no output yet. */
