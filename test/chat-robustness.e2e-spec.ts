@@ -73,6 +73,8 @@ describe('chat API under failure, load and bad input', () => {
     expect(JSON.parse(data.at(-2)!).error).toMatchObject({
       message: expect.stringContaining('Something went wrong'),
       type: 'upstream_error',
+      param: null,
+      code: 'upstream_stream_error',
     });
   });
 

@@ -128,7 +128,7 @@ describe('UpstreamMessageDecoder', () => {
     expect(decoder.decode(event({ type: 'moderation', moderation_response: { flagged: true } }))).toEqual([{ type: 'moderated' }]);
     expect(decoder.decode(event({ type: 'moderation' }))).toEqual([{ type: 'moderated' }]);
     expect(decoder.decode(event({ error: 'Boom', message: assistant('m2', 'x') }))).toEqual([
-      { type: 'error', message: 'Boom', code: 'upstream_error' },
+      { type: 'error', message: 'Boom', code: 'upstream_stream_error' },
     ]);
     expect(decoder.decode(event({ error: { detail: 'Slow down', type: 'rate_limit' } }))).toEqual([
       { type: 'error', message: 'Slow down', code: 'rate_limit' },

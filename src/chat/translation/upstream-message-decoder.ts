@@ -130,7 +130,8 @@ export function readMessage(message: JsonObject): MessageView {
 function errorUpdate(error: unknown): UpstreamUpdate {
   const details = asObject(error);
   const message = asString(error) ?? asString(details.message) ?? asString(details.detail) ?? JSON.stringify(error) ?? 'upstream error';
-  const code = asString(details.code) ?? asString(details.type) ?? 'upstream_error';
+  // The upstream's own code when it gives one (more precise), else the code of an in-band stream error (openai-api.md §6.4).
+  const code = asString(details.code) ?? asString(details.type) ?? 'upstream_stream_error';
   // Shown to the client as it is: no credential an upstream or a relay might echo goes with it.
   return { type: 'error', message: withoutCredentials(message), code };
 }

@@ -555,7 +555,7 @@ data: [DONE]
     const pieces = translateBoth(scenarios.error);
     expect(pieces.slice(1)).toEqual([
       { type: 'content', text: 'Partial' },
-      { type: 'error', message: 'Something went wrong', code: 'upstream_error' },
+      { type: 'error', message: 'Something went wrong', code: 'upstream_stream_error' },
     ]);
     const { translator } = translate(classicStream(scenarios.error));
     expect(translator.finished).toBe(false);

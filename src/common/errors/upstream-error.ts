@@ -195,7 +195,7 @@ function presentation(init: UpstreamErrorInit): Presentation {
   const { step, status, waitedMs, difficulty, limit } = init;
   switch (init.kind) {
     case 'answer_error':
-      return { name: 'upstream_answer_error', params: { said: init.said ?? '' }, code: init.code ?? 'upstream_error' };
+      return { name: 'upstream_answer_error', params: { said: init.said ?? '' }, code: init.code ?? 'upstream_stream_error' };
     case 'refused_answer':
       return { name: 'upstream_refused_answer', params: { said: init.said ?? '' } };
     case 'model_not_in_plan':
