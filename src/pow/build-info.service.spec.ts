@@ -1,6 +1,6 @@
 import type { UpstreamClient } from '../upstream/upstream.client';
 import { WEB_APP_DEFAULTS } from '../upstream/web-app-defaults';
-import { BuildInfoService, parseRelease } from './build-info.service';
+import { BuildInfoService, parseBuildInfo, parseRelease } from './build-info.service';
 
 const HOME = '<html><script src="https://cdn.example/_next/static/c/build-42/_app.js"></script></html>';
 
@@ -17,7 +17,7 @@ describe('BuildInfoService', () => {
     const reads = [service.get('https://a.example'), service.get('https://a.example')];
     release();
     const [first, second] = await Promise.all(reads);
-    expect(first).toMatchObject({ dpl: 'build-42', scripts: ['https://cdn.example/_next/static/c/build-42/_app.js'] });
+    expect(first).toMatchObject({ dpl: 'c/build-42/_', scripts: ['https://cdn.example/_next/static/c/build-42/_app.js'] });
     expect(second).toEqual(first);
     expect(await service.get('https://a.example')).toEqual(first);
     expect(request).toHaveBeenCalledTimes(1);
@@ -25,17 +25,38 @@ describe('BuildInfoService', () => {
     expect(request).toHaveBeenCalledTimes(2);
   });
 
-  it('answers an empty build id when the home page cannot be read', async () => {
+  it('answers no build id (null) and no script when the home page cannot be read', async () => {
     const upstream = {
       request: jest.fn(async () => ({ status: 503, body: Buffer.from('') })),
       fingerprint: () => ({}),
     } as unknown as UpstreamClient;
     expect(await new BuildInfoService(upstream).get('https://a.example')).toEqual({
-      dpl: '',
+      dpl: null,
       scripts: [],
       clientVersion: WEB_APP_DEFAULTS.clientVersion,
       clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber,
     });
+  });
+});
+
+describe('parseBuildInfo (upstream-protocol.md §3.1)', () => {
+  it('takes the whole c/…/_ fragment of the last script path that has one', () => {
+    const html =
+      '<html data-build="prod-1"><script src="/cdn/c/FIRST/_app.js"></script>' +
+      '<script src="/cdn/plain.js"></script><script src="/cdn/c/ZFXi1y3i2zZKA3IT074s3/_buildManifest.js"></script></html>';
+    expect(parseBuildInfo(html)).toMatchObject({
+      dpl: 'c/ZFXi1y3i2zZKA3IT074s3/_',
+      scripts: ['/cdn/c/FIRST/_app.js', '/cdn/plain.js', '/cdn/c/ZFXi1y3i2zZKA3IT074s3/_buildManifest.js'],
+    });
+  });
+
+  it('falls back to the html data-build, then to null', () => {
+    expect(parseBuildInfo('<html data-build="prod-f501fe93"><script src="/a.js"></script></html>').dpl).toBe('prod-f501fe93');
+    expect(parseBuildInfo('<html><script src="/a.js"></script></html>').dpl).toBeNull();
+  });
+
+  it("lists chatgpt.com's sentinel SDK when the page has no script, whatever the host", () => {
+    expect(parseBuildInfo('<html></html>').scripts).toEqual(['https://chatgpt.com/backend-api/sentinel/sdk.js']);
   });
 });
 

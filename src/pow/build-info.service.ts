@@ -8,9 +8,13 @@ import { WEB_APP_DEFAULTS, WebAppRelease } from '../upstream/web-app-defaults';
  * and the web app's release (`oai-client-version`, `oai-client-build-number`), the defaults where the page is silent.
  */
 export interface BuildInfo extends WebAppRelease {
-  dpl: string;
+  /** The `c/…/_` fragment of a script path, else the html `data-build`; null when the page shows neither or could not be read. */
+  dpl: string | null;
   scripts: string[];
 }
+
+/** What the reference lists when the page has no script (upstream-protocol.md §3.1): this URL, whatever the host. */
+const FALLBACK_SCRIPT = 'https://chatgpt.com/backend-api/sentinel/sdk.js';
 
 const REFRESH_INTERVAL_MS = 15 * 60_000;
 const FETCH_TIMEOUT_MS = 5_000;
@@ -44,7 +48,7 @@ export class BuildInfoService {
         step: 'requirements',
       });
       if (response.status !== 200) throw new Error(`status ${response.status}`);
-      return parseBuildInfo(response.body.toString('utf8'), baseUrl);
+      return parseBuildInfo(response.body.toString('utf8'));
     } catch (error) {
       this.logger.warn(`could not read the build id from the home page: ${(error as Error).message}`);
       return EMPTY_BUILD_INFO();
@@ -52,25 +56,24 @@ export class BuildInfoService {
   }
 }
 
-const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: '', scripts: [], ...defaultRelease() });
+const EMPTY_BUILD_INFO = (): BuildInfo => ({ dpl: null, scripts: [], ...defaultRelease() });
 
 const defaultRelease = (): WebAppRelease => ({
   clientVersion: WEB_APP_DEFAULTS.clientVersion,
   clientBuildNumber: WEB_APP_DEFAULTS.clientBuildNumber,
 });
 
-export function parseBuildInfo(html: string, baseUrl: string): BuildInfo {
+/**
+ * The build id and script URLs as the reference reads them (upstream-protocol.md §3.1): the whole `c/…/_` fragment
+ * of the last script path that has one, else the html `data-build`, else null; no script at all lists chatgpt.com's
+ * sentinel SDK.
+ */
+export function parseBuildInfo(html: string): BuildInfo {
   const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((match) => match[1]);
-  let dpl = '';
-  for (const src of scripts) {
-    const build = /c\/([^/]+)\/_/.exec(src);
-    if (build) {
-      dpl = build[1];
-      break;
-    }
-  }
-  if (!dpl) dpl = /<html[^>]*\sdata-build="([^"]*)"/.exec(html)?.[1] ?? '';
-  return { dpl, scripts: scripts.length > 0 ? scripts : [`${baseUrl}/backend-api/sentinel/sdk.js`], ...parseRelease(html) };
+  let dpl: string | null = null;
+  for (const src of scripts) dpl = /c\/[^/]*\/_/.exec(src)?.[0] ?? dpl;
+  dpl ??= /<html[^>]*\sdata-build="([^"]*)"/.exec(html)?.[1] ?? null;
+  return { dpl, scripts: scripts.length > 0 ? scripts : [FALLBACK_SCRIPT], ...parseRelease(html) };
 }
 
 /**

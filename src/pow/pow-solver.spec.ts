@@ -121,10 +121,11 @@ describe('buildBrowserConfig', () => {
     expect(built[17] as number).toBeCloseTo(now.getTime() - (built[13] as number), 3);
   });
 
-  it('defaults the script and dpl to empty strings', () => {
+  it('defaults the script to an empty string and the dpl to null (no build id known)', () => {
     const built = buildBrowserConfig({ userAgent });
     expect(built[5]).toBe('');
-    expect(built[6]).toBe('');
+    expect(built[6]).toBeNull();
+    expect(buildBrowserConfig({ userAgent, dpl: null })[6]).toBeNull();
     expect(built[1]).toMatch(/^[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{4} \d{2}:\d{2}:\d{2} GMT-0500 \(Eastern Standard Time\)$/);
   });
 

@@ -237,8 +237,8 @@ export interface BrowserConfigOptions {
   userAgent: string;
   /** One script URL of the upstream home page (§3); `""` when none is known. */
   scriptUrl?: string;
-  /** The upstream build id (§3); `""` when unknown. */
-  dpl?: string;
+  /** The upstream build id (§3.1); null (also when left out) when unknown, as the reference sends it. */
+  dpl?: string | null;
   now?: Date;
 }
 
@@ -305,7 +305,7 @@ export function buildBrowserConfig(opts: BrowserConfigOptions): unknown[] {
     0,
     opts.userAgent,
     opts.scriptUrl ?? '',
-    opts.dpl ?? '',
+    opts.dpl ?? null,
     'en-US',
     'en-US,es-US,en,es',
     0,
