@@ -322,6 +322,10 @@ export function buildBrowserConfig(opts: BrowserConfigOptions): unknown[] {
 
 /** The `p` of chat-requirements (§3): `gAAAAAC` + an answer at `0fffff` for a random seed. */
 export function requirementsToken(userAgent: string, opts: Omit<BrowserConfigOptions, 'userAgent'> = {}): string {
-  const config = buildBrowserConfig({ ...opts, userAgent });
+  return requirementsTokenOf(buildBrowserConfig({ ...opts, userAgent }));
+}
+
+/** The `p` of chat-requirements over a given config, which the attempt's conversation proof of work reuses (§3.2). */
+export function requirementsTokenOf(config: readonly unknown[]): string {
   return 'gAAAAAC' + solvePow(String(Math.random()), REQUIREMENTS_DIFFICULTY, config).answer;
 }

@@ -50,6 +50,25 @@ describe('SentinelService', () => {
     expect(pairs.filter(([prepare, finalize]) => prepare !== finalize)).toEqual([]);
   });
 
+  // upstream-protocol.md §3.2: the same config (time, UUID, random picks) for `p` and the conversation's proof; only the counters differ.
+  it.each(['clear', 'clearPrepared'] as const)('describes one browser in p and in the proof of work (%s)', async (method) => {
+    const pow = { required: true, seed: '0.42', difficulty: '0fffff' };
+    const { service, calls } = sentinel({}, (request) =>
+      request.url.endsWith('/prepare')
+        ? ok({ prepare_token: 'pt', proofofwork: pow })
+        : ok({ token: 'requirements-token', proofofwork: pow }),
+    );
+    const clearance =
+      method === 'clear'
+        ? await service.clear('https://chatgpt.example', identity)
+        : await service.clearPrepared('https://chatgpt.example', identity, {});
+    const decode = (token: string) => JSON.parse(Buffer.from(token.slice(7), 'base64').toString('utf8')) as unknown[];
+    const withoutCounters = (config: unknown[]) => config.filter((_, index) => index !== 3 && index !== 9);
+    const requirements = decode((calls[0].json as { p: string }).p);
+    const proof = decode(clearance.headers['openai-sentinel-proof-token']);
+    expect(withoutCounters(proof)).toEqual(withoutCounters(requirements));
+  });
+
   it('refuses an arkose token the solver says it did not solve, saying so', async () => {
     const { service, calls } = sentinel({ arkoseTokenUrl: 'http://solver.local/arkose' }, (request) =>
       request.url === 'http://solver.local/arkose'

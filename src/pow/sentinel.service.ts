@@ -6,7 +6,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { UpstreamClient, UpstreamIdentity, UpstreamResponse } from '../upstream/upstream.client';
 import { upstreamFailure } from '../upstream/upstream-failure';
 import { BuildInfoService } from './build-info.service';
-import { buildBrowserConfig, requirementsToken } from './pow-solver';
+import { buildBrowserConfig, requirementsTokenOf } from './pow-solver';
 import { PowWorkerPool } from './pow-worker-pool';
 
 export interface SentinelClearance {
@@ -33,8 +33,6 @@ interface PreparedRequirements {
   so?: unknown;
   force_login?: boolean;
 }
-
-type BrowserForPow = Parameters<typeof buildBrowserConfig>[0];
 
 /** What an external challenge solver gave: a token, or why there is none. */
 type SolverAnswer = { token: string; problem?: undefined } | { token?: undefined; problem: string };
@@ -122,12 +120,15 @@ export class SentinelService {
     return { headers: clearance, persona: prepared.persona };
   }
 
-  /** The `p` requirements token and the browser it describes (upstream-protocol.md §3.2). */
-  private async requirementsProof(baseUrl: string, identity: UpstreamIdentity): Promise<{ browser: BrowserForPow; p: string }> {
+  /**
+   * The `p` requirements token and the browser config it was solved over, which the conversation's proof of work of
+   * the same attempt reuses (upstream-protocol.md §3.2: one time string, UUID and set of random picks for both).
+   */
+  private async requirementsProof(baseUrl: string, identity: UpstreamIdentity): Promise<{ browser: readonly unknown[]; p: string }> {
     const { dpl, scripts } = await this.buildInfo.get(baseUrl);
     const scriptUrl = scripts[Math.floor(Math.random() * scripts.length)];
-    const browser = { userAgent: identity.fingerprint.userAgent, scriptUrl, dpl };
-    return { browser, p: requirementsToken(identity.fingerprint.userAgent, { scriptUrl, dpl }) };
+    const browser = buildBrowserConfig({ userAgent: identity.fingerprint.userAgent, scriptUrl, dpl });
+    return { browser, p: requirementsTokenOf(browser) };
   }
 
   /** One sentinel call: 200 and a JSON object, or the step's `UpstreamError`. */
@@ -154,7 +155,7 @@ export class SentinelService {
    */
   private async challenges(
     requirements: Pick<ChatRequirements, 'proofofwork' | 'turnstile'>,
-    browser: BrowserForPow,
+    browser: readonly unknown[],
     p: string,
     identity: UpstreamIdentity,
     signal?: AbortSignal,
@@ -178,7 +179,7 @@ export class SentinelService {
     return { answers, headers };
   }
 
-  private async solve(seed: unknown, difficulty: unknown, browser: BrowserForPow, signal?: AbortSignal): Promise<string> {
+  private async solve(seed: unknown, difficulty: unknown, browser: readonly unknown[], signal?: AbortSignal): Promise<string> {
     // Whole bytes of hex: an odd length cannot be decoded (upstream-protocol.md §4.4).
     if (typeof seed !== 'string' || typeof difficulty !== 'string' || !/^(?:[0-9a-fA-F]{2})+$/.test(difficulty)) {
       throw new UpstreamError({ kind: 'pow_unreadable', step: 'proof_of_work' });
@@ -188,7 +189,7 @@ export class SentinelService {
     }
     const started = Date.now();
     const timed = this.metrics.timeUpstream('proof_of_work');
-    const result = await this.powPool.solve(seed, difficulty.toLowerCase(), buildBrowserConfig(browser), signal);
+    const result = await this.powPool.solve(seed, difficulty.toLowerCase(), browser, signal);
     timed(result.solved ? '2xx' : 'error');
     this.metrics.recordPowSolve((Date.now() - started) / 1000, result.solved);
     if (!result.solved) throw new UpstreamError({ kind: 'pow_unsolved', step: 'proof_of_work' });
