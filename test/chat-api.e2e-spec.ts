@@ -208,6 +208,31 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(JSON.stringify((error as InstanceType<typeof OpenAI.APIError>).error)).not.toContain(refreshToken);
   });
 
+  it('answers 502 auth_server_unavailable when the auth server cannot exchange a RefreshToken key (not a 401: the key may be good)', async () => {
+    const refreshToken = stack.fake.createRefreshToken();
+    stack.fake.failOAuth(503, 100);
+    const error = await stack
+      .openai(refreshToken)
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error).toMatchObject({ status: 502, error: { type: 'upstream_error', code: 'auth_server_unavailable', param: null } });
+    expect(JSON.stringify((error as InstanceType<typeof OpenAI.APIError>).error)).not.toContain(refreshToken);
+  });
+
+  it.each([
+    ['X-Authorization without a scheme', 'x-authorization', (key: string) => key],
+    ['X-Authorization with Bearer', 'x-authorization', (key: string) => `Bearer ${key}`],
+    ['a lower-case scheme and extra spaces', 'authorization', (key: string) => `bearer    ${key}  `],
+  ])('reads the key from %s (openai-api.md §2)', async (_name, header, value) => {
+    const key = stack.fake.createAccessToken();
+    const response = await request(stack.url)
+      .post('/v1/chat/completions')
+      .set(header, value(key))
+      .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    expect([response.status, response.body.object]).toEqual([200, 'chat.completion']);
+  });
+
   it('answers 401 without a key, with the OpenAI error shape', async () => {
     const response = await request(stack.url)
       .post('/v1/chat/completions')
