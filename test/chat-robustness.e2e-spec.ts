@@ -169,7 +169,7 @@ describe('chat API under failure, load and bad input', () => {
     for (let i = 0; i < 4; i++) stack.fake.enqueue({ kind: 'json_instead_of_stream', body: { detail: 'nope' } });
     const notStreaming = await request(stack.url).post('/v1/chat/completions').set('authorization', `Bearer ${token}`).send(ask('x'));
     expect(notStreaming.status).toBe(502);
-    expect(notStreaming.body.error.type).toBe('upstream_error');
+    expect(notStreaming.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_not_streaming' });
   });
 
   it('answers an upstream 413 (conversation too long) with 400 context_length_exceeded, without retrying', async () => {
