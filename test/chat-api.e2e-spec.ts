@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { TokenCounter } from '../src/chat/token-counter';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
+import modelTable from '../src/chat/models/model-table.json';
 import { sseData, Stack, startStack } from './support/stack';
 
 describe('OpenAI-compatible chat API (official SDK against the fake upstream)', () => {
@@ -23,6 +24,16 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
     expect(ids).not.toContain('auto');
     for (const model of page.data)
       expect(model).toEqual({ id: expect.any(String), object: 'model', created: expect.any(Number), owned_by: expect.any(String) });
+  });
+
+  it("answers 200 with the static table (the mapping file's list) when the upstream refuses to list the account's models (a revoked token), never an error page", async () => {
+    const revoked = stack.fake.createAccessToken();
+    stack.fake.revokeAccessToken(revoked);
+    const response = await request(stack.url).get('/v1/models').set('authorization', `Bearer ${revoked}`);
+    expect(response.status).toBe(200);
+    expect(response.body.object).toBe('list');
+    expect(response.body.data.map((model: { id: string }) => model.id)).toEqual(modelTable.listed);
+    expect(stack.fake.requests.filter((r) => r.path === '/backend-api/models')).toHaveLength(1);
   });
 
   it("asks a Team workspace for its own models, not the list cached for the user's own workspace", async () => {
