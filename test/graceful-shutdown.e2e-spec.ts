@@ -7,6 +7,7 @@ import request from 'supertest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { GracefulShutdown } from '../src/common/lifecycle/graceful-shutdown.service';
 import { FakeUpstream } from './fake-upstream/fake-upstream';
+import { signInThroughForm } from './support/browser-sign-in';
 import { GatewayStack, startGateway } from './support/gateway-stack';
 import { http, ServerProcess, startServer, stopAllServers } from './support/process';
 import { sseData } from './support/stack';
@@ -20,15 +21,18 @@ interface OpenStream {
   started: Promise<void>;
 }
 
-/** A streaming chat completion read with a raw HTTP client, so we see exactly the bytes the server sent. */
-function openStream(server: ServerProcess, token: string): OpenStream {
+/**
+ * A POST whose answer is an event stream, read with a raw HTTP client, so we see exactly the bytes the server sent;
+ * the body rejects when the response is cut instead of ended.
+ */
+function openEventStream(url: string, headers: Record<string, string>, json: unknown): OpenStream {
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
   const body = new Promise<string>((resolve, reject) => {
-    const payload = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'take your time' }] });
-    const req = httpRequest(`${server.url}/v1/chat/completions`, {
+    const payload = JSON.stringify(json);
+    const req = httpRequest(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
     });
     req.on('response', (res) => {
       let text = '';
@@ -44,6 +48,12 @@ function openStream(server: ServerProcess, token: string): OpenStream {
     req.end(payload);
   });
   return { body, started };
+}
+
+/** A streaming chat completion. */
+function openStream(server: ServerProcess, token: string): OpenStream {
+  const json = { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'take your time' }] };
+  return openEventStream(`${server.url}/v1/chat/completions`, { authorization: `Bearer ${token}` }, json);
 }
 
 function connectionRefused(url: string): Promise<boolean> {
@@ -260,6 +270,92 @@ describe('graceful shutdown during a scheduled refresh of a rotating RefreshToke
     });
     expect({ status: answer.status, body: answer.status === 200 ? 'ok' : answer.text }).toEqual({ status: 200, body: 'ok' });
     await second.kill('SIGTERM');
+  });
+});
+
+/**
+ * The web app's conversation streams, proxied from the upstream: the turn lives upstream, so the web app gets its
+ * answer back from there (the conversation, or its resume) once the stream has ended. A shutdown does not wait for
+ * them, but neither does it cut them while it waits for the API's answers, which have nowhere else to come from.
+ */
+describe('graceful shutdown with gateway conversation streams open (real server process)', () => {
+  let fake: FakeUpstream;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start({ requireSentinel: false });
+    dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-shutdown-gateway-'));
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const start = () =>
+    startServer({
+      CHATGPT_BASE_URL: fake.url,
+      AUTH_BASE_URL: fake.url,
+      DATA_DIR: dataDir,
+      ENABLE_GATEWAY: 'true',
+      LOG_LEVEL: 'log',
+      POW_WORKERS: '1',
+      // Longer than the pause of the upstream answer: a stream that ends before that pause is over was ended by the server.
+      SHUTDOWN_GRACE_MS: '120000',
+    });
+
+  /** The web app's send: its upstream answer pauses after its first words (for less than the grace). */
+  async function openGatewayStream(server: ServerProcess): Promise<OpenStream> {
+    const browser = await signInThroughForm(server.url, fake.createAccessToken());
+    fake.enqueue({ kind: 'stall', text: 'the rest of this answer comes much later', afterChunks: 1, stallMs: 60_000 });
+    const stream = openEventStream(`${server.url}/backend-api/conversation`, browser.bearer, {
+      action: 'next',
+      messages: [
+        { id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: ['hi'] } },
+      ],
+      parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
+      model: 'auto',
+    });
+    await stream.started;
+    return stream;
+  }
+
+  it('lets the API stream finish, then ends the gateway stream properly (not cut), lets its upstream answer go, and exits 0', async () => {
+    const server = await start();
+    const gateway = await openGatewayStream(server);
+    fake.enqueue({ kind: 'text', text: 'one two three four five six seven eight nine ten', chunks: 10, delayMs: 400 });
+    const api = openStream(server, fake.createAccessToken());
+    await api.started;
+    server.child.kill('SIGTERM');
+    const order: string[] = [];
+    const [gatewayBody, apiBody, exit] = await Promise.all([
+      gateway.body.finally(() => order.push('gateway stream ended')),
+      api.body.finally(() => order.push('API stream ended')),
+      server.exited().finally(() => order.push('exited')),
+    ]);
+    expect(order).toEqual(['API stream ended', 'gateway stream ended', 'exited']);
+    expect(sseData(apiBody).at(-1)).toBe('[DONE]');
+    // Ended (not cut: its body resolved) while its upstream answer was still paused.
+    expect(gatewayBody).not.toContain('later');
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(server.output()).toMatch(/SIGTERM: .*1 gateway stream\(s\)/);
+  });
+
+  it('with only a gateway stream open, ends it properly and exits 0 without waiting for the grace period', async () => {
+    const server = await start();
+    const gateway = await openGatewayStream(server);
+    const abortedBefore = fake.abortedStreams;
+    server.child.kill('SIGTERM');
+    const order: string[] = [];
+    const [body, exit] = await Promise.all([
+      gateway.body.finally(() => order.push('gateway stream ended')),
+      server.exited().finally(() => order.push('exited')),
+    ]);
+    expect(order).toEqual(['gateway stream ended', 'exited']);
+    // The server let the upstream answer go rather than wait for it.
+    expect(fake.abortedStreams - abortedBefore).toBe(1);
+    expect(body).not.toContain('later');
+    expect(exit).toEqual({ code: 0, signal: null });
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
+import { InFlightRequests } from '../common/lifecycle/in-flight-requests';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { MetricsService, type PoolStateCounts } from '../metrics/metrics.service';
 import type { PoolReadModel } from '../token-pool/pool-read-model';
@@ -9,7 +10,7 @@ describe('MetricsController', () => {
   async function scrape(counts: () => Promise<PoolStateCounts>): Promise<string> {
     const metrics = new MetricsService();
     metrics.recordHttpRequest('GET', '/healthz', 200);
-    const controller = new MetricsController(metrics, { counts } as unknown as PoolReadModel, new OpenStreams());
+    const controller = new MetricsController(metrics, { counts } as unknown as PoolReadModel, new OpenStreams(new InFlightRequests()));
     let body = '';
     const response = { setHeader: () => response, send: (text: string) => (body = text) } as unknown as Response;
     await controller.scrape({} as Request, response);

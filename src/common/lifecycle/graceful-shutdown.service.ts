@@ -14,6 +14,8 @@ export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
  * requests whose answer has not started: a chat waiting for the upstream) and every credential renewal under way
  * `SHUTDOWN_GRACE_MS` to finish, end the streams still open in-band (error event + `[DONE]`) and answer the other
  * requests 503 `server_shutting_down`, then close the app (Nest's shutdown hooks flush and close the store).
+ * The gateway's conversation streams are not waited for (`OpenStreams.registerRecoverable`): they run while the
+ * rest drains and are then ended properly, at once when nothing else is in flight.
  *
  * The drain runs before `app.close()` on purpose: Nest's `onModuleDestroy` hooks (the upstream agents among
  * them) run first thing in `close()` and would cut the upstream side of every open stream, and of every renewal
@@ -22,11 +24,11 @@ export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 @Injectable()
 export class GracefulShutdown implements OnApplicationBootstrap {
   private readonly logger = new Logger('Shutdown');
-  private readonly inFlight = new InFlightRequests();
 
   constructor(
     private readonly config: AppConfig,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly inFlight: InFlightRequests,
     private readonly streams: OpenStreams,
     private readonly background: BackgroundWork,
   ) {}
@@ -42,7 +44,9 @@ export class GracefulShutdown implements OnApplicationBootstrap {
     const grace = this.config.shutdownGraceMs;
     this.logger.log(
       `${signal}: no longer accepting connections; ${this.inFlight.size} request(s) in flight, ${this.streams.size} of them ` +
-        `streaming, and ${this.background.size} credential renewal(s) or refresh job(s) running; waiting up to ${grace} ms`,
+        `streaming, ${this.streams.recoverableSize} gateway stream(s) (ended once the rest is done: the web app reads ` +
+        `their turns back from the upstream), and ${this.background.size} credential renewal(s) or refresh job(s) running; ` +
+        `waiting up to ${grace} ms`,
     );
     const [requestsDone, backgroundDone] = await Promise.all([this.inFlight.whenIdle(grace), this.background.whenSettled(grace)]);
     if (!backgroundDone) {
@@ -51,6 +55,9 @@ export class GracefulShutdown implements OnApplicationBootstrap {
           'rotated meanwhile is not stored',
       );
     }
+    // Not waited for, and no longer cut by the close either: ended properly before the streams the grace was for.
+    const recoverable = await this.streams.endRecoverable();
+    if (recoverable > 0) this.logger.log(`${recoverable} gateway stream(s) ended`);
     if (!requestsDone) {
       const ended = await this.streams.endAll();
       const refused = this.refuseUnstarted();

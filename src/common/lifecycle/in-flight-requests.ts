@@ -1,9 +1,12 @@
+import { Injectable } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * The responses the server has not finished (streams, and requests still waiting for the upstream), so that a
- * shutdown can wait for them (`SHUTDOWN_GRACE_MS`) and then answer those that never started.
+ * shutdown can wait for them (`SHUTDOWN_GRACE_MS`) and then answer those that never started. A response whose
+ * client recovers from an early end is excused from the wait (`OpenStreams.registerRecoverable`).
  */
+@Injectable()
 export class InFlightRequests {
   private readonly responses = new Set<ServerResponse>();
   private readonly idleWaiters = new Set<() => void>();
@@ -15,12 +18,13 @@ export class InFlightRequests {
   /** The server's `request` listener. */
   readonly track = (_request: IncomingMessage, response: ServerResponse): void => {
     this.responses.add(response);
-    response.once('close', () => {
-      if (!this.responses.delete(response) || this.responses.size > 0) return;
-      for (const wake of this.idleWaiters) wake();
-      this.idleWaiters.clear();
-    });
+    response.once('close', () => this.forget(response));
   };
+
+  /** `response` no longer holds a shutdown: the shutdown ends it instead of waiting for it. */
+  excuse(response: ServerResponse): void {
+    this.forget(response);
+  }
 
   /** Those whose answer has not started (no headers sent). */
   unstarted(): ServerResponse[] {
@@ -41,5 +45,11 @@ export class InFlightRequests {
       };
       this.idleWaiters.add(wake);
     });
+  }
+
+  private forget(response: ServerResponse): void {
+    if (!this.responses.delete(response) || this.responses.size > 0) return;
+    for (const wake of this.idleWaiters) wake();
+    this.idleWaiters.clear();
   }
 }

@@ -1,11 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Readable, Transform } from 'node:stream';
+import { finished, Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError } from '../../common/errors/upstream-error';
 import { abortWhenClientLeaves } from '../../common/http/abort-on-close';
+import { OpenStreams } from '../../common/lifecycle/open-streams.registry';
 import { UpstreamClient, type UpstreamRequest } from '../../upstream/upstream.client';
 import type { GatewayCaller } from '../gateway-identity';
 import { GatewayIdentity, upstreamIdentityOf } from '../gateway-identity';
@@ -77,6 +78,7 @@ export class ReverseProxyService {
     private readonly hosts: UpstreamHosts,
     private readonly origins: PublicOriginResolver,
     private readonly identity: GatewayIdentity,
+    private readonly openStreams: OpenStreams,
   ) {}
 
   async forward(request: Request, response: Response, plan: ProxyPlan): Promise<void> {
@@ -209,12 +211,13 @@ export class ReverseProxyService {
         response.setHeader('cache-control', 'private, no-store');
         through.push(rewritingStream(secrets, MAX_REWRITTEN_BYTES));
       }
-      if (STREAM_TYPES.test(contentType)) {
+      const eventStream = STREAM_TYPES.test(contentType);
+      if (eventStream) {
         // Conversation streams: every event goes out as it arrives, nothing is held back.
         response.setHeader('x-accel-buffering', 'no');
         response.flushHeaders();
       }
-      await this.pipe(answer.body, response, through);
+      await this.pipe(answer.body, response, through, eventStream);
       return;
     }
     // A body that carried the account's secrets is this session's own: no shared cache may keep it.
@@ -268,12 +271,21 @@ export class ReverseProxyService {
     }
   }
 
-  private async pipe(body: Readable, response: Response, through: Transform[]): Promise<void> {
+  /**
+   * An event stream is one a shutdown does not wait for (`OpenStreams.registerRecoverable`): the turn it carries goes
+   * on upstream, and the web app reads it back from there once the stream has ended.
+   */
+  private async pipe(body: Readable, response: Response, through: Transform[], eventStream: boolean): Promise<void> {
+    const release = eventStream
+      ? this.openStreams.registerRecoverable(response, { endForShutdown: () => endEarly(body, through[0] ?? response, response) })
+      : undefined;
     try {
       await pipeline([body, ...through, response]);
     } catch {
       // The browser left, or the upstream cut its answer: either way this response is over.
       if (!response.writableEnded) response.destroy();
+    } finally {
+      release?.();
     }
   }
 
@@ -324,6 +336,24 @@ function contentCodingOf(headers: IncomingHttpHeaders): string {
   return String(headers['content-encoding'] ?? '')
     .trim()
     .toLowerCase();
+}
+
+/**
+ * Ends a piped answer before the upstream has: the browser's response ends as a complete HTTP message (a cut one
+ * looks like a network failure to the web app), then the rest of the upstream answer is dropped. `next` is what
+ * `body` is piped into.
+ */
+function endEarly(body: Readable, next: Writable, response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const dropUpstream = () => {
+      body.destroy();
+      resolve();
+    };
+    if (response.writableEnded || response.destroyed) return dropUpstream();
+    finished(response, dropUpstream);
+    body.unpipe(next);
+    next.end();
+  });
 }
 
 class BodyTooLarge extends Error {}
