@@ -38,6 +38,33 @@ function csrfOf(html: string): string {
   return match[1];
 }
 
+/** A browser's cookies as its jar holds them: each under its Path, sent only to paths within it. */
+type CookieJar = Map<string, { value: string; path: string }>;
+
+/**
+ * Follows a sign-in's redirects as a browser does, sending on each hop the cookies whose Path covers it and keeping
+ * the ones each answer sets; resolves with the last answer (not a redirect).
+ */
+async function browse(stack: Stack, jar: CookieJar, path: string): Promise<request.Response> {
+  for (let hop = 0; hop < 5; hop++) {
+    const within = (cookiePath: string) => path === cookiePath || path.startsWith(cookiePath.endsWith('/') ? cookiePath : `${cookiePath}/`);
+    const cookies = [...jar].filter(([, cookie]) => within(cookie.path)).map(([name, cookie]) => `${name}=${cookie.value}`);
+    const answer = await request(stack.url).get(path).set('Cookie', cookies.join('; '));
+    for (const line of setCookies(answer)) {
+      const [pair, ...attributes] = line.split(';').map((part) => part.trim());
+      const name = pair.slice(0, pair.indexOf('='));
+      const value = pair.slice(pair.indexOf('=') + 1);
+      const cookiePath = attributes.find((attribute) => /^path=/i.test(attribute))?.slice(5) ?? '/';
+      const expired = attributes.some((attribute) => /^expires=/i.test(attribute) && Date.parse(attribute.slice(8)) < Date.now());
+      if (expired || value === '') jar.delete(name);
+      else jar.set(name, { value, path: cookiePath });
+    }
+    if (answer.status !== 302 && answer.status !== 303) return answer;
+    path = String(answer.headers.location);
+  }
+  throw new Error('too many redirects');
+}
+
 /** Signs in through the form and reads the CSRF token from the dashboard. */
 async function signIn(stack: Stack, secret = ADMIN_KEY, address = '198.51.100.1'): Promise<AdminBrowser> {
   const login = await request(stack.url).post('/admin/login').set('X-Forwarded-For', address).type('form').send({ secret }).expect(303);
@@ -674,13 +701,28 @@ describe('Admin with only API_PREFIX', () => {
   });
 
   it('signs in by visiting /{API_PREFIX}', async () => {
-    const response = await request(stack.url).get(`/${API_PREFIX}`).expect(303);
-    expect(response.headers.location).toBe('/admin');
-    const cookie = sessionCookieOf(response)!;
+    const entry = await request(stack.url).get(`/${API_PREFIX}`).expect(303);
+    expect(entry.headers.location).toBe('/admin/enter');
+    const handover = setCookies(entry).find((line) => line.startsWith('flowgpt_admin_entry='))!;
+    expect(handover).not.toContain(API_PREFIX);
+    const enter = await request(stack.url).get('/admin/enter').set('Cookie', handover.split(';')[0]).expect(303);
+    expect(enter.headers.location).toBe('/admin');
+    const cookie = sessionCookieOf(enter)!;
     expect(cookie).toMatch(/; HttpOnly/);
     expect(cookie).toMatch(/; SameSite=Strict/);
     expect(cookie).not.toContain(API_PREFIX);
     await request(stack.url).get('/admin').set('Cookie', cookie.split(';')[0]).expect(200);
+    expect(await browse(stack, new Map(), `/${API_PREFIX}`)).toMatchObject({ status: 200 });
+  });
+
+  it('ends the session the browser held when it signs in again at /{API_PREFIX}, so a copy of the old cookie no longer works', async () => {
+    const old = await signIn(stack, API_PREFIX);
+    const jar: CookieJar = new Map([[COOKIE, { value: old.cookie.slice(COOKIE.length + 1), path: '/admin' }]]);
+    const dashboard = await browse(stack, jar, `/${API_PREFIX}`);
+    expect(dashboard.status).toBe(200);
+    expect(jar.get(COOKIE)?.value).not.toBe(old.cookie.slice(COOKIE.length + 1));
+    const copy = await request(stack.url).get('/admin').set('Cookie', old.cookie).expect(303);
+    expect(copy.headers.location).toBe('/admin/login');
   });
 
   it('leaves other single-segment paths to the rest of the app', async () => {

@@ -51,4 +51,16 @@ export class AdminAuthService {
     if (previous) await this.sessions.destroy(previous);
     return opened;
   }
+
+  /**
+   * The session the `/{API_PREFIX}` entry opened (its handover cookie's value) takes over from the one the browser
+   * held, which ends as on any sign-in (`openSession`). Returns the new session's cookie value, or null when the
+   * handover names no live session.
+   */
+  async takeOver(handover: unknown, previous: AdminSession | null): Promise<string | null> {
+    const session = await this.sessions.fromCookie(handover);
+    if (!session || typeof handover !== 'string') return null;
+    if (previous && previous.id !== session.id) await this.sessions.destroy(previous);
+    return handover;
+  }
 }

@@ -6,11 +6,15 @@ import { FakeClock } from '../token-pool/testing/fake-clock';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminEntryController } from './admin-entry.controller';
 import { AdminSecret } from './admin-secret.service';
-import { ADMIN_SESSION_COOKIE, AdminSessionStore } from './admin-session.store';
+import { ADMIN_ENTRY_COOKIE, ADMIN_ENTRY_PATH, AdminSessionStore } from './admin-session.store';
 import { AdminSigningKey } from './admin-signing-key';
 import { LoginThrottle } from './login-throttle.service';
 
 const API_PREFIX = 'prefix-for-entry-spec';
+
+function entryCookieOf(response: request.Response): string | undefined {
+  return ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${ADMIN_ENTRY_COOKIE}=`));
+}
 const GUESSES_BEFORE_LOCK = 20;
 
 describe('AdminEntryController (HTTP edge)', () => {
@@ -43,34 +47,30 @@ describe('AdminEntryController (HTTP edge)', () => {
       app = await appWith({ API_PREFIX });
     });
 
-    it('signs in at /{API_PREFIX} with a session cookie and redirects to the dashboard', async () => {
+    it('signs in at /{API_PREFIX}: a live session in a handover cookie for /admin/enter, where it redirects', async () => {
       const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).expect(303);
-      expect(response.headers.location).toBe('/admin');
-      const cookie = ([] as string[])
-        .concat(response.headers['set-cookie'] ?? [])
-        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
-      expect(cookie).toBeDefined();
+      // Under /admin, where the browser also sends the session cookie it held, so that session can end.
+      expect(response.headers.location).toBe(ADMIN_ENTRY_PATH);
+      const cookie = entryCookieOf(response);
+      expect(cookie).toMatch(/; Path=\/admin\/enter/);
+      expect(cookie).toMatch(/; HttpOnly/);
+      expect(cookie).toMatch(/; SameSite=Lax/);
       expect(cookie).not.toContain(API_PREFIX);
       expect(await app.get(AdminSessionStore).fromCookie(decodeURIComponent(cookie!.split(';')[0].split('=')[1]))).not.toBeNull();
     });
 
-    it('marks the session cookie Secure once PUBLIC_URL is https', async () => {
+    it('marks the handover cookie Secure once PUBLIC_URL is https', async () => {
       await app.close();
       app = await appWith({ API_PREFIX, PUBLIC_URL: 'https://gw.example.test' });
       const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).set('Host', 'gw.example.test').expect(303);
-      const cookie = ([] as string[])
-        .concat(response.headers['set-cookie'] ?? [])
-        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
-      expect(cookie).toMatch(/; Secure/);
+      expect(entryCookieOf(response)).toMatch(/; Secure/);
     });
 
     it('leaves Secure off for an admin on plain http at another address (a LAN IP), whose browser would drop a Secure cookie', async () => {
       await app.close();
       app = await appWith({ API_PREFIX, PUBLIC_URL: 'https://gw.example.test' });
       const response = await request(app.getHttpServer()).get(`/${API_PREFIX}`).set('Host', '192.168.1.20:3000').expect(303);
-      const cookie = ([] as string[])
-        .concat(response.headers['set-cookie'] ?? [])
-        .find((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`));
+      const cookie = entryCookieOf(response);
       expect(cookie).toBeDefined();
       expect(cookie).not.toMatch(/; Secure/);
     });

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { clientAddress } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSecret } from './admin-secret.service';
-import { setSessionCookie } from './admin-session.store';
+import { ADMIN_ENTRY_PATH, setEntryCookie } from './admin-session.store';
 
 /**
  * `GET /{API_PREFIX}` signs in when API_PREFIX is the admin secret (gateway.md §2.3, the reference's entry).
@@ -36,8 +36,9 @@ export class AdminEntryController {
     const address = clientAddress(request);
     const verdict = await this.guesses.judge(address, 'entry', correct);
     if (verdict.outcome !== 'admitted') return next();
-    // No session to end: the browser sends the admin cookie only under /admin (its Path), never here.
-    setSessionCookie(request, response, this.config, (await this.auth.openSession(address, null)).cookieValue);
-    response.redirect(303, '/admin');
+    // The browser sends the session cookie it may hold only under /admin (its Path): the new session is handed over
+    // there, where that one ends.
+    setEntryCookie(request, response, this.config, (await this.auth.openSession(address, null)).cookieValue);
+    response.redirect(303, ADMIN_ENTRY_PATH);
   }
 }

@@ -112,6 +112,16 @@ describe('AdminPageController (HTTP edge)', () => {
     expect((await page().get('/admin').set('Cookie', old).expect(303)).headers.location).toBe('/admin/login');
   });
 
+  it('at /admin/enter without a live handover, sets no session and leaves the one the browser held', async () => {
+    const { cookie } = await signedIn();
+    const enter = await page().get('/admin/enter').set('Cookie', `${cookie}; flowgpt_admin_entry=s%3Aforged.value`).expect(303);
+    expect(enter.headers.location).toBe('/admin');
+    expect(([] as string[]).concat(enter.headers['set-cookie'] ?? []).some((line) => line.startsWith(`${ADMIN_SESSION_COOKIE}=`))).toBe(
+      false,
+    );
+    await page().get('/admin').set('Cookie', cookie).expect(200);
+  });
+
   it('keeps the session the browser held when the secret it signs in with again is wrong', async () => {
     const { cookie } = await signedIn();
     await page().post('/admin/login').set('Cookie', cookie).type('form').send({ secret: 'not-the-key' }).expect(401);

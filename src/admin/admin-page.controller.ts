@@ -8,7 +8,15 @@ import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.gu
 import { AdminAuthService } from './admin-auth.service';
 import { AdminDashboardService } from './admin-dashboard.service';
 import { AdminPageFilter } from './admin-page.filter';
-import { AdminSession, AdminSessionStore, clearSessionCookie, Flash, setSessionCookie } from './admin-session.store';
+import {
+  AdminSession,
+  AdminSessionStore,
+  clearEntryCookie,
+  clearSessionCookie,
+  entryCookieOf,
+  Flash,
+  setSessionCookie,
+} from './admin-session.store';
 import { AdminViews } from './admin-views.service';
 import { SeedFormDto, SignInFormDto, UploadFormDto } from './dto/admin-form.dto';
 
@@ -45,6 +53,17 @@ export class AdminPageController {
       throw ApiError.of('sign_in_throttled', { wait: pluralise(minutes, 'minute') }, { retryAfter: outcome.retryAfterSec });
     }
     this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, wrongSecret: true }, 401);
+  }
+
+  /** The `/{API_PREFIX}` entry's redirect: its session becomes the browser's, and the one the browser held ends. */
+  @Get('enter')
+  @AdminAccess('sign-in')
+  async enter(@Req() request: Request, @Res() response: Response): Promise<void> {
+    const handover = entryCookieOf(request);
+    clearEntryCookie(request, response, this.config);
+    const cookieValue = await this.auth.takeOver(handover, await this.sessions.fromRequest(request));
+    if (cookieValue) setSessionCookie(request, response, this.config, cookieValue);
+    response.redirect(303, '/admin');
   }
 
   @Post('logout')

@@ -12,6 +12,14 @@ import { AdminSigningKey } from './admin-signing-key';
 
 export const ADMIN_SESSION_COOKIE = 'flowgpt_admin';
 export const ADMIN_SESSION_TTL_MS = 12 * 60 * 60_000;
+/**
+ * Where a session made at the `/{API_PREFIX}` entry is handed over: a path under /admin, so that the browser sends the
+ * session cookie it held along with the new one, and that session can end (`AdminAuthService.takeOver`).
+ */
+export const ADMIN_ENTRY_PATH = '/admin/enter';
+export const ADMIN_ENTRY_COOKIE = 'flowgpt_admin_entry';
+/** The handover follows the entry's redirect at once. */
+const ADMIN_ENTRY_TTL_MS = 60_000;
 
 /** An action's outcome, shown once on the next dashboard, in that page's language. */
 export interface Flash extends LocalText {
@@ -115,4 +123,25 @@ export function setSessionCookie(request: Request, response: Response, site: Sit
 
 export function clearSessionCookie(request: Request, response: Response, site: Site): void {
   response.clearCookie(ADMIN_SESSION_COOKIE, cookieOptions(request, site));
+}
+
+/**
+ * The entry's new session, sent only to `ADMIN_ENTRY_PATH`. SameSite=Lax, unlike the session cookie: an entry opened
+ * from a link elsewhere is a cross-site navigation, whose redirect would not carry a Strict cookie, and this one only
+ * completes the sign-in that its browser has just made.
+ */
+function entryCookieOptions(request: Request, site: Site): CookieOptions {
+  return { httpOnly: true, sameSite: 'lax', secure: reachedOverHttps(request, site), path: ADMIN_ENTRY_PATH };
+}
+
+export function setEntryCookie(request: Request, response: Response, site: Site, cookieValue: string): void {
+  response.cookie(ADMIN_ENTRY_COOKIE, cookieValue, { ...entryCookieOptions(request, site), maxAge: ADMIN_ENTRY_TTL_MS });
+}
+
+export function clearEntryCookie(request: Request, response: Response, site: Site): void {
+  response.clearCookie(ADMIN_ENTRY_COOKIE, entryCookieOptions(request, site));
+}
+
+export function entryCookieOf(request: Request): unknown {
+  return (request.cookies as Record<string, unknown> | undefined)?.[ADMIN_ENTRY_COOKIE];
 }
