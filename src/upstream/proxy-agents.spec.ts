@@ -159,6 +159,16 @@ function connectProxy(sockets: Set<net.Socket>): http.Server {
   return proxy;
 }
 
+/** An HTTPS proxy (TLS to the proxy itself) taking CONNECT to any `host:port`, under `certificate`. */
+function tlsConnectProxy(sockets: Set<net.Socket>, certificate: SelfSigned): https.Server {
+  const proxy = https.createServer({ key: certificate.key, cert: certificate.cert });
+  proxy.on('connect', (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    const [host, port] = String(request.url).split(':');
+    tunnel(sockets, client, host, Number(port), () => client.write('HTTP/1.1 200 Connection Established\r\n\r\n'), head);
+  });
+  return proxy;
+}
+
 /** A minimal SOCKS5 server: no authentication, CONNECT to an IPv4 address or a name. */
 function socks5Proxy(sockets: Set<net.Socket>): net.Server {
   return net.createServer((client) => {
@@ -255,6 +265,37 @@ describe('ProxyAgents carrying calls', () => {
       certificate.remove();
     }
   });
+
+  // The proxy's own TLS connection was made with Node's default roots only: a proxy under a private CA failed with
+  // "self-signed certificate" whatever UPSTREAM_CA_FILE said.
+  it.each(['http', 'https'])(
+    'reaches an %s upstream through an https:// proxy whose certificate UPSTREAM_CA_FILE holds',
+    async (scheme) => {
+      const certificate = selfSignedCertificate();
+      const proxy = tlsConnectProxy(sockets, certificate);
+      const secure = https.createServer({ key: certificate.key, cert: certificate.cert }, (_request, response) =>
+        response.end('through the proxy'),
+      );
+      const agents = new ProxyAgents(testConfig({ upstreamCaFile: certificate.certFile }));
+      try {
+        const proxyUrl = `https://127.0.0.1:${await listening(proxy, '127.0.0.1')}`;
+        const url = scheme === 'https' ? `https://127.0.0.1:${await listening(secure, '127.0.0.1')}/` : targetUrl;
+        const answer = await sendHttp1({
+          url,
+          method: 'GET',
+          headers: {},
+          decompress: true,
+          timeouts: { connectMs: 2_000, responseMs: 2_000, idleMs: 2_000 },
+          agent: agents.for(proxyUrl)[scheme === 'https' ? 'https' : 'http'],
+        });
+        expect((await readBody(answer.body)).toString()).toBe('through the proxy');
+      } finally {
+        agents.onModuleDestroy();
+        for (const server of [secure, proxy]) if (server.listening) await new Promise((resolve) => server.close(resolve));
+        certificate.remove();
+      }
+    },
+  );
 
   // Handed the `ca` list, Node parsed Node's roots and the file's certificates again for every new TLS connection.
   it.each([

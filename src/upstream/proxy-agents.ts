@@ -4,7 +4,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
+import { HttpProxyAgent, HttpsProxyAgent, type ProxyAgentRequestOptions } from 'hpagent';
 import { StartProblem } from '../common/startup/start-problem';
 import type { SocksProxyAgent } from 'socks-proxy-agent';
 import { AppConfig } from '../config/app-config';
@@ -36,8 +36,8 @@ export interface PoolLimits {
   maxSockets: number;
   maxFreeSockets: number;
   /**
-   * Trusted CA certificates: Node's own, those of `NODE_EXTRA_CA_CERTS` and those of `UPSTREAM_CA_FILE` (a relay
-   * with a private CA). A `ca` option replaces everything Node trusts by default, so the others are listed too:
+   * Trusted CA certificates: Node's own, those of `NODE_EXTRA_CA_CERTS` and those of `UPSTREAM_CA_FILE` (a relay,
+   * or an https:// proxy, with a private CA). A `ca` option replaces everything Node trusts by default, so the others are listed too:
    * public hosts (client file URLs, the auth server) and hosts trusted through Node's variable stay reachable.
    */
   ca?: string[];
@@ -167,9 +167,13 @@ function createAgents(limits: PoolLimits, proxyUrl?: string): AgentPair {
     const agent = boundSocksHandshake(new Agent(proxy, { ...keepAlive, ...trust }), limits.connectMs);
     return { http: agent, https: agent };
   }
+  // An https:// proxy's own TLS connection (the CONNECT request's) trusts the same certificates: a proxy under a private
+  // CA. hpagent hands these options to `https.request`, which takes any TLS option; its type lists `ca` (parsed again on
+  // every connection) but not the context parsed once.
+  const proxyTrust = secureContext ? { proxyRequestOptions: { secureContext } as ProxyAgentRequestOptions } : {};
   return {
-    http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, proxy }), limits.connectMs),
-    https: boundConnectRequest(new HttpsProxyAgent({ ...keepAlive, ...trust, proxy }), limits.connectMs),
+    http: boundConnectRequest(new HttpProxyAgent({ ...keepAlive, ...proxyTrust, proxy }), limits.connectMs),
+    https: boundConnectRequest(new HttpsProxyAgent({ ...keepAlive, ...trust, ...proxyTrust, proxy }), limits.connectMs),
   };
 }
 
