@@ -305,6 +305,58 @@ describe('API keys, models, images and file links', () => {
       },
     );
 
+    it('answers the image in the output_format asked for, inline, streamed and behind a link', async () => {
+      const typeOf = (bytes: Buffer) =>
+        bytes.subarray(1, 4).toString('latin1') === 'PNG'
+          ? 'png'
+          : bytes[0] === 0xff && bytes[1] === 0xd8
+            ? 'jpeg'
+            : bytes.subarray(8, 12).toString('latin1') === 'WEBP'
+              ? 'webp'
+              : 'other';
+      for (const output_format of ['jpeg', 'webp', 'png'] as const) {
+        stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+        const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', output_format });
+        expect([output_format, typeOf(Buffer.from(images.data![0].b64_json!, 'base64'))]).toEqual([output_format, output_format]);
+        expect(images).toMatchObject({ output_format, size: '1024x1024' });
+      }
+
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const stream = await stack
+        .openai(token)
+        .images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', stream: true, output_format: 'webp', output_compression: 50 });
+      const events: OpenAI.Images.ImageGenStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const completed = events[0] as OpenAI.Images.ImageGenCompletedEvent;
+      expect(completed.output_format).toBe('webp');
+      expect(typeOf(Buffer.from(completed.b64_json, 'base64'))).toBe('webp');
+
+      stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
+      const linked = await stack
+        .openai(token)
+        .images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'url', output_format: 'jpeg' });
+      const file = await request(stack.url).get(new URL(linked.data![0].url!).pathname).buffer(true).expect(200);
+      expect(file.headers['content-type']).toBe('image/jpeg');
+      expect(typeOf(file.body as Buffer)).toBe('jpeg');
+      expect(Number(file.headers['content-length'])).toBe((file.body as Buffer).length);
+    });
+
+    it('refuses an output_format or output_compression OpenAI does not offer, before any upstream work', async () => {
+      const gif = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-image-1', prompt: 'x', output_format: 'gif' });
+      expect(gif.status).toBe(400);
+      expect(gif.body.error).toMatchObject({ type: 'invalid_request_error', param: 'output_format' });
+      const compression = await request(stack.url)
+        .post('/v1/images/generations')
+        .set('authorization', `Bearer ${token}`)
+        .send({ model: 'gpt-image-1', prompt: 'x', output_format: 'jpeg', output_compression: 101 });
+      expect(compression.status).toBe(400);
+      expect(compression.body.error.param).toBe('output_compression');
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
     it('still answers a durable url for a GPT image model that asks for one', async () => {
       stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
       const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'url' });

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Request } from 'express';
 import { AccountUse, CredentialService } from '../auth/credential.service';
 import { ApiError } from '../common/errors/api-error';
@@ -9,6 +9,7 @@ import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
 import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { encodeImage, IMAGE_OUTPUT_MIME_TYPES, type ImageOutput } from './image-format';
 import { isUpstreamFileUrl } from './upstream-file-url';
 
 /** The upstream path that hands out a download URL for a generated file (an image). */
@@ -32,6 +33,8 @@ interface LinkRecord {
   /** A client's own token (no pool account to look it up by). Secret. */
   accessToken?: string;
   chatgptAccountId?: string;
+  /** The encoding the answer promised (an image's `output_format`): the file is converted as it is served. */
+  output?: ImageOutput;
 }
 
 export interface OpenedFile {
@@ -88,17 +91,19 @@ export class FileLinkService {
 
   /**
    * A durable link to the file behind `path` (an upstream path answering `{download_url}`), or null when the
-   * upstream cannot hand it out right now (the file does not exist, or the account may not read it).
+   * upstream cannot hand it out right now (the file does not exist, or the account may not read it). With `output`,
+   * the link serves the image in that encoding.
    */
-  async linkFor(source: FileSource, path: string, origin: string): Promise<string | null> {
+  async linkFor(source: FileSource, path: string, origin: string, output?: ImageOutput): Promise<string | null> {
     if ((await this.downloadUrl(source.identity, source.baseUrl, path)) === null) return null;
     const id = randomBytes(LINK_ID_BYTES).toString('base64url');
     const { account } = source;
     // The workspace the answer ran in (a Team's, when the request named one), where the file lives.
     const workspace = account.chatgptAccountId ? { chatgptAccountId: account.chatgptAccountId } : {};
+    const converted = output ? { output } : {};
     const record: LinkRecord = account.poolAccountId
-      ? { path, poolAccountId: account.poolAccountId, ...workspace }
-      : { path, accessToken: account.accessToken, ...workspace };
+      ? { path, poolAccountId: account.poolAccountId, ...workspace, ...converted }
+      : { path, accessToken: account.accessToken, ...workspace, ...converted };
     await this.links.set(id, JSON.stringify(record), Date.now(), LINK_TTL_MS);
     return `${origin}/files/${id}`;
   }
@@ -107,18 +112,7 @@ export class FileLinkService {
   async bytes(source: FileSource, path: string, signal?: AbortSignal): Promise<FileBytes | null> {
     const url = await this.downloadUrl(source.identity, source.baseUrl, path);
     if (!url) return null;
-    const file = await this.fetch(url, source.identity, signal);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of file.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_INLINE_BYTES) {
-        file.body.destroy();
-        throw ApiError.of('file_too_large', {});
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return { bytes: Buffer.concat(chunks), contentType: String(file.headers['content-type'] ?? 'application/octet-stream') };
+    return readWhole(await this.fetch(url, source.identity, signal));
   }
 
   /** Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. */
@@ -131,7 +125,12 @@ export class FileLinkService {
     const identity = this.upstream.accountIdentity(account);
     const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
     if (!url) throw ApiError.of('file_gone', {});
-    return this.fetch(url, identity, signal);
+    const file = await this.fetch(url, identity, signal);
+    if (!link.output) return file;
+    // A converted image is a new file: none of the stored file's own headers (length, etag, name) describe it.
+    const bytes = await encodeImage((await readWhole(file)).bytes, link.output);
+    const headers = { 'content-type': IMAGE_OUTPUT_MIME_TYPES[link.output.format], 'content-length': String(bytes.length) };
+    return { body: Readable.from([bytes]), headers };
   }
 
   private async accountOf(link: LinkRecord): Promise<AccountUse | null> {
@@ -177,4 +176,19 @@ export class FileLinkService {
     }
     return { body: response.body, headers: response.headers };
   }
+}
+
+/** A downloaded file's whole body, at most `MAX_INLINE_BYTES` (held in memory to inline or convert it). */
+async function readWhole(file: OpenedFile): Promise<FileBytes> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of file.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_INLINE_BYTES) {
+      file.body.destroy();
+      throw ApiError.of('file_too_large', {});
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return { bytes: Buffer.concat(chunks), contentType: String(file.headers['content-type'] ?? 'application/octet-stream') };
 }

@@ -13,6 +13,7 @@ import { resolveModel } from '../chat/models/model-mapping';
 import type { UpstreamMessage } from '../chat/message-converter';
 import { TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
+import { encodeImage, type ImageOutput, type ImageOutputFormat } from '../files/image-format';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
 import { ANY_KNOWN_MODEL_SIZE, imageSizeRuleFor } from './image-sizes';
 
@@ -22,26 +23,31 @@ export interface ImageResult {
   revised_prompt: string;
 }
 
-export interface ImagesResponse {
-  created: number;
-  data: ImageResult[];
-}
-
-/** OpenAI's last event of a streamed generation (`ImageGenCompletedEvent` of the openai SDK). */
-export interface ImageGenerationCompletedEvent {
-  type: 'image_generation.completed';
-  b64_json: string;
-  created_at: number;
+/** How OpenAI describes an image a GPT image model drew, in an answer and in the stream's last event. */
+export interface ImageDescription {
   size: string;
   quality: 'low' | 'medium' | 'high' | 'auto';
   background: 'transparent' | 'opaque' | 'auto';
-  output_format: 'png' | 'webp' | 'jpeg';
+  output_format: ImageOutputFormat;
   usage: {
     input_tokens: number;
     input_tokens_details: { image_tokens: number; text_tokens: number };
     output_tokens: number;
     total_tokens: number;
   };
+}
+
+/** `data`, and the image's description when its bytes were read here (`b64_json`) or its format was asked for. */
+export interface ImagesResponse extends Partial<ImageDescription> {
+  created: number;
+  data: ImageResult[];
+}
+
+/** OpenAI's last event of a streamed generation (`ImageGenCompletedEvent` of the openai SDK). */
+export interface ImageGenerationCompletedEvent extends ImageDescription {
+  type: 'image_generation.completed';
+  b64_json: string;
+  created_at: number;
 }
 
 /** The upstream has started answering a drawing request; the image is still to come. */
@@ -92,19 +98,18 @@ export class ImagesService {
   ): Promise<ImagesResponse> {
     const drawing = await this.startDrawing(request, credential, signal);
     const { started, path, revisedPrompt } = await this.drawn(drawing, request.prompt);
-    const result: ImageResult = { revised_prompt: revisedPrompt };
+    const created = Math.floor(Date.now() / 1000);
+    const output = outputOf(request);
     // OpenAI refuses `response_format` for GPT image models; here a link costs nothing, so asking for one is honoured.
     const format = request.response_format ?? (GPT_IMAGE_MODEL_NAMES.test(drawing.requested) ? 'b64_json' : 'url');
     if (format === 'b64_json') {
-      const file = await this.fileLinks.bytes(started, path, signal);
-      if (!file) throw imageUnavailable();
-      result.b64_json = file.bytes.toString('base64');
-    } else {
-      const url = await this.fileLinks.linkFor(started, path, origin);
-      if (!url) throw imageUnavailable();
-      result.url = url;
+      const bytes = await this.imageBytes(started, path, output, signal);
+      return { created, data: [{ b64_json: bytes.toString('base64'), revised_prompt: revisedPrompt }], ...this.described(bytes, request) };
     }
-    return { created: Math.floor(Date.now() / 1000), data: [result] };
+    // The link converts when it is opened: the upstream's file stays the one the link reads.
+    const url = await this.fileLinks.linkFor(started, path, origin, output);
+    if (!url) throw imageUnavailable();
+    return { created, data: [{ url, revised_prompt: revisedPrompt }], ...(output ? { output_format: output.format } : {}) };
   }
 
   /**
@@ -118,9 +123,14 @@ export class ImagesService {
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
     try {
       const { started, path } = await this.drawn(drawing, request.prompt);
-      const file = await this.fileLinks.bytes(started, path, signal);
-      if (!file) throw imageUnavailable();
-      await out.write(sseEvent(this.completedEvent(file.bytes, request)));
+      const bytes = await this.imageBytes(started, path, outputOf(request), signal);
+      const completed: ImageGenerationCompletedEvent = {
+        type: 'image_generation.completed',
+        b64_json: bytes.toString('base64'),
+        created_at: Math.floor(Date.now() / 1000),
+        ...this.described(bytes, request),
+      };
+      await out.write(sseEvent(completed));
     } catch (error) {
       if (signal.aborted || !out.open) return;
       this.logger.warn(`image stream failed after it started: ${(error as Error).message}`);
@@ -196,18 +206,27 @@ export class ImagesService {
     return { started, path: generatedFilePath(images[0]), revisedPrompt: revisedPromptOf(text) ?? prompt };
   }
 
+  /** The drawn image's bytes, in the format the client asked for (`output_format`), else as the upstream made them. */
+  private async imageBytes(
+    started: StartedConversation,
+    path: string,
+    output: ImageOutput | undefined,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    const file = await this.fileLinks.bytes(started, path, signal);
+    if (!file) throw imageUnavailable();
+    return output ? encodeImage(file.bytes, output) : file.bytes;
+  }
+
   /**
    * What the upstream drew, described as OpenAI does. Size and format are read from the image itself; quality and
    * background are the upstream's choice (`auto`). Usage is an estimate: the prompt's tokens; the image's own
    * output tokens are unknown here, so 0.
    */
-  private completedEvent(bytes: Buffer, request: ImageGenerationRequestDto): ImageGenerationCompletedEvent {
+  private described(bytes: Buffer, request: ImageGenerationRequestDto): ImageDescription {
     const dimensions = imageSize(bytes);
     const promptTokens = this.counter.count(request.prompt, 'o200k_base');
     return {
-      type: 'image_generation.completed',
-      b64_json: bytes.toString('base64'),
-      created_at: Math.floor(Date.now() / 1000),
       size: dimensions ? `${dimensions.width}x${dimensions.height}` : (request.size ?? 'auto'),
       quality: 'auto',
       background: 'auto',
@@ -222,7 +241,7 @@ export class ImagesService {
   }
 }
 
-const OUTPUT_FORMATS: Partial<Record<string, ImageGenerationCompletedEvent['output_format']>> = {
+const OUTPUT_FORMATS: Partial<Record<string, ImageOutputFormat>> = {
   'image/png': 'png',
   'image/jpeg': 'jpeg',
   'image/webp': 'webp',
@@ -236,6 +255,11 @@ function sseEvent(event: ImageGenerationCompletedEvent): string {
 /** A failure inside the stream: the API's error envelope, which the openai SDKs throw as an `APIError`. */
 function errorEvent(body: ApiErrorBody): string {
   return `event: error\ndata: ${JSON.stringify({ type: 'error', ...body })}\n\n`;
+}
+
+function outputOf(request: ImageGenerationRequestDto): ImageOutput | undefined {
+  if (!request.output_format) return undefined;
+  return { format: request.output_format, compression: request.output_compression };
 }
 
 function drawInstruction(prompt: string, size: string): string {

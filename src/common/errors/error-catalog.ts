@@ -359,6 +359,11 @@ export const ERROR_CATALOG = {
   },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },
+  image_conversion_failed: {
+    status: 502,
+    type: 'upstream_error',
+    message: "The upstream's image could not be converted to {format}: {reason}",
+  },
   image_unavailable: {
     status: 502,
     type: 'upstream_error',

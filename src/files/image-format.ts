@@ -1,0 +1,54 @@
+import type sharpModule from 'sharp';
+import { ApiError } from '../common/errors/api-error';
+
+/** OpenAI's `output_format` values for the GPT image models. */
+export const IMAGE_OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type ImageOutputFormat = (typeof IMAGE_OUTPUT_FORMATS)[number];
+
+/** The encoding a client asked for: `output_format`, and `output_compression` (0–100, OpenAI's default 100) for jpeg and webp. */
+export interface ImageOutput {
+  format: ImageOutputFormat;
+  compression?: number;
+}
+
+export const IMAGE_OUTPUT_MIME_TYPES: Record<ImageOutputFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
+
+let sharpFactory: Promise<typeof sharpModule> | undefined;
+
+/**
+ * sharp (libvips) is loaded on the first conversion only: most requests never convert, and the process need not
+ * carry the native library until one does. Its operation cache is off: conversions are one-off, and a cache would
+ * hold decoded images long after their answer went out.
+ */
+function loadSharp(): Promise<typeof sharpModule> {
+  sharpFactory ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpFactory;
+}
+
+/**
+ * `bytes` (the image the upstream drew, whatever its format) encoded as `output` asks: unchanged when it already is
+ * in that format and no compression was asked for, else re-encoded. JPEG has no transparency: transparent pixels
+ * become white, as on a page, rather than libvips' black.
+ */
+export async function encodeImage(bytes: Buffer, output: ImageOutput): Promise<Buffer> {
+  const sharp = await loadSharp();
+  try {
+    const image = sharp(bytes, { failOn: 'error' });
+    const { format } = await image.metadata();
+    if (format === output.format && (output.compression === undefined || output.format === 'png')) return bytes;
+    const quality = output.compression ?? 100;
+    switch (output.format) {
+      case 'jpeg':
+        return await image.flatten({ background: '#ffffff' }).jpeg({ quality }).toBuffer();
+      case 'webp':
+        return await image.webp({ quality }).toBuffer();
+      case 'png':
+        return await image.png().toBuffer();
+    }
+  } catch (error) {
+    throw ApiError.of('image_conversion_failed', { format: output.format, reason: (error as Error).message });
+  }
+}
