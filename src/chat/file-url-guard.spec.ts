@@ -46,4 +46,14 @@ describe('file URL guard', () => {
   it('refuses internal-only names whatever they resolve to', async () => {
     await expect(assertPublicUrl(new URL('http://db.internal/x'), async () => ['93.184.216.34'])).rejects.toThrow('not a public address');
   });
+
+  it.each([
+    'http://db.internal./x',
+    'http://metadata.google.internal../x',
+    'http://localhost./x',
+    'http://printer.local./x',
+    'http://app.localhost./x',
+  ])('refuses the internal-only name %s written with a trailing dot (the same name to DNS)', async (url) => {
+    await expect(assertPublicUrl(new URL(url), async () => ['93.184.216.34'])).rejects.toThrow('not a public address');
+  });
 });

@@ -54,7 +54,8 @@ const INTERNAL_NAME = /^(localhost|.*\.localhost|.*\.internal|.*\.local)$/i;
  */
 export async function assertPublicUrl(url: URL, resolve: HostLookup = systemLookup): Promise<void> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!isIP(host) && INTERNAL_NAME.test(host)) throw new Error(`${url.hostname} is not a public address`);
+  // `localhost.` is `localhost` to DNS: the fully qualified spelling must not slip past the name check.
+  if (!isIP(host) && INTERNAL_NAME.test(host.replace(/\.+$/, ''))) throw new Error(`${url.hostname} is not a public address`);
   const addresses = isIP(host) ? [host] : await resolve(host);
   if (addresses.length === 0 || addresses.some(isPrivateAddress)) throw new Error(`${url.hostname} is not a public address`);
 }
