@@ -357,6 +357,27 @@ describe('API keys, models, images and file links', () => {
       expect(stack.fake.conversationRequests()).toHaveLength(0);
     });
 
+    it.each([
+      ['quality', 'ultra'],
+      ['background', 'striped'],
+      ['style', 'baroque'],
+      ['moderation', 'off'],
+    ])('refuses %s %p, a value no OpenAI image model takes, with 400 naming it, before any upstream work', async (param, value) => {
+      const refused = await errorOf(stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'x', [param]: value }));
+      expect(refused.status).toBe(400);
+      expect(refused.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_value', param });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
+    it('accepts the quality, background, style and moderation values OpenAI offers', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A fox' });
+      const fox = { prompt: 'a fox', quality: 'hd', style: 'natural' } as const;
+      expect((await stack.openai(token).images.generate({ model: 'dall-e-3', ...fox })).data).toHaveLength(1);
+      stack.fake.enqueue({ kind: 'image', prompt: 'A fox' });
+      const gpt = { prompt: 'a fox', quality: 'high', background: 'opaque', moderation: 'low' } as const;
+      expect((await stack.openai(token).images.generate({ model: 'gpt-image-1', ...gpt })).data).toHaveLength(1);
+    });
+
     it('still answers a durable url for a GPT image model that asks for one', async () => {
       stack.fake.enqueue({ kind: 'image', prompt: 'A lighthouse' });
       const images = await stack.openai(token).images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', response_format: 'url' });
