@@ -129,7 +129,8 @@ export class ClientFileFetcher {
 }
 
 export function decodeDataUrl(url: string, param: string): FileBytes {
-  const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,(.*)$/s.exec(url);
+  // RFC 2397's `;base64` is case-insensitive (`;BASE64,` is what some encoders write), like the media type.
+  const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,(.*)$/is.exec(url);
   const invalid = () => ApiError.of('invalid_base64', { param }, { param });
   if (!match) throw invalid();
   const data = match[3].replace(/\s+/g, '');
