@@ -1,5 +1,8 @@
+import { Readable } from 'node:stream';
 import { ApiError } from '../common/errors/api-error';
-import { decodeDataUrl } from './client-file.fetcher';
+import type { AppConfig } from '../config/app-config';
+import type { UpstreamClient } from '../upstream/upstream.client';
+import { AttachmentBudget, ClientFileFetcher, decodeDataUrl } from './client-file.fetcher';
 
 describe('decodeDataUrl', () => {
   const param = 'messages[0].content[0].image_url.url';
@@ -28,5 +31,37 @@ describe('decodeDataUrl', () => {
       }
     })();
     expect(error?.body.error).toMatchObject({ code: 'invalid_base64', param });
+  });
+});
+
+describe('ClientFileFetcher.fetch', () => {
+  const param = 'messages[0].content[0].image_url.url';
+  const config = { allowPrivateFileUrls: false, maxBodyBytes: 1024 } as AppConfig;
+
+  function answering(status: number, headers: Record<string, string> = {}): UpstreamClient {
+    return { stream: async () => ({ status, headers, body: Readable.from([Buffer.from('x')]) }) } as unknown as UpstreamClient;
+  }
+
+  async function failureOf(fetcher: ClientFileFetcher): Promise<ApiError> {
+    const url = new URL('https://images.example.com/cat.png');
+    return fetcher.fetch({ url, raw: url.toString(), param }, new AttachmentBudget(1024), new AbortController().signal).then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (error: unknown) => error as ApiError,
+    );
+  }
+
+  it('says that a redirect is not followed, and where it led, rather than only its status', async () => {
+    const error = await failureOf(new ClientFileFetcher(config, answering(302, { location: 'https://cdn.example.com/cat.png' })));
+    expect(error.body.error).toMatchObject({ code: 'invalid_image_url', param });
+    expect(error.body.error.message).toBe(
+      `Could not fetch '${param}': it redirects (status 302) to https://cdn.example.com/cat.png, and redirects are not followed; send the final URL.`,
+    );
+  });
+
+  it('names the status of any other answer', async () => {
+    const error = await failureOf(new ClientFileFetcher(config, answering(404)));
+    expect(error.body.error.message).toBe(`Could not fetch '${param}': status 404.`);
   });
 });

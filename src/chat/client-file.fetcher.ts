@@ -89,7 +89,7 @@ export class ClientFileFetcher {
       });
       if (fetched.status !== 200) {
         fetched.body.destroy();
-        throw new Error(`status ${fetched.status}`);
+        throw new Error(unfetchedStatus(fetched.status, fetched.headers.location, url));
       }
       const bytes = await readBody(fetched.body, this.config.maxBodyBytes, (size) => budget.take(size, param));
       const mimeType = (fetched.headers['content-type'] ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
@@ -138,6 +138,19 @@ export function decodeDataUrl(url: string, param: string): FileBytes {
   const bytes = Buffer.from(data, 'base64');
   if (bytes.length === 0) throw invalid();
   return { bytes, mimeType: (match[1] ?? 'application/octet-stream').toLowerCase() };
+}
+
+/** Why an answer other than 200 gives no file; a redirect (only ever seen here when redirects are not followed) says where it led. */
+function unfetchedStatus(status: number, location: string | undefined, url: URL): string {
+  if (status < 300 || status >= 400 || !location) return `status ${status}`;
+  let target: string;
+  try {
+    target = new URL(location, url).toString();
+  } catch {
+    return `status ${status}`;
+  }
+  const shown = target.length > 200 ? `${target.slice(0, 200)}…` : target;
+  return `it redirects (status ${status}) to ${shown}, and redirects are not followed; send the final URL`;
 }
 
 function sanitizeName(name: string): string {
