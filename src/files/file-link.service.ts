@@ -8,7 +8,7 @@ import { ApiError } from '../common/errors/api-error';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
-import { UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { transportDetail, UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { encodeImage, IMAGE_OUTPUT_MIME_TYPES, type ImageOutput } from './image-format';
 import { isUpstreamFileUrl } from './upstream-file-url';
 
@@ -112,7 +112,7 @@ export class FileLinkService {
   async bytes(source: FileSource, path: string, signal?: AbortSignal): Promise<FileBytes | null> {
     const url = await this.downloadUrl(source.identity, source.baseUrl, path);
     if (!url) return null;
-    return readWhole(await this.fetch(url, source.identity, signal));
+    return readWhole(await this.fetch(url, source.identity, signal), signal);
   }
 
   /** Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. */
@@ -128,7 +128,7 @@ export class FileLinkService {
     const file = await this.fetch(url, identity, signal);
     if (!link.output) return file;
     // A converted image is a new file: none of the stored file's own headers (length, etag, name) describe it.
-    const bytes = await encodeImage((await readWhole(file)).bytes, link.output);
+    const bytes = await encodeImage((await readWhole(file, signal)).bytes, link.output);
     const headers = { 'content-type': IMAGE_OUTPUT_MIME_TYPES[link.output.format], 'content-length': String(bytes.length) };
     return { body: Readable.from([bytes]), headers };
   }
@@ -178,17 +178,23 @@ export class FileLinkService {
   }
 }
 
-/** A downloaded file's whole body, at most `MAX_INLINE_BYTES` (held in memory to inline or convert it). */
-async function readWhole(file: OpenedFile): Promise<FileBytes> {
+/**
+ * A downloaded file's whole body, at most `MAX_INLINE_BYTES` (held in memory to inline or convert it). A connection
+ * that breaks mid-file is the upstream storage's failure (502), not ours.
+ */
+async function readWhole(file: OpenedFile, signal?: AbortSignal): Promise<FileBytes> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of file.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_INLINE_BYTES) {
-      file.body.destroy();
-      throw ApiError.of('file_too_large', {});
+  try {
+    for await (const chunk of file.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_INLINE_BYTES) throw ApiError.of('file_too_large', {});
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    file.body.destroy();
+    if (error instanceof ApiError || signal?.aborted) throw error;
+    throw ApiError.of('file_storage_broke', { reason: transportDetail(error) }, { upstream: { step: 'download' } });
   }
   return { bytes: Buffer.concat(chunks), contentType: String(file.headers['content-type'] ?? 'application/octet-stream') };
 }

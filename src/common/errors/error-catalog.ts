@@ -336,6 +336,12 @@ export const ERROR_CATALOG = {
     type: 'upstream_error',
     message: 'The account that generated this file can no longer be used to read it.',
   },
+  file_storage_broke: {
+    status: 502,
+    type: 'upstream_error',
+    code: 'upstream_unreachable',
+    message: 'The connection to the upstream file storage broke while the file was read: {reason}.',
+  },
   file_storage_status: {
     status: 502,
     type: 'upstream_error',
