@@ -122,6 +122,15 @@ describe('attachments', () => {
       expect(created?.body).toMatchObject({ use_case: 'my_files', file_name: expect.stringMatching(/\.pdf$/) });
       expect(stack.fake.requests.find((sent) => sent.method === 'PUT')?.headers['content-type']).toBe('application/pdf');
     });
+
+    it('sends an uploaded document when the index status poll fails, as it does when indexing takes too long', async () => {
+      stack.fake.failFileStatus(503);
+      const answer = await ask(token, [inlinePart(10)]);
+      expect(answer.choices[0].message.content).toEqual(expect.any(String));
+      const sent = stack.fake.conversationRequests()[0].body as { messages: { metadata: { attachments: { name: string }[] } }[] };
+      expect(sent.messages[0].metadata.attachments).toEqual([expect.objectContaining({ name: 'notes.txt' })]);
+      expect(stack.fake.requests.filter((request) => request.method === 'POST' && request.path === '/backend-api/files')).toHaveLength(1);
+    });
   });
 
   describe('a credential the upstream refuses', () => {

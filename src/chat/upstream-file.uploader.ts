@@ -70,9 +70,21 @@ export class UpstreamFileUploader {
     return { fileId, name, mimeType, size: file.bytes.length, width: size?.width, height: size?.height };
   }
 
+  /**
+   * Waits for a document to be indexed for retrieval, at most `INDEX_POLLS` seconds. The file is uploaded by now: a
+   * status poll that fails ends the wait as the time limit does, and the file is sent; it must not cost the attempt
+   * (and an upload again on the next one).
+   */
   private async waitForIndexing(identity: UpstreamIdentity, baseUrl: string, fileId: string, signal: AbortSignal): Promise<void> {
     for (let poll = 0; poll < INDEX_POLLS; poll++) {
-      const status = await this.call(identity, baseUrl, 'GET', `/backend-api/files/${encodeURIComponent(fileId)}`, signal);
+      let status: Record<string, unknown>;
+      try {
+        status = await this.call(identity, baseUrl, 'GET', `/backend-api/files/${encodeURIComponent(fileId)}`, signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.logger.warn(`file ${fileId}: the index status poll failed (${(error as Error).message}); sending it unindexed`);
+        return;
+      }
       if (status.retrieval_index_status === 'success') return;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }

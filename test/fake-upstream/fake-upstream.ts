@@ -222,6 +222,7 @@ export class FakeUpstream {
   private oauthHold: { arrived: () => void; released: Promise<void> } | null = null;
   private defaultAnswer = DEFAULT_ANSWER;
   private generatedImage: Buffer | null = null;
+  private fileStatusFailures: { status: number; times: number } | null = null;
   private controlRoutes: ControlRoutes | undefined;
 
   private constructor(
@@ -277,6 +278,7 @@ export class FakeUpstream {
     this.scenarios = [];
     this.sentinelScenarios = [];
     this.oauthFailures = null;
+    this.fileStatusFailures = null;
     this.requests.length = 0;
     this.abortedStreams = 0;
     this.oauthExchanges = 0;
@@ -394,6 +396,11 @@ export class FakeUpstream {
     return this.requests.filter(
       (r) => r.method === 'POST' && /^\/backend-(api|anon)\/sentinel\/chat-requirements(\/prepare)?$/.test(r.path),
     );
+  }
+
+  /** The next `times` `GET /files/<id>` (the retrieval-index status poll) answer `status`. */
+  failFileStatus(status: number, times = 1): void {
+    this.fileStatusFailures = { status, times };
   }
 
   /** Every signed download URL handed out so far stops working, as the real ones do after a few minutes. */
@@ -530,6 +537,9 @@ export class FakeUpstream {
       });
     }
     if ((m = /^\/files\/([^/]+)$/.exec(sub)) && method === 'GET') {
+      if (this.fileStatusFailures && this.fileStatusFailures.times-- > 0) {
+        throw new HttpError(this.fileStatusFailures.status, { detail: 'The file service is unavailable.' });
+      }
       const file = this.ownedFile(caller, m[1]);
       const indexed = file.bytes !== null && file.pendingPolls <= 0;
       if (file.bytes) file.pendingPolls--;
