@@ -31,3 +31,20 @@ describe('encodeImage', () => {
     expect((failure as ApiError).body.error.code).toBe('image_conversion_failed');
   });
 });
+
+describe('encodeImage without a usable sharp', () => {
+  it('answers 500 image_conversion_unavailable naming the cause, and converts nothing', async () => {
+    jest.resetModules();
+    jest.doMock('sharp', () => {
+      throw new Error('Could not load the "sharp" module using the linux-x64 runtime');
+    });
+    const { encodeImage: encodeWithoutSharp } = jest.requireActual<typeof import('./image-format')>('./image-format');
+    const { ApiError: IsolatedApiError } = jest.requireActual<typeof import('../common/errors/api-error')>('../common/errors/api-error');
+    const failure = await encodeWithoutSharp(Buffer.from('x'), { format: 'jpeg' }).catch((error: unknown) => error);
+    jest.dontMock('sharp');
+    expect(failure).toBeInstanceOf(IsolatedApiError);
+    expect((failure as ApiError).getStatus()).toBe(500);
+    expect((failure as ApiError).body.error).toMatchObject({ type: 'server_error', code: 'image_conversion_unavailable' });
+    expect((failure as ApiError).body.error.message).toContain('Could not load the "sharp" module');
+  });
+});

@@ -34,7 +34,13 @@ function loadSharp(): Promise<typeof sharpModule> {
  * become white, as on a page, rather than libvips' black.
  */
 export async function encodeImage(bytes: Buffer, output: ImageOutput): Promise<Buffer> {
-  const sharp = await loadSharp();
+  let sharp: typeof sharpModule;
+  try {
+    sharp = await loadSharp();
+  } catch (error) {
+    // An install without sharp's binary for this platform: ours to fix, and said so rather than as an unknown failure.
+    throw ApiError.of('image_conversion_unavailable', { reason: (error as Error).message.split('\n')[0] });
+  }
   try {
     const image = sharp(bytes, { failOn: 'error' });
     const { format } = await image.metadata();

@@ -370,6 +370,11 @@ export const ERROR_CATALOG = {
     type: 'upstream_error',
     message: "The upstream's image could not be converted to {format}: {reason}",
   },
+  image_conversion_unavailable: {
+    status: 500,
+    type: 'server_error',
+    message: 'This server cannot convert images ({reason}); leave output_format out to get the image as drawn.',
+  },
   image_unavailable: {
     status: 502,
     type: 'upstream_error',
