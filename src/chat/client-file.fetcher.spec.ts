@@ -60,6 +60,25 @@ describe('ClientFileFetcher.fetch', () => {
     );
   });
 
+  it.each([
+    ['https://docs.example.com/files/Quarterly%20Report%20(Q3).pdf', 'Quarterly Report _Q3_.pdf'],
+    ['https://docs.example.com/files/%E6%8A%A5%E5%91%8A.pdf', '报告.pdf'],
+    ['https://docs.example.com/files/..%2F..%2Fetc%2Fpasswd', '.._.._etc_passwd'],
+    ['https://docs.example.com/files/bad%E0%A4%A.pdf', 'bad_E0_A4_A.pdf'],
+    ['https://docs.example.com/', undefined],
+  ])('names the file from the last segment of %s as it reads, not percent-encoded', async (raw, name) => {
+    const url = new URL(raw);
+    const fetcher = new ClientFileFetcher(config, answering(200, { 'content-type': 'application/pdf' }));
+    const file = await fetcher.fetch({ url, raw, param }, new AttachmentBudget(1024), new AbortController().signal);
+    expect(file.name).toBe(name);
+  });
+
+  it("keeps the letters of a file part's filename in any script", async () => {
+    const fetcher = new ClientFileFetcher(config, answering(200));
+    const part = { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename: 'Отчёт 报告 (final).pdf' } };
+    expect(await fetcher.open(part, 'messages[0].content[0].file.file_data')).toMatchObject({ name: 'Отчёт 报告 _final_.pdf' });
+  });
+
   it('names the status of any other answer', async () => {
     const error = await failureOf(new ClientFileFetcher(config, answering(404)));
     expect(error.body.error.message).toBe(`Could not fetch '${param}': status 404.`);

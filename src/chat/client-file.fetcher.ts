@@ -93,7 +93,7 @@ export class ClientFileFetcher {
       }
       const bytes = await readBody(fetched.body, this.config.maxBodyBytes, (size) => budget.take(size, param));
       const mimeType = (fetched.headers['content-type'] ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
-      return { bytes, mimeType, name: sanitizeName(url.pathname.split('/').pop() ?? '') || undefined };
+      return { bytes, mimeType, name: sanitizeName(lastSegment(url)) || undefined };
     } catch (error) {
       if (signal.aborted || error instanceof ApiError) throw error;
       throw this.unfetchable(url, param, error);
@@ -153,8 +153,21 @@ function unfetchedStatus(status: number, location: string | undefined, url: URL)
   return `it redirects (status ${status}) to ${shown}, and redirects are not followed; send the final URL`;
 }
 
+/** A file name as the upstream and the model see it: letters and digits of any script, `.`, `-`, `_` and spaces; 120 characters at most. */
 function sanitizeName(name: string): string {
-  return name.replace(/[^\w.\- ]+/g, '_').slice(0, 120);
+  return Array.from(name.replace(/[^\p{L}\p{M}\p{N}_.\- ]+/gu, '_'))
+    .slice(0, 120)
+    .join('');
+}
+
+/** The last segment of a URL's path, decoded (`Quarterly%20Report.pdf` is `Quarterly Report.pdf`). */
+function lastSegment(url: URL): string {
+  const segment = url.pathname.split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** Connects only to public addresses: the check at connect time, for names whose DNS answer changed since `assertPublicUrl`. */
