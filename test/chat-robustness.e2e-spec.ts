@@ -1,16 +1,8 @@
 import OpenAI from 'openai';
 import request from 'supertest';
-import { expectCutStreamEnded, sseData, Stack, startStack } from './support/stack';
+import { expectCutStreamEnded, sseData, Stack, startStack, waitFor } from './support/stack';
 
 const ask = (content: string) => ({ model: 'gpt-4o', messages: [{ role: 'user' as const, content }] });
-
-async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('chat API under failure, load and bad input', () => {
   let stack: Stack;

@@ -102,6 +102,15 @@ async function urlOf(app: NestExpressApplication): Promise<string> {
   return (await app.getUrl()).replace('[::1]', '127.0.0.1');
 }
 
+/** Polls `condition` until it holds (a generous deadline, so that only a real hang fails). */
+export async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /**
  * A streamed answer whose upstream was cut: it ends with `[DONE]`, after either a whole answer (the cut came before
  * the answer started and the attempt was retried) or an in-band upstream error in OpenAI's shape (it came after).
