@@ -1,7 +1,7 @@
 import { encodingFor, TokenCounter } from '../src/chat/token-counter';
 import { encode } from 'gpt-tokenizer/cjs/encoding/o200k_base';
 import request from 'supertest';
-import { sseData, Stack, startStack } from './support/stack';
+import { sseData, Stack, startStack, waitFor } from './support/stack';
 
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
@@ -76,6 +76,105 @@ describe('chat API features: reasoning, tools, images, limits, routing', () => {
     stack.fake.enqueue({ kind: 'text', text: 'Truncated by the upstream', finish: 'max_tokens' });
     const completion = await stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
     expect(completion.choices[0].finish_reason).toBe('length');
+  });
+
+  describe('stop', () => {
+    const react = 'Thought: I need the weather.\nAction: weather[Paris]\nObservation: sunny\nThought: I know it now.';
+    const beforeStop = 'Thought: I need the weather.\nAction: weather[Paris]\n';
+
+    it('ends a non-stream answer before the first stop string, with finish_reason stop and usage of the text sent', async () => {
+      stack.fake.enqueue({ kind: 'text', text: react, chunks: 30 });
+      const completion = await stack.openai(token).chat.completions.create({
+        model: 'gpt-4o',
+        stop: ['Observation:', '\n\nUser:'],
+        messages: [{ role: 'user', content: 'weather in Paris?' }],
+      });
+      expect(completion.choices[0].message.content).toBe(beforeStop);
+      expect(completion.choices[0].finish_reason).toBe('stop');
+      expect(completion.usage!.completion_tokens).toBe(encode(beforeStop).length);
+    });
+
+    it('streams up to a stop string split across upstream chunks, never past it, then stops the upstream', async () => {
+      // Two or three characters per upstream chunk: "Observation:" arrives in several, slowly enough to be cut mid-answer.
+      stack.fake.enqueue({ kind: 'text', text: react, chunks: 40, delayMs: 5 });
+      const stream = await stack.openai(token).chat.completions.create({
+        model: 'gpt-4o',
+        stop: 'Observation:',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'weather in Paris?' }],
+      });
+      const deltas: string[] = [];
+      let finish: string | null = null;
+      let usage: { completion_tokens: number } | undefined;
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta.content) deltas.push(chunk.choices[0].delta.content);
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+        usage = chunk.usage ?? usage;
+      }
+      expect(deltas.join('')).toBe(beforeStop);
+      // Streamed as it came, not held back whole.
+      expect(deltas.length).toBeGreaterThan(5);
+      expect(finish).toBe('stop');
+      expect(usage!.completion_tokens).toBe(encode(beforeStop).length);
+      await waitFor(() => stack.fake.abortedStreams === 1);
+    });
+
+    it('keeps the whole answer when no stop string occurs, and ignores empty stop strings', async () => {
+      stack.fake.enqueue({ kind: 'text', text: react, chunks: 30 });
+      const stream = await stack.openai(token).chat.completions.create({
+        model: 'gpt-4o',
+        stop: ['', 'Observation: cloudy'],
+        stream: true,
+        messages: [{ role: 'user', content: 'weather in Paris?' }],
+      });
+      let streamed = '';
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        streamed += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(streamed).toBe(react);
+      expect(finish).toBe('stop');
+    });
+
+    it('ends with an empty answer when the stop string starts it', async () => {
+      stack.fake.enqueue({ kind: 'text', text: '\n\nUser: and then I said', chunks: 6 });
+      const completion = await stack
+        .openai(token)
+        .chat.completions.create({ model: 'gpt-4o', stop: '\n\nUser:', messages: [{ role: 'user', content: 'go on' }] });
+      expect(completion.choices[0].message.content).toBe('');
+      expect(completion.choices[0].finish_reason).toBe('stop');
+      expect(completion.usage!.completion_tokens).toBe(0);
+    });
+
+    it('refuses more than 4 stop strings and a stop string that is not a string, as OpenAI does', async () => {
+      const ask = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'x' }] };
+      await expect(stack.openai(token).chat.completions.create({ ...ask, stop: ['a', 'b', 'c', 'd', 'e'] })).rejects.toMatchObject({
+        status: 400,
+        error: {
+          message: "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead.",
+          type: 'invalid_request_error',
+          param: 'stop',
+          code: 'array_above_max_length',
+        },
+      });
+      const wrong = await post({ ...ask, stop: ['a', 7] });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body.error).toMatchObject({ param: 'stop[1]', code: 'invalid_value' });
+      expect(stack.fake.conversationRequests()).toHaveLength(0);
+    });
+
+    it('does not cut an answer under emulated tools (stop applies to plain text answers only)', async () => {
+      stack.fake.enqueue({ kind: 'text', text: 'No tool needed. Observation: none.' });
+      const completion = await stack.openai(token).chat.completions.create({
+        model: 'gpt-4o',
+        stop: 'Observation:',
+        tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: {} } } }],
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      expect(completion.choices[0].message.content).toBe('No tool needed. Observation: none.');
+    });
   });
 
   it('returns reasoning as reasoning_content, streamed and whole', async () => {

@@ -1,6 +1,7 @@
 import type { ReasoningOutputMode } from '../config/app-config';
 import type { FinishReason, MediaPiece } from './translation/answer-writer';
 import type { TranslatedPiece } from './translation/upstream-stream-translator';
+import { StopCut, StopSequences } from './stop-sequences';
 import { EncodingName, TokenCounter } from './token-counter';
 
 /** What the client is sent, independent of stream or non-stream framing. */
@@ -13,6 +14,8 @@ export type AnswerEvent =
 export interface AnswerOptions {
   reasoningOutput: ReasoningOutputMode;
   maxTokens?: number;
+  /** The request's non-empty `stop` strings: the answer's text ends before the first of them. */
+  stop?: readonly string[];
   encoding: EncodingName;
   /** A download URL for a generated image, or null when it cannot be had. */
   resolveImage: (fileId: string) => Promise<string | null>;
@@ -25,7 +28,9 @@ const THINK_CLOSE = '\n</think>\n\n';
 
 /**
  * Shapes translated upstream pieces into what the client sees: reasoning per `REASONING_OUTPUT`,
- * generated files as links, and the `max_tokens` cut at a token boundary. Keeps the full texts for usage.
+ * generated files as links, the `stop` cut, and the `max_tokens` cut at a token boundary. Keeps the full texts
+ * for usage. `stop` cuts the model's answer text only: thoughts and file links are never cut by it; text before a
+ * stop string still counts against `max_tokens`, so whichever limit comes first in the text ends the answer.
  */
 export class AnswerAssembler {
   /** Everything sent as `content`, a `<think>` block included. */
@@ -37,11 +42,14 @@ export class AnswerAssembler {
   private estimatedTokens = 0;
   private files = 0;
   private conversationId?: string;
+  private readonly stops: StopSequences | null;
 
   constructor(
     private readonly options: AnswerOptions,
     private readonly counter: TokenCounter,
-  ) {}
+  ) {
+    this.stops = options.stop?.length ? new StopSequences(options.stop) : null;
+  }
 
   /**
    * The client's events, one batch per batch of pieces. Only media pieces wait (for their download link): text
@@ -66,7 +74,7 @@ export class AnswerAssembler {
   private shape(piece: Exclude<TranslatedPiece, MediaPiece>, events: AnswerEvent[]): boolean {
     switch (piece.type) {
       case 'content':
-        return this.pushText(piece.text, events);
+        return this.stops ? this.pushCut(this.stops.push(piece.text), events) : this.pushText(piece.text, events);
       case 'reasoning':
         if (this.options.reasoningOutput === 'hidden') return false;
         this.reasoning += piece.text;
@@ -86,9 +94,11 @@ export class AnswerAssembler {
         events.push({ type: 'ids', conversationId: piece.conversationId, messageId: piece.messageId });
         return false;
       case 'error':
+        if (this.releaseHeld(events)) return true;
         events.push({ type: 'error', message: piece.message, code: piece.code });
         return true;
       case 'finish':
+        if (this.releaseHeld(events)) return true;
         if (this.thinkOpen) this.pushText('', events);
         events.push({ type: 'finish', reason: piece.reason });
         return true;
@@ -100,12 +110,26 @@ export class AnswerAssembler {
    * A link is shown whole or not at all: cut, it would be a broken link (or a URL that works but is not the file).
    */
   private async shapeMedia(piece: MediaPiece, events: AnswerEvent[]): Promise<boolean> {
+    // Text held back for `stop` comes first; a link between it and the next text means a stop string cannot span them.
+    if (this.releaseHeld(events)) return true;
     if (piece.type === 'image') {
       const url = await this.options.resolveImage(piece.fileId);
       return this.pushText(url ? `\n![image](${url})\n` : '\nFailed to load the image.\n', events, 'whole');
     }
     const url = this.conversationId ? await this.options.resolveSandboxFile(piece.path, piece.messageId, this.conversationId) : null;
     return url ? this.pushText(`\n![File ${++this.files}](${url})\n`, events, 'whole') : false;
+  }
+
+  /** Text that `stop` let through, then the end of the answer (finish `stop`) when a stop string was found. */
+  private pushCut({ released, stopped }: StopCut, events: AnswerEvent[]): boolean {
+    if (this.pushText(released, events)) return true;
+    if (stopped) events.push({ type: 'finish', reason: 'stop' });
+    return stopped;
+  }
+
+  /** Releases the text held back as a possible start of a stop string; true when the answer ends with it. */
+  private releaseHeld(events: AnswerEvent[]): boolean {
+    return this.stops ? this.pushCut(this.stops.flush(), events) : false;
   }
 
   /** Adds answer text to `events`, closing a `<think>` block first; true (with finish `length`) when it reaches `max_tokens`. */

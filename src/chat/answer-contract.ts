@@ -67,6 +67,11 @@ export interface AnswerReader {
 export interface AnswerContract {
   /** The messages for the first round: the client's, with instructions added and tool turns rendered as text. */
   readonly messages: ChatMessageDto[];
+  /**
+   * Whether the answer is plain text, with no protocol text in it (emulated tool calls, JSON to validate): only
+   * then does the request's `stop` cut it, since a cut inside a call block or a JSON answer would break it.
+   */
+  readonly plainText: boolean;
   /** A reader for a round (round 0 is the first answer; later rounds are corrective ones). */
   reader(round: number): AnswerReader;
 }
@@ -95,6 +100,7 @@ export function textAfterRound(round: number, shown: string, verdict: { content:
 export function plainContract(messages: ChatMessageDto[]): AnswerContract {
   return {
     messages,
+    plainText: true,
     reader: () => ({ push: (text) => text, end: () => ({ ok: true, content: '', toolCalls: [] }) }),
   };
 }

@@ -38,6 +38,7 @@ import { imageSize } from './image-size';
 import type { FinishReason } from './translation/answer-writer';
 import { convertMessages } from './message-converter';
 import { DEFAULT_REQUESTED_MODEL, resolveModel } from './models/model-mapping';
+import { stopSequencesOf } from './stop-sequences';
 import { encodingFor, imageTokens, TokenCounter } from './token-counter';
 import { usesLegacyFunctions, withLegacyFunctionsAsTools } from './tools/legacy-functions';
 
@@ -163,7 +164,7 @@ export class ChatService {
     let shown = '';
     let ids: FinishedAnswer['ids'];
     for (let round = 0; ; round++) {
-      const assembler = this.assembler(request, chat, started, origin);
+      const assembler = this.assembler(request, chat, started, origin, contract.plainText ? stopSequencesOf(request.stop) : []);
       const reader = contract.reader(round);
       let finishReason: FinishReason | null = null;
       for await (const events of assembler.events(started.pieces)) {
@@ -306,11 +307,19 @@ export class ChatService {
     );
   }
 
-  private assembler(request: ChatCompletionRequestDto, chat: PreparedChat, started: StartedConversation, origin: string): AnswerAssembler {
+  /** `stop`: the strings that end the answer's text (none when the answer carries protocol text, `AnswerContract.plainText`). */
+  private assembler(
+    request: ChatCompletionRequestDto,
+    chat: PreparedChat,
+    started: StartedConversation,
+    origin: string,
+    stop: string[],
+  ): AnswerAssembler {
     return new AnswerAssembler(
       {
         reasoningOutput: chat.reasoningOutput,
         maxTokens: request.max_completion_tokens ?? request.max_tokens,
+        stop,
         encoding: chat.encoding,
         // Durable links: the upstream's signed URLs expire within minutes.
         resolveImage: (fileId) => this.fileLinks.linkFor(started, generatedFilePath(fileId), origin),

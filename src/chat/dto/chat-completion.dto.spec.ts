@@ -114,3 +114,28 @@ describe('a field of the wrong type', () => {
     }
   });
 });
+
+describe('stop', () => {
+  const messages = [{ role: 'user', content: 'hi' }];
+
+  it.each([
+    ['a string', '\n\nUser:'],
+    ['an array of up to 4', ['a', 'b', '', 'd']],
+    ['an empty array', []],
+    ['null', null],
+  ])('accepts %s', async (_name, stop) => {
+    expect(await validated({ messages, stop })).toBeInstanceOf(ChatCompletionRequestDto);
+  });
+
+  it.each([
+    ['more than 4 strings', ['a', 'b', 'c', 'd', 'e'], 'stop', 'array_above_max_length'],
+    ['a number', 5, 'stop', 'invalid_value'],
+    ['an object', { text: 'x' }, 'stop', 'invalid_value'],
+    ['an item that is not a string', ['a', null], 'stop[1]', 'invalid_value'],
+  ])('refuses %s with 400 naming the field', async (_name, stop, param, code) => {
+    const error = await validated({ messages, stop });
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).getStatus()).toBe(400);
+    expect((error as ApiError).body.error).toMatchObject({ type: 'invalid_request_error', param, code });
+  });
+});

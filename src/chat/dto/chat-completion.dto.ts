@@ -30,6 +30,7 @@ import {
 } from './tool-fields.dto';
 import { IsNotEmptyArray, IsObjectItems, ValidatedBy, type ValidationDetail, type ValidationDetailFn } from '../../common/pipes/validation';
 import { TEAM_ACCOUNT_ID } from '../../common/vocabulary/team-account';
+import { MAX_STOP_SEQUENCES } from '../stop-sequences';
 
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
@@ -213,6 +214,25 @@ function IsToolCalls(options?: ValidationOptions): PropertyDecorator {
   return ValidatedBy('isToolCalls', toolCallsProblem, 'must be an array of tool call objects', options);
 }
 
+/** `stop`: a string or an array of at most `MAX_STOP_SEQUENCES` strings, refused over it as OpenAI refuses it. */
+function stopProblem(value: unknown): ValidationDetail | null {
+  if (typeof value === 'string') return null;
+  if (!Array.isArray(value)) return { path: '', message: `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings` };
+  if (value.length > MAX_STOP_SEQUENCES) {
+    return {
+      path: '',
+      message: `array too long. Expected an array with maximum length ${MAX_STOP_SEQUENCES}, but got an array with length ${value.length} instead`,
+      code: 'array_above_max_length',
+    };
+  }
+  const index = value.findIndex((item) => typeof item !== 'string');
+  return index < 0 ? null : { path: `[${index}]`, message: 'must be a string' };
+}
+
+function IsStopSequences(options?: ValidationOptions): PropertyDecorator {
+  return ValidatedBy('isStopSequences', stopProblem, `must be a string or an array of up to ${MAX_STOP_SEQUENCES} strings`, options);
+}
+
 export class ChatMessageDto {
   @IsIn(MESSAGE_ROLES, { message: `must be one of ${MESSAGE_ROLES.join(', ')}` })
   role: MessageRole;
@@ -275,6 +295,8 @@ export class ChatCompletionRequestDto {
   @IsOptional() @IsNumber() presence_penalty?: number;
   @IsOptional() @IsNumber() frequency_penalty?: number;
   @IsOptional() @IsString() user?: string;
+  /** Cut the answer before the first of these strings (src/chat/stop-sequences.ts); null or absent: no cut. */
+  @IsOptional() @IsStopSequences() stop?: string | string[] | null;
 
   // Function calling and structured output, emulated in src/chat/tools and src/chat/structured-output.
   @IsOptional()

@@ -56,6 +56,7 @@ export function judgeJsonAnswer(text: string, format: JsonFormat): Verdict {
 export function structuredOutputContract(messages: ChatMessageDto[], format: JsonFormat): AnswerContract {
   return {
     messages: withSystemText(messages, renderJsonInstructions(format)),
+    plainText: false,
     reader: (): AnswerReader => {
       let text = '';
       return {

@@ -17,6 +17,7 @@ export function toolCallingContract(messages: ChatMessageDto[], setup: ToolSetup
   if (json) system += `\n\n${renderJsonInstructions(json)}\nThis format applies when you answer without calling a function.`;
   return {
     messages: withSystemText(renderToolHistory(messages), system),
+    plainText: false,
     reader: (round): AnswerReader => {
       // A required call or a JSON answer is judged whole; a corrective round only repairs, so nothing streams early.
       const scanner = new ToolCallScanner(round > 0 || mustCall(setup) || json !== null);

@@ -24,6 +24,8 @@ export const ERROR_CATALOG = {
   missing_required_parameter: { status: 400, type: 'invalid_request_error', message: "Missing required parameter: '{param}'{hint?}." },
   /** OpenAI's own wording for an array that must not be empty (`tools: []`). */
   empty_array: { status: 400, type: 'invalid_request_error', message: "[] is too short - '{param}'" },
+  /** OpenAI's wording for a list over its limit (`stop` with more than 4 strings). */
+  array_above_max_length: { status: 400, type: 'invalid_request_error', message: "Invalid '{param}': {problem}." },
   unsupported_content: { status: 400, type: 'invalid_request_error', message: "Unsupported content part type '{type}' in '{path}'." },
   unsupported_content_part: {
     status: 400,
