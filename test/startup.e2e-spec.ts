@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runServerSource, stopAllCommands, waitForHttp, type Command } from './support/command';
-import { freePort } from './support/process';
+import { freePort, startServer, stopAllServers } from './support/process';
 
 /**
  * What a newcomer sees in the terminal (issue 9): a short start-up summary, Nest's route lines only at
@@ -173,5 +173,25 @@ describe('start-up', () => {
     const { code, output } = await failedStart(runServerSource({ DATA_DIR: tempDir() }, cwd));
     expect(code).toBe(1);
     expect(output.trim()).toBe('Configuration error: RETRY_TIMES="lots" is not an integer');
+  });
+});
+
+describe('two servers started at the same moment on one DATA_DIR', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-startup-race-'));
+  afterAll(async () => {
+    await stopAllServers();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('only one serves; the other stops with the one line that names the folder in use', async () => {
+    const starts = await Promise.allSettled([startServer({ DATA_DIR: dataDir }), startServer({ DATA_DIR: dataDir })]);
+    const serving = starts.filter((start) => start.status === 'fulfilled');
+    const refused = starts.filter((start) => start.status === 'rejected');
+    expect(serving).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(String(refused[0].reason)).toContain(
+      `Cannot start: DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${serving[0].value.child.pid})`,
+    );
+    expect((await fetch(`${serving[0].value.url}/healthz`)).status).toBe(200);
   });
 });

@@ -1,8 +1,9 @@
 // One file over 300 lines on purpose: the file adapter of the AccountStore port is one unit with its atomic write path
 // (temp file, fsync, rename, fsync the folder) and the legacy import, all run by one contract suite.
 import { Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
@@ -299,28 +300,36 @@ export class FileAccountStore implements AccountStore {
    * One process per `DATA_DIR`: two would each keep their own copy of the pool and write it over the other's (uploads
    * lost at the next restart). An owner file left by a process that is gone (a crash, a kill -9), or by this one,
    * is taken over; one from another host (a shared volume) cannot be checked and is taken over with a warning.
+   * The owner file is written whole under a temporary name, then linked in place: it never exists empty, so a second
+   * start at the same moment always reads who owns the folder (an empty one would look left over and be taken over).
    */
   private async claimDir(): Promise<void> {
     const path = join(this.dir, OWNER_FILE);
     const me = { pid: process.pid, host: hostname() };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writeFile(path, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
-        this.ownsDir = true;
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temp, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await link(temp, path);
+          this.ownsDir = true;
+          return;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1) throw error;
+        }
+        const owner = await readOwner(path);
+        if (owner && owner.host === me.host && owner.pid !== me.pid && processRuns(owner.pid)) {
+          throw new StartProblem(
+            `DATA_DIR ${this.dir} is in use by another FlowGPT (pid ${owner.pid}): stop it, give this one another DATA_DIR, ` +
+              'or share one pool between instances with REDIS_URL',
+          );
+        }
+        if (owner && owner.host !== me.host)
+          this.logger.warn(`${path} names a process on host ${owner.host}; taking DATA_DIR over (two instances must not share it)`);
+        await rm(path, { force: true });
       }
-      const owner = await readOwner(path);
-      if (owner && owner.host === me.host && owner.pid !== me.pid && processRuns(owner.pid)) {
-        throw new StartProblem(
-          `DATA_DIR ${this.dir} is in use by another FlowGPT (pid ${owner.pid}): stop it, give this one another DATA_DIR, ` +
-            'or share one pool between instances with REDIS_URL',
-        );
-      }
-      if (owner && owner.host !== me.host)
-        this.logger.warn(`${path} names a process on host ${owner.host}; taking DATA_DIR over (two instances must not share it)`);
-      await rm(path, { force: true });
+    } finally {
+      await rm(temp, { force: true });
     }
   }
 
