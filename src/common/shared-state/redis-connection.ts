@@ -90,6 +90,31 @@ export class RedisConnection {
     }
     await this.selectDatabase();
     this.opened = true;
+    await this.warnIfKeysCanBeEvicted();
+  }
+
+  /**
+   * Keys with a TTL (rotation links, locks, admin sessions, throttles) must last their TTL: a lost rotation link makes
+   * an instance send a RefreshToken already spent, which the auth server may answer by revoking the account. Redis
+   * evicts them when it runs out of memory under any maxmemory-policy but noeviction (allkeys-* may evict the
+   * accounts too), so such a policy is worth one warning at start. Managed Redis often refuses CONFIG: then nothing.
+   */
+  private async warnIfKeysCanBeEvicted(): Promise<void> {
+    let policy: unknown;
+    try {
+      const reply = (await this.client.config('GET', 'maxmemory-policy')) as unknown[];
+      policy = reply[1];
+    } catch (error) {
+      this.logger.debug(`${this.description} does not tell its maxmemory-policy: ${(error as Error).message}`);
+      return;
+    }
+    if (typeof policy !== 'string' || policy === 'noeviction') return;
+    const what = policy.startsWith('allkeys-') ? 'any of its keys, accounts included' : 'keys with a time to live';
+    this.logger.warn(
+      `${this.description} has maxmemory-policy ${policy}: when it reaches maxmemory it evicts ${what}, such as the ` +
+        'rotation links that say which RefreshToken replaced a spent one (an instance would then send the spent one, and ' +
+        'the auth server may revoke the account), locks and admin sessions. Set maxmemory-policy noeviction',
+    );
   }
 
   /**

@@ -1,3 +1,5 @@
+import { Logger } from '@nestjs/common';
+import { Redis, ReplyError } from 'ioredis';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { StoreUnavailableError } from '../errors/store-unavailable.error';
 import { RedisConnection } from './redis-connection';
@@ -106,6 +108,59 @@ describe('RedisConnection', () => {
     const failure = connection.run((redis) => redis.get('anything'));
     await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(failure).rejects.toThrow('Redis at redis://127.0.0.1:6379 is not answering');
+  });
+
+  describe('at start, a maxmemory-policy that can evict its keys', () => {
+    let warnings: string[];
+    beforeEach(() => {
+      warnings = [];
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    });
+    afterEach(() => jest.restoreAllMocks());
+
+    /** Opens a connection while the test Redis runs with `policy`, then puts its own setting back. */
+    async function openUnder(policy: string): Promise<void> {
+      const admin = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+      const [, before] = await admin.config('GET', 'maxmemory-policy');
+      const connection = new RedisConnection({ url: TEST_REDIS_URL, commandTimeoutMs: 5_000 });
+      try {
+        await admin.config('SET', 'maxmemory-policy', policy);
+        await connection.open();
+      } finally {
+        await admin.config('SET', 'maxmemory-policy', before);
+        admin.disconnect();
+        await connection.close();
+      }
+    }
+
+    it.each([
+      ['volatile-lru', 'keys with a time to live'],
+      ['allkeys-lru', 'any of its keys, accounts included'],
+    ])('warns once under %s, naming the policy and what it risks', async (policy, evicts) => {
+      await openUnder(policy);
+      expect(warnings).toEqual([
+        `Redis at ${TEST_REDIS_URL} has maxmemory-policy ${policy}: when it reaches maxmemory it evicts ${evicts}, such as the ` +
+          'rotation links that say which RefreshToken replaced a spent one (an instance would then send the spent one, and ' +
+          'the auth server may revoke the account), locks and admin sessions. Set maxmemory-policy noeviction',
+      ]);
+    });
+
+    it('says nothing under noeviction', async () => {
+      await openUnder('noeviction');
+      expect(warnings).toEqual([]);
+    });
+
+    it('starts all the same, without a warning, on a Redis that refuses CONFIG (as managed ones do)', async () => {
+      const connection = new RedisConnection({ url: TEST_REDIS_URL, commandTimeoutMs: 5_000 });
+      jest.spyOn(connection.client, 'config').mockRejectedValue(new ReplyError("ERR unknown command 'CONFIG'"));
+      try {
+        await connection.open();
+        await connection.ping();
+      } finally {
+        await connection.close();
+      }
+      expect(warnings).toEqual([]);
+    });
   });
 
   it('drops a connection that no longer answers and connects again, so service resumes where a new one gets through', async () => {
