@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronTime } from 'cron';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -158,6 +159,27 @@ describe('TokenRefreshScheduler', () => {
       expect(await scheduler.lastRun()).toMatchObject({ summary: { refreshed: 2 } });
       nextCheck();
       expect(await scheduler.runScheduledRefresh()).toBeNull();
+    });
+
+    it('counts a record of the last run it cannot read as no run, says so, and records the next run afresh', async () => {
+      const warnings: string[] = [];
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+      try {
+        const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
+        await pool.admin.upload([fakeRefreshToken('damaged-record')]);
+        // A torn or hand-edited value.
+        await pool.refresher.recordJob('refresh-job:last-run', '{"slot":1893466800000,"finishedAt":18934');
+
+        nextCheck();
+        expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+        expect(warnings).toEqual(['The record of the last scheduled refresh (refresh-job:last-run) cannot be read; counting it as no run']);
+        expect(await scheduler.lastRun()).toMatchObject({ slot: clock.now() - 150, summary: { refreshed: 1 } });
+        nextCheck();
+        expect(await scheduler.runScheduledRefresh()).toBeNull();
+        expect(refreshedTokens()).toHaveLength(1);
+      } finally {
+        warn.mockRestore();
+      }
     });
 
     it('keeps the time of the last forced refresh in the store, so a restart does not run it early', async () => {

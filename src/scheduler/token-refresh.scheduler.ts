@@ -190,10 +190,23 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     return lastSlot + intervalMs - Math.min(MAX_DUE_SLACK_MS, Math.floor(gapMs / 2));
   }
 
-  /** The last scheduled run recorded in the store, by any instance. */
+  /**
+   * The last scheduled run recorded in the store, by any instance. A record that cannot be read (damaged, or written
+   * by hand) counts as no run, with a warning: the next check then runs the forced refresh and records it afresh,
+   * rather than every check failing on it until someone repairs the store.
+   */
   async lastRun(): Promise<RefreshJobRun | null> {
     const raw = await this.refresher.jobRecord(LAST_RUN_KEY);
-    return raw ? (JSON.parse(raw) as RefreshJobRun) : null;
+    if (!raw) return null;
+    let run: unknown;
+    try {
+      run = JSON.parse(raw);
+    } catch {
+      run = undefined;
+    }
+    if (isRefreshJobRun(run)) return run;
+    this.logger.warn(`The record of the last scheduled refresh (${LAST_RUN_KEY}) cannot be read; counting it as no run`);
+    return null;
   }
 
   /** The cron occurrence that fired just now (the first one after now minus the tolerated skew), and the cron's period there. */
@@ -207,4 +220,11 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     // Called outside a firing (by hand): the run stands for now, and the next occurrence still runs.
     return { slot: slot <= now + 1000 ? slot : now, gapMs: gap };
   }
+}
+
+/** Whether `value` has what a check reads from a run record: its occurrence, and the one the interval counts from. */
+function isRefreshJobRun(value: unknown): value is RefreshJobRun {
+  if (typeof value !== 'object' || value === null) return false;
+  const { slot, countsFromSlot } = value as Partial<Record<keyof RefreshJobRun, unknown>>;
+  return Number.isFinite(slot) && (countsFromSlot === undefined || countsFromSlot === null || Number.isFinite(countsFromSlot));
 }
