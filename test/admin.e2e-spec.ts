@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import request from 'supertest';
+import { SharedState } from '../src/common/shared-state/shared-state';
 import { maskSecret } from '../src/common/util/secrets';
 import type { AccountView } from '../src/token-pool/pool.types';
 import { poolServicesOf } from '../src/token-pool/testing/pool-services';
@@ -845,5 +846,38 @@ describe('Admin with REDIS_URL, as its own process', () => {
     const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i % 2 ? '/admin/api/tokens' : '/metrics')));
     agent.destroy();
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
+  });
+});
+
+describe('Admin with REDIS_URL, when updates of one account keep colliding', () => {
+  const prefix = `flowgpt-admin-e2e-${randomBytes(4).toString('hex')}:`;
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { ADMIN_KEY, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: prefix } });
+  });
+  afterAll(async () => {
+    await stack.close();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('answers a 503 store_unavailable with Retry-After, not a 500', async () => {
+    await api(stack)
+      .post('/admin/api/tokens', { tokens: [stack.fake.createAccessToken({ email: 'busy@example.com' })] })
+      .expect(200);
+    const [account] = await accounts(stack);
+    // Every compare-and-set of the store finds the value changed since it was read, as under a storm of writers.
+    const client = stack.app.get(SharedState).connection!.client;
+    const compareAndSet = jest.spyOn(client, 'eval').mockResolvedValue(0);
+    try {
+      const restore = await api(stack).post(`/admin/api/tokens/${account.id}/restore`);
+      expect(restore.status).toBe(503);
+      expect(restore.headers['retry-after']).toBe('5');
+      expect(restore.body).toEqual({ ...errorShape, error: { ...errorShape.error, type: 'server_error', code: 'store_unavailable' } });
+    } finally {
+      compareAndSet.mockRestore();
+    }
   });
 });

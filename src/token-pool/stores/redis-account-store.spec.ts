@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
+import { testConfig } from '../../config/test-config';
+import { FakeClock } from '../testing/fake-clock';
+import { poolServices } from '../testing/pool-services';
 import { redisHarness } from '../testing/redis-harness';
 import { describeAccountStoreContract } from './account-store.contract';
 import type { RedisAccountStore } from './redis-account-store';
@@ -37,6 +40,23 @@ describe('RedisAccountStore across instances', () => {
     await b.updateAccount('x', (current) => ({ ...current, state: 'disabled' }));
     expect(await a.getAccount('x')).toMatchObject({ state: 'disabled' });
     expect((await a.listAccounts())[0].state).toBe('disabled');
+  });
+
+  it('answers an update that keeps losing to other writers as a store that cannot serve now (a 503), not a plain error', async () => {
+    await a.addAccounts([{ ...record('x'), state: 'disabled' as const }]);
+    const pool = poolServices(a, testConfig(), new FakeClock());
+    // Every compare-and-set finds the value changed since it was read, as under a storm of writers.
+    const compareAndSet = jest.spyOn(harness.connectionOf(a).client, 'eval').mockResolvedValue(0);
+    try {
+      const restoring = pool.admin.restore('x');
+      await expect(restoring).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(restoring).rejects.toThrow(`too many concurrent updates of x in ${harness.prefix}accounts`);
+      expect(compareAndSet).toHaveBeenCalledTimes(50);
+    } finally {
+      compareAndSet.mockRestore();
+      pool.close();
+    }
+    expect(await b.getAccount('x')).toMatchObject({ state: 'disabled' });
   });
 
   it('loses no concurrent update made through different instances', async () => {

@@ -313,7 +313,9 @@ export class RedisAccountStore implements AccountStore {
         return JSON.parse(serialized) as T;
       await delay(randomInt(Math.min(FIRST_UPDATE_BACKOFF_MS * 2 ** attempt, MAX_UPDATE_BACKOFF_MS)));
     }
-    throw new Error(`Too many concurrent updates of ${field} in ${hash}`);
+    // Other writers kept changing it (hundreds of requests on one account): as busy as a store that does not answer, and
+    // worth a retry shortly, so the caller's 503 rather than a 500.
+    throw new StoreUnavailableError(this.connection.description, new Error(`too many concurrent updates of ${field} in ${hash}`));
   }
 }
 
