@@ -127,6 +127,14 @@ describe('FileKeyValueStore', () => {
     expect(await new FileKeyValueStore(path, 100).get('session', T0)).toBe('signed-in');
   });
 
+  it('opens empty when a file stands where a folder of its path should be: no snapshot can be there to lose', async () => {
+    const aFile = join(dir, 'not-a-folder');
+    writeFileSync(aFile, 'a file where the data folder should be');
+    const store = new FileKeyValueStore(join(aFile, 'state', 'ns.json'), 100);
+    expect(await store.get('k', T0)).toBeNull();
+    expect(readFileSync(aFile, 'utf8')).toBe('a file where the data folder should be');
+  });
+
   it('keeps a change whose snapshot failed for the next write, at shutdown too', async () => {
     const store = new FileKeyValueStore(path, 100);
     mkdirSync(path, { recursive: true }); // the rename over a folder fails, as a full or broken disk would

@@ -172,7 +172,10 @@ export class FileKeyValueStore implements KeyValueStore {
       this.removeTempLeftovers();
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // ENOTDIR: a file stands where a folder of the path should be, so no snapshot can be there to lose; the data
+      // folder's own check names the problem.
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw this.outOfReach(error);
     }
     try {
