@@ -159,3 +159,63 @@ describe('attachments', () => {
     });
   });
 });
+
+/** `UPLOAD_BY_URL=true`: a message written `URL URL … text` sends its leading URLs as attachments. */
+describe('UPLOAD_BY_URL', () => {
+  let stack: Stack;
+  let token: string;
+  let files: Server;
+  let filesUrl: string;
+  const fetched: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { ALLOW_PRIVATE_FILE_URLS: 'true', UPLOAD_BY_URL: 'true' } });
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+    files = createServer((request, response) => {
+      fetched.push(request.url!);
+      response.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await stack.close();
+    await new Promise<void>((resolve) => files.close(() => resolve()));
+  });
+  beforeEach(() => {
+    stack.fake.reset();
+    fetched.length = 0;
+  });
+
+  const say = (content: string) => stack.openai(token).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] });
+  const sentParts = () =>
+    (stack.fake.conversationRequests()[0].body as { messages: { content: { content_type: string; parts: unknown[] } }[] }).messages[0]
+      .content;
+
+  it('attaches the leading URLs and sends the rest as the text', async () => {
+    await say(`${filesUrl}/a.png ${filesUrl}/b.png What is in these?`);
+
+    expect(fetched).toEqual(['/a.png', '/b.png']);
+    const content = sentParts();
+    expect(content.content_type).toBe('multimodal_text');
+    expect(content.parts).toEqual([
+      'What is in these?',
+      expect.objectContaining({ content_type: 'image_asset_pointer' }),
+      expect.objectContaining({ content_type: 'image_asset_pointer' }),
+    ]);
+  });
+
+  it('attaches a message that is only a URL', async () => {
+    await say(`${filesUrl}/only.png`);
+
+    expect(fetched).toEqual(['/only.png']);
+    expect(sentParts().parts).toEqual([expect.objectContaining({ content_type: 'image_asset_pointer' })]);
+  });
+
+  it('leaves a URL inside the text alone', async () => {
+    await say(`Look at ${filesUrl}/inside.png please`);
+
+    expect(fetched).toEqual([]);
+    expect(sentParts().parts).toEqual([`Look at ${filesUrl}/inside.png please`]);
+  });
+});

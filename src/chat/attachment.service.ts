@@ -45,17 +45,18 @@ export class AttachmentService {
     private readonly uploader: UpstreamFileUploader,
   ) {}
 
-  /** `UPLOAD_BY_URL`: "https://a.png https://b.pdf what is this?" becomes a text part and one part per URL. */
+  /**
+   * `UPLOAD_BY_URL`: "https://a.png https://b.pdf what is this?" becomes a text part and one part per URL; a message
+   * that is only URLs becomes their parts alone.
+   */
   expandLeadingUrls(messages: ChatMessageDto[]): ChatMessageDto[] {
     return messages.map((message) => {
       if (message.role !== 'user' || typeof message.content !== 'string') return message;
-      const match = /^((?:https?:\/\/\S+\s+)+)([\s\S]*)$/.exec(message.content);
+      const match = /^((?:https?:\/\/\S+(?:\s+|$))+)([\s\S]*)$/.exec(message.content);
       if (!match) return message;
       const urls = match[1].trim().split(/\s+/);
-      const content: ContentPart[] = [
-        { type: 'text', text: match[2] },
-        ...urls.map((url): ContentPart => ({ type: 'image_url', image_url: { url } })),
-      ];
+      const text: ContentPart[] = match[2] ? [{ type: 'text', text: match[2] }] : [];
+      const content: ContentPart[] = [...text, ...urls.map((url): ContentPart => ({ type: 'image_url', image_url: { url } }))];
       return { ...message, content };
     });
   }
