@@ -553,6 +553,26 @@ describe('Browser sign-in (AUTO_SEED=true)', () => {
       expect((await request(stack.url).get('/api/auth/signout?signout=true').expect(303)).headers.location).toBe('/auth/login');
     });
 
+    it("take the reference's spelling with a slash before the query (/api/auth/signin/?signin=…)", async () => {
+      // A network of its own: sign-ins are throttled per client network, and the other tests count on theirs.
+      const signedIn = await request(stack.url)
+        .get('/api/auth/signin/?signin=quick-link-seed-3')
+        .set(navigationFrom('none'))
+        .set('X-Forwarded-For', '198.51.100.90')
+        .expect(303);
+      expect(signedIn.headers.location).toBe('/');
+      const cookie = cookiePair(signedIn, SESSION_COOKIE);
+      expect((await sessionOf(stack, cookie)).accessToken).toMatch(/^fgst-/);
+
+      const out = await request(stack.url)
+        .get('/api/auth/signout/?signout=true')
+        .set('Cookie', cookie)
+        .set(navigationFrom('none'))
+        .expect(303);
+      expect(out.headers.location).toBe('/');
+      expect(await sessionOf(stack, cookie)).toEqual({});
+    });
+
     it('ask when a page of this site loads them without navigating to them (an <img>, fetch(), a frame)', async () => {
       const notNavigations: Record<string, string>[] = [
         { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'image' },

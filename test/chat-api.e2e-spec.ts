@@ -232,6 +232,7 @@ describe('OpenAI-compatible chat API (official SDK against the fake upstream)', 
   });
 
   it.each([
+    ['Authorization without a scheme', 'authorization', (key: string) => key],
     ['X-Authorization without a scheme', 'x-authorization', (key: string) => key],
     ['X-Authorization with Bearer', 'x-authorization', (key: string) => `Bearer ${key}`],
     ['a lower-case scheme and extra spaces', 'authorization', (key: string) => `bearer    ${key}  `],
