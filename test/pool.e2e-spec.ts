@@ -1,3 +1,5 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import request from 'supertest';
 import { APIError } from 'openai';
 import { accountIdFor, REFRESH_BACKOFF_MS } from '../src/token-pool/account-record';
@@ -463,3 +465,27 @@ function emailOf(accessToken: string): string | undefined {
   const claims = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString('utf8')) as Record<string, { email?: string }>;
   return claims['https://api.openai.com/profile']?.email;
 }
+
+/** A reference install moved over: its data/ folder (token.txt, seed_map.json) is this DATA_DIR at the first start. */
+describe("the reference's data folder", () => {
+  let stack: Stack;
+  afterAll(() => stack.close());
+
+  it('imports token.txt and seed_map.json, so a shared user keeps its seed and its account', async () => {
+    stack = await startStack({ env: { AUTO_SEED: 'false' } });
+    await stack.stopApp();
+    const pooled = stack.fake.createAccessToken({ plan: 'plus' });
+    const other = stack.fake.createAccessToken({ plan: 'plus' });
+    await rm(join(stack.dataDir, 'accounts.json'), { force: true });
+    await writeFile(join(stack.dataDir, 'token.txt'), `${other}\n${pooled}\n`);
+    await writeFile(join(stack.dataDir, 'seed_map.json'), JSON.stringify({ 'moved-seed-1': { token: pooled, conversations: [] } }));
+    await stack.restartApp({ AUTO_SEED: 'false' });
+
+    // As an API key (the reference took it too), on the account its token names, every time.
+    for (let i = 0; i < 3; i++) {
+      await stack.openai('moved-seed-1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    }
+    const used = stack.fake.conversationRequests().map((sent) => sent.headers.authorization);
+    expect(used).toEqual([`Bearer ${pooled}`, `Bearer ${pooled}`, `Bearer ${pooled}`]);
+  });
+});

@@ -121,6 +121,9 @@ export interface RefreshSummary {
 }
 
 /** A SeedToken and the pool account it stands for (gateway.md §3.6, §4.4). */
+/** What a seed may be: a key a client sends in a header, visible ASCII, and long enough that nobody picks it by chance. */
+export const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
+
 export interface SeedRecord {
   /** The seed itself. Secret: it is a credential of the seed user. */
   seed: string;

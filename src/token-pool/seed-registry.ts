@@ -5,12 +5,9 @@ import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { AccountLeaser } from './account-leaser';
-import type { AccountLease, SeedRecord, SeedView } from './pool.types';
+import { SEED_SHAPE, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { parseCredential } from './token-kind';
-
-/** A seed is a key a client sends in a header: visible ASCII, and long enough that nobody picks it by chance. */
-const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
 
 /**
  * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no

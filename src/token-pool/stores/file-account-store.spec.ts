@@ -196,6 +196,46 @@ describe('FileAccountStore files', () => {
     expect(await new FileAccountStore({ dataDir }).listAccounts()).toHaveLength(5);
   });
 
+  it("imports the reference's seed_map.json with token.txt, each seed bound to the account of its token", async () => {
+    const pooled = fakeRefreshToken('pooled');
+    await writeFile(join(dataDir, 'token.txt'), `${pooled}\n`);
+    const seedMap = {
+      'shared-seed-1': { token: pooled, conversations: ['conv-2', 'conv-1', 7], user_id: 'user-x' },
+      // The reference kept a seed percent-encoded, as its sign-in cookie.
+      'seed%2Bplus%21': { token: pooled, conversations: [] },
+      'not-in-pool-seed': { token: fakeRefreshToken('gone'), conversations: ['conv-3'] },
+      short: { token: pooled, conversations: [] },
+      'no-record-seed': null,
+    };
+    await writeFile(join(dataDir, 'seed_map.json'), JSON.stringify(seedMap));
+
+    const store = new FileAccountStore({ dataDir, now: () => 1000 });
+    const [account] = await store.listAccounts();
+    const seeds = await store.listSeeds();
+    expect(seeds.map(({ seed, accountId, conversations, createdBy }) => [seed, accountId, conversations, createdBy])).toEqual([
+      ['shared-seed-1', account.id, ['conv-2', 'conv-1'], 'admin'],
+      ['seed+plus!', account.id, [], 'admin'],
+      ['not-in-pool-seed', null, ['conv-3'], 'admin'],
+    ]);
+    const names = await readdir(dataDir);
+    expect(names).toEqual(expect.arrayContaining(['seed_map.json.imported', 'seeds.json']));
+    expect(names).not.toContain('seed_map.json');
+
+    // Read again after a restart: from seeds.json, not imported twice.
+    await writeFile(join(dataDir, 'seed_map.json'), JSON.stringify({ 'later-seed-1': { token: pooled, conversations: [] } }));
+    expect((await new FileAccountStore({ dataDir }).listSeeds()).map(({ seed }) => seed)).toEqual([
+      'shared-seed-1',
+      'seed+plus!',
+      'not-in-pool-seed',
+    ]);
+  });
+
+  it('refuses to start over a seed_map.json that is not JSON, naming it', async () => {
+    await writeFile(join(dataDir, 'token.txt'), `${fakeRefreshToken('pooled')}\n`);
+    await writeFile(join(dataDir, 'seed_map.json'), '{not json');
+    await expect(new FileAccountStore({ dataDir }).listSeeds()).rejects.toThrow(/seed_map\.json/);
+  });
+
   it('reads a token.txt and error_token.txt whose lines end in a lone CR (an old Mac file) one token a line, as an upload is split', async () => {
     const rejected = fakeRefreshToken('rejected');
     await writeFile(

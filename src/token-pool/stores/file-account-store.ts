@@ -12,7 +12,7 @@ import { unusableDir } from '../../common/startup/unusable-dir';
 import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
-import type { AccountRecord, SeedRecord } from '../pool.types';
+import { SEED_SHAPE, type AccountRecord, type SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
 export interface FileAccountStoreOptions {
@@ -30,6 +30,7 @@ const OWNER_FILE = 'flowgpt.pid';
 /** The reference's files (gateway.md §8.1), imported once when there is no `accounts.json` yet. */
 const LEGACY_TOKENS_FILE = 'token.txt';
 const LEGACY_ERROR_TOKENS_FILE = 'error_token.txt';
+const LEGACY_SEEDS_FILE = 'seed_map.json';
 const OWN_FILES = [ACCOUNTS_FILE, SEEDS_FILE, META_FILE];
 
 interface AccountsFile {
@@ -283,7 +284,10 @@ export class FileAccountStore implements AccountStore {
     this.seeds = new Map(pool.seeds.map((record) => [record.seed, record]));
     this.meta = pool.meta;
     this.metaExpiresAt = pool.metaExpiresAt;
-    if (!pool.hasAccountsFile) await this.importLegacyTokens();
+    if (!pool.hasAccountsFile) {
+      await this.importLegacyTokens();
+      await this.importLegacySeeds();
+    }
   }
 
   /** Temp files of a write that never reached its rename: a crash mid-write. The real file is intact. */
@@ -365,6 +369,61 @@ export class FileAccountStore implements AccountStore {
     this.logger.log(
       `Imported ${LEGACY_TOKENS_FILE}: ${result.added} accounts, ${result.duplicates} duplicates, ${result.invalid} invalid lines`,
     );
+  }
+
+  /**
+   * First start over a reference `data/` folder, after its tokens: `seed_map.json` (`{"<seed>": {"token", "conversations"}}`,
+   * each seed percent-encoded as the reference's sign-in cookie held it) becomes seeds, so shared users keep their seed
+   * and the account their conversations live on. A seed is bound to the pool account holding its token (else to one at
+   * its first use) and counts as the admin's, since the reference accepted it as an API key too. Seeds of another
+   * shape than ours are left out. The file is then renamed `seed_map.json.imported`.
+   */
+  private async importLegacySeeds(): Promise<void> {
+    const path = join(this.dir, LEGACY_SEEDS_FILE);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw unusableDir(this.dir, error, path);
+    }
+    let map: unknown;
+    try {
+      map = JSON.parse(text);
+      if (!isObject(map)) throw new Error('not a JSON object');
+    } catch (error) {
+      throw new CorruptDataFileError(path, error);
+    }
+    const seeds = new Map(this.seeds);
+    let skipped = 0;
+    for (const [key, entry] of Object.entries(map)) {
+      const seed = decodedSeed(key);
+      if (!SEED_SHAPE.test(seed) || !isObject(entry) || seeds.has(seed)) {
+        skipped++;
+        continue;
+      }
+      const token = typeof entry.token === 'string' ? entry.token.trim() : '';
+      const account = token ? this.accounts.find((record) => record.token === token) : undefined;
+      const conversations = Array.isArray(entry.conversations)
+        ? entry.conversations.filter((id): id is string => typeof id === 'string')
+        : [];
+      seeds.set(seed, { seed, accountId: account?.id ?? null, conversations, createdAt: this.now(), createdBy: 'admin' });
+    }
+    const imported = seeds.size - this.seeds.size;
+    await this.writeSeeds(seeds);
+    await rename(path, `${path}.imported`);
+    this.logger.log(
+      `Imported ${LEGACY_SEEDS_FILE}: ${imported} seeds, ${skipped} left out (not a seed of 8 to 256 visible characters, or no record)`,
+    );
+  }
+}
+
+/** A seed as the reference stored it (percent-encoded), as typed; a key that does not decode is kept as it is. */
+function decodedSeed(key: string): string {
+  try {
+    return decodeURIComponent(key);
+  } catch {
+    return key;
   }
 }
 
