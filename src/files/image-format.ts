@@ -13,6 +13,13 @@ export interface ImageOutput {
 
 export const IMAGE_OUTPUT_MIME_TYPES: Record<ImageOutputFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
 
+/**
+ * The most pixels an image may have to be converted: four times the largest the Images API asks the upstream for
+ * (3840x2160, src/images/image-sizes.ts). A small file may decode to far more (a flat PNG of a few kilobytes can
+ * claim 16384x16384, sharp's own limit), and converting it would hold the CPU and hundreds of megabytes.
+ */
+const MAX_INPUT_PIXELS = 4 * 3840 * 2160;
+
 let sharpFactory: Promise<typeof sharpModule> | undefined;
 
 /**
@@ -42,7 +49,7 @@ export async function encodeImage(bytes: Buffer, output: ImageOutput): Promise<B
     throw ApiError.of('image_conversion_unavailable', { reason: (error as Error).message.split('\n')[0] });
   }
   try {
-    const image = sharp(bytes, { failOn: 'error' });
+    const image = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS });
     const { format } = await image.metadata();
     if (format === output.format && (output.compression === undefined || output.format === 'png')) return bytes;
     const quality = output.compression ?? 100;
