@@ -206,6 +206,24 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     });
   });
 
+  describe('the target headers of a seed', () => {
+    it('name the path its rules checked, never the route its browser wrote; an owner keeps its own', async () => {
+      const sent = (browser: SignedInBrowser) =>
+        request(gw.url)
+          .get('/backend-api/models?history_and_training_disabled=false')
+          .set(browser.bearer)
+          .set('x-openai-target-path', '/backend-api/conversations')
+          .set('x-openai-target-route', '/backend-api/conversation/{conversation_id}');
+      const last = () => gw.fake.requests.filter((r) => r.path === '/backend-api/models').at(-1)!;
+      expect((await sent(seedA)).status).toBe(200);
+      expect(last().headers['x-openai-target-path']).toBe('/backend-api/models');
+      expect(last().headers['x-openai-target-route']).toBeUndefined();
+      expect((await sent(owner)).status).toBe(200);
+      expect(last().headers['x-openai-target-path']).toBe('/backend-api/conversations');
+      expect(last().headers['x-openai-target-route']).toBe('/backend-api/conversation/{conversation_id}');
+    });
+  });
+
   describe('conversation isolation between two seeds on one account', () => {
     beforeAll(async () => {
       const a = await post(seedA, 'seed A speaks');

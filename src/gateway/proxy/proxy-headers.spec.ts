@@ -53,6 +53,39 @@ describe('forwardedRequestHeaders', () => {
   });
 });
 
+describe('forwardedRequestHeaders: the target headers', () => {
+  const browser = { 'x-openai-target-path': '/backend-api/conversations', 'x-openai-target-route': '/backend-api/conversations' };
+
+  it("passes an owner's as the browser wrote them", () => {
+    expect(forwardedRequestHeaders(browser)).toMatchObject(browser);
+  });
+
+  it("names the path a seed's rules checked, never the one its browser wrote", () => {
+    const out = forwardedRequestHeaders(browser, [], '/backend-api/f/conversation');
+    expect(out['x-openai-target-path']).toBe('/backend-api/f/conversation');
+    expect(out).not.toHaveProperty('x-openai-target-route');
+  });
+
+  it("keeps a seed's route only when it is the checked path itself; a template goes", () => {
+    const post = { 'x-openai-target-path': '/backend-api/f/conversation', 'x-openai-target-route': '/backend-api/f/conversation' };
+    expect(forwardedRequestHeaders(post, [], '/backend-api/f/conversation')).toMatchObject(post);
+    const template = forwardedRequestHeaders(
+      { 'x-openai-target-route': '/backend-api/conversation/{conversation_id}' },
+      [],
+      '/backend-api/conversation/0f8fad5b-d9cb-469f-a165-70867728950e',
+    );
+    expect(template['x-openai-target-path']).toBe('/backend-api/conversation/0f8fad5b-d9cb-469f-a165-70867728950e');
+    expect(template).not.toHaveProperty('x-openai-target-route');
+  });
+
+  it("adds none where a seed's browser sent none, and drops both where no path was checked", () => {
+    expect(forwardedRequestHeaders({ accept: 'application/json' }, [], '/backend-api/models')).not.toHaveProperty('x-openai-target-path');
+    const unchecked = forwardedRequestHeaders(browser, [], null);
+    expect(unchecked).not.toHaveProperty('x-openai-target-path');
+    expect(unchecked).not.toHaveProperty('x-openai-target-route');
+  });
+});
+
 describe('anonymousChannelHeaders', () => {
   const device = '0f8fad5b-d9cb-469f-a165-70867728950e';
 

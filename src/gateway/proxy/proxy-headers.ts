@@ -33,12 +33,34 @@ const FORWARDED = new Set([
 ]);
 const FORWARDED_PREFIXES = ['openai-sentinel-'];
 
-export function forwardedRequestHeaders(headers: IncomingHttpHeaders, without: string[] = []): Record<string, string> {
+/** The web app's own statement of the route it calls (gateway-live-ui.md §4): the browser's word, not a checked one. */
+const TARGET_PATH = 'x-openai-target-path';
+const TARGET_ROUTE = 'x-openai-target-route';
+
+/**
+ * `seedTarget`, for a seed: the path its rules checked (as sent upstream, without the query), or null where none was
+ * checked. The target headers then name that path or go: a server that routes by them must not be sent by a seed's
+ * browser elsewhere than its rules looked. The route passes only as the path itself (the web app's conversation post);
+ * a template (`…/conversation/{conversation_id}`) or anything else the browser wrote is dropped.
+ */
+export function forwardedRequestHeaders(
+  headers: IncomingHttpHeaders,
+  without: string[] = [],
+  seedTarget?: string | null,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || without.includes(name)) continue;
     if (!FORWARDED.has(name) && !FORWARDED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (seedTarget !== undefined) {
+    const named = out[TARGET_PATH] !== undefined || out[TARGET_ROUTE] !== undefined;
+    const route = out[TARGET_ROUTE];
+    delete out[TARGET_PATH];
+    delete out[TARGET_ROUTE];
+    if (seedTarget && named) out[TARGET_PATH] = seedTarget;
+    if (seedTarget && route === seedTarget) out[TARGET_ROUTE] = seedTarget;
   }
   if (out['transfer-encoding'] && out['transfer-encoding'].toLowerCase() !== 'chunked') delete out['transfer-encoding'];
   // A range is of the stored bytes: ask for them unencoded. Otherwise only codings the browser itself accepts,

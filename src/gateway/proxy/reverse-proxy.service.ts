@@ -89,7 +89,9 @@ export class ReverseProxyService {
     const fingerprint = plan.caller?.fingerprint ?? this.identity.anonymousFingerprint();
     const credentials = plan.host === 'backend' && plan.caller;
 
-    const headers = forwardedRequestHeaders(request.headers, plan.withoutHeaders);
+    // A seed's backend path is the one its rules checked and normalised (SeedGate): the only target it may name.
+    const seedTarget = plan.caller?.session.kind === 'seed' ? (plan.host === 'backend' ? plan.path.split('?')[0] : null) : undefined;
+    const headers = forwardedRequestHeaders(request.headers, plan.withoutHeaders, seedTarget);
     if (!credentials) {
       headers['user-agent'] = fingerprint.userAgent;
       if (fingerprint.clientHints) {
