@@ -818,6 +818,24 @@ describe('browser gateway: NO_SENTINEL and FORCE_NO_HISTORY', () => {
     expect(String(posted?.headers['openai-sentinel-proof-token'])).toMatch(/^gAAAAAB/);
     expect((posted?.body as Record<string, unknown>).history_and_training_disabled).toBe(true);
   });
+
+  it('does the same for a sentinel call and a conversation post whatever its letter case', async () => {
+    const calls = gw.fake.sentinelCalls;
+    const prepared = await request(gw.url).post('/backend-api/Sentinel/Chat-Requirements/PREPARE').set(bearer).send({ p: 'gAAAAACxyz' });
+    expect(typeof prepared.body.prepare_token).toBe('string');
+    expect(gw.fake.sentinelCalls).toBe(calls);
+    for (const path of ['/backend-api/f/Conversation', '/backend-api/Conversation', '/BACKEND-API/F/CONVERSATION']) {
+      await request(gw.url)
+        .post(path)
+        .set(bearer)
+        .set('openai-sentinel-chat-requirements-token', 'browser-made-up')
+        .send(conversationBody('hello in another case'));
+      const posted = gw.fake.requests.filter((r) => r.method === 'POST' && r.path.toLowerCase() === path.toLowerCase()).pop();
+      expect(posted).toBeDefined();
+      expect(posted?.headers['openai-sentinel-chat-requirements-token']).not.toBe('browser-made-up');
+      expect((posted?.body as Record<string, unknown>).history_and_training_disabled).toBe(true);
+    }
+  });
 });
 
 /**

@@ -12,9 +12,12 @@ import { WebSocketBridge } from '../websocket/websocket-bridge.service';
 import { SeedAdmission, SeedGate } from '../seed/seed-gate.service';
 import { ProxyPlan, ReverseProxyService } from './reverse-proxy.service';
 
-/** Conversation posts, classic and `f/` (gateway-live-ui.md §4); `/backend-alt` as the reference knew it. */
-const CONVERSATION_POST = /^\/backend-(?:api|alt)\/(?:f\/)?conversation$/;
-const REQUIREMENTS = /^\/backend-api\/sentinel\/chat-requirements(?:\/(prepare|finalize))?$/;
+/**
+ * Conversation posts, classic and `f/` (gateway-live-ui.md §4); `/backend-alt` as the reference knew it. Read whatever
+ * the letter case, as the seed rules read a path: `f/Conversation` must not pass without FORCE_NO_HISTORY.
+ */
+const CONVERSATION_POST = /^\/backend-(?:api|alt)\/(?:f\/)?conversation$/i;
+const REQUIREMENTS = /^\/backend-api\/sentinel\/chat-requirements(?:\/(prepare|finalize))?$/i;
 /** Paths whose JSON is the user's own content: their bodies get no host rewriting (S21). */
 const USER_CONTENT = /^\/backend-api\/(?:conversation|conversations|shared_conversations)\b/;
 /**
@@ -92,7 +95,7 @@ export class BackendProxyService {
     if (pathname === '/backend-api/edge') return void response.status(204).end();
     const requirements = REQUIREMENTS.exec(pathname);
     if (this.config.noSentinel && request.method === 'POST' && requirements) {
-      response.status(200).json(nothingRequired(requirements[1] as 'prepare' | 'finalize' | undefined));
+      response.status(200).json(nothingRequired(requirements[1]?.toLowerCase() as 'prepare' | 'finalize' | undefined));
       return;
     }
     if (request.method === 'POST' && CONVERSATION_POST.test(pathname) && (this.config.noSentinel || this.config.forceNoHistory)) {
