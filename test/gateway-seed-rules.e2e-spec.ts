@@ -355,6 +355,32 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect((await request(gw.url).get('/library').set('Cookie', owner.cookie).redirects(0)).status).toBe(200);
     });
 
+    it("never lists the account's files, nor fetches another's conversations by a list of ids", async () => {
+      const before = gw.fake.requests.length;
+      const files = await request(gw.url).get('/backend-api/files?limit=50').set(seedA.bearer);
+      expect(files.status).toBe(200);
+      expect(files.body).toEqual({ items: [], cursor: null });
+      for (const ids of [[conversationB], [conversationA, ownerConversation]]) {
+        const batch = await request(gw.url).post('/backend-api/conversations/batch').set(seedA.bearer).send({ conversation_ids: ids });
+        expect(batch.status).toBe(404);
+      }
+      expect(
+        (await request(gw.url).post('/backend-api/conversations/batch').set(seedA.bearer).send({ conversation_ids: 'x' })).status,
+      ).toBe(400);
+      expect(
+        (await request(gw.url).get(`/backend-api/conversations/batch?conversation_ids=${conversationB}`).set(seedA.bearer)).status,
+      ).toBe(403);
+      expect(gw.fake.requests.length).toBe(before);
+      await request(gw.url)
+        .post('/backend-api/conversations/batch')
+        .set(seedA.bearer)
+        .send({ conversation_ids: [conversationA] });
+      expect(gw.fake.requests.at(-1)).toMatchObject({
+        path: '/backend-api/conversations/batch',
+        body: { conversation_ids: [conversationA] },
+      });
+    });
+
     it('opens, continues, renames and deletes its own', async () => {
       const detail = await request(gw.url).get(`/backend-api/conversation/${conversationA}`).set(seedA.bearer).expect(200);
       expect(detail.body.conversation_id).toBe(conversationA);

@@ -77,6 +77,10 @@ export class SeedGate {
       const named = conversationNamedIn(body);
       if (named) await this.mustOwn(seedId, named);
     }
+    if (decision.bodyConversationList) {
+      body ??= await this.proxy.readBody(request, bodyLimit);
+      for (const id of conversationsListedIn(body)) await this.mustOwn(seedId, id);
+    }
     const identifiers = caller.account.privateIdentifiers;
     const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
     return {
@@ -168,6 +172,29 @@ function conversationNamedIn(body: Buffer): string | undefined {
   if (named === undefined || named === null || named === '') return undefined;
   if (typeof named !== 'string') throw unreadableBody();
   return named;
+}
+
+/**
+ * The `conversation_ids` a JSON body lists (`conversations/batch`). A body that is not a JSON object with that list,
+ * of strings only, is refused, for the reason `conversationNamedIn` gives.
+ */
+function conversationsListedIn(body: Buffer): string[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw unreadableBody();
+  }
+  const listed =
+    document && typeof document === 'object' && !Array.isArray(document)
+      ? (document as { conversation_ids?: unknown }).conversation_ids
+      : undefined;
+  if (!Array.isArray(listed) || !listed.every((id) => typeof id === 'string')) throw unreadableList();
+  return listed;
+}
+
+function unreadableList(): ApiError {
+  return ApiError.invalidRequest('The request body must be a JSON object whose conversation_ids is a list of strings.', 'invalid_json');
 }
 
 function unreadableBody(): ApiError {

@@ -18,6 +18,9 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['GET', '/backend-api/conversations/search', 'blank'],
   ['GET', '/backend-api/my/recent/image_gen', 'blank'],
   ['POST', '/backend-api/conversations/search', 'refuse'],
+  ['GET', '/backend-api/files', 'blank'],
+  ['POST', '/backend-api/conversations/batch', 'pass'],
+  ['GET', '/backend-api/conversations/batch', 'refuse'],
   ['GET', '/backend-api/tasks', 'refuse'],
   ['GET', '/backend-api/automations/abc', 'refuse'],
   ['GET', '/backend-api/projects', 'refuse'],
@@ -102,6 +105,15 @@ describe('seed rules', () => {
       expect(seedDecision('POST', path).kind).toBe('refuse');
     expect(seedDecision('GET', '/backend-api/accounts/check/v4-2023-04-27')).toEqual({ kind: 'pass', adjust: 'accounts_check' });
     expect(seedDecision('GET', '/backend-api/gizmos/g-known')).toEqual({ kind: 'pass' });
+  });
+
+  it("never lists the account's files, nor fetches its conversations by a list of ids the seed does not own", () => {
+    expect(seedDecision('GET', '/backend-api/Files')).toEqual({ kind: 'blank', body: expect.any(Function) });
+    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass' });
+    expect(seedDecision('GET', '/backend-api/files/file-abc')).toEqual({ kind: 'pass' });
+    expect(seedDecision('POST', '/backend-api/conversations/Batch')).toEqual({ kind: 'pass', bodyConversationList: true });
+    for (const method of ['GET', 'HEAD', 'PUT', 'DELETE'])
+      expect(seedDecision(method, '/backend-api/conversations/batch').kind).toBe('refuse');
   });
 
   it('checks the conversation named by the path, or by a conversation post, and records what a post creates', () => {

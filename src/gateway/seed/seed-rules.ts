@@ -25,6 +25,8 @@ export type SeedDecision =
       conversationIds?: string[];
       /** The JSON body may name a conversation (`conversation_id`), which must be the seed's too. */
       bodyConversation?: boolean;
+      /** The JSON body lists conversations (`conversation_ids`), each of which must be the seed's. */
+      bodyConversationList?: boolean;
       recordsConversation?: boolean;
     };
 
@@ -125,6 +127,11 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   // Reads over the whole account (found in review): its conversations by search, its image library.
   { method: 'GET', path: /^\/backend-api\/conversations\/search$/i, decision: blank(emptyItems) },
   { method: 'GET', path: /^\/backend-api\/my\/recent\/image_gen$/i, decision: blank(emptyItems) },
+  // The account's uploaded files, listed (an upload, `POST files`, and one file's routes still pass).
+  { method: 'GET', path: /^\/backend-api\/files$/i, decision: blank(emptyItems) },
+  // Conversations fetched by the list of their ids: each must be the seed's own, like one named in a path.
+  { method: ['POST'], path: /^\/backend-api\/conversations\/batch$/i, decision: { kind: 'pass', bodyConversationList: true } },
+  { method: 'ANY', path: /^\/backend-api\/conversations\/batch(?:\/|$)/i, decision: REFUSE },
   { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/i, decision: { kind: 'pass', adjust: 'accounts_check' } },
   // A public GPT's page may be read (and used in a conversation); the account's own GPTs and projects may not.
   { method: 'GET', path: /^\/backend-api\/gizmos\/g-[A-Za-z0-9]+$/i, decision: { kind: 'pass' } },
