@@ -904,6 +904,43 @@ describe('browser gateway: the live chat page', () => {
     expectVisitorNetworkFacts(page.text);
   });
 
+  it("gives another account's seed the captured page without the capturing account's workspaces or plan", async () => {
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    try {
+      const team = '7e57a11c-0000-4000-8000-00000000feed';
+      const accountId = '0a11ce00-0000-4000-8000-0000000acc01';
+      const accessToken = freshFake.createAccessToken({
+        email: 'teamowner@example.com',
+        userId: `user-${'teamowner'.padEnd(24, 'x')}`,
+        accountId,
+        plan: 'plus',
+        teamAccountIds: [team],
+      });
+      const sessionToken = freshFake.webApp.createSessionToken(accessToken);
+      const owner = fresh.signIn('owner', {
+        accessToken,
+        email: 'teamowner@example.com',
+        userId: `user-${'teamowner'.padEnd(24, 'x')}`,
+        sessionToken,
+      });
+      const own = await request(fresh.url).get('/').set('cookie', owner.cookie);
+      // The owner's own page shows its own workspace and plan.
+      for (const value of [accountId, team, 'Fake Team', '\\"plus\\"']) expect(own.text).toContain(value);
+
+      const seed = fresh.signIn('seed', newAccount(freshFake, 'otherseed'));
+      const page = await request(fresh.url).get('/').set('cookie', seed.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('logged_in');
+      expect(page.text).toContain(seed.standIn);
+      for (const value of [accountId, team, 'Fake Team', '\\"plus\\"', 'teamowner']) expect(page.text).not.toContain(value);
+      expect(page.text).toContain('\\"free\\"');
+    } finally {
+      await fresh.close();
+      await freshFake.close();
+    }
+  });
+
   it("keeps no conversation's page to show others: only the home page is kept as the signed-in shell", async () => {
     const freshFake = await FakeUpstream.start();
     const fresh = await startGateway({ fake: freshFake });

@@ -202,6 +202,23 @@ export class FakeWebApp {
       account ? 'logged_in' : 'logged_out',
       ...session,
     ];
+    if (account) {
+      // The session's workspace (gateway-live-ui.md §1: `account{id,planType,structure,…}`), and its team's name.
+      const sessionRecord = context[10] as Record<string, number>;
+      const entry: Record<string, number> = {};
+      sessionRecord[`_${context.length}`] = context.length + 1;
+      context.push('account', entry);
+      const fields: Array<[string, string]> = [
+        ['accountId', account.accountId],
+        ['planType', account.plan],
+        ['structure', 'personal'],
+      ];
+      if (account.teamAccountIds.length > 0) fields.push(['teamAccountId', account.teamAccountIds[0]], ['workspaceName', 'Fake Team']);
+      for (const [field, value] of fields) {
+        entry[`_${context.length}`] = context.length + 1;
+        context.push(field, value);
+      }
+    }
     // Where Cloudflare saw the request come from (gateway-live-ui.md §2): here, whoever fetched the page.
     const bootstrap = context[6] as Record<string, number>;
     for (const [field, value] of Object.entries(FETCHER_NETWORK)) {

@@ -30,6 +30,7 @@ export class ProfileRefused extends Error {
 /** A profile changes rarely; an hour-old name is still the name to hide. */
 const PROFILE_TTL_MS = 60 * 60_000;
 const PROFILE_PATH = '/backend-api/me';
+const WORKSPACES_PATH = '/backend-api/accounts/check/v4-2023-04-27';
 
 /**
  * What a shared (seed) user must never see of the pool account beyond its token: the identifiers in the account's
@@ -40,6 +41,7 @@ const PROFILE_PATH = '/backend-api/me';
 export class AccountIdentifiers {
   private readonly logger = new Logger('GatewaySeedScrubber');
   private readonly profiles = new LRUCache<string, string[]>({ max: 2000, ttl: PROFILE_TTL_MS });
+  private readonly workspaces = new LRUCache<string, string[]>({ max: 2000, ttl: PROFILE_TTL_MS });
 
   constructor(
     private readonly upstream: UpstreamClient,
@@ -85,6 +87,39 @@ export class AccountIdentifiers {
     this.profiles.set(key, identifiers);
     return identifiers;
   }
+
+  /**
+   * The identifiers of the account's workspaces (`accounts/check`): their account ids, the account's user id in each,
+   * their organization ids and names, kept for an hour like the profile. Null when they cannot be read: nothing that
+   * would carry them is to be kept then.
+   */
+  async workspacesOf(account: BrowserAccount, fingerprint: BrowserFingerprint): Promise<string[] | null> {
+    const key = account.poolAccountId ?? account.fingerprintKey;
+    const known = this.workspaces.get(key);
+    if (known) return known;
+    const answer = await this.upstream
+      .request({
+        method: 'GET',
+        url: `${this.hosts.backendBase()}${WORKSPACES_PATH}`,
+        identity: {
+          accessToken: account.accessToken,
+          chatgptAccountId: account.chatgptAccountId,
+          fingerprint,
+          cookieJar: account.fingerprintKey,
+        },
+        step: 'gateway',
+      })
+      .catch(() => null);
+    try {
+      const document = answer && answer.status === 200 ? (JSON.parse(answer.body.toString('utf8')) as unknown) : undefined;
+      if (!document || typeof document !== 'object') return null;
+      const identifiers = identifiersInWorkspaces(document as Record<string, unknown>, account);
+      this.workspaces.set(key, identifiers);
+      return identifiers;
+    } catch {
+      return null;
+    }
+  }
 }
 
 function profileUnavailable(status: number | undefined): ApiError {
@@ -102,6 +137,23 @@ export function identifiersInProfile(profile: Record<string, unknown>): string[]
   const orgs = (profile.orgs as { data?: unknown } | undefined)?.data;
   if (Array.isArray(orgs)) for (const org of orgs as Array<Record<string, unknown>>) values.push(org?.id, org?.name);
   return [...new Set(values.filter((value): value is string => typeof value === 'string' && value.trim().length > 0))];
+}
+
+/** Every workspace's account id (its key too), the account's user id in it, its organization id and name. */
+export function identifiersInWorkspaces(document: Record<string, unknown>, account: BrowserAccount): string[] {
+  const values: unknown[] = [account.chatgptAccountId];
+  const accounts = document.accounts;
+  if (accounts && typeof accounts === 'object') {
+    for (const [key, entry] of Object.entries(accounts as Record<string, { account?: Record<string, unknown> } | null>)) {
+      values.push(key);
+      const workspace = entry?.account;
+      if (workspace && typeof workspace === 'object')
+        values.push(workspace.account_id, workspace.account_user_id, workspace.organization_id, workspace.name);
+    }
+  }
+  return [
+    ...new Set(values.filter((value): value is string => typeof value === 'string' && value.trim().length > 0 && value !== 'default')),
+  ];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { withVisitorNetworkFacts } from './network-facts';
+import { withContextFields, withVisitorNetworkFacts } from './network-facts';
 
 /** A page whose context says where the server that fetched it is, the way the live page does. */
 function page(context: unknown[], more = ''): string {
@@ -59,5 +59,16 @@ describe('withVisitorNetworkFacts', () => {
     expect(withVisitorNetworkFacts(plain, '198.51.100.4')).toBe(plain);
     const unreadable = '<script>streamController.enqueue("[cfConnectingIp not json")</script>';
     expect(withVisitorNetworkFacts(unreadable, '198.51.100.4')).toBe(unreadable);
+  });
+});
+
+describe('withContextFields', () => {
+  it('replaces the named fields at any depth, leaving a value another field shares to it', () => {
+    const context = [{ _1: 2 }, 'session', { _3: 4 }, 'account', { _5: 6, _7: 6 }, 'planType', 'plus', 'label'];
+    const literal = /streamController\.enqueue\(("(?:[^"\\]|\\.)*")\)/.exec(withContextFields(page(context), { planType: 'free' }))![1];
+    const values = JSON.parse((JSON.parse(literal) as string).split('\n')[0]) as unknown[];
+    const account = values[4] as Record<string, number>;
+    expect(values[account._5]).toBe('free');
+    expect(values[account._7]).toBe('plus');
   });
 });

@@ -22,7 +22,17 @@ const ENQUEUE = /(streamController\.enqueue\()("(?:[^"\\]|\\.)*")(\))/g;
 
 /** `html` with the network fields of its context replaced: the visitor's own address, the geo fields empty. */
 export function withVisitorNetworkFacts(html: string, visitorIp: string | undefined): string {
-  if (!Object.keys(NETWORK_FIELDS).some((name) => html.includes(name))) return html;
+  const standIns: Record<string, string> = {};
+  for (const [field, kind] of Object.entries(NETWORK_FIELDS)) standIns[field] = kind === 'visitor-ip' ? (visitorIp ?? '') : '';
+  return withContextFields(html, standIns);
+}
+
+/**
+ * `html` with the value of every field of its context named in `standIns` (at any depth) replaced by that field's
+ * stand-in; the rest of the context as it was.
+ */
+export function withContextFields(html: string, standIns: Readonly<Record<string, string>>): string {
+  if (!Object.keys(standIns).some((name) => html.includes(name))) return html;
   return html.replace(ENQUEUE, (whole, open: string, literal: string, close: string) => {
     let text: unknown;
     try {
@@ -33,14 +43,14 @@ export function withVisitorNetworkFacts(html: string, visitorIp: string | undefi
     if (typeof text !== 'string') return whole;
     const rewritten = text
       .split('\n')
-      .map((line) => rewriteLine(line, visitorIp ?? ''))
+      .map((line) => rewriteLine(line, standIns))
       .join('\n');
     // Escaped for a script element: `</script>` and `<!--` inside the string must not end or open anything.
     return `${open}${JSON.stringify(rewritten).replace(/</g, '\\u003c')}${close}`;
   });
 }
 
-function rewriteLine(line: string, visitorIp: string): string {
+function rewriteLine(line: string, standIns: Readonly<Record<string, string>>): string {
   if (!line.startsWith('[')) return line;
   let parsed: unknown;
   try {
@@ -50,13 +60,13 @@ function rewriteLine(line: string, visitorIp: string): string {
   }
   if (!Array.isArray(parsed)) return line;
   const values = parsed as unknown[];
-  const fieldKeys = new Map<string, 'visitor-ip' | 'unknown'>();
+  const fieldKeys = new Map<string, string>();
   values.forEach((value, index) => {
-    if (typeof value === 'string' && Object.hasOwn(NETWORK_FIELDS, value)) fieldKeys.set(`_${index}`, NETWORK_FIELDS[value]);
+    if (typeof value === 'string' && Object.hasOwn(standIns, value)) fieldKeys.set(`_${index}`, standIns[value]);
   });
   if (fieldKeys.size === 0) return line;
-  // Every reference to a value: from the network fields, and from anything else (object fields, arrays of indices).
-  const networkRefs: Array<{ record: Record<string, unknown>; key: string; index: number; kind: 'visitor-ip' | 'unknown' }> = [];
+  // Every reference to a value: from the named fields, and from anything else (object fields, arrays of indices).
+  const fieldRefs: Array<{ record: Record<string, unknown>; key: string; index: number; standIn: string }> = [];
   const otherRefs = new Set<number>();
   for (const value of values) {
     if (Array.isArray(value)) for (const item of value as unknown[]) if (typeof item === 'number') otherRefs.add(item);
@@ -64,25 +74,24 @@ function rewriteLine(line: string, visitorIp: string): string {
     const record = value as Record<string, unknown>;
     for (const [key, target] of Object.entries(record)) {
       if (typeof target !== 'number' || target < 0) continue;
-      const kind = fieldKeys.get(key);
-      if (kind) networkRefs.push({ record, key, index: target, kind });
+      const standIn = fieldKeys.get(key);
+      if (standIn !== undefined) fieldRefs.push({ record, key, index: target, standIn });
       else otherRefs.add(target);
     }
   }
-  if (networkRefs.length === 0) return line;
-  const standIn = (kind: 'visitor-ip' | 'unknown') => (kind === 'visitor-ip' ? visitorIp : '');
-  const appended = new Map<'visitor-ip' | 'unknown', number>();
-  for (const { record, key, index, kind } of networkRefs) {
+  if (fieldRefs.length === 0) return line;
+  const appended = new Map<string, number>();
+  for (const { record, key, index, standIn } of fieldRefs) {
     if (!otherRefs.has(index)) {
-      // Only network fields point here: the value itself goes.
-      values[index] = standIn(kind);
+      // Only named fields point here: the value itself goes.
+      values[index] = standIn;
       continue;
     }
     // Shared with another field, whose value it stays: this field points at a stand-in of its own.
-    let own = appended.get(kind);
+    let own = appended.get(standIn);
     if (own === undefined) {
-      own = values.push(standIn(kind)) - 1;
-      appended.set(kind, own);
+      own = values.push(standIn) - 1;
+      appended.set(standIn, own);
     }
     record[key] = own;
   }

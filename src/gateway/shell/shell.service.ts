@@ -12,7 +12,7 @@ import { accountSecretsRewriter, identifierPairs } from '../rewriting/account-se
 import { TextRewriter } from '../rewriting/text-rewriter';
 import { encodedPath, normalisedPath, seedMayOpenPage } from '../seed/seed-rules';
 import { SeedRegistry } from '../../token-pool/seed-registry';
-import { withVisitorNetworkFacts } from './network-facts';
+import { withContextFields, withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import type { BrowserFingerprint } from '../../upstream/fingerprint';
 
@@ -23,6 +23,16 @@ const TOKEN_MARKER = '__FLOWGPT_STAND_IN_TOKEN__';
 const SHELL_TIMEOUT_MS = 15_000;
 /** A conversation's page: `/c/<id>`, or `/g/<gizmo or project>/c/<id>`, and anything under it. */
 const CONVERSATION_PAGE = /^\/(?:g\/[^/]+\/)?c\/([^/]+)/i;
+/**
+ * The plan of the account a page was captured with, in its context (`session.account.planType`, gateway-live-ui.md
+ * §1): the captured page is served to other accounts' users, who see the least plan there; their calls say their own.
+ */
+const PLAN_STAND_INS: Readonly<Record<string, string>> = {
+  planType: 'free',
+  plan_type: 'free',
+  subscriptionPlan: 'chatgptfreeplan',
+  subscription_plan: 'chatgptfreeplan',
+};
 const SIGNED_IN = 'signed-in';
 const SIGNED_OUT = 'signed-out';
 
@@ -141,10 +151,13 @@ export class ShellService {
       if (live.ok && (live.html.includes(account.accessToken) || holdsToken(live.html))) {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too), and
         // only the home page, since any other (a conversation's, a project's) is rendered with that page's content.
-        if (isHomePage(path)) {
+        // Nor anything of its workspaces (ids, names) or plan: another account's seeds are served it. Unread, not kept.
+        const workspaces = isHomePage(path) ? await this.identifiers.workspacesOf(account, caller.fingerprint) : null;
+        if (workspaces) {
           const profile = await this.identifiers.of(account, caller.fingerprint);
-          const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile] };
-          await this.keep(SIGNED_IN, { html: capture(live.html, anonymous), csp: live.csp, build: live.build, capturedAt: Date.now() });
+          const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile, ...workspaces] };
+          const html = withContextFields(capture(live.html, anonymous), PLAN_STAND_INS);
+          await this.keep(SIGNED_IN, { html, csp: live.csp, build: live.build, capturedAt: Date.now() });
         }
         return live;
       }
