@@ -198,6 +198,21 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(gw.fake.requests.length).toBe(before);
     });
 
+    it("hands a seed off to the bridge whatever the letter case of the path, never the account's own WebSocket URL", async () => {
+      // An upstream that routes without regard to case.
+      gw.fake.webApp.place('/backend-api/Celsius/ws/user', {
+        contentType: 'application/json',
+        body: JSON.stringify({ websocket_url: 'wss://ws.example.invalid/ws/user?verify=account-own-verify' }),
+      });
+      try {
+        const handOff = await request(gw.url).get('/backend-api/Celsius/ws/user').set(seedA.bearer).expect(200);
+        expect(String(handOff.body.websocket_url)).toMatch(/^ws:\/\/[^/]+\/gateway-ws\//);
+        expect(handOff.text).not.toContain('account-own-verify');
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/Celsius/ws/user');
+      }
+    });
+
     it('hides the real user id and workspace name in accounts/check, keeping the account id', async () => {
       const answer = await request(gw.url).get('/backend-api/accounts/check/v4-2023-04-27').set(seedA.bearer).expect(200);
       const [entry] = Object.values(answer.body.accounts as Record<string, { account: { account_user_id: string; account_id: string } }>);

@@ -24,7 +24,7 @@ const USER_CONTENT = /^\/backend-api\/(?:conversation|conversations|shared_conve
  * A conversation's download answers (`…/interpreter/download`, `…/attachment/{file}/download`): user content too (the
  * file's name), but for the link they hand out, which leads to the files host and must lead through us.
  */
-const CONVERSATION_DOWNLOAD = /^\/backend-api\/conversations?\/[^/]+\/(?:[^/]+\/)*download$/;
+const CONVERSATION_DOWNLOAD = /^\/backend-api\/conversations?\/[^/]+\/(?:[^/]+\/)*download$/i;
 
 /**
  * `/backend-api/*` (and `/backend-anon/*`, `/public-api/*`, `/sentinel/*` on the backend host): everything passes
@@ -154,11 +154,12 @@ export class BackendProxyService {
     });
   }
 
+  /** Read whatever the letter case, as the seed rules read a path: the hand-off must not pass on as the account's own URL. */
   private jsonAdjustment(pathname: string, caller: GatewayCaller) {
-    if (pathname === '/backend-api/celsius/ws/user') {
+    if (pathname.toLowerCase() === '/backend-api/celsius/ws/user') {
       return (document: unknown, origin: PublicOrigin) => this.websockets.handOff(document, caller.session, origin);
     }
-    if (this.config.enableDebugSidebar && pathname.startsWith('/backend-api/accounts/check/')) return withDebugFeature;
+    if (this.config.enableDebugSidebar && pathname.toLowerCase().startsWith('/backend-api/accounts/check/')) return withDebugFeature;
     if (CONVERSATION_DOWNLOAD.test(pathname)) {
       return (document: unknown, origin: PublicOrigin) => withDownloadUrlThroughUs(document, this.hosts.hostRewriter(origin));
     }
