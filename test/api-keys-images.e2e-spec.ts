@@ -1,5 +1,7 @@
 import { encode as encodeCl100k } from 'gpt-tokenizer/cjs/encoding/cl100k_base';
 import { encode as encodeO200k } from 'gpt-tokenizer/cjs/encoding/o200k_base';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import request from 'supertest';
 import { sseData, Stack, startStack } from './support/stack';
@@ -547,6 +549,24 @@ describe('API keys, models, images and file links', () => {
       await request(stack.url).get(`/files/${teamLink![1]}`).buffer(true).expect(200);
       const teamDownloads = stack.fake.requests.filter((r) => /^\/backend-api\/files\/[^/]+\/download$/.test(r.path));
       expect(teamDownloads[teamDownloads.length - 1].headers['chatgpt-account-id']).toBe('team-ws-7');
+    });
+
+    it("keeps a client's own AccessToken out of the stored link, which still opens after a restart", async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A sealed square' });
+      const link = FILE_LINK.exec((await ask(token)).choices[0].message.content!);
+      expect(link).not.toBeNull();
+      await stack.stopApp();
+      const stored = readFileSync(join(stack.dataDir, 'state', 'file-link.json'), 'utf8');
+      expect(stored).toContain(link![1]);
+      expect(stored).not.toContain(token);
+      expect(stored).not.toContain(token.split('.')[1]);
+      await stack.restartApp({ AUTHORIZATION: POOL_KEY, ADMIN_KEY, RANDOM_TOKEN: 'false' });
+
+      stack.fake.expireDownloadUrls();
+      const file = await request(stack.url).get(`/files/${link![1]}`).buffer(true).expect(200);
+      expect(file.headers['content-type']).toBe('image/png');
+      const downloadCalls = stack.fake.requests.filter((r) => /^\/backend-api\/files\/[^/]+\/download$/.test(r.path));
+      expect(String(downloadCalls[downloadCalls.length - 1].headers.authorization)).toBe(`Bearer ${token}`);
     });
 
     it('links sandbox files, and answers 404 for unknown links', async () => {

@@ -25,7 +25,8 @@ export interface VerifiedCookie {
 /**
  * The key that signs admin session cookies. It must be the same in every instance and survive restarts, so it is never
  * a per-process random: `SESSION_SECRET` when set; else one made once and kept in the store (files:
- * `DATA_DIR/admin-session.key`, 0600; Redis: see below). Made on first use, so an app without an admin never creates it.
+ * `DATA_DIR/admin-session.key`, 0600; Redis: see below). Made on first use (an admin sign-in, or a file link that seals a
+ * client's AccessToken: `LinkTokenSeal`), so an app that needs neither never creates it.
  *
  * In Redis the key can be lost while the instances run (evicted under an allkeys-* policy, a restart without
  * persistence), and an instance started then makes another one: each instance would go on signing with the key it read
@@ -59,9 +60,14 @@ export class AdminSigningKey {
     return this.readStored();
   }
 
+  /** The deployment's key as the store holds it now: read afresh from Redis (a lost key is put back first), else the fixed one. */
+  fresh(): Promise<string> {
+    return this.shared.connection ? this.readStored() : this.fixedKey();
+  }
+
   /** The cookie value that carries `value` signed with the deployment's key (read afresh from Redis). */
   async sign(value: string): Promise<VerifiedCookie & { cookie: string }> {
-    const key = this.shared.connection ? await this.readStored() : await this.fixedKey();
+    const key = await this.fresh();
     return { cookie: SIGNED_PREFIX + sign(value, key), value, key };
   }
 

@@ -38,5 +38,7 @@ import { MetricsController } from './metrics.controller';
     AdminPageFilter,
     MetricsAccessGuard,
   ],
+  // File links seal the AccessTokens they keep under a key derived from this one.
+  exports: [AdminSigningKey],
 })
 export class AdminModule {}

@@ -1,10 +1,13 @@
 import { Readable } from 'node:stream';
+import type { AdminSigningKey } from '../admin/admin-signing-key';
 import type { CredentialService } from '../auth/credential.service';
 import { ApiError } from '../common/errors/api-error';
+import { MemoryKeyValueStore } from '../common/shared-state/key-value.store';
 import type { SharedState } from '../common/shared-state/shared-state';
 import type { AppConfig } from '../config/app-config';
 import type { UpstreamClient } from '../upstream/upstream.client';
 import { FileLinkService, type FileSource } from './file-link.service';
+import { LinkTokenSeal } from './link-token-seal';
 
 describe('FileLinkService.bytes', () => {
   const base = 'https://chatgpt.example';
@@ -26,7 +29,7 @@ describe('FileLinkService.bytes', () => {
         this.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
       },
     });
-    const links = new FileLinkService(config, storageSending(cut), {} as CredentialService, shared);
+    const links = new FileLinkService(config, storageSending(cut), {} as CredentialService, shared, {} as LinkTokenSeal);
     const failure = await links.bytes(source, '/backend-api/files/file-1/download').catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ApiError);
     expect((failure as ApiError).getStatus()).toBe(502);
@@ -39,10 +42,75 @@ describe('FileLinkService.bytes', () => {
       storageSending(Readable.from([Buffer.from('ab'), Buffer.from('cd')])),
       {} as CredentialService,
       shared,
+      {} as LinkTokenSeal,
     );
     expect(await links.bytes(source, '/backend-api/files/file-1/download')).toEqual({
       bytes: Buffer.from('abcd'),
       contentType: 'image/png',
     });
+  });
+});
+
+describe('FileLinkService links made with a client’s own AccessToken', () => {
+  const base = 'https://chatgpt.example';
+  const config = { chatgptBaseUrl: [base], filesBaseUrl: 'https://files.example' } as unknown as AppConfig;
+  const token = 'eyJhbGciOiJSUzI1NiJ9.client-own-access-token.signature-part';
+  const path = '/backend-api/files/file-1/download';
+  const upstream = {
+    request: async () => ({ status: 200, headers: {}, body: Buffer.from(JSON.stringify({ download_url: `${base}/blob/file-1?sig=x` })) }),
+    stream: async () => ({ status: 200, headers: { 'content-type': 'image/png' }, body: Readable.from([Buffer.from('png')]) }),
+    accountIdentity: () => ({ fingerprint: {} }),
+    pickBaseUrl: () => base,
+  } as unknown as UpstreamClient;
+
+  function setUp(key = 'install-key-1') {
+    const store = new MemoryKeyValueStore(100);
+    const shared = { keyValues: () => store } as unknown as SharedState;
+    const opened: string[] = [];
+    const credentials = {
+      accessTokenAccount: (accessToken: string, chatgptAccountId?: string) => {
+        opened.push(accessToken);
+        return { accessToken, chatgptAccountId, fingerprintKey: 'direct' };
+      },
+    } as unknown as CredentialService;
+    const signingKey = { get: async () => key, fresh: async () => key } as unknown as AdminSigningKey;
+    const links = new FileLinkService(config, upstream, credentials, shared, new LinkTokenSeal(config, signingKey));
+    return { store, links, opened };
+  }
+  const source = { account: { accessToken: token, fingerprintKey: 'direct' }, identity: { fingerprint: {} }, baseUrl: base } as FileSource;
+  const idOf = (link: string | null) => /\/files\/([A-Za-z0-9_-]{32})$/.exec(link ?? '')![1];
+
+  it('keeps no part of the token in the stored record, and the link still opens as that token', async () => {
+    const { store, links, opened } = setUp();
+    const id = idOf(await links.linkFor(source, path, 'http://gateway.example'));
+    const stored = (await store.get(id, Date.now()))!;
+    expect(stored).not.toContain(token);
+    expect(stored).not.toContain('client-own-access-token');
+    const file = await links.open(id);
+    expect(file.headers['content-type']).toBe('image/png');
+    expect(opened).toEqual([token]);
+  });
+
+  it('opens a record written in clear by an earlier version until it expires', async () => {
+    const { store, links, opened } = setUp();
+    const id = 'B'.repeat(32);
+    await store.set(id, JSON.stringify({ path, accessToken: token }), Date.now(), 60_000);
+    await links.open(id);
+    expect(opened).toEqual([token]);
+  });
+
+  it('answers file_unavailable for a sealed token it cannot open (another key, or a record moved to another id)', async () => {
+    const made = setUp('install-key-1');
+    const id = idOf(await made.links.linkFor(source, path, 'http://gateway.example'));
+    const record = (await made.store.get(id, Date.now()))!;
+
+    const otherKey = setUp('install-key-2');
+    await otherKey.store.set(id, record, Date.now(), 60_000);
+    await expect(otherKey.links.open(id)).rejects.toMatchObject({ body: { error: { code: 'file_unavailable' } } });
+
+    const moved = 'C'.repeat(32);
+    await made.store.set(moved, record, Date.now(), 60_000);
+    await expect(made.links.open(moved)).rejects.toMatchObject({ body: { error: { code: 'file_unavailable' } } });
+    expect([...otherKey.opened, ...made.opened]).toEqual([]);
   });
 });

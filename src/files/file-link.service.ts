@@ -10,6 +10,7 @@ import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
 import { encodeImage, IMAGE_OUTPUT_MIME_TYPES, type ImageOutput } from './image-format';
+import { LinkTokenSeal } from './link-token-seal';
 import { isUpstreamFileUrl } from './upstream-file-url';
 
 /** The upstream path that hands out a download URL for a generated file (an image). */
@@ -30,7 +31,9 @@ interface LinkRecord {
   path: string;
   /** A pool account: its current AccessToken is looked up when the link is opened. */
   poolAccountId?: string;
-  /** A client's own token (no pool account to look it up by). Secret. */
+  /** A client's own token (no pool account to look it up by), sealed by `LinkTokenSeal`: never kept in clear. */
+  sealedAccessToken?: string;
+  /** A client's own token in clear, as versions before the seal wrote it: still read until those records expire. */
   accessToken?: string;
   chatgptAccountId?: string;
   /** The encoding the answer promised (an image's `output_format`): the file is converted as it is served. */
@@ -71,6 +74,7 @@ export class FileLinkService {
     private readonly upstream: UpstreamClient,
     private readonly credentials: CredentialService,
     shared: SharedState,
+    private readonly seal: LinkTokenSeal,
   ) {
     this.links = shared.keyValues('file-link', { durable: true });
   }
@@ -103,7 +107,7 @@ export class FileLinkService {
     const converted = output ? { output } : {};
     const record: LinkRecord = account.poolAccountId
       ? { path, poolAccountId: account.poolAccountId, ...workspace, ...converted }
-      : { path, accessToken: account.accessToken, ...workspace, ...converted };
+      : { path, sealedAccessToken: await this.seal.seal(account.accessToken, id), ...workspace, ...converted };
     await this.links.set(id, JSON.stringify(record), Date.now(), LINK_TTL_MS);
     return `${origin}/files/${id}`;
   }
@@ -120,7 +124,7 @@ export class FileLinkService {
     const record = LINK_ID_PATTERN.test(id) ? await this.links.get(id, Date.now()) : null;
     if (!record) throw ApiError.of('file_not_found', {});
     const link = JSON.parse(record) as LinkRecord;
-    const account = await this.accountOf(link);
+    const account = await this.accountOf(link, id);
     if (!account) throw ApiError.of('file_unavailable', {});
     const identity = this.upstream.accountIdentity(account);
     const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
@@ -133,13 +137,14 @@ export class FileLinkService {
     return { body: Readable.from([bytes]), headers };
   }
 
-  private async accountOf(link: LinkRecord): Promise<AccountUse | null> {
+  private async accountOf(link: LinkRecord, id: string): Promise<AccountUse | null> {
     if (link.poolAccountId) {
       const use = await this.credentials.poolAccount(link.poolAccountId);
       return use && link.chatgptAccountId ? { ...use, chatgptAccountId: link.chatgptAccountId } : use;
     }
-    if (!link.accessToken) return null;
-    return this.credentials.accessTokenAccount(link.accessToken, link.chatgptAccountId);
+    const accessToken = link.sealedAccessToken ? await this.seal.open(link.sealedAccessToken, id) : link.accessToken;
+    if (!accessToken) return null;
+    return this.credentials.accessTokenAccount(accessToken, link.chatgptAccountId);
   }
 
   /** The upstream's signed URL for the file, or null; only URLs on the upstream's own file hosts count. */
