@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Request } from 'express';
 import type { AdminSigningKey } from '../admin/admin-signing-key';
 import type { CredentialService } from '../auth/credential.service';
 import { ApiError } from '../common/errors/api-error';
@@ -112,5 +113,33 @@ describe('FileLinkService links made with a client’s own AccessToken', () => {
     await made.store.set(moved, record, Date.now(), 60_000);
     await expect(made.links.open(moved)).rejects.toMatchObject({ body: { error: { code: 'file_unavailable' } } });
     expect([...otherKey.opened, ...made.opened]).toEqual([]);
+  });
+});
+
+describe('FileLinkService.originFor', () => {
+  const links = (config: Partial<AppConfig>) =>
+    new FileLinkService(
+      config as AppConfig,
+      {} as UpstreamClient,
+      {} as CredentialService,
+      { keyValues: () => ({}) } as unknown as SharedState,
+      {} as LinkTokenSeal,
+    );
+  const requestTo = (host: string | undefined, localAddress: string, localPort = 5005) =>
+    ({
+      protocol: 'http',
+      get: (name: string) => (name.toLowerCase() === 'host' ? host : undefined),
+      socket: { localAddress, localPort },
+    }) as unknown as Request;
+
+  it('points at the host the client called', () => {
+    expect(links({}).originFor(requestTo('gateway.example:8080', '10.0.0.5'))).toBe('http://gateway.example:8080');
+  });
+
+  it('points at the address the request came in on when an HTTP/1.0 client sent no Host, never at "undefined"', () => {
+    expect(links({}).originFor(requestTo(undefined, '10.0.0.5'))).toBe('http://10.0.0.5:5005');
+    expect(links({}).originFor(requestTo(undefined, '::ffff:127.0.0.1', 5100))).toBe('http://127.0.0.1:5100');
+    expect(links({}).originFor(requestTo(undefined, '::1'))).toBe('http://[::1]:5005');
+    expect(links({}).originFor(requestTo('', '10.0.0.5'))).toBe('http://10.0.0.5:5005');
   });
 });

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { isIPv6 } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Request } from 'express';
 import { AccountUse, CredentialService } from '../auth/credential.service';
@@ -80,7 +81,8 @@ export class FileLinkService {
   }
 
   /**
-   * Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called. `FILE_HOST` takes the scheme
+   * Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called (an HTTP/1.0 client may name
+   * none: then the address and port the request came in on, which reached us). `FILE_HOST` takes the scheme
    * of `PUBLIC_URL` when it is set: behind a TLS proxy the request itself looks like plain http, and an https page
    * would block an http image as mixed content.
    */
@@ -90,7 +92,7 @@ export class FileLinkService {
       return `${scheme}://${this.config.fileHost}`;
     }
     if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
-    return `${request.protocol}://${request.get('host')}`;
+    return `${request.protocol}://${request.get('host') || listenAddressOf(request)}`;
   }
 
   /**
@@ -181,6 +183,12 @@ export class FileLinkService {
     }
     return { body: response.body, headers: response.headers };
   }
+}
+
+/** `host:port` of the local end of the request's connection (IPv4-mapped IPv6 read as IPv4, IPv6 bracketed). */
+function listenAddressOf(request: Request): string {
+  const address = (request.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  return `${isIPv6(address) ? `[${address}]` : address}:${request.socket.localPort}`;
 }
 
 /**
