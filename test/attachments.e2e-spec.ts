@@ -89,6 +89,28 @@ describe('attachments', () => {
     });
   });
 
+  describe('Responses input_file with file_url', () => {
+    it("uploads the fetched file under the client's filename, not the URL's last segment", async () => {
+      await stack.openai(token).responses.create({
+        model: 'gpt-4o',
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'Read this.' },
+              { type: 'input_file', file_url: `${filesUrl}/bytes/12`, filename: 'Quarterly Report.txt' },
+            ],
+          },
+        ],
+      });
+      expect(fetched).toEqual(['/bytes/12']);
+      const created = stack.fake.requests.find((sent) => sent.method === 'POST' && sent.path === '/backend-api/files');
+      expect(created?.body).toMatchObject({ file_name: 'Quarterly Report.txt' });
+      const sent = stack.fake.conversationRequests()[0].body as { messages: { metadata: { attachments: { name: string }[] } }[] };
+      expect(sent.messages[0].metadata.attachments.map((attachment) => attachment.name)).toEqual(['Quarterly Report.txt']);
+    });
+  });
+
   describe('images sent under another type', () => {
     it.each([
       ['a data: URL typed image/jpg', `data:image/jpg;base64,${PNG.toString('base64')}`],

@@ -24,6 +24,8 @@ export interface FileUrl {
   raw: string;
   /** The request field that holds it, for errors. */
   param: string;
+  /** The name the client gave the file, when it gave one. */
+  name?: string;
 }
 
 /** The bytes all attachments of one request may take (`MAX_ATTACHMENTS_SIZE`), inline and fetched together. */
@@ -65,8 +67,10 @@ export class ClientFileFetcher {
       const decoded = decodeDataUrl(part.file.file_data, param);
       return { ...decoded, name: part.file.filename !== undefined ? sanitizeName(part.file.filename) : undefined };
     }
-    const { url } = part.image_url;
-    return url.startsWith('data:') ? decodeDataUrl(url, param) : { url: await this.check(url, param), raw: url, param };
+    const { url, filename } = part.image_url;
+    const name = filename !== undefined ? sanitizeName(filename) || undefined : undefined;
+    if (url.startsWith('data:')) return { ...decodeDataUrl(url, param), name };
+    return { url: await this.check(url, param), raw: url, param, name };
   }
 
   /** Fetches a checked URL; its bytes count against `budget` as they arrive, and the fetch stops as soon as it is spent. */
@@ -93,7 +97,7 @@ export class ClientFileFetcher {
       }
       const bytes = await readBody(fetched.body, this.config.maxBodyBytes, (size) => budget.take(size, param));
       const mimeType = (fetched.headers['content-type'] ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
-      return { bytes, mimeType, name: sanitizeName(lastSegment(url)) || undefined };
+      return { bytes, mimeType, name: file.name ?? (sanitizeName(lastSegment(url)) || undefined) };
     } catch (error) {
       if (signal.aborted || error instanceof ApiError) throw error;
       throw this.unfetchable(url, param, error);

@@ -162,9 +162,9 @@ function contentPart(raw: unknown, path: string): { part: ContentPart; param?: s
         }
         return { part: { type: 'file', file: { file_data: part.file_data, filename } }, param: `${path}.file_data` };
       }
-      // A URL is fetched like an image URL; the file's type comes from the response's Content-Type.
+      // A URL is fetched like an image URL; the file's type comes from the response's Content-Type, its name from `filename`.
       if (typeof part.file_url === 'string' && part.file_url) {
-        return { part: { type: 'image_url', image_url: { url: part.file_url } }, param: `${path}.file_url` };
+        return { part: { type: 'image_url', image_url: { url: part.file_url, filename } }, param: `${path}.file_url` };
       }
       throw unsupportedReference(part, path, 'file_data', 'a base64 data: URL, or file_url');
     }

@@ -42,7 +42,8 @@ export interface TextPart {
 export type ImageDetail = 'auto' | 'low' | 'high';
 export interface ImageUrlPart {
   type: 'image_url';
-  image_url: { url: string; detail?: ImageDetail };
+  /** `filename`: the name the file is uploaded under, from a Responses `input_file` with `file_url`; else the URL's last segment. */
+  image_url: { url: string; detail?: ImageDetail; filename?: string };
 }
 export interface FilePart {
   type: 'file';
