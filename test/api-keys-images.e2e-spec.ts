@@ -341,6 +341,14 @@ describe('API keys, models, images and file links', () => {
       expect(file.headers['content-type']).toBe('image/jpeg');
       expect(typeOf(file.body as Buffer)).toBe('jpeg');
       expect(Number(file.headers['content-length'])).toBe((file.body as Buffer).length);
+
+      // HEAD names the type without downloading and converting the image.
+      const storageReads = () => stack.fake.requests.filter((sent) => sent.method === 'GET' && sent.path.startsWith('/download/')).length;
+      const readsBefore = storageReads();
+      const head = await request(stack.url).head(new URL(linked.data![0].url!).pathname).expect(200);
+      expect(head.headers['content-type']).toBe('image/jpeg');
+      expect(head.headers['content-length']).toBeUndefined();
+      expect(storageReads()).toBe(readsBefore);
     });
 
     it('refuses an output_format or output_compression OpenAI does not offer, before any upstream work', async () => {

@@ -121,8 +121,12 @@ export class FileLinkService {
     return readWhole(await this.fetch(url, source.identity, signal), signal);
   }
 
-  /** Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. */
-  async open(id: string, signal?: AbortSignal): Promise<OpenedFile> {
+  /**
+   * Opens a link: a fresh download URL from the upstream, as the account that made the file, then its bytes. With
+   * `headOnly` (a HEAD request), a converted image is neither downloaded nor converted: its type is known without
+   * them, and its length is left out.
+   */
+  async open(id: string, signal?: AbortSignal, options: { headOnly?: boolean } = {}): Promise<OpenedFile> {
     const record = LINK_ID_PATTERN.test(id) ? await this.links.get(id, Date.now()) : null;
     if (!record) throw ApiError.of('file_not_found', {});
     const link = JSON.parse(record) as LinkRecord;
@@ -131,6 +135,9 @@ export class FileLinkService {
     const identity = this.upstream.accountIdentity(account);
     const url = await this.downloadUrl(identity, this.upstream.pickBaseUrl(), link.path);
     if (!url) throw ApiError.of('file_gone', {});
+    if (link.output && options.headOnly) {
+      return { body: Readable.from([]), headers: { 'content-type': IMAGE_OUTPUT_MIME_TYPES[link.output.format] } };
+    }
     const file = await this.fetch(url, identity, signal);
     if (!link.output) return file;
     // A converted image is a new file: none of the stored file's own headers (length, etag, name) describe it.

@@ -19,7 +19,7 @@ export class FilesController {
     response.once('close', () => {
       if (!response.writableFinished) controller.abort();
     });
-    const file = await this.links.open(id, controller.signal);
+    const file = await this.links.open(id, controller.signal, { headOnly: request.method === 'HEAD' });
     response.status(200);
     for (const name of PASSED_HEADERS) {
       const value = file.headers[name];
