@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
-import { finished, Readable, Transform, type Writable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../../common/errors/api-error';
 import { UpstreamError } from '../../common/errors/upstream-error';
@@ -16,6 +16,7 @@ import { canDecode, decodeBody, DecodedBodyTooLarge } from '../rewriting/content
 import { rewritingStream, TextRewriter } from '../rewriting/text-rewriter';
 import { PublicOrigin, UpstreamHostKind, UpstreamHosts } from '../upstream-hosts';
 import { accountVerdict, mayJudgeAccount } from './account-verdict';
+import { endPipedAnswerEarly } from './early-end';
 import { anonymousChannelHeaders, forwardedRequestHeaders, responseHeadersFor } from './proxy-headers';
 
 /** What one proxied request is: where it goes, as whom, and what happens to its answer. */
@@ -279,7 +280,9 @@ export class ReverseProxyService {
    */
   private async pipe(body: Readable, response: Response, through: Transform[], eventStream: boolean): Promise<void> {
     const release = eventStream
-      ? this.openStreams.registerRecoverable(response, { endForShutdown: () => endEarly(body, through[0] ?? response, response) })
+      ? this.openStreams.registerRecoverable(response, {
+          endForShutdown: () => endPipedAnswerEarly(body, through[0] ?? response, response),
+        })
       : undefined;
     try {
       await pipeline([body, ...through, response]);
@@ -338,24 +341,6 @@ function contentCodingOf(headers: IncomingHttpHeaders): string {
   return String(headers['content-encoding'] ?? '')
     .trim()
     .toLowerCase();
-}
-
-/**
- * Ends a piped answer before the upstream has: the browser's response ends as a complete HTTP message (a cut one
- * looks like a network failure to the web app), then the rest of the upstream answer is dropped. `next` is what
- * `body` is piped into.
- */
-function endEarly(body: Readable, next: Writable, response: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const dropUpstream = () => {
-      body.destroy();
-      resolve();
-    };
-    if (response.writableEnded || response.destroyed) return dropUpstream();
-    finished(response, dropUpstream);
-    body.unpipe(next);
-    next.end();
-  });
 }
 
 class BodyTooLarge extends Error {}
