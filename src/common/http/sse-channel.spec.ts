@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
+import { InFlightRequests } from '../lifecycle/in-flight-requests';
+import { OpenStreams } from '../lifecycle/open-streams.registry';
 import { SseChannel } from './sse-channel';
 
 /** An Express response that records each write, and fills up (write answers false) once told to. */
@@ -20,6 +22,11 @@ class RecordingResponse extends EventEmitter {
   end = (text = '') => {
     this.ended = text;
     this.writableEnded = true;
+  };
+  /** As a socket cut: `close`, never `finish`. */
+  destroy = () => {
+    this.destroyed = true;
+    this.emit('close');
   };
   drain(): void {
     this.full = false;
@@ -90,5 +97,25 @@ describe('SseChannel', () => {
     await next;
     expect(written).toBe(true);
     channel.close();
+  });
+
+  it('cuts a stream whose reader never takes the farewell, so that a shutdown does not wait for it for ever', async () => {
+    jest.useFakeTimers();
+    try {
+      const response = new RecordingResponse();
+      const shutdown = { openStreams: new OpenStreams(new InFlightRequests()), farewell: () => 'data: [DONE]\n\n' };
+      const channel = new SseChannel(response as unknown as Response, 60_000, shutdown);
+      // A client that stopped reading (a frozen tab, a client gone without a word): the end is never flushed (no `finish`).
+      response.full = true;
+      let ended = false;
+      const ending = channel.endForShutdown().then(() => (ended = true));
+      expect(response.ended).toBe('data: [DONE]\n\n');
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(ended).toBe(true);
+      expect(response.destroyed).toBe(true);
+      await ending;
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -89,7 +89,10 @@ export class SseChannel implements ShutdownEndable {
       this.response.once('close', resolve);
     });
     this.response.end(this.takePending() + (this.shutdown?.farewell() ?? ''));
+    // A client that stopped reading never takes the end: its socket is cut, or the shutdown would wait for it for ever.
+    const cut = setTimeout(() => this.response.destroy(), ENDED_STREAM_FLUSH_MS);
     await sent;
+    clearTimeout(cut);
   }
 
   close(): void {
@@ -103,6 +106,9 @@ export class SseChannel implements ShutdownEndable {
     return text;
   }
 }
+
+/** How long a client has to take the end of a stream a shutdown ends: one that reads takes it in moments. */
+const ENDED_STREAM_FLUSH_MS = 5_000;
 
 /** Text held for one write at most: a long answer that arrived at once is sent as it is translated, at the socket's pace. */
 const BUFFERED_TEXT_LIMIT = 16 * 1024;
