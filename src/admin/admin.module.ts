@@ -16,15 +16,18 @@ import { CsrfService } from './csrf.service';
 import { LoginThrottle } from './login-throttle.service';
 import { MetricsAccessGuard } from './metrics-access.guard';
 import { MetricsController } from './metrics.controller';
+import { SeedTokenAccessGuard } from './seed-token-access.guard';
+import { SeedTokenController } from './seed-token.controller';
 
 /**
  * The dashboard at /admin and the JSON admin API at /admin/api (issue 4); 404 unless an admin secret is set.
- * Also `GET /metrics`, which checks the same secret with the same per-address throttle.
+ * Also `GET /metrics`, which checks the same secret with the same per-address throttle, and the panels' `/seedtoken`
+ * (gateway.md §2.4; only with the gateway on).
  */
 @Module({
   imports: [TokenPoolModule, SharedStateModule],
   // The entry controller's `/:entry` comes last so that it never shadows a fixed path.
-  controllers: [AdminPageController, AdminApiController, MetricsController, AdminEntryController],
+  controllers: [AdminPageController, AdminApiController, MetricsController, SeedTokenController, AdminEntryController],
   providers: [
     AdminSecret,
     LoginThrottle,
@@ -37,6 +40,7 @@ import { MetricsController } from './metrics.controller';
     AdminDashboardService,
     AdminPageFilter,
     MetricsAccessGuard,
+    SeedTokenAccessGuard,
   ],
   // File links seal the AccessTokens they keep under a key derived from this one.
   exports: [AdminSigningKey],

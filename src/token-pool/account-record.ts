@@ -100,7 +100,8 @@ export function effectiveState(record: AccountRecord, now: number): AccountState
 }
 
 /** Two records for the same upstream user and workspace are one account (read from the unverified JWT). */
-function identityKey(record: AccountRecord): string | null {
+/** The JWT user (and workspace) an account belongs to; null when its AccessToken has not told yet. */
+export function identityKey(record: AccountRecord): string | null {
   if (!record.userId) return null;
   const workspace = record.chatgptAccountId ?? (record.accessToken ? readAccessTokenClaims(record.accessToken).accountId : undefined);
   return `${record.userId}|${workspace ?? ''}`;

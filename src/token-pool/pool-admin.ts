@@ -2,12 +2,23 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
-import { accessTokenDead, BACK_IN_SERVICE, inService, isRenewable, liveAccessToken, recordsFromLines } from './account-record';
+import {
+  accessTokenDead,
+  accountIdFor,
+  BACK_IN_SERVICE,
+  identityKey,
+  inService,
+  isRenewable,
+  liveAccessToken,
+  newAccountRecord,
+  recordsFromLines,
+} from './account-record';
 import { LOCK_TTL_MS, LOCK_WAIT_MS } from './account-transitions';
 import type { AccountRecord, UploadResult } from './pool.types';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
+import { parseCredential } from './token-kind';
 
 const UPLOAD_LOCK = 'accounts-upload';
 
@@ -47,6 +58,29 @@ export class PoolAdmin {
     const { added, replaced, duplicates, invalid } = outcome.value;
     this.logger.log(`Upload: ${added} added, ${replaced} replaced, ${duplicates} duplicates, ${invalid} invalid`);
     return outcome.value;
+  }
+
+  /**
+   * Adds one credential as an upload does, and answers the account that holds it afterwards: the new account, the one
+   * that already held this credential, or the one of the same JWT user (and workspace) that took it or already serves.
+   * `'invalid'` when the string is no credential; `'expired'` for an AccessToken whose JWT has expired.
+   */
+  async addAccount(token: string): Promise<{ accountId: string } | 'invalid' | 'expired'> {
+    const text = token.trim();
+    const credential = text.startsWith('#') ? null : parseCredential(text);
+    if (!credential) return 'invalid';
+    const candidate = newAccountRecord(credential, this.clock.now());
+    if (accessTokenDead(candidate, this.clock.now())) return 'expired';
+    await this.upload([text]);
+    const accounts = await this.store.listAccounts();
+    const sameCredential = (record: AccountRecord) =>
+      record.id === candidate.id ||
+      (record.token === candidate.token && (record.chatgptAccountId ?? '') === (candidate.chatgptAccountId ?? ''));
+    const identity = identityKey(candidate);
+    const sameUser = accounts.filter((record) => identity !== null && identityKey(record) === identity);
+    const holder = accounts.find(sameCredential) ?? sameUser.find((record) => inService(record, this.clock.now())) ?? sameUser[0] ?? null;
+    // Not stored (removed meanwhile by another admin call): the id it will have, which a later upload gives it.
+    return { accountId: holder?.id ?? accountIdFor(candidate.token, candidate.chatgptAccountId) };
   }
 
   async remove(id: string): Promise<boolean> {

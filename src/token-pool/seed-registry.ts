@@ -102,7 +102,44 @@ export class SeedRegistry {
    * minted at a browser sign-in becomes the admin's (an API key too).
    */
   async createSeed(seed?: string): Promise<string> {
-    const value = seed?.trim() || randomBytes(18).toString('base64url');
+    const value = this.checkedSeed(seed?.trim() || randomBytes(18).toString('base64url'));
+    const account = await this.leaser.pick(new Set());
+    const now = this.clock.now();
+    await this.store.updateSeed(value, (current) => {
+      if (!current) return { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now, createdBy: 'admin' };
+      return (current.createdBy ?? 'admin') === 'admin' ? undefined : { ...current, createdBy: 'admin' };
+    });
+    return value;
+  }
+
+  /**
+   * Binds a seed (trimmed, under the same rules as `createSeed`) to this account, creating it when it does not exist; an
+   * existing seed keeps its conversations. The seed becomes the admin's (an API key too, and usable with
+   * `AUTO_SEED=false`).
+   */
+  async bindSeed(seed: string, accountId: string): Promise<string> {
+    const value = this.checkedSeed(seed.trim());
+    const now = this.clock.now();
+    await this.store.updateSeed(value, (current) =>
+      current
+        ? { ...current, accountId, createdBy: 'admin' }
+        : { seed: value, accountId, conversations: [], createdAt: now, createdBy: 'admin' },
+    );
+    return value;
+  }
+
+  /** The stored seed (trimmed, as `createSeed` stores it); null for an unknown one. */
+  findSeed(seed: string): Promise<SeedRecord | null> {
+    return this.store.getSeed(seed.trim());
+  }
+
+  /** Every stored seed, oldest first. */
+  async seedRecords(): Promise<SeedRecord[]> {
+    return (await this.store.listSeeds()).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** A seed the admin may create: not a credential, a pool key or the admin secret, and of the seed shape. */
+  private checkedSeed(value: string): string {
     const adminSecret = this.config.adminKey ?? this.config.apiPrefix;
     if (parseCredential(value) || secretInList(value, this.config.authorization) || (adminSecret && secretsEqual(value, adminSecret))) {
       throw ApiError.invalidRequest(
@@ -119,12 +156,6 @@ export class SeedRegistry {
         'seed',
       );
     }
-    const account = await this.leaser.pick(new Set());
-    const now = this.clock.now();
-    await this.store.updateSeed(value, (current) => {
-      if (!current) return { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now, createdBy: 'admin' };
-      return (current.createdBy ?? 'admin') === 'admin' ? undefined : { ...current, createdBy: 'admin' };
-    });
     return value;
   }
 

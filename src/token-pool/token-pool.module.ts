@@ -14,6 +14,7 @@ import { PoolRefresher } from './pool-refresher';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { importFilePool, importRecord } from './file-pool-import';
 import { SeedRegistry } from './seed-registry';
+import { SeedTokens } from './seed-tokens';
 import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
@@ -108,11 +109,22 @@ async function accountForFilePool(store: AccountStore, config: AppConfig, clock:
     PoolRefresher,
     AccountLeaser,
     SeedRegistry,
+    SeedTokens,
     PoolReadModel,
     PoolAdmin,
   ],
   // The store itself stays inside: other modules go through these services, each with one job.
-  exports: [AccountLeaser, SeedRegistry, PoolRefresher, PoolReadModel, PoolAdmin, RefreshTokenExchanger, SessionTokenExchanger, Clock],
+  exports: [
+    AccountLeaser,
+    SeedRegistry,
+    SeedTokens,
+    PoolRefresher,
+    PoolReadModel,
+    PoolAdmin,
+    RefreshTokenExchanger,
+    SessionTokenExchanger,
+    Clock,
+  ],
 })
 export class TokenPoolModule implements OnApplicationShutdown {
   constructor(@Inject(ACCOUNT_STORE) private readonly store: AccountStore) {}
