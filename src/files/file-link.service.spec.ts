@@ -143,3 +143,66 @@ describe('FileLinkService.originFor', () => {
     expect(links({}).originFor(requestTo('', '10.0.0.5'))).toBe('http://10.0.0.5:5005');
   });
 });
+
+describe('FileLinkService links to converted images', () => {
+  const base = 'https://chatgpt.example';
+  const config = { chatgptBaseUrl: [base], filesBaseUrl: 'https://files.example' } as unknown as AppConfig;
+  const path = '/backend-api/files/file-1/download';
+  const idOf = (link: string | null) => /\/files\/([A-Za-z0-9_-]{32})$/.exec(link ?? '')![1];
+
+  async function setUp() {
+    const { default: sharp } = await import('sharp');
+    const png = await sharp({ create: { width: 8, height: 8, channels: 4, background: '#336699' } })
+      .png()
+      .toBuffer();
+    const downloads: string[] = [];
+    const upstream = {
+      request: async () => ({ status: 200, headers: {}, body: Buffer.from(JSON.stringify({ download_url: `${base}/blob/file-1?sig=x` })) }),
+      stream: async ({ url }: { url: string }) => {
+        downloads.push(url);
+        return { status: 200, headers: { 'content-type': 'image/png' }, body: Readable.from([png]) };
+      },
+      accountIdentity: () => ({ fingerprint: {} }),
+      pickBaseUrl: () => base,
+    } as unknown as UpstreamClient;
+    const store = new MemoryKeyValueStore(100);
+    const shared = { keyValues: () => store } as unknown as SharedState;
+    const credentials = {
+      poolAccount: async (id: string) => ({ poolAccountId: id, accessToken: 'pool', fingerprintKey: id }),
+    } as unknown as CredentialService;
+    const links = new FileLinkService(config, upstream, credentials, shared, {} as LinkTokenSeal);
+    const source = {
+      account: { poolAccountId: 'acct-1', fingerprintKey: 'acct-1' },
+      identity: { fingerprint: {} },
+      baseUrl: base,
+    } as unknown as FileSource;
+    return { links, downloads, source };
+  }
+  const read = async (body: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+
+  it('downloads and converts a link once, however often and however concurrently it is opened', async () => {
+    const { links, downloads, source } = await setUp();
+    const id = idOf(await links.linkFor(source, path, 'http://gateway.example', { format: 'jpeg', compression: 50 }));
+    const [first, second] = await Promise.all([links.open(id), links.open(id)]);
+    const third = await links.open(id);
+    const bodies = await Promise.all([first, second, third].map((file) => read(file.body)));
+    expect(downloads).toHaveLength(1);
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[2]).toEqual(bodies[0]);
+    expect(third.headers).toEqual({ 'content-type': 'image/jpeg', 'content-length': String(bodies[0].length) });
+  });
+
+  it('converts again for a link asking another compression', async () => {
+    const { links, downloads, source } = await setUp();
+    const low = idOf(await links.linkFor(source, path, 'http://gateway.example', { format: 'webp', compression: 10 }));
+    const high = idOf(await links.linkFor(source, path, 'http://gateway.example', { format: 'webp', compression: 90 }));
+    await links.open(low);
+    await links.open(high);
+    await links.open(low);
+    expect(downloads).toHaveLength(2);
+  });
+});

@@ -10,6 +10,7 @@ import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
 import { AppConfig } from '../config/app-config';
 import { transportDetail, UpstreamClient, UpstreamIdentity } from '../upstream/upstream.client';
+import { ConvertedImageCache } from './converted-image-cache';
 import { encodeImage, IMAGE_OUTPUT_MIME_TYPES, type ImageOutput } from './image-format';
 import { LinkTokenSeal } from './link-token-seal';
 import { isUpstreamFileUrl } from './upstream-file-url';
@@ -57,6 +58,8 @@ const LINK_ID_BYTES = 24;
 const LINK_ID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 const DOWNLOAD_TIMEOUT_MS = 30_000;
 const MAX_INLINE_BYTES = 32 * 1024 * 1024;
+/** Memory held by converted images kept for links opened again: a few dozen full-size images. */
+const CONVERTED_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Durable links to files the upstream generated (images, sandbox files). The upstream's download URLs are
@@ -69,6 +72,7 @@ const MAX_INLINE_BYTES = 32 * 1024 * 1024;
 export class FileLinkService {
   private readonly logger = new Logger(FileLinkService.name);
   private readonly links: KeyValueStore;
+  private readonly converted = new ConvertedImageCache(CONVERTED_CACHE_BYTES);
 
   constructor(
     private readonly config: AppConfig,
@@ -138,11 +142,14 @@ export class FileLinkService {
     if (link.output && options.headOnly) {
       return { body: Readable.from([]), headers: { 'content-type': IMAGE_OUTPUT_MIME_TYPES[link.output.format] } };
     }
-    const file = await this.fetch(url, identity, signal);
-    if (!link.output) return file;
+    if (!link.output) return this.fetch(url, identity, signal);
     // A converted image is a new file: none of the stored file's own headers (length, etag, name) describe it.
-    const bytes = await encodeImage((await readWhole(file, signal)).bytes, link.output);
-    const headers = { 'content-type': IMAGE_OUTPUT_MIME_TYPES[link.output.format], 'content-length': String(bytes.length) };
+    // The conversion is kept and shared by every open of the link, so it runs without one client's signal: a client
+    // that leaves does not fail the others, and the download's own timeout still bounds it.
+    const { output } = link;
+    const key = `${id}:${output.format}:${output.compression ?? ''}`;
+    const bytes = await this.converted.get(key, async () => encodeImage((await readWhole(await this.fetch(url, identity))).bytes, output));
+    const headers = { 'content-type': IMAGE_OUTPUT_MIME_TYPES[output.format], 'content-length': String(bytes.length) };
     return { body: Readable.from([bytes]), headers };
   }
 
