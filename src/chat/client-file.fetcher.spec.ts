@@ -79,6 +79,18 @@ describe('ClientFileFetcher.fetch', () => {
     expect(await fetcher.open(part, 'messages[0].content[0].file.file_data')).toMatchObject({ name: 'Отчёт 报告 _final_.pdf' });
   });
 
+  it.each(['', '   '])('gives a file or image part whose filename is %p no name, so that the upload generates one', async (filename) => {
+    const fetcher = new ClientFileFetcher(config, answering(200));
+    const file = { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename } };
+    expect(await fetcher.open(file, 'messages[0].content[0].file.file_data')).toEqual({
+      bytes: Buffer.from('hi'),
+      mimeType: 'application/pdf',
+      name: undefined,
+    });
+    const image = { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,aGk=', filename } };
+    expect(await fetcher.open(image, 'messages[0].content[0].image_url.url')).toMatchObject({ name: undefined });
+  });
+
   it('names the status of any other answer', async () => {
     const error = await failureOf(new ClientFileFetcher(config, answering(404)));
     expect(error.body.error.message).toBe(`Could not fetch '${param}': status 404.`);

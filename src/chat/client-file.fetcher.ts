@@ -65,10 +65,10 @@ export class ClientFileFetcher {
   async open(part: AttachmentPart, param: string): Promise<FileBytes | FileUrl> {
     if (part.type === 'file') {
       const decoded = decodeDataUrl(part.file.file_data, param);
-      return { ...decoded, name: part.file.filename !== undefined ? sanitizeName(part.file.filename) : undefined };
+      return { ...decoded, name: clientName(part.file.filename) };
     }
     const { url, filename } = part.image_url;
-    const name = filename !== undefined ? sanitizeName(filename) || undefined : undefined;
+    const name = clientName(filename);
     if (url.startsWith('data:')) return { ...decodeDataUrl(url, param), name };
     return { url: await this.check(url, param), raw: url, param, name };
   }
@@ -158,6 +158,11 @@ function unfetchedStatus(status: number, location: string | undefined, url: URL)
 }
 
 /** A file name as the upstream and the model see it: letters and digits of any script, `.`, `-`, `_` and spaces; 120 characters at most. */
+/** The name a client gave its file, made safe; none for an empty or blank one, which is then named as if it gave none. */
+function clientName(filename: string | undefined): string | undefined {
+  return filename?.trim() ? sanitizeName(filename) : undefined;
+}
+
 function sanitizeName(name: string): string {
   return Array.from(name.replace(/[^\p{L}\p{M}\p{N}_.\- ]+/gu, '_'))
     .slice(0, 120)
