@@ -609,6 +609,25 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(last.response.error!.message).toContain('Too many requests in 1 hour');
     });
 
+    it('names input when the upstream refuses a corrective round as too long, stream or not', async () => {
+      const broken = 'Let me check.\n<tool_calls>\n[{"name":"get_weather","arguments":{"town":"Paris"}}]\n</tool_calls>';
+      stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+      stack.fake.enqueue({ kind: 'status', status: 413, body: { detail: 'Conversation too long' } });
+      const whole = await post({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?' });
+      expect(whole.status).toBe(400);
+      expect(whole.body.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'input' });
+
+      stack.fake.enqueue({ kind: 'text', text: broken, chunks: 6 });
+      stack.fake.enqueue({ kind: 'status', status: 413, body: { detail: 'Conversation too long' } });
+      const stream = await client.responses.create({ model: 'gpt-4o', tools: [weatherTool], input: 'Weather?', stream: true });
+      const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const last = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
+      expect(last.type).toBe('response.failed');
+      expect(last.response.error!.message).toContain('too long');
+      expect(JSON.stringify(last)).not.toContain('messages');
+    });
+
     it('never splits a surrogate pair between two argument deltas', async () => {
       // '{"city":"' is 9 units: the emoji's high surrogate is unit 47, the last of the first 48-unit piece.
       const city = `${'a'.repeat(38)}😀 and more`;
