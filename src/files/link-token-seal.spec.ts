@@ -75,4 +75,21 @@ describe('LinkTokenSeal in Redis', () => {
     // `second` still holds the lost key: it reads the stored one when that does not open the token.
     expect(await second.open(sealedAnew, LINK)).toBe(TOKEN);
   });
+
+  it('seals under the key Redis holds now, not one an instance read before Redis lost it', async () => {
+    const held = await instance();
+    await held.seal(TOKEN, LINK);
+    const client = new Redis(TEST_REDIS_URL);
+    try {
+      await client.del(`${redis.prefix}admin:signing-key`);
+    } finally {
+      client.disconnect();
+    }
+    // Another instance starts meanwhile and makes the key anew; `held` read its own less than a minute ago.
+    const started = await instance();
+    await started.seal(TOKEN, LINK);
+    const sealed = await held.seal(TOKEN, LINK);
+    expect(await started.open(sealed, LINK)).toBe(TOKEN);
+    expect(await (await instance()).open(sealed, LINK)).toBe(TOKEN);
+  });
 });

@@ -25,9 +25,13 @@ export class LinkTokenSeal {
     private readonly signingKey: AdminSigningKey,
   ) {}
 
+  /**
+   * Seals under the key the store holds now (read afresh from Redis, as `AdminSigningKey.sign` does): a key an instance
+   * read before Redis lost it, and another instance made a new one, would seal links no other instance opens.
+   */
   async seal(accessToken: string, linkId: string): Promise<string> {
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv(CIPHER, this.keyFrom(await this.secret('held')), iv).setAAD(Buffer.from(linkId));
+    const cipher = createCipheriv(CIPHER, this.keyFrom(await this.secret('stored')), iv).setAAD(Buffer.from(linkId));
     const sealed = Buffer.concat([iv, cipher.update(accessToken, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return SEALED_PREFIX + sealed.toString('base64url');
   }
