@@ -73,6 +73,16 @@ describe('ClientFileFetcher.fetch', () => {
     expect(file.name).toBe(name);
   });
 
+  it.each([
+    ['a file part', { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename: null } }],
+    ['an image_url part', { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,aGk=', filename: null } }],
+  ])('reads a null filename of %s as none given', async (_name, part) => {
+    const fetcher = new ClientFileFetcher(config, answering(200));
+    const file = await fetcher.open(part as unknown as Parameters<ClientFileFetcher['open']>[0], param);
+    expect(file).toMatchObject({ bytes: Buffer.from('hi') });
+    expect((file as { name?: string }).name).toBeUndefined();
+  });
+
   it("keeps the letters of a file part's filename in any script", async () => {
     const fetcher = new ClientFileFetcher(config, answering(200));
     const part = { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename: 'Отчёт 报告 (final).pdf' } };

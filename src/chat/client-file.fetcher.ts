@@ -159,8 +159,9 @@ function unfetchedStatus(status: number, location: string | undefined, url: URL)
 
 /** A file name as the upstream and the model see it: letters and digits of any script, `.`, `-`, `_` and spaces; 120 characters at most. */
 /** The name a client gave its file, made safe; none for an empty or blank one, which is then named as if it gave none. */
-function clientName(filename: string | undefined): string | undefined {
-  return filename?.trim() ? sanitizeName(filename) : undefined;
+/** A name the client gave; an empty, blank or null one (which the request may send) is none given. */
+function clientName(filename: string | null | undefined): string | undefined {
+  return typeof filename === 'string' && filename.trim() ? sanitizeName(filename) : undefined;
 }
 
 function sanitizeName(name: string): string {

@@ -57,6 +57,12 @@ describe('message content parts', () => {
       'unsupported_content',
     ],
     [
+      'an image_url whose filename is not a string',
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png', filename: 7 } }] },
+      'messages[0].content[0].image_url.filename',
+      'invalid_value',
+    ],
+    [
       'a file without data',
       { role: 'user', content: [{ type: 'file', file: { filename: 'a.txt' } }] },
       'messages[0].content[0].file.file_data',

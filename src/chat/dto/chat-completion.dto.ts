@@ -104,7 +104,7 @@ function contentPartProblem(part: unknown, index: number, role: unknown): Valida
       if (image.detail !== undefined && !IMAGE_DETAILS.includes(image.detail as string)) {
         return { path: `${path}.image_url.detail`, message: `must be one of ${IMAGE_DETAILS.join(', ')}` };
       }
-      return null;
+      return stringField(image, 'filename', `${path}.image_url`);
     }
     case 'file': {
       const problem = objectField(part, 'file', path, true);
