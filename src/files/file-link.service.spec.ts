@@ -1,4 +1,6 @@
+import { type AddressInfo, connect } from 'node:net';
 import { Readable } from 'node:stream';
+import express from 'express';
 import type { Request } from 'express';
 import type { AdminSigningKey } from '../admin/admin-signing-key';
 import type { CredentialService } from '../auth/credential.service';
@@ -128,6 +130,7 @@ describe('FileLinkService.originFor', () => {
   const requestTo = (host: string | undefined, localAddress: string, localPort = 5005) =>
     ({
       protocol: 'http',
+      host,
       get: (name: string) => (name.toLowerCase() === 'host' ? host : undefined),
       socket: { localAddress, localPort },
     }) as unknown as Request;
@@ -204,5 +207,55 @@ describe('FileLinkService links to converted images', () => {
     await links.open(high);
     await links.open(low);
     expect(downloads).toHaveLength(2);
+  });
+});
+
+describe('FileLinkService.originFor behind a reverse proxy', () => {
+  const links = new FileLinkService(
+    {} as AppConfig,
+    {} as UpstreamClient,
+    {} as CredentialService,
+    { keyValues: () => ({}) } as unknown as SharedState,
+    {} as LinkTokenSeal,
+  );
+
+  /** The origin links get for a request with `headers` (no Host unless given), on an app that trusts `trusted`. */
+  async function originBehind(trusted: string | false, headers: Record<string, string>): Promise<string> {
+    const app = express();
+    app.set('trust proxy', trusted);
+    app.get('/origin', (request, response) => {
+      response.send(links.originFor(request));
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      // HTTP/1.0, as a proxy that names no Host may speak it (HTTP/1.1 without Host is refused before any route).
+      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.end(`GET /origin HTTP/1.0\r\n${head.join('')}\r\n`));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      return answer.slice(answer.indexOf('\r\n\r\n') + 4);
+    } finally {
+      server.close();
+    }
+  }
+
+  const forwarded = { 'x-forwarded-host': 'chat.example.com', 'x-forwarded-proto': 'https' };
+
+  it('points at the host a trusted proxy forwarded, not the internal one it called us by', async () => {
+    expect(await originBehind('loopback', { host: 'flowgpt-internal:5005', ...forwarded })).toBe('https://chat.example.com');
+  });
+
+  it('points at the host a trusted proxy forwarded when the proxy sent no Host, never at our internal address', async () => {
+    expect(await originBehind('loopback', forwarded)).toBe('https://chat.example.com');
+  });
+
+  it('ignores forwarded headers from a client that is not a trusted proxy', async () => {
+    expect(await originBehind(false, { host: 'gateway.example:8080', ...forwarded })).toBe('http://gateway.example:8080');
   });
 });

@@ -85,8 +85,9 @@ export class FileLinkService {
   }
 
   /**
-   * Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called (an HTTP/1.0 client may name
-   * none: then the address and port the request came in on, which reached us). `FILE_HOST` takes the scheme
+   * Where links point: `FILE_HOST`, else `PUBLIC_URL`, else the host the client called (behind a proxy of
+   * `TRUSTED_PROXIES`, the one it forwarded; an HTTP/1.0 client may name none: then the address and port the request
+   * came in on, which reached us). `FILE_HOST` takes the scheme
    * of `PUBLIC_URL` when it is set: behind a TLS proxy the request itself looks like plain http, and an https page
    * would block an http image as mixed content.
    */
@@ -96,7 +97,8 @@ export class FileLinkService {
       return `${scheme}://${this.config.fileHost}`;
     }
     if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
-    return `${request.protocol}://${request.get('host') || listenAddressOf(request)}`;
+    // `request.host`: the Host header, or a trusted proxy's X-Forwarded-Host (as for the scheme), never our internal name.
+    return `${request.protocol}://${request.host || listenAddressOf(request)}`;
   }
 
   /**
