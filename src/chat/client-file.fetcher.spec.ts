@@ -83,6 +83,12 @@ describe('ClientFileFetcher.fetch', () => {
     expect((file as { name?: string }).name).toBeUndefined();
   });
 
+  it("names a file part whose filename is empty as none given, so the upload gets a made-up name rather than ''", async () => {
+    const fetcher = new ClientFileFetcher(config, answering(200));
+    const part = { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename: '' } };
+    expect((await fetcher.open(part, 'messages[0].content[0].file.file_data')).name).toBeUndefined();
+  });
+
   it("keeps the letters of a file part's filename in any script", async () => {
     const fetcher = new ClientFileFetcher(config, answering(200));
     const part = { type: 'file' as const, file: { file_data: 'data:application/pdf;base64,aGk=', filename: 'Отчёт 报告 (final).pdf' } };
