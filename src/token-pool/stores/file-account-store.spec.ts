@@ -236,6 +236,20 @@ describe('FileAccountStore files', () => {
     await expect(new FileAccountStore({ dataDir }).listSeeds()).rejects.toThrow(/seed_map\.json/);
   });
 
+  it('imports seed_map.json at the start after a failed one, once the file is repaired', async () => {
+    const pooled = fakeRefreshToken('pooled');
+    await writeFile(join(dataDir, 'token.txt'), `${pooled}\n`);
+    await writeFile(join(dataDir, 'seed_map.json'), '{"shared-seed-1": {"token": "torn');
+    await expect(new FileAccountStore({ dataDir }).listSeeds()).rejects.toThrow(/seed_map\.json/);
+
+    // The tokens went in before the seeds failed; the operator repairs seed_map.json and starts again.
+    await writeFile(join(dataDir, 'seed_map.json'), JSON.stringify({ 'shared-seed-1': { token: pooled, conversations: ['conv-1'] } }));
+    const store = new FileAccountStore({ dataDir });
+    const [account] = await store.listAccounts();
+    expect((await store.listSeeds()).map(({ seed, accountId }) => [seed, accountId])).toEqual([['shared-seed-1', account.id]]);
+    expect(await readdir(dataDir)).toContain('seed_map.json.imported');
+  });
+
   it('reads a token.txt and error_token.txt whose lines end in a lone CR (an old Mac file) one token a line, as an upload is split', async () => {
     const rejected = fakeRefreshToken('rejected');
     await writeFile(

@@ -284,10 +284,10 @@ export class FileAccountStore implements AccountStore {
     this.seeds = new Map(pool.seeds.map((record) => [record.seed, record]));
     this.meta = pool.meta;
     this.metaExpiresAt = pool.metaExpiresAt;
-    if (!pool.hasAccountsFile) {
-      await this.importLegacyTokens();
-      await this.importLegacySeeds();
-    }
+    if (!pool.hasAccountsFile) await this.importLegacyTokens();
+    // Decided apart from the tokens: a start that stopped between the two (a seed_map.json to repair, a crash) has
+    // written accounts.json, and the seeds must still come in at the next one.
+    if (!pool.hasSeedsFile) await this.importLegacySeeds();
   }
 
   /** Temp files of a write that never reached its rename: a crash mid-write. The real file is intact. */
@@ -372,7 +372,7 @@ export class FileAccountStore implements AccountStore {
   }
 
   /**
-   * First start over a reference `data/` folder, after its tokens: `seed_map.json` (`{"<seed>": {"token", "conversations"}}`,
+   * A start over a reference `data/` folder without `seeds.json` yet, after its tokens: `seed_map.json` (`{"<seed>": {"token", "conversations"}}`,
    * each seed percent-encoded as the reference's sign-in cookie held it) becomes seeds, so shared users keep their seed
    * and the account their conversations live on. A seed is bound to the pool account holding its token (else to one at
    * its first use) and counts as the admin's, since the reference accepted it as an API key too. Seeds of another
@@ -437,6 +437,8 @@ export interface FilePool {
   metaExpiresAt: Record<string, number>;
   /** Whether there is an `accounts.json` (without one, a reference `token.txt` is imported). */
   hasAccountsFile: boolean;
+  /** Whether there is a `seeds.json` (without one, a reference `seed_map.json` is imported). */
+  hasSeedsFile: boolean;
 }
 
 /**
@@ -454,6 +456,7 @@ export async function readFilePool(dir: string): Promise<FilePool> {
     meta: metaFile?.meta ?? {},
     metaExpiresAt: metaFile?.expiresAt ?? {},
     hasAccountsFile: accountsFile !== null,
+    hasSeedsFile: seedsFile !== null,
   };
 }
 
