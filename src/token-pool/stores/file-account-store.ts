@@ -315,7 +315,7 @@ export class FileAccountStore implements AccountStore {
       await writeFile(temp, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
       for (let attempt = 0; ; attempt++) {
         try {
-          await link(temp, path);
+          await placeOwnerFile(temp, path, JSON.stringify(me));
           this.ownsDir = true;
           return;
         } catch (error) {
@@ -477,6 +477,22 @@ async function readDataFile<T extends { version: number }>(dir: string, name: st
     return parsed;
   } catch (error) {
     throw new CorruptDataFileError(path, error);
+  }
+}
+
+/** What link() answers where the file system has no hard links (FAT, exFAT, some FUSE and network mounts). */
+const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
+
+/**
+ * Puts the owner file in place whole by linking its temp copy; where the file system has no hard links, creates it in
+ * place as before (a second start at that very moment may then read it empty), rather than refusing the folder.
+ */
+async function placeOwnerFile(temp: string, path: string, content: string): Promise<void> {
+  try {
+    await link(temp, path);
+  } catch (error) {
+    if (!NO_HARD_LINKS.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await writeFile(path, content, { flag: 'wx', mode: 0o600 });
   }
 }
 
