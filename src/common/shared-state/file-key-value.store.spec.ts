@@ -135,6 +135,15 @@ describe('FileKeyValueStore', () => {
     expect(readFileSync(aFile, 'utf8')).toBe('a file where the data folder should be');
   });
 
+  it("refuses to start when a file stands where the snapshots' own folder should be, naming that folder", () => {
+    // DATA_DIR is a folder, so its own check passes: only this store can tell that DATA_DIR/state is a file, and every
+    // snapshot written there would fail, losing sessions at the next restart.
+    const state = join(dir, 'state');
+    writeFileSync(state, 'a file where the snapshot folder should be');
+    expect(() => new FileKeyValueStore(join(state, 'ns.json'), 100)).toThrow(StartProblem);
+    expect(() => new FileKeyValueStore(join(state, 'ns.json'), 100)).toThrow(`${state} `);
+  });
+
   it('keeps a change whose snapshot failed for the next write, at shutdown too', async () => {
     const store = new FileKeyValueStore(path, 100);
     mkdirSync(path, { recursive: true }); // the rename over a folder fails, as a full or broken disk would

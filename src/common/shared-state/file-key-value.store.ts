@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StartProblem } from '../startup/start-problem';
@@ -172,10 +172,18 @@ export class FileKeyValueStore implements KeyValueStore {
       this.removeTempLeftovers();
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      // ENOTDIR: a file stands where a folder of the path should be, so no snapshot can be there to lose; the data
-      // folder's own check names the problem.
+      // ENOTDIR: a file stands where a folder of the path should be, so no snapshot can be there to lose. Above the
+      // snapshots' own folder (DATA_DIR itself) the data folder's check names the problem; the folder itself only
+      // this store sees, and no snapshot could be written there.
       const { code } = error as NodeJS.ErrnoException;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      if (code === 'ENOENT') return;
+      if (code === 'ENOTDIR') {
+        if (!isFile(dirname(this.path))) return;
+        throw new StartProblem(
+          `${dirname(this.path)} is where FlowGPT keeps its saved state (sessions, throttles), but a file is in the way: ` +
+            'move that file away',
+        );
+      }
       throw this.outOfReach(error);
     }
     try {
@@ -216,5 +224,13 @@ export class FileKeyValueStore implements KeyValueStore {
     for (const name of readdirSync(dirname(this.path))) {
       if (isTempOf(name, own)) rmSync(join(dirname(this.path), name), { force: true });
     }
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
