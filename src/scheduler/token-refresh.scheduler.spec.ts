@@ -182,6 +182,29 @@ describe('TokenRefreshScheduler', () => {
       }
     });
 
+    it('counts a record of a run ahead of every clock (written while a clock was years off) as no run', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        const { pool, scheduler } = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
+        await pool.admin.upload([fakeRefreshToken('future-record')]);
+        nextCheck();
+        const aYearAhead = clock.now() + 365 * 86_400_000;
+        await pool.refresher.recordJob(
+          'refresh-job:last-run',
+          JSON.stringify({ slot: aYearAhead, finishedAt: aYearAhead, summary: { attempted: 1, refreshed: 1, failed: 0 } }),
+        );
+
+        expect(await scheduler.runScheduledRefresh()).toMatchObject({ refreshed: 1 });
+        expect(await scheduler.lastRun()).toMatchObject({ slot: clock.now() - 150 });
+
+        // Past any date there is: still counted as no run, and said so.
+        await pool.refresher.recordJob('refresh-job:last-run', JSON.stringify({ slot: 1e300, finishedAt: 0, summary: {} }));
+        expect(await scheduler.lastRun()).toBeNull();
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
     it('keeps the time of the last forced refresh in the store, so a restart does not run it early', async () => {
       const first = instance(new FileAccountStore({ dataDir }), { refreshCron: DAILY, refreshIntervalDays: 4 });
       await first.pool.admin.upload([fakeRefreshToken('restart')]);

@@ -204,9 +204,19 @@ export class TokenRefreshScheduler implements OnApplicationBootstrap {
     } catch {
       run = undefined;
     }
-    if (isRefreshJobRun(run)) return run;
-    this.logger.warn(`The record of the last scheduled refresh (${LAST_RUN_KEY}) cannot be read; counting it as no run`);
-    return null;
+    if (!isRefreshJobRun(run)) {
+      this.logger.warn(`The record of the last scheduled refresh (${LAST_RUN_KEY}) cannot be read; counting it as no run`);
+      return null;
+    }
+    // An occurrence later than any instance's clock may be (written while a clock was set ahead, or by hand) would
+    // pass for this check's run until that date comes: no forced refresh would run meanwhile.
+    if (run.slot > this.clock.now() + MAX_FIRE_SKEW_MS) {
+      this.logger.warn(
+        `The record of the last scheduled refresh (${LAST_RUN_KEY}) is of ${Math.abs(run.slot) <= 8.64e15 ? new Date(run.slot).toISOString() : run.slot}, ahead of this clock; counting it as no run`,
+      );
+      return null;
+    }
+    return run;
   }
 
   /** The cron occurrence that fired just now (the first one after now minus the tolerated skew), and the cron's period there. */
