@@ -1,4 +1,4 @@
-import { MAX_SEED_CONVERSATIONS, seedIdFor } from './seed-registry';
+import { isServerSecret, MAX_SEED_CONVERSATIONS, seedIdFor } from './seed-registry';
 import type { AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { fakeAccessToken } from './testing/fixtures';
@@ -185,5 +185,15 @@ describe('SeedRegistry', () => {
       const restarted = newPool({}, new FileAccountStore({ dataDir: t.dataDir }));
       expect(await restarted.seeds.conversationsOfSeedId(seedIdFor('seed-one'))).toEqual(['AAAA-1']);
     });
+  });
+});
+
+describe('isServerSecret', () => {
+  const config = { authorization: ['pool-key-one'], adminKey: 'the-admin-key', apiPrefix: 'the-api-prefix' };
+
+  it('names a pool key, the admin secret and API_PREFIX, and nothing else', () => {
+    expect(['pool-key-one', 'the-admin-key', 'the-api-prefix'].map((value) => isServerSecret(value, config))).toEqual([true, true, true]);
+    expect(isServerSecret('shared-seed-1', config)).toBe(false);
+    expect(isServerSecret('shared-seed-1', { authorization: [] })).toBe(false);
   });
 });

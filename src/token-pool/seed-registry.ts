@@ -9,6 +9,14 @@ import { SEED_SHAPE, type AccountLease, type SeedRecord, type SeedView } from '.
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { parseCredential } from './token-kind';
 
+/** Whether `value` is a secret this server is given (a pool key, the admin secret, API_PREFIX), which no seed may be. */
+export function isServerSecret(value: string, config: Pick<AppConfig, 'authorization' | 'adminKey' | 'apiPrefix'>): boolean {
+  return (
+    secretInList(value, config.authorization) ||
+    [config.adminKey, config.apiPrefix].some((secret) => secret !== undefined && secret !== '' && secretsEqual(value, secret))
+  );
+}
+
 /**
  * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no
  * longer open it through the gateway. It bounds each seed's record, which both stores rewrite whole on every new
@@ -140,8 +148,7 @@ export class SeedRegistry {
 
   /** A seed the admin may create: not a credential, a pool key or the admin secret, and of the seed shape. */
   private checkedSeed(value: string): string {
-    const adminSecret = this.config.adminKey ?? this.config.apiPrefix;
-    if (parseCredential(value) || secretInList(value, this.config.authorization) || (adminSecret && secretsEqual(value, adminSecret))) {
+    if (parseCredential(value) || isServerSecret(value, this.config)) {
       throw ApiError.invalidRequest(
         'A seed must not be an AccessToken, a RefreshToken, a pool key or the admin secret.',
         'invalid_seed',

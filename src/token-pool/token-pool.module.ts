@@ -13,7 +13,7 @@ import { PoolReadModel } from './pool-read-model';
 import { PoolRefresher } from './pool-refresher';
 import { RefreshTokenExchanger } from './refresh-token.exchanger';
 import { importFilePool, importRecord } from './file-pool-import';
-import { SeedRegistry } from './seed-registry';
+import { isServerSecret, SeedRegistry } from './seed-registry';
 import { SeedTokens } from './seed-tokens';
 import { SessionTokenExchanger } from './session-token.exchanger';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
@@ -26,7 +26,7 @@ export async function createAccountStore(config: AppConfig, clock: Clock, shared
   const logger = new Logger('AccountStore');
   const store = shared.connection
     ? new RedisAccountStore({ connection: shared.connection, prefix: config.redisPrefix })
-    : new FileAccountStore({ dataDir: config.dataDir, now: () => clock.now() });
+    : new FileAccountStore({ dataDir: config.dataDir, now: () => clock.now(), refusedSeed: (seed) => isServerSecret(seed, config) });
   try {
     await store.open();
   } catch (error) {

@@ -236,6 +236,19 @@ describe('FileAccountStore files', () => {
     await expect(new FileAccountStore({ dataDir }).listSeeds()).rejects.toThrow(/seed_map\.json/);
   });
 
+  it('leaves out of the seed_map.json import what may not be a seed: a token, or a secret this server is given', async () => {
+    const pooled = fakeRefreshToken('pooled');
+    await writeFile(join(dataDir, 'token.txt'), `${pooled}\n`);
+    const entry = { token: pooled, conversations: [] };
+    await writeFile(
+      join(dataDir, 'seed_map.json'),
+      JSON.stringify({ [fakeRefreshToken('as-seed')]: entry, 'the-admin-secret': entry, 'a-pool-key-1': entry, 'shared-seed-1': entry }),
+    );
+    const refusedSeed = (seed: string) => ['the-admin-secret', 'a-pool-key-1'].includes(seed);
+    const store = new FileAccountStore({ dataDir, refusedSeed });
+    expect((await store.listSeeds()).map(({ seed }) => seed)).toEqual(['shared-seed-1']);
+  });
+
   it('imports seed_map.json at the start after a failed one, once the file is repaired', async () => {
     const pooled = fakeRefreshToken('pooled');
     await writeFile(join(dataDir, 'token.txt'), `${pooled}\n`);

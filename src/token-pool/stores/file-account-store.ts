@@ -12,6 +12,7 @@ import { unusableDir } from '../../common/startup/unusable-dir';
 import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
+import { parseCredential } from '../token-kind';
 import { SEED_SHAPE, type AccountRecord, type SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
@@ -19,6 +20,8 @@ export interface FileAccountStoreOptions {
   dataDir: string;
   /** Time source for the `addedAt` of imported tokens. */
   now?: () => number;
+  /** A value the reference's `seed_map.json` holds that may not be a seed here (a secret this server is given). */
+  refusedSeed?: (seed: string) => boolean;
 }
 
 const FORMAT_VERSION = 1;
@@ -69,6 +72,7 @@ export class FileAccountStore implements AccountStore {
   private readonly logger = new Logger(FileAccountStore.name);
   private readonly dir: string;
   private readonly now: () => number;
+  private readonly refusedSeed: (seed: string) => boolean;
   private accounts: AccountRecord[] = [];
   private seeds = new Map<string, SeedRecord>();
   private meta: Record<string, string> = {};
@@ -83,6 +87,7 @@ export class FileAccountStore implements AccountStore {
   constructor(options: FileAccountStoreOptions) {
     this.dir = options.dataDir;
     this.now = options.now ?? Date.now;
+    this.refusedSeed = options.refusedSeed ?? (() => false);
   }
 
   open(): Promise<void> {
@@ -398,7 +403,9 @@ export class FileAccountStore implements AccountStore {
     let skipped = 0;
     for (const [key, entry] of Object.entries(map)) {
       const seed = decodedSeed(key);
-      if (!SEED_SHAPE.test(seed) || !isObject(entry) || seeds.has(seed)) {
+      // As the sign-in form and the admin refuse them: a token or a server secret would be kept in the seed store.
+      const mayBeSeed = SEED_SHAPE.test(seed) && !parseCredential(seed) && !this.refusedSeed(seed);
+      if (!mayBeSeed || !isObject(entry) || seeds.has(seed)) {
         skipped++;
         continue;
       }
@@ -413,7 +420,7 @@ export class FileAccountStore implements AccountStore {
     await this.writeSeeds(seeds);
     await rename(path, `${path}.imported`);
     this.logger.log(
-      `Imported ${LEGACY_SEEDS_FILE}: ${imported} seeds, ${skipped} left out (not a seed of 8 to 256 visible characters, or no record)`,
+      `Imported ${LEGACY_SEEDS_FILE}: ${imported} seeds, ${skipped} left out (not a seed of 8 to 256 visible characters, a token or a secret of this server, or no record)`,
     );
   }
 }
