@@ -120,10 +120,17 @@ export interface RefreshSummary {
   skipped: number;
 }
 
-/** A SeedToken and the pool account it stands for (gateway.md §3.6, §4.4). */
 /** What a seed may be: a key a client sends in a header, visible ASCII, and long enough that nobody picks it by chance. */
 export const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
 
+/**
+ * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no
+ * longer open it through the gateway. It bounds each seed's record, which both stores rewrite whole on every new
+ * conversation; the gateway's list reads no further back than the account's newest 2,000 conversations anyway.
+ */
+export const MAX_SEED_CONVERSATIONS = 1_000;
+
+/** A SeedToken and the pool account it stands for (gateway.md §3.6, §4.4). */
 export interface SeedRecord {
   /** The seed itself. Secret: it is a credential of the seed user. */
   seed: string;

@@ -5,7 +5,7 @@ import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { AccountLeaser } from './account-leaser';
-import { SEED_SHAPE, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
+import { MAX_SEED_CONVERSATIONS, SEED_SHAPE, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 import { parseCredential } from './token-kind';
 
@@ -17,12 +17,7 @@ export function isServerSecret(value: string, config: Pick<AppConfig, 'authoriza
   );
 }
 
-/**
- * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no
- * longer open it through the gateway. It bounds each seed's record, which both stores rewrite whole on every new
- * conversation; the gateway's list reads no further back than the account's newest 2,000 conversations anyway.
- */
-export const MAX_SEED_CONVERSATIONS = 1_000;
+export { MAX_SEED_CONVERSATIONS };
 
 /**
  * SeedTokens (gateway.md §3.6, §4.4): which pool account each seed stands for, its sticky binding and

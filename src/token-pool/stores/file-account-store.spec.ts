@@ -6,6 +6,7 @@ import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
 import { describeAccountStoreContract } from './account-store.contract';
 import { StartProblem } from '../../common/startup/start-problem';
 import { CorruptDataFileError, FileAccountStore } from './file-account-store';
+import { MAX_SEED_CONVERSATIONS } from '../pool.types';
 
 const newDir = () => mkdtemp(join(tmpdir(), 'flowgpt-store-'));
 
@@ -247,6 +248,15 @@ describe('FileAccountStore files', () => {
     const refusedSeed = (seed: string) => ['the-admin-secret', 'a-pool-key-1'].includes(seed);
     const store = new FileAccountStore({ dataDir, refusedSeed });
     expect((await store.listSeeds()).map(({ seed }) => seed)).toEqual(['shared-seed-1']);
+  });
+
+  it("keeps an imported seed's newest conversations only, as many as a seed keeps", async () => {
+    const pooled = fakeRefreshToken('pooled');
+    await writeFile(join(dataDir, 'token.txt'), `${pooled}\n`);
+    const conversations = Array.from({ length: MAX_SEED_CONVERSATIONS + 500 }, (_, index) => `conv-${index}`);
+    await writeFile(join(dataDir, 'seed_map.json'), JSON.stringify({ 'shared-seed-1': { token: pooled, conversations } }));
+    const [seed] = await new FileAccountStore({ dataDir }).listSeeds();
+    expect(seed.conversations).toEqual(conversations.slice(0, MAX_SEED_CONVERSATIONS));
   });
 
   it('imports seed_map.json at the start after a failed one, once the file is repaired', async () => {

@@ -13,7 +13,7 @@ import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import { parseCredential } from '../token-kind';
-import { SEED_SHAPE, type AccountRecord, type SeedRecord } from '../pool.types';
+import { MAX_SEED_CONVERSATIONS, SEED_SHAPE, type AccountRecord, type SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
 export interface FileAccountStoreOptions {
@@ -412,7 +412,7 @@ export class FileAccountStore implements AccountStore {
       const token = typeof entry.token === 'string' ? entry.token.trim() : '';
       const account = token ? this.accounts.find((record) => record.token === token) : undefined;
       const conversations = Array.isArray(entry.conversations)
-        ? entry.conversations.filter((id): id is string => typeof id === 'string')
+        ? entry.conversations.filter((id): id is string => typeof id === 'string').slice(0, MAX_SEED_CONVERSATIONS)
         : [];
       seeds.set(seed, { seed, accountId: account?.id ?? null, conversations, createdAt: this.now(), createdBy: 'admin' });
     }
