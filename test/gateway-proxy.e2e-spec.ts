@@ -941,6 +941,34 @@ describe('browser gateway: the live chat page', () => {
     }
   });
 
+  it('gives an owner its own page when its profile or workspaces cannot be read for the page kept for others', async () => {
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    try {
+      const refused = new Set(['/backend-api/me', '/backend-api/accounts/check/v4-2023-04-27']);
+      freshFake.useControlRoutes((r) => (refused.has(r.path) ? { status: 500, body: { detail: 'unavailable' } } : undefined));
+      const account = newAccount(freshFake, 'unreadableowner');
+      const sessionToken = freshFake.webApp.createSessionToken(account.accessToken);
+      const owner = fresh.signIn('owner', { ...account, sessionToken });
+      const page = await request(fresh.url).get('/').set('cookie', owner.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('logged_in');
+      expect(page.text).toContain(owner.standIn);
+      // The workspaces read, the profile not: the owner's page still does not depend on it.
+      refused.delete('/backend-api/accounts/check/v4-2023-04-27');
+      const again = await request(fresh.url).get('/').set('cookie', owner.cookie);
+      expect(again.status).toBe(200);
+      expect(again.text).toContain(owner.standIn);
+      // Nothing unscrubbed was kept: another account's seed gets no page of this account's.
+      const seed = fresh.signIn('seed', newAccount(freshFake, 'unreadableseed'));
+      const seedPage = await request(fresh.url).get('/').set('cookie', seed.cookie);
+      expect(seedPage.text).not.toContain('unreadableowner');
+    } finally {
+      await fresh.close();
+      await freshFake.close();
+    }
+  });
+
   it("keeps no conversation's page to show others: only the home page is kept as the signed-in shell", async () => {
     const freshFake = await FakeUpstream.start();
     const fresh = await startGateway({ fake: freshFake });

@@ -152,13 +152,7 @@ export class ShellService {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too), and
         // only the home page, since any other (a conversation's, a project's) is rendered with that page's content.
         // Nor anything of its workspaces (ids, names) or plan: another account's seeds are served it. Unread, not kept.
-        const workspaces = isHomePage(path) ? await this.identifiers.workspacesOf(account, caller.fingerprint) : null;
-        if (workspaces) {
-          const profile = await this.identifiers.of(account, caller.fingerprint);
-          const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile, ...workspaces] };
-          const html = withContextFields(capture(live.html, anonymous), PLAN_STAND_INS);
-          await this.keep(SIGNED_IN, { html, csp: live.csp, build: live.build, capturedAt: Date.now() });
-        }
+        if (isHomePage(path)) await this.keepSignedIn(caller, live);
         return live;
       }
     } else {
@@ -178,6 +172,24 @@ export class ShellService {
     }
     this.logger.warn(`the chat UI is unavailable: ${live.reason}`);
     return live;
+  }
+
+  /**
+   * Keeps the account's signed-in home page for others, scrubbed of its profile and workspaces. Either unreadable, it
+   * is not kept; the account's own page is served all the same, since keeping it is for others.
+   */
+  private async keepSignedIn(caller: GatewayCaller, live: { html: string; csp?: string; build?: string }): Promise<void> {
+    const { account } = caller;
+    try {
+      const workspaces = await this.identifiers.workspacesOf(account, caller.fingerprint);
+      if (!workspaces) return;
+      const profile = await this.identifiers.of(account, caller.fingerprint);
+      const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile, ...workspaces] };
+      const html = withContextFields(capture(live.html, anonymous), PLAN_STAND_INS);
+      await this.keep(SIGNED_IN, { html, csp: live.csp, build: live.build, capturedAt: Date.now() });
+    } catch (error) {
+      this.logger.warn(`the signed-in page was not kept: the account's profile is unreadable (${(error as Error).message})`);
+    }
   }
 
   private async fetchPage(fingerprint: BrowserFingerprint, path: string, sessionToken?: string): Promise<Fetched> {
