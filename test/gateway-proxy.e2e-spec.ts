@@ -7,6 +7,7 @@ import { FakeUpstream } from './fake-upstream/fake-upstream';
 import { solidPng } from './fake-upstream/png';
 import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
 import { requirementsToken } from '../src/pow/pow-solver';
+import { AccountIdentifiers } from '../src/gateway/seed/account-identifiers.service';
 import { GatewayStack, RecordingHost, recordingHost, startGateway } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
@@ -963,6 +964,38 @@ describe('browser gateway: the live chat page', () => {
       const seed = fresh.signIn('seed', newAccount(freshFake, 'unreadableseed'));
       const seedPage = await request(fresh.url).get('/').set('cookie', seed.cookie);
       expect(seedPage.text).not.toContain('unreadableowner');
+    } finally {
+      await fresh.close();
+      await freshFake.close();
+    }
+  });
+
+  it("serves an owner's home page without waiting for the workspaces read to keep a copy for others", async () => {
+    const freshFake = await FakeUpstream.start();
+    const fresh = await startGateway({ fake: freshFake });
+    try {
+      const identifiers = fresh.app.get(AccountIdentifiers);
+      const read = identifiers.workspacesOf.bind(identifiers);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      jest.spyOn(identifiers, 'workspacesOf').mockImplementation(async (...args) => {
+        await held;
+        return read(...args);
+      });
+      const account = newAccount(freshFake, 'slowowner');
+      const sessionToken = freshFake.webApp.createSessionToken(account.accessToken);
+      const owner = fresh.signIn('owner', { ...account, sessionToken });
+      // accounts/check has not answered yet: the owner's page comes all the same.
+      const page = await request(fresh.url).get('/').set('cookie', owner.cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain(owner.standIn);
+      release();
+      // Kept once read: another account's seed gets it, scrubbed.
+      const seed = fresh.signIn('seed', newAccount(freshFake, 'slowseed'));
+      const seedPage = await request(fresh.url).get('/').set('cookie', seed.cookie);
+      expect(seedPage.text).toContain('logged_in');
+      expect(seedPage.text).toContain(seed.standIn);
+      expect(seedPage.text).not.toContain('slowowner');
     } finally {
       await fresh.close();
       await freshFake.close();

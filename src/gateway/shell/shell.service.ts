@@ -62,6 +62,8 @@ type Fetched = { ok: true; html: string; csp?: string; build?: string } | { ok: 
 export class ShellService {
   private readonly logger = new Logger('GatewayShell');
   private readonly kept: KeyValueStore;
+  /** The signed-in home page being kept (one at a time): a page served from the kept one waits for it. */
+  private keeping: Promise<void> | undefined;
 
   constructor(
     private readonly upstream: UpstreamClient,
@@ -152,7 +154,11 @@ export class ShellService {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too), and
         // only the home page, since any other (a conversation's, a project's) is rendered with that page's content.
         // Nor anything of its workspaces (ids, names) or plan: another account's seeds are served it. Unread, not kept.
-        if (isHomePage(path)) await this.keepSignedIn(caller, live);
+        // Kept after the owner's page is on its way: reading the workspaces and profile must not hold it up.
+        if (isHomePage(path) && !this.keeping)
+          this.keeping = this.keepSignedIn(caller, live).finally(() => {
+            this.keeping = undefined;
+          });
         return live;
       }
     } else {
@@ -160,12 +166,12 @@ export class ShellService {
     }
     if (live.ok) {
       await this.keep(SIGNED_OUT, { html: capture(live.html, account), csp: live.csp, build: live.build, capturedAt: Date.now() });
-      const captured = await this.read(SIGNED_IN);
+      const captured = await this.readSignedIn();
       if (captured && captured.build !== undefined && captured.build === live.build)
         return { ok: true, html: captured.html, csp: captured.csp };
       return live;
     }
-    const fallback = (await this.read(SIGNED_IN)) ?? (await this.read(SIGNED_OUT));
+    const fallback = (await this.readSignedIn()) ?? (await this.read(SIGNED_OUT));
     if (fallback) {
       this.logger.warn(`serving the last good shell (from ${new Date(fallback.capturedAt).toISOString()}): ${live.reason}`);
       return { ok: true, html: fallback.html, csp: fallback.csp };
@@ -228,6 +234,12 @@ export class ShellService {
     } catch (error) {
       this.logger.warn(`could not keep the shell: ${(error as Error).message}`);
     }
+  }
+
+  /** The kept signed-in page, once one being kept in this process is. */
+  private async readSignedIn(): Promise<KeptShell | null> {
+    await this.keeping;
+    return this.read(SIGNED_IN);
   }
 
   private async read(key: string): Promise<KeptShell | null> {
