@@ -370,6 +370,18 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect((await request(gw.url).get('/library').set('Cookie', owner.cookie).redirects(0)).status).toBe(200);
     });
 
+    it("reads the seed's conversations once for a list of ids, however long the list", async () => {
+      const read = jest.spyOn(gw.app.get(SeedRegistry), 'conversationsOfSeedId');
+      try {
+        const ids = Array.from({ length: 500 }, (_, index) => (index % 2 ? conversationA.toUpperCase() : conversationA));
+        await request(gw.url).post('/backend-api/conversations/batch').set(seedA.bearer).send({ conversation_ids: ids });
+        expect(gw.fake.requests.at(-1)).toMatchObject({ path: '/backend-api/conversations/batch' });
+        expect(read).toHaveBeenCalledTimes(1);
+      } finally {
+        read.mockRestore();
+      }
+    });
+
     it("never lists the account's files, nor fetches another's conversations by a list of ids", async () => {
       const before = gw.fake.requests.length;
       const files = await request(gw.url).get('/backend-api/files?limit=50').set(seedA.bearer);

@@ -79,7 +79,7 @@ export class SeedGate {
     }
     if (decision.bodyConversationList) {
       body ??= await this.proxy.readBody(request, bodyLimit);
-      for (const id of conversationsListedIn(body)) await this.mustOwn(seedId, id);
+      await this.mustOwnAll(seedId, conversationsListedIn(body));
     }
     const identifiers = caller.account.privateIdentifiers;
     const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
@@ -99,6 +99,13 @@ export class SeedGate {
 
   private async mustOwn(seedId: string, conversationId: string): Promise<void> {
     if (!(await this.seeds.ownsConversation(seedId, conversationId))) throw ApiError.of('conversation_not_found', {});
+  }
+
+  /** Every one of `conversationIds` the seed's, its list read once (a body may list thousands). */
+  private async mustOwnAll(seedId: string, conversationIds: string[]): Promise<void> {
+    if (conversationIds.length === 0) return;
+    const owned = new Set((await this.seeds.conversationsOfSeedId(seedId)).map((id) => id.toLowerCase()));
+    if (!conversationIds.every((id) => owned.has(id.toLowerCase()))) throw ApiError.of('conversation_not_found', {});
   }
 
   /**
