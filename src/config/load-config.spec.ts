@@ -190,6 +190,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ API_PREFIX: 'my-secret-prefix' }).apiPrefix).toBe('my-secret-prefix');
   });
 
+  // GET /seedtoken answers the panels' API (registered before the entry), so the admin could never sign in there.
+  it('refuses seedtoken as API_PREFIX, in any case', () => {
+    for (const prefix of ['seedtoken', 'SeedToken'])
+      expect(() => loadConfig({ API_PREFIX: prefix })).toThrow(/collides with a route of ours/);
+  });
+
   it('reads .env once, with the process environment winning, and names an unreadable .env', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flowgpt-env-'));
     const variable = `FLOWGPT_SPEC_${process.pid}`;

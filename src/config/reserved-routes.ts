@@ -29,6 +29,8 @@ export const RESERVED_ROUTES: ReadonlySet<string> = new Set([
   'ab',
   'cdn-cgi',
   'metrics',
+  // The user panels' seed API (seed-token.controller.ts), registered before the admin entry `GET /{API_PREFIX}`.
+  'seedtoken',
   'healthz',
   'readyz',
 ]);
