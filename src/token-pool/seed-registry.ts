@@ -131,6 +131,11 @@ export class SeedRegistry {
     return value;
   }
 
+  /** The seed as `bindSeed` would store it (trimmed); throws `invalid_seed` as it would, so a caller can refuse first. */
+  checkSeed(seed: string): string {
+    return this.checkedSeed(seed.trim());
+  }
+
   /** The stored seed (trimmed, as `createSeed` stores it); null for an unknown one. */
   findSeed(seed: string): Promise<SeedRecord | null> {
     return this.store.getSeed(seed.trim());

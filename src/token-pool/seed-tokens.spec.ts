@@ -66,4 +66,15 @@ describe('SeedTokens', () => {
     expect(await t.store.listAccounts()).toEqual([]);
     expect(await t.store.listSeeds()).toEqual([]);
   });
+
+  it('refuses a seed outside the seed rules before the token joins the pool', async () => {
+    const pool = newPool();
+    const seedTokens = seedTokensOf(pool);
+    await expect(seedTokens.bind('short', fakeRefreshToken('kept-out'))).rejects.toMatchObject({ code: 'invalid_seed' });
+    await expect(seedTokens.bind(fakeRefreshToken('as-seed'), fakeRefreshToken('kept-out'))).rejects.toMatchObject({
+      code: 'invalid_seed',
+    });
+    expect(await t.store.listAccounts()).toEqual([]);
+    expect(await t.store.listSeeds()).toEqual([]);
+  });
 });

@@ -25,6 +25,8 @@ export class SeedTokens {
    * keeps its conversations. Throws `invalid_seed` (400) for a seed outside the seed rules.
    */
   async bind(seed: string, token: string): Promise<{ accountId: string } | 'invalid_token' | 'expired_token'> {
+    // Before the token joins the pool: a refused seed must leave the pool as it was.
+    this.seeds.checkSeed(seed);
     const added = await this.accounts.addAccount(token);
     if (added === 'invalid') return 'invalid_token';
     if (added === 'expired') return 'expired_token';
