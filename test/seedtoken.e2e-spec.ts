@@ -1,3 +1,4 @@
+import { maskSecret } from '../src/common/util/secrets';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
@@ -124,7 +125,8 @@ describe.each([
     it('answers the credential a seed is bound to', async () => {
       const response = await request(gw.url).get('/seedtoken').set(ADMIN).query({ seed: 'panel-seed-0001' });
       expect(response.status).toBe(200);
-      expect(response.body).toEqual({ status: 'success', data: { seed: 'panel-seed-0001', token: accessToken } });
+      expect(response.body).toEqual({ status: 'success', data: { seed: 'panel-seed-0001', token: maskSecret(accessToken) } });
+      expect(response.text).not.toContain(accessToken);
     });
 
     it('answers every seed without a seed parameter', async () => {
@@ -132,8 +134,13 @@ describe.each([
       expect(response.status).toBe(200);
       expect(response.body).toEqual({
         status: 'success',
-        data: { 'panel-seed-0001': accessToken, 'panel-seed-0002': refreshToken, 'panel-seed-0003': accessToken },
+        data: {
+          'panel-seed-0001': maskSecret(accessToken),
+          'panel-seed-0002': maskSecret(refreshToken),
+          'panel-seed-0003': maskSecret(accessToken),
+        },
       });
+      expect(response.text).not.toContain(refreshToken);
     });
 
     it('answers 404 for an unknown seed', async () => {
@@ -168,7 +175,7 @@ describe.each([
       await request(gw.url).post('/seedtoken').set(ADMIN).send({ seed: 'panel-seed-0001', token: otherAccessToken }).expect(200);
       expect(await seeds.seedConversations('panel-seed-0001')).toEqual([conversationId]);
       const read = await request(gw.url).get('/seedtoken').set(ADMIN).query({ seed: 'panel-seed-0001' }).expect(200);
-      expect(read.body.data.token).toBe(otherAccessToken);
+      expect(read.body.data.token).toBe(maskSecret(otherAccessToken));
 
       const browser = await signInThroughForm(gw.url, 'panel-seed-0001');
       gw.fake.requests.length = 0;

@@ -1,3 +1,4 @@
+import { maskSecret } from '../common/util/secrets';
 import { SeedTokens } from './seed-tokens';
 import { fakeAccessToken, fakeRefreshToken } from './testing/fixtures';
 import { poolSpecSetup } from './testing/pool-services';
@@ -18,7 +19,7 @@ describe('SeedTokens', () => {
     const seedTokens = seedTokensOf(pool);
     const bound = (await seedTokens.bind('panel-seed-rt', fakeRefreshToken('first'))) as { accountId: string };
     await t.store.updateAccount(bound.accountId, (current) => ({ ...current, token: fakeRefreshToken('rotated') }));
-    expect(await seedTokens.tokenOf('panel-seed-rt')).toBe(fakeRefreshToken('rotated'));
+    expect(await seedTokens.tokenOf('panel-seed-rt')).toBe(maskSecret(fakeRefreshToken('rotated')));
     // Bound again with the value it was given first: still that account, not a second one.
     expect(await seedTokens.bind('panel-seed-rt', fakeRefreshToken('first'))).toEqual(bound);
     expect(await t.store.listAccounts()).toHaveLength(1);
@@ -28,7 +29,7 @@ describe('SeedTokens', () => {
     const pool = newPool();
     const seedTokens = seedTokensOf(pool);
     await seedTokens.bind('panel-seed-team', `${fakeRefreshToken('team')},${WORKSPACE}`);
-    expect(await seedTokens.tokenOf('panel-seed-team')).toBe(`${fakeRefreshToken('team')},${WORKSPACE}`);
+    expect(await seedTokens.tokenOf('panel-seed-team')).toBe(`${maskSecret(fakeRefreshToken('team'))},${WORKSPACE}`);
     expect(await seedTokens.tokenOf('panel-seed-unknown')).toBeUndefined();
   });
 
@@ -39,7 +40,7 @@ describe('SeedTokens', () => {
     const [existing] = await t.store.listAccounts();
     const again = fakeAccessToken({ userId: 'user-alice', exp: clock.now() + 2 * HOUR });
     expect(await seedTokens.bind('panel-seed-alice', again)).toEqual({ accountId: existing.id });
-    expect(await seedTokens.tokenOf('panel-seed-alice')).toBe(existing.token);
+    expect(await seedTokens.tokenOf('panel-seed-alice')).toBe(maskSecret(existing.token));
   });
 
   it('keeps the conversations of a seed it binds again, and makes a sign-in seed the admin one', async () => {

@@ -36,7 +36,7 @@ export class SeedTokens {
   }
 
   /**
-   * The credential of the account the seed is bound to now: the newest value of a RefreshToken or SessionToken that
+   * The credential (masked) of the account the seed is bound to now: the newest value of a RefreshToken or SessionToken that
    * rotated, with `,<workspace id>` for a Team account. Null when the seed is bound to no stored account; undefined for
    * an unknown seed.
    */
@@ -69,7 +69,12 @@ export class SeedTokens {
   }
 }
 
+/**
+ * Masked as everywhere else the admin sees accounts: the panel sent the credential and has no need of it back, and a
+ * whole list in clear would turn the admin secret into an export of every RefreshToken and SessionToken of the pool.
+ */
 function credentialOf(account: AccountRecord | null): string | null {
   if (!account) return null;
-  return account.chatgptAccountId ? `${account.token},${account.chatgptAccountId}` : account.token;
+  const masked = maskSecret(account.token);
+  return account.chatgptAccountId ? `${masked},${account.chatgptAccountId}` : masked;
 }
