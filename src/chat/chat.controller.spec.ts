@@ -5,6 +5,7 @@ import { ApiError } from '../common/errors/api-error';
 import { createControllerApp } from '../common/testing/controller-app';
 import { CredentialService } from '../auth/credential.service';
 import { FileLinkService } from '../files/file-link.service';
+import { LinkTokenSeal } from '../files/link-token-seal';
 import { SeedRegistry } from '../token-pool/seed-registry';
 import { UpstreamClient } from '../upstream/upstream.client';
 import { ChatController } from './chat.controller';
@@ -35,6 +36,7 @@ describe('ChatController (HTTP edge)', () => {
           FileLinkService,
           { provide: UpstreamClient, useValue: {} },
           { provide: CredentialService, useValue: {} },
+          { provide: LinkTokenSeal, useValue: {} },
         ],
       },
       { AUTHORIZATION: POOL_KEY, ...env },
