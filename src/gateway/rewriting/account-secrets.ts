@@ -5,6 +5,7 @@ import { TextRewriter } from './text-rewriter';
 const MIN_IDENTIFIER_LENGTH = 5;
 /** A one-character string value is too common to be taken for a name. */
 const MIN_QUOTED_IDENTIFIER_LENGTH = 2;
+const NEUTRAL_NAME = 'FlowGPT User';
 
 /**
  * What the browser must never see of the account it runs as: the real AccessToken (replaced by this session's
@@ -19,21 +20,32 @@ export function accountSecretsRewriter(session: BrowserSession, account: Browser
 }
 
 /**
- * What each identifier becomes in a page or a bundle. A short one (a first name such as "Kim") would match inside
- * unrelated words, so it is replaced only where it is a whole string value: quoted, as it stands in JSON and in
- * the turbo-stream context (raw, or escaped inside the script that enqueues it). A long one is also found as a URL
- * spells it (`login_hint=kim%40example.com` in a link or a redirect).
+ * What each identifier becomes in a page or a bundle. A name (a person's, a workspace's: "Kim", "default", "script")
+ * would match inside unrelated words, tags and code, so it is replaced only where it is a whole string value: quoted,
+ * as it stands in JSON and in the turbo-stream context (raw, or escaped inside the script that enqueues it). An email,
+ * id, phone or picture is found anywhere, also as a URL spells it (`login_hint=kim%40example.com` in a link).
  */
 export function identifierPairs(identifiers: readonly string[]): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (const identifier of identifiers) {
     const neutral = neutralValueFor(identifier);
-    if (identifier.length >= MIN_IDENTIFIER_LENGTH)
+    if (identifier.length >= MIN_IDENTIFIER_LENGTH && !isName(identifier, neutral))
       pairs.push([identifier, neutral], [encodeURIComponent(identifier), encodeURIComponent(neutral)]);
-    else if (identifier.length >= MIN_QUOTED_IDENTIFIER_LENGTH)
-      pairs.push([`"${identifier}"`, `"${neutral}"`], [`\\"${identifier}\\"`, `\\"${neutral}\\"`]);
+    else if (identifier.length >= MIN_QUOTED_IDENTIFIER_LENGTH) {
+      const quoted = JSON.stringify(identifier);
+      const neutralQuoted = JSON.stringify(neutral);
+      pairs.push([quoted, neutralQuoted], [JSON.stringify(quoted).slice(1, -1), JSON.stringify(neutralQuoted).slice(1, -1)]);
+    }
   }
   return pairs;
+}
+
+/**
+ * Whether an identifier is a name, which may be any word, rather than an email, id, phone or picture: one that has
+ * no neutral value of its own kind and no digit (the upstream's ids, `org-…` or a workspace's, carry some).
+ */
+function isName(identifier: string, neutral: string): boolean {
+  return neutral === NEUTRAL_NAME && !/\d/.test(identifier);
 }
 
 /** A value of the same kind, so that the page still parses and looks sensible. */
@@ -45,5 +57,5 @@ export function neutralValueFor(identifier: string): string {
   if (identifier.startsWith('user-')) return 'user-flowgpt';
   if (/^\+?[\d\s-]+$/.test(identifier)) return '+10000000000';
   if (/^[0-9a-f-]{36}$/i.test(identifier)) return '00000000-0000-4000-8000-000000000000';
-  return 'FlowGPT User';
+  return NEUTRAL_NAME;
 }

@@ -1,3 +1,4 @@
+import { Script } from 'node:vm';
 import { accountSecretsRewriter, neutralValueFor } from './account-secrets';
 import { rewritingStream, TextRewriter } from './text-rewriter';
 import type { BrowserAccount, BrowserSession } from '../../auth/browser-session';
@@ -93,6 +94,27 @@ describe('accountSecretsRewriter', () => {
     expect(accountSecretsRewriter(session('seed'), account).apply(text).text).toBe(
       'stand-in user@flowgpt.invalid user-flowgpt flowgpt-redacted bob',
     );
+  });
+
+  it('gives a seed a page that still boots when a name is a word of the page (a workspace named "script")', () => {
+    const named: BrowserAccount = { ...account, privateIdentifiers: ['owner@example.com', 'script', 'default', 'Kim'] };
+    const context = JSON.stringify([{ _1: 2, _3: 4, _5: 6 }, 'workspaceName', 'script', 'name', 'Kim', 'structure', 'default']);
+    const page =
+      '<html><head><script nonce="n">window.ctx={"mode":"default"};document.createElement(\'script\');</script></head><body>' +
+      `<script nonce="n">window.streamController.enqueue(${JSON.stringify(context + '\n')});</script>` +
+      '<script type="application/json">{"workspace":{"name":"script"},"email":"owner@example.com"}</script></body></html>';
+    const out = accountSecretsRewriter(session('seed'), named).apply(page).text;
+    const scripts = [...out.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    expect(scripts).toHaveLength(3);
+    // Code still parses and the tags are whole; the names are gone from the string values.
+    expect(() => new Script(scripts[0][2])).not.toThrow();
+    const enqueued = /enqueue\(("(?:[^"\\]|\\.)*")\)/.exec(scripts[1][2])?.[1] ?? '';
+    const values = JSON.parse((JSON.parse(enqueued) as string).trim()) as unknown[];
+    expect(values).not.toContain('script');
+    expect(values).not.toContain('Kim');
+    expect(values).toContain('FlowGPT User');
+    expect(JSON.parse(scripts[2][2])).toEqual({ workspace: { name: 'FlowGPT User' }, email: 'user@flowgpt.invalid' });
+    expect(out).toContain("document.createElement('script')");
   });
 
   it('keeps the kind of each identifier', () => {
