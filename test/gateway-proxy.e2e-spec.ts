@@ -905,7 +905,7 @@ describe('browser gateway: the live chat page', () => {
     expectVisitorNetworkFacts(page.text);
   });
 
-  it("gives another account's seed the captured page without the capturing account's workspaces or plan", async () => {
+  it("gives another account's seed the captured page without the capturing account's workspaces, and with its own account's plan", async () => {
     const freshFake = await FakeUpstream.start();
     const fresh = await startGateway({ fake: freshFake });
     try {
@@ -934,8 +934,20 @@ describe('browser gateway: the live chat page', () => {
       expect(page.status).toBe(200);
       expect(page.text).toContain('logged_in');
       expect(page.text).toContain(seed.standIn);
-      for (const value of [accountId, team, 'Fake Team', '\\"plus\\"', 'teamowner']) expect(page.text).not.toContain(value);
-      expect(page.text).toContain('\\"free\\"');
+      for (const value of [accountId, team, 'Fake Team', 'teamowner']) expect(page.text).not.toContain(value);
+      // The pool does not know this seed's plan: the page says the captured one, as the upstream sent it.
+      expect(page.text).toContain('\\"plus\\"');
+
+      // A seed of an account the pool knows to be free sees free; of a paid one, a paid plan.
+      const freeSeed = fresh.signIn('seed', { ...newAccount(freshFake, 'freeseed'), planTier: 'free' });
+      const freePage = await request(fresh.url).get('/').set('cookie', freeSeed.cookie);
+      expect(freePage.text).toContain('logged_in');
+      expect(freePage.text).toContain('\\"free\\"');
+      expect(freePage.text).not.toContain('\\"plus\\"');
+      const paidSeed = fresh.signIn('seed', { ...newAccount(freshFake, 'paidseed'), planTier: 'paid' });
+      const paidPage = await request(fresh.url).get('/').set('cookie', paidSeed.cookie);
+      expect(paidPage.text).toContain('\\"plus\\"');
+      expect(paidPage.text).not.toContain('\\"free\\"');
     } finally {
       await fresh.close();
       await freshFake.close();

@@ -1,3 +1,4 @@
+import type { PlanTier } from '../common/vocabulary/plan-tier';
 import { ApiError } from '../common/errors/api-error';
 import type { AccountOutcome } from '../common/vocabulary/account-outcome';
 
@@ -36,6 +37,8 @@ export interface BrowserAccount {
   chatgptAccountId?: string;
   /** The pool account id, when the session draws from the pool (seeds). */
   poolAccountId?: string;
+  /** The pool account's plan tier, when the pool knows it (the page shown to a seed says this plan). */
+  planTier?: PlanTier;
   /** Names the account for its browser fingerprint and proxy without exposing the token. */
   fingerprintKey: string;
   /** The SessionToken cookie value, when the account has one (the live page renders signed in only with it). */

@@ -59,6 +59,7 @@ export class BrowserSessionsService extends BrowserSessions {
       accessToken: use.accessToken,
       ...(use.chatgptAccountId ? { chatgptAccountId: use.chatgptAccountId } : {}),
       ...(use.poolAccountId ? { poolAccountId: use.poolAccountId } : {}),
+      ...(use.planTier ? { planTier: use.planTier } : {}),
       fingerprintKey: use.poolAccountId ?? stored.ownerKey ?? stored.id,
       ...(use.sessionToken ? { sessionToken: use.sessionToken } : {}),
       ...(use.exchangedFrom ? { exchangedFrom: use.exchangedFrom } : {}),

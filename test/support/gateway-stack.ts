@@ -1,3 +1,4 @@
+import type { PlanTier } from '../../src/common/vocabulary/plan-tier';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import type { NextFunction, Request, Response } from 'express';
@@ -77,7 +78,7 @@ export interface GatewayStack {
   /** Signs a browser in as this fake account; the cookie and the stand-in token it would hold. */
   signIn(
     kind: BrowserUserKind,
-    account: { accessToken: string; email: string; userId: string; sessionToken?: string },
+    account: { accessToken: string; email: string; userId: string; sessionToken?: string; planTier?: PlanTier },
   ): { cookie: string; standIn: string; sessionId: string };
   close(): Promise<void>;
 }
@@ -144,6 +145,7 @@ export async function startGateway(options: { env?: Record<string, string>; fake
       const { cookie, session } = sessions.signIn(kind, {
         accessToken: account.accessToken,
         sessionToken: account.sessionToken,
+        ...(account.planTier ? { planTier: account.planTier } : {}),
         privateIdentifiers: [account.email, name, account.userId],
       });
       return { cookie: `flowgpt-session=${cookie}`, standIn: session.standInToken, sessionId: session.id };

@@ -15,6 +15,7 @@ import { SeedRegistry } from '../../token-pool/seed-registry';
 import { withContextFields, withVisitorNetworkFacts } from './network-facts';
 import { PublicOrigin, UpstreamHosts } from '../upstream-hosts';
 import type { BrowserFingerprint } from '../../upstream/fingerprint';
+import type { PlanTier } from '../../common/vocabulary/plan-tier';
 
 /** The upstream renders the page signed in only for this cookie (gateway-live-ui.md §1). */
 export const UPSTREAM_SESSION_COOKIE = '__Secure-next-auth.session-token';
@@ -24,14 +25,13 @@ const SHELL_TIMEOUT_MS = 15_000;
 /** A conversation's page: `/c/<id>`, or `/g/<gizmo or project>/c/<id>`, and anything under it. */
 const CONVERSATION_PAGE = /^\/(?:g\/[^/]+\/)?c\/([^/]+)/i;
 /**
- * The plan of the account a page was captured with, in its context (`session.account.planType`, gateway-live-ui.md
- * §1): the captured page is served to other accounts' users, who see the least plan there; their calls say their own.
+ * The plan fields of a page's context (`session.account.planType`, gateway-live-ui.md §1) as a seed's page says them:
+ * the plan of the seed's own pool account when the pool knows it (a page kept from another account says that one's),
+ * so that the web app shows a seed of a paid account its paid models from the start.
  */
-const PLAN_STAND_INS: Readonly<Record<string, string>> = {
-  planType: 'free',
-  plan_type: 'free',
-  subscriptionPlan: 'chatgptfreeplan',
-  subscription_plan: 'chatgptfreeplan',
+const PLAN_FIELDS: Readonly<Record<PlanTier, Readonly<Record<string, string>>>> = {
+  free: { planType: 'free', plan_type: 'free', subscriptionPlan: 'chatgptfreeplan', subscription_plan: 'chatgptfreeplan' },
+  paid: { planType: 'plus', plan_type: 'plus', subscriptionPlan: 'chatgptplusplan', subscription_plan: 'chatgptplusplan' },
 };
 const SIGNED_IN = 'signed-in';
 const SIGNED_OUT = 'signed-out';
@@ -86,7 +86,7 @@ export class ShellService {
     const origin = this.origins.of(request);
     const page = await this.pageFor(caller, path);
     if (!page.ok) return this.unavailable(response, page.reason);
-    const known = accountSecretsRewriter(session, caller.account).apply(page.html).text;
+    const known = withPlanOf(session, caller.account, accountSecretsRewriter(session, caller.account).apply(page.html).text);
     // Any token left is one we did not know of (the upstream renewed the session's): the stand-in takes its place too.
     const withStandIn = withoutTokens(known).split(TOKEN_MARKER).join(session.standInToken);
     this.send(request, response, withStandIn, page.csp, origin);
@@ -153,7 +153,8 @@ export class ShellService {
       if (live.ok && (live.html.includes(account.accessToken) || holdsToken(live.html))) {
         // Kept to be shown to others (seeds): without this account's profile, whoever's it is (an owner's too), and
         // only the home page, since any other (a conversation's, a project's) is rendered with that page's content.
-        // Nor anything of its workspaces (ids, names) or plan: another account's seeds are served it. Unread, not kept.
+        // Nor anything of its workspaces (ids, names): another account's seeds are served it. Unread, not kept. Its plan
+        // stays; a seed's page says its own account's plan when the pool knows it (`withPlanOf`).
         // Kept after the owner's page is on its way: reading the workspaces and profile must not hold it up.
         if (isHomePage(path) && !this.keeping)
           this.keeping = this.keepSignedIn(caller, live).finally(() => {
@@ -191,7 +192,7 @@ export class ShellService {
       if (!workspaces) return;
       const profile = await this.identifiers.of(account, caller.fingerprint);
       const anonymous = { ...account, privateIdentifiers: [...account.privateIdentifiers, ...profile, ...workspaces] };
-      const html = withContextFields(capture(live.html, anonymous), PLAN_STAND_INS);
+      const html = capture(live.html, anonymous);
       await this.keep(SIGNED_IN, { html, csp: live.csp, build: live.build, capturedAt: Date.now() });
     } catch (error) {
       this.logger.warn(`the signed-in page was not kept: the account's profile is unreadable (${(error as Error).message})`);
@@ -250,6 +251,11 @@ export class ShellService {
       return null;
     }
   }
+}
+
+/** A seed's page with its own pool account's plan, when the pool knows it; any other page as it is. */
+function withPlanOf(session: BrowserSession, account: BrowserAccount, html: string): string {
+  return session.kind === 'seed' && account.planTier ? withContextFields(html, PLAN_FIELDS[account.planTier]) : html;
 }
 
 function isHomePage(url: string): boolean {
