@@ -76,6 +76,8 @@ describe('the stub web app through the gateway, in Chromium', () => {
     await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'sending', undefined, { timeout: 120_000 });
     expect(await page.locator('#status').textContent()).toBe('answered');
     expect(await page.locator('#answer').textContent()).toBe('Hello from the stub web app!');
+    // The web app says 'answered' and then reloads its list: the list is waited for, not read at once.
+    await page.locator('#conversations li').first().waitFor({ timeout: 120_000 });
     expect(await page.locator('#conversations li').count()).toBe(1);
     await page.screenshot({ path: join(SCREENSHOTS, 'gateway-stub-web-app.png') });
 

@@ -70,6 +70,8 @@ describe('a seed user chats through FlowGPT, in Chromium', () => {
     expect(await page.locator('#status').textContent()).toBe('answered');
     expect(await page.locator('#answer').textContent()).toBe(run.lang === 'zh' ? '你好，来自共享账号！' : 'Hello from the shared account!');
     // The conversation it made is its own: recorded, and the only one it lists.
+    // The web app says 'answered' and then reloads its list: the list is waited for, not read at once.
+    await page.locator('#conversations li').first().waitFor({ timeout: 120_000 });
     expect(await page.locator('#conversations li').count()).toBe(1);
     expect(await gw.app.get(SeedRegistry).seedConversations(seed)).toHaveLength(1);
     await shot('answered');
