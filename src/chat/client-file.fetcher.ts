@@ -157,13 +157,12 @@ function unfetchedStatus(status: number, location: string | undefined, url: URL)
   return `it redirects (status ${status}) to ${shown}, and redirects are not followed; send the final URL`;
 }
 
-/** A file name as the upstream and the model see it: letters and digits of any script, `.`, `-`, `_` and spaces; 120 characters at most. */
-/** The name a client gave its file, made safe; none for an empty or blank one, which is then named as if it gave none. */
-/** A name the client gave; an empty, blank or null one (which the request may send) is none given. */
+/** The name a client gave its file, made safe; an empty, blank or null one (which the request may send) is none given. */
 function clientName(filename: string | null | undefined): string | undefined {
   return typeof filename === 'string' && filename.trim() ? sanitizeName(filename) : undefined;
 }
 
+/** A file name as the upstream and the model see it: letters and digits of any script, `.`, `-`, `_` and spaces; 120 characters at most. */
 function sanitizeName(name: string): string {
   return Array.from(name.replace(/[^\p{L}\p{M}\p{N}_.\- ]+/gu, '_'))
     .slice(0, 120)
