@@ -22,8 +22,12 @@ export class StopSequences {
   /** Text received but not released: it starts a stop string that may still complete. */
   private held = '';
   private stopped = false;
+  /** The most text that can be the beginning (not the whole) of a stop string: how far back `firstPartial` looks. */
+  private readonly longestPartial: number;
 
-  constructor(private readonly sequences: readonly string[]) {}
+  constructor(private readonly sequences: readonly string[]) {
+    this.longestPartial = Math.max(0, ...sequences.map((sequence) => sequence.length - 1));
+  }
 
   /** Takes the next text of the answer; once a stop string was found, everything is dropped. */
   push(text: string): StopCut {
@@ -68,8 +72,7 @@ export class StopSequences {
 
   /** Where the earliest tail of `text` starts that is the beginning (not the whole) of a stop string, or null. */
   private firstPartial(text: string): number | null {
-    const longest = Math.max(0, ...this.sequences.map((sequence) => sequence.length - 1));
-    for (let at = Math.max(0, text.length - longest); at < text.length; at++) {
+    for (let at = Math.max(0, text.length - this.longestPartial); at < text.length; at++) {
       const tail = text.slice(at);
       if (this.sequences.some((sequence) => sequence.length > tail.length && sequence.startsWith(tail))) return at;
     }
