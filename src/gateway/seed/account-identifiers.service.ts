@@ -57,20 +57,7 @@ export class AccountIdentifiers {
     const key = account.poolAccountId ?? account.fingerprintKey;
     const known = this.profiles.get(key);
     if (known) return known;
-    const answer = await this.upstream
-      .request({
-        method: 'GET',
-        url: `${this.hosts.backendBase()}${PROFILE_PATH}`,
-        // As upstreamIdentityOf builds it (gateway-identity.ts imports this file): the account's cookie jar too.
-        identity: {
-          accessToken: account.accessToken,
-          chatgptAccountId: account.chatgptAccountId,
-          fingerprint,
-          cookieJar: account.fingerprintKey,
-        },
-        step: 'gateway',
-      })
-      .catch(() => null);
+    const answer = await this.read(PROFILE_PATH, account, fingerprint);
     let profile: unknown;
     try {
       profile = answer && answer.status === 200 ? JSON.parse(answer.body.toString('utf8')) : undefined;
@@ -97,19 +84,7 @@ export class AccountIdentifiers {
     const key = account.poolAccountId ?? account.fingerprintKey;
     const known = this.workspaces.get(key);
     if (known) return known;
-    const answer = await this.upstream
-      .request({
-        method: 'GET',
-        url: `${this.hosts.backendBase()}${WORKSPACES_PATH}`,
-        identity: {
-          accessToken: account.accessToken,
-          chatgptAccountId: account.chatgptAccountId,
-          fingerprint,
-          cookieJar: account.fingerprintKey,
-        },
-        step: 'gateway',
-      })
-      .catch(() => null);
+    const answer = await this.read(WORKSPACES_PATH, account, fingerprint);
     try {
       const document = answer && answer.status === 200 ? (JSON.parse(answer.body.toString('utf8')) as unknown) : undefined;
       if (!document || typeof document !== 'object') return null;
@@ -119,6 +94,24 @@ export class AccountIdentifiers {
     } catch {
       return null;
     }
+  }
+
+  /** GET `path` on the backend as the account; null when the upstream could not be reached. */
+  private read(path: string, account: BrowserAccount, fingerprint: BrowserFingerprint) {
+    return this.upstream
+      .request({
+        method: 'GET',
+        url: `${this.hosts.backendBase()}${path}`,
+        // As upstreamIdentityOf builds it (gateway-identity.ts imports this file): the account's cookie jar too.
+        identity: {
+          accessToken: account.accessToken,
+          chatgptAccountId: account.chatgptAccountId,
+          fingerprint,
+          cookieJar: account.fingerprintKey,
+        },
+        step: 'gateway',
+      })
+      .catch(() => null);
   }
 }
 
