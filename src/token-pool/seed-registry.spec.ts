@@ -1,4 +1,5 @@
-import { isServerSecret, MAX_SEED_CONVERSATIONS, seedIdFor } from './seed-registry';
+import { MAX_SEED_CONVERSATIONS } from './pool.types';
+import { isServerSecret, seedIdFor } from './seed-registry';
 import type { AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
 import { fakeAccessToken } from './testing/fixtures';

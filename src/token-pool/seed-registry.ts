@@ -17,8 +17,6 @@ export function isServerSecret(value: string, config: Pick<AppConfig, 'authoriza
   );
 }
 
-export { MAX_SEED_CONVERSATIONS };
-
 /**
  * SeedTokens (gateway.md §3.6, §4.4): which pool account each seed stands for, its sticky binding and
  * rebinding, the admin's seed list, and the conversations each seed created.

@@ -5,7 +5,7 @@ import { finished, type Readable, type Writable } from 'node:stream';
  * How long a browser has to take the end of a gateway stream a shutdown ends: one that reads takes it in moments; one
  * that stopped reading (a frozen tab, a client gone without a word) never would, and would hold the shutdown for ever.
  */
-export const EARLY_END_FLUSH_MS = 5_000;
+const EARLY_END_FLUSH_MS = 5_000;
 
 /**
  * Ends a piped answer before the upstream has: the browser's response ends as a complete HTTP message (a cut one
