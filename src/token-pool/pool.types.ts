@@ -1,5 +1,5 @@
 import type { PlanTier } from '../common/vocabulary/plan-tier';
-import type { TokenKind } from './token-kind';
+import { parseCredential, type TokenKind } from './token-kind';
 
 /**
  * Explicit account states (gateway.md §8, issue 4):
@@ -122,6 +122,15 @@ export interface RefreshSummary {
 
 /** What a seed may be: a key a client sends in a header, visible ASCII, and long enough that nobody picks it by chance. */
 export const SEED_SHAPE = /^[\x21-\x7e]{8,256}$/;
+
+/**
+ * Why `value` may not be a seed: `'secret'` for an upstream credential or a secret of this server (`isServerSecret`),
+ * `'shape'` for one not of `SEED_SHAPE`; null when it may be one. The admin and the reference import read it alike.
+ */
+export function seedRefusal(value: string, isServerSecret: (value: string) => boolean): 'secret' | 'shape' | null {
+  if (parseCredential(value) || isServerSecret(value)) return 'secret';
+  return SEED_SHAPE.test(value) ? null : 'shape';
+}
 
 /**
  * How many conversations a seed keeps (newest activity first): past it the oldest is dropped, and the seed can no

@@ -5,9 +5,8 @@ import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { AccountLeaser } from './account-leaser';
-import { MAX_SEED_CONVERSATIONS, SEED_SHAPE, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
+import { MAX_SEED_CONVERSATIONS, seedRefusal, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
-import { parseCredential } from './token-kind';
 
 /** Whether `value` is a secret this server is given (a pool key, the admin secret, API_PREFIX), which no seed may be. */
 export function isServerSecret(value: string, config: Pick<AppConfig, 'authorization' | 'adminKey' | 'apiPrefix'>): boolean {
@@ -146,7 +145,8 @@ export class SeedRegistry {
 
   /** A seed the admin may create: not a credential, a pool key or the admin secret, and of the seed shape. */
   private checkedSeed(value: string): string {
-    if (parseCredential(value) || isServerSecret(value, this.config)) {
+    const refusal = seedRefusal(value, (candidate) => isServerSecret(candidate, this.config));
+    if (refusal === 'secret') {
       throw ApiError.invalidRequest(
         'A seed must not be an AccessToken, a RefreshToken, a pool key or the admin secret.',
         'invalid_seed',
@@ -154,7 +154,7 @@ export class SeedRegistry {
       );
     }
     // A key a client sends in a header, and one nobody picks by chance.
-    if (!SEED_SHAPE.test(value)) {
+    if (refusal === 'shape') {
       throw ApiError.invalidRequest(
         'A seed must be 8 to 256 visible ASCII characters (letters, digits, punctuation; no spaces).',
         'invalid_seed',

@@ -12,8 +12,7 @@ import { unusableDir } from '../../common/startup/unusable-dir';
 import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
-import { parseCredential } from '../token-kind';
-import { MAX_SEED_CONVERSATIONS, SEED_SHAPE, type AccountRecord, type SeedRecord } from '../pool.types';
+import { MAX_SEED_CONVERSATIONS, seedRefusal, type AccountRecord, type SeedRecord } from '../pool.types';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
 export interface FileAccountStoreOptions {
@@ -404,7 +403,7 @@ export class FileAccountStore implements AccountStore {
     for (const [key, entry] of Object.entries(map)) {
       const seed = decodedSeed(key);
       // As the sign-in form and the admin refuse them: a token or a server secret would be kept in the seed store.
-      const mayBeSeed = SEED_SHAPE.test(seed) && !parseCredential(seed) && !this.refusedSeed(seed);
+      const mayBeSeed = seedRefusal(seed, this.refusedSeed) === null;
       if (!mayBeSeed || !isObject(entry) || seeds.has(seed)) {
         skipped++;
         continue;
