@@ -256,3 +256,11 @@ describe('conversation id sniffer', () => {
     }
   });
 });
+
+describe('SEED_TABLE', () => {
+  // Every entry must read a path whatever its letter case (see the table's comment): an entry added without the flag
+  // would let `/backend-api/Conversations`-style spellings past it to an upstream that routes without regard to case.
+  it.each(SEED_TABLE.map((entry) => [entry.path.source, entry.path.flags]))('%s ignores letter case', (_source, flags) => {
+    expect(flags).toContain('i');
+  });
+});
