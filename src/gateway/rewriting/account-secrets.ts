@@ -20,8 +20,8 @@ export function accountSecretsRewriter(session: BrowserSession, account: Browser
 }
 
 /**
- * What each identifier becomes in a page or a bundle. A name (a person's, a workspace's: "Kim", "default", "script")
- * would match inside unrelated words, tags and code, so it is replaced only where it is a whole string value: quoted,
+ * What each identifier becomes in a page or a bundle. A one-word name (a person's, a workspace's: "Kim", "default",
+ * "script") would match inside unrelated words, tags and code, so it is replaced only where it is a whole string value: quoted,
  * as it stands in JSON and in the turbo-stream context (raw, or escaped inside the script that enqueues it). An email,
  * id, phone or picture is found anywhere, also as a URL spells it (`login_hint=kim%40example.com` in a link).
  */
@@ -41,11 +41,13 @@ export function identifierPairs(identifiers: readonly string[]): Array<[string, 
 }
 
 /**
- * Whether an identifier is a name, which may be any word, rather than an email, id, phone or picture: one that has
- * no neutral value of its own kind and no digit (the upstream's ids, `org-…` or a workspace's, carry some).
+ * Whether an identifier is a name that may be a word of code, rather than an email, id, phone or picture: one that
+ * has no neutral value of its own kind and is spelt as a JavaScript identifier ("script", "default", "Kim"). A name
+ * with a space, a dot or a digit in it ("Kim Lee", "pool.owner") cannot be a word of a bundle, so it is found
+ * anywhere, inside other text too ("Hi Kim Lee").
  */
 function isName(identifier: string, neutral: string): boolean {
-  return neutral === NEUTRAL_NAME && !/\d/.test(identifier);
+  return neutral === NEUTRAL_NAME && /^[A-Za-z_$][A-Za-z_$]*$/.test(identifier);
 }
 
 /** A value of the same kind, so that the page still parses and looks sensible. */
