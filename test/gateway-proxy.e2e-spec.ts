@@ -8,7 +8,7 @@ import { solidPng } from './fake-upstream/png';
 import { APP_SCRIPT, FETCHER_NETWORK } from './fake-upstream/web-app';
 import { requirementsToken } from '../src/pow/pow-solver';
 import { AccountIdentifiers } from '../src/gateway/seed/account-identifiers.service';
-import { GatewayStack, RecordingHost, recordingHost, startGateway } from './support/gateway-stack';
+import { GatewayStack, RecordingHost, recordingHost, startGateway, conversationBody } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
 
@@ -24,15 +24,6 @@ function newAccount(fake: FakeUpstream, name: string): Account {
   const email = `${name}@example.com`;
   const userId = `user-${name.padEnd(24, 'x')}`;
   return { accessToken: fake.createAccessToken({ email, userId }), email, userId };
-}
-
-function conversationBody(text: string): Record<string, unknown> {
-  return {
-    action: 'next',
-    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
-    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
-    model: 'auto',
-  };
 }
 
 describe('browser gateway: reverse proxy', () => {

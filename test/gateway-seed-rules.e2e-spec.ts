@@ -5,7 +5,7 @@ import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
 import { APP_SCRIPT } from './fake-upstream/web-app';
 import type { SignedInBrowser } from './support/browser-sign-in';
-import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
+import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway, conversationBody } from './support/gateway-stack';
 
 jest.setTimeout(120_000);
 
@@ -18,16 +18,6 @@ const POOL = {
 };
 const SEED_A = 'seed-alpha-0001';
 const SEED_B = 'seed-bravo-0002';
-
-function conversationBody(text: string, conversationId?: string): Record<string, unknown> {
-  return {
-    action: 'next',
-    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
-    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
-    model: 'auto',
-    ...(conversationId ? { conversation_id: conversationId } : {}),
-  };
-}
 
 function textOf(data: RawData): string {
   return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { SeedRegistry } from '../src/token-pool/seed-registry';
 import { signInThroughForm } from './support/browser-sign-in';
-import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway } from './support/gateway-stack';
+import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway, conversationBody } from './support/gateway-stack';
 import { startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -12,16 +12,6 @@ jest.setTimeout(120_000);
 const POOL_KEY = 'pool-key-for-seedtoken-tests';
 const ADMIN = { Authorization: `Bearer ${GATEWAY_ADMIN_KEY}` };
 const REDIS_URL = 'redis://127.0.0.1:6379';
-
-function conversationBody(text: string, conversationId?: string): Record<string, unknown> {
-  return {
-    action: 'next',
-    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
-    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
-    model: 'auto',
-    ...(conversationId ? { conversation_id: conversationId } : {}),
-  };
-}
 
 describe.each([
   ['file store', () => ({})],

@@ -188,3 +188,14 @@ export async function startSignedInGateway(
     },
   });
 }
+
+/** The body the web app posts to /backend-api/conversation: one user message, optionally continuing a conversation. */
+export function conversationBody(text: string, conversationId?: string): Record<string, unknown> {
+  return {
+    action: 'next',
+    messages: [{ id: 'aaaaaaaa-0000-4000-8000-000000000001', author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
+    parent_message_id: 'aaaaaaaa-0000-4000-8000-000000000000',
+    model: 'auto',
+    ...(conversationId ? { conversation_id: conversationId } : {}),
+  };
+}
