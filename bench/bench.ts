@@ -152,7 +152,8 @@ export async function startFlowGpt(dist: string, env: Record<string, string>, no
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-bench-'));
   const started = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'main.js')], {
+  const extraArgs = process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...extraArgs, ...nodeArgs, join(dist, 'main.js')], {
     cwd: dataDir,
     env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'error', POW_WORKERS: '2', ...env },
     stdio: ['ignore', process.env.BENCH_SERVER_LOG ? 'inherit' : 'ignore', 'inherit'],
