@@ -97,18 +97,20 @@ export class RedisConnection {
    * Keys with a TTL (rotation links, locks, admin sessions, throttles) must last their TTL: a lost rotation link makes
    * an instance send a RefreshToken already spent, which the auth server may answer by revoking the account. Redis
    * evicts them when it runs out of memory under any maxmemory-policy but noeviction (allkeys-* may evict the
-   * accounts too), so such a policy is worth one warning at start. Managed Redis often refuses CONFIG: then nothing.
+   * accounts too), so such a policy is worth one warning at start, unless maxmemory is 0 (no limit: nothing is ever
+   * evicted). Managed Redis often refuses CONFIG: then nothing.
    */
   private async warnIfKeysCanBeEvicted(): Promise<void> {
     let policy: unknown;
+    let limit: unknown;
     try {
-      const reply = (await this.client.config('GET', 'maxmemory-policy')) as unknown[];
-      policy = reply[1];
+      policy = ((await this.client.config('GET', 'maxmemory-policy')) as unknown[])[1];
+      limit = ((await this.client.config('GET', 'maxmemory')) as unknown[])[1];
     } catch (error) {
       this.logger.debug(`${this.description} does not tell its maxmemory-policy: ${(error as Error).message}`);
       return;
     }
-    if (typeof policy !== 'string' || policy === 'noeviction') return;
+    if (typeof policy !== 'string' || policy === 'noeviction' || limit === '0') return;
     const what = policy.startsWith('allkeys-') ? 'any of its keys, accounts included' : 'keys with a time to live';
     this.logger.warn(
       `${this.description} has maxmemory-policy ${policy}: when it reaches maxmemory it evicts ${what}, such as the ` +

@@ -118,16 +118,19 @@ describe('RedisConnection', () => {
     });
     afterEach(() => jest.restoreAllMocks());
 
-    /** Opens a connection while the test Redis runs with `policy`, then puts its own setting back. */
-    async function openUnder(policy: string): Promise<void> {
+    /** Opens a connection while the test Redis runs with `policy` and `maxmemory`, then puts its own settings back. */
+    async function openUnder(policy: string, maxmemory = '4gb'): Promise<void> {
       const admin = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
       const [, before] = await admin.config('GET', 'maxmemory-policy');
+      const [, limitBefore] = await admin.config('GET', 'maxmemory');
       const connection = new RedisConnection({ url: TEST_REDIS_URL, commandTimeoutMs: 5_000 });
       try {
         await admin.config('SET', 'maxmemory-policy', policy);
+        await admin.config('SET', 'maxmemory', maxmemory);
         await connection.open();
       } finally {
         await admin.config('SET', 'maxmemory-policy', before);
+        await admin.config('SET', 'maxmemory', limitBefore);
         admin.disconnect();
         await connection.close();
       }
@@ -147,6 +150,11 @@ describe('RedisConnection', () => {
 
     it('says nothing under noeviction', async () => {
       await openUnder('noeviction');
+      expect(warnings).toEqual([]);
+    });
+
+    it('says nothing when maxmemory is 0, since Redis then never evicts', async () => {
+      await openUnder('allkeys-lru', '0');
       expect(warnings).toEqual([]);
     });
 
