@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { OpenStreams, ShutdownEndable } from '../lifecycle/open-streams.registry';
+import { finishedOrCut } from './finished-or-cut';
 
 /** Where a channel registers so that a server shutdown can wait for it, and the last bytes it sends if it cannot. */
 export interface ShutdownOptions {
@@ -84,15 +85,9 @@ export class SseChannel implements ShutdownEndable {
     if (!this.open) return;
     this.endedForShutdown = true;
     clearInterval(this.keepAlive);
-    const sent = new Promise<void>((resolve) => {
-      this.response.once('finish', resolve);
-      this.response.once('close', resolve);
-    });
+    const taken = finishedOrCut(this.response);
     this.response.end(this.takePending() + (this.shutdown?.farewell() ?? ''));
-    // A client that stopped reading never takes the end: its socket is cut, or the shutdown would wait for it for ever.
-    const cut = setTimeout(() => this.response.destroy(), ENDED_STREAM_FLUSH_MS);
-    await sent;
-    clearTimeout(cut);
+    await taken;
   }
 
   close(): void {
@@ -106,9 +101,6 @@ export class SseChannel implements ShutdownEndable {
     return text;
   }
 }
-
-/** How long a client has to take the end of a stream a shutdown ends: one that reads takes it in moments. */
-const ENDED_STREAM_FLUSH_MS = 5_000;
 
 /** Text held for one write at most: a long answer that arrived at once is sent as it is translated, at the socket's pace. */
 const BUFFERED_TEXT_LIMIT = 16 * 1024;
