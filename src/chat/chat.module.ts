@@ -41,6 +41,6 @@ import { UpstreamFileUploader } from './upstream-file.uploader';
     SendFlowSelector,
     HandoffService,
   ],
-  exports: [ChatService, ConversationService, TokenCounter],
+  exports: [ChatService, ConversationService, TokenCounter, AttachmentService],
 })
 export class ChatModule {}

@@ -65,3 +65,23 @@ export async function encodeImage(bytes: Buffer, output: ImageOutput): Promise<B
     throw ApiError.of('image_conversion_failed', { format: output.format, reason: (error as Error).message });
   }
 }
+
+/**
+ * Why `bytes` is not an image that decodes to the end (a truncated or corrupt file whose header still looks right),
+ * or undefined when it is one. The image is decoded in full, within the same pixel limit as a conversion. Without
+ * sharp on this platform nothing is decoded here, and the upstream judges the file.
+ */
+export async function imageDecodeProblem(bytes: Buffer): Promise<string | undefined> {
+  let sharp: typeof sharpModule;
+  try {
+    sharp = await loadSharp();
+  } catch {
+    return undefined;
+  }
+  try {
+    await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).stats();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message.split('\n')[0];
+  }
+}

@@ -1,11 +1,13 @@
-import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ReadsBody } from '../common/http/request-body';
+import { Body, Controller, HttpCode, Post, Req, Res, UploadedFiles } from '@nestjs/common';
+import { LargeBody, MultipartBody, ReadsBody } from '../common/http/request-body';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { FileLinkService } from '../files/file-link.service';
+import { ImageEditRequestDto } from './dto/image-edit.dto';
 import { ImageGenerationRequestDto } from './dto/image-generation.dto';
+import { IMAGE_EDIT_FILE_FIELDS, type ImageEditFiles } from './image-edit.files';
 import { ImagesService } from './images.service';
 
 @Controller('v1/images')
@@ -28,5 +30,24 @@ export class ImagesController {
     const signal = abortWhenClientLeaves(request, response);
     if (body.stream) await this.images.stream(body, credential, response, signal);
     else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request)));
+  }
+
+  /** OpenAI's image edit: multipart/form-data with the image(s) to edit as files, answered as a generation is. */
+  @LargeBody()
+  @MultipartBody(IMAGE_EDIT_FILE_FIELDS)
+  @Post('edits')
+  @ReadsBody()
+  @HttpCode(200)
+  async edit(
+    @Body() body: ImageEditRequestDto,
+    @UploadedFiles() files: ImageEditFiles | undefined,
+    @Credential() credential: ApiCredential,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
+    const images = await this.images.editImages(body, files);
+    const signal = abortWhenClientLeaves(request, response);
+    if (body.stream) await this.images.stream(body, credential, response, signal, images);
+    else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request), images));
   }
 }

@@ -2,19 +2,25 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { ApiCredential } from '../auth/api-credential';
+import type { UpstreamIdentity } from '../upstream/upstream.client';
 import { ApiError, type ApiErrorBody } from '../common/errors/api-error';
 import { clientErrorOf } from '../common/errors/upstream-error';
 import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
+import { AttachmentService } from '../chat/attachment.service';
+import type { FileBytes } from '../chat/client-file.fetcher';
 import { ConversationService, type StartedConversation } from '../chat/conversation.service';
+import type { AttachmentPart } from '../chat/dto/chat-completion.dto';
 import { imageSize, imageTypeOf } from '../chat/image-size';
 import { resolveModel } from '../chat/models/model-mapping';
-import type { UpstreamMessage } from '../chat/message-converter';
+import { convertMessages, type UpstreamMessage } from '../chat/message-converter';
 import { TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { encodeImage, type ImageOutput, type ImageOutputFormat } from '../files/image-format';
+import type { ImageEditRequestDto } from './dto/image-edit.dto';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
+import { editImagesOf, type ImageEditFiles } from './image-edit.files';
 import { ANY_KNOWN_MODEL_SIZE, imageSizeRuleFor } from './image-sizes';
 
 export interface ImageResult {
@@ -43,12 +49,18 @@ export interface ImagesResponse extends Partial<ImageDescription> {
   data: ImageResult[];
 }
 
-/** OpenAI's last event of a streamed generation (`ImageGenCompletedEvent` of the openai SDK). */
-export interface ImageGenerationCompletedEvent extends ImageDescription {
-  type: 'image_generation.completed';
+/**
+ * OpenAI's last event of a streamed generation or edit (`ImageGenCompletedEvent` and `ImageEditCompletedEvent` of
+ * the openai SDK).
+ */
+export interface ImageCompletedEvent extends ImageDescription {
+  type: 'image_generation.completed' | 'image_edit.completed';
   b64_json: string;
   created_at: number;
 }
+
+/** The images a drawing starts from (an edit), or none (a generation). */
+type SourceImages = readonly FileBytes[];
 
 /** The upstream has started answering a drawing request; the image is still to come. */
 interface Drawing {
@@ -65,8 +77,8 @@ interface DrawnImage {
 
 /** OpenAI's image model names; the web backend draws with its image tool from a chat model that has it. */
 const DEFAULT_IMAGE_MODEL = 'dall-e-3';
-/** As at OpenAI, a request that only a GPT image model can serve (`stream`) gets one when it names none. */
-const DEFAULT_STREAMING_IMAGE_MODEL = 'gpt-image-1';
+/** As at OpenAI, a request that only a GPT image model can serve (`stream`, an edit) gets one when it names none. */
+const DEFAULT_GPT_IMAGE_MODEL = 'gpt-image-1';
 const IMAGE_MODEL_NAMES = /^(dall-e|gpt-image|chatgpt-image)/;
 /** OpenAI's GPT image models answer with the image's bytes, DALL·E models with a link. */
 const GPT_IMAGE_MODEL_NAMES = /^(gpt-image|chatgpt-image)/;
@@ -75,8 +87,9 @@ const DEFAULT_SIZE = '1024x1024';
 const IMAGE_TOOL_FENCE = /```dalle\.text2im\n([\s\S]*?)\n```/;
 
 /**
- * `POST /v1/images/generations` through the web backend: a one-message conversation asking the image tool to
- * draw the prompt at the requested size; the generated file comes back as a durable link or inline bytes.
+ * `POST /v1/images/generations` and `/v1/images/edits` through the web backend: a one-message conversation asking
+ * the image tool to draw the prompt at the requested size, for an edit with the client's images attached to it as
+ * a chat attaches them; the generated file comes back as a durable link or inline bytes.
  */
 @Injectable()
 export class ImagesService {
@@ -88,15 +101,23 @@ export class ImagesService {
     private readonly fileLinks: FileLinkService,
     private readonly counter: TokenCounter,
     private readonly openStreams: OpenStreams,
+    private readonly attachments: AttachmentService,
   ) {}
 
+  /** The images of an edit, checked against its model before any upstream work. */
+  editImages(request: ImageEditRequestDto, files: ImageEditFiles | undefined): Promise<FileBytes[]> {
+    return editImagesOf(files, modelOf(request, true));
+  }
+
+  /** A generation, or with `images` an edit of them. */
   async generate(
     request: ImageGenerationRequestDto,
     credential: ApiCredential,
     signal: AbortSignal,
     origin: string,
+    images: SourceImages = [],
   ): Promise<ImagesResponse> {
-    const drawing = await this.startDrawing(request, credential, signal);
+    const drawing = await this.startDrawing(request, credential, signal, images);
     const { started, path, revisedPrompt } = await this.drawn(drawing, request.prompt);
     const created = Math.floor(Date.now() / 1000);
     const output = outputOf(request);
@@ -113,19 +134,25 @@ export class ImagesService {
   }
 
   /**
-   * `stream: true`: OpenAI's image events (`image_generation.completed` with the image's bytes). Errors before the
-   * upstream starts answering are thrown (rendered as JSON); from then on the stream is open, kept alive while the
-   * image is drawn, and a failure ends it with an `error` event.
+   * `stream: true`: OpenAI's image events (`image_generation.completed`, or `image_edit.completed` for an edit, with
+   * the image's bytes). Errors before the upstream starts answering are thrown (rendered as JSON); from then on the
+   * stream is open, kept alive while the image is drawn, and a failure ends it with an `error` event.
    */
-  async stream(request: ImageGenerationRequestDto, credential: ApiCredential, response: Response, signal: AbortSignal): Promise<void> {
-    const drawing = await this.startDrawing(request, credential, signal);
+  async stream(
+    request: ImageGenerationRequestDto,
+    credential: ApiCredential,
+    response: Response,
+    signal: AbortSignal,
+    images: SourceImages = [],
+  ): Promise<void> {
+    const drawing = await this.startDrawing(request, credential, signal, images);
     const farewell = () => errorEvent({ error: SHUTDOWN_ERROR });
     const out = new SseChannel(response, this.config.keepAliveIntervalMs, { openStreams: this.openStreams, farewell });
     try {
       const { started, path } = await this.drawn(drawing, request.prompt);
       const bytes = await this.imageBytes(started, path, outputOf(request), signal);
-      const completed: ImageGenerationCompletedEvent = {
-        type: 'image_generation.completed',
+      const completed: ImageCompletedEvent = {
+        type: images.length > 0 ? 'image_edit.completed' : 'image_generation.completed',
         b64_json: bytes.toString('base64'),
         created_at: Math.floor(Date.now() / 1000),
         ...this.described(bytes, request),
@@ -152,9 +179,14 @@ export class ImagesService {
     }
   }
 
-  /** Checks the request against its model, then asks the upstream's image tool to draw it. */
-  private async startDrawing(request: ImageGenerationRequestDto, credential: ApiCredential, signal: AbortSignal): Promise<Drawing> {
-    const requested = request.model || (request.stream ? DEFAULT_STREAMING_IMAGE_MODEL : DEFAULT_IMAGE_MODEL);
+  /** Checks the request against its model, then asks the upstream's image tool to draw it, from `images` if any. */
+  private async startDrawing(
+    request: ImageGenerationRequestDto,
+    credential: ApiCredential,
+    signal: AbortSignal,
+    images: SourceImages,
+  ): Promise<Drawing> {
+    const requested = modelOf(request, images.length > 0);
     if (request.stream) {
       if (!GPT_IMAGE_MODEL_NAMES.test(requested)) throw ApiError.of('image_stream_unsupported', { model: requested });
       if (request.response_format === 'url') {
@@ -170,17 +202,38 @@ export class ImagesService {
     }
     const resolved = resolveModel(requested);
     const model = IMAGE_MODEL_NAMES.test(requested) ? { ...resolved, slug: IMAGE_TOOL_SLUG, paidOnly: false } : resolved;
-    const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE);
+    const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE, images.length);
     const started = await this.conversations.start(
       credential,
       {
         model,
-        messages: () => Promise.resolve([userMessage(instruction)]),
+        messages: (identity, baseUrl) =>
+          images.length === 0
+            ? Promise.resolve([userMessage(instruction)])
+            : this.messageWithImages(instruction, images, identity, baseUrl, signal),
         historyDisabled: this.config.historyDisabled || this.config.forceNoHistory,
       },
       signal,
     );
     return { requested, started };
+  }
+
+  /**
+   * The drawing request with the images attached, uploaded as the attempt's account (a retry on another account
+   * uploads them again), in the shape a chat gives its image attachments: the images, then the instruction.
+   */
+  private messageWithImages(
+    instruction: string,
+    images: SourceImages,
+    identity: UpstreamIdentity,
+    baseUrl: string,
+    signal: AbortSignal,
+  ): Promise<UpstreamMessage[]> {
+    const parts = new Map<AttachmentPart, FileBytes>(
+      images.map((image, index): [AttachmentPart, FileBytes] => [{ type: 'image_url', image_url: { url: `image[${index}]` } }, image]),
+    );
+    const content = [...parts.keys(), { type: 'text' as const, text: instruction }];
+    return convertMessages([{ role: 'user', content }], (part) => this.attachments.upload(parts.get(part)!, identity, baseUrl, signal));
   }
 
   /** Reads the upstream's answer to the end: the image it drew, or the reason it drew none. */
@@ -248,7 +301,7 @@ const OUTPUT_FORMATS: Partial<Record<string, ImageOutputFormat>> = {
 };
 
 /** OpenAI's image stream framing: the event's type as the `event:` name, the event itself as `data:`. */
-function sseEvent(event: ImageGenerationCompletedEvent): string {
+function sseEvent(event: ImageCompletedEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
@@ -262,9 +315,18 @@ function outputOf(request: ImageGenerationRequestDto): ImageOutput | undefined {
   return { format: request.output_format, compression: request.output_compression };
 }
 
-function drawInstruction(prompt: string, size: string): string {
+/** The model a request draws with: the one it names, else OpenAI's default for what it asks (a GPT image model streams and edits). */
+function modelOf(request: ImageGenerationRequestDto, editing: boolean): string {
+  return request.model || (request.stream || editing ? DEFAULT_GPT_IMAGE_MODEL : DEFAULT_IMAGE_MODEL);
+}
+
+function drawInstruction(prompt: string, size: string, sourceImages: number): string {
   const shape = size === 'auto' ? '' : ` The image must be ${size} pixels (width x height).`;
-  return `Use the image generation tool to draw exactly one image of the prompt below. Do not ask questions and do not answer with text only.${shape}\n\nPrompt: ${prompt}`;
+  const task =
+    sourceImages === 0
+      ? 'draw exactly one image of the prompt below'
+      : `edit the attached image${sourceImages === 1 ? '' : 's'} as the prompt below asks, drawing exactly one new image`;
+  return `Use the image generation tool to ${task}. Do not ask questions and do not answer with text only.${shape}\n\nPrompt: ${prompt}`;
 }
 
 function userMessage(text: string): UpstreamMessage {

@@ -47,6 +47,11 @@ export const ERROR_CATALOG = {
     message: 'We could not parse the JSON body of your request: it is not valid JSON.',
   },
   request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  invalid_multipart: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The multipart/form-data body of your request could not be read: {reason}.',
+  },
   attachments_too_large: {
     status: 413,
     type: 'invalid_request_error',
@@ -56,6 +61,12 @@ export const ERROR_CATALOG = {
     status: 415,
     type: 'invalid_request_error',
     message: "The request body must be JSON, sent with 'Content-Type: application/json'.",
+  },
+  unsupported_media_type_or_form: {
+    status: 415,
+    type: 'invalid_request_error',
+    code: 'unsupported_media_type',
+    message: "The request body must be multipart/form-data (or JSON), sent with that 'Content-Type'.",
   },
   unsupported_encoding: {
     status: 415,
@@ -364,6 +375,26 @@ export const ERROR_CATALOG = {
     code: 'invalid_value',
     param: 'size',
     message: "Invalid value: '{size}'. Supported values are: {supported}.",
+  },
+  /** OpenAI's wording for a file of a type the image models do not read. */
+  unsupported_file_mimetype: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: "Invalid file '{param}': unsupported mimetype ('{type}'). Supported file formats are {supported}.",
+  },
+  invalid_image_file: { status: 400, type: 'invalid_request_error', message: "Invalid file '{param}': {problem}." },
+  image_file_too_large: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: "Invalid file '{param}': {size} bytes; model '{model}' takes images of less than {limit}.",
+  },
+  image_mask_unsupported: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'unsupported_parameter',
+    param: 'mask',
+    message:
+      "Unsupported parameter: 'mask' is not supported here: the upstream's image tool edits the whole image as the prompt says and takes no mask. Leave 'mask' out and describe the area to change in the prompt.",
   },
   image_drawing_failed: { status: 502, type: 'upstream_error', message: 'The upstream failed while drawing: {said}' },
   no_image_generated: { status: 502, type: 'upstream_error', message: 'The upstream answered without an image{said}' },

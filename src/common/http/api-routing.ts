@@ -92,11 +92,18 @@ export function apiCors(request: Request, response: Response, next: NextFunction
   next();
 }
 
-/** API bodies are JSON: another content type would otherwise be silently ignored and reported as missing fields. */
+/** The API routes that also take multipart/form-data, as OpenAI's do (file uploads). */
+const MULTIPART_API_PATH = /^\/v1\/images\/edits(?:\?|$)/;
+
+/**
+ * API bodies are JSON (and multipart/form-data on the upload routes): another content type would otherwise be
+ * silently ignored and reported as missing fields.
+ */
 export function apiJsonBodies(request: Request, response: Response, next: NextFunction): void {
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json']))
     return next();
-  const error = ApiError.of('unsupported_media_type', {});
+  if (MULTIPART_API_PATH.test(request.url) && request.is('multipart/form-data')) return next();
+  const error = ApiError.of(MULTIPART_API_PATH.test(request.url) ? 'unsupported_media_type_or_form' : 'unsupported_media_type', {});
   response.status(415).json(error.body);
 }

@@ -1,6 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable, Logger, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import multer from 'multer';
 import { AppConfig } from '../../config/app-config';
 import { ApiError } from '../errors/api-error';
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
@@ -9,8 +10,9 @@ import { routeOf } from './route-of';
 /**
  * Request bodies are read per route, after its guards: an unauthenticated or unrouted request never makes
  * us buffer a body. Every route reads at most `MAX_SMALL_BODY_SIZE`; a route marked `@LargeBody()` (one
- * that takes attachments or uploads) reads up to `MAX_BODY_SIZE`. JSON and urlencoded forms are parsed;
- * other content types are left unread (`request.body` stays undefined).
+ * that takes attachments or uploads) reads up to `MAX_BODY_SIZE`. JSON and urlencoded forms are parsed, and on a
+ * route marked `@MultipartBody()` multipart/form-data too; other content types are left unread (`request.body`
+ * stays undefined).
  *
  * Guards that need the body (a form's CSRF field) call `RequestBodyReader.read` themselves once they have
  * checked everything the headers can tell; on every route that takes a `@Body()`, `ReadsBody()` reads it after
@@ -29,8 +31,29 @@ const STREAMED_BODY = 'flowgpt:streamed-body';
  */
 export const StreamedBody = (): MethodDecorator & ClassDecorator => SetMetadata(STREAMED_BODY, true);
 
+const MULTIPART_FILES = 'flowgpt:multipart-files';
+
+/** A file field of a multipart route, and how many files it may carry. */
+export interface MultipartFileField {
+  name: string;
+  maxCount: number;
+}
+
+/**
+ * This route also takes multipart/form-data (OpenAI's upload routes): text fields become `request.body`, the files
+ * of `files` are read into memory as `request.files` (by field name), and a file under any other name is refused.
+ * The whole body stays within the route's limit, files and fields together, however it is sent.
+ */
+export const MultipartBody = (files: readonly MultipartFileField[]): MethodDecorator => SetMetadata(MULTIPART_FILES, files);
+
+/** Text fields of a multipart body: OpenAI's upload routes take a dozen; a prompt of 32,000 characters fits one. */
+const MULTIPART_MAX_FIELDS = 64;
+const MULTIPART_MAX_FIELD_BYTES = 256 * 1024;
+
 type Parser = (request: Request, response: Response, next: NextFunction) => void;
 interface BodyParsers {
+  limit: number;
+  declaredLengthFits: Parser;
   json: Parser;
   form: Parser;
 }
@@ -62,14 +85,18 @@ export class RequestBodyReader {
     const request = context.switchToHttp().getRequest<RequestWithBodyRead>();
     const response = context.switchToHttp().getResponse<Response>();
     if (this.reflector.getAllAndOverride<boolean>(STREAMED_BODY, [context.getHandler(), context.getClass()])) return Promise.resolve();
-    request[READ] ??= this.parse(request, response, this.limitFor(context) === 'large' ? this.large : this.small);
+    const parsers = this.limitFor(context) === 'large' ? this.large : this.small;
+    const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
+    request[READ] ??=
+      files && request.is('multipart/form-data')
+        ? this.parse(request, response, [parsers.declaredLengthFits, multipartParser(files, parsers.limit)])
+        : this.parse(request, response, [parsers.json, parsers.form]);
     return request[READ];
   }
 
-  private async parse(request: Request, response: Response, parsers: BodyParsers): Promise<void> {
+  private async parse(request: Request, response: Response, steps: Parser[]): Promise<void> {
     try {
-      await run(parsers.json, request, response);
-      await run(parsers.form, request, response);
+      for (const step of steps) await run(step, request, response);
       // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
       if (Array.isArray(request.body)) throw NOT_AN_OBJECT;
     } catch (error) {
@@ -109,6 +136,8 @@ function parsersWithLimit(limit: number): BodyParsers {
   const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit, verify: checkFormBody });
   return {
+    limit,
+    declaredLengthFits,
     json: (request, response, next) =>
       declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
     form: (request, response, next) =>
@@ -150,6 +179,74 @@ function checkFormBody(_request: unknown, _response: unknown, body: Buffer): voi
   }
 }
 
+/**
+ * multer, with every limit explicit: each file at most the body limit, no more files than the fields allow, a
+ * bounded count and size of text fields, and the bytes of the whole body counted as they arrive, so that a body
+ * sent without a Content-Length is cut off at the limit too. Files are kept in memory, never on disk.
+ */
+function multipartParser(files: readonly MultipartFileField[], limit: number): Parser {
+  const maxFiles = files.reduce((sum, field) => sum + field.maxCount, 0);
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: {
+      fileSize: limit,
+      files: maxFiles,
+      fields: MULTIPART_MAX_FIELDS,
+      fieldSize: Math.min(MULTIPART_MAX_FIELD_BYTES, limit),
+      parts: maxFiles + MULTIPART_MAX_FIELDS,
+    },
+    streamHandler: (request, busboy) => {
+      let received = 0;
+      const count = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received <= limit) return;
+        request.off('data', count);
+        // As multer does when the request fails: the file being read fails with it, and multer answers the error.
+        request.unpipe(busboy);
+        busboy.destroy(Object.assign(new Error('multipart body too large'), { type: 'entity.too.large' }));
+      };
+      request.on('data', count);
+      request.pipe(busboy);
+    },
+  }).fields(files);
+  return (request, response, next) =>
+    upload(request, response, (error?: unknown) => {
+      if (error) return next(isBodyTooLarge(error) || error instanceof multer.MulterError ? error : multipartUnreadable(error));
+      // multer's body has no prototype; the validation pipe and the DTOs expect a plain object.
+      request.body = { ...(request.body as object) };
+      next();
+    });
+}
+
+function isBodyTooLarge(error: unknown): boolean {
+  return (error as { type?: unknown }).type === 'entity.too.large';
+}
+
+function multipartUnreadable(error: unknown): Error {
+  const reason = error instanceof Error ? error.message : 'malformed body';
+  return Object.assign(new Error(reason), { type: 'multipart.unreadable' });
+}
+
+/** What a multer limit means for the client: 413 when the body or a file is too large, else 400 naming the field. */
+function multipartRefusal(error: multer.MulterError): ApiError {
+  const param = error.field ?? null;
+  switch (error.code) {
+    case 'LIMIT_FILE_SIZE':
+      return ApiError.of('request_too_large', {}, { param });
+    case 'LIMIT_UNEXPECTED_FILE':
+    case 'LIMIT_FILE_COUNT':
+      return param
+        ? ApiError.of('invalid_value', { param, problem: 'more files than this field takes, or a file where none is expected' }, { param })
+        : ApiError.of('invalid_multipart', { reason: 'more files than the request takes' });
+    case 'LIMIT_FIELD_VALUE':
+      return param
+        ? ApiError.of('invalid_value', { param, problem: `longer than ${MULTIPART_MAX_FIELD_BYTES} bytes` }, { param })
+        : ApiError.of('invalid_multipart', { reason: 'a field is too long' });
+    default:
+      return ApiError.of('invalid_multipart', { reason: error.message.toLowerCase() });
+  }
+}
+
 function run(parser: Parser, request: Request, response: Response): Promise<void> {
   // body-parser and the length check report failures as Error objects (`bodyRefusal` reads their `type`);
   // anything else is wrapped, to reach the caller as an unexpected failure all the same.
@@ -169,9 +266,12 @@ const NOT_AN_OBJECT = new Error('the JSON body is not an object');
 export function bodyRefusal(error: unknown): ApiError | undefined {
   if (error === NOT_AN_OBJECT)
     return ApiError.invalidRequest('The JSON body of your request must be an object, not an array.', 'invalid_json');
+  if (error instanceof multer.MulterError) return multipartRefusal(error);
   if (!(error instanceof Error)) return undefined;
   const { type, status } = error as Error & { type?: string; status?: number };
   switch (type) {
+    case 'multipart.unreadable':
+      return ApiError.of('invalid_multipart', { reason: error.message.replace(/\.$/, '').toLowerCase() });
     case 'entity.parse.failed':
       return ApiError.invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.', 'invalid_json');
     case 'form.parse.failed':

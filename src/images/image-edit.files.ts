@@ -1,0 +1,81 @@
+import { ApiError } from '../common/errors/api-error';
+import type { MultipartFileField } from '../common/http/request-body';
+import type { FileBytes } from '../chat/client-file.fetcher';
+import { imageSize, imageTypeOf } from '../chat/image-size';
+import { imageDecodeProblem } from '../files/image-format';
+
+/** A file of the form, as the body reader holds it in memory. */
+export interface FormFile {
+  buffer: Buffer;
+  mimetype: string;
+  originalname: string;
+}
+
+/** The files of an edit by field name: `image` (repeated, or `image[]` as the openai SDKs send a list) and `mask`. */
+export type ImageEditFiles = Partial<Record<string, FormFile[]>>;
+
+/** OpenAI's most images per edit (GPT image models). */
+const MAX_IMAGES = 16;
+
+/** The file fields of `POST /v1/images/edits`. */
+export const IMAGE_EDIT_FILE_FIELDS: readonly MultipartFileField[] = [
+  { name: 'image', maxCount: MAX_IMAGES },
+  { name: 'image[]', maxCount: MAX_IMAGES },
+  { name: 'mask', maxCount: 1 },
+];
+
+const MB = 1024 * 1024;
+
+/** What OpenAI's edit models take: how many images, of which types, how large. */
+interface EditInputRule {
+  maxImages: number;
+  types: readonly string[];
+  maxBytes: number;
+  limit: string;
+}
+
+const DALL_E_2: EditInputRule = { maxImages: 1, types: ['image/png'], maxBytes: 4 * MB, limit: '4MB' };
+const GPT_IMAGE: EditInputRule = {
+  maxImages: MAX_IMAGES,
+  types: ['image/png', 'image/jpeg', 'image/webp'],
+  maxBytes: 50 * MB,
+  limit: '50MB',
+};
+
+/**
+ * The images to edit, checked as OpenAI checks them for `model` before any upstream work: at least one, no more
+ * than the model takes, each of a type it reads, below its size limit and decodable to the end. A mask is refused:
+ * the upstream's image tool takes none (README, "Image edits").
+ */
+export async function editImagesOf(files: ImageEditFiles | undefined, model: string): Promise<FileBytes[]> {
+  const images = [...(files?.image ?? []), ...(files?.['image[]'] ?? [])];
+  if (images.length === 0) throw ApiError.of('missing_required_parameter', { param: 'image' }, { param: 'image' });
+  if (files?.mask?.length) throw ApiError.of('image_mask_unsupported', {});
+  const rule = model.startsWith('dall-e-2') ? DALL_E_2 : GPT_IMAGE;
+  if (images.length > rule.maxImages) {
+    const problem = `model '${model}' takes at most ${rule.maxImages} image${rule.maxImages === 1 ? '' : 's'}, got ${images.length}`;
+    throw ApiError.of('invalid_value', { param: 'image', problem }, { param: 'image' });
+  }
+  const checked: FileBytes[] = [];
+  for (const [index, file] of images.entries()) {
+    const param = images.length === 1 ? 'image' : `image[${index}]`;
+    checked.push(await checkedImage(file, param, rule, model));
+  }
+  return checked;
+}
+
+async function checkedImage(file: FormFile, param: string, rule: EditInputRule, model: string): Promise<FileBytes> {
+  const bytes = file.buffer;
+  // What the bytes are, not what the client declared: the SDKs send `application/octet-stream` for a bare buffer.
+  const type = imageTypeOf(bytes);
+  if (!type || !rule.types.includes(type)) {
+    const supported = rule.types.map((mime) => `'${mime}'`).join(', ');
+    throw ApiError.of('unsupported_file_mimetype', { param, type: type ?? file.mimetype, supported }, { param });
+  }
+  if (bytes.length >= rule.maxBytes) {
+    throw ApiError.of('image_file_too_large', { param, size: bytes.length, model, limit: rule.limit }, { param });
+  }
+  const problem = imageSize(bytes) ? await imageDecodeProblem(bytes) : 'the image header is truncated';
+  if (problem) throw ApiError.of('invalid_image_file', { param, problem: `the image could not be decoded (${problem})` }, { param });
+  return { bytes, mimeType: type };
+}

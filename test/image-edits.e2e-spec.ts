@@ -1,0 +1,254 @@
+import { request as httpRequest } from 'node:http';
+import OpenAI, { APIError, toFile } from 'openai';
+import request from 'supertest';
+import { solidPng } from './fake-upstream/png';
+import { Stack, startStack } from './support/stack';
+
+jest.setTimeout(120_000);
+
+/** MAX_BODY_SIZE of this suite: small, so that an over-large upload costs little. */
+const BODY_LIMIT = 256 * 1024;
+const SOURCE = solidPng(64, 48, [200, 40, 40]);
+const SECOND = solidPng(32, 32, [40, 40, 200]);
+
+interface SentMessage {
+  content: { content_type: string; parts: unknown[] };
+  metadata: { attachments?: { id: string; mime_type: string; width?: number; height?: number }[] };
+}
+
+/** `POST /v1/images/edits`: OpenAI's multipart image edit, drawn by the upstream's image tool from uploaded images. */
+describe('image edits', () => {
+  let stack: Stack;
+  let token: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { MAX_BODY_SIZE: `${BODY_LIMIT}` } });
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  const edit = () => request(stack.url).post('/v1/images/edits').set('authorization', `Bearer ${token}`);
+  const sentMessage = () => (stack.fake.conversationRequests()[0].body as { messages: SentMessage[] }).messages[0];
+  /** The bytes the upstream received for each image attached to the drawing request. */
+  const uploadedImages = () => (sentMessage().metadata.attachments ?? []).map((file) => stack.fake.uploadedFile(file.id)?.bytes);
+
+  describe('over HTTP', () => {
+    it('uploads the image as a chat attachment, asks the image tool to edit it, and answers b64_json by default', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'The red square, now with a hat' });
+      const response = await edit().field('prompt', 'give it a hat').attach('image', SOURCE, 'square.png').expect(200);
+      expect(response.body.data).toHaveLength(1);
+      expect(response.body.data[0].revised_prompt).toBe('The red square, now with a hat');
+      expect(Buffer.from(response.body.data[0].b64_json, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(response.body).toMatchObject({ size: '1024x1024', output_format: 'png', quality: 'auto', background: 'auto' });
+
+      const message = sentMessage();
+      expect(message.content.content_type).toBe('multimodal_text');
+      expect(message.content.parts[0]).toMatchObject({ content_type: 'image_asset_pointer', width: 64, height: 48 });
+      expect(message.content.parts[1]).toEqual(expect.stringContaining('edit the attached image'));
+      expect(message.content.parts[1]).toEqual(expect.stringContaining('give it a hat'));
+      expect(message.metadata.attachments).toEqual([expect.objectContaining({ mime_type: 'image/png', width: 64, height: 48 })]);
+      expect(uploadedImages()).toEqual([SOURCE]);
+      expect(stack.fake.uploadedFile(message.metadata.attachments![0].id)?.useCase).toBe('multimodal');
+    });
+
+    it('takes several images as repeated `image` fields and as `image[]`, in order', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'Both squares' });
+      await edit().field('prompt', 'put them side by side').attach('image', SOURCE, 'a.png').attach('image', SECOND, 'b.png').expect(200);
+      expect(uploadedImages()).toEqual([SOURCE, SECOND]);
+
+      stack.fake.reset();
+      stack.fake.enqueue({ kind: 'image', prompt: 'Both squares' });
+      await edit().field('prompt', 'side by side').attach('image[]', SECOND, 'b.png').attach('image[]', SOURCE, 'a.png').expect(200);
+      expect(uploadedImages()).toEqual([SECOND, SOURCE]);
+      expect(sentMessage().content.parts[2]).toEqual(expect.stringContaining('edit the attached images'));
+    });
+
+    it('answers a durable url with response_format url, and converts with output_format', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const linked = await edit()
+        .field('prompt', 'a hat')
+        .field('model', 'dall-e-2')
+        .field('response_format', 'url')
+        .field('size', '512x512')
+        .attach('image', SOURCE, 'square.png')
+        .expect(200);
+      expect(linked.body.data[0].url).toMatch(new RegExp(`^${stack.url}/files/[A-Za-z0-9_-]{32}$`));
+      expect(sentMessage().content.parts[1]).toEqual(expect.stringContaining('512x512'));
+
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const converted = await edit()
+        .field('prompt', 'a hat')
+        .field('output_format', 'jpeg')
+        .field('output_compression', '60')
+        .attach('image', SOURCE, 'square.png')
+        .expect(200);
+      const bytes = Buffer.from(converted.body.data[0].b64_json, 'base64');
+      expect([bytes[0], bytes[1]]).toEqual([0xff, 0xd8]);
+      expect(converted.body.output_format).toBe('jpeg');
+    });
+
+    it('streams image_edit.completed with stream=true', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const response = await edit().field('prompt', 'a hat').field('stream', 'true').attach('image', SOURCE, 'square.png').expect(200);
+      expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+      const blocks = response.text.split('\n\n').filter((block) => block.startsWith('event: '));
+      expect(blocks).toHaveLength(1);
+      expect(blocks[0]).toMatch(/^event: image_edit\.completed\ndata: \{"type":"image_edit\.completed","b64_json":"/);
+    });
+
+    it('refuses a missing image or prompt, a mask, a non-image and a broken image with 400 naming the field, before any upstream work', async () => {
+      const cases: [request.Test, number, string, string][] = [
+        [edit().field('prompt', 'a hat'), 400, 'image', 'missing_required_parameter'],
+        [edit().attach('image', SOURCE, 'square.png'), 400, 'prompt', 'missing_required_parameter'],
+        [edit().field('prompt', 'a hat').field('image', 'https://example.com/a.png'), 400, 'image', 'invalid_value'],
+        [
+          edit().field('prompt', 'a hat').attach('image', SOURCE, 'a.png').attach('mask', SOURCE, 'm.png'),
+          400,
+          'mask',
+          'unsupported_parameter',
+        ],
+        [
+          edit().field('prompt', 'a hat').attach('image', Buffer.from('just some text'), 'notes.txt'),
+          400,
+          'image',
+          'unsupported_file_mimetype',
+        ],
+        [edit().field('prompt', 'a hat').attach('image', SOURCE.subarray(0, 60), 'cut.png'), 400, 'image', 'invalid_image_file'],
+        [
+          edit().field('prompt', 'a hat').attach('image', SOURCE, 'a.png').attach('image', SECOND, 'b.png').field('model', 'dall-e-2'),
+          400,
+          'image',
+          'invalid_value',
+        ],
+        [edit().field('prompt', 'a hat').field('n', '2').attach('image', SOURCE, 'a.png'), 400, 'n', 'invalid_value'],
+        [
+          edit().field('prompt', 'a hat').field('model', 'gpt-image-1').field('size', '512x512').attach('image', SOURCE, 'a.png'),
+          400,
+          'size',
+          'invalid_value',
+        ],
+        [edit().field('prompt', 'a hat').attach('picture', SOURCE, 'a.png'), 400, 'picture', 'invalid_value'],
+      ];
+      for (const [test, status, param, code] of cases) {
+        const response = await test;
+        expect({ status: response.status, param: response.body.error?.param, code: response.body.error?.code }).toEqual({
+          status,
+          param,
+          code,
+        });
+        expect(response.body.error.type).toBe('invalid_request_error');
+      }
+      const unsupportedType = await edit().field('prompt', 'a hat').attach('image', Buffer.from('just some text'), 'notes.txt');
+      expect(unsupportedType.body.error.message).toBe(
+        "Invalid file 'image': unsupported mimetype ('text/plain'). Supported file formats are 'image/png', 'image/jpeg', 'image/webp'.",
+      );
+      expect(stack.fake.requests).toEqual([]);
+    });
+
+    it('refuses a body over MAX_BODY_SIZE with 413, whether it declares its length or not', async () => {
+      const big = Buffer.concat([SOURCE, Buffer.alloc(BODY_LIMIT)]);
+      const declared = await edit().field('prompt', 'a hat').attach('image', big, 'big.png');
+      expect(declared.status).toBe(413);
+      expect(declared.body.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
+
+      // Chunked: no Content-Length, so the limit is met while the body arrives.
+      const boundary = 'flowgpt-boundary';
+      const head = Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="prompt"\r\n\r\na hat\r\n` +
+          `--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="big.png"\r\ncontent-type: image/png\r\n\r\n`,
+      );
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+      const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const url = new URL('/v1/images/edits', stack.url);
+        const sent = httpRequest(url, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': `multipart/form-data; boundary=${boundary}`,
+            'transfer-encoding': 'chunked',
+          },
+        });
+        sent.on('response', (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode!, body }));
+        });
+        sent.on('error', reject);
+        sent.write(head);
+        for (let written = 0; written < 2 * BODY_LIMIT; written += 16 * 1024) sent.write(Buffer.alloc(16 * 1024));
+        sent.end(tail);
+      });
+      expect(chunked.status).toBe(413);
+      expect(JSON.parse(chunked.body).error.code).toBe('request_too_large');
+      expect(stack.fake.requests).toEqual([]);
+    });
+
+    it('refuses other content types with 415 and a malformed form with 400, and needs a key', async () => {
+      const text = await edit().set('content-type', 'text/plain').send('a hat');
+      expect(text.status).toBe(415);
+      expect(text.body.error.code).toBe('unsupported_media_type');
+      const cut = await edit()
+        .set('content-type', 'multipart/form-data; boundary=flowgpt-boundary')
+        .send('--flowgpt-boundary\r\ncontent-disposition: form-data; name="prompt"\r\n\r\na hat');
+      expect(cut.status).toBe(400);
+      expect(cut.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_multipart' });
+      const noKey = await request(stack.url).post('/v1/images/edits').field('prompt', 'a hat').attach('image', SOURCE, 'a.png');
+      expect(noKey.status).toBe(401);
+    });
+  });
+
+  describe('with the openai SDK', () => {
+    const failure = (promise: Promise<unknown>) =>
+      promise.then(
+        () => Promise.reject(new Error('expected an error')),
+        (error: APIError) => error,
+      );
+
+    it('edits one image and several with client.images.edit and toFile', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const edited = await stack.openai(token).images.edit({
+        model: 'gpt-image-1',
+        image: await toFile(SOURCE, 'square.png', { type: 'image/png' }),
+        prompt: 'give it a hat',
+      });
+      expect(Buffer.from(edited.data![0].b64_json!, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(uploadedImages()).toEqual([SOURCE]);
+
+      stack.fake.reset();
+      stack.fake.enqueue({ kind: 'image', prompt: 'Both' });
+      const combined = await stack.openai(token).images.edit({
+        image: [await toFile(SOURCE, 'a.png'), await toFile(SECOND, 'b.png')],
+        prompt: 'side by side',
+        response_format: 'url',
+      });
+      expect(combined.data![0].url).toMatch(/\/files\/[A-Za-z0-9_-]{32}$/);
+      expect(uploadedImages()).toEqual([SOURCE, SECOND]);
+    });
+
+    it('streams the edit as the SDK reads it', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const stream = await stack.openai(token).images.edit({
+        model: 'gpt-image-1',
+        image: await toFile(SOURCE, 'square.png', { type: 'image/png' }),
+        prompt: 'give it a hat',
+        stream: true,
+      });
+      const events: OpenAI.Images.ImageEditStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      expect(events.map((event) => event.type)).toEqual(['image_edit.completed']);
+    });
+
+    it('throws the 400 of a mask as an APIError naming mask', async () => {
+      const error = await failure(
+        stack.openai(token).images.edit({
+          image: await toFile(SOURCE, 'square.png'),
+          mask: await toFile(SOURCE, 'mask.png'),
+          prompt: 'a hat in the transparent area',
+        }),
+      );
+      expect(error.status).toBe(400);
+      expect(error.error).toMatchObject({ param: 'mask', code: 'unsupported_parameter' });
+    });
+  });
+});
