@@ -41,6 +41,10 @@ describe('image edits', () => {
       expect(response.body.data[0].revised_prompt).toBe('The red square, now with a hat');
       expect(Buffer.from(response.body.data[0].b64_json, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
       expect(response.body).toMatchObject({ size: '1024x1024', output_format: 'png', quality: 'auto', background: 'auto' });
+      // Usage estimates the source image as a chat attachment: 64x48 is one tile, 255 tokens.
+      const usage = response.body.usage;
+      expect(usage.input_tokens_details).toEqual({ image_tokens: 255, text_tokens: expect.any(Number) });
+      expect(usage.input_tokens).toBe(255 + usage.input_tokens_details.text_tokens);
 
       const message = sentMessage();
       expect(message.content.content_type).toBe('multimodal_text');

@@ -15,7 +15,7 @@ import type { AttachmentPart } from '../chat/dto/chat-completion.dto';
 import { imageSize, imageTypeOf } from '../chat/image-size';
 import { resolveModel } from '../chat/models/model-mapping';
 import { convertMessages, type UpstreamMessage } from '../chat/message-converter';
-import { TokenCounter } from '../chat/token-counter';
+import { imageTokens, TokenCounter } from '../chat/token-counter';
 import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { encodeImage, type ImageOutput, type ImageOutputFormat } from '../files/image-format';
 import type { ImageEditRequestDto } from './dto/image-edit.dto';
@@ -125,7 +125,11 @@ export class ImagesService {
     const format = request.response_format ?? (GPT_IMAGE_MODEL_NAMES.test(drawing.requested) ? 'b64_json' : 'url');
     if (format === 'b64_json') {
       const bytes = await this.imageBytes(started, path, output, signal);
-      return { created, data: [{ b64_json: bytes.toString('base64'), revised_prompt: revisedPrompt }], ...this.described(bytes, request) };
+      return {
+        created,
+        data: [{ b64_json: bytes.toString('base64'), revised_prompt: revisedPrompt }],
+        ...this.described(bytes, request, images),
+      };
     }
     // The link converts when it is opened: the upstream's file stays the one the link reads.
     const url = await this.fileLinks.linkFor(started, path, origin, output);
@@ -155,7 +159,7 @@ export class ImagesService {
         type: images.length > 0 ? 'image_edit.completed' : 'image_generation.completed',
         b64_json: bytes.toString('base64'),
         created_at: Math.floor(Date.now() / 1000),
-        ...this.described(bytes, request),
+        ...this.described(bytes, request, images),
       };
       await out.write(sseEvent(completed));
     } catch (error) {
@@ -273,22 +277,27 @@ export class ImagesService {
 
   /**
    * What the upstream drew, described as OpenAI does. Size and format are read from the image itself; quality and
-   * background are the upstream's choice (`auto`). Usage is an estimate: the prompt's tokens; the image's own
-   * output tokens are unknown here, so 0.
+   * background are the upstream's choice (`auto`). Usage is an estimate: the prompt's tokens, and an edit's source
+   * images counted as a chat counts image attachments; the image's own output tokens are unknown here, so 0.
    */
-  private described(bytes: Buffer, request: ImageGenerationRequestDto): ImageDescription {
+  private described(bytes: Buffer, request: ImageGenerationRequestDto, images: SourceImages): ImageDescription {
     const dimensions = imageSize(bytes);
-    const promptTokens = this.counter.count(request.prompt, 'o200k_base');
+    const textTokens = this.counter.count(request.prompt, 'o200k_base');
+    const imageTokenCount = images.reduce((sum, image) => {
+      const size = imageSize(image.bytes);
+      return sum + (size ? imageTokens(size.width, size.height) : 0);
+    }, 0);
+    const inputTokens = textTokens + imageTokenCount;
     return {
       size: dimensions ? `${dimensions.width}x${dimensions.height}` : (request.size ?? 'auto'),
       quality: 'auto',
       background: 'auto',
       output_format: OUTPUT_FORMATS[imageTypeOf(bytes) ?? 'image/png'] ?? 'png',
       usage: {
-        input_tokens: promptTokens,
-        input_tokens_details: { image_tokens: 0, text_tokens: promptTokens },
+        input_tokens: inputTokens,
+        input_tokens_details: { image_tokens: imageTokenCount, text_tokens: textTokens },
         output_tokens: 0,
-        total_tokens: promptTokens,
+        total_tokens: inputTokens,
       },
     };
   }
