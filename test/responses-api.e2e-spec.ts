@@ -799,10 +799,10 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       ['an unknown role', { input: [{ role: 'tool', content: 'x' }] }, 'input[0].role', 'invalid_value'],
       ['an unknown item', { input: [{ type: 'web_search_call', id: 'ws_1' }] }, 'input[0].type', 'unsupported_input_item'],
       [
-        'an image by file id',
+        'an image by the id of no uploaded file',
         { input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] },
         'input[0].content[0].file_id',
-        'unsupported_content',
+        'invalid_value',
       ],
       [
         'a function result without call_id',

@@ -33,6 +33,8 @@ export interface PreparedChat {
   pinnedBy?: PinnedBy;
   /** The field of the client's request each image or file part came from, when it was not a chat message. */
   attachmentParams?: ReadonlyMap<AttachmentPart, string>;
+  /** Whose `/v1/files` uploads a `file_id` may name: the digest of the request's API key (`ApiKeyOwner`). */
+  fileOwner?: string;
   /**
    * Tokens of the earlier turns a continued conversation already holds upstream, which the request does not repeat:
    * the prompt counts them, as the context the answer runs on (OpenAI's `input_tokens` of a continued response).

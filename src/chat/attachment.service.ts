@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
+import { UploadedFileStore } from '../files/uploaded-file.store';
 import type { UpstreamIdentity } from '../upstream/upstream.client';
 import { type AttachmentPart, type ChatMessageDto, type ContentPart, isAttachmentPart } from './dto/chat-completion.dto';
-import { AttachmentBudget, ClientFileFetcher, type FileBytes, type FileUrl } from './client-file.fetcher';
+import { AttachmentBudget, clientName, ClientFileFetcher, type FileBytes, type FileUrl } from './client-file.fetcher';
 import type { UploadedFile } from './message-converter';
 import { UpstreamFileUploader } from './upstream-file.uploader';
 
@@ -43,6 +45,7 @@ export class AttachmentService {
     private readonly config: AppConfig,
     private readonly fetcher: ClientFileFetcher,
     private readonly uploader: UpstreamFileUploader,
+    private readonly uploads: UploadedFileStore,
   ) {}
 
   /**
@@ -65,9 +68,15 @@ export class AttachmentService {
    * Decodes every inline image and file and checks every URL before any attempt, so that bad input is a 400 up
    * front. The URLs are fetched only when an attempt needs their bytes, which is after the upstream has accepted
    * the request's credential: a forged key makes this server download nothing. Inline and fetched bytes together
-   * stay within `MAX_ATTACHMENTS_SIZE`. Errors name a part by its chat message path unless `params` has its field.
+   * stay within `MAX_ATTACHMENTS_SIZE`. Errors name a part by its chat message path unless `params` has its field. A
+   * `file_id` names a file `owner` (the digest of the request's API key) uploaded to `/v1/files`: only theirs are found.
    */
-  async open(messages: ChatMessageDto[], signal: AbortSignal, params?: ReadonlyMap<AttachmentPart, string>): Promise<RequestFiles> {
+  async open(
+    messages: ChatMessageDto[],
+    signal: AbortSignal,
+    params?: ReadonlyMap<AttachmentPart, string>,
+    owner?: string,
+  ): Promise<RequestFiles> {
     const budget = new AttachmentBudget(this.config.maxAttachmentsBytes);
     const files = new Map<AttachmentPart, FileBytes>();
     const urls = new Map<AttachmentPart, FileUrl>();
@@ -75,9 +84,8 @@ export class AttachmentService {
       if (!Array.isArray(message.content)) continue;
       for (const [partIndex, part] of message.content.entries()) {
         if (!isAttachmentPart(part)) continue;
-        const param =
-          params?.get(part) ?? `messages[${index}].content[${partIndex}].${part.type === 'file' ? 'file.file_data' : 'image_url.url'}`;
-        const opened = await this.fetcher.open(part, param);
+        const param = params?.get(part) ?? `messages[${index}].content[${partIndex}].${fieldOf(part)}`;
+        const opened = isUploadReference(part) ? await this.uploaded(part.file, owner, param) : await this.fetcher.open(part, param);
         if ('url' in opened) {
           urls.set(part, opened);
         } else {
@@ -89,8 +97,27 @@ export class AttachmentService {
     return new RequestFiles(files, urls, (url) => this.fetcher.fetch(url, budget, signal));
   }
 
+  /** The bytes of a file uploaded to `/v1/files` by `owner`; any other id, or another key's file, is a 400 naming `param`. */
+  private async uploaded(reference: { file_id?: string; filename?: string }, owner: string | undefined, param: string): Promise<FileBytes> {
+    const id = reference.file_id!;
+    const found = owner ? await this.uploads.content(owner, id) : undefined;
+    if (!found) throw ApiError.of('uploaded_file_unknown', { param, id: id.slice(0, 64) }, { param });
+    return { bytes: found.bytes, mimeType: found.file.mimeType, name: clientName(reference.filename ?? found.file.filename) };
+  }
+
   /** Uploads one loaded file to the upstream as the given account. */
   upload(file: FileBytes, identity: UpstreamIdentity, baseUrl: string, signal: AbortSignal): Promise<UploadedFile> {
     return this.uploader.upload(file, identity, baseUrl, signal);
   }
+}
+
+/** A `file` part that names an uploaded file instead of carrying its bytes. */
+function isUploadReference(part: AttachmentPart): part is AttachmentPart & { type: 'file' } {
+  return part.type === 'file' && (part.file.file_data === undefined || part.file.file_data === null);
+}
+
+/** The field of a part that holds its file, as errors name it. */
+function fieldOf(part: AttachmentPart): string {
+  if (part.type === 'image_url') return 'image_url.url';
+  return isUploadReference(part) ? 'file.file_id' : 'file.file_data';
 }

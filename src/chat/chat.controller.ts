@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
+import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
 import { FileLinkService } from '../files/file-link.service';
 import { ChatService } from './chat.service';
@@ -25,13 +26,14 @@ export class ChatController {
   async createCompletion(
     @Body() body: ChatCompletionRequestDto,
     @Credential() credential: ApiCredential,
+    @ApiKeyOwner() owner: string,
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const signal = abortWhenClientLeaves(request, response);
     const origin = this.fileLinks.originFor(request);
-    if (body.stream) await this.chat.stream(body, credential, response, signal, origin);
-    else response.json(await this.chat.complete(body, credential, signal, origin));
+    if (body.stream) await this.chat.stream(body, credential, response, signal, origin, owner);
+    else response.json(await this.chat.complete(body, credential, signal, origin, owner));
   }
 
   @Get('models')

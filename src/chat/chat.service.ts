@@ -60,11 +60,20 @@ export class ChatService {
     private readonly conversationAccounts: ConversationAccounts,
   ) {}
 
-  /** `origin` is where file links in the answer point (`FileLinkService.originFor`). */
-  async complete(asked: ChatCompletionRequestDto, credential: ApiCredential, signal: AbortSignal, origin: string): Promise<ChatCompletion> {
+  /**
+   * `origin` is where file links in the answer point (`FileLinkService.originFor`); `fileOwner`, whose `/v1/files`
+   * uploads a `file_id` may name (`ApiKeyOwner`).
+   */
+  async complete(
+    asked: ChatCompletionRequestDto,
+    credential: ApiCredential,
+    signal: AbortSignal,
+    origin: string,
+    fileOwner?: string,
+  ): Promise<ChatCompletion> {
     const legacy = usesLegacyFunctions(asked);
     const request = withLegacyFunctionsAsTools(asked);
-    const chat = this.prepare(request, await this.pinOfConversation(request, credential));
+    const chat = this.prepare(request, { ...(await this.pinOfConversation(request, credential)), fileOwner });
     for await (const event of this.run(request, chat, credential, signal, origin)) {
       if (event.type === 'failed') throw answerFailure(event);
       if (event.type !== 'finished') continue;
@@ -95,10 +104,11 @@ export class ChatService {
     response: Response,
     signal: AbortSignal,
     origin: string,
+    fileOwner?: string,
   ): Promise<void> {
     const legacy = usesLegacyFunctions(asked);
     const request = withLegacyFunctionsAsTools(asked);
-    const chat = this.prepare(request, await this.pinOfConversation(request, credential));
+    const chat = this.prepare(request, { ...(await this.pinOfConversation(request, credential)), fileOwner });
     const events = this.run(request, chat, credential, signal, origin);
     await events.next();
     const out = new CompletionStream(response, chat.meta, this.config.keepAliveIntervalMs, this.openStreams);
@@ -245,6 +255,7 @@ export class ChatService {
    * `attachmentParams`: the request fields errors about an image or file part name, when the request was not sent
    * as chat messages (the Responses API's input). `reasoningOutput`: where the thoughts go, when not `REASONING_OUTPUT`.
    * `earlierContextTokens`: what the continued conversation already holds (`PreparedChat.earlierContextTokens`).
+   * `fileOwner`: whose `/v1/files` uploads a `file_id` may name.
    */
   prepare(
     request: ChatCompletionRequestDto,
@@ -254,7 +265,8 @@ export class ChatService {
       attachmentParams,
       reasoningOutput = this.config.reasoningOutput,
       earlierContextTokens,
-    }: ChatPin & Partial<Pick<PreparedChat, 'attachmentParams' | 'reasoningOutput' | 'earlierContextTokens'>> = {},
+      fileOwner,
+    }: ChatPin & Partial<Pick<PreparedChat, 'attachmentParams' | 'reasoningOutput' | 'earlierContextTokens' | 'fileOwner'>> = {},
   ): PreparedChat {
     const model = resolveModel(request.model || DEFAULT_REQUESTED_MODEL);
     const historyDisabled = this.config.forceNoHistory || (request.history_disabled ?? this.config.historyDisabled);
@@ -270,13 +282,14 @@ export class ChatService {
       ...(preferredAccountId ? { preferredAccountId, pinnedBy } : {}),
       ...(attachmentParams ? { attachmentParams } : {}),
       ...(earlierContextTokens ? { earlierContextTokens } : {}),
+      ...(fileOwner ? { fileOwner } : {}),
     };
   }
 
   /** The client's messages with their files opened once, before any attempt or corrective round. */
   private async loadMessages(request: ChatCompletionRequestDto, chat: PreparedChat, signal: AbortSignal): Promise<ChatMessageDto[]> {
     const messages = this.config.uploadByUrl ? this.attachments.expandLeadingUrls(request.messages) : request.messages;
-    chat.files = await this.attachments.open(messages, signal, chat.attachmentParams);
+    chat.files = await this.attachments.open(messages, signal, chat.attachmentParams, chat.fileOwner);
     return messages;
   }
 

@@ -64,7 +64,7 @@ export class ClientFileFetcher {
    */
   async open(part: AttachmentPart, param: string): Promise<FileBytes | FileUrl> {
     if (part.type === 'file') {
-      const decoded = decodeDataUrl(part.file.file_data, param);
+      const decoded = decodeDataUrl(part.file.file_data ?? '', param);
       return { ...decoded, name: clientName(part.file.filename) };
     }
     const { url, filename } = part.image_url;
@@ -158,7 +158,7 @@ function unfetchedStatus(status: number, location: string | undefined, url: URL)
 }
 
 /** The name a client gave its file, made safe; an empty, blank or null one (which the request may send) is none given. */
-function clientName(filename: string | null | undefined): string | undefined {
+export function clientName(filename: string | null | undefined): string | undefined {
   return typeof filename === 'string' && filename.trim() ? sanitizeName(filename) : undefined;
 }
 

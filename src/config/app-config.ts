@@ -208,6 +208,10 @@ export class AppConfig {
   @IsTimerMs(1000) keepAliveIntervalMs = 15_000;
   @IsInt() @Min(1) responsesStoreMax = 1000;
   @IsInt() @Min(1) responsesStoreTtlSec = 86_400;
+  /** Largest file `POST /v1/files` takes. */
+  @IsInt() @Min(1) @Max(512 * 1024 * 1024) filesMaxBytes = 32 * 1024 * 1024;
+  /** Bytes the uploaded files of one API key may take in all. */
+  @IsInt() @Min(1) filesMaxOwnerBytes = 256 * 1024 * 1024;
 
   // --- pool
   @IsBoolean() randomToken = true;
@@ -305,6 +309,8 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   keepAliveIntervalMs: { env: 'KEEPALIVE_INTERVAL_MS', kind: 'int' },
   responsesStoreMax: { env: 'RESPONSES_STORE_MAX', kind: 'int' },
   responsesStoreTtlSec: { env: 'RESPONSES_STORE_TTL_SEC', kind: 'int' },
+  filesMaxBytes: { env: 'FILES_MAX_SIZE', kind: 'size' },
+  filesMaxOwnerBytes: { env: 'FILES_MAX_OWNER_SIZE', kind: 'size' },
   randomToken: { env: 'RANDOM_TOKEN', kind: 'bool' },
   autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
   maxSeeds: { env: 'MAX_SEEDS', kind: 'int' },

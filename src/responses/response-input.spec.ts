@@ -65,13 +65,36 @@ describe('Responses input as chat messages', () => {
     ]);
   });
 
+  it('names files uploaded to /v1/files by their id, for the attachments to read as the caller', () => {
+    const params = new Map();
+    const [message] = inputMessages(
+      [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_file', file_id: 'file-a', filename: 'notes.txt' },
+            { type: 'input_image', file_id: 'file-b', detail: 'low' },
+          ],
+        },
+      ],
+      new Map(),
+      params,
+    );
+    expect(message.content).toEqual([
+      { type: 'file', file: { file_id: 'file-a', filename: 'notes.txt' } },
+      { type: 'file', file: { file_id: 'file-b' } },
+    ]);
+    expect([...params.values()]).toEqual(['input[0].content[0].file_id', 'input[0].content[1].file_id']);
+  });
+
   it('names the offending field of a bad item', () => {
     expect(paramOf(() => inputMessages([{ role: 'user' }]))).toBe('input[0].content');
     expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_audio' }] }]))).toBe('input[0].content[0].type');
     expect(paramOf(() => inputMessages([{ type: 'function_call', call_id: 'c', name: 'f' }]))).toBe('input[0].arguments');
-    expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_file', file_id: 'file-1' }] }]))).toBe(
+    expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_file', file_id: 42 }] }]))).toBe(
       'input[0].content[0].file_id',
     );
+    expect(paramOf(() => inputMessages([{ role: 'user', content: [{ type: 'input_image' }] }]))).toBe('input[0].content[0].image_url');
   });
 
   it('says a content part must be an object with a type, naming the part', () => {

@@ -145,8 +145,10 @@ function contentPart(raw: unknown, path: string): { part: ContentPart; param?: s
     case 'refusal':
       return { part: { type: 'text', text: text(part, 'refusal', path) } };
     case 'input_image': {
+      // An image uploaded to /v1/files reaches the upstream as a file: the upload finds it is an image by its bytes.
+      if ((typeof part.image_url !== 'string' || !part.image_url) && part.file_id !== undefined) return uploadReference(part, path);
       if (typeof part.image_url !== 'string' || !part.image_url)
-        throw unsupportedReference(part, path, 'image_url', 'an http(s) or data: URL');
+        throw missingReference(path, 'image_url', 'an http(s) or data: URL, or file_id');
       const detail = part.detail === 'low' || part.detail === 'high' ? part.detail : 'auto';
       return { part: { type: 'image_url', image_url: { url: part.image_url, detail } }, param: `${path}.image_url` };
     }
@@ -166,7 +168,8 @@ function contentPart(raw: unknown, path: string): { part: ContentPart; param?: s
       if (typeof part.file_url === 'string' && part.file_url) {
         return { part: { type: 'image_url', image_url: { url: part.file_url, filename } }, param: `${path}.file_url` };
       }
-      throw unsupportedReference(part, path, 'file_data', 'a base64 data: URL, or file_url');
+      if (part.file_id !== undefined) return uploadReference(part, path);
+      throw missingReference(path, 'file_data', 'a base64 data: URL, file_url, or file_id');
     }
     default:
       throw ApiError.invalidRequest(
@@ -192,15 +195,16 @@ function typedPart(raw: unknown, path: string, types: readonly string[]): Record
   return part;
 }
 
-/** `file_id` needs OpenAI's Files API, which this server does not have. */
-function unsupportedReference(part: Record<string, unknown>, path: string, field: string, expected: string): ApiError {
-  if (part.file_id !== undefined) {
-    return ApiError.invalidRequest(
-      `Invalid value for '${path}.file_id': file ids are not supported; send ${field} (${expected}).`,
-      'unsupported_content',
-      `${path}.file_id`,
-    );
+/** A part naming a file uploaded to `/v1/files` (`file_id`), read when the request runs. */
+function uploadReference(part: Record<string, unknown>, path: string): { part: ContentPart; param: string } {
+  if (typeof part.file_id !== 'string' || !part.file_id) {
+    throw ApiError.invalidRequest(`Invalid value for '${path}.file_id': must be a non-empty string.`, 'invalid_value', `${path}.file_id`);
   }
+  const filename = typeof part.filename === 'string' ? part.filename : undefined;
+  return { part: { type: 'file', file: { file_id: part.file_id, filename } }, param: `${path}.file_id` };
+}
+
+function missingReference(path: string, field: string, expected: string): ApiError {
   return ApiError.invalidRequest(
     `Missing required parameter: '${path}.${field}' (${expected}).`,
     'missing_required_parameter',

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
-import { ApiKeyOwner } from './api-key-owner.decorator';
+import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
 import { CreateResponseDto } from './dto/create-response.dto';
 import type { DeletedResponse, ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';

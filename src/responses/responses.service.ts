@@ -138,6 +138,7 @@ export class ResponsesService {
       preferredAccountId: previous?.continuation?.poolAccountId,
       pinnedBy: 'previous_response_id',
       attachmentParams,
+      fileOwner: owner,
       // REASONING_OUTPUT shapes chat completions; here the thoughts always become a `reasoning` item.
       reasoningOutput: 'reasoning_content',
       // The upstream holds the whole chain: the previous response's input already counted the turns before it.

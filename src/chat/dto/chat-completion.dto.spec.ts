@@ -69,10 +69,16 @@ describe('message content parts', () => {
       'missing_required_parameter',
     ],
     [
-      'a file named by a Files API id',
-      { role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] },
+      'a file named by an empty Files API id',
+      { role: 'user', content: [{ type: 'file', file: { file_id: '' } }] },
       'messages[0].content[0].file.file_id',
-      'unsupported_content',
+      'invalid_value',
+    ],
+    [
+      'a file named by a Files API id that is not a string',
+      { role: 'user', content: [{ type: 'file', file: { file_id: 7 } }] },
+      'messages[0].content[0].file.file_id',
+      'invalid_value',
     ],
   ])('refuses %s, naming the field', async (_name, message, param, code) => {
     const error = await validated({ messages: [message] });

@@ -45,9 +45,10 @@ export interface ImageUrlPart {
   /** `filename`: the name the file is uploaded under, from a Responses `input_file` with `file_url`; else the URL's last segment. */
   image_url: { url: string; detail?: ImageDetail; filename?: string };
 }
+/** A file sent inline (`file_data`, a data: URL), or named by the id `/v1/files` gave it (`file_id`); `file_data` wins when both are sent. */
 export interface FilePart {
   type: 'file';
-  file: { file_data: string; filename?: string; file_id?: string };
+  file: { file_data?: string; filename?: string; file_id?: string };
 }
 /** What an assistant refused earlier; sent back in history, read as the text it said. */
 export interface RefusalPart {
@@ -110,13 +111,12 @@ function contentPartProblem(part: unknown, index: number, role: unknown): Valida
       const problem = objectField(part, 'file', path, true);
       if (problem) return problem;
       const file = part.file as Record<string, unknown>;
-      // An id of OpenAI's Files API names nothing here: there is no such store to read it from (openai-api.md §3).
-      if (file.file_id !== undefined && file.file_id !== null && (file.file_data === undefined || file.file_data === null)) {
-        return {
-          path: `${path}.file.file_id`,
-          message: 'file ids of the Files API are not supported: send the file inline as `file_data` (a data: URL)',
-          code: 'unsupported_content_part',
-        };
+      // Either the bytes inline, or the id of a file uploaded to `/v1/files` (read when the request runs).
+      if ((file.file_data === undefined || file.file_data === null) && file.file_id !== undefined && file.file_id !== null) {
+        const idProblem = stringField(file, 'file_id', `${path}.file`, true);
+        if (idProblem) return idProblem;
+        if (!file.file_id) return { path: `${path}.file.file_id`, message: 'must not be empty' };
+        return stringField(file, 'filename', `${path}.file`);
       }
       return (
         stringField(file, 'file_data', `${path}.file`, true) ??

@@ -68,6 +68,12 @@ export const ERROR_CATALOG = {
     code: 'unsupported_media_type',
     message: "The request body must be multipart/form-data (or JSON), sent with that 'Content-Type'.",
   },
+  unsupported_media_type_not_form: {
+    status: 415,
+    type: 'invalid_request_error',
+    code: 'unsupported_media_type',
+    message: "The request body must be multipart/form-data, sent with that 'Content-Type'.",
+  },
   unsupported_encoding: {
     status: 415,
     type: 'invalid_request_error',
@@ -103,6 +109,26 @@ export const ERROR_CATALOG = {
     message: "Previous response with id '{id}' not found.",
   },
   file_not_found: { status: 404, type: 'invalid_request_error', message: 'No such file: the link is unknown or has expired.' },
+  /** OpenAI's wording for a Files API id it does not know (another key's files included). */
+  uploaded_file_not_found: { status: 404, type: 'invalid_request_error', param: 'id', message: 'No such File object: {id}' },
+  uploaded_file_unknown: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_value',
+    message: "Invalid value for '{param}': no file '{id}' was uploaded to /v1/files with this API key.",
+  },
+  file_upload_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    param: 'file',
+    message: 'The file is larger than {limit} bytes (FILES_MAX_SIZE).',
+  },
+  files_quota_exceeded: {
+    status: 413,
+    type: 'invalid_request_error',
+    param: 'file',
+    message: 'The files of this API key would take more than {limit} bytes (FILES_MAX_OWNER_SIZE; {used} bytes in use): delete some first.',
+  },
   file_gone: { status: 404, type: 'invalid_request_error', code: 'file_not_found', message: 'The upstream no longer has this file.' },
 
   // The admin API.

@@ -92,8 +92,9 @@ export function apiCors(request: Request, response: Response, next: NextFunction
   next();
 }
 
-/** The API routes that also take multipart/form-data, as OpenAI's do (file uploads). */
+/** The API routes that also take multipart/form-data, as OpenAI's do: an image edit (or JSON) and a file upload (only a form). */
 const MULTIPART_API_PATH = /^\/v1\/images\/edits(?:\?|$)/;
+const UPLOAD_PATH = /^\/v1\/files\/?(?:\?|$)/;
 
 /**
  * API bodies are JSON (and multipart/form-data on the upload routes): another content type would otherwise be
@@ -103,7 +104,13 @@ export function apiJsonBodies(request: Request, response: Response, next: NextFu
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (request.method !== 'POST' || !API_PATH.test(request.url) || !hasBody || request.is(['application/json', 'application/*+json']))
     return next();
-  if (MULTIPART_API_PATH.test(request.url) && request.is('multipart/form-data')) return next();
-  const error = ApiError.of(MULTIPART_API_PATH.test(request.url) ? 'unsupported_media_type_or_form' : 'unsupported_media_type', {});
+  const form = request.is('multipart/form-data');
+  if (form && (MULTIPART_API_PATH.test(request.url) || UPLOAD_PATH.test(request.url))) return next();
+  const code = MULTIPART_API_PATH.test(request.url)
+    ? 'unsupported_media_type_or_form'
+    : UPLOAD_PATH.test(request.url)
+      ? 'unsupported_media_type_not_form'
+      : 'unsupported_media_type';
+  const error = ApiError.of(code, {});
   response.status(415).json(error.body);
 }

@@ -16,7 +16,7 @@ export function isTempOf(name: string, target: string): boolean {
  * Replaces `target` with `content` so that a crash at any point leaves either the old file or the new one whole:
  * a temp file beside it (mode 0600: these files hold tokens and sign-ins), fsync, rename over, fsync the folder.
  */
-export async function writeFileAtomically(target: string, content: string): Promise<void> {
+export async function writeFileAtomically(target: string, content: string | Uint8Array): Promise<void> {
   const temp = tempNameFor(target);
   try {
     const file = await open(temp, 'w', 0o600);

@@ -1,0 +1,182 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomInt } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApiError } from '../common/errors/api-error';
+import { writeFileAtomically } from '../common/util/atomic-file';
+import { Clock } from '../common/vocabulary/clock';
+import { AppConfig } from '../config/app-config';
+
+/** The purposes this server takes: files a conversation reads (OpenAI's batch and fine-tuning purposes need services it has not). */
+export const UPLOAD_PURPOSES = ['assistants', 'vision', 'user_data'] as const;
+export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];
+
+/** What is kept about one uploaded file, beside its bytes. Times are Unix seconds, as OpenAI's `file` object has them. */
+export interface UploadedFile {
+  id: string;
+  bytes: number;
+  createdAt: number;
+  filename: string;
+  purpose: UploadPurpose;
+  mimeType: string;
+  expiresAt: number | null;
+}
+
+export interface NewUpload {
+  filename: string;
+  purpose: UploadPurpose;
+  mimeType: string;
+  bytes: Buffer;
+  /** Seconds after creation the file goes (`expires_after`); kept until deleted without. */
+  expiresAfterSec?: number;
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const ID_LENGTH = 24;
+/** The only ids that name a file: the server's own shape. Anything else (dots, slashes, other lengths) names none. */
+const FILE_ID = new RegExp(`^file-[A-Za-z0-9]{${ID_LENGTH}}$`);
+/** Owners are SHA-256 digests of an API key, in hex (`ApiKeyOwner`). */
+const OWNER = /^[0-9a-f]{64}$/;
+const RECORD_SUFFIX = '.json';
+const BYTES_SUFFIX = '.bin';
+
+export function isUploadedFileId(id: string): boolean {
+  return FILE_ID.test(id);
+}
+
+/**
+ * The files clients upload through `/v1/files`, for conversations to read by `file_id`. One folder per owner (the
+ * digest of the API key that uploaded them) under `DATA_DIR/files/`, holding `<id>.bin` (the bytes) and `<id>.json`
+ * (what the `file` object says); both are written atomically (temp file, fsync, rename), the bytes first, so a file
+ * exists once its record does. Nothing is held in memory: every instance reading the same folder sees the same files,
+ * and a restart loses none. An id or owner of any other shape than the server's own is refused before it is joined
+ * to a path.
+ *
+ * Writes of one owner run one after another in this process, so that the owner's allowance (`FILES_MAX_OWNER_SIZE`)
+ * is checked against what is really there.
+ */
+@Injectable()
+export class UploadedFileStore {
+  private readonly logger = new Logger(UploadedFileStore.name);
+  private readonly dir: string;
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    this.dir = join(config.dataDir, 'files');
+  }
+
+  /** Keeps `upload` for `owner`; a 413 when it would take the owner past `FILES_MAX_OWNER_SIZE`. */
+  create(owner: string, upload: NewUpload): Promise<UploadedFile> {
+    const folder = this.folderOf(owner);
+    return this.queue(owner, async () => {
+      const used = (await this.list(owner)).reduce((total, file) => total + file.bytes, 0);
+      const limit = this.config.filesMaxOwnerBytes;
+      if (used + upload.bytes.length > limit) throw ApiError.of('files_quota_exceeded', { limit, used });
+      const createdAt = Math.floor(this.clock.now() / 1000);
+      const file: UploadedFile = {
+        id: newFileId(),
+        bytes: upload.bytes.length,
+        createdAt,
+        filename: upload.filename,
+        purpose: upload.purpose,
+        mimeType: upload.mimeType,
+        expiresAt: upload.expiresAfterSec ? createdAt + upload.expiresAfterSec : null,
+      };
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      await writeFileAtomically(join(folder, `${file.id}${BYTES_SUFFIX}`), upload.bytes);
+      await writeFileAtomically(join(folder, `${file.id}${RECORD_SUFFIX}`), JSON.stringify(file));
+      return file;
+    });
+  }
+
+  /** The owner's files, oldest first; expired ones are left out (and removed). */
+  async list(owner: string): Promise<UploadedFile[]> {
+    const folder = this.folderOf(owner);
+    let names: string[];
+    try {
+      names = await readdir(folder);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const ids = names.filter((name) => name.endsWith(RECORD_SUFFIX)).map((name) => name.slice(0, -RECORD_SUFFIX.length));
+    const files = await Promise.all(ids.filter(isUploadedFileId).map((id) => this.readRecord(owner, id)));
+    return files.filter((file): file is UploadedFile => file !== undefined).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** The file, only for the owner that uploaded it: to anyone else it does not exist. */
+  async find(owner: string, id: string): Promise<UploadedFile | undefined> {
+    return isUploadedFileId(id) ? this.readRecord(owner, id) : undefined;
+  }
+
+  /** The file and its bytes, for its owner only. */
+  async content(owner: string, id: string): Promise<{ file: UploadedFile; bytes: Buffer } | undefined> {
+    const file = await this.find(owner, id);
+    if (!file) return undefined;
+    try {
+      return { file, bytes: await readFile(join(this.folderOf(owner), `${id}${BYTES_SUFFIX}`)) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** Removes the file, for its owner only; whether there was one. The record goes first: without it the bytes name no file. */
+  delete(owner: string, id: string): Promise<boolean> {
+    if (!isUploadedFileId(id)) return Promise.resolve(false);
+    const folder = this.folderOf(owner);
+    return this.queue(owner, async () => {
+      if (!(await this.find(owner, id))) return false;
+      await this.remove(folder, id);
+      return true;
+    });
+  }
+
+  private async readRecord(owner: string, id: string): Promise<UploadedFile | undefined> {
+    const folder = this.folderOf(owner);
+    let file: UploadedFile;
+    try {
+      file = JSON.parse(await readFile(join(folder, `${id}${RECORD_SUFFIX}`), 'utf8')) as UploadedFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.logger.warn(`uploaded file ${id} could not be read: ${(error as Error).message}`);
+      return undefined;
+    }
+    if (file.expiresAt !== null && file.expiresAt * 1000 <= this.clock.now()) {
+      await this.remove(folder, id);
+      return undefined;
+    }
+    return file;
+  }
+
+  private async remove(folder: string, id: string): Promise<void> {
+    await rm(join(folder, `${id}${RECORD_SUFFIX}`), { force: true });
+    await rm(join(folder, `${id}${BYTES_SUFFIX}`), { force: true });
+  }
+
+  private folderOf(owner: string): string {
+    if (!OWNER.test(owner)) throw new Error('not an owner digest');
+    return join(this.dir, owner);
+  }
+
+  /** Runs `work` after whatever this process is writing for `owner`. */
+  private queue<T>(owner: string, work: () => Promise<T>): Promise<T> {
+    const before = this.queues.get(owner) ?? Promise.resolve();
+    const result = before.then(work, work);
+    const tail = result.catch(() => undefined);
+    this.queues.set(owner, tail);
+    void tail.then(() => {
+      if (this.queues.get(owner) === tail) this.queues.delete(owner);
+    });
+    return result;
+  }
+}
+
+function newFileId(): string {
+  let id = 'file-';
+  for (let index = 0; index < ID_LENGTH; index++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}
