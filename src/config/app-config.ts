@@ -212,6 +212,8 @@ export class AppConfig {
   @IsInt() @Min(1) @Max(512 * 1024 * 1024) filesMaxBytes = 32 * 1024 * 1024;
   /** Bytes the uploaded files of one API key may take in all. */
   @IsInt() @Min(1) filesMaxOwnerBytes = 256 * 1024 * 1024;
+  /** Bytes the uploaded files of every API key may take together: a bound on the disk any number of keys can fill. */
+  @IsInt() @Min(1) filesMaxTotalBytes = 4 * 1024 * 1024 * 1024;
 
   // --- pool
   @IsBoolean() randomToken = true;
@@ -311,6 +313,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   responsesStoreTtlSec: { env: 'RESPONSES_STORE_TTL_SEC', kind: 'int' },
   filesMaxBytes: { env: 'FILES_MAX_SIZE', kind: 'size' },
   filesMaxOwnerBytes: { env: 'FILES_MAX_OWNER_SIZE', kind: 'size' },
+  filesMaxTotalBytes: { env: 'FILES_MAX_TOTAL_SIZE', kind: 'size' },
   randomToken: { env: 'RANDOM_TOKEN', kind: 'bool' },
   autoSeed: { env: 'AUTO_SEED', kind: 'bool' },
   maxSeeds: { env: 'MAX_SEEDS', kind: 'int' },

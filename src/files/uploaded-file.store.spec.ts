@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError } from '../common/errors/api-error';
@@ -116,6 +116,27 @@ describe('UploadedFileStore', () => {
     // Another owner has an allowance of its own, and what is left of this one can still be used.
     await store.create(bob, upload('c'.repeat(100)));
     await store.create(alice, upload('d'.repeat(40)));
+  });
+
+  it('refuses an upload that would take all owners past FILES_MAX_TOTAL_SIZE with a 413', async () => {
+    const bounded = new UploadedFileStore(testConfig({ dataDir, filesMaxOwnerBytes: 100, filesMaxTotalBytes: 150 }), clock);
+    await bounded.create(alice, upload('a'.repeat(80)));
+    const refused = await bounded.create(bob, upload('b'.repeat(80))).catch((error: unknown) => error);
+    expect((refused as ApiError).getStatus()).toBe(413);
+    expect((refused as ApiError).body.error).toMatchObject({ type: 'invalid_request_error', code: 'files_storage_full' });
+    await bounded.create(bob, upload('b'.repeat(70)));
+  });
+
+  it('clears what a crash left half written (temp files, bytes without a record) when an upload measures the folder', async () => {
+    const kept = await store.create(alice, upload('kept'));
+    const folder = join(dataDir, 'files', bob);
+    mkdirSync(folder, { recursive: true });
+    const orphan = `file-${'A'.repeat(24)}`;
+    writeFileSync(join(folder, `${orphan}.bin`), 'x'.repeat(90));
+    writeFileSync(join(folder, `${orphan}.json.1.abcd.tmp`), '{"half":');
+    await store.create(bob, upload('y'.repeat(90)));
+    expect(readdirSync(folder).filter((name) => name.startsWith(orphan))).toEqual([]);
+    expect(readdirSync(join(dataDir, 'files', alice)).sort()).toEqual([`${kept.id}.bin`, `${kept.id}.json`]);
   });
 
   it('checks the allowance against uploads running at once', async () => {

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomInt } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError } from '../common/errors/api-error';
 import { writeFileAtomically } from '../common/util/atomic-file';
@@ -52,14 +52,17 @@ export function isUploadedFileId(id: string): boolean {
  * and a restart loses none. An id or owner of any other shape than the server's own is refused before it is joined
  * to a path.
  *
- * Writes of one owner run one after another in this process, so that the owner's allowance (`FILES_MAX_OWNER_SIZE`)
- * is checked against what is really there.
+ * Uploads run one after another, each measuring the folder first, so that the owner's allowance
+ * (`FILES_MAX_OWNER_SIZE`) and the server's (`FILES_MAX_TOTAL_SIZE`) are checked against what is really there; one
+ * server owns a `DATA_DIR`, so no other process writes meanwhile, and what the measure finds half written (a temp file,
+ * bytes without their record) is what a crash left: it goes.
  */
 @Injectable()
 export class UploadedFileStore {
   private readonly logger = new Logger(UploadedFileStore.name);
   private readonly dir: string;
-  private readonly queues = new Map<string, Promise<unknown>>();
+  /** The upload under way, if any: the next waits for it. */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: AppConfig,
@@ -68,13 +71,21 @@ export class UploadedFileStore {
     this.dir = join(config.dataDir, 'files');
   }
 
-  /** Keeps `upload` for `owner`; a 413 when it would take the owner past `FILES_MAX_OWNER_SIZE`. */
+  /** Keeps `upload` for `owner`; a 413 when it would take the owner past `FILES_MAX_OWNER_SIZE`, or all past `FILES_MAX_TOTAL_SIZE`. */
   create(owner: string, upload: NewUpload): Promise<UploadedFile> {
     const folder = this.folderOf(owner);
-    return this.queue(owner, async () => {
-      const used = (await this.list(owner)).reduce((total, file) => total + file.bytes, 0);
-      const limit = this.config.filesMaxOwnerBytes;
-      if (used + upload.bytes.length > limit) throw ApiError.of('files_quota_exceeded', { limit, used });
+    return this.oneAtATime(async () => {
+      const used = await this.usage(owner);
+      const size = upload.bytes.length;
+      const { filesMaxOwnerBytes, filesMaxTotalBytes } = this.config;
+      if (used.owner + size > filesMaxOwnerBytes)
+        throw ApiError.of('files_quota_exceeded', { limit: filesMaxOwnerBytes, used: used.owner });
+      if (used.total + size > filesMaxTotalBytes) {
+        this.logger.warn(
+          `an upload was refused: the uploaded files take ${used.total} bytes of FILES_MAX_TOTAL_SIZE ${filesMaxTotalBytes}`,
+        );
+        throw ApiError.of('files_storage_full', {});
+      }
       const createdAt = Math.floor(this.clock.now() / 1000);
       const file: UploadedFile = {
         id: newFileId(),
@@ -94,14 +105,7 @@ export class UploadedFileStore {
 
   /** The owner's files, oldest first; expired ones are left out (and removed). */
   async list(owner: string): Promise<UploadedFile[]> {
-    const folder = this.folderOf(owner);
-    let names: string[];
-    try {
-      names = await readdir(folder);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+    const names = await namesIn(this.folderOf(owner));
     const ids = names.filter((name) => name.endsWith(RECORD_SUFFIX)).map((name) => name.slice(0, -RECORD_SUFFIX.length));
     const files = await Promise.all(ids.filter(isUploadedFileId).map((id) => this.readRecord(owner, id)));
     return files.filter((file): file is UploadedFile => file !== undefined).sort((a, b) => a.createdAt - b.createdAt);
@@ -125,14 +129,34 @@ export class UploadedFileStore {
   }
 
   /** Removes the file, for its owner only; whether there was one. The record goes first: without it the bytes name no file. */
-  delete(owner: string, id: string): Promise<boolean> {
-    if (!isUploadedFileId(id)) return Promise.resolve(false);
-    const folder = this.folderOf(owner);
-    return this.queue(owner, async () => {
-      if (!(await this.find(owner, id))) return false;
-      await this.remove(folder, id);
-      return true;
-    });
+  async delete(owner: string, id: string): Promise<boolean> {
+    if (!(await this.find(owner, id))) return false;
+    await this.remove(this.folderOf(owner), id);
+    return true;
+  }
+
+  /**
+   * The bytes the uploaded files take: the owner's, and everyone's. Expired files go as it reads their records, and so
+   * do leftovers of a crash (temp files, bytes without a record): no upload is being written while it runs.
+   */
+  private async usage(owner: string): Promise<{ owner: number; total: number }> {
+    const used = { owner: 0, total: 0 };
+    for (const folderOwner of (await namesIn(this.dir)).filter((name) => OWNER.test(name))) {
+      const folder = this.folderOf(folderOwner);
+      const names = await namesIn(folder);
+      for (const name of names) {
+        const id = name.endsWith(BYTES_SUFFIX) ? name.slice(0, -BYTES_SUFFIX.length) : '';
+        if (name.endsWith('.tmp') || (isUploadedFileId(id) && !names.includes(`${id}${RECORD_SUFFIX}`))) {
+          await rm(join(folder, name), { force: true });
+          continue;
+        }
+        if (!isUploadedFileId(id) || !(await this.readRecord(folderOwner, id))) continue;
+        const size = (await stat(join(folder, name)).catch(() => null))?.size ?? 0;
+        used.total += size;
+        if (folderOwner === owner) used.owner += size;
+      }
+    }
+    return used;
   }
 
   private async readRecord(owner: string, id: string): Promise<UploadedFile | undefined> {
@@ -162,16 +186,21 @@ export class UploadedFileStore {
     return join(this.dir, owner);
   }
 
-  /** Runs `work` after whatever this process is writing for `owner`. */
-  private queue<T>(owner: string, work: () => Promise<T>): Promise<T> {
-    const before = this.queues.get(owner) ?? Promise.resolve();
-    const result = before.then(work, work);
-    const tail = result.catch(() => undefined);
-    this.queues.set(owner, tail);
-    void tail.then(() => {
-      if (this.queues.get(owner) === tail) this.queues.delete(owner);
-    });
+  /** Runs `work` once the upload under way has ended. */
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.writing.then(work, work);
+    this.writing = result.catch(() => undefined);
     return result;
+  }
+}
+
+/** The entries of a folder; none when it does not exist (yet). */
+async function namesIn(folder: string): Promise<string[]> {
+  try {
+    return await readdir(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
 }
 

@@ -123,6 +123,12 @@ export const ERROR_CATALOG = {
     param: 'file',
     message: 'The file is larger than {limit} bytes (FILES_MAX_SIZE).',
   },
+  files_storage_full: {
+    status: 413,
+    type: 'invalid_request_error',
+    param: 'file',
+    message: 'This server keeps no more uploaded files right now (FILES_MAX_TOTAL_SIZE): delete some, or try again later.',
+  },
   files_quota_exceeded: {
     status: 413,
     type: 'invalid_request_error',
