@@ -155,6 +155,30 @@ describe('Files API', () => {
     await upload(stack.fake.createAccessToken(), Buffer.alloc(5 * 1024, 'z')).expect(200);
   });
 
+  it('answers a malformed multipart body with a 400 in OpenAI’s shape', async () => {
+    const part = (name: string, filename?: string) =>
+      `--x\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\nabc\r\n`;
+    for (const [type, body, said] of [
+      ['multipart/form-data; boundary=x', `${part('purpose')}`.slice(0, -2), 'Unexpected end of form'],
+      ['multipart/form-data', 'garbage', 'Boundary not found'],
+      ['multipart/form-data; boundary=x', `${part('document', 'a.txt')}--x--\r\n`, 'Unexpected file field - document'],
+      ['multipart/form-data; boundary=x', `${part('file', 'a.txt')}${part('file', 'b.txt')}--x--\r\n`, 'Too many files'],
+    ]) {
+      const refused = await request(stack.url)
+        .post('/v1/files')
+        .set('authorization', `Bearer ${token}`)
+        .set('content-type', type)
+        .send(body);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toEqual({
+        message: expect.stringContaining(said),
+        type: 'invalid_request_error',
+        param: 'file',
+        code: 'invalid_value',
+      });
+    }
+  });
+
   it('asks for an API key before it reads an upload', async () => {
     const anonymous = await request(stack.url).post('/v1/files').field('purpose', 'user_data').attach('file', Buffer.from('x'), 'a.txt');
     expect(anonymous.status).toBe(401);
