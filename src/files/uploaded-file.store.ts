@@ -48,8 +48,8 @@ export function isUploadedFileId(id: string): boolean {
  * The files clients upload through `/v1/files`, for conversations to read by `file_id`. One folder per owner (the
  * digest of the API key that uploaded them) under `DATA_DIR/files/`, holding `<id>.bin` (the bytes) and `<id>.json`
  * (what the `file` object says); both are written atomically (temp file, fsync, rename), the bytes first, so a file
- * exists once its record does. Nothing is held in memory: every instance reading the same folder sees the same files,
- * and a restart loses none. An id or owner of any other shape than the server's own is refused before it is joined
+ * exists once its record does. Nothing is held in memory, so a restart loses none; the folder is this instance's own
+ * (see below), never shared with another. An id or owner of any other shape than the server's own is refused before it is joined
  * to a path.
  *
  * Uploads run one after another, each measuring the folder first, so that the owner's allowance
