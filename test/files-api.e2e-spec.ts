@@ -179,6 +179,21 @@ describe('Files API', () => {
     }
   });
 
+  it('answers an upload sent as another content type with a 415 that asks for a multipart form', async () => {
+    const refused = await request(stack.url)
+      .post('/v1/files')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'text/plain')
+      .send('purpose=user_data');
+    expect(refused.status).toBe(415);
+    expect(refused.body.error).toEqual({
+      message: "The request body must be multipart/form-data, sent with that 'Content-Type'.",
+      type: 'invalid_request_error',
+      param: null,
+      code: 'unsupported_media_type',
+    });
+  });
+
   it('asks for an API key before it reads an upload', async () => {
     const anonymous = await request(stack.url).post('/v1/files').field('purpose', 'user_data').attach('file', Buffer.from('x'), 'a.txt');
     expect(anonymous.status).toBe(401);
