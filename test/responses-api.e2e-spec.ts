@@ -478,6 +478,33 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       // The owner still has it.
       expect((await client.responses.retrieve(first.id)).id).toBe(first.id);
     });
+
+    it('belongs to the workspace it ran in: the same token in another workspace neither sees nor continues it', async () => {
+      const teamA = 'c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff';
+      const teamB = 'c0ffee00-1111-4222-8333-444455556666';
+      const inA = stack.openai(token, { defaultHeaders: { 'ChatGPT-Account-ID': teamA } });
+      const first = await inA.responses.create({ model: 'gpt-4o', input: 'Team A notes' });
+      expect(stack.fake.conversationRequests()[0].headers['chatgpt-account-id']).toBe(teamA);
+
+      const inB = stack.openai(token, { defaultHeaders: { 'ChatGPT-Account-ID': teamB } });
+      for (const elsewhere of [inB, client]) {
+        await expect(elsewhere.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404, code: 'not_found' });
+        await expect(elsewhere.responses.create({ model: 'gpt-4o', input: 'next', previous_response_id: first.id })).rejects.toMatchObject({
+          status: 404,
+          code: 'previous_response_not_found',
+        });
+        await expect(elsewhere.responses.delete(first.id)).rejects.toMatchObject({ status: 404 });
+      }
+      expect(stack.fake.conversationRequests()).toHaveLength(1);
+
+      // The workspace written into the key is the same workspace as the header.
+      const keyed = stack.openai(`${token},${teamA}`);
+      expect((await keyed.responses.retrieve(first.id)).id).toBe(first.id);
+      stack.fake.enqueue({ kind: 'text', text: 'Continued in A.' });
+      const next = await inA.responses.create({ model: 'gpt-4o', input: 'next', previous_response_id: first.id });
+      expect(next.output_text).toBe('Continued in A.');
+      expect(stack.fake.conversationRequests()[1].headers['chatgpt-account-id']).toBe(teamA);
+    });
   });
 
   describe('function calling', () => {

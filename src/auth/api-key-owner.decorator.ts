@@ -1,13 +1,21 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
 import { createHash } from 'node:crypto';
-import { readApiKey } from './api-credential';
+import { type ApiCredential, readApiKey, type RequestWithCredential } from './api-credential';
 
 /**
- * Who owns what a request stores: a SHA-256 digest of its API key, so that stored responses and uploaded files are scoped per key
- * without keeping the key itself. Used after ApiAuthenticated(), which has already refused a missing key.
+ * Who owns what a request stores (stored responses, uploaded files), without keeping the key itself: a SHA-256 digest
+ * of its API key, and of the Team workspace the request runs in when it names one. A token's conversations live in
+ * one workspace, so the same token in another workspace (another `ChatGPT-Account-ID`) neither sees nor continues
+ * them; `token,workspace` and the token with that header are the same owner. Used after ApiAuthenticated(), which has
+ * already refused a missing key.
  */
+export function storeOwner(key: string, credential: ApiCredential | undefined): string {
+  const workspace = credential && 'token' in credential ? credential.chatgptAccountId : undefined;
+  const scope = workspace ? `${(credential as { token: string }).token}\nworkspace:${workspace}` : key;
+  return createHash('sha256').update(scope).digest('hex');
+}
+
 export const ApiKeyOwner = createParamDecorator((_data: unknown, context: ExecutionContext): string => {
-  const key = readApiKey(context.switchToHttp().getRequest<Request>()) ?? '';
-  return createHash('sha256').update(key).digest('hex');
+  const request = context.switchToHttp().getRequest<RequestWithCredential>();
+  return storeOwner(readApiKey(request) ?? '', request.apiCredential);
 });
