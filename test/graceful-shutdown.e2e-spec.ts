@@ -19,6 +19,8 @@ interface OpenStream {
   body: Promise<string>;
   /** Resolves once the first data event has arrived (the stream is open and registered). */
   started: Promise<void>;
+  /** What has arrived so far. */
+  received(): string;
 }
 
 /**
@@ -28,6 +30,7 @@ interface OpenStream {
 function openEventStream(url: string, headers: Record<string, string>, json: unknown): OpenStream {
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
+  let text = '';
   const body = new Promise<string>((resolve, reject) => {
     const payload = JSON.stringify(json);
     const req = httpRequest(url, {
@@ -35,7 +38,6 @@ function openEventStream(url: string, headers: Record<string, string>, json: unk
       headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
     });
     req.on('response', (res) => {
-      let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         text += chunk;
@@ -47,7 +49,7 @@ function openEventStream(url: string, headers: Record<string, string>, json: unk
     req.on('error', reject);
     req.end(payload);
   });
-  return { body, started };
+  return { body, started, received: () => text };
 }
 
 /** A streaming chat completion. */
@@ -403,5 +405,57 @@ describe('graceful shutdown with a gateway WebSocket open', () => {
 
     expect(await browserClose).toBe(1001);
     expect(await upstreamClosed).toBe(1001);
+  });
+});
+
+/**
+ * A process killed mid-stream runs no shutdown: its stored response stays `in_progress` on disk. The next process on
+ * the same DATA_DIR knows nobody runs it any more and answers it as failed.
+ */
+describe('a stored Responses stream whose server is killed (real server process)', () => {
+  let fake: FakeUpstream;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    fake = await FakeUpstream.start();
+    dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-killed-responses-'));
+  });
+  afterAll(async () => {
+    await stopAllServers();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const start = () =>
+    startServer({ CHATGPT_BASE_URL: fake.url, AUTH_BASE_URL: fake.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', POW_WORKERS: '1' });
+
+  it('is failed with server_error once the next process reads it, not in progress for ever', async () => {
+    const token = fake.createAccessToken();
+    const headers = { authorization: `Bearer ${token}` };
+    const first = await start();
+    fake.enqueue({ kind: 'stall', text: 'this answer never ends', afterChunks: 1, stallMs: 120_000 });
+    const stream = openEventStream(`${first.url}/v1/responses`, headers, { model: 'gpt-4o', input: 'take your time', stream: true });
+    stream.body.catch(() => undefined);
+    await stream.started;
+    const id = /"id":"(resp_[0-9a-f]+)"/.exec(stream.received())![1];
+    const running = await http('GET', `${first.url}/v1/responses/${id}`, { headers });
+    expect(JSON.parse(running.text)).toMatchObject({ id, status: 'in_progress' });
+
+    await first.kill('SIGKILL');
+    const second = await start();
+    const after = await http('GET', `${second.url}/v1/responses/${id}`, { headers });
+    expect(after.status).toBe(200);
+    expect(JSON.parse(after.text)).toMatchObject({
+      id,
+      status: 'failed',
+      error: { code: 'server_error', message: expect.stringContaining('stopped before it finished') },
+    });
+    const continued = await http('POST', `${second.url}/v1/responses`, {
+      headers,
+      json: { model: 'gpt-4o', input: 'next', previous_response_id: id },
+    });
+    expect(continued.status).toBe(400);
+    expect(JSON.parse(continued.text).error).toMatchObject({ param: 'previous_response_id', code: 'invalid_value' });
+    await second.kill('SIGTERM');
   });
 });

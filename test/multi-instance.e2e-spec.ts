@@ -148,6 +148,32 @@ describe('two instances on one Redis', () => {
     expect(status).toBe('cancelled');
   });
 
+  it('a response left in progress by an instance that was killed is failed through the other once its heartbeat lapses', async () => {
+    await upload(one, [fake.createAccessToken()]);
+    const client = (server: ServerProcess) => new OpenAI({ apiKey: POOL_KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 20_000 });
+    const doomed = await start();
+    fake.enqueue({ kind: 'stall', text: 'Half of it, then silence.', afterChunks: 1, stallMs: 120_000 });
+    const stream = await client(doomed).responses.create({ model: 'gpt-4o', input: 'Take your time.', stream: true });
+    let id = '';
+    // Killed mid-answer, its connection still open: no outcome, no farewell, no shutdown. The cut stream then throws.
+    await (async () => {
+      for await (const event of stream) {
+        if (event.type === 'response.created') id = event.response.id;
+        if (event.type === 'response.output_text.delta') await doomed.kill('SIGKILL');
+      }
+    })().catch(() => undefined);
+    expect((await client(two).responses.retrieve(id)).status).toBe('in_progress');
+
+    // Settled once the killed instance's lease (30 s) has run out; the deadline only ends a broken test.
+    let settled = await client(two).responses.retrieve(id);
+    for (const deadline = Date.now() + 90_000; settled.status === 'in_progress' && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      settled = await client(two).responses.retrieve(id);
+    }
+    expect(settled).toMatchObject({ status: 'failed', error: { code: 'server_error' } });
+    expect((await client(one).responses.retrieve(id)).status).toBe('failed');
+  }, 180_000);
+
   it('round-robin is shared: requests alternating between the instances get A, B, C, A, … in order', async () => {
     const tokens = [fake.createAccessToken(), fake.createAccessToken(), fake.createAccessToken()];
     await upload(one, tokens);

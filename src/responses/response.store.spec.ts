@@ -108,6 +108,44 @@ describe.each([
       expect(await other.find('resp_shared', 'b')).toBeUndefined();
     });
   }
+  it('keeps a response in progress while the instance running it is alive', async () => {
+    const runner = await store();
+    const running = { ...response('resp_live'), status: 'in_progress' } as ResponseObject;
+    await runner.save({ owner: 'a', response: running });
+    expect((await runner.find('resp_live', 'a'))?.response.status).toBe('in_progress');
+    if (useRedis) expect((await (await store()).find('resp_live', 'a'))?.response.status).toBe('in_progress');
+  });
+
+  if (kind !== 'memory') {
+    it('settles as failed a response left in progress by an instance that is gone, which its owner may still delete', async () => {
+      const gone = await store();
+      const running = {
+        ...response('resp_orphan'),
+        status: 'in_progress',
+        output: [{ type: 'message', id: 'msg_1', status: 'in_progress', role: 'assistant', content: [] }],
+      } as unknown as ResponseObject;
+      await gone.save({ owner: 'a', response: running });
+      await gone.save({ owner: 'a', response: { ...running, id: 'resp_orphan2' } });
+      // The instance dies: with Redis its heartbeat lapses; without, the next process on the files is another one.
+      if (useRedis) {
+        const client = new Redis(TEST_REDIS_URL);
+        await client.del(`${redis.prefix}response-runner:${gone.instanceId}`);
+        client.disconnect();
+      }
+      const next = await store();
+      const settled = (await next.find('resp_orphan', 'a'))!.response;
+      expect(settled.status).toBe('failed');
+      expect(settled.error).toEqual({ code: 'server_error', message: expect.stringContaining('stopped before it finished') });
+      expect(settled.output[0].status).toBe('incomplete');
+      // Settled for good: another reader finds the same outcome, and the owner check still holds.
+      expect((await (await store()).find('resp_orphan', 'a'))?.response.status).toBe('failed');
+      expect(await next.find('resp_orphan', 'b')).toBeUndefined();
+
+      expect(await next.delete('resp_orphan2', 'a')).toBe(true);
+      expect(await next.find('resp_orphan2', 'a')).toBeUndefined();
+    });
+  }
+
   if (kind !== 'redis') {
     it('drops the least recently used response beyond RESPONSES_STORE_MAX', async () => {
       const responses = await store(2);

@@ -1,5 +1,6 @@
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { KeyValueStore } from '../common/shared-state/key-value.store';
 import { SharedState } from '../common/shared-state/shared-state';
@@ -15,10 +16,25 @@ export interface StoredResponse {
   response: ResponseObject;
   /** The upstream conversation and the message to continue from (absent when the answer never finished). */
   continuation?: Continuation;
+  /** The instance running a response stored `in_progress` (`ResponseStore.instanceId`), set as it is saved. */
+  runner?: string;
 }
 
 /** Stored responses are whole answers; the total is capped so a run of long ones cannot exhaust memory. */
 const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
+
+/**
+ * With Redis, how long an instance counts as running after its last heartbeat, and how often it beats: a response an
+ * instance left `in_progress` is settled as failed once the instance has been silent this long (it died, or lost Redis).
+ */
+export const RUNNER_LEASE_MS = 30_000;
+const RUNNER_BEAT_MS = 10_000;
+
+/** What a response left `in_progress` by a process that is gone says, as OpenAI reports a response that failed. */
+export const ABANDONED_ERROR = {
+  code: 'server_error',
+  message: 'The server running this response stopped before it finished; the response is incomplete. Create it again.',
+} as const;
 
 /**
  * Responses created with `store: true`, for `GET /v1/responses/{id}` and `previous_response_id`, kept for
@@ -28,9 +44,18 @@ const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
  * - With `REDIS_URL`, in Redis: every instance behind a load balancer finds them, and they outlive a restart. Redis
  *   bounds them by age only (its own `maxmemory` policy is the operator's).
  * - With neither a data folder nor Redis (unit tests), in this process's memory, bounded as the files are.
+ * A response stored `in_progress` names the instance running it. One whose instance is gone (without Redis: any earlier
+ * process, since the files have one owner at a time; with Redis: an instance whose heartbeat has lapsed) is settled as
+ * `failed` when it is read, so that it does not stay in progress until it expires.
  */
 @Injectable()
 export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(ResponseStore.name);
+  /** This process, as the runner of the responses it stores in progress. */
+  readonly instanceId = randomUUID();
+  /** With Redis, the instances alive: each refreshes its own key, which lapses `RUNNER_LEASE_MS` after it stops. */
+  private readonly runners?: KeyValueStore;
+  private heartbeat?: NodeJS.Timeout;
   private readonly memory?: LRUCache<string, StoredResponse>;
   private readonly files?: ResponseFiles;
   private readonly shared?: KeyValueStore;
@@ -47,8 +72,10 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     private readonly clock: Clock,
   ) {
     this.ttlMs = config.responsesStoreTtlSec * 1000;
-    if (shared.connection) this.shared = shared.keyValues('response');
-    else if (config.dataDir)
+    if (shared.connection) {
+      this.shared = shared.keyValues('response');
+      this.runners = shared.keyValues('response-runner');
+    } else if (config.dataDir)
       this.files = new ResponseFiles(
         join(config.dataDir, 'responses'),
         { maxCount: config.responsesStoreMax, maxBytes: MAX_TOTAL_CHARS, ttlMs: this.ttlMs },
@@ -75,13 +102,30 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     await this.files?.open();
+    if (!this.runners) return;
+    // Not awaited: Redis away at start must not hold the start up (the beat says so in the log, and retries).
+    void this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), RUNNER_BEAT_MS);
+    this.heartbeat.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.files?.settled();
+    clearInterval(this.heartbeat);
   }
 
+  /** Tells the other instances that this one is still running its responses. */
+  async beat(): Promise<void> {
+    try {
+      await this.runners!.set(this.instanceId, '1', this.clock.now(), RUNNER_LEASE_MS);
+    } catch (error) {
+      this.logger.warn(`heartbeat of instance ${this.instanceId} not stored: ${(error as Error).message}`);
+    }
+  }
+
+  /** Saves a response; one `in_progress` is marked as run by this instance. */
   async save(stored: StoredResponse): Promise<void> {
+    stored = withRunner(stored, this.instanceId);
     if (this.memory) this.memory.set(stored.response.id, structuredClone(stored));
     else if (this.files) await this.files.save(stored);
     else await this.shared!.set(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
@@ -93,6 +137,7 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
    * is written again, as a new response would be; in Redis only a key still there is replaced. Whether it wrote it.
    */
   async replace(stored: StoredResponse): Promise<boolean> {
+    stored = withRunner(stored, this.instanceId);
     if (this.shared) return this.shared.setIfPresent(stored.response.id, JSON.stringify(stored), this.clock.now(), this.ttlMs);
     if (this.deleted!.has(stored.response.id)) return false;
     await this.save(stored);
@@ -110,8 +155,29 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     return true;
   }
 
-  /** The response, only for the key that created it: to any other key it does not exist. */
+  /**
+   * The response, only for the key that created it: to any other key it does not exist. One left `in_progress` by an
+   * instance that is gone is settled as failed first.
+   */
   async find(id: string, owner: string): Promise<StoredResponse | undefined> {
+    const stored = await this.read(id, owner);
+    if (!stored || !(await this.abandoned(stored))) return stored;
+    const settled = settledAsFailed(stored);
+    this.logger.warn(`response ${id} was left in progress by instance ${stored.runner ?? 'unknown'}, which is gone: now failed`);
+    // Written only over the record still there: one deleted meanwhile stays deleted.
+    await this.replace(settled);
+    return settled;
+  }
+
+  /** Whether the response is `in_progress` with no live instance running it. */
+  private async abandoned(stored: StoredResponse): Promise<boolean> {
+    if (stored.response.status !== 'in_progress') return false;
+    if (stored.runner === this.instanceId) return false;
+    if (!stored.runner || !this.runners) return true;
+    return (await this.runners.get(stored.runner, this.clock.now())) === null;
+  }
+
+  private async read(id: string, owner: string): Promise<StoredResponse | undefined> {
     let stored: StoredResponse | undefined;
     if (this.memory) stored = structuredClone(this.memory.get(id));
     else if (this.files) stored = await this.files.find(id);
@@ -121,4 +187,16 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     }
     return stored && stored.owner === owner ? stored : undefined;
   }
+}
+
+function withRunner(stored: StoredResponse, instanceId: string): StoredResponse {
+  const { runner: _runner, ...rest } = stored;
+  return stored.response.status === 'in_progress' ? { ...rest, runner: instanceId } : rest;
+}
+
+/** The response as failed, its unfinished output items incomplete, as a stream that fails ends it. */
+function settledAsFailed(stored: StoredResponse): StoredResponse {
+  const output = stored.response.output.map((item) => (item.status === 'in_progress' ? { ...item, status: 'incomplete' as const } : item));
+  const { runner: _runner, ...rest } = stored;
+  return { ...rest, response: { ...stored.response, status: 'failed', error: { ...ABANDONED_ERROR }, output } };
 }
