@@ -632,7 +632,7 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       for await (const event of stream) events.push(event);
       const last = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
       expect(last.type).toBe('response.failed');
-      expect(last.response.error).toEqual({ code: 'server_error', message: expect.stringContaining('rate limit') });
+      expect(last.response.error).toEqual({ code: 'rate_limit_exceeded', message: expect.stringContaining('rate limit') });
       expect(last.response.error!.message).toContain('Too many requests in 1 hour');
     });
 

@@ -167,4 +167,14 @@ describe('ResponseBuilder', () => {
       output: [{ status: 'incomplete', content: [{ text: 'so far' }] }],
     });
   });
+
+  it("keeps a rate limit's code in the response's error, and reports any other failure as server_error", () => {
+    const limited = new ResponseBuilder(base());
+    limited.fail('slow down', 'rate_limit_exceeded');
+    expect(limited.response.error).toEqual({ code: 'rate_limit_exceeded', message: 'slow down' });
+    // OpenAI's response errors have a fixed set of codes: the pipeline's own (upstream_stream_cut …) are not among them.
+    const cut = new ResponseBuilder(base());
+    cut.fail('cut off', 'upstream_stream_cut');
+    expect(cut.response.error).toEqual({ code: 'server_error', message: 'cut off' });
+  });
 });

@@ -12,6 +12,9 @@ import {
   type ResponseStreamEvent,
 } from './response-shapes';
 
+/** The codes of OpenAI's response `error` that a failure here can mean (its list is otherwise about images and files). */
+const RESPONSE_ERROR_CODES = new Set(['server_error', 'rate_limit_exceeded']);
+
 /** The answer's finish reasons that leave a response incomplete, and why (as OpenAI names it). */
 const INCOMPLETE_REASONS: Partial<Record<FinishedAnswer['finishReason'], NonNullable<ResponseObject['incomplete_details']>['reason']>> = {
   length: 'max_output_tokens',
@@ -118,10 +121,14 @@ export class ResponseBuilder {
     return events;
   }
 
-  /** The answer broke off: what was written so far stays, marked incomplete, and the response is failed. */
-  fail(message: string): ResponseStreamEvent[] {
+  /**
+   * The answer broke off: what was written so far stays, marked incomplete, and the response is failed. `code`: the
+   * failure's own, kept when OpenAI's response errors have it (a rate limit), else `server_error`.
+   */
+  fail(message: string, code?: string | null): ResponseStreamEvent[] {
     const events = this.closeOpen('incomplete');
-    Object.assign(this.response, { status: 'failed', error: { code: 'server_error', message } });
+    const kept = code && RESPONSE_ERROR_CODES.has(code) ? code : 'server_error';
+    Object.assign(this.response, { status: 'failed', error: { code: kept, message } });
     events.push(this.lifecycle('response.failed'));
     return events;
   }

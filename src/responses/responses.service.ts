@@ -100,7 +100,7 @@ export class ResponsesService {
         // An upstream refusal (a corrective round's start) says why, as a chat stream's error chunk does.
         const message =
           clientErrorOf(error)?.message ?? 'The upstream connection failed in the middle of the answer; the text so far is incomplete.';
-        await send(out, await this.fail(run, message));
+        await send(out, await this.fail(run, message, clientErrorOf(error)?.code));
         return;
       }
     } finally {
@@ -185,7 +185,7 @@ export class ResponsesService {
         return events;
       }
       case 'failed':
-        return this.fail(run, event.message);
+        return this.fail(run, event.message, event.code);
       case 'ids':
         run.continuation = {
           conversationId: event.conversationId,
@@ -225,8 +225,8 @@ export class ResponsesService {
   }
 
   /** The answer broke off: the response is failed and kept as it stands. */
-  private async fail(run: ResponseRun, message: string): Promise<ResponseStreamEvent[]> {
-    const events = run.builder.fail(message);
+  private async fail(run: ResponseRun, message: string, code?: string | null): Promise<ResponseStreamEvent[]> {
+    const events = run.builder.fail(message, code);
     await this.keep(run);
     return events;
   }
