@@ -722,6 +722,37 @@ describe('Responses API (/v1/responses) with the official SDK', () => {
       expect(retrieved).toEqual(created);
     });
 
+    it('lists the input items of a stored response, paged as the SDK pages them, only for its owner', async () => {
+      const input = [
+        { role: 'user' as const, content: 'First question' },
+        { role: 'assistant' as const, content: 'First answer' },
+        { type: 'message' as const, role: 'user' as const, content: [{ type: 'input_text' as const, text: 'Second question' }] },
+      ];
+      const created = await client.responses.stream({ model: 'gpt-4o', input }).finalResponse();
+      const newestFirst = await client.responses.inputItems.list(created.id);
+      expect(newestFirst.data.map((item) => item.type === 'message' && item.content[0])).toEqual([
+        { type: 'input_text', text: 'Second question' },
+        { type: 'output_text', text: 'First answer' },
+        { type: 'input_text', text: 'First question' },
+      ]);
+      expect(newestFirst.data[0]).toMatchObject({ id: expect.stringMatching(/^msg_/), type: 'message', role: 'user', status: 'completed' });
+
+      // The SDK follows `after` = the last id while `has_more` holds, one item a page.
+      const pages: string[][] = [];
+      for await (const page of (await client.responses.inputItems.list(created.id, { order: 'asc', limit: 1 })).iterPages())
+        pages.push(page.data.map((item) => item.id));
+      expect(pages.flat()).toEqual(newestFirst.data.map((item) => item.id).reverse());
+      expect(pages).toHaveLength(3);
+
+      const other = stack.openai(stack.fake.createAccessToken());
+      await expect(other.responses.inputItems.list(created.id)).rejects.toMatchObject({ status: 404, code: 'not_found' });
+      const badLimit = await request(stack.url)
+        .get(`/v1/responses/${created.id}/input_items?limit=0`)
+        .set('authorization', `Bearer ${token}`);
+      expect(badLimit.status).toBe(400);
+      expect(badLimit.body.error).toMatchObject({ type: 'invalid_request_error', param: 'limit' });
+    });
+
     it('refuses to replay a stored response as a stream, with a 400 the SDK reads', async () => {
       const created = await client.responses.create({ model: 'gpt-4o', input: 'keep me' });
       const error = (await client.responses.retrieve(created.id, { stream: true }).then(

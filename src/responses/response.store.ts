@@ -7,6 +7,7 @@ import { SharedState } from '../common/shared-state/shared-state';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { ResponseFiles } from './response-files';
+import type { InputItem } from './input-items';
 import type { Continuation } from './response-input';
 import type { ResponseObject } from './response-shapes';
 
@@ -16,6 +17,8 @@ export interface StoredResponse {
   response: ResponseObject;
   /** The upstream conversation and the message to continue from (absent when the answer never finished). */
   continuation?: Continuation;
+  /** The request's input items, for `GET /v1/responses/{id}/input_items` (absent in records stored before they were kept). */
+  input?: InputItem[];
   /** The instance running a response stored `in_progress` (`ResponseStore.instanceId`), set as it is saved. */
   runner?: string;
 }
@@ -89,7 +92,7 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
         perf: { now: () => this.clock.now() },
         ttlResolution: 0,
         maxSize: MAX_TOTAL_CHARS,
-        sizeCalculation: (stored) => Math.max(1, JSON.stringify(stored.response).length),
+        sizeCalculation: (stored) => Math.max(1, JSON.stringify(stored).length),
       });
     if (!this.shared)
       this.deleted = new LRUCache<string, true>({

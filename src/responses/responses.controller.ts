@@ -5,6 +5,8 @@ import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
 import { CreateResponseDto } from './dto/create-response.dto';
+import { ListInputItemsQuery } from './dto/list-input-items.dto';
+import type { InputItemList } from './input-items';
 import type { DeletedResponse, ResponseObject } from './response-shapes';
 import { ResponsesService } from './responses.service';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
@@ -38,6 +40,11 @@ export class ResponsesController {
   @Get(':id')
   retrieve(@Param('id') id: string, @Query('stream') stream: unknown, @ApiKeyOwner() owner: string): Promise<ResponseObject> {
     return this.responses.retrieve(id, owner, stream === 'true');
+  }
+
+  @Get(':id/input_items')
+  inputItems(@Param('id') id: string, @Query() query: ListInputItemsQuery, @ApiKeyOwner() owner: string): Promise<InputItemList> {
+    return this.responses.inputItems(id, owner, query);
   }
 
   @Delete(':id')

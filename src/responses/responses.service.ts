@@ -12,6 +12,8 @@ import { SHUTDOWN_ERROR, SseChannel } from '../common/http/sse-channel';
 import { OpenStreams } from '../common/lifecycle/open-streams.registry';
 import { AppConfig } from '../config/app-config';
 import type { CreateResponseDto } from './dto/create-response.dto';
+import type { ListInputItemsQuery } from './dto/list-input-items.dto';
+import { type InputItem, type InputItemList, inputItemsOf, inputItemsPage } from './input-items';
 import { ResponseBuilder } from './response-builder';
 import { type AttachmentParams, chatRequestFor, type Continuation } from './response-input';
 import { type DeletedResponse, type ResponseObject, responseId, type ResponseStreamEvent } from './response-shapes';
@@ -21,6 +23,8 @@ import { ResponseStore, type StoredResponse } from './response.store';
 interface ResponseRun {
   owner: string;
   store: boolean;
+  /** The request's input items, kept with the response. */
+  input: InputItem[];
   chatRequest: ChatCompletionRequestDto;
   chat: PreparedChat;
   builder: ResponseBuilder;
@@ -123,6 +127,13 @@ export class ResponsesService {
     return stored.response;
   }
 
+  /** `GET /v1/responses/{id}/input_items`: a page of the items the response was created from. */
+  async inputItems(id: string, owner: string, query: ListInputItemsQuery): Promise<InputItemList> {
+    const stored = await this.store.find(id, owner);
+    if (!stored) throw ApiError.of('response_not_found', { id });
+    return inputItemsPage(stored.input ?? [], query);
+  }
+
   async delete(id: string, owner: string): Promise<DeletedResponse> {
     if (!(await this.store.delete(id, owner))) throw ApiError.of('response_not_found', { id });
     return { id, object: 'response', deleted: true };
@@ -144,7 +155,15 @@ export class ResponsesService {
       // The upstream holds the whole chain: the previous response's input already counted the turns before it.
       earlierContextTokens: previous?.response.usage?.total_tokens,
     });
-    return { owner, store: request.store ?? true, chatRequest, chat, builder: new ResponseBuilder(initialResponse(request, chat)) };
+    const store = request.store ?? true;
+    return {
+      owner,
+      store,
+      input: store ? inputItemsOf(request.input) : [],
+      chatRequest,
+      chat,
+      builder: new ResponseBuilder(initialResponse(request, chat)),
+    };
   }
 
   private async previous(id: string, owner: string): Promise<StoredResponse> {
@@ -206,7 +225,7 @@ export class ResponsesService {
   private async record(run: ResponseRun): Promise<void> {
     if (!run.store) return;
     try {
-      await this.store.save({ owner: run.owner, response: run.builder.response });
+      await this.store.save({ owner: run.owner, response: run.builder.response, input: run.input });
       run.recorded = true;
     } catch (error) {
       this.logger.warn(`response ${run.builder.response.id} not stored as it started: ${(error as Error).message}`);
@@ -248,7 +267,7 @@ export class ResponsesService {
    */
   private async keep(run: ResponseRun, continuation?: StoredResponse['continuation']): Promise<void> {
     if (!run.store) return;
-    const stored = { owner: run.owner, response: run.builder.response, continuation };
+    const stored = { owner: run.owner, response: run.builder.response, continuation, input: run.input };
     try {
       if (!run.recorded) await this.store.save(stored);
       else if (!(await this.store.replace(stored))) this.logger.log(`response ${stored.response.id} was deleted while it ran: not kept`);
