@@ -7,7 +7,7 @@ import { startProblemLine } from './common/startup/start-problem';
 import { startupSummary } from './common/startup/startup-summary';
 import { applyServerLimits } from './common/http/server-limits';
 import { AppConfig } from './config/app-config';
-import { ConfigError, loadConfig, readEnvFile, unreadVariableWarnings } from './config/load-config';
+import { ConfigError, loadConfig, variableNameWarnings } from './config/load-config';
 import { ACCOUNT_STORE, type AccountStore } from './token-pool/stores/account-store';
 
 /** Reads and validates `.env` and the environment once, before Nest boots: a bad value stops the start with one clear line. */
@@ -44,7 +44,7 @@ async function bootstrap(): Promise<void> {
   });
   const logger = new Logger('FlowGPT');
   for (const line of summary.lines) logger.log(line);
-  for (const warning of [...summary.warnings, ...unreadVariableWarnings(Object.keys(readEnvFile()))]) logger.warn(warning);
+  for (const warning of [...summary.warnings, ...variableNameWarnings()]) logger.warn(warning);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, readEnvironment, unreadVariableWarnings } from './load-config';
+import { ConfigError, loadConfig, readEnvironment, unreadVariableWarnings, variableNameWarnings } from './load-config';
 import { RESERVED_ROUTES } from './reserved-routes';
 
 describe('loadConfig', () => {
@@ -250,6 +250,97 @@ describe('loadConfig', () => {
       '.env sets IMPERSONATE, a setting of the reference that FlowGPT does not read',
       '.env sets CHECK_MODEL, a setting of the reference that FlowGPT does not read',
     ]);
+  });
+
+  // `docker run -e RETRY_TIME=5` or a compose file's `environment:` never goes through .env: the typo is just as silent.
+  it('warns about near misses in the process environment too, naming each once and never printing a value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowgpt-env-'));
+    try {
+      const file = join(dir, '.env');
+      writeFileSync(file, 'SCHEDULE_REFRESH=true\nRETRY_TIMES=2\n');
+      const environment = {
+        RETRY_TIME: 'secret-looking-value-1',
+        SCHEDULE_REFRESH: 'true',
+        admin_key: 'secret-looking-value-2',
+        REDIS_URI: 'redis://user:secret-looking-value-3@redis:6379',
+        IMPERSONATE: 'chrome',
+        PORT: '8080',
+      };
+      const warnings = variableNameWarnings(file, environment);
+      expect(warnings).toEqual([
+        `${file} sets SCHEDULE_REFRESH, which FlowGPT does not read: did you mean SCHEDULED_REFRESH?`,
+        'the environment sets RETRY_TIME, which FlowGPT does not read: did you mean RETRY_TIMES?',
+        'the environment sets admin_key, which FlowGPT does not read: did you mean ADMIN_KEY?',
+        'the environment sets REDIS_URI, which FlowGPT does not read: did you mean REDIS_URL?',
+        'the environment sets IMPERSONATE, a setting of the reference that FlowGPT does not read',
+      ]);
+      expect(warnings.join('\n')).not.toMatch(/secret-looking-value|chrome/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The process environment holds the shell's, the container's and the orchestrator's names: none of them is ours.
+  it('leaves the names other programs set in the process environment alone', () => {
+    const others = [
+      'PATH',
+      'HOME',
+      'HOSTNAME',
+      'LANG',
+      'LANGUAGE',
+      'LC_ALL',
+      'TERM',
+      'SHLVL',
+      'PWD',
+      'OLDPWD',
+      'USER',
+      'LOGNAME',
+      'SHELL',
+      'TZ',
+      'NODE_ENV',
+      'NODE_OPTIONS',
+      'NODE_VERSION',
+      'NODE_EXTRA_CA_CERTS',
+      'YARN_VERSION',
+      'npm_config_cache',
+      'npm_lifecycle_event',
+      'HTTP_PROXY',
+      'HTTPS_PROXY',
+      'NO_PROXY',
+      'ALL_PROXY',
+      'http_proxy',
+      'https_proxy',
+      'no_proxy',
+      'all_proxy',
+      'SSL_CERT_FILE',
+      'SSL_CERT_DIR',
+      'DEBIAN_FRONTEND',
+      'CONTAINER_NAME',
+      'COMPOSE_PROJECT_NAME',
+      'DOCKER_HOST',
+      'KUBERNETES_SERVICE_HOST',
+      'KUBERNETES_SERVICE_PORT',
+      'KUBERNETES_PORT',
+      'FLOWGPT_SERVICE_HOST',
+      'FLOWGPT_SERVICE_PORT',
+      'FLOWGPT_PORT',
+      'FLOWGPT_PORT_5005_TCP',
+      'FLOWGPT_PORT_5005_TCP_ADDR',
+      'REDIS_PORT',
+      'REDIS_SERVICE_HOST',
+      'REDIS_PORT_6379_TCP',
+      'REDIS_PASSWORD',
+      'REDIS_HOST',
+      'CI',
+      'GITHUB_ACTIONS',
+      'RUNNER_OS',
+      'JEST_WORKER_ID',
+      'INIT_CWD',
+      'COLORTERM',
+      'EDITOR',
+    ];
+    const environment = Object.fromEntries(others.map((name) => [name, 'x']));
+    expect(variableNameWarnings(join(tmpdir(), 'no-such-dir', '.env'), environment)).toEqual([]);
   });
 
   it('bounds the wait for the first answer byte below the idle timeout', () => {

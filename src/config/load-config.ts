@@ -152,26 +152,38 @@ export function readEnvironment(envFile = '.env'): Record<string, string | undef
 const REFERENCE_ONLY_VARIABLES = new Set(['IMPERSONATE', 'DEVICE_TUPLE', 'BROWSER_TUPLE', 'PLATFORM_TUPLE', 'CHECK_MODEL']);
 
 /**
- * One warning for each name of an env file that we do not read although it looks meant for us: a setting of the
- * reference we have no use for, or a near miss of one of our names (`RETRY_TIME`), which would otherwise leave
- * its default in place without a word.
+ * One warning for each name that we do not read although it looks meant for us: a setting of the reference we have
+ * no use for, or a near miss of one of our names (`RETRY_TIME`), which would otherwise leave its default in place
+ * without a word. `source` says where the names come from (an env file, or "the environment"); values never show.
  */
-export function unreadVariableWarnings(names: readonly string[], envFile = '.env'): string[] {
+export function unreadVariableWarnings(names: readonly string[], source = '.env'): string[] {
   const known = [...Object.values(ENV_VARIABLES).map((variable) => variable.env), 'ARK0SE_TOKEN_URL'];
   const warnings: string[] = [];
   for (const name of names) {
     if (known.includes(name)) continue;
     if (REFERENCE_ONLY_VARIABLES.has(name)) {
-      warnings.push(`${envFile} sets ${name}, a setting of the reference that FlowGPT does not read`);
+      warnings.push(`${source} sets ${name}, a setting of the reference that FlowGPT does not read`);
       continue;
     }
     // Short names are too close to other programs' (HOST is one letter from PORT): only longer ones are compared.
     const meant = known.find(
       (candidate) => candidate.length >= 6 && editDistance(name.toUpperCase(), candidate) <= (candidate.length > 8 ? 2 : 1),
     );
-    if (meant) warnings.push(`${envFile} sets ${name}, which FlowGPT does not read: did you mean ${meant}?`);
+    if (meant) warnings.push(`${source} sets ${name}, which FlowGPT does not read: did you mean ${meant}?`);
   }
   return warnings;
+}
+
+/**
+ * The start-up's warnings about unread names, of `.env` and of the process environment (`docker run -e`, a compose
+ * file's `environment:`), which no one else checks. A name set in both is named once, as the file's. The process
+ * environment also holds the shell's and the orchestrator's names: only near misses of ours and the reference's
+ * settings are named, by the same rule as the file's.
+ */
+export function variableNameWarnings(envFile = '.env', environment: Record<string, string | undefined> = process.env): string[] {
+  const fileNames = Object.keys(readEnvFile(envFile));
+  const processNames = Object.keys(environment).filter((name) => !fileNames.includes(name));
+  return [...unreadVariableWarnings(fileNames, envFile), ...unreadVariableWarnings(processNames, 'the environment')];
 }
 
 /** Levenshtein distance: the insertions, deletions and substitutions that turn one name into the other. */
