@@ -15,6 +15,17 @@ describe('.env.example', () => {
     expect(missing).toEqual([]);
   });
 
+  // A variable dropped from the code, or renamed, must leave both documents too: neither may list a name nothing reads.
+  it('lists no variable the configuration does not read, and the README tables name the same set', () => {
+    const read = new Set(Object.values(ENV_VARIABLES).map((variable) => variable.env));
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)` +\|/gm)].map(([, name]) => name);
+    expect(Object.keys(example).filter((name) => !read.has(name))).toEqual([]);
+    expect(rows.filter((name) => !read.has(name))).toEqual([]);
+    expect(rows.filter((name, index) => rows.indexOf(name) !== index)).toEqual([]);
+    expect([...rows].sort()).toEqual(Object.keys(example).sort());
+  });
+
   it('shows the defaults: reading it gives the same configuration as an empty environment', () => {
     expect(loadConfig(example)).toEqual(loadConfig({}));
   });
