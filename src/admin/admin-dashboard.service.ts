@@ -15,12 +15,30 @@ export interface AccountRow extends AccountView {
   canRefresh: boolean;
 }
 
+/** Where the shown accounts sit in the pool, and the links to the pages around them (none when one page holds all). */
+export interface AccountsPager {
+  page: number;
+  pages: number;
+  /** More than one page: the links show. */
+  paged: boolean;
+  /** 1-based positions of the first and last account shown, and how many there are. */
+  first: number;
+  last: number;
+  total: number;
+  previousUrl?: string;
+  nextUrl?: string;
+}
+
 export interface DashboardModel {
   counts: AccountCounts;
+  /** One page of the accounts (`ACCOUNTS_PER_PAGE`): a row holds three forms, and a pool of thousands made a page of megabytes. */
   accounts: AccountRow[];
+  pager: AccountsPager;
   seeds: SeedView[];
   now: number;
 }
+
+export const ACCOUNTS_PER_PAGE = 100;
 
 /** What the dashboard shows, and its form actions, each summed up in one flash message (a text of `PageText.flash`). */
 @Injectable()
@@ -33,9 +51,24 @@ export class AdminDashboardService {
     private readonly clock: Clock,
   ) {}
 
-  async model(): Promise<DashboardModel> {
+  /** The dashboard at page `page` of the accounts (1-based); past the last page, the last. */
+  async model(page = 1): Promise<DashboardModel> {
     const [counts, accounts, seeds] = await Promise.all([this.readModel.counts(), this.readModel.list(), this.seeds.listSeeds()]);
-    return { counts, accounts: accounts.map(toRow), seeds, now: this.clock.now() };
+    const pages = Math.max(1, Math.ceil(accounts.length / ACCOUNTS_PER_PAGE));
+    const current = Math.min(Math.max(1, page), pages);
+    const start = (current - 1) * ACCOUNTS_PER_PAGE;
+    const shown = accounts.slice(start, start + ACCOUNTS_PER_PAGE);
+    const pager: AccountsPager = {
+      page: current,
+      pages,
+      paged: pages > 1,
+      first: shown.length ? start + 1 : 0,
+      last: start + shown.length,
+      total: accounts.length,
+      previousUrl: current > 1 ? accountsPageUrl(current - 1) : undefined,
+      nextUrl: current < pages ? accountsPageUrl(current + 1) : undefined,
+    };
+    return { counts, accounts: shown.map(toRow), pager, seeds, now: this.clock.now() };
   }
 
   async upload(text: string | undefined): Promise<Flash> {
@@ -128,6 +161,24 @@ export function uploadSummary(result: UploadResult): LocalText {
     : '';
   if (replaced) return { key: 'flash.uploadedReplacing', params: { added, replaced, duplicates, invalid, lines } };
   return { key: 'flash.uploaded', params: { added, duplicates, invalid, lines } };
+}
+
+/** A page of the accounts, scrolled to them. */
+function accountsPageUrl(page: number): string {
+  return page > 1 ? `/admin?page=${page}#accounts` : '/admin#accounts';
+}
+
+/**
+ * Where a row's action sends the admin back: the page of accounts the row was on, at its top, where the flash
+ * message shows the outcome.
+ */
+export function dashboardUrlFor(page: number): string {
+  return page > 1 ? `/admin?page=${page}` : '/admin';
+}
+
+/** A page number as a query or form field holds it; anything else (absent, `abc`, `-1`, huge) is the first page. */
+export function pageNumber(text: unknown): number {
+  return typeof text === 'string' && /^[1-9]\d{0,6}$/.test(text) ? Number(text) : 1;
 }
 
 function unknownAccount(id: string): Flash {

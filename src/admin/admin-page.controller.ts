@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Post, Redirect, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Redirect, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
@@ -6,7 +6,7 @@ import { pluralise } from '../common/util/pluralise';
 import { AppConfig } from '../config/app-config';
 import { AdminAccess, clientAddress, CurrentAdminSession } from './admin-auth.guard';
 import { AdminAuthService } from './admin-auth.service';
-import { AdminDashboardService } from './admin-dashboard.service';
+import { AdminDashboardService, dashboardUrlFor, pageNumber } from './admin-dashboard.service';
 import { AdminPageFilter } from './admin-page.filter';
 import {
   AdminSession,
@@ -18,7 +18,7 @@ import {
   setSessionCookie,
 } from './admin-session.store';
 import { AdminViews } from './admin-views.service';
-import { SeedFormDto, SignInFormDto, UploadFormDto } from './dto/admin-form.dto';
+import { AccountActionFormDto, SeedFormDto, SignInFormDto, UploadFormDto } from './dto/admin-form.dto';
 
 /** The dashboard, its sign-in form and its form actions; every action redirects back with a flash message. */
 @Controller('admin')
@@ -80,8 +80,8 @@ export class AdminPageController {
 
   @Get()
   @AdminAccess('page')
-  async home(@CurrentAdminSession() session: AdminSession, @Res() response: Response): Promise<void> {
-    const model = await this.dashboard.model();
+  async home(@CurrentAdminSession() session: AdminSession, @Query('page') page: unknown, @Res() response: Response): Promise<void> {
+    const model = await this.dashboard.model(pageNumber(page));
     this.views.send(response, 'admin/dashboard', {
       ...model,
       title: (text) => text.admin.dashboardTitle,
@@ -108,24 +108,42 @@ export class AdminPageController {
   }
 
   @Post('tokens/:id/remove')
+  @ReadsBody()
   @AdminAccess('page')
   @Redirect('/admin', 303)
-  remove(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
-    return this.flash(session, this.dashboard.remove(id));
+  async remove(
+    @Param('id') id: string,
+    @Body() form: AccountActionFormDto,
+    @CurrentAdminSession() session: AdminSession,
+  ): Promise<{ url: string }> {
+    await this.flash(session, this.dashboard.remove(id));
+    return { url: dashboardUrlFor(pageNumber(form.page)) };
   }
 
   @Post('tokens/:id/restore')
+  @ReadsBody()
   @AdminAccess('page')
   @Redirect('/admin', 303)
-  restore(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
-    return this.flash(session, this.dashboard.restore(id));
+  async restore(
+    @Param('id') id: string,
+    @Body() form: AccountActionFormDto,
+    @CurrentAdminSession() session: AdminSession,
+  ): Promise<{ url: string }> {
+    await this.flash(session, this.dashboard.restore(id));
+    return { url: dashboardUrlFor(pageNumber(form.page)) };
   }
 
   @Post('tokens/:id/refresh')
+  @ReadsBody()
   @AdminAccess('page')
   @Redirect('/admin', 303)
-  refreshOne(@Param('id') id: string, @CurrentAdminSession() session: AdminSession): Promise<void> {
-    return this.flash(session, this.dashboard.refreshOne(id));
+  async refreshOne(
+    @Param('id') id: string,
+    @Body() form: AccountActionFormDto,
+    @CurrentAdminSession() session: AdminSession,
+  ): Promise<{ url: string }> {
+    await this.flash(session, this.dashboard.refreshOne(id));
+    return { url: dashboardUrlFor(pageNumber(form.page)) };
   }
 
   @Post('refresh')

@@ -112,6 +112,41 @@ describe('Admin dashboard in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('pages a large pool: Next and Previous move through it, and removing a row on page 2 comes back to page 2', async () => {
+    await page.goto(`${stack.url}/admin`);
+    if (page.url().endsWith('/admin/login')) {
+      await page.fill('#secret', ADMIN_KEY);
+      await Promise.all([page.waitForURL(`${stack.url}/admin`), page.click('button[type=submit]')]);
+    }
+    const tokens = Array.from({ length: 150 }, () => stack.fake.createRefreshToken());
+    await poolServicesOf(stack.app).admin.upload(tokens);
+    await page.reload();
+    const range = () => page.locator('.pager-range').first().textContent();
+    expect(await page.locator('#accounts tbody tr').count()).toBe(100);
+    expect(await range()).toBe('Accounts 1–100 of 150');
+    await Promise.all([page.waitForURL(`${stack.url}/admin?page=2#accounts`), page.getByRole('link', { name: 'Next' }).first().click()]);
+    expect(await page.locator('#accounts tbody tr').count()).toBe(50);
+    expect(await range()).toBe('Accounts 101–150 of 150');
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-dashboard-page-2.png') });
+
+    const row = page.locator('#accounts tbody tr').first();
+    const masked = await row.locator('code.token').textContent();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await Promise.all([page.waitForURL(`${stack.url}/admin?page=2`), row.getByRole('button', { name: `Remove ${masked}` }).click()]);
+    expect(await flash()).toMatch(/^Removed account /);
+    expect(await page.locator('.flash').isVisible()).toBe(true);
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+    expect(await range()).toBe('Accounts 101–149 of 149');
+    await Promise.all([page.waitForURL(`${stack.url}/admin#accounts`), page.getByRole('link', { name: 'Previous' }).first().click()]);
+    expect(await page.locator('#accounts tbody tr').count()).toBe(100);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await poolServicesOf(stack.app).admin.clear();
+    expect(problems).toEqual([]);
+  });
+
   it('shows the keyboard focus on the "Load a .txt file" button, whose file input is invisible (found in review)', async () => {
     await page.goto(`${stack.url}/admin`);
     const outline = () => page.locator('label.btn-file').evaluate((label) => getComputedStyle(label).outlineStyle);

@@ -13,3 +13,8 @@ export class SeedFormDto {
 export class SignInFormDto {
   @IsOptional() @IsString() secret?: string;
 }
+
+/** A row's action (remove, restore, refresh) names the page of accounts it was on, to come back to it. */
+export class AccountActionFormDto {
+  @IsOptional() @IsString() page?: string;
+}

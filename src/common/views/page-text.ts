@@ -106,6 +106,10 @@ const en = {
     restoreAccountLabel: 'Restore {masked}',
     poolEmpty: 'The pool is empty.',
     poolEmptyHint: 'Add access, refresh or session tokens below; API requests with a pool key draw from them.',
+    accountsPages: 'Pages of accounts',
+    accountsRange: 'Accounts {first}–{last} of {total}',
+    previousPage: 'Previous',
+    nextPage: 'Next',
     addTokens: 'Add tokens',
     addTokensHint:
       'One token a line: access tokens (eyJhbGciOi…), refresh tokens or session tokens (the __Secure-next-auth.session-token cookie, or st:<value>), optionally followed by ,account_id (the workspace UUID). Lines starting with # are ignored.',
@@ -275,6 +279,10 @@ const zh: PageText = {
     restoreAccountLabel: '恢复 {masked}',
     poolEmpty: '令牌池是空的。',
     poolEmptyHint: '在下方添加访问令牌、刷新令牌或会话令牌；使用池密钥的 API 请求会从中取用。',
+    accountsPages: '账号分页',
+    accountsRange: '第 {first}–{last} 个账号，共 {total} 个',
+    previousPage: '上一页',
+    nextPage: '下一页',
     addTokens: '添加令牌',
     addTokensHint:
       '一行一个令牌：访问令牌（eyJhbGciOi…）、刷新令牌或会话令牌（__Secure-next-auth.session-token Cookie，或 st:<值>），可在后面加 ,account_id（工作区的 UUID）。以 # 开头的行会被忽略。',
