@@ -245,12 +245,13 @@ export class AppConfig {
   @IsUrlOf(WEB_URL) persistentBaseUrl = 'https://persistent.oaistatic.com';
 }
 
-export type ConfigKind = 'string' | 'int' | 'bool' | 'list' | 'size';
+/** `choice`: one word of a fixed set, read in any case (`WARN` is `warn`), as booleans are. */
+export type ConfigKind = 'string' | 'choice' | 'int' | 'bool' | 'list' | 'size';
 
 /** Every variable we read, with how its text is parsed. */
 export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigKind }> = {
   port: { env: 'PORT', kind: 'int' },
-  logLevel: { env: 'LOG_LEVEL', kind: 'string' },
+  logLevel: { env: 'LOG_LEVEL', kind: 'choice' },
   publicUrl: { env: 'PUBLIC_URL', kind: 'string' },
   maxBodyBytes: { env: 'MAX_BODY_SIZE', kind: 'size' },
   maxAttachmentsBytes: { env: 'MAX_ATTACHMENTS_SIZE', kind: 'size' },
@@ -266,7 +267,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   redisPrefix: { env: 'REDIS_PREFIX', kind: 'string' },
   redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'int' },
   importFilePool: { env: 'IMPORT_FILE_POOL', kind: 'bool' },
-  logFormat: { env: 'LOG_FORMAT', kind: 'string' },
+  logFormat: { env: 'LOG_FORMAT', kind: 'choice' },
   metricsEnabled: { env: 'METRICS_ENABLED', kind: 'bool' },
   shutdownGraceMs: { env: 'SHUTDOWN_GRACE_MS', kind: 'int' },
   apiPrefix: { env: 'API_PREFIX', kind: 'string' },
@@ -293,11 +294,11 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   upstreamDeltaEncoding: { env: 'UPSTREAM_DELTA_ENCODING', kind: 'bool' },
   upstreamMaxSockets: { env: 'UPSTREAM_MAX_SOCKETS', kind: 'int' },
   upstreamMaxFreeSockets: { env: 'UPSTREAM_MAX_FREE_SOCKETS', kind: 'int' },
-  upstreamHttp2: { env: 'UPSTREAM_HTTP2', kind: 'string' },
+  upstreamHttp2: { env: 'UPSTREAM_HTTP2', kind: 'choice' },
   upstreamCaFile: { env: 'UPSTREAM_CA_FILE', kind: 'string' },
-  upstreamFlow: { env: 'UPSTREAM_FLOW', kind: 'string' },
+  upstreamFlow: { env: 'UPSTREAM_FLOW', kind: 'choice' },
   allowPrivateFileUrls: { env: 'ALLOW_PRIVATE_FILE_URLS', kind: 'bool' },
-  cfClearance: { env: 'CF_CLEARANCE', kind: 'string' },
+  cfClearance: { env: 'CF_CLEARANCE', kind: 'choice' },
   chromiumPath: { env: 'CHROMIUM_PATH', kind: 'string' },
   cfClearanceTimeoutMs: { env: 'CF_CLEARANCE_TIMEOUT_MS', kind: 'int' },
   historyDisabled: { env: 'HISTORY_DISABLED', kind: 'bool' },
@@ -307,7 +308,7 @@ export const ENV_VARIABLES: Record<keyof AppConfig, { env: string; kind: ConfigK
   retryTimes: { env: 'RETRY_TIMES', kind: 'int' },
   enableLimit: { env: 'ENABLE_LIMIT', kind: 'bool' },
   uploadByUrl: { env: 'UPLOAD_BY_URL', kind: 'bool' },
-  reasoningOutput: { env: 'REASONING_OUTPUT', kind: 'string' },
+  reasoningOutput: { env: 'REASONING_OUTPUT', kind: 'choice' },
   keepAliveIntervalMs: { env: 'KEEPALIVE_INTERVAL_MS', kind: 'int' },
   responsesStoreMax: { env: 'RESPONSES_STORE_MAX', kind: 'int' },
   responsesStoreTtlSec: { env: 'RESPONSES_STORE_TTL_SEC', kind: 'int' },

@@ -343,6 +343,29 @@ describe('loadConfig', () => {
     expect(variableNameWarnings(join(tmpdir(), 'no-such-dir', '.env'), environment)).toEqual([]);
   });
 
+  // HISTORY_DISABLED=True was read, LOG_LEVEL=WARN stopped the start: the words of a choice are no more case-sensitive.
+  it('reads the words of a choice in any case, as it reads booleans', () => {
+    const config = loadConfig({
+      LOG_LEVEL: 'WARN',
+      LOG_FORMAT: 'Json',
+      UPSTREAM_HTTP2: 'OFF',
+      UPSTREAM_FLOW: ' Classic ',
+      CF_CLEARANCE: 'Chromium',
+      REASONING_OUTPUT: 'THINK',
+    });
+    expect(config).toMatchObject({
+      logLevel: 'warn',
+      logFormat: 'json',
+      upstreamHttp2: 'off',
+      upstreamFlow: 'classic',
+      cfClearance: 'chromium',
+      reasoningOutput: 'think',
+    });
+    expect(() => loadConfig({ LOG_LEVEL: 'INFO' })).toThrow(
+      'LOG_LEVEL="INFO" is invalid: must be one of the following values: error, warn, log, debug, verbose',
+    );
+  });
+
   it('bounds the wait for the first answer byte below the idle timeout', () => {
     expect(loadConfig({}).upstreamFirstByteTimeoutMs).toBe(30_000);
     expect(loadConfig({ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500' }).upstreamFirstByteTimeoutMs).toBe(500);

@@ -34,6 +34,8 @@ function parseValue(env: string, kind: ConfigKind, raw: string): unknown {
   switch (kind) {
     case 'string':
       return text;
+    case 'choice':
+      return text.toLowerCase();
     case 'int': {
       if (!/^-?\d+$/.test(text)) throw new ConfigError(`${env}=${shownValue(env, raw)} is not an integer`);
       return Number(text);
