@@ -1,6 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createControllerApp } from '../common/testing/controller-app';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { Clock } from '../common/vocabulary/clock';
 import { FakeClock } from '../token-pool/testing/fake-clock';
 import { AdminAuthGuard } from './admin-auth.guard';
@@ -222,6 +223,35 @@ describe('AdminPageController (HTTP edge)', () => {
     const done = await page().post('/admin/tokens/clear').set('Cookie', cookie).type('form').send({ _csrf: csrfToken }).expect(303);
     expect(done.headers.location).toBe('/admin');
     expect(dashboard.clear).toHaveBeenCalledTimes(1);
+  });
+
+  // The admin's browser got the API's JSON error for these: a page with the reason and a way back is what a person reads.
+  it('answers a store that does not answer with an HTML page saying to try again shortly, and the JSON error to a JSON client', async () => {
+    const { cookie, csrfToken } = await signedIn();
+    const outage = new StoreUnavailableError('Redis at redis://***@cache:6379', new Error('Command timed out'));
+    dashboard.model.mockRejectedValue(outage);
+    const html = await page().get('/admin').set('Cookie', cookie).set('Accept', 'text/html').set('Accept-Language', 'en').expect(503);
+    expect(html.headers['content-type']).toMatch(/^text\/html/);
+    expect(html.headers['retry-after']).toBe('5');
+    expect(html.text).toContain('<h1>Try again shortly</h1>');
+    expect(html.text).toContain('The account store (Redis at redis://***@cache:6379) is not answering; try again shortly.');
+    expect(html.text).not.toContain('Command timed out');
+    const json = await page().get('/admin').set('Cookie', cookie).set('Accept', 'application/json').expect(503);
+    expect(json.body.error.code).toBe('store_unavailable');
+
+    dashboard.clear.mockRejectedValue(outage);
+    const form = await page()
+      .post('/admin/tokens/clear')
+      .set('Cookie', cookie)
+      .set('Accept', 'text/html')
+      .type('form')
+      .send({ _csrf: csrfToken });
+    expect(form.status).toBe(503);
+    expect(form.headers['content-type']).toMatch(/^text\/html/);
+
+    dashboard.model.mockRejectedValue(new Error('a bug, with details to keep to the log'));
+    const bug = await page().get('/admin').set('Cookie', cookie).set('Accept', 'text/html').expect(500);
+    expect(bug.text).not.toContain('details to keep to the log');
   });
 
   it('answers 404 in the OpenAI shape when no admin secret is configured', async () => {

@@ -1,20 +1,23 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
+import { StoreUnavailableError } from '../common/errors/store-unavailable.error';
 import { OpenAIExceptionFilter } from '../common/filters/openai-exception.filter';
+import { routeOf } from '../common/http/route-of';
 import type { PageText } from '../common/views/page-text';
 import { AdminSignInRequired } from './admin-auth.guard';
 import { AdminSecret } from './admin-secret.service';
 import { AdminViews } from './admin-views.service';
 
 /**
- * Errors on admin pages, for people: a missing session goes to the sign-in form, a refused form gets a
- * short HTML page. JSON clients, a disabled admin (404 like any unknown URL) and server errors get the
- * API's error shape from the global filter.
+ * Errors on admin pages, for people: a missing session goes to the sign-in form, a refused form or a store that
+ * does not answer gets a short HTML page. JSON clients, a disabled admin (404 like any unknown URL) and unexpected
+ * errors (whose details go to the log only) get the API's error shape from the global filter.
  */
 @Catch()
 export class AdminPageFilter implements ExceptionFilter {
   private readonly fallback = new OpenAIExceptionFilter();
+  private readonly logger = new Logger('AdminPage');
 
   constructor(
     private readonly secret: AdminSecret,
@@ -25,10 +28,14 @@ export class AdminPageFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<Request>();
     const response = host.switchToHttp().getResponse<Response>();
     if (exception instanceof AdminSignInRequired) return response.redirect(303, '/admin/login');
-    const status = exception instanceof HttpException ? exception.getStatus() : 500;
-    if (!this.secret.enabled || status >= 500 || response.headersSent || request.accepts(['html', 'json']) === 'json') {
-      return this.fallback.catch(exception, host);
+    const forPeople = this.secret.enabled && !response.headersSent && request.accepts(['html', 'json']) !== 'json';
+    if (forPeople && exception instanceof StoreUnavailableError) {
+      this.logger.warn(`${request.method} ${routeOf(request) ?? '(no route)'}: ${exception.message}`);
+      exception = ApiError.storeUnavailable(exception.store);
     }
+    const status = exception instanceof HttpException ? exception.getStatus() : 500;
+    // A server error's own message is shown only when it was written for the client (an ApiError: a busy store).
+    if (!forPeople || (status >= 500 && !(exception instanceof ApiError))) return this.fallback.catch(exception, host);
     const message = exception instanceof ApiError ? exception.body.error.message : (exception as HttpException).message;
     if (exception instanceof ApiError && exception.details.retryAfter !== undefined)
       response.setHeader('Retry-After', String(exception.details.retryAfter));
@@ -40,5 +47,6 @@ function titleFor(status: number, text: PageText): string {
   if (status === 403) return text.admin.problemRefused;
   if (status === 404) return text.admin.problemNotFound;
   if (status === 429) return text.admin.problemThrottled;
+  if (status === 503) return text.admin.problemUnavailable;
   return text.admin.problemOther;
 }
