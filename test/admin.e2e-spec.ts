@@ -466,6 +466,17 @@ describe('Admin with ADMIN_KEY', () => {
       expect((await api(stack).get('/admin/api/tokens').expect(200)).text).not.toContain('escape@example.com');
     });
 
+    it('says how large an upload may be when a token file is over MAX_BODY_SIZE, and keeps none of it', async () => {
+      const admin = await signIn(stack);
+      const token = accessToken('too-large@example.com');
+      const refused = await postForm(stack, admin, '/admin/tokens', { tokens: `${token}\n${'#'.repeat(33 * 1024 * 1024)}` })
+        .set('Accept-Language', 'en')
+        .expect(413);
+      expect(refused.headers['content-type']).toMatch(/^text\/html/);
+      expect(refused.text).toContain('The request body is too large: more than 33554432 bytes (MAX_BODY_SIZE).');
+      expect((await api(stack).get('/admin/api/tokens').expect(200)).text).not.toContain('too-large@example.com');
+    });
+
     it('says so when there is nothing to upload', async () => {
       const admin = await signIn(stack);
       await postForm(stack, admin, '/admin/tokens', { tokens: '  \n# only a comment' }).expect(303);

@@ -311,6 +311,7 @@ describe('the HTTP edge without API_PREFIX', () => {
       const { response } = await sendPartOfLargeBody('/admin/api/refresh', { authorization: `Bearer ${ADMIN_KEY}` });
       expect(response.status).toBe(413);
       expect(JSON.parse(response.body).error.code).toBe('request_too_large');
+      expect(JSON.parse(response.body).error.message).toBe('The request body is too large: more than 65536 bytes (MAX_SMALL_BODY_SIZE).');
     });
 
     it('refuses a body above MAX_SMALL_BODY_SIZE on a small-limit route with 413', async () => {
@@ -320,6 +321,8 @@ describe('the HTTP edge without API_PREFIX', () => {
         .send(JSON.stringify({ force: true, padding: 'x'.repeat(200 * 1024) }));
       expect(response.status).toBe(413);
       expect(response.body.error.code).toBe('request_too_large');
+      // What the limit is, and which setting sets it: the admin splits a token file, or the operator raises it.
+      expect(response.body.error.message).toBe('The request body is too large: more than 65536 bytes (MAX_SMALL_BODY_SIZE).');
     });
 
     it('accepts a large authenticated chat body (up to MAX_BODY_SIZE)', async () => {

@@ -46,7 +46,7 @@ export const ERROR_CATALOG = {
     type: 'invalid_request_error',
     message: 'We could not parse the JSON body of your request: it is not valid JSON.',
   },
-  request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
+  request_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large{limit?}.' },
   invalid_multipart: {
     status: 400,
     type: 'invalid_request_error',

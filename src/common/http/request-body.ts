@@ -56,6 +56,12 @@ interface BodyParsers {
   declaredLengthFits: Parser;
   json: Parser;
   form: Parser;
+  /** The largest body they read, and the variable that sets it: a refusal names both. */
+  limit: BodyLimit;
+}
+export interface BodyLimit {
+  bytes: number;
+  variable: 'MAX_BODY_SIZE' | 'MAX_SMALL_BODY_SIZE';
 }
 
 const READ = Symbol('flowgpt:body-read');
@@ -71,8 +77,8 @@ export class RequestBodyReader {
     private readonly reflector: Reflector,
     config: AppConfig,
   ) {
-    this.small = parsersWithLimit(config.maxSmallBodyBytes);
-    this.large = parsersWithLimit(config.maxBodyBytes);
+    this.small = parsersWithLimit({ bytes: config.maxSmallBodyBytes, variable: 'MAX_SMALL_BODY_SIZE' });
+    this.large = parsersWithLimit({ bytes: config.maxBodyBytes, variable: 'MAX_BODY_SIZE' });
   }
 
   /** The body limit of the route that `context` runs. */
@@ -100,7 +106,7 @@ export class RequestBodyReader {
       // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
       if (Array.isArray(request.body)) throw NOT_AN_OBJECT;
     } catch (error) {
-      const refusal = bodyRefusal(error);
+      const refusal = bodyRefusal(error, parsers.limit);
       if (!refusal) throw error;
       // A refused body may still be arriving: do not keep reading it on this connection.
       if (!request.complete) response.shouldKeepAlive = false;
@@ -131,7 +137,7 @@ export class BodyReadingGuard implements CanActivate {
  */
 export const ReadsBody = (): MethodDecorator => UseGuards(BodyReadingGuard);
 
-function parsersWithLimit(limit: number): BodyParsers {
+function parsersWithLimit({ bytes: limit, variable }: BodyLimit): BodyParsers {
   const declaredLengthFits = refuseDeclaredLengthOver(limit);
   const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit, verify: checkFormBody });
@@ -142,6 +148,7 @@ function parsersWithLimit(limit: number): BodyParsers {
       declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
     form: (request, response, next) =>
       declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : form(request, response, next))),
+    limit: { bytes: limit, variable },
   };
 }
 
@@ -263,7 +270,7 @@ const NOT_AN_OBJECT = new Error('the JSON body is not an object');
  * What a body-parser failure means for the client. Anything body-parser reports with a 4xx status is the
  * client's doing (a body that is not the gzip it says it is, a cut upload): never a 500, never a stack trace.
  */
-export function bodyRefusal(error: unknown): ApiError | undefined {
+export function bodyRefusal(error: unknown, limit?: BodyLimit): ApiError | undefined {
   if (error === NOT_AN_OBJECT)
     return ApiError.invalidRequest('The JSON body of your request must be an object, not an array.', 'invalid_json');
   if (error instanceof multer.MulterError) return multipartRefusal(error);
@@ -282,7 +289,7 @@ export function bodyRefusal(error: unknown): ApiError | undefined {
     case 'entity.too.deep':
       return ApiError.invalidRequest(`The JSON body of your request nests deeper than ${MAX_JSON_DEPTH} levels.`, 'json_too_deep');
     case 'entity.too.large':
-      return ApiError.of('request_too_large', {});
+      return ApiError.of('request_too_large', { limit: limit ? `: more than ${limit.bytes} bytes (${limit.variable})` : undefined });
     case 'encoding.unsupported':
       return ApiError.of('unsupported_encoding', {});
     case 'charset.unsupported':
