@@ -427,7 +427,7 @@ describe('Admin with ADMIN_KEY', () => {
 
     it('refuses form posts without a session by sending them to the sign-in page', async () => {
       const response = await request(stack.url).post('/admin/tokens/clear').type('form').send({ _csrf: 'x' }).expect(303);
-      expect(response.headers.location).toBe('/admin/login');
+      expect(response.headers.location).toBe('/admin/login?ended=1');
     });
   });
 

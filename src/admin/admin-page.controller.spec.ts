@@ -66,8 +66,18 @@ describe('AdminPageController (HTTP edge)', () => {
     ['POST', '/admin/logout'],
   ])('redirects %s %s to the sign-in form without a session, doing nothing', async (method, path) => {
     const response = await (method === 'GET' ? page().get(path) : page().post(path).type('form').send({ tokens: 'x' })).expect(303);
-    expect(response.headers.location).toBe('/admin/login');
+    expect(response.headers.location).toBe(path === '/admin/tokens' ? '/admin/login?ended=1' : '/admin/login');
     expect(dashboard.model).not.toHaveBeenCalled();
+    expect(dashboard.upload).not.toHaveBeenCalled();
+  });
+
+  // A session that ended (12 hours, a new admin secret) under an open dashboard: the next form went to the sign-in
+  // page without a word, and the admin could take the upload or removal for done.
+  it('says on the sign-in page that a form sent after the session ended was not applied', async () => {
+    const refused = await page().post('/admin/tokens').type('form').send({ tokens: 'x' }).expect(303);
+    const signIn = await page().get(refused.headers.location).set('Accept-Language', 'en').expect(200);
+    expect(signIn.text).toContain('Your session has ended, so what you last sent was not applied: sign in, then send it again.');
+    expect((await page().get('/admin/login').set('Accept-Language', 'en').expect(200)).text).not.toContain('session has ended');
     expect(dashboard.upload).not.toHaveBeenCalled();
   });
 

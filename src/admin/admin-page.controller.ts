@@ -34,9 +34,9 @@ export class AdminPageController {
 
   @Get('login')
   @AdminAccess('sign-in')
-  async signInPage(@Req() request: Request, @Res() response: Response): Promise<void> {
+  async signInPage(@Req() request: Request, @Query('ended') ended: unknown, @Res() response: Response): Promise<void> {
     if (await this.sessions.fromRequest(request)) return response.redirect(303, '/admin');
-    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle });
+    this.views.send(response, 'admin/login', { title: (text) => text.admin.signInTitle, sessionEnded: ended === '1' });
   }
 
   @Post('login')

@@ -27,7 +27,11 @@ export class AdminPageFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const request = host.switchToHttp().getRequest<Request>();
     const response = host.switchToHttp().getResponse<Response>();
-    if (exception instanceof AdminSignInRequired) return response.redirect(303, '/admin/login');
+    if (exception instanceof AdminSignInRequired) {
+      // A form sent without a live session did nothing: the sign-in page says so (a sign-out has nothing to redo).
+      const lostAction = !['GET', 'HEAD'].includes(request.method) && request.path !== '/admin/logout';
+      return response.redirect(303, lostAction ? '/admin/login?ended=1' : '/admin/login');
+    }
     const forPeople = this.secret.enabled && !response.headersSent && request.accepts(['html', 'json']) !== 'json';
     if (forPeople && exception instanceof StoreUnavailableError) {
       this.logger.warn(`${request.method} ${routeOf(request) ?? '(no route)'}: ${exception.message}`);
