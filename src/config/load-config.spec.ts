@@ -366,6 +366,16 @@ describe('loadConfig', () => {
     );
   });
 
+  // `PUBLIC_URL=https://chat.example.com/` made the start-up line say "OpenAI base URL https://chat.example.com//v1".
+  it('reads PUBLIC_URL without its trailing slash, and refuses one with a query or a fragment, which no link could follow', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://chat.example.com/' }).publicUrl).toBe('https://chat.example.com');
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/api//' }).publicUrl).toBe('https://example.com/api');
+    expect(() => loadConfig({ PUBLIC_URL: 'https://chat.example.com/?lang=en' })).toThrow(
+      'PUBLIC_URL="https://chat.example.com/?lang=en" is invalid: must have no query (?…) or fragment (#…): links are made by adding a path to it',
+    );
+    expect(() => loadConfig({ PUBLIC_URL: 'https://chat.example.com/#top' })).toThrow(/PUBLIC_URL=.* must have no query/);
+  });
+
   it('bounds the wait for the first answer byte below the idle timeout', () => {
     expect(loadConfig({}).upstreamFirstByteTimeoutMs).toBe(30_000);
     expect(loadConfig({ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '500' }).upstreamFirstByteTimeoutMs).toBe(500);

@@ -218,6 +218,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
   }
   config.chatgptBaseUrl = config.chatgptBaseUrl.map(stripTrailingSlash);
   config.authBaseUrl = stripTrailingSlash(config.authBaseUrl);
+  // Start-up lines and links add `/v1`, `/admin`, `/files/…` to it.
+  if (config.publicUrl) config.publicUrl = stripTrailingSlash(config.publicUrl);
   config.powDifficulty = config.powDifficulty.toLowerCase();
 
   const [first] = validateSync(config, { forbidUnknownValues: true });
@@ -231,6 +233,11 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
     );
     const raw = env[name] ?? String(first.value);
     throw new ConfigError(`${name}=${shownValue(name, raw)} is invalid: ${reason}`);
+  }
+  if (config.publicUrl && /[?#]/.test(config.publicUrl)) {
+    throw new ConfigError(
+      `PUBLIC_URL=${shownValue('PUBLIC_URL', env.PUBLIC_URL ?? config.publicUrl)} is invalid: must have no query (?…) or fragment (#…): links are made by adding a path to it`,
+    );
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(
