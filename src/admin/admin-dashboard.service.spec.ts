@@ -1,3 +1,4 @@
+import { ApiError } from '../common/errors/api-error';
 import { localize, PAGE_TEXT } from '../common/views/page-text';
 import type { PoolAdmin } from '../token-pool/pool-admin';
 import type { PoolReadModel } from '../token-pool/pool-read-model';
@@ -67,5 +68,31 @@ describe('uploadSummary', () => {
     expect(
       JSON.stringify(uploadSummary({ added: 0, replaced: 0, duplicates: 0, invalid: lines.length, invalidLines: lines })).length,
     ).toBeLessThan(500);
+  });
+});
+
+describe('AdminDashboardService.createSeed', () => {
+  // The refusal was the API's English message inside the page's own words: "操作未完成：A seed must be 8 to 256 …".
+  it("refuses a seed of the wrong shape, or one that is a credential or a server secret, in the page's language", async () => {
+    const createSeed = jest.fn(async (seed?: string) => {
+      if (seed === 'the-admin-secret') throw ApiError.invalidRequest('A seed must not be … the admin secret.', 'invalid_seed', 'seed');
+      return seed ?? 'random-seed';
+    });
+    const dashboard = new AdminDashboardService(
+      {} as PoolReadModel,
+      {} as PoolAdmin,
+      {} as PoolRefresher,
+      { createSeed } as unknown as SeedRegistry,
+      new FakeClock(),
+    );
+    const flash = async (seed: string | undefined, lang: 'en' | 'zh') => localize(await dashboard.createSeed(seed), PAGE_TEXT[lang]);
+    expect(await flash('short', 'zh')).toBe('种子须为 8 到 256 个可见 ASCII 字符（字母、数字、标点；不含空格）。');
+    expect(await flash('has a space', 'en')).toBe(
+      'A seed must be 8 to 256 visible ASCII characters (letters, digits, punctuation; no spaces).',
+    );
+    expect(await flash('the-admin-secret', 'zh')).toBe('种子不能是访问令牌、刷新令牌、池密钥或管理密钥。');
+    expect(await flash('  good-seed-1  ', 'en')).toMatch(/^Seed ready: good-seed-1\./);
+    expect(await flash(undefined, 'en')).toMatch(/^Seed ready: random-seed\./);
+    expect(createSeed).not.toHaveBeenCalledWith('short');
   });
 });

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { ApiError } from '../common/errors/api-error';
 import { maskSecret } from '../common/util/secrets';
 import { textLines } from '../common/util/text-lines';
-import type { AccountCounts, AccountView, SeedView, UploadResult } from '../token-pool/pool.types';
+import { seedRefusal, type AccountCounts, type AccountView, type SeedView, type UploadResult } from '../token-pool/pool.types';
 import { Clock } from '../common/vocabulary/clock';
 import { PoolAdmin } from '../token-pool/pool-admin';
 import { PoolReadModel } from '../token-pool/pool-read-model';
@@ -114,8 +115,16 @@ export class AdminDashboardService {
 
   /** The new seed is shown this once, so that the admin can hand it to its user; lists only show it masked. */
   async createSeed(seed: string | undefined): Promise<Flash> {
-    const created = await this.seeds.createSeed(seed);
-    return { kind: 'success', key: 'flash.seedReady', params: { seed: created } };
+    const value = seed?.trim() || undefined;
+    // The registry refuses these too, in the API's English: the shape here, and a credential or secret below.
+    if (value !== undefined && seedRefusal(value, () => false)) return seedRefused(value);
+    try {
+      const created = await this.seeds.createSeed(value);
+      return { kind: 'success', key: 'flash.seedReady', params: { seed: created } };
+    } catch (error) {
+      if (error instanceof ApiError && error.body.error.code === 'invalid_seed') return { kind: 'error', key: 'flash.seedIsSecret' };
+      throw error;
+    }
   }
 
   async removeSeedById(id: string): Promise<Flash> {
@@ -179,6 +188,11 @@ export function dashboardUrlFor(page: number): string {
 /** A page number as a query or form field holds it; anything else (absent, `abc`, `-1`, huge) is the first page. */
 export function pageNumber(text: unknown): number {
   return typeof text === 'string' && /^[1-9]\d{0,6}$/.test(text) ? Number(text) : 1;
+}
+
+/** A seed `seedRefusal` refuses, said in the page's language. */
+function seedRefused(value: string): Flash {
+  return { kind: 'error', key: seedRefusal(value, () => false) === 'shape' ? 'flash.seedShape' : 'flash.seedIsSecret' };
 }
 
 function unknownAccount(id: string): Flash {
