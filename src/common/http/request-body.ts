@@ -52,7 +52,6 @@ const MULTIPART_MAX_FIELD_BYTES = 256 * 1024;
 
 type Parser = (request: Request, response: Response, next: NextFunction) => void;
 interface BodyParsers {
-  limit: number;
   declaredLengthFits: Parser;
   json: Parser;
   form: Parser;
@@ -95,18 +94,18 @@ export class RequestBodyReader {
     const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
     request[READ] ??=
       files && request.is('multipart/form-data')
-        ? this.parse(request, response, [parsers.declaredLengthFits, multipartParser(files, parsers.limit)])
-        : this.parse(request, response, [parsers.json, parsers.form]);
+        ? this.parse(request, response, parsers.limit, [parsers.declaredLengthFits, multipartParser(files, parsers.limit.bytes)])
+        : this.parse(request, response, parsers.limit, [parsers.json, parsers.form]);
     return request[READ];
   }
 
-  private async parse(request: Request, response: Response, steps: Parser[]): Promise<void> {
+  private async parse(request: Request, response: Response, limit: BodyLimit, steps: Parser[]): Promise<void> {
     try {
       for (const step of steps) await run(step, request, response);
       // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
       if (Array.isArray(request.body)) throw NOT_AN_OBJECT;
     } catch (error) {
-      const refusal = bodyRefusal(error, parsers.limit);
+      const refusal = bodyRefusal(error, limit);
       if (!refusal) throw error;
       // A refused body may still be arriving: do not keep reading it on this connection.
       if (!request.complete) response.shouldKeepAlive = false;
@@ -142,7 +141,6 @@ function parsersWithLimit({ bytes: limit, variable }: BodyLimit): BodyParsers {
   const json = express.json({ limit, type: ['application/json', 'application/*+json'], verify: checkJsonBody });
   const form = express.urlencoded({ extended: false, limit, verify: checkFormBody });
   return {
-    limit,
     declaredLengthFits,
     json: (request, response, next) =>
       declaredLengthFits(request, response, (error?: unknown) => (error ? next(error) : json(request, response, next))),
