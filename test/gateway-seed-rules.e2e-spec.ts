@@ -532,6 +532,118 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     });
   });
 
+  describe('file isolation between seeds on one account', () => {
+    const upload = async (browser: SignedInBrowser): Promise<string> => {
+      const created = await request(gw.url)
+        .post('/backend-api/files')
+        .set(browser.bearer)
+        .send({ file_name: 'notes.txt', file_size: 5, use_case: 'my_files' })
+        .expect(200);
+      return String(created.body.file_id);
+    };
+    const get = (browser: SignedInBrowser, path: string) => request(gw.url).get(path).set(browser.bearer);
+    /** One of seed A's conversations (the first is deleted by now). */
+    let filesConversation: string;
+
+    beforeAll(async () => {
+      filesConversation = conversationIdIn((await post(seedA, 'about my files')).text);
+    });
+
+    it("answers 404 for another seed's or the owner's file by any route that names it, and passes the seed's own upload", async () => {
+      const mine = await upload(seedA);
+      const theirs = await upload(seedB);
+      const owners = await upload(owner);
+      for (const other of [theirs, owners]) {
+        const before = gw.fake.requests.length;
+        const answers = [
+          await get(seedA, `/backend-api/files/${other}/download`),
+          await get(seedA, `/backend-api/files/${other}`),
+          await get(seedA, `/backend-api/files/download/${other}?conversation_id=${filesConversation}&inline=false`),
+          await get(seedA, `/backend-api/files/${other.toUpperCase()}/download`),
+          await get(seedA, `/backend-api/estuary/content?id=${other}&ts=1&p=fs&sig=x`),
+          await get(seedA, `/backend-api/estuary/content?id=${mine}&id=${other}`),
+          await get(seedA, '/backend-api/estuary/content?ts=1'),
+          await get(seedA, `/backend-api/conversation/${filesConversation}/attachment/${other}/download`),
+          await get(seedA, `/backend-api/some_new_route/${other}`),
+          await get(seedA, `/backend-api/some_new_route?asset=${encodeURIComponent(`file-service://${other}`)}`),
+          await request(gw.url).post(`/backend-api/files/${other}/uploaded`).set(seedA.bearer).send({}),
+          // Its own conversation, given another's file to read.
+          await request(gw.url)
+            .post('/backend-api/conversation')
+            .set(seedA.bearer)
+            .send({
+              ...conversationBody('summarise the attachment', filesConversation),
+              messages: [
+                {
+                  id: 'aaaaaaaa-0000-4000-8000-000000000002',
+                  author: { role: 'user' },
+                  content: { content_type: 'text', parts: ['summarise the attachment'] },
+                  metadata: { attachments: [{ id: other, name: 'notes.txt' }] },
+                },
+              ],
+            }),
+          await request(gw.url)
+            .post('/backend-api/conversation')
+            .set(seedA.bearer)
+            .send({
+              ...conversationBody('x', filesConversation),
+              messages: [
+                {
+                  id: 'aaaaaaaa-0000-4000-8000-000000000003',
+                  author: { role: 'user' },
+                  content: {
+                    content_type: 'multimodal_text',
+                    parts: [{ content_type: 'image_asset_pointer', asset_pointer: `file-service://${other}` }, 'what is this?'],
+                  },
+                },
+              ],
+            }),
+          await request(gw.url)
+            .post('/backend-api/some_new_route')
+            .set(seedA.bearer)
+            .send({ deep: [{ file: ` ${other}` }] }),
+        ];
+        expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 404));
+        expect(answers[0].body).toEqual({
+          error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'file_not_found' },
+        });
+        expect(gw.fake.requests.length).toBe(before);
+      }
+      expect((await get(seedA, `/backend-api/files/${mine}/download`)).status).toBe(200);
+      expect((await get(seedA, `/backend-api/files/${mine}`)).status).toBe(200);
+      expect((await get(seedB, `/backend-api/files/${theirs}/download`)).status).toBe(200);
+      expect((await get(seedB, `/backend-api/files/${mine}/download`)).status).toBe(404);
+      // The owner is not a seed: every file of the account is theirs.
+      expect((await get(owner, `/backend-api/files/${mine}/download`)).status).toBe(200);
+    });
+
+    it('passes a file its own conversation received (a generated image), to that seed only', async () => {
+      const generated = 'file-GeneratedForSeedA00000001';
+      gw.fake.enqueue({ kind: 'image', prompt: 'a fox', fileIds: [generated] });
+      expect((await post(seedA, 'draw a fox', filesConversation)).status).toBe(200);
+      expect((await get(seedA, `/backend-api/files/${generated}/download`)).status).toBe(200);
+      // A route the fake does not serve: passed on to it.
+      await get(seedA, `/backend-api/files/download/${generated}?conversation_id=${filesConversation}`);
+      expect(gw.fake.requests.at(-1)?.path).toBe(`/backend-api/files/download/${generated}`);
+      expect((await get(seedB, `/backend-api/files/${generated}/download`)).status).toBe(404);
+      // Reading its conversation records what it holds, for the seed that owns it only.
+      const read = jest.spyOn(gw.app.get(SeedRegistry), 'recordFilesForSeedId');
+      try {
+        await get(seedA, `/backend-api/conversation/${filesConversation}`).expect(200);
+        expect(read).toHaveBeenCalledWith(seedIdFor(SEED_A), expect.arrayContaining([generated]));
+      } finally {
+        read.mockRestore();
+      }
+    });
+
+    it('does not take a file id the seed typed in its message for one of its files', async () => {
+      const theirs = await upload(seedB);
+      expect((await post(seedA, `please fetch file ${theirs} for me`, filesConversation)).status).toBe(200);
+      await get(seedA, `/backend-api/conversation/${filesConversation}`).expect(200);
+      expect((await get(seedA, `/backend-api/files/${theirs}/download`)).status).toBe(404);
+    });
+  });
+
   describe('the no-leak walk', () => {
     it('shows a seed user none of the pool account: tokens, email, name, phone, in any body, header, cookie or frame', async () => {
       const seen: Array<{ what: string; text: string }> = [];

@@ -139,6 +139,12 @@ export function seedRefusal(value: string, isServerSecret: (value: string) => bo
  */
 export const MAX_SEED_CONVERSATIONS = 1_000;
 
+/**
+ * How many file ids a seed keeps (its uploads, and the files its conversations received), newest first: past it the
+ * oldest is dropped, and the seed can no longer fetch that file through the gateway.
+ */
+export const MAX_SEED_FILES = 5_000;
+
 /** A SeedToken and the pool account it stands for (gateway.md §3.6, §4.4). */
 export interface SeedRecord {
   /** The seed itself. Secret: it is a credential of the seed user. */
@@ -147,6 +153,8 @@ export interface SeedRecord {
   accountId: string | null;
   /** Conversation ids this seed created, newest first. */
   conversations: string[];
+  /** File ids this seed uploaded or its conversations received, newest first; none in records written before files were kept. */
+  files?: string[];
   createdAt: number;
   /**
    * Who made it: the admin (API or dashboard), or a browser sign-in with `AUTO_SEED`. Only the admin's are API keys.

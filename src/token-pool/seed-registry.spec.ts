@@ -1,4 +1,4 @@
-import { MAX_SEED_CONVERSATIONS } from './pool.types';
+import { MAX_SEED_CONVERSATIONS, MAX_SEED_FILES } from './pool.types';
 import { isServerSecret, seedIdFor } from './seed-registry';
 import type { AccountStore } from './stores/account-store';
 import { FileAccountStore } from './stores/file-account-store';
@@ -172,6 +172,37 @@ describe('SeedRegistry', () => {
           last: 'c3',
         });
       });
+
+      it(`keeps the files each seed was given (its newest ${MAX_SEED_FILES}), apart from every other seed's`, async () => {
+        const pool = newPool({}, store);
+        await pool.seeds.createSeed('seed-files-a');
+        await pool.seeds.createSeed('seed-files-b');
+        const [a, b] = [seedIdFor('seed-files-a'), seedIdFor('seed-files-b')];
+        await pool.seeds.recordFilesForSeedId(a, ['file-One00000001', 'file-Two00000002']);
+        await pool.seeds.recordFilesForSeedId(b, ['file-Three0000003']);
+        await pool.seeds.recordFilesForSeedId('seed-unknown', ['file-Four00000004']);
+        expect(await pool.seeds.ownsFile(a, 'file-One00000001')).toBe(true);
+        expect(await pool.seeds.ownsFile(a, 'FILE-ONE00000001')).toBe(false);
+        expect(await pool.seeds.ownsFile(a, 'file-Three0000003')).toBe(false);
+        expect(await pool.seeds.ownsFile(b, 'file-Three0000003')).toBe(true);
+        expect(await pool.seeds.ownsFile('seed-unknown', 'file-Four00000004')).toBe(false);
+        // The same store, as another instance or a restart reads it.
+        const again = newPool({}, store);
+        expect(await again.seeds.ownsFile(a, 'file-Two00000002')).toBe(true);
+        const many = Array.from({ length: MAX_SEED_FILES }, (_, index) => `file-Many${String(index).padStart(8, '0')}`);
+        await again.seeds.recordFilesForSeedId(a, many);
+        expect(await again.seeds.ownsFile(a, 'file-Many00000000')).toBe(true);
+        expect(await again.seeds.ownsFile(a, 'file-One00000001')).toBe(false);
+        expect((await store.getSeed('seed-files-a'))?.files).toHaveLength(MAX_SEED_FILES);
+      });
+    });
+
+    it('keeps the files of a seed across restarts', async () => {
+      const pool = newPool();
+      await pool.seeds.createSeed('seed-one');
+      await pool.seeds.recordFilesForSeedId(seedIdFor('seed-one'), ['file-Kept00000001']);
+      const restarted = newPool({}, new FileAccountStore({ dataDir: t.dataDir }));
+      expect(await restarted.seeds.ownsFile(seedIdFor('seed-one'), 'file-Kept00000001')).toBe(true);
     });
 
     it('tracks them by the seed id too, as browser sessions know only that, and across restarts', async () => {

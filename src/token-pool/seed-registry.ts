@@ -5,7 +5,7 @@ import { maskSecret, secretInList, secretsEqual } from '../common/util/secrets';
 import { Clock } from '../common/vocabulary/clock';
 import { AppConfig } from '../config/app-config';
 import { AccountLeaser } from './account-leaser';
-import { MAX_SEED_CONVERSATIONS, seedRefusal, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
+import { MAX_SEED_CONVERSATIONS, MAX_SEED_FILES, seedRefusal, type AccountLease, type SeedRecord, type SeedView } from './pool.types';
 import { ACCOUNT_STORE, type AccountStore } from './stores/account-store';
 
 /** Whether `value` is a secret this server is given (a pool key, the admin secret, API_PREFIX), which no seed may be. */
@@ -230,6 +230,30 @@ export class SeedRegistry {
   async ownsConversation(seedId: string, conversationId: string): Promise<boolean> {
     const wanted = conversationId.toLowerCase();
     return (await this.conversationsOfSeedId(seedId)).some((id) => id.toLowerCase() === wanted);
+  }
+
+  /**
+   * Remembers files as the seed's, by its public id (newest first; past `MAX_SEED_FILES` the oldest are dropped): the
+   * ones it uploaded and the ones its own conversations received, which are all it may fetch (gateway.md §4.4). The
+   * record is rewritten only when one of them is new to it.
+   */
+  async recordFilesForSeedId(seedId: string, fileIds: readonly string[]): Promise<void> {
+    if (fileIds.length === 0) return;
+    const seed = await this.seedOfId(seedId);
+    if (!seed) return;
+    await this.store.updateSeed(seed, (current: SeedRecord | null) => {
+      if (!current) return undefined;
+      const known = current.files ?? [];
+      const fresh = [...new Set(fileIds)].filter((id) => !known.includes(id));
+      if (fresh.length === 0) return undefined;
+      return { ...current, files: [...fresh, ...known].slice(0, MAX_SEED_FILES) };
+    });
+  }
+
+  /** Whether the seed with this id uploaded or received this file (ids compared as written). */
+  async ownsFile(seedId: string, fileId: string): Promise<boolean> {
+    const seed = await this.seedOfId(seedId);
+    return seed !== null && ((await this.store.getSeed(seed))?.files ?? []).includes(fileId);
   }
 
   /** The seed behind a public id; the id is a hash of the seed, so a found pair stays true and is kept. */

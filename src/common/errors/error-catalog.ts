@@ -146,6 +146,7 @@ export const ERROR_CATALOG = {
   host_not_allowed: { status: 421, type: 'invalid_request_error', message: 'This server does not answer for that host name.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: '{method} is not proxied.' },
   conversation_not_found: { status: 404, type: 'invalid_request_error', message: 'Conversation not found.' },
+  seed_file_not_found: { status: 404, type: 'invalid_request_error', code: 'file_not_found', message: 'File not found.' },
   seed_restricted: { status: 403, type: 'invalid_request_error', message: 'A shared account cannot use this feature.' },
 
   // Who is calling.

@@ -1,6 +1,7 @@
 import { Transform } from 'node:stream';
 import { HandoffDetector } from '../../chat/handoff/handoff-detector';
 import { turnTopic } from '../../chat/handoff/handoff-frames';
+import { fileIdsInSse } from './file-ids';
 
 /** An upstream conversation id: a UUID, or at least something shaped like an id. */
 const CONVERSATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{7,99}$/;
@@ -54,14 +55,17 @@ export interface ConversationStreamHooks {
   conversation(conversationId: string): Promise<void>;
   /** The WebSocket topic of a turn the stream hands off (`stream_handoff`, gateway-live-ui.md §4.5). */
   handoff(topic: string): Promise<void>;
+  /** Files the stream gives the conversation (a generated image's asset pointer, an attachment), in any of its events. */
+  files?(fileIds: string[]): Promise<void>;
 }
 
 /**
  * A pass-through for a conversation's event stream that parses its events for the conversation id (in the first
  * megabyte) and, with `HandoffDetector`, its head for a hand-off stub, and has each recorded before letting its event
  * go on: the browser never learns an id, or a topic to subscribe to, before it is recorded. A stub comes only in the
- * head (the detector's reading, as the API's): once its verdict is in and the id found, the rest passes unread. Every
- * byte passes unchanged and as it arrives.
+ * head (the detector's reading, as the API's): once its verdict is in and the id found, the rest passes unread, unless
+ * `files` is given: then every event is read for the files it names, each recorded before its event goes on (an event
+ * longer than a megabyte is not read, and its files are not the seed's). Every byte passes unchanged and as it arrives.
  */
 export function conversationStreamSniffer(hooks: ConversationStreamHooks): Transform {
   const head = new HandoffDetector();
@@ -69,9 +73,10 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
   let pending = '';
   let scanned = 0;
   let conversationFound = false;
+  let filesPending = '';
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      if (headDecided && conversationFound) return callback(null, chunk);
+      if (headDecided && conversationFound && !hooks.files) return callback(null, chunk);
       const records: Array<Promise<void>> = [];
       if (!headDecided) {
         const verdict = head.push(chunk);
@@ -82,17 +87,20 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
       if (!conversationFound) {
         scanned += chunk.length;
         pending += chunk.toString('utf8');
-        const end = Math.max(pending.lastIndexOf('\n\n'), pending.lastIndexOf('\r\n\r\n'));
-        const complete = end >= 0 ? pending.slice(0, end) : '';
-        if (end >= 0) pending = pending.slice(end).replace(/^(\r?\n)+/, '');
-        // An event this long is not the one that names the conversation first.
-        if (pending.length > MAX_SCANNED_BYTES) pending = '';
+        const [complete, rest] = completeEvents(pending);
+        pending = rest;
         const id = complete ? conversationIdInSse(complete) : undefined;
         if (id || scanned > MAX_SCANNED_BYTES) {
           conversationFound = true;
           pending = '';
         }
         if (id) records.push(hooks.conversation(id));
+      }
+      if (hooks.files) {
+        const [complete, rest] = completeEvents(filesPending + chunk.toString('utf8'));
+        filesPending = rest;
+        const fileIds = complete ? fileIdsInSse(complete) : [];
+        if (fileIds.length > 0) records.push(hooks.files(fileIds));
       }
       if (records.length === 0) return callback(null, chunk);
       Promise.all(records).then(
@@ -101,4 +109,13 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
       );
     },
   });
+}
+
+/** The complete events of SSE text, and what is left of the next one (dropped past `MAX_SCANNED_BYTES`). */
+function completeEvents(text: string): [complete: string, rest: string] {
+  const end = Math.max(text.lastIndexOf('\n\n'), text.lastIndexOf('\r\n\r\n'));
+  const complete = end >= 0 ? text.slice(0, end) : '';
+  const rest = end >= 0 ? text.slice(end).replace(/^(\r?\n)+/, '') : text;
+  // An event this long is not the one that names the conversation first.
+  return [complete, rest.length > MAX_SCANNED_BYTES ? '' : rest];
 }

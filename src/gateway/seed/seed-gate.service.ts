@@ -11,8 +11,9 @@ import type { PublicOrigin } from '../upstream-hosts';
 import { UpstreamHosts } from '../upstream-hosts';
 import { scrubJson } from './account-identifiers.service';
 import { conversationStreamSniffer } from './conversation-id-sniffer';
+import { fileIdOf, fileIdsAnywhereIn, fileIdsIn } from './file-ids';
 import { SeedTurns } from './seed-turns.service';
-import { encodedPath, normalisedPath, seedDecision } from './seed-rules';
+import { encodedPath, normalisedPath, type SeedDecision, seedDecision } from './seed-rules';
 
 /** What a seed request becomes: answered here, or proxied this way. */
 export type SeedAdmission =
@@ -71,6 +72,7 @@ export class SeedGate {
     const params = new URLSearchParams(query);
     // Every value: servers differ on which of repeated keys they read.
     for (const id of [...(decision.conversationIds ?? []), ...params.getAll('conversation_id')]) if (id) await this.mustOwn(seedId, id);
+    await this.mustOwnFiles(seedId, [...(decision.fileIds ?? []), ...filesNamedInQuery(params, decision.queryFiles ?? [])]);
     let body: Buffer | undefined;
     if (decision.bodyConversation) {
       body = await this.proxy.readBody(request, bodyLimit);
@@ -81,20 +83,39 @@ export class SeedGate {
       body ??= await this.proxy.readBody(request, bodyLimit);
       await this.mustOwnAll(seedId, conversationsListedIn(body));
     }
+    // A JSON write may name a file anywhere (an attachment, an asset pointer): the upstream would read it as the account.
+    if (!READS.has(request.method) && (body || !isUpload(request))) {
+      body ??= await this.proxy.readBody(request, bodyLimit);
+      await this.mustOwnFiles(seedId, filesNamedInBody(body, request));
+    }
     const identifiers = caller.account.privateIdentifiers;
     const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
+    const adjusted = decision.adjust === 'accounts_check' ? (document: unknown) => scrub(withoutAccountUser(document)) : scrub;
+    const recordFiles = (fileIds: string[]) => this.seeds.recordFilesForSeedId(seedId, fileIds);
     return {
       answered: false,
       path: encodedPath(path) + query,
       body,
-      transformJson: decision.adjust === 'accounts_check' ? (document) => scrub(withoutAccountUser(document)) : scrub,
+      // What the seed's own conversation holds (an image it generated, a file attached to it) is its own.
+      transformJson: recordsFiles(decision)
+        ? async (document) => {
+            await recordFiles(fileIdsIn(document));
+            return adjusted(document);
+          }
+        : adjusted,
       streamThrough: decision.recordsConversation
         ? conversationStreamSniffer({
             conversation: async (conversationId) => void (await this.seeds.recordConversationForSeedId(seedId, conversationId)),
             handoff: (topic) => this.turns.record(seedId, topic),
+            files: recordFiles,
           })
         : undefined,
     };
+  }
+
+  /** Each of `fileIds` one the seed uploaded or its conversations received; any other is not found, as another's conversation is. */
+  private async mustOwnFiles(seedId: string, fileIds: string[]): Promise<void> {
+    for (const id of new Set(fileIds)) if (!(await this.seeds.ownsFile(seedId, id))) throw ApiError.of('seed_file_not_found', {});
   }
 
   private async mustOwn(seedId: string, conversationId: string): Promise<void> {
@@ -153,6 +174,51 @@ export class SeedGate {
     if (!Array.isArray(items))
       throw ApiError.of('conversation_list_unreadable', {}, { upstream: { step: 'gateway', status: answer.status } });
     return items as Array<Record<string, unknown>>;
+  }
+}
+
+const READS = new Set(['GET', 'HEAD']);
+
+function recordsFiles(decision: Extract<SeedDecision, { kind: 'pass' }>): boolean {
+  return Boolean(
+    decision.recordsFiles || decision.recordsConversation || decision.bodyConversationList || decision.conversationIds?.length,
+  );
+}
+
+/** A write whose body is bytes (an upload), not a document that could name a file. */
+function isUpload(request: Request): boolean {
+  return /^\s*(?:multipart\/|application\/octet-stream|image\/|audio\/|video\/)/i.test(String(request.headers['content-type'] ?? ''));
+}
+
+/** The file ids a query names: any value shaped like one (an asset pointer too), and every value of `keys` (none is refused). */
+function filesNamedInQuery(params: URLSearchParams, keys: readonly string[]): string[] {
+  const named: string[] = [];
+  for (const key of keys) {
+    const values = params.getAll(key);
+    if (values.length === 0) throw ApiError.of('seed_file_not_found', {});
+    named.push(...values);
+  }
+  for (const value of params.values()) {
+    const id = fileIdOf(value);
+    if (id) named.push(id);
+  }
+  return named;
+}
+
+/**
+ * The file ids a write's body names anywhere. A body sent as JSON (or with no type, which servers read as JSON) that
+ * this parser cannot read, and that could spell a file id, is refused for the reason `conversationNamedIn` gives; one
+ * of another type names none.
+ */
+function filesNamedInBody(body: Buffer, request: Request): string[] {
+  if (body.length === 0) return [];
+  try {
+    return fileIdsAnywhereIn(JSON.parse(body.toString('utf8')));
+  } catch {
+    const type = String(request.headers['content-type'] ?? '').trim();
+    const mayNameFile = /file|\\u/i.test(body.toString('latin1'));
+    if (mayNameFile && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
+    return [];
   }
 }
 

@@ -1,5 +1,6 @@
 import { HandoffDetector } from '../../chat/handoff/handoff-detector';
 import { conversationIdInSse, conversationIdOf, conversationStreamSniffer } from './conversation-id-sniffer';
+import { fileIdsAnywhereIn, fileIdsIn, fileIdsInSse } from './file-ids';
 import { encodedPath, normalisedPath, seedDecision, SEED_TABLE } from './seed-rules';
 
 const ID = '6789abcd-0123-4567-89ab-cdef01234567';
@@ -56,6 +57,8 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['GET', '/backend-api/accounts/check/v4-2023-04-27', 'pass'],
   ['GET', '/backend-api/gizmos/g-known', 'pass'],
   ['POST', '/backend-api/share/create', 'pass'],
+  ['POST', '/backend-api/files', 'pass'],
+  ['GET', '/backend-api/estuary/content', 'pass'],
 ];
 
 function firstEntryFor(method: string, path: string): number {
@@ -94,7 +97,7 @@ describe('seed rules', () => {
   it('passes unknown reads (to be scrubbed) and conversation writes, and refuses unknown account-level writes', () => {
     expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
     expect(seedDecision('GET', '/backend-api/settings/user')).toEqual({ kind: 'pass' });
-    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass' });
+    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass', recordsFiles: true });
     for (const path of [
       '/backend-api/settings/voice',
       '/backend-api/accounts/x/beta_features',
@@ -109,8 +112,8 @@ describe('seed rules', () => {
 
   it("never lists the account's files, nor fetches its conversations by a list of ids the seed does not own", () => {
     expect(seedDecision('GET', '/backend-api/Files')).toEqual({ kind: 'blank', body: expect.any(Function) });
-    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass' });
-    expect(seedDecision('GET', '/backend-api/files/file-abc')).toEqual({ kind: 'pass' });
+    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass', recordsFiles: true });
+    expect(seedDecision('GET', '/backend-api/files/file-abc')).toEqual({ kind: 'pass', fileIds: ['file-abc'] });
     expect(seedDecision('POST', '/backend-api/conversations/Batch')).toEqual({ kind: 'pass', bodyConversationList: true });
     for (const method of ['GET', 'HEAD', 'PUT', 'DELETE'])
       expect(seedDecision(method, '/backend-api/conversations/batch').kind).toBe('refuse');
@@ -177,7 +180,53 @@ describe('seed rules', () => {
     expect(seedDecision('GET', `/backend-api/conversation/${ID}/attachment/file_00000000b1c061f6a3e3d1d4f3b6a2c1/download`)).toEqual({
       kind: 'pass',
       conversationIds: [ID],
+      fileIds: ['file_00000000b1c061f6a3e3d1d4f3b6a2c1'],
     });
+  });
+
+  it('names the file of every file route, whatever its shape, and any segment shaped like a file id', () => {
+    const files = (method: string, path: string) => {
+      const decision = seedDecision(method, path);
+      return decision.kind === 'pass' ? decision.fileIds : decision.kind;
+    };
+    expect(files('GET', '/backend-api/files/file-AbCdEf0123456789/download')).toEqual(['file-AbCdEf0123456789']);
+    expect(files('GET', '/backend-api/files/x-1')).toEqual(['x-1']);
+    expect(files('HEAD', '/backend-api/files/download/x1')).toEqual(['x1']);
+    expect(files('GET', `/backend-api/conversation/${ID}/attachment/odd/download`)).toEqual(['odd']);
+    expect(files('GET', '/backend-api/new/place/FILE_00000000abcdef0123456789')).toEqual(['FILE_00000000abcdef0123456789']);
+    // An action, not a file; a listing stays blank.
+    expect(files('POST', '/backend-api/files/process_upload_stream')).toBeUndefined();
+    expect(files('GET', '/backend-api/files')).toBe('blank');
+    expect(seedDecision('GET', '/backend-api/estuary/content')).toEqual({ kind: 'pass', queryFiles: ['id'] });
+    // An upload becomes the seed's file.
+    expect(seedDecision('POST', '/backend-api/files')).toEqual({ kind: 'pass', recordsFiles: true });
+    expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
+  });
+
+  it('reads the file ids an answer gives in its file fields, never in text, and any a request body gives', () => {
+    const answer = {
+      message: {
+        content: {
+          parts: [{ content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-Generated000001' }, 'file-TypedByTheUser01'],
+        },
+        metadata: { attachments: [{ id: 'file_00000000aaaabbbbccccdddd', name: 'a.txt' }], note: 'file-InAnotherField01' },
+      },
+    };
+    expect(fileIdsIn(answer).sort()).toEqual(['file-Generated000001', 'file_00000000aaaabbbbccccdddd']);
+    expect(fileIdsIn({ p: '/message/content/parts/0/asset_pointer', o: 'replace', v: 'sediment://file_0123456789abcdef' })).toEqual([
+      'file_0123456789abcdef',
+    ]);
+    expect(fileIdsIn({ p: '/message/content/parts/0', o: 'append', v: 'file-TypedByTheUser01' })).toEqual([]);
+    expect(fileIdsAnywhereIn(answer).sort()).toEqual([
+      'file-Generated000001',
+      'file-InAnotherField01',
+      'file-TypedByTheUser01',
+      'file_00000000aaaabbbbccccdddd',
+    ]);
+    expect(fileIdsInSse(`data: ${JSON.stringify(answer)}\n\ndata: [DONE]\n\n`).sort()).toEqual([
+      'file-Generated000001',
+      'file_00000000aaaabbbbccccdddd',
+    ]);
   });
 
   it('reads the path once, as the upstream will', () => {
@@ -206,13 +255,17 @@ describe('conversation id sniffer', () => {
   });
 
   /** The stream through a sniffer in these chunks: what came out, and the order of passing and recording. */
-  async function sniffed(chunks: Array<string | Buffer>): Promise<{ text: string; order: string[] }> {
+  async function sniffed(chunks: Array<string | Buffer>, withFiles = false): Promise<{ text: string; order: string[] }> {
     const order: string[] = [];
     const recorded = (what: string) => async (id: string) => {
       await new Promise((resolve) => setTimeout(resolve, 10));
       order.push(`${what} ${id}`);
     };
-    const sniffer = conversationStreamSniffer({ conversation: recorded('conversation'), handoff: recorded('turn') });
+    const sniffer = conversationStreamSniffer({
+      conversation: recorded('conversation'),
+      handoff: recorded('turn'),
+      ...(withFiles ? { files: (ids: string[]) => recorded('files')(ids.join(',')) } : {}),
+    });
     const out: Buffer[] = [];
     sniffer.on('data', (chunk: Buffer) => {
       out.push(chunk);
@@ -236,6 +289,14 @@ describe('conversation id sniffer', () => {
     const stub = `data: {"type":"stream_handoff","conversation_id":"${ID}","turn_exchange_id":"turn-0001"}\n\n`;
     const { order } = await sniffed([opening, stub.slice(0, 30), stub.slice(30), 'data: [DONE]\n\n']);
     expect(order).toEqual([`conversation ${ID}`, 'passed', 'passed', 'turn conversation-turn-turn-0001', 'passed', 'passed']);
+  });
+
+  it('records the files of any event, late in the stream too, before that event goes on', async () => {
+    const named = `data: {"v":{"conversation_id":"${ID}"}}\n\n`;
+    const late = `data: {"message":{"content":{"parts":[{"asset_pointer":"file-service://file-LateImage0000001"}]}}}\n\n`;
+    const { text, order } = await sniffed([named, 'data: "x"\n\n', late.slice(0, 40), late.slice(40)], true);
+    expect(order).toEqual([`conversation ${ID}`, 'passed', 'passed', 'passed', 'files file-LateImage0000001', 'passed']);
+    expect(text).toBe(named + 'data: "x"\n\n' + late);
   });
 
   it('keeps looking for the id after the head is decided, then reads nothing more and passes every byte unchanged', async () => {

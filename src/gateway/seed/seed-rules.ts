@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fileIdOf } from './file-ids';
 
 /**
  * What a shared (seed) user may do on the proxied backend (gateway.md §4 with its "Ours" notes), as one table
@@ -28,6 +29,15 @@ export type SeedDecision =
       /** The JSON body lists conversations (`conversation_ids`), each of which must be the seed's. */
       bodyConversationList?: boolean;
       recordsConversation?: boolean;
+      /** File ids in the path: each must be one the seed uploaded or its conversations received. */
+      fileIds?: string[];
+      /** Query keys whose every value is a file id, whatever its shape, which must be the seed's (one at least). */
+      queryFiles?: string[];
+      /**
+       * The answer names files that become the seed's: an upload's, and (whether or not this is set) those of a
+       * conversation the seed owns (`conversationIds`, `bodyConversationList`) or creates (`recordsConversation`).
+       */
+      recordsFiles?: boolean;
     };
 
 type MethodMatch = 'GET' | 'ANY' | ReadonlyArray<string>;
@@ -130,7 +140,15 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   // The account's uploaded files, listed (an upload, `POST files`, and one file's routes still pass).
   { method: 'GET', path: /^\/backend-api\/files$/i, decision: blank(emptyItems) },
   // Conversations fetched by the list of their ids: each must be the seed's own, like one named in a path.
-  { method: ['POST'], path: /^\/backend-api\/conversations\/batch$/i, decision: { kind: 'pass', bodyConversationList: true } },
+  {
+    method: ['POST'],
+    path: /^\/backend-api\/conversations\/batch$/i,
+    decision: { kind: 'pass', bodyConversationList: true },
+  },
+  // An upload: the file it creates is the seed's.
+  { method: ['POST'], path: /^\/backend-api\/files$/i, decision: { kind: 'pass', recordsFiles: true } },
+  // A file's content by its id in the query (the 2025 image URLs): only one of the seed's files.
+  { method: 'ANY', path: /^\/backend-api\/estuary\//i, decision: { kind: 'pass', queryFiles: ['id'] } },
   { method: 'ANY', path: /^\/backend-api\/conversations\/batch(?:\/|$)/i, decision: REFUSE },
   { method: 'GET', path: /^\/backend-api\/accounts\/check\/[^/]+$/i, decision: { kind: 'pass', adjust: 'accounts_check' } },
   // A public GPT's page may be read (and used in a conversation); the account's own GPTs and projects may not.
@@ -205,10 +223,47 @@ function methodMatches(wanted: MethodMatch, method: string): boolean {
 
 /** The decision for this method on this normalised path (see `normalisedPath`). */
 export function seedDecision(method: string, path: string): SeedDecision {
+  const decision = tableDecision(method, path);
+  if (decision.kind !== 'pass') return decision;
+  const fileIds = filesNamedIn(path);
+  return fileIds.length > 0 ? { ...decision, fileIds } : decision;
+}
+
+function tableDecision(method: string, path: string): SeedDecision {
   for (const entry of SEED_TABLE) if (methodMatches(entry.method, method) && entry.path.test(path)) return entry.decision;
   if (CONVERSATION_ROUTE.test(path)) return conversationRouteDecision(method, path);
   if (!READS.has(method) && ACCOUNT_LEVEL_WRITE.test(path)) return REFUSE;
   return { kind: 'pass' };
+}
+
+/** `files/<id>…`, `files/download/<id>`, `conversation/<id>/attachment/<id>…`: the segment that names a file. */
+const FILE_ROUTES = [
+  /^\/backend-api\/files\/download\/([^/]+)/i,
+  /^\/backend-api\/files\/([^/]+)/i,
+  /^\/backend-api\/(?:f\/)?[^/]*conversations?\/[^/]+\/attachments?\/([^/]+)/i,
+];
+/** An action under `files/` rather than a file (`files/process_upload_stream`): a lower-case word, which no file id is. */
+const FILE_ACTION = /^[a-z_]+$/;
+
+/**
+ * The files a path names, each of which must be the seed's: the id segment of the file routes whatever its shape
+ * (the upstream may read other spellings as ids), and any segment anywhere shaped like a file id (a route not known
+ * yet that names one).
+ */
+function filesNamedIn(path: string): string[] {
+  const named = new Set<string>();
+  for (const route of FILE_ROUTES) {
+    const segment = route.exec(path)?.[1];
+    if (segment !== undefined && (!FILE_ACTION.test(segment) || route !== FILE_ROUTES[1])) {
+      named.add(segment);
+      break;
+    }
+  }
+  for (const segment of path.split('/')) {
+    const id = fileIdOf(segment);
+    if (id) named.add(id);
+  }
+  return [...named];
 }
 
 /**
