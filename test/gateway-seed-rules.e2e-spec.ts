@@ -478,6 +478,44 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(list.body.items.map((item: { id: string }) => item.id)).not.toContain(ownerConversation);
     });
 
+    it('gives a seed a frame without a topic only when it names one of its own conversations, in whatever field', async () => {
+      const odd = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise((resolve) => odd.once('listening', resolve));
+      const theirs = [
+        { type: 'conversation_updated', data: { id: ownerConversation, title: 'the owner’s' } },
+        { type: 'message', payload: { items: [{ meta: { conversation_id: conversationA } }] } },
+        { type: 'title_generated', title: 'a title of nobody in particular' },
+      ];
+      const own = { type: 'conversation_updated', data: { id: conversationB, title: 'mine' } };
+      odd.on('connection', (socket) =>
+        socket.once('message', () => {
+          for (const fields of [...theirs, own, { type: 'pong' }]) socket.send(JSON.stringify(fields));
+        }),
+      );
+      gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+        contentType: 'application/json',
+        body: JSON.stringify({ websocket_url: `ws://127.0.0.1:${(odd.address() as AddressInfo).port}/ws/user?verify=x` }),
+      });
+      try {
+        const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedB.bearer).expect(200);
+        const received = await new Promise<string[]>((resolve, reject) => {
+          const frames: string[] = [];
+          const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
+          socket.on('open', () => socket.send(JSON.stringify({ type: 'connect' })));
+          socket.on('message', (data) => {
+            frames.push(textOf(data));
+            if (frames.at(-1)?.includes('pong')) socket.close();
+          });
+          socket.on('close', () => resolve(frames));
+          socket.on('error', reject);
+        });
+        expect(received.map((text) => JSON.parse(text) as unknown)).toEqual([own, { type: 'pong' }]);
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
+        await new Promise((resolve) => odd.close(resolve));
+      }
+    });
+
     it("follows the seed's own thinking turn through the bridge", async () => {
       gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
       const posted = await request(gw.url)

@@ -33,27 +33,70 @@ describe('SeedTopics', () => {
       expect(await seed.admitsFromBrowser(text)).toBe(false);
   });
 
-  it('passes upstream frames without a topic or on a topic it subscribed to; drops the account-wide ones', async () => {
+  it('passes upstream frames on a topic it subscribed to; drops the account-wide ones', async () => {
     const seed = topics();
     const turn = OWN_TURN;
-    expect(seed.admitsFromUpstream(frame({ type: 'connected' }))).toBe(true);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(false);
+    expect(await seed.admitsFromUpstream(frame({ type: 'connected' }))).toBe(true);
+    expect(await seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(false);
     await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: turn }));
-    expect(seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(true);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', topic: 'conversations', payload: { conversation_id: OTHER } }))).toBe(false);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', topic_id: 'conversations', payload: { conversation_id: OTHER } }))).toBe(false);
-    expect(seed.admitsFromUpstream('binary-ish garbage')).toBe(false);
+    expect(await seed.admitsFromUpstream(frame({ type: 'message', topic: turn, payload: {} }))).toBe(true);
+    expect(await seed.admitsFromUpstream(frame({ type: 'message', topic: 'conversations', payload: { conversation_id: OTHER } }))).toBe(
+      false,
+    );
+    expect(await seed.admitsFromUpstream(frame({ type: 'message', topic_id: 'conversations', payload: { conversation_id: OTHER } }))).toBe(
+      false,
+    );
+    expect(await seed.admitsFromUpstream('binary-ish garbage')).toBe(false);
   });
 
-  it('drops an upstream frame without a topic that names a conversation not among its subscriptions', async () => {
+  it('passes an upstream frame without a topic only when it names a conversation of its own, in whatever field', async () => {
     const seed = topics();
-    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OTHER, title: 'theirs' } }))).toBe(false);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', conversation_id: OTHER }))).toBe(false);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OWN } }))).toBe(false);
-    await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: `conversation-${OWN}` }));
-    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OWN } }))).toBe(true);
-    expect(seed.admitsFromUpstream(frame({ type: 'message', payload: { conversation_id: OTHER } }))).toBe(false);
-    expect(seed.admitsFromUpstream(frame({ type: 'ack', about: 'nothing' }))).toBe(true);
+    const dropped = [
+      { type: 'message', payload: { conversation_id: OTHER, title: 'theirs' } },
+      { type: 'message', conversation_id: OTHER },
+      // Fields the known frame kinds do not use, and deeper than they nest.
+      { type: 'conversation_updated', data: { id: OTHER, title: 'theirs' } },
+      { type: 'message', payload: { items: [{ meta: { conversation_id: OTHER } }] } },
+      { type: 'message', payload: { encoded_item: `event: delta\ndata: {"v":[{"conversationId":"${OTHER}"}]}\n\n` } },
+      { type: 'title_update', convo: `conversation-${OTHER}` },
+      // Its own named beside another's in a field that says so.
+      { type: 'message', a: { conversation_id: OWN }, b: { conversation_id: OTHER } },
+      { type: 'message', conversation_id: { id: OWN } },
+      // Nothing named, and not a kind about the socket: an account event of a shape not known here.
+      { type: 'title_generated', title: "the owner's secret title" },
+      { payload: { title: 'no kind at all' } },
+    ];
+    for (const fields of dropped) expect([fields, await seed.admitsFromUpstream(frame(fields))]).toEqual([fields, false]);
+    const passed = [
+      { type: 'message', payload: { conversation_id: OWN } },
+      { type: 'conversation_updated', data: { id: OWN, message_id: OTHER.replace(/^b/, 'c') } },
+      { type: 'message', payload: { encoded_item: `data: {"conversation_id":"${OWN.toUpperCase()}"}\n\n` } },
+      { type: 'ack', about: 'nothing' },
+      { type: 'pong' },
+      { type: 'error', message: 'unknown message type' },
+    ];
+    for (const fields of passed) expect([fields, await seed.admitsFromUpstream(frame(fields))]).toEqual([fields, true]);
+  });
+
+  it('records the files a frame it passes names, before passing it, and none of a frame it drops', async () => {
+    const recorded: string[][] = [];
+    const seed = new SeedTopics({
+      conversation: async (conversationId) => conversationId === OWN,
+      turn: async (topic) => topic === OWN_TURN,
+      recordFiles: async (fileIds) => void recorded.push(fileIds),
+    });
+    await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: OWN_TURN }));
+    const item = (id: string) =>
+      `data: {"v":{"message":{"content":{"parts":[{"content_type":"image_asset_pointer","asset_pointer":"file-service://${id}"}]}}}}\n\n`;
+    expect(
+      await seed.admitsFromUpstream(frame({ type: 'message', topic: OWN_TURN, payload: { encoded_item: item('file-TurnImage000001') } })),
+    ).toBe(true);
+    expect(
+      await seed.admitsFromUpstream(
+        frame({ type: 'message', topic: 'conversation-turn-other', payload: { encoded_item: item('file-OtherImage00001') } }),
+      ),
+    ).toBe(false);
+    expect(recorded).toEqual([['file-TurnImage000001']]);
   });
 
   it('reads the topics a frame names', () => {

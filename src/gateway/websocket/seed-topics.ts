@@ -1,4 +1,4 @@
-import { conversationIdOf } from '../seed/conversation-id-sniffer';
+import { fileIdsIn, fileIdsInSse } from '../seed/file-ids';
 
 /** One conversation's topic. */
 const CONVERSATION_TOPIC = /^conversation-([A-Za-z0-9][A-Za-z0-9_-]{7,99})$/;
@@ -9,7 +9,20 @@ export interface SeedOwnership {
   conversation(conversationId: string): Promise<boolean>;
   /** A turn one of its own conversation streams handed off (`SeedTurns`). */
   turn(topic: string): Promise<boolean>;
+  /** Records files a frame it is given names (its own turn's generated image): they become its own. */
+  recordFiles?(fileIds: string[]): Promise<void>;
 }
+
+/** A conversation id as the upstream writes them (and as `CONVERSATION_TOPIC` reads one inside a topic). */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+/** Fields that name a conversation, wherever they sit in a frame (and in the events it carries). */
+const CONVERSATION_KEY = /^conversation_?id$|^conversationId$/i;
+/**
+ * Frames without a topic that are about the socket, never about a conversation (gateway-live-ui.md §2): the answer to
+ * `connect`, keep-alives, acknowledgements, errors about the browser's own frames. One of these that names an id is
+ * read like any other frame.
+ */
+const NEUTRAL_KINDS = new Set(['connected', 'ping', 'pong', 'ack', 'sequenceAck', 'keepalive', 'heartbeat', 'error']);
 
 /**
  * What a shared (seed) user's socket may carry (gateway.md §4.4): the topics of its own turns and conversations.
@@ -33,16 +46,46 @@ export class SeedTopics {
   }
 
   /**
-   * Whether an upstream frame may reach the browser: one on granted topics, or one without a topic (an acknowledgement)
-   * unless it names a conversation whose topic was not granted: an event about the account's conversations that
-   * came without its topic would otherwise reach every seed on the account.
+   * Whether an upstream frame may reach the browser. One on topics is passed when every topic is granted. One without
+   * a topic must name a conversation of the seed's, wherever it names it: every field called `conversation_id` (in the
+   * frame and in the events it carries) must be one of its own, or, when no field says so, one of the ids anywhere in
+   * it must be. A frame naming no id at all passes only when it is of a kind about the socket (`NEUTRAL_KINDS`): an event
+   * about the account's conversations that came in a shape not known here would otherwise reach every seed on the
+   * account. The files a passed frame names become the seed's (`recordFiles`), before it goes on.
    */
-  admitsFromUpstream(text: string): boolean {
+  async admitsFromUpstream(text: string): Promise<boolean> {
     const topics = topicsOf(text);
     if (topics === null) return false;
-    if (topics.length > 0) return topics.every((topic) => this.granted.has(topic));
-    const named = conversationIdOf(JSON.parse(text));
-    return named === undefined || this.granted.has(`conversation-${named}`);
+    const frame = JSON.parse(text) as Record<string, unknown>;
+    if (topics.length > 0) {
+      if (!topics.every((topic) => this.granted.has(topic))) return false;
+    } else if (!(await this.namesOwnConversation(frame, text))) return false;
+    await this.recordFiles(frame);
+    return true;
+  }
+
+  private async namesOwnConversation(frame: Record<string, unknown>, text: string): Promise<boolean> {
+    const named = new Set<string>();
+    collectConversationFields(frame, named, 0);
+    if (named.size > 0) {
+      for (const id of named) if (!(await this.ownsConversation(id))) return false;
+      return true;
+    }
+    const ids = new Set((text.match(UUID) ?? []).map((id) => id.toLowerCase()));
+    if (ids.size === 0) return typeof frame.type === 'string' && NEUTRAL_KINDS.has(frame.type);
+    for (const id of ids) if (await this.ownsConversation(id)) return true;
+    return false;
+  }
+
+  private async ownsConversation(conversationId: string): Promise<boolean> {
+    return this.granted.has(`conversation-${conversationId}`) || (await this.owns.conversation(conversationId));
+  }
+
+  private async recordFiles(frame: Record<string, unknown>): Promise<void> {
+    if (!this.owns.recordFiles) return;
+    const fileIds = new Set(fileIdsIn(frame));
+    for (const item of encodedItemsOf(frame)) for (const id of fileIdsInSse(item)) fileIds.add(id);
+    if (fileIds.size > 0) await this.owns.recordFiles([...fileIds]);
   }
 
   private async allowed(topic: string): Promise<boolean> {
@@ -72,4 +115,45 @@ export function topicsOf(text: string): string[] | null {
     named.push(...(topics as unknown[]));
   }
   return named.every((name): name is string => typeof name === 'string') ? named : null;
+}
+
+/** Every value of a conversation field in a frame, and in the SSE events its strings carry (`encoded_item`). */
+function collectConversationFields(value: unknown, named: Set<string>, depth: number): void {
+  if (depth > 32 || typeof value !== 'object' || value === null) return;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof item === 'string') {
+      if (CONVERSATION_KEY.test(key)) named.add(item.toLowerCase());
+      else if (item.includes('data:')) for (const event of sseData(item)) collectConversationFields(event, named, depth + 1);
+    } else if (CONVERSATION_KEY.test(key) && item !== null && item !== undefined) {
+      // Named otherwise than as a string: nothing the seed owns.
+      named.add(JSON.stringify(item));
+    } else collectConversationFields(item, named, depth + 1);
+  }
+}
+
+/** The `encoded_item` strings of a frame, wherever they sit. */
+function encodedItemsOf(value: unknown, depth = 0): string[] {
+  if (depth > 32 || typeof value !== 'object' || value === null) return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, item]) =>
+    key === 'encoded_item' && typeof item === 'string' ? [item] : encodedItemsOf(item, depth + 1),
+  );
+}
+
+/** The JSON documents of the `data:` lines of SSE text. */
+function sseData(text: string): unknown[] {
+  const documents: unknown[] = [];
+  for (const event of text.split(/\r?\n\r?\n/)) {
+    const data = event
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).replace(/^ /, ''))
+      .join('\n');
+    if (!data.startsWith('{') && !data.startsWith('[')) continue;
+    try {
+      documents.push(JSON.parse(data));
+    } catch {
+      // Not JSON: names nothing.
+    }
+  }
+  return documents;
 }

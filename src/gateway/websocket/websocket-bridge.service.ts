@@ -144,6 +144,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
           ? new SeedTopics({
               conversation: (conversationId) => this.seeds.ownsConversation(seedId, conversationId),
               turn: (topic) => this.turns.owns(seedId, topic),
+              recordFiles: (fileIds) => this.seeds.recordFilesForSeedId(seedId, fileIds),
             })
           : undefined,
       };
@@ -196,8 +197,9 @@ interface RelayRules {
 
 /**
  * Relays frames both ways, each direction under backpressure (`Backpressure`). Upstream text frames reach the browser
- * with the account's secrets rewritten; a seed's frames only on its own topics, and nothing binary or unreadable (a
- * seed could otherwise subscribe to the account-wide `conversations` topic, found in review).
+ * with the account's secrets rewritten; a seed's frames only on its own topics or naming its own conversations
+ * (`SeedTopics`), and nothing binary or unreadable (a seed could otherwise subscribe to the account-wide
+ * `conversations` topic).
  */
 function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void {
   const { secrets, seedTopics } = rules;
@@ -209,6 +211,7 @@ function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void
   };
   // A subscription may wait for a store read: the browser's frames still go upstream in the order they came.
   let fromBrowser = Promise.resolve();
+  let fromUpstream = Promise.resolve();
   browser.on('message', (data, isBinary) => {
     const size = sizeOf(data);
     fromBrowserFlow.read(size);
@@ -230,8 +233,14 @@ function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void
       return fromUpstreamFlow.written(size);
     }
     const text = textOf(data);
-    if (seedTopics && !seedTopics.admitsFromUpstream(text)) return fromUpstreamFlow.written(size);
-    send(browser, secrets.apply(text).text, false, fromUpstreamFlow, size);
+    if (!seedTopics) return send(browser, secrets.apply(text).text, false, fromUpstreamFlow, size);
+    // A frame may wait for a store read (the conversation it names): frames still reach the browser in their order.
+    fromUpstream = fromUpstream
+      .then(async () => {
+        if (await seedTopics.admitsFromUpstream(text)) send(browser, secrets.apply(text).text, false, fromUpstreamFlow, size);
+        else fromUpstreamFlow.written(size);
+      })
+      .catch(() => browser.terminate());
   });
   const closeOther = (other: WebSocket) => (code: number, reason: Buffer) => {
     if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) {
