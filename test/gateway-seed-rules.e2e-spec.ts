@@ -188,6 +188,28 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect(gw.fake.requests.length).toBe(before);
     });
 
+    it("refuses the account's conversations under any other plural route: pinned, recent, bulk changes", async () => {
+      gw.fake.webApp.place('/backend-api/conversations/pinned', {
+        contentType: 'application/json',
+        body: JSON.stringify({ items: [{ id: ownerConversation, title: 'the owner’s' }] }),
+      });
+      try {
+        const before = gw.fake.requests.length;
+        const answers = [
+          await request(gw.url).get('/backend-api/conversations/pinned').set(seedA.bearer),
+          await request(gw.url).get('/backend-api/Conversations/recent?limit=5').set(seedA.bearer),
+          await request(gw.url).post('/backend-api/conversations/archive_all').set(seedA.bearer).send({}),
+          await request(gw.url).delete('/backend-api/conversations/all').set(seedA.bearer),
+        ];
+        expect(answers.map((answer) => [answer.status, answer.body.error?.code])).toEqual(answers.map(() => [403, 'seed_restricted']));
+        expect(gw.fake.requests.length).toBe(before);
+        // The owner reaches it as ever.
+        expect((await request(gw.url).get('/backend-api/conversations/pinned').set(owner.bearer)).status).toBe(200);
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/conversations/pinned');
+      }
+    });
+
     it("hands a seed off to the bridge whatever the letter case of the path, never the account's own WebSocket URL", async () => {
       // An upstream that routes without regard to case.
       gw.fake.webApp.place('/backend-api/Celsius/ws/user', {

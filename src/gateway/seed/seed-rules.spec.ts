@@ -59,6 +59,10 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['POST', '/backend-api/share/create', 'pass'],
   ['POST', '/backend-api/files', 'pass'],
   ['GET', '/backend-api/estuary/content', 'pass'],
+  // The plural family below the list, the batch and the search: the account's whole list.
+  ['GET', '/backend-api/conversations/pinned', 'refuse'],
+  ['HEAD', '/backend-api/f/conversations/recent', 'refuse'],
+  ['POST', '/backend-api/conversations/archive_all', 'refuse'],
 ];
 
 function firstEntryFor(method: string, path: string): number {

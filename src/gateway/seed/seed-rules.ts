@@ -209,6 +209,8 @@ const ACCOUNT_LEVEL_WRITE =
  * id is checked wherever it is (a new route of this family is checked, not passed on trust).
  */
 const CONVERSATION_ROUTE = /^\/backend-api\/(?:f\/)?[^/]*conversations?(?:\/|$)/i;
+/** The plural family below the list: `conversations/<anything>`. */
+const ACCOUNT_CONVERSATIONS = /^\/backend-api\/(?:f\/)?conversations\/./i;
 /** Posts whose stream names the conversation they create. */
 const CONVERSATION_POST = /^\/backend-api\/(?:f\/)?conversation(?:\/prepare|\/resume)?$/i;
 const CANONICAL_UUID = new RegExp(`^${UUID}$`, 'i');
@@ -276,6 +278,9 @@ function conversationRouteDecision(method: string, path: string): SeedDecision {
     if (CANONICAL_UUID.test(segment)) conversationIds.push(segment);
     else if (spellsUuid(segment)) return REFUSE;
   }
+  // `conversations/<word>` (not one conversation, and not the list, batch or search above) is about the account's whole
+  // list: pinned, recent, counts, bulk changes. Refused, as the list itself would be were it not filtered here.
+  if (conversationIds.length === 0 && ACCOUNT_CONVERSATIONS.test(path)) return REFUSE;
   return {
     kind: 'pass',
     ...(conversationIds.length > 0 ? { conversationIds } : {}),
