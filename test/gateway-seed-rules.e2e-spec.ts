@@ -592,6 +592,35 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
     });
   });
 
+  describe('the resume of a handed-off turn', () => {
+    it("does not let a seed resume another seed's turn, nor a turn whose conversation it does not name", async () => {
+      const posted = await request(gw.url)
+        .post('/backend-api/conversation')
+        .set(seedB.bearer)
+        .send({ ...conversationBody('think it over again'), model: 'o3', supported_encodings: ['v1'] })
+        .expect(200);
+      const stubB = JSON.parse(/^data: (\{"type":\s*"stream_handoff".*)$/m.exec(posted.text)![1]) as {
+        conversation_id: string;
+        turn_exchange_id: string;
+      };
+      const mine = conversationIdIn((await post(seedA, 'a conversation of my own')).text);
+      const resume = (browser: SignedInBrowser, body: Record<string, unknown>) =>
+        request(gw.url).post('/backend-api/f/conversation/resume').set(browser.bearer).send(body);
+      const before = gw.fake.requests.length;
+      const answers = [
+        await resume(seedA, { conversation_id: mine, turn_exchange_id: stubB.turn_exchange_id, offset: 0 }),
+        await resume(seedA, { turn_exchange_id: stubB.turn_exchange_id, offset: 0 }),
+        await resume(seedA, { conversation_id: mine, turn_exchange_id: [stubB.turn_exchange_id], offset: 0 }),
+        await resume(seedA, { conversation_id: stubB.conversation_id, turn_exchange_id: stubB.turn_exchange_id, offset: 0 }),
+      ];
+      expect(answers.map((answer) => [answer.status, answer.body.error?.code])).toEqual(answers.map(() => [404, 'conversation_not_found']));
+      expect(gw.fake.requests.length).toBe(before);
+      // Its own seed resumes it.
+      const own = await resume(seedB, { conversation_id: stubB.conversation_id, turn_exchange_id: stubB.turn_exchange_id, offset: 0 });
+      expect(own.status).toBe(200);
+    });
+  });
+
   describe('file isolation between seeds on one account', () => {
     const upload = async (browser: SignedInBrowser): Promise<string> => {
       const created = await request(gw.url)

@@ -79,6 +79,7 @@ export class SeedGate {
       const named = conversationNamedIn(body);
       if (named) await this.mustOwn(seedId, named);
     }
+    if (request.method === 'POST' && RESUME_POST.test(path)) await this.mustOwnResumedTurn(seedId, body ?? Buffer.alloc(0));
     if (decision.bodyConversationList) {
       body ??= await this.proxy.readBody(request, bodyLimit);
       await this.mustOwnAll(seedId, conversationsListedIn(body));
@@ -111,6 +112,19 @@ export class SeedGate {
           })
         : undefined,
     };
+  }
+
+  /**
+   * A resume (`f/conversation/resume`) names the turn to replay: it must say in which conversation (its own, checked
+   * above) and, when it names a turn, that turn must be one its own stream handed off, as a WebSocket subscription must.
+   */
+  private async mustOwnResumedTurn(seedId: string, body: Buffer): Promise<void> {
+    const fields = JSON.parse(body.toString('utf8') || '{}') as { conversation_id?: unknown; turn_exchange_id?: unknown };
+    if (typeof fields.conversation_id !== 'string' || fields.conversation_id === '') throw ApiError.of('conversation_not_found', {});
+    const turn = fields.turn_exchange_id;
+    if (turn === undefined || turn === null) return;
+    if (typeof turn !== 'string' || !(await this.turns.owns(seedId, `conversation-turn-${turn}`)))
+      throw ApiError.of('conversation_not_found', {});
   }
 
   /** Each of `fileIds` one the seed uploaded or its conversations received; any other is not found, as another's conversation is. */
@@ -178,6 +192,8 @@ export class SeedGate {
 }
 
 const READS = new Set(['GET', 'HEAD']);
+/** The recovery of a handed-off turn (gateway-live-ui.md §4.5). */
+const RESUME_POST = /^\/backend-api\/(?:f\/)?conversation\/resume$/i;
 
 function recordsFiles(decision: Extract<SeedDecision, { kind: 'pass' }>): boolean {
   return Boolean(
