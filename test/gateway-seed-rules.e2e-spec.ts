@@ -396,9 +396,10 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
 
     it("never lists the account's files, nor fetches another's conversations by a list of ids", async () => {
       const before = gw.fake.requests.length;
-      const files = await request(gw.url).get('/backend-api/files?limit=50').set(seedA.bearer);
-      expect(files.status).toBe(200);
-      expect(files.body).toEqual({ items: [], cursor: null });
+      for (const path of ['/backend-api/files?limit=50', '/backend-api/files/recent?limit=10', '/backend-api/Files/library']) {
+        const files = await request(gw.url).get(path).set(seedA.bearer);
+        expect([path, files.status, files.body]).toEqual([path, 200, { items: [], cursor: null }]);
+      }
       for (const ids of [[conversationB], [conversationA, ownerConversation]]) {
         const batch = await request(gw.url).post('/backend-api/conversations/batch').set(seedA.bearer).send({ conversation_ids: ids });
         expect(batch.status).toBe(404);

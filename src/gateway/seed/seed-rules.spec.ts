@@ -20,6 +20,7 @@ const TABLE_CASES: Array<[string, string, string]> = [
   ['GET', '/backend-api/my/recent/image_gen', 'blank'],
   ['POST', '/backend-api/conversations/search', 'refuse'],
   ['GET', '/backend-api/files', 'blank'],
+  ['GET', '/backend-api/files/recent', 'blank'],
   ['POST', '/backend-api/conversations/batch', 'pass'],
   ['GET', '/backend-api/conversations/batch', 'refuse'],
   ['GET', '/backend-api/tasks', 'refuse'],

@@ -139,6 +139,8 @@ export const SEED_TABLE: ReadonlyArray<SeedTableEntry> = [
   { method: 'GET', path: /^\/backend-api\/my\/recent\/image_gen$/i, decision: blank(emptyItems) },
   // The account's uploaded files, listed (an upload, `POST files`, and one file's routes still pass).
   { method: 'GET', path: /^\/backend-api\/files$/i, decision: blank(emptyItems) },
+  // A read of `files/<name>` (no file id: a lower-case word, digits in none) would be another listing of them.
+  { method: 'GET', path: /^\/backend-api\/files\/[a-z_]+$/i, decision: blank(emptyItems) },
   // Conversations fetched by the list of their ids: each must be the seed's own, like one named in a path.
   {
     method: ['POST'],
