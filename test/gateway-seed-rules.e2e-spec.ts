@@ -210,6 +210,32 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       }
     });
 
+    it("refuses a seed's conversation in one of the account's projects, which would be given the project's files", async () => {
+      const project = 'g-p-0123456789abcdef0123456789abcdef';
+      const before = gw.fake.requests.length;
+      const answers = [
+        await request(gw.url)
+          .post('/backend-api/conversation')
+          .set(seedA.bearer)
+          .send({ ...conversationBody('in the project'), conversation_mode: { kind: 'gizmo_interaction', gizmo_id: project } }),
+        await request(gw.url)
+          .post('/backend-api/f/conversation')
+          .set(seedA.bearer)
+          .send({ ...conversationBody('in the project'), project_id: `${project.toUpperCase()}-trip` }),
+        await request(gw.url).post('/backend-api/conversation/init').set(seedA.bearer).send({ gizmo_id: project }),
+      ];
+      expect(answers.map((answer) => [answer.status, answer.body.error?.code])).toEqual(answers.map(() => [403, 'seed_restricted']));
+      // (The profile is the gateway's own read of the account's identifiers, whatever the request.)
+      const asked = gw.fake.requests.slice(before).filter((seen) => seen.path !== '/backend-api/me');
+      expect(asked.map((seen) => seen.path)).toEqual([]);
+      // A public GPT is still used (the fake knows none: it is enough that the gateway passes the post on).
+      await request(gw.url)
+        .post('/backend-api/conversation')
+        .set(seedA.bearer)
+        .send({ ...conversationBody('with a GPT'), conversation_mode: { kind: 'gizmo_interaction', gizmo_id: 'g-2fkFE8rbu' } });
+      expect(gw.fake.requests.at(-1)?.body).toMatchObject({ conversation_mode: { gizmo_id: 'g-2fkFE8rbu' } });
+    });
+
     it("hands a seed off to the bridge whatever the letter case of the path, never the account's own WebSocket URL", async () => {
       // An upstream that routes without regard to case.
       gw.fake.webApp.place('/backend-api/Celsius/ws/user', {

@@ -87,7 +87,10 @@ export class SeedGate {
     // A JSON write may name a file anywhere (an attachment, an asset pointer): the upstream would read it as the account.
     if (!READS.has(request.method) && (body || !isUpload(request))) {
       body ??= await this.proxy.readBody(request, bodyLimit);
-      await this.mustOwnFiles(seedId, filesNamedInBody(body, request));
+      const document = writtenDocument(body, request);
+      // A project (`g-p-…`) is the account's: a conversation in it would be given its files and instructions.
+      if (stringsOf(document).some((value) => PROJECT_ID.test(value.trim()))) throw refused();
+      await this.mustOwnFiles(seedId, fileIdsAnywhereIn(document));
     }
     const identifiers = caller.account.privateIdentifiers;
     const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
@@ -192,6 +195,8 @@ export class SeedGate {
 }
 
 const READS = new Set(['GET', 'HEAD']);
+/** A project's id (a GPT of the account's own, `g-p-<32 hex>`), as in `/g/g-p-…` (seed-rules.ts). */
+const PROJECT_ID = /^g-p-[0-9a-f]{32}/i;
 /** The recovery of a handed-off turn (gateway-live-ui.md §4.5). */
 const RESUME_POST = /^\/backend-api\/(?:f\/)?conversation\/resume$/i;
 
@@ -222,20 +227,27 @@ function filesNamedInQuery(params: URLSearchParams, keys: readonly string[]): st
 }
 
 /**
- * The file ids a write's body names anywhere. A body sent as JSON (or with no type, which servers read as JSON) that
- * this parser cannot read, and that could spell a file id, is refused for the reason `conversationNamedIn` gives; one
- * of another type names none.
+ * A write's body as JSON, for the ids it may name anywhere. A body sent as JSON (or with no type, which servers read
+ * as JSON) that this parser cannot read, and that could spell a file or project id, is refused for the reason
+ * `conversationNamedIn` gives; one of another type names none.
  */
-function filesNamedInBody(body: Buffer, request: Request): string[] {
-  if (body.length === 0) return [];
+function writtenDocument(body: Buffer, request: Request): unknown {
+  if (body.length === 0) return undefined;
   try {
-    return fileIdsAnywhereIn(JSON.parse(body.toString('utf8')));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     const type = String(request.headers['content-type'] ?? '').trim();
-    const mayNameFile = /file|\\u/i.test(body.toString('latin1'));
-    if (mayNameFile && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
-    return [];
+    const mayNameId = /file|g-p-|\\u/i.test(body.toString('latin1'));
+    if (mayNameId && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
+    return undefined;
   }
+}
+
+/** Every string in a JSON document, keys aside. */
+function stringsOf(value: unknown, depth = 0): string[] {
+  if (typeof value === 'string') return [value];
+  if (depth > 64 || typeof value !== 'object' || value === null) return [];
+  return Object.values(value as Record<string, unknown>).flatMap((item) => stringsOf(item, depth + 1));
 }
 
 function refused(): ApiError {
