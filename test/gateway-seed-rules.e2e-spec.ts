@@ -508,6 +508,8 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
         const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
         socket.on('open', () => {
           socket.send(JSON.stringify({ type: 'subscribe', topic: 'conversations' }));
+          // Another verb, naming its topic in a field the bridge does not read.
+          socket.send(JSON.stringify({ type: 'join', channel: 'conversations' }));
           socket.send(JSON.stringify({ type: 'subscribe', topic: `conversation-${ownerConversation}` }));
           socket.send(JSON.stringify({ type: 'subscribe', topic: `conversation-${conversationB}` }));
         });

@@ -25,6 +25,10 @@ describe('SeedTopics', () => {
     // However the topic is named.
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', topic_id: 'conversations' }))).toBe(false);
     expect(await seed.admitsFromBrowser(frame({ type: 'subscribe', channel: 'conversations' }))).toBe(false);
+    // Another verb naming its topic in a field not read here, or no verb at all.
+    expect(await seed.admitsFromBrowser(frame({ type: 'join', channel: 'conversations' }))).toBe(false);
+    expect(await seed.admitsFromBrowser(frame({ action: 'listen', to: ['conversations'] }))).toBe(false);
+    for (const type of ['connect', 'ping', 'ack']) expect(await seed.admitsFromBrowser(frame({ type }))).toBe(true);
   });
 
   it('refuses frames it cannot read, rather than guessing what they name', async () => {

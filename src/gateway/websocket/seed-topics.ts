@@ -13,6 +13,8 @@ export interface SeedOwnership {
   recordFiles?(fileIds: string[]): Promise<void>;
 }
 
+/** What a browser sends without a topic: the opening `connect`, keep-alives and acknowledgements. */
+const BROWSER_NEUTRAL_KINDS = new Set(['connect', 'ping', 'pong', 'ack', 'sequenceAck', 'keepalive', 'heartbeat']);
 /** A conversation id as the upstream writes them (and as `CONVERSATION_TOPIC` reads one inside a topic). */
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 /** Fields that name a conversation, wherever they sit in a frame (and in the events it carries). */
@@ -38,8 +40,9 @@ export class SeedTopics {
   async admitsFromBrowser(text: string): Promise<boolean> {
     const topics = topicsOf(text);
     if (!topics) return false;
-    // A subscription must say to what, in a field read above: one that names its topic otherwise is not guessed at.
-    if (topics.length === 0 && /subscribe/i.test(text)) return false;
+    // A frame naming no topic in a field read above must be one about the socket: a subscription (or a verb not known
+    // here) that names its topic otherwise is not guessed at.
+    if (topics.length === 0) return BROWSER_NEUTRAL_KINDS.has(String((JSON.parse(text) as { type?: unknown }).type));
     for (const topic of topics) if (!(await this.allowed(topic))) return false;
     for (const topic of topics) this.granted.add(topic);
     return true;
