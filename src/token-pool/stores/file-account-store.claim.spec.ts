@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { StartProblem } from '../../common/startup/start-problem';
+import { processIdentity } from './data-dir-owner';
 import { FileAccountStore } from './file-account-store';
 
 const OWNER_FILE = 'flowgpt.pid';
@@ -76,7 +77,7 @@ describe('FileAccountStore: two starts on one DATA_DIR at the same moment', () =
         `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${process.pid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
       ),
     );
-    expect(JSON.parse(await readFile(join(dataDir, OWNER_FILE), 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
+    expect(JSON.parse(await readFile(join(dataDir, OWNER_FILE), 'utf8'))).toEqual(processIdentity(process.pid));
     await first.close();
   });
 });

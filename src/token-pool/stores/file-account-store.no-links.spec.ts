@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processIdentity } from './data-dir-owner';
 import { FileAccountStore } from './file-account-store';
 
 /** A DATA_DIR on a file system without hard links (FAT, exFAT, some FUSE and network mounts): link() fails with EPERM. */
@@ -20,7 +21,7 @@ describe('FileAccountStore on a file system without hard links', () => {
   it('still claims the folder, naming this process in flowgpt.pid', async () => {
     const store = new FileAccountStore({ dataDir });
     await store.open();
-    expect(JSON.parse(await readFile(join(dataDir, 'flowgpt.pid'), 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
+    expect(JSON.parse(await readFile(join(dataDir, 'flowgpt.pid'), 'utf8'))).toEqual(processIdentity(process.pid));
     await store.close();
   });
 });

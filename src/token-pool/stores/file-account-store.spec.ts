@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fakeAccessToken, fakeRefreshToken } from '../testing/fixtures';
 import { describeAccountStoreContract } from './account-store.contract';
 import { StartProblem } from '../../common/startup/start-problem';
+import { processIdentity, systemOwnerProbe, type ProcessIdentity } from './data-dir-owner';
 import { CorruptDataFileError, FileAccountStore } from './file-account-store';
 import { MAX_SEED_CONVERSATIONS } from '../pool.types';
 
@@ -111,26 +112,35 @@ describe('FileAccountStore files', () => {
 
   describe('one process per DATA_DIR', () => {
     const ownerFile = () => join(dataDir, 'flowgpt.pid');
-    const owner = async () => JSON.parse(await readFile(ownerFile(), 'utf8')) as { pid: number; host: string };
+    const owner = async () => JSON.parse(await readFile(ownerFile(), 'utf8')) as ProcessIdentity;
+    const refusal = (pid: number | undefined) =>
+      new StartProblem(
+        `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${pid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
+      );
+    const runningNode = () => spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
 
-    it('names itself while open and lets go when closed', async () => {
+    it('names itself while open, with its boot and start time, and lets go when closed', async () => {
       const store = new FileAccountStore({ dataDir });
       await store.open();
-      expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+      expect(await owner()).toEqual(processIdentity(process.pid));
+      expect(await owner()).toEqual({
+        pid: process.pid,
+        host: hostname(),
+        bootId: expect.any(String),
+        startedAt: expect.stringMatching(/^\d+$/),
+      });
       await store.close();
       await expect(readFile(ownerFile())).rejects.toMatchObject({ code: 'ENOENT' });
     });
 
-    it('refuses a folder a running process on this host owns', async () => {
-      const running = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    it('refuses a folder a running process on this host owns, named with its start time or, by an older FlowGPT, by its pid alone', async () => {
+      const running = runningNode();
       try {
-        await writeFile(ownerFile(), JSON.stringify({ pid: running.pid, host: hostname() }));
-        await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(
-          new StartProblem(
-            `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${running.pid}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
-          ),
-        );
-        expect(await owner()).toEqual({ pid: running.pid, host: hostname() });
+        for (const named of [processIdentity(running.pid!), { pid: running.pid, host: hostname() }]) {
+          await writeFile(ownerFile(), JSON.stringify(named));
+          await expect(new FileAccountStore({ dataDir }).open()).rejects.toThrow(refusal(running.pid));
+          expect(await owner()).toEqual(named);
+        }
       } finally {
         running.kill();
       }
@@ -151,12 +161,64 @@ describe('FileAccountStore files', () => {
           await writeFile(ownerFile(), typeof left === 'string' ? left : JSON.stringify(left));
           const store = new FileAccountStore({ dataDir });
           await store.open();
-          expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+          expect(await owner()).toEqual(processIdentity(process.pid));
           await store.close();
         }
       } finally {
         unrelated.kill();
       }
+    });
+
+    // After a crash and a container restart, the same small pids are handed out again: the one in the owner file may now
+    // be a running Node process (another program, this start's `npm` or `nest` wrapper, or this very process).
+    it('takes over from a pid given since to another running process, its parent, or itself', async () => {
+      const running = runningNode();
+      try {
+        const itsOwn = processIdentity(running.pid!);
+        const mine = processIdentity(process.pid);
+        const leftovers = [
+          { ...itsOwn, startedAt: String(Number(itsOwn.startedAt) - 1) },
+          { ...itsOwn, bootId: 'a-boot-before-this-one' },
+          { pid: process.ppid, host: hostname() },
+          { ...processIdentity(process.ppid), startedAt: '1' },
+          { ...mine, startedAt: '1' },
+        ];
+        for (const left of leftovers) {
+          await writeFile(ownerFile(), JSON.stringify(left));
+          const store = new FileAccountStore({ dataDir });
+          await store.open();
+          expect(await owner()).toEqual(mine);
+          await store.close();
+        }
+      } finally {
+        running.kill();
+      }
+    });
+
+    it('where there is no /proc (macOS), names itself by pid and host, and tells a running owner from a gone one by its pid', async () => {
+      const ownerProbe = systemOwnerProbe(join(dataDir, 'no-proc-here'));
+      const running = runningNode();
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+      try {
+        await writeFile(ownerFile(), JSON.stringify({ ...processIdentity(running.pid!), startedAt: '1' }));
+        await expect(new FileAccountStore({ dataDir, ownerProbe }).open()).rejects.toThrow(refusal(running.pid));
+        await writeFile(ownerFile(), JSON.stringify({ pid: gone, host: hostname() }));
+        const store = new FileAccountStore({ dataDir, ownerProbe });
+        await store.open();
+        expect(await owner()).toEqual({ pid: process.pid, host: hostname() });
+        await store.close();
+      } finally {
+        running.kill();
+      }
+    });
+
+    it('leaves an owner file that is no longer its own when it closes', async () => {
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      const other = JSON.stringify({ pid: process.pid + 1, host: hostname() });
+      await writeFile(ownerFile(), other);
+      await store.close();
+      expect(await readFile(ownerFile(), 'utf8')).toBe(other);
     });
   });
 

@@ -1,11 +1,9 @@
 // One file over 300 lines on purpose: the file adapter of the AccountStore port is one unit with its atomic write path
 // (temp file, fsync, rename, fsync the folder) and the legacy import, all run by one contract suite.
 import { Logger } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
-import { constants, readFileSync } from 'node:fs';
-import { access, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { StoreUnavailableError } from '../../common/errors/store-unavailable.error';
 import { StartProblem } from '../../common/startup/start-problem';
 import { unusableDir } from '../../common/startup/unusable-dir';
@@ -13,6 +11,7 @@ import { isTempOf, writeFileAtomically } from '../../common/util/atomic-file';
 import { textLines } from '../../common/util/text-lines';
 import { byAddedAt, recordsFromLines } from '../account-record';
 import { MAX_SEED_CONVERSATIONS, seedRefusal, type AccountRecord, type SeedRecord } from '../pool.types';
+import { claimDataDir, releaseDataDir, systemOwnerProbe, type OwnerProbe } from './data-dir-owner';
 import { acquireWithin, type AccountStore, type LockOptions, type LockResult } from './account-store';
 
 export interface FileAccountStoreOptions {
@@ -21,14 +20,14 @@ export interface FileAccountStoreOptions {
   now?: () => number;
   /** A value the reference's `seed_map.json` holds that may not be a seed here (a secret this server is given). */
   refusedSeed?: (seed: string) => boolean;
+  /** Who this process is, and whether the one an owner file of `DATA_DIR` names still runs. */
+  ownerProbe?: OwnerProbe;
 }
 
 const FORMAT_VERSION = 1;
 export const ACCOUNTS_FILE = 'accounts.json';
 export const SEEDS_FILE = 'seeds.json';
 const META_FILE = 'meta.json';
-/** Names the process that owns `DATA_DIR` (its pid and host). */
-const OWNER_FILE = 'flowgpt.pid';
 /** The reference's files (gateway.md §8.1), imported once when there is no `accounts.json` yet. */
 const LEGACY_TOKENS_FILE = 'token.txt';
 const LEGACY_ERROR_TOKENS_FILE = 'error_token.txt';
@@ -81,12 +80,15 @@ export class FileAccountStore implements AccountStore {
   private opening?: Promise<void>;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly heldLocks = new Set<string>();
-  private ownsDir = false;
+  private readonly ownerProbe: OwnerProbe;
+  /** What this process's owner file holds, while it owns `DATA_DIR`. */
+  private ownerClaim?: string;
 
   constructor(options: FileAccountStoreOptions) {
     this.dir = options.dataDir;
     this.now = options.now ?? Date.now;
     this.refusedSeed = options.refusedSeed ?? (() => false);
+    this.ownerProbe = options.ownerProbe ?? systemOwnerProbe();
   }
 
   open(): Promise<void> {
@@ -96,8 +98,8 @@ export class FileAccountStore implements AccountStore {
 
   async close(): Promise<void> {
     await this.queue;
-    if (this.ownsDir) await rm(join(this.dir, OWNER_FILE), { force: true });
-    this.ownsDir = false;
+    if (this.ownerClaim) await releaseDataDir(this.dir, this.ownerClaim);
+    this.ownerClaim = undefined;
   }
 
   /** The loaded copy serves reads; what can fail is the next write, so the folder must still be writable. */
@@ -281,7 +283,7 @@ export class FileAccountStore implements AccountStore {
 
   private async loadFiles(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.claimDir();
+    this.ownerClaim = await claimDataDir(this.dir, this.ownerProbe, (line) => this.logger.warn(line));
     await this.removeTempLeftovers();
     const pool = await readFilePool(this.dir);
     this.accounts = pool.accounts;
@@ -301,43 +303,6 @@ export class FileAccountStore implements AccountStore {
         await rm(join(this.dir, name), { force: true });
         this.logger.warn(`Removed ${name}, left over from an interrupted write`);
       }
-    }
-  }
-
-  /**
-   * One process per `DATA_DIR`: two would each keep their own copy of the pool and write it over the other's (uploads
-   * lost at the next restart). An owner file left by a process that is gone (a crash, a kill -9), or by this one,
-   * is taken over; one from another host (a shared volume) cannot be checked and is taken over with a warning.
-   * The owner file is written whole under a temporary name, then linked in place: it never exists empty, so a second
-   * start at the same moment always reads who owns the folder (an empty one would look left over and be taken over).
-   */
-  private async claimDir(): Promise<void> {
-    const path = join(this.dir, OWNER_FILE);
-    const me = { pid: process.pid, host: hostname() };
-    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await writeFile(temp, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await placeOwnerFile(temp, path, JSON.stringify(me));
-          this.ownsDir = true;
-          return;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1) throw error;
-        }
-        const owner = await readOwner(path);
-        if (owner && owner.host === me.host && owner.pid !== me.pid && processRuns(owner.pid)) {
-          throw new StartProblem(
-            `DATA_DIR ${this.dir} is in use by another FlowGPT (pid ${owner.pid}): stop it, give this one another DATA_DIR, ` +
-              'or share one pool between instances with REDIS_URL',
-          );
-        }
-        if (owner && owner.host !== me.host)
-          this.logger.warn(`${path} names a process on host ${owner.host}; taking DATA_DIR over (two instances must not share it)`);
-        await rm(path, { force: true });
-      }
-    } finally {
-      await rm(temp, { force: true });
     }
   }
 
@@ -484,53 +449,6 @@ async function readDataFile<T extends { version: number }>(dir: string, name: st
   } catch (error) {
     throw new CorruptDataFileError(path, error);
   }
-}
-
-/** What link() answers where the file system has no hard links (FAT, exFAT, some FUSE and network mounts). */
-const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
-
-/**
- * Puts the owner file in place whole by linking its temp copy; where the file system has no hard links, creates it in
- * place as before (a second start at that very moment may then read it empty), rather than refusing the folder.
- */
-async function placeOwnerFile(temp: string, path: string, content: string): Promise<void> {
-  try {
-    await link(temp, path);
-  } catch (error) {
-    if (!NO_HARD_LINKS.includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
-    await writeFile(path, content, { flag: 'wx', mode: 0o600 });
-  }
-}
-
-async function readOwner(path: string): Promise<{ pid: number; host: string } | null> {
-  try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown; host?: unknown };
-    return typeof owner.pid === 'number' && typeof owner.host === 'string' ? { pid: owner.pid, host: owner.host } : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Whether `pid` is a running Node process: after a kill -9 and a reboot or a long uptime, the pid in an owner file
- * may have been given to an unrelated process, which must not keep the folder locked. Where there is no `/proc`
- * to tell, any running process counts.
- */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  let program: string;
-  try {
-    program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-  } catch {
-    return true;
-  }
-  // Empty for a process that has ended but not been reaped, or a kernel thread.
-  return program === process.execPath || /node/i.test(basename(program));
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
