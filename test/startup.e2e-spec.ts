@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runServerSource, stopAllCommands, waitForHttp, type Command } from './support/command';
 import { freePort, startServer, stopAllServers } from './support/process';
@@ -176,7 +177,15 @@ describe('start-up', () => {
   });
 });
 
-describe('two servers started at the same moment on one DATA_DIR', () => {
+describe.each([
+  ['on one DATA_DIR', () => undefined],
+  [
+    // Both read the file and find its server gone: only one of them may take the folder over.
+    'over the owner file of a server that crashed',
+    (dataDir: string) =>
+      writeFileSync(join(dataDir, 'flowgpt.pid'), JSON.stringify({ pid: spawnSync(process.execPath, ['-e', '0']).pid, host: hostname() })),
+  ],
+])('two servers started at the same moment %s', (_, prepare: (dataDir: string) => void) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flowgpt-startup-race-'));
   afterAll(async () => {
     await stopAllServers();
@@ -184,6 +193,7 @@ describe('two servers started at the same moment on one DATA_DIR', () => {
   });
 
   it('only one serves; the other stops with the one line that names the folder in use', async () => {
+    prepare(dataDir);
     const starts = await Promise.allSettled([startServer({ DATA_DIR: dataDir }), startServer({ DATA_DIR: dataDir })]);
     const serving = starts.filter((start) => start.status === 'fulfilled');
     const refused = starts.filter((start) => start.status === 'rejected');

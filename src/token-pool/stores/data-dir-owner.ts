@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -59,8 +59,9 @@ export function processIdentity(pid: number, procDir = '/proc'): ProcessIdentity
  * at the next restart). Puts this process's owner file in `dir` and answers what it holds (to release it at the end),
  * or stops the start with one line naming the running process that owns the folder. An owner file left by a process
  * that is gone, by this pid, by another host (a shared volume cannot be checked: taken over with a warning) or
- * unreadable is taken over. The file is written whole under a temporary name, then linked in place: it never exists
- * empty, so a second start at the same moment always reads who owns the folder.
+ * unreadable is taken over; of two starts that find the same such file at once, exactly one does (see `seize`). The
+ * file is written whole under a temporary name, then linked in place: it never exists empty, so a second start at the
+ * same moment always reads who owns the folder.
  */
 export async function claimDataDir(dir: string, probe: OwnerProbe, warn: (line: string) => void): Promise<string> {
   const me = probe.self();
@@ -101,7 +102,13 @@ interface Claim {
   onTakeOver: (owner: ProcessIdentity | null) => void;
 }
 
-/** Links the claim at `path`, or answers the running process that holds it; a stale file there is removed first. */
+/**
+ * Links the claim at `path`, or answers the running process that holds it. A stale file there is removed only by the
+ * start that holds its guard (a file named by a digest of what the stale one holds, created whole, so that one start
+ * gets it), and only if the stale file is still there once the guard is held: two starts that both judged it stale
+ * would otherwise each remove what is there, the second one the first one's fresh claim, and both serve. A guard left
+ * by a start that crashed is stale in turn, and taken over the same way.
+ */
 async function seize(claim: Claim, path: string): Promise<ProcessIdentity | null> {
   for (;;) {
     try {
@@ -114,8 +121,18 @@ async function seize(claim: Claim, path: string): Promise<ProcessIdentity | null
     if (held === null) continue;
     const owner = parseOwner(held);
     if (await claim.holds(owner)) return owner!;
-    claim.onTakeOver(owner);
-    await rm(path, { force: true });
+    const guard = `${path}.${createHash('sha256').update(held).digest('hex').slice(0, 16)}.takeover`;
+    // Another start is taking the folder over this very moment: that one serves.
+    const taker = await seize(claim, guard);
+    if (taker) return taker;
+    try {
+      if ((await readText(path)) === held) {
+        claim.onTakeOver(owner);
+        await rm(path, { force: true });
+      }
+    } finally {
+      await rm(guard, { force: true });
+    }
   }
 }
 

@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { StartProblem } from '../../common/startup/start-problem';
-import { processIdentity } from './data-dir-owner';
+import { processIdentity, type OwnerProbe, type ProcessIdentity } from './data-dir-owner';
 import { FileAccountStore } from './file-account-store';
 
 const OWNER_FILE = 'flowgpt.pid';
@@ -79,5 +80,82 @@ describe('FileAccountStore: two starts on one DATA_DIR at the same moment', () =
     );
     expect(JSON.parse(await readFile(join(dataDir, OWNER_FILE), 'utf8'))).toEqual(processIdentity(process.pid));
     await first.close();
+  });
+
+  /** A promise and what settles it (Node 20 has no Promise.withResolvers). */
+  function deferred() {
+    let resolve!: () => void;
+    const promise = new Promise<void>((settle) => (resolve = settle));
+    return { promise, resolve };
+  }
+
+  describe('over an owner file a crash left', () => {
+    const CRASHED = { pid: 4_000_001, host: hostname() };
+    const starts = [4_000_002, 4_000_003];
+
+    /**
+     * Two starts as two processes: each is its own pid, the other one runs, the crashed one does not. Each has read the
+     * crashed one's file and judged it when `judged` resolves; `release(i)` lets start `i` go on from there.
+     */
+    function twoStarts() {
+      const judged = starts.map(() => deferred());
+      const gates = starts.map(() => deferred());
+      const probe = (index: number): OwnerProbe => ({
+        self: () => ({ pid: starts[index], host: hostname() }),
+        runs: async (owner: ProcessIdentity) => {
+          if (owner.pid !== CRASHED.pid) return starts.includes(owner.pid);
+          judged[index].resolve();
+          await gates[index].promise;
+          return false;
+        },
+      });
+      const opened = starts.map((_, index) =>
+        new FileAccountStore({ dataDir, ownerProbe: probe(index) }).open().then(
+          () => 'opened' as const,
+          (error: unknown) => error,
+        ),
+      );
+      return {
+        judged: Promise.all(judged.map(({ promise }) => promise)),
+        release: (index: number) => gates[index].resolve(),
+        opened,
+      };
+    }
+
+    it.each([
+      ['one after the other', true],
+      ['at once', false],
+    ])('lets exactly one of two starts that both judged it stale take the folder over (%s)', async (_, oneAfterTheOther) => {
+      await writeFile(join(dataDir, OWNER_FILE), JSON.stringify(CRASHED));
+      const { judged, release, opened } = twoStarts();
+      await judged;
+      release(0);
+      if (oneAfterTheOther) await opened[0];
+      release(1);
+      const results = await Promise.all(opened);
+
+      const winner = results.indexOf('opened');
+      expect(results.filter((result) => result === 'opened')).toHaveLength(1);
+      expect(results[1 - winner]).toEqual(
+        new StartProblem(
+          `DATA_DIR ${dataDir} is in use by another FlowGPT (pid ${starts[winner]}): stop it, give this one another DATA_DIR, or share one pool between instances with REDIS_URL`,
+        ),
+      );
+      expect(JSON.parse(await readFile(join(dataDir, OWNER_FILE), 'utf8'))).toEqual({ pid: starts[winner], host: hostname() });
+      // Nothing of the takeover is left beside the data files.
+      expect((await readdir(dataDir)).filter((name) => name.startsWith(OWNER_FILE))).toEqual([OWNER_FILE]);
+    });
+
+    it('takes the folder over past the guard of a start that crashed while taking it over', async () => {
+      const crashedContent = JSON.stringify(CRASHED);
+      await writeFile(join(dataDir, OWNER_FILE), crashedContent);
+      const digest = createHash('sha256').update(crashedContent).digest('hex').slice(0, 16);
+      await writeFile(join(dataDir, `${OWNER_FILE}.${digest}.takeover`), JSON.stringify({ pid: 4_000_004, host: hostname() }));
+      const store = new FileAccountStore({ dataDir });
+      await store.open();
+      expect(JSON.parse(await readFile(join(dataDir, OWNER_FILE), 'utf8'))).toEqual(processIdentity(process.pid));
+      expect((await readdir(dataDir)).filter((name) => name.startsWith(OWNER_FILE))).toEqual([OWNER_FILE]);
+      await store.close();
+    });
   });
 });
