@@ -34,8 +34,8 @@ interface StubUpstream {
   frames: string[];
   /** Every socket it accepted, in order. */
   sockets: WebSocket[];
-  /** Every connection that asked for an upgrade, and whether it has closed since. */
-  connections: Array<{ closed: boolean }>;
+  /** Every connection that asked for an upgrade, whether it has been closed since (from our side), and when it is. */
+  connections: Array<{ closed: boolean; whenClosed: Promise<void> }>;
   /** Upgrades wait for this before they are answered. */
   holdHandshakes: Promise<void> | null;
   /** Called when an upgrade request has arrived. */
@@ -50,6 +50,7 @@ interface StubUpstream {
 async function stubUpstream(): Promise<StubUpstream> {
   const wss = new WebSocketServer({ noServer: true });
   const http: Server = createServer((_req, res) => res.writeHead(404).end());
+  const upgrades: Duplex[] = [];
   const stub: StubUpstream = {
     url: '',
     frames: [],
@@ -61,15 +62,24 @@ async function stubUpstream(): Promise<StubUpstream> {
     reply: JSON.stringify({ type: 'connected' }),
     close: async () => {
       for (const socket of stub.sockets) socket.terminate();
+      for (const socket of upgrades) socket.destroy();
       wss.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const connection = { closed: false };
+    const connection = {
+      closed: false,
+      // An upgrade's socket stays half open: a FIN from our side is an 'end' that nothing answers.
+      whenClosed: new Promise<void>((resolve) => {
+        socket.once('end', () => resolve());
+        socket.once('close', () => resolve());
+      }),
+    };
     stub.connections.push(connection);
-    socket.once('close', () => (connection.closed = true));
+    upgrades.push(socket);
+    void connection.whenClosed.then(() => (connection.closed = true));
     stub.onUpgradeRequest();
     void (stub.holdHandshakes ?? Promise.resolve()).then(() =>
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -326,5 +336,48 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
     // The upstream answers the upgrade now: the bridge closes what nobody will use.
     expect(stub.connections.length).toBe(before + 1);
     expect(await waitFor(() => stub.connections[before].closed)).toBe(true);
+  });
+});
+
+describe('browser gateway: the WebSocket bridge at shutdown', () => {
+  let gw: SignedInGatewayStack | undefined;
+  let stub: StubUpstream;
+
+  beforeAll(async () => {
+    gw = await startSignedInGateway();
+    await gw.upload([gw.fake.createRefreshToken({ account: POOL })]);
+    stub = await stubUpstream();
+    gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+      contentType: 'application/json',
+      body: JSON.stringify({ websocket_url: stub.url }),
+    });
+  });
+  afterAll(async () => {
+    await stub?.close();
+    await gw?.close();
+  });
+
+  // Its handshake timer (15 s) would otherwise hold the app's close, and the browser would get a 502 at its end.
+  it('cuts a bridge still waiting for its upstream handshake: the upstream connection is closed and the browser told 1001', async () => {
+    const stack = gw!;
+    const seed = await stack.signIn('bridge-seed-at-shutdown');
+    const handOff = await request(stack.url).get('/backend-api/celsius/ws/user').set(seed.bearer).expect(200);
+    // The upstream never answers this upgrade.
+    stub.holdHandshakes = new Promise<void>(() => undefined);
+    const upgradeAsked = new Promise<void>((resolve) => (stub.onUpgradeRequest = resolve));
+    const browser = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seed.cookie } });
+    const ended = new Promise<{ code: number; reason: string }>((resolve, reject) => {
+      browser.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      browser.once('error', reject);
+    });
+    await upgradeAsked;
+    const upstreamConnection = stub.connections[0];
+
+    gw = undefined;
+    await stack.close();
+
+    await upstreamConnection.whenClosed;
+    expect(await ended).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(stub.sockets).toHaveLength(0);
   });
 });

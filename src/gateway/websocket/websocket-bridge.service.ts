@@ -62,6 +62,9 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
   private readonly tickets: KeyValueStore;
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: BROWSER_MAX_PAYLOAD });
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
+  /** For each bridge still waiting for its upstream handshake: ends it at shutdown (see `beforeApplicationShutdown`). */
+  private readonly handshakes = new Set<() => Promise<void>>();
+  private closing = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -85,12 +88,18 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
   /**
    * Before the HTTP server closes, which it cannot do while an upgraded socket is open (the shutdown would hang): every
    * browser is told we are going away (1001), which the relay passes upstream, and a browser that does not answer
-   * the close frame is cut.
+   * the close frame is cut. A bridge still waiting for its upstream handshake is not waited for (up to the 15 s of
+   * its timeout): the handshake is cut, and the browser's upgrade completed only to be closed with 1001 as well, so that
+   * the web app reconnects (to another instance) as it does for an open bridge.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined)?.off('upgrade', this.onUpgrade);
+    const bridged = [...this.server.clients].map((browser) => closeBrowser(browser, GOING_AWAY, 'server shutting down'));
+    // Before the server closes: it completes no upgrade after that.
+    const pending = [...this.handshakes].map((goAway) => goAway());
     this.server.close();
-    await Promise.all([...this.server.clients].map((browser) => closeBrowser(browser, GOING_AWAY, 'server shutting down')));
+    await Promise.all([...bridged, ...pending]);
   }
 
   /** Rewrites the hand-off answer's `websocket_url` to our bridge. */
@@ -120,6 +129,8 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       const session = ticket ? await this.identity.fromCookieOf(request) : null;
       if (!ticket || !session || session.id !== ticket.sessionId) return refuse(socket, 403);
       const caller = await this.identity.callerOf(session);
+      // Shutdown began while the session was read: no upstream handshake is started that it would have to wait for.
+      if (this.closing) return refuse(socket, 503);
       const { fingerprint, account } = caller;
       const agents = this.agents.for(fingerprint.proxyUrl);
       const upstreamUrl = new URL(ticket.upstreamUrl);
@@ -163,8 +174,19 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
         else socket.destroy();
         upstream.terminate();
       });
-      upstream.once('close', forget);
+      const goAway = () => {
+        this.handshakes.delete(goAway);
+        for (const event of leaving) socket.off(event, browserLeft);
+        upstream.terminate();
+        return this.upgradeToClose(request, socket, head, GOING_AWAY, 'server shutting down');
+      };
+      this.handshakes.add(goAway);
+      upstream.once('close', () => {
+        this.handshakes.delete(goAway);
+        forget();
+      });
       upstream.once('open', () => {
+        this.handshakes.delete(goAway);
         for (const event of leaving) socket.off(event, browserLeft);
         if (socket.destroyed || !socket.readable) return browserLeft();
         this.server.handleUpgrade(request, socket, head, (browser) => {
@@ -177,7 +199,7 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
         refuse(socket, 502);
       });
       upstream.once('error', (error) => {
-        if (socket.destroyed) return;
+        if (socket.destroyed || this.closing) return;
         if (upstream.readyState === WebSocket.CONNECTING) refuse(socket, 502);
         this.logger.warn(`upstream WebSocket failed: ${error.message}`);
       });
@@ -185,6 +207,19 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       this.logger.warn(`WebSocket bridge failed: ${(error as Error).message}`);
       refuse(socket, 500);
     }
+  }
+
+  /**
+   * Completes the browser's upgrade only to close it with `code`, so that its WebSocket is told why rather than cut;
+   * settles once the browser's socket is closed (also when the upgrade cannot be completed).
+   */
+  private upgradeToClose(request: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): Promise<void> {
+    if (socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.once('close', () => resolve());
+      if (!socket.readable) return socket.destroy();
+      this.server.handleUpgrade(request, socket, head, (browser) => void closeBrowser(browser, code, reason));
+    });
   }
 }
 
