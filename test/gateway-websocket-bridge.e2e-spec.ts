@@ -301,6 +301,35 @@ describe('browser gateway: the WebSocket bridge of a seed', () => {
     }
   });
 
+  // ws reports a handshake that failed (refused, reset, timed out) with its socket already closing, not connecting.
+  it('answers the browser 502 when the upstream WebSocket cannot be reached, rather than leaving its socket open', async () => {
+    const seed = await gw.signIn('bridge-seed-upstream-down');
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = gone.address() as AddressInfo;
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+      contentType: 'application/json',
+      body: JSON.stringify({ websocket_url: `ws://127.0.0.1:${port}/ws/user` }),
+    });
+    try {
+      const browser = new WebSocket(await bridgeUrl(seed), { headers: { cookie: seed.cookie } });
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        browser.once('unexpected-response', (_request, answer) => resolve(answer.statusCode));
+        browser.once('open', () => reject(new Error('the bridge opened')));
+      });
+      // Its request is still open once the answer is read: ending it reports an error of its own.
+      browser.on('error', () => undefined);
+      browser.terminate();
+      expect(status).toBe(502);
+    } finally {
+      gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+        contentType: 'application/json',
+        body: JSON.stringify({ websocket_url: stub.url }),
+      });
+    }
+  });
+
   it('closes the upstream socket when the browser leaves during the upstream handshake', async () => {
     const seed = await gw.signIn('bridge-seed-leaving-early');
     const bridge = new URL(await bridgeUrl(seed));

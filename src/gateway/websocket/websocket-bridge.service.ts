@@ -200,7 +200,9 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
       });
       upstream.once('error', (error) => {
         if (socket.destroyed || this.closing) return;
-        if (upstream.readyState === WebSocket.CONNECTING) refuse(socket, 502);
+        // A handshake that failed (refused, reset, timed out) is reported with the upstream socket already closing: the
+        // browser, not upgraded yet, is answered rather than left open.
+        if (!bridged) refuse(socket, 502);
         this.logger.warn(`upstream WebSocket failed: ${error.message}`);
       });
     } catch (error) {
@@ -344,6 +346,6 @@ function textOf(data: RawData): string {
 }
 
 function refuse(socket: Duplex, status: number): void {
-  if (socket.destroyed) return;
+  if (socket.destroyed || socket.writableEnded) return;
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
