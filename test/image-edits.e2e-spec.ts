@@ -243,6 +243,15 @@ describe('image edits', () => {
       expect(events.map((event) => event.type)).toEqual(['image_edit.completed']);
     });
 
+    it('throws the 400 of dall-e-3, which edits nothing at OpenAI, naming model', async () => {
+      const error = await failure(
+        stack.openai(token).images.edit({ model: 'dall-e-3', image: await toFile(SOURCE, 'square.png'), prompt: 'a hat' }),
+      );
+      expect(error.status).toBe(400);
+      expect(error.error).toMatchObject({ type: 'invalid_request_error', param: 'model', code: 'invalid_value' });
+      expect(stack.fake.requests).toEqual([]);
+    });
+
     it('throws the 400 of a mask as an APIError naming mask', async () => {
       const error = await failure(
         stack.openai(token).images.edit({

@@ -65,6 +65,16 @@ describe('editImagesOf', () => {
     });
   });
 
+  it('refuses dall-e-3 as OpenAI does (it only generates), naming model, before looking at the images', async () => {
+    for (const model of ['dall-e-3', 'dall-e-3-hd']) {
+      const refused = await refusal({ image: [file(PNG)] }, model);
+      expect(refused).toMatchObject({ status: 400, type: 'invalid_request_error', param: 'model', code: 'invalid_value' });
+      expect(refused.message).toMatch(new RegExp(`^Invalid value: '${model}'\\. Supported values are: 'dall-e-2', 'gpt-image-1'`));
+    }
+    expect(await refusal(undefined, 'dall-e-3')).toMatchObject({ param: 'model' });
+    expect(await editImagesOf({ image: [file(PNG)] }, 'dall-e-2')).toHaveLength(1);
+  });
+
   it('refuses a broken image whose header looks right', async () => {
     const cut = await refusal({ image: [file(PNG.subarray(0, PNG.length - 20))] });
     expect(cut).toMatchObject({ status: 400, param: 'image', code: 'invalid_image_file' });

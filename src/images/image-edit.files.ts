@@ -48,6 +48,7 @@ const GPT_IMAGE: EditInputRule = {
  * the upstream's image tool takes none (README, "Image edits").
  */
 export async function editImagesOf(files: ImageEditFiles | undefined, model: string): Promise<FileBytes[]> {
+  assertEditModel(model);
   const images = [...(files?.image ?? []), ...(files?.['image[]'] ?? [])];
   if (images.length === 0) throw ApiError.of('missing_required_parameter', { param: 'image' }, { param: 'image' });
   if (files?.mask?.length) throw ApiError.of('image_mask_unsupported', {});
@@ -62,6 +63,16 @@ export async function editImagesOf(files: ImageEditFiles | undefined, model: str
     checked.push(await checkedImage(file, param, rule, model));
   }
   return checked;
+}
+
+/** OpenAI's models that edit; `dall-e-3` only generates, and OpenAI refuses an edit with it naming `model`. */
+const EDIT_MODELS = ['dall-e-2', 'gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'chatgpt-image-latest'];
+
+/** Refuses a model OpenAI does not edit with (`dall-e-3`), as OpenAI does, before any upstream work. */
+export function assertEditModel(model: string): void {
+  if (!/^dall-e-3(?:$|-)/.test(model)) return;
+  const supported = EDIT_MODELS.map((name) => `'${name}'`).join(', ');
+  throw ApiError.of('image_edit_model_unsupported', { model, supported });
 }
 
 async function checkedImage(file: FormFile, param: string, rule: EditInputRule, model: string): Promise<FileBytes> {

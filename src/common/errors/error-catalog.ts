@@ -421,6 +421,14 @@ export const ERROR_CATALOG = {
     type: 'invalid_request_error',
     message: "Invalid file '{param}': {size} bytes; model '{model}' takes images of less than {limit}.",
   },
+  /** OpenAI's refusal of an edit with a model that only generates (`dall-e-3`). */
+  image_edit_model_unsupported: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_value',
+    param: 'model',
+    message: "Invalid value: '{model}'. Supported values are: {supported}.",
+  },
   image_mask_unsupported: {
     status: 400,
     type: 'invalid_request_error',
