@@ -1,4 +1,5 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI, { APIError, toFile } from 'openai';
 import request from 'supertest';
 import { solidPng } from './fake-upstream/png';
@@ -202,6 +203,64 @@ describe('image edits', () => {
     });
   });
 
+  describe('as JSON with `images` references', () => {
+    const dataUrl = (bytes: Buffer) => `data:image/png;base64,${bytes.toString('base64')}`;
+
+    it('edits data: URL images, in order, as it edits uploaded files', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'Both squares' });
+      const response = await edit()
+        .send({ prompt: 'side by side', images: [{ image_url: dataUrl(SOURCE) }, { image_url: dataUrl(SECOND) }] })
+        .expect(200);
+      expect(Buffer.from(response.body.data[0].b64_json, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(uploadedImages()).toEqual([SOURCE, SECOND]);
+      expect(sentMessage().content.parts[2]).toEqual(expect.stringContaining('edit the attached images'));
+      expect(response.body.usage.input_tokens_details.image_tokens).toBeGreaterThan(0);
+    });
+
+    it('edits through the SDK, which sends a JSON body with client.post', async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const edited = await stack.openai(token).post<OpenAI.ImagesResponse>('/images/edits', {
+        body: { model: 'gpt-image-1', prompt: 'a hat', images: [{ image_url: dataUrl(SOURCE) }] },
+      });
+      expect(edited.data?.[0].b64_json).toBeTruthy();
+      expect(uploadedImages()).toEqual([SOURCE]);
+    });
+
+    it('refuses file_id, dall-e-2, a mask, a bad or private image_url and mixed forms with 400 naming the field, before any upstream work', async () => {
+      const png = dataUrl(SOURCE);
+      const cases: [object, string, string][] = [
+        [{ prompt: 'a hat', images: [{ image_url: png }, { file_id: 'file-abc' }] }, 'images[1].file_id', 'unsupported_parameter'],
+        [{ prompt: 'a hat', model: 'dall-e-2', images: [{ image_url: png }] }, 'model', 'invalid_value'],
+        [{ prompt: 'a hat', model: 'dall-e-3', images: [{ image_url: png }] }, 'model', 'invalid_value'],
+        [{ prompt: 'a hat', images: [{ image_url: png }], mask: { image_url: png } }, 'mask', 'unsupported_parameter'],
+        [{ prompt: 'a hat', images: [] }, 'images', 'empty_array'],
+        [{ prompt: 'a hat', images: [{ image_url: png, file_id: 'file-abc' }] }, 'images[0]', 'invalid_value'],
+        [{ prompt: 'a hat', images: [{ image_url: 'data:image/png;base64,!!' }] }, 'images[0].image_url', 'invalid_base64'],
+        [
+          { prompt: 'a hat', images: [{ image_url: `data:text/plain;base64,${Buffer.from('hello').toString('base64')}` }] },
+          'images[0].image_url',
+          'unsupported_file_mimetype',
+        ],
+        [{ prompt: 'a hat', images: [{ image_url: 'ftp://example.com/a.png' }] }, 'images[0].image_url', 'invalid_value'],
+        // The SSRF guard of chat image URLs: no private address unless ALLOW_PRIVATE_FILE_URLS.
+        [{ prompt: 'a hat', images: [{ image_url: 'http://127.0.0.1:9/a.png' }] }, 'images[0].image_url', 'invalid_image_url'],
+      ];
+      for (const [body, param, code] of cases) {
+        const response = await edit().send(body);
+        expect({ status: response.status, param: response.body.error?.param, code: response.body.error?.code }).toEqual({
+          status: 400,
+          param,
+          code,
+        });
+      }
+      const both = await edit().field('prompt', 'a hat').field('images[0][image_url]', png).attach('image', SOURCE, 'a.png');
+      expect({ status: both.status, param: both.body.error?.param }).toEqual({ status: 400, param: 'images' });
+      const byId = await edit().send({ prompt: 'a hat', images: [{ file_id: 'file-abc' }] });
+      expect(byId.body.error.message).toContain('/v1/files');
+      expect(stack.fake.requests).toEqual([]);
+    });
+  });
+
   describe('with the openai SDK', () => {
     const failure = (promise: Promise<unknown>) =>
       promise.then(
@@ -263,5 +322,55 @@ describe('image edits', () => {
       expect(error.status).toBe(400);
       expect(error.error).toMatchObject({ param: 'mask', code: 'unsupported_parameter' });
     });
+  });
+});
+
+/** `images[].image_url` with http(s) URLs: fetched as a chat fetches image URLs, once, when the attempt needs the bytes. */
+describe('image edits from image URLs', () => {
+  let stack: Stack;
+  let token: string;
+  let files: Server;
+  let filesUrl: string;
+  const fetched: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { ALLOW_PRIVATE_FILE_URLS: 'true', RETRY_TIMES: '3' } });
+    token = stack.fake.createAccessToken({ plan: 'plus' });
+    files = createServer((request, response) => {
+      fetched.push(request.url!);
+      if (request.url === '/square.png') return response.writeHead(200, { 'content-type': 'image/png' }).end(SOURCE);
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('not an image');
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await stack.close();
+    await new Promise<void>((resolve) => files.close(() => resolve()));
+  });
+  beforeEach(() => {
+    stack.fake.reset();
+    fetched.length = 0;
+  });
+
+  const edit = () => request(stack.url).post('/v1/images/edits').set('authorization', `Bearer ${token}`);
+
+  it('fetches the image, uploads it and edits it', async () => {
+    stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+    const response = await edit()
+      .send({ prompt: 'a hat', images: [{ image_url: `${filesUrl}/square.png` }] })
+      .expect(200);
+    expect(response.body.data[0].b64_json).toBeTruthy();
+    expect(fetched).toEqual(['/square.png']);
+    const message = (stack.fake.conversationRequests()[0].body as { messages: { metadata: { attachments: { id: string }[] } }[] })
+      .messages[0];
+    expect(stack.fake.uploadedFile(message.metadata.attachments[0].id)?.bytes).toEqual(SOURCE);
+  });
+
+  it('refuses a fetched file that is no image with 400 naming the reference, and draws nothing', async () => {
+    const response = await edit().send({ prompt: 'a hat', images: [{ image_url: `${filesUrl}/notes.txt` }] });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({ param: 'images[0].image_url', code: 'unsupported_file_mimetype' });
+    expect(stack.fake.conversationRequests()).toEqual([]);
   });
 });

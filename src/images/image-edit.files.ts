@@ -3,6 +3,7 @@ import type { MultipartFileField } from '../common/http/request-body';
 import type { FileBytes } from '../chat/client-file.fetcher';
 import { imageSize, imageTypeOf } from '../chat/image-size';
 import { imageDecodeProblem } from '../files/image-format';
+import { type ImageReference, MAX_EDIT_IMAGES } from './dto/image-edit.dto';
 
 /** A file of the form, as the body reader holds it in memory. */
 export interface FormFile {
@@ -14,13 +15,10 @@ export interface FormFile {
 /** The files of an edit by field name: `image` (repeated, or `image[]` as the openai SDKs send a list) and `mask`. */
 export type ImageEditFiles = Partial<Record<string, FormFile[]>>;
 
-/** OpenAI's most images per edit (GPT image models). */
-const MAX_IMAGES = 16;
-
 /** The file fields of `POST /v1/images/edits`. */
 export const IMAGE_EDIT_FILE_FIELDS: readonly MultipartFileField[] = [
-  { name: 'image', maxCount: MAX_IMAGES },
-  { name: 'image[]', maxCount: MAX_IMAGES },
+  { name: 'image', maxCount: MAX_EDIT_IMAGES },
+  { name: 'image[]', maxCount: MAX_EDIT_IMAGES },
   { name: 'mask', maxCount: 1 },
 ];
 
@@ -36,7 +34,7 @@ interface EditInputRule {
 
 const DALL_E_2: EditInputRule = { maxImages: 1, types: ['image/png'], maxBytes: 4 * MB, limit: '4MB' };
 const GPT_IMAGE: EditInputRule = {
-  maxImages: MAX_IMAGES,
+  maxImages: MAX_EDIT_IMAGES,
   types: ['image/png', 'image/jpeg', 'image/webp'],
   maxBytes: 50 * MB,
   limit: '50MB',
@@ -73,6 +71,52 @@ export function assertEditModel(model: string): void {
   if (!/^dall-e-3(?:$|-)/.test(model)) return;
   const supported = EDIT_MODELS.map((name) => `'${name}'`).join(', ');
   throw ApiError.of('image_edit_model_unsupported', { model, supported });
+}
+
+/**
+ * The images of an edit, their count known up front; the bytes of a URL reference are fetched when an attempt first
+ * needs them (after the upstream accepted the credential), and checked then, once however many attempts ask.
+ */
+export interface EditSources {
+  count: number;
+  load(): Promise<FileBytes[]>;
+}
+
+/** Sources whose bytes are all here and checked (a multipart edit's files). */
+export function loadedSources(images: FileBytes[]): EditSources {
+  return { count: images.length, load: () => Promise.resolve(images) };
+}
+
+/**
+ * The checks of `editImagesOf` for one image of a JSON edit (`images[n].image_url`, fetched or decoded), which only
+ * the GPT image models take: its type by its bytes, its size, and that it decodes to the end.
+ */
+export function checkedReferencedImage(file: FileBytes, param: string, model: string): Promise<FileBytes> {
+  return checkedImage({ buffer: file.bytes, mimetype: file.mimeType, originalname: file.name ?? '' }, param, GPT_IMAGE, model);
+}
+
+/**
+ * What a JSON edit may reference, before anything is fetched: OpenAI takes JSON edits with the GPT image models only
+ * (dall-e-2 edits are multipart), no mask here, and no `file_id`, since this server has no Files API to upload to.
+ */
+export function assertReferencesUsable(references: readonly ImageReference[], model: string, mask: unknown, files?: ImageEditFiles): void {
+  assertEditModel(model);
+  if (Object.values(files ?? {}).some((list) => list?.length)) {
+    const problem = 'send the images either as files of a multipart/form-data body (image) or as references in JSON (images), not both';
+    throw ApiError.of('invalid_value', { param: 'images', problem }, { param: 'images' });
+  }
+  if (model.startsWith('dall-e-2')) {
+    const supported = EDIT_MODELS.filter((name) => !name.startsWith('dall-e'))
+      .map((name) => `'${name}'`)
+      .join(', ');
+    throw ApiError.of('image_edit_model_unsupported', { model, supported });
+  }
+  if (mask !== undefined) throw ApiError.of('image_mask_unsupported', {});
+  const byId = references.findIndex((reference) => reference.file_id != null);
+  if (byId >= 0) {
+    const param = `images[${byId}].file_id`;
+    throw ApiError.of('image_file_id_unsupported', { param }, { param });
+  }
 }
 
 async function checkedImage(file: FormFile, param: string, rule: EditInputRule, model: string): Promise<FileBytes> {

@@ -32,7 +32,7 @@ export class ImagesController {
     else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request)));
   }
 
-  /** OpenAI's image edit: multipart/form-data with the image(s) to edit as files, answered as a generation is. */
+  /** OpenAI's image edit: multipart/form-data with the image(s) as files, or JSON referencing them, answered as a generation is. */
   @LargeBody()
   @MultipartBody(IMAGE_EDIT_FILE_FIELDS)
   @Post('edits')
@@ -45,8 +45,8 @@ export class ImagesController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const images = await this.images.editImages(body, files);
     const signal = abortWhenClientLeaves(request, response);
+    const images = await this.images.editImages(body, files, signal);
     if (body.stream) await this.images.stream(body, credential, response, signal, images);
     else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request), images));
   }

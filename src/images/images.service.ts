@@ -20,7 +20,14 @@ import { FileLinkService, generatedFilePath } from '../files/file-link.service';
 import { encodeImage, type ImageOutput, type ImageOutputFormat } from '../files/image-format';
 import type { ImageEditRequestDto } from './dto/image-edit.dto';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
-import { editImagesOf, type ImageEditFiles } from './image-edit.files';
+import {
+  assertReferencesUsable,
+  checkedReferencedImage,
+  editImagesOf,
+  type EditSources,
+  type ImageEditFiles,
+  loadedSources,
+} from './image-edit.files';
 import { ANY_KNOWN_MODEL_SIZE, imageSizeRuleFor } from './image-sizes';
 
 export interface ImageResult {
@@ -60,7 +67,7 @@ export interface ImageCompletedEvent extends ImageDescription {
 }
 
 /** The images a drawing starts from (an edit), or none (a generation). */
-type SourceImages = readonly FileBytes[];
+type SourceImages = EditSources | undefined;
 
 /** The upstream has started answering a drawing request; the image is still to come. */
 interface Drawing {
@@ -104,9 +111,32 @@ export class ImagesService {
     private readonly attachments: AttachmentService,
   ) {}
 
-  /** The images of an edit, checked against its model before any upstream work. */
-  editImages(request: ImageEditRequestDto, files: ImageEditFiles | undefined): Promise<FileBytes[]> {
-    return editImagesOf(files, modelOf(request, true));
+  /**
+   * The images of an edit, checked against its model before any upstream work: a multipart edit's files, or a JSON
+   * edit's `images` references (`data:` URLs decoded and checked now; http(s) URLs checked by the SSRF guard now and
+   * fetched by the first attempt, as a chat's image URLs).
+   */
+  async editImages(request: ImageEditRequestDto, files: ImageEditFiles | undefined, signal: AbortSignal): Promise<EditSources> {
+    const model = modelOf(request, true);
+    if (request.images === undefined) return loadedSources(await editImagesOf(files, model));
+    const references = request.images;
+    assertReferencesUsable(references, model, request.mask, files);
+    const parts = references.map((reference): AttachmentPart => ({ type: 'image_url', image_url: { url: reference.image_url! } }));
+    const params = new Map(parts.map((part, index) => [part, `images[${index}].image_url`]));
+    const opened = await this.attachments.open([{ role: 'user', content: parts }], signal, params);
+    const check = (part: AttachmentPart) => checkedReferencedImage(opened.get(part)!, params.get(part)!, model);
+    // Inline images are here already: a bad one is a 400 before any upstream work.
+    const checked = new Map<AttachmentPart, FileBytes>();
+    for (const part of parts) if (opened.get(part)) checked.set(part, await check(part));
+    let loading: Promise<FileBytes[]> | undefined;
+    const load = () =>
+      (loading ??= (async () => {
+        await opened.fetched();
+        const images: FileBytes[] = [];
+        for (const part of parts) images.push(checked.get(part) ?? (await check(part)));
+        return images;
+      })());
+    return { count: parts.length, load };
   }
 
   /** A generation, or with `images` an edit of them. */
@@ -115,7 +145,7 @@ export class ImagesService {
     credential: ApiCredential,
     signal: AbortSignal,
     origin: string,
-    images: SourceImages = [],
+    images?: SourceImages,
   ): Promise<ImagesResponse> {
     const drawing = await this.startDrawing(request, credential, signal, images);
     const { started, path, revisedPrompt } = await this.drawn(drawing, request.prompt);
@@ -128,7 +158,7 @@ export class ImagesService {
       return {
         created,
         data: [{ b64_json: bytes.toString('base64'), revised_prompt: revisedPrompt }],
-        ...this.described(bytes, request, images),
+        ...this.described(bytes, request, await images?.load()),
       };
     }
     // The link converts when it is opened: the upstream's file stays the one the link reads.
@@ -147,7 +177,7 @@ export class ImagesService {
     credential: ApiCredential,
     response: Response,
     signal: AbortSignal,
-    images: SourceImages = [],
+    images?: SourceImages,
   ): Promise<void> {
     const drawing = await this.startDrawing(request, credential, signal, images);
     const farewell = () => errorEvent({ error: SHUTDOWN_ERROR });
@@ -156,10 +186,10 @@ export class ImagesService {
       const { started, path } = await this.drawn(drawing, request.prompt);
       const bytes = await this.imageBytes(started, path, outputOf(request), signal);
       const completed: ImageCompletedEvent = {
-        type: images.length > 0 ? 'image_edit.completed' : 'image_generation.completed',
+        type: images ? 'image_edit.completed' : 'image_generation.completed',
         b64_json: bytes.toString('base64'),
         created_at: Math.floor(Date.now() / 1000),
-        ...this.described(bytes, request, images),
+        ...this.described(bytes, request, await images?.load()),
       };
       await out.write(sseEvent(completed));
     } catch (error) {
@@ -190,7 +220,7 @@ export class ImagesService {
     signal: AbortSignal,
     images: SourceImages,
   ): Promise<Drawing> {
-    const requested = modelOf(request, images.length > 0);
+    const requested = modelOf(request, images !== undefined);
     if (request.stream) {
       if (!GPT_IMAGE_MODEL_NAMES.test(requested)) throw ApiError.of('image_stream_unsupported', { model: requested });
       if (request.response_format === 'url') {
@@ -206,15 +236,15 @@ export class ImagesService {
     }
     const resolved = resolveModel(requested);
     const model = IMAGE_MODEL_NAMES.test(requested) ? { ...resolved, slug: IMAGE_TOOL_SLUG, paidOnly: false } : resolved;
-    const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE, images.length);
+    const instruction = drawInstruction(request.prompt, request.size ?? DEFAULT_SIZE, images?.count ?? 0);
     const started = await this.conversations.start(
       credential,
       {
         model,
         messages: (identity, baseUrl) =>
-          images.length === 0
-            ? Promise.resolve([userMessage(instruction)])
-            : this.messageWithImages(instruction, images, identity, baseUrl, signal),
+          images
+            ? images.load().then((loaded) => this.messageWithImages(instruction, loaded, identity, baseUrl, signal))
+            : Promise.resolve([userMessage(instruction)]),
         historyDisabled: this.config.historyDisabled || this.config.forceNoHistory,
       },
       signal,
@@ -228,7 +258,7 @@ export class ImagesService {
    */
   private messageWithImages(
     instruction: string,
-    images: SourceImages,
+    images: readonly FileBytes[],
     identity: UpstreamIdentity,
     baseUrl: string,
     signal: AbortSignal,
@@ -280,7 +310,7 @@ export class ImagesService {
    * background are the upstream's choice (`auto`). Usage is an estimate: the prompt's tokens, and an edit's source
    * images counted as a chat counts image attachments; the image's own output tokens are unknown here, so 0.
    */
-  private described(bytes: Buffer, request: ImageGenerationRequestDto, images: SourceImages): ImageDescription {
+  private described(bytes: Buffer, request: ImageGenerationRequestDto, images: readonly FileBytes[] = []): ImageDescription {
     const dimensions = imageSize(bytes);
     const textTokens = this.counter.count(request.prompt, 'o200k_base');
     const imageTokenCount = images.reduce((sum, image) => {

@@ -33,6 +33,11 @@ describe('ImageEditRequestDto (multipart text fields)', () => {
     expect(await validated({ prompt: 'a hat', stream: 'false' })).toMatchObject({ stream: false });
   });
 
+  it('takes JSON image references and a mask given as a reference (for the service to refuse)', async () => {
+    const images = [{ image_url: 'https://example.com/a.png' }, { file_id: 'file-1' }];
+    expect(await validated({ prompt: 'a hat', images, mask: { image_url: 'https://example.com/m.png' } })).toMatchObject({ images });
+  });
+
   it.each([
     [{}, 'prompt', 'missing_required_parameter'],
     [{ prompt: '' }, 'prompt', 'invalid_value'],
@@ -45,6 +50,18 @@ describe('ImageEditRequestDto (multipart text fields)', () => {
     [{ prompt: 'x', size: 'big' }, 'size', 'invalid_value'],
     [{ prompt: 'x', image: 'https://example.com/a.png' }, 'image', 'invalid_value'],
     [{ prompt: 'x', mask: 'data:image/png;base64,AAAA' }, 'mask', 'invalid_value'],
+    [{ prompt: 'x', images: [] }, 'images', 'empty_array'],
+    [{ prompt: 'x', images: 'https://example.com/a.png' }, 'images', 'invalid_value'],
+    [
+      { prompt: 'x', images: Array.from({ length: 17 }, () => ({ image_url: 'https://example.com/a.png' })) },
+      'images',
+      'array_above_max_length',
+    ],
+    [{ prompt: 'x', images: ['https://example.com/a.png'] }, 'images[0]', 'invalid_value'],
+    [{ prompt: 'x', images: [{ image_url: 'https://example.com/a.png' }, {}] }, 'images[1]', 'invalid_value'],
+    [{ prompt: 'x', images: [{ image_url: 'https://example.com/a.png', file_id: 'file-1' }] }, 'images[0]', 'invalid_value'],
+    [{ prompt: 'x', images: [{ image_url: 42 }] }, 'images[0].image_url', 'invalid_value'],
+    [{ prompt: 'x', images: [{ file_id: ' ' }] }, 'images[0].file_id', 'invalid_value'],
   ])('refuses %j with 400 naming %s', async (body, param, code) => {
     const error = await validated(body);
     expect(error).toBeInstanceOf(ApiError);
