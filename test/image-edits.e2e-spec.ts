@@ -203,6 +203,42 @@ describe('image edits', () => {
     });
   });
 
+  describe('when the upstream refuses the upload', () => {
+    afterEach(() => stack.fake.useControlRoutes(() => undefined));
+    const puts = () => stack.fake.requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/blob/'));
+
+    it('answers its 413 as 413 request_too_large about the file, without retrying or drawing', async () => {
+      stack.fake.useControlRoutes((r) =>
+        r.method === 'PUT' && r.path.startsWith('/blob/') ? { status: 413, body: { detail: 'The request body is too large' } } : undefined,
+      );
+      const response = await edit().field('prompt', 'a hat').attach('image', SOURCE, 'square.png');
+      expect(response.status).toBe(413);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large', param: null });
+      expect(response.body.error.message).toMatch(/^The upstream refused an uploaded file as too large/);
+      expect(puts()).toHaveLength(1);
+      expect(stack.fake.conversationRequests()).toEqual([]);
+    });
+
+    it('answers its 400 as 400 upstream_rejected, and its 5xx as 502 after the retries', async () => {
+      stack.fake.useControlRoutes((r) =>
+        r.method === 'POST' && r.path === '/backend-api/files' ? { status: 400, body: { detail: 'Invalid file' } } : undefined,
+      );
+      const rejected = await edit().field('prompt', 'a hat').attach('image', SOURCE, 'square.png');
+      expect(rejected.status).toBe(400);
+      expect(rejected.body.error).toMatchObject({ type: 'invalid_request_error', code: 'upstream_rejected' });
+      expect(rejected.body.error.message).toContain('Invalid file');
+
+      stack.fake.useControlRoutes((r) =>
+        r.method === 'POST' && r.path === '/backend-api/files' ? { status: 503, body: { detail: 'busy' } } : undefined,
+      );
+      const failed = await edit().field('prompt', 'a hat').attach('image', SOURCE, 'square.png');
+      expect(failed.status).toBe(502);
+      expect(failed.body.error).toMatchObject({ type: 'upstream_error', code: 'upstream_status' });
+      expect(JSON.stringify(failed.body)).not.toContain(token);
+      expect(stack.fake.conversationRequests()).toEqual([]);
+    });
+  });
+
   describe('as JSON with `images` references', () => {
     const dataUrl = (bytes: Buffer) => `data:image/png;base64,${bytes.toString('base64')}`;
 

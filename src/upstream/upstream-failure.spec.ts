@@ -173,6 +173,14 @@ describe('toApiError: what the client is told', () => {
     expect(client(answer(413, { detail: 'too long' }))).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
   });
 
+  it('maps an upstream 413 while uploading a file to 413 request_too_large about the file, not a conversation too long', () => {
+    const refused = upstreamFailure('files', 413, {}, Buffer.from('<Error><Code>RequestBodyTooLarge</Code></Error>'));
+    expect(refused.retryable).toBe(false);
+    const error = client(refused);
+    expect(error).toMatchObject({ status: 413, type: 'invalid_request_error', code: 'request_too_large', param: null });
+    expect(error.message).toMatch(/^The upstream refused an uploaded file as too large/);
+  });
+
   it('sends the reset time as Retry-After', () => {
     expect(client(answer(429, { detail: { clears_in: 42 } })).retryAfter).toBe(42);
   });

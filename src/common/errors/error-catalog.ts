@@ -293,6 +293,13 @@ export const ERROR_CATALOG = {
     code: 'rate_limit_exceeded',
     message: 'The upstream rate limit was reached{said?}',
   },
+  /** The upstream's 413 for a file a request uploads (an image attachment, an image to edit). */
+  upstream_file_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    code: 'request_too_large',
+    message: 'The upstream refused an uploaded file as too large ({step}, status {status}){said?}',
+  },
   upstream_rejected: {
     status: 400,
     type: 'invalid_request_error',

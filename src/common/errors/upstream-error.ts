@@ -14,7 +14,7 @@ export type UpstreamErrorKind =
   /** A Cloudflare challenge page instead of an answer. */
   | 'cf_challenge'
   | 'not_found'
-  /** 413: the conversation is too long. */
+  /** 413: the conversation is too long (or, while uploading, the file). */
   | 'too_large'
   /** The sentinel's persona says the account is not paid, and the model is paid-only: another account may serve it. */
   | 'model_not_in_plan'
@@ -205,7 +205,9 @@ function presentation(init: UpstreamErrorInit): Presentation {
     default: {
       // Appended to messages that end with what the upstream said, when it said something.
       const said = init.said ? `: ${init.said}` : undefined;
-      return { name: NAME_BY_KIND[init.kind], params: { step, status, said, waitedMs, difficulty, limit } };
+      // A 413 while uploading is about the file, not a conversation too long for the model.
+      const name = init.kind === 'too_large' && step === 'files' ? 'upstream_file_too_large' : NAME_BY_KIND[init.kind];
+      return { name, params: { step, status, said, waitedMs, difficulty, limit } };
     }
   }
 }
