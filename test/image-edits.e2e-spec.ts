@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI, { APIError, toFile } from 'openai';
 import request from 'supertest';
 import { solidPng } from './fake-upstream/png';
+import { poolServicesOf } from '../src/token-pool/testing/pool-services';
 import { Stack, startStack } from './support/stack';
 
 jest.setTimeout(120_000);
@@ -408,5 +409,51 @@ describe('image edits from image URLs', () => {
     expect(response.status).toBe(400);
     expect(response.body.error).toMatchObject({ param: 'images[0].image_url', code: 'unsupported_file_mimetype' });
     expect(stack.fake.conversationRequests()).toEqual([]);
+  });
+});
+
+/** A pool key: each attempt uploads the images again as its own account, and no error shows an account's token. */
+describe('image edits with a pool key', () => {
+  const POOL_KEY = 'pool-key';
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTHORIZATION: POOL_KEY, RANDOM_TOKEN: 'false', RETRY_TIMES: '3' } });
+  });
+  afterAll(() => stack.close());
+
+  const edit = () => request(stack.url).post('/v1/images/edits').set('authorization', `Bearer ${POOL_KEY}`);
+  const bearerOf = (r: { headers: Record<string, unknown> }) => String(r.headers.authorization).replace(/^Bearer /, '');
+
+  it('retries on another account with the images uploaded again as that account', async () => {
+    const [first, second] = [stack.fake.createAccessToken({ plan: 'plus' }), stack.fake.createAccessToken({ plan: 'plus' })];
+    expect(await poolServicesOf(stack.app).admin.upload([first, second])).toMatchObject({ added: 2 });
+    stack.fake.enqueue({ kind: 'status', status: 429, body: { detail: 'Too many requests' } });
+    stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+    await edit().field('prompt', 'a hat').attach('image', SOURCE, 'square.png').expect(200);
+
+    const conversations = stack.fake.conversationRequests();
+    expect(conversations.map(bearerOf)).toEqual([first, second]);
+    const uploads = stack.fake.requests.filter((r) => r.method === 'POST' && r.path === '/backend-api/files');
+    expect(uploads.map(bearerOf)).toEqual([first, second]);
+    const attached = (conversations[1].body as { messages: SentMessage[] }).messages[0].metadata.attachments ?? [];
+    const firstAttached = (conversations[0].body as { messages: SentMessage[] }).messages[0].metadata.attachments ?? [];
+    expect(attached).toHaveLength(1);
+    expect(attached[0].id).not.toBe(firstAttached[0].id);
+    expect(stack.fake.uploadedFile(attached[0].id)?.bytes).toEqual(SOURCE);
+
+    stack.fake.reset();
+    stack.fake.useControlRoutes((r) =>
+      r.method === 'POST' && r.path === '/backend-api/files'
+        ? { status: 413, body: { detail: `too large for ${bearerOf(r)}` } }
+        : undefined,
+    );
+    const refused = await edit().field('prompt', 'a hat').attach('image', SOURCE, 'square.png');
+    stack.fake.useControlRoutes(() => undefined);
+    expect(refused.status).toBe(413);
+    for (const token of [first, second]) {
+      expect(JSON.stringify(refused.body)).not.toContain(token);
+      expect(JSON.stringify(refused.body)).not.toContain(token.slice(0, 40));
+    }
   });
 });
