@@ -190,6 +190,18 @@ describe('image edits', () => {
       expect(stack.fake.requests).toEqual([]);
     });
 
+    it('takes the form with a trailing slash and a query too, as the router serves the route there', async () => {
+      for (const path of ['/v1/images/edits/', '/v1/images/edits?trace=1', '/v1/images/edits/?trace=1']) {
+        stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+        const response = await request(stack.url)
+          .post(path)
+          .set('authorization', `Bearer ${token}`)
+          .field('prompt', 'a hat')
+          .attach('image', SOURCE, 'square.png');
+        expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      }
+    });
+
     it('refuses other content types with 415 and a malformed form with 400, and needs a key', async () => {
       const text = await edit().set('content-type', 'text/plain').send('a hat');
       expect(text.status).toBe(415);

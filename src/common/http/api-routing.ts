@@ -92,8 +92,11 @@ export function apiCors(request: Request, response: Response, next: NextFunction
   next();
 }
 
-/** The API routes that also take multipart/form-data, as OpenAI's do: an image edit (or JSON) and a file upload (only a form). */
-const MULTIPART_API_PATH = /^\/v1\/images\/edits(?:\?|$)/;
+/**
+ * The API routes that also take multipart/form-data, as OpenAI's do: an image edit (or JSON) and a file upload (only a
+ * form), with or without the trailing slash the router also serves them at.
+ */
+const MULTIPART_API_PATH = /^\/v1\/images\/edits\/?(?:\?|$)/;
 const UPLOAD_PATH = /^\/v1\/files\/?(?:\?|$)/;
 
 /**
