@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import OpenAI, { APIError, toFile } from 'openai';
 import request from 'supertest';
 import { solidPng } from './fake-upstream/png';
@@ -188,6 +189,40 @@ describe('image edits', () => {
       expect(chunked.status).toBe(413);
       expect(JSON.parse(chunked.body).error.code).toBe('request_too_large');
       expect(stack.fake.requests).toEqual([]);
+    });
+
+    it('refuses a form sent with a Content-Encoding with 415, compressed or only labelled so, before any upstream work', async () => {
+      const boundary = 'flowgpt-boundary';
+      const form = Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\ncontent-disposition: form-data; name="prompt"\r\n\r\na hat\r\n` +
+            `--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n`,
+        ),
+        SOURCE,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      for (const [encoding, body] of [
+        ['gzip', gzipSync(form)],
+        ['gzip', form],
+        ['br', form],
+      ] as const) {
+        const response = await edit()
+          .set('content-type', `multipart/form-data; boundary=${boundary}`)
+          .set('content-encoding', encoding)
+          .send(body);
+        expect({ encoding, status: response.status, code: response.body.error?.code }).toEqual({
+          encoding,
+          status: 415,
+          code: 'unsupported_encoding',
+        });
+      }
+      expect(stack.fake.requests).toEqual([]);
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      await edit()
+        .set('content-type', `multipart/form-data; boundary=${boundary}`)
+        .set('content-encoding', 'identity')
+        .send(form)
+        .expect(200);
     });
 
     it('takes the form with a trailing slash and a query too, as the router serves the route there', async () => {

@@ -79,6 +79,12 @@ export const ERROR_CATALOG = {
     type: 'invalid_request_error',
     message: 'The request body has an unsupported Content-Encoding (use gzip, deflate or br, or none).',
   },
+  unsupported_multipart_encoding: {
+    status: 415,
+    type: 'invalid_request_error',
+    code: 'unsupported_encoding',
+    message: 'A multipart/form-data body must be sent without a Content-Encoding.',
+  },
   unsupported_charset: { status: 415, type: 'invalid_request_error', message: 'The request body has an unsupported charset (use UTF-8).' },
   model_not_found: {
     status: 404,

@@ -94,7 +94,11 @@ export class RequestBodyReader {
     const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
     request[READ] ??=
       files && request.is('multipart/form-data')
-        ? this.parse(request, response, parsers.limit, [parsers.declaredLengthFits, multipartParser(files, parsers.limit.bytes)])
+        ? this.parse(request, response, parsers.limit, [
+            parsers.declaredLengthFits,
+            unencodedMultipart,
+            multipartParser(files, parsers.limit.bytes),
+          ])
         : this.parse(request, response, parsers.limit, [parsers.json, parsers.form]);
     return request[READ];
   }
@@ -223,6 +227,16 @@ function multipartParser(files: readonly MultipartFileField[], limit: number): P
     });
 }
 
+/**
+ * A multipart body is read as it arrives, undecoded: one with a Content-Encoding is refused rather than parsed as if
+ * it had none (a gzipped form would read as malformed, and a mislabelled one would pass).
+ */
+const unencodedMultipart: Parser = (request, _response, next) => {
+  const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding === 'identity' || encoding === '') return next();
+  next(Object.assign(new Error(`multipart body with content-encoding ${encoding}`), { type: 'multipart.encoded' }));
+};
+
 function isBodyTooLarge(error: unknown): boolean {
   return (error as { type?: unknown }).type === 'entity.too.large';
 }
@@ -275,6 +289,8 @@ export function bodyRefusal(error: unknown, limit?: BodyLimit): ApiError | undef
   if (!(error instanceof Error)) return undefined;
   const { type, status } = error as Error & { type?: string; status?: number };
   switch (type) {
+    case 'multipart.encoded':
+      return ApiError.of('unsupported_multipart_encoding', {});
     case 'multipart.unreadable':
       return ApiError.of('invalid_multipart', { reason: error.message.replace(/\.$/, '').toLowerCase() });
     case 'entity.parse.failed':
