@@ -225,6 +225,30 @@ describe('image edits', () => {
         .expect(200);
     });
 
+    it('bounds the form: too many fields or files are 400s, naming the field when one is at fault, before any upstream work', async () => {
+      let manyFields = edit().attach('image', SOURCE, 'a.png');
+      for (let i = 0; i < 65; i++) manyFields = manyFields.field(`f${i}`, 'x');
+      const fields = await manyFields;
+      expect({ status: fields.status, code: fields.body.error?.code }).toEqual({ status: 400, code: 'invalid_multipart' });
+
+      let manyFiles = edit().field('prompt', 'x');
+      for (let i = 0; i < 17; i++) manyFiles = manyFiles.attach('image', SOURCE, `${i}.png`);
+      const files = await manyFiles;
+      expect({ status: files.status, code: files.body.error?.code, param: files.body.error?.param }).toEqual({
+        status: 400,
+        code: 'invalid_value',
+        param: 'image',
+      });
+      expect(stack.fake.requests).toEqual([]);
+    });
+
+    it("never sends the client's file name upstream: a path or non-ASCII name becomes a generated one", async () => {
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      await edit().field('prompt', 'a hat').attach('image', SOURCE, '../../etc/ünïcødé photo.png').expect(200);
+      const [attachment] = sentMessage().metadata.attachments ?? [];
+      expect(stack.fake.uploadedFile(attachment.id)?.name).toMatch(/^[0-9a-f-]{36}\.png$/);
+    });
+
     it('takes the form with a trailing slash and a query too, as the router serves the route there', async () => {
       for (const path of ['/v1/images/edits/', '/v1/images/edits?trace=1', '/v1/images/edits/?trace=1']) {
         stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
@@ -449,6 +473,19 @@ describe('image edits from image URLs', () => {
     const message = (stack.fake.conversationRequests()[0].body as { messages: { metadata: { attachments: { id: string }[] } }[] })
       .messages[0];
     expect(stack.fake.uploadedFile(message.metadata.attachments[0].id)?.bytes).toEqual(SOURCE);
+  });
+
+  it('refuses a text field over 256 KB with 400 naming it (under the default MAX_BODY_SIZE)', async () => {
+    const long = await edit()
+      .field('prompt', 'x'.repeat(256 * 1024 + 1))
+      .attach('image', SOURCE, 'a.png');
+    expect({ status: long.status, code: long.body.error?.code, param: long.body.error?.param }).toEqual({
+      status: 400,
+      code: 'invalid_value',
+      param: 'prompt',
+    });
+
+    expect(stack.fake.requests).toEqual([]);
   });
 
   it('refuses a fetched file that is no image with 400 naming the reference, and draws nothing', async () => {
