@@ -272,6 +272,23 @@ describe('image edits', () => {
       expect(cut.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_multipart' });
       const noKey = await request(stack.url).post('/v1/images/edits').field('prompt', 'a hat').attach('image', SOURCE, 'a.png');
       expect(noKey.status).toBe(401);
+
+      // Authentication comes before the body: a client without a key that announces 30 MB and sends 1 KB is answered at once.
+      const announced = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const sent = httpRequest(new URL('/v1/images/edits', stack.url), {
+          method: 'POST',
+          headers: { 'content-type': 'multipart/form-data; boundary=b', 'content-length': String(30 * 1024 * 1024) },
+        });
+        sent.on('response', (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode!, body }));
+        });
+        sent.on('error', reject);
+        sent.write(Buffer.alloc(1024));
+      });
+      expect(announced.status).toBe(401);
+      expect(JSON.parse(announced.body).error.code).toBe('invalid_api_key');
     });
   });
 
