@@ -358,6 +358,7 @@ describe('image edits', () => {
         [{ prompt: 'a hat', model: 'dall-e-2', images: [{ image_url: png }] }, 'model', 'invalid_value'],
         [{ prompt: 'a hat', model: 'dall-e-3', images: [{ image_url: png }] }, 'model', 'invalid_value'],
         [{ prompt: 'a hat', images: [{ image_url: png }], mask: { image_url: png } }, 'mask', 'unsupported_parameter'],
+        [{ prompt: 'a hat' }, 'images', 'missing_required_parameter'],
         [{ prompt: 'a hat', images: [] }, 'images', 'empty_array'],
         [{ prompt: 'a hat', images: [{ image_url: png, file_id: 'file-abc' }] }, 'images[0]', 'invalid_value'],
         [{ prompt: 'a hat', images: [{ image_url: 'data:image/png;base64,!!' }] }, 'images[0].image_url', 'invalid_base64'],

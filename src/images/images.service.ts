@@ -21,6 +21,7 @@ import { encodeImage, type ImageOutput, type ImageOutputFormat } from '../files/
 import type { ImageEditRequestDto } from './dto/image-edit.dto';
 import type { ImageGenerationRequestDto } from './dto/image-generation.dto';
 import {
+  assertEditModel,
   assertReferencesUsable,
   checkedReferencedImage,
   editImagesOf,
@@ -118,7 +119,14 @@ export class ImagesService {
    */
   async editImages(request: ImageEditRequestDto, files: ImageEditFiles | undefined, signal: AbortSignal): Promise<EditSources> {
     const model = modelOf(request, true);
-    if (request.images === undefined) return loadedSources(await editImagesOf(files, model));
+    if (request.images === undefined) {
+      // A JSON body (the body reader gives a multipart one its files, if none) names its images in `images`.
+      if (files === undefined) {
+        assertEditModel(model);
+        throw ApiError.of('missing_required_parameter', { param: 'images' }, { param: 'images' });
+      }
+      return loadedSources(await editImagesOf(files, model));
+    }
     const references = request.images;
     assertReferencesUsable(references, model, request.mask, files);
     const parts = references.map((reference): AttachmentPart => ({ type: 'image_url', image_url: { url: reference.image_url! } }));
