@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { toFile } from 'openai';
 import type { FileObject } from 'openai/resources/files';
 import request from 'supertest';
@@ -155,28 +156,62 @@ describe('Files API', () => {
     await upload(stack.fake.createAccessToken(), Buffer.alloc(5 * 1024, 'z')).expect(200);
   });
 
-  it('answers a malformed multipart body with a 400 in OpenAI’s shape', async () => {
+  it('answers a malformed multipart body with a 400 in OpenAI’s shape, as the other upload routes do', async () => {
     const part = (name: string, filename?: string) =>
       `--x\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\nabc\r\n`;
-    for (const [type, body, said] of [
-      ['multipart/form-data; boundary=x', `${part('purpose')}`.slice(0, -2), 'Unexpected end of form'],
-      ['multipart/form-data', 'garbage', 'Boundary not found'],
-      ['multipart/form-data; boundary=x', `${part('document', 'a.txt')}--x--\r\n`, 'Unexpected file field - document'],
-      ['multipart/form-data; boundary=x', `${part('file', 'a.txt')}${part('file', 'b.txt')}--x--\r\n`, 'Too many files'],
+    for (const [type, body, said, param, code] of [
+      ['multipart/form-data; boundary=x', `${part('purpose')}`.slice(0, -2), 'unexpected end of form', null, 'invalid_multipart'],
+      ['multipart/form-data', 'garbage', 'boundary not found', null, 'invalid_multipart'],
+      [
+        'multipart/form-data; boundary=x',
+        `${part('document', 'a.txt')}--x--\r\n`,
+        'a file where none is expected',
+        'document',
+        'invalid_value',
+      ],
+      [
+        'multipart/form-data; boundary=x',
+        `${part('file', 'a.txt')}${part('file', 'b.txt')}--x--\r\n`,
+        'more files than the request takes',
+        null,
+        'invalid_multipart',
+      ],
     ]) {
       const refused = await request(stack.url)
         .post('/v1/files')
         .set('authorization', `Bearer ${token}`)
-        .set('content-type', type)
-        .send(body);
+        .set('content-type', type!)
+        .send(body!);
       expect(refused.status).toBe(400);
-      expect(refused.body.error).toEqual({
-        message: expect.stringContaining(said),
+      expect(refused.body.error).toEqual({ message: expect.stringContaining(said!), type: 'invalid_request_error', param, code });
+    }
+  });
+
+  it('bounds the whole upload body, not only the file: text fields past FILES_MAX_SIZE and MAX_SMALL_BODY_SIZE are a 413, also without a Content-Length', async () => {
+    const field = (index: number) => `--x\r\nContent-Disposition: form-data; name="note${index}"\r\n\r\n${'n'.repeat(200 * 1024)}\r\n`;
+    const answer = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      const sent = httpRequest(`${stack.url}/v1/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=x', 'transfer-encoding': 'chunked' },
+      });
+      sent.on('response', (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode, body }));
+      });
+      sent.on('error', reject);
+      for (let index = 0; index < 8; index++) sent.write(field(index));
+      sent.end('--x--\r\n');
+    });
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toEqual({
+      error: {
+        message: 'The file is larger than 8192 bytes (FILES_MAX_SIZE).',
         type: 'invalid_request_error',
         param: 'file',
-        code: 'invalid_value',
-      });
-    }
+        code: 'file_upload_too_large',
+      },
+    });
   });
 
   it('answers an upload sent as another content type with a 415 that asks for a multipart form', async () => {

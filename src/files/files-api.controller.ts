@@ -1,8 +1,9 @@
-import { Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UploadedFiles } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiAuthenticated } from '../auth/api-credential.guard';
 import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
-import { FileUploadInterceptor } from './file-upload.interceptor';
+import { ApiError } from '../common/errors/api-error';
+import { MultipartBody, MultipartFileLimit, ReadsBody } from '../common/http/request-body';
 import { type DeletedFile, type FileList, type FileObject, FilesApiService, type ReceivedUpload } from './files-api.service';
 
 /**
@@ -14,11 +15,18 @@ import { type DeletedFile, type FileList, type FileObject, FilesApiService, type
 export class FilesApiController {
   constructor(private readonly files: FilesApiService) {}
 
+  /** The multipart body is read after the guards (an unauthenticated upload is never read), the file into memory. */
+  @MultipartBody([{ name: 'file', maxCount: 1 }])
+  @MultipartFileLimit({ bytes: (config) => config.filesMaxBytes, refusal: (limit) => ApiError.of('file_upload_too_large', { limit }) })
   @Post()
+  @ReadsBody()
   @HttpCode(200)
-  @UseInterceptors(FileUploadInterceptor)
-  create(@Req() request: Request & { file?: ReceivedUpload['file'] }, @ApiKeyOwner() owner: string): Promise<FileObject> {
-    return this.files.create(owner, { file: request.file, fields: (request.body ?? {}) as Record<string, unknown> });
+  create(
+    @Body() fields: Record<string, unknown> | undefined,
+    @UploadedFiles() files: Partial<Record<'file', ReceivedUpload['file'][]>> | undefined,
+    @ApiKeyOwner() owner: string,
+  ): Promise<FileObject> {
+    return this.files.create(owner, { file: files?.file?.[0], fields: fields ?? {} });
   }
 
   @Get()

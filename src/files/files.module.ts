@@ -3,7 +3,6 @@ import { AdminModule } from '../admin/admin.module';
 import { AuthModule } from '../auth/auth.module';
 import { SharedStateModule } from '../common/shared-state/shared-state.module';
 import { FileLinkService } from './file-link.service';
-import { FileUploadInterceptor } from './file-upload.interceptor';
 import { FilesApiController } from './files-api.controller';
 import { FilesApiService } from './files-api.service';
 import { FilesController } from './files.controller';
@@ -17,7 +16,7 @@ import { UploadedFileStore } from './uploaded-file.store';
 @Module({
   imports: [AuthModule, SharedStateModule, AdminModule],
   controllers: [FilesController, FilesApiController],
-  providers: [FileLinkService, LinkTokenSeal, UploadedFileStore, FilesApiService, FileUploadInterceptor],
+  providers: [FileLinkService, LinkTokenSeal, UploadedFileStore, FilesApiService],
   exports: [FileLinkService, UploadedFileStore],
 })
 export class FilesModule {}

@@ -28,6 +28,8 @@ declare module 'multer' {
     interface Options {
       storage?: unknown;
       limits?: Limits;
+      /** The charset of part header parameters (a file's name) that name none (default: latin1). */
+      defParamCharset?: string;
       /** Feeds the request body to busboy (default: `request.pipe(busboy)`). */
       streamHandler?: (request: Readable, busboy: Writable) => void;
     }

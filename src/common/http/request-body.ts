@@ -46,6 +46,23 @@ export interface MultipartFileField {
  */
 export const MultipartBody = (files: readonly MultipartFileField[]): MethodDecorator => SetMetadata(MULTIPART_FILES, files);
 
+const MULTIPART_FILE_LIMIT = 'flowgpt:multipart-file-limit';
+
+/** A multipart route's own bound on each file, when not its body limit (`MultipartFileLimit`). */
+export interface MultipartFileLimit {
+  /** The largest file the route takes, from its setting. */
+  bytes: (config: AppConfig) => number;
+  /** The 413 for a file, or a body, past it. */
+  refusal: (limit: number) => ApiError;
+}
+
+/**
+ * Each file of this `@MultipartBody()` route is bounded by a setting of its own, not by the body limit (a Files API
+ * upload by `FILES_MAX_SIZE`). The whole body may then take that much per file, plus `MAX_SMALL_BODY_SIZE` for its
+ * text fields; a file or body past it is answered with `refusal`.
+ */
+export const MultipartFileLimit = (limit: MultipartFileLimit): MethodDecorator => SetMetadata(MULTIPART_FILE_LIMIT, limit);
+
 /** Text fields of a multipart body: OpenAI's upload routes take a dozen; a prompt of 32,000 characters fits one. */
 const MULTIPART_MAX_FIELDS = 64;
 const MULTIPART_MAX_FIELD_BYTES = 256 * 1024;
@@ -74,7 +91,7 @@ export class RequestBodyReader {
 
   constructor(
     private readonly reflector: Reflector,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.small = parsersWithLimit({ bytes: config.maxSmallBodyBytes, variable: 'MAX_SMALL_BODY_SIZE' });
     this.large = parsersWithLimit({ bytes: config.maxBodyBytes, variable: 'MAX_BODY_SIZE' });
@@ -92,25 +109,44 @@ export class RequestBodyReader {
     if (this.reflector.getAllAndOverride<boolean>(STREAMED_BODY, [context.getHandler(), context.getClass()])) return Promise.resolve();
     const parsers = this.limitFor(context) === 'large' ? this.large : this.small;
     const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
-    request[READ] ??=
-      files && request.is('multipart/form-data')
-        ? this.parse(request, response, parsers.limit, [
+    if (files && request.is('multipart/form-data')) {
+      const own = this.reflector.get<MultipartFileLimit | undefined>(MULTIPART_FILE_LIMIT, context.getHandler());
+      request[READ] ??= own
+        ? this.parseFilesWithOwnLimit(request, response, files, own)
+        : this.parse(request, response, parsers.limit, [
             parsers.declaredLengthFits,
             unencodedMultipart,
             multipartParser(files, parsers.limit.bytes),
-          ])
-        : this.parse(request, response, parsers.limit, [parsers.json, parsers.form]);
+          ]);
+    }
+    request[READ] ??= this.parse(request, response, parsers.limit, [parsers.json, parsers.form]);
     return request[READ];
   }
 
-  private async parse(request: Request, response: Response, limit: BodyLimit, steps: Parser[]): Promise<void> {
+  /** A multipart body whose files have a limit of their own (`MultipartFileLimit`): any 413 is the route's. */
+  private parseFilesWithOwnLimit(request: Request, response: Response, files: readonly MultipartFileField[], own: MultipartFileLimit) {
+    const fileLimit = own.bytes(this.config);
+    const maxFiles = files.reduce((sum, field) => sum + field.maxCount, 0);
+    const bodyLimit = fileLimit * maxFiles + this.config.maxSmallBodyBytes;
+    const steps = [refuseDeclaredLengthOver(bodyLimit), unencodedMultipart, multipartParser(files, bodyLimit, fileLimit)];
+    return this.parse(request, response, undefined, steps, (refusal) => (refusal.getStatus() === 413 ? own.refusal(fileLimit) : refusal));
+  }
+
+  private async parse(
+    request: Request,
+    response: Response,
+    limit: BodyLimit | undefined,
+    steps: Parser[],
+    routeRefusal = (refusal: ApiError) => refusal,
+  ): Promise<void> {
     try {
       for (const step of steps) await run(step, request, response);
       // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
       if (Array.isArray(request.body)) throw NOT_AN_OBJECT;
     } catch (error) {
-      const refusal = bodyRefusal(error, limit);
-      if (!refusal) throw error;
+      const found = bodyRefusal(error, limit);
+      if (!found) throw error;
+      const refusal = routeRefusal(found);
       // A refused body may still be arriving: do not keep reading it on this connection.
       if (!request.complete) response.shouldKeepAlive = false;
       this.logger.debug(`${request.method} ${routeOf(request) ?? '(no route)'}: body refused (${refusal.code})`);
@@ -189,16 +225,18 @@ function checkFormBody(_request: unknown, _response: unknown, body: Buffer): voi
 }
 
 /**
- * multer, with every limit explicit: each file at most the body limit, no more files than the fields allow, a
- * bounded count and size of text fields, and the bytes of the whole body counted as they arrive, so that a body
- * sent without a Content-Length is cut off at the limit too. Files are kept in memory, never on disk.
+ * multer, with every limit explicit: each file at most `fileLimit` (the body limit unless the route has its own), no
+ * more files than the fields allow, a bounded count and size of text fields, and the bytes of the whole body counted as
+ * they arrive, so that a body sent without a Content-Length is cut off at the limit too. Files are kept in memory, never
+ * on disk. File names are read as UTF-8 (busboy's default is latin1, which garbles a name in any other script).
  */
-function multipartParser(files: readonly MultipartFileField[], limit: number): Parser {
+function multipartParser(files: readonly MultipartFileField[], limit: number, fileLimit = limit): Parser {
   const maxFiles = files.reduce((sum, field) => sum + field.maxCount, 0);
   const upload = multer({
     storage: multer.memoryStorage(),
+    defParamCharset: 'utf8',
     limits: {
-      fileSize: limit,
+      fileSize: fileLimit,
       files: maxFiles,
       fields: MULTIPART_MAX_FIELDS,
       fieldSize: Math.min(MULTIPART_MAX_FIELD_BYTES, limit),
