@@ -88,7 +88,6 @@ export class FilesApiService {
       throw ApiError.of('invalid_value', { param: 'order', problem: "must be 'asc' or 'desc'" }, { param: 'order' });
     const purpose = typeof query.purpose === 'string' && query.purpose ? query.purpose : undefined;
     let files = (await this.store.list(owner)).filter((file) => !purpose || file.purpose === purpose);
-    files.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
     if (order === 'desc') files.reverse();
     if (typeof query.after === 'string' && query.after) {
       const at = files.findIndex((file) => file.id === query.after);

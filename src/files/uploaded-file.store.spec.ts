@@ -52,6 +52,7 @@ describe('UploadedFileStore', () => {
       purpose: 'user_data',
       mimeType: 'text/plain',
       expiresAt: null,
+      createdAtMs: clock.time,
     });
     expect(await store.content(alice, first.id)).toEqual({ file: first, bytes: Buffer.from('hello') });
   });
@@ -137,6 +138,15 @@ describe('UploadedFileStore', () => {
     await store.create(bob, upload('y'.repeat(90)));
     expect(readdirSync(folder).filter((name) => name.startsWith(orphan))).toEqual([]);
     expect(readdirSync(join(dataDir, 'files', alice)).sort()).toEqual([`${kept.id}.bin`, `${kept.id}.json`]);
+  });
+
+  it('lists files in the order they were uploaded, also several within one second (and after a restart)', async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 8; index++) ids.push((await store.create(alice, upload(`${index}`))).id);
+    expect((await store.list(alice)).map((file) => file.id)).toEqual(ids);
+    const reopened = new UploadedFileStore(testConfig({ dataDir }), clock);
+    ids.push((await reopened.create(alice, upload('after restart'))).id);
+    expect((await reopened.list(alice)).map((file) => file.id)).toEqual(ids);
   });
 
   it('checks the allowance against uploads running at once', async () => {

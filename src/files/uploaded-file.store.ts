@@ -20,6 +20,11 @@ export interface UploadedFile {
   purpose: UploadPurpose;
   mimeType: string;
   expiresAt: number | null;
+  /**
+   * When it was uploaded, in milliseconds, later than every earlier upload of its owner even within one millisecond:
+   * what orders the list (`createdAt` has whole seconds only). Records written before it was kept have none.
+   */
+  createdAtMs?: number;
 }
 
 export interface NewUpload {
@@ -86,7 +91,8 @@ export class UploadedFileStore {
         );
         throw ApiError.of('files_storage_full', {});
       }
-      const createdAt = Math.floor(this.clock.now() / 1000);
+      const now = this.clock.now();
+      const createdAt = Math.floor(now / 1000);
       const file: UploadedFile = {
         id: newFileId(),
         bytes: upload.bytes.length,
@@ -95,6 +101,7 @@ export class UploadedFileStore {
         purpose: upload.purpose,
         mimeType: upload.mimeType,
         expiresAt: upload.expiresAfterSec ? createdAt + upload.expiresAfterSec : null,
+        createdAtMs: Math.max(now, used.latestMs + 1),
       };
       await mkdir(folder, { recursive: true, mode: 0o700 });
       await writeFileAtomically(join(folder, `${file.id}${BYTES_SUFFIX}`), upload.bytes);
@@ -108,7 +115,7 @@ export class UploadedFileStore {
     const names = await namesIn(this.folderOf(owner));
     const ids = names.filter((name) => name.endsWith(RECORD_SUFFIX)).map((name) => name.slice(0, -RECORD_SUFFIX.length));
     const files = await Promise.all(ids.filter(isUploadedFileId).map((id) => this.readRecord(owner, id)));
-    return files.filter((file): file is UploadedFile => file !== undefined).sort((a, b) => a.createdAt - b.createdAt);
+    return files.filter((file): file is UploadedFile => file !== undefined).sort(byUploadOrder);
   }
 
   /** The file, only for the owner that uploaded it: to anyone else it does not exist. */
@@ -139,8 +146,8 @@ export class UploadedFileStore {
    * The bytes the uploaded files take: the owner's, and everyone's. Expired files go as it reads their records, and so
    * do leftovers of a crash (temp files, bytes without a record): no upload is being written while it runs.
    */
-  private async usage(owner: string): Promise<{ owner: number; total: number }> {
-    const used = { owner: 0, total: 0 };
+  private async usage(owner: string): Promise<{ owner: number; total: number; latestMs: number }> {
+    const used = { owner: 0, total: 0, latestMs: 0 };
     for (const folderOwner of (await namesIn(this.dir)).filter((name) => OWNER.test(name))) {
       const folder = this.folderOf(folderOwner);
       const names = await namesIn(folder);
@@ -150,10 +157,13 @@ export class UploadedFileStore {
           await rm(join(folder, name), { force: true });
           continue;
         }
-        if (!isUploadedFileId(id) || !(await this.readRecord(folderOwner, id))) continue;
+        const file = isUploadedFileId(id) ? await this.readRecord(folderOwner, id) : undefined;
+        if (!file) continue;
         const size = (await stat(join(folder, name)).catch(() => null))?.size ?? 0;
         used.total += size;
-        if (folderOwner === owner) used.owner += size;
+        if (folderOwner !== owner) continue;
+        used.owner += size;
+        used.latestMs = Math.max(used.latestMs, uploadedAtMs(file));
       }
     }
     return used;
@@ -192,6 +202,15 @@ export class UploadedFileStore {
     this.writing = result.catch(() => undefined);
     return result;
   }
+}
+
+/** Oldest first, in the order of upload; ties (records without `createdAtMs` of one second) by id. */
+export function byUploadOrder(a: UploadedFile, b: UploadedFile): number {
+  return uploadedAtMs(a) - uploadedAtMs(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function uploadedAtMs(file: UploadedFile): number {
+  return file.createdAtMs ?? file.createdAt * 1000;
 }
 
 /** The entries of a folder; none when it does not exist (yet). */
