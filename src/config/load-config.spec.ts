@@ -137,6 +137,12 @@ describe('loadConfig', () => {
       /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=120000 must be shorter than UPSTREAM_IDLE_TIMEOUT_MS=120000$/,
     ],
     [{ UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '5000', UPSTREAM_IDLE_TIMEOUT_MS: '4000' }, /^UPSTREAM_FIRST_BYTE_TIMEOUT_MS=5000 must be shorter/],
+    // A file larger than what its key (or everyone) may keep could never be taken: the 413 would blame the allowance.
+    [
+      { FILES_MAX_SIZE: '64mb', FILES_MAX_OWNER_SIZE: '32mb' },
+      /^FILES_MAX_SIZE=67108864 is invalid: must not exceed FILES_MAX_OWNER_SIZE=33554432, nor that FILES_MAX_TOTAL_SIZE=4294967296$/,
+    ],
+    [{ FILES_MAX_TOTAL_SIZE: '100mb' }, /^FILES_MAX_OWNER_SIZE=268435456 is invalid: must not exceed FILES_MAX_TOTAL_SIZE=104857600$/],
     // Every call adds /backend-api/… itself: the base would give /backend-api/backend-api/….
     [
       { CHATGPT_BASE_URL: 'https://chatgpt.com/backend-api/' },

@@ -244,6 +244,17 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
       `HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}`,
     );
   }
+  const { filesMaxBytes, filesMaxOwnerBytes, filesMaxTotalBytes } = config;
+  if (filesMaxBytes > filesMaxOwnerBytes) {
+    throw new ConfigError(
+      `FILES_MAX_SIZE=${filesMaxBytes} is invalid: must not exceed FILES_MAX_OWNER_SIZE=${filesMaxOwnerBytes}, nor that FILES_MAX_TOTAL_SIZE=${filesMaxTotalBytes}`,
+    );
+  }
+  if (filesMaxOwnerBytes > filesMaxTotalBytes) {
+    throw new ConfigError(
+      `FILES_MAX_OWNER_SIZE=${filesMaxOwnerBytes} is invalid: must not exceed FILES_MAX_TOTAL_SIZE=${filesMaxTotalBytes}`,
+    );
+  }
   if (config.chatgptBaseUrl.length === 0) throw new ConfigError('CHATGPT_BASE_URL must name at least one URL');
   for (const url of config.chatgptBaseUrl) {
     // Every call appends its own /backend-api/… (or /backend-anon/…): given here too, it would be there twice.
