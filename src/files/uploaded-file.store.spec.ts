@@ -149,6 +149,13 @@ describe('UploadedFileStore', () => {
     expect((await reopened.list(alice)).map((file) => file.id)).toEqual(ids);
   });
 
+  it('deletes a file once when two deletes of it run at once: the other finds none', async () => {
+    const file = await store.create(alice, upload('once'));
+    const outcomes = await Promise.all([store.delete(alice, file.id), store.delete(alice, file.id), store.delete(alice, file.id)]);
+    expect(outcomes.sort()).toEqual([false, false, true]);
+    expect(await store.find(alice, file.id)).toBeUndefined();
+  });
+
   it('checks the allowance against uploads running at once', async () => {
     const outcomes = await Promise.allSettled([1, 2, 3].map(() => store.create(alice, upload('x'.repeat(40)))));
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(2);

@@ -68,6 +68,8 @@ export class UploadedFileStore {
   private readonly dir: string;
   /** The upload under way, if any: the next waits for it. */
   private writing: Promise<unknown> = Promise.resolve();
+  /** The deletes under way, by owner and id: a second delete of one file answers that there was none. */
+  private readonly deleting = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -137,9 +139,21 @@ export class UploadedFileStore {
 
   /** Removes the file, for its owner only; whether there was one. The record goes first: without it the bytes name no file. */
   async delete(owner: string, id: string): Promise<boolean> {
-    if (!(await this.find(owner, id))) return false;
-    await this.remove(this.folderOf(owner), id);
-    return true;
+    const key = `${owner}/${id}`;
+    const running = this.deleting.get(key);
+    // Another delete of the same file is under way: once it is done, there is none for this one to delete.
+    if (running) return running.then(() => false);
+    const deleted = (async () => {
+      if (!(await this.find(owner, id))) return false;
+      await this.remove(this.folderOf(owner), id);
+      return true;
+    })();
+    this.deleting.set(key, deleted);
+    try {
+      return await deleted;
+    } finally {
+      this.deleting.delete(key);
+    }
   }
 
   /**
