@@ -85,7 +85,11 @@ export class AttachmentService {
       for (const [partIndex, part] of message.content.entries()) {
         if (!isAttachmentPart(part)) continue;
         const param = params?.get(part) ?? `messages[${index}].content[${partIndex}].${fieldOf(part)}`;
-        const opened = isUploadReference(part) ? await this.uploaded(part.file, owner, param) : await this.fetcher.open(part, param);
+        if (isUploadReference(part)) {
+          files.set(part, await this.uploaded(part.file, owner, param, budget));
+          continue;
+        }
+        const opened = await this.fetcher.open(part, param);
         if ('url' in opened) {
           urls.set(part, opened);
         } else {
@@ -97,11 +101,24 @@ export class AttachmentService {
     return new RequestFiles(files, urls, (url) => this.fetcher.fetch(url, budget, signal));
   }
 
-  /** The bytes of a file uploaded to `/v1/files` by `owner`; any other id, or another key's file, is a 400 naming `param`. */
-  private async uploaded(reference: { file_id?: string; filename?: string }, owner: string | undefined, param: string): Promise<FileBytes> {
+  /**
+   * The bytes of a file uploaded to `/v1/files` by `owner`; any other id, or another key's file, is a 400 naming `param`.
+   * Its size is counted against `budget` from its record, before the bytes are read: a file past what is left is refused
+   * without being loaded.
+   */
+  private async uploaded(
+    reference: { file_id?: string; filename?: string },
+    owner: string | undefined,
+    param: string,
+    budget: AttachmentBudget,
+  ): Promise<FileBytes> {
     const id = reference.file_id!;
-    const found = owner ? await this.uploads.content(owner, id) : undefined;
-    if (!found) throw ApiError.of('uploaded_file_unknown', { param, id: id.slice(0, 64) }, { param });
+    const unknown = () => ApiError.of('uploaded_file_unknown', { param, id: id.slice(0, 64) }, { param });
+    const file = owner ? await this.uploads.find(owner, id) : undefined;
+    if (!file) throw unknown();
+    budget.take(file.bytes, param);
+    const found = await this.uploads.content(owner!, id);
+    if (!found) throw unknown();
     return { bytes: found.bytes, mimeType: found.file.mimeType, name: clientName(reference.filename ?? found.file.filename) };
   }
 
