@@ -386,4 +386,32 @@ describe('Files API with a pool key', () => {
     const attachment = sent.messages.at(-1)!.metadata!.attachments![0];
     expect(stack.fake.uploadedFile(attachment.id)?.bytes.toString()).toBe('pool brief');
   });
+
+  it('uploads the file again as the next pool account when an attempt moves on to it', async () => {
+    const pool = poolServicesOf(stack.app);
+    await pool.admin.clear();
+    const accounts = [stack.fake.createAccessToken(), stack.fake.createAccessToken()];
+    await pool.admin.upload(accounts);
+    stack.fake.reset();
+    const client = stack.openai(POOL_KEY);
+    const file = await client.files.create({ file: await toFile(Buffer.from('retried brief'), 'retry.txt'), purpose: 'user_data' });
+    stack.fake.enqueue({ kind: 'no_answer' });
+    const answer = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: file.id } }] }],
+    });
+    expect(answer.choices[0].message.content).toBeTruthy();
+
+    const bearerOf = (request: { headers: Record<string, unknown> }) => String(request.headers.authorization).replace(/^Bearer /, '');
+    const attempts = stack.fake.conversationRequests();
+    expect(new Set(attempts.map(bearerOf))).toEqual(new Set(accounts));
+    const creations = stack.fake.requests.filter((sent) => sent.method === 'POST' && sent.path.endsWith('/backend-api/files'));
+    expect(new Set(creations.map(bearerOf))).toEqual(new Set(accounts));
+    for (const attempt of attempts) {
+      const attachment = (attempt.body as { messages: SentMessage[] }).messages.at(-1)!.metadata!.attachments![0];
+      expect(stack.fake.uploadedFile(attachment.id)?.bytes.toString()).toBe('retried brief');
+    }
+    const ids = attempts.map((attempt) => (attempt.body as { messages: SentMessage[] }).messages.at(-1)!.metadata!.attachments![0].id);
+    expect(new Set(ids).size).toBe(2);
+  });
 });
