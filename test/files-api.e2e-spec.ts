@@ -97,8 +97,16 @@ describe('Files API', () => {
     const newestFirst = await as(token).get('/v1/files').expect(200);
     expect(newestFirst.body.data.map((file: { id: string }) => file.id)).toEqual([...inOrder].reverse());
 
-    const badLimit = await as(token).get('/v1/files?limit=0').expect(400);
-    expect(badLimit.body.error).toMatchObject({ type: 'invalid_request_error', param: 'limit', code: 'invalid_value' });
+    for (const limit of ['0', '10001', 'ten', '1.5', '-1']) {
+      const badLimit = await as(token).get(`/v1/files?limit=${limit}`).expect(400);
+      expect(badLimit.body.error).toMatchObject({ type: 'invalid_request_error', param: 'limit', code: 'invalid_value' });
+    }
+    expect((await as(token).get('/v1/files?limit=10000').expect(200)).body.data).toHaveLength(3);
+    // A cursor naming no file of this key (unknown, deleted, another key's) ends the list.
+    const unknown = await as(token)
+      .get(`/v1/files?after=file-${'Z'.repeat(24)}`)
+      .expect(200);
+    expect(unknown.body).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
   });
 
   it('refuses a purpose it has no use for with OpenAI’s 400, and an upload without a file or a purpose', async () => {
@@ -265,6 +273,19 @@ describe('Files API', () => {
     expect(served.headers['content-type']).toBe('application/octet-stream');
     expect(served.headers['content-disposition']).toBe("attachment; filename*=UTF-8''page.html");
     expect(served.headers['x-content-type-options']).toBe('nosniff');
+    expect(served.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
+    const svg = (
+      await upload(token, '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', { purpose: 'vision' }, 'x.svg').expect(200)
+    ).body.id as string;
+    const image = await as(token).get(`/v1/files/${svg}/content`).expect(200);
+    expect(image.headers['content-type']).toBe('application/octet-stream');
+    expect(image.headers['content-disposition']).toBe("attachment; filename*=UTF-8''x.svg");
+
+    // A name with a quote and a line break stays one header parameter: nothing of it can start another header.
+    const broken = (await upload(token, 'x', { purpose: 'user_data' }, 'a"b\r\nSet-Cookie: c=d.txt').expect(200)).body as { id: string };
+    const safe = await as(token).get(`/v1/files/${broken.id}/content`).expect(200);
+    expect(safe.headers['content-disposition']).toBe("attachment; filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20c%3Dd.txt");
+    expect(safe.headers['set-cookie']).toBeUndefined();
 
     const named = (await upload(token, 'x', { purpose: 'user_data' }, "Überblick (Sam's).txt").expect(200)).body as {
       id: string;

@@ -162,6 +162,16 @@ describe('UploadedFileStore', () => {
     expect(await store.list(alice)).toHaveLength(2);
   });
 
+  it('gives the allowance back when a file is deleted or has expired', async () => {
+    const deleted = await store.create(alice, upload('a'.repeat(60)));
+    await store.create(alice, upload('b'.repeat(30), { expiresAfterSec: 3600 }));
+    expect(await store.create(alice, upload('c'.repeat(20))).catch((error: ApiError) => error.code)).toBe('files_quota_exceeded');
+    await store.delete(alice, deleted.id);
+    clock.time += 3600_000;
+    // 60 + 30 bytes went: 100 are free again.
+    await store.create(alice, upload('d'.repeat(100)));
+  });
+
   it('drops a file once its expires_after has passed', async () => {
     const file = await store.create(alice, upload('brief', { expiresAfterSec: 3600 }));
     expect(file.expiresAt).toBe(file.createdAt + 3600);
