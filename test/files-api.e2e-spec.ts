@@ -244,6 +244,21 @@ describe('Files API', () => {
     expect(anonymous.body.error).toMatchObject({ code: 'invalid_api_key' });
   });
 
+  it('stores nothing for a key the upstream does not know: a revoked AccessToken or RefreshToken is refused before the body is read', async () => {
+    const revoked = stack.fake.createAccessToken();
+    stack.fake.revokeAccessToken(revoked);
+    const refusedToken = await upload(revoked, 'forged').expect(401);
+    expect(refusedToken.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
+    const refresh = stack.fake.createRefreshToken();
+    stack.fake.revokeRefreshToken(refresh);
+    const refusedRefresh = await upload(refresh, 'forged').expect(401);
+    expect(refusedRefresh.body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_api_key' });
+    // A key the upstream knows uploads as before; a RefreshToken's files are its own.
+    const known = stack.fake.createRefreshToken();
+    const id = (await upload(known, 'kept').expect(200)).body.id as string;
+    await as(known).get(`/v1/files/${id}`).expect(200);
+  });
+
   it('shows a file only to the API key that uploaded it: another AccessToken and the pool key find nothing', async () => {
     const id = (await upload(token, 'mine').expect(200)).body.id as string;
     for (const other of [stack.fake.createAccessToken(), POOL_KEY]) {
@@ -319,8 +334,11 @@ describe('Files API', () => {
 
     it('refuses another key’s file, or an unknown id, before any upstream call', async () => {
       const id = (await upload(token, 'private').expect(200)).body.id as string;
+      const other = stack.fake.createAccessToken();
+      // The upload asked the upstream about its key; the chats below ask nothing.
+      const before = stack.fake.requests.length;
       for (const [key, fileId] of [
-        [stack.fake.createAccessToken(), id],
+        [other, id],
         [token, 'file-doesnotexist'],
       ]) {
         const refused = await request(stack.url)
@@ -334,7 +352,7 @@ describe('Files API', () => {
           param: 'messages[0].content[0].file.file_id',
         });
       }
-      expect(stack.fake.requests).toEqual([]);
+      expect(stack.fake.requests.slice(before)).toEqual([]);
     });
 
     it('attaches input_file and input_image by file_id in the Responses API', async () => {

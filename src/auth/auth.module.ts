@@ -37,6 +37,6 @@ import { SignInPagesController } from './sign-in-pages.controller';
     { provide: BrowserSessions, useExisting: BrowserSessionsService },
   ],
   // TokenPoolModule re-exported: the credential guard, instantiated in each module that uses it, asks the pool about seeds.
-  exports: [CredentialService, ApiCredentialGuard, AuthKeyGuard, BrowserSessions, GatewayEnabledGuard, TokenPoolModule],
+  exports: [CredentialService, AccessTokenChecker, ApiCredentialGuard, AuthKeyGuard, BrowserSessions, GatewayEnabledGuard, TokenPoolModule],
 })
 export class AuthModule {}

@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UploadedFiles } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UploadedFiles, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiAuthenticated } from '../auth/api-credential.guard';
 import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
 import { ApiError } from '../common/errors/api-error';
 import { MultipartBody, MultipartFileLimit, ReadsBody } from '../common/http/request-body';
+import { UploaderKnownGuard } from './uploader-known.guard';
 import { type DeletedFile, type FileList, type FileObject, FilesApiService, type ReceivedUpload } from './files-api.service';
 
 /**
@@ -15,11 +16,15 @@ import { type DeletedFile, type FileList, type FileObject, FilesApiService, type
 export class FilesApiController {
   constructor(private readonly files: FilesApiService) {}
 
-  /** The multipart body is read after the guards (an unauthenticated upload is never read), the file into memory. */
+  /**
+   * The multipart body is read after the guards, the file into memory: an upload without a key, or with one the upstream
+   * does not know (`UploaderKnownGuard`), is never read.
+   */
   @MultipartBody([{ name: 'file', maxCount: 1 }])
   @MultipartFileLimit({ bytes: (config) => config.filesMaxBytes, refusal: (limit) => ApiError.of('file_upload_too_large', { limit }) })
   @Post()
   @ReadsBody()
+  @UseGuards(UploaderKnownGuard)
   @HttpCode(200)
   create(
     @Body() fields: Record<string, unknown> | undefined,

@@ -8,6 +8,7 @@ import { FilesApiService } from './files-api.service';
 import { FilesController } from './files.controller';
 import { LinkTokenSeal } from './link-token-seal';
 import { UploadedFileStore } from './uploaded-file.store';
+import { UploaderKnownGuard } from './uploader-known.guard';
 
 /**
  * Files: durable `/files/{id}` links to files the upstream generated, and OpenAI's Files API (`/v1/files`) for files
@@ -16,7 +17,7 @@ import { UploadedFileStore } from './uploaded-file.store';
 @Module({
   imports: [AuthModule, SharedStateModule, AdminModule],
   controllers: [FilesController, FilesApiController],
-  providers: [FileLinkService, LinkTokenSeal, UploadedFileStore, FilesApiService],
+  providers: [FileLinkService, LinkTokenSeal, UploadedFileStore, FilesApiService, UploaderKnownGuard],
   exports: [FileLinkService, UploadedFileStore],
 })
 export class FilesModule {}
