@@ -165,9 +165,10 @@ export class UploadedFileStore {
     for (const folderOwner of (await namesIn(this.dir)).filter((name) => OWNER.test(name))) {
       const folder = this.folderOf(folderOwner);
       const names = await namesIn(folder);
+      const present = new Set(names);
       for (const name of names) {
         const id = name.endsWith(BYTES_SUFFIX) ? name.slice(0, -BYTES_SUFFIX.length) : '';
-        if (name.endsWith('.tmp') || (isUploadedFileId(id) && !names.includes(`${id}${RECORD_SUFFIX}`))) {
+        if (name.endsWith('.tmp') || (isUploadedFileId(id) && !present.has(`${id}${RECORD_SUFFIX}`))) {
           await rm(join(folder, name), { force: true });
           continue;
         }
