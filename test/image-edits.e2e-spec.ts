@@ -351,10 +351,39 @@ describe('image edits', () => {
       expect(uploadedImages()).toEqual([SOURCE]);
     });
 
-    it('refuses file_id, dall-e-2, a mask, a bad or private image_url and mixed forms with 400 naming the field, before any upstream work', async () => {
+    it('edits an image uploaded to /v1/files by file_id, and refuses another key’s file_id or an unknown one', async () => {
+      const upload = (key: string, bytes: Buffer, name: string) =>
+        request(stack.url).post('/v1/files').set('authorization', `Bearer ${key}`).field('purpose', 'vision').attach('file', bytes, name);
+      const id = (await upload(token, SOURCE, 'square.png').expect(200)).body.id as string;
+      stack.fake.enqueue({ kind: 'image', prompt: 'A hat' });
+      const response = await edit()
+        .send({ prompt: 'a hat', images: [{ file_id: id }, { image_url: dataUrl(SECOND) }] })
+        .expect(200);
+      expect(response.body.data[0].b64_json).toBeTruthy();
+      expect(uploadedImages()).toEqual([SOURCE, SECOND]);
+
+      stack.fake.reset();
+      const other = stack.fake.createAccessToken({ plan: 'plus' });
+      const notes = (await upload(token, Buffer.from('not an image'), 'notes.txt').expect(200)).body.id as string;
+      for (const [key, images, param, code] of [
+        [other, [{ file_id: id }], 'images[0].file_id', 'invalid_value'],
+        [token, [{ image_url: dataUrl(SECOND) }, { file_id: 'file-doesnotexist' }], 'images[1].file_id', 'invalid_value'],
+        [token, [{ file_id: notes }], 'images[0].file_id', 'unsupported_file_mimetype'],
+      ] as const) {
+        const refused = await request(stack.url)
+          .post('/v1/images/edits')
+          .set('authorization', `Bearer ${key}`)
+          .send({ prompt: 'a hat', images })
+          .expect(400);
+        expect(refused.body.error).toMatchObject({ type: 'invalid_request_error', code, param });
+      }
+      expect(stack.fake.requests).toEqual([]);
+    });
+
+    it('refuses dall-e-2, a mask, a bad or private image_url and mixed forms with 400 naming the field, before any upstream work', async () => {
       const png = dataUrl(SOURCE);
       const cases: [object, string, string][] = [
-        [{ prompt: 'a hat', images: [{ image_url: png }, { file_id: 'file-abc' }] }, 'images[1].file_id', 'unsupported_parameter'],
+        [{ prompt: 'a hat', model: 'dall-e-2', images: [{ file_id: 'file-abc' }] }, 'model', 'invalid_value'],
         [{ prompt: 'a hat', model: 'dall-e-2', images: [{ image_url: png }] }, 'model', 'invalid_value'],
         [{ prompt: 'a hat', model: 'dall-e-3', images: [{ image_url: png }] }, 'model', 'invalid_value'],
         [{ prompt: 'a hat', images: [{ image_url: png }], mask: { image_url: png } }, 'mask', 'unsupported_parameter'],
@@ -381,8 +410,6 @@ describe('image edits', () => {
       }
       const both = await edit().field('prompt', 'a hat').field('images[0][image_url]', png).attach('image', SOURCE, 'a.png');
       expect({ status: both.status, param: both.body.error?.param }).toEqual({ status: 400, param: 'images' });
-      const byId = await edit().send({ prompt: 'a hat', images: [{ file_id: 'file-abc' }] });
-      expect(byId.body.error.message).toContain('/v1/files');
       expect(stack.fake.requests).toEqual([]);
     });
   });

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { ApiError } from '../common/errors/api-error';
-import { editImagesOf, type FormFile, type ImageEditFiles } from './image-edit.files';
+import { assertReferencesUsable, checkedReferencedImage, editImagesOf, type FormFile, type ImageEditFiles } from './image-edit.files';
 
 let PNG: Buffer;
 let SMALL_PNG: Buffer;
@@ -92,5 +92,39 @@ describe('editImagesOf', () => {
     expect(await refusal({ image: [file(fiftyMb)] })).toMatchObject({ status: 400, param: 'image', code: 'image_file_too_large' });
     expect(await refusal({ image: Array.from({ length: 17 }, () => file(PNG)) })).toMatchObject({ param: 'image', code: 'invalid_value' });
     expect(await editImagesOf({ image: Array.from({ length: 16 }, () => file(PNG)) }, 'gpt-image-1')).toHaveLength(16);
+  });
+});
+
+describe('assertReferencesUsable', () => {
+  const refusalOf = (run: () => void) => {
+    try {
+      run();
+    } catch (error) {
+      if (error instanceof ApiError) return error.body.error;
+      throw error;
+    }
+    return undefined;
+  };
+
+  it('takes the references of a GPT image model without a mask', () => {
+    expect(refusalOf(() => assertReferencesUsable('gpt-image-1', undefined))).toBeUndefined();
+  });
+
+  it('refuses dall-e-2, a mask and files beside the references, naming the field', () => {
+    expect(refusalOf(() => assertReferencesUsable('dall-e-2', undefined))).toMatchObject({ param: 'model', code: 'invalid_value' });
+    expect(refusalOf(() => assertReferencesUsable('gpt-image-1', { file_id: 'file-1' }))).toMatchObject({ param: 'mask' });
+    const files = { image: [file(PNG)] };
+    expect(refusalOf(() => assertReferencesUsable('gpt-image-1', undefined, files))).toMatchObject({ param: 'images' });
+  });
+});
+
+describe('checkedReferencedImage', () => {
+  it('checks a referenced image by its bytes and names the reference in a refusal', async () => {
+    const read = { bytes: PNG, mimeType: 'application/octet-stream', name: 'a.png' };
+    expect(await checkedReferencedImage(read, 'images[0].file_id', 'gpt-image-1')).toEqual({ bytes: PNG, mimeType: 'image/png' });
+    const text = { bytes: Buffer.from('just text'), mimeType: 'text/plain' };
+    await expect(checkedReferencedImage(text, 'images[1].file_id', 'gpt-image-1')).rejects.toMatchObject({
+      body: { error: { param: 'images[1].file_id', code: 'unsupported_file_mimetype' } },
+    });
   });
 });

@@ -3,7 +3,7 @@ import type { MultipartFileField } from '../common/http/request-body';
 import type { FileBytes } from '../chat/client-file.fetcher';
 import { imageSize, imageTypeOf } from '../chat/image-size';
 import { imageDecodeProblem } from '../files/image-format';
-import { type ImageReference, MAX_EDIT_IMAGES } from './dto/image-edit.dto';
+import { MAX_EDIT_IMAGES } from './dto/image-edit.dto';
 
 /** A file of the form, as the body reader holds it in memory. */
 export interface FormFile {
@@ -88,7 +88,8 @@ export function loadedSources(images: FileBytes[]): EditSources {
 }
 
 /**
- * The checks of `editImagesOf` for one image of a JSON edit (`images[n].image_url`, fetched or decoded), which only
+ * The checks of `editImagesOf` for one image of a JSON edit (`images[n].image_url` fetched or decoded, or
+ * `images[n].file_id` read from `/v1/files`), which only
  * the GPT image models take: its type by its bytes, its size, and that it decodes to the end.
  */
 export function checkedReferencedImage(file: FileBytes, param: string, model: string): Promise<FileBytes> {
@@ -97,9 +98,9 @@ export function checkedReferencedImage(file: FileBytes, param: string, model: st
 
 /**
  * What a JSON edit may reference, before anything is fetched: OpenAI takes JSON edits with the GPT image models only
- * (dall-e-2 edits are multipart), no mask here, and no `file_id`, since this server has no Files API to upload to.
+ * (dall-e-2 edits are multipart), and no mask here. Its `image_url`s and `file_id`s are read as a chat reads them.
  */
-export function assertReferencesUsable(references: readonly ImageReference[], model: string, mask: unknown, files?: ImageEditFiles): void {
+export function assertReferencesUsable(model: string, mask: unknown, files?: ImageEditFiles): void {
   assertEditModel(model);
   if (Object.values(files ?? {}).some((list) => list?.length)) {
     const problem = 'send the images either as files of a multipart/form-data body (image) or as references in JSON (images), not both';
@@ -112,11 +113,6 @@ export function assertReferencesUsable(references: readonly ImageReference[], mo
     throw ApiError.of('image_edit_model_unsupported', { model, supported });
   }
   if (mask !== undefined) throw ApiError.of('image_mask_unsupported', {});
-  const byId = references.findIndex((reference) => reference.file_id != null);
-  if (byId >= 0) {
-    const param = `images[${byId}].file_id`;
-    throw ApiError.of('image_file_id_unsupported', { param }, { param });
-  }
 }
 
 async function checkedImage(file: FormFile, param: string, rule: EditInputRule, model: string): Promise<FileBytes> {

@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req, Res, UploadedFiles } from '@nest
 import { LargeBody, MultipartBody, ReadsBody } from '../common/http/request-body';
 import type { Request, Response } from 'express';
 import type { ApiCredential } from '../auth/api-credential';
+import { ApiKeyOwner } from '../auth/api-key-owner.decorator';
 import { ApiAuthenticated, Credential } from '../auth/api-credential.guard';
 import { abortWhenClientLeaves } from '../common/http/abort-on-close';
 import { FileLinkService } from '../files/file-link.service';
@@ -42,11 +43,12 @@ export class ImagesController {
     @Body() body: ImageEditRequestDto,
     @UploadedFiles() files: ImageEditFiles | undefined,
     @Credential() credential: ApiCredential,
+    @ApiKeyOwner() owner: string,
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const signal = abortWhenClientLeaves(request, response);
-    const images = await this.images.editImages(body, files, signal);
+    const images = await this.images.editImages(body, files, signal, owner);
     if (body.stream) await this.images.stream(body, credential, response, signal, images);
     else response.json(await this.images.generate(body, credential, signal, this.fileLinks.originFor(request), images));
   }

@@ -114,10 +114,16 @@ export class ImagesService {
 
   /**
    * The images of an edit, checked against its model before any upstream work: a multipart edit's files, or a JSON
-   * edit's `images` references (`data:` URLs decoded and checked now; http(s) URLs checked by the SSRF guard now and
-   * fetched by the first attempt, as a chat's image URLs).
+   * edit's `images` references (`data:` URLs decoded and checked now; `file_id`s read from the files `owner` uploaded
+   * to `/v1/files` and checked now, as a chat reads them; http(s) URLs checked by the SSRF guard now and fetched by
+   * the first attempt, as a chat's image URLs).
    */
-  async editImages(request: ImageEditRequestDto, files: ImageEditFiles | undefined, signal: AbortSignal): Promise<EditSources> {
+  async editImages(
+    request: ImageEditRequestDto,
+    files: ImageEditFiles | undefined,
+    signal: AbortSignal,
+    owner?: string,
+  ): Promise<EditSources> {
     const model = modelOf(request, true);
     if (request.images === undefined) {
       // A JSON body (the body reader gives a multipart one its files, if none) names its images in `images`.
@@ -128,10 +134,14 @@ export class ImagesService {
       return loadedSources(await editImagesOf(files, model));
     }
     const references = request.images;
-    assertReferencesUsable(references, model, request.mask, files);
-    const parts = references.map((reference): AttachmentPart => ({ type: 'image_url', image_url: { url: reference.image_url! } }));
-    const params = new Map(parts.map((part, index) => [part, `images[${index}].image_url`]));
-    const opened = await this.attachments.open([{ role: 'user', content: parts }], signal, params);
+    assertReferencesUsable(model, request.mask, files);
+    const parts = references.map((reference): AttachmentPart =>
+      reference.file_id != null
+        ? { type: 'file', file: { file_id: reference.file_id } }
+        : { type: 'image_url', image_url: { url: reference.image_url! } },
+    );
+    const params = new Map(parts.map((part, index) => [part, `images[${index}].${part.type === 'file' ? 'file_id' : 'image_url'}`]));
+    const opened = await this.attachments.open([{ role: 'user', content: parts }], signal, params, owner);
     const check = (part: AttachmentPart) => checkedReferencedImage(opened.get(part)!, params.get(part)!, model);
     // Inline images are here already: a bad one is a 400 before any upstream work.
     const checked = new Map<AttachmentPart, FileBytes>();

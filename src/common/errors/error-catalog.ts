@@ -442,13 +442,6 @@ export const ERROR_CATALOG = {
     param: 'model',
     message: "Invalid value: '{model}'. Supported values are: {supported}.",
   },
-  image_file_id_unsupported: {
-    status: 400,
-    type: 'invalid_request_error',
-    code: 'unsupported_parameter',
-    message:
-      "Unsupported parameter: '{param}': this server has no Files API (/v1/files), so it knows no file ids. Reference the image by 'image_url' (an http(s) URL or a data: URL) instead, or send it as a multipart/form-data file.",
-  },
   image_mask_unsupported: {
     status: 400,
     type: 'invalid_request_error',
