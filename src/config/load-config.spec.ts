@@ -349,6 +349,28 @@ describe('loadConfig', () => {
     expect(variableNameWarnings(join(tmpdir(), 'no-such-dir', '.env'), environment)).toEqual([]);
   });
 
+  // Kubernetes gives every pod <SERVICE>_PORT, <SERVICE>_SERVICE_HOST, … for each service of its namespace: a service
+  // named file, voice or sandbox made FILE_PORT, which was taken for a near miss of FILE_HOST.
+  it("leaves Kubernetes' and Docker's service-link names alone, whatever the service is called", () => {
+    const services = ['FILE', 'VOICE', 'SANDBOX', 'CDN_BASE', 'LOG'];
+    const links = services.flatMap((service) => [
+      `${service}_PORT`,
+      `${service}_SERVICE_HOST`,
+      `${service}_SERVICE_PORT`,
+      `${service}_SERVICE_PORT_HTTP`,
+      `${service}_PORT_80_TCP`,
+      `${service}_PORT_80_TCP_ADDR`,
+      `${service}_PORT_80_TCP_PORT`,
+      `${service}_PORT_80_TCP_PROTO`,
+    ]);
+    const environment = Object.fromEntries(links.map((name) => [name, 'x']));
+    expect(variableNameWarnings(join(tmpdir(), 'no-such-dir', '.env'), environment)).toEqual([]);
+    expect(unreadVariableWarnings(['FILES_HOST', 'VOICE_HOTS'], 'the environment')).toEqual([
+      'the environment sets FILES_HOST, which FlowGPT does not read: did you mean FILE_HOST?',
+      'the environment sets VOICE_HOTS, which FlowGPT does not read: did you mean VOICE_HOST?',
+    ]);
+  });
+
   // HISTORY_DISABLED=True was read, LOG_LEVEL=WARN stopped the start: the words of a choice are no more case-sensitive.
   it('reads the words of a choice in any case, as it reads booleans', () => {
     const config = loadConfig({

@@ -154,6 +154,13 @@ export function readEnvironment(envFile = '.env'): Record<string, string | undef
 const REFERENCE_ONLY_VARIABLES = new Set(['IMPERSONATE', 'DEVICE_TUPLE', 'BROWSER_TUPLE', 'PLATFORM_TUPLE', 'CHECK_MODEL']);
 
 /**
+ * The names Kubernetes (and Docker's links) give a container for each service it can reach: `<SERVICE>_PORT`,
+ * `<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_80_TCP_ADDR`, …. None of ours has this shape, and a service called `file`
+ * would otherwise read as a near miss of FILE_HOST.
+ */
+const SERVICE_LINK = /^[A-Z0-9_]+_(?:PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:ADDR|PORT|PROTO))?)?|SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?)$/;
+
+/**
  * One warning for each name that we do not read although it looks meant for us: a setting of the reference we have
  * no use for, or a near miss of one of our names (`RETRY_TIME`), which would otherwise leave its default in place
  * without a word. `source` says where the names come from (an env file, or "the environment"); values never show.
@@ -162,7 +169,7 @@ export function unreadVariableWarnings(names: readonly string[], source = '.env'
   const known = [...Object.values(ENV_VARIABLES).map((variable) => variable.env), 'ARK0SE_TOKEN_URL'];
   const warnings: string[] = [];
   for (const name of names) {
-    if (known.includes(name)) continue;
+    if (known.includes(name) || SERVICE_LINK.test(name)) continue;
     if (REFERENCE_ONLY_VARIABLES.has(name)) {
       warnings.push(`${source} sets ${name}, a setting of the reference that FlowGPT does not read`);
       continue;
