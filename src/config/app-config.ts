@@ -91,6 +91,11 @@ export type CfClearanceHelper = (typeof CF_CLEARANCE_HELPERS)[number];
 
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
+/** Other loggers' names of Nest's levels (pino's and winston's `info`, Python's `warning`), read as Nest's. */
+export const LOG_LEVEL_ALIASES: ReadonlyMap<string, LogLevelName> = new Map([
+  ['info', 'log'],
+  ['warning', 'warn'],
+]);
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -102,7 +107,8 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export class AppConfig {
   // --- server
   @IsInt() @Min(0) @Max(65535) port = 5005;
-  @IsIn(LOG_LEVELS) logLevel: LogLevelName = 'log';
+  @IsIn(LOG_LEVELS, { message: `$property must be one of the following values: ${LOG_LEVELS.join(', ')} (info is log, warning is warn)` })
+  logLevel: LogLevelName = 'log';
   @IsOptional() @IsUrlOf(WEB_URL) publicUrl?: string;
   /** Largest body of the routes that take attachments or uploads (chat completions, token uploads). */
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) maxBodyBytes = 32 * 1024 * 1024;

@@ -389,9 +389,16 @@ describe('loadConfig', () => {
       cfClearance: 'chromium',
       reasoningOutput: 'think',
     });
-    expect(() => loadConfig({ LOG_LEVEL: 'INFO' })).toThrow(
-      'LOG_LEVEL="INFO" is invalid: must be one of the following values: error, warn, log, debug, verbose',
+    expect(() => loadConfig({ LOG_LEVEL: 'TRACE' })).toThrow(
+      'LOG_LEVEL="TRACE" is invalid: must be one of the following values: error, warn, log, debug, verbose (info is log, warning is warn)',
     );
+  });
+
+  // Most loggers call the everyday level `info` (pino, winston, Python); Nest calls it `log`, and LOG_LEVEL=info stopped the start.
+  it('reads LOG_LEVEL=info as log and LOG_LEVEL=warning as warn, in any case', () => {
+    expect(loadConfig({ LOG_LEVEL: 'info' }).logLevel).toBe('log');
+    expect(loadConfig({ LOG_LEVEL: ' INFO ' }).logLevel).toBe('log');
+    expect(loadConfig({ LOG_LEVEL: 'Warning' }).logLevel).toBe('warn');
   });
 
   // `PUBLIC_URL=https://chat.example.com/` made the start-up line say "OpenAI base URL https://chat.example.com//v1".

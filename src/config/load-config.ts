@@ -1,7 +1,7 @@
 import { validateSync } from 'class-validator';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import { AppConfig, ConfigKind, ENV_VARIABLES } from './app-config';
+import { AppConfig, ConfigKind, ENV_VARIABLES, LOG_LEVEL_ALIASES } from './app-config';
 import { refreshCronProblem } from './cron-expression';
 import { RESERVED_ROUTES } from './reserved-routes';
 
@@ -228,6 +228,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = readEnvi
   // Start-up lines and links add `/v1`, `/admin`, `/files/…` to it.
   if (config.publicUrl) config.publicUrl = stripTrailingSlash(config.publicUrl);
   config.powDifficulty = config.powDifficulty.toLowerCase();
+  config.logLevel = LOG_LEVEL_ALIASES.get(config.logLevel) ?? config.logLevel;
 
   const [first] = validateSync(config, { forbidUnknownValues: true });
   if (first) {
