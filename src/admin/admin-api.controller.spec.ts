@@ -157,6 +157,41 @@ describe('AdminApiController (HTTP edge)', () => {
       expect(pool.refresh).not.toHaveBeenCalled();
     });
 
+    // A pool of thousands came back whole on every call; a script reading it in pages had to take it all each time.
+    it('lists a page of the accounts with offset and limit (all of them without), the counts still the whole pool', async () => {
+      const accounts = Array.from({ length: 5 }, (_, index) => ({ id: `account-${index}` }));
+      const counts = { total: 5, active: 5, rate_limited: 0, expired: 0, disabled: 0 };
+      pool.list.mockResolvedValue(accounts);
+      pool.counts.mockResolvedValue(counts);
+      const ids = async (query: string) =>
+        ((await api().get(`/admin/api/tokens${query}`).set(bearer).expect(200)).body as { data: { id: string }[] }).data.map(
+          (account) => account.id,
+        );
+      expect(await ids('')).toEqual(accounts.map((account) => account.id));
+      expect(await ids('?limit=2')).toEqual(['account-0', 'account-1']);
+      expect(await ids('?offset=2&limit=2')).toEqual(['account-2', 'account-3']);
+      expect(await ids('?offset=4')).toEqual(['account-4']);
+      expect(await ids('?offset=9&limit=2')).toEqual([]);
+      expect((await api().get('/admin/api/tokens?offset=1&limit=1').set(bearer).expect(200)).body.counts).toEqual(counts);
+    });
+
+    it.each([
+      ['offset=-1', 'offset'],
+      ['offset=abc', 'offset'],
+      ['offset=1.5', 'offset'],
+      ['limit=0', 'limit'],
+      ['limit=', 'limit'],
+      ['limit=ten', 'limit'],
+      ['limit=1&limit=2', 'limit'],
+    ])('answers 400 naming the parameter for a list with %s', async (query, param) => {
+      const response = await api().get(`/admin/api/tokens?${query}`).set(bearer).expect(400);
+      expect(response.body.error).toMatchObject({ type: 'invalid_request_error', param, code: 'invalid_value' });
+      expect(response.body.error.message).toBe(
+        `Invalid value for '${param}': must be a whole number, ${param === 'offset' ? 0 : 1} or more.`,
+      );
+      expect(pool.list).not.toHaveBeenCalled();
+    });
+
     it('passes a valid upload to the pool and answers its result', async () => {
       pool.upload.mockResolvedValue({ added: 1, replaced: 0, duplicates: 0, invalid: 1 });
       const response = await api()

@@ -7,7 +7,7 @@ import { PoolReadModel } from '../token-pool/pool-read-model';
 import { PoolRefresher } from '../token-pool/pool-refresher';
 import { SeedRegistry } from '../token-pool/seed-registry';
 import { AdminAccess } from './admin-auth.guard';
-import { CreateSeedDto, RefreshAccountsDto, RemoveSeedDto, UploadTokensDto } from './dto/admin-api.dto';
+import { CreateSeedDto, ListTokensQuery, RefreshAccountsDto, RemoveSeedDto, UploadTokensDto } from './dto/admin-api.dto';
 
 /** The admin's powers as JSON, for automation. Accounts only ever appear masked. */
 @Controller('admin/api')
@@ -20,9 +20,12 @@ export class AdminApiController {
     private readonly seedRegistry: SeedRegistry,
   ) {}
 
+  /** The accounts (a page of them with `offset` and `limit`), and the counts of the whole pool. */
   @Get('tokens')
-  async list(): Promise<{ data: AccountView[]; counts: AccountCounts }> {
-    const [data, counts] = await Promise.all([this.readModel.list(), this.readModel.counts()]);
+  async list(@Query() query: ListTokensQuery): Promise<{ data: AccountView[]; counts: AccountCounts }> {
+    const [accounts, counts] = await Promise.all([this.readModel.list(), this.readModel.counts()]);
+    const start = Number(query.offset ?? 0);
+    const data = accounts.slice(start, query.limit === undefined ? undefined : start + Number(query.limit));
     return { data, counts };
   }
 

@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsArray, IsBoolean, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 const MAX_TOKENS_PER_UPLOAD = 10_000;
 const MAX_SEED_LENGTH = 256;
@@ -26,4 +26,15 @@ export class CreateSeedDto {
 export class RemoveSeedDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(MAX_SEED_LENGTH) seed?: string;
   @IsOptional() @IsBoolean() all?: boolean;
+}
+
+/**
+ * The query of `GET /admin/api/tokens`: a page of the accounts, in the list's order. Without it, all of them. Digits
+ * only (no `1e3`, `0x10` or `-1`), as a query gives them: the controller turns them into numbers.
+ */
+export class ListTokensQuery {
+  /** How many accounts to skip. */
+  @IsOptional() @Matches(/^\d{1,9}$/, { message: '$property must be a whole number, 0 or more' }) offset?: string;
+  /** How many accounts to answer at most. */
+  @IsOptional() @Matches(/^0*[1-9]\d{0,8}$/, { message: '$property must be a whole number, 1 or more' }) limit?: string;
 }
