@@ -662,6 +662,10 @@ describe('Admin with ADMIN_KEY', () => {
       expect(random.body.seed).toMatch(/^[\w-]{20,}$/);
       const named = await api(stack).post('/admin/api/seeds', { seed: 'team-seed-alice' }).expect(201);
       expect(named.body).toEqual({ seed: 'team-seed-alice' });
+      // Creating it again changes nothing, and says so: 200 with the seed, not 201.
+      expect((await api(stack).post('/admin/api/seeds', { seed: ' team-seed-alice ' }).expect(200)).body).toEqual({
+        seed: 'team-seed-alice',
+      });
       const refreshToken = stack.fake.createRefreshToken();
       secrets.push(refreshToken);
       const refused = seen(await api(stack).post('/admin/api/seeds', { seed: refreshToken }).expect(400));
@@ -712,6 +716,8 @@ describe('Admin with ADMIN_KEY', () => {
       const admin = await signIn(stack);
       await postForm(stack, admin, '/admin/seeds', { seed: 'dashboard-seed-1' }).expect(303);
       expect(await flashAfter(stack, admin)).toMatch(/^Seed ready: dashboard-seed-1\./);
+      await postForm(stack, admin, '/admin/seeds', { seed: 'dashboard-seed-1' }).expect(303);
+      expect(await flashAfter(stack, admin)).toBe('The seed dashboard-seed-1 already existed: nothing changed.');
       const page = await request(stack.url).get('/admin').set('Cookie', admin.cookie).expect(200);
       expect(page.text).toContain(maskSecret('dashboard-seed-1'));
       expect(page.text).not.toContain('dashboard-seed-1');

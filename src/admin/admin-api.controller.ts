@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiError } from '../common/errors/api-error';
 import { LargeBody, ReadsBody } from '../common/http/request-body';
 import type { AccountCounts, AccountView, RefreshSummary, SeedView, UploadResult } from '../token-pool/pool.types';
@@ -70,11 +71,16 @@ export class AdminApiController {
     return { data: await this.seedRegistry.listSeeds() };
   }
 
-  /** Answers the seed itself this once, so that it can be handed to its user. */
+  /**
+   * Answers the seed itself this once, so that it can be handed to its user: 201 for a new seed, 200 for one that was
+   * already the admin's (nothing changed).
+   */
   @Post('seeds')
   @ReadsBody()
-  async createSeed(@Body() body: CreateSeedDto = {}): Promise<{ seed: string }> {
-    return { seed: await this.seedRegistry.createSeed(body.seed) };
+  async createSeed(@Body() body: CreateSeedDto = {}, @Res({ passthrough: true }) response: Response): Promise<{ seed: string }> {
+    const { seed, created } = await this.seedRegistry.createSeedReporting(body.seed);
+    if (!created) response.status(200);
+    return { seed };
   }
 
   /**

@@ -74,15 +74,15 @@ describe('uploadSummary', () => {
 describe('AdminDashboardService.createSeed', () => {
   // The refusal was the API's English message inside the page's own words: "操作未完成：A seed must be 8 to 256 …".
   it("refuses a seed of the wrong shape, or one that is a credential or a server secret, in the page's language", async () => {
-    const createSeed = jest.fn(async (seed?: string) => {
+    const createSeedReporting = jest.fn(async (seed?: string) => {
       if (seed === 'the-admin-secret') throw ApiError.invalidRequest('A seed must not be … the admin secret.', 'invalid_seed', 'seed');
-      return seed ?? 'random-seed';
+      return { seed: seed ?? 'random-seed', created: true };
     });
     const dashboard = new AdminDashboardService(
       {} as PoolReadModel,
       {} as PoolAdmin,
       {} as PoolRefresher,
-      { createSeed } as unknown as SeedRegistry,
+      { createSeedReporting } as unknown as SeedRegistry,
       new FakeClock(),
     );
     const flash = async (seed: string | undefined, lang: 'en' | 'zh') => localize(await dashboard.createSeed(seed), PAGE_TEXT[lang]);
@@ -93,6 +93,22 @@ describe('AdminDashboardService.createSeed', () => {
     expect(await flash('the-admin-secret', 'zh')).toBe('种子不能是访问令牌、刷新令牌、池密钥或管理密钥。');
     expect(await flash('  good-seed-1  ', 'en')).toMatch(/^Seed ready: good-seed-1\./);
     expect(await flash(undefined, 'en')).toMatch(/^Seed ready: random-seed\./);
-    expect(createSeed).not.toHaveBeenCalledWith('short');
+    expect(createSeedReporting).not.toHaveBeenCalledWith('short');
+  });
+
+  // "Seed ready: …, give it to its user now" for a seed its user already had read as if a new one had been made.
+  it('says so when the seed already existed', async () => {
+    const createSeedReporting = jest.fn(async (seed?: string) => ({ seed: seed ?? 'random-seed', created: seed !== 'old-seed-1' }));
+    const dashboard = new AdminDashboardService(
+      {} as PoolReadModel,
+      {} as PoolAdmin,
+      {} as PoolRefresher,
+      { createSeedReporting } as unknown as SeedRegistry,
+      new FakeClock(),
+    );
+    const flash = async (seed: string, lang: 'en' | 'zh') => localize(await dashboard.createSeed(seed), PAGE_TEXT[lang]);
+    expect(await flash(' old-seed-1 ', 'en')).toBe('The seed old-seed-1 already existed: nothing changed.');
+    expect(await flash('old-seed-1', 'zh')).toBe('种子 old-seed-1 已存在，没有任何改动。');
+    expect(await flash('new-seed-1', 'en')).toMatch(/^Seed ready: new-seed-1\./);
   });
 });

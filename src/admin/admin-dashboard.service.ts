@@ -119,8 +119,9 @@ export class AdminDashboardService {
     // The registry refuses these too, in the API's English: the shape here, and a credential or secret below.
     if (value !== undefined && seedRefusal(value, () => false)) return seedRefused(value);
     try {
-      const created = await this.seeds.createSeed(value);
-      return { kind: 'success', key: 'flash.seedReady', params: { seed: created } };
+      const { seed: stored, created } = await this.seeds.createSeedReporting(value);
+      // "Give it to its user now" would read as a new seed; one that was there all along is said to be.
+      return { kind: 'success', key: created ? 'flash.seedReady' : 'flash.seedExisted', params: { seed: stored } };
     } catch (error) {
       if (error instanceof ApiError && error.body.error.code === 'invalid_seed') return { kind: 'error', key: 'flash.seedIsSecret' };
       throw error;

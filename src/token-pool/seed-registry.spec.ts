@@ -95,6 +95,18 @@ describe('SeedRegistry', () => {
       expect(await pool.seeds.leaseForSeed('early')).toMatchObject({ accountId: (await idsOf(pool))[0] });
     });
 
+    // The API answered 201 and the dashboard "Seed ready" for a seed that was there all along, its user long using it.
+    it("says whether a seed was created or already the admin's (a browser-minted one becomes the admin's: created)", async () => {
+      const pool = newPool({ autoSeed: true });
+      await pool.admin.upload([accessToken('a')]);
+      expect(await pool.seeds.createSeedReporting(' kept-seed-1 ')).toEqual({ seed: 'kept-seed-1', created: true });
+      expect(await pool.seeds.createSeedReporting('kept-seed-1')).toEqual({ seed: 'kept-seed-1', created: false });
+      await pool.seeds.leaseForSeed('minted-at-sign-in');
+      expect(await pool.seeds.createSeedReporting('minted-at-sign-in')).toEqual({ seed: 'minted-at-sign-in', created: true });
+      expect(await pool.seeds.createSeedReporting('minted-at-sign-in')).toEqual({ seed: 'minted-at-sign-in', created: false });
+      expect(await pool.seeds.listSeeds()).toHaveLength(2);
+    });
+
     it('with AUTO_SEED=false accepts only seeds an admin created', async () => {
       const pool = newPool({ autoSeed: false });
       await pool.admin.upload([accessToken('a')]);

@@ -102,14 +102,25 @@ export class SeedRegistry {
    * minted at a browser sign-in becomes the admin's (an API key too).
    */
   async createSeed(seed?: string): Promise<string> {
+    return (await this.createSeedReporting(seed)).seed;
+  }
+
+  /**
+   * `createSeed`, saying whether it changed anything: `created` is false for a seed that was already the admin's (a
+   * seed minted at a browser sign-in that becomes the admin's counts as created: it is an API key from now on).
+   */
+  async createSeedReporting(seed?: string): Promise<{ seed: string; created: boolean }> {
     const value = this.checkedSeed(seed?.trim() || randomBytes(18).toString('base64url'));
     const account = await this.leaser.pick(new Set());
     const now = this.clock.now();
+    let created = true;
     await this.store.updateSeed(value, (current) => {
+      // Decided inside the update, which the store runs once more when another writer got there first.
+      created = !current || (current.createdBy ?? 'admin') !== 'admin';
       if (!current) return { seed: value, accountId: account?.id ?? null, conversations: [], createdAt: now, createdBy: 'admin' };
-      return (current.createdBy ?? 'admin') === 'admin' ? undefined : { ...current, createdBy: 'admin' };
+      return created ? { ...current, createdBy: 'admin' } : undefined;
     });
-    return value;
+    return { seed: value, created };
   }
 
   /**
