@@ -256,6 +256,18 @@ describe('chat API under failure, load and bad input', () => {
       const response = await post({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(100 * 1024) }] });
       expect(response.status).toBe(413);
       expect(response.body.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
+      // A streamed request is refused before any stream starts: the same JSON error, never an SSE frame.
+      const streamed = await post({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x'.repeat(100 * 1024) }] });
+      expect(streamed.status).toBe(413);
+      expect(streamed.headers['content-type']).toMatch(/^application\/json/);
+      expect(streamed.body).toEqual({
+        error: {
+          message: 'The request body is too large: more than 65536 bytes (MAX_BODY_SIZE).',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'request_too_large',
+        },
+      });
     });
 
     it('accepts the fields clients send by default and ignores unknown ones', async () => {
