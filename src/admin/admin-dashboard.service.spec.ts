@@ -6,7 +6,7 @@ import type { PoolRefresher } from '../token-pool/pool-refresher';
 import type { UploadResult } from '../token-pool/pool.types';
 import type { SeedRegistry } from '../token-pool/seed-registry';
 import { FakeClock } from '../token-pool/testing/fake-clock';
-import { AdminDashboardService, uploadSummary } from './admin-dashboard.service';
+import { AdminDashboardService, dashboardUrlFor, pageNumber, uploadSummary } from './admin-dashboard.service';
 
 describe('AdminDashboardService.upload', () => {
   it('takes a line break to be CRLF, LF or a lone CR (old Mac files), so that each token is a line of its own', async () => {
@@ -110,5 +110,23 @@ describe('AdminDashboardService.createSeed', () => {
     expect(await flash(' old-seed-1 ', 'en')).toBe('The seed old-seed-1 already existed: nothing changed.');
     expect(await flash('old-seed-1', 'zh')).toBe('种子 old-seed-1 已存在，没有任何改动。');
     expect(await flash('new-seed-1', 'en')).toMatch(/^Seed ready: new-seed-1\./);
+  });
+});
+
+describe('the pages of accounts', () => {
+  // ?page=99 showed the last page, ?page=12345678 the first: a page past the last is the last, however far past.
+  it('shows the last page for any page number past it, and the first for anything that is not a page number', async () => {
+    const accounts = Array.from({ length: 250 }, (_, index) => ({ id: `account-${index}`, state: 'active', maskedToken: 'x' }));
+    const readModel = { counts: async () => ({}), list: async () => accounts } as unknown as PoolReadModel;
+    const seeds = { listSeeds: async () => [] } as unknown as SeedRegistry;
+    const dashboard = new AdminDashboardService(readModel, {} as PoolAdmin, {} as PoolRefresher, seeds, new FakeClock());
+    const pageFor = async (text: unknown) => (await dashboard.model(pageNumber(text))).pager.page;
+    expect(await pageFor('2')).toBe(2);
+    expect(await pageFor('99')).toBe(3);
+    expect(await pageFor('12345678')).toBe(3);
+    expect(await pageFor('9'.repeat(40))).toBe(3);
+    // A row's action comes back to the page its form named: a number that still reads as one.
+    expect(dashboardUrlFor(pageNumber('9'.repeat(400)))).toMatch(/^\/admin\?page=\d+$/);
+    for (const text of [undefined, '', '0', '-1', '1.5', '1e3', 'abc', ['2'], '../../x']) expect(await pageFor(text)).toBe(1);
   });
 });

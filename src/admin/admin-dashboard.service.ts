@@ -186,9 +186,12 @@ export function dashboardUrlFor(page: number): string {
   return page > 1 ? `/admin?page=${page}` : '/admin';
 }
 
-/** A page number as a query or form field holds it; anything else (absent, `abc`, `-1`, huge) is the first page. */
+/**
+ * A page number as a query or form field holds it: digits only, and at least 1. A huge one stays huge (`model` shows
+ * the last page for it, as for any page past the last); anything else (absent, `abc`, `-1`, `1e3`) is the first page.
+ */
 export function pageNumber(text: unknown): number {
-  return typeof text === 'string' && /^[1-9]\d{0,6}$/.test(text) ? Number(text) : 1;
+  return typeof text === 'string' && /^\d+$/.test(text) ? Math.min(Math.max(1, Number(text)), Number.MAX_SAFE_INTEGER) : 1;
 }
 
 /** A seed `seedRefusal` refuses, said in the page's language. */
