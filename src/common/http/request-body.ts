@@ -285,11 +285,11 @@ function multipartUnreadable(error: unknown): Error {
 }
 
 /** What a multer limit means for the client: 413 when the body or a file is too large, else 400 naming the field. */
-function multipartRefusal(error: multer.MulterError): ApiError {
+function multipartRefusal(error: multer.MulterError, limit: BodyLimit | undefined): ApiError {
   const param = error.field ?? null;
   switch (error.code) {
     case 'LIMIT_FILE_SIZE':
-      return ApiError.of('request_too_large', {}, { param });
+      return ApiError.of('request_too_large', { limit: limitText(limit) }, { param });
     case 'LIMIT_UNEXPECTED_FILE':
     case 'LIMIT_FILE_COUNT':
       return param
@@ -302,6 +302,11 @@ function multipartRefusal(error: multer.MulterError): ApiError {
     default:
       return ApiError.of('invalid_multipart', { reason: error.message.toLowerCase() });
   }
+}
+
+/** How a 413 names the limit: `: more than 33554432 bytes (MAX_BODY_SIZE)`, the variable an operator raises. */
+function limitText(limit: BodyLimit | undefined): string | undefined {
+  return limit ? `: more than ${limit.bytes} bytes (${limit.variable})` : undefined;
 }
 
 function run(parser: Parser, request: Request, response: Response): Promise<void> {
@@ -323,7 +328,7 @@ const NOT_AN_OBJECT = new Error('the JSON body is not an object');
 export function bodyRefusal(error: unknown, limit?: BodyLimit): ApiError | undefined {
   if (error === NOT_AN_OBJECT)
     return ApiError.invalidRequest('The JSON body of your request must be an object, not an array.', 'invalid_json');
-  if (error instanceof multer.MulterError) return multipartRefusal(error);
+  if (error instanceof multer.MulterError) return multipartRefusal(error, limit);
   if (!(error instanceof Error)) return undefined;
   const { type, status } = error as Error & { type?: string; status?: number };
   switch (type) {
@@ -341,7 +346,7 @@ export function bodyRefusal(error: unknown, limit?: BodyLimit): ApiError | undef
     case 'entity.too.deep':
       return ApiError.invalidRequest(`The JSON body of your request nests deeper than ${MAX_JSON_DEPTH} levels.`, 'json_too_deep');
     case 'entity.too.large':
-      return ApiError.of('request_too_large', { limit: limit ? `: more than ${limit.bytes} bytes (${limit.variable})` : undefined });
+      return ApiError.of('request_too_large', { limit: limitText(limit) });
     case 'encoding.unsupported':
       return ApiError.of('unsupported_encoding', {});
     case 'charset.unsupported':
