@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { classifyApiKey } from './api-credential';
 import { storeOwner } from './api-key-owner.decorator';
 
@@ -27,5 +28,16 @@ describe('storeOwner', () => {
   it('is the same owner whether the workspace comes with the key or as the header', () => {
     expect(ownerOf(`${token},${WS_A}`)).toBe(ownerOf(token, WS_A));
     expect(ownerOf(`${token}:${WS_A}`)).toBe(ownerOf(token, WS_A));
+  });
+});
+
+describe('storeOwner of a key that names its workspace', () => {
+  const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl';
+
+  // Uploads are kept until deleted: a key given as `token,workspace` must still own what it stored under its digest.
+  it('is the digest of the key as it always was, for the key and for the token with the workspace header', () => {
+    const before = createHash('sha256').update(`${token},${WS_A}`).digest('hex');
+    expect(ownerOf(`${token},${WS_A}`)).toBe(before);
+    expect(ownerOf(token, WS_A)).toBe(before);
   });
 });
