@@ -146,6 +146,17 @@ describe.each([
     });
   }
 
+  if (useRedis) {
+    // Stored by an instance of a version that did not name itself: during a rolling upgrade it may be running still.
+    it('keeps in progress a response whose record names no instance, rather than failing it while it may still run', async () => {
+      const client = new Redis(TEST_REDIS_URL);
+      const running = { ...response('resp_older'), status: 'in_progress' } as ResponseObject;
+      await client.set(`${redis.prefix}response:resp_older`, JSON.stringify({ owner: 'a', response: running }), 'PX', 60_000);
+      client.disconnect();
+      expect((await (await store()).find('resp_older', 'a'))?.response.status).toBe('in_progress');
+    });
+  }
+
   if (kind !== 'redis') {
     it('drops the least recently used response beyond RESPONSES_STORE_MAX', async () => {
       const responses = await store(2);

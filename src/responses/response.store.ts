@@ -172,11 +172,15 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     return settled;
   }
 
-  /** Whether the response is `in_progress` with no live instance running it. */
+  /**
+   * Whether the response is `in_progress` with no live instance running it. In Redis, a record that names no instance
+   * was stored by an older version, which may still be running it (an instance not yet upgraded): it is left as it is.
+   */
   private async abandoned(stored: StoredResponse): Promise<boolean> {
     if (stored.response.status !== 'in_progress') return false;
     if (stored.runner === this.instanceId) return false;
-    if (!stored.runner || !this.runners) return true;
+    if (!this.runners) return true;
+    if (!stored.runner) return false;
     return (await this.runners.get(stored.runner, this.clock.now())) === null;
   }
 
