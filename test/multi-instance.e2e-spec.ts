@@ -151,6 +151,8 @@ describe('two instances on one Redis', () => {
   it('a response left in progress by an instance that was killed is failed through the other once its heartbeat lapses', async () => {
     await upload(one, [fake.createAccessToken()]);
     const client = (server: ServerProcess) => new OpenAI({ apiKey: POOL_KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 20_000 });
+    const heartbeats = () => redis.keys(`${prefix}response-runner:*`);
+    const living = new Set(await heartbeats());
     const doomed = await start();
     fake.enqueue({ kind: 'stall', text: 'Half of it, then silence.', afterChunks: 1, stallMs: 120_000 });
     const stream = await client(doomed).responses.create({ model: 'gpt-4o', input: 'Take your time.', stream: true });
@@ -164,7 +166,14 @@ describe('two instances on one Redis', () => {
     })().catch(() => undefined);
     expect((await client(two).responses.retrieve(id)).status).toBe('in_progress');
 
-    // Settled once the killed instance's lease (30 s) has run out; the deadline only ends a broken test.
+    // Its heartbeat is a key with a lease of 30 s: rather than wait that out, the test lets it lapse at once.
+    const doomedBeat = (await heartbeats()).filter((key) => !living.has(key));
+    expect(doomedBeat).toHaveLength(1);
+    const lease = await redis.pttl(doomedBeat[0]);
+    expect(lease).toBeGreaterThan(0);
+    expect(lease).toBeLessThanOrEqual(30_000);
+    await redis.del(doomedBeat[0]);
+    // Settled once the killed instance's heartbeat is gone; the deadline only ends a broken test.
     let settled = await client(two).responses.retrieve(id);
     for (const deadline = Date.now() + 90_000; settled.status === 'in_progress' && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 500));
