@@ -146,6 +146,22 @@ describe.each([
     });
   }
 
+  if (kind !== 'memory') {
+    it('answers a response left in progress by an instance that is gone as failed also when the store refuses the rewrite', async () => {
+      const gone = await store();
+      await gone.save({ owner: 'a', response: { ...response('resp_unwritable'), status: 'in_progress' } });
+      if (useRedis) {
+        const client = new Redis(TEST_REDIS_URL);
+        await client.del(`${redis.prefix}response-runner:${gone.instanceId}`);
+        client.disconnect();
+      }
+      const next = await store();
+      // A full disk, or Redis at its memory limit (reads answered, writes refused).
+      jest.spyOn(next, 'replace').mockRejectedValue(new Error('OOM command not allowed when used memory > maxmemory'));
+      expect((await next.find('resp_unwritable', 'a'))?.response).toMatchObject({ status: 'failed', error: { code: 'server_error' } });
+    });
+  }
+
   if (useRedis) {
     // Stored by an instance of a version that did not name itself: during a rolling upgrade it may be running still.
     it('keeps in progress a response whose record names no instance, rather than failing it while it may still run', async () => {

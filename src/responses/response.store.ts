@@ -167,8 +167,11 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     if (!stored || !(await this.abandoned(stored))) return stored;
     const settled = settledAsFailed(stored);
     this.logger.warn(`response ${id} was left in progress by instance ${stored.runner ?? 'unknown'}, which is gone: now failed`);
-    // Written only over the record still there: one deleted meanwhile stays deleted.
-    await this.replace(settled);
+    // Written only over the record still there: one deleted meanwhile stays deleted. A store that refuses the write
+    // (a full disk, Redis at its memory limit) still has the outcome answered; the next read settles it again.
+    await this.replace(settled).catch((error: Error) =>
+      this.logger.warn(`response ${id} settled as failed but not stored so: ${error.message}`),
+    );
     return settled;
   }
 
