@@ -157,8 +157,29 @@ describe.each([
       }
       const next = await store();
       // A full disk, or Redis at its memory limit (reads answered, writes refused).
-      jest.spyOn(next, 'replace').mockRejectedValue(new Error('OOM command not allowed when used memory > maxmemory'));
+      const refused = new Error('OOM command not allowed when used memory > maxmemory');
+      if (useRedis)
+        jest.spyOn((next as unknown as { shared: { replaceIf: () => Promise<boolean> } }).shared, 'replaceIf').mockRejectedValue(refused);
+      else jest.spyOn(next, 'replace').mockRejectedValue(refused);
       expect((await next.find('resp_unwritable', 'a'))?.response).toMatchObject({ status: 'failed', error: { code: 'server_error' } });
+    });
+  }
+
+  if (useRedis) {
+    // Its heartbeat lapsed (Redis out of its reach for a while), yet the instance lives and writes the outcome just as
+    // another instance judges the response abandoned.
+    it('keeps the outcome an instance wrote while another was settling its response as failed', async () => {
+      const runner = await store();
+      const running = { ...response('resp_late'), status: 'in_progress' } as ResponseObject;
+      await runner.save({ owner: 'a', response: running });
+      const reader = await store();
+      const runners = (reader as unknown as { runners: { get: (key: string, now: number) => Promise<string | null> } }).runners;
+      jest.spyOn(runners, 'get').mockImplementationOnce(async () => {
+        await runner.replace({ owner: 'a', response: { ...running, status: 'completed' } });
+        return null;
+      });
+      expect((await reader.find('resp_late', 'a'))?.response.status).toBe('completed');
+      expect((await (await store()).find('resp_late', 'a'))?.response.status).toBe('completed');
     });
   }
 

@@ -163,15 +163,21 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
    * instance that is gone is settled as failed first.
    */
   async find(id: string, owner: string): Promise<StoredResponse | undefined> {
-    const stored = await this.read(id, owner);
+    const { stored, text } = await this.read(id, owner);
     if (!stored || !(await this.abandoned(stored))) return stored;
     const settled = settledAsFailed(stored);
     this.logger.warn(`response ${id} was left in progress by instance ${stored.runner ?? 'unknown'}, which is gone: now failed`);
-    // Written only over the record still there: one deleted meanwhile stays deleted. A store that refuses the write
-    // (a full disk, Redis at its memory limit) still has the outcome answered; the next read settles it again.
-    await this.replace(settled).catch((error: Error) =>
-      this.logger.warn(`response ${id} settled as failed but not stored so: ${error.message}`),
-    );
+    // Written only over the record as it was read: one deleted meanwhile stays deleted, and in Redis an outcome its
+    // instance wrote meanwhile (alive after all: its heartbeat had only lapsed) is kept and answered. A store that
+    // refuses the write (a full disk, Redis at its memory limit) still has the outcome answered; the next read settles
+    // it again.
+    try {
+      if (this.shared && !(await this.shared.replaceIf(id, text!, JSON.stringify(settled), this.clock.now(), this.ttlMs)))
+        return (await this.read(id, owner)).stored;
+      if (!this.shared) await this.replace(settled);
+    } catch (error) {
+      this.logger.warn(`response ${id} settled as failed but not stored so: ${(error as Error).message}`);
+    }
     return settled;
   }
 
@@ -187,15 +193,17 @@ export class ResponseStore implements OnModuleInit, OnApplicationShutdown {
     return (await this.runners.get(stored.runner, this.clock.now())) === null;
   }
 
-  private async read(id: string, owner: string): Promise<StoredResponse | undefined> {
+  /** The owner's record, and in Redis the text it was read from. */
+  private async read(id: string, owner: string): Promise<{ stored?: StoredResponse; text?: string }> {
     let stored: StoredResponse | undefined;
+    let text: string | undefined;
     if (this.memory) stored = structuredClone(this.memory.get(id));
     else if (this.files) stored = await this.files.find(id);
     else {
-      const text = await this.shared!.get(id, this.clock.now());
-      stored = text === null ? undefined : (JSON.parse(text) as StoredResponse);
+      text = (await this.shared!.get(id, this.clock.now())) ?? undefined;
+      stored = text === undefined ? undefined : (JSON.parse(text) as StoredResponse);
     }
-    return stored && stored.owner === owner ? stored : undefined;
+    return stored && stored.owner === owner ? { stored, text } : {};
   }
 }
 

@@ -51,6 +51,16 @@ describe('FileKeyValueStore', () => {
     for (const key of ['never', 'short', 'gone']) expect(await again.get(key, T0 + 10)).toBeNull();
   });
 
+  it('replaces a value with replaceIf only while the key holds the value expected, not once it has expired', async () => {
+    const store = new FileKeyValueStore(path, 100);
+    await store.set('k', 'v1', T0, 60_000);
+    expect(await store.replaceIf('k', 'other', 'x', T0, 60_000)).toBe(false);
+    expect(await store.replaceIf('k', 'v1', 'v2', T0, 60_000)).toBe(true);
+    await store.set('short', 'x', T0, 10);
+    expect(await store.replaceIf('short', 'x', 'y', T0 + 10, 60_000)).toBe(false);
+    expect(await store.get('k', T0 + 1)).toBe('v2');
+  });
+
   it('gives a value to one of concurrent takers, and keeps it taken across a restart', async () => {
     const store = new FileKeyValueStore(path, 100);
     await store.set('ticket', 'once', T0, 60_000);

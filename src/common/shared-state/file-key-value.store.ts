@@ -85,6 +85,14 @@ export class FileKeyValueStore implements KeyValueStore {
     return true;
   }
 
+  /** Without an await between the comparison and the write, so no other call comes in between. */
+  replaceIf(key: string, expected: string, value: string, now: number, ttlMs?: number): Promise<boolean> {
+    const current = this.entries.get(key);
+    if (!current || current.value !== expected || (current.expiresAt !== null && current.expiresAt <= Math.max(this.now, now)))
+      return Promise.resolve(false);
+    return this.set(key, value, now, ttlMs).then(() => true);
+  }
+
   /** Without an await between the read and the delete, so no other call comes in between. */
   take(key: string, now: number): Promise<string | null> {
     const value = this.get(key, now);

@@ -17,6 +17,11 @@ export interface KeyValueStore {
    */
   setIfPresent(key: string, value: string, now: number, ttlMs?: number): Promise<boolean>;
   /**
+   * Replaces the value only while the key still holds `expected`, in one step: a writer that judged an old copy cannot
+   * overwrite what another wrote since. Resolves to whether it replaced the value.
+   */
+  replaceIf(key: string, expected: string, value: string, now: number, ttlMs?: number): Promise<boolean>;
+  /**
    * Reads the value and deletes it in one step: of callers taking one key at once, on any instance, one gets the value
    * and the others null (a one-use ticket is redeemed once).
    */
@@ -61,6 +66,13 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
 
+  async replaceIf(key: string, expected: string, value: string, now: number, ttlMs?: number): Promise<boolean> {
+    this.now = now;
+    if (this.entries.get(key) !== expected) return false;
+    await this.set(key, value, now, ttlMs);
+    return true;
+  }
+
   take(key: string, now: number): Promise<string | null> {
     this.now = now;
     const value = this.entries.get(key) ?? null;
@@ -85,6 +97,11 @@ const TAKE = `
 local current = redis.call('GET', KEYS[1])
 if current then redis.call('DEL', KEYS[1]) end
 return current`;
+
+const REPLACE_IF = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1`;
 
 /** Redis keeps the time to live itself (`PX`), so `now` is not needed here. */
 export class RedisKeyValueStore implements KeyValueStore {
@@ -116,6 +133,11 @@ export class RedisKeyValueStore implements KeyValueStore {
       ttl === undefined ? redis.set(this.prefix + key, value, 'XX') : redis.set(this.prefix + key, value, 'PX', ttl, 'XX'),
     );
     return answer === 'OK';
+  }
+
+  async replaceIf(key: string, expected: string, value: string, _now: number, ttlMs?: number): Promise<boolean> {
+    const ttl = ttlMs === undefined ? '' : String(Math.max(1, Math.ceil(ttlMs)));
+    return (await this.connection.run((redis) => redis.eval(REPLACE_IF, 1, this.prefix + key, expected, value, ttl))) === 1;
   }
 
   async take(key: string): Promise<string | null> {

@@ -47,6 +47,18 @@ describe.each([
     expect(await b.keyValues('present').get('k', T0 + 1)).toBeNull();
   });
 
+  it('replaces a value with replaceIf only while the key holds the value expected', async () => {
+    const [a, b] = await pair();
+    const kv = a.keyValues('compare');
+    expect(await kv.replaceIf('k', 'v1', 'never', T0, 60_000)).toBe(false);
+    expect(await kv.get('k', T0)).toBeNull();
+    await kv.set('k', 'v1', T0, 60_000);
+    await b.keyValues('compare').set('k', 'v2', T0, 60_000);
+    expect(await kv.replaceIf('k', 'v1', 'stale', T0, 60_000)).toBe(false);
+    expect(await b.keyValues('compare').replaceIf('k', 'v2', 'v3', T0, 60_000)).toBe(true);
+    expect(await kv.get('k', T0 + 1)).toBe('v3');
+  });
+
   it('gives a value to one of many concurrent takers across instances, and deletes it', async () => {
     const [a, b] = await pair();
     const stores = [a.keyValues('take'), b.keyValues('take')];
