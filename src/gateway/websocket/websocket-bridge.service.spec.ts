@@ -12,7 +12,24 @@ import type { SeedTurns } from '../seed/seed-turns.service';
 import type { BridgeRegistry } from './bridge-registry';
 import { WebSocketBridge } from './websocket-bridge.service';
 
-describe('WebSocketBridge: a browser that leaves while its upgrade is checked', () => {
+/** The bridge on `http`, as the gateway's only upgrade handler; nothing but `state`'s tickets is used before a bridge. */
+function listenWithBridge(http: Server, state: SharedState): void {
+  const adapterHost = { httpAdapter: { getHttpServer: () => http } } as unknown as HttpAdapterHost;
+  const bridge = new WebSocketBridge(
+    { enableGateway: true } as AppConfig,
+    adapterHost,
+    {} as GatewayIdentity,
+    {} as UpstreamClient,
+    {} as ProxyAgents,
+    {} as SeedRegistry,
+    {} as SeedTurns,
+    {} as BridgeRegistry,
+    state,
+  );
+  bridge.onApplicationBootstrap();
+}
+
+describe('WebSocketBridge: a client that resets its upgrade', () => {
   let http: Server;
   afterEach(async () => {
     http.closeAllConnections();
@@ -34,19 +51,7 @@ describe('WebSocketBridge: a browser that leaves while its upgrade is checked', 
       }),
     } as unknown as SharedState;
     http = createServer();
-    const adapterHost = { httpAdapter: { getHttpServer: () => http } } as unknown as HttpAdapterHost;
-    const bridge = new WebSocketBridge(
-      { enableGateway: true } as AppConfig,
-      adapterHost,
-      {} as GatewayIdentity,
-      {} as UpstreamClient,
-      {} as ProxyAgents,
-      {} as SeedRegistry,
-      {} as SeedTurns,
-      {} as BridgeRegistry,
-      state,
-    );
-    bridge.onApplicationBootstrap();
+    listenWithBridge(http, state);
     const serverSide = new Promise<Duplex>((resolve) => http.on('upgrade', (_request: IncomingMessage, socket: Duplex) => resolve(socket)));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
 
@@ -67,6 +72,22 @@ describe('WebSocketBridge: a browser that leaves while its upgrade is checked', 
       expect(socket.destroyed).toBe(true);
     } finally {
       answerTicket?.(null);
+    }
+  });
+  it('takes a reset of a socket it refuses at once (not a bridge path) without an unhandled error', async () => {
+    http = createServer();
+    listenWithBridge(http, { keyValues: () => ({}) } as unknown as SharedState);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const closed = new Promise<void>((resolve) =>
+        http.once('upgrade', (_request: IncomingMessage, socket: Duplex) => socket.once('close', () => resolve())),
+      );
+      const client = connect((http.address() as AddressInfo).port, '127.0.0.1');
+      client.on('error', () => undefined);
+      client.write('GET /elsewhere HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', () =>
+        client.resetAndDestroy(),
+      );
+      await closed;
     }
   });
 });

@@ -118,13 +118,13 @@ export class WebSocketBridge implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Node takes its own error listener off an upgraded socket: a client that resets it while it is refused, or while
+    // its ticket and session are read (a Redis round trip), would raise an 'error' nobody handles, which ends the process.
+    socket.on('error', () => socket.destroy());
     const match = BRIDGE_PATH.exec((request.url ?? '').split('?')[0]);
     // The server's only upgrade handler: with a listener, Node leaves an unclaimed socket open for good (no header or
     // request timeout applies to it), so a client could hold every connection the server takes.
     if (!match) return refuse(socket, 404);
-    // Node takes its own error listener off an upgraded socket: a browser that resets it while its ticket and session
-    // are read (a Redis round trip) would raise an 'error' nobody handles, which ends the process.
-    socket.on('error', () => socket.destroy());
     try {
       // Read and deleted in one step, so of two instances given one ticket at once, only one opens a bridge with it.
       const stored = await this.tickets.take(match[1], Date.now());
