@@ -55,19 +55,24 @@ function walk(value: unknown, key: string, depth: number, visit: (key: string, v
 /** The file ids a complete SSE text (one or more events) gives, as `fileIdsIn` reads each event's JSON. */
 export function fileIdsInSse(text: string): string[] {
   if (!/file[-_]/i.test(text)) return [];
-  const found = new Set<string>();
+  return [...new Set(sseData(text).flatMap((document) => fileIdsIn(document)))];
+}
+
+/** The JSON documents (objects or arrays) of the `data:` lines of SSE text; other data is skipped. */
+export function sseData(text: string): unknown[] {
+  const documents: unknown[] = [];
   for (const event of text.split(/\r?\n\r?\n/)) {
     const data = event
       .split(/\r?\n/)
       .filter((line) => line.startsWith('data:'))
       .map((line) => line.slice(5).replace(/^ /, ''))
       .join('\n');
-    if (!data.startsWith('{') || !/file[-_]/i.test(data)) continue;
+    if (!data.startsWith('{') && !data.startsWith('[')) continue;
     try {
-      for (const id of fileIdsIn(JSON.parse(data))) found.add(id);
+      documents.push(JSON.parse(data));
     } catch {
-      // Not JSON: names no file.
+      // Not JSON: names nothing.
     }
   }
-  return [...found];
+  return documents;
 }

@@ -1,4 +1,4 @@
-import { fileIdsIn, fileIdsInSse } from '../seed/file-ids';
+import { fileIdsIn, fileIdsInSse, sseData } from '../seed/file-ids';
 
 /** One conversation's topic. */
 const CONVERSATION_TOPIC = /^conversation-([A-Za-z0-9][A-Za-z0-9_-]{7,99})$/;
@@ -140,23 +140,4 @@ function encodedItemsOf(value: unknown, depth = 0): string[] {
   return Object.entries(value as Record<string, unknown>).flatMap(([key, item]) =>
     key === 'encoded_item' && typeof item === 'string' ? [item] : encodedItemsOf(item, depth + 1),
   );
-}
-
-/** The JSON documents of the `data:` lines of SSE text. */
-function sseData(text: string): unknown[] {
-  const documents: unknown[] = [];
-  for (const event of text.split(/\r?\n\r?\n/)) {
-    const data = event
-      .split(/\r?\n/)
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(5).replace(/^ /, ''))
-      .join('\n');
-    if (!data.startsWith('{') && !data.startsWith('[')) continue;
-    try {
-      documents.push(JSON.parse(data));
-    } catch {
-      // Not JSON: names nothing.
-    }
-  }
-  return documents;
 }
