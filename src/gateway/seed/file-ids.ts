@@ -5,8 +5,11 @@
  */
 const FILE_ID = /^file[-_][A-Za-z0-9]{8,}$/i;
 const POINTER = /^(?:file-service|sediment):\/\//i;
-/** The fields a file id is given by in the upstream's answers: attachments' `id`, `file_id`, asset pointers. */
-const FILE_KEY = /^(?:id|file_?ids?|fileIds?|asset_pointer|asset_pointer_link)$/i;
+/**
+ * The fields a file id is given by in the upstream's answers: attachments' `id`, `file_id`, asset pointers, and the
+ * `image_url` of a code-interpreter run's image (a chart it drew, `file-service://…` in its `aggregate_result`).
+ */
+const FILE_KEY = /^(?:id|file_?ids?|fileIds?|asset_pointer|asset_pointer_link|image_url)$/i;
 const MAX_DEPTH = 64;
 
 /** The file id a string is (bare or as an asset pointer); undefined for anything else. */

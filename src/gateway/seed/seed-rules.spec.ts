@@ -234,6 +234,24 @@ describe('seed rules', () => {
     ]);
   });
 
+  it("reads the chart a code-interpreter run drew (its result's image_url) as a file of the answer", () => {
+    const ran = {
+      message: {
+        content: { content_type: 'execution_output', text: '<<ImageDisplayed>>' },
+        metadata: {
+          aggregate_result: {
+            status: 'success',
+            messages: [{ message_type: 'image', image_url: 'file-service://file-ChartDrawn000001', width: 800, height: 600 }],
+          },
+        },
+      },
+    };
+    expect(fileIdsIn(ran)).toEqual(['file-ChartDrawn000001']);
+    expect(fileIdsInSse(`data: ${JSON.stringify(ran)}\n\n`)).toEqual(['file-ChartDrawn000001']);
+    // A web image's address is no file.
+    expect(fileIdsIn({ image_url: 'https://example.com/file-NotAnId000001' })).toEqual([]);
+  });
+
   it('reads the path once, as the upstream will', () => {
     expect(normalisedPath('//backend-api//memories')).toBe('/backend-api/memories');
     expect(normalisedPath('/backend-api/x/../memories')).toBe('/backend-api/memories');
