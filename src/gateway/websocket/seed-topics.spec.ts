@@ -103,6 +103,28 @@ describe('SeedTopics', () => {
     expect(recorded).toEqual([['file-TurnImage000001']]);
   });
 
+  it("records the files of a turn's item in every shape the hand-off reader takes: encoded_item, SSE text, a data string", async () => {
+    const recorded: string[] = [];
+    const seed = new SeedTopics({
+      conversation: async () => false,
+      turn: async (topic) => topic === OWN_TURN,
+      recordFiles: async (fileIds) => void recorded.push(...fileIds),
+    });
+    await seed.admitsFromBrowser(frame({ type: 'subscribe', topic: OWN_TURN }));
+    const event = (id: string) => ({
+      v: { message: { content: { parts: [{ content_type: 'image_asset_pointer', asset_pointer: `sediment://${id}` }] } } },
+    });
+    const payloads = [
+      { encoded_item: `data: ${JSON.stringify(event('file_00000000aaaa000000000000000000a1'))}\n\n` },
+      `event: delta\ndata: ${JSON.stringify(event('file_00000000aaaa000000000000000000a2'))}\n\n`,
+      { event: 'delta', data: JSON.stringify(event('file_00000000aaaa000000000000000000a3')) },
+      { data: event('file_00000000aaaa000000000000000000a4') },
+    ];
+    for (const [offset, payload] of payloads.entries())
+      expect(await seed.admitsFromUpstream(frame({ type: 'message', topic: OWN_TURN, offset, payload }))).toBe(true);
+    expect(recorded).toEqual([1, 2, 3, 4].map((n) => `file_00000000aaaa000000000000000000a${n}`));
+  });
+
   it('reads the topics a frame names', () => {
     expect(topicsOf(frame({ type: 'connect' }))).toEqual([]);
     expect(topicsOf(frame({ topic: 'a', topics: ['b', 'c'] }))).toEqual(['a', 'b', 'c']);

@@ -1,3 +1,4 @@
+import { parseHandoffFrame } from '../../chat/handoff/handoff-frames';
 import { fileIdsIn, fileIdsInSse, sseData } from '../seed/file-ids';
 
 /** One conversation's topic. */
@@ -63,7 +64,7 @@ export class SeedTopics {
     if (topics.length > 0) {
       if (!topics.every((topic) => this.granted.has(topic))) return false;
     } else if (!(await this.namesOwnConversation(frame, text))) return false;
-    await this.recordFiles(frame);
+    await this.recordFiles(frame, text);
     return true;
   }
 
@@ -84,10 +85,17 @@ export class SeedTopics {
     return this.granted.has(`conversation-${conversationId}`) || (await this.owns.conversation(conversationId));
   }
 
-  private async recordFiles(frame: Record<string, unknown>): Promise<void> {
+  /**
+   * The files a frame names in its file fields, and in the SSE events it carries: every `encoded_item`, and a turn's
+   * item in whichever shape the hand-off reader takes it (`parseHandoffFrame`: the payload as SSE text, or its `data`
+   * as a JSON string), as the browser will read the same events.
+   */
+  private async recordFiles(frame: Record<string, unknown>, text: string): Promise<void> {
     if (!this.owns.recordFiles) return;
     const fileIds = new Set(fileIdsIn(frame));
-    for (const item of encodedItemsOf(frame)) for (const id of fileIdsInSse(item)) fileIds.add(id);
+    const item = parseHandoffFrame(text);
+    const carried = [...encodedItemsOf(frame), ...(item.kind === 'item' ? [item.sse] : [])];
+    for (const events of carried) for (const id of fileIdsInSse(events)) fileIds.add(id);
     if (fileIds.size > 0) await this.owns.recordFiles([...fileIds]);
   }
 
