@@ -735,6 +735,32 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect((await get(owner, `/backend-api/files/${mine}/download`)).status).toBe(200);
     });
 
+    it('refuses a JSON write spelt in UTF-16 or UTF-32, which the upstream may read, rather than pass the ids in it unchecked', async () => {
+      const theirs = await upload(seedB);
+      const project = 'g-p-0123456789abcdef0123456789abcdef';
+      const utf32 = (text: string) => Buffer.concat([...text].map((char) => Buffer.from([char.charCodeAt(0), 0, 0, 0])));
+      const bodies = [
+        Buffer.from(JSON.stringify({ file_id: theirs }), 'utf16le'),
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ file_id: theirs }), 'utf16le')]),
+        Buffer.from(JSON.stringify({ file_id: theirs }), 'utf16le').swap16(),
+        utf32(JSON.stringify({ file_id: theirs })),
+        Buffer.from(JSON.stringify({ gizmo_id: project }), 'utf16le'),
+      ];
+      const before = gw.fake.requests.length;
+      for (const type of ['application/json', ''])
+        for (const body of bodies) {
+          const answer = await request(gw.url)
+            .post('/backend-api/files/process_upload_stream')
+            .set(seedA.bearer)
+            .set('content-type', type)
+            // The bytes as they are, not the Buffer written as JSON.
+            .serialize(((bytes: Buffer) => bytes) as unknown as (body: unknown) => string)
+            .send(body);
+          expect([type, answer.status, answer.body.error?.code]).toEqual([type, 400, 'invalid_json']);
+        }
+      expect(gw.fake.requests.length).toBe(before);
+    });
+
     it('passes a file its own conversation received (a generated image), to that seed only', async () => {
       const generated = 'file-GeneratedForSeedA00000001';
       gw.fake.enqueue({ kind: 'image', prompt: 'a fox', fileIds: [generated] });

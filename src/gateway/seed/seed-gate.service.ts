@@ -229,7 +229,9 @@ function filesNamedInQuery(params: URLSearchParams, keys: readonly string[]): st
 /**
  * A write's body as JSON, for the ids it may name anywhere. A body sent as JSON (or with no type, which servers read
  * as JSON) that this parser cannot read, and that could spell a file or project id, is refused for the reason
- * `conversationNamedIn` gives; one of another type names none.
+ * `conversationNamedIn` gives; one of another type names none. JSON in UTF-16 or UTF-32 (which a server that detects
+ * the encoding, as Python's json does, reads) has a NUL byte in every character of the ids it spells: such a body is
+ * taken to spell one.
  */
 function writtenDocument(body: Buffer, request: Request): unknown {
   if (body.length === 0) return undefined;
@@ -237,7 +239,7 @@ function writtenDocument(body: Buffer, request: Request): unknown {
     return JSON.parse(body.toString('utf8'));
   } catch {
     const type = String(request.headers['content-type'] ?? '').trim();
-    const mayNameId = /file|g-p-|\\u/i.test(body.toString('latin1'));
+    const mayNameId = /file|g-p-|\\u|\0/i.test(body.toString('latin1'));
     if (mayNameId && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
     return undefined;
   }
