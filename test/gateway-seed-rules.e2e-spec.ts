@@ -567,6 +567,42 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       }
     });
 
+    it('gives a seed every frame the upstream sent before it closed, then the close, even while a frame waits for the store', async () => {
+      const closing = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise((resolve) => closing.once('listening', resolve));
+      // A frame naming a file is recorded (a write to the store) before it goes on; the close comes right after it.
+      const frames = [1, 2, 3].map((n) => ({
+        type: 'conversation_updated',
+        conversation_id: conversationB,
+        image: { asset_pointer: `sediment://file_00000000c10e00000000000000000${n}` },
+      }));
+      closing.on('connection', (socket) =>
+        socket.once('message', () => {
+          for (const fields of frames) socket.send(JSON.stringify(fields));
+          socket.close(4001, 'going away');
+        }),
+      );
+      gw.fake.webApp.place('/backend-api/celsius/ws/user', {
+        contentType: 'application/json',
+        body: JSON.stringify({ websocket_url: `ws://127.0.0.1:${(closing.address() as AddressInfo).port}/ws/user?verify=x` }),
+      });
+      try {
+        const handOff = await request(gw.url).get('/backend-api/celsius/ws/user').set(seedB.bearer).expect(200);
+        const seen = await new Promise<{ frames: string[]; code: number }>((resolve, reject) => {
+          const received: string[] = [];
+          const socket = new WebSocket(String(handOff.body.websocket_url), { headers: { cookie: seedB.cookie } });
+          socket.on('open', () => socket.send(JSON.stringify({ type: 'connect' })));
+          socket.on('message', (data) => received.push(textOf(data)));
+          socket.on('close', (code) => resolve({ frames: received, code }));
+          socket.on('error', reject);
+        });
+        expect({ frames: seen.frames.map((text) => JSON.parse(text) as unknown), code: seen.code }).toEqual({ frames, code: 4001 });
+      } finally {
+        gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
+        await new Promise((resolve) => closing.close(resolve));
+      }
+    });
+
     it("follows the seed's own thinking turn through the bridge", async () => {
       gw.fake.webApp.unplace('/backend-api/celsius/ws/user');
       const posted = await request(gw.url)

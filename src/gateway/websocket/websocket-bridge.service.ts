@@ -282,15 +282,26 @@ function relay(browser: WebSocket, upstream: WebSocket, rules: RelayRules): void
       })
       .catch(() => browser.terminate());
   });
-  const closeOther = (other: WebSocket) => (code: number, reason: Buffer) => {
+  const close = (other: WebSocket, code: number, reason: Buffer) => {
     if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) {
       // 1005/1006 are reserved for "no code": they cannot be sent.
       if (code === 1005 || code === 1006) other.close();
       else other.close(code, reason);
     }
   };
-  browser.on('close', closeOther(upstream));
-  upstream.on('close', closeOther(browser));
+  // A seed's frames that came before the close may still wait for a store read: the close follows them, not overtakes.
+  const closeOther = (other: WebSocket, sent: () => Promise<void>) => (code: number, reason: Buffer) => {
+    if (!seedTopics) return close(other, code, reason);
+    void sent().then(() => close(other, code, reason));
+  };
+  browser.on(
+    'close',
+    closeOther(upstream, () => fromBrowser),
+  );
+  upstream.on(
+    'close',
+    closeOther(browser, () => fromUpstream),
+  );
   // ws has closed the side that sent too big a message with 1009; the other side is told the same.
   const failed = (other: WebSocket) => (error: Error) => {
     if (isTooBig(error)) other.close(MESSAGE_TOO_BIG, 'message too big');
