@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { SeedRegistry, seedIdFor } from '../src/token-pool/seed-registry';
+import { ACCOUNT_STORE, type AccountStore } from '../src/token-pool/stores/account-store';
 import { APP_SCRIPT } from './fake-upstream/web-app';
 import type { SignedInBrowser } from './support/browser-sign-in';
 import { GATEWAY_ADMIN_KEY, SignedInGatewayStack, startSignedInGateway, conversationBody } from './support/gateway-stack';
@@ -795,6 +796,34 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
           expect([type, answer.status, answer.body.error?.code]).toEqual([type, 400, 'invalid_json']);
         }
       expect(gw.fake.requests.length).toBe(before);
+    });
+
+    it("reads the seed's files once for a write naming many of them, not once per file", async () => {
+      const mine = await Promise.all(Array.from({ length: 12 }, () => upload(seedA)));
+      const store = gw.app.get<AccountStore>(ACCOUNT_STORE);
+      const read = jest.spyOn(store, 'getSeed');
+      try {
+        await request(gw.url)
+          .post('/backend-api/conversation')
+          .set(seedA.bearer)
+          .send({
+            ...conversationBody('compare these', filesConversation),
+            messages: [
+              {
+                id: 'aaaaaaaa-0000-4000-8000-000000000004',
+                author: { role: 'user' },
+                content: { content_type: 'text', parts: ['compare these'] },
+                metadata: { attachments: mine.map((id) => ({ id, name: 'notes.txt' })) },
+              },
+            ],
+          });
+        // Passed on (the fake wants the uploads finished, which these are not: it is enough that they reach it).
+        expect(gw.fake.requests.at(-1)).toMatchObject({ path: '/backend-api/conversation' });
+        // The session's own look-ups and the conversation's record aside: not one read per attachment.
+        expect(read.mock.calls.length).toBeLessThan(mine.length);
+      } finally {
+        read.mockRestore();
+      }
     });
 
     it('passes a file its own conversation received (a generated image), to that seed only', async () => {

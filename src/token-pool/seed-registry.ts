@@ -261,10 +261,15 @@ export class SeedRegistry {
     });
   }
 
+  /** The files the seed with this id uploaded or received, newest first; empty for an unknown seed. */
+  async filesOfSeedId(seedId: string): Promise<string[]> {
+    const seed = await this.seedOfId(seedId);
+    return seed === null ? [] : ((await this.store.getSeed(seed))?.files ?? []);
+  }
+
   /** Whether the seed with this id uploaded or received this file (ids compared as written). */
   async ownsFile(seedId: string, fileId: string): Promise<boolean> {
-    const seed = await this.seedOfId(seedId);
-    return seed !== null && ((await this.store.getSeed(seed))?.files ?? []).includes(fileId);
+    return (await this.filesOfSeedId(seedId)).includes(fileId);
   }
 
   /** The seed behind a public id; the id is a hash of the seed, so a found pair stays true and is kept. */

@@ -130,9 +130,14 @@ export class SeedGate {
       throw ApiError.of('conversation_not_found', {});
   }
 
-  /** Each of `fileIds` one the seed uploaded or its conversations received; any other is not found, as another's conversation is. */
+  /**
+   * Each of `fileIds` one the seed uploaded or its conversations received; any other is not found, as another's
+   * conversation is. The seed's files are read once, however many a request names.
+   */
   private async mustOwnFiles(seedId: string, fileIds: string[]): Promise<void> {
-    for (const id of new Set(fileIds)) if (!(await this.seeds.ownsFile(seedId, id))) throw ApiError.of('seed_file_not_found', {});
+    if (fileIds.length === 0) return;
+    const owned = new Set(await this.seeds.filesOfSeedId(seedId));
+    if (!fileIds.every((id) => owned.has(id))) throw ApiError.of('seed_file_not_found', {});
   }
 
   private async mustOwn(seedId: string, conversationId: string): Promise<void> {
