@@ -83,6 +83,9 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
         headDecided = verdict !== undefined;
         const handoff = verdict?.kind === 'handoff' ? verdict.handoff : undefined;
         if (handoff && (handoff.topic || handoff.turnExchangeId)) records.push(hooks.handoff(turnTopic(handoff)));
+        // A resume names the turn by its id (`resumeBody`): when the stub names the topic otherwise, the turn's own is kept too.
+        const byId = handoff?.turnExchangeId && turnTopic({ turnExchangeId: handoff.turnExchangeId });
+        if (byId && byId !== turnTopic(handoff)) records.push(hooks.handoff(byId));
       }
       if (!conversationFound) {
         scanned += chunk.length;

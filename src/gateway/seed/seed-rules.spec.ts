@@ -314,6 +314,17 @@ describe('conversation id sniffer', () => {
     expect(order).toEqual([`conversation ${ID}`, 'passed', 'passed', 'turn conversation-turn-turn-0001', 'passed', 'passed']);
   });
 
+  it('records the turn by its id as well when the stub names another topic for it, as a resume names the turn by its id', async () => {
+    const stub = `data: {"type":"stream_handoff","conversation_id":"${ID}","turn_exchange_id":"turn-0002","options":{"topic_id":"conversation-turn-live-0002"}}\n\n`;
+    const { order } = await sniffed([stub, 'data: [DONE]\n\n']);
+    expect(order.slice(0, 3).sort()).toEqual([
+      `conversation ${ID}`,
+      'turn conversation-turn-live-0002',
+      'turn conversation-turn-turn-0002',
+    ]);
+    expect(order.slice(3)).toEqual(['passed', 'passed']);
+  });
+
   it('records the files of any event, late in the stream too, before that event goes on', async () => {
     const named = `data: {"v":{"conversation_id":"${ID}"}}\n\n`;
     const late = `data: {"message":{"content":{"parts":[{"asset_pointer":"file-service://file-LateImage0000001"}]}}}\n\n`;
