@@ -772,6 +772,11 @@ describe('browser gateway: seed rules, with the real sign-in', () => {
       expect((await get(owner, `/backend-api/files/${mine}/download`)).status).toBe(200);
     });
 
+    it('lets a seed write a message that is only a word shaped like a file id: what it types is text, not a file', async () => {
+      for (const text of ['file-handling', 'file_uploads', ' file-downloads '])
+        expect((await post(seedA, text, filesConversation)).status).toBe(200);
+    });
+
     it('refuses a JSON write spelt in UTF-16 or UTF-32, which the upstream may read, rather than pass the ids in it unchecked', async () => {
       const theirs = await upload(seedB);
       const project = 'g-p-0123456789abcdef0123456789abcdef';

@@ -32,10 +32,17 @@ export function fileIdsIn(document: unknown): string[] {
   return [...found];
 }
 
-/** Every string of a request body that is a file id, whatever its field: what the upstream may read as one. */
+/**
+ * Where a request body holds what the user typed: a message's text parts and text fields. The upstream reads them as
+ * text, never as a file, and a word such as "file-handling" is shaped like a file id.
+ */
+const TYPED_TEXT_KEY = /^(?:parts|text)$/;
+
+/** Every string of a request body that is a file id, whatever its field but typed text: what the upstream may read as one. */
 export function fileIdsAnywhereIn(document: unknown): string[] {
   const found = new Set<string>();
-  walk(document, '', 0, (_key, value) => {
+  walk(document, '', 0, (key, value) => {
+    if (TYPED_TEXT_KEY.test(key)) return;
     const id = fileIdOf(value.trim());
     if (id) found.add(id);
   });

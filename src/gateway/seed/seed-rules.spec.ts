@@ -208,7 +208,7 @@ describe('seed rules', () => {
     expect(seedDecision('GET', '/backend-api/some_new_feature')).toEqual({ kind: 'pass' });
   });
 
-  it('reads the file ids an answer gives in its file fields, never in text, and any a request body gives', () => {
+  it('reads the file ids an answer gives in its file fields, never in text, and any a request body gives but in typed text', () => {
     const answer = {
       message: {
         content: {
@@ -222,12 +222,8 @@ describe('seed rules', () => {
       'file_0123456789abcdef',
     ]);
     expect(fileIdsIn({ p: '/message/content/parts/0', o: 'append', v: 'file-TypedByTheUser01' })).toEqual([]);
-    expect(fileIdsAnywhereIn(answer).sort()).toEqual([
-      'file-Generated000001',
-      'file-InAnotherField01',
-      'file-TypedByTheUser01',
-      'file_00000000aaaabbbbccccdddd',
-    ]);
+    expect(fileIdsAnywhereIn(answer).sort()).toEqual(['file-Generated000001', 'file-InAnotherField01', 'file_00000000aaaabbbbccccdddd']);
+    expect(fileIdsAnywhereIn({ text: 'file-TypedByTheUser01', title: 'file-InATitle0001' })).toEqual(['file-InATitle0001']);
     expect(fileIdsInSse(`data: ${JSON.stringify(answer)}\n\ndata: [DONE]\n\n`).sort()).toEqual([
       'file-Generated000001',
       'file_00000000aaaabbbbccccdddd',
