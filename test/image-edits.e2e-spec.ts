@@ -362,9 +362,10 @@ describe('image edits', () => {
       expect(response.body.data[0].b64_json).toBeTruthy();
       expect(uploadedImages()).toEqual([SOURCE, SECOND]);
 
+      // An upload asks the upstream whether its key is good: uploaded before the count of upstream requests starts.
+      const notes = (await upload(token, Buffer.from('not an image'), 'notes.txt').expect(200)).body.id as string;
       stack.fake.reset();
       const other = stack.fake.createAccessToken({ plan: 'plus' });
-      const notes = (await upload(token, Buffer.from('not an image'), 'notes.txt').expect(200)).body.id as string;
       for (const [key, images, param, code] of [
         [other, [{ file_id: id }], 'images[0].file_id', 'invalid_value'],
         [token, [{ image_url: dataUrl(SECOND) }, { file_id: 'file-doesnotexist' }], 'images[1].file_id', 'invalid_value'],
