@@ -72,7 +72,10 @@ export class SeedGate {
     const params = new URLSearchParams(query);
     // Every value: servers differ on which of repeated keys they read.
     for (const id of [...(decision.conversationIds ?? []), ...params.getAll('conversation_id')]) if (id) await this.mustOwn(seedId, id);
-    await this.mustOwnFiles(seedId, [...(decision.fileIds ?? []), ...filesNamedInQuery(params, decision.queryFiles ?? [])]);
+    // The seed's files are read once, however many places of the request name some.
+    let ownedFiles: Promise<string[]> | undefined;
+    const mustOwnFiles = (fileIds: string[]) => mustAllBeIn(fileIds, () => (ownedFiles ??= this.seeds.filesOfSeedId(seedId)));
+    await mustOwnFiles([...(decision.fileIds ?? []), ...filesNamedInQuery(params, decision.queryFiles ?? [])]);
     let body: Buffer | undefined;
     if (decision.bodyConversation) {
       body = await this.proxy.readBody(request, bodyLimit);
@@ -90,7 +93,7 @@ export class SeedGate {
       const document = writtenDocument(body, request);
       // A project (`g-p-…`) is the account's: a conversation in it would be given its files and instructions.
       if (stringsOf(document).some((value) => PROJECT_ID.test(value.trim()))) throw refused();
-      await this.mustOwnFiles(seedId, fileIdsAnywhereIn(document));
+      await mustOwnFiles(fileIdsAnywhereIn(document));
     }
     const identifiers = caller.account.privateIdentifiers;
     const scrub = (document: unknown) => scrubJson(document, identifiers, neutralValueFor);
@@ -128,16 +131,6 @@ export class SeedGate {
     if (turn === undefined || turn === null) return;
     if (typeof turn !== 'string' || !(await this.turns.owns(seedId, `conversation-turn-${turn}`)))
       throw ApiError.of('conversation_not_found', {});
-  }
-
-  /**
-   * Each of `fileIds` one the seed uploaded or its conversations received; any other is not found, as another's
-   * conversation is. The seed's files are read once, however many a request names.
-   */
-  private async mustOwnFiles(seedId: string, fileIds: string[]): Promise<void> {
-    if (fileIds.length === 0) return;
-    const owned = new Set(await this.seeds.filesOfSeedId(seedId));
-    if (!fileIds.every((id) => owned.has(id))) throw ApiError.of('seed_file_not_found', {});
   }
 
   private async mustOwn(seedId: string, conversationId: string): Promise<void> {
@@ -204,6 +197,16 @@ const READS = new Set(['GET', 'HEAD']);
 const PROJECT_ID = /^g-p-[0-9a-f]{32}/i;
 /** The recovery of a handed-off turn (gateway-live-ui.md §4.5). */
 const RESUME_POST = /^\/backend-api\/(?:f\/)?conversation\/resume$/i;
+
+/**
+ * Each of `fileIds` one the seed uploaded or its conversations received (`seedFiles`, read only when there is one to
+ * check); any other is not found, as another's conversation is.
+ */
+async function mustAllBeIn(fileIds: string[], seedFiles: () => Promise<string[]>): Promise<void> {
+  if (fileIds.length === 0) return;
+  const owned = new Set(await seedFiles());
+  if (!fileIds.every((id) => owned.has(id))) throw ApiError.of('seed_file_not_found', {});
+}
 
 function recordsFiles(decision: Extract<SeedDecision, { kind: 'pass' }>): boolean {
   return Boolean(
