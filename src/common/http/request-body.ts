@@ -83,11 +83,28 @@ export interface BodyLimit {
 const READ = Symbol('flowgpt:body-read');
 type RequestWithBodyRead = Request & { [READ]?: Promise<void> };
 
+/** One way of reading a body: its steps, the limit a 413 names, and how the route words a refusal. */
+interface BodyReading {
+  steps: Parser[];
+  limit: BodyLimit | undefined;
+  routeRefusal?: (refusal: ApiError) => ApiError;
+}
+
+/** How a route's body is read, worked out from its decorators once per route, not per request. */
+interface RouteBodyPlan {
+  /** `@StreamedBody()`: the route reads it itself. */
+  streamed: boolean;
+  plain: BodyReading;
+  /** `@MultipartBody()`: how a multipart/form-data body is read. */
+  multipart?: BodyReading;
+}
+
 @Injectable()
 export class RequestBodyReader {
   private readonly logger = new Logger('RequestBody');
   private readonly small: BodyParsers;
   private readonly large: BodyParsers;
+  private readonly plans = new WeakMap<object, RouteBodyPlan>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -106,39 +123,50 @@ export class RequestBodyReader {
   read(context: ExecutionContext): Promise<void> {
     const request = context.switchToHttp().getRequest<RequestWithBodyRead>();
     const response = context.switchToHttp().getResponse<Response>();
-    if (this.reflector.getAllAndOverride<boolean>(STREAMED_BODY, [context.getHandler(), context.getClass()])) return Promise.resolve();
-    const parsers = this.limitFor(context) === 'large' ? this.large : this.small;
-    const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
-    if (files && request.is('multipart/form-data')) {
-      const own = this.reflector.get<MultipartFileLimit | undefined>(MULTIPART_FILE_LIMIT, context.getHandler());
-      request[READ] ??= own
-        ? this.parseFilesWithOwnLimit(request, response, files, own)
-        : this.parse(request, response, parsers.limit, [
-            parsers.declaredLengthFits,
-            unencodedMultipart,
-            multipartParser(files, parsers.limit.bytes),
-          ]);
-    }
-    request[READ] ??= this.parse(request, response, parsers.limit, [parsers.json, parsers.form]);
+    const plan = this.planFor(context);
+    if (plan.streamed) return Promise.resolve();
+    if (plan.multipart && request.is('multipart/form-data')) request[READ] ??= this.parse(request, response, plan.multipart);
+    request[READ] ??= this.parse(request, response, plan.plain);
     return request[READ];
   }
 
+  /** Kept by handler: no controller inherits routes from another, so a handler has one class (and one class-level limit). */
+  private planFor(context: ExecutionContext): RouteBodyPlan {
+    const handler = context.getHandler();
+    let plan = this.plans.get(handler);
+    if (!plan) {
+      plan = this.planOf(context);
+      this.plans.set(handler, plan);
+    }
+    return plan;
+  }
+
+  private planOf(context: ExecutionContext): RouteBodyPlan {
+    const streamed = Boolean(this.reflector.getAllAndOverride<boolean>(STREAMED_BODY, [context.getHandler(), context.getClass()]));
+    const parsers = this.limitFor(context) === 'large' ? this.large : this.small;
+    const plain = { limit: parsers.limit, steps: [parsers.json, parsers.form] };
+    const files = this.reflector.get<readonly MultipartFileField[] | undefined>(MULTIPART_FILES, context.getHandler());
+    if (!files) return { streamed, plain };
+    const own = this.reflector.get<MultipartFileLimit | undefined>(MULTIPART_FILE_LIMIT, context.getHandler());
+    const multipart = own
+      ? this.multipartWithOwnLimit(files, own)
+      : { limit: parsers.limit, steps: [parsers.declaredLengthFits, unencodedMultipart, multipartParser(files, parsers.limit.bytes)] };
+    return { streamed, plain, multipart };
+  }
+
   /** A multipart body whose files have a limit of their own (`MultipartFileLimit`): any 413 is the route's. */
-  private parseFilesWithOwnLimit(request: Request, response: Response, files: readonly MultipartFileField[], own: MultipartFileLimit) {
+  private multipartWithOwnLimit(files: readonly MultipartFileField[], own: MultipartFileLimit): BodyReading {
     const fileLimit = own.bytes(this.config);
     const maxFiles = files.reduce((sum, field) => sum + field.maxCount, 0);
     const bodyLimit = fileLimit * maxFiles + this.config.maxSmallBodyBytes;
-    const steps = [refuseDeclaredLengthOver(bodyLimit), unencodedMultipart, multipartParser(files, bodyLimit, fileLimit)];
-    return this.parse(request, response, undefined, steps, (refusal) => (refusal.getStatus() === 413 ? own.refusal(fileLimit) : refusal));
+    return {
+      limit: undefined,
+      steps: [refuseDeclaredLengthOver(bodyLimit), unencodedMultipart, multipartParser(files, bodyLimit, fileLimit)],
+      routeRefusal: (refusal) => (refusal.getStatus() === 413 ? own.refusal(fileLimit) : refusal),
+    };
   }
 
-  private async parse(
-    request: Request,
-    response: Response,
-    limit: BodyLimit | undefined,
-    steps: Parser[],
-    routeRefusal = (refusal: ApiError) => refusal,
-  ): Promise<void> {
+  private async parse(request: Request, response: Response, { steps, limit, routeRefusal }: BodyReading): Promise<void> {
     try {
       for (const step of steps) await run(step, request, response);
       // Every route's body is an object (a DTO); body-parser's strict mode lets arrays through.
@@ -146,7 +174,7 @@ export class RequestBodyReader {
     } catch (error) {
       const found = bodyRefusal(error, limit);
       if (!found) throw error;
-      const refusal = routeRefusal(found);
+      const refusal = routeRefusal ? routeRefusal(found) : found;
       // A refused body may still be arriving: do not keep reading it on this connection.
       if (!request.complete) response.shouldKeepAlive = false;
       this.logger.debug(`${request.method} ${routeOf(request) ?? '(no route)'}: body refused (${refusal.code})`);
