@@ -39,7 +39,7 @@ export interface DashboardModel {
   now: number;
 }
 
-export const ACCOUNTS_PER_PAGE = 100;
+const ACCOUNTS_PER_PAGE = 100;
 
 /** What the dashboard shows, and its form actions, each summed up in one flash message (a text of `PageText.flash`). */
 @Injectable()

@@ -115,7 +115,7 @@ export class FilesApiService {
   }
 }
 
-export function fileObjectOf(file: UploadedFile): FileObject {
+function fileObjectOf(file: UploadedFile): FileObject {
   return {
     id: file.id,
     object: 'file',

@@ -220,7 +220,7 @@ export class UploadedFileStore {
 }
 
 /** Oldest first, in the order of upload; ties (records without `createdAtMs` of one second) by id. */
-export function byUploadOrder(a: UploadedFile, b: UploadedFile): number {
+function byUploadOrder(a: UploadedFile, b: UploadedFile): number {
   return uploadedAtMs(a) - uploadedAtMs(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 

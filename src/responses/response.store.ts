@@ -30,11 +30,11 @@ const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
  * With Redis, how long an instance counts as running after its last heartbeat, and how often it beats: a response an
  * instance left `in_progress` is settled as failed once the instance has been silent this long (it died, or lost Redis).
  */
-export const RUNNER_LEASE_MS = 30_000;
+const RUNNER_LEASE_MS = 30_000;
 const RUNNER_BEAT_MS = 10_000;
 
 /** What a response left `in_progress` by a process that is gone says, as OpenAI reports a response that failed. */
-export const ABANDONED_ERROR = {
+const ABANDONED_ERROR = {
   code: 'server_error',
   message: 'The server running this response stopped before it finished; the response is incomplete. Create it again.',
 } as const;
