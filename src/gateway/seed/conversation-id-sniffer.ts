@@ -73,7 +73,6 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
   let pending = '';
   let scanned = 0;
   let conversationFound = false;
-  let filesPending = '';
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       if (headDecided && conversationFound && !hooks.files) return callback(null, chunk);
@@ -87,23 +86,18 @@ export function conversationStreamSniffer(hooks: ConversationStreamHooks): Trans
         const byId = handoff?.turnExchangeId && turnTopic({ turnExchangeId: handoff.turnExchangeId });
         if (byId && byId !== turnTopic(handoff)) records.push(hooks.handoff(byId));
       }
-      if (!conversationFound) {
-        scanned += chunk.length;
-        pending += chunk.toString('utf8');
-        const [complete, rest] = completeEvents(pending);
-        pending = rest;
-        const id = complete ? conversationIdInSse(complete) : undefined;
-        if (id || scanned > MAX_SCANNED_BYTES) {
-          conversationFound = true;
-          pending = '';
+      // The events this chunk completes: read for the id until it is found, and with `files` for the files they name.
+      if (!conversationFound || hooks.files) {
+        const [complete, rest] = completeEvents(pending + chunk.toString('utf8'));
+        if (!conversationFound) {
+          scanned += chunk.length;
+          const id = complete ? conversationIdInSse(complete) : undefined;
+          if (id || scanned > MAX_SCANNED_BYTES) conversationFound = true;
+          if (id) records.push(hooks.conversation(id));
         }
-        if (id) records.push(hooks.conversation(id));
-      }
-      if (hooks.files) {
-        const [complete, rest] = completeEvents(filesPending + chunk.toString('utf8'));
-        filesPending = rest;
-        const fileIds = complete ? fileIdsInSse(complete) : [];
-        if (fileIds.length > 0) records.push(hooks.files(fileIds));
+        pending = conversationFound && !hooks.files ? '' : rest;
+        const fileIds = hooks.files && complete ? fileIdsInSse(complete) : [];
+        if (hooks.files && fileIds.length > 0) records.push(hooks.files(fileIds));
       }
       if (records.length === 0) return callback(null, chunk);
       Promise.all(records).then(
