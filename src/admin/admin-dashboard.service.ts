@@ -117,7 +117,8 @@ export class AdminDashboardService {
   async createSeed(seed: string | undefined): Promise<Flash> {
     const value = seed?.trim() || undefined;
     // The registry refuses these too, in the API's English: the shape here, and a credential or secret below.
-    if (value !== undefined && seedRefusal(value, () => false)) return seedRefused(value);
+    const refusal = value === undefined ? null : seedRefusal(value, () => false);
+    if (refusal) return { kind: 'error', key: refusal === 'shape' ? 'flash.seedShape' : 'flash.seedIsSecret' };
     try {
       const { seed: stored, created } = await this.seeds.createSeedReporting(value);
       // "Give it to its user now" would read as a new seed; one that was there all along is said to be.
@@ -175,7 +176,7 @@ export function uploadSummary(result: UploadResult): LocalText {
 
 /** A page of the accounts, scrolled to them. */
 function accountsPageUrl(page: number): string {
-  return page > 1 ? `/admin?page=${page}#accounts` : '/admin#accounts';
+  return `${dashboardUrlFor(page)}#accounts`;
 }
 
 /**
@@ -192,11 +193,6 @@ export function dashboardUrlFor(page: number): string {
  */
 export function pageNumber(text: unknown): number {
   return typeof text === 'string' && /^\d+$/.test(text) ? Math.min(Math.max(1, Number(text)), Number.MAX_SAFE_INTEGER) : 1;
-}
-
-/** A seed `seedRefusal` refuses, said in the page's language. */
-function seedRefused(value: string): Flash {
-  return { kind: 'error', key: seedRefusal(value, () => false) === 'shape' ? 'flash.seedShape' : 'flash.seedIsSecret' };
 }
 
 function unknownAccount(id: string): Flash {
