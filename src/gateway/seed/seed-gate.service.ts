@@ -243,14 +243,27 @@ function filesNamedInQuery(params: URLSearchParams, keys: readonly string[]): st
  */
 function writtenDocument(body: Buffer, request: Request): unknown {
   if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    const type = String(request.headers['content-type'] ?? '').trim();
-    const mayNameId = /file|g-p-|\\u|\0/i.test(body.toString('latin1'));
-    if (mayNameId && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
-    return undefined;
+  const parsed = jsonOf(body);
+  if (parsed) return parsed.document;
+  const type = String(request.headers['content-type'] ?? '').trim();
+  const mayNameId = /file|g-p-|\\u|\0/i.test(body.toString('latin1'));
+  if (mayNameId && (type === '' || /json/i.test(type))) throw ApiError.invalidRequest('The request body must be JSON.', 'invalid_json');
+  return undefined;
+}
+
+/** What a request body's JSON holds (null when it is not JSON), parsed once however many checks read it. */
+const parsedBodies = new WeakMap<Buffer, { document: unknown } | null>();
+function jsonOf(body: Buffer): { document: unknown } | null {
+  let parsed = parsedBodies.get(body);
+  if (parsed === undefined) {
+    try {
+      parsed = { document: JSON.parse(body.toString('utf8')) as unknown };
+    } catch {
+      parsed = null;
+    }
+    parsedBodies.set(body, parsed);
   }
+  return parsed;
 }
 
 /** Every string in a JSON document, keys aside. */
@@ -272,12 +285,9 @@ function refused(): ApiError {
  */
 function conversationNamedIn(body: Buffer): string | undefined {
   if (body.length === 0) return undefined;
-  let document: unknown;
-  try {
-    document = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw unreadableBody();
-  }
+  const parsed = jsonOf(body);
+  if (!parsed) throw unreadableBody();
+  const { document } = parsed;
   if (!document || typeof document !== 'object' || Array.isArray(document)) throw unreadableBody();
   const named = (document as { conversation_id?: unknown }).conversation_id;
   if (named === undefined || named === null || named === '') return undefined;
@@ -290,12 +300,9 @@ function conversationNamedIn(body: Buffer): string | undefined {
  * of strings only, is refused, for the reason `conversationNamedIn` gives.
  */
 function conversationsListedIn(body: Buffer): string[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw unreadableBody();
-  }
+  const parsed = jsonOf(body);
+  if (!parsed) throw unreadableBody();
+  const { document } = parsed;
   const listed =
     document && typeof document === 'object' && !Array.isArray(document)
       ? (document as { conversation_ids?: unknown }).conversation_ids
