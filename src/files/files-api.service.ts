@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error';
+import type { FormFile } from '../common/http/request-body';
 import { UPLOAD_PURPOSES, UploadedFileStore, type UploadPurpose, type UploadedFile } from './uploaded-file.store';
 
 /** OpenAI's `file` object. `status` is always `processed`: a file is usable as soon as the upload answers. */
@@ -31,7 +32,7 @@ export interface DeletedFile {
 
 /** A multipart upload as the route received it: the `file` part (when there was one) and the text fields. */
 export interface ReceivedUpload {
-  file?: { buffer: Buffer; originalname: string; mimetype: string };
+  file?: FormFile;
   fields: Record<string, unknown>;
 }
 

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { ApiError } from '../common/errors/api-error';
-import { assertReferencesUsable, checkedReferencedImage, editImagesOf, type FormFile, type ImageEditFiles } from './image-edit.files';
+import type { FormFile } from '../common/http/request-body';
+import { assertReferencesUsable, checkedReferencedImage, editImagesOf, type ImageEditFiles } from './image-edit.files';
 
 let PNG: Buffer;
 let SMALL_PNG: Buffer;

@@ -1,16 +1,9 @@
 import { ApiError } from '../common/errors/api-error';
-import type { MultipartFileField } from '../common/http/request-body';
+import type { FormFile, MultipartFileField } from '../common/http/request-body';
 import type { FileBytes } from '../chat/client-file.fetcher';
 import { imageSize, imageTypeOf } from '../chat/image-size';
 import { imageDecodeProblem } from '../files/image-format';
 import { MAX_EDIT_IMAGES } from './dto/image-edit.dto';
-
-/** A file of the form, as the body reader holds it in memory. */
-export interface FormFile {
-  buffer: Buffer;
-  mimetype: string;
-  originalname: string;
-}
 
 /** The files of an edit by field name: `image` (repeated, or `image[]` as the openai SDKs send a list) and `mask`. */
 export type ImageEditFiles = Partial<Record<string, FormFile[]>>;

@@ -46,6 +46,13 @@ export interface MultipartFileField {
  */
 export const MultipartBody = (files: readonly MultipartFileField[]): MethodDecorator => SetMetadata(MULTIPART_FILES, files);
 
+/** A file of a multipart body as the reader holds it in memory (`request.files`, by field name). */
+export interface FormFile {
+  buffer: Buffer;
+  mimetype: string;
+  originalname: string;
+}
+
 const MULTIPART_FILE_LIMIT = 'flowgpt:multipart-file-limit';
 
 /** A multipart route's own bound on each file, when not its body limit (`MultipartFileLimit`). */
